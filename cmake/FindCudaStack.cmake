@@ -1,0 +1,17 @@
+# Finds the CUDA toolkit, cuDNN and NCCL. When all three are present the CUDA backend is
+# built (DPTRAIN_WITH_CUDA); otherwise the build is CPU-only. Either way the same tests run.
+option(DPTRAIN_ENABLE_CUDA "Build the CUDA backend when the CUDA stack is found" ON)
+set(DPTRAIN_WITH_CUDA OFF)
+if(DPTRAIN_ENABLE_CUDA)
+  find_package(CUDAToolkit QUIET)
+  if(CUDAToolkit_FOUND)
+    find_path(CUDNN_INCLUDE_DIR cudnn.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
+    find_library(CUDNN_LIBRARY cudnn HINTS ${CUDAToolkit_LIBRARY_DIR})
+    find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
+    find_library(NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
+    if(CUDNN_INCLUDE_DIR AND CUDNN_LIBRARY AND NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
+      set(DPTRAIN_WITH_CUDA ON)
+    endif()
+  endif()
+endif()
+message(STATUS "dptrain: CUDA backend ${DPTRAIN_WITH_CUDA}")

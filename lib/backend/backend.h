@@ -1,0 +1,130 @@
+// The compute primitives every layer is built from, one interface for all devices. The CPU
+// implementation sits in cpu/ (oneDNN), the CUDA one in cuda/ (cuDNN + cuBLAS + own kernels).
+//
+// Conventions shared by every implementation:
+// - activations are channels-last {N, H, W, C}; conv weights are {O, I, KH, KW} (PyTorch);
+//   linear weights {out, in}; per-channel vectors {C}.
+// - backward ops OVERWRITE parameter gradients (each parameter is used once per step) and
+//   OVERWRITE input gradients; the caller sums where a tensor fans out (residual blocks).
+// - implementations cache their primitives per shape, so repeated calls allocate nothing.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/tensor.h"
+
+namespace dp {
+
+struct Conv2dGeometry {
+  int64_t n, h, w, c_in;    // input
+  int64_t c_out, kernel, stride, pad;
+  int64_t out_h() const { return (h + 2 * pad - kernel) / stride + 1; }
+  int64_t out_w() const { return (w + 2 * pad - kernel) / stride + 1; }
+};
+
+struct PoolGeometry {
+  int64_t n, h, w, c;
+  int64_t kernel, stride, pad;
+  int64_t out_h() const { return (h + 2 * pad - kernel) / stride + 1; }
+  int64_t out_w() const { return (w + 2 * pad - kernel) / stride + 1; }
+};
+
+struct BatchNormGeometry {
+  int64_t n, h, w, c;
+  float eps = 1e-5f;
+  float momentum = 0.1f;  // PyTorch convention: running = (1-m)*running + m*batch
+  bool fuse_relu = false; // y = relu(bn(x)); backward then applies the ReLU mask itself
+};
+
+struct SgdHyper {
+  float lr = 0.1f;
+  float momentum = 0.9f;
+  float dampening = 0.0f;
+  float weight_decay = 0.0f;
+  bool nesterov = false;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  virtual std::string name() const = 0;
+
+  // --- memory -----------------------------------------------------------------------------
+  virtual Tensor allocate(const Shape& shape, DType dtype = DType::f32) = 0;
+  virtual void copy_to_host(const Tensor& src, void* dst) = 0;
+  virtual void copy_from_host(const void* src, Tensor& dst) = 0;
+  virtual void fill(Tensor& t, float value) = 0;
+  virtual void synchronize() = 0;
+
+  // --- convolution (no bias; ResNets never use one) ----------------------------------------
+  virtual void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                              Tensor& y) = 0;
+  // dx may be null (the first layer needs no input gradient).
+  virtual void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                               const Tensor& dy, Tensor* dx, Tensor& dw) = 0;
+
+  // --- batch norm ---------------------------------------------------------------------------
+  // Training mode: normalises with batch statistics, updates running stats in place (variance
+  // unbiased, as PyTorch), saves mean / inverse std and an opaque workspace for backward.
+  virtual void batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x,
+                                       const Tensor& gamma, const Tensor& beta,
+                                       Tensor& running_mean, Tensor& running_var, Tensor& y,
+                                       Tensor& saved_mean, Tensor& saved_var,
+                                       Tensor& workspace) = 0;
+  virtual void batchnorm_forward_inference(const BatchNormGeometry& g, const Tensor& x,
+                                           const Tensor& gamma, const Tensor& beta,
+                                           const Tensor& running_mean, const Tensor& running_var,
+                                           Tensor& y) = 0;
+  virtual void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                                  const Tensor& gamma, const Tensor& beta,
+                                  const Tensor& saved_mean, const Tensor& saved_var,
+                                  const Tensor& workspace, Tensor& dx, Tensor& dgamma,
+                                  Tensor& dbeta) = 0;
+
+  // --- elementwise ---------------------------------------------------------------------------
+  virtual void relu_forward(const Tensor& x, Tensor& y) = 0;
+  virtual void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
+  // y = relu(a + b): the end of a residual block.
+  virtual void add_relu_forward(const Tensor& a, const Tensor& b, Tensor& y) = 0;
+  // dx = dy * (y > 0): the gradient reaching both branches of the block.
+  virtual void add_relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
+  // y += x (gradient accumulation where a tensor fans out).
+  virtual void accumulate(const Tensor& x, Tensor& y) = 0;
+
+  // --- pooling -------------------------------------------------------------------------------
+  virtual void maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor& y,
+                               Tensor& workspace) = 0;
+  virtual void maxpool_backward(const PoolGeometry& g, const Tensor& dy, const Tensor& workspace,
+                                Tensor& dx) = 0;
+  // {N, H, W, C} -> {N, C}
+  virtual void global_avgpool_forward(const Tensor& x, Tensor& y) = 0;
+  virtual void global_avgpool_backward(const Tensor& dy, Tensor& dx) = 0;
+
+  // --- linear: y = x w^T + b -------------------------------------------------------------------
+  virtual void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) = 0;
+  virtual void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor& dx,
+                               Tensor& dw, Tensor& db) = 0;
+
+  // --- loss ------------------------------------------------------------------------------------
+  // Mean softmax cross-entropy over the batch with optional label smoothing (PyTorch's
+  // definition). labels: i32 {N}. Writes dlogits (already divided by N) and returns the loss;
+  // `correct` receives the number of argmax hits.
+  virtual float softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
+                                      float label_smoothing, Tensor& dlogits,
+                                      int64_t& correct) = 0;
+
+  // --- optimizer -------------------------------------------------------------------------------
+  // PyTorch SGD over flat buffers. decay_mask (f32, 1 or 0 per element) selects the elements
+  // that get weight decay; an undefined mask decays all of them.
+  virtual void sgd_step(const SgdHyper& h, Tensor& params, const Tensor& grads,
+                        Tensor& momentum_buffer, const Tensor& decay_mask) = 0;
+  // Sum of squares of a buffer (gradient-norm checks for NaN/Inf).
+  virtual double sum_of_squares(const Tensor& t) = 0;
+};
+
+std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
+
+}  // namespace dp

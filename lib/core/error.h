@@ -1,0 +1,53 @@
+// Error types and the project's check macro. Each error class maps to one documented
+// process exit code, so a batch script can tell a bad option from a bad file from a NaN.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace dp {
+
+enum class ExitCode : int {
+  ok = 0,
+  internal = 1,      // a bug or an unexpected library failure
+  usage = 2,         // bad command line or config file
+  data = 3,          // missing, truncated or malformed input file
+  numerical = 4,     // non-finite loss or gradients
+  communication = 5, // a collective failed or timed out
+  io = 6,            // an output file could not be written
+};
+
+class Error : public std::runtime_error {
+ public:
+  Error(ExitCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  ExitCode code() const { return code_; }
+
+ private:
+  ExitCode code_;
+};
+
+struct UsageError : Error {
+  explicit UsageError(const std::string& m) : Error(ExitCode::usage, m) {}
+};
+struct DataError : Error {
+  explicit DataError(const std::string& m) : Error(ExitCode::data, m) {}
+};
+struct NumericalError : Error {
+  explicit NumericalError(const std::string& m) : Error(ExitCode::numerical, m) {}
+};
+struct IoError : Error {
+  explicit IoError(const std::string& m) : Error(ExitCode::io, m) {}
+};
+
+}  // namespace dp
+
+// Internal invariant check: throws dp::Error(internal) with the source location.
+#define DP_CHECK(cond, ...)                                                              \
+  do {                                                                                   \
+    if (!(cond))                                                                         \
+      throw ::dp::Error(::dp::ExitCode::internal,                                        \
+                        ::fmt::format("{}:{}: check '{}' failed: {}", __FILE__, __LINE__, \
+                                      #cond, ::fmt::format(__VA_ARGS__)));               \
+  } while (0)

@@ -1,0 +1,69 @@
+// Tensor: a shape, a dtype, a device and storage that is either owned (aligned, shared between
+// copies of the handle) or a view into someone else's buffer (the flat parameter buffer).
+// Activations are channels-last: shape {N, H, W, C} is also the memory order. Convolution
+// weights keep PyTorch's {O, I, KH, KW} so checkpoints match torchvision's state_dict.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dp {
+
+enum class Device { cpu, cuda };
+enum class DType { f32, i32, u8 };
+
+using Shape = std::vector<int64_t>;
+
+int64_t numel(const Shape& shape);
+std::string to_string(const Shape& shape);
+size_t dtype_size(DType dtype);
+
+class Tensor {
+ public:
+  Tensor() = default;
+
+  // Owned storage, 64-byte aligned, uninitialised. Only Device::cpu allocates here; device
+  // backends allocate through their own allocator and wrap with `view` + a keeper.
+  static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu);
+  static Tensor zeros(const Shape& shape, DType dtype = DType::f32);
+  // Non-owning view; `keeper` (optional) keeps the underlying allocation alive.
+  static Tensor view(void* data, const Shape& shape, DType dtype = DType::f32,
+                     Device device = Device::cpu, std::shared_ptr<void> keeper = nullptr);
+
+  // Reshape to `shape`, reallocating only when the owned capacity is too small. Lets a layer
+  // keep one output buffer across steps (no per-step allocation). Not allowed on views.
+  void ensure(const Shape& shape, DType dtype = DType::f32);
+
+  template <typename T = float>
+  T* data() {
+    return static_cast<T*>(data_);
+  }
+  template <typename T = float>
+  const T* data() const {
+    return static_cast<const T*>(data_);
+  }
+  const Shape& shape() const { return shape_; }
+  int64_t dim(int i) const { return shape_.at(i < 0 ? shape_.size() + i : i); }
+  int rank() const { return static_cast<int>(shape_.size()); }
+  int64_t numel() const { return dp::numel(shape_); }
+  size_t bytes() const { return numel() * dtype_size(dtype_); }
+  DType dtype() const { return dtype_; }
+  Device device() const { return device_; }
+  bool defined() const { return data_ != nullptr; }
+  // A view of the same storage with another shape of equal element count.
+  Tensor reshaped(const Shape& shape) const;
+
+ private:
+  std::shared_ptr<void> storage_;
+  size_t capacity_ = 0;
+  bool owned_ = false;
+  void* data_ = nullptr;
+  Shape shape_;
+  DType dtype_ = DType::f32;
+  Device device_ = Device::cpu;
+};
+
+}  // namespace dp

@@ -1,0 +1,149 @@
+// RAII wrapper over the HDF5 C API: every hid_t is owned by exactly one object and closed
+// by its destructor; every call is checked by DP_H5_CHECK, which throws with HDF5's own error
+// stack message and the file name. The library build may not be thread-safe, so every
+// wrapper call holds one process-wide lock (the prefetch thread reads while rank 0 writes).
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/tensor.h"
+
+namespace dp::h5 {
+
+std::recursive_mutex& library_lock();
+// The innermost message of HDF5's current error stack ("unable to open file", ...).
+std::string last_error_message();
+
+}  // namespace dp::h5
+
+// Checks an HDF5 return value (negative = failure) and throws dp::DataError naming `what`.
+#define DP_H5_CHECK(expr, what)                                                         \
+  ([&]() {                                                                              \
+    auto dp_h5_status_ = (expr);                                                        \
+    if (dp_h5_status_ < 0)                                                              \
+      throw ::dp::DataError(::fmt::format("{}: {}", (what), ::dp::h5::last_error_message())); \
+    return dp_h5_status_;                                                               \
+  }())
+
+namespace dp::h5 {
+
+// An owned hid_t with the matching close function.
+class Handle {
+ public:
+  Handle() = default;
+  Handle(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  Handle(Handle&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = H5I_INVALID_HID; }
+  Handle& operator=(Handle&& o) noexcept;
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  ~Handle();
+  hid_t id() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+  herr_t (*close_)(hid_t) = nullptr;
+};
+
+enum class ElementType { f32, f64, i32, i64, u8 };
+template <typename T>
+ElementType element_type_of();
+
+class Object;
+
+// Attributes and child objects are shared by files and groups.
+class Object {
+ public:
+  hid_t id() const { return handle_.id(); }
+  const std::string& path() const { return path_; }  // "file.h5:/group" for messages
+
+  bool has(const std::string& name) const;        // link exists (dataset or group)
+  bool has_attribute(const std::string& name) const;
+
+  void set_attribute(const std::string& name, const std::string& value);
+  void set_attribute(const std::string& name, int64_t value);
+  void set_attribute(const std::string& name, double value);
+  void set_attribute(const std::string& name, const std::vector<double>& values);
+  void set_attribute(const std::string& name, const std::vector<std::string>& values);
+  std::string string_attribute(const std::string& name) const;
+  int64_t int_attribute(const std::string& name) const;
+  double double_attribute(const std::string& name) const;
+  std::vector<double> doubles_attribute(const std::string& name) const;
+  std::vector<std::string> strings_attribute(const std::string& name) const;
+
+  class Group group(const std::string& name) const;          // open existing
+  class Group create_group(const std::string& name) const;   // create (parents too)
+  class Group require_group(const std::string& name) const;  // open or create
+  class Dataset dataset(const std::string& name) const;
+  std::vector<std::string> children() const;  // names of links, in name order
+
+  // Writes a whole dataset in one call (created, or overwritten when it exists with the
+  // same shape and type). `chunk_rows` > 0 makes the first dimension chunked and unlimited,
+  // so `Dataset::append_rows` can extend it later.
+  template <typename T>
+  class Dataset write(const std::string& name, const std::vector<hsize_t>& dims, const T* data,
+                      hsize_t chunk_rows = 0, int deflate_level = 0) const;
+  class Dataset write_strings(const std::string& name, const std::vector<std::string>& values) const;
+
+ protected:
+  Object() = default;
+  Object(Handle h, std::string path) : handle_(std::move(h)), path_(std::move(path)) {}
+  Handle handle_;
+  std::string path_;
+};
+
+class Group : public Object {
+ public:
+  Group(Handle h, std::string path) : Object(std::move(h), std::move(path)) {}
+};
+
+class Dataset {
+ public:
+  Dataset(Handle h, std::string path) : handle_(std::move(h)), path_(std::move(path)) {}
+  hid_t id() const { return handle_.id(); }
+  const std::string& path() const { return path_; }
+  std::vector<hsize_t> dims() const;
+  ElementType element_type() const;  // throws DataError for types we do not read
+
+  // Whole dataset into `out` (resized), converting to T.
+  template <typename T>
+  void read(std::vector<T>& out) const;
+  template <typename T>
+  void read(T* out, size_t count) const;
+  // Rows [first, first+count) along dimension 0 (a hyperslab; the rest of the file is not read).
+  template <typename T>
+  void read_rows(hsize_t first, hsize_t count, T* out) const;
+  // The rows listed in `rows` (any order, duplicates allowed) into out[i*row_size ...].
+  // One hyperslab union per call, so a shuffled batch costs one read, not one per row.
+  template <typename T>
+  void read_row_list(const std::vector<int64_t>& rows, T* out) const;
+  // Appends rows to a chunked dataset with an unlimited first dimension.
+  template <typename T>
+  void append_rows(hsize_t count, const T* data);
+  std::vector<std::string> read_strings() const;
+
+ private:
+  Handle handle_;
+  std::string path_;
+};
+
+class File : public Object {
+ public:
+  enum class Mode { read, read_write, create_truncate };
+  File(const std::string& filename, Mode mode);
+  const std::string& filename() const { return filename_; }
+  void flush();  // H5Fflush: everything written so far survives a crash
+  void close();  // explicit close (destructor closes too)
+
+ private:
+  std::string filename_;
+};
+
+}  // namespace dp::h5
