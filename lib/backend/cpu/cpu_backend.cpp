@@ -1,0 +1,320 @@
+// CpuBackend: memory, the OpenMP loops for memory-bound ops, and delegation of the
+// compute-bound ops to their oneDNN wrappers.
+#include "backend/cpu/cpu_backend.h"
+
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "backend/cpu/dnnl_check.h"
+
+namespace dp::cpu {
+namespace {
+
+// Below this many elements an OpenMP fork costs more than the loop.
+constexpr int64_t kParallelMin = 1 << 15;
+
+void check_same_numel(const Tensor& a, const Tensor& b, const char* op) {
+  DP_CHECK(a.numel() == b.numel(), "{}: {} vs {}", op, to_string(a.shape()), to_string(b.shape()));
+}
+
+}  // namespace
+
+CpuBackend::CpuBackend(int threads)
+    : ctx_(with_dnnl("engine creation",
+                     [&] {
+                       if (threads > 0) omp_set_num_threads(threads);
+                       return std::make_unique<DnnlContext>();
+                     })),
+      conv_(*ctx_),
+      batchnorm_(*ctx_),
+      maxpool_(*ctx_),
+      linear_(*ctx_) {}
+
+std::string CpuBackend::name() const {
+  const dnnl_version_t* v = dnnl_version();
+  return fmt::format("cpu (oneDNN {}.{}.{}, {} OpenMP threads)", v->major, v->minor, v->patch,
+                     omp_get_max_threads());
+}
+
+size_t CpuBackend::cached_primitive_entries() const {
+  return conv_.cached_entries() + batchnorm_.cached_entries() + maxpool_.cached_entries() +
+         linear_.cached_entries();
+}
+
+// --- memory ------------------------------------------------------------------------------------
+
+Tensor CpuBackend::allocate(const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype); }
+
+void CpuBackend::copy_to_host(const Tensor& src, void* dst) {
+  std::memcpy(dst, src.data<void>(), src.bytes());
+}
+
+void CpuBackend::copy_from_host(const void* src, Tensor& dst) {
+  std::memcpy(dst.data<void>(), src, dst.bytes());
+}
+
+void CpuBackend::fill(Tensor& t, float value) {
+  const int64_t n = t.numel();
+  switch (t.dtype()) {
+    case DType::f32: {
+      float* p = t.data();
+#pragma omp parallel for simd if (n > kParallelMin)
+      for (int64_t i = 0; i < n; ++i) p[i] = value;
+      break;
+    }
+    case DType::i32: {
+      int32_t* p = t.data<int32_t>();
+      for (int64_t i = 0; i < n; ++i) p[i] = static_cast<int32_t>(value);
+      break;
+    }
+    case DType::u8:
+      std::memset(t.data<void>(), static_cast<int>(value), n);
+      break;
+  }
+}
+
+void CpuBackend::synchronize() { ctx_->stream.wait(); }
+
+// --- oneDNN ops ----------------------------------------------------------------------------------
+
+void CpuBackend::conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                                Tensor& y) {
+  conv_.forward(g, x, w, y);
+}
+
+void CpuBackend::conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                                 const Tensor& dy, Tensor* dx, Tensor& dw) {
+  if (dx) conv_.backward_data(g, w, dy, *dx);
+  conv_.backward_weights(g, x, dy, dw);
+}
+
+void CpuBackend::batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x,
+                                         const Tensor& gamma, const Tensor& beta,
+                                         Tensor& running_mean, Tensor& running_var, Tensor& y,
+                                         Tensor& saved_mean, Tensor& saved_var, Tensor& workspace) {
+  batchnorm_.forward_train(g, x, gamma, beta, running_mean, running_var, y, saved_mean, saved_var,
+                           workspace);
+}
+
+void CpuBackend::batchnorm_forward_inference(const BatchNormGeometry& g, const Tensor& x,
+                                             const Tensor& gamma, const Tensor& beta,
+                                             const Tensor& running_mean, const Tensor& running_var,
+                                             Tensor& y) {
+  batchnorm_.forward_inference(g, x, gamma, beta, running_mean, running_var, y);
+}
+
+void CpuBackend::batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                                    const Tensor& gamma, const Tensor& beta,
+                                    const Tensor& saved_mean, const Tensor& saved_var,
+                                    const Tensor& workspace, Tensor& dx, Tensor& dgamma,
+                                    Tensor& dbeta) {
+  batchnorm_.backward(g, x, dy, gamma, beta, saved_mean, saved_var, workspace, dx, dgamma, dbeta);
+}
+
+void CpuBackend::maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor& y,
+                                 Tensor& workspace) {
+  maxpool_.forward(g, x, y, workspace);
+}
+
+void CpuBackend::maxpool_backward(const PoolGeometry& g, const Tensor& dy, const Tensor& workspace,
+                                  Tensor& dx) {
+  maxpool_.backward(g, dy, workspace, dx);
+}
+
+void CpuBackend::linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
+  linear_.forward(x, w, b, y);
+}
+
+void CpuBackend::linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor& dx,
+                                 Tensor& dw, Tensor& db) {
+  linear_.backward(x, w, dy, dx, dw, db);
+}
+
+// --- elementwise ---------------------------------------------------------------------------------
+
+void CpuBackend::relu_forward(const Tensor& x, Tensor& y) {
+  y.ensure(x.shape());
+  const int64_t n = x.numel();
+  const float* px = x.data();
+  float* py = y.data();
+#pragma omp parallel for simd if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) py[i] = px[i] > 0.f ? px[i] : 0.f;
+}
+
+void CpuBackend::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
+  check_same_numel(y, dy, "relu_backward");
+  dx.ensure(dy.shape());
+  const int64_t n = y.numel();
+  const float* py = y.data();
+  const float* pdy = dy.data();
+  float* pdx = dx.data();
+#pragma omp parallel for simd if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) pdx[i] = py[i] > 0.f ? pdy[i] : 0.f;
+}
+
+void CpuBackend::add_relu_forward(const Tensor& a, const Tensor& b, Tensor& y) {
+  check_same_numel(a, b, "add_relu_forward");
+  y.ensure(a.shape());
+  const int64_t n = a.numel();
+  const float* pa = a.data();
+  const float* pb = b.data();
+  float* py = y.data();
+#pragma omp parallel for simd if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    float s = pa[i] + pb[i];
+    py[i] = s > 0.f ? s : 0.f;
+  }
+}
+
+void CpuBackend::add_relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
+  relu_backward(y, dy, dx);  // the same mask reaches both branches
+}
+
+void CpuBackend::accumulate(const Tensor& x, Tensor& y) {
+  check_same_numel(x, y, "accumulate");
+  const int64_t n = x.numel();
+  const float* px = x.data();
+  float* py = y.data();
+#pragma omp parallel for simd if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) py[i] += px[i];
+}
+
+// --- global average pooling ----------------------------------------------------------------------
+
+void CpuBackend::global_avgpool_forward(const Tensor& x, Tensor& y) {
+  DP_CHECK(x.rank() == 4, "global_avgpool_forward expects NHWC, got {}", to_string(x.shape()));
+  const int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
+  y.ensure({n, c});
+  const float* px = x.data();
+  float* py = y.data();
+  const float scale = 1.f / static_cast<float>(hw);
+#pragma omp parallel for if (n * hw * c > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    float* out = py + i * c;
+    for (int64_t k = 0; k < c; ++k) out[k] = 0.f;
+    for (int64_t p = 0; p < hw; ++p) {
+      const float* in = px + (i * hw + p) * c;
+#pragma omp simd
+      for (int64_t k = 0; k < c; ++k) out[k] += in[k];
+    }
+#pragma omp simd
+    for (int64_t k = 0; k < c; ++k) out[k] *= scale;
+  }
+}
+
+void CpuBackend::global_avgpool_backward(const Tensor& dy, Tensor& dx) {
+  DP_CHECK(dx.rank() == 4 && dy.numel() == dx.dim(0) * dx.dim(3),
+           "global_avgpool_backward: dx {} must be allocated NHWC for dy {}", to_string(dx.shape()),
+           to_string(dy.shape()));
+  const int64_t n = dx.dim(0), hw = dx.dim(1) * dx.dim(2), c = dx.dim(3);
+  const float* pdy = dy.data();
+  float* pdx = dx.data();
+  const float scale = 1.f / static_cast<float>(hw);
+#pragma omp parallel for collapse(2) if (n * hw * c > kParallelMin)
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t p = 0; p < hw; ++p) {
+      float* out = pdx + (i * hw + p) * c;
+      const float* in = pdy + i * c;
+#pragma omp simd
+      for (int64_t k = 0; k < c; ++k) out[k] = in[k] * scale;
+    }
+}
+
+// --- loss ----------------------------------------------------------------------------------------
+
+float CpuBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
+                                        float label_smoothing, Tensor& dlogits, int64_t& correct) {
+  DP_CHECK(logits.rank() == 2 && labels.dtype() == DType::i32 && labels.numel() == logits.dim(0),
+           "softmax_cross_entropy: logits {} labels {}", to_string(logits.shape()),
+           to_string(labels.shape()));
+  const int64_t n = logits.dim(0), k = logits.dim(1);
+  dlogits.ensure(logits.shape());
+  const float* z = logits.data();
+  const int32_t* y = labels.data<int32_t>();
+  float* dz = dlogits.data();
+  for (int64_t i = 0; i < n; ++i)
+    if (y[i] < 0 || y[i] >= k)
+      throw DataError(fmt::format("label {} of sample {} is outside [0, {})", y[i], i, k));
+
+  const double eps = label_smoothing;
+  const float inv_n = 1.f / static_cast<float>(n);
+  double total = 0;
+  int64_t hits = 0;
+#pragma omp parallel for reduction(+ : total, hits) if (n * k > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    const float* row = z + i * k;
+    float* grad = dz + i * k;
+    int64_t argmax = 0;
+    for (int64_t j = 1; j < k; ++j)
+      if (row[j] > row[argmax]) argmax = j;
+    const double max = row[argmax];
+    double sum_exp = 0, sum_z = 0;
+    for (int64_t j = 0; j < k; ++j) {
+      sum_exp += std::exp(row[j] - max);
+      sum_z += row[j];
+    }
+    const double log_sum = max + std::log(sum_exp);
+    // -log p_y and mean_j(-log p_j) = log_sum - mean_j z_j
+    const double nll = log_sum - row[y[i]];
+    const double smooth = log_sum - sum_z / static_cast<double>(k);
+    total += (1 - eps) * nll + eps * smooth;
+    hits += argmax == y[i];
+    for (int64_t j = 0; j < k; ++j) {
+      double p = std::exp(row[j] - log_sum);
+      double target = eps / static_cast<double>(k) + (j == y[i] ? 1 - eps : 0.0);
+      grad[j] = static_cast<float>(p - target) * inv_n;
+    }
+  }
+  correct = hits;
+  return static_cast<float>(total / static_cast<double>(n));
+}
+
+// --- optimizer -----------------------------------------------------------------------------------
+
+void CpuBackend::sgd_step(const SgdHyper& h, Tensor& params, const Tensor& grads,
+                          Tensor& momentum_buffer, const Tensor& decay_mask) {
+  check_same_numel(params, grads, "sgd_step grads");
+  const bool use_momentum = h.momentum != 0.f;
+  if (use_momentum) check_same_numel(params, momentum_buffer, "sgd_step momentum buffer");
+  const bool masked = decay_mask.defined();
+  if (masked) check_same_numel(params, decay_mask, "sgd_step decay mask");
+
+  const int64_t n = params.numel();
+  float* w = params.data();
+  const float* g = grads.data();
+  float* buf = use_momentum ? momentum_buffer.data() : nullptr;
+  const float* mask = masked ? decay_mask.data() : nullptr;
+  const float lr = h.lr, mom = h.momentum, damp = 1.f - h.dampening, wd = h.weight_decay;
+  const bool nesterov = h.nesterov;
+#pragma omp parallel for simd if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    float d = g[i] + wd * (masked ? mask[i] : 1.f) * w[i];
+    if (use_momentum) {
+      float b = mom * buf[i] + damp * d;
+      buf[i] = b;
+      d = nesterov ? d + mom * b : b;
+    }
+    w[i] -= lr * d;
+  }
+}
+
+double CpuBackend::sum_of_squares(const Tensor& t) {
+  const int64_t n = t.numel();
+  const float* p = t.data();
+  double s = 0;
+#pragma omp parallel for simd reduction(+ : s) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) s += static_cast<double>(p[i]) * p[i];
+  return s;
+}
+
+}  // namespace dp::cpu
+
+namespace dp {
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) {
+  return std::make_unique<cpu::CpuBackend>(threads);
+}
+
+}  // namespace dp

@@ -1,0 +1,98 @@
+// `dptrain bench`: times full training steps (forward, loss, backward, SGD update) of a model
+// on synthetic data, with warm-up steps excluded, and prints images/s and the split of a step.
+// tests/bench/bench_vs_pytorch.sh runs it beside PyTorch on the same machine.
+#include <boost/program_options.hpp>
+#include <random>
+
+#include "app/commands.h"
+#include "app/parse_options.h"
+#include "comm/mpi_session.h"
+#include "core/log.h"
+#include "core/timer.h"
+#include "nn/model.h"
+#include "optim/sgd.h"
+#include "train/backend_choice.h"
+
+namespace po = boost::program_options;
+
+namespace dp {
+
+int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
+  std::string arch = "resnet50", device = "auto";
+  int64_t batch = 128, image = 32, channels = 3, classes = 10;
+  int steps = 20, warmup = 3, threads = 0;
+  po::options_description desc("dptrain bench options");
+  desc.add_options()
+      ("help,h", "print this help")
+      ("arch", po::value(&arch)->default_value(arch), "model name")
+      ("batch-size", po::value(&batch)->default_value(batch), "batch size")
+      ("image-size", po::value(&image)->default_value(image), "square image side")
+      ("channels", po::value(&channels)->default_value(channels), "image channels")
+      ("classes", po::value(&classes)->default_value(classes), "classes")
+      ("steps", po::value(&steps)->default_value(steps), "timed steps")
+      ("warmup", po::value(&warmup)->default_value(warmup), "untimed steps first")
+      ("device", po::value(&device)->default_value(device), "auto|cpu|cuda")
+      ("threads", po::value(&threads)->default_value(threads), "compute threads (0: all)");
+  if (!parse_options(args, desc, "usage: dptrain bench [--arch NAME] [--batch-size N]")) return 0;
+  if (batch < 1 || image < 1 || channels < 1 || classes < 2 || steps < 1 || warmup < 0)
+    throw UsageError("dptrain bench: sizes and step counts must be positive");
+
+  BackendChoice choice = choose_backend(device, threads, mpi.local_size());
+  Backend& backend = *choice.backend;
+  nn::ModelSpec spec;
+  spec.arch = arch;
+  spec.num_classes = classes;
+  spec.in_channels = channels;
+  auto model = nn::make_model(spec, backend);
+  optim::Sgd sgd(backend, model->params(), model->grads(), Tensor(), SgdHyper{});
+
+  std::mt19937 rng(0);
+  std::normal_distribution<float> normal;
+  Tensor images = backend.allocate({batch, image, image, channels});
+  Tensor labels = backend.allocate({batch}, DType::i32);
+  std::vector<float> host_images(images.numel());
+  std::vector<int32_t> host_labels(batch);
+  for (auto& v : host_images) v = normal(rng);
+  for (auto& v : host_labels) v = static_cast<int32_t>(rng() % classes);
+  backend.copy_from_host(host_images.data(), images);
+  backend.copy_from_host(host_labels.data(), labels);
+  Tensor dlogits;
+
+  PhaseTimes times;
+  double start = 0;
+  for (int i = 0; i < warmup + steps; ++i) {
+    if (i == warmup) {
+      backend.synchronize();
+      times.reset();
+      start = now_seconds();
+    }
+    int64_t correct = 0;
+    {
+      ScopedTimer t(times.forward);
+      const Tensor& logits = model->forward(images, true);
+      dlogits.ensure(logits.shape());
+      backend.softmax_cross_entropy(logits, labels, 0.0f, dlogits, correct);
+      backend.synchronize();
+    }
+    {
+      ScopedTimer t(times.backward);
+      model->backward(dlogits);
+      backend.synchronize();
+    }
+    {
+      ScopedTimer t(times.optimizer);
+      sgd.step(0.01f);
+      backend.synchronize();
+    }
+  }
+  const double elapsed = now_seconds() - start;
+  log::info(
+      "bench arch={} batch={} image={}x{}x{} steps={} images_per_sec={:.1f} step_ms={:.1f} "
+      "forward_ms={:.1f} backward_ms={:.1f} optimizer_ms={:.1f} params={} backend=\"{}\"",
+      arch, batch, image, image, channels, steps, batch * steps / elapsed, 1e3 * elapsed / steps,
+      1e3 * times.forward / steps, 1e3 * times.backward / steps, 1e3 * times.optimizer / steps,
+      model->store().parameter_count(), choice.reason);
+  return 0;
+}
+
+}  // namespace dp

@@ -1,0 +1,95 @@
+// `dptrain inspect FILE`: what a packed dataset, a checkpoint or a metrics file holds, in a
+// few lines (h5dump shows everything; this shows what matters).
+#include <boost/program_options.hpp>
+#include <cmath>
+#include <iostream>
+#include <fmt/ranges.h>
+
+#include "app/commands.h"
+#include "app/parse_options.h"
+#include "comm/mpi_session.h"
+#include "core/log.h"
+#include "data/hdf5_dataset.h"
+#include "io/hdf5.h"
+
+namespace po = boost::program_options;
+
+namespace dp {
+
+namespace {
+
+void inspect_dataset(const std::string& path) {
+  for (const char* split : {"train", "test"}) {
+    data::HDF5Dataset ds(path, split);
+    log::info("{} {}: {} images {}x{}x{}, {} classes ({}), mean {:.4f} std {:.4f} (channel 0)",
+              ds.name(), split, ds.size(), ds.height(), ds.width(), ds.channels(),
+              ds.num_classes(), fmt::format("{}", fmt::join(ds.class_names(), ", ")),
+              ds.mean().at(0), ds.std().at(0));
+  }
+}
+
+void inspect_checkpoint(const h5::File& file) {
+  int64_t count = 0;
+  auto names = file.group("params").children();
+  for (const auto& name : names) {
+    auto dims = file.dataset("params/" + name).dims();
+    int64_t n = 1;
+    for (auto d : dims) n *= static_cast<int64_t>(d);
+    count += n;
+  }
+  log::info("checkpoint: arch {} epoch {} step {} world_size {}; {} parameter tensors, {} values",
+            file.string_attribute("arch"), file.int_attribute("epoch"), file.int_attribute("step"),
+            file.int_attribute("world_size"), names.size(), count);
+}
+
+void inspect_metrics(const h5::File& file) {
+  std::vector<double> epoch, train_loss, val_acc, ips;
+  file.dataset("history/epoch").read(epoch);
+  file.dataset("history/train_loss").read(train_loss);
+  file.dataset("history/val_acc").read(val_acc);
+  file.dataset("history/images_per_sec").read(ips);
+  log::info("metrics: {} epochs", epoch.size());
+  for (size_t i = 0; i < epoch.size(); ++i)
+    log::info("  epoch {:3.0f}  train loss {:.4f}  val acc {}  {:.1f} img/s", epoch[i],
+              train_loss[i],
+              std::isnan(val_acc[i]) ? std::string("-") : fmt::format("{:.2f}%", 100 * val_acc[i]),
+              ips[i]);
+}
+
+}  // namespace
+
+int run_inspect(const std::vector<std::string>& args, MpiSession& mpi) {
+  std::string path;
+  po::options_description desc("dptrain inspect options");
+  desc.add_options()("help,h", "print this help")("file", po::value(&path)->required(),
+                                                  "packed dataset, checkpoint or metrics file");
+  po::positional_options_description positional;
+  positional.add("file", 1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(desc).positional(positional).run(), vm);
+    if (vm.count("help")) {
+      std::cout << "usage: dptrain inspect FILE\n" << desc << "\n";
+      return 0;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UsageError(e.what());
+  }
+  if (mpi.rank() != 0) return 0;
+  h5::File file(path, h5::File::Mode::read);
+  std::string format = file.has_attribute("format") ? file.string_attribute("format") : "";
+  if (format == "dptrain-dataset") {
+    file.close();
+    inspect_dataset(path);
+  } else if (format == "dptrain-metrics") {
+    inspect_metrics(file);
+  } else if (file.has("params")) {
+    inspect_checkpoint(file);
+  } else {
+    throw DataError(fmt::format("{}: not a dptrain dataset, checkpoint or metrics file", path));
+  }
+  return 0;
+}
+
+}  // namespace dp

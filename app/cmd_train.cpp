@@ -1,0 +1,15 @@
+// `dptrain train`: parse the configuration (command line over config file), then train.
+#include "app/commands.h"
+#include "comm/mpi_session.h"
+#include "train/config.h"
+#include "train/trainer.h"
+
+namespace dp {
+
+int run_train(const std::vector<std::string>& args, MpiSession& mpi) {
+  TrainConfig config;
+  if (!parse_train_config(args, config)) return 0;
+  return train(config, mpi);
+}
+
+}  // namespace dp

@@ -1,0 +1,18 @@
+// The subcommands of the dptrain executable. Each takes its arguments (without the
+// subcommand's name) and returns the process exit code, or throws dp::Error.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace dp {
+
+class MpiSession;
+
+int run_train(const std::vector<std::string>& args, MpiSession& mpi);
+int run_eval(const std::vector<std::string>& args, MpiSession& mpi);
+int run_pack(const std::vector<std::string>& args, MpiSession& mpi);
+int run_bench(const std::vector<std::string>& args, MpiSession& mpi);
+int run_inspect(const std::vector<std::string>& args, MpiSession& mpi);
+
+}  // namespace dp

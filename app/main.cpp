@@ -1,0 +1,63 @@
+// dptrain: one SPMD executable for every rank. Starts MPI, dispatches the subcommand, and
+// turns any error into one clear line and a documented exit code on every rank: with more
+// than one rank, the failing rank aborts the whole job so no rank waits forever.
+#include <cstring>
+#include <exception>
+#include <iostream>
+
+#include "app/commands.h"
+#include "comm/mpi_session.h"
+#include "core/error.h"
+#include "core/log.h"
+
+namespace {
+
+const char* kUsage = R"(usage: dptrain <command> [options]
+
+commands:
+  train    train a model (see `dptrain train --help`)
+  eval     evaluate a checkpoint on a dataset's test split
+  pack     convert CIFAR-10 binary / MNIST / Fashion-MNIST IDX files into one HDF5 file
+  bench    time training steps on synthetic data
+  inspect  print a packed dataset's or a checkpoint's contents
+
+exit codes: 0 ok, 1 internal error, 2 usage, 3 data, 4 numerical, 5 communication, 6 output I/O
+)";
+
+int dispatch(const std::string& command, const std::vector<std::string>& args,
+             dp::MpiSession& mpi) {
+  if (command == "train") return dp::run_train(args, mpi);
+  if (command == "eval") return dp::run_eval(args, mpi);
+  if (command == "pack") return dp::run_pack(args, mpi);
+  if (command == "bench") return dp::run_bench(args, mpi);
+  if (command == "inspect") return dp::run_inspect(args, mpi);
+  if (command == "help" || command == "--help" || command == "-h") {
+    std::cout << kUsage;
+    return 0;
+  }
+  throw dp::UsageError(fmt::format("unknown command '{}' (try `dptrain help`)", command));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return static_cast<int>(dp::ExitCode::usage);
+  }
+  dp::MpiSession mpi(&argc, &argv);
+  dp::log::set_rank(mpi.rank(), mpi.world_size());
+  int code = 0;
+  try {
+    std::vector<std::string> args(argv + 2, argv + argc);
+    code = dispatch(argv[1], args, mpi);
+  } catch (const dp::Error& e) {
+    dp::log::error("{}", e.what());
+    code = static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    dp::log::error("internal error: {}", e.what());
+    code = static_cast<int>(dp::ExitCode::internal);
+  }
+  if (code != 0 && mpi.world_size() > 1) mpi.abort(code);
+  return code;
+}

@@ -1,0 +1,33 @@
+// Shared command-line parsing for the small subcommands: Boost.Program_options errors become
+// UsageError (exit code 2) naming the option; --help prints the description.
+#pragma once
+
+#include <boost/program_options.hpp>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace dp {
+
+// Returns false when --help was printed.
+inline bool parse_options(const std::vector<std::string>& args,
+                          const boost::program_options::options_description& desc,
+                          const std::string& usage) {
+  namespace po = boost::program_options;
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(desc).run(), vm);
+    if (vm.count("help")) {
+      std::cout << usage << "\n" << desc << "\n";
+      return false;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UsageError(e.what());
+  }
+  return true;
+}
+
+}  // namespace dp

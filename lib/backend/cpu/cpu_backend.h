@@ -1,0 +1,81 @@
+// The CPU implementation of dp::Backend: convolution, batch norm, max pooling and linear run
+// on oneDNN (onednn_*.cpp); the memory-bound ops (elementwise, global average pooling, loss,
+// SGD, norms) are OpenMP loops here, where a oneDNN primitive would only add call overhead.
+#pragma once
+
+#include <memory>
+
+#include "backend/backend.h"
+#include "backend/cpu/onednn_ops.h"
+#include "backend/cpu/primitive_cache.h"
+
+namespace dp::cpu {
+
+class CpuBackend final : public Backend {
+ public:
+  // threads > 0 sets the OpenMP thread count (used by oneDNN too); 0 keeps the default.
+  explicit CpuBackend(int threads);
+
+  Device device() const override { return Device::cpu; }
+  std::string name() const override;
+
+  Tensor allocate(const Shape& shape, DType dtype) override;
+  void copy_to_host(const Tensor& src, void* dst) override;
+  void copy_from_host(const void* src, Tensor& dst) override;
+  void fill(Tensor& t, float value) override;
+  void synchronize() override;
+
+  void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                      Tensor& y) override;
+  void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
+                       Tensor* dx, Tensor& dw) override;
+
+  void batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                               const Tensor& beta, Tensor& running_mean, Tensor& running_var,
+                               Tensor& y, Tensor& saved_mean, Tensor& saved_var,
+                               Tensor& workspace) override;
+  void batchnorm_forward_inference(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                                   const Tensor& beta, const Tensor& running_mean,
+                                   const Tensor& running_var, Tensor& y) override;
+  void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                          const Tensor& gamma, const Tensor& beta, const Tensor& saved_mean,
+                          const Tensor& saved_var, const Tensor& workspace, Tensor& dx,
+                          Tensor& dgamma, Tensor& dbeta) override;
+
+  void relu_forward(const Tensor& x, Tensor& y) override;
+  void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
+  void add_relu_forward(const Tensor& a, const Tensor& b, Tensor& y) override;
+  void add_relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
+  void accumulate(const Tensor& x, Tensor& y) override;
+
+  void maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor& y,
+                       Tensor& workspace) override;
+  void maxpool_backward(const PoolGeometry& g, const Tensor& dy, const Tensor& workspace,
+                        Tensor& dx) override;
+  void global_avgpool_forward(const Tensor& x, Tensor& y) override;
+  void global_avgpool_backward(const Tensor& dy, Tensor& dx) override;
+
+  void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) override;
+  void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor& dx, Tensor& dw,
+                       Tensor& db) override;
+
+  float softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float label_smoothing,
+                              Tensor& dlogits, int64_t& correct) override;
+
+  void sgd_step(const SgdHyper& h, Tensor& params, const Tensor& grads, Tensor& momentum_buffer,
+                const Tensor& decay_mask) override;
+  double sum_of_squares(const Tensor& t) override;
+
+  // How many primitive cache entries exist (tests check that repeated shapes reuse them).
+  size_t cached_primitive_entries() const;
+
+ private:
+  // Declared first: the ops hold a reference to it.
+  std::unique_ptr<DnnlContext> ctx_;
+  OnednnConv conv_;
+  OnednnBatchNorm batchnorm_;
+  OnednnMaxPool maxpool_;
+  OnednnLinear linear_;
+};
+
+}  // namespace dp::cpu

@@ -1,0 +1,99 @@
+// The oneDNN-backed ops of the CPU backend: convolution, batch norm, max pooling and linear.
+// Each op owns per-shape caches of its primitives (see primitive_cache.h); the entry types are
+// private to the op's own .cpp. Activations are plain NHWC; conv weights are reordered from
+// PyTorch's OIHW into whatever blocked layout the chosen kernel wants, on every call (the
+// weights change every step, and the reorder is cheap next to the convolution).
+#pragma once
+
+#include <cstddef>
+
+#include "backend/backend.h"
+#include "backend/cpu/primitive_cache.h"
+
+namespace dp::cpu {
+
+class OnednnConv {
+ public:
+  explicit OnednnConv(DnnlContext& ctx);  // out of line: entry types are complete only there
+  ~OnednnConv();
+  void forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y);
+  void backward_data(const Conv2dGeometry& g, const Tensor& w, const Tensor& dy, Tensor& dx);
+  void backward_weights(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw);
+  size_t cached_entries() const { return fwd_.size() + bwd_data_.size() + bwd_weights_.size(); }
+
+ private:
+  struct Forward;
+  struct BackwardData;
+  struct BackwardWeights;
+  DnnlContext& ctx_;
+  PrimitiveCache<Forward> fwd_;
+  PrimitiveCache<BackwardData> bwd_data_;
+  PrimitiveCache<BackwardWeights> bwd_weights_;
+};
+
+class OnednnBatchNorm {
+ public:
+  explicit OnednnBatchNorm(DnnlContext& ctx);  // out of line: entry types are complete only there
+  ~OnednnBatchNorm();
+  // saved_var receives the biased batch variance (what oneDNN's backward consumes).
+  void forward_train(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                     const Tensor& beta, Tensor& running_mean, Tensor& running_var, Tensor& y,
+                     Tensor& saved_mean, Tensor& saved_var, Tensor& workspace);
+  void forward_inference(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                         const Tensor& beta, const Tensor& running_mean, const Tensor& running_var,
+                         Tensor& y);
+  void backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy, const Tensor& gamma,
+                const Tensor& beta, const Tensor& saved_mean, const Tensor& saved_var,
+                const Tensor& workspace, Tensor& dx, Tensor& dgamma, Tensor& dbeta);
+  size_t cached_entries() const { return train_.size() + infer_.size() + bwd_.size(); }
+
+ private:
+  struct Train;
+  struct Inference;
+  struct Backward;
+  DnnlContext& ctx_;
+  PrimitiveCache<Train> train_;
+  PrimitiveCache<Inference> infer_;
+  PrimitiveCache<Backward> bwd_;
+};
+
+class OnednnMaxPool {
+ public:
+  explicit OnednnMaxPool(DnnlContext& ctx);  // out of line: entry types are complete only there
+  ~OnednnMaxPool();
+  // workspace receives oneDNN's argmax bytes (u8) that backward needs.
+  void forward(const PoolGeometry& g, const Tensor& x, Tensor& y, Tensor& workspace);
+  void backward(const PoolGeometry& g, const Tensor& dy, const Tensor& workspace, Tensor& dx);
+  size_t cached_entries() const { return fwd_.size() + bwd_.size(); }
+
+ private:
+  struct Forward;
+  struct Backward;
+  DnnlContext& ctx_;
+  PrimitiveCache<Forward> fwd_;
+  PrimitiveCache<Backward> bwd_;
+};
+
+class OnednnLinear {
+ public:
+  explicit OnednnLinear(DnnlContext& ctx);  // out of line: entry types are complete only there
+  ~OnednnLinear();
+  void forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y);
+  void backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor& dx, Tensor& dw,
+                Tensor& db);
+  size_t cached_entries() const { return fwd_.size() + bwd_data_.size() + bwd_weights_.size(); }
+
+ private:
+  struct Forward;
+  struct BackwardData;
+  struct BackwardWeights;
+  DnnlContext& ctx_;
+  PrimitiveCache<Forward> fwd_;
+  PrimitiveCache<BackwardData> bwd_data_;
+  PrimitiveCache<BackwardWeights> bwd_weights_;
+};
+
+// Shared by the op files: a data handle from a const tensor (oneDNN takes void*).
+inline void* handle(const Tensor& t) { return const_cast<void*>(t.data<void>()); }
+
+}  // namespace dp::cpu

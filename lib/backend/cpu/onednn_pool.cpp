@@ -1,0 +1,115 @@
+// Max pooling on oneDNN (NHWC). The forward keeps oneDNN's argmax workspace in the caller's
+// workspace tensor so backward scatters gradients without recomputing the window maxima.
+// Padding behaves as PyTorch's: padded positions never win the max.
+#include "backend/cpu/dnnl_check.h"
+#include "backend/cpu/onednn_ops.h"
+
+namespace dp::cpu {
+namespace {
+
+using dnnl::memory;
+constexpr auto f32 = memory::data_type::f32;
+
+struct PoolDescs {
+  memory::desc src, dst;
+  memory::dims strides, kernel, pad;
+};
+
+PoolDescs pool_descs(const PoolGeometry& g) {
+  return {memory::desc({g.n, g.c, g.h, g.w}, f32, memory::format_tag::nhwc),
+          memory::desc({g.n, g.c, g.out_h(), g.out_w()}, f32, memory::format_tag::nhwc),
+          {g.stride, g.stride},
+          {g.kernel, g.kernel},
+          {g.pad, g.pad}};
+}
+
+CacheKey pool_key(const PoolGeometry& g) {
+  return {g.n, g.h, g.w, g.c, g.kernel, g.stride, g.pad, 0, 0, 0};
+}
+
+dnnl::pooling_forward::primitive_desc forward_pd(const PoolGeometry& g,
+                                                 const dnnl::engine& engine) {
+  PoolDescs d = pool_descs(g);
+  dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max,
+                                   d.src, d.dst, d.strides, d.kernel, d.pad, d.pad);
+  return {desc, user_scratchpad_attr(), engine};
+}
+
+void check_geometry(const PoolGeometry& g) {
+  DP_CHECK(g.kernel > 0 && g.stride > 0 && g.pad >= 0 && 2 * g.pad <= g.kernel && g.out_h() > 0 &&
+               g.out_w() > 0,
+           "bad pooling geometry k={} s={} p={} on {}x{}", g.kernel, g.stride, g.pad, g.h, g.w);
+}
+
+}  // namespace
+
+struct OnednnMaxPool::Forward {
+  dnnl::pooling_forward prim;
+  memory src, dst, workspace, scratch;
+};
+
+struct OnednnMaxPool::Backward {
+  dnnl::pooling_backward prim;
+  memory diff_dst, diff_src, workspace, scratch;
+};
+
+OnednnMaxPool::OnednnMaxPool(DnnlContext& ctx) : ctx_(ctx) {}
+OnednnMaxPool::~OnednnMaxPool() = default;
+
+void OnednnMaxPool::forward(const PoolGeometry& g, const Tensor& x, Tensor& y, Tensor& workspace) {
+  check_geometry(g);
+  DP_CHECK(x.shape() == (Shape{g.n, g.h, g.w, g.c}), "maxpool input {} does not match geometry",
+           to_string(x.shape()));
+  y.ensure({g.n, g.out_h(), g.out_w(), g.c});
+  with_dnnl("maxpool_forward", [&] {
+    Forward& e = fwd_.get(pool_key(g), [&] {
+      auto pd = forward_pd(g, ctx_.engine);
+      return Forward{dnnl::pooling_forward(pd), ctx_.unbound(pd.src_desc()),
+                     ctx_.unbound(pd.dst_desc()), ctx_.unbound(pd.workspace_desc()),
+                     ctx_.unbound(pd.scratchpad_desc())};
+    });
+    workspace.ensure({static_cast<int64_t>(e.workspace.get_desc().get_size())}, DType::u8);
+    e.src.set_data_handle(handle(x));
+    e.dst.set_data_handle(y.data());
+    e.workspace.set_data_handle(workspace.data<void>());
+    ctx_.bind_scratchpad(e.scratch);
+    e.prim.execute(ctx_.stream, {{DNNL_ARG_SRC, e.src},
+                                 {DNNL_ARG_DST, e.dst},
+                                 {DNNL_ARG_WORKSPACE, e.workspace},
+                                 {DNNL_ARG_SCRATCHPAD, e.scratch}});
+    ctx_.stream.wait();
+  });
+}
+
+void OnednnMaxPool::backward(const PoolGeometry& g, const Tensor& dy, const Tensor& workspace,
+                             Tensor& dx) {
+  check_geometry(g);
+  DP_CHECK(dy.shape() == (Shape{g.n, g.out_h(), g.out_w(), g.c}),
+           "maxpool output gradient {} does not match geometry", to_string(dy.shape()));
+  dx.ensure({g.n, g.h, g.w, g.c});
+  with_dnnl("maxpool_backward", [&] {
+    Backward& e = bwd_.get(pool_key(g), [&] {
+      auto hint = forward_pd(g, ctx_.engine);
+      PoolDescs d = pool_descs(g);
+      dnnl::pooling_backward::desc desc(dnnl::algorithm::pooling_max, d.src, d.dst, d.strides,
+                                        d.kernel, d.pad, d.pad);
+      dnnl::pooling_backward::primitive_desc pd(desc, user_scratchpad_attr(), ctx_.engine, hint);
+      return Backward{dnnl::pooling_backward(pd), ctx_.unbound(pd.diff_dst_desc()),
+                      ctx_.unbound(pd.diff_src_desc()), ctx_.unbound(pd.workspace_desc()),
+                      ctx_.unbound(pd.scratchpad_desc())};
+    });
+    DP_CHECK(workspace.bytes() >= e.workspace.get_desc().get_size(),
+             "maxpool workspace is {} bytes; maxpool_forward must run first", workspace.bytes());
+    e.diff_dst.set_data_handle(handle(dy));
+    e.diff_src.set_data_handle(dx.data());
+    e.workspace.set_data_handle(handle(workspace));
+    ctx_.bind_scratchpad(e.scratch);
+    e.prim.execute(ctx_.stream, {{DNNL_ARG_DIFF_DST, e.diff_dst},
+                                 {DNNL_ARG_DIFF_SRC, e.diff_src},
+                                 {DNNL_ARG_WORKSPACE, e.workspace},
+                                 {DNNL_ARG_SCRATCHPAD, e.scratch}});
+    ctx_.stream.wait();
+  });
+}
+
+}  // namespace dp::cpu

@@ -1,0 +1,89 @@
+#include "data/augment.h"
+
+#include <random>
+
+#include "core/error.h"
+#include "data/distributed_sampler.h"
+
+namespace dp::data {
+namespace {
+
+// SplitMix64 finaliser: mixes (seed, epoch, index) into one well-spread generator seed.
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+SampleDraw draw_for_sample(const AugmentConfig& config, int64_t epoch, int64_t sample_index) {
+  std::mt19937_64 rng(mix(mix(mix(config.seed) ^ uint64_t(epoch)) ^ uint64_t(sample_index)));
+  const uint64_t span = 2 * uint64_t(std::max(config.crop_padding, 0)) + 1;
+  SampleDraw draw;
+  draw.crop_y = static_cast<int>(uniform_below(rng, span));
+  draw.crop_x = static_cast<int>(uniform_below(rng, span));
+  draw.flip = uniform_below(rng, 2) == 1;
+  if (!config.random_crop) draw.crop_y = draw.crop_x = config.crop_padding;  // identity crop
+  if (!config.horizontal_flip) draw.flip = false;
+  return draw;
+}
+
+Augmenter::Augmenter(const AugmentConfig& config, int64_t height, int64_t width,
+                     int64_t channels)
+    : config_(config), height_(height), width_(width), channels_(channels) {
+  if (config.crop_padding < 0)
+    throw UsageError(fmt::format("augmentation: crop padding {} is negative", config.crop_padding));
+  if (config.normalize &&
+      (int64_t(config.mean.size()) != channels || int64_t(config.std.size()) != channels))
+    throw UsageError(fmt::format("augmentation: normalisation needs {} mean/std values, got {}/{}",
+                                 channels, config.mean.size(), config.std.size()));
+  table_.resize(channels * 256);
+  pad_value_.resize(channels);
+  for (int64_t c = 0; c < channels; ++c) {
+    for (int v = 0; v < 256; ++v) {
+      float x = static_cast<float>(v) / 255.0f;
+      if (config.normalize)
+        x = (x - static_cast<float>(config.mean[c])) / static_cast<float>(config.std[c]);
+      table_[c * 256 + v] = x;
+    }
+    pad_value_[c] = table_[c * 256];
+  }
+}
+
+void Augmenter::apply(const uint8_t* in, const SampleDraw& draw, float* out) const {
+  const int64_t pad = config_.crop_padding;
+  const int64_t C = channels_;
+  for (int64_t y = 0; y < height_; ++y) {
+    const int64_t src_y = y + draw.crop_y - pad;
+    float* out_row = out + y * width_ * C;
+    if (src_y < 0 || src_y >= height_) {
+      for (int64_t x = 0; x < width_; ++x)
+        for (int64_t c = 0; c < C; ++c) out_row[x * C + c] = pad_value_[c];
+      continue;
+    }
+    const uint8_t* in_row = in + src_y * width_ * C;
+    for (int64_t x = 0; x < width_; ++x) {
+      // The flip mirrors the cropped image, so output column x shows cropped column W-1-x.
+      const int64_t cropped_x = draw.flip ? width_ - 1 - x : x;
+      const int64_t src_x = cropped_x + draw.crop_x - pad;
+      float* o = out_row + x * C;
+      if (src_x < 0 || src_x >= width_) {
+        for (int64_t c = 0; c < C; ++c) o[c] = pad_value_[c];
+      } else {
+        const uint8_t* p = in_row + src_x * C;
+        for (int64_t c = 0; c < C; ++c) o[c] = table_[c * 256 + p[c]];
+      }
+    }
+  }
+}
+
+void Augmenter::apply_batch(const uint8_t* in, const std::vector<int64_t>& indices, int64_t epoch,
+                            float* out) const {
+  const int64_t sample = height_ * width_ * channels_;
+  for (size_t b = 0; b < indices.size(); ++b)
+    apply(in + b * sample, draw_for_sample(config_, epoch, indices[b]), out + b * sample);
+}
+
+}  // namespace dp::data

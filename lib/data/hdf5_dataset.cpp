@@ -1,0 +1,113 @@
+#include "data/hdf5_dataset.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "core/error.h"
+#include "data/packed_format.h"
+
+namespace dp::data {
+namespace {
+
+// Opening the file and the images dataset happens in the member initialisers, before the
+// body can validate; these helpers turn a missing piece into a DataError that names the file.
+h5::File open_file(const std::string& filename) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(filename, ec))
+    throw DataError(fmt::format("{}: dataset file not found (pack one with `dptrain pack`)",
+                                filename));
+  return h5::File(filename, h5::File::Mode::read);
+}
+
+h5::Dataset open_images(const h5::File& file, const std::string& split) {
+  if (!file.has(split))
+    throw DataError(fmt::format("{}: not a dptrain dataset or no '{}' split (group /{} missing)",
+                                file.filename(), split, split));
+  if (!file.has(split + "/images"))
+    throw DataError(fmt::format("{}: dataset /{}/images missing", file.filename(), split));
+  return file.dataset(split + "/images");
+}
+
+}  // namespace
+
+void HDF5Dataset::fail(const std::string& problem) const {
+  throw DataError(fmt::format("{}: split '{}': {}", filename_, split_, problem));
+}
+
+HDF5Dataset::HDF5Dataset(const std::string& filename, const std::string& split)
+    : filename_(filename),
+      split_(split),
+      file_(open_file(filename)),
+      images_((split == "train" || split == "test")
+                  ? open_images(file_, split)
+                  : throw UsageError(fmt::format("{}: unknown split '{}' (train or test)",
+                                                 filename, split))) {
+  try {
+    if (!file_.has_attribute("format") || file_.string_attribute("format") != packed::kFormat)
+      fail(fmt::format("not a dptrain dataset (root attribute format != \"{}\")", packed::kFormat));
+    const int64_t version = file_.int_attribute("format_version");
+    if (version != packed::kFormatVersion)
+      fail(fmt::format("format_version {} is not supported (expected {})", version,
+                       packed::kFormatVersion));
+    name_ = file_.string_attribute("name");
+    height_ = file_.int_attribute("height");
+    width_ = file_.int_attribute("width");
+    channels_ = file_.int_attribute("channels");
+    const int64_t num_classes = file_.int_attribute("num_classes");
+    if (height_ <= 0 || width_ <= 0 || channels_ <= 0 || num_classes <= 0 || num_classes > 256)
+      fail(fmt::format("bad shape attributes height={} width={} channels={} num_classes={}",
+                       height_, width_, channels_, num_classes));
+
+    if (!file_.has("class_names")) fail("dataset /class_names missing");
+    class_names_ = file_.dataset("class_names").read_strings();
+    if (static_cast<int64_t>(class_names_.size()) != num_classes)
+      fail(fmt::format("/class_names holds {} names, num_classes is {}", class_names_.size(),
+                       num_classes));
+
+    h5::Group group = file_.group(split_);
+    const auto& stats_owner = group.has_attribute("mean") ? static_cast<const h5::Object&>(group)
+                                                          : static_cast<const h5::Object&>(file_);
+    mean_ = stats_owner.doubles_attribute("mean");
+    std_ = stats_owner.doubles_attribute("std");
+    if (static_cast<int64_t>(mean_.size()) != channels_ ||
+        static_cast<int64_t>(std_.size()) != channels_)
+      fail(fmt::format("mean/std have {}/{} values for {} channels", mean_.size(), std_.size(),
+                       channels_));
+    for (double s : std_)
+      if (!(s > 0)) fail(fmt::format("std value {} is not positive", s));
+
+    if (images_.element_type() != h5::ElementType::u8) fail("images are not uint8");
+    const auto dims = images_.dims();
+    if (dims.size() != 4) fail(fmt::format("images have rank {}, expected 4 (N,H,W,C)", dims.size()));
+    if (int64_t(dims[1]) != height_ || int64_t(dims[2]) != width_ || int64_t(dims[3]) != channels_)
+      fail(fmt::format("images are ({}, {}, {}, {}) but the attributes say H,W,C = {},{},{}",
+                       dims[0], dims[1], dims[2], dims[3], height_, width_, channels_));
+
+    if (!group.has("labels")) fail("dataset labels missing");
+    h5::Dataset labels = group.dataset("labels");
+    if (labels.element_type() != h5::ElementType::u8) fail("labels are not uint8");
+    const auto label_dims = labels.dims();
+    if (label_dims.size() != 1 || label_dims[0] != dims[0])
+      fail(fmt::format("labels shape does not match {} images", dims[0]));
+    labels.read(labels_);
+    auto worst = std::max_element(labels_.begin(), labels_.end());
+    if (worst != labels_.end() && *worst >= num_classes)
+      fail(fmt::format("label {} at index {} is not below num_classes={}", *worst,
+                       worst - labels_.begin(), num_classes));
+  } catch (const DataError& e) {
+    // Wrapper errors name the HDF5 object path, which starts with the file name already.
+    const std::string message = e.what();
+    if (message.rfind(filename_, 0) == 0) throw;
+    throw DataError(fmt::format("{}: {}", filename_, message));
+  }
+}
+
+void HDF5Dataset::read_images(const std::vector<int64_t>& indices, uint8_t* out) const {
+  for (int64_t i : indices)
+    if (i < 0 || i >= size())
+      throw DataError(fmt::format("{}: split '{}': sample index {} out of range [0, {})",
+                                  filename_, split_, i, size()));
+  images_.read_row_list(indices, out);
+}
+
+}  // namespace dp::data

@@ -1,0 +1,153 @@
+#include "data/packer.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/timer.h"
+#include "data/packed_format.h"
+#include "io/hdf5.h"
+
+namespace dp::data {
+namespace {
+
+const std::vector<std::string> kMnistClasses = {"0", "1", "2", "3", "4",
+                                                "5", "6", "7", "8", "9"};
+const std::vector<std::string> kFashionMnistClasses = {
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+
+std::string lowercase(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::string resolve_format(const PackOptions& options) {
+  if (options.format != "auto") return options.format;
+  namespace fs = std::filesystem;
+  fs::path dir(options.source_dir);
+  std::error_code ec;
+  if (fs::exists(dir / "data_batch_1.bin", ec)) return "cifar10";
+  bool has_idx = fs::exists(dir / "train-images-idx3-ubyte", ec) ||
+                 fs::exists(dir / "train-images-idx3-ubyte.gz", ec);
+  if (has_idx) {
+    std::string where = lowercase(fs::absolute(dir, ec).string());
+    if (where.find("fashion") != std::string::npos) return "fashion-mnist";
+    if (where.find("mnist") != std::string::npos) return "mnist";
+    throw UsageError(fmt::format("{}: holds IDX files but MNIST and Fashion-MNIST cannot be told "
+                                 "apart; pass the format (mnist or fashion-mnist)",
+                                 options.source_dir));
+  }
+  throw UsageError(fmt::format("{}: cannot detect the dataset format (no data_batch_1.bin, no "
+                               "train-images-idx3-ubyte[.gz]); pass it explicitly",
+                               options.source_dir));
+}
+
+}  // namespace
+
+void channel_mean_std(const RawSplit& split, int64_t channels, std::vector<double>& mean,
+                      std::vector<double>& std) {
+  std::vector<uint64_t> sum(channels, 0), sum_sq(channels, 0);
+  const size_t pixels = split.images.size() / channels;
+  const uint8_t* p = split.images.data();
+  for (size_t i = 0; i < pixels; ++i)
+    for (int64_t c = 0; c < channels; ++c, ++p) {
+      sum[c] += *p;
+      sum_sq[c] += uint32_t(*p) * uint32_t(*p);
+    }
+  mean.assign(channels, 0);
+  std.assign(channels, 0);
+  if (pixels == 0) return;
+  for (int64_t c = 0; c < channels; ++c) {
+    // var * n^2 * 255^2 = n*sum_sq - sum^2, exact in 128-bit integers.
+    const unsigned __int128 n = pixels;
+    const unsigned __int128 spread = n * sum_sq[c] - (unsigned __int128)sum[c] * sum[c];
+    mean[c] = double(sum[c]) / (255.0 * double(pixels));
+    std[c] = std::sqrt(double(spread)) / (255.0 * double(pixels));
+  }
+}
+
+void write_packed(const RawDataset& raw, const std::string& path, const std::vector<double>& mean,
+                  const std::vector<double>& std) {
+  h5::File file(path, h5::File::Mode::create_truncate);
+  file.set_attribute("format", std::string(packed::kFormat));
+  file.set_attribute("format_version", packed::kFormatVersion);
+  file.set_attribute("name", raw.name);
+  file.set_attribute("num_classes", static_cast<int64_t>(raw.class_names.size()));
+  file.set_attribute("height", raw.height);
+  file.set_attribute("width", raw.width);
+  file.set_attribute("channels", raw.channels);
+  file.set_attribute("mean", mean);
+  file.set_attribute("std", std);
+  std::vector<std::string> sources;
+  for (const auto& [name, digest] : raw.sources) sources.push_back(name + " " + digest);
+  // HDF5 rejects a zero-length attribute buffer; a file built without source files (tests,
+  // benchmarks) simply has no "sources" attribute.
+  if (!sources.empty()) file.set_attribute("sources", sources);
+  file.write_strings("class_names", raw.class_names);
+  const std::pair<const char*, const RawSplit*> splits[] = {{"train", &raw.train},
+                                                            {"test", &raw.test}};
+  for (const auto& [split_name, split] : splits) {
+    h5::Group group = file.create_group(split_name);
+    group.write("images",
+                {hsize_t(split->count), hsize_t(raw.height), hsize_t(raw.width),
+                 hsize_t(raw.channels)},
+                split->images.data(), packed::kChunkRows);
+    group.write("labels", {hsize_t(split->count)}, split->labels.data(), packed::kChunkRows);
+    group.set_attribute("count", split->count);
+    group.set_attribute("mean", mean);
+    group.set_attribute("std", std);
+  }
+  file.flush();
+}
+
+PackSummary pack_dataset(const PackOptions& options) {
+  const double start = now_seconds();
+  if (options.source_dir.empty()) throw UsageError("pack: no source directory given");
+  if (options.output_file.empty()) throw UsageError("pack: no output file given");
+  PackSummary summary;
+  summary.format = resolve_format(options);
+  RawDataset raw;
+  if (summary.format == "cifar10")
+    raw = read_cifar10(options.source_dir);
+  else if (summary.format == "mnist")
+    raw = read_idx_dataset(options.source_dir, "mnist", kMnistClasses);
+  else if (summary.format == "fashion-mnist")
+    raw = read_idx_dataset(options.source_dir, "fashion-mnist", kFashionMnistClasses);
+  else
+    throw UsageError(fmt::format("pack: unknown format '{}' (cifar10, mnist, fashion-mnist, auto)",
+                                 options.format));
+
+  namespace fs = std::filesystem;
+  const fs::path output(options.output_file);
+  const fs::path tmp(options.output_file + ".tmp");
+  std::error_code ec;
+  if (output.has_parent_path()) fs::create_directories(output.parent_path(), ec);
+  channel_mean_std(raw.train, raw.channels, summary.mean, summary.std);
+  try {
+    write_packed(raw, tmp.string(), summary.mean, summary.std);
+    fs::rename(tmp, output);
+  } catch (const fs::filesystem_error& e) {
+    fs::remove(tmp, ec);
+    throw IoError(fmt::format("{}: cannot move the packed file into place: {}",
+                              options.output_file, e.what()));
+  } catch (...) {
+    fs::remove(tmp, ec);
+    throw;
+  }
+
+  summary.output_file = options.output_file;
+  summary.train_count = raw.train.count;
+  summary.test_count = raw.test.count;
+  summary.height = raw.height;
+  summary.width = raw.width;
+  summary.channels = raw.channels;
+  summary.class_names = raw.class_names;
+  summary.sources = raw.sources;
+  summary.seconds = now_seconds() - start;
+  return summary;
+}
+
+}  // namespace dp::data

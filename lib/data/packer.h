@@ -1,0 +1,49 @@
+// `dptrain pack`: converts an original dataset distribution (CIFAR-10 binary version, MNIST or
+// Fashion-MNIST IDX files) into one HDF5 file in the layout of data/packed_format.h.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "data/raw_dataset.h"
+
+namespace dp::data {
+
+struct PackOptions {
+  // "cifar10" | "mnist" | "fashion-mnist" | "auto". "auto" picks cifar10 when the directory
+  // holds data_batch_1.bin; for IDX files it needs "fashion" or "mnist" in the directory's
+  // path, since the two datasets' files are otherwise indistinguishable.
+  std::string format = "auto";
+  std::string source_dir;
+  std::string output_file;
+};
+
+struct PackSummary {
+  std::string format;  // the resolved format (never "auto")
+  std::string output_file;
+  int64_t train_count = 0, test_count = 0;
+  int64_t height = 0, width = 0, channels = 0;
+  std::vector<std::string> class_names;
+  std::vector<double> mean, std;  // per channel, train images in [0, 1]
+  std::vector<std::pair<std::string, std::string>> sources;  // (file name, sha256 hex)
+  double seconds = 0;
+};
+
+// Throws UsageError for an unknown format, DataError for bad input (naming the file),
+// IoError when the output cannot be written. Writes "<output>.tmp" and renames it into
+// place, so a failure never leaves a half-written output file.
+PackSummary pack_dataset(const PackOptions& options);
+
+// Per-channel mean and population standard deviation of uint8 (N, H, W, C) images scaled to
+// [0, 1]; exact integer sums, so the result does not depend on summation order.
+void channel_mean_std(const RawSplit& split, int64_t channels, std::vector<double>& mean,
+                      std::vector<double>& std);
+
+// Writes `raw` in the packed layout to `path` directly (pack_dataset adds the tmp+rename);
+// `mean`/`std` are channel_mean_std of the train split.
+void write_packed(const RawDataset& raw, const std::string& path, const std::vector<double>& mean,
+                  const std::vector<double>& std);
+
+}  // namespace dp::data

@@ -1,0 +1,126 @@
+#include "data/sharded_loader.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "core/timer.h"
+
+namespace dp::data {
+
+ShardedLoader::ShardedLoader(const HDF5Dataset& dataset, IndexSource indices,
+                             LoaderOptions options)
+    : dataset_(dataset),
+      index_source_(std::move(indices)),
+      options_(std::move(options)),
+      augmenter_(options_.augment, dataset.height(), dataset.width(), dataset.channels()) {
+  if (options_.batch_size < 1)
+    throw UsageError(fmt::format("loader: batch size {} must be positive", options_.batch_size));
+  if (options_.prefetch_depth < 2)
+    throw UsageError(fmt::format("loader: prefetch depth {} must be at least 2",
+                                 options_.prefetch_depth));
+  const Shape image_shape = {options_.batch_size, dataset.height(), dataset.width(),
+                             dataset.channels()};
+  slots_.resize(options_.prefetch_depth);
+  for (auto& slot : slots_) {
+    slot.images = Tensor::empty(image_shape, DType::f32);
+    slot.labels = Tensor::empty({options_.batch_size}, DType::i32);
+    slot.indices.reserve(options_.batch_size);
+  }
+}
+
+ShardedLoader::~ShardedLoader() { stop_producer(); }
+
+void ShardedLoader::stop_producer() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  changed_.notify_all();
+  if (producer_.joinable()) producer_.join();
+  stop_ = false;
+  producer_done_ = true;
+  error_ = nullptr;
+  consumer_slot_ = -1;
+  ready_slots_.clear();
+  free_slots_.clear();
+  for (int s = 0; s < static_cast<int>(slots_.size()); ++s) free_slots_.push_back(s);
+}
+
+void ShardedLoader::start_epoch(int64_t epoch) {
+  stop_producer();
+  std::vector<int64_t> indices = index_source_(epoch);
+  const int64_t n = static_cast<int64_t>(indices.size());
+  const int64_t b = options_.batch_size;
+  batches_in_epoch_ = options_.drop_last ? n / b : (n + b - 1) / b;
+  samples_in_epoch_ = std::min(n, batches_in_epoch_ * b);
+  indices.resize(samples_in_epoch_);
+  epoch_wait_ = last_wait_ = 0;
+  producer_done_ = false;
+  started_ = true;
+  producer_ = std::thread(&ShardedLoader::produce, this, epoch, std::move(indices));
+}
+
+void ShardedLoader::produce(int64_t epoch, std::vector<int64_t> indices) {
+  try {
+    const int64_t sample_bytes = dataset_.sample_bytes();
+    const auto& labels = dataset_.labels();
+    std::vector<uint8_t> raw(options_.batch_size * sample_bytes);
+    for (int64_t k = 0; k < batches_in_epoch_; ++k) {
+      int slot_id;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [&] { return stop_ || !free_slots_.empty(); });
+        if (stop_) return;
+        slot_id = free_slots_.front();
+        free_slots_.pop_front();
+      }
+      HostBatch& slot = slots_[slot_id];
+      const int64_t first = k * options_.batch_size;
+      const int64_t count = std::min<int64_t>(options_.batch_size, indices.size() - first);
+      slot.indices.assign(indices.begin() + first, indices.begin() + first + count);
+      slot.number = k;
+      slot.images.ensure({count, dataset_.height(), dataset_.width(), dataset_.channels()});
+      slot.labels.ensure({count}, DType::i32);
+      dataset_.read_images(slot.indices, raw.data());
+      augmenter_.apply_batch(raw.data(), slot.indices, epoch, slot.images.data<float>());
+      int32_t* label_out = slot.labels.data<int32_t>();
+      for (int64_t i = 0; i < count; ++i) label_out[i] = labels[slot.indices[i]];
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        ready_slots_.push_back(slot_id);
+      }
+      changed_.notify_all();
+    }
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    error_ = std::current_exception();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    producer_done_ = true;
+  }
+  changed_.notify_all();
+}
+
+const HostBatch* ShardedLoader::next() {
+  if (!started_) throw UsageError("loader: next() called before start_epoch()");
+  const double start = now_seconds();
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (consumer_slot_ >= 0) {
+    free_slots_.push_back(consumer_slot_);
+    consumer_slot_ = -1;
+    changed_.notify_all();
+  }
+  changed_.wait(lock, [&] { return !ready_slots_.empty() || producer_done_; });
+  last_wait_ = now_seconds() - start;
+  epoch_wait_ += last_wait_;
+  if (!ready_slots_.empty()) {
+    consumer_slot_ = ready_slots_.front();
+    ready_slots_.pop_front();
+    return &slots_[consumer_slot_];
+  }
+  if (error_) std::rethrow_exception(error_);
+  return nullptr;
+}
+
+}  // namespace dp::data

@@ -1,0 +1,131 @@
+#include "io/metrics_writer.h"
+
+#include <cmath>
+
+#include "io/hdf5.h"
+
+namespace dp {
+
+// ------------------------------------------------------------------ EvaluationResult
+
+double EvaluationResult::accuracy() const {
+  int64_t hits = 0;
+  for (int64_t k = 0; k < num_classes; ++k) hits += confusion[k * num_classes + k];
+  return samples ? static_cast<double>(hits) / samples : 0.0;
+}
+
+std::vector<int64_t> EvaluationResult::support() const {
+  std::vector<int64_t> s(num_classes, 0);
+  for (int64_t t = 0; t < num_classes; ++t)
+    for (int64_t p = 0; p < num_classes; ++p) s[t] += confusion[t * num_classes + p];
+  return s;
+}
+
+// Like scikit-learn, a class never predicted (or never present) gets 0, not NaN.
+std::vector<double> EvaluationResult::precision() const {
+  std::vector<double> out(num_classes, 0.0);
+  for (int64_t p = 0; p < num_classes; ++p) {
+    int64_t predicted = 0;
+    for (int64_t t = 0; t < num_classes; ++t) predicted += confusion[t * num_classes + p];
+    if (predicted) out[p] = static_cast<double>(confusion[p * num_classes + p]) / predicted;
+  }
+  return out;
+}
+
+std::vector<double> EvaluationResult::recall() const {
+  std::vector<double> out(num_classes, 0.0);
+  auto s = support();
+  for (int64_t t = 0; t < num_classes; ++t)
+    if (s[t]) out[t] = static_cast<double>(confusion[t * num_classes + t]) / s[t];
+  return out;
+}
+
+std::vector<double> EvaluationResult::f1() const {
+  auto p = precision(), r = recall();
+  std::vector<double> out(num_classes, 0.0);
+  for (int64_t k = 0; k < num_classes; ++k)
+    if (p[k] + r[k] > 0) out[k] = 2 * p[k] * r[k] / (p[k] + r[k]);
+  return out;
+}
+
+void write_evaluation(h5::File& file, const std::string& group_name, const EvaluationResult& r,
+                      const std::vector<std::string>& class_names) {
+  h5::Group group = file.require_group(group_name);
+  const hsize_t k = static_cast<hsize_t>(r.num_classes);
+  group.write<int64_t>("confusion_matrix", {k, k}, r.confusion.data());
+  auto precision = r.precision(), recall = r.recall(), f1 = r.f1();
+  auto support = r.support();
+  group.write<double>("precision", {k}, precision.data());
+  group.write<double>("recall", {k}, recall.data());
+  group.write<double>("f1", {k}, f1.data());
+  group.write<int64_t>("support", {k}, support.data());
+  group.write_strings("class_names", class_names);
+  group.set_attribute("accuracy", r.accuracy());
+  group.set_attribute("loss", r.loss);
+  group.set_attribute("samples", r.samples);
+  file.flush();
+}
+
+// ------------------------------------------------------------------ MetricsWriter
+
+namespace {
+
+struct HistoryField {
+  const char* name;
+  double (*get)(const EpochRecord&);
+};
+
+// The /history datasets, in the order the README lists them.
+const HistoryField kHistoryFields[] = {
+    {"epoch", [](const EpochRecord& r) { return double(r.epoch); }},
+    {"steps", [](const EpochRecord& r) { return double(r.steps); }},
+    {"lr", [](const EpochRecord& r) { return r.lr; }},
+    {"train_loss", [](const EpochRecord& r) { return r.train_loss; }},
+    {"train_acc", [](const EpochRecord& r) { return r.train_acc; }},
+    {"val_loss", [](const EpochRecord& r) { return r.val_loss; }},
+    {"val_acc", [](const EpochRecord& r) { return r.val_acc; }},
+    {"epoch_time", [](const EpochRecord& r) { return r.epoch_time; }},
+    {"images_per_sec", [](const EpochRecord& r) { return r.images_per_sec; }},
+    {"time_data", [](const EpochRecord& r) { return r.time_data; }},
+    {"time_forward", [](const EpochRecord& r) { return r.time_forward; }},
+    {"time_backward", [](const EpochRecord& r) { return r.time_backward; }},
+    {"time_comm", [](const EpochRecord& r) { return r.time_comm; }},
+    {"time_optimizer", [](const EpochRecord& r) { return r.time_optimizer; }},
+    {"time_eval", [](const EpochRecord& r) { return r.time_eval; }},
+    {"skipped_steps", [](const EpochRecord& r) { return double(r.skipped_steps); }},
+};
+
+}  // namespace
+
+MetricsWriter::MetricsWriter(const std::string& path,
+                             const std::map<std::string, std::string>& config,
+                             const std::map<std::string, std::string>& build_info)
+    : path_(path), file_(std::make_unique<h5::File>(path, h5::File::Mode::create_truncate)) {
+  file_->set_attribute("format", std::string("dptrain-metrics"));
+  file_->set_attribute("format_version", int64_t{1});
+  h5::Group config_group = file_->create_group("config");
+  for (const auto& [key, value] : config) config_group.set_attribute(key, value);
+  h5::Group build_group = file_->create_group("build");
+  for (const auto& [key, value] : build_info) build_group.set_attribute(key, value);
+  h5::Group history = file_->create_group("history");
+  for (const auto& field : kHistoryFields) history.write<double>(field.name, {0}, nullptr, 64);
+  file_->flush();
+}
+
+MetricsWriter::~MetricsWriter() = default;
+
+void MetricsWriter::append_epoch(const EpochRecord& record) {
+  h5::Group history = file_->group("history");
+  for (const auto& field : kHistoryFields) {
+    double value = field.get(record);
+    history.dataset(field.name).append_rows<double>(1, &value);
+  }
+  file_->flush();
+}
+
+void MetricsWriter::write_final(const EvaluationResult& result,
+                                const std::vector<std::string>& class_names) {
+  write_evaluation(*file_, "final", result, class_names);
+}
+
+}  // namespace dp

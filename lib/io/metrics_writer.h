@@ -1,0 +1,67 @@
+// metrics.h5, written by rank 0: the run's configuration and build info as attributes, one
+// row per epoch appended to extendible datasets under /history and flushed at once (a crash
+// keeps every finished epoch), and the final evaluation under /final. Layout in README.md.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dp {
+
+namespace h5 {
+class File;
+}
+
+// One epoch's row. Field names become dataset names under /history.
+struct EpochRecord {
+  int64_t epoch = 0;  // 1-based
+  int64_t steps = 0;
+  double lr = 0;      // learning rate at the end of the epoch
+  double train_loss = 0, train_acc = 0;
+  double val_loss = 0, val_acc = 0;  // NaN when not evaluated this epoch
+  double epoch_time = 0, images_per_sec = 0;
+  double time_data = 0, time_forward = 0, time_backward = 0, time_comm = 0, time_optimizer = 0;
+  double time_eval = 0;
+  int64_t skipped_steps = 0;
+};
+
+// Results of evaluating on a split: the confusion matrix (rows = true class, columns =
+// predicted) and what follows from it.
+struct EvaluationResult {
+  double loss = 0;
+  int64_t samples = 0;
+  std::vector<int64_t> confusion;  // K*K, row-major
+  int64_t num_classes = 0;
+  double accuracy() const;
+  std::vector<double> precision() const, recall() const, f1() const;
+  std::vector<int64_t> support() const;
+};
+
+// Writes /final-style groups (confusion matrix, per-class metrics, class names) into `group`
+// of an open file; shared by metrics.h5 and `dptrain eval`'s eval.h5.
+void write_evaluation(h5::File& file, const std::string& group, const EvaluationResult& result,
+                      const std::vector<std::string>& class_names);
+
+class MetricsWriter {
+ public:
+  // Creates `path` (truncating), writes /config attributes (every option, as strings) and
+  // /build attributes.
+  MetricsWriter(const std::string& path, const std::map<std::string, std::string>& config,
+                const std::map<std::string, std::string>& build_info);
+  ~MetricsWriter();
+  MetricsWriter(const MetricsWriter&) = delete;
+  MetricsWriter& operator=(const MetricsWriter&) = delete;
+
+  void append_epoch(const EpochRecord& record);
+  void write_final(const EvaluationResult& result, const std::vector<std::string>& class_names);
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::unique_ptr<h5::File> file_;
+};
+
+}  // namespace dp

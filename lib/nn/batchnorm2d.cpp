@@ -1,0 +1,58 @@
+#include "nn/batchnorm2d.h"
+
+#include "core/error.h"
+
+namespace dp::nn {
+
+BatchNorm2d::BatchNorm2d(ParameterStore& store, const std::string& name, int64_t channels,
+                         BatchNormOptions options)
+    : store_(store),
+      name_(name),
+      channels_(channels),
+      options_(options),
+      weight_(store.add_parameter(name + ".weight", {channels}, ParamRole::bn_weight)),
+      bias_(store.add_parameter(name + ".bias", {channels}, ParamRole::bn_bias)),
+      running_mean_(store.add_buffer(name + ".running_mean", {channels}, BufferRole::running_mean)),
+      running_var_(store.add_buffer(name + ".running_var", {channels}, BufferRole::running_var)),
+      batches_tracked_(
+          store.add_buffer(name + ".num_batches_tracked", {1}, BufferRole::num_batches_tracked)) {}
+
+BatchNormGeometry BatchNorm2d::geometry(const Tensor& x) const {
+  DP_CHECK(x.rank() == 4 && x.dim(3) == channels_, "batch norm '{}' expects {{N,H,W,{}}}, got {}",
+           name_, channels_, to_string(x.shape()));
+  BatchNormGeometry g{x.dim(0), x.dim(1), x.dim(2), channels_};
+  g.eps = options_.eps;
+  g.momentum = options_.momentum;
+  g.fuse_relu = options_.fuse_relu;
+  return g;
+}
+
+const Tensor& BatchNorm2d::forward(const Tensor& x, bool train) {
+  BatchNormGeometry g = geometry(x);
+  Backend& be = store_.backend();
+  x_ = x;
+  Tensor& y = y_.shaped(be, x.shape());
+  if (train) {
+    be.batchnorm_forward_train(g, x, store_.param(weight_), store_.param(bias_),
+                               store_.buffer(running_mean_), store_.buffer(running_var_), y,
+                               saved_mean_, saved_var_, workspace_);
+    be.accumulate(store_.one(), store_.buffer(batches_tracked_));
+  } else {
+    be.batchnorm_forward_inference(g, x, store_.param(weight_), store_.param(bias_),
+                                   store_.buffer(running_mean_), store_.buffer(running_var_), y);
+  }
+  saved_for_backward_ = train;
+  return y;
+}
+
+Tensor& BatchNorm2d::backward(const Tensor& dy) {
+  DP_CHECK(saved_for_backward_, "batch norm '{}': backward needs a train-mode forward", name_);
+  BatchNormGeometry g = geometry(x_);
+  Tensor& dx = dx_.shaped(store_.backend(), x_.shape());
+  store_.backend().batchnorm_backward(g, x_, dy, store_.param(weight_), store_.param(bias_),
+                                      saved_mean_, saved_var_, workspace_, dx,
+                                      store_.grad(weight_), store_.grad(bias_));
+  return dx;
+}
+
+}  // namespace dp::nn

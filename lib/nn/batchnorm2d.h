@@ -1,0 +1,44 @@
+// BatchNorm2d over the channel (last) axis, optionally fused with the ReLU that follows it
+// (conv -> BN -> ReLU is the common pattern; fusing saves one activation pass each way).
+// Registers "<name>.weight", "<name>.bias" and the buffers "<name>.running_mean",
+// "<name>.running_var", "<name>.num_batches_tracked" (one f32 element, counted on the device).
+#pragma once
+
+#include <string>
+
+#include "nn/layer.h"
+#include "nn/reusable_buffer.h"
+
+namespace dp::nn {
+
+struct BatchNormOptions {
+  float eps = 1e-5f;
+  float momentum = 0.1f;
+  bool fuse_relu = false;
+};
+
+class BatchNorm2d : public Layer {
+ public:
+  BatchNorm2d(ParameterStore& store, const std::string& name, int64_t channels,
+              BatchNormOptions options);
+  // train: batch statistics, running stats updated, num_batches_tracked += 1;
+  // eval: running statistics.
+  const Tensor& forward(const Tensor& x, bool train) override;
+  Tensor& backward(const Tensor& dy) override;
+  const std::string& name() const { return name_; }
+
+ private:
+  BatchNormGeometry geometry(const Tensor& x) const;
+
+  ParameterStore& store_;
+  std::string name_;
+  int64_t channels_;
+  BatchNormOptions options_;
+  ParameterStore::Id weight_, bias_, running_mean_, running_var_, batches_tracked_;
+  Tensor x_;
+  bool saved_for_backward_ = false;  // backward needs a preceding train-mode forward
+  ReusableBuffer y_, dx_;
+  Tensor saved_mean_, saved_var_, workspace_;  // sized by the backend
+};
+
+}  // namespace dp::nn

@@ -1,0 +1,40 @@
+#include "nn/conv2d.h"
+
+#include "core/error.h"
+
+namespace dp::nn {
+
+Conv2d::Conv2d(ParameterStore& store, const std::string& name, int64_t in_channels,
+               int64_t out_channels, int64_t kernel, int64_t stride, int64_t pad)
+    : store_(store),
+      weight_(store.add_parameter(name + ".weight", {out_channels, in_channels, kernel, kernel},
+                                  ParamRole::conv_weight)),
+      in_channels_(in_channels),
+      out_channels_(out_channels),
+      kernel_(kernel),
+      stride_(stride),
+      pad_(pad) {}
+
+Conv2dGeometry Conv2d::geometry(const Tensor& x) const {
+  DP_CHECK(x.rank() == 4 && x.dim(3) == in_channels_, "conv '{}' expects {{N,H,W,{}}}, got {}",
+           store_.entry(weight_).name, in_channels_, to_string(x.shape()));
+  return Conv2dGeometry{x.dim(0), x.dim(1), x.dim(2), in_channels_,
+                        out_channels_, kernel_, stride_, pad_};
+}
+
+const Tensor& Conv2d::forward(const Tensor& x, bool /*train*/) {
+  Conv2dGeometry g = geometry(x);
+  x_ = x;
+  Tensor& y = y_.shaped(store_.backend(), {g.n, g.out_h(), g.out_w(), g.c_out});
+  store_.backend().conv2d_forward(g, x, store_.param(weight_), y);
+  return y;
+}
+
+Tensor& Conv2d::backward(const Tensor& dy) {
+  Conv2dGeometry g = geometry(x_);
+  Tensor* dx = input_grad_ ? &dx_.shaped(store_.backend(), x_.shape()) : nullptr;
+  store_.backend().conv2d_backward(g, x_, store_.param(weight_), dy, dx, store_.grad(weight_));
+  return dx ? *dx : dx_.tensor();
+}
+
+}  // namespace dp::nn

@@ -1,0 +1,33 @@
+// 2-D convolution without bias (ResNets never use one), square kernel, channels-last
+// activations, PyTorch {O, I, KH, KW} weights registered as "<name>.weight".
+#pragma once
+
+#include <string>
+
+#include "nn/layer.h"
+#include "nn/reusable_buffer.h"
+
+namespace dp::nn {
+
+class Conv2d : public Layer {
+ public:
+  Conv2d(ParameterStore& store, const std::string& name, int64_t in_channels,
+         int64_t out_channels, int64_t kernel, int64_t stride, int64_t pad);
+  const Tensor& forward(const Tensor& x, bool train) override;
+  Tensor& backward(const Tensor& dy) override;
+  // The first layer of a network needs no input gradient; skipping it saves a full pass.
+  void set_input_grad(bool needed) { input_grad_ = needed; }
+  int64_t out_channels() const { return out_channels_; }
+
+ private:
+  Conv2dGeometry geometry(const Tensor& x) const;
+
+  ParameterStore& store_;
+  ParameterStore::Id weight_;
+  int64_t in_channels_, out_channels_, kernel_, stride_, pad_;
+  bool input_grad_ = true;
+  Tensor x_;  // handle to the input, kept for backward
+  ReusableBuffer y_, dx_;
+};
+
+}  // namespace dp::nn

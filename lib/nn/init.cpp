@@ -1,0 +1,88 @@
+#include "nn/init.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+#include "core/error.h"
+
+namespace dp::nn {
+
+static uint64_t splitmix64(uint64_t& x) {
+  uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+static uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+InitRng::InitRng(uint64_t seed, const std::string& stream_name) {
+  uint64_t mix = seed;
+  state_ = splitmix64(mix) ^ fnv1a(stream_name);
+}
+
+uint64_t InitRng::next_u64() { return splitmix64(state_); }
+
+double InitRng::uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+
+double InitRng::normal() {
+  // Box-Muller; 1 - u keeps the log argument in (0, 1].
+  double u1 = 1.0 - uniform();
+  double u2 = uniform();
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
+}
+
+void init_torchvision(ParameterStore& store, uint64_t seed,
+                      const std::vector<std::string>& zero_gamma) {
+  DP_CHECK(store.finalized(), "init before finalize");
+  std::vector<float> host;
+  for (ParameterStore::Id id = 0; id < store.entries().size(); ++id) {
+    const StateEntry& e = store.entry(id);
+    host.assign(static_cast<size_t>(e.numel()), 0.0f);
+    InitRng rng(seed, e.name);
+    if (e.kind == StateKind::parameter) {
+      switch (e.param_role) {
+        case ParamRole::conv_weight: {
+          // {O, I, KH, KW}: fan_out = O * KH * KW.
+          double fan_out = static_cast<double>(e.shape[0] * e.shape[2] * e.shape[3]);
+          double stddev = std::sqrt(2.0 / fan_out);
+          for (float& v : host) v = static_cast<float>(stddev * rng.normal());
+          break;
+        }
+        case ParamRole::linear_weight:
+        case ParamRole::linear_bias: {
+          // Both bounds come from the weight's fan_in; the bias is named "<layer>.bias".
+          int64_t fan_in = 0;
+          if (e.param_role == ParamRole::linear_weight) {
+            fan_in = e.shape[1];
+          } else {
+            std::string weight = e.name.substr(0, e.name.rfind('.')) + ".weight";
+            auto wid = store.find(weight);
+            DP_CHECK(wid.has_value(), "linear bias '{}' without weight '{}'", e.name, weight);
+            fan_in = store.entry(*wid).shape[1];
+          }
+          double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+          for (float& v : host) v = static_cast<float>((2.0 * rng.uniform() - 1.0) * bound);
+          break;
+        }
+        case ParamRole::bn_weight: {
+          bool zero = std::find(zero_gamma.begin(), zero_gamma.end(), e.name) != zero_gamma.end();
+          std::fill(host.begin(), host.end(), zero ? 0.0f : 1.0f);
+          break;
+        }
+        case ParamRole::bn_bias:
+          break;
+      }
+    } else if (e.buffer_role == BufferRole::running_var) {
+      std::fill(host.begin(), host.end(), 1.0f);
+    }
+    store.write(id, host.data(), host.size());
+  }
+}
+
+}  // namespace dp::nn

@@ -1,0 +1,32 @@
+#include "nn/linear.h"
+
+#include "core/error.h"
+
+namespace dp::nn {
+
+Linear::Linear(ParameterStore& store, const std::string& name, int64_t in_features,
+               int64_t out_features)
+    : store_(store),
+      weight_(store.add_parameter(name + ".weight", {out_features, in_features},
+                                  ParamRole::linear_weight)),
+      bias_(store.add_parameter(name + ".bias", {out_features}, ParamRole::linear_bias)),
+      in_features_(in_features),
+      out_features_(out_features) {}
+
+const Tensor& Linear::forward(const Tensor& x, bool /*train*/) {
+  DP_CHECK(x.rank() == 2 && x.dim(1) == in_features_, "linear expects {{N,{}}}, got {}",
+           in_features_, to_string(x.shape()));
+  x_ = x;
+  Tensor& y = y_.shaped(store_.backend(), {x.dim(0), out_features_});
+  store_.backend().linear_forward(x, store_.param(weight_), store_.param(bias_), y);
+  return y;
+}
+
+Tensor& Linear::backward(const Tensor& dy) {
+  Tensor& dx = dx_.shaped(store_.backend(), x_.shape());
+  store_.backend().linear_backward(x_, store_.param(weight_), dy, dx, store_.grad(weight_),
+                                   store_.grad(bias_));
+  return dx;
+}
+
+}  // namespace dp::nn

@@ -1,0 +1,27 @@
+// Fully connected layer y = x w^T + b with PyTorch's {out, in} weight ("<name>.weight",
+// "<name>.bias"): the ResNet classifier head.
+#pragma once
+
+#include <string>
+
+#include "nn/layer.h"
+#include "nn/reusable_buffer.h"
+
+namespace dp::nn {
+
+class Linear : public Layer {
+ public:
+  Linear(ParameterStore& store, const std::string& name, int64_t in_features,
+         int64_t out_features);
+  const Tensor& forward(const Tensor& x, bool train) override;
+  Tensor& backward(const Tensor& dy) override;
+
+ private:
+  ParameterStore& store_;
+  ParameterStore::Id weight_, bias_;
+  int64_t in_features_, out_features_;
+  Tensor x_;
+  ReusableBuffer y_, dx_;
+};
+
+}  // namespace dp::nn

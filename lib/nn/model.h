@@ -1,0 +1,68 @@
+// The model interface the trainer sees, and the zoo that builds one by name.
+// Archs: torchvision "resnet18", "resnet34", "resnet50" (ImageNet stem: 7x7/2 conv, BN, ReLU,
+// 3x3/2 max pool); "resnet18_cifar", "resnet34_cifar", "resnet50_cifar" (3x3/1 conv stem, no
+// pool); He et al. 2016 CIFAR ResNets "resnet8", "resnet20", "resnet32", "resnet44",
+// "resnet56" (16/32/64 channels, 6n+2 layers, projection (option B) shortcuts).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/tensor.h"
+#include "nn/parameter_store.h"
+
+namespace dp::nn {
+
+struct ModelSpec {
+  std::string arch = "resnet20";
+  int64_t num_classes = 10;
+  int64_t in_channels = 3;
+  bool zero_init_residual = false;  // last BN gamma of every block starts at 0
+  uint64_t seed = 0;                // initial weights are a function of (arch, seed) alone
+  int64_t base_width = 0;           // channels of the first stage; 0 = the arch's own (64 / 16)
+  float bn_eps = 1e-5f;
+  float bn_momentum = 0.1f;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+
+  // images {N, H, W, C} f32 on the backend's device -> logits {N, num_classes}. In train mode
+  // BN uses batch statistics and updates its running statistics.
+  virtual const Tensor& forward(const Tensor& images, bool train) = 0;
+  const Tensor& forward(const Tensor& images) { return forward(images, train_); }
+  // dlogits {N, num_classes} -> every element of grads() (parameter gradients are
+  // overwritten, not accumulated). Needs a train-mode forward on the same batch first.
+  virtual void backward(const Tensor& dlogits) = 0;
+  // Gradient w.r.t. the images of the last backward; only when enabled (costs a pass).
+  virtual void set_input_grad(bool enabled) = 0;
+  virtual const Tensor& input_grad() const = 0;
+
+  void set_train(bool train) { train_ = train; }
+  bool training() const { return train_; }
+
+  ParameterStore& store() { return *store_; }
+  const ParameterStore& store() const { return *store_; }
+  Tensor& params() { return store_->params(); }
+  Tensor& grads() { return store_->grads(); }
+  Tensor& buffers() { return store_->buffers(); }
+  const ModelSpec& spec() const { return spec_; }
+
+ protected:
+  Model(const ModelSpec& spec, Backend& backend)
+      : spec_(spec), store_(std::make_unique<ParameterStore>(backend)) {}
+  ModelSpec spec_;
+  std::unique_ptr<ParameterStore> store_;
+  bool train_ = true;
+};
+
+// Builds, registers, finalizes and initialises (torchvision init from spec.seed).
+// Throws UsageError for an unknown arch or bad option.
+std::unique_ptr<Model> make_model(const ModelSpec& spec, Backend& backend);
+std::vector<std::string> model_names();
+
+}  // namespace dp::nn

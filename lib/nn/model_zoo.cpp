@@ -1,0 +1,62 @@
+// The zoo: arch name -> ResNet layout.
+#include <map>
+
+#include "core/error.h"
+#include "nn/model.h"
+#include "nn/resnet.h"
+
+namespace dp::nn {
+
+namespace {
+
+struct ZooEntry {
+  BlockKind block;
+  StemKind stem;
+  std::vector<int64_t> blocks_per_stage;
+  int64_t default_width;  // first stage; later stages double
+};
+
+const std::map<std::string, ZooEntry>& zoo() {
+  static const std::map<std::string, ZooEntry> entries = {
+      {"resnet18", {BlockKind::basic, StemKind::imagenet, {2, 2, 2, 2}, 64}},
+      {"resnet34", {BlockKind::basic, StemKind::imagenet, {3, 4, 6, 3}, 64}},
+      {"resnet50", {BlockKind::bottleneck, StemKind::imagenet, {3, 4, 6, 3}, 64}},
+      {"resnet18_cifar", {BlockKind::basic, StemKind::cifar, {2, 2, 2, 2}, 64}},
+      {"resnet34_cifar", {BlockKind::basic, StemKind::cifar, {3, 4, 6, 3}, 64}},
+      {"resnet50_cifar", {BlockKind::bottleneck, StemKind::cifar, {3, 4, 6, 3}, 64}},
+      // He et al. 2016, section 4.2: 6n+2 layers, n blocks per stage.
+      {"resnet8", {BlockKind::basic, StemKind::cifar, {1, 1, 1}, 16}},
+      {"resnet20", {BlockKind::basic, StemKind::cifar, {3, 3, 3}, 16}},
+      {"resnet32", {BlockKind::basic, StemKind::cifar, {5, 5, 5}, 16}},
+      {"resnet44", {BlockKind::basic, StemKind::cifar, {7, 7, 7}, 16}},
+      {"resnet56", {BlockKind::basic, StemKind::cifar, {9, 9, 9}, 16}},
+  };
+  return entries;
+}
+
+}  // namespace
+
+std::vector<std::string> model_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, entry] : zoo()) names.push_back(name);
+  return names;
+}
+
+std::unique_ptr<Model> make_model(const ModelSpec& spec, Backend& backend) {
+  auto it = zoo().find(spec.arch);
+  if (it == zoo().end()) {
+    std::string known;
+    for (const auto& n : model_names()) known += (known.empty() ? "" : ", ") + n;
+    throw UsageError("unknown model arch '" + spec.arch + "' (known: " + known + ")");
+  }
+  if (spec.num_classes < 1) throw UsageError("model num_classes must be >= 1");
+  if (spec.in_channels < 1) throw UsageError("model in_channels must be >= 1");
+  if (spec.base_width < 0) throw UsageError("model base_width must be >= 0");
+  const ZooEntry& z = it->second;
+  ResNetLayout layout{z.block, z.stem, z.blocks_per_stage, {}};
+  int64_t width = spec.base_width > 0 ? spec.base_width : z.default_width;
+  for (size_t i = 0; i < z.blocks_per_stage.size(); ++i) layout.stage_widths.push_back(width << i);
+  return std::make_unique<ResNet>(spec, layout, backend);
+}
+
+}  // namespace dp::nn

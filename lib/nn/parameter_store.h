@@ -1,0 +1,101 @@
+// ParameterStore: the registry of a model's named state. Modules register parameters and
+// buffers under torchvision's state_dict keys ("layer1.0.conv1.weight", "bn1.running_var");
+// finalize() then allocates ONE flat parameter buffer, ONE flat gradient buffer with the same
+// offsets and ONE flat buffer for the BN statistics, and hands out views into them. The
+// reducer, the optimizer and the checkpoint writer work on the flat buffers; names and
+// offsets let checkpoints and the PyTorch oracle match tensors one by one.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/tensor.h"
+
+namespace dp::nn {
+
+// What a parameter is; decides its init and whether "no decay on BN/bias" exempts it.
+enum class ParamRole { conv_weight, linear_weight, linear_bias, bn_weight, bn_bias };
+enum class BufferRole { running_mean, running_var, num_batches_tracked };
+enum class StateKind { parameter, buffer };
+
+struct StateEntry {
+  std::string name;
+  Shape shape;
+  StateKind kind;
+  ParamRole param_role = ParamRole::conv_weight;      // when kind == parameter
+  BufferRole buffer_role = BufferRole::running_mean;  // when kind == buffer
+  int64_t offset = 0;  // element offset into the flat parameter (or buffer) tensor
+  int64_t numel() const { return dp::numel(shape); }
+};
+
+class ParameterStore {
+ public:
+  using Id = size_t;  // index into entries(), stable from registration on
+
+  explicit ParameterStore(Backend& backend) : backend_(backend) {}
+  ParameterStore(const ParameterStore&) = delete;
+  ParameterStore& operator=(const ParameterStore&) = delete;
+
+  Id add_parameter(const std::string& name, const Shape& shape, ParamRole role);
+  Id add_buffer(const std::string& name, const Shape& shape, BufferRole role);
+  // Allocates the flat buffers: parameters and gradients uninitialised (the model's init
+  // writes them), buffers zero. No registration afterwards.
+  void finalize();
+  bool finalized() const { return finalized_; }
+
+  // Views (valid after finalize). param/grad take a parameter id, buffer a buffer id.
+  Tensor& param(Id id);
+  Tensor& grad(Id id);
+  Tensor& buffer(Id id);
+
+  Tensor& params() { return params_; }
+  Tensor& grads() { return grads_; }
+  Tensor& buffers() { return buffers_; }
+  // A device scalar 1.0 (shape {1}): BN layers add it to num_batches_tracked on the device,
+  // so counting batches needs no host round trip.
+  const Tensor& one() const { return one_; }
+
+  // All entries in registration order, which is torchvision's state_dict order.
+  const std::vector<StateEntry>& entries() const { return entries_; }
+  std::optional<Id> find(const std::string& name) const;
+  const StateEntry& entry(Id id) const { return entries_.at(id); }
+  int64_t parameter_count() const { return param_elements_; }  // elements, not tensors
+  int64_t buffer_element_count() const { return buffer_elements_; }
+  size_t parameter_tensor_count() const;
+  size_t buffer_tensor_count() const;
+
+  // f32 {parameter_count} on the device: 1 where weight decay applies, 0 where not. With
+  // `exempt_bn_and_bias`, BN weights/biases and linear biases get 0 (the common
+  // "no decay on BN and bias" recipe); otherwise every element decays, as plain PyTorch SGD.
+  Tensor make_decay_mask(bool exempt_bn_and_bias) const;
+
+  // Host copies of one named tensor (parameter or buffer), for init, checkpoints, oracle.
+  void write(const std::string& name, const float* host, size_t count);
+  void read(const std::string& name, float* host, size_t count) const;
+  void write(Id id, const float* host, size_t count);
+  void read(Id id, float* host, size_t count) const;
+  // Same for the gradient of a parameter.
+  void read_grad(Id id, float* host, size_t count) const;
+
+  Backend& backend() const { return backend_; }
+
+ private:
+  Id add_entry(StateEntry e);
+  void check_finalized(const char* what) const;
+  Tensor& view_of(Id id, StateKind kind, const char* what);
+
+  Backend& backend_;
+  std::vector<StateEntry> entries_;
+  std::unordered_map<std::string, Id> by_name_;
+  int64_t param_elements_ = 0;
+  int64_t buffer_elements_ = 0;
+  bool finalized_ = false;
+  Tensor params_, grads_, buffers_, one_;
+  std::vector<Tensor> param_views_, grad_views_, buffer_views_;  // indexed by Id
+};
+
+}  // namespace dp::nn

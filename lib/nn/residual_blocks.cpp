@@ -1,0 +1,93 @@
+#include "nn/residual_blocks.h"
+
+namespace dp::nn {
+
+static BatchNormOptions with_relu(BatchNormOptions o, bool relu) {
+  o.fuse_relu = relu;
+  return o;
+}
+
+Downsample::Downsample(ParameterStore& store, const std::string& block, int64_t in_channels,
+                       int64_t out_channels, int64_t stride, BatchNormOptions bn)
+    : conv_(store, block + ".downsample.0", in_channels, out_channels, 1, stride, 0),
+      bn_(store, block + ".downsample.1", out_channels, with_relu(bn, false)) {}
+
+const Tensor& Downsample::forward(const Tensor& x, bool train) {
+  return bn_.forward(conv_.forward(x, train), train);
+}
+
+Tensor& Downsample::backward(const Tensor& dy) { return conv_.backward(bn_.backward(dy)); }
+
+// The end of every block: y = relu(main + shortcut); backward gives d(main) = d(shortcut).
+static const Tensor& add_relu(Backend& be, ReusableBuffer& y, const Tensor& main,
+                              const Tensor& shortcut) {
+  Tensor& out = y.shaped(be, main.shape());
+  be.add_relu_forward(main, shortcut, out);
+  return out;
+}
+
+static const Tensor& add_relu_grad(Backend& be, ReusableBuffer& dsum, const Tensor& y,
+                                   const Tensor& dy) {
+  Tensor& d = dsum.shaped(be, y.shape());
+  be.add_relu_backward(y, dy, d);
+  return d;
+}
+
+BasicBlock::BasicBlock(ParameterStore& store, const std::string& name, int64_t in_channels,
+                       int64_t planes, int64_t stride, BatchNormOptions bn)
+    : backend_(store.backend()),
+      conv1_(store, name + ".conv1", in_channels, planes, 3, stride, 1),
+      bn1_(store, name + ".bn1", planes, with_relu(bn, true)),
+      conv2_(store, name + ".conv2", planes, planes, 3, 1, 1),
+      bn2_(store, name + ".bn2", planes, with_relu(bn, false)) {
+  if (stride != 1 || in_channels != planes * expansion)
+    downsample_ = std::make_unique<Downsample>(store, name, in_channels, planes * expansion,
+                                               stride, bn);
+}
+
+const Tensor& BasicBlock::forward(const Tensor& x, bool train) {
+  const Tensor& main = bn2_.forward(conv2_.forward(bn1_.forward(conv1_.forward(x, train), train),
+                                                   train),
+                                    train);
+  const Tensor& shortcut = downsample_ ? downsample_->forward(x, train) : x;
+  return add_relu(backend_, y_, main, shortcut);
+}
+
+Tensor& BasicBlock::backward(const Tensor& dy) {
+  const Tensor& d = add_relu_grad(backend_, dsum_, y_.tensor(), dy);
+  Tensor& dx = conv1_.backward(bn1_.backward(conv2_.backward(bn2_.backward(d))));
+  backend_.accumulate(downsample_ ? downsample_->backward(d) : d, dx);
+  return dx;
+}
+
+Bottleneck::Bottleneck(ParameterStore& store, const std::string& name, int64_t in_channels,
+                       int64_t planes, int64_t stride, BatchNormOptions bn)
+    : backend_(store.backend()),
+      conv1_(store, name + ".conv1", in_channels, planes, 1, 1, 0),
+      bn1_(store, name + ".bn1", planes, with_relu(bn, true)),
+      conv2_(store, name + ".conv2", planes, planes, 3, stride, 1),
+      bn2_(store, name + ".bn2", planes, with_relu(bn, true)),
+      conv3_(store, name + ".conv3", planes, planes * expansion, 1, 1, 0),
+      bn3_(store, name + ".bn3", planes * expansion, with_relu(bn, false)) {
+  if (stride != 1 || in_channels != planes * expansion)
+    downsample_ = std::make_unique<Downsample>(store, name, in_channels, planes * expansion,
+                                               stride, bn);
+}
+
+const Tensor& Bottleneck::forward(const Tensor& x, bool train) {
+  const Tensor& h1 = bn1_.forward(conv1_.forward(x, train), train);
+  const Tensor& h2 = bn2_.forward(conv2_.forward(h1, train), train);
+  const Tensor& main = bn3_.forward(conv3_.forward(h2, train), train);
+  const Tensor& shortcut = downsample_ ? downsample_->forward(x, train) : x;
+  return add_relu(backend_, y_, main, shortcut);
+}
+
+Tensor& Bottleneck::backward(const Tensor& dy) {
+  const Tensor& d = add_relu_grad(backend_, dsum_, y_.tensor(), dy);
+  Tensor& dh2 = bn2_.backward(conv3_.backward(bn3_.backward(d)));
+  Tensor& dx = conv1_.backward(bn1_.backward(conv2_.backward(dh2)));
+  backend_.accumulate(downsample_ ? downsample_->backward(d) : d, dx);
+  return dx;
+}
+
+}  // namespace dp::nn

@@ -1,0 +1,151 @@
+#include "optim/lr_schedule.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+#include "core/error.h"
+
+namespace dp::optim {
+
+namespace {
+
+class ConstantLr : public LrSchedule {
+ public:
+  explicit ConstantLr(double base) : base_(base) {}
+  double lr(int64_t) const override { return base_; }
+
+ private:
+  double base_;
+};
+
+class MultiStepLr : public LrSchedule {
+ public:
+  MultiStepLr(double base, double gamma, std::vector<int64_t> milestone_steps)
+      : base_(base), gamma_(gamma), milestones_(std::move(milestone_steps)) {}
+  double lr(int64_t step) const override {
+    int passed = 0;
+    for (int64_t m : milestones_) passed += step >= m;
+    return base_ * std::pow(gamma_, passed);
+  }
+
+ private:
+  double base_, gamma_;
+  std::vector<int64_t> milestones_;
+};
+
+class CosineLr : public LrSchedule {
+ public:
+  CosineLr(double base, double min_lr, int64_t total_steps)
+      : base_(base), min_(min_lr), total_(total_steps) {}
+  double lr(int64_t step) const override {
+    double t = static_cast<double>(std::min(step, total_));
+    return min_ + (base_ - min_) * (1.0 + std::cos(std::numbers::pi * t / total_)) / 2.0;
+  }
+
+ private:
+  double base_, min_;
+  int64_t total_;
+};
+
+class OneCycleLr : public LrSchedule {
+ public:
+  OneCycleLr(double max_lr, int64_t total_steps, double pct_start, double div_factor,
+             double final_div_factor, bool cos)
+      : max_(max_lr),
+        initial_(max_lr / div_factor),
+        final_(max_lr / div_factor / final_div_factor),
+        // As torch: the first phase ends at a possibly fractional step.
+        phase1_end_(pct_start * static_cast<double>(total_steps) - 1.0),
+        phase2_end_(static_cast<double>(total_steps) - 1.0),
+        cos_(cos) {}
+  double lr(int64_t step) const override {
+    double s = std::min(static_cast<double>(step), phase2_end_);
+    if (s <= phase1_end_) return anneal(initial_, max_, s / phase1_end_);
+    return anneal(max_, final_, (s - phase1_end_) / (phase2_end_ - phase1_end_));
+  }
+
+ private:
+  double anneal(double start, double end, double pct) const {
+    if (cos_) return end + (start - end) / 2.0 * (std::cos(std::numbers::pi * pct) + 1.0);
+    return (end - start) * pct + start;
+  }
+  double max_, initial_, final_, phase1_end_, phase2_end_;
+  bool cos_;
+};
+
+class WarmupLr : public LrSchedule {
+ public:
+  WarmupLr(std::unique_ptr<LrSchedule> inner, double start_factor, int64_t warmup_steps)
+      : inner_(std::move(inner)), start_(start_factor), steps_(warmup_steps) {}
+  double lr(int64_t step) const override {
+    double t = static_cast<double>(std::min(step, steps_));
+    double factor = start_ + (1.0 - start_) * t / static_cast<double>(steps_);
+    return factor * inner_->lr(step);
+  }
+
+ private:
+  std::unique_ptr<LrSchedule> inner_;
+  double start_;
+  int64_t steps_;
+};
+
+int64_t epochs_to_steps(double epochs, int64_t steps_per_epoch) {
+  return static_cast<int64_t>(std::llround(epochs * static_cast<double>(steps_per_epoch)));
+}
+
+}  // namespace
+
+std::unique_ptr<LrSchedule> make_lr_schedule(const LrScheduleSpec& s) {
+  if (!(s.base_lr > 0)) throw UsageError("lr schedule: base lr must be > 0");
+  if (s.steps_per_epoch < 1) throw UsageError("lr schedule: steps per epoch must be >= 1");
+  int64_t total_steps = s.epochs * s.steps_per_epoch;
+
+  std::unique_ptr<LrSchedule> schedule;
+  if (s.name == "constant") {
+    schedule = std::make_unique<ConstantLr>(s.base_lr);
+  } else if (s.name == "step") {
+    if (!(s.gamma > 0)) throw UsageError("lr schedule 'step': gamma must be > 0");
+    std::vector<int64_t> steps;
+    for (double m : s.milestones) {
+      if (m < 0) throw UsageError("lr schedule 'step': milestones must be >= 0 epochs");
+      if (!steps.empty() && epochs_to_steps(m, s.steps_per_epoch) < steps.back())
+        throw UsageError("lr schedule 'step': milestones must be ascending");
+      steps.push_back(epochs_to_steps(m, s.steps_per_epoch));
+    }
+    schedule = std::make_unique<MultiStepLr>(s.base_lr, s.gamma, std::move(steps));
+  } else if (s.name == "cosine") {
+    if (total_steps < 1) throw UsageError("lr schedule 'cosine': epochs must be >= 1");
+    if (s.min_lr < 0 || s.min_lr > s.base_lr)
+      throw UsageError("lr schedule 'cosine': min lr must be in [0, base lr]");
+    schedule = std::make_unique<CosineLr>(s.base_lr, s.min_lr, total_steps);
+  } else if (s.name == "onecycle") {
+    if (total_steps < 2) throw UsageError("lr schedule 'onecycle': needs at least 2 steps");
+    if (!(s.pct_start > 0 && s.pct_start < 1))
+      throw UsageError("lr schedule 'onecycle': pct_start must be in (0, 1)");
+    if (s.pct_start * total_steps - 1.0 <= 0)
+      throw UsageError("lr schedule 'onecycle': pct_start * total steps must exceed 1");
+    if (!(s.div_factor > 0) || !(s.final_div_factor > 0))
+      throw UsageError("lr schedule 'onecycle': div factors must be > 0");
+    if (s.anneal != "cos" && s.anneal != "linear")
+      throw UsageError("lr schedule 'onecycle': anneal must be 'cos' or 'linear', got '" +
+                       s.anneal + "'");
+    schedule = std::make_unique<OneCycleLr>(s.base_lr, total_steps, s.pct_start, s.div_factor,
+                                            s.final_div_factor, s.anneal == "cos");
+  } else {
+    throw UsageError("unknown lr schedule '" + s.name +
+                     "' (known: constant, step, cosine, onecycle)");
+  }
+
+  if (s.warmup_epochs < 0) throw UsageError("lr schedule: warm-up epochs must be >= 0");
+  int64_t warmup_steps = epochs_to_steps(s.warmup_epochs, s.steps_per_epoch);
+  if (warmup_steps > 0) {
+    if (!(s.warmup_start_factor > 0 && s.warmup_start_factor <= 1))
+      throw UsageError("lr schedule: warm-up start factor must be in (0, 1]");
+    schedule = std::make_unique<WarmupLr>(std::move(schedule), s.warmup_start_factor,
+                                          warmup_steps);
+  }
+  return schedule;
+}
+
+}  // namespace dp::optim

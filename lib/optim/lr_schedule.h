@@ -1,0 +1,49 @@
+// Learning-rate schedules as pure functions of the global step (0-based: the lr used by the
+// step-th optimizer update), so a resumed run recomputes the same lr from the step counter
+// alone. Each reproduces a torch.optim.lr_scheduler class stepped once per iteration:
+//   constant  : base_lr
+//   step      : MultiStepLR, milestones in epochs, lr = base * gamma^(#milestones passed)
+//   cosine    : CosineAnnealingLR over all steps, down to min_lr
+//   onecycle  : OneCycleLR (two phases, cos or linear anneal, pct_start, div_factor,
+//               final_div_factor); base_lr plays max_lr
+// Linear warm-up (LinearLR from warmup_start_factor to 1 over warmup_epochs) multiplies any of
+// them, as ChainedScheduler does.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dp::optim {
+
+struct LrScheduleSpec {
+  std::string name = "constant";  // constant | step | cosine | onecycle
+  double base_lr = 0.1;
+  int64_t steps_per_epoch = 1;
+  int64_t epochs = 1;  // total training length (cosine, onecycle)
+  // step
+  std::vector<double> milestones;  // epochs, ascending
+  double gamma = 0.1;
+  // cosine
+  double min_lr = 0.0;
+  // onecycle
+  double pct_start = 0.3;
+  double div_factor = 25.0;
+  double final_div_factor = 1e4;
+  std::string anneal = "cos";  // cos | linear
+  // warm-up (any schedule)
+  double warmup_epochs = 0.0;
+  double warmup_start_factor = 0.1;
+};
+
+class LrSchedule {
+ public:
+  virtual ~LrSchedule() = default;
+  virtual double lr(int64_t step) const = 0;
+};
+
+// Throws UsageError for an unknown name or inconsistent parameters.
+std::unique_ptr<LrSchedule> make_lr_schedule(const LrScheduleSpec& spec);
+
+}  // namespace dp::optim

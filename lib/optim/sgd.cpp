@@ -1,0 +1,31 @@
+#include "optim/sgd.h"
+
+#include "core/error.h"
+
+namespace dp::optim {
+
+Sgd::Sgd(Backend& backend, Tensor params, Tensor grads, Tensor decay_mask, SgdHyper hyper)
+    : backend_(backend),
+      params_(std::move(params)),
+      grads_(std::move(grads)),
+      decay_mask_(std::move(decay_mask)),
+      hyper_(hyper) {
+  DP_CHECK(params_.numel() == grads_.numel(), "params {} vs grads {}", params_.numel(),
+           grads_.numel());
+  DP_CHECK(!decay_mask_.defined() || decay_mask_.numel() == params_.numel(),
+           "decay mask {} vs params {}", decay_mask_.numel(), params_.numel());
+  if (hyper_.momentum < 0 || hyper_.weight_decay < 0)
+    throw UsageError("SGD momentum and weight decay must be >= 0");
+  if (hyper_.nesterov && (hyper_.momentum <= 0 || hyper_.dampening != 0))
+    throw UsageError("Nesterov momentum requires momentum > 0 and zero dampening");
+  momentum_ = backend_.allocate({params_.numel()});
+  backend_.fill(momentum_, 0.0f);
+}
+
+void Sgd::step(float lr) {
+  SgdHyper h = hyper_;
+  h.lr = lr;
+  backend_.sgd_step(h, params_, grads_, momentum_, decay_mask_);
+}
+
+}  // namespace dp::optim

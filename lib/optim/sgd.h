@@ -1,0 +1,28 @@
+// SGD with momentum (PyTorch semantics: buf = m*buf + g + wd*p masked; p -= lr*(buf or
+// g + m*buf with Nesterov)) over the flat parameter buffer. Holds the flat momentum buffer,
+// zero at the start, which checkpoints save and restore.
+#pragma once
+
+#include "backend/backend.h"
+#include "core/tensor.h"
+
+namespace dp::optim {
+
+class Sgd {
+ public:
+  // `params` and `grads` are the model's flat buffers (held as views, not copied);
+  // `decay_mask` selects the elements that get weight decay (undefined = all).
+  Sgd(Backend& backend, Tensor params, Tensor grads, Tensor decay_mask, SgdHyper hyper);
+  // One update with learning rate `lr` (the schedule's value for this step).
+  void step(float lr);
+  const SgdHyper& hyper() const { return hyper_; }
+  Tensor& momentum_buffer() { return momentum_; }
+  const Tensor& momentum_buffer() const { return momentum_; }
+
+ private:
+  Backend& backend_;
+  Tensor params_, grads_, decay_mask_, momentum_;
+  SgdHyper hyper_;
+};
+
+}  // namespace dp::optim

@@ -1,0 +1,179 @@
+#include "train/config.h"
+
+#include <boost/program_options.hpp>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "core/error.h"
+#include <fmt/ranges.h>
+
+namespace po = boost::program_options;
+
+namespace dp {
+
+namespace {
+
+po::options_description describe(TrainConfig& c, std::string& config_file,
+                                 std::string& milestones) {
+  po::options_description general("General");
+  general.add_options()
+      ("help,h", "print this help")
+      ("config", po::value(&config_file), "config file (key = value lines; see jobs/*.cfg)");
+  po::options_description data("Data");
+  data.add_options()
+      ("data", po::value(&c.data), "packed HDF5 dataset written by `dptrain pack` (required)")
+      ("crop-padding", po::value(&c.crop_padding)->default_value(c.crop_padding),
+       "random crop with this zero padding; 0 disables")
+      ("flip", po::value(&c.flip)->default_value(c.flip), "random horizontal flip")
+      ("normalize", po::value(&c.normalize)->default_value(c.normalize),
+       "normalise with the dataset's per-channel mean/std")
+      ("prefetch", po::value(&c.prefetch)->default_value(c.prefetch),
+       "batches prepared ahead by the loader thread");
+  po::options_description model("Model");
+  model.add_options()
+      ("arch", po::value(&c.arch)->default_value(c.arch),
+       "resnet18|34|50 (ImageNet stem), resnet18_cifar|34_cifar|50_cifar, resnet8|20|32|44|56")
+      ("zero-init-residual", po::value(&c.zero_init_residual)->default_value(c.zero_init_residual),
+       "zero-init the last BN of each residual block")
+      ("label-smoothing", po::value(&c.label_smoothing)->default_value(c.label_smoothing),
+       "label smoothing epsilon");
+  po::options_description optim("Optimisation");
+  optim.add_options()
+      ("epochs", po::value(&c.epochs)->default_value(c.epochs), "epochs")
+      ("batch-size", po::value(&c.batch_size)->default_value(c.batch_size),
+       "global batch size (divided over ranks)")
+      ("lr", po::value(&c.lr)->default_value(c.lr), "peak learning rate")
+      ("momentum", po::value(&c.momentum)->default_value(c.momentum), "SGD momentum")
+      ("nesterov", po::value(&c.nesterov)->default_value(c.nesterov), "Nesterov momentum")
+      ("weight-decay", po::value(&c.weight_decay)->default_value(c.weight_decay), "L2 weight decay")
+      ("no-decay-bn-bias", po::value(&c.no_decay_bn_bias)->default_value(c.no_decay_bn_bias),
+       "no weight decay on BN parameters and biases")
+      ("lr-schedule", po::value(&c.lr_schedule)->default_value(c.lr_schedule),
+       "constant|step|cosine|onecycle")
+      ("lr-milestones", po::value(&milestones),
+       "step schedule: comma-separated epochs (default: 50% and 75% of --epochs)")
+      ("lr-gamma", po::value(&c.lr_gamma)->default_value(c.lr_gamma), "step schedule factor")
+      ("min-lr", po::value(&c.min_lr)->default_value(c.min_lr), "cosine schedule floor")
+      ("warmup-epochs", po::value(&c.warmup_epochs)->default_value(c.warmup_epochs),
+       "linear warm-up length in epochs (fractions allowed)")
+      ("onecycle-pct-start", po::value(&c.onecycle_pct_start)->default_value(c.onecycle_pct_start),
+       "one-cycle: fraction of training spent increasing the LR");
+  po::options_description run("Run");
+  run.add_options()
+      ("device", po::value(&c.device)->default_value(c.device), "auto|cpu|cuda")
+      ("threads", po::value(&c.threads)->default_value(c.threads), "compute threads per rank (0: all)")
+      ("seed", po::value(&c.seed)->default_value(c.seed), "seed of init, sampling and augmentation")
+      ("output-dir", po::value(&c.output_dir)->default_value(c.output_dir), "where runs are written")
+      ("run-name", po::value(&c.run_name), "run directory name (default: arch-dataset-time)")
+      ("overwrite", po::value(&c.overwrite)->default_value(c.overwrite)->implicit_value(true),
+       "replace an existing run directory's outputs")
+      ("eval-every", po::value(&c.eval_every)->default_value(c.eval_every),
+       "evaluate on the test split every N epochs (0: only at the end)")
+      ("log-every", po::value(&c.log_every)->default_value(c.log_every), "progress line every N steps")
+      ("checkpoint-every", po::value(&c.checkpoint_every)->default_value(c.checkpoint_every),
+       "write checkpoint.h5 every N epochs (0: only at the end)")
+      ("max-steps-per-epoch", po::value(&c.max_steps_per_epoch)->default_value(c.max_steps_per_epoch),
+       "cut epochs short (0: full epochs)");
+  po::options_description all("dptrain train options");
+  all.add(general).add(data).add(model).add(optim).add(run);
+  return all;
+}
+
+std::vector<double> parse_milestones(const std::string& text) {
+  std::vector<double> values;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      size_t used = 0;
+      values.push_back(std::stod(item, &used));
+      if (used != item.size()) throw std::invalid_argument(item);
+    } catch (const std::exception&) {
+      throw UsageError(fmt::format("option --lr-milestones: '{}' is not a number", item));
+    }
+  }
+  return values;
+}
+
+void require(bool ok, const std::string& option, const std::string& why) {
+  if (!ok) throw UsageError(fmt::format("option --{}: {}", option, why));
+}
+
+void validate(const TrainConfig& c) {
+  require(!c.data.empty(), "data", "is required (a file written by `dptrain pack`)");
+  require(c.epochs >= 1, "epochs", "must be at least 1");
+  require(c.batch_size >= 1, "batch-size", "must be at least 1");
+  require(c.lr > 0, "lr", "must be positive");
+  require(c.momentum >= 0 && c.momentum < 1, "momentum", "must be in [0, 1)");
+  require(!c.nesterov || c.momentum > 0, "nesterov", "needs --momentum > 0");
+  require(c.weight_decay >= 0, "weight-decay", "must not be negative");
+  require(c.label_smoothing >= 0 && c.label_smoothing < 1, "label-smoothing", "must be in [0, 1)");
+  require(c.crop_padding >= 0, "crop-padding", "must not be negative");
+  require(c.prefetch >= 1, "prefetch", "must be at least 1");
+  require(c.device == "auto" || c.device == "cpu" || c.device == "cuda", "device",
+          "must be auto, cpu or cuda");
+  require(c.lr_schedule == "constant" || c.lr_schedule == "step" || c.lr_schedule == "cosine" ||
+              c.lr_schedule == "onecycle",
+          "lr-schedule", "must be constant, step, cosine or onecycle");
+  require(c.warmup_epochs >= 0 && c.warmup_epochs < c.epochs, "warmup-epochs",
+          "must be in [0, epochs)");
+  require(c.threads >= 0, "threads", "must not be negative");
+  require(c.eval_every >= 0, "eval-every", "must not be negative");
+  require(c.log_every >= 1, "log-every", "must be at least 1");
+  require(c.checkpoint_every >= 0, "checkpoint-every", "must not be negative");
+  require(c.max_steps_per_epoch >= 0, "max-steps-per-epoch", "must not be negative");
+  for (double m : c.lr_milestones)
+    require(m > 0 && m < c.epochs, "lr-milestones", "each milestone must lie inside (0, epochs)");
+}
+
+std::string value_text(const po::variable_value& v) {
+  const auto& any = v.value();
+  if (auto p = boost::any_cast<std::string>(&any)) return *p;
+  if (auto p = boost::any_cast<int>(&any)) return std::to_string(*p);
+  if (auto p = boost::any_cast<int64_t>(&any)) return std::to_string(*p);
+  if (auto p = boost::any_cast<uint64_t>(&any)) return std::to_string(*p);
+  if (auto p = boost::any_cast<float>(&any)) return fmt::format("{}", *p);
+  if (auto p = boost::any_cast<bool>(&any)) return *p ? "true" : "false";
+  return "?";
+}
+
+}  // namespace
+
+bool parse_train_config(const std::vector<std::string>& args, TrainConfig& config) {
+  std::string config_file, milestones;
+  po::options_description options = describe(config, config_file, milestones);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(options).run(), vm);
+    if (vm.count("help")) {
+      std::cout << "usage: dptrain train --data FILE [options]\n" << options << "\n";
+      return false;
+    }
+    if (vm.count("config")) {
+      const std::string& file = vm["config"].as<std::string>();
+      std::ifstream in(file);
+      if (!in) throw UsageError(fmt::format("option --config: cannot read '{}'", file));
+      try {
+        po::store(po::parse_config_file(in, options), vm);
+      } catch (const po::error& e) {
+        throw UsageError(fmt::format("{}: {}", file, e.what()));
+      }
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UsageError(e.what());
+  }
+  if (!milestones.empty()) config.lr_milestones = parse_milestones(milestones);
+  if (config.lr_milestones.empty() && config.lr_schedule == "step" && config.epochs >= 4)
+    config.lr_milestones = {config.epochs * 0.5, config.epochs * 0.75};
+  validate(config);
+  for (const auto& [name, value] : vm) {
+    if (name == "help") continue;
+    config.effective[name] = value_text(value);
+  }
+  config.effective["lr-milestones"] = fmt::format("{}", fmt::join(config.lr_milestones, ","));
+  return true;
+}
+
+}  // namespace dp

@@ -1,0 +1,58 @@
+// The training configuration: every option of `dptrain train`, read from the command line
+// and from config files (Boost.Program_options; command line wins over the file), validated
+// up front so a bad value stops the job before any work with a message naming the option.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace dp {
+
+struct TrainConfig {
+  // data
+  std::string data;  // packed HDF5 dataset (dptrain pack)
+  int crop_padding = 4;  // 0 disables random crop
+  bool flip = true;
+  bool normalize = true;
+  int prefetch = 2;
+  // model
+  std::string arch = "resnet20";
+  bool zero_init_residual = false;
+  float label_smoothing = 0.0f;
+  // optimisation
+  int epochs = 10;
+  int batch_size = 128;  // global batch (split over ranks)
+  float lr = 0.1f;
+  float momentum = 0.9f;
+  bool nesterov = false;
+  float weight_decay = 5e-4f;
+  bool no_decay_bn_bias = false;
+  std::string lr_schedule = "step";  // constant | step | cosine | onecycle
+  std::vector<double> lr_milestones;  // epochs, for step (default: 50% and 75% of epochs)
+  float lr_gamma = 0.1f;
+  float min_lr = 0.0f;
+  float warmup_epochs = 0.0f;
+  float onecycle_pct_start = 0.25f;
+  // run
+  std::string device = "auto";  // auto | cpu | cuda
+  int threads = 0;              // 0: all cores of this rank
+  uint64_t seed = 0;
+  std::string output_dir = "output";
+  std::string run_name;         // default: <arch>-<dataset>-<timestamp>
+  bool overwrite = false;
+  int eval_every = 1;            // epochs; 0 = only at the end
+  int log_every = 50;            // steps
+  int checkpoint_every = 1;      // epochs; 0 = only at the end
+  int64_t max_steps_per_epoch = 0;  // 0 = whole epoch (short runs for tests/benchmarks)
+
+  // Every option's effective value as text, for metrics.h5's /config attributes.
+  std::map<std::string, std::string> effective;
+};
+
+// Parses `dptrain train` arguments (argv[0] is the subcommand). Throws UsageError.
+// Returns false when --help was given (help text already printed).
+bool parse_train_config(const std::vector<std::string>& args, TrainConfig& config);
+
+}  // namespace dp

@@ -1,0 +1,42 @@
+#include "train/model_state.h"
+
+namespace dp {
+
+ModelState::ModelState(nn::Model& model, Tensor* momentum)
+    : model_(model),
+      momentum_(momentum),
+      params_(model.params().numel()),
+      buffers_(model.buffers().numel()),
+      momentum_host_(momentum ? momentum->numel() : 0) {}
+
+CheckpointSections ModelState::sections() {
+  CheckpointSections s;
+  for (const auto& e : model_.store().entries()) {
+    if (e.kind == nn::StateKind::parameter) {
+      s.params.push_back({e.name, e.shape, params_.data() + e.offset});
+      if (momentum_) s.momentum.push_back({e.name, e.shape, momentum_host_.data() + e.offset});
+    } else {
+      s.buffers.push_back({e.name, e.shape, buffers_.data() + e.offset});
+    }
+  }
+  return s;
+}
+
+void ModelState::save(const std::string& path, const CheckpointMeta& meta) {
+  Backend& backend = model_.store().backend();
+  backend.copy_to_host(model_.params(), params_.data());
+  backend.copy_to_host(model_.buffers(), buffers_.data());
+  if (momentum_) backend.copy_to_host(*momentum_, momentum_host_.data());
+  save_checkpoint(path, sections(), meta);
+}
+
+CheckpointMeta ModelState::load(const std::string& path) {
+  CheckpointMeta meta = load_checkpoint(path, sections());
+  Backend& backend = model_.store().backend();
+  backend.copy_from_host(params_.data(), model_.params());
+  backend.copy_from_host(buffers_.data(), model_.buffers());
+  if (momentum_) backend.copy_from_host(momentum_host_.data(), *momentum_);
+  return meta;
+}
+
+}  // namespace dp

@@ -1,0 +1,49 @@
+#include "train/progress.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "core/timer.h"
+
+namespace dp {
+
+std::string format_duration(double seconds) {
+  int64_t s = static_cast<int64_t>(std::llround(std::max(0.0, seconds)));
+  if (s >= 3600) return fmt::format("{}:{:02d}:{:02d}", s / 3600, (s / 60) % 60, s % 60);
+  return fmt::format("{}:{:02d}", s / 60, s % 60);
+}
+
+Progress::Progress(int64_t epochs, int64_t steps_per_epoch, int64_t global_batch)
+    : epochs_(epochs),
+      steps_per_epoch_(steps_per_epoch),
+      global_batch_(global_batch),
+      start_(now_seconds()),
+      last_time_(start_) {}
+
+std::string Progress::line(int64_t epoch, int64_t step, double loss, double accuracy, double lr) {
+  const double now = now_seconds();
+  const int64_t global_step = (epoch - 1) * steps_per_epoch_ + step;
+  const double rate = (global_step - last_global_step_) * global_batch_ / (now - last_time_);
+  last_time_ = now;
+  last_global_step_ = global_step;
+  const double per_step = (now - start_) / global_step;
+  const double eta = per_step * (epochs_ * steps_per_epoch_ - global_step);
+  return fmt::format("epoch {}/{} step {}/{} loss {:.4f} acc {:.2f}% lr {:.5f} {:.1f} img/s eta {}",
+                     epoch, epochs_, step, steps_per_epoch_, loss, 100 * accuracy, lr, rate,
+                     format_duration(eta));
+}
+
+std::string Progress::epoch_summary(const EpochRecord& r) const {
+  std::string val = std::isnan(r.val_acc)
+                        ? std::string("val -")
+                        : fmt::format("val loss {:.4f} val acc {:.2f}%", r.val_loss, 100 * r.val_acc);
+  return fmt::format(
+      "epoch {}/{} done in {}: train loss {:.4f} acc {:.2f}%, {}, {:.1f} img/s "
+      "(data {:.1f}s fwd {:.1f}s bwd {:.1f}s comm {:.1f}s opt {:.1f}s eval {:.1f}s)",
+      r.epoch, epochs_, format_duration(r.epoch_time), r.train_loss, 100 * r.train_acc, val,
+      r.images_per_sec, r.time_data, r.time_forward, r.time_backward, r.time_comm,
+      r.time_optimizer, r.time_eval);
+}
+
+}  // namespace dp

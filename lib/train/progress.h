@@ -1,0 +1,28 @@
+// Progress lines for a batch log (one line per report, no carriage returns): epoch, step,
+// loss, accuracy, learning rate, throughput and the time left for the whole run.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "io/metrics_writer.h"
+
+namespace dp {
+
+class Progress {
+ public:
+  Progress(int64_t epochs, int64_t steps_per_epoch, int64_t global_batch);
+  // Called after step `step` (1-based) of epoch `epoch` (1-based).
+  std::string line(int64_t epoch, int64_t step, double loss, double accuracy, double lr);
+  std::string epoch_summary(const EpochRecord& record) const;
+
+ private:
+  int64_t epochs_, steps_per_epoch_, global_batch_;
+  double start_;
+  double last_time_;
+  int64_t last_global_step_ = 0;
+};
+
+std::string format_duration(double seconds);  // "1:02:03" / "2:03"
+
+}  // namespace dp

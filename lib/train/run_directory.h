@@ -1,0 +1,27 @@
+// The run directory output/<run>/ that rank 0 writes: metrics.h5, checkpoint.h5, eval.h5.
+// Refuses to reuse a directory that already holds a run unless told to overwrite, so a
+// mistyped command never destroys finished work.
+#pragma once
+
+#include <string>
+
+namespace dp {
+
+class RunDirectory {
+ public:
+  // Creates <output_dir>/<run_name> (rank 0 only creates; others just compute paths).
+  RunDirectory(const std::string& output_dir, const std::string& run_name, bool overwrite,
+               bool create);
+  const std::string& path() const { return path_; }
+  std::string metrics() const { return path_ + "/metrics.h5"; }
+  std::string checkpoint() const { return path_ + "/checkpoint.h5"; }
+  std::string eval() const { return path_ + "/eval.h5"; }
+
+ private:
+  std::string path_;
+};
+
+// "<arch>-<dataset>-YYYYmmdd-HHMMSS" (UTC)
+std::string default_run_name(const std::string& arch, const std::string& dataset);
+
+}  // namespace dp

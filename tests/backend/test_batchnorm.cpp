@@ -1,0 +1,120 @@
+// Batch norm on the CPU backend: training forward (incl. PyTorch's running-stat update with the
+// unbiased variance) and inference against a naive reference, and central-difference checks of
+// dx, dgamma, dbeta with and without the fused ReLU.
+#include <gtest/gtest.h>
+
+#include "backend/backend.h"
+#include "test_util.h"
+
+namespace dp::test {
+namespace {
+
+struct NaiveBatchNorm {
+  std::vector<double> mean, var;  // biased batch statistics
+};
+
+NaiveBatchNorm naive_stats(const BatchNormGeometry& g, const Tensor& x) {
+  NaiveBatchNorm s{std::vector<double>(g.c), std::vector<double>(g.c)};
+  const int64_t m = g.n * g.h * g.w;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t c = 0; c < g.c; ++c) s.mean[c] += x.data()[i * g.c + c];
+  for (auto& v : s.mean) v /= m;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t c = 0; c < g.c; ++c) {
+      double d = x.data()[i * g.c + c] - s.mean[c];
+      s.var[c] += d * d;
+    }
+  for (auto& v : s.var) v /= m;
+  return s;
+}
+
+Tensor naive_normalise(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                       const Tensor& beta, const std::vector<double>& mean,
+                       const std::vector<double>& var) {
+  Tensor y = Tensor::empty(x.shape());
+  for (int64_t i = 0; i < g.n * g.h * g.w; ++i)
+    for (int64_t c = 0; c < g.c; ++c) {
+      double v = (x.data()[i * g.c + c] - mean[c]) / std::sqrt(var[c] + g.eps) * gamma.data()[c] +
+                 beta.data()[c];
+      y.data()[i * g.c + c] = static_cast<float>(g.fuse_relu && v < 0 ? 0 : v);
+    }
+  return y;
+}
+
+Tensor from_vector(const std::vector<double>& v) {
+  Tensor t = Tensor::empty({static_cast<int64_t>(v.size())});
+  for (size_t i = 0; i < v.size(); ++i) t.data()[i] = static_cast<float>(v[i]);
+  return t;
+}
+
+class CpuBatchNorm : public ::testing::TestWithParam<bool> {};
+
+TEST_P(CpuBatchNorm, TrainingForwardAndRunningStatsMatchPyTorchSemantics) {
+  auto be = make_cpu_backend();
+  for (int64_t c : {5, 64}) {
+    BatchNormGeometry g{4, 3, 5, c};
+    g.fuse_relu = GetParam();
+    g.momentum = 0.1f;
+    std::mt19937 gen(21);
+    Tensor x = random_tensor({g.n, g.h, g.w, g.c}, gen, -2.f, 3.f);
+    Tensor gamma = random_tensor({g.c}, gen, 0.5f, 1.5f), beta = random_tensor({g.c}, gen);
+    Tensor rm = random_tensor({g.c}, gen), rv = random_tensor({g.c}, gen, 0.5f, 2.f);
+    Tensor rm0 = copy_of(rm), rv0 = copy_of(rv);
+    Tensor y, saved_mean, saved_var, ws;
+    be->batchnorm_forward_train(g, x, gamma, beta, rm, rv, y, saved_mean, saved_var, ws);
+
+    NaiveBatchNorm s = naive_stats(g, x);
+    EXPECT_CLOSE(y, naive_normalise(g, x, gamma, beta, s.mean, s.var), 1e-5);
+    const double m = g.n * g.h * g.w;
+    std::vector<double> rm_ref(c), rv_ref(c);
+    for (int64_t k = 0; k < c; ++k) {
+      rm_ref[k] = 0.9 * rm0.data()[k] + 0.1 * s.mean[k];
+      rv_ref[k] = 0.9 * rv0.data()[k] + 0.1 * s.var[k] * m / (m - 1);  // unbiased
+    }
+    EXPECT_CLOSE(rm, from_vector(rm_ref), 1e-5);
+    EXPECT_CLOSE(rv, from_vector(rv_ref), 1e-5);
+  }
+}
+
+TEST_P(CpuBatchNorm, InferenceUsesRunningStats) {
+  auto be = make_cpu_backend();
+  BatchNormGeometry g{3, 4, 4, 32};
+  g.fuse_relu = GetParam();
+  std::mt19937 gen(22);
+  Tensor x = random_tensor({g.n, g.h, g.w, g.c}, gen, -2.f, 2.f);
+  Tensor gamma = random_tensor({g.c}, gen, 0.5f, 1.5f), beta = random_tensor({g.c}, gen);
+  Tensor rm = random_tensor({g.c}, gen), rv = random_tensor({g.c}, gen, 0.5f, 2.f);
+  std::vector<double> mean(rm.data(), rm.data() + g.c), var(rv.data(), rv.data() + g.c);
+  Tensor y;
+  be->batchnorm_forward_inference(g, x, gamma, beta, rm, rv, y);
+  EXPECT_CLOSE(y, naive_normalise(g, x, gamma, beta, mean, var), 1e-5);
+}
+
+TEST_P(CpuBatchNorm, FiniteDifferenceGradients) {
+  auto be = make_cpu_backend();
+  for (int64_t c : {5, 32}) {
+    BatchNormGeometry g{2, 3, 3, c};
+    g.fuse_relu = GetParam();
+    SCOPED_TRACE(fmt::format("c={} fuse_relu={}", c, g.fuse_relu));
+    std::mt19937 gen(23);
+    Tensor x = random_tensor({g.n, g.h, g.w, g.c}, gen, -2.f, 2.f);
+    Tensor gamma = random_tensor({g.c}, gen, 0.5f, 1.5f), beta = random_tensor({g.c}, gen);
+    Tensor rm = Tensor::zeros({g.c}), rv = Tensor::zeros({g.c});
+    Tensor r = random_tensor(x.shape(), gen);
+    Tensor y, saved_mean, saved_var, ws, dx, dgamma, dbeta;
+    auto loss = [&] {
+      be->batchnorm_forward_train(g, x, gamma, beta, rm, rv, y, saved_mean, saved_var, ws);
+      return dot(y, r);
+    };
+    loss();
+    be->batchnorm_backward(g, x, r, gamma, beta, saved_mean, saved_var, ws, dx, dgamma, dbeta);
+    expect_gradient("bn dx", x, dx, loss, 1e-3f);
+    expect_gradient("bn dgamma", gamma, dgamma, loss, 1e-3f);
+    expect_gradient("bn dbeta", beta, dbeta, loss, 1e-3f);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(FuseRelu, CpuBatchNorm, ::testing::Bool());
+
+}  // namespace
+}  // namespace dp::test

@@ -1,0 +1,180 @@
+// Convolution on the CPU backend: forward and both backward passes against a naive NHWC/OIHW
+// loop on the layer shapes of torchvision ResNet-18/50 and CIFAR ResNets, central-difference
+// gradient checks on small geometries, and primitive-cache reuse.
+#include <gtest/gtest.h>
+
+#include "backend/backend.h"
+#include "backend/cpu/cpu_backend.h"
+#include "core/error.h"
+#include "test_util.h"
+
+namespace dp::test {
+namespace {
+
+struct NaiveConv {
+  const Conv2dGeometry& g;
+  // Calls f(x_index, w_index, y_index) for every multiply-add of the convolution.
+  template <typename F>
+  void for_each_tap(F&& f) const {
+    const int64_t oh = g.out_h(), ow = g.out_w();
+    for (int64_t n = 0; n < g.n; ++n)
+      for (int64_t y = 0; y < oh; ++y)
+        for (int64_t x = 0; x < ow; ++x)
+          for (int64_t o = 0; o < g.c_out; ++o)
+            for (int64_t kh = 0; kh < g.kernel; ++kh)
+              for (int64_t kw = 0; kw < g.kernel; ++kw) {
+                int64_t ih = y * g.stride - g.pad + kh, iw = x * g.stride - g.pad + kw;
+                if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) continue;
+                for (int64_t i = 0; i < g.c_in; ++i)
+                  f(((n * g.h + ih) * g.w + iw) * g.c_in + i,
+                    ((o * g.c_in + i) * g.kernel + kh) * g.kernel + kw,
+                    ((n * oh + y) * ow + x) * g.c_out + o);
+              }
+  }
+};
+
+void naive_conv(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
+                Tensor& y, Tensor& dx, Tensor& dw) {
+  std::vector<double> acc_y(y.numel()), acc_dx(dx.numel()), acc_dw(dw.numel());
+  NaiveConv{g}.for_each_tap([&](int64_t xi, int64_t wi, int64_t yi) {
+    acc_y[yi] += static_cast<double>(x.data()[xi]) * w.data()[wi];
+    acc_dx[xi] += static_cast<double>(dy.data()[yi]) * w.data()[wi];
+    acc_dw[wi] += static_cast<double>(dy.data()[yi]) * x.data()[xi];
+  });
+  for (int64_t i = 0; i < y.numel(); ++i) y.data()[i] = static_cast<float>(acc_y[i]);
+  for (int64_t i = 0; i < dx.numel(); ++i) dx.data()[i] = static_cast<float>(acc_dx[i]);
+  for (int64_t i = 0; i < dw.numel(); ++i) dw.data()[i] = static_cast<float>(acc_dw[i]);
+}
+
+Shape in_shape(const Conv2dGeometry& g) { return {g.n, g.h, g.w, g.c_in}; }
+Shape out_shape(const Conv2dGeometry& g) { return {g.n, g.out_h(), g.out_w(), g.c_out}; }
+Shape w_shape(const Conv2dGeometry& g) { return {g.c_out, g.c_in, g.kernel, g.kernel}; }
+
+std::string describe(const Conv2dGeometry& g) {
+  return fmt::format("n{} {}x{} {}->{} k{} s{} p{}", g.n, g.h, g.w, g.c_in, g.c_out, g.kernel,
+                     g.stride, g.pad);
+}
+
+void expect_matches_naive(Backend& be, const Conv2dGeometry& g) {
+  SCOPED_TRACE(describe(g));
+  std::mt19937 gen(11);
+  Tensor x = random_tensor(in_shape(g), gen), w = random_tensor(w_shape(g), gen);
+  Tensor dy = random_tensor(out_shape(g), gen);
+  Tensor y_ref = Tensor::empty(out_shape(g)), dx_ref = Tensor::empty(in_shape(g)),
+         dw_ref = Tensor::empty(w_shape(g));
+  naive_conv(g, x, w, dy, y_ref, dx_ref, dw_ref);
+
+  Tensor y = be.allocate(out_shape(g)), dx = be.allocate(in_shape(g)), dw = be.allocate(w_shape(g));
+  be.conv2d_forward(g, x, w, y);
+  be.conv2d_backward(g, x, w, dy, &dx, dw);
+  EXPECT_CLOSE(y, y_ref, 1e-4);
+  EXPECT_CLOSE(dx, dx_ref, 1e-4);
+  EXPECT_CLOSE(dw, dw_ref, 1e-4);
+}
+
+TEST(CpuConv, MatchesNaiveOnResNetLayerShapes) {
+  auto be = make_cpu_backend();
+  const Conv2dGeometry shapes[] = {
+      // torchvision stem (spatially shrunk), CIFAR stems
+      {2, 32, 32, 3, 64, 7, 2, 3},
+      {2, 16, 16, 3, 64, 3, 1, 1},
+      {2, 16, 16, 3, 16, 3, 1, 1},
+      // CIFAR ResNet-20 stages (16/32/64) with the stride-2 transitions
+      {2, 8, 8, 16, 16, 3, 1, 1},
+      {2, 8, 8, 16, 32, 3, 2, 1},
+      {2, 8, 8, 16, 32, 1, 2, 0},
+      // ResNet-18 basic blocks and downsamples
+      {2, 8, 8, 64, 64, 3, 1, 1},
+      {2, 8, 8, 64, 128, 3, 2, 1},
+      {2, 8, 8, 64, 128, 1, 2, 0},
+      {2, 4, 4, 512, 512, 3, 1, 1},
+      // ResNet-50 bottleneck 1x1s and the stride-2 projection of the last stage
+      {2, 4, 4, 256, 64, 1, 1, 0},
+      {2, 4, 4, 64, 256, 1, 1, 0},
+      {2, 4, 4, 1024, 2048, 1, 2, 0},
+      // odd spatial size with stride 2 (7x7 -> 4x4 as in resnet's last stage at 224)
+      {2, 7, 7, 32, 32, 3, 2, 1},
+  };
+  for (const auto& g : shapes) expect_matches_naive(*be, g);
+}
+
+TEST(CpuConv, FiniteDifferenceGradients) {
+  auto be = make_cpu_backend();
+  const Conv2dGeometry shapes[] = {
+      {2, 5, 5, 3, 4, 3, 1, 1},   {2, 6, 6, 4, 5, 3, 2, 1}, {2, 4, 4, 6, 8, 1, 1, 0},
+      {2, 6, 6, 4, 8, 1, 2, 0},   {1, 9, 9, 3, 4, 7, 2, 3}, {2, 6, 6, 16, 16, 3, 1, 1},
+      {2, 5, 5, 16, 32, 3, 2, 1},
+  };
+  for (const auto& g : shapes) {
+    SCOPED_TRACE(describe(g));
+    std::mt19937 gen(3);
+    Tensor x = random_tensor(in_shape(g), gen), w = random_tensor(w_shape(g), gen);
+    Tensor r = random_tensor(out_shape(g), gen);
+    Tensor y, dx, dw;
+    auto loss = [&] {
+      be->conv2d_forward(g, x, w, y);
+      return dot(y, r);
+    };
+    be->conv2d_backward(g, x, w, r, &dx, dw);
+    expect_gradient("conv dx", x, dx, loss);
+    expect_gradient("conv dw", w, dw, loss);
+  }
+}
+
+TEST(CpuConv, BackwardWithoutInputGradient) {
+  auto be = make_cpu_backend();
+  Conv2dGeometry g{2, 8, 8, 3, 16, 3, 1, 1};
+  std::mt19937 gen(5);
+  Tensor x = random_tensor(in_shape(g), gen), w = random_tensor(w_shape(g), gen);
+  Tensor dy = random_tensor(out_shape(g), gen);
+  Tensor y_ref = Tensor::empty(out_shape(g)), dx_ref = Tensor::empty(in_shape(g)),
+         dw_ref = Tensor::empty(w_shape(g));
+  naive_conv(g, x, w, dy, y_ref, dx_ref, dw_ref);
+  Tensor dw;
+  be->conv2d_backward(g, x, w, dy, nullptr, dw);
+  EXPECT_CLOSE(dw, dw_ref, 1e-4);
+}
+
+TEST(CpuConv, RepeatedShapesReuseTheCache) {
+  cpu::CpuBackend be(0);
+  Conv2dGeometry g{4, 8, 8, 16, 32, 3, 1, 1};
+  std::mt19937 gen(9);
+  Tensor x = random_tensor(in_shape(g), gen), w = random_tensor(w_shape(g), gen);
+  Tensor dy = random_tensor(out_shape(g), gen);
+  Tensor y1, y2, dx1, dx2, dw1, dw2;
+  be.conv2d_forward(g, x, w, y1);
+  be.conv2d_backward(g, x, w, dy, &dx1, dw1);
+  const size_t entries = be.cached_primitive_entries();
+  EXPECT_EQ(entries, 3u);  // forward, backward-data, backward-weights
+  be.conv2d_forward(g, x, w, y2);
+  be.conv2d_backward(g, x, w, dy, &dx2, dw2);
+  EXPECT_EQ(be.cached_primitive_entries(), entries);
+  EXPECT_EQ(relative_max_error(y2, y1), 0.0);
+  EXPECT_EQ(relative_max_error(dx2, dx1), 0.0);
+  EXPECT_EQ(relative_max_error(dw2, dw1), 0.0);
+
+  // New weights through the same cached primitive are reordered afresh.
+  Tensor w2 = random_tensor(w_shape(g), gen);
+  Tensor y_ref = Tensor::empty(out_shape(g)), dx_ref = Tensor::empty(in_shape(g)),
+         dw_ref = Tensor::empty(w_shape(g));
+  naive_conv(g, x, w2, dy, y_ref, dx_ref, dw_ref);
+  be.conv2d_forward(g, x, w2, y2);
+  be.conv2d_backward(g, x, w2, dy, &dx2, dw2);
+  EXPECT_CLOSE(y2, y_ref, 1e-4);
+  EXPECT_CLOSE(dx2, dx_ref, 1e-4);
+
+  // A different shape afterwards builds new entries and is still right.
+  Conv2dGeometry g2{2, 6, 6, 16, 8, 1, 2, 0};
+  expect_matches_naive(be, g2);
+  EXPECT_EQ(be.cached_primitive_entries(), entries + 3);
+}
+
+TEST(CpuConv, ShapeMismatchThrows) {
+  auto be = make_cpu_backend();
+  Conv2dGeometry g{2, 8, 8, 3, 16, 3, 1, 1};
+  Tensor x = Tensor::zeros({2, 8, 8, 4}), w = Tensor::zeros(w_shape(g)), y;
+  EXPECT_THROW(be->conv2d_forward(g, x, w, y), dp::Error);
+}
+
+}  // namespace
+}  // namespace dp::test

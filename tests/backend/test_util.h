@@ -1,0 +1,100 @@
+// Helpers for the backend tests: random tensors, the random-projection loss L = sum(y * r),
+// a central-difference gradient checker, and tensor comparison in double precision.
+#pragma once
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <random>
+#include <string>
+
+#include "core/tensor.h"
+
+namespace dp::test {
+
+inline Tensor random_tensor(const Shape& shape, std::mt19937& gen, float lo = -1.f,
+                            float hi = 1.f) {
+  Tensor t = Tensor::empty(shape);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = dist(gen);
+  return t;
+}
+
+// Values whose magnitude stays at least `margin` away from zero (for ReLU kinks).
+inline Tensor random_away_from_zero(const Shape& shape, std::mt19937& gen, float margin) {
+  Tensor t = random_tensor(shape, gen, margin, 1.f);
+  std::bernoulli_distribution sign(0.5);
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (sign(gen)) t.data()[i] = -t.data()[i];
+  return t;
+}
+
+inline Tensor copy_of(const Tensor& t) {
+  Tensor c = Tensor::empty(t.shape(), t.dtype());
+  std::copy_n(t.data<char>(), t.bytes(), c.data<char>());
+  return c;
+}
+
+inline double dot(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.numel(), b.numel());
+  double s = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) s += static_cast<double>(a.data()[i]) * b.data()[i];
+  return s;
+}
+
+// max |a - b| / max(|b|): relative to the reference's scale, so tiny entries do not dominate.
+inline double relative_max_error(const Tensor& a, const Tensor& ref) {
+  EXPECT_EQ(a.numel(), ref.numel());
+  double err = 0, scale = 0;
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    err = std::max(err, std::abs(static_cast<double>(a.data()[i]) - ref.data()[i]));
+    scale = std::max(scale, std::abs(static_cast<double>(ref.data()[i])));
+  }
+  return err / std::max(scale, 1e-12);
+}
+
+#define EXPECT_CLOSE(actual, reference, tol) \
+  EXPECT_LT(::dp::test::relative_max_error(actual, reference), tol) << #actual " vs " #reference
+
+// Central differences of `loss` with respect to (a sample of) the entries of `input`, compared
+// with `analytic` (the backend's gradient). `loss` must read `input` afresh on every call.
+inline void expect_gradient(const std::string& what, Tensor& input, const Tensor& analytic,
+                            const std::function<double()>& loss, float eps = 1e-2f,
+                            double tol = 1e-2, int max_checks = 80, unsigned seed = 7) {
+  ASSERT_EQ(input.numel(), analytic.numel()) << what;
+  std::vector<int64_t> idx(input.numel());
+  for (int64_t i = 0; i < input.numel(); ++i) idx[i] = i;
+  if (input.numel() > max_checks) {
+    std::mt19937 gen(seed);
+    std::shuffle(idx.begin(), idx.end(), gen);
+    idx.resize(max_checks);
+  }
+  double err = 0, scale = 0;
+  int64_t worst = -1;
+  double worst_a = 0, worst_n = 0;
+  for (int64_t i : idx) {
+    float saved = input.data()[i];
+    input.data()[i] = saved + eps;
+    double plus = loss();
+    input.data()[i] = saved - eps;
+    double minus = loss();
+    input.data()[i] = saved;
+    double numeric = (plus - minus) / (2.0 * eps);
+    double a = analytic.data()[i];
+    if (std::abs(a - numeric) > err) {
+      err = std::abs(a - numeric);
+      worst = i;
+      worst_a = a;
+      worst_n = numeric;
+    }
+    scale = std::max(scale, std::abs(numeric));
+  }
+  ASSERT_GT(scale, 1e-6) << what << ": numeric gradient is all zero, the check would be vacuous";
+  EXPECT_LT(err / scale, tol) << what << ": worst element " << worst << " analytic " << worst_a
+                              << " numeric " << worst_n << " (scale " << scale << ")";
+}
+
+}  // namespace dp::test

@@ -1,0 +1,131 @@
+// DistributedSampler: PyTorch DistributedSampler semantics for N not divisible by W, and the
+// evaluation sharding that counts every sample exactly once.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <set>
+
+#include "core/error.h"
+#include "data/distributed_sampler.h"
+
+namespace dp::data {
+namespace {
+
+TEST(Sampler, Mt19937_64IsTheStandardGenerator) {
+  // [rand.predef]: the 10000th output of a default-constructed mt19937_64.
+  std::mt19937_64 rng;
+  rng.discard(9999);
+  EXPECT_EQ(rng(), 9981545732273789042ULL);
+}
+
+TEST(Sampler, PermutationIsAPermutationAndDependsOnSeedPlusEpoch) {
+  auto p = epoch_permutation(1000, 7, 3);
+  auto sorted = p;
+  std::sort(sorted.begin(), sorted.end());
+  for (int64_t i = 0; i < 1000; ++i) ASSERT_EQ(sorted[i], i);
+  EXPECT_EQ(p, epoch_permutation(1000, 7, 3));
+  EXPECT_EQ(p, epoch_permutation(1000, 8, 2));  // PyTorch seeds its generator with seed + epoch
+  EXPECT_NE(p, epoch_permutation(1000, 7, 4));
+}
+
+TEST(Sampler, ShardsAreEqualDisjointUpToPaddingAndCoverTheEpoch) {
+  const int64_t n = 103;
+  for (int world : {1, 2, 4, 5, 7}) {
+    for (int64_t epoch : {0, 1, 5}) {
+      std::map<int64_t, int> seen;
+      std::vector<int64_t> combined;
+      const int64_t per_rank = (n + world - 1) / world;
+      for (int rank = 0; rank < world; ++rank) {
+        DistributedSampler s(n, world, rank, 42);
+        s.set_epoch(epoch);
+        auto idx = s.indices();
+        ASSERT_EQ(int64_t(idx.size()), per_rank) << world;
+        ASSERT_EQ(s.num_samples(), per_rank);
+        for (int64_t i : idx) {
+          ASSERT_GE(i, 0);
+          ASSERT_LT(i, n);
+          ++seen[i];
+        }
+      }
+      ASSERT_EQ(int64_t(seen.size()), n) << "every sample is seen, world " << world;
+      int64_t extra = 0;
+      for (auto [i, count] : seen) extra += count - 1;
+      EXPECT_EQ(extra, per_rank * world - n) << "only the padding repeats, world " << world;
+    }
+  }
+}
+
+TEST(Sampler, RankTakesEveryWorldSizeThEntryOfThePaddedOrder) {
+  const int64_t n = 10;
+  const int world = 4;  // total 12: the permutation plus its first 2 entries again
+  auto order = epoch_permutation(n, 3, 2);
+  order.push_back(order[0]);
+  order.push_back(order[1]);
+  for (int rank = 0; rank < world; ++rank) {
+    DistributedSampler s(n, world, rank, 3);
+    s.set_epoch(2);
+    auto idx = s.indices();
+    ASSERT_EQ(idx.size(), 3u);
+    for (size_t k = 0; k < idx.size(); ++k) EXPECT_EQ(idx[k], order[rank + k * world]);
+  }
+}
+
+TEST(Sampler, OrderChangesWithEpochAndIsReproducible) {
+  DistributedSampler a(500, 3, 1, 11), b(500, 3, 1, 11);
+  a.set_epoch(4);
+  b.set_epoch(4);
+  EXPECT_EQ(a.indices(), b.indices());
+  b.set_epoch(5);
+  EXPECT_NE(a.indices(), b.indices());
+  DistributedSampler other_seed(500, 3, 1, 12);
+  other_seed.set_epoch(4);
+  EXPECT_NE(a.indices(), other_seed.indices());
+}
+
+TEST(Sampler, NoShuffleAndDropLast) {
+  DistributedSampler plain(10, 3, 1, 0, /*shuffle=*/false);
+  EXPECT_EQ(plain.indices(), (std::vector<int64_t>{1, 4, 7, 0}));  // 10 wraps to index 0
+  DistributedSampler dropped(10, 3, 2, 0, /*shuffle=*/false, /*drop_last=*/true);
+  EXPECT_EQ(dropped.indices(), (std::vector<int64_t>{2, 5, 8}));
+}
+
+TEST(Sampler, MoreRanksThanSamplesRepeatsTheList) {
+  std::map<int64_t, int> seen;
+  for (int rank = 0; rank < 8; ++rank) {
+    auto idx = DistributedSampler(3, 8, rank, 1).indices();
+    ASSERT_EQ(idx.size(), 1u);
+    ++seen[idx[0]];
+  }
+  EXPECT_EQ(seen.size(), 3u);
+}
+
+TEST(Sampler, RejectsBadArguments) {
+  EXPECT_THROW(DistributedSampler(10, 2, 2, 0), UsageError);
+  EXPECT_THROW(DistributedSampler(10, 0, 0, 0), UsageError);
+  EXPECT_THROW(DistributedSampler(0, 1, 0, 0), UsageError);
+  EXPECT_THROW(DistributedSampler(3, 4, 0, 0, true, true), UsageError);
+  EXPECT_THROW(eval_shard_indices(10, 2, -1), UsageError);
+}
+
+TEST(EvalShards, EverySampleExactlyOnce) {
+  for (int64_t n : {1, 7, 103, 10000}) {
+    for (int world : {1, 2, 3, 4, 8, 16}) {
+      std::vector<int64_t> all;
+      size_t smallest = SIZE_MAX, largest = 0;
+      for (int rank = 0; rank < world; ++rank) {
+        auto idx = eval_shard_indices(n, world, rank);
+        smallest = std::min(smallest, idx.size());
+        largest = std::max(largest, idx.size());
+        all.insert(all.end(), idx.begin(), idx.end());
+      }
+      ASSERT_EQ(int64_t(all.size()), n) << n << " over " << world;
+      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(all[i], i);  // contiguous, in rank order
+      EXPECT_LE(largest - smallest, 1u);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dp::data

@@ -1,0 +1,69 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "io/checkpoint.h"
+#include "temp_dir.h"
+
+namespace dp {
+namespace {
+
+TEST(Checkpoint, RoundTripsTensorsAndMeta) {
+  testing::TempDir dir;
+  std::vector<float> w = {1, 2, 3, 4, 5, 6}, b = {7, 8}, m = {0.5f, -0.5f};
+  CheckpointSections out{{{"fc.weight", {2, 3}, w.data()}}, {{"bn.running_mean", {2}, b.data()}},
+                         {{"fc.weight", {2}, m.data()}}};
+  out.momentum[0].shape = {2};
+  CheckpointMeta meta;
+  meta.ints["epoch"] = 3;
+  meta.strings["arch"] = "resnet20";
+  save_checkpoint(dir.file("c.h5"), out, meta);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("c.h5.tmp")));
+
+  std::vector<float> w2(6), b2(2), m2(2);
+  CheckpointSections in{{{"fc.weight", {2, 3}, w2.data()}}, {{"bn.running_mean", {2}, b2.data()}},
+                        {{"fc.weight", {2}, m2.data()}}};
+  CheckpointMeta got = load_checkpoint(dir.file("c.h5"), in);
+  EXPECT_EQ(w2, w);
+  EXPECT_EQ(b2, b);
+  EXPECT_EQ(m2, m);
+  EXPECT_EQ(got.ints.at("epoch"), 3);
+  EXPECT_EQ(got.strings.at("arch"), "resnet20");
+  EXPECT_EQ(read_checkpoint_meta(dir.file("c.h5")).ints.at("format_version"),
+            kCheckpointFormatVersion);
+}
+
+TEST(Checkpoint, ShapeMismatchAndMissingTensorNameTheTensor) {
+  testing::TempDir dir;
+  std::vector<float> w(6);
+  save_checkpoint(dir.file("c.h5"), {{{"fc.weight", {2, 3}, w.data()}}, {}, {}}, {});
+  std::vector<float> other(6);
+  try {
+    load_checkpoint(dir.file("c.h5"), {{{"fc.weight", {3, 2}, other.data()}}, {}, {}});
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("fc.weight"), std::string::npos) << e.what();
+  }
+  try {
+    load_checkpoint(dir.file("c.h5"), {{{"conv1.weight", {2, 3}, other.data()}}, {}, {}});
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("conv1.weight"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Checkpoint, FailedSaveLeavesPreviousCheckpointIntact) {
+  testing::TempDir dir;
+  std::vector<float> w = {1, 2};
+  save_checkpoint(dir.file("c.h5"), {{{"w", {2}, w.data()}}, {}, {}}, {});
+  // A directory where the temporary file must go makes the save fail before any rename.
+  std::filesystem::create_directory(dir.file("c.h5.tmp"));
+  std::vector<float> w_new = {9, 9};
+  EXPECT_THROW(save_checkpoint(dir.file("c.h5"), {{{"w", {2}, w_new.data()}}, {}, {}}, {}), Error);
+  std::vector<float> back(2);
+  load_checkpoint(dir.file("c.h5"), {{{"w", {2}, back.data()}}, {}, {}});
+  EXPECT_EQ(back, w);
+}
+
+}  // namespace
+}  // namespace dp

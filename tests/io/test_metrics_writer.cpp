@@ -1,0 +1,61 @@
+#include <gtest/gtest.h>
+
+#include "io/hdf5.h"
+#include "io/metrics_writer.h"
+#include "temp_dir.h"
+
+namespace dp {
+namespace {
+
+TEST(EvaluationResult, PrecisionRecallF1MatchHandComputedValues) {
+  // rows = true, cols = predicted
+  EvaluationResult r;
+  r.num_classes = 3;
+  r.confusion = {5, 1, 0,
+                 2, 3, 0,
+                 0, 0, 0};
+  r.samples = 11;
+  EXPECT_DOUBLE_EQ(r.accuracy(), 8.0 / 11);
+  auto p = r.precision(), rc = r.recall(), f = r.f1();
+  EXPECT_DOUBLE_EQ(p[0], 5.0 / 7);
+  EXPECT_DOUBLE_EQ(p[1], 3.0 / 4);
+  EXPECT_DOUBLE_EQ(p[2], 0.0);  // never predicted: 0 as scikit-learn reports it
+  EXPECT_DOUBLE_EQ(rc[0], 5.0 / 6);
+  EXPECT_DOUBLE_EQ(rc[1], 3.0 / 5);
+  EXPECT_DOUBLE_EQ(f[0], 2 * (5.0 / 7) * (5.0 / 6) / (5.0 / 7 + 5.0 / 6));
+  EXPECT_EQ(r.support(), (std::vector<int64_t>{6, 5, 0}));
+}
+
+TEST(MetricsWriter, HistoryIsReadableAfterEachEpochWhileFileStaysOpen) {
+  testing::TempDir dir;
+  MetricsWriter writer(dir.file("metrics.h5"), {{"arch", "resnet20"}}, {{"version", "x"}});
+  for (int e = 1; e <= 3; ++e) {
+    EpochRecord rec;
+    rec.epoch = e;
+    rec.train_loss = 1.0 / e;
+    writer.append_epoch(rec);
+    // A second reader sees every finished epoch while the writer still holds the file.
+    h5::File reader(dir.file("metrics.h5"), h5::File::Mode::read);
+    std::vector<double> epochs, losses;
+    reader.dataset("history/epoch").read(epochs);
+    reader.dataset("history/train_loss").read(losses);
+    ASSERT_EQ(epochs.size(), static_cast<size_t>(e));
+    EXPECT_DOUBLE_EQ(losses.back(), 1.0 / e);
+    EXPECT_EQ(reader.group("config").string_attribute("arch"), "resnet20");
+  }
+  EvaluationResult r;
+  r.num_classes = 2;
+  r.confusion = {3, 1, 0, 4};
+  r.samples = 8;
+  writer.write_final(r, {"cat", "dog"});
+  h5::File reader(dir.file("metrics.h5"), h5::File::Mode::read);
+  std::vector<int64_t> cm;
+  reader.dataset("final/confusion_matrix").read(cm);
+  EXPECT_EQ(cm, r.confusion);
+  EXPECT_DOUBLE_EQ(reader.group("final").double_attribute("accuracy"), 7.0 / 8);
+  EXPECT_EQ(reader.dataset("final/class_names").read_strings(),
+            (std::vector<std::string>{"cat", "dog"}));
+}
+
+}  // namespace
+}  // namespace dp

@@ -1,0 +1,53 @@
+#!/usr/bin/python3
+"""Prints the reference learning rates pasted into test_lr_schedule.cpp, computed with
+torch.optim.lr_scheduler (torch 1.13) stepped once per iteration. Each case: (name,
+{step: lr}). Run: /usr/bin/python3 tests/nn/lr_reference.py"""
+import torch
+from torch.optim import SGD
+from torch.optim import lr_scheduler as S
+
+
+def trace(make, base_lr, steps, n):
+    """lr in effect for each of the first n optimizer steps, for the queried steps."""
+    opt = SGD([torch.zeros(1, requires_grad=True)], lr=base_lr)
+    sched = make(opt)
+    lrs = []
+    for _ in range(n):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return {s: lrs[s] for s in steps}
+
+
+def product(a, b, base_lr):
+    return {s: a[s] * b[s] / base_lr for s in a}
+
+
+cases = {
+    # steps_per_epoch = 10 everywhere
+    "step": trace(lambda o: S.MultiStepLR(o, [30, 60], 0.1), 0.1, [0, 29, 30, 59, 60, 89], 90),
+    "cosine": trace(lambda o: S.CosineAnnealingLR(o, T_max=50, eta_min=0.001), 0.1,
+                    [0, 1, 10, 25, 37, 49, 50], 51),
+    "onecycle_cos": trace(lambda o: S.OneCycleLR(o, max_lr=0.1, total_steps=100, pct_start=0.3,
+                                                 div_factor=25, final_div_factor=1e4,
+                                                 anneal_strategy="cos", cycle_momentum=False),
+                          0.1, [0, 1, 15, 29, 30, 50, 99], 100),
+    "onecycle_linear": trace(lambda o: S.OneCycleLR(o, max_lr=0.2, total_steps=80,
+                                                    pct_start=0.25, div_factor=10,
+                                                    final_div_factor=100,
+                                                    anneal_strategy="linear",
+                                                    cycle_momentum=False),
+                             0.2, [0, 7, 19, 20, 40, 79], 80),
+    "warmup_step": trace(lambda o: S.ChainedScheduler([S.LinearLR(o, 0.1, 1.0, total_iters=20),
+                                                       S.MultiStepLR(o, [30, 60], 0.1)]),
+                         0.1, [0, 5, 19, 20, 30, 61], 62),
+    # CosineAnnealingLR's recursive form does not chain multiplicatively, so the warm-up
+    # factor and the cosine come from two schedulers and are multiplied here.
+    "warmup_cosine": product(
+        trace(lambda o: S.LinearLR(o, 0.25, 1.0, total_iters=15), 0.1, [0, 3, 14, 15, 30, 49], 50),
+        trace(lambda o: S.CosineAnnealingLR(o, T_max=50, eta_min=0.0), 0.1,
+              [0, 3, 14, 15, 30, 49], 50), 0.1),
+}
+for name, values in cases.items():
+    body = ", ".join(f"{{{s}, {v!r}}}" for s, v in values.items())
+    print(f"// {name}\n{{{body}}},")
