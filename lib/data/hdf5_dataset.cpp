@@ -107,7 +107,18 @@ void HDF5Dataset::read_images(const std::vector<int64_t>& indices, uint8_t* out)
     if (i < 0 || i >= size())
       throw DataError(fmt::format("{}: split '{}': sample index {} out of range [0, {})",
                                   filename_, split_, i, size()));
-  images_.read_row_list(indices, out);
+  // One simple hyperslab read per run of consecutive rows, straight into `out`. Measured on
+  // HDF5 1.10 with 50000 x 32x32x3 rows chunked 256 rows/chunk: 128 shuffled rows read as one
+  // hyperslab-union selection ran at ~2,500 images/s (the library intersects the union with
+  // every chunk), one read per row at ~400,000 images/s (unfiltered chunks are read directly,
+  // only the selected bytes). A sequential eval batch is a single run, hence a single read.
+  const int64_t sample = sample_bytes();
+  for (size_t first = 0; first < indices.size();) {
+    size_t end = first + 1;
+    while (end < indices.size() && indices[end] == indices[end - 1] + 1) ++end;
+    images_.read_rows(hsize_t(indices[first]), hsize_t(end - first), out + first * sample);
+    first = end;
+  }
 }
 
 }  // namespace dp::data

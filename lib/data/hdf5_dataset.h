@@ -1,7 +1,8 @@
 // One split ("train" / "test") of a packed dataset file (layout: data/packed_format.h).
 // Everything is validated when opening, so a bad file fails before training starts, with a
 // DataError naming the file and the problem. Labels are small and held in memory; images stay
-// in the file and are read a batch at a time with one hyperslab-union read.
+// in the file and are read a batch at a time, one hyperslab per run of consecutive rows
+// (see read_images for why not one hyperslab-union selection).
 #pragma once
 
 #include <cstdint>
@@ -32,7 +33,7 @@ class HDF5Dataset {
   const std::vector<uint8_t>& labels() const { return labels_; }
 
   // Images of the listed samples (any order, repeats allowed) into out[i * sample_bytes()...].
-  // Thread-safe (the HDF5 wrapper serialises library calls).
+  // Reads only those rows. Thread-safe (the HDF5 wrapper serialises library calls).
   void read_images(const std::vector<int64_t>& indices, uint8_t* out) const;
 
  private:

@@ -5,7 +5,8 @@
 //                   nesterov (0/1); /params/<state_dict name> (PyTorch layout, which is ours),
 //                   /buffers/<name>, /batch/images {N,H,W,C} f32, /batch/labels {N} i32.
 // Output (argv[2]): /logits {N,K}, /loss (1), /grads/<name>, /params/<name> (after the SGD
-//                   step), /buffers/<name> (after the train-mode forward).
+//                   step), /momentum/<name> (the SGD momentum buffer after the step),
+//                   /buffers/<name> (after the train-mode forward).
 // A test tool, not part of the application.
 #include <cstdio>
 #include <string>
@@ -87,11 +88,16 @@ int run(const std::string& in_path, const std::string& out_path) {
   }
   sgd.step(hyper.lr);
   h5::Group params_out = out.create_group("params"), buffers_out = out.create_group("buffers");
+  h5::Group momentum_out = out.create_group("momentum");
+  std::vector<float> momentum(sgd.momentum_buffer().numel());
+  backend->copy_to_host(sgd.momentum_buffer(), momentum.data());
   for (const auto& e : store.entries()) {
     host.resize(e.numel());
     store.read(e.name, host.data(), host.size());
     (e.kind == nn::StateKind::parameter ? params_out : buffers_out)
         .write<float>(e.name, dims_of(e.shape), host.data());
+    if (e.kind == nn::StateKind::parameter)
+      momentum_out.write<float>(e.name, dims_of(e.shape), momentum.data() + e.offset);
   }
   std::printf("oracle_step: %s, loss %.6f, %lld parameters\n", spec.arch.c_str(), loss,
               static_cast<long long>(store.parameter_count()));

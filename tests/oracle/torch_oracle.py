@@ -3,15 +3,25 @@
 weights (BN affine parameters and running statistics randomised too, so they are tested),
 a random batch and the SGD hyper-parameters to an HDF5 file, runs oracle_step (our C++
 model on the CPU backend) on it, and compares tensor by tensor against PyTorch computed in
-float64: logits, loss, every parameter gradient, the parameters after one SGD step (and the
-step itself, p_new - p_old, which is a sharper test than p_new), the BN running statistics
-and num_batches_tracked. Runs the step with Nesterov off and on. Relative error
-||ours - torch|| / ||torch|| per tensor must be <= --tolerance (1e-4); prints the worst
-tensors and exits 1 on failure.
+float64: logits, loss, every parameter gradient, the parameters after one SGD step, the
+step itself (p_new - p_old, a sharper test than p_new; float32 rounding of p_new, 2 ulp per
+element, is not counted as error), the momentum buffer, the BN running statistics and
+num_batches_tracked. The step runs with Nesterov off and on (momentum 0.9, wd 5e-4).
+Relative error ||ours - torch|| / ||torch|| per tensor must be <= --tolerance (1e-4); the
+script prints the worst tensors and exits 1 on failure.
+
+Why BN biases are nudged before the test: ReLU's derivative jumps at 0, so a pre-activation
+within float32 rounding (~1e-6 deep in the net) of zero can take the other side of the kink
+in our f32 forward than in PyTorch's f64 one, and one such element moves a whole layer's
+gradient by ~1e-3 relative; that is ill-conditioning, not a bug. Before writing the file,
+each BN that feeds a ReLU (directly, or through the residual add) gets its bias shifted per
+channel by the smallest amount that leaves no pre-ReLU value of this batch within --margin
+(1e-4) of zero. The shifted biases are part of the model both sides run.
 
 Models: resnet50 = torchvision.models.resnet50(num_classes=10); resnet18_cifar = torchvision
 resnet18(num_classes=10) with conv1 = 3x3/1 pad 1 and maxpool = Identity."""
 import argparse
+import copy
 import os
 import subprocess
 import sys
@@ -21,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torchvision
+from torchvision.models.resnet import BasicBlock, Bottleneck
 
 
 def build(arch, num_classes):
@@ -46,6 +57,64 @@ def randomise_bn(model, gen):
                 m.num_batches_tracked.fill_(3)
 
 
+def channel_shift(pre, margin):
+    """Smallest per-channel shift d with min |pre + d| >= margin over N, H, W."""
+    c = pre.shape[1]
+    v = pre.transpose(0, 1).reshape(c, -1).sort(dim=1).values
+    inf = torch.full((c, 1), float("inf"), dtype=v.dtype)
+    # Candidates: centre zero in a gap of at least 2*margin, or move all values to one side.
+    gaps = v[:, 1:] - v[:, :-1]
+    mids = -(v[:, 1:] + v[:, :-1]) / 2
+    inner = torch.where(gaps >= 2.5 * margin, mids, torch.full_like(mids, float("inf")))
+    cands = torch.cat([inner, 1.5 * margin - v[:, :1], -1.5 * margin - v[:, -1:], inf], dim=1)
+    best = cands.gather(1, cands.abs().argmin(dim=1, keepdim=True)).squeeze(1)
+    ok = pre.abs().amin(dim=(0, 2, 3)) >= margin
+    return torch.where(ok, torch.zeros_like(best), best)
+
+
+def separate_relu_inputs(model, images_nchw, margin):
+    """Shifts (in place) the biases of the BNs that feed ReLUs; returns the largest shift."""
+    work = copy.deepcopy(model).double().train()  # running stats of `model` stay untouched
+    names = {m: n for n, m in work.named_modules()}
+    shifts = {}  # BN name -> per-channel shift
+    hooks = []
+
+    def shift_bn_output(bn, out, pre):
+        d = channel_shift(pre, margin)
+        shifts[names[bn]] = shifts.get(names[bn], 0) + d
+        bn.bias += d
+        return out + d.view(1, -1, 1, 1)
+
+    def feeds_relu(bn):
+        hooks.append(bn.register_forward_hook(lambda m, i, o: shift_bn_output(m, o, o)))
+
+    feeds_relu(work.bn1)
+    for block in work.modules():
+        if not isinstance(block, (BasicBlock, Bottleneck)):
+            continue
+        feeds_relu(block.bn1)
+        last = block.bn2 if isinstance(block, BasicBlock) else block.bn3
+        if isinstance(block, Bottleneck):
+            feeds_relu(block.bn2)
+        state = {}
+        hooks.append(block.register_forward_pre_hook(
+            lambda m, i, s=state: s.__setitem__("x", i[0])))
+        if block.downsample is None:  # relu(last(...) + x): shift the last BN
+            hooks.append(last.register_forward_hook(
+                lambda m, i, o, s=state: shift_bn_output(m, o, o + s["x"])))
+        else:  # relu(last(...) + downsample(x)): shift the downsample's BN
+            hooks.append(last.register_forward_hook(
+                lambda m, i, o, s=state: s.__setitem__("main", o.clone())))
+            hooks.append(block.downsample[1].register_forward_hook(
+                lambda m, i, o, s=state: shift_bn_output(m, o, o + s["main"])))
+    with torch.no_grad():
+        work(images_nchw.double())
+        for name, d in shifts.items():
+            bias = model.get_submodule(name).bias
+            bias += d.to(bias.dtype)
+    return max(float(d.abs().max()) for d in shifts.values())
+
+
 def rel_err(ours, ref):
     ours = np.asarray(ours, dtype=np.float64).reshape(-1)
     ref = np.asarray(ref, dtype=np.float64).reshape(-1)
@@ -54,68 +123,29 @@ def rel_err(ours, ref):
     return diff / denom if denom > 0 else diff
 
 
-def run_case(args, nesterov):
-    torch.manual_seed(args.seed)
-    gen = torch.Generator().manual_seed(args.seed + 1)
-    model = build(args.arch, args.num_classes)
-    randomise_bn(model, gen)
-    images = torch.randn(args.batch, args.size, args.size, 3, generator=gen)  # N,H,W,C
-    labels = torch.randint(0, args.num_classes, (args.batch,), generator=gen, dtype=torch.int32)
-    hyper = dict(lr=args.lr, momentum=0.9, weight_decay=5e-4, nesterov=nesterov)
+def update_err(new, old, expected_new):
+    """Relative error of the step p_new - p_old beyond float32 rounding of p_new (2 ulp)."""
+    new, old, expected_new = (np.asarray(a, dtype=np.float64).reshape(-1)
+                              for a in (new, old, expected_new))
+    ulp = np.spacing(np.abs(expected_new).astype(np.float32)).astype(np.float64)
+    excess = np.maximum(np.abs(new - expected_new) - 2 * ulp, 0)
+    denom = np.linalg.norm(expected_new - old)
+    return np.linalg.norm(excess) / denom if denom > 0 else np.linalg.norm(excess)
 
-    tag = f"{args.arch}_{'nesterov' if nesterov else 'momentum'}"
-    in_path = os.path.join(args.workdir, f"{tag}_in.h5")
-    out_path = os.path.join(args.workdir, f"{tag}_out.h5")
-    params = dict(model.named_parameters())
-    with h5py.File(in_path, "w") as f:
+
+def write_input(path, args, model, params, images, labels, hyper):
+    with h5py.File(path, "w") as f:
         f.attrs["arch"] = args.arch
         f.attrs["num_classes"] = args.num_classes
         f.attrs["in_channels"] = 3
         for k in ("lr", "momentum", "weight_decay"):
             f.attrs[k] = float(hyper[k])
-        f.attrs["nesterov"] = int(nesterov)
+        f.attrs["nesterov"] = int(hyper["nesterov"])
         for name, t in model.state_dict().items():
             group = "params" if name in params else "buffers"
             f[f"{group}/{name}"] = t.numpy()
         f["batch/images"] = images.numpy()
         f["batch/labels"] = labels.numpy()
-
-    # Reference in float64, so the error measured is ours, not PyTorch's f32 rounding.
-    ref = model.double().train()
-    before = {k: v.detach().clone() for k, v in ref.state_dict().items()}
-    opt = torch.optim.SGD(ref.parameters(), **hyper)
-    logits = ref(images.double().permute(0, 3, 1, 2))
-    loss = nn.functional.cross_entropy(logits, labels.long())
-    opt.zero_grad()
-    loss.backward()
-    grads = {k: p.grad.detach().clone() for k, p in ref.named_parameters()}
-    opt.step()
-    after = ref.state_dict()
-
-    proc = subprocess.run([args.oracle_step, in_path, out_path], capture_output=True, text=True)
-    sys.stdout.write(proc.stdout)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise SystemExit(f"torch_oracle.py: oracle_step failed with exit code {proc.returncode}")
-
-    errors = []  # (relative error, what)
-    with h5py.File(out_path, "r") as f:
-        errors.append((rel_err(f["logits"][()], logits.detach().numpy()), "logits"))
-        errors.append((rel_err(f["loss"][()], [loss.item()]), "loss"))
-        for name, g in grads.items():
-            errors.append((rel_err(f[f"grads/{name}"][()], g.numpy()), f"grad {name}"))
-        for name in params:
-            new, old = f[f"params/{name}"][()], before[name].numpy()
-            errors.append((rel_err(new, after[name].numpy()), f"param {name}"))
-            errors.append((rel_err(new - old.astype(np.float32),
-                                   after[name].numpy() - old), f"update {name}"))
-        for name, t in after.items():
-            if name not in params:
-                errors.append((rel_err(f[f"buffers/{name}"][()], t.numpy()), f"buffer {name}"))
-        expected = len(after) + 2 * len(params) + 2
-    if len(errors) != expected:
-        raise SystemExit(f"torch_oracle.py: compared {len(errors)} tensors, expected {expected}")
-    return tag, errors
 
 
 def main():
@@ -128,18 +158,79 @@ def main():
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--margin", type=float, default=1e-4)
     p.add_argument("--tolerance", type=float, default=1e-4)
     args = p.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     torch.set_num_threads(2)
 
+    torch.manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed + 1)
+    model = build(args.arch, args.num_classes)
+    randomise_bn(model, gen)
+    images = torch.randn(args.batch, args.size, args.size, 3, generator=gen)  # N,H,W,C
+    labels = torch.randint(0, args.num_classes, (args.batch,), generator=gen, dtype=torch.int32)
+    images_nchw = images.permute(0, 3, 1, 2)
+    shift = separate_relu_inputs(model, images_nchw, args.margin)
+    print(f"{args.arch}: BN biases shifted by at most {shift:.2e} to keep pre-ReLU values "
+          f"{args.margin:g} away from 0")
+    params = dict(model.named_parameters())
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    # Reference forward/backward in float64 (shared by both optimizer variants).
+    ref = copy.deepcopy(model).double().train()
+    logits = ref(images_nchw.double())
+    loss = nn.functional.cross_entropy(logits, labels.long())
+    loss.backward()
+    grads = {k: q.grad.detach().clone() for k, q in ref.named_parameters()}
+    buffers_after = {k: v for k, v in ref.state_dict().items() if k not in params}
+
     failed = False
     for nesterov in (False, True):
-        tag, errors = run_case(args, nesterov)
-        errors.sort(reverse=True)
+        hyper = dict(lr=args.lr, momentum=0.9, weight_decay=5e-4, nesterov=nesterov)
+        stepped = {k: before[k].double().clone() for k in params}
+        for k, q in stepped.items():
+            q.grad = grads[k]
+        sgd = torch.optim.SGD(list(stepped.values()), **hyper)
+        sgd.step()
+        momentum = {k: sgd.state[q]["momentum_buffer"] for k, q in stepped.items()}
+
+        tag = f"{args.arch}_{'nesterov' if nesterov else 'momentum'}"
+        in_path = os.path.join(args.workdir, f"{tag}_in.h5")
+        out_path = os.path.join(args.workdir, f"{tag}_out.h5")
+        write_input(in_path, args, model, params, images, labels, hyper)
+        proc = subprocess.run([args.oracle_step, in_path, out_path], capture_output=True,
+                              text=True)
+        sys.stdout.write(proc.stdout)
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stderr)
+            raise SystemExit(f"torch_oracle.py: oracle_step failed with exit code "
+                             f"{proc.returncode}")
+
+        errors = []  # (relative error, what)
+        with h5py.File(out_path, "r") as f:
+            errors.append((rel_err(f["logits"][()], logits.detach().numpy()), "logits"))
+            errors.append((rel_err(f["loss"][()], [loss.item()]), "loss"))
+            for name, g in grads.items():
+                errors.append((rel_err(f[f"grads/{name}"][()], g.numpy()), f"grad {name}"))
+            for name in params:
+                new, old = f[f"params/{name}"][()], before[name].double().numpy()
+                expected = stepped[name].detach().numpy()
+                errors.append((rel_err(new, expected), f"param {name}"))
+                errors.append((update_err(new, old, expected), f"update {name}"))
+                errors.append((rel_err(f[f"momentum/{name}"][()], momentum[name].numpy()),
+                               f"momentum {name}"))
+            for name, t in buffers_after.items():
+                errors.append((rel_err(f[f"buffers/{name}"][()], t.numpy()), f"buffer {name}"))
+        expected_count = 2 + 4 * len(params) + len(buffers_after)
+        if len(errors) != expected_count:
+            raise SystemExit(f"torch_oracle.py: compared {len(errors)} tensors, "
+                             f"expected {expected_count}")
+
+        errors.sort(key=lambda e: -e[0] if e[0] == e[0] else -float("inf"))
         bad = [e for e in errors if not e[0] <= args.tolerance]  # NaN counts as bad
         print(f"{tag}: {len(errors)} tensors compared, worst relative errors:")
-        for err, what in errors[:8]:
+        for err, what in errors[:6]:
             print(f"  {err:.3e}  {what}")
         if bad:
             failed = True

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Sets everything up (jobs/setup.sh) and runs the main job: the brief's baseline, ResNet-50 on
+# CIFAR-10 (jobs/baseline_resnet50_cifar10.cfg), on the GPU where one is usable and on the CPU
+# otherwise. CIFAR-10 cannot be downloaded by this script: put the official binary version's
+# folder at data/cifar-10-batches-bin (README "Data"). Without it, the job says so and runs the
+# Fashion-MNIST CPU demo instead (jobs/fashion_mnist_cpu_demo.cfg), which needs no download.
+# Extra arguments are passed to `dptrain train` (e.g. --epochs 1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs/setup.sh
+dptrain=build/app/dptrain
+ranks=${RANKS:-1}
+mpirun_args=(--oversubscribe -np "$ranks")
+[ "$(id -u)" -eq 0 ] && mpirun_args+=(--allow-run-as-root)
+
+if [ -f data/cifar-10-batches-bin/data_batch_1.bin ]; then
+  [ -f data/cifar10.h5 ] || "$dptrain" pack --format cifar10 --source data/cifar-10-batches-bin --output data/cifar10.h5
+  config=jobs/baseline_resnet50_cifar10.cfg
+else
+  echo "run_main: data/cifar-10-batches-bin not found (see README, Data); running the Fashion-MNIST CPU demo instead"
+  [ -f data/fashion-mnist.h5 ] || "$dptrain" pack --format fashion-mnist --source /usr/share/datasets/fashion-mnist --output data/fashion-mnist.h5
+  config=jobs/fashion_mnist_cpu_demo.cfg
+fi
+exec mpirun "${mpirun_args[@]}" "$dptrain" train --config "$config" --overwrite "$@"
