@@ -1,5 +1,6 @@
 // The collectives training needs, behind one interface so gradients can travel over MPI
-// (host buffers) or NCCL (GPU buffers) without the trainer knowing which.
+// (host buffers) or NCCL (GPU buffers) without the trainer knowing which. Pointers are in
+// the memory the communicator works on: host memory for MPI, device memory for NCCL.
 #pragma once
 
 #include <cstdint>
@@ -7,6 +8,17 @@
 #include <string>
 
 namespace dp {
+
+// A nonblocking allreduce in flight. Its buffer must stay untouched until test() has
+// returned true or wait() has returned; from then on it holds the result.
+class PendingReduction {
+ public:
+  virtual ~PendingReduction() = default;
+  // Drives progress (MPI progresses nonblocking collectives only inside MPI calls) and says
+  // whether the reduction is complete.
+  virtual bool test() = 0;
+  virtual void wait() = 0;
+};
 
 class Communicator {
  public:
@@ -18,7 +30,12 @@ class Communicator {
   virtual void allreduce_sum(float* data, int64_t count) = 0;
   virtual void allreduce_sum(double* data, int64_t count) = 0;
   virtual void allreduce_sum(int64_t* data, int64_t count) = 0;
+  // Starts an in-place average over all ranks (sum, then 1/size()); the gradient reducer
+  // runs one per bucket while backward goes on.
+  virtual std::unique_ptr<PendingReduction> start_allreduce_mean(float* data, int64_t count) = 0;
   virtual void broadcast(float* data, int64_t count, int root) = 0;
+  // all[r * count + i] = rank r's mine[i].
+  virtual void allgather(const double* mine, int64_t count, double* all) = 0;
   virtual void barrier() = 0;
 };
 

@@ -1,8 +1,26 @@
 #include "comm/mpi_session.h"
 
 #include <cstdlib>
+#include <string_view>
+
+#include "core/log.h"
 
 namespace dp {
+
+std::optional<std::string> slurm_launch_mismatch(const char* slurm_ntasks, const char* slurm_procid,
+                                                 int mpi_world_size, int mpi_rank) {
+  auto differs = [](const char* text, int value) {
+    return text != nullptr && *text != '\0' && std::string_view(text) != std::to_string(value);
+  };
+  if (differs(slurm_ntasks, mpi_world_size) || differs(slurm_procid, mpi_rank))
+    return fmt::format(
+        "Slurm started this process as task {} of {}, but MPI sees rank {} of {}: srun is not "
+        "launching MPI (try `srun --mpi=pmix` or `--mpi=pmi2`, see `srun --mpi=list`), or use "
+        "mpirun inside the allocation",
+        slurm_procid ? slurm_procid : "?", slurm_ntasks ? slurm_ntasks : "?", mpi_rank,
+        mpi_world_size);
+  return std::nullopt;
+}
 
 std::string mpi_error_string(int code) {
   char buffer[MPI_MAX_ERROR_STRING];
@@ -20,11 +38,24 @@ MpiSession::MpiSession(int* argc, char*** argv) {
   DP_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
   DP_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &world_size_));
   MPI_Comm local;
-  DP_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL,
-                                   &local));
+  DP_MPI_CHECK(
+      MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local));
   DP_MPI_CHECK(MPI_Comm_rank(local, &local_rank_));
   DP_MPI_CHECK(MPI_Comm_size(local, &local_size_));
   MPI_Comm_free(&local);
+
+  if (std::getenv("OMPI_COMM_WORLD_SIZE") == nullptr) {
+    auto mismatch = slurm_launch_mismatch(std::getenv("SLURM_NTASKS"), std::getenv("SLURM_PROCID"),
+                                          world_size_, rank_);
+    if (mismatch) {
+      // Before main's error handling exists; every singleton stops on its own (no abort:
+      // the processes do not share a communicator).
+      log::set_rank(rank_, world_size_);
+      log::error("{}", *mismatch);
+      MPI_Finalize();
+      std::exit(static_cast<int>(ExitCode::usage));
+    }
+  }
 }
 
 MpiSession::~MpiSession() {

@@ -5,6 +5,7 @@
 
 #include <mpi.h>
 
+#include <optional>
 #include <string>
 
 #include "core/error.h"
@@ -13,21 +14,30 @@ namespace dp {
 
 std::string mpi_error_string(int code);
 
+// Under Slurm, srun without MPI support starts N independent singletons that would each
+// train alone. Given the SLURM_NTASKS / SLURM_PROCID values (null when unset) and MPI's view,
+// returns the error to stop with when they disagree. Not consulted when mpirun started the
+// ranks (OMPI_COMM_WORLD_SIZE set): its -np decides, inside an allocation of any size.
+std::optional<std::string> slurm_launch_mismatch(const char* slurm_ntasks, const char* slurm_procid,
+                                                 int mpi_world_size, int mpi_rank);
+
 }  // namespace dp
 
-#define DP_MPI_CHECK(expr)                                                                  \
-  do {                                                                                      \
-    int dp_mpi_status_ = (expr);                                                            \
-    if (dp_mpi_status_ != MPI_SUCCESS)                                                      \
-      throw ::dp::Error(::dp::ExitCode::communication,                                      \
-                        ::fmt::format("{} failed: {}", #expr,                               \
-                                      ::dp::mpi_error_string(dp_mpi_status_)));             \
+#define DP_MPI_CHECK(expr)                                                                \
+  do {                                                                                    \
+    int dp_mpi_status_ = (expr);                                                          \
+    if (dp_mpi_status_ != MPI_SUCCESS)                                                    \
+      throw ::dp::Error(                                                                  \
+          ::dp::ExitCode::communication,                                                  \
+          ::fmt::format("{} failed: {}", #expr, ::dp::mpi_error_string(dp_mpi_status_))); \
   } while (0)
 
 namespace dp {
 
 class MpiSession {
  public:
+  // Stops the process with exit code 2 (usage) and one error line when Slurm's task count or
+  // rank disagrees with MPI's (see slurm_launch_mismatch).
   MpiSession(int* argc, char*** argv);
   ~MpiSession();
   MpiSession(const MpiSession&) = delete;

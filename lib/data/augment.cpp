@@ -30,8 +30,7 @@ SampleDraw draw_for_sample(const AugmentConfig& config, int64_t epoch, int64_t s
   return draw;
 }
 
-Augmenter::Augmenter(const AugmentConfig& config, int64_t height, int64_t width,
-                     int64_t channels)
+Augmenter::Augmenter(const AugmentConfig& config, int64_t height, int64_t width, int64_t channels)
     : config_(config), height_(height), width_(width), channels_(channels) {
   if (config.crop_padding < 0)
     throw UsageError(fmt::format("augmentation: crop padding {} is negative", config.crop_padding));

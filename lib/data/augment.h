@@ -44,7 +44,7 @@ class Augmenter {
  private:
   AugmentConfig config_;
   int64_t height_, width_, channels_;
-  std::vector<float> table_;  // [c * 256 + v] -> (v / 255 - mean[c]) / std[c]
+  std::vector<float> table_;      // [c * 256 + v] -> (v / 255 - mean[c]) / std[c]
   std::vector<float> pad_value_;  // per channel: table_ at v = 0
 };
 

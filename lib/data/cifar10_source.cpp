@@ -25,9 +25,10 @@ std::vector<uint8_t> read_whole_file(const std::filesystem::path& path) {
   auto size = std::filesystem::file_size(path, ec);
   if (ec) throw DataError(fmt::format("{}: cannot stat: {}", path.string(), ec.message()));
   if (size % kRecordBytes != 0)
-    throw DataError(fmt::format("{}: size {} bytes is not a multiple of the {}-byte record "
-                                "(truncated or not the CIFAR-10 binary version)",
-                                path.string(), size, kRecordBytes));
+    throw DataError(
+        fmt::format("{}: size {} bytes is not a multiple of the {}-byte record "
+                    "(truncated or not the CIFAR-10 binary version)",
+                    path.string(), size, kRecordBytes));
   if (size != kRecordBytes * kRecordsPerBatch)
     throw DataError(fmt::format("{}: holds {} records, a CIFAR-10 batch holds {}", path.string(),
                                 size / kRecordBytes, kRecordsPerBatch));

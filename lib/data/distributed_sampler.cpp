@@ -10,7 +10,8 @@ namespace {
 
 void check_rank(int world_size, int rank) {
   if (world_size < 1 || rank < 0 || rank >= world_size)
-    throw UsageError(fmt::format("sampler: rank {} is not in [0, world size {})", rank, world_size));
+    throw UsageError(
+        fmt::format("sampler: rank {} is not in [0, world size {})", rank, world_size));
 }
 
 }  // namespace
@@ -18,10 +19,11 @@ void check_rank(int world_size, int rank) {
 uint64_t uniform_below(std::mt19937_64& rng, uint64_t bound) {
   DP_CHECK(bound > 0, "empty range");
   // Accept draws below the largest multiple of bound; the rest would bias small values.
-  const uint64_t limit = std::numeric_limits<uint64_t>::max() -
-                         std::numeric_limits<uint64_t>::max() % bound;
+  const uint64_t limit =
+      std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % bound;
   uint64_t draw;
-  do draw = rng(); while (draw >= limit);
+  do draw = rng();
+  while (draw >= limit);
   return draw % bound;
 }
 
@@ -43,8 +45,8 @@ DistributedSampler::DistributedSampler(int64_t dataset_size, int world_size, int
       drop_last_(drop_last) {
   check_rank(world_size, rank);
   if (dataset_size <= 0) throw UsageError("sampler: the dataset is empty");
-  num_samples_ = drop_last ? dataset_size / world_size
-                           : (dataset_size + world_size - 1) / world_size;
+  num_samples_ =
+      drop_last ? dataset_size / world_size : (dataset_size + world_size - 1) / world_size;
   if (num_samples_ == 0)
     throw UsageError(fmt::format("sampler: {} samples cannot be split over {} ranks with drop_last",
                                  dataset_size, world_size));

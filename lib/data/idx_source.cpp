@@ -16,7 +16,7 @@ constexpr uint32_t kImagesMagic = 0x00000803;  // unsigned byte, 3 dimensions
 constexpr uint32_t kLabelsMagic = 0x00000801;  // unsigned byte, 1 dimension
 
 struct IdxFile {
-  std::string path;              // as found (with .gz when compressed)
+  std::string path;  // as found (with .gz when compressed)
   std::vector<uint32_t> dims;
   std::vector<uint8_t> payload;  // the data after the header
 };
@@ -76,9 +76,10 @@ IdxFile read_idx(const std::string& path, uint32_t magic, RawDataset& out) {
   }
   expected += elements;
   if (bytes.size() != expected)
-    throw DataError(fmt::format("{}: holds {} bytes, its header promises {} (truncated or "
-                                "trailing data)",
-                                path, bytes.size(), expected));
+    throw DataError(
+        fmt::format("{}: holds {} bytes, its header promises {} (truncated or "
+                    "trailing data)",
+                    path, bytes.size(), expected));
   idx.payload.erase(idx.payload.begin(), idx.payload.begin() + header);
   return idx;
 }

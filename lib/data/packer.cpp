@@ -13,8 +13,7 @@
 namespace dp::data {
 namespace {
 
-const std::vector<std::string> kMnistClasses = {"0", "1", "2", "3", "4",
-                                                "5", "6", "7", "8", "9"};
+const std::vector<std::string> kMnistClasses = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
 const std::vector<std::string> kFashionMnistClasses = {
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
@@ -36,13 +35,15 @@ std::string resolve_format(const PackOptions& options) {
     std::string where = lowercase(fs::absolute(dir, ec).string());
     if (where.find("fashion") != std::string::npos) return "fashion-mnist";
     if (where.find("mnist") != std::string::npos) return "mnist";
-    throw UsageError(fmt::format("{}: holds IDX files but MNIST and Fashion-MNIST cannot be told "
-                                 "apart; pass the format (mnist or fashion-mnist)",
-                                 options.source_dir));
+    throw UsageError(
+        fmt::format("{}: holds IDX files but MNIST and Fashion-MNIST cannot be told "
+                    "apart; pass the format (mnist or fashion-mnist)",
+                    options.source_dir));
   }
-  throw UsageError(fmt::format("{}: cannot detect the dataset format (no data_batch_1.bin, no "
-                               "train-images-idx3-ubyte[.gz]); pass it explicitly",
-                               options.source_dir));
+  throw UsageError(
+      fmt::format("{}: cannot detect the dataset format (no data_batch_1.bin, no "
+                  "train-images-idx3-ubyte[.gz]); pass it explicitly",
+                  options.source_dir));
 }
 
 }  // namespace
@@ -91,10 +92,10 @@ void write_packed(const RawDataset& raw, const std::string& path, const std::vec
                                                             {"test", &raw.test}};
   for (const auto& [split_name, split] : splits) {
     h5::Group group = file.create_group(split_name);
-    group.write("images",
-                {hsize_t(split->count), hsize_t(raw.height), hsize_t(raw.width),
-                 hsize_t(raw.channels)},
-                split->images.data(), packed::kChunkRows);
+    group.write(
+        "images",
+        {hsize_t(split->count), hsize_t(raw.height), hsize_t(raw.width), hsize_t(raw.channels)},
+        split->images.data(), packed::kChunkRows);
     group.write("labels", {hsize_t(split->count)}, split->labels.data(), packed::kChunkRows);
     group.set_attribute("count", split->count);
     group.set_attribute("mean", mean);
@@ -131,8 +132,8 @@ PackSummary pack_dataset(const PackOptions& options) {
     fs::rename(tmp, output);
   } catch (const fs::filesystem_error& e) {
     fs::remove(tmp, ec);
-    throw IoError(fmt::format("{}: cannot move the packed file into place: {}",
-                              options.output_file, e.what()));
+    throw IoError(fmt::format("{}: cannot move the packed file into place: {}", options.output_file,
+                              e.what()));
   } catch (...) {
     fs::remove(tmp, ec);
     throw;

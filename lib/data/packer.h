@@ -26,7 +26,7 @@ struct PackSummary {
   int64_t train_count = 0, test_count = 0;
   int64_t height = 0, width = 0, channels = 0;
   std::vector<std::string> class_names;
-  std::vector<double> mean, std;  // per channel, train images in [0, 1]
+  std::vector<double> mean, std;                             // per channel, train images in [0, 1]
   std::vector<std::pair<std::string, std::string>> sources;  // (file name, sha256 hex)
   double seconds = 0;
 };

@@ -7,8 +7,7 @@
 
 namespace dp::data {
 
-ShardedLoader::ShardedLoader(const HDF5Dataset& dataset, IndexSource indices,
-                             LoaderOptions options)
+ShardedLoader::ShardedLoader(const HDF5Dataset& dataset, IndexSource indices, LoaderOptions options)
     : dataset_(dataset),
       index_source_(std::move(indices)),
       options_(std::move(options)),
@@ -16,8 +15,8 @@ ShardedLoader::ShardedLoader(const HDF5Dataset& dataset, IndexSource indices,
   if (options_.batch_size < 1)
     throw UsageError(fmt::format("loader: batch size {} must be positive", options_.batch_size));
   if (options_.prefetch_depth < 2)
-    throw UsageError(fmt::format("loader: prefetch depth {} must be at least 2",
-                                 options_.prefetch_depth));
+    throw UsageError(
+        fmt::format("loader: prefetch depth {} must be at least 2", options_.prefetch_depth));
   const Shape image_shape = {options_.batch_size, dataset.height(), dataset.width(),
                              dataset.channels()};
   slots_.resize(options_.prefetch_depth);

@@ -1,5 +1,5 @@
 // Feeds one rank its batches: a background thread reads this rank's samples of the epoch
-// (one hyperslab-union read per batch), augments them and fills a bounded ring of reusable
+// (HDF5Dataset::read_images: only those rows), augments them and fills a bounded ring of reusable
 // host batches, so reading overlaps compute and no memory is allocated per step.
 #pragma once
 

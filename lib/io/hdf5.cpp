@@ -1,6 +1,7 @@
 #include "io/hdf5.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <numeric>
 
 namespace dp::h5 {
@@ -64,6 +65,8 @@ std::string last_error_message() {
   std::string message;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_message, &message);
   H5Eclear2(H5E_DEFAULT);
+  // Some HDF5 messages embed a ctime() timestamp with a newline; errors must stay one line.
+  std::replace(message.begin(), message.end(), '\n', ' ');
   return message.empty() ? "HDF5 error" : message;
 }
 
@@ -145,6 +148,18 @@ Dataset Object::dataset(const std::string& name) const {
                  where);
 }
 
+Dataset Object::dataset(const std::string& name, size_t chunk_cache_bytes) const {
+  Lock lock(library_lock());
+  std::string where = path_ + "/" + name;
+  if (!has(name)) throw DataError(fmt::format("{}: dataset not found", where));
+  Handle dapl(DP_H5_CHECK(H5Pcreate(H5P_DATASET_ACCESS), where), H5Pclose);
+  DP_H5_CHECK(H5Pset_chunk_cache(dapl.id(), H5D_CHUNK_CACHE_NSLOTS_DEFAULT, chunk_cache_bytes,
+                                 H5D_CHUNK_CACHE_W0_DEFAULT),
+              where);
+  return Dataset(Handle(DP_H5_CHECK(H5Dopen2(id(), name.c_str(), dapl.id()), where), H5Dclose),
+                 where);
+}
+
 std::vector<std::string> Object::children() const {
   Lock lock(library_lock());
   std::vector<std::string> names;
@@ -214,7 +229,8 @@ void write_attribute(hid_t obj, const std::string& where, const std::string& nam
   Handle attr(DP_H5_CHECK(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT),
                           where),
               H5Aclose);
-  DP_H5_CHECK(H5Awrite(attr.id(), type, data), where);
+  // An empty array attribute has nothing to write (and HDF5 rejects a null buffer).
+  if (data != nullptr) DP_H5_CHECK(H5Awrite(attr.id(), type, data), where);
 }
 
 Handle open_attribute(hid_t obj, const std::string& where, const std::string& name) {
@@ -228,6 +244,7 @@ std::vector<std::string> read_string_values(hid_t obj, hid_t space, const std::s
   Handle mem_type = string_type();
   hssize_t n = DP_H5_CHECK(H5Sget_simple_extent_npoints(space), where);
   std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
+  if (n == 0) return {};
   if (is_attribute)
     DP_H5_CHECK(H5Aread(obj, mem_type.id(), ptrs.data()), where);
   else
@@ -312,6 +329,7 @@ std::vector<double> Object::doubles_attribute(const std::string& name) const {
   Handle attr = open_attribute(id(), path_, name);
   Handle space(DP_H5_CHECK(H5Aget_space(attr.id()), path_), H5Sclose);
   std::vector<double> values(DP_H5_CHECK(H5Sget_simple_extent_npoints(space.id()), path_));
+  if (values.empty()) return values;
   DP_H5_CHECK(H5Aread(attr.id(), H5T_NATIVE_DOUBLE, values.data()), path_ + " attribute " + name);
   return values;
 }
@@ -461,6 +479,7 @@ File::File(const std::string& filename, Mode mode) : filename_(filename) {
     id = H5Fcreate(filename.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (id < 0) throw IoError(fmt::format("{}: cannot create HDF5 file: {}", filename, last_error_message()));
   } else {
+    if (!std::filesystem::exists(filename)) throw DataError(fmt::format("{}: file not found", filename));
     id = H5Fopen(filename.c_str(), mode == Mode::read ? H5F_ACC_RDONLY : H5F_ACC_RDWR, H5P_DEFAULT);
     if (id < 0) throw DataError(fmt::format("{}: cannot open HDF5 file: {}", filename, last_error_message()));
   }

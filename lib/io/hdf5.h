@@ -82,6 +82,10 @@ class Object {
   class Group create_group(const std::string& name) const;   // create (parents too)
   class Group require_group(const std::string& name) const;  // open or create
   class Dataset dataset(const std::string& name) const;
+  // Opens a dataset with a chunk cache of `chunk_cache_bytes`. 0 disables the cache, so a
+  // read of unfiltered chunks fetches only the selected bytes: random row reads from a
+  // chunked dataset otherwise pull a whole chunk through the cache per row.
+  class Dataset dataset(const std::string& name, size_t chunk_cache_bytes) const;
   std::vector<std::string> children() const;  // names of links, in name order
 
   // Writes a whole dataset in one call (created, or overwritten when it exists with the

@@ -93,6 +93,9 @@ const HistoryField kHistoryFields[] = {
     {"time_optimizer", [](const EpochRecord& r) { return r.time_optimizer; }},
     {"time_eval", [](const EpochRecord& r) { return r.time_eval; }},
     {"skipped_steps", [](const EpochRecord& r) { return double(r.skipped_steps); }},
+    {"time_comm_hidden", [](const EpochRecord& r) { return r.time_comm_hidden; }},
+    {"step_time_max", [](const EpochRecord& r) { return r.step_time_max; }},
+    {"step_time_min", [](const EpochRecord& r) { return r.step_time_min; }},
 };
 
 }  // namespace

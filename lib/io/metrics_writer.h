@@ -25,6 +25,13 @@ struct EpochRecord {
   double epoch_time = 0, images_per_sec = 0;
   double time_data = 0, time_forward = 0, time_backward = 0, time_comm = 0, time_optimizer = 0;
   double time_eval = 0;
+  // time_comm is the whole time gradient allreduces were in flight or waited for; of it,
+  // time_comm_hidden overlapped backward (so it is also inside time_backward), and
+  // time_comm - time_comm_hidden is the time steps were blocked on communication.
+  double time_comm_hidden = 0;
+  // Mean step time of the slowest and the fastest rank, counting each rank's own work (data,
+  // forward, backward, optimizer) but not the wait for the others, so a straggler shows.
+  double step_time_max = 0, step_time_min = 0;
   int64_t skipped_steps = 0;
 };
 

@@ -52,6 +52,8 @@ Tensor& BatchNorm2d::backward(const Tensor& dy) {
   store_.backend().batchnorm_backward(g, x_, dy, store_.param(weight_), store_.param(bias_),
                                       saved_mean_, saved_var_, workspace_, dx,
                                       store_.grad(weight_), store_.grad(bias_));
+  store_.grad_ready(weight_);
+  store_.grad_ready(bias_);
   return dx;
 }
 

@@ -34,6 +34,7 @@ Tensor& Conv2d::backward(const Tensor& dy) {
   Conv2dGeometry g = geometry(x_);
   Tensor* dx = input_grad_ ? &dx_.shaped(store_.backend(), x_.shape()) : nullptr;
   store_.backend().conv2d_backward(g, x_, store_.param(weight_), dy, dx, store_.grad(weight_));
+  store_.grad_ready(weight_);
   return dx ? *dx : dx_.tensor();
 }
 

@@ -26,6 +26,8 @@ Tensor& Linear::backward(const Tensor& dy) {
   Tensor& dx = dx_.shaped(store_.backend(), x_.shape());
   store_.backend().linear_backward(x_, store_.param(weight_), dy, dx, store_.grad(weight_),
                                    store_.grad(bias_));
+  store_.grad_ready(weight_);
+  store_.grad_ready(bias_);
   return dx;
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -83,6 +84,15 @@ class ParameterStore {
 
   Backend& backend() const { return backend_; }
 
+  // Backward calls grad_ready(id) right after a layer has written parameter `id`'s gradient,
+  // so the gradient reducer can start a bucket's allreduce while the rest of backward runs.
+  // The hook runs on the calling thread, once per parameter per backward; none by default.
+  using GradReadyHook = std::function<void(Id)>;
+  void set_grad_ready_hook(GradReadyHook hook) { grad_ready_hook_ = std::move(hook); }
+  void grad_ready(Id id) const {
+    if (grad_ready_hook_) grad_ready_hook_(id);
+  }
+
  private:
   Id add_entry(StateEntry e);
   void check_finalized(const char* what) const;
@@ -96,6 +106,7 @@ class ParameterStore {
   bool finalized_ = false;
   Tensor params_, grads_, buffers_, one_;
   std::vector<Tensor> param_views_, grad_views_, buffer_views_;  // indexed by Id
+  GradReadyHook grad_ready_hook_;
 };
 
 }  // namespace dp::nn

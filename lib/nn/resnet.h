@@ -27,6 +27,7 @@ struct ResNetLayout {
 class ResNet : public Model {
  public:
   ResNet(const ModelSpec& spec, const ResNetLayout& layout, Backend& backend);
+  using Model::forward;
   const Tensor& forward(const Tensor& images, bool train) override;
   void backward(const Tensor& dlogits) override;
   void set_input_grad(bool enabled) override;

@@ -75,8 +75,21 @@ po::options_description describe(TrainConfig& c, std::string& config_file,
        "write checkpoint.h5 every N epochs (0: only at the end)")
       ("max-steps-per-epoch", po::value(&c.max_steps_per_epoch)->default_value(c.max_steps_per_epoch),
        "cut epochs short (0: full epochs)");
+  po::options_description parallel("Data parallelism");
+  parallel.add_options()
+      ("comm", po::value(&c.comm)->default_value(c.comm),
+       "gradient averaging: auto|nccl|mpi (auto: nccl for GPU gradients, else mpi)")
+      ("bucket-mb", po::value(&c.bucket_mb)->default_value(c.bucket_mb),
+       "gradient allreduce bucket size in MiB (buckets overlap backward)");
+  po::options_description testing("Testing (fault injection)");
+  testing.add_options()
+      ("fail-at-step", po::value(&c.fail_at_step)->default_value(c.fail_at_step),
+       "make one rank fail at this global step (1-based; 0: never)")
+      ("fail-rank", po::value(&c.fail_rank)->default_value(c.fail_rank), "the rank that fails")
+      ("fail-mode", po::value(&c.fail_mode)->default_value(c.fail_mode),
+       "error: throw an error; kill: SIGKILL itself");
   po::options_description all("dptrain train options");
-  all.add(general).add(data).add(model).add(optim).add(run);
+  all.add(general).add(data).add(model).add(optim).add(run).add(parallel).add(testing);
   return all;
 }
 
@@ -123,6 +136,12 @@ void validate(const TrainConfig& c) {
   require(c.log_every >= 1, "log-every", "must be at least 1");
   require(c.checkpoint_every >= 0, "checkpoint-every", "must not be negative");
   require(c.max_steps_per_epoch >= 0, "max-steps-per-epoch", "must not be negative");
+  require(c.comm == "auto" || c.comm == "nccl" || c.comm == "mpi", "comm",
+          "must be auto, nccl or mpi");
+  require(c.bucket_mb > 0, "bucket-mb", "must be positive");
+  require(c.fail_at_step >= 0, "fail-at-step", "must not be negative");
+  require(c.fail_rank >= 0, "fail-rank", "must not be negative");
+  require(c.fail_mode == "error" || c.fail_mode == "kill", "fail-mode", "must be error or kill");
   for (double m : c.lr_milestones)
     require(m > 0 && m < c.epochs, "lr-milestones", "each milestone must lie inside (0, epochs)");
 }

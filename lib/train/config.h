@@ -46,6 +46,13 @@ struct TrainConfig {
   int log_every = 50;            // steps
   int checkpoint_every = 1;      // epochs; 0 = only at the end
   int64_t max_steps_per_epoch = 0;  // 0 = whole epoch (short runs for tests/benchmarks)
+  // data parallelism
+  std::string comm = "auto";  // auto | nccl | mpi: how gradients are averaged over ranks
+  float bucket_mb = 25.0f;    // gradient bucket size (MiB), as DDP's bucket_cap_mb
+  // fault injection for tests (lib/comm/fault_injection.h); 0 = off
+  int64_t fail_at_step = 0;
+  int fail_rank = 0;
+  std::string fail_mode = "error";  // error | kill
 
   // Every option's effective value as text, for metrics.h5's /config attributes.
   std::map<std::string, std::string> effective;

@@ -1,8 +1,12 @@
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "comm/comm_choice.h"
+#include "comm/fault_injection.h"
+#include "comm/gradient_reducer.h"
 #include "comm/mpi_session.h"
 #include "core/log.h"
 #include "core/timer.h"
@@ -30,16 +34,18 @@ struct EpochTotals {
   double loss_sum = 0;  // sum over samples
   int64_t correct = 0, samples = 0, steps = 0;
   PhaseTimes times;
+  double comm_hidden = 0;  // part of times.comm overlapped with backward
 };
 
-// Gradient averaging over ranks on host memory (the CPU backend's buffers are host memory).
-void average_gradients(Tensor& grads, Communicator& comm) {
-  if (comm.size() == 1) return;
-  DP_CHECK(grads.device() == Device::cpu, "host-memory gradient averaging needs CPU buffers");
-  float* g = grads.data();
-  comm.allreduce_sum(g, grads.numel());
-  const float scale = 1.0f / comm.size();
-  for (int64_t i = 0; i < grads.numel(); ++i) g[i] *= scale;
+// The parameters as slices of the flat gradient buffer, keyed by ParameterStore id, for the
+// bucketed gradient reducer.
+std::vector<GradientSlice> gradient_slices(const nn::ParameterStore& store) {
+  std::vector<GradientSlice> slices;
+  for (nn::ParameterStore::Id id = 0; id < store.entries().size(); ++id) {
+    const nn::StateEntry& e = store.entry(id);
+    if (e.kind == nn::StateKind::parameter) slices.push_back({id, e.offset, e.numel()});
+  }
+  return slices;
 }
 
 void broadcast_state(nn::Model& model, Communicator& comm) {
@@ -75,6 +81,13 @@ int train(const TrainConfig& config, const MpiSession& mpi) {
   spec.seed = config.seed;
   std::unique_ptr<nn::Model> model = nn::make_model(spec, backend);
   broadcast_state(*model, *comm);
+  // Gradients are averaged in buckets whose allreduce starts from the model's grad-ready
+  // hook, overlapping the rest of backward.
+  CommChoice grad_comm = choose_gradient_communicator(config.comm, model->grads().device());
+  GradientReducer reducer(model->grads().data(), gradient_slices(model->store()),
+                          *grad_comm.comm, static_cast<int64_t>(config.bucket_mb * 1024 * 1024));
+  model->store().set_grad_ready_hook([&reducer](nn::ParameterStore::Id id) { reducer.mark_ready(id); });
+  const FaultInjection fault{config.fail_at_step, config.fail_rank, config.fail_mode};
 
   data::DistributedSampler sampler(train_set.size(), world, comm->rank(), config.seed);
   data::LoaderOptions loader_options;
@@ -127,6 +140,7 @@ int train(const TrainConfig& config, const MpiSession& mpi) {
     effective["run-name"] = run_name;
     effective["world-size"] = std::to_string(world);
     effective["backend"] = choice.reason;
+    effective["gradient-comm"] = grad_comm.reason;
     metrics = std::make_unique<MetricsWriter>(run_dir.metrics(), effective, build_info());
   }
 
@@ -170,13 +184,15 @@ int train(const TrainConfig& config, const MpiSession& mpi) {
       if (!std::isfinite(loss))
         throw NumericalError(fmt::format("non-finite loss ({}) at epoch {} step {}", loss, epoch,
                                          step + 1));
+      inject_fault_if_due(fault, comm->rank(), global_step + 1);
       {
         ScopedTimer t(totals.times.backward);
         model->backward(dlogits);
       }
       {
-        ScopedTimer t(totals.times.comm);
-        average_gradients(model->grads(), *comm);
+        const ReductionTimes reduced = reducer.finish();
+        totals.times.comm += reduced.comm;
+        totals.comm_hidden += reduced.hidden;
       }
       {
         ScopedTimer t(totals.times.optimizer);
@@ -195,6 +211,13 @@ int train(const TrainConfig& config, const MpiSession& mpi) {
     int64_t counts[2] = {totals.correct, totals.samples};
     comm->allreduce_sum(sums, 2);
     comm->allreduce_sum(counts, 2);
+    // Each rank's own work per step (the wait for the others excluded), gathered so a
+    // straggler shows on rank 0.
+    const double own_step_time =
+        (totals.times.data + totals.times.forward + totals.times.backward +
+         totals.times.optimizer) / std::max<int64_t>(totals.steps, 1);
+    std::vector<double> step_times(world);
+    comm->allgather(&own_step_time, 1, step_times.data());
     const double train_time = now_seconds() - epoch_start;
 
     EpochRecord record;
@@ -209,6 +232,9 @@ int train(const TrainConfig& config, const MpiSession& mpi) {
     record.time_forward = totals.times.forward;
     record.time_backward = totals.times.backward;
     record.time_comm = totals.times.comm;
+    record.time_comm_hidden = totals.comm_hidden;
+    record.step_time_max = *std::max_element(step_times.begin(), step_times.end());
+    record.step_time_min = *std::min_element(step_times.begin(), step_times.end());
     record.time_optimizer = totals.times.optimizer;
 
     const bool last = epoch == config.epochs;

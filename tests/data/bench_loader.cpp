@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
     file = *tmp / "synthetic32.h5";
     const double t0 = now_seconds();
     testing::write_synthetic_packed(file, n, 16, 32, 32, 3);
-    std::printf("packed %lld synthetic 32x32x3 images in %.2f s\n", (long long)n, now_seconds() - t0);
+    std::printf("packed %lld synthetic 32x32x3 images in %.2f s\n", (long long)n,
+                now_seconds() - t0);
   }
   const int64_t batch = argc > arg ? std::stoll(argv[arg++]) : 128;
   const int epochs = argc > arg ? std::stoi(argv[arg++]) : 2;
@@ -79,7 +80,8 @@ int main(int argc, char** argv) {
     options.augment.mean = dataset.mean();
     options.augment.std = dataset.std();
     bench_phases(dataset, sampler, options);
-    ShardedLoader loader(dataset, [&](int64_t e) { return sampler.indices_for_epoch(e); }, options);
+    ShardedLoader loader(
+        dataset, [&](int64_t e) { return sampler.indices_for_epoch(e); }, options);
     for (int epoch = 0; epoch < epochs; ++epoch) {
       const double start = now_seconds();
       loader.start_epoch(epoch);
@@ -91,12 +93,12 @@ int main(int argc, char** argv) {
       }
       const double seconds = now_seconds() - start;
       const double consumer_wait = loader.epoch_wait_seconds();
-      std::printf("%s %s epoch %d: %lld images (%lldx%lldx%lld) batch %lld depth %d: %.2f s, "
-                  "%.0f images/s, consumer waited %.2f s (checksum %.3f)\n",
-                  dataset.name().c_str(), file.c_str(), epoch, (long long)images,
-                  (long long)dataset.height(), (long long)dataset.width(),
-                  (long long)dataset.channels(), (long long)batch, depth, seconds,
-                  images / seconds, consumer_wait, checksum);
+      std::printf(
+          "%s %s epoch %d: %lld images (%lldx%lldx%lld) batch %lld depth %d: %.2f s, "
+          "%.0f images/s, consumer waited %.2f s (checksum %.3f)\n",
+          dataset.name().c_str(), file.c_str(), epoch, (long long)images,
+          (long long)dataset.height(), (long long)dataset.width(), (long long)dataset.channels(),
+          (long long)batch, depth, seconds, images / seconds, consumer_wait, checksum);
     }
   } catch (const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -70,8 +70,8 @@ inline std::vector<uint8_t> read_file(const std::string& path) {
 constexpr int64_t kCifarRecord = 3073, kCifarRecords = 10000;
 
 inline const std::vector<std::string>& cifar_class_names() {
-  static const std::vector<std::string> names = {"airplane", "automobile", "bird", "cat", "deer",
-                                                 "dog",      "frog",       "horse", "ship", "truck"};
+  static const std::vector<std::string> names = {
+      "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
   return names;
 }
 
@@ -140,8 +140,8 @@ inline std::pair<IdxSplitData, IdxSplitData> write_idx_dir(const std::string& di
 
 // A small RawDataset of random images, written with the packer's own writer (for reader,
 // sampler and loader tests that do not care about the original formats).
-inline void write_synthetic_packed(const std::string& path, int64_t train, int64_t test,
-                                   int64_t h, int64_t w, int64_t c, uint64_t seed = 5) {
+inline void write_synthetic_packed(const std::string& path, int64_t train, int64_t test, int64_t h,
+                                   int64_t w, int64_t c, uint64_t seed = 5) {
   RawDataset raw;
   raw.name = "synthetic";
   raw.class_names = {"a", "b", "c", "d", "e", "f", "g"};

@@ -23,9 +23,9 @@ std::string message_of(F&& f) {
 
 }  // namespace dp::data::testing
 
-#define EXPECT_THROW_WITH(stmt, type, substring)                                             \
-  do {                                                                                       \
-    std::string dp_msg_ = ::dp::data::testing::message_of<type>([&] { stmt; });              \
-    EXPECT_NE(dp_msg_.find(substring), std::string::npos)                                    \
-        << "message '" << dp_msg_ << "' does not contain '" << (substring) << "'";           \
+#define EXPECT_THROW_WITH(stmt, type, substring)                                   \
+  do {                                                                             \
+    std::string dp_msg_ = ::dp::data::testing::message_of<type>([&] { stmt; });    \
+    EXPECT_NE(dp_msg_.find(substring), std::string::npos)                          \
+        << "message '" << dp_msg_ << "' does not contain '" << (substring) << "'"; \
   } while (0)

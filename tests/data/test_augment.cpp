@@ -33,7 +33,8 @@ std::vector<double> reference(const std::vector<uint8_t>& img, const AugmentConf
   std::vector<uint8_t> padded(PH * PW * C, 0);
   for (int64_t y = 0; y < H; ++y)
     for (int64_t x = 0; x < W; ++x)
-      for (int64_t c = 0; c < C; ++c) padded[((y + p) * PW + x + p) * C + c] = img[(y * W + x) * C + c];
+      for (int64_t c = 0; c < C; ++c)
+        padded[((y + p) * PW + x + p) * C + c] = img[(y * W + x) * C + c];
   std::vector<uint8_t> cropped(H * W * C);
   for (int64_t y = 0; y < H; ++y)
     for (int64_t x = 0; x < W; ++x)

@@ -62,7 +62,8 @@ TEST_F(Loader, YieldsTheSamplerOrderAcrossEpochs) {
   HDF5Dataset d(file(), "train");
   DistributedSampler sampler(d.size(), 2, 1, 5);
   auto o = options(d, 10, 3);
-  ShardedLoader loader(d, [&](int64_t e) { return sampler.indices_for_epoch(e); }, o);
+  ShardedLoader loader(
+      d, [&](int64_t e) { return sampler.indices_for_epoch(e); }, o);
   for (int64_t epoch = 0; epoch < 3; ++epoch) {
     loader.start_epoch(epoch);
     auto expected = sampler.indices_for_epoch(epoch);  // 52 samples: 5 full batches + 2
@@ -87,7 +88,8 @@ TEST_F(Loader, DropLastDropsThePartialBatch) {
   HDF5Dataset d(file(), "train");
   auto o = options(d, 10);
   o.drop_last = true;
-  ShardedLoader loader(d, [&](int64_t) { return eval_shard_indices(d.size(), 1, 0); }, o);
+  ShardedLoader loader(
+      d, [&](int64_t) { return eval_shard_indices(d.size(), 1, 0); }, o);
   loader.start_epoch(0);
   int batches = 0;
   while (const HostBatch* b = loader.next()) {
@@ -104,7 +106,8 @@ TEST_F(Loader, EvalShardsWithoutAugmentation) {
   int64_t total = 0;
   for (int rank = 0; rank < 3; ++rank) {
     auto shard = eval_shard_indices(d.size(), 3, rank);
-    ShardedLoader loader(d, [&](int64_t) { return shard; }, o);
+    ShardedLoader loader(
+        d, [&](int64_t) { return shard; }, o);
     loader.start_epoch(0);
     int64_t at = 0;
     while (const HostBatch* b = loader.next()) {
@@ -122,7 +125,8 @@ TEST_F(Loader, SameSamplesWhateverTheBatchingAndDepth) {
   HDF5Dataset d(file(), "train");
   auto indices = epoch_permutation(d.size(), 1, 0);
   auto collect = [&](int64_t batch, int depth) {
-    ShardedLoader loader(d, [&](int64_t) { return indices; }, options(d, batch, depth));
+    ShardedLoader loader(
+        d, [&](int64_t) { return indices; }, options(d, batch, depth));
     loader.start_epoch(2);
     std::vector<float> all;
     while (const HostBatch* b = loader.next())
@@ -137,8 +141,8 @@ TEST_F(Loader, SameSamplesWhateverTheBatchingAndDepth) {
 TEST_F(Loader, EarlyStopAndRestartDoNotHang) {
   HDF5Dataset d(file(), "train");
   for (int trial = 0; trial < 20; ++trial) {
-    ShardedLoader loader(d, [&](int64_t e) { return epoch_permutation(d.size(), 0, e); },
-                         options(d, 4, 2));
+    ShardedLoader loader(
+        d, [&](int64_t e) { return epoch_permutation(d.size(), 0, e); }, options(d, 4, 2));
     loader.start_epoch(0);
     ASSERT_NE(loader.next(), nullptr);
     loader.start_epoch(1);  // abandons epoch 0 while the producer waits for a free slot
@@ -152,7 +156,8 @@ TEST_F(Loader, EarlyStopAndRestartDoNotHang) {
 TEST_F(Loader, RethrowsReaderErrorsAfterTheGoodBatches) {
   HDF5Dataset d(file(), "train");
   std::vector<int64_t> indices = {0, 1, 2, 3, 4, 500, 6};  // second batch holds a bad index
-  ShardedLoader loader(d, [&](int64_t) { return indices; }, options(d, 4));
+  ShardedLoader loader(
+      d, [&](int64_t) { return indices; }, options(d, 4));
   loader.start_epoch(0);
   ASSERT_NE(loader.next(), nullptr);
   EXPECT_THROW_WITH(loader.next(), DataError, "sample index 500 out of range");
@@ -167,10 +172,15 @@ TEST_F(Loader, RethrowsReaderErrorsAfterTheGoodBatches) {
 TEST_F(Loader, RejectsBadOptionsAndUseBeforeStart) {
   HDF5Dataset d(file(), "train");
   auto o = options(d, 4, 1);
-  EXPECT_THROW(ShardedLoader(d, [](int64_t) { return std::vector<int64_t>{}; }, o), UsageError);
+  EXPECT_THROW(ShardedLoader(
+                   d, [](int64_t) { return std::vector<int64_t>{}; }, o),
+               UsageError);
   o = options(d, 0);
-  EXPECT_THROW(ShardedLoader(d, [](int64_t) { return std::vector<int64_t>{}; }, o), UsageError);
-  ShardedLoader loader(d, [](int64_t) { return std::vector<int64_t>{}; }, options(d, 4));
+  EXPECT_THROW(ShardedLoader(
+                   d, [](int64_t) { return std::vector<int64_t>{}; }, o),
+               UsageError);
+  ShardedLoader loader(
+      d, [](int64_t) { return std::vector<int64_t>{}; }, options(d, 4));
   EXPECT_THROW(loader.next(), UsageError);
   loader.start_epoch(0);
   EXPECT_EQ(loader.next(), nullptr);  // an empty shard is an empty epoch

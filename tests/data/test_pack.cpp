@@ -23,8 +23,8 @@ namespace fs = std::filesystem;
 // Per-channel mean / population std of (N*H*W, C) uint8 pixels scaled to [0, 1], from a
 // histogram of byte values (two passes over 256 bins, so rounding stays far below 1e-12 even
 // for 50000 images; the packer uses integer sums instead).
-void reference_mean_std(const std::vector<uint8_t>& hwc, int64_t channels, std::vector<double>& mean,
-                        std::vector<double>& std) {
+void reference_mean_std(const std::vector<uint8_t>& hwc, int64_t channels,
+                        std::vector<double>& mean, std::vector<double>& std) {
   std::vector<std::array<uint64_t, 256>> histogram(channels);
   for (auto& h : histogram) h.fill(0);
   for (size_t i = 0; i < hwc.size(); ++i) ++histogram[i % channels][hwc[i]];
@@ -98,8 +98,9 @@ TEST_F(CifarPack, EveryByteLandsChannelsLast) {
   std::vector<uint8_t> train_hwc;
   for (const auto& [split, names] :
        {std::pair<std::string, std::vector<std::string>>{
-            "train", {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
-                      "data_batch_4.bin", "data_batch_5.bin"}},
+            "train",
+            {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+             "data_batch_5.bin"}},
         {"test", {"test_batch.bin"}}}) {
     std::vector<uint8_t> images, labels;
     file.dataset(split + "/images").read(images);
@@ -116,7 +117,8 @@ TEST_F(CifarPack, EveryByteLandsChannelsLast) {
         for (int y = 0; y < 32; ++y)
           for (int x = 0; x < 32; ++x)
             for (int c = 0; c < 3; ++c)
-              ASSERT_EQ(images[((record * 32 + y) * 32 + x) * 3 + c], rec[1 + c * 1024 + y * 32 + x])
+              ASSERT_EQ(images[((record * 32 + y) * 32 + x) * 3 + c],
+                        rec[1 + c * 1024 + y * 32 + x])
                   << name << " record " << r << " y " << y << " x " << x << " c " << c;
       }
     }
@@ -237,8 +239,13 @@ TEST(IdxPack, PlainMnist) {
 }
 
 TEST(IdxPack, GzippedFashionMnistWithOddShape) {
-  check_idx_pack({.train = 257, .test = 31, .rows = 5, .cols = 7, .gz_images = true,
-                  .gz_labels = true, .seed = 3},
+  check_idx_pack({.train = 257,
+                  .test = 31,
+                  .rows = 5,
+                  .cols = 7,
+                  .gz_images = true,
+                  .gz_labels = true,
+                  .seed = 3},
                  "fashion-mnist",
                  {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                   "Sneaker", "Bag", "Ankle boot"});
@@ -269,8 +276,9 @@ class IdxErrors : public ::testing::Test {
   }
   void expect_failure(const std::string& file, const std::string& problem) {
     std::string output = out / "x.h5";
-    std::string message =
-        testing::message_of<DataError>([&] { pack_dataset({"mnist", src.path().string(), output}); });
+    std::string message = testing::message_of<DataError>([&] {
+      pack_dataset({"mnist", src.path().string(), output});
+    });
     EXPECT_NE(message.find(file), std::string::npos) << message;
     EXPECT_NE(message.find(problem), std::string::npos) << message;
     EXPECT_FALSE(fs::exists(output));

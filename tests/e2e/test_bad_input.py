@@ -49,8 +49,15 @@ def write_packed(path, labels=None, drop=None, images_dtype=np.uint8):
 
 with tempfile.TemporaryDirectory() as tmp:
     out = os.path.join(tmp, "out")
-    train = ["train", "--arch", "resnet8", "--epochs", "1", "--batch-size", "4",
-             "--output-dir", out]
+    base = {"--arch": "resnet8", "--epochs": "1", "--batch-size": "4", "--output-dir": out}
+
+    def train_with(**overrides):
+        """`dptrain train` with the base options, overridden (not repeated) by keyword."""
+        options = dict(base)
+        options.update({"--" + k.replace("_", "-"): v for k, v in overrides.items()})
+        return ["train"] + [x for kv in options.items() for x in kv]
+
+    train = train_with()
 
     # Missing dataset file
     missing = os.path.join(tmp, "nope.h5")
@@ -96,10 +103,10 @@ with tempfile.TemporaryDirectory() as tmp:
     good = os.path.join(tmp, "good.h5")
     write_packed(good)
     run(train + ["--data", good, "--learning-rate", "0.1"], EXIT_USAGE, "learning-rate")
-    run(train + ["--data", good, "--epochs", "zero"], EXIT_USAGE, "epochs")
+    run(train_with(data=good, epochs="zero"), EXIT_USAGE, "epochs")
     run(train + ["--data", good, "--lr", "-1"], EXIT_USAGE, "--lr")
     run(train + ["--data", good, "--lr-schedule", "sawtooth"], EXIT_USAGE, "lr-schedule")
-    run(train + ["--data", good, "--arch", "resnet9000"], EXIT_USAGE, "resnet9000")
+    run(train_with(data=good, arch="resnet9000"), EXIT_USAGE, "resnet9000")
     run(train + ["--data", good, "--nesterov", "true", "--momentum", "0"], EXIT_USAGE, "nesterov")
     run(["train", "--arch", "resnet8"], EXIT_USAGE, "--data")
     run(["frobnicate"], EXIT_USAGE, "frobnicate")

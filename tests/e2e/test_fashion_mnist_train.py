@@ -16,7 +16,8 @@ ACCURACY_BAR = 0.90
 
 HISTORY_FIELDS = ["epoch", "steps", "lr", "train_loss", "train_acc", "val_loss", "val_acc",
                   "epoch_time", "images_per_sec", "time_data", "time_forward", "time_backward",
-                  "time_comm", "time_optimizer", "time_eval", "skipped_steps"]
+                  "time_comm", "time_comm_hidden", "time_optimizer", "time_eval", "step_time_max",
+                  "step_time_min", "skipped_steps"]
 
 
 def check(cond, what):
@@ -39,7 +40,7 @@ with tempfile.TemporaryDirectory() as tmp:
     with h5py.File(os.path.join(run, "metrics.h5"), "r") as f:
         check(f.attrs["format"] == "dptrain-metrics", "metrics.h5 format attribute")
         cfg = f["config"].attrs
-        check(cfg["arch"] == "resnet8" and cfg["epochs"] == "2", "config attributes recorded")
+        check(cfg["arch"] == "resnet8" and cfg["epochs"] == "3", "config attributes recorded")
         check(cfg["data"] == packed, "command line overrides the config file's data path")
         check("onednn" in f["build"].attrs and "mpi" in f["build"].attrs, "build info attributes")
         epochs = int(cfg["epochs"])
@@ -73,8 +74,8 @@ with tempfile.TemporaryDirectory() as tmp:
         check(acc >= ACCURACY_BAR, f"test accuracy {acc:.4f} >= {ACCURACY_BAR}")
 
     with h5py.File(os.path.join(run, "checkpoint.h5"), "r") as f:
-        check(f.attrs["epoch"] == 2 and f.attrs["arch"] == "resnet8", "checkpoint epoch and arch")
-        check(f.attrs["step"] == 2 * 469, "checkpoint global step")
+        check(f.attrs["epoch"] == epochs and f.attrs["arch"] == "resnet8", "checkpoint epoch and arch")
+        check(f.attrs["step"] == epochs * 469, "checkpoint global step")
         check(f["params/conv1.weight"].shape == (16, 1, 3, 3), "conv1.weight in PyTorch layout")
         check(f["params/fc.weight"].shape == (10, 64), "fc.weight shape")
         check("bn1.running_mean" in f["buffers"] and "bn1.running_var" in f["buffers"],

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "core/error.h"
 #include "io/checkpoint.h"
 #include "temp_dir.h"
 

@@ -69,3 +69,21 @@ TEST(Hdf5, MissingOrCorruptFileErrorNamesTheFile) {
 
 }  // namespace
 }  // namespace dp
+
+namespace dp {
+namespace {
+
+TEST(Hdf5, EmptyArrayAttributesRoundTrip) {
+  testing::TempDir dir;
+  {
+    h5::File file(dir.file("e.h5"), h5::File::Mode::create_truncate);
+    file.set_attribute("none", std::vector<std::string>{});
+    file.set_attribute("nothing", std::vector<double>{});
+  }
+  h5::File file(dir.file("e.h5"), h5::File::Mode::read);
+  EXPECT_TRUE(file.strings_attribute("none").empty());
+  EXPECT_TRUE(file.doubles_attribute("nothing").empty());
+}
+
+}  // namespace
+}  // namespace dp

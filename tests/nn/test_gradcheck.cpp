@@ -3,6 +3,11 @@
 // in double on the host so the numeric side is not limited by f32 loss rounding).
 // Checked: a sample of single elements of every parameter tensor, a random direction
 // through every parameter tensor, and the input gradient.
+// Step sizes are small (3e-4 per element, 5e-5 along a +-1 direction) because a larger step
+// moves some pre-activations across ReLU's kink, where the loss is not differentiable: at
+// 1e-2 that alone gave 10-30% disagreement; at these steps the worst single-element error
+// is below 1%, well inside the 3% tolerance, and the f32 forward noise (~1e-7 on the loss)
+// stays below the 3e-4 absolute slack.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -122,7 +127,7 @@ TEST_F(GradCheck, ParameterGradientsMatchFiniteDifferences) {
       if (std::abs(g[e.offset + i]) > std::abs(g[e.offset + largest])) largest = i;
     std::uniform_int_distribution<int64_t> pick(0, e.numel() - 1);
     for (int64_t i : {largest, pick(rng), pick(rng)}) {
-      double num = numeric({{e.offset + i, 1.0f}}, 1e-2, false);
+      double num = numeric({{e.offset + i, 1.0f}}, 3e-4, false);
       double ana = g[e.offset + i];
       expect_close(num, ana, 0.03, 3e-4, e.name + "[" + std::to_string(i) + "]");
       if (std::abs(ana) > 1e-2) worst_rel = std::max(worst_rel, std::abs(num - ana) / std::abs(ana));
@@ -136,7 +141,7 @@ TEST_F(GradCheck, ParameterGradientsMatchFiniteDifferences) {
       dir.push_back({e.offset + i, v});
       dot += double(v) * g[e.offset + i];
     }
-    double num = numeric(dir, 2e-3, false);
+    double num = numeric(dir, 5e-5, false);
     expect_close(num, dot, 0.03, 5e-4, e.name + " (direction)");
   }
   std::printf("worst relative error over single elements with |g| > 1e-2: %.3g\n", worst_rel);
@@ -151,7 +156,7 @@ TEST_F(GradCheck, InputGradientMatchesFiniteDifferences) {
   std::mt19937 rng(9);
   std::uniform_int_distribution<int64_t> pick(0, gx.size() - 1);
   for (int64_t i : {largest, pick(rng), pick(rng), pick(rng)})
-    expect_close(numeric({{i, 1.0f}}, 1e-2, true), gx[i], 0.03, 3e-4,
+    expect_close(numeric({{i, 1.0f}}, 3e-4, true), gx[i], 0.03, 3e-4,
                  "image[" + std::to_string(i) + "]");
   std::vector<std::pair<int64_t, float>> dir;
   double dot = 0;
@@ -161,7 +166,7 @@ TEST_F(GradCheck, InputGradientMatchesFiniteDifferences) {
     dir.push_back({int64_t(i), v});
     dot += double(v) * gx[i];
   }
-  expect_close(numeric(dir, 2e-3, true), dot, 0.03, 5e-4, "images (direction)");
+  expect_close(numeric(dir, 5e-5, true), dot, 0.03, 5e-4, "images (direction)");
 }
 
 // The check must be able to fail: a gradient with one BN scale perturbed is caught.
@@ -172,7 +177,7 @@ TEST_F(GradCheck, DetectsAWrongGradient) {
   int64_t largest = 0;
   for (int64_t i = 1; i < e.numel(); ++i)
     if (std::abs(g[e.offset + i]) > std::abs(g[e.offset + largest])) largest = i;
-  double num = numeric({{e.offset + largest, 1.0f}}, 1e-2, false);
+  double num = numeric({{e.offset + largest, 1.0f}}, 3e-4, false);
   double wrong = 1.2 * g[e.offset + largest];
   EXPECT_GT(std::abs(num - wrong), 0.03 * std::max(std::abs(num), std::abs(wrong)) + 3e-4);
 }

@@ -1,0 +1,24 @@
+// Test-only fault injection for the "every rank fails together" guarantee: at a chosen step
+// one chosen rank either throws (an ordinary error on one rank) or SIGKILLs itself (a rank
+// that vanishes without a word). Driven by `dptrain train --fail-at-step N --fail-rank R
+// --fail-mode error|kill`; tests/comm/test_failure.py checks the whole job then ends with a
+// non-zero exit quickly instead of hanging in a collective.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace dp {
+
+struct FaultInjection {
+  int64_t at_step = 0;         // 1-based global step; 0 = never
+  int rank = 0;                // which rank fails
+  std::string mode = "error";  // error | kill
+};
+
+// Throws UsageError for a mode other than error/kill.
+void validate_fault_injection(const FaultInjection& fault);
+// Fails as configured when `step` (1-based) is the chosen one on the chosen rank.
+void inject_fault_if_due(const FaultInjection& fault, int rank, int64_t step);
+
+}  // namespace dp

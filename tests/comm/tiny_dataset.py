@@ -1,0 +1,32 @@
+"""A small packed dataset (the layout of lib/data/packed_format.h) for dptrain runs in tests:
+random 8x8 RGB images, 10 classes, a train size that 2 and 3 ranks do not divide."""
+import h5py
+import numpy as np
+
+
+def write_tiny_dataset(path, train=203, test=40, side=8, channels=3, classes=10):
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        f.attrs["format"] = "dptrain-dataset"
+        f.attrs["format_version"] = 1
+        f.attrs["name"] = "tiny"
+        f.attrs["num_classes"] = classes
+        f.attrs["height"], f.attrs["width"], f.attrs["channels"] = side, side, channels
+        f.attrs["mean"] = [0.5] * channels
+        f.attrs["std"] = [0.25] * channels
+        f.create_dataset("class_names", data=[f"c{i}".encode() for i in range(classes)],
+                         dtype=h5py.string_dtype())
+        for split, count in (("train", train), ("test", test)):
+            g = f.create_group(split)
+            g.attrs["count"] = count
+            g.attrs["mean"] = [0.5] * channels
+            g.attrs["std"] = [0.25] * channels
+            g.create_dataset("images", data=rng.integers(0, 256, (count, side, side, channels),
+                                                         dtype=np.uint8))
+            g.create_dataset("labels", data=(np.arange(count) % classes).astype(np.uint8))
+
+
+def mpirun_command(mpiexec, ranks, program_args):
+    """mpirun for tests: oversubscribed, one thread and no core binding per rank."""
+    return [mpiexec, "--oversubscribe", "--allow-run-as-root", "--bind-to", "none",
+            "-x", "OMP_NUM_THREADS=1", "-np", str(ranks)] + program_args
