@@ -40,7 +40,7 @@ with tempfile.TemporaryDirectory() as tmp:
     with h5py.File(os.path.join(run, "metrics.h5"), "r") as f:
         check(f.attrs["format"] == "dptrain-metrics", "metrics.h5 format attribute")
         cfg = f["config"].attrs
-        check(cfg["arch"] == "resnet8" and cfg["epochs"] == "3", "config attributes recorded")
+        check(cfg["arch"] == "resnet8" and cfg["epochs"] == "4", "config attributes recorded")
         check(cfg["data"] == packed, "command line overrides the config file's data path")
         check("onednn" in f["build"].attrs and "mpi" in f["build"].attrs, "build info attributes")
         epochs = int(cfg["epochs"])

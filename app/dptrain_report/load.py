@@ -1,0 +1,245 @@
+"""Reads one run's metrics.h5 (layout in README.md, "Outputs"; written by
+lib/io/metrics_writer.cpp) into plain numpy values, and validates it so that every later step
+can trust what it gets. Problems raise ReportError with a one-line message naming the file."""
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+
+import h5py
+
+from .classification import class_metrics
+
+# Every /history dataset the writer creates (kHistoryFields in metrics_writer.cpp).
+HISTORY_FIELDS = ("epoch", "steps", "lr", "train_loss", "train_acc", "val_loss", "val_acc",
+                  "epoch_time", "images_per_sec", "time_data", "time_forward", "time_backward",
+                  "time_comm", "time_comm_hidden", "time_optimizer", "time_eval",
+                  "skipped_steps", "step_time_max", "step_time_min")
+
+# Exit codes, as dptrain's (README, "Exit codes") where the meaning is the same.
+EXIT_INTERNAL, EXIT_USAGE, EXIT_DATA, EXIT_OUTPUT = 1, 2, 3, 6
+
+
+class ReportError(Exception):
+    """A problem with the input or the output, reported as one line with the file it concerns."""
+
+    def __init__(self, path, problem, exit_code=EXIT_DATA):
+        super().__init__(f"{path}: {problem}")
+        self.exit_code = exit_code
+
+
+@dataclass
+class FinalEvaluation:
+    """/final: the evaluation after the last epoch."""
+    class_names: List[str]
+    confusion: np.ndarray  # int64 (K, K), rows = true class, columns = predicted
+    accuracy: float
+    loss: float
+    samples: int
+    # As stored by dptrain (checked against the confusion matrix on load).
+    precision: np.ndarray
+    recall: np.ndarray
+    f1: np.ndarray
+    support: np.ndarray
+
+
+@dataclass
+class Run:
+    directory: str   # the run directory (where per-run outputs go by default)
+    metrics_path: str
+    name: str
+    config: Dict[str, str]
+    build: Dict[str, str]
+    history: Dict[str, np.ndarray]  # every field float64, same length (>= 1)
+    final: Optional[FinalEvaluation]
+    checkpoint_path: Optional[str]
+    warnings: List[str] = field(default_factory=list)
+
+    @property
+    def epochs_done(self):
+        return len(self.history["epoch"])
+
+    @property
+    def epochs_planned(self):
+        try:
+            return int(self.config.get("epochs", ""))
+        except ValueError:
+            return None
+
+    @property
+    def world_size(self):
+        return config_int(self, "world-size")
+
+    @property
+    def batch_size(self):
+        return config_int(self, "batch-size")
+
+
+def config_int(run, key):
+    value = run.config.get(key)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ReportError(run.metrics_path, f"/config attribute '{key}' is "
+                          f"{'missing' if value is None else repr(value)}, not an integer")
+    if number < 1:
+        raise ReportError(run.metrics_path, f"/config attribute '{key}' is {number}, not >= 1")
+    return number
+
+
+def _text(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray):
+        return ",".join(_text(v) for v in value.tolist())
+    return str(value)
+
+
+def _attrs(node):
+    return {key: _text(node.attrs[key]) for key in sorted(node.attrs.keys())}
+
+
+def resolve_metrics_path(path):
+    """A run directory (holding metrics.h5) or a metrics file itself."""
+    if os.path.isdir(path):
+        metrics = os.path.join(path, "metrics.h5")
+        if not os.path.exists(metrics):
+            raise ReportError(metrics, "missing: not a dptrain run directory")
+        return path, metrics
+    if os.path.isfile(path):
+        return os.path.dirname(os.path.abspath(path)), path
+    raise ReportError(path, "no such run directory or file")
+
+
+def load_run(path):
+    directory, metrics = resolve_metrics_path(path)
+    if not h5py.is_hdf5(metrics):
+        raise ReportError(metrics, "not an HDF5 file")
+    try:
+        with h5py.File(metrics, "r") as f:
+            return _read(f, directory, metrics)
+    except ReportError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        # h5py raises these for truncated or otherwise unreadable objects.
+        raise ReportError(metrics, f"unreadable: {e}")
+
+
+def _read(f, directory, metrics):
+    fmt = _text(f.attrs.get("format", ""))
+    if fmt != "dptrain-metrics":
+        raise ReportError(metrics, f"not a dptrain metrics file (format attribute is '{fmt}', "
+                          "expected 'dptrain-metrics')")
+    version = f.attrs.get("format_version")
+    if version is None or int(version) != 1:
+        raise ReportError(metrics, f"unsupported format_version {version} (this tool reads 1)")
+    for group in ("config", "history"):
+        if group not in f:
+            raise ReportError(metrics, f"/{group} group missing")
+    config = _attrs(f["config"])
+    build = _attrs(f["build"]) if "build" in f else {}
+    warnings = []
+    history = _read_history(f["history"], metrics, warnings)
+    final = _read_final(f["final"], metrics) if "final" in f else None
+    name = config.get("run-name") or os.path.basename(os.path.normpath(directory))
+    checkpoint = os.path.join(directory, "checkpoint.h5")
+    return Run(directory=directory, metrics_path=metrics, name=name, config=config, build=build,
+               history=history, final=final,
+               checkpoint_path=checkpoint if os.path.isfile(checkpoint) else None,
+               warnings=warnings)
+
+
+def _read_history(group, metrics, warnings):
+    history = {}
+    for name in HISTORY_FIELDS:
+        if name not in group:
+            raise ReportError(metrics, f"/history/{name} missing")
+        data = group[name]
+        if not isinstance(data, h5py.Dataset) or data.ndim != 1:
+            raise ReportError(metrics, f"/history/{name} is not a one-dimensional dataset")
+        history[name] = np.asarray(data[:], dtype=np.float64)
+    lengths = {len(v) for v in history.values()}
+    rows = min(lengths)
+    if rows == 0:
+        raise ReportError(metrics, "empty history: no epoch finished, nothing to report")
+    if len(lengths) > 1:
+        # The writer appends field by field, so a crash mid-epoch-record can leave some fields
+        # one row longer; the rows every field has are the finished epochs.
+        warnings.append(f"/history fields have {min(lengths)} to {max(lengths)} rows "
+                        f"(a crash while appending an epoch): using the first {rows}")
+        history = {k: v[:rows] for k, v in history.items()}
+    # Evaluation may be skipped on some epochs (NaN by design); nothing else may be missing.
+    for name, values in history.items():
+        if name in ("val_loss", "val_acc", "step_time_max", "step_time_min"):
+            continue
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise ReportError(metrics, f"/history/{name} is not finite at epoch "
+                              f"{int(history['epoch'][bad[0]])}")
+    return history
+
+
+def _read_final(group, metrics):
+    def dataset(name):
+        if name not in group:
+            raise ReportError(metrics, f"/final/{name} missing")
+        return group[name][()]
+
+    confusion = np.asarray(dataset("confusion_matrix"))
+    names = [_text(n) for n in np.asarray(dataset("class_names")).reshape(-1)]
+    k = len(names)
+    if confusion.shape != (k, k) or k == 0:
+        raise ReportError(metrics, f"/final/confusion_matrix has shape {confusion.shape}, "
+                          f"expected ({k}, {k}) for {k} class names")
+    if confusion.dtype.kind not in "iu" or (confusion < 0).any():
+        raise ReportError(metrics, "/final/confusion_matrix must hold non-negative integers")
+    confusion = confusion.astype(np.int64)
+    per_class = {}
+    for name, kind in (("precision", "f"), ("recall", "f"), ("f1", "f"), ("support", "iu")):
+        values = np.asarray(dataset(name))
+        if values.shape != (k,) or values.dtype.kind not in kind:
+            raise ReportError(metrics, f"/final/{name} has shape {values.shape} and type "
+                              f"{values.dtype}, expected ({k},) {'float' if kind == 'f' else 'int'}")
+        per_class[name] = values
+    attrs = {}
+    for name in ("accuracy", "loss", "samples"):
+        if name not in group.attrs:
+            raise ReportError(metrics, f"/final attribute '{name}' missing")
+        attrs[name] = group.attrs[name]
+    samples = int(attrs["samples"])
+    total = int(confusion.sum())
+    if samples != total:
+        raise ReportError(metrics, f"/final samples attribute {samples} differs from the "
+                          f"confusion matrix total {total}")
+    if total == 0:
+        raise ReportError(metrics, "/final/confusion_matrix is empty (0 samples evaluated)")
+    if not np.array_equal(per_class["support"], confusion.sum(axis=1)):
+        raise ReportError(metrics, "/final/support differs from the confusion matrix row sums")
+    accuracy = float(attrs["accuracy"])
+    if not math.isclose(accuracy, np.trace(confusion) / total, rel_tol=1e-9, abs_tol=1e-12):
+        raise ReportError(metrics, f"/final accuracy attribute {accuracy} differs from the "
+                          f"confusion matrix ({np.trace(confusion)}/{total})")
+    # dptrain derives these from the confusion matrix; a mismatch means a damaged file.
+    derived = class_metrics(confusion)
+    for name in ("precision", "recall", "f1"):
+        if not np.allclose(per_class[name], getattr(derived, name), rtol=1e-9, atol=1e-12):
+            raise ReportError(metrics, f"/final/{name} differs from the confusion matrix")
+    return FinalEvaluation(class_names=names, confusion=confusion, accuracy=accuracy,
+                           loss=float(attrs["loss"]), samples=samples,
+                           precision=per_class["precision"].astype(np.float64),
+                           recall=per_class["recall"].astype(np.float64),
+                           f1=per_class["f1"].astype(np.float64),
+                           support=per_class["support"].astype(np.int64))
+
+
+def parameter_count(checkpoint_path):
+    """Trainable parameters in a checkpoint (/params, float32): the gradient size that the
+    allreduce moves each step."""
+    try:
+        with h5py.File(checkpoint_path, "r") as f:
+            params = f["params"]
+            return int(sum(int(np.prod(params[name].shape)) for name in params))
+    except (OSError, KeyError) as e:
+        raise ReportError(checkpoint_path, f"cannot read /params: {e}")
