@@ -1,11 +1,14 @@
 // `dptrain bench`: times full training steps (forward, loss, backward, SGD update) of a model
-// on synthetic data, with warm-up steps excluded, and prints images/s and the split of a step.
+// on synthetic data, with warm-up steps excluded, and prints images/s, the split of a step and
+// the achieved GFLOP/s (convolution and linear multiply-adds: forward + backward = 3x forward).
+// `--peak` measures the machine's attainable GFLOP/s instead (a large oneDNN matrix multiply).
 // tests/bench/bench_vs_pytorch.sh runs it beside PyTorch on the same machine.
 #include <boost/program_options.hpp>
 #include <random>
 
 #include "app/commands.h"
 #include "app/parse_options.h"
+#include "backend/cpu/peak_flops.h"
 #include "comm/mpi_session.h"
 #include "core/log.h"
 #include "core/timer.h"
@@ -18,7 +21,8 @@ namespace po = boost::program_options;
 namespace dp {
 
 int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
-  std::string arch = "resnet50", device = "auto";
+  std::string arch = "resnet50", device = "auto", precision = "fp32";
+  bool deterministic = false, peak = false;
   int64_t batch = 128, image = 32, channels = 3, classes = 10;
   int steps = 20, warmup = 3, threads = 0;
   po::options_description desc("dptrain bench options");
@@ -32,12 +36,23 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
       ("steps", po::value(&steps)->default_value(steps), "timed steps")
       ("warmup", po::value(&warmup)->default_value(warmup), "untimed steps first")
       ("device", po::value(&device)->default_value(device), "auto|cpu|cuda")
-      ("threads", po::value(&threads)->default_value(threads), "compute threads (0: all)");
+      ("threads", po::value(&threads)->default_value(threads), "compute threads (0: all)")
+      ("precision", po::value(&precision)->default_value(precision), "CUDA: fp32|tf32")
+      ("deterministic", po::bool_switch(&deterministic), "CUDA: deterministic algorithms only")
+      ("peak", po::bool_switch(&peak), "CPU: measure the peak GFLOP/s (large matmul) and exit");
   if (!parse_options(args, desc, "usage: dptrain bench [--arch NAME] [--batch-size N]")) return 0;
   if (batch < 1 || image < 1 || channels < 1 || classes < 2 || steps < 1 || warmup < 0)
     throw UsageError("dptrain bench: sizes and step counts must be positive");
 
-  BackendChoice choice = choose_backend(device, threads, mpi.local_size());
+  if (peak) {
+    cpu::PeakFlops p = cpu::measure_peak_flops(threads);
+    log::info("peak gflops={:.1f} matmul={}x{}x{} kernel={} threads={}", p.gflops, p.size, p.size,
+              p.size, p.kernel, p.threads);
+    return 0;
+  }
+
+  BackendChoice choice = choose_backend(device, threads, mpi.local_rank(), mpi.local_size(),
+                                       cuda_options(precision, deterministic));
   Backend& backend = *choice.backend;
   nn::ModelSpec spec;
   spec.arch = arch;
@@ -64,6 +79,7 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
     if (i == warmup) {
       backend.synchronize();
       times.reset();
+      model->store().reset_forward_macs();
       start = now_seconds();
     }
     int64_t correct = 0;
@@ -86,12 +102,15 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
     }
   }
   const double elapsed = now_seconds() - start;
+  // fwd + bwd-data + bwd-weights: three passes of 2 FLOPs per multiply-add.
+  const double step_gflop = 6.0 * static_cast<double>(model->store().forward_macs()) / steps * 1e-9;
   log::info(
       "bench arch={} batch={} image={}x{}x{} steps={} images_per_sec={:.1f} step_ms={:.1f} "
-      "forward_ms={:.1f} backward_ms={:.1f} optimizer_ms={:.1f} params={} backend=\"{}\"",
+      "forward_ms={:.1f} backward_ms={:.1f} optimizer_ms={:.1f} gflop_per_step={:.2f} "
+      "gflops={:.1f} params={} backend=\"{}\"",
       arch, batch, image, image, channels, steps, batch * steps / elapsed, 1e3 * elapsed / steps,
       1e3 * times.forward / steps, 1e3 * times.backward / steps, 1e3 * times.optimizer / steps,
-      model->store().parameter_count(), choice.reason);
+      step_gflop, step_gflop * steps / elapsed, model->store().parameter_count(), choice.reason);
   return 0;
 }
 

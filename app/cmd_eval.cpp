@@ -13,6 +13,7 @@
 #include "train/backend_choice.h"
 #include "train/evaluator.h"
 #include "train/model_state.h"
+#include "train/same_input_check.h"
 
 namespace po = boost::program_options;
 
@@ -36,6 +37,8 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   if (output.empty())
     output = (std::filesystem::path(checkpoint).parent_path() / "eval.h5").string();
 
+  check_same_input_on_all_ranks("--checkpoint", checkpoint);
+  check_same_input_on_all_ranks("--data", data_file);
   CheckpointMeta meta = read_checkpoint_meta(checkpoint);
   data::HDF5Dataset test_set(data_file, "test");
   nn::ModelSpec spec;
@@ -48,7 +51,7 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
         checkpoint, spec.num_classes, spec.in_channels, data_file, test_set.num_classes(),
         test_set.channels()));
 
-  BackendChoice choice = choose_backend(device, threads, mpi.local_size());
+  BackendChoice choice = choose_backend(device, threads, mpi.local_rank(), mpi.local_size());
   auto model = nn::make_model(spec, *choice.backend);
   ModelState(*model, nullptr).load(checkpoint);
   auto comm = make_mpi_communicator();

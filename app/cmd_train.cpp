@@ -2,6 +2,7 @@
 #include "app/commands.h"
 #include "comm/mpi_session.h"
 #include "train/config.h"
+#include "train/same_input_check.h"
 #include "train/trainer.h"
 
 namespace dp {
@@ -9,6 +10,7 @@ namespace dp {
 int run_train(const std::vector<std::string>& args, MpiSession& mpi) {
   TrainConfig config;
   if (!parse_train_config(args, config)) return 0;
+  check_same_input_on_all_ranks("--data", config.data);
   return train(config, mpi);
 }
 

@@ -21,7 +21,8 @@ commands:
   bench    time training steps on synthetic data
   inspect  print a packed dataset's or a checkpoint's contents
 
-exit codes: 0 ok, 1 internal error, 2 usage, 3 data, 4 numerical, 5 communication, 6 output I/O
+exit codes: 0 ok, 1 internal error, 2 usage, 3 data, 4 numerical, 5 communication, 6 output I/O,
+            7 preempted (stopped by SIGUSR1/SIGTERM after a checkpoint; resume with --resume auto)
 )";
 
 int dispatch(const std::string& command, const std::vector<std::string>& args,
@@ -58,6 +59,8 @@ int main(int argc, char** argv) {
     dp::log::error("internal error: {}", e.what());
     code = static_cast<int>(dp::ExitCode::internal);
   }
-  if (code != 0 && mpi.world_size() > 1) mpi.abort(code);
+  // A preempted run stops on every rank together, after its checkpoint: nothing to abort.
+  if (code != 0 && code != static_cast<int>(dp::ExitCode::preempted) && mpi.world_size() > 1)
+    mpi.abort(code);
   return code;
 }

@@ -9,7 +9,8 @@ packages=(build-essential cmake pkg-config git
   libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libboost-program-options-dev libfmt-dev
   libdnnl-dev libgtest-dev zlib1g-dev
   python3-h5py python3-matplotlib python3-numpy python3-torch python3-torchvision
-  dataset-fashion-mnist)
+  dataset-fashion-mnist
+  slurm-wlm munge)  # the Slurm test starts its own one-node cluster (tests/slurm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -79,13 +79,15 @@ class Run:
 
 def config_int(run, key):
     value = run.config.get(key)
+    if value is None:
+        raise ReportError(run.metrics_path, f"/config attribute '{key}' missing")
     try:
         number = int(value)
-    except (TypeError, ValueError):
-        raise ReportError(run.metrics_path, f"/config attribute '{key}' is "
-                          f"{'missing' if value is None else repr(value)}, not an integer")
+    except ValueError:
+        number = 0
     if number < 1:
-        raise ReportError(run.metrics_path, f"/config attribute '{key}' is {number}, not >= 1")
+        raise ReportError(run.metrics_path, f"/config attribute '{key}' is '{value}', "
+                          "not a positive integer")
     return number
 
 
@@ -170,8 +172,15 @@ def _read_history(group, metrics, warnings):
         warnings.append(f"/history fields have {min(lengths)} to {max(lengths)} rows "
                         f"(a crash while appending an epoch): using the first {rows}")
         history = {k: v[:rows] for k, v in history.items()}
+    # Fields added by later dptrain versions travel along into report.json.
+    for name in sorted(group.keys()):
+        data = group[name]
+        if (name not in history and isinstance(data, h5py.Dataset) and data.ndim == 1
+                and data.dtype.kind in "fiu" and len(data) >= rows):
+            history[name] = np.asarray(data[:rows], dtype=np.float64)
     # Evaluation may be skipped on some epochs (NaN by design); nothing else may be missing.
-    for name, values in history.items():
+    for name in HISTORY_FIELDS:
+        values = history[name]
         if name in ("val_loss", "val_acc", "step_time_max", "step_time_min"):
             continue
         bad = np.flatnonzero(~np.isfinite(values))
@@ -200,8 +209,9 @@ def _read_final(group, metrics):
     for name, kind in (("precision", "f"), ("recall", "f"), ("f1", "f"), ("support", "iu")):
         values = np.asarray(dataset(name))
         if values.shape != (k,) or values.dtype.kind not in kind:
+            expected = "float" if kind == "f" else "int"
             raise ReportError(metrics, f"/final/{name} has shape {values.shape} and type "
-                              f"{values.dtype}, expected ({k},) {'float' if kind == 'f' else 'int'}")
+                              f"{values.dtype}, expected ({k},) {expected}")
         per_class[name] = values
     attrs = {}
     for name in ("accuracy", "loss", "samples"):

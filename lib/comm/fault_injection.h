@@ -1,8 +1,9 @@
 // Test-only fault injection for the "every rank fails together" guarantee: at a chosen step
 // one chosen rank either throws (an ordinary error on one rank) or SIGKILLs itself (a rank
-// that vanishes without a word). Driven by `dptrain train --fail-at-step N --fail-rank R
-// --fail-mode error|kill`; tests/comm/test_failure.py checks the whole job then ends with a
-// non-zero exit quickly instead of hanging in a collective.
+// that vanishes without a word) or stalls forever (a hung rank, for --collective-timeout).
+// Driven by `dptrain train --fail-at-step N --fail-rank R --fail-mode error|kill|stall`;
+// tests/comm/test_rank_failure.py and tests/reliability/test_faults.py check that the whole
+// job then ends with a non-zero exit quickly instead of hanging in a collective.
 #pragma once
 
 #include <cstdint>
@@ -13,10 +14,10 @@ namespace dp {
 struct FaultInjection {
   int64_t at_step = 0;         // 1-based global step; 0 = never
   int rank = 0;                // which rank fails
-  std::string mode = "error";  // error | kill
+  std::string mode = "error";  // error | kill | stall
 };
 
-// Throws UsageError for a mode other than error/kill.
+// Throws UsageError for a mode other than error/kill/stall.
 void validate_fault_injection(const FaultInjection& fault);
 // Fails as configured when `step` (1-based) is the chosen one on the chosen rank.
 void inject_fault_if_due(const FaultInjection& fault, int rank, int64_t step);

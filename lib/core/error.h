@@ -17,6 +17,7 @@ enum class ExitCode : int {
   numerical = 4,     // non-finite loss or gradients
   communication = 5, // a collective failed or timed out
   io = 6,            // an output file could not be written
+  preempted = 7,     // stopped by SIGUSR1/SIGTERM after writing a checkpoint: resume it
 };
 
 class Error : public std::runtime_error {

@@ -64,13 +64,14 @@ Tensor Tensor::view(void* data, const Shape& shape, DType dtype, Device device,
   t.shape_ = shape;
   t.dtype_ = dtype;
   t.device_ = device;
+  t.capacity_ = t.bytes();  // a view may shrink and grow back within what it was given
   return t;
 }
 
 void Tensor::ensure(const Shape& shape, DType dtype) {
   size_t need = dp::numel(shape) * dtype_size(dtype);
   if (data_ && !owned_) {
-    DP_CHECK(need <= bytes(), "cannot grow a view from {} to {}", to_string(shape_),
+    DP_CHECK(need <= capacity_, "cannot grow a view from {} to {}", to_string(shape_),
              to_string(shape));
   } else if (need > capacity_ || !data_) {
     storage_ = aligned_block(need);

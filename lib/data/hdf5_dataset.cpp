@@ -1,6 +1,7 @@
 #include "data/hdf5_dataset.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "core/error.h"
@@ -73,8 +74,13 @@ HDF5Dataset::HDF5Dataset(const std::string& filename, const std::string& split)
         static_cast<int64_t>(std_.size()) != channels_)
       fail(fmt::format("mean/std have {}/{} values for {} channels", mean_.size(), std_.size(),
                        channels_));
+    // The only floats in a packed file: normalisation would spread a non-finite value into
+    // every pixel, and from there into the loss of step 1.
+    for (double m : mean_)
+      if (!std::isfinite(m)) fail(fmt::format("mean value {} is not finite", m));
     for (double s : std_)
-      if (!(s > 0)) fail(fmt::format("std value {} is not positive", s));
+      if (!(s > 0) || !std::isfinite(s))
+        fail(fmt::format("std value {} is not positive and finite", s));
 
     if (images_.element_type() != h5::ElementType::u8) fail("images are not uint8");
     const auto dims = images_.dims();

@@ -7,13 +7,11 @@
 
 #include "core/error.h"
 #include "data/raw_dataset.h"
+#include "data/source_parsers.h"
 #include "data/sha256.h"
 
 namespace dp::data {
 namespace {
-
-constexpr uint32_t kImagesMagic = 0x00000803;  // unsigned byte, 3 dimensions
-constexpr uint32_t kLabelsMagic = 0x00000801;  // unsigned byte, 1 dimension
 
 struct IdxFile {
   std::string path;  // as found (with .gz when compressed)
@@ -58,39 +56,21 @@ uint32_t big_endian_u32(const uint8_t* p) {
 }
 
 IdxFile read_idx(const std::string& path, uint32_t magic, RawDataset& out) {
-  IdxFile idx{path, {}, read_decompressed(path)};
+  IdxArray parsed = parse_idx(read_decompressed(path), magic, path);
   out.sources.emplace_back(std::filesystem::path(path).filename().string(), sha256_file(path));
-  const auto& bytes = idx.payload;
-  if (bytes.size() < 4 || big_endian_u32(bytes.data()) != magic)
-    throw DataError(fmt::format("{}: bad IDX magic number {:#010x}, expected {:#010x}", path,
-                                bytes.size() < 4 ? 0u : big_endian_u32(bytes.data()), magic));
-  const size_t rank = magic & 0xff;
-  const size_t header = 4 + 4 * rank;
-  if (bytes.size() < header)
-    throw DataError(fmt::format("{}: truncated IDX header ({} bytes)", path, bytes.size()));
-  uint64_t expected = header;
-  uint64_t elements = 1;
-  for (size_t i = 0; i < rank; ++i) {
-    idx.dims.push_back(big_endian_u32(bytes.data() + 4 + 4 * i));
-    elements *= idx.dims.back();
-  }
-  expected += elements;
-  if (bytes.size() != expected)
-    throw DataError(
-        fmt::format("{}: holds {} bytes, its header promises {} (truncated or "
-                    "trailing data)",
-                    path, bytes.size(), expected));
-  idx.payload.erase(idx.payload.begin(), idx.payload.begin() + header);
-  return idx;
+  return {path, std::move(parsed.dims), std::move(parsed.payload)};
 }
 
 RawSplit read_split(const std::filesystem::path& dir, const std::string& prefix, size_t num_classes,
                     RawDataset& out) {
-  IdxFile images = read_idx(locate(dir, prefix + "-images-idx3-ubyte"), kImagesMagic, out);
-  IdxFile labels = read_idx(locate(dir, prefix + "-labels-idx1-ubyte"), kLabelsMagic, out);
+  IdxFile images = read_idx(locate(dir, prefix + "-images-idx3-ubyte"), kIdxImagesMagic, out);
+  IdxFile labels = read_idx(locate(dir, prefix + "-labels-idx1-ubyte"), kIdxLabelsMagic, out);
   if (images.dims[0] != labels.dims[0])
     throw DataError(fmt::format("{}: holds {} images but {} holds {} labels", images.path,
                                 images.dims[0], labels.path, labels.dims[0]));
+  if (images.dims[0] == 0 || images.dims[1] == 0 || images.dims[2] == 0)
+    throw DataError(fmt::format("{}: holds no images ({} of {}x{})", images.path, images.dims[0],
+                                images.dims[1], images.dims[2]));
   if (out.height == 0) {
     out.height = images.dims[1];
     out.width = images.dims[2];
@@ -110,6 +90,33 @@ RawSplit read_split(const std::filesystem::path& dir, const std::string& prefix,
 }
 
 }  // namespace
+
+IdxArray parse_idx(std::vector<uint8_t> bytes, uint32_t magic, const std::string& name) {
+  if (bytes.size() < 4 || big_endian_u32(bytes.data()) != magic)
+    throw DataError(fmt::format("{}: bad IDX magic number {:#010x}, expected {:#010x}", name,
+                                bytes.size() < 4 ? 0u : big_endian_u32(bytes.data()), magic));
+  const size_t rank = magic & 0xff;
+  const size_t header = 4 + 4 * rank;
+  if (bytes.size() < header)
+    throw DataError(fmt::format("{}: truncated IDX header ({} bytes)", name, bytes.size()));
+  IdxArray idx;
+  // The element count must not wrap: three u32 dimensions can multiply past 2^64, and a
+  // wrapped product could match the file size while the dimensions promise far more.
+  uint64_t elements = 1;
+  bool overflow = false;
+  for (size_t i = 0; i < rank; ++i) {
+    idx.dims.push_back(big_endian_u32(bytes.data() + 4 + 4 * i));
+    overflow = overflow || __builtin_mul_overflow(elements, uint64_t(idx.dims.back()), &elements);
+  }
+  if (overflow || elements != bytes.size() - header)
+    throw DataError(
+        fmt::format("{}: holds {} bytes, its header promises {} (truncated or trailing data)",
+                    name, bytes.size(),
+                    overflow ? std::string("more than 2^64") : std::to_string(header + elements)));
+  bytes.erase(bytes.begin(), bytes.begin() + header);
+  idx.payload = std::move(bytes);
+  return idx;
+}
 
 RawDataset read_idx_dataset(const std::string& dir, const std::string& name,
                             const std::vector<std::string>& class_names) {

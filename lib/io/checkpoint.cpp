@@ -1,23 +1,31 @@
 #include "io/checkpoint.h"
 
-#include <cstdio>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "io/hdf5.h"
+
+namespace fs = std::filesystem;
 
 namespace dp {
 
 namespace {
 
-void write_section(const h5::Group& group, const std::vector<NamedBuffer>& tensors) {
+template <typename Named>
+void write_section(const h5::Group& group, const std::vector<Named>& tensors) {
   for (const auto& t : tensors) {
     std::vector<hsize_t> dims(t.shape.begin(), t.shape.end());
-    group.write<float>(t.name, dims, t.data);
+    group.write(t.name, dims, t.data);
   }
 }
 
+template <typename Named>
 void read_section(const h5::File& file, const std::string& section,
-                  const std::vector<NamedBuffer>& tensors) {
+                  const std::vector<Named>& tensors) {
   if (tensors.empty()) return;
   if (!file.has(section))
     throw DataError(fmt::format("{}: checkpoint has no '{}' group", file.filename(), section));
@@ -31,7 +39,7 @@ void read_section(const h5::File& file, const std::string& section,
     if (shape != t.shape)
       throw DataError(fmt::format("{}: {}/{} has shape {}, the model expects {}", file.filename(),
                                   section, t.name, to_string(shape), to_string(t.shape)));
-    ds.read<float>(t.data, numel(t.shape));
+    ds.read(t.data, numel(t.shape));
   }
 }
 
@@ -48,11 +56,55 @@ CheckpointMeta read_meta(const h5::File& file) {
     for (const auto& key : file.strings_attribute("int_keys"))
       meta.ints[key] = file.int_attribute(key);
   }
-  if (meta.ints["format_version"] != kCheckpointFormatVersion)
-    throw DataError(fmt::format("{}: checkpoint format_version {} (this build reads {})",
-                                file.filename(), meta.ints["format_version"],
+  const int64_t version = meta.ints["format_version"];
+  if (version < kOldestReadableCheckpointFormat || version > kCheckpointFormatVersion)
+    throw DataError(fmt::format("{}: checkpoint format_version {} (this build reads {} to {})",
+                                file.filename(), version, kOldestReadableCheckpointFormat,
                                 kCheckpointFormatVersion));
   return meta;
+}
+
+// Pushes a file's (or directory's) data to stable storage: the rename that publishes a
+// checkpoint must not reach the disk before the checkpoint's own bytes do.
+void sync_path(const std::string& path, bool directory) {
+  const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+  if (fd < 0) throw IoError(fmt::format("{}: cannot open to sync: {}", path, std::strerror(errno)));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  // Some file systems (and /proc-like mounts) do not support fsync on directories.
+  if (rc != 0 && !(directory && (err == EINVAL || err == EROFS)))
+    throw IoError(fmt::format("{}: fsync failed: {}", path, std::strerror(err)));
+}
+
+// Writes `bytes` to `path` (created or truncated) and fsyncs it; on any failure removes the
+// partial file and throws IoError with the system's reason (ENOSPC, EFBIG, EACCES, EROFS...).
+void write_durably(const std::string& path, const std::vector<uint8_t>& bytes) {
+  auto fail = [&](const char* what, int fd) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    ::unlink(path.c_str());
+    throw IoError(fmt::format("{}: cannot write checkpoint: {} failed: {}", path, what,
+                              std::strerror(err)));
+  };
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail("open", -1);
+  for (size_t done = 0; done < bytes.size();) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = ENOSPC;
+      fail("write", fd);
+    }
+    done += size_t(n);
+  }
+  if (::fsync(fd) != 0) fail("fsync", fd);
+  if (::close(fd) != 0) fail("close", -1);
+}
+
+std::string parent_directory(const std::string& path) {
+  fs::path parent = fs::path(path).parent_path();
+  return parent.empty() ? std::string(".") : parent.string();
 }
 
 }  // namespace
@@ -60,8 +112,11 @@ CheckpointMeta read_meta(const h5::File& file) {
 void save_checkpoint(const std::string& path, const CheckpointSections& sections,
                      const CheckpointMeta& meta) {
   const std::string tmp = path + ".tmp";
+  std::vector<uint8_t> image;
   {
-    h5::File file(tmp, h5::File::Mode::create_truncate);
+    // Built in memory, then written with plain checked writes (write_durably): a full disk or
+    // a read-only directory is then an IoError, never a half-closed HDF5 file.
+    h5::File file(tmp, h5::File::Mode::create_in_memory);
     file.set_attribute("format_version", kCheckpointFormatVersion);
     std::vector<std::string> int_keys, string_keys;
     for (const auto& [key, value] : meta.ints) {
@@ -79,12 +134,18 @@ void save_checkpoint(const std::string& path, const CheckpointSections& sections
     write_section(file.require_group("buffers"), sections.buffers);
     if (!sections.momentum.empty())
       write_section(file.require_group("optimizer/momentum"), sections.momentum);
-    file.flush();
-    file.close();
+    if (!sections.train_state_f32.empty() || !sections.train_state_f64.empty()) {
+      h5::Group state = file.require_group("train_state");
+      write_section(state, sections.train_state_f32);
+      write_section(state, sections.train_state_f64);
+    }
+    image = file.image();
   }
+  write_durably(tmp, image);
   std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
+  fs::rename(tmp, path, ec);
   if (ec) throw IoError(fmt::format("{}: cannot rename checkpoint into place: {}", path, ec.message()));
+  sync_path(parent_directory(path), true);
 }
 
 CheckpointMeta load_checkpoint(const std::string& path, const CheckpointSections& sections) {
@@ -93,12 +154,29 @@ CheckpointMeta load_checkpoint(const std::string& path, const CheckpointSections
   read_section(file, "params", sections.params);
   read_section(file, "buffers", sections.buffers);
   read_section(file, "optimizer/momentum", sections.momentum);
+  read_section(file, "train_state", sections.train_state_f32);
+  read_section(file, "train_state", sections.train_state_f64);
   return meta;
 }
 
 CheckpointMeta read_checkpoint_meta(const std::string& path) {
   h5::File file(path, h5::File::Mode::read);
   return read_meta(file);
+}
+
+void publish_checkpoint_as(const std::string& target, const std::string& link) {
+  const std::string tmp = link + ".tmp";
+  std::error_code ec;
+  fs::remove(tmp, ec);
+  fs::create_hard_link(target, tmp, ec);
+  if (ec) {
+    fs::copy_file(target, tmp, fs::copy_options::overwrite_existing, ec);
+    if (ec) throw IoError(fmt::format("{}: cannot copy checkpoint {}: {}", link, target, ec.message()));
+    sync_path(tmp, false);
+  }
+  fs::rename(tmp, link, ec);
+  if (ec) throw IoError(fmt::format("{}: cannot rename checkpoint into place: {}", link, ec.message()));
+  sync_path(parent_directory(link), true);
 }
 
 }  // namespace dp

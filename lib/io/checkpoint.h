@@ -1,8 +1,9 @@
 // Checkpoint files: named tensors in PyTorch layout under /params, /buffers and
-// /optimizer/momentum (torchvision state_dict names), plus scalar attributes (epoch, step,
-// RNG state, architecture...). Saved to "<path>.tmp", flushed, closed and renamed, so a crash
-// mid-write never replaces the last good checkpoint. Knows nothing of models: callers pass
-// name/shape/pointer triples for host memory.
+// /optimizer/momentum (torchvision state_dict names), the rest of the training state as arrays
+// under /train_state, plus scalar attributes (epoch, step, world size, architecture...).
+// Saved to "<path>.tmp", flushed, fsync'ed, closed and renamed, so neither a killed process nor
+// a crashed node ever leaves a half-written file where the last good checkpoint was. Knows
+// nothing of models or training: callers pass name/shape/pointer triples for host memory.
 #pragma once
 
 #include <cstdint>
@@ -20,10 +21,20 @@ struct NamedBuffer {
   float* data;  // host memory: read from on save, written to on load
 };
 
+struct NamedDoubles {
+  std::string name;
+  Shape shape;
+  double* data;  // host memory: read from on save, written to on load
+};
+
 struct CheckpointSections {
   std::vector<NamedBuffer> params;
   std::vector<NamedBuffer> buffers;
   std::vector<NamedBuffer> momentum;  // may be empty (e.g. evaluation only)
+  // /train_state/<name>: what exact resumption needs beyond the model (every rank's BN
+  // statistics, the running sums of a half-finished epoch...). May be empty.
+  std::vector<NamedBuffer> train_state_f32 = {};
+  std::vector<NamedDoubles> train_state_f64 = {};
 };
 
 struct CheckpointMeta {
@@ -31,7 +42,10 @@ struct CheckpointMeta {
   std::map<std::string, std::string> strings;  // arch, dataset, rng state...
 };
 
-constexpr int64_t kCheckpointFormatVersion = 1;
+// 2: adds /train_state and the resume attributes (step_in_epoch, batch_size...). Version 1
+// files still load for evaluation (they hold the same /params and /buffers).
+constexpr int64_t kCheckpointFormatVersion = 2;
+constexpr int64_t kOldestReadableCheckpointFormat = 1;
 
 void save_checkpoint(const std::string& path, const CheckpointSections& sections,
                      const CheckpointMeta& meta);
@@ -42,5 +56,9 @@ CheckpointMeta load_checkpoint(const std::string& path, const CheckpointSections
 
 // Reads only the attributes (to build the right model before loading tensors).
 CheckpointMeta read_checkpoint_meta(const std::string& path);
+
+// Makes `link` another name of the finished checkpoint `target` (a hard link, or a copy where
+// the file system has none), replacing `link` atomically: a reader sees the old or the new file.
+void publish_checkpoint_as(const std::string& target, const std::string& link);
 
 }  // namespace dp

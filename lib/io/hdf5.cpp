@@ -16,8 +16,14 @@ namespace {
 using Lock = std::lock_guard<std::recursive_mutex>;
 
 // Silence HDF5's automatic error printing once: we report errors ourselves, in one line.
+// Before that first call, which starts the library: no HDF5 atexit handler. HDF5 1.10 cannot
+// close a file whose writes failed (a full disk) and crashes when that handler tries again at
+// exit; every file is closed by its RAII owner before exit anyway.
 struct SilenceAutoPrint {
-  SilenceAutoPrint() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+  SilenceAutoPrint() {
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
 };
 const SilenceAutoPrint silence_auto_print;
 
@@ -170,6 +176,11 @@ std::vector<std::string> Object::children() const {
   hsize_t index = 0;
   DP_H5_CHECK(H5Literate(id(), H5_INDEX_NAME, H5_ITER_INC, &index, visit, &names), path_);
   return names;
+}
+
+void Object::remove(const std::string& name) const {
+  Lock lock(library_lock());
+  DP_H5_CHECK(H5Ldelete(id(), name.c_str(), H5P_DEFAULT), path_ + "/" + name);
 }
 
 template <typename T>
@@ -461,6 +472,14 @@ void Dataset::append_rows(hsize_t count, const T* data) {
               path_);
 }
 
+void Dataset::resize_rows(hsize_t rows) {
+  Lock lock(library_lock());
+  auto d = dims();
+  DP_CHECK(!d.empty(), "{}: cannot resize a scalar dataset", path_);
+  d[0] = rows;
+  DP_H5_CHECK(H5Dset_extent(id(), d.data()), path_);
+}
+
 std::vector<std::string> Dataset::read_strings() const {
   Lock lock(library_lock());
   Handle type(DP_H5_CHECK(H5Dget_type(id()), path_), H5Tclose);
@@ -475,7 +494,15 @@ std::vector<std::string> Dataset::read_strings() const {
 File::File(const std::string& filename, Mode mode) : filename_(filename) {
   Lock lock(library_lock());
   hid_t id;
-  if (mode == Mode::create_truncate) {
+  if (mode == Mode::create_in_memory) {
+    Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+    DP_H5_CHECK(fapl.id(), filename);
+    DP_H5_CHECK(H5Pset_fapl_core(fapl.id(), 1 << 20, /*backing_store=*/false), filename);
+    id = H5Fcreate(filename.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id());
+    if (id < 0)
+      throw IoError(fmt::format("{}: cannot create in-memory HDF5 file: {}", filename,
+                                last_error_message()));
+  } else if (mode == Mode::create_truncate) {
     id = H5Fcreate(filename.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (id < 0) throw IoError(fmt::format("{}: cannot create HDF5 file: {}", filename, last_error_message()));
   } else {
@@ -490,6 +517,15 @@ File::File(const std::string& filename, Mode mode) : filename_(filename) {
 void File::flush() {
   Lock lock(library_lock());
   DP_H5_CHECK(H5Fflush(id(), H5F_SCOPE_GLOBAL), filename_);
+}
+
+std::vector<uint8_t> File::image() {
+  Lock lock(library_lock());
+  DP_H5_CHECK(H5Fflush(id(), H5F_SCOPE_GLOBAL), filename_);
+  const ssize_t size = DP_H5_CHECK(H5Fget_file_image(id(), nullptr, 0), filename_);
+  std::vector<uint8_t> bytes(size);
+  DP_H5_CHECK(H5Fget_file_image(id(), bytes.data(), bytes.size()), filename_);
+  return bytes;
 }
 
 void File::close() {

@@ -87,6 +87,8 @@ class Object {
   // chunked dataset otherwise pull a whole chunk through the cache per row.
   class Dataset dataset(const std::string& name, size_t chunk_cache_bytes) const;
   std::vector<std::string> children() const;  // names of links, in name order
+  // Unlinks a child dataset or group (its space is reused by later writes to the file).
+  void remove(const std::string& name) const;
 
   // Writes a whole dataset in one call (created, or overwritten when it exists with the
   // same shape and type). `chunk_rows` > 0 makes the first dimension chunked and unlimited,
@@ -131,6 +133,8 @@ class Dataset {
   // Appends rows to a chunked dataset with an unlimited first dimension.
   template <typename T>
   void append_rows(hsize_t count, const T* data);
+  // Sets dimension 0 of a chunked, extendible dataset to `rows` (dropping the rows beyond it).
+  void resize_rows(hsize_t rows);
   std::vector<std::string> read_strings() const;
 
  private:
@@ -140,9 +144,14 @@ class Dataset {
 
 class File : public Object {
  public:
-  enum class Mode { read, read_write, create_truncate };
+  // create_in_memory: a new file that lives in memory only (HDF5's core driver without a
+  // backing store); `filename` only names it in messages. Its bytes come from image(), for a
+  // writer that puts them on disk itself and can tell a full disk from a bug: HDF5 1.10 cannot
+  // close a file whose writes failed, and crashes when the library shuts down at exit.
+  enum class Mode { read, read_write, create_truncate, create_in_memory };
   File(const std::string& filename, Mode mode);
   const std::string& filename() const { return filename_; }
+  std::vector<uint8_t> image();  // the whole file as bytes (flushes first)
   void flush();  // H5Fflush: everything written so far survives a crash
   void close();  // explicit close (destructor closes too)
 

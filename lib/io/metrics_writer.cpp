@@ -98,7 +98,68 @@ const HistoryField kHistoryFields[] = {
     {"step_time_min", [](const EpochRecord& r) { return r.step_time_min; }},
 };
 
+struct StepField {
+  const char* name;
+  double (*get)(const StepRecord&);
+};
+
+// The /steps datasets.
+const StepField kStepFields[] = {
+    {"step", [](const StepRecord& r) { return double(r.step); }},
+    {"epoch", [](const StepRecord& r) { return double(r.epoch); }},
+    {"loss", [](const StepRecord& r) { return r.loss; }},
+    {"accuracy", [](const StepRecord& r) { return r.accuracy; }},
+    {"lr", [](const StepRecord& r) { return r.lr; }},
+};
+
+// Rows of an ascending 1-based counter (history/epoch, steps/step) that are <= `keep`.
+hsize_t rows_up_to(const h5::Dataset& counter, int64_t keep) {
+  std::vector<double> values;
+  counter.read(values);
+  hsize_t rows = 0;
+  while (rows < values.size() && values[rows] <= double(keep)) ++rows;
+  return rows;
+}
+
+template <typename Field>
+void create_fields(const h5::Group& group, const Field& fields, hsize_t chunk_rows) {
+  for (const auto& field : fields)
+    if (!group.has(field.name)) group.write<double>(field.name, {0}, nullptr, chunk_rows);
+}
+
+template <typename Field>
+void truncate_fields(const h5::Group& group, const Field& fields, const char* counter,
+                     int64_t keep) {
+  const hsize_t rows = rows_up_to(group.dataset(counter), keep);
+  for (const auto& field : fields) group.dataset(field.name).resize_rows(rows);
+}
+
 }  // namespace
+
+MetricsWriter::MetricsWriter(const std::string& path)
+    : path_(path), file_(std::make_unique<h5::File>(path, h5::File::Mode::read_write)) {}
+
+std::unique_ptr<MetricsWriter> MetricsWriter::reopen(
+    const std::string& path, int64_t epochs, int64_t steps,
+    const std::map<std::string, std::string>& resume_info) {
+  std::unique_ptr<MetricsWriter> writer(new MetricsWriter(path));
+  h5::File& file = *writer->file_;
+  if (!file.has_attribute("format") || file.string_attribute("format") != "dptrain-metrics" ||
+      !file.has("history"))
+    throw DataError(fmt::format("{}: not a dptrain metrics file; cannot continue it", path));
+  h5::Group history = file.group("history");
+  create_fields(history, kHistoryFields, 64);  // files from before a field existed
+  truncate_fields(history, kHistoryFields, "epoch", epochs);
+  h5::Group step_group = file.require_group("steps");
+  create_fields(step_group, kStepFields, 1024);
+  truncate_fields(step_group, kStepFields, "step", steps);
+  if (file.has("final")) file.remove("final");
+  h5::Group resumes = file.require_group("resumes");
+  h5::Group entry = resumes.create_group(std::to_string(resumes.children().size() + 1));
+  for (const auto& [key, value] : resume_info) entry.set_attribute(key, value);
+  file.flush();
+  return writer;
+}
 
 MetricsWriter::MetricsWriter(const std::string& path,
                              const std::map<std::string, std::string>& config,
@@ -112,12 +173,28 @@ MetricsWriter::MetricsWriter(const std::string& path,
   for (const auto& [key, value] : build_info) build_group.set_attribute(key, value);
   h5::Group history = file_->create_group("history");
   for (const auto& field : kHistoryFields) history.write<double>(field.name, {0}, nullptr, 64);
+  create_fields(file_->create_group("steps"), kStepFields, 1024);
   file_->flush();
 }
 
 MetricsWriter::~MetricsWriter() = default;
 
+void MetricsWriter::add_step(const StepRecord& record) { pending_steps_.push_back(record); }
+
+void MetricsWriter::flush_steps() {
+  if (pending_steps_.empty()) return;
+  h5::Group steps = file_->group("steps");
+  std::vector<double> column(pending_steps_.size());
+  for (const auto& field : kStepFields) {
+    for (size_t i = 0; i < pending_steps_.size(); ++i) column[i] = field.get(pending_steps_[i]);
+    steps.dataset(field.name).append_rows<double>(column.size(), column.data());
+  }
+  pending_steps_.clear();
+  file_->flush();
+}
+
 void MetricsWriter::append_epoch(const EpochRecord& record) {
+  flush_steps();
   h5::Group history = file_->group("history");
   for (const auto& field : kHistoryFields) {
     double value = field.get(record);

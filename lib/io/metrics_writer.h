@@ -1,6 +1,7 @@
 // metrics.h5, written by rank 0: the run's configuration and build info as attributes, one
 // row per epoch appended to extendible datasets under /history and flushed at once (a crash
-// keeps every finished epoch), and the final evaluation under /final. Layout in README.md.
+// keeps every finished epoch), one row per training step under /steps, and the final
+// evaluation under /final. A resumed run reopens the file and continues it. Layout in README.md.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +36,14 @@ struct EpochRecord {
   int64_t skipped_steps = 0;
 };
 
+// One training step's row under /steps: the loss and accuracy of the global batch (the mean
+// over ranks) and the learning rate the update used.
+struct StepRecord {
+  int64_t step = 0;   // global, 1-based
+  int64_t epoch = 0;  // 1-based
+  double loss = 0, accuracy = 0, lr = 0;
+};
+
 // Results of evaluating on a split: the confusion matrix (rows = true class, columns =
 // predicted) and what follows from it.
 struct EvaluationResult {
@@ -58,17 +67,31 @@ class MetricsWriter {
   // /build attributes.
   MetricsWriter(const std::string& path, const std::map<std::string, std::string>& config,
                 const std::map<std::string, std::string>& build_info);
+  // Reopens an existing metrics.h5 to continue a resumed run: keeps the /history rows of the
+  // first `epochs` epochs and the /steps rows of the first `steps` steps, drops the rest (they
+  // were written after the checkpoint the run resumes from, and will be written again) and any
+  // /final, and records the resume as /resumes/<n> with `resume_info` as attributes.
+  // Throws DataError when the file is not a dptrain metrics file.
+  static std::unique_ptr<MetricsWriter> reopen(const std::string& path, int64_t epochs,
+                                               int64_t steps,
+                                               const std::map<std::string, std::string>& resume_info);
   ~MetricsWriter();
   MetricsWriter(const MetricsWriter&) = delete;
   MetricsWriter& operator=(const MetricsWriter&) = delete;
 
+  // Steps are buffered in memory and written with the next append_epoch() or flush_steps().
+  void add_step(const StepRecord& record);
+  void flush_steps();
+  // Writes the buffered steps too, so /steps and /history always end at the same point.
   void append_epoch(const EpochRecord& record);
   void write_final(const EvaluationResult& result, const std::vector<std::string>& class_names);
   const std::string& path() const { return path_; }
 
  private:
+  explicit MetricsWriter(const std::string& path);  // reopen
   std::string path_;
   std::unique_ptr<h5::File> file_;
+  std::vector<StepRecord> pending_steps_;
 };
 
 }  // namespace dp

@@ -27,6 +27,7 @@ const Tensor& Conv2d::forward(const Tensor& x, bool /*train*/) {
   x_ = x;
   Tensor& y = y_.shaped(store_.backend(), {g.n, g.out_h(), g.out_w(), g.c_out});
   store_.backend().conv2d_forward(g, x, store_.param(weight_), y);
+  store_.count_forward_macs(g.n * g.out_h() * g.out_w() * g.c_out * g.c_in * g.kernel * g.kernel);
   return y;
 }
 

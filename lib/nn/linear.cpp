@@ -19,6 +19,7 @@ const Tensor& Linear::forward(const Tensor& x, bool /*train*/) {
   x_ = x;
   Tensor& y = y_.shaped(store_.backend(), {x.dim(0), out_features_});
   store_.backend().linear_forward(x, store_.param(weight_), store_.param(bias_), y);
+  store_.count_forward_macs(x.dim(0) * in_features_ * out_features_);
   return y;
 }
 

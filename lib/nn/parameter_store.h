@@ -93,6 +93,12 @@ class ParameterStore {
     if (grad_ready_hook_) grad_ready_hook_(id);
   }
 
+  // Multiply-adds of the convolutions and linear layers run by forward passes since the last
+  // reset: benchmarks turn it into achieved GFLOP/s (forward + backward = 3x forward).
+  void count_forward_macs(int64_t macs) { forward_macs_ += macs; }
+  int64_t forward_macs() const { return forward_macs_; }
+  void reset_forward_macs() { forward_macs_ = 0; }
+
  private:
   Id add_entry(StateEntry e);
   void check_finalized(const char* what) const;
@@ -107,6 +113,7 @@ class ParameterStore {
   Tensor params_, grads_, buffers_, one_;
   std::vector<Tensor> param_views_, grad_views_, buffer_views_;  // indexed by Id
   GradReadyHook grad_ready_hook_;
+  int64_t forward_macs_ = 0;
 };
 
 }  // namespace dp::nn

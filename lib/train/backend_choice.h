@@ -1,11 +1,12 @@
 // Picks the compute backend for --device auto|cpu|cuda and says why, so a batch log shows
-// plainly whether a run used the GPU.
+// plainly whether a run used the GPU. A rank uses GPU local_rank % device_count.
 #pragma once
 
 #include <memory>
 #include <string>
 
 #include "backend/backend.h"
+#include "backend/cuda/make_cuda_backend.h"
 
 namespace dp {
 
@@ -15,6 +16,13 @@ struct BackendChoice {
 };
 
 // `threads` = 0: this rank's share of the machine's cores (cores / ranks on the node).
-BackendChoice choose_backend(const std::string& device, int threads, int local_size);
+// `cuda`: options for the CUDA backend; its `device` is replaced by this rank's GPU.
+// --precision and --deterministic as CUDA backend options: fp32 (strict FP32 arithmetic) or
+// tf32 (TF32 tensor cores for convolutions and GEMMs, PyTorch's cuDNN default). bf16 mixed
+// precision is not built yet and is refused with a message saying so.
+CudaOptions cuda_options(const std::string& precision, bool deterministic);
+
+BackendChoice choose_backend(const std::string& device, int threads, int local_rank,
+                             int local_size, const CudaOptions& cuda = {});
 
 }  // namespace dp

@@ -73,6 +73,20 @@ po::options_description describe(TrainConfig& c, std::string& config_file,
       ("log-every", po::value(&c.log_every)->default_value(c.log_every), "progress line every N steps")
       ("checkpoint-every", po::value(&c.checkpoint_every)->default_value(c.checkpoint_every),
        "write checkpoint.h5 every N epochs (0: only at the end)")
+      ("checkpoint-every-steps",
+       po::value(&c.checkpoint_every_steps)->default_value(c.checkpoint_every_steps),
+       "also checkpoint every N optimizer steps, inside epochs (0: off)")
+      ("checkpoint-every-minutes",
+       po::value(&c.checkpoint_every_minutes)->default_value(c.checkpoint_every_minutes),
+       "also checkpoint when N minutes have passed since the last one (0: off)")
+      ("keep-checkpoints", po::value(&c.keep_checkpoints)->default_value(c.keep_checkpoints),
+       "checkpoints kept: the newest is checkpoint.h5; with N > 1 the N newest are also kept "
+       "as checkpoint-eEEEE-sSSSSSS.h5")
+      ("resume", po::value(&c.resume)->default_value(c.resume),
+       "none: start fresh; auto: continue from the newest checkpoint in the run directory "
+       "(fresh when there is none); PATH: continue from that checkpoint")
+      ("requeue", po::value(&c.requeue)->default_value(c.requeue),
+       "under Slurm, after SIGUSR1/SIGTERM and its checkpoint, requeue the job (scontrol requeue)")
       ("max-steps-per-epoch", po::value(&c.max_steps_per_epoch)->default_value(c.max_steps_per_epoch),
        "cut epochs short (0: full epochs)");
   po::options_description parallel("Data parallelism");
@@ -87,9 +101,26 @@ po::options_description describe(TrainConfig& c, std::string& config_file,
        "make one rank fail at this global step (1-based; 0: never)")
       ("fail-rank", po::value(&c.fail_rank)->default_value(c.fail_rank), "the rank that fails")
       ("fail-mode", po::value(&c.fail_mode)->default_value(c.fail_mode),
-       "error: throw an error; kill: SIGKILL itself");
+       "error: throw an error; kill: SIGKILL itself; stall: hang forever")
+      ("inject-nan-at-step", po::value(&c.inject_nan_at_step)->default_value(c.inject_nan_at_step),
+       "poison one rank's loss gradient with NaN from this global step on (0: never)")
+      ("inject-nan-rank", po::value(&c.inject_nan_rank)->default_value(c.inject_nan_rank),
+       "the rank whose gradient is poisoned")
+      ("inject-nan-steps", po::value(&c.inject_nan_steps)->default_value(c.inject_nan_steps),
+       "how many consecutive steps are poisoned");
+  po::options_description reliability("Reliability");
+  reliability.add_options()
+      ("max-consecutive-skips",
+       po::value(&c.max_consecutive_skips)->default_value(c.max_consecutive_skips),
+       "a step with a non-finite loss or gradient norm on any rank is skipped on all ranks; "
+       "stop (exit code 4) after this many in a row")
+      ("collective-timeout", po::value(&c.collective_timeout)->default_value(c.collective_timeout),
+       "end the job (exit code 5) when no training step finished for this many seconds: a "
+       "stalled rank or a hung collective (0: never). Must exceed the longest evaluation or "
+       "checkpoint write");
   po::options_description all("dptrain train options");
-  all.add(general).add(data).add(model).add(optim).add(run).add(parallel).add(testing);
+  all.add(general).add(data).add(model).add(optim).add(run).add(parallel).add(reliability);
+  all.add(testing);
   return all;
 }
 
@@ -135,13 +166,24 @@ void validate(const TrainConfig& c) {
   require(c.eval_every >= 0, "eval-every", "must not be negative");
   require(c.log_every >= 1, "log-every", "must be at least 1");
   require(c.checkpoint_every >= 0, "checkpoint-every", "must not be negative");
+  require(c.checkpoint_every_steps >= 0, "checkpoint-every-steps", "must not be negative");
+  require(c.checkpoint_every_minutes >= 0, "checkpoint-every-minutes", "must not be negative");
+  require(c.keep_checkpoints >= 1, "keep-checkpoints", "must be at least 1");
+  require(!c.resume.empty(), "resume", "must be none, auto or a checkpoint file");
+  require(c.resume == "none" || !c.overwrite, "resume", "cannot be combined with --overwrite");
   require(c.max_steps_per_epoch >= 0, "max-steps-per-epoch", "must not be negative");
   require(c.comm == "auto" || c.comm == "nccl" || c.comm == "mpi", "comm",
           "must be auto, nccl or mpi");
   require(c.bucket_mb > 0, "bucket-mb", "must be positive");
   require(c.fail_at_step >= 0, "fail-at-step", "must not be negative");
   require(c.fail_rank >= 0, "fail-rank", "must not be negative");
-  require(c.fail_mode == "error" || c.fail_mode == "kill", "fail-mode", "must be error or kill");
+  require(c.fail_mode == "error" || c.fail_mode == "kill" || c.fail_mode == "stall", "fail-mode",
+          "must be error, kill or stall");
+  require(c.max_consecutive_skips >= 1, "max-consecutive-skips", "must be at least 1");
+  require(c.collective_timeout >= 0, "collective-timeout", "must not be negative");
+  require(c.inject_nan_at_step >= 0, "inject-nan-at-step", "must not be negative");
+  require(c.inject_nan_rank >= 0, "inject-nan-rank", "must not be negative");
+  require(c.inject_nan_steps >= 1, "inject-nan-steps", "must be at least 1");
   for (double m : c.lr_milestones)
     require(m > 0 && m < c.epochs, "lr-milestones", "each milestone must lie inside (0, epochs)");
 }

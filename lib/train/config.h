@@ -45,6 +45,11 @@ struct TrainConfig {
   int eval_every = 1;            // epochs; 0 = only at the end
   int log_every = 50;            // steps
   int checkpoint_every = 1;      // epochs; 0 = only at the end
+  int64_t checkpoint_every_steps = 0;   // 0 = off
+  float checkpoint_every_minutes = 0;   // 0 = off
+  int keep_checkpoints = 1;             // > 1: also keep the newest K as checkpoint-e*-s*.h5
+  std::string resume = "none";          // none | auto | path of a checkpoint
+  bool requeue = true;                  // under Slurm, requeue the job after a preemption checkpoint
   int64_t max_steps_per_epoch = 0;  // 0 = whole epoch (short runs for tests/benchmarks)
   // data parallelism
   std::string comm = "auto";  // auto | nccl | mpi: how gradients are averaged over ranks
@@ -52,7 +57,13 @@ struct TrainConfig {
   // fault injection for tests (lib/comm/fault_injection.h); 0 = off
   int64_t fail_at_step = 0;
   int fail_rank = 0;
-  std::string fail_mode = "error";  // error | kill
+  std::string fail_mode = "error";  // error | kill | stall
+  // reliability (lib/train/step_guard.h)
+  int max_consecutive_skips = 5;     // non-finite steps in a row before the job stops
+  float collective_timeout = 600;    // seconds without training progress; 0 = no watchdog
+  int64_t inject_nan_at_step = 0;    // test only: poison one rank's loss gradient; 0 = off
+  int inject_nan_rank = 0;
+  int64_t inject_nan_steps = 1;
 
   // Every option's effective value as text, for metrics.h5's /config attributes.
   std::map<std::string, std::string> effective;

@@ -9,7 +9,7 @@ ModelState::ModelState(nn::Model& model, Tensor* momentum)
       buffers_(model.buffers().numel()),
       momentum_host_(momentum ? momentum->numel() : 0) {}
 
-CheckpointSections ModelState::sections() {
+CheckpointSections ModelState::staging_sections() {
   CheckpointSections s;
   for (const auto& e : model_.store().entries()) {
     if (e.kind == nn::StateKind::parameter) {
@@ -22,20 +22,28 @@ CheckpointSections ModelState::sections() {
   return s;
 }
 
-void ModelState::save(const std::string& path, const CheckpointMeta& meta) {
+CheckpointSections ModelState::copy_to_host() {
   Backend& backend = model_.store().backend();
   backend.copy_to_host(model_.params(), params_.data());
   backend.copy_to_host(model_.buffers(), buffers_.data());
   if (momentum_) backend.copy_to_host(*momentum_, momentum_host_.data());
-  save_checkpoint(path, sections(), meta);
+  return staging_sections();
 }
 
-CheckpointMeta ModelState::load(const std::string& path) {
-  CheckpointMeta meta = load_checkpoint(path, sections());
+void ModelState::copy_from_host() {
   Backend& backend = model_.store().backend();
   backend.copy_from_host(params_.data(), model_.params());
   backend.copy_from_host(buffers_.data(), model_.buffers());
   if (momentum_) backend.copy_from_host(momentum_host_.data(), *momentum_);
+}
+
+void ModelState::save(const std::string& path, const CheckpointMeta& meta) {
+  save_checkpoint(path, copy_to_host(), meta);
+}
+
+CheckpointMeta ModelState::load(const std::string& path) {
+  CheckpointMeta meta = load_checkpoint(path, staging_sections());
+  copy_from_host();
   return meta;
 }
 

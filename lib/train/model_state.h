@@ -21,9 +21,17 @@ class ModelState {
   // File -> host staging -> device. Shapes must match the model exactly.
   CheckpointMeta load(const std::string& path);
 
- private:
-  CheckpointSections sections();
+  // The steps of save() and load() for callers that add sections of their own
+  // (TrainingCheckpointer): copy_to_host() stages the device state and returns sections that
+  // point into the staging buffers; load into staging_sections(), then copy_from_host().
+  CheckpointSections copy_to_host();
+  CheckpointSections staging_sections();
+  void copy_from_host();
+  // The staged BN buffers (flat, in ParameterStore order), e.g. to replace them with another
+  // rank's before copy_from_host().
+  std::vector<float>& staged_buffers() { return buffers_; }
 
+ private:
   nn::Model& model_;
   Tensor* momentum_;
   std::vector<float> params_, buffers_, momentum_host_;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/timer.h"
@@ -27,11 +28,16 @@ std::string Progress::line(int64_t epoch, int64_t step, double loss, double accu
   const double rate = (global_step - last_global_step_) * global_batch_ / (now - last_time_);
   last_time_ = now;
   last_global_step_ = global_step;
-  const double per_step = (now - start_) / global_step;
+  const double per_step = (now - start_) / std::max<int64_t>(global_step - first_global_step_, 1);
   const double eta = per_step * (epochs_ * steps_per_epoch_ - global_step);
   return fmt::format("epoch {}/{} step {}/{} loss {:.4f} acc {:.2f}% lr {:.5f} {:.1f} img/s eta {}",
                      epoch, epochs_, step, steps_per_epoch_, loss, 100 * accuracy, lr, rate,
                      format_duration(eta));
+}
+
+void Progress::resume_at(int64_t global_step) {
+  first_global_step_ = last_global_step_ = global_step;
+  start_ = last_time_ = now_seconds();
 }
 
 std::string Progress::epoch_summary(const EpochRecord& r) const {

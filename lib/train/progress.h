@@ -15,12 +15,15 @@ class Progress {
   // Called after step `step` (1-based) of epoch `epoch` (1-based).
   std::string line(int64_t epoch, int64_t step, double loss, double accuracy, double lr);
   std::string epoch_summary(const EpochRecord& record) const;
+  // A resumed run starts at `global_step`: throughput and time left count from there.
+  void resume_at(int64_t global_step);
 
  private:
   int64_t epochs_, steps_per_epoch_, global_batch_;
   double start_;
   double last_time_;
   int64_t last_global_step_ = 0;
+  int64_t first_global_step_ = 0;
 };
 
 std::string format_duration(double seconds);  // "1:02:03" / "2:03"

@@ -11,15 +11,16 @@ namespace fs = std::filesystem;
 namespace dp {
 
 RunDirectory::RunDirectory(const std::string& output_dir, const std::string& run_name,
-                           bool overwrite, bool create)
+                           Existing existing, bool create)
     : path_((fs::path(output_dir) / run_name).string()) {
   if (!create) return;
   std::error_code ec;
   fs::create_directories(path_, ec);
   if (ec) throw IoError(fmt::format("{}: cannot create run directory: {}", path_, ec.message()));
-  if (!overwrite && fs::exists(metrics()))
+  if (existing == Existing::refuse && fs::exists(metrics()))
     throw UsageError(fmt::format(
-        "{} already holds a run; choose another --run-name or pass --overwrite", path_));
+        "{} already holds a run; choose another --run-name, pass --overwrite, or continue it "
+        "with --resume auto", path_));
 }
 
 std::string default_run_name(const std::string& arch, const std::string& dataset) {

@@ -1,6 +1,7 @@
-// The run directory output/<run>/ that rank 0 writes: metrics.h5, checkpoint.h5, eval.h5.
-// Refuses to reuse a directory that already holds a run unless told to overwrite, so a
-// mistyped command never destroys finished work.
+// The run directory output/<run>/ that rank 0 writes: metrics.h5, checkpoint.h5 (and, with
+// --keep-checkpoints, checkpoint-e*-s*.h5), eval.h5. Refuses to reuse a directory that already
+// holds a run unless told to overwrite it or to continue it (--resume), so a mistyped command
+// never destroys finished work.
 #pragma once
 
 #include <string>
@@ -9,8 +10,9 @@ namespace dp {
 
 class RunDirectory {
  public:
+  enum class Existing { refuse, overwrite, resume };
   // Creates <output_dir>/<run_name> (rank 0 only creates; others just compute paths).
-  RunDirectory(const std::string& output_dir, const std::string& run_name, bool overwrite,
+  RunDirectory(const std::string& output_dir, const std::string& run_name, Existing existing,
                bool create);
   const std::string& path() const { return path_; }
   std::string metrics() const { return path_ + "/metrics.h5"; }

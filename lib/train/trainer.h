@@ -1,6 +1,8 @@
 // The training loop of `dptrain train`: builds backend, data, model and optimizer from a
-// TrainConfig, runs the epochs with data-parallel gradient averaging over the communicator,
-// evaluates, and has rank 0 write metrics.h5 and checkpoint.h5 into the run directory.
+// TrainConfig, continues from a checkpoint when asked (--resume), runs the epochs with
+// data-parallel gradient averaging over the communicator, evaluates, checkpoints as the
+// CheckpointPolicy says, stops cleanly on SIGUSR1/SIGTERM, and has rank 0 write metrics.h5 and
+// the checkpoints into the run directory.
 #pragma once
 
 #include "comm/communicator.h"
@@ -10,7 +12,8 @@ namespace dp {
 
 class MpiSession;
 
-// Returns the process exit code (0) or throws dp::Error.
+// Returns the process exit code: 0, or ExitCode::preempted after a signal and its checkpoint.
+// Throws dp::Error otherwise.
 int train(const TrainConfig& config, const MpiSession& mpi);
 
 }  // namespace dp

@@ -50,7 +50,7 @@ Tensor from_vector(const std::vector<double>& v) {
 class CpuBatchNorm : public ::testing::TestWithParam<bool> {};
 
 TEST_P(CpuBatchNorm, TrainingForwardAndRunningStatsMatchPyTorchSemantics) {
-  auto be = make_cpu_backend();
+  auto be = make_backend_under_test();
   for (int64_t c : {5, 64}) {
     BatchNormGeometry g{4, 3, 5, c};
     g.fuse_relu = GetParam();
@@ -77,7 +77,7 @@ TEST_P(CpuBatchNorm, TrainingForwardAndRunningStatsMatchPyTorchSemantics) {
 }
 
 TEST_P(CpuBatchNorm, InferenceUsesRunningStats) {
-  auto be = make_cpu_backend();
+  auto be = make_backend_under_test();
   BatchNormGeometry g{3, 4, 4, 32};
   g.fuse_relu = GetParam();
   std::mt19937 gen(22);
@@ -91,7 +91,7 @@ TEST_P(CpuBatchNorm, InferenceUsesRunningStats) {
 }
 
 TEST_P(CpuBatchNorm, FiniteDifferenceGradients) {
-  auto be = make_cpu_backend();
+  auto be = make_backend_under_test();
   for (int64_t c : {5, 32}) {
     BatchNormGeometry g{2, 3, 3, c};
     g.fuse_relu = GetParam();

@@ -73,7 +73,7 @@ void expect_matches_naive(Backend& be, const Conv2dGeometry& g) {
 }
 
 TEST(CpuConv, MatchesNaiveOnResNetLayerShapes) {
-  auto be = make_cpu_backend();
+  auto be = make_backend_under_test();
   const Conv2dGeometry shapes[] = {
       // torchvision stem (spatially shrunk), CIFAR stems
       {2, 32, 32, 3, 64, 7, 2, 3},
@@ -99,7 +99,7 @@ TEST(CpuConv, MatchesNaiveOnResNetLayerShapes) {
 }
 
 TEST(CpuConv, FiniteDifferenceGradients) {
-  auto be = make_cpu_backend();
+  auto be = make_backend_under_test();
   const Conv2dGeometry shapes[] = {
       {2, 5, 5, 3, 4, 3, 1, 1},   {2, 6, 6, 4, 5, 3, 2, 1}, {2, 4, 4, 6, 8, 1, 1, 0},
       {2, 6, 6, 4, 8, 1, 2, 0},   {1, 9, 9, 3, 4, 7, 2, 3}, {2, 6, 6, 16, 16, 3, 1, 1},
@@ -122,7 +122,7 @@ TEST(CpuConv, FiniteDifferenceGradients) {
 }
 
 TEST(CpuConv, BackwardWithoutInputGradient) {
-  auto be = make_cpu_backend();
+  auto be = make_backend_under_test();
   Conv2dGeometry g{2, 8, 8, 3, 16, 3, 1, 1};
   std::mt19937 gen(5);
   Tensor x = random_tensor(in_shape(g), gen), w = random_tensor(w_shape(g), gen);
@@ -135,6 +135,7 @@ TEST(CpuConv, BackwardWithoutInputGradient) {
   EXPECT_CLOSE(dw, dw_ref, 1e-4);
 }
 
+#ifndef DP_TEST_ON_CUDA  // the CUDA twin is in test_cuda_vs_cpu.cpp
 TEST(CpuConv, RepeatedShapesReuseTheCache) {
   cpu::CpuBackend be(0);
   Conv2dGeometry g{4, 8, 8, 16, 32, 3, 1, 1};
@@ -168,9 +169,39 @@ TEST(CpuConv, RepeatedShapesReuseTheCache) {
   expect_matches_naive(be, g2);
   EXPECT_EQ(be.cached_primitive_entries(), entries + 3);
 }
+#endif
+
+#ifndef DP_TEST_ON_CUDA
+// The opt-in Winograd path (DPTRAIN_CPU_CONV=winograd): 3x3 stride-1 layers with enough
+// channels run Winograd on blocked activations, the rest fall back to direct; all must match
+// the naive loop. Winograd's transforms round differently from direct convolution, so a
+// result that is bit-identical to the direct backend would mean it never ran.
+TEST(CpuConv, WinogradMatchesNaiveAndDiffersFromDirectByRounding) {
+  cpu::CpuBackend wino(0, true), direct(0, false);
+  ASSERT_NE(wino.name().find("Winograd"), std::string::npos);
+  const Conv2dGeometry winograd_shapes[] = {{2, 16, 16, 64, 64, 3, 1, 1},
+                                            {2, 8, 8, 128, 64, 3, 1, 1},
+                                            {2, 4, 4, 256, 256, 3, 1, 1}};
+  for (const Conv2dGeometry& g : winograd_shapes) {
+    expect_matches_naive(wino, g);
+    SCOPED_TRACE(describe(g));
+    std::mt19937 gen(5);
+    Tensor x = random_tensor(in_shape(g), gen), w = random_tensor(w_shape(g), gen);
+    Tensor y_w, y_d;
+    wino.conv2d_forward(g, x, w, y_w);
+    direct.conv2d_forward(g, x, w, y_d);
+    EXPECT_GT(relative_max_error(y_w, y_d), 0.0);
+  }
+  // Not eligible (stride 2, thin, 1x1): direct inside the Winograd backend.
+  for (const Conv2dGeometry& g : {Conv2dGeometry{2, 8, 8, 64, 64, 3, 2, 1},
+                                  Conv2dGeometry{2, 16, 16, 32, 32, 3, 1, 1},
+                                  Conv2dGeometry{2, 8, 8, 64, 32, 1, 1, 0}})
+    expect_matches_naive(wino, g);
+}
+#endif
 
 TEST(CpuConv, ShapeMismatchThrows) {
-  auto be = make_cpu_backend();
+  auto be = make_backend_under_test();
   Conv2dGeometry g{2, 8, 8, 3, 16, 3, 1, 1};
   Tensor x = Tensor::zeros({2, 8, 8, 4}), w = Tensor::zeros(w_shape(g)), y;
   EXPECT_THROW(be->conv2d_forward(g, x, w, y), dp::Error);

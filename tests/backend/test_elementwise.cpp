@@ -9,7 +9,7 @@ namespace dp::test {
 namespace {
 
 TEST(CpuElementwise, ReluForwardAndGradient) {
-  auto be = make_cpu_backend();
+  auto be = make_backend_under_test();
   std::mt19937 gen(41);
   // Large enough to take the OpenMP path as well.
   for (int64_t n : {97, 70001}) {
@@ -26,7 +26,7 @@ TEST(CpuElementwise, ReluForwardAndGradient) {
 }
 
 TEST(CpuElementwise, AddReluForwardAndGradient) {
-  auto be = make_cpu_backend();
+  auto be = make_backend_under_test();
   std::mt19937 gen(42);
   const Shape shape{2, 3, 3, 8};
   Tensor sum = random_away_from_zero(shape, gen, 0.05f), b = random_tensor(shape, gen);
@@ -48,7 +48,7 @@ TEST(CpuElementwise, AddReluForwardAndGradient) {
 }
 
 TEST(CpuElementwise, AccumulateFillCopySumOfSquares) {
-  auto be = make_cpu_backend();
+  auto be = make_backend_under_test();
   std::mt19937 gen(43);
   Tensor x = random_tensor({50000}, gen), y = random_tensor({50000}, gen);
   Tensor y0 = copy_of(y);

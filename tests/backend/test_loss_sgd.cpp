@@ -35,7 +35,7 @@ class CpuCrossEntropy : public ::testing::TestWithParam<float> {};
 
 TEST_P(CpuCrossEntropy, LossAccuracyAndGradient) {
   const float eps = GetParam();
-  auto be = make_cpu_backend();
+  auto be = make_backend_under_test();
   std::mt19937 gen(51);
   const int64_t n = 6, k = 10;
   Tensor z = random_tensor({n, k}, gen, -3.f, 3.f);
@@ -68,7 +68,7 @@ TEST_P(CpuCrossEntropy, LossAccuracyAndGradient) {
 INSTANTIATE_TEST_SUITE_P(LabelSmoothing, CpuCrossEntropy, ::testing::Values(0.f, 0.1f));
 
 TEST(CpuCrossEntropyErrors, LabelOutOfRangeIsADataError) {
-  auto be = make_cpu_backend();
+  auto be = make_backend_under_test();
   Tensor z = Tensor::zeros({2, 3}), dz;
   Tensor y = labels_tensor({0, 3});
   int64_t c;
@@ -90,7 +90,7 @@ void naive_sgd(const SgdHyper& h, std::vector<double>& w, const std::vector<doub
 }
 
 TEST(CpuSgd, MatchesNaiveOverSeveralSteps) {
-  auto be = make_cpu_backend();
+  auto be = make_backend_under_test();
   struct Case {
     SgdHyper h;
     bool masked;
@@ -127,7 +127,7 @@ TEST(CpuSgd, MatchesNaiveOverSeveralSteps) {
 TEST(CpuSgd, NesterovWithWeightDecayMatchesPyTorchTrace) {
   // torch.optim.SGD([w], lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1), w=1, grad=0.5
   // for two steps gives w = 0.886, then 0.725566.
-  auto be = make_cpu_backend();
+  auto be = make_backend_under_test();
   Tensor w = Tensor::empty({1}), g = Tensor::empty({1}), buf = Tensor::zeros({1});
   w.data()[0] = 1.f;
   g.data()[0] = 0.5f;

@@ -46,7 +46,7 @@ Tensor naive_maxpool(const PoolGeometry& g, const Tensor& x, std::vector<int64_t
 }
 
 TEST(CpuMaxPool, ForwardAndBackwardMatchNaive) {
-  auto be = make_cpu_backend();
+  auto be = make_backend_under_test();
   const PoolGeometry shapes[] = {
       {2, 8, 8, 64, 3, 2, 1},  // the ResNet stem pool
       {2, 7, 7, 16, 3, 2, 1},  // odd size
@@ -71,7 +71,7 @@ TEST(CpuMaxPool, ForwardAndBackwardMatchNaive) {
 }
 
 TEST(CpuMaxPool, FiniteDifferenceGradient) {
-  auto be = make_cpu_backend();
+  auto be = make_backend_under_test();
   PoolGeometry g{2, 7, 7, 3, 3, 2, 1};
   std::mt19937 gen(32);
   Tensor x = distinct_values({g.n, g.h, g.w, g.c}, gen);
@@ -87,7 +87,7 @@ TEST(CpuMaxPool, FiniteDifferenceGradient) {
 }
 
 TEST(CpuGlobalAvgPool, ForwardMatchesNaiveAndGradientChecks) {
-  auto be = make_cpu_backend();
+  auto be = make_backend_under_test();
   std::mt19937 gen(33);
   Tensor x = random_tensor({3, 4, 5, 7}, gen);
   Tensor y;
@@ -110,7 +110,7 @@ TEST(CpuGlobalAvgPool, ForwardMatchesNaiveAndGradientChecks) {
 }
 
 TEST(CpuLinear, ForwardMatchesNaiveAndGradientChecks) {
-  auto be = make_cpu_backend();
+  auto be = make_backend_under_test();
   for (auto [n, in, out] : {std::tuple<int64_t, int64_t, int64_t>{4, 7, 3}, {8, 64, 10}}) {
     SCOPED_TRACE(fmt::format("{}x{} -> {}", n, in, out));
     std::mt19937 gen(34);

@@ -1,5 +1,6 @@
-// Helpers for the backend tests: random tensors, the random-projection loss L = sum(y * r),
-// a central-difference gradient checker, and tensor comparison in double precision.
+// Helpers for the backend tests: the backend under test, random tensors, the random-projection
+// loss L = sum(y * r), a central-difference gradient checker, and tensor comparison in double
+// precision.
 #pragma once
 
 #include <fmt/format.h>
@@ -11,9 +12,31 @@
 #include <random>
 #include <string>
 
+#include "backend/backend.h"
 #include "core/tensor.h"
+#ifdef DP_TEST_ON_CUDA
+#include "backend/cuda/make_cuda_backend.h"
+#endif
+#if defined(DP_TEST_ON_CUDA) || defined(DP_TEST_STAGED_CPU)
+#include "staged_backend.h"
+#endif
 
 namespace dp::test {
+
+// The same test sources build twice: against the CPU backend (test_cpu_backend) and, with
+// DP_TEST_ON_CUDA, against the CUDA backend behind host staging (test_cuda_backend, whose
+// main skips every test where no GPU is usable). Strict FP32, so the tolerances hold.
+inline std::unique_ptr<Backend> make_backend_under_test() {
+#if defined(DP_TEST_ON_CUDA)
+  CudaOptions options;
+  options.allow_tf32 = false;
+  return std::make_unique<HostStagedBackend>(make_cuda_backend(options));
+#elif defined(DP_TEST_STAGED_CPU)  // checks the staging harness itself, without a GPU
+  return std::make_unique<HostStagedBackend>(make_cpu_backend());
+#else
+  return make_cpu_backend();
+#endif
+}
 
 inline Tensor random_tensor(const Shape& shape, std::mt19937& gen, float lo = -1.f,
                             float hi = 1.f) {

@@ -2,8 +2,16 @@
 # dptrain vs PyTorch, side by side in one run on this machine: images/s of full training steps
 # (forward, loss, backward, SGD update) for torchvision ResNet-50 at 32x32, CIFAR-stem
 # ResNet-18 and ResNet-20, batch 128, same thread count; PyTorch in both NCHW and
-# channels_last. Prints a table with the ratio dptrain / best PyTorch layout.
+# channels_last. dptrain runs with direct convolution (the default) and with Winograd for the
+# 3x3 stride-1 layers (DPTRAIN_CPU_CONV=winograd). Prints, per model: images/s, the ratio
+# dptrain / best PyTorch layout, and the GFLOP/s achieved (convolution + linear multiply-adds,
+# forward + backward = 3x forward, counted as direct convolution even where Winograd ran)
+# against the machine's peak from `dptrain bench --peak` (a large oneDNN matmul). Then the
+# data pipeline's images/s per core (tests/data/bench_loader, CPU time of read + augment)
+# next to what the fastest model consumes per core.
 #   tests/bench/bench_vs_pytorch.sh [BUILD_DIR] [STEPS] [THREADS]
+# The machine is shared: look at the load printed on the first line; numbers are only worth
+# keeping when it is well below 1.
 set -euo pipefail
 BUILD=${1:-build}
 STEPS=${2:-10}
@@ -13,18 +21,48 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 DPTRAIN=$BUILD/app/dptrain
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+field() { sed -n "s/.*[ ]$1=\([0-9.]*\).*/\1/p"; }
+ours() {  # ours ARCH CONV -> the bench line
+  DPTRAIN_CPU_CONV=$2 "$DPTRAIN" bench --device cpu --arch "$1" --batch-size 128 \
+    --steps "$STEPS" --threads "$THREADS"
+}
 
-echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(lscpu | sed -n 's/^Model name: *//p'), $THREADS threads, steps=$STEPS"
-printf '%-16s %6s %14s %14s %14s %8s\n' arch batch dptrain_img/s torch_nchw torch_cl ratio
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(lscpu | sed -n 's/^Model name: *//p'), $THREADS threads," \
+     "steps=$STEPS, load $(cut -d' ' -f1-3 /proc/loadavg)"
+peak=$("$DPTRAIN" bench --peak --threads "$THREADS" | field gflops)
+echo "# peak (oneDNN 2048^3 f32 matmul, $THREADS threads): $peak GFLOP/s"
+printf '%-15s %9s %9s %10s %10s %7s %7s %9s %9s\n' arch direct winograd torch_nchw torch_cl \
+  ratio ratio_w GFLOP/s %peak
+best_ours=0
 for arch in resnet50 resnet18_cifar resnet20; do
-  ours=$("$DPTRAIN" bench --device cpu --arch "$arch" --batch-size 128 --steps "$STEPS" \
-         --threads "$THREADS" | field images_per_sec)
+  line=$(ours "$arch" direct)
+  direct=$(echo "$line" | field images_per_sec)
+  gflops=$(echo "$line" | field gflops)
+  wino=$(ours "$arch" winograd | field images_per_sec)
   nchw=$("$PYTHON" "$HERE/pytorch_train_step.py" --arch "$arch" --steps "$STEPS" \
          --threads "$THREADS" | field images_per_sec)
   cl=$("$PYTHON" "$HERE/pytorch_train_step.py" --arch "$arch" --steps "$STEPS" \
        --threads "$THREADS" --channels-last | field images_per_sec)
   best=$(echo "$nchw $cl" | awk '{print ($1 > $2) ? $1 : $2}')
-  ratio=$(echo "$ours $best" | awk '{printf "%.2f", $1 / $2}')
-  printf '%-16s %6s %14s %14s %14s %8s\n' "$arch" 128 "$ours" "$nchw" "$cl" "${ratio}x"
+  read -r ratio ratio_w gflops_best pct < <(echo "$direct $wino $best $gflops $peak" | awk '{
+    top = ($2 > $1) ? $2 : $1; g = $4 * top / $1;
+    printf "%.2f %.2f %.1f %.0f\n", $1 / $3, $2 / $3, g, 100 * g / $5}')
+  printf '%-15s %9s %9s %10s %10s %6sx %6sx %9s %8s%%\n' "$arch" "$direct" "$wino" "$nchw" \
+    "$cl" "$ratio" "$ratio_w" "$gflops_best" "$pct"
+  best_ours=$(echo "$best_ours $direct $wino" | awk '{m=$1; if ($2>m) m=$2; if ($3>m) m=$3; print m}')
 done
+echo "# GFLOP/s and %peak: of the faster dptrain variant, direct-convolution FLOPs"
+
+LOADER=$BUILD/tests/data/bench_loader
+if [[ -x $LOADER ]]; then
+  phases=$("$LOADER" --synthetic 8192 128 1 4 | grep '^phases')
+  read_rate=$(echo "$phases" | sed -n 's/.*read \([0-9]*\) images.*/\1/p')
+  aug_rate=$(echo "$phases" | sed -n 's/.*augment \([0-9]*\) images.*/\1/p')
+  echo "$read_rate $aug_rate $best_ours $THREADS" | awk '{
+    per_core = 1 / (1 / $1 + 1 / $2); model = $3 / $4;
+    printf "# data pipeline (read + crop/flip/normalise, 32x32x3, CPU time): %.0f images/s per core;" \
+           " fastest model consumes %.0f images/s per core: %.0fx headroom\n", per_core, model,
+           per_core / model}'
+else
+  echo "# $LOADER not built: no data-pipeline figure"
+fi

@@ -34,7 +34,7 @@ for tool in munged mungekey slurmctld slurmd sinfo; do
 done
 [ "$(id -u)" -eq 0 ] || skip "needs root (SlurmUser=root, daemons own their state)"
 
-mkdir -p "$dir"/{state,spool,munge}
+mkdir -p "$dir"/{state,spool,munge,tmp}
 chmod 700 "$dir/munge"
 mungekey --create --keyfile="$dir/munge/munge.key" --force >/dev/null 2>&1 ||
   skip "mungekey cannot create a key"
@@ -46,10 +46,12 @@ munged --force --socket="$dir/munge/munge.socket" --key-file="$dir/munge/munge.k
 host=$(hostname -s)
 cpus=$(nproc)
 mem=$(awk '/MemTotal/ {print int($2 / 1024 * 0.8)}' /proc/meminfo)
-# Ports from the private range, away from a real Slurm's 6817/6818 on the same machine.
+# Ports from the private range, away from a real Slurm's 6817/6818 on the same machine. Job
+# ids start at a random number and the step daemons' scratch files (PMIx sockets...) go into
+# DIR, so two such clusters on one machine (two test runs at once) never share a path.
 cat >"$dir/slurm.conf" <<CONF
 ClusterName=dptrain-test
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=${DP_SLURMCTLD_PORT:-16817}
 SlurmdPort=${DP_SLURMD_PORT:-16818}
 SlurmUser=root
@@ -72,15 +74,18 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 MpiDefault=none
 ReturnToService=2
+FirstJobId=$(( (RANDOM << 8 | RANDOM % 256) + 1000 ))
+TmpFS=$dir/tmp
 JobRequeue=1
 KillWait=30
 SlurmctldTimeout=30
 SlurmdTimeout=30
 InactiveLimit=0
 MinJobAge=3600
-NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=cpu Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 CONF
+echo "PMIxCliTmpDirBase=$dir/tmp" >"$dir/mpi.conf"
 export SLURM_CONF="$dir/slurm.conf"
 slurmctld -f "$SLURM_CONF" -i || skip "slurmctld does not start (see $dir/slurmctld.log)"
 slurmd -f "$SLURM_CONF" || skip "slurmd does not start (see $dir/slurmd.log)"

@@ -21,21 +21,21 @@ void check_same_numel(const Tensor& a, const Tensor& b, const char* op) {
 
 }  // namespace
 
-CpuBackend::CpuBackend(int threads)
+CpuBackend::CpuBackend(int threads, bool winograd_conv)
     : ctx_(with_dnnl("engine creation",
                      [&] {
                        if (threads > 0) omp_set_num_threads(threads);
                        return std::make_unique<DnnlContext>();
                      })),
-      conv_(*ctx_),
+      conv_(*ctx_, winograd_conv),
       batchnorm_(*ctx_),
       maxpool_(*ctx_),
       linear_(*ctx_) {}
 
 std::string CpuBackend::name() const {
   const dnnl_version_t* v = dnnl_version();
-  return fmt::format("cpu (oneDNN {}.{}.{}, {} OpenMP threads)", v->major, v->minor, v->patch,
-                     omp_get_max_threads());
+  return fmt::format("cpu (oneDNN {}.{}.{}, {} OpenMP threads{})", v->major, v->minor, v->patch,
+                     omp_get_max_threads(), conv_.winograd() ? ", Winograd 3x3 conv" : "");
 }
 
 size_t CpuBackend::cached_primitive_entries() const {
@@ -86,8 +86,7 @@ void CpuBackend::conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const 
 
 void CpuBackend::conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                                  const Tensor& dy, Tensor* dx, Tensor& dw) {
-  if (dx) conv_.backward_data(g, w, dy, *dx);
-  conv_.backward_weights(g, x, dy, dw);
+  conv_.backward(g, x, w, dy, dx, dw);
 }
 
 void CpuBackend::batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x,

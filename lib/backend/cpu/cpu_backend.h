@@ -14,7 +14,9 @@ namespace dp::cpu {
 class CpuBackend final : public Backend {
  public:
   // threads > 0 sets the OpenMP thread count (used by oneDNN too); 0 keeps the default.
-  explicit CpuBackend(int threads);
+  // winograd_conv: Winograd for 3x3 stride-1 convolutions (faster, rounding differs from
+  // direct); by default from DPTRAIN_CPU_CONV=winograd|direct (unset: direct).
+  explicit CpuBackend(int threads, bool winograd_conv = conv_winograd_from_environment());
 
   Device device() const override { return Device::cpu; }
   std::string name() const override;

@@ -1,6 +1,17 @@
 // Convolution on oneDNN: forward, backward-data and backward-weights primitives, one cache
-// entry per geometry. Activations stay plain NHWC; weights use format_tag::any so oneDNN picks
-// its fastest blocked layout, with a cached reorder from / to PyTorch's OIHW.
+// entry per geometry. Weights use format_tag::any so oneDNN picks its fastest blocked layout,
+// with a cached reorder from / to PyTorch's OIHW (the weights change every training step, so
+// the reorder runs on every call; it is a few percent of a step).
+//
+// Two algorithms:
+// - direct (default): activations stay plain NHWC, which oneDNN's brgconv / jit kernels read
+//   and write without any reorder;
+// - Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions (opt-in, DPTRAIN_CPU_CONV=winograd):
+//   about 2x fewer multiplies, but oneDNN implements it only on blocked activations, so each
+//   pass reorders NHWC in and out (paid back from 16x16 maps and 32 channels upwards). Results
+//   differ from direct convolution by rounding (~1e-5 relative), which is why it is opt-in.
+#include <cstdlib>
+#include <cstring>
 #include <optional>
 
 #include "backend/cpu/dnnl_check.h"
@@ -18,27 +29,35 @@ struct ConvDescs {
   memory::dims strides, pad;
 };
 
-ConvDescs conv_descs(const Conv2dGeometry& g) {
+// act: the activation layout the primitive is asked for (nhwc, or any for Winograd).
+ConvDescs conv_descs(const Conv2dGeometry& g, tag act) {
   memory::dims src{g.n, g.c_in, g.h, g.w};
   memory::dims wei{g.c_out, g.c_in, g.kernel, g.kernel};
   memory::dims dst{g.n, g.c_out, g.out_h(), g.out_w()};
-  return {memory::desc(src, f32, tag::nhwc),
+  return {memory::desc(src, f32, act),
           memory::desc(wei, f32, tag::any),
           memory::desc(wei, f32, tag::oihw),
-          memory::desc(dst, f32, tag::nhwc),
+          memory::desc(dst, f32, act),
           {g.stride, g.stride},
           {g.pad, g.pad}};
+}
+
+memory::desc nhwc_desc(int64_t n, int64_t c, int64_t h, int64_t w) {
+  return memory::desc({n, c, h, w}, f32, tag::nhwc);
 }
 
 CacheKey conv_key(const Conv2dGeometry& g) {
   return {g.n, g.h, g.w, g.c_in, g.c_out, g.kernel, g.stride, g.pad, 0, 0};
 }
 
-dnnl::convolution_forward::primitive_desc forward_pd(const ConvDescs& d,
+dnnl::algorithm algorithm_for(bool winograd) {
+  return winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
+}
+
+dnnl::convolution_forward::primitive_desc forward_pd(const ConvDescs& d, bool winograd,
                                                      const dnnl::engine& engine) {
-  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training,
-                                       dnnl::algorithm::convolution_direct, d.src, d.weights_any,
-                                       d.dst, d.strides, d.pad, d.pad);
+  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, algorithm_for(winograd),
+                                       d.src, d.weights_any, d.dst, d.strides, d.pad, d.pad);
   return {desc, user_scratchpad_attr(), engine};
 }
 
@@ -53,14 +72,14 @@ void check_geometry(const Conv2dGeometry& g, const Tensor* x, const Tensor* w) {
              "conv weight {} does not match geometry", to_string(w->shape()));
 }
 
-// A user-layout weight memory plus, when the kernel wants another layout, an owned buffer in
-// that layout and the reorder between them.
-struct WeightsInKernelLayout {
+// A tensor in the caller's layout plus, when the kernel wants another layout, an owned buffer
+// in that layout and the reorder between them (toward the kernel for inputs, back for outputs).
+struct InKernelLayout {
   memory user, kernel;
   std::optional<dnnl::reorder> reorder;
 
-  WeightsInKernelLayout(DnnlContext& ctx, const memory::desc& user_md,
-                        const memory::desc& kernel_md, bool user_is_source) {
+  InKernelLayout(DnnlContext& ctx, const memory::desc& user_md, const memory::desc& kernel_md,
+                 bool user_is_source) {
     user = ctx.unbound(user_md);
     if (kernel_md == user_md) {
       kernel = user;
@@ -69,117 +88,168 @@ struct WeightsInKernelLayout {
       reorder = user_is_source ? dnnl::reorder(user, kernel) : dnnl::reorder(kernel, user);
     }
   }
+  void to_kernel(dnnl::stream& s) {
+    if (reorder) reorder->execute(s, user, kernel);
+  }
+  void to_user(dnnl::stream& s) {
+    if (reorder) reorder->execute(s, kernel, user);
+  }
 };
+
+// Winograd where the user asked for it and oneDNN has a kernel for the shape. The reorders
+// around it cost more than it saves on thin layers with small maps: measured here (AVX-512,
+// batch 128), 64 channels at 32x32 and 128 at 16x16 and wider gain 1.4-1.8x per layer, while
+// 32 channels at 16x16 and 64 at 8x8 (ResNet-20's layers) break even or lose.
+bool winograd_wanted(const Conv2dGeometry& g, bool enabled) {
+  return enabled && g.kernel == 3 && g.stride == 1 && g.pad == 1 && g.c_in % 16 == 0 &&
+         g.c_out % 16 == 0 && g.c_in >= 64 && g.c_out >= 64 && g.c_in * g.h >= 1024 && g.h >= 4 &&
+         g.w >= 4;
+}
 
 }  // namespace
 
+bool conv_winograd_from_environment() {
+  const char* v = std::getenv("DPTRAIN_CPU_CONV");
+  if (!v || !*v || std::strcmp(v, "direct") == 0) return false;
+  if (std::strcmp(v, "winograd") == 0) return true;
+  throw UsageError(fmt::format("DPTRAIN_CPU_CONV={}: expected direct or winograd", v));
+}
+
 struct OnednnConv::Forward {
   dnnl::convolution_forward prim;
-  memory src, dst, scratch;
-  WeightsInKernelLayout weights;
+  InKernelLayout src, dst;
+  memory scratch;
+  InKernelLayout weights;
 };
 
-struct OnednnConv::BackwardData {
-  dnnl::convolution_backward_data prim;
-  memory diff_src, diff_dst, scratch;
-  WeightsInKernelLayout weights;
+// Backward data and weights share the gradient of the output: with blocked activations it is
+// reordered once for both.
+struct OnednnConv::Backward {
+  std::optional<dnnl::convolution_backward_data> data;  // absent when no dx is wanted
+  dnnl::convolution_backward_weights weights_prim;
+  InKernelLayout diff_dst, src;
+  std::optional<InKernelLayout> diff_src, weights;
+  memory data_scratch, weights_scratch;
+  InKernelLayout diff_weights;
 };
 
-struct OnednnConv::BackwardWeights {
-  dnnl::convolution_backward_weights prim;
-  memory src, diff_dst, scratch;
-  WeightsInKernelLayout diff_weights;
-};
-
-OnednnConv::OnednnConv(DnnlContext& ctx) : ctx_(ctx) {}
+OnednnConv::OnednnConv(DnnlContext& ctx, bool winograd) : ctx_(ctx), winograd_(winograd) {}
 OnednnConv::~OnednnConv() = default;
+
+// Builds with Winograd when wanted and available, else direct on NHWC.
+template <typename Build>
+static auto build_with_fallback(const Conv2dGeometry& g, bool winograd, Build&& build) {
+  if (winograd_wanted(g, winograd)) {
+    try {
+      return build(true);
+    } catch (const dnnl::error&) {
+      // no Winograd kernel for this shape on this CPU: direct below
+    }
+  }
+  return build(false);
+}
 
 void OnednnConv::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y) {
   check_geometry(g, &x, &w);
   y.ensure({g.n, g.out_h(), g.out_w(), g.c_out});
   with_dnnl("conv2d_forward", [&] {
     Forward& e = fwd_.get(conv_key(g), [&] {
-      ConvDescs d = conv_descs(g);
-      auto pd = forward_pd(d, ctx_.engine);
-      return Forward{dnnl::convolution_forward(pd), ctx_.unbound(pd.src_desc()),
-                     ctx_.unbound(pd.dst_desc()), ctx_.unbound(pd.scratchpad_desc()),
-                     WeightsInKernelLayout(ctx_, d.weights_oihw, pd.weights_desc(), true)};
+      return build_with_fallback(g, winograd_, [&](bool wino) {
+        ConvDescs d = conv_descs(g, wino ? tag::any : tag::nhwc);
+        auto pd = forward_pd(d, wino, ctx_.engine);
+        return Forward{dnnl::convolution_forward(pd),
+                       InKernelLayout(ctx_, nhwc_desc(g.n, g.c_in, g.h, g.w), pd.src_desc(), true),
+                       InKernelLayout(ctx_, nhwc_desc(g.n, g.c_out, g.out_h(), g.out_w()),
+                                      pd.dst_desc(), false),
+                       ctx_.unbound(pd.scratchpad_desc()),
+                       InKernelLayout(ctx_, d.weights_oihw, pd.weights_desc(), true)};
+      });
     });
-    e.src.set_data_handle(handle(x));
-    e.dst.set_data_handle(y.data());
+    e.src.user.set_data_handle(handle(x));
+    e.dst.user.set_data_handle(y.data());
     e.weights.user.set_data_handle(handle(w));
     ctx_.bind_scratchpad(e.scratch);
-    if (e.weights.reorder)
-      e.weights.reorder->execute(ctx_.stream, e.weights.user, e.weights.kernel);
-    e.prim.execute(ctx_.stream, {{DNNL_ARG_SRC, e.src},
+    e.weights.to_kernel(ctx_.stream);
+    e.src.to_kernel(ctx_.stream);
+    e.prim.execute(ctx_.stream, {{DNNL_ARG_SRC, e.src.kernel},
                                  {DNNL_ARG_WEIGHTS, e.weights.kernel},
-                                 {DNNL_ARG_DST, e.dst},
+                                 {DNNL_ARG_DST, e.dst.kernel},
                                  {DNNL_ARG_SCRATCHPAD, e.scratch}});
+    e.dst.to_user(ctx_.stream);
     ctx_.stream.wait();
   });
 }
 
-void OnednnConv::backward_data(const Conv2dGeometry& g, const Tensor& w, const Tensor& dy,
-                               Tensor& dx) {
-  check_geometry(g, nullptr, &w);
+void OnednnConv::backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                          const Tensor& dy, Tensor* dx, Tensor& dw) {
+  check_geometry(g, &x, &w);
   DP_CHECK(dy.shape() == (Shape{g.n, g.out_h(), g.out_w(), g.c_out}),
            "conv output gradient {} does not match geometry", to_string(dy.shape()));
-  dx.ensure({g.n, g.h, g.w, g.c_in});
-  with_dnnl("conv2d_backward (data)", [&] {
-    BackwardData& e = bwd_data_.get(conv_key(g), [&] {
-      ConvDescs d = conv_descs(g);
-      auto hint = forward_pd(d, ctx_.engine);
-      dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.src,
-                                                 d.weights_any, d.dst, d.strides, d.pad, d.pad);
-      dnnl::convolution_backward_data::primitive_desc pd(desc, user_scratchpad_attr(), ctx_.engine,
-                                                         hint);
-      return BackwardData{dnnl::convolution_backward_data(pd), ctx_.unbound(pd.diff_src_desc()),
-                          ctx_.unbound(pd.diff_dst_desc()), ctx_.unbound(pd.scratchpad_desc()),
-                          WeightsInKernelLayout(ctx_, d.weights_oihw, pd.weights_desc(), true)};
-    });
-    e.diff_src.set_data_handle(dx.data());
-    e.diff_dst.set_data_handle(handle(dy));
-    e.weights.user.set_data_handle(handle(w));
-    ctx_.bind_scratchpad(e.scratch);
-    if (e.weights.reorder)
-      e.weights.reorder->execute(ctx_.stream, e.weights.user, e.weights.kernel);
-    e.prim.execute(ctx_.stream, {{DNNL_ARG_DIFF_SRC, e.diff_src},
-                                 {DNNL_ARG_WEIGHTS, e.weights.kernel},
-                                 {DNNL_ARG_DIFF_DST, e.diff_dst},
-                                 {DNNL_ARG_SCRATCHPAD, e.scratch}});
-    ctx_.stream.wait();
-  });
-}
-
-void OnednnConv::backward_weights(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy,
-                                  Tensor& dw) {
-  check_geometry(g, &x, nullptr);
-  DP_CHECK(dy.shape() == (Shape{g.n, g.out_h(), g.out_w(), g.c_out}),
-           "conv output gradient {} does not match geometry", to_string(dy.shape()));
+  if (dx) dx->ensure({g.n, g.h, g.w, g.c_in});
   dw.ensure({g.c_out, g.c_in, g.kernel, g.kernel});
-  with_dnnl("conv2d_backward (weights)", [&] {
-    BackwardWeights& e = bwd_weights_.get(conv_key(g), [&] {
-      ConvDescs d = conv_descs(g);
-      auto hint = forward_pd(d, ctx_.engine);
-      dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, d.src,
-                                                    d.weights_any, d.dst, d.strides, d.pad, d.pad);
-      dnnl::convolution_backward_weights::primitive_desc pd(desc, user_scratchpad_attr(),
-                                                            ctx_.engine, hint);
-      return BackwardWeights{
-          dnnl::convolution_backward_weights(pd), ctx_.unbound(pd.src_desc()),
-          ctx_.unbound(pd.diff_dst_desc()), ctx_.unbound(pd.scratchpad_desc()),
-          WeightsInKernelLayout(ctx_, d.weights_oihw, pd.diff_weights_desc(), false)};
+  with_dnnl("conv2d_backward", [&] {
+    CacheKey key = conv_key(g);
+    key[8] = dx != nullptr;
+    Backward& e = bwd_.get(key, [&] {
+      backward_primitives_ += dx ? 2 : 1;
+      return build_with_fallback(g, winograd_, [&](bool wino) {
+        ConvDescs d = conv_descs(g, wino ? tag::any : tag::nhwc);
+        auto hint = forward_pd(d, wino, ctx_.engine);
+        const dnnl::algorithm alg = algorithm_for(wino);
+        dnnl::convolution_backward_weights::desc wdesc(alg, d.src, d.weights_any, d.dst,
+                                                       d.strides, d.pad, d.pad);
+        dnnl::convolution_backward_weights::primitive_desc wpd(wdesc, user_scratchpad_attr(),
+                                                               ctx_.engine, hint);
+        const memory::desc user_src = nhwc_desc(g.n, g.c_in, g.h, g.w);
+        const memory::desc user_dst = nhwc_desc(g.n, g.c_out, g.out_h(), g.out_w());
+        Backward b{std::nullopt,
+                   dnnl::convolution_backward_weights(wpd),
+                   InKernelLayout(ctx_, user_dst, wpd.diff_dst_desc(), true),
+                   InKernelLayout(ctx_, user_src, wpd.src_desc(), true),
+                   std::nullopt,
+                   std::nullopt,
+                   ctx_.unbound(wpd.scratchpad_desc()),
+                   ctx_.unbound(wpd.scratchpad_desc()),
+                   InKernelLayout(ctx_, d.weights_oihw, wpd.diff_weights_desc(), false)};
+        if (dx) {
+          dnnl::convolution_backward_data::desc ddesc(alg, d.src, d.weights_any, d.dst, d.strides,
+                                                      d.pad, d.pad);
+          dnnl::convolution_backward_data::primitive_desc dpd(ddesc, user_scratchpad_attr(),
+                                                              ctx_.engine, hint);
+          // The shared reordered output gradient must suit both primitives.
+          if (dpd.diff_dst_desc() != wpd.diff_dst_desc())
+            throw dnnl::error(dnnl_unimplemented, "conv backward: diff_dst layouts differ");
+          b.data.emplace(dpd);
+          b.diff_src.emplace(ctx_, user_src, dpd.diff_src_desc(), false);
+          b.weights.emplace(ctx_, d.weights_oihw, dpd.weights_desc(), true);
+          b.data_scratch = ctx_.unbound(dpd.scratchpad_desc());
+        }
+        return b;
+      });
     });
-    e.src.set_data_handle(handle(x));
-    e.diff_dst.set_data_handle(handle(dy));
+    e.diff_dst.user.set_data_handle(handle(dy));
+    e.diff_dst.to_kernel(ctx_.stream);
+    if (dx) {
+      e.diff_src->user.set_data_handle(dx->data());
+      e.weights->user.set_data_handle(handle(w));
+      ctx_.bind_scratchpad(e.data_scratch);
+      e.weights->to_kernel(ctx_.stream);
+      e.data->execute(ctx_.stream, {{DNNL_ARG_DIFF_SRC, e.diff_src->kernel},
+                                    {DNNL_ARG_WEIGHTS, e.weights->kernel},
+                                    {DNNL_ARG_DIFF_DST, e.diff_dst.kernel},
+                                    {DNNL_ARG_SCRATCHPAD, e.data_scratch}});
+      e.diff_src->to_user(ctx_.stream);
+      ctx_.stream.wait();  // the shared scratchpad may be regrown for the next primitive
+    }
+    e.src.user.set_data_handle(handle(x));
     e.diff_weights.user.set_data_handle(dw.data());
-    ctx_.bind_scratchpad(e.scratch);
-    e.prim.execute(ctx_.stream, {{DNNL_ARG_SRC, e.src},
-                                 {DNNL_ARG_DIFF_DST, e.diff_dst},
-                                 {DNNL_ARG_DIFF_WEIGHTS, e.diff_weights.kernel},
-                                 {DNNL_ARG_SCRATCHPAD, e.scratch}});
-    if (e.diff_weights.reorder)
-      e.diff_weights.reorder->execute(ctx_.stream, e.diff_weights.kernel, e.diff_weights.user);
+    ctx_.bind_scratchpad(e.weights_scratch);
+    e.src.to_kernel(ctx_.stream);
+    e.weights_prim.execute(ctx_.stream, {{DNNL_ARG_SRC, e.src.kernel},
+                                         {DNNL_ARG_DIFF_DST, e.diff_dst.kernel},
+                                         {DNNL_ARG_DIFF_WEIGHTS, e.diff_weights.kernel},
+                                         {DNNL_ARG_SCRATCHPAD, e.weights_scratch}});
+    e.diff_weights.to_user(ctx_.stream);
     ctx_.stream.wait();
   });
 }

@@ -12,23 +12,31 @@
 
 namespace dp::cpu {
 
+// DPTRAIN_CPU_CONV=winograd selects Winograd for 3x3 stride-1 convolutions (see
+// onednn_conv.cpp); unset or "direct" keeps direct convolution everywhere.
+bool conv_winograd_from_environment();
+
 class OnednnConv {
  public:
-  explicit OnednnConv(DnnlContext& ctx);  // out of line: entry types are complete only there
+  // winograd: use Winograd for the 3x3 stride-1 shapes that have a kernel (else direct).
+  OnednnConv(DnnlContext& ctx, bool winograd);  // out of line: entry types complete only there
   ~OnednnConv();
   void forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y);
-  void backward_data(const Conv2dGeometry& g, const Tensor& w, const Tensor& dy, Tensor& dx);
-  void backward_weights(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw);
-  size_t cached_entries() const { return fwd_.size() + bwd_data_.size() + bwd_weights_.size(); }
+  // Backward data (when dx is given) and weights in one call: they share the reordered dy.
+  void backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
+                Tensor* dx, Tensor& dw);
+  // Primitives built so far (forward, backward-data, backward-weights each count one).
+  size_t cached_entries() const { return fwd_.size() + backward_primitives_; }
+  bool winograd() const { return winograd_; }
 
  private:
   struct Forward;
-  struct BackwardData;
-  struct BackwardWeights;
+  struct Backward;
   DnnlContext& ctx_;
+  bool winograd_;
   PrimitiveCache<Forward> fwd_;
-  PrimitiveCache<BackwardData> bwd_data_;
-  PrimitiveCache<BackwardWeights> bwd_weights_;
+  PrimitiveCache<Backward> bwd_;
+  size_t backward_primitives_ = 0;
 };
 
 class OnednnBatchNorm {

@@ -1,0 +1,129 @@
+"""Timing summaries of runs and the baseline-versus-distributed comparison (Markdown table).
+
+Everything comes from /history. Per epoch, the training time is epoch_time - time_eval (the
+trainer measures images_per_sec over exactly that span), so a run's throughput is the
+time-weighted mean of its per-epoch images/s, i.e. its training images over its training time.
+Throughput, not time, gives the speedup, so runs of different lengths compare fairly."""
+from dataclasses import dataclass
+from typing import Optional
+
+from .load import EXIT_USAGE, ReportError
+
+
+@dataclass
+class TimingSummary:
+    first_epoch: int  # 1-based, the first epoch counted (after --skip-epochs)
+    epochs: int       # epochs counted
+    steps: int
+    train_time: float  # s, without evaluation
+    images: float
+    images_per_sec: float
+    compute: float     # forward + backward + optimizer, s
+    data_wait: float
+    comm_total: float
+    comm_hidden: float  # overlapped with backward (so inside `compute`)
+    comm_exposed: float  # time steps were blocked on gradient communication
+
+    @property
+    def time_per_epoch(self):
+        return self.train_time / self.epochs
+
+    @property
+    def compute_per_step(self):
+        return self.compute / self.steps
+
+
+def timing_summary(run, skip_epochs=0):
+    h = run.history
+    if skip_epochs >= run.epochs_done:
+        raise ReportError(run.metrics_path, f"--skip-epochs {skip_epochs} leaves none of its "
+                          f"{run.epochs_done} epochs", EXIT_USAGE)
+    sl = slice(skip_epochs, None)
+    train_time_each = h["epoch_time"][sl] - h["time_eval"][sl]
+    train_time = float(train_time_each.sum())
+    images = float((h["images_per_sec"][sl] * train_time_each).sum())
+    steps = int(h["steps"][sl].sum())
+    if train_time <= 0 or steps <= 0:
+        raise ReportError(run.metrics_path, "/history has no training time or steps to summarise")
+    comm_total = float(h["time_comm"][sl].sum())
+    comm_hidden = float(h["time_comm_hidden"][sl].sum())
+    return TimingSummary(
+        first_epoch=int(h["epoch"][skip_epochs]), epochs=run.epochs_done - skip_epochs,
+        steps=steps, train_time=train_time, images=images, images_per_sec=images / train_time,
+        compute=float((h["time_forward"][sl] + h["time_backward"][sl]
+                       + h["time_optimizer"][sl]).sum()),
+        data_wait=float(h["time_data"][sl].sum()), comm_total=comm_total,
+        comm_hidden=comm_hidden, comm_exposed=comm_total - comm_hidden)
+
+
+@dataclass
+class ComparisonRow:
+    name: str
+    ranks: int
+    timing: TimingSummary
+    speedup: float
+    ideal: float
+    efficiency: float
+    accuracy: Optional[float]
+    is_baseline: bool
+
+
+def compare(baseline, runs, skip_epochs=0):
+    base_timing = timing_summary(baseline, skip_epochs)
+    base_ranks = baseline.world_size
+    rows = []
+    for run, is_baseline in [(baseline, True)] + [(r, False) for r in runs]:
+        timing = base_timing if is_baseline else timing_summary(run, skip_epochs)
+        ranks = run.world_size
+        speedup = timing.images_per_sec / base_timing.images_per_sec
+        ideal = ranks / base_ranks
+        rows.append(ComparisonRow(
+            name=run.name, ranks=ranks, timing=timing, speedup=speedup, ideal=ideal,
+            efficiency=speedup / ideal,
+            accuracy=run.final.accuracy if run.final is not None else None,
+            is_baseline=is_baseline))
+    return rows
+
+
+def _share(seconds, total):
+    return f"{seconds:.2f} ({100 * seconds / total:.1f}%)"
+
+
+def comparison_markdown(rows, skip_epochs=0):
+    base = rows[0]
+    lines = [
+        f"# Scaling: {base.name} (baseline) versus distributed runs",
+        "",
+        "Measured by dptrain (rank 0's timers, from each run's metrics.h5). "
+        + (f"The first {skip_epochs} epoch(s) of every run are left out as warm-up. "
+           if skip_epochs else "All epochs count. ")
+        + "Training time excludes evaluation.",
+        "",
+        "| run | ranks | epochs | train time (s) | time/epoch (s) | images/s | speedup | ideal "
+        "| parallel efficiency | final accuracy | compute (s, %) | comm exposed (s, %) "
+        "| comm hidden (s) | data wait (s, %) |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in rows:
+        t = r.timing
+        accuracy = f"{100 * r.accuracy:.2f}%" if r.accuracy is not None else "n/a (no /final)"
+        name = f"{r.name} (baseline)" if r.is_baseline else r.name
+        lines.append(
+            f"| {name} | {r.ranks} | {t.epochs} | {t.train_time:.2f} | {t.time_per_epoch:.2f} "
+            f"| {t.images_per_sec:.1f} | {r.speedup:.2f} | {r.ideal:.2f} "
+            f"| {100 * r.efficiency:.1f}% | {accuracy} | {_share(t.compute, t.train_time)} "
+            f"| {_share(t.comm_exposed, t.train_time)} | {t.comm_hidden:.2f} "
+            f"| {_share(t.data_wait, t.train_time)} |")
+    lines += [
+        "",
+        "- images/s: training images over training time (the time-weighted mean of the "
+        "per-epoch images/s).",
+        "- speedup: images/s over the baseline's; ideal: ranks over the baseline's ranks; "
+        "parallel efficiency: speedup / ideal.",
+        "- compute: forward + backward + optimizer. comm exposed: gradient allreduce time the "
+        "step waited for (time_comm - time_comm_hidden). comm hidden: allreduce time overlapped "
+        "with backward (already inside compute). data wait: time waiting for the loader. "
+        "Percentages are of the training time; the rest is synchronisation and bookkeeping.",
+        "",
+    ]
+    return "\n".join(lines)

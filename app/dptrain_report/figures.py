@@ -1,0 +1,219 @@
+"""The report's figures, drawn with matplotlib's Agg backend (no display needed) and saved as
+PNG and SVG. Sizes are fixed in inches at 100 dpi, never cropped to content, so every PNG has a
+predictable pixel size (figure_size() below); constrained layout keeps labels inside it."""
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from .classification import class_metrics  # noqa: E402
+from .load import EXIT_OUTPUT, ReportError  # noqa: E402
+
+DPI = 100
+# Text stays text in the SVG (searchable, small); no date, so reruns give identical files.
+matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "dptrain-report",
+                            "font.size": 10})
+# Class names are written in each cell below this many classes; above, only the colours.
+ANNOTATE_MAX_CLASSES = 20
+
+
+def figure_size(kind, num_classes=0):
+    """(width, height) in inches; pixels are these times DPI."""
+    if kind == "curves":
+        return 12.0, 8.0
+    # Half an inch a class up to 20 classes (room for the numbers in the cells), then less.
+    first = min(num_classes, ANNOTATE_MAX_CLASSES)
+    rest = max(num_classes - ANNOTATE_MAX_CLASSES, 0)
+    if kind == "confusion":
+        height = max(6.0, 2.5 + 0.5 * first + 0.12 * rest)
+        return height + 1.5, height
+    if kind == "per_class":
+        return max(8.0, 1.5 + 0.6 * first + 0.15 * rest), 6.0
+    if kind == "scaling":
+        return 7.0, 5.0
+    raise ValueError(kind)
+
+
+def _save(fig, directory, stem):
+    written = []
+    for ext, extra in (("png", {}), ("svg", {"metadata": {"Date": None}})):
+        path = os.path.join(directory, f"{stem}.{ext}")
+        try:
+            fig.savefig(path, dpi=DPI, **extra)
+        except OSError as e:
+            plt.close(fig)
+            raise ReportError(path, f"cannot write: {e.strerror or e}", EXIT_OUTPUT)
+        written.append(path)
+    plt.close(fig)
+    return written
+
+
+def _epoch_axis(ax):
+    ax.set_xlabel("Epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.3)
+
+
+def training_curves(run, directory):
+    h = run.history
+    epochs = h["epoch"]
+    fig, axes = plt.subplots(2, 2, figsize=figure_size("curves"), dpi=DPI, layout="constrained")
+    title = f"Training curves: {run.name}"
+    if run.final is None:
+        planned = run.epochs_planned
+        title += (f" (stopped after {run.epochs_done}" + (f" of {planned}" if planned else "")
+                  + " epochs; no final evaluation)")
+    fig.suptitle(title)
+
+    ax = axes[0, 0]
+    ax.plot(epochs, h["train_loss"], "o-", label="train")
+    evaluated = np.isfinite(h["val_loss"])
+    if evaluated.any():
+        ax.plot(epochs[evaluated], h["val_loss"][evaluated], "s--", label="validation")
+    ax.set_title("Loss")
+    ax.set_ylabel("Cross-entropy loss")
+    ax.legend()
+    _epoch_axis(ax)
+
+    ax = axes[0, 1]
+    ax.plot(epochs, 100 * h["train_acc"], "o-", label="train")
+    evaluated = np.isfinite(h["val_acc"])
+    if evaluated.any():
+        ax.plot(epochs[evaluated], 100 * h["val_acc"][evaluated], "s--", label="validation")
+    ax.set_title("Accuracy")
+    ax.set_ylabel("Accuracy (%)")
+    ax.legend()
+    _epoch_axis(ax)
+
+    ax = axes[1, 0]
+    # The epoch's wall time split into its phases; what no timer covers is "other".
+    exposed_comm = h["time_comm"] - h["time_comm_hidden"]
+    parts = [("data wait", h["time_data"]), ("forward", h["time_forward"]),
+             ("backward", h["time_backward"]), ("comm (exposed)", exposed_comm),
+             ("optimizer", h["time_optimizer"]), ("evaluation", h["time_eval"])]
+    other = h["epoch_time"] - sum(values for _, values in parts)
+    parts.append(("other", np.maximum(other, 0.0)))
+    bottom = np.zeros_like(epochs)
+    for label, values in parts:
+        ax.bar(epochs, values, bottom=bottom, label=label, width=0.6)
+        bottom = bottom + values
+    ax.set_title("Epoch time by phase")
+    ax.set_ylabel("Time (s)")
+    # Headroom above the tallest bar for the legend, so it never covers a bar.
+    ax.set_ylim(0, 1.4 * max(float(np.max(bottom)), 1e-9))
+    ax.legend(fontsize=8, ncol=4, loc="upper center")
+    _epoch_axis(ax)
+
+    ax = axes[1, 1]
+    ax.plot(epochs, h["lr"], "o-", color="tab:purple")
+    ax.set_title("Learning rate (end of epoch)")
+    ax.set_ylabel("Learning rate")
+    positive = h["lr"][h["lr"] > 0]
+    if positive.size == len(epochs) and positive.max() > 20 * positive.min():
+        ax.set_yscale("log")  # step decay and annealing span decades
+        ax.set_ylabel("Learning rate (log scale)")
+    else:
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    _epoch_axis(ax)
+    return _save(fig, directory, "training_curves")
+
+
+def _class_ticks(ax, names, axis):
+    positions = np.arange(len(names))
+    size = 10 if len(names) <= ANNOTATE_MAX_CLASSES else 7
+    if axis == "x":
+        ax.set_xticks(positions)
+        ax.set_xticklabels(names, rotation=45, ha="right", rotation_mode="anchor", fontsize=size)
+    else:
+        ax.set_yticks(positions)
+        ax.set_yticklabels(names, fontsize=size)
+
+
+def confusion_matrices(run, directory):
+    final = run.final
+    k = len(final.class_names)
+    counts = final.confusion
+    rows = counts.sum(axis=1, keepdims=True)
+    normalised = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
+    written = []
+    for stem, values, title, fmt, label in (
+            ("confusion_matrix", counts, "Confusion matrix (counts)", "{:d}", "Images"),
+            ("confusion_matrix_normalized", normalised,
+             "Confusion matrix (row-normalised: share of each true class)", "{:.2f}",
+             "Share of the true class")):
+        fig, ax = plt.subplots(figsize=figure_size("confusion", k), dpi=DPI,
+                               layout="constrained")
+        image = ax.imshow(values, cmap="Blues", vmin=0,
+                          vmax=1.0 if values is normalised else max(1, int(values.max())))
+        fig.colorbar(image, ax=ax, label=label, shrink=0.8)
+        _class_ticks(ax, final.class_names, "x")
+        _class_ticks(ax, final.class_names, "y")
+        ax.set_xlabel("Predicted class")
+        ax.set_ylabel("True class")
+        ax.set_title(f"{title}\n{run.name}, {final.samples} test images")
+        if k <= ANNOTATE_MAX_CLASSES:
+            threshold = image.norm.vmax / 2
+            for t in range(k):
+                for p in range(k):
+                    v = values[t, p]
+                    ax.text(p, t, fmt.format(int(v) if fmt == "{:d}" else v), ha="center",
+                            va="center", fontsize=8 if k > 10 else 9,
+                            color="white" if v > threshold else "black")
+        written += _save(fig, directory, stem)
+    return written
+
+
+def per_class_accuracy(run, directory):
+    final = run.final
+    k = len(final.class_names)
+    recall = 100 * class_metrics(final.confusion).recall
+    fig, ax = plt.subplots(figsize=figure_size("per_class", k), dpi=DPI, layout="constrained")
+    positions = np.arange(k)
+    bars = ax.bar(positions, recall, color="tab:blue")
+    if k <= ANNOTATE_MAX_CLASSES:
+        # On a white patch above the overall-accuracy line, which would strike them through.
+        for text in ax.bar_label(bars, labels=[f"{v:.1f}" for v in recall], fontsize=8,
+                                 padding=2):
+            text.set_bbox({"facecolor": "white", "edgecolor": "none", "pad": 1})
+            text.set_zorder(4)
+    overall = 100 * final.accuracy
+    ax.axhline(overall, color="tab:red", linestyle="--", zorder=3,
+               label=f"overall accuracy {overall:.2f}%")
+    _class_ticks(ax, final.class_names, "x")
+    ax.set_xlabel("True class")
+    ax.set_ylabel("Accuracy (%) = recall of the class")
+    # Headroom above 100% for the bar labels and the legend, which stay clear of each other.
+    ax.set_ylim(0, 122)
+    ax.set_yticks(np.arange(0, 101, 20))
+    ax.set_title(f"Per-class accuracy: {run.name}, {final.samples} test images")
+    ax.legend(loc="upper right")
+    ax.grid(True, axis="y", alpha=0.3)
+    return _save(fig, directory, "per_class_accuracy")
+
+
+def scaling_plot(rows, directory):
+    """Measured speedup of each run over the baseline against the ideal (linear in ranks)."""
+    fig, ax = plt.subplots(figsize=figure_size("scaling"), dpi=DPI, layout="constrained")
+    ranks = np.array([r.ranks for r in rows], dtype=float)
+    speedup = np.array([r.speedup for r in rows])
+    base = rows[0].ranks
+    top = max(ranks.max(), base * speedup.max())
+    ideal_x = np.array([min(ranks.min(), base), top])
+    ax.plot(ideal_x, ideal_x / base, "k--", label="ideal (linear in ranks)")
+    ax.plot(ranks, speedup, "o", color="tab:blue", markersize=8, label="measured")
+    for r in rows:
+        ax.annotate(f"{r.name}\n{100 * r.efficiency:.0f}% efficiency", (r.ranks, r.speedup),
+                    textcoords="offset points", xytext=(6, -4), fontsize=8, va="top")
+    ax.set_xlabel("Ranks (world size)")
+    ax.set_ylabel(f"Speedup over the baseline ({base} rank{'s' if base > 1 else ''})")
+    ax.set_title("Data-parallel scaling: measured images/s relative to the baseline")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(0, top * 1.25 + 0.5)
+    ax.set_ylim(0, max(top / base, speedup.max()) * 1.25)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left")
+    return _save(fig, directory, "scaling")

@@ -1,0 +1,99 @@
+// The CUDA implementation of dp::Backend: convolution and batch norm on cuDNN, the linear
+// layer on cuBLAS, everything else in the backend's own kernels (kernels.cu). All work is
+// queued on one stream; only the calls that hand a value to the host (copy_to_host, the
+// loss, sum_of_squares, synchronize) wait for it.
+//
+// Outputs passed in undefined, on the host or too small are replaced by device tensors from
+// the caching allocator (the layers pass their own preallocated device buffers, so a
+// steady-state step allocates nothing).
+#pragma once
+
+#include <map>
+#include <tuple>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_context.h"
+#include "backend/cuda/cudnn_conv.h"
+
+namespace dp::cuda {
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(const CudaOptions& options);
+  ~CudaBackend() override;
+
+  Device device() const override { return Device::cuda; }
+  std::string name() const override;
+
+  Tensor allocate(const Shape& shape, DType dtype) override;
+  void copy_to_host(const Tensor& src, void* dst) override;
+  void copy_from_host(const void* src, Tensor& dst) override;
+  void fill(Tensor& t, float value) override;
+  void synchronize() override;
+
+  void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                      Tensor& y) override;
+  void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
+                       Tensor* dx, Tensor& dw) override;
+
+  void batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                               const Tensor& beta, Tensor& running_mean, Tensor& running_var,
+                               Tensor& y, Tensor& saved_mean, Tensor& saved_var,
+                               Tensor& workspace) override;
+  void batchnorm_forward_inference(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                                   const Tensor& beta, const Tensor& running_mean,
+                                   const Tensor& running_var, Tensor& y) override;
+  void batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                          const Tensor& gamma, const Tensor& beta, const Tensor& saved_mean,
+                          const Tensor& saved_var, const Tensor& workspace, Tensor& dx,
+                          Tensor& dgamma, Tensor& dbeta) override;
+
+  void relu_forward(const Tensor& x, Tensor& y) override;
+  void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
+  void add_relu_forward(const Tensor& a, const Tensor& b, Tensor& y) override;
+  void add_relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
+  void accumulate(const Tensor& x, Tensor& y) override;
+
+  void maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor& y,
+                       Tensor& workspace) override;
+  void maxpool_backward(const PoolGeometry& g, const Tensor& dy, const Tensor& workspace,
+                        Tensor& dx) override;
+  void global_avgpool_forward(const Tensor& x, Tensor& y) override;
+  void global_avgpool_backward(const Tensor& dy, Tensor& dx) override;
+
+  void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) override;
+  void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor& dx, Tensor& dw,
+                       Tensor& db) override;
+
+  float softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float label_smoothing,
+                              Tensor& dlogits, int64_t& correct) override;
+
+  void sgd_step(const SgdHyper& h, Tensor& params, const Tensor& grads, Tensor& momentum_buffer,
+                const Tensor& decay_mask) override;
+  double sum_of_squares(const Tensor& t) override;
+
+  // The compute stream (for a communicator or a copy stream that must order against it).
+  cudaStream_t stream() const { return ctx_.s(); }
+  size_t cached_algorithm_entries() const { return conv_.cached_entries(); }
+  const DeviceAllocator& allocator() const { return *ctx_.pool; }
+
+ private:
+  // `t` as a device tensor of `shape`: reused when it already is one with room, else
+  // replaced by a fresh allocation.
+  Tensor& output(Tensor& t, const Shape& shape, DType dtype = DType::f32);
+  // The batch-norm descriptors of one geometry: the NHWC data and the {1, C, 1, 1} statistics.
+  struct BnDescs {
+    TensorDesc data, stats;
+  };
+  BnDescs& bn_descs(const BatchNormGeometry& g);
+
+  CudaContext ctx_;
+  CudnnConv conv_;
+  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, BnDescs> bn_cache_;
+  // Host side of the loss: per-row values copied back in one transfer.
+  Tensor loss_rows_;  // device: f32 loss, i32 hit, i32 bad per row
+  std::vector<char> loss_host_;
+  Tensor norm_partials_;
+};
+
+}  // namespace dp::cuda

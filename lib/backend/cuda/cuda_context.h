@@ -1,0 +1,31 @@
+// What every part of the CUDA backend shares: the device, its one compute stream, the cuDNN
+// and cuBLAS handles bound to that stream, the caching allocator and the scratch buffers.
+// All work is queued on `stream`, so scratch memory can be reused by the next queued op.
+#pragma once
+
+#include <memory>
+
+#include "backend/cuda/cuda_handles.h"
+#include "backend/cuda/device_allocator.h"
+#include "backend/cuda/make_cuda_backend.h"
+
+namespace dp::cuda {
+
+struct CudaContext {
+  explicit CudaContext(const CudaOptions& options);
+
+  cudaStream_t s() const { return stream.get(); }
+
+  CudaOptions options;
+  // A blocking stream: the legacy default stream (which the NCCL communicator orders its
+  // collectives after) implicitly waits for the work queued here.
+  Stream stream;
+  CudnnHandle cudnn;
+  CublasHandle cublas;
+  std::shared_ptr<DeviceAllocator> pool;
+  ScratchBuffer workspace;      // cuDNN convolution workspace
+  ScratchBuffer weights;        // conv weights in cuDNN's {O, KH, KW, I} layout
+  ScratchBuffer activation;     // activation-sized temporaries (masked BN gradients)
+};
+
+}  // namespace dp::cuda

@@ -1,0 +1,187 @@
+#include "backend/cuda/cudnn_conv.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "backend/cuda/kernels.h"
+
+namespace dp::cuda {
+namespace {
+
+std::string describe(const Conv2dGeometry& g) {
+  return fmt::format("n{} {}x{} {}->{} k{} s{} p{}", g.n, g.h, g.w, g.c_in, g.c_out, g.kernel,
+                     g.stride, g.pad);
+}
+
+// The fastest acceptable result of a cudnnFind*/cudnnGet* call (they come sorted).
+template <typename Perf>
+const Perf* pick(const std::vector<Perf>& perfs, int count, bool deterministic, size_t limit) {
+  for (int i = 0; i < count; ++i) {
+    const Perf& p = perfs[i];
+    if (p.status != CUDNN_STATUS_SUCCESS || p.memory > limit) continue;
+    if (deterministic && p.determinism != CUDNN_DETERMINISTIC) continue;
+    return &p;
+  }
+  return nullptr;
+}
+
+// Workspace offered to algorithm search: a quarter of the free memory, at most 1 GiB.
+size_t search_limit() {
+  size_t free_bytes = 0, total = 0;
+  DP_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+  return std::min<size_t>(free_bytes / 4, size_t(1) << 30);
+}
+
+}  // namespace
+
+const float* CudnnConv::filter_layout(const Conv2dGeometry& g, const float* w) {
+  if (g.kernel == 1) return w;
+  const int64_t count = g.c_out * g.c_in * g.kernel * g.kernel;
+  auto* out = static_cast<float*>(ctx_.weights.get(ctx_.pool, count * sizeof(float)));
+  kernels::oihw_to_ohwi(w, out, g.c_out, g.c_in, g.kernel * g.kernel, ctx_.s());
+  return out;
+}
+
+CudnnConv::Entry& CudnnConv::entry(const Conv2dGeometry& g, Direction d, const void* x,
+                                   const void* w, const void* y) {
+  const Key key{static_cast<int>(d), g.n, g.h, g.w, g.c_in, g.c_out, g.kernel, g.stride, g.pad};
+  auto it = cache_.find(key);
+  if (it != cache_.end()) return it->second;
+  DP_CHECK(g.n > 0 && g.kernel > 0 && g.stride > 0 && g.pad >= 0 && g.out_h() > 0 &&
+               g.out_w() > 0,
+           "bad convolution geometry {}", describe(g));
+
+  Entry e;
+  e.x = nhwc_desc(g.n, g.c_in, g.h, g.w);
+  e.y = nhwc_desc(g.n, g.c_out, g.out_h(), g.out_w());
+  e.w = make_filter_desc();
+  DP_CUDNN_CHECK(cudnnSetFilter4dDescriptor(e.w.get(), CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC,
+                                            static_cast<int>(g.c_out), static_cast<int>(g.c_in),
+                                            static_cast<int>(g.kernel),
+                                            static_cast<int>(g.kernel)));
+  e.conv = make_conv_desc();
+  const int pad = static_cast<int>(g.pad), stride = static_cast<int>(g.stride);
+  DP_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(e.conv.get(), pad, pad, stride, stride, 1, 1,
+                                                 CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  const cudnnMathType_t math = ctx_.options.allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+  DP_CUDNN_CHECK(cudnnSetConvolutionMathType(e.conv.get(), math));
+
+  const bool timed = ctx_.options.benchmark_algorithms;
+  const bool deterministic = ctx_.options.deterministic;
+  const size_t limit = search_limit();
+  std::shared_ptr<void> search_space;
+  if (timed) search_space = DeviceAllocator::allocate(ctx_.pool, limit);
+  constexpr int kMax = 16;
+  cudnnHandle_t h = ctx_.cudnn.get();
+  // Find*Ex overwrites its output; the op that asked runs after and writes it again.
+  auto* out = const_cast<void*>(d == Direction::forward ? y : d == Direction::backward_data ? x : w);
+  int count = 0;
+  int algo = -1;
+  cudnnMathType_t chosen_math = math;
+  if (d == Direction::forward) {
+    std::vector<cudnnConvolutionFwdAlgoPerf_t> perfs(kMax);
+    if (timed)
+      DP_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
+          h, e.x.get(), x, e.w.get(), w, e.conv.get(), e.y.get(), out, kMax, &count,
+          perfs.data(), search_space.get(), limit));
+    else
+      DP_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, e.x.get(), e.w.get(), e.conv.get(),
+                                                            e.y.get(), kMax, &count, perfs.data()));
+    if (auto* p = pick(perfs, count, deterministic, limit)) {
+      algo = p->algo;
+      chosen_math = p->mathType;
+    }
+  } else if (d == Direction::backward_data) {
+    std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perfs(kMax);
+    if (timed)
+      DP_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
+          h, e.w.get(), w, e.y.get(), y, e.conv.get(), e.x.get(), out, kMax, &count,
+          perfs.data(), search_space.get(), limit));
+    else
+      DP_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+          h, e.w.get(), e.y.get(), e.conv.get(), e.x.get(), kMax, &count, perfs.data()));
+    if (auto* p = pick(perfs, count, deterministic, limit)) {
+      algo = p->algo;
+      chosen_math = p->mathType;
+    }
+  } else {
+    std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perfs(kMax);
+    if (timed)
+      DP_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+          h, e.x.get(), x, e.y.get(), y, e.conv.get(), e.w.get(), out, kMax, &count,
+          perfs.data(), search_space.get(), limit));
+    else
+      DP_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+          h, e.x.get(), e.y.get(), e.conv.get(), e.w.get(), kMax, &count, perfs.data()));
+    if (auto* p = pick(perfs, count, deterministic, limit)) {
+      algo = p->algo;
+      chosen_math = p->mathType;
+    }
+  }
+  if (algo < 0)
+    throw Error(ExitCode::internal,
+                fmt::format("cuDNN offers no {}usable algorithm for convolution {} ({})",
+                            deterministic ? "deterministic " : "", describe(g),
+                            d == Direction::forward         ? "forward"
+                            : d == Direction::backward_data ? "backward data"
+                                                            : "backward filter"));
+  // Run with the math the timing used; strict FP32 stays FMA whatever a result reports.
+  if (ctx_.options.allow_tf32)
+    DP_CUDNN_CHECK(cudnnSetConvolutionMathType(e.conv.get(), chosen_math));
+  e.algo = algo;
+  if (d == Direction::forward)
+    DP_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(
+        h, e.x.get(), e.w.get(), e.conv.get(), e.y.get(),
+        static_cast<cudnnConvolutionFwdAlgo_t>(algo), &e.workspace));
+  else if (d == Direction::backward_data)
+    DP_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
+        h, e.w.get(), e.y.get(), e.conv.get(), e.x.get(),
+        static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), &e.workspace));
+  else
+    DP_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
+        h, e.x.get(), e.y.get(), e.conv.get(), e.w.get(),
+        static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), &e.workspace));
+  return cache_.emplace(key, std::move(e)).first->second;
+}
+
+void CudnnConv::forward(const Conv2dGeometry& g, const float* x, const float* w, float* y) {
+  const float* wf = filter_layout(g, w);
+  Entry& e = entry(g, Direction::forward, x, wf, y);
+  void* ws = e.workspace ? ctx_.workspace.get(ctx_.pool, e.workspace) : nullptr;
+  const float one = 1.f, zero = 0.f;
+  DP_CUDNN_CHECK(cudnnConvolutionForward(ctx_.cudnn.get(), &one, e.x.get(), x, e.w.get(), wf,
+                                         e.conv.get(),
+                                         static_cast<cudnnConvolutionFwdAlgo_t>(e.algo), ws,
+                                         e.workspace, &zero, e.y.get(), y));
+}
+
+void CudnnConv::backward_data(const Conv2dGeometry& g, const float* w, const float* dy,
+                              float* dx) {
+  const float* wf = filter_layout(g, w);
+  Entry& e = entry(g, Direction::backward_data, dx, wf, dy);
+  void* ws = e.workspace ? ctx_.workspace.get(ctx_.pool, e.workspace) : nullptr;
+  const float one = 1.f, zero = 0.f;
+  DP_CUDNN_CHECK(cudnnConvolutionBackwardData(
+      ctx_.cudnn.get(), &one, e.w.get(), wf, e.y.get(), dy, e.conv.get(),
+      static_cast<cudnnConvolutionBwdDataAlgo_t>(e.algo), ws, e.workspace, &zero, e.x.get(), dx));
+}
+
+void CudnnConv::backward_filter(const Conv2dGeometry& g, const float* x, const float* dy,
+                                float* dw) {
+  // 1x1: the gradient lands in place; otherwise in cuDNN's layout, then transposed.
+  float* dwf = dw;
+  if (g.kernel != 1)
+    dwf = static_cast<float*>(ctx_.weights.get(
+        ctx_.pool, g.c_out * g.c_in * g.kernel * g.kernel * sizeof(float)));
+  Entry& e = entry(g, Direction::backward_filter, x, dwf, dy);
+  void* ws = e.workspace ? ctx_.workspace.get(ctx_.pool, e.workspace) : nullptr;
+  const float one = 1.f, zero = 0.f;
+  DP_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
+      ctx_.cudnn.get(), &one, e.x.get(), x, e.y.get(), dy, e.conv.get(),
+      static_cast<cudnnConvolutionBwdFilterAlgo_t>(e.algo), ws, e.workspace, &zero, e.w.get(),
+      dwf));
+  if (g.kernel != 1)
+    kernels::ohwi_to_oihw(dwf, dw, g.c_out, g.c_in, g.kernel * g.kernel, ctx_.s());
+}
+
+}  // namespace dp::cuda

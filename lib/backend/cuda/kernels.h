@@ -1,0 +1,84 @@
+// Launchers for the CUDA backend's own kernels (kernels.cu): the memory-bound ops where a
+// library call would add nothing. Plain C++ declarations, so the backend's .cpp files need
+// no nvcc; every launcher queues work on `stream` and returns without synchronising.
+#pragma once
+
+#include <cstdint>
+
+struct CUstream_st;
+
+namespace dp::cuda::kernels {
+
+using Stream = CUstream_st*;
+
+void fill_f32(float* p, int64_t n, float value, Stream s);
+void fill_i32(int32_t* p, int64_t n, int32_t value, Stream s);
+void fill_u8(uint8_t* p, int64_t n, uint8_t value, Stream s);
+
+void relu_forward(const float* x, float* y, int64_t n, Stream s);
+// dx = dy where y > 0 else 0 (also the add+ReLU backward: the mask of the block's output).
+void relu_backward(const float* y, const float* dy, float* dx, int64_t n, Stream s);
+void add_relu_forward(const float* a, const float* b, float* y, int64_t n, Stream s);
+void accumulate(const float* x, float* y, int64_t n, Stream s);
+
+// The gradient entering a batch norm whose output went through a fused ReLU: dy where
+// gamma*(x-mean)*inv_std + beta > 0, recomputed from the saved statistics (NHWC, c channels).
+void bn_relu_mask(const float* x, const float* dy, const float* gamma, const float* beta,
+                  const float* mean, const float* inv_std, float* out, int64_t n, int64_t c,
+                  Stream s);
+
+// {N, HW, C} -> {N, C} mean over HW, and its backward (broadcast / HW).
+void global_avgpool_forward(const float* x, float* y, int64_t n, int64_t hw, int64_t c, Stream s);
+void global_avgpool_backward(const float* dy, float* dx, int64_t n, int64_t hw, int64_t c,
+                             Stream s);
+
+struct PoolShape {
+  int64_t n, h, w, c, out_h, out_w, kernel, stride, pad;
+};
+// Max pooling, NHWC; argmax[i] = the input's flat HxW index of output i's maximum (-1 when a
+// window holds only padding). Backward gathers (each input sums the outputs that chose it),
+// so it needs no atomics and is deterministic.
+void maxpool_forward(const PoolShape& g, const float* x, float* y, int32_t* argmax, Stream s);
+void maxpool_backward(const PoolShape& g, const float* dy, const int32_t* argmax, float* dx,
+                      Stream s);
+
+// y[i, j] = b[j] for a {rows, cols} matrix (the linear layer's bias before the GEMM adds).
+void broadcast_rows(const float* b, float* y, int64_t rows, int64_t cols, Stream s);
+// db[j] = sum_i dy[i, j], in a fixed order.
+void column_sums(const float* dy, float* db, int64_t rows, int64_t cols, Stream s);
+
+// Conv weights {O, I, KH, KW} (PyTorch) <-> {O, KH, KW, I} (cuDNN's NHWC filter layout).
+void oihw_to_ohwi(const float* src, float* dst, int64_t o, int64_t i, int64_t hw, Stream s);
+void ohwi_to_oihw(const float* src, float* dst, int64_t o, int64_t i, int64_t hw, Stream s);
+
+// Softmax cross-entropy with label smoothing, one warp per row: row_loss[i] (not yet averaged),
+// hit[i] = argmax == label, bad[i] = label out of range; dlogits already divided by n.
+void softmax_cross_entropy(const float* logits, const int32_t* labels, int64_t n, int64_t k,
+                           float smoothing, float* dlogits, float* row_loss, int32_t* hit,
+                           int32_t* bad, Stream s);
+
+struct SgdArgs {
+  float lr, momentum, dampening, weight_decay;
+  bool nesterov;
+};
+// PyTorch SGD over flat buffers, the same arithmetic as the CPU backend's sgd_step. buf is
+// null without momentum; mask null decays every element.
+void sgd_step(const SgdArgs& h, float* w, const float* g, float* buf, const float* mask,
+              int64_t n, Stream s);
+
+// Partial sums of squares in double: writes `blocks` partials; the caller adds them up.
+int sum_of_squares_blocks(int64_t n);
+void sum_of_squares(const float* x, int64_t n, double* partials, int blocks, Stream s);
+
+// The batch augmentation on the GPU, the arithmetic of data::Augmenter::apply: u8 NHWC images
+// {n, h, w, c} -> f32 NHWC; image b is cropped at (crop_yx[2b], crop_yx[2b+1]) from its copy
+// padded by `pad` zero pixels, mirrored where flip[b] != 0, and mapped to v/255, then
+// (v/255 - mean[c]) / std[c] when mean/std are given (null: no normalisation).
+struct AugmentShape {
+  int64_t n, h, w, c, pad;
+};
+void augment_batch(const AugmentShape& g, const uint8_t* images, const int32_t* crop_yx,
+                   const uint8_t* flip, const float* mean, const float* std, float* out,
+                   Stream s);
+
+}  // namespace dp::cuda::kernels

@@ -1,0 +1,27 @@
+// Creating the CUDA backend, and the options it takes. Declared in every build so callers
+// need no #ifdef around the type; the factory exists only when DPTRAIN_WITH_CUDA is set.
+#pragma once
+
+#include <memory>
+
+#include "backend/backend.h"
+
+namespace dp {
+
+struct CudaOptions {
+  int device = 0;  // CUDA device ordinal (a rank uses local_rank % device_count)
+  // false: convolutions and GEMMs in strict FP32 (FMA); true: TF32 tensor cores, as PyTorch's
+  // default for cuDNN convolutions. The tests compare against the CPU backend with false.
+  bool allow_tf32 = false;
+  // Only deterministic cuDNN algorithms (every own kernel is deterministic anyway).
+  bool deterministic = false;
+  // true: time the cuDNN algorithms once per shape (cudnnFind*Ex) and keep the fastest;
+  // false: take cuDNN's heuristic choice (cudnnGet*_v7), which runs nothing.
+  bool benchmark_algorithms = true;
+};
+
+#ifdef DPTRAIN_WITH_CUDA
+std::unique_ptr<Backend> make_cuda_backend(const CudaOptions& options);
+#endif
+
+}  // namespace dp

@@ -1,0 +1,82 @@
+#include "train/checkpoint_files.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <regex>
+
+#include "core/error.h"
+#include "core/log.h"
+
+namespace fs = std::filesystem;
+
+namespace dp {
+
+namespace {
+
+const std::regex kNamedCheckpoint(R"(checkpoint-e(\d+)-s(\d+)\.h5)");
+
+bool is_checkpoint_name(const std::string& name) {
+  return name == "checkpoint.h5" || std::regex_match(name, kNamedCheckpoint);
+}
+
+}  // namespace
+
+int64_t CheckpointFile::global_step() const {
+  auto it = meta.ints.find("step");
+  return it == meta.ints.end() ? 0 : it->second;
+}
+
+std::string named_checkpoint_file(int64_t epochs_done, int64_t global_step) {
+  return fmt::format("checkpoint-e{:04d}-s{:06d}.h5", epochs_done, global_step);
+}
+
+std::vector<CheckpointFile> find_checkpoints(const std::string& dir) {
+  std::vector<CheckpointFile> found;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return found;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_regular_file() || !is_checkpoint_name(name)) continue;
+    try {
+      found.push_back({entry.path().string(), read_checkpoint_meta(entry.path().string())});
+    } catch (const Error& e) {
+      log::info("warning: skipping {}: {}", entry.path().string(), e.what());
+    }
+  }
+  // Newest first; between equal steps (checkpoint.h5 is a link to the newest named one) the
+  // order does not matter, but keep it stable for the log.
+  std::sort(found.begin(), found.end(), [](const CheckpointFile& a, const CheckpointFile& b) {
+    if (a.global_step() != b.global_step()) return a.global_step() > b.global_step();
+    return a.path < b.path;
+  });
+  return found;
+}
+
+void prune_named_checkpoints(const std::string& dir, int keep) {
+  std::vector<std::pair<int64_t, fs::path>> named;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::smatch m;
+    const std::string name = entry.path().filename().string();
+    if (std::regex_match(name, m, kNamedCheckpoint)) named.emplace_back(std::stoll(m[2]), entry.path());
+  }
+  std::sort(named.begin(), named.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (size_t i = std::max(keep, 0); i < named.size(); ++i) {
+    fs::remove(named[i].second, ec);
+    if (ec) log::info("warning: cannot delete old checkpoint {}: {}", named[i].second.string(), ec.message());
+  }
+}
+
+std::string resolve_resume_option(const std::string& option, const std::string& run_dir) {
+  if (option == "none") return "";
+  if (option == "auto") {
+    auto found = find_checkpoints(run_dir);
+    return found.empty() ? std::string() : found.front().path;
+  }
+  std::error_code ec;
+  if (!fs::is_regular_file(option, ec))
+    throw UsageError(fmt::format("option --resume: '{}' is not a checkpoint file (or auto|none)", option));
+  return option;
+}
+
+}  // namespace dp

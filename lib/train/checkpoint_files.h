@@ -1,0 +1,36 @@
+// The checkpoints of a run directory and how they are named and found: checkpoint.h5 is
+// always the newest; with --keep-checkpoints K > 1 the K newest are also kept as
+// checkpoint-eEEEE-sSSSSSS.h5 (E finished epochs, S optimizer steps done), older ones deleted.
+// `--resume auto` takes the newest one that opens and reads as a checkpoint.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "io/checkpoint.h"
+
+namespace dp {
+
+struct CheckpointFile {
+  std::string path;
+  CheckpointMeta meta;
+  int64_t global_step() const;
+};
+
+// "checkpoint-e0003-s001234.h5"
+std::string named_checkpoint_file(int64_t epochs_done, int64_t global_step);
+
+// Every readable checkpoint in `dir`, newest (most steps) first. A file that does not read as
+// a checkpoint is skipped with a warning; "*.tmp" files (a save that did not finish) are
+// never considered.
+std::vector<CheckpointFile> find_checkpoints(const std::string& dir);
+
+// Deletes the named checkpoints of `dir` beyond the `keep` newest.
+void prune_named_checkpoints(const std::string& dir, int keep);
+
+// --resume none|auto|PATH for a run in `run_dir`: the checkpoint to continue from, or "" to
+// start from scratch (none; auto with no checkpoint yet). Throws UsageError when PATH is
+// not a readable file.
+std::string resolve_resume_option(const std::string& option, const std::string& run_dir);
+
+}  // namespace dp

@@ -1,0 +1,85 @@
+#include "train/same_input_check.h"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "comm/mpi_session.h"
+#include "core/error.h"
+#include "data/sha256.h"
+
+namespace dp {
+namespace {
+
+constexpr size_t kEdgeBytes = 1 << 20;
+// One fixed-size record per rank for MPI_Allgather: fingerprint, then the path.
+constexpr size_t kFingerprintBytes = 96, kPathBytes = 4000;
+constexpr size_t kRecordBytes = kFingerprintBytes + kPathBytes;
+
+}  // namespace
+
+std::string input_fingerprint(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return "";
+  const uint64_t size = std::filesystem::file_size(path, ec);
+  if (ec) return "";
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
+  if (!f) return "";
+  data::Sha256 hash;
+  std::vector<uint8_t> buffer(kEdgeBytes);
+  auto hash_range = [&](uint64_t offset, uint64_t count) {
+    if (std::fseek(f.get(), long(offset), SEEK_SET) != 0) return false;
+    const size_t got = std::fread(buffer.data(), 1, count, f.get());
+    hash.update(buffer.data(), got);
+    return got == count;
+  };
+  const uint64_t head = std::min<uint64_t>(size, kEdgeBytes);
+  const uint64_t tail = std::min<uint64_t>(size - head, kEdgeBytes);
+  if (!hash_range(0, head) || !hash_range(size - tail, tail)) return "";
+  return std::to_string(size) + " " + hash.finish_hex();
+}
+
+void check_same_input_on_all_ranks(const std::string& option, const std::string& path) {
+  int rank = 0, size = 1;
+  DP_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+  DP_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size));
+  if (size == 1) return;
+  std::vector<char> mine(kRecordBytes, '\0');
+  const std::string fingerprint = input_fingerprint(path);
+  std::memcpy(mine.data(), fingerprint.data(), std::min(fingerprint.size(), kFingerprintBytes - 1));
+  std::memcpy(mine.data() + kFingerprintBytes, path.data(), std::min(path.size(), kPathBytes - 1));
+  std::vector<char> all(kRecordBytes * size);
+  DP_MPI_CHECK(MPI_Allgather(mine.data(), int(kRecordBytes), MPI_CHAR, all.data(),
+                             int(kRecordBytes), MPI_CHAR, MPI_COMM_WORLD));
+  auto fingerprint_of = [&](int r) { return std::string(all.data() + r * kRecordBytes); };
+  auto path_of = [&](int r) {
+    return std::string(all.data() + r * kRecordBytes + kFingerprintBytes);
+  };
+  auto describe = [&](int r) {
+    const std::string fp = fingerprint_of(r);
+    return fmt::format("{} ({} bytes)", path_of(r), fp.substr(0, fp.find(' ')));
+  };
+  const std::string first = fingerprint_of(0);
+  for (int r = 1; r < size; ++r) {
+    const std::string other = fingerprint_of(r);
+    if (first.empty() || other.empty() || other == first) continue;
+    const std::string message = fmt::format(
+        "option {}: rank {} reads {}, which is not the same file as rank 0's {}: every rank "
+        "must read the same dataset",
+        option, r, describe(r), describe(0));
+    // Every rank knows; rank 0 alone reports it, so the job log holds one line, and its
+    // MPI_Abort (app/main.cpp) ends the others. They still fail on their own should that
+    // abort not arrive.
+    if (rank != 0) std::this_thread::sleep_for(std::chrono::seconds(20));
+    throw DataError(message);
+  }
+}
+
+}  // namespace dp

@@ -1,0 +1,155 @@
+#include "train/training_checkpoint.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "core/error.h"
+#include "core/log.h"
+
+namespace dp {
+
+namespace {
+
+int64_t meta_int(const CheckpointMeta& meta, const std::string& key, const std::string& path) {
+  auto it = meta.ints.find(key);
+  if (it == meta.ints.end())
+    throw DataError(fmt::format("{}: checkpoint lacks the '{}' attribute", path, key));
+  return it->second;
+}
+
+std::string meta_string(const CheckpointMeta& meta, const std::string& key, const std::string& path) {
+  auto it = meta.strings.find(key);
+  if (it == meta.strings.end())
+    throw DataError(fmt::format("{}: checkpoint lacks the '{}' attribute", path, key));
+  return it->second;
+}
+
+}  // namespace
+
+TrainingCheckpointer::TrainingCheckpointer(nn::Model& model, Tensor& momentum, Communicator& comm,
+                                           RunIdentity identity)
+    : state_(model, &momentum),
+      comm_(comm),
+      identity_(std::move(identity)),
+      buffer_count_(model.buffers().numel()) {}
+
+void TrainingCheckpointer::save(const std::string& path, const ResumePoint& point,
+                                const EpochTotals& mine, const std::string& trigger) {
+  const int world = comm_.size();
+  CheckpointSections sections = state_.copy_to_host();
+
+  // Every rank's BN statistics and epoch sums, gathered as doubles (exact for floats).
+  std::vector<double> my_buffers(state_.staged_buffers().begin(), state_.staged_buffers().end());
+  std::vector<double> all_buffers(static_cast<size_t>(world) * buffer_count_);
+  if (buffer_count_ > 0) comm_.allgather(my_buffers.data(), buffer_count_, all_buffers.data());
+  const auto my_totals = mine.to_array();
+  std::vector<double> all_totals(static_cast<size_t>(world) * EpochTotals::kFields);
+  comm_.allgather(my_totals.data(), EpochTotals::kFields, all_totals.data());
+
+  if (comm_.rank() == 0) {
+    std::vector<float> buffers_by_rank(all_buffers.begin(), all_buffers.end());
+    sections.train_state_f32.push_back({"buffers_by_rank", {world, buffer_count_}, buffers_by_rank.data()});
+    sections.train_state_f64.push_back({"epoch_totals", {world, EpochTotals::kFields}, all_totals.data()});
+    CheckpointMeta meta;
+    const int64_t local_batch = identity_.batch_size / world;
+    // "epoch" and "step" keep their meaning from format 1: finished epochs, updates done.
+    meta.ints = {{"epoch", point.epochs_done},
+                 {"step", point.global_step},
+                 {"step_in_epoch", point.step_in_epoch},
+                 {"steps_per_epoch", identity_.steps_per_epoch},
+                 {"sampler_epoch", point.epochs_done},
+                 {"sampler_offset", point.step_in_epoch * local_batch},
+                 {"world_size", world},
+                 {"batch_size", identity_.batch_size},
+                 {"epochs", identity_.epochs},
+                 {"num_classes", identity_.num_classes},
+                 {"in_channels", identity_.in_channels},
+                 {"seed", static_cast<int64_t>(identity_.seed)}};
+    meta.strings = {{"arch", identity_.arch},
+                    {"dataset", identity_.dataset},
+                    {"trigger", trigger},
+                    // Nothing to store: see train/training_state.h.
+                    {"rng", "stateless: every draw is a function of (seed, epoch, sample index)"}};
+    save_checkpoint(path, sections, meta);
+  }
+  // Nobody leaves before the file is in place: a rank that exits right after a preemption
+  // checkpoint would otherwise make mpirun kill rank 0 mid-write.
+  comm_.barrier();
+}
+
+void TrainingCheckpointer::check_compatible(const std::string& path, const CheckpointMeta& meta) const {
+  const int64_t version = meta_int(meta, "format_version", path);
+  if (version < 2)
+    throw UsageError(fmt::format(
+        "option --resume: {} has checkpoint format {}, written before exact resume existed; it "
+        "can be evaluated but not resumed", path, version));
+  auto refuse = [&](const std::string& what, const std::string& then, const std::string& now) {
+    throw UsageError(fmt::format("option --resume: {} was written with {} {}, this run has {}",
+                                 path, what, then, now));
+  };
+  if (meta_string(meta, "arch", path) != identity_.arch)
+    refuse("--arch", meta_string(meta, "arch", path), identity_.arch);
+  if (meta_string(meta, "dataset", path) != identity_.dataset)
+    refuse("dataset", meta_string(meta, "dataset", path), identity_.dataset);
+  if (meta_int(meta, "seed", path) != static_cast<int64_t>(identity_.seed))
+    refuse("--seed", std::to_string(meta_int(meta, "seed", path)), std::to_string(identity_.seed));
+  if (meta_int(meta, "batch_size", path) != identity_.batch_size)
+    refuse("--batch-size", std::to_string(meta_int(meta, "batch_size", path)),
+           std::to_string(identity_.batch_size));
+  const int64_t epochs_done = meta_int(meta, "epoch", path);
+  if (epochs_done > identity_.epochs)
+    throw UsageError(fmt::format("option --resume: {} is from after epoch {}, beyond --epochs {}",
+                                 path, epochs_done, identity_.epochs));
+  const int64_t step_in_epoch = meta_int(meta, "step_in_epoch", path);
+  if (step_in_epoch == 0) return;
+  const int64_t world = meta_int(meta, "world_size", path);
+  if (world != identity_.world_size)
+    throw UsageError(fmt::format(
+        "option --resume: {} was taken mid-epoch (epoch {}, step {}) on {} ranks; a mid-epoch "
+        "checkpoint resumes only on the same number of ranks (this run has {}) — run on {} "
+        "ranks, or resume from a checkpoint taken at an epoch boundary",
+        path, epochs_done + 1, step_in_epoch, world, identity_.world_size, world));
+  if (meta_int(meta, "steps_per_epoch", path) != identity_.steps_per_epoch)
+    refuse("steps per epoch", std::to_string(meta_int(meta, "steps_per_epoch", path)),
+           std::to_string(identity_.steps_per_epoch) + " (--max-steps-per-epoch changed?)");
+}
+
+ResumePoint TrainingCheckpointer::load(const std::string& path, EpochTotals& mine) {
+  const CheckpointMeta meta = read_checkpoint_meta(path);
+  check_compatible(path, meta);
+  const int64_t saved_world = meta_int(meta, "world_size", path);
+  const bool same_world = saved_world == comm_.size();
+
+  CheckpointSections sections = state_.staging_sections();
+  std::vector<float> buffers_by_rank(static_cast<size_t>(saved_world) * buffer_count_);
+  std::vector<double> totals(static_cast<size_t>(saved_world) * EpochTotals::kFields);
+  if (same_world) {
+    sections.train_state_f32.push_back({"buffers_by_rank", {saved_world, buffer_count_}, buffers_by_rank.data()});
+    sections.train_state_f64.push_back({"epoch_totals", {saved_world, EpochTotals::kFields}, totals.data()});
+  }
+  load_checkpoint(path, sections);
+  if (same_world) {
+    // Each rank continues with its own BN statistics and epoch sums.
+    const float* mine_row = buffers_by_rank.data() + comm_.rank() * buffer_count_;
+    std::copy(mine_row, mine_row + buffer_count_, state_.staged_buffers().begin());
+    mine = EpochTotals::from_array(totals.data() + comm_.rank() * EpochTotals::kFields);
+  } else {
+    // Another world size (only at an epoch boundary): every rank starts from rank 0's BN
+    // statistics, as DDP's broadcast_buffers would give it.
+    mine = EpochTotals{};
+  }
+  state_.copy_from_host();
+
+  ResumePoint point;
+  point.epochs_done = meta_int(meta, "epoch", path);
+  point.step_in_epoch = meta_int(meta, "step_in_epoch", path);
+  point.global_step = point.epochs_done * identity_.steps_per_epoch + point.step_in_epoch;
+  point.checkpoint_step = meta_int(meta, "step", path);
+  if (point.global_step != meta_int(meta, "step", path))
+    log::info("note: {} ranks take {} steps per epoch; the checkpoint's {} updates count as {} "
+              "for the learning-rate schedule", comm_.size(), identity_.steps_per_epoch,
+              meta_int(meta, "step", path), point.global_step);
+  return point;
+}
+
+}  // namespace dp

@@ -1,0 +1,56 @@
+// A whole training run's state in one checkpoint file, saved and loaded collectively: the
+// model (parameters, rank 0's BN statistics under torchvision names, SGD momentum), every
+// rank's own BN statistics (they differ: BN is local to each rank, and evaluation uses them),
+// every rank's running sums of the current epoch, the ResumePoint, and what identifies the
+// run's setup. Loading refuses a checkpoint that does not fit this run, with a message
+// naming --resume: another model, dataset, seed or batch size, or a mid-epoch checkpoint
+// taken on a different number of ranks (the sampler's shards would not line up).
+#pragma once
+
+#include <string>
+
+#include "comm/communicator.h"
+#include "io/checkpoint.h"
+#include "nn/model.h"
+#include "train/model_state.h"
+#include "train/training_state.h"
+
+namespace dp {
+
+// What a checkpoint records about the run's setup, and a resume checks.
+struct RunIdentity {
+  std::string arch, dataset;
+  int64_t num_classes = 0, in_channels = 0;
+  uint64_t seed = 0;
+  int64_t batch_size = 0;       // global
+  int64_t steps_per_epoch = 0;  // on this world size
+  int64_t world_size = 1;
+  int64_t epochs = 0;           // of the whole run
+};
+
+class TrainingCheckpointer {
+ public:
+  TrainingCheckpointer(nn::Model& model, Tensor& momentum, Communicator& comm, RunIdentity identity);
+
+  // Collective: every rank calls it at the same step. Rank 0 writes `path` (tmp, fsync,
+  // rename); it returns on every rank only once the file is in place. `trigger` (epoch,
+  // steps, minutes, SIGUSR1...) is recorded for the curious.
+  void save(const std::string& path, const ResumePoint& point, const EpochTotals& mine,
+            const std::string& trigger);
+
+  // Collective: every rank reads `path` (the run directory is on a file system that all ranks
+  // see) into the model and optimizer, and gets its own epoch sums. The returned point's
+  // global step is recomputed for this run's steps per epoch (they change with the world
+  // size, which may differ at an epoch boundary).
+  ResumePoint load(const std::string& path, EpochTotals& mine);
+
+ private:
+  void check_compatible(const std::string& path, const CheckpointMeta& meta) const;
+
+  ModelState state_;
+  Communicator& comm_;
+  RunIdentity identity_;
+  int64_t buffer_count_;
+};
+
+}  // namespace dp

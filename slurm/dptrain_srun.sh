@@ -1,0 +1,75 @@
+# Sourced by the sbatch scripts in slurm/ (not a job script itself). Finds the repository and
+# the dptrain binary, turns environment variables into dptrain options, and starts the ranks
+# with srun. Every run continues from its newest checkpoint (--resume auto), so a job requeued
+# after SIGUSR1/SIGTERM (dptrain requeues it itself, see README "Slurm") picks up where it
+# stopped; resubmitting a finished run only evaluates it again (set RUN_NAME for a new one).
+#
+# Environment (all optional):
+#   DPTRAIN_HOME   repository root (default: the one this file is in; jobs are submitted from
+#                  it, so a job script finds this file through $SLURM_SUBMIT_DIR)
+#   DPTRAIN        the executable (default: $DPTRAIN_HOME/build/app/dptrain)
+#   CONFIG         job config (default: set by each script)
+#   DATA           packed dataset (overrides the config's `data`)
+#   OUTPUT_DIR     where run directories go (default: $DPTRAIN_HOME/output)
+#   RUN_NAME       run directory name (default: the config's `run-name`)
+#   DEVICE         cuda | cpu | auto (default: cuda)
+#   THREADS        compute threads per rank (default: the CPUs Slurm gives each task)
+#   SRUN_MPI       srun's MPI plugin (default: pmix; `srun --mpi=list` shows the choices)
+#   EXTRA_ARGS     more dptrain options, e.g. "--epochs 2 --checkpoint-every-minutes 30"
+# Used only when a script is run directly (not through sbatch), to submit itself:
+#   PARTITION      sbatch --partition
+#   CPUS_PER_TASK  sbatch --cpus-per-task
+#   and DEVICE=cpu submits without GPUs (--gpus-per-task=0) for CPU-only partitions.
+
+DPTRAIN_HOME=${DPTRAIN_HOME:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+DPTRAIN=${DPTRAIN:-$DPTRAIN_HOME/build/app/dptrain}
+OUTPUT_DIR=${OUTPUT_DIR:-$DPTRAIN_HOME/output}
+DEVICE=${DEVICE:-cuda}
+
+# Run directly (`PARTITION=cpu DEVICE=cpu slurm/train_2gpu.sh`): submit this script with the
+# sbatch options the environment asks for, then stop. #SBATCH lines cannot depend on the
+# environment; options given to sbatch override them.
+dptrain_submit_if_outside_slurm() {  # $1: the script's path
+  [ -z "${SLURM_JOB_ID:-}" ] || return 0
+  local options=()
+  [ -n "${PARTITION:-}" ] && options+=(--partition="$PARTITION")
+  [ -n "${CPUS_PER_TASK:-}" ] && options+=(--cpus-per-task="$CPUS_PER_TASK")
+  [ "$DEVICE" = cpu ] && options+=(--gpus-per-task=0)
+  local script
+  script=$(realpath "$1")
+  cd "$DPTRAIN_HOME"
+  exec sbatch "${options[@]}" "$script"
+}
+
+# Starts dptrain on the job's tasks (or on the srun options given, e.g. --ntasks=4).
+# Returns dptrain's exit code: 7 means preempted, checkpointed and (under Slurm) requeued.
+dptrain_srun() {
+  cd "$DPTRAIN_HOME"
+  if [ ! -x "$DPTRAIN" ]; then
+    echo "dptrain_srun: $DPTRAIN not found; build it first (jobs/setup.sh) or set DPTRAIN" >&2
+    return 2
+  fi
+  if [ "$DEVICE" != cpu ] && [ -z "${SLURM_GPUS_PER_TASK:-}${SLURM_GPUS_ON_NODE:-}${CUDA_VISIBLE_DEVICES:-}" ]; then
+    echo "dptrain_srun: DEVICE=$DEVICE but the job has no GPUs; on a CPU partition submit with DEVICE=cpu" >&2
+  fi
+  local args=(train --config "$CONFIG" --device "$DEVICE" --output-dir "$OUTPUT_DIR"
+              --resume auto --threads "${THREADS:-${SLURM_CPUS_PER_TASK:-0}}")
+  [ -n "${DATA:-}" ] && args+=(--data "$DATA")
+  [ -n "${RUN_NAME:-}" ] && args+=(--run-name "$RUN_NAME")
+  local extra=()
+  read -r -a extra <<<"${EXTRA_ARGS:-}"
+  echo "dptrain_srun: job ${SLURM_JOB_ID:-?} (restart ${SLURM_RESTART_COUNT:-0}) on ${SLURM_JOB_NODELIST:-?}: $DPTRAIN ${args[*]} ${extra[*]}"
+  local srun_options=(--mpi="${SRUN_MPI:-pmix}" --kill-on-bad-exit=1)
+  # Since Slurm 22.05 srun no longer inherits the job's --cpus-per-task.
+  [ -n "${SLURM_CPUS_PER_TASK:-}" ] && srun_options+=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
+  local code=0
+  # --kill-on-bad-exit: a rank that dies takes the step down at once (dptrain also aborts
+  # the MPI job on errors); a preempted run's ranks all exit 7 together.
+  srun "${srun_options[@]}" "$@" "$DPTRAIN" "${args[@]}" "${extra[@]}" || code=$?
+  case $code in
+    0) echo "dptrain_srun: finished" ;;
+    7) echo "dptrain_srun: preempted; the checkpoint is written and the job requeued" ;;
+    *) echo "dptrain_srun: dptrain failed with exit code $code" >&2 ;;
+  esac
+  return $code
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Data-parallel scaling sweep: inside one allocation of 8 GPUs, the same short training on 1,
+# 2, 4 and 8 of them, one after the other, each into its own run directory
+# (output/scaling-<N>gpu/metrics.h5; compare /history/images_per_sec). Weak scaling: each GPU
+# keeps PER_GPU_BATCH samples per step (global batch = N x PER_GPU_BATCH).
+#   sbatch slurm/scaling_sweep.sh
+#   SWEEP="1 2" PER_GPU_BATCH=32 PARTITION=cpu DEVICE=cpu slurm/scaling_sweep.sh
+# Environment: SWEEP (default "1 2 4 8"; sizes above the allocation are skipped),
+# PER_GPU_BATCH (128), RUN_PREFIX (scaling), SWEEP_ARGS (default: one epoch of 200 steps,
+# evaluated once at the end), plus those of slurm/dptrain_srun.sh.
+#SBATCH --job-name=dptrain-scaling
+#SBATCH --ntasks=8
+#SBATCH --gpus-per-task=1
+#SBATCH --cpus-per-task=4
+#SBATCH --time=01:00:00
+#SBATCH --signal=USR1@120
+#SBATCH --requeue
+#SBATCH --open-mode=append
+#SBATCH --output=slurm-%x-%j.out
+set -uo pipefail
+source "${DPTRAIN_HOME:-${SLURM_SUBMIT_DIR:-$(dirname "$0")/..}}/slurm/dptrain_srun.sh"
+dptrain_submit_if_outside_slurm "$0"
+CONFIG=${CONFIG:-jobs/baseline_resnet50_cifar10.cfg}
+base_extra=${EXTRA_ARGS:-}
+for n in ${SWEEP:-1 2 4 8}; do
+  if [ "$n" -gt "$SLURM_NTASKS" ]; then
+    echo "scaling_sweep: skipping $n ranks (the allocation has $SLURM_NTASKS tasks)"
+    continue
+  fi
+  RUN_NAME=${RUN_PREFIX:-scaling}-${n}gpu
+  EXTRA_ARGS="--batch-size $((n * ${PER_GPU_BATCH:-128})) ${SWEEP_ARGS:---epochs 1 --max-steps-per-epoch 200 --eval-every 0} $base_extra"
+  # --exact: the step takes only its own tasks' CPUs, as a separate job would.
+  dptrain_srun --ntasks="$n" --exact
+  code=$?
+  # Preempted (7): the job is requeued and the sweep resumes there; stop now.
+  [ "$code" -eq 0 ] || exit "$code"
+done

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# dptrain across nodes: 2 nodes x 4 GPUs, one rank per GPU (the baseline config; its global
+# batch of 128 is split over the 8 ranks; give EXTRA_ARGS="--batch-size 512 --lr 0.4" to keep
+# 64 per GPU). Change the node count with `sbatch --nodes=N`.
+#   sbatch slurm/train_multinode.sh
+# Environment overrides: see slurm/dptrain_srun.sh. Preemption and requeue as train_1gpu.sh.
+#SBATCH --job-name=dptrain-multinode
+#SBATCH --nodes=2
+#SBATCH --ntasks-per-node=4
+#SBATCH --gpus-per-task=1
+#SBATCH --cpus-per-task=4
+#SBATCH --time=01:00:00
+#SBATCH --signal=USR1@120
+#SBATCH --requeue
+#SBATCH --open-mode=append
+#SBATCH --output=slurm-%x-%j.out
+set -uo pipefail
+source "${DPTRAIN_HOME:-${SLURM_SUBMIT_DIR:-$(dirname "$0")/..}}/slurm/dptrain_srun.sh"
+dptrain_submit_if_outside_slurm "$0"
+CONFIG=${CONFIG:-jobs/baseline_resnet50_cifar10_2gpu.cfg}
+RUN_NAME=${RUN_NAME:-baseline-resnet50-cifar10-${SLURM_NTASKS}gpu}
+dptrain_srun

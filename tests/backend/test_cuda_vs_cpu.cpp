@@ -1,0 +1,301 @@
+// The CUDA backend against the CPU backend on the same inputs: every op (forward and backward)
+// on ResNet layer shapes, the algorithm cache, the GPU augmentation kernel against the host
+// Augmenter, and one whole ResNet-50 training step (logits, loss, every gradient, updated
+// weights and running statistics). Strict FP32 on the GPU, so differences are rounding only.
+#include <gtest/gtest.h>
+
+#include <cuda_runtime_api.h>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/kernels.h"
+#include "data/augment.h"
+#include "nn/model.h"
+#include "optim/sgd.h"
+#include "test_util.h"
+
+namespace dp::test {
+namespace {
+
+class CudaVsCpu : public ::testing::Test {
+ protected:
+  CudaVsCpu() : cpu(make_cpu_backend()), cuda(make_cuda_backend(CudaOptions{})) {}
+
+  Tensor up(const Tensor& host) {
+    Tensor d = cuda->allocate(host.shape(), host.dtype());
+    cuda->copy_from_host(host.data<void>(), d);
+    return d;
+  }
+  Tensor down(const Tensor& device) {
+    Tensor h = Tensor::empty(device.shape(), device.dtype());
+    cuda->copy_to_host(device, h.data<void>());
+    return h;
+  }
+  void expect_close(const char* what, const Tensor& device, const Tensor& host, double tol) {
+    ASSERT_EQ(device.shape(), host.shape()) << what;
+    Tensor h = down(device);
+    EXPECT_LT(relative_max_error(h, host), tol) << what;
+  }
+
+  std::unique_ptr<Backend> cpu, cuda;
+};
+
+TEST_F(CudaVsCpu, Convolution) {
+  const Conv2dGeometry shapes[] = {
+      {4, 32, 32, 3, 64, 7, 2, 3},  {4, 16, 16, 3, 16, 3, 1, 1},  {4, 8, 8, 64, 64, 3, 1, 1},
+      {4, 8, 8, 64, 128, 3, 2, 1},  {4, 8, 8, 64, 128, 1, 2, 0},  {4, 4, 4, 256, 64, 1, 1, 0},
+      {4, 4, 4, 1024, 2048, 1, 2, 0}, {4, 7, 7, 32, 32, 3, 2, 1},
+  };
+  for (const auto& g : shapes) {
+    SCOPED_TRACE(fmt::format("{}x{} {}->{} k{} s{}", g.h, g.w, g.c_in, g.c_out, g.kernel, g.stride));
+    std::mt19937 gen(1);
+    Tensor x = random_tensor({g.n, g.h, g.w, g.c_in}, gen);
+    Tensor w = random_tensor({g.c_out, g.c_in, g.kernel, g.kernel}, gen);
+    Tensor dy = random_tensor({g.n, g.out_h(), g.out_w(), g.c_out}, gen);
+    Tensor y, dx, dw, cy, cdx, cdw;
+    cpu->conv2d_forward(g, x, w, y);
+    cpu->conv2d_backward(g, x, w, dy, &dx, dw);
+    Tensor gx = up(x), gw = up(w), gdy = up(dy);
+    cuda->conv2d_forward(g, gx, gw, cy);
+    cuda->conv2d_backward(g, gx, gw, gdy, &cdx, cdw);
+    // cuDNN may pick FFT or Winograd algorithms: rounding differs more than a direct sum's.
+    expect_close("y", cy, y, 1e-4);
+    expect_close("dx", cdx, dx, 1e-4);
+    expect_close("dw", cdw, dw, 1e-4);
+  }
+}
+
+TEST_F(CudaVsCpu, ConvolutionAlgorithmCacheIsReused) {
+  auto* be = dynamic_cast<cuda::CudaBackend*>(cuda.get());
+  ASSERT_NE(be, nullptr);
+  Conv2dGeometry g{4, 8, 8, 16, 32, 3, 1, 1};
+  std::mt19937 gen(9);
+  Tensor x = up(random_tensor({4, 8, 8, 16}, gen)), w = up(random_tensor({32, 16, 3, 3}, gen));
+  Tensor dy = up(random_tensor({4, 8, 8, 32}, gen));
+  Tensor y1, y2, dx1, dx2, dw1, dw2;
+  cuda->conv2d_forward(g, x, w, y1);
+  cuda->conv2d_backward(g, x, w, dy, &dx1, dw1);
+  EXPECT_EQ(be->cached_algorithm_entries(), 3u);
+  cuda->conv2d_forward(g, x, w, y2);
+  cuda->conv2d_backward(g, x, w, dy, &dx2, dw2);
+  EXPECT_EQ(be->cached_algorithm_entries(), 3u);
+  EXPECT_EQ(relative_max_error(down(y2), down(y1)), 0.0);
+  EXPECT_EQ(relative_max_error(down(dw2), down(dw1)), 0.0);
+}
+
+class CudaVsCpuBatchNorm : public CudaVsCpu, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(CudaVsCpuBatchNorm, TrainInferenceBackward) {
+  for (int64_t c : {16, 64}) {
+    BatchNormGeometry g{8, 4, 4, c};
+    g.fuse_relu = GetParam();
+    std::mt19937 gen(2);
+    Tensor x = random_tensor({g.n, g.h, g.w, g.c}, gen, -2.f, 3.f);
+    Tensor gamma = random_tensor({c}, gen, 0.5f, 1.5f), beta = random_tensor({c}, gen);
+    Tensor rm = random_tensor({c}, gen), rv = random_tensor({c}, gen, 0.5f, 2.f);
+    Tensor dy = random_tensor(x.shape(), gen);
+    Tensor grm = up(rm), grv = up(rv);
+    Tensor y, sm, sv, ws, dx, dg, db, cy, csm, csv, cws, cdx, cdg, cdb;
+    cpu->batchnorm_forward_train(g, x, gamma, beta, rm, rv, y, sm, sv, ws);
+    cpu->batchnorm_backward(g, x, dy, gamma, beta, sm, sv, ws, dx, dg, db);
+    Tensor gx = up(x), gg = up(gamma), gb = up(beta), gdy = up(dy);
+    cuda->batchnorm_forward_train(g, gx, gg, gb, grm, grv, cy, csm, csv, cws);
+    cuda->batchnorm_backward(g, gx, gdy, gg, gb, csm, csv, cws, cdx, cdg, cdb);
+    expect_close("y", cy, y, 1e-5);
+    expect_close("running_mean", grm, rm, 1e-5);
+    expect_close("running_var (unbiased update)", grv, rv, 1e-5);
+    expect_close("dx", cdx, dx, 1e-4);
+    expect_close("dgamma", cdg, dg, 1e-4);
+    expect_close("dbeta", cdb, db, 1e-4);
+    Tensor yi, cyi;
+    cpu->batchnorm_forward_inference(g, x, gamma, beta, rm, rv, yi);
+    cuda->batchnorm_forward_inference(g, gx, gg, gb, grm, grv, cyi);
+    expect_close("inference y", cyi, yi, 1e-5);
+  }
+}
+INSTANTIATE_TEST_SUITE_P(FuseRelu, CudaVsCpuBatchNorm, ::testing::Bool());
+
+TEST_F(CudaVsCpu, ElementwisePoolingLinear) {
+  std::mt19937 gen(3);
+  Tensor a = random_tensor({4, 8, 8, 32}, gen), b = random_tensor({4, 8, 8, 32}, gen);
+  Tensor ga = up(a), gb = up(b);
+  Tensor y, cy, d, cd;
+  cpu->relu_forward(a, y);
+  cuda->relu_forward(ga, cy);
+  expect_close("relu", cy, y, 0);
+  cpu->relu_backward(y, b, d);
+  cuda->relu_backward(cy, gb, cd);
+  expect_close("relu backward", cd, d, 0);
+  cpu->add_relu_forward(a, b, y);
+  cuda->add_relu_forward(ga, gb, cy);
+  expect_close("add_relu", cy, y, 0);
+  cpu->add_relu_backward(y, a, d);
+  cuda->add_relu_backward(cy, ga, cd);
+  expect_close("add_relu backward", cd, d, 0);
+  cpu->accumulate(a, b);
+  cuda->accumulate(ga, gb);
+  expect_close("accumulate", gb, b, 0);
+
+  PoolGeometry p{4, 9, 9, 32, 3, 2, 1};
+  Tensor x = random_tensor({4, 9, 9, 32}, gen), pdy = random_tensor({4, 5, 5, 32}, gen);
+  Tensor ws, cws, py, cpy, pdx, cpdx;
+  cpu->maxpool_forward(p, x, py, ws);
+  cpu->maxpool_backward(p, pdy, ws, pdx);
+  Tensor gx = up(x);
+  cuda->maxpool_forward(p, gx, cpy, cws);
+  cuda->maxpool_backward(p, up(pdy), cws, cpdx);
+  expect_close("maxpool", cpy, py, 0);
+  expect_close("maxpool backward", cpdx, pdx, 1e-6);
+
+  Tensor avg, cavg, adx = Tensor::empty(x.shape()), cadx = cuda->allocate(x.shape());
+  cpu->global_avgpool_forward(x, avg);
+  cuda->global_avgpool_forward(gx, cavg);
+  expect_close("global avgpool", cavg, avg, 1e-6);
+  Tensor ady = random_tensor({4, 32}, gen);
+  cpu->global_avgpool_backward(ady, adx);
+  cuda->global_avgpool_backward(up(ady), cadx);
+  expect_close("global avgpool backward", cadx, adx, 1e-6);
+
+  Tensor lx = random_tensor({16, 2048}, gen), lw = random_tensor({10, 2048}, gen);
+  Tensor lb = random_tensor({10}, gen), ldy = random_tensor({16, 10}, gen);
+  Tensor ly, cly, ldx, cldx, ldw, cldw, ldb, cldb;
+  cpu->linear_forward(lx, lw, lb, ly);
+  cpu->linear_backward(lx, lw, ldy, ldx, ldw, ldb);
+  Tensor glx = up(lx), glw = up(lw);
+  cuda->linear_forward(glx, glw, up(lb), cly);
+  cuda->linear_backward(glx, glw, up(ldy), cldx, cldw, cldb);
+  expect_close("linear y", cly, ly, 1e-5);
+  expect_close("linear dx", cldx, ldx, 1e-5);
+  expect_close("linear dw", cldw, ldw, 1e-5);
+  expect_close("linear db", cldb, ldb, 1e-5);
+}
+
+TEST_F(CudaVsCpu, LossSgdNormsFill) {
+  std::mt19937 gen(4);
+  for (float smoothing : {0.f, 0.1f}) {
+    Tensor logits = random_tensor({64, 1000}, gen, -4.f, 4.f);
+    Tensor labels = Tensor::empty({64}, DType::i32);
+    for (int i = 0; i < 64; ++i) labels.data<int32_t>()[i] = static_cast<int32_t>(gen() % 1000);
+    labels.data<int32_t>()[0] = 0;
+    Tensor d, cd;
+    int64_t hits = -1, chits = -2;
+    float loss = cpu->softmax_cross_entropy(logits, labels, smoothing, d, hits);
+    float closs = cuda->softmax_cross_entropy(up(logits), up(labels), smoothing, cd, chits);
+    EXPECT_NEAR(closs, loss, 1e-5 * std::abs(loss));
+    EXPECT_EQ(chits, hits);
+    expect_close("dlogits", cd, d, 1e-5);
+  }
+  Tensor bad_labels = Tensor::empty({2}, DType::i32);
+  bad_labels.data<int32_t>()[0] = 1;
+  bad_labels.data<int32_t>()[1] = 10;
+  Tensor d;
+  int64_t hits = 0;
+  EXPECT_THROW(cuda->softmax_cross_entropy(up(random_tensor({2, 10}, gen)), up(bad_labels), 0.f,
+                                           d, hits),
+               DataError);
+
+  const int64_t n = 100003;
+  Tensor w = random_tensor({n}, gen), g = random_tensor({n}, gen), m = random_tensor({n}, gen);
+  Tensor mask = random_tensor({n}, gen, 0.f, 1.f);
+  for (int64_t i = 0; i < n; ++i) mask.data()[i] = mask.data()[i] > 0.5f ? 1.f : 0.f;
+  Tensor gw = up(w), gg = up(g), gm = up(m), gmask = up(mask);
+  SgdHyper h{0.05f, 0.9f, 0.f, 5e-4f, true};
+  for (int step = 0; step < 3; ++step) {
+    cpu->sgd_step(h, w, g, m, mask);
+    cuda->sgd_step(h, gw, gg, gm, gmask);
+  }
+  expect_close("sgd weights", gw, w, 1e-6);
+  expect_close("sgd momentum", gm, m, 1e-6);
+  EXPECT_NEAR(cuda->sum_of_squares(gw), cpu->sum_of_squares(w), 1e-9 * cpu->sum_of_squares(w));
+  cuda->fill(gw, 0.25f);
+  cpu->fill(w, 0.25f);
+  expect_close("fill", gw, w, 0);
+}
+
+TEST_F(CudaVsCpu, AugmentKernelMatchesHostAugmenter) {
+  const int64_t n = 6, h = 12, w = 10, c = 3;
+  data::AugmentConfig config;
+  config.random_crop = true;
+  config.crop_padding = 4;
+  config.horizontal_flip = true;
+  config.mean = {0.5, 0.4, 0.3};
+  config.std = {0.2, 0.25, 0.3};
+  config.seed = 17;
+  data::Augmenter augmenter(config, h, w, c);
+  std::mt19937 gen(5);
+  Tensor images = Tensor::empty({n, h, w, c}, DType::u8);
+  for (int64_t i = 0; i < images.numel(); ++i) images.data<uint8_t>()[i] = gen() & 255;
+  Tensor expected = Tensor::empty({n, h, w, c});
+  Tensor crops = Tensor::empty({2 * n}, DType::i32), flips = Tensor::empty({n}, DType::u8);
+  for (int64_t b = 0; b < n; ++b) {
+    data::SampleDraw draw = data::draw_for_sample(config, 0, b);
+    crops.data<int32_t>()[2 * b] = draw.crop_y;
+    crops.data<int32_t>()[2 * b + 1] = draw.crop_x;
+    flips.data<uint8_t>()[b] = draw.flip;
+    augmenter.apply(images.data<uint8_t>() + b * h * w * c, draw, expected.data() + b * h * w * c);
+  }
+  Tensor mean = Tensor::empty({c}), std_dev = Tensor::empty({c});
+  for (int64_t k = 0; k < c; ++k) {
+    mean.data()[k] = static_cast<float>(config.mean[k]);
+    std_dev.data()[k] = static_cast<float>(config.std[k]);
+  }
+  Tensor gi = up(images), gc = up(crops), gf = up(flips), gm = up(mean), gs = up(std_dev);
+  Tensor out = cuda->allocate({n, h, w, c});
+  auto* be = dynamic_cast<cuda::CudaBackend*>(cuda.get());
+  ASSERT_NE(be, nullptr);
+  cuda::kernels::augment_batch({n, h, w, c, config.crop_padding}, gi.data<uint8_t>(),
+                               gc.data<int32_t>(), gf.data<uint8_t>(), gm.data(), gs.data(),
+                               out.data(), be->stream());
+  expect_close("augmented batch", out, expected, 1e-6);
+}
+
+// One ResNet-50 training step, same initial weights and batch on both backends.
+TEST_F(CudaVsCpu, ResNet50TrainingStep) {
+  nn::ModelSpec spec;
+  spec.arch = "resnet50";
+  spec.num_classes = 10;
+  spec.seed = 3;
+  auto cpu_model = nn::make_model(spec, *cpu);
+  auto cuda_model = nn::make_model(spec, *cuda);
+  ASSERT_EQ(cpu_model->params().numel(), cuda_model->params().numel());
+  expect_close("initial weights", cuda_model->params(), cpu_model->params(), 0);
+
+  std::mt19937 gen(6);
+  Tensor images = random_tensor({8, 32, 32, 3}, gen, -2.f, 2.f);
+  Tensor labels = Tensor::empty({8}, DType::i32);
+  for (int i = 0; i < 8; ++i) labels.data<int32_t>()[i] = i % 10;
+  SgdHyper hyper{0.1f, 0.9f, 0.f, 5e-4f, false};
+  optim::Sgd cpu_sgd(*cpu, cpu_model->params(), cpu_model->grads(),
+                     cpu_model->store().make_decay_mask(true), hyper);
+  optim::Sgd cuda_sgd(*cuda, cuda_model->params(), cuda_model->grads(),
+                      cuda_model->store().make_decay_mask(true), hyper);
+
+  const Tensor& logits = cpu_model->forward(images, true);
+  Tensor dlogits, cdlogits;
+  int64_t hits = 0, chits = 0;
+  float loss = cpu->softmax_cross_entropy(logits, labels, 0.1f, dlogits, hits);
+  Tensor gimages = up(images), glabels = up(labels);
+  const Tensor& clogits = cuda_model->forward(gimages, true);
+  float closs = cuda->softmax_cross_entropy(clogits, glabels, 0.1f, cdlogits, chits);
+  expect_close("logits", clogits, logits, 1e-3);
+  EXPECT_NEAR(closs, loss, 1e-4 * std::abs(loss));
+
+  cpu_model->backward(dlogits);
+  cuda_model->backward(cdlogits);
+  const nn::ParameterStore& store = cpu_model->store();
+  Tensor grads = down(cuda_model->grads());
+  for (nn::ParameterStore::Id id = 0; id < store.entries().size(); ++id) {
+    const nn::StateEntry& e = store.entry(id);
+    if (e.kind != nn::StateKind::parameter) continue;
+    Tensor mine = Tensor::view(grads.data() + e.offset, e.shape);
+    Tensor ref = Tensor::view(cpu_model->grads().data() + e.offset, e.shape);
+    EXPECT_LT(relative_max_error(mine, ref), 5e-3) << "gradient of " << e.name;
+  }
+  cpu_sgd.step(0.1f);
+  cuda_sgd.step(0.1f);
+  expect_close("updated weights", cuda_model->params(), cpu_model->params(), 1e-4);
+  expect_close("running statistics", cuda_model->buffers(), cpu_model->buffers(), 1e-4);
+}
+
+}  // namespace
+}  // namespace dp::test

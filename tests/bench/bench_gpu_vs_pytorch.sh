@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# dptrain's CUDA backend vs PyTorch on the same GPU, side by side in one run: images/s of full
+# training steps (forward, loss, backward, SGD update) for torchvision ResNet-50 at 32x32,
+# batch 128 and 512, and ResNet-18, batch 128. dptrain in fp32 (strict) and tf32; PyTorch in
+# eager NCHW FP32, channels_last FP32, AMP bf16 (channels_last) and torch.compile where it
+# works. The ratio column is dptrain's best precision over PyTorch eager AMP bf16.
+#
+#   tests/bench/bench_gpu_vs_pytorch.sh [BUILD_DIR] [STEPS]
+#
+# PyTorch: the first of $TORCH_PYTHON, $DPTRAIN_PYTHON, /usr/bin/python3, python3 that imports
+# a torch with CUDA; without one, the PyTorch columns say n/a (nothing is installed here).
+# dp_TFLOP/s is dptrain's achieved rate from the FLOPs per step `dptrain bench` counts;
+# GPU_PEAK_TFLOPS (dense, for the precision compared) turns it into a fraction of peak.
+set -uo pipefail
+BUILD=${1:-build}
+STEPS=${2:-30}
+HERE=$(cd "$(dirname "$0")" && pwd)
+DPTRAIN=$BUILD/app/dptrain
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" | head -1; }
+
+TORCH=""
+for py in ${TORCH_PYTHON:-} ${DPTRAIN_PYTHON:-} /usr/bin/python3 python3; do
+  if command -v "$py" >/dev/null 2>&1 &&
+     "$py" -c 'import torch, torchvision, sys; sys.exit(0 if torch.cuda.is_available() else 1)' \
+       >/dev/null 2>&1; then
+    TORCH=$py
+    break
+  fi
+done
+
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) GPU: ${gpu:-unknown}, steps=$STEPS"
+echo "# PyTorch: ${TORCH:-none with CUDA found} $( [ -n "$TORCH" ] && "$TORCH" -c 'import torch; print(torch.__version__)')"
+
+ours() {  # arch batch precision -> the `dptrain bench` line
+  "$DPTRAIN" bench --device cuda --arch "$1" --batch-size "$2" --precision "$3" \
+    --steps "$STEPS" --warmup 10 2>/dev/null
+}
+theirs() {  # arch batch mode
+  [ -z "$TORCH" ] && { echo n/a; return; }
+  local v
+  v=$("$TORCH" "$HERE/pytorch_gpu_train_step.py" --arch "$1" --batch-size "$2" --mode "$3" \
+        --steps "$STEPS" 2>/dev/null | field images_per_sec)
+  echo "${v:-n/a}"
+}
+
+printf '%-9s %5s %11s %11s %11s %11s %11s %11s %8s %9s\n' arch batch \
+  dp_fp32 dp_tf32 pt_eager pt_cl pt_amp_bf16 pt_compile ratio dp_TFLOP/s
+for cfg in "resnet50 128" "resnet50 512" "resnet18 128"; do
+  set -- $cfg
+  arch=$1 batch=$2
+  f32_line=$(ours "$arch" "$batch" fp32)
+  t32_line=$(ours "$arch" "$batch" tf32)
+  f32=$(echo "$f32_line" | field images_per_sec)
+  t32=$(echo "$t32_line" | field images_per_sec)
+  gflop_step=$(echo "$f32_line $t32_line" | field gflop_per_step)
+  eager=$(theirs "$arch" "$batch" eager)
+  cl=$(theirs "$arch" "$batch" channels_last)
+  amp=$(theirs "$arch" "$batch" amp_bf16)
+  comp=$(theirs "$arch" "$batch" compile)
+  best=$(echo "${f32:-0} ${t32:-0}" | awk '{print ($1 > $2) ? $1 : $2}')
+  ratio=$(echo "$best $amp" | awk '{ if ($2 + 0 > 0) printf "%.2fx", $1 / $2; else print "n/a" }')
+  tflops=$(echo "$best ${gflop_step:-0} $batch" | awk '{printf "%.1f", $1 * $2 / $3 / 1000}')
+  printf '%-9s %5s %11s %11s %11s %11s %11s %11s %8s %9s\n' "$arch" "$batch" "${f32:-fail}" \
+    "${t32:-fail}" "$eager" "$cl" "$amp" "$comp" "$ratio" "$tflops"
+  if [ -n "${GPU_PEAK_TFLOPS:-}" ]; then
+    echo "#   $arch/$batch: $(echo "$tflops $GPU_PEAK_TFLOPS" | awk '{printf "%.1f%%", 100 * $1 / $2}') of ${GPU_PEAK_TFLOPS} TFLOP/s peak"
+  fi
+done
+echo "# dptrain bf16 mixed precision is not built yet: the AMP column has no dptrain twin."

@@ -1,0 +1,7 @@
+// libFuzzer target for the CIFAR-10 batch parser (tests/reliability/fuzz.sh builds and runs it).
+#include "parser_fuzz_targets.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  dp::fuzz::cifar10_one_input(data, size);
+  return 0;
+}

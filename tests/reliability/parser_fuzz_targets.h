@@ -1,0 +1,53 @@
+// The bodies of the parser fuzz targets, shared by the libFuzzer executables (fuzz_idx.cpp,
+// fuzz_cifar10.cpp, built only by fuzz.sh with clang) and the corpus replay test
+// (test_parser_corpus.cpp, a normal CTest test), so every input the fuzzer ever kept or
+// crashed on is replayed on every build. A malformed input must end in DataError; an input
+// that parses must satisfy the parser's promises, else the target aborts (a fuzzer "crash").
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "core/error.h"
+#include "data/source_parsers.h"
+
+namespace dp::fuzz {
+
+inline void promise(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "parser broke its promise: %s\n", what);
+    std::abort();
+  }
+}
+
+// First byte picks the IDX kind (even: images, odd: labels); the rest is the file.
+inline void idx_one_input(const uint8_t* data, size_t size) {
+  if (size == 0) return;
+  const uint32_t magic = data[0] % 2 == 0 ? data::kIdxImagesMagic : data::kIdxLabelsMagic;
+  try {
+    data::IdxArray idx =
+        data::parse_idx(std::vector<uint8_t>(data + 1, data + size), magic, "fuzz");
+    promise(idx.dims.size() == (magic & 0xff), "one dimension per the magic's rank");
+    uint64_t elements = 1;
+    for (uint32_t d : idx.dims) elements *= d;
+    promise(elements == idx.payload.size(), "payload holds exactly prod(dims) elements");
+  } catch (const DataError&) {
+  }
+}
+
+inline void cifar10_one_input(const uint8_t* data, size_t size) {
+  data::RawSplit split;
+  try {
+    data::parse_cifar10_batch(data, size, "fuzz", split);
+    promise(split.count == 10000, "a batch holds 10000 records");
+    promise(split.images.size() == size_t(split.count) * 3072, "3072 bytes per image");
+    for (uint8_t label : split.labels) promise(label < 10, "labels below 10");
+  } catch (const DataError&) {
+    promise(split.count == 0 && split.images.empty() && split.labels.empty(),
+            "a rejected batch leaves the split untouched");
+  }
+}
+
+}  // namespace dp::fuzz

@@ -1,0 +1,139 @@
+"""Bad input files: each must stop dptrain within seconds with one error line naming the file
+and the problem, and exit code 3 (data). Covers packed HDF5 files that are truncated, empty,
+of the wrong dtype or shape, with a corrupted header or non-finite normalisation floats, labels
+out of range, a CIFAR-10 batch of the wrong size, IDX files with a bad magic number, and a
+--data path that names different files on different ranks."""
+import os
+import shutil
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+from reliability_util import EXIT, Checker, write_tiny_dataset
+
+check = Checker(sys.argv[1], sys.argv[2])
+DATA = EXIT["data"]
+
+with tempfile.TemporaryDirectory() as tmp:
+    good = os.path.join(tmp, "good.h5")
+    write_tiny_dataset(good, train=64, test=16)
+
+    def train(data, *extra):
+        return ["train", "--data", data, "--arch", "resnet8", "--epochs", "1", "--batch-size", "8",
+                "--threads", "1", "--max-steps-per-epoch", "2", "--output-dir",
+                os.path.join(tmp, "out"), "--overwrite"] + list(extra)
+
+    def variant(name, edit):
+        """A copy of the good file, edited with h5py."""
+        path = os.path.join(tmp, name)
+        shutil.copy(good, path)
+        with h5py.File(path, "r+") as f:
+            edit(f)
+        return path
+
+    # The good file trains: the cases below fail because of what was broken, nothing else.
+    code, err, _, took = check.run(train(good))
+    check.record(code == 0, "good file trains", f"exit {code} in {took:.1f} s {err.strip()[-300:]}")
+
+    size = os.path.getsize(good)
+    truncated = os.path.join(tmp, "truncated.h5")
+    with open(good, "rb") as f, open(truncated, "wb") as g:
+        g.write(f.read(size // 2))
+    check.expect_error("truncated HDF5", train(truncated), DATA, ["truncated.h5"])
+
+    empty = os.path.join(tmp, "empty.h5")
+    open(empty, "wb").close()
+    check.expect_error("empty file", train(empty), DATA, ["empty.h5"])
+
+    corrupted = os.path.join(tmp, "header.h5")
+    shutil.copy(good, corrupted)
+    with open(corrupted, "r+b") as f:  # the superblock after its 8-byte signature
+        f.seek(8)
+        f.write(b"\xff" * 40)
+    check.expect_error("corrupted superblock", train(corrupted), DATA, ["header.h5"])
+
+    def float_images(f):
+        images = f["train/images"][:]
+        del f["train/images"]
+        f["train/images"] = images.astype(np.float32)
+    check.expect_error("wrong dtype", train(variant("float.h5", float_images)), DATA,
+                       ["float.h5", "uint8"])
+
+    def flat_images(f):
+        images = f["train/images"][:]
+        del f["train/images"]
+        f["train/images"] = images.reshape(len(images), -1)
+    check.expect_error("wrong rank", train(variant("flat.h5", flat_images)), DATA,
+                       ["flat.h5", "rank 2"])
+
+    def wrong_side(f):
+        f.attrs["height"] = 9
+    check.expect_error("shape disagrees with attributes", train(variant("side.h5", wrong_side)),
+                       DATA, ["side.h5", "attributes say"])
+
+    def short_labels(f):
+        del f["test/labels"]
+        f["test/labels"] = np.zeros(5, np.uint8)
+    check.expect_error("label count", train(variant("labels.h5", short_labels)), DATA,
+                       ["labels.h5", "labels shape"])
+
+    def big_label(f):
+        f["train/labels"][17] = 10
+    check.expect_error("label out of range", train(variant("range.h5", big_label)), DATA,
+                       ["range.h5", "label 10 at index 17"])
+
+    def nan_mean(f):
+        f["train"].attrs["mean"] = [0.5, float("nan"), 0.5]
+    check.expect_error("NaN mean", train(variant("nanmean.h5", nan_mean)), DATA,
+                       ["nanmean.h5", "mean value nan"])
+
+    def inf_std(f):
+        f["train"].attrs["std"] = [0.25, float("inf"), 0.25]
+    check.expect_error("Inf std", train(variant("infstd.h5", inf_std)), DATA,
+                       ["infstd.h5", "std value inf"])
+
+    # CIFAR-10 batch of the wrong size (whole records, one too few) and IDX with a bad magic.
+    cifar = os.path.join(tmp, "cifar-10-batches-bin")
+    os.makedirs(cifar)
+    for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+        with open(os.path.join(cifar, name), "wb") as f:
+            f.truncate(9999 * 3073 if name == "data_batch_1.bin" else 10000 * 3073)
+    with open(os.path.join(cifar, "batches.meta.txt"), "w") as f:
+        f.write("\n".join(f"class{i}" for i in range(10)) + "\n")
+    packed = os.path.join(tmp, "cifar.h5")
+    check.expect_error("CIFAR batch of the wrong size",
+                       ["pack", "--format", "cifar10", "--source", cifar, "--output", packed],
+                       DATA, ["data_batch_1.bin", "holds 9999 records"])
+    check.record(not os.path.exists(packed) and not os.path.exists(packed + ".tmp"),
+                 "failed pack leaves no output", packed)
+
+    idx = os.path.join(tmp, "fashion-idx")
+    os.makedirs(idx)
+    for prefix, n in (("train", 6), ("t10k", 2)):
+        with open(os.path.join(idx, f"{prefix}-images-idx3-ubyte"), "wb") as f:
+            f.write(bytes([0, 0, 8, 3, 0, 0, 0, n, 0, 0, 0, 4, 0, 0, 0, 4]) + bytes(16 * n))
+        magic = 0x0902 if prefix == "t10k" else 0x0801  # a bad magic in t10k labels
+        with open(os.path.join(idx, f"{prefix}-labels-idx1-ubyte"), "wb") as f:
+            f.write(magic.to_bytes(4, "big") + n.to_bytes(4, "big") + bytes(n))
+    check.expect_error("IDX bad magic",
+                       ["pack", "--format", "fashion-mnist", "--source", idx, "--output", packed],
+                       DATA, ["t10k-labels-idx1-ubyte", "bad IDX magic number 0x00000902"])
+
+    # Two ranks given different files: rank 0 names one, rank 1 another (mpirun MPMD).
+    other = os.path.join(tmp, "other.h5")
+    write_tiny_dataset(other, train=64, test=16, channels=3)
+    with h5py.File(other, "r+") as f:
+        f["train/labels"][0] = 3  # same shape and size, different content
+    check.expect_error("data path differs between ranks", [], DATA,
+                       ["option --data", "rank 1 reads " + other, "rank 0's " + good],
+                       mpmd=[train(good), train(other)], limit=30)
+    # The same file under two paths (a staged copy) is accepted.
+    copy = os.path.join(tmp, "copy.h5")
+    shutil.copy(good, copy)
+    code, err, _, took = check.run([], mpmd=[train(good), train(copy)], limit=120)
+    check.record(code == 0, "identical copies on two ranks train",
+                 f"exit {code} in {took:.1f} s {err.strip()[-300:]}")
+
+check.finish()

@@ -1,0 +1,61 @@
+"""NaN/Inf steps under 2 ranks: a NaN injected into one rank's loss gradient at step 3 must make
+every rank skip that update together (parameters and momentum exactly those after step 2),
+count it in metrics.h5's /history/skipped_steps, and the run must finish normally; NaNs at
+every step from step 2 on must stop the job after --max-consecutive-skips steps with exit
+code 4 (numerical)."""
+import os
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+from reliability_util import EXIT, Checker, write_tiny_dataset
+
+check = Checker(sys.argv[1], sys.argv[2])
+
+with tempfile.TemporaryDirectory() as tmp:
+    data = os.path.join(tmp, "tiny.h5")
+    write_tiny_dataset(data, train=96, test=16)
+    out = os.path.join(tmp, "out")
+
+    def train(run, steps, *extra):
+        return ["train", "--data", data, "--arch", "resnet8", "--epochs", "1", "--batch-size",
+                "16", "--threads", "1", "--lr-schedule", "constant", "--max-steps-per-epoch",
+                str(steps), "--output-dir", out, "--run-name", run] + list(extra)
+
+    def state(run):
+        with h5py.File(os.path.join(out, run, "checkpoint.h5"), "r") as f:
+            return {f"{g}/{k}": f[g][k][:] for g in ("params", "optimizer/momentum")
+                    for k in f[g]}
+
+    # Reference: two clean steps.
+    code, err, _, took = check.run(train("two", 2), ranks=2, limit=120)
+    check.record(code == 0, "reference run (2 steps)", f"exit {code} in {took:.1f} s "
+                 f"{err.strip()[-300:]}")
+    # Three steps, the third poisoned on rank 1 only.
+    code, err, stdout, took = check.run(
+        train("nan", 3, "--inject-nan-at-step", "3", "--inject-nan-rank", "1"), ranks=2,
+        limit=120)
+    check.record(code == 0 and "update skipped" in stdout, "NaN on rank 1 at step 3: run finishes",
+                 f"exit {code} in {took:.1f} s {err.strip()[-300:]}")
+    if code == 0:
+        with h5py.File(os.path.join(out, "nan", "metrics.h5"), "r") as f:
+            skipped = f["history/skipped_steps"][:].tolist()
+            loss = f["history/train_loss"][:]
+        check.record(skipped == [1] and np.isfinite(loss).all(), "metrics.h5 counts the skip",
+                     f"skipped_steps {skipped}, train_loss {loss}")
+        ref, got = state("two"), state("nan")
+        same = ref.keys() == got.keys() and all(np.array_equal(ref[k], got[k]) for k in ref)
+        check.record(same and len(ref) > 10, "skipped update left weights and momentum untouched",
+                     f"{len(ref)} tensors compared")
+
+    # NaN from step 2 on, for good: the third skip in a row stops the job.
+    check.expect_error("consecutive skips stop the job",
+                       train("stop", 10, "--inject-nan-at-step", "2", "--inject-nan-rank", "0",
+                             "--inject-nan-steps", "100", "--max-consecutive-skips", "3"),
+                       EXIT["numerical"],
+                       ["--max-consecutive-skips", "3 training steps in a row", "epoch 1 step 4"],
+                       ranks=2, limit=60, one_line=False)
+
+check.finish()

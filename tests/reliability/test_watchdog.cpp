@@ -1,0 +1,50 @@
+// CollectiveWatchdog: silent before the first heartbeat and while heartbeats keep coming; once
+// they stop for longer than the timeout, the process ends with the communication exit code and
+// one line naming --collective-timeout (a death test: it runs in a child process).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "comm/collective_watchdog.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(CollectiveWatchdogDeathTest, EndsTheProcessWhenHeartbeatsStop) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        dp::CollectiveWatchdog watchdog(0.3);
+        watchdog.beat();
+        std::this_thread::sleep_for(5s);
+      },
+      testing::ExitedWithCode(5), "option --collective-timeout: no training progress for");
+}
+
+TEST(CollectiveWatchdog, QuietWhileBeatingAndBeforeTheFirstBeat) {
+  {
+    dp::CollectiveWatchdog watchdog(0.2);
+    std::this_thread::sleep_for(600ms);  // no beat yet: nothing is watched
+    for (int i = 0; i < 12; ++i) {
+      watchdog.beat();
+      std::this_thread::sleep_for(50ms);
+    }
+  }  // destruction stops the thread promptly, even with a long timeout
+  const auto start = std::chrono::steady_clock::now();
+  {
+    dp::CollectiveWatchdog watchdog(600);
+    watchdog.beat();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  SUCCEED();
+}
+
+TEST(CollectiveWatchdog, ZeroTimeoutDisablesIt) {
+  dp::CollectiveWatchdog watchdog(0);
+  watchdog.beat();
+  std::this_thread::sleep_for(100ms);
+}
+
+}  // namespace

@@ -1,0 +1,168 @@
+"""dptrain-report on bad input: a missing directory or file, a file that is not HDF5, an HDF5
+file that is not a metrics file, an empty history, a truncated file, a run that crashed after
+two epochs, inconsistent final metrics, bad options and an unwritable output folder. Each gives
+one clear line on stderr naming the file, the documented exit code, and never a traceback; the
+crashed run still gets its curves.
+
+usage: test_report_bad_input.py <dptrain-report>"""
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+import h5py
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report_fixtures import (check, config, final_from_confusion, finish, history_rows,  # noqa
+                             png_complete, png_size, run_report, svg_ok, write_metrics)
+
+TOOL = sys.argv[1]
+EXIT_USAGE, EXIT_DATA, EXIT_OUTPUT = 2, 3, 6
+CONFUSION = [[3, 1], [0, 4]]
+
+
+def expect_error(label, args, code, *fragments, lines=1):
+    proc = run_report(TOOL, *args)
+    err = proc.stderr.strip().splitlines()
+    ok = check(proc.returncode == code, f"{label}: exit {code} (got {proc.returncode})")
+    check("Traceback" not in proc.stderr, f"{label}: no traceback")
+    if lines is not None:  # usage errors: argparse's usage lines, then the error
+        check(len(err) == lines, f"{label}: {lines} line(s) on stderr (got {len(err)})")
+    last = err[-1] if err else ""
+    print(f"     stderr: {last}")
+    check(last.startswith("dptrain-report: error: ") and all(f in last for f in fragments),
+          f"{label}: message names {fragments}")
+    if not ok:
+        print(proc.stdout, proc.stderr)
+    return proc
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    def run_path(name):
+        return os.path.join(tmp, name)
+
+    def metrics_path(name):
+        return os.path.join(tmp, name, "metrics.h5")
+
+    good_final = final_from_confusion(CONFUSION, ["no", "yes"])
+    write_metrics(metrics_path("good"), history_rows(3), config("good"), good_final)
+
+    missing = run_path("no-such-run")
+    expect_error("missing directory", [missing], EXIT_DATA, missing, "no such run directory")
+
+    os.makedirs(run_path("empty-dir"))
+    expect_error("directory without metrics.h5", [run_path("empty-dir")], EXIT_DATA,
+                 metrics_path("empty-dir"), "missing")
+
+    os.makedirs(run_path("text"))
+    with open(metrics_path("text"), "w") as f:
+        f.write("epoch,loss\n1,2.3\n")
+    expect_error("not an HDF5 file", [run_path("text")], EXIT_DATA, metrics_path("text"),
+                 "not an HDF5 file")
+
+    os.makedirs(run_path("dataset"))
+    with h5py.File(metrics_path("dataset"), "w") as f:
+        f.attrs["format"] = "dptrain-dataset"
+    expect_error("an HDF5 file of another kind", [run_path("dataset")], EXIT_DATA,
+                 metrics_path("dataset"), "not a dptrain metrics file", "dptrain-dataset")
+
+    write_metrics(metrics_path("empty-history"), {k: [] for k in history_rows(1)},
+                  config("empty-history"))
+    expect_error("empty history", [run_path("empty-history")], EXIT_DATA,
+                 metrics_path("empty-history"), "empty history")
+
+    write_metrics(metrics_path("no-field"), history_rows(2), config("no-field"), good_final)
+    with h5py.File(metrics_path("no-field"), "a") as f:
+        del f["history/time_comm"]
+    expect_error("a history field missing", [run_path("no-field")], EXIT_DATA,
+                 metrics_path("no-field"), "/history/time_comm missing")
+
+    bad_final = final_from_confusion(CONFUSION, ["no", "yes"])
+    bad_final["support"] = [4, 5]
+    write_metrics(metrics_path("bad-support"), history_rows(2), config("bad-support"),
+                  bad_final)
+    expect_error("support disagreeing with the confusion matrix", [run_path("bad-support")],
+                 EXIT_DATA, metrics_path("bad-support"), "/final/support")
+
+    bad_final = final_from_confusion(CONFUSION, ["no", "yes", "maybe"])
+    write_metrics(metrics_path("bad-names"), history_rows(2), config("bad-names"), bad_final)
+    expect_error("class names not matching the matrix", [run_path("bad-names")], EXIT_DATA,
+                 metrics_path("bad-names"), "confusion_matrix has shape (2, 2)")
+
+    # Truncated: the first half of a valid file (the superblock survives).
+    os.makedirs(run_path("truncated"))
+    with open(metrics_path("good"), "rb") as f:
+        data = f.read()
+    with open(metrics_path("truncated"), "wb") as f:
+        f.write(data[:len(data) // 2])
+    expect_error("truncated file", [run_path("truncated")], EXIT_DATA,
+                 metrics_path("truncated"))
+
+    # A bad run among good ones stops everything before anything is written.
+    out = run_path("mixed-out")
+    expect_error("one bad run among good ones", [run_path("good"), missing, "--out", out],
+                 EXIT_DATA, missing)
+    check(not os.path.exists(out), "nothing written when any input is bad")
+
+    # Crashed after two of ten epochs: no /final. Curves and JSON written, exit 3.
+    write_metrics(metrics_path("crashed"), history_rows(2), config("crashed", epochs=10))
+    out = run_path("crashed-out")
+    proc = expect_error("crashed run", [run_path("crashed"), "--out", out, "--params", "100"],
+                        EXIT_DATA, metrics_path("crashed"), "no /final group",
+                        "after 2 of 10 epochs", "no final evaluation")
+    png = os.path.join(out, "training_curves.png")
+    check(png_size(png) == (1200, 800) and png_complete(png)
+          and svg_ok(os.path.join(out, "training_curves.svg")),
+          "crashed run: training curves still written (1200x800 PNG, SVG)")
+    with open(os.path.join(out, "report.json")) as f:
+        doc = json.load(f)
+    check(doc["final"] is None and doc["complete"] is False and doc["epochs_done"] == 2
+          and doc["epochs_planned"] == 10, "crashed run: report.json says it has no final")
+    check(not any(os.path.exists(os.path.join(out, n)) for n in (
+        "confusion_matrix.png", "per_class_accuracy.png", "classification_report.txt")),
+        "crashed run: no confusion matrix or classification report made up")
+
+    # A crash while appending an epoch leaves one field a row longer: warn, use the rest.
+    write_metrics(metrics_path("ragged"), history_rows(3), config("ragged"), good_final)
+    with h5py.File(metrics_path("ragged"), "a") as f:
+        d = f["history/epoch"]
+        d.resize((4,))
+        d[3] = 4
+    proc = run_report(TOOL, run_path("ragged"), "--out", run_path("ragged-out"), "--params", "9")
+    check(proc.returncode == 0 and "warning" in proc.stderr and "using the first 3" in proc.stderr
+          and "Traceback" not in proc.stderr, f"ragged history: warning, exit 0 ({proc.stderr})")
+    with open(os.path.join(run_path("ragged-out"), "report.json")) as f:
+        check(json.load(f)["history"]["epoch"] == [1, 2, 3], "ragged history: 3 epochs used")
+
+    # Options.
+    expect_error("no run given", [], EXIT_USAGE, "RUN", lines=None)
+    expect_error("negative --skip-epochs", [run_path("good"), "--skip-epochs", "-1"], EXIT_USAGE,
+                 "--skip-epochs", lines=None)
+    expect_error("--skip-epochs past the run", [run_path("good"), "--skip-epochs", "3"],
+                 EXIT_USAGE, metrics_path("good"), "--skip-epochs 3")
+    expect_error("--gpus below 2", [run_path("good"), "--gpus", "1,2"], EXIT_USAGE, "--gpus",
+                 lines=None)
+    expect_error("--baseline alone", [run_path("good"), "--baseline", run_path("good")],
+                 EXIT_USAGE, "--baseline needs at least one other run")
+    write_metrics(metrics_path("no-world"), history_rows(2),
+                  {"run-name": "no-world", "batch-size": 8, "epochs": 2}, good_final)
+    expect_error("a comparison run without world-size",
+                 [run_path("no-world"), "--baseline", run_path("good"), "--params", "5",
+                  "--out", run_path("no-world-out")], EXIT_DATA,
+                 metrics_path("no-world"), "world-size")
+
+    # Output that cannot be written: --out below a regular file.
+    blocker = run_path("a-file")
+    with open(blocker, "w") as f:
+        f.write("x")
+    expect_error("unwritable output folder", [run_path("good"), "--out",
+                                              os.path.join(blocker, "sub")],
+                 EXIT_OUTPUT, os.path.join(blocker, "sub"), "cannot create")
+
+    # A good run still works beside all this.
+    proc = run_report(TOOL, run_path("good"), "--out", run_path("good-out"), "--params", "9")
+    check(proc.returncode == 0 and proc.stderr == "", f"good run: exit 0 ({proc.stderr})")
+    shutil.rmtree(run_path("good-out"))
+
+finish()

@@ -1,0 +1,29 @@
+"""What two dptrain runs must agree on, bit for bit, to count as the same run: every step's
+loss, accuracy and learning rate (/steps), every epoch's metrics (/history), the final
+evaluation, and the final checkpoint's weights, BN statistics (every rank's) and momentum."""
+import os
+
+import h5py
+
+
+def snapshot(run_dir):
+    out = {}
+    with h5py.File(os.path.join(run_dir, "metrics.h5"), "r") as f:
+        for field in ("step", "epoch", "loss", "accuracy", "lr"):
+            out[f"steps/{field}"] = f["steps"][field][:]
+        for field in ("epoch", "steps", "lr", "train_loss", "train_acc", "val_loss", "val_acc"):
+            out[f"history/{field}"] = f["history"][field][:]
+        out["final/confusion_matrix"] = f["final/confusion_matrix"][:]
+    with h5py.File(os.path.join(run_dir, "checkpoint.h5"), "r") as f:
+        for group in ("params", "buffers", "optimizer/momentum"):
+            for name, ds in f[group].items():
+                out[f"{group}/{name}"] = ds[:]
+        out["train_state/buffers_by_rank"] = f["train_state/buffers_by_rank"][:]
+    return out
+
+
+def differences(a, b):
+    """The keys whose arrays differ in shape or in any bit (or exist in one snapshot only)."""
+    differ = [k for k in a if k not in b or a[k].shape != b[k].shape or
+              a[k].tobytes() != b[k].tobytes()]
+    return differ + [k for k in b if k not in a]

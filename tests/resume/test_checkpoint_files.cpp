@@ -1,0 +1,96 @@
+// Checkpoint names, --resume auto's choice (newest readable, unreadable and .tmp files
+// skipped), pruning to the newest K, and the checkpoint policy's timing.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "io/checkpoint.h"
+#include "train/checkpoint_files.h"
+#include "train/checkpoint_policy.h"
+#include "../io/temp_dir.h"
+
+namespace dp {
+namespace {
+
+void write_checkpoint(const std::string& path, int64_t step) {
+  std::vector<float> w = {float(step)};
+  CheckpointMeta meta;
+  meta.ints["step"] = step;
+  save_checkpoint(path, {{{"w", {1}, w.data()}}, {}, {}, {}, {}}, meta);
+}
+
+TEST(CheckpointFiles, NamesSortAsTheyShould) {
+  EXPECT_EQ(named_checkpoint_file(3, 1234), "checkpoint-e0003-s001234.h5");
+  EXPECT_EQ(named_checkpoint_file(12, 1234567), "checkpoint-e0012-s1234567.h5");
+}
+
+TEST(CheckpointFiles, AutoPicksTheNewestReadableCheckpoint) {
+  testing::TempDir dir;
+  EXPECT_EQ(resolve_resume_option("auto", dir.path().string()), "");
+  EXPECT_EQ(resolve_resume_option("auto", dir.file("missing-dir")), "");
+  write_checkpoint(dir.file(named_checkpoint_file(1, 10)), 10);
+  write_checkpoint(dir.file(named_checkpoint_file(2, 20)), 20);
+  write_checkpoint(dir.file("checkpoint.h5"), 20);
+  // Newer by name, but not a checkpoint (a file cut short by a full disk, say): skipped.
+  std::ofstream(dir.file(named_checkpoint_file(3, 30))) << "not hdf5";
+  // An unfinished save: never considered, even though it would be the newest.
+  write_checkpoint(dir.file(named_checkpoint_file(4, 40)) + ".tmp", 40);
+  std::ofstream(dir.file("notes.txt")) << "other files are ignored";
+
+  auto found = find_checkpoints(dir.path().string());
+  ASSERT_EQ(found.size(), 3u);
+  EXPECT_EQ(found[0].global_step(), 20);
+  EXPECT_EQ(found[2].path, dir.file(named_checkpoint_file(1, 10)));
+  const std::string chosen = resolve_resume_option("auto", dir.path().string());
+  EXPECT_EQ(read_checkpoint_meta(chosen).ints.at("step"), 20);
+  EXPECT_EQ(resolve_resume_option("none", dir.path().string()), "");
+  EXPECT_EQ(resolve_resume_option(dir.file("checkpoint.h5"), "elsewhere"), dir.file("checkpoint.h5"));
+  EXPECT_THROW(resolve_resume_option(dir.file("nope.h5"), dir.path().string()), UsageError);
+}
+
+TEST(CheckpointFiles, PruneKeepsTheNewestK) {
+  testing::TempDir dir;
+  for (int64_t step : {5, 10, 15, 20}) write_checkpoint(dir.file(named_checkpoint_file(0, step)), step);
+  write_checkpoint(dir.file("checkpoint.h5"), 20);
+  prune_named_checkpoints(dir.path().string(), 2);
+  EXPECT_FALSE(std::filesystem::exists(dir.file(named_checkpoint_file(0, 5))));
+  EXPECT_FALSE(std::filesystem::exists(dir.file(named_checkpoint_file(0, 10))));
+  EXPECT_TRUE(std::filesystem::exists(dir.file(named_checkpoint_file(0, 15))));
+  EXPECT_TRUE(std::filesystem::exists(dir.file(named_checkpoint_file(0, 20))));
+  EXPECT_TRUE(std::filesystem::exists(dir.file("checkpoint.h5")));
+}
+
+TEST(CheckpointFiles, PublishReplacesTheLatestAtomically) {
+  testing::TempDir dir;
+  write_checkpoint(dir.file("checkpoint.h5"), 1);
+  write_checkpoint(dir.file(named_checkpoint_file(0, 2)), 2);
+  publish_checkpoint_as(dir.file(named_checkpoint_file(0, 2)), dir.file("checkpoint.h5"));
+  EXPECT_EQ(read_checkpoint_meta(dir.file("checkpoint.h5")).ints.at("step"), 2);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("checkpoint.h5.tmp")));
+}
+
+TEST(CheckpointPolicy, EpochsStepsAndMinutes) {
+  CheckpointPolicy every_epoch({1, 0, 0}, 0.0);
+  EXPECT_TRUE(every_epoch.epoch_due(1, false));
+  EXPECT_FALSE(every_epoch.steps_due(100));
+  EXPECT_FALSE(every_epoch.time_due(1e9));
+
+  CheckpointPolicy end_only({0, 0, 0}, 0.0);
+  EXPECT_FALSE(end_only.epoch_due(3, false));
+  EXPECT_TRUE(end_only.epoch_due(3, true));
+
+  CheckpointPolicy mixed({2, 50, 1.5}, 100.0);
+  EXPECT_FALSE(mixed.epoch_due(1, false));
+  EXPECT_TRUE(mixed.epoch_due(2, false));
+  EXPECT_FALSE(mixed.steps_due(49));
+  EXPECT_TRUE(mixed.steps_due(100));
+  EXPECT_FALSE(mixed.time_due(100.0 + 89));
+  EXPECT_TRUE(mixed.time_due(100.0 + 90));
+  mixed.saved(190.0);
+  EXPECT_FALSE(mixed.time_due(200.0));
+}
+
+}  // namespace
+}  // namespace dp

@@ -1,0 +1,174 @@
+"""Exact resume on the CPU backend, with RANKS ranks (1: dptrain alone, 2+: mpirun):
+a run interrupted and resumed with --resume auto equals an uninterrupted one bit for bit — every
+step's loss and learning rate (/steps), every epoch's metrics (/history) and the final weights,
+BN statistics (every rank's) and momentum. Interruptions: a rank SIGKILLed mid-epoch (the run
+continues from the last --checkpoint-every-steps checkpoint) and SIGUSR1 (the ranks agree on a
+step, checkpoint, exit 7). Also: --keep-checkpoints keeps the newest K named files with
+checkpoint.h5 the newest; and on other world sizes a mid-epoch checkpoint is refused with a
+clear message while an epoch-boundary one resumes.
+
+usage: test_exact_resume.py DPTRAIN MPIEXEC RANKS"""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import h5py
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "comm"))
+from tiny_dataset import mpirun_command, write_tiny_dataset  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run_snapshot import differences, snapshot  # noqa: E402
+
+DPTRAIN, MPIEXEC, RANKS = sys.argv[1], sys.argv[2], int(sys.argv[3])
+EXIT_USAGE, EXIT_PREEMPTED = 2, 7
+EPOCHS, STEPS_PER_EPOCH = 3, 13  # 203 samples, global batch 16: 13 steps on 1 and on 2 ranks
+failures = []
+
+
+def check(ok, what):
+    print(f"{'ok  ' if ok else 'FAIL'} {what}", flush=True)
+    if not ok:
+        failures.append(what)
+
+
+def command(ranks, args):
+    program = [DPTRAIN, "train"] + args
+    return program if ranks == 1 else mpirun_command(MPIEXEC, ranks, program)
+
+
+def run(ranks, args, timeout=240):
+    proc = subprocess.run(command(ranks, args), capture_output=True, text=True, timeout=timeout)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def wait_released(path, limit=60):
+    """After a rank is SIGKILLed, mpirun ends the others (SIGTERM, which dptrain takes as a
+    stop request, then SIGKILL); rank 0 may outlive mpirun by a moment and still hold its HDF5
+    file lock. Waits until the file opens for writing."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            h5py.File(path, "r+").close()
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    data = os.path.join(tmp, "tiny.h5")
+    write_tiny_dataset(data)
+    out = os.path.join(tmp, "out")
+    # Options may appear once only: "base" leaves out --epochs ("full" adds it).
+    base = ["--data", data, "--arch", "resnet8", "--batch-size", "16",
+            "--lr", "0.2", "--lr-schedule", "onecycle", "--crop-padding", "2", "--flip", "true",
+            "--label-smoothing", "0.1", "--nesterov", "true", "--threads", "1",
+            "--bucket-mb", "0.05", "--output-dir", out, "--log-every", "1"]
+    full = base + ["--epochs", str(EPOCHS)]
+
+    code, stdout, stderr = run(RANKS, full + ["--run-name", "straight"])
+    check(code == 0, f"uninterrupted run exits 0 (got {code}) {stderr[-500:]}")
+    straight = snapshot(os.path.join(out, "straight"))
+    check(len(straight["steps/loss"]) == EPOCHS * STEPS_PER_EPOCH,
+          f"/steps holds {EPOCHS * STEPS_PER_EPOCH} steps ({len(straight['steps/loss'])})")
+
+    # 1. SIGKILL on the last rank at step 19 (epoch 2, step 6); checkpoints every 5 steps, so
+    # the resume starts from step 15 (epoch 2, step 2): mid-epoch, with the loader skipping.
+    killed = full + ["--run-name", "killed", "--checkpoint-every-steps", "5"]
+    code, _, _ = run(RANKS, killed + ["--fail-at-step", "19", "--fail-rank", str(RANKS - 1),
+                                      "--fail-mode", "kill"])
+    check(code != 0, f"run with a SIGKILLed rank fails (exit {code})")
+    wait_released(os.path.join(out, "killed", "metrics.h5"))
+    with h5py.File(os.path.join(out, "killed", "checkpoint.h5"), "r") as f:
+        check((f.attrs["step"], f.attrs["epoch"], f.attrs["step_in_epoch"]) == (15, 1, 2),
+              f"last checkpoint at step 15 = epoch 2 step 2 (step {f.attrs['step']} epoch "
+              f"{f.attrs['epoch']} step_in_epoch {f.attrs['step_in_epoch']})")
+    with h5py.File(os.path.join(out, "killed", "metrics.h5"), "r") as f:
+        check(len(f["history/epoch"]) == 1, "metrics.h5 of the killed run holds epoch 1")
+    code, stdout, stderr = run(RANKS, killed + ["--resume", "auto"])
+    check(code == 0, f"--resume auto exits 0 (got {code}) {stderr[-800:]}")
+    check("resumed from" in stdout and "epoch 2/3 step 3/13" in stdout,
+          "the resumed run starts at epoch 2 step 3")
+    differ = differences(straight, snapshot(os.path.join(out, "killed")))
+    check(not differ, f"killed + resumed == uninterrupted, bitwise ({differ[:5]})")
+    with h5py.File(os.path.join(out, "killed", "metrics.h5"), "r") as f:
+        resume = f["resumes/1"].attrs
+        check(resume["step"] == "15" and resume["world_size"] == str(RANKS),
+              "metrics.h5 records the resume under /resumes/1")
+
+    # 1b. The same with time-based checkpoints (rank 0's clock decides, every rank follows):
+    # where they fall varies from run to run, the result must not.
+    timed = full + ["--run-name", "timed", "--checkpoint-every-minutes", "0.0005"]
+    code, _, _ = run(RANKS, timed + ["--fail-at-step", "19", "--fail-rank", str(RANKS - 1),
+                                     "--fail-mode", "kill"])
+    wait_released(os.path.join(out, "timed", "metrics.h5"))
+    with h5py.File(os.path.join(out, "timed", "checkpoint.h5"), "r") as f:
+        check(code != 0 and f.attrs["trigger"] in ("minutes", "epoch") and f.attrs["step"] < 19,
+              f"timed checkpoints: killed at step 19, last checkpoint at step {f.attrs['step']} "
+              f"({f.attrs['trigger']})")
+    code, _, stderr = run(RANKS, timed + ["--resume", "auto"])
+    differ = differences(straight, snapshot(os.path.join(out, "timed")))
+    check(code == 0 and not differ, f"timed checkpoints: resumed == uninterrupted ({differ[:5]})")
+
+    # 2. SIGUSR1 once step 4 has been logged: every rank stops at the same step, checkpoints
+    # and exits 7; --resume auto finishes the run identically.
+    args = full + ["--run-name", "signalled"]
+    proc = subprocess.Popen(command(RANKS, args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    for line in proc.stdout:
+        if "epoch 1/3 step 4/13" in line:
+            proc.send_signal(signal.SIGUSR1)  # mpirun forwards SIGUSR1 to every rank
+            break
+    stdout_rest, stderr = proc.communicate(timeout=120)
+    check(proc.returncode == EXIT_PREEMPTED,
+          f"SIGUSR1: exit {EXIT_PREEMPTED} (got {proc.returncode}) {stderr[-800:]}")
+    check("stopping on SIGUSR1" in stdout_rest, "the log says why it stopped")
+    with h5py.File(os.path.join(out, "signalled", "checkpoint.h5"), "r") as f:
+        stopped_at = int(f.attrs["step"])
+        check(f.attrs["trigger"] == "signal" and 4 <= stopped_at < EPOCHS * STEPS_PER_EPOCH,
+              f"signal checkpoint at step {stopped_at}")
+    code, stdout, stderr = run(RANKS, args + ["--resume", "auto"])
+    check(code == 0, f"resume after SIGUSR1 exits 0 (got {code}) {stderr[-800:]}")
+    differ = differences(straight, snapshot(os.path.join(out, "signalled")))
+    check(not differ, f"signalled + resumed == uninterrupted, bitwise ({differ[:5]})")
+
+    # 3. A finished run resumed again (a requeued job that had completed) changes nothing.
+    code, stdout, _ = run(RANKS, args + ["--resume", "auto"])
+    check(code == 0 and not differences(straight, snapshot(os.path.join(out, "signalled"))),
+          f"resuming a finished run exits 0 and changes nothing (exit {code})")
+
+    # 4. --keep-checkpoints 3 with a checkpoint every 4 steps: the 3 newest named files remain,
+    # checkpoint.h5 is the newest of them (the same file), and no temporary file is left.
+    keep = os.path.join(out, "keep")
+    code, _, stderr = run(RANKS, base + ["--run-name", "keep", "--epochs", "1",
+                                         "--checkpoint-every-steps", "4", "--keep-checkpoints", "3"])
+    names = sorted(os.listdir(keep)) if os.path.isdir(keep) else []
+    expect = ["checkpoint-e0000-s000008.h5", "checkpoint-e0000-s000012.h5",
+              "checkpoint-e0001-s000013.h5", "checkpoint.h5", "metrics.h5"]
+    check(code == 0 and names == expect, f"--keep-checkpoints 3 keeps {names}")
+    if code == 0 and "checkpoint.h5" in names:
+        newest = os.stat(os.path.join(keep, "checkpoint-e0001-s000013.h5"))
+        latest = os.stat(os.path.join(keep, "checkpoint.h5"))
+        check(newest.st_ino == latest.st_ino, "checkpoint.h5 is the newest checkpoint (hard link)")
+
+    # 5. Another world size: a mid-epoch checkpoint is refused, an epoch-boundary one resumes.
+    other = 2 if RANKS == 1 else 1
+    mid = os.path.join(keep, "checkpoint-e0000-s000012.h5")
+    code, _, stderr = run(other, full + ["--run-name", "other-mid", "--resume", mid])
+    check(code == EXIT_USAGE and "mid-epoch" in stderr and f"on {RANKS} ranks" in stderr,
+          f"mid-epoch checkpoint refused on {other} ranks (exit {code}): "
+          f"{stderr.strip().splitlines()[-1:] if stderr.strip() else ''}")
+    boundary = os.path.join(keep, "checkpoint-e0001-s000013.h5")
+    code, stdout, stderr = run(other, base + ["--run-name", "other-boundary", "--epochs", "2",
+                                              "--resume", boundary])
+    check(code == 0 and "epoch 2/2 done" in stdout and "epoch 1/2 done" not in stdout,
+          f"epoch-boundary checkpoint resumes on {other} ranks (exit {code}) {stderr[-500:]}")
+
+if failures:
+    sys.exit(f"{len(failures)} check(s) failed")
+print("exact resume passed")

@@ -1,0 +1,73 @@
+// metrics.h5 of a resumed run: reopened (not truncated), history and step rows written after
+// the checkpoint dropped, the resume recorded, and appending continues without duplicated or
+// missing epochs.
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "io/hdf5.h"
+#include "io/metrics_writer.h"
+#include "../io/temp_dir.h"
+
+namespace dp {
+namespace {
+
+std::vector<double> column(const std::string& path, const std::string& name) {
+  h5::File file(path, h5::File::Mode::read);
+  std::vector<double> values;
+  file.dataset(name).read(values);
+  return values;
+}
+
+void write_epoch(MetricsWriter& writer, int64_t epoch, int64_t steps_per_epoch) {
+  for (int64_t s = 1; s <= steps_per_epoch; ++s)
+    writer.add_step({(epoch - 1) * steps_per_epoch + s, epoch, 1.0 / s, 0.5, 0.1});
+  EpochRecord record;
+  record.epoch = epoch;
+  record.train_loss = 10.0 * epoch;
+  writer.append_epoch(record);
+}
+
+TEST(MetricsResume, ReopenDropsRowsAfterTheCheckpointAndContinues) {
+  testing::TempDir dir;
+  const std::string path = dir.file("metrics.h5");
+  {
+    MetricsWriter writer(path, {{"arch", "resnet8"}}, {{"compiler", "x"}});
+    for (int64_t epoch = 1; epoch <= 3; ++epoch) write_epoch(writer, epoch, 4);
+    writer.add_step({13, 4, 0.25, 0.5, 0.1});  // a step of epoch 4, flushed before a crash
+    writer.flush_steps();
+    EvaluationResult result;
+    result.num_classes = 1;
+    result.samples = 1;
+    result.confusion = {1};
+    writer.write_final(result, {"a"});
+  }
+  // Resume from a checkpoint after epoch 2 plus 1 step of epoch 3 (step 9).
+  {
+    auto writer = MetricsWriter::reopen(path, 2, 9, {{"checkpoint", "c.h5"}, {"step", "9"}});
+    EXPECT_EQ(column(path, "history/epoch"), (std::vector<double>{1, 2}));
+    EXPECT_EQ(column(path, "steps/step").size(), 9u);
+    for (int64_t s = 10; s <= 12; ++s) writer->add_step({s, 3, 1.0 / s, 0.5, 0.1});
+    EpochRecord record;
+    record.epoch = 3;
+    record.train_loss = 30;
+    writer->append_epoch(record);
+  }
+  EXPECT_EQ(column(path, "history/epoch"), (std::vector<double>{1, 2, 3}));
+  EXPECT_EQ(column(path, "history/train_loss"), (std::vector<double>{10, 20, 30}));
+  std::vector<double> steps = column(path, "steps/step");
+  ASSERT_EQ(steps.size(), 12u);
+  for (size_t i = 0; i < steps.size(); ++i) EXPECT_EQ(steps[i], double(i + 1));
+  h5::File file(path, h5::File::Mode::read);
+  EXPECT_FALSE(file.has("final")) << "a resumed run writes /final again at its end";
+  EXPECT_EQ(file.group("resumes/1").string_attribute("checkpoint"), "c.h5");
+  EXPECT_EQ(file.group("config").string_attribute("arch"), "resnet8");
+}
+
+TEST(MetricsResume, RefusesAFileThatIsNotMetrics) {
+  testing::TempDir dir;
+  { h5::File file(dir.file("other.h5"), h5::File::Mode::create_truncate); }
+  EXPECT_THROW(MetricsWriter::reopen(dir.file("other.h5"), 1, 1, {}), DataError);
+}
+
+}  // namespace
+}  // namespace dp

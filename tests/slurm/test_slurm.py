@@ -1,0 +1,173 @@
+"""The sbatch scripts on a real Slurm: starts munged, slurmctld and slurmd on this machine
+(tests/slurm/local_cluster.sh: one node, a CPU partition, everything in a scratch directory),
+then
+  1. `sbatch slurm/train_2gpu.sh` with DEVICE=cpu (and --gpus-per-task=0) on a tiny config:
+     two ranks launched by srun, outputs complete;
+  2. the same job sent SIGUSR1 mid-run (scancel --signal=USR1): dptrain checkpoints, requeues
+     its own job and exits 7; the requeued job resumes (--resume auto) and finishes with the
+     same result, bit for bit, as job 1.
+Exits 77 (CTest: skipped, with the reason printed) where Slurm or munge is not installed or
+cannot start here. The daemons are stopped at the end, whatever happens.
+
+usage: test_slurm.py DPTRAIN REPOSITORY_ROOT"""
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import h5py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "comm"))
+sys.path.insert(0, os.path.join(HERE, "..", "resume"))
+from run_snapshot import differences, snapshot  # noqa: E402
+from tiny_dataset import write_tiny_dataset  # noqa: E402
+
+DPTRAIN, REPO = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+SKIP = 77
+EPOCHS, STEPS_PER_EPOCH = 6, 13
+failures = []
+
+
+def check(ok, what):
+    print(f"{'ok  ' if ok else 'FAIL'} {what}", flush=True)
+    if not ok:
+        failures.append(what)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def job_field(env, job, field):
+    text = subprocess.run(["scontrol", "show", "job", job], env=env, capture_output=True,
+                          text=True).stdout
+    for word in text.split():
+        if word.startswith(field + "="):
+            return word.split("=", 1)[1]
+    return None
+
+
+def wait_for(predicate, limit, what):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    print(f"timed out after {limit} s waiting for {what}")
+    return False
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def main(tmp):
+    cluster = os.path.join(tmp, "cluster")
+    env = dict(os.environ, DP_SLURMCTLD_PORT=str(free_port()), DP_SLURMD_PORT=str(free_port()))
+    start = subprocess.run([os.path.join(HERE, "local_cluster.sh"), "start", cluster], env=env,
+                           capture_output=True, text=True, timeout=120)
+    if start.returncode != 0:
+        print(f"SKIPPED: no local Slurm cluster: {start.stderr.strip()}")
+        return SKIP
+    try:
+        return run_jobs(tmp, dict(env, SLURM_CONF=os.path.join(cluster, "slurm.conf")))
+    finally:
+        subprocess.run(["scancel", "--user", "root"], env=dict(env, SLURM_CONF=os.path.join(
+            cluster, "slurm.conf")), capture_output=True, timeout=30)
+        subprocess.run([os.path.join(HERE, "local_cluster.sh"), "stop", cluster], env=env,
+                       timeout=60)
+
+
+def run_jobs(tmp, env):
+    data = os.path.join(tmp, "tiny.h5")
+    write_tiny_dataset(data)
+    config = os.path.join(tmp, "tiny.cfg")
+    with open(config, "w") as f:
+        f.write(f"data = {data}\narch = resnet8\nepochs = {EPOCHS}\nbatch-size = 16\n"
+                "lr-schedule = onecycle\ncrop-padding = 2\nlog-every = 1\nbucket-mb = 0.05\n")
+    out = os.path.join(tmp, "out")
+    job_env = dict(env, DEVICE="cpu", CONFIG=config, OUTPUT_DIR=out, DPTRAIN=DPTRAIN,
+                   OMP_NUM_THREADS="1")
+    # A CPU partition has no GPUs to give: --gpus-per-task=0 overrides the script's #SBATCH
+    # line (running the script directly with DEVICE=cpu does the same, see slurm/).
+    sbatch = ["sbatch", "--parsable", "--gpus-per-task=0", "--cpus-per-task=1",
+              "--output", os.path.join(tmp, "job-%j.out"), "slurm/train_2gpu.sh"]
+
+    # 1. A plain run to the end.
+    started = time.monotonic()
+    plain = subprocess.run(["sbatch", "--wait"] + sbatch[1:], cwd=REPO, capture_output=True,
+                           text=True, env=dict(job_env, RUN_NAME="plain"), timeout=300)
+    job = plain.stdout.strip().split(";")[0]
+    log = read(os.path.join(tmp, f"job-{job}.out"))
+    check(plain.returncode == 0, f"sbatch --wait slurm/train_2gpu.sh: job {job} exit "
+          f"{plain.returncode} in {time.monotonic() - started:.1f} s {plain.stderr[-300:]}\n{log[-1500:]}")
+    check("2 ranks x batch 8" in log, "srun started 2 MPI ranks")
+    metrics = os.path.join(out, "plain", "metrics.h5")
+    if not os.path.exists(metrics):
+        check(False, "job 1 wrote metrics.h5")
+        return 1
+    with h5py.File(metrics, "r") as f:
+        check(list(f["history/epoch"][:]) == list(range(1, EPOCHS + 1)), f"{EPOCHS} epochs recorded")
+        check(f["config"].attrs["world-size"] == "2", "world size 2 recorded")
+        check(f["final/confusion_matrix"][:].sum() == 40, "final evaluation of all 40 test images")
+    reference = snapshot(os.path.join(out, "plain"))
+
+    # 2. SIGUSR1 once step 3 has run: checkpoint, requeue, exit 7; the requeued job resumes.
+    started = time.monotonic()
+    submitted = subprocess.run(sbatch, cwd=REPO, capture_output=True, text=True,
+                               env=dict(job_env, RUN_NAME="requeued"), timeout=60)
+    job = submitted.stdout.strip().split(";")[0]
+    log_path = os.path.join(tmp, f"job-{job}.out")
+    check(submitted.returncode == 0 and job.isdigit(), f"job 2 submitted ({job})")
+    if not wait_for(lambda: "epoch 1/" in read(log_path) and "step 3/13" in read(log_path), 120,
+                    "job 2 to reach step 3"):
+        check(False, f"job 2 started training:\n{read(log_path)[-1500:]}")
+        return 1
+    subprocess.run(["scancel", "--signal=USR1", job], env=env, check=True, timeout=30)
+    requeued = wait_for(lambda: job_field(env, job, "Restarts") == "1", 60, "the requeue")
+    check(requeued, f"job {job} requeued itself (Restarts=1)")
+    # Slurm holds a requeued job back for about two minutes (its EligibleTime); once it is
+    # pending again, let it start now so the test stays short. The requeue itself is the job's
+    # own doing.
+    wait_for(lambda: job_field(env, job, "JobState") == "PENDING", 60, "the job to be pending")
+    update = subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=env,
+                            capture_output=True, text=True, timeout=30)
+    print(f"scontrol update StartTime=now: exit {update.returncode} {update.stderr.strip()}")
+    finished = wait_for(lambda: job_field(env, job, "JobState") in
+                        ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL"), 180,
+                        "job 2 to finish")
+    state = job_field(env, job, "JobState")
+    log = read(log_path)
+    check(finished and state == "COMPLETED",
+          f"the requeued job completed ({state}) in {time.monotonic() - started:.1f} s")
+    check("stopping on SIGUSR1" in log and "requeued Slurm job" in log,
+          "first attempt: stopped on SIGUSR1 and requeued")
+    check("(restart 1)" in log and "resumed from" in log, "second attempt resumed the checkpoint")
+    if failures:
+        print(log[-3000:])
+        return 1
+    with h5py.File(os.path.join(out, "requeued", "metrics.h5"), "r") as f:
+        resume = f["resumes/1"].attrs
+        check(resume["slurm_job_id"] == job and resume["slurm_restart_count"] == "1",
+              f"metrics.h5 /resumes/1 records job {job}, restart 1")
+        stopped = int(resume["step"])
+        check(0 < stopped < EPOCHS * STEPS_PER_EPOCH, f"stopped mid-run at step {stopped}")
+    differ = differences(reference, snapshot(os.path.join(out, "requeued")))
+    check(not differ, f"requeued run == uninterrupted run, bitwise ({differ[:5]})")
+    return 1 if failures else 0
+
+
+with tempfile.TemporaryDirectory(prefix="dptrain-slurm-") as scratch:
+    code = main(scratch)
+if failures:
+    sys.exit(f"{len(failures)} check(s) failed")
+sys.exit(code)
