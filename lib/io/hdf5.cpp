@@ -207,7 +207,7 @@ Dataset Object::write(const std::string& name, const std::vector<hsize_t>& dims,
                         where),
             H5Dclose);
   if (dp::numel(Shape(dims.begin(), dims.end())) > 0) {
-    DP_H5_CHECK(H5Dwrite(ds.id(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), where);
+    DP_H5_WRITE_CHECK(H5Dwrite(ds.id(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), where);
   }
   return Dataset(std::move(ds), where);
 }
@@ -225,7 +225,7 @@ Dataset Object::write_strings(const std::string& name, const std::vector<std::st
   std::vector<const char*> ptrs;
   for (const auto& v : values) ptrs.push_back(v.c_str());
   if (!ptrs.empty())
-    DP_H5_CHECK(H5Dwrite(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), where);
+    DP_H5_WRITE_CHECK(H5Dwrite(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), where);
   return Dataset(std::move(ds), where);
 }
 
@@ -241,7 +241,7 @@ void write_attribute(hid_t obj, const std::string& where, const std::string& nam
                           where),
               H5Aclose);
   // An empty array attribute has nothing to write (and HDF5 rejects a null buffer).
-  if (data != nullptr) DP_H5_CHECK(H5Awrite(attr.id(), type, data), where);
+  if (data != nullptr) DP_H5_WRITE_CHECK(H5Awrite(attr.id(), type, data), where);
 }
 
 Handle open_attribute(hid_t obj, const std::string& where, const std::string& name) {
@@ -458,7 +458,7 @@ void Dataset::append_rows(hsize_t count, const T* data) {
   auto d = dims();
   std::vector<hsize_t> new_dims = d;
   new_dims[0] += count;
-  DP_H5_CHECK(H5Dset_extent(id(), new_dims.data()), path_);
+  DP_H5_WRITE_CHECK(H5Dset_extent(id(), new_dims.data()), path_);
   Handle file_space(DP_H5_CHECK(H5Dget_space(id()), path_), H5Sclose);
   std::vector<hsize_t> start(d.size(), 0), extent = d;
   start[0] = d[0];
@@ -467,7 +467,7 @@ void Dataset::append_rows(hsize_t count, const T* data) {
                                   extent.data(), nullptr),
               path_);
   Handle mem_space = simple_space(extent);
-  DP_H5_CHECK(H5Dwrite(id(), native_type(element_type_of<T>()), mem_space.id(), file_space.id(),
+  DP_H5_WRITE_CHECK(H5Dwrite(id(), native_type(element_type_of<T>()), mem_space.id(), file_space.id(),
                        H5P_DEFAULT, data),
               path_);
 }
@@ -477,7 +477,7 @@ void Dataset::resize_rows(hsize_t rows) {
   auto d = dims();
   DP_CHECK(!d.empty(), "{}: cannot resize a scalar dataset", path_);
   d[0] = rows;
-  DP_H5_CHECK(H5Dset_extent(id(), d.data()), path_);
+  DP_H5_WRITE_CHECK(H5Dset_extent(id(), d.data()), path_);
 }
 
 std::vector<std::string> Dataset::read_strings() const {
@@ -516,12 +516,12 @@ File::File(const std::string& filename, Mode mode) : filename_(filename) {
 
 void File::flush() {
   Lock lock(library_lock());
-  DP_H5_CHECK(H5Fflush(id(), H5F_SCOPE_GLOBAL), filename_);
+  DP_H5_WRITE_CHECK(H5Fflush(id(), H5F_SCOPE_GLOBAL), filename_);
 }
 
 std::vector<uint8_t> File::image() {
   Lock lock(library_lock());
-  DP_H5_CHECK(H5Fflush(id(), H5F_SCOPE_GLOBAL), filename_);
+  DP_H5_WRITE_CHECK(H5Fflush(id(), H5F_SCOPE_GLOBAL), filename_);
   const ssize_t size = DP_H5_CHECK(H5Fget_file_image(id(), nullptr, 0), filename_);
   std::vector<uint8_t> bytes(size);
   DP_H5_CHECK(H5Fget_file_image(id(), bytes.data(), bytes.size()), filename_);

@@ -32,6 +32,16 @@ std::string last_error_message();
     return dp_h5_status_;                                                               \
   }())
 
+// The same for calls that write: a failure there is the output's fault (full disk,
+// read-only file system), so it throws dp::IoError (exit code 6), not DataError.
+#define DP_H5_WRITE_CHECK(expr, what)                                                   \
+  ([&]() {                                                                              \
+    auto dp_h5_status_ = (expr);                                                        \
+    if (dp_h5_status_ < 0)                                                              \
+      throw ::dp::IoError(::fmt::format("{}: {}", (what), ::dp::h5::last_error_message())); \
+    return dp_h5_status_;                                                               \
+  }())
+
 namespace dp::h5 {
 
 // An owned hid_t with the matching close function.
