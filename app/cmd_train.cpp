@@ -7,11 +7,12 @@
 
 namespace dp {
 
-int run_train(const std::vector<std::string>& args, MpiSession& mpi) {
+int run_train(const std::vector<std::string>& args, MpiSession& mpi,
+              const PreemptionSignal& signal) {
   TrainConfig config;
   if (!parse_train_config(args, config)) return 0;
   check_same_input_on_all_ranks("--data", config.data);
-  return train(config, mpi);
+  return train(config, mpi, signal);
 }
 
 }  // namespace dp

@@ -107,7 +107,10 @@ po::options_description describe(TrainConfig& c, std::string& config_file,
       ("inject-nan-rank", po::value(&c.inject_nan_rank)->default_value(c.inject_nan_rank),
        "the rank whose gradient is poisoned")
       ("inject-nan-steps", po::value(&c.inject_nan_steps)->default_value(c.inject_nan_steps),
-       "how many consecutive steps are poisoned");
+       "how many consecutive steps are poisoned")
+      ("pause-at-step", po::value(&c.pause_at_step)->default_value(c.pause_at_step),
+       "every rank waits at this global step until SIGUSR1 or SIGTERM arrives (at most 5 "
+       "minutes), so a test can signal the run at a known step (0: never)");
   po::options_description reliability("Reliability");
   reliability.add_options()
       ("max-consecutive-skips",
@@ -183,6 +186,7 @@ void validate(const TrainConfig& c) {
   require(c.collective_timeout >= 0, "collective-timeout", "must not be negative");
   require(c.inject_nan_at_step >= 0, "inject-nan-at-step", "must not be negative");
   require(c.inject_nan_rank >= 0, "inject-nan-rank", "must not be negative");
+  require(c.pause_at_step >= 0, "pause-at-step", "must not be negative");
   require(c.inject_nan_steps >= 1, "inject-nan-steps", "must be at least 1");
   for (double m : c.lr_milestones)
     require(m > 0 && m < c.epochs, "lr-milestones", "each milestone must lie inside (0, epochs)");

@@ -64,6 +64,7 @@ struct TrainConfig {
   int64_t inject_nan_at_step = 0;    // test only: poison one rank's loss gradient; 0 = off
   int inject_nan_rank = 0;
   int64_t inject_nan_steps = 1;
+  int64_t pause_at_step = 0;  // test only: every rank waits here for SIGUSR1/SIGTERM; 0 = off
 
   // Every option's effective value as text, for metrics.h5's /config attributes.
   std::map<std::string, std::string> effective;

@@ -3,20 +3,24 @@
 // forwards both to the ranks. The handler only stores the signal number in a lock-free atomic
 // (async-signal-safe); the training loop polls it once per step, and the ranks agree on stopping
 // through that step's allreduce, so every rank checkpoints and stops at the same step.
+// The handlers stay installed until the process exits, on purpose: a SIGUSR1 that arrives
+// after the last step (during the final writes, MPI_Finalize or the exit itself) must not turn
+// a finished run into a death by signal; with nobody polling, it is simply ignored.
 #pragma once
 
 namespace dp {
 
 class PreemptionSignal {
  public:
-  // Installs the handlers; the destructor restores the previous ones. One instance at a time.
+  // Installs the handlers for the rest of the process. One instance per process.
   PreemptionSignal();
-  ~PreemptionSignal();
   PreemptionSignal(const PreemptionSignal&) = delete;
   PreemptionSignal& operator=(const PreemptionSignal&) = delete;
 
   // The signal received (SIGUSR1 or SIGTERM), 0 when none.
   int received() const;
+  // Waits until a signal has been received or `seconds` have passed; true when one was.
+  bool wait_for(double seconds) const;
   // "SIGUSR1" / "SIGTERM".
   static const char* name(int signal_number);
 };

@@ -106,7 +106,7 @@ optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_
 // a stop signal.
 class Trainer {
  public:
-  Trainer(const TrainConfig& config, const MpiSession& mpi);
+  Trainer(const TrainConfig& config, const MpiSession& mpi, const PreemptionSignal& signal);
   int run();
 
  private:
@@ -120,6 +120,7 @@ class Trainer {
   EpochRecord finish_epoch(int64_t epoch, const EpochTotals& totals, double epoch_start);
   void checkpoint(const ResumePoint& point, const EpochTotals& totals, const std::string& trigger);
   int stop_preempted(const ResumePoint& point);
+  void pause_for_signal() const;
 
   const TrainConfig& config_;
   const MpiSession& mpi_;
@@ -147,7 +148,7 @@ class Trainer {
   std::unique_ptr<RunDirectory> run_dir_;
   std::unique_ptr<MetricsWriter> metrics_;
   CheckpointPolicy policy_;
-  PreemptionSignal signal_;
+  const PreemptionSignal& signal_;
   EvalOptions eval_options_;
   EvaluationResult last_eval_;
   int64_t global_step_ = 0;
@@ -157,7 +158,8 @@ class Trainer {
   std::unique_ptr<StepGuard> guard_;
 };
 
-Trainer::Trainer(const TrainConfig& config, const MpiSession& mpi)
+Trainer::Trainer(const TrainConfig& config, const MpiSession& mpi,
+                 const PreemptionSignal& signal)
     : config_(config),
       mpi_(mpi),
       comm_(make_mpi_communicator()),
@@ -170,7 +172,8 @@ Trainer::Trainer(const TrainConfig& config, const MpiSession& mpi)
       local_batch_(config.batch_size / world_),
       policy_({config.checkpoint_every, config.checkpoint_every_steps,
                double(config.checkpoint_every_minutes)},
-              now_seconds()) {
+              now_seconds()),
+      signal_(signal) {
   if (config.batch_size % world_ != 0)
     throw UsageError(fmt::format("option --batch-size: {} is not divisible by the {} ranks",
                                  config.batch_size, world_));
@@ -372,6 +375,7 @@ bool Trainer::run_epoch(int64_t epoch, int64_t first_step, EpochTotals totals) {
                                            dlogits, correct);
     }
     inject_fault_if_due(fault_, comm_->rank(), global_step_ + 1);
+    if (config_.pause_at_step == global_step_ + 1) pause_for_signal();
     guard_->before_backward(global_step_ + 1, dlogits);
     {
       ScopedTimer t(totals.times.backward);
@@ -501,6 +505,14 @@ void Trainer::checkpoint(const ResumePoint& point, const EpochTotals& totals,
               point.step_in_epoch, target);
 }
 
+void Trainer::pause_for_signal() const {
+  constexpr double kLimitSeconds = 300;
+  log::info("--pause-at-step: waiting at step {} for SIGUSR1 or SIGTERM", global_step_ + 1);
+  if (!signal_.wait_for(kLimitSeconds))
+    throw UsageError(fmt::format("option --pause-at-step: no SIGUSR1/SIGTERM within {} s",
+                                 kLimitSeconds));
+}
+
 int Trainer::stop_preempted(const ResumePoint& point) {
   log::info("stopping on {} after the checkpoint at {} updates; exit code {} (resume with --resume auto)",
             PreemptionSignal::name(signal_.received()), point.global_step,
@@ -521,8 +533,8 @@ int Trainer::stop_preempted(const ResumePoint& point) {
 
 }  // namespace
 
-int train(const TrainConfig& config, const MpiSession& mpi) {
-  Trainer trainer(config, mpi);
+int train(const TrainConfig& config, const MpiSession& mpi, const PreemptionSignal& signal) {
+  Trainer trainer(config, mpi, signal);
   return trainer.run();
 }
 

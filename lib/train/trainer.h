@@ -11,9 +11,10 @@
 namespace dp {
 
 class MpiSession;
+class PreemptionSignal;
 
-// Returns the process exit code: 0, or ExitCode::preempted after a signal and its checkpoint.
-// Throws dp::Error otherwise.
-int train(const TrainConfig& config, const MpiSession& mpi);
+// Returns the process exit code: 0, or ExitCode::preempted after `signal` has fired and its
+// checkpoint is written. Throws dp::Error otherwise.
+int train(const TrainConfig& config, const MpiSession& mpi, const PreemptionSignal& signal);
 
 }  // namespace dp

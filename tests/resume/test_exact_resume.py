@@ -3,7 +3,8 @@ a run interrupted and resumed with --resume auto equals an uninterrupted one bit
 step's loss and learning rate (/steps), every epoch's metrics (/history) and the final weights,
 BN statistics (every rank's) and momentum. Interruptions: a rank SIGKILLed mid-epoch (the run
 continues from the last --checkpoint-every-steps checkpoint) and SIGUSR1 (the ranks agree on a
-step, checkpoint, exit 7). Also: --keep-checkpoints keeps the newest K named files with
+step, checkpoint, exit 7), and signals after the last step that must not fail a finished run.
+Also: --keep-checkpoints keeps the newest K named files with
 checkpoint.h5 the newest; and on other world sizes a mid-epoch checkpoint is refused with a
 clear message while an epoch-boundary one resumes.
 
@@ -58,6 +59,21 @@ def wait_released(path, limit=60):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def rank_pids(mpirun_pid):
+    """The dptrain processes mpirun started: its children named dptrain."""
+    pids = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)
+            name = fields[0].split("(", 1)[1]
+            if int(fields[1].split()[1]) == mpirun_pid and name == "dptrain":
+                pids.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            pass
+    return pids
 
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -115,13 +131,14 @@ with tempfile.TemporaryDirectory() as tmp:
     differ = differences(straight, snapshot(os.path.join(out, "timed")))
     check(code == 0 and not differ, f"timed checkpoints: resumed == uninterrupted ({differ[:5]})")
 
-    # 2. SIGUSR1 once step 4 has been logged: every rank stops at the same step, checkpoints
-    # and exits 7; --resume auto finishes the run identically.
-    args = full + ["--run-name", "signalled"]
+    # 2. SIGUSR1 at step 4 (the test option --pause-at-step holds every rank there until the
+    # signal arrives; the run is too quick to hit a step by timing): every rank stops at that
+    # step, checkpoints and exits 7; --resume auto finishes the run identically.
+    args = full + ["--run-name", "signalled", "--pause-at-step", "4"]
     proc = subprocess.Popen(command(RANKS, args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     for line in proc.stdout:
-        if "epoch 1/3 step 4/13" in line:
+        if "waiting at step 4" in line:
             proc.send_signal(signal.SIGUSR1)  # mpirun forwards SIGUSR1 to every rank
             break
     stdout_rest, stderr = proc.communicate(timeout=120)
@@ -130,8 +147,8 @@ with tempfile.TemporaryDirectory() as tmp:
     check("stopping on SIGUSR1" in stdout_rest, "the log says why it stopped")
     with h5py.File(os.path.join(out, "signalled", "checkpoint.h5"), "r") as f:
         stopped_at = int(f.attrs["step"])
-        check(f.attrs["trigger"] == "signal" and 4 <= stopped_at < EPOCHS * STEPS_PER_EPOCH,
-              f"signal checkpoint at step {stopped_at}")
+        check(f.attrs["trigger"] == "signal" and stopped_at == 4,
+              f"signal checkpoint at step {stopped_at}, the step signalled")
     code, stdout, stderr = run(RANKS, args + ["--resume", "auto"])
     check(code == 0, f"resume after SIGUSR1 exits 0 (got {code}) {stderr[-800:]}")
     differ = differences(straight, snapshot(os.path.join(out, "signalled")))
@@ -141,6 +158,37 @@ with tempfile.TemporaryDirectory() as tmp:
     code, stdout, _ = run(RANKS, args + ["--resume", "auto"])
     check(code == 0 and not differences(straight, snapshot(os.path.join(out, "signalled"))),
           f"resuming a finished run exits 0 and changes nothing (exit {code})")
+
+    # 3b. Signals at the last step and after it, through the final evaluation, the last
+    # writes and MPI_Finalize (Slurm's --signal=USR1@120 can land there): the run has nothing
+    # left to save, so it finishes normally and exits 0 rather than dying of the signal.
+    last = EPOCHS * STEPS_PER_EPOCH
+    late = full + ["--run-name", "late-signal", "--pause-at-step", str(last)]
+    proc = subprocess.Popen(command(RANKS, late), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    for line in proc.stdout:
+        if f"waiting at step {last}" in line:
+            break
+    # The ranks themselves are signalled: mpirun, which would forward the signal, does not
+    # survive a signal during its own teardown, and that is not dptrain's to fix.
+    ranks = [proc.pid] if RANKS == 1 else rank_pids(proc.pid)
+    check(len(ranks) == RANKS, f"found the {RANKS} rank processes ({ranks})")
+    signals = 0
+    while proc.poll() is None:
+        for pid in ranks:
+            try:
+                os.kill(pid, signal.SIGUSR1)
+                signals += 1
+            except ProcessLookupError:
+                pass
+        time.sleep(0.002)
+    stdout_rest, stderr = proc.communicate(timeout=120)
+    with h5py.File(os.path.join(out, "late-signal", "metrics.h5"), "r") as f:
+        epochs_done = len(f["history/epoch"])
+        has_final = "final" in f
+    check(proc.returncode == 0 and epochs_done == EPOCHS and has_final,
+          f"{signals} SIGUSR1 from the last step to the exit: exit {proc.returncode}, "
+          f"{epochs_done} epochs and final results recorded {stderr[-500:]}")
 
     # 4. --keep-checkpoints 3 with a checkpoint every 4 steps: the 3 newest named files remain,
     # checkpoint.h5 is the newest of them (the same file), and no temporary file is left.

@@ -3,7 +3,8 @@
 then
   1. `sbatch slurm/train_2gpu.sh` with DEVICE=cpu (and --gpus-per-task=0) on a tiny config:
      two ranks launched by srun, outputs complete;
-  2. the same job sent SIGUSR1 mid-run (scancel --signal=USR1): dptrain checkpoints, requeues
+  2. the same job sent SIGUSR1 mid-run (scancel --signal=USR1, while the test option
+     --pause-at-step holds it at a known step): dptrain checkpoints, requeues
      its own job and exits 7; the requeued job resumes (--resume auto) and finishes with the
      same result, bit for bit, as job 1.
 Exits 77 (CTest: skipped, with the reason printed) where Slurm or munge is not installed or
@@ -28,6 +29,7 @@ from tiny_dataset import write_tiny_dataset  # noqa: E402
 DPTRAIN, REPO = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 SKIP = 77
 EPOCHS, STEPS_PER_EPOCH = 6, 13
+PAUSE_STEP = 4
 failures = []
 
 
@@ -121,15 +123,20 @@ def run_jobs(tmp, env):
         check(f["final/confusion_matrix"][:].sum() == 40, "final evaluation of all 40 test images")
     reference = snapshot(os.path.join(out, "plain"))
 
-    # 2. SIGUSR1 once step 3 has run: checkpoint, requeue, exit 7; the requeued job resumes.
+    # 2. SIGUSR1 at step 4: checkpoint, requeue, exit 7; the requeued job resumes. The whole
+    # run takes about a second, so the test option --pause-at-step holds every rank at step 4
+    # until the signal is there; without it the signal could land after the last step. The
+    # requeued attempt runs with the same options and passes step 4 at once (the signal flag
+    # starts clear, but it resumes after step 4).
     started = time.monotonic()
     submitted = subprocess.run(sbatch, cwd=REPO, capture_output=True, text=True,
-                               env=dict(job_env, RUN_NAME="requeued"), timeout=60)
+                               env=dict(job_env, RUN_NAME="requeued",
+                                        EXTRA_ARGS=f"--pause-at-step {PAUSE_STEP}"), timeout=60)
     job = submitted.stdout.strip().split(";")[0]
     log_path = os.path.join(tmp, f"job-{job}.out")
     check(submitted.returncode == 0 and job.isdigit(), f"job 2 submitted ({job})")
-    if not wait_for(lambda: "epoch 1/" in read(log_path) and "step 3/13" in read(log_path), 120,
-                    "job 2 to reach step 3"):
+    if not wait_for(lambda: f"waiting at step {PAUSE_STEP}" in read(log_path), 120,
+                    f"job 2 to pause at step {PAUSE_STEP}"):
         check(False, f"job 2 started training:\n{read(log_path)[-1500:]}")
         return 1
     subprocess.run(["scancel", "--signal=USR1", job], env=env, check=True, timeout=30)
@@ -160,7 +167,7 @@ def run_jobs(tmp, env):
         check(resume["slurm_job_id"] == job and resume["slurm_restart_count"] == "1",
               f"metrics.h5 /resumes/1 records job {job}, restart 1")
         stopped = int(resume["step"])
-        check(0 < stopped < EPOCHS * STEPS_PER_EPOCH, f"stopped mid-run at step {stopped}")
+        check(stopped == PAUSE_STEP, f"stopped at step {stopped}, the step it was signalled at")
     differ = differences(reference, snapshot(os.path.join(out, "requeued")))
     check(not differ, f"requeued run == uninterrupted run, bitwise ({differ[:5]})")
     return 1 if failures else 0
