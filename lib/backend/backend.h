@@ -15,6 +15,8 @@
 
 #include "core/tensor.h"
 
+struct CUstream_st;  // cudaStream_t without the CUDA headers
+
 namespace dp {
 
 struct Conv2dGeometry {
@@ -58,6 +60,9 @@ class Backend {
   virtual void copy_from_host(const void* src, Tensor& dst) = 0;
   virtual void fill(Tensor& t, float value) = 0;
   virtual void synchronize() = 0;
+  // The CUDA stream all device work is queued on, for communicators that must order their
+  // collectives or copies after it; nullptr for host backends.
+  virtual CUstream_st* compute_stream() const { return nullptr; }
 
   // --- convolution (no bias; ResNets never use one) ----------------------------------------
   virtual void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,

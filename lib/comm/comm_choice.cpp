@@ -1,5 +1,6 @@
 #include "comm/comm_choice.h"
 
+#include "comm/host_staged_communicator.h"
 #include "core/error.h"
 #ifdef DPTRAIN_WITH_NCCL
 #include "comm/nccl_communicator.h"
@@ -7,7 +8,8 @@
 
 namespace dp {
 
-CommChoice choose_gradient_communicator(const std::string& requested, Device gradients) {
+CommChoice choose_gradient_communicator(const std::string& requested, Device gradients,
+                                        CUstream_st* device_stream) {
   if (requested != "auto" && requested != "nccl" && requested != "mpi")
     throw UsageError(fmt::format("option --comm: '{}' must be auto, nccl or mpi", requested));
   const bool on_gpu = gradients == Device::cuda;
@@ -17,14 +19,14 @@ CommChoice choose_gradient_communicator(const std::string& requested, Device gra
         "memory (CPU backend); use --comm mpi or auto");
   if (on_gpu) {
 #ifdef DPTRAIN_WITH_NCCL
-    if (requested != "mpi") return {make_nccl_communicator(), "nccl (gradients in GPU memory)"};
+    if (requested != "mpi")
+      return {make_nccl_communicator(device_stream), "nccl (gradients in GPU memory)"};
+    return {make_host_staged_communicator(make_mpi_communicator(),
+                                          make_cuda_device_copier(device_stream)),
+            "mpi, staged through host memory (gradients in GPU memory)"};
 #else
-    if (requested == "nccl")
-      throw UsageError("option --comm: nccl is not available: this build has no NCCL");
+    throw UsageError("option --comm: GPU gradients need a build with the CUDA parts");
 #endif
-    throw UsageError(
-        "option --comm: mpi with gradients in GPU memory needs host staging, which is not "
-        "built yet; use --comm nccl");
   }
   return {make_mpi_communicator(),
           requested == "auto" ? "mpi (auto: gradients in host memory)" : "mpi"};

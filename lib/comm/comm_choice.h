@@ -9,6 +9,8 @@
 #include "comm/communicator.h"
 #include "core/tensor.h"
 
+struct CUstream_st;  // cudaStream_t without the CUDA headers
+
 namespace dp {
 
 struct CommChoice {
@@ -16,8 +18,11 @@ struct CommChoice {
   std::string reason;
 };
 
-// Throws UsageError for an unknown value, for nccl when the gradients are in host memory or
-// the build has no NCCL, and for mpi with GPU gradients (host staging is not built yet).
-CommChoice choose_gradient_communicator(const std::string& requested, Device gradients);
+// `device_stream`: the CUDA stream the gradients are produced on (GPU gradients only), which
+// the communicator orders its work after. mpi with GPU gradients stages them through host
+// memory (comm/host_staged_communicator.h). Throws UsageError for an unknown value, and for
+// nccl when the gradients are in host memory or the build has no NCCL.
+CommChoice choose_gradient_communicator(const std::string& requested, Device gradients,
+                                        CUstream_st* device_stream = nullptr);
 
 }  // namespace dp

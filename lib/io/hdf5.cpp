@@ -412,47 +412,6 @@ void Dataset::read_rows(hsize_t first, hsize_t count, T* out) const {
 }
 
 template <typename T>
-void Dataset::read_row_list(const std::vector<int64_t>& rows, T* out) const {
-  Lock lock(library_lock());
-  auto d = dims();
-  if (d.empty()) throw DataError(fmt::format("{}: is a scalar", path_));
-  if (rows.empty()) return;
-  size_t row_size = 1;
-  for (size_t i = 1; i < d.size(); ++i) row_size *= d[i];
-  // HDF5 returns a selection in file order, so read the sorted unique rows and scatter.
-  std::vector<int64_t> sorted(rows);
-  std::sort(sorted.begin(), sorted.end());
-  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
-  if (sorted.front() < 0 || static_cast<hsize_t>(sorted.back()) >= d[0])
-    throw DataError(fmt::format("{}: row {} out of range [0, {})", path_,
-                                sorted.front() < 0 ? sorted.front() : sorted.back(), d[0]));
-  Handle file_space(DP_H5_CHECK(H5Dget_space(id()), path_), H5Sclose);
-  DP_H5_CHECK(H5Sselect_none(file_space.id()), path_);
-  std::vector<hsize_t> start(d.size(), 0), extent = d;
-  // Merge runs of consecutive rows into one block each.
-  for (size_t i = 0; i < sorted.size();) {
-    size_t j = i + 1;
-    while (j < sorted.size() && sorted[j] == sorted[j - 1] + 1) ++j;
-    start[0] = sorted[i];
-    extent[0] = j - i;
-    DP_H5_CHECK(H5Sselect_hyperslab(file_space.id(), H5S_SELECT_OR, start.data(), nullptr,
-                                    extent.data(), nullptr),
-                path_);
-    i = j;
-  }
-  std::vector<T> staging(sorted.size() * row_size);
-  extent[0] = sorted.size();
-  Handle mem_space = simple_space(extent);
-  DP_H5_CHECK(H5Dread(id(), native_type(element_type_of<T>()), mem_space.id(), file_space.id(),
-                      H5P_DEFAULT, staging.data()),
-              path_);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    size_t k = std::lower_bound(sorted.begin(), sorted.end(), rows[i]) - sorted.begin();
-    std::copy_n(staging.data() + k * row_size, row_size, out + i * row_size);
-  }
-}
-
-template <typename T>
 void Dataset::append_rows(hsize_t count, const T* data) {
   Lock lock(library_lock());
   auto d = dims();
@@ -540,7 +499,6 @@ void File::close() {
   template void Dataset::read<T>(std::vector<T>&) const;                                      \
   template void Dataset::read<T>(T*, size_t) const;                                           \
   template void Dataset::read_rows<T>(hsize_t, hsize_t, T*) const;                            \
-  template void Dataset::read_row_list<T>(const std::vector<int64_t>&, T*) const;             \
   template void Dataset::append_rows<T>(hsize_t, const T*);
 DP_H5_INSTANTIATE(float)
 DP_H5_INSTANTIATE(double)

@@ -136,10 +136,6 @@ class Dataset {
   // Rows [first, first+count) along dimension 0 (a hyperslab; the rest of the file is not read).
   template <typename T>
   void read_rows(hsize_t first, hsize_t count, T* out) const;
-  // The rows listed in `rows` (any order, duplicates allowed) into out[i*row_size ...].
-  // One hyperslab union per call, so a shuffled batch costs one read, not one per row.
-  template <typename T>
-  void read_row_list(const std::vector<int64_t>& rows, T* out) const;
   // Appends rows to a chunked dataset with an unlimited first dimension.
   template <typename T>
   void append_rows(hsize_t count, const T* data);

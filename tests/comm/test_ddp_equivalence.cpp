@@ -4,6 +4,11 @@
 // no world size divides; and after every step the weights are bit-identical on all ranks.
 //
 // Each rank also trains the one-rank reference itself, so the comparison needs no files.
+//
+// Built twice: on the CPU backend (label `mpi`), and with DP_EQUIVALENCE_ON_CUDA on the CUDA
+// backend (label `gpu`), where all ranks share one GPU and the gradients travel through the
+// host-staged MPI communicator (`--comm mpi` with GPU gradients; NCCL refuses two ranks on
+// one device). Without a usable GPU that build skips, visibly.
 // Why the batches match: the sampler pads the epoch's permutation p to W * ceil(N / W) and
 // rank r takes p[r], p[r + W], ...; so rank r's j-th sample of step s is p[s*B + j*W + r] and
 // the W local batches of step s are exactly p[s*B .. s*B + B) — the reference's batch s.
@@ -27,6 +32,12 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "comm/communicator.h"
+#include "train/device_batch.h"
+#ifdef DP_EQUIVALENCE_ON_CUDA
+#include "backend/cuda/device_probe.h"
+#include "backend/cuda/make_cuda_backend.h"
+#include "comm/host_staged_communicator.h"
+#endif
 #include "comm/gradient_reducer.h"
 #include "data/distributed_sampler.h"
 #include "data/hdf5_dataset.h"
@@ -103,7 +114,7 @@ std::string write_dataset(int rank) {
 // weight decay — the trainer's loop in miniature.
 struct TrainingRun {
   TrainingRun(Backend& backend, const data::HDF5Dataset& set, int world, int rank, int64_t batch)
-      : sampler(set.size(), world, rank, kSeed) {
+      : sampler(set.size(), world, rank, kSeed), device_batch(backend) {
     nn::ModelSpec spec;
     spec.num_classes = kClasses;
     spec.in_channels = kChannels;
@@ -128,10 +139,12 @@ struct TrainingRun {
   }
   // Forward + backward on the next batch; returns the batch's mean loss.
   float forward_backward(Backend& backend, const data::HostBatch& batch) {
-    const Tensor& logits = model->forward(batch.images, true);
+    device_batch.upload(batch);
+    const Tensor& logits = model->forward(device_batch.images(), true);
     dlogits.ensure(logits.shape());
     int64_t correct = 0;
-    float loss = backend.softmax_cross_entropy(logits, batch.labels, 0.0f, dlogits, correct);
+    float loss = backend.softmax_cross_entropy(logits, device_batch.labels(), 0.0f, dlogits,
+                                               correct);
     model->backward(dlogits);
     return loss;
   }
@@ -140,15 +153,44 @@ struct TrainingRun {
   std::unique_ptr<TinyNet> model;
   std::unique_ptr<data::ShardedLoader> loader;
   std::unique_ptr<optim::Sgd> sgd;
+  DeviceBatch device_batch;
   Tensor dlogits;
 };
 
-uint64_t checksum(const Tensor& t) {
+uint64_t checksum(const std::vector<float>& v) {
   uint64_t h = 1469598103934665603ull;  // FNV-1a over the raw bytes
-  const auto* p = static_cast<const unsigned char*>(t.data<void>());
-  for (size_t i = 0; i < t.bytes(); ++i) h = (h ^ p[i]) * 1099511628211ull;
+  const auto* p = reinterpret_cast<const unsigned char*>(v.data());
+  for (size_t i = 0; i < v.size() * sizeof(float); ++i) h = (h ^ p[i]) * 1099511628211ull;
   return h;
 }
+
+std::vector<float> to_host(Backend& backend, const Tensor& t) {
+  std::vector<float> host(t.numel());
+  backend.copy_to_host(t, host.data());
+  return host;
+}
+
+// The backend under test, and the communicator for its gradients.
+struct BackendUnderTest {
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Communicator> gradient_comm;
+};
+
+#ifdef DP_EQUIVALENCE_ON_CUDA
+BackendUnderTest make_backend_under_test() {
+  CudaOptions options;  // strict FP32, so the comparison tolerances hold
+  options.deterministic = true;
+  BackendUnderTest b;
+  b.backend = make_cuda_backend(options);
+  b.gradient_comm = make_host_staged_communicator(
+      make_mpi_communicator(), make_cuda_device_copier(b.backend->compute_stream()));
+  return b;
+}
+#else
+BackendUnderTest make_backend_under_test() {
+  return {std::make_unique<cpu::CpuBackend>(1), make_mpi_communicator()};
+}
+#endif
 
 TEST(DataParallel, MatchesOneRankWithTheWholeBatchStepForStep) {
   auto comm = make_mpi_communicator();
@@ -157,8 +199,13 @@ TEST(DataParallel, MatchesOneRankWithTheWholeBatchStepForStep) {
   ASSERT_NE(kSamples % world, 0) << "the test wants a dataset size the world does not divide";
   const int64_t local_batch = kGlobalBatch / world;
 
+#ifdef DP_EQUIVALENCE_ON_CUDA
+  const CudaProbe probe = probe_cuda();  // the same answer on every rank: they share the GPU
+  if (probe.device_count == 0) GTEST_SKIP() << "no usable GPU: " << probe.reason;
+#endif
+  BackendUnderTest under_test = make_backend_under_test();
+  Backend& backend = *under_test.backend;
   const std::string path = write_dataset(rank);
-  cpu::CpuBackend backend(1);
   {
     data::HDF5Dataset set(path, "train");
     TrainingRun reference(backend, set, 1, 0, kGlobalBatch);
@@ -169,7 +216,8 @@ TEST(DataParallel, MatchesOneRankWithTheWholeBatchStepForStep) {
       if (store.entry(id).kind == nn::StateKind::parameter)
         slices.push_back({id, store.entry(id).offset, store.entry(id).numel()});
     // 2 KiB buckets: several buckets, so allreduces really start during backward.
-    GradientReducer reducer(parallel.model->grads().data(), slices, *comm, 2048);
+    GradientReducer reducer(parallel.model->grads().data(), slices, *under_test.gradient_comm,
+                            2048);
     ASSERT_GT(reducer.bucket_count(), 2u);
     parallel.model->store().set_grad_ready_hook(
         [&reducer](nn::ParameterStore::Id id) { reducer.mark_ready(id); });
@@ -209,11 +257,11 @@ TEST(DataParallel, MatchesOneRankWithTheWholeBatchStepForStep) {
         ASSERT_LE(loss_diff, 1e-5 * std::max(1.0, std::abs(double(ref_loss))))
             << "epoch " << epoch << " step " << step << ": loss " << loss << " vs " << ref_loss;
 
-        const Tensor& w = parallel.model->params();
-        const Tensor& w_ref = reference.model->params();
+        const std::vector<float> w = to_host(backend, parallel.model->params());
+        const std::vector<float> w_ref = to_host(backend, reference.model->params());
         double weight_diff = 0;
-        for (int64_t i = 0; i < w.numel(); ++i)
-          weight_diff = std::max(weight_diff, double(std::abs(w.data()[i] - w_ref.data()[i])));
+        for (size_t i = 0; i < w.size(); ++i)
+          weight_diff = std::max(weight_diff, double(std::abs(w[i] - w_ref[i])));
         worst_weight_diff = std::max(worst_weight_diff, weight_diff);
         ASSERT_LE(weight_diff, 2e-5) << "epoch " << epoch << " step " << step;
 

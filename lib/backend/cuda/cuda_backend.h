@@ -74,6 +74,7 @@ class CudaBackend final : public Backend {
 
   // The compute stream (for a communicator or a copy stream that must order against it).
   cudaStream_t stream() const { return ctx_.s(); }
+  CUstream_st* compute_stream() const override { return ctx_.s(); }
   size_t cached_algorithm_entries() const { return conv_.cached_entries(); }
   const DeviceAllocator& allocator() const { return *ctx_.pool; }
 
