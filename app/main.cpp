@@ -4,13 +4,11 @@
 #include <cstring>
 #include <exception>
 #include <iostream>
-#include <optional>
 
 #include "app/commands.h"
 #include "comm/mpi_session.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "train/preemption_signal.h"
 
 namespace {
 
@@ -28,8 +26,8 @@ exit codes: 0 ok, 1 internal error, 2 usage, 3 data, 4 numerical, 5 communicatio
 )";
 
 int dispatch(const std::string& command, const std::vector<std::string>& args,
-             dp::MpiSession& mpi, std::optional<dp::PreemptionSignal>& preemption) {
-  if (command == "train") return dp::run_train(args, mpi, preemption.emplace());
+             dp::MpiSession& mpi) {
+  if (command == "train") return dp::run_train(args, mpi);
   if (command == "eval") return dp::run_eval(args, mpi);
   if (command == "pack") return dp::run_pack(args, mpi);
   if (command == "bench") return dp::run_bench(args, mpi);
@@ -49,13 +47,11 @@ int main(int argc, char** argv) {
     return static_cast<int>(dp::ExitCode::usage);
   }
   dp::MpiSession mpi(&argc, &argv);
-  // `train` takes SIGUSR1/SIGTERM as a request to checkpoint and stop (installed for good).
-  std::optional<dp::PreemptionSignal> preemption;
   dp::log::set_rank(mpi.rank(), mpi.world_size());
   int code = 0;
   try {
     std::vector<std::string> args(argv + 2, argv + argc);
-    code = dispatch(argv[1], args, mpi, preemption);
+    code = dispatch(argv[1], args, mpi);
   } catch (const dp::Error& e) {
     dp::log::error("{}", e.what());
     code = static_cast<int>(e.code());
