@@ -48,20 +48,12 @@ std::vector<GradientSlice> gradient_slices(const nn::ParameterStore& store) {
   return slices;
 }
 
-// Rank 0's initial weights and BN buffers to every rank, through host memory for device
-// tensors: it happens once, so the copies cost nothing worth a device communicator.
-void broadcast_state(nn::Model& model, Backend& backend, Communicator& comm) {
+// Rank 0's initial weights and BN buffers to every rank, over the communicator that works in
+// the model's memory (MPI for host tensors; NCCL or host-staged MPI for device ones).
+void broadcast_state(nn::Model& model, Communicator& comm) {
   if (comm.size() == 1) return;
-  for (Tensor* state : {&model.params(), &model.buffers()}) {
-    if (state->device() == Device::cpu) {
-      comm.broadcast(state->data(), state->numel(), 0);
-      continue;
-    }
-    std::vector<float> host(state->numel());
-    backend.copy_to_host(*state, host.data());
-    comm.broadcast(host.data(), state->numel(), 0);
-    backend.copy_from_host(host.data(), *state);
-  }
+  comm.broadcast(model.params().data(), model.params().numel(), 0);
+  comm.broadcast(model.buffers().data(), model.buffers().numel(), 0);
 }
 
 // What the ranks agree on after every step, in one small allreduce: the global batch's loss and
@@ -193,11 +185,11 @@ Trainer::Trainer(const TrainConfig& config, const MpiSession& mpi,
   spec_.zero_init_residual = config.zero_init_residual;
   spec_.seed = config.seed;
   model_ = nn::make_model(spec_, backend);
-  broadcast_state(*model_, backend, *comm_);
   // Gradients are averaged in buckets whose allreduce starts from the model's grad-ready
   // hook, overlapping the rest of backward.
   grad_comm_ = choose_gradient_communicator(config.comm, model_->grads().device(),
                                             backend.compute_stream());
+  broadcast_state(*model_, *grad_comm_.comm);
   reducer_ = std::make_unique<GradientReducer>(
       model_->grads().data(), gradient_slices(model_->store()), *grad_comm_.comm,
       static_cast<int64_t>(config.bucket_mb * 1024 * 1024));
