@@ -12,6 +12,7 @@
 #include "comm/communicator.h"
 #include "comm/gradient_reducer.h"
 #include "comm/mpi_session.h"
+#include "collective_checks.h"
 #include "mpi_test_main.h"
 
 namespace dp {
@@ -139,16 +140,8 @@ TEST(GradientReducer, RejectsAGradientReportedTwiceOrUnknown) {
 TEST(MpiCommunicator, AllgatherBroadcastAndMean) {
   auto comm = make_mpi_communicator();
   const int world = comm->size(), rank = comm->rank();
-  double mine[2] = {double(rank), double(rank * 10)};
-  std::vector<double> all(2 * world);
-  comm->allgather(mine, 2, all.data());
-  for (int r = 0; r < world; ++r) {
-    EXPECT_EQ(all[2 * r], r);
-    EXPECT_EQ(all[2 * r + 1], 10 * r);
-  }
-  std::vector<float> data(5, float(rank + 3));
-  comm->broadcast(data.data(), 5, world - 1);
-  for (float x : data) EXPECT_EQ(x, float(world + 2));
+  testing::expect_allgather_in_rank_order(*comm);
+  testing::expect_broadcast_from_last_rank(*comm, 5);
 
   std::vector<float> mean(3, float(2 * rank));
   auto pending = comm->start_allreduce_mean(mean.data(), 3);

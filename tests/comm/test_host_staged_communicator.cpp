@@ -15,6 +15,7 @@
 #include "comm/communicator.h"
 #include "comm/gradient_reducer.h"
 #include "comm/host_staged_communicator.h"
+#include "collective_checks.h"
 
 namespace dp {
 namespace {
@@ -69,20 +70,12 @@ TEST(HostStagedCommunicator, SumsBroadcastAndGatherThroughTheCopier) {
 
   // Broadcast: only the root reads its device buffer, only the others write theirs.
   const CopyCounts before = counts;
-  std::vector<float> b(1000, float(rank + 3));
-  comm->broadcast(b.data(), 1000, world - 1);
-  for (float x : b) ASSERT_EQ(x, float(world + 2));
+  testing::expect_broadcast_from_last_rank(*comm, 1000);
   const bool root = rank == world - 1;
   EXPECT_EQ(counts.to_host_bytes - before.to_host_bytes, root ? 4000u : 0u);
   EXPECT_EQ(counts.to_device_bytes - before.to_device_bytes, root ? 0u : 4000u);
 
-  double mine[2] = {double(rank), double(rank * 10)};
-  std::vector<double> all(2 * world);
-  comm->allgather(mine, 2, all.data());
-  for (int r = 0; r < world; ++r) {
-    EXPECT_EQ(all[2 * r], r);
-    EXPECT_EQ(all[2 * r + 1], 10 * r);
-  }
+  testing::expect_allgather_in_rank_order(*comm);
   comm->barrier();
 }
 
