@@ -37,7 +37,7 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
       ("warmup", po::value(&warmup)->default_value(warmup), "untimed steps first")
       ("device", po::value(&device)->default_value(device), "auto|cpu|cuda")
       ("threads", po::value(&threads)->default_value(threads), "compute threads (0: all)")
-      ("precision", po::value(&precision)->default_value(precision), "CUDA: fp32|tf32")
+      ("precision", po::value(&precision)->default_value(precision), "CUDA: fp32|tf32|bf16")
       ("deterministic", po::bool_switch(&deterministic), "CUDA: deterministic algorithms only")
       ("peak", po::bool_switch(&peak), "CPU: measure the peak GFLOP/s (large matmul) and exit");
   if (!parse_options(args, desc, "usage: dptrain bench [--arch NAME] [--batch-size N]")) return 0;

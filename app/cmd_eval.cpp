@@ -20,9 +20,10 @@ namespace po = boost::program_options;
 namespace dp {
 
 int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
-  std::string checkpoint, data_file, output, device = "auto";
+  std::string checkpoint, data_file, output, device = "auto", precision = "fp32";
   int64_t batch_size = 256;
   int threads = 0;
+  bool deterministic = false;
   po::options_description desc("dptrain eval options");
   desc.add_options()
       ("help,h", "print this help")
@@ -31,7 +32,9 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
       ("output", po::value(&output), "HDF5 file for the results (default: eval.h5 beside the checkpoint)")
       ("batch-size", po::value(&batch_size)->default_value(batch_size), "evaluation batch size per rank")
       ("device", po::value(&device)->default_value(device), "auto|cpu|cuda")
-      ("threads", po::value(&threads)->default_value(threads), "compute threads per rank (0: all)");
+      ("threads", po::value(&threads)->default_value(threads), "compute threads per rank (0: all)")
+      ("precision", po::value(&precision)->default_value(precision), "CUDA: fp32|tf32|bf16")
+      ("deterministic", po::bool_switch(&deterministic), "CUDA: deterministic algorithms only");
   if (!parse_options(args, desc, "usage: dptrain eval --checkpoint FILE --data FILE")) return 0;
   if (batch_size < 1) throw UsageError("option --batch-size: must be at least 1");
   if (output.empty())
@@ -51,7 +54,8 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
         checkpoint, spec.num_classes, spec.in_channels, data_file, test_set.num_classes(),
         test_set.channels()));
 
-  BackendChoice choice = choose_backend(device, threads, mpi.local_rank(), mpi.local_size());
+  BackendChoice choice = choose_backend(device, threads, mpi.local_rank(), mpi.local_size(),
+                                       cuda_options(precision, deterministic));
   auto model = nn::make_model(spec, *choice.backend);
   ModelState(*model, nullptr).load(checkpoint);
   auto comm = make_mpi_communicator();

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "backend/batch_uploader.h"
 #include "core/tensor.h"
 
 struct CUstream_st;  // cudaStream_t without the CUDA headers
@@ -63,6 +64,13 @@ class Backend {
   // The CUDA stream all device work is queued on, for communicators that must order their
   // collectives or copies after it; nullptr for host backends.
   virtual CUstream_st* compute_stream() const { return nullptr; }
+  // The element type of activations and their gradients: f32, or bf16 under the CUDA
+  // backend's mixed precision. Parameters, their gradients, BN statistics, logits and the
+  // loss stay f32 on every backend. Layers allocate their buffers in this type.
+  virtual DType activation_dtype() const { return DType::f32; }
+  // An uploader for one stream of input tensors (images, or labels), or null where the
+  // backend computes on host memory and uses the loader's batches in place.
+  virtual std::unique_ptr<BatchUploader> make_batch_uploader() { return nullptr; }
 
   // --- convolution (no bias; ResNets never use one) ----------------------------------------
   virtual void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,

@@ -27,6 +27,8 @@ size_t dtype_size(DType dtype) {
       return 4;
     case DType::u8:
       return 1;
+    case DType::bf16:
+      return 2;
   }
   return 0;
 }

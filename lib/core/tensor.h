@@ -13,7 +13,8 @@
 namespace dp {
 
 enum class Device { cpu, cuda };
-enum class DType { f32, i32, u8 };
+// bf16: bfloat16 activations of the CUDA backend's mixed precision (no host arithmetic).
+enum class DType { f32, i32, u8, bf16 };
 
 using Shape = std::vector<int64_t>;
 

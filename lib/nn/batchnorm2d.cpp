@@ -31,7 +31,7 @@ const Tensor& BatchNorm2d::forward(const Tensor& x, bool train) {
   BatchNormGeometry g = geometry(x);
   Backend& be = store_.backend();
   x_ = x;
-  Tensor& y = y_.shaped(be, x.shape());
+  Tensor& y = y_.shaped(be, x.shape(), x.dtype());
   if (train) {
     be.batchnorm_forward_train(g, x, store_.param(weight_), store_.param(bias_),
                                store_.buffer(running_mean_), store_.buffer(running_var_), y,
@@ -48,7 +48,7 @@ const Tensor& BatchNorm2d::forward(const Tensor& x, bool train) {
 Tensor& BatchNorm2d::backward(const Tensor& dy) {
   DP_CHECK(saved_for_backward_, "batch norm '{}': backward needs a train-mode forward", name_);
   BatchNormGeometry g = geometry(x_);
-  Tensor& dx = dx_.shaped(store_.backend(), x_.shape());
+  Tensor& dx = dx_.shaped(store_.backend(), x_.shape(), x_.dtype());
   store_.backend().batchnorm_backward(g, x_, dy, store_.param(weight_), store_.param(bias_),
                                       saved_mean_, saved_var_, workspace_, dx,
                                       store_.grad(weight_), store_.grad(bias_));

@@ -25,16 +25,18 @@ Conv2dGeometry Conv2d::geometry(const Tensor& x) const {
 const Tensor& Conv2d::forward(const Tensor& x, bool /*train*/) {
   Conv2dGeometry g = geometry(x);
   x_ = x;
-  Tensor& y = y_.shaped(store_.backend(), {g.n, g.out_h(), g.out_w(), g.c_out});
-  store_.backend().conv2d_forward(g, x, store_.param(weight_), y);
+  Backend& be = store_.backend();
+  Tensor& y = y_.shaped(be, {g.n, g.out_h(), g.out_w(), g.c_out}, be.activation_dtype());
+  be.conv2d_forward(g, x, store_.param(weight_), y);
   store_.count_forward_macs(g.n * g.out_h() * g.out_w() * g.c_out * g.c_in * g.kernel * g.kernel);
   return y;
 }
 
 Tensor& Conv2d::backward(const Tensor& dy) {
   Conv2dGeometry g = geometry(x_);
-  Tensor* dx = input_grad_ ? &dx_.shaped(store_.backend(), x_.shape()) : nullptr;
-  store_.backend().conv2d_backward(g, x_, store_.param(weight_), dy, dx, store_.grad(weight_));
+  Backend& be = store_.backend();
+  Tensor* dx = input_grad_ ? &dx_.shaped(be, x_.shape(), be.activation_dtype()) : nullptr;
+  be.conv2d_backward(g, x_, store_.param(weight_), dy, dx, store_.grad(weight_));
   store_.grad_ready(weight_);
   return dx ? *dx : dx_.tensor();
 }

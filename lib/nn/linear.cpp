@@ -17,14 +17,14 @@ const Tensor& Linear::forward(const Tensor& x, bool /*train*/) {
   DP_CHECK(x.rank() == 2 && x.dim(1) == in_features_, "linear expects {{N,{}}}, got {}",
            in_features_, to_string(x.shape()));
   x_ = x;
-  Tensor& y = y_.shaped(store_.backend(), {x.dim(0), out_features_});
+  Tensor& y = y_.shaped(store_.backend(), {x.dim(0), out_features_});  // logits: f32
   store_.backend().linear_forward(x, store_.param(weight_), store_.param(bias_), y);
   store_.count_forward_macs(x.dim(0) * in_features_ * out_features_);
   return y;
 }
 
 Tensor& Linear::backward(const Tensor& dy) {
-  Tensor& dx = dx_.shaped(store_.backend(), x_.shape());
+  Tensor& dx = dx_.shaped(store_.backend(), x_.shape(), x_.dtype());
   store_.backend().linear_backward(x_, store_.param(weight_), dy, dx, store_.grad(weight_),
                                    store_.grad(bias_));
   store_.grad_ready(weight_);

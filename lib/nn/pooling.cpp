@@ -12,14 +12,14 @@ PoolGeometry MaxPool2d::geometry(const Shape& x) const {
 const Tensor& MaxPool2d::forward(const Tensor& x, bool /*train*/) {
   PoolGeometry g = geometry(x.shape());
   x_shape_ = x.shape();
-  Tensor& y = y_.shaped(backend_, {g.n, g.out_h(), g.out_w(), g.c});
+  Tensor& y = y_.shaped(backend_, {g.n, g.out_h(), g.out_w(), g.c}, x.dtype());
   backend_.maxpool_forward(g, x, y, workspace_);
   return y;
 }
 
 Tensor& MaxPool2d::backward(const Tensor& dy) {
   PoolGeometry g = geometry(x_shape_);
-  Tensor& dx = dx_.shaped(backend_, x_shape_);
+  Tensor& dx = dx_.shaped(backend_, x_shape_, dy.dtype());
   backend_.maxpool_backward(g, dy, workspace_, dx);
   return dx;
 }
@@ -28,13 +28,13 @@ const Tensor& GlobalAvgPool::forward(const Tensor& x, bool /*train*/) {
   DP_CHECK(x.rank() == 4, "global average pool expects {{N,H,W,C}}, got {}",
            to_string(x.shape()));
   x_shape_ = x.shape();
-  Tensor& y = y_.shaped(backend_, {x.dim(0), x.dim(3)});
+  Tensor& y = y_.shaped(backend_, {x.dim(0), x.dim(3)}, x.dtype());
   backend_.global_avgpool_forward(x, y);
   return y;
 }
 
 Tensor& GlobalAvgPool::backward(const Tensor& dy) {
-  Tensor& dx = dx_.shaped(backend_, x_shape_);
+  Tensor& dx = dx_.shaped(backend_, x_shape_, dy.dtype());
   backend_.global_avgpool_backward(dy, dx);
   return dx;
 }

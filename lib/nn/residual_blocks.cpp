@@ -21,14 +21,14 @@ Tensor& Downsample::backward(const Tensor& dy) { return conv_.backward(bn_.backw
 // The end of every block: y = relu(main + shortcut); backward gives d(main) = d(shortcut).
 static const Tensor& add_relu(Backend& be, ReusableBuffer& y, const Tensor& main,
                               const Tensor& shortcut) {
-  Tensor& out = y.shaped(be, main.shape());
+  Tensor& out = y.shaped(be, main.shape(), main.dtype());
   be.add_relu_forward(main, shortcut, out);
   return out;
 }
 
 static const Tensor& add_relu_grad(Backend& be, ReusableBuffer& dsum, const Tensor& y,
                                    const Tensor& dy) {
-  Tensor& d = dsum.shaped(be, y.shape());
+  Tensor& d = dsum.shaped(be, y.shape(), dy.dtype());
   be.add_relu_backward(y, dy, d);
   return d;
 }

@@ -25,11 +25,14 @@ CudaOptions cuda_options(const std::string& precision, bool deterministic) {
   if (precision == "tf32")
     o.allow_tf32 = true;
   else if (precision == "bf16")
-    throw UsageError("option --precision: bf16 mixed precision is not implemented yet; use fp32 "
-                     "or tf32");
+    o.mixed_bf16 = true;
   else if (precision != "fp32")
-    throw UsageError(fmt::format("option --precision: '{}' must be fp32 or tf32", precision));
+    throw UsageError(fmt::format("option --precision: '{}' must be fp32, tf32 or bf16", precision));
   o.deterministic = deterministic;
+  // Timed algorithm search may pick differently from one process to the next; deterministic
+  // runs take cuDNN's heuristic choice so that two runs (or train and eval) compute alike,
+  // as PyTorch's cudnn.deterministic with cudnn.benchmark off.
+  o.benchmark_algorithms = !deterministic;
   return o;
 }
 
@@ -37,12 +40,20 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
                              int local_size, const CudaOptions& cuda) {
   if (device != "auto" && device != "cpu" && device != "cuda")
     throw UsageError(fmt::format("option --device: '{}' must be auto, cpu or cuda", device));
-  if (device == "cpu") return cpu_backend(threads, local_size, "--device cpu");
+  const bool cuda_precision = cuda.allow_tf32 || cuda.mixed_bf16;
+  if (device == "cpu") {
+    if (cuda_precision)
+      throw UsageError("option --precision: tf32 and bf16 need the CUDA backend; --device cpu "
+                       "computes in fp32");
+    return cpu_backend(threads, local_size, "--device cpu");
+  }
+  const std::string cpu_note =
+      cuda_precision ? "; --precision applies to the CUDA backend, fp32 here" : "";
   CudaProbe probe = probe_cuda();
   if (probe.device_count == 0) {
     if (device == "cuda")
       throw UsageError(fmt::format("option --device cuda: no usable GPU ({})", probe.reason));
-    return cpu_backend(threads, local_size, fmt::format("no GPU: {}", probe.reason));
+    return cpu_backend(threads, local_size, fmt::format("no GPU: {}{}", probe.reason, cpu_note));
   }
 #ifdef DPTRAIN_WITH_CUDA
   CudaOptions options = cuda;
@@ -62,8 +73,8 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
   } catch (const Error& e) {
     // auto: a GPU that cannot be used (driver too old, out of memory) is not fatal.
     return cpu_backend(threads, local_size,
-                       fmt::format("auto: {} GPU(s) found, but the CUDA backend failed: {}",
-                                   probe.device_count, e.what()));
+                       fmt::format("auto: {} GPU(s) found, but the CUDA backend failed: {}{}",
+                                   probe.device_count, e.what(), cpu_note));
   }
 #else
   (void)cuda;
@@ -71,8 +82,8 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
   if (device == "cuda")
     throw UsageError("option --device cuda: this build has no CUDA backend; use --device cpu");
   return cpu_backend(threads, local_size,
-                     fmt::format("{} GPU(s) found, but this build has no CUDA backend",
-                                 probe.device_count));
+                     fmt::format("{} GPU(s) found, but this build has no CUDA backend{}",
+                                 probe.device_count, cpu_note));
 #endif
 }
 

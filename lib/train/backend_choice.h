@@ -17,9 +17,10 @@ struct BackendChoice {
 
 // `threads` = 0: this rank's share of the machine's cores (cores / ranks on the node).
 // `cuda`: options for the CUDA backend; its `device` is replaced by this rank's GPU.
-// --precision and --deterministic as CUDA backend options: fp32 (strict FP32 arithmetic) or
-// tf32 (TF32 tensor cores for convolutions and GEMMs, PyTorch's cuDNN default). bf16 mixed
-// precision is not built yet and is refused with a message saying so.
+// --precision and --deterministic as CUDA backend options: fp32 (strict FP32 arithmetic),
+// tf32 (TF32 tensor cores for convolutions and GEMMs, PyTorch's cuDNN default) or bf16 (mixed
+// precision, as PyTorch's autocast to bfloat16). The CPU backend computes in fp32 whatever
+// they say; the reason string of a CPU choice says so when they asked for more.
 CudaOptions cuda_options(const std::string& precision, bool deterministic);
 
 BackendChoice choose_backend(const std::string& device, int threads, int local_rank,

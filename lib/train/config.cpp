@@ -63,6 +63,12 @@ po::options_description describe(TrainConfig& c, std::string& config_file,
   run.add_options()
       ("device", po::value(&c.device)->default_value(c.device), "auto|cpu|cuda")
       ("threads", po::value(&c.threads)->default_value(c.threads), "compute threads per rank (0: all)")
+      ("precision", po::value(&c.precision)->default_value(c.precision),
+       "CUDA arithmetic: fp32 (strict), tf32 (tensor cores) or bf16 (mixed precision: bf16 "
+       "activations, f32 weights, statistics and optimizer); the CPU backend computes in fp32")
+      ("deterministic",
+       po::value(&c.deterministic)->default_value(c.deterministic)->implicit_value(true),
+       "CUDA: deterministic cuDNN algorithms only (bitwise repeatable runs)")
       ("seed", po::value(&c.seed)->default_value(c.seed), "seed of init, sampling and augmentation")
       ("output-dir", po::value(&c.output_dir)->default_value(c.output_dir), "where runs are written")
       ("run-name", po::value(&c.run_name), "run directory name (default: arch-dataset-time)")
@@ -166,6 +172,11 @@ void validate(const TrainConfig& c) {
   require(c.warmup_epochs >= 0 && c.warmup_epochs < c.epochs, "warmup-epochs",
           "must be in [0, epochs)");
   require(c.threads >= 0, "threads", "must not be negative");
+  require(c.precision == "fp32" || c.precision == "tf32" || c.precision == "bf16", "precision",
+          "must be fp32, tf32 or bf16");
+  require(c.precision == "fp32" || c.device != "cpu", "precision",
+          "tf32 and bf16 need the CUDA backend (--device cuda or auto); the CPU backend computes "
+          "in fp32");
   require(c.eval_every >= 0, "eval-every", "must not be negative");
   require(c.log_every >= 1, "log-every", "must be at least 1");
   require(c.checkpoint_every >= 0, "checkpoint-every", "must not be negative");

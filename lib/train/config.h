@@ -38,6 +38,8 @@ struct TrainConfig {
   // run
   std::string device = "auto";  // auto | cpu | cuda
   int threads = 0;              // 0: all cores of this rank
+  std::string precision = "fp32";  // CUDA arithmetic: fp32 | tf32 | bf16 (mixed precision)
+  bool deterministic = false;      // CUDA: deterministic cuDNN algorithms only
   uint64_t seed = 0;
   std::string output_dir = "output";
   std::string run_name;         // default: <arch>-<dataset>-<timestamp>

@@ -1,6 +1,9 @@
-// A host batch made available to the backend's device: on the CPU backend a zero-copy view,
-// elsewhere a device buffer reused across steps.
+// A host batch made available to the backend's device: on a host backend a zero-copy view of
+// the loader's buffers, on a device backend the backend's uploaders (the CUDA one copies
+// through pinned memory on a copy stream, overlapping the previous step's work).
 #pragma once
+
+#include <memory>
 
 #include "backend/backend.h"
 #include "data/sharded_loader.h"
@@ -9,24 +12,23 @@ namespace dp {
 
 class DeviceBatch {
  public:
-  explicit DeviceBatch(Backend& backend) : backend_(backend) {}
+  explicit DeviceBatch(Backend& backend)
+      : images_uploader_(backend.make_batch_uploader()),
+        labels_uploader_(backend.make_batch_uploader()) {}
   void upload(const data::HostBatch& batch) {
-    if (backend_.device() == Device::cpu) {
+    if (!images_uploader_) {
       images_ = batch.images;
       labels_ = batch.labels;
       return;
     }
-    if (images_.shape() != batch.images.shape()) images_ = backend_.allocate(batch.images.shape());
-    if (labels_.shape() != batch.labels.shape())
-      labels_ = backend_.allocate(batch.labels.shape(), DType::i32);
-    backend_.copy_from_host(batch.images.data(), images_);
-    backend_.copy_from_host(batch.labels.data<int32_t>(), labels_);
+    images_ = images_uploader_->upload(batch.images);
+    labels_ = labels_uploader_->upload(batch.labels);
   }
   const Tensor& images() const { return images_; }
   const Tensor& labels() const { return labels_; }
 
  private:
-  Backend& backend_;
+  std::unique_ptr<BatchUploader> images_uploader_, labels_uploader_;
   Tensor images_, labels_;
 };
 

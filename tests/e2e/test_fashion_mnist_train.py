@@ -1,7 +1,11 @@
-"""End to end on the CPU: pack Fashion-MNIST from Debian's dataset-fashion-mnist package,
-train the demo config (jobs/fashion_mnist_cpu_demo.cfg), require >= 90% test accuracy, check
-that metrics.h5 and checkpoint.h5 hold what README.md documents, and that `dptrain eval` on the
-checkpoint reproduces the final accuracy."""
+"""End to end: pack Fashion-MNIST from Debian's dataset-fashion-mnist package, train the demo
+config (jobs/fashion_mnist_cpu_demo.cfg), require >= 90% test accuracy, check that metrics.h5
+and checkpoint.h5 hold what README.md documents, and that `dptrain eval` on the checkpoint
+reproduces the final accuracy.
+
+Arguments after the source directory go to both `train` and `eval` (the GPU variants pass
+--device cuda --deterministic [--precision bf16]); a variant that asks for a GPU where none
+is usable exits with 77, which CTest reports as skipped."""
 import os
 import subprocess
 import sys
@@ -10,7 +14,8 @@ import tempfile
 import h5py
 import numpy as np
 
-DPTRAIN, SOURCE_DIR = sys.argv[1], sys.argv[2]
+DPTRAIN, SOURCE_DIR, EXTRA = sys.argv[1], sys.argv[2], sys.argv[3:]
+SKIPPED = 77
 FASHION = "/usr/share/datasets/fashion-mnist"
 ACCURACY_BAR = 0.90
 
@@ -33,8 +38,15 @@ with tempfile.TemporaryDirectory() as tmp:
                     "--output", packed], check=True)
     out = os.path.join(tmp, "output")
     config = os.path.join(SOURCE_DIR, "jobs", "fashion_mnist_cpu_demo.cfg")
-    subprocess.run([DPTRAIN, "train", "--config", config, "--data", packed, "--output-dir", out,
-                    "--run-name", "e2e", "--log-every", "100"], check=True)
+    train = subprocess.run([DPTRAIN, "train", "--config", config, "--data", packed,
+                            "--output-dir", out, "--run-name", "e2e", "--log-every", "100"] + EXTRA,
+                           stderr=subprocess.PIPE, text=True)
+    sys.stderr.write(train.stderr)
+    if train.returncode != 0 and EXTRA and ("no usable GPU" in train.stderr or
+                                            "has no CUDA backend" in train.stderr):
+        print(f"SKIPPED: {' '.join(EXTRA)} needs a usable GPU")
+        sys.exit(SKIPPED)
+    check(train.returncode == 0, f"dptrain train {' '.join(EXTRA)} succeeded")
     run = os.path.join(out, "e2e")
 
     with h5py.File(os.path.join(run, "metrics.h5"), "r") as f:
@@ -42,6 +54,9 @@ with tempfile.TemporaryDirectory() as tmp:
         cfg = f["config"].attrs
         check(cfg["arch"] == "resnet8" and cfg["epochs"] == "4", "config attributes recorded")
         check(cfg["data"] == packed, "command line overrides the config file's data path")
+        if "--precision" in EXTRA:
+            wanted = EXTRA[EXTRA.index("--precision") + 1]
+            check(cfg["precision"] == wanted, f"precision {wanted} recorded")
         check("onednn" in f["build"].attrs and "mpi" in f["build"].attrs, "build info attributes")
         epochs = int(cfg["epochs"])
         for name in HISTORY_FIELDS:
@@ -85,7 +100,7 @@ with tempfile.TemporaryDirectory() as tmp:
     check(not os.path.exists(os.path.join(run, "checkpoint.h5.tmp")), "no temporary file left")
 
     subprocess.run([DPTRAIN, "eval", "--checkpoint", os.path.join(run, "checkpoint.h5"),
-                    "--data", packed], check=True)
+                    "--data", packed] + EXTRA, check=True)
     with h5py.File(os.path.join(run, "eval.h5"), "r") as f:
         check(np.array_equal(f["eval/confusion_matrix"][:], cm),
               "dptrain eval reproduces the final confusion matrix from the checkpoint")

@@ -72,6 +72,8 @@ void CpuBackend::fill(Tensor& t, float value) {
     case DType::u8:
       std::memset(t.data<void>(), static_cast<int>(value), n);
       break;
+    case DType::bf16:
+      throw Error(ExitCode::internal, "the CPU backend has no bf16 tensors");
   }
 }
 

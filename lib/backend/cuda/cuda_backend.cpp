@@ -4,8 +4,10 @@
 
 #include <cstring>
 #include <numeric>
+#include <type_traits>
 
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/pinned_uploader.h"
 
 namespace dp::cuda {
 namespace {
@@ -18,8 +20,28 @@ void check_same_numel(const Tensor& a, const Tensor& b, const char* op) {
   DP_CHECK(a.numel() == b.numel(), "{}: {} vs {}", op, to_string(a.shape()), to_string(b.shape()));
 }
 
+void check_same_type(const Tensor& a, const Tensor& b, const char* op) {
+  DP_CHECK(a.dtype() == b.dtype(), "{}: tensors of different element types", op);
+}
+
 const float* f(const Tensor& t) { return t.data<float>(); }
 float* f(Tensor& t) { return t.data<float>(); }
+
+// Runs `fn(tag)` with a null pointer of the activation element type of `t` (float, or bf16
+// under mixed precision), so one body serves both: `using T = ElementOf<decltype(tag)>`.
+template <typename Fn>
+void with_activation_type(const Tensor& t, const char* op, Fn&& fn) {
+  if (t.dtype() == DType::f32)
+    fn(static_cast<float*>(nullptr));
+  else if (t.dtype() == DType::bf16)
+    fn(static_cast<kernels::bf16*>(nullptr));
+  else
+    throw Error(ExitCode::internal, fmt::format("{}: activations must be f32 or bf16", op));
+}
+template <typename Tag>
+using ElementOf = std::remove_pointer_t<Tag>;
+
+cudaDataType_t cublas_type(DType type) { return type == DType::bf16 ? CUDA_R_16BF : CUDA_R_32F; }
 
 }  // namespace
 
@@ -53,8 +75,11 @@ std::string CudaBackend::name() const {
   std::string gpu = cudaGetDeviceProperties(&prop, ctx_.options.device) == cudaSuccess
                         ? std::string(prop.name)
                         : std::string("unknown GPU");
+  const char* precision = ctx_.options.mixed_bf16   ? "BF16 mixed precision"
+                          : ctx_.options.allow_tf32 ? "TF32"
+                                                    : "FP32";
   return fmt::format("cuda (GPU {}: {}, cuDNN {}, {}{})", ctx_.options.device, gpu,
-                     cudnnGetVersion(), ctx_.options.allow_tf32 ? "TF32" : "FP32",
+                     cudnnGetVersion(), precision,
                      ctx_.options.deterministic ? ", deterministic" : "");
 }
 
@@ -74,6 +99,23 @@ Tensor& CudaBackend::output(Tensor& t, const Shape& shape, DType dtype) {
   else
     t = allocate(shape, dtype);
   return t;
+}
+
+std::unique_ptr<BatchUploader> CudaBackend::make_batch_uploader() {
+  return std::make_unique<PinnedUploader>(ctx_.pool, ctx_.s());
+}
+
+Tensor CudaBackend::as_activation(const Tensor& x) {
+  const DType type = activation_dtype();
+  if (x.dtype() == type) return x;
+  DP_CHECK(x.dtype() == DType::f32 && type == DType::bf16,
+           "an activation of element type {} where {} was expected", static_cast<int>(x.dtype()),
+           static_cast<int>(type));
+  void* p = ctx_.converted.get(ctx_.pool, static_cast<size_t>(x.numel()) * dtype_size(type));
+  auto* out = static_cast<kernels::bf16*>(p);
+  kernels::convert(f(x), out, x.numel(), ctx_.s());
+  DP_CUDA_CHECK(cudaGetLastError());
+  return Tensor::view(p, x.shape(), type, Device::cuda);
 }
 
 void CudaBackend::copy_to_host(const Tensor& src, void* dst) {
@@ -102,6 +144,9 @@ void CudaBackend::fill(Tensor& t, float value) {
     case DType::u8:
       kernels::fill_u8(t.data<uint8_t>(), t.numel(), static_cast<uint8_t>(value), ctx_.s());
       break;
+    case DType::bf16:
+      kernels::fill_bf16(t.data<kernels::bf16>(), t.numel(), value, ctx_.s());
+      break;
   }
   DP_CUDA_CHECK(cudaGetLastError());
 }
@@ -118,8 +163,10 @@ void CudaBackend::conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const
            to_string(x.shape()));
   DP_CHECK(w.shape() == (Shape{g.c_out, g.c_in, g.kernel, g.kernel}),
            "conv weight {} does not match geometry", to_string(w.shape()));
-  output(y, {g.n, g.out_h(), g.out_w(), g.c_out});
-  conv_.forward(g, f(x), f(w), f(y));
+  const DType type = activation_dtype();
+  const Tensor input = as_activation(x);
+  output(y, {g.n, g.out_h(), g.out_w(), g.c_out}, type);
+  conv_.forward(g, type, input.data<void>(), f(w), y.data<void>());
 }
 
 void CudaBackend::conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
@@ -133,21 +180,25 @@ void CudaBackend::conv2d_backward(const Conv2dGeometry& g, const Tensor& x, cons
            "conv weight {} does not match geometry", to_string(w.shape()));
   DP_CHECK(dy.shape() == (Shape{g.n, g.out_h(), g.out_w(), g.c_out}),
            "conv output gradient {} does not match geometry", to_string(dy.shape()));
+  const DType type = activation_dtype();
+  DP_CHECK(dy.dtype() == type, "conv output gradient is not in the activation type");
   if (dx) {
-    output(*dx, x.shape());
-    conv_.backward_data(g, f(w), f(dy), f(*dx));
+    output(*dx, x.shape(), type);
+    conv_.backward_data(g, type, f(w), dy.data<void>(), dx->data<void>());
   }
   output(dw, w.shape());
-  conv_.backward_filter(g, f(x), f(dy), f(dw));
+  const Tensor input = as_activation(x);
+  conv_.backward_filter(g, type, input.data<void>(), dy.data<void>(), f(dw));
 }
 
 // --- batch norm ----------------------------------------------------------------------------------
 
-CudaBackend::BnDescs& CudaBackend::bn_descs(const BatchNormGeometry& g) {
-  auto key = std::make_tuple(g.n, g.h, g.w, g.c);
+CudaBackend::BnDescs& CudaBackend::bn_descs(const BatchNormGeometry& g, DType type) {
+  auto key = std::make_tuple(g.n, g.h, g.w, g.c, static_cast<int>(type));
   auto it = bn_cache_.find(key);
   if (it != bn_cache_.end()) return it->second;
-  BnDescs d{nhwc_desc(g.n, g.c, g.h, g.w), make_tensor_desc()};
+  // With bf16 data cuDNN derives f32 statistics: the mixed-precision split PyTorch uses.
+  BnDescs d{nhwc_desc(g.n, g.c, g.h, g.w, type), make_tensor_desc()};
   DP_CUDNN_CHECK(cudnnDeriveBNTensorDescriptor(d.stats.get(), d.data.get(), CUDNN_BATCHNORM_SPATIAL));
   return bn_cache_.emplace(key, std::move(d)).first->second;
 }
@@ -171,18 +222,19 @@ void CudaBackend::batchnorm_forward_train(const BatchNormGeometry& g, const Tens
                                           Tensor& /*workspace*/) {
   check_bn(g, x, {&gamma, &beta, &running_mean, &running_var});
   DP_CHECK(g.n * g.h * g.w > 1, "batchnorm training needs more than one value per channel");
-  output(y, x.shape());
+  output(y, x.shape(), x.dtype());
   output(saved_mean, {g.c});
   output(saved_var, {g.c});  // holds 1/sqrt(var + eps): what cuDNN's backward takes
-  BnDescs& d = bn_descs(g);
+  BnDescs& d = bn_descs(g, x.dtype());
   const float one = 1.f, zero = 0.f;
   // cuDNN updates the running variance with the unbiased batch variance, as PyTorch does
   // (running = (1 - factor) * running + factor * batch).
   DP_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
-      ctx_.cudnn.get(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, d.data.get(), f(x), d.data.get(),
-      f(y), d.stats.get(), f(gamma), f(beta), static_cast<double>(g.momentum), f(running_mean),
-      f(running_var), static_cast<double>(g.eps), f(saved_mean), f(saved_var)));
-  if (g.fuse_relu) kernels::relu_forward(f(y), f(y), y.numel(), ctx_.s());
+      ctx_.cudnn.get(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, d.data.get(), x.data<void>(),
+      d.data.get(), y.data<void>(), d.stats.get(), f(gamma), f(beta),
+      static_cast<double>(g.momentum), f(running_mean), f(running_var),
+      static_cast<double>(g.eps), f(saved_mean), f(saved_var)));
+  if (g.fuse_relu) relu_forward(y, y);
   DP_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -191,14 +243,14 @@ void CudaBackend::batchnorm_forward_inference(const BatchNormGeometry& g, const 
                                               const Tensor& running_mean,
                                               const Tensor& running_var, Tensor& y) {
   check_bn(g, x, {&gamma, &beta, &running_mean, &running_var});
-  output(y, x.shape());
-  BnDescs& d = bn_descs(g);
+  output(y, x.shape(), x.dtype());
+  BnDescs& d = bn_descs(g, x.dtype());
   const float one = 1.f, zero = 0.f;
   DP_CUDNN_CHECK(cudnnBatchNormalizationForwardInference(
-      ctx_.cudnn.get(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, d.data.get(), f(x), d.data.get(),
-      f(y), d.stats.get(), f(gamma), f(beta), f(running_mean), f(running_var),
-      static_cast<double>(g.eps)));
-  if (g.fuse_relu) kernels::relu_forward(f(y), f(y), y.numel(), ctx_.s());
+      ctx_.cudnn.get(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, d.data.get(), x.data<void>(),
+      d.data.get(), y.data<void>(), d.stats.get(), f(gamma), f(beta), f(running_mean),
+      f(running_var), static_cast<double>(g.eps)));
+  if (g.fuse_relu) relu_forward(y, y);
   DP_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -211,23 +263,28 @@ void CudaBackend::batchnorm_backward(const BatchNormGeometry& g, const Tensor& x
   check_device(dy, "batchnorm_backward", "output gradient");
   DP_CHECK(dy.shape() == x.shape(), "batchnorm output gradient {} does not match input {}",
            to_string(dy.shape()), to_string(x.shape()));
-  output(dx, x.shape());
+  check_same_type(x, dy, "batchnorm_backward");
+  output(dx, x.shape(), x.dtype());
   output(dgamma, {g.c});
   output(dbeta, {g.c});
-  const float* grad_in = f(dy);
+  const void* grad_in = dy.data<void>();
   if (g.fuse_relu) {
     // The ReLU's mask, recomputed from the saved statistics instead of stored in forward.
-    auto* masked = static_cast<float*>(ctx_.activation.get(ctx_.pool, x.bytes()));
-    kernels::bn_relu_mask(f(x), f(dy), f(gamma), f(beta), f(saved_mean), f(saved_var), masked,
-                          x.numel(), g.c, ctx_.s());
+    void* masked = ctx_.activation.get(ctx_.pool, x.bytes());
+    with_activation_type(x, "batchnorm_backward", [&](auto tag) {
+      using T = ElementOf<decltype(tag)>;
+      kernels::bn_relu_mask(x.data<T>(), dy.data<T>(), f(gamma), f(beta), f(saved_mean),
+                            f(saved_var), static_cast<T*>(masked), x.numel(), g.c, ctx_.s());
+    });
     grad_in = masked;
   }
-  BnDescs& d = bn_descs(g);
+  BnDescs& d = bn_descs(g, x.dtype());
   const float one = 1.f, zero = 0.f;
   DP_CUDNN_CHECK(cudnnBatchNormalizationBackward(
-      ctx_.cudnn.get(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &zero, d.data.get(), f(x),
-      d.data.get(), grad_in, d.data.get(), f(dx), d.stats.get(), f(gamma), f(dgamma), f(dbeta),
-      static_cast<double>(g.eps), f(saved_mean), f(saved_var)));
+      ctx_.cudnn.get(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &zero, d.data.get(),
+      x.data<void>(), d.data.get(), grad_in, d.data.get(), dx.data<void>(), d.stats.get(),
+      f(gamma), f(dgamma), f(dbeta), static_cast<double>(g.eps), f(saved_mean),
+      f(saved_var)));
   DP_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -235,8 +292,11 @@ void CudaBackend::batchnorm_backward(const BatchNormGeometry& g, const Tensor& x
 
 void CudaBackend::relu_forward(const Tensor& x, Tensor& y) {
   check_device(x, "relu_forward", "input");
-  output(y, x.shape());
-  kernels::relu_forward(f(x), f(y), x.numel(), ctx_.s());
+  output(y, x.shape(), x.dtype());
+  with_activation_type(x, "relu_forward", [&](auto tag) {
+    using T = ElementOf<decltype(tag)>;
+    kernels::relu_forward(x.data<T>(), y.data<T>(), x.numel(), ctx_.s());
+  });
   DP_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -244,8 +304,12 @@ void CudaBackend::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
   check_same_numel(y, dy, "relu_backward");
   check_device(y, "relu_backward", "output");
   check_device(dy, "relu_backward", "output gradient");
-  output(dx, dy.shape());
-  kernels::relu_backward(f(y), f(dy), f(dx), y.numel(), ctx_.s());
+  check_same_type(y, dy, "relu_backward");
+  output(dx, dy.shape(), dy.dtype());
+  with_activation_type(y, "relu_backward", [&](auto tag) {
+    using T = ElementOf<decltype(tag)>;
+    kernels::relu_backward(y.data<T>(), dy.data<T>(), dx.data<T>(), y.numel(), ctx_.s());
+  });
   DP_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -253,8 +317,12 @@ void CudaBackend::add_relu_forward(const Tensor& a, const Tensor& b, Tensor& y) 
   check_same_numel(a, b, "add_relu_forward");
   check_device(a, "add_relu_forward", "first input");
   check_device(b, "add_relu_forward", "second input");
-  output(y, a.shape());
-  kernels::add_relu_forward(f(a), f(b), f(y), a.numel(), ctx_.s());
+  check_same_type(a, b, "add_relu_forward");
+  output(y, a.shape(), a.dtype());
+  with_activation_type(a, "add_relu_forward", [&](auto tag) {
+    using T = ElementOf<decltype(tag)>;
+    kernels::add_relu_forward(a.data<T>(), b.data<T>(), y.data<T>(), a.numel(), ctx_.s());
+  });
   DP_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -266,7 +334,11 @@ void CudaBackend::accumulate(const Tensor& x, Tensor& y) {
   check_same_numel(x, y, "accumulate");
   check_device(x, "accumulate", "input");
   check_device(y, "accumulate", "output");
-  kernels::accumulate(f(x), f(y), x.numel(), ctx_.s());
+  check_same_type(x, y, "accumulate");
+  with_activation_type(x, "accumulate", [&](auto tag) {
+    using T = ElementOf<decltype(tag)>;
+    kernels::accumulate(x.data<T>(), y.data<T>(), x.numel(), ctx_.s());
+  });
   DP_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -285,9 +357,12 @@ void CudaBackend::maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor
   check_device(x, "maxpool_forward", "input");
   DP_CHECK(x.shape() == (Shape{g.n, g.h, g.w, g.c}), "maxpool input {} does not match geometry",
            to_string(x.shape()));
-  output(y, {g.n, g.out_h(), g.out_w(), g.c});
+  output(y, {g.n, g.out_h(), g.out_w(), g.c}, x.dtype());
   output(workspace, y.shape(), DType::i32);  // argmax per output
-  kernels::maxpool_forward(p, f(x), f(y), workspace.data<int32_t>(), ctx_.s());
+  with_activation_type(x, "maxpool_forward", [&](auto tag) {
+    using T = ElementOf<decltype(tag)>;
+    kernels::maxpool_forward(p, x.data<T>(), y.data<T>(), workspace.data<int32_t>(), ctx_.s());
+  });
   DP_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -300,8 +375,11 @@ void CudaBackend::maxpool_backward(const PoolGeometry& g, const Tensor& dy, cons
   DP_CHECK(workspace.defined() && workspace.device() == Device::cuda &&
                workspace.dtype() == DType::i32 && workspace.numel() == dy.numel(),
            "maxpool workspace {}: the forward must run first", to_string(workspace.shape()));
-  output(dx, {g.n, g.h, g.w, g.c});
-  kernels::maxpool_backward(p, f(dy), workspace.data<int32_t>(), f(dx), ctx_.s());
+  output(dx, {g.n, g.h, g.w, g.c}, dy.dtype());
+  with_activation_type(dy, "maxpool_backward", [&](auto tag) {
+    using T = ElementOf<decltype(tag)>;
+    kernels::maxpool_backward(p, dy.data<T>(), workspace.data<int32_t>(), dx.data<T>(), ctx_.s());
+  });
   DP_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -309,8 +387,11 @@ void CudaBackend::global_avgpool_forward(const Tensor& x, Tensor& y) {
   DP_CHECK(x.rank() == 4, "global_avgpool_forward expects NHWC, got {}", to_string(x.shape()));
   check_device(x, "global_avgpool_forward", "input");
   const int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
-  output(y, {n, c});
-  kernels::global_avgpool_forward(f(x), f(y), n, hw, c, ctx_.s());
+  output(y, {n, c}, x.dtype());
+  with_activation_type(x, "global_avgpool_forward", [&](auto tag) {
+    using T = ElementOf<decltype(tag)>;
+    kernels::global_avgpool_forward(x.data<T>(), y.data<T>(), n, hw, c, ctx_.s());
+  });
   DP_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -320,13 +401,38 @@ void CudaBackend::global_avgpool_backward(const Tensor& dy, Tensor& dx) {
            to_string(dy.shape()));
   check_device(dy, "global_avgpool_backward", "output gradient");
   const Shape shape = dx.shape();
-  output(dx, shape);
-  kernels::global_avgpool_backward(f(dy), f(dx), shape[0], shape[1] * shape[2], shape[3],
-                                   ctx_.s());
+  output(dx, shape, dy.dtype());
+  with_activation_type(dy, "global_avgpool_backward", [&](auto tag) {
+    using T = ElementOf<decltype(tag)>;
+    kernels::global_avgpool_backward(dy.data<T>(), dx.data<T>(), shape[0], shape[1] * shape[2],
+                                     shape[3], ctx_.s());
+  });
   DP_CUDA_CHECK(cudaGetLastError());
 }
 
 // --- linear: cuBLAS is column-major, so a row-major {r, c} matrix is its {c, r} transpose ------
+
+void CudaBackend::gemm(bool transpose_a, bool transpose_b, int m, int n, int k, DType ab_type,
+                       const void* a, int lda, const void* b, int ldb, float beta, void* c,
+                       DType c_type, int ldc) {
+  const float alpha = 1.f;
+  // f32 compute for both types: strict FP32 or TF32 as the handle's math mode says, and the
+  // f32 accumulation of bf16 products that mixed precision relies on.
+  DP_CUBLAS_CHECK(cublasGemmEx(ctx_.cublas.get(), transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                               transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &alpha, a,
+                               cublas_type(ab_type), lda, b, cublas_type(ab_type), ldb, &beta, c,
+                               cublas_type(c_type), ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+const void* CudaBackend::in_type(const Tensor& t, DType type, ScratchBuffer& scratch) {
+  if (t.dtype() == type) return t.data<void>();
+  DP_CHECK(t.dtype() == DType::f32 && type == DType::bf16, "linear: cannot convert dtype {} to {}",
+           static_cast<int>(t.dtype()), static_cast<int>(type));
+  auto* out = static_cast<kernels::bf16*>(scratch.get(ctx_.pool, t.numel() * dtype_size(type)));
+  kernels::convert(f(t), out, t.numel(), ctx_.s());
+  DP_CUDA_CHECK(cudaGetLastError());
+  return out;
+}
 
 void CudaBackend::linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
   DP_CHECK(x.rank() == 2 && w.rank() == 2 && x.dim(1) == w.dim(1) && b.numel() == w.dim(0),
@@ -337,13 +443,16 @@ void CudaBackend::linear_forward(const Tensor& x, const Tensor& w, const Tensor&
   check_device(b, "linear_forward", "bias");
   const int n = static_cast<int>(x.dim(0)), in = static_cast<int>(x.dim(1)),
             out = static_cast<int>(w.dim(0));
+  // The products in the input's type (bf16 under mixed precision: the f32 weights are
+  // rounded for the call), the logits always f32 for the loss.
+  const DType type = x.dtype();
+  const void* weights = in_type(w, type, ctx_.weights);
   output(y, {x.dim(0), w.dim(0)});
   kernels::broadcast_rows(f(b), f(y), n, out, ctx_.s());
   DP_CUDA_CHECK(cudaGetLastError());
   // y^T (out x n) = W (out x in; column-major W^T) * x^T (in x n), plus the broadcast bias.
-  const float one = 1.f;
-  DP_CUBLAS_CHECK(cublasSgemm(ctx_.cublas.get(), CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one, f(w),
-                              in, f(x), in, &one, f(y), out));
+  gemm(true, false, out, n, in, type, weights, in, x.data<void>(), in, 1.f, f(y), DType::f32,
+       out);
 }
 
 void CudaBackend::linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor& dx,
@@ -355,18 +464,19 @@ void CudaBackend::linear_backward(const Tensor& x, const Tensor& w, const Tensor
   check_device(x, "linear_backward", "input");
   check_device(w, "linear_backward", "weight");
   check_device(dy, "linear_backward", "output gradient");
+  DP_CHECK(dy.dtype() == DType::f32, "linear backward: the logits' gradient must be f32");
   const int n = static_cast<int>(x.dim(0)), in = static_cast<int>(x.dim(1)),
             out = static_cast<int>(w.dim(0));
-  output(dx, x.shape());
+  const DType type = x.dtype();
+  const void* weights = in_type(w, type, ctx_.weights);
+  const void* grad = in_type(dy, type, ctx_.converted);
+  output(dx, x.shape(), type);
   output(dw, w.shape());
   output(db, {w.dim(0)});
-  const float one = 1.f, zero = 0.f;
   // dx^T (in x n) = W^T (in x out) * dy^T (out x n)
-  DP_CUBLAS_CHECK(cublasSgemm(ctx_.cublas.get(), CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, &one, f(w),
-                              in, f(dy), out, &zero, f(dx), in));
-  // dW^T (in x out) = x^T (in x n) * dy (n x out)
-  DP_CUBLAS_CHECK(cublasSgemm(ctx_.cublas.get(), CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, &one, f(x),
-                              in, f(dy), out, &zero, f(dw), in));
+  gemm(false, false, in, n, out, type, weights, in, grad, out, 0.f, dx.data<void>(), type, in);
+  // dW^T (in x out) = x^T (in x n) * dy (n x out), accumulated and stored in f32
+  gemm(false, true, in, out, n, type, x.data<void>(), in, grad, out, 0.f, f(dw), DType::f32, in);
   kernels::column_sums(f(dy), f(db), n, out, ctx_.s());
   DP_CUDA_CHECK(cudaGetLastError());
 }
@@ -380,6 +490,7 @@ float CudaBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& lab
            "softmax_cross_entropy: logits {} labels {}", to_string(logits.shape()),
            to_string(labels.shape()));
   check_device(logits, "softmax_cross_entropy", "logits");
+  DP_CHECK(logits.dtype() == DType::f32, "softmax_cross_entropy: the logits must be f32");
   check_device(labels, "softmax_cross_entropy", "labels");
   const int64_t n = logits.dim(0), k = logits.dim(1);
   output(dlogits, logits.shape());
@@ -438,6 +549,7 @@ void CudaBackend::sgd_step(const SgdHyper& h, Tensor& params, const Tensor& grad
 
 double CudaBackend::sum_of_squares(const Tensor& t) {
   check_device(t, "sum_of_squares", "tensor");
+  DP_CHECK(t.dtype() == DType::f32, "sum_of_squares: f32 tensors only");
   const int blocks = kernels::sum_of_squares_blocks(t.numel());
   output(norm_partials_, {2 * static_cast<int64_t>(blocks)}, DType::i32);  // doubles
   auto* partials = norm_partials_.data<double>();

@@ -24,6 +24,10 @@ class CudaBackend final : public Backend {
 
   Device device() const override { return Device::cuda; }
   std::string name() const override;
+  DType activation_dtype() const override {
+    return ctx_.options.mixed_bf16 ? DType::bf16 : DType::f32;
+  }
+  std::unique_ptr<BatchUploader> make_batch_uploader() override;
 
   Tensor allocate(const Shape& shape, DType dtype) override;
   void copy_to_host(const Tensor& src, void* dst) override;
@@ -82,15 +86,24 @@ class CudaBackend final : public Backend {
   // `t` as a device tensor of `shape`: reused when it already is one with room, else
   // replaced by a fresh allocation.
   Tensor& output(Tensor& t, const Shape& shape, DType dtype = DType::f32);
+  // `x` in the activation type: itself, or (an f32 network input under mixed precision) a
+  // bf16 copy in scratch memory, valid until the next op that converts.
+  Tensor as_activation(const Tensor& x);
+  // `t` as `type` for a library call: its own data, or an f32 tensor rounded to bf16 in
+  // `scratch` (valid until the next op using that scratch).
+  const void* in_type(const Tensor& t, DType type, ScratchBuffer& scratch);
+  // C = op(A) op(B) on cuBLAS (column-major), A and B of `ab_type`, f32 accumulation.
+  void gemm(bool transpose_a, bool transpose_b, int m, int n, int k, DType ab_type, const void* a,
+            int lda, const void* b, int ldb, float beta, void* c, DType c_type, int ldc);
   // The batch-norm descriptors of one geometry: the NHWC data and the {1, C, 1, 1} statistics.
   struct BnDescs {
     TensorDesc data, stats;
   };
-  BnDescs& bn_descs(const BatchNormGeometry& g);
+  BnDescs& bn_descs(const BatchNormGeometry& g, DType type);
 
   CudaContext ctx_;
   CudnnConv conv_;
-  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, BnDescs> bn_cache_;
+  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int>, BnDescs> bn_cache_;
   // Host side of the loss: per-row values copied back in one transfer.
   Tensor loss_rows_;  // device: f32 loss, i32 hit, i32 bad per row
   std::vector<char> loss_host_;

@@ -24,8 +24,9 @@ struct CudaContext {
   CublasHandle cublas;
   std::shared_ptr<DeviceAllocator> pool;
   ScratchBuffer workspace;      // cuDNN convolution workspace
-  ScratchBuffer weights;        // conv weights in cuDNN's {O, KH, KW, I} layout
+  ScratchBuffer weights;        // conv / linear weights in the layout and type the library takes
   ScratchBuffer activation;     // activation-sized temporaries (masked BN gradients)
+  ScratchBuffer converted;      // f32 inputs rounded to bf16 under mixed precision
 };
 
 }  // namespace dp::cuda

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "backend/cuda/library_check.h"
+#include "core/tensor.h"
 
 namespace dp::cuda {
 
@@ -60,11 +61,19 @@ inline ConvDesc make_conv_desc() {
   return ConvDesc(d);
 }
 
-// An NHWC f32 activation descriptor {n, c, h, w} (cuDNN names dimensions in NCHW order and
+// cuDNN's name for an activation element type (f32, or bf16 under mixed precision).
+inline cudnnDataType_t cudnn_type(DType type) {
+  DP_CHECK(type == DType::f32 || type == DType::bf16,
+           "cuDNN activations are f32 or bf16, not dtype {}", static_cast<int>(type));
+  return type == DType::bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+}
+
+// An NHWC activation descriptor {n, c, h, w} (cuDNN names dimensions in NCHW order and
 // takes the memory order from the format).
-inline TensorDesc nhwc_desc(int64_t n, int64_t c, int64_t h, int64_t w) {
+inline TensorDesc nhwc_desc(int64_t n, int64_t c, int64_t h, int64_t w,
+                            DType type = DType::f32) {
   TensorDesc d = make_tensor_desc();
-  DP_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d.get(), CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT,
+  DP_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d.get(), CUDNN_TENSOR_NHWC, cudnn_type(type),
                                             static_cast<int>(n), static_cast<int>(c),
                                             static_cast<int>(h), static_cast<int>(w)));
   return d;

@@ -34,17 +34,23 @@ size_t search_limit() {
 
 }  // namespace
 
-const float* CudnnConv::filter_layout(const Conv2dGeometry& g, const float* w) {
-  if (g.kernel == 1) return w;
+const void* CudnnConv::filter_layout(const Conv2dGeometry& g, DType type, const float* w) {
+  if (g.kernel == 1 && type == DType::f32) return w;
   const int64_t count = g.c_out * g.c_in * g.kernel * g.kernel;
-  auto* out = static_cast<float*>(ctx_.weights.get(ctx_.pool, count * sizeof(float)));
-  kernels::oihw_to_ohwi(w, out, g.c_out, g.c_in, g.kernel * g.kernel, ctx_.s());
+  void* out = ctx_.weights.get(ctx_.pool, count * dtype_size(type));
+  if (type == DType::bf16)
+    kernels::oihw_to_ohwi(w, static_cast<kernels::bf16*>(out), g.c_out, g.c_in,
+                          g.kernel * g.kernel, ctx_.s());
+  else
+    kernels::oihw_to_ohwi(w, static_cast<float*>(out), g.c_out, g.c_in, g.kernel * g.kernel,
+                          ctx_.s());
   return out;
 }
 
-CudnnConv::Entry& CudnnConv::entry(const Conv2dGeometry& g, Direction d, const void* x,
-                                   const void* w, const void* y) {
-  const Key key{static_cast<int>(d), g.n, g.h, g.w, g.c_in, g.c_out, g.kernel, g.stride, g.pad};
+CudnnConv::Entry& CudnnConv::entry(const Conv2dGeometry& g, DType type, Direction d,
+                                   const void* x, const void* w, const void* y) {
+  const Key key{static_cast<int>(d), static_cast<int>(type), g.n,      g.h,      g.w,
+                g.c_in,              g.c_out,                g.kernel, g.stride, g.pad};
   auto it = cache_.find(key);
   if (it != cache_.end()) return it->second;
   DP_CHECK(g.n > 0 && g.kernel > 0 && g.stride > 0 && g.pad >= 0 && g.out_h() > 0 &&
@@ -52,10 +58,10 @@ CudnnConv::Entry& CudnnConv::entry(const Conv2dGeometry& g, Direction d, const v
            "bad convolution geometry {}", describe(g));
 
   Entry e;
-  e.x = nhwc_desc(g.n, g.c_in, g.h, g.w);
-  e.y = nhwc_desc(g.n, g.c_out, g.out_h(), g.out_w());
+  e.x = nhwc_desc(g.n, g.c_in, g.h, g.w, type);
+  e.y = nhwc_desc(g.n, g.c_out, g.out_h(), g.out_w(), type);
   e.w = make_filter_desc();
-  DP_CUDNN_CHECK(cudnnSetFilter4dDescriptor(e.w.get(), CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC,
+  DP_CUDNN_CHECK(cudnnSetFilter4dDescriptor(e.w.get(), cudnn_type(type), CUDNN_TENSOR_NHWC,
                                             static_cast<int>(g.c_out), static_cast<int>(g.c_in),
                                             static_cast<int>(g.kernel),
                                             static_cast<int>(g.kernel)));
@@ -63,7 +69,12 @@ CudnnConv::Entry& CudnnConv::entry(const Conv2dGeometry& g, Direction d, const v
   const int pad = static_cast<int>(g.pad), stride = static_cast<int>(g.stride);
   DP_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(e.conv.get(), pad, pad, stride, stride, 1, 1,
                                                  CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-  const cudnnMathType_t math = ctx_.options.allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+  // bf16 runs on tensor cores (accumulating in f32: the convolution's compute type above);
+  // f32 is strict FMA unless TF32 is allowed.
+  const bool strict_fp32 = type == DType::f32 && !ctx_.options.allow_tf32;
+  const cudnnMathType_t math = type == DType::bf16   ? CUDNN_TENSOR_OP_MATH
+                               : strict_fp32 ? CUDNN_FMA_MATH
+                                             : CUDNN_DEFAULT_MATH;
   DP_CUDNN_CHECK(cudnnSetConvolutionMathType(e.conv.get(), math));
 
   const bool timed = ctx_.options.benchmark_algorithms;
@@ -126,8 +137,7 @@ CudnnConv::Entry& CudnnConv::entry(const Conv2dGeometry& g, Direction d, const v
                             : d == Direction::backward_data ? "backward data"
                                                             : "backward filter"));
   // Run with the math the timing used; strict FP32 stays FMA whatever a result reports.
-  if (ctx_.options.allow_tf32)
-    DP_CUDNN_CHECK(cudnnSetConvolutionMathType(e.conv.get(), chosen_math));
+  if (!strict_fp32) DP_CUDNN_CHECK(cudnnSetConvolutionMathType(e.conv.get(), chosen_math));
   e.algo = algo;
   if (d == Direction::forward)
     DP_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(
@@ -144,9 +154,10 @@ CudnnConv::Entry& CudnnConv::entry(const Conv2dGeometry& g, Direction d, const v
   return cache_.emplace(key, std::move(e)).first->second;
 }
 
-void CudnnConv::forward(const Conv2dGeometry& g, const float* x, const float* w, float* y) {
-  const float* wf = filter_layout(g, w);
-  Entry& e = entry(g, Direction::forward, x, wf, y);
+void CudnnConv::forward(const Conv2dGeometry& g, DType type, const void* x, const float* w,
+                        void* y) {
+  const void* wf = filter_layout(g, type, w);
+  Entry& e = entry(g, type, Direction::forward, x, wf, y);
   void* ws = e.workspace ? ctx_.workspace.get(ctx_.pool, e.workspace) : nullptr;
   const float one = 1.f, zero = 0.f;
   DP_CUDNN_CHECK(cudnnConvolutionForward(ctx_.cudnn.get(), &one, e.x.get(), x, e.w.get(), wf,
@@ -155,10 +166,10 @@ void CudnnConv::forward(const Conv2dGeometry& g, const float* x, const float* w,
                                          e.workspace, &zero, e.y.get(), y));
 }
 
-void CudnnConv::backward_data(const Conv2dGeometry& g, const float* w, const float* dy,
-                              float* dx) {
-  const float* wf = filter_layout(g, w);
-  Entry& e = entry(g, Direction::backward_data, dx, wf, dy);
+void CudnnConv::backward_data(const Conv2dGeometry& g, DType type, const float* w,
+                              const void* dy, void* dx) {
+  const void* wf = filter_layout(g, type, w);
+  Entry& e = entry(g, type, Direction::backward_data, dx, wf, dy);
   void* ws = e.workspace ? ctx_.workspace.get(ctx_.pool, e.workspace) : nullptr;
   const float one = 1.f, zero = 0.f;
   DP_CUDNN_CHECK(cudnnConvolutionBackwardData(
@@ -166,22 +177,28 @@ void CudnnConv::backward_data(const Conv2dGeometry& g, const float* w, const flo
       static_cast<cudnnConvolutionBwdDataAlgo_t>(e.algo), ws, e.workspace, &zero, e.x.get(), dx));
 }
 
-void CudnnConv::backward_filter(const Conv2dGeometry& g, const float* x, const float* dy,
-                                float* dw) {
-  // 1x1: the gradient lands in place; otherwise in cuDNN's layout, then transposed.
-  float* dwf = dw;
-  if (g.kernel != 1)
-    dwf = static_cast<float*>(ctx_.weights.get(
-        ctx_.pool, g.c_out * g.c_in * g.kernel * g.kernel * sizeof(float)));
-  Entry& e = entry(g, Direction::backward_filter, x, dwf, dy);
+void CudnnConv::backward_filter(const Conv2dGeometry& g, DType type, const void* x,
+                                const void* dy, float* dw) {
+  // f32 1x1: the gradient lands in place; otherwise in cuDNN's layout and the activations'
+  // type, then transposed and widened into the f32 gradient.
+  const bool in_place = g.kernel == 1 && type == DType::f32;
+  void* dwf = dw;
+  if (!in_place)
+    dwf = ctx_.weights.get(ctx_.pool, g.c_out * g.c_in * g.kernel * g.kernel * dtype_size(type));
+  Entry& e = entry(g, type, Direction::backward_filter, x, dwf, dy);
   void* ws = e.workspace ? ctx_.workspace.get(ctx_.pool, e.workspace) : nullptr;
   const float one = 1.f, zero = 0.f;
   DP_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
       ctx_.cudnn.get(), &one, e.x.get(), x, e.y.get(), dy, e.conv.get(),
       static_cast<cudnnConvolutionBwdFilterAlgo_t>(e.algo), ws, e.workspace, &zero, e.w.get(),
       dwf));
-  if (g.kernel != 1)
-    kernels::ohwi_to_oihw(dwf, dw, g.c_out, g.c_in, g.kernel * g.kernel, ctx_.s());
+  if (in_place) return;
+  if (type == DType::bf16)
+    kernels::ohwi_to_oihw(static_cast<const kernels::bf16*>(dwf), dw, g.c_out, g.c_in,
+                          g.kernel * g.kernel, ctx_.s());
+  else
+    kernels::ohwi_to_oihw(static_cast<const float*>(dwf), dw, g.c_out, g.c_in,
+                          g.kernel * g.kernel, ctx_.s());
 }
 
 }  // namespace dp::cuda

@@ -1,8 +1,12 @@
 // Convolution on cuDNN's legacy API: NHWC activations, filters in cuDNN's NHWC filter layout
 // {O, KH, KW, I} (PyTorch's {O, I, KH, KW} weights are transposed on the way in and the
-// weight gradient on the way out; a 1x1 filter needs neither). The algorithm of each
-// (shape, direction) is chosen once (timed by cudnnFind*Ex, or cuDNN's heuristic) and cached
-// with its descriptors and workspace size.
+// weight gradient on the way out; an f32 1x1 filter needs neither). The algorithm of each
+// (shape, element type, direction) is chosen once (timed by cudnnFind*Ex, or cuDNN's
+// heuristic) and cached with its descriptors and workspace size.
+//
+// `type` is the activations' element type. With bf16 (mixed precision) the f32 master weights
+// are rounded to bf16 for each call, as PyTorch's autocast casts them, cuDNN accumulates in
+// f32, and the bf16 weight gradient is widened into the f32 gradient buffer.
 #pragma once
 
 #include <map>
@@ -16,9 +20,11 @@ namespace dp::cuda {
 class CudnnConv {
  public:
   explicit CudnnConv(CudaContext& ctx) : ctx_(ctx) {}
-  void forward(const Conv2dGeometry& g, const float* x, const float* w, float* y);
-  void backward_data(const Conv2dGeometry& g, const float* w, const float* dy, float* dx);
-  void backward_filter(const Conv2dGeometry& g, const float* x, const float* dy, float* dw);
+  void forward(const Conv2dGeometry& g, DType type, const void* x, const float* w, void* y);
+  void backward_data(const Conv2dGeometry& g, DType type, const float* w, const void* dy,
+                     void* dx);
+  void backward_filter(const Conv2dGeometry& g, DType type, const void* x, const void* dy,
+                       float* dw);
   size_t cached_entries() const { return cache_.size(); }
 
  private:
@@ -30,14 +36,14 @@ class CudnnConv {
     int algo = 0;
     size_t workspace = 0;
   };
-  using Key = std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+  using Key = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                          int64_t>;
   // The cached entry; on a miss, `find` chooses the algorithm (and may run convolutions on
   // the given buffers).
-  Entry& entry(const Conv2dGeometry& g, Direction d, const void* x, const void* w,
+  Entry& entry(const Conv2dGeometry& g, DType type, Direction d, const void* x, const void* w,
                const void* y);
-  // The weights in cuDNN's filter layout (the input itself for 1x1 filters).
-  const float* filter_layout(const Conv2dGeometry& g, const float* w);
+  // The weights in cuDNN's filter layout and element type (the input itself for f32 1x1).
+  const void* filter_layout(const Conv2dGeometry& g, DType type, const float* w);
 
   CudaContext& ctx_;
   std::map<Key, Entry> cache_;

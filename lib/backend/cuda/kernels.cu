@@ -1,5 +1,6 @@
 // The CUDA backend's own kernels. Grid-stride loops over flat buffers, one warp per row for
 // the loss, fixed-order reductions everywhere, so every kernel here is deterministic.
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cfloat>
@@ -22,60 +23,90 @@ int blocks_for(int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n);               \
        i += int64_t(blockDim.x) * gridDim.x)
 
+// Element access in float whatever the stored type: bf16 widens exactly, and rounds to
+// nearest even on the way back.
+__device__ __forceinline__ float load(float v) { return v; }
+__device__ __forceinline__ float load(bf16 v) {
+  return __uint_as_float(static_cast<uint32_t>(v.bits) << 16);
+}
+template <typename T>
+__host__ __device__ __forceinline__ T store(float v);
+template <>
+__host__ __device__ __forceinline__ float store<float>(float v) {
+  return v;
+}
+template <>
+__host__ __device__ __forceinline__ bf16 store<bf16>(float v) {
+  return bf16{__bfloat16_as_ushort(__float2bfloat16_rn(v))};
+}
+
 template <typename T>
 __global__ void fill_kernel(T* p, int64_t n, T v) {
   DP_GRID_STRIDE(i, n) p[i] = v;
 }
 
-__global__ void relu_forward_kernel(const float* x, float* y, int64_t n) {
-  DP_GRID_STRIDE(i, n) y[i] = x[i] > 0.f ? x[i] : 0.f;
+template <typename T>
+__global__ void relu_forward_kernel(const T* x, T* y, int64_t n) {
+  DP_GRID_STRIDE(i, n) y[i] = store<T>(load(x[i]) > 0.f ? load(x[i]) : 0.f);
 }
 
-__global__ void relu_backward_kernel(const float* y, const float* dy, float* dx, int64_t n) {
-  DP_GRID_STRIDE(i, n) dx[i] = y[i] > 0.f ? dy[i] : 0.f;
+template <typename T>
+__global__ void relu_backward_kernel(const T* y, const T* dy, T* dx, int64_t n) {
+  DP_GRID_STRIDE(i, n) dx[i] = load(y[i]) > 0.f ? dy[i] : store<T>(0.f);
 }
 
-__global__ void add_relu_kernel(const float* a, const float* b, float* y, int64_t n) {
+template <typename T>
+__global__ void add_relu_kernel(const T* a, const T* b, T* y, int64_t n) {
   DP_GRID_STRIDE(i, n) {
-    float s = a[i] + b[i];
-    y[i] = s > 0.f ? s : 0.f;
+    float s = load(a[i]) + load(b[i]);
+    y[i] = store<T>(s > 0.f ? s : 0.f);
   }
 }
 
-__global__ void accumulate_kernel(const float* x, float* y, int64_t n) {
-  DP_GRID_STRIDE(i, n) y[i] += x[i];
+template <typename T>
+__global__ void accumulate_kernel(const T* x, T* y, int64_t n) {
+  DP_GRID_STRIDE(i, n) y[i] = store<T>(load(y[i]) + load(x[i]));
 }
 
-__global__ void bn_relu_mask_kernel(const float* x, const float* dy, const float* gamma,
+template <typename T>
+__global__ void bn_relu_mask_kernel(const T* x, const T* dy, const float* gamma,
                                     const float* beta, const float* mean, const float* inv_std,
-                                    float* out, int64_t n, int64_t c) {
+                                    T* out, int64_t n, int64_t c) {
   DP_GRID_STRIDE(i, n) {
     int64_t k = i % c;
-    float v = gamma[k] * (x[i] - mean[k]) * inv_std[k] + beta[k];
-    out[i] = v > 0.f ? dy[i] : 0.f;
+    float v = gamma[k] * (load(x[i]) - mean[k]) * inv_std[k] + beta[k];
+    out[i] = v > 0.f ? dy[i] : store<T>(0.f);
   }
 }
 
-__global__ void avgpool_forward_kernel(const float* x, float* y, int64_t n, int64_t hw,
-                                       int64_t c, float scale) {
+template <typename T>
+__global__ void avgpool_forward_kernel(const T* x, T* y, int64_t n, int64_t hw, int64_t c,
+                                       float scale) {
   DP_GRID_STRIDE(i, n * c) {
     int64_t b = i / c, k = i % c;
-    const float* p = x + b * hw * c + k;
+    const T* p = x + b * hw * c + k;
     float s = 0.f;
-    for (int64_t q = 0; q < hw; ++q) s += p[q * c];
-    y[i] = s * scale;
+    for (int64_t q = 0; q < hw; ++q) s += load(p[q * c]);
+    y[i] = store<T>(s * scale);
   }
 }
 
-__global__ void avgpool_backward_kernel(const float* dy, float* dx, int64_t n, int64_t hw,
-                                        int64_t c, float scale) {
+template <typename T>
+__global__ void avgpool_backward_kernel(const T* dy, T* dx, int64_t n, int64_t hw, int64_t c,
+                                        float scale) {
   DP_GRID_STRIDE(i, n * hw * c) {
     int64_t k = i % c, b = i / (hw * c);
-    dx[i] = dy[b * c + k] * scale;
+    dx[i] = store<T>(load(dy[b * c + k]) * scale);
   }
 }
 
-__global__ void maxpool_forward_kernel(PoolShape g, const float* x, float* y, int32_t* argmax) {
+template <typename From, typename To>
+__global__ void convert_kernel(const From* src, To* dst, int64_t n) {
+  DP_GRID_STRIDE(i, n) dst[i] = store<To>(load(src[i]));
+}
+
+template <typename T>
+__global__ void maxpool_forward_kernel(PoolShape g, const T* x, T* y, int32_t* argmax) {
   const int64_t total = g.n * g.out_h * g.out_w * g.c;
   DP_GRID_STRIDE(i, total) {
     int64_t k = i % g.c, r = i / g.c;
@@ -90,7 +121,7 @@ __global__ void maxpool_forward_kernel(PoolShape g, const float* x, float* y, in
       for (int64_t kx = 0; kx < g.kernel; ++kx) {
         int64_t ix = ox * g.stride - g.pad + kx;
         if (ix < 0 || ix >= g.w) continue;
-        float v = x[((b * g.h + iy) * g.w + ix) * g.c + k];
+        float v = load(x[((b * g.h + iy) * g.w + ix) * g.c + k]);
         // The first maximum wins; padded positions never take part.
         if (where < 0 || v > best) {
           best = v;
@@ -98,13 +129,13 @@ __global__ void maxpool_forward_kernel(PoolShape g, const float* x, float* y, in
         }
       }
     }
-    y[i] = where < 0 ? 0.f : best;
+    y[i] = store<T>(where < 0 ? 0.f : best);
     argmax[i] = where;
   }
 }
 
-__global__ void maxpool_backward_kernel(PoolShape g, const float* dy, const int32_t* argmax,
-                                        float* dx) {
+template <typename T>
+__global__ void maxpool_backward_kernel(PoolShape g, const T* dy, const int32_t* argmax, T* dx) {
   const int64_t total = g.n * g.h * g.w * g.c;
   DP_GRID_STRIDE(i, total) {
     int64_t k = i % g.c, r = i / g.c;
@@ -123,9 +154,9 @@ __global__ void maxpool_backward_kernel(PoolShape g, const float* dy, const int3
     for (int64_t oy = oy_lo; oy <= oy_hi; ++oy)
       for (int64_t ox = ox_lo; ox <= ox_hi; ++ox) {
         int64_t o = ((b * g.out_h + oy) * g.out_w + ox) * g.c + k;
-        if (argmax[o] == self) s += dy[o];
+        if (argmax[o] == self) s += load(dy[o]);
       }
-    dx[i] = s;
+    dx[i] = store<T>(s);
   }
 }
 
@@ -141,23 +172,25 @@ __global__ void column_sums_kernel(const float* dy, float* db, int64_t rows, int
   }
 }
 
-__global__ void oihw_to_ohwi_kernel(const float* src, float* dst, int64_t o, int64_t in,
+template <typename From, typename To>
+__global__ void oihw_to_ohwi_kernel(const From* src, To* dst, int64_t o, int64_t in,
                                     int64_t hw) {
   DP_GRID_STRIDE(t, o * in * hw) {
     // t indexes dst {O, HW, I}
     int64_t i = t % in, r = t / in;
     int64_t p = r % hw, q = r / hw;
-    dst[t] = src[(q * in + i) * hw + p];
+    dst[t] = store<To>(load(src[(q * in + i) * hw + p]));
   }
 }
 
-__global__ void ohwi_to_oihw_kernel(const float* src, float* dst, int64_t o, int64_t in,
+template <typename From, typename To>
+__global__ void ohwi_to_oihw_kernel(const From* src, To* dst, int64_t o, int64_t in,
                                     int64_t hw) {
   DP_GRID_STRIDE(t, o * in * hw) {
     // t indexes dst {O, I, HW}
     int64_t p = t % hw, r = t / hw;
     int64_t i = r % in, q = r / in;
-    dst[t] = src[(q * hw + p) * in + i];
+    dst[t] = store<To>(load(src[(q * hw + p) * in + i]));
   }
 }
 
@@ -279,54 +312,71 @@ void fill_i32(int32_t* p, int64_t n, int32_t value, Stream s) {
 void fill_u8(uint8_t* p, int64_t n, uint8_t value, Stream s) {
   fill_kernel<<<blocks_for(n), kThreads, 0, s>>>(p, n, value);
 }
-void relu_forward(const float* x, float* y, int64_t n, Stream s) {
-  relu_forward_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, y, n);
+void fill_bf16(bf16* p, int64_t n, float value, Stream s) {
+  fill_kernel<<<blocks_for(n), kThreads, 0, s>>>(p, n, store<bf16>(value));
 }
-void relu_backward(const float* y, const float* dy, float* dx, int64_t n, Stream s) {
-  relu_backward_kernel<<<blocks_for(n), kThreads, 0, s>>>(y, dy, dx, n);
+// Both element types of each activation op: DP_FOR_ACTIVATION_TYPES(X) expands X(float) and
+// X(bf16).
+#define DP_FOR_ACTIVATION_TYPES(X) X(float) X(bf16)
+
+#define DP_ACTIVATION_LAUNCHERS(T)                                                              \
+  void relu_forward(const T* x, T* y, int64_t n, Stream s) {                                    \
+    relu_forward_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, y, n);                            \
+  }                                                                                             \
+  void relu_backward(const T* y, const T* dy, T* dx, int64_t n, Stream s) {                     \
+    relu_backward_kernel<<<blocks_for(n), kThreads, 0, s>>>(y, dy, dx, n);                      \
+  }                                                                                             \
+  void add_relu_forward(const T* a, const T* b, T* y, int64_t n, Stream s) {                    \
+    add_relu_kernel<<<blocks_for(n), kThreads, 0, s>>>(a, b, y, n);                             \
+  }                                                                                             \
+  void accumulate(const T* x, T* y, int64_t n, Stream s) {                                      \
+    accumulate_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, y, n);                              \
+  }                                                                                             \
+  void bn_relu_mask(const T* x, const T* dy, const float* gamma, const float* beta,             \
+                    const float* mean, const float* inv_std, T* out, int64_t n, int64_t c,      \
+                    Stream s) {                                                                 \
+    bn_relu_mask_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, dy, gamma, beta, mean, inv_std,   \
+                                                           out, n, c);                          \
+  }                                                                                             \
+  void global_avgpool_forward(const T* x, T* y, int64_t n, int64_t hw, int64_t c, Stream s) {   \
+    avgpool_forward_kernel<<<blocks_for(n * c), kThreads, 0, s>>>(x, y, n, hw, c,               \
+                                                                  1.f / static_cast<float>(hw)); \
+  }                                                                                             \
+  void global_avgpool_backward(const T* dy, T* dx, int64_t n, int64_t hw, int64_t c,            \
+                               Stream s) {                                                      \
+    avgpool_backward_kernel<<<blocks_for(n * hw * c), kThreads, 0, s>>>(                        \
+        dy, dx, n, hw, c, 1.f / static_cast<float>(hw));                                        \
+  }                                                                                             \
+  void maxpool_forward(const PoolShape& g, const T* x, T* y, int32_t* argmax, Stream s) {       \
+    maxpool_forward_kernel<<<blocks_for(g.n * g.out_h * g.out_w * g.c), kThreads, 0, s>>>(     \
+        g, x, y, argmax);                                                                       \
+  }                                                                                             \
+  void maxpool_backward(const PoolShape& g, const T* dy, const int32_t* argmax, T* dx,          \
+                        Stream s) {                                                             \
+    maxpool_backward_kernel<<<blocks_for(g.n * g.h * g.w * g.c), kThreads, 0, s>>>(            \
+        g, dy, argmax, dx);                                                                     \
+  }                                                                                             \
+  void oihw_to_ohwi(const float* src, T* dst, int64_t o, int64_t i, int64_t hw, Stream s) {     \
+    oihw_to_ohwi_kernel<<<blocks_for(o * i * hw), kThreads, 0, s>>>(src, dst, o, i, hw);        \
+  }                                                                                             \
+  void ohwi_to_oihw(const T* src, float* dst, int64_t o, int64_t i, int64_t hw, Stream s) {     \
+    ohwi_to_oihw_kernel<<<blocks_for(o * i * hw), kThreads, 0, s>>>(src, dst, o, i, hw);        \
+  }
+
+DP_FOR_ACTIVATION_TYPES(DP_ACTIVATION_LAUNCHERS)
+#undef DP_ACTIVATION_LAUNCHERS
+
+void convert(const float* src, bf16* dst, int64_t n, Stream s) {
+  convert_kernel<<<blocks_for(n), kThreads, 0, s>>>(src, dst, n);
 }
-void add_relu_forward(const float* a, const float* b, float* y, int64_t n, Stream s) {
-  add_relu_kernel<<<blocks_for(n), kThreads, 0, s>>>(a, b, y, n);
-}
-void accumulate(const float* x, float* y, int64_t n, Stream s) {
-  accumulate_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, y, n);
-}
-void bn_relu_mask(const float* x, const float* dy, const float* gamma, const float* beta,
-                  const float* mean, const float* inv_std, float* out, int64_t n, int64_t c,
-                  Stream s) {
-  bn_relu_mask_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, dy, gamma, beta, mean, inv_std, out,
-                                                         n, c);
-}
-void global_avgpool_forward(const float* x, float* y, int64_t n, int64_t hw, int64_t c,
-                            Stream s) {
-  avgpool_forward_kernel<<<blocks_for(n * c), kThreads, 0, s>>>(x, y, n, hw, c,
-                                                                1.f / static_cast<float>(hw));
-}
-void global_avgpool_backward(const float* dy, float* dx, int64_t n, int64_t hw, int64_t c,
-                             Stream s) {
-  avgpool_backward_kernel<<<blocks_for(n * hw * c), kThreads, 0, s>>>(
-      dy, dx, n, hw, c, 1.f / static_cast<float>(hw));
-}
-void maxpool_forward(const PoolShape& g, const float* x, float* y, int32_t* argmax, Stream s) {
-  maxpool_forward_kernel<<<blocks_for(g.n * g.out_h * g.out_w * g.c), kThreads, 0, s>>>(g, x, y,
-                                                                                      argmax);
-}
-void maxpool_backward(const PoolShape& g, const float* dy, const int32_t* argmax, float* dx,
-                      Stream s) {
-  maxpool_backward_kernel<<<blocks_for(g.n * g.h * g.w * g.c), kThreads, 0, s>>>(g, dy, argmax,
-                                                                              dx);
+void convert(const bf16* src, float* dst, int64_t n, Stream s) {
+  convert_kernel<<<blocks_for(n), kThreads, 0, s>>>(src, dst, n);
 }
 void broadcast_rows(const float* b, float* y, int64_t rows, int64_t cols, Stream s) {
   broadcast_rows_kernel<<<blocks_for(rows * cols), kThreads, 0, s>>>(b, y, rows, cols);
 }
 void column_sums(const float* dy, float* db, int64_t rows, int64_t cols, Stream s) {
   column_sums_kernel<<<blocks_for(cols), kThreads, 0, s>>>(dy, db, rows, cols);
-}
-void oihw_to_ohwi(const float* src, float* dst, int64_t o, int64_t i, int64_t hw, Stream s) {
-  oihw_to_ohwi_kernel<<<blocks_for(o * i * hw), kThreads, 0, s>>>(src, dst, o, i, hw);
-}
-void ohwi_to_oihw(const float* src, float* dst, int64_t o, int64_t i, int64_t hw, Stream s) {
-  ohwi_to_oihw_kernel<<<blocks_for(o * i * hw), kThreads, 0, s>>>(src, dst, o, i, hw);
 }
 void softmax_cross_entropy(const float* logits, const int32_t* labels, int64_t n, int64_t k,
                            float smoothing, float* dlogits, float* row_loss, int32_t* hit,

@@ -11,26 +11,49 @@ namespace dp::cuda::kernels {
 
 using Stream = CUstream_st*;
 
+// A bfloat16 value as stored (the top 16 bits of an IEEE float), so host code can hold and
+// pass pointers to bf16 buffers without cuda_bf16.h; kernels.cu converts with CUDA's intrinsics.
+struct bf16 {
+  uint16_t bits;
+};
+
 void fill_f32(float* p, int64_t n, float value, Stream s);
 void fill_i32(int32_t* p, int64_t n, int32_t value, Stream s);
 void fill_u8(uint8_t* p, int64_t n, uint8_t value, Stream s);
+void fill_bf16(bf16* p, int64_t n, float value, Stream s);
 
+// The activation ops come for both element types of an activation: float, and bf16 under
+// mixed precision (arithmetic in float, each stored value rounded to nearest even).
 void relu_forward(const float* x, float* y, int64_t n, Stream s);
+void relu_forward(const bf16* x, bf16* y, int64_t n, Stream s);
 // dx = dy where y > 0 else 0 (also the add+ReLU backward: the mask of the block's output).
 void relu_backward(const float* y, const float* dy, float* dx, int64_t n, Stream s);
+void relu_backward(const bf16* y, const bf16* dy, bf16* dx, int64_t n, Stream s);
 void add_relu_forward(const float* a, const float* b, float* y, int64_t n, Stream s);
+void add_relu_forward(const bf16* a, const bf16* b, bf16* y, int64_t n, Stream s);
 void accumulate(const float* x, float* y, int64_t n, Stream s);
+void accumulate(const bf16* x, bf16* y, int64_t n, Stream s);
 
 // The gradient entering a batch norm whose output went through a fused ReLU: dy where
 // gamma*(x-mean)*inv_std + beta > 0, recomputed from the saved statistics (NHWC, c channels).
 void bn_relu_mask(const float* x, const float* dy, const float* gamma, const float* beta,
                   const float* mean, const float* inv_std, float* out, int64_t n, int64_t c,
                   Stream s);
+void bn_relu_mask(const bf16* x, const bf16* dy, const float* gamma, const float* beta,
+                  const float* mean, const float* inv_std, bf16* out, int64_t n, int64_t c,
+                  Stream s);
 
-// {N, HW, C} -> {N, C} mean over HW, and its backward (broadcast / HW).
+// {N, HW, C} -> {N, C} mean over HW (summed in float), and its backward (broadcast / HW).
 void global_avgpool_forward(const float* x, float* y, int64_t n, int64_t hw, int64_t c, Stream s);
+void global_avgpool_forward(const bf16* x, bf16* y, int64_t n, int64_t hw, int64_t c, Stream s);
 void global_avgpool_backward(const float* dy, float* dx, int64_t n, int64_t hw, int64_t c,
                              Stream s);
+void global_avgpool_backward(const bf16* dy, bf16* dx, int64_t n, int64_t hw, int64_t c,
+                             Stream s);
+
+// Element type conversions (mixed precision: the network input, the linear layer's gradient).
+void convert(const float* src, bf16* dst, int64_t n, Stream s);
+void convert(const bf16* src, float* dst, int64_t n, Stream s);
 
 struct PoolShape {
   int64_t n, h, w, c, out_h, out_w, kernel, stride, pad;
@@ -39,7 +62,10 @@ struct PoolShape {
 // window holds only padding). Backward gathers (each input sums the outputs that chose it),
 // so it needs no atomics and is deterministic.
 void maxpool_forward(const PoolShape& g, const float* x, float* y, int32_t* argmax, Stream s);
+void maxpool_forward(const PoolShape& g, const bf16* x, bf16* y, int32_t* argmax, Stream s);
 void maxpool_backward(const PoolShape& g, const float* dy, const int32_t* argmax, float* dx,
+                      Stream s);
+void maxpool_backward(const PoolShape& g, const bf16* dy, const int32_t* argmax, bf16* dx,
                       Stream s);
 
 // y[i, j] = b[j] for a {rows, cols} matrix (the linear layer's bias before the GEMM adds).
@@ -47,9 +73,13 @@ void broadcast_rows(const float* b, float* y, int64_t rows, int64_t cols, Stream
 // db[j] = sum_i dy[i, j], in a fixed order.
 void column_sums(const float* dy, float* db, int64_t rows, int64_t cols, Stream s);
 
-// Conv weights {O, I, KH, KW} (PyTorch) <-> {O, KH, KW, I} (cuDNN's NHWC filter layout).
+// Conv weights {O, I, KH, KW} (PyTorch, f32 master copy) <-> {O, KH, KW, I} (cuDNN's NHWC
+// filter layout, in the convolution's element type: the weights are rounded to bf16 on the
+// way in and the weight gradient widened to f32 on the way out under mixed precision).
 void oihw_to_ohwi(const float* src, float* dst, int64_t o, int64_t i, int64_t hw, Stream s);
+void oihw_to_ohwi(const float* src, bf16* dst, int64_t o, int64_t i, int64_t hw, Stream s);
 void ohwi_to_oihw(const float* src, float* dst, int64_t o, int64_t i, int64_t hw, Stream s);
+void ohwi_to_oihw(const bf16* src, float* dst, int64_t o, int64_t i, int64_t hw, Stream s);
 
 // Softmax cross-entropy with label smoothing, one warp per row: row_loss[i] (not yet averaged),
 // hit[i] = argmax == label, bad[i] = label out of range; dlogits already divided by n.

@@ -13,6 +13,10 @@ struct CudaOptions {
   // false: convolutions and GEMMs in strict FP32 (FMA); true: TF32 tensor cores, as PyTorch's
   // default for cuDNN convolutions. The tests compare against the CPU backend with false.
   bool allow_tf32 = false;
+  // BF16 mixed precision: activations and their gradients in bf16, convolutions and the
+  // linear layer on bf16 tensor cores accumulating in f32; parameters (the master copy),
+  // gradients, BN statistics, logits, loss and optimizer stay f32.
+  bool mixed_bf16 = false;
   // Only deterministic cuDNN algorithms (every own kernel is deterministic anyway).
   bool deterministic = false;
   // true: time the cuDNN algorithms once per shape (cudnnFind*Ex) and keep the fastest;

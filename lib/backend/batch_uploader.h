@@ -1,0 +1,19 @@
+// Moving input batches from host memory to a device backend's memory. A host backend needs
+// none: it reads the loader's buffers in place.
+#pragma once
+
+#include "core/tensor.h"
+
+namespace dp {
+
+class BatchUploader {
+ public:
+  virtual ~BatchUploader() = default;
+  // Queues the copy of `host` to the device and returns the device tensor. Work queued on the
+  // backend's compute stream after this call sees the copied data; `host` may be reused as
+  // soon as the call returns. The returned tensor stays valid (and unchanged) until the second
+  // upload after this one, so a batch can be in use while the next one is copied.
+  virtual const Tensor& upload(const Tensor& host) = 0;
+};
+
+}  // namespace dp

@@ -1,0 +1,248 @@
+// BF16 mixed precision on the CUDA backend against the CPU backend in FP32. Inputs are rounded
+// to bf16 first and handed to both, so what remains is the backend's own rounding: once per
+// stored activation (2^-9 relative), accumulation in f32 either way. A whole ResNet-50 step
+// then has to track the FP32 step closely (logits, loss, gradients, updated weights).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "backend/backend.h"
+#include "backend/cuda/make_cuda_backend.h"
+#include "bf16_host.h"
+#include "nn/model.h"
+#include "optim/sgd.h"
+#include "test_util.h"
+
+namespace dp::test {
+namespace {
+
+// One bf16 rounding of values up to the reference's scale, with room for f32 summation order.
+constexpr double kOneRounding = 1.0 / 256;
+
+class CudaBf16 : public ::testing::Test {
+ protected:
+  static CudaOptions mixed() {
+    CudaOptions o;
+    o.mixed_bf16 = true;
+    return o;
+  }
+  CudaBf16() : cpu(make_cpu_backend()), cuda(make_cuda_backend(mixed())) {}
+
+  Tensor up(const Tensor& host) {  // f32 (parameters, statistics, logits' gradient)
+    Tensor d = cuda->allocate(host.shape(), host.dtype());
+    cuda->copy_from_host(host.data<void>(), d);
+    return d;
+  }
+  void expect_close(const char* what, const Tensor& device, const Tensor& host, double tol,
+                    DType expected_type = DType::bf16) {
+    ASSERT_EQ(device.shape(), host.shape()) << what;
+    EXPECT_EQ(device.dtype(), expected_type) << what;
+    Tensor h = download_as_f32(*cuda, device);
+    EXPECT_LE(relative_max_error(h, host), tol) << what;
+  }
+
+  std::unique_ptr<Backend> cpu, cuda;
+};
+
+TEST_F(CudaBf16, ActivationsAreBf16AndTheNetworkInputIsConverted) {
+  ASSERT_EQ(cuda->activation_dtype(), DType::bf16);
+  EXPECT_NE(cuda->name().find("BF16"), std::string::npos) << cuda->name();
+  std::mt19937 gen(1);
+  Conv2dGeometry g{2, 8, 8, 3, 16, 3, 1, 1};
+  // The first convolution takes the loader's f32 images and rounds them itself.
+  Tensor x = random_tensor({g.n, g.h, g.w, g.c_in}, gen);
+  Tensor w = rounded_to_bf16(random_tensor({g.c_out, g.c_in, 3, 3}, gen));
+  Tensor y, cy;
+  cpu->conv2d_forward(g, rounded_to_bf16(x), w, y);
+  cuda->conv2d_forward(g, up(x), up(w), cy);
+  expect_close("conv of an f32 input", cy, y, 2 * kOneRounding);
+}
+
+TEST_F(CudaBf16, ElementwiseAndPoolingRoundOnce) {
+  std::mt19937 gen(3);
+  Tensor a = rounded_to_bf16(random_tensor({4, 8, 8, 32}, gen));
+  Tensor b = rounded_to_bf16(random_tensor({4, 8, 8, 32}, gen));
+  Tensor ga = upload_as_bf16(*cuda, a), gb = upload_as_bf16(*cuda, b);
+  Tensor y, cy, d, cd;
+  cpu->relu_forward(a, y);
+  cuda->relu_forward(ga, cy);
+  expect_close("relu", cy, y, 0);
+  cpu->relu_backward(y, b, d);
+  cuda->relu_backward(cy, gb, cd);
+  expect_close("relu backward", cd, d, 0);
+  cpu->add_relu_forward(a, b, y);
+  cuda->add_relu_forward(ga, gb, cy);
+  expect_close("add_relu", cy, y, kOneRounding);
+  cpu->accumulate(a, b);
+  cuda->accumulate(ga, gb);
+  expect_close("accumulate", gb, b, kOneRounding);
+
+  PoolGeometry p{4, 9, 9, 32, 3, 2, 1};
+  Tensor x = rounded_to_bf16(random_tensor({4, 9, 9, 32}, gen));
+  Tensor pdy = rounded_to_bf16(random_tensor({4, 5, 5, 32}, gen));
+  Tensor ws, cws, py, cpy, pdx, cpdx;
+  cpu->maxpool_forward(p, x, py, ws);
+  cpu->maxpool_backward(p, pdy, ws, pdx);
+  Tensor gx = upload_as_bf16(*cuda, x);
+  cuda->maxpool_forward(p, gx, cpy, cws);
+  cuda->maxpool_backward(p, upload_as_bf16(*cuda, pdy), cws, cpdx);
+  expect_close("maxpool", cpy, py, 0);
+  expect_close("maxpool backward", cpdx, pdx, kOneRounding);
+
+  Tensor avg, cavg, adx = Tensor::empty(x.shape());
+  Tensor cadx = cuda->allocate(x.shape(), DType::bf16);
+  cpu->global_avgpool_forward(x, avg);
+  cuda->global_avgpool_forward(gx, cavg);
+  expect_close("global avgpool", cavg, avg, kOneRounding);
+  Tensor ady = rounded_to_bf16(random_tensor({4, 32}, gen));
+  cpu->global_avgpool_backward(ady, adx);
+  cuda->global_avgpool_backward(upload_as_bf16(*cuda, ady), cadx);
+  expect_close("global avgpool backward", cadx, adx, kOneRounding);
+}
+
+TEST_F(CudaBf16, ConvolutionBatchNormLinear) {
+  std::mt19937 gen(5);
+  for (const Conv2dGeometry& g : {Conv2dGeometry{4, 8, 8, 64, 64, 3, 1, 1},
+                                  Conv2dGeometry{4, 8, 8, 64, 128, 1, 2, 0}}) {
+    SCOPED_TRACE(fmt::format("conv k{} s{}", g.kernel, g.stride));
+    Tensor x = rounded_to_bf16(random_tensor({g.n, g.h, g.w, g.c_in}, gen));
+    Tensor w = rounded_to_bf16(random_tensor({g.c_out, g.c_in, g.kernel, g.kernel}, gen));
+    Tensor dy = rounded_to_bf16(random_tensor({g.n, g.out_h(), g.out_w(), g.c_out}, gen));
+    Tensor y, dx, dw, cy, cdx, cdw;
+    cpu->conv2d_forward(g, x, w, y);
+    cpu->conv2d_backward(g, x, w, dy, &dx, dw);
+    Tensor gx = upload_as_bf16(*cuda, x), gw = up(w);
+    cuda->conv2d_forward(g, gx, gw, cy);
+    cuda->conv2d_backward(g, gx, gw, upload_as_bf16(*cuda, dy), &cdx, cdw);
+    expect_close("conv y", cy, y, 2 * kOneRounding);
+    expect_close("conv dx", cdx, dx, 2 * kOneRounding);
+    expect_close("conv dw (widened to the f32 gradient)", cdw, dw, 2 * kOneRounding, DType::f32);
+  }
+
+  BatchNormGeometry g{8, 4, 4, 32};
+  g.fuse_relu = true;
+  Tensor x = rounded_to_bf16(random_tensor({8, 4, 4, 32}, gen, -2.f, 3.f));
+  Tensor dy = rounded_to_bf16(random_tensor(x.shape(), gen));
+  Tensor gamma = random_tensor({32}, gen, 0.5f, 1.5f), beta = random_tensor({32}, gen);
+  Tensor rm = random_tensor({32}, gen), rv = random_tensor({32}, gen, 0.5f, 2.f);
+  Tensor grm = up(rm), grv = up(rv);
+  Tensor y, sm, sv, ws, dx, dg, db, cy, csm, csv, cws, cdx, cdg, cdb;
+  cpu->batchnorm_forward_train(g, x, gamma, beta, rm, rv, y, sm, sv, ws);
+  cpu->batchnorm_backward(g, x, dy, gamma, beta, sm, sv, ws, dx, dg, db);
+  Tensor gx = upload_as_bf16(*cuda, x), gg = up(gamma), gb = up(beta);
+  cuda->batchnorm_forward_train(g, gx, gg, gb, grm, grv, cy, csm, csv, cws);
+  cuda->batchnorm_backward(g, gx, upload_as_bf16(*cuda, dy), gg, gb, csm, csv, cws, cdx, cdg,
+                           cdb);
+  expect_close("bn+relu y", cy, y, 2 * kOneRounding);
+  expect_close("running mean (f32)", grm, rm, 1e-4, DType::f32);
+  expect_close("running var (f32)", grv, rv, 1e-4, DType::f32);
+  expect_close("bn dx", cdx, dx, 4 * kOneRounding);
+  expect_close("bn dgamma (f32)", cdg, dg, 1e-3, DType::f32);
+  expect_close("bn dbeta (f32)", cdb, db, 1e-3, DType::f32);
+
+  Tensor lx = rounded_to_bf16(random_tensor({16, 2048}, gen));
+  Tensor lw = rounded_to_bf16(random_tensor({10, 2048}, gen));
+  Tensor lb = random_tensor({10}, gen), ldy = rounded_to_bf16(random_tensor({16, 10}, gen));
+  Tensor ly, cly, ldx, cldx, ldw, cldw, ldb, cldb;
+  cpu->linear_forward(lx, lw, lb, ly);
+  cpu->linear_backward(lx, lw, ldy, ldx, ldw, ldb);
+  Tensor glx = upload_as_bf16(*cuda, lx), glw = up(lw);
+  cuda->linear_forward(glx, glw, up(lb), cly);
+  cuda->linear_backward(glx, glw, up(ldy), cldx, cldw, cldb);
+  expect_close("linear logits (f32)", cly, ly, 1e-4, DType::f32);
+  expect_close("linear dx", cldx, ldx, kOneRounding);
+  expect_close("linear dw (f32)", cldw, ldw, 1e-4, DType::f32);
+  expect_close("linear db (f32)", cldb, ldb, 1e-5, DType::f32);
+}
+
+// Relative L2 distance and cosine of two host tensors.
+double relative_l2(const Tensor& a, const Tensor& ref) {
+  double diff = 0, norm = 0;
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    const double d = static_cast<double>(a.data()[i]) - ref.data()[i];
+    diff += d * d;
+    norm += static_cast<double>(ref.data()[i]) * ref.data()[i];
+  }
+  return std::sqrt(diff / std::max(norm, 1e-300));
+}
+
+TEST_F(CudaBf16, ResNet50TrainingStepTracksFp32) {
+  nn::ModelSpec spec;
+  spec.arch = "resnet50";
+  spec.num_classes = 10;
+  spec.seed = 3;
+  auto cpu_model = nn::make_model(spec, *cpu);
+  auto cuda_model = nn::make_model(spec, *cuda);
+  std::mt19937 gen(6);
+  const int64_t n = 32;  // BN over at least 32 values per channel in the last stage
+  Tensor images = random_tensor({n, 32, 32, 3}, gen, -2.f, 2.f);
+  Tensor labels = Tensor::empty({n}, DType::i32);
+  for (int i = 0; i < n; ++i) labels.data<int32_t>()[i] = i % 10;
+  SgdHyper hyper{0.1f, 0.9f, 0.f, 5e-4f, false};
+  optim::Sgd cpu_sgd(*cpu, cpu_model->params(), cpu_model->grads(),
+                     cpu_model->store().make_decay_mask(true), hyper);
+  optim::Sgd cuda_sgd(*cuda, cuda_model->params(), cuda_model->grads(),
+                      cuda_model->store().make_decay_mask(true), hyper);
+
+  const Tensor& logits = cpu_model->forward(images, true);
+  Tensor dlogits, cdlogits;
+  int64_t hits = 0, chits = 0;
+  const float loss = cpu->softmax_cross_entropy(logits, labels, 0.1f, dlogits, hits);
+  const Tensor& clogits = cuda_model->forward(up(images), true);
+  const float closs = cuda->softmax_cross_entropy(clogits, up(labels), 0.1f, cdlogits, chits);
+  Tensor host_logits = download_as_f32(*cuda, clogits);
+  EXPECT_LT(relative_l2(host_logits, logits), 5e-2) << "logits";
+  EXPECT_NEAR(closs, loss, 2e-2 * std::abs(loss));
+
+  cpu_model->backward(dlogits);
+  cuda_model->backward(cdlogits);
+  Tensor grads = download_as_f32(*cuda, cuda_model->grads());
+  EXPECT_LT(relative_l2(grads, cpu_model->grads()), 0.1) << "all gradients";
+  const nn::ParameterStore& store = cpu_model->store();
+  for (nn::ParameterStore::Id id = 0; id < store.entries().size(); ++id) {
+    const nn::StateEntry& e = store.entry(id);
+    if (e.kind != nn::StateKind::parameter) continue;
+    Tensor mine = Tensor::view(grads.data() + e.offset, e.shape);
+    Tensor ref = Tensor::view(cpu_model->grads().data() + e.offset, e.shape);
+    const double cosine = dot(mine, ref) / std::sqrt(dot(mine, mine) * dot(ref, ref) + 1e-300);
+    EXPECT_GT(cosine, 0.98) << "direction of the gradient of " << e.name;
+  }
+  cpu_sgd.step(0.1f);
+  cuda_sgd.step(0.1f);
+  // The master weights stay f32: one step moves them by lr * gradient, so they agree closely.
+  Tensor params = download_as_f32(*cuda, cuda_model->params());
+  EXPECT_LT(relative_max_error(params, cpu_model->params()), 2e-3) << "updated weights";
+  Tensor buffers = download_as_f32(*cuda, cuda_model->buffers());
+  EXPECT_LT(relative_l2(buffers, cpu_model->buffers()), 2e-2) << "running statistics";
+}
+
+TEST(CudaUploader, BatchesArriveIntactAndStayValidForOneMoreUpload) {
+  auto cuda = make_cuda_backend(CudaOptions{});
+  auto uploader = cuda->make_batch_uploader();
+  ASSERT_TRUE(uploader);
+  std::mt19937 gen(9);
+  Tensor host = Tensor::empty({64, 8, 8, 3});
+  std::vector<Tensor> sent, received;
+  for (int step = 0; step < 5; ++step) {
+    Tensor batch = random_tensor(host.shape(), gen);
+    std::copy_n(batch.data(), batch.numel(), host.data());
+    received.push_back(uploader->upload(host));
+    sent.push_back(batch);
+    // The host buffer is the loader's to refill at once.
+    std::fill_n(host.data(), host.numel(), -7.f);
+    if (step >= 1) {  // the previous batch is still intact on the device
+      Tensor prev = download_as_f32(*cuda, received[step - 1]);
+      EXPECT_EQ(relative_max_error(prev, sent[step - 1]), 0) << "batch " << step - 1;
+    }
+    Tensor now = download_as_f32(*cuda, received[step]);
+    EXPECT_EQ(relative_max_error(now, sent[step]), 0) << "batch " << step;
+  }
+  // A smaller last batch reuses the slot's memory.
+  Tensor last = random_tensor({10, 8, 8, 3}, gen);
+  const Tensor& d = uploader->upload(last);
+  EXPECT_EQ(d.shape(), last.shape());
+  EXPECT_EQ(relative_max_error(download_as_f32(*cuda, d), last), 0);
+}
+
+}  // namespace
+}  // namespace dp::test
