@@ -15,6 +15,7 @@
 #include "nn/model.h"
 #include "optim/sgd.h"
 #include "train/backend_choice.h"
+#include "train/forward_backward.h"
 
 namespace po = boost::program_options;
 
@@ -22,7 +23,7 @@ namespace dp {
 
 int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
   std::string arch = "resnet50", device = "auto", precision = "fp32";
-  bool deterministic = false, peak = false;
+  bool deterministic = false, peak = false, cuda_graphs = true;
   int64_t batch = 128, image = 32, channels = 3, classes = 10;
   int steps = 20, warmup = 3, threads = 0;
   po::options_description desc("dptrain bench options");
@@ -39,6 +40,8 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
       ("threads", po::value(&threads)->default_value(threads), "compute threads (0: all)")
       ("precision", po::value(&precision)->default_value(precision), "CUDA: fp32|tf32|bf16")
       ("deterministic", po::bool_switch(&deterministic), "CUDA: deterministic algorithms only")
+      ("cuda-graphs", po::value(&cuda_graphs)->default_value(cuda_graphs),
+       "CUDA: replay forward, loss and backward as one captured graph (as dptrain train)")
       ("peak", po::bool_switch(&peak), "CPU: measure the peak GFLOP/s (large matmul) and exit");
   if (!parse_options(args, desc, "usage: dptrain bench [--arch NAME] [--batch-size N]")) return 0;
   if (batch < 1 || image < 1 || channels < 1 || classes < 2 || steps < 1 || warmup < 0)
@@ -71,28 +74,29 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
   for (auto& v : host_labels) v = static_cast<int32_t>(rng() % classes);
   backend.copy_from_host(host_images.data(), images);
   backend.copy_from_host(host_labels.data(), labels);
-  Tensor dlogits;
+  // The training step of `dptrain train`, graphs included; a graph step's backward is inside
+  // its forward time.
+  ForwardBackward step(*model, backend, 0.0f, cuda_graphs, batch);
 
   PhaseTimes times;
   double start = 0;
+  int64_t macs_per_step = 0;
   for (int i = 0; i < warmup + steps; ++i) {
     if (i == warmup) {
       backend.synchronize();
       times.reset();
-      model->store().reset_forward_macs();
       start = now_seconds();
     }
     int64_t correct = 0;
+    bool graphed = false;
     {
       ScopedTimer t(times.forward);
-      const Tensor& logits = model->forward(images, true);
-      dlogits.ensure(logits.shape());
-      backend.softmax_cross_entropy(logits, labels, 0.0f, dlogits, correct);
-      backend.synchronize();
+      graphed = step.forward(images, labels);
+      step.read_loss(correct);  // waits for the device
     }
-    {
+    if (!graphed) {
       ScopedTimer t(times.backward);
-      model->backward(dlogits);
+      step.backward();
       backend.synchronize();
     }
     {
@@ -100,17 +104,19 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
       sgd.step(0.01f);
       backend.synchronize();
     }
+    if (i == 0) macs_per_step = model->store().forward_macs();  // an eager step counts them
   }
   const double elapsed = now_seconds() - start;
   // fwd + bwd-data + bwd-weights: three passes of 2 FLOPs per multiply-add.
-  const double step_gflop = 6.0 * static_cast<double>(model->store().forward_macs()) / steps * 1e-9;
+  const double step_gflop = 6.0 * static_cast<double>(macs_per_step) * 1e-9;
   log::info(
       "bench arch={} batch={} image={}x{}x{} steps={} images_per_sec={:.1f} step_ms={:.1f} "
       "forward_ms={:.1f} backward_ms={:.1f} optimizer_ms={:.1f} gflop_per_step={:.2f} "
-      "gflops={:.1f} params={} backend=\"{}\"",
+      "gflops={:.1f} params={} cuda_graphs={} backend=\"{}\"",
       arch, batch, image, image, channels, steps, batch * steps / elapsed, 1e3 * elapsed / steps,
       1e3 * times.forward / steps, 1e3 * times.backward / steps, 1e3 * times.optimizer / steps,
-      step_gflop, step_gflop * steps / elapsed, model->store().parameter_count(), choice.reason);
+      step_gflop, step_gflop * steps / elapsed, model->store().parameter_count(),
+      step.captures() > 0 ? "on" : "off", choice.reason);
   return 0;
 }
 

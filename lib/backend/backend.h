@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -47,6 +48,16 @@ struct SgdHyper {
   float dampening = 0.0f;
   float weight_decay = 0.0f;
   bool nesterov = false;
+};
+
+// Device work recorded once and replayed with one launch (a CUDA graph).
+class CapturedWork {
+ public:
+  virtual ~CapturedWork() = default;
+  // Queues the recorded work again, on the same buffers. Returns false, queueing nothing, when
+  // device memory has been released since the capture (a buffer it used may now belong to
+  // someone else): the work must then be captured anew.
+  virtual bool replay() = 0;
 };
 
 class Backend {
@@ -128,6 +139,20 @@ class Backend {
   virtual float softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
                                       float label_smoothing, Tensor& dlogits,
                                       int64_t& correct) = 0;
+  // The same in two halves, for captured work: the first queues the computation (and may be
+  // captured), the second waits for it and returns what softmax_cross_entropy would have
+  // (throwing the same DataError for a label out of range). Both take the same logits and
+  // labels, so a replayed capture can be read without queueing anew. By default the first
+  // computes everything at once.
+  virtual void queue_softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
+                                           float label_smoothing, Tensor& dlogits);
+  virtual float read_queued_loss(const Tensor& logits, const Tensor& labels, int64_t& correct);
+
+  // --- captured work ---------------------------------------------------------------------------
+  // Records the device work that `work` queues (it must only queue: no allocation, no waiting
+  // for the device, no host reads of device data) for replay, without running it. Null where
+  // the backend has no such thing (host backends); throws where capturing fails.
+  virtual std::unique_ptr<CapturedWork> capture(const std::function<void()>& work);
 
   // --- optimizer -------------------------------------------------------------------------------
   // PyTorch SGD over flat buffers. decay_mask (f32, 1 or 0 per element) selects the elements
@@ -136,6 +161,11 @@ class Backend {
                         Tensor& momentum_buffer, const Tensor& decay_mask) = 0;
   // Sum of squares of a buffer (gradient-norm checks for NaN/Inf).
   virtual double sum_of_squares(const Tensor& t) = 0;
+
+ private:
+  // What the default queue_softmax_cross_entropy computed, for read_queued_loss.
+  float queued_loss_ = 0.f;
+  int64_t queued_correct_ = 0;
 };
 
 std::unique_ptr<Backend> make_cpu_backend(int threads = 0);

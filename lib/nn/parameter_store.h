@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "backend/backend.h"
@@ -89,6 +90,8 @@ class ParameterStore {
   // The hook runs on the calling thread, once per parameter per backward; none by default.
   using GradReadyHook = std::function<void(Id)>;
   void set_grad_ready_hook(GradReadyHook hook) { grad_ready_hook_ = std::move(hook); }
+  // Removes the hook and hands it back (a captured backward must not call it).
+  GradReadyHook take_grad_ready_hook() { return std::exchange(grad_ready_hook_, nullptr); }
   void grad_ready(Id id) const {
     if (grad_ready_hook_) grad_ready_hook_(id);
   }

@@ -69,6 +69,9 @@ po::options_description describe(TrainConfig& c, std::string& config_file,
       ("deterministic",
        po::value(&c.deterministic)->default_value(c.deterministic)->implicit_value(true),
        "CUDA: deterministic cuDNN algorithms only (bitwise repeatable runs)")
+      ("cuda-graphs", po::value(&c.cuda_graphs)->default_value(c.cuda_graphs),
+       "CUDA: capture forward, loss and backward of a full-size step once and replay it as one "
+       "launch (falls back to eager steps, with a log line, where capture fails)")
       ("seed", po::value(&c.seed)->default_value(c.seed), "seed of init, sampling and augmentation")
       ("output-dir", po::value(&c.output_dir)->default_value(c.output_dir), "where runs are written")
       ("run-name", po::value(&c.run_name), "run directory name (default: arch-dataset-time)")

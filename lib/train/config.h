@@ -40,6 +40,7 @@ struct TrainConfig {
   int threads = 0;              // 0: all cores of this rank
   std::string precision = "fp32";  // CUDA arithmetic: fp32 | tf32 | bf16 (mixed precision)
   bool deterministic = false;      // CUDA: deterministic cuDNN algorithms only
+  bool cuda_graphs = true;         // CUDA: replay full-size steps as captured graphs
   uint64_t seed = 0;
   std::string output_dir = "output";
   std::string run_name;         // default: <arch>-<dataset>-<timestamp>

@@ -24,6 +24,7 @@
 #include "train/checkpoint_files.h"
 #include "train/checkpoint_policy.h"
 #include "train/device_batch.h"
+#include "train/forward_backward.h"
 #include "train/evaluator.h"
 #include "train/preemption_signal.h"
 #include "train/progress.h"
@@ -134,6 +135,8 @@ class Trainer {
   std::unique_ptr<nn::Model> model_;
   CommChoice grad_comm_;
   std::unique_ptr<GradientReducer> reducer_;
+  // Forward, loss and backward of a step: eager, or a replayed CUDA graph (--cuda-graphs).
+  std::unique_ptr<ForwardBackward> step_;
   FaultInjection fault_;
   int64_t local_batch_;
   std::unique_ptr<data::DistributedSampler> sampler_;
@@ -259,6 +262,10 @@ Trainer::Trainer(const TrainConfig& config, const MpiSession& mpi,
   eval_options_.normalize = config.normalize;
   eval_options_.prefetch = config.prefetch;
   guard_ = std::make_unique<StepGuard>(step_guard_options(config), backend, *comm_);
+  // NaN injection rewrites dlogits between forward and backward, which a graph replay skips.
+  const bool graphs = config.cuda_graphs && config.inject_nan_at_step == 0;
+  step_ = std::make_unique<ForwardBackward>(*model_, backend, config.label_smoothing, graphs,
+                                            local_batch_);
 }
 
 std::string Trainer::agreed_resume_path() {
@@ -358,7 +365,6 @@ bool Trainer::run_epoch(int64_t epoch, int64_t first_step, EpochTotals totals) {
   Backend& backend = *choice_.backend;
   const double epoch_start = now_seconds() - totals.elapsed;
   DeviceBatch device_batch(backend);
-  Tensor dlogits;
   bool checkpoint_at_end = false, stop_at_end = false;
   model_->set_train(true);
   loader_->start_epoch(epoch - 1);
@@ -369,20 +375,23 @@ bool Trainer::run_epoch(int64_t epoch, int64_t first_step, EpochTotals totals) {
     const double lr = schedule_->lr(global_step_);
     float loss;
     int64_t correct = 0;
+    bool graphed = false;
     {
+      // A graph step replays backward too: its whole time counts as forward time.
       ScopedTimer t(totals.times.forward);
       device_batch.upload(*batch);
-      const Tensor& logits = model_->forward(device_batch.images(), true);
-      dlogits.ensure(logits.shape());
-      loss = backend.softmax_cross_entropy(logits, device_batch.labels(), config_.label_smoothing,
-                                           dlogits, correct);
+      graphed = step_->forward(device_batch.images(), device_batch.labels());
+      loss = step_->read_loss(correct);
     }
     inject_fault_if_due(fault_, comm_->rank(), global_step_ + 1);
     if (config_.pause_at_step == global_step_ + 1) pause_for_signal();
-    guard_->before_backward(global_step_ + 1, dlogits);
-    {
+    // Graphs are off while NaN injection could rewrite dlogits here (see the constructor).
+    guard_->before_backward(global_step_ + 1, step_->dlogits());
+    if (graphed) {
+      reducer_->mark_all_ready();  // the replayed backward ran without the hook
+    } else {
       ScopedTimer t(totals.times.backward);
-      model_->backward(dlogits);
+      step_->backward();
     }
     {
       const ReductionTimes reduced = reducer_->finish();

@@ -6,6 +6,7 @@
 #include <numeric>
 #include <type_traits>
 
+#include "backend/cuda/cuda_graph.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/pinned_uploader.h"
 
@@ -486,6 +487,12 @@ void CudaBackend::linear_backward(const Tensor& x, const Tensor& w, const Tensor
 float CudaBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
                                          float label_smoothing, Tensor& dlogits,
                                          int64_t& correct) {
+  queue_softmax_cross_entropy(logits, labels, label_smoothing, dlogits);
+  return read_queued_loss(logits, labels, correct);
+}
+
+void CudaBackend::queue_softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
+                                              float label_smoothing, Tensor& dlogits) {
   DP_CHECK(logits.rank() == 2 && labels.dtype() == DType::i32 && labels.numel() == logits.dim(0),
            "softmax_cross_entropy: logits {} labels {}", to_string(logits.shape()),
            to_string(labels.shape()));
@@ -501,8 +508,17 @@ float CudaBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& lab
   kernels::softmax_cross_entropy(f(logits), labels.data<int32_t>(), n, k, label_smoothing,
                                  f(dlogits), row_loss, hit, bad, ctx_.s());
   DP_CUDA_CHECK(cudaGetLastError());
+}
+
+float CudaBackend::read_queued_loss(const Tensor& logits, const Tensor& labels,
+                                    int64_t& correct) {
+  const int64_t n = logits.dim(0), k = logits.dim(1);
+  DP_CHECK(loss_rows_.defined() && loss_rows_.numel() >= 3 * n,
+           "read_queued_loss: no loss of {} rows was queued", n);
   loss_host_.resize(3 * n * sizeof(int32_t));
-  copy_to_host(loss_rows_, loss_host_.data());
+  DP_CUDA_CHECK(cudaMemcpyAsync(loss_host_.data(), loss_rows_.data<void>(), loss_host_.size(),
+                                cudaMemcpyDeviceToHost, ctx_.s()));
+  DP_CUDA_CHECK(cudaStreamSynchronize(ctx_.s()));
   std::vector<float> loss(n);
   std::vector<int32_t> flags(2 * n);
   std::memcpy(loss.data(), loss_host_.data(), n * sizeof(float));
@@ -522,6 +538,10 @@ float CudaBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& lab
   }
   correct = hits;
   return static_cast<float>(total / static_cast<double>(n));
+}
+
+std::unique_ptr<CapturedWork> CudaBackend::capture(const std::function<void()>& work) {
+  return capture_graph(ctx_.s(), ctx_.pool, work);
 }
 
 // --- optimizer -----------------------------------------------------------------------------------

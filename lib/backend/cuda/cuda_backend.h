@@ -71,6 +71,10 @@ class CudaBackend final : public Backend {
 
   float softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float label_smoothing,
                               Tensor& dlogits, int64_t& correct) override;
+  void queue_softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
+                                   float label_smoothing, Tensor& dlogits) override;
+  float read_queued_loss(const Tensor& logits, const Tensor& labels, int64_t& correct) override;
+  std::unique_ptr<CapturedWork> capture(const std::function<void()>& work) override;
 
   void sgd_step(const SgdHyper& h, Tensor& params, const Tensor& grads, Tensor& momentum_buffer,
                 const Tensor& decay_mask) override;

@@ -60,6 +60,12 @@ void DeviceAllocator::give_back(void* p, size_t rounded) {
   free_.emplace(rounded, p);
   in_use_ -= rounded;
   cached_ += rounded;
+  ++releases_;
+}
+
+uint64_t DeviceAllocator::releases() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return releases_;
 }
 
 size_t DeviceAllocator::bytes_in_use() const {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -25,6 +26,9 @@ class DeviceAllocator {
   static std::shared_ptr<void> allocate(const std::shared_ptr<DeviceAllocator>& self,
                                         size_t bytes);
   size_t bytes_in_use() const;
+  // How many blocks have been given back so far: a captured graph that saw one count is safe
+  // to replay while the count is unchanged (no block it used can have been handed out again).
+  uint64_t releases() const;
   size_t bytes_cached() const;
   // cudaFree every cached (unused) block.
   void release_cached();
@@ -37,6 +41,7 @@ class DeviceAllocator {
   mutable std::mutex mutex_;
   std::multimap<size_t, void*> free_;  // rounded size -> block
   size_t in_use_ = 0, cached_ = 0;
+  uint64_t releases_ = 0;
 };
 
 // One device buffer a backend reuses for short-lived scratch (conv workspace, transposed

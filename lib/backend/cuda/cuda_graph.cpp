@@ -1,0 +1,37 @@
+#include "backend/cuda/cuda_graph.h"
+
+namespace dp::cuda {
+
+bool CudaGraph::replay() {
+  if (pool_->releases() != releases_) return false;
+  DP_CUDA_CHECK(cudaGraphLaunch(exec_.get(), stream_));
+  return true;
+}
+
+std::unique_ptr<CapturedWork> capture_graph(cudaStream_t stream,
+                                            const std::shared_ptr<DeviceAllocator>& pool,
+                                            const std::function<void()>& work) {
+  const uint64_t releases = pool->releases();
+  // Thread-local mode: only this thread's unsafe calls (a cudaMalloc, a synchronisation)
+  // break the capture; the loader's threads never touch CUDA.
+  DP_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  try {
+    work();
+  } catch (...) {
+    cudaGraph_t broken = nullptr;
+    (void)cudaStreamEndCapture(stream, &broken);  // leaves capture mode whatever went wrong
+    if (broken) (void)cudaGraphDestroy(broken);
+    (void)cudaGetLastError();
+    throw;
+  }
+  cudaGraph_t raw = nullptr;
+  DP_CUDA_CHECK(cudaStreamEndCapture(stream, &raw));
+  Graph graph(raw);
+  DP_CHECK(pool->releases() == releases,
+           "CUDA graph capture: the captured work released device memory it may have used");
+  cudaGraphExec_t exec = nullptr;
+  DP_CUDA_CHECK(cudaGraphInstantiate(&exec, graph.get(), 0));
+  return std::make_unique<CudaGraph>(GraphExec(exec), stream, pool, releases);
+}
+
+}  // namespace dp::cuda

@@ -1,0 +1,81 @@
+#include "train/forward_backward.h"
+
+#include "core/error.h"
+#include "core/log.h"
+
+namespace dp {
+
+namespace {
+// One graph per input-buffer pair: the uploader's two slots, with room for a stale pair.
+constexpr size_t kMaxGraphs = 4;
+}  // namespace
+
+ForwardBackward::ForwardBackward(nn::Model& model, Backend& backend, float label_smoothing,
+                                 bool use_graphs, int64_t full_batch)
+    : model_(model),
+      backend_(backend),
+      label_smoothing_(label_smoothing),
+      use_graphs_(use_graphs),
+      full_batch_(full_batch) {}
+
+bool ForwardBackward::forward(const Tensor& images, const Tensor& labels) {
+  labels_ = labels;
+  last_full_ = images.dim(0) == full_batch_;
+  if (run_graph(images, labels)) return true;
+  logits_ = model_.forward(images, /*train=*/true);
+  backend_.queue_softmax_cross_entropy(logits_, labels, label_smoothing_, dlogits_);
+  return false;
+}
+
+float ForwardBackward::read_loss(int64_t& correct) {
+  DP_CHECK(logits_.defined(), "read_loss before any forward");
+  return backend_.read_queued_loss(logits_, labels_, correct);
+}
+
+void ForwardBackward::backward() {
+  model_.backward(dlogits_);
+  if (last_full_) warmed_up_ = true;
+}
+
+bool ForwardBackward::run_graph(const Tensor& images, const Tensor& labels) {
+  if (!use_graphs_ || !warmed_up_ || !last_full_) return false;
+  const auto key = std::make_pair(images.data<void>(), labels.data<void>());
+  auto it = graphs_.find(key);
+  if (it != graphs_.end()) {
+    if (it->second.graph->replay()) {
+      logits_ = it->second.logits;
+      return true;
+    }
+    graphs_.clear();  // memory was released: every graph may hold a stale address
+  }
+  if (graphs_.size() >= kMaxGraphs) graphs_.clear();
+
+  // Capture with the hook detached: the collectives it would start stay out of the graph.
+  auto hook = model_.store().take_grad_ready_hook();
+  std::unique_ptr<CapturedWork> graph;
+  Tensor logits;
+  try {
+    graph = backend_.capture([&] {
+      logits = model_.forward(images, /*train=*/true);
+      backend_.queue_softmax_cross_entropy(logits, labels, label_smoothing_, dlogits_);
+      model_.backward(dlogits_);
+    });
+  } catch (const Error& e) {
+    model_.store().set_grad_ready_hook(std::move(hook));
+    use_graphs_ = false;
+    log::info("CUDA graphs off for this run, steps run eagerly: capture failed: {}", e.what());
+    return false;
+  }
+  model_.store().set_grad_ready_hook(std::move(hook));
+  if (!graph || !graph->replay()) {  // no graphs on this backend
+    use_graphs_ = false;
+    return false;
+  }
+  logits_ = logits;
+  if (captures_++ == 0)
+    log::info("CUDA graph captured: forward, loss and backward replay as one launch per step");
+  graphs_.emplace(key, Captured{std::move(graph), logits});
+  return true;
+}
+
+}  // namespace dp

@@ -1,0 +1,68 @@
+// The forward pass, the loss and the backward pass of a training step, run eagerly or, where
+// the backend can capture device work (CUDA), as a captured graph replayed with one launch:
+// at 32x32 images a ResNet step is several hundred short kernels, and on a fast GPU their
+// launch overhead, not the arithmetic, would set the pace.
+//
+// Graph rules. The first full-size step runs eagerly (cuDNN algorithm search, buffers
+// growing to size); the next full-size step is captured and replayed, and so on with one
+// graph per pair of input buffers (the uploader alternates two). A replay refused because
+// device memory was released since (an evaluation regrew a buffer) drops the graphs and
+// captures again. Partial batches run eagerly. During capture the grad-ready hook is
+// detached, so no collective is recorded into the graph; after a replay the caller reports
+// every gradient at once (GradientReducer::mark_all_ready), trading the overlap of reduction
+// with backward for the launches saved. A capture that fails turns graphs off for the run,
+// with one log line saying why; training goes on eagerly.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <utility>
+
+#include "backend/backend.h"
+#include "nn/model.h"
+
+namespace dp {
+
+class ForwardBackward {
+ public:
+  // `use_graphs`: capture where the backend can. `full_batch`: this rank's batch size.
+  ForwardBackward(nn::Model& model, Backend& backend, float label_smoothing, bool use_graphs,
+                  int64_t full_batch);
+
+  // Queues the forward pass and the loss on `images` / `labels`. Returns true when a graph
+  // ran instead, backward included: then backward() must not be called.
+  bool forward(const Tensor& images, const Tensor& labels);
+  // Waits for the loss of the last forward(): the batch mean, and the argmax hits.
+  float read_loss(int64_t& correct);
+  // The gradient of the loss w.r.t. the logits (for checks between forward and backward).
+  Tensor& dlogits() { return dlogits_; }
+  // The eager backward pass of the last forward() that returned false.
+  void backward();
+
+  bool graphs_enabled() const { return use_graphs_; }
+  int64_t captures() const { return captures_; }
+
+ private:
+  // Replays (capturing first where needed) the graph for these input buffers; false when the
+  // step must run eagerly.
+  bool run_graph(const Tensor& images, const Tensor& labels);
+
+  nn::Model& model_;
+  Backend& backend_;
+  float label_smoothing_;
+  bool use_graphs_;
+  int64_t full_batch_;
+  bool warmed_up_ = false;  // a full-size step has run eagerly
+  bool last_full_ = false;
+  Tensor dlogits_;
+  // The last forward's logits and labels (handles: a layer's buffer may be reshaped later).
+  Tensor logits_, labels_;
+  struct Captured {
+    std::unique_ptr<CapturedWork> graph;
+    Tensor logits;  // where the graph leaves them
+  };
+  std::map<std::pair<const void*, const void*>, Captured> graphs_;
+  int64_t captures_ = 0;
+};
+
+}  // namespace dp

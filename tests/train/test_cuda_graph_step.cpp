@@ -1,0 +1,69 @@
+// ForwardBackward with CUDA graphs against eager steps on the same GPU: with deterministic
+// cuDNN algorithms (heuristic choice, the same kernels either way) every replayed step must
+// equal the eager one bit for bit: loss, hits and every gradient, over several optimizer steps,
+// both uploader slots, a partial batch, and an evaluation in between that regrows the layers'
+// buffers (the graphs must then be captured again, not replayed onto released memory).
+#include <gtest/gtest.h>
+
+#include "backend/cuda/make_cuda_backend.h"
+#include "optim/sgd.h"
+#include "step_fixture.h"
+
+namespace dp::test {
+namespace {
+
+TEST(CudaGraphStep, ReplaysEqualEagerStepsBitwise) {
+  CudaOptions options;
+  options.deterministic = true;
+  options.benchmark_algorithms = false;
+  auto backend = make_cuda_backend(options);
+  auto graphed_model = nn::make_model(small_resnet(), *backend);
+  auto eager_model = nn::make_model(small_resnet(), *backend);
+  int graphed_hooks = 0;
+  graphed_model->store().set_grad_ready_hook([&](nn::ParameterStore::Id) { ++graphed_hooks; });
+  const int64_t batch = 16;
+  ForwardBackward graphed(*graphed_model, *backend, 0.1f, /*use_graphs=*/true, batch);
+  ForwardBackward eager(*eager_model, *backend, 0.1f, /*use_graphs=*/false, batch);
+  SgdHyper hyper{0.05f, 0.9f, 0.f, 5e-4f, false};
+  optim::Sgd graphed_sgd(*backend, graphed_model->params(), graphed_model->grads(), Tensor(),
+                         hyper);
+  optim::Sgd eager_sgd(*backend, eager_model->params(), eager_model->grads(), Tensor(), hyper);
+  auto uploader = backend->make_batch_uploader();
+  auto label_uploader = backend->make_batch_uploader();
+
+  int replays = 0;
+  for (uint32_t step = 0; step < 8; ++step) {
+    SCOPED_TRACE(testing::Message() << "step " << step);
+    const int64_t n = step == 5 ? 9 : batch;  // one partial batch, which runs eagerly
+    Tensor images = uploader->upload(host_images(n, 16, step));
+    Tensor labels = label_uploader->upload(host_labels(n, step));
+    if (step == 6) {  // an evaluation with a larger batch regrows every layer's buffers
+      graphed_model->forward(on_device(*backend, host_images(2 * batch, 16, 99)), false);
+      backend->synchronize();
+    }
+    const int hooks_before = graphed_hooks;
+    const bool replayed = graphed.forward(images, labels);
+    ASSERT_FALSE(eager.forward(images, labels));
+    int64_t correct = 0, eager_correct = 0;
+    EXPECT_EQ(graphed.read_loss(correct), eager.read_loss(eager_correct));
+    EXPECT_EQ(correct, eager_correct);
+    if (replayed) {
+      ++replays;
+      EXPECT_EQ(graphed_hooks, hooks_before) << "a replay calls no hook";
+    } else {
+      graphed.backward();
+    }
+    eager.backward();
+    EXPECT_EQ(replayed, step >= 1 && n == batch) << "graphs after one eager full-size step";
+    ASSERT_EQ(to_host(*backend, graphed_model->grads()), to_host(*backend, eager_model->grads()));
+    graphed_sgd.step(0.05f);
+    eager_sgd.step(0.05f);
+  }
+  EXPECT_EQ(replays, 6);
+  // One capture per uploader slot, and both again after the evaluation released memory.
+  EXPECT_EQ(graphed.captures(), 4);
+  EXPECT_EQ(to_host(*backend, graphed_model->params()), to_host(*backend, eager_model->params()));
+}
+
+}  // namespace
+}  // namespace dp::test
