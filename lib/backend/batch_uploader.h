@@ -11,8 +11,9 @@ class BatchUploader {
   virtual ~BatchUploader() = default;
   // Queues the copy of `host` to the device and returns the device tensor. Work queued on the
   // backend's compute stream after this call sees the copied data; `host` may be reused as
-  // soon as the call returns. The returned tensor stays valid (and unchanged) until the second
-  // upload after this one, so a batch can be in use while the next one is copied.
+  // soon as the call returns. Work that reads the returned tensor must be queued before the
+  // next upload: the upload after that reuses its memory, once that work is done. So the next
+  // batch's copy may overlap the work on this one.
   virtual const Tensor& upload(const Tensor& host) = 0;
 };
 

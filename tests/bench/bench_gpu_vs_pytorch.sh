@@ -16,7 +16,7 @@ set -uo pipefail
 BUILD=${1:-build}
 STEPS=${2:-30}
 HERE=$(cd "$(dirname "$0")" && pwd)
-DPTRAIN=$BUILD/app/dptrain
+DPTRAIN=${DPTRAIN:-$BUILD/app/dptrain}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" | head -1; }

@@ -109,6 +109,10 @@ with tempfile.TemporaryDirectory() as tmp:
     run(train_with(data=good, arch="resnet9000"), EXIT_USAGE, "resnet9000")
     run(train + ["--data", good, "--nesterov", "true", "--momentum", "0"], EXIT_USAGE, "nesterov")
     run(["train", "--arch", "resnet8"], EXIT_USAGE, "--data")
+    run(train + ["--data", good, "--precision", "fp16"], EXIT_USAGE, "precision")
+    run(train + ["--data", good, "--device", "cpu", "--precision", "bf16"], EXIT_USAGE,
+        "precision")
+    run(["bench", "--device", "cpu", "--precision", "bf16"], EXIT_USAGE, "precision")
     run(["frobnicate"], EXIT_USAGE, "frobnicate")
     cfg = os.path.join(tmp, "bad.cfg")
     with open(cfg, "w") as f:

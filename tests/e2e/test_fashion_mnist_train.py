@@ -16,7 +16,8 @@ import numpy as np
 
 DPTRAIN, SOURCE_DIR, EXTRA = sys.argv[1], sys.argv[2], sys.argv[3:]
 SKIPPED = 77
-FASHION = "/usr/share/datasets/fashion-mnist"
+# Debian's dataset-fashion-mnist; FASHION_MNIST_DIR names another copy (the GPU machine's).
+FASHION = os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
 ACCURACY_BAR = 0.90
 
 HISTORY_FIELDS = ["epoch", "steps", "lr", "train_loss", "train_acc", "val_loss", "val_acc",

@@ -109,14 +109,8 @@ std::unique_ptr<BatchUploader> CudaBackend::make_batch_uploader() {
 Tensor CudaBackend::as_activation(const Tensor& x) {
   const DType type = activation_dtype();
   if (x.dtype() == type) return x;
-  DP_CHECK(x.dtype() == DType::f32 && type == DType::bf16,
-           "an activation of element type {} where {} was expected", static_cast<int>(x.dtype()),
-           static_cast<int>(type));
-  void* p = ctx_.converted.get(ctx_.pool, static_cast<size_t>(x.numel()) * dtype_size(type));
-  auto* out = static_cast<kernels::bf16*>(p);
-  kernels::convert(f(x), out, x.numel(), ctx_.s());
-  DP_CUDA_CHECK(cudaGetLastError());
-  return Tensor::view(p, x.shape(), type, Device::cuda);
+  void* converted = const_cast<void*>(in_type(x, type, ctx_.converted));
+  return Tensor::view(converted, x.shape(), type, Device::cuda);
 }
 
 void CudaBackend::copy_to_host(const Tensor& src, void* dst) {
@@ -427,8 +421,9 @@ void CudaBackend::gemm(bool transpose_a, bool transpose_b, int m, int n, int k, 
 
 const void* CudaBackend::in_type(const Tensor& t, DType type, ScratchBuffer& scratch) {
   if (t.dtype() == type) return t.data<void>();
-  DP_CHECK(t.dtype() == DType::f32 && type == DType::bf16, "linear: cannot convert dtype {} to {}",
-           static_cast<int>(t.dtype()), static_cast<int>(type));
+  DP_CHECK(t.dtype() == DType::f32 && type == DType::bf16,
+           "an operand of element type {} where {} was expected", static_cast<int>(t.dtype()),
+           static_cast<int>(type));
   auto* out = static_cast<kernels::bf16*>(scratch.get(ctx_.pool, t.numel() * dtype_size(type)));
   kernels::convert(f(t), out, t.numel(), ctx_.s());
   DP_CUDA_CHECK(cudaGetLastError());

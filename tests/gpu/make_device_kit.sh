@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Packs what a GPU machine without Debian's packages needs to run tests/gpu/run_on_device.sh:
+# the GPU test executables and dptrain from BUILD_DIR, every shared library they (and OpenMPI's
+# mpirun, orted and components) load except the C/C++ runtime and the CUDA libraries (the GPU
+# machine brings its driver, and cuBLAS, cuDNN 9 and NCCL in PyTorch's pip wheels or its
+# toolkit), OpenMPI's components and help files, and Debian's Fashion-MNIST files. One xz
+# tarball, .devkit/kit.tar.xz (git-ignored), to name in the device call's `carry`.
+#
+#   tests/gpu/make_device_kit.sh [BUILD_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${1:-build}
+OMPI_COMPONENTS=/usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3
+FASHION=/usr/share/datasets/fashion-mnist
+binaries=("$BUILD/app/dptrain"
+          "$BUILD/tests/backend/test_cuda_backend"
+          "$BUILD/tests/backend/test_cuda_vs_cpu"
+          "$BUILD/tests/train/dp_train_cuda_tests"
+          "$BUILD/tests/comm/dp_comm_nccl_tests"
+          "$BUILD/tests/comm/dp_comm_equivalence_cuda_tests")
+for b in "${binaries[@]}"; do
+  [ -x "$b" ] || { echo "make_device_kit: $b is missing (a CUDA build is needed)" >&2; exit 2; }
+done
+
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/bin" "$stage/lib" "$stage/openmpi" "$stage/fashion-mnist"
+cp "${binaries[@]}" /usr/bin/orterun /usr/bin/orted "$stage/bin/"
+cp -r "$OMPI_COMPONENTS" "$stage/openmpi/components"
+cp -r /usr/share/openmpi "$stage/openmpi/share"
+cp "$FASHION"/*.gz "$stage/fashion-mnist/"
+
+# The libraries, resolved here; glibc, libstdc++/libgcc and anything CUDA stay behind.
+skip='/(libc|libm|libdl|libpthread|librt|libresolv|libstdc\+\+|libgcc_s|libcuda|ld-linux-x86-64)\.so'
+for f in "${binaries[@]}" /usr/bin/orterun /usr/bin/orted "$OMPI_COMPONENTS"/*.so; do
+  ldd "$f" 2>/dev/null | awk '/=> \// { print $3 }'
+done | sort -u | grep -Ev "$skip" | grep -v '^/usr/local/cuda' | while read -r lib; do
+  cp -L "$lib" "$stage/lib/"
+done
+
+mkdir -p .devkit
+tar -C "$stage" -cf - . | xz -6 > .devkit/kit.tar.xz
+echo "make_device_kit: .devkit/kit.tar.xz $(du -h .devkit/kit.tar.xz | cut -f1)" \
+     "($(ls "$stage/lib" | wc -l) libraries, commit $(git rev-parse --short HEAD))"

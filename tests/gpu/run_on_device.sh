@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Every GPU check of the CUDA backend in one go, on a GPU machine that has the NVIDIA driver,
+# the CUDA 13 libraries (cuBLAS, cuDNN 9, NCCL: the toolkit's or PyTorch's pip wheels), a
+# python3 with h5py and numpy (and PyTorch with CUDA for the benchmark's other columns) and
+# compute-sanitizer, but none of Debian's packages: the rest comes from the kit that
+# tests/gpu/make_device_kit.sh packed (.devkit/kit.tar.xz). From the repository root:
+#
+#   tests/gpu/run_on_device.sh OUT_DIR [BENCH_STEPS]
+#
+# OUT_DIR gets device.txt (GPU, driver, date), summary.txt (one line per check: PASS, FAIL or
+# SKIP, seconds, exit code), checks.log (every check's whole output) and bench.txt (dptrain
+# against PyTorch on this GPU, tests/bench/bench_gpu_vs_pytorch.sh). Exit status: the number
+# of failed checks.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${1:?usage: tests/gpu/run_on_device.sh OUT_DIR [BENCH_STEPS]}
+BENCH_STEPS=${2:-30}
+mkdir -p "$OUT"
+KIT=/tmp/dptrain-kit
+rm -rf "$KIT" && mkdir -p "$KIT" && tar -C "$KIT" -xJf .devkit/kit.tar.xz || exit 100
+BIN=$KIT/bin
+
+# CUDA libraries after the kit's: the toolkit's, then any pip wheel's nvidia/*/lib.
+nvidia=$(python3 -c 'import nvidia; print(list(nvidia.__path__)[0])' 2>/dev/null)
+cuda_libs=$(ls -d /usr/local/cuda/lib64 ${nvidia:+"$nvidia"/*/lib} 2>/dev/null | tr '\n' ':')
+export LD_LIBRARY_PATH=$KIT/lib:$cuda_libs${LD_LIBRARY_PATH:-}
+export PATH=$BIN:$PATH
+# OpenMPI runs from the kit instead of its build prefix: components, help files and orted
+# from there; local launches only (no ssh), as root.
+export OPAL_PKGLIBDIR=$KIT/openmpi/components OPAL_PKGDATADIR=$KIT/openmpi/share OPAL_BINDIR=$BIN
+export OMPI_MCA_plm=isolated OMPI_MCA_btl_vader_single_copy_mechanism=none
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 PYTHONUNBUFFERED=1
+export FASHION_MNIST_DIR=$KIT/fashion-mnist
+MPIRUN=$BIN/orterun
+
+LOG=$OUT/checks.log SUMMARY=$OUT/summary.txt
+: > "$LOG"
+: > "$SUMMARY"
+failed=0
+check() {  # NAME COMMAND...: runs it with its output in the log, one verdict line
+  local name=$1 start rc verdict
+  shift
+  start=$(date +%s)
+  echo "=== $name: $*" >> "$LOG"
+  "$@" >> "$LOG" 2>&1
+  rc=$?
+  verdict=PASS
+  if [ "$rc" -eq 77 ] || grep -q "^\[  SKIPPED \] no usable GPU" <(tail -n 5 "$LOG"); then
+    verdict=SKIP
+  elif [ "$rc" -ne 0 ]; then
+    verdict=FAIL
+    failed=$((failed + 1))
+  fi
+  echo "$verdict $name ($(($(date +%s) - start)) s, exit $rc)" | tee -a "$SUMMARY"
+}
+
+{
+  date -u +%Y-%m-%dT%H:%MZ
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+  echo "kit: $(git rev-parse --short HEAD 2>/dev/null), LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+} > "$OUT/device.txt" 2>&1
+
+# The backend tests on the GPU, the cross-backend comparison (FP32, BF16 mixed precision,
+# the batch uploader), CUDA graph steps against eager ones, NCCL, 2 ranks sharing the GPU.
+check backend_tests_on_cuda "$BIN/test_cuda_backend"
+check cuda_vs_cpu_fp32_bf16_uploader "$BIN/test_cuda_vs_cpu"
+check cuda_graph_steps "$BIN/dp_train_cuda_tests"
+check nccl_np1 "$MPIRUN" -np 1 "$BIN/dp_comm_nccl_tests"
+check ddp_two_ranks_one_gpu "$MPIRUN" -np 2 "$BIN/dp_comm_equivalence_cuda_tests"
+# Fashion-MNIST end to end on the GPU, FP32 and BF16, to the CPU run's accuracy bar.
+for precision in fp32 bf16; do
+  check "e2e_fashion_mnist_cuda_$precision" python3 tests/e2e/test_fashion_mnist_train.py \
+    "$BIN/dptrain" "$PWD" --device cuda --deterministic --precision "$precision"
+done
+# compute-sanitizer memcheck on a short training run (graphs on, then BF16 without graphs).
+"$BIN/dptrain" pack --format fashion-mnist --source "$FASHION_MNIST_DIR" --output /tmp/fm.h5 \
+  >> "$LOG" 2>&1
+memcheck_run() {
+  compute-sanitizer --tool memcheck --error-exitcode 9 --leak-check full \
+    "$BIN/dptrain" train --data /tmp/fm.h5 --arch resnet8 --epochs 1 --max-steps-per-epoch 12 \
+    --batch-size 64 --device cuda --output-dir /tmp/memcheck --overwrite "$@"
+}
+check memcheck_fp32_graphs memcheck_run --run-name fp32 --cuda-graphs true
+check memcheck_bf16_eager memcheck_run --run-name bf16 --precision bf16 --cuda-graphs false
+# The benchmark against PyTorch on this GPU.
+DPTRAIN=$BIN/dptrain tests/bench/bench_gpu_vs_pytorch.sh "$KIT" "$BENCH_STEPS" \
+  > "$OUT/bench.txt" 2>> "$LOG"
+echo "bench: exit $? (bench.txt)" | tee -a "$SUMMARY"
+exit "$failed"
