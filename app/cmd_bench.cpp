@@ -23,7 +23,7 @@ namespace dp {
 
 int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
   std::string arch = "resnet50", device = "auto", precision = "fp32";
-  bool deterministic = false, peak = false, cuda_graphs = true;
+  bool deterministic = false, peak = false, cuda_graphs = true, pin_threads = true;
   int64_t batch = 128, image = 32, channels = 3, classes = 10;
   int steps = 20, warmup = 3, threads = 0;
   po::options_description desc("dptrain bench options");
@@ -38,6 +38,8 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
       ("warmup", po::value(&warmup)->default_value(warmup), "untimed steps first")
       ("device", po::value(&device)->default_value(device), "auto|cpu|cuda")
       ("threads", po::value(&threads)->default_value(threads), "compute threads (0: all)")
+      ("pin-threads", po::value(&pin_threads)->default_value(pin_threads),
+       "CPU: bind each compute thread to its own core")
       ("precision", po::value(&precision)->default_value(precision), "CUDA: fp32|tf32|bf16")
       ("deterministic", po::bool_switch(&deterministic), "CUDA: deterministic algorithms only")
       ("cuda-graphs", po::value(&cuda_graphs)->default_value(cuda_graphs),
@@ -55,7 +57,7 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
   }
 
   BackendChoice choice = choose_backend(device, threads, mpi.local_rank(), mpi.local_size(),
-                                       cuda_options(precision, deterministic));
+                                       cuda_options(precision, deterministic), pin_threads);
   Backend& backend = *choice.backend;
   nn::ModelSpec spec;
   spec.arch = arch;

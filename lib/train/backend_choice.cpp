@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "backend/cpu/thread_pinning.h"
 #include "backend/cuda/device_probe.h"
 #include "core/error.h"
 
@@ -10,12 +11,17 @@ namespace dp {
 
 namespace {
 
-BackendChoice cpu_backend(int threads, int local_size, const std::string& why) {
+BackendChoice cpu_backend(int threads, int local_rank, int local_size, bool pin,
+                          const std::string& why) {
   if (threads == 0) {
     int cores = static_cast<int>(std::thread::hardware_concurrency());
     threads = std::max(1, cores / std::max(1, local_size));
   }
-  return {make_cpu_backend(threads), fmt::format("cpu backend, {} threads ({})", threads, why)};
+  auto backend = make_cpu_backend(threads);
+  const std::string pinning = pin ? ", " + cpu::pin_openmp_threads(threads, local_rank, local_size)
+                                  : ", threads not pinned (--pin-threads false)";
+  return {std::move(backend),
+          fmt::format("cpu backend, {} threads{} ({})", threads, pinning, why)};
 }
 
 }  // namespace
@@ -37,7 +43,7 @@ CudaOptions cuda_options(const std::string& precision, bool deterministic) {
 }
 
 BackendChoice choose_backend(const std::string& device, int threads, int local_rank,
-                             int local_size, const CudaOptions& cuda) {
+                             int local_size, const CudaOptions& cuda, bool pin_threads) {
   if (device != "auto" && device != "cpu" && device != "cuda")
     throw UsageError(fmt::format("option --device: '{}' must be auto, cpu or cuda", device));
   const bool cuda_precision = cuda.allow_tf32 || cuda.mixed_bf16;
@@ -45,7 +51,7 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
     if (cuda_precision)
       throw UsageError("option --precision: tf32 and bf16 need the CUDA backend; --device cpu "
                        "computes in fp32");
-    return cpu_backend(threads, local_size, "--device cpu");
+    return cpu_backend(threads, local_rank, local_size, pin_threads, "--device cpu");
   }
   const std::string cpu_note =
       cuda_precision ? "; --precision applies to the CUDA backend, fp32 here" : "";
@@ -53,7 +59,8 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
   if (probe.device_count == 0) {
     if (device == "cuda")
       throw UsageError(fmt::format("option --device cuda: no usable GPU ({})", probe.reason));
-    return cpu_backend(threads, local_size, fmt::format("no GPU: {}{}", probe.reason, cpu_note));
+    return cpu_backend(threads, local_rank, local_size, pin_threads,
+                       fmt::format("no GPU: {}{}", probe.reason, cpu_note));
   }
 #ifdef DPTRAIN_WITH_CUDA
   CudaOptions options = cuda;
@@ -72,16 +79,15 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
     return {std::move(backend), fmt::format("{} ({})", name, why)};
   } catch (const Error& e) {
     // auto: a GPU that cannot be used (driver too old, out of memory) is not fatal.
-    return cpu_backend(threads, local_size,
+    return cpu_backend(threads, local_rank, local_size, pin_threads,
                        fmt::format("auto: {} GPU(s) found, but the CUDA backend failed: {}{}",
                                    probe.device_count, e.what(), cpu_note));
   }
 #else
   (void)cuda;
-  (void)local_rank;
   if (device == "cuda")
     throw UsageError("option --device cuda: this build has no CUDA backend; use --device cpu");
-  return cpu_backend(threads, local_size,
+  return cpu_backend(threads, local_rank, local_size, pin_threads,
                      fmt::format("{} GPU(s) found, but this build has no CUDA backend{}",
                                  probe.device_count, cpu_note));
 #endif

@@ -23,7 +23,9 @@ struct BackendChoice {
 // they say; the reason string of a CPU choice says so when they asked for more.
 CudaOptions cuda_options(const std::string& precision, bool deterministic);
 
+// `pin_threads`: bind the CPU backend's threads to cores (cpu::pin_openmp_threads).
 BackendChoice choose_backend(const std::string& device, int threads, int local_rank,
-                             int local_size, const CudaOptions& cuda = {});
+                             int local_size, const CudaOptions& cuda = {},
+                             bool pin_threads = true);
 
 }  // namespace dp

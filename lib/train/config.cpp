@@ -63,6 +63,8 @@ po::options_description describe(TrainConfig& c, std::string& config_file,
   run.add_options()
       ("device", po::value(&c.device)->default_value(c.device), "auto|cpu|cuda")
       ("threads", po::value(&c.threads)->default_value(c.threads), "compute threads per rank (0: all)")
+      ("pin-threads", po::value(&c.pin_threads)->default_value(c.pin_threads),
+       "CPU: bind each compute thread to its own core (this rank's share of the node)")
       ("precision", po::value(&c.precision)->default_value(c.precision),
        "CUDA arithmetic: fp32 (strict), tf32 (tensor cores) or bf16 (mixed precision: bf16 "
        "activations, f32 weights, statistics and optimizer); the CPU backend computes in fp32")

@@ -41,6 +41,7 @@ struct TrainConfig {
   std::string precision = "fp32";  // CUDA arithmetic: fp32 | tf32 | bf16 (mixed precision)
   bool deterministic = false;      // CUDA: deterministic cuDNN algorithms only
   bool cuda_graphs = true;         // CUDA: replay full-size steps as captured graphs
+  bool pin_threads = true;         // CPU: bind each compute thread to a core
   uint64_t seed = 0;
   std::string output_dir = "output";
   std::string run_name;         // default: <arch>-<dataset>-<timestamp>

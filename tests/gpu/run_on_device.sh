@@ -5,16 +5,20 @@
 # compute-sanitizer, but none of Debian's packages: the rest comes from the kit that
 # tests/gpu/make_device_kit.sh packed (.devkit/kit.tar.xz). From the repository root:
 #
-#   tests/gpu/run_on_device.sh OUT_DIR [BENCH_STEPS]
+#   tests/gpu/run_on_device.sh OUT_DIR [checks|bench|all] [BENCH_STEPS]
 #
+# `checks` (tests, end-to-end runs, memcheck; a few minutes) and `bench` (the benchmark, with
+# torch.compile the longer part) fit one device call each; `all` (default) runs both.
 # OUT_DIR gets device.txt (GPU, driver, date), summary.txt (one line per check: PASS, FAIL or
 # SKIP, seconds, exit code), checks.log (every check's whole output) and bench.txt (dptrain
 # against PyTorch on this GPU, tests/bench/bench_gpu_vs_pytorch.sh). Exit status: the number
 # of failed checks.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-OUT=${1:?usage: tests/gpu/run_on_device.sh OUT_DIR [BENCH_STEPS]}
-BENCH_STEPS=${2:-30}
+OUT=${1:?usage: tests/gpu/run_on_device.sh OUT_DIR [checks|bench|all] [BENCH_STEPS]}
+PART=${2:-all}
+BENCH_STEPS=${3:-30}
+case $PART in checks | bench | all) ;; *) echo "run_on_device: unknown part '$PART'" >&2; exit 100 ;; esac
 mkdir -p "$OUT"
 KIT=/tmp/dptrain-kit
 rm -rf "$KIT" && mkdir -p "$KIT" && tar -C "$KIT" -xJf .devkit/kit.tar.xz || exit 100
@@ -60,30 +64,38 @@ check() {  # NAME COMMAND...: runs it with its output in the log, one verdict li
   echo "kit: $(git rev-parse --short HEAD 2>/dev/null), LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 } > "$OUT/device.txt" 2>&1
 
-# The backend tests on the GPU, the cross-backend comparison (FP32, BF16 mixed precision,
-# the batch uploader), CUDA graph steps against eager ones, NCCL, 2 ranks sharing the GPU.
-check backend_tests_on_cuda "$BIN/test_cuda_backend"
-check cuda_vs_cpu_fp32_bf16_uploader "$BIN/test_cuda_vs_cpu"
-check cuda_graph_steps "$BIN/dp_train_cuda_tests"
-check nccl_np1 "$MPIRUN" -np 1 "$BIN/dp_comm_nccl_tests"
-check ddp_two_ranks_one_gpu "$MPIRUN" -np 2 "$BIN/dp_comm_equivalence_cuda_tests"
-# Fashion-MNIST end to end on the GPU, FP32 and BF16, to the CPU run's accuracy bar.
-for precision in fp32 bf16; do
-  check "e2e_fashion_mnist_cuda_$precision" python3 tests/e2e/test_fashion_mnist_train.py \
-    "$BIN/dptrain" "$PWD" --device cuda --deterministic --precision "$precision"
-done
-# compute-sanitizer memcheck on a short training run (graphs on, then BF16 without graphs).
-"$BIN/dptrain" pack --format fashion-mnist --source "$FASHION_MNIST_DIR" --output /tmp/fm.h5 \
-  >> "$LOG" 2>&1
-memcheck_run() {
-  compute-sanitizer --tool memcheck --error-exitcode 9 --leak-check full \
+memcheck_run() {  # a short training run under compute-sanitizer memcheck
+  compute-sanitizer --tool memcheck --error-exitcode 9 \
     "$BIN/dptrain" train --data /tmp/fm.h5 --arch resnet8 --epochs 1 --max-steps-per-epoch 12 \
     --batch-size 64 --device cuda --output-dir /tmp/memcheck --overwrite "$@"
 }
-check memcheck_fp32_graphs memcheck_run --run-name fp32 --cuda-graphs true
-check memcheck_bf16_eager memcheck_run --run-name bf16 --precision bf16 --cuda-graphs false
-# The benchmark against PyTorch on this GPU.
-DPTRAIN=$BIN/dptrain tests/bench/bench_gpu_vs_pytorch.sh "$KIT" "$BENCH_STEPS" \
-  > "$OUT/bench.txt" 2>> "$LOG"
-echo "bench: exit $? (bench.txt)" | tee -a "$SUMMARY"
+
+run_checks() {
+  # The backend tests on the GPU, the cross-backend comparison (FP32, BF16 mixed precision,
+  # the batch uploader), CUDA graph steps against eager ones, NCCL, 2 ranks sharing the GPU.
+  check backend_tests_on_cuda "$BIN/test_cuda_backend"
+  check cuda_vs_cpu_fp32_bf16_uploader "$BIN/test_cuda_vs_cpu"
+  check cuda_graph_steps "$BIN/dp_train_cuda_tests"
+  check nccl_np1 "$MPIRUN" -np 1 "$BIN/dp_comm_nccl_tests"
+  check ddp_two_ranks_one_gpu "$MPIRUN" -np 2 "$BIN/dp_comm_equivalence_cuda_tests"
+  # Fashion-MNIST end to end on the GPU, FP32 and BF16, to the CPU run's accuracy bar.
+  for precision in fp32 bf16; do
+    check "e2e_fashion_mnist_cuda_$precision" python3 tests/e2e/test_fashion_mnist_train.py \
+      "$BIN/dptrain" "$PWD" --device cuda --deterministic --precision "$precision"
+  done
+  # compute-sanitizer memcheck on a short training run (graphs on, then BF16 without graphs).
+  "$BIN/dptrain" pack --format fashion-mnist --source "$FASHION_MNIST_DIR" --output /tmp/fm.h5 \
+    >> "$LOG" 2>&1
+  check memcheck_fp32_graphs memcheck_run --run-name fp32 --cuda-graphs true
+  check memcheck_bf16_eager memcheck_run --run-name bf16 --precision bf16 --cuda-graphs false
+}
+
+run_bench() {  # the benchmark against PyTorch on this GPU
+  DPTRAIN=$BIN/dptrain tests/bench/bench_gpu_vs_pytorch.sh "$KIT" "$BENCH_STEPS" \
+    > "$OUT/bench.txt" 2>> "$LOG"
+  echo "bench: exit $? (bench.txt)" | tee -a "$SUMMARY"
+}
+
+[ "$PART" = bench ] || run_checks
+[ "$PART" = checks ] || run_bench
 exit "$failed"

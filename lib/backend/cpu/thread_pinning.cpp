@@ -1,0 +1,51 @@
+#include "backend/cpu/thread_pinning.h"
+
+#include <omp.h>
+#include <pthread.h>
+#include <sched.h>
+
+#include <atomic>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace dp::cpu {
+namespace {
+
+std::string describe(const std::vector<int>& cores) {
+  // "0-3" for a run of consecutive cores, "0,2,5" otherwise.
+  bool consecutive = true;
+  for (size_t i = 1; i < cores.size(); ++i) consecutive &= cores[i] == cores[i - 1] + 1;
+  if (consecutive && cores.size() > 1) return fmt::format("{}-{}", cores.front(), cores.back());
+  return fmt::format("{}", fmt::join(cores, ","));
+}
+
+}  // namespace
+
+std::string pin_openmp_threads(int threads, int local_rank, int local_size) {
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  if (sched_getaffinity(0, sizeof mask, &mask) != 0) return "threads not pinned (no affinity mask)";
+  std::vector<int> allowed;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &mask)) allowed.push_back(c);
+  if (threads < 1 || static_cast<int>(allowed.size()) < threads)
+    return fmt::format("threads not pinned ({} threads, {} cores allowed)", threads,
+                       allowed.size());
+  // A mask with room for every local rank's team is the whole node's: take this rank's slice.
+  const bool whole_node = static_cast<int>(allowed.size()) >= threads * std::max(1, local_size);
+  const size_t first = whole_node ? static_cast<size_t>(local_rank) * threads : 0;
+  const std::vector<int> cores(allowed.begin() + first, allowed.begin() + first + threads);
+  std::atomic<int> failures{0};
+#pragma omp parallel num_threads(threads)
+  {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cores[omp_get_thread_num()], &one);
+    if (pthread_setaffinity_np(pthread_self(), sizeof one, &one) != 0) ++failures;
+  }
+  if (failures > 0) return fmt::format("threads not pinned ({} bindings refused)", failures.load());
+  return fmt::format("pinned to cores {}", describe(cores));
+}
+
+}  // namespace dp::cpu
