@@ -37,6 +37,11 @@ void ForwardBackward::backward() {
   if (last_full_) warmed_up_ = true;
 }
 
+void ForwardBackward::drop_graphs() {
+  backend_.synchronize();  // no replay may still be running when its graph goes
+  graphs_.clear();
+}
+
 bool ForwardBackward::run_graph(const Tensor& images, const Tensor& labels) {
   if (!use_graphs_ || !warmed_up_ || !last_full_) return false;
   const auto key = std::make_pair(images.data<void>(), labels.data<void>());
@@ -46,9 +51,9 @@ bool ForwardBackward::run_graph(const Tensor& images, const Tensor& labels) {
       logits_ = it->second.logits;
       return true;
     }
-    graphs_.clear();  // memory was released: every graph may hold a stale address
+    drop_graphs();  // memory was released: every graph may hold a stale address
   }
-  if (graphs_.size() >= kMaxGraphs) graphs_.clear();
+  if (graphs_.size() >= kMaxGraphs) drop_graphs();
 
   // Capture with the hook detached: the collectives it would start stay out of the graph.
   auto hook = model_.store().take_grad_ready_hook();

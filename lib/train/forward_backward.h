@@ -46,6 +46,7 @@ class ForwardBackward {
   // Replays (capturing first where needed) the graph for these input buffers; false when the
   // step must run eagerly.
   bool run_graph(const Tensor& images, const Tensor& labels);
+  void drop_graphs();
 
   nn::Model& model_;
   Backend& backend_;
