@@ -74,12 +74,6 @@ void GradientReducer::mark_ready(size_t id) {
   poll();
 }
 
-void GradientReducer::mark_all_ready() {
-  // slices_ is in registration order; backward produces them last to first.
-  for (size_t s = slices_.size(); s-- > 0;)
-    if (!ready_[s]) mark_ready(slices_[s].id);
-}
-
 void GradientReducer::launch_ready_buckets() {
   while (next_launch_ < buckets_.size() && buckets_[next_launch_].pending == 0)
     launch(buckets_[next_launch_++]);

@@ -44,9 +44,6 @@ class GradientReducer {
 
   // The gradient of parameter `id` is final for this step.
   void mark_ready(size_t id);
-  // Every gradient not yet marked is final (a backward pass that ran without hooks, as a
-  // replayed CUDA graph): marks them in backward order, launching each bucket as it fills.
-  void mark_all_ready();
   // Starts the remaining buckets, waits for all, and readies the reducer for the next step.
   ReductionTimes finish();
 

@@ -8,9 +8,9 @@
 // graph per pair of input buffers (the uploader alternates two). A replay refused because
 // device memory was released since (an evaluation regrew a buffer) drops the graphs and
 // captures again. Partial batches run eagerly. During capture the grad-ready hook is
-// detached, so no collective is recorded into the graph; after a replay the caller reports
-// every gradient at once (GradientReducer::mark_all_ready), trading the overlap of reduction
-// with backward for the launches saved. A capture that fails turns graphs off for the run,
+// detached, so no collective is recorded into the graph; after a replay
+// GradientReducer::finish() starts every bucket at once, trading the overlap of reduction with
+// backward for the launches saved. A capture that fails turns graphs off for the run,
 // with one log line saying why; training goes on eagerly.
 #pragma once
 

@@ -388,9 +388,9 @@ bool Trainer::run_epoch(int64_t epoch, int64_t first_step, EpochTotals totals) {
     if (config_.pause_at_step == global_step_ + 1) pause_for_signal();
     // Graphs are off while NaN injection could rewrite dlogits here (see the constructor).
     guard_->before_backward(global_step_ + 1, step_->dlogits());
-    if (graphed) {
-      reducer_->mark_all_ready();  // the replayed backward ran without the hook
-    } else {
+    // A replayed graph ran backward too, without grad-ready hooks: finish() below starts
+    // every bucket nobody reported.
+    if (!graphed) {
       ScopedTimer t(totals.times.backward);
       step_->backward();
     }

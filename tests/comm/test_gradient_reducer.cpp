@@ -111,30 +111,6 @@ TEST(GradientReducer, FinishReducesBucketsNeverMarkedReady) {
   for (float g : grads) ASSERT_EQ(g, mean);
 }
 
-TEST(GradientReducer, MarkAllReadyAfterAHooklessBackward) {
-  // A replayed CUDA graph runs backward without hooks: mark_all_ready() then reports the rest
-  // (here after one hook call, which it must not repeat) and the average is the same.
-  auto comm = make_mpi_communicator();
-  int64_t total = 0;
-  std::vector<GradientSlice> slices = odd_layout(total);
-  std::vector<float> grads(total);
-  GradientReducer reducer(grads.data(), slices, *comm, 4 * 1100);
-  for (uint64_t trial = 0; trial < 2; ++trial) {
-    const std::vector<float> values = rank_values(comm->rank(), total, trial);
-    std::copy(values.begin(), values.end(), grads.begin());
-    std::vector<float> expected(total, 0.0f);
-    for (int r = 0; r < comm->size(); ++r) {
-      auto v = rank_values(r, total, trial);
-      for (int64_t i = 0; i < total; ++i) expected[i] += v[i];
-    }
-    for (auto& x : expected) x *= 1.0f / static_cast<float>(comm->size());
-    if (trial == 1) reducer.mark_ready(slices.back().id);
-    reducer.mark_all_ready();
-    reducer.finish();
-    ASSERT_EQ(grads, expected) << "trial " << trial;
-  }
-}
-
 TEST(GradientReducer, LeavesGapsBetweenSlicesUntouched) {
   auto comm = make_mpi_communicator();
   // Two parameters with a gap of 5 elements between them.

@@ -315,10 +315,7 @@ void fill_u8(uint8_t* p, int64_t n, uint8_t value, Stream s) {
 void fill_bf16(bf16* p, int64_t n, float value, Stream s) {
   fill_kernel<<<blocks_for(n), kThreads, 0, s>>>(p, n, store<bf16>(value));
 }
-// Both element types of each activation op: DP_FOR_ACTIVATION_TYPES(X) expands X(float) and
-// X(bf16).
-#define DP_FOR_ACTIVATION_TYPES(X) X(float) X(bf16)
-
+// The launchers of each activation op, for one element type T (float, and bf16 below).
 #define DP_ACTIVATION_LAUNCHERS(T)                                                              \
   void relu_forward(const T* x, T* y, int64_t n, Stream s) {                                    \
     relu_forward_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, y, n);                            \
@@ -363,7 +360,8 @@ void fill_bf16(bf16* p, int64_t n, float value, Stream s) {
     ohwi_to_oihw_kernel<<<blocks_for(o * i * hw), kThreads, 0, s>>>(src, dst, o, i, hw);        \
   }
 
-DP_FOR_ACTIVATION_TYPES(DP_ACTIVATION_LAUNCHERS)
+DP_ACTIVATION_LAUNCHERS(float)
+DP_ACTIVATION_LAUNCHERS(bf16)
 #undef DP_ACTIVATION_LAUNCHERS
 
 void convert(const float* src, bf16* dst, int64_t n, Stream s) {
