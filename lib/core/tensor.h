@@ -51,6 +51,9 @@ class Tensor {
   int rank() const { return static_cast<int>(shape_.size()); }
   int64_t numel() const { return dp::numel(shape_); }
   size_t bytes() const { return numel() * dtype_size(dtype_); }
+  // Bytes this tensor may grow to without reallocating: the owned block's size, or what a
+  // view was first given (it can shrink to a partial batch and grow back within that).
+  size_t capacity() const { return capacity_; }
   DType dtype() const { return dtype_; }
   Device device() const { return device_; }
   bool defined() const { return data_ != nullptr; }

@@ -4,11 +4,14 @@
 // then has to track the FP32 step closely (logits, loss, gradients, updated weights).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "backend/backend.h"
 #include "backend/cuda/make_cuda_backend.h"
 #include "bf16_host.h"
+#include "damped_resnet50.h"
 #include "nn/model.h"
 #include "optim/sgd.h"
 #include "test_util.h"
@@ -167,12 +170,8 @@ double relative_l2(const Tensor& a, const Tensor& ref) {
 }
 
 TEST_F(CudaBf16, ResNet50TrainingStepTracksFp32) {
-  nn::ModelSpec spec;
-  spec.arch = "resnet50";
-  spec.num_classes = 10;
-  spec.seed = 3;
-  auto cpu_model = nn::make_model(spec, *cpu);
-  auto cuda_model = nn::make_model(spec, *cuda);
+  auto cpu_model = make_damped_resnet50(*cpu);
+  auto cuda_model = make_damped_resnet50(*cuda);
   std::mt19937 gen(6);
   const int64_t n = 32;  // BN over at least 32 values per channel in the last stage
   Tensor images = random_tensor({n, 32, 32, 3}, gen, -2.f, 2.f);
@@ -197,21 +196,30 @@ TEST_F(CudaBf16, ResNet50TrainingStepTracksFp32) {
   cpu_model->backward(dlogits);
   cuda_model->backward(cdlogits);
   Tensor grads = download_as_f32(*cuda, cuda_model->grads());
-  EXPECT_LT(relative_l2(grads, cpu_model->grads()), 0.1) << "all gradients";
+  // The bars: PyTorch's own bf16 autocast step on this model and batch, measured against
+  // float64 by bf16_reference_deviation.py, with 25% room (gradients 0.382 relative L2; cosine
+  // per tensor min 0.898, median 0.937; parameters 0.0243). bf16 keeps 8 bits of mantissa, and
+  // fifty layers of it move ResNet-50's gradients that far, in PyTorch as here.
+  EXPECT_LT(relative_l2(grads, cpu_model->grads()), 1.25 * 0.382) << "all gradients";
   const nn::ParameterStore& store = cpu_model->store();
+  std::vector<double> cosines;
   for (nn::ParameterStore::Id id = 0; id < store.entries().size(); ++id) {
     const nn::StateEntry& e = store.entry(id);
     if (e.kind != nn::StateKind::parameter) continue;
     Tensor mine = Tensor::view(grads.data() + e.offset, e.shape);
     Tensor ref = Tensor::view(cpu_model->grads().data() + e.offset, e.shape);
     const double cosine = dot(mine, ref) / std::sqrt(dot(mine, mine) * dot(ref, ref) + 1e-300);
-    EXPECT_GT(cosine, 0.98) << "direction of the gradient of " << e.name;
+    EXPECT_GT(cosine, 1 - 1.25 * (1 - 0.898)) << "direction of the gradient of " << e.name;
+    cosines.push_back(cosine);
   }
+  std::nth_element(cosines.begin(), cosines.begin() + cosines.size() / 2, cosines.end());
+  EXPECT_GT(cosines[cosines.size() / 2], 1 - 1.25 * (1 - 0.937)) << "median gradient cosine";
   cpu_sgd.step(0.1f);
   cuda_sgd.step(0.1f);
-  // The master weights stay f32: one step moves them by lr * gradient, so they agree closely.
+  // The master weights stay f32; one step moves them by lr * (gradient + momentum), so they
+  // carry the gradients' difference, scaled down.
   Tensor params = download_as_f32(*cuda, cuda_model->params());
-  EXPECT_LT(relative_max_error(params, cpu_model->params()), 2e-3) << "updated weights";
+  EXPECT_LT(relative_max_error(params, cpu_model->params()), 1.25 * 0.0243) << "updated weights";
   Tensor buffers = download_as_f32(*cuda, cuda_model->buffers());
   EXPECT_LT(relative_l2(buffers, cpu_model->buffers()), 2e-2) << "running statistics";
 }

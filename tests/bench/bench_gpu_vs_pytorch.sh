@@ -37,10 +37,12 @@ echo "# PyTorch: ${TORCH:-none with CUDA found} $( [ -n "$TORCH" ] && "$TORCH" -
 
 ours() {  # arch batch precision -> the `dptrain bench` line
   "$DPTRAIN" bench --device cuda --arch "$1" --batch-size "$2" --precision "$3" \
-    --steps "$STEPS" --warmup 10 2>/dev/null
+    --steps "$STEPS" --warmup 10  # its log goes to stderr: the caller's log keeps failures
 }
 theirs() {  # arch batch mode
   [ -z "$TORCH" ] && { echo n/a; return; }
+  # torch.compile takes about a minute per model; BENCH_TORCH_COMPILE=0 leaves it out.
+  [ "$3" = compile ] && [ "${BENCH_TORCH_COMPILE:-1}" = 0 ] && { echo skipped; return; }
   local v
   v=$("$TORCH" "$HERE/pytorch_gpu_train_step.py" --arch "$1" --batch-size "$2" --mode "$3" \
         --steps "$STEPS" 2>/dev/null | field images_per_sec)

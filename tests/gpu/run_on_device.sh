@@ -5,20 +5,23 @@
 # compute-sanitizer, but none of Debian's packages: the rest comes from the kit that
 # tests/gpu/make_device_kit.sh packed (.devkit/kit.tar.xz). From the repository root:
 #
-#   tests/gpu/run_on_device.sh OUT_DIR [checks|bench|all] [BENCH_STEPS]
+#   tests/gpu/run_on_device.sh OUT_DIR [checks|bench|profile|all] [BENCH_STEPS]
 #
 # `checks` (tests, end-to-end runs, memcheck; a few minutes) and `bench` (the benchmark, with
 # torch.compile the longer part) fit one device call each; `all` (default) runs both.
+# `profile` writes kernels.csv: Nsight Compute's GPU time of every kernel of the first
+# PROFILE_LAUNCHES (700) launches of a ResNet-50 bf16 batch-512 bench run, i.e. one whole step
+# (heuristic algorithm choice and no graphs, so no autotuning launches come first).
 # OUT_DIR gets device.txt (GPU, driver, date), summary.txt (one line per check: PASS, FAIL or
 # SKIP, seconds, exit code), checks.log (every check's whole output) and bench.txt (dptrain
 # against PyTorch on this GPU, tests/bench/bench_gpu_vs_pytorch.sh). Exit status: the number
 # of failed checks.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-OUT=${1:?usage: tests/gpu/run_on_device.sh OUT_DIR [checks|bench|all] [BENCH_STEPS]}
+OUT=${1:?usage: tests/gpu/run_on_device.sh OUT_DIR [checks|bench|profile|all] [BENCH_STEPS]}
 PART=${2:-all}
 BENCH_STEPS=${3:-30}
-case $PART in checks | bench | all) ;; *) echo "run_on_device: unknown part '$PART'" >&2; exit 100 ;; esac
+case $PART in checks | bench | profile | all) ;; *) echo "run_on_device: unknown part '$PART'" >&2; exit 100 ;; esac
 mkdir -p "$OUT"
 KIT=/tmp/dptrain-kit
 rm -rf "$KIT" && mkdir -p "$KIT" && tar -C "$KIT" -xJf .devkit/kit.tar.xz || exit 100
@@ -68,7 +71,9 @@ check() {  # NAME COMMAND...: runs it with its output in the log, one verdict li
 } > "$OUT/device.txt" 2>&1
 
 memcheck_run() {  # a short training run under compute-sanitizer memcheck
-  compute-sanitizer --tool memcheck --error-exitcode 9 \
+  # API errors are not reported: NCCL's start-up probes kernels for other architectures and
+  # takes the refusals itself (error 209 from cudaFuncGetAttributes in ncclInitKernelsForDevice).
+  compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 9 \
     "$BIN/dptrain" train --data /tmp/fm.h5 --arch resnet8 --epochs 1 --max-steps-per-epoch 12 \
     --batch-size 64 --device cuda --output-dir /tmp/memcheck --overwrite "$@"
 }
@@ -99,6 +104,18 @@ run_bench() {  # the benchmark against PyTorch on this GPU
   echo "bench: exit $? (bench.txt)" | tee -a "$SUMMARY"
 }
 
-[ "$PART" = bench ] || run_checks
-[ "$PART" = checks ] || run_bench
+run_profile() {  # per-kernel GPU time of one training step
+  ncu --metrics gpu__time_duration.sum --csv --print-units base \
+    --launch-count "${PROFILE_LAUNCHES:-700}" "$BIN/dptrain" bench --device cuda --arch resnet50 \
+    --batch-size 512 --precision bf16 --deterministic --cuda-graphs false --warmup 1 --steps 1 \
+    > "$OUT/kernels.csv" 2>> "$LOG"
+  echo "profile: exit $? (kernels.csv)" | tee -a "$SUMMARY"
+}
+
+case $PART in
+  checks) run_checks ;;
+  bench) run_bench ;;
+  profile) run_profile ;;
+  all) run_checks; run_bench ;;
+esac
 exit "$failed"

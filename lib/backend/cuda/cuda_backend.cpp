@@ -95,7 +95,9 @@ Tensor CudaBackend::allocate(const Shape& shape, DType dtype) {
 
 Tensor& CudaBackend::output(Tensor& t, const Shape& shape, DType dtype) {
   const size_t need = static_cast<size_t>(dp::numel(shape)) * dtype_size(dtype);
-  if (t.defined() && t.device() == Device::cuda && need <= t.bytes())
+  // Against the capacity, not the current shape: after a partial batch the next full one
+  // must find its old memory, or it would allocate (and release) inside a CUDA graph capture.
+  if (t.defined() && t.device() == Device::cuda && need <= t.capacity())
     t.ensure(shape, dtype);  // a view: keeps its memory, takes the new shape
   else
     t = allocate(shape, dtype);
