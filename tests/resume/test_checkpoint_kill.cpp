@@ -1,9 +1,8 @@
 // A checkpoint file killed mid-write never replaces the last good one: a child process writes
 // checkpoints back to back (each one's tensor filled with its own sequence number) and is
 // SIGKILLed after its first checkpoint is in place, at a random moment or just as a write
-// reaches the disk; after every kill,
-// checkpoint.h5 must be a complete, loadable checkpoint whose tensor is uniformly the number its
-// attributes say, never a mix or a truncated file.
+// reaches the disk; after every kill, checkpoint.h5 must be a complete, loadable checkpoint
+// whose tensor is uniformly the number its attributes say, never a mix or a truncated file.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
