@@ -1,6 +1,8 @@
 #include "train/backend_choice.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "backend/cpu/thread_pinning.h"
@@ -39,7 +41,15 @@ CudaOptions cuda_options(const std::string& precision, bool deterministic) {
   // runs take cuDNN's heuristic choice so that two runs (or train and eval) compute alike,
   // as PyTorch's cudnn.deterministic with cudnn.benchmark off.
   o.benchmark_algorithms = !deterministic;
+  o.batchnorm_persistent = cudnn_batchnorm_persistent_from_environment();
   return o;
+}
+
+bool cudnn_batchnorm_persistent_from_environment() {
+  const char* v = std::getenv("DPTRAIN_CUDNN_BN");
+  if (!v || !*v || std::strcmp(v, "spatial") == 0) return false;
+  if (std::strcmp(v, "persistent") == 0) return true;
+  throw UsageError(fmt::format("DPTRAIN_CUDNN_BN={}: expected spatial or persistent", v));
 }
 
 BackendChoice choose_backend(const std::string& device, int threads, int local_rank,

@@ -23,6 +23,9 @@ struct BackendChoice {
 // they say; the reason string of a CPU choice says so when they asked for more.
 CudaOptions cuda_options(const std::string& precision, bool deterministic);
 
+// DPTRAIN_CUDNN_BN=spatial|persistent (unset: spatial): CudaOptions::batchnorm_persistent.
+bool cudnn_batchnorm_persistent_from_environment();
+
 // `pin_threads`: bind the CPU backend's threads to cores (cpu::pin_openmp_threads).
 BackendChoice choose_backend(const std::string& device, int threads, int local_rank,
                              int local_size, const CudaOptions& cuda = {},

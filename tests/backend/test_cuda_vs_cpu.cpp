@@ -6,6 +6,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include <tuple>
+
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels.h"
@@ -84,12 +86,21 @@ TEST_F(CudaVsCpu, ConvolutionAlgorithmCacheIsReused) {
   EXPECT_EQ(relative_max_error(down(dw2), down(dw1)), 0.0);
 }
 
-class CudaVsCpuBatchNorm : public CudaVsCpu, public ::testing::WithParamInterface<bool> {};
+// (fused ReLU, cuDNN's persistent training mode through the Ex calls)
+class CudaVsCpuBatchNorm : public CudaVsCpu,
+                           public ::testing::WithParamInterface<std::tuple<bool, bool>> {};
 
 TEST_P(CudaVsCpuBatchNorm, TrainInferenceBackward) {
-  for (int64_t c : {16, 64}) {
-    BatchNormGeometry g{8, 4, 4, c};
-    g.fuse_relu = GetParam();
+  CudaOptions options;
+  options.batchnorm_persistent = std::get<1>(GetParam());
+  cuda = make_cuda_backend(options);
+  for (const BatchNormGeometry& shape :
+       {BatchNormGeometry{8, 4, 4, 16}, BatchNormGeometry{8, 4, 4, 64},
+        BatchNormGeometry{32, 16, 16, 64}}) {  // the last as ResNet-50's first stage, scaled
+    BatchNormGeometry g = shape;
+    const int64_t c = g.c;
+    SCOPED_TRACE(testing::Message() << g.n << "x" << g.h << "x" << g.w << "x" << c);
+    g.fuse_relu = std::get<0>(GetParam());
     std::mt19937 gen(2);
     Tensor x = random_tensor({g.n, g.h, g.w, g.c}, gen, -2.f, 3.f);
     Tensor gamma = random_tensor({c}, gen, 0.5f, 1.5f), beta = random_tensor({c}, gen);
@@ -102,6 +113,12 @@ TEST_P(CudaVsCpuBatchNorm, TrainInferenceBackward) {
     Tensor gx = up(x), gg = up(gamma), gb = up(beta), gdy = up(dy);
     cuda->batchnorm_forward_train(g, gx, gg, gb, grm, grv, cy, csm, csv, cws);
     cuda->batchnorm_backward(g, gx, gdy, gg, gb, csm, csv, cws, cdx, cdg, cdb);
+    if (options.batchnorm_persistent && g.n * g.h * g.w >= 4096) {
+      auto* be = dynamic_cast<cuda::CudaBackend*>(cuda.get());
+      ASSERT_NE(be, nullptr);
+      EXPECT_TRUE(be->batchnorm_runs_persistent(g, DType::f32))
+          << "cuDNN refused the persistent mode for a first-stage shape: the option does nothing";
+    }
     expect_close("y", cy, y, 1e-5);
     expect_close("running_mean", grm, rm, 1e-5);
     expect_close("running_var (unbiased update)", grv, rv, 1e-5);
@@ -114,7 +131,8 @@ TEST_P(CudaVsCpuBatchNorm, TrainInferenceBackward) {
     expect_close("inference y", cyi, yi, 1e-5);
   }
 }
-INSTANTIATE_TEST_SUITE_P(FuseRelu, CudaVsCpuBatchNorm, ::testing::Bool());
+INSTANTIATE_TEST_SUITE_P(FuseReluPersistent, CudaVsCpuBatchNorm,
+                         ::testing::Combine(::testing::Bool(), ::testing::Bool()));
 
 TEST_F(CudaVsCpu, ElementwisePoolingLinear) {
   std::mt19937 gen(3);

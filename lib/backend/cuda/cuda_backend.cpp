@@ -79,9 +79,10 @@ std::string CudaBackend::name() const {
   const char* precision = ctx_.options.mixed_bf16   ? "BF16 mixed precision"
                           : ctx_.options.allow_tf32 ? "TF32"
                                                     : "FP32";
-  return fmt::format("cuda (GPU {}: {}, cuDNN {}, {}{})", ctx_.options.device, gpu,
+  return fmt::format("cuda (GPU {}: {}, cuDNN {}, {}{}{})", ctx_.options.device, gpu,
                      cudnnGetVersion(), precision,
-                     ctx_.options.deterministic ? ", deterministic" : "");
+                     ctx_.options.deterministic ? ", deterministic" : "",
+                     ctx_.options.batchnorm_persistent ? ", persistent batch norm" : "");
 }
 
 // --- memory ------------------------------------------------------------------------------------
@@ -197,7 +198,29 @@ CudaBackend::BnDescs& CudaBackend::bn_descs(const BatchNormGeometry& g, DType ty
   // With bf16 data cuDNN derives f32 statistics: the mixed-precision split PyTorch uses.
   BnDescs d{nhwc_desc(g.n, g.c, g.h, g.w, type), make_tensor_desc()};
   DP_CUDNN_CHECK(cudnnDeriveBNTensorDescriptor(d.stats.get(), d.data.get(), CUDNN_BATCHNORM_SPATIAL));
+  if (ctx_.options.batchnorm_persistent) {
+    const cudnnBatchNormMode_t mode = CUDNN_BATCHNORM_SPATIAL_PERSISTENT;
+    const cudnnBatchNormOps_t ops = CUDNN_BATCHNORM_OPS_BN;
+    cudnnHandle_t h = ctx_.cudnn.get();
+    const cudnnTensorDescriptor_t x = d.data.get();
+    // No z (residual) and no fused activation: the layers apply ReLU themselves.
+    const bool sized =
+        cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize(
+            h, mode, ops, x, nullptr, x, d.stats.get(), nullptr, &d.forward_workspace) ==
+            CUDNN_STATUS_SUCCESS &&
+        cudnnGetBatchNormalizationBackwardExWorkspaceSize(h, mode, ops, x, nullptr, x, nullptr, x,
+                                                          d.stats.get(), nullptr,
+                                                          &d.backward_workspace) ==
+            CUDNN_STATUS_SUCCESS &&
+        cudnnGetBatchNormalizationTrainingExReserveSpaceSize(h, mode, ops, nullptr, x,
+                                                             &d.reserve) == CUDNN_STATUS_SUCCESS;
+    if (sized) d.train_mode = mode;
+  }
   return bn_cache_.emplace(key, std::move(d)).first->second;
+}
+
+bool CudaBackend::batchnorm_runs_persistent(const BatchNormGeometry& g, DType type) {
+  return bn_descs(g, type).train_mode == CUDNN_BATCHNORM_SPATIAL_PERSISTENT;
 }
 
 static void check_bn(const BatchNormGeometry& g, const Tensor& x,
@@ -216,7 +239,7 @@ void CudaBackend::batchnorm_forward_train(const BatchNormGeometry& g, const Tens
                                           const Tensor& gamma, const Tensor& beta,
                                           Tensor& running_mean, Tensor& running_var, Tensor& y,
                                           Tensor& saved_mean, Tensor& saved_var,
-                                          Tensor& /*workspace*/) {
+                                          Tensor& workspace) {
   check_bn(g, x, {&gamma, &beta, &running_mean, &running_var});
   DP_CHECK(g.n * g.h * g.w > 1, "batchnorm training needs more than one value per channel");
   output(y, x.shape(), x.dtype());
@@ -226,11 +249,30 @@ void CudaBackend::batchnorm_forward_train(const BatchNormGeometry& g, const Tens
   const float one = 1.f, zero = 0.f;
   // cuDNN updates the running variance with the unbiased batch variance, as PyTorch does
   // (running = (1 - factor) * running + factor * batch).
-  DP_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
-      ctx_.cudnn.get(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, d.data.get(), x.data<void>(),
-      d.data.get(), y.data<void>(), d.stats.get(), f(gamma), f(beta),
-      static_cast<double>(g.momentum), f(running_mean), f(running_var),
-      static_cast<double>(g.eps), f(saved_mean), f(saved_var)));
+  bool done = false;
+  if (d.train_mode == CUDNN_BATCHNORM_SPATIAL_PERSISTENT) {
+    // The reserve space (if cuDNN wants one) lives in the layer's workspace until backward.
+    if (d.reserve) output(workspace, {static_cast<int64_t>(d.reserve)}, DType::u8);
+    void* scratch = d.forward_workspace ? ctx_.workspace.get(ctx_.pool, d.forward_workspace)
+                                        : nullptr;
+    const cudnnStatus_t status = cudnnBatchNormalizationForwardTrainingEx(
+        ctx_.cudnn.get(), d.train_mode, CUDNN_BATCHNORM_OPS_BN, &one, &zero, d.data.get(),
+        x.data<void>(), nullptr, nullptr, d.data.get(), y.data<void>(), d.stats.get(), f(gamma),
+        f(beta), static_cast<double>(g.momentum), f(running_mean), f(running_var),
+        static_cast<double>(g.eps), f(saved_mean), f(saved_var), nullptr, scratch,
+        d.forward_workspace, d.reserve ? workspace.data<void>() : nullptr, d.reserve);
+    if (status == CUDNN_STATUS_NOT_SUPPORTED)
+      d.train_mode = CUDNN_BATCHNORM_SPATIAL;  // this geometry: the plain calls from now on
+    else
+      DP_CUDNN_CHECK(status);
+    done = status == CUDNN_STATUS_SUCCESS;
+  }
+  if (!done)
+    DP_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
+        ctx_.cudnn.get(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, d.data.get(), x.data<void>(),
+        d.data.get(), y.data<void>(), d.stats.get(), f(gamma), f(beta),
+        static_cast<double>(g.momentum), f(running_mean), f(running_var),
+        static_cast<double>(g.eps), f(saved_mean), f(saved_var)));
   if (g.fuse_relu) relu_forward(y, y);
   DP_CUDA_CHECK(cudaGetLastError());
 }
@@ -254,7 +296,7 @@ void CudaBackend::batchnorm_forward_inference(const BatchNormGeometry& g, const 
 void CudaBackend::batchnorm_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
                                      const Tensor& gamma, const Tensor& beta,
                                      const Tensor& saved_mean, const Tensor& saved_var,
-                                     const Tensor& /*workspace*/, Tensor& dx, Tensor& dgamma,
+                                     const Tensor& workspace, Tensor& dx, Tensor& dgamma,
                                      Tensor& dbeta) {
   check_bn(g, x, {&gamma, &beta, &saved_mean, &saved_var});
   check_device(dy, "batchnorm_backward", "output gradient");
@@ -277,6 +319,22 @@ void CudaBackend::batchnorm_backward(const BatchNormGeometry& g, const Tensor& x
   }
   BnDescs& d = bn_descs(g, x.dtype());
   const float one = 1.f, zero = 0.f;
+  // The forward of this geometry settled the mode (it drops PERSISTENT where cuDNN refuses it).
+  if (d.train_mode == CUDNN_BATCHNORM_SPATIAL_PERSISTENT) {
+    DP_CHECK(!d.reserve || workspace.bytes() >= d.reserve,
+             "batchnorm_backward: the forward's reserve space is missing");
+    void* scratch = d.backward_workspace ? ctx_.workspace.get(ctx_.pool, d.backward_workspace)
+                                         : nullptr;
+    DP_CUDNN_CHECK(cudnnBatchNormalizationBackwardEx(
+        ctx_.cudnn.get(), d.train_mode, CUDNN_BATCHNORM_OPS_BN, &one, &zero, &one, &zero,
+        d.data.get(), x.data<void>(), nullptr, nullptr, d.data.get(), grad_in, nullptr, nullptr,
+        d.data.get(), dx.data<void>(), d.stats.get(), f(gamma), f(beta), f(dgamma), f(dbeta),
+        static_cast<double>(g.eps), f(saved_mean), f(saved_var), nullptr, scratch,
+        d.backward_workspace, d.reserve ? const_cast<void*>(workspace.data<void>()) : nullptr,
+        d.reserve));
+    DP_CUDA_CHECK(cudaGetLastError());
+    return;
+  }
   DP_CUDNN_CHECK(cudnnBatchNormalizationBackward(
       ctx_.cudnn.get(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &zero, d.data.get(),
       x.data<void>(), d.data.get(), grad_in, d.data.get(), dx.data<void>(), d.stats.get(),

@@ -86,6 +86,10 @@ class CudaBackend final : public Backend {
   size_t cached_algorithm_entries() const { return conv_.cached_entries(); }
   const DeviceAllocator& allocator() const { return *ctx_.pool; }
 
+  // Whether training batch norm of this geometry and type runs in cuDNN's persistent mode
+  // (asked for by CudaOptions::batchnorm_persistent, and accepted by cuDNN; tests ask this).
+  bool batchnorm_runs_persistent(const BatchNormGeometry& g, DType type);
+
  private:
   // `t` as a device tensor of `shape`: reused when it already is one with room, else
   // replaced by a fresh allocation.
@@ -102,6 +106,10 @@ class CudaBackend final : public Backend {
   // The batch-norm descriptors of one geometry: the NHWC data and the {1, C, 1, 1} statistics.
   struct BnDescs {
     TensorDesc data, stats;
+    // Training mode: SPATIAL, or SPATIAL_PERSISTENT through the Ex calls with their scratch
+    // sizes (a geometry cuDNN refuses in PERSISTENT mode drops back to SPATIAL for good).
+    cudnnBatchNormMode_t train_mode = CUDNN_BATCHNORM_SPATIAL;
+    size_t forward_workspace = 0, backward_workspace = 0, reserve = 0;
   };
   BnDescs& bn_descs(const BatchNormGeometry& g, DType type);
 

@@ -22,6 +22,12 @@ struct CudaOptions {
   // true: time the cuDNN algorithms once per shape (cudnnFind*Ex) and keep the fastest;
   // false: take cuDNN's heuristic choice (cudnnGet*_v7), which runs nothing.
   bool benchmark_algorithms = true;
+  // Training batch norm through cuDNN's Ex calls in CUDNN_BATCHNORM_SPATIAL_PERSISTENT mode,
+  // PyTorch's choice for channels-last training; false: the plain SPATIAL calls. The first H200
+  // profile found SPATIAL picking NCHW kernels for our NHWC activations (84% of a bf16 step at
+  // batch 512). Opt-in (DPTRAIN_CUDNN_BN=persistent) until a GPU run has tested and timed it;
+  // a geometry cuDNN refuses in this mode falls back to SPATIAL.
+  bool batchnorm_persistent = false;
 };
 
 #ifdef DPTRAIN_WITH_CUDA

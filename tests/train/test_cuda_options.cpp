@@ -1,0 +1,43 @@
+// The CUDA backend's options as the command line and the environment set them: --precision,
+// --deterministic, and DPTRAIN_CUDNN_BN (bad values are a usage error naming the variable).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "core/error.h"
+#include "train/backend_choice.h"
+
+namespace dp {
+namespace {
+
+TEST(CudaOptionsFromTheCommandLine, PrecisionAndDeterminism) {
+  unsetenv("DPTRAIN_CUDNN_BN");
+  const CudaOptions fp32 = cuda_options("fp32", false);
+  EXPECT_FALSE(fp32.allow_tf32 || fp32.mixed_bf16 || fp32.deterministic);
+  EXPECT_TRUE(fp32.benchmark_algorithms);
+  EXPECT_FALSE(fp32.batchnorm_persistent);
+  EXPECT_TRUE(cuda_options("tf32", false).allow_tf32);
+  const CudaOptions bf16 = cuda_options("bf16", true);
+  EXPECT_TRUE(bf16.mixed_bf16 && bf16.deterministic);
+  EXPECT_FALSE(bf16.benchmark_algorithms) << "deterministic runs take the heuristic choice";
+  EXPECT_THROW(cuda_options("fp16", false), UsageError);
+}
+
+TEST(CudaOptionsFromTheEnvironment, BatchNormMode) {
+  setenv("DPTRAIN_CUDNN_BN", "persistent", 1);
+  EXPECT_TRUE(cuda_options("bf16", false).batchnorm_persistent);
+  setenv("DPTRAIN_CUDNN_BN", "spatial", 1);
+  EXPECT_FALSE(cuda_options("bf16", false).batchnorm_persistent);
+  setenv("DPTRAIN_CUDNN_BN", "fast", 1);
+  try {
+    cuda_options("fp32", false);
+    ADD_FAILURE() << "DPTRAIN_CUDNN_BN=fast was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("DPTRAIN_CUDNN_BN=fast"), std::string::npos) << e.what();
+  }
+  unsetenv("DPTRAIN_CUDNN_BN");
+}
+
+}  // namespace
+}  // namespace dp
