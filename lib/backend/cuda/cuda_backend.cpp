@@ -203,12 +203,13 @@ CudaBackend::BnDescs& CudaBackend::bn_descs(const BatchNormGeometry& g, DType ty
     const cudnnBatchNormOps_t ops = CUDNN_BATCHNORM_OPS_BN;
     cudnnHandle_t h = ctx_.cudnn.get();
     const cudnnTensorDescriptor_t x = d.data.get();
-    // No z (residual) and no fused activation: the layers apply ReLU themselves.
+    // No z (residual) and no fused activation: the layers apply ReLU themselves. The size
+    // queries get the descriptors PyTorch passes them (z and y described like x).
     const bool sized =
         cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize(
-            h, mode, ops, x, nullptr, x, d.stats.get(), nullptr, &d.forward_workspace) ==
+            h, mode, ops, x, x, x, d.stats.get(), nullptr, &d.forward_workspace) ==
             CUDNN_STATUS_SUCCESS &&
-        cudnnGetBatchNormalizationBackwardExWorkspaceSize(h, mode, ops, x, nullptr, x, nullptr, x,
+        cudnnGetBatchNormalizationBackwardExWorkspaceSize(h, mode, ops, x, x, x, nullptr, x,
                                                           d.stats.get(), nullptr,
                                                           &d.backward_workspace) ==
             CUDNN_STATUS_SUCCESS &&
