@@ -1,12 +1,11 @@
 #include "train/backend_choice.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 #include <thread>
 
 #include "backend/cpu/thread_pinning.h"
 #include "backend/cuda/device_probe.h"
+#include "core/env_switch.h"
 #include "core/error.h"
 
 namespace dp {
@@ -46,10 +45,7 @@ CudaOptions cuda_options(const std::string& precision, bool deterministic) {
 }
 
 bool cudnn_batchnorm_persistent_from_environment() {
-  const char* v = std::getenv("DPTRAIN_CUDNN_BN");
-  if (!v || !*v || std::strcmp(v, "spatial") == 0) return false;
-  if (std::strcmp(v, "persistent") == 0) return true;
-  throw UsageError(fmt::format("DPTRAIN_CUDNN_BN={}: expected spatial or persistent", v));
+  return env_switch("DPTRAIN_CUDNN_BN", "spatial", "persistent");
 }
 
 BackendChoice choose_backend(const std::string& device, int threads, int local_rank,

@@ -8,6 +8,21 @@ namespace dp {
 namespace {
 // One graph per input-buffer pair: the uploader's two slots, with room for a stale pair.
 constexpr size_t kMaxGraphs = 4;
+
+// The grad-ready hook taken off for a capture, and put back however the capture ends: the
+// collectives it would start must stay out of the graph.
+class HookDetached {
+ public:
+  explicit HookDetached(nn::ParameterStore& store)
+      : store_(store), hook_(store.take_grad_ready_hook()) {}
+  ~HookDetached() { store_.set_grad_ready_hook(std::move(hook_)); }
+  HookDetached(const HookDetached&) = delete;
+  HookDetached& operator=(const HookDetached&) = delete;
+
+ private:
+  nn::ParameterStore& store_;
+  nn::ParameterStore::GradReadyHook hook_;
+};
 }  // namespace
 
 ForwardBackward::ForwardBackward(nn::Model& model, Backend& backend, float label_smoothing,
@@ -55,23 +70,20 @@ bool ForwardBackward::run_graph(const Tensor& images, const Tensor& labels) {
   }
   if (graphs_.size() >= kMaxGraphs) drop_graphs();
 
-  // Capture with the hook detached: the collectives it would start stay out of the graph.
-  auto hook = model_.store().take_grad_ready_hook();
   std::unique_ptr<CapturedWork> graph;
   Tensor logits;
   try {
+    HookDetached detached(model_.store());
     graph = backend_.capture([&] {
       logits = model_.forward(images, /*train=*/true);
       backend_.queue_softmax_cross_entropy(logits, labels, label_smoothing_, dlogits_);
       model_.backward(dlogits_);
     });
   } catch (const Error& e) {
-    model_.store().set_grad_ready_hook(std::move(hook));
     use_graphs_ = false;
     log::info("CUDA graphs off for this run, steps run eagerly: capture failed: {}", e.what());
     return false;
   }
-  model_.store().set_grad_ready_hook(std::move(hook));
   if (!graph || !graph->replay()) {  // no graphs on this backend
     use_graphs_ = false;
     return false;

@@ -33,10 +33,7 @@ inline std::unique_ptr<nn::Model> make_damped_resnet50(Backend& backend) {
   int damped = 0;
   for (nn::ParameterStore::Id id = 0; id < store.entries().size(); ++id) {
     const nn::StateEntry& e = store.entry(id);
-    if (e.name.size() < last_bn_gamma.size() ||
-        e.name.compare(e.name.size() - last_bn_gamma.size(), last_bn_gamma.size(),
-                       last_bn_gamma) != 0)
-      continue;
+    if (!e.name.ends_with(last_bn_gamma)) continue;
     const std::vector<float> gamma(static_cast<size_t>(numel(e.shape)), kDampedResidualGamma);
     store.write(e.name, gamma.data(), gamma.size());
     ++damped;

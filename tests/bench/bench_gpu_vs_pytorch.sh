@@ -41,6 +41,9 @@ ours() {  # arch batch precision -> the `dptrain bench` line (the environment pa
   "$DPTRAIN" bench --device cuda --arch "$1" --batch-size "$2" --precision "$3" \
     --steps "$STEPS" --warmup 10  # its log goes to stderr: the caller's log keeps failures
 }
+over() {  # A B -> "A/Bx", or n/a without a B
+  echo "${1:-0} $2" | awk '{ if ($2 + 0 > 0) printf "%.2fx", $1 / $2; else print "n/a" }'
+}
 theirs() {  # arch batch mode
   [ -z "$TORCH" ] && { echo n/a; return; }
   # torch.compile takes about a minute per model; BENCH_TORCH_COMPILE=0 leaves it out.
@@ -71,9 +74,8 @@ for cfg in "resnet50 128" "resnet50 512" "resnet18 128"; do
   comp=$(theirs "$arch" "$batch" compile)
   best=$(echo "${f32:-0} ${t32:-0} ${b16:-0} ${pbn:-0}" |
          awk '{m = $1; for (i = 2; i <= NF; i++) if ($i > m) m = $i; print m}')
-  over_amp() { echo "${1:-0} $amp" | awk '{ if ($2 + 0 > 0) printf "%.2fx", $1 / $2; else print "n/a" }'; }
-  ratio=$(over_amp "$b16")
-  ratio_pbn=$(over_amp "$pbn")
+  ratio=$(over "$b16" "$amp")
+  ratio_pbn=$(over "$pbn" "$amp")
   tflops=$(echo "$best ${gflop_step:-0} $batch" | awk '{printf "%.1f", $1 * $2 / $3 / 1000}')
   printf '%-9s %5s %11s %11s %11s %11s %11s %11s %11s %11s %8s %9s %9s\n' "$arch" "$batch" \
     "${f32:-fail}" "${t32:-fail}" "${b16:-fail}" "${pbn:-fail}" "$eager" "$cl" "$amp" "$comp" \

@@ -10,12 +10,11 @@
 //   about 2x fewer multiplies, but oneDNN implements it only on blocked activations, so each
 //   pass reorders NHWC in and out (paid back from 16x16 maps and 32 channels upwards). Results
 //   differ from direct convolution by rounding (~1e-5 relative), which is why it is opt-in.
-#include <cstdlib>
-#include <cstring>
 #include <optional>
 
 #include "backend/cpu/dnnl_check.h"
 #include "backend/cpu/onednn_ops.h"
+#include "core/env_switch.h"
 
 namespace dp::cpu {
 namespace {
@@ -109,10 +108,7 @@ bool winograd_wanted(const Conv2dGeometry& g, bool enabled) {
 }  // namespace
 
 bool conv_winograd_from_environment() {
-  const char* v = std::getenv("DPTRAIN_CPU_CONV");
-  if (!v || !*v || std::strcmp(v, "direct") == 0) return false;
-  if (std::strcmp(v, "winograd") == 0) return true;
-  throw UsageError(fmt::format("DPTRAIN_CPU_CONV={}: expected direct or winograd", v));
+  return env_switch("DPTRAIN_CPU_CONV", "direct", "winograd");
 }
 
 struct OnednnConv::Forward {
