@@ -3,6 +3,8 @@
 // gradient checks on small geometries, and primitive-cache reuse.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
@@ -165,7 +167,7 @@ TEST(CpuConv, RepeatedShapesReuseTheCache) {
   EXPECT_CLOSE(dx2, dx_ref, 1e-4);
 
   // A different shape afterwards builds new entries and is still right.
-  Conv2dGeometry g2{2, 6, 6, 16, 8, 1, 2, 0};
+  Conv2dGeometry g2{2, 6, 6, 16, 8, 3, 2, 1};  // not GEMM-lowered: builds primitives
   expect_matches_naive(be, g2);
   EXPECT_EQ(be.cached_primitive_entries(), entries + 3);
 }
@@ -177,7 +179,7 @@ TEST(CpuConv, RepeatedShapesReuseTheCache) {
 // the naive loop. Winograd's transforms round differently from direct convolution, so a
 // result that is bit-identical to the direct backend would mean it never ran.
 TEST(CpuConv, WinogradMatchesNaiveAndDiffersFromDirectByRounding) {
-  cpu::CpuBackend wino(0, true), direct(0, false);
+  cpu::CpuBackend wino(0, {true, false}), direct(0, {false, false});
   ASSERT_NE(wino.name().find("Winograd"), std::string::npos);
   const Conv2dGeometry winograd_shapes[] = {{2, 16, 16, 64, 64, 3, 1, 1},
                                             {2, 8, 8, 128, 64, 3, 1, 1},
@@ -197,6 +199,58 @@ TEST(CpuConv, WinogradMatchesNaiveAndDiffersFromDirectByRounding) {
                                   Conv2dGeometry{2, 16, 16, 32, 32, 3, 1, 1},
                                   Conv2dGeometry{2, 8, 8, 64, 32, 1, 1, 0}})
     expect_matches_naive(wino, g);
+}
+#endif
+
+#ifndef DP_TEST_ON_CUDA
+// Small output maps run as one GEMM over the batch (conv_as_gemm.h). The policy lowers
+// ResNet-50's last two stages at 32x32 and leaves larger maps to oneDNN; every lowered kind
+// (pointwise with stride 1 and 2, dense 3x3 on 1x1 and 2x2 maps, dense stride 2) matches the
+// naive loop, overwrites whatever its outputs held, and passes a finite-difference check.
+TEST(CpuConv, SmallOutputMapsRunAsOneGemm) {
+  using cpu::ConvLowering;
+  using cpu::conv_lowering_for;
+  EXPECT_EQ(conv_lowering_for({128, 1, 1, 512, 2048, 1, 1, 0}), ConvLowering::pointwise);
+  EXPECT_EQ(conv_lowering_for({128, 2, 2, 1024, 2048, 1, 2, 0}), ConvLowering::pointwise);
+  EXPECT_EQ(conv_lowering_for({128, 4, 4, 128, 512, 1, 1, 0}), ConvLowering::pointwise);
+  EXPECT_EQ(conv_lowering_for({128, 8, 8, 256, 512, 1, 2, 0}), ConvLowering::pointwise);
+  EXPECT_EQ(conv_lowering_for({128, 8, 8, 64, 256, 1, 1, 0}), ConvLowering::none);
+  EXPECT_EQ(conv_lowering_for({128, 1, 1, 512, 512, 3, 1, 1}), ConvLowering::dense);
+  EXPECT_EQ(conv_lowering_for({128, 2, 2, 256, 256, 3, 1, 1}), ConvLowering::dense);
+  EXPECT_EQ(conv_lowering_for({128, 2, 2, 512, 512, 3, 2, 1}), ConvLowering::dense);
+  EXPECT_EQ(conv_lowering_for({128, 4, 4, 128, 128, 3, 1, 1}), ConvLowering::none);
+  EXPECT_EQ(conv_lowering_for({128, 4, 4, 256, 256, 3, 2, 1}), ConvLowering::none);
+  EXPECT_EQ(conv_lowering_for({128, 32, 32, 3, 64, 7, 2, 3}), ConvLowering::none);
+  EXPECT_EQ(conv_lowering_for({128, 1, 1, 8, 8, 1, 1, 1}), ConvLowering::none);  // padded 1x1
+
+  cpu::CpuConvOptions lowered;
+  lowered.winograd = false;
+  lowered.gemm_small_maps = true;
+  cpu::CpuBackend be(0, lowered);
+  const Conv2dGeometry shapes[] = {
+      {3, 1, 1, 24, 40, 1, 1, 0}, {3, 2, 2, 24, 40, 1, 2, 0}, {3, 4, 4, 16, 24, 1, 1, 0},
+      {3, 5, 5, 16, 8, 1, 2, 0},  {3, 1, 1, 24, 40, 3, 1, 1}, {3, 2, 2, 16, 24, 3, 1, 1},
+      {3, 2, 2, 16, 24, 3, 2, 1}, {3, 2, 2, 40, 16, 3, 2, 1},
+  };
+  for (const Conv2dGeometry& g : shapes) {
+    SCOPED_TRACE(describe(g));
+    ASSERT_TRUE(be.conv_runs_as_gemm(g));
+    expect_matches_naive(be, g);
+
+    std::mt19937 gen(17);
+    Tensor x = random_tensor(in_shape(g), gen), w = random_tensor(w_shape(g), gen);
+    Tensor r = random_tensor(out_shape(g), gen);
+    Tensor y = Tensor::empty(out_shape(g)), dx = Tensor::empty(in_shape(g)),
+           dw = Tensor::empty(w_shape(g));
+    for (Tensor* t : {&y, &dx, &dw}) be.fill(*t, std::numeric_limits<float>::quiet_NaN());
+    auto loss = [&] {
+      be.conv2d_forward(g, x, w, y);
+      return dot(y, r);
+    };
+    be.conv2d_backward(g, x, w, r, &dx, dw);
+    expect_gradient("conv dx", x, dx, loss);
+    expect_gradient("conv dw", w, dw, loss);
+  }
 }
 #endif
 

@@ -21,21 +21,23 @@ void check_same_numel(const Tensor& a, const Tensor& b, const char* op) {
 
 }  // namespace
 
-CpuBackend::CpuBackend(int threads, bool winograd_conv)
+CpuBackend::CpuBackend(int threads, CpuConvOptions conv)
     : ctx_(with_dnnl("engine creation",
                      [&] {
                        if (threads > 0) omp_set_num_threads(threads);
                        return std::make_unique<DnnlContext>();
                      })),
-      conv_(*ctx_, winograd_conv),
+      conv_(*ctx_, conv.winograd),
+      gemm_small_maps_(conv.gemm_small_maps),
       batchnorm_(*ctx_),
       maxpool_(*ctx_),
       linear_(*ctx_) {}
 
 std::string CpuBackend::name() const {
   const dnnl_version_t* v = dnnl_version();
-  return fmt::format("cpu (oneDNN {}.{}.{}, {} OpenMP threads{})", v->major, v->minor, v->patch,
-                     omp_get_max_threads(), conv_.winograd() ? ", Winograd 3x3 conv" : "");
+  return fmt::format("cpu (oneDNN {}.{}.{}, {} OpenMP threads{}{})", v->major, v->minor, v->patch,
+                     omp_get_max_threads(), conv_.winograd() ? ", Winograd 3x3 conv" : "",
+                     gemm_small_maps_ ? "" : ", no GEMM lowering of small-map conv");
 }
 
 size_t CpuBackend::cached_primitive_entries() const {
@@ -81,14 +83,25 @@ void CpuBackend::synchronize() { ctx_->stream.wait(); }
 
 // --- oneDNN ops ----------------------------------------------------------------------------------
 
+bool CpuBackend::conv_runs_as_gemm(const Conv2dGeometry& g) const {
+  return gemm_small_maps_ && conv_lowering_for(g) != ConvLowering::none;
+}
+
 void CpuBackend::conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                                 Tensor& y) {
-  conv_.forward(g, x, w, y);
+  if (!conv_runs_as_gemm(g)) return conv_.forward(g, x, w, y);
+  check_conv_operands(g, x, w, nullptr);
+  y.ensure({g.n, g.out_h(), g.out_w(), g.c_out});
+  with_dnnl("conv2d_forward (GEMM)", [&] { gemm_conv_.forward(g, x, w, y); });
 }
 
 void CpuBackend::conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                                  const Tensor& dy, Tensor* dx, Tensor& dw) {
-  conv_.backward(g, x, w, dy, dx, dw);
+  if (!conv_runs_as_gemm(g)) return conv_.backward(g, x, w, dy, dx, dw);
+  check_conv_operands(g, x, w, &dy);
+  if (dx) dx->ensure({g.n, g.h, g.w, g.c_in});
+  dw.ensure({g.c_out, g.c_in, g.kernel, g.kernel});
+  with_dnnl("conv2d_backward (GEMM)", [&] { gemm_conv_.backward(g, x, w, dy, dx, dw); });
 }
 
 void CpuBackend::batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x,

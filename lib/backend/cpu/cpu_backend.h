@@ -6,17 +6,26 @@
 #include <memory>
 
 #include "backend/backend.h"
+#include "backend/cpu/conv_as_gemm.h"
 #include "backend/cpu/onednn_ops.h"
 #include "backend/cpu/primitive_cache.h"
 
 namespace dp::cpu {
 
+// How convolutions are computed; by default from the environment.
+struct CpuConvOptions {
+  // Winograd for 3x3 stride-1 convolutions (faster, rounding differs from direct):
+  // DPTRAIN_CPU_CONV=winograd|direct (unset: direct).
+  bool winograd = conv_winograd_from_environment();
+  // Small output maps as one GEMM over the batch (conv_as_gemm.h):
+  // DPTRAIN_CPU_CONV_GEMM=on|off (unset: on).
+  bool gemm_small_maps = conv_gemm_from_environment();
+};
+
 class CpuBackend final : public Backend {
  public:
   // threads > 0 sets the OpenMP thread count (used by oneDNN too); 0 keeps the default.
-  // winograd_conv: Winograd for 3x3 stride-1 convolutions (faster, rounding differs from
-  // direct); by default from DPTRAIN_CPU_CONV=winograd|direct (unset: direct).
-  explicit CpuBackend(int threads, bool winograd_conv = conv_winograd_from_environment());
+  explicit CpuBackend(int threads, CpuConvOptions conv = {});
 
   Device device() const override { return Device::cpu; }
   std::string name() const override;
@@ -68,6 +77,9 @@ class CpuBackend final : public Backend {
                 const Tensor& decay_mask) override;
   double sum_of_squares(const Tensor& t) override;
 
+  // Whether this geometry's convolution runs as one GEMM over the batch (conv_as_gemm.h).
+  bool conv_runs_as_gemm(const Conv2dGeometry& g) const;
+
   // How many primitive cache entries exist (tests check that repeated shapes reuse them).
   size_t cached_primitive_entries() const;
 
@@ -75,6 +87,8 @@ class CpuBackend final : public Backend {
   // Declared first: the ops hold a reference to it.
   std::unique_ptr<DnnlContext> ctx_;
   OnednnConv conv_;
+  ConvAsGemm gemm_conv_;
+  bool gemm_small_maps_;
   OnednnBatchNorm batchnorm_;
   OnednnMaxPool maxpool_;
   OnednnLinear linear_;

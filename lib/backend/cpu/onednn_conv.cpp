@@ -60,17 +60,6 @@ dnnl::convolution_forward::primitive_desc forward_pd(const ConvDescs& d, bool wi
   return {desc, user_scratchpad_attr(), engine};
 }
 
-void check_geometry(const Conv2dGeometry& g, const Tensor* x, const Tensor* w) {
-  DP_CHECK(g.kernel > 0 && g.stride > 0 && g.pad >= 0 && g.out_h() > 0 && g.out_w() > 0,
-           "bad conv geometry k={} s={} p={} on {}x{}", g.kernel, g.stride, g.pad, g.h, g.w);
-  if (x)
-    DP_CHECK(x->shape() == (Shape{g.n, g.h, g.w, g.c_in}), "conv input {} does not match geometry",
-             to_string(x->shape()));
-  if (w)
-    DP_CHECK(w->shape() == (Shape{g.c_out, g.c_in, g.kernel, g.kernel}),
-             "conv weight {} does not match geometry", to_string(w->shape()));
-}
-
 // A tensor in the caller's layout plus, when the kernel wants another layout, an owned buffer
 // in that layout and the reorder between them (toward the kernel for inputs, back for outputs).
 struct InKernelLayout {
@@ -106,6 +95,19 @@ bool winograd_wanted(const Conv2dGeometry& g, bool enabled) {
 }
 
 }  // namespace
+
+void check_conv_operands(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                         const Tensor* dy) {
+  DP_CHECK(g.kernel > 0 && g.stride > 0 && g.pad >= 0 && g.out_h() > 0 && g.out_w() > 0,
+           "bad conv geometry k={} s={} p={} on {}x{}", g.kernel, g.stride, g.pad, g.h, g.w);
+  DP_CHECK(x.shape() == (Shape{g.n, g.h, g.w, g.c_in}), "conv input {} does not match geometry",
+           to_string(x.shape()));
+  DP_CHECK(w.shape() == (Shape{g.c_out, g.c_in, g.kernel, g.kernel}),
+           "conv weight {} does not match geometry", to_string(w.shape()));
+  if (dy)
+    DP_CHECK(dy->shape() == (Shape{g.n, g.out_h(), g.out_w(), g.c_out}),
+             "conv output gradient {} does not match geometry", to_string(dy->shape()));
+}
 
 bool conv_winograd_from_environment() {
   return env_switch("DPTRAIN_CPU_CONV", "direct", "winograd");
@@ -146,7 +148,7 @@ static auto build_with_fallback(const Conv2dGeometry& g, bool winograd, Build&& 
 }
 
 void OnednnConv::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y) {
-  check_geometry(g, &x, &w);
+  check_conv_operands(g, x, w, nullptr);
   y.ensure({g.n, g.out_h(), g.out_w(), g.c_out});
   with_dnnl("conv2d_forward", [&] {
     Forward& e = fwd_.get(conv_key(g), [&] {
@@ -178,9 +180,7 @@ void OnednnConv::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor&
 
 void OnednnConv::backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                           const Tensor& dy, Tensor* dx, Tensor& dw) {
-  check_geometry(g, &x, &w);
-  DP_CHECK(dy.shape() == (Shape{g.n, g.out_h(), g.out_w(), g.c_out}),
-           "conv output gradient {} does not match geometry", to_string(dy.shape()));
+  check_conv_operands(g, x, w, &dy);
   if (dx) dx->ensure({g.n, g.h, g.w, g.c_in});
   dw.ensure({g.c_out, g.c_in, g.kernel, g.kernel});
   with_dnnl("conv2d_backward", [&] {
