@@ -55,31 +55,31 @@ void for_each_pixel_pair(const Conv2dGeometry& g, F&& f) {
 }
 
 // dense[o*K + k][p*C + c] = w[k][c][tap(p, o)]: the [Ho*Wo*K, H*W*C] matrix of the dense layer.
+// One parallel loop over the output channels: each reads its own weight rows.
 void assemble_dense_weights(const Conv2dGeometry& g, const float* w, float* dense) {
   const int64_t taps = g.kernel * g.kernel, row = g.h * g.w * g.c_in;
-  for_each_pixel_pair(g, [&](int64_t o, int64_t p, int64_t t) {
 #pragma omp parallel for if (g.c_out * g.c_in > (1 << 15))
-    for (int64_t k = 0; k < g.c_out; ++k) {
+  for (int64_t k = 0; k < g.c_out; ++k)
+    for_each_pixel_pair(g, [&](int64_t o, int64_t p, int64_t t) {
       const float* src = w + k * g.c_in * taps + t;
       float* dst = dense + (o * g.c_out + k) * row + p * g.c_in;
       for (int64_t c = 0; c < g.c_in; ++c) dst[c] = src[c * taps];
-    }
-  });
+    });
 }
 
 // The transpose of assemble_dense_weights: each tap's gradient is the sum over the pixel pairs
-// it joins.
+// it joins; taps that only ever see padding get zero.
 void fold_dense_gradient(const Conv2dGeometry& g, const float* dense, float* dw) {
   const int64_t taps = g.kernel * g.kernel, row = g.h * g.w * g.c_in;
-  std::memset(dw, 0, sizeof(float) * g.c_out * g.c_in * taps);  // taps that only see padding
-  for_each_pixel_pair(g, [&](int64_t o, int64_t p, int64_t t) {
 #pragma omp parallel for if (g.c_out * g.c_in > (1 << 15))
-    for (int64_t k = 0; k < g.c_out; ++k) {
+  for (int64_t k = 0; k < g.c_out; ++k) {
+    std::memset(dw + k * g.c_in * taps, 0, sizeof(float) * g.c_in * taps);
+    for_each_pixel_pair(g, [&](int64_t o, int64_t p, int64_t t) {
       const float* src = dense + (o * g.c_out + k) * row + p * g.c_in;
       float* dst = dw + k * g.c_in * taps + t;
       for (int64_t c = 0; c < g.c_in; ++c) dst[c * taps] += src[c];
-    }
-  });
+    });
+  }
 }
 
 // Copies the pixels a strided 1x1 convolution reads into a dense [N*Ho*Wo, C] matrix, or (scatter)
