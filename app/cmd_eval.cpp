@@ -11,6 +11,7 @@
 #include "data/hdf5_dataset.h"
 #include "io/hdf5.h"
 #include "train/backend_choice.h"
+#include "train/device_batch.h"
 #include "train/evaluator.h"
 #include "train/model_state.h"
 #include "train/same_input_check.h"
@@ -61,6 +62,7 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   auto comm = make_mpi_communicator();
   EvalOptions options;
   options.batch_size = batch_size;
+  options.augment_on_backend = augments_on_backend("auto", *choice.backend);
   EvaluationResult result = evaluate(*model, test_set, options, *comm);
 
   log::info("{} on {} test split: accuracy {:.2f}% loss {:.4f} ({} images, {})", checkpoint,

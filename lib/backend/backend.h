@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "backend/batch_uploader.h"
 #include "core/tensor.h"
@@ -40,6 +41,12 @@ struct BatchNormGeometry {
   float eps = 1e-5f;
   float momentum = 0.1f;  // PyTorch convention: running = (1-m)*running + m*batch
   bool fuse_relu = false; // y = relu(bn(x)); backward then applies the ReLU mask itself
+};
+
+// The input augmentation a backend applies to a batch of raw images (augment_batch).
+struct AugmentSpec {
+  int64_t pad = 0;               // zero pixels around each image before the crop
+  std::vector<float> mean, std;  // per channel, [0, 1] units; empty: no normalisation
 };
 
 struct SgdHyper {
@@ -82,6 +89,15 @@ class Backend {
   // An uploader for one stream of input tensors (images, or labels), or null where the
   // backend computes on host memory and uses the loader's batches in place.
   virtual std::unique_ptr<BatchUploader> make_batch_uploader() { return nullptr; }
+
+  // --- input augmentation ----------------------------------------------------------------------
+  // data::Augmenter's arithmetic on the backend's device, so a device backend receives 1-byte
+  // pixels and the host thread does no per-pixel work: image b of `images` (u8 {N, H, W, C})
+  // is cropped at crop_yx[b] (i32 {N, 2}, offsets into the image padded by spec.pad zero
+  // pixels), mirrored where flip[b] != 0 (u8 {N}), and mapped to v / 255, then
+  // (v / 255 - mean[c]) / std[c]. out: f32 {N, H, W, C}.
+  virtual void augment_batch(const AugmentSpec& spec, const Tensor& images, const Tensor& crop_yx,
+                             const Tensor& flip, Tensor& out) = 0;
 
   // --- convolution (no bias; ResNets never use one) ----------------------------------------
   virtual void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
@@ -167,6 +183,10 @@ class Backend {
   float queued_loss_ = 0.f;
   int64_t queued_correct_ = 0;
 };
+
+// Throws a dp::Error naming the augment_batch operand whose type or shape is wrong.
+void check_augment_operands(const AugmentSpec& spec, const Tensor& images, const Tensor& crop_yx,
+                            const Tensor& flip);
 
 std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
 

@@ -21,7 +21,13 @@ ShardedLoader::ShardedLoader(const HDF5Dataset& dataset, IndexSource indices, Lo
                              dataset.channels()};
   slots_.resize(options_.prefetch_depth);
   for (auto& slot : slots_) {
-    slot.images = Tensor::empty(image_shape, DType::f32);
+    if (options_.defer_augmentation) {
+      slot.raw_images = Tensor::empty(image_shape, DType::u8);
+      slot.crop_yx = Tensor::empty({options_.batch_size, 2}, DType::i32);
+      slot.flip = Tensor::empty({options_.batch_size}, DType::u8);
+    } else {
+      slot.images = Tensor::empty(image_shape, DType::f32);
+    }
     slot.labels = Tensor::empty({options_.batch_size}, DType::i32);
     slot.indices.reserve(options_.batch_size);
   }
@@ -63,7 +69,7 @@ void ShardedLoader::produce(int64_t epoch, std::vector<int64_t> indices) {
   try {
     const int64_t sample_bytes = dataset_.sample_bytes();
     const auto& labels = dataset_.labels();
-    std::vector<uint8_t> raw(options_.batch_size * sample_bytes);
+    std::vector<uint8_t> raw(options_.defer_augmentation ? 0 : options_.batch_size * sample_bytes);
     for (int64_t k = 0; k < batches_in_epoch_; ++k) {
       int slot_id;
       {
@@ -78,10 +84,26 @@ void ShardedLoader::produce(int64_t epoch, std::vector<int64_t> indices) {
       const int64_t count = std::min<int64_t>(options_.batch_size, indices.size() - first);
       slot.indices.assign(indices.begin() + first, indices.begin() + first + count);
       slot.number = k;
-      slot.images.ensure({count, dataset_.height(), dataset_.width(), dataset_.channels()});
+      const Shape shape{count, dataset_.height(), dataset_.width(), dataset_.channels()};
       slot.labels.ensure({count}, DType::i32);
-      dataset_.read_images(slot.indices, raw.data());
-      augmenter_.apply_batch(raw.data(), slot.indices, epoch, slot.images.data<float>());
+      if (options_.defer_augmentation) {
+        slot.raw_images.ensure(shape, DType::u8);
+        slot.crop_yx.ensure({count, 2}, DType::i32);
+        slot.flip.ensure({count}, DType::u8);
+        dataset_.read_images(slot.indices, slot.raw_images.data<uint8_t>());
+        int32_t* crop = slot.crop_yx.data<int32_t>();
+        uint8_t* flip = slot.flip.data<uint8_t>();
+        for (int64_t i = 0; i < count; ++i) {
+          const SampleDraw draw = draw_for_sample(options_.augment, epoch, slot.indices[i]);
+          crop[2 * i] = draw.crop_y;
+          crop[2 * i + 1] = draw.crop_x;
+          flip[i] = draw.flip ? 1 : 0;
+        }
+      } else {
+        slot.images.ensure(shape);
+        dataset_.read_images(slot.indices, raw.data());
+        augmenter_.apply_batch(raw.data(), slot.indices, epoch, slot.images.data<float>());
+      }
       int32_t* label_out = slot.labels.data<int32_t>();
       for (int64_t i = 0; i < count; ++i) label_out[i] = labels[slot.indices[i]];
       {

@@ -19,11 +19,16 @@
 namespace dp::data {
 
 struct HostBatch {
-  Tensor images;                 // f32 {B, H, W, C}; B < batch size for a last partial batch
+  // Augmented on the host: f32 {B, H, W, C}; B < batch size for a last partial batch.
+  // Undefined when the loader defers augmentation to the backend (then the three below are set).
+  Tensor images;
+  Tensor raw_images;             // u8 {B, H, W, C}: the stored pixels
+  Tensor crop_yx;                // i32 {B, 2}: each sample's crop offsets (SampleDraw)
+  Tensor flip;                   // u8 {B}: 1 where the sample is mirrored
   Tensor labels;                 // i32 {B}
   std::vector<int64_t> indices;  // dataset indices of the samples, in batch order
   int64_t number = 0;            // position of this batch within the epoch
-  int64_t size() const { return images.dim(0); }
+  int64_t size() const { return labels.dim(0); }
 };
 
 struct LoaderOptions {
@@ -31,6 +36,9 @@ struct LoaderOptions {
   int prefetch_depth = 2;  // host batches in flight; at least 2 so reading overlaps compute
   bool drop_last = false;  // drop a last partial batch (the trainer decides; off by default)
   AugmentConfig augment;
+  // Hand out the raw pixels and the per-sample draws instead of augmented images, for
+  // Backend::augment_batch on the device: a quarter of the bytes to copy, no host pixel work.
+  bool defer_augmentation = false;
 };
 
 // This rank's sample indices for an epoch, e.g. DistributedSampler::indices_for_epoch or a

@@ -29,7 +29,10 @@ po::options_description describe(TrainConfig& c, std::string& config_file,
       ("normalize", po::value(&c.normalize)->default_value(c.normalize),
        "normalise with the dataset's per-channel mean/std")
       ("prefetch", po::value(&c.prefetch)->default_value(c.prefetch),
-       "batches prepared ahead by the loader thread");
+       "batches prepared ahead by the loader thread")
+      ("augment-on", po::value(&c.augment_on)->default_value(c.augment_on),
+       "where crop/flip/normalise run: host (loader thread), device (the backend, from raw "
+       "pixels) or auto (device on CUDA, host on CPU)");
   po::options_description model("Model");
   model.add_options()
       ("arch", po::value(&c.arch)->default_value(c.arch),
@@ -169,6 +172,8 @@ void validate(const TrainConfig& c) {
   require(c.label_smoothing >= 0 && c.label_smoothing < 1, "label-smoothing", "must be in [0, 1)");
   require(c.crop_padding >= 0, "crop-padding", "must not be negative");
   require(c.prefetch >= 1, "prefetch", "must be at least 1");
+  require(c.augment_on == "auto" || c.augment_on == "host" || c.augment_on == "device",
+          "augment-on", "must be auto, host or device");
   require(c.device == "auto" || c.device == "cpu" || c.device == "cuda", "device",
           "must be auto, cpu or cuda");
   require(c.lr_schedule == "constant" || c.lr_schedule == "step" || c.lr_schedule == "cosine" ||

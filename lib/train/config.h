@@ -17,6 +17,9 @@ struct TrainConfig {
   bool flip = true;
   bool normalize = true;
   int prefetch = 2;
+  // Where crop, flip and normalisation run: host (the loader thread), device (the backend,
+  // from raw pixels), auto (device on the CUDA backend, host on the CPU one).
+  std::string augment_on = "auto";
   // model
   std::string arch = "resnet20";
   bool zero_init_residual = false;

@@ -20,6 +20,7 @@ EvaluationResult evaluate(nn::Model& model, const data::HDF5Dataset& dataset,
   loader_options.augment.normalize = options.normalize;
   loader_options.augment.mean = dataset.mean();
   loader_options.augment.std = dataset.std();
+  loader_options.defer_augmentation = options.augment_on_backend;
   data::ShardedLoader loader(dataset, [shard](int64_t) { return shard; }, loader_options);
   loader.start_epoch(0);
 
@@ -27,7 +28,9 @@ EvaluationResult evaluate(nn::Model& model, const data::HDF5Dataset& dataset,
   result.num_classes = k;
   result.confusion.assign(k * k, 0);
   double loss_sum = 0;
-  DeviceBatch device_batch(backend);
+  DeviceBatch device_batch(backend, options.augment_on_backend
+                                        ? std::optional(augment_spec_for(loader_options.augment))
+                                        : std::nullopt);
   Tensor dlogits, logits_host;
   std::vector<float> logits(0);
   while (const data::HostBatch* batch = loader.next()) {

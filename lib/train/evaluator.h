@@ -14,6 +14,7 @@ struct EvalOptions {
   int64_t batch_size = 256;
   bool normalize = true;
   int prefetch = 2;
+  bool augment_on_backend = false;  // normalise on the backend (see DeviceBatch)
 };
 
 EvaluationResult evaluate(nn::Model& model, const data::HDF5Dataset& dataset,

@@ -5,6 +5,7 @@
 #include <ctime>
 #include <filesystem>
 #include <limits>
+#include <optional>
 
 #include "comm/comm_choice.h"
 #include "comm/fault_injection.h"
@@ -154,6 +155,8 @@ class Trainer {
   CheckpointPolicy policy_;
   const PreemptionSignal& signal_;
   EvalOptions eval_options_;
+  // The loader's augmentation when the backend runs it (--augment-on), else empty.
+  std::optional<AugmentSpec> backend_augment_;
   EvaluationResult last_eval_;
   int64_t global_step_ = 0;
   std::unique_ptr<Progress> progress_;
@@ -224,6 +227,10 @@ Trainer::Trainer(const TrainConfig& config, const MpiSession& mpi,
       mine.erase(mine.begin(), mine.begin() + std::min<int64_t>(skip_samples_, mine.size()));
     return mine;
   };
+  if (augments_on_backend(config.augment_on, backend)) {
+    loader_options.defer_augmentation = true;
+    backend_augment_ = augment_spec_for(loader_options.augment);
+  }
   loader_ = std::make_unique<data::ShardedLoader>(train_set_, indices, loader_options);
 
   steps_per_epoch_ = (sampler_->num_samples() + local_batch_ - 1) / local_batch_;
@@ -262,6 +269,7 @@ Trainer::Trainer(const TrainConfig& config, const MpiSession& mpi,
   eval_options_.batch_size = std::max<int64_t>(local_batch_, 256);
   eval_options_.normalize = config.normalize;
   eval_options_.prefetch = config.prefetch;
+  eval_options_.augment_on_backend = backend_augment_.has_value();
   guard_ = std::make_unique<StepGuard>(step_guard_options(config), backend, *comm_);
   // NaN injection rewrites dlogits between forward and backward, which a graph replay skips.
   const bool graphs = config.cuda_graphs && config.inject_nan_at_step == 0;
@@ -331,6 +339,8 @@ int Trainer::run() {
             train_set_.num_classes(), world_, local_batch_, choice_.reason);
   log::info("model {}: {} parameters; run directory {}", config_.arch,
             model_->store().parameter_count(), run_dir_->path());
+  log::info("augmentation: {}", backend_augment_ ? "on the backend, from the raw pixels"
+                                                 : "in the loader thread");
 
   EpochTotals resumed_totals;
   const ResumePoint start = start_or_resume(resumed_totals);
@@ -365,7 +375,7 @@ int Trainer::run() {
 bool Trainer::run_epoch(int64_t epoch, int64_t first_step, EpochTotals totals) {
   Backend& backend = *choice_.backend;
   const double epoch_start = now_seconds() - totals.elapsed;
-  DeviceBatch device_batch(backend);
+  DeviceBatch device_batch(backend, backend_augment_);
   bool checkpoint_at_end = false, stop_at_end = false;
   model_->set_train(true);
   loader_->start_epoch(epoch - 1);

@@ -34,6 +34,13 @@ class HostStagedBackend final : public Backend {
   }
   void synchronize() override { dev_->synchronize(); }
 
+  void augment_batch(const AugmentSpec& spec, const Tensor& images, const Tensor& crop_yx,
+                     const Tensor& flip, Tensor& out) override {
+    Tensor d = up(out);
+    dev_->augment_batch(spec, up(images), up(crop_yx), up(flip), d);
+    down(d, out);
+  }
+
   void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                       Tensor& y) override {
     Tensor dy_ = up(y);

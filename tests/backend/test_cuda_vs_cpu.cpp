@@ -1,5 +1,5 @@
 // The CUDA backend against the CPU backend on the same inputs: every op (forward and backward)
-// on ResNet layer shapes, the algorithm cache, the GPU augmentation kernel against the host
+// on ResNet layer shapes, the algorithm cache, the backend augmentation against the host
 // Augmenter, and one whole ResNet-50 training step (logits, loss, every gradient, updated
 // weights and running statistics). Strict FP32 on the GPU, so differences are rounding only.
 #include <gtest/gtest.h>
@@ -10,7 +10,6 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
-#include "backend/cuda/kernels.h"
 #include "damped_resnet50.h"
 #include "data/augment.h"
 #include "nn/model.h"
@@ -234,41 +233,47 @@ TEST_F(CudaVsCpu, LossSgdNormsFill) {
   expect_close("fill", gw, w, 0);
 }
 
-TEST_F(CudaVsCpu, AugmentKernelMatchesHostAugmenter) {
+// Backend::augment_batch (the augmentation of --augment-on device) against the host
+// Augmenter, normalised with two different statistics (the second upload replaces the first)
+// and without normalisation.
+TEST_F(CudaVsCpu, AugmentBatchMatchesHostAugmenter) {
   const int64_t n = 6, h = 12, w = 10, c = 3;
-  data::AugmentConfig config;
-  config.random_crop = true;
-  config.crop_padding = 4;
-  config.horizontal_flip = true;
-  config.mean = {0.5, 0.4, 0.3};
-  config.std = {0.2, 0.25, 0.3};
-  config.seed = 17;
-  data::Augmenter augmenter(config, h, w, c);
   std::mt19937 gen(5);
   Tensor images = Tensor::empty({n, h, w, c}, DType::u8);
   for (int64_t i = 0; i < images.numel(); ++i) images.data<uint8_t>()[i] = gen() & 255;
-  Tensor expected = Tensor::empty({n, h, w, c});
-  Tensor crops = Tensor::empty({2 * n}, DType::i32), flips = Tensor::empty({n}, DType::u8);
-  for (int64_t b = 0; b < n; ++b) {
-    data::SampleDraw draw = data::draw_for_sample(config, 0, b);
-    crops.data<int32_t>()[2 * b] = draw.crop_y;
-    crops.data<int32_t>()[2 * b + 1] = draw.crop_x;
-    flips.data<uint8_t>()[b] = draw.flip;
-    augmenter.apply(images.data<uint8_t>() + b * h * w * c, draw, expected.data() + b * h * w * c);
+  const Tensor gi = up(images);
+  Tensor out;
+  for (int variant = 0; variant < 3; ++variant) {
+    SCOPED_TRACE(variant);
+    data::AugmentConfig config;
+    config.random_crop = true;
+    config.crop_padding = 4;
+    config.horizontal_flip = true;
+    config.normalize = variant < 2;
+    config.mean = variant == 0 ? std::vector<double>{0.5, 0.4, 0.3} : std::vector<double>{0.1, 0.2, 0.3};
+    config.std = variant == 0 ? std::vector<double>{0.2, 0.25, 0.3} : std::vector<double>{0.3, 0.3, 0.2};
+    config.seed = 17 + variant;
+    data::Augmenter augmenter(config, h, w, c);
+    Tensor expected = Tensor::empty({n, h, w, c});
+    Tensor crops = Tensor::empty({n, 2}, DType::i32), flips = Tensor::empty({n}, DType::u8);
+    for (int64_t b = 0; b < n; ++b) {
+      data::SampleDraw draw = data::draw_for_sample(config, 0, b);
+      crops.data<int32_t>()[2 * b] = draw.crop_y;
+      crops.data<int32_t>()[2 * b + 1] = draw.crop_x;
+      flips.data<uint8_t>()[b] = draw.flip;
+      augmenter.apply(images.data<uint8_t>() + b * h * w * c, draw,
+                      expected.data() + b * h * w * c);
+    }
+    AugmentSpec spec;
+    spec.pad = config.crop_padding;
+    if (config.normalize)
+      for (int64_t k = 0; k < c; ++k) {
+        spec.mean.push_back(static_cast<float>(config.mean[k]));
+        spec.std.push_back(static_cast<float>(config.std[k]));
+      }
+    cuda->augment_batch(spec, gi, up(crops), up(flips), out);
+    expect_close("augmented batch", out, expected, 1e-6);
   }
-  Tensor mean = Tensor::empty({c}), std_dev = Tensor::empty({c});
-  for (int64_t k = 0; k < c; ++k) {
-    mean.data()[k] = static_cast<float>(config.mean[k]);
-    std_dev.data()[k] = static_cast<float>(config.std[k]);
-  }
-  Tensor gi = up(images), gc = up(crops), gf = up(flips), gm = up(mean), gs = up(std_dev);
-  Tensor out = cuda->allocate({n, h, w, c});
-  auto* be = dynamic_cast<cuda::CudaBackend*>(cuda.get());
-  ASSERT_NE(be, nullptr);
-  cuda::kernels::augment_batch({n, h, w, c, config.crop_padding}, gi.data<uint8_t>(),
-                               gc.data<int32_t>(), gf.data<uint8_t>(), gm.data(), gs.data(),
-                               out.data(), be->stream());
-  expect_close("augmented batch", out, expected, 1e-6);
 }
 
 // One ResNet-50 training step, same initial weights and batch on both backends.

@@ -2,6 +2,8 @@
 // epochs; partial batches, early stops and reader errors behave.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "core/error.h"
 #include "data/distributed_sampler.h"
 #include "data/sharded_loader.h"
@@ -82,6 +84,49 @@ TEST_F(Loader, YieldsTheSamplerOrderAcrossEpochs) {
     EXPECT_GE(loader.epoch_wait_seconds(), loader.last_wait_seconds());
     EXPECT_GE(loader.last_wait_seconds(), 0.0);
   }
+}
+
+// With augmentation deferred to the backend, a batch carries the stored pixels and each
+// sample's draws (what Backend::augment_batch needs) and no host-augmented images.
+TEST_F(Loader, DeferredAugmentationHandsOutRawPixelsAndDraws) {
+  HDF5Dataset d(file(), "train");
+  DistributedSampler sampler(d.size(), 2, 1, 5);
+  auto o = options(d, 10, 3);
+  o.defer_augmentation = true;
+  ShardedLoader loader(
+      d, [&](int64_t e) { return sampler.indices_for_epoch(e); }, o);
+  const int64_t s = d.sample_bytes();
+  std::vector<uint8_t> raw(s);
+  int64_t mirrored = 0, shifted = 0;
+  for (int64_t epoch = 0; epoch < 2; ++epoch) {
+    loader.start_epoch(epoch);
+    const std::vector<int64_t> expected = sampler.indices_for_epoch(epoch);
+    int64_t seen = 0;
+    while (const HostBatch* batch = loader.next()) {
+      const int64_t n = batch->size();
+      EXPECT_FALSE(batch->images.defined());
+      ASSERT_EQ(batch->raw_images.shape(), (Shape{n, 8, 6, 3}));
+      ASSERT_EQ(batch->crop_yx.shape(), (Shape{n, 2}));
+      ASSERT_EQ(batch->flip.shape(), (Shape{n}));
+      for (int64_t b = 0; b < n; ++b) {
+        const int64_t index = expected[seen + b];
+        ASSERT_EQ(batch->indices[b], index);
+        d.read_images({index}, raw.data());
+        ASSERT_EQ(std::memcmp(batch->raw_images.data<uint8_t>() + b * s, raw.data(), s), 0);
+        const SampleDraw draw = draw_for_sample(o.augment, epoch, index);
+        EXPECT_EQ(batch->crop_yx.data<int32_t>()[2 * b], draw.crop_y);
+        EXPECT_EQ(batch->crop_yx.data<int32_t>()[2 * b + 1], draw.crop_x);
+        EXPECT_EQ(batch->flip.data<uint8_t>()[b], draw.flip ? 1 : 0);
+        EXPECT_EQ(batch->labels.data<int32_t>()[b], d.labels()[index]);
+        mirrored += draw.flip;
+        shifted += draw.crop_y != o.augment.crop_padding;
+      }
+      seen += n;
+    }
+    EXPECT_EQ(seen, 52);
+  }
+  EXPECT_GT(mirrored, 0);  // the draws are not all the identity
+  EXPECT_GT(shifted, 0);
 }
 
 TEST_F(Loader, DropLastDropsThePartialBatch) {

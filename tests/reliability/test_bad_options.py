@@ -33,6 +33,8 @@ with tempfile.TemporaryDirectory() as tmp:
                        ["--max-consecutive-skips"])
     check.expect_error("negative --collective-timeout", train("--collective-timeout", "-1"),
                        USAGE, ["--collective-timeout"])
+    check.expect_error("unknown --augment-on", train("--augment-on", "gpu"), USAGE,
+                       ["--augment-on", "auto, host or device"])
     check.expect_error("unknown --fail-mode", train("--fail-mode", "explode"), USAGE,
                        ["--fail-mode", "stall"])
     check.expect_error("batch not divisible by the ranks", train(run="b", batch_size="5"),

@@ -81,6 +81,38 @@ void CpuBackend::fill(Tensor& t, float value) {
 
 void CpuBackend::synchronize() { ctx_->stream.wait(); }
 
+// --- input augmentation --------------------------------------------------------------------------
+
+void CpuBackend::augment_batch(const AugmentSpec& spec, const Tensor& images, const Tensor& crop_yx,
+                               const Tensor& flip, Tensor& out) {
+  check_augment_operands(spec, images, crop_yx, flip);
+  const int64_t n = images.dim(0), h = images.dim(1), w = images.dim(2), c = images.dim(3);
+  out.ensure(images.shape());
+  const uint8_t* in = images.data<uint8_t>();
+  const int32_t* crop = crop_yx.data<int32_t>();
+  const uint8_t* mirrored = flip.data<uint8_t>();
+  const bool normalize = !spec.mean.empty();
+  float* o = out.data();
+  // Element for element the expression of data::Augmenter's table and the CUDA kernel, so all
+  // three give the same bits.
+#pragma omp parallel for collapse(2) if (n * h * w * c > kParallelMin)
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t x = 0; x < w; ++x) {
+        const int64_t src_y = y + crop[2 * b] - spec.pad;
+        const int64_t cropped_x = mirrored[b] ? w - 1 - x : x;
+        const int64_t src_x = cropped_x + crop[2 * b + 1] - spec.pad;
+        const bool inside = src_y >= 0 && src_y < h && src_x >= 0 && src_x < w;
+        const uint8_t* pixel = in + ((b * h + src_y) * w + src_x) * c;
+        float* dst = o + ((b * h + y) * w + x) * c;
+        for (int64_t k = 0; k < c; ++k) {
+          float f = static_cast<float>(inside ? pixel[k] : 0) / 255.0f;  // padding: a zero pixel
+          if (normalize) f = (f - spec.mean[k]) / spec.std[k];
+          dst[k] = f;
+        }
+      }
+}
+
 // --- oneDNN ops ----------------------------------------------------------------------------------
 
 bool CpuBackend::conv_runs_as_gemm(const Conv2dGeometry& g) const {

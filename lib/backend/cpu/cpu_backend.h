@@ -14,8 +14,8 @@ namespace dp::cpu {
 
 // How convolutions are computed; by default from the environment.
 struct CpuConvOptions {
-  // Winograd for 3x3 stride-1 convolutions (faster, rounding differs from direct):
-  // DPTRAIN_CPU_CONV=winograd|direct (unset: direct).
+  // Winograd for 3x3 stride-1 convolutions of 64+ channels (faster, rounding differs):
+  // DPTRAIN_CPU_CONV=winograd|direct (unset: winograd).
   bool winograd = conv_winograd_from_environment();
   // Small output maps as one GEMM over the batch (conv_as_gemm.h):
   // DPTRAIN_CPU_CONV_GEMM=on|off (unset: on).
@@ -35,6 +35,9 @@ class CpuBackend final : public Backend {
   void copy_from_host(const void* src, Tensor& dst) override;
   void fill(Tensor& t, float value) override;
   void synchronize() override;
+
+  void augment_batch(const AugmentSpec& spec, const Tensor& images, const Tensor& crop_yx,
+                     const Tensor& flip, Tensor& out) override;
 
   void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                       Tensor& y) override;

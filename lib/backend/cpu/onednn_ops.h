@@ -12,8 +12,8 @@
 
 namespace dp::cpu {
 
-// DPTRAIN_CPU_CONV=winograd selects Winograd for 3x3 stride-1 convolutions (see
-// onednn_conv.cpp); unset or "direct" keeps direct convolution everywhere.
+// Winograd for the 3x3 stride-1 convolutions it speeds up (see onednn_conv.cpp) unless
+// DPTRAIN_CPU_CONV=direct, which keeps direct convolution everywhere.
 bool conv_winograd_from_environment();
 
 // Throws a dp::Error naming the operand whose shape does not match the geometry (dy optional).

@@ -439,6 +439,33 @@ void CudaBackend::maxpool_backward(const PoolGeometry& g, const Tensor& dy, cons
   DP_CUDA_CHECK(cudaGetLastError());
 }
 
+void CudaBackend::augment_batch(const AugmentSpec& spec, const Tensor& images,
+                                const Tensor& crop_yx, const Tensor& flip, Tensor& out) {
+  check_augment_operands(spec, images, crop_yx, flip);
+  check_device(images, "augment_batch", "images");
+  check_device(crop_yx, "augment_batch", "crop offsets");
+  check_device(flip, "augment_batch", "flips");
+  const int64_t n = images.dim(0), h = images.dim(1), w = images.dim(2), c = images.dim(3);
+  output(out, images.shape());
+  const float* mean = nullptr;
+  const float* std = nullptr;
+  if (!spec.mean.empty()) {
+    if (spec.mean != augment_mean_ || spec.std != augment_std_ || !augment_stats_.defined()) {
+      augment_mean_ = spec.mean;
+      augment_std_ = spec.std;
+      std::vector<float> stats(augment_mean_);
+      stats.insert(stats.end(), augment_std_.begin(), augment_std_.end());
+      output(augment_stats_, {2, c});
+      copy_from_host(stats.data(), augment_stats_);  // staged before it returns
+    }
+    mean = augment_stats_.data<float>();
+    std = mean + c;
+  }
+  kernels::augment_batch({n, h, w, c, spec.pad}, images.data<uint8_t>(), crop_yx.data<int32_t>(),
+                         flip.data<uint8_t>(), mean, std, out.data<float>(), ctx_.s());
+  DP_CUDA_CHECK(cudaGetLastError());
+}
+
 void CudaBackend::global_avgpool_forward(const Tensor& x, Tensor& y) {
   DP_CHECK(x.rank() == 4, "global_avgpool_forward expects NHWC, got {}", to_string(x.shape()));
   check_device(x, "global_avgpool_forward", "input");

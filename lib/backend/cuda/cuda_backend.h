@@ -35,6 +35,9 @@ class CudaBackend final : public Backend {
   void fill(Tensor& t, float value) override;
   void synchronize() override;
 
+  void augment_batch(const AugmentSpec& spec, const Tensor& images, const Tensor& crop_yx,
+                     const Tensor& flip, Tensor& out) override;
+
   void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                       Tensor& y) override;
   void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
@@ -120,6 +123,10 @@ class CudaBackend final : public Backend {
   Tensor loss_rows_;  // device: f32 loss, i32 hit, i32 bad per row
   std::vector<char> loss_host_;
   Tensor norm_partials_;
+  // augment_batch's normalisation on the device (f32 {2, C}: mean, then std), uploaded again
+  // only when the host values change.
+  std::vector<float> augment_mean_, augment_std_;
+  Tensor augment_stats_;
 };
 
 }  // namespace dp::cuda
