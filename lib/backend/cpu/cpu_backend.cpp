@@ -103,10 +103,10 @@ void CpuBackend::augment_batch(const AugmentSpec& spec, const Tensor& images, co
         const int64_t cropped_x = mirrored[b] ? w - 1 - x : x;
         const int64_t src_x = cropped_x + crop[2 * b + 1] - spec.pad;
         const bool inside = src_y >= 0 && src_y < h && src_x >= 0 && src_x < w;
-        const uint8_t* pixel = in + ((b * h + src_y) * w + src_x) * c;
+        const uint8_t* pixel = inside ? in + ((b * h + src_y) * w + src_x) * c : nullptr;
         float* dst = o + ((b * h + y) * w + x) * c;
         for (int64_t k = 0; k < c; ++k) {
-          float f = static_cast<float>(inside ? pixel[k] : 0) / 255.0f;  // padding: a zero pixel
+          float f = static_cast<float>(pixel ? pixel[k] : 0) / 255.0f;  // padding: a zero pixel
           if (normalize) f = (f - spec.mean[k]) / spec.std[k];
           dst[k] = f;
         }
