@@ -175,8 +175,8 @@ TEST(CpuConv, RepeatedShapesReuseTheCache) {
 
 #ifndef DP_TEST_ON_CUDA
 // The Winograd path (default; DPTRAIN_CPU_CONV=direct turns it off): 3x3 stride-1 layers
-// with enough channels run Winograd on blocked activations, the rest fall back to direct; all must match
-// the naive loop. Winograd's transforms round differently from direct convolution, so a
+// with enough channels run Winograd on blocked activations, the rest fall back to direct; all
+// must match the naive loop. Winograd's transforms round differently from direct convolution, so a
 // result that is bit-identical to the direct backend would mean it never ran.
 TEST(CpuConv, WinogradMatchesNaiveAndDiffersFromDirectByRounding) {
   cpu::CpuBackend wino(0, {true, false}), direct(0, {false, false});

@@ -250,8 +250,13 @@ TEST_F(CudaVsCpu, AugmentBatchMatchesHostAugmenter) {
     config.crop_padding = 4;
     config.horizontal_flip = true;
     config.normalize = variant < 2;
-    config.mean = variant == 0 ? std::vector<double>{0.5, 0.4, 0.3} : std::vector<double>{0.1, 0.2, 0.3};
-    config.std = variant == 0 ? std::vector<double>{0.2, 0.25, 0.3} : std::vector<double>{0.3, 0.3, 0.2};
+    if (variant == 0) {
+      config.mean = {0.5, 0.4, 0.3};
+      config.std = {0.2, 0.25, 0.3};
+    } else {
+      config.mean = {0.1, 0.2, 0.3};
+      config.std = {0.3, 0.3, 0.2};
+    }
     config.seed = 17 + variant;
     data::Augmenter augmenter(config, h, w, c);
     Tensor expected = Tensor::empty({n, h, w, c});

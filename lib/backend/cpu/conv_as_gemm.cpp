@@ -16,6 +16,9 @@ namespace {
 // (512->128, 128->512) and 8-9x at 1x1, but 1.0x (256->64) and 0.73x (64->256) at 8x8.
 constexpr int64_t kPointwiseMaxOutputPixels = 16;
 
+// Below this many elements an OpenMP fork costs more than the loop it would split.
+constexpr int64_t kParallelMin = 1 << 15;
+
 // C[m, n] = op(A)[m, k] * op(B)[k, n], row-major; a transposed operand is stored as its
 // transpose. A failure surfaces as dnnl::error, which the backend's with_dnnl turns into a
 // dp::Error naming the op.
@@ -58,7 +61,7 @@ void for_each_pixel_pair(const Conv2dGeometry& g, F&& f) {
 // One parallel loop over the output channels: each reads its own weight rows.
 void assemble_dense_weights(const Conv2dGeometry& g, const float* w, float* dense) {
   const int64_t taps = g.kernel * g.kernel, row = g.h * g.w * g.c_in;
-#pragma omp parallel for if (g.c_out * g.c_in > (1 << 15))
+#pragma omp parallel for if (g.c_out * g.c_in > kParallelMin)
   for (int64_t k = 0; k < g.c_out; ++k)
     for_each_pixel_pair(g, [&](int64_t o, int64_t p, int64_t t) {
       const float* src = w + k * g.c_in * taps + t;
@@ -71,7 +74,7 @@ void assemble_dense_weights(const Conv2dGeometry& g, const float* w, float* dens
 // it joins; taps that only ever see padding get zero.
 void fold_dense_gradient(const Conv2dGeometry& g, const float* dense, float* dw) {
   const int64_t taps = g.kernel * g.kernel, row = g.h * g.w * g.c_in;
-#pragma omp parallel for if (g.c_out * g.c_in > (1 << 15))
+#pragma omp parallel for if (g.c_out * g.c_in > kParallelMin)
   for (int64_t k = 0; k < g.c_out; ++k) {
     std::memset(dw + k * g.c_in * taps, 0, sizeof(float) * g.c_in * taps);
     for_each_pixel_pair(g, [&](int64_t o, int64_t p, int64_t t) {
@@ -82,23 +85,32 @@ void fold_dense_gradient(const Conv2dGeometry& g, const float* dense, float* dw)
   }
 }
 
-// Copies the pixels a strided 1x1 convolution reads into a dense [N*Ho*Wo, C] matrix, or (scatter)
-// writes such a matrix's gradient back into the zeroed input gradient.
-enum class Direction { gather, scatter };
-void move_strided_pixels(const Conv2dGeometry& g, Direction dir, float* image, float* pixels) {
-  const int64_t oh = g.out_h(), ow = g.out_w(), row_bytes = sizeof(float) * g.c_in;
-  if (dir == Direction::scatter) std::memset(image, 0, row_bytes * g.n * g.h * g.w);
-#pragma omp parallel for collapse(2) if (g.n * oh * ow * g.c_in > (1 << 15))
+// Calls f(image offset, pixel-matrix offset) for every pixel a strided 1x1 convolution reads:
+// input pixel (n, y*s, x*s) is row (n, y, x) of the [N*Ho*Wo, C] pixel matrix.
+template <typename F>
+void for_each_strided_pixel(const Conv2dGeometry& g, F&& f) {
+  const int64_t oh = g.out_h(), ow = g.out_w();
+#pragma omp parallel for collapse(2) if (g.n * oh * ow * g.c_in > kParallelMin)
   for (int64_t n = 0; n < g.n; ++n)
     for (int64_t y = 0; y < oh; ++y)
-      for (int64_t x = 0; x < ow; ++x) {
-        float* in = image + ((n * g.h + y * g.stride) * g.w + x * g.stride) * g.c_in;
-        float* out = pixels + ((n * oh + y) * ow + x) * g.c_in;
-        if (dir == Direction::gather)
-          std::memcpy(out, in, row_bytes);
-        else
-          std::memcpy(in, out, row_bytes);
-      }
+      for (int64_t x = 0; x < ow; ++x)
+        f(((n * g.h + y * g.stride) * g.w + x * g.stride) * g.c_in,
+          ((n * oh + y) * ow + x) * g.c_in);
+}
+
+void gather_strided_pixels(const Conv2dGeometry& g, const float* image, float* pixels) {
+  for_each_strided_pixel(g, [&](int64_t at_image, int64_t at_pixels) {
+    std::memcpy(pixels + at_pixels, image + at_image, sizeof(float) * g.c_in);
+  });
+}
+
+// The input gradient of a strided 1x1 convolution: the pixel-matrix gradient at the pixels it
+// read, zero at the ones it skipped.
+void scatter_strided_pixels(const Conv2dGeometry& g, const float* pixels, float* image) {
+  std::memset(image, 0, sizeof(float) * g.n * g.h * g.w * g.c_in);
+  for_each_strided_pixel(g, [&](int64_t at_image, int64_t at_pixels) {
+    std::memcpy(image + at_image, pixels + at_pixels, sizeof(float) * g.c_in);
+  });
 }
 
 float* grown(std::vector<float>& buffer, int64_t size) {
@@ -124,7 +136,7 @@ void ConvAsGemm::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor&
     const int64_t rows = g.n * g.out_h() * g.out_w();
     if (g.stride > 1) {
       float* pixels = grown(gathered_, rows * g.c_in);
-      move_strided_pixels(g, Direction::gather, const_cast<float*>(px), pixels);
+      gather_strided_pixels(g, px, pixels);
       px = pixels;
     }
     sgemm(false, true, rows, g.c_out, g.c_in, px, w.data(), y.data());
@@ -143,13 +155,13 @@ void ConvAsGemm::backward(const Conv2dGeometry& g, const Tensor& x, const Tensor
     const float* pixels = x.data();
     if (g.stride > 1) {
       float* gathered = grown(gathered_, rows * g.c_in);
-      move_strided_pixels(g, Direction::gather, const_cast<float*>(x.data()), gathered);
+      gather_strided_pixels(g, x.data(), gathered);
       pixels = gathered;
     }
     if (dx) {
       float* grad = g.stride > 1 ? grown(gathered_grad_, rows * g.c_in) : dx->data();
       sgemm(false, false, rows, g.c_in, g.c_out, dy.data(), w.data(), grad);
-      if (g.stride > 1) move_strided_pixels(g, Direction::scatter, dx->data(), grad);
+      if (g.stride > 1) scatter_strided_pixels(g, grad, dx->data());
     }
     sgemm(true, false, g.c_out, g.c_in, rows, dy.data(), pixels, dw.data());
   } else {
