@@ -10,11 +10,13 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
+#include "../data/augment_reference.h"
 #include "damped_resnet50.h"
 #include "data/augment.h"
 #include "nn/model.h"
 #include "optim/sgd.h"
 #include "test_util.h"
+#include "train/device_batch.h"
 
 namespace dp::test {
 namespace {
@@ -258,26 +260,12 @@ TEST_F(CudaVsCpu, AugmentBatchMatchesHostAugmenter) {
       config.std = {0.3, 0.3, 0.2};
     }
     config.seed = 17 + variant;
-    data::Augmenter augmenter(config, h, w, c);
-    Tensor expected = Tensor::empty({n, h, w, c});
-    Tensor crops = Tensor::empty({n, 2}, DType::i32), flips = Tensor::empty({n}, DType::u8);
-    for (int64_t b = 0; b < n; ++b) {
-      data::SampleDraw draw = data::draw_for_sample(config, 0, b);
-      crops.data<int32_t>()[2 * b] = draw.crop_y;
-      crops.data<int32_t>()[2 * b + 1] = draw.crop_x;
-      flips.data<uint8_t>()[b] = draw.flip;
-      augmenter.apply(images.data<uint8_t>() + b * h * w * c, draw,
-                      expected.data() + b * h * w * c);
-    }
-    AugmentSpec spec;
-    spec.pad = config.crop_padding;
-    if (config.normalize)
-      for (int64_t k = 0; k < c; ++k) {
-        spec.mean.push_back(static_cast<float>(config.mean[k]));
-        spec.std.push_back(static_cast<float>(config.std[k]));
-      }
-    cuda->augment_batch(spec, gi, up(crops), up(flips), out);
-    expect_close("augmented batch", out, expected, 1e-6);
+    std::vector<data::SampleDraw> draws;
+    for (int64_t b = 0; b < n; ++b) draws.push_back(data::draw_for_sample(config, 0, b));
+    const data::testing::AugmentedOnHost host =
+        data::testing::augment_on_host(config, images, draws);
+    cuda->augment_batch(augment_spec_for(config), gi, up(host.crop_yx), up(host.flip), out);
+    expect_close("augmented batch", out, host.expected, 1e-6);
   }
 }
 

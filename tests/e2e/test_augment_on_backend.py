@@ -10,21 +10,13 @@ import tempfile
 import h5py
 import numpy as np
 
+from e2e_util import check, pack_fashion_mnist
+
 DPTRAIN = sys.argv[1]
-FASHION = os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
-
-
-def check(cond, what):
-    if not cond:
-        print("FAIL:", what)
-        sys.exit(1)
-    print("ok:", what)
 
 
 with tempfile.TemporaryDirectory() as tmp:
-    packed = os.path.join(tmp, "fashion-mnist.h5")
-    subprocess.run([DPTRAIN, "pack", "--format", "fashion-mnist", "--source", FASHION,
-                    "--output", packed], check=True)
+    packed = pack_fashion_mnist(DPTRAIN, tmp)
     runs = {}
     for where in ["host", "device"]:
         out = os.path.join(tmp, "output")

@@ -14,10 +14,10 @@ import tempfile
 import h5py
 import numpy as np
 
+from e2e_util import check, pack_fashion_mnist
+
 DPTRAIN, SOURCE_DIR, EXTRA = sys.argv[1], sys.argv[2], sys.argv[3:]
 SKIPPED = 77
-# Debian's dataset-fashion-mnist; FASHION_MNIST_DIR names another copy (the GPU machine's).
-FASHION = os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
 ACCURACY_BAR = 0.90
 
 HISTORY_FIELDS = ["epoch", "steps", "lr", "train_loss", "train_acc", "val_loss", "val_acc",
@@ -26,17 +26,8 @@ HISTORY_FIELDS = ["epoch", "steps", "lr", "train_loss", "train_acc", "val_loss",
                   "step_time_min", "skipped_steps"]
 
 
-def check(cond, what):
-    if not cond:
-        print("FAIL:", what)
-        sys.exit(1)
-    print("ok:", what)
-
-
 with tempfile.TemporaryDirectory() as tmp:
-    packed = os.path.join(tmp, "fashion-mnist.h5")
-    subprocess.run([DPTRAIN, "pack", "--format", "fashion-mnist", "--source", FASHION,
-                    "--output", packed], check=True)
+    packed = pack_fashion_mnist(DPTRAIN, tmp)
     out = os.path.join(tmp, "output")
     config = os.path.join(SOURCE_DIR, "jobs", "fashion_mnist_cpu_demo.cfg")
     train = subprocess.run([DPTRAIN, "train", "--config", config, "--data", packed,

@@ -7,7 +7,9 @@
 
 #include <cstring>
 #include <random>
+#include <vector>
 
+#include "../data/augment_reference.h"
 #include "../data/data_fixtures.h"
 #include "backend/backend.h"
 #include "core/error.h"
@@ -41,23 +43,16 @@ TEST(BackendAugmentation, MatchesTheHostAugmenterBitForBit) {
     for (int padding : {0, 3}) {
       SCOPED_TRACE(fmt::format("normalize {} padding {}", normalize, padding));
       const data::AugmentConfig config = augment_config(normalize, padding);
-      data::Augmenter augmenter(config, h, w, c);
-      Tensor crop = Tensor::empty({n, 2}, DType::i32), flip = Tensor::empty({n}, DType::u8);
-      Tensor expected = Tensor::empty({n, h, w, c});
-      for (int64_t b = 0; b < n; ++b) {
-        data::SampleDraw draw = data::draw_for_sample(config, /*epoch=*/1, b);
-        if (b == 0) draw = {0, 2 * padding, true};  // both corners of the crop range
-        if (b == 1) draw = {2 * padding, 0, false};
-        crop.data<int32_t>()[2 * b] = draw.crop_y;
-        crop.data<int32_t>()[2 * b + 1] = draw.crop_x;
-        flip.data<uint8_t>()[b] = draw.flip;
-        augmenter.apply(images.data<uint8_t>() + b * h * w * c, draw,
-                        expected.data() + b * h * w * c);
-      }
+      std::vector<data::SampleDraw> draws;
+      for (int64_t b = 0; b < n; ++b) draws.push_back(data::draw_for_sample(config, 1, b));
+      draws[0] = {0, 2 * padding, true};  // both corners of the crop range
+      draws[1] = {2 * padding, 0, false};
+      const data::testing::AugmentedOnHost host =
+          data::testing::augment_on_host(config, images, draws);
       Tensor out;
-      backend->augment_batch(augment_spec_for(config), images, crop, flip, out);
-      ASSERT_EQ(out.shape(), expected.shape());
-      EXPECT_EQ(std::memcmp(out.data(), expected.data(), expected.bytes()), 0);
+      backend->augment_batch(augment_spec_for(config), images, host.crop_yx, host.flip, out);
+      ASSERT_EQ(out.shape(), host.expected.shape());
+      EXPECT_EQ(std::memcmp(out.data(), host.expected.data(), host.expected.bytes()), 0);
     }
 }
 

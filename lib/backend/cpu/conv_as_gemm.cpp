@@ -130,9 +130,10 @@ ConvLowering conv_lowering_for(const Conv2dGeometry& g) {
 
 bool conv_gemm_from_environment() { return !env_switch("DPTRAIN_CPU_CONV_GEMM", "on", "off"); }
 
-void ConvAsGemm::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y) {
+void ConvAsGemm::forward(ConvLowering how, const Conv2dGeometry& g, const Tensor& x,
+                         const Tensor& w, Tensor& y) {
   const float* px = x.data();
-  if (conv_lowering_for(g) == ConvLowering::pointwise) {
+  if (how == ConvLowering::pointwise) {
     const int64_t rows = g.n * g.out_h() * g.out_w();
     if (g.stride > 1) {
       float* pixels = grown(gathered_, rows * g.c_in);
@@ -148,9 +149,9 @@ void ConvAsGemm::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor&
   }
 }
 
-void ConvAsGemm::backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
-                          const Tensor& dy, Tensor* dx, Tensor& dw) {
-  if (conv_lowering_for(g) == ConvLowering::pointwise) {
+void ConvAsGemm::backward(ConvLowering how, const Conv2dGeometry& g, const Tensor& x,
+                          const Tensor& w, const Tensor& dy, Tensor* dx, Tensor& dw) {
+  if (how == ConvLowering::pointwise) {
     const int64_t rows = g.n * g.out_h() * g.out_w();
     const float* pixels = x.data();
     if (g.stride > 1) {

@@ -32,10 +32,12 @@ bool conv_gemm_from_environment();
 
 class ConvAsGemm {
  public:
-  // Both require conv_lowering_for(g) != none; shapes are checked by the caller.
-  void forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y);
-  void backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
-                Tensor* dx, Tensor& dw);
+  // `how` is conv_lowering_for(g), not none (the caller has decided already); shapes are
+  // checked by the caller.
+  void forward(ConvLowering how, const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+               Tensor& y);
+  void backward(ConvLowering how, const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                const Tensor& dy, Tensor* dx, Tensor& dw);
 
  private:
   // Working buffers, grown on the first step and reused after (no per-step allocation).

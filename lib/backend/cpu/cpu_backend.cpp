@@ -115,25 +115,31 @@ void CpuBackend::augment_batch(const AugmentSpec& spec, const Tensor& images, co
 
 // --- oneDNN ops ----------------------------------------------------------------------------------
 
+ConvLowering CpuBackend::gemm_lowering(const Conv2dGeometry& g) const {
+  return gemm_small_maps_ ? conv_lowering_for(g) : ConvLowering::none;
+}
+
 bool CpuBackend::conv_runs_as_gemm(const Conv2dGeometry& g) const {
-  return gemm_small_maps_ && conv_lowering_for(g) != ConvLowering::none;
+  return gemm_lowering(g) != ConvLowering::none;
 }
 
 void CpuBackend::conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                                 Tensor& y) {
-  if (!conv_runs_as_gemm(g)) return conv_.forward(g, x, w, y);
+  const ConvLowering how = gemm_lowering(g);
+  if (how == ConvLowering::none) return conv_.forward(g, x, w, y);
   check_conv_operands(g, x, w, nullptr);
   y.ensure({g.n, g.out_h(), g.out_w(), g.c_out});
-  with_dnnl("conv2d_forward (GEMM)", [&] { gemm_conv_.forward(g, x, w, y); });
+  with_dnnl("conv2d_forward (GEMM)", [&] { gemm_conv_.forward(how, g, x, w, y); });
 }
 
 void CpuBackend::conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                                  const Tensor& dy, Tensor* dx, Tensor& dw) {
-  if (!conv_runs_as_gemm(g)) return conv_.backward(g, x, w, dy, dx, dw);
+  const ConvLowering how = gemm_lowering(g);
+  if (how == ConvLowering::none) return conv_.backward(g, x, w, dy, dx, dw);
   check_conv_operands(g, x, w, &dy);
   if (dx) dx->ensure({g.n, g.h, g.w, g.c_in});
   dw.ensure({g.c_out, g.c_in, g.kernel, g.kernel});
-  with_dnnl("conv2d_backward (GEMM)", [&] { gemm_conv_.backward(g, x, w, dy, dx, dw); });
+  with_dnnl("conv2d_backward (GEMM)", [&] { gemm_conv_.backward(how, g, x, w, dy, dx, dw); });
 }
 
 void CpuBackend::batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x,

@@ -87,6 +87,9 @@ class CpuBackend final : public Backend {
   size_t cached_primitive_entries() const;
 
  private:
+  // How this geometry's convolution is lowered to GEMM (none: oneDNN's convolution runs it).
+  ConvLowering gemm_lowering(const Conv2dGeometry& g) const;
+
   // Declared first: the ops hold a reference to it.
   std::unique_ptr<DnnlContext> ctx_;
   OnednnConv conv_;
