@@ -30,7 +30,7 @@ BatchNormGeometry BatchNorm2d::geometry(const Tensor& x) const {
 const Tensor& BatchNorm2d::forward(const Tensor& x, bool train) {
   BatchNormGeometry g = geometry(x);
   Backend& be = store_.backend();
-  x_ = x;
+  x_ = train ? x : Tensor();  // see layer.h: an evaluation keeps no input alive
   Tensor& y = y_.shaped(be, x.shape(), x.dtype());
   if (train) {
     be.batchnorm_forward_train(g, x, store_.param(weight_), store_.param(bias_),
@@ -41,12 +41,11 @@ const Tensor& BatchNorm2d::forward(const Tensor& x, bool train) {
     be.batchnorm_forward_inference(g, x, store_.param(weight_), store_.param(bias_),
                                    store_.buffer(running_mean_), store_.buffer(running_var_), y);
   }
-  saved_for_backward_ = train;
   return y;
 }
 
 Tensor& BatchNorm2d::backward(const Tensor& dy) {
-  DP_CHECK(saved_for_backward_, "batch norm '{}': backward needs a train-mode forward", name_);
+  DP_CHECK(x_.defined(), "batch norm '{}': backward needs a train-mode forward", name_);
   BatchNormGeometry g = geometry(x_);
   Tensor& dx = dx_.shaped(store_.backend(), x_.shape(), x_.dtype());
   store_.backend().batchnorm_backward(g, x_, dy, store_.param(weight_), store_.param(bias_),

@@ -36,7 +36,6 @@ class BatchNorm2d : public Layer {
   BatchNormOptions options_;
   ParameterStore::Id weight_, bias_, running_mean_, running_var_, batches_tracked_;
   Tensor x_;
-  bool saved_for_backward_ = false;  // backward needs a preceding train-mode forward
   ReusableBuffer y_, dx_;
   Tensor saved_mean_, saved_var_, workspace_;  // sized by the backend
 };

@@ -22,9 +22,9 @@ Conv2dGeometry Conv2d::geometry(const Tensor& x) const {
                         out_channels_, kernel_, stride_, pad_};
 }
 
-const Tensor& Conv2d::forward(const Tensor& x, bool /*train*/) {
+const Tensor& Conv2d::forward(const Tensor& x, bool train) {
   Conv2dGeometry g = geometry(x);
-  x_ = x;
+  x_ = train ? x : Tensor();  // see layer.h: an evaluation keeps no input alive
   Backend& be = store_.backend();
   Tensor& y = y_.shaped(be, {g.n, g.out_h(), g.out_w(), g.c_out}, be.activation_dtype());
   be.conv2d_forward(g, x, store_.param(weight_), y);
@@ -33,6 +33,8 @@ const Tensor& Conv2d::forward(const Tensor& x, bool /*train*/) {
 }
 
 Tensor& Conv2d::backward(const Tensor& dy) {
+  DP_CHECK(x_.defined(), "conv '{}': backward needs a train-mode forward",
+           store_.entry(weight_).name);
   Conv2dGeometry g = geometry(x_);
   Backend& be = store_.backend();
   Tensor* dx = input_grad_ ? &dx_.shaped(be, x_.shape(), be.activation_dtype()) : nullptr;

@@ -3,6 +3,10 @@
 // takes the gradient of that output, writes the parameter gradients into the flat gradient
 // buffer (overwriting) and returns the layer's own input-gradient buffer. A caller may add
 // into the returned gradient (residual blocks do) before passing it on.
+// An evaluation-mode forward keeps nothing for backward, in particular no handle to its input:
+// otherwise the last evaluation batch would stay alive until the next training forward drops
+// it, a device-memory release in the middle of that step (inside a CUDA graph capture, which
+// must then be abandoned).
 #pragma once
 
 #include "backend/backend.h"

@@ -13,10 +13,10 @@ Linear::Linear(ParameterStore& store, const std::string& name, int64_t in_featur
       in_features_(in_features),
       out_features_(out_features) {}
 
-const Tensor& Linear::forward(const Tensor& x, bool /*train*/) {
+const Tensor& Linear::forward(const Tensor& x, bool train) {
   DP_CHECK(x.rank() == 2 && x.dim(1) == in_features_, "linear expects {{N,{}}}, got {}",
            in_features_, to_string(x.shape()));
-  x_ = x;
+  x_ = train ? x : Tensor();  // see layer.h: an evaluation keeps no input alive
   Tensor& y = y_.shaped(store_.backend(), {x.dim(0), out_features_});  // logits: f32
   store_.backend().linear_forward(x, store_.param(weight_), store_.param(bias_), y);
   store_.count_forward_macs(x.dim(0) * in_features_ * out_features_);
@@ -24,6 +24,8 @@ const Tensor& Linear::forward(const Tensor& x, bool /*train*/) {
 }
 
 Tensor& Linear::backward(const Tensor& dy) {
+  DP_CHECK(x_.defined(), "linear '{}': backward needs a train-mode forward",
+           store_.entry(weight_).name);
   Tensor& dx = dx_.shaped(store_.backend(), x_.shape(), x_.dtype());
   store_.backend().linear_backward(x_, store_.param(weight_), dy, dx, store_.grad(weight_),
                                    store_.grad(bias_));

@@ -15,8 +15,11 @@ ParameterStore::Id ParameterStore::add_entry(StateEntry e) {
     e.offset = param_elements_;
     param_elements_ += e.numel();
   } else {
-    e.offset = buffer_elements_;
-    buffer_elements_ += e.numel();
+    // Each buffer starts on a 16-byte boundary: cuDNN's persistent batch norm reads the
+    // running statistics as 16-byte vectors, and a one-element num_batches_tracked would
+    // otherwise shift every later layer's statistics off that boundary. The gaps stay zero.
+    e.offset = (buffer_elements_ + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
+    buffer_elements_ = e.offset + e.numel();
   }
   Id id = entries_.size();
   by_name_.emplace(e.name, id);

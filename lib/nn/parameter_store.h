@@ -66,6 +66,7 @@ class ParameterStore {
   std::optional<Id> find(const std::string& name) const;
   const StateEntry& entry(Id id) const { return entries_.at(id); }
   int64_t parameter_count() const { return param_elements_; }  // elements, not tensors
+  // Elements of the flat buffer tensor, alignment gaps included.
   int64_t buffer_element_count() const { return buffer_elements_; }
   size_t parameter_tensor_count() const;
   size_t buffer_tensor_count() const;
@@ -103,6 +104,8 @@ class ParameterStore {
   void reset_forward_macs() { forward_macs_ = 0; }
 
  private:
+  static constexpr int64_t kBufferAlignment = 4;  // elements: 16 bytes of f32
+
   Id add_entry(StateEntry e);
   void check_finalized(const char* what) const;
   Tensor& view_of(Id id, StateKind kind, const char* what);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <vector>
 
@@ -208,6 +209,31 @@ TEST_F(ModelZoo, TrainForwardUpdatesStatsEvalDoesNot) {
   EXPECT_EQ(named(*m, "layer3.0.bn2.num_batches_tracked"), std::vector<float>{1.0f});
   m->forward(images, true);
   EXPECT_EQ(named(*m, "bn1.num_batches_tracked"), std::vector<float>{2.0f});
+}
+
+TEST_F(ModelZoo, EvalForwardKeepsNoInputAliveAndAllowsNoBackward) {
+  // An evaluation batch the layers held on to would be released by the next training
+  // forward, in the middle of a step that a CUDA graph may be capturing.
+  ModelSpec spec;
+  spec.arch = "resnet8";
+  spec.base_width = 4;
+  auto m = make_model(spec, *backend);
+  auto released = std::make_shared<bool>(false);
+  {
+    std::vector<float> px(2 * 8 * 8 * 3, 0.25f);
+    auto storage = std::shared_ptr<void>(new std::vector<float>(px), [released](void* p) {
+      delete static_cast<std::vector<float>*>(p);
+      *released = true;
+    });
+    auto* data = static_cast<std::vector<float>*>(storage.get())->data();
+    Tensor images = Tensor::view(data, {2, 8, 8, 3}, DType::f32, Device::cpu, storage);
+    storage.reset();
+    m->forward(images, false);
+  }
+  EXPECT_TRUE(*released) << "a layer still holds the evaluation input";
+  Tensor dlogits = backend->allocate({2, 10});
+  backend->fill(dlogits, 0.1f);
+  EXPECT_THROW(m->backward(dlogits), Error);
 }
 
 TEST_F(ModelZoo, BackwardFillsEveryGradient) {

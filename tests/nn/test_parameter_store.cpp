@@ -2,6 +2,7 @@
 // the flat buffers, lookup by name, the weight-decay mask.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <vector>
 
 #include "backend/backend.h"
@@ -68,6 +69,29 @@ TEST_F(ParameterStoreTest, FlatBuffersAndViews) {
                                              "bn1.running_mean", "fc.weight", "fc.bias"}));
   // Asking for a buffer's id as a parameter is a bug, caught.
   EXPECT_THROW(store.param(mean), dp::Error);
+}
+
+TEST_F(ParameterStoreTest, BuffersStartOnSixteenByteBoundaries) {
+  // A BN layer's statistics after another's one-element counter: cuDNN's persistent batch norm
+  // faults on statistics that are not 16-byte aligned (seen on an H200).
+  ParameterStore store(*backend);
+  store.add_buffer("bn1.running_mean", {3}, BufferRole::running_mean);
+  store.add_buffer("bn1.num_batches_tracked", {1}, BufferRole::num_batches_tracked);
+  auto mean2 = store.add_buffer("bn2.running_mean", {8}, BufferRole::running_mean);
+  auto count2 = store.add_buffer("bn2.num_batches_tracked", {1}, BufferRole::num_batches_tracked);
+  store.add_parameter("bn2.weight", {8}, ParamRole::bn_weight);
+  store.finalize();
+  EXPECT_EQ(store.entry(mean2).offset, 8);
+  EXPECT_EQ(store.entry(count2).offset, 16);
+  EXPECT_EQ(store.buffer_element_count(), 17);
+  for (const auto& e : store.entries()) {
+    if (e.kind != StateKind::buffer) continue;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(store.buffer(*store.find(e.name)).data()) % 16, 0u)
+        << e.name;
+  }
+  // The gaps are zero, so the flat buffer can be averaged and checkpointed as a whole.
+  const float* flat = store.buffers().data();
+  for (int64_t gap : {3, 5, 6, 7}) EXPECT_EQ(flat[gap], 0.0f) << gap;
 }
 
 TEST_F(ParameterStoreTest, DecayMaskExemptsBnAndBias) {

@@ -2,6 +2,8 @@
 // launches of the backend's own kernels. Convolution lives in cudnn_conv.cpp.
 #include "backend/cuda/cuda_backend.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <numeric>
 #include <type_traits>
@@ -224,6 +226,16 @@ bool CudaBackend::batchnorm_runs_persistent(const BatchNormGeometry& g, DType ty
   return bn_descs(g, type).train_mode == CUDNN_BATCHNORM_SPATIAL_PERSISTENT;
 }
 
+// cuDNN's persistent NHWC kernels load every operand 16 bytes at a time: an H200 run faulted
+// (misaligned read) on running statistics 4 bytes past a 16-byte boundary. Operands that are
+// not all aligned run the plain calls instead.
+static bool aligned_for_persistent_bn(std::initializer_list<const Tensor*> operands) {
+  constexpr uintptr_t kVectorBytes = 16;
+  for (const Tensor* t : operands)
+    if (reinterpret_cast<uintptr_t>(t->data<void>()) % kVectorBytes != 0) return false;
+  return true;
+}
+
 static void check_bn(const BatchNormGeometry& g, const Tensor& x,
                      std::initializer_list<const Tensor*> per_channel) {
   check_device(x, "batchnorm", "input");
@@ -250,30 +262,36 @@ void CudaBackend::batchnorm_forward_train(const BatchNormGeometry& g, const Tens
   const float one = 1.f, zero = 0.f;
   // cuDNN updates the running variance with the unbiased batch variance, as PyTorch does
   // (running = (1 - factor) * running + factor * batch).
-  bool done = false;
-  if (d.train_mode == CUDNN_BATCHNORM_SPATIAL_PERSISTENT) {
-    // The reserve space (if cuDNN wants one) lives in the layer's workspace until backward.
-    if (d.reserve) output(workspace, {static_cast<int64_t>(d.reserve)}, DType::u8);
+  cudnnStatus_t persistent = CUDNN_STATUS_NOT_SUPPORTED;
+  if (d.train_mode == CUDNN_BATCHNORM_SPATIAL_PERSISTENT &&
+      aligned_for_persistent_bn({&x, &y, &gamma, &beta, &running_mean, &running_var,
+                                 &saved_mean, &saved_var})) {
+    // The reserve space lives in the layer's workspace until backward; a non-empty workspace
+    // (one byte at least) tells backward that this forward ran persistent.
+    output(workspace, {static_cast<int64_t>(std::max<size_t>(d.reserve, 1))}, DType::u8);
     void* scratch = d.forward_workspace ? ctx_.workspace.get(ctx_.pool, d.forward_workspace)
                                         : nullptr;
-    const cudnnStatus_t status = cudnnBatchNormalizationForwardTrainingEx(
+    persistent = cudnnBatchNormalizationForwardTrainingEx(
         ctx_.cudnn.get(), d.train_mode, CUDNN_BATCHNORM_OPS_BN, &one, &zero, d.data.get(),
         x.data<void>(), nullptr, nullptr, d.data.get(), y.data<void>(), d.stats.get(), f(gamma),
         f(beta), static_cast<double>(g.momentum), f(running_mean), f(running_var),
         static_cast<double>(g.eps), f(saved_mean), f(saved_var), nullptr, scratch,
         d.forward_workspace, d.reserve ? workspace.data<void>() : nullptr, d.reserve);
-    if (status == CUDNN_STATUS_NOT_SUPPORTED)
+    if (persistent == CUDNN_STATUS_NOT_SUPPORTED)
       d.train_mode = CUDNN_BATCHNORM_SPATIAL;  // this geometry: the plain calls from now on
     else
-      DP_CUDNN_CHECK(status);
-    done = status == CUDNN_STATUS_SUCCESS;
+      DP_CUDNN_CHECK(persistent);
   }
-  if (!done)
+  if (persistent != CUDNN_STATUS_SUCCESS) {
+    // An empty workspace: backward runs the plain call too. Emptied, not dropped: a partial
+    // batch's geometry may run plain, and releasing the memory would cost the graphs.
+    if (workspace.defined()) output(workspace, {0}, DType::u8);
     DP_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
         ctx_.cudnn.get(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, d.data.get(), x.data<void>(),
         d.data.get(), y.data<void>(), d.stats.get(), f(gamma), f(beta),
         static_cast<double>(g.momentum), f(running_mean), f(running_var),
         static_cast<double>(g.eps), f(saved_mean), f(saved_var)));
+  }
   if (g.fuse_relu) relu_forward(y, y);
   DP_CUDA_CHECK(cudaGetLastError());
 }
@@ -320,10 +338,13 @@ void CudaBackend::batchnorm_backward(const BatchNormGeometry& g, const Tensor& x
   }
   BnDescs& d = bn_descs(g, x.dtype());
   const float one = 1.f, zero = 0.f;
-  // The forward of this geometry settled the mode (it drops PERSISTENT where cuDNN refuses it).
-  if (d.train_mode == CUDNN_BATCHNORM_SPATIAL_PERSISTENT) {
-    DP_CHECK(!d.reserve || workspace.bytes() >= d.reserve,
-             "batchnorm_backward: the forward's reserve space is missing");
+  // Persistent exactly when the forward was: it left its reserve space in the workspace.
+  if (d.train_mode == CUDNN_BATCHNORM_SPATIAL_PERSISTENT && workspace.defined() &&
+      workspace.bytes() > 0) {
+    DP_CHECK(workspace.bytes() >= d.reserve,
+             "batchnorm_backward: the forward's reserve space is too small");
+    DP_CHECK(aligned_for_persistent_bn({&x, &dy, &dx, &gamma, &beta, &dgamma, &dbeta}),
+             "batchnorm_backward: operands of a persistent forward are not 16-byte aligned");
     void* scratch = d.backward_workspace ? ctx_.workspace.get(ctx_.pool, d.backward_workspace)
                                          : nullptr;
     DP_CUDNN_CHECK(cudnnBatchNormalizationBackwardEx(
