@@ -45,7 +45,7 @@ CudaOptions cuda_options(const std::string& precision, bool deterministic) {
 }
 
 bool cudnn_batchnorm_persistent_from_environment() {
-  return env_switch("DPTRAIN_CUDNN_BN", "spatial", "persistent");
+  return !env_switch("DPTRAIN_CUDNN_BN", "persistent", "spatial");
 }
 
 BackendChoice choose_backend(const std::string& device, int threads, int local_rank,

@@ -23,7 +23,7 @@ struct BackendChoice {
 // they say; the reason string of a CPU choice says so when they asked for more.
 CudaOptions cuda_options(const std::string& precision, bool deterministic);
 
-// DPTRAIN_CUDNN_BN=spatial|persistent (unset: spatial): CudaOptions::batchnorm_persistent.
+// DPTRAIN_CUDNN_BN=persistent|spatial (unset: persistent): CudaOptions::batchnorm_persistent.
 bool cudnn_batchnorm_persistent_from_environment();
 
 // `pin_threads`: bind the CPU backend's threads to cores (cpu::pin_openmp_threads).

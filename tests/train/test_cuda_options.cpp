@@ -16,7 +16,7 @@ TEST(CudaOptionsFromTheCommandLine, PrecisionAndDeterminism) {
   const CudaOptions fp32 = cuda_options("fp32", false);
   EXPECT_FALSE(fp32.allow_tf32 || fp32.mixed_bf16 || fp32.deterministic);
   EXPECT_TRUE(fp32.benchmark_algorithms);
-  EXPECT_FALSE(fp32.batchnorm_persistent);
+  EXPECT_TRUE(fp32.batchnorm_persistent) << "persistent batch norm is the default";
   EXPECT_TRUE(cuda_options("tf32", false).allow_tf32);
   const CudaOptions bf16 = cuda_options("bf16", true);
   EXPECT_TRUE(bf16.mixed_bf16 && bf16.deterministic);
@@ -29,6 +29,8 @@ TEST(CudaOptionsFromTheEnvironment, BatchNormMode) {
   EXPECT_TRUE(cuda_options("bf16", false).batchnorm_persistent);
   setenv("DPTRAIN_CUDNN_BN", "spatial", 1);
   EXPECT_FALSE(cuda_options("bf16", false).batchnorm_persistent);
+  setenv("DPTRAIN_CUDNN_BN", "", 1);
+  EXPECT_TRUE(cuda_options("bf16", false).batchnorm_persistent);
   setenv("DPTRAIN_CUDNN_BN", "fast", 1);
   try {
     cuda_options("fp32", false);
