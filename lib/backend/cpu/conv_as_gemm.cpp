@@ -5,6 +5,7 @@
 #include <cstring>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "backend/cpu/openmp_threshold.h"
 #include "core/env_switch.h"
 
 namespace dp::cpu {
@@ -15,9 +16,6 @@ namespace {
 // tests/backend/bench_conv at batch 128 on 2 cores, fwd+bwd GEMM over oneDNN is 1.3-1.6x at 4x4
 // (512->128, 128->512) and 8-9x at 1x1, but 1.0x (256->64) and 0.73x (64->256) at 8x8.
 constexpr int64_t kPointwiseMaxOutputPixels = 16;
-
-// Below this many elements an OpenMP fork costs more than the loop it would split.
-constexpr int64_t kParallelMin = 1 << 15;
 
 // C[m, n] = op(A)[m, k] * op(B)[k, n], row-major; a transposed operand is stored as its
 // transpose. A failure surfaces as dnnl::error, which the backend's with_dnnl turns into a

@@ -8,12 +8,10 @@
 #include <cstring>
 
 #include "backend/cpu/dnnl_check.h"
+#include "backend/cpu/openmp_threshold.h"
 
 namespace dp::cpu {
 namespace {
-
-// Below this many elements an OpenMP fork costs more than the loop.
-constexpr int64_t kParallelMin = 1 << 15;
 
 void check_same_numel(const Tensor& a, const Tensor& b, const char* op) {
   DP_CHECK(a.numel() == b.numel(), "{}: {} vs {}", op, to_string(a.shape()), to_string(b.shape()));
