@@ -83,10 +83,12 @@ void Tensor::ensure(const Shape& shape, DType dtype) {
   }
   shape_ = shape;
   dtype_ = dtype;
+  layout_ = Layout::nhwc;
 }
 
 Tensor Tensor::reshaped(const Shape& shape) const {
   DP_CHECK(dp::numel(shape) == numel(), "reshape {} -> {}", to_string(shape_), to_string(shape));
+  DP_CHECK(layout_ == Layout::nhwc, "reshape of a channel-blocked tensor {}", to_string(shape_));
   Tensor t = *this;
   t.shape_ = shape;
   t.owned_ = false;

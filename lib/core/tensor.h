@@ -1,6 +1,7 @@
 // Tensor: a shape, a dtype, a device and storage that is either owned (aligned, shared between
 // copies of the handle) or a view into someone else's buffer (the flat parameter buffer).
-// Activations are channels-last: shape {N, H, W, C} is also the memory order. Convolution
+// Activations are channels-last: shape {N, H, W, C}, which is also the memory order unless the
+// tensor's layout says otherwise (the CPU backend's blocked activations, below). Convolution
 // weights keep PyTorch's {O, I, KH, KW} so checkpoints match torchvision's state_dict.
 #pragma once
 
@@ -17,6 +18,13 @@ enum class Device { cpu, cuda };
 enum class DType { f32, i32, u8, bf16 };
 
 using Shape = std::vector<int64_t>;
+
+// Where an activation's elements sit in memory; the shape stays {N, H, W, C} either way.
+// nhwc: the shape's order. nchw16c: oneDNN's nChw16c, memory order {N, C/16, H, W, 16}, which
+// the CPU backend keeps inside its stages of 32+ channels because oneDNN's Winograd and fastest
+// blocked kernels read nothing else (cpu/activation_layout.h). Only the backend that produced
+// a blocked tensor reads it; copy_to_host always hands out nhwc.
+enum class Layout { nhwc, nchw16c };
 
 int64_t numel(const Shape& shape);
 std::string to_string(const Shape& shape);
@@ -36,6 +44,7 @@ class Tensor {
 
   // Reshape to `shape`, reallocating only when the owned capacity is too small. Lets a layer
   // keep one output buffer across steps (no per-step allocation). Not allowed on views.
+  // The layout goes back to nhwc: whoever writes the tensor next says otherwise.
   void ensure(const Shape& shape, DType dtype = DType::f32);
 
   template <typename T = float>
@@ -57,7 +66,10 @@ class Tensor {
   DType dtype() const { return dtype_; }
   Device device() const { return device_; }
   bool defined() const { return data_ != nullptr; }
-  // A view of the same storage with another shape of equal element count.
+  Layout layout() const { return layout_; }
+  void set_layout(Layout layout) { layout_ = layout; }
+  // A view of the same storage with another shape of equal element count (nhwc tensors only:
+  // a blocked tensor's memory order means nothing under another shape).
   Tensor reshaped(const Shape& shape) const;
 
  private:
@@ -68,6 +80,7 @@ class Tensor {
   Shape shape_;
   DType dtype_ = DType::f32;
   Device device_ = Device::cpu;
+  Layout layout_ = Layout::nhwc;
 };
 
 }  // namespace dp

@@ -55,13 +55,28 @@ inline Tensor random_away_from_zero(const Shape& shape, std::mt19937& gen, float
   return t;
 }
 
+// A tensor's values in NHWC order: itself when its layout is nhwc, else a host copy unpacked
+// from the CPU backend's nChw16c (memory order {N, C/16, H, W, 16}) by plain index arithmetic,
+// an oracle independent of the oneDNN reorders the backend uses.
+inline Tensor in_nhwc_order(const Tensor& t) {
+  if (t.layout() == Layout::nhwc) return t;
+  const int64_t n = t.dim(0), hw = t.dim(1) * t.dim(2), c = t.dim(3);
+  Tensor out = Tensor::empty(t.shape());
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t p = 0; p < hw; ++p)
+      for (int64_t k = 0; k < c; ++k)
+        out.data()[(i * hw + p) * c + k] = t.data()[((i * (c / 16) + k / 16) * hw + p) * 16 + k % 16];
+  return out;
+}
+
 inline Tensor copy_of(const Tensor& t) {
   Tensor c = Tensor::empty(t.shape(), t.dtype());
   std::copy_n(t.data<char>(), t.bytes(), c.data<char>());
   return c;
 }
 
-inline double dot(const Tensor& a, const Tensor& b) {
+inline double dot(const Tensor& a_any, const Tensor& b_any) {
+  const Tensor a = in_nhwc_order(a_any), b = in_nhwc_order(b_any);
   EXPECT_EQ(a.numel(), b.numel());
   double s = 0;
   for (int64_t i = 0; i < a.numel(); ++i) s += static_cast<double>(a.data()[i]) * b.data()[i];
@@ -69,7 +84,8 @@ inline double dot(const Tensor& a, const Tensor& b) {
 }
 
 // max |a - b| / max(|b|): relative to the reference's scale, so tiny entries do not dominate.
-inline double relative_max_error(const Tensor& a, const Tensor& ref) {
+inline double relative_max_error(const Tensor& a_any, const Tensor& ref_any) {
+  const Tensor a = in_nhwc_order(a_any), ref = in_nhwc_order(ref_any);
   EXPECT_EQ(a.numel(), ref.numel());
   double err = 0, scale = 0;
   for (int64_t i = 0; i < ref.numel(); ++i) {
@@ -88,6 +104,8 @@ inline void expect_gradient(const std::string& what, Tensor& input, const Tensor
                             const std::function<double()>& loss, float eps = 1e-2f,
                             double tol = 1e-2, int max_checks = 80, unsigned seed = 7) {
   ASSERT_EQ(input.numel(), analytic.numel()) << what;
+  ASSERT_EQ(input.layout(), Layout::nhwc) << what << ": perturbs the input in NHWC order";
+  const Tensor analytic_nhwc = in_nhwc_order(analytic);
   std::vector<int64_t> idx(input.numel());
   for (int64_t i = 0; i < input.numel(); ++i) idx[i] = i;
   if (input.numel() > max_checks) {
@@ -106,7 +124,7 @@ inline void expect_gradient(const std::string& what, Tensor& input, const Tensor
     double minus = loss();
     input.data()[i] = saved;
     double numeric = (plus - minus) / (2.0 * eps);
-    double a = analytic.data()[i];
+    double a = analytic_nhwc.data()[i];
     if (std::abs(a - numeric) > err) {
       err = std::abs(a - numeric);
       worst = i;

@@ -25,6 +25,8 @@ CpuBackend::CpuBackend(int threads, CpuConvOptions conv)
                        if (threads > 0) omp_set_num_threads(threads);
                        return std::make_unique<DnnlContext>();
                      })),
+      layouts_(*ctx_),
+      blocked_(conv.blocked_activations),
       conv_(*ctx_, conv.winograd),
       gemm_small_maps_(conv.gemm_small_maps),
       batchnorm_(*ctx_),
@@ -33,14 +35,15 @@ CpuBackend::CpuBackend(int threads, CpuConvOptions conv)
 
 std::string CpuBackend::name() const {
   const dnnl_version_t* v = dnnl_version();
-  return fmt::format("cpu (oneDNN {}.{}.{}, {} OpenMP threads{}{})", v->major, v->minor, v->patch,
-                     omp_get_max_threads(), conv_.winograd() ? ", Winograd 3x3 conv" : "",
+  return fmt::format("cpu (oneDNN {}.{}.{}, {} OpenMP threads{}{}{})", v->major, v->minor,
+                     v->patch, omp_get_max_threads(), conv_.winograd() ? ", Winograd 3x3 conv" : "",
+                     blocked_ ? ", nChw16c activations" : "",
                      gemm_small_maps_ ? "" : ", no GEMM lowering of small-map conv");
 }
 
 size_t CpuBackend::cached_primitive_entries() const {
   return conv_.cached_entries() + batchnorm_.cached_entries() + maxpool_.cached_entries() +
-         linear_.cached_entries();
+         linear_.cached_entries() + layouts_.cached_entries();
 }
 
 // --- memory ------------------------------------------------------------------------------------
@@ -48,11 +51,15 @@ size_t CpuBackend::cached_primitive_entries() const {
 Tensor CpuBackend::allocate(const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype); }
 
 void CpuBackend::copy_to_host(const Tensor& src, void* dst) {
-  std::memcpy(dst, src.data<void>(), src.bytes());
+  if (src.layout() == Layout::nhwc)
+    std::memcpy(dst, src.data<void>(), src.bytes());
+  else
+    layouts_.to_nhwc(src, dst);
 }
 
 void CpuBackend::copy_from_host(const void* src, Tensor& dst) {
   std::memcpy(dst.data<void>(), src, dst.bytes());
+  dst.set_layout(Layout::nhwc);
 }
 
 void CpuBackend::fill(Tensor& t, float value) {
@@ -121,23 +128,36 @@ bool CpuBackend::conv_runs_as_gemm(const Conv2dGeometry& g) const {
   return gemm_lowering(g) != ConvLowering::none;
 }
 
+Layout CpuBackend::conv_output_layout(const Conv2dGeometry& g) const {
+  if (gemm_lowering(g) != ConvLowering::none) return Layout::nhwc;  // the GEMM writes NHWC
+  return preferred_layout(blocked_, g.c_out, g.out_h(), g.out_w());
+}
+
 void CpuBackend::conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                                 Tensor& y) {
   const ConvLowering how = gemm_lowering(g);
-  if (how == ConvLowering::none) return conv_.forward(g, x, w, y);
+  if (how == ConvLowering::none) return conv_.forward(g, x, w, y, conv_output_layout(g));
   check_conv_operands(g, x, w, nullptr);
+  const Tensor& x_nhwc = layouts_.in_layout(x, Layout::nhwc, scratch_.input);
   y.ensure({g.n, g.out_h(), g.out_w(), g.c_out});
-  with_dnnl("conv2d_forward (GEMM)", [&] { gemm_conv_.forward(how, g, x, w, y); });
+  with_dnnl("conv2d_forward (GEMM)", [&] { gemm_conv_.forward(how, g, x_nhwc, w, y); });
 }
 
 void CpuBackend::conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                                  const Tensor& dy, Tensor* dx, Tensor& dw) {
   const ConvLowering how = gemm_lowering(g);
-  if (how == ConvLowering::none) return conv_.backward(g, x, w, dy, dx, dw);
+  const Tensor& dy_in = layouts_.in_layout(dy, conv_output_layout(g), scratch_.grad);
+  if (how == ConvLowering::none) return conv_.backward(g, x, w, dy_in, dx, dw);
   check_conv_operands(g, x, w, &dy);
-  if (dx) dx->ensure({g.n, g.h, g.w, g.c_in});
+  const Tensor& x_nhwc = layouts_.in_layout(x, Layout::nhwc, scratch_.input);
+  // The GEMM writes dx in NHWC; a blocked x gets its gradient reordered into its own layout.
+  const bool reorder_dx = dx && x.layout() != Layout::nhwc;
+  Tensor* dx_nhwc = reorder_dx ? &scratch_.result : dx;
+  if (dx_nhwc) dx_nhwc->ensure({g.n, g.h, g.w, g.c_in});
   dw.ensure({g.c_out, g.c_in, g.kernel, g.kernel});
-  with_dnnl("conv2d_backward (GEMM)", [&] { gemm_conv_.backward(how, g, x, w, dy, dx, dw); });
+  with_dnnl("conv2d_backward (GEMM)",
+            [&] { gemm_conv_.backward(how, g, x_nhwc, w, dy_in, dx_nhwc, dw); });
+  if (reorder_dx) layouts_.convert(scratch_.result, *dx, x.layout());
 }
 
 void CpuBackend::batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x,
@@ -160,7 +180,9 @@ void CpuBackend::batchnorm_backward(const BatchNormGeometry& g, const Tensor& x,
                                     const Tensor& saved_mean, const Tensor& saved_var,
                                     const Tensor& workspace, Tensor& dx, Tensor& dgamma,
                                     Tensor& dbeta) {
-  batchnorm_.backward(g, x, dy, gamma, beta, saved_mean, saved_var, workspace, dx, dgamma, dbeta);
+  const Tensor& dy_in = layouts_.in_layout(dy, x.layout(), scratch_.grad);
+  batchnorm_.backward(g, x, dy_in, gamma, beta, saved_mean, saved_var, workspace, dx, dgamma,
+                      dbeta);
 }
 
 void CpuBackend::maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor& y,
@@ -184,8 +206,12 @@ void CpuBackend::linear_backward(const Tensor& x, const Tensor& w, const Tensor&
 
 // --- elementwise ---------------------------------------------------------------------------------
 
+// The elementwise loops run on whatever layout their first operand has; a second operand in
+// another layout is reordered to it first.
+
 void CpuBackend::relu_forward(const Tensor& x, Tensor& y) {
   y.ensure(x.shape());
+  y.set_layout(x.layout());
   const int64_t n = x.numel();
   const float* px = x.data();
   float* py = y.data();
@@ -195,10 +221,12 @@ void CpuBackend::relu_forward(const Tensor& x, Tensor& y) {
 
 void CpuBackend::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
   check_same_numel(y, dy, "relu_backward");
+  const Tensor& dy_in = layouts_.in_layout(dy, y.layout(), scratch_.grad);
   dx.ensure(dy.shape());
+  dx.set_layout(y.layout());
   const int64_t n = y.numel();
   const float* py = y.data();
-  const float* pdy = dy.data();
+  const float* pdy = dy_in.data();
   float* pdx = dx.data();
   // Both loads are unconditional so the select compiles to a vector blend: written as
   // `py[i] > 0 ? pdy[i] : 0` the load of pdy sits behind a data-dependent branch that
@@ -212,10 +240,12 @@ void CpuBackend::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
 
 void CpuBackend::add_relu_forward(const Tensor& a, const Tensor& b, Tensor& y) {
   check_same_numel(a, b, "add_relu_forward");
+  const Tensor& b_in = layouts_.in_layout(b, a.layout(), scratch_.input);
   y.ensure(a.shape());
+  y.set_layout(a.layout());
   const int64_t n = a.numel();
   const float* pa = a.data();
-  const float* pb = b.data();
+  const float* pb = b_in.data();
   float* py = y.data();
 #pragma omp parallel for simd if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
@@ -230,8 +260,9 @@ void CpuBackend::add_relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx
 
 void CpuBackend::accumulate(const Tensor& x, Tensor& y) {
   check_same_numel(x, y, "accumulate");
+  const Tensor& x_in = layouts_.in_layout(x, y.layout(), scratch_.input);
   const int64_t n = x.numel();
-  const float* px = x.data();
+  const float* px = x_in.data();
   float* py = y.data();
 #pragma omp parallel for simd if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) py[i] += px[i];
@@ -239,43 +270,63 @@ void CpuBackend::accumulate(const Tensor& x, Tensor& y) {
 
 // --- global average pooling ----------------------------------------------------------------------
 
+// Channel k of pixel p of image i sits at ((i * C/16 + k/16) * HW + p) * 16 + k%16 in nChw16c:
+// the loops below run over channel blocks of `block` channels, which is all of C in NHWC.
+namespace {
+struct ChannelBlocks {
+  int64_t block, count;  // channels per block, blocks per image
+  ChannelBlocks(const Tensor& t) {
+    const int64_t c = t.dim(3);
+    block = t.layout() == Layout::nchw16c ? 16 : c;
+    count = c / block;
+  }
+};
+}  // namespace
+
 void CpuBackend::global_avgpool_forward(const Tensor& x, Tensor& y) {
   DP_CHECK(x.rank() == 4, "global_avgpool_forward expects NHWC, got {}", to_string(x.shape()));
   const int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
+  const ChannelBlocks blocks(x);
   y.ensure({n, c});
   const float* px = x.data();
   float* py = y.data();
   const float scale = 1.f / static_cast<float>(hw);
 #pragma omp parallel for if (n * hw * c > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
-    float* out = py + i * c;
-    for (int64_t k = 0; k < c; ++k) out[k] = 0.f;
-    for (int64_t p = 0; p < hw; ++p) {
-      const float* in = px + (i * hw + p) * c;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t b = 0; b < blocks.count; ++b) {
+      float* out = py + i * c + b * blocks.block;
+      const float* in = px + (i * blocks.count + b) * hw * blocks.block;
+      for (int64_t k = 0; k < blocks.block; ++k) out[k] = 0.f;
+      for (int64_t p = 0; p < hw; ++p) {
 #pragma omp simd
-      for (int64_t k = 0; k < c; ++k) out[k] += in[k];
+        for (int64_t k = 0; k < blocks.block; ++k) out[k] += in[p * blocks.block + k];
+      }
+#pragma omp simd
+      for (int64_t k = 0; k < blocks.block; ++k) out[k] *= scale;
     }
-#pragma omp simd
-    for (int64_t k = 0; k < c; ++k) out[k] *= scale;
-  }
 }
 
+// dx is written in the layout a convolution would give its shape, which is the layout the
+// forward's input had inside a network.
 void CpuBackend::global_avgpool_backward(const Tensor& dy, Tensor& dx) {
   DP_CHECK(dx.rank() == 4 && dy.numel() == dx.dim(0) * dx.dim(3),
            "global_avgpool_backward: dx {} must be allocated NHWC for dy {}", to_string(dx.shape()),
            to_string(dy.shape()));
   const int64_t n = dx.dim(0), hw = dx.dim(1) * dx.dim(2), c = dx.dim(3);
+  dx.set_layout(preferred_layout(blocked_, c, dx.dim(1), dx.dim(2)));
+  const ChannelBlocks blocks(dx);
   const float* pdy = dy.data();
   float* pdx = dx.data();
   const float scale = 1.f / static_cast<float>(hw);
-#pragma omp parallel for collapse(2) if (n * hw * c > kParallelMin)
+#pragma omp parallel for collapse(3) if (n * hw * c > kParallelMin)
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t p = 0; p < hw; ++p) {
-      float* out = pdx + (i * hw + p) * c;
-      const float* in = pdy + i * c;
+    for (int64_t b = 0; b < blocks.count; ++b)
+      for (int64_t p = 0; p < hw; ++p) {
+        float* out = pdx + ((i * blocks.count + b) * hw + p) * blocks.block;
+        const float* in = pdy + i * c + b * blocks.block;
 #pragma omp simd
-      for (int64_t k = 0; k < c; ++k) out[k] = in[k] * scale;
-    }
+        for (int64_t k = 0; k < blocks.block; ++k) out[k] = in[k] * scale;
+      }
 }
 
 // --- loss ----------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "backend/backend.h"
+#include "backend/cpu/activation_layout.h"
 #include "backend/cpu/conv_as_gemm.h"
 #include "backend/cpu/onednn_ops.h"
 #include "backend/cpu/primitive_cache.h"
@@ -20,6 +21,9 @@ struct CpuConvOptions {
   // Small output maps as one GEMM over the batch (conv_as_gemm.h):
   // DPTRAIN_CPU_CONV_GEMM=on|off (unset: on).
   bool gemm_small_maps = conv_gemm_from_environment();
+  // nChw16c activations in stages of 32+ channels on 8x8+ maps (activation_layout.h):
+  // DPTRAIN_CPU_LAYOUT=blocked|nhwc (unset: blocked).
+  bool blocked_activations = blocked_layout_from_environment();
 };
 
 class CpuBackend final : public Backend {
@@ -82,6 +86,8 @@ class CpuBackend final : public Backend {
 
   // Whether this geometry's convolution runs as one GEMM over the batch (conv_as_gemm.h).
   bool conv_runs_as_gemm(const Conv2dGeometry& g) const;
+  // The layout this geometry's convolution writes its output in.
+  Layout conv_output_layout(const Conv2dGeometry& g) const;
 
   // How many primitive cache entries exist (tests check that repeated shapes reuse them).
   size_t cached_primitive_entries() const;
@@ -90,8 +96,17 @@ class CpuBackend final : public Backend {
   // How this geometry's convolution is lowered to GEMM (none: oneDNN's convolution runs it).
   ConvLowering gemm_lowering(const Conv2dGeometry& g) const;
 
+  // Operands that arrive in another layout than the op computes in are reordered into these
+  // (at the edges of a blocked stage, or from a caller's NHWC tensor; never inside a stage).
+  struct LayoutScratch {
+    Tensor input, grad, result;
+  };
+
   // Declared first: the ops hold a reference to it.
   std::unique_ptr<DnnlContext> ctx_;
+  LayoutConverter layouts_;
+  LayoutScratch scratch_;
+  bool blocked_;
   OnednnConv conv_;
   ConvAsGemm gemm_conv_;
   bool gemm_small_maps_;

@@ -1,5 +1,7 @@
-// Batch normalisation on oneDNN (NHWC, separate scale and shift, optional fused ReLU). oneDNN
+// Batch normalisation on oneDNN (in the input's layout, NHWC or nChw16c; separate scale and
+// shift, optional fused ReLU). The output and the input gradient keep that layout. oneDNN
 // does not track running statistics, so the PyTorch update (unbiased variance) is done here.
+#include "backend/cpu/activation_layout.h"
 #include "backend/cpu/dnnl_check.h"
 #include "backend/cpu/onednn_ops.h"
 
@@ -10,8 +12,8 @@ using dnnl::memory;
 using flags = dnnl::normalization_flags;
 constexpr auto f32 = memory::data_type::f32;
 
-memory::desc data_desc(const BatchNormGeometry& g) {
-  return memory::desc({g.n, g.c, g.h, g.w}, f32, memory::format_tag::nhwc);
+memory::desc data_desc(const BatchNormGeometry& g, Layout layout) {
+  return activation_desc(g.n, g.h, g.w, g.c, layout);
 }
 
 // gamma, beta and their gradients: one f32 per channel (use_scale / use_shift layout).
@@ -19,8 +21,9 @@ memory::desc channel_desc(const BatchNormGeometry& g) {
   return memory::desc({g.c}, f32, memory::format_tag::x);
 }
 
-CacheKey bn_key(const BatchNormGeometry& g) {
-  return {g.n, g.h, g.w, g.c, g.fuse_relu, float_bits(g.eps), 0, 0, 0, 0};
+CacheKey bn_key(const BatchNormGeometry& g, Layout layout) {
+  return {g.n, g.h, g.w, g.c, g.fuse_relu, float_bits(g.eps), static_cast<int64_t>(layout), 0, 0,
+          0};
 }
 
 flags train_flags(const BatchNormGeometry& g) {
@@ -28,8 +31,10 @@ flags train_flags(const BatchNormGeometry& g) {
 }
 
 dnnl::batch_normalization_forward::primitive_desc train_pd(const BatchNormGeometry& g,
+                                                           Layout layout,
                                                            const dnnl::engine& engine) {
-  dnnl::batch_normalization_forward::desc desc(dnnl::prop_kind::forward_training, data_desc(g),
+  dnnl::batch_normalization_forward::desc desc(dnnl::prop_kind::forward_training,
+                                               data_desc(g, layout),
                                                g.eps, train_flags(g));
   return {desc, user_scratchpad_attr(), engine};
 }
@@ -75,8 +80,8 @@ void OnednnBatchNorm::forward_train(const BatchNormGeometry& g, const Tensor& x,
   saved_mean.ensure({g.c});
   saved_var.ensure({g.c});
   with_dnnl("batchnorm_forward_train", [&] {
-    Train& e = train_.get(bn_key(g), [&] {
-      auto pd = train_pd(g, ctx_.engine);
+    Train& e = train_.get(bn_key(g, x.layout()), [&] {
+      auto pd = train_pd(g, x.layout(), ctx_.engine);
       return Train{dnnl::batch_normalization_forward(pd), ctx_.unbound(pd.src_desc()),
                    ctx_.unbound(pd.dst_desc()),           ctx_.unbound(channel_desc(g)),
                    ctx_.unbound(channel_desc(g)),         ctx_.unbound(pd.mean_desc()),
@@ -102,6 +107,7 @@ void OnednnBatchNorm::forward_train(const BatchNormGeometry& g, const Tensor& x,
     e.prim.execute(ctx_.stream, args);
     ctx_.stream.wait();
   });
+  y.set_layout(x.layout());
 
   // PyTorch: running = (1-m)*running + m*batch, with the unbiased batch variance.
   const float m = g.momentum;
@@ -124,9 +130,10 @@ void OnednnBatchNorm::forward_inference(const BatchNormGeometry& g, const Tensor
   check_shapes(g, x, {&gamma, &beta, &running_mean, &running_var});
   y.ensure(x.shape());
   with_dnnl("batchnorm_forward_inference", [&] {
-    Inference& e = infer_.get(bn_key(g), [&] {
-      dnnl::batch_normalization_forward::desc desc(dnnl::prop_kind::forward_inference, data_desc(g),
-                                                   g.eps, train_flags(g) | flags::use_global_stats);
+    Inference& e = infer_.get(bn_key(g, x.layout()), [&] {
+      dnnl::batch_normalization_forward::desc desc(dnnl::prop_kind::forward_inference,
+                                                   data_desc(g, x.layout()), g.eps,
+                                                   train_flags(g) | flags::use_global_stats);
       dnnl::batch_normalization_forward::primitive_desc pd(desc, user_scratchpad_attr(),
                                                            ctx_.engine);
       return Inference{dnnl::batch_normalization_forward(pd), ctx_.unbound(pd.src_desc()),
@@ -150,6 +157,7 @@ void OnednnBatchNorm::forward_inference(const BatchNormGeometry& g, const Tensor
                                  {DNNL_ARG_SCRATCHPAD, e.scratch}});
     ctx_.stream.wait();
   });
+  y.set_layout(x.layout());
 }
 
 void OnednnBatchNorm::backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
@@ -157,16 +165,19 @@ void OnednnBatchNorm::backward(const BatchNormGeometry& g, const Tensor& x, cons
                                const Tensor& saved_var, const Tensor& workspace, Tensor& dx,
                                Tensor& dgamma, Tensor& dbeta) {
   check_shapes(g, x, {&gamma, &beta, &saved_mean, &saved_var});
-  DP_CHECK(dy.shape() == x.shape(), "batchnorm output gradient {} does not match input {}",
+  DP_CHECK(dy.shape() == x.shape() && dy.layout() == x.layout(),
+           "batchnorm output gradient {} does not match input {} in shape or layout",
            to_string(dy.shape()), to_string(x.shape()));
   dx.ensure(x.shape());
   dgamma.ensure({g.c});
   dbeta.ensure({g.c});
   with_dnnl("batchnorm_backward", [&] {
-    Backward& e = bwd_.get(bn_key(g), [&] {
-      auto hint = train_pd(g, ctx_.engine);
-      dnnl::batch_normalization_backward::desc desc(dnnl::prop_kind::backward, data_desc(g),
-                                                    data_desc(g), g.eps, train_flags(g));
+    const Layout layout = x.layout();
+    Backward& e = bwd_.get(bn_key(g, layout), [&] {
+      auto hint = train_pd(g, layout, ctx_.engine);
+      dnnl::batch_normalization_backward::desc desc(dnnl::prop_kind::backward,
+                                                    data_desc(g, layout), data_desc(g, layout),
+                                                    g.eps, train_flags(g));
       dnnl::batch_normalization_backward::primitive_desc pd(desc, user_scratchpad_attr(),
                                                             ctx_.engine, hint);
       return Backward{dnnl::batch_normalization_backward(pd), ctx_.unbound(pd.src_desc()),
@@ -206,6 +217,7 @@ void OnednnBatchNorm::backward(const BatchNormGeometry& g, const Tensor& x, cons
     e.prim.execute(ctx_.stream, args);
     ctx_.stream.wait();
   });
+  dx.set_layout(x.layout());
 }
 
 }  // namespace dp::cpu

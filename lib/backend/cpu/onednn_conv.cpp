@@ -3,16 +3,17 @@
 // with a cached reorder from / to PyTorch's OIHW (the weights change every training step, so
 // the reorder runs on every call; it is a few percent of a step).
 //
-// Two algorithms:
-// - direct: activations stay plain NHWC, which oneDNN's brgconv / jit kernels read and write
-//   without any reorder;
-// - Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions with at least 64 channels (the default;
-//   DPTRAIN_CPU_CONV=direct turns it off): about 2x fewer multiplies, but oneDNN implements it
-//   only on blocked activations, so each pass reorders NHWC in and out. Results differ from
-//   direct convolution by rounding: a whole ResNet-18-CIFAR training step agrees with PyTorch
-//   to 4.2e-6 relative with it and 2.8e-6 without (tests/oracle).
+// Activations come and go in the layout their tensors carry (activation_layout.h): NHWC, or
+// nChw16c inside stages of 32+ channels. Two algorithms:
+// - direct: oneDNN's brgconv / jit kernels read and write either layout without a reorder;
+// - Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions (the default; DPTRAIN_CPU_CONV=direct
+//   turns it off): about 2x fewer multiplies, but oneDNN implements it only on nChw16c, so
+//   NHWC operands are reordered in and out. Results differ from direct convolution by
+//   rounding: a whole ResNet-18-CIFAR training step agrees with PyTorch to 4.2e-6 relative with
+//   it and 2.8e-6 without (tests/oracle).
 #include <optional>
 
+#include "backend/cpu/activation_layout.h"
 #include "backend/cpu/dnnl_check.h"
 #include "backend/cpu/onednn_ops.h"
 #include "core/env_switch.h"
@@ -29,25 +30,41 @@ struct ConvDescs {
   memory::dims strides, pad;
 };
 
-// act: the activation layout the primitive is asked for (nhwc, or any for Winograd).
-ConvDescs conv_descs(const Conv2dGeometry& g, tag act) {
-  memory::dims src{g.n, g.c_in, g.h, g.w};
+// The layouts the caller's activations are described to oneDNN in. A 16-channel NHWC tensor
+// is byte for byte an nChw16c one, so where the other side is blocked it is described as
+// nChw16c and one blocked kernel reads and writes both without a reorder.
+struct ConvLayouts {
+  Layout src, dst;
+
+  ConvLayouts(const Conv2dGeometry& g, Layout x, Layout y) : src(x), dst(y) {
+    if (g.c_in == 16 && dst == Layout::nchw16c) src = Layout::nchw16c;
+    if (g.c_out == 16 && src == Layout::nchw16c) dst = Layout::nchw16c;
+  }
+  memory::desc user_src(const Conv2dGeometry& g) const {
+    return activation_desc(g.n, g.h, g.w, g.c_in, src);
+  }
+  memory::desc user_dst(const Conv2dGeometry& g) const {
+    return activation_desc(g.n, g.out_h(), g.out_w(), g.c_out, dst);
+  }
+  bool both_blocked() const { return src == Layout::nchw16c && dst == Layout::nchw16c; }
+};
+
+// The descriptors the primitive is asked for: Winograd picks its own activation layout (any);
+// direct convolution takes the caller's layout where both sides share one, else its own.
+ConvDescs conv_descs(const Conv2dGeometry& g, const ConvLayouts& l, bool winograd) {
   memory::dims wei{g.c_out, g.c_in, g.kernel, g.kernel};
-  memory::dims dst{g.n, g.c_out, g.out_h(), g.out_w()};
-  return {memory::desc(src, f32, act),
+  const bool own = winograd || l.src != l.dst;
+  return {own ? memory::desc({g.n, g.c_in, g.h, g.w}, f32, tag::any) : l.user_src(g),
           memory::desc(wei, f32, tag::any),
           memory::desc(wei, f32, tag::oihw),
-          memory::desc(dst, f32, act),
+          own ? memory::desc({g.n, g.c_out, g.out_h(), g.out_w()}, f32, tag::any) : l.user_dst(g),
           {g.stride, g.stride},
           {g.pad, g.pad}};
 }
 
-memory::desc nhwc_desc(int64_t n, int64_t c, int64_t h, int64_t w) {
-  return memory::desc({n, c, h, w}, f32, tag::nhwc);
-}
-
-CacheKey conv_key(const Conv2dGeometry& g) {
-  return {g.n, g.h, g.w, g.c_in, g.c_out, g.kernel, g.stride, g.pad, 0, 0};
+CacheKey conv_key(const Conv2dGeometry& g, const ConvLayouts& l) {
+  return {g.n,      g.h,         g.w, g.c_in, g.c_out, g.kernel, g.stride, g.pad, 0,
+          static_cast<int64_t>(l.src) * 2 + static_cast<int64_t>(l.dst)};
 }
 
 dnnl::algorithm algorithm_for(bool winograd) {
@@ -85,13 +102,16 @@ struct InKernelLayout {
   }
 };
 
-// Winograd where it is enabled and oneDNN has a kernel for the shape. The reorders around it
-// cost more than it saves on thin layers: measured with tests/backend/bench_conv (AVX-512, 2
-// cores, batch 128, fwd+bwd), 64 channels and wider gain 1.6-2.1x from 4x4 to 32x32 maps, 32
-// channels at 16x16 break even and 16 channels at 32x32 run 2x slower.
-bool winograd_wanted(const Conv2dGeometry& g, bool enabled) {
+// Winograd where it is enabled and oneDNN has a kernel for the shape. On NHWC operands the
+// reorders around it cost more than it saves on thin layers: measured with
+// tests/backend/bench_conv (AVX-512, 2 cores, batch 128, fwd+bwd), 64 channels and wider gain
+// 1.6-2.1x from 4x4 to 32x32 maps, 32 channels at 16x16 break even and 16 channels at 32x32
+// run 2x slower. On nChw16c operands (no reorder) 32 channels at 16x16 gain 1.5x.
+bool winograd_wanted(const Conv2dGeometry& g, const ConvLayouts& l, bool enabled) {
+  const int64_t min_channels = l.both_blocked() ? 32 : 64;
   return enabled && g.kernel == 3 && g.stride == 1 && g.pad == 1 && g.c_in % 16 == 0 &&
-         g.c_out % 16 == 0 && g.c_in >= 64 && g.c_out >= 64 && g.h >= 4 && g.w >= 4;
+         g.c_out % 16 == 0 && g.c_in >= min_channels && g.c_out >= min_channels && g.h >= 4 &&
+         g.w >= 4;
 }
 
 }  // namespace
@@ -134,10 +154,11 @@ struct OnednnConv::Backward {
 OnednnConv::OnednnConv(DnnlContext& ctx, bool winograd) : ctx_(ctx), winograd_(winograd) {}
 OnednnConv::~OnednnConv() = default;
 
-// Builds with Winograd when wanted and available, else direct on NHWC.
+// Builds with Winograd when wanted and available, else direct.
 template <typename Build>
-static auto build_with_fallback(const Conv2dGeometry& g, bool winograd, Build&& build) {
-  if (winograd_wanted(g, winograd)) {
+static auto build_with_fallback(const Conv2dGeometry& g, const ConvLayouts& l, bool winograd,
+                                Build&& build) {
+  if (winograd_wanted(g, l, winograd)) {
     try {
       return build(true);
     } catch (const dnnl::error&) {
@@ -147,18 +168,19 @@ static auto build_with_fallback(const Conv2dGeometry& g, bool winograd, Build&& 
   return build(false);
 }
 
-void OnednnConv::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y) {
+void OnednnConv::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y,
+                         Layout y_layout) {
   check_conv_operands(g, x, w, nullptr);
   y.ensure({g.n, g.out_h(), g.out_w(), g.c_out});
+  const ConvLayouts layouts(g, x.layout(), y_layout);
   with_dnnl("conv2d_forward", [&] {
-    Forward& e = fwd_.get(conv_key(g), [&] {
-      return build_with_fallback(g, winograd_, [&](bool wino) {
-        ConvDescs d = conv_descs(g, wino ? tag::any : tag::nhwc);
+    Forward& e = fwd_.get(conv_key(g, layouts), [&] {
+      return build_with_fallback(g, layouts, winograd_, [&](bool wino) {
+        ConvDescs d = conv_descs(g, layouts, wino);
         auto pd = forward_pd(d, wino, ctx_.engine);
         return Forward{dnnl::convolution_forward(pd),
-                       InKernelLayout(ctx_, nhwc_desc(g.n, g.c_in, g.h, g.w), pd.src_desc(), true),
-                       InKernelLayout(ctx_, nhwc_desc(g.n, g.c_out, g.out_h(), g.out_w()),
-                                      pd.dst_desc(), false),
+                       InKernelLayout(ctx_, layouts.user_src(g), pd.src_desc(), true),
+                       InKernelLayout(ctx_, layouts.user_dst(g), pd.dst_desc(), false),
                        ctx_.unbound(pd.scratchpad_desc()),
                        InKernelLayout(ctx_, d.weights_oihw, pd.weights_desc(), true)};
       });
@@ -176,6 +198,7 @@ void OnednnConv::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor&
     e.dst.to_user(ctx_.stream);
     ctx_.stream.wait();
   });
+  y.set_layout(y_layout);
 }
 
 void OnednnConv::backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
@@ -183,21 +206,22 @@ void OnednnConv::backward(const Conv2dGeometry& g, const Tensor& x, const Tensor
   check_conv_operands(g, x, w, &dy);
   if (dx) dx->ensure({g.n, g.h, g.w, g.c_in});
   dw.ensure({g.c_out, g.c_in, g.kernel, g.kernel});
+  const ConvLayouts layouts(g, x.layout(), dy.layout());
   with_dnnl("conv2d_backward", [&] {
-    CacheKey key = conv_key(g);
+    CacheKey key = conv_key(g, layouts);
     key[8] = dx != nullptr;
     Backward& e = bwd_.get(key, [&] {
       backward_primitives_ += dx ? 2 : 1;
-      return build_with_fallback(g, winograd_, [&](bool wino) {
-        ConvDescs d = conv_descs(g, wino ? tag::any : tag::nhwc);
+      return build_with_fallback(g, layouts, winograd_, [&](bool wino) {
+        ConvDescs d = conv_descs(g, layouts, wino);
         auto hint = forward_pd(d, wino, ctx_.engine);
         const dnnl::algorithm alg = algorithm_for(wino);
         dnnl::convolution_backward_weights::desc wdesc(alg, d.src, d.weights_any, d.dst,
                                                        d.strides, d.pad, d.pad);
         dnnl::convolution_backward_weights::primitive_desc wpd(wdesc, user_scratchpad_attr(),
                                                                ctx_.engine, hint);
-        const memory::desc user_src = nhwc_desc(g.n, g.c_in, g.h, g.w);
-        const memory::desc user_dst = nhwc_desc(g.n, g.c_out, g.out_h(), g.out_w());
+        const memory::desc user_src = layouts.user_src(g);
+        const memory::desc user_dst = layouts.user_dst(g);
         Backward b{std::nullopt,
                    dnnl::convolution_backward_weights(wpd),
                    InKernelLayout(ctx_, user_dst, wpd.diff_dst_desc(), true),
@@ -248,6 +272,7 @@ void OnednnConv::backward(const Conv2dGeometry& g, const Tensor& x, const Tensor
     e.diff_weights.to_user(ctx_.stream);
     ctx_.stream.wait();
   });
+  if (dx) dx->set_layout(x.layout());
 }
 
 }  // namespace dp::cpu

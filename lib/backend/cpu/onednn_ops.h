@@ -1,8 +1,9 @@
 // The oneDNN-backed ops of the CPU backend: convolution, batch norm, max pooling and linear.
 // Each op owns per-shape caches of its primitives (see primitive_cache.h); the entry types are
-// private to the op's own .cpp. Activations are plain NHWC; conv weights are reordered from
+// private to the op's own .cpp. Conv weights are reordered from
 // PyTorch's OIHW into whatever blocked layout the chosen kernel wants, on every call (the
-// weights change every step, and the reorder is cheap next to the convolution).
+// weights change every step, and the reorder is cheap next to the convolution). Activations
+// are NHWC or nChw16c as each tensor's layout says (activation_layout.h).
 #pragma once
 
 #include <cstddef>
@@ -25,8 +26,11 @@ class OnednnConv {
   // winograd: use Winograd for the 3x3 stride-1 shapes that have a kernel (else direct).
   OnednnConv(DnnlContext& ctx, bool winograd);  // out of line: entry types complete only there
   ~OnednnConv();
-  void forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y);
+  // x in its own layout; y is written in y_layout.
+  void forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y,
+               Layout y_layout);
   // Backward data (when dx is given) and weights in one call: they share the reordered dy.
+  // dy in the layout forward wrote y in; dx is written in x's.
   void backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
                 Tensor* dx, Tensor& dw);
   // Primitives built so far (forward, backward-data, backward-weights each count one).

@@ -1,6 +1,7 @@
-// Max pooling on oneDNN (NHWC). The forward keeps oneDNN's argmax workspace in the caller's
+// Max pooling on oneDNN, in the input's layout (NHWC or nChw16c). The forward keeps oneDNN's argmax workspace in the caller's
 // workspace tensor so backward scatters gradients without recomputing the window maxima.
 // Padding behaves as PyTorch's: padded positions never win the max.
+#include "backend/cpu/activation_layout.h"
 #include "backend/cpu/dnnl_check.h"
 #include "backend/cpu/onednn_ops.h"
 
@@ -15,21 +16,21 @@ struct PoolDescs {
   memory::dims strides, kernel, pad;
 };
 
-PoolDescs pool_descs(const PoolGeometry& g) {
-  return {memory::desc({g.n, g.c, g.h, g.w}, f32, memory::format_tag::nhwc),
-          memory::desc({g.n, g.c, g.out_h(), g.out_w()}, f32, memory::format_tag::nhwc),
+PoolDescs pool_descs(const PoolGeometry& g, Layout layout) {
+  return {activation_desc(g.n, g.h, g.w, g.c, layout),
+          activation_desc(g.n, g.out_h(), g.out_w(), g.c, layout),
           {g.stride, g.stride},
           {g.kernel, g.kernel},
           {g.pad, g.pad}};
 }
 
-CacheKey pool_key(const PoolGeometry& g) {
-  return {g.n, g.h, g.w, g.c, g.kernel, g.stride, g.pad, 0, 0, 0};
+CacheKey pool_key(const PoolGeometry& g, Layout layout) {
+  return {g.n, g.h, g.w, g.c, g.kernel, g.stride, g.pad, static_cast<int64_t>(layout), 0, 0};
 }
 
-dnnl::pooling_forward::primitive_desc forward_pd(const PoolGeometry& g,
+dnnl::pooling_forward::primitive_desc forward_pd(const PoolGeometry& g, Layout layout,
                                                  const dnnl::engine& engine) {
-  PoolDescs d = pool_descs(g);
+  PoolDescs d = pool_descs(g, layout);
   dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max,
                                    d.src, d.dst, d.strides, d.kernel, d.pad, d.pad);
   return {desc, user_scratchpad_attr(), engine};
@@ -62,8 +63,8 @@ void OnednnMaxPool::forward(const PoolGeometry& g, const Tensor& x, Tensor& y, T
            to_string(x.shape()));
   y.ensure({g.n, g.out_h(), g.out_w(), g.c});
   with_dnnl("maxpool_forward", [&] {
-    Forward& e = fwd_.get(pool_key(g), [&] {
-      auto pd = forward_pd(g, ctx_.engine);
+    Forward& e = fwd_.get(pool_key(g, x.layout()), [&] {
+      auto pd = forward_pd(g, x.layout(), ctx_.engine);
       return Forward{dnnl::pooling_forward(pd), ctx_.unbound(pd.src_desc()),
                      ctx_.unbound(pd.dst_desc()), ctx_.unbound(pd.workspace_desc()),
                      ctx_.unbound(pd.scratchpad_desc())};
@@ -79,8 +80,10 @@ void OnednnMaxPool::forward(const PoolGeometry& g, const Tensor& x, Tensor& y, T
                                  {DNNL_ARG_SCRATCHPAD, e.scratch}});
     ctx_.stream.wait();
   });
+  y.set_layout(x.layout());
 }
 
+// dy in the layout forward wrote y in; dx gets the same.
 void OnednnMaxPool::backward(const PoolGeometry& g, const Tensor& dy, const Tensor& workspace,
                              Tensor& dx) {
   check_geometry(g);
@@ -88,9 +91,10 @@ void OnednnMaxPool::backward(const PoolGeometry& g, const Tensor& dy, const Tens
            "maxpool output gradient {} does not match geometry", to_string(dy.shape()));
   dx.ensure({g.n, g.h, g.w, g.c});
   with_dnnl("maxpool_backward", [&] {
-    Backward& e = bwd_.get(pool_key(g), [&] {
-      auto hint = forward_pd(g, ctx_.engine);
-      PoolDescs d = pool_descs(g);
+    const Layout layout = dy.layout();
+    Backward& e = bwd_.get(pool_key(g, layout), [&] {
+      auto hint = forward_pd(g, layout, ctx_.engine);
+      PoolDescs d = pool_descs(g, layout);
       dnnl::pooling_backward::desc desc(dnnl::algorithm::pooling_max, d.src, d.dst, d.strides,
                                         d.kernel, d.pad, d.pad);
       dnnl::pooling_backward::primitive_desc pd(desc, user_scratchpad_attr(), ctx_.engine, hint);
@@ -110,6 +114,7 @@ void OnednnMaxPool::backward(const PoolGeometry& g, const Tensor& dy, const Tens
                                  {DNNL_ARG_SCRATCHPAD, e.scratch}});
     ctx_.stream.wait();
   });
+  dx.set_layout(dy.layout());
 }
 
 }  // namespace dp::cpu

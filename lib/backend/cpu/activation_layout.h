@@ -1,0 +1,55 @@
+// Which memory layout the CPU backend keeps its activations in, and the conversions between
+// layouts (dp::Layout in core/tensor.h).
+//
+// Why blocked: oneDNN implements Winograd only on nChw16c activations, and its direct kernels
+// on nChw16c beat the NHWC ones in backward. Measured on 2 AVX-512 cores, batch 128, forward +
+// both backward passes (2026-11-26, a oneDNN-only program): 32 channels at 16x16 take 4.9-5.1 ms
+// with Winograd on nChw16c against 7.3-8.0 ms direct on NHWC, 1.5x; with NHWC in and out, the
+// reorders around Winograd ate that gain. So a conv whose output has 32+ channels (a multiple of
+// 16) on a map of at least 8x8 writes nChw16c, and batch norm, pooling and the elementwise
+// loops keep their input's layout, so a whole ResNet stage runs without a reorder. Smaller maps
+// stay NHWC: their convolutions are lowered to GEMM (conv_as_gemm.h), which reads NHWC. A
+// 16-channel NHWC tensor is byte for byte an nChw16c one and is always tagged nhwc.
+#pragma once
+
+#include <cstdint>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "backend/cpu/primitive_cache.h"
+#include "core/tensor.h"
+
+namespace dp::cpu {
+
+// DPTRAIN_CPU_LAYOUT=blocked|nhwc (unset: blocked). nhwc keeps every activation plain.
+bool blocked_layout_from_environment();
+
+// The layout a conv output (or an activation gradient made from scratch) of c channels on an
+// h x w map gets: nchw16c where blocked layouts are enabled and the shape suits them.
+Layout preferred_layout(bool blocked_enabled, int64_t c, int64_t h, int64_t w);
+
+// oneDNN's description of an {n, h, w, c} activation in `layout` (logical dims {n, c, h, w}).
+dnnl::memory::desc activation_desc(int64_t n, int64_t h, int64_t w, int64_t c, Layout layout);
+dnnl::memory::desc activation_desc(const Tensor& t);
+
+// Reorders between layouts, one cached oneDNN reorder per shape and direction.
+class LayoutConverter {
+ public:
+  explicit LayoutConverter(DnnlContext& ctx);  // out of line: Reorder is complete only there
+  ~LayoutConverter();
+  // `t` itself when it is already in `layout`; else its contents reordered into `scratch`.
+  const Tensor& in_layout(const Tensor& t, Layout layout, Tensor& scratch);
+  // dst (reshaped to src's shape) receives src's contents in `layout`.
+  void convert(const Tensor& src, Tensor& dst, Layout layout);
+  // src's contents in NHWC order into plain host memory.
+  void to_nhwc(const Tensor& src, void* dst);
+  size_t cached_entries() const { return reorders_.size(); }
+
+ private:
+  struct Reorder;
+  Reorder& reorder_for(const Tensor& src, Layout to);
+  void run(const Tensor& src, Layout to, void* dst);
+  DnnlContext& ctx_;
+  PrimitiveCache<Reorder> reorders_;
+};
+
+}  // namespace dp::cpu
