@@ -56,8 +56,10 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
     return 0;
   }
 
-  BackendChoice choice = choose_backend(device, threads, mpi.local_rank(), mpi.local_size(),
-                                       cuda_options(precision, deterministic), pin_threads);
+  BackendChoice choice =
+      choose_backend(device, threads, mpi.local_rank(), mpi.local_size(),
+                     cuda_options(precision, deterministic), pin_threads,
+                     cpu_blocked_activations(arch));
   Backend& backend = *choice.backend;
   nn::ModelSpec spec;
   spec.arch = arch;

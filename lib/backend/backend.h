@@ -188,6 +188,8 @@ class Backend {
 void check_augment_operands(const AugmentSpec& spec, const Tensor& images, const Tensor& crop_yx,
                             const Tensor& flip);
 
-std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
+// blocked_activations: nChw16c activations inside stages of 32+ channels
+// (cpu/activation_layout.h); false keeps them all NHWC.
+std::unique_ptr<Backend> make_cpu_backend(int threads = 0, bool blocked_activations = true);
 
 }  // namespace dp

@@ -63,6 +63,8 @@ class Model {
 // Builds, registers, finalizes and initialises (torchvision init from spec.seed).
 // Throws UsageError for an unknown arch or bad option.
 std::unique_ptr<Model> make_model(const ModelSpec& spec, Backend& backend);
+// Whether `arch` is built from bottleneck blocks (false for basic blocks and unknown names).
+bool uses_bottleneck_blocks(const std::string& arch);
 std::vector<std::string> model_names();
 
 }  // namespace dp::nn

@@ -42,6 +42,11 @@ std::vector<std::string> model_names() {
   return names;
 }
 
+bool uses_bottleneck_blocks(const std::string& arch) {
+  auto it = zoo().find(arch);
+  return it != zoo().end() && it->second.block == BlockKind::bottleneck;
+}
+
 std::unique_ptr<Model> make_model(const ModelSpec& spec, Backend& backend) {
   auto it = zoo().find(spec.arch);
   if (it == zoo().end()) {

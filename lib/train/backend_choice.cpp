@@ -7,22 +7,23 @@
 #include "backend/cuda/device_probe.h"
 #include "core/env_switch.h"
 #include "core/error.h"
+#include "nn/model.h"
 
 namespace dp {
 
 namespace {
 
-BackendChoice cpu_backend(int threads, int local_rank, int local_size, bool pin,
+BackendChoice cpu_backend(int threads, int local_rank, int local_size, bool pin, bool blocked,
                           const std::string& why) {
   if (threads == 0) {
     int cores = static_cast<int>(std::thread::hardware_concurrency());
     threads = std::max(1, cores / std::max(1, local_size));
   }
-  auto backend = make_cpu_backend(threads);
+  auto backend = make_cpu_backend(threads, blocked);
   const std::string pinning = pin ? ", " + cpu::pin_openmp_threads(threads, local_rank, local_size)
                                   : ", threads not pinned (--pin-threads false)";
-  return {std::move(backend),
-          fmt::format("cpu backend, {} threads{} ({})", threads, pinning, why)};
+  return {std::move(backend), fmt::format("cpu backend, {} threads{}, {} activations ({})",
+                                          threads, pinning, blocked ? "nChw16c" : "NHWC", why)};
 }
 
 }  // namespace
@@ -44,12 +45,21 @@ CudaOptions cuda_options(const std::string& precision, bool deterministic) {
   return o;
 }
 
+bool cpu_blocked_activations(const std::string& arch) {
+  const char* v = std::getenv("DPTRAIN_CPU_LAYOUT");
+  const std::string choice = v ? v : "";
+  if (choice.empty() || choice == "auto") return !nn::uses_bottleneck_blocks(arch);
+  if (choice == "blocked" || choice == "nhwc") return choice == "blocked";
+  throw UsageError(fmt::format("DPTRAIN_CPU_LAYOUT={}: expected auto, blocked or nhwc", choice));
+}
+
 bool cudnn_batchnorm_persistent_from_environment() {
   return !env_switch("DPTRAIN_CUDNN_BN", "persistent", "spatial");
 }
 
 BackendChoice choose_backend(const std::string& device, int threads, int local_rank,
-                             int local_size, const CudaOptions& cuda, bool pin_threads) {
+                             int local_size, const CudaOptions& cuda, bool pin_threads,
+                             bool cpu_blocked) {
   if (device != "auto" && device != "cpu" && device != "cuda")
     throw UsageError(fmt::format("option --device: '{}' must be auto, cpu or cuda", device));
   const bool cuda_precision = cuda.allow_tf32 || cuda.mixed_bf16;
@@ -57,7 +67,7 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
     if (cuda_precision)
       throw UsageError("option --precision: tf32 and bf16 need the CUDA backend; --device cpu "
                        "computes in fp32");
-    return cpu_backend(threads, local_rank, local_size, pin_threads, "--device cpu");
+    return cpu_backend(threads, local_rank, local_size, pin_threads, cpu_blocked, "--device cpu");
   }
   const std::string cpu_note =
       cuda_precision ? "; --precision applies to the CUDA backend, fp32 here" : "";
@@ -65,7 +75,7 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
   if (probe.device_count == 0) {
     if (device == "cuda")
       throw UsageError(fmt::format("option --device cuda: no usable GPU ({})", probe.reason));
-    return cpu_backend(threads, local_rank, local_size, pin_threads,
+    return cpu_backend(threads, local_rank, local_size, pin_threads, cpu_blocked,
                        fmt::format("no GPU: {}{}", probe.reason, cpu_note));
   }
 #ifdef DPTRAIN_WITH_CUDA
@@ -85,7 +95,7 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
     return {std::move(backend), fmt::format("{} ({})", name, why)};
   } catch (const Error& e) {
     // auto: a GPU that cannot be used (driver too old, out of memory) is not fatal.
-    return cpu_backend(threads, local_rank, local_size, pin_threads,
+    return cpu_backend(threads, local_rank, local_size, pin_threads, cpu_blocked,
                        fmt::format("auto: {} GPU(s) found, but the CUDA backend failed: {}{}",
                                    probe.device_count, e.what(), cpu_note));
   }
@@ -93,7 +103,7 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
   (void)cuda;
   if (device == "cuda")
     throw UsageError("option --device cuda: this build has no CUDA backend; use --device cpu");
-  return cpu_backend(threads, local_rank, local_size, pin_threads,
+  return cpu_backend(threads, local_rank, local_size, pin_threads, cpu_blocked,
                      fmt::format("{} GPU(s) found, but this build has no CUDA backend{}",
                                  probe.device_count, cpu_note));
 #endif

@@ -26,9 +26,15 @@ CudaOptions cuda_options(const std::string& precision, bool deterministic);
 // DPTRAIN_CUDNN_BN=persistent|spatial (unset: persistent): CudaOptions::batchnorm_persistent.
 bool cudnn_batchnorm_persistent_from_environment();
 
+// Whether the CPU backend keeps blocked (nChw16c) activations for this network
+// (cpu/activation_layout.h): DPTRAIN_CPU_LAYOUT=blocked|nhwc decides; unset or `auto`, basic-
+// block ResNets get blocked and bottleneck ones (ResNet-50) NHWC, whichever ran faster here.
+bool cpu_blocked_activations(const std::string& arch);
+
 // `pin_threads`: bind the CPU backend's threads to cores (cpu::pin_openmp_threads).
+// `cpu_blocked`: the CPU backend's activation layout (cpu_blocked_activations).
 BackendChoice choose_backend(const std::string& device, int threads, int local_rank,
                              int local_size, const CudaOptions& cuda = {},
-                             bool pin_threads = true);
+                             bool pin_threads = true, bool cpu_blocked = true);
 
 }  // namespace dp

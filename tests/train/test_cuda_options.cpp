@@ -1,5 +1,6 @@
-// The CUDA backend's options as the command line and the environment set them: --precision,
-// --deterministic, and DPTRAIN_CUDNN_BN (bad values are a usage error naming the variable).
+// The backends' options as the command line and the environment set them: --precision,
+// --deterministic and DPTRAIN_CUDNN_BN for CUDA, DPTRAIN_CPU_LAYOUT and the network for the CPU
+// backend's activation layout (bad values are a usage error naming the variable).
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -39,6 +40,34 @@ TEST(CudaOptionsFromTheEnvironment, BatchNormMode) {
     EXPECT_NE(std::string(e.what()).find("DPTRAIN_CUDNN_BN=fast"), std::string::npos) << e.what();
   }
   unsetenv("DPTRAIN_CUDNN_BN");
+}
+
+TEST(CpuLayoutChoice, FollowsTheNetworkUnlessTheEnvironmentSays) {
+  unsetenv("DPTRAIN_CPU_LAYOUT");
+  EXPECT_TRUE(cpu_blocked_activations("resnet20"));
+  EXPECT_TRUE(cpu_blocked_activations("resnet18_cifar"));
+  EXPECT_FALSE(cpu_blocked_activations("resnet50")) << "bottleneck blocks run faster NHWC";
+  EXPECT_FALSE(cpu_blocked_activations("resnet50_cifar"));
+  setenv("DPTRAIN_CPU_LAYOUT", "auto", 1);
+  EXPECT_FALSE(cpu_blocked_activations("resnet50"));
+  setenv("DPTRAIN_CPU_LAYOUT", "blocked", 1);
+  EXPECT_TRUE(cpu_blocked_activations("resnet50"));
+  setenv("DPTRAIN_CPU_LAYOUT", "nhwc", 1);
+  EXPECT_FALSE(cpu_blocked_activations("resnet20"));
+  setenv("DPTRAIN_CPU_LAYOUT", "nchw", 1);
+  try {
+    cpu_blocked_activations("resnet20");
+    ADD_FAILURE() << "DPTRAIN_CPU_LAYOUT=nchw was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("DPTRAIN_CPU_LAYOUT=nchw"), std::string::npos) << e.what();
+  }
+  unsetenv("DPTRAIN_CPU_LAYOUT");
+
+  // The choice reaches the backend.
+  for (bool blocked : {true, false}) {
+    BackendChoice c = choose_backend("cpu", 1, 0, 1, {}, false, blocked);
+    EXPECT_EQ(c.backend->name().find("nChw16c") != std::string::npos, blocked) << c.backend->name();
+  }
 }
 
 }  // namespace

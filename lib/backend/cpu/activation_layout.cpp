@@ -1,16 +1,11 @@
 #include "backend/cpu/activation_layout.h"
 
 #include "backend/cpu/dnnl_check.h"
-#include "core/env_switch.h"
 #include "core/error.h"
 
 namespace dp::cpu {
 
 using dnnl::memory;
-
-bool blocked_layout_from_environment() {
-  return !env_switch("DPTRAIN_CPU_LAYOUT", "blocked", "nhwc");
-}
 
 Layout preferred_layout(bool blocked_enabled, int64_t c, int64_t h, int64_t w) {
   const bool blocked = blocked_enabled && c % 16 == 0 && c >= 32 && h >= 8 && w >= 8;

@@ -8,8 +8,13 @@
 // reorders around Winograd ate that gain. So a conv whose output has 32+ channels (a multiple of
 // 16) on a map of at least 8x8 writes nChw16c, and batch norm, pooling and the elementwise
 // loops keep their input's layout, so a whole ResNet stage runs without a reorder. Smaller maps
-// stay NHWC: their convolutions are lowered to GEMM (conv_as_gemm.h), which reads NHWC. A
-// 16-channel NHWC tensor is byte for byte an nChw16c one and is always tagged nhwc.
+// stay NHWC: their convolutions are lowered to GEMM (conv_as_gemm.h), which reads NHWC.
+//
+// Networks of bottleneck blocks (ResNet-50) run better all NHWC: their 1x1 convolutions have
+// faster NHWC kernels (brgconv_1x1) than blocked ones, and at 32x32 input their stages end on
+// GEMM-lowered maps, so each stage would reorder out of blocked again. Whole ResNet-50 steps
+// were 4-6% slower blocked on this machine, ResNet-20 13-15% faster. The application chooses
+// per network (train/backend_choice.h).
 #pragma once
 
 #include <cstdint>
@@ -20,12 +25,13 @@
 
 namespace dp::cpu {
 
-// DPTRAIN_CPU_LAYOUT=blocked|nhwc (unset: blocked). nhwc keeps every activation plain.
-bool blocked_layout_from_environment();
-
 // The layout a conv output (or an activation gradient made from scratch) of c channels on an
 // h x w map gets: nchw16c where blocked layouts are enabled and the shape suits them.
 Layout preferred_layout(bool blocked_enabled, int64_t c, int64_t h, int64_t w);
+
+// A 16-channel NHWC tensor is byte for byte an nChw16c one, so it may be described to oneDNN
+// either way; its tag stays nhwc.
+inline bool nhwc_is_blocked(int64_t c) { return c == 16; }
 
 // oneDNN's description of an {n, h, w, c} activation in `layout` (logical dims {n, c, h, w}).
 dnnl::memory::desc activation_desc(int64_t n, int64_t h, int64_t w, int64_t c, Layout layout);

@@ -420,8 +420,10 @@ double CpuBackend::sum_of_squares(const Tensor& t) {
 
 namespace dp {
 
-std::unique_ptr<Backend> make_cpu_backend(int threads) {
-  return std::make_unique<cpu::CpuBackend>(threads);
+std::unique_ptr<Backend> make_cpu_backend(int threads, bool blocked_activations) {
+  cpu::CpuConvOptions options;
+  options.blocked_activations = blocked_activations;
+  return std::make_unique<cpu::CpuBackend>(threads, options);
 }
 
 }  // namespace dp

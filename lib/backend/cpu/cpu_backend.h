@@ -21,9 +21,8 @@ struct CpuConvOptions {
   // Small output maps as one GEMM over the batch (conv_as_gemm.h):
   // DPTRAIN_CPU_CONV_GEMM=on|off (unset: on).
   bool gemm_small_maps = conv_gemm_from_environment();
-  // nChw16c activations in stages of 32+ channels on 8x8+ maps (activation_layout.h):
-  // DPTRAIN_CPU_LAYOUT=blocked|nhwc (unset: blocked).
-  bool blocked_activations = blocked_layout_from_environment();
+  // nChw16c activations in stages of 32+ channels on 8x8+ maps (activation_layout.h).
+  bool blocked_activations = true;
 };
 
 class CpuBackend final : public Backend {

@@ -31,14 +31,15 @@ struct ConvDescs {
 };
 
 // The layouts the caller's activations are described to oneDNN in. A 16-channel NHWC tensor
-// is byte for byte an nChw16c one, so where the other side is blocked it is described as
-// nChw16c and one blocked kernel reads and writes both without a reorder.
+// is described as nChw16c where the other side is blocked, so one blocked kernel reads and
+// writes both without a reorder; between two NHWC sides it stays NHWC (brgconv's NHWC kernels
+// are the faster ones at 16 channels).
 struct ConvLayouts {
   Layout src, dst;
 
   ConvLayouts(const Conv2dGeometry& g, Layout x, Layout y) : src(x), dst(y) {
-    if (g.c_in == 16 && dst == Layout::nchw16c) src = Layout::nchw16c;
-    if (g.c_out == 16 && src == Layout::nchw16c) dst = Layout::nchw16c;
+    if (nhwc_is_blocked(g.c_in) && dst == Layout::nchw16c) src = Layout::nchw16c;
+    if (nhwc_is_blocked(g.c_out) && src == Layout::nchw16c) dst = Layout::nchw16c;
   }
   memory::desc user_src(const Conv2dGeometry& g) const {
     return activation_desc(g.n, g.h, g.w, g.c_in, src);
