@@ -51,7 +51,7 @@ class CpuBatchNorm : public ::testing::TestWithParam<bool> {};
 
 TEST_P(CpuBatchNorm, TrainingForwardAndRunningStatsMatchPyTorchSemantics) {
   auto be = make_backend_under_test();
-  for (int64_t c : {5, 64}) {
+  for (int64_t c : {5, 16, 64}) {  // 16: described to oneDNN as nChw16c
     BatchNormGeometry g{4, 3, 5, c};
     g.fuse_relu = GetParam();
     g.momentum = 0.1f;
@@ -92,7 +92,7 @@ TEST_P(CpuBatchNorm, InferenceUsesRunningStats) {
 
 TEST_P(CpuBatchNorm, FiniteDifferenceGradients) {
   auto be = make_backend_under_test();
-  for (int64_t c : {5, 32}) {
+  for (int64_t c : {5, 16, 32}) {
     BatchNormGeometry g{2, 3, 3, c};
     g.fuse_relu = GetParam();
     SCOPED_TRACE(fmt::format("c={} fuse_relu={}", c, g.fuse_relu));

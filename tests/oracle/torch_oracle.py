@@ -42,7 +42,42 @@ def build(arch, num_classes):
         m.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
         m.maxpool = nn.Identity()
         return m
+    if arch == "resnet20":
+        return CifarResNet([3, 3, 3], num_classes)
     raise SystemExit(f"torch_oracle.py: unknown arch {arch}")
+
+
+class CifarResNet(nn.Module):
+    """He et al. 2016's CIFAR ResNet (6n+2 layers, 16/32/64 channels) as dptrain builds it:
+    torchvision's BasicBlock, 1x1 projection shortcuts where the shape changes, and
+    torchvision's parameter names."""
+
+    def __init__(self, blocks, num_classes, width=16):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, width, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        inplanes = width
+        self.stages = len(blocks)
+        for i, count in enumerate(blocks):
+            planes, stride = width << i, 1 if i == 0 else 2
+            layers = []
+            for j in range(count):
+                down = None
+                if j == 0 and (stride != 1 or inplanes != planes):
+                    down = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False),
+                                         nn.BatchNorm2d(planes))
+                layers.append(BasicBlock(inplanes, planes, stride if j == 0 else 1, down))
+                inplanes = planes
+            setattr(self, f"layer{i + 1}", nn.Sequential(*layers))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(inplanes, num_classes)
+
+    def forward(self, x):
+        x = self.relu(self.bn1(self.conv1(x)))
+        for i in range(self.stages):
+            x = getattr(self, f"layer{i + 1}")(x)
+        return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
 def randomise_bn(model, gen):
@@ -163,7 +198,7 @@ def write_input(path, args, model, params, images, labels, hyper):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--arch", required=True, choices=["resnet50", "resnet18_cifar"])
+    p.add_argument("--arch", required=True, choices=["resnet50", "resnet18_cifar", "resnet20"])
     p.add_argument("--oracle-step", required=True)
     p.add_argument("--workdir", required=True)
     p.add_argument("--num-classes", type=int, default=10)
