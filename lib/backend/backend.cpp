@@ -6,6 +6,11 @@
 
 namespace dp {
 
+void Backend::accumulate_relu_backward(const Tensor& x, const Tensor& relu_output, Tensor& y) {
+  accumulate(x, y);
+  relu_backward(relu_output, y, y);
+}
+
 void Backend::queue_softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
                                           float label_smoothing, Tensor& dlogits) {
   queued_loss_ = softmax_cross_entropy(logits, labels, label_smoothing, dlogits, queued_correct_);

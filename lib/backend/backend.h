@@ -133,6 +133,10 @@ class Backend {
   virtual void add_relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
   // y += x (gradient accumulation where a tensor fans out).
   virtual void accumulate(const Tensor& x, Tensor& y) = 0;
+  // y = (y + x) * (relu_output > 0): the two branch gradients of a residual block summed and
+  // passed back through the ReLU that made the block's input, in one pass. The default runs
+  // accumulate, then relu_backward in place; the CPU backend fuses them.
+  virtual void accumulate_relu_backward(const Tensor& x, const Tensor& relu_output, Tensor& y);
 
   // --- pooling -------------------------------------------------------------------------------
   virtual void maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor& y,

@@ -1,5 +1,7 @@
 #include "nn/residual_blocks.h"
 
+#include "core/error.h"
+
 namespace dp::nn {
 
 static BatchNormOptions with_relu(BatchNormOptions o, bool relu) {
@@ -19,23 +21,30 @@ const Tensor& Downsample::forward(const Tensor& x, bool train) {
 Tensor& Downsample::backward(const Tensor& dy) { return conv_.backward(bn_.backward(dy)); }
 
 // The end of every block: y = relu(main + shortcut); backward gives d(main) = d(shortcut).
-static const Tensor& add_relu(Backend& be, ReusableBuffer& y, const Tensor& main,
-                              const Tensor& shortcut) {
-  Tensor& out = y.shaped(be, main.shape(), main.dtype());
-  be.add_relu_forward(main, shortcut, out);
+const Tensor& ResidualBlock::finish_forward(const Tensor& x, const Tensor& main,
+                                            const Tensor& shortcut, bool train) {
+  x_ = train && mask_input_gradient_ ? x : Tensor();
+  Tensor& out = y_.shaped(backend_, main.shape(), main.dtype());
+  backend_.add_relu_forward(main, shortcut, out);
   return out;
 }
 
-static const Tensor& add_relu_grad(Backend& be, ReusableBuffer& dsum, const Tensor& y,
-                                   const Tensor& dy) {
-  Tensor& d = dsum.shaped(be, y.shape(), dy.dtype());
-  be.add_relu_backward(y, dy, d);
+const Tensor& ResidualBlock::start_backward(const Tensor& dy) {
+  if (output_gradient_masked_) return dy;
+  Tensor& d = dsum_.shaped(backend_, y_.tensor().shape(), dy.dtype());
+  backend_.add_relu_backward(y_.tensor(), dy, d);
   return d;
+}
+
+void ResidualBlock::finish_backward(const Tensor& shortcut_grad, Tensor& dx) {
+  if (!mask_input_gradient_) return backend_.accumulate(shortcut_grad, dx);
+  DP_CHECK(x_.defined(), "residual block backward needs a train-mode forward first");
+  backend_.accumulate_relu_backward(shortcut_grad, x_, dx);
 }
 
 BasicBlock::BasicBlock(ParameterStore& store, const std::string& name, int64_t in_channels,
                        int64_t planes, int64_t stride, BatchNormOptions bn)
-    : backend_(store.backend()),
+    : ResidualBlock(store.backend()),
       conv1_(store, name + ".conv1", in_channels, planes, 3, stride, 1),
       bn1_(store, name + ".bn1", planes, with_relu(bn, true)),
       conv2_(store, name + ".conv2", planes, planes, 3, 1, 1),
@@ -50,19 +59,19 @@ const Tensor& BasicBlock::forward(const Tensor& x, bool train) {
                                                    train),
                                     train);
   const Tensor& shortcut = downsample_ ? downsample_->forward(x, train) : x;
-  return add_relu(backend_, y_, main, shortcut);
+  return finish_forward(x, main, shortcut, train);
 }
 
 Tensor& BasicBlock::backward(const Tensor& dy) {
-  const Tensor& d = add_relu_grad(backend_, dsum_, y_.tensor(), dy);
+  const Tensor& d = start_backward(dy);
   Tensor& dx = conv1_.backward(bn1_.backward(conv2_.backward(bn2_.backward(d))));
-  backend_.accumulate(downsample_ ? downsample_->backward(d) : d, dx);
+  finish_backward(downsample_ ? downsample_->backward(d) : d, dx);
   return dx;
 }
 
 Bottleneck::Bottleneck(ParameterStore& store, const std::string& name, int64_t in_channels,
                        int64_t planes, int64_t stride, BatchNormOptions bn)
-    : backend_(store.backend()),
+    : ResidualBlock(store.backend()),
       conv1_(store, name + ".conv1", in_channels, planes, 1, 1, 0),
       bn1_(store, name + ".bn1", planes, with_relu(bn, true)),
       conv2_(store, name + ".conv2", planes, planes, 3, stride, 1),
@@ -79,14 +88,14 @@ const Tensor& Bottleneck::forward(const Tensor& x, bool train) {
   const Tensor& h2 = bn2_.forward(conv2_.forward(h1, train), train);
   const Tensor& main = bn3_.forward(conv3_.forward(h2, train), train);
   const Tensor& shortcut = downsample_ ? downsample_->forward(x, train) : x;
-  return add_relu(backend_, y_, main, shortcut);
+  return finish_forward(x, main, shortcut, train);
 }
 
 Tensor& Bottleneck::backward(const Tensor& dy) {
-  const Tensor& d = add_relu_grad(backend_, dsum_, y_.tensor(), dy);
+  const Tensor& d = start_backward(dy);
   Tensor& dh2 = bn2_.backward(conv3_.backward(bn3_.backward(d)));
   Tensor& dx = conv1_.backward(bn1_.backward(conv2_.backward(dh2)));
-  backend_.accumulate(downsample_ ? downsample_->backward(d) : d, dx);
+  finish_backward(downsample_ ? downsample_->backward(d) : d, dx);
   return dx;
 }
 

@@ -3,6 +3,12 @@
 // (x4 channels), + shortcut, ReLU. The shortcut is the identity, or a 1x1 strided conv + BN
 // ("downsample.0" / "downsample.1") when the shape changes. Backward sends the gradient of
 // the final add+ReLU into both branches and sums the two input gradients.
+//
+// Inside a ResNet every block's input is a ReLU output (the stem's, or the previous block's),
+// and each ReLU mask costs a pass over the activation gradient of its own. With
+// fuse_relu_masks, a block applies the mask of its input's ReLU in the pass that sums its two
+// branch gradients (Backend::accumulate_relu_backward), and the block before it skips its own
+// mask (its output gradient arrives masked). Same arithmetic, bit for bit, one pass fewer.
 #pragma once
 
 #include <memory>
@@ -32,6 +38,30 @@ class ResidualBlock : public Layer {
  public:
   // The BN whose gamma zero_init_residual sets to 0 (the last one of the main branch).
   virtual const std::string& last_bn_name() const = 0;
+  // mask_input_gradient: backward returns dL/dx * (x > 0), for an input that a ReLU made;
+  // output_gradient_masked: backward's dy is already dL/dy * (y > 0) (the next block masked it).
+  void fuse_relu_masks(bool mask_input_gradient, bool output_gradient_masked) {
+    mask_input_gradient_ = mask_input_gradient;
+    output_gradient_masked_ = output_gradient_masked;
+  }
+
+ protected:
+  ResidualBlock(Backend& backend) : backend_(backend) {}
+  // y = relu(main + shortcut), into y_ (and x is kept for the input mask).
+  const Tensor& finish_forward(const Tensor& x, const Tensor& main, const Tensor& shortcut,
+                               bool train);
+  // The gradient reaching both branches: dy masked by y > 0, unless it arrived masked.
+  const Tensor& start_backward(const Tensor& dy);
+  // dx += shortcut_grad, masked by x > 0 where mask_input_gradient.
+  void finish_backward(const Tensor& shortcut_grad, Tensor& dx);
+
+  Backend& backend_;
+
+ private:
+  ReusableBuffer y_, dsum_;
+  Tensor x_;  // the input of the last train-mode forward, for its ReLU mask
+  bool mask_input_gradient_ = false;
+  bool output_gradient_masked_ = false;
 };
 
 class BasicBlock : public ResidualBlock {
@@ -44,13 +74,11 @@ class BasicBlock : public ResidualBlock {
   const std::string& last_bn_name() const override { return bn2_.name(); }
 
  private:
-  Backend& backend_;
   Conv2d conv1_;
   BatchNorm2d bn1_;
   Conv2d conv2_;
   BatchNorm2d bn2_;
   std::unique_ptr<Downsample> downsample_;
-  ReusableBuffer y_, dsum_;
 };
 
 class Bottleneck : public ResidualBlock {
@@ -63,7 +91,6 @@ class Bottleneck : public ResidualBlock {
   const std::string& last_bn_name() const override { return bn3_.name(); }
 
  private:
-  Backend& backend_;
   Conv2d conv1_;
   BatchNorm2d bn1_;
   Conv2d conv2_;
@@ -71,7 +98,6 @@ class Bottleneck : public ResidualBlock {
   Conv2d conv3_;
   BatchNorm2d bn3_;
   std::unique_ptr<Downsample> downsample_;
-  ReusableBuffer y_, dsum_;
 };
 
 }  // namespace dp::nn

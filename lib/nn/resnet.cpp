@@ -37,6 +37,11 @@ ResNet::ResNet(const ModelSpec& spec, const ResNetLayout& layout, Backend& backe
       in_channels = planes * expansion;
     }
   }
+  // Every block's input comes out of a ReLU (the stem's, through the max-pool where there is
+  // one, which keeps zeros zero, or the previous block's), so each block masks its input
+  // gradient and all but the last receive theirs masked (residual_blocks.h).
+  for (size_t i = 0; i < blocks_.size(); ++i)
+    blocks_[i]->fuse_relu_masks(true, i + 1 < blocks_.size());
   avgpool_ = std::make_unique<GlobalAvgPool>(backend);
   fc_ = std::make_unique<Linear>(store, "fc", in_channels, spec.num_classes);
 

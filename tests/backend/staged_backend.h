@@ -100,6 +100,11 @@ class HostStagedBackend final : public Backend {
     binary(y, dy, dx, &Backend::add_relu_backward);
   }
   void accumulate(const Tensor& x, Tensor& y) override { unary(x, y, &Backend::accumulate); }
+  void accumulate_relu_backward(const Tensor& x, const Tensor& relu_output, Tensor& y) override {
+    Tensor dy = up(y);
+    dev_->accumulate_relu_backward(up(x), up(relu_output), dy);
+    down(dy, y);
+  }
 
   void maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor& y,
                        Tensor& workspace) override {

@@ -47,6 +47,28 @@ TEST(CpuElementwise, AddReluForwardAndGradient) {
   expect_gradient("add_relu db", b, grad, loss);
 }
 
+// The residual block's fused gradient sum: (y + x) where the ReLU output is positive, else 0,
+// bit for bit what accumulate followed by the ReLU mask gives.
+TEST(CpuElementwise, AccumulateReluBackwardSumsThenMasks) {
+  auto be = make_backend_under_test();
+  std::mt19937 gen(44);
+  for (int64_t n : {97, 70001}) {
+    Tensor x = random_tensor({n}, gen), y = random_tensor({n}, gen);
+    Tensor relu_out = random_tensor({n}, gen);
+    for (int64_t i = 0; i < n; ++i) relu_out.data()[i] = std::max(0.f, relu_out.data()[i]);
+    Tensor y0 = copy_of(y);
+    be->accumulate_relu_backward(x, relu_out, y);
+    int64_t kept = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float sum = y0.data()[i] + x.data()[i];
+      ASSERT_EQ(y.data()[i], relu_out.data()[i] > 0 ? sum : 0.f) << i;
+      kept += relu_out.data()[i] > 0;
+    }
+    EXPECT_GT(kept, 0);
+    EXPECT_LT(kept, n);
+  }
+}
+
 TEST(CpuElementwise, AccumulateFillCopySumOfSquares) {
   auto be = make_backend_under_test();
   std::mt19937 gen(43);

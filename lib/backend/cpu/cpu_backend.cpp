@@ -4,6 +4,7 @@
 
 #include <omp.h>
 
+#include <bit>
 #include <cmath>
 #include <cstring>
 
@@ -266,6 +267,26 @@ void CpuBackend::accumulate(const Tensor& x, Tensor& y) {
   float* py = y.data();
 #pragma omp parallel for simd if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) py[i] += px[i];
+}
+
+void CpuBackend::accumulate_relu_backward(const Tensor& x, const Tensor& relu_output, Tensor& y) {
+  check_same_numel(x, y, "accumulate_relu_backward");
+  check_same_numel(relu_output, y, "accumulate_relu_backward mask");
+  const Tensor& x_in = layouts_.in_layout(x, y.layout(), scratch_.input);
+  const Tensor& mask_in = layouts_.in_layout(relu_output, y.layout(), scratch_.grad);
+  const int64_t n = y.numel();
+  const float* px = x_in.data();
+  const float* pm = mask_in.data();
+  float* py = y.data();
+  // The mask is applied to the bits of the sum: written as `mask ? y + x : 0`, GCC sinks the
+  // add and the loads into the taken branch, cannot if-convert loads it moved there, and leaves
+  // a scalar loop with a branch that mispredicts on half the elements (17% of a resnet20 step).
+  // Masked elements come out +0.f, as relu_backward's.
+#pragma omp parallel for simd if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t keep = pm[i] > 0.f ? 0xffffffffu : 0u;
+    py[i] = std::bit_cast<float>(std::bit_cast<uint32_t>(py[i] + px[i]) & keep);
+  }
 }
 
 // --- global average pooling ----------------------------------------------------------------------
