@@ -3,8 +3,9 @@
 # (forward, loss, backward, SGD update) for torchvision ResNet-50 at 32x32, CIFAR-stem
 # ResNet-18 and ResNet-20, batch 128, same thread count; PyTorch in both NCHW and
 # channels_last. dptrain runs with direct convolution everywhere (DPTRAIN_CPU_CONV=direct) and
-# with its default, Winograd for the 3x3 stride-1 layers of 64+ channels
-# (DPTRAIN_CPU_CONV=winograd); both lower small-map convolutions to GEMM. Prints, per model:
+# with its default, Winograd for the 3x3 stride-1 layers of 64+ channels, 32+ where activations
+# are blocked (DPTRAIN_CPU_CONV=winograd); both lower small-map convolutions to GEMM and keep
+# the activation layout the network gets by default (DPTRAIN_CPU_LAYOUT unset). Prints, per model:
 # images/s, the ratio
 # dptrain / best PyTorch layout, and the GFLOP/s achieved (convolution + linear multiply-adds,
 # forward + backward = 3x forward, counted as direct convolution even where Winograd ran)
