@@ -46,7 +46,7 @@ class ResidualBlock : public Layer {
   }
 
  protected:
-  ResidualBlock(Backend& backend) : backend_(backend) {}
+  explicit ResidualBlock(Backend& backend) : backend_(backend) {}
   // y = relu(main + shortcut), into y_ (and x is kept for the input mask).
   const Tensor& finish_forward(const Tensor& x, const Tensor& main, const Tensor& shortcut,
                                bool train);
