@@ -95,12 +95,22 @@ TEST(CpuActivationLayout, BlockedStageMatchesNhwcStage) {
   EXPECT_GT(relative_max_error(b.h2, p.h2), 0.0);
 }
 
+// A convolution's random input and weights (drawn in that order) and the output it writes.
+struct ConvRun {
+  Tensor x, w, y;
+};
+
+ConvRun run_conv(cpu::CpuBackend& be, const Conv2dGeometry& g, std::mt19937& gen) {
+  ConvRun r{random_tensor({g.n, g.h, g.w, g.c_in}, gen),
+            random_tensor({g.c_out, g.c_in, g.kernel, g.kernel}, gen), Tensor()};
+  be.conv2d_forward(g, r.x, r.w, r.y);
+  return r;
+}
+
 TEST(CpuActivationLayout, CopyToHostHandsOutNhwc) {
   cpu::CpuBackend be(0, options(true));
   std::mt19937 gen(4);
-  const Conv2dGeometry g{2, 8, 8, 16, 48, 1, 1, 0};
-  Tensor x = random_tensor({2, 8, 8, 16}, gen), w = random_tensor({48, 16, 1, 1}, gen), y;
-  be.conv2d_forward(g, x, w, y);
+  const Tensor y = run_conv(be, {2, 8, 8, 16, 48, 1, 1, 0}, gen).y;
   ASSERT_EQ(y.layout(), Layout::nchw16c);
   Tensor host = Tensor::empty(y.shape());
   be.copy_to_host(y, host.data());
@@ -114,8 +124,7 @@ TEST(CpuActivationLayout, MixedLayoutsAreReordered) {
   cpu::CpuBackend be(0, options(true));
   std::mt19937 gen(5);
   const Conv2dGeometry g{2, 8, 8, 32, 32, 1, 1, 0};
-  Tensor x = random_tensor({2, 8, 8, 32}, gen), w = random_tensor({32, 32, 1, 1}, gen), y;
-  be.conv2d_forward(g, x, w, y);
+  const auto [x, w, y] = run_conv(be, g, gen);
   ASSERT_EQ(y.layout(), Layout::nchw16c);
   const Tensor y_nhwc = in_nhwc_order(y);
   Tensor other = random_tensor(y.shape(), gen);  // NHWC
