@@ -3,8 +3,10 @@
 // the achieved GFLOP/s (convolution and linear multiply-adds: forward + backward = 3x forward).
 // `--peak` measures the machine's attainable GFLOP/s instead (a large oneDNN matrix multiply).
 // tests/bench/bench_vs_pytorch.sh runs it beside PyTorch on the same machine.
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <random>
+#include <vector>
 
 #include "app/commands.h"
 #include "app/parse_options.h"
@@ -56,10 +58,9 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
     return 0;
   }
 
-  BackendChoice choice =
-      choose_backend(device, threads, mpi.local_rank(), mpi.local_size(),
-                     cuda_options(precision, deterministic), pin_threads,
-                     cpu_blocked_activations(arch));
+  BackendChoice choice = choose_backend(device, threads, mpi.local_rank(), mpi.local_size(),
+                                        cuda_options(precision, deterministic), pin_threads,
+                                        cpu_blocked_activations(arch));
   Backend& backend = *choice.backend;
   nn::ModelSpec spec;
   spec.arch = arch;
@@ -83,6 +84,7 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
   ForwardBackward step(*model, backend, 0.0f, cuda_graphs, batch);
 
   PhaseTimes times;
+  std::vector<double> step_seconds;  // for the median: robust to a shared machine's stalls
   double start = 0;
   int64_t macs_per_step = 0;
   for (int i = 0; i < warmup + steps; ++i) {
@@ -91,6 +93,7 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
       times.reset();
       start = now_seconds();
     }
+    const double step_start = now_seconds();
     int64_t correct = 0;
     bool graphed = false;
     {
@@ -109,18 +112,22 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
       backend.synchronize();
     }
     if (i == 0) macs_per_step = model->store().forward_macs();  // an eager step counts them
+    if (i >= warmup) step_seconds.push_back(now_seconds() - step_start);
   }
   const double elapsed = now_seconds() - start;
+  std::nth_element(step_seconds.begin(), step_seconds.begin() + steps / 2, step_seconds.end());
+  const double median = step_seconds[steps / 2];  // the upper median for an even count
   // fwd + bwd-data + bwd-weights: three passes of 2 FLOPs per multiply-add.
   const double step_gflop = 6.0 * static_cast<double>(macs_per_step) * 1e-9;
   log::info(
       "bench arch={} batch={} image={}x{}x{} steps={} images_per_sec={:.1f} step_ms={:.1f} "
-      "forward_ms={:.1f} backward_ms={:.1f} optimizer_ms={:.1f} gflop_per_step={:.2f} "
+      "median_images_per_sec={:.1f} median_step_ms={:.1f} forward_ms={:.1f} backward_ms={:.1f} "
+      "optimizer_ms={:.1f} gflop_per_step={:.2f} "
       "gflops={:.1f} params={} cuda_graphs={} backend=\"{}\"",
       arch, batch, image, image, channels, steps, batch * steps / elapsed, 1e3 * elapsed / steps,
-      1e3 * times.forward / steps, 1e3 * times.backward / steps, 1e3 * times.optimizer / steps,
-      step_gflop, step_gflop * steps / elapsed, model->store().parameter_count(),
-      step.captures() > 0 ? "on" : "off", choice.reason);
+      batch / median, 1e3 * median, 1e3 * times.forward / steps, 1e3 * times.backward / steps,
+      1e3 * times.optimizer / steps, step_gflop, step_gflop * steps / elapsed,
+      model->store().parameter_count(), step.captures() > 0 ? "on" : "off", choice.reason);
   return 0;
 }
 

@@ -3,6 +3,7 @@
 // gradient checks on small geometries, and primitive-cache reuse.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "backend/backend.h"
@@ -183,9 +184,8 @@ TEST(CpuConv, RepeatedShapesReuseTheCache) {
 TEST(CpuConv, WinogradMatchesNaiveAndDiffersFromDirectByRounding) {
   cpu::CpuBackend wino(0, {true, false}), direct(0, {false, false});
   ASSERT_NE(wino.name().find("Winograd"), std::string::npos);
-  const Conv2dGeometry winograd_shapes[] = {{2, 16, 16, 64, 64, 3, 1, 1},
-                                            {2, 8, 8, 128, 64, 3, 1, 1},
-                                            {2, 4, 4, 256, 256, 3, 1, 1}};
+  const Conv2dGeometry winograd_shapes[] = {
+      {2, 16, 16, 64, 64, 3, 1, 1}, {2, 8, 8, 128, 64, 3, 1, 1}, {2, 4, 4, 256, 256, 3, 1, 1}};
   for (const Conv2dGeometry& g : winograd_shapes) {
     expect_matches_naive(wino, g);
     SCOPED_TRACE(describe(g));
@@ -197,10 +197,74 @@ TEST(CpuConv, WinogradMatchesNaiveAndDiffersFromDirectByRounding) {
     EXPECT_GT(relative_max_error(y_w, y_d), 0.0);
   }
   // Not eligible (stride 2, thin, 1x1): direct inside the Winograd backend.
-  for (const Conv2dGeometry& g : {Conv2dGeometry{2, 8, 8, 64, 64, 3, 2, 1},
-                                  Conv2dGeometry{2, 16, 16, 32, 32, 3, 1, 1},
-                                  Conv2dGeometry{2, 8, 8, 64, 32, 1, 1, 0}})
+  for (const Conv2dGeometry& g :
+       {Conv2dGeometry{2, 8, 8, 64, 64, 3, 2, 1}, Conv2dGeometry{2, 16, 16, 32, 32, 3, 1, 1},
+        Conv2dGeometry{2, 8, 8, 64, 32, 1, 1, 0}})
     expect_matches_naive(wino, g);
+}
+#endif
+
+#ifndef DP_TEST_ON_CUDA
+// The 16-channel 3x3 layers (ResNet-20's first stage) run on our own Winograd kernel
+// (thin_winograd.h) for forward and backward-data. It must match the naive loop on full tiles, on
+// maps that end in partial tiles (9x10) and on rows of more than one block of tiles (37 wide);
+// write every output element (the outputs start as NaN); and really run: its rounding differs
+// from the oneDNN direct kernel the same backend uses with the option off.
+Tensor nan_tensor(const Shape& shape) {
+  Tensor t = Tensor::empty(shape);
+  std::fill(t.data(), t.data() + t.numel(), std::numeric_limits<float>::quiet_NaN());
+  return t;
+}
+
+TEST(CpuConv, ThinWinogradMatchesNaiveAt16Channels) {
+  const Conv2dGeometry shapes[] = {
+      {2, 32, 32, 16, 16, 3, 1, 1}, {3, 9, 10, 16, 16, 3, 1, 1}, {2, 8, 37, 16, 16, 3, 1, 1}};
+  if (!cpu::ThinWinograd::applies(shapes[0]))
+    GTEST_SKIP() << "this CPU has no AVX-512F: the 16-channel Winograd kernel cannot run here";
+  cpu::CpuConvOptions on, off;
+  on.winograd = off.winograd = true;
+  on.thin_winograd = true;
+  off.thin_winograd = false;
+  cpu::CpuBackend wino(0, on), onednn(0, off);
+  ASSERT_NE(wino.name().find("own kernel at 16 channels"), std::string::npos);
+  for (const Conv2dGeometry& g : shapes) {
+    SCOPED_TRACE(describe(g));
+    ASSERT_TRUE(wino.conv_runs_thin_winograd(g));
+    ASSERT_FALSE(onednn.conv_runs_thin_winograd(g));
+    std::mt19937 gen(3);
+    Tensor x = random_tensor(in_shape(g), gen), w = random_tensor(w_shape(g), gen),
+           dy = random_tensor(out_shape(g), gen);
+    Tensor y_ref = Tensor::empty(out_shape(g)), dx_ref = Tensor::empty(in_shape(g)),
+           dw_ref = Tensor::empty(w_shape(g));
+    naive_conv(g, x, w, dy, y_ref, dx_ref, dw_ref);
+    Tensor y = nan_tensor(out_shape(g)), dx = nan_tensor(in_shape(g)), dw;
+    wino.conv2d_forward(g, x, w, y);
+    wino.conv2d_backward(g, x, w, dy, &dx, dw);
+    EXPECT_CLOSE(y, y_ref, 1e-4);
+    EXPECT_CLOSE(dx, dx_ref, 1e-4);
+    EXPECT_CLOSE(dw, dw_ref, 1e-4);
+
+    Tensor y_direct, dx_direct, dw_direct;
+    onednn.conv2d_forward(g, x, w, y_direct);
+    onednn.conv2d_backward(g, x, w, dy, &dx_direct, dw_direct);
+    EXPECT_GT(relative_max_error(y, y_direct), 0.0);
+    EXPECT_GT(relative_max_error(dx, dx_direct), 0.0);
+    EXPECT_EQ(relative_max_error(dw, dw_direct), 0.0);  // backward-weights: the same oneDNN kernel
+  }
+  // Everything else stays on oneDNN: other channel counts, stride 2, 1x1, small maps.
+  for (const Conv2dGeometry& g :
+       {Conv2dGeometry{2, 32, 32, 16, 32, 3, 1, 1}, Conv2dGeometry{2, 32, 32, 32, 16, 3, 1, 1},
+        Conv2dGeometry{2, 32, 32, 16, 16, 3, 2, 1}, Conv2dGeometry{2, 32, 32, 16, 16, 1, 1, 0},
+        Conv2dGeometry{2, 7, 7, 16, 16, 3, 1, 1}})
+    EXPECT_FALSE(wino.conv_runs_thin_winograd(g)) << describe(g);
+  // At 16 channels NHWC and nChw16c are the same bytes: dx carries x's layout tag.
+  const Conv2dGeometry g = shapes[0];
+  std::mt19937 gen(4);
+  Tensor x = random_tensor(in_shape(g), gen), w = random_tensor(w_shape(g), gen),
+         dy = random_tensor(out_shape(g), gen), dx, dw;
+  x.set_layout(Layout::nchw16c);
+  wino.conv2d_backward(g, x, w, dy, &dx, dw);
+  EXPECT_EQ(dx.layout(), Layout::nchw16c);
 }
 #endif
 
@@ -210,8 +274,8 @@ TEST(CpuConv, WinogradMatchesNaiveAndDiffersFromDirectByRounding) {
 // (pointwise with stride 1 and 2, dense 3x3 on 1x1 and 2x2 maps, dense stride 2) matches the
 // naive loop, overwrites whatever its outputs held, and passes a finite-difference check.
 TEST(CpuConv, SmallOutputMapsRunAsOneGemm) {
-  using cpu::ConvLowering;
   using cpu::conv_lowering_for;
+  using cpu::ConvLowering;
   EXPECT_EQ(conv_lowering_for({128, 1, 1, 512, 2048, 1, 1, 0}), ConvLowering::pointwise);
   EXPECT_EQ(conv_lowering_for({128, 2, 2, 1024, 2048, 1, 2, 0}), ConvLowering::pointwise);
   EXPECT_EQ(conv_lowering_for({128, 4, 4, 128, 512, 1, 1, 0}), ConvLowering::pointwise);

@@ -29,6 +29,7 @@ CpuBackend::CpuBackend(int threads, CpuConvOptions conv)
       layouts_(*ctx_),
       blocked_(conv.blocked_activations),
       conv_(*ctx_, conv.winograd),
+      thin_winograd_enabled_(conv.winograd && conv.thin_winograd),
       gemm_small_maps_(conv.gemm_small_maps),
       batchnorm_(*ctx_),
       maxpool_(*ctx_),
@@ -36,10 +37,16 @@ CpuBackend::CpuBackend(int threads, CpuConvOptions conv)
 
 std::string CpuBackend::name() const {
   const dnnl_version_t* v = dnnl_version();
-  return fmt::format("cpu (oneDNN {}.{}.{}, {} OpenMP threads{}{}{})", v->major, v->minor,
-                     v->patch, omp_get_max_threads(), conv_.winograd() ? ", Winograd 3x3 conv" : "",
+  return fmt::format("cpu (oneDNN {}.{}.{}, {} OpenMP threads{}{}{})", v->major, v->minor, v->patch,
+                     omp_get_max_threads(), winograd_description(),
                      blocked_ ? ", nChw16c activations" : "",
                      gemm_small_maps_ ? "" : ", no GEMM lowering of small-map conv");
+}
+
+const char* CpuBackend::winograd_description() const {
+  if (!conv_.winograd()) return "";
+  return thin_winograd_enabled_ ? ", Winograd 3x3 conv (own kernel at 16 channels)"
+                                : ", Winograd 3x3 conv";
 }
 
 size_t CpuBackend::cached_primitive_entries() const {
@@ -121,6 +128,10 @@ void CpuBackend::augment_batch(const AugmentSpec& spec, const Tensor& images, co
 
 // --- oneDNN ops ----------------------------------------------------------------------------------
 
+bool CpuBackend::conv_runs_thin_winograd(const Conv2dGeometry& g) const {
+  return thin_winograd_enabled_ && ThinWinograd::applies(g);
+}
+
 ConvLowering CpuBackend::gemm_lowering(const Conv2dGeometry& g) const {
   return gemm_small_maps_ ? conv_lowering_for(g) : ConvLowering::none;
 }
@@ -136,6 +147,10 @@ Layout CpuBackend::conv_output_layout(const Conv2dGeometry& g) const {
 
 void CpuBackend::conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                                 Tensor& y) {
+  if (conv_runs_thin_winograd(g)) {
+    check_conv_operands(g, x, w, nullptr);
+    return thin_winograd_.forward(g, x, w, y);  // 16 channels: NHWC is nChw16c's bytes
+  }
   const ConvLowering how = gemm_lowering(g);
   if (how == ConvLowering::none) return conv_.forward(g, x, w, y, conv_output_layout(g));
   check_conv_operands(g, x, w, nullptr);
@@ -148,6 +163,11 @@ void CpuBackend::conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const
                                  const Tensor& dy, Tensor* dx, Tensor& dw) {
   const ConvLowering how = gemm_lowering(g);
   const Tensor& dy_in = layouts_.in_layout(dy, conv_output_layout(g), scratch_.grad);
+  if (conv_runs_thin_winograd(g)) {
+    check_conv_operands(g, x, w, &dy);
+    if (dx) thin_winograd_.backward_data(g, w, dy_in, *dx, x.layout());
+    return conv_.backward(g, x, w, dy_in, nullptr, dw);  // backward-weights: oneDNN direct
+  }
   if (how == ConvLowering::none) return conv_.backward(g, x, w, dy_in, dx, dw);
   check_conv_operands(g, x, w, &dy);
   const Tensor& x_nhwc = layouts_.in_layout(x, Layout::nhwc, scratch_.input);

@@ -10,14 +10,19 @@
 #include "backend/cpu/conv_as_gemm.h"
 #include "backend/cpu/onednn_ops.h"
 #include "backend/cpu/primitive_cache.h"
+#include "backend/cpu/thin_winograd.h"
 
 namespace dp::cpu {
 
 // How convolutions are computed; by default from the environment.
 struct CpuConvOptions {
-  // Winograd for 3x3 stride-1 convolutions of 64+ channels (faster, rounding differs):
+  // Winograd for 3x3 stride-1 convolutions of 16 channels (our own kernel, AVX-512) and of 32+
+  // (oneDNN's; see onednn_conv.cpp) (faster, rounding differs):
   // DPTRAIN_CPU_CONV=winograd|direct (unset: winograd).
   bool winograd = conv_winograd_from_environment();
+  // Our own Winograd kernel for the 16-channel ones (thin_winograd.h), under `winograd`:
+  // DPTRAIN_CPU_CONV_THIN=on|off (unset: on; off leaves them to oneDNN's direct kernel).
+  bool thin_winograd = thin_winograd_from_environment();
   // Small output maps as one GEMM over the batch (conv_as_gemm.h):
   // DPTRAIN_CPU_CONV_GEMM=on|off (unset: on).
   bool gemm_small_maps = conv_gemm_from_environment();
@@ -86,6 +91,8 @@ class CpuBackend final : public Backend {
 
   // Whether this geometry's convolution runs as one GEMM over the batch (conv_as_gemm.h).
   bool conv_runs_as_gemm(const Conv2dGeometry& g) const;
+  // Whether this geometry's convolution runs on the 16-channel Winograd kernel (thin_winograd.h).
+  bool conv_runs_thin_winograd(const Conv2dGeometry& g) const;
   // The layout this geometry's convolution writes its output in.
   Layout conv_output_layout(const Conv2dGeometry& g) const;
 
@@ -95,6 +102,8 @@ class CpuBackend final : public Backend {
  private:
   // How this geometry's convolution is lowered to GEMM (none: oneDNN's convolution runs it).
   ConvLowering gemm_lowering(const Conv2dGeometry& g) const;
+  // ", Winograd 3x3 conv" and which kernels run it, for name(); empty without Winograd.
+  const char* winograd_description() const;
 
   // Operands that arrive in another layout than the op computes in are reordered into these
   // (at the edges of a blocked stage, or from a caller's NHWC tensor; never inside a stage).
@@ -109,6 +118,8 @@ class CpuBackend final : public Backend {
   bool blocked_;
   OnednnConv conv_;
   ConvAsGemm gemm_conv_;
+  ThinWinograd thin_winograd_;
+  bool thin_winograd_enabled_;
   bool gemm_small_maps_;
   OnednnBatchNorm batchnorm_;
   OnednnMaxPool maxpool_;
