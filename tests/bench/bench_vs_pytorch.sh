@@ -3,22 +3,26 @@
 # (forward, loss, backward, SGD update) for torchvision ResNet-50 at 32x32, CIFAR-stem
 # ResNet-18 and ResNet-20, batch 128, same thread count; PyTorch in both NCHW and
 # channels_last. dptrain runs with direct convolution everywhere (DPTRAIN_CPU_CONV=direct) and
-# with its default, Winograd for the 3x3 stride-1 layers of 64+ channels, 32+ where activations
-# are blocked (DPTRAIN_CPU_CONV=winograd); both lower small-map convolutions to GEMM and keep
-# the activation layout the network gets by default (DPTRAIN_CPU_LAYOUT unset). Prints, per model:
-# images/s, the ratio
-# dptrain / best PyTorch layout, and the GFLOP/s achieved (convolution + linear multiply-adds,
+# with its default, Winograd for the 3x3 stride-1 layers of 16 channels (our own kernel) and of
+# 64+ channels, 32+ where activations are blocked (DPTRAIN_CPU_CONV=winograd); both lower
+# small-map convolutions to GEMM and keep the activation layout the network gets by default
+# (DPTRAIN_CPU_LAYOUT unset). Prints, per model: images/s, the ratio dptrain / best PyTorch layout, and the GFLOP/s achieved (convolution + linear multiply-adds,
 # forward + backward = 3x forward, counted as direct convolution even where Winograd ran)
 # against the machine's peak from `dptrain bench --peak` (a large oneDNN matmul). Then the
 # data pipeline's images/s per core (tests/data/bench_loader, CPU time of read + augment)
 # next to what the fastest model consumes per core.
-#   tests/bench/bench_vs_pytorch.sh [BUILD_DIR] [STEPS] [THREADS]
+#   tests/bench/bench_vs_pytorch.sh [BUILD_DIR] [STEPS] [THREADS] [ROUNDS]
+# Each figure is a median step (dptrain bench and pytorch_train_step.py both print one), so a
+# stall of the shared machine during one step does not move it. The four runs of a model
+# alternate ROUNDS times (default 3); the table shows the median over rounds of each column, the
+# ratios are the medians of each round's ratio, and `worst` is the lowest round's default ratio.
 # The machine is shared: look at the load printed on the first line; numbers are only worth
 # keeping when it is well below 1.
 set -euo pipefail
 BUILD=${1:-build}
 STEPS=${2:-10}
 THREADS=${3:-$(nproc)}
+ROUNDS=${4:-3}
 PYTHON=${DPTRAIN_PYTHON:-/usr/bin/python3}
 HERE=$(cd "$(dirname "$0")" && pwd)
 DPTRAIN=$BUILD/app/dptrain
@@ -34,24 +38,35 @@ echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(lscpu | sed -n 's/^Model name: *//p'), $TH
      "steps=$STEPS, load $(cut -d' ' -f1-3 /proc/loadavg)"
 peak=$("$DPTRAIN" bench --peak --threads "$THREADS" | field gflops)
 echo "# peak (oneDNN 2048^3 f32 matmul, $THREADS threads): $peak GFLOP/s"
-printf '%-15s %9s %9s %10s %10s %7s %7s %9s %9s\n' arch direct winograd torch_nchw torch_cl \
-  ratio ratio_w GFLOP/s %peak
+printf '%-15s %9s %9s %10s %10s %7s %7s %7s %9s %9s\n' arch direct winograd torch_nchw torch_cl \
+  ratio ratio_w worst GFLOP/s %peak
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+torch() {  # torch ARCH [--channels-last] -> median images/s
+  "$PYTHON" "$HERE/pytorch_train_step.py" --arch "$1" --steps "$STEPS" --threads "$THREADS" \
+    ${2:-} | field median_images_per_sec
+}
 best_ours=0
 for arch in resnet50 resnet18_cifar resnet20; do
-  line=$(ours "$arch" direct)
-  direct=$(echo "$line" | field images_per_sec)
-  gflops=$(echo "$line" | field gflops)
-  wino=$(ours "$arch" winograd | field images_per_sec)
-  nchw=$("$PYTHON" "$HERE/pytorch_train_step.py" --arch "$arch" --steps "$STEPS" \
-         --threads "$THREADS" | field images_per_sec)
-  cl=$("$PYTHON" "$HERE/pytorch_train_step.py" --arch "$arch" --steps "$STEPS" \
-       --threads "$THREADS" --channels-last | field images_per_sec)
-  best=$(echo "$nchw $cl" | awk '{print ($1 > $2) ? $1 : $2}')
-  read -r ratio ratio_w gflops_best pct < <(echo "$direct $wino $best $gflops $peak" | awk '{
-    top = ($2 > $1) ? $2 : $1; g = $4 * top / $1;
-    printf "%.2f %.2f %.1f %.0f\n", $1 / $3, $2 / $3, g, 100 * g / $5}')
-  printf '%-15s %9s %9s %10s %10s %6sx %6sx %9s %8s%%\n' "$arch" "$direct" "$wino" "$nchw" \
-    "$cl" "$ratio" "$ratio_w" "$gflops_best" "$pct"
+  directs="" winos="" nchws="" cls="" ratios="" ratios_w=""
+  for _ in $(seq "$ROUNDS"); do
+    line=$(ours "$arch" direct)
+    direct=$(echo "$line" | field median_images_per_sec)
+    gflop_per_step=$(echo "$line" | field gflop_per_step)
+    wino=$(ours "$arch" winograd | field median_images_per_sec)
+    nchw=$(torch "$arch")
+    cl=$(torch "$arch" --channels-last)
+    read -r ratio ratio_w < <(echo "$direct $wino $nchw $cl" | awk '{
+      best = ($3 > $4) ? $3 : $4; printf "%.2f %.2f\n", $1 / best, $2 / best}')
+    directs+=" $direct" winos+=" $wino" nchws+=" $nchw" cls+=" $cl"
+    ratios+=" $ratio" ratios_w+=" $ratio_w"
+  done
+  direct=$(echo "$directs" | median) wino=$(echo "$winos" | median)
+  read -r gflops pct < <(echo "$direct $wino $gflop_per_step $peak" | awk '{
+    top = ($2 > $1) ? $2 : $1; g = $3 * top / 128; printf "%.1f %.0f\n", g, 100 * g / $4}')
+  printf '%-15s %9s %9s %10s %10s %6sx %6sx %6sx %9s %8s%%\n' "$arch" "$direct" "$wino" \
+    "$(echo "$nchws" | median)" "$(echo "$cls" | median)" "$(echo "$ratios" | median)" \
+    "$(echo "$ratios_w" | median)" "$(echo "$ratios_w" | tr ' ' '\n' | grep . | sort -g | head -1)" \
+    "$gflops" "$pct"
   best_ours=$(echo "$best_ours $direct $wino" | awk '{m=$1; if ($2>m) m=$2; if ($3>m) m=$3; print m}')
 done
 echo "# GFLOP/s and %peak: of the faster dptrain variant, direct-convolution FLOPs"

@@ -62,18 +62,24 @@ def main():
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
+    step_seconds = []  # for the median: robust to a shared machine's stalls
     for i in range(a.warmup + a.steps):
         if i == a.warmup:
             start = time.perf_counter()
+        step_start = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
+        if i >= a.warmup:
+            step_seconds.append(time.perf_counter() - step_start)
     elapsed = time.perf_counter() - start
+    median = sorted(step_seconds)[a.steps // 2]  # the upper median for an even count, as dptrain
     layout = "channels_last" if a.channels_last else "nchw"
     print(f"pytorch arch={a.arch} batch={a.batch_size} image={a.image_size} layout={layout} "
           f"threads={a.threads} steps={a.steps} images_per_sec={a.batch_size * a.steps / elapsed:.1f} "
-          f"step_ms={1e3 * elapsed / a.steps:.1f} torch={torch.__version__}")
+          f"step_ms={1e3 * elapsed / a.steps:.1f} median_images_per_sec={a.batch_size / median:.1f} "
+          f"median_step_ms={1e3 * median:.1f} torch={torch.__version__}")
 
 
 if __name__ == "__main__":

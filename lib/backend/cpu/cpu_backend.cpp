@@ -166,7 +166,7 @@ void CpuBackend::conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const
   if (conv_runs_thin_winograd(g)) {
     check_conv_operands(g, x, w, &dy);
     if (dx) thin_winograd_.backward_data(g, w, dy_in, *dx, x.layout());
-    return conv_.backward(g, x, w, dy_in, nullptr, dw);  // backward-weights: oneDNN direct
+    return thin_winograd_.backward_weights(g, x, dy_in, dw);
   }
   if (how == ConvLowering::none) return conv_.backward(g, x, w, dy_in, dx, dw);
   check_conv_operands(g, x, w, &dy);

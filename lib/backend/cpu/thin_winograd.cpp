@@ -24,15 +24,16 @@ constexpr int kTilesPerBlock = 8;  // tiles multiplied together: 8 accumulators 
 // applies() (the CPU's feature flags) before anything here runs.
 #define DP_AVX512 __attribute__((target("avx512f")))
 
+constexpr double G[kWindow][3] = {{1.0 / 4, 0, 0},
+                                  {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                  {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                  {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                  {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                  {0, 0, 1}};
+
 // G g G^T for every (in, out) channel pair, in double (the transform's fractions round once).
 // flip_transpose: the backward-data kernel, g'[ci][co] = g[co][ci] rotated by 180 degrees.
 void transform_weights(const float* w, bool flip_transpose, float* u) {
-  static constexpr double G[kWindow][3] = {{1.0 / 4, 0, 0},
-                                           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                           {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                           {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                           {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                           {0, 0, 1}};
   for (int to = 0; to < kChannels; ++to)
     for (int from = 0; from < kChannels; ++from) {
       double g[3][3];
@@ -75,6 +76,19 @@ DP_AVX512 inline void output_transform(const __m512 m[kWindow], __m512 o[kTile])
   o[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.f), s, q);
   o[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.f), r, p);
   o[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.f), s, q), m[5]);
+}
+
+// One dimension of A g, the adjoint of output_transform: four gradients to six.
+DP_AVX512 inline void gradient_transform(const __m512 g[kTile], __m512 t[kWindow]) {
+  const __m512 even = _mm512_add_ps(g[0], g[2]), odd = _mm512_add_ps(g[1], g[3]);
+  const __m512 even4 = _mm512_fmadd_ps(_mm512_set1_ps(4.f), g[2], g[0]);
+  const __m512 odd8 = _mm512_fmadd_ps(_mm512_set1_ps(8.f), g[3], _mm512_add_ps(g[1], g[1]));
+  t[0] = g[0];
+  t[1] = _mm512_add_ps(even, odd);
+  t[2] = _mm512_sub_ps(even, odd);
+  t[3] = _mm512_add_ps(even4, odd8);
+  t[4] = _mm512_sub_ps(even4, odd8);
+  t[5] = g[3];
 }
 
 using TileBlock = float[kPoints][kTilesPerBlock][kChannels];
@@ -210,6 +224,120 @@ DP_AVX512 void convolve_row_of_tiles(const float* u, const float* rows, int64_t 
   }
 }
 
+// --- backward-weights: dU = sum over tiles of (B^T d B) (x) (A dy A^T), then dw = G^T dU G ------
+
+// A g A^T of the output-gradient tile at column x0 of the four gathered gradient rows, into
+// d[.][t].
+DP_AVX512 void transform_gradient_tile(const float* rows, int64_t row_stride, int64_t x0, int t,
+                                       TileBlock& d) {
+  alignas(64) float half[kWindow][kTile][kChannels];  // A g, column by column
+#pragma GCC unroll 4
+  for (int col = 0; col < kTile; ++col) {
+    __m512 g[kTile], out[kWindow];
+#pragma GCC unroll 4
+    for (int row = 0; row < kTile; ++row)
+      g[row] = _mm512_load_ps(rows + row * row_stride + (x0 + col) * kChannels);
+    gradient_transform(g, out);
+#pragma GCC unroll 6
+    for (int i = 0; i < kWindow; ++i) _mm512_store_ps(half[i][col], out[i]);
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < kWindow; ++i) {
+    __m512 g[kTile], out[kWindow];
+#pragma GCC unroll 4
+    for (int col = 0; col < kTile; ++col) g[col] = _mm512_load_ps(half[i][col]);
+    gradient_transform(g, out);
+#pragma GCC unroll 6
+    for (int j = 0; j < kWindow; ++j) _mm512_store_ps(d[i * kWindow + j][t], out[j]);
+  }
+}
+
+// acc[point][in][out] += v[point][t][in] * d[point][t][out] over `Tiles` tiles: the 16 rows of a
+// point's accumulator stay in registers across the tiles.
+template <int Tiles>
+DP_AVX512 void accumulate_products(const TileBlock& v, const TileBlock& d, float* acc) {
+  for (int p = 0; p < kPoints; ++p) {
+    float* point = acc + p * kChannels * kChannels;
+    __m512 sums[kChannels];
+#pragma GCC unroll 16
+    for (int c = 0; c < kChannels; ++c) sums[c] = _mm512_load_ps(point + c * kChannels);
+#pragma GCC unroll 8
+    for (int t = 0; t < Tiles; ++t) {
+      const __m512 grad = _mm512_load_ps(d[p][t]);
+#pragma GCC unroll 16
+      for (int c = 0; c < kChannels; ++c)
+        sums[c] = _mm512_fmadd_ps(_mm512_set1_ps(v[p][t][c]), grad, sums[c]);
+    }
+#pragma GCC unroll 16
+    for (int c = 0; c < kChannels; ++c) _mm512_store_ps(point + c * kChannels, sums[c]);
+  }
+}
+
+DP_AVX512 void accumulate_block(int tiles, const TileBlock& v, const TileBlock& d, float* acc) {
+  switch (tiles) {
+    case 8:
+      return accumulate_products<8>(v, d, acc);
+    case 7:
+      return accumulate_products<7>(v, d, acc);
+    case 6:
+      return accumulate_products<6>(v, d, acc);
+    case 5:
+      return accumulate_products<5>(v, d, acc);
+    case 4:
+      return accumulate_products<4>(v, d, acc);
+    case 3:
+      return accumulate_products<3>(v, d, acc);
+    case 2:
+      return accumulate_products<2>(v, d, acc);
+    default:
+      return accumulate_products<1>(v, d, acc);
+  }
+}
+
+// Rows y0 .. y0+3 of an output gradient, zero past the map's last row and column.
+void gather_gradient_rows(const float* image, int64_t h, int64_t w, int64_t y0, int64_t padded_w,
+                          float* rows) {
+  const int64_t stride = padded_w * kChannels;
+  for (int k = 0; k < kTile; ++k) {
+    float* row = rows + k * stride;
+    if (y0 + k >= h) {
+      std::memset(row, 0, sizeof(float) * stride);
+      continue;
+    }
+    std::memcpy(row, image + (y0 + k) * w * kChannels, sizeof(float) * w * kChannels);
+    std::memset(row + w * kChannels, 0, sizeof(float) * (padded_w - w) * kChannels);
+  }
+}
+
+DP_AVX512 void accumulate_row_of_tiles(const float* rows, const float* grad_rows, int64_t padded_w,
+                                       int64_t w, float* acc) {
+  alignas(64) TileBlock v, d;
+  const int64_t tiles_across = (w + kTile - 1) / kTile;
+  for (int64_t first = 0; first < tiles_across; first += kTilesPerBlock) {
+    const int tiles = static_cast<int>(std::min<int64_t>(kTilesPerBlock, tiles_across - first));
+    for (int t = 0; t < tiles; ++t) {
+      transform_input_tile(rows + (first + t) * kTile * kChannels, padded_w * kChannels, t, v);
+      transform_gradient_tile(grad_rows, padded_w * kChannels, (first + t) * kTile, t, d);
+    }
+    accumulate_block(tiles, v, d, acc);
+  }
+}
+
+// dw[out][in][a][b] = (G^T dU[in][out] G)[a][b], the adjoint of transform_weights.
+void weight_gradient(const double* du, float* dw) {
+  for (int to = 0; to < kChannels; ++to)
+    for (int from = 0; from < kChannels; ++from)
+      for (int a = 0; a < 3; ++a)
+        for (int b = 0; b < 3; ++b) {
+          double sum = 0;
+          for (int i = 0; i < kWindow; ++i)
+            for (int j = 0; j < kWindow; ++j)
+              sum +=
+                  G[i][a] * G[j][b] * du[((i * kWindow + j) * kChannels + from) * kChannels + to];
+          dw[((to * kChannels + from) * 3 + a) * 3 + b] = static_cast<float>(sum);
+        }
+}
+
 // The 64-byte aligned start of a float buffer allocated with 16 floats to spare.
 float* aligned_start(std::vector<float>& buffer) {
   const auto address = reinterpret_cast<uintptr_t>(buffer.data());
@@ -240,6 +368,56 @@ void ThinWinograd::backward_data(const Conv2dGeometry& g, const Tensor& w, const
   transformed_weights_.resize(kPoints * kChannels * kChannels);
   transform_weights(w.data<float>(), true, transformed_weights_.data());
   convolve(g, dy.data<float>(), dx.data<float>());
+}
+
+void ThinWinograd::backward_weights(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy,
+                                    Tensor& dw) {
+  dw.ensure({kChannels, kChannels, 3, 3});
+  constexpr int64_t kProducts = kPoints * kChannels * kChannels;
+  // Each thread sums in float over this many rows of tiles, then adds into its double sums: the
+  // float sums stay short (rounding grows with their length), the double adds stay rare.
+  constexpr int kRowsPerFlush = 32;
+  const int64_t tiles_down = (g.h + kTile - 1) / kTile;
+  const int64_t padded_w = (g.w + kTile - 1) / kTile * kTile + 2;
+  const int64_t per_thread = (kWindow + kTile) * padded_w * kChannels + kProducts;
+  const int threads = omp_get_max_threads();
+  const size_t needed = static_cast<size_t>(threads * per_thread + kChannels);
+  if (padded_rows_.size() < needed) padded_rows_.resize(needed);
+  weight_grad_sums_.assign(static_cast<size_t>(threads * kProducts), 0.0);
+  float* const base = aligned_start(padded_rows_);
+  const int64_t image = g.h * g.w * kChannels;
+  const float* xs = x.data<float>();
+  const float* dys = dy.data<float>();
+#pragma omp parallel num_threads(threads)
+  {
+    const int thread = omp_get_thread_num();
+    float* rows = base + thread * per_thread;
+    float* grad_rows = rows + kWindow * padded_w * kChannels;
+    float* acc = grad_rows + kTile * padded_w * kChannels;
+    double* sums = weight_grad_sums_.data() + thread * kProducts;
+    const auto flush = [&] {
+      for (int64_t i = 0; i < kProducts; ++i) sums[i] += acc[i];
+      std::fill(acc, acc + kProducts, 0.0f);
+    };
+    std::fill(acc, acc + kProducts, 0.0f);
+    int rows_since_flush = 0;
+#pragma omp for schedule(static) nowait
+    for (int64_t item = 0; item < g.n * tiles_down; ++item) {
+      const int64_t n = item / tiles_down, y0 = item % tiles_down * kTile;
+      gather_rows(xs + n * image, g.h, g.w, y0, padded_w, rows);
+      gather_gradient_rows(dys + n * image, g.h, g.w, y0, padded_w, grad_rows);
+      accumulate_row_of_tiles(rows, grad_rows, padded_w, g.w, acc);
+      if (++rows_since_flush == kRowsPerFlush) {
+        flush();
+        rows_since_flush = 0;
+      }
+    }
+    flush();
+  }
+  for (int t = 1; t < threads; ++t)
+    for (int64_t i = 0; i < kProducts; ++i)
+      weight_grad_sums_[i] += weight_grad_sums_[t * kProducts + i];
+  weight_gradient(weight_grad_sums_.data(), dw.data<float>());
 }
 
 void ThinWinograd::convolve(const Conv2dGeometry& g, const float* in, float* out) {

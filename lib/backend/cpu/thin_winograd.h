@@ -9,10 +9,11 @@
 // transformed tensor goes through memory, which is what makes the transforms pay at 16 channels.
 // Measured here (2 cores, batch 128, 32x32): forward 1.4-1.9x oneDNN's direct kernel.
 //
-// Forward and backward-data (a forward pass of dy through the kernel flipped and transposed);
-// backward-weights stays on oneDNN. AVX-512F only: applies() is false on other CPUs, and the
-// caller keeps oneDNN's direct convolution there. Activations are NHWC, which at 16 channels is
-// the same bytes as nChw16c.
+// Forward, backward-data (a forward pass of dy through the kernel flipped and transposed) and
+// backward-weights (the adjoint of the forward's transforms: the products of transformed input
+// and transformed output-gradient tiles, summed over the batch, then G^T (.) G). AVX-512F only:
+// applies() is false on other CPUs, and the caller keeps oneDNN's direct convolution there.
+// Activations are NHWC, which at 16 channels is the same bytes as nChw16c.
 #pragma once
 
 #include <vector>
@@ -35,6 +36,8 @@ class ThinWinograd {
   // dx is written in dx_layout (nhwc or nchw16c: at 16 channels the bytes are the same).
   void backward_data(const Conv2dGeometry& g, const Tensor& w, const Tensor& dy, Tensor& dx,
                      Layout dx_layout);
+  // dw (OIHW) from x and dy, both [n, h, w, 16]: overwritten, as oneDNN's backward-weights does.
+  void backward_weights(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw);
 
  private:
   // out = in (*) kernel, both [n, h, w, 16], with the kernel already in transformed_weights_.
@@ -42,7 +45,9 @@ class ThinWinograd {
 
   // Working buffers, grown on the first call and reused after (no per-step allocation).
   std::vector<float> transformed_weights_;  // [36][16 in][16 out]
-  std::vector<float> padded_rows_;          // per thread: 6 zero-padded input rows
+  std::vector<float> padded_rows_;        // per thread: 6 zero-padded input rows (and for backward-
+                                          // weights 4 output-gradient rows and the float sums)
+  std::vector<double> weight_grad_sums_;  // per thread: backward-weights' running sums
 };
 
 }  // namespace dp::cpu
