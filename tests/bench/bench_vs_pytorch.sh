@@ -6,12 +6,13 @@
 # with its default, Winograd for the 3x3 stride-1 layers of 16 channels (our own kernel) and of
 # 64+ channels, 32+ where activations are blocked (DPTRAIN_CPU_CONV=winograd); both lower
 # small-map convolutions to GEMM and keep the activation layout the network gets by default
-# (DPTRAIN_CPU_LAYOUT unset). Prints, per model: images/s, the ratio dptrain / best PyTorch layout, and the GFLOP/s achieved (convolution + linear multiply-adds,
-# forward + backward = 3x forward, counted as direct convolution even where Winograd ran)
-# against the machine's peak from `dptrain bench --peak` (a large oneDNN matmul). Then the
+# (DPTRAIN_CPU_LAYOUT unset). Prints, per model: images/s, the ratio dptrain / best PyTorch
+# layout, and the GFLOP/s achieved (convolution + linear multiply-adds, forward + backward = 3x
+# forward, counted as direct convolution even where Winograd ran) against the machine's peak from `dptrain bench --peak` (a large oneDNN matmul). Then the
 # data pipeline's images/s per core (tests/data/bench_loader, CPU time of read + augment)
 # next to what the fastest model consumes per core.
 #   tests/bench/bench_vs_pytorch.sh [BUILD_DIR] [STEPS] [THREADS] [ROUNDS]
+# DPTRAIN_BENCH_ARCHS="resnet20" runs a subset of the models.
 # Each figure is a median step (dptrain bench and pytorch_train_step.py both print one), so a
 # stall of the shared machine during one step does not move it. The four runs of a model
 # alternate ROUNDS times (default 3); the table shows the median over rounds of each column, the
@@ -46,7 +47,7 @@ torch() {  # torch ARCH [--channels-last] -> median images/s
     ${2:-} | field median_images_per_sec
 }
 best_ours=0
-for arch in resnet50 resnet18_cifar resnet20; do
+for arch in ${DPTRAIN_BENCH_ARCHS:-resnet50 resnet18_cifar resnet20}; do
   directs="" winos="" nchws="" cls="" ratios="" ratios_w=""
   for _ in $(seq "$ROUNDS"); do
     line=$(ours "$arch" direct)
