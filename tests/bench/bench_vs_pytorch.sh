@@ -8,9 +8,10 @@
 # small-map convolutions to GEMM and keep the activation layout the network gets by default
 # (DPTRAIN_CPU_LAYOUT unset). Prints, per model: images/s, the ratio dptrain / best PyTorch
 # layout, and the GFLOP/s achieved (convolution + linear multiply-adds, forward + backward = 3x
-# forward, counted as direct convolution even where Winograd ran) against the machine's peak from `dptrain bench --peak` (a large oneDNN matmul). Then the
-# data pipeline's images/s per core (tests/data/bench_loader, CPU time of read + augment)
-# next to what the fastest model consumes per core.
+# forward, counted as direct convolution even where Winograd ran) against the machine's peak
+# from `dptrain bench --peak` (a large oneDNN matmul). Then the data pipeline's images/s per
+# core (tests/data/bench_loader, CPU time of read + augment) next to what the fastest model
+# consumes per core.
 #   tests/bench/bench_vs_pytorch.sh [BUILD_DIR] [STEPS] [THREADS] [ROUNDS]
 # DPTRAIN_BENCH_ARCHS="resnet20" runs a subset of the models.
 # Each figure is a median step (dptrain bench and pytorch_train_step.py both print one), so a
