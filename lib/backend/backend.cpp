@@ -11,6 +11,18 @@ void Backend::accumulate_relu_backward(const Tensor& x, const Tensor& relu_outpu
   relu_backward(relu_output, y, y);
 }
 
+bool Backend::fuses_batchnorm_add_relu(const BatchNormGeometry& /*g*/) const { return false; }
+
+void Backend::batchnorm_add_relu_forward_train(const BatchNormGeometry& /*g*/, const Tensor& /*x*/,
+                                               const Tensor& /*gamma*/, const Tensor& /*beta*/,
+                                               Tensor& /*running_mean*/, Tensor& /*running_var*/,
+                                               const Tensor& /*residual*/, Tensor& /*y*/,
+                                               Tensor& /*saved_mean*/, Tensor& /*saved_var*/,
+                                               Tensor& /*workspace*/) {
+  DP_CHECK(false, "{}: no fused batch norm + add + ReLU (check fuses_batchnorm_add_relu first)",
+           name());
+}
+
 void Backend::queue_softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
                                           float label_smoothing, Tensor& dlogits) {
   queued_loss_ = softmax_cross_entropy(logits, labels, label_smoothing, dlogits, queued_correct_);

@@ -123,6 +123,18 @@ class Backend {
                                   const Tensor& saved_mean, const Tensor& saved_var,
                                   const Tensor& workspace, Tensor& dx, Tensor& dgamma,
                                   Tensor& dbeta) = 0;
+  // y = relu(batchnorm_forward_train(x) + residual): a residual block's last batch norm
+  // (g.fuse_relu false) and its add + ReLU as one op, for backends that can save passes over
+  // memory that way. Only where fuses_batchnorm_add_relu(g) (false by default; callers then
+  // compose the two ops, and this default throws). Statistics, saved tensors and workspace are
+  // batchnorm_forward_train's, for batchnorm_backward.
+  virtual bool fuses_batchnorm_add_relu(const BatchNormGeometry& g) const;
+  virtual void batchnorm_add_relu_forward_train(const BatchNormGeometry& g, const Tensor& x,
+                                                const Tensor& gamma, const Tensor& beta,
+                                                Tensor& running_mean, Tensor& running_var,
+                                                const Tensor& residual, Tensor& y,
+                                                Tensor& saved_mean, Tensor& saved_var,
+                                                Tensor& workspace);
 
   // --- elementwise ---------------------------------------------------------------------------
   virtual void relu_forward(const Tensor& x, Tensor& y) = 0;

@@ -44,13 +44,26 @@ const Tensor& BatchNorm2d::forward(const Tensor& x, bool train) {
   return y;
 }
 
+void BatchNorm2d::forward_add_relu(const Tensor& x, const Tensor& residual, Tensor& out,
+                                   bool train) {
+  BatchNormGeometry g = geometry(x);
+  Backend& be = store_.backend();
+  if (!train || !be.fuses_batchnorm_add_relu(g))
+    return be.add_relu_forward(forward(x, train), residual, out);
+  x_ = x;
+  be.batchnorm_add_relu_forward_train(g, x, store_.param(weight_), store_.param(bias_),
+                                      store_.buffer(running_mean_), store_.buffer(running_var_),
+                                      residual, out, saved_mean_, saved_var_, workspace_);
+  be.accumulate(store_.one(), store_.buffer(batches_tracked_));
+}
+
 Tensor& BatchNorm2d::backward(const Tensor& dy) {
   DP_CHECK(x_.defined(), "batch norm '{}': backward needs a train-mode forward", name_);
   BatchNormGeometry g = geometry(x_);
   Tensor& dx = dx_.shaped(store_.backend(), x_.shape(), x_.dtype());
   store_.backend().batchnorm_backward(g, x_, dy, store_.param(weight_), store_.param(bias_),
-                                      saved_mean_, saved_var_, workspace_, dx,
-                                      store_.grad(weight_), store_.grad(bias_));
+                                      saved_mean_, saved_var_, workspace_, dx, store_.grad(weight_),
+                                      store_.grad(bias_));
   store_.grad_ready(weight_);
   store_.grad_ready(bias_);
   return dx;

@@ -25,6 +25,10 @@ class BatchNorm2d : public Layer {
   // eval: running statistics.
   const Tensor& forward(const Tensor& x, bool train) override;
   Tensor& backward(const Tensor& dy) override;
+  // out = relu(forward(x) + residual), the end of a residual block: one backend op in training
+  // where the backend fuses it (Backend::fuses_batchnorm_add_relu), else the two. backward is
+  // unchanged: it takes the gradient already masked by that ReLU.
+  void forward_add_relu(const Tensor& x, const Tensor& residual, Tensor& out, bool train);
   const std::string& name() const { return name_; }
 
  private:

@@ -21,11 +21,12 @@ const Tensor& Downsample::forward(const Tensor& x, bool train) {
 Tensor& Downsample::backward(const Tensor& dy) { return conv_.backward(bn_.backward(dy)); }
 
 // The end of every block: y = relu(main + shortcut); backward gives d(main) = d(shortcut).
-const Tensor& ResidualBlock::finish_forward(const Tensor& x, const Tensor& main,
-                                            const Tensor& shortcut, bool train) {
+const Tensor& ResidualBlock::finish_forward(const Tensor& x, BatchNorm2d& last_bn,
+                                            const Tensor& last_bn_input, const Tensor& shortcut,
+                                            bool train) {
   x_ = train && mask_input_gradient_ ? x : Tensor();
-  Tensor& out = y_.shaped(backend_, main.shape(), main.dtype());
-  backend_.add_relu_forward(main, shortcut, out);
+  Tensor& out = y_.shaped(backend_, last_bn_input.shape(), last_bn_input.dtype());
+  last_bn.forward_add_relu(last_bn_input, shortcut, out, train);
   return out;
 }
 
@@ -50,16 +51,14 @@ BasicBlock::BasicBlock(ParameterStore& store, const std::string& name, int64_t i
       conv2_(store, name + ".conv2", planes, planes, 3, 1, 1),
       bn2_(store, name + ".bn2", planes, with_relu(bn, false)) {
   if (stride != 1 || in_channels != planes * expansion)
-    downsample_ = std::make_unique<Downsample>(store, name, in_channels, planes * expansion,
-                                               stride, bn);
+    downsample_ =
+        std::make_unique<Downsample>(store, name, in_channels, planes * expansion, stride, bn);
 }
 
 const Tensor& BasicBlock::forward(const Tensor& x, bool train) {
-  const Tensor& main = bn2_.forward(conv2_.forward(bn1_.forward(conv1_.forward(x, train), train),
-                                                   train),
-                                    train);
+  const Tensor& h = conv2_.forward(bn1_.forward(conv1_.forward(x, train), train), train);
   const Tensor& shortcut = downsample_ ? downsample_->forward(x, train) : x;
-  return finish_forward(x, main, shortcut, train);
+  return finish_forward(x, bn2_, h, shortcut, train);
 }
 
 Tensor& BasicBlock::backward(const Tensor& dy) {
@@ -79,16 +78,16 @@ Bottleneck::Bottleneck(ParameterStore& store, const std::string& name, int64_t i
       conv3_(store, name + ".conv3", planes, planes * expansion, 1, 1, 0),
       bn3_(store, name + ".bn3", planes * expansion, with_relu(bn, false)) {
   if (stride != 1 || in_channels != planes * expansion)
-    downsample_ = std::make_unique<Downsample>(store, name, in_channels, planes * expansion,
-                                               stride, bn);
+    downsample_ =
+        std::make_unique<Downsample>(store, name, in_channels, planes * expansion, stride, bn);
 }
 
 const Tensor& Bottleneck::forward(const Tensor& x, bool train) {
   const Tensor& h1 = bn1_.forward(conv1_.forward(x, train), train);
   const Tensor& h2 = bn2_.forward(conv2_.forward(h1, train), train);
-  const Tensor& main = bn3_.forward(conv3_.forward(h2, train), train);
+  const Tensor& h3 = conv3_.forward(h2, train);
   const Tensor& shortcut = downsample_ ? downsample_->forward(x, train) : x;
-  return finish_forward(x, main, shortcut, train);
+  return finish_forward(x, bn3_, h3, shortcut, train);
 }
 
 Tensor& Bottleneck::backward(const Tensor& dy) {

@@ -47,9 +47,9 @@ class ResidualBlock : public Layer {
 
  protected:
   explicit ResidualBlock(Backend& backend) : backend_(backend) {}
-  // y = relu(main + shortcut), into y_ (and x is kept for the input mask).
-  const Tensor& finish_forward(const Tensor& x, const Tensor& main, const Tensor& shortcut,
-                               bool train);
+  // y = relu(last_bn(last_bn_input) + shortcut), into y_ (and x is kept for the input mask).
+  const Tensor& finish_forward(const Tensor& x, BatchNorm2d& last_bn, const Tensor& last_bn_input,
+                               const Tensor& shortcut, bool train);
   // The gradient reaching both branches: dy masked by y > 0, unless it arrived masked.
   const Tensor& start_backward(const Tensor& dy);
   // dx += shortcut_grad, masked by x > 0 where mask_input_gradient.
@@ -67,8 +67,8 @@ class ResidualBlock : public Layer {
 class BasicBlock : public ResidualBlock {
  public:
   static constexpr int64_t expansion = 1;
-  BasicBlock(ParameterStore& store, const std::string& name, int64_t in_channels,
-             int64_t planes, int64_t stride, BatchNormOptions bn);
+  BasicBlock(ParameterStore& store, const std::string& name, int64_t in_channels, int64_t planes,
+             int64_t stride, BatchNormOptions bn);
   const Tensor& forward(const Tensor& x, bool train) override;
   Tensor& backward(const Tensor& dy) override;
   const std::string& last_bn_name() const override { return bn2_.name(); }
@@ -84,8 +84,8 @@ class BasicBlock : public ResidualBlock {
 class Bottleneck : public ResidualBlock {
  public:
   static constexpr int64_t expansion = 4;
-  Bottleneck(ParameterStore& store, const std::string& name, int64_t in_channels,
-             int64_t planes, int64_t stride, BatchNormOptions bn);
+  Bottleneck(ParameterStore& store, const std::string& name, int64_t in_channels, int64_t planes,
+             int64_t stride, BatchNormOptions bn);
   const Tensor& forward(const Tensor& x, bool train) override;
   Tensor& backward(const Tensor& dy) override;
   const std::string& last_bn_name() const override { return bn3_.name(); }

@@ -69,6 +69,25 @@ class HostStagedBackend final : public Backend {
     down(sv, saved_var);
     down(ws, workspace);
   }
+  bool fuses_batchnorm_add_relu(const BatchNormGeometry& g) const override {
+    return dev_->fuses_batchnorm_add_relu(g);
+  }
+  void batchnorm_add_relu_forward_train(const BatchNormGeometry& g, const Tensor& x,
+                                        const Tensor& gamma, const Tensor& beta,
+                                        Tensor& running_mean, Tensor& running_var,
+                                        const Tensor& residual, Tensor& y, Tensor& saved_mean,
+                                        Tensor& saved_var, Tensor& workspace) override {
+    Tensor rm = up(running_mean), rv = up(running_var), dyv = up(y), sm = up(saved_mean),
+           sv = up(saved_var), ws = up(workspace);
+    dev_->batchnorm_add_relu_forward_train(g, up(x), up(gamma), up(beta), rm, rv, up(residual),
+                                           dyv, sm, sv, ws);
+    down(rm, running_mean);
+    down(rv, running_var);
+    down(dyv, y);
+    down(sm, saved_mean);
+    down(sv, saved_var);
+    down(ws, workspace);
+  }
   void batchnorm_forward_inference(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
                                    const Tensor& beta, const Tensor& running_mean,
                                    const Tensor& running_var, Tensor& y) override {

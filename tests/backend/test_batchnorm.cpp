@@ -3,6 +3,8 @@
 // dx, dgamma, dbeta with and without the fused ReLU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "backend/backend.h"
 #include "test_util.h"
 
@@ -115,6 +117,100 @@ TEST_P(CpuBatchNorm, FiniteDifferenceGradients) {
 }
 
 INSTANTIATE_TEST_SUITE_P(FuseRelu, CpuBatchNorm, ::testing::Bool());
+
+// relu(batch norm + residual), the end of a residual block, as the backend's fused op where it
+// has one (the CPU backend, on AVX-512): the output, saved statistics and running statistics
+// match the naive reference, and batchnorm_backward from them gives what it gives after the
+// unfused forward. Shapes: 16 channels (one contiguous plane per image), 48 (three channel
+// blocks per pixel), 64 on 297 pixels (NHWC runs of 256 pixels and a short one).
+TEST(BatchNormAddRelu, MatchesNaiveAndFeedsBackward) {
+  auto be = make_backend_under_test();
+  for (const BatchNormGeometry& shape :
+       {BatchNormGeometry{4, 6, 6, 16}, BatchNormGeometry{2, 5, 7, 48},
+        BatchNormGeometry{3, 9, 11, 64}}) {
+    BatchNormGeometry g = shape;
+    SCOPED_TRACE(fmt::format("c={} {}x{}x{}", g.c, g.n, g.h, g.w));
+    if (!be->fuses_batchnorm_add_relu(g)) GTEST_SKIP() << be->name() << " does not fuse it";
+    std::mt19937 gen(24);
+    Tensor x = random_tensor({g.n, g.h, g.w, g.c}, gen, -2.f, 3.f);
+    Tensor residual = random_tensor(x.shape(), gen);
+    Tensor gamma = random_tensor({g.c}, gen, 0.5f, 1.5f), beta = random_tensor({g.c}, gen);
+    Tensor rm = random_tensor({g.c}, gen), rv = random_tensor({g.c}, gen, 0.5f, 2.f);
+    Tensor rm_unfused = copy_of(rm), rv_unfused = copy_of(rv);
+    Tensor y, saved_mean, saved_var, ws;
+    be->batchnorm_add_relu_forward_train(g, x, gamma, beta, rm, rv, residual, y, saved_mean,
+                                         saved_var, ws);
+
+    NaiveBatchNorm s = naive_stats(g, x);
+    Tensor y_ref = naive_normalise(g, x, gamma, beta, s.mean, s.var);
+    for (int64_t i = 0; i < y_ref.numel(); ++i)
+      y_ref.data()[i] = std::max(0.f, y_ref.data()[i] + residual.data()[i]);
+    EXPECT_CLOSE(y, y_ref, 1e-5);
+    EXPECT_CLOSE(saved_mean, from_vector(s.mean), 1e-5);
+    EXPECT_CLOSE(saved_var, from_vector(s.var), 1e-5);
+
+    Tensor bn_out, y_unfused, mean_unfused, var_unfused, ws_unfused;
+    be->batchnorm_forward_train(g, x, gamma, beta, rm_unfused, rv_unfused, bn_out, mean_unfused,
+                                var_unfused, ws_unfused);
+    be->add_relu_forward(bn_out, residual, y_unfused);
+    EXPECT_CLOSE(rm, rm_unfused, 1e-5);
+    EXPECT_CLOSE(rv, rv_unfused, 1e-5);
+
+    Tensor dy = random_tensor(x.shape(), gen), dx, dgamma, dbeta, dx_u, dgamma_u, dbeta_u;
+    be->batchnorm_backward(g, x, dy, gamma, beta, saved_mean, saved_var, ws, dx, dgamma, dbeta);
+    be->batchnorm_backward(g, x, dy, gamma, beta, mean_unfused, var_unfused, ws_unfused, dx_u,
+                           dgamma_u, dbeta_u);
+    EXPECT_CLOSE(dx, dx_u, 1e-4);
+    EXPECT_CLOSE(dgamma, dgamma_u, 1e-5);
+    EXPECT_CLOSE(dbeta, dbeta_u, 1e-5);
+  }
+}
+
+#ifndef DP_TEST_ON_CUDA
+Tensor in_blocked_order(const Tensor& nhwc) {
+  const int64_t n = nhwc.dim(0), hw = nhwc.dim(1) * nhwc.dim(2), c = nhwc.dim(3);
+  Tensor out = Tensor::empty(nhwc.shape());
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t p = 0; p < hw; ++p)
+      for (int64_t k = 0; k < c; ++k)
+        out.data()[((i * (c / 16) + k / 16) * hw + p) * 16 + k % 16] =
+            nhwc.data()[(i * hw + p) * c + k];
+  out.set_layout(Layout::nchw16c);
+  return out;
+}
+
+// The same on nChw16c activations (a blocked ResNet stage), with the residual blocked too and,
+// at a stage's edge, still NHWC (reordered first); and statistics that would lose their digits
+// about zero: a mean of 100 and a spread of 0.03, where E[x^2] - E[x]^2 cancels in float.
+TEST(BatchNormAddRelu, BlockedLayoutsAndLargeMeans) {
+  auto be = make_backend_under_test();
+  BatchNormGeometry g{4, 8, 8, 32};
+  if (!be->fuses_batchnorm_add_relu(g)) GTEST_SKIP() << be->name() << " does not fuse it";
+  std::mt19937 gen(25);
+  Tensor x = random_tensor({g.n, g.h, g.w, g.c}, gen, -0.03f, 0.03f);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] += 100.f;
+  Tensor residual = random_tensor(x.shape(), gen, -100.f, -99.f);
+  Tensor gamma = random_tensor({g.c}, gen, 0.5f, 1.5f), beta = random_tensor({g.c}, gen);
+  NaiveBatchNorm s = naive_stats(g, x);
+  Tensor y_ref = naive_normalise(g, x, gamma, beta, s.mean, s.var);
+  for (int64_t i = 0; i < y_ref.numel(); ++i)
+    y_ref.data()[i] = std::max(0.f, y_ref.data()[i] + residual.data()[i] + 100.f);
+  for (int64_t i = 0; i < residual.numel(); ++i) residual.data()[i] += 100.f;
+
+  for (bool blocked_residual : {true, false}) {
+    SCOPED_TRACE(blocked_residual ? "blocked residual" : "NHWC residual");
+    Tensor rm = Tensor::zeros({g.c}), rv = Tensor::zeros({g.c});
+    Tensor y, saved_mean, saved_var, ws;
+    be->batchnorm_add_relu_forward_train(g, in_blocked_order(x), gamma, beta, rm, rv,
+                                         blocked_residual ? in_blocked_order(residual) : residual,
+                                         y, saved_mean, saved_var, ws);
+    EXPECT_EQ(y.layout(), Layout::nchw16c);
+    EXPECT_CLOSE(y, y_ref, 1e-4);
+    EXPECT_CLOSE(saved_mean, from_vector(s.mean), 1e-6);
+    EXPECT_CLOSE(saved_var, from_vector(s.var), 1e-4);
+  }
+}
+#endif
 
 }  // namespace
 }  // namespace dp::test

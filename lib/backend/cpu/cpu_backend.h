@@ -7,6 +7,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/activation_layout.h"
+#include "backend/cpu/batchnorm_add_relu.h"
 #include "backend/cpu/conv_as_gemm.h"
 #include "backend/cpu/onednn_ops.h"
 #include "backend/cpu/primitive_cache.h"
@@ -63,6 +64,13 @@ class CpuBackend final : public Backend {
                           const Tensor& gamma, const Tensor& beta, const Tensor& saved_mean,
                           const Tensor& saved_var, const Tensor& workspace, Tensor& dx,
                           Tensor& dgamma, Tensor& dbeta) override;
+  // Fused on AVX-512 CPUs for channels in multiples of 16 (batchnorm_add_relu.h).
+  bool fuses_batchnorm_add_relu(const BatchNormGeometry& g) const override;
+  void batchnorm_add_relu_forward_train(const BatchNormGeometry& g, const Tensor& x,
+                                        const Tensor& gamma, const Tensor& beta,
+                                        Tensor& running_mean, Tensor& running_var,
+                                        const Tensor& residual, Tensor& y, Tensor& saved_mean,
+                                        Tensor& saved_var, Tensor& workspace) override;
 
   void relu_forward(const Tensor& x, Tensor& y) override;
   void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;

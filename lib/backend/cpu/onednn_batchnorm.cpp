@@ -2,6 +2,7 @@
 // shift, optional fused ReLU). The output and the input gradient keep that layout. oneDNN
 // does not track running statistics, so the PyTorch update (unbiased variance) is done here.
 #include "backend/cpu/activation_layout.h"
+#include "backend/cpu/batchnorm_add_relu.h"
 #include "backend/cpu/dnnl_check.h"
 #include "backend/cpu/onednn_ops.h"
 
@@ -111,19 +112,7 @@ void OnednnBatchNorm::forward_train(const BatchNormGeometry& g, const Tensor& x,
     ctx_.stream.wait();
   });
   y.set_layout(x.layout());
-
-  // PyTorch: running = (1-m)*running + m*batch, with the unbiased batch variance.
-  const float m = g.momentum;
-  const float unbias =
-      static_cast<float>(g.n * g.h * g.w) / static_cast<float>(g.n * g.h * g.w - 1);
-  float* rm = running_mean.data();
-  float* rv = running_var.data();
-  const float* mean = saved_mean.data();
-  const float* var = saved_var.data();
-  for (int64_t c = 0; c < g.c; ++c) {
-    rm[c] = (1 - m) * rm[c] + m * mean[c];
-    rv[c] = (1 - m) * rv[c] + m * var[c] * unbias;
-  }
+  update_running_statistics(g, saved_mean, saved_var, running_mean, running_var);
 }
 
 void OnednnBatchNorm::forward_inference(const BatchNormGeometry& g, const Tensor& x,

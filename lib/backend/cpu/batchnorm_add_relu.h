@@ -1,0 +1,32 @@
+// The end of a residual block in training, y = relu(batchnorm(x) + residual), as one op.
+//
+// Why: on this backend batch norm and the elementwise loops are bound by memory traffic, not
+// arithmetic. oneDNN's training batch norm reads x twice for its statistics and once more to
+// write its output, and the residual add + ReLU then reads that output and the residual and
+// writes y: seven passes over a block's output. Here the statistics take one pass (both moments
+// at once, about a per-channel shift so the variance does not cancel) and a second pass reads x
+// and the residual and writes y: four. oneDNN 2.6 has no batch norm + add + ReLU fusion.
+//
+// Statistics, running-statistics update and the saved mean and biased variance are those of
+// OnednnBatchNorm::forward_train, so its backward consumes them unchanged. AVX-512F; channels
+// a multiple of 16, in NHWC or nChw16c (x and the residual in the same layout).
+#pragma once
+
+#include "backend/backend.h"
+
+namespace dp::cpu {
+
+// True where this CPU and geometry can run the fused op (else the caller composes it).
+bool batchnorm_add_relu_applies(const BatchNormGeometry& g);
+
+// Shapes are checked by the caller; residual is in x's layout; y is written in it.
+void fused_batchnorm_add_relu(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                              const Tensor& beta, const Tensor& residual, Tensor& y,
+                              Tensor& saved_mean, Tensor& saved_var);
+
+// PyTorch's running statistics: running = (1 - m) * running + m * batch, with the unbiased
+// batch variance (saved_var is the biased one that normalised the batch).
+void update_running_statistics(const BatchNormGeometry& g, const Tensor& saved_mean,
+                               const Tensor& saved_var, Tensor& running_mean, Tensor& running_var);
+
+}  // namespace dp::cpu
