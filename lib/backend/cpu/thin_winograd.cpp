@@ -6,8 +6,10 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "core/env_switch.h"
 
@@ -115,26 +117,15 @@ DP_AVX512 void multiply(const float* u, const TileBlock& v, TileBlock& m) {
   }
 }
 
-DP_AVX512 void multiply_block(int tiles, const float* u, const TileBlock& v, TileBlock& m) {
-  switch (tiles) {
-    case 8:
-      return multiply<8>(u, v, m);
-    case 7:
-      return multiply<7>(u, v, m);
-    case 6:
-      return multiply<6>(u, v, m);
-    case 5:
-      return multiply<5>(u, v, m);
-    case 4:
-      return multiply<4>(u, v, m);
-    case 3:
-      return multiply<3>(u, v, m);
-    case 2:
-      return multiply<2>(u, v, m);
-    default:
-      return multiply<1>(u, v, m);
-  }
+// multiply<1> .. multiply<kTilesPerBlock>, indexed by tile count - 1: the count is a template
+// argument so the accumulators stay in registers.
+using MultiplyKernel = void (*)(const float*, const TileBlock&, TileBlock&);
+template <int... Counts>
+constexpr std::array<MultiplyKernel, sizeof...(Counts)> multiply_kernels(
+    std::integer_sequence<int, Counts...>) {
+  return {&multiply<Counts + 1>...};
 }
+constexpr auto kMultiply = multiply_kernels(std::make_integer_sequence<int, kTilesPerBlock>());
 
 // B^T d B of the tile whose 6x6 window starts at `window` in the padded rows, into v[.][t].
 DP_AVX512 void transform_input_tile(const float* window, int64_t row_stride, int t, TileBlock& v) {
@@ -218,7 +209,7 @@ DP_AVX512 void convolve_row_of_tiles(const float* u, const float* rows, int64_t 
     const int tiles = static_cast<int>(std::min<int64_t>(kTilesPerBlock, tiles_across - first));
     for (int t = 0; t < tiles; ++t)
       transform_input_tile(rows + (first + t) * kTile * kChannels, padded_w * kChannels, t, v);
-    multiply_block(tiles, u, v, m);
+    kMultiply[tiles - 1](u, v, m);
     for (int t = 0; t < tiles; ++t)
       transform_output_tile(m, t, out_image, h, w, y0, (first + t) * kTile);
   }
@@ -273,26 +264,14 @@ DP_AVX512 void accumulate_products(const TileBlock& v, const TileBlock& d, float
   }
 }
 
-DP_AVX512 void accumulate_block(int tiles, const TileBlock& v, const TileBlock& d, float* acc) {
-  switch (tiles) {
-    case 8:
-      return accumulate_products<8>(v, d, acc);
-    case 7:
-      return accumulate_products<7>(v, d, acc);
-    case 6:
-      return accumulate_products<6>(v, d, acc);
-    case 5:
-      return accumulate_products<5>(v, d, acc);
-    case 4:
-      return accumulate_products<4>(v, d, acc);
-    case 3:
-      return accumulate_products<3>(v, d, acc);
-    case 2:
-      return accumulate_products<2>(v, d, acc);
-    default:
-      return accumulate_products<1>(v, d, acc);
-  }
+// accumulate_products<1> .. <kTilesPerBlock>, indexed by tile count - 1 (as kMultiply).
+using AccumulateKernel = void (*)(const TileBlock&, const TileBlock&, float*);
+template <int... Counts>
+constexpr std::array<AccumulateKernel, sizeof...(Counts)> accumulate_kernels(
+    std::integer_sequence<int, Counts...>) {
+  return {&accumulate_products<Counts + 1>...};
 }
+constexpr auto kAccumulate = accumulate_kernels(std::make_integer_sequence<int, kTilesPerBlock>());
 
 // Rows y0 .. y0+3 of an output gradient, zero past the map's last row and column.
 void gather_gradient_rows(const float* image, int64_t h, int64_t w, int64_t y0, int64_t padded_w,
@@ -319,7 +298,7 @@ DP_AVX512 void accumulate_row_of_tiles(const float* rows, const float* grad_rows
       transform_input_tile(rows + (first + t) * kTile * kChannels, padded_w * kChannels, t, v);
       transform_gradient_tile(grad_rows, padded_w * kChannels, (first + t) * kTile, t, d);
     }
-    accumulate_block(tiles, v, d, acc);
+    kAccumulate[tiles - 1](v, d, acc);
   }
 }
 
