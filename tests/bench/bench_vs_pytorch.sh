@@ -25,6 +25,7 @@ BUILD=${1:-build}
 STEPS=${2:-10}
 THREADS=${3:-$(nproc)}
 ROUNDS=${4:-3}
+BATCH=128  # the benchmark batch of the issue, for both sides
 PYTHON=${DPTRAIN_PYTHON:-/usr/bin/python3}
 HERE=$(cd "$(dirname "$0")" && pwd)
 DPTRAIN=$BUILD/app/dptrain
@@ -32,7 +33,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 field() { sed -n "s/.*[ ]$1=\([0-9.]*\).*/\1/p"; }
 ours() {  # ours ARCH CONV -> the bench line
-  DPTRAIN_CPU_CONV=$2 "$DPTRAIN" bench --device cpu --arch "$1" --batch-size 128 \
+  DPTRAIN_CPU_CONV=$2 "$DPTRAIN" bench --device cpu --arch "$1" --batch-size "$BATCH" \
     --steps "$STEPS" --threads "$THREADS"
 }
 
@@ -44,8 +45,8 @@ printf '%-15s %9s %9s %10s %10s %7s %7s %7s %9s %9s\n' arch direct winograd torc
   ratio ratio_w worst GFLOP/s %peak
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 torch() {  # torch ARCH [--channels-last] -> median images/s
-  "$PYTHON" "$HERE/pytorch_train_step.py" --arch "$1" --steps "$STEPS" --threads "$THREADS" \
-    ${2:-} | field median_images_per_sec
+  "$PYTHON" "$HERE/pytorch_train_step.py" --arch "$1" --batch-size "$BATCH" --steps "$STEPS" \
+    --threads "$THREADS" ${2:-} | field median_images_per_sec
 }
 best_ours=0
 for arch in ${DPTRAIN_BENCH_ARCHS:-resnet50 resnet18_cifar resnet20}; do
@@ -63,8 +64,8 @@ for arch in ${DPTRAIN_BENCH_ARCHS:-resnet50 resnet18_cifar resnet20}; do
     ratios+=" $ratio" ratios_w+=" $ratio_w"
   done
   direct=$(echo "$directs" | median) wino=$(echo "$winos" | median)
-  read -r gflops pct < <(echo "$direct $wino $gflop_per_step $peak" | awk '{
-    top = ($2 > $1) ? $2 : $1; g = $3 * top / 128; printf "%.1f %.0f\n", g, 100 * g / $4}')
+  read -r gflops pct < <(echo "$direct $wino $gflop_per_step $peak $BATCH" | awk '{
+    top = ($2 > $1) ? $2 : $1; g = $3 * top / $5; printf "%.1f %.0f\n", g, 100 * g / $4}')
   printf '%-15s %9s %9s %10s %10s %6sx %6sx %6sx %9s %8s%%\n' "$arch" "$direct" "$wino" \
     "$(echo "$nchws" | median)" "$(echo "$cls" | median)" "$(echo "$ratios" | median)" \
     "$(echo "$ratios_w" | median)" "$(echo "$ratios_w" | tr ' ' '\n' | grep . | sort -g | head -1)" \
