@@ -127,25 +127,29 @@ constexpr std::array<MultiplyKernel, sizeof...(Counts)> multiply_kernels(
 }
 constexpr auto kMultiply = multiply_kernels(std::make_integer_sequence<int, kTilesPerBlock>());
 
-// B^T d B of the tile whose 6x6 window starts at `window` in the padded rows, into v[.][t].
-DP_AVX512 void transform_input_tile(const float* window, int64_t row_stride, int t, TileBlock& v) {
-  alignas(64) float half[kWindow][kWindow][kChannels];  // B^T d, column by column
+// T x T^T for the tile whose `In` x `In` values start at `base` (rows row_stride floats apart),
+// into v[.][t], where `Transform` is T along one dimension, `In` points to kWindow: column by
+// column into `half`, then row by row. B^T d B of an input window (In = 6, input_transform)
+// and A g A^T of an output-gradient tile (In = 4, gradient_transform) are both this.
+template <int In, void (*Transform)(const __m512*, __m512*)>
+DP_AVX512 void transform_tile(const float* base, int64_t row_stride, int t, TileBlock& v) {
+  alignas(64) float half[kWindow][In][kChannels];
 #pragma GCC unroll 6
-  for (int col = 0; col < kWindow; ++col) {
-    __m512 d[kWindow], out[kWindow];
+  for (int col = 0; col < In; ++col) {
+    __m512 d[In], out[kWindow];
 #pragma GCC unroll 6
-    for (int row = 0; row < kWindow; ++row)
-      d[row] = _mm512_load_ps(window + row * row_stride + col * kChannels);
-    input_transform(d, out);
+    for (int row = 0; row < In; ++row)
+      d[row] = _mm512_load_ps(base + row * row_stride + col * kChannels);
+    Transform(d, out);
 #pragma GCC unroll 6
-    for (int row = 0; row < kWindow; ++row) _mm512_store_ps(half[row][col], out[row]);
+    for (int i = 0; i < kWindow; ++i) _mm512_store_ps(half[i][col], out[i]);
   }
 #pragma GCC unroll 6
   for (int i = 0; i < kWindow; ++i) {
-    __m512 d[kWindow], out[kWindow];
+    __m512 d[In], out[kWindow];
 #pragma GCC unroll 6
-    for (int j = 0; j < kWindow; ++j) d[j] = _mm512_load_ps(half[i][j]);
-    input_transform(d, out);
+    for (int col = 0; col < In; ++col) d[col] = _mm512_load_ps(half[i][col]);
+    Transform(d, out);
 #pragma GCC unroll 6
     for (int j = 0; j < kWindow; ++j) _mm512_store_ps(v[i * kWindow + j][t], out[j]);
   }
@@ -208,7 +212,8 @@ DP_AVX512 void convolve_row_of_tiles(const float* u, const float* rows, int64_t 
   for (int64_t first = 0; first < tiles_across; first += kTilesPerBlock) {
     const int tiles = static_cast<int>(std::min<int64_t>(kTilesPerBlock, tiles_across - first));
     for (int t = 0; t < tiles; ++t)
-      transform_input_tile(rows + (first + t) * kTile * kChannels, padded_w * kChannels, t, v);
+      transform_tile<kWindow, input_transform>(rows + (first + t) * kTile * kChannels,
+                                               padded_w * kChannels, t, v);
     kMultiply[tiles - 1](u, v, m);
     for (int t = 0; t < tiles; ++t)
       transform_output_tile(m, t, out_image, h, w, y0, (first + t) * kTile);
@@ -216,32 +221,6 @@ DP_AVX512 void convolve_row_of_tiles(const float* u, const float* rows, int64_t 
 }
 
 // --- backward-weights: dU = sum over tiles of (B^T d B) (x) (A dy A^T), then dw = G^T dU G ------
-
-// A g A^T of the output-gradient tile at column x0 of the four gathered gradient rows, into
-// d[.][t].
-DP_AVX512 void transform_gradient_tile(const float* rows, int64_t row_stride, int64_t x0, int t,
-                                       TileBlock& d) {
-  alignas(64) float half[kWindow][kTile][kChannels];  // A g, column by column
-#pragma GCC unroll 4
-  for (int col = 0; col < kTile; ++col) {
-    __m512 g[kTile], out[kWindow];
-#pragma GCC unroll 4
-    for (int row = 0; row < kTile; ++row)
-      g[row] = _mm512_load_ps(rows + row * row_stride + (x0 + col) * kChannels);
-    gradient_transform(g, out);
-#pragma GCC unroll 6
-    for (int i = 0; i < kWindow; ++i) _mm512_store_ps(half[i][col], out[i]);
-  }
-#pragma GCC unroll 6
-  for (int i = 0; i < kWindow; ++i) {
-    __m512 g[kTile], out[kWindow];
-#pragma GCC unroll 4
-    for (int col = 0; col < kTile; ++col) g[col] = _mm512_load_ps(half[i][col]);
-    gradient_transform(g, out);
-#pragma GCC unroll 6
-    for (int j = 0; j < kWindow; ++j) _mm512_store_ps(d[i * kWindow + j][t], out[j]);
-  }
-}
 
 // acc[point][in][out] += v[point][t][in] * d[point][t][out] over `Tiles` tiles: the 16 rows of a
 // point's accumulator stay in registers across the tiles.
@@ -295,8 +274,10 @@ DP_AVX512 void accumulate_row_of_tiles(const float* rows, const float* grad_rows
   for (int64_t first = 0; first < tiles_across; first += kTilesPerBlock) {
     const int tiles = static_cast<int>(std::min<int64_t>(kTilesPerBlock, tiles_across - first));
     for (int t = 0; t < tiles; ++t) {
-      transform_input_tile(rows + (first + t) * kTile * kChannels, padded_w * kChannels, t, v);
-      transform_gradient_tile(grad_rows, padded_w * kChannels, (first + t) * kTile, t, d);
+      transform_tile<kWindow, input_transform>(rows + (first + t) * kTile * kChannels,
+                                               padded_w * kChannels, t, v);
+      transform_tile<kTile, gradient_transform>(grad_rows + (first + t) * kTile * kChannels,
+                                                padded_w * kChannels, t, d);
     }
     kAccumulate[tiles - 1](v, d, acc);
   }
