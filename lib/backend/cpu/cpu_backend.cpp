@@ -202,13 +202,9 @@ void CpuBackend::batchnorm_add_relu_forward_train(const BatchNormGeometry& g, co
   DP_CHECK(batchnorm_add_relu_applies(g),
            "batch norm + add + ReLU: no fused kernel for {} channels{}", g.c,
            g.fuse_relu ? " with fuse_relu" : "");
-  DP_CHECK(x.shape() == (Shape{g.n, g.h, g.w, g.c}) && residual.shape() == x.shape(),
-           "batch norm + add + ReLU: input {} and residual {} do not match the geometry",
-           to_string(x.shape()), to_string(residual.shape()));
-  for (const Tensor* t :
-       std::initializer_list<const Tensor*>{&gamma, &beta, &running_mean, &running_var})
-    DP_CHECK(t->numel() == g.c, "batch norm per-channel tensor {} is not ({})",
-             to_string(t->shape()), g.c);
+  check_batchnorm_operands(g, x, {&gamma, &beta, &running_mean, &running_var});
+  DP_CHECK(residual.shape() == x.shape(), "batch norm + add + ReLU: residual {} is not input {}",
+           to_string(residual.shape()), to_string(x.shape()));
   const Tensor& r = layouts_.in_layout(residual, x.layout(), scratch_.input);
   fused_batchnorm_add_relu(g, x, gamma, beta, r, y, saved_mean, saved_var);
   update_running_statistics(g, saved_mean, saved_var, running_mean, running_var);

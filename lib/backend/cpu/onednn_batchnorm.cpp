@@ -43,16 +43,16 @@ dnnl::batch_normalization_forward::primitive_desc train_pd(const BatchNormGeomet
   return {desc, user_scratchpad_attr(), engine};
 }
 
-void check_shapes(const BatchNormGeometry& g, const Tensor& x,
-                  std::initializer_list<const Tensor*> per_channel) {
+}  // namespace
+
+void check_batchnorm_operands(const BatchNormGeometry& g, const Tensor& x,
+                              std::initializer_list<const Tensor*> per_channel) {
   DP_CHECK(x.shape() == (Shape{g.n, g.h, g.w, g.c}), "batchnorm input {} does not match geometry",
            to_string(x.shape()));
   for (const Tensor* t : per_channel)
     DP_CHECK(t->numel() == g.c, "batchnorm per-channel tensor {} is not ({})",
              to_string(t->shape()), g.c);
 }
-
-}  // namespace
 
 struct OnednnBatchNorm::Train {
   dnnl::batch_normalization_forward prim;
@@ -78,7 +78,7 @@ void OnednnBatchNorm::forward_train(const BatchNormGeometry& g, const Tensor& x,
                                     const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                                     Tensor& running_var, Tensor& y, Tensor& saved_mean,
                                     Tensor& saved_var, Tensor& workspace) {
-  check_shapes(g, x, {&gamma, &beta, &running_mean, &running_var});
+  check_batchnorm_operands(g, x, {&gamma, &beta, &running_mean, &running_var});
   DP_CHECK(g.n * g.h * g.w > 1, "batchnorm training needs more than one value per channel");
   y.ensure(x.shape());
   saved_mean.ensure({g.c});
@@ -119,7 +119,7 @@ void OnednnBatchNorm::forward_inference(const BatchNormGeometry& g, const Tensor
                                         const Tensor& gamma, const Tensor& beta,
                                         const Tensor& running_mean, const Tensor& running_var,
                                         Tensor& y) {
-  check_shapes(g, x, {&gamma, &beta, &running_mean, &running_var});
+  check_batchnorm_operands(g, x, {&gamma, &beta, &running_mean, &running_var});
   y.ensure(x.shape());
   with_dnnl("batchnorm_forward_inference", [&] {
     Inference& e = infer_.get(bn_key(g, x.layout()), [&] {
@@ -156,7 +156,7 @@ void OnednnBatchNorm::backward(const BatchNormGeometry& g, const Tensor& x, cons
                                const Tensor& gamma, const Tensor& beta, const Tensor& saved_mean,
                                const Tensor& saved_var, const Tensor& workspace, Tensor& dx,
                                Tensor& dgamma, Tensor& dbeta) {
-  check_shapes(g, x, {&gamma, &beta, &saved_mean, &saved_var});
+  check_batchnorm_operands(g, x, {&gamma, &beta, &saved_mean, &saved_var});
   DP_CHECK(dy.shape() == x.shape() && dy.layout() == x.layout(),
            "batchnorm output gradient {} does not match input {} in shape or layout",
            to_string(dy.shape()), to_string(x.shape()));
@@ -167,9 +167,9 @@ void OnednnBatchNorm::backward(const BatchNormGeometry& g, const Tensor& x, cons
     const Layout layout = x.layout();
     Backward& e = bwd_.get(bn_key(g, layout), [&] {
       auto hint = train_pd(g, layout, ctx_.engine);
-      dnnl::batch_normalization_backward::desc desc(dnnl::prop_kind::backward,
-                                                    data_desc(g, layout), data_desc(g, layout),
-                                                    g.eps, train_flags(g));
+      dnnl::batch_normalization_backward::desc desc(dnnl::prop_kind::backward, data_desc(g, layout),
+                                                    data_desc(g, layout),
+                                               g.eps, train_flags(g));
       dnnl::batch_normalization_backward::primitive_desc pd(desc, user_scratchpad_attr(),
                                                             ctx_.engine, hint);
       return Backward{dnnl::batch_normalization_backward(pd), ctx_.unbound(pd.src_desc()),
