@@ -141,7 +141,8 @@ bool batchnorm_add_relu_applies(const BatchNormGeometry& g) {
 
 void fused_batchnorm_add_relu(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
                               const Tensor& beta, const Tensor& residual, Tensor& y,
-                              Tensor& saved_mean, Tensor& saved_var) {
+                              Tensor& saved_mean, Tensor& saved_var,
+                              BatchNormAddReluScratch& scratch) {
   y.ensure(x.shape());
   y.set_layout(x.layout());
   saved_mean.ensure({g.c});
@@ -151,13 +152,16 @@ void fused_batchnorm_add_relu(const BatchNormGeometry& g, const Tensor& x, const
   // The shift: each channel's first value, close enough to its mean that the one-pass variance
   // E[(x-s)^2] - E[x-s]^2 keeps its digits (activations with a large mean and small spread
   // would lose them about zero).
-  std::vector<float> shift(g.c);
+  std::vector<float>& shift = scratch.shift;
+  shift.resize(g.c);
   for (int64_t c = 0; c < g.c; ++c)
     shift[c] = runs.planes ? xs[runs.start(c / kLanes) + c % kLanes] : xs[c];
 
   const int threads = omp_get_max_threads();
-  std::vector<double> sums(static_cast<size_t>(threads) * 2 * g.c, 0.0);
-  std::vector<float> partials(runs.planes ? 0 : static_cast<size_t>(threads) * 2 * g.c);
+  std::vector<double>& sums = scratch.sums;
+  sums.assign(static_cast<size_t>(threads) * 2 * g.c, 0.0);
+  std::vector<float>& partials = scratch.partials;  // NHWC only; accumulate_pixels zeroes them
+  partials.resize(runs.planes ? 0 : static_cast<size_t>(threads) * 2 * g.c);
 #pragma omp parallel num_threads(threads) if (x.numel() > kParallelMin)
   {
     const int thread = omp_get_thread_num();
@@ -176,7 +180,8 @@ void fused_batchnorm_add_relu(const BatchNormGeometry& g, const Tensor& x, const
     }
   }
   const double count = static_cast<double>(runs.pixels);
-  std::vector<float> scale(g.c);
+  std::vector<float>& scale = scratch.scale;
+  scale.resize(g.c);
   float* mean = saved_mean.data();
   float* var = saved_var.data();
   for (int64_t c = 0; c < g.c; ++c) {

@@ -12,6 +12,8 @@
 // a multiple of 16, in NHWC or nChw16c (x and the residual in the same layout).
 #pragma once
 
+#include <vector>
+
 #include "backend/backend.h"
 
 namespace dp::cpu {
@@ -19,10 +21,18 @@ namespace dp::cpu {
 // True where this CPU and geometry can run the fused op (else the caller composes it).
 bool batchnorm_add_relu_applies(const BatchNormGeometry& g);
 
+// Working buffers of fused_batchnorm_add_relu, kept by the caller: they grow to the largest
+// shape in the first step and are reused after, so a step allocates nothing.
+struct BatchNormAddReluScratch {
+  std::vector<float> shift, scale, partials;
+  std::vector<double> sums;
+};
+
 // Shapes are checked by the caller; residual is in x's layout; y is written in it.
 void fused_batchnorm_add_relu(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
                               const Tensor& beta, const Tensor& residual, Tensor& y,
-                              Tensor& saved_mean, Tensor& saved_var);
+                              Tensor& saved_mean, Tensor& saved_var,
+                              BatchNormAddReluScratch& scratch);
 
 // PyTorch's running statistics: running = (1 - m) * running + m * batch, with the unbiased
 // batch variance (saved_var is the biased one that normalised the batch).

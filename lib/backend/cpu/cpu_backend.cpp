@@ -206,7 +206,7 @@ void CpuBackend::batchnorm_add_relu_forward_train(const BatchNormGeometry& g, co
   DP_CHECK(residual.shape() == x.shape(), "batch norm + add + ReLU: residual {} is not input {}",
            to_string(residual.shape()), to_string(x.shape()));
   const Tensor& r = layouts_.in_layout(residual, x.layout(), scratch_.input);
-  fused_batchnorm_add_relu(g, x, gamma, beta, r, y, saved_mean, saved_var);
+  fused_batchnorm_add_relu(g, x, gamma, beta, r, y, saved_mean, saved_var, batchnorm_add_relu_);
   update_running_statistics(g, saved_mean, saved_var, running_mean, running_var);
 }
 

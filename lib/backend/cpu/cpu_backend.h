@@ -130,6 +130,7 @@ class CpuBackend final : public Backend {
   bool thin_winograd_enabled_;
   bool gemm_small_maps_;
   OnednnBatchNorm batchnorm_;
+  BatchNormAddReluScratch batchnorm_add_relu_;
   OnednnMaxPool maxpool_;
   OnednnLinear linear_;
 };
