@@ -147,7 +147,7 @@ class Backend {
   virtual void accumulate(const Tensor& x, Tensor& y) = 0;
   // y = (y + x) * (relu_output > 0): the two branch gradients of a residual block summed and
   // passed back through the ReLU that made the block's input, in one pass. The default runs
-  // accumulate, then relu_backward in place; the CPU backend fuses them.
+  // accumulate, then relu_backward in place; the CPU and CUDA backends fuse them.
   virtual void accumulate_relu_backward(const Tensor& x, const Tensor& relu_output, Tensor& y);
 
   // --- pooling -------------------------------------------------------------------------------

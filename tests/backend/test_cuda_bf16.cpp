@@ -79,6 +79,12 @@ TEST_F(CudaBf16, ElementwiseAndPoolingRoundOnce) {
   cpu->accumulate(a, b);
   cuda->accumulate(ga, gb);
   expect_close("accumulate", gb, b, kOneRounding);
+  Tensor mask, cmask;  // a ReLU output: zero where a <= 0
+  cpu->relu_forward(a, mask);
+  cuda->relu_forward(ga, cmask);
+  cpu->accumulate_relu_backward(a, mask, b);
+  cuda->accumulate_relu_backward(ga, cmask, gb);
+  expect_close("accumulate_relu_backward", gb, b, 2 * kOneRounding);
 
   PoolGeometry p{4, 9, 9, 32, 3, 2, 1};
   Tensor x = rounded_to_bf16(random_tensor({4, 9, 9, 32}, gen));

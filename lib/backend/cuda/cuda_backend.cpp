@@ -419,6 +419,22 @@ void CudaBackend::accumulate(const Tensor& x, Tensor& y) {
   DP_CUDA_CHECK(cudaGetLastError());
 }
 
+void CudaBackend::accumulate_relu_backward(const Tensor& x, const Tensor& relu_output, Tensor& y) {
+  check_same_numel(x, y, "accumulate_relu_backward");
+  check_same_numel(relu_output, y, "accumulate_relu_backward mask");
+  check_device(x, "accumulate_relu_backward", "input");
+  check_device(relu_output, "accumulate_relu_backward", "ReLU output");
+  check_device(y, "accumulate_relu_backward", "output");
+  check_same_type(x, y, "accumulate_relu_backward");
+  check_same_type(relu_output, y, "accumulate_relu_backward mask");
+  with_activation_type(x, "accumulate_relu_backward", [&](auto tag) {
+    using T = ElementOf<decltype(tag)>;
+    kernels::accumulate_relu_backward(x.data<T>(), relu_output.data<T>(), y.data<T>(), x.numel(),
+                                      ctx_.s());
+  });
+  DP_CUDA_CHECK(cudaGetLastError());
+}
+
 // --- pooling -------------------------------------------------------------------------------------
 
 static kernels::PoolShape pool_shape(const PoolGeometry& g) {

@@ -60,6 +60,7 @@ class CudaBackend final : public Backend {
   void add_relu_forward(const Tensor& a, const Tensor& b, Tensor& y) override;
   void add_relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
   void accumulate(const Tensor& x, Tensor& y) override;
+  void accumulate_relu_backward(const Tensor& x, const Tensor& relu_output, Tensor& y) override;
 
   void maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor& y,
                        Tensor& workspace) override;

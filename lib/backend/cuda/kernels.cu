@@ -68,6 +68,16 @@ __global__ void accumulate_kernel(const T* x, T* y, int64_t n) {
   DP_GRID_STRIDE(i, n) y[i] = store<T>(load(y[i]) + load(x[i]));
 }
 
+// One pass for a residual block's two branch gradients and its input's ReLU mask: the sum is
+// rounded once, as accumulate then relu_backward would round it.
+template <typename T>
+__global__ void accumulate_relu_backward_kernel(const T* x, const T* relu_output, T* y,
+                                                int64_t n) {
+  DP_GRID_STRIDE(i, n) {
+    y[i] = load(relu_output[i]) > 0.f ? store<T>(load(y[i]) + load(x[i])) : store<T>(0.f);
+  }
+}
+
 template <typename T>
 __global__ void bn_relu_mask_kernel(const T* x, const T* dy, const float* gamma,
                                     const float* beta, const float* mean, const float* inv_std,
@@ -328,6 +338,9 @@ void fill_bf16(bf16* p, int64_t n, float value, Stream s) {
   }                                                                                             \
   void accumulate(const T* x, T* y, int64_t n, Stream s) {                                      \
     accumulate_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, y, n);                              \
+  }                                                                                             \
+  void accumulate_relu_backward(const T* x, const T* relu_output, T* y, int64_t n, Stream s) {  \
+    accumulate_relu_backward_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, relu_output, y, n);   \
   }                                                                                             \
   void bn_relu_mask(const T* x, const T* dy, const float* gamma, const float* beta,             \
                     const float* mean, const float* inv_std, T* out, int64_t n, int64_t c,      \

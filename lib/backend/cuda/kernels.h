@@ -33,6 +33,11 @@ void add_relu_forward(const float* a, const float* b, float* y, int64_t n, Strea
 void add_relu_forward(const bf16* a, const bf16* b, bf16* y, int64_t n, Stream s);
 void accumulate(const float* x, float* y, int64_t n, Stream s);
 void accumulate(const bf16* x, bf16* y, int64_t n, Stream s);
+// y = (y + x) where relu_output > 0 else 0 (Backend::accumulate_relu_backward).
+void accumulate_relu_backward(const float* x, const float* relu_output, float* y, int64_t n,
+                              Stream s);
+void accumulate_relu_backward(const bf16* x, const bf16* relu_output, bf16* y, int64_t n,
+                              Stream s);
 
 // The gradient entering a batch norm whose output went through a fused ReLU: dy where
 // gamma*(x-mean)*inv_std + beta > 0, recomputed from the saved statistics (NHWC, c channels).
