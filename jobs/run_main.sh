@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 jobs/setup.sh
 dptrain=build/app/dptrain
 ranks=${RANKS:-1}
-mpirun_args=(--oversubscribe -np "$ranks")
+# --bind-to none: dptrain pins its threads to each rank's share of the node itself; mpirun's
+# default for one or two ranks is one core per rank.
+mpirun_args=(--oversubscribe --bind-to none -np "$ranks")
 [ "$(id -u)" -eq 0 ] && mpirun_args+=(--allow-run-as-root)
 
 if [ -f data/cifar-10-batches-bin/data_batch_1.bin ]; then

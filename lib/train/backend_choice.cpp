@@ -1,7 +1,6 @@
 #include "train/backend_choice.h"
 
 #include <algorithm>
-#include <thread>
 
 #include "backend/cpu/thread_pinning.h"
 #include "backend/cuda/device_probe.h"
@@ -15,15 +14,18 @@ namespace {
 
 BackendChoice cpu_backend(int threads, int local_rank, int local_size, bool pin, bool blocked,
                           const std::string& why) {
+  std::string team_note;
   if (threads == 0) {
-    int cores = static_cast<int>(std::thread::hardware_concurrency());
-    threads = std::max(1, cores / std::max(1, local_size));
+    cpu::DefaultTeam team = cpu::default_team(local_size);
+    threads = team.threads;
+    team_note = std::move(team.note);
   }
   auto backend = make_cpu_backend(threads, blocked);
   const std::string pinning = pin ? ", " + cpu::pin_openmp_threads(threads, local_rank, local_size)
                                   : ", threads not pinned (--pin-threads false)";
-  return {std::move(backend), fmt::format("cpu backend, {} threads{}, {} activations ({})",
-                                          threads, pinning, blocked ? "nChw16c" : "NHWC", why)};
+  return {std::move(backend),
+          fmt::format("cpu backend, {} threads{}{}, {} activations ({})", threads, team_note,
+                      pinning, blocked ? "nChw16c" : "NHWC", why)};
 }
 
 }  // namespace

@@ -1,29 +1,20 @@
 // Thread pinning of the CPU backend: each OpenMP thread ends up bound to exactly one core of
 // the process's mask, distinct cores for distinct threads, this rank's slice when the mask is
-// the whole node's; more threads than cores are left alone. (CTest runs each test in its own
-// process, so the pinning does not leak into other tests.)
+// the whole node's; more threads than cores are left alone; the default team fits the mask.
+// (CTest runs each test in its own process, so the pinning does not leak into other tests.)
 #include <gtest/gtest.h>
 #include <omp.h>
 #include <pthread.h>
 #include <sched.h>
 
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "backend/cpu/thread_pinning.h"
 
 namespace dp::cpu {
 namespace {
-
-std::vector<int> allowed_cores() {
-  cpu_set_t mask;
-  CPU_ZERO(&mask);
-  EXPECT_EQ(sched_getaffinity(0, sizeof mask, &mask), 0);
-  std::vector<int> cores;
-  for (int c = 0; c < CPU_SETSIZE; ++c)
-    if (CPU_ISSET(c, &mask)) cores.push_back(c);
-  return cores;
-}
 
 // The single core each thread of a `threads`-wide team is bound to (-1: not exactly one).
 std::vector<int> team_cores(int threads) {
@@ -62,6 +53,32 @@ TEST(ThreadPinning, MoreThreadsThanCoresAreLeftAlone) {
   const std::string what = pin_openmp_threads(threads, 0, 1);
   EXPECT_EQ(what.rfind("threads not pinned", 0), 0u) << what;
   for (int core : team_cores(threads)) EXPECT_EQ(core, allowed.size() == 1 ? allowed[0] : -1);
+}
+
+// --threads 0 fits the team to the launcher's binding: cut to one core (mpirun -np 1's default
+// binding on a small node), a rank gets one thread, and the log says why; the whole mask gives
+// the node's share, never more threads than cores.
+TEST(ThreadPinning, DefaultTeamFitsTheLaunchersBinding) {
+  const std::vector<int> allowed = allowed_cores();
+  const DefaultTeam whole = default_team(1);
+  EXPECT_GE(whole.threads, 1);
+  EXPECT_LE(whole.threads, static_cast<int>(allowed.size()));
+  EXPECT_EQ(whole.note, "");
+  const int node_cores = static_cast<int>(std::thread::hardware_concurrency());
+  EXPECT_EQ(default_team(node_cores).threads, 1);  // one rank per core
+
+  cpu_set_t saved, one;
+  ASSERT_EQ(sched_getaffinity(0, sizeof saved, &saved), 0);
+  CPU_ZERO(&one);
+  CPU_SET(allowed.back(), &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  const DefaultTeam bound = default_team(1);
+  ASSERT_EQ(sched_setaffinity(0, sizeof saved, &saved), 0);
+  EXPECT_EQ(bound.threads, 1);
+  if (node_cores > 1)
+    EXPECT_NE(bound.note.find("--bind-to none"), std::string::npos) << bound.note;
+  else
+    EXPECT_EQ(bound.note, "");
 }
 
 }  // namespace

@@ -4,7 +4,9 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -22,13 +24,29 @@ std::string describe(const std::vector<int>& cores) {
 
 }  // namespace
 
-std::string pin_openmp_threads(int threads, int local_rank, int local_size) {
+std::vector<int> allowed_cores() {
   cpu_set_t mask;
   CPU_ZERO(&mask);
-  if (sched_getaffinity(0, sizeof mask, &mask) != 0) return "threads not pinned (no affinity mask)";
   std::vector<int> allowed;
+  if (sched_getaffinity(0, sizeof mask, &mask) != 0) return allowed;
   for (int c = 0; c < CPU_SETSIZE; ++c)
     if (CPU_ISSET(c, &mask)) allowed.push_back(c);
+  return allowed;
+}
+
+DefaultTeam default_team(int local_size) {
+  const int node_cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int share = std::max(1, node_cores / std::max(1, local_size));
+  const int allowed = static_cast<int>(allowed_cores().size());
+  if (allowed == 0 || allowed >= share) return {share, ""};
+  return {allowed, fmt::format(" (the launcher bound this rank to {} of its {} cores; with "
+                               "mpirun, --bind-to none lets dptrain place its threads)",
+                               allowed, share)};
+}
+
+std::string pin_openmp_threads(int threads, int local_rank, int local_size) {
+  const std::vector<int> allowed = allowed_cores();
+  if (allowed.empty()) return "threads not pinned (no affinity mask)";
   if (threads < 1 || static_cast<int>(allowed.size()) < threads)
     return fmt::format("threads not pinned ({} threads, {} cores allowed)", threads,
                        allowed.size());
