@@ -167,9 +167,9 @@ void OnednnBatchNorm::backward(const BatchNormGeometry& g, const Tensor& x, cons
     const Layout layout = x.layout();
     Backward& e = bwd_.get(bn_key(g, layout), [&] {
       auto hint = train_pd(g, layout, ctx_.engine);
-      dnnl::batch_normalization_backward::desc desc(dnnl::prop_kind::backward, data_desc(g, layout),
-                                                    data_desc(g, layout),
-                                               g.eps, train_flags(g));
+      dnnl::batch_normalization_backward::desc desc(dnnl::prop_kind::backward,
+                                                    data_desc(g, layout), data_desc(g, layout),
+                                                    g.eps, train_flags(g));
       dnnl::batch_normalization_backward::primitive_desc pd(desc, user_scratchpad_attr(),
                                                             ctx_.engine, hint);
       return Backward{dnnl::batch_normalization_backward(pd), ctx_.unbound(pd.src_desc()),
