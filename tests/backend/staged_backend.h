@@ -59,15 +59,11 @@ class HostStagedBackend final : public Backend {
                                const Tensor& beta, Tensor& running_mean, Tensor& running_var,
                                Tensor& y, Tensor& saved_mean, Tensor& saved_var,
                                Tensor& workspace) override {
-    Tensor rm = up(running_mean), rv = up(running_var), dyv = up(y), sm = up(saved_mean),
-           sv = up(saved_var), ws = up(workspace);
-    dev_->batchnorm_forward_train(g, up(x), up(gamma), up(beta), rm, rv, dyv, sm, sv, ws);
-    down(rm, running_mean);
-    down(rv, running_var);
-    down(dyv, y);
-    down(sm, saved_mean);
-    down(sv, saved_var);
-    down(ws, workspace);
+    with_training_batchnorm_outputs(
+        running_mean, running_var, y, saved_mean, saved_var, workspace,
+        [&](Tensor& rm, Tensor& rv, Tensor& dyv, Tensor& sm, Tensor& sv, Tensor& ws) {
+          dev_->batchnorm_forward_train(g, up(x), up(gamma), up(beta), rm, rv, dyv, sm, sv, ws);
+        });
   }
   bool fuses_batchnorm_add_relu(const BatchNormGeometry& g) const override {
     return dev_->fuses_batchnorm_add_relu(g);
@@ -77,16 +73,12 @@ class HostStagedBackend final : public Backend {
                                         Tensor& running_mean, Tensor& running_var,
                                         const Tensor& residual, Tensor& y, Tensor& saved_mean,
                                         Tensor& saved_var, Tensor& workspace) override {
-    Tensor rm = up(running_mean), rv = up(running_var), dyv = up(y), sm = up(saved_mean),
-           sv = up(saved_var), ws = up(workspace);
-    dev_->batchnorm_add_relu_forward_train(g, up(x), up(gamma), up(beta), rm, rv, up(residual),
-                                           dyv, sm, sv, ws);
-    down(rm, running_mean);
-    down(rv, running_var);
-    down(dyv, y);
-    down(sm, saved_mean);
-    down(sv, saved_var);
-    down(ws, workspace);
+    with_training_batchnorm_outputs(
+        running_mean, running_var, y, saved_mean, saved_var, workspace,
+        [&](Tensor& rm, Tensor& rv, Tensor& dyv, Tensor& sm, Tensor& sv, Tensor& ws) {
+          dev_->batchnorm_add_relu_forward_train(g, up(x), up(gamma), up(beta), rm, rv,
+                                                 up(residual), dyv, sm, sv, ws);
+        });
   }
   void batchnorm_forward_inference(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
                                    const Tensor& beta, const Tensor& running_mean,
@@ -191,6 +183,23 @@ class HostStagedBackend final : public Backend {
     if (!host.defined() || host.shape() != device.shape() || host.dtype() != device.dtype())
       host.ensure(device.shape(), device.dtype());
     dev_->copy_to_host(device, host.data<void>());
+  }
+
+  // The six tensors a training batch norm writes (running statistics, output, saved statistics,
+  // workspace): copied up, handed to `run` with the device op, and copied back.
+  template <typename Run>
+  void with_training_batchnorm_outputs(Tensor& running_mean, Tensor& running_var, Tensor& y,
+                                       Tensor& saved_mean, Tensor& saved_var, Tensor& workspace,
+                                       Run run) {
+    Tensor rm = up(running_mean), rv = up(running_var), dyv = up(y), sm = up(saved_mean),
+           sv = up(saved_var), ws = up(workspace);
+    run(rm, rv, dyv, sm, sv, ws);
+    down(rm, running_mean);
+    down(rv, running_var);
+    down(dyv, y);
+    down(sm, saved_mean);
+    down(sv, saved_var);
+    down(ws, workspace);
   }
   void unary(const Tensor& x, Tensor& y, void (Backend::*op)(const Tensor&, Tensor&)) {
     Tensor d = up(y);
