@@ -5,28 +5,14 @@
 #include <numbers>
 
 #include "core/error.h"
+#include "core/hash.h"
 
 namespace dp::nn {
 
-static uint64_t splitmix64(uint64_t& x) {
-  uint64_t z = (x += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+InitRng::InitRng(uint64_t seed, const std::string& stream_name)
+    : state_(hash::splitmix64_mix(seed) ^ hash::fnv1a64(stream_name)) {}
 
-static uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-  return h;
-}
-
-InitRng::InitRng(uint64_t seed, const std::string& stream_name) {
-  uint64_t mix = seed;
-  state_ = splitmix64(mix) ^ fnv1a(stream_name);
-}
-
-uint64_t InitRng::next_u64() { return splitmix64(state_); }
+uint64_t InitRng::next_u64() { return hash::splitmix64_next(state_); }
 
 double InitRng::uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
 

@@ -1,8 +1,8 @@
 // Deterministic torchvision-style initialisation. Each tensor draws from its own random
 // stream seeded by (seed, tensor name), so a parameter's initial values do not depend on
 // which other layers exist or on the order they were built in. The generator and the
-// normal transform are our own (splitmix64 + Box-Muller), so values are identical across
-// compilers and standard libraries.
+// normal transform are our own (core/hash.h's splitmix64 + Box-Muller), so values are
+// identical across compilers and standard libraries.
 #pragma once
 
 #include <cstdint>

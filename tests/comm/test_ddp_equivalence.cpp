@@ -39,6 +39,7 @@
 #include "comm/host_staged_communicator.h"
 #endif
 #include "comm/gradient_reducer.h"
+#include "core/hash.h"
 #include "data/distributed_sampler.h"
 #include "data/hdf5_dataset.h"
 #include "data/packer.h"
@@ -157,11 +158,9 @@ struct TrainingRun {
   Tensor dlogits;
 };
 
+// FNV-1a over the raw bytes: equal weights, bit for bit, give equal checksums.
 uint64_t checksum(const std::vector<float>& v) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a over the raw bytes
-  const auto* p = reinterpret_cast<const unsigned char*>(v.data());
-  for (size_t i = 0; i < v.size() * sizeof(float); ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
+  return hash::fnv1a64_bytes(v.data(), v.size() * sizeof(float));
 }
 
 std::vector<float> to_host(Backend& backend, const Tensor& t) {

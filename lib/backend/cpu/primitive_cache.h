@@ -11,17 +11,18 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
 
+#include "core/hash.h"
+
 namespace dp::cpu {
 
 using CacheKey = std::array<int64_t, 10>;
 
+// FNV-1a with one step per 64-bit field. It only spreads keys over the map's buckets: the
+// cache is never iterated, so the hash values never reach a result.
 struct CacheKeyHash {
   size_t operator()(const CacheKey& k) const {
-    uint64_t h = 1469598103934665603ull;  // FNV-1a over the fields
-    for (int64_t v : k) {
-      h ^= static_cast<uint64_t>(v);
-      h *= 1099511628211ull;
-    }
+    uint64_t h = hash::kFnv1a64OffsetBasis;
+    for (int64_t v : k) h = hash::fnv1a64_step(h, static_cast<uint64_t>(v));
     return static_cast<size_t>(h);
   }
 };
