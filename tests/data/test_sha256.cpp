@@ -1,7 +1,9 @@
 // SHA-256 against the FIPS 180-2 / NIST example vectors, whole and in odd-sized pieces.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <utility>
 
 #include "core/error.h"
 #include "data/sha256.h"
@@ -44,6 +46,37 @@ TEST(Sha256, PaddingBoundaries) {
   std::string a64(64, 'a');
   EXPECT_EQ(sha256_hex(a64.data(), a64.size()),
             "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb");
+}
+
+TEST(Sha256, InterleavedStreamsStayIndependent) {
+  // Two digests fed in alternation, each in pieces, give each message's own digest.
+  const std::string abc = "abc";
+  const std::string two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+  Sha256 short_message, long_message;
+  size_t fed = 0;
+  for (size_t i = 0; i < abc.size(); ++i) {
+    short_message.update(&abc[i], 1);
+    const size_t n = std::min<size_t>(19, two_blocks.size() - fed);
+    long_message.update(two_blocks.data() + fed, n);
+    fed += n;
+  }
+  EXPECT_EQ(fed, two_blocks.size());
+  Sha256 moved = std::move(long_message);  // the context moves with the object
+  EXPECT_EQ(short_message.finish_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(moved.finish_hex(), "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+TEST(Sha256, UpdateAfterFinishIsAnInternalError) {
+  Sha256 h;
+  h.update("abc", 3);
+  h.finish();
+  try {
+    h.update("d", 1);
+    FAIL() << "update after finish did not throw";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::internal);
+  }
 }
 
 TEST(Sha256, FileMatchesMemoryAndMissingFileIsDataError) {
