@@ -1,9 +1,11 @@
-// dptrain: one SPMD executable for every rank. Starts MPI, dispatches the subcommand, and
-// turns any error into one clear line and a documented exit code on every rank: with more
-// than one rank, the failing rank aborts the whole job so no rank waits forever.
+// dptrain: one SPMD executable for every rank. Starts MPI (--version needs none), dispatches
+// the subcommand, and turns any error into one clear line and a documented exit code on every
+// rank: with more than one rank, the failing rank aborts the whole job so no rank waits forever.
 #include <cstring>
 #include <exception>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "app/commands.h"
 #include "comm/mpi_session.h"
@@ -13,6 +15,7 @@
 namespace {
 
 const char* kUsage = R"(usage: dptrain <command> [options]
+       dptrain --version | -V
 
 commands:
   train    train a model (see `dptrain train --help`)
@@ -20,6 +23,11 @@ commands:
   pack     convert CIFAR-10 binary / MNIST / Fashion-MNIST IDX files into one HDF5 file
   bench    time training steps on synthetic data
   inspect  print a packed dataset's or a checkpoint's contents
+
+options:
+  --version, -V  print the version, the backends of this build (CPU oneDNN; CUDA, with the
+                 CUDA runtime, cuDNN and NCCL built against) and the library versions
+  --help, -h     print this help
 
 exit codes: 0 ok, 1 internal error, 2 usage, 3 data, 4 numerical, 5 communication, 6 output I/O,
             7 preempted (stopped by SIGUSR1/SIGTERM after a checkpoint; resume with --resume auto)
@@ -39,6 +47,20 @@ int dispatch(const std::string& command, const std::vector<std::string>& args,
   throw dp::UsageError(fmt::format("unknown command '{}' (try `dptrain help`)", command));
 }
 
+// Runs `body`; an error becomes its one line on stderr and its exit code.
+template <typename Body>
+int exit_code_of(Body&& body) {
+  try {
+    return body();
+  } catch (const dp::Error& e) {
+    dp::log::error("{}", e.what());
+    return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    dp::log::error("internal error: {}", e.what());
+    return static_cast<int>(dp::ExitCode::internal);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -46,19 +68,14 @@ int main(int argc, char** argv) {
     std::cerr << kUsage;
     return static_cast<int>(dp::ExitCode::usage);
   }
+  const std::string command = argv[1];
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  // Before MPI starts: the version needs no launcher (MPI may report its version uninitialised).
+  if (command == "--version" || command == "-V")
+    return exit_code_of([&] { return dp::run_version(args); });
   dp::MpiSession mpi(&argc, &argv);
   dp::log::set_rank(mpi.rank(), mpi.world_size());
-  int code = 0;
-  try {
-    std::vector<std::string> args(argv + 2, argv + argc);
-    code = dispatch(argv[1], args, mpi);
-  } catch (const dp::Error& e) {
-    dp::log::error("{}", e.what());
-    code = static_cast<int>(e.code());
-  } catch (const std::exception& e) {
-    dp::log::error("internal error: {}", e.what());
-    code = static_cast<int>(dp::ExitCode::internal);
-  }
+  const int code = exit_code_of([&] { return dispatch(command, args, mpi); });
   // A preempted run stops on every rank together, after its checkpoint: nothing to abort.
   if (code != 0 && code != static_cast<int>(dp::ExitCode::preempted) && mpi.world_size() > 1)
     mpi.abort(code);
