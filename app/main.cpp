@@ -68,13 +68,15 @@ int main(int argc, char** argv) {
     std::cerr << kUsage;
     return static_cast<int>(dp::ExitCode::usage);
   }
-  const std::string command = argv[1];
-  const std::vector<std::string> args(argv + 2, argv + argc);
   // Before MPI starts: the version needs no launcher (MPI may report its version uninitialised).
-  if (command == "--version" || command == "-V")
-    return exit_code_of([&] { return dp::run_version(args); });
+  if (std::strcmp(argv[1], "--version") == 0 || std::strcmp(argv[1], "-V") == 0)
+    return exit_code_of(
+        [&] { return dp::run_version(std::vector<std::string>(argv + 2, argv + argc)); });
   dp::MpiSession mpi(&argc, &argv);
   dp::log::set_rank(mpi.rank(), mpi.world_size());
+  // Read after MPI_Init, which may remove the launcher's own arguments.
+  const std::string command = argv[1];
+  const std::vector<std::string> args(argv + 2, argv + argc);
   const int code = exit_code_of([&] { return dispatch(command, args, mpi); });
   // A preempted run stops on every rank together, after its checkpoint: nothing to abort.
   if (code != 0 && code != static_cast<int>(dp::ExitCode::preempted) && mpi.world_size() > 1)
