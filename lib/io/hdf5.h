@@ -2,6 +2,9 @@
 // by its destructor; every call is checked by DP_H5_CHECK, which throws with HDF5's own error
 // stack message and the file name. The library build may not be thread-safe, so every
 // wrapper call holds one process-wide lock (the prefetch thread reads while rank 0 writes).
+// Implemented one role per file: hdf5_library.cpp (the lock, error messages), hdf5_handle.cpp,
+// hdf5_types.cpp (types, dataspaces, strings), hdf5_groups.cpp, hdf5_attributes.cpp,
+// hdf5_dataset_io.cpp (dataset writes and reads), hdf5_file.cpp.
 #pragma once
 
 #include <hdf5.h>
@@ -63,8 +66,14 @@ class Handle {
 };
 
 enum class ElementType { f32, f64, i32, i64, u8 };
+// The ElementType of a C++ element type: defined for these five only (hdf5_types.cpp).
 template <typename T>
 ElementType element_type_of();
+template <> ElementType element_type_of<float>();
+template <> ElementType element_type_of<double>();
+template <> ElementType element_type_of<int32_t>();
+template <> ElementType element_type_of<int64_t>();
+template <> ElementType element_type_of<uint8_t>();
 
 class Object;
 

@@ -1,0 +1,175 @@
+// Dataset contents: Object::write / write_strings create (or replace) a dataset with its
+// data, and Dataset reads it whole or by rows, appends rows and resizes; the element types we
+// store are instantiated at the end.
+#include <algorithm>
+
+#include "io/hdf5.h"
+#include "io/hdf5_types.h"
+
+namespace dp::h5 {
+
+template <typename T>
+Dataset Object::write(const std::string& name, const std::vector<hsize_t>& dims, const T* data,
+                      hsize_t chunk_rows, int deflate_level) const {
+  Lock lock(library_lock());
+  std::string where = path_ + "/" + name;
+  hid_t type = native_type(element_type_of<T>());
+  if (has(name)) DP_H5_CHECK(H5Ldelete(id(), name.c_str(), H5P_DEFAULT), where);
+  std::vector<hsize_t> max = dims;
+  Handle dcpl(DP_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), where), H5Pclose);
+  if (chunk_rows > 0 || deflate_level > 0) {
+    std::vector<hsize_t> chunk = dims;
+    chunk[0] = chunk_rows > 0 ? chunk_rows : std::max<hsize_t>(1, std::min<hsize_t>(dims[0], 1024));
+    if (chunk_rows > 0) max[0] = H5S_UNLIMITED;
+    DP_H5_CHECK(H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data()), where);
+    if (deflate_level > 0) DP_H5_CHECK(H5Pset_deflate(dcpl.id(), deflate_level), where);
+  }
+  Handle space = dims.empty() ? scalar_space() : simple_space(dims, &max);
+  Handle lcpl(DP_H5_CHECK(H5Pcreate(H5P_LINK_CREATE), where), H5Pclose);
+  DP_H5_CHECK(H5Pset_create_intermediate_group(lcpl.id(), 1), where);
+  Handle ds(DP_H5_CHECK(
+                H5Dcreate2(id(), name.c_str(), type, space.id(), lcpl.id(), dcpl.id(), H5P_DEFAULT),
+                where),
+            H5Dclose);
+  if (dp::numel(Shape(dims.begin(), dims.end())) > 0) {
+    DP_H5_WRITE_CHECK(H5Dwrite(ds.id(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), where);
+  }
+  return Dataset(std::move(ds), where);
+}
+
+Dataset Object::write_strings(const std::string& name,
+                              const std::vector<std::string>& values) const {
+  Lock lock(library_lock());
+  std::string where = path_ + "/" + name;
+  if (has(name)) DP_H5_CHECK(H5Ldelete(id(), name.c_str(), H5P_DEFAULT), where);
+  Handle type = string_type();
+  Handle space = simple_space({values.size()});
+  Handle ds(DP_H5_CHECK(H5Dcreate2(id(), name.c_str(), type.id(), space.id(), H5P_DEFAULT,
+                                   H5P_DEFAULT, H5P_DEFAULT),
+                        where),
+            H5Dclose);
+  std::vector<const char*> ptrs;
+  for (const auto& v : values) ptrs.push_back(v.c_str());
+  if (!ptrs.empty())
+    DP_H5_WRITE_CHECK(H5Dwrite(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()),
+                      where);
+  return Dataset(std::move(ds), where);
+}
+
+std::vector<hsize_t> Dataset::dims() const {
+  Lock lock(library_lock());
+  Handle space(DP_H5_CHECK(H5Dget_space(id()), path_), H5Sclose);
+  int rank = DP_H5_CHECK(H5Sget_simple_extent_ndims(space.id()), path_);
+  std::vector<hsize_t> dims(rank);
+  DP_H5_CHECK(H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr), path_);
+  return dims;
+}
+
+ElementType Dataset::element_type() const {
+  Lock lock(library_lock());
+  Handle type(DP_H5_CHECK(H5Dget_type(id()), path_), H5Tclose);
+  H5T_class_t cls = H5Tget_class(type.id());
+  size_t size = H5Tget_size(type.id());
+  if (cls == H5T_FLOAT) return size == 4 ? ElementType::f32 : ElementType::f64;
+  if (cls == H5T_INTEGER) {
+    bool is_signed = H5Tget_sign(type.id()) == H5T_SGN_2;
+    if (size == 1 && !is_signed) return ElementType::u8;
+    if (size == 4 && is_signed) return ElementType::i32;
+    if (size == 8 && is_signed) return ElementType::i64;
+  }
+  throw DataError(fmt::format("{}: unsupported element type (class {}, {} bytes)", path_,
+                              static_cast<int>(cls), size));
+}
+
+template <typename T>
+void Dataset::read(std::vector<T>& out) const {
+  auto d = dims();
+  out.resize(dp::numel(Shape(d.begin(), d.end())));
+  read(out.data(), out.size());
+}
+
+template <typename T>
+void Dataset::read(T* out, size_t count) const {
+  Lock lock(library_lock());
+  auto d = dims();
+  size_t n = dp::numel(Shape(d.begin(), d.end()));
+  if (n != count)
+    throw DataError(fmt::format("{}: holds {} elements, expected {}", path_, n, count));
+  if (n == 0) return;
+  DP_H5_CHECK(H5Dread(id(), native_type(element_type_of<T>()), H5S_ALL, H5S_ALL, H5P_DEFAULT, out),
+              path_);
+}
+
+template <typename T>
+void Dataset::read_rows(hsize_t first, hsize_t count, T* out) const {
+  Lock lock(library_lock());
+  auto d = dims();
+  if (d.empty() || first + count > d[0])
+    throw DataError(fmt::format("{}: rows [{}, {}) out of range", path_, first, first + count));
+  if (count == 0) return;
+  Handle file_space(DP_H5_CHECK(H5Dget_space(id()), path_), H5Sclose);
+  std::vector<hsize_t> start(d.size(), 0), extent = d;
+  start[0] = first;
+  extent[0] = count;
+  DP_H5_CHECK(H5Sselect_hyperslab(file_space.id(), H5S_SELECT_SET, start.data(), nullptr,
+                                  extent.data(), nullptr),
+              path_);
+  Handle mem_space = simple_space(extent);
+  DP_H5_CHECK(H5Dread(id(), native_type(element_type_of<T>()), mem_space.id(), file_space.id(),
+                      H5P_DEFAULT, out),
+              path_);
+}
+
+template <typename T>
+void Dataset::append_rows(hsize_t count, const T* data) {
+  Lock lock(library_lock());
+  auto d = dims();
+  std::vector<hsize_t> new_dims = d;
+  new_dims[0] += count;
+  DP_H5_WRITE_CHECK(H5Dset_extent(id(), new_dims.data()), path_);
+  Handle file_space(DP_H5_CHECK(H5Dget_space(id()), path_), H5Sclose);
+  std::vector<hsize_t> start(d.size(), 0), extent = d;
+  start[0] = d[0];
+  extent[0] = count;
+  DP_H5_CHECK(H5Sselect_hyperslab(file_space.id(), H5S_SELECT_SET, start.data(), nullptr,
+                                  extent.data(), nullptr),
+              path_);
+  Handle mem_space = simple_space(extent);
+  DP_H5_WRITE_CHECK(H5Dwrite(id(), native_type(element_type_of<T>()), mem_space.id(),
+                             file_space.id(), H5P_DEFAULT, data),
+                    path_);
+}
+
+void Dataset::resize_rows(hsize_t rows) {
+  Lock lock(library_lock());
+  auto d = dims();
+  DP_CHECK(!d.empty(), "{}: cannot resize a scalar dataset", path_);
+  d[0] = rows;
+  DP_H5_WRITE_CHECK(H5Dset_extent(id(), d.data()), path_);
+}
+
+std::vector<std::string> Dataset::read_strings() const {
+  Lock lock(library_lock());
+  Handle type(DP_H5_CHECK(H5Dget_type(id()), path_), H5Tclose);
+  if (H5Tget_class(type.id()) != H5T_STRING)
+    throw DataError(fmt::format("{}: is not a string dataset", path_));
+  Handle space(DP_H5_CHECK(H5Dget_space(id()), path_), H5Sclose);
+  return read_string_values(id(), space.id(), path_, false);
+}
+
+// Explicit instantiations for the element types we store.
+#define DP_H5_INSTANTIATE(T)                                                                   \
+  template Dataset Object::write<T>(const std::string&, const std::vector<hsize_t>&, const T*, \
+                                    hsize_t, int) const;                                       \
+  template void Dataset::read<T>(std::vector<T>&) const;                                       \
+  template void Dataset::read<T>(T*, size_t) const;                                            \
+  template void Dataset::read_rows<T>(hsize_t, hsize_t, T*) const;                             \
+  template void Dataset::append_rows<T>(hsize_t, const T*);
+DP_H5_INSTANTIATE(float)
+DP_H5_INSTANTIATE(double)
+DP_H5_INSTANTIATE(int32_t)
+DP_H5_INSTANTIATE(int64_t)
+DP_H5_INSTANTIATE(uint8_t)
+#undef DP_H5_INSTANTIATE
+
+}  // namespace dp::h5

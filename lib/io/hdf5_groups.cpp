@@ -1,0 +1,91 @@
+// Object's tree navigation, shared by files and groups: whether a link exists, opening and
+// creating groups, opening datasets (with or without a chunk cache), listing and unlinking
+// children.
+#include "io/hdf5.h"
+#include "io/hdf5_types.h"
+
+namespace dp::h5 {
+
+bool Object::has(const std::string& name) const {
+  Lock lock(library_lock());
+  // Check each path component so "a/b" with a missing "a" is false rather than an error.
+  size_t pos = 0;
+  while (true) {
+    size_t slash = name.find('/', pos);
+    std::string prefix = name.substr(0, slash);
+    if (H5Lexists(id(), prefix.c_str(), H5P_DEFAULT) <= 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return false;
+    }
+    if (slash == std::string::npos) return true;
+    pos = slash + 1;
+  }
+}
+
+bool Object::has_attribute(const std::string& name) const {
+  Lock lock(library_lock());
+  return DP_H5_CHECK(H5Aexists(id(), name.c_str()), path_ + " attribute " + name) > 0;
+}
+
+Group Object::group(const std::string& name) const {
+  Lock lock(library_lock());
+  std::string where = path_ + "/" + name;
+  if (!has(name)) throw DataError(fmt::format("{}: group not found", where));
+  return Group(Handle(DP_H5_CHECK(H5Gopen2(id(), name.c_str(), H5P_DEFAULT), where), H5Gclose),
+               where);
+}
+
+Group Object::create_group(const std::string& name) const {
+  Lock lock(library_lock());
+  std::string where = path_ + "/" + name;
+  Handle lcpl(DP_H5_CHECK(H5Pcreate(H5P_LINK_CREATE), where), H5Pclose);
+  DP_H5_CHECK(H5Pset_create_intermediate_group(lcpl.id(), 1), where);
+  return Group(
+      Handle(
+          DP_H5_CHECK(H5Gcreate2(id(), name.c_str(), lcpl.id(), H5P_DEFAULT, H5P_DEFAULT), where),
+          H5Gclose),
+      where);
+}
+
+Group Object::require_group(const std::string& name) const {
+  return has(name) ? group(name) : create_group(name);
+}
+
+Dataset Object::dataset(const std::string& name) const {
+  Lock lock(library_lock());
+  std::string where = path_ + "/" + name;
+  if (!has(name)) throw DataError(fmt::format("{}: dataset not found", where));
+  return Dataset(Handle(DP_H5_CHECK(H5Dopen2(id(), name.c_str(), H5P_DEFAULT), where), H5Dclose),
+                 where);
+}
+
+Dataset Object::dataset(const std::string& name, size_t chunk_cache_bytes) const {
+  Lock lock(library_lock());
+  std::string where = path_ + "/" + name;
+  if (!has(name)) throw DataError(fmt::format("{}: dataset not found", where));
+  Handle dapl(DP_H5_CHECK(H5Pcreate(H5P_DATASET_ACCESS), where), H5Pclose);
+  DP_H5_CHECK(H5Pset_chunk_cache(dapl.id(), H5D_CHUNK_CACHE_NSLOTS_DEFAULT, chunk_cache_bytes,
+                                 H5D_CHUNK_CACHE_W0_DEFAULT),
+              where);
+  return Dataset(Handle(DP_H5_CHECK(H5Dopen2(id(), name.c_str(), dapl.id()), where), H5Dclose),
+                 where);
+}
+
+std::vector<std::string> Object::children() const {
+  Lock lock(library_lock());
+  std::vector<std::string> names;
+  auto visit = [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
+    static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+    return 0;
+  };
+  hsize_t index = 0;
+  DP_H5_CHECK(H5Literate(id(), H5_INDEX_NAME, H5_ITER_INC, &index, visit, &names), path_);
+  return names;
+}
+
+void Object::remove(const std::string& name) const {
+  Lock lock(library_lock());
+  DP_H5_CHECK(H5Ldelete(id(), name.c_str(), H5P_DEFAULT), path_ + "/" + name);
+}
+
+}  // namespace dp::h5
