@@ -19,6 +19,7 @@ uint64_t mix(uint64_t x) {
 }  // namespace
 
 SampleDraw draw_for_sample(const AugmentConfig& config, int64_t epoch, int64_t sample_index) {
+  if (config.fixed_draw) return *config.fixed_draw;
   std::mt19937_64 rng(mix(mix(mix(config.seed) ^ uint64_t(epoch)) ^ uint64_t(sample_index)));
   const uint64_t span = 2 * uint64_t(std::max(config.crop_padding, 0)) + 1;
   SampleDraw draw;

@@ -6,9 +6,17 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace dp::data {
+
+// The random decisions for one sample. Always drawn in the same order (dy, dx, flip) whatever
+// is enabled, so switching one augmentation off does not change the others' draws.
+struct SampleDraw {
+  int crop_y = 0, crop_x = 0;  // offsets into the padded image, in [0, 2 * padding]
+  bool flip = false;
+};
 
 struct AugmentConfig {
   bool random_crop = false;
@@ -17,13 +25,9 @@ struct AugmentConfig {
   bool normalize = true;
   std::vector<double> mean, std;  // per channel, [0, 1] units; required when normalize
   uint64_t seed = 0;
-};
-
-// The random decisions for one sample. Always drawn in the same order (dy, dx, flip) whatever
-// is enabled, so switching one augmentation off does not change the others' draws.
-struct SampleDraw {
-  int crop_y = 0, crop_x = 0;  // offsets into the padded image, in [0, 2 * padding]
-  bool flip = false;
+  // The same draw for every sample instead of random ones (an evaluation view: a fixed shift
+  // within crop_padding and/or a mirror).
+  std::optional<SampleDraw> fixed_draw;
 };
 
 SampleDraw draw_for_sample(const AugmentConfig& config, int64_t epoch, int64_t sample_index);

@@ -4,6 +4,13 @@
 
 namespace dp::optim {
 
+void check_sgd_hyper(const SgdHyper& hyper) {
+  if (hyper.momentum < 0 || hyper.weight_decay < 0)
+    throw UsageError("SGD momentum and weight decay must be >= 0");
+  if (hyper.nesterov && (hyper.momentum <= 0 || hyper.dampening != 0))
+    throw UsageError("Nesterov momentum requires momentum > 0 and zero dampening");
+}
+
 Sgd::Sgd(Backend& backend, Tensor params, Tensor grads, Tensor decay_mask, SgdHyper hyper)
     : backend_(backend),
       params_(std::move(params)),
@@ -14,10 +21,7 @@ Sgd::Sgd(Backend& backend, Tensor params, Tensor grads, Tensor decay_mask, SgdHy
            grads_.numel());
   DP_CHECK(!decay_mask_.defined() || decay_mask_.numel() == params_.numel(),
            "decay mask {} vs params {}", decay_mask_.numel(), params_.numel());
-  if (hyper_.momentum < 0 || hyper_.weight_decay < 0)
-    throw UsageError("SGD momentum and weight decay must be >= 0");
-  if (hyper_.nesterov && (hyper_.momentum <= 0 || hyper_.dampening != 0))
-    throw UsageError("Nesterov momentum requires momentum > 0 and zero dampening");
+  check_sgd_hyper(hyper_);
   momentum_ = backend_.allocate({params_.numel()});
   backend_.fill(momentum_, 0.0f);
 }

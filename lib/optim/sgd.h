@@ -8,6 +8,12 @@
 
 namespace dp::optim {
 
+// Throws UsageError for a negative momentum or weight decay, or Nesterov without momentum or
+// with dampening (torch.optim.SGD's checks).
+void check_sgd_hyper(const SgdHyper& hyper);
+
+// One SGD over a whole flat buffer: what the trainer's Optimizer does with a single group;
+// tests and benchmarks use it directly.
 class Sgd {
  public:
   // `params` and `grads` are the model's flat buffers (held as views, not copied);

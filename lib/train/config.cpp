@@ -14,12 +14,15 @@ namespace dp {
 
 namespace {
 
-po::options_description describe(TrainConfig& c, std::string& config_file,
-                                 std::string& milestones) {
+po::options_description general_options(std::string& config_file) {
   po::options_description general("General");
   general.add_options()
       ("help,h", "print this help")
       ("config", po::value(&config_file), "config file (key = value lines; see jobs/*.cfg)");
+  return general;
+}
+
+po::options_description data_options(TrainConfig& c) {
   po::options_description data("Data");
   data.add_options()
       ("data", po::value(&c.data), "packed HDF5 dataset written by `dptrain pack` (required)")
@@ -33,6 +36,10 @@ po::options_description describe(TrainConfig& c, std::string& config_file,
       ("augment-on", po::value(&c.augment_on)->default_value(c.augment_on),
        "where crop/flip/normalise run: host (loader thread), device (the backend, from raw "
        "pixels) or auto (device on CUDA, host on CPU)");
+  return data;
+}
+
+po::options_description model_options(TrainConfig& c) {
   po::options_description model("Model");
   model.add_options()
       ("arch", po::value(&c.arch)->default_value(c.arch),
@@ -41,6 +48,10 @@ po::options_description describe(TrainConfig& c, std::string& config_file,
        "zero-init the last BN of each residual block")
       ("label-smoothing", po::value(&c.label_smoothing)->default_value(c.label_smoothing),
        "label smoothing epsilon");
+  return model;
+}
+
+po::options_description optim_options(TrainConfig& c, std::string& milestones) {
   po::options_description optim("Optimisation");
   optim.add_options()
       ("epochs", po::value(&c.epochs)->default_value(c.epochs), "epochs")
@@ -62,7 +73,11 @@ po::options_description describe(TrainConfig& c, std::string& config_file,
        "linear warm-up length in epochs (fractions allowed)")
       ("onecycle-pct-start", po::value(&c.onecycle_pct_start)->default_value(c.onecycle_pct_start),
        "one-cycle: fraction of training spent increasing the LR");
-  po::options_description run("Run");
+  return optim;
+}
+
+// Where and how the run computes.
+void add_device_options(po::options_description& run, TrainConfig& c) {
   run.add_options()
       ("device", po::value(&c.device)->default_value(c.device), "auto|cpu|cuda")
       ("threads", po::value(&c.threads)->default_value(c.threads), "compute threads per rank (0: all)")
@@ -77,7 +92,12 @@ po::options_description describe(TrainConfig& c, std::string& config_file,
       ("cuda-graphs", po::value(&c.cuda_graphs)->default_value(c.cuda_graphs),
        "CUDA: capture forward, loss and backward of a full-size step once and replay it as one "
        "launch (falls back to eager steps, with a log line, where capture fails)")
-      ("seed", po::value(&c.seed)->default_value(c.seed), "seed of init, sampling and augmentation")
+      ("seed", po::value(&c.seed)->default_value(c.seed), "seed of init, sampling and augmentation");
+}
+
+// Where the run writes, how often, and how it continues.
+void add_output_options(po::options_description& run, TrainConfig& c) {
+  run.add_options()
       ("output-dir", po::value(&c.output_dir)->default_value(c.output_dir), "where runs are written")
       ("run-name", po::value(&c.run_name), "run directory name (default: arch-dataset-time)")
       ("overwrite", po::value(&c.overwrite)->default_value(c.overwrite)->implicit_value(true),
@@ -103,12 +123,26 @@ po::options_description describe(TrainConfig& c, std::string& config_file,
        "under Slurm, after SIGUSR1/SIGTERM and its checkpoint, requeue the job (scontrol requeue)")
       ("max-steps-per-epoch", po::value(&c.max_steps_per_epoch)->default_value(c.max_steps_per_epoch),
        "cut epochs short (0: full epochs)");
+}
+
+po::options_description run_options(TrainConfig& c) {
+  po::options_description run("Run");
+  add_device_options(run, c);
+  add_output_options(run, c);
+  return run;
+}
+
+po::options_description parallel_options(TrainConfig& c) {
   po::options_description parallel("Data parallelism");
   parallel.add_options()
       ("comm", po::value(&c.comm)->default_value(c.comm),
        "gradient averaging: auto|nccl|mpi (auto: nccl for GPU gradients, else mpi)")
       ("bucket-mb", po::value(&c.bucket_mb)->default_value(c.bucket_mb),
        "gradient allreduce bucket size in MiB (buckets overlap backward)");
+  return parallel;
+}
+
+po::options_description testing_options(TrainConfig& c) {
   po::options_description testing("Testing (fault injection)");
   testing.add_options()
       ("fail-at-step", po::value(&c.fail_at_step)->default_value(c.fail_at_step),
@@ -125,6 +159,10 @@ po::options_description describe(TrainConfig& c, std::string& config_file,
       ("pause-at-step", po::value(&c.pause_at_step)->default_value(c.pause_at_step),
        "every rank waits at this global step until SIGUSR1 or SIGTERM arrives (at most 5 "
        "minutes), so a test can signal the run at a known step (0: never)");
+  return testing;
+}
+
+po::options_description reliability_options(TrainConfig& c) {
   po::options_description reliability("Reliability");
   reliability.add_options()
       ("max-consecutive-skips",
@@ -135,9 +173,15 @@ po::options_description describe(TrainConfig& c, std::string& config_file,
        "end the job (exit code 5) when no training step finished for this many seconds: a "
        "stalled rank or a hung collective (0: never). Must exceed the longest evaluation or "
        "checkpoint write");
+  return reliability;
+}
+
+po::options_description describe(TrainConfig& c, std::string& config_file,
+                                 std::string& milestones) {
   po::options_description all("dptrain train options");
-  all.add(general).add(data).add(model).add(optim).add(run).add(parallel).add(reliability);
-  all.add(testing);
+  all.add(general_options(config_file)).add(data_options(c)).add(model_options(c));
+  all.add(optim_options(c, milestones)).add(run_options(c)).add(parallel_options(c));
+  all.add(reliability_options(c)).add(testing_options(c));
   return all;
 }
 

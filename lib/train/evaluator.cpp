@@ -1,62 +1,121 @@
 #include "train/evaluator.h"
 
 #include <algorithm>
+#include <memory>
 
+#include "core/error.h"
 #include "data/distributed_sampler.h"
 #include "data/sharded_loader.h"
 #include "train/device_batch.h"
 
 namespace dp {
 
-EvaluationResult evaluate(nn::Model& model, const data::HDF5Dataset& dataset,
-                          const EvalOptions& options, Communicator& comm) {
-  Backend& backend = model.store().backend();
-  const int64_t k = dataset.num_classes();
-  std::vector<int64_t> shard = data::eval_shard_indices(dataset.size(), comm.size(), comm.rank());
+namespace {
 
-  data::LoaderOptions loader_options;
-  loader_options.batch_size = options.batch_size;
-  loader_options.prefetch_depth = options.prefetch;
-  loader_options.augment.normalize = options.normalize;
-  loader_options.augment.mean = dataset.mean();
-  loader_options.augment.std = dataset.std();
-  loader_options.defer_augmentation = options.augment_on_backend;
-  data::ShardedLoader loader(dataset, [shard](int64_t) { return shard; }, loader_options);
-  loader.start_epoch(0);
-
-  EvaluationResult result;
-  result.num_classes = k;
-  result.confusion.assign(k * k, 0);
-  double loss_sum = 0;
-  DeviceBatch device_batch(backend, options.augment_on_backend
-                                        ? std::optional(augment_spec_for(loader_options.augment))
-                                        : std::nullopt);
-  Tensor dlogits, logits_host;
-  std::vector<float> logits(0);
-  while (const data::HostBatch* batch = loader.next()) {
-    const int64_t n = batch->size();
-    device_batch.upload(*batch);
-    const Tensor& out = model.forward(device_batch.images(), /*train=*/false);
-    dlogits.ensure(out.shape());
-    int64_t correct = 0;
-    loss_sum += double(backend.softmax_cross_entropy(out, device_batch.labels(), 0.0f, dlogits,
-                                                     correct)) * n;
-    logits.resize(out.numel());
-    backend.copy_to_host(out, logits.data());
-    const int32_t* labels = batch->labels.data<int32_t>();
-    for (int64_t i = 0; i < n; ++i) {
-      const float* row = logits.data() + i * k;
-      int64_t predicted = std::max_element(row, row + k) - row;
-      result.confusion[labels[i] * k + predicted] += 1;
+// One loader and device batch per view, all over the same shard in the same order, so their
+// k-th batches hold the same samples.
+class ViewBatches {
+ public:
+  ViewBatches(const data::HDF5Dataset& dataset, const EvalOptions& options,
+              const std::vector<int64_t>& shard, Backend& backend) {
+    DP_CHECK(!options.views.empty(), "evaluation needs at least one view");
+    for (const EvalView& view : options.views) {
+      data::LoaderOptions loader = loader_options(
+          evaluation_augmentation(view, options.normalize, dataset), options.batch_size,
+          options.prefetch, options.augment_on_backend);
+      loaders_.push_back(std::make_unique<data::ShardedLoader>(
+          dataset, [shard](int64_t) { return shard; }, loader));
+      loaders_.back()->start_epoch(0);
+      device_.push_back(std::make_unique<DeviceBatch>(backend, backend_augmentation(loader)));
     }
-    result.samples += n;
   }
+  // The next batch of every view; false after the last.
+  bool next() {
+    for (size_t v = 0; v < loaders_.size(); ++v) {
+      const data::HostBatch* batch = loaders_[v]->next();
+      if (!batch) return false;
+      if (v == 0) host_ = batch;
+      device_[v]->upload(*batch);
+    }
+    return true;
+  }
+  size_t views() const { return loaders_.size(); }
+  const data::HostBatch& host() const { return *host_; }
+  const DeviceBatch& device(size_t view) const { return *device_[view]; }
+
+ private:
+  std::vector<std::unique_ptr<data::ShardedLoader>> loaders_;
+  std::vector<std::unique_ptr<DeviceBatch>> device_;
+  const data::HostBatch* host_ = nullptr;
+};
+
+void count_predictions(const std::vector<float>& logits, const int32_t* labels, int64_t n,
+                       int64_t k, std::vector<int64_t>& confusion) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float* row = logits.data() + i * k;
+    const int64_t predicted = std::max_element(row, row + k) - row;
+    confusion[labels[i] * k + predicted] += 1;
+  }
+}
+
+// The mean of the views' logits for the current batch, on the host and (for the loss) in
+// `mean` on the backend. One view's logits are used as they are.
+const Tensor& mean_logits(nn::Model& model, const ViewBatches& batches, std::vector<float>& host,
+                          std::vector<float>& view_logits, Tensor& mean) {
+  Backend& backend = model.store().backend();
+  const Tensor* out = &model.forward(batches.device(0).images(), /*train=*/false);
+  host.resize(out->numel());
+  backend.copy_to_host(*out, host.data());
+  if (batches.views() == 1) return *out;
+  view_logits.resize(host.size());
+  for (size_t v = 1; v < batches.views(); ++v) {
+    out = &model.forward(batches.device(v).images(), /*train=*/false);
+    backend.copy_to_host(*out, view_logits.data());
+    for (size_t i = 0; i < host.size(); ++i) host[i] += view_logits[i];
+  }
+  const float scale = 1.0f / static_cast<float>(batches.views());
+  for (float& x : host) x *= scale;
+  if (mean.shape() != out->shape()) mean = backend.allocate(out->shape());
+  backend.copy_from_host(host.data(), mean);
+  return mean;
+}
+
+// Sums over ranks.
+void reduce_result(EvaluationResult& result, double& loss_sum, Communicator& comm) {
+  const int64_t k = result.num_classes;
   comm.allreduce_sum(result.confusion.data(), k * k);
   comm.allreduce_sum(&loss_sum, 1);
   int64_t samples = result.samples;
   comm.allreduce_sum(&samples, 1);
   result.samples = samples;
   result.loss = samples ? loss_sum / samples : 0.0;
+}
+
+}  // namespace
+
+EvaluationResult evaluate(nn::Model& model, const data::HDF5Dataset& dataset,
+                          const EvalOptions& options, Communicator& comm) {
+  Backend& backend = model.store().backend();
+  const int64_t k = dataset.num_classes();
+  ViewBatches batches(dataset, options,
+                      data::eval_shard_indices(dataset.size(), comm.size(), comm.rank()), backend);
+  EvaluationResult result;
+  result.num_classes = k;
+  result.confusion.assign(k * k, 0);
+  double loss_sum = 0;
+  Tensor dlogits, mean;
+  std::vector<float> logits, view_logits;
+  while (batches.next()) {
+    const int64_t n = batches.host().size();
+    const Tensor& out = mean_logits(model, batches, logits, view_logits, mean);
+    dlogits.ensure(out.shape());
+    int64_t correct = 0;
+    loss_sum += double(backend.softmax_cross_entropy(out, batches.device(0).labels(), 0.0f,
+                                                     dlogits, correct)) * n;
+    count_predictions(logits, batches.host().labels.data<int32_t>(), n, k, result.confusion);
+    result.samples += n;
+  }
+  reduce_result(result, loss_sum, comm);
   return result;
 }
 

@@ -1,12 +1,17 @@
 // Evaluation on a dataset split: each rank evaluates its own contiguous shard (no padding,
 // so every sample counts exactly once), then the confusion matrix and loss are summed over
-// ranks. BN uses running statistics (eval mode).
+// ranks. BN uses running statistics (eval mode). With several views (test-time
+// augmentation), each image is shown once per view and the loss and prediction come from the
+// mean of the views' logits.
 #pragma once
+
+#include <vector>
 
 #include "comm/communicator.h"
 #include "data/hdf5_dataset.h"
 #include "io/metrics_writer.h"
 #include "nn/model.h"
+#include "train/augmentation.h"
 
 namespace dp {
 
@@ -14,7 +19,8 @@ struct EvalOptions {
   int64_t batch_size = 256;
   bool normalize = true;
   int prefetch = 2;
-  bool augment_on_backend = false;  // normalise on the backend (see DeviceBatch)
+  bool augment_on_backend = false;       // augment on the backend (see DeviceBatch)
+  std::vector<EvalView> views = {EvalView{}};  // at least one; the identity by default
 };
 
 EvaluationResult evaluate(nn::Model& model, const data::HDF5Dataset& dataset,

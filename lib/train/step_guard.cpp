@@ -12,22 +12,11 @@ StepGuardOptions step_guard_options(const TrainConfig& config) {
   StepGuardOptions options;
   options.max_consecutive_skips = config.max_consecutive_skips;
   options.collective_timeout = config.collective_timeout;
-  options.inject_nan_at_step = config.inject_nan_at_step;
-  options.inject_nan_rank = config.inject_nan_rank;
-  options.inject_nan_steps = config.inject_nan_steps;
   return options;
 }
 
 StepGuard::StepGuard(const StepGuardOptions& options, Backend& backend, Communicator& comm)
     : options_(options), backend_(backend), comm_(comm), watchdog_(options.collective_timeout) {}
-
-void StepGuard::before_backward(int64_t step, Tensor& dlogits) {
-  watchdog_.beat();
-  const int64_t first = options_.inject_nan_at_step;
-  if (first > 0 && comm_.rank() == options_.inject_nan_rank && step >= first &&
-      step < first + options_.inject_nan_steps)
-    backend_.fill(dlogits, std::numeric_limits<float>::quiet_NaN());
-}
 
 bool StepGuard::skip_update(float loss, const Tensor& grads, int64_t epoch, int64_t step_in_epoch) {
   watchdog_.beat();

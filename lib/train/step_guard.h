@@ -1,8 +1,6 @@
 // Guards each training step against non-finite numbers and against hangs, from outside the
-// step loop's own logic (the trainer calls it at two points of a step):
-// - before backward: the heartbeat of the collective watchdog (--collective-timeout), and the
-//   test-only NaN injection (--inject-nan-at-step/-rank/-steps), which poisons the loss
-//   gradient of one rank so that its gradients, and after averaging everyone's, turn NaN;
+// step's own logic (TrainStep calls it at two points of a step):
+// - before backward: the heartbeat of the collective watchdog (--collective-timeout);
 // - after the gradients are averaged, before the optimizer: every rank checks its loss and its
 //   gradient norm, and the ranks agree (one allreduce of a flag) to skip the update together
 //   when any of them saw a NaN or Inf. Skipped steps leave the parameters and the momentum
@@ -24,9 +22,6 @@ namespace dp {
 struct StepGuardOptions {
   int max_consecutive_skips = 5;    // stop after this many skipped steps in a row
   double collective_timeout = 600;  // seconds without progress before the job ends; 0 = off
-  int64_t inject_nan_at_step = 0;   // 1-based global step; 0 = never (tests)
-  int inject_nan_rank = 0;
-  int64_t inject_nan_steps = 1;  // consecutive steps poisoned from inject_nan_at_step on
 };
 
 StepGuardOptions step_guard_options(const TrainConfig& config);
@@ -35,8 +30,8 @@ class StepGuard {
  public:
   StepGuard(const StepGuardOptions& options, Backend& backend, Communicator& comm);
 
-  // After the forward pass of global step `step` (1-based), before backward.
-  void before_backward(int64_t step, Tensor& dlogits);
+  // After the forward pass, before backward: the step is making progress.
+  void heartbeat() { watchdog_.beat(); }
   // After the gradients are averaged, before the update: true when the ranks agreed to skip
   // it. Throws NumericalError (on every rank alike) after too many skips in a row.
   bool skip_update(float loss, const Tensor& grads, int64_t epoch, int64_t step_in_epoch);

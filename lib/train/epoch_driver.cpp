@@ -1,0 +1,146 @@
+#include "train/epoch_driver.h"
+
+#include <algorithm>
+#include <limits>
+#include <vector>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/timer.h"
+#include "train/preempted_exit.h"
+
+namespace dp {
+
+EpochDriver::EpochDriver(EpochDriverParts parts, int64_t global_step)
+    : parts_(std::move(parts)),
+      progress_(parts_.config.epochs, parts_.data.steps_per_epoch(), parts_.config.batch_size),
+      global_step_(global_step) {
+  progress_.resume_at(global_step_);
+}
+
+bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals totals) {
+  const double epoch_start = now_seconds() - totals.elapsed;
+  const int64_t steps = parts_.data.steps_per_epoch();
+  bool checkpoint_at_end = false, stop_at_end = false;
+  parts_.model.set_train(true);
+  parts_.data.loader().start_epoch(epoch - 1);
+  for (int64_t step = first_step; step < steps; ++step) {
+    const StepAgreement agreed = train_step(epoch, step, totals);
+    const bool timed_or_counted =
+        agreed.checkpoint_due || parts_.checkpoints.policy().steps_due(global_step_);
+    if (step + 1 == steps) {  // the epoch's end writes the checkpoint, after its metrics row
+      checkpoint_at_end = timed_or_counted;
+      stop_at_end = agreed.stop;
+    } else if ((agreed.stop || timed_or_counted) &&
+               !between_steps(epoch, step, agreed, totals, epoch_start)) {
+      return false;
+    }
+  }
+  const EpochRecord record = epoch_record(epoch, totals, epoch_start);
+  log::info("{}", progress_.epoch_summary(record));
+  if (parts_.metrics) parts_.metrics->append_epoch(record);
+  return end_epoch(epoch, checkpoint_at_end, stop_at_end);
+}
+
+StepAgreement EpochDriver::train_step(int64_t epoch, int64_t step, EpochTotals& totals) {
+  data::ShardedLoader& loader = parts_.data.loader();
+  const data::HostBatch* batch = loader.next();
+  DP_CHECK(batch != nullptr, "loader ended after {} of {} steps", step,
+           parts_.data.steps_per_epoch());
+  totals.times.data += loader.last_wait_seconds();
+  const StepPosition at{epoch, step, global_step_};
+  parts_.callbacks.before_step(at, parts_.optimizer);
+  const double lr = parts_.optimizer.lr();
+  const StepResult result = parts_.step.run(*batch, at, {totals.times, totals.comm_hidden});
+  parts_.callbacks.after_step(at, parts_.optimizer, result.updated);
+  ++global_step_;
+  if (result.updated) {  // a skipped step's loss may be NaN: it stays out of the epoch's means
+    totals.loss_sum += double(result.loss) * result.samples;
+    totals.correct += result.correct;
+    totals.samples += result.samples;
+  }
+  totals.steps += 1;
+
+  const StepAgreement agreed = agree_on_step(
+      parts_.comm, result.loss, result.correct, result.samples, parts_.signal.received() != 0,
+      parts_.checkpoints.policy().time_due(now_seconds()));
+  if (parts_.metrics) parts_.metrics->add_step({global_step_, epoch, agreed.loss, agreed.accuracy, lr});
+  if ((step + 1) % parts_.config.log_every == 0 || step + 1 == parts_.data.steps_per_epoch())
+    log::info("{}", progress_.line(epoch, step + 1, agreed.loss, agreed.accuracy, lr));
+  return agreed;
+}
+
+bool EpochDriver::between_steps(int64_t epoch, int64_t step, const StepAgreement& agreed,
+                                EpochTotals& totals, double epoch_start) {
+  totals.elapsed = now_seconds() - epoch_start;
+  const ResumePoint point{epoch - 1, step + 1, global_step_, global_step_};
+  const std::string trigger = agreed.stop ? "signal" : agreed.checkpoint_due ? "minutes" : "steps";
+  parts_.checkpoints.save(point, totals, trigger);
+  if (!agreed.stop) return true;
+  leave_preempted(point, parts_.signal, parts_.config.requeue, parts_.comm);
+  return false;
+}
+
+bool EpochDriver::end_epoch(int64_t epoch, bool checkpoint_due, bool stop_requested) {
+  const bool stop = agree_on_stop(parts_.comm, stop_requested || parts_.signal.received() != 0);
+  const ResumePoint point{epoch, 0, global_step_, global_step_};
+  if (parts_.checkpoints.policy().epoch_due(epoch, last_epoch(epoch)) || checkpoint_due || stop)
+    parts_.checkpoints.save(point, EpochTotals{}, stop ? "signal" : "epoch");
+  if (!stop || last_epoch(epoch)) return true;
+  leave_preempted(point, parts_.signal, parts_.config.requeue, parts_.comm);
+  return false;
+}
+
+EpochRecord EpochDriver::epoch_record(int64_t epoch, const EpochTotals& totals,
+                                      double epoch_start) {
+  // Global training statistics: sums over ranks.
+  double sums[2] = {totals.loss_sum, 0};
+  int64_t counts[2] = {totals.correct, totals.samples};
+  parts_.comm.allreduce_sum(sums, 2);
+  parts_.comm.allreduce_sum(counts, 2);
+  // Each rank's own work per step (the wait for the others excluded), gathered so a
+  // straggler shows on rank 0.
+  const double own_step_time = (totals.times.data + totals.times.forward +
+                                totals.times.backward + totals.times.optimizer) /
+                               std::max<int64_t>(totals.steps, 1);
+  std::vector<double> step_times(parts_.comm.size());
+  parts_.comm.allgather(&own_step_time, 1, step_times.data());
+  const double train_time = now_seconds() - epoch_start;
+
+  EpochRecord record;
+  record.epoch = epoch;
+  record.steps = totals.steps;
+  record.lr = parts_.optimizer.lr();
+  record.train_loss = sums[0] / counts[1];
+  record.train_acc = double(counts[0]) / counts[1];
+  record.images_per_sec = counts[1] / train_time;
+  record.time_data = totals.times.data;
+  record.time_forward = totals.times.forward;
+  record.time_backward = totals.times.backward;
+  record.time_comm = totals.times.comm;
+  record.time_comm_hidden = totals.comm_hidden;
+  record.step_time_max = *std::max_element(step_times.begin(), step_times.end());
+  record.step_time_min = *std::min_element(step_times.begin(), step_times.end());
+  record.time_optimizer = totals.times.optimizer;
+  record.skipped_steps = parts_.guard.take_epoch_skips();
+  evaluate_into(record);
+  record.epoch_time = now_seconds() - epoch_start;
+  return record;
+}
+
+void EpochDriver::evaluate_into(EpochRecord& record) {
+  record.val_loss = record.val_acc = std::numeric_limits<double>::quiet_NaN();
+  const int eval_every = parts_.config.eval_every;
+  if (!last_epoch(record.epoch) && !(eval_every > 0 && record.epoch % eval_every == 0)) return;
+  const double eval_start = now_seconds();
+  evaluate_now();
+  record.time_eval = now_seconds() - eval_start;
+  record.val_loss = last_eval_.loss;
+  record.val_acc = last_eval_.accuracy();
+}
+
+void EpochDriver::evaluate_now() {
+  last_eval_ = evaluate(parts_.model, parts_.test_set, parts_.eval_options, parts_.comm);
+}
+
+}  // namespace dp

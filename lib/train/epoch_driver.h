@@ -1,0 +1,79 @@
+// The epoch driver: runs a run's epochs step by step around a TrainStep, and owns what
+// happens between steps: the per-step callbacks, the ranks' agreement on loss, accuracy,
+// stop signals and timed checkpoints, the /steps rows and progress lines, mid-epoch
+// checkpoints and preemption, and at an epoch's end its statistics, the evaluation, the
+// /history row and the epoch checkpoint.
+//
+// Adding a recipe feature needs no edit here: per-step behaviour is a StepCallback, the
+// update rule and its parameter groups are the Optimizer's.
+#pragma once
+
+#include <cstdint>
+
+#include "comm/communicator.h"
+#include "data/hdf5_dataset.h"
+#include "io/metrics_writer.h"
+#include "nn/model.h"
+#include "optim/optimizer.h"
+#include "train/config.h"
+#include "train/evaluator.h"
+#include "train/preemption_signal.h"
+#include "train/progress.h"
+#include "train/run_checkpoints.h"
+#include "train/step_agreement.h"
+#include "train/step_callback.h"
+#include "train/train_data.h"
+#include "train/train_step.h"
+#include "train/training_state.h"
+
+namespace dp {
+
+// What the driver works with; every reference outlives it. `metrics` is null off rank 0.
+struct EpochDriverParts {
+  const TrainConfig& config;
+  Communicator& comm;
+  TrainData& data;
+  TrainStep& step;
+  optim::Optimizer& optimizer;
+  StepCallbacks& callbacks;
+  StepGuard& guard;
+  RunCheckpoints& checkpoints;
+  MetricsWriter* metrics;
+  nn::Model& model;
+  const data::HDF5Dataset& test_set;
+  EvalOptions eval_options;
+  const PreemptionSignal& signal;
+};
+
+class EpochDriver {
+ public:
+  // Starts counting at `global_step` optimizer steps (a resumed run's).
+  EpochDriver(EpochDriverParts parts, int64_t global_step);
+
+  // Runs epoch `epoch` (1-based) from step `first_step` with `totals` already summed (a
+  // resumed epoch's). Returns false when the ranks agreed to stop: the checkpoint is then
+  // written and the caller returns ExitCode::preempted.
+  bool run_epoch(int64_t epoch, int64_t first_step, EpochTotals totals);
+  // The last evaluation of the test split (the final one after the last epoch).
+  const EvaluationResult& last_eval() const { return last_eval_; }
+  void evaluate_now();
+
+ private:
+  // One step and its bookkeeping; returns what the ranks agreed on after it.
+  StepAgreement train_step(int64_t epoch, int64_t step, EpochTotals& totals);
+  // After step `step` (0-based) of a mid-epoch stop or checkpoint; false to stop.
+  bool between_steps(int64_t epoch, int64_t step, const StepAgreement& agreed,
+                     EpochTotals& totals, double epoch_start);
+  // The epoch's end: checkpoint as due and agree on a stop; false to stop.
+  bool end_epoch(int64_t epoch, bool checkpoint_due, bool stop_requested);
+  EpochRecord epoch_record(int64_t epoch, const EpochTotals& totals, double epoch_start);
+  void evaluate_into(EpochRecord& record);
+  bool last_epoch(int64_t epoch) const { return epoch == parts_.config.epochs; }
+
+  EpochDriverParts parts_;
+  Progress progress_;
+  int64_t global_step_;
+  EvaluationResult last_eval_;
+};
+
+}  // namespace dp

@@ -1,0 +1,30 @@
+// Parameter groups from rules over the model's named parameters: a recipe says which
+// parameters a group takes (by role or name) and with which hyper-parameters, and
+// assign_param_groups turns that into the Optimizer's ranges of the flat buffer.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "nn/parameter_store.h"
+#include "optim/optimizer.h"
+#include "train/config.h"
+
+namespace dp {
+
+struct ParamGroupRule {
+  optim::ParamGroup group;  // name and hyper-parameters; the ranges are filled in
+  // Which parameters the group takes; null: every parameter no earlier rule took.
+  std::function<bool(const nn::StateEntry&)> takes;
+};
+
+// Each parameter goes to the first rule that takes it; neighbouring parameters of one group
+// merge into one range. Throws UsageError naming a parameter that no rule takes.
+std::vector<optim::ParamGroup> assign_param_groups(const nn::ParameterStore& store,
+                                                   const std::vector<ParamGroupRule>& rules);
+
+// The configured run's last rule: group "default" takes every parameter left, with
+// --momentum, --nesterov and --weight-decay (--no-decay-bn-bias is the decay mask's).
+ParamGroupRule default_param_group(const TrainConfig& config);
+
+}  // namespace dp

@@ -1,0 +1,32 @@
+#include "train/run_checkpoints.h"
+
+#include "core/log.h"
+#include "core/timer.h"
+#include "train/checkpoint_files.h"
+
+namespace dp {
+
+RunCheckpoints::RunCheckpoints(TrainingCheckpointer& checkpointer, const RunDirectory& run_dir,
+                               MetricsWriter* metrics, int keep, const CheckpointPolicy& policy)
+    : checkpointer_(checkpointer), run_dir_(run_dir), metrics_(metrics), keep_(keep),
+      policy_(policy) {}
+
+void RunCheckpoints::save(const ResumePoint& point, const EpochTotals& totals,
+                          const std::string& trigger) {
+  if (metrics_) metrics_->flush_steps();
+  const std::string latest = run_dir_.checkpoint();
+  const std::string dir = run_dir_.path();
+  const std::string target =
+      keep_ > 1 ? dir + "/" + named_checkpoint_file(point.epochs_done, point.global_step) : latest;
+  checkpointer_.save(target, point, totals, trigger);
+  if (metrics_ && keep_ > 1) {
+    publish_checkpoint_as(target, latest);
+    prune_named_checkpoints(dir, keep_);
+  }
+  policy_.saved(now_seconds());
+  if (trigger != "epoch")
+    log::info("checkpoint ({}) at epoch {} step {}: {}", trigger, point.epochs_done + 1,
+              point.step_in_epoch, target);
+}
+
+}  // namespace dp

@@ -1,0 +1,142 @@
+#include "train/run_setup.h"
+
+#include <cstdlib>
+#include <ctime>
+
+#include "train/slurm_requeue.h"
+
+namespace dp {
+
+namespace {
+
+// The parameters as slices of the flat gradient buffer, keyed by ParameterStore id, for the
+// bucketed gradient reducer.
+std::vector<GradientSlice> gradient_slices(const nn::ParameterStore& store) {
+  std::vector<GradientSlice> slices;
+  for (nn::ParameterStore::Id id = 0; id < store.entries().size(); ++id) {
+    const nn::StateEntry& e = store.entry(id);
+    if (e.kind == nn::StateKind::parameter) slices.push_back({id, e.offset, e.numel()});
+  }
+  return slices;
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+}  // namespace
+
+nn::ModelSpec model_spec(const TrainConfig& config, const data::HDF5Dataset& train_set) {
+  nn::ModelSpec spec;
+  spec.arch = config.arch;
+  spec.num_classes = train_set.num_classes();
+  spec.in_channels = train_set.channels();
+  spec.zero_init_residual = config.zero_init_residual;
+  spec.seed = config.seed;
+  return spec;
+}
+
+void broadcast_state(nn::Model& model, Communicator& comm) {
+  if (comm.size() == 1) return;
+  comm.broadcast(model.params().data(), model.params().numel(), 0);
+  comm.broadcast(model.buffers().data(), model.buffers().numel(), 0);
+}
+
+std::unique_ptr<GradientReducer> make_gradient_reducer(nn::Model& model, Communicator& comm,
+                                                       float bucket_mb) {
+  return std::make_unique<GradientReducer>(model.grads().data(), gradient_slices(model.store()),
+                                           comm, static_cast<int64_t>(bucket_mb * 1024 * 1024));
+}
+
+optim::Optimizer make_optimizer(const TrainConfig& config, nn::Model& model,
+                                std::vector<ParamGroupRule> groups) {
+  groups.push_back(default_param_group(config));
+  return optim::Optimizer(model.store().backend(), model.params(), model.grads(),
+                          model.store().make_decay_mask(config.no_decay_bn_bias),
+                          assign_param_groups(model.store(), groups), config.lr);
+}
+
+optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_per_epoch) {
+  optim::LrScheduleSpec spec;
+  spec.name = config.lr_schedule;
+  spec.base_lr = config.lr;
+  spec.steps_per_epoch = steps_per_epoch;
+  spec.epochs = config.epochs;
+  spec.milestones = config.lr_milestones;
+  spec.gamma = config.lr_gamma;
+  spec.min_lr = config.min_lr;
+  spec.pct_start = config.onecycle_pct_start;
+  spec.warmup_epochs = config.warmup_epochs;
+  return spec;
+}
+
+TrainStepOptions train_step_options(const TrainConfig& config, const TrainData& data) {
+  TrainStepOptions options;
+  options.label_smoothing = config.label_smoothing;
+  options.cuda_graphs = config.cuda_graphs;
+  options.local_batch = data.local_batch();
+  options.backend_augment = data.backend_augment();
+  return options;
+}
+
+EvalOptions eval_options(const TrainConfig& config, const TrainData& data) {
+  EvalOptions options;
+  options.batch_size = std::max<int64_t>(data.local_batch(), 256);
+  options.normalize = config.normalize;
+  options.prefetch = config.prefetch;
+  options.augment_on_backend = data.backend_augment().has_value();
+  return options;
+}
+
+CheckpointPolicyOptions checkpoint_policy_options(const TrainConfig& config) {
+  return {config.checkpoint_every, config.checkpoint_every_steps,
+          double(config.checkpoint_every_minutes)};
+}
+
+RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& train_set,
+                         int64_t steps_per_epoch, int world) {
+  RunIdentity identity;
+  identity.arch = config.arch;
+  identity.dataset = train_set.name();
+  identity.num_classes = train_set.num_classes();
+  identity.in_channels = train_set.channels();
+  identity.seed = config.seed;
+  identity.batch_size = config.batch_size;
+  identity.steps_per_epoch = steps_per_epoch;
+  identity.world_size = world;
+  identity.epochs = config.epochs;
+  return identity;
+}
+
+std::string run_name(const TrainConfig& config, const data::HDF5Dataset& train_set) {
+  return config.run_name.empty() ? default_run_name(config.arch, train_set.name())
+                                 : config.run_name;
+}
+
+RunDirectory::Existing existing_run_policy(const TrainConfig& config) {
+  return config.resume != "none" ? RunDirectory::Existing::resume
+         : config.overwrite      ? RunDirectory::Existing::overwrite
+                                 : RunDirectory::Existing::refuse;
+}
+
+std::map<std::string, std::string> resume_record(const std::string& checkpoint,
+                                                 const ResumePoint& point, int world) {
+  std::map<std::string, std::string> info = {
+      {"checkpoint", checkpoint},
+      {"epochs_done", std::to_string(point.epochs_done)},
+      {"step", std::to_string(point.checkpoint_step)},
+      {"step_in_epoch", std::to_string(point.step_in_epoch)},
+      {"world_size", std::to_string(world)},
+      {"time", utc_now()}};
+  if (const std::string job = slurm_job_id(); !job.empty()) info["slurm_job_id"] = job;
+  if (const char* restarts = std::getenv("SLURM_RESTART_COUNT"))
+    info["slurm_restart_count"] = restarts;
+  return info;
+}
+
+}  // namespace dp

@@ -1,0 +1,50 @@
+// The pieces of a training run built from its TrainConfig, each a pure function of the
+// options and what it needs, so train/trainer.cpp only wires them together.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "comm/communicator.h"
+#include "comm/gradient_reducer.h"
+#include "data/hdf5_dataset.h"
+#include "nn/model.h"
+#include "optim/lr_schedule.h"
+#include "optim/optimizer.h"
+#include "train/checkpoint_policy.h"
+#include "train/config.h"
+#include "train/evaluator.h"
+#include "train/param_groups.h"
+#include "train/run_directory.h"
+#include "train/train_data.h"
+#include "train/train_step.h"
+#include "train/training_checkpoint.h"
+
+namespace dp {
+
+nn::ModelSpec model_spec(const TrainConfig& config, const data::HDF5Dataset& train_set);
+// Rank 0's initial weights and BN buffers to every rank, over the communicator that works in
+// the model's memory (MPI for host tensors; NCCL or host-staged MPI for device ones).
+void broadcast_state(nn::Model& model, Communicator& comm);
+// The bucketed reducer over the model's gradients (--bucket-mb), as DDP's.
+std::unique_ptr<GradientReducer> make_gradient_reducer(nn::Model& model, Communicator& comm,
+                                                       float bucket_mb);
+// SGD over `groups` (taken first) and the default group, at --lr until the schedule sets it.
+optim::Optimizer make_optimizer(const TrainConfig& config, nn::Model& model,
+                                std::vector<ParamGroupRule> groups);
+optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_per_epoch);
+TrainStepOptions train_step_options(const TrainConfig& config, const TrainData& data);
+EvalOptions eval_options(const TrainConfig& config, const TrainData& data);
+CheckpointPolicyOptions checkpoint_policy_options(const TrainConfig& config);
+RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& train_set,
+                         int64_t steps_per_epoch, int world);
+// --run-name, or <arch>-<dataset>-<timestamp>.
+std::string run_name(const TrainConfig& config, const data::HDF5Dataset& train_set);
+RunDirectory::Existing existing_run_policy(const TrainConfig& config);
+// The attributes metrics.h5 records for a resume: checkpoint, position, world, time, Slurm.
+std::map<std::string, std::string> resume_record(const std::string& checkpoint,
+                                                 const ResumePoint& point, int world);
+
+}  // namespace dp

@@ -1,0 +1,67 @@
+#include "train/test_hooks.h"
+
+#include <limits>
+
+#include "comm/fault_injection.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "train/preemption_signal.h"
+
+namespace dp {
+
+namespace {
+
+class NoTestHooks final : public TestHooks {
+ public:
+  void after_forward(int64_t, Tensor&) override {}
+  bool rewrites_dlogits() const override { return false; }
+};
+
+class InjectingTestHooks final : public TestHooks {
+ public:
+  InjectingTestHooks(const TrainConfig& config, Backend& backend, int rank,
+                     const PreemptionSignal& signal)
+      : fault_{config.fail_at_step, config.fail_rank, config.fail_mode},
+        pause_at_step_(config.pause_at_step),
+        nan_first_(config.inject_nan_at_step),
+        nan_steps_(config.inject_nan_steps),
+        nan_rank_(config.inject_nan_rank),
+        backend_(backend),
+        rank_(rank),
+        signal_(signal) {}
+
+  void after_forward(int64_t step, Tensor& dlogits) override {
+    inject_fault_if_due(fault_, rank_, step);
+    if (step == pause_at_step_) pause(step);
+    if (nan_first_ > 0 && rank_ == nan_rank_ && step >= nan_first_ && step < nan_first_ + nan_steps_)
+      backend_.fill(dlogits, std::numeric_limits<float>::quiet_NaN());
+  }
+  bool rewrites_dlogits() const override { return nan_first_ > 0; }
+
+ private:
+  void pause(int64_t step) const {
+    constexpr double kLimitSeconds = 300;
+    log::info("--pause-at-step: waiting at step {} for SIGUSR1 or SIGTERM", step);
+    if (!signal_.wait_for(kLimitSeconds))
+      throw UsageError(fmt::format("option --pause-at-step: no SIGUSR1/SIGTERM within {} s",
+                                   kLimitSeconds));
+  }
+
+  FaultInjection fault_;
+  int64_t pause_at_step_, nan_first_, nan_steps_;
+  int nan_rank_;
+  Backend& backend_;
+  int rank_;
+  const PreemptionSignal& signal_;
+};
+
+}  // namespace
+
+std::unique_ptr<TestHooks> make_test_hooks(const TrainConfig& config, Backend& backend, int rank,
+                                           const PreemptionSignal& signal) {
+  if (config.fail_at_step == 0 && config.pause_at_step == 0 && config.inject_nan_at_step == 0)
+    return std::make_unique<NoTestHooks>();
+  return std::make_unique<InjectingTestHooks>(config, backend, rank, signal);
+}
+
+}  // namespace dp

@@ -1,0 +1,46 @@
+#include "train/train_step.h"
+
+namespace dp {
+
+TrainStep::TrainStep(nn::Model& model, const TrainStepOptions& options, GradientReducer& reducer,
+                     StepGuard& guard, optim::Optimizer& optimizer, TestHooks& hooks)
+    : model_(model),
+      reducer_(reducer),
+      guard_(guard),
+      optimizer_(optimizer),
+      hooks_(hooks),
+      device_batch_(model.store().backend(), options.backend_augment),
+      forward_backward_(model, model.store().backend(), options.label_smoothing,
+                        options.cuda_graphs && !hooks.rewrites_dlogits(), options.local_batch) {}
+
+StepResult TrainStep::run(const data::HostBatch& batch, const StepPosition& at, StepTimes times) {
+  StepResult result;
+  result.samples = batch.size();
+  bool graphed = false;
+  {
+    // A graph step replays backward too: its whole time counts as forward time.
+    ScopedTimer t(times.phases.forward);
+    device_batch_.upload(batch);
+    graphed = forward_backward_.forward(device_batch_.images(), device_batch_.labels());
+    result.loss = forward_backward_.read_loss(result.correct);
+  }
+  hooks_.after_forward(at.global_step + 1, forward_backward_.dlogits());
+  guard_.heartbeat();
+  // A replayed graph ran backward too, without grad-ready hooks: finish() below starts
+  // every bucket nobody reported.
+  if (!graphed) {
+    ScopedTimer t(times.phases.backward);
+    forward_backward_.backward();
+  }
+  const ReductionTimes reduced = reducer_.finish();
+  times.phases.comm += reduced.comm;
+  times.comm_hidden += reduced.hidden;
+  result.updated = !guard_.skip_update(result.loss, model_.grads(), at.epoch, at.step_in_epoch + 1);
+  if (result.updated) {
+    ScopedTimer t(times.phases.optimizer);
+    optimizer_.step();
+  }
+  return result;
+}
+
+}  // namespace dp

@@ -1,0 +1,64 @@
+// One synchronous data-parallel training step, and nothing about epochs, files or signals:
+// upload the batch -> forward and loss -> backward, whose grad-ready hooks start the bucketed
+// gradient allreduce -> wait for the averaged gradients -> the NaN guard, agreed by all ranks
+// -> the optimizer's update. Test-only behaviour runs through TestHooks between forward and
+// backward; the step itself has no test branch.
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include "comm/gradient_reducer.h"
+#include "core/timer.h"
+#include "data/sharded_loader.h"
+#include "nn/model.h"
+#include "optim/optimizer.h"
+#include "train/device_batch.h"
+#include "train/forward_backward.h"
+#include "train/step_callback.h"
+#include "train/step_guard.h"
+#include "train/test_hooks.h"
+
+namespace dp {
+
+struct TrainStepOptions {
+  float label_smoothing = 0.0f;
+  bool cuda_graphs = false;  // replay full-size steps as captured graphs where the backend can
+  int64_t local_batch = 0;   // this rank's full batch size
+  // The loader's augmentation when the backend runs it (--augment-on), else empty.
+  std::optional<AugmentSpec> backend_augment;
+};
+
+struct StepResult {
+  float loss = 0;  // this rank's batch mean (NaN or Inf possible on a skipped step)
+  int64_t correct = 0, samples = 0;
+  bool updated = false;  // false when the ranks agreed to skip the update
+};
+
+// Phase times a step adds to (see EpochTotals).
+struct StepTimes {
+  PhaseTimes& phases;
+  double& comm_hidden;
+};
+
+class TrainStep {
+ public:
+  // Every reference must outlive the step. The model's grad-ready hook must feed `reducer`.
+  TrainStep(nn::Model& model, const TrainStepOptions& options, GradientReducer& reducer,
+            StepGuard& guard, optim::Optimizer& optimizer, TestHooks& hooks);
+
+  // `at` names the step in messages and hooks (its global step + 1 is the 1-based number).
+  StepResult run(const data::HostBatch& batch, const StepPosition& at, StepTimes times);
+
+ private:
+  nn::Model& model_;
+  GradientReducer& reducer_;
+  StepGuard& guard_;
+  optim::Optimizer& optimizer_;
+  TestHooks& hooks_;
+  DeviceBatch device_batch_;
+  // Forward, loss and backward: eager, or a replayed CUDA graph.
+  ForwardBackward forward_backward_;
+};
+
+}  // namespace dp
