@@ -3,24 +3,17 @@
 #include <random>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "data/distributed_sampler.h"
 
 namespace dp::data {
-namespace {
-
-// SplitMix64 finaliser: mixes (seed, epoch, index) into one well-spread generator seed.
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-}  // namespace
 
 SampleDraw draw_for_sample(const AugmentConfig& config, int64_t epoch, int64_t sample_index) {
   if (config.fixed_draw) return *config.fixed_draw;
-  std::mt19937_64 rng(mix(mix(mix(config.seed) ^ uint64_t(epoch)) ^ uint64_t(sample_index)));
+  // (seed, epoch, index) folded into one well-spread generator seed by splitmix64's mix.
+  using hash::splitmix64_mix;
+  const uint64_t epoch_seed = splitmix64_mix(splitmix64_mix(config.seed) ^ uint64_t(epoch));
+  std::mt19937_64 rng(splitmix64_mix(epoch_seed ^ uint64_t(sample_index)));
   const uint64_t span = 2 * uint64_t(std::max(config.crop_padding, 0)) + 1;
   SampleDraw draw;
   draw.crop_y = static_cast<int>(uniform_below(rng, span));
