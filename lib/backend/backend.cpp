@@ -1,5 +1,4 @@
-// Backend's default implementations (the split loss computed at once, no captured work) and
-// the operand checks every implementation shares.
+// Backend's default implementations (the split loss computed at once, no captured work).
 #include "backend/backend.h"
 
 #include "core/error.h"
@@ -36,23 +35,6 @@ float Backend::read_queued_loss(const Tensor& /*logits*/, const Tensor& /*labels
 
 std::unique_ptr<CapturedWork> Backend::capture(const std::function<void()>& /*work*/) {
   return nullptr;
-}
-
-void check_augment_operands(const AugmentSpec& spec, const Tensor& images, const Tensor& crop_yx,
-                            const Tensor& flip) {
-  DP_CHECK(images.dtype() == DType::u8 && images.rank() == 4,
-           "augment_batch: images must be u8 {{N, H, W, C}}, got {}", to_string(images.shape()));
-  const int64_t n = images.dim(0), c = images.dim(3);
-  DP_CHECK(crop_yx.dtype() == DType::i32 && crop_yx.shape() == (Shape{n, 2}),
-           "augment_batch: crop offsets must be i32 {{{}, 2}}, got {}", n,
-           to_string(crop_yx.shape()));
-  DP_CHECK(flip.dtype() == DType::u8 && flip.shape() == (Shape{n}),
-           "augment_batch: flips must be u8 {{{}}}, got {}", n, to_string(flip.shape()));
-  DP_CHECK(spec.pad >= 0, "augment_batch: padding {} is negative", spec.pad);
-  DP_CHECK(spec.mean.size() == spec.std.size() &&
-               (spec.mean.empty() || static_cast<int64_t>(spec.mean.size()) == c),
-           "augment_batch: {} mean and {} std values for {} channels", spec.mean.size(),
-           spec.std.size(), c);
 }
 
 }  // namespace dp

@@ -200,10 +200,6 @@ class Backend {
   int64_t queued_correct_ = 0;
 };
 
-// Throws a dp::Error naming the augment_batch operand whose type or shape is wrong.
-void check_augment_operands(const AugmentSpec& spec, const Tensor& images, const Tensor& crop_yx,
-                            const Tensor& flip);
-
 // blocked_activations: nChw16c activations inside stages of 32+ channels
 // (cpu/activation_layout.h); false keeps them all NHWC.
 std::unique_ptr<Backend> make_cpu_backend(int threads = 0, bool blocked_activations = true);

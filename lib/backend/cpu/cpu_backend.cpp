@@ -10,15 +10,9 @@
 
 #include "backend/cpu/dnnl_check.h"
 #include "backend/cpu/openmp_threshold.h"
+#include "backend/operand_checks.h"
 
 namespace dp::cpu {
-namespace {
-
-void check_same_numel(const Tensor& a, const Tensor& b, const char* op) {
-  DP_CHECK(a.numel() == b.numel(), "{}: {} vs {}", op, to_string(a.shape()), to_string(b.shape()));
-}
-
-}  // namespace
 
 CpuBackend::CpuBackend(int threads, CpuConvOptions conv)
     : ctx_(with_dnnl("engine creation",

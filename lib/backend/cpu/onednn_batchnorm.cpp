@@ -5,6 +5,7 @@
 #include "backend/cpu/batchnorm_add_relu.h"
 #include "backend/cpu/dnnl_check.h"
 #include "backend/cpu/onednn_ops.h"
+#include "backend/operand_checks.h"
 
 namespace dp::cpu {
 namespace {
@@ -44,15 +45,6 @@ dnnl::batch_normalization_forward::primitive_desc train_pd(const BatchNormGeomet
 }
 
 }  // namespace
-
-void check_batchnorm_operands(const BatchNormGeometry& g, const Tensor& x,
-                              std::initializer_list<const Tensor*> per_channel) {
-  DP_CHECK(x.shape() == (Shape{g.n, g.h, g.w, g.c}), "batchnorm input {} does not match geometry",
-           to_string(x.shape()));
-  for (const Tensor* t : per_channel)
-    DP_CHECK(t->numel() == g.c, "batchnorm per-channel tensor {} is not ({})",
-             to_string(t->shape()), g.c);
-}
 
 struct OnednnBatchNorm::Train {
   dnnl::batch_normalization_forward prim;

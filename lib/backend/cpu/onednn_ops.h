@@ -7,7 +7,6 @@
 #pragma once
 
 #include <cstddef>
-#include <initializer_list>
 
 #include "backend/backend.h"
 #include "backend/cpu/primitive_cache.h"
@@ -21,9 +20,6 @@ bool conv_winograd_from_environment();
 // Throws a dp::Error naming the operand whose shape does not match the geometry (dy optional).
 void check_conv_operands(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                          const Tensor* dy);
-// The same for batch norm: x against the geometry, each per-channel tensor holding g.c values.
-void check_batchnorm_operands(const BatchNormGeometry& g, const Tensor& x,
-                              std::initializer_list<const Tensor*> per_channel);
 
 class OnednnConv {
  public:

@@ -11,16 +11,13 @@
 #include "backend/cuda/cuda_graph.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/pinned_uploader.h"
+#include "backend/operand_checks.h"
 
 namespace dp::cuda {
 namespace {
 
 void check_device(const Tensor& t, const char* op, const char* what) {
   DP_CHECK(t.defined() && t.device() == Device::cuda, "{}: {} must be a CUDA tensor", op, what);
-}
-
-void check_same_numel(const Tensor& a, const Tensor& b, const char* op) {
-  DP_CHECK(a.numel() == b.numel(), "{}: {} vs {}", op, to_string(a.shape()), to_string(b.shape()));
 }
 
 void check_same_type(const Tensor& a, const Tensor& b, const char* op) {
@@ -236,16 +233,12 @@ static bool aligned_for_persistent_bn(std::initializer_list<const Tensor*> opera
   return true;
 }
 
+// Every operand on the device, in the shapes check_batchnorm_operands wants.
 static void check_bn(const BatchNormGeometry& g, const Tensor& x,
                      std::initializer_list<const Tensor*> per_channel) {
   check_device(x, "batchnorm", "input");
-  DP_CHECK(x.shape() == (Shape{g.n, g.h, g.w, g.c}), "batchnorm input {} does not match geometry",
-           to_string(x.shape()));
-  for (const Tensor* t : per_channel) {
-    check_device(*t, "batchnorm", "per-channel tensor");
-    DP_CHECK(t->numel() == g.c, "batchnorm per-channel tensor {} is not ({})",
-             to_string(t->shape()), g.c);
-  }
+  for (const Tensor* t : per_channel) check_device(*t, "batchnorm", "per-channel tensor");
+  check_batchnorm_operands(g, x, per_channel);
 }
 
 void CudaBackend::batchnorm_forward_train(const BatchNormGeometry& g, const Tensor& x,

@@ -1,0 +1,38 @@
+// The operand checks of operand_checks.h.
+#include "backend/operand_checks.h"
+
+#include "core/error.h"
+
+namespace dp {
+
+void check_augment_operands(const AugmentSpec& spec, const Tensor& images, const Tensor& crop_yx,
+                            const Tensor& flip) {
+  DP_CHECK(images.dtype() == DType::u8 && images.rank() == 4,
+           "augment_batch: images must be u8 {{N, H, W, C}}, got {}", to_string(images.shape()));
+  const int64_t n = images.dim(0), c = images.dim(3);
+  DP_CHECK(crop_yx.dtype() == DType::i32 && crop_yx.shape() == (Shape{n, 2}),
+           "augment_batch: crop offsets must be i32 {{{}, 2}}, got {}", n,
+           to_string(crop_yx.shape()));
+  DP_CHECK(flip.dtype() == DType::u8 && flip.shape() == (Shape{n}),
+           "augment_batch: flips must be u8 {{{}}}, got {}", n, to_string(flip.shape()));
+  DP_CHECK(spec.pad >= 0, "augment_batch: padding {} is negative", spec.pad);
+  DP_CHECK(spec.mean.size() == spec.std.size() &&
+               (spec.mean.empty() || static_cast<int64_t>(spec.mean.size()) == c),
+           "augment_batch: {} mean and {} std values for {} channels", spec.mean.size(),
+           spec.std.size(), c);
+}
+
+void check_batchnorm_operands(const BatchNormGeometry& g, const Tensor& x,
+                              std::initializer_list<const Tensor*> per_channel) {
+  DP_CHECK(x.shape() == (Shape{g.n, g.h, g.w, g.c}), "batchnorm input {} does not match geometry",
+           to_string(x.shape()));
+  for (const Tensor* t : per_channel)
+    DP_CHECK(t->numel() == g.c, "batchnorm per-channel tensor {} is not ({})",
+             to_string(t->shape()), g.c);
+}
+
+void check_same_numel(const Tensor& a, const Tensor& b, const char* op) {
+  DP_CHECK(a.numel() == b.numel(), "{}: {} vs {}", op, to_string(a.shape()), to_string(b.shape()));
+}
+
+}  // namespace dp

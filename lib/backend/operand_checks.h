@@ -1,0 +1,23 @@
+// The operand checks every Backend implementation shares (not part of the Backend interface):
+// each throws a dp::Error naming the op and the operand that is wrong.
+#pragma once
+
+#include <initializer_list>
+
+#include "backend/backend.h"
+
+namespace dp {
+
+// The augment_batch operand whose type or shape is wrong.
+void check_augment_operands(const AugmentSpec& spec, const Tensor& images, const Tensor& crop_yx,
+                            const Tensor& flip);
+
+// The batch-norm operand whose shape does not match the geometry: x must be {n, h, w, c}, and
+// each per-channel tensor must hold g.c values.
+void check_batchnorm_operands(const BatchNormGeometry& g, const Tensor& x,
+                              std::initializer_list<const Tensor*> per_channel);
+
+// Two operands of `op` that must hold as many elements as each other.
+void check_same_numel(const Tensor& a, const Tensor& b, const char* op);
+
+}  // namespace dp
