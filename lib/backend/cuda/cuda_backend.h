@@ -6,6 +6,9 @@
 // Outputs passed in undefined, on the host or too small are replaced by device tensors from
 // the caching allocator (the layers pass their own preallocated device buffers, so a
 // steady-state step allocates nothing).
+//
+// cuda_backend.cpp holds the core (context, memory, element types, capture); each group of ops
+// has its own cuda_backend_<role>.cpp, and every kernel launch goes through checked_launch.h.
 #pragma once
 
 #include <map>
@@ -116,6 +119,12 @@ class CudaBackend final : public Backend {
     size_t forward_workspace = 0, backward_workspace = 0, reserve = 0;
   };
   BnDescs& bn_descs(const BatchNormGeometry& g, DType type);
+  // The gradient entering a batch norm with a fused ReLU: dy masked where the ReLU cut, the
+  // mask recomputed from the saved statistics instead of stored in forward. In activation
+  // scratch memory; queued unchecked, for the caller's checked_launch.
+  const void* relu_masked_gradient(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                                   const Tensor& gamma, const Tensor& beta,
+                                   const Tensor& saved_mean, const Tensor& saved_var);
 
   CudaContext ctx_;
   CudnnConv conv_;

@@ -7,11 +7,21 @@
 
 #include "core/error.h"
 
+namespace dp {
+
+// What DP_CUDA_CHECK throws for `call` failing with `status` at file:line (also used by
+// checked_launch.h, which names its caller's line instead of its own).
+[[noreturn]] inline void throw_cuda_error(cudaError_t status, const char* file, int line,
+                                          const char* call) {
+  throw Error(ExitCode::internal,
+              fmt::format("{}:{}: {} failed: {}", file, line, call, cudaGetErrorString(status)));
+}
+
+}  // namespace dp
+
 #define DP_CUDA_CHECK(expr)                                                              \
   do {                                                                                   \
     cudaError_t dp_cuda_status_ = (expr);                                                \
     if (dp_cuda_status_ != cudaSuccess)                                                  \
-      throw ::dp::Error(::dp::ExitCode::internal,                                        \
-                        ::fmt::format("{}:{}: {} failed: {}", __FILE__, __LINE__, #expr, \
-                                      cudaGetErrorString(dp_cuda_status_)));             \
+      ::dp::throw_cuda_error(dp_cuda_status_, __FILE__, __LINE__, #expr);                \
   } while (0)

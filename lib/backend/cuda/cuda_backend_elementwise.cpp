@@ -1,0 +1,67 @@
+// CudaBackend's elementwise activation ops (ReLU, residual add + ReLU, gradient accumulation)
+// on the backend's own kernels, each in the activation element type.
+#include "backend/cuda/checked_launch.h"
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_operands.h"
+
+namespace dp::cuda {
+
+void CudaBackend::relu_forward(const Tensor& x, Tensor& y) {
+  check_device(x, "relu_forward", "input");
+  output(y, x.shape(), x.dtype());
+  checked_launch(x, "relu_forward", [&]<typename T>(ElementTag<T>) {
+    kernels::relu_forward(x.data<T>(), y.data<T>(), x.numel(), ctx_.s());
+  });
+}
+
+void CudaBackend::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
+  check_same_numel(y, dy, "relu_backward");
+  check_device(y, "relu_backward", "output");
+  check_device(dy, "relu_backward", "output gradient");
+  check_same_type(y, dy, "relu_backward");
+  output(dx, dy.shape(), dy.dtype());
+  checked_launch(y, "relu_backward", [&]<typename T>(ElementTag<T>) {
+    kernels::relu_backward(y.data<T>(), dy.data<T>(), dx.data<T>(), y.numel(), ctx_.s());
+  });
+}
+
+void CudaBackend::add_relu_forward(const Tensor& a, const Tensor& b, Tensor& y) {
+  check_same_numel(a, b, "add_relu_forward");
+  check_device(a, "add_relu_forward", "first input");
+  check_device(b, "add_relu_forward", "second input");
+  check_same_type(a, b, "add_relu_forward");
+  output(y, a.shape(), a.dtype());
+  checked_launch(a, "add_relu_forward", [&]<typename T>(ElementTag<T>) {
+    kernels::add_relu_forward(a.data<T>(), b.data<T>(), y.data<T>(), a.numel(), ctx_.s());
+  });
+}
+
+void CudaBackend::add_relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
+  relu_backward(y, dy, dx);  // the same mask reaches both branches
+}
+
+void CudaBackend::accumulate(const Tensor& x, Tensor& y) {
+  check_same_numel(x, y, "accumulate");
+  check_device(x, "accumulate", "input");
+  check_device(y, "accumulate", "output");
+  check_same_type(x, y, "accumulate");
+  checked_launch(x, "accumulate", [&]<typename T>(ElementTag<T>) {
+    kernels::accumulate(x.data<T>(), y.data<T>(), x.numel(), ctx_.s());
+  });
+}
+
+void CudaBackend::accumulate_relu_backward(const Tensor& x, const Tensor& relu_output, Tensor& y) {
+  check_same_numel(x, y, "accumulate_relu_backward");
+  check_same_numel(relu_output, y, "accumulate_relu_backward mask");
+  check_device(x, "accumulate_relu_backward", "input");
+  check_device(relu_output, "accumulate_relu_backward", "ReLU output");
+  check_device(y, "accumulate_relu_backward", "output");
+  check_same_type(x, y, "accumulate_relu_backward");
+  check_same_type(relu_output, y, "accumulate_relu_backward mask");
+  checked_launch(x, "accumulate_relu_backward", [&]<typename T>(ElementTag<T>) {
+    kernels::accumulate_relu_backward(x.data<T>(), relu_output.data<T>(), y.data<T>(), x.numel(),
+                                      ctx_.s());
+  });
+}
+
+}  // namespace dp::cuda
