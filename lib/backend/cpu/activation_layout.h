@@ -2,19 +2,18 @@
 // layouts (dp::Layout in core/tensor.h).
 //
 // Why blocked: oneDNN implements Winograd only on nChw16c activations, and its direct kernels
-// on nChw16c beat the NHWC ones in backward. Measured on 2 AVX-512 cores, batch 128, forward +
-// both backward passes (2026-11-26, a oneDNN-only program): 32 channels at 16x16 take 4.9-5.1 ms
-// with Winograd on nChw16c against 7.3-8.0 ms direct on NHWC, 1.5x; with NHWC in and out, the
-// reorders around Winograd ate that gain. So a conv whose output has 32+ channels (a multiple of
-// 16) on a map of at least 8x8 writes nChw16c, and batch norm, pooling and the elementwise
-// loops keep their input's layout, so a whole ResNet stage runs without a reorder. Smaller maps
-// stay NHWC: their convolutions are lowered to GEMM (conv_as_gemm.h), which reads NHWC.
+// on nChw16c beat the NHWC ones in backward; with NHWC in and out, the reorders around Winograd
+// eat its gain (see tests/bench/results/code-measurements-backend.md). So a conv whose output
+// has 32+ channels (a multiple of 16) on a map of at least 8x8 writes nChw16c, and batch norm,
+// pooling and the elementwise loops keep their input's layout, so a whole ResNet stage runs
+// without a reorder. Smaller maps stay NHWC: their convolutions are lowered to GEMM
+// (conv_as_gemm.h), which reads NHWC.
 //
 // Networks of bottleneck blocks (ResNet-50) run better all NHWC: their 1x1 convolutions have
 // faster NHWC kernels (brgconv_1x1) than blocked ones, and at 32x32 input their stages end on
-// GEMM-lowered maps, so each stage would reorder out of blocked again. Whole ResNet-50 steps
-// were 4-6% slower blocked on this machine, ResNet-20 13-15% faster. The application chooses
-// per network (train/backend_choice.h).
+// GEMM-lowered maps, so each stage would reorder out of blocked again (whole-step timings:
+// tests/bench/results/code-measurements-backend.md). The application chooses per network
+// (train/backend_choice.h).
 #pragma once
 
 #include <cstdint>

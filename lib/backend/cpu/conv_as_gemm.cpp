@@ -12,9 +12,8 @@ namespace dp::cpu {
 namespace {
 
 // Pointwise convolutions are lowered up to this many output pixels per image (a 4x4 map). Above
-// it oneDNN's 1x1 kernels have enough rows per image to block well: measured with
-// tests/backend/bench_conv at batch 128 on 2 cores, fwd+bwd GEMM over oneDNN is 1.3-1.6x at 4x4
-// (512->128, 128->512) and 8-9x at 1x1, but 1.0x (256->64) and 0.73x (64->256) at 8x8.
+// it oneDNN's 1x1 kernels have enough rows per image to block well and the GEMM stops winning
+// (tests/backend/bench_conv; see tests/bench/results/code-measurements-backend.md).
 constexpr int64_t kPointwiseMaxOutputPixels = 16;
 
 // C[m, n] = op(A)[m, k] * op(B)[k, n], row-major; a transposed operand is stored as its

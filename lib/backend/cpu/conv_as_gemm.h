@@ -2,9 +2,8 @@
 //
 // Why: oneDNN's convolution kernels block over the output pixels of one image, so on a 1x1 or
 // 2x2 output map (ResNet-50's last two stages at 32x32 input) each kernel call multiplies 1-4
-// rows against the whole weight matrix, re-reading the weights for every image. Measured here
-// (2 cores, AVX-512, batch 128): a 512->2048 1x1 convolution on a 1x1 map runs at 27 GFLOP/s in
-// oneDNN's brgconv and at 260 GFLOP/s as one [128 x 512] x [512 x 2048] sgemm.
+// rows against the whole weight matrix, re-reading the weights for every image; one GEMM over
+// the batch reads them once (see tests/bench/results/code-measurements-backend.md).
 //
 // Two lowerings, both exact up to the summation order of the GEMM:
 // - pointwise: a 1x1 convolution without padding is the [N*Ho*Wo, C] pixel matrix (the strided

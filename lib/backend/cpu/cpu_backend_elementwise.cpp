@@ -30,9 +30,8 @@ void CpuBackend::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
   const float* py = y.data();
   const float* pdy = dy_in.data();
   float* pdx = dx.data();
-  // Both loads are unconditional so the select compiles to a vector blend: written as
-  // `py[i] > 0 ? pdy[i] : 0` the load of pdy sits behind a data-dependent branch that
-  // mispredicts on half the elements (measured 8x slower on 2M elements).
+  // Both loads are unconditional so the select compiles to a vector blend, not a branch on the
+  // data that mispredicts on half the elements (tests/bench/results/code-measurements-backend.md).
 #pragma omp parallel for simd if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     const float grad = pdy[i];
@@ -79,10 +78,10 @@ void CpuBackend::accumulate_relu_backward(const Tensor& x, const Tensor& relu_ou
   const float* px = x_in.data();
   const float* pm = mask_in.data();
   float* py = y.data();
-  // The mask is applied to the bits of the sum: written as `mask ? y + x : 0`, GCC sinks the
-  // add and the loads into the taken branch, cannot if-convert loads it moved there, and leaves
-  // a scalar loop with a branch that mispredicts on half the elements (17% of a resnet20 step).
-  // Masked elements come out +0.f, as relu_backward's.
+  // The mask is applied to the bits of the sum, so the loop stays a vector loop: written as a
+  // select, GCC leaves a scalar loop with a branch that mispredicts on half the elements
+  // (tests/bench/results/code-measurements-backend.md). Masked elements come out +0.f, as
+  // relu_backward's.
 #pragma omp parallel for simd if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     const uint32_t keep = pm[i] > 0.f ? 0xffffffffu : 0u;

@@ -15,8 +15,7 @@ using flags = dnnl::normalization_flags;
 constexpr auto f32 = memory::data_type::f32;
 
 // 16 channels are described as nChw16c (the same bytes as NHWC): oneDNN's blocked batch norm
-// is much faster than its NHWC one there. Measured on 2 AVX-512 cores at 128x32x32x16 (a
-// oneDNN-only program, 2026-11-26): forward 0.53 vs 0.80 ms, backward 0.68 vs 1.26 ms.
+// is faster than its NHWC one there (see tests/bench/results/code-measurements-backend.md).
 memory::desc data_desc(const BatchNormGeometry& g, Layout layout) {
   return activation_desc(g.n, g.h, g.w, g.c, nhwc_is_blocked(g.c) ? Layout::nchw16c : layout);
 }

@@ -9,8 +9,7 @@
 // - Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions (the default; DPTRAIN_CPU_CONV=direct
 //   turns it off): about 2x fewer multiplies, but oneDNN implements it only on nChw16c, so
 //   NHWC operands are reordered in and out. Results differ from direct convolution by
-//   rounding: a whole ResNet-18-CIFAR training step agrees with PyTorch to 4.2e-6 relative with
-//   it and 2.8e-6 without (tests/oracle).
+//   rounding only (tests/oracle; see tests/bench/results/code-measurements-backend.md).
 #include <optional>
 
 #include "backend/cpu/activation_layout.h"
@@ -103,11 +102,9 @@ struct InKernelLayout {
   }
 };
 
-// Winograd where it is enabled and oneDNN has a kernel for the shape. On NHWC operands the
-// reorders around it cost more than it saves on thin layers: measured with
-// tests/backend/bench_conv (AVX-512, 2 cores, batch 128, fwd+bwd), 64 channels and wider gain
-// 1.6-2.1x from 4x4 to 32x32 maps, 32 channels at 16x16 break even and 16 channels at 32x32
-// run 2x slower. On nChw16c operands (no reorder) 32 channels at 16x16 gain 1.5x.
+// Winograd where it is enabled and oneDNN has a kernel for the shape, on layers wide enough to
+// pay for the reorders around it: 64+ channels on NHWC operands, 32+ on nChw16c, which need
+// none (tests/backend/bench_conv; see tests/bench/results/code-measurements-backend.md).
 bool winograd_wanted(const Conv2dGeometry& g, const ConvLayouts& l, bool enabled) {
   const int64_t min_channels = l.both_blocked() ? 32 : 64;
   return enabled && g.kernel == 3 && g.stride == 1 && g.pad == 1 && g.c_in % 16 == 0 &&

@@ -178,7 +178,8 @@ DP_AVX512 void transform_output_tile(const TileBlock& m, int t, float* out, int6
     float* dst = out + ((y0 + row) * w + x0) * kChannels;
     if (cols == kTile && reinterpret_cast<uintptr_t>(dst) % 64 == 0) {
       // Streaming stores: the output (8 MB at batch 128) is larger than L2 either way, and
-      // they skip reading each line before writing it; measured 10% faster inside a step.
+      // they skip reading each line before writing it
+      // (see tests/bench/results/code-measurements-backend.md).
 #pragma GCC unroll 4
       for (int c = 0; c < kTile; ++c) _mm512_stream_ps(dst + c * kChannels, o[c]);
     } else {

@@ -1,13 +1,13 @@
 // Winograd F(4x4, 3x3) for the 16-to-16-channel 3x3 convolution (stride 1, pad 1): the first
 // stage of CIFAR ResNet-20/32/56, where these layers are the largest single cost of a step.
 //
-// Why our own kernel: oneDNN 2.6's Winograd blocks its multiplies for 64+ channels; at 16 it is
-// 2x slower than its direct convolution, so these layers ran direct, already near the machine's
-// FLOP peak. F(4x4, 3x3) needs 4x fewer multiplies. At 16 channels one pixel's channels are one
-// AVX-512 register, so a thread can transform a row of 4x4 output tiles, multiply the 36
-// transformed 16x16 weight matrices and transform back while the tiles are in L1: no
-// transformed tensor goes through memory, which is what makes the transforms pay at 16 channels.
-// Measured here (2 cores, batch 128, 32x32): forward 1.4-1.9x oneDNN's direct kernel.
+// Why our own kernel: oneDNN 2.6's Winograd blocks its multiplies for 64+ channels and loses to
+// its direct convolution at 16, which already runs near the machine's FLOP peak (timings:
+// tests/bench/results/code-measurements-backend.md). F(4x4, 3x3) needs 4x fewer multiplies. At
+// 16 channels one pixel's channels are one AVX-512 register, so a thread can transform a row of
+// 4x4 output tiles, multiply the 36 transformed 16x16 weight matrices and transform back while
+// the tiles are in L1: no transformed tensor goes through memory, which is what makes the
+// transforms pay at 16 channels.
 //
 // Forward, backward-data (a forward pass of dy through the kernel flipped and transposed) and
 // backward-weights (the adjoint of the forward's transforms: the products of transformed input

@@ -22,9 +22,9 @@ std::string pin_openmp_threads(int threads, int local_rank, int local_size);
 // The width of a rank's team when --threads is 0: its share of the node's cores, but no more
 // than the cores its affinity mask allows. The mask is smaller where the launcher bound the
 // rank (mpirun binds each rank to one core when it starts two or fewer, so `mpirun -np 1` on a
-// 2-core machine would otherwise run two threads on one core, spinning at each other's barriers:
-// a sixth of the speed of two cores, a third of one thread's). `note` says so for the log when
-// the binding cut the share; it is empty otherwise.
+// 2-core machine would otherwise run two threads on one core, spinning at each other's barriers;
+// see tests/bench/results/code-measurements-backend.md). `note` says so for the log when the
+// binding cut the share; it is empty otherwise.
 struct DefaultTeam {
   int threads;
   std::string note;

@@ -12,9 +12,8 @@
 namespace dp::cuda {
 namespace {
 
-// cuDNN's persistent NHWC kernels load every operand 16 bytes at a time: an H200 run faulted
-// (misaligned read) on running statistics 4 bytes past a 16-byte boundary. Operands that are
-// not all aligned run the plain calls instead.
+// cuDNN's persistent NHWC kernels load every operand 16 bytes at a time, so operands that are
+// not all aligned run the plain calls (see tests/bench/results/code-measurements-backend.md).
 bool aligned_for_persistent_bn(std::initializer_list<const Tensor*> operands) {
   constexpr uintptr_t kVectorBytes = 16;
   for (const Tensor* t : operands)

@@ -12,11 +12,11 @@ std::unique_ptr<CapturedWork> capture_graph(cudaStream_t stream,
                                             const std::shared_ptr<DeviceAllocator>& pool,
                                             const std::function<void()>& work) {
   const uint64_t releases = pool->releases();
-  // Relaxed mode: the caching allocator may have to cudaMalloc a block inside the capture
-  // (seen on an H200: the second graph's capture needed 1 KiB the cache did not hold), which
-  // global and thread-local modes refuse. The graph keeps that block's address, as it keeps
-  // every cached block's: the release check below and in replay() covers both. Nothing here
-  // synchronises, and the loader's threads never touch CUDA.
+  // Relaxed mode: the caching allocator may have to cudaMalloc a block inside the capture (see
+  // tests/bench/results/code-measurements-backend.md), which global and thread-local modes
+  // refuse. The graph keeps that block's address, as it keeps every cached block's: the release
+  // check below and in replay() covers both. Nothing here synchronises, and the loader's
+  // threads never touch CUDA.
   DP_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
   try {
     work();

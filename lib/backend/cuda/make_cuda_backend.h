@@ -23,11 +23,10 @@ struct CudaOptions {
   // false: take cuDNN's heuristic choice (cudnnGet*_v7), which runs nothing.
   bool benchmark_algorithms = true;
   // Training batch norm through cuDNN's Ex calls in CUDNN_BATCHNORM_SPATIAL_PERSISTENT mode,
-  // PyTorch's choice for channels-last training; false: the plain SPATIAL calls. The first H200
-  // profile found SPATIAL picking NCHW kernels for our NHWC activations (84% of a bf16 step at
-  // batch 512); in this mode a bf16 ResNet-50 step ran 3.8x faster at batch 512 (H200,
-  // 2026-11-26). DPTRAIN_CUDNN_BN=spatial turns it off. A geometry cuDNN refuses in this mode,
-  // or a call whose operands are not 16-byte aligned, runs the plain calls.
+  // PyTorch's choice for channels-last training; false: the plain SPATIAL calls, which run NCHW
+  // kernels on our NHWC activations (see tests/bench/results/code-measurements-backend.md).
+  // DPTRAIN_CUDNN_BN=spatial turns it off. A geometry cuDNN refuses in this mode, or a call
+  // whose operands are not 16-byte aligned, runs the plain calls.
   bool batchnorm_persistent = true;
 };
 
