@@ -147,6 +147,14 @@ struct OnednnConv::Backward {
   std::optional<InKernelLayout> diff_src, weights;
   memory data_scratch, weights_scratch;
   InKernelLayout diff_weights;
+
+  // The primitives of one geometry and algorithm; backward data only `with_data`.
+  static Backward build(DnnlContext& ctx, const Conv2dGeometry& g, const ConvLayouts& layouts,
+                        bool winograd, bool with_data);
+  // dx from w and the output gradient, which diff_dst already holds in the kernel's layout.
+  void backward_data(DnnlContext& ctx, const Tensor& w, Tensor& dx);
+  // dw from x and the same output gradient.
+  void backward_weights(DnnlContext& ctx, const Tensor& x, Tensor& dw);
 };
 
 OnednnConv::OnednnConv(DnnlContext& ctx, bool winograd) : ctx_(ctx), winograd_(winograd) {}
@@ -199,6 +207,69 @@ void OnednnConv::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor&
   y.set_layout(y_layout);
 }
 
+OnednnConv::Backward OnednnConv::Backward::build(DnnlContext& ctx, const Conv2dGeometry& g,
+                                                const ConvLayouts& layouts, bool winograd,
+                                                bool with_data) {
+  ConvDescs d = conv_descs(g, layouts, winograd);
+  auto hint = forward_pd(d, winograd, ctx.engine);
+  const dnnl::algorithm alg = algorithm_for(winograd);
+  dnnl::convolution_backward_weights::desc wdesc(alg, d.src, d.weights_any, d.dst, d.strides,
+                                                 d.pad, d.pad);
+  dnnl::convolution_backward_weights::primitive_desc wpd(wdesc, user_scratchpad_attr(),
+                                                         ctx.engine, hint);
+  const memory::desc user_src = layouts.user_src(g);
+  const memory::desc user_dst = layouts.user_dst(g);
+  Backward b{std::nullopt,
+             dnnl::convolution_backward_weights(wpd),
+             InKernelLayout(ctx, user_dst, wpd.diff_dst_desc(), true),
+             InKernelLayout(ctx, user_src, wpd.src_desc(), true),
+             std::nullopt,
+             std::nullopt,
+             ctx.unbound(wpd.scratchpad_desc()),
+             ctx.unbound(wpd.scratchpad_desc()),
+             InKernelLayout(ctx, d.weights_oihw, wpd.diff_weights_desc(), false)};
+  if (with_data) {
+    dnnl::convolution_backward_data::desc ddesc(alg, d.src, d.weights_any, d.dst, d.strides,
+                                                d.pad, d.pad);
+    dnnl::convolution_backward_data::primitive_desc dpd(ddesc, user_scratchpad_attr(),
+                                                        ctx.engine, hint);
+    // The shared reordered output gradient must suit both primitives.
+    if (dpd.diff_dst_desc() != wpd.diff_dst_desc())
+      throw dnnl::error(dnnl_unimplemented, "conv backward: diff_dst layouts differ");
+    b.data.emplace(dpd);
+    b.diff_src.emplace(ctx, user_src, dpd.diff_src_desc(), false);
+    b.weights.emplace(ctx, d.weights_oihw, dpd.weights_desc(), true);
+    b.data_scratch = ctx.unbound(dpd.scratchpad_desc());
+  }
+  return b;
+}
+
+void OnednnConv::Backward::backward_data(DnnlContext& ctx, const Tensor& w, Tensor& dx) {
+  diff_src->user.set_data_handle(dx.data());
+  weights->user.set_data_handle(handle(w));
+  ctx.bind_scratchpad(data_scratch);
+  weights->to_kernel(ctx.stream);
+  data->execute(ctx.stream, {{DNNL_ARG_DIFF_SRC, diff_src->kernel},
+                             {DNNL_ARG_WEIGHTS, weights->kernel},
+                             {DNNL_ARG_DIFF_DST, diff_dst.kernel},
+                             {DNNL_ARG_SCRATCHPAD, data_scratch}});
+  diff_src->to_user(ctx.stream);
+  ctx.stream.wait();  // the shared scratchpad may be regrown for the next primitive
+}
+
+void OnednnConv::Backward::backward_weights(DnnlContext& ctx, const Tensor& x, Tensor& dw) {
+  src.user.set_data_handle(handle(x));
+  diff_weights.user.set_data_handle(dw.data());
+  ctx.bind_scratchpad(weights_scratch);
+  src.to_kernel(ctx.stream);
+  weights_prim.execute(ctx.stream, {{DNNL_ARG_SRC, src.kernel},
+                                    {DNNL_ARG_DIFF_DST, diff_dst.kernel},
+                                    {DNNL_ARG_DIFF_WEIGHTS, diff_weights.kernel},
+                                    {DNNL_ARG_SCRATCHPAD, weights_scratch}});
+  diff_weights.to_user(ctx.stream);
+  ctx.stream.wait();
+}
+
 void OnednnConv::backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                           const Tensor& dy, Tensor* dx, Tensor& dw) {
   check_conv_operands(g, x, w, &dy);
@@ -211,64 +282,13 @@ void OnednnConv::backward(const Conv2dGeometry& g, const Tensor& x, const Tensor
     Backward& e = bwd_.get(key, [&] {
       backward_primitives_ += dx ? 2 : 1;
       return build_with_fallback(g, layouts, winograd_, [&](bool wino) {
-        ConvDescs d = conv_descs(g, layouts, wino);
-        auto hint = forward_pd(d, wino, ctx_.engine);
-        const dnnl::algorithm alg = algorithm_for(wino);
-        dnnl::convolution_backward_weights::desc wdesc(alg, d.src, d.weights_any, d.dst,
-                                                       d.strides, d.pad, d.pad);
-        dnnl::convolution_backward_weights::primitive_desc wpd(wdesc, user_scratchpad_attr(),
-                                                               ctx_.engine, hint);
-        const memory::desc user_src = layouts.user_src(g);
-        const memory::desc user_dst = layouts.user_dst(g);
-        Backward b{std::nullopt,
-                   dnnl::convolution_backward_weights(wpd),
-                   InKernelLayout(ctx_, user_dst, wpd.diff_dst_desc(), true),
-                   InKernelLayout(ctx_, user_src, wpd.src_desc(), true),
-                   std::nullopt,
-                   std::nullopt,
-                   ctx_.unbound(wpd.scratchpad_desc()),
-                   ctx_.unbound(wpd.scratchpad_desc()),
-                   InKernelLayout(ctx_, d.weights_oihw, wpd.diff_weights_desc(), false)};
-        if (dx) {
-          dnnl::convolution_backward_data::desc ddesc(alg, d.src, d.weights_any, d.dst, d.strides,
-                                                      d.pad, d.pad);
-          dnnl::convolution_backward_data::primitive_desc dpd(ddesc, user_scratchpad_attr(),
-                                                              ctx_.engine, hint);
-          // The shared reordered output gradient must suit both primitives.
-          if (dpd.diff_dst_desc() != wpd.diff_dst_desc())
-            throw dnnl::error(dnnl_unimplemented, "conv backward: diff_dst layouts differ");
-          b.data.emplace(dpd);
-          b.diff_src.emplace(ctx_, user_src, dpd.diff_src_desc(), false);
-          b.weights.emplace(ctx_, d.weights_oihw, dpd.weights_desc(), true);
-          b.data_scratch = ctx_.unbound(dpd.scratchpad_desc());
-        }
-        return b;
+        return Backward::build(ctx_, g, layouts, wino, dx != nullptr);
       });
     });
     e.diff_dst.user.set_data_handle(handle(dy));
     e.diff_dst.to_kernel(ctx_.stream);
-    if (dx) {
-      e.diff_src->user.set_data_handle(dx->data());
-      e.weights->user.set_data_handle(handle(w));
-      ctx_.bind_scratchpad(e.data_scratch);
-      e.weights->to_kernel(ctx_.stream);
-      e.data->execute(ctx_.stream, {{DNNL_ARG_DIFF_SRC, e.diff_src->kernel},
-                                    {DNNL_ARG_WEIGHTS, e.weights->kernel},
-                                    {DNNL_ARG_DIFF_DST, e.diff_dst.kernel},
-                                    {DNNL_ARG_SCRATCHPAD, e.data_scratch}});
-      e.diff_src->to_user(ctx_.stream);
-      ctx_.stream.wait();  // the shared scratchpad may be regrown for the next primitive
-    }
-    e.src.user.set_data_handle(handle(x));
-    e.diff_weights.user.set_data_handle(dw.data());
-    ctx_.bind_scratchpad(e.weights_scratch);
-    e.src.to_kernel(ctx_.stream);
-    e.weights_prim.execute(ctx_.stream, {{DNNL_ARG_SRC, e.src.kernel},
-                                         {DNNL_ARG_DIFF_DST, e.diff_dst.kernel},
-                                         {DNNL_ARG_DIFF_WEIGHTS, e.diff_weights.kernel},
-                                         {DNNL_ARG_SCRATCHPAD, e.weights_scratch}});
-    e.diff_weights.to_user(ctx_.stream);
-    ctx_.stream.wait();
+    if (dx) e.backward_data(ctx_, w, *dx);
+    e.backward_weights(ctx_, x, dw);
   });
   if (dx) dx->set_layout(x.layout());
 }
