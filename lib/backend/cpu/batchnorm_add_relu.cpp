@@ -132,6 +132,75 @@ DP_AVX512 void normalize_add_relu_pixels(const float* x, const float* residual, 
     }
 }
 
+// Per thread, the sums of (x - shift) and of its square for every channel, into scratch.sums:
+// `threads` blocks of 2 * c doubles (the sums, then the square sums).
+void accumulate_shifted_sums(const Runs& runs, const float* xs, int64_t numel, int64_t c,
+                             int threads, BatchNormAddReluScratch& scratch) {
+  const std::vector<float>& shift = scratch.shift;
+  std::vector<double>& sums = scratch.sums;
+  sums.assign(static_cast<size_t>(threads) * 2 * c, 0.0);
+  std::vector<float>& partials = scratch.partials;  // NHWC only; accumulate_pixels zeroes them
+  partials.resize(runs.planes ? 0 : static_cast<size_t>(threads) * 2 * c);
+#pragma omp parallel num_threads(threads) if (numel > kParallelMin)
+  {
+    const int thread = omp_get_thread_num();
+    double* sum = sums.data() + static_cast<int64_t>(thread) * 2 * c;
+    double* square_sum = sum + c;
+#pragma omp for schedule(static)
+    for (int64_t run = 0; run < runs.count; ++run) {
+      const int64_t c0 = runs.channel0(run);
+      if (runs.planes)
+        accumulate_run(xs + runs.start(run), runs.length(run), shift.data() + c0, sum + c0,
+                       square_sum + c0);
+      else
+        accumulate_pixels(xs + runs.start(run), runs.length(run), runs.blocks, shift.data(),
+                          partials.data() + static_cast<int64_t>(thread) * 2 * c, sum,
+                          square_sum);
+    }
+  }
+}
+
+// The batch statistics from the per-thread sums: mean and biased variance per channel, and
+// gamma / sqrt(variance + eps) into scratch.scale.
+void reduce_statistics(const BatchNormGeometry& g, const Runs& runs, int threads,
+                       const float* gamma, BatchNormAddReluScratch& scratch, float* mean,
+                       float* var) {
+  const std::vector<float>& shift = scratch.shift;
+  const std::vector<double>& sums = scratch.sums;
+  const double count = static_cast<double>(runs.pixels);
+  std::vector<float>& scale = scratch.scale;
+  scale.resize(g.c);
+  for (int64_t c = 0; c < g.c; ++c) {
+    double s = 0, q = 0;
+    for (int t = 0; t < threads; ++t) {
+      s += sums[static_cast<size_t>(t) * 2 * g.c + c];
+      q += sums[static_cast<size_t>(t) * 2 * g.c + g.c + c];
+    }
+    const double centred = s / count;
+    const double variance = std::max(0.0, q / count - centred * centred);
+    const double m = shift[c] + centred;
+    const double a = gamma[c] / std::sqrt(variance + g.eps);
+    mean[c] = static_cast<float>(m);
+    var[c] = static_cast<float>(variance);
+    scale[c] = static_cast<float>(a);
+  }
+}
+
+// y = relu((x - mean) * scale + beta + residual) over every run.
+void normalize_add_relu(const Runs& runs, const float* xs, const float* rs, float* ys,
+                        int64_t numel, const float* mean, const float* scale, const float* beta) {
+#pragma omp parallel for schedule(static) if (numel > kParallelMin)
+  for (int64_t run = 0; run < runs.count; ++run) {
+    const int64_t c0 = runs.channel0(run), at = runs.start(run);
+    if (runs.planes)
+      normalize_add_relu_run(xs + at, rs + at, ys + at, runs.length(run), mean + c0, scale + c0,
+                             beta + c0);
+    else
+      normalize_add_relu_pixels(xs + at, rs + at, ys + at, runs.length(run), runs.blocks, mean,
+                                scale, beta);
+  }
+}
+
 }  // namespace
 
 bool batchnorm_add_relu_applies(const BatchNormGeometry& g) {
@@ -158,59 +227,11 @@ void fused_batchnorm_add_relu(const BatchNormGeometry& g, const Tensor& x, const
     shift[c] = runs.planes ? xs[runs.start(c / kLanes) + c % kLanes] : xs[c];
 
   const int threads = omp_get_max_threads();
-  std::vector<double>& sums = scratch.sums;
-  sums.assign(static_cast<size_t>(threads) * 2 * g.c, 0.0);
-  std::vector<float>& partials = scratch.partials;  // NHWC only; accumulate_pixels zeroes them
-  partials.resize(runs.planes ? 0 : static_cast<size_t>(threads) * 2 * g.c);
-#pragma omp parallel num_threads(threads) if (x.numel() > kParallelMin)
-  {
-    const int thread = omp_get_thread_num();
-    double* sum = sums.data() + static_cast<int64_t>(thread) * 2 * g.c;
-    double* square_sum = sum + g.c;
-#pragma omp for schedule(static)
-    for (int64_t run = 0; run < runs.count; ++run) {
-      const int64_t c0 = runs.channel0(run);
-      if (runs.planes)
-        accumulate_run(xs + runs.start(run), runs.length(run), shift.data() + c0, sum + c0,
-                       square_sum + c0);
-      else
-        accumulate_pixels(xs + runs.start(run), runs.length(run), runs.blocks, shift.data(),
-                          partials.data() + static_cast<int64_t>(thread) * 2 * g.c, sum,
-                          square_sum);
-    }
-  }
-  const double count = static_cast<double>(runs.pixels);
-  std::vector<float>& scale = scratch.scale;
-  scale.resize(g.c);
+  accumulate_shifted_sums(runs, xs, x.numel(), g.c, threads, scratch);
   float* mean = saved_mean.data();
-  float* var = saved_var.data();
-  for (int64_t c = 0; c < g.c; ++c) {
-    double s = 0, q = 0;
-    for (int t = 0; t < threads; ++t) {
-      s += sums[static_cast<size_t>(t) * 2 * g.c + c];
-      q += sums[static_cast<size_t>(t) * 2 * g.c + g.c + c];
-    }
-    const double centred = s / count;
-    const double variance = std::max(0.0, q / count - centred * centred);
-    const double m = shift[c] + centred;
-    const double a = gamma.data<float>()[c] / std::sqrt(variance + g.eps);
-    mean[c] = static_cast<float>(m);
-    var[c] = static_cast<float>(variance);
-    scale[c] = static_cast<float>(a);
-  }
-
-  const float* rs = residual.data<float>();
-  float* ys = y.data<float>();
-#pragma omp parallel for schedule(static) if (x.numel() > kParallelMin)
-  for (int64_t run = 0; run < runs.count; ++run) {
-    const int64_t c0 = runs.channel0(run), at = runs.start(run);
-    if (runs.planes)
-      normalize_add_relu_run(xs + at, rs + at, ys + at, runs.length(run), mean + c0,
-                             scale.data() + c0, beta.data<float>() + c0);
-    else
-      normalize_add_relu_pixels(xs + at, rs + at, ys + at, runs.length(run), runs.blocks, mean,
-                                scale.data(), beta.data<float>());
-  }
+  reduce_statistics(g, runs, threads, gamma.data<float>(), scratch, mean, saved_var.data());
+  normalize_add_relu(runs, xs, residual.data<float>(), y.data<float>(), x.numel(), mean,
+                     scratch.scale.data(), beta.data<float>());
 }
 
 void update_running_statistics(const BatchNormGeometry& g, const Tensor& saved_mean,
