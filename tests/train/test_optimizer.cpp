@@ -1,0 +1,198 @@
+// The trainer's Optimizer and its parameter groups on the CPU backend: one group is
+// optim::Sgd bit for bit; several groups each follow their own hyper-parameters (checked
+// against optim::Sgd run on each group's elements alone); a frozen group does not move;
+// every parameter lands in exactly one group.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "core/error.h"
+#include "optim/optimizer.h"
+#include "optim/sgd.h"
+#include "step_fixture.h"
+#include "train/param_groups.h"
+#include "train/step_callback.h"
+
+namespace dp::test {
+namespace {
+
+bool is_bn(const nn::StateEntry& e) {
+  return e.param_role == nn::ParamRole::bn_weight || e.param_role == nn::ParamRole::bn_bias;
+}
+
+void fill_random(Backend& backend, Tensor& t, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> normal;
+  std::vector<float> host(t.numel());
+  for (float& x : host) x = normal(gen);
+  backend.copy_from_host(host.data(), t);
+}
+
+ParamGroupRule rule(const std::string& name, double lr_factor, float momentum, float decay,
+                    bool nesterov, std::function<bool(const nn::StateEntry&)> takes) {
+  ParamGroupRule r;
+  r.group.name = name;
+  r.group.lr_factor = lr_factor;
+  r.group.momentum = momentum;
+  r.group.weight_decay = decay;
+  r.group.nesterov = nesterov;
+  r.takes = std::move(takes);
+  return r;
+}
+
+TEST(ParamGroups, EveryParameterInExactlyOneGroupAndNeighboursMerge) {
+  auto backend = make_cpu_backend(1);
+  auto model = nn::make_model(small_resnet(), *backend);
+  const auto groups = assign_param_groups(
+      model->store(), {rule("bn", 1, 0.9f, 0, false, is_bn), rule("rest", 1, 0.9f, 0, false, {})});
+  std::vector<int> owner(model->params().numel(), -1);
+  for (size_t g = 0; g < groups.size(); ++g)
+    for (const optim::ParamRange& r : groups[g].ranges)
+      for (int64_t i = r.offset; i < r.offset + r.numel; ++i) {
+        ASSERT_EQ(owner[i], -1) << "element " << i << " in two groups";
+        owner[i] = static_cast<int>(g);
+      }
+  for (const nn::StateEntry& e : model->store().entries()) {
+    if (e.kind != nn::StateKind::parameter) continue;
+    for (int64_t i = e.offset; i < e.offset + e.numel(); ++i)
+      ASSERT_EQ(owner[i], is_bn(e) ? 0 : 1) << e.name;
+  }
+  // A BN layer's weight and bias sit side by side: one range, not two.
+  EXPECT_LT(groups[0].ranges.size(), model->store().parameter_tensor_count());
+  const auto one = assign_param_groups(model->store(), {rule("all", 1, 0.9f, 0, false, {})});
+  ASSERT_EQ(one[0].ranges.size(), 1u);
+  EXPECT_EQ(one[0].ranges[0].numel, model->params().numel());
+}
+
+TEST(ParamGroups, AParameterNoRuleTakesIsRefusedByName) {
+  auto backend = make_cpu_backend(1);
+  auto model = nn::make_model(small_resnet(), *backend);
+  try {
+    assign_param_groups(model->store(), {rule("bn", 1, 0.9f, 0, false, is_bn)});
+    FAIL() << "expected UsageError";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("conv1.weight"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Optimizer, OneGroupIsSgdBitForBit) {
+  auto backend = make_cpu_backend(1);
+  auto a = nn::make_model(small_resnet(), *backend), b = nn::make_model(small_resnet(), *backend);
+  SgdHyper hyper;
+  hyper.momentum = 0.9f;
+  hyper.weight_decay = 5e-4f;
+  hyper.nesterov = true;
+  optim::Sgd sgd(*backend, a->params(), a->grads(), a->store().make_decay_mask(true), hyper);
+  optim::Optimizer optimizer(*backend, b->params(), b->grads(), b->store().make_decay_mask(true),
+                             assign_param_groups(b->store(), {rule("default", 1, 0.9f, 5e-4f, true, {})}),
+                             0.1);
+  for (uint32_t step = 0; step < 5; ++step) {
+    fill_random(*backend, a->grads(), step);
+    fill_random(*backend, b->grads(), step);
+    const double lr = 0.1 / (step + 1);
+    sgd.step(static_cast<float>(lr));
+    optimizer.set_lr(lr);
+    optimizer.step();
+    ASSERT_EQ(to_host(*backend, a->params()), to_host(*backend, b->params())) << "step " << step;
+  }
+  EXPECT_EQ(to_host(*backend, sgd.momentum_buffer()), to_host(*backend, optimizer.momentum_buffer()));
+}
+
+// optim::Sgd on a copy of one group's elements, as the reference for that group.
+std::vector<float> reference_group(Backend& backend, const std::vector<float>& p0,
+                                   const std::vector<std::vector<float>>& grads,
+                                   const optim::ParamGroup& g, double lr) {
+  std::vector<float> out = p0;
+  for (const optim::ParamRange& r : g.ranges) {
+    Tensor p = Tensor::empty({r.numel}), grad = Tensor::empty({r.numel});
+    std::copy_n(p0.begin() + r.offset, r.numel, p.data());
+    SgdHyper h;
+    h.momentum = g.momentum;
+    h.weight_decay = g.weight_decay;
+    h.nesterov = g.nesterov;
+    optim::Sgd sgd(backend, p, grad, Tensor(), h);
+    for (const auto& step_grads : grads) {
+      std::copy_n(step_grads.begin() + r.offset, r.numel, grad.data());
+      sgd.step(static_cast<float>(lr * g.lr_factor));
+    }
+    std::copy_n(p.data(), r.numel, out.begin() + r.offset);
+  }
+  return out;
+}
+
+TEST(Optimizer, EachGroupFollowsItsOwnHyperParametersAndAFrozenOneStays) {
+  auto backend = make_cpu_backend(1);
+  auto model = nn::make_model(small_resnet(), *backend);
+  auto groups = assign_param_groups(
+      model->store(), {rule("bn", 64, 0.5f, 1e-2f, true, is_bn),
+                       rule("linear", 1, 0.9f, 0, false,
+                            [](const nn::StateEntry& e) { return e.name.rfind("fc.", 0) == 0; }),
+                       rule("default", 1, 0.9f, 5e-4f, false, {})});
+  groups[1].frozen = true;
+  const std::vector<float> p0 = to_host(*backend, model->params());
+  optim::Optimizer optimizer(*backend, model->params(), model->grads(), Tensor(), groups, 0.01);
+  std::vector<std::vector<float>> grads;
+  for (uint32_t step = 0; step < 4; ++step) {
+    fill_random(*backend, model->grads(), 100 + step);
+    grads.push_back(to_host(*backend, model->grads()));
+    optimizer.step();
+  }
+  const std::vector<float> got = to_host(*backend, model->params());
+  for (size_t g : {0u, 2u}) {
+    const std::vector<float> want = reference_group(*backend, p0, grads, groups[g], 0.01);
+    for (const optim::ParamRange& r : groups[g].ranges)
+      for (int64_t i = r.offset; i < r.offset + r.numel; ++i)
+        ASSERT_NEAR(got[i], want[i], 1e-6f * (1 + std::abs(want[i]))) << groups[g].name << " " << i;
+  }
+  for (const optim::ParamRange& r : groups[1].ranges)
+    for (int64_t i = r.offset; i < r.offset + r.numel; ++i) ASSERT_EQ(got[i], p0[i]) << "frozen";
+  EXPECT_THROW(optimizer.group("nope"), UsageError);
+  EXPECT_TRUE(optimizer.group("linear").frozen);
+}
+
+TEST(Optimizer, OverlappingGroupsAndBadHyperParametersAreRefused) {
+  auto backend = make_cpu_backend(1);
+  Tensor p = Tensor::zeros({10}), g = Tensor::zeros({10});
+  optim::ParamGroup a, b;
+  a.ranges = {{0, 6}};
+  b.ranges = {{5, 5}};
+  EXPECT_THROW(optim::Optimizer(*backend, p, g, Tensor(), {a, b}, 0.1), Error);
+  b.ranges = {{6, 4}};
+  b.momentum = 0;
+  b.nesterov = true;
+  EXPECT_THROW(optim::Optimizer(*backend, p, g, Tensor(), {a, b}, 0.1), UsageError);
+}
+
+class Recorder : public StepCallback {
+ public:
+  Recorder(std::vector<std::string>& log, std::string name) : log_(log), name_(std::move(name)) {}
+  void before_step(const StepPosition& at, optim::Optimizer&) override {
+    log_.push_back(name_ + " before " + std::to_string(at.global_step));
+  }
+  void after_step(const StepPosition& at, optim::Optimizer&, bool updated) override {
+    log_.push_back(name_ + " after " + std::to_string(at.global_step) + (updated ? "" : " skipped"));
+  }
+
+ private:
+  std::vector<std::string>& log_;
+  std::string name_;
+};
+
+TEST(StepCallbacks, CalledInTheOrderAdded) {
+  auto backend = make_cpu_backend(1);
+  Tensor p = Tensor::zeros({4}), g = Tensor::zeros({4});
+  optim::ParamGroup all;
+  all.ranges = {{0, 4}};
+  optim::Optimizer optimizer(*backend, p, g, Tensor(), {all}, 0.1);
+  std::vector<std::string> log;
+  StepCallbacks callbacks;
+  callbacks.add(std::make_unique<Recorder>(log, "a"));
+  callbacks.add(std::make_unique<Recorder>(log, "b"));
+  callbacks.before_step({1, 0, 7}, optimizer);
+  callbacks.after_step({1, 0, 7}, optimizer, false);
+  EXPECT_EQ(log, (std::vector<std::string>{"a before 7", "b before 7", "a after 7 skipped",
+                                           "b after 7 skipped"}));
+}
+
+}  // namespace
+}  // namespace dp::test
