@@ -57,6 +57,30 @@ CudnnConv::Entry& CudnnConv::entry(const Conv2dGeometry& g, DType type, Directio
                g.out_w() > 0,
            "bad convolution geometry {}", describe(g));
 
+  // bf16 runs on tensor cores (accumulating in f32: the convolution's compute type);
+  // f32 is strict FMA unless TF32 is allowed.
+  const bool strict_fp32 = type == DType::f32 && !ctx_.options.allow_tf32;
+  const cudnnMathType_t math = type == DType::bf16   ? CUDNN_TENSOR_OP_MATH
+                               : strict_fp32 ? CUDNN_FMA_MATH
+                                             : CUDNN_DEFAULT_MATH;
+  Entry e = descriptors(g, type, math);
+  const Algorithm chosen = find_algorithm(e, d, x, w, y, math);
+  if (chosen.algo < 0)
+    throw Error(ExitCode::internal,
+                fmt::format("cuDNN offers no {}usable algorithm for convolution {} ({})",
+                            ctx_.options.deterministic ? "deterministic " : "", describe(g),
+                            d == Direction::forward         ? "forward"
+                            : d == Direction::backward_data ? "backward data"
+                                                            : "backward filter"));
+  // Run with the math the timing used; strict FP32 stays FMA whatever a result reports.
+  if (!strict_fp32) DP_CUDNN_CHECK(cudnnSetConvolutionMathType(e.conv.get(), chosen.math));
+  e.algo = chosen.algo;
+  e.workspace = workspace_size(e, d, chosen.algo);
+  return cache_.emplace(key, std::move(e)).first->second;
+}
+
+CudnnConv::Entry CudnnConv::descriptors(const Conv2dGeometry& g, DType type,
+                                        cudnnMathType_t math) {
   Entry e;
   e.x = nhwc_desc(g.n, g.c_in, g.h, g.w, type);
   e.y = nhwc_desc(g.n, g.c_out, g.out_h(), g.out_w(), type);
@@ -69,14 +93,13 @@ CudnnConv::Entry& CudnnConv::entry(const Conv2dGeometry& g, DType type, Directio
   const int pad = static_cast<int>(g.pad), stride = static_cast<int>(g.stride);
   DP_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(e.conv.get(), pad, pad, stride, stride, 1, 1,
                                                  CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-  // bf16 runs on tensor cores (accumulating in f32: the convolution's compute type above);
-  // f32 is strict FMA unless TF32 is allowed.
-  const bool strict_fp32 = type == DType::f32 && !ctx_.options.allow_tf32;
-  const cudnnMathType_t math = type == DType::bf16   ? CUDNN_TENSOR_OP_MATH
-                               : strict_fp32 ? CUDNN_FMA_MATH
-                                             : CUDNN_DEFAULT_MATH;
   DP_CUDNN_CHECK(cudnnSetConvolutionMathType(e.conv.get(), math));
+  return e;
+}
 
+CudnnConv::Algorithm CudnnConv::find_algorithm(const Entry& e, Direction d, const void* x,
+                                               const void* w, const void* y,
+                                               cudnnMathType_t math) {
   const bool timed = ctx_.options.benchmark_algorithms;
   const bool deterministic = ctx_.options.deterministic;
   const size_t limit = search_limit();
@@ -85,10 +108,13 @@ CudnnConv::Entry& CudnnConv::entry(const Conv2dGeometry& g, DType type, Directio
   constexpr int kMax = 16;
   cudnnHandle_t h = ctx_.cudnn.get();
   // Find*Ex overwrites its output; the op that asked runs after and writes it again.
-  auto* out = const_cast<void*>(d == Direction::forward ? y : d == Direction::backward_data ? x : w);
+  auto* out =
+      const_cast<void*>(d == Direction::forward ? y : d == Direction::backward_data ? x : w);
   int count = 0;
-  int algo = -1;
-  cudnnMathType_t chosen_math = math;
+  Algorithm chosen{-1, math};
+  auto take = [&](const auto& perfs) {
+    if (auto* p = pick(perfs, count, deterministic, limit)) chosen = {p->algo, p->mathType};
+  };
   if (d == Direction::forward) {
     std::vector<cudnnConvolutionFwdAlgoPerf_t> perfs(kMax);
     if (timed)
@@ -98,10 +124,7 @@ CudnnConv::Entry& CudnnConv::entry(const Conv2dGeometry& g, DType type, Directio
     else
       DP_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, e.x.get(), e.w.get(), e.conv.get(),
                                                             e.y.get(), kMax, &count, perfs.data()));
-    if (auto* p = pick(perfs, count, deterministic, limit)) {
-      algo = p->algo;
-      chosen_math = p->mathType;
-    }
+    take(perfs);
   } else if (d == Direction::backward_data) {
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perfs(kMax);
     if (timed)
@@ -111,10 +134,7 @@ CudnnConv::Entry& CudnnConv::entry(const Conv2dGeometry& g, DType type, Directio
     else
       DP_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
           h, e.w.get(), e.y.get(), e.conv.get(), e.x.get(), kMax, &count, perfs.data()));
-    if (auto* p = pick(perfs, count, deterministic, limit)) {
-      algo = p->algo;
-      chosen_math = p->mathType;
-    }
+    take(perfs);
   } else {
     std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perfs(kMax);
     if (timed)
@@ -124,34 +144,27 @@ CudnnConv::Entry& CudnnConv::entry(const Conv2dGeometry& g, DType type, Directio
     else
       DP_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
           h, e.x.get(), e.y.get(), e.conv.get(), e.w.get(), kMax, &count, perfs.data()));
-    if (auto* p = pick(perfs, count, deterministic, limit)) {
-      algo = p->algo;
-      chosen_math = p->mathType;
-    }
+    take(perfs);
   }
-  if (algo < 0)
-    throw Error(ExitCode::internal,
-                fmt::format("cuDNN offers no {}usable algorithm for convolution {} ({})",
-                            deterministic ? "deterministic " : "", describe(g),
-                            d == Direction::forward         ? "forward"
-                            : d == Direction::backward_data ? "backward data"
-                                                            : "backward filter"));
-  // Run with the math the timing used; strict FP32 stays FMA whatever a result reports.
-  if (!strict_fp32) DP_CUDNN_CHECK(cudnnSetConvolutionMathType(e.conv.get(), chosen_math));
-  e.algo = algo;
+  return chosen;
+}
+
+size_t CudnnConv::workspace_size(const Entry& e, Direction d, int algo) {
+  cudnnHandle_t h = ctx_.cudnn.get();
+  size_t bytes = 0;
   if (d == Direction::forward)
     DP_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(
         h, e.x.get(), e.w.get(), e.conv.get(), e.y.get(),
-        static_cast<cudnnConvolutionFwdAlgo_t>(algo), &e.workspace));
+        static_cast<cudnnConvolutionFwdAlgo_t>(algo), &bytes));
   else if (d == Direction::backward_data)
     DP_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
         h, e.w.get(), e.y.get(), e.conv.get(), e.x.get(),
-        static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), &e.workspace));
+        static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), &bytes));
   else
     DP_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
         h, e.x.get(), e.y.get(), e.conv.get(), e.w.get(),
-        static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), &e.workspace));
-  return cache_.emplace(key, std::move(e)).first->second;
+        static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), &bytes));
+  return bytes;
 }
 
 void CudnnConv::forward(const Conv2dGeometry& g, DType type, const void* x, const float* w,

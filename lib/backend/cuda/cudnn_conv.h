@@ -38,10 +38,23 @@ class CudnnConv {
   };
   using Key = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                          int64_t>;
-  // The cached entry; on a miss, `find` chooses the algorithm (and may run convolutions on
-  // the given buffers).
+  // The cached entry; on a miss, find_algorithm chooses the algorithm (and may run
+  // convolutions on the given buffers).
   Entry& entry(const Conv2dGeometry& g, DType type, Direction d, const void* x, const void* w,
                const void* y);
+  // A new entry's descriptors, the convolution's math type set to `math`; no algorithm yet.
+  Entry descriptors(const Conv2dGeometry& g, DType type, cudnnMathType_t math);
+  struct Algorithm {
+    int algo;  // -1: cuDNN offers none that is acceptable
+    cudnnMathType_t math;
+  };
+  // The fastest acceptable algorithm for direction d (deterministic where the options ask,
+  // within the search workspace): timed on the given buffers (cudnnFind*Ex) or cuDNN's
+  // heuristic choice, with the math type it ran with (`math` where none is found).
+  Algorithm find_algorithm(const Entry& e, Direction d, const void* x, const void* w,
+                           const void* y, cudnnMathType_t math);
+  // The workspace running `algo` in direction d needs.
+  size_t workspace_size(const Entry& e, Direction d, int algo);
   // The weights in cuDNN's filter layout and element type (the input itself for f32 1x1).
   const void* filter_layout(const Conv2dGeometry& g, DType type, const float* w);
 
