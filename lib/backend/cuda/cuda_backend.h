@@ -8,7 +8,7 @@
 // steady-state step allocates nothing).
 //
 // cuda_backend.cpp holds the core (context, memory, element types, capture); each group of ops
-// has its own cuda_backend_<role>.cpp, and every kernel launch goes through checked_launch.h.
+// has its own cuda_backend_<role>.cpp, and their kernel launches go through checked_launch.h.
 #pragma once
 
 #include <map>
