@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "backend/backend.h"
+#include "core/error.h"
 #include "test_util.h"
 
 namespace dp::test {
@@ -212,6 +213,29 @@ TEST(BatchNormAddRelu, BlockedLayoutsAndLargeMeans) {
   }
 }
 #endif
+
+// Every batch-norm op refuses an input that does not match the geometry and a per-channel
+// tensor of the wrong length (both backends share check_batchnorm_operands).
+TEST(BatchNormOperands, ShapeMismatchThrows) {
+  auto be = make_backend_under_test();
+  const BatchNormGeometry g{2, 4, 4, 8};
+  Tensor x = Tensor::zeros({2, 4, 4, 8}), other_x = Tensor::zeros({2, 4, 4, 7});
+  Tensor gamma = Tensor::zeros({8}), beta = Tensor::zeros({8}), short_vector = Tensor::zeros({7});
+  Tensor running_mean = Tensor::zeros({8}), running_var = Tensor::zeros({8});
+  Tensor y, saved_mean, saved_var, ws;
+  EXPECT_THROW(be->batchnorm_forward_train(g, other_x, gamma, beta, running_mean, running_var, y,
+                                           saved_mean, saved_var, ws),
+               dp::Error);
+  EXPECT_THROW(be->batchnorm_forward_train(g, x, short_vector, beta, running_mean, running_var, y,
+                                           saved_mean, saved_var, ws),
+               dp::Error);
+  EXPECT_THROW(be->batchnorm_forward_inference(g, x, gamma, beta, running_mean, short_vector, y),
+               dp::Error);
+  Tensor dx, dgamma, dbeta;
+  EXPECT_THROW(be->batchnorm_backward(g, x, x, gamma, beta, short_vector, running_var, ws, dx,
+                                      dgamma, dbeta),
+               dp::Error);
+}
 
 }  // namespace
 }  // namespace dp::test
