@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "backend/cuda/checked_launch.h"
 #include "backend/cuda/kernels.h"
 
 namespace dp::cuda {
@@ -38,12 +39,14 @@ const void* CudnnConv::filter_layout(const Conv2dGeometry& g, DType type, const 
   if (g.kernel == 1 && type == DType::f32) return w;
   const int64_t count = g.c_out * g.c_in * g.kernel * g.kernel;
   void* out = ctx_.weights.get(ctx_.pool, count * dtype_size(type));
-  if (type == DType::bf16)
-    kernels::oihw_to_ohwi(w, static_cast<kernels::bf16*>(out), g.c_out, g.c_in,
-                          g.kernel * g.kernel, ctx_.s());
-  else
-    kernels::oihw_to_ohwi(w, static_cast<float*>(out), g.c_out, g.c_in, g.kernel * g.kernel,
-                          ctx_.s());
+  checked_launch([&] {
+    if (type == DType::bf16)
+      kernels::oihw_to_ohwi(w, static_cast<kernels::bf16*>(out), g.c_out, g.c_in,
+                            g.kernel * g.kernel, ctx_.s());
+    else
+      kernels::oihw_to_ohwi(w, static_cast<float*>(out), g.c_out, g.c_in, g.kernel * g.kernel,
+                            ctx_.s());
+  });
   return out;
 }
 
@@ -206,12 +209,14 @@ void CudnnConv::backward_filter(const Conv2dGeometry& g, DType type, const void*
       static_cast<cudnnConvolutionBwdFilterAlgo_t>(e.algo), ws, e.workspace, &zero, e.w.get(),
       dwf));
   if (in_place) return;
-  if (type == DType::bf16)
-    kernels::ohwi_to_oihw(static_cast<const kernels::bf16*>(dwf), dw, g.c_out, g.c_in,
-                          g.kernel * g.kernel, ctx_.s());
-  else
-    kernels::ohwi_to_oihw(static_cast<const float*>(dwf), dw, g.c_out, g.c_in,
-                          g.kernel * g.kernel, ctx_.s());
+  checked_launch([&] {
+    if (type == DType::bf16)
+      kernels::ohwi_to_oihw(static_cast<const kernels::bf16*>(dwf), dw, g.c_out, g.c_in,
+                            g.kernel * g.kernel, ctx_.s());
+    else
+      kernels::ohwi_to_oihw(static_cast<const float*>(dwf), dw, g.c_out, g.c_in,
+                            g.kernel * g.kernel, ctx_.s());
+  });
 }
 
 }  // namespace dp::cuda
