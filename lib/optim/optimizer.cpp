@@ -42,10 +42,7 @@ Optimizer::Optimizer(Backend& backend, Tensor params, Tensor grads, Tensor decay
       decay_mask_(std::move(decay_mask)),
       groups_(std::move(groups)),
       lr_(lr) {
-  DP_CHECK(params_.numel() == grads_.numel(), "params {} vs grads {}", params_.numel(),
-           grads_.numel());
-  DP_CHECK(!decay_mask_.defined() || decay_mask_.numel() == params_.numel(),
-           "decay mask {} vs params {}", decay_mask_.numel(), params_.numel());
+  check_flat_buffers(params_, grads_, decay_mask_);
   for (const ParamGroup& g : groups_) check_sgd_hyper(hyper_of(g, lr_));
   check_disjoint(groups_, params_.numel());
   momentum_ = backend_.allocate({params_.numel()});

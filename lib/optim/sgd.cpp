@@ -11,16 +11,20 @@ void check_sgd_hyper(const SgdHyper& hyper) {
     throw UsageError("Nesterov momentum requires momentum > 0 and zero dampening");
 }
 
+void check_flat_buffers(const Tensor& params, const Tensor& grads, const Tensor& decay_mask) {
+  DP_CHECK(params.numel() == grads.numel(), "params {} vs grads {}", params.numel(),
+           grads.numel());
+  DP_CHECK(!decay_mask.defined() || decay_mask.numel() == params.numel(),
+           "decay mask {} vs params {}", decay_mask.numel(), params.numel());
+}
+
 Sgd::Sgd(Backend& backend, Tensor params, Tensor grads, Tensor decay_mask, SgdHyper hyper)
     : backend_(backend),
       params_(std::move(params)),
       grads_(std::move(grads)),
       decay_mask_(std::move(decay_mask)),
       hyper_(hyper) {
-  DP_CHECK(params_.numel() == grads_.numel(), "params {} vs grads {}", params_.numel(),
-           grads_.numel());
-  DP_CHECK(!decay_mask_.defined() || decay_mask_.numel() == params_.numel(),
-           "decay mask {} vs params {}", decay_mask_.numel(), params_.numel());
+  check_flat_buffers(params_, grads_, decay_mask_);
   check_sgd_hyper(hyper_);
   momentum_ = backend_.allocate({params_.numel()});
   backend_.fill(momentum_, 0.0f);

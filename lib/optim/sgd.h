@@ -11,6 +11,8 @@ namespace dp::optim {
 // Throws UsageError for a negative momentum or weight decay, or Nesterov without momentum or
 // with dampening (torch.optim.SGD's checks).
 void check_sgd_hyper(const SgdHyper& hyper);
+// DP_CHECK: `grads` and a defined `decay_mask` have as many elements as `params`.
+void check_flat_buffers(const Tensor& params, const Tensor& grads, const Tensor& decay_mask);
 
 // One SGD over a whole flat buffer: what the trainer's Optimizer does with a single group;
 // tests and benchmarks use it directly.
