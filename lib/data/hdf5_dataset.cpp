@@ -44,69 +44,83 @@ HDF5Dataset::HDF5Dataset(const std::string& filename, const std::string& split)
                   : throw UsageError(
                         fmt::format("{}: unknown split '{}' (train or test)", filename, split))) {
   try {
-    if (!file_.has_attribute("format") || file_.string_attribute("format") != packed::kFormat)
-      fail(fmt::format("not a dptrain dataset (root attribute format != \"{}\")", packed::kFormat));
-    const int64_t version = file_.int_attribute("format_version");
-    if (version != packed::kFormatVersion)
-      fail(fmt::format("format_version {} is not supported (expected {})", version,
-                       packed::kFormatVersion));
-    name_ = file_.string_attribute("name");
-    height_ = file_.int_attribute("height");
-    width_ = file_.int_attribute("width");
-    channels_ = file_.int_attribute("channels");
-    const int64_t num_classes = file_.int_attribute("num_classes");
-    if (height_ <= 0 || width_ <= 0 || channels_ <= 0 || num_classes <= 0 || num_classes > 256)
-      fail(fmt::format("bad shape attributes height={} width={} channels={} num_classes={}",
-                       height_, width_, channels_, num_classes));
-
-    if (!file_.has("class_names")) fail("dataset /class_names missing");
-    class_names_ = file_.dataset("class_names").read_strings();
-    if (static_cast<int64_t>(class_names_.size()) != num_classes)
-      fail(fmt::format("/class_names holds {} names, num_classes is {}", class_names_.size(),
-                       num_classes));
-
+    const int64_t num_classes = read_layout();
     h5::Group group = file_.group(split_);
-    const auto& stats_owner = group.has_attribute("mean") ? static_cast<const h5::Object&>(group)
-                                                          : static_cast<const h5::Object&>(file_);
-    mean_ = stats_owner.doubles_attribute("mean");
-    std_ = stats_owner.doubles_attribute("std");
-    if (static_cast<int64_t>(mean_.size()) != channels_ ||
-        static_cast<int64_t>(std_.size()) != channels_)
-      fail(fmt::format("mean/std have {}/{} values for {} channels", mean_.size(), std_.size(),
-                       channels_));
-    // The only floats in a packed file: normalisation would spread a non-finite value into
-    // every pixel, and from there into the loss of step 1.
-    for (double m : mean_)
-      if (!std::isfinite(m)) fail(fmt::format("mean value {} is not finite", m));
-    for (double s : std_)
-      if (!(s > 0) || !std::isfinite(s))
-        fail(fmt::format("std value {} is not positive and finite", s));
-
-    if (images_.element_type() != h5::ElementType::u8) fail("images are not uint8");
-    const auto dims = images_.dims();
-    if (dims.size() != 4)
-      fail(fmt::format("images have rank {}, expected 4 (N,H,W,C)", dims.size()));
-    if (int64_t(dims[1]) != height_ || int64_t(dims[2]) != width_ || int64_t(dims[3]) != channels_)
-      fail(fmt::format("images are ({}, {}, {}, {}) but the attributes say H,W,C = {},{},{}",
-                       dims[0], dims[1], dims[2], dims[3], height_, width_, channels_));
-
-    if (!group.has("labels")) fail("dataset labels missing");
-    h5::Dataset labels = group.dataset("labels");
-    if (labels.element_type() != h5::ElementType::u8) fail("labels are not uint8");
-    const auto label_dims = labels.dims();
-    if (label_dims.size() != 1 || label_dims[0] != dims[0])
-      fail(fmt::format("labels shape does not match {} images", dims[0]));
-    labels.read(labels_);
-    auto worst = std::max_element(labels_.begin(), labels_.end());
-    if (worst != labels_.end() && *worst >= num_classes)
-      fail(fmt::format("label {} at index {} is not below num_classes={}", *worst,
-                       worst - labels_.begin(), num_classes));
+    read_statistics(group);
+    const int64_t count = check_images();
+    read_labels(group, count, num_classes);
   } catch (const DataError& e) {
     // Wrapper errors name the HDF5 object path, which starts with the file name already.
     const std::string message = e.what();
     if (message.rfind(filename_, 0) == 0) throw;
     throw DataError(fmt::format("{}: {}", filename_, message));
   }
+}
+
+int64_t HDF5Dataset::read_layout() {
+  if (!file_.has_attribute("format") || file_.string_attribute("format") != packed::kFormat)
+    fail(fmt::format("not a dptrain dataset (root attribute format != \"{}\")", packed::kFormat));
+  const int64_t version = file_.int_attribute("format_version");
+  if (version != packed::kFormatVersion)
+    fail(fmt::format("format_version {} is not supported (expected {})", version,
+                     packed::kFormatVersion));
+  name_ = file_.string_attribute("name");
+  height_ = file_.int_attribute("height");
+  width_ = file_.int_attribute("width");
+  channels_ = file_.int_attribute("channels");
+  const int64_t num_classes = file_.int_attribute("num_classes");
+  if (height_ <= 0 || width_ <= 0 || channels_ <= 0 || num_classes <= 0 || num_classes > 256)
+    fail(fmt::format("bad shape attributes height={} width={} channels={} num_classes={}",
+                     height_, width_, channels_, num_classes));
+  if (!file_.has("class_names")) fail("dataset /class_names missing");
+  class_names_ = file_.dataset("class_names").read_strings();
+  if (static_cast<int64_t>(class_names_.size()) != num_classes)
+    fail(fmt::format("/class_names holds {} names, num_classes is {}", class_names_.size(),
+                     num_classes));
+  return num_classes;
+}
+
+void HDF5Dataset::read_statistics(const h5::Group& group) {
+  const auto& stats_owner = group.has_attribute("mean") ? static_cast<const h5::Object&>(group)
+                                                        : static_cast<const h5::Object&>(file_);
+  mean_ = stats_owner.doubles_attribute("mean");
+  std_ = stats_owner.doubles_attribute("std");
+  if (static_cast<int64_t>(mean_.size()) != channels_ ||
+      static_cast<int64_t>(std_.size()) != channels_)
+    fail(fmt::format("mean/std have {}/{} values for {} channels", mean_.size(), std_.size(),
+                     channels_));
+  // The only floats in a packed file: normalisation would spread a non-finite value into
+  // every pixel, and from there into the loss of step 1.
+  for (double m : mean_)
+    if (!std::isfinite(m)) fail(fmt::format("mean value {} is not finite", m));
+  for (double s : std_)
+    if (!(s > 0) || !std::isfinite(s))
+      fail(fmt::format("std value {} is not positive and finite", s));
+}
+
+int64_t HDF5Dataset::check_images() const {
+  if (images_.element_type() != h5::ElementType::u8) fail("images are not uint8");
+  const auto dims = images_.dims();
+  if (dims.size() != 4)
+    fail(fmt::format("images have rank {}, expected 4 (N,H,W,C)", dims.size()));
+  if (int64_t(dims[1]) != height_ || int64_t(dims[2]) != width_ || int64_t(dims[3]) != channels_)
+    fail(fmt::format("images are ({}, {}, {}, {}) but the attributes say H,W,C = {},{},{}",
+                     dims[0], dims[1], dims[2], dims[3], height_, width_, channels_));
+  return static_cast<int64_t>(dims[0]);
+}
+
+void HDF5Dataset::read_labels(const h5::Group& group, int64_t count, int64_t num_classes) {
+  if (!group.has("labels")) fail("dataset labels missing");
+  h5::Dataset labels = group.dataset("labels");
+  if (labels.element_type() != h5::ElementType::u8) fail("labels are not uint8");
+  const auto label_dims = labels.dims();
+  if (label_dims.size() != 1 || int64_t(label_dims[0]) != count)
+    fail(fmt::format("labels shape does not match {} images", count));
+  labels.read(labels_);
+  auto worst = std::max_element(labels_.begin(), labels_.end());
+  if (worst != labels_.end() && *worst >= num_classes)
+    fail(fmt::format("label {} at index {} is not below num_classes={}", *worst,
+                     worst - labels_.begin(), num_classes));
 }
 
 void HDF5Dataset::read_images(const std::vector<int64_t>& indices, uint8_t* out) const {
