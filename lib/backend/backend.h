@@ -43,6 +43,16 @@ struct BatchNormGeometry {
   bool fuse_relu = false; // y = relu(bn(x)); backward then applies the ReLU mask itself
 };
 
+// He et al.'s option-A shortcut (subsample_pad_*): x {n, h, w, c_in} -> y {n, out_h, out_w,
+// c_out}, y[b, i, j, k] = x[b, i*stride, j*stride, k] for k < c_in and 0 for c_in <= k < c_out
+// (PyTorch: F.pad(x[:, :, ::stride, ::stride], (0, 0, 0, 0, 0, c_out - c_in))). The output map
+// is what a 3x3 pad-1 conv of that stride gives: ceil(h / stride) x ceil(w / stride).
+struct SubsamplePadGeometry {
+  int64_t n, h, w, c_in, c_out, stride;
+  int64_t out_h() const { return (h + stride - 1) / stride; }
+  int64_t out_w() const { return (w + stride - 1) / stride; }
+};
+
 // The input augmentation a backend applies to a batch of raw images (augment_batch).
 struct AugmentSpec {
   int64_t pad = 0;               // zero pixels around each image before the crop
@@ -55,6 +65,10 @@ struct SgdHyper {
   float dampening = 0.0f;
   float weight_decay = 0.0f;
   bool nesterov = false;
+  // The buffer's first update, where torch.optim.SGD creates it as buf = d (no m*buf and no
+  // dampening); afterwards buf = m*buf + (1 - dampening)*d. The optimizer sets it from its
+  // count of updates, which a resumed run restores, so it is true exactly once per run.
+  bool first_step = false;
 };
 
 // Device work recorded once and replayed with one launch (a CUDA graph).
@@ -149,6 +163,15 @@ class Backend {
   // passed back through the ReLU that made the block's input, in one pass. The default runs
   // accumulate, then relu_backward in place; the CPU and CUDA backends fuse them.
   virtual void accumulate_relu_backward(const Tensor& x, const Tensor& relu_output, Tensor& y);
+
+  // --- option-A shortcut (SubsamplePadGeometry) --------------------------------------------------
+  // Forward writes every element of y: the subsampled input, then zeros in the padded channels.
+  virtual void subsample_pad_forward(const SubsamplePadGeometry& g, const Tensor& x, Tensor& y) = 0;
+  // dx {n, h, w, c_in} = the adjoint: dy's first c_in channels scattered back to the pixels the
+  // forward read, 0 at every other pixel; the padded channels' gradient is dropped. Every
+  // element of dx is written (overwrite, as every backward op).
+  virtual void subsample_pad_backward(const SubsamplePadGeometry& g, const Tensor& dy,
+                                      Tensor& dx) = 0;
 
   // --- pooling -------------------------------------------------------------------------------
   virtual void maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor& y,

@@ -31,6 +31,15 @@ void check_batchnorm_operands(const BatchNormGeometry& g, const Tensor& x,
              to_string(t->shape()), g.c);
 }
 
+void check_subsample_pad_operands(const SubsamplePadGeometry& g, const Tensor& t,
+                                  const Shape& shape, const char* op) {
+  DP_CHECK(g.stride >= 1 && g.c_in >= 1 && g.c_out >= g.c_in && g.n >= 0 && g.h >= 1 && g.w >= 1,
+           "{}: bad geometry {}x{} stride {}, {} -> {} channels", op, g.h, g.w, g.stride, g.c_in,
+           g.c_out);
+  DP_CHECK(t.shape() == shape, "{}: operand {} does not match the geometry's {}", op,
+           to_string(t.shape()), to_string(shape));
+}
+
 void check_same_numel(const Tensor& a, const Tensor& b, const char* op) {
   DP_CHECK(a.numel() == b.numel(), "{}: {} vs {}", op, to_string(a.shape()), to_string(b.shape()));
 }

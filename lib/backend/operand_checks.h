@@ -17,6 +17,11 @@ void check_augment_operands(const AugmentSpec& spec, const Tensor& images, const
 void check_batchnorm_operands(const BatchNormGeometry& g, const Tensor& x,
                               std::initializer_list<const Tensor*> per_channel);
 
+// A valid option-A shortcut geometry (stride >= 1, c_out >= c_in >= 1) and an operand of `op`
+// that must have the shape `shape` (the input, or the output gradient).
+void check_subsample_pad_operands(const SubsamplePadGeometry& g, const Tensor& t,
+                                  const Shape& shape, const char* op);
+
 // Two operands of `op` that must hold as many elements as each other.
 void check_same_numel(const Tensor& a, const Tensor& b, const char* op);
 

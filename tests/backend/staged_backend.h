@@ -117,6 +117,18 @@ class HostStagedBackend final : public Backend {
     down(dy, y);
   }
 
+  void subsample_pad_forward(const SubsamplePadGeometry& g, const Tensor& x, Tensor& y) override {
+    Tensor dyv = up(y);
+    dev_->subsample_pad_forward(g, up(x), dyv);
+    down(dyv, y);
+  }
+  void subsample_pad_backward(const SubsamplePadGeometry& g, const Tensor& dy,
+                              Tensor& dx) override {
+    Tensor ddx = up(dx);
+    dev_->subsample_pad_backward(g, up(dy), ddx);
+    down(ddx, dx);
+  }
+
   void maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor& y,
                        Tensor& workspace) override {
     Tensor dyv = up(y), ws = up(workspace);

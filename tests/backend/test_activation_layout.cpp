@@ -199,5 +199,46 @@ TEST(CpuActivationLayout, GemmLoweredConvTakesBlockedInput) {
   for (int i = 1; i < 4; ++i) EXPECT_CLOSE(results[0][i], results[1][i], 1e-5) << i;
 }
 
+// The option-A shortcut at both CIFAR-ResNet transitions reads its input and writes its
+// output in the backend's layouts, never misreading one for the other: 16 NHWC channels at
+// 16x16 -> 32 blocked at 8x8 (stage 2), 32 blocked at 16x16 -> 64 blocked at 8x8 (stage 3), and
+// backward the same way round. The reference is index arithmetic on NHWC copies.
+TEST(CpuActivationLayout, SubsamplePadReadsAndWritesBlockedTensors) {
+  cpu::CpuBackend be(0, options(true));
+  std::mt19937 gen(7);
+  for (int64_t c_in : {16, 32}) {
+    SCOPED_TRACE(c_in);
+    // A 1x1 conv makes an input in the layout a network gives these channels at 16x16.
+    const auto [x0, w, x] = run_conv(be, {2, 16, 16, 8, c_in, 1, 1, 0}, gen);
+    ASSERT_EQ(x.layout(), c_in == 32 ? Layout::nchw16c : Layout::nhwc);
+    const SubsamplePadGeometry g{2, 16, 16, c_in, 2 * c_in, 2};
+    Tensor y, dx;
+    be.subsample_pad_forward(g, x, y);
+    EXPECT_EQ(y.layout(), Layout::nchw16c);
+    // dy blocked as well: the gradient of a blocked stage's output.
+    const auto [dy0, dw, dy] = run_conv(be, {2, 8, 8, 8, 2 * c_in, 1, 1, 0}, gen);
+    ASSERT_EQ(dy.layout(), Layout::nchw16c);
+    be.subsample_pad_backward(g, dy, dx);
+    EXPECT_EQ(dx.layout(), x.layout());
+
+    const Tensor xn = in_nhwc_order(x), yn = in_nhwc_order(y), dyn = in_nhwc_order(dy);
+    const Tensor dxn = in_nhwc_order(dx);
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t i = 0; i < 16; ++i)
+        for (int64_t j = 0; j < 16; ++j)
+          for (int64_t k = 0; k < 2 * c_in; ++k) {
+            const bool kept = k < c_in;
+            if (i < 8 && j < 8) {
+              const float want = kept ? xn.data()[((b * 16 + 2 * i) * 16 + 2 * j) * c_in + k] : 0.f;
+              ASSERT_EQ(yn.data()[((b * 8 + i) * 8 + j) * 2 * c_in + k], want) << b << i << j << k;
+            }
+            if (!kept) continue;
+            const bool read = i % 2 == 0 && j % 2 == 0;
+            const float grad = read ? dyn.data()[((b * 8 + i / 2) * 8 + j / 2) * 2 * c_in + k] : 0.f;
+            ASSERT_EQ(dxn.data()[((b * 16 + i) * 16 + j) * c_in + k], grad) << b << i << j << k;
+          }
+  }
+}
+
 }  // namespace
 }  // namespace dp::test

@@ -81,6 +81,12 @@ class CpuBackend final : public Backend {
   void accumulate(const Tensor& x, Tensor& y) override;
   void accumulate_relu_backward(const Tensor& x, const Tensor& relu_output, Tensor& y) override;
 
+  // Reads either layout, writes the layout a conv of the output's shape would
+  // (cpu_backend_shortcut.cpp).
+  void subsample_pad_forward(const SubsamplePadGeometry& g, const Tensor& x, Tensor& y) override;
+  void subsample_pad_backward(const SubsamplePadGeometry& g, const Tensor& dy,
+                              Tensor& dx) override;
+
   void maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor& y,
                        Tensor& workspace) override;
   void maxpool_backward(const PoolGeometry& g, const Tensor& dy, const Tensor& workspace,

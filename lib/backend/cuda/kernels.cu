@@ -110,6 +110,29 @@ __global__ void avgpool_backward_kernel(const T* dy, T* dx, int64_t n, int64_t h
   }
 }
 
+// Copies only (no arithmetic), so bf16 values pass through unchanged.
+template <typename T>
+__global__ void subsample_pad_forward_kernel(SubsamplePadShape g, const T* x, T* y) {
+  DP_GRID_STRIDE(i, g.n * g.out_h * g.out_w * g.c_out) {
+    const int64_t k = i % g.c_out, pixel = i / g.c_out;
+    const int64_t ox = pixel % g.out_w, oy = (pixel / g.out_w) % g.out_h;
+    const int64_t b = pixel / (g.out_w * g.out_h);
+    y[i] = k < g.c_in ? x[((b * g.h + oy * g.stride) * g.w + ox * g.stride) * g.c_in + k]
+                      : store<T>(0.f);
+  }
+}
+
+template <typename T>
+__global__ void subsample_pad_backward_kernel(SubsamplePadShape g, const T* dy, T* dx) {
+  DP_GRID_STRIDE(i, g.n * g.h * g.w * g.c_in) {
+    const int64_t k = i % g.c_in, pixel = i / g.c_in;
+    const int64_t x = pixel % g.w, y = (pixel / g.w) % g.h, b = pixel / (g.w * g.h);
+    const bool read = y % g.stride == 0 && x % g.stride == 0;
+    dx[i] = read ? dy[((b * g.out_h + y / g.stride) * g.out_w + x / g.stride) * g.c_out + k]
+                 : store<T>(0.f);
+  }
+}
+
 template <typename From, typename To>
 __global__ void convert_kernel(const From* src, To* dst, int64_t n) {
   DP_GRID_STRIDE(i, n) dst[i] = store<To>(load(src[i]));
@@ -270,7 +293,7 @@ __global__ void sgd_kernel(SgdArgs h, float* w, const float* g, float* buf, cons
   DP_GRID_STRIDE(i, n) {
     float d = g[i] + h.weight_decay * (mask ? mask[i] : 1.f) * w[i];
     if (buf) {
-      float b = h.momentum * buf[i] + damp * d;
+      float b = h.first_step ? d : h.momentum * buf[i] + damp * d;
       buf[i] = b;
       d = h.nesterov ? d + h.momentum * b : b;
     }
@@ -356,6 +379,14 @@ void fill_bf16(bf16* p, int64_t n, float value, Stream s) {
                                Stream s) {                                                      \
     avgpool_backward_kernel<<<blocks_for(n * hw * c), kThreads, 0, s>>>(                        \
         dy, dx, n, hw, c, 1.f / static_cast<float>(hw));                                        \
+  }                                                                                             \
+  void subsample_pad_forward(const SubsamplePadShape& g, const T* x, T* y, Stream s) {          \
+    subsample_pad_forward_kernel<<<blocks_for(g.n * g.out_h * g.out_w * g.c_out), kThreads, 0,   \
+                                   s>>>(g, x, y);                                               \
+  }                                                                                             \
+  void subsample_pad_backward(const SubsamplePadShape& g, const T* dy, T* dx, Stream s) {       \
+    subsample_pad_backward_kernel<<<blocks_for(g.n * g.h * g.w * g.c_in), kThreads, 0, s>>>(    \
+        g, dy, dx);                                                                             \
   }                                                                                             \
   void maxpool_forward(const PoolShape& g, const T* x, T* y, int32_t* argmax, Stream s) {       \
     maxpool_forward_kernel<<<blocks_for(g.n * g.out_h * g.out_w * g.c), kThreads, 0, s>>>(     \

@@ -56,6 +56,18 @@ void global_avgpool_backward(const float* dy, float* dx, int64_t n, int64_t hw, 
 void global_avgpool_backward(const bf16* dy, bf16* dx, int64_t n, int64_t hw, int64_t c,
                              Stream s);
 
+// He et al.'s option-A shortcut, NHWC (Backend::subsample_pad_*): y[b, i, j, k] =
+// x[b, i*stride, j*stride, k] for k < c_in, 0 above; backward gathers each dx element from the
+// dy element the forward copied it to (0 at pixels the forward skipped), so every element is
+// written once, without atomics.
+struct SubsamplePadShape {
+  int64_t n, h, w, c_in, out_h, out_w, c_out, stride;
+};
+void subsample_pad_forward(const SubsamplePadShape& g, const float* x, float* y, Stream s);
+void subsample_pad_forward(const SubsamplePadShape& g, const bf16* x, bf16* y, Stream s);
+void subsample_pad_backward(const SubsamplePadShape& g, const float* dy, float* dx, Stream s);
+void subsample_pad_backward(const SubsamplePadShape& g, const bf16* dy, bf16* dx, Stream s);
+
 // Element type conversions (mixed precision: the network input, the linear layer's gradient).
 void convert(const float* src, bf16* dst, int64_t n, Stream s);
 void convert(const bf16* src, float* dst, int64_t n, Stream s);
@@ -94,10 +106,11 @@ void softmax_cross_entropy(const float* logits, const int32_t* labels, int64_t n
 
 struct SgdArgs {
   float lr, momentum, dampening, weight_decay;
-  bool nesterov;
+  bool nesterov, first_step;
 };
-// PyTorch SGD over flat buffers, the same arithmetic as the CPU backend's sgd_step. buf is
-// null without momentum; mask null decays every element.
+// PyTorch SGD over flat buffers, the same arithmetic as the CPU backend's sgd_step (first_step:
+// buf = d, torch's buffer creation). buf is null without momentum; mask null decays every
+// element.
 void sgd_step(const SgdArgs& h, float* w, const float* g, float* buf, const float* mask,
               int64_t n, Stream s);
 
