@@ -2,7 +2,8 @@
 // Archs: torchvision "resnet18", "resnet34", "resnet50" (ImageNet stem: 7x7/2 conv, BN, ReLU,
 // 3x3/2 max pool); "resnet18_cifar", "resnet34_cifar", "resnet50_cifar" (3x3/1 conv stem, no
 // pool); He et al. 2016 CIFAR ResNets "resnet8", "resnet20", "resnet32", "resnet44",
-// "resnet56" (16/32/64 channels, 6n+2 layers, projection (option B) shortcuts).
+// "resnet56" (16/32/64 channels, 6n+2 layers; the paper's parameter-free option-A shortcuts by
+// default, 1x1 projections (option B) on request; shortcuts.h).
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include "backend/backend.h"
 #include "core/tensor.h"
 #include "nn/parameter_store.h"
+#include "nn/shortcuts.h"
 
 namespace dp::nn {
 
@@ -23,6 +25,9 @@ struct ModelSpec {
   bool zero_init_residual = false;  // last BN gamma of every block starts at 0
   uint64_t seed = 0;                // initial weights are a function of (arch, seed) alone
   int64_t base_width = 0;           // channels of the first stage; 0 = the arch's own (64 / 16)
+  // Where a block's shape changes. arch_default: A for resnet8/20/32/44/56, B (torchvision's,
+  // the only one there) for the rest. make_model resolves it, so Model::spec() says A or B.
+  ShortcutKind shortcut = ShortcutKind::arch_default;
   float bn_eps = 1e-5f;
   float bn_momentum = 0.1f;
 };
@@ -66,5 +71,13 @@ std::unique_ptr<Model> make_model(const ModelSpec& spec, Backend& backend);
 // Whether `arch` is built from bottleneck blocks (false for basic blocks and unknown names).
 bool uses_bottleneck_blocks(const std::string& arch);
 std::vector<std::string> model_names();
+
+// --shortcut's values: "A", "B" (either case) or "auto" (arch_default); UsageError otherwise.
+ShortcutKind parse_shortcut(const std::string& text);
+// "A", "B" or "auto"; what checkpoints record (resolved: A or B).
+std::string shortcut_name(ShortcutKind kind);
+// A or B for `arch`: arch_default becomes the arch's own; A on an arch that has only B (the
+// torchvision ones) or an unknown arch is a UsageError naming --shortcut / the arch.
+ShortcutKind resolve_shortcut(const std::string& arch, ShortcutKind kind);
 
 }  // namespace dp::nn

@@ -14,7 +14,12 @@ struct ZooEntry {
   StemKind stem;
   std::vector<int64_t> blocks_per_stage;
   int64_t default_width;  // first stage; later stages double
+  // He et al.'s CIFAR networks default to their paper's option A and may take B; torchvision's
+  // archs have B only (their state_dict has the projections).
+  ShortcutKind default_shortcut = ShortcutKind::B;
 };
+
+constexpr ShortcutKind kA = ShortcutKind::A;
 
 const std::map<std::string, ZooEntry>& zoo() {
   static const std::map<std::string, ZooEntry> entries = {
@@ -24,12 +29,12 @@ const std::map<std::string, ZooEntry>& zoo() {
       {"resnet18_cifar", {BlockKind::basic, StemKind::cifar, {2, 2, 2, 2}, 64}},
       {"resnet34_cifar", {BlockKind::basic, StemKind::cifar, {3, 4, 6, 3}, 64}},
       {"resnet50_cifar", {BlockKind::bottleneck, StemKind::cifar, {3, 4, 6, 3}, 64}},
-      // He et al. 2016, section 4.2: 6n+2 layers, n blocks per stage.
-      {"resnet8", {BlockKind::basic, StemKind::cifar, {1, 1, 1}, 16}},
-      {"resnet20", {BlockKind::basic, StemKind::cifar, {3, 3, 3}, 16}},
-      {"resnet32", {BlockKind::basic, StemKind::cifar, {5, 5, 5}, 16}},
-      {"resnet44", {BlockKind::basic, StemKind::cifar, {7, 7, 7}, 16}},
-      {"resnet56", {BlockKind::basic, StemKind::cifar, {9, 9, 9}, 16}},
+      // He et al. 2016, section 4.2: 6n+2 layers, n blocks per stage, option-A shortcuts.
+      {"resnet8", {BlockKind::basic, StemKind::cifar, {1, 1, 1}, 16, kA}},
+      {"resnet20", {BlockKind::basic, StemKind::cifar, {3, 3, 3}, 16, kA}},
+      {"resnet32", {BlockKind::basic, StemKind::cifar, {5, 5, 5}, 16, kA}},
+      {"resnet44", {BlockKind::basic, StemKind::cifar, {7, 7, 7}, 16, kA}},
+      {"resnet56", {BlockKind::basic, StemKind::cifar, {9, 9, 9}, 16, kA}},
   };
   return entries;
 }
@@ -47,18 +52,53 @@ bool uses_bottleneck_blocks(const std::string& arch) {
   return it != zoo().end() && it->second.block == BlockKind::bottleneck;
 }
 
-std::unique_ptr<Model> make_model(const ModelSpec& spec, Backend& backend) {
-  auto it = zoo().find(spec.arch);
+namespace {
+
+const ZooEntry& zoo_entry(const std::string& arch) {
+  auto it = zoo().find(arch);
   if (it == zoo().end()) {
     std::string known;
     for (const auto& n : model_names()) known += (known.empty() ? "" : ", ") + n;
-    throw UsageError("unknown model arch '" + spec.arch + "' (known: " + known + ")");
+    throw UsageError("unknown model arch '" + arch + "' (known: " + known + ")");
   }
+  return it->second;
+}
+
+}  // namespace
+
+ShortcutKind parse_shortcut(const std::string& text) {
+  if (text == "A" || text == "a") return ShortcutKind::A;
+  if (text == "B" || text == "b") return ShortcutKind::B;
+  if (text == "auto") return ShortcutKind::arch_default;
+  throw UsageError("option --shortcut: '" + text + "' is not A, B or auto");
+}
+
+std::string shortcut_name(ShortcutKind kind) {
+  switch (kind) {
+    case ShortcutKind::A: return "A";
+    case ShortcutKind::B: return "B";
+    case ShortcutKind::arch_default: break;
+  }
+  return "auto";
+}
+
+ShortcutKind resolve_shortcut(const std::string& arch, ShortcutKind kind) {
+  const ZooEntry& z = zoo_entry(arch);
+  if (kind == ShortcutKind::arch_default) return z.default_shortcut;
+  if (kind == ShortcutKind::A && z.default_shortcut != ShortcutKind::A)
+    throw UsageError("option --shortcut: A (He et al.'s parameter-free shortcut) exists for "
+                     "resnet8/20/32/44/56 only; " + arch + " has torchvision's projections (B)");
+  return kind;
+}
+
+std::unique_ptr<Model> make_model(const ModelSpec& requested, Backend& backend) {
+  ModelSpec spec = requested;
+  spec.shortcut = resolve_shortcut(spec.arch, spec.shortcut);  // also refuses an unknown arch
   if (spec.num_classes < 1) throw UsageError("model num_classes must be >= 1");
   if (spec.in_channels < 1) throw UsageError("model in_channels must be >= 1");
   if (spec.base_width < 0) throw UsageError("model base_width must be >= 0");
-  const ZooEntry& z = it->second;
-  ResNetLayout layout{z.block, z.stem, z.blocks_per_stage, {}};
+  const ZooEntry& z = zoo_entry(spec.arch);
+  ResNetLayout layout{z.block, z.stem, z.blocks_per_stage, {}, spec.shortcut};
   int64_t width = spec.base_width > 0 ? spec.base_width : z.default_width;
   for (size_t i = 0; i < z.blocks_per_stage.size(); ++i) layout.stage_widths.push_back(width << i);
   return std::make_unique<ResNet>(spec, layout, backend);

@@ -9,17 +9,6 @@ static BatchNormOptions with_relu(BatchNormOptions o, bool relu) {
   return o;
 }
 
-Downsample::Downsample(ParameterStore& store, const std::string& block, int64_t in_channels,
-                       int64_t out_channels, int64_t stride, BatchNormOptions bn)
-    : conv_(store, block + ".downsample.0", in_channels, out_channels, 1, stride, 0),
-      bn_(store, block + ".downsample.1", out_channels, with_relu(bn, false)) {}
-
-const Tensor& Downsample::forward(const Tensor& x, bool train) {
-  return bn_.forward(conv_.forward(x, train), train);
-}
-
-Tensor& Downsample::backward(const Tensor& dy) { return conv_.backward(bn_.backward(dy)); }
-
 // The end of every block: y = relu(main + shortcut); backward gives d(main) = d(shortcut).
 const Tensor& ResidualBlock::finish_forward(const Tensor& x, BatchNorm2d& last_bn,
                                             const Tensor& last_bn_input, const Tensor& shortcut,
@@ -44,27 +33,24 @@ void ResidualBlock::finish_backward(const Tensor& shortcut_grad, Tensor& dx) {
 }
 
 BasicBlock::BasicBlock(ParameterStore& store, const std::string& name, int64_t in_channels,
-                       int64_t planes, int64_t stride, BatchNormOptions bn)
+                       int64_t planes, int64_t stride, BatchNormOptions bn, ShortcutKind shortcut)
     : ResidualBlock(store.backend()),
       conv1_(store, name + ".conv1", in_channels, planes, 3, stride, 1),
       bn1_(store, name + ".bn1", planes, with_relu(bn, true)),
       conv2_(store, name + ".conv2", planes, planes, 3, 1, 1),
-      bn2_(store, name + ".bn2", planes, with_relu(bn, false)) {
-  if (stride != 1 || in_channels != planes * expansion)
-    downsample_ =
-        std::make_unique<Downsample>(store, name, in_channels, planes * expansion, stride, bn);
-}
+      bn2_(store, name + ".bn2", planes, with_relu(bn, false)),
+      shortcut_(make_shortcut(shortcut, store, name, in_channels, planes * expansion, stride, bn)) {}
 
 const Tensor& BasicBlock::forward(const Tensor& x, bool train) {
   const Tensor& h = conv2_.forward(bn1_.forward(conv1_.forward(x, train), train), train);
-  const Tensor& shortcut = downsample_ ? downsample_->forward(x, train) : x;
+  const Tensor& shortcut = shortcut_ ? shortcut_->forward(x, train) : x;
   return finish_forward(x, bn2_, h, shortcut, train);
 }
 
 Tensor& BasicBlock::backward(const Tensor& dy) {
   const Tensor& d = start_backward(dy);
   Tensor& dx = conv1_.backward(bn1_.backward(conv2_.backward(bn2_.backward(d))));
-  finish_backward(downsample_ ? downsample_->backward(d) : d, dx);
+  finish_backward(shortcut_ ? shortcut_->backward(d) : d, dx);
   return dx;
 }
 
@@ -76,17 +62,15 @@ Bottleneck::Bottleneck(ParameterStore& store, const std::string& name, int64_t i
       conv2_(store, name + ".conv2", planes, planes, 3, stride, 1),
       bn2_(store, name + ".bn2", planes, with_relu(bn, true)),
       conv3_(store, name + ".conv3", planes, planes * expansion, 1, 1, 0),
-      bn3_(store, name + ".bn3", planes * expansion, with_relu(bn, false)) {
-  if (stride != 1 || in_channels != planes * expansion)
-    downsample_ =
-        std::make_unique<Downsample>(store, name, in_channels, planes * expansion, stride, bn);
-}
+      bn3_(store, name + ".bn3", planes * expansion, with_relu(bn, false)),
+      shortcut_(make_shortcut(ShortcutKind::B, store, name, in_channels, planes * expansion,
+                              stride, bn)) {}
 
 const Tensor& Bottleneck::forward(const Tensor& x, bool train) {
   const Tensor& h1 = bn1_.forward(conv1_.forward(x, train), train);
   const Tensor& h2 = bn2_.forward(conv2_.forward(h1, train), train);
   const Tensor& h3 = conv3_.forward(h2, train);
-  const Tensor& shortcut = downsample_ ? downsample_->forward(x, train) : x;
+  const Tensor& shortcut = shortcut_ ? shortcut_->forward(x, train) : x;
   return finish_forward(x, bn3_, h3, shortcut, train);
 }
 
@@ -94,7 +78,7 @@ Tensor& Bottleneck::backward(const Tensor& dy) {
   const Tensor& d = start_backward(dy);
   Tensor& dh2 = bn2_.backward(conv3_.backward(bn3_.backward(d)));
   Tensor& dx = conv1_.backward(bn1_.backward(conv2_.backward(dh2)));
-  finish_backward(downsample_ ? downsample_->backward(d) : d, dx);
+  finish_backward(shortcut_ ? shortcut_->backward(d) : d, dx);
   return dx;
 }
 

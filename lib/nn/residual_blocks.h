@@ -1,8 +1,10 @@
 // torchvision's residual blocks. BasicBlock: 3x3 conv-BN-ReLU, 3x3 conv-BN, + shortcut, ReLU.
 // Bottleneck (v1.5, stride on the 3x3): 1x1 conv-BN-ReLU, 3x3 conv-BN-ReLU, 1x1 conv-BN
-// (x4 channels), + shortcut, ReLU. The shortcut is the identity, or a 1x1 strided conv + BN
-// ("downsample.0" / "downsample.1") when the shape changes. Backward sends the gradient of
-// the final add+ReLU into both branches and sums the two input gradients.
+// (x4 channels), + shortcut, ReLU. The shortcut is the identity, or where the shape changes
+// one of shortcuts.h: a 1x1 strided conv + BN ("downsample.0" / "downsample.1", option B; the
+// only one for bottlenecks) or, for basic blocks, the parameter-free subsample + zero channels
+// (option A). Backward sends the gradient of the final add+ReLU into both branches and sums the
+// two input gradients.
 //
 // Inside a ResNet every block's input is a ReLU output (the stem's, or the previous block's),
 // and each ReLU mask costs a pass over the activation gradient of its own. With
@@ -18,21 +20,9 @@
 #include "nn/conv2d.h"
 #include "nn/layer.h"
 #include "nn/reusable_buffer.h"
+#include "nn/shortcuts.h"
 
 namespace dp::nn {
-
-// The projection shortcut shared by both block kinds.
-class Downsample {
- public:
-  Downsample(ParameterStore& store, const std::string& block, int64_t in_channels,
-             int64_t out_channels, int64_t stride, BatchNormOptions bn);
-  const Tensor& forward(const Tensor& x, bool train);
-  Tensor& backward(const Tensor& dy);
-
- private:
-  Conv2d conv_;
-  BatchNorm2d bn_;
-};
 
 class ResidualBlock : public Layer {
  public:
@@ -67,8 +57,9 @@ class ResidualBlock : public Layer {
 class BasicBlock : public ResidualBlock {
  public:
   static constexpr int64_t expansion = 1;
+  // shortcut: A or B, used only where the shape changes.
   BasicBlock(ParameterStore& store, const std::string& name, int64_t in_channels, int64_t planes,
-             int64_t stride, BatchNormOptions bn);
+             int64_t stride, BatchNormOptions bn, ShortcutKind shortcut);
   const Tensor& forward(const Tensor& x, bool train) override;
   Tensor& backward(const Tensor& dy) override;
   const std::string& last_bn_name() const override { return bn2_.name(); }
@@ -78,7 +69,7 @@ class BasicBlock : public ResidualBlock {
   BatchNorm2d bn1_;
   Conv2d conv2_;
   BatchNorm2d bn2_;
-  std::unique_ptr<Downsample> downsample_;
+  std::unique_ptr<Shortcut> shortcut_;  // null: the identity
 };
 
 class Bottleneck : public ResidualBlock {
@@ -97,7 +88,7 @@ class Bottleneck : public ResidualBlock {
   BatchNorm2d bn2_;
   Conv2d conv3_;
   BatchNorm2d bn3_;
-  std::unique_ptr<Downsample> downsample_;
+  std::unique_ptr<Shortcut> shortcut_;  // null: the identity
 };
 
 }  // namespace dp::nn

@@ -31,7 +31,8 @@ ResNet::ResNet(const ModelSpec& spec, const ResNetLayout& layout, Backend& backe
       std::string name = "layer" + std::to_string(stage + 1) + "." + std::to_string(b);
       int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
       if (layout.block == BlockKind::basic)
-        blocks_.push_back(std::make_unique<BasicBlock>(store, name, in_channels, planes, stride, bn));
+        blocks_.push_back(std::make_unique<BasicBlock>(store, name, in_channels, planes, stride, bn,
+                                                       layout.shortcut));
       else
         blocks_.push_back(std::make_unique<Bottleneck>(store, name, in_channels, planes, stride, bn));
       in_channels = planes * expansion;

@@ -22,6 +22,7 @@ struct ResNetLayout {
   StemKind stem;
   std::vector<int64_t> blocks_per_stage;  // e.g. {2,2,2,2} for resnet18
   std::vector<int64_t> stage_widths;      // planes per stage, e.g. {64,128,256,512}
+  ShortcutKind shortcut = ShortcutKind::B;  // of basic blocks; bottlenecks always project
 };
 
 class ResNet : public Model {

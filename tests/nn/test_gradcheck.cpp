@@ -1,6 +1,7 @@
-// Finite-difference check of a whole ResNet's backward: resnet8 with 4 base channels on a
-// batch of 4 images of 8x8, BN in train mode, loss = mean softmax cross-entropy (computed
-// in double on the host so the numeric side is not limited by f32 loss rounding).
+// Finite-difference check of a whole ResNet's backward: resnet8 (option-A and option-B
+// shortcuts) with 4 base channels on a batch of 4 images of 8x8, BN in train mode, loss = mean
+// softmax cross-entropy (computed in double on the host so the numeric side is not limited by
+// f32 loss rounding).
 // Checked: a sample of single elements of every parameter tensor, a random direction
 // through every parameter tensor, and the input gradient.
 // Step sizes are small (3e-4 per element, 5e-5 along a +-1 direction) because a larger step
@@ -22,7 +23,8 @@ using namespace dp::nn;
 
 namespace {
 
-class GradCheck : public ::testing::Test {
+// Parameterised by the shortcut: option A (the default) and option B's projections.
+class GradCheck : public ::testing::TestWithParam<ShortcutKind> {
  protected:
   void SetUp() override {
     backend = make_cpu_backend(1);
@@ -31,6 +33,7 @@ class GradCheck : public ::testing::Test {
     spec.base_width = 4;
     spec.num_classes = 5;
     spec.seed = 3;
+    spec.shortcut = GetParam();
     model = make_model(spec, *backend);
     model->set_input_grad(true);
     std::mt19937 rng(11);
@@ -114,7 +117,7 @@ void expect_close(double num, double ana, double rel, double abs, const std::str
 
 }  // namespace
 
-TEST_F(GradCheck, ParameterGradientsMatchFiniteDifferences) {
+TEST_P(GradCheck, ParameterGradientsMatchFiniteDifferences) {
   std::vector<float> g, gx;
   analytic(g, gx);
   std::mt19937 rng(5);
@@ -147,7 +150,7 @@ TEST_F(GradCheck, ParameterGradientsMatchFiniteDifferences) {
   std::printf("worst relative error over single elements with |g| > 1e-2: %.3g\n", worst_rel);
 }
 
-TEST_F(GradCheck, InputGradientMatchesFiniteDifferences) {
+TEST_P(GradCheck, InputGradientMatchesFiniteDifferences) {
   std::vector<float> g, gx;
   analytic(g, gx);
   int64_t largest = 0;
@@ -170,7 +173,7 @@ TEST_F(GradCheck, InputGradientMatchesFiniteDifferences) {
 }
 
 // The check must be able to fail: a gradient with one BN scale perturbed is caught.
-TEST_F(GradCheck, DetectsAWrongGradient) {
+TEST_P(GradCheck, DetectsAWrongGradient) {
   std::vector<float> g, gx;
   analytic(g, gx);
   const auto& e = model->store().entry(*model->store().find("layer2.0.bn1.weight"));
@@ -181,3 +184,6 @@ TEST_F(GradCheck, DetectsAWrongGradient) {
   double wrong = 1.2 * g[e.offset + largest];
   EXPECT_GT(std::abs(num - wrong), 0.03 * std::max(std::abs(num), std::abs(wrong)) + 3e-4);
 }
+
+INSTANTIATE_TEST_SUITE_P(Shortcuts, GradCheck, ::testing::Values(ShortcutKind::A, ShortcutKind::B),
+                         [](const auto& info) { return shortcut_name(info.param); });

@@ -72,10 +72,12 @@ class StateDictNames : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<Backend> backend = make_cpu_backend(1);
 };
 
+// "<arch>+B" is <arch> with --shortcut B (option-B projections instead of option A).
 TEST_P(StateDictNames, MatchTorchvisionKeysOrderAndShapes) {
   const std::string arch = GetParam();
   ModelSpec spec;
-  spec.arch = arch;
+  spec.arch = arch.substr(0, arch.find('+'));
+  if (arch.ends_with("+B")) spec.shortcut = ShortcutKind::B;
   auto model = make_model(spec, *backend);
   const auto& ref = reference().at(arch);
   const auto& entries = model->store().entries();
@@ -99,23 +101,51 @@ TEST_P(StateDictNames, MatchTorchvisionKeysOrderAndShapes) {
 INSTANTIATE_TEST_SUITE_P(AllArchs, StateDictNames,
                          ::testing::Values("resnet18", "resnet34", "resnet50", "resnet18_cifar",
                                            "resnet34_cifar", "resnet50_cifar", "resnet8",
-                                           "resnet20", "resnet32", "resnet44", "resnet56"));
+                                           "resnet20", "resnet32", "resnet44", "resnet56",
+                                           "resnet8+B", "resnet20+B", "resnet32+B",
+                                           "resnet44+B", "resnet56+B"));
 
 TEST_F(ModelZoo, ParameterCountsOfTheBrief) {
-  auto count = [&](const std::string& arch) {
+  auto count = [&](const std::string& arch, ShortcutKind shortcut = ShortcutKind::arch_default) {
     ModelSpec spec;
     spec.arch = arch;
     spec.num_classes = 10;
+    spec.shortcut = shortcut;
     return make_model(spec, *backend)->store().parameter_count();
   };
   EXPECT_EQ(count("resnet50"), 23528522);
   EXPECT_EQ(count("resnet18"), 11181642);
   EXPECT_EQ(count("resnet18_cifar"), 11173962);
-  // He et al. report 0.27M with option-A (parameter-free) shortcuts: 269,722; the two
-  // projection shortcuts add 16*32+64 and 32*64+128.
-  EXPECT_EQ(count("resnet20"), 272474);
-  EXPECT_EQ(count("resnet56"), 855770);
-  EXPECT_EQ(count("resnet8"), 78042);
+  // He et al. 2016, table 6 (CIFAR-10, option A): 0.27M, 0.46M, 0.66M, 0.85M parameters for
+  // ResNet-20/32/44/56. The exact counts of the default (option A), and the paper's rounding.
+  const std::pair<const char*, double> paper[] = {
+      {"resnet20", 0.27}, {"resnet32", 0.46}, {"resnet44", 0.66}, {"resnet56", 0.85}};
+  const std::map<std::string, int64_t> exact = {
+      {"resnet8", 75290}, {"resnet20", 269722}, {"resnet32", 464154}, {"resnet44", 658586},
+      {"resnet56", 853018}};
+  for (const auto& [arch, millions] : paper) {
+    EXPECT_EQ(count(arch), exact.at(arch)) << arch;
+    EXPECT_NEAR(count(arch) / 1e6, millions, 0.005) << arch;  // rounds to the paper's figure
+  }
+  EXPECT_EQ(count("resnet8"), exact.at("resnet8"));  // not in the paper: 0.075M
+  // Option B adds the two projections, 16*32 + 2*32 and 32*64 + 2*64 = 2,752, at any depth.
+  for (const auto& [arch, n] : exact) EXPECT_EQ(count(arch, ShortcutKind::B), n + 2752) << arch;
+  EXPECT_EQ(count("resnet20", ShortcutKind::A), 269722);
+}
+
+TEST_F(ModelZoo, ShortcutChoiceIsResolvedAndRefusedWhereItDoesNotExist) {
+  ModelSpec spec;
+  spec.arch = "resnet20";
+  EXPECT_EQ(make_model(spec, *backend)->spec().shortcut, ShortcutKind::A);
+  spec.arch = "resnet18_cifar";
+  EXPECT_EQ(make_model(spec, *backend)->spec().shortcut, ShortcutKind::B);
+  spec.shortcut = ShortcutKind::A;  // torchvision's archs have projections only
+  EXPECT_THROW(make_model(spec, *backend), UsageError);
+  EXPECT_EQ(parse_shortcut("a"), ShortcutKind::A);
+  EXPECT_EQ(parse_shortcut("B"), ShortcutKind::B);
+  EXPECT_EQ(parse_shortcut("auto"), ShortcutKind::arch_default);
+  EXPECT_THROW(parse_shortcut("C"), UsageError);
+  EXPECT_EQ(shortcut_name(resolve_shortcut("resnet56", ShortcutKind::arch_default)), "A");
 }
 
 TEST_F(ModelZoo, OptionsChangeShapes) {
@@ -184,8 +214,11 @@ TEST_F(ModelZoo, ZeroInitResidualZeroesLastGammaOfEachBlock) {
   auto m = make_model(spec, *backend);
   for (const char* name : {"layer1.0.bn2.weight", "layer3.0.bn2.weight"})
     for (float v : named(*m, name)) EXPECT_EQ(v, 0.0f) << name;
-  for (const char* name : {"bn1.weight", "layer1.0.bn1.weight", "layer2.0.downsample.1.weight"})
+  for (const char* name : {"bn1.weight", "layer1.0.bn1.weight", "layer2.0.bn1.weight"})
     for (float v : named(*m, name)) EXPECT_EQ(v, 1.0f) << name;
+  spec.shortcut = ShortcutKind::B;  // a projection's BN is not a block's last BN
+  m = make_model(spec, *backend);
+  for (float v : named(*m, "layer2.0.downsample.1.weight")) EXPECT_EQ(v, 1.0f);
 }
 
 TEST_F(ModelZoo, TrainForwardUpdatesStatsEvalDoesNot) {

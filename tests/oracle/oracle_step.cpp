@@ -1,8 +1,8 @@
 // oracle_step: one training step of a zoo model on the CPU backend, from an HDF5 file that
 // torch_oracle.py wrote, so the Python side can compare against PyTorch tensor by tensor.
 //
-// Input  (argv[1]): attributes arch, num_classes, in_channels, lr, momentum, weight_decay,
-//                   nesterov (0/1); /params/<state_dict name> (PyTorch layout, which is ours),
+// Input  (argv[1]): attributes arch, shortcut (A/B/auto), num_classes, in_channels, lr,
+//                   momentum, weight_decay, nesterov (0/1); /params/<state_dict name> (PyTorch layout, which is ours),
 //                   /buffers/<name>, /batch/images {N,H,W,C} f32, /batch/labels {N} i32.
 // Output (argv[2]): /logits {N,K}, /loss (1), /grads/<name>, /params/<name> (after the SGD
 //                   step), /momentum/<name> (the SGD momentum buffer after the step),
@@ -30,6 +30,7 @@ int run(const std::string& in_path, const std::string& out_path) {
   spec.arch = in.string_attribute("arch");
   spec.num_classes = in.int_attribute("num_classes");
   spec.in_channels = in.int_attribute("in_channels");
+  spec.shortcut = nn::parse_shortcut(in.string_attribute("shortcut"));
   SgdHyper hyper;
   hyper.lr = static_cast<float>(in.double_attribute("lr"));
   hyper.momentum = static_cast<float>(in.double_attribute("momentum"));
@@ -99,7 +100,8 @@ int run(const std::string& in_path, const std::string& out_path) {
     if (e.kind == nn::StateKind::parameter)
       momentum_out.write<float>(e.name, dims_of(e.shape), momentum.data() + e.offset);
   }
-  std::printf("oracle_step: %s, loss %.6f, %lld parameters\n", spec.arch.c_str(), loss,
+  std::printf("oracle_step: %s, shortcut %s, loss %.6f, %lld parameters\n", spec.arch.c_str(),
+              nn::shortcut_name(model->spec().shortcut).c_str(), loss,
               static_cast<long long>(store.parameter_count()));
   return 0;
 }

@@ -18,8 +18,11 @@ each BN that feeds a ReLU (directly, or through the residual add) gets its bias 
 channel by the smallest amount that leaves no pre-ReLU value of this batch within --margin
 (1e-4) of zero. The shifted biases are part of the model both sides run.
 
-Models: resnet50 = torchvision.models.resnet50(num_classes=10); resnet18_cifar = torchvision
-resnet18(num_classes=10) with conv1 = 3x3/1 pad 1 and maxpool = Identity."""
+Models (tests/bench/torch_models.py, shared with the benchmark peers): resnet50 =
+torchvision.models.resnet50(num_classes=10); resnet18_cifar = torchvision resnet18(num_classes=10)
+with conv1 = 3x3/1 pad 1 and maxpool = Identity; resnet20 = He et al.'s CIFAR ResNet with
+option-A shortcuts (stride-2 subsample, zero-padded channels: the default) or, with --shortcut B,
+1x1 projections. oracle_step builds the same model from the file's arch and shortcut."""
 import argparse
 import copy
 import os
@@ -30,54 +33,10 @@ import h5py
 import numpy as np
 import torch
 import torch.nn as nn
-import torchvision
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-
-def build(arch, num_classes):
-    if arch == "resnet50":
-        return torchvision.models.resnet50(num_classes=num_classes)
-    if arch == "resnet18_cifar":
-        m = torchvision.models.resnet18(num_classes=num_classes)
-        m.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
-        m.maxpool = nn.Identity()
-        return m
-    if arch == "resnet20":
-        return CifarResNet([3, 3, 3], num_classes)
-    raise SystemExit(f"torch_oracle.py: unknown arch {arch}")
-
-
-class CifarResNet(nn.Module):
-    """He et al. 2016's CIFAR ResNet (6n+2 layers, 16/32/64 channels) as dptrain builds it:
-    torchvision's BasicBlock, 1x1 projection shortcuts where the shape changes, and
-    torchvision's parameter names."""
-
-    def __init__(self, blocks, num_classes, width=16):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, width, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.relu = nn.ReLU(inplace=True)
-        inplanes = width
-        self.stages = len(blocks)
-        for i, count in enumerate(blocks):
-            planes, stride = width << i, 1 if i == 0 else 2
-            layers = []
-            for j in range(count):
-                down = None
-                if j == 0 and (stride != 1 or inplanes != planes):
-                    down = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False),
-                                         nn.BatchNorm2d(planes))
-                layers.append(BasicBlock(inplanes, planes, stride if j == 0 else 1, down))
-                inplanes = planes
-            setattr(self, f"layer{i + 1}", nn.Sequential(*layers))
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(inplanes, num_classes)
-
-    def forward(self, x):
-        x = self.relu(self.bn1(self.conv1(x)))
-        for i in range(self.stages):
-            x = getattr(self, f"layer{i + 1}")(x)
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+from torch_models import SubsamplePad, default_shortcut, make_model  # noqa: E402
 
 
 def randomise_bn(model, gen):
@@ -147,9 +106,11 @@ def separate_relu_inputs(model, images_nchw, margin):
         state = {}
         hooks.append(block.register_forward_pre_hook(
             lambda m, i, s=state: s.__setitem__("x", i[0])))
-        if block.downsample is None:  # relu(last(...) + x): shift the last BN
+        if block.downsample is None or isinstance(block.downsample, SubsamplePad):
+            # relu(last(...) + shortcut(x)), the shortcut without parameters: shift the last BN
+            short = block.downsample or (lambda x: x)
             hooks.append(last.register_forward_hook(
-                lambda m, i, o, s=state: shift_bn_output(m, o, o + s["x"])))
+                lambda m, i, o, s=state, f=short: shift_bn_output(m, o, o + f(s["x"]))))
         else:  # relu(last(...) + downsample(x)): shift the downsample's BN
             hooks.append(last.register_forward_hook(
                 lambda m, i, o, s=state: s.__setitem__("main", o.clone())))
@@ -186,6 +147,7 @@ def write_input(path, args, model, params, images, labels, hyper):
         f.attrs["arch"] = args.arch
         f.attrs["num_classes"] = args.num_classes
         f.attrs["in_channels"] = 3
+        f.attrs["shortcut"] = args.shortcut
         for k in ("lr", "momentum", "weight_decay"):
             f.attrs[k] = float(hyper[k])
         f.attrs["nesterov"] = int(hyper["nesterov"])
@@ -199,6 +161,8 @@ def write_input(path, args, model, params, images, labels, hyper):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--arch", required=True, choices=["resnet50", "resnet18_cifar", "resnet20"])
+    p.add_argument("--shortcut", choices=["A", "B", "auto"], default="auto",
+                   help="where a block's shape changes: A (resnet20's default) or B")
     p.add_argument("--oracle-step", required=True)
     p.add_argument("--workdir", required=True)
     p.add_argument("--num-classes", type=int, default=10)
@@ -209,12 +173,14 @@ def main():
     p.add_argument("--margin", type=float, default=1e-4)
     p.add_argument("--tolerance", type=float, default=1e-4)
     args = p.parse_args()
+    if args.shortcut == "auto":
+        args.shortcut = default_shortcut(args.arch)
     os.makedirs(args.workdir, exist_ok=True)
     torch.set_num_threads(2)
 
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed + 1)
-    model = build(args.arch, args.num_classes)
+    model = make_model(args.arch, args.num_classes, shortcut=args.shortcut)
     randomise_bn(model, gen)
     images = torch.randn(args.batch, args.size, args.size, 3, generator=gen)  # N,H,W,C
     labels = torch.randint(0, args.num_classes, (args.batch,), generator=gen, dtype=torch.int32)
@@ -243,7 +209,7 @@ def main():
         sgd.step()
         momentum = {k: sgd.state[q]["momentum_buffer"] for k, q in stepped.items()}
 
-        tag = f"{args.arch}_{'nesterov' if nesterov else 'momentum'}"
+        tag = f"{args.arch}{args.shortcut}_{'nesterov' if nesterov else 'momentum'}"
         in_path = os.path.join(args.workdir, f"{tag}_in.h5")
         out_path = os.path.join(args.workdir, f"{tag}_out.h5")
         write_input(in_path, args, model, params, images, labels, hyper)
