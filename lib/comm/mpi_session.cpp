@@ -29,10 +29,24 @@ std::string mpi_error_string(int code) {
   return std::string(buffer, length);
 }
 
+std::optional<std::string> thread_level_problem(int provided) {
+  if (provided >= MPI_THREAD_FUNNELED) return std::nullopt;
+  return fmt::format(
+      "the MPI library provides thread level {} (MPI_THREAD_SINGLE), dptrain needs "
+      "MPI_THREAD_FUNNELED: its loader and watchdog threads run beside the main thread, which "
+      "alone calls MPI; use an MPI built with thread support",
+      provided);
+}
+
 MpiSession::MpiSession(int* argc, char*** argv) {
   int provided = 0;
   // FUNNELED: only the main thread calls MPI (the prefetch thread never does).
   DP_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+  if (auto problem = thread_level_problem(provided)) {
+    log::error("{}", *problem);
+    MPI_Finalize();
+    std::exit(static_cast<int>(ExitCode::communication));
+  }
   // Errors come back as codes we turn into exceptions, instead of MPI aborting silently.
   DP_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
   DP_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));

@@ -21,6 +21,11 @@ std::string mpi_error_string(int code);
 std::optional<std::string> slurm_launch_mismatch(const char* slurm_ntasks, const char* slurm_procid,
                                                  int mpi_world_size, int mpi_rank);
 
+// MPI_Init_thread's `provided` level against what dptrain needs: FUNNELED, since its loader
+// and watchdog threads run beside the main thread, which alone calls MPI. Returns the error
+// to stop with when the library provides less.
+std::optional<std::string> thread_level_problem(int provided);
+
 }  // namespace dp
 
 #define DP_MPI_CHECK(expr)                                                                \

@@ -49,4 +49,16 @@ inline uint64_t fnv1a64_bytes(const void* data, size_t size, uint64_t hash = kFn
   return hash;
 }
 
+// The seed of one random stream of a run: `stream` names what it draws ("sampler", ...), and
+// (seed, stream, epoch, index) are folded in one at a time through splitmix64's mix, so
+// distinct tuples give unrelated seeds (unlike seed + epoch, under which seed s's epoch e+1 is
+// seed s+1's epoch e).
+constexpr uint64_t derive_seed(uint64_t seed, std::string_view stream, uint64_t epoch,
+                               uint64_t index = 0) {
+  uint64_t h = splitmix64_mix(seed) ^ fnv1a64(stream);
+  h = splitmix64_mix(h) ^ epoch;
+  h = splitmix64_mix(h) ^ index;
+  return splitmix64_mix(h);
+}
+
 }  // namespace dp::hash

@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "core/hash.h"
 
 namespace dp::data {
 namespace {
@@ -30,7 +31,7 @@ uint64_t uniform_below(std::mt19937_64& rng, uint64_t bound) {
 std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) {
   std::vector<int64_t> p(n);
   std::iota(p.begin(), p.end(), 0);
-  std::mt19937_64 rng(seed + static_cast<uint64_t>(epoch));
+  std::mt19937_64 rng(hash::derive_seed(seed, "sampler", static_cast<uint64_t>(epoch)));
   for (int64_t i = n - 1; i > 0; --i) std::swap(p[i], p[uniform_below(rng, i + 1)]);
   return p;
 }

@@ -15,9 +15,15 @@ namespace dp::data {
 // unlike std::uniform_int_distribution, the same on every standard library).
 uint64_t uniform_below(std::mt19937_64& rng, uint64_t bound);
 
-// A permutation of [0, n): mt19937_64 seeded with seed + epoch, Fisher-Yates from the back
-// (for i = n-1 .. 1: swap(p[i], p[uniform_below(i + 1)])).
+// A permutation of [0, n): mt19937_64 seeded with hash::derive_seed(seed, "sampler", epoch),
+// Fisher-Yates from the back (for i = n-1 .. 1: swap(p[i], p[uniform_below(i + 1)])).
+// PyTorch's DistributedSampler seeds with seed + epoch, so its seed s, epoch e+1 repeats seed
+// s+1, epoch e; ours gives every (seed, epoch) its own order.
 std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch);
+
+// The version of epoch_permutation's order: checkpoints record it, and a resume refuses a
+// checkpoint written under another order (1: seed + epoch; 2: derive_seed).
+inline constexpr int64_t kSamplerOrderVersion = 2;
 
 class DistributedSampler {
  public:

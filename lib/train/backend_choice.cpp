@@ -1,9 +1,11 @@
 #include "train/backend_choice.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "backend/cpu/thread_pinning.h"
 #include "backend/cuda/device_probe.h"
+#include "comm/communicator.h"
 #include "core/env_switch.h"
 #include "core/error.h"
 #include "nn/model.h"
@@ -109,6 +111,25 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
                      fmt::format("{} GPU(s) found, but this build has no CUDA backend{}",
                                  probe.device_count, cpu_note));
 #endif
+}
+
+void check_same_device(Device mine, const std::string& reason, Communicator& comm) {
+  const double code = mine == Device::cpu ? 0.0 : 1.0;
+  std::vector<double> all(comm.size());
+  comm.allgather(&code, 1, all.data());
+  if (std::all_of(all.begin(), all.end(), [&](double d) { return d == all[0]; })) return;
+  std::string devices;
+  for (size_t r = 0; r < all.size(); ++r)
+    devices += fmt::format("{}rank {} {}", r ? ", " : "", r, all[r] == 0.0 ? "cpu" : "cuda");
+  throw Error(ExitCode::communication,
+              fmt::format("option --device: the ranks chose different backends ({}); this rank: "
+                          "{}. Give every rank a usable GPU, or run with --device cpu",
+                          devices, reason));
+}
+
+BackendChoice agree_on_backend(BackendChoice choice, Communicator& comm) {
+  check_same_device(choice.backend->device(), choice.reason, comm);
+  return choice;
 }
 
 }  // namespace dp

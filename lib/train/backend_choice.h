@@ -10,6 +10,8 @@
 
 namespace dp {
 
+class Communicator;
+
 struct BackendChoice {
   std::unique_ptr<Backend> backend;
   std::string reason;
@@ -36,5 +38,14 @@ bool cpu_blocked_activations(const std::string& arch);
 BackendChoice choose_backend(const std::string& device, int threads, int local_rank,
                              int local_size, const CudaOptions& cuda = {},
                              bool pin_threads = true, bool cpu_blocked = true);
+
+// Collective: the ranks compare the devices they chose. Under --device auto a rank whose CUDA
+// initialisation failed falls back to the CPU while its peers take the GPU, and their next
+// collectives (NCCL's, or ones on device memory) would not match; so before any of them, a
+// disagreement ends every rank with a communication error naming each rank's device and this
+// rank's reason. Returns `choice` when all agree.
+BackendChoice agree_on_backend(BackendChoice choice, Communicator& comm);
+// The comparison itself: `mine` is this rank's device, `reason` what the error says of it.
+void check_same_device(Device mine, const std::string& reason, Communicator& comm);
 
 }  // namespace dp

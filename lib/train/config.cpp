@@ -138,7 +138,11 @@ po::options_description parallel_options(TrainConfig& c) {
       ("comm", po::value(&c.comm)->default_value(c.comm),
        "gradient averaging: auto|nccl|mpi (auto: nccl for GPU gradients, else mpi)")
       ("bucket-mb", po::value(&c.bucket_mb)->default_value(c.bucket_mb),
-       "gradient allreduce bucket size in MiB (buckets overlap backward)");
+       "gradient allreduce bucket size in MiB (buckets overlap backward)")
+      ("broadcast-buffers", po::value(&c.broadcast_buffers)->default_value(c.broadcast_buffers),
+       "copy rank 0's BatchNorm running statistics to every rank after each step's forward, as "
+       "DDP's broadcast_buffers=True, so evaluation and checkpoints see one model; false: each "
+       "rank keeps its own");
   return parallel;
 }
 

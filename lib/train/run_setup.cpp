@@ -80,6 +80,7 @@ TrainStepOptions train_step_options(const TrainConfig& config, const TrainData& 
   options.label_smoothing = config.label_smoothing;
   options.cuda_graphs = config.cuda_graphs;
   options.local_batch = data.local_batch();
+  options.broadcast_buffers = config.broadcast_buffers;
   options.backend_augment = data.backend_augment();
   return options;
 }

@@ -3,9 +3,12 @@
 namespace dp {
 
 TrainStep::TrainStep(nn::Model& model, const TrainStepOptions& options, GradientReducer& reducer,
-                     StepGuard& guard, optim::Optimizer& optimizer, TestHooks& hooks)
+                     Communicator& model_comm, StepGuard& guard, optim::Optimizer& optimizer,
+                     TestHooks& hooks)
     : model_(model),
       reducer_(reducer),
+      model_comm_(model_comm),
+      broadcast_buffers_(options.broadcast_buffers && model_comm.size() > 1),
       guard_(guard),
       optimizer_(optimizer),
       hooks_(hooks),
@@ -35,12 +38,23 @@ StepResult TrainStep::run(const data::HostBatch& batch, const StepPosition& at, 
   const ReductionTimes reduced = reducer_.finish();
   times.phases.comm += reduced.comm;
   times.comm_hidden += reduced.hidden;
+  {
+    ScopedTimer t(times.phases.comm);
+    broadcast_buffers();
+  }
   result.updated = !guard_.skip_update(result.loss, model_.grads(), at.epoch, at.step_in_epoch + 1);
   if (result.updated) {
     ScopedTimer t(times.phases.optimizer);
     optimizer_.step();
   }
   return result;
+}
+
+// After the reduction has finished, so no other collective is in flight on the communicator.
+void TrainStep::broadcast_buffers() {
+  if (!broadcast_buffers_) return;
+  Tensor& buffers = model_.buffers();
+  model_comm_.broadcast(buffers.data(), buffers.numel(), 0);
 }
 
 }  // namespace dp

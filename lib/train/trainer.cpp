@@ -72,9 +72,11 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
       writer_(comm_->rank() == 0),
       train_set_(config.data, "train"),
       test_set_(config.data, "test"),
-      choice_(choose_backend(config.device, config.threads, mpi.local_rank(), mpi.local_size(),
-                             cuda_options(config.precision, config.deterministic),
-                             config.pin_threads, cpu_blocked_activations(config.arch))),
+      choice_(agree_on_backend(
+          choose_backend(config.device, config.threads, mpi.local_rank(), mpi.local_size(),
+                         cuda_options(config.precision, config.deterministic),
+                         config.pin_threads, cpu_blocked_activations(config.arch)),
+          *comm_)),
       model_(nn::make_model(model_spec(config, train_set_), *choice_.backend)),
       // Gradients are averaged in buckets whose allreduce starts from the model's grad-ready
       // hook, overlapping the rest of backward.
@@ -86,7 +88,8 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
       optimizer_(make_optimizer(config, *model_, std::move(additions.groups))),
       guard_(step_guard_options(config), *choice_.backend, *comm_),
       hooks_(make_test_hooks(config, *choice_.backend, comm_->rank(), signal)),
-      step_(*model_, train_step_options(config, data_), *reducer_, guard_, optimizer_, *hooks_),
+      step_(*model_, train_step_options(config, data_), *reducer_, *grad_comm_.comm, guard_,
+            optimizer_, *hooks_),
       checkpointer_(*model_, optimizer_.momentum_buffer(), *comm_,
                     run_identity(config, train_set_, data_.steps_per_epoch(), comm_->size())),
       run_name_(run_name(config, train_set_)),

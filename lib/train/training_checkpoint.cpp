@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "data/distributed_sampler.h"
 
 namespace dp {
 
@@ -64,7 +65,8 @@ void TrainingCheckpointer::save(const std::string& path, const ResumePoint& poin
                  {"epochs", identity_.epochs},
                  {"num_classes", identity_.num_classes},
                  {"in_channels", identity_.in_channels},
-                 {"seed", static_cast<int64_t>(identity_.seed)}};
+                 {"seed", static_cast<int64_t>(identity_.seed)},
+                 {"sampler_order_version", data::kSamplerOrderVersion}};
     meta.strings = {{"arch", identity_.arch},
                     {"dataset", identity_.dataset},
                     {"trigger", trigger},
@@ -83,6 +85,14 @@ void TrainingCheckpointer::check_compatible(const std::string& path, const Check
     throw UsageError(fmt::format(
         "option --resume: {} has checkpoint format {}, written before exact resume existed; it "
         "can be evaluated but not resumed", path, version));
+  const auto order = meta.ints.find("sampler_order_version");
+  const int64_t order_version = order == meta.ints.end() ? 1 : order->second;
+  if (order_version != data::kSamplerOrderVersion)
+    throw UsageError(fmt::format(
+        "option --resume: {} was written under sample order version {} and this build draws "
+        "version {} (orders seeded per (seed, epoch), no longer seed + epoch), so it cannot "
+        "continue that run exactly; it can still be evaluated (dptrain eval)",
+        path, order_version, data::kSamplerOrderVersion));
   auto refuse = [&](const std::string& what, const std::string& then, const std::string& now) {
     throw UsageError(fmt::format("option --resume: {} was written with {} {}, this run has {}",
                                  path, what, then, now));

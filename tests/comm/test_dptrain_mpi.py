@@ -1,5 +1,8 @@
 """dptrain train under mpirun -np 2 on a tiny dataset: the run succeeds, rank 0 alone writes
-metrics.h5 (with the data-parallel timing fields filled in and world-size 2), and
+metrics.h5 (with the data-parallel timing fields filled in and world-size 2), its final
+validation confusion matrix equals `dptrain eval` of its checkpoint on 1 rank (one model on
+every rank: rank 0's BN buffers are broadcast, as DDP's broadcast_buffers), every rank holds
+the same BN buffers after each step (and with --broadcast-buffers false they drift apart), and
 --comm nccl on the CPU backend is refused with a usage error naming the option."""
 import os
 import subprocess
@@ -54,6 +57,39 @@ with tempfile.TemporaryDirectory() as tmp:
             check(attrs["comm"] == "auto" and attrs["bucket-mb"] == "0.05",
                   "config records --comm and --bucket-mb")
             check(attrs["gradient-comm"].startswith("mpi"), "gradients averaged over MPI")
+
+    evaluate = [DPTRAIN, "eval", "--checkpoint", os.path.join(out, "ddp", "checkpoint.h5"),
+                "--data", data, "--threads", "1", "--output", os.path.join(tmp, "eval.h5")]
+    ev = subprocess.run(mpirun_command(MPIEXEC, 1, evaluate), capture_output=True, text=True,
+                        timeout=120)
+    check(ev.returncode == 0, f"dptrain eval of the 2-rank checkpoint exits 0: {ev.stderr[-500:]}")
+    if ev.returncode == 0 and os.path.exists(metrics):
+        with h5py.File(metrics) as f, h5py.File(os.path.join(tmp, "eval.h5")) as e:
+            final, again = f["final/confusion_matrix"][()], e["eval/confusion_matrix"][()]
+            check(final.sum() > 0 and np.array_equal(final, again),
+                  f"the run's final confusion matrix equals eval of its checkpoint on 1 rank:\n"
+                  f"{final}\n{again}")
+
+    def buffers_after_each_step(broadcast):
+        run = f"buffers-{broadcast}"
+        steps = subprocess.run(mpirun_command(MPIEXEC, 2, train + [
+            "--epochs", "1", "--max-steps-per-epoch", "6", "--checkpoint-every-steps", "1",
+            "--keep-checkpoints", "10", "--run-name", run, "--broadcast-buffers", broadcast]),
+            capture_output=True, text=True, timeout=240)
+        check(steps.returncode == 0, f"--broadcast-buffers {broadcast} run exits 0")
+        rows = []
+        for name in sorted(os.listdir(os.path.join(out, run))):
+            if name.startswith("checkpoint-e"):
+                with h5py.File(os.path.join(out, run, name)) as c:
+                    rows.append(c["train_state/buffers_by_rank"][()])
+        return rows
+
+    synced = buffers_after_each_step("true")
+    check(len(synced) == 6 and all(np.array_equal(r[0], r[1]) for r in synced),
+          f"with broadcast, both ranks hold the same BN buffers after each of {len(synced)} steps")
+    local = buffers_after_each_step("false")
+    check(len(local) == 6 and all(not np.array_equal(r[0], r[1]) for r in local[:5]),
+          "with --broadcast-buffers false, each rank keeps its own BN buffers")
 
     nccl = subprocess.run(mpirun_command(MPIEXEC, 2, train + ["--comm", "nccl", "--overwrite"]),
                           capture_output=True, text=True, timeout=120)

@@ -20,14 +20,25 @@ TEST(Sampler, Mt19937_64IsTheStandardGenerator) {
   EXPECT_EQ(rng(), 9981545732273789042ULL);
 }
 
-TEST(Sampler, PermutationIsAPermutationAndDependsOnSeedPlusEpoch) {
+TEST(Sampler, PermutationIsAPermutationOfSeedAndEpoch) {
   auto p = epoch_permutation(1000, 7, 3);
   auto sorted = p;
   std::sort(sorted.begin(), sorted.end());
   for (int64_t i = 0; i < 1000; ++i) ASSERT_EQ(sorted[i], i);
   EXPECT_EQ(p, epoch_permutation(1000, 7, 3));
-  EXPECT_EQ(p, epoch_permutation(1000, 8, 2));  // PyTorch seeds its generator with seed + epoch
   EXPECT_NE(p, epoch_permutation(1000, 7, 4));
+}
+
+// Under PyTorch's seed + epoch, seed 1's epoch e is seed 0's epoch e+1, so runs with
+// "different seeds" share most epoch orders. Every (seed, epoch) of a grid must differ.
+TEST(Sampler, DistinctSeedEpochPairsGiveDistinctOrders) {
+  std::set<std::vector<int64_t>> orders;
+  for (uint64_t seed = 0; seed < 12; ++seed)
+    for (int64_t epoch = 0; epoch < 12; ++epoch) orders.insert(epoch_permutation(500, seed, epoch));
+  EXPECT_EQ(orders.size(), 144u);
+  EXPECT_NE(epoch_permutation(500, 8, 2), epoch_permutation(500, 7, 3)) << "no seed + epoch aliasing";
+  const auto a = epoch_permutation(500, 1, 0), b = epoch_permutation(500, 0, 1);
+  EXPECT_FALSE(std::equal(a.begin(), a.begin() + 8, b.begin())) << "not even a shared prefix";
 }
 
 TEST(Sampler, ShardsAreEqualDisjointUpToPaddingAndCoverTheEpoch) {
