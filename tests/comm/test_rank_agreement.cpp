@@ -30,7 +30,9 @@ TEST(BackendAgreement, OneRankOnAnotherDeviceStopsEveryRankNamingThem) {
     EXPECT_NE(message.find("rank 0 cuda"), std::string::npos) << message;
     EXPECT_NE(message.find(last), std::string::npos) << message;
     EXPECT_NE(message.find("--device"), std::string::npos) << message;
-    if (fell_back) EXPECT_NE(message.find("injected failure"), std::string::npos) << message;
+    if (fell_back) {
+      EXPECT_NE(message.find("injected failure"), std::string::npos) << message;
+    }
   }
 }
 
