@@ -23,6 +23,7 @@ commands:
   pack     convert CIFAR-10 binary / MNIST / Fashion-MNIST IDX files into one HDF5 file
   bench    time training steps on synthetic data
   inspect  print a packed dataset's or a checkpoint's contents
+  verify   check dptrain files end to end against their checksums, one line per file
 
 options:
   --version, -V  print the version, the backends of this build (CPU oneDNN; CUDA, with the
@@ -40,6 +41,7 @@ int dispatch(const std::string& command, const std::vector<std::string>& args,
   if (command == "pack") return dp::run_pack(args, mpi);
   if (command == "bench") return dp::run_bench(args, mpi);
   if (command == "inspect") return dp::run_inspect(args, mpi);
+  if (command == "verify") return dp::run_verify(args, mpi);
   if (command == "help" || command == "--help" || command == "-h") {
     std::cout << kUsage;
     return 0;

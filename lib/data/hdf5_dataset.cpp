@@ -121,6 +121,9 @@ void HDF5Dataset::read_labels(const h5::Group& group, int64_t count, int64_t num
   if (worst != labels_.end() && *worst >= num_classes)
     fail(fmt::format("label {} at index {} is not below num_classes={}", *worst,
                      worst - labels_.begin(), num_classes));
+  // The labels were verified by that read; images are verified chunk by chunk as batches read
+  // them (read_images). A file packed before checksums is read all the same, noted once.
+  if (!labels.checksummed() || !images_.checksummed()) h5::note_unverified_once(filename_);
 }
 
 void HDF5Dataset::read_images(const std::vector<int64_t>& indices, uint8_t* out) const {

@@ -1,6 +1,8 @@
 // One split ("train" / "test") of a packed dataset file (layout: data/packed_format.h).
 // Everything is validated when opening, so a bad file fails before training starts, with a
-// DataError naming the file and the problem. Labels are small and held in memory; images stay
+// DataError naming the file and the problem. Every read is checked against the file's
+// checksums (labels when opening, each image chunk when a batch reads it): a mismatch is a
+// DataError naming the file and dataset. Labels are small and held in memory; images stay
 // in the file and are read a batch at a time, one hyperslab per run of consecutive rows
 // (see read_images for why not one hyperslab-union selection).
 #pragma once

@@ -12,9 +12,13 @@
 //                              stored on disk (a .gz file is hashed compressed)
 //   /class_names     string[num_classes]  (variable-length UTF-8)
 //   /train, /test    groups, each with
-//     images         uint8 (N, H, W, C)   channels-last; chunked 256 rows per chunk, no
-//                                          compression, so reading a list of rows is cheap
-//     labels         uint8 (N)             values in [0, num_classes)
+//     images         uint8 (N, H, W, C)   channels-last; one row per chunk, no compression, a
+//                                          Fletcher-32 checksum per chunk (files packed before
+//                                          checksums: 256 rows per chunk, no checksum)
+//     labels         uint8 (N)             values in [0, num_classes); 4096 rows per chunk,
+//                                          Fletcher-32
+//   /class_names carries the FNV-1a-64 digest of its strings (attribute dptrain_fnv1a64).
+//   No format_version change: a reader tells checksummed datasets by their filter.
 //     attributes     count int64 (= N); mean, std double[C] (of the TRAIN split, on both groups
 //                              so that a split read alone normalises like training did)
 #pragma once
@@ -25,6 +29,14 @@ namespace dp::data::packed {
 
 inline constexpr const char* kFormat = "dptrain-dataset";
 inline constexpr int64_t kFormatVersion = 1;
-inline constexpr unsigned kChunkRows = 256;
+// Images are chunked one row per chunk: each chunk carries a Fletcher-32 checksum, and a read
+// verifies whole chunks, so a shuffled batch reads and checks only its own rows (with 256-row
+// chunks every row read pulled and checksummed 256 rows: 80x slower; measured in
+// tests/bench/results/2026-12-02-cpu-integrity-checksums.txt). Labels are read whole once.
+inline constexpr unsigned kChunkRows = 1;
+inline constexpr unsigned kLabelChunkRows = 4096;
+// The layout of files packed before checksums (format_version 1 without filters): 256 rows a
+// chunk for images and labels. Still read, unverified.
+inline constexpr unsigned kUncheckedChunkRows = 256;
 
 }  // namespace dp::data::packed

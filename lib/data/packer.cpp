@@ -71,7 +71,7 @@ void channel_mean_std(const RawSplit& split, int64_t channels, std::vector<doubl
 }
 
 void write_packed(const RawDataset& raw, const std::string& path, const std::vector<double>& mean,
-                  const std::vector<double>& std) {
+                  const std::vector<double>& std, h5::Checksum checksum) {
   h5::File file(path, h5::File::Mode::create_truncate);
   file.set_attribute("format", std::string(packed::kFormat));
   file.set_attribute("format_version", packed::kFormatVersion);
@@ -87,7 +87,10 @@ void write_packed(const RawDataset& raw, const std::string& path, const std::vec
   // HDF5 rejects a zero-length attribute buffer; a file built without source files (tests,
   // benchmarks) simply has no "sources" attribute.
   if (!sources.empty()) file.set_attribute("sources", sources);
-  file.write_strings("class_names", raw.class_names);
+  file.write_strings("class_names", raw.class_names, checksum);
+  const bool checked = checksum == h5::Checksum::fletcher32;
+  const hsize_t image_chunk_rows = checked ? packed::kChunkRows : packed::kUncheckedChunkRows;
+  const hsize_t label_chunk_rows = checked ? packed::kLabelChunkRows : packed::kUncheckedChunkRows;
   const std::pair<const char*, const RawSplit*> splits[] = {{"train", &raw.train},
                                                             {"test", &raw.test}};
   for (const auto& [split_name, split] : splits) {
@@ -95,8 +98,9 @@ void write_packed(const RawDataset& raw, const std::string& path, const std::vec
     group.write(
         "images",
         {hsize_t(split->count), hsize_t(raw.height), hsize_t(raw.width), hsize_t(raw.channels)},
-        split->images.data(), packed::kChunkRows);
-    group.write("labels", {hsize_t(split->count)}, split->labels.data(), packed::kChunkRows);
+        split->images.data(), image_chunk_rows, 0, checksum);
+    group.write("labels", {hsize_t(split->count)}, split->labels.data(), label_chunk_rows, 0,
+                checksum);
     group.set_attribute("count", split->count);
     group.set_attribute("mean", mean);
     group.set_attribute("std", std);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "data/raw_dataset.h"
+#include "io/hdf5.h"
 
 namespace dp::data {
 
@@ -42,8 +43,9 @@ void channel_mean_std(const RawSplit& split, int64_t channels, std::vector<doubl
                       std::vector<double>& std);
 
 // Writes `raw` in the packed layout to `path` directly (pack_dataset adds the tmp+rename);
-// `mean`/`std` are channel_mean_std of the train split.
+// `mean`/`std` are channel_mean_std of the train split. Every dataset is checksummed unless
+// `checksum` is none (the layout of files packed before checksums, for benchmarks and tests).
 void write_packed(const RawDataset& raw, const std::string& path, const std::vector<double>& mean,
-                  const std::vector<double>& std);
+                  const std::vector<double>& std, h5::Checksum checksum = h5::Checksum::fletcher32);
 
 }  // namespace dp::data

@@ -16,10 +16,11 @@ namespace dp {
 namespace {
 
 template <typename Named>
-void write_section(const h5::Group& group, const std::vector<Named>& tensors) {
+void write_section(const h5::Group& group, const std::vector<Named>& tensors,
+                   h5::Checksum checksum) {
   for (const auto& t : tensors) {
     std::vector<hsize_t> dims(t.shape.begin(), t.shape.end());
-    group.write(t.name, dims, t.data);
+    group.write(t.name, dims, t.data, 0, 0, checksum);
   }
 }
 
@@ -39,7 +40,8 @@ void read_section(const h5::File& file, const std::string& section,
     if (shape != t.shape)
       throw DataError(fmt::format("{}: {}/{} has shape {}, the model expects {}", file.filename(),
                                   section, t.name, to_string(shape), to_string(t.shape)));
-    ds.read(t.data, numel(t.shape));
+    ds.read(t.data, numel(t.shape));  // a checksum mismatch throws, naming the dataset
+    if (!ds.checksummed()) h5::note_unverified_once(file.filename());
   }
 }
 
@@ -110,8 +112,9 @@ std::string parent_directory(const std::string& path) {
 }  // namespace
 
 void save_checkpoint(const std::string& path, const CheckpointSections& sections,
-                     const CheckpointMeta& meta) {
+                     const CheckpointMeta& meta, bool checksums) {
   const std::string tmp = path + ".tmp";
+  const h5::Checksum checksum = checksums ? h5::Checksum::fletcher32 : h5::Checksum::none;
   std::vector<uint8_t> image;
   {
     // Built in memory, then written with plain checked writes (write_durably): a full disk or
@@ -130,14 +133,14 @@ void save_checkpoint(const std::string& path, const CheckpointSections& sections
     }
     file.set_attribute("int_keys", int_keys);
     file.set_attribute("string_keys", string_keys);
-    write_section(file.require_group("params"), sections.params);
-    write_section(file.require_group("buffers"), sections.buffers);
+    write_section(file.require_group("params"), sections.params, checksum);
+    write_section(file.require_group("buffers"), sections.buffers, checksum);
     if (!sections.momentum.empty())
-      write_section(file.require_group("optimizer/momentum"), sections.momentum);
+      write_section(file.require_group("optimizer/momentum"), sections.momentum, checksum);
     if (!sections.train_state_f32.empty() || !sections.train_state_f64.empty()) {
       h5::Group state = file.require_group("train_state");
-      write_section(state, sections.train_state_f32);
-      write_section(state, sections.train_state_f64);
+      write_section(state, sections.train_state_f32, checksum);
+      write_section(state, sections.train_state_f64, checksum);
     }
     image = file.image();
   }

@@ -47,11 +47,15 @@ struct CheckpointMeta {
 constexpr int64_t kCheckpointFormatVersion = 2;
 constexpr int64_t kOldestReadableCheckpointFormat = 1;
 
+// Every tensor is stored with a Fletcher-32 checksum per chunk (a tensor of up to 16 MiB is
+// one chunk) that every load verifies; `checksums` false writes them as dptrain did before
+// checksums (for the with/without benchmark and tests of old files).
 void save_checkpoint(const std::string& path, const CheckpointSections& sections,
-                     const CheckpointMeta& meta);
+                     const CheckpointMeta& meta, bool checksums = true);
 
 // Loads every tensor named in `sections` (shapes must match exactly; a missing or mis-shaped
-// tensor is a DataError naming it) and returns the file's attributes.
+// tensor, or one whose checksum does not match, is a DataError naming it) and returns the
+// file's attributes. A file written without checksums loads, noted once as unverified.
 CheckpointMeta load_checkpoint(const std::string& path, const CheckpointSections& sections);
 
 // Reads only the attributes (to build the right model before loading tensors).

@@ -21,8 +21,15 @@
 namespace dp::h5 {
 
 std::recursive_mutex& library_lock();
-// The innermost message of HDF5's current error stack ("unable to open file", ...).
+// The innermost message of HDF5's current error stack ("unable to open file", ...). When the
+// stack reports a checksum mismatch (Fletcher-32 on a chunk, or HDF5's own checksum on a
+// metadata block), the message says the file is corrupted and what to do.
 std::string last_error_message();
+// True for a message from last_error_message() that reports a checksum mismatch.
+bool is_corruption_message(const std::string& message);
+// Logs, once per file and process, that `filename` was written without checksums (by an
+// earlier dptrain): what it holds is read but cannot be verified.
+void note_unverified_once(const std::string& filename);
 
 }  // namespace dp::h5
 
@@ -66,6 +73,13 @@ class Handle {
 };
 
 enum class ElementType { f32, f64, i32, i64, u8 };
+
+// Whether a written dataset carries a checksum that every read verifies. fletcher32 is HDF5's
+// own Fletcher-32 filter, one checksum per chunk, checked by H5Dread for each chunk it reads
+// (a mismatch fails the read); it needs a chunked layout, so a fixed-size dataset written with
+// it is chunked too (whole rows, at most kMaxChecksumChunkBytes a chunk). none: files as
+// dptrain wrote them before checksums (kept for benchmarks and tests of old files).
+enum class Checksum { none, fletcher32 };
 // The ElementType of a C++ element type: defined for these five only (hdf5_types.cpp).
 template <typename T>
 ElementType element_type_of();
@@ -111,11 +125,17 @@ class Object {
 
   // Writes a whole dataset in one call (created, or overwritten when it exists with the
   // same shape and type). `chunk_rows` > 0 makes the first dimension chunked and unlimited,
-  // so `Dataset::append_rows` can extend it later.
+  // so `Dataset::append_rows` can extend it later. Every dataset with at least one dimension
+  // is checksummed unless `checksum` is none (a scalar cannot be chunked, so it is not).
   template <typename T>
   class Dataset write(const std::string& name, const std::vector<hsize_t>& dims, const T* data,
-                      hsize_t chunk_rows = 0, int deflate_level = 0) const;
-  class Dataset write_strings(const std::string& name, const std::vector<std::string>& values) const;
+                      hsize_t chunk_rows = 0, int deflate_level = 0,
+                      Checksum checksum = Checksum::fletcher32) const;
+  // Variable-length strings live in HDF5's global heap, which a filter does not cover: the
+  // dataset carries an FNV-1a-64 digest of its strings as the attribute kStringDigestAttribute
+  // instead (unless `checksum` is none), which read_strings verifies.
+  class Dataset write_strings(const std::string& name, const std::vector<std::string>& values,
+                              Checksum checksum = Checksum::fletcher32) const;
 
  protected:
   Object() = default;
@@ -150,12 +170,22 @@ class Dataset {
   void append_rows(hsize_t count, const T* data);
   // Sets dimension 0 of a chunked, extendible dataset to `rows` (dropping the rows beyond it).
   void resize_rows(hsize_t rows);
+  // Throws DataError naming the dataset when the strings do not match their stored digest.
   std::vector<std::string> read_strings() const;
+  // Whether every read of this dataset is verified (Fletcher-32 filter, or a string digest).
+  bool checksummed() const;
+  // Reads every element (every chunk through its checksum), discarding the values: a
+  // DataError names the dataset where a chunk or the digest does not match.
+  void verify() const;
 
  private:
   Handle handle_;
   std::string path_;
 };
+
+inline constexpr const char* kStringDigestAttribute = "dptrain_fnv1a64";
+// Largest chunk of a fixed-size checksummed dataset: a read verifies whole chunks.
+inline constexpr hsize_t kMaxChecksumChunkBytes = hsize_t{16} << 20;
 
 class File : public Object {
  public:
@@ -163,6 +193,9 @@ class File : public Object {
   // backing store); `filename` only names it in messages. Its bytes come from image(), for a
   // writer that puts them on disk itself and can tell a full disk from a bug: HDF5 1.10 cannot
   // close a file whose writes failed, and crashes when the library shuts down at exit.
+  // Files are created in HDF5's 1.8 file format or later: superblock v2 and v2 object
+  // headers (groups, attributes, dataset layouts and filter pipelines) carry checksums that
+  // HDF5 verifies on every read, so a flipped metadata byte fails the open, not silently.
   enum class Mode { read, read_write, create_truncate, create_in_memory };
   File(const std::string& filename, Mode mode);
   const std::string& filename() const { return filename_; }

@@ -4,26 +4,31 @@
 #include <algorithm>
 
 #include "io/hdf5.h"
+#include "io/hdf5_checksums.h"
 #include "io/hdf5_types.h"
 
 namespace dp::h5 {
 
 template <typename T>
 Dataset Object::write(const std::string& name, const std::vector<hsize_t>& dims, const T* data,
-                      hsize_t chunk_rows, int deflate_level) const {
+                      hsize_t chunk_rows, int deflate_level, Checksum checksum) const {
   Lock lock(library_lock());
   std::string where = path_ + "/" + name;
   hid_t type = native_type(element_type_of<T>());
   if (has(name)) DP_H5_CHECK(H5Ldelete(id(), name.c_str(), H5P_DEFAULT), where);
   std::vector<hsize_t> max = dims;
   Handle dcpl(DP_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), where), H5Pclose);
-  if (chunk_rows > 0 || deflate_level > 0) {
+  const bool chunked = chunk_rows > 0 || deflate_level > 0;
+  if (chunked) {
     std::vector<hsize_t> chunk = dims;
     chunk[0] = chunk_rows > 0 ? chunk_rows : std::max<hsize_t>(1, std::min<hsize_t>(dims[0], 1024));
     if (chunk_rows > 0) max[0] = H5S_UNLIMITED;
     DP_H5_CHECK(H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data()), where);
     if (deflate_level > 0) DP_H5_CHECK(H5Pset_deflate(dcpl.id(), deflate_level), where);
   }
+  // After deflate: the checksum covers the bytes as stored, so it is checked before inflating.
+  if (checksum == Checksum::fletcher32 && !dims.empty())
+    add_checksum_filter(dcpl.id(), dims, sizeof(T), chunked, where);
   Handle space = dims.empty() ? scalar_space() : simple_space(dims, &max);
   Handle lcpl(DP_H5_CHECK(H5Pcreate(H5P_LINK_CREATE), where), H5Pclose);
   DP_H5_CHECK(H5Pset_create_intermediate_group(lcpl.id(), 1), where);
@@ -37,8 +42,8 @@ Dataset Object::write(const std::string& name, const std::vector<hsize_t>& dims,
   return Dataset(std::move(ds), where);
 }
 
-Dataset Object::write_strings(const std::string& name,
-                              const std::vector<std::string>& values) const {
+Dataset Object::write_strings(const std::string& name, const std::vector<std::string>& values,
+                              Checksum checksum) const {
   Lock lock(library_lock());
   std::string where = path_ + "/" + name;
   if (has(name)) DP_H5_CHECK(H5Ldelete(id(), name.c_str(), H5P_DEFAULT), where);
@@ -53,6 +58,15 @@ Dataset Object::write_strings(const std::string& name,
   if (!ptrs.empty())
     DP_H5_WRITE_CHECK(H5Dwrite(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()),
                       where);
+  if (checksum == Checksum::fletcher32) {
+    const auto digest = static_cast<int64_t>(strings_digest(values));
+    Handle attr_space = scalar_space();
+    Handle attr(DP_H5_CHECK(H5Acreate2(ds.id(), kStringDigestAttribute, H5T_NATIVE_INT64,
+                                       attr_space.id(), H5P_DEFAULT, H5P_DEFAULT),
+                            where),
+                H5Aclose);
+    DP_H5_WRITE_CHECK(H5Awrite(attr.id(), H5T_NATIVE_INT64, &digest), where);
+  }
   return Dataset(std::move(ds), where);
 }
 
@@ -154,13 +168,15 @@ std::vector<std::string> Dataset::read_strings() const {
   if (H5Tget_class(type.id()) != H5T_STRING)
     throw DataError(fmt::format("{}: is not a string dataset", path_));
   Handle space(DP_H5_CHECK(H5Dget_space(id()), path_), H5Sclose);
-  return read_string_values(id(), space.id(), path_, false);
+  std::vector<std::string> values = read_string_values(id(), space.id(), path_, false);
+  check_strings_digest(*this, id(), values);
+  return values;
 }
 
 // Explicit instantiations for the element types we store.
 #define DP_H5_INSTANTIATE(T)                                                                   \
   template Dataset Object::write<T>(const std::string&, const std::vector<hsize_t>&, const T*, \
-                                    hsize_t, int) const;                                       \
+                                    hsize_t, int, Checksum) const;                             \
   template void Dataset::read<T>(std::vector<T>&) const;                                       \
   template void Dataset::read<T>(T*, size_t) const;                                            \
   template void Dataset::read_rows<T>(hsize_t, hsize_t, T*) const;                             \

@@ -7,19 +7,60 @@
 
 namespace dp::h5 {
 
+namespace {
+
+// File access properties for a new file: the 1.8 format or later, whose superblock and object
+// headers carry checksums. Not the 1.10 format: its superblock v3 marks a file open for
+// writing, and after a crash (a killed run's metrics.h5) HDF5 1.10 refuses to open it until
+// h5clear runs.
+Handle checksummed_format_access(const std::string& filename) {
+  Handle fapl(DP_H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), filename), H5Pclose);
+  DP_H5_CHECK(H5Pset_libver_bounds(fapl.id(), H5F_LIBVER_V18, H5F_LIBVER_V18), filename);
+  return fapl;
+}
+
+// Whether `bytes` open as an HDF5 file (in memory, read-only).
+bool image_opens(const std::vector<uint8_t>& bytes) {
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  if (!fapl.valid() || H5Pset_fapl_core(fapl.id(), 1 << 20, false) < 0 ||
+      H5Pset_file_image(fapl.id(), const_cast<uint8_t*>(bytes.data()), bytes.size()) < 0)
+    return false;
+  Handle file(H5Fopen("image-check", H5F_ACC_RDONLY, fapl.id()), H5Fclose);
+  H5Eclear2(H5E_DEFAULT);
+  return file.valid();
+}
+
+// HDF5 1.10's H5Fget_file_image clears the superblock's "open for writing" flag (byte 11 of a
+// version-2 superblock) in the image it returns but keeps the superblock checksum, which was
+// computed with the flag set: the image would fail its own checksum on every open. Readers
+// ignore that flag in a version-2 superblock, so the byte the checksum covers is put back.
+// The image must then open; a library that recomputes the checksum passes as it is.
+void restore_superblock_flags(std::vector<uint8_t>& bytes, const std::string& filename) {
+  constexpr size_t kVersion = 8, kFlags = 11, kWriteAccess = 0x01;
+  if (image_opens(bytes)) return;
+  if (bytes.size() > kFlags && bytes[kVersion] == 2 && bytes[kFlags] == 0) {
+    bytes[kFlags] = kWriteAccess;
+    if (image_opens(bytes)) return;
+  }
+  throw Error(ExitCode::internal,
+              fmt::format("{}: the in-memory HDF5 file's image does not open", filename));
+}
+
+}  // namespace
+
 File::File(const std::string& filename, Mode mode) : filename_(filename) {
   Lock lock(library_lock());
   hid_t id;
   if (mode == Mode::create_in_memory) {
-    Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
-    DP_H5_CHECK(fapl.id(), filename);
+    Handle fapl = checksummed_format_access(filename);
     DP_H5_CHECK(H5Pset_fapl_core(fapl.id(), 1 << 20, /*backing_store=*/false), filename);
     id = H5Fcreate(filename.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id());
     if (id < 0)
       throw IoError(
           fmt::format("{}: cannot create in-memory HDF5 file: {}", filename, last_error_message()));
   } else if (mode == Mode::create_truncate) {
-    id = H5Fcreate(filename.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    Handle fapl = checksummed_format_access(filename);
+    id = H5Fcreate(filename.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id());
     if (id < 0)
       throw IoError(fmt::format("{}: cannot create HDF5 file: {}", filename, last_error_message()));
   } else {
@@ -44,6 +85,7 @@ std::vector<uint8_t> File::image() {
   const ssize_t size = DP_H5_CHECK(H5Fget_file_image(id(), nullptr, 0), filename_);
   std::vector<uint8_t> bytes(size);
   DP_H5_CHECK(H5Fget_file_image(id(), bytes.data(), bytes.size()), filename_);
+  restore_superblock_flags(bytes, filename_);
   return bytes;
 }
 

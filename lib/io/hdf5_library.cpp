@@ -1,7 +1,8 @@
 // The process-wide state of the HDF5 library: the one lock every wrapper call holds, automatic
 // error printing switched off before the library starts, and HDF5's error stack turned into
-// the one-line messages DP_H5_CHECK throws.
+// the one-line messages DP_H5_CHECK throws (a checksum mismatch among them says so).
 #include <algorithm>
+#include <cctype>
 
 #include "io/hdf5.h"
 
@@ -26,26 +27,43 @@ struct SilenceAutoPrint {
 };
 const SilenceAutoPrint silence_auto_print;
 
+struct ErrorStack {
+  std::string message;         // outermost frame, then the innermost causes in parentheses
+  std::string checksum_frame;  // the frame that reports a checksum mismatch, if any
+};
+
 herr_t collect_message(unsigned n, const H5E_error2_t* err, void* data) {
-  auto* out = static_cast<std::string*>(data);
-  if (n == 0 || out->empty()) *out = err->desc ? err->desc : "";
+  auto* out = static_cast<ErrorStack*>(data);
+  const std::string desc = err->desc ? err->desc : "";
+  if (n == 0 || out->message.empty()) out->message = desc;
   // The outermost frame is the API call ("unable to open file"); the innermost names the
   // cause ("truncated file", "file signature not found"). Keep both.
-  if (n > 0 && err->desc && out->find(err->desc) == std::string::npos) {
-    *out += std::string(" (") + err->desc + ")";
-  }
+  if (n > 0 && !desc.empty() && out->message.find(desc) == std::string::npos)
+    out->message += " (" + desc + ")";
+  if (out->checksum_frame.empty() && is_corruption_message(desc)) out->checksum_frame = desc;
   return 0;
 }
 
 }  // namespace
 
 std::string last_error_message() {
-  std::string message;
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_message, &message);
+  ErrorStack stack;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_message, &stack);
   H5Eclear2(H5E_DEFAULT);
+  // A mismatch is the only thing the reader needs to know; the frames above it add nothing.
+  if (!stack.checksum_frame.empty())
+    return "checksum mismatch (" + stack.checksum_frame +
+           "): the file is corrupted; restore it from a good copy or write it again";
   // Some HDF5 messages embed a ctime() timestamp with a newline; errors must stay one line.
-  std::replace(message.begin(), message.end(), '\n', ' ');
-  return message.empty() ? "HDF5 error" : message;
+  std::replace(stack.message.begin(), stack.message.end(), '\n', ' ');
+  return stack.message.empty() ? "HDF5 error" : stack.message;
+}
+
+bool is_corruption_message(const std::string& message) {
+  std::string lower = message;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return lower.find("checksum") != std::string::npos;
 }
 
 }  // namespace dp::h5

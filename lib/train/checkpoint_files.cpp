@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "io/file_verify.h"
 
 namespace fs = std::filesystem;
 
@@ -67,12 +68,34 @@ void prune_named_checkpoints(const std::string& dir, int keep) {
   }
 }
 
+std::string newest_verified_checkpoint(const std::string& dir) {
+  std::vector<std::string> skipped;
+  for (const auto& candidate : find_checkpoints(dir)) {
+    const FileVerification check = verify_file(candidate.path);
+    if (check.ok) {
+      if (!skipped.empty())
+        log::info("warning: --resume auto: resuming from {}, the newest checkpoint that passed "
+                  "verification ({} newer skipped as corrupted)",
+                  candidate.path, skipped.size());
+      return candidate.path;
+    }
+    // checkpoint.h5 and the newest named checkpoint are one file: both are skipped.
+    log::info("warning: --resume auto: skipping corrupted checkpoint {}: {}", candidate.path,
+              check.problem);
+    skipped.push_back(candidate.path);
+  }
+  // Starting from scratch would write over the run's metrics: stop and let the user decide.
+  if (!skipped.empty())
+    throw DataError(fmt::format(
+        "option --resume auto: every checkpoint in {} is corrupted (newest: {}); restore one from "
+        "a good copy, or start the run again with --resume none --overwrite",
+        dir, skipped.front()));
+  return "";
+}
+
 std::string resolve_resume_option(const std::string& option, const std::string& run_dir) {
   if (option == "none") return "";
-  if (option == "auto") {
-    auto found = find_checkpoints(run_dir);
-    return found.empty() ? std::string() : found.front().path;
-  }
+  if (option == "auto") return newest_verified_checkpoint(run_dir);
   std::error_code ec;
   if (!fs::is_regular_file(option, ec))
     throw UsageError(fmt::format("option --resume: '{}' is not a checkpoint file (or auto|none)", option));

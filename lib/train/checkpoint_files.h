@@ -1,7 +1,7 @@
 // The checkpoints of a run directory and how they are named and found: checkpoint.h5 is
 // always the newest; with --keep-checkpoints K > 1 the K newest are also kept as
 // checkpoint-eEEEE-sSSSSSS.h5 (E finished epochs, S optimizer steps done), older ones deleted.
-// `--resume auto` takes the newest one that opens and reads as a checkpoint.
+// `--resume auto` takes the newest one that opens, reads as a checkpoint and passes its checksums.
 #pragma once
 
 #include <string>
@@ -27,6 +27,11 @@ std::vector<CheckpointFile> find_checkpoints(const std::string& dir);
 
 // Deletes the named checkpoints of `dir` beyond the `keep` newest.
 void prune_named_checkpoints(const std::string& dir, int keep);
+
+// The newest checkpoint of `dir` whose every byte passes verification (io/file_verify.h), or
+// "" when there is none. A corrupted one is skipped with a warning naming it and the problem;
+// when every checkpoint is corrupted, a DataError says so (no silent start from scratch).
+std::string newest_verified_checkpoint(const std::string& dir);
 
 // --resume none|auto|PATH for a run in `run_dir`: the checkpoint to continue from, or "" to
 // start from scratch (none; auto with no checkpoint yet). Throws UsageError when PATH is

@@ -1,7 +1,9 @@
 // Benchmark (not a test): images/s through ShardedLoader (hyperslab read + random crop +
 // flip + normalise) on one rank.
 //   bench_loader FILE.h5 [batch=128] [epochs=2] [depth=4]
-//   bench_loader --synthetic N [batch] [epochs] [depth]   (packs N random 32x32x3 images first)
+//   bench_loader --synthetic N [batch] [epochs] [depth] [checksums|none]
+//     (packs N random 32x32x3 images first; `none` packs them without checksums, as files
+//     packed before checksums existed, for the with/without comparison)
 #include <time.h>
 
 #include <cstdio>
@@ -50,24 +52,31 @@ static void bench_phases(const HDF5Dataset& dataset, const DistributedSampler& s
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s FILE.h5|--synthetic N [batch] [epochs] [depth]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s FILE.h5|--synthetic N [batch] [epochs] [depth] [checksums|none]\n",
+                 argv[0]);
     return 2;
   }
   int arg = 1;
   std::string file = argv[arg++];
   std::unique_ptr<testing::TempDir> tmp;
+  int64_t synthetic_count = 0;
   if (file == "--synthetic") {
-    const int64_t n = argc > arg ? std::stoll(argv[arg++]) : 50000;
+    synthetic_count = argc > arg ? std::stoll(argv[arg++]) : 50000;
     tmp = std::make_unique<testing::TempDir>("dp_bench");
     file = *tmp / "synthetic32.h5";
-    const double t0 = now_seconds();
-    testing::write_synthetic_packed(file, n, 16, 32, 32, 3);
-    std::printf("packed %lld synthetic 32x32x3 images in %.2f s\n", (long long)n,
-                now_seconds() - t0);
   }
   const int64_t batch = argc > arg ? std::stoll(argv[arg++]) : 128;
   const int epochs = argc > arg ? std::stoi(argv[arg++]) : 2;
   const int depth = argc > arg ? std::stoi(argv[arg++]) : 4;
+  const bool checksums = argc > arg ? std::string(argv[arg++]) != "none" : true;
+  if (tmp) {
+    const double t0 = now_seconds();
+    testing::write_synthetic_packed(file, synthetic_count, 16, 32, 32, 3, 5,
+                                    checksums ? h5::Checksum::fletcher32 : h5::Checksum::none);
+    std::printf("packed %lld synthetic 32x32x3 images (%s) in %.2f s\n",
+                (long long)synthetic_count, checksums ? "checksummed" : "no checksums",
+                now_seconds() - t0);
+  }
   try {
     HDF5Dataset dataset(file, "train");
     DistributedSampler sampler(dataset.size(), 1, 0, 17);

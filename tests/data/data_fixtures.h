@@ -141,7 +141,8 @@ inline std::pair<IdxSplitData, IdxSplitData> write_idx_dir(const std::string& di
 // A small RawDataset of random images, written with the packer's own writer (for reader,
 // sampler and loader tests that do not care about the original formats).
 inline void write_synthetic_packed(const std::string& path, int64_t train, int64_t test, int64_t h,
-                                   int64_t w, int64_t c, uint64_t seed = 5) {
+                                   int64_t w, int64_t c, uint64_t seed = 5,
+                                   h5::Checksum checksum = h5::Checksum::fletcher32) {
   RawDataset raw;
   raw.name = "synthetic";
   raw.class_names = {"a", "b", "c", "d", "e", "f", "g"};
@@ -153,7 +154,7 @@ inline void write_synthetic_packed(const std::string& path, int64_t train, int64
   raw.sources = {{"random-seed-" + std::to_string(seed), "-"}};
   std::vector<double> mean, std;
   channel_mean_std(raw.train, c, mean, std);
-  write_packed(raw, path, mean, std);
+  write_packed(raw, path, mean, std, checksum);
 }
 
 }  // namespace dp::data::testing

@@ -1,0 +1,81 @@
+#include "io/file_verify.h"
+
+#include <cstring>
+#include <vector>
+
+#include "core/error.h"
+#include "io/hdf5.h"
+#include "io/hdf5_types.h"
+
+namespace dp {
+namespace {
+
+struct ObjectEntry {
+  std::string name;  // "/params/conv1.weight", "/" for the root group
+  H5O_type_t type;
+};
+
+// Every object of the file, by name, root first (visiting reads every object header).
+std::vector<ObjectEntry> list_objects(const h5::File& file) {
+  std::vector<ObjectEntry> objects;
+  auto visit = [](hid_t, const char* name, const H5O_info_t* info, void* data) -> herr_t {
+    std::string path("/");
+    if (std::strcmp(name, ".") != 0) path.append(name);
+    static_cast<std::vector<ObjectEntry>*>(data)->push_back({std::move(path), info->type});
+    return 0;
+  };
+  h5::Lock lock(h5::library_lock());
+  DP_H5_CHECK(H5Ovisit(file.id(), H5_INDEX_NAME, H5_ITER_INC, visit, &objects), file.path());
+  return objects;
+}
+
+// Reads every attribute value of object `name`: string values through the global heap, the
+// others as stored.
+void read_attributes(const h5::File& file, const std::string& name) {
+  h5::Lock lock(h5::library_lock());
+  const std::string where = file.path() + name;
+  h5::Handle object(DP_H5_CHECK(H5Oopen(file.id(), name.c_str(), H5P_DEFAULT), where), H5Oclose);
+  H5O_info_t info;
+  DP_H5_CHECK(H5Oget_info2(object.id(), &info, H5O_INFO_NUM_ATTRS), where);
+  for (hsize_t i = 0; i < info.num_attrs; ++i) {
+    h5::Handle attr(DP_H5_CHECK(H5Aopen_by_idx(object.id(), ".", H5_INDEX_NAME, H5_ITER_INC, i,
+                                               H5P_DEFAULT, H5P_DEFAULT),
+                                where),
+                    H5Aclose);
+    h5::Handle type(DP_H5_CHECK(H5Aget_type(attr.id()), where), H5Tclose);
+    h5::Handle space(DP_H5_CHECK(H5Aget_space(attr.id()), where), H5Sclose);
+    if (H5Tget_class(type.id()) == H5T_STRING && H5Tis_variable_str(type.id()) > 0) {
+      h5::read_string_values(attr.id(), space.id(), where, /*is_attribute=*/true);
+      continue;
+    }
+    std::vector<uint8_t> bytes(H5Aget_storage_size(attr.id()) + 1);
+    DP_H5_CHECK(H5Aread(attr.id(), type.id(), bytes.data()), where);
+  }
+}
+
+}  // namespace
+
+FileVerification verify_file(const std::string& path) {
+  FileVerification result;
+  try {
+    h5::File file(path, h5::File::Mode::read);
+    for (const auto& object : list_objects(file)) {
+      result.failed_object = object.name;
+      result.failed_at_dataset = object.type == H5O_TYPE_DATASET;
+      read_attributes(file, object.name);
+      if (object.type != H5O_TYPE_DATASET) continue;
+      h5::Dataset dataset = file.dataset(object.name.substr(1));
+      dataset.verify();
+      ++result.datasets;
+      if (dataset.checksummed()) ++result.checksummed;
+    }
+    result.failed_object.clear();
+    result.failed_at_dataset = false;
+    result.ok = true;
+  } catch (const Error& e) {
+    result.problem = e.what();
+  }
+  return result;
+}
+
+}  // namespace dp
