@@ -1,5 +1,6 @@
 // `dptrain inspect FILE`: what a packed dataset, a checkpoint or a metrics file holds, in a
-// few lines (h5dump shows everything; this shows what matters).
+// few lines (h5dump shows everything; this shows what matters), first whether its checksums
+// are there and match.
 #include <boost/program_options.hpp>
 #include <cmath>
 #include <iostream>
@@ -10,6 +11,7 @@
 #include "comm/mpi_session.h"
 #include "core/log.h"
 #include "data/hdf5_dataset.h"
+#include "io/file_verify.h"
 #include "io/hdf5.h"
 
 namespace po = boost::program_options;
@@ -56,6 +58,17 @@ void inspect_metrics(const h5::File& file) {
               ips[i]);
 }
 
+// Whether the file carries checksums and whether they all match (the whole file is read).
+void inspect_checksums(const std::string& path) {
+  const FileVerification v = verify_file(path);
+  if (!v.ok) throw DataError(v.problem);
+  if (v.verified())
+    log::info("checksums: verified ({} datasets, every one checksummed and matching)", v.datasets);
+  else
+    log::info("checksums: unverified ({} of {} datasets written without checksums, by an earlier "
+              "dptrain)", v.datasets - v.checksummed, v.datasets);
+}
+
 }  // namespace
 
 int run_inspect(const std::vector<std::string>& args, MpiSession& mpi) {
@@ -77,6 +90,7 @@ int run_inspect(const std::vector<std::string>& args, MpiSession& mpi) {
     throw UsageError(e.what());
   }
   if (mpi.rank() != 0) return 0;
+  inspect_checksums(path);
   h5::File file(path, h5::File::Mode::read);
   std::string format = file.has_attribute("format") ? file.string_attribute("format") : "";
   if (format == "dptrain-dataset") {

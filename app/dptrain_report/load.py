@@ -126,7 +126,24 @@ def load_run(path):
         raise
     except (OSError, KeyError, ValueError, TypeError) as e:
         # h5py raises these for truncated or otherwise unreadable objects.
-        raise ReportError(metrics, f"unreadable: {e}")
+        raise ReportError(metrics, _unreadable(e))
+
+
+def _unreadable(error):
+    """The problem for an h5py read error: a checksum mismatch (dptrain writes a Fletcher-32
+    checksum with every chunk, HDF5 checksums its metadata) means the file was corrupted."""
+    if "checksum" in str(error).lower():
+        return (f"checksum mismatch ({error}): the file is corrupted; restore it from a good "
+                "copy (nothing is plotted from a corrupted history)")
+    return f"unreadable: {error}"
+
+
+def _read_values(data, metrics, where):
+    """A dataset's values as float64; a failed read (a corrupted chunk) names the dataset."""
+    try:
+        return np.asarray(data[()], dtype=np.float64)
+    except OSError as e:
+        raise ReportError(metrics, f"{where}: {_unreadable(e)}")
 
 
 def _read(f, directory, metrics):
@@ -161,7 +178,7 @@ def _read_history(group, metrics, warnings):
         data = group[name]
         if not isinstance(data, h5py.Dataset) or data.ndim != 1:
             raise ReportError(metrics, f"/history/{name} is not a one-dimensional dataset")
-        history[name] = np.asarray(data[:], dtype=np.float64)
+        history[name] = _read_values(data, metrics, f"/history/{name}")
     lengths = {len(v) for v in history.values()}
     rows = min(lengths)
     if rows == 0:
@@ -177,7 +194,7 @@ def _read_history(group, metrics, warnings):
         data = group[name]
         if (name not in history and isinstance(data, h5py.Dataset) and data.ndim == 1
                 and data.dtype.kind in "fiu" and len(data) >= rows):
-            history[name] = np.asarray(data[:rows], dtype=np.float64)
+            history[name] = _read_values(data, metrics, f"/history/{name}")[:rows]
     # Evaluation may be skipped on some epochs (NaN by design); nothing else may be missing.
     for name in HISTORY_FIELDS:
         values = history[name]
