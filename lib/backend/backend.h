@@ -65,6 +65,10 @@ struct SgdHyper {
   float dampening = 0.0f;
   float weight_decay = 0.0f;
   bool nesterov = false;
+  // The buffer's first update, where torch.optim.SGD creates it as buf = d (no m*buf and no
+  // dampening); afterwards buf = m*buf + (1 - dampening)*d. The optimizer sets it from its
+  // count of updates, which a resumed run restores, so it is true exactly once per run.
+  bool first_step = false;
 };
 
 // Device work recorded once and replayed with one launch (a CUDA graph).

@@ -48,21 +48,19 @@ class CosineLr : public LrSchedule {
   int64_t total_;
 };
 
-class OneCycleLr : public LrSchedule {
+// OneCycleLR's two phases: the first ends at pct_start * total - 1 (possibly fractional, as
+// torch), the second at total - 1; past the end the values stay at the second's end.
+class OneCycle {
  public:
-  OneCycleLr(double max_lr, int64_t total_steps, double pct_start, double div_factor,
-             double final_div_factor, bool cos)
-      : max_(max_lr),
-        initial_(max_lr / div_factor),
-        final_(max_lr / div_factor / final_div_factor),
-        // As torch: the first phase ends at a possibly fractional step.
-        phase1_end_(pct_start * static_cast<double>(total_steps) - 1.0),
+  OneCycle(int64_t total_steps, double pct_start, bool cos)
+      : phase1_end_(pct_start * static_cast<double>(total_steps) - 1.0),
         phase2_end_(static_cast<double>(total_steps) - 1.0),
         cos_(cos) {}
-  double lr(int64_t step) const override {
+  // start -> peak over phase 1, peak -> end over phase 2.
+  double value(int64_t step, double start, double peak, double end) const {
     double s = std::min(static_cast<double>(step), phase2_end_);
-    if (s <= phase1_end_) return anneal(initial_, max_, s / phase1_end_);
-    return anneal(max_, final_, (s - phase1_end_) / (phase2_end_ - phase1_end_));
+    if (s <= phase1_end_) return anneal(start, peak, s / phase1_end_);
+    return anneal(peak, end, (s - phase1_end_) / (phase2_end_ - phase1_end_));
   }
 
  private:
@@ -70,8 +68,47 @@ class OneCycleLr : public LrSchedule {
     if (cos_) return end + (start - end) / 2.0 * (std::cos(std::numbers::pi * pct) + 1.0);
     return (end - start) * pct + start;
   }
-  double max_, initial_, final_, phase1_end_, phase2_end_;
+  double phase1_end_, phase2_end_;
   bool cos_;
+};
+
+class OneCycleLr : public LrSchedule {
+ public:
+  OneCycleLr(OneCycle cycle, double max_lr, double div_factor, double final_div_factor)
+      : cycle_(cycle),
+        max_(max_lr),
+        initial_(max_lr / div_factor),
+        final_(max_lr / div_factor / final_div_factor) {}
+  double lr(int64_t step) const override { return cycle_.value(step, initial_, max_, final_); }
+
+ private:
+  OneCycle cycle_;
+  double max_, initial_, final_;
+};
+
+// OneCycleLR's cycle_momentum: against the LR, max -> base at the LR's peak -> max.
+class OneCycleMomentum : public LrSchedule {
+ public:
+  OneCycleMomentum(OneCycle cycle, double base, double max)
+      : cycle_(cycle), base_(base), max_(max) {}
+  double lr(int64_t step) const override { return cycle_.value(step, max_, base_, max_); }
+
+ private:
+  OneCycle cycle_;
+  double base_, max_;
+};
+
+// torch's scheduler.step() once per epoch: every step of epoch e takes the per-epoch
+// schedule's value at e.
+class PerEpoch : public LrSchedule {
+ public:
+  PerEpoch(std::unique_ptr<LrSchedule> per_epoch, int64_t steps_per_epoch)
+      : inner_(std::move(per_epoch)), steps_per_epoch_(steps_per_epoch) {}
+  double lr(int64_t step) const override { return inner_->lr(step / steps_per_epoch_); }
+
+ private:
+  std::unique_ptr<LrSchedule> inner_;
+  int64_t steps_per_epoch_;
 };
 
 class WarmupLr : public LrSchedule {
@@ -94,49 +131,53 @@ int64_t epochs_to_steps(double epochs, int64_t steps_per_epoch) {
   return static_cast<int64_t>(std::llround(epochs * static_cast<double>(steps_per_epoch)));
 }
 
-}  // namespace
+std::unique_ptr<LrSchedule> make_multistep(const LrScheduleSpec& s) {
+  if (!(s.gamma > 0)) throw UsageError("lr schedule 'step': gamma must be > 0");
+  std::vector<int64_t> steps;
+  for (double m : s.milestones) {
+    if (m < 0) throw UsageError("lr schedule 'step': milestones must be >= 0 epochs");
+    if (!steps.empty() && epochs_to_steps(m, s.steps_per_epoch) < steps.back())
+      throw UsageError("lr schedule 'step': milestones must be ascending");
+    steps.push_back(epochs_to_steps(m, s.steps_per_epoch));
+  }
+  return std::make_unique<MultiStepLr>(s.base_lr, s.gamma, std::move(steps));
+}
 
-std::unique_ptr<LrSchedule> make_lr_schedule(const LrScheduleSpec& s) {
-  if (!(s.base_lr > 0)) throw UsageError("lr schedule: base lr must be > 0");
-  if (s.steps_per_epoch < 1) throw UsageError("lr schedule: steps per epoch must be >= 1");
-  int64_t total_steps = s.epochs * s.steps_per_epoch;
+OneCycle make_onecycle(const LrScheduleSpec& s) {
+  const int64_t total_steps = s.epochs * s.steps_per_epoch;
+  if (total_steps < 2) throw UsageError("lr schedule 'onecycle': needs at least 2 steps");
+  if (!(s.pct_start > 0 && s.pct_start < 1))
+    throw UsageError("lr schedule 'onecycle': pct_start must be in (0, 1)");
+  if (s.pct_start * total_steps - 1.0 <= 0)
+    throw UsageError("lr schedule 'onecycle': pct_start * total steps must exceed 1");
+  if (!(s.div_factor > 0) || !(s.final_div_factor > 0))
+    throw UsageError("lr schedule 'onecycle': div factors must be > 0");
+  if (s.anneal != "cos" && s.anneal != "linear")
+    throw UsageError("lr schedule 'onecycle': anneal must be 'cos' or 'linear', got '" +
+                     s.anneal + "'");
+  return OneCycle(total_steps, s.pct_start, s.anneal == "cos");
+}
 
-  std::unique_ptr<LrSchedule> schedule;
-  if (s.name == "constant") {
-    schedule = std::make_unique<ConstantLr>(s.base_lr);
-  } else if (s.name == "step") {
-    if (!(s.gamma > 0)) throw UsageError("lr schedule 'step': gamma must be > 0");
-    std::vector<int64_t> steps;
-    for (double m : s.milestones) {
-      if (m < 0) throw UsageError("lr schedule 'step': milestones must be >= 0 epochs");
-      if (!steps.empty() && epochs_to_steps(m, s.steps_per_epoch) < steps.back())
-        throw UsageError("lr schedule 'step': milestones must be ascending");
-      steps.push_back(epochs_to_steps(m, s.steps_per_epoch));
-    }
-    schedule = std::make_unique<MultiStepLr>(s.base_lr, s.gamma, std::move(steps));
-  } else if (s.name == "cosine") {
+// The schedule without warm-up, stepped per optimizer step.
+std::unique_ptr<LrSchedule> make_base(const LrScheduleSpec& s) {
+  const int64_t total_steps = s.epochs * s.steps_per_epoch;
+  if (s.name == "constant") return std::make_unique<ConstantLr>(s.base_lr);
+  if (s.name == "step") return make_multistep(s);
+  if (s.name == "cosine") {
     if (total_steps < 1) throw UsageError("lr schedule 'cosine': epochs must be >= 1");
     if (s.min_lr < 0 || s.min_lr > s.base_lr)
       throw UsageError("lr schedule 'cosine': min lr must be in [0, base lr]");
-    schedule = std::make_unique<CosineLr>(s.base_lr, s.min_lr, total_steps);
-  } else if (s.name == "onecycle") {
-    if (total_steps < 2) throw UsageError("lr schedule 'onecycle': needs at least 2 steps");
-    if (!(s.pct_start > 0 && s.pct_start < 1))
-      throw UsageError("lr schedule 'onecycle': pct_start must be in (0, 1)");
-    if (s.pct_start * total_steps - 1.0 <= 0)
-      throw UsageError("lr schedule 'onecycle': pct_start * total steps must exceed 1");
-    if (!(s.div_factor > 0) || !(s.final_div_factor > 0))
-      throw UsageError("lr schedule 'onecycle': div factors must be > 0");
-    if (s.anneal != "cos" && s.anneal != "linear")
-      throw UsageError("lr schedule 'onecycle': anneal must be 'cos' or 'linear', got '" +
-                       s.anneal + "'");
-    schedule = std::make_unique<OneCycleLr>(s.base_lr, total_steps, s.pct_start, s.div_factor,
-                                            s.final_div_factor, s.anneal == "cos");
-  } else {
-    throw UsageError("unknown lr schedule '" + s.name +
-                     "' (known: constant, step, cosine, onecycle)");
+    return std::make_unique<CosineLr>(s.base_lr, s.min_lr, total_steps);
   }
+  if (s.name == "onecycle")
+    return std::make_unique<OneCycleLr>(make_onecycle(s), s.base_lr, s.div_factor,
+                                        s.final_div_factor);
+  throw UsageError("unknown lr schedule '" + s.name +
+                   "' (known: constant, step, cosine, onecycle)");
+}
 
+std::unique_ptr<LrSchedule> make_per_step(const LrScheduleSpec& s) {
+  std::unique_ptr<LrSchedule> schedule = make_base(s);
   if (s.warmup_epochs < 0) throw UsageError("lr schedule: warm-up epochs must be >= 0");
   int64_t warmup_steps = epochs_to_steps(s.warmup_epochs, s.steps_per_epoch);
   if (warmup_steps > 0) {
@@ -146,6 +187,48 @@ std::unique_ptr<LrSchedule> make_lr_schedule(const LrScheduleSpec& s) {
                                           warmup_steps);
   }
   return schedule;
+}
+
+bool whole(double epochs) { return epochs == std::floor(epochs); }
+
+// The spec of the same schedule with one step per epoch (step_unit "epoch").
+LrScheduleSpec per_epoch_spec(const LrScheduleSpec& s) {
+  if (!whole(s.warmup_epochs))
+    throw UsageError("lr schedule: stepped per epoch, warm-up epochs must be whole");
+  for (double m : s.milestones)
+    if (!whole(m))
+      throw UsageError("lr schedule 'step': stepped per epoch, milestones must be whole");
+  LrScheduleSpec e = s;
+  e.steps_per_epoch = 1;
+  return e;
+}
+
+void check_common(const LrScheduleSpec& s) {
+  if (!(s.base_lr > 0)) throw UsageError("lr schedule: base lr must be > 0");
+  if (s.steps_per_epoch < 1) throw UsageError("lr schedule: steps per epoch must be >= 1");
+  if (s.step_unit != "step" && s.step_unit != "epoch")
+    throw UsageError("lr schedule: step unit must be 'step' or 'epoch', got '" + s.step_unit +
+                     "'");
+}
+
+}  // namespace
+
+std::unique_ptr<LrSchedule> make_lr_schedule(const LrScheduleSpec& s) {
+  check_common(s);
+  if (s.step_unit == "step") return make_per_step(s);
+  return std::make_unique<PerEpoch>(make_per_step(per_epoch_spec(s)), s.steps_per_epoch);
+}
+
+std::unique_ptr<LrSchedule> make_momentum_schedule(const LrScheduleSpec& s) {
+  check_common(s);
+  if (s.name != "onecycle" || !s.cycle_momentum) return nullptr;
+  if (!(s.base_momentum >= 0 && s.base_momentum < 1 && s.max_momentum >= 0 &&
+        s.max_momentum < 1))
+    throw UsageError("lr schedule 'onecycle': base and max momentum must be in [0, 1)");
+  const LrScheduleSpec e = s.step_unit == "step" ? s : per_epoch_spec(s);
+  auto m = std::make_unique<OneCycleMomentum>(make_onecycle(e), s.base_momentum, s.max_momentum);
+  if (s.step_unit == "step") return m;
+  return std::make_unique<PerEpoch>(std::move(m), s.steps_per_epoch);
 }
 
 }  // namespace dp::optim

@@ -5,9 +5,13 @@
 //   step      : MultiStepLR, milestones in epochs, lr = base * gamma^(#milestones passed)
 //   cosine    : CosineAnnealingLR over all steps, down to min_lr
 //   onecycle  : OneCycleLR (two phases, cos or linear anneal, pct_start, div_factor,
-//               final_div_factor); base_lr plays max_lr
+//               final_div_factor); base_lr plays max_lr. With cycle_momentum (torch's
+//               default) make_momentum_schedule gives its momentum, max -> base -> max.
 // Linear warm-up (LinearLR from warmup_start_factor to 1 over warmup_epochs) multiplies any of
 // them, as ChainedScheduler does.
+// step_unit "epoch" is torch's scheduler.step() once per epoch: every step of epoch e gets the
+// value the per-step schedule built with one step per epoch has at step e (milestones and
+// warm-up must then be whole epochs).
 #pragma once
 
 #include <cstdint>
@@ -32,6 +36,10 @@ struct LrScheduleSpec {
   double div_factor = 25.0;
   double final_div_factor = 1e4;
   std::string anneal = "cos";  // cos | linear
+  bool cycle_momentum = true;
+  double base_momentum = 0.85, max_momentum = 0.95;
+  // step | epoch: how often the schedule moves (see above)
+  std::string step_unit = "step";
   // warm-up (any schedule)
   double warmup_epochs = 0.0;
   double warmup_start_factor = 0.1;
@@ -45,5 +53,9 @@ class LrSchedule {
 
 // Throws UsageError for an unknown name or inconsistent parameters.
 std::unique_ptr<LrSchedule> make_lr_schedule(const LrScheduleSpec& spec);
+// The momentum every parameter group gets at each step (lr(step) is the momentum there), or
+// null when the schedule keeps each group's own momentum (all but onecycle with
+// cycle_momentum). Throws UsageError as make_lr_schedule does.
+std::unique_ptr<LrSchedule> make_momentum_schedule(const LrScheduleSpec& spec);
 
 }  // namespace dp::optim

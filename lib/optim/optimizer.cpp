@@ -13,6 +13,7 @@ SgdHyper hyper_of(const ParamGroup& group, double lr) {
   SgdHyper h;
   h.lr = static_cast<float>(lr * group.lr_factor);
   h.momentum = group.momentum;
+  h.dampening = group.dampening;
   h.weight_decay = group.weight_decay;
   h.nesterov = group.nesterov;
   return h;
@@ -50,13 +51,16 @@ Optimizer::Optimizer(Backend& backend, Tensor params, Tensor grads, Tensor decay
 }
 
 void Optimizer::step() {
-  for (const ParamGroup& group : groups_)
-    if (!group.frozen)
-      for (const ParamRange& range : group.ranges) update(group, range);
+  for (const ParamGroup& group : groups_) {
+    if (group.frozen) continue;
+    SgdHyper h = hyper_of(group, lr_);
+    h.first_step = updates_ == 0;
+    for (const ParamRange& range : group.ranges) update(h, range);
+  }
+  ++updates_;
 }
 
-void Optimizer::update(const ParamGroup& group, const ParamRange& range) {
-  const SgdHyper h = hyper_of(group, lr_);
+void Optimizer::update(const SgdHyper& h, const ParamRange& range) {
   if (range.offset == 0 && range.numel == params_.numel()) {
     backend_.sgd_step(h, params_, grads_, momentum_, decay_mask_);
     return;

@@ -26,6 +26,7 @@ struct ParamGroup {
   std::vector<ParamRange> ranges;  // ascending, disjoint
   double lr_factor = 1.0;          // the group's rate = the optimizer's rate * lr_factor
   float momentum = 0.9f;
+  float dampening = 0.0f;          // torch's: not applied on the buffer's first update
   float weight_decay = 0.0f;       // on the elements the decay mask selects
   bool nesterov = false;
   bool frozen = false;
@@ -42,8 +43,14 @@ class Optimizer {
   // The rate of a group with lr_factor 1; the LR schedule sets it before each step.
   void set_lr(double lr) { lr_ = lr; }
   double lr() const { return lr_; }
-  // One update of every group that is not frozen.
+  // One update of every group that is not frozen. The first one creates the momentum buffer
+  // as torch.optim.SGD does (buf = d, see SgdHyper::first_step).
   void step();
+  // Updates done so far. A resumed run restores it (set_updates) so that the first-update
+  // rule is not applied again. It is optimizer-wide: a group frozen through the first update
+  // does not get the rule when it thaws (torch keys it per parameter).
+  int64_t updates() const { return updates_; }
+  void set_updates(int64_t updates) { updates_ = updates; }
 
   std::vector<ParamGroup>& groups() { return groups_; }
   // Throws UsageError naming the groups when there is none called `name`.
@@ -51,13 +58,14 @@ class Optimizer {
   Tensor& momentum_buffer() { return momentum_; }
 
  private:
-  void update(const ParamGroup& group, const ParamRange& range);
+  void update(const SgdHyper& h, const ParamRange& range);
   Tensor slice(Tensor& flat, const ParamRange& range) const;
 
   Backend& backend_;
   Tensor params_, grads_, decay_mask_, momentum_;
   std::vector<ParamGroup> groups_;
   double lr_;
+  int64_t updates_ = 0;
 };
 
 }  // namespace dp::optim

@@ -33,6 +33,7 @@ Sgd::Sgd(Backend& backend, Tensor params, Tensor grads, Tensor decay_mask, SgdHy
 void Sgd::step(float lr) {
   SgdHyper h = hyper_;
   h.lr = lr;
+  h.first_step = updates_++ == 0;
   backend_.sgd_step(h, params_, grads_, momentum_, decay_mask_);
 }
 

@@ -1,5 +1,6 @@
-// SGD with momentum (PyTorch semantics: buf = m*buf + g + wd*p masked; p -= lr*(buf or
-// g + m*buf with Nesterov)) over the flat parameter buffer. Holds the flat momentum buffer,
+// SGD with momentum (PyTorch semantics: d = g + wd*p masked; buf = d on the first update,
+// then m*buf + (1 - dampening)*d; p -= lr*(buf, or d + m*buf with Nesterov)) over the flat
+// parameter buffer. Holds the flat momentum buffer,
 // zero at the start, which checkpoints save and restore.
 #pragma once
 
@@ -23,6 +24,7 @@ class Sgd {
   Sgd(Backend& backend, Tensor params, Tensor grads, Tensor decay_mask, SgdHyper hyper);
   // One update with learning rate `lr` (the schedule's value for this step).
   void step(float lr);
+  int64_t updates() const { return updates_; }
   const SgdHyper& hyper() const { return hyper_; }
   Tensor& momentum_buffer() { return momentum_; }
   const Tensor& momentum_buffer() const { return momentum_; }
@@ -31,6 +33,7 @@ class Sgd {
   Backend& backend_;
   Tensor params_, grads_, decay_mask_, momentum_;
   SgdHyper hyper_;
+  int64_t updates_ = 0;  // the first one creates the buffer (SgdHyper::first_step)
 };
 
 }  // namespace dp::optim

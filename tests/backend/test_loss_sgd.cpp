@@ -75,14 +75,15 @@ TEST(CpuCrossEntropyErrors, LabelOutOfRangeIsADataError) {
   EXPECT_THROW(be->softmax_cross_entropy(z, y, 0.f, dz, c), dp::DataError);
 }
 
-// torch.optim.SGD's update with a zero-initialised buffer, in double.
+// torch.optim.SGD's update in double: the first update creates the buffer as d (no
+// dampening), later ones dampen.
 void naive_sgd(const SgdHyper& h, std::vector<double>& w, const std::vector<double>& g,
                std::vector<double>& buf, const std::vector<double>* mask) {
   for (size_t i = 0; i < w.size(); ++i) {
     double d = g[i];
     if (!mask || (*mask)[i] == 1.0) d += h.weight_decay * w[i];
     if (h.momentum != 0) {
-      buf[i] = h.momentum * buf[i] + (1 - h.dampening) * d;
+      buf[i] = h.first_step ? d : h.momentum * buf[i] + (1 - h.dampening) * d;
       d = h.nesterov ? d + h.momentum * buf[i] : buf[i];
     }
     w[i] -= h.lr * d;
@@ -115,8 +116,10 @@ TEST(CpuSgd, MatchesNaiveOverSeveralSteps) {
     for (int step = 0; step < 3; ++step) {
       Tensor g = random_tensor({n}, gen);
       std::vector<double> gr(g.data(), g.data() + n);
-      be->sgd_step(tc.h, w, g, buf, mask);
-      naive_sgd(tc.h, wr, gr, bufr, tc.masked ? &maskr : nullptr);
+      SgdHyper h = tc.h;
+      h.first_step = step == 0;
+      be->sgd_step(h, w, g, buf, mask);
+      naive_sgd(h, wr, gr, bufr, tc.masked ? &maskr : nullptr);
     }
     double err = 0;
     for (int64_t i = 0; i < n; ++i) err = std::max(err, std::abs(w.data()[i] - wr[i]));

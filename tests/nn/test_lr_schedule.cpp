@@ -1,6 +1,7 @@
-// LR schedules against torch.optim.lr_scheduler. The expected values were computed with
-// Debian's PyTorch 1.13 by tests/nn/lr_reference.py (schedulers stepped once per iteration)
-// and pasted here; steps_per_epoch = 10 in every case.
+// LR (and one-cycle momentum) schedules against torch.optim.lr_scheduler. The expected values
+// were computed with Debian's PyTorch 1.13 by tests/nn/lr_reference.py (schedulers stepped
+// once per iteration, or once per epoch for the Epoch* tests) and pasted here;
+// steps_per_epoch = 10 in every case.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,13 +15,17 @@ using dp::optim::make_lr_schedule;
 
 namespace {
 
-void expect_matches(const LrScheduleSpec& spec, const std::map<int64_t, double>& expected) {
-  auto schedule = make_lr_schedule(spec);
-  for (const auto& [step, lr] : expected) {
+void expect_values(const dp::optim::LrSchedule& schedule, const std::string& name,
+                   const std::map<int64_t, double>& expected) {
+  for (const auto& [step, value] : expected) {
     // 1e-9 relative: only float rounding separates closed forms from torch's recursions.
-    EXPECT_NEAR(schedule->lr(step), lr, 1e-9 * std::abs(lr) + 1e-15)
-        << spec.name << " at step " << step;
+    EXPECT_NEAR(schedule.lr(step), value, 1e-9 * std::abs(value) + 1e-15)
+        << name << " at step " << step;
   }
+}
+
+void expect_matches(const LrScheduleSpec& spec, const std::map<int64_t, double>& expected) {
+  expect_values(*make_lr_schedule(spec), spec.name, expected);
 }
 
 LrScheduleSpec spec(const std::string& name, double base_lr, int64_t epochs) {
@@ -96,6 +101,77 @@ TEST(LrSchedule, WarmupTimesCosineMatchesTorch) {
   expect_matches(s, {{0, 0.025000000000000005}, {3, 0.039645745014573776},
                      {14, 0.07777763951306274}, {15, 0.07938926261462365},
                      {30, 0.03454915028125264}, {49, 9.866357858642205e-05}});
+}
+
+// torch's OneCycleLR with no argument but max_lr and total_steps: LrScheduleSpec's defaults
+// are torch's (pct_start 0.3, cos, div factors 25 and 1e4, momentum cycled 0.95 -> 0.85 -> 0.95).
+TEST(LrSchedule, OneCycleDefaultsMatchTorchDefaults) {
+  const LrScheduleSpec s = spec("onecycle", 0.1, 10);
+  expect_matches(s, {{0, 0.0040000000000000036}, {1, 0.004281378056590748},
+                     {15, 0.05459866761210004}, {29, 0.1}, {30, 0.09994965352845243},
+                     {50, 0.0793893450575732}, {99, 4e-07}});
+  auto momentum = dp::optim::make_momentum_schedule(s);
+  ASSERT_NE(momentum, nullptr) << "torch cycles momentum by default";
+  expect_values(*momentum, "onecycle momentum",
+                {{0, 0.95}, {1, 0.9497068978577179}, {15, 0.897293054570729}, {29, 0.85},
+                 {30, 0.8500503466729342}, {50, 0.8706107373853763}, {99, 0.95}});
+}
+
+TEST(LrSchedule, OnlyOneCycleWithCycleMomentumSetsMomentum) {
+  LrScheduleSpec s = spec("onecycle", 0.1, 10);
+  s.cycle_momentum = false;
+  EXPECT_EQ(dp::optim::make_momentum_schedule(s), nullptr);
+  EXPECT_EQ(dp::optim::make_momentum_schedule(spec("cosine", 0.1, 10)), nullptr);
+  s = spec("onecycle", 0.1, 10);
+  s.max_momentum = 1.0;
+  EXPECT_THROW(dp::optim::make_momentum_schedule(s), dp::UsageError);
+}
+
+// step_unit "epoch": torch's scheduler.step() once per epoch; every step of an epoch has the
+// epoch's value (the first and last step of each epoch are checked).
+TEST(LrSchedule, EpochCosineMatchesTorchSteppedPerEpoch) {
+  LrScheduleSpec s = spec("cosine", 0.1, 5);
+  s.min_lr = 0.001;
+  s.step_unit = "epoch";
+  expect_matches(s, {{0, 0.1}, {9, 0.1}, {10, 0.0905463412215599}, {19, 0.0905463412215599},
+                     {20, 0.06579634122155989}, {29, 0.06579634122155989},
+                     {30, 0.035203658778440096}, {39, 0.035203658778440096},
+                     {40, 0.010453658778440105}, {49, 0.010453658778440105}});
+}
+
+TEST(LrSchedule, EpochWarmupThenStepMatchesTorchSteppedPerEpoch) {
+  LrScheduleSpec s = spec("step", 0.1, 9);
+  s.milestones = {3, 6};
+  s.warmup_epochs = 2;
+  s.warmup_start_factor = 0.1;
+  s.step_unit = "epoch";
+  const double a = 0.010000000000000002, b = 0.0010000000000000002;
+  expect_matches(s, {{0, a}, {9, a}, {10, 0.05500000000000001}, {19, 0.05500000000000001},
+                     {20, 0.1}, {29, 0.1}, {30, a}, {59, a}, {60, b}, {89, b}});
+}
+
+TEST(LrSchedule, EpochOneCycleDefaultsMatchTorchSteppedPerEpoch) {
+  LrScheduleSpec s = spec("onecycle", 0.1, 10);
+  s.step_unit = "epoch";
+  expect_matches(s, {{0, 0.0040000000000000036}, {9, 0.0040000000000000036},
+                     {10, 0.052000000000000005}, {19, 0.052000000000000005}, {20, 0.1},
+                     {29, 0.1}, {30, 0.09504846320134738}, {49, 0.0811745653949763},
+                     {50, 0.06112620219362893}, {80, 0.004951936798652629}, {90, 4e-07},
+                     {99, 4e-07}});
+}
+
+TEST(LrSchedule, EpochUnitRefusesFractionalEpochs) {
+  LrScheduleSpec s = spec("cosine", 0.1, 5);
+  s.step_unit = "epoch";
+  s.warmup_epochs = 1.5;
+  EXPECT_THROW(make_lr_schedule(s), dp::UsageError);
+  s = spec("step", 0.1, 5);
+  s.step_unit = "epoch";
+  s.milestones = {2.5};
+  EXPECT_THROW(make_lr_schedule(s), dp::UsageError);
+  s.milestones = {2};
+  s.step_unit = "iteration";
+  EXPECT_THROW(make_lr_schedule(s), dp::UsageError);
 }
 
 TEST(LrSchedule, RejectsBadSpecs) {

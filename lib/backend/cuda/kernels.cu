@@ -293,7 +293,7 @@ __global__ void sgd_kernel(SgdArgs h, float* w, const float* g, float* buf, cons
   DP_GRID_STRIDE(i, n) {
     float d = g[i] + h.weight_decay * (mask ? mask[i] : 1.f) * w[i];
     if (buf) {
-      float b = h.momentum * buf[i] + damp * d;
+      float b = h.first_step ? d : h.momentum * buf[i] + damp * d;
       buf[i] = b;
       d = h.nesterov ? d + h.momentum * b : b;
     }

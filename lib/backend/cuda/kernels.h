@@ -106,10 +106,11 @@ void softmax_cross_entropy(const float* logits, const int32_t* labels, int64_t n
 
 struct SgdArgs {
   float lr, momentum, dampening, weight_decay;
-  bool nesterov;
+  bool nesterov, first_step;
 };
-// PyTorch SGD over flat buffers, the same arithmetic as the CPU backend's sgd_step. buf is
-// null without momentum; mask null decays every element.
+// PyTorch SGD over flat buffers, the same arithmetic as the CPU backend's sgd_step (first_step:
+// buf = d, torch's buffer creation). buf is null without momentum; mask null decays every
+// element.
 void sgd_step(const SgdArgs& h, float* w, const float* g, float* buf, const float* mask,
               int64_t n, Stream s);
 
