@@ -1,6 +1,7 @@
 #include "train/config.h"
 
 #include <boost/program_options.hpp>
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -54,6 +55,31 @@ po::options_description model_options(TrainConfig& c) {
 po::options_description optim_options(TrainConfig& c, std::string& milestones) {
   po::options_description optim("Optimisation");
   optim.add_options()
+// torch.optim.lr_scheduler.OneCycleLR's arguments, under its names and with its defaults.
+void add_onecycle_options(po::options_description& optim, TrainConfig& c) {
+  optim.add_options()
+      ("onecycle-pct-start",
+       po::value(&c.onecycle_pct_start)->default_value(c.onecycle_pct_start, "0.3"),
+       "one-cycle: fraction of training spent increasing the LR")
+      ("onecycle-anneal", po::value(&c.onecycle_anneal)->default_value(c.onecycle_anneal),
+       "one-cycle: anneal strategy, cos|linear")
+      ("onecycle-cycle-momentum",
+       po::value(&c.onecycle_cycle_momentum)->default_value(c.onecycle_cycle_momentum, "true"),
+       "one-cycle: momentum goes max -> base -> max against the LR (overrides --momentum)")
+      ("onecycle-base-momentum",
+       po::value(&c.onecycle_base_momentum)->default_value(c.onecycle_base_momentum, "0.85"),
+       "one-cycle: momentum at the LR's peak")
+      ("onecycle-max-momentum",
+       po::value(&c.onecycle_max_momentum)->default_value(c.onecycle_max_momentum, "0.95"),
+       "one-cycle: momentum at the start and the end")
+      ("onecycle-div-factor",
+       po::value(&c.onecycle_div_factor)->default_value(c.onecycle_div_factor, "25"),
+       "one-cycle: initial LR = --lr / div factor")
+      ("onecycle-final-div-factor",
+       po::value(&c.onecycle_final_div_factor)->default_value(c.onecycle_final_div_factor, "1e4"),
+       "one-cycle: final LR = initial LR / final div factor");
+}
+
       ("epochs", po::value(&c.epochs)->default_value(c.epochs), "epochs")
       ("batch-size", po::value(&c.batch_size)->default_value(c.batch_size),
        "global batch size (divided over ranks)")
@@ -62,6 +88,8 @@ po::options_description optim_options(TrainConfig& c, std::string& milestones) {
       ("nesterov", po::value(&c.nesterov)->default_value(c.nesterov), "Nesterov momentum")
       ("weight-decay", po::value(&c.weight_decay)->default_value(c.weight_decay), "L2 weight decay")
       ("no-decay-bn-bias", po::value(&c.no_decay_bn_bias)->default_value(c.no_decay_bn_bias),
+      ("dampening", po::value(&c.dampening)->default_value(c.dampening),
+       "SGD momentum dampening (torch's; not applied on the first update)")
        "no weight decay on BN parameters and biases")
       ("lr-schedule", po::value(&c.lr_schedule)->default_value(c.lr_schedule),
        "constant|step|cosine|onecycle")
@@ -70,9 +98,11 @@ po::options_description optim_options(TrainConfig& c, std::string& milestones) {
       ("lr-gamma", po::value(&c.lr_gamma)->default_value(c.lr_gamma), "step schedule factor")
       ("min-lr", po::value(&c.min_lr)->default_value(c.min_lr), "cosine schedule floor")
       ("warmup-epochs", po::value(&c.warmup_epochs)->default_value(c.warmup_epochs),
-       "linear warm-up length in epochs (fractions allowed)")
-      ("onecycle-pct-start", po::value(&c.onecycle_pct_start)->default_value(c.onecycle_pct_start),
-       "one-cycle: fraction of training spent increasing the LR");
+       "linear warm-up length in epochs (fractions allowed with --lr-step-unit step)")
+      ("lr-step-unit", po::value(&c.lr_step_unit)->default_value(c.lr_step_unit),
+       "step: the schedule moves every optimizer step; epoch: once per epoch, as torch's "
+       "scheduler.step() called per epoch");
+  add_onecycle_options(optim, c);
   return optim;
 }
 
@@ -212,6 +242,41 @@ void require(bool ok, const std::string& option, const std::string& why) {
 void validate(const TrainConfig& c) {
   require(!c.data.empty(), "data", "is required (a file written by `dptrain pack`)");
   require(c.epochs >= 1, "epochs", "must be at least 1");
+// 50% and 75% of the run; whole epochs (rounded) when the schedule steps per epoch, where a
+// milestone that rounds to 0 or to the end is dropped.
+std::vector<double> default_milestones(int epochs, bool whole) {
+  std::vector<double> milestones;
+  for (double m : {epochs * 0.5, epochs * 0.75}) {
+    if (whole) m = std::round(m);
+    if (m > 0 && m < epochs && (milestones.empty() || m > milestones.back()))
+      milestones.push_back(m);
+  }
+  return milestones;
+}
+
+// The optimizer and schedule options torch itself would refuse, named as ours.
+void validate_schedule(const TrainConfig& c) {
+  require(c.dampening >= 0 && c.dampening <= 1, "dampening", "must be in [0, 1]");
+  require(!c.nesterov || c.dampening == 0, "nesterov", "needs --dampening 0 (as torch)");
+  require(c.lr_step_unit == "step" || c.lr_step_unit == "epoch", "lr-step-unit",
+          "must be step or epoch");
+  if (c.lr_step_unit == "epoch") {  // the schedule moves at epoch ends only
+    for (double m : c.lr_milestones)
+      require(m == std::floor(m), "lr-milestones",
+              "must be whole epochs with --lr-step-unit epoch");
+    require(c.warmup_epochs == std::floor(c.warmup_epochs), "warmup-epochs",
+            "must be whole with --lr-step-unit epoch");
+  }
+  require(c.onecycle_anneal == "cos" || c.onecycle_anneal == "linear", "onecycle-anneal",
+          "must be cos or linear");
+  require(c.onecycle_base_momentum >= 0 && c.onecycle_base_momentum < 1,
+          "onecycle-base-momentum", "must be in [0, 1)");
+  require(c.onecycle_max_momentum >= 0 && c.onecycle_max_momentum < 1, "onecycle-max-momentum",
+          "must be in [0, 1)");
+  require(c.onecycle_div_factor > 0, "onecycle-div-factor", "must be positive");
+  require(c.onecycle_final_div_factor > 0, "onecycle-final-div-factor", "must be positive");
+}
+
   require(c.batch_size >= 1, "batch-size", "must be at least 1");
   require(c.lr > 0, "lr", "must be positive");
   require(c.momentum >= 0 && c.momentum < 1, "momentum", "must be in [0, 1)");
@@ -265,6 +330,7 @@ std::string value_text(const po::variable_value& v) {
   const auto& any = v.value();
   if (auto p = boost::any_cast<std::string>(&any)) return *p;
   if (auto p = boost::any_cast<int>(&any)) return std::to_string(*p);
+  validate_schedule(c);
   if (auto p = boost::any_cast<int64_t>(&any)) return std::to_string(*p);
   if (auto p = boost::any_cast<uint64_t>(&any)) return std::to_string(*p);
   if (auto p = boost::any_cast<float>(&any)) return fmt::format("{}", *p);
@@ -274,6 +340,7 @@ std::string value_text(const po::variable_value& v) {
 
 }  // namespace
 
+  if (auto p = boost::any_cast<double>(&any)) return fmt::format("{}", *p);
 bool parse_train_config(const std::vector<std::string>& args, TrainConfig& config) {
   std::string config_file, milestones;
   po::options_description options = describe(config, config_file, milestones);
@@ -299,8 +366,10 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& confi
     throw UsageError(e.what());
   }
   if (!milestones.empty()) config.lr_milestones = parse_milestones(milestones);
-  if (config.lr_milestones.empty() && config.lr_schedule == "step" && config.epochs >= 4)
-    config.lr_milestones = {config.epochs * 0.5, config.epochs * 0.75};
+  // Every step schedule decays: the defaults hold for any length (fractional epochs for
+  // short runs; per-epoch stepping needs them whole), and the run logs them.
+  if (config.lr_milestones.empty() && config.lr_schedule == "step")
+    config.lr_milestones = default_milestones(config.epochs, config.lr_step_unit == "epoch");
   validate(config);
   for (const auto& [name, value] : vm) {
     if (name == "help") continue;

@@ -32,12 +32,25 @@ struct TrainConfig {
   bool nesterov = false;
   float weight_decay = 5e-4f;
   bool no_decay_bn_bias = false;
+  float dampening = 0.0f;  // torch.optim.SGD's (not on the buffer's first update)
   std::string lr_schedule = "step";  // constant | step | cosine | onecycle
   std::vector<double> lr_milestones;  // epochs, for step (default: 50% and 75% of epochs)
   float lr_gamma = 0.1f;
   float min_lr = 0.0f;
   float warmup_epochs = 0.0f;
-  float onecycle_pct_start = 0.25f;
+  // Whether schedules move every optimizer step or once per epoch (torch's scheduler.step()
+  // per epoch): step | epoch.
+  std::string lr_step_unit = "step";
+  // onecycle: torch.optim.lr_scheduler.OneCycleLR's arguments and defaults; with
+  // cycle_momentum every group's momentum goes max -> base -> max against the LR.
+  // double, as torch's Python floats: 0.3f would move the phase boundary off torch's.
+  double onecycle_pct_start = 0.3;
+  std::string onecycle_anneal = "cos";  // cos | linear
+  bool onecycle_cycle_momentum = true;
+  double onecycle_base_momentum = 0.85;
+  double onecycle_max_momentum = 0.95;
+  double onecycle_div_factor = 25.0;
+  double onecycle_final_div_factor = 1e4;
   // run
   std::string device = "auto";  // auto | cpu | cuda
   int threads = 0;              // 0: all cores of this rank

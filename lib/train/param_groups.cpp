@@ -38,6 +38,7 @@ ParamGroupRule default_param_group(const TrainConfig& config) {
   ParamGroupRule rule;
   rule.group.name = "default";
   rule.group.momentum = config.momentum;
+  rule.group.dampening = config.dampening;
   rule.group.nesterov = config.nesterov;
   rule.group.weight_decay = config.weight_decay;
   return rule;

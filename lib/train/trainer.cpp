@@ -15,7 +15,7 @@
 #include "train/build_info.h"
 #include "train/checkpoint_files.h"
 #include "train/epoch_driver.h"
-#include "train/lr_schedule_callback.h"
+#include "train/schedule_callbacks.h"
 #include "train/run_setup.h"
 #include "train/training_checkpoint.h"
 
@@ -97,8 +97,7 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
   broadcast_state(*model_, *grad_comm_.comm);
   model_->store().set_grad_ready_hook(
       [this](nn::ParameterStore::Id id) { reducer_->mark_ready(id); });
-  callbacks_.add(std::make_unique<LrScheduleCallback>(
-      optim::make_lr_schedule(lr_schedule_spec(config, data_.steps_per_epoch()))));
+  add_schedule_callbacks(callbacks_, config, data_.steps_per_epoch());
   for (auto& callback : additions.callbacks) callbacks_.add(std::move(callback));
 }
 
@@ -143,6 +142,8 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
       log::info("--resume auto: no checkpoint in {} yet, starting from scratch", run_dir_.path());
   } else {
     point = checkpointer_.load(path, resumed_totals);
+    // Steps done (NaN-skipped ones included): past the first, SGD's first-update rule is spent.
+    optimizer_.set_updates(point.global_step);
     log::info("resumed from {}: {} epochs and {} steps of epoch {} done ({} updates)", path,
               point.epochs_done, point.step_in_epoch, point.epochs_done + 1, point.global_step);
   }

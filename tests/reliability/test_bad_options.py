@@ -37,6 +37,16 @@ with tempfile.TemporaryDirectory() as tmp:
                        ["--augment-on", "auto, host or device"])
     check.expect_error("unknown --fail-mode", train("--fail-mode", "explode"), USAGE,
                        ["--fail-mode", "stall"])
+    check.expect_error("--nesterov with --dampening", train("--nesterov", "true",
+                                                           "--dampening", "0.1"), USAGE,
+                       ["--nesterov", "--dampening 0"])
+    check.expect_error("unknown --lr-step-unit", train("--lr-step-unit", "iteration"), USAGE,
+                       ["--lr-step-unit", "step or epoch"])
+    check.expect_error("fractional milestone stepped per epoch",
+                       train("--lr-step-unit", "epoch", "--lr-milestones", "0.5", epochs="2"),
+                       USAGE, ["--lr-milestones", "whole epochs"])
+    check.expect_error("unknown --onecycle-anneal", train("--onecycle-anneal", "cubic"), USAGE,
+                       ["--onecycle-anneal", "cos or linear"])
     check.expect_error("batch not divisible by the ranks", train(run="b", batch_size="5"),
                        USAGE, ["--batch-size", "5 is not divisible by the 2 ranks"], ranks=2,
                        one_line=False)

@@ -11,6 +11,7 @@
 #include "optim/sgd.h"
 #include "step_fixture.h"
 #include "train/param_groups.h"
+#include "train/schedule_callbacks.h"
 #include "train/step_callback.h"
 
 namespace dp::test {
@@ -192,6 +193,38 @@ TEST(StepCallbacks, CalledInTheOrderAdded) {
   callbacks.after_step({1, 0, 7}, optimizer, false);
   EXPECT_EQ(log, (std::vector<std::string>{"a before 7", "b before 7", "a after 7 skipped",
                                            "b after 7 skipped"}));
+}
+
+// The run's schedule callbacks from the options: onecycle with the defaults sets every group's
+// momentum to OneCycleLR's (0.95 at the start, 0.85 at the LR's peak: step 29 of 100 at
+// pct_start 0.3), replacing --momentum; without cycling the groups keep theirs.
+TEST(StepCallbacks, OneCycleDefaultsCycleEveryGroupsMomentum) {
+  auto backend = make_cpu_backend(1);
+  Tensor p = Tensor::zeros({4}), g = Tensor::zeros({4});
+  optim::ParamGroup first, second;
+  first.ranges = {{0, 2}};
+  second.name = "second";
+  second.ranges = {{2, 2}};
+  second.momentum = 0.5f;
+  optim::Optimizer optimizer(*backend, p, g, Tensor(), {first, second}, 0.1);
+  for (const bool cycle : {true, false}) {
+    TrainConfig config;
+    config.lr_schedule = "onecycle";
+    config.epochs = 10;
+    config.onecycle_cycle_momentum = cycle;
+    StepCallbacks callbacks;
+    add_schedule_callbacks(callbacks, config, 10);
+    for (const auto& [step, expected] : {std::pair{0, 0.95f}, std::pair{29, 0.85f}}) {
+      callbacks.before_step({1, 0, step}, optimizer);
+      EXPECT_FLOAT_EQ(optimizer.lr(), step == 0 ? 0.004 : 0.1) << "step " << step;
+      EXPECT_FLOAT_EQ(optimizer.group("default").momentum, cycle ? expected : 0.9f);
+      EXPECT_FLOAT_EQ(optimizer.group("second").momentum, cycle ? expected : 0.5f);
+    }
+    if (cycle) {  // restore the groups' own values for the no-cycle pass
+      optimizer.group("default").momentum = 0.9f;
+      optimizer.group("second").momentum = 0.5f;
+    }
+  }
 }
 
 }  // namespace

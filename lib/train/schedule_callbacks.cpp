@@ -1,0 +1,42 @@
+#include "train/schedule_callbacks.h"
+
+#include <fmt/ranges.h>
+
+#include "core/log.h"
+#include "train/lr_schedule_callback.h"
+#include "train/run_setup.h"
+
+namespace dp {
+
+namespace {
+
+std::string describe(const TrainConfig& c) {
+  std::string what = c.lr_schedule;
+  if (c.lr_schedule == "step") {
+    what += c.lr_milestones.empty()
+                ? " (no milestones: constant; --lr-milestones sets them)"
+                : fmt::format(" (x{} at epochs {}; --lr-milestones sets them)", c.lr_gamma,
+                              fmt::join(c.lr_milestones, ", "));
+  } else if (c.lr_schedule == "onecycle") {
+    what += c.onecycle_cycle_momentum
+                ? fmt::format(" (momentum cycled {} -> {} -> {}, --momentum unused)",
+                              c.onecycle_max_momentum, c.onecycle_base_momentum,
+                              c.onecycle_max_momentum)
+                : fmt::format(" (momentum fixed at {})", c.momentum);
+  }
+  if (c.warmup_epochs > 0) what += fmt::format(", {} warm-up epochs", c.warmup_epochs);
+  return what + (c.lr_step_unit == "epoch" ? ", stepped per epoch" : ", stepped per step");
+}
+
+}  // namespace
+
+void add_schedule_callbacks(StepCallbacks& callbacks, const TrainConfig& config,
+                            int64_t steps_per_epoch) {
+  const optim::LrScheduleSpec spec = lr_schedule_spec(config, steps_per_epoch);
+  callbacks.add(std::make_unique<LrScheduleCallback>(optim::make_lr_schedule(spec)));
+  if (auto momentum = optim::make_momentum_schedule(spec))
+    callbacks.add(std::make_unique<MomentumScheduleCallback>(std::move(momentum)));
+  log::info("lr schedule: {}", describe(config));
+}
+
+}  // namespace dp

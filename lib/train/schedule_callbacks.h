@@ -1,0 +1,36 @@
+// The run's schedule callbacks, built from the options: the learning rate every step
+// (LrScheduleCallback) and, for onecycle with --onecycle-cycle-momentum (torch's default),
+// every parameter group's momentum (MomentumScheduleCallback). Both are pure functions of the
+// global step, so a resumed run continues the same curves.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "optim/lr_schedule.h"
+#include "train/config.h"
+#include "train/step_callback.h"
+
+namespace dp {
+
+// Sets every group's momentum before each step, as OneCycleLR(cycle_momentum=True) sets each
+// param_group's; the step's SGD update then uses it (buf = m*buf + ...), as torch's does.
+class MomentumScheduleCallback final : public StepCallback {
+ public:
+  explicit MomentumScheduleCallback(std::unique_ptr<optim::LrSchedule> momentum)
+      : momentum_(std::move(momentum)) {}
+  void before_step(const StepPosition& at, optim::Optimizer& optimizer) override {
+    const auto m = static_cast<float>(momentum_->lr(at.global_step));
+    for (optim::ParamGroup& group : optimizer.groups()) group.momentum = m;
+  }
+
+ private:
+  std::unique_ptr<optim::LrSchedule> momentum_;
+};
+
+// Adds the LR callback and, when the schedule cycles momentum, the momentum one; logs what the
+// schedule does (the step schedule's milestones, whether momentum cycles, the step unit).
+void add_schedule_callbacks(StepCallbacks& callbacks, const TrainConfig& config,
+                            int64_t steps_per_epoch);
+
+}  // namespace dp
