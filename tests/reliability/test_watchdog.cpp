@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include "comm/collective_watchdog.h"
@@ -38,13 +39,25 @@ TEST(CollectiveWatchdog, QuietWhileBeatingAndBeforeTheFirstBeat) {
     watchdog.beat();
   }
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
-  SUCCEED();
 }
 
-TEST(CollectiveWatchdog, ZeroTimeoutDisablesIt) {
-  dp::CollectiveWatchdog watchdog(0);
-  watchdog.beat();
-  std::this_thread::sleep_for(100ms);
+// A timeout <= 0 never ends the process: in a child, beat and wait long past the 0.3 s that
+// ends it above, then exit 0 ourselves; a watchdog that fired would exit 5 with its line.
+TEST(CollectiveWatchdogDeathTest, ZeroOrNegativeTimeoutNeverFires) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  for (const double timeout : {0.0, -1.0}) {
+    EXPECT_EXIT(
+        {
+          {
+            dp::CollectiveWatchdog watchdog(timeout);
+            watchdog.beat();
+            std::this_thread::sleep_for(800ms);
+          }
+          std::exit(0);
+        },
+        testing::ExitedWithCode(0), "")
+        << "timeout " << timeout;
+  }
 }
 
 }  // namespace
