@@ -9,7 +9,6 @@
 #include <iostream>
 
 #include "app/commands.h"
-#include "comm/mpi_session.h"
 #include "core/error.h"
 #include "io/file_verify.h"
 #include "io/hdf5.h"
@@ -46,11 +45,11 @@ std::string verification_line(const std::string& path, const FileVerification& v
 
 }  // namespace
 
-int run_verify(const std::vector<std::string>& args, MpiSession& mpi) {
+int run_verify(const std::vector<std::string>& args) {
   std::vector<std::string> paths;
   po::options_description desc("dptrain verify options");
   desc.add_options()("help,h", "print this help")(
-      "file", po::value(&paths)->required(), "packed dataset, checkpoint, metrics or eval file");
+      "file", po::value(&paths), "packed dataset, checkpoint, metrics or eval file");
   po::positional_options_description positional;
   positional.add("file", -1);
   po::variables_map vm;
@@ -67,7 +66,7 @@ int run_verify(const std::vector<std::string>& args, MpiSession& mpi) {
   } catch (const po::error& e) {
     throw UsageError(e.what());
   }
-  if (mpi.rank() != 0) return 0;
+  if (paths.empty()) throw UsageError("verify: no file given (usage: dptrain verify FILE...)");
   bool all_ok = true;
   for (const auto& path : paths) {
     const FileVerification v = verify_file(path);

@@ -14,7 +14,8 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi);
 int run_pack(const std::vector<std::string>& args, MpiSession& mpi);
 int run_bench(const std::vector<std::string>& args, MpiSession& mpi);
 int run_inspect(const std::vector<std::string>& args, MpiSession& mpi);
-int run_verify(const std::vector<std::string>& args, MpiSession& mpi);
+// `dptrain verify FILE...`: needs no MPI session either.
+int run_verify(const std::vector<std::string>& args);
 // `dptrain --version` / `-V`: needs no MPI session.
 int run_version(const std::vector<std::string>& args);
 

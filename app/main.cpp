@@ -41,7 +41,6 @@ int dispatch(const std::string& command, const std::vector<std::string>& args,
   if (command == "pack") return dp::run_pack(args, mpi);
   if (command == "bench") return dp::run_bench(args, mpi);
   if (command == "inspect") return dp::run_inspect(args, mpi);
-  if (command == "verify") return dp::run_verify(args, mpi);
   if (command == "help" || command == "--help" || command == "-h") {
     std::cout << kUsage;
     return 0;
@@ -74,6 +73,10 @@ int main(int argc, char** argv) {
   if (std::strcmp(argv[1], "--version") == 0 || std::strcmp(argv[1], "-V") == 0)
     return exit_code_of(
         [&] { return dp::run_version(std::vector<std::string>(argv + 2, argv + argc)); });
+  // verify reads files only: no launcher, and no MPI start-up for a script checking many files.
+  if (std::strcmp(argv[1], "verify") == 0)
+    return exit_code_of(
+        [&] { return dp::run_verify(std::vector<std::string>(argv + 2, argv + argc)); });
   dp::MpiSession mpi(&argc, &argv);
   dp::log::set_rank(mpi.rank(), mpi.world_size());
   // Read after MPI_Init, which may remove the launcher's own arguments.

@@ -1,0 +1,184 @@
+"""End-to-end integrity: a byte flipped inside any payload dptrain wrote (a packed dataset's
+images and labels, a checkpoint's params, buffers and momentum, metrics.h5's history) is
+detected by the reader and by `dptrain verify`, many times over; a flip in HDF5's checksummed
+metadata fails cleanly; `--resume auto` with the newest checkpoint corrupted resumes from the
+previous one and says so; files written without checksums still load, noted once.
+
+usage: test_integrity.py DPTRAIN MPIEXEC"""
+import os
+import random
+import re
+import shutil
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reliability_util import EXIT, Checker, write_tiny_dataset  # noqa: E402
+
+DATA = EXIT["data"]
+SEEDS = 10  # flips per payload kind through `dptrain verify` (the C++ tests flip more)
+
+
+def write_idx(folder, train=96, test=32, side=8):
+    rng = np.random.default_rng(1)
+    os.makedirs(folder)
+    for prefix, n in (("train", train), ("t10k", test)):
+        with open(os.path.join(folder, f"{prefix}-images-idx3-ubyte"), "wb") as f:
+            f.write(bytes([0, 0, 8, 3]) + b"".join(v.to_bytes(4, "big") for v in (n, side, side)))
+            f.write(rng.integers(0, 256, n * side * side, dtype=np.uint8).tobytes())
+        with open(os.path.join(folder, f"{prefix}-labels-idx1-ubyte"), "wb") as f:
+            f.write((0x0801).to_bytes(4, "big") + n.to_bytes(4, "big"))
+            f.write((np.arange(n) % 10).astype(np.uint8).tobytes())
+
+
+def flip_payload(original, dataset, rng, copy):
+    """Copies `original` to `copy` with one byte flipped inside a random chunk of `dataset`;
+    returns the chunk's first row."""
+    with h5py.File(original, "r") as f:
+        ds = f[dataset]
+        info = ds.id.get_chunk_info(rng.randrange(ds.id.get_num_chunks()))
+    flip_at(original, info.byte_offset + rng.randrange(info.size), rng, copy)
+    return info.chunk_offset[0]
+
+
+def flip_at(original, offset, rng, copy):
+    if copy != original:
+        shutil.copyfile(original, copy)
+    with open(copy, "r+b") as g:
+        g.seek(offset)
+        byte = g.read(1)[0]
+        g.seek(offset)
+        g.write(bytes([byte ^ rng.randrange(1, 256)]))
+
+
+def object_header_offsets(path):
+    data = open(path, "rb").read()
+    return [m.start() + i for m in re.finditer(b"OHDR", data) for i in range(4, 20)]
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    check = Checker(sys.argv[1], sys.argv[2])
+    rng = random.Random(2026)
+    path = lambda name: os.path.join(tmp, name)  # noqa: E731
+    write_idx(path("idx"))
+    packed = path("packed.h5")
+    code, err, _, _ = check.run(["pack", "--format", "mnist", "--source", path("idx"),
+                                 "--output", packed])
+    check.record(code == 0, "pack", err.strip()[-200:])
+
+    def train(data, run, *extra, epochs=3):
+        return ["train", "--data", data, "--arch", "resnet8", "--epochs", str(epochs),
+                "--batch-size", "16", "--threads", "1", "--output-dir", tmp, "--run-name", run,
+                "--crop-padding", "0", *extra]
+
+    def verify_line(*files):
+        code, _, out, _ = check.run(["verify", *files])
+        return code, out.strip()
+
+    code, line = verify_line(packed)
+    check.record(code == 0 and line == f"{packed}: ok, verified (5 datasets checksummed)",
+                 "verify: a fresh packed file", f"exit {code}: {line}")
+
+    # Files written before checksums: they train, with one "unverified" note for the file.
+    old = path("old.h5")
+    write_tiny_dataset(old, train=32, test=16)
+    code, err, out, _ = check.run(train(old, "old", epochs=1))
+    notes = [l for l in out.splitlines() if "written without checksums" in l and old in l]
+    check.record(code == 0 and len(notes) == 1, "an unverified dataset trains, noted once",
+                 f"exit {code}, {len(notes)} note(s) {err.strip()[-200:]}")
+    code, line = verify_line(old)
+    check.record(code == 0 and "ok, unverified: 5 of 5 datasets" in line,
+                 "verify: a file without checksums", f"exit {code}: {line}")
+
+    # The packed dataset: flips in pixels and labels, through training and through verify.
+    bad = path("bad-labels.h5")
+    flip_payload(packed, "/train/labels", rng, bad)
+    check.expect_error("a flipped label byte", train(bad, "badlabels", epochs=1), DATA,
+                       [bad + ":/train/labels: checksum mismatch", "restore it"])
+    bad = path("bad-images.h5")
+    flip_payload(packed, "/train/images", rng, bad)
+    check.expect_error("a flipped pixel byte, 2 ranks", train(bad, "badimages", epochs=1), DATA,
+                       [bad + ":/train/images: checksum mismatch"], ranks=2, one_line=False,
+                       limit=60)
+    for dataset in ("/train/images", "/train/labels", "/test/images", "/test/labels"):
+        caught = 0
+        for _ in range(SEEDS):
+            flip_payload(packed, dataset, rng, path("flip.h5"))
+            code, line = verify_line(path("flip.h5"))
+            caught += code == DATA and f"corrupted at dataset {dataset}: checksum mismatch" in line
+        check.record(caught == SEEDS, f"verify: {SEEDS} flips in {dataset}", f"{caught} caught")
+    offsets = object_header_offsets(packed)
+    caught = 0
+    for seed in range(SEEDS):
+        flip_at(packed, rng.choice(offsets), rng, path("meta.h5"))
+        code_v, line = verify_line(path("meta.h5"))
+        clean = code_v == DATA and len(line.splitlines()) == 1
+        if seed < 3:  # training fails before step 1 with one line (the run is the slow part)
+            code, err, _, _ = check.run(train(path("meta.h5"), "meta", epochs=1), limit=60)
+            errors = [l for l in err.splitlines() if "error:" in l]
+            clean = clean and code == DATA and len(errors) == 1 and "Traceback" not in err
+        caught += clean
+    check.record(caught == SEEDS, f"{SEEDS} flips in object headers: exit 3, one line",
+                 f"{caught} clean failures")
+
+    # Checkpoints: three epochs keeping two; then the newest is corrupted.
+    code, err, _, _ = check.run(train(packed, "run", "--keep-checkpoints", "2"), limit=120)
+    run = path("run")
+    newest, previous = path("run/checkpoint-e0003-s000018.h5"), path("run/checkpoint-e0002-s000012.h5")
+    check.record(code == 0 and os.path.exists(newest) and os.path.exists(previous),
+                 "a run keeping 2 checkpoints", err.strip()[-300:])
+    for group in ("params", "buffers", "optimizer/momentum"):
+        with h5py.File(newest, "r") as f:
+            names = list(f[group].keys())
+        caught = 0
+        for _ in range(SEEDS):
+            dataset = f"/{group}/{rng.choice(names)}"
+            flip_payload(newest, dataset, rng, path("ck.h5"))
+            code, line = verify_line(path("ck.h5"))
+            caught += code == DATA and f"corrupted at dataset {dataset}: checksum mismatch" in line
+        check.record(caught == SEEDS, f"verify: {SEEDS} flips in a checkpoint's /{group}",
+                     f"{caught} caught")
+    for dataset in ("/history/train_loss", "/history/val_acc", "/steps/loss"):
+        flip_payload(path("run/metrics.h5"), dataset, rng, path("m.h5"))
+        code, line = verify_line(path("m.h5"))
+        check.record(code == DATA and f"corrupted at dataset {dataset}" in line,
+                     f"verify: a flip in metrics.h5 {dataset}", f"exit {code}: {line}")
+
+    with h5py.File(newest, "r") as f:
+        weight = "/params/" + sorted(f["params"].keys())[0]
+    flip_payload(newest, weight, rng, newest)  # checkpoint.h5 is the same file (a hard link)
+    check.expect_error("eval of a corrupted checkpoint",
+                       ["eval", "--checkpoint", path("run/checkpoint.h5"), "--data", packed],
+                       DATA, [path("run/checkpoint.h5") + ":" + weight, "checksum mismatch"])
+    code, line = verify_line(previous, newest)
+    lines = line.splitlines()
+    check.record(code == DATA and len(lines) == 2 and lines[0].startswith(previous + ": ok, verified")
+                 and lines[1].startswith(newest + ": corrupted at dataset " + weight),
+                 "verify: one line per file, exit 3 when any is corrupted", line)
+    code, err, out, _ = check.run(train(packed, "run", "--keep-checkpoints", "2",
+                                        "--resume", "auto"), limit=120)
+    said = [l for l in out.splitlines() if "--resume auto" in l]
+    check.record(code == 0 and any("skipping corrupted checkpoint" in l for l in said)
+                 and any("resuming from " + previous in l for l in said),
+                 "--resume auto skips the corrupted newest checkpoint", " | ".join(said)
+                 or err.strip()[-300:])
+    with h5py.File(path("run/metrics.h5"), "r") as f:
+        resumed = f["resumes/1"].attrs["checkpoint"]
+        resumed = resumed.decode() if isinstance(resumed, bytes) else resumed
+        epochs = list(f["history/epoch"][:])
+    check.record(resumed == previous and epochs == [1, 2, 3],
+                 "the resume is recorded from the previous checkpoint", f"{resumed} {epochs}")
+    code, line = verify_line(path("run/checkpoint.h5"))
+    check.record(code == 0, "the resumed run's new checkpoint verifies", line)
+
+    # Every checkpoint corrupted: a clear stop, not a silent start from scratch.
+    for name in os.listdir(run):
+        if name.startswith("checkpoint") and name.endswith(".h5"):
+            flip_payload(os.path.join(run, name), weight, rng, os.path.join(run, name))
+    check.expect_error("--resume auto with every checkpoint corrupted",
+                       train(packed, "run", "--resume", "auto"), DATA,
+                       ["--resume auto", "every checkpoint", "is corrupted"])
+    check.finish()
