@@ -19,7 +19,7 @@
 # Used only when a script is run directly (not through sbatch), to submit itself:
 #   PARTITION      sbatch --partition
 #   CPUS_PER_TASK  sbatch --cpus-per-task
-#   and DEVICE=cpu submits without GPUs (--gpus-per-task=0) for CPU-only partitions.
+#   and DEVICE=cpu submits without GPUs (--gpus-per-node=0) for CPU-only partitions.
 
 DPTRAIN_HOME=${DPTRAIN_HOME:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 DPTRAIN=${DPTRAIN:-$DPTRAIN_HOME/build/app/dptrain}
@@ -34,7 +34,7 @@ dptrain_submit_if_outside_slurm() {  # $1: the script's path
   local options=()
   [ -n "${PARTITION:-}" ] && options+=(--partition="$PARTITION")
   [ -n "${CPUS_PER_TASK:-}" ] && options+=(--cpus-per-task="$CPUS_PER_TASK")
-  [ "$DEVICE" = cpu ] && options+=(--gpus-per-task=0)
+  [ "$DEVICE" = cpu ] && options+=(--gpus-per-node=0)
   local script
   script=$(realpath "$1")
   cd "$DPTRAIN_HOME"
@@ -49,7 +49,7 @@ dptrain_srun() {
     echo "dptrain_srun: $DPTRAIN not found; build it first (jobs/setup.sh) or set DPTRAIN" >&2
     return 2
   fi
-  if [ "$DEVICE" != cpu ] && [ -z "${SLURM_GPUS_PER_TASK:-}${SLURM_GPUS_ON_NODE:-}${CUDA_VISIBLE_DEVICES:-}" ]; then
+  if [ "$DEVICE" != cpu ] && [ -z "${SLURM_GPUS_PER_NODE:-}${SLURM_GPUS_ON_NODE:-}${CUDA_VISIBLE_DEVICES:-}" ]; then
     echo "dptrain_srun: DEVICE=$DEVICE but the job has no GPUs; on a CPU partition submit with DEVICE=cpu" >&2
   fi
   local args=(train --config "$CONFIG" --device "$DEVICE" --output-dir "$OUTPUT_DIR"

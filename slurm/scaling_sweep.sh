@@ -7,10 +7,15 @@
 #   SWEEP="1 2" PER_GPU_BATCH=32 PARTITION=cpu DEVICE=cpu slurm/scaling_sweep.sh
 # Environment: SWEEP (default "1 2 4 8"; sizes above the allocation are skipped),
 # PER_GPU_BATCH (128), RUN_PREFIX (scaling), SWEEP_ARGS (default: one epoch of 200 steps,
-# evaluated once at the end), plus those of slurm/dptrain_srun.sh.
+# evaluated once at the end), plus those of slurm/dptrain_srun.sh. On nodes of 4 GPUs:
+#   sbatch --nodes=2 --ntasks-per-node=4 --gpus-per-node=4 slurm/scaling_sweep.sh
+# GPUs per node, not per task: with --gpus-per-task each task gets its own cgroup with one
+# visible GPU and NCCL cannot reach its peers over P2P/NVLink; every task sees the node's GPUs
+# and dptrain takes GPU local_rank % device_count (slurm/README.md, "GPUs").
 #SBATCH --job-name=dptrain-scaling
-#SBATCH --ntasks=8
-#SBATCH --gpus-per-task=1
+#SBATCH --nodes=1
+#SBATCH --ntasks-per-node=8
+#SBATCH --gpus-per-node=8
 #SBATCH --cpus-per-task=4
 #SBATCH --time=01:00:00
 #SBATCH --signal=USR1@120

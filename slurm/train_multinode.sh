@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # dptrain across nodes: 2 nodes x 4 GPUs, one rank per GPU (the baseline config; its global
 # batch of 128 is split over the 8 ranks; give EXTRA_ARGS="--batch-size 512 --lr 0.4" to keep
-# 64 per GPU). Change the node count with `sbatch --nodes=N`.
+# 64 per GPU). Change the node count with `sbatch --nodes=N`
+# (keep --gpus-per-node equal to --ntasks-per-node).
 #   sbatch slurm/train_multinode.sh
 # Environment overrides: see slurm/dptrain_srun.sh. Preemption and requeue as train_1gpu.sh.
+# GPUs per node, not per task: with --gpus-per-task each task gets its own cgroup with one
+# visible GPU and NCCL cannot reach its peers over P2P/NVLink; every task sees the node's GPUs
+# and dptrain takes GPU local_rank % device_count (slurm/README.md, "GPUs").
 #SBATCH --job-name=dptrain-multinode
 #SBATCH --nodes=2
 #SBATCH --ntasks-per-node=4
-#SBATCH --gpus-per-task=1
+#SBATCH --gpus-per-node=4
 #SBATCH --cpus-per-task=4
 #SBATCH --time=01:00:00
 #SBATCH --signal=USR1@120

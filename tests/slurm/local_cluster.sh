@@ -5,11 +5,20 @@
 # no cgroups (proctrack/linuxproc), one CPU partition "cpu" holding this machine's cores.
 #   local_cluster.sh start DIR   start the daemons; prints "export SLURM_CONF=DIR/slurm.conf"
 #   local_cluster.sh stop DIR    stop them (by the pids they wrote into DIR)
-# Exit code 77 from start: Slurm or munge is not installed or cannot be started here.
+# Exit code 77 from start: this machine lacks Slurm or munge, or root. Any other failure to
+# start (a daemon refusing the configuration written here, a node that does not come up) is
+# exit 1 with the daemons' logs on stderr: that is a bug to see, not a missing tool.
 set -euo pipefail
 action=${1:?usage: local_cluster.sh start|stop DIR}
 dir=$(realpath -m "${2:?usage: local_cluster.sh start|stop DIR}")
 skip() { echo "local_cluster: $*" >&2; exit 77; }
+fail() {
+  echo "local_cluster: $*" >&2
+  for log in "$dir"/munged.log "$dir"/slurmctld.log "$dir"/slurmd.log; do
+    [ -f "$log" ] && { echo "--- $log (last 40 lines)" >&2; tail -n 40 "$log" >&2; }
+  done
+  exit 1
+}
 
 stop_pidfile() {  # stop the daemon whose pid is in $1, waiting up to 10 s
   [ -f "$1" ] || return 0
@@ -37,11 +46,11 @@ done
 mkdir -p "$dir"/{state,spool,munge,tmp}
 chmod 700 "$dir/munge"
 mungekey --create --keyfile="$dir/munge/munge.key" --force >/dev/null 2>&1 ||
-  skip "mungekey cannot create a key"
+  fail "mungekey cannot create a key"
 chmod 600 "$dir/munge/munge.key"
 munged --force --socket="$dir/munge/munge.socket" --key-file="$dir/munge/munge.key" \
   --pid-file="$dir/munged.pid" --log-file="$dir/munged.log" --seed-file="$dir/munge/seed" ||
-  skip "munged does not start (see $dir/munged.log)"
+  fail "munged does not start"
 
 host=$(hostname -s)
 cpus=$(nproc)
@@ -87,8 +96,8 @@ PartitionName=cpu Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscrib
 CONF
 echo "PMIxCliTmpDirBase=$dir/tmp" >"$dir/mpi.conf"
 export SLURM_CONF="$dir/slurm.conf"
-slurmctld -f "$SLURM_CONF" -i || skip "slurmctld does not start (see $dir/slurmctld.log)"
-slurmd -f "$SLURM_CONF" || skip "slurmd does not start (see $dir/slurmd.log)"
+slurmctld -f "$SLURM_CONF" -i || fail "slurmctld does not start"
+slurmd -f "$SLURM_CONF" || fail "slurmd does not start"
 for _ in $(seq 60); do
   if sinfo -h -o %T 2>/dev/null | grep -qx idle; then
     echo "export SLURM_CONF=$SLURM_CONF"
@@ -97,4 +106,4 @@ for _ in $(seq 60); do
   sleep 0.5
 done
 sinfo >&2 || true
-skip "the node did not become idle in 30 s (see $dir/slurmctld.log, $dir/slurmd.log)"
+fail "the node did not become idle in 30 s"

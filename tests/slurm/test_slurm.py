@@ -1,14 +1,16 @@
 """The sbatch scripts on a real Slurm: starts munged, slurmctld and slurmd on this machine
 (tests/slurm/local_cluster.sh: one node, a CPU partition, everything in a scratch directory),
 then
-  1. `sbatch slurm/train_2gpu.sh` with DEVICE=cpu (and --gpus-per-task=0) on a tiny config:
+  1. `sbatch slurm/train_2gpu.sh` with DEVICE=cpu (and --gpus-per-node=0) on a tiny config:
      two ranks launched by srun, outputs complete;
   2. the same job sent SIGUSR1 mid-run (scancel --signal=USR1, while the test option
      --pause-at-step holds it at a known step): dptrain checkpoints, requeues
      its own job and exits 7; the requeued job resumes (--resume auto) and finishes with the
      same result, bit for bit, as job 1.
-Exits 77 (CTest: skipped, with the reason printed) where Slurm or munge is not installed or
-cannot start here. The daemons are stopped at the end, whatever happens.
+Exits 77 (CTest: skipped, with the reason printed) only where this machine lacks Slurm or
+munge (local_cluster.sh start exits 77); any other failure to start the cluster is a test
+failure, with local_cluster.sh's output and the daemons' logs shown. The daemons are stopped
+at the end, whatever happens.
 
 usage: test_slurm.py DPTRAIN REPOSITORY_ROOT"""
 import os
@@ -72,15 +74,31 @@ def read(path):
         return ""
 
 
+def check_gpu_requests():
+    """The scripts ask for GPUs per node: per task, NCCL's ranks cannot see each other's GPUs
+    (slurm/README.md, "GPUs")."""
+    for name in sorted(os.listdir(os.path.join(REPO, "slurm"))):
+        if name.endswith(".sh"):
+            # #SBATCH lines and commands; prose comments ("# ...") may name the option
+            asks = [line for line in read(os.path.join(REPO, "slurm", name)).splitlines()
+                    if "--gpus-per-task" in line and not line.startswith("# ")]
+            check(not asks, f"slurm/{name} asks for no GPUs per task {asks}")
+
+
 def main(tmp):
+    check_gpu_requests()
     cluster = os.path.join(tmp, "cluster")
     env = dict(os.environ, DP_SLURMCTLD_PORT=str(free_port()), DP_SLURMD_PORT=str(free_port()))
     start = subprocess.run([os.path.join(HERE, "local_cluster.sh"), "start", cluster], env=env,
                            capture_output=True, text=True, timeout=120)
-    if start.returncode != 0:
-        print(f"SKIPPED: no local Slurm cluster: {start.stderr.strip()}")
+    if start.returncode == SKIP:
+        print(f"SKIPPED: this machine has no Slurm: {start.stderr.strip()}")
         return SKIP
     try:
+        check(start.returncode == 0, f"local_cluster.sh start: exit {start.returncode}\n"
+              f"{start.stdout.strip()}\n{start.stderr.strip()}")
+        if start.returncode != 0:
+            return 1
         return run_jobs(tmp, dict(env, SLURM_CONF=os.path.join(cluster, "slurm.conf")))
     finally:
         subprocess.run(["scancel", "--user", "root"], env=dict(env, SLURM_CONF=os.path.join(
@@ -99,9 +117,9 @@ def run_jobs(tmp, env):
     out = os.path.join(tmp, "out")
     job_env = dict(env, DEVICE="cpu", CONFIG=config, OUTPUT_DIR=out, DPTRAIN=DPTRAIN,
                    OMP_NUM_THREADS="1")
-    # A CPU partition has no GPUs to give: --gpus-per-task=0 overrides the script's #SBATCH
+    # A CPU partition has no GPUs to give: --gpus-per-node=0 overrides the script's #SBATCH
     # line (running the script directly with DEVICE=cpu does the same, see slurm/).
-    sbatch = ["sbatch", "--parsable", "--gpus-per-task=0", "--cpus-per-task=1",
+    sbatch = ["sbatch", "--parsable", "--gpus-per-node=0", "--cpus-per-task=1",
               "--output", os.path.join(tmp, "job-%j.out"), "slurm/train_2gpu.sh"]
 
     # 1. A plain run to the end.
