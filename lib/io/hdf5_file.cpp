@@ -34,14 +34,16 @@ bool image_opens(const std::vector<uint8_t>& bytes) {
 // version-2 superblock) in the image it returns but keeps the superblock checksum, which was
 // computed with the flag set: the image would fail its own checksum on every open. Readers
 // ignore that flag in a version-2 superblock, so the byte the checksum covers is put back.
-// The image must then open; a library that recomputes the checksum passes as it is.
+// The image must then open (one in-memory open: two copies of the image); a library that
+// recomputes the checksum passes with the byte left as it was.
 void restore_superblock_flags(std::vector<uint8_t>& bytes, const std::string& filename) {
   constexpr size_t kVersion = 8, kFlags = 11, kWriteAccess = 0x01;
-  if (image_opens(bytes)) return;
   if (bytes.size() > kFlags && bytes[kVersion] == 2 && bytes[kFlags] == 0) {
     bytes[kFlags] = kWriteAccess;
     if (image_opens(bytes)) return;
+    bytes[kFlags] = 0;
   }
+  if (image_opens(bytes)) return;
   throw Error(ExitCode::internal,
               fmt::format("{}: the in-memory HDF5 file's image does not open", filename));
 }
