@@ -26,7 +26,7 @@ namespace dp {
 namespace {
 
 struct BenchOptions {
-  std::string arch = "resnet50", device = "auto", precision = "fp32";
+  std::string arch = "resnet50", shortcut = "auto", device = "auto", precision = "fp32";
   bool deterministic = false, peak = false, cuda_graphs = true, pin_threads = true;
   int64_t batch = 128, image = 32, channels = 3, classes = 10;
   int steps = 20, warmup = 3, threads = 0;
@@ -37,6 +37,8 @@ po::options_description describe(BenchOptions& o) {
   desc.add_options()
       ("help,h", "print this help")
       ("arch", po::value(&o.arch)->default_value(o.arch), "model name")
+      ("shortcut", po::value(&o.shortcut)->default_value(o.shortcut),
+       "A|B|auto, as dptrain train's --shortcut")
       ("batch-size", po::value(&o.batch)->default_value(o.batch), "batch size")
       ("image-size", po::value(&o.image)->default_value(o.image), "square image side")
       ("channels", po::value(&o.channels)->default_value(o.channels), "image channels")
@@ -153,6 +155,7 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
   Backend& backend = *choice.backend;
   nn::ModelSpec spec;
   spec.arch = o.arch;
+  spec.shortcut = nn::parse_shortcut(o.shortcut);
   spec.num_classes = o.classes;
   spec.in_channels = o.channels;
   auto model = nn::make_model(spec, backend);

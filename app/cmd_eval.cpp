@@ -47,6 +47,8 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   data::HDF5Dataset test_set(data_file, "test");
   nn::ModelSpec spec;
   spec.arch = meta.strings.count("arch") ? meta.strings.at("arch") : "";
+  // The checkpoint's shortcut; those from before --shortcut existed were all option B.
+  spec.shortcut = nn::parse_shortcut(meta.strings.count("shortcut") ? meta.strings.at("shortcut") : "B");
   spec.num_classes = meta.ints.count("num_classes") ? meta.ints.at("num_classes") : 0;
   spec.in_channels = meta.ints.count("in_channels") ? meta.ints.at("in_channels") : 0;
   if (spec.num_classes != test_set.num_classes() || spec.in_channels != test_set.channels())

@@ -45,6 +45,9 @@ po::options_description model_options(TrainConfig& c) {
   model.add_options()
       ("arch", po::value(&c.arch)->default_value(c.arch),
        "resnet18|34|50 (ImageNet stem), resnet18_cifar|34_cifar|50_cifar, resnet8|20|32|44|56")
+      ("shortcut", po::value(&c.shortcut)->default_value(c.shortcut),
+       "where a block's shape changes: A (identity, subsampled, zero-padded channels; "
+       "resnet8-56 only), B (1x1 conv + BN) or auto (A for resnet8-56, else B)")
       ("zero-init-residual", po::value(&c.zero_init_residual)->default_value(c.zero_init_residual),
        "zero-init the last BN of each residual block")
       ("label-smoothing", po::value(&c.label_smoothing)->default_value(c.label_smoothing),
@@ -287,6 +290,9 @@ void validate_schedule(const TrainConfig& c) {
   require(c.prefetch >= 1, "prefetch", "must be at least 1");
   require(c.augment_on == "auto" || c.augment_on == "host" || c.augment_on == "device",
           "augment-on", "must be auto, host or device");
+  require(c.shortcut == "auto" || c.shortcut == "A" || c.shortcut == "B" || c.shortcut == "a" ||
+              c.shortcut == "b",
+          "shortcut", "must be A, B or auto");
   require(c.device == "auto" || c.device == "cpu" || c.device == "cuda", "device",
           "must be auto, cpu or cuda");
   require(c.lr_schedule == "constant" || c.lr_schedule == "step" || c.lr_schedule == "cosine" ||

@@ -22,6 +22,9 @@ struct TrainConfig {
   std::string augment_on = "auto";
   // model
   std::string arch = "resnet20";
+  // Where a block's shape changes: A (He et al.'s parameter-free subsample + zero channels), B
+  // (1x1 projection) or auto (A for resnet8/20/32/44/56, B for torchvision's archs).
+  std::string shortcut = "auto";
   bool zero_init_residual = false;
   float label_smoothing = 0.0f;
   // optimisation

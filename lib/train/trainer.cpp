@@ -155,8 +155,9 @@ void TrainingRun::log_start() const {
   log::info("dptrain {}: {} on {} ({} train / {} test, {} classes), {} ranks x batch {}, {}",
             DPTRAIN_VERSION, config_.arch, config_.data, train_set_.size(), test_set_.size(),
             train_set_.num_classes(), comm_->size(), data_.local_batch(), choice_.reason);
-  log::info("model {}: {} parameters; run directory {}", config_.arch,
-            model_->store().parameter_count(), run_dir_.path());
+  log::info("model {} (option-{} shortcuts): {} parameters; run directory {}", config_.arch,
+            nn::shortcut_name(model_->spec().shortcut), model_->store().parameter_count(),
+            run_dir_.path());
   log::info("augmentation: {}", data_.backend_augment() ? "on the backend, from the raw pixels"
                                                         : "in the loader thread");
 }

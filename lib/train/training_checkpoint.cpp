@@ -68,6 +68,7 @@ void TrainingCheckpointer::save(const std::string& path, const ResumePoint& poin
                  {"seed", static_cast<int64_t>(identity_.seed)},
                  {"sampler_order_version", data::kSamplerOrderVersion}};
     meta.strings = {{"arch", identity_.arch},
+                    {"shortcut", identity_.shortcut},
                     {"dataset", identity_.dataset},
                     {"trigger", trigger},
                     // Nothing to store: see train/training_state.h.
@@ -99,6 +100,9 @@ void TrainingCheckpointer::check_compatible(const std::string& path, const Check
   };
   if (meta_string(meta, "arch", path) != identity_.arch)
     refuse("--arch", meta_string(meta, "arch", path), identity_.arch);
+  // Checkpoints from before --shortcut existed have none: every model then had option B.
+  const std::string shortcut = meta.strings.count("shortcut") ? meta.strings.at("shortcut") : "B";
+  if (shortcut != identity_.shortcut) refuse("--shortcut", shortcut, identity_.shortcut);
   if (meta_string(meta, "dataset", path) != identity_.dataset)
     refuse("dataset", meta_string(meta, "dataset", path), identity_.dataset);
   if (meta_int(meta, "seed", path) != static_cast<int64_t>(identity_.seed))

@@ -83,6 +83,8 @@ with tempfile.TemporaryDirectory() as tmp:
     with h5py.File(os.path.join(run, "checkpoint.h5"), "r") as f:
         check(f.attrs["epoch"] == epochs and f.attrs["arch"] == "resnet8", "checkpoint epoch and arch")
         check(f.attrs["step"] == epochs * 469, "checkpoint global step")
+        check(f.attrs["shortcut"] == "A" and not any("downsample" in k for k in f["params"]),
+              "resnet8's default option-A shortcuts recorded, no projection parameters")
         check(f["params/conv1.weight"].shape == (16, 1, 3, 3), "conv1.weight in PyTorch layout")
         check(f["params/fc.weight"].shape == (10, 64), "fc.weight shape")
         check("bn1.running_mean" in f["buffers"] and "bn1.running_var" in f["buffers"],

@@ -1,11 +1,14 @@
 """Bad options: unknown or contradictory options, reliability options out of range, a batch
-size that the ranks do not divide, and a checkpoint from another architecture or class count
-(`dptrain eval` and `--resume`): one clear error line naming the option or field, the
+size that the ranks do not divide, an option-A shortcut on an arch without one, and a
+checkpoint from another architecture, shortcut or class count (`dptrain eval` and `--resume`),
+one clear error line naming the option or field, the
 documented exit code, within seconds."""
 import os
 import sys
 import tempfile
 
+import h5py
+import numpy as np
 from reliability_util import EXIT, Checker, write_tiny_dataset
 
 check = Checker(sys.argv[1], sys.argv[2])
@@ -37,6 +40,11 @@ with tempfile.TemporaryDirectory() as tmp:
                        ["--augment-on", "auto, host or device"])
     check.expect_error("unknown --fail-mode", train("--fail-mode", "explode"), USAGE,
                        ["--fail-mode", "stall"])
+    check.expect_error("unknown --shortcut", train("--shortcut", "C"), USAGE,
+                       ["--shortcut", "A, B or auto"])
+    check.expect_error("--shortcut A on a torchvision arch",
+                       train(arch="resnet18_cifar", shortcut="A"), USAGE,
+                       ["--shortcut", "resnet18_cifar", "projections (B)"])
     check.expect_error("--nesterov with --dampening", train("--nesterov", "true",
                                                            "--dampening", "0.1"), USAGE,
                        ["--nesterov", "--dampening 0"])
@@ -61,8 +69,27 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("resume: checkpoint of another architecture",
                        train("--resume", ckpt, run="x", arch="resnet20", epochs="2"),
                        USAGE, ["--resume", "--arch resnet8", "resnet20"])
+    check.expect_error("resume: checkpoint with the other shortcut",
+                       train("--resume", ckpt, run="z", shortcut="B", epochs="2"),
+                       USAGE, ["--resume", "--shortcut A", "this run has B"])
     check.expect_error("resume: checkpoint for another class count",
                        train("--resume", ckpt, data=five, run="y", epochs="2"),
                        DATA, ["checkpoint.h5", "fc.weight has shape (10, 64)", "(5, 64)"])
+
+    # A checkpoint from before --shortcut existed has no 'shortcut' attribute and was option B:
+    # eval builds option B from it, and a resume with the default (option A) is refused.
+    code, err, _, took = check.run(train(run="old", shortcut="B"))
+    check.record(code == 0, "option-B run", f"exit {code} in {took:.1f} s {err.strip()[-300:]}")
+    old = os.path.join(out, "old", "checkpoint.h5")
+    with h5py.File(old, "r+") as f:  # the attribute and its entry in the list of string keys
+        del f.attrs["shortcut"]
+        keys = [k for k in f.attrs["string_keys"] if k != "shortcut"]
+        f.attrs["string_keys"] = np.array(keys, dtype=h5py.string_dtype())
+    code, err, _, took = check.run(["eval", "--checkpoint", old, "--data", ten, "--threads", "1"])
+    check.record(code == 0, "eval: a checkpoint without 'shortcut' is option B",
+                 f"exit {code} in {took:.1f} s {err.strip()[-300:]}")
+    check.expect_error("resume: an old (option-B) checkpoint under the default shortcut",
+                       train("--resume", old, run="w", epochs="2"),
+                       USAGE, ["--resume", "--shortcut B", "this run has A"])
 
 check.finish()
