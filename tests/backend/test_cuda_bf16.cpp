@@ -109,6 +109,21 @@ TEST_F(CudaBf16, ElementwiseAndPoolingRoundOnce) {
   expect_close("global avgpool backward", cadx, adx, kOneRounding);
 }
 
+// The option-A shortcut only copies: bf16 values pass through unrounded.
+TEST_F(CudaBf16, SubsamplePadCopiesExactly) {
+  std::mt19937 gen(12);
+  const SubsamplePadGeometry g{4, 16, 16, 32, 64, 2};
+  Tensor x = rounded_to_bf16(random_tensor({g.n, g.h, g.w, g.c_in}, gen));
+  Tensor dy = rounded_to_bf16(random_tensor({g.n, g.out_h(), g.out_w(), g.c_out}, gen));
+  Tensor y, dx, cy, cdx;
+  cpu->subsample_pad_forward(g, x, y);
+  cpu->subsample_pad_backward(g, dy, dx);
+  cuda->subsample_pad_forward(g, upload_as_bf16(*cuda, x), cy);
+  cuda->subsample_pad_backward(g, upload_as_bf16(*cuda, dy), cdx);
+  expect_close("subsample_pad y", cy, y, 0);
+  expect_close("subsample_pad dx", cdx, dx, 0);
+}
+
 TEST_F(CudaBf16, ConvolutionBatchNormLinear) {
   std::mt19937 gen(5);
   for (const Conv2dGeometry& g : {Conv2dGeometry{4, 8, 8, 64, 64, 3, 1, 1},

@@ -196,6 +196,26 @@ TEST_F(CudaVsCpu, ElementwisePoolingLinear) {
   expect_close("linear db", cldb, ldb, 1e-5);
 }
 
+// The option-A shortcut copies values, so the GPU must reproduce the CPU bit for bit, at both
+// CIFAR-ResNet transitions (the CPU side then reads and writes blocked layouts) and on an odd map.
+TEST_F(CudaVsCpu, SubsamplePadShortcut) {
+  std::mt19937 gen(11);
+  for (const SubsamplePadGeometry& g :
+       {SubsamplePadGeometry{4, 32, 32, 16, 32, 2}, SubsamplePadGeometry{4, 16, 16, 32, 64, 2},
+        SubsamplePadGeometry{3, 7, 9, 5, 12, 2}}) {
+    SCOPED_TRACE(fmt::format("{}x{} {}->{}", g.h, g.w, g.c_in, g.c_out));
+    Tensor x = random_tensor({g.n, g.h, g.w, g.c_in}, gen);
+    Tensor dy = random_tensor({g.n, g.out_h(), g.out_w(), g.c_out}, gen);
+    Tensor y, dx, cy, cdx;
+    cpu->subsample_pad_forward(g, x, y);
+    cpu->subsample_pad_backward(g, dy, dx);
+    cuda->subsample_pad_forward(g, up(x), cy);
+    cuda->subsample_pad_backward(g, up(dy), cdx);
+    expect_close("subsample_pad y", cy, in_nhwc_order(y), 0);
+    expect_close("subsample_pad dx", cdx, in_nhwc_order(dx), 0);
+  }
+}
+
 TEST_F(CudaVsCpu, LossSgdNormsFill) {
   std::mt19937 gen(4);
   for (float smoothing : {0.f, 0.1f}) {
