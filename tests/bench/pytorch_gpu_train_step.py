@@ -1,5 +1,6 @@
 """PyTorch's side of the GPU benchmark (bench_gpu_vs_pytorch.sh): times full training steps
-(forward, cross-entropy, backward, SGD momentum update) of a torchvision model on one CUDA GPU,
+(forward, cross-entropy, backward, SGD momentum update) of dptrain's model (torch_models.py:
+architecture, shortcut choice and initial distributions as dptrain's) on one CUDA GPU,
 on random data, in one of four modes: eager (NCHW FP32), channels_last (FP32), amp_bf16
 (channels_last + autocast bfloat16) and compile (torch.compile of the channels_last AMP step).
 Prints one line in the format `dptrain bench` uses. Needs a PyTorch built with CUDA."""
@@ -9,7 +10,8 @@ import time
 
 import torch
 import torch.nn as nn
-import torchvision
+
+from torch_models import make_model
 
 
 def main():
@@ -19,6 +21,8 @@ def main():
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--shortcut", choices=["A", "B", "auto"], default="auto",
+                   help="as dptrain's --shortcut (auto: A for resnet8-56, else B)")
     p.add_argument("--mode", choices=["eager", "channels_last", "amp_bf16", "compile"],
                    default="eager")
     a = p.parse_args()
@@ -27,7 +31,7 @@ def main():
     torch.manual_seed(0)
     torch.backends.cudnn.benchmark = True
     dev = torch.device("cuda")
-    model = getattr(torchvision.models, a.arch)(num_classes=10).to(dev)
+    model = make_model(a.arch, 10, 3, shortcut=a.shortcut).to(dev)
     x = torch.randn(a.batch_size, 3, a.image_size, a.image_size, device=dev)
     y = torch.randint(0, 10, (a.batch_size,), device=dev)
     if a.mode != "eager":

@@ -1,5 +1,6 @@
 """PyTorch's side of the time-to-accuracy comparison (README, Performance): trains on a dataset
-packed by `dptrain pack` with the recipe of a dptrain job config: torchvision model, random
+packed by `dptrain pack` with the recipe of a dptrain job config: the same model as dptrain's
+(torch_models.py: architecture, shortcut choice and initial distributions), random
 crop with zero padding + horizontal flip + normalisation with the packed mean/std, SGD with
 momentum and weight decay, step LR; evaluates on the test split after every epoch and prints
 one line per epoch (time so far, train loss/accuracy, test accuracy) and a final JSON line.
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pytorch_train_step import make_model
+from torch_models import make_model
 
 
 def load_split(path, split):
@@ -78,6 +79,8 @@ def main():
     p.add_argument("--crop-padding", type=int, default=4)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shortcut", choices=["A", "B", "auto"], default="auto",
+                   help="as dptrain's --shortcut (auto: A for resnet8-56, else B)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -85,7 +88,8 @@ def main():
 
     train_x, train_y, mean, std, classes = load_split(a.data, "train")
     test_x, test_y, _, _, _ = load_split(a.data, "test")
-    model = make_model(a.arch, classes, train_x.shape[1]).to(memory_format=torch.channels_last)
+    model = make_model(a.arch, classes, train_x.shape[1], shortcut=a.shortcut)
+    model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum,
                                 weight_decay=a.weight_decay)
     milestones = [int(m) for m in a.lr_milestones.split(",")]

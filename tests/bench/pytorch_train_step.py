@@ -1,44 +1,17 @@
 """PyTorch's side of the dptrain-vs-PyTorch benchmark: times full training steps (forward,
 cross-entropy, backward, SGD momentum update) of the same models on random data, with the same
-thread count, and prints one line per configuration in the format `dptrain bench` uses.
+thread count, and prints one line per configuration in the format `dptrain bench` uses. The
+models come from torch_models.py: dptrain's architectures (option-A shortcuts for resnet8-56,
+as dptrain's default), initialised from dptrain's distributions.
 Run with Debian's /usr/bin/python3 (PyTorch 1.13, CPU)."""
 import argparse
 import time
 
 import torch
 import torch.nn as nn
-import torchvision
 
-
-def basic_block_cifar(inp, out, stride):
-    return torchvision.models.resnet.BasicBlock(
-        inp, out, stride,
-        downsample=None if stride == 1 and inp == out else nn.Sequential(
-            nn.Conv2d(inp, out, 1, stride, bias=False), nn.BatchNorm2d(out)))
-
-
-def cifar_resnet(depth, classes, channels):
-    """He et al. CIFAR ResNet (6n+2) with 1x1 projection shortcuts, as dptrain's resnet20."""
-    n = (depth - 2) // 6
-    layers = [nn.Conv2d(channels, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True)]
-    inp = 16
-    for stage, width in enumerate((16, 32, 64)):
-        for i in range(n):
-            layers.append(basic_block_cifar(inp, width, 2 if stage > 0 and i == 0 else 1))
-            inp = width
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, classes)]
-    return nn.Sequential(*layers)
-
-
-def make_model(arch, classes, channels):
-    if arch.startswith("resnet") and arch[6:].isdigit() and int(arch[6:]) in (8, 20, 32, 44, 56):
-        return cifar_resnet(int(arch[6:]), classes, channels)
-    base = arch.replace("_cifar", "")
-    model = getattr(torchvision.models, base)(num_classes=classes)
-    if arch.endswith("_cifar"):
-        model.conv1 = nn.Conv2d(channels, 64, 3, 1, 1, bias=False)
-        model.maxpool = nn.Identity()
-    return model
+# dptrain's models in torch: the same architectures, shortcuts and initialisation.
+from torch_models import make_model
 
 
 def main():
@@ -50,10 +23,12 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--shortcut", choices=["A", "B", "auto"], default="auto",
+                   help="as dptrain's --shortcut (auto: A for resnet8-56, else B)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = make_model(a.arch, 10, 3)
+    model = make_model(a.arch, 10, 3, shortcut=a.shortcut)
     x = torch.randn(a.batch_size, 3, a.image_size, a.image_size)
     y = torch.randint(0, 10, (a.batch_size,))
     if a.channels_last:
