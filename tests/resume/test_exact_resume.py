@@ -83,7 +83,7 @@ with tempfile.TemporaryDirectory() as tmp:
     # Options may appear once only: "base" leaves out --epochs ("full" adds it).
     base = ["--data", data, "--arch", "resnet8", "--batch-size", "16",
             "--lr", "0.2", "--lr-schedule", "onecycle", "--crop-padding", "2", "--flip", "true",
-            "--label-smoothing", "0.1", "--nesterov", "true", "--threads", "1",
+            "--label-smoothing", "0.1", "--dampening", "0.3", "--threads", "1",
             "--bucket-mb", "0.05", "--output-dir", out, "--log-every", "1"]
     full = base + ["--epochs", str(EPOCHS)]
 
