@@ -1,0 +1,223 @@
+"""A multi-step PyTorch oracle of a whole `dptrain train` run: oracle_trajectory trains with
+dptrain (train() in process, one rank, CPU) on a Fashion-MNIST subset and writes its initial
+weights, every step's samples and augmentation draws, and the final model; this script replays
+the same steps in PyTorch from the same weights (SGD with momentum, weight decay and optionally
+Nesterov, MultiStepLR stepped per iteration whose rate drops mid-run, label smoothing, random
+crop + flip from dptrain's draws, BatchNorm in train mode) and compares:
+  - every step's learning rate: equal (as float32);
+  - every step's loss: relative difference <= LOSS_BAR;
+  - every final parameter and BN running statistic: relative L2 difference <= WEIGHT_BAR;
+  - the final model in eval mode on held-out images: the same predicted class for each.
+The bars come from float32 arithmetic, not from what passes. The two sides sum in different
+orders (oneDNN vs torch's kernels), so each step's gradients differ by a few float32 ulps, and
+SGD training is chaotic: such differences grow over the steps. So:
+  - the first steps, before the growth, are held tightly: step 1's loss to 1e-5 relative (one
+    forward pass of rounding), steps 1-5 to 1e-3; a semantic difference (a missed momentum
+    term, decay on the wrong tensors, smoothing, crop offset or flip) shows here;
+  - the whole trajectory is held to PyTorch's own sensitivity, measured in the same test: torch
+    replays the run again from weights perturbed by 1e-6 relative (a few ulps, the size of the
+    differences between two correct implementations), and dptrain's deviation from the
+    reference replay (largest step loss deviation, median final-weight deviation, held-out
+    predictions that differ) must stay within NOISE_FACTOR times torch's own.
+
+usage: torch_trajectory.py --oracle BIN --workdir DIR --arch resnet8 [...]"""
+import argparse
+import gzip
+import os
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+from torch_models import make_model  # noqa: E402
+
+FASHION = "/usr/share/datasets/fashion-mnist"
+FIRST_STEP_BAR = 1e-5
+EARLY_STEPS, EARLY_BAR = 5, 1e-3
+NOISE_FACTOR = 4.0
+PERTURBATION = 1e-6
+
+
+def read_idx(name):
+    with gzip.open(os.path.join(FASHION, name)) as f:
+        data = f.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def write_input(path, args):
+    images = read_idx("train-images-idx3-ubyte.gz")[..., None]
+    labels = read_idx("train-labels-idx1-ubyte.gz")
+    n, m = args.train, args.holdout
+    with h5py.File(path, "w") as f:
+        f["train/images"], f["train/labels"] = images[:n], labels[:n]
+        f["test/images"], f["test/labels"] = images[n:n + m], labels[n:n + m]
+        f.attrs["arch"] = args.arch
+        for key in ("seed", "epochs", "batch_size", "crop_padding", "flip", "nesterov"):
+            f.attrs[key] = int(getattr(args, key))
+        for key in ("lr", "momentum", "weight_decay", "label_smoothing", "gamma"):
+            f.attrs[key] = float(getattr(args, key))
+        f.attrs["milestones"] = np.array(args.milestones, dtype=np.float64)
+
+
+def augment(raw, crops, flips, pad, mean, std):
+    """data::Augmenter: zero-pad in uint8, crop at the draw, mirror, v / 255, normalise (f32)."""
+    n, h, w, c = raw.shape
+    padded = np.zeros((n, h + 2 * pad, w + 2 * pad, c), np.uint8)
+    padded[:, pad:pad + h, pad:pad + w] = raw
+    out = np.stack([padded[i, cy:cy + h, cx:cx + w] for i, (cy, cx) in enumerate(crops)])
+    out = np.where(flips[:, None, None, None] != 0, out[:, :, ::-1], out)
+    x = out.astype(np.float32) / np.float32(255)
+    x = (x - mean.astype(np.float32)) / std.astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+
+def rel(a, b):
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    d = np.linalg.norm(b)
+    return np.linalg.norm(a - b) / d if d > 0 else np.linalg.norm(a - b)
+
+
+def initial_state(traj, perturbation=0.0):
+    """dptrain's initial weights; with `perturbation`, every float multiplied by
+    (1 + perturbation * N(0, 1)), fixed seed."""
+    rng = np.random.default_rng(1)
+    state = {}
+    for k in traj["initial"]:
+        a = traj["initial"][k][()]
+        if perturbation and not k.endswith("num_batches_tracked"):
+            a = (a * (1 + perturbation * rng.standard_normal(a.shape))).astype(np.float32)
+        state[k] = torch.from_numpy(a)
+    return state
+
+
+def replay(args, traj, state, images, labels):
+    model = make_model(args.arch, 10, 1)  # the architecture's default shortcut, as dptrain
+    model.load_state_dict(state, strict=True)
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
+                          nesterov=bool(args.nesterov), weight_decay=args.weight_decay)
+    plan = traj["plan"]
+    steps_per_epoch = args.train // args.batch_size
+    sched = torch.optim.lr_scheduler.MultiStepLR(
+        opt, [int(round(m * steps_per_epoch)) for m in args.milestones], args.gamma)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    mean, std = traj.attrs["mean"], traj.attrs["std"]
+    losses, lrs = [], []
+    model.train()
+    for s in range(plan["indices"].shape[0]):
+        idx = plan["indices"][s]
+        x = augment(images[idx], plan["crop"][s], plan["flip"][s], args.crop_padding, mean, std)
+        y = torch.from_numpy(labels[idx].astype(np.int64))
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    return model, np.array(losses), np.array(lrs)
+
+
+def run_torch(args, traj, state, images, labels, x_holdout):
+    model, losses, lrs = replay(args, traj, state, images, labels)
+    model.eval()
+    with torch.no_grad():
+        holdout = model(x_holdout).numpy()
+    final = {k: v.numpy() for k, v in model.state_dict().items()}
+    return {"loss": losses, "lr": np.array(lrs), "final": final, "holdout": holdout}
+
+
+def deviations(a, ref):
+    """Largest relative step-loss deviation, median relative deviation of the final tensors,
+    held-out predictions that differ."""
+    loss = np.abs(a["loss"] - ref["loss"]) / np.abs(ref["loss"])
+    weights = [rel(a["final"][k], ref["final"][k]) for k in ref["final"]
+               if not k.endswith("num_batches_tracked")]
+    flips = int((a["holdout"].argmax(1) != ref["holdout"].argmax(1)).sum())
+    return loss, float(np.median(weights)), flips
+
+
+def compare(args, ours, reference, perturbed):
+    failures = []
+    steps = len(reference["loss"])
+    if len(ours["loss"]) != steps or steps < 100:
+        return [f"{len(ours['loss'])} dptrain steps, {steps} replayed (need >= 100)"]
+    lr_dev = np.abs(ours["lr"] - reference["lr"]) / reference["lr"]
+    if lr_dev.max() > 1e-6:  # the options are float32 in TrainConfig: 0.05f, gamma 0.2f
+        failures.append(f"lr differs from MultiStepLR by {lr_dev.max():.1e} at step {lr_dev.argmax()}")
+    loss, weights, flips = deviations(ours, reference)
+    noise_loss, noise_weights, noise_flips = deviations(perturbed, reference)
+    print(f"{args.arch}: {steps} steps, lr {reference['lr'][0]:g} -> {reference['lr'][-1]:g}, "
+          f"loss {reference['loss'][0]:.4f} -> {reference['loss'][-1]:.4f}")
+    print(f"  dptrain vs torch: step 1 {loss[0]:.1e}, steps 1-{EARLY_STEPS} {loss[:EARLY_STEPS].max():.1e}, "
+          f"all steps {loss.max():.1e}; final weights (median) {weights:.1e}; "
+          f"held-out predictions differing {flips}/{len(reference['holdout'])}")
+    print(f"  torch vs torch from weights x (1 + {PERTURBATION:g} N(0,1)): all steps "
+          f"{noise_loss.max():.1e}; final weights {noise_weights:.1e}; predictions differing {noise_flips}")
+    if loss[0] > FIRST_STEP_BAR:
+        failures.append(f"step 1 loss deviates {loss[0]:.1e} > {FIRST_STEP_BAR}")
+    if loss[:EARLY_STEPS].max() > EARLY_BAR:
+        failures.append(f"early step loss deviates {loss[:EARLY_STEPS].max():.1e} > {EARLY_BAR}")
+    if loss.max() > NOISE_FACTOR * noise_loss.max() + 1e-6:
+        failures.append(f"step loss deviation {loss.max():.1e} > {NOISE_FACTOR} x torch's own")
+    if weights > NOISE_FACTOR * noise_weights + 1e-6:
+        failures.append(f"final weights deviate {weights:.1e} > {NOISE_FACTOR} x torch's own")
+    if flips > NOISE_FACTOR * noise_flips + 1:
+        failures.append(f"{flips} held-out predictions differ > {NOISE_FACTOR} x torch's own + 1")
+    return failures
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--oracle", required=True)
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--arch", default="resnet8")
+    p.add_argument("--train", type=int, default=2048)
+    p.add_argument("--holdout", type=int, default=256)
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--nesterov", type=int, default=0)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--crop-padding", type=int, default=2)
+    p.add_argument("--flip", type=int, default=1)
+    p.add_argument("--seed", type=int, default=3)
+    p.add_argument("--gamma", type=float, default=0.2)
+    p.add_argument("--milestones", type=float, nargs="+", default=[2.0])
+    args = p.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    os.makedirs(args.workdir, exist_ok=True)
+    inp = os.path.join(args.workdir, "input.h5")
+    write_input(inp, args)
+    subprocess.run([args.oracle, inp, args.workdir], check=True)
+
+    with h5py.File(inp) as f:
+        images, labels = f["train/images"][()], f["train/labels"][()]
+        holdout = f["test/images"][()]
+    with h5py.File(os.path.join(args.workdir, "trajectory.h5")) as traj, \
+            h5py.File(os.path.join(args.workdir, "run", "metrics.h5")) as metrics:
+        ours = {"loss": metrics["steps/loss"][()], "lr": metrics["steps/lr"][()],
+                "final": {k: traj["final"][k][()] for k in traj["final"]},
+                "holdout": traj["holdout/logits"][()]}
+        mean, std = traj.attrs["mean"], traj.attrs["std"]
+        n = len(holdout)
+        x_holdout = augment(holdout, np.zeros((n, 2), np.int64), np.zeros(n, np.uint8), 0, mean, std)
+        reference = run_torch(args, traj, initial_state(traj), images, labels, x_holdout)
+        perturbed = run_torch(args, traj, initial_state(traj, PERTURBATION), images, labels,
+                              x_holdout)
+    failures = compare(args, ours, reference, perturbed)
+    for f in failures:
+        print("FAIL", f)
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
