@@ -55,9 +55,6 @@ po::options_description model_options(TrainConfig& c) {
   return model;
 }
 
-po::options_description optim_options(TrainConfig& c, std::string& milestones) {
-  po::options_description optim("Optimisation");
-  optim.add_options()
 // torch.optim.lr_scheduler.OneCycleLR's arguments, under its names and with its defaults.
 void add_onecycle_options(po::options_description& optim, TrainConfig& c) {
   optim.add_options()
@@ -83,16 +80,19 @@ void add_onecycle_options(po::options_description& optim, TrainConfig& c) {
        "one-cycle: final LR = initial LR / final div factor");
 }
 
+po::options_description optim_options(TrainConfig& c, std::string& milestones) {
+  po::options_description optim("Optimisation");
+  optim.add_options()
       ("epochs", po::value(&c.epochs)->default_value(c.epochs), "epochs")
       ("batch-size", po::value(&c.batch_size)->default_value(c.batch_size),
        "global batch size (divided over ranks)")
       ("lr", po::value(&c.lr)->default_value(c.lr), "peak learning rate")
       ("momentum", po::value(&c.momentum)->default_value(c.momentum), "SGD momentum")
+      ("dampening", po::value(&c.dampening)->default_value(c.dampening),
+       "SGD momentum dampening (torch's; not applied on the first update)")
       ("nesterov", po::value(&c.nesterov)->default_value(c.nesterov), "Nesterov momentum")
       ("weight-decay", po::value(&c.weight_decay)->default_value(c.weight_decay), "L2 weight decay")
       ("no-decay-bn-bias", po::value(&c.no_decay_bn_bias)->default_value(c.no_decay_bn_bias),
-      ("dampening", po::value(&c.dampening)->default_value(c.dampening),
-       "SGD momentum dampening (torch's; not applied on the first update)")
        "no weight decay on BN parameters and biases")
       ("lr-schedule", po::value(&c.lr_schedule)->default_value(c.lr_schedule),
        "constant|step|cosine|onecycle")
@@ -242,9 +242,6 @@ void require(bool ok, const std::string& option, const std::string& why) {
   if (!ok) throw UsageError(fmt::format("option --{}: {}", option, why));
 }
 
-void validate(const TrainConfig& c) {
-  require(!c.data.empty(), "data", "is required (a file written by `dptrain pack`)");
-  require(c.epochs >= 1, "epochs", "must be at least 1");
 // 50% and 75% of the run; whole epochs (rounded) when the schedule steps per epoch, where a
 // milestone that rounds to 0 or to the end is dropped.
 std::vector<double> default_milestones(int epochs, bool whole) {
@@ -280,6 +277,9 @@ void validate_schedule(const TrainConfig& c) {
   require(c.onecycle_final_div_factor > 0, "onecycle-final-div-factor", "must be positive");
 }
 
+void validate(const TrainConfig& c) {
+  require(!c.data.empty(), "data", "is required (a file written by `dptrain pack`)");
+  require(c.epochs >= 1, "epochs", "must be at least 1");
   require(c.batch_size >= 1, "batch-size", "must be at least 1");
   require(c.lr > 0, "lr", "must be positive");
   require(c.momentum >= 0 && c.momentum < 1, "momentum", "must be in [0, 1)");
@@ -330,23 +330,23 @@ void validate_schedule(const TrainConfig& c) {
   require(c.inject_nan_steps >= 1, "inject-nan-steps", "must be at least 1");
   for (double m : c.lr_milestones)
     require(m > 0 && m < c.epochs, "lr-milestones", "each milestone must lie inside (0, epochs)");
+  validate_schedule(c);
 }
 
 std::string value_text(const po::variable_value& v) {
   const auto& any = v.value();
   if (auto p = boost::any_cast<std::string>(&any)) return *p;
   if (auto p = boost::any_cast<int>(&any)) return std::to_string(*p);
-  validate_schedule(c);
   if (auto p = boost::any_cast<int64_t>(&any)) return std::to_string(*p);
   if (auto p = boost::any_cast<uint64_t>(&any)) return std::to_string(*p);
   if (auto p = boost::any_cast<float>(&any)) return fmt::format("{}", *p);
+  if (auto p = boost::any_cast<double>(&any)) return fmt::format("{}", *p);
   if (auto p = boost::any_cast<bool>(&any)) return *p ? "true" : "false";
   return "?";
 }
 
 }  // namespace
 
-  if (auto p = boost::any_cast<double>(&any)) return fmt::format("{}", *p);
 bool parse_train_config(const std::vector<std::string>& args, TrainConfig& config) {
   std::string config_file, milestones;
   po::options_description options = describe(config, config_file, milestones);

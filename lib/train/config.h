@@ -32,10 +32,10 @@ struct TrainConfig {
   int batch_size = 128;  // global batch (split over ranks)
   float lr = 0.1f;
   float momentum = 0.9f;
+  float dampening = 0.0f;  // torch.optim.SGD's (not on the buffer's first update)
   bool nesterov = false;
   float weight_decay = 5e-4f;
   bool no_decay_bn_bias = false;
-  float dampening = 0.0f;  // torch.optim.SGD's (not on the buffer's first update)
   std::string lr_schedule = "step";  // constant | step | cosine | onecycle
   std::vector<double> lr_milestones;  // epochs, for step (default: 50% and 75% of epochs)
   float lr_gamma = 0.1f;

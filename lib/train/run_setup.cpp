@@ -72,15 +72,15 @@ optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_
   spec.gamma = config.lr_gamma;
   spec.min_lr = config.min_lr;
   spec.pct_start = config.onecycle_pct_start;
-  spec.warmup_epochs = config.warmup_epochs;
   spec.anneal = config.onecycle_anneal;
   spec.cycle_momentum = config.onecycle_cycle_momentum;
   spec.base_momentum = config.onecycle_base_momentum;
   spec.max_momentum = config.onecycle_max_momentum;
   spec.div_factor = config.onecycle_div_factor;
   spec.final_div_factor = config.onecycle_final_div_factor;
-  return spec;
+  spec.warmup_epochs = config.warmup_epochs;
   spec.step_unit = config.lr_step_unit;
+  return spec;
 }
 
 TrainStepOptions train_step_options(const TrainConfig& config, const TrainData& data) {

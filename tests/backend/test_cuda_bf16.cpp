@@ -232,6 +232,11 @@ TEST_F(CudaBf16, ResNet50TrainingStepTracksFp32) {
     const double cosine = dot(mine, ref) / std::sqrt(dot(mine, mine) * dot(ref, ref) + 1e-300);
     EXPECT_GT(cosine, 1 - 1.25 * (1 - 0.898)) << "direction of the gradient of " << e.name;
     cosines.push_back(cosine);
+    // A gradient scaled by a constant keeps its cosine; its norm shows it. PyTorch's bf16 step
+    // gives per-tensor norm ratios in [0.91, 1.1] (bf16_reference_deviation.py); 25% room.
+    const double ratio = std::sqrt(dot(mine, mine) / std::max(dot(ref, ref), 1e-300));
+    EXPECT_GT(ratio, 1 - 1.25 * (1 - 0.91)) << "norm of the gradient of " << e.name;
+    EXPECT_LT(ratio, 1 + 1.25 * (1.1 - 1)) << "norm of the gradient of " << e.name;
   }
   std::nth_element(cosines.begin(), cosines.begin() + cosines.size() / 2, cosines.end());
   EXPECT_GT(cosines[cosines.size() / 2], 1 - 1.25 * (1 - 0.937)) << "median gradient cosine";
@@ -247,11 +252,6 @@ TEST_F(CudaBf16, ResNet50TrainingStepTracksFp32) {
 
 TEST(CudaUploader, BatchesArriveIntactAndStayValidForOneMoreUpload) {
   auto cuda = make_cuda_backend(CudaOptions{});
-    // A gradient scaled by a constant keeps its cosine; its norm shows it. PyTorch's bf16 step
-    // gives per-tensor norm ratios in [0.91, 1.1] (bf16_reference_deviation.py); 25% room.
-    const double ratio = std::sqrt(dot(mine, mine) / std::max(dot(ref, ref), 1e-300));
-    EXPECT_GT(ratio, 1 - 1.25 * (1 - 0.91)) << "norm of the gradient of " << e.name;
-    EXPECT_LT(ratio, 1 + 1.25 * (1.1 - 1)) << "norm of the gradient of " << e.name;
   auto uploader = cuda->make_batch_uploader();
   ASSERT_TRUE(uploader);
   std::mt19937 gen(9);
