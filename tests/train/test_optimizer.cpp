@@ -10,6 +10,7 @@
 #include "optim/optimizer.h"
 #include "optim/sgd.h"
 #include "step_fixture.h"
+#include "train/config.h"
 #include "train/param_groups.h"
 #include "train/schedule_callbacks.h"
 #include "train/step_callback.h"
@@ -225,6 +226,25 @@ TEST(StepCallbacks, OneCycleDefaultsCycleEveryGroupsMomentum) {
       optimizer.group("second").momentum = 0.5f;
     }
   }
+}
+
+// `--lr-schedule step` without --lr-milestones decays at 50% and 75% of any run, short ones
+// included (fractional epochs; whole ones, rounded, when stepped per epoch), never silently
+// constant where a milestone fits.
+TEST(StepSchedule, DefaultMilestonesForShortRuns) {
+  const auto milestones = [](const std::string& epochs, const std::string& unit) {
+    TrainConfig c;
+    parse_train_config({"train", "--data", "x.h5", "--epochs", epochs, "--lr-step-unit", unit},
+                       c);
+    return c.lr_milestones;
+  };
+  EXPECT_EQ(milestones("1", "step"), (std::vector<double>{0.5, 0.75}));
+  EXPECT_EQ(milestones("2", "step"), (std::vector<double>{1, 1.5}));
+  EXPECT_EQ(milestones("3", "step"), (std::vector<double>{1.5, 2.25}));
+  EXPECT_EQ(milestones("10", "step"), (std::vector<double>{5, 7.5}));
+  EXPECT_EQ(milestones("2", "epoch"), (std::vector<double>{1}));
+  EXPECT_EQ(milestones("3", "epoch"), (std::vector<double>{2}));
+  EXPECT_EQ(milestones("10", "epoch"), (std::vector<double>{5, 8}));
 }
 
 }  // namespace
