@@ -4,9 +4,18 @@
 // every element against the reference), and bad operands refused.
 #include <gtest/gtest.h>
 
+#include <ostream>
+
 #include "backend/backend.h"
 #include "core/error.h"
 #include "test_util.h"
+
+namespace dp {
+// gtest prints a parameter with this (found by argument-dependent lookup in dp).
+void PrintTo(const SubsamplePadGeometry& g, std::ostream* os) {
+  *os << fmt::format("n{} {}x{} c{}->{} s{}", g.n, g.h, g.w, g.c_in, g.c_out, g.stride);
+}
+}  // namespace dp
 
 namespace dp::test {
 namespace {
@@ -66,7 +75,11 @@ INSTANTIATE_TEST_SUITE_P(
                       SubsamplePadGeometry{2, 8, 8, 16, 32, 2},  // resnet20's stage 2 entry
                       SubsamplePadGeometry{3, 6, 6, 4, 4, 1},    // stride 1, nothing padded
                       SubsamplePadGeometry{2, 9, 9, 5, 8, 3},
-                      SubsamplePadGeometry{16, 16, 16, 32, 64, 2}));  // the OpenMP path
+                      SubsamplePadGeometry{16, 16, 16, 32, 64, 2}),  // the OpenMP path
+    [](const auto& info) {
+      const SubsamplePadGeometry& g = info.param;
+      return fmt::format("n{}_{}x{}_c{}to{}_s{}", g.n, g.h, g.w, g.c_in, g.c_out, g.stride);
+    });
 
 TEST(SubsamplePadOperands, RefusesMismatchedShapesAndGeometry) {
   auto be = make_backend_under_test();
