@@ -168,10 +168,10 @@ void TrainingRun::start_driver(const ResumePoint& start) {
   checkpoints_ = std::make_unique<RunCheckpoints>(
       checkpointer_, run_dir_, metrics_.get(), config_.keep_checkpoints,
       CheckpointPolicy(checkpoint_policy_options(config_), now_seconds()));
-  EpochDriverParts parts{config_,    *comm_,  data_,         step_,
-                         optimizer_, callbacks_, guard_,     *checkpoints_,
-                         metrics_.get(), *model_, test_set_,
-                         eval_options(config_, data_),  signal_};
+  EpochDriverParts parts{config_,       *comm_,         data_,      step_,
+                         optimizer_,    callbacks_,     guard_,     *checkpoints_,
+                         metrics_.get(), *model_,       test_set_,  eval_options(config_, data_),
+                         signal_};
   driver_ = std::make_unique<EpochDriver>(std::move(parts), start.global_step);
 }
 
