@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "optim/sgd.h"
 
 namespace dp::optim {
 
@@ -34,6 +33,20 @@ void check_disjoint(const std::vector<ParamGroup>& groups, int64_t numel) {
 }
 
 }  // namespace
+
+void check_sgd_hyper(const SgdHyper& hyper) {
+  if (hyper.momentum < 0 || hyper.weight_decay < 0)
+    throw UsageError("SGD momentum and weight decay must be >= 0");
+  if (hyper.nesterov && (hyper.momentum <= 0 || hyper.dampening != 0))
+    throw UsageError("Nesterov momentum requires momentum > 0 and zero dampening");
+}
+
+void check_flat_buffers(const Tensor& params, const Tensor& grads, const Tensor& decay_mask) {
+  DP_CHECK(params.numel() == grads.numel(), "params {} vs grads {}", params.numel(),
+           grads.numel());
+  DP_CHECK(!decay_mask.defined() || decay_mask.numel() == params.numel(),
+           "decay mask {} vs params {}", decay_mask.numel(), params.numel());
+}
 
 Optimizer::Optimizer(Backend& backend, Tensor params, Tensor grads, Tensor decay_mask,
                      std::vector<ParamGroup> groups, double lr)

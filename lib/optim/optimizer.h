@@ -16,6 +16,12 @@
 
 namespace dp::optim {
 
+// Throws UsageError for a negative momentum or weight decay, or Nesterov without momentum or
+// with dampening (torch.optim.SGD's checks).
+void check_sgd_hyper(const SgdHyper& hyper);
+// DP_CHECK: `grads` and a defined `decay_mask` have as many elements as `params`.
+void check_flat_buffers(const Tensor& params, const Tensor& grads, const Tensor& decay_mask);
+
 // Elements [offset, offset + numel) of the flat parameter buffer.
 struct ParamRange {
   int64_t offset = 0, numel = 0;
@@ -56,6 +62,7 @@ class Optimizer {
   // Throws UsageError naming the groups when there is none called `name`.
   ParamGroup& group(const std::string& name);
   Tensor& momentum_buffer() { return momentum_; }
+  const Tensor& momentum_buffer() const { return momentum_; }
 
  private:
   void update(const SgdHyper& h, const ParamRange& range);

@@ -1,7 +1,7 @@
-// The trainer's Optimizer and its parameter groups on the CPU backend: one group is
-// optim::Sgd bit for bit; several groups each follow their own hyper-parameters (checked
-// against optim::Sgd run on each group's elements alone); a frozen group does not move;
-// every parameter lands in exactly one group.
+// The trainer's Optimizer and its parameter groups on the CPU backend: one group is the
+// backend's SGD step over the whole buffer bit for bit; several groups each follow their own
+// hyper-parameters (checked against optim::Sgd run on each group's elements alone); a frozen
+// group does not move; every parameter lands in exactly one group.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -77,14 +77,18 @@ TEST(ParamGroups, AParameterNoRuleTakesIsRefusedByName) {
   }
 }
 
-TEST(Optimizer, OneGroupIsSgdBitForBit) {
+// The reference is the backend primitive itself, called on the whole buffers with the
+// first-update flag on step 1 only, as a single SGD over the model would.
+TEST(Optimizer, OneGroupIsTheBackendsSgdStepBitForBit) {
   auto backend = make_cpu_backend(1);
   auto a = nn::make_model(small_resnet(), *backend), b = nn::make_model(small_resnet(), *backend);
   SgdHyper hyper;
   hyper.momentum = 0.9f;
   hyper.weight_decay = 5e-4f;
   hyper.nesterov = true;
-  optim::Sgd sgd(*backend, a->params(), a->grads(), a->store().make_decay_mask(true), hyper);
+  Tensor mask = a->store().make_decay_mask(true);
+  Tensor momentum = backend->allocate({a->params().numel()});
+  backend->fill(momentum, 0.0f);
   optim::Optimizer optimizer(*backend, b->params(), b->grads(), b->store().make_decay_mask(true),
                              assign_param_groups(b->store(), {rule("default", 1, 0.9f, 5e-4f, true, {})}),
                              0.1);
@@ -92,12 +96,15 @@ TEST(Optimizer, OneGroupIsSgdBitForBit) {
     fill_random(*backend, a->grads(), step);
     fill_random(*backend, b->grads(), step);
     const double lr = 0.1 / (step + 1);
-    sgd.step(static_cast<float>(lr));
+    hyper.lr = static_cast<float>(lr);
+    hyper.first_step = step == 0;
+    backend->sgd_step(hyper, a->params(), a->grads(), momentum, mask);
     optimizer.set_lr(lr);
     optimizer.step();
     ASSERT_EQ(to_host(*backend, a->params()), to_host(*backend, b->params())) << "step " << step;
   }
-  EXPECT_EQ(to_host(*backend, sgd.momentum_buffer()), to_host(*backend, optimizer.momentum_buffer()));
+  EXPECT_EQ(to_host(*backend, momentum), to_host(*backend, optimizer.momentum_buffer()));
+  EXPECT_EQ(optimizer.updates(), 5);
 }
 
 // optim::Sgd on a copy of one group's elements, as the reference for that group.
