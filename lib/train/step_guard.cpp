@@ -1,7 +1,6 @@
 #include "train/step_guard.h"
 
 #include <cmath>
-#include <limits>
 
 #include "core/error.h"
 #include "core/log.h"
