@@ -29,8 +29,8 @@ std::vector<ObjectEntry> list_objects(const h5::File& file) {
   return objects;
 }
 
-// Reads every attribute value of object `name`: string values through the global heap, the
-// others as stored.
+// Reads every attribute value of object `name`: strings as strings (variable-length ones, in
+// files of earlier versions, through the global heap), the others as stored.
 void read_attributes(const h5::File& file, const std::string& name) {
   h5::Lock lock(h5::library_lock());
   const std::string where = file.path() + name;
@@ -44,7 +44,7 @@ void read_attributes(const h5::File& file, const std::string& name) {
                     H5Aclose);
     h5::Handle type(DP_H5_CHECK(H5Aget_type(attr.id()), where), H5Tclose);
     h5::Handle space(DP_H5_CHECK(H5Aget_space(attr.id()), where), H5Sclose);
-    if (H5Tget_class(type.id()) == H5T_STRING && H5Tis_variable_str(type.id()) > 0) {
+    if (H5Tget_class(type.id()) == H5T_STRING) {
       h5::read_string_values(attr.id(), space.id(), where, /*is_attribute=*/true);
       continue;
     }

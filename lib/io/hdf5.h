@@ -131,9 +131,10 @@ class Object {
   class Dataset write(const std::string& name, const std::vector<hsize_t>& dims, const T* data,
                       hsize_t chunk_rows = 0, int deflate_level = 0,
                       Checksum checksum = Checksum::fletcher32) const;
-  // Variable-length strings live in HDF5's global heap, which a filter does not cover: the
-  // dataset carries an FNV-1a-64 digest of its strings as the attribute kStringDigestAttribute
-  // instead (unless `checksum` is none), which read_strings verifies.
+  // Fixed-length UTF-8 strings (see fixed_strings in hdf5_types.h) in a contiguous dataset,
+  // which a filter does not cover: the dataset carries an FNV-1a-64 digest of its strings as
+  // the attribute kStringDigestAttribute instead (unless `checksum` is none), which
+  // read_strings verifies.
   class Dataset write_strings(const std::string& name, const std::vector<std::string>& values,
                               Checksum checksum = Checksum::fletcher32) const;
 
@@ -193,9 +194,11 @@ class File : public Object {
   // backing store); `filename` only names it in messages. Its bytes come from image(), for a
   // writer that puts them on disk itself and can tell a full disk from a bug: HDF5 1.10 cannot
   // close a file whose writes failed, and crashes when the library shuts down at exit.
-  // Files are created in HDF5's 1.8 file format or later: superblock v2 and v2 object
-  // headers (groups, attributes, dataset layouts and filter pipelines) carry checksums that
-  // HDF5 verifies on every read, so a flipped metadata byte fails the open, not silently.
+  // Files are created in HDF5's 1.8 file format, and datasets created in a file this class
+  // opened for writing get the 1.10 chunk indexes: superblock v2, v2 object headers (groups,
+  // attributes, dataset layouts and filter pipelines) and the chunk indexes (fixed and
+  // extensible arrays) carry checksums that HDF5 verifies on every read, so a flipped
+  // metadata byte fails the read, not silently.
   enum class Mode { read, read_write, create_truncate, create_in_memory };
   File(const std::string& filename, Mode mode);
   const std::string& filename() const { return filename_; }

@@ -27,10 +27,9 @@ Handle open_attribute(hid_t obj, const std::string& where, const std::string& na
 
 void Object::set_attribute(const std::string& name, const std::string& value) {
   Lock lock(library_lock());
-  Handle type = string_type();
+  FixedStrings fixed = fixed_strings({value});
   Handle space = scalar_space();
-  const char* ptr = value.c_str();
-  write_attribute(id(), path_, name, type.id(), space.id(), &ptr);
+  write_attribute(id(), path_, name, fixed.type.id(), space.id(), fixed.bytes.data());
 }
 
 void Object::set_attribute(const std::string& name, int64_t value) {
@@ -53,11 +52,10 @@ void Object::set_attribute(const std::string& name, const std::vector<double>& v
 
 void Object::set_attribute(const std::string& name, const std::vector<std::string>& values) {
   Lock lock(library_lock());
-  Handle type = string_type();
+  FixedStrings fixed = fixed_strings(values);
   Handle space = simple_space({values.size()});
-  std::vector<const char*> ptrs;
-  for (const auto& v : values) ptrs.push_back(v.c_str());
-  write_attribute(id(), path_, name, type.id(), space.id(), ptrs.data());
+  write_attribute(id(), path_, name, fixed.type.id(), space.id(),
+                  values.empty() ? nullptr : fixed.bytes.data());
 }
 
 std::string Object::string_attribute(const std::string& name) const {

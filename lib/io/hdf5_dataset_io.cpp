@@ -47,16 +47,15 @@ Dataset Object::write_strings(const std::string& name, const std::vector<std::st
   Lock lock(library_lock());
   std::string where = path_ + "/" + name;
   if (has(name)) DP_H5_CHECK(H5Ldelete(id(), name.c_str(), H5P_DEFAULT), where);
-  Handle type = string_type();
+  FixedStrings fixed = fixed_strings(values);
   Handle space = simple_space({values.size()});
-  Handle ds(DP_H5_CHECK(H5Dcreate2(id(), name.c_str(), type.id(), space.id(), H5P_DEFAULT,
+  Handle ds(DP_H5_CHECK(H5Dcreate2(id(), name.c_str(), fixed.type.id(), space.id(), H5P_DEFAULT,
                                    H5P_DEFAULT, H5P_DEFAULT),
                         where),
             H5Dclose);
-  std::vector<const char*> ptrs;
-  for (const auto& v : values) ptrs.push_back(v.c_str());
-  if (!ptrs.empty())
-    DP_H5_WRITE_CHECK(H5Dwrite(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()),
+  if (!values.empty())
+    DP_H5_WRITE_CHECK(H5Dwrite(ds.id(), fixed.type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                               fixed.bytes.data()),
                       where);
   if (checksum == Checksum::fletcher32) {
     const auto digest = static_cast<int64_t>(strings_digest(values));

@@ -9,10 +9,10 @@ namespace dp::h5 {
 
 namespace {
 
-// File access properties for a new file: the 1.8 format or later, whose superblock and object
-// headers carry checksums. Not the 1.10 format: its superblock v3 marks a file open for
-// writing, and after a crash (a killed run's metrics.h5) HDF5 1.10 refuses to open it until
-// h5clear runs.
+// File access properties for a new file: the 1.8 format, whose superblock and object headers
+// carry checksums. Not the 1.10 format for the file itself: its superblock v3 marks a file
+// open for writing, and after a crash (a killed run's metrics.h5) HDF5 1.10 refuses to open it
+// until h5clear runs.
 Handle checksummed_format_access(const std::string& filename) {
   Handle fapl(DP_H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), filename), H5Pclose);
   DP_H5_CHECK(H5Pset_libver_bounds(fapl.id(), H5F_LIBVER_V18, H5F_LIBVER_V18), filename);
@@ -48,6 +48,15 @@ void restore_superblock_flags(std::vector<uint8_t>& bytes, const std::string& fi
               fmt::format("{}: the in-memory HDF5 file's image does not open", filename));
 }
 
+// Datasets created from now on in file `id` get the 1.10 format's chunk indexes (a fixed array,
+// or an extensible array for an unlimited first dimension), which carry checksums; the 1.8
+// format's version-1 B-tree has none, and a flipped key there hides a chunk (read back as fill
+// values) without any error. The superblock keeps its version (see above), also in a file of
+// an earlier dptrain opened to append.
+void checksummed_chunk_indexes(hid_t id, const std::string& filename) {
+  DP_H5_CHECK(H5Fset_libver_bounds(id, H5F_LIBVER_V110, H5F_LIBVER_V110), filename);
+}
+
 }  // namespace
 
 File::File(const std::string& filename, Mode mode) : filename_(filename) {
@@ -74,6 +83,7 @@ File::File(const std::string& filename, Mode mode) : filename_(filename) {
   }
   handle_ = Handle(id, H5Fclose);
   path_ = filename + ":";
+  if (mode != Mode::read) checksummed_chunk_indexes(id, filename);
 }
 
 void File::flush() {

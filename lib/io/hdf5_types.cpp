@@ -1,6 +1,9 @@
 // In-memory types and dataspaces for the HDF5 wrapper, the element types it stores, and the
-// read of variable-length strings (see hdf5_types.h).
+// write and read of strings (see hdf5_types.h).
 #include "io/hdf5_types.h"
+
+#include <algorithm>
+#include <cstring>
 
 namespace dp::h5 {
 
@@ -20,11 +23,41 @@ hid_t native_type(ElementType t) {
   return H5I_INVALID_HID;
 }
 
-Handle string_type() {
+namespace {
+
+Handle string_type(size_t size, H5T_cset_t cset = H5T_CSET_UTF8) {
   Handle t(DP_H5_CHECK(H5Tcopy(H5T_C_S1), "string type"), H5Tclose);
-  DP_H5_CHECK(H5Tset_size(t.id(), H5T_VARIABLE), "string type");
-  DP_H5_CHECK(H5Tset_cset(t.id(), H5T_CSET_UTF8), "string type");
+  DP_H5_CHECK(H5Tset_size(t.id(), size), "string type");
+  DP_H5_CHECK(H5Tset_cset(t.id(), cset), "string type");
+  if (size != H5T_VARIABLE) DP_H5_CHECK(H5Tset_strpad(t.id(), H5T_STR_NULLPAD), "string type");
   return t;
+}
+
+// HDF5 converts no string between character sets: the in-memory type takes the file's (ASCII
+// in a file another tool wrote).
+std::vector<std::string> read_variable_length(hid_t obj, hid_t space, size_t n, H5T_cset_t cset,
+                                              const std::string& where, bool is_attribute) {
+  Handle mem_type = string_type(H5T_VARIABLE, cset);
+  std::vector<char*> ptrs(n, nullptr);
+  if (is_attribute)
+    DP_H5_CHECK(H5Aread(obj, mem_type.id(), ptrs.data()), where);
+  else
+    DP_H5_CHECK(H5Dread(obj, mem_type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), where);
+  std::vector<std::string> out;
+  for (char* p : ptrs) out.emplace_back(p ? p : "");
+  H5Dvlen_reclaim(mem_type.id(), space, H5P_DEFAULT, ptrs.data());
+  return out;
+}
+
+}  // namespace
+
+FixedStrings fixed_strings(const std::vector<std::string>& values) {
+  size_t size = 1;  // HDF5 refuses a zero-size string type
+  for (const auto& v : values) size = std::max(size, v.size());
+  FixedStrings out{string_type(size), std::vector<char>(values.size() * size, '\0')};
+  for (size_t i = 0; i < values.size(); ++i)
+    std::copy(values[i].begin(), values[i].end(), out.bytes.begin() + i * size);
+  return out;
 }
 
 Handle scalar_space() { return Handle(DP_H5_CHECK(H5Screate(H5S_SCALAR), "dataspace"), H5Sclose); }
@@ -38,17 +71,25 @@ Handle simple_space(const std::vector<hsize_t>& dims, const std::vector<hsize_t>
 
 std::vector<std::string> read_string_values(hid_t obj, hid_t space, const std::string& where,
                                             bool is_attribute) {
-  Handle mem_type = string_type();
-  hssize_t n = DP_H5_CHECK(H5Sget_simple_extent_npoints(space), where);
-  std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
+  const auto n = static_cast<size_t>(DP_H5_CHECK(H5Sget_simple_extent_npoints(space), where));
   if (n == 0) return {};
+  Handle file_type(DP_H5_CHECK(is_attribute ? H5Aget_type(obj) : H5Dget_type(obj), where),
+                   H5Tclose);
+  const H5T_cset_t cset = H5Tget_cset(file_type.id());
+  if (DP_H5_CHECK(H5Tis_variable_str(file_type.id()), where) > 0)
+    return read_variable_length(obj, space, n, cset, where, is_attribute);
+  const size_t size = H5Tget_size(file_type.id());
+  Handle mem_type = string_type(size, cset);
+  std::vector<char> bytes(n * size);
   if (is_attribute)
-    DP_H5_CHECK(H5Aread(obj, mem_type.id(), ptrs.data()), where);
+    DP_H5_CHECK(H5Aread(obj, mem_type.id(), bytes.data()), where);
   else
-    DP_H5_CHECK(H5Dread(obj, mem_type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), where);
+    DP_H5_CHECK(H5Dread(obj, mem_type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data()), where);
   std::vector<std::string> out;
-  for (char* p : ptrs) out.emplace_back(p ? p : "");
-  H5Dvlen_reclaim(mem_type.id(), space, H5P_DEFAULT, ptrs.data());
+  for (size_t i = 0; i < n; ++i) {
+    const char* value = bytes.data() + i * size;
+    out.emplace_back(value, strnlen(value, size));
+  }
   return out;
 }
 

@@ -1,6 +1,6 @@
 // Internal to the HDF5 wrapper (lib/io/hdf5_*.cpp), not part of its API: the lock guard every
 // call takes, the in-memory types of our element types and of strings, dataspaces, and the
-// read of variable-length string values shared by string attributes and string datasets.
+// write and read of string values shared by string attributes and string datasets.
 #pragma once
 
 #include <mutex>
@@ -14,12 +14,22 @@ namespace dp::h5 {
 using Lock = std::lock_guard<std::recursive_mutex>;
 
 hid_t native_type(ElementType t);  // HDF5's predefined in-memory type (not to be closed)
-Handle string_type();              // variable-length UTF-8 string
 Handle scalar_space();
 Handle simple_space(const std::vector<hsize_t>& dims, const std::vector<hsize_t>* max = nullptr);
 
+// Strings as dptrain writes them: fixed-length UTF-8, NUL-padded to the longest value (at
+// least one byte). Not variable-length: those live in HDF5's global heap, which has no
+// checksum, and a flipped byte in a heap collection's header crashes HDF5 1.10's reader;
+// fixed-length values sit in the checksummed object header (attributes) or in the dataset.
+struct FixedStrings {
+  Handle type;
+  std::vector<char> bytes;  // values.size() x H5Tget_size(type)
+};
+FixedStrings fixed_strings(const std::vector<std::string>& values);
+
 // Every value of a string attribute (`is_attribute`) or string dataset `obj` of dataspace
-// `space`; the library's buffers are reclaimed before returning.
+// `space`: fixed-length (as written now; trailing NULs dropped) or variable-length (as earlier
+// versions wrote them; the library's buffers are reclaimed before returning).
 std::vector<std::string> read_string_values(hid_t obj, hid_t space, const std::string& where,
                                             bool is_attribute);
 

@@ -15,6 +15,12 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tiny_dataset import mpirun_command, write_tiny_dataset  # noqa: E402
 
+
+def text_attrs(node):
+    """An HDF5 object's attributes, with dptrain's fixed-length strings (bytes in h5py) as str."""
+    return {k: v.decode() if isinstance(v, bytes) else v for k, v in node.attrs.items()}
+
+
 DPTRAIN, MPIEXEC = sys.argv[1], sys.argv[2]
 failures = []
 
@@ -52,7 +58,7 @@ with tempfile.TemporaryDirectory() as tmp:
                   f"0 <= time_comm_hidden {hidden} <= time_comm {comm}")
             smax, smin = h["step_time_max"][:], h["step_time_min"][:]
             check(np.all(smin > 0) and np.all(smax >= smin), f"step times max {smax} >= min {smin}")
-            attrs = f["config"].attrs
+            attrs = text_attrs(f["config"])
             check(attrs["world-size"] == "2", "config records world-size 2")
             check(attrs["comm"] == "auto" and attrs["bucket-mb"] == "0.05",
                   "config records --comm and --bucket-mb")

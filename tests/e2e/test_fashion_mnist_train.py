@@ -16,6 +16,12 @@ import numpy as np
 
 from e2e_util import check, pack_fashion_mnist
 
+
+def text_attrs(node):
+    """An HDF5 object's attributes, with dptrain's fixed-length strings (bytes in h5py) as str."""
+    return {k: v.decode() if isinstance(v, bytes) else v for k, v in node.attrs.items()}
+
+
 DPTRAIN, SOURCE_DIR, EXTRA = sys.argv[1], sys.argv[2], sys.argv[3:]
 SKIPPED = 77
 ACCURACY_BAR = 0.90
@@ -42,8 +48,8 @@ with tempfile.TemporaryDirectory() as tmp:
     run = os.path.join(out, "e2e")
 
     with h5py.File(os.path.join(run, "metrics.h5"), "r") as f:
-        check(f.attrs["format"] == "dptrain-metrics", "metrics.h5 format attribute")
-        cfg = f["config"].attrs
+        check(text_attrs(f)["format"] == "dptrain-metrics", "metrics.h5 format attribute")
+        cfg = text_attrs(f["config"])
         check(cfg["arch"] == "resnet8" and cfg["epochs"] == "4", "config attributes recorded")
         check(cfg["data"] == packed, "command line overrides the config file's data path")
         if "--precision" in EXTRA:
@@ -81,9 +87,10 @@ with tempfile.TemporaryDirectory() as tmp:
         check(acc >= ACCURACY_BAR, f"test accuracy {acc:.4f} >= {ACCURACY_BAR}")
 
     with h5py.File(os.path.join(run, "checkpoint.h5"), "r") as f:
-        check(f.attrs["epoch"] == epochs and f.attrs["arch"] == "resnet8", "checkpoint epoch and arch")
+        attrs = text_attrs(f)
+        check(attrs["epoch"] == epochs and attrs["arch"] == "resnet8", "checkpoint epoch and arch")
         check(f.attrs["step"] == epochs * 469, "checkpoint global step")
-        check(f.attrs["shortcut"] == "A" and not any("downsample" in k for k in f["params"]),
+        check(attrs["shortcut"] == "A" and not any("downsample" in k for k in f["params"]),
               "resnet8's default option-A shortcuts recorded, no projection parameters")
         check(f["params/conv1.weight"].shape == (16, 1, 3, 3), "conv1.weight in PyTorch layout")
         check(f["params/fc.weight"].shape == (10, 64), "fc.weight shape")

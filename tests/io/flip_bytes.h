@@ -75,19 +75,11 @@ inline std::vector<uint64_t> checksummed_metadata_offsets(const std::string& pat
   return offsets;
 }
 
-// The byte ranges of HDF5's global heap collections ("GCOL", then version, 3 reserved bytes and
-// the collection's 8-byte size): where variable-length strings live, without a checksum.
-inline std::vector<ByteRange> global_heap_ranges(const std::string& path) {
+// Whether the bytes of `path` contain `text` (an HDF5 structure's signature, "GCOL", "TREE").
+inline bool file_contains(const std::string& path, const std::string& text) {
   std::ifstream in(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<ByteRange> ranges;
-  for (size_t at = bytes.find("GCOL"); at != std::string::npos && at + 16 <= bytes.size();
-       at = bytes.find("GCOL", at + 4)) {
-    uint64_t size = 0;
-    for (int i = 7; i >= 0; --i) size = (size << 8) | static_cast<uint8_t>(bytes[at + 8 + i]);
-    ranges.push_back({at, size, 0});
-  }
-  return ranges;
+  return bytes.find(text) != std::string::npos;
 }
 
 }  // namespace dp::testing

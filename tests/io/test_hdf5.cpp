@@ -67,6 +67,55 @@ TEST(Hdf5, MissingOrCorruptFileErrorNamesTheFile) {
 namespace dp {
 namespace {
 
+TEST(Hdf5, StringsAreFixedLengthAndRoundTrip) {
+  testing::TempDir dir;
+  const std::vector<std::string> names = {"", "cat", "caf\xc3\xa9 au lait", "x"};
+  {
+    h5::File file(dir.file("s.h5"), h5::File::Mode::create_truncate);
+    file.set_attribute("one", std::string("r\xc3\xa9sum\xc3\xa9"));
+    file.set_attribute("empty", std::string());
+    file.set_attribute("many", names);
+    file.write_strings("names", names);
+  }
+  h5::File file(dir.file("s.h5"), h5::File::Mode::read);
+  EXPECT_EQ(file.string_attribute("one"), "r\xc3\xa9sum\xc3\xa9");
+  EXPECT_EQ(file.string_attribute("empty"), "");
+  EXPECT_EQ(file.strings_attribute("many"), names);
+  EXPECT_EQ(file.dataset("names").read_strings(), names);
+  hid_t attr = H5Aopen(file.id(), "many", H5P_DEFAULT);
+  hid_t type = H5Aget_type(attr);
+  EXPECT_EQ(H5Tis_variable_str(type), 0);
+  EXPECT_EQ(H5Tget_cset(type), H5T_CSET_UTF8);
+  EXPECT_EQ(H5Tget_size(type), 13u);  // the longest value; shorter ones are NUL-padded
+  H5Tclose(type);
+  H5Aclose(attr);
+}
+
+// Files of earlier versions hold variable-length strings: they still read.
+TEST(Hdf5, VariableLengthStringsOfEarlierFilesStillRead) {
+  testing::TempDir dir;
+  {
+    hid_t file = H5Fcreate(dir.file("v.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    hsize_t two = 2;
+    hid_t space = H5Screate_simple(1, &two, nullptr);
+    const char* values[2] = {"dog", "horse"};
+    hid_t attr = H5Acreate2(file, "names", type, space, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(attr, type, values);
+    H5Aclose(attr);
+    hid_t ds = H5Dcreate2(file, "names", type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values);
+    H5Dclose(ds);
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Fclose(file);
+  }
+  h5::File file(dir.file("v.h5"), h5::File::Mode::read);
+  EXPECT_EQ(file.strings_attribute("names"), (std::vector<std::string>{"dog", "horse"}));
+  EXPECT_EQ(file.dataset("names").read_strings(), (std::vector<std::string>{"dog", "horse"}));
+}
+
 TEST(Hdf5, EmptyArrayAttributesRoundTrip) {
   testing::TempDir dir;
   {

@@ -11,6 +11,12 @@ import h5py
 import numpy as np
 from reliability_util import EXIT, Checker, write_tiny_dataset
 
+
+def text_attrs(node):
+    """An HDF5 object's attributes, with dptrain's fixed-length strings (bytes in h5py) as str."""
+    return {k: v.decode() if isinstance(v, bytes) else v for k, v in node.attrs.items()}
+
+
 check = Checker(sys.argv[1], sys.argv[2])
 USAGE, DATA = EXIT["usage"], EXIT["data"]
 
@@ -83,7 +89,7 @@ with tempfile.TemporaryDirectory() as tmp:
     old = os.path.join(out, "old", "checkpoint.h5")
     with h5py.File(old, "r+") as f:  # the attribute and its entry in the list of string keys
         del f.attrs["shortcut"]
-        keys = [k for k in f.attrs["string_keys"] if k != "shortcut"]
+        keys = [k.decode() for k in f.attrs["string_keys"] if k != b"shortcut"]
         f.attrs["string_keys"] = np.array(keys, dtype=h5py.string_dtype())
     code, err, _, took = check.run(["eval", "--checkpoint", old, "--data", ten, "--threads", "1"])
     check.record(code == 0, "eval: a checkpoint without 'shortcut' is option B",

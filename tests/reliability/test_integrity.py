@@ -1,7 +1,8 @@
 """End-to-end integrity: a byte flipped inside any payload dptrain wrote (a packed dataset's
 images and labels, a checkpoint's params, buffers and momentum, metrics.h5's history) is
 detected by the reader and by `dptrain verify`, many times over; a flip in HDF5's checksummed
-metadata fails cleanly; `--resume auto` with the newest checkpoint corrupted resumes from the
+metadata fails cleanly, and a flip anywhere outside the payloads either fails with one line or
+changes nothing a reader sees; `--resume auto` with the newest checkpoint corrupted resumes from the
 previous one and says so; files written without checksums still load, noted once.
 
 usage: test_integrity.py DPTRAIN MPIEXEC"""
@@ -18,8 +19,15 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from reliability_util import EXIT, Checker, write_tiny_dataset  # noqa: E402
 
+
+def text_attrs(node):
+    """An HDF5 object's attributes, with dptrain's fixed-length strings (bytes in h5py) as str."""
+    return {k: v.decode() if isinstance(v, bytes) else v for k, v in node.attrs.items()}
+
+
 DATA = EXIT["data"]
 SEEDS = 10  # flips per payload kind through `dptrain verify` (the C++ tests flip more)
+METADATA_FLIPS = 60  # per file kind, anywhere outside the payloads
 
 
 def write_idx(folder, train=96, test=32, side=8):
@@ -52,6 +60,56 @@ def flip_at(original, offset, rng, copy):
         byte = g.read(1)[0]
         g.seek(offset)
         g.write(bytes([byte ^ rng.randrange(1, 256)]))
+
+
+def payload_offsets(path):
+    """Every byte offset inside a chunk of a chunked dataset of `path`."""
+    offsets = set()
+
+    def visit(_, obj):
+        if isinstance(obj, h5py.Dataset) and obj.chunks:
+            for i in range(obj.id.get_num_chunks()):
+                info = obj.id.get_chunk_info(i)
+                offsets.update(range(info.byte_offset, info.byte_offset + info.size))
+    with h5py.File(path, "r") as f:
+        f.visititems(visit)
+    return offsets
+
+
+def contents(path):
+    """Everything a reader of `path` sees: each object's attributes and each dataset's values."""
+    seen = {}
+
+    def visit(name, obj):
+        seen[name + "@"] = sorted((k, repr(v)) for k, v in obj.attrs.items())
+        if isinstance(obj, h5py.Dataset):
+            seen[name] = repr(obj[()])
+    with h5py.File(path, "r") as f:
+        visit("/", f)
+        f.visititems(visit)
+    return seen
+
+
+def check_metadata_flips(check, path, rng, copy, verify_line, flips):
+    """Flips `flips` random bytes outside `path`'s payloads, one at a time: each must fail
+    `dptrain verify` with one line (exit 3), or verify and read back exactly as before (a byte
+    no reader uses). Never a crash, never a silent change."""
+    size, payload, before = os.path.getsize(path), payload_offsets(path), contents(path)
+    outside = [o for o in range(size) if o not in payload]
+    failed, unused, wrong = 0, 0, []
+    for _ in range(flips):
+        offset = rng.choice(outside)
+        flip_at(path, offset, rng, copy)
+        code, line = verify_line(copy)
+        if code == DATA and len(line.splitlines()) == 1 and ": corrupted" in line:
+            failed += 1
+        elif code == 0 and contents(copy) == before:
+            unused += 1
+        else:
+            wrong.append(f"offset {offset}: exit {code}: {line[-160:]}")
+    check.record(not wrong and failed > flips // 3,
+                 f"{flips} flips outside the payloads of {os.path.basename(path)}: one-line "
+                 "failure or nothing changed", f"{failed} failed, {unused} unused; {wrong[:3]}")
 
 
 def object_header_offsets(path):
@@ -123,6 +181,7 @@ with tempfile.TemporaryDirectory() as tmp:
         caught += clean
     check.record(caught == SEEDS, f"{SEEDS} flips in object headers: exit 3, one line",
                  f"{caught} clean failures")
+    check_metadata_flips(check, packed, rng, path("meta.h5"), verify_line, METADATA_FLIPS)
 
     # Checkpoints: three epochs keeping two; then the newest is corrupted.
     code, err, _, _ = check.run(train(packed, "run", "--keep-checkpoints", "2"), limit=120)
@@ -147,6 +206,10 @@ with tempfile.TemporaryDirectory() as tmp:
         check.record(code == DATA and f"corrupted at dataset {dataset}" in line,
                      f"verify: a flip in metrics.h5 {dataset}", f"exit {code}: {line}")
 
+    check_metadata_flips(check, newest, rng, path("meta.h5"), verify_line, METADATA_FLIPS)
+    check_metadata_flips(check, path("run/metrics.h5"), rng, path("meta.h5"), verify_line,
+                         METADATA_FLIPS)
+
     with h5py.File(newest, "r") as f:
         weight = "/params/" + sorted(f["params"].keys())[0]
     flip_payload(newest, weight, rng, newest)  # checkpoint.h5 is the same file (a hard link)
@@ -166,8 +229,7 @@ with tempfile.TemporaryDirectory() as tmp:
                  "--resume auto skips the corrupted newest checkpoint", " | ".join(said)
                  or err.strip()[-300:])
     with h5py.File(path("run/metrics.h5"), "r") as f:
-        resumed = f["resumes/1"].attrs["checkpoint"]
-        resumed = resumed.decode() if isinstance(resumed, bytes) else resumed
+        resumed = text_attrs(f["resumes/1"])["checkpoint"]
         epochs = list(f["history/epoch"][:])
     check.record(resumed == previous and epochs == [1, 2, 3],
                  "the resume is recorded from the previous checkpoint", f"{resumed} {epochs}")

@@ -22,6 +22,12 @@ from report_fixtures import (check, finish, png_complete, png_size, run_report, 
                              svg_texts)
 from tiny_dataset import mpirun_command, write_tiny_dataset  # noqa: E402
 
+
+def text_attrs(node):
+    """An HDF5 object's attributes, with dptrain's fixed-length strings (bytes in h5py) as str."""
+    return {k: v.decode() if isinstance(v, bytes) else v for k, v in node.attrs.items()}
+
+
 DPTRAIN, TOOL, MPIEXEC = sys.argv[1:4]
 FIGURE_PIXELS = {"training_curves": (1200, 800), "confusion_matrix": (900, 750),
                  "confusion_matrix_normalized": (900, 750), "per_class_accuracy": (800, 600)}
@@ -38,7 +44,7 @@ def train(args, ranks):
 
 def history(path):
     with h5py.File(path) as f:
-        return {k: f["history"][k][:] for k in f["history"]}, dict(f["config"].attrs)
+        return {k: f["history"][k][:] for k in f["history"]}, text_attrs(f["config"])
 
 
 def fmt_share(seconds, total):

@@ -24,6 +24,12 @@ from tiny_dataset import mpirun_command, write_tiny_dataset  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run_snapshot import differences, snapshot  # noqa: E402
 
+
+def text_attrs(node):
+    """An HDF5 object's attributes, with dptrain's fixed-length strings (bytes in h5py) as str."""
+    return {k: v.decode() if isinstance(v, bytes) else v for k, v in node.attrs.items()}
+
+
 DPTRAIN, MPIEXEC, RANKS = sys.argv[1], sys.argv[2], int(sys.argv[3])
 EXIT_USAGE, EXIT_PREEMPTED = 2, 7
 EPOCHS, STEPS_PER_EPOCH = 3, 13  # 203 samples, global batch 16: 13 steps on 1 and on 2 ranks
@@ -113,7 +119,7 @@ with tempfile.TemporaryDirectory() as tmp:
     differ = differences(straight, snapshot(os.path.join(out, "killed")))
     check(not differ, f"killed + resumed == uninterrupted, bitwise ({differ[:5]})")
     with h5py.File(os.path.join(out, "killed", "metrics.h5"), "r") as f:
-        resume = f["resumes/1"].attrs
+        resume = text_attrs(f["resumes/1"])
         check(resume["step"] == "15" and resume["world_size"] == str(RANKS),
               "metrics.h5 records the resume under /resumes/1")
 
@@ -124,9 +130,10 @@ with tempfile.TemporaryDirectory() as tmp:
                                      "--fail-mode", "kill"])
     wait_released(os.path.join(out, "timed", "metrics.h5"))
     with h5py.File(os.path.join(out, "timed", "checkpoint.h5"), "r") as f:
-        check(code != 0 and f.attrs["trigger"] in ("minutes", "epoch") and f.attrs["step"] < 19,
-              f"timed checkpoints: killed at step 19, last checkpoint at step {f.attrs['step']} "
-              f"({f.attrs['trigger']})")
+        attrs = text_attrs(f)
+        check(code != 0 and attrs["trigger"] in ("minutes", "epoch") and attrs["step"] < 19,
+              f"timed checkpoints: killed at step 19, last checkpoint at step {attrs['step']} "
+              f"({attrs['trigger']})")
     code, _, stderr = run(RANKS, timed + ["--resume", "auto"])
     differ = differences(straight, snapshot(os.path.join(out, "timed")))
     check(code == 0 and not differ, f"timed checkpoints: resumed == uninterrupted ({differ[:5]})")
@@ -147,7 +154,7 @@ with tempfile.TemporaryDirectory() as tmp:
     check("stopping on SIGUSR1" in stdout_rest, "the log says why it stopped")
     with h5py.File(os.path.join(out, "signalled", "checkpoint.h5"), "r") as f:
         stopped_at = int(f.attrs["step"])
-        check(f.attrs["trigger"] == "signal" and stopped_at == 4,
+        check(text_attrs(f)["trigger"] == "signal" and stopped_at == 4,
               f"signal checkpoint at step {stopped_at}, the step signalled")
     code, stdout, stderr = run(RANKS, args + ["--resume", "auto"])
     check(code == 0, f"resume after SIGUSR1 exits 0 (got {code}) {stderr[-800:]}")

@@ -28,6 +28,12 @@ sys.path.insert(0, os.path.join(HERE, "..", "resume"))
 from run_snapshot import differences, snapshot  # noqa: E402
 from tiny_dataset import write_tiny_dataset  # noqa: E402
 
+
+def text_attrs(node):
+    """An HDF5 object's attributes, with dptrain's fixed-length strings (bytes in h5py) as str."""
+    return {k: v.decode() if isinstance(v, bytes) else v for k, v in node.attrs.items()}
+
+
 DPTRAIN, REPO = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 SKIP = 77
 EPOCHS, STEPS_PER_EPOCH = 6, 13
@@ -137,7 +143,7 @@ def run_jobs(tmp, env):
         return 1
     with h5py.File(metrics, "r") as f:
         check(list(f["history/epoch"][:]) == list(range(1, EPOCHS + 1)), f"{EPOCHS} epochs recorded")
-        check(f["config"].attrs["world-size"] == "2", "world size 2 recorded")
+        check(text_attrs(f["config"])["world-size"] == "2", "world size 2 recorded")
         check(f["final/confusion_matrix"][:].sum() == 40, "final evaluation of all 40 test images")
     reference = snapshot(os.path.join(out, "plain"))
 
@@ -181,7 +187,7 @@ def run_jobs(tmp, env):
         print(log[-3000:])
         return 1
     with h5py.File(os.path.join(out, "requeued", "metrics.h5"), "r") as f:
-        resume = f["resumes/1"].attrs
+        resume = text_attrs(f["resumes/1"])
         check(resume["slurm_job_id"] == job and resume["slurm_restart_count"] == "1",
               f"metrics.h5 /resumes/1 records job {job}, restart 1")
         stopped = int(resume["step"])
