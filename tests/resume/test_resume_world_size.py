@@ -12,8 +12,8 @@ world size, each resumed with --resume auto. Every rank dumps its batches' sampl
     padding), and every rank takes the same number of samples per step;
 (b) trajectory: steps 1-27 bit for bit (the same run), the learning rate of every step bit
     for bit (the schedule's position survives the new world size), and the resumed steps'
-    losses, epoch 2's training loss and the final weights within the tolerances below; on 2
-    ranks everything bit for bit.
+    losses, epoch 2's training loss and the final weights within the tolerances below (the
+    weights' against how far the resumed steps moved them); on 2 ranks everything bit for bit.
 
 Why not rounding: each rank's BatchNorm normalises with its own batch's statistics (no
 SyncBatchNorm), so 1 rank x 12 or 3 ranks x 4 samples normalise differently from 2 x 6 on the
@@ -43,12 +43,18 @@ DPTRAIN, MPIEXEC = sys.argv[1], sys.argv[2]
 EXIT_USAGE, EXIT_PREEMPTED = 2, 7
 SAMPLES, BATCH, STEPS, EPOCHS = 203, 12, 17, 2
 STOP_STEP, STOP_IN_EPOCH = 27, 10  # global step 27 = epoch 2, 10 steps done
-# Measured deviations from the uninterrupted 2-rank run on this machine (x86-64, oneDNN):
-# 1 rank: step losses <= 4.6e-3 relative, epoch-2 train loss 8e-4, final weights 1.2e-2
-# relative L2 over all parameters; 3 ranks: 5.5e-3, 1.1e-3, 1.5e-2. The bars allow ~3x for
-# other CPUs' oneDNN kernels; a lost or repeated global batch or a schedule off by one step
-# moves them by far more (see "control" below).
-TOL_STEP_LOSS, TOL_EPOCH_LOSS, TOL_WEIGHTS = 2e-2, 5e-3, 5e-2
+# Measured on this machine (x86-64, oneDNN), relative to the uninterrupted 2-rank run:
+#   resumed on 1 rank:  step losses <= 9.9e-3, epoch-2 train loss 8.8e-4, final weights 9.1e-4
+#   resumed on 3 ranks: step losses <= 2.0e-2, epoch-2 train loss 1.2e-3, final weights 1.8e-3
+# (weights: relative L2 over all parameters). The 7 resumed steps move the weights by 8.0e-3
+# (stop checkpoint -> final, relative L2), so the resumed runs deviate by 11% and 22% of what
+# they moved. Calibration: the same resume with the momentum zeroed on load (a plausible bug)
+# deviates by 6.7e-3 = 84% of the movement, while its losses stay within 2.7e-2 (losses on this
+# random-label data hardly move, so the weights are the discriminating check). The bars:
+# weights within 40% of the movement, step losses within 5e-2 (the BN split alone gives 2e-2
+# on the first resumed step, whose weights and global batch are the 2-rank run's), epoch-2
+# train loss within 5e-3.
+TOL_STEP_LOSS, TOL_EPOCH_LOSS, TOL_WEIGHTS_OF_MOVEMENT = 5e-2, 5e-3, 0.4
 failures = []
 
 
@@ -191,14 +197,13 @@ with tempfile.TemporaryDirectory() as tmp:
         epoch_dev = abs(resumed["history/train_loss"][1] / straight["history/train_loss"][1] - 1)
         weight_dev = relative(weights(os.path.join(out, name)), weights(os.path.join(out, "straight")))
         moved = relative(weights(os.path.join(out, "stopped")), weights(os.path.join(out, "straight")))
-        shifted = float(np.median(np.abs(loss0[STOP_STEP:] - loss0[STOP_STEP - 1:-1]) / np.abs(loss0[STOP_STEP:])))
-        print("DBG", ranks, moved, shifted, loss[STOP_STEP:], loss0[STOP_STEP:])
         print(f"deviation {ranks} rank(s) from the 2-rank run: step losses {step_dev:.2e} "
               f"(max relative), epoch 2 train loss {epoch_dev:.2e}, final weights {weight_dev:.2e} "
-              f"(relative L2)", flush=True)
-        check(step_dev < TOL_STEP_LOSS and epoch_dev < TOL_EPOCH_LOSS and weight_dev < TOL_WEIGHTS,
+              f"(relative L2; the resumed steps moved them by {moved:.2e})", flush=True)
+        check(step_dev < TOL_STEP_LOSS and epoch_dev < TOL_EPOCH_LOSS and
+              weight_dev < TOL_WEIGHTS_OF_MOVEMENT * moved,
               f"{ranks} rank(s): tracks the 2-rank run (step losses < {TOL_STEP_LOSS}, epoch loss "
-              f"< {TOL_EPOCH_LOSS}, weights < {TOL_WEIGHTS})")
+              f"< {TOL_EPOCH_LOSS}, weights < {TOL_WEIGHTS_OF_MOVEMENT} x their movement)")
         check(list(resumed["history/epoch"]) == [1, 2] and
               resumed["history/train_loss"][0] == straight["history/train_loss"][0],
               f"{ranks} rank(s): metrics.h5 holds epochs 1 (unchanged) and 2")
