@@ -9,7 +9,8 @@ world size, each resumed with --resume auto. Every rank dumps its batches' sampl
     the resumed steps every sample of epoch 2 was taken exactly once, plus the padding that
     makes the rest a multiple of the new world size (repeats of samples taken before); each
     resumed step's global batch is the uninterrupted run's as a set (the last step: up to its
-    padding), and every rank takes the same number of samples per step;
+    padding), and every rank takes the same number of samples per step; epoch 2's training
+    loss is the sample-weighted mean of all its steps (the old ranks' sums carried over);
 (b) trajectory: steps 1-27 bit for bit (the same run), the learning rate of every step bit
     for bit (the schedule's position survives the new world size), and the resumed steps'
     losses, epoch 2's training loss and the final weights within the tolerances below (the
@@ -182,8 +183,19 @@ with tempfile.TemporaryDirectory() as tmp:
               f"{ranks} rank(s): each resumed global batch is the uninterrupted run's (the last "
               f"up to padding)")
 
-        # (b) trajectory
+        # The epoch's sums: rank 0 carries the old ranks' sums, so epoch 2's training loss is
+        # the sample-weighted mean of all 17 steps' global-batch losses (/steps).
         resumed = snapshot(os.path.join(out, name))
+        counts = [sum(map(len, stopped_steps[(2, s)])) for s in range(STOP_IN_EPOCH)] + \
+                 [sum(map(len, resumed_steps[(2, s)])) for s in range(STOP_IN_EPOCH, STEPS)]
+        step_losses = resumed["steps/loss"][STEPS:]
+        weighted = float(np.dot(step_losses, counts) / sum(counts))
+        epoch_loss = float(resumed["history/train_loss"][1])
+        check(abs(epoch_loss / weighted - 1) < 1e-9 and resumed["history/steps"][1] == STEPS,
+              f"{ranks} rank(s): epoch 2's train loss {epoch_loss:.6f} is the mean over all its "
+              f"{sum(counts)} samples ({weighted:.6f}), before and after the resume")
+
+        # (b) trajectory
         if ranks == 2:
             differ = differences(straight, resumed)
             check(not differ, f"2 ranks: resumed == uninterrupted, bitwise ({differ[:5]})")
