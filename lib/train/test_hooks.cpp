@@ -6,6 +6,7 @@
 #include "comm/fault_injection.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "data/sharded_loader.h"
 #include "train/preemption_signal.h"
 
 namespace dp {

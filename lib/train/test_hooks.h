@@ -16,9 +16,12 @@
 
 #include "backend/backend.h"
 #include "core/tensor.h"
-#include "data/sharded_loader.h"
 #include "train/config.h"
 #include "train/step_callback.h"
+
+namespace dp::data {
+struct HostBatch;
+}
 
 namespace dp {
 
