@@ -216,6 +216,9 @@ with tempfile.TemporaryDirectory() as tmp:
               weight_dev < TOL_WEIGHTS_OF_MOVEMENT * moved,
               f"{ranks} rank(s): tracks the 2-rank run (step losses < {TOL_STEP_LOSS}, epoch loss "
               f"< {TOL_EPOCH_LOSS}, weights < {TOL_WEIGHTS_OF_MOVEMENT} x their movement)")
+        by_rank = resumed["train_state/buffers_by_rank"]
+        check(by_rank.shape[0] == ranks and all(r.tobytes() == by_rank[0].tobytes() for r in by_rank),
+              f"{ranks} rank(s): every rank ends with rank 0's BN statistics (--broadcast-buffers)")
         check(list(resumed["history/epoch"]) == [1, 2] and
               resumed["history/train_loss"][0] == straight["history/train_loss"][0],
               f"{ranks} rank(s): metrics.h5 holds epochs 1 (unchanged) and 2")
