@@ -53,7 +53,10 @@ DistributedSampler::DistributedSampler(int64_t dataset_size, int world_size, int
                                  dataset_size, world_size));
 }
 
-std::vector<int64_t> DistributedSampler::indices_for_epoch(int64_t epoch) const {
+std::vector<int64_t> DistributedSampler::remaining_indices(int64_t epoch, int64_t consumed) const {
+  if (consumed != 0 && (drop_last_ || consumed < 0 || consumed >= dataset_size_))
+    throw UsageError(fmt::format("sampler: cannot resume an epoch of {} samples after {}{}",
+                                 dataset_size_, consumed, drop_last_ ? " with drop_last" : ""));
   std::vector<int64_t> order;
   if (shuffle_) {
     order = epoch_permutation(dataset_size_, seed_, epoch);
@@ -61,13 +64,17 @@ std::vector<int64_t> DistributedSampler::indices_for_epoch(int64_t epoch) const 
     order.resize(dataset_size_);
     std::iota(order.begin(), order.end(), 0);
   }
-  const int64_t total = total_size();
+  // Without drop_last: consumed + a multiple of world_size covering the rest (total_size()
+  // when consumed is 0), so every rank takes the same number of samples.
+  const int64_t rest = dataset_size_ - consumed;
+  const int64_t total = drop_last_ ? total_size()
+                                   : consumed + (rest + world_size_ - 1) / world_size_ * world_size_;
   // Pad by wrapping around (repeating the list when the padding exceeds it, as PyTorch does).
   for (int64_t i = dataset_size_; i < total; ++i) order.push_back(order[i - dataset_size_]);
   order.resize(total);
   std::vector<int64_t> mine;
-  mine.reserve(num_samples_);
-  for (int64_t i = rank_; i < total; i += world_size_) mine.push_back(order[i]);
+  mine.reserve((total - consumed) / world_size_);
+  for (int64_t i = consumed + rank_; i < total; i += world_size_) mine.push_back(order[i]);
   return mine;
 }
 

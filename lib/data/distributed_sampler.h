@@ -41,7 +41,19 @@ class DistributedSampler {
   // around to total_size() (or truncated with drop_last), then every world_size-th entry
   // starting at rank.
   std::vector<int64_t> indices() const { return indices_for_epoch(epoch_); }
-  std::vector<int64_t> indices_for_epoch(int64_t epoch) const;
+  std::vector<int64_t> indices_for_epoch(int64_t epoch) const { return remaining_indices(epoch, 0); }
+
+  // The rest of an epoch whose first `consumed` positions of the order were taken (a resumed
+  // epoch, possibly taken on another number of ranks): positions [consumed, dataset size) of
+  // the order, padded by wrapping around to the order's start up to a multiple of world_size
+  // more, and rank r takes positions consumed + r, consumed + r + world_size, ...
+  // With a global batch B divisible by world_size, k steps of any number of ranks consume the
+  // positions [0, k*B) exactly; so the rest of the epoch re-splits over this world size, each
+  // remaining sample taken once (plus the padding's repeats). With consumed = k*B and the
+  // same world size this is indices_for_epoch(epoch) without the rank's first k*B/world_size
+  // entries, padding included. Not with drop_last; throws UsageError unless
+  // 0 <= consumed < dataset size.
+  std::vector<int64_t> remaining_indices(int64_t epoch, int64_t consumed) const;
 
  private:
   int64_t dataset_size_;

@@ -195,7 +195,10 @@ po::options_description testing_options(TrainConfig& c) {
        "how many consecutive steps are poisoned")
       ("pause-at-step", po::value(&c.pause_at_step)->default_value(c.pause_at_step),
        "every rank waits at this global step until SIGUSR1 or SIGTERM arrives (at most 5 "
-       "minutes), so a test can signal the run at a known step (0: never)");
+       "minutes), so a test can signal the run at a known step (0: never)")
+      ("dump-samples", po::value(&c.dump_samples)->default_value(c.dump_samples),
+       "each rank r appends one line per training step to PATH.r: epoch, step in the epoch, "
+       "global step (1-based), then the dataset indices of its batch (empty: off)");
   return testing;
 }
 

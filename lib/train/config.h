@@ -89,6 +89,7 @@ struct TrainConfig {
   int inject_nan_rank = 0;
   int64_t inject_nan_steps = 1;
   int64_t pause_at_step = 0;  // test only: every rank waits here for SIGUSR1/SIGTERM; 0 = off
+  std::string dump_samples;   // test only: each rank appends its batches' sample indices here
 
   // Every option's effective value as text, for metrics.h5's /config attributes.
   std::map<std::string, std::string> effective;

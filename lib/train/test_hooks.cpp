@@ -1,10 +1,12 @@
 #include "train/test_hooks.h"
 
+#include <fstream>
 #include <limits>
 
 #include "comm/fault_injection.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "data/sharded_loader.h"
 #include "train/preemption_signal.h"
 
 namespace dp {
@@ -13,6 +15,7 @@ namespace {
 
 class NoTestHooks final : public TestHooks {
  public:
+  void before_step(const StepPosition&, const data::HostBatch&) override {}
   void after_forward(int64_t, Tensor&) override {}
   bool rewrites_dlogits() const override { return false; }
 };
@@ -28,7 +31,20 @@ class InjectingTestHooks final : public TestHooks {
         nan_rank_(config.inject_nan_rank),
         backend_(backend),
         rank_(rank),
-        signal_(signal) {}
+        signal_(signal) {
+    if (config.dump_samples.empty()) return;
+    const std::string path = fmt::format("{}.{}", config.dump_samples, rank);
+    dump_.open(path, std::ios::app);
+    if (!dump_) throw UsageError(fmt::format("option --dump-samples: cannot write {}", path));
+  }
+
+  // One line per step, flushed: a run killed later still leaves every step it took.
+  void before_step(const StepPosition& at, const data::HostBatch& batch) override {
+    if (!dump_.is_open()) return;
+    dump_ << at.epoch << ' ' << at.step_in_epoch << ' ' << at.global_step + 1;
+    for (int64_t index : batch.indices) dump_ << ' ' << index;
+    dump_ << std::endl;
+  }
 
   void after_forward(int64_t step, Tensor& dlogits) override {
     inject_fault_if_due(fault_, rank_, step);
@@ -53,13 +69,15 @@ class InjectingTestHooks final : public TestHooks {
   Backend& backend_;
   int rank_;
   const PreemptionSignal& signal_;
+  std::ofstream dump_;
 };
 
 }  // namespace
 
 std::unique_ptr<TestHooks> make_test_hooks(const TrainConfig& config, Backend& backend, int rank,
                                            const PreemptionSignal& signal) {
-  if (config.fail_at_step == 0 && config.pause_at_step == 0 && config.inject_nan_at_step == 0)
+  if (config.fail_at_step == 0 && config.pause_at_step == 0 && config.inject_nan_at_step == 0 &&
+      config.dump_samples.empty())
     return std::make_unique<NoTestHooks>();
   return std::make_unique<InjectingTestHooks>(config, backend, rank, signal);
 }

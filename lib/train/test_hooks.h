@@ -6,7 +6,9 @@
 // - --pause-at-step: every rank waits for SIGUSR1/SIGTERM, so a test can signal a job at a
 //   known step;
 // - --inject-nan-at-step/-rank/-steps: one rank's loss gradient is poisoned with NaN, so its
-//   gradients, and after averaging everyone's, turn NaN (train/step_guard.h skips the update).
+//   gradients, and after averaging everyone's, turn NaN (train/step_guard.h skips the update);
+// - --dump-samples PATH: each rank appends its batches' dataset indices to PATH.<rank>, so a
+//   test can see which samples every step took (e.g. across a resume on another world size).
 #pragma once
 
 #include <cstdint>
@@ -15,6 +17,11 @@
 #include "backend/backend.h"
 #include "core/tensor.h"
 #include "train/config.h"
+#include "train/step_callback.h"
+
+namespace dp::data {
+struct HostBatch;
+}
 
 namespace dp {
 
@@ -23,6 +30,8 @@ class PreemptionSignal;
 class TestHooks {
  public:
   virtual ~TestHooks() = default;
+  // Before step `at` uploads `batch`.
+  virtual void before_step(const StepPosition& at, const data::HostBatch& batch) = 0;
   // After the forward pass and loss of global step `step` (1-based), before backward.
   virtual void after_forward(int64_t step, Tensor& dlogits) = 0;
   // Whether after_forward may rewrite dlogits: a replayed CUDA graph runs backward without
@@ -30,7 +39,7 @@ class TestHooks {
   virtual bool rewrites_dlogits() const = 0;
 };
 
-// Hooks that do nothing unless `config` asks for fault, pause or NaN injection.
+// Hooks that do nothing unless `config` asks for fault, pause or NaN injection or a sample dump.
 std::unique_ptr<TestHooks> make_test_hooks(const TrainConfig& config, Backend& backend, int rank,
                                            const PreemptionSignal& signal);
 

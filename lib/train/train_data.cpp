@@ -25,20 +25,19 @@ TrainData::TrainData(const data::HDF5Dataset& train_set, const TrainConfig& conf
                      on_backend);
   backend_augment_ = backend_augmentation(options);
   auto indices = [this](int64_t epoch) {
-    std::vector<int64_t> mine = sampler_.indices_for_epoch(epoch);
-    if (epoch == skip_epoch_)
-      mine.erase(mine.begin(), mine.begin() + std::min<int64_t>(skip_samples_, mine.size()));
-    return mine;
+    return sampler_.remaining_indices(epoch, epoch == resume_epoch_ ? resume_consumed_ : 0);
   };
   loader_ = std::make_unique<data::ShardedLoader>(train_set, indices, options);
+  // ceil(ceil(size / world) / (batch / world)) = ceil(size / batch): the same on any number of
+  // ranks, which a mid-epoch resume on another world size relies on.
   steps_per_epoch_ = (sampler_.num_samples() + local_batch_ - 1) / local_batch_;
   if (config.max_steps_per_epoch > 0)
     steps_per_epoch_ = std::min(steps_per_epoch_, config.max_steps_per_epoch);
 }
 
-void TrainData::skip_consumed(int64_t epoch, int64_t samples) {
-  skip_epoch_ = epoch;
-  skip_samples_ = samples;
+void TrainData::resume_epoch(int64_t epoch, int64_t consumed) {
+  resume_epoch_ = epoch;
+  resume_consumed_ = consumed;
 }
 
 }  // namespace dp

@@ -3,7 +3,8 @@
 // equal length, and a last partial batch is kept (as PyTorch's DataLoader does by default).
 // The sampler's order and each sample's augmentation depend on (seed, epoch, sample index)
 // alone, so dropping the consumed prefix of a resumed epoch reproduces its remaining batches
-// exactly.
+// exactly; the prefix is counted in positions of the epoch's order (steps x global batch),
+// so the rest of the epoch re-splits over another number of ranks as well.
 #pragma once
 
 #include <memory>
@@ -29,15 +30,17 @@ class TrainData {
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
   // The loader's augmentation when the backend runs it, else empty.
   const std::optional<AugmentSpec>& backend_augment() const { return backend_augment_; }
-  // Epoch index `epoch` (0-based) resumes after this rank's first `samples` samples.
-  void skip_consumed(int64_t epoch, int64_t samples);
+  // Epoch index `epoch` (0-based) resumes after the first `consumed` positions of its order
+  // (steps done x global batch, on whatever number of ranks took them): see
+  // DistributedSampler::remaining_indices.
+  void resume_epoch(int64_t epoch, int64_t consumed);
 
  private:
   int64_t local_batch_;
   data::DistributedSampler sampler_;
   std::optional<AugmentSpec> backend_augment_;
   std::unique_ptr<data::ShardedLoader> loader_;
-  int64_t skip_epoch_ = -1, skip_samples_ = 0;
+  int64_t resume_epoch_ = -1, resume_consumed_ = 0;
   int64_t steps_per_epoch_ = 0;
 };
 

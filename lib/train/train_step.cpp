@@ -20,6 +20,7 @@ StepResult TrainStep::run(const data::HostBatch& batch, const StepPosition& at, 
   StepResult result;
   result.samples = batch.size();
   bool graphed = false;
+  hooks_.before_step(at, batch);
   {
     // A graph step replays backward too: its whole time counts as forward time.
     ScopedTimer t(times.phases.forward);

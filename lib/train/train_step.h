@@ -2,7 +2,8 @@
 // upload the batch -> forward and loss -> backward, whose grad-ready hooks start the bucketed
 // gradient allreduce -> wait for the averaged gradients -> rank 0's BN buffers to every rank
 // -> the NaN guard, agreed by all ranks -> the optimizer's update. Test-only behaviour runs
-// through TestHooks between forward and backward; the step itself has no test branch.
+// through TestHooks before the upload and between forward and backward; the step itself has
+// no test branch.
 #pragma once
 
 #include <memory>

@@ -164,7 +164,7 @@ void TrainingRun::log_start() const {
 
 void TrainingRun::start_driver(const ResumePoint& start) {
   if (!start.at_epoch_boundary())
-    data_.skip_consumed(start.epochs_done, start.step_in_epoch * data_.local_batch());
+    data_.resume_epoch(start.epochs_done, start.step_in_epoch * config_.batch_size);
   checkpoints_ = std::make_unique<RunCheckpoints>(
       checkpointer_, run_dir_, metrics_.get(), config_.keep_checkpoints,
       CheckpointPolicy(checkpoint_policy_options(config_), now_seconds()));

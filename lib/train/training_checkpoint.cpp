@@ -25,6 +25,25 @@ std::string meta_string(const CheckpointMeta& meta, const std::string& key, cons
   return it->second;
 }
 
+// This rank's share of the epoch sums of `saved_world` old ranks (rows of `totals`), resumed on
+// another number of ranks: rank 0's timings, step count and elapsed time for every rank (the
+// epoch record reads rank 0's, and each rank's own step time only averages its timings), and
+// the samples' loss, correct and sample counts, summed over the old ranks, on rank 0 alone,
+// since the epoch record sums them over the new ranks.
+EpochTotals regrouped_totals(const std::vector<double>& totals, int64_t saved_world, int rank) {
+  EpochTotals mine = EpochTotals::from_array(totals.data());
+  mine.loss_sum = 0;
+  mine.correct = mine.samples = 0;
+  if (rank != 0) return mine;
+  for (int64_t r = 0; r < saved_world; ++r) {
+    const EpochTotals old = EpochTotals::from_array(totals.data() + r * EpochTotals::kFields);
+    mine.loss_sum += old.loss_sum;
+    mine.correct += old.correct;
+    mine.samples += old.samples;
+  }
+  return mine;
+}
+
 }  // namespace
 
 TrainingCheckpointer::TrainingCheckpointer(nn::Model& model, Tensor& momentum, Communicator& comm,
@@ -59,7 +78,9 @@ void TrainingCheckpointer::save(const std::string& path, const ResumePoint& poin
                  {"step_in_epoch", point.step_in_epoch},
                  {"steps_per_epoch", identity_.steps_per_epoch},
                  {"sampler_epoch", point.epochs_done},
-                 {"sampler_offset", point.step_in_epoch * local_batch},
+                 {"sampler_offset", point.step_in_epoch * local_batch},  // per rank
+                 // positions of the epoch's order taken, on any number of ranks
+                 {"sampler_consumed", point.step_in_epoch * identity_.batch_size},
                  {"world_size", world},
                  {"batch_size", identity_.batch_size},
                  {"epochs", identity_.epochs},
@@ -114,15 +135,9 @@ void TrainingCheckpointer::check_compatible(const std::string& path, const Check
   if (epochs_done > identity_.epochs)
     throw UsageError(fmt::format("option --resume: {} is from after epoch {}, beyond --epochs {}",
                                  path, epochs_done, identity_.epochs));
-  const int64_t step_in_epoch = meta_int(meta, "step_in_epoch", path);
-  if (step_in_epoch == 0) return;
-  const int64_t world = meta_int(meta, "world_size", path);
-  if (world != identity_.world_size)
-    throw UsageError(fmt::format(
-        "option --resume: {} was taken mid-epoch (epoch {}, step {}) on {} ranks; a mid-epoch "
-        "checkpoint resumes only on the same number of ranks (this run has {}) — run on {} "
-        "ranks, or resume from a checkpoint taken at an epoch boundary",
-        path, epochs_done + 1, step_in_epoch, world, identity_.world_size, world));
+  // The steps per epoch, ceil(train size / batch) capped by --max-steps-per-epoch, are the
+  // same on every world size: a mid-epoch checkpoint resumes on any number of ranks.
+  if (meta_int(meta, "step_in_epoch", path) == 0) return;
   if (meta_int(meta, "steps_per_epoch", path) != identity_.steps_per_epoch)
     refuse("steps per epoch", std::to_string(meta_int(meta, "steps_per_epoch", path)),
            std::to_string(identity_.steps_per_epoch) + " (--max-steps-per-epoch changed?)");
@@ -137,10 +152,9 @@ ResumePoint TrainingCheckpointer::load(const std::string& path, EpochTotals& min
   CheckpointSections sections = state_.staging_sections();
   std::vector<float> buffers_by_rank(static_cast<size_t>(saved_world) * buffer_count_);
   std::vector<double> totals(static_cast<size_t>(saved_world) * EpochTotals::kFields);
-  if (same_world) {
+  if (same_world)
     sections.train_state_f32.push_back({"buffers_by_rank", {saved_world, buffer_count_}, buffers_by_rank.data()});
-    sections.train_state_f64.push_back({"epoch_totals", {saved_world, EpochTotals::kFields}, totals.data()});
-  }
+  sections.train_state_f64.push_back({"epoch_totals", {saved_world, EpochTotals::kFields}, totals.data()});
   load_checkpoint(path, sections);
   if (same_world) {
     // Each rank continues with its own BN statistics and epoch sums.
@@ -148,9 +162,9 @@ ResumePoint TrainingCheckpointer::load(const std::string& path, EpochTotals& min
     std::copy(mine_row, mine_row + buffer_count_, state_.staged_buffers().begin());
     mine = EpochTotals::from_array(totals.data() + comm_.rank() * EpochTotals::kFields);
   } else {
-    // Another world size (only at an epoch boundary): every rank starts from rank 0's BN
-    // statistics, as DDP's broadcast_buffers would give it.
-    mine = EpochTotals{};
+    // Another world size: every rank starts from rank 0's BN statistics (the model section),
+    // as DDP's broadcast_buffers would give it, and the epoch's sums are regrouped.
+    mine = regrouped_totals(totals, saved_world, comm_.rank());
   }
   state_.copy_from_host();
 
@@ -160,8 +174,8 @@ ResumePoint TrainingCheckpointer::load(const std::string& path, EpochTotals& min
   point.global_step = point.epochs_done * identity_.steps_per_epoch + point.step_in_epoch;
   point.checkpoint_step = meta_int(meta, "step", path);
   if (point.global_step != meta_int(meta, "step", path))
-    log::info("note: {} ranks take {} steps per epoch; the checkpoint's {} updates count as {} "
-              "for the learning-rate schedule", comm_.size(), identity_.steps_per_epoch,
+    log::info("note: this run takes {} steps per epoch; the checkpoint's {} updates count as {} "
+              "for the learning-rate schedule", identity_.steps_per_epoch,
               meta_int(meta, "step", path), point.global_step);
   return point;
 }

@@ -3,8 +3,10 @@
 // rank's own BN statistics (they differ: BN is local to each rank, and evaluation uses them),
 // every rank's running sums of the current epoch, the ResumePoint, and what identifies the
 // run's setup. Loading refuses a checkpoint that does not fit this run, with a message
-// naming --resume: another model, dataset, seed or batch size, or a mid-epoch checkpoint
-// taken on a different number of ranks (the sampler's shards would not line up).
+// naming --resume: another model, dataset, seed, global batch size or steps per epoch. A
+// checkpoint resumes on any number of ranks that divides the global batch, mid-epoch too:
+// the steps done consumed the first steps x batch positions of the epoch's order whatever the
+// world size was (data/distributed_sampler.h), and the rest re-splits over the new ranks.
 #pragma once
 
 #include <string>
@@ -24,7 +26,7 @@ struct RunIdentity {
   int64_t num_classes = 0, in_channels = 0;
   uint64_t seed = 0;
   int64_t batch_size = 0;       // global
-  int64_t steps_per_epoch = 0;  // on this world size
+  int64_t steps_per_epoch = 0;  // ceil(train size / batch), capped: any world size
   int64_t world_size = 1;
   int64_t epochs = 0;           // of the whole run
 };
@@ -40,9 +42,10 @@ class TrainingCheckpointer {
             const std::string& trigger);
 
   // Collective: every rank reads `path` (the run directory is on a file system that all ranks
-  // see) into the model and optimizer, and gets its own epoch sums. The returned point's
-  // global step is recomputed for this run's steps per epoch (they change with the world
-  // size, which may differ at an epoch boundary).
+  // see) into the model and optimizer, and gets its own epoch sums. On the same number of
+  // ranks every rank continues with its own BN statistics and sums; on another, every rank
+  // starts from rank 0's BN statistics and timings, and rank 0 carries the epoch's loss,
+  // accuracy and sample counts summed over the old ranks (so the epoch's means stay whole).
   ResumePoint load(const std::string& path, EpochTotals& mine);
 
  private:

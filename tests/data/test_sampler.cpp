@@ -1,5 +1,6 @@
-// DistributedSampler: PyTorch DistributedSampler semantics for N not divisible by W, and the
-// evaluation sharding that counts every sample exactly once.
+// DistributedSampler: PyTorch DistributedSampler semantics for N not divisible by W, the rest
+// of a resumed epoch re-split over another world size, and the evaluation sharding that
+// counts every sample exactly once.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -118,6 +119,77 @@ TEST(Sampler, RejectsBadArguments) {
   EXPECT_THROW(DistributedSampler(0, 1, 0, 0), UsageError);
   EXPECT_THROW(DistributedSampler(3, 4, 0, 0, true, true), UsageError);
   EXPECT_THROW(eval_shard_indices(10, 2, -1), UsageError);
+}
+
+// A resumed epoch: the same world size drops each rank's first k x batch/W entries, padding
+// included, so a same-world resume is the uninterrupted run's data bit for bit.
+TEST(SamplerResume, SameWorldSizeDropsEachRanksConsumedPrefix) {
+  for (int64_t n : {96, 103, 205}) {
+    for (int world : {1, 2, 3, 4}) {
+      const int64_t batch = 12, local = batch / world;
+      const int64_t steps = (n + batch - 1) / batch;
+      for (int rank = 0; rank < world; ++rank) {
+        const DistributedSampler s(n, world, rank, 9);
+        EXPECT_EQ(s.remaining_indices(2, 0), s.indices_for_epoch(2));
+        const auto whole = s.indices_for_epoch(2);
+        for (int64_t k = 1; k < steps; ++k) {
+          const std::vector<int64_t> rest(whole.begin() + k * local, whole.end());
+          ASSERT_EQ(s.remaining_indices(2, k * batch), rest) << n << " " << world << " " << k;
+        }
+      }
+    }
+  }
+}
+
+// k steps of a global batch B on `before` ranks, the rest of the epoch on `after` ranks: the
+// steps taken consume exactly the order's first k*B positions, and with the rest every sample
+// of the epoch is taken once, plus the padding that makes the rest a multiple of `after`
+// (repeats from the order's start), each rank taking the same number of samples.
+TEST(SamplerResume, RestReSplitsOverAnotherWorldSizeTakingEverySampleOnce) {
+  const int64_t batch = 12;
+  for (int64_t n : {96, 103, 205}) {
+    const auto order = epoch_permutation(n, 5, 1);
+    const int64_t steps = (n + batch - 1) / batch;
+    for (int before : {1, 2, 3, 4}) {
+      for (int after : {1, 2, 3, 4, 6}) {
+        for (int64_t k = 1; k < steps; ++k) {
+          std::map<int64_t, int> seen;
+          std::multiset<int64_t> first_steps;
+          for (int rank = 0; rank < before; ++rank) {
+            const auto mine = DistributedSampler(n, before, rank, 5).indices_for_epoch(1);
+            first_steps.insert(mine.begin(), mine.begin() + k * (batch / before));
+          }
+          ASSERT_EQ(first_steps, std::multiset<int64_t>(order.begin(), order.begin() + k * batch));
+          for (int64_t i : first_steps) ++seen[i];
+          const int64_t rest = n - k * batch;
+          const int64_t per_rank = (rest + after - 1) / after;
+          for (int rank = 0; rank < after; ++rank) {
+            const auto mine = DistributedSampler(n, after, rank, 5).remaining_indices(1, k * batch);
+            ASSERT_EQ(int64_t(mine.size()), per_rank);
+            // The remaining steps: ceil(per_rank / (batch / after)) = steps - k on any world.
+            ASSERT_EQ((per_rank + batch / after - 1) / (batch / after), steps - k);
+            for (int64_t i : mine) ++seen[i];
+          }
+          ASSERT_EQ(int64_t(seen.size()), n) << "every sample of the epoch taken";
+          const int64_t padding = per_rank * after - rest;
+          std::multiset<int64_t> repeated;
+          for (const auto& [index, count] : seen) {
+            ASSERT_LE(count, 2);
+            if (count == 2) repeated.insert(index);
+          }
+          ASSERT_EQ(repeated, std::multiset<int64_t>(order.begin(), order.begin() + padding))
+              << n << " samples, " << before << " -> " << after << " ranks after " << k << " steps";
+        }
+      }
+    }
+  }
+}
+
+TEST(SamplerResume, RefusesAConsumedCountOutsideTheEpoch) {
+  const DistributedSampler s(50, 2, 0, 1);
+  EXPECT_THROW(s.remaining_indices(0, 50), UsageError);
+  EXPECT_THROW(s.remaining_indices(0, -1), UsageError);
+  EXPECT_THROW(DistributedSampler(50, 2, 0, 1, true, true).remaining_indices(0, 10), UsageError);
 }
 
 TEST(EvalShards, EverySampleExactlyOnce) {
