@@ -1,4 +1,5 @@
-// --sync-bn's contract, under mpirun with W ranks (-np 2 and -np 3): with SyncBatchNorm
+// --sync-bn's contract, under mpirun with W ranks (-np 2 and -np 3). First one BatchNorm2d
+// layer over unequal shards against the same layer over the whole batch; then with SyncBatchNorm
 // (nn/sync_batchnorm.h), W ranks with batch B/W each reproduce one rank with batch B step for
 // step on a network WITH BatchNorm and ReLU (resnet8: fused BN+ReLU, option-A shortcuts, and
 // on AVX-512 the reference's fused BN+add+ReLU, which the sync path replaces by its two ops;
@@ -61,6 +62,7 @@
 #include "data/packer.h"
 #include "data/sharded_loader.h"
 #include "mpi_test_main.h"
+#include "nn/batchnorm2d.h"
 #include "nn/model.h"
 #include "optim/sgd.h"
 #include "train/comm_stats_exchange.h"
@@ -234,6 +236,83 @@ std::unique_ptr<GradientReducer> reducer_for(nn::Model& model, Communicator& com
   model.store().set_grad_ready_hook(
       [r = reducer.get()](nn::ParameterStore::Id id) { r->mark_ready(id); });
   return reducer;
+}
+
+// One BatchNorm2d layer through the real exchange, rank r holding r + 1 samples of a batch
+// every rank knows: its output, input gradient and the running statistics equal those of a
+// plain BatchNorm2d over the whole batch (same process), and the ranks' dgamma and dbeta sum
+// to the plain layer's; with and without the fused ReLU.
+TEST(SyncBatchNorm, LayerOverUnequalShardsEqualsTheWholeBatch) {
+  auto comm = make_mpi_communicator();
+  const int world = comm->size(), rank = comm->rank();
+#ifdef DP_EQUIVALENCE_ON_CUDA
+  const CudaProbe probe = probe_cuda();
+  if (probe.device_count == 0) GTEST_SKIP() << "no usable GPU: " << probe.reason;
+#endif
+  BackendUnderTest under_test = make_backend_under_test();
+  Backend& backend = *under_test.backend;
+  CommStatsExchange exchange(*comm);
+  constexpr int64_t kH = 3, kW = 5, kC = 24;
+  const int64_t total = world * (world + 1) / 2, first = rank * (rank + 1) / 2, mine = rank + 1;
+  const int64_t per_sample = kH * kW * kC;
+  for (bool relu : {false, true}) {
+    SCOPED_TRACE(relu ? "fused ReLU" : "no ReLU");
+    std::mt19937 gen(41);
+    std::uniform_real_distribution<float> u(-1.f, 1.f);
+    std::vector<float> x(total * per_sample), dy(x.size()), gamma(kC), beta(kC);
+    for (auto& v : x) v = 3.f + 2.f * u(gen);
+    for (auto& v : dy) v = u(gen);
+    for (auto& v : gamma) v = 1.f + 0.5f * u(gen);
+    for (auto& v : beta) v = 0.5f * u(gen);
+
+    auto layer_of = [&](nn::ParameterStore& store) {
+      nn::BatchNormOptions options;
+      options.fuse_relu = relu;
+      auto bn = std::make_unique<nn::BatchNorm2d>(store, "bn", kC, options);
+      store.finalize();
+      store.write("bn.weight", gamma.data(), kC);
+      store.write("bn.bias", beta.data(), kC);
+      return bn;
+    };
+    auto tensor_of = [&](const float* p, int64_t n) {
+      Tensor t = backend.allocate({n, kH, kW, kC});
+      backend.copy_from_host(p, t);
+      return t;
+    };
+    nn::ParameterStore whole_store(backend), shard_store(backend);
+    shard_store.set_stats_exchange(&exchange);
+    auto whole = layer_of(whole_store);
+    auto shard = layer_of(shard_store);
+
+    const Tensor y_ref = whole->forward(tensor_of(x.data(), total), true);
+    const Tensor dx_ref = whole->backward(tensor_of(dy.data(), total));
+    const Tensor y = shard->forward(tensor_of(x.data() + first * per_sample, mine), true);
+    const Tensor dx = shard->backward(tensor_of(dy.data() + first * per_sample, mine));
+
+    const std::vector<float> y_all = to_host(backend, y_ref), dx_all = to_host(backend, dx_ref);
+    const std::vector<float> y_mine = to_host(backend, y), dx_mine = to_host(backend, dx);
+    const auto offset = static_cast<std::ptrdiff_t>(first * per_sample);
+    EXPECT_LE(max_abs_diff(y_mine, {y_all.begin() + offset, y_all.begin() + offset + y.numel()}),
+              2e-6);
+    EXPECT_LE(
+        max_abs_diff(dx_mine, {dx_all.begin() + offset, dx_all.begin() + offset + dx.numel()}),
+        2e-6);
+    EXPECT_LE(max_abs_diff(to_host(backend, shard_store.buffers()),
+                           to_host(backend, whole_store.buffers())),
+              1e-6);
+    std::vector<double> grads(2 * kC), summed(2 * kC * world);
+    const std::vector<float> g = to_host(backend, shard_store.grads());
+    std::copy(g.begin(), g.end(), grads.begin());
+    comm->allgather(grads.data(), 2 * kC, summed.data());
+    const std::vector<float> g_ref = to_host(backend, whole_store.grads());
+    double worst = 0;
+    for (int64_t i = 0; i < 2 * kC; ++i) {
+      double s = 0;
+      for (int r = 0; r < world; ++r) s += summed[r * 2 * kC + i];
+      worst = std::max(worst, std::abs(s - g_ref[i]));
+    }
+    EXPECT_LE(worst, 1e-5) << "the ranks' dgamma and dbeta sum to the whole batch's";
+  }
 }
 
 TEST(SyncBatchNorm, WRanksReproduceOneRankWithTheWholeBatchStepForStep) {
