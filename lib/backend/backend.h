@@ -150,6 +150,32 @@ class Backend {
                                                 Tensor& saved_mean, Tensor& saved_var,
                                                 Tensor& workspace);
 
+  // --- batch norm over several ranks' batches (SyncBatchNorm; nn/sync_batchnorm.h) ----------
+  // Training-mode batch norm in four pieces, PyTorch's batch_norm_stats, batch_norm_elemt,
+  // batch_norm_backward_reduce and batch_norm_backward_elemt: the caller combines the ranks'
+  // per-channel results between them. x, dy, y, dx in the activation type, y and dx in x's
+  // layout; per-channel tensors f32 {C}. xhat = (x - mean) * invstd; dy' = dy, or where
+  // g.fuse_relu dy masked by gamma * xhat + beta > 0 (the mask recomputed from x).
+  // This rank's mean and m2 = sum of (x - mean)^2, per channel, over its n*h*w values.
+  virtual void batchnorm_local_moments(const BatchNormGeometry& g, const Tensor& x, Tensor& mean,
+                                       Tensor& m2) = 0;
+  // y = gamma * xhat + beta, then ReLU where g.fuse_relu.
+  virtual void batchnorm_normalize(const BatchNormGeometry& g, const Tensor& x,
+                                   const Tensor& gamma, const Tensor& beta, const Tensor& mean,
+                                   const Tensor& invstd, Tensor& y) = 0;
+  // Sums of dy' and of dy' * xhat over this rank's values: its dbeta and dgamma.
+  virtual void batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x,
+                                       const Tensor& dy, const Tensor& gamma, const Tensor& beta,
+                                       const Tensor& mean, const Tensor& invstd, Tensor& sum_dy,
+                                       Tensor& sum_dy_xhat) = 0;
+  // dx = gamma * invstd * (dy' - mean_dy - xhat * mean_dy_xhat), where the two means are over
+  // every rank's values (the batch the statistics came from).
+  virtual void batchnorm_backward_input(const BatchNormGeometry& g, const Tensor& x,
+                                        const Tensor& dy, const Tensor& gamma, const Tensor& beta,
+                                        const Tensor& mean, const Tensor& invstd,
+                                        const Tensor& mean_dy, const Tensor& mean_dy_xhat,
+                                        Tensor& dx) = 0;
+
   // --- elementwise ---------------------------------------------------------------------------
   virtual void relu_forward(const Tensor& x, Tensor& y) = 0;
   virtual void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) = 0;

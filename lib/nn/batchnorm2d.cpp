@@ -1,6 +1,7 @@
 #include "nn/batchnorm2d.h"
 
 #include "core/error.h"
+#include "nn/stats_exchange.h"
 
 namespace dp::nn {
 
@@ -27,12 +28,23 @@ BatchNormGeometry BatchNorm2d::geometry(const Tensor& x) const {
   return g;
 }
 
+StatsExchange* BatchNorm2d::exchange() const {
+  StatsExchange* e = store_.stats_exchange();
+  return e && e->size() > 1 ? e : nullptr;
+}
+
 const Tensor& BatchNorm2d::forward(const Tensor& x, bool train) {
   BatchNormGeometry g = geometry(x);
   Backend& be = store_.backend();
   x_ = train ? x : Tensor();  // see layer.h: an evaluation keeps no input alive
   Tensor& y = y_.shaped(be, x.shape(), x.dtype());
-  if (train) {
+  synced_ = false;
+  if (StatsExchange* e = train ? exchange() : nullptr) {
+    sync_.forward(be, *e, g, x, store_.param(weight_), store_.param(bias_),
+                  store_.buffer(running_mean_), store_.buffer(running_var_), y);
+    be.accumulate(store_.one(), store_.buffer(batches_tracked_));
+    synced_ = true;
+  } else if (train) {
     be.batchnorm_forward_train(g, x, store_.param(weight_), store_.param(bias_),
                                store_.buffer(running_mean_), store_.buffer(running_var_), y,
                                saved_mean_, saved_var_, workspace_);
@@ -48,9 +60,10 @@ void BatchNorm2d::forward_add_relu(const Tensor& x, const Tensor& residual, Tens
                                    bool train) {
   BatchNormGeometry g = geometry(x);
   Backend& be = store_.backend();
-  if (!train || !be.fuses_batchnorm_add_relu(g))
+  if (!train || exchange() || !be.fuses_batchnorm_add_relu(g))
     return be.add_relu_forward(forward(x, train), residual, out);
   x_ = x;
+  synced_ = false;
   be.batchnorm_add_relu_forward_train(g, x, store_.param(weight_), store_.param(bias_),
                                       store_.buffer(running_mean_), store_.buffer(running_var_),
                                       residual, out, saved_mean_, saved_var_, workspace_);
@@ -61,9 +74,17 @@ Tensor& BatchNorm2d::backward(const Tensor& dy) {
   DP_CHECK(x_.defined(), "batch norm '{}': backward needs a train-mode forward", name_);
   BatchNormGeometry g = geometry(x_);
   Tensor& dx = dx_.shaped(store_.backend(), x_.shape(), x_.dtype());
-  store_.backend().batchnorm_backward(g, x_, dy, store_.param(weight_), store_.param(bias_),
-                                      saved_mean_, saved_var_, workspace_, dx, store_.grad(weight_),
-                                      store_.grad(bias_));
+  if (synced_) {
+    StatsExchange* e = exchange();
+    DP_CHECK(e, "batch norm '{}': the stats exchange went away between forward and backward",
+             name_);
+    sync_.backward(store_.backend(), *e, g, x_, dy, store_.param(weight_), store_.param(bias_), dx,
+                   store_.grad(weight_), store_.grad(bias_));
+  } else {
+    store_.backend().batchnorm_backward(g, x_, dy, store_.param(weight_), store_.param(bias_),
+                                        saved_mean_, saved_var_, workspace_, dx,
+                                        store_.grad(weight_), store_.grad(bias_));
+  }
   store_.grad_ready(weight_);
   store_.grad_ready(bias_);
   return dx;

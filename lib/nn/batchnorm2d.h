@@ -2,12 +2,15 @@
 // (conv -> BN -> ReLU is the common pattern; fusing saves one activation pass each way).
 // Registers "<name>.weight", "<name>.bias" and the buffers "<name>.running_mean",
 // "<name>.running_var", "<name>.num_batches_tracked" (one f32 element, counted on the device).
+// Where the store has a stats exchange of more than one rank (--sync-bn), a training forward
+// and its backward are SyncBatchNorm's (nn/sync_batchnorm.h); evaluation is unchanged.
 #pragma once
 
 #include <string>
 
 #include "nn/layer.h"
 #include "nn/reusable_buffer.h"
+#include "nn/sync_batchnorm.h"
 
 namespace dp::nn {
 
@@ -26,13 +29,16 @@ class BatchNorm2d : public Layer {
   const Tensor& forward(const Tensor& x, bool train) override;
   Tensor& backward(const Tensor& dy) override;
   // out = relu(forward(x) + residual), the end of a residual block: one backend op in training
-  // where the backend fuses it (Backend::fuses_batchnorm_add_relu), else the two. backward is
-  // unchanged: it takes the gradient already masked by that ReLU.
+  // where the backend fuses it (Backend::fuses_batchnorm_add_relu) and the statistics are this
+  // rank's own, else the two. backward is unchanged: it takes the gradient already masked by
+  // that ReLU.
   void forward_add_relu(const Tensor& x, const Tensor& residual, Tensor& out, bool train);
   const std::string& name() const { return name_; }
 
  private:
   BatchNormGeometry geometry(const Tensor& x) const;
+  // The exchange a training pass takes its statistics through; null for this rank's own.
+  StatsExchange* exchange() const;
 
   ParameterStore& store_;
   std::string name_;
@@ -42,6 +48,8 @@ class BatchNorm2d : public Layer {
   Tensor x_;
   ReusableBuffer y_, dx_;
   Tensor saved_mean_, saved_var_, workspace_;  // sized by the backend
+  SyncBatchNorm sync_;
+  bool synced_ = false;  // the last training forward was sync_'s: so is backward
 };
 
 }  // namespace dp::nn

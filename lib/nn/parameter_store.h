@@ -19,6 +19,8 @@
 
 namespace dp::nn {
 
+class StatsExchange;  // nn/stats_exchange.h
+
 // What a parameter is; decides its init and whether "no decay on BN/bias" exempts it.
 enum class ParamRole { conv_weight, linear_weight, linear_bias, bn_weight, bn_bias };
 enum class BufferRole { running_mean, running_var, num_batches_tracked };
@@ -97,6 +99,12 @@ class ParameterStore {
     if (grad_ready_hook_) grad_ready_hook_(id);
   }
 
+  // --sync-bn: batch norm layers in training take their batch statistics over every rank
+  // through this exchange (nn/sync_batchnorm.h). Null, or one rank: each rank's own batch, the
+  // plain batch norm. Not owned; it must outlive the training forward and backward passes.
+  void set_stats_exchange(StatsExchange* exchange) { stats_exchange_ = exchange; }
+  StatsExchange* stats_exchange() const { return stats_exchange_; }
+
   // Multiply-adds of the convolutions and linear layers run by forward passes since the last
   // reset: benchmarks turn it into achieved GFLOP/s (forward + backward = 3x forward).
   void count_forward_macs(int64_t macs) { forward_macs_ += macs; }
@@ -119,6 +127,7 @@ class ParameterStore {
   Tensor params_, grads_, buffers_, one_;
   std::vector<Tensor> param_views_, grad_views_, buffer_views_;  // indexed by Id
   GradReadyHook grad_ready_hook_;
+  StatsExchange* stats_exchange_ = nullptr;
   int64_t forward_macs_ = 0;
 };
 

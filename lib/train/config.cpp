@@ -175,7 +175,11 @@ po::options_description parallel_options(TrainConfig& c) {
       ("broadcast-buffers", po::value(&c.broadcast_buffers)->default_value(c.broadcast_buffers),
        "copy rank 0's BatchNorm running statistics to every rank after each step's forward, as "
        "DDP's broadcast_buffers=True, so evaluation and checkpoints see one model; false: each "
-       "rank keeps its own");
+       "rank keeps its own")
+      ("sync-bn", po::value(&c.sync_bn)->default_value(c.sync_bn)->implicit_value(true),
+       "BatchNorm in training normalises with the statistics of every rank's samples together, "
+       "with the matching reductions in backward (torch's SyncBatchNorm): N ranks x batch B/N "
+       "then train as 1 rank x batch B; off by default, as torch needs convert_sync_batchnorm");
   return parallel;
 }
 

@@ -78,6 +78,7 @@ struct TrainConfig {
   std::string comm = "auto";  // auto | nccl | mpi: how gradients are averaged over ranks
   float bucket_mb = 25.0f;    // gradient bucket size (MiB), as DDP's bucket_cap_mb
   bool broadcast_buffers = true;  // rank 0's BN statistics to every rank each step (DDP's default)
+  bool sync_bn = false;  // BN batch statistics over every rank (torch's SyncBatchNorm)
   // fault injection for tests (lib/comm/fault_injection.h); 0 = off
   int64_t fail_at_step = 0;
   int fail_rank = 0;

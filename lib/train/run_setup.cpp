@@ -83,10 +83,10 @@ optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_
   return spec;
 }
 
-TrainStepOptions train_step_options(const TrainConfig& config, const TrainData& data) {
+TrainStepOptions train_step_options(const TrainConfig& config, const TrainData& data, int world) {
   TrainStepOptions options;
   options.label_smoothing = config.label_smoothing;
-  options.cuda_graphs = config.cuda_graphs;
+  options.cuda_graphs = config.cuda_graphs && !(config.sync_bn && world > 1);
   options.local_batch = data.local_batch();
   options.broadcast_buffers = config.broadcast_buffers;
   options.backend_augment = data.backend_augment();
@@ -121,6 +121,7 @@ RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& tra
   identity.steps_per_epoch = steps_per_epoch;
   identity.world_size = world;
   identity.epochs = config.epochs;
+  identity.sync_bn = config.sync_bn;
   return identity;
 }
 

@@ -35,7 +35,9 @@ std::unique_ptr<GradientReducer> make_gradient_reducer(nn::Model& model, Communi
 optim::Optimizer make_optimizer(const TrainConfig& config, nn::Model& model,
                                 std::vector<ParamGroupRule> groups);
 optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_per_epoch);
-TrainStepOptions train_step_options(const TrainConfig& config, const TrainData& data);
+// `world`: the number of ranks (--sync-bn over several ranks turns CUDA graphs off: its
+// exchanges wait on the host).
+TrainStepOptions train_step_options(const TrainConfig& config, const TrainData& data, int world);
 EvalOptions eval_options(const TrainConfig& config, const TrainData& data);
 CheckpointPolicyOptions checkpoint_policy_options(const TrainConfig& config);
 RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& train_set,

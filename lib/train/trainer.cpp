@@ -14,6 +14,7 @@
 #include "train/backend_choice.h"
 #include "train/build_info.h"
 #include "train/checkpoint_files.h"
+#include "train/comm_stats_exchange.h"
 #include "train/epoch_driver.h"
 #include "train/schedule_callbacks.h"
 #include "train/run_setup.h"
@@ -40,6 +41,7 @@ class TrainingRun {
   void start_driver(const ResumePoint& start);
   int finish(const ResumePoint& start);
   void log_start() const;
+  std::string sync_bn_note() const;
 
   const TrainConfig& config_;
   const PreemptionSignal& signal_;
@@ -48,6 +50,7 @@ class TrainingRun {
   data::HDF5Dataset train_set_, test_set_;
   BackendChoice choice_;
   std::unique_ptr<nn::Model> model_;
+  CommStatsExchange stats_exchange_;  // --sync-bn's, over comm_
   CommChoice grad_comm_;
   std::unique_ptr<GradientReducer> reducer_;
   TrainData data_;
@@ -78,6 +81,7 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
                          config.pin_threads, cpu_blocked_activations(config.arch)),
           *comm_)),
       model_(nn::make_model(model_spec(config, train_set_), *choice_.backend)),
+      stats_exchange_(*comm_),
       // Gradients are averaged in buckets whose allreduce starts from the model's grad-ready
       // hook, overlapping the rest of backward.
       grad_comm_(choose_gradient_communicator(config.comm, model_->grads().device(),
@@ -88,13 +92,14 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
       optimizer_(make_optimizer(config, *model_, std::move(additions.groups))),
       guard_(step_guard_options(config), *choice_.backend, *comm_),
       hooks_(make_test_hooks(config, *choice_.backend, comm_->rank(), signal)),
-      step_(*model_, train_step_options(config, data_), *reducer_, *grad_comm_.comm, guard_,
-            optimizer_, *hooks_),
+      step_(*model_, train_step_options(config, data_, comm_->size()), *reducer_,
+            *grad_comm_.comm, guard_, optimizer_, *hooks_),
       checkpointer_(*model_, optimizer_.momentum_buffer(), *comm_,
                     run_identity(config, train_set_, data_.steps_per_epoch(), comm_->size())),
       run_name_(run_name(config, train_set_)),
       run_dir_(config.output_dir, run_name_, existing_run_policy(config), writer_) {
   broadcast_state(*model_, *grad_comm_.comm);
+  if (config.sync_bn && comm_->size() > 1) model_->store().set_stats_exchange(&stats_exchange_);
   model_->store().set_grad_ready_hook(
       [this](nn::ParameterStore::Id id) { reducer_->mark_ready(id); });
   add_schedule_callbacks(callbacks_, config, data_.steps_per_epoch());
@@ -160,6 +165,15 @@ void TrainingRun::log_start() const {
             run_dir_.path());
   log::info("augmentation: {}", data_.backend_augment() ? "on the backend, from the raw pixels"
                                                         : "in the loader thread");
+  if (config_.sync_bn) log::info("--sync-bn: {}", sync_bn_note());
+}
+
+std::string TrainingRun::sync_bn_note() const {
+  if (comm_->size() == 1) return "one rank: plain BatchNorm";
+  const bool graphs_off = config_.cuda_graphs && choice_.backend->device() == Device::cuda;
+  return fmt::format("BatchNorm statistics over all {} ranks, exchanged through MPI{}",
+                     comm_->size(),
+                     graphs_off ? "; CUDA graphs off (the exchanges wait on the host)" : "");
 }
 
 void TrainingRun::start_driver(const ResumePoint& start) {

@@ -87,7 +87,8 @@ void TrainingCheckpointer::save(const std::string& path, const ResumePoint& poin
                  {"num_classes", identity_.num_classes},
                  {"in_channels", identity_.in_channels},
                  {"seed", static_cast<int64_t>(identity_.seed)},
-                 {"sampler_order_version", data::kSamplerOrderVersion}};
+                 {"sampler_order_version", data::kSamplerOrderVersion},
+                 {"sync_bn", identity_.sync_bn ? 1 : 0}};
     meta.strings = {{"arch", identity_.arch},
                     {"shortcut", identity_.shortcut},
                     {"dataset", identity_.dataset},

@@ -100,6 +100,40 @@ class HostStagedBackend final : public Backend {
     down(db, dbeta);
   }
 
+  void batchnorm_local_moments(const BatchNormGeometry& g, const Tensor& x, Tensor& mean,
+                               Tensor& m2) override {
+    Tensor dm = up(mean), dm2 = up(m2);
+    dev_->batchnorm_local_moments(g, up(x), dm, dm2);
+    down(dm, mean);
+    down(dm2, m2);
+  }
+  void batchnorm_normalize(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                           const Tensor& beta, const Tensor& mean, const Tensor& invstd,
+                           Tensor& y) override {
+    Tensor dyv = up(y);
+    dev_->batchnorm_normalize(g, up(x), up(gamma), up(beta), up(mean), up(invstd), dyv);
+    down(dyv, y);
+  }
+  void batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                               const Tensor& gamma, const Tensor& beta, const Tensor& mean,
+                               const Tensor& invstd, Tensor& sum_dy,
+                               Tensor& sum_dy_xhat) override {
+    Tensor ds = up(sum_dy), dsx = up(sum_dy_xhat);
+    dev_->batchnorm_backward_sums(g, up(x), up(dy), up(gamma), up(beta), up(mean), up(invstd),
+                                  ds, dsx);
+    down(ds, sum_dy);
+    down(dsx, sum_dy_xhat);
+  }
+  void batchnorm_backward_input(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                                const Tensor& gamma, const Tensor& beta, const Tensor& mean,
+                                const Tensor& invstd, const Tensor& mean_dy,
+                                const Tensor& mean_dy_xhat, Tensor& dx) override {
+    Tensor ddx = up(dx);
+    dev_->batchnorm_backward_input(g, up(x), up(dy), up(gamma), up(beta), up(mean), up(invstd),
+                                   up(mean_dy), up(mean_dy_xhat), ddx);
+    down(ddx, dx);
+  }
+
   void relu_forward(const Tensor& x, Tensor& y) override { unary(x, y, &Backend::relu_forward); }
   void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override {
     binary(y, dy, dx, &Backend::relu_backward);

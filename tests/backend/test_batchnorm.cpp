@@ -169,17 +169,6 @@ TEST(BatchNormAddRelu, MatchesNaiveAndFeedsBackward) {
 
 // Blocked tensors are the CPU backend's own: the staging harness copies plain NHWC bytes.
 #if !defined(DP_TEST_ON_CUDA) && !defined(DP_TEST_STAGED_CPU)
-Tensor in_blocked_order(const Tensor& nhwc) {
-  const int64_t n = nhwc.dim(0), hw = nhwc.dim(1) * nhwc.dim(2), c = nhwc.dim(3);
-  Tensor out = Tensor::empty(nhwc.shape());
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t p = 0; p < hw; ++p)
-      for (int64_t k = 0; k < c; ++k)
-        out.data()[((i * (c / 16) + k / 16) * hw + p) * 16 + k % 16] =
-            nhwc.data()[(i * hw + p) * c + k];
-  out.set_layout(Layout::nchw16c);
-  return out;
-}
 
 // The same on nChw16c activations (a blocked ResNet stage), with the residual blocked too and,
 // at a stage's edge, still NHWC (reordered first); and statistics that would lose their digits

@@ -69,6 +69,19 @@ inline Tensor in_nhwc_order(const Tensor& t) {
   return out;
 }
 
+// The inverse: an NHWC host tensor's values in nChw16c order, tagged so (c a multiple of 16).
+inline Tensor in_blocked_order(const Tensor& nhwc) {
+  const int64_t n = nhwc.dim(0), hw = nhwc.dim(1) * nhwc.dim(2), c = nhwc.dim(3);
+  Tensor out = Tensor::empty(nhwc.shape());
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t p = 0; p < hw; ++p)
+      for (int64_t k = 0; k < c; ++k)
+        out.data()[((i * (c / 16) + k / 16) * hw + p) * 16 + k % 16] =
+            nhwc.data()[(i * hw + p) * c + k];
+  out.set_layout(Layout::nchw16c);
+  return out;
+}
+
 inline Tensor copy_of(const Tensor& t) {
   Tensor c = Tensor::empty(t.shape(), t.dtype());
   std::copy_n(t.data<char>(), t.bytes(), c.data<char>());

@@ -17,7 +17,8 @@ binaries=("$BUILD/app/dptrain"
           "$BUILD/tests/backend/test_cuda_vs_cpu"
           "$BUILD/tests/train/dp_train_cuda_tests"
           "$BUILD/tests/comm/dp_comm_nccl_tests"
-          "$BUILD/tests/comm/dp_comm_equivalence_cuda_tests")
+          "$BUILD/tests/comm/dp_comm_equivalence_cuda_tests"
+          "$BUILD/tests/comm/dp_comm_sync_bn_cuda_tests")
 for b in "${binaries[@]}"; do
   [ -x "$b" ] || { echo "make_device_kit: $b is missing (a CUDA build is needed)" >&2; exit 2; }
 done

@@ -90,6 +90,7 @@ run_checks() {
   check cuda_graph_steps "$BIN/dp_train_cuda_tests"
   check nccl_np1 "$MPIRUN" -np 1 "$BIN/dp_comm_nccl_tests"
   check ddp_two_ranks_one_gpu "$MPIRUN" -np 2 "$BIN/dp_comm_equivalence_cuda_tests"
+  check sync_bn_two_ranks_one_gpu "$MPIRUN" -np 2 "$BIN/dp_comm_sync_bn_cuda_tests"
   # Fashion-MNIST end to end on the GPU, FP32 and BF16, to the CPU run's accuracy bar.
   for precision in fp32 bf16; do
     check "e2e_fashion_mnist_cuda_$precision" python3 tests/e2e/test_fashion_mnist_train.py \

@@ -74,6 +74,21 @@ class CpuBackend final : public Backend {
                                         const Tensor& residual, Tensor& y, Tensor& saved_mean,
                                         Tensor& saved_var, Tensor& workspace) override;
 
+  // OpenMP loops over either layout (cpu_backend_sync_batchnorm.cpp).
+  void batchnorm_local_moments(const BatchNormGeometry& g, const Tensor& x, Tensor& mean,
+                               Tensor& m2) override;
+  void batchnorm_normalize(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                           const Tensor& beta, const Tensor& mean, const Tensor& invstd,
+                           Tensor& y) override;
+  void batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                               const Tensor& gamma, const Tensor& beta, const Tensor& mean,
+                               const Tensor& invstd, Tensor& sum_dy,
+                               Tensor& sum_dy_xhat) override;
+  void batchnorm_backward_input(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                                const Tensor& gamma, const Tensor& beta, const Tensor& mean,
+                                const Tensor& invstd, const Tensor& mean_dy,
+                                const Tensor& mean_dy_xhat, Tensor& dx) override;
+
   void relu_forward(const Tensor& x, Tensor& y) override;
   void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
   void add_relu_forward(const Tensor& a, const Tensor& b, Tensor& y) override;

@@ -58,6 +58,22 @@ class CudaBackend final : public Backend {
                           const Tensor& saved_var, const Tensor& workspace, Tensor& dx,
                           Tensor& dgamma, Tensor& dbeta) override;
 
+  // Own kernels, cuDNN's batch norm has no place for a cross-rank reduction
+  // (cuda_backend_sync_batchnorm.cpp).
+  void batchnorm_local_moments(const BatchNormGeometry& g, const Tensor& x, Tensor& mean,
+                               Tensor& m2) override;
+  void batchnorm_normalize(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                           const Tensor& beta, const Tensor& mean, const Tensor& invstd,
+                           Tensor& y) override;
+  void batchnorm_backward_sums(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                               const Tensor& gamma, const Tensor& beta, const Tensor& mean,
+                               const Tensor& invstd, Tensor& sum_dy,
+                               Tensor& sum_dy_xhat) override;
+  void batchnorm_backward_input(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                                const Tensor& gamma, const Tensor& beta, const Tensor& mean,
+                                const Tensor& invstd, const Tensor& mean_dy,
+                                const Tensor& mean_dy_xhat, Tensor& dx) override;
+
   void relu_forward(const Tensor& x, Tensor& y) override;
   void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
   void add_relu_forward(const Tensor& a, const Tensor& b, Tensor& y) override;
@@ -128,6 +144,9 @@ class CudaBackend final : public Backend {
   const void* relu_masked_gradient(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
                                    const Tensor& gamma, const Tensor& beta,
                                    const Tensor& saved_mean, const Tensor& saved_var);
+
+  // Scratch for the per-chunk partial sums of the sync batch norm pieces (sync_bn_kernels.h).
+  float* sync_bn_partials(const BatchNormGeometry& g, int terms);
 
   CudaContext ctx_;
   CudnnConv conv_;

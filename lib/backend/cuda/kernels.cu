@@ -5,6 +5,7 @@
 
 #include <cfloat>
 
+#include "backend/cuda/element_access.cuh"
 #include "backend/cuda/kernels.h"
 
 namespace dp::cuda::kernels {
@@ -22,23 +23,6 @@ int blocks_for(int64_t n) {
 #define DP_GRID_STRIDE(i, n)                                                              \
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n);               \
        i += int64_t(blockDim.x) * gridDim.x)
-
-// Element access in float whatever the stored type: bf16 widens exactly, and rounds to
-// nearest even on the way back.
-__device__ __forceinline__ float load(float v) { return v; }
-__device__ __forceinline__ float load(bf16 v) {
-  return __uint_as_float(static_cast<uint32_t>(v.bits) << 16);
-}
-template <typename T>
-__host__ __device__ __forceinline__ T store(float v);
-template <>
-__host__ __device__ __forceinline__ float store<float>(float v) {
-  return v;
-}
-template <>
-__host__ __device__ __forceinline__ bf16 store<bf16>(float v) {
-  return bf16{__bfloat16_as_ushort(__float2bfloat16_rn(v))};
-}
 
 template <typename T>
 __global__ void fill_kernel(T* p, int64_t n, T v) {
