@@ -60,8 +60,7 @@ STOP_STEP, STOP_IN_EPOCH = 27, 10  # global step 27 = epoch 2, 10 steps done
 # train loss within 5e-3.
 TOL_STEP_LOSS, TOL_EPOCH_LOSS, TOL_WEIGHTS_OF_MOVEMENT = 5e-2, 5e-3, 0.4
 # With --sync-bn, measured: resumed steps but the last within 5.2e-8 (1 rank) and 3.0e-8 (3
-# ranks; relative), final weights
-# within 2.5e-8 (1 rank) and 1.0e-8 (3 ranks) of the 2-rank run's. The last step differs by
+# ranks; relative), final weights within 2.5e-8 and 1.0e-8 of the 2-rank run's. The last step differs by
 # its padding (2 ranks pad the epoch's 11 last samples to 12, 1 rank takes 11): 4.9e-3 in its
 # loss and so 4.8e-4 in the epoch's, while its learning rate, at OneCycle's end, moves the
 # weights by almost nothing. Bars: steps but the last within 1e-5, weights within 1e-6 of the
