@@ -91,7 +91,7 @@ bool png_read_pixels(PngStructs& s, png_bytep* rows) {
 
 }  // namespace
 
-DecodedImage decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name) {
+void decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name, DecodedImage& out) {
   tjhandle tj = thread_decompressor();
   int width = 0, height = 0, subsampling = 0, colorspace = 0;
   if (tjDecompressHeader3(tj, bytes, size, &width, &height, &subsampling, &colorspace) != 0)
@@ -99,7 +99,6 @@ DecodedImage decode_jpeg(const uint8_t* bytes, size_t size, const std::string& n
   if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK)
     throw DataError(fmt::format("{}: CMYK/YCCK JPEG, not supported (convert it to RGB)", name));
   check_size(width, height, name);
-  DecodedImage out;
   out.height = height;
   out.width = width;
   const bool grey = colorspace == TJCS_GRAY;
@@ -109,10 +108,9 @@ DecodedImage decode_jpeg(const uint8_t* bytes, size_t size, const std::string& n
   if (tjDecompress2(tj, bytes, size, out.pixels.data(), width, 0, height,
                     grey ? TJPF_GRAY : TJPF_RGB, TJFLAG_LIMITSCANS | TJFLAG_STOPONWARNING) != 0)
     throw DataError(fmt::format("{}: corrupt or truncated JPEG: {}", name, tjGetErrorStr2(tj)));
-  return out;
 }
 
-DecodedImage decode_png(const uint8_t* bytes, size_t size, const std::string& name) {
+void decode_png(const uint8_t* bytes, size_t size, const std::string& name, DecodedImage& out) {
   PngInput in{bytes, size, 0, {0}};
   PngStructs s;
   s.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &in, png_error_to_message,
@@ -125,7 +123,6 @@ DecodedImage decode_png(const uint8_t* bytes, size_t size, const std::string& na
     throw DataError(fmt::format("{}: not a readable PNG: {}", name, in.message));
   check_size(width, height, name);
   DP_CHECK(channels == 1 || channels == 3, "{}: libpng gave {} channels", name, channels);
-  DecodedImage out;
   out.height = height;
   out.width = width;
   out.channels = channels;
@@ -134,7 +131,6 @@ DecodedImage decode_png(const uint8_t* bytes, size_t size, const std::string& na
   for (png_uint_32 y = 0; y < height; ++y) rows[y] = out.pixels.data() + size_t(y) * width * channels;
   if (!png_read_pixels(s, rows.data()))
     throw DataError(fmt::format("{}: corrupt or truncated PNG: {}", name, in.message));
-  return out;
 }
 
 DecodedImage convert_channels(DecodedImage image, int channels) {
@@ -154,15 +150,24 @@ DecodedImage convert_channels(DecodedImage image, int channels) {
   return image;
 }
 
-DecodedImage decode_image(const uint8_t* bytes, size_t size, int channels,
-                          const std::string& name) {
+void decode_image(const uint8_t* bytes, size_t size, int channels, const std::string& name,
+                  DecodedImage& out) {
   DP_CHECK(channels == 1 || channels == 3, "decode_image: {} channels", channels);
   static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   if (size >= 8 && std::memcmp(bytes, kPng, 8) == 0)
-    return convert_channels(decode_png(bytes, size, name), channels);
-  if (size >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff)
-    return convert_channels(decode_jpeg(bytes, size, name), channels);
-  throw DataError(fmt::format("{}: not a JPEG or PNG image", name));
+    decode_png(bytes, size, name, out);
+  else if (size >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff)
+    decode_jpeg(bytes, size, name, out);
+  else
+    throw DataError(fmt::format("{}: not a JPEG or PNG image", name));
+  if (out.channels != channels) out = convert_channels(std::move(out), channels);
+}
+
+DecodedImage decode_image(const uint8_t* bytes, size_t size, int channels,
+                          const std::string& name) {
+  DecodedImage out;
+  decode_image(bytes, size, channels, name, out);
+  return out;
 }
 
 }  // namespace dp::data

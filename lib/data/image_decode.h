@@ -33,10 +33,14 @@ inline constexpr int64_t kMaxImagePixels = 178956970;
 // Throws DataError starting with `name` for anything else: not an image, truncated or corrupt
 // data, a zero or over-large size.
 DecodedImage decode_image(const uint8_t* bytes, size_t size, int channels, const std::string& name);
+// The same into `out`, reusing its pixel storage (a decoding thread keeps one: no page faults
+// from a fresh allocation per image).
+void decode_image(const uint8_t* bytes, size_t size, int channels, const std::string& name,
+                  DecodedImage& out);
 
 // The two halves of decode_image, for tests and for callers that know the format.
-DecodedImage decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name);
-DecodedImage decode_png(const uint8_t* bytes, size_t size, const std::string& name);
+void decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name, DecodedImage& out);
+void decode_png(const uint8_t* bytes, size_t size, const std::string& name, DecodedImage& out);
 // Greyscale <-> RGB as described above (a copy when the counts already agree).
 DecodedImage convert_channels(DecodedImage image, int channels);
 

@@ -32,25 +32,33 @@ struct DecodeSlot {
   std::exception_ptr fatal;
 };
 
-std::vector<uint8_t> read_file_bytes(const ImageFile& file) {
+// Reads the whole file into `bytes` (reusing its storage).
+void read_file_bytes(const ImageFile& file, std::vector<uint8_t>& bytes) {
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(file.path.c_str(), "rb"), std::fclose);
   if (!f) throw DataError(fmt::format("{}: cannot open", file.path));
-  std::vector<uint8_t> bytes;
-  uint8_t buffer[1 << 16];
+  bytes.clear();
   size_t got = 0;
-  while ((got = std::fread(buffer, 1, sizeof(buffer), f.get())) > 0)
-    bytes.insert(bytes.end(), buffer, buffer + got);
+  do {
+    const size_t at = bytes.size();
+    bytes.resize(std::max<size_t>(at * 2, 1 << 16));
+    got = std::fread(bytes.data() + at, 1, bytes.size() - at, f.get());
+    bytes.resize(at + got);
+  } while (got > 0 && !std::feof(f.get()));
   if (std::ferror(f.get())) throw DataError(fmt::format("{}: read failed", file.path));
-  return bytes;
 }
 
 void decode_one(const ImageFile& file, const PackOptions& options, DecodeSlot& slot) {
+  // Per-thread buffers for the file and the full-size image, reused from file to file.
+  thread_local std::vector<uint8_t> bytes;
+  thread_local DecodedImage full;
   try {
-    const std::vector<uint8_t> bytes = read_file_bytes(file);
+    read_file_bytes(file, bytes);
     slot.digest = sha256_hex(bytes.data(), bytes.size());
-    slot.image = decode_image(bytes.data(), bytes.size(), options.channels, file.path);
+    decode_image(bytes.data(), bytes.size(), options.channels, file.path, full);
     if (options.image_size > 0)
-      slot.image = resize_shorter_side_center_crop(slot.image, options.image_size);
+      slot.image = resize_shorter_side_center_crop(full, options.image_size);
+    else
+      slot.image = full;
   } catch (const DataError& e) {
     slot.image = DecodedImage{};
     slot.error = e.what();
@@ -168,6 +176,9 @@ void FolderPacker::pack_split(const std::string& split, const std::vector<ImageF
 void FolderPacker::consume(const std::string& split, const std::vector<ImageFile>& files,
                            size_t first, std::vector<DecodeSlot>& slots) {
   std::vector<uint8_t> images, labels;
+  size_t bytes = 0;
+  for (const auto& slot : slots) bytes += slot.image.pixels.size();
+  images.reserve(bytes);
   for (size_t i = 0; i < slots.size(); ++i) {
     DecodeSlot& slot = slots[i];
     const ImageFile& file = files[first + i];

@@ -63,8 +63,48 @@ Coefficients coefficients(int64_t in_size, int64_t out_size, int64_t first, int6
   return c;
 }
 
-uint8_t clip8(int64_t accumulated) {
-  return uint8_t(std::clamp<int64_t>(accumulated >> kPrecisionBits, 0, 255));
+// Pillow's accumulators are 32-bit ints: the bilinear weights are >= 0 and sum to about
+// 2^22, so 255 * 2^22 + 2^21 < 2^31 cannot overflow.
+uint8_t clip8(int32_t accumulated) {
+  return uint8_t(std::clamp<int32_t>(accumulated >> kPrecisionBits, 0, 255));
+}
+
+// Horizontal pass of rows [row0, row1) into `temp` (`size` columns), C channels known at
+// compile time so the channel loop unrolls.
+template <int C>
+void horizontal_pass(const DecodedImage& image, const Coefficients& ch, int64_t row0,
+                     int64_t row1, int64_t size, uint8_t* temp) {
+  for (int64_t y = row0; y < row1; ++y) {
+    const uint8_t* in = image.pixels.data() + size_t(y * image.width * C);
+    uint8_t* out = temp + size_t((y - row0) * size * C);
+    for (int64_t x = 0; x < size; ++x) {
+      const int32_t* k = ch.weights.data() + x * ch.taps;
+      const uint8_t* p = in + ch.start[x] * C;
+      int32_t ss[C];
+      for (int b = 0; b < C; ++b) ss[b] = 1 << (kPrecisionBits - 1);
+      for (int64_t t = 0; t < ch.used[x]; ++t)
+        for (int b = 0; b < C; ++b) ss[b] += int32_t(p[t * C + b]) * k[t];
+      for (int b = 0; b < C; ++b) out[x * C + b] = clip8(ss[b]);
+    }
+  }
+}
+
+// Vertical pass: output row y sums `used` input rows of `temp`; taps outer and bytes inner,
+// so the inner loop runs over contiguous memory (the compiler vectorises it).
+void vertical_pass(const uint8_t* temp, int64_t row0, const Coefficients& cv, int64_t size,
+                   int64_t row_bytes, uint8_t* out) {
+  std::vector<int32_t> acc(static_cast<size_t>(row_bytes));
+  for (int64_t y = 0; y < size; ++y) {
+    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
+    const int32_t* k = cv.weights.data() + y * cv.taps;
+    for (int64_t t = 0; t < cv.used[y]; ++t) {
+      const uint8_t* in = temp + size_t((cv.start[y] - row0 + t) * row_bytes);
+      const int32_t w = k[t];
+      for (int64_t i = 0; i < row_bytes; ++i) acc[i] += int32_t(in[i]) * w;
+    }
+    uint8_t* o = out + size_t(y * row_bytes);
+    for (int64_t i = 0; i < row_bytes; ++i) o[i] = clip8(acc[i]);
+  }
 }
 
 }  // namespace
@@ -97,18 +137,12 @@ DecodedImage resize_shorter_side_center_crop(const DecodedImage& image, int64_t 
   std::vector<uint8_t> temp(size_t((row1 - row0) * size * c));
   if (horizontal) {
     const Coefficients ch = coefficients(image.width, rw, left, size);
-    for (int64_t y = row0; y < row1; ++y) {
-      const uint8_t* in = image.pixels.data() + size_t(y * image.width * c);
-      uint8_t* out = temp.data() + size_t((y - row0) * size * c);
-      for (int64_t x = 0; x < size; ++x) {
-        const int32_t* k = ch.weights.data() + x * ch.taps;
-        for (int64_t b = 0; b < c; ++b) {
-          int64_t ss = int64_t(1) << (kPrecisionBits - 1);
-          for (int64_t t = 0; t < ch.used[x]; ++t) ss += int64_t(in[(ch.start[x] + t) * c + b]) * k[t];
-          out[x * c + b] = clip8(ss);
-        }
-      }
-    }
+    if (c == 3)
+      horizontal_pass<3>(image, ch, row0, row1, size, temp.data());
+    else if (c == 1)
+      horizontal_pass<1>(image, ch, row0, row1, size, temp.data());
+    else
+      DP_CHECK(false, "resize of {} channels", c);
   } else {
     for (int64_t y = row0; y < row1; ++y)
       std::memcpy(temp.data() + size_t((y - row0) * size * c),
@@ -122,17 +156,7 @@ DecodedImage resize_shorter_side_center_crop(const DecodedImage& image, int64_t 
     return out;
   }
   out.pixels.resize(size_t(size * size * c));
-  const int64_t row_bytes = size * c;
-  for (int64_t y = 0; y < size; ++y) {
-    const int32_t* k = cv.weights.data() + y * cv.taps;
-    const uint8_t* in = temp.data() + size_t((cv.start[y] - row0) * row_bytes);
-    uint8_t* o = out.pixels.data() + size_t(y * row_bytes);
-    for (int64_t i = 0; i < row_bytes; ++i) {
-      int64_t ss = int64_t(1) << (kPrecisionBits - 1);
-      for (int64_t t = 0; t < cv.used[y]; ++t) ss += int64_t(in[t * row_bytes + i]) * k[t];
-      o[i] = clip8(ss);
-    }
-  }
+  vertical_pass(temp.data(), row0, cv, size, size * c, out.pixels.data());
   return out;
 }
 
