@@ -53,6 +53,24 @@ def write_png_rgb16(path, arr):
                 + png_chunk(b"IDAT", zlib.compress(rows)) + png_chunk(b"IEND", b""))
 
 
+ADAM7 = [(0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2),
+         (1, 0, 2, 1)]  # (row start, column start, row step, column step) of the 7 passes
+
+
+def write_png_interlaced(path, arr):
+    """An 8-bit RGB Adam7-interlaced PNG (Pillow cannot write one): each pass's reduced image,
+    rows with filter 0, one zlib stream."""
+    h, w, _ = arr.shape
+    data = b""
+    for y0, x0, dy, dx in ADAM7:
+        sub = arr[y0::dy, x0::dx]
+        if sub.size:
+            data += b"".join(b"\x00" + row.tobytes() for row in sub)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 1))
+                + png_chunk(b"IDAT", zlib.compress(data)) + png_chunk(b"IEND", b""))
+
+
 def save_variant(path_stem, kind, rng, h, w):
     """Writes one image of the given kind; returns the file name."""
     if kind == "jpeg420":
@@ -84,6 +102,8 @@ def save_variant(path_stem, kind, rng, h, w):
         Image.fromarray(rng.integers(0, 65536, (h, w)).astype(np.uint16)).save(path_stem + ".png")
     elif kind == "png_rgb16":
         write_png_rgb16(path_stem + ".png", rng.integers(0, 65536, (h, w, 3)))
+    elif kind == "png_interlaced":
+        write_png_interlaced(path_stem + ".png", picture(rng, h, w))
     else:
         raise ValueError(kind)
     return [n for n in os.listdir(os.path.dirname(path_stem))
@@ -91,7 +111,8 @@ def save_variant(path_stem, kind, rng, h, w):
 
 
 KINDS = ["jpeg420", "jpeg444", "jpeg422", "jpeg_progressive", "jpeg_grey", "png_rgb", "png_rgba",
-         "png_grey", "png_grey_alpha", "png_palette", "png_1bit", "png_grey16", "png_rgb16"]
+         "png_grey", "png_grey_alpha", "png_palette", "png_1bit", "png_grey16", "png_rgb16",
+         "png_interlaced"]
 
 
 def pil_pixels(path, channels=3):
@@ -158,11 +179,13 @@ def bad_case(tmp, source, what, must_mention, *extra, expect=EXIT_DATA):
 def test_exact_pixels(tmp, rng):
     src = os.path.join(tmp, "exact")
     classes = ["zebra", "Apple", "mango"]  # created out of order; sorted: Apple, mango, zebra
-    make_split(os.path.join(src, "train"), classes, 13, rng)
+    make_split(os.path.join(src, "train"), classes, 14, rng)
     make_split(os.path.join(src, "test"), classes, 5, rng)
+    interlaced = os.path.join(src, "train", "mango", "013.png")
+    check(Image.open(interlaced).info.get("interlace") == 1, "the generated folder has an interlaced PNG")
     out = os.path.join(tmp, "exact.h5")
     proc = pack(src, out, "--threads", "3", "--progress-every", "0")
-    check(proc.returncode == 0, "folder of 13 kinds of JPEG/PNG packed")
+    check(proc.returncode == 0, f"folder of {len(KINDS)} kinds of JPEG/PNG packed")
     got = read(out)
     check(got["class_names"] == ["Apple", "mango", "zebra"], "classes in sorted (ImageFolder) order")
     for split in ("train", "test"):
@@ -179,14 +202,14 @@ def test_exact_pixels(tmp, rng):
           "mean/std of the train images")
     check(got["checksummed"], "every split dataset carries Fletcher-32")
     counts = list(a["source_counts"])
-    check(counts[0] == "train/Apple 13" and counts[-1] == "test/zebra 5" and len(counts) == 6,
+    check(counts[0] == "train/Apple 14" and counts[-1] == "test/zebra 5" and len(counts) == 6,
           f"per-class counts recorded ({counts[0]} ... {counts[-1]})")
     sources = list(a["sources"])
     check(len(sources) == 1 and sources[0].startswith("exact/ ") and len(sources[0]) == 7 + 64,
           f"source tree digest recorded ({sources[0]})")
     check("skipped" not in a, "nothing skipped, no 'skipped' attribute")
     lines = [l for l in proc.stdout.splitlines() if "files/s" in l]
-    check(len(lines) >= 1 and lines[-1].split()[1] == "54/54",
+    check(len(lines) >= 1 and lines[-1].split()[1] == "57/57",
           f"plain progress lines when stderr is not a terminal ({lines[-1] if lines else None})")
 
     # A changed byte anywhere in the tree changes the digest.
