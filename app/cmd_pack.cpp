@@ -29,6 +29,10 @@ int run_pack(const std::vector<std::string>& args, MpiSession& mpi) {
       ("image-size", po::value(&options.image_size)->default_value(0),
        "folder: resize the shorter side to S (stb's triangle filter, as PIL's bilinear), then "
        "crop the centre SxS; 0: every image must have the first one's size")
+      ("jpeg-draft", po::bool_switch(&options.jpeg_draft),
+       "folder, with --image-size: decode JPEGs at 1/2, 1/4 or 1/8 scale in the IDCT when they "
+       "are that many times larger, as PIL's Image.draft (much faster on large photos; not "
+       "torchvision's default pixels)")
       ("test-fraction", po::value(&options.test_fraction)->default_value(0),
        "folder without train/ and test/: this share of each class goes to the test split")
       ("seed", po::value(&options.seed)->default_value(0), "folder: seed of --test-fraction's split")

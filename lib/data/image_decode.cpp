@@ -5,6 +5,7 @@
 #include <png.h>
 #include <turbojpeg.h>
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstring>
 #include <memory>
@@ -91,7 +92,19 @@ bool png_read_pixels(PngStructs& s, png_bytep* rows) {
 
 }  // namespace
 
-void decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name, DecodedImage& out) {
+// Pillow's JpegImageFile.draft: scale = min(W // size, H // size), then the largest of 8, 4,
+// 2, 1 not above it; the decoded size is ceil(W / s) x ceil(H / s) (libjpeg's, and TurboJPEG's
+// TJSCALED, rounding).
+int draft_denominator(int64_t width, int64_t height, int64_t draft_size) {
+  if (draft_size <= 0) return 1;
+  const int64_t scale = std::min(width / draft_size, height / draft_size);
+  for (int s : {8, 4, 2})
+    if (scale >= s) return s;
+  return 1;
+}
+
+void decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name, DecodedImage& out,
+                 int64_t draft_size) {
   tjhandle tj = thread_decompressor();
   int width = 0, height = 0, subsampling = 0, colorspace = 0;
   if (tjDecompressHeader3(tj, bytes, size, &width, &height, &subsampling, &colorspace) != 0)
@@ -99,13 +112,16 @@ void decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name, Dec
   if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK)
     throw DataError(fmt::format("{}: CMYK/YCCK JPEG, not supported (convert it to RGB)", name));
   check_size(width, height, name);
-  out.height = height;
-  out.width = width;
+  const int s = draft_denominator(width, height, draft_size);
+  // TurboJPEG picks the scaling factor 1/s from the requested size, ceil(side / s).
+  const int scaled_width = (width + s - 1) / s, scaled_height = (height + s - 1) / s;
+  out.height = scaled_height;
+  out.width = scaled_width;
   const bool grey = colorspace == TJCS_GRAY;
   out.channels = grey ? 1 : 3;
-  out.pixels.resize(size_t(width) * height * out.channels);
+  out.pixels.resize(size_t(scaled_width) * scaled_height * out.channels);
   // Accurate integer IDCT and smooth upsampling are libjpeg's defaults, and Pillow's.
-  if (tjDecompress2(tj, bytes, size, out.pixels.data(), width, 0, height,
+  if (tjDecompress2(tj, bytes, size, out.pixels.data(), scaled_width, 0, scaled_height,
                     grey ? TJPF_GRAY : TJPF_RGB, TJFLAG_LIMITSCANS | TJFLAG_STOPONWARNING) != 0)
     throw DataError(fmt::format("{}: corrupt or truncated JPEG: {}", name, tjGetErrorStr2(tj)));
 }
@@ -151,13 +167,13 @@ DecodedImage convert_channels(DecodedImage image, int channels) {
 }
 
 void decode_image(const uint8_t* bytes, size_t size, int channels, const std::string& name,
-                  DecodedImage& out) {
+                  DecodedImage& out, int64_t draft_size) {
   DP_CHECK(channels == 1 || channels == 3, "decode_image: {} channels", channels);
   static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   if (size >= 8 && std::memcmp(bytes, kPng, 8) == 0)
     decode_png(bytes, size, name, out);
   else if (size >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff)
-    decode_jpeg(bytes, size, name, out);
+    decode_jpeg(bytes, size, name, out, draft_size);
   else
     throw DataError(fmt::format("{}: not a JPEG or PNG image", name));
   if (out.channels != channels) out = convert_channels(std::move(out), channels);

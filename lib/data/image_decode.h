@@ -34,12 +34,15 @@ inline constexpr int64_t kMaxImagePixels = 178956970;
 // data, a zero or over-large size.
 DecodedImage decode_image(const uint8_t* bytes, size_t size, int channels, const std::string& name);
 // The same into `out`, reusing its pixel storage (a decoding thread keeps one: no page faults
-// from a fresh allocation per image).
+// from a fresh allocation per image). `draft_size` > 0 decodes a JPEG at 1/2, 1/4 or 1/8
+// scale in libjpeg's IDCT, the largest that keeps both sides at least draft_size, exactly as
+// Pillow's Image.draft("RGB", (draft_size, draft_size)) does (PNGs are decoded whole).
 void decode_image(const uint8_t* bytes, size_t size, int channels, const std::string& name,
-                  DecodedImage& out);
+                  DecodedImage& out, int64_t draft_size = 0);
 
 // The two halves of decode_image, for tests and for callers that know the format.
-void decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name, DecodedImage& out);
+void decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name, DecodedImage& out,
+                 int64_t draft_size = 0);
 void decode_png(const uint8_t* bytes, size_t size, const std::string& name, DecodedImage& out);
 // Greyscale <-> RGB as described above (a copy when the counts already agree).
 DecodedImage convert_channels(DecodedImage image, int channels);

@@ -54,7 +54,8 @@ void decode_one(const ImageFile& file, const PackOptions& options, DecodeSlot& s
   try {
     read_file_bytes(file, bytes);
     slot.digest = sha256_hex(bytes.data(), bytes.size());
-    decode_image(bytes.data(), bytes.size(), options.channels, file.path, full);
+    decode_image(bytes.data(), bytes.size(), options.channels, file.path, full,
+                 options.jpeg_draft ? options.image_size : 0);
     if (options.image_size > 0)
       slot.image = resize_shorter_side_center_crop(full, options.image_size);
     else
@@ -248,6 +249,8 @@ PackSummary pack_image_folder(const PackOptions& options, const std::string& pat
   if (options.image_size < 0 || options.image_size > 65535)
     throw UsageError(fmt::format("--image-size: {} (1 to 65535, or 0 to keep the sizes)",
                                  options.image_size));
+  if (options.jpeg_draft && options.image_size == 0)
+    throw UsageError("--jpeg-draft: needs --image-size (the size the draft must keep)");
   const FolderPlan plan =
       scan_image_folder(options.source_dir, options.test_fraction, options.seed);
   const int threads =

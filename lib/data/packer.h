@@ -24,6 +24,7 @@ struct PackOptions {
   std::string labels = "fine";  // cifar100: "fine" (100 classes) or "coarse" (20)
   // folder only:
   int64_t image_size = 0;      // > 0: shorter side to this, then the centre square
+  bool jpeg_draft = false;     // JPEGs decoded at 1/2..1/8 scale first, as Pillow's draft()
   double test_fraction = 0;    // DIR/<class>/* layout: this share of each class to test
   uint64_t seed = 0;           // of the test_fraction split
   int channels = 3;            // 3 (RGB, as ImageFolder's loader) or 1 (greyscale)

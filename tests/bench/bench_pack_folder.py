@@ -8,7 +8,9 @@ the same HDF5 layout with h5py (one row per chunk, Fletcher-32), in one process.
 
 Images/s per core = images / CPU seconds (user + system) of the packing process: dptrain with
 --threads 1 and with every core, Pillow in one process. The packed pixels of both are compared
-(they must be identical: same decoder library, same resampling arithmetic).
+(they must be identical: same decoder library, same resampling arithmetic). The same again
+with JPEG draft decoding (dptrain --jpeg-draft against Pillow's img.draft("RGB", (64, 64))):
+libjpeg's IDCT scales a JPEG down by 2, 4 or 8 where it stays at least 64 pixels.
 ROUNDS rounds alternate the two (the machine may be shared); the median is reported.
 
   /usr/bin/python3 tests/bench/bench_pack_folder.py build/app/dptrain [N] [ROUNDS]"""
@@ -54,7 +56,7 @@ def files_of(root, split):
     return out
 
 
-def pil_pack(root, output):
+def pil_pack(root, output, draft=False):
     """The Pillow conversion, timed by this process's CPU time."""
     cpu0, wall0 = time.process_time(), time.perf_counter()
     with h5py.File(output, "w") as f:
@@ -63,7 +65,10 @@ def pil_pack(root, output):
             images = np.empty((len(files), SIZE, SIZE, 3), np.uint8)
             labels = np.empty(len(files), np.uint8)
             for i, (path, label) in enumerate(files):
-                img = Image.open(path).convert("RGB")
+                img = Image.open(path)
+                if draft:
+                    img.draft("RGB", (SIZE, SIZE))
+                img = img.convert("RGB")
                 w, h = img.size
                 nw, nh = (SIZE, int(SIZE * h / w)) if w <= h else (int(SIZE * w / h), SIZE)
                 img = img.resize((nw, nh), Image.BILINEAR)
@@ -76,16 +81,22 @@ def pil_pack(root, output):
     return time.process_time() - cpu0, time.perf_counter() - wall0
 
 
-def dptrain_pack(root, output, threads):
+def dptrain_pack(root, output, threads, *extra):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall0 = time.perf_counter()
     subprocess.run([DPTRAIN, "pack", "--format", "folder", "--source", root, "--output", output,
-                    "--image-size", str(SIZE), "--threads", str(threads)],
+                    "--image-size", str(SIZE), "--threads", str(threads), *extra],
                    check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - wall0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return cpu, wall
+
+
+def same_contents(path_a, path_b):
+    with h5py.File(path_a) as a, h5py.File(path_b) as b:
+        return all(np.array_equal(a[s][d][:], b[s][d][:]) for s in ("train", "test")
+                   for d in ("images", "labels"))
 
 
 def main():
@@ -98,34 +109,35 @@ def main():
         print(f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {os.uname().nodename}, "
               f"{cores} cores, load {os.getloadavg()[0]:.2f}; {N} JPEGs ({mb:.0f} MB, 96-150 x "
               f"128-200 px, q90) generated in {time.perf_counter() - t0:.0f} s; packed to "
-              f"{SIZE}x{SIZE}; {ROUNDS} rounds")
-        print(f"{'round':<6} {'packer':<22} {'wall s':>8} {'cpu s':>8} {'img/s':>9} {'img/s/core':>11}")
+              f"{SIZE}x{SIZE}; {ROUNDS} rounds", flush=True)
+        print(f"{'round':<6} {'packer':<26} {'wall s':>8} {'cpu s':>8} {'img/s':>9} {'img/s/core':>11}")
+        runs = [("pillow", "pillow (1 process)", lambda o: pil_pack(root, o)),
+                ("dptrain", "dptrain --threads 1", lambda o: dptrain_pack(root, o, 1)),
+                ("dptrain_all", f"dptrain --threads {cores}", lambda o: dptrain_pack(root, o, cores)),
+                ("pillow_draft", "pillow draft", lambda o: pil_pack(root, o, True)),
+                ("dptrain_draft", "dptrain -t 1 --jpeg-draft",
+                 lambda o: dptrain_pack(root, o, 1, "--jpeg-draft"))]
         rows = {}
         for r in range(1, ROUNDS + 1):
-            runs = [("pillow (1 process)", lambda o: pil_pack(root, o)),
-                    ("dptrain --threads 1", lambda o: dptrain_pack(root, o, 1)),
-                    (f"dptrain --threads {cores}", lambda o: dptrain_pack(root, o, cores))]
-            for name, run in runs:
-                out = os.path.join(tmp, f"{name.split()[0]}.h5")
-                cpu, wall = run(out)
-                rows.setdefault(name, []).append((N / wall, N / cpu))
-                print(f"{r:<6} {name:<22} {wall:8.2f} {cpu:8.2f} {N / wall:9.0f} {N / cpu:11.0f}")
-            with h5py.File(os.path.join(tmp, "pillow.h5")) as a, \
-                    h5py.File(os.path.join(tmp, "dptrain.h5")) as b:
-                same = all(np.array_equal(a[s][d][:], b[s][d][:]) for s in ("train", "test")
-                           for d in ("images", "labels"))
-            if not same:
-                print("FAIL: dptrain's packed pixels differ from Pillow's")
-                sys.exit(1)
+            for tag, name, run in runs:
+                cpu, wall = run(os.path.join(tmp, f"{tag}.h5"))
+                rows.setdefault(tag, []).append((N / wall, N / cpu))
+                print(f"{r:<6} {name:<26} {wall:8.2f} {cpu:8.2f} {N / wall:9.0f} {N / cpu:11.0f}",
+                      flush=True)
+            for a, b in (("pillow", "dptrain"), ("pillow_draft", "dptrain_draft")):
+                if not same_contents(os.path.join(tmp, f"{a}.h5"), os.path.join(tmp, f"{b}.h5")):
+                    print(f"FAIL: {b}'s packed pixels differ from {a}'s")
+                    sys.exit(1)
         med = {k: (float(np.median([v[0] for v in vs])), float(np.median([v[1] for v in vs])))
                for k, vs in rows.items()}
-        pil = med["pillow (1 process)"][1]
-        one = med["dptrain --threads 1"][1]
-        allc = med[f"dptrain --threads {cores}"]
-        print(f"# packed pixels identical to Pillow's in every round")
-        print(f"# median img/s per core: dptrain {one:.0f} (--threads 1), Pillow {pil:.0f}: "
-              f"{one / pil:.2f}x; dptrain on {cores} cores {allc[0]:.0f} img/s wall "
-              f"({allc[0] / med['pillow (1 process)'][0]:.2f}x Pillow's wall rate)")
+        pil, one, allc = med["pillow"], med["dptrain"], med["dptrain_all"]
+        pil_d, one_d = med["pillow_draft"], med["dptrain_draft"]
+        print("# packed pixels identical to Pillow's in every round (also with draft)")
+        print(f"# median img/s per core: dptrain {one[1]:.0f} (--threads 1), Pillow {pil[1]:.0f}: "
+              f"{one[1] / pil[1]:.2f}x; with draft: dptrain {one_d[1]:.0f}, Pillow {pil_d[1]:.0f}: "
+              f"{one_d[1] / pil_d[1]:.2f}x")
+        print(f"# median wall img/s: dptrain on {cores} cores {allc[0]:.0f}, Pillow {pil[0]:.0f}: "
+              f"{allc[0] / pil[0]:.2f}x")
 
 
 main()

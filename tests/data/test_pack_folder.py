@@ -274,9 +274,21 @@ def test_resize(tmp, rng):
         os.makedirs(os.path.join(src, "test", name), exist_ok=True)
         save_variant(os.path.join(src, "test", name, "00"), "jpeg420", rng, 21, 27)
     bad_case(tmp, src, "differing sizes without --image-size", "sizes/train/x/01.png")
-    out = os.path.join(tmp, "resized.h5")
-    check(pack(src, out, "--image-size", "16").returncode == 0, "--image-size 16 packed")
-    got = read(out)
+    bad_case(tmp, src, "--jpeg-draft without --image-size", "--jpeg-draft", "--jpeg-draft",
+             expect=EXIT_USAGE)
+    packed = {}
+    for draft in (False, True):
+        out = os.path.join(tmp, f"resized{draft}.h5")
+        extra = ["--jpeg-draft"] if draft else []
+        check(pack(src, out, "--image-size", "16", *extra).returncode == 0,
+              f"--image-size 16 {' '.join(extra)} packed")
+        packed[draft] = read(out)
+        compare_resized(src, packed[draft], draft)
+    check(not np.array_equal(packed[False]["train"][0], packed[True]["train"][0]),
+          "--jpeg-draft changed the large JPEGs' pixels (it decoded them scaled)")
+
+
+def compare_resized(src, got, draft):
     worst, means = 0, []
     for split in ("train", "test"):
         images = got[split][0]
@@ -284,7 +296,10 @@ def test_resize(tmp, rng):
         files = [os.path.join(src, split, c, f) for c in ("x", "y")
                  for f in sorted(os.listdir(os.path.join(src, split, c)))]
         for img, path in zip(images, files):
-            pil = Image.open(path).convert("RGB")
+            pil = Image.open(path)
+            if draft:
+                pil.draft("RGB", (16, 16))  # a no-op for PNGs
+            pil = pil.convert("RGB")
             w, h = pil.size
             nw, nh = (16, int(16 * h / w)) if w <= h else (int(16 * w / h), 16)
             pil = pil.resize((nw, nh), Image.BILINEAR)
@@ -293,10 +308,11 @@ def test_resize(tmp, rng):
             diff = np.abs(img.astype(int) - want.astype(int))
             worst = max(worst, diff.max())
             means.append(diff.mean())
-    print(f"resize vs Pillow BILINEAR + centre crop: max |diff| {worst}, mean {np.mean(means):.3f}, "
+    what = "Pillow's draft('RGB', (16, 16)) + " if draft else "Pillow "
+    print(f"resize vs {what}BILINEAR + centre crop: max |diff| {worst}, mean {np.mean(means):.3f}, "
           f"worst image mean {np.max(means):.3f}")
     check(worst <= RESIZE_MAX_DIFF and np.max(means) <= RESIZE_MEAN_DIFF,
-          f"resize within {RESIZE_MAX_DIFF} levels (mean <= {RESIZE_MEAN_DIFF}) of Pillow's")
+          f"resize within {RESIZE_MAX_DIFF} levels (mean <= {RESIZE_MEAN_DIFF}) of {what}BILINEAR")
 
 
 def test_bad_input(tmp, rng):
