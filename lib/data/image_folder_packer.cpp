@@ -163,7 +163,7 @@ void FolderPacker::pack_split(const std::string& split, const std::vector<ImageF
     pos += slots.size();
     size_t largest = 1;
     for (const auto& s : slots) largest = std::max(largest, s.image.pixels.size());
-    chunk = std::clamp<size_t>(kFolderChunkBytes / largest, size_t(threads_), 4096);
+    chunk = std::clamp<size_t>(kFolderChunkBytes / largest, size_t(threads_), kFolderChunkFiles);
     std::unique_ptr<DecodeBatch> next;
     if (pos < files.size())  // decoded while this chunk is checked and written
       next = std::make_unique<DecodeBatch>(files, pos, std::min(chunk, files.size() - pos),

@@ -418,6 +418,13 @@ def test_train_eval(tmp, rng):
     with h5py.File(os.path.join(out, "folder", "metrics.h5"), "r") as f:
         cm = f["final"]["confusion_matrix"][:]
         check(cm.shape == (2, 2) and cm.sum() == 16, f"confusion matrix over the 16 test images {cm.tolist()}")
+    # A torchvision ResNet (ImageNet stem) on the same 16x16 images: one epoch runs.
+    r18 = subprocess.run([DPTRAIN, "train", "--data", packed, "--arch", "resnet18", "--epochs", "1",
+                          "--batch-size", "16", "--output-dir", out, "--run-name", "folder18",
+                          "--threads", "2"], capture_output=True, text=True, timeout=600)
+    check(r18.returncode == 0, "dptrain train --arch resnet18 on the packed folder")
+    if r18.returncode != 0:
+        print(r18.stdout[-2000:], r18.stderr[-2000:])
 
 
 with tempfile.TemporaryDirectory() as tmp:
