@@ -39,7 +39,7 @@ int run_pack(const std::vector<std::string>& args, MpiSession& mpi) {
       ("channels", po::value(&options.channels)->default_value(3),
        "folder: 3 (RGB, as ImageFolder) or 1 (greyscale, PIL's convert(\"L\"))")
       ("threads", po::value(&options.threads)->default_value(0),
-       "folder: decoding threads (0: every core)")
+       "folder: decoding threads (0: every core this process may use)")
       ("skip-bad", po::bool_switch(&options.skip_bad),
        "folder: leave out unreadable or odd-sized images (listed in the log and the file's "
        "'skipped' attribute) instead of stopping")

@@ -132,6 +132,9 @@ FolderPlan scan_image_folder(const std::string& dir, double test_fraction, uint6
       (to_test ? plan.test : plan.train).push_back(std::move(files[i]));
     }
   }
+  if (plan.test.empty() || plan.train.empty())
+    throw UsageError(fmt::format("--test-fraction: {} of {}'s images leaves the {} split empty",
+                                 test_fraction, dir, plan.test.empty() ? "test" : "train"));
   return plan;
 }
 

@@ -1,5 +1,7 @@
 #include "data/image_folder_packer.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -99,6 +101,15 @@ class DecodeBatch {
   std::atomic<size_t> next_{0};
   std::vector<std::thread> threads_;
 };
+
+// The cores this process may run on (its affinity mask: a launcher or Slurm may have bound it
+// to fewer than the node has).
+int usable_cores() {
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  if (sched_getaffinity(0, sizeof mask, &mask) == 0) return std::max(1, CPU_COUNT(&mask));
+  return int(std::max(1u, std::thread::hardware_concurrency()));
+}
 
 std::string source_name(const std::string& dir) {
   namespace fs = std::filesystem;
@@ -253,8 +264,7 @@ PackSummary pack_image_folder(const PackOptions& options, const std::string& pat
     throw UsageError("--jpeg-draft: needs --image-size (the size the draft must keep)");
   const FolderPlan plan =
       scan_image_folder(options.source_dir, options.test_fraction, options.seed);
-  const int threads =
-      options.threads > 0 ? options.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = options.threads > 0 ? options.threads : usable_cores();
   const int64_t total = int64_t(plan.train.size() + plan.test.size());
   log::info("pack: {} images in {} classes (train {}, test {}) from {}, {} decoding threads",
             total, plan.class_names.size(), plan.train.size(), plan.test.size(),

@@ -368,6 +368,10 @@ def test_bad_input(tmp, rng):
     bad_case(tmp, root, "--test-fraction with train/ and test/", "--test-fraction",
              "--test-fraction", "0.2", expect=EXIT_USAGE)
     bad_case(tmp, os.path.join(tmp, "flat_none"), "missing source folder", "flat_none")
+    root = os.path.join(tmp, "tiny_flat")
+    make_split(root, ["a", "b"], 3, rng, kinds=["jpeg420"])
+    bad_case(tmp, root, "a --test-fraction that leaves no test image", "test split empty",
+             "--test-fraction", "0.1", expect=EXIT_USAGE)
 
     # --skip-bad: the same faults packed past, listed in the log and the file.
     root = tree("skip", per_class=3)
