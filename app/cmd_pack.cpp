@@ -27,8 +27,9 @@ int run_pack(const std::vector<std::string>& args, MpiSession& mpi) {
       ("labels", po::value(&options.labels)->default_value("fine"),
        "cifar100: fine (100 classes) | coarse (20 superclasses)")
       ("image-size", po::value(&options.image_size)->default_value(0),
-       "folder: resize the shorter side to S (stb's triangle filter, as PIL's bilinear), then "
-       "crop the centre SxS; 0: every image must have the first one's size")
+       "folder: resize the shorter side to S (PIL's BILINEAR, byte for byte), then crop the "
+       "centre SxS, as torchvision's Resize(S) + CenterCrop(S); 0: every image must have the "
+       "first one's size")
       ("jpeg-draft", po::bool_switch(&options.jpeg_draft),
        "folder, with --image-size: decode JPEGs at 1/2, 1/4 or 1/8 scale in the IDCT when they "
        "are that many times larger, as PIL's Image.draft (much faster on large photos; not "

@@ -6,9 +6,10 @@
 // widened by the scale factor when shrinking (so it averages, antialiased), applied
 // horizontally then vertically in Pillow's 22-bit fixed point with an 8-bit intermediate,
 // giving Pillow's bytes exactly. Written here, not taken from a library, because Debian's
-// libstb (stb_image_resize 0.97) aborts on an assertion for some scale ratios (nothings/stb
-// issue 1449, open) and the other Debian resizers (libswscale, libvips, ImageMagick) are
-// whole media stacks; tests/data/test_pack_folder.py compares it with Pillow byte for byte.
+// libstb (stb_image_resize 0.97) aborts on an assertion for some scale ratios (27x21 to 20x16
+// with its triangle filter, checked on Debian 12; nothings/stb issue 1449, open) and the other
+// Debian resizers (libswscale, libvips, ImageMagick) are whole media stacks;
+// tests/data/test_pack_folder.py compares it with Pillow byte for byte.
 #pragma once
 
 #include <cstdint>
