@@ -3,13 +3,17 @@
 //   /                          root attributes:
 //     format         string    "dptrain-dataset"
 //     format_version int64     1
-//     name           string    "cifar10" | "mnist" | "fashion-mnist"
+//     name           string    "cifar10" | "cifar100" | "cifar100-coarse" | "mnist" |
+//                              "fashion-mnist" | an image folder's name
 //     num_classes    int64     e.g. 10
 //     height, width, channels  int64   image shape (H, W, C)
 //     mean, std      double[C] per-channel mean / population std of the TRAIN images scaled to
 //                              [0, 1] (copy of the /train attributes, for convenience)
 //     sources        string[]  one "<file name> <sha256 hex>" entry per source file, hashed as
-//                              stored on disk (a .gz file is hashed compressed)
+//                              stored on disk (a .gz file is hashed compressed); an image folder:
+//                              one "<folder>/ <sha256>" entry, the digest of its tree
+//     source_counts  string[]  image folders: "<split>/<class> <images packed>"
+//     skipped        string[]  image folders with --skip-bad: "<file>: <problem>" (if any)
 //   /class_names     string[num_classes]  (variable-length UTF-8)
 //   /train, /test    groups, each with
 //     images         uint8 (N, H, W, C)   channels-last; one row per chunk, no compression, a

@@ -2,12 +2,13 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <filesystem>
 
 #include "core/error.h"
 #include "core/timer.h"
+#include "data/image_folder_packer.h"
 #include "data/packed_format.h"
+#include "data/streaming_pack_writer.h"
 #include "io/hdf5.h"
 
 namespace dp::data {
@@ -29,6 +30,8 @@ std::string resolve_format(const PackOptions& options) {
   fs::path dir(options.source_dir);
   std::error_code ec;
   if (fs::exists(dir / "data_batch_1.bin", ec)) return "cifar10";
+  if (fs::exists(dir / "train.bin", ec) && fs::exists(dir / "fine_label_names.txt", ec))
+    return "cifar100";
   bool has_idx = fs::exists(dir / "train-images-idx3-ubyte", ec) ||
                  fs::exists(dir / "train-images-idx3-ubyte.gz", ec);
   if (has_idx) {
@@ -58,16 +61,7 @@ void channel_mean_std(const RawSplit& split, int64_t channels, std::vector<doubl
       sum[c] += *p;
       sum_sq[c] += uint32_t(*p) * uint32_t(*p);
     }
-  mean.assign(channels, 0);
-  std.assign(channels, 0);
-  if (pixels == 0) return;
-  for (int64_t c = 0; c < channels; ++c) {
-    // var * n^2 * 255^2 = n*sum_sq - sum^2, exact in 128-bit integers.
-    const unsigned __int128 n = pixels;
-    const unsigned __int128 spread = n * sum_sq[c] - (unsigned __int128)sum[c] * sum[c];
-    mean[c] = double(sum[c]) / (255.0 * double(pixels));
-    std[c] = std::sqrt(double(spread)) / (255.0 * double(pixels));
-  }
+  mean_std_from_sums(sum, sum_sq, pixels, mean, std);
 }
 
 void write_packed(const RawDataset& raw, const std::string& path, const std::vector<double>& mean,
@@ -108,49 +102,73 @@ void write_packed(const RawDataset& raw, const std::string& path, const std::vec
   file.flush();
 }
 
-PackSummary pack_dataset(const PackOptions& options) {
-  const double start = now_seconds();
-  if (options.source_dir.empty()) throw UsageError("pack: no source directory given");
-  if (options.output_file.empty()) throw UsageError("pack: no output file given");
-  PackSummary summary;
-  summary.format = resolve_format(options);
-  RawDataset raw;
-  if (summary.format == "cifar10")
-    raw = read_cifar10(options.source_dir);
-  else if (summary.format == "mnist")
-    raw = read_idx_dataset(options.source_dir, "mnist", kMnistClasses);
-  else if (summary.format == "fashion-mnist")
-    raw = read_idx_dataset(options.source_dir, "fashion-mnist", kFashionMnistClasses);
-  else
-    throw UsageError(fmt::format("pack: unknown format '{}' (cifar10, mnist, fashion-mnist, auto)",
-                                 options.format));
+namespace {
 
+// Runs `write(tmp)` for tmp = "<output>.tmp", then renames tmp to the output: a failure never
+// leaves a file (whole or partial) at the output path, nor the tmp file.
+template <typename Write>
+void write_then_rename(const std::string& output_file, Write&& write) {
   namespace fs = std::filesystem;
-  const fs::path output(options.output_file);
-  const fs::path tmp(options.output_file + ".tmp");
+  const fs::path output(output_file);
+  const fs::path tmp(output_file + ".tmp");
   std::error_code ec;
   if (output.has_parent_path()) fs::create_directories(output.parent_path(), ec);
-  channel_mean_std(raw.train, raw.channels, summary.mean, summary.std);
   try {
-    write_packed(raw, tmp.string(), summary.mean, summary.std);
+    write(tmp.string());
     fs::rename(tmp, output);
   } catch (const fs::filesystem_error& e) {
     fs::remove(tmp, ec);
-    throw IoError(fmt::format("{}: cannot move the packed file into place: {}", options.output_file,
-                              e.what()));
+    throw IoError(
+        fmt::format("{}: cannot move the packed file into place: {}", output_file, e.what()));
   } catch (...) {
     fs::remove(tmp, ec);
     throw;
   }
+}
 
+RawDataset read_raw(const std::string& format, const PackOptions& options) {
+  if (format == "cifar10") return read_cifar10(options.source_dir);
+  if (format == "cifar100") {
+    if (options.labels != "fine" && options.labels != "coarse")
+      throw UsageError(fmt::format("--labels: '{}' (fine or coarse)", options.labels));
+    return read_cifar100(options.source_dir, options.labels == "fine");
+  }
+  if (format == "mnist") return read_idx_dataset(options.source_dir, "mnist", kMnistClasses);
+  if (format == "fashion-mnist")
+    return read_idx_dataset(options.source_dir, "fashion-mnist", kFashionMnistClasses);
+  throw UsageError(fmt::format(
+      "pack: unknown format '{}' (cifar10, cifar100, mnist, fashion-mnist, folder, auto)",
+      options.format));
+}
+
+}  // namespace
+
+PackSummary pack_dataset(const PackOptions& options) {
+  const double start = now_seconds();
+  if (options.source_dir.empty()) throw UsageError("pack: no source directory given");
+  if (options.output_file.empty()) throw UsageError("pack: no output file given");
+  const std::string format = resolve_format(options);
+  PackSummary summary;
+  if (format == "folder") {
+    write_then_rename(options.output_file, [&](const std::string& tmp) {
+      summary = pack_image_folder(options, tmp);
+    });
+  } else {
+    const RawDataset raw = read_raw(format, options);
+    channel_mean_std(raw.train, raw.channels, summary.mean, summary.std);
+    write_then_rename(options.output_file, [&](const std::string& tmp) {
+      write_packed(raw, tmp, summary.mean, summary.std);
+    });
+    summary.train_count = raw.train.count;
+    summary.test_count = raw.test.count;
+    summary.height = raw.height;
+    summary.width = raw.width;
+    summary.channels = raw.channels;
+    summary.class_names = raw.class_names;
+    summary.sources = raw.sources;
+  }
+  summary.format = format;
   summary.output_file = options.output_file;
-  summary.train_count = raw.train.count;
-  summary.test_count = raw.test.count;
-  summary.height = raw.height;
-  summary.width = raw.width;
-  summary.channels = raw.channels;
-  summary.class_names = raw.class_names;
-  summary.sources = raw.sources;
   summary.seconds = now_seconds() - start;
   return summary;
 }

@@ -13,12 +13,24 @@
 namespace dp::data {
 
 struct PackOptions {
-  // "cifar10" | "mnist" | "fashion-mnist" | "auto". "auto" picks cifar10 when the directory
-  // holds data_batch_1.bin; for IDX files it needs "fashion" or "mnist" in the directory's
-  // path, since the two datasets' files are otherwise indistinguishable.
+  // "cifar10" | "cifar100" | "mnist" | "fashion-mnist" | "folder" | "auto". "auto" picks
+  // cifar10 when the directory holds data_batch_1.bin, cifar100 for train.bin with
+  // fine_label_names.txt; for IDX files it needs "fashion" or "mnist" in the directory's
+  // path, since the two datasets' files are otherwise indistinguishable. A folder of images
+  // is never guessed: it needs "folder".
   std::string format = "auto";
   std::string source_dir;
   std::string output_file;
+  std::string labels = "fine";  // cifar100: "fine" (100 classes) or "coarse" (20)
+  // folder only:
+  int64_t image_size = 0;      // > 0: shorter side to this, then the centre square
+  bool jpeg_draft = false;     // JPEGs decoded at 1/2..1/8 scale first, as Pillow's draft()
+  double test_fraction = 0;    // DIR/<class>/* layout: this share of each class to test
+  uint64_t seed = 0;           // of the test_fraction split
+  int channels = 3;            // 3 (RGB, as ImageFolder's loader) or 1 (greyscale)
+  int threads = 0;             // decoding threads; 0 = every core
+  bool skip_bad = false;       // pack the rest past bad images, listing them
+  double progress_seconds = 10;  // interval of the plain progress lines (not on a terminal)
 };
 
 struct PackSummary {
@@ -29,6 +41,7 @@ struct PackSummary {
   std::vector<std::string> class_names;
   std::vector<double> mean, std;                             // per channel, train images in [0, 1]
   std::vector<std::pair<std::string, std::string>> sources;  // (file name, sha256 hex)
+  std::vector<std::string> skipped;  // --skip-bad: "<file>: <problem>" per file left out
   double seconds = 0;
 };
 

@@ -25,6 +25,9 @@ struct RawDataset {
 
 // CIFAR-10 "binary version" directory (data_batch_1..5.bin, test_batch.bin, batches.meta.txt).
 RawDataset read_cifar10(const std::string& dir);
+// CIFAR-100 binary version (train.bin, test.bin, fine_label_names.txt, coarse_label_names.txt);
+// `fine`: the 100 fine labels, else the 20 coarse ones.
+RawDataset read_cifar100(const std::string& dir, bool fine);
 // MNIST-style IDX directory (train-/t10k- images/labels, each plain or .gz).
 RawDataset read_idx_dataset(const std::string& dir, const std::string& name,
                             const std::vector<std::string>& class_names);

@@ -30,3 +30,13 @@ constexpr uint32_t kIdxLabelsMagic = 0x00000801;  // unsigned byte, 1 dimension
 IdxArray parse_idx(std::vector<uint8_t> bytes, uint32_t magic, const std::string& name);
 
 }  // namespace dp::data
+
+namespace dp::data {
+
+// Appends the records of one CIFAR-100 binary file (records of a coarse label byte, a fine
+// label byte and three 32x32 planes; `records` of them) to `split`, keeping the fine (0..99)
+// or the coarse (0..19) label.
+void parse_cifar100_file(const uint8_t* bytes, size_t size, const std::string& name,
+                         int64_t records, bool fine, RawSplit& split);
+
+}  // namespace dp::data

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Fuzzes the packers' parsers (IDX, CIFAR-10 binary batch) with libFuzzer for a bounded time.
+# Fuzzes the packers' parsers (IDX, CIFAR-10 binary batch, the JPEG/PNG decoding and resize of
+# `pack --format folder`) with libFuzzer for a bounded time.
 #   tests/reliability/fuzz.sh [SECONDS_PER_TARGET=60] [WORK_DIR=/tmp/dptrain-fuzz]
 # Needs clang with libFuzzer (Debian: clang and libclang-rt-dev; tests/reliability/
 # install_fuzz_tools.sh installs them). Builds each target with ASan and UBSan from the parser
@@ -21,15 +22,19 @@ mkdir -p "$work"
 flags="-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=undefined -I$root/lib -I$here"
 status=0
-for target in idx cifar10; do
+for target in idx cifar10 image; do
+  libs=""
   case $target in
     idx) sources="$root/lib/data/idx_source.cpp" ;;
     cifar10) sources="$root/lib/data/cifar10_source.cpp" ;;
+    image) sources="$root/lib/data/image_decode.cpp $root/lib/data/image_resize.cpp"
+           libs="-lturbojpeg -lpng16" ;;
   esac
   exe="$work/fuzz_$target"
   echo "== building $exe"
   # shellcheck disable=SC2086
-  "$cxx" $flags "$here/fuzz_$target.cpp" $sources "$root/lib/data/sha256.cpp" -lfmt -lz -o "$exe"
+  "$cxx" $flags "$here/fuzz_$target.cpp" $sources "$root/lib/data/sha256.cpp" -lfmt -lz -lcrypto \
+    $libs -o "$exe"
   mkdir -p "$work/corpus_$target"
   echo "== fuzzing $target for $seconds s"
   # A CIFAR-10 batch is 30,730,000 bytes, far beyond libFuzzer's -max_len: that target checks

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "core/error.h"
+#include "data/image_decode.h"
+#include "data/image_resize.h"
 #include "data/source_parsers.h"
 
 namespace dp::fuzz {
@@ -47,6 +49,27 @@ inline void cifar10_one_input(const uint8_t* data, size_t size) {
   } catch (const DataError&) {
     promise(split.count == 0 && split.images.empty() && split.labels.empty(),
             "a rejected batch leaves the split untouched");
+  }
+}
+
+// First byte: bit 0 picks 1 or 3 channels, bit 1 a JPEG draft to 8 pixels, bit 2 a resize
+// to 5x5; the rest is the file handed to `pack --format folder`'s decoder.
+inline void image_one_input(const uint8_t* data, size_t size) {
+  if (size == 0) return;
+  const int channels = data[0] & 1 ? 3 : 1;
+  try {
+    data::DecodedImage image;
+    data::decode_image(data + 1, size - 1, channels, "fuzz", image, data[0] & 2 ? 8 : 0);
+    promise(image.height > 0 && image.width > 0, "a decoded image has a size");
+    promise(image.height * image.width <= data::kMaxImagePixels, "within the pixel limit");
+    promise(image.channels == channels, "the channels asked for");
+    promise(image.pixels.size() == size_t(image.height * image.width * channels),
+            "height * width * channels bytes");
+    if (data[0] & 4) {
+      const data::DecodedImage small = data::resize_shorter_side_center_crop(image, 5);
+      promise(small.pixels.size() == size_t(25 * channels), "a 5x5 crop");
+    }
+  } catch (const DataError&) {
   }
 }
 

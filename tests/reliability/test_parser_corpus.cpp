@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "core/hash.h"
 #include "parser_fuzz_targets.h"
 
 namespace {
@@ -33,6 +34,31 @@ TEST(ParserCorpus, IdxInputsReplay) { EXPECT_GE(replay("idx", dp::fuzz::idx_one_
 
 TEST(ParserCorpus, Cifar10InputsReplay) {
   EXPECT_GE(replay("cifar10", dp::fuzz::cifar10_one_input), 2u);
+}
+
+TEST(ParserCorpus, ImageInputsReplay) {
+  EXPECT_GE(replay("image", dp::fuzz::image_one_input), 8u);
+}
+
+// Every prefix of each image seed (a truncated file) and 300 single-byte corruptions of it
+// keep the decoder's promises: a DataError or a consistent image, never a crash or a hang.
+TEST(ImageDecoder, TruncatedAndCorruptedSeedsKeepThePromises) {
+  size_t inputs = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::string(DP_CORPUS_DIR) + "/image")) {
+    SCOPED_TRACE(entry.path().string());
+    std::vector<uint8_t> bytes = read_file(entry.path());
+    for (size_t n = 0; n <= bytes.size(); ++n, ++inputs)
+      dp::fuzz::image_one_input(bytes.data(), n);
+    uint64_t state = 19;
+    for (int i = 0; i < 300 && bytes.size() > 1; ++i, ++inputs) {
+      std::vector<uint8_t> broken = bytes;
+      const uint64_t r = dp::hash::splitmix64_next(state);
+      broken[1 + r % (broken.size() - 1)] ^= uint8_t(1 + (r >> 32) % 255);
+      dp::fuzz::image_one_input(broken.data(), broken.size());
+    }
+  }
+  EXPECT_GT(inputs, 1000u);
 }
 
 TEST(IdxParser, DimensionProductThatWrapsIsRefused) {

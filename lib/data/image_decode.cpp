@@ -1,0 +1,189 @@
+// JPEG through TurboJPEG, PNG through libpng's classic API (its simplified API treats 16-bit
+// samples as linear light and composites alpha, which Pillow does not), greyscale <-> RGB.
+#include "data/image_decode.h"
+
+#include <png.h>
+#include <turbojpeg.h>
+
+#include <algorithm>
+#include <csetjmp>
+#include <cstring>
+#include <memory>
+
+#include "core/error.h"
+
+namespace dp::data {
+namespace {
+
+void check_size(int64_t width, int64_t height, const std::string& name) {
+  if (width <= 0 || height <= 0)
+    throw DataError(fmt::format("{}: image of size {}x{}", name, width, height));
+  if (width * height > kMaxImagePixels)
+    throw DataError(fmt::format("{}: {}x{} pixels, more than the {} decoded at most", name, width,
+                                height, kMaxImagePixels));
+}
+
+// One TurboJPEG decompressor per thread, reused for every file the thread decodes.
+struct TjDestroy {
+  void operator()(void* handle) const { tjDestroy(handle); }
+};
+tjhandle thread_decompressor() {
+  thread_local std::unique_ptr<void, TjDestroy> handle(tjInitDecompress());
+  if (!handle) throw Error(ExitCode::internal, "TurboJPEG: cannot create a decompressor");
+  return handle.get();
+}
+
+// ---------------------------------------------------------------- PNG
+// libpng reports errors by longjmp: each setjmp'd phase below touches only plain data, and
+// the C++ objects (the structs' owner, the pixel buffer) live in the caller's frame.
+
+struct PngInput {
+  const uint8_t* bytes;
+  size_t size, offset;
+  char message[256];
+};
+
+void png_read_from_memory(png_structp png, png_bytep out, png_size_t count) {
+  auto* in = static_cast<PngInput*>(png_get_io_ptr(png));
+  if (count > in->size - in->offset) png_error(png, "truncated file (read past its end)");
+  std::memcpy(out, in->bytes + in->offset, count);
+  in->offset += count;
+}
+
+void png_error_to_message(png_structp png, png_const_charp message) {
+  auto* in = static_cast<PngInput*>(png_get_error_ptr(png));
+  std::snprintf(in->message, sizeof(in->message), "%s", message);
+  png_longjmp(png, 1);
+}
+
+void png_ignore_warning(png_structp, png_const_charp) {}
+
+struct PngStructs {
+  png_structp png = nullptr;
+  png_infop info = nullptr;
+  ~PngStructs() { png_destroy_read_struct(&png, info ? &info : nullptr, nullptr); }
+};
+
+// Reads the header and sets the transformations to 8-bit grey or RGB without alpha. Returns
+// false (message in `in`) on a libpng error.
+bool png_read_header(PngStructs& s, PngInput& in, png_uint_32& width, png_uint_32& height,
+                     int& channels) {
+  if (setjmp(png_jmpbuf(s.png))) return false;
+  png_set_read_fn(s.png, &in, png_read_from_memory);
+  png_read_info(s.png, s.info);
+  width = png_get_image_width(s.png, s.info);
+  height = png_get_image_height(s.png, s.info);
+  // palette -> RGB, 1/2/4-bit grey -> 8-bit, tRNS -> alpha (then stripped with the rest).
+  png_set_expand(s.png);
+  png_set_strip_16(s.png);  // the high byte of each 16-bit sample
+  png_set_strip_alpha(s.png);
+  png_set_interlace_handling(s.png);
+  png_read_update_info(s.png, s.info);
+  channels = png_get_channels(s.png, s.info);
+  return true;
+}
+
+bool png_read_pixels(PngStructs& s, png_bytep* rows) {
+  if (setjmp(png_jmpbuf(s.png))) return false;
+  png_read_image(s.png, rows);
+  png_read_end(s.png, nullptr);
+  return true;
+}
+
+}  // namespace
+
+// Pillow's JpegImageFile.draft: scale = min(W // size, H // size), then the largest of 8, 4,
+// 2, 1 not above it; the decoded size is ceil(W / s) x ceil(H / s) (libjpeg's, and TurboJPEG's
+// TJSCALED, rounding).
+int draft_denominator(int64_t width, int64_t height, int64_t draft_size) {
+  if (draft_size <= 0) return 1;
+  const int64_t scale = std::min(width / draft_size, height / draft_size);
+  for (int s : {8, 4, 2})
+    if (scale >= s) return s;
+  return 1;
+}
+
+void decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name, DecodedImage& out,
+                 int64_t draft_size) {
+  tjhandle tj = thread_decompressor();
+  int width = 0, height = 0, subsampling = 0, colorspace = 0;
+  if (tjDecompressHeader3(tj, bytes, size, &width, &height, &subsampling, &colorspace) != 0)
+    throw DataError(fmt::format("{}: not a readable JPEG: {}", name, tjGetErrorStr2(tj)));
+  if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK)
+    throw DataError(fmt::format("{}: CMYK/YCCK JPEG, not supported (convert it to RGB)", name));
+  check_size(width, height, name);
+  const int s = draft_denominator(width, height, draft_size);
+  // TurboJPEG picks the scaling factor 1/s from the requested size, ceil(side / s).
+  const int scaled_width = (width + s - 1) / s, scaled_height = (height + s - 1) / s;
+  out.height = scaled_height;
+  out.width = scaled_width;
+  const bool grey = colorspace == TJCS_GRAY;
+  out.channels = grey ? 1 : 3;
+  out.pixels.resize(size_t(scaled_width) * scaled_height * out.channels);
+  // Accurate integer IDCT and smooth upsampling are libjpeg's defaults, and Pillow's.
+  if (tjDecompress2(tj, bytes, size, out.pixels.data(), scaled_width, 0, scaled_height,
+                    grey ? TJPF_GRAY : TJPF_RGB, TJFLAG_LIMITSCANS | TJFLAG_STOPONWARNING) != 0)
+    throw DataError(fmt::format("{}: corrupt or truncated JPEG: {}", name, tjGetErrorStr2(tj)));
+}
+
+void decode_png(const uint8_t* bytes, size_t size, const std::string& name, DecodedImage& out) {
+  PngInput in{bytes, size, 0, {0}};
+  PngStructs s;
+  s.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &in, png_error_to_message,
+                                 png_ignore_warning);
+  if (s.png) s.info = png_create_info_struct(s.png);
+  if (!s.png || !s.info) throw Error(ExitCode::internal, "libpng: cannot create a reader");
+  png_uint_32 width = 0, height = 0;
+  int channels = 0;
+  if (!png_read_header(s, in, width, height, channels))
+    throw DataError(fmt::format("{}: not a readable PNG: {}", name, in.message));
+  check_size(width, height, name);
+  DP_CHECK(channels == 1 || channels == 3, "{}: libpng gave {} channels", name, channels);
+  out.height = height;
+  out.width = width;
+  out.channels = channels;
+  out.pixels.resize(size_t(width) * height * channels);
+  std::vector<png_bytep> rows(height);
+  for (png_uint_32 y = 0; y < height; ++y) rows[y] = out.pixels.data() + size_t(y) * width * channels;
+  if (!png_read_pixels(s, rows.data()))
+    throw DataError(fmt::format("{}: corrupt or truncated PNG: {}", name, in.message));
+}
+
+DecodedImage convert_channels(DecodedImage image, int channels) {
+  if (image.channels == channels) return image;
+  const size_t n = size_t(image.height) * image.width;
+  std::vector<uint8_t> out(n * channels);
+  const uint8_t* in = image.pixels.data();
+  if (channels == 3) {  // grey -> RGB
+    for (size_t i = 0; i < n; ++i) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = in[i];
+  } else {  // RGB -> grey, Pillow's L = R*299/1000 + G*587/1000 + B*114/1000 in 16.16 fixed point
+    for (size_t i = 0; i < n; ++i)
+      out[i] = uint8_t((in[3 * i] * 19595u + in[3 * i + 1] * 38470u + in[3 * i + 2] * 7471u +
+                        0x8000u) >> 16);
+  }
+  image.pixels = std::move(out);
+  image.channels = channels;
+  return image;
+}
+
+void decode_image(const uint8_t* bytes, size_t size, int channels, const std::string& name,
+                  DecodedImage& out, int64_t draft_size) {
+  DP_CHECK(channels == 1 || channels == 3, "decode_image: {} channels", channels);
+  static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (size >= 8 && std::memcmp(bytes, kPng, 8) == 0)
+    decode_png(bytes, size, name, out);
+  else if (size >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff)
+    decode_jpeg(bytes, size, name, out, draft_size);
+  else
+    throw DataError(fmt::format("{}: not a JPEG or PNG image", name));
+  if (out.channels != channels) out = convert_channels(std::move(out), channels);
+}
+
+DecodedImage decode_image(const uint8_t* bytes, size_t size, int channels,
+                          const std::string& name) {
+  DecodedImage out;
+  decode_image(bytes, size, channels, name, out);
+  return out;
+}
+
+}  // namespace dp::data

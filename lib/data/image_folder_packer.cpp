@@ -1,0 +1,281 @@
+#include "data/image_folder_packer.h"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/timer.h"
+#include "data/folder_source.h"
+#include "data/image_decode.h"
+#include "data/image_resize.h"
+#include "data/pack_progress.h"
+#include "data/sha256.h"
+#include "data/streaming_pack_writer.h"
+
+namespace dp::data {
+namespace {
+
+// One file's outcome. Exactly one of: pixels (decoded), error (bad input, a DataError's
+// message naming the file), fatal (anything else: a bug or a failed allocation, rethrown).
+struct DecodeSlot {
+  DecodedImage image;
+  std::string digest;  // SHA-256 of the file's bytes; empty when it could not be read
+  std::string error;
+  std::exception_ptr fatal;
+};
+
+// Reads the whole file into `bytes` (reusing its storage).
+void read_file_bytes(const ImageFile& file, std::vector<uint8_t>& bytes) {
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(file.path.c_str(), "rb"), std::fclose);
+  if (!f) throw DataError(fmt::format("{}: cannot open", file.path));
+  bytes.clear();
+  size_t got = 0;
+  do {
+    const size_t at = bytes.size();
+    bytes.resize(std::max<size_t>(at * 2, 1 << 16));
+    got = std::fread(bytes.data() + at, 1, bytes.size() - at, f.get());
+    bytes.resize(at + got);
+  } while (got > 0 && !std::feof(f.get()));
+  if (std::ferror(f.get())) throw DataError(fmt::format("{}: read failed", file.path));
+}
+
+void decode_one(const ImageFile& file, const PackOptions& options, DecodeSlot& slot) {
+  // Per-thread buffers for the file and the full-size image, reused from file to file.
+  thread_local std::vector<uint8_t> bytes;
+  thread_local DecodedImage full;
+  try {
+    read_file_bytes(file, bytes);
+    slot.digest = sha256_hex(bytes.data(), bytes.size());
+    decode_image(bytes.data(), bytes.size(), options.channels, file.path, full,
+                 options.jpeg_draft ? options.image_size : 0);
+    if (options.image_size > 0)
+      slot.image = resize_shorter_side_center_crop(full, options.image_size);
+    else
+      slot.image = full;
+  } catch (const DataError& e) {
+    slot.image = DecodedImage{};
+    slot.error = e.what();
+  } catch (...) {
+    slot.fatal = std::current_exception();
+  }
+}
+
+// Decodes files[first, first + count) on `threads` threads, started by the constructor; the
+// destructor joins them, so an exception on the consuming side never leaves one running.
+class DecodeBatch {
+ public:
+  DecodeBatch(const std::vector<ImageFile>& files, size_t first, size_t count,
+              const PackOptions& options, int threads)
+      : slots_(count) {
+    const int n = std::max(1, std::min<int>(threads, int(count)));
+    for (int t = 0; t < n; ++t)
+      threads_.emplace_back([this, &files, first, count, &options] {
+        for (size_t i; (i = next_.fetch_add(1)) < count;)
+          decode_one(files[first + i], options, slots_[i]);
+      });
+  }
+  ~DecodeBatch() { join(); }
+  DecodeBatch(const DecodeBatch&) = delete;
+  DecodeBatch& operator=(const DecodeBatch&) = delete;
+  std::vector<DecodeSlot>& wait() {
+    join();
+    return slots_;
+  }
+
+ private:
+  void join() {
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  std::vector<DecodeSlot> slots_;
+  std::atomic<size_t> next_{0};
+  std::vector<std::thread> threads_;
+};
+
+// The cores this process may run on (its affinity mask: a launcher or Slurm may have bound it
+// to fewer than the node has).
+int usable_cores() {
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  if (sched_getaffinity(0, sizeof mask, &mask) == 0) return std::max(1, CPU_COUNT(&mask));
+  return int(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+std::string source_name(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path p = fs::absolute(fs::path(dir), ec).lexically_normal();
+  if (!p.has_filename()) p = p.parent_path();
+  return p.filename().empty() ? std::string("folder") : p.filename().string();
+}
+
+// Everything one packing run accumulates besides the pixels.
+class FolderPacker {
+ public:
+  FolderPacker(const PackOptions& options, const FolderPlan& plan, const std::string& path,
+               int threads)
+      : options_(options), plan_(plan), path_(path), threads_(threads) {}
+
+  void pack_split(const std::string& split, const std::vector<ImageFile>& files,
+                  PackProgress& progress);
+  PackSummary finish();
+
+ private:
+  void consume(const std::string& split, const std::vector<ImageFile>& files, size_t first,
+               std::vector<DecodeSlot>& slots);
+  void open_writer(const DecodedImage& first);
+
+  const PackOptions& options_;
+  const FolderPlan& plan_;
+  std::string path_;
+  int threads_;
+  std::optional<StreamingPackWriter> writer_;
+  PackedHeader header_;
+  std::string first_file_;  // the file whose shape every other must have
+  Sha256 tree_digest_;
+  std::map<std::pair<std::string, int>, int64_t> counts_;  // (split, label) -> images packed
+  std::vector<std::string> skipped_;
+  int64_t done_ = 0;
+  std::vector<std::string> pending_splits_;  // splits met before the writer existed
+};
+
+void FolderPacker::open_writer(const DecodedImage& first) {
+  header_.name = source_name(options_.source_dir);
+  header_.class_names = plan_.class_names;
+  header_.height = first.height;
+  header_.width = first.width;
+  header_.channels = first.channels;
+  writer_.emplace(path_, header_);
+  for (const auto& s : pending_splits_) writer_->begin_split(s);
+}
+
+void FolderPacker::pack_split(const std::string& split, const std::vector<ImageFile>& files,
+                              PackProgress& progress) {
+  if (writer_)
+    writer_->begin_split(split);
+  else
+    pending_splits_.push_back(split);  // begun when the first image gives the shape
+  size_t chunk = std::max<size_t>(threads_, 16), pos = 0;
+  auto current = std::make_unique<DecodeBatch>(files, 0, std::min(chunk, files.size()), options_,
+                                               threads_);
+  while (current) {
+    std::vector<DecodeSlot>& slots = current->wait();
+    const size_t first = pos;
+    pos += slots.size();
+    size_t largest = 1;
+    for (const auto& s : slots) largest = std::max(largest, s.image.pixels.size());
+    chunk = std::clamp<size_t>(kFolderChunkBytes / largest, size_t(threads_), kFolderChunkFiles);
+    std::unique_ptr<DecodeBatch> next;
+    if (pos < files.size())  // decoded while this chunk is checked and written
+      next = std::make_unique<DecodeBatch>(files, pos, std::min(chunk, files.size() - pos),
+                                           options_, threads_);
+    consume(split, files, first, slots);
+    progress.update(done_);
+    current = std::move(next);
+  }
+}
+
+void FolderPacker::consume(const std::string& split, const std::vector<ImageFile>& files,
+                           size_t first, std::vector<DecodeSlot>& slots) {
+  std::vector<uint8_t> images, labels;
+  size_t bytes = 0;
+  for (const auto& slot : slots) bytes += slot.image.pixels.size();
+  images.reserve(bytes);
+  for (size_t i = 0; i < slots.size(); ++i) {
+    DecodeSlot& slot = slots[i];
+    const ImageFile& file = files[first + i];
+    ++done_;
+    if (slot.fatal) std::rethrow_exception(slot.fatal);
+    tree_digest_.update(file.relative.data(), file.relative.size());
+    const std::string line = fmt::format(" {}\n", slot.digest.empty() ? "-" : slot.digest);
+    tree_digest_.update(line.data(), line.size());
+    if (slot.error.empty() && writer_ &&
+        (slot.image.height != header_.height || slot.image.width != header_.width))
+      slot.error = fmt::format("{}: {}x{} pixels, but {} has {}x{}; pass --image-size to resize",
+                               file.path, slot.image.width, slot.image.height, first_file_,
+                               header_.width, header_.height);
+    if (!slot.error.empty()) {
+      if (!options_.skip_bad) throw DataError(slot.error);
+      log::info("pack: skipped {}", slot.error);
+      // Listed in the file relative to the source folder (messages start with the path).
+      const bool prefixed = slot.error.rfind(file.path, 0) == 0;
+      skipped_.push_back(prefixed ? file.relative + slot.error.substr(file.path.size())
+                                  : slot.error);
+      continue;
+    }
+    if (!writer_) {
+      open_writer(slot.image);
+      first_file_ = file.path;
+    }
+    images.insert(images.end(), slot.image.pixels.begin(), slot.image.pixels.end());
+    slot.image.pixels = {};
+    labels.push_back(uint8_t(file.label));
+    ++counts_[{split, file.label}];
+  }
+  if (writer_) writer_->append(int64_t(labels.size()), images.data(), labels.data());
+}
+
+PackSummary FolderPacker::finish() {
+  if (!writer_)
+    throw DataError(fmt::format("{}: none of the images could be packed", options_.source_dir));
+  PackSummary summary;
+  std::vector<std::string> counts;
+  for (const char* split : {"train", "test"})
+    for (size_t c = 0; c < plan_.class_names.size(); ++c)
+      counts.push_back(fmt::format("{}/{} {}", split, plan_.class_names[c],
+                                   counts_[{split, int(c)}]));
+  summary.sources = {{header_.name + "/", tree_digest_.finish_hex()}};
+  auto [mean, std] = writer_->finish({{"sources", {summary.sources[0].first + " " +
+                                                   summary.sources[0].second}},
+                                      {"source_counts", counts},
+                                      {"skipped", skipped_}});
+  summary.format = "folder";
+  summary.train_count = writer_->count("train");
+  summary.test_count = writer_->count("test");
+  summary.height = header_.height;
+  summary.width = header_.width;
+  summary.channels = header_.channels;
+  summary.class_names = header_.class_names;
+  summary.mean = mean;
+  summary.std = std;
+  summary.skipped = skipped_;
+  return summary;
+}
+
+}  // namespace
+
+PackSummary pack_image_folder(const PackOptions& options, const std::string& path) {
+  if (options.channels != 1 && options.channels != 3)
+    throw UsageError(fmt::format("--channels: {} (1 or 3)", options.channels));
+  if (options.image_size < 0 || options.image_size > 65535)
+    throw UsageError(fmt::format("--image-size: {} (1 to 65535, or 0 to keep the sizes)",
+                                 options.image_size));
+  if (options.jpeg_draft && options.image_size == 0)
+    throw UsageError("--jpeg-draft: needs --image-size (the size the draft must keep)");
+  const FolderPlan plan =
+      scan_image_folder(options.source_dir, options.test_fraction, options.seed);
+  const int threads = options.threads > 0 ? options.threads : usable_cores();
+  const int64_t total = int64_t(plan.train.size() + plan.test.size());
+  log::info("pack: {} images in {} classes (train {}, test {}) from {}, {} decoding threads",
+            total, plan.class_names.size(), plan.train.size(), plan.test.size(),
+            options.source_dir, threads);
+  FolderPacker packer(options, plan, path, threads);
+  {
+    PackProgress progress(total, PackProgress::automatic(), options.progress_seconds);
+    packer.pack_split("train", plan.train, progress);
+    packer.pack_split("test", plan.test, progress);
+  }
+  return packer.finish();
+}
+
+}  // namespace dp::data

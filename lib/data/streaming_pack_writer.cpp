@@ -1,0 +1,109 @@
+#include "data/streaming_pack_writer.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "data/packed_format.h"
+
+namespace dp::data {
+
+void mean_std_from_sums(const std::vector<uint64_t>& sum, const std::vector<uint64_t>& sum_sq,
+                        uint64_t pixels, std::vector<double>& mean, std::vector<double>& std) {
+  const size_t channels = sum.size();
+  mean.assign(channels, 0);
+  std.assign(channels, 0);
+  if (pixels == 0) return;
+  for (size_t c = 0; c < channels; ++c) {
+    // var * n^2 * 255^2 = n*sum_sq - sum^2, exact in 128-bit integers.
+    const unsigned __int128 n = pixels;
+    const unsigned __int128 spread = n * sum_sq[c] - (unsigned __int128)sum[c] * sum[c];
+    mean[c] = double(sum[c]) / (255.0 * double(pixels));
+    std[c] = std::sqrt(double(spread)) / (255.0 * double(pixels));
+  }
+}
+
+StreamingPackWriter::StreamingPackWriter(const std::string& path, PackedHeader header)
+    : file_(path, h5::File::Mode::create_truncate),
+      header_(std::move(header)),
+      sum_(header_.channels, 0),
+      sum_sq_(header_.channels, 0) {
+  DP_CHECK(header_.height > 0 && header_.width > 0 && header_.channels > 0, "image shape");
+  file_.set_attribute("format", std::string(packed::kFormat));
+  file_.set_attribute("format_version", packed::kFormatVersion);
+  file_.set_attribute("name", header_.name);
+  file_.set_attribute("num_classes", static_cast<int64_t>(header_.class_names.size()));
+  file_.set_attribute("height", header_.height);
+  file_.set_attribute("width", header_.width);
+  file_.set_attribute("channels", header_.channels);
+  file_.write_strings("class_names", header_.class_names);
+}
+
+void StreamingPackWriter::begin_split(const std::string& split) {
+  DP_CHECK(split == "train" || split == "test", "split {}", split);
+  close_split();
+  for (const auto& d : done_) DP_CHECK(d != split, "split {} written twice", split);
+  split_ = split;
+  rows_ = 0;
+  group_.emplace(file_.create_group(split));
+  const hsize_t h = header_.height, w = header_.width, c = header_.channels;
+  // Zero rows to start with; the chunk sizes make the first dimension extendible.
+  images_.emplace(group_->write<uint8_t>("images", {0, h, w, c}, nullptr, packed::kChunkRows));
+  labels_.emplace(group_->write<uint8_t>("labels", {0}, nullptr, packed::kLabelChunkRows));
+}
+
+void StreamingPackWriter::append(int64_t count, const uint8_t* images, const uint8_t* labels) {
+  DP_CHECK(images_.has_value(), "append before begin_split");
+  if (count == 0) return;
+  for (int64_t i = 0; i < count; ++i)
+    DP_CHECK(labels[i] < header_.class_names.size(), "label {} of {} classes", labels[i],
+             header_.class_names.size());
+  images_->append_rows(hsize_t(count), images);
+  labels_->append_rows(hsize_t(count), labels);
+  rows_ += count;
+  if (split_ != "train") return;
+  const int64_t channels = header_.channels;
+  const size_t pixels = size_t(count) * header_.height * header_.width;
+  const uint8_t* p = images;
+  for (size_t i = 0; i < pixels; ++i)
+    for (int64_t ch = 0; ch < channels; ++ch, ++p) {
+      sum_[ch] += *p;
+      sum_sq_[ch] += uint32_t(*p) * uint32_t(*p);
+    }
+}
+
+void StreamingPackWriter::close_split() {
+  if (!group_) return;
+  group_->set_attribute("count", rows_);
+  (split_ == "train" ? train_rows_ : test_rows_) = rows_;
+  done_.push_back(split_);
+  labels_.reset();
+  images_.reset();
+  group_.reset();
+}
+
+int64_t StreamingPackWriter::count(const std::string& split) const {
+  if (split == split_ && group_) return rows_;
+  return split == "train" ? train_rows_ : test_rows_;
+}
+
+std::pair<std::vector<double>, std::vector<double>> StreamingPackWriter::finish(
+    const std::vector<std::pair<std::string, std::vector<std::string>>>& attributes) {
+  close_split();
+  DP_CHECK(done_.size() == 2, "finish with {} of 2 splits written", done_.size());
+  std::vector<double> mean, std;
+  mean_std_from_sums(sum_, sum_sq_, uint64_t(train_rows_) * header_.height * header_.width, mean,
+                     std);
+  file_.set_attribute("mean", mean);
+  file_.set_attribute("std", std);
+  for (const char* split : {"train", "test"}) {
+    h5::Group g = file_.group(split);
+    g.set_attribute("mean", mean);
+    g.set_attribute("std", std);
+  }
+  for (const auto& [name, values] : attributes)
+    if (!values.empty()) file_.set_attribute(name, values);
+  file_.flush();
+  return {mean, std};
+}
+
+}  // namespace dp::data

@@ -1,0 +1,443 @@
+"""`dptrain pack --format folder` against Pillow (Debian's python3-pil), the independent reader:
+image folders generated here in several formats, colour types and sizes are packed, and the
+packed pixels must equal Pillow's decoding byte for byte (Image.open(f).convert("RGB") or
+convert("L"), as torchvision's ImageFolder loads them), in ImageFolder's class order; the
+--test-fraction split is stratified and reproducible; --image-size agrees with Pillow's
+bilinear Resize + CenterCrop within a stated tolerance; every bad input gives one line naming
+the file or folder, exit 3 and nothing at the output path; --skip-bad packs the rest."""
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import zlib
+
+import h5py
+import numpy as np
+from PIL import Image
+
+DPTRAIN = sys.argv[1]
+EXIT_DATA, EXIT_USAGE = 3, 2
+failures = []
+
+# --image-size against Pillow's BILINEAR (what torchvision's Resize does to PIL images):
+# image_resize.cpp is Pillow's algorithm in its fixed point, so no difference is allowed.
+RESIZE_MAX_DIFF, RESIZE_MEAN_DIFF = 0, 0.0
+
+
+def check(cond, what):
+    print(("ok:   " if cond else "FAIL: ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def picture(rng, h, w, channels=3):
+    """A photo-like image: smooth gradients plus noise, distinct for every call."""
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.stack([(x * rng.uniform(1, 8) + y * rng.uniform(1, 8) + rng.uniform(0, 255)) % 256
+                     for _ in range(channels)], -1)
+    img = np.clip(base + rng.normal(0, 25, base.shape), 0, 255).astype(np.uint8)
+    return img[..., 0] if channels == 1 else img
+
+
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def write_png_rgb16(path, arr):
+    """A 16-bit RGB PNG (Pillow cannot write one): plain zlib-compressed rows, filter 0."""
+    h, w, _ = arr.shape
+    rows = b"".join(b"\x00" + arr[y].astype(">u2").tobytes() for y in range(h))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+                + png_chunk(b"IDAT", zlib.compress(rows)) + png_chunk(b"IEND", b""))
+
+
+ADAM7 = [(0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2),
+         (1, 0, 2, 1)]  # (row start, column start, row step, column step) of the 7 passes
+
+
+def write_png_interlaced(path, arr):
+    """An 8-bit RGB Adam7-interlaced PNG (Pillow cannot write one): each pass's reduced image,
+    rows with filter 0, one zlib stream."""
+    h, w, _ = arr.shape
+    data = b""
+    for y0, x0, dy, dx in ADAM7:
+        sub = arr[y0::dy, x0::dx]
+        if sub.size:
+            data += b"".join(b"\x00" + row.tobytes() for row in sub)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 1))
+                + png_chunk(b"IDAT", zlib.compress(data)) + png_chunk(b"IEND", b""))
+
+
+def save_variant(path_stem, kind, rng, h, w):
+    """Writes one image of the given kind; returns the file name."""
+    if kind == "jpeg420":
+        Image.fromarray(picture(rng, h, w)).save(path_stem + ".jpg", quality=90)
+    elif kind == "jpeg444":
+        Image.fromarray(picture(rng, h, w)).save(path_stem + ".jpg", quality=95, subsampling=0)
+    elif kind == "jpeg422":
+        Image.fromarray(picture(rng, h, w)).save(path_stem + ".jpeg", quality=85, subsampling=1)
+    elif kind == "jpeg_progressive":
+        Image.fromarray(picture(rng, h, w)).save(path_stem + ".jpg", quality=90, progressive=True)
+    elif kind == "jpeg_grey":
+        Image.fromarray(picture(rng, h, w, 1)).save(path_stem + ".JPG", quality=90)
+    elif kind == "png_rgb":
+        Image.fromarray(picture(rng, h, w)).save(path_stem + ".png")
+    elif kind == "png_rgba":
+        rgba = np.concatenate([picture(rng, h, w), picture(rng, h, w, 1)[..., None]], -1)
+        Image.fromarray(rgba, "RGBA").save(path_stem + ".png")
+    elif kind == "png_grey":
+        Image.fromarray(picture(rng, h, w, 1)).save(path_stem + ".png")
+    elif kind == "png_grey_alpha":
+        la = np.stack([picture(rng, h, w, 1), picture(rng, h, w, 1)], -1)
+        Image.fromarray(la, "LA").save(path_stem + ".png")
+    elif kind == "png_palette":
+        img = Image.fromarray(picture(rng, h, w)).convert("P", palette=Image.ADAPTIVE, colors=16)
+        img.save(path_stem + ".png", transparency=0)
+    elif kind == "png_1bit":
+        Image.fromarray(picture(rng, h, w, 1) > 128).save(path_stem + ".png")
+    elif kind == "png_grey16":
+        Image.fromarray(rng.integers(0, 65536, (h, w)).astype(np.uint16)).save(path_stem + ".png")
+    elif kind == "png_rgb16":
+        write_png_rgb16(path_stem + ".png", rng.integers(0, 65536, (h, w, 3)))
+    elif kind == "png_interlaced":
+        write_png_interlaced(path_stem + ".png", picture(rng, h, w))
+    else:
+        raise ValueError(kind)
+    return [n for n in os.listdir(os.path.dirname(path_stem))
+            if n.startswith(os.path.basename(path_stem) + ".")][0]
+
+
+KINDS = ["jpeg420", "jpeg444", "jpeg422", "jpeg_progressive", "jpeg_grey", "png_rgb", "png_rgba",
+         "png_grey", "png_grey_alpha", "png_palette", "png_1bit", "png_grey16", "png_rgb16",
+         "png_interlaced"]
+
+
+def pil_pixels(path, channels=3):
+    """What ImageFolder's loader gives: Image.open(f).convert("RGB") (or "L"). 16-bit greyscale
+    is the documented exception: dptrain keeps the high byte, Pillow's convert clips at 255."""
+    img = Image.open(path)
+    if img.mode in ("I;16", "I;16B", "I"):
+        grey = (np.asarray(img).astype(np.uint32) >> 8).astype(np.uint8)
+        return grey if channels == 1 else np.repeat(grey[..., None], 3, -1)
+    arr = np.asarray(img.convert("RGB" if channels == 3 else "L"))
+    return arr if channels == 3 else arr
+
+
+def make_split(root, classes, per_class, rng, size=(20, 24), kinds=KINDS):
+    """root/<class>/NNN.<ext> in several formats; returns {class: [file names]}."""
+    made = {}
+    for ci, name in enumerate(classes):
+        os.makedirs(os.path.join(root, name), exist_ok=True)
+        made[name] = [save_variant(os.path.join(root, name, f"{i:03d}"),
+                                   kinds[(ci * per_class + i) % len(kinds)], rng, *size)
+                      for i in range(per_class)]
+    return made
+
+
+def expected(root, classes, channels=3):
+    """Pixels and labels in ImageFolder's order: classes sorted, files sorted within a class."""
+    images, labels = [], []
+    for label, name in enumerate(sorted(classes)):
+        for f in sorted(os.listdir(os.path.join(root, name))):
+            images.append(pil_pixels(os.path.join(root, name, f), channels))
+            labels.append(label)
+    images = np.stack(images)
+    return (images[..., None] if channels == 1 else images), np.array(labels, np.uint8)
+
+
+def pack(source, output, *extra, expect=0):
+    proc = subprocess.run([DPTRAIN, "pack", "--format", "folder", "--source", source, "--output",
+                           output, *extra], capture_output=True, text=True, timeout=300)
+    if proc.returncode != expect:
+        print(proc.stdout, proc.stderr)
+    return proc
+
+
+def read(path):
+    with h5py.File(path, "r") as f:
+        out = {s: (f[s]["images"][:], f[s]["labels"][:]) for s in ("train", "test")}
+        out["attrs"] = dict(f.attrs)
+        out["class_names"] = [n.decode() if isinstance(n, bytes) else n for n in f["class_names"][:]]
+        out["checksummed"] = all(f[s][d].fletcher32 for s in ("train", "test")
+                                 for d in ("images", "labels"))
+    return out
+
+
+def bad_case(tmp, source, what, must_mention, *extra, expect=EXIT_DATA):
+    out = os.path.join(tmp, "bad.h5")
+    proc = pack(source, out, *extra, expect=expect)
+    err = proc.stderr.strip()
+    ok = (proc.returncode == expect and len(err.splitlines()) == 1 and "dptrain: error:" in err
+          and must_mention in err and not os.path.exists(out) and not os.path.exists(out + ".tmp"))
+    check(ok, f"{what}: exit {proc.returncode}, one line naming {must_mention!r}, no output "
+              f"({err})")
+
+
+def test_exact_pixels(tmp, rng):
+    src = os.path.join(tmp, "exact")
+    classes = ["zebra", "Apple", "mango"]  # created out of order; sorted: Apple, mango, zebra
+    make_split(os.path.join(src, "train"), classes, 14, rng)
+    make_split(os.path.join(src, "test"), classes, 5, rng)
+    interlaced = os.path.join(src, "train", "mango", "013.png")
+    check(Image.open(interlaced).info.get("interlace") == 1, "the generated folder has an interlaced PNG")
+    out = os.path.join(tmp, "exact.h5")
+    proc = pack(src, out, "--threads", "3", "--progress-every", "0")
+    check(proc.returncode == 0, f"folder of {len(KINDS)} kinds of JPEG/PNG packed")
+    got = read(out)
+    check(got["class_names"] == ["Apple", "mango", "zebra"], "classes in sorted (ImageFolder) order")
+    for split in ("train", "test"):
+        want_images, want_labels = expected(os.path.join(src, split), classes)
+        images, labels = got[split]
+        check(images.shape == want_images.shape and np.array_equal(images, want_images),
+              f"{split}: every pixel equals Pillow's convert('RGB') ({images.shape})")
+        check(np.array_equal(labels, want_labels), f"{split}: labels in class-major file order")
+    a = got["attrs"]
+    check(a["height"] == 20 and a["width"] == 24 and a["channels"] == 3 and a["num_classes"] == 3,
+          "shape and class count attributes")
+    train = got["train"][0].astype(np.float64) / 255
+    check(np.allclose(a["mean"], train.mean((0, 1, 2))) and np.allclose(a["std"], train.std((0, 1, 2))),
+          "mean/std of the train images")
+    check(got["checksummed"], "every split dataset carries Fletcher-32")
+    counts = list(a["source_counts"])
+    check(counts[0] == "train/Apple 14" and counts[-1] == "test/zebra 5" and len(counts) == 6,
+          f"per-class counts recorded ({counts[0]} ... {counts[-1]})")
+    sources = list(a["sources"])
+    check(len(sources) == 1 and sources[0].startswith("exact/ ") and len(sources[0]) == 7 + 64,
+          f"source tree digest recorded ({sources[0]})")
+    check("skipped" not in a, "nothing skipped, no 'skipped' attribute")
+    lines = [l for l in proc.stdout.splitlines() if "files/s" in l]
+    check(len(lines) >= 1 and lines[-1].split()[1] == "57/57",
+          f"plain progress lines when stderr is not a terminal ({lines[-1] if lines else None})")
+
+    # A changed byte anywhere in the tree changes the digest.
+    victim = os.path.join(src, "test", "mango", sorted(os.listdir(os.path.join(src, "test", "mango")))[0])
+    Image.open(victim).convert("RGB").save(victim + ".png")
+    os.replace(victim + ".png", victim)
+    out2 = os.path.join(tmp, "exact2.h5")
+    pack(src, out2)
+    check(list(read(out2)["attrs"]["sources"]) != sources, "a changed source file changes the digest")
+
+    out1 = os.path.join(tmp, "grey.h5")
+    check(pack(src, out1, "--channels", "1").returncode == 0, "--channels 1 packed")
+    got = read(out1)
+    for split in ("train", "test"):
+        want_images, _ = expected(os.path.join(src, split), classes, channels=1)
+        check(np.array_equal(got[split][0], want_images),
+              f"{split}: --channels 1 equals Pillow's convert('L') ({got[split][0].shape})")
+
+
+def test_split(tmp, rng):
+    src = os.path.join(tmp, "flat")
+    counts = {"b": 11, "a": 8, "c": 21}
+    for name, n in counts.items():
+        make_split(src, [name], n, rng, kinds=["jpeg420", "png_rgb"])
+    outs = {}
+    for tag, seed in (("s7", "7"), ("s7again", "7"), ("s8", "8")):
+        outs[tag] = os.path.join(tmp, f"{tag}.h5")
+        check(pack(src, outs[tag], "--test-fraction", "0.25", "--seed", seed).returncode == 0,
+              f"DIR/<class> split with --test-fraction 0.25 --seed {seed}")
+    got = {k: read(v) for k, v in outs.items()}
+    for split in ("train", "test"):
+        check(all(np.array_equal(got["s7"][split][i], got["s7again"][split][i]) for i in (0, 1)),
+              f"same seed, same {split} split")
+    check(not np.array_equal(got["s7"]["test"][0], got["s8"]["test"][0]), "another seed, another split")
+    # Every source image lands in exactly one split, under its own class.
+    source = {}
+    for label, name in enumerate(sorted(counts)):
+        for f in os.listdir(os.path.join(src, name)):
+            source[pil_pixels(os.path.join(src, name, f)).tobytes()] = label
+    for tag in ("s7", "s8"):
+        seen = []
+        for split in ("train", "test"):
+            for img, label in zip(*got[tag][split]):
+                seen.append(img.tobytes())
+                if source.get(img.tobytes()) != label:
+                    check(False, f"{tag}: a packed image matches its source and class")
+        check(sorted(seen) == sorted(source), f"{tag}: train + test is the folder, no image twice")
+        test_counts = np.bincount(got[tag]["test"][1], minlength=3)
+        want = [int(np.floor(0.25 * counts[n] + 0.5)) for n in sorted(counts)]
+        check(list(test_counts) == want, f"{tag}: stratified, round(0.25 n) per class {want}")
+
+
+def test_resize(tmp, rng):
+    src = os.path.join(tmp, "sizes")
+    sizes = [(40, 30), (30, 50), (64, 64), (17, 23), (33, 100), (16, 16), (50, 45), (16, 300),
+             (241, 97), (9, 12)]
+    for ci, name in enumerate(["x", "y"]):
+        for i, (h, w) in enumerate(sizes):
+            os.makedirs(os.path.join(src, "train", name), exist_ok=True)
+            kind = ["jpeg420", "png_rgb", "png_grey"][(i + ci) % 3]
+            save_variant(os.path.join(src, "train", name, f"{i:02d}"), kind, rng, h, w)
+        os.makedirs(os.path.join(src, "test", name), exist_ok=True)
+        save_variant(os.path.join(src, "test", name, "00"), "jpeg420", rng, 21, 27)
+    bad_case(tmp, src, "differing sizes without --image-size", "sizes/train/x/01.png")
+    bad_case(tmp, src, "--jpeg-draft without --image-size", "--jpeg-draft", "--jpeg-draft",
+             expect=EXIT_USAGE)
+    packed = {}
+    for draft in (False, True):
+        out = os.path.join(tmp, f"resized{draft}.h5")
+        extra = ["--jpeg-draft"] if draft else []
+        check(pack(src, out, "--image-size", "16", *extra).returncode == 0,
+              f"--image-size 16 {' '.join(extra)} packed")
+        packed[draft] = read(out)
+        compare_resized(src, packed[draft], draft)
+    check(not np.array_equal(packed[False]["train"][0], packed[True]["train"][0]),
+          "--jpeg-draft changed the large JPEGs' pixels (it decoded them scaled)")
+
+
+def compare_resized(src, got, draft):
+    worst, means = 0, []
+    for split in ("train", "test"):
+        images = got[split][0]
+        check(images.shape[1:] == (16, 16, 3), f"{split}: all 16x16x3")
+        files = [os.path.join(src, split, c, f) for c in ("x", "y")
+                 for f in sorted(os.listdir(os.path.join(src, split, c)))]
+        for img, path in zip(images, files):
+            pil = Image.open(path)
+            if draft:
+                pil.draft("RGB", (16, 16))  # a no-op for PNGs
+            pil = pil.convert("RGB")
+            w, h = pil.size
+            nw, nh = (16, int(16 * h / w)) if w <= h else (int(16 * w / h), 16)
+            pil = pil.resize((nw, nh), Image.BILINEAR)
+            top, left = int(round((nh - 16) / 2.0)), int(round((nw - 16) / 2.0))
+            want = np.asarray(pil)[top:top + 16, left:left + 16]
+            diff = np.abs(img.astype(int) - want.astype(int))
+            worst = max(worst, diff.max())
+            means.append(diff.mean())
+    what = "Pillow's draft('RGB', (16, 16)) + " if draft else "Pillow "
+    print(f"resize vs {what}BILINEAR + centre crop: max |diff| {worst}, mean {np.mean(means):.3f}, "
+          f"worst image mean {np.max(means):.3f}")
+    check(worst <= RESIZE_MAX_DIFF and np.max(means) <= RESIZE_MEAN_DIFF,
+          f"resize within {RESIZE_MAX_DIFF} levels (mean <= {RESIZE_MEAN_DIFF}) of {what}BILINEAR")
+
+
+def test_bad_input(tmp, rng):
+    def tree(name, per_class=2, classes=("a", "b")):
+        root = os.path.join(tmp, name)
+        for split in ("train", "test"):
+            make_split(os.path.join(root, split), list(classes), per_class, rng,
+                       kinds=["jpeg420", "png_rgb"])
+        return root
+
+    root = tree("truncated_jpeg")
+    path = os.path.join(root, "train", "b", "000.jpg")
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[:len(data) // 2])
+    bad_case(tmp, root, "JPEG cut in its header", "truncated_jpeg/train/b/000.jpg")
+    path = os.path.join(root, "train", "b", "000.jpg")
+    open(path, "wb").write(data[:len(data) * 9 // 10])
+    bad_case(tmp, root, "JPEG cut in its scan data", "truncated_jpeg/train/b/000.jpg")
+
+    root = tree("truncated_png")
+    path = os.path.join(root, "test", "a", "001.png")
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[:len(data) - 30])
+    bad_case(tmp, root, "truncated PNG", "truncated_png/test/a/001.png")
+
+    root = tree("not_image")
+    open(os.path.join(root, "train", "a", "notes.txt"), "w").write("not a picture\n")
+    bad_case(tmp, root, "a file that is not an image", "not_image/train/a/notes.txt")
+
+    root = tree("cmyk")
+    Image.fromarray(picture(rng, 20, 24)).convert("CMYK").save(os.path.join(root, "test", "b", "c.jpg"))
+    bad_case(tmp, root, "a CMYK JPEG", "cmyk/test/b/c.jpg")
+
+    root = tree("dangling")
+    os.symlink("/nonexistent/image.jpg", os.path.join(root, "train", "a", "gone.jpg"))
+    bad_case(tmp, root, "an unreadable file (a dangling link)", "dangling/train/a/gone.jpg")
+
+    root = tree("empty_class")
+    os.makedirs(os.path.join(root, "train", "c"))
+    os.makedirs(os.path.join(root, "test", "c"))
+    bad_case(tmp, root, "an empty class folder", "empty_class/train/c")
+
+    root = tree("class_sets")
+    make_split(os.path.join(root, "test"), ["c"], 1, rng)
+    bad_case(tmp, root, "train and test with different class sets", "train/c")
+
+    root = os.path.join(tmp, "many")
+    for c in range(257):
+        os.makedirs(os.path.join(root, f"c{c:03d}"))
+    bad_case(tmp, root, "257 classes (labels are uint8)", "257 classes", "--test-fraction", "0.5")
+
+    root = tree("both_layouts")
+    bad_case(tmp, root, "--test-fraction with train/ and test/", "--test-fraction",
+             "--test-fraction", "0.2", expect=EXIT_USAGE)
+    bad_case(tmp, os.path.join(tmp, "flat_none"), "missing source folder", "flat_none")
+    root = os.path.join(tmp, "tiny_flat")
+    make_split(root, ["a", "b"], 3, rng, kinds=["jpeg420"])
+    bad_case(tmp, root, "a --test-fraction that leaves no test image", "test split empty",
+             "--test-fraction", "0.1", expect=EXIT_USAGE)
+
+    # --skip-bad: the same faults packed past, listed in the log and the file.
+    root = tree("skip", per_class=3)
+    path = os.path.join(root, "train", "a", "001.png")
+    open(path, "wb").write(open(path, "rb").read()[:40])
+    open(os.path.join(root, "test", "b", "zz.txt"), "w").write("text")
+    save_variant(os.path.join(root, "train", "b", "big"), "png_rgb", rng, 30, 30)
+    out = os.path.join(tmp, "skipped.h5")
+    proc = pack(root, out, "--skip-bad")
+    check(proc.returncode == 0, "--skip-bad packs the rest")
+    got = read(out)
+    skipped = list(got["attrs"]["skipped"])
+    check(len(skipped) == 3 and skipped[0].startswith("train/a/001.png:")
+          and skipped[1].startswith("train/b/big.png:") and skipped[2].startswith("test/b/zz.txt:"),
+          f"'skipped' attribute lists the three bad files ({skipped})")
+    check(proc.stdout.count("skipped") >= 3, "the log names the skipped files")
+    check(len(got["train"][1]) == 5 and len(got["test"][1]) == 6, "the other 11 images packed")
+    counts = list(got["attrs"]["source_counts"])
+    check(counts == ["train/a 2", "train/b 3", "test/a 3", "test/b 3"], f"counts without them {counts}")
+
+
+def test_train_eval(tmp, rng):
+    """A generated folder packed, trained on and evaluated by dptrain unchanged."""
+    src = os.path.join(tmp, "trainable")
+    for split, n in (("train", 24), ("test", 8)):
+        for label, name in enumerate(["dark", "light"]):
+            os.makedirs(os.path.join(src, split, name))
+            for i in range(n):
+                level = 60 if label == 0 else 190
+                img = np.clip(rng.normal(level, 30, (20 + i % 5, 18, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(img).save(os.path.join(src, split, name, f"{i}.jpg"), quality=90)
+    packed = os.path.join(tmp, "trainable.h5")
+    check(pack(src, packed, "--image-size", "16").returncode == 0, "mixed sizes packed at 16x16")
+    out = os.path.join(tmp, "runs")
+    train = subprocess.run([DPTRAIN, "train", "--data", packed, "--arch", "resnet8", "--epochs", "2",
+                            "--batch-size", "8", "--lr", "0.05", "--output-dir", out,
+                            "--run-name", "folder", "--threads", "2"],
+                           capture_output=True, text=True, timeout=600)
+    check(train.returncode == 0, "dptrain train on the packed folder")
+    if train.returncode != 0:
+        print(train.stdout[-2000:], train.stderr[-2000:])
+        return
+    ev = subprocess.run([DPTRAIN, "eval", "--checkpoint", os.path.join(out, "folder", "checkpoint.h5"),
+                         "--data", packed, "--threads", "2"], capture_output=True, text=True, timeout=300)
+    check(ev.returncode == 0, "dptrain eval on the packed folder")
+    if ev.returncode != 0:
+        print(ev.stdout[-2000:], ev.stderr[-2000:])
+    with h5py.File(os.path.join(out, "folder", "metrics.h5"), "r") as f:
+        cm = f["final"]["confusion_matrix"][:]
+        check(cm.shape == (2, 2) and cm.sum() == 16, f"confusion matrix over the 16 test images {cm.tolist()}")
+    # A torchvision ResNet (ImageNet stem) on the same 16x16 images: one epoch runs.
+    r18 = subprocess.run([DPTRAIN, "train", "--data", packed, "--arch", "resnet18", "--epochs", "1",
+                          "--batch-size", "16", "--output-dir", out, "--run-name", "folder18",
+                          "--threads", "2"], capture_output=True, text=True, timeout=600)
+    check(r18.returncode == 0, "dptrain train --arch resnet18 on the packed folder")
+    if r18.returncode != 0:
+        print(r18.stdout[-2000:], r18.stderr[-2000:])
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    rng = np.random.default_rng(19)
+    for test in (test_exact_pixels, test_split, test_resize, test_bad_input, test_train_eval):
+        print(f"--- {test.__name__}")
+        test(tmp, rng)
+
+if failures:
+    print(f"{len(failures)} checks failed")
+    sys.exit(1)
+print("all checks passed")
