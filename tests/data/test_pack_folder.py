@@ -156,10 +156,19 @@ def pack(source, output, *extra, expect=0):
     return proc
 
 
+def text(value):
+    """dptrain's fixed-length string attributes (bytes in h5py, scalar or array) as str."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray) and value.dtype.kind == "S":
+        return np.array([v.decode() for v in value], dtype=object)
+    return value
+
+
 def read(path):
     with h5py.File(path, "r") as f:
         out = {s: (f[s]["images"][:], f[s]["labels"][:]) for s in ("train", "test")}
-        out["attrs"] = dict(f.attrs)
+        out["attrs"] = {k: text(v) for k, v in f.attrs.items()}
         out["class_names"] = [n.decode() if isinstance(n, bytes) else n for n in f["class_names"][:]]
         out["checksummed"] = all(f[s][d].fletcher32 for s in ("train", "test")
                                  for d in ("images", "labels"))
