@@ -40,11 +40,17 @@
 
 namespace dp::equivalence {
 
+// The runs compared: a training set no world size (2, 3) divides, so the sampler pads, and a
+// global batch every world size divides, so the ranks' local batches are equal.
+constexpr int64_t kSamples = 203, kGlobalBatch = 6;
+constexpr int64_t kChannels = 3, kClasses = 10;
+
 // Random images and labels drawn from `seed`; the same bytes on every rank.
 struct DatasetSpec {
   const char* name = "";  // dashes: the file is named after it with underscores
-  int64_t train = 0, test = 0, side = 0, channels = 0, classes = 0;
+  int64_t test = 0, side = 0;
   uint64_t seed = 0;
+  int64_t train = kSamples, channels = kChannels, classes = kClasses;
 };
 
 // The dataset packed into a file of this process's own (every rank writes one), removed when

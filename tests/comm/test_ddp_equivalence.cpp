@@ -39,18 +39,11 @@ namespace {
 
 using namespace equivalence;
 
-constexpr int64_t kSamples = 203, kSide = 8, kChannels = 3, kClasses = 10;
-constexpr int64_t kGlobalBatch = 6;  // divisible by 2 and 3
+constexpr int64_t kSide = 8;
 constexpr int kEpochs = 2;
 constexpr uint64_t kSeed = 11;
 constexpr float kLr = 0.05f;
-constexpr DatasetSpec kDataset{.name = "ddp-equivalence",
-                               .train = kSamples,
-                               .test = 20,
-                               .side = kSide,
-                               .channels = kChannels,
-                               .classes = kClasses,
-                               .seed = 5};
+constexpr DatasetSpec kDataset{.name = "ddp-equivalence", .test = 20, .side = kSide, .seed = 5};
 
 class TinyNet : public nn::Model {
  public:

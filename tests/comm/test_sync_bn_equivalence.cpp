@@ -60,17 +60,10 @@ namespace {
 
 using namespace equivalence;
 
-constexpr int64_t kSamples = 203, kSide = 16, kChannels = 3, kClasses = 10;
-constexpr int64_t kGlobalBatch = 6;  // divisible by 2 and 3
+constexpr int64_t kSide = 16;
 constexpr uint64_t kSeed = 13;
 constexpr float kLr = 0.05f;
-constexpr DatasetSpec kDataset{.name = "sync-bn-equivalence",
-                               .train = kSamples,
-                               .test = 12,
-                               .side = kSide,
-                               .channels = kChannels,
-                               .classes = kClasses,
-                               .seed = 7};
+constexpr DatasetSpec kDataset{.name = "sync-bn-equivalence", .test = 12, .side = kSide, .seed = 7};
 
 // The W local batches of one step, in rank order, as one batch.
 data::HostBatch concatenated(const std::vector<const data::HostBatch*>& parts) {
