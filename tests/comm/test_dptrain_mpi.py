@@ -13,23 +13,10 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tiny_dataset import mpirun_command, write_tiny_dataset  # noqa: E402
-
-
-def text_attrs(node):
-    """An HDF5 object's attributes, with dptrain's fixed-length strings (bytes in h5py) as str."""
-    return {k: v.decode() if isinstance(v, bytes) else v for k, v in node.attrs.items()}
-
+from checks import check, finish  # noqa: E402
+from tiny_dataset import mpirun_command, text_attrs, write_tiny_dataset  # noqa: E402
 
 DPTRAIN, MPIEXEC = sys.argv[1], sys.argv[2]
-failures = []
-
-
-def check(ok, what):
-    print(f"{'ok  ' if ok else 'FAIL'} {what}")
-    if not ok:
-        failures.append(what)
-
 
 with tempfile.TemporaryDirectory() as tmp:
     data = os.path.join(tmp, "tiny.h5")
@@ -106,5 +93,4 @@ with tempfile.TemporaryDirectory() as tmp:
           f"--comm nccl refused on the CPU backend (exit {nccl.returncode}): "
           f"{nccl.stderr.strip().splitlines()[:1]}")
 
-if failures:
-    sys.exit(f"{len(failures)} check(s) failed")
+finish()

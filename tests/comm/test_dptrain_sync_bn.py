@@ -21,17 +21,10 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tiny_dataset import mpirun_command, write_tiny_dataset  # noqa: E402
+from checks import check, finish  # noqa: E402
+from tiny_dataset import mpirun_command, text_attrs, write_tiny_dataset  # noqa: E402
 
 DPTRAIN, MPIEXEC = sys.argv[1], sys.argv[2]
-failures = []
-
-
-def check(ok, what):
-    print(f"{'ok  ' if ok else 'FAIL'} {what}")
-    if not ok:
-        failures.append(what)
-
 
 with tempfile.TemporaryDirectory() as tmp:
     data = os.path.join(tmp, "tiny.h5")
@@ -49,7 +42,7 @@ with tempfile.TemporaryDirectory() as tmp:
         run = os.path.join(out, name)
         with h5py.File(os.path.join(run, "metrics.h5")) as f:
             losses = f["steps/loss"][()]
-            option = f["config"].attrs["sync-bn"]
+            option = text_attrs(f["config"])["sync-bn"]
         with h5py.File(os.path.join(run, "checkpoint.h5")) as c:
             state = {f"{g}/{k}": c[g][k][()] for g in ("params", "buffers") for k in c[g]}
             recorded = int(c.attrs["sync_bn"])
@@ -83,5 +76,4 @@ with tempfile.TemporaryDirectory() as tmp:
     check(synced_diff <= 1e-5, "2 ranks with --sync-bn take 1 rank's first step (loss)")
     check(plain_diff > 1e-3, "2 ranks without it do not (the comparison can tell)")
 
-if failures:
-    sys.exit(f"{len(failures)} check(s) failed")
+finish()

@@ -1,5 +1,7 @@
-"""A small packed dataset (the layout of lib/data/packed_format.h) for dptrain runs in tests:
-random 8x8 RGB images, 10 classes, a train size that 2 and 3 ranks do not divide."""
+"""What the tests running dptrain share across folders: a small packed dataset (the layout of
+lib/data/packed_format.h: random 8x8 RGB images, 10 classes, a train size that 2 and 3 ranks
+do not divide), the command lines (mpirun for tests; dptrain alone or under it), and dptrain's
+HDF5 string attributes read as str."""
 import h5py
 import numpy as np
 
@@ -30,3 +32,14 @@ def mpirun_command(mpiexec, ranks, program_args):
     """mpirun for tests: oversubscribed, one thread and no core binding per rank."""
     return [mpiexec, "--oversubscribe", "--allow-run-as-root", "--bind-to", "none",
             "-x", "OMP_NUM_THREADS=1", "-np", str(ranks)] + program_args
+
+
+def dptrain_command(dptrain, mpiexec, ranks, args):
+    """dptrain ARGS: alone on 1 rank, as a user runs it; under mpirun_command on more."""
+    program = [dptrain] + args
+    return program if ranks == 1 else mpirun_command(mpiexec, ranks, program)
+
+
+def text_attrs(node):
+    """An HDF5 object's attributes, with dptrain's fixed-length strings (bytes in h5py) as str."""
+    return {k: v.decode() if isinstance(v, bytes) else v for k, v in node.attrs.items()}

@@ -16,11 +16,8 @@ import numpy as np
 
 from e2e_util import check, pack_fashion_mnist
 
-
-def text_attrs(node):
-    """An HDF5 object's attributes, with dptrain's fixed-length strings (bytes in h5py) as str."""
-    return {k: v.decode() if isinstance(v, bytes) else v for k, v in node.attrs.items()}
-
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "comm"))
+from tiny_dataset import text_attrs  # noqa: E402
 
 DPTRAIN, SOURCE_DIR, EXTRA = sys.argv[1], sys.argv[2], sys.argv[3:]
 SKIPPED = 77

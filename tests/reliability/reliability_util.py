@@ -8,7 +8,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "comm"))
-from tiny_dataset import mpirun_command, write_tiny_dataset  # noqa: E402,F401
+from tiny_dataset import mpirun_command, text_attrs, write_tiny_dataset  # noqa: E402,F401
 
 EXIT = {"ok": 0, "internal": 1, "usage": 2, "data": 3, "numerical": 4, "communication": 5,
         "io": 6, "preempted": 7}

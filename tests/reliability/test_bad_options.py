@@ -12,11 +12,6 @@ import numpy as np
 from reliability_util import EXIT, Checker, write_tiny_dataset
 
 
-def text_attrs(node):
-    """An HDF5 object's attributes, with dptrain's fixed-length strings (bytes in h5py) as str."""
-    return {k: v.decode() if isinstance(v, bytes) else v for k, v in node.attrs.items()}
-
-
 check = Checker(sys.argv[1], sys.argv[2])
 USAGE, DATA = EXIT["usage"], EXIT["data"]
 

@@ -17,12 +17,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reliability_util import EXIT, Checker, write_tiny_dataset  # noqa: E402
-
-
-def text_attrs(node):
-    """An HDF5 object's attributes, with dptrain's fixed-length strings (bytes in h5py) as str."""
-    return {k: v.decode() if isinstance(v, bytes) else v for k, v in node.attrs.items()}
+from reliability_util import EXIT, Checker, text_attrs, write_tiny_dataset  # noqa: E402
 
 
 DATA = EXIT["data"]

@@ -1,31 +1,22 @@
 """Helpers for the dptrain-report tests: hand-made metrics.h5 files in the layout
-lib/io/metrics_writer.cpp writes (README.md, "Outputs"), image checks, and running the tool."""
+lib/io/metrics_writer.cpp writes (README.md, "Outputs"), image checks, running the tool, and
+the check lines (tests/comm/checks.py)."""
 import os
 import struct
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 import h5py
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "comm"))
+from checks import check, finish  # noqa: E402,F401  (the report tests' check lines)
+
 HISTORY_FIELDS = ("epoch", "steps", "lr", "train_loss", "train_acc", "val_loss", "val_acc",
                   "epoch_time", "images_per_sec", "time_data", "time_forward", "time_backward",
                   "time_comm", "time_optimizer", "time_eval", "skipped_steps",
                   "time_comm_hidden", "step_time_max", "step_time_min")
-
-failures = []
-
-
-def check(ok, what):
-    print(f"{'ok  ' if ok else 'FAIL'} {what}", flush=True)
-    if not ok:
-        failures.append(what)
-    return ok
-
-
-def finish():
-    print(f"{len(failures)} failed" if failures else "all checks passed")
-    raise SystemExit(1 if failures else 0)
 
 
 def history_rows(epochs, **overrides):

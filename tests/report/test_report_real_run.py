@@ -20,12 +20,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "comm"))
 from report_fixtures import (check, finish, png_complete, png_size, run_report, svg_ok,  # noqa
                              svg_texts)
-from tiny_dataset import mpirun_command, write_tiny_dataset  # noqa: E402
-
-
-def text_attrs(node):
-    """An HDF5 object's attributes, with dptrain's fixed-length strings (bytes in h5py) as str."""
-    return {k: v.decode() if isinstance(v, bytes) else v for k, v in node.attrs.items()}
+from tiny_dataset import mpirun_command, text_attrs, write_tiny_dataset  # noqa: E402
 
 
 DPTRAIN, TOOL, MPIEXEC = sys.argv[1:4]

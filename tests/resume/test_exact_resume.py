@@ -19,32 +19,20 @@ import time
 import h5py
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "comm"))
-from tiny_dataset import mpirun_command, write_tiny_dataset  # noqa: E402
+from checks import check, finish  # noqa: E402
+from tiny_dataset import dptrain_command, text_attrs, write_tiny_dataset  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from paused_run import start_paused, stop_at  # noqa: E402
 from run_snapshot import differences, snapshot  # noqa: E402
-
-
-def text_attrs(node):
-    """An HDF5 object's attributes, with dptrain's fixed-length strings (bytes in h5py) as str."""
-    return {k: v.decode() if isinstance(v, bytes) else v for k, v in node.attrs.items()}
-
 
 DPTRAIN, MPIEXEC, RANKS = sys.argv[1], sys.argv[2], int(sys.argv[3])
 EXIT_PREEMPTED = 7
 EPOCHS, STEPS_PER_EPOCH = 3, 13  # 203 samples, global batch 16: 13 steps on 1 and on 2 ranks
-failures = []
-
-
-def check(ok, what):
-    print(f"{'ok  ' if ok else 'FAIL'} {what}", flush=True)
-    if not ok:
-        failures.append(what)
 
 
 def command(ranks, args):
-    program = [DPTRAIN, "train"] + args
-    return program if ranks == 1 else mpirun_command(MPIEXEC, ranks, program)
+    return dptrain_command(DPTRAIN, MPIEXEC, ranks, ["train"] + args)
 
 
 def run(ranks, args, timeout=240):
@@ -142,15 +130,8 @@ with tempfile.TemporaryDirectory() as tmp:
     # signal arrives; the run is too quick to hit a step by timing): every rank stops at that
     # step, checkpoints and exits 7; --resume auto finishes the run identically.
     args = full + ["--run-name", "signalled", "--pause-at-step", "4"]
-    proc = subprocess.Popen(command(RANKS, args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    for line in proc.stdout:
-        if "waiting at step 4" in line:
-            proc.send_signal(signal.SIGUSR1)  # mpirun forwards SIGUSR1 to every rank
-            break
-    stdout_rest, stderr = proc.communicate(timeout=120)
-    check(proc.returncode == EXIT_PREEMPTED,
-          f"SIGUSR1: exit {EXIT_PREEMPTED} (got {proc.returncode}) {stderr[-800:]}")
+    code, stdout_rest, stderr = stop_at(command(RANKS, args), 4)
+    check(code == EXIT_PREEMPTED, f"SIGUSR1: exit {EXIT_PREEMPTED} (got {code}) {stderr[-800:]}")
     check("stopping on SIGUSR1" in stdout_rest, "the log says why it stopped")
     with h5py.File(os.path.join(out, "signalled", "checkpoint.h5"), "r") as f:
         stopped_at = int(f.attrs["step"])
@@ -171,11 +152,7 @@ with tempfile.TemporaryDirectory() as tmp:
     # left to save, so it finishes normally and exits 0 rather than dying of the signal.
     last = EPOCHS * STEPS_PER_EPOCH
     late = full + ["--run-name", "late-signal", "--pause-at-step", str(last)]
-    proc = subprocess.Popen(command(RANKS, late), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    for line in proc.stdout:
-        if f"waiting at step {last}" in line:
-            break
+    proc, _ = start_paused(command(RANKS, late), last)
     # The ranks themselves are signalled: mpirun, which would forward the signal, does not
     # survive a signal during its own teardown, and that is not dptrain's to fix.
     ranks = [proc.pid] if RANKS == 1 else rank_pids(proc.pid)
@@ -226,6 +203,5 @@ with tempfile.TemporaryDirectory() as tmp:
     check(code == 0 and "epoch 2/2 done" in stdout and "epoch 1/2 done" not in stdout,
           f"epoch-boundary checkpoint resumes on {other} ranks (exit {code}) {stderr[-500:]}")
 
-if failures:
-    sys.exit(f"{len(failures)} check(s) failed")
+finish()
 print("exact resume passed")

@@ -27,7 +27,6 @@ reduction-order rounding (bars below), but for the epoch's last step, whose padd
 usage: test_resume_world_size.py DPTRAIN MPIEXEC [--sync-bn]"""
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -37,9 +36,11 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "comm"))
-from tiny_dataset import mpirun_command, write_tiny_dataset  # noqa: E402
+from checks import check, finish  # noqa: E402
+from tiny_dataset import dptrain_command, write_tiny_dataset  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from paused_run import stop_at  # noqa: E402
 from run_snapshot import differences, snapshot  # noqa: E402
 
 DPTRAIN, MPIEXEC, EXTRA = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -67,18 +68,10 @@ TOL_STEP_LOSS, TOL_EPOCH_LOSS, TOL_WEIGHTS_OF_MOVEMENT = 5e-2, 5e-3, 0.4
 # uninterrupted run (both about 30x float32 rounding of these sums), the last step and the
 # epoch's loss as without --sync-bn.
 TOL_SYNC_STEP_LOSS, TOL_SYNC_WEIGHTS = 1e-5, 1e-6
-failures = []
-
-
-def check(ok, what):
-    print(f"{'ok  ' if ok else 'FAIL'} {what}", flush=True)
-    if not ok:
-        failures.append(what)
 
 
 def command(ranks, args):
-    program = [DPTRAIN, "train"] + args
-    return program if ranks == 1 else mpirun_command(MPIEXEC, ranks, program)
+    return dptrain_command(DPTRAIN, MPIEXEC, ranks, ["train"] + args)
 
 
 def read_dump(prefix, ranks):
@@ -125,14 +118,8 @@ with tempfile.TemporaryDirectory() as tmp:
     # Stop the 2-rank run at global step 27 with SIGUSR1 (--pause-at-step holds it there).
     args = base + ["--run-name", "stopped", "--dump-samples", os.path.join(tmp, "stopped"),
                    "--pause-at-step", str(STOP_STEP)]
-    proc = subprocess.Popen(command(2, args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    for line in proc.stdout:
-        if f"waiting at step {STOP_STEP}" in line:
-            proc.send_signal(signal.SIGUSR1)
-            break
-    _, stderr = proc.communicate(timeout=120)
-    check(proc.returncode == EXIT_PREEMPTED, f"SIGUSR1: exit 7 (got {proc.returncode}) {stderr[-500:]}")
+    code, _, stderr = stop_at(command(2, args), STOP_STEP)
+    check(code == EXIT_PREEMPTED, f"SIGUSR1: exit 7 (got {code}) {stderr[-500:]}")
     with h5py.File(os.path.join(out, "stopped", "checkpoint.h5"), "r") as f:
         at = (int(f.attrs["step"]), int(f.attrs["step_in_epoch"]), int(f.attrs["world_size"]),
               int(f.attrs["sampler_consumed"]))
@@ -241,6 +228,5 @@ with tempfile.TemporaryDirectory() as tmp:
               resumed["history/train_loss"][0] == straight["history/train_loss"][0],
               f"{ranks} rank(s): metrics.h5 holds epochs 1 (unchanged) and 2")
 
-if failures:
-    sys.exit(f"{len(failures)} check(s) failed")
+finish()
 print("resume on another world size passed")

@@ -25,26 +25,15 @@ import h5py
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "comm"))
 sys.path.insert(0, os.path.join(HERE, "..", "resume"))
+from checks import check, failures, finish  # noqa: E402
 from run_snapshot import differences, snapshot  # noqa: E402
-from tiny_dataset import write_tiny_dataset  # noqa: E402
-
-
-def text_attrs(node):
-    """An HDF5 object's attributes, with dptrain's fixed-length strings (bytes in h5py) as str."""
-    return {k: v.decode() if isinstance(v, bytes) else v for k, v in node.attrs.items()}
+from tiny_dataset import text_attrs, write_tiny_dataset  # noqa: E402
 
 
 DPTRAIN, REPO = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 SKIP = 77
 EPOCHS, STEPS_PER_EPOCH = 6, 13
 PAUSE_STEP = 4
-failures = []
-
-
-def check(ok, what):
-    print(f"{'ok  ' if ok else 'FAIL'} {what}", flush=True)
-    if not ok:
-        failures.append(what)
 
 
 def free_port():
@@ -199,6 +188,5 @@ def run_jobs(tmp, env):
 
 with tempfile.TemporaryDirectory(prefix="dptrain-slurm-") as scratch:
     code = main(scratch)
-if failures:
-    sys.exit(f"{len(failures)} check(s) failed")
+finish()
 sys.exit(code)
