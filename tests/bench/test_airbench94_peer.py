@@ -37,7 +37,7 @@ def write_dataset(path):
     scaled = data["train"] / 255.0
     mean, std = scaled.mean((0, 1, 2)), scaled.std((0, 1, 2))
     with h5py.File(path, "w") as f:
-        f.attrs["format"] = "dptrain-dataset"
+        f.attrs["format"] = np.bytes_("dptrain-dataset")  # fixed-length, as `dptrain pack`
         f.attrs["format_version"] = 1
         f.attrs["name"] = "tiny32"
         f.attrs["num_classes"] = 10
