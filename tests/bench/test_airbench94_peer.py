@@ -183,6 +183,21 @@ def check_training(train_x, train_y, mean, std, whiten_weight):
           "the 6 BN step counters are integers, outside Lookahead)")
 
 
+def check_rerun(train_x, train_y, mean, std):
+    """--runs re-initialises one module in place: a run after another (one that went past
+    the whitening bias's freeze at step 15) equals a fresh one."""
+    data = (train_x, train_y, mean, std)
+    args = (6.0, BATCH, 6, torch.device("cpu"), torch.float32)
+    reused, fresh = peer.Airbench94Net(SMALL), peer.Airbench94Net(SMALL)
+    peer.train_run(reused, reused, data, 4, 6.0, BATCH, 17, torch.device("cpu"), torch.float32,
+                   log=lambda s: None)
+    check(not reused.whiten.bias.requires_grad, "17 steps: the whitening bias froze")
+    peer.train_run(reused, reused, data, 3, *args, log=lambda s: None)
+    peer.train_run(fresh, fresh, data, 3, *args, log=lambda s: None)
+    a, b = reused.state_dict(), fresh.state_dict()
+    check(all(torch.equal(a[k], b[k]) for k in b), "a run after another = a fresh run, bit for bit")
+
+
 def check_loader(train_x, train_y, mean, std):
     loader = peer.AlternatingFlipLoader(train_x, train_y, mean, std, BATCH, 7, "cpu",
                                         torch.float32)
@@ -240,11 +255,12 @@ def check_tta(test_x, test_y, mean, std):
 def check_cli(workdir, data):
     out = os.path.join(workdir, "run.json")
     cmd = [sys.executable, os.path.join(HERE, "pytorch_airbench94.py"), "--data", data,
-           "--batch-size", str(BATCH), "--max-steps", "2", "--threads", "2", "--json", out]
+           "--batch-size", str(BATCH), "--max-steps", "2", "--threads", "2", "--runs", "2", "--seed", "5", "--json", out]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     check(r.returncode == 0, f"CLI run exits 0 ({r.stderr.strip()[-300:]})")
     res = json.load(open(out))
-    run = res["runs"][0]
+    check([r["seed"] for r in res["runs"]] == [5, 6], "--runs 2 --seed 5: runs of seeds 5, 6")
+    run = res["runs"][1]
     check(run["steps"] == 2 and run["total_steps"] == math.ceil(STEPS_PER_EPOCH * 9.9) and
           sorted(run["accuracy"]) == ["tta0", "tta1", "tta2"] and run["train_s"] > 0 and
           run["eval_s"] > 0 and res["torch"] == torch.__version__ and res["device"] == "cpu",
@@ -272,6 +288,7 @@ def main():
     check_lookahead_buffers()
     check_loader(train_x, train_y, mean, std)
     check_training(train_x, train_y, mean, std, whiten_weight)
+    check_rerun(train_x, train_y, mean, std)
     check_tta(test_x, test_y, mean, std)
     check_cli(workdir, data)
     print("all airbench94 peer checks passed")
