@@ -258,8 +258,8 @@ def total_steps(steps_per_epoch, epochs):
 def lr_factor(step, total):
     """Multiplier of the LR at (0-based) step: linear 0.2 -> 1.0 over the first
     floor(0.23 T) steps, then linear 1.0 -> 0.07 reached at step T (after the last step).
-    convention: floor for the warm-up length, as the published code; step s trains with the
-    value at s, so step 0 uses 0.2."""
+    convention: floor for the warm-up length (our reading of the published code); step s
+    uses the value at s, so step 0 trains at 0.2."""
     warm = int(WARMUP_FRACTION * total)
     if step < warm:
         return LR_START + (LR_PEAK - LR_START) * step / warm

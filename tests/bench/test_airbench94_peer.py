@@ -195,7 +195,8 @@ def check_rerun(train_x, train_y, mean, std):
     peer.train_run(reused, reused, data, 3, *args, log=lambda s: None)
     peer.train_run(fresh, fresh, data, 3, *args, log=lambda s: None)
     a, b = reused.state_dict(), fresh.state_dict()
-    check(all(torch.equal(a[k], b[k]) for k in b), "a run after another = a fresh run, bit for bit")
+    check(all(torch.equal(a[k], b[k]) for k in b),
+          "a run after another = a fresh run, bit for bit")
 
 
 def check_loader(train_x, train_y, mean, std):
