@@ -256,7 +256,8 @@ def check_tta(test_x, test_y, mean, std):
 def check_cli(workdir, data):
     out = os.path.join(workdir, "run.json")
     cmd = [sys.executable, os.path.join(HERE, "pytorch_airbench94.py"), "--data", data,
-           "--batch-size", str(BATCH), "--max-steps", "2", "--threads", "2", "--runs", "2", "--seed", "5", "--json", out]
+           "--batch-size", str(BATCH), "--max-steps", "2", "--threads", "2", "--runs", "2",
+           "--seed", "5", "--json", out]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     check(r.returncode == 0, f"CLI run exits 0 ({r.stderr.strip()[-300:]})")
     res = json.load(open(out))
