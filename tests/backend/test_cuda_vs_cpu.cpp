@@ -196,6 +196,55 @@ TEST_F(CudaVsCpu, ElementwisePoolingLinear) {
   expect_close("linear db", cldb, ldb, 1e-5);
 }
 
+// The ops airbench-style networks add: GELU (oneDNN's erf against CUDA's erff: rounding only),
+// the constant scale, a conv's channel bias, max pooling with kernel = stride, linear without
+// bias.
+TEST_F(CudaVsCpu, GeluScaleChannelBiasPoolLinearWithoutBias) {
+  std::mt19937 gen(5);
+  Tensor a = random_tensor({4, 15, 15, 64}, gen, -5.f, 5.f), b = random_tensor(a.shape(), gen);
+  Tensor ga = up(a), gb = up(b);
+  Tensor y, cy, d, cd;
+  cpu->gelu_forward(a, y);
+  cuda->gelu_forward(ga, cy);
+  expect_close("gelu", cy, y, 1e-6);
+  cpu->gelu_backward(a, b, d);
+  cuda->gelu_backward(ga, gb, cd);
+  expect_close("gelu backward", cd, d, 1e-6);
+  cpu->scale(a, 1.f / 9.f, y);
+  cuda->scale(ga, 1.f / 9.f, cy);
+  expect_close("scale", cy, y, 0);
+
+  Tensor bias = random_tensor({64}, gen);
+  Tensor ya = copy_of(a), gya = up(a);
+  cpu->channel_bias_forward(bias, ya);
+  cuda->channel_bias_forward(up(bias), gya);
+  expect_close("channel bias", gya, ya, 0);
+  Tensor db, cdb;
+  cpu->channel_bias_backward(b, db);
+  cuda->channel_bias_backward(gb, cdb);
+  expect_close("channel bias backward", cdb, db, 1e-5);
+
+  for (const PoolGeometry& p :
+       {PoolGeometry{4, 31, 31, 64, 2, 2, 0}, PoolGeometry{4, 3, 3, 256, 3, 3, 0}}) {
+    Tensor x = random_tensor({p.n, p.h, p.w, p.c}, gen);
+    Tensor pdy = random_tensor({p.n, p.out_h(), p.out_w(), p.c}, gen);
+    Tensor ws, cws, py, cpy, pdx, cpdx;
+    cpu->maxpool_forward(p, x, py, ws);
+    cpu->maxpool_backward(p, pdy, ws, pdx);
+    Tensor gx = up(x);
+    cuda->maxpool_forward(p, gx, cpy, cws);
+    cuda->maxpool_backward(p, up(pdy), cws, cpdx);
+    expect_close("maxpool k=s", cpy, py, 0);
+    expect_close("maxpool k=s backward", cpdx, pdx, 0);
+  }
+
+  Tensor lx = random_tensor({16, 256}, gen), lw = random_tensor({10, 256}, gen), none;
+  Tensor ly, cly;
+  cpu->linear_forward(lx, lw, none, ly);
+  cuda->linear_forward(up(lx), up(lw), none, cly);
+  expect_close("linear without bias", cly, ly, 1e-5);
+}
+
 // The option-A shortcut copies values, so the GPU must reproduce the CPU bit for bit, at both
 // CIFAR-ResNet transitions (the CPU side then reads and writes blocked layouts) and on an odd map.
 TEST_F(CudaVsCpu, SubsamplePadShortcut) {
