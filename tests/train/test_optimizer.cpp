@@ -82,8 +82,9 @@ TEST(ParamGroups, FixedParametersBelongToNoGroupAndNeverMove) {
   for (const nn::StateEntry& e : model->store().entries()) {
     if (e.kind != nn::StateKind::parameter) continue;
     fixed += !e.trainable;
-    for (int64_t i = e.offset; i < e.offset + e.numel(); ++i)
+    for (int64_t i = e.offset; i < e.offset + e.numel(); ++i) {
       ASSERT_EQ(owned[i], e.trainable) << e.name;
+    }
   }
   EXPECT_EQ(fixed, 6);
   fill_random(*backend, model->grads(), 3);
@@ -93,10 +94,12 @@ TEST(ParamGroups, FixedParametersBelongToNoGroupAndNeverMove) {
   opt.step();
   opt.step();
   backend->copy_to_host(model->params(), after.data());
-  for (const nn::StateEntry& e : model->store().entries())
-    if (e.kind == nn::StateKind::parameter && !e.trainable)
-      for (int64_t i = e.offset; i < e.offset + e.numel(); ++i)
-        ASSERT_EQ(after[i], before[i]) << e.name;
+  for (const nn::StateEntry& e : model->store().entries()) {
+    if (e.kind != nn::StateKind::parameter || e.trainable) continue;
+    for (int64_t i = e.offset; i < e.offset + e.numel(); ++i) {
+      ASSERT_EQ(after[i], before[i]) << e.name;
+    }
+  }
 }
 
 TEST(ParamGroups, AParameterNoRuleTakesIsRefusedByName) {
