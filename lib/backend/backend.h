@@ -113,7 +113,7 @@ class Backend {
   virtual void augment_batch(const AugmentSpec& spec, const Tensor& images, const Tensor& crop_yx,
                              const Tensor& flip, Tensor& out) = 0;
 
-  // --- convolution (no bias; ResNets never use one) ----------------------------------------
+  // --- convolution (no bias here; a layer with one adds channel_bias_forward) ----------------
   virtual void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                               Tensor& y) = 0;
   // dx may be null (the first layer needs no input gradient).
@@ -190,6 +190,21 @@ class Backend {
   // accumulate, then relu_backward in place; the CPU and CUDA backends fuse them.
   virtual void accumulate_relu_backward(const Tensor& x, const Tensor& relu_output, Tensor& y);
 
+  // GELU, the erf form (torch.nn.GELU(), approximate='none'): y = x * Phi(x) = x/2 * (1 +
+  // erf(x / sqrt 2)). y in x's shape, layout and type.
+  virtual void gelu_forward(const Tensor& x, Tensor& y) = 0;
+  // dx = dy * (Phi(x) + x * phi(x)): from the forward's INPUT x (GELU is not invertible from
+  // its output). dx in x's layout.
+  virtual void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) = 0;
+  // y = alpha * x, elementwise (a constant scale, e.g. of the logits; its backward is the same
+  // op on dy). y in x's shape, layout and type; y may be x itself.
+  virtual void scale(const Tensor& x, float alpha, Tensor& y) = 0;
+  // A per-channel bias (the bias of a convolution): y[..., c] += b[c] in place over an
+  // activation {N, H, W, C} in its own layout; b f32 {C}.
+  virtual void channel_bias_forward(const Tensor& b, Tensor& y) = 0;
+  // db[c] = sum of dy[..., c] over N, H, W (overwritten; f32 {C}, summed in f32).
+  virtual void channel_bias_backward(const Tensor& dy, Tensor& db) = 0;
+
   // --- option-A shortcut (SubsamplePadGeometry) --------------------------------------------------
   // Forward writes every element of y: the subsampled input, then zeros in the padded channels.
   virtual void subsample_pad_forward(const SubsamplePadGeometry& g, const Tensor& x, Tensor& y) = 0;
@@ -209,6 +224,8 @@ class Backend {
   virtual void global_avgpool_backward(const Tensor& dy, Tensor& dx) = 0;
 
   // --- linear: y = x w^T + b -------------------------------------------------------------------
+  // An undefined b means no bias (y = x w^T). Backward always writes db (the column sums of dy);
+  // a layer without bias ignores it.
   virtual void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) = 0;
   virtual void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor& dx,
                                Tensor& dw, Tensor& db) = 0;

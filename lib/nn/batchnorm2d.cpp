@@ -11,7 +11,8 @@ BatchNorm2d::BatchNorm2d(ParameterStore& store, const std::string& name, int64_t
       name_(name),
       channels_(channels),
       options_(options),
-      weight_(store.add_parameter(name + ".weight", {channels}, ParamRole::bn_weight)),
+      weight_(store.add_parameter(name + ".weight", {channels}, ParamRole::bn_weight,
+                                  !options.fixed_weight)),
       bias_(store.add_parameter(name + ".bias", {channels}, ParamRole::bn_bias)),
       running_mean_(store.add_buffer(name + ".running_mean", {channels}, BufferRole::running_mean)),
       running_var_(store.add_buffer(name + ".running_var", {channels}, BufferRole::running_var)),
@@ -85,6 +86,8 @@ Tensor& BatchNorm2d::backward(const Tensor& dy) {
                                         saved_mean_, saved_var_, workspace_, dx,
                                         store_.grad(weight_), store_.grad(bias_));
   }
+  // A fixed scale has no gradient in torch; 0 keeps gradient norms those of the trainable ones.
+  if (options_.fixed_weight) store_.backend().fill(store_.grad(weight_), 0.0f);
   store_.grad_ready(weight_);
   store_.grad_ready(bias_);
   return dx;

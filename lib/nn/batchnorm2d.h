@@ -16,8 +16,12 @@ namespace dp::nn {
 
 struct BatchNormOptions {
   float eps = 1e-5f;
-  float momentum = 0.1f;
+  float momentum = 0.1f;  // PyTorch's convention: running = (1 - m) * running + m * batch
   bool fuse_relu = false;
+  // The scale stays at its initial 1 (torch: weight.requires_grad = False): "<name>.weight" is
+  // still registered, saved and loaded, but not trainable (ParameterStore's StateEntry), and
+  // backward writes its gradient as 0.
+  bool fixed_weight = false;
 };
 
 class BatchNorm2d : public Layer {

@@ -5,7 +5,7 @@
 namespace dp::nn {
 
 Conv2d::Conv2d(ParameterStore& store, const std::string& name, int64_t in_channels,
-               int64_t out_channels, int64_t kernel, int64_t stride, int64_t pad)
+               int64_t out_channels, int64_t kernel, int64_t stride, int64_t pad, bool bias)
     : store_(store),
       weight_(store.add_parameter(name + ".weight", {out_channels, in_channels, kernel, kernel},
                                   ParamRole::conv_weight)),
@@ -13,7 +13,9 @@ Conv2d::Conv2d(ParameterStore& store, const std::string& name, int64_t in_channe
       out_channels_(out_channels),
       kernel_(kernel),
       stride_(stride),
-      pad_(pad) {}
+      pad_(pad) {
+  if (bias) bias_ = store.add_parameter(name + ".bias", {out_channels}, ParamRole::conv_bias);
+}
 
 Conv2dGeometry Conv2d::geometry(const Tensor& x) const {
   DP_CHECK(x.rank() == 4 && x.dim(3) == in_channels_, "conv '{}' expects {{N,H,W,{}}}, got {}",
@@ -28,6 +30,7 @@ const Tensor& Conv2d::forward(const Tensor& x, bool train) {
   Backend& be = store_.backend();
   Tensor& y = y_.shaped(be, {g.n, g.out_h(), g.out_w(), g.c_out}, be.activation_dtype());
   be.conv2d_forward(g, x, store_.param(weight_), y);
+  if (bias_) be.channel_bias_forward(store_.param(*bias_), y);
   store_.count_forward_macs(g.n * g.out_h() * g.out_w() * g.c_out * g.c_in * g.kernel * g.kernel);
   return y;
 }
@@ -40,6 +43,10 @@ Tensor& Conv2d::backward(const Tensor& dy) {
   Tensor* dx = input_grad_ ? &dx_.shaped(be, x_.shape(), be.activation_dtype()) : nullptr;
   be.conv2d_backward(g, x_, store_.param(weight_), dy, dx, store_.grad(weight_));
   store_.grad_ready(weight_);
+  if (bias_) {
+    be.channel_bias_backward(dy, store_.grad(*bias_));
+    store_.grad_ready(*bias_);
+  }
   return dx ? *dx : dx_.tensor();
 }
 

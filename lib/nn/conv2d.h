@@ -1,7 +1,9 @@
-// 2-D convolution without bias (ResNets never use one), square kernel, channels-last
-// activations, PyTorch {O, I, KH, KW} weights registered as "<name>.weight".
+// 2-D convolution, square kernel, channels-last activations, PyTorch {O, I, KH, KW} weights
+// registered as "<name>.weight"; with `bias`, a per-channel "<name>.bias" {O} (ResNets have
+// none; airbench's whitening layer has one).
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "nn/layer.h"
@@ -12,7 +14,7 @@ namespace dp::nn {
 class Conv2d : public Layer {
  public:
   Conv2d(ParameterStore& store, const std::string& name, int64_t in_channels,
-         int64_t out_channels, int64_t kernel, int64_t stride, int64_t pad);
+         int64_t out_channels, int64_t kernel, int64_t stride, int64_t pad, bool bias = false);
   const Tensor& forward(const Tensor& x, bool train) override;
   Tensor& backward(const Tensor& dy) override;
   // The first layer of a network needs no input gradient; skipping it saves a full pass.
@@ -24,6 +26,7 @@ class Conv2d : public Layer {
 
   ParameterStore& store_;
   ParameterStore::Id weight_;
+  std::optional<ParameterStore::Id> bias_;
   int64_t in_channels_, out_channels_, kernel_, stride_, pad_;
   bool input_grad_ = true;
   Tensor x_;  // handle to the input, kept for backward

@@ -62,11 +62,42 @@ void init_torchvision(ParameterStore& store, uint64_t seed,
           break;
         }
         case ParamRole::bn_bias:
+        case ParamRole::conv_bias:
           break;
       }
     } else if (e.buffer_role == BufferRole::running_var) {
       std::fill(host.begin(), host.end(), 1.0f);
     }
+    store.write(id, host.data(), host.size());
+  }
+}
+
+namespace {
+
+// U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = I*KH*KW, then dirac on the first filters.
+void conv_uniform_dirac(const StateEntry& e, InitRng& rng, std::vector<float>& host) {
+  const int64_t o = e.shape[0], i = e.shape[1], kh = e.shape[2], kw = e.shape[3];
+  const double bound = 1.0 / std::sqrt(static_cast<double>(i * kh * kw));
+  for (float& v : host) v = static_cast<float>((2.0 * rng.uniform() - 1.0) * bound);
+  for (int64_t f = 0; f < std::min(o, i); ++f) {
+    float* filter = host.data() + f * i * kh * kw;
+    std::fill(filter, filter + i * kh * kw, 0.0f);
+    filter[(f * kh + kh / 2) * kw + kw / 2] = 1.0f;
+  }
+}
+
+}  // namespace
+
+void init_pytorch_dirac(ParameterStore& store, uint64_t seed) {
+  // Everything but conv weights is what init_torchvision writes; conv weights are redone.
+  init_torchvision(store, seed);
+  std::vector<float> host;
+  for (ParameterStore::Id id = 0; id < store.entries().size(); ++id) {
+    const StateEntry& e = store.entry(id);
+    if (e.kind != StateKind::parameter || e.param_role != ParamRole::conv_weight) continue;
+    host.assign(static_cast<size_t>(e.numel()), 0.0f);
+    InitRng rng(seed, e.name);
+    conv_uniform_dirac(e, rng, host);
     store.write(id, host.data(), host.size());
   }
 }

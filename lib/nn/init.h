@@ -27,9 +27,16 @@ class InitRng {
 // Fills every parameter and buffer of a finalized store:
 // conv weight ~ N(0, 2 / (out_channels * kh * kw))    (kaiming_normal_, fan_out, relu)
 // linear weight, bias ~ U(-1/sqrt(in), 1/sqrt(in))   (nn.Linear default)
-// BN weight 1 (0 for names in `zero_gamma`), BN bias 0, running_mean 0, running_var 1,
-// num_batches_tracked 0.
+// conv bias 0, BN weight 1 (0 for names in `zero_gamma`), BN bias 0, running_mean 0,
+// running_var 1, num_batches_tracked 0.
 void init_torchvision(ParameterStore& store, uint64_t seed,
                       const std::vector<std::string>& zero_gamma = {});
+
+// PyTorch's own defaults with airbench's identity start, from the same per-tensor streams:
+// conv weight ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))   (nn.Conv2d's kaiming_uniform_(a=sqrt 5))
+// then, for o < min(O, I), filter o = the identity on input channel o (torch.nn.init.dirac_
+// on weight[:I]: 1 at the kernel's centre tap (KH/2, KW/2), 0 elsewhere in the filter);
+// conv bias 0; linear weight and bias ~ U(-1/sqrt(in), 1/sqrt(in)); BN and buffers as above.
+void init_pytorch_dirac(ParameterStore& store, uint64_t seed);
 
 }  // namespace dp::nn

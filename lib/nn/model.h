@@ -3,7 +3,8 @@
 // 3x3/2 max pool); "resnet18_cifar", "resnet34_cifar", "resnet50_cifar" (3x3/1 conv stem, no
 // pool); He et al. 2016 CIFAR ResNets "resnet8", "resnet20", "resnet32", "resnet44",
 // "resnet56" (16/32/64 channels, 6n+2 layers; the paper's parameter-free option-A shortcuts by
-// default, 1x1 projections (option B) on request; shortcuts.h).
+// default, 1x1 projections (option B) on request; shortcuts.h); "airbench94" (K. Jordan's
+// airbench94 network, no residuals; airbench.h).
 #pragma once
 
 #include <cstdint>

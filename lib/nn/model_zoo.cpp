@@ -1,13 +1,16 @@
-// The zoo: arch name -> ResNet layout.
+// The zoo: arch name -> ResNet layout, and airbench94 (nn/airbench.h), which has no shortcuts.
 #include <map>
 
 #include "core/error.h"
+#include "nn/airbench.h"
 #include "nn/model.h"
 #include "nn/resnet.h"
 
 namespace dp::nn {
 
 namespace {
+
+constexpr const char* kAirbench94 = "airbench94";
 
 struct ZooEntry {
   BlockKind block;
@@ -42,7 +45,7 @@ const std::map<std::string, ZooEntry>& zoo() {
 }  // namespace
 
 std::vector<std::string> model_names() {
-  std::vector<std::string> names;
+  std::vector<std::string> names{kAirbench94};
   for (const auto& [name, entry] : zoo()) names.push_back(name);
   return names;
 }
@@ -83,6 +86,11 @@ std::string shortcut_name(ShortcutKind kind) {
 }
 
 ShortcutKind resolve_shortcut(const std::string& arch, ShortcutKind kind) {
+  if (arch == kAirbench94) {  // no residual blocks: only "auto" means anything
+    if (kind != ShortcutKind::arch_default)
+      throw UsageError("option --shortcut: " + arch + " has no shortcuts; leave it at auto");
+    return kind;
+  }
   const ZooEntry& z = zoo_entry(arch);
   if (kind == ShortcutKind::arch_default) return z.default_shortcut;
   if (kind == ShortcutKind::A && z.default_shortcut != ShortcutKind::A)
@@ -97,6 +105,11 @@ std::unique_ptr<Model> make_model(const ModelSpec& requested, Backend& backend) 
   if (spec.num_classes < 1) throw UsageError("model num_classes must be >= 1");
   if (spec.in_channels < 1) throw UsageError("model in_channels must be >= 1");
   if (spec.base_width < 0) throw UsageError("model base_width must be >= 0");
+  if (spec.arch == kAirbench94) {
+    if (spec.base_width != 0 || spec.zero_init_residual)
+      throw UsageError(spec.arch + " takes neither a base width nor zero_init_residual");
+    return std::make_unique<Airbench>(spec, AirbenchLayout{}, backend);
+  }
   const ZooEntry& z = zoo_entry(spec.arch);
   ResNetLayout layout{z.block, z.stem, z.blocks_per_stage, {}, spec.shortcut};
   int64_t width = spec.base_width > 0 ? spec.base_width : z.default_width;

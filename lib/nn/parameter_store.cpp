@@ -28,9 +28,10 @@ ParameterStore::Id ParameterStore::add_entry(StateEntry e) {
 }
 
 ParameterStore::Id ParameterStore::add_parameter(const std::string& name, const Shape& shape,
-                                                 ParamRole role) {
+                                                 ParamRole role, bool trainable) {
   StateEntry e{name, shape, StateKind::parameter};
   e.param_role = role;
+  e.trainable = trainable;
   return add_entry(std::move(e));
 }
 
@@ -114,9 +115,10 @@ Tensor ParameterStore::make_decay_mask(bool exempt_bn_and_bias) const {
   std::vector<float> host(static_cast<size_t>(param_elements_), 1.0f);
   if (exempt_bn_and_bias) {
     for (const auto& e : entries_) {
+      const ParamRole r = e.param_role;
       bool exempt = e.kind == StateKind::parameter &&
-                    (e.param_role == ParamRole::bn_weight || e.param_role == ParamRole::bn_bias ||
-                     e.param_role == ParamRole::linear_bias);
+                    (r == ParamRole::bn_weight || r == ParamRole::bn_bias ||
+                     r == ParamRole::linear_bias || r == ParamRole::conv_bias);
       if (exempt) std::fill_n(host.begin() + e.offset, e.numel(), 0.0f);
     }
   }

@@ -22,7 +22,7 @@ namespace dp::nn {
 class StatsExchange;  // nn/stats_exchange.h
 
 // What a parameter is; decides its init and whether "no decay on BN/bias" exempts it.
-enum class ParamRole { conv_weight, linear_weight, linear_bias, bn_weight, bn_bias };
+enum class ParamRole { conv_weight, conv_bias, linear_weight, linear_bias, bn_weight, bn_bias };
 enum class BufferRole { running_mean, running_var, num_batches_tracked };
 enum class StateKind { parameter, buffer };
 
@@ -33,6 +33,10 @@ struct StateEntry {
   ParamRole param_role = ParamRole::conv_weight;      // when kind == parameter
   BufferRole buffer_role = BufferRole::running_mean;  // when kind == buffer
   int64_t offset = 0;  // element offset into the flat parameter (or buffer) tensor
+  // false: a parameter the model keeps at its initial value (torch: requires_grad=False), such
+  // as a batch norm's fixed scale. It is saved and loaded like any other, but belongs to no
+  // optimizer group (train/param_groups.h), and its layer writes its gradient as 0.
+  bool trainable = true;
   int64_t numel() const { return dp::numel(shape); }
 };
 
@@ -44,7 +48,8 @@ class ParameterStore {
   ParameterStore(const ParameterStore&) = delete;
   ParameterStore& operator=(const ParameterStore&) = delete;
 
-  Id add_parameter(const std::string& name, const Shape& shape, ParamRole role);
+  Id add_parameter(const std::string& name, const Shape& shape, ParamRole role,
+                   bool trainable = true);
   Id add_buffer(const std::string& name, const Shape& shape, BufferRole role);
   // Allocates the flat buffers: parameters and gradients uninitialised (the model's init
   // writes them), buffers zero. No registration afterwards.
@@ -74,7 +79,7 @@ class ParameterStore {
   size_t buffer_tensor_count() const;
 
   // f32 {parameter_count} on the device: 1 where weight decay applies, 0 where not. With
-  // `exempt_bn_and_bias`, BN weights/biases and linear biases get 0 (the common
+  // `exempt_bn_and_bias`, BN weights/biases and conv and linear biases get 0 (the common
   // "no decay on BN and bias" recipe); otherwise every element decays, as plain PyTorch SGD.
   Tensor make_decay_mask(bool exempt_bn_and_bias) const;
 

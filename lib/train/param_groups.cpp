@@ -28,8 +28,10 @@ std::vector<optim::ParamGroup> assign_param_groups(const nn::ParameterStore& sto
     groups.push_back(rule.group);
     groups.back().ranges.clear();
   }
+  // A parameter the model keeps fixed (StateEntry::trainable false) goes to no group: the
+  // optimizer never moves it, as torch.optim never sees a parameter without requires_grad.
   for (const nn::StateEntry& entry : store.entries())
-    if (entry.kind == nn::StateKind::parameter)
+    if (entry.kind == nn::StateKind::parameter && entry.trainable)
       append_range(groups[rule_for(entry, rules)].ranges, entry);
   return groups;
 }

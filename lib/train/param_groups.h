@@ -18,7 +18,7 @@ struct ParamGroupRule {
   std::function<bool(const nn::StateEntry&)> takes;
 };
 
-// Each parameter goes to the first rule that takes it; neighbouring parameters of one group
+// Each trainable parameter goes to the first rule that takes it (a fixed one to none); neighbouring parameters of one group
 // merge into one range. Throws UsageError naming a parameter that no rule takes.
 std::vector<optim::ParamGroup> assign_param_groups(const nn::ParameterStore& store,
                                                    const std::vector<ParamGroupRule>& rules);

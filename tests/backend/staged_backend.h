@@ -151,6 +151,23 @@ class HostStagedBackend final : public Backend {
     down(dy, y);
   }
 
+  void gelu_forward(const Tensor& x, Tensor& y) override { unary(x, y, &Backend::gelu_forward); }
+  void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) override {
+    binary(x, dy, dx, &Backend::gelu_backward);
+  }
+  void scale(const Tensor& x, float alpha, Tensor& y) override {
+    Tensor dx = up(x);
+    Tensor dyv = &y == &x ? dx : up(y);
+    dev_->scale(dx, alpha, dyv);
+    down(dyv, y);
+  }
+  void channel_bias_forward(const Tensor& b, Tensor& y) override {
+    unary(b, y, &Backend::channel_bias_forward);
+  }
+  void channel_bias_backward(const Tensor& dy, Tensor& db) override {
+    unary(dy, db, &Backend::channel_bias_backward);
+  }
+
   void subsample_pad_forward(const SubsamplePadGeometry& g, const Tensor& x, Tensor& y) override {
     Tensor dyv = up(y);
     dev_->subsample_pad_forward(g, up(x), dyv);

@@ -109,6 +109,32 @@ TEST_F(CudaBf16, ElementwiseAndPoolingRoundOnce) {
   expect_close("global avgpool backward", cadx, adx, kOneRounding);
 }
 
+// GELU, scale and the channel bias in bf16: arithmetic in f32, one rounding per stored value.
+TEST_F(CudaBf16, GeluScaleChannelBiasRoundOnce) {
+  std::mt19937 gen(6);
+  Tensor a = rounded_to_bf16(random_tensor({4, 15, 15, 64}, gen, -5.f, 5.f));
+  Tensor b = rounded_to_bf16(random_tensor(a.shape(), gen));
+  Tensor ga = upload_as_bf16(*cuda, a), gb = upload_as_bf16(*cuda, b);
+  Tensor y, cy, d, cd;
+  cpu->gelu_forward(a, y);
+  cuda->gelu_forward(ga, cy);
+  expect_close("gelu", cy, y, kOneRounding);
+  cpu->gelu_backward(a, b, d);
+  cuda->gelu_backward(ga, gb, cd);
+  expect_close("gelu backward", cd, d, kOneRounding);
+  cpu->scale(a, 1.f / 9.f, y);
+  cuda->scale(ga, 1.f / 9.f, cy);
+  expect_close("scale", cy, y, kOneRounding);
+  Tensor bias = random_tensor({64}, gen), ya = copy_of(a), gya = upload_as_bf16(*cuda, a);
+  cpu->channel_bias_forward(bias, ya);
+  cuda->channel_bias_forward(up(bias), gya);
+  expect_close("channel bias", gya, ya, kOneRounding);
+  Tensor db, cdb;
+  cpu->channel_bias_backward(b, db);
+  cuda->channel_bias_backward(gb, cdb);
+  expect_close("channel bias backward", cdb, db, 1e-5, DType::f32);
+}
+
 // The option-A shortcut only copies: bf16 values pass through unrounded.
 TEST_F(CudaBf16, SubsamplePadCopiesExactly) {
   std::mt19937 gen(12);

@@ -196,6 +196,55 @@ TEST_F(CudaVsCpu, ElementwisePoolingLinear) {
   expect_close("linear db", cldb, ldb, 1e-5);
 }
 
+// The ops airbench-style networks add: GELU (oneDNN's erf against CUDA's erff: rounding only),
+// the constant scale, a conv's channel bias, max pooling with kernel = stride, linear without
+// bias.
+TEST_F(CudaVsCpu, GeluScaleChannelBiasPoolLinearWithoutBias) {
+  std::mt19937 gen(5);
+  Tensor a = random_tensor({4, 15, 15, 64}, gen, -5.f, 5.f), b = random_tensor(a.shape(), gen);
+  Tensor ga = up(a), gb = up(b);
+  Tensor y, cy, d, cd;
+  cpu->gelu_forward(a, y);
+  cuda->gelu_forward(ga, cy);
+  expect_close("gelu", cy, y, 1e-6);
+  cpu->gelu_backward(a, b, d);
+  cuda->gelu_backward(ga, gb, cd);
+  expect_close("gelu backward", cd, d, 1e-6);
+  cpu->scale(a, 1.f / 9.f, y);
+  cuda->scale(ga, 1.f / 9.f, cy);
+  expect_close("scale", cy, y, 0);
+
+  Tensor bias = random_tensor({64}, gen);
+  Tensor ya = copy_of(a), gya = up(a);
+  cpu->channel_bias_forward(bias, ya);
+  cuda->channel_bias_forward(up(bias), gya);
+  expect_close("channel bias", gya, ya, 0);
+  Tensor db, cdb;
+  cpu->channel_bias_backward(b, db);
+  cuda->channel_bias_backward(gb, cdb);
+  expect_close("channel bias backward", cdb, db, 1e-5);
+
+  for (const PoolGeometry& p :
+       {PoolGeometry{4, 31, 31, 64, 2, 2, 0}, PoolGeometry{4, 3, 3, 256, 3, 3, 0}}) {
+    Tensor x = random_tensor({p.n, p.h, p.w, p.c}, gen);
+    Tensor pdy = random_tensor({p.n, p.out_h(), p.out_w(), p.c}, gen);
+    Tensor ws, cws, py, cpy, pdx, cpdx;
+    cpu->maxpool_forward(p, x, py, ws);
+    cpu->maxpool_backward(p, pdy, ws, pdx);
+    Tensor gx = up(x);
+    cuda->maxpool_forward(p, gx, cpy, cws);
+    cuda->maxpool_backward(p, up(pdy), cws, cpdx);
+    expect_close("maxpool k=s", cpy, py, 0);
+    expect_close("maxpool k=s backward", cpdx, pdx, 0);
+  }
+
+  Tensor lx = random_tensor({16, 256}, gen), lw = random_tensor({10, 256}, gen), none;
+  Tensor ly, cly;
+  cpu->linear_forward(lx, lw, none, ly);
+  cuda->linear_forward(up(lx), up(lw), none, cly);
+  expect_close("linear without bias", cly, ly, 1e-5);
+}
+
 // The option-A shortcut copies values, so the GPU must reproduce the CPU bit for bit, at both
 // CIFAR-ResNet transitions (the CPU side then reads and writes blocked layouts) and on an odd map.
 TEST_F(CudaVsCpu, SubsamplePadShortcut) {
@@ -332,6 +381,60 @@ TEST_F(CudaVsCpu, ResNet50TrainingStep) {
     Tensor mine = Tensor::view(grads.data() + e.offset, e.shape);
     Tensor ref = Tensor::view(cpu_model->grads().data() + e.offset, e.shape);
     EXPECT_LT(relative_max_error(mine, ref), 5e-3) << "gradient of " << e.name;
+  }
+  cpu_sgd.step(0.1f);
+  cuda_sgd.step(0.1f);
+  expect_close("updated weights", cuda_model->params(), cpu_model->params(), 1e-4);
+  expect_close("running statistics", cuda_model->buffers(), cpu_model->buffers(), 1e-4);
+}
+
+// airbench94's step (GELU, conv bias, max pools with kernel = stride, fixed BN scales, bias-free
+// head, logits x 1/9) on both backends from the same weights. The pools pick maxima, so a
+// window whose top two values sit within float32 rounding could route one gradient element
+// differently: the tolerances are the ResNet-50 step's.
+TEST_F(CudaVsCpu, Airbench94TrainingStep) {
+  nn::ModelSpec spec;
+  spec.arch = "airbench94";
+  spec.seed = 5;
+  auto cpu_model = nn::make_model(spec, *cpu);
+  auto cuda_model = nn::make_model(spec, *cuda);
+  expect_close("initial weights", cuda_model->params(), cpu_model->params(), 0);
+
+  std::mt19937 gen(7);
+  Tensor images = random_tensor({8, 32, 32, 3}, gen, -2.f, 2.f);
+  Tensor labels = Tensor::empty({8}, DType::i32);
+  for (int i = 0; i < 8; ++i) labels.data<int32_t>()[i] = (3 * i) % 10;
+  SgdHyper hyper{0.1f, 0.9f, 0.f, 5e-4f, true};
+  // The decay mask exempts BN parameters, so the fixed scales (gradient 0) stay at 1.
+  optim::Sgd cpu_sgd(*cpu, cpu_model->params(), cpu_model->grads(),
+                     cpu_model->store().make_decay_mask(true), hyper);
+  optim::Sgd cuda_sgd(*cuda, cuda_model->params(), cuda_model->grads(),
+                      cuda_model->store().make_decay_mask(true), hyper);
+
+  const Tensor& logits = cpu_model->forward(images, true);
+  Tensor dlogits, cdlogits;
+  int64_t hits = 0, chits = 0;
+  float loss = cpu->softmax_cross_entropy(logits, labels, 0.2f, dlogits, hits);
+  Tensor gimages = up(images), glabels = up(labels);
+  const Tensor& clogits = cuda_model->forward(gimages, true);
+  float closs = cuda->softmax_cross_entropy(clogits, glabels, 0.2f, cdlogits, chits);
+  expect_close("logits", clogits, logits, 1e-3);
+  EXPECT_NEAR(closs, loss, 1e-4 * std::abs(loss));
+
+  cpu_model->backward(dlogits);
+  cuda_model->backward(cdlogits);
+  const nn::ParameterStore& store = cpu_model->store();
+  Tensor grads = down(cuda_model->grads());
+  for (nn::ParameterStore::Id id = 0; id < store.entries().size(); ++id) {
+    const nn::StateEntry& e = store.entry(id);
+    if (e.kind != nn::StateKind::parameter) continue;
+    Tensor mine = Tensor::view(grads.data() + e.offset, e.shape);
+    Tensor ref = Tensor::view(cpu_model->grads().data() + e.offset, e.shape);
+    if (e.trainable) {
+      EXPECT_LT(relative_max_error(mine, ref), 5e-3) << "gradient of " << e.name;
+    } else {
+      for (int64_t i = 0; i < mine.numel(); ++i) ASSERT_EQ(mine.data()[i], 0.f) << e.name;
+    }
   }
   cpu_sgd.step(0.1f);
   cuda_sgd.step(0.1f);

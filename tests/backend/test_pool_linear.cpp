@@ -51,6 +51,9 @@ TEST(CpuMaxPool, ForwardAndBackwardMatchNaive) {
       {2, 8, 8, 64, 3, 2, 1},  // the ResNet stem pool
       {2, 7, 7, 16, 3, 2, 1},  // odd size
       {2, 6, 6, 5, 2, 2, 0},
+      {2, 31, 31, 8, 2, 2, 0},  // kernel = stride, floor: 31 -> 15 (the last row is dropped)
+      {2, 7, 7, 16, 3, 3, 0},   // 7 -> 2
+      {2, 3, 3, 16, 3, 3, 0},   // the whole map -> 1x1
   };
   for (const auto& g : shapes) {
     SCOPED_TRACE(fmt::format("{}x{}x{} k{} s{} p{}", g.h, g.w, g.c, g.kernel, g.stride, g.pad));
@@ -139,6 +142,34 @@ TEST(CpuLinear, ForwardMatchesNaiveAndGradientChecks) {
     expect_gradient("linear dw", w, dw, loss);
     expect_gradient("linear db", b, db, loss);
   }
+}
+
+// An undefined bias: y = x w^T exactly; backward as with a bias (db is then unused).
+TEST(CpuLinear, WithoutBias) {
+  auto be = make_backend_under_test();
+  std::mt19937 gen(35);
+  const int64_t n = 8, in = 256, out = 10;
+  Tensor x = random_tensor({n, in}, gen), w = random_tensor({out, in}, gen), none;
+  Tensor y;
+  be->linear_forward(x, w, none, y);
+  Tensor y_ref = Tensor::empty({n, out});
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t o = 0; o < out; ++o) {
+      double s = 0;
+      for (int64_t k = 0; k < in; ++k)
+        s += static_cast<double>(x.data()[i * in + k]) * w.data()[o * in + k];
+      y_ref.data()[i * out + o] = static_cast<float>(s);
+    }
+  EXPECT_CLOSE(y, y_ref, 1e-5);
+  Tensor r = random_tensor({n, out}, gen);
+  Tensor dx, dw, db;
+  be->linear_backward(x, w, r, dx, dw, db);
+  auto loss = [&] {
+    be->linear_forward(x, w, none, y);
+    return dot(y, r);
+  };
+  expect_gradient("linear dx", x, dx, loss);
+  expect_gradient("linear dw", w, dw, loss);
 }
 
 }  // namespace

@@ -2,10 +2,13 @@
 // torch_oracle.py wrote, so the Python side can compare against PyTorch tensor by tensor.
 //
 // Input  (argv[1]): attributes arch, shortcut (A/B/auto), num_classes, in_channels, lr,
-//                   momentum, weight_decay, nesterov (0/1); /params/<state_dict name> (PyTorch layout, which is ours),
+//                   momentum, weight_decay, nesterov (0/1), label_smoothing (optional, 0);
+//                   /params/<state_dict name> (PyTorch layout, which is ours),
 //                   /buffers/<name>, /batch/images {N,H,W,C} f32, /batch/labels {N} i32.
 // Output (argv[2]): /logits {N,K}, /loss (1), /grads/<name>, /params/<name> (after the SGD
-//                   step), /momentum/<name> (the SGD momentum buffer after the step),
+//                   step; parameters the model keeps fixed are not stepped, as torch.optim
+//                   never sees one without requires_grad), /momentum/<name> (the SGD
+//                   momentum buffer after the step, 0 for a fixed parameter),
 //                   /buffers/<name> (after the train-mode forward).
 // A test tool, not part of the application.
 #include <cstdio>
@@ -16,7 +19,7 @@
 #include "core/error.h"
 #include "io/hdf5.h"
 #include "nn/model.h"
-#include "optim/sgd.h"
+#include "optim/optimizer.h"
 
 using namespace dp;
 
@@ -36,6 +39,9 @@ int run(const std::string& in_path, const std::string& out_path) {
   hyper.momentum = static_cast<float>(in.double_attribute("momentum"));
   hyper.weight_decay = static_cast<float>(in.double_attribute("weight_decay"));
   hyper.nesterov = in.int_attribute("nesterov") != 0;
+  const float smoothing = in.has_attribute("label_smoothing")
+                              ? static_cast<float>(in.double_attribute("label_smoothing"))
+                              : 0.0f;
 
   auto backend = make_cpu_backend();
   auto model = nn::make_model(spec, *backend);
@@ -69,13 +75,27 @@ int run(const std::string& in_path, const std::string& out_path) {
   const Tensor& logits = model->forward(images, true);
   Tensor dlogits = backend->allocate(logits.shape());
   int64_t correct = 0;
-  float loss = backend->softmax_cross_entropy(logits, labels, 0.0f, dlogits, correct);
+  float loss = backend->softmax_cross_entropy(logits, labels, smoothing, dlogits, correct);
   std::vector<float> logits_host(logits.numel());
   backend->copy_to_host(logits, logits_host.data());
   model->backward(dlogits);
 
-  // Plain torch.optim.SGD decays every parameter, so the mask is all ones here.
-  optim::Sgd sgd(*backend, model->params(), model->grads(), store.make_decay_mask(false), hyper);
+  // Plain torch.optim.SGD over every trainable parameter (one range, the whole buffer, where
+  // all are), decaying each: the mask is all ones.
+  optim::ParamGroup group;
+  group.momentum = hyper.momentum;
+  group.weight_decay = hyper.weight_decay;
+  group.nesterov = hyper.nesterov;
+  for (const auto& e : store.entries()) {
+    if (e.kind != nn::StateKind::parameter || !e.trainable) continue;
+    auto& r = group.ranges;
+    if (!r.empty() && r.back().offset + r.back().numel == e.offset)
+      r.back().numel += e.numel();
+    else
+      r.push_back({e.offset, e.numel()});
+  }
+  optim::Optimizer sgd(*backend, model->params(), model->grads(), store.make_decay_mask(false),
+                       {group}, hyper.lr);
   h5::File out(out_path, h5::File::Mode::create_truncate);
   out.write<float>("logits", dims_of(logits.shape()), logits_host.data());
   out.write<float>("loss", {1}, &loss);
@@ -87,7 +107,7 @@ int run(const std::string& in_path, const std::string& out_path) {
     store.read_grad(id, host.data(), host.size());
     grads_out.write<float>(e.name, dims_of(e.shape), host.data());
   }
-  sgd.step(hyper.lr);
+  sgd.step();
   h5::Group params_out = out.create_group("params"), buffers_out = out.create_group("buffers");
   h5::Group momentum_out = out.create_group("momentum");
   std::vector<float> momentum(sgd.momentum_buffer().numel());

@@ -66,6 +66,42 @@ TEST(ParamGroups, EveryParameterInExactlyOneGroupAndNeighboursMerge) {
   EXPECT_EQ(one[0].ranges[0].numel, model->params().numel());
 }
 
+// airbench94's BN scales are fixed (not trainable): no group takes them, so no step moves
+// them, even with weight decay; every trainable parameter still lands in the one group.
+TEST(ParamGroups, FixedParametersBelongToNoGroupAndNeverMove) {
+  auto backend = make_cpu_backend(1);
+  nn::ModelSpec spec;
+  spec.arch = "airbench94";
+  auto model = nn::make_model(spec, *backend);
+  const auto groups =
+      assign_param_groups(model->store(), {rule("all", 1, 0.9f, 5e-4f, true, {})});
+  std::vector<bool> owned(model->params().numel(), false);
+  for (const optim::ParamRange& r : groups[0].ranges)
+    for (int64_t i = r.offset; i < r.offset + r.numel; ++i) owned[i] = true;
+  int fixed = 0;
+  for (const nn::StateEntry& e : model->store().entries()) {
+    if (e.kind != nn::StateKind::parameter) continue;
+    fixed += !e.trainable;
+    for (int64_t i = e.offset; i < e.offset + e.numel(); ++i) {
+      ASSERT_EQ(owned[i], e.trainable) << e.name;
+    }
+  }
+  EXPECT_EQ(fixed, 6);
+  fill_random(*backend, model->grads(), 3);
+  std::vector<float> before(model->params().numel()), after(before.size());
+  backend->copy_to_host(model->params(), before.data());
+  optim::Optimizer opt(*backend, model->params(), model->grads(), Tensor(), groups, 0.1);
+  opt.step();
+  opt.step();
+  backend->copy_to_host(model->params(), after.data());
+  for (const nn::StateEntry& e : model->store().entries()) {
+    if (e.kind != nn::StateKind::parameter || e.trainable) continue;
+    for (int64_t i = e.offset; i < e.offset + e.numel(); ++i) {
+      ASSERT_EQ(after[i], before[i]) << e.name;
+    }
+  }
+}
+
 TEST(ParamGroups, AParameterNoRuleTakesIsRefusedByName) {
   auto backend = make_cpu_backend(1);
   auto model = nn::make_model(small_resnet(), *backend);

@@ -5,6 +5,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "backend/cpu/dnnl_check.h"
@@ -26,7 +27,8 @@ CpuBackend::CpuBackend(int threads, CpuConvOptions conv)
       gemm_small_maps_(conv.gemm_small_maps),
       batchnorm_(*ctx_),
       maxpool_(*ctx_),
-      linear_(*ctx_) {}
+      linear_(*ctx_),
+      gelu_(*ctx_) {}
 
 std::string CpuBackend::name() const {
   const dnnl_version_t* v = dnnl_version();
@@ -44,7 +46,7 @@ const char* CpuBackend::winograd_description() const {
 
 size_t CpuBackend::cached_primitive_entries() const {
   return conv_.cached_entries() + batchnorm_.cached_entries() + maxpool_.cached_entries() +
-         linear_.cached_entries() + layouts_.cached_entries();
+         linear_.cached_entries() + gelu_.cached_entries() + layouts_.cached_entries();
 }
 
 // --- memory ------------------------------------------------------------------------------------
@@ -198,8 +200,13 @@ void CpuBackend::maxpool_backward(const PoolGeometry& g, const Tensor& dy, const
   maxpool_.backward(g, dy, workspace, dx);
 }
 
+// Without a bias, oneDNN's inner product runs with a zero one: adding 0.f changes no value.
 void CpuBackend::linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
-  linear_.forward(x, w, b, y);
+  if (b.defined()) return linear_.forward(x, w, b, y);
+  DP_CHECK(w.rank() == 2, "linear expects w {{out,in}}, got {}", to_string(w.shape()));
+  zero_bias_.ensure({w.dim(0)});
+  std::fill(zero_bias_.data(), zero_bias_.data() + zero_bias_.numel(), 0.f);
+  linear_.forward(x, w, zero_bias_, y);
 }
 
 void CpuBackend::linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor& dx,

@@ -95,6 +95,13 @@ class CpuBackend final : public Backend {
   void add_relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
   void accumulate(const Tensor& x, Tensor& y) override;
   void accumulate_relu_backward(const Tensor& x, const Tensor& relu_output, Tensor& y) override;
+  // GELU on oneDNN (onednn_gelu.cpp); scale and the channel bias are OpenMP loops over either
+  // layout (cpu_backend_elementwise.cpp, cpu_backend_bias.cpp).
+  void gelu_forward(const Tensor& x, Tensor& y) override;
+  void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) override;
+  void scale(const Tensor& x, float alpha, Tensor& y) override;
+  void channel_bias_forward(const Tensor& b, Tensor& y) override;
+  void channel_bias_backward(const Tensor& dy, Tensor& db) override;
 
   // Reads either layout, writes the layout a conv of the output's shape would
   // (cpu_backend_shortcut.cpp).
@@ -156,6 +163,9 @@ class CpuBackend final : public Backend {
   BatchNormAddReluScratch batchnorm_add_relu_;
   OnednnMaxPool maxpool_;
   OnednnLinear linear_;
+  OnednnGelu gelu_;
+  // Linear without bias: the zero bias its forward runs with.
+  Tensor zero_bias_;
 };
 
 }  // namespace dp::cpu

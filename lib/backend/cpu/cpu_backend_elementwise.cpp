@@ -1,4 +1,4 @@
-// CpuBackend's elementwise activation ops (ReLU, residual add + ReLU, gradient accumulation):
+// CpuBackend's elementwise ops (ReLU, residual add + ReLU, gradient accumulation, GELU, scale):
 // OpenMP loops over whatever layout their first operand has; a second operand in another
 // layout is reordered to it first.
 #include "backend/cpu/cpu_backend.h"
@@ -87,6 +87,29 @@ void CpuBackend::accumulate_relu_backward(const Tensor& x, const Tensor& relu_ou
     const uint32_t keep = pm[i] > 0.f ? 0xffffffffu : 0u;
     py[i] = std::bit_cast<float>(std::bit_cast<uint32_t>(py[i] + px[i]) & keep);
   }
+}
+
+}  // namespace dp::cpu
+
+namespace dp::cpu {
+
+void CpuBackend::gelu_forward(const Tensor& x, Tensor& y) { gelu_.forward(x, y); }
+
+void CpuBackend::gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
+  check_same_numel(x, dy, "gelu_backward");
+  gelu_.backward(x, layouts_.in_layout(dy, x.layout(), scratch_.grad), dx);
+}
+
+void CpuBackend::scale(const Tensor& x, float alpha, Tensor& y) {
+  if (&y != &x) {
+    y.ensure(x.shape());
+    y.set_layout(x.layout());
+  }
+  const int64_t n = x.numel();
+  const float* px = x.data();
+  float* py = y.data();
+#pragma omp parallel for simd if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) py[i] = alpha * px[i];
 }
 
 }  // namespace dp::cpu

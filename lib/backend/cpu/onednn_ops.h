@@ -1,4 +1,4 @@
-// The oneDNN-backed ops of the CPU backend: convolution, batch norm, max pooling and linear.
+// The oneDNN-backed ops of the CPU backend: convolution, batch norm, max pooling, linear, GELU.
 // Each op owns per-shape caches of its primitives (see primitive_cache.h); the entry types are
 // private to the op's own .cpp. Conv weights are reordered from
 // PyTorch's OIHW into whatever blocked layout the chosen kernel wants, on every call (the
@@ -107,6 +107,25 @@ class OnednnLinear {
   PrimitiveCache<Forward> fwd_;
   PrimitiveCache<BackwardData> bwd_data_;
   PrimitiveCache<BackwardWeights> bwd_weights_;
+};
+
+// GELU (erf form) on oneDNN's eltwise_gelu_erf: a JIT-vectorised erf, where a loop over
+// std::erf would stay scalar (glibc has no vector erf). Elementwise, so every tensor is seen
+// as a flat {numel} array in whatever layout it has; x, y, dy and dx share one layout.
+class OnednnGelu {
+ public:
+  explicit OnednnGelu(DnnlContext& ctx);  // out of line: entry types are complete only there
+  ~OnednnGelu();
+  void forward(const Tensor& x, Tensor& y);
+  void backward(const Tensor& x, const Tensor& dy, Tensor& dx);
+  size_t cached_entries() const { return fwd_.size() + bwd_.size(); }
+
+ private:
+  struct Forward;
+  struct Backward;
+  DnnlContext& ctx_;
+  PrimitiveCache<Forward> fwd_;
+  PrimitiveCache<Backward> bwd_;
 };
 
 // Shared by the op files: a data handle from a const tensor (oneDNN takes void*).

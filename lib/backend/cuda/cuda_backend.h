@@ -80,6 +80,11 @@ class CudaBackend final : public Backend {
   void add_relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
   void accumulate(const Tensor& x, Tensor& y) override;
   void accumulate_relu_backward(const Tensor& x, const Tensor& relu_output, Tensor& y) override;
+  void gelu_forward(const Tensor& x, Tensor& y) override;
+  void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) override;
+  void scale(const Tensor& x, float alpha, Tensor& y) override;
+  void channel_bias_forward(const Tensor& b, Tensor& y) override;
+  void channel_bias_backward(const Tensor& dy, Tensor& db) override;
 
   void subsample_pad_forward(const SubsamplePadGeometry& g, const Tensor& x, Tensor& y) override;
   void subsample_pad_backward(const SubsamplePadGeometry& g, const Tensor& dy,

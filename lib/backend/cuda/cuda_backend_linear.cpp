@@ -24,12 +24,14 @@ void CudaBackend::gemm(bool transpose_a, bool transpose_b, int m, int n, int k, 
 }
 
 void CudaBackend::linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
-  DP_CHECK(x.rank() == 2 && w.rank() == 2 && x.dim(1) == w.dim(1) && b.numel() == w.dim(0),
+  const bool bias = b.defined();  // undefined: no bias
+  DP_CHECK(x.rank() == 2 && w.rank() == 2 && x.dim(1) == w.dim(1) &&
+               (!bias || b.numel() == w.dim(0)),
            "linear: x {} w {} b {}", to_string(x.shape()), to_string(w.shape()),
-           to_string(b.shape()));
+           bias ? to_string(b.shape()) : "none");
   check_device(x, "linear_forward", "input");
   check_device(w, "linear_forward", "weight");
-  check_device(b, "linear_forward", "bias");
+  if (bias) check_device(b, "linear_forward", "bias");
   const int n = static_cast<int>(x.dim(0)), in = static_cast<int>(x.dim(1)),
             out = static_cast<int>(w.dim(0));
   // The products in the input's type (bf16 under mixed precision: the f32 weights are
@@ -37,10 +39,11 @@ void CudaBackend::linear_forward(const Tensor& x, const Tensor& w, const Tensor&
   const DType type = x.dtype();
   const void* weights = in_type(w, type, ctx_.weights);
   output(y, {x.dim(0), w.dim(0)});
-  checked_launch([&] { kernels::broadcast_rows(f(b), f(y), n, out, ctx_.s()); });
-  // y^T (out x n) = W (out x in; column-major W^T) * x^T (in x n), plus the broadcast bias.
-  gemm(true, false, out, n, in, type, weights, in, x.data<void>(), in, 1.f, f(y), DType::f32,
-       out);
+  if (bias) checked_launch([&] { kernels::broadcast_rows(f(b), f(y), n, out, ctx_.s()); });
+  // y^T (out x n) = W (out x in; column-major W^T) * x^T (in x n), plus the broadcast bias
+  // (beta 1) or nothing (beta 0: y's old contents are not read).
+  gemm(true, false, out, n, in, type, weights, in, x.data<void>(), in, bias ? 1.f : 0.f, f(y),
+       DType::f32, out);
 }
 
 void CudaBackend::linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor& dx,

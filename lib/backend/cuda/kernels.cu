@@ -52,6 +52,52 @@ __global__ void accumulate_kernel(const T* x, T* y, int64_t n) {
   DP_GRID_STRIDE(i, n) y[i] = store<T>(load(y[i]) + load(x[i]));
 }
 
+// GELU, erf form: y = x * Phi(x); dy/dx = Phi(x) + x * phi(x). Arithmetic in float.
+template <typename T>
+__global__ void gelu_forward_kernel(const T* x, T* y, int64_t n) {
+  DP_GRID_STRIDE(i, n) {
+    const float v = load(x[i]);
+    y[i] = store<T>(0.5f * v * (1.f + erff(v * 0.70710678118654752f)));
+  }
+}
+
+template <typename T>
+__global__ void gelu_backward_kernel(const T* x, const T* dy, T* dx, int64_t n) {
+  DP_GRID_STRIDE(i, n) {
+    const float v = load(x[i]);
+    const float cdf = 0.5f * (1.f + erff(v * 0.70710678118654752f));
+    const float pdf = 0.39894228040143268f * expf(-0.5f * v * v);
+    dx[i] = store<T>(load(dy[i]) * (cdf + v * pdf));
+  }
+}
+
+template <typename T>
+__global__ void scale_kernel(const T* x, float alpha, T* y, int64_t n) {
+  DP_GRID_STRIDE(i, n) y[i] = store<T>(alpha * load(x[i]));
+}
+
+template <typename T>
+__global__ void channel_bias_forward_kernel(const float* b, T* y, int64_t rows, int64_t c) {
+  DP_GRID_STRIDE(i, rows * c) y[i] = store<T>(load(y[i]) + b[i % c]);
+}
+
+// Block k sums channel k: each thread a strided share of the rows, then a tree in shared
+// memory. The order depends only on the shape, so the sum is the same on every run.
+template <typename T>
+__global__ void channel_bias_backward_kernel(const T* dy, float* db, int64_t rows, int64_t c) {
+  __shared__ float partial[kThreads];
+  const int64_t k = blockIdx.x;
+  float sum = 0.f;
+  for (int64_t r = threadIdx.x; r < rows; r += kThreads) sum += load(dy[r * c + k]);
+  partial[threadIdx.x] = sum;
+  __syncthreads();
+  for (int half = kThreads / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) partial[threadIdx.x] += partial[threadIdx.x + half];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) db[k] = partial[0];
+}
+
 // One pass for a residual block's two branch gradients and its input's ReLU mask: the sum is
 // rounded once, as accumulate then relu_backward would round it.
 template <typename T>
@@ -380,6 +426,21 @@ void fill_bf16(bf16* p, int64_t n, float value, Stream s) {
                         Stream s) {                                                             \
     maxpool_backward_kernel<<<blocks_for(g.n * g.h * g.w * g.c), kThreads, 0, s>>>(            \
         g, dy, argmax, dx);                                                                     \
+  }                                                                                             \
+  void gelu_forward(const T* x, T* y, int64_t n, Stream s) {                                    \
+    gelu_forward_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, y, n);                            \
+  }                                                                                             \
+  void gelu_backward(const T* x, const T* dy, T* dx, int64_t n, Stream s) {                     \
+    gelu_backward_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, dy, dx, n);                      \
+  }                                                                                             \
+  void scale(const T* x, float alpha, T* y, int64_t n, Stream s) {                              \
+    scale_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, alpha, y, n);                            \
+  }                                                                                             \
+  void channel_bias_forward(const float* b, T* y, int64_t rows, int64_t c, Stream s) {          \
+    channel_bias_forward_kernel<<<blocks_for(rows * c), kThreads, 0, s>>>(b, y, rows, c);       \
+  }                                                                                             \
+  void channel_bias_backward(const T* dy, float* db, int64_t rows, int64_t c, Stream s) {       \
+    channel_bias_backward_kernel<<<static_cast<int>(c), kThreads, 0, s>>>(dy, db, rows, c);     \
   }                                                                                             \
   void oihw_to_ohwi(const float* src, T* dst, int64_t o, int64_t i, int64_t hw, Stream s) {     \
     oihw_to_ohwi_kernel<<<blocks_for(o * i * hw), kThreads, 0, s>>>(src, dst, o, i, hw);        \

@@ -1,0 +1,93 @@
+#include "nn/airbench.h"
+
+#include "core/error.h"
+#include "nn/init.h"
+
+namespace dp::nn {
+
+AirbenchBlock::AirbenchBlock(ParameterStore& store, const std::string& name, int64_t in,
+                             int64_t out, const BatchNormOptions& bn)
+    : conv1_(store, name + ".conv1", in, out, 3, 1, 1),
+      pool_(store.backend(), 2, 2, 0),
+      norm1_(store, name + ".norm1", out, bn),
+      act1_(store.backend()),
+      conv2_(store, name + ".conv2", out, out, 3, 1, 1),
+      norm2_(store, name + ".norm2", out, bn),
+      act2_(store.backend()) {}
+
+const Tensor& AirbenchBlock::forward(const Tensor& x, bool train) {
+  const Tensor& h = act1_.forward(norm1_.forward(pool_.forward(conv1_.forward(x, train), train),
+                                                 train),
+                                  train);
+  return act2_.forward(norm2_.forward(conv2_.forward(h, train), train), train);
+}
+
+Tensor& AirbenchBlock::backward(const Tensor& dy) {
+  Tensor& dh = conv2_.backward(norm2_.backward(act2_.backward(dy)));
+  return conv1_.backward(pool_.backward(norm1_.backward(act1_.backward(dh))));
+}
+
+Airbench::Airbench(const ModelSpec& spec, const AirbenchLayout& layout, Backend& backend)
+    : Model(spec, backend) {
+  ParameterStore& store = *store_;
+  // Registration order is the torch module's attribute order: state_dict order.
+  whiten_ = std::make_unique<Conv2d>(store, "whiten", spec.in_channels, layout.whiten_width, 2,
+                                     1, 0, /*bias=*/true);
+  whiten_->set_input_grad(false);
+  whiten_act_ = std::make_unique<Gelu>(backend);
+  int64_t in = layout.whiten_width;
+  for (size_t b = 0; b < layout.widths.size(); ++b) {
+    blocks_.push_back(std::make_unique<AirbenchBlock>(store, "block" + std::to_string(b + 1), in,
+                                                      layout.widths[b], layout.bn));
+    in = layout.widths[b];
+  }
+  pool_ = std::make_unique<MaxPool2d>(backend, 3, 3, 0);
+  head_ = std::make_unique<Linear>(store, "head", in, spec.num_classes, /*bias=*/false);
+  scale_ = std::make_unique<Scale>(backend, layout.logit_scale);
+  store.finalize();
+  init_pytorch_dirac(store, spec.seed);
+}
+
+const Tensor& Airbench::forward(const Tensor& images, bool train) {
+  DP_CHECK(images.rank() == 4 && images.dim(3) == spec_.in_channels,
+           "model expects images {{N,H,W,{}}}, got {}", spec_.in_channels,
+           to_string(images.shape()));
+  has_input_grad_ = false;
+  const Tensor* h = &whiten_act_->forward(whiten_->forward(images, train), train);
+  for (auto& block : blocks_) h = &block->forward(*h, train);
+  const Tensor& pooled = pool_->forward(*h, train);
+  // Flatten needs a 1x1 map (32x32 images give 3x3 -> 1x1); there nChw16c and NHWC hold the
+  // same bytes, so the {N, C} view reads either layout.
+  DP_CHECK(pooled.dim(1) == 1 && pooled.dim(2) == 1,
+           "airbench: the last feature map is {}x{} after the final pool, not 1x1 (input {})",
+           pooled.dim(1), pooled.dim(2), to_string(images.shape()));
+  pooled_layout_ = pooled.layout();
+  pooled_shape_ = pooled.shape();
+  Tensor flat = pooled;
+  flat.set_layout(Layout::nhwc);
+  flat = flat.reshaped({pooled.dim(0), pooled.dim(3)});
+  return scale_->forward(head_->forward(flat, train), train);
+}
+
+void Airbench::backward(const Tensor& dlogits) {
+  Tensor dflat = head_->backward(scale_->backward(dlogits)).reshaped(pooled_shape_);
+  // The pool's backward picks its primitive by dy's layout: the one its forward wrote.
+  dflat.set_layout(pooled_layout_);
+  Tensor* d = &pool_->backward(dflat);
+  for (auto it = blocks_.rbegin(); it != blocks_.rend(); ++it) d = &(*it)->backward(*d);
+  Tensor& dx = whiten_->backward(whiten_act_->backward(*d));
+  if (input_grad_) input_grad_view_ = dx;
+  has_input_grad_ = input_grad_;
+}
+
+void Airbench::set_input_grad(bool enabled) {
+  input_grad_ = enabled;
+  whiten_->set_input_grad(enabled);
+}
+
+const Tensor& Airbench::input_grad() const {
+  DP_CHECK(has_input_grad_, "input_grad() needs set_input_grad(true) and a backward pass");
+  return input_grad_view_;
+}
+
+}  // namespace dp::nn

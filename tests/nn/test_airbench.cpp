@@ -1,0 +1,170 @@
+// airbench94 in the zoo: the state a torch module of the issue's description has (names, order,
+// shapes, which parameters train), the parameter and multiply-add counts the issue states
+// (1.97 M, 118.1 M per 32x32 image), the identity (dirac) init, and a training pass that
+// fills every trainable gradient and leaves the fixed BN scales at 0 gradient.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/error.h"
+#include "nn/model.h"
+
+using namespace dp;
+using namespace dp::nn;
+
+namespace {
+
+struct Expected {
+  std::string name;
+  Shape shape;
+  bool trainable;
+};
+
+// The torch module: whiten = Conv2d(3, 24, 2, bias=True); block<i> = {conv1, norm1, conv2,
+// norm2} with BatchNorm2d(weight fixed); head = Linear(256, 10, bias=False).
+std::vector<Expected> expected_state() {
+  std::vector<Expected> e = {{"whiten.weight", {24, 3, 2, 2}, true}, {"whiten.bias", {24}, true}};
+  int64_t in = 24;
+  const int64_t widths[] = {64, 256, 256};
+  for (int b = 0; b < 3; ++b) {
+    const std::string p = "block" + std::to_string(b + 1);
+    const int64_t w = widths[b];
+    e.push_back({p + ".conv1.weight", {w, in, 3, 3}, true});
+    for (const char* norm : {".norm1", ".norm2"}) {
+      if (std::string(norm) == ".norm2") e.push_back({p + ".conv2.weight", {w, w, 3, 3}, true});
+      e.push_back({p + norm + ".weight", {w}, false});
+      e.push_back({p + norm + ".bias", {w}, true});
+      e.push_back({p + norm + ".running_mean", {w}, true});
+      e.push_back({p + norm + ".running_var", {w}, true});
+      e.push_back({p + norm + ".num_batches_tracked", {1}, true});
+    }
+    in = w;
+  }
+  e.push_back({"head.weight", {10, 256}, true});
+  return e;
+}
+
+class Airbench94 : public ::testing::Test {
+ protected:
+  std::unique_ptr<Backend> backend = make_cpu_backend(2);
+  std::unique_ptr<Model> model = [this] {
+    ModelSpec spec;
+    spec.arch = "airbench94";
+    spec.seed = 7;
+    return make_model(spec, *backend);
+  }();
+
+  std::vector<float> named(const std::string& name) {
+    auto id = model->store().find(name);
+    EXPECT_TRUE(id.has_value()) << name;
+    std::vector<float> h(model->store().entry(*id).numel());
+    model->store().read(*id, h.data(), h.size());
+    return h;
+  }
+  Tensor images(int64_t n) {
+    Tensor t = backend->allocate({n, 32, 32, 3});
+    std::vector<float> px(t.numel());
+    for (size_t i = 0; i < px.size(); ++i)
+      px[i] = std::cos(0.37f * i) + 0.2f * std::sin(0.011f * i);
+    backend->copy_from_host(px.data(), t);
+    return t;
+  }
+};
+
+}  // namespace
+
+TEST_F(Airbench94, StateIsTheTorchModulesNamesOrderShapesAndTrainability) {
+  const auto expected = expected_state();
+  const auto& entries = model->store().entries();
+  ASSERT_EQ(entries.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(entries[i].name, expected[i].name) << i;
+    EXPECT_EQ(entries[i].shape, expected[i].shape) << expected[i].name;
+    if (entries[i].kind == StateKind::parameter) {
+      EXPECT_EQ(entries[i].trainable, expected[i].trainable) << expected[i].name;
+    }
+  }
+}
+
+TEST_F(Airbench94, ParameterAndMultiplyAddCountsOfTheIssue) {
+  // 24*12 + 24 + (64*24*9 + 64*64*9) + (256*64*9 + 256*256*9) + 2*256*256*9 + 2*(2*64 + 4*256)
+  // + 256*10; of those, 1,152 are the fixed BN scales.
+  EXPECT_EQ(model->store().parameter_count(), 1972792);
+  EXPECT_NEAR(model->store().parameter_count() / 1e6, 1.97, 0.005);
+  model->store().reset_forward_macs();
+  model->forward(images(2), false);
+  const int64_t per_image = model->store().forward_macs() / 2;
+  EXPECT_EQ(per_image, 118147360);  // 31x31 whiten, 31/15, 15/7, 7/3 convs and the head
+  EXPECT_NEAR(per_image / 1e6, 118.1, 0.05);
+}
+
+TEST_F(Airbench94, InitIsPyTorchDefaultWithIdentityFilters) {
+  for (const auto& e : model->store().entries()) {
+    if (e.kind != StateKind::parameter) continue;
+    const auto v = named(e.name);
+    if (e.name.ends_with("norm1.weight") || e.name.ends_with("norm2.weight")) {
+      for (float x : v) ASSERT_EQ(x, 1.0f) << e.name;
+    } else if (e.name.ends_with(".bias")) {
+      for (float x : v) ASSERT_EQ(x, 0.0f) << e.name;
+    } else if (e.shape.size() == 4) {  // conv: dirac on filters < min(O, I), U(+-bound) above
+      const int64_t o = e.shape[0], in = e.shape[1], k = e.shape[2];
+      const double bound = 1.0 / std::sqrt(double(in * k * k));
+      double sq = 0;
+      int64_t n = 0;
+      for (int64_t f = 0; f < o; ++f)
+        for (int64_t c = 0; c < in; ++c)
+          for (int64_t t = 0; t < k * k; ++t) {
+            const float x = v[(f * in + c) * k * k + t];
+            if (f < std::min(o, in)) {
+              ASSERT_EQ(x, (c == f && t == (k / 2) * k + k / 2) ? 1.f : 0.f) << e.name << f;
+            } else {
+              ASSERT_LE(std::abs(x), bound) << e.name;
+              sq += double(x) * x, ++n;
+            }
+          }
+      if (n > 1000) {  // U(-b, b) has variance b^2 / 3
+        EXPECT_NEAR(sq / n, bound * bound / 3, 0.1 * bound * bound / 3) << e.name;
+      }
+    } else {  // head: U(-1/16, 1/16)
+      for (float x : v) ASSERT_LE(std::abs(x), 1.0f / 16) << e.name;
+    }
+  }
+}
+
+TEST_F(Airbench94, TrainingPassFillsTrainableGradientsAndUpdatesStatistics) {
+  backend->fill(model->grads(), std::nanf(""));
+  Tensor x = images(3);
+  const Tensor& logits = model->forward(x, true);
+  ASSERT_EQ(logits.shape(), (Shape{3, 10}));
+  Tensor dlogits = backend->allocate(logits.shape());
+  std::vector<float> dl(dlogits.numel());
+  for (size_t i = 0; i < dl.size(); ++i) dl[i] = 0.1f * std::sin(1.3f * i);
+  backend->copy_from_host(dl.data(), dlogits);
+  model->backward(dlogits);
+  std::vector<float> g(model->grads().numel());
+  backend->copy_to_host(model->grads(), g.data());
+  for (const auto& e : model->store().entries()) {
+    if (e.kind != StateKind::parameter) continue;
+    double norm = 0;
+    for (int64_t i = 0; i < e.numel(); ++i) {
+      ASSERT_TRUE(std::isfinite(g[e.offset + i])) << e.name;
+      norm += double(g[e.offset + i]) * g[e.offset + i];
+    }
+    if (e.trainable)
+      EXPECT_GT(norm, 0.0) << e.name;
+    else
+      EXPECT_EQ(norm, 0.0) << e.name << ": a fixed scale reports no gradient";
+  }
+  EXPECT_EQ(named("block3.norm2.num_batches_tracked"), std::vector<float>{1.0f});
+  // PyTorch momentum 0.4: running_var = 0.6 * 1 + 0.4 * (unbiased batch variance) != 1.
+  EXPECT_NE(named("block1.norm1.running_var")[0], 1.0f);
+}
+
+TEST_F(Airbench94, RefusesInputsThatDoNotPoolToOnePixel) {
+  Tensor x = backend->allocate({1, 64, 64, 3});
+  backend->fill(x, 0.5f);
+  EXPECT_THROW(model->forward(x, false), Error);
+}
