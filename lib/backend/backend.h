@@ -228,6 +228,8 @@ class Backend {
   virtual void queue_softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
                                            float label_smoothing, Tensor& dlogits);
   virtual float read_queued_loss(const Tensor& logits, const Tensor& labels, int64_t& correct);
+  // t *= factor, f32 in place (the summed loss's gradient from the mean's, --loss-reduction).
+  virtual void scale(Tensor& t, float factor) = 0;
 
   // --- captured work ---------------------------------------------------------------------------
   // Records the device work that `work` queues (it must only queue: no allocation, no waiting

@@ -51,7 +51,10 @@ po::options_description model_options(TrainConfig& c) {
       ("zero-init-residual", po::value(&c.zero_init_residual)->default_value(c.zero_init_residual),
        "zero-init the last BN of each residual block")
       ("label-smoothing", po::value(&c.label_smoothing)->default_value(c.label_smoothing),
-       "label smoothing epsilon");
+       "label smoothing epsilon")
+      ("loss-reduction", po::value(&c.loss_reduction)->default_value(c.loss_reduction),
+       "mean: the batch mean of the loss; sum: its sum over the global batch (its gradient too, "
+       "on any number of ranks); logs show the mean either way");
   return model;
 }
 
@@ -293,6 +296,8 @@ void validate(const TrainConfig& c) {
   require(!c.nesterov || c.momentum > 0, "nesterov", "needs --momentum > 0");
   require(c.weight_decay >= 0, "weight-decay", "must not be negative");
   require(c.label_smoothing >= 0 && c.label_smoothing < 1, "label-smoothing", "must be in [0, 1)");
+  require(c.loss_reduction == "mean" || c.loss_reduction == "sum", "loss-reduction",
+          "must be mean or sum");
   require(c.crop_padding >= 0, "crop-padding", "must not be negative");
   require(c.prefetch >= 1, "prefetch", "must be at least 1");
   require(c.augment_on == "auto" || c.augment_on == "host" || c.augment_on == "device",

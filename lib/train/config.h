@@ -27,6 +27,8 @@ struct TrainConfig {
   std::string shortcut = "auto";
   bool zero_init_residual = false;
   float label_smoothing = 0.0f;
+  // mean | sum: the loss (and its gradient) over the global batch, as torch's reduction.
+  std::string loss_reduction = "mean";
   // optimisation
   int epochs = 10;
   int batch_size = 128;  // global batch (split over ranks)

@@ -86,6 +86,7 @@ optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_
 TrainStepOptions train_step_options(const TrainConfig& config, const TrainData& data, int world) {
   TrainStepOptions options;
   options.label_smoothing = config.label_smoothing;
+  options.sum_over_ranks = config.loss_reduction == "sum" ? world : 0;
   options.cuda_graphs = config.cuda_graphs && !(config.sync_bn && world > 1);
   options.local_batch = data.local_batch();
   options.broadcast_buffers = config.broadcast_buffers;

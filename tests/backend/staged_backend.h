@@ -205,6 +205,11 @@ class HostStagedBackend final : public Backend {
     return loss;
   }
 
+  void scale(Tensor& t, float factor) override {
+    Tensor d = up(t);
+    dev_->scale(d, factor);
+    down(d, t);
+  }
   void sgd_step(const SgdHyper& h, Tensor& params, const Tensor& grads, Tensor& momentum_buffer,
                 const Tensor& decay_mask) override {
     Tensor p = up(params), m = up(momentum_buffer);

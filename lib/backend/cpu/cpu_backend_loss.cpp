@@ -9,6 +9,14 @@
 
 namespace dp::cpu {
 
+void CpuBackend::scale(Tensor& t, float factor) {
+  DP_CHECK(t.dtype() == DType::f32, "scale: the tensor must be f32");
+  float* p = t.data();
+  const int64_t n = t.numel();
+#pragma omp parallel for if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) p[i] *= factor;
+}
+
 float CpuBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
                                         float label_smoothing, Tensor& dlogits, int64_t& correct) {
   DP_CHECK(logits.rank() == 2 && labels.dtype() == DType::i32 && labels.numel() == logits.dim(0),

@@ -95,6 +95,7 @@ class CudaBackend final : public Backend {
   void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor& dx, Tensor& dw,
                        Tensor& db) override;
 
+  void scale(Tensor& t, float factor) override;
   float softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float label_smoothing,
                               Tensor& dlogits, int64_t& correct) override;
   void queue_softmax_cross_entropy(const Tensor& logits, const Tensor& labels,

@@ -8,6 +8,12 @@
 
 namespace dp::cuda {
 
+void CudaBackend::scale(Tensor& t, float factor) {
+  check_device(t, "scale", "tensor");
+  DP_CHECK(t.dtype() == DType::f32, "scale: the tensor must be f32");
+  checked_launch([&] { kernels::scale_f32(f(t), t.numel(), factor, ctx_.s()); });
+}
+
 float CudaBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
                                          float label_smoothing, Tensor& dlogits,
                                          int64_t& correct) {

@@ -29,6 +29,10 @@ __global__ void fill_kernel(T* p, int64_t n, T v) {
   DP_GRID_STRIDE(i, n) p[i] = v;
 }
 
+__global__ void scale_kernel(float* p, int64_t n, float factor) {
+  DP_GRID_STRIDE(i, n) p[i] *= factor;
+}
+
 template <typename T>
 __global__ void relu_forward_kernel(const T* x, T* y, int64_t n) {
   DP_GRID_STRIDE(i, n) y[i] = store<T>(load(x[i]) > 0.f ? load(x[i]) : 0.f);
@@ -322,6 +326,9 @@ __global__ void augment_kernel(AugmentShape g, const uint8_t* images, const int3
 
 void fill_f32(float* p, int64_t n, float value, Stream s) {
   fill_kernel<<<blocks_for(n), kThreads, 0, s>>>(p, n, value);
+}
+void scale_f32(float* p, int64_t n, float factor, Stream s) {
+  scale_kernel<<<blocks_for(n), kThreads, 0, s>>>(p, n, factor);
 }
 void fill_i32(int32_t* p, int64_t n, int32_t value, Stream s) {
   fill_kernel<<<blocks_for(n), kThreads, 0, s>>>(p, n, value);

@@ -21,6 +21,8 @@ void fill_f32(float* p, int64_t n, float value, Stream s);
 void fill_i32(int32_t* p, int64_t n, int32_t value, Stream s);
 void fill_u8(uint8_t* p, int64_t n, uint8_t value, Stream s);
 void fill_bf16(bf16* p, int64_t n, float value, Stream s);
+// p[i] *= factor
+void scale_f32(float* p, int64_t n, float factor, Stream s);
 
 // The activation ops come for both element types of an activation: float, and bf16 under
 // mixed precision (arithmetic in float, each stored value rounded to nearest even).
