@@ -83,7 +83,8 @@ void add_onecycle_options(po::options_description& optim, TrainConfig& c) {
        "one-cycle: final LR = initial LR / final div factor");
 }
 
-po::options_description optim_options(TrainConfig& c, std::string& milestones) {
+po::options_description optim_options(TrainConfig& c, std::string& milestones,
+                                      std::string& points) {
   po::options_description optim("Optimisation");
   optim.add_options()
       ("epochs", po::value(&c.epochs)->default_value(c.epochs), "epochs")
@@ -97,8 +98,23 @@ po::options_description optim_options(TrainConfig& c, std::string& milestones) {
       ("weight-decay", po::value(&c.weight_decay)->default_value(c.weight_decay), "L2 weight decay")
       ("no-decay-bn-bias", po::value(&c.no_decay_bn_bias)->default_value(c.no_decay_bn_bias),
        "no weight decay on BN parameters and biases")
+      ("bn-bias-lr-factor", po::value(&c.bn_bias_lr_factor)->default_value(1.0, "1"),
+       "BN biases train at this multiple of the LR, with the weight decay divided by it (lr x "
+       "weight decay as the other parameters'); 1: no group of their own")
+      ("freeze", po::value(&c.freeze)->composing(),
+       "PATTERN[:EPOCHS], repeatable: parameters whose names match the glob are not updated, "
+       "for the whole run or after EPOCHS epochs (e.g. conv1.weight, conv1.bias:3)")
       ("lr-schedule", po::value(&c.lr_schedule)->default_value(c.lr_schedule),
-       "constant|step|cosine|onecycle")
+       "constant|step|cosine|onecycle|piecewise|linear-warmup-decay")
+      ("lr-points", po::value(&points),
+       "piecewise: comma-separated FRACTION:FACTOR points (fractions of the run's steps, "
+       "ascending), linearly interpolated per step")
+      ("warmup-fraction", po::value(&c.warmup_fraction)->default_value(c.warmup_fraction, "0.23"),
+       "linear-warmup-decay: the fraction of the run at which the factor peaks at 1")
+      ("lr-start-factor", po::value(&c.lr_start_factor)->default_value(c.lr_start_factor, "0.2"),
+       "linear-warmup-decay: the LR factor at step 0")
+      ("lr-end-factor", po::value(&c.lr_end_factor)->default_value(c.lr_end_factor, "0.07"),
+       "linear-warmup-decay: the LR factor at the last step")
       ("lr-milestones", po::value(&milestones),
        "step schedule: comma-separated epochs (default: 50% and 75% of --epochs)")
       ("lr-gamma", po::value(&c.lr_gamma)->default_value(c.lr_gamma), "step schedule factor")
@@ -108,6 +124,14 @@ po::options_description optim_options(TrainConfig& c, std::string& milestones) {
       ("lr-step-unit", po::value(&c.lr_step_unit)->default_value(c.lr_step_unit),
        "step: the schedule moves every optimizer step; epoch: once per epoch, as torch's "
        "scheduler.step() called per epoch");
+  optim.add_options()
+      ("lookahead-every", po::value(&c.lookahead_every)->default_value(c.lookahead_every),
+       "Lookahead: every N steps the weights and BN statistics become their running average, "
+       "decay base^N (t/T)^power at step t of T; training ends on the average (0: off)")
+      ("lookahead-base", po::value(&c.lookahead_base)->default_value(c.lookahead_base, "0.95"),
+       "Lookahead: the decay's base")
+      ("lookahead-power", po::value(&c.lookahead_power)->default_value(c.lookahead_power, "3"),
+       "Lookahead: the power of t/T in the decay");
   add_onecycle_options(optim, c);
   return optim;
 }
@@ -224,12 +248,33 @@ po::options_description reliability_options(TrainConfig& c) {
 }
 
 po::options_description describe(TrainConfig& c, std::string& config_file,
-                                 std::string& milestones) {
+                                 std::string& milestones, std::string& points) {
   po::options_description all("dptrain train options");
   all.add(general_options(config_file)).add(data_options(c)).add(model_options(c));
-  all.add(optim_options(c, milestones)).add(run_options(c)).add(parallel_options(c));
+  all.add(optim_options(c, milestones, points)).add(run_options(c)).add(parallel_options(c));
   all.add(reliability_options(c)).add(testing_options(c));
   return all;
+}
+
+// "f:v,f:v,..." -> (f, v) pairs; UsageError naming --lr-points otherwise.
+std::vector<std::pair<double, double>> parse_points(const std::string& text) {
+  std::vector<std::pair<double, double>> points;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    const size_t colon = item.find(':');
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument(item);
+      size_t used_f = 0, used_v = 0;
+      const double f = std::stod(item.substr(0, colon), &used_f);
+      const double v = std::stod(item.substr(colon + 1), &used_v);
+      if (used_f != colon || used_v != item.size() - colon - 1) throw std::invalid_argument(item);
+      points.emplace_back(f, v);
+    } catch (const std::exception&) {
+      throw UsageError(fmt::format("option --lr-points: '{}' is not FRACTION:FACTOR", item));
+    }
+  }
+  return points;
 }
 
 std::vector<double> parse_milestones(const std::string& text) {
@@ -295,6 +340,12 @@ void validate(const TrainConfig& c) {
   require(c.momentum >= 0 && c.momentum < 1, "momentum", "must be in [0, 1)");
   require(!c.nesterov || c.momentum > 0, "nesterov", "needs --momentum > 0");
   require(c.weight_decay >= 0, "weight-decay", "must not be negative");
+  require(c.lookahead_every >= 0, "lookahead-every", "must not be negative");
+  require(c.lookahead_every == 0 || c.resume == "none", "lookahead-every",
+          "cannot be combined with --resume: checkpoints do not hold the average yet");
+  require(c.lookahead_base > 0 && c.lookahead_base <= 1 && c.lookahead_power >= 0,
+          "lookahead-base", "must be in (0, 1], with --lookahead-power >= 0");
+  require(c.bn_bias_lr_factor > 0, "bn-bias-lr-factor", "must be positive");
   require(c.label_smoothing >= 0 && c.label_smoothing < 1, "label-smoothing", "must be in [0, 1)");
   require(c.loss_reduction == "mean" || c.loss_reduction == "sum", "loss-reduction",
           "must be mean or sum");
@@ -308,8 +359,19 @@ void validate(const TrainConfig& c) {
   require(c.device == "auto" || c.device == "cpu" || c.device == "cuda", "device",
           "must be auto, cpu or cuda");
   require(c.lr_schedule == "constant" || c.lr_schedule == "step" || c.lr_schedule == "cosine" ||
-              c.lr_schedule == "onecycle",
-          "lr-schedule", "must be constant, step, cosine or onecycle");
+              c.lr_schedule == "onecycle" || c.lr_schedule == "piecewise" ||
+              c.lr_schedule == "linear-warmup-decay",
+          "lr-schedule",
+          "must be constant, step, cosine, onecycle, piecewise or linear-warmup-decay");
+  require(c.lr_schedule != "piecewise" || !c.lr_points.empty(), "lr-points",
+          "is required by --lr-schedule piecewise");
+  for (size_t i = 0; i < c.lr_points.size(); ++i)
+    require(c.lr_points[i].first >= 0 && c.lr_points[i].first <= 1 && c.lr_points[i].second >= 0 &&
+                (i == 0 || c.lr_points[i].first > c.lr_points[i - 1].first),
+            "lr-points", "fractions must ascend within [0, 1] and factors be >= 0");
+  require(c.warmup_fraction > 0 && c.warmup_fraction < 1, "warmup-fraction", "must be in (0, 1)");
+  require(c.lr_start_factor >= 0 && c.lr_end_factor >= 0, "lr-start-factor",
+          "and --lr-end-factor must be >= 0");
   require(c.warmup_epochs >= 0 && c.warmup_epochs < c.epochs, "warmup-epochs",
           "must be in [0, epochs)");
   require(c.threads >= 0, "threads", "must not be negative");
@@ -354,14 +416,16 @@ std::string value_text(const po::variable_value& v) {
   if (auto p = boost::any_cast<float>(&any)) return fmt::format("{}", *p);
   if (auto p = boost::any_cast<double>(&any)) return fmt::format("{}", *p);
   if (auto p = boost::any_cast<bool>(&any)) return *p ? "true" : "false";
+  if (auto p = boost::any_cast<std::vector<std::string>>(&any))
+    return fmt::format("{}", fmt::join(*p, " "));
   return "?";
 }
 
 }  // namespace
 
 bool parse_train_config(const std::vector<std::string>& args, TrainConfig& config) {
-  std::string config_file, milestones;
-  po::options_description options = describe(config, config_file, milestones);
+  std::string config_file, milestones, points;
+  po::options_description options = describe(config, config_file, milestones, points);
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(args).options(options).run(), vm);
@@ -384,6 +448,7 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& confi
     throw UsageError(e.what());
   }
   if (!milestones.empty()) config.lr_milestones = parse_milestones(milestones);
+  if (!points.empty()) config.lr_points = parse_points(points);
   // Every step schedule decays: the defaults hold for any length (fractional epochs for
   // short runs; per-epoch stepping needs them whole), and the run logs them.
   if (config.lr_milestones.empty() && config.lr_schedule == "step")
@@ -394,6 +459,7 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& confi
     config.effective[name] = value_text(value);
   }
   config.effective["lr-milestones"] = fmt::format("{}", fmt::join(config.lr_milestones, ","));
+  if (!config.lr_points.empty()) config.effective["lr-points"] = points;
   return true;
 }
 

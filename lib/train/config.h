@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace dp {
@@ -38,7 +39,18 @@ struct TrainConfig {
   bool nesterov = false;
   float weight_decay = 5e-4f;
   bool no_decay_bn_bias = false;
-  std::string lr_schedule = "step";  // constant | step | cosine | onecycle
+  // > 1 (or any value but 1): the BN biases (shifts) form group "bn_bias" at this multiple of
+  // the LR, with --weight-decay divided by it, so lr x weight decay is the default group's.
+  double bn_bias_lr_factor = 1.0;
+  // --freeze PATTERN[:EPOCHS] (repeatable): the parameters whose names match the glob form a
+  // group that is frozen from the start (no EPOCHS, or 0) or after EPOCHS epochs.
+  std::vector<std::string> freeze;
+  // constant | step | cosine | onecycle | piecewise | linear-warmup-decay
+  std::string lr_schedule = "step";
+  // piecewise: (fraction of the run, LR factor) points, linearly interpolated per step
+  std::vector<std::pair<double, double>> lr_points;
+  // linear-warmup-decay: the points (0, start), (warmup fraction, 1), (1, end)
+  double warmup_fraction = 0.23, lr_start_factor = 0.2, lr_end_factor = 0.07;
   std::vector<double> lr_milestones;  // epochs, for step (default: 50% and 75% of epochs)
   float lr_gamma = 0.1f;
   float min_lr = 0.0f;
@@ -56,6 +68,9 @@ struct TrainConfig {
   double onecycle_max_momentum = 0.95;
   double onecycle_div_factor = 25.0;
   double onecycle_final_div_factor = 1e4;
+  // Lookahead (train/lookahead_callback.h): every N steps (0: off), decay base^N (t/T)^power
+  int lookahead_every = 0;
+  double lookahead_base = 0.95, lookahead_power = 3.0;
   // run
   std::string device = "auto";  // auto | cpu | cuda
   int threads = 0;              // 0: all cores of this rank

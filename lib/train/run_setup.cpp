@@ -56,15 +56,25 @@ std::unique_ptr<GradientReducer> make_gradient_reducer(nn::Model& model, Communi
 
 optim::Optimizer make_optimizer(const TrainConfig& config, nn::Model& model,
                                 std::vector<ParamGroupRule> groups) {
+  for (ParamGroupRule& rule : configured_param_groups(config)) groups.push_back(std::move(rule));
   groups.push_back(default_param_group(config));
+  std::vector<optim::ParamGroup> assigned = assign_param_groups(model.store(), groups);
+  for (const optim::ParamGroup& group : assigned)
+    if (group.name.starts_with("freeze:") && group.ranges.empty())
+      throw UsageError(fmt::format("option --freeze: '{}' matches no parameter of {}",
+                                   group.name.substr(7), config.arch));
   return optim::Optimizer(model.store().backend(), model.params(), model.grads(),
                           model.store().make_decay_mask(config.no_decay_bn_bias),
-                          assign_param_groups(model.store(), groups), config.lr);
+                          std::move(assigned), config.lr);
 }
 
 optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_per_epoch) {
   optim::LrScheduleSpec spec;
-  spec.name = config.lr_schedule;
+  spec.name = config.lr_schedule == "linear-warmup-decay" ? "piecewise" : config.lr_schedule;
+  spec.points = config.lr_points;
+  if (config.lr_schedule == "linear-warmup-decay")
+    spec.points = {{0.0, config.lr_start_factor}, {config.warmup_fraction, 1.0},
+                   {1.0, config.lr_end_factor}};
   spec.base_lr = config.lr;
   spec.steps_per_epoch = steps_per_epoch;
   spec.epochs = config.epochs;

@@ -16,6 +16,7 @@
 #include "train/checkpoint_files.h"
 #include "train/comm_stats_exchange.h"
 #include "train/epoch_driver.h"
+#include "train/lookahead_callback.h"
 #include "train/schedule_callbacks.h"
 #include "train/run_setup.h"
 #include "train/training_checkpoint.h"
@@ -103,6 +104,11 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
   model_->store().set_grad_ready_hook(
       [this](nn::ParameterStore::Id id) { reducer_->mark_ready(id); });
   add_schedule_callbacks(callbacks_, config, data_.steps_per_epoch());
+  if (config.lookahead_every > 0)
+    callbacks_.add(std::make_unique<LookaheadCallback>(
+        *model_, LookaheadOptions{config.lookahead_every, config.lookahead_base,
+                                  config.lookahead_power,
+                                  config.epochs * data_.steps_per_epoch()}));
   for (auto& callback : additions.callbacks) callbacks_.add(std::move(callback));
 }
 
