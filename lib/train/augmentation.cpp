@@ -10,9 +10,11 @@ namespace dp {
 data::AugmentConfig training_augmentation(const TrainConfig& config,
                                           const data::HDF5Dataset& train_set) {
   data::AugmentConfig augment;
-  augment.random_crop = config.crop_padding > 0;
-  augment.crop_padding = config.crop_padding;
+  augment.random_crop = config.crop_padding > 0 || config.translate > 0;
+  augment.crop_padding = config.translate > 0 ? config.translate : config.crop_padding;
+  augment.reflect = config.translate > 0;
   augment.horizontal_flip = config.flip;
+  augment.alternating_flip = config.alternating_flip;
   augment.normalize = config.normalize;
   augment.mean = train_set.mean();
   augment.std = train_set.std();

@@ -29,7 +29,20 @@ po::options_description data_options(TrainConfig& c) {
       ("data", po::value(&c.data), "packed HDF5 dataset written by `dptrain pack` (required)")
       ("crop-padding", po::value(&c.crop_padding)->default_value(c.crop_padding),
        "random crop with this zero padding; 0 disables")
-      ("flip", po::value(&c.flip)->default_value(c.flip), "random horizontal flip")
+      ("translate", po::value(&c.translate)->default_value(c.translate),
+       "random crop of the image reflect-padded by N (shifts -N..N in x and y), replacing "
+       "--crop-padding; 0: off")
+      ("flip", po::value<std::string>()->default_value("true")->notifier([&c](const std::string& v) {
+         c.alternating_flip = v == "alternating";
+         if (v == "alternating" || v == "true" || v == "1" || v == "yes" || v == "on")
+           c.flip = true;
+         else if (v == "false" || v == "0" || v == "no" || v == "off")
+           c.flip = false;
+         else
+           throw UsageError(fmt::format("option --flip: '{}' is not true, false or alternating", v));
+       }),
+       "random horizontal flip: true, false, or alternating (each image's flip drawn once, then "
+       "inverted every other epoch)")
       ("normalize", po::value(&c.normalize)->default_value(c.normalize),
        "normalise with the dataset's per-channel mean/std")
       ("prefetch", po::value(&c.prefetch)->default_value(c.prefetch),
@@ -350,6 +363,7 @@ void validate(const TrainConfig& c) {
   require(c.loss_reduction == "mean" || c.loss_reduction == "sum", "loss-reduction",
           "must be mean or sum");
   require(c.crop_padding >= 0, "crop-padding", "must not be negative");
+  require(c.translate >= 0, "translate", "must not be negative");
   require(c.prefetch >= 1, "prefetch", "must be at least 1");
   require(c.augment_on == "auto" || c.augment_on == "host" || c.augment_on == "device",
           "augment-on", "must be auto, host or device");

@@ -15,7 +15,10 @@ struct TrainConfig {
   // data
   std::string data;  // packed HDF5 dataset (dptrain pack)
   int crop_padding = 4;  // 0 disables random crop
+  // > 0: random crop with this reflect padding (shifts -N..N), replacing --crop-padding
+  int translate = 0;
   bool flip = true;
+  bool alternating_flip = false;  // --flip alternating (data::AugmentConfig::alternating_flip)
   bool normalize = true;
   int prefetch = 2;
   // Where crop, flip and normalisation run: host (the loader thread), device (the backend,
