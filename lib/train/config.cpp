@@ -177,6 +177,9 @@ void add_output_options(po::options_description& run, TrainConfig& c) {
        "replace an existing run directory's outputs")
       ("eval-every", po::value(&c.eval_every)->default_value(c.eval_every),
        "evaluate on the test split every N epochs (0: only at the end)")
+      ("tta", po::value(&c.tta)->default_value(c.tta),
+       "test-time augmentation of every evaluation: 0 the image, 1 + its mirror, 2 + both on "
+       "the image shifted one pixel diagonally each way (reflect padding): 6 passes")
       ("log-every", po::value(&c.log_every)->default_value(c.log_every), "progress line every N steps")
       ("checkpoint-every", po::value(&c.checkpoint_every)->default_value(c.checkpoint_every),
        "write checkpoint.h5 every N epochs (0: only at the end)")
@@ -395,6 +398,7 @@ void validate(const TrainConfig& c) {
           "tf32 and bf16 need the CUDA backend (--device cuda or auto); the CPU backend computes "
           "in fp32");
   require(c.eval_every >= 0, "eval-every", "must not be negative");
+  require(c.tta >= 0 && c.tta <= 2, "tta", "must be 0, 1 or 2");
   require(c.log_every >= 1, "log-every", "must be at least 1");
   require(c.checkpoint_every >= 0, "checkpoint-every", "must not be negative");
   require(c.checkpoint_every_steps >= 0, "checkpoint-every-steps", "must not be negative");

@@ -86,6 +86,7 @@ struct TrainConfig {
   std::string run_name;         // default: <arch>-<dataset>-<timestamp>
   bool overwrite = false;
   int eval_every = 1;            // epochs; 0 = only at the end
+  int tta = 0;                   // test-time augmentation level of every evaluation (tta_views)
   int log_every = 50;            // steps
   int checkpoint_every = 1;      // epochs; 0 = only at the end
   int64_t checkpoint_every_steps = 0;   // 0 = off

@@ -110,6 +110,7 @@ EvalOptions eval_options(const TrainConfig& config, const TrainData& data) {
   options.normalize = config.normalize;
   options.prefetch = config.prefetch;
   options.augment_on_backend = data.backend_augment().has_value();
+  options.views = tta_views(config.tta);
   return options;
 }
 

@@ -8,9 +8,11 @@
 
 #include <cmath>
 #include <filesystem>
+#include <numeric>
 
 #include "../io/temp_dir.h"
 #include "comm/mpi_session.h"
+#include "core/error.h"
 #include "data/augment.h"
 #include "data/packer.h"
 #include "optim/lr_schedule.h"
@@ -111,6 +113,70 @@ TEST(EvaluationViews, ShiftViewEqualsTheShiftedZeroPaddedDataset) {
   const EvaluationResult data = f.eval(shifted, {EvalView{}});
   EXPECT_EQ(view.loss, data.loss);
   EXPECT_EQ(view.confusion, data.confusion);
+}
+
+TEST(EvaluationViews, ReflectShiftViewEqualsTheReflectPaddedShiftedDataset) {
+  ViewsFixture f;
+  auto reflect = [](int64_t i) { return i < 0 ? -i : (i >= kSide ? 2 * (kSide - 1) - i : i); };
+  for (int shift : {-1, 1}) {
+    const auto shifted = remapped(f.pixels, [&](int64_t y, int64_t x) {
+      return std::pair<int64_t, int64_t>{reflect(y + shift), reflect(kSide - 1 - x + shift)};
+    });
+    const EvaluationResult view = f.eval(f.pixels, {EvalView{shift, shift, true, true}});
+    const EvaluationResult data = f.eval(shifted, {EvalView{}});
+    EXPECT_EQ(view.loss, data.loss) << shift;
+    EXPECT_EQ(view.confusion, data.confusion) << shift;
+  }
+}
+
+// Level 2 of --tta: half the image-and-mirror mean plus half the mean of the same on the two
+// diagonal reflect shifts, computed here from pre-transformed images' logits.
+TEST(EvaluationViews, TtaLevelTwoIsTheRecipesWeightedMeanOfSixPasses) {
+  ViewsFixture f;
+  const EvaluationResult tta = f.eval(f.pixels, tta_views(2));
+  EXPECT_EQ(tta_views(0).size(), 1u);
+  EXPECT_EQ(tta_views(1).size(), 2u);
+  EXPECT_THROW(tta_views(3), UsageError);
+  data::HDF5Dataset test_set(f.dir.file("d0.h5"), "test");
+  auto reflect = [](int64_t i) { return i < 0 ? -i : (i >= kSide ? 2 * (kSide - 1) - i : i); };
+  std::vector<std::vector<float>> logits;  // image, mirror, (-1,-1), mirrored, (+1,+1), mirrored
+  std::vector<int64_t> all(kTest);
+  std::iota(all.begin(), all.end(), 0);
+  for (int shift : {0, -1, 1})
+    for (bool flip : {false, true}) {
+      const auto pixels = remapped(f.pixels, [&](int64_t y, int64_t x) {
+        return std::pair<int64_t, int64_t>{reflect(y + shift),
+                                           reflect((flip ? kSide - 1 - x : x) + shift)};
+      });
+      data::AugmentConfig augment;
+      augment.mean = test_set.mean();
+      augment.std = test_set.std();
+      augment.crop_padding = 0;
+      data::Augmenter augmenter(augment, kSide, kSide, kChannels);
+      Tensor images = Tensor::empty({kTest, kSide, kSide, kChannels});
+      augmenter.apply_batch(pixels.data(), all, 0, images.data());
+      const Tensor& out = f.model->forward(images, /*train=*/false);
+      logits.emplace_back(out.data(), out.data() + out.numel());
+    }
+  double loss = 0;
+  std::vector<int64_t> confusion(25, 0);
+  for (int64_t n = 0; n < kTest; ++n) {
+    std::vector<double> mean(5);
+    for (int k = 0; k < 5; ++k) {
+      auto l = [&](int v) { return double(logits[v][n * 5 + k]); };
+      const double level1 = 0.5 * (l(0) + l(1));
+      const double shifted = 0.5 * (0.5 * (l(2) + l(3)) + 0.5 * (l(4) + l(5)));
+      mean[k] = 0.5 * level1 + 0.5 * shifted;
+    }
+    const double top = *std::max_element(mean.begin(), mean.end());
+    double sum = 0;
+    for (double m : mean) sum += std::exp(m - top);
+    const int label = test_set.labels()[n];
+    loss += top + std::log(sum) - mean[label];
+    confusion[label * 5 + (std::max_element(mean.begin(), mean.end()) - mean.begin())] += 1;
+  }
+  EXPECT_NEAR(tta.loss, loss / kTest, 1e-5);
+  EXPECT_EQ(tta.confusion, confusion);
 }
 
 // The mean of two views' logits, computed here from the model's own forward passes.
