@@ -63,6 +63,10 @@ po::options_description model_options(TrainConfig& c) {
        "resnet8-56 only), B (1x1 conv + BN) or auto (A for resnet8-56, else B)")
       ("zero-init-residual", po::value(&c.zero_init_residual)->default_value(c.zero_init_residual),
        "zero-init the last BN of each residual block")
+      ("whiten-init", po::value(&c.whiten_init)->default_value(c.whiten_init),
+       "N > 0: initialise the first convolution (2 C k^2 filters of C x k x k) as the whitening "
+       "of every k x k patch of the first N training images, normalised, not augmented: "
+       "[+W; -W], W_i = v_i / sqrt(lambda_i + 5e-4) (airbench94's)")
       ("label-smoothing", po::value(&c.label_smoothing)->default_value(c.label_smoothing),
        "label smoothing epsilon")
       ("loss-reduction", po::value(&c.loss_reduction)->default_value(c.loss_reduction),
@@ -366,6 +370,7 @@ void validate(const TrainConfig& c) {
   require(c.loss_reduction == "mean" || c.loss_reduction == "sum", "loss-reduction",
           "must be mean or sum");
   require(c.crop_padding >= 0, "crop-padding", "must not be negative");
+  require(c.whiten_init >= 0, "whiten-init", "must not be negative");
   require(c.translate >= 0, "translate", "must not be negative");
   require(c.prefetch >= 1, "prefetch", "must be at least 1");
   require(c.augment_on == "auto" || c.augment_on == "host" || c.augment_on == "device",

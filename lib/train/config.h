@@ -30,6 +30,9 @@ struct TrainConfig {
   // (1x1 projection) or auto (A for resnet8/20/32/44/56, B for torchvision's archs).
   std::string shortcut = "auto";
   bool zero_init_residual = false;
+  // > 0: the first convolution starts as the whitening of the first N training images
+  // (nn/whitening.h); it must be {2 C k^2, C, k, k}.
+  int64_t whiten_init = 0;
   float label_smoothing = 0.0f;
   // mean | sum: the loss (and its gradient) over the global batch, as torch's reduction.
   std::string loss_reduction = "mean";

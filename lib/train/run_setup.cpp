@@ -2,7 +2,11 @@
 
 #include <cstdlib>
 #include <ctime>
+#include <numeric>
 
+#include "core/log.h"
+#include "data/augment.h"
+#include "nn/whitening.h"
 #include "train/slurm_requeue.h"
 
 namespace dp {
@@ -40,6 +44,26 @@ nn::ModelSpec model_spec(const TrainConfig& config, const data::HDF5Dataset& tra
   spec.zero_init_residual = config.zero_init_residual;
   spec.seed = config.seed;
   return spec;
+}
+
+void apply_whiten_init(const TrainConfig& config, nn::Model& model,
+                       const data::HDF5Dataset& train_set) {
+  if (config.whiten_init == 0) return;
+  const int64_t n = std::min(config.whiten_init, train_set.size());
+  const int64_t h = train_set.height(), w = train_set.width(), c = train_set.channels();
+  std::vector<int64_t> first(n);
+  std::iota(first.begin(), first.end(), 0);
+  std::vector<uint8_t> raw(n * h * w * c);
+  train_set.read_images(first, raw.data());
+  data::AugmentConfig plain;  // no crop, no flip
+  plain.crop_padding = 0;
+  plain.normalize = config.normalize;
+  plain.mean = train_set.mean();
+  plain.std = train_set.std();
+  std::vector<float> images(raw.size());
+  data::Augmenter(plain, h, w, c).apply_batch(raw.data(), first, 0, images.data());
+  const std::string name = nn::apply_whitening(model, images.data(), n, h, w, c);
+  log::info("--whiten-init: {} whitens the patches of the first {} training images", name, n);
 }
 
 void broadcast_state(nn::Model& model, Communicator& comm) {
