@@ -104,7 +104,14 @@ po::options_description optim_options(TrainConfig& c, std::string& milestones,
                                       std::string& points) {
   po::options_description optim("Optimisation");
   optim.add_options()
-      ("epochs", po::value(&c.epochs)->default_value(c.epochs), "epochs")
+      ("epochs", po::value<double>()->default_value(10.0, "10")->notifier([&c](double e) {
+         if (!(e > 0)) throw UsageError("option --epochs: must be positive");
+         c.epochs = static_cast<int>(std::ceil(e));
+         c.epochs_fraction = e == std::floor(e) ? 0.0 : e;
+       }),
+       "epochs; a fraction E stops the run after ceil(E x steps per epoch) steps")
+      ("drop-last", po::value(&c.drop_last)->default_value(c.drop_last)->implicit_value(true),
+       "drop each epoch's last partial batch (floor(N / batch) steps per epoch)")
       ("batch-size", po::value(&c.batch_size)->default_value(c.batch_size),
        "global batch size (divided over ranks)")
       ("lr", po::value(&c.lr)->default_value(c.lr), "peak learning rate")

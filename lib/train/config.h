@@ -3,6 +3,7 @@
 // up front so a bad value stops the job before any work with a message naming the option.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -37,7 +38,11 @@ struct TrainConfig {
   // mean | sum: the loss (and its gradient) over the global batch, as torch's reduction.
   std::string loss_reduction = "mean";
   // optimisation
-  int epochs = 10;
+  int epochs = 10;  // whole epochs run: --epochs rounded up
+  // --epochs E when E is not whole (else 0): the run stops after T = ceil(E x steps per epoch)
+  // steps (airbench94's rule: 9.9 epochs of 48 steps = 476 steps), inside epoch ceil(E).
+  double epochs_fraction = 0;
+  bool drop_last = false;  // drop each epoch's last partial batch
   int batch_size = 128;  // global batch (split over ranks)
   float lr = 0.1f;
   float momentum = 0.9f;
@@ -119,6 +124,14 @@ struct TrainConfig {
   // Every option's effective value as text, for metrics.h5's /config attributes.
   std::map<std::string, std::string> effective;
 };
+
+// The run's optimizer steps: epochs x steps_per_epoch, or ceil(epochs_fraction x
+// steps_per_epoch) for fractional --epochs.
+inline int64_t total_steps(const TrainConfig& c, int64_t steps_per_epoch) {
+  if (c.epochs_fraction > 0)
+    return static_cast<int64_t>(std::ceil(c.epochs_fraction * double(steps_per_epoch)));
+  return int64_t(c.epochs) * steps_per_epoch;
+}
 
 // Parses `dptrain train` arguments (argv[0] is the subcommand). Throws UsageError.
 // Returns false when --help was given (help text already printed).

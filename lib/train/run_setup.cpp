@@ -101,6 +101,7 @@ optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_
                    {1.0, config.lr_end_factor}};
   spec.base_lr = config.lr;
   spec.steps_per_epoch = steps_per_epoch;
+  spec.total_steps = total_steps(config, steps_per_epoch);
   spec.epochs = config.epochs;
   spec.milestones = config.lr_milestones;
   spec.gamma = config.lr_gamma;

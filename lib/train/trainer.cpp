@@ -109,7 +109,7 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
     callbacks_.add(std::make_unique<LookaheadCallback>(
         *model_, LookaheadOptions{config.lookahead_every, config.lookahead_base,
                                   config.lookahead_power,
-                                  config.epochs * data_.steps_per_epoch()}));
+                                  total_steps(config, data_.steps_per_epoch())}));
   for (auto& callback : additions.callbacks) callbacks_.add(std::move(callback));
 }
 

@@ -313,6 +313,70 @@ TEST(TrainRecipe, AnAddedGroupAndCallbacksRunWithoutChangingTheDriver) {
       << "the default group trains on";
 }
 
+// The recipe's options together in one short run: fractional --epochs with --drop-last stops
+// after ceil(1.5 x 5) = 8 steps (64 samples, batch 12: 5 full batches an epoch), the piecewise
+// schedule over T = 8 reaches the optimizer, a frozen parameter stays at its initial value
+// through Lookahead, and the run ends with a TTA-2 evaluation.
+TEST(TrainRecipe, AirbenchOptionsTogetherStopAfterTheFractionalEpochsSteps) {
+  testing::TempDir dir;
+  write_dataset(dir.file("data.h5"), random_pixels(kTest, 9));
+  TrainConfig config;
+  config.data = dir.file("data.h5");
+  config.arch = "resnet8";
+  config.epochs = 2;
+  config.epochs_fraction = 1.5;
+  config.drop_last = true;
+  config.batch_size = 12;
+  config.lr = 0.01f;
+  config.momentum = 0.85f;
+  config.nesterov = true;
+  config.weight_decay = 5e-3f;
+  config.loss_reduction = "sum";
+  config.label_smoothing = 0.2f;
+  config.lr_schedule = "linear-warmup-decay";
+  config.bn_bias_lr_factor = 64;
+  config.freeze = {"conv1.weight", "fc.weight:1"};
+  config.lookahead_every = 2;
+  config.translate = 2;
+  config.alternating_flip = true;
+  config.tta = 2;
+  config.eval_every = 0;
+  config.device = "cpu";
+  config.threads = 1;
+  config.output_dir = dir.path().string();
+  config.run_name = "airbench";
+  config.log_every = 100;
+  RecipeAdditions additions;
+  Seen seen;
+  additions.callbacks.push_back(std::make_unique<RecordSteps>(seen));
+  static PreemptionSignal signal;
+  ASSERT_EQ(train(config, *g_mpi, signal, std::move(additions)), 0);
+  ASSERT_EQ(seen.steps.size(), 8u);
+  EXPECT_EQ(seen.steps[7].epoch, 2);
+  EXPECT_EQ(seen.steps[7].step_in_epoch, 2);
+  // int(0.23 * 8) = 1: 0.2 at step 0, the peak at step 1, then down to 0.07 at step 8.
+  EXPECT_NEAR(seen.lrs[0], 0.002, 1e-9);
+  EXPECT_NEAR(seen.lrs[1], 0.01, 1e-9);
+  EXPECT_NEAR(seen.lrs[7], 0.01 * (1 - 0.93 * 6 / 7), 1e-9);
+  auto backend = make_cpu_backend(1);
+  nn::ModelSpec spec;
+  spec.arch = "resnet8";
+  spec.num_classes = 5;
+  spec.seed = config.seed;
+  auto initial = nn::make_model(spec, *backend);
+  std::vector<float> conv1(initial->store().entry(*initial->store().find("conv1.weight")).numel());
+  initial->store().read("conv1.weight", conv1.data(), conv1.size());
+  const std::string run = dir.file("airbench");
+  EXPECT_EQ(checkpoint_param(run + "/checkpoint.h5", "conv1.weight"), conv1);
+  EXPECT_NE(checkpoint_param(run + "/checkpoint.h5", "layer1.0.conv1.weight").front(),
+            [&] {
+              std::vector<float> v(initial->store().entry(*initial->store().find(
+                  "layer1.0.conv1.weight")).numel());
+              initial->store().read("layer1.0.conv1.weight", v.data(), v.size());
+              return v.front();
+            }());
+}
+
 }  // namespace
 }  // namespace dp::test
 
