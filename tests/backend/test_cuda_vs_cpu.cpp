@@ -296,6 +296,18 @@ TEST_F(CudaVsCpu, AugmentBatchMatchesHostAugmenter) {
   }
 }
 
+// Backend::scale (--loss-reduction sum's dlogits) against the CPU backend's.
+TEST_F(CudaVsCpu, ScaleMatchesCpu) {
+  std::mt19937 gen(9);
+  std::normal_distribution<float> normal;
+  Tensor host = Tensor::empty({1000, 10});
+  for (int64_t i = 0; i < host.numel(); ++i) host.data()[i] = normal(gen);
+  Tensor device = up(host);
+  cuda->scale(device, 2048.0f);
+  cpu->scale(host, 2048.0f);
+  expect_close("scaled", device, host, 0.0);
+}
+
 // One ResNet-50 training step, same initial weights and batch on both backends.
 TEST_F(CudaVsCpu, ResNet50TrainingStep) {
   auto cpu_model = make_damped_resnet50(*cpu);
