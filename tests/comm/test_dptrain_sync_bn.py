@@ -52,6 +52,8 @@ with tempfile.TemporaryDirectory() as tmp:
         with h5py.File(os.path.join(run, "metrics.h5")) as f:
             losses = f["steps/loss"][()]
             option = f["config"].attrs["sync-bn"]
+            # Fixed-length strings since the integrity format: h5py reads them as bytes.
+            option = option.decode() if isinstance(option, bytes) else option
         with h5py.File(os.path.join(run, "checkpoint.h5")) as c:
             state = {f"{g}/{k}": c[g][k][()] for g in ("params", "buffers") for k in c[g]}
             recorded = int(c.attrs["sync_bn"])
