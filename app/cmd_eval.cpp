@@ -23,7 +23,7 @@ namespace dp {
 int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   std::string checkpoint, data_file, output, device = "auto", precision = "fp32";
   int64_t batch_size = 256;
-  int threads = 0;
+  int threads = 0, tta = 0;
   bool deterministic = false;
   po::options_description desc("dptrain eval options");
   desc.add_options()
@@ -34,10 +34,14 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
       ("batch-size", po::value(&batch_size)->default_value(batch_size), "evaluation batch size per rank")
       ("device", po::value(&device)->default_value(device), "auto|cpu|cuda")
       ("threads", po::value(&threads)->default_value(threads), "compute threads per rank (0: all)")
+      ("tta", po::value(&tta)->default_value(tta),
+       "test-time augmentation: 0 the image, 1 + its mirror, 2 + both shifted one pixel "
+       "diagonally each way with reflect padding (6 passes)")
       ("precision", po::value(&precision)->default_value(precision), "CUDA: fp32|tf32|bf16")
       ("deterministic", po::bool_switch(&deterministic), "CUDA: deterministic algorithms only");
   if (!parse_options(args, desc, "usage: dptrain eval --checkpoint FILE --data FILE")) return 0;
   if (batch_size < 1) throw UsageError("option --batch-size: must be at least 1");
+  const std::vector<EvalView> views = tta_views(tta);
   if (output.empty())
     output = (std::filesystem::path(checkpoint).parent_path() / "eval.h5").string();
 
@@ -66,6 +70,7 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   EvalOptions options;
   options.batch_size = batch_size;
   options.augment_on_backend = augments_on_backend("auto", *choice.backend);
+  options.views = views;
   EvaluationResult result = evaluate(*model, test_set, options, *comm);
 
   log::info("{} on {} test split: accuracy {:.2f}% loss {:.4f} ({} images, {})", checkpoint,

@@ -64,8 +64,9 @@ class Run:
     @property
     def epochs_planned(self):
         try:
-            return int(self.config.get("epochs", ""))
-        except ValueError:
+            # A fractional --epochs (e.g. 9.9) runs ceil(E) epochs, the last one cut short.
+            return math.ceil(float(self.config.get("epochs", "")))
+        except (ValueError, OverflowError):
             return None
 
     @property

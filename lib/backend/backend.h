@@ -56,6 +56,7 @@ struct SubsamplePadGeometry {
 // The input augmentation a backend applies to a batch of raw images (augment_batch).
 struct AugmentSpec {
   int64_t pad = 0;               // zero pixels around each image before the crop
+  bool reflect = false;          // reflected pixels instead (data::reflect_index), pad < H, W
   std::vector<float> mean, std;  // per channel, [0, 1] units; empty: no normalisation
 };
 

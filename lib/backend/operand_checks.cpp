@@ -16,6 +16,8 @@ void check_augment_operands(const AugmentSpec& spec, const Tensor& images, const
   DP_CHECK(flip.dtype() == DType::u8 && flip.shape() == (Shape{n}),
            "augment_batch: flips must be u8 {{{}}}, got {}", n, to_string(flip.shape()));
   DP_CHECK(spec.pad >= 0, "augment_batch: padding {} is negative", spec.pad);
+  DP_CHECK(!spec.reflect || (spec.pad < images.dim(1) && spec.pad < images.dim(2)),
+           "augment_batch: reflect padding {} needs images larger than it", spec.pad);
   DP_CHECK(spec.mean.size() == spec.std.size() &&
                (spec.mean.empty() || static_cast<int64_t>(spec.mean.size()) == c),
            "augment_batch: {} mean and {} std values for {} channels", spec.mean.size(),

@@ -20,6 +20,12 @@ SampleDraw draw_for_sample(const AugmentConfig& config, int64_t epoch, int64_t s
   draw.crop_x = static_cast<int>(uniform_below(rng, span));
   draw.flip = uniform_below(rng, 2) == 1;
   if (!config.random_crop) draw.crop_y = draw.crop_x = config.crop_padding;  // identity crop
+  if (config.alternating_flip) {
+    // A draw of its own, the same in every epoch: (seed, index) with a tag for this use.
+    std::mt19937_64 once(splitmix64_mix(splitmix64_mix(config.seed ^ 0xa17e5f11dULL) ^
+                                        uint64_t(sample_index)));
+    draw.flip = (uniform_below(once, 2) == 1) != (epoch % 2 == 0);
+  }
   if (!config.horizontal_flip) draw.flip = false;
   return draw;
 }
@@ -28,6 +34,9 @@ Augmenter::Augmenter(const AugmentConfig& config, int64_t height, int64_t width,
     : config_(config), height_(height), width_(width), channels_(channels) {
   if (config.crop_padding < 0)
     throw UsageError(fmt::format("augmentation: crop padding {} is negative", config.crop_padding));
+  if (config.reflect && (config.crop_padding >= height || config.crop_padding >= width))
+    throw UsageError(fmt::format("augmentation: reflect padding {} needs images larger than it, "
+                                 "got {}x{}", config.crop_padding, height, width));
   if (config.normalize &&
       (int64_t(config.mean.size()) != channels || int64_t(config.std.size()) != channels))
     throw UsageError(fmt::format("augmentation: normalisation needs {} mean/std values, got {}/{}",
@@ -49,7 +58,8 @@ void Augmenter::apply(const uint8_t* in, const SampleDraw& draw, float* out) con
   const int64_t pad = config_.crop_padding;
   const int64_t C = channels_;
   for (int64_t y = 0; y < height_; ++y) {
-    const int64_t src_y = y + draw.crop_y - pad;
+    int64_t src_y = y + draw.crop_y - pad;
+    if (config_.reflect) src_y = reflect_index(src_y, height_);
     float* out_row = out + y * width_ * C;
     if (src_y < 0 || src_y >= height_) {
       for (int64_t x = 0; x < width_; ++x)
@@ -60,7 +70,8 @@ void Augmenter::apply(const uint8_t* in, const SampleDraw& draw, float* out) con
     for (int64_t x = 0; x < width_; ++x) {
       // The flip mirrors the cropped image, so output column x shows cropped column W-1-x.
       const int64_t cropped_x = draw.flip ? width_ - 1 - x : x;
-      const int64_t src_x = cropped_x + draw.crop_x - pad;
+      int64_t src_x = cropped_x + draw.crop_x - pad;
+      if (config_.reflect) src_x = reflect_index(src_x, width_);
       float* o = out_row + x * C;
       if (src_x < 0 || src_x >= width_) {
         for (int64_t c = 0; c < C; ++c) o[c] = pad_value_[c];

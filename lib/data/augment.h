@@ -18,10 +18,23 @@ struct SampleDraw {
   bool flip = false;
 };
 
+// torch's 'reflect' padding of index i into [0, n) (the edge pixel not repeated): -i before
+// 0, 2 (n - 1) - i past the end; valid for padding < n. Shared by the host Augmenter and the
+// backends' augment_batch so that all give the same pixels.
+inline int64_t reflect_index(int64_t i, int64_t n) {
+  return i < 0 ? -i : (i >= n ? 2 * (n - 1) - i : i);
+}
+
 struct AugmentConfig {
   bool random_crop = false;
   int crop_padding = 4;
+  // Pad by reflection (F.pad(mode='reflect'), --translate) instead of zero pixels.
+  bool reflect = false;
   bool horizontal_flip = false;
+  // With horizontal_flip: each sample's flip drawn once from (seed, sample index), then
+  // inverted in every even epoch (1-based; airbench94's "alternating flip": epoch 1 flips a
+  // random half, epoch 2 the other half, ...).
+  bool alternating_flip = false;
   bool normalize = true;
   std::vector<double> mean, std;  // per channel, [0, 1] units; required when normalize
   uint64_t seed = 0;

@@ -98,6 +98,28 @@ class OneCycleMomentum : public LrSchedule {
   double base_, max_;
 };
 
+// LambdaLR(lambda s: np.interp(s, knots, factors)), numpy's interpolation arithmetic.
+class PiecewiseLr : public LrSchedule {
+ public:
+  PiecewiseLr(double base, std::vector<int64_t> knots, std::vector<double> factors)
+      : base_(base), knots_(std::move(knots)), factors_(std::move(factors)) {}
+  double lr(int64_t step) const override { return base_ * factor(step); }
+
+ private:
+  double factor(int64_t step) const {
+    if (step <= knots_.front()) return factors_.front();
+    if (step >= knots_.back()) return factors_.back();
+    size_t j = 0;
+    while (knots_[j + 1] <= step) ++j;  // knots_[j] <= step < knots_[j + 1]
+    if (knots_[j] == step) return factors_[j];
+    const double slope = (factors_[j + 1] - factors_[j]) / double(knots_[j + 1] - knots_[j]);
+    return slope * double(step - knots_[j]) + factors_[j];
+  }
+  double base_;
+  std::vector<int64_t> knots_;
+  std::vector<double> factors_;
+};
+
 // torch's scheduler.step() once per epoch: every step of epoch e takes the per-epoch
 // schedule's value at e.
 class PerEpoch : public LrSchedule {
@@ -158,6 +180,23 @@ OneCycle make_onecycle(const LrScheduleSpec& s) {
   return OneCycle(total_steps, s.pct_start, s.anneal == "cos");
 }
 
+std::unique_ptr<LrSchedule> make_piecewise(const LrScheduleSpec& s, int64_t total_steps) {
+  if (s.points.empty()) throw UsageError("lr schedule 'piecewise': needs at least one point");
+  std::vector<int64_t> knots;
+  std::vector<double> factors;
+  for (const auto& [fraction, factor] : s.points) {
+    if (!(fraction >= 0 && fraction <= 1) || !(factor >= 0))
+      throw UsageError("lr schedule 'piecewise': each point needs a fraction in [0, 1] and a "
+                       "factor >= 0");
+    const auto knot = static_cast<int64_t>(fraction * double(total_steps));  // int() truncates
+    if (!knots.empty() && knot <= knots.back())
+      throw UsageError("lr schedule 'piecewise': the points' steps must be strictly ascending");
+    knots.push_back(knot);
+    factors.push_back(factor);
+  }
+  return std::make_unique<PiecewiseLr>(s.base_lr, std::move(knots), std::move(factors));
+}
+
 // The schedule without warm-up, stepped per optimizer step.
 std::unique_ptr<LrSchedule> make_base(const LrScheduleSpec& s) {
   const int64_t total_steps = s.epochs * s.steps_per_epoch;
@@ -169,11 +208,13 @@ std::unique_ptr<LrSchedule> make_base(const LrScheduleSpec& s) {
       throw UsageError("lr schedule 'cosine': min lr must be in [0, base lr]");
     return std::make_unique<CosineLr>(s.base_lr, s.min_lr, total_steps);
   }
+  if (s.name == "piecewise")
+    return make_piecewise(s, s.total_steps > 0 ? s.total_steps : total_steps);
   if (s.name == "onecycle")
     return std::make_unique<OneCycleLr>(make_onecycle(s), s.base_lr, s.div_factor,
                                         s.final_div_factor);
   throw UsageError("unknown lr schedule '" + s.name +
-                   "' (known: constant, step, cosine, onecycle)");
+                   "' (known: constant, step, cosine, onecycle, piecewise)");
 }
 
 std::unique_ptr<LrSchedule> make_per_step(const LrScheduleSpec& s) {
@@ -200,6 +241,7 @@ LrScheduleSpec per_epoch_spec(const LrScheduleSpec& s) {
       throw UsageError("lr schedule 'step': stepped per epoch, milestones must be whole");
   LrScheduleSpec e = s;
   e.steps_per_epoch = 1;
+  e.total_steps = 0;  // the epochs
   return e;
 }
 

@@ -4,6 +4,9 @@
 //   constant  : base_lr
 //   step      : MultiStepLR, milestones in epochs, lr = base * gamma^(#milestones passed)
 //   cosine    : CosineAnnealingLR over all steps, down to min_lr
+//   piecewise : LambdaLR with lambda = np.interp(step, knots, factors): the knots are
+//               floor(fraction * total_steps) (Python's int(), as the airbench scripts), the
+//               factor flat before the first knot and after the last
 //   onecycle  : OneCycleLR (two phases, cos or linear anneal, pct_start, div_factor,
 //               final_div_factor); base_lr plays max_lr. With cycle_momentum (torch's
 //               default) make_momentum_schedule gives its momentum, max -> base -> max.
@@ -22,10 +25,14 @@
 namespace dp::optim {
 
 struct LrScheduleSpec {
-  std::string name = "constant";  // constant | step | cosine | onecycle
+  std::string name = "constant";  // constant | step | cosine | onecycle | piecewise
   double base_lr = 0.1;
   int64_t steps_per_epoch = 1;
   int64_t epochs = 1;  // total training length (cosine, onecycle)
+  // piecewise: (fraction of the run in [0, 1], LR factor), fractions ascending; the run's
+  // length in steps (0: epochs * steps_per_epoch)
+  std::vector<std::pair<double, double>> points;
+  int64_t total_steps = 0;
   // step
   std::vector<double> milestones;  // epochs, ascending
   double gamma = 0.1;

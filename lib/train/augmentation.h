@@ -14,11 +14,20 @@
 namespace dp {
 
 // One way of showing the test images to the model; evaluation averages the logits of its
-// views. The identity view is the default-constructed one.
+// views, weighted (sum of weight x logits, divided by the sum of the weights). The identity
+// view is the default-constructed one.
 struct EvalView {
   int shift_y = 0, shift_x = 0;  // the crop window's offset in pixels (zero-padded outside)
   bool flip = false;             // mirror horizontally (after the shift)
+  bool reflect = false;          // reflect-padded outside instead (|shift| < the image size)
+  float weight = 1.0f;
 };
+
+// Test-time augmentation levels (--tta, airbench94's): 0 the image; 1 the image and its
+// mirror, equal weights; 2 half of level 1 plus half the mean of level 1 on the two copies
+// shifted by one pixel diagonally with reflection (reflect pad 1, crops at (0, 0) and (2, 2)):
+// 6 views weighted 2, 2, 1, 1, 1, 1 (out of 8). Throws UsageError for another level.
+std::vector<EvalView> tta_views(int level);
 
 // Training: random crop with --crop-padding, random flip with --flip, normalised with the
 // training set's statistics under --normalize; draws seeded by --seed.

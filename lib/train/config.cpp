@@ -29,7 +29,20 @@ po::options_description data_options(TrainConfig& c) {
       ("data", po::value(&c.data), "packed HDF5 dataset written by `dptrain pack` (required)")
       ("crop-padding", po::value(&c.crop_padding)->default_value(c.crop_padding),
        "random crop with this zero padding; 0 disables")
-      ("flip", po::value(&c.flip)->default_value(c.flip), "random horizontal flip")
+      ("translate", po::value(&c.translate)->default_value(c.translate),
+       "random crop of the image reflect-padded by N (shifts -N..N in x and y), replacing "
+       "--crop-padding; 0: off")
+      ("flip", po::value<std::string>()->default_value("true")->notifier([&c](const std::string& v) {
+         c.alternating_flip = v == "alternating";
+         if (v == "alternating" || v == "true" || v == "1" || v == "yes" || v == "on")
+           c.flip = true;
+         else if (v == "false" || v == "0" || v == "no" || v == "off")
+           c.flip = false;
+         else
+           throw UsageError(fmt::format("option --flip: '{}' is not true, false or alternating", v));
+       }),
+       "random horizontal flip: true, false, or alternating (each image's flip drawn once, then "
+       "inverted every other epoch)")
       ("normalize", po::value(&c.normalize)->default_value(c.normalize),
        "normalise with the dataset's per-channel mean/std")
       ("prefetch", po::value(&c.prefetch)->default_value(c.prefetch),
@@ -50,8 +63,15 @@ po::options_description model_options(TrainConfig& c) {
        "resnet8-56 only), B (1x1 conv + BN) or auto (A for resnet8-56, else B)")
       ("zero-init-residual", po::value(&c.zero_init_residual)->default_value(c.zero_init_residual),
        "zero-init the last BN of each residual block")
+      ("whiten-init", po::value(&c.whiten_init)->default_value(c.whiten_init),
+       "N > 0: initialise the first convolution (2 C k^2 filters of C x k x k) as the whitening "
+       "of every k x k patch of the first N training images, normalised, not augmented: "
+       "[+W; -W], W_i = v_i / sqrt(lambda_i + 5e-4) (airbench94's)")
       ("label-smoothing", po::value(&c.label_smoothing)->default_value(c.label_smoothing),
-       "label smoothing epsilon");
+       "label smoothing epsilon")
+      ("loss-reduction", po::value(&c.loss_reduction)->default_value(c.loss_reduction),
+       "mean: the batch mean of the loss; sum: its sum over the global batch (its gradient too, "
+       "on any number of ranks); logs show the mean either way");
   return model;
 }
 
@@ -80,10 +100,18 @@ void add_onecycle_options(po::options_description& optim, TrainConfig& c) {
        "one-cycle: final LR = initial LR / final div factor");
 }
 
-po::options_description optim_options(TrainConfig& c, std::string& milestones) {
+po::options_description optim_options(TrainConfig& c, std::string& milestones,
+                                      std::string& points) {
   po::options_description optim("Optimisation");
   optim.add_options()
-      ("epochs", po::value(&c.epochs)->default_value(c.epochs), "epochs")
+      ("epochs", po::value<double>()->default_value(10.0, "10")->notifier([&c](double e) {
+         if (!(e > 0)) throw UsageError("option --epochs: must be positive");
+         c.epochs = static_cast<int>(std::ceil(e));
+         c.epochs_fraction = e == std::floor(e) ? 0.0 : e;
+       }),
+       "epochs; a fraction E stops the run after ceil(E x steps per epoch) steps")
+      ("drop-last", po::value(&c.drop_last)->default_value(c.drop_last)->implicit_value(true),
+       "drop each epoch's last partial batch (floor(N / batch) steps per epoch)")
       ("batch-size", po::value(&c.batch_size)->default_value(c.batch_size),
        "global batch size (divided over ranks)")
       ("lr", po::value(&c.lr)->default_value(c.lr), "peak learning rate")
@@ -94,8 +122,23 @@ po::options_description optim_options(TrainConfig& c, std::string& milestones) {
       ("weight-decay", po::value(&c.weight_decay)->default_value(c.weight_decay), "L2 weight decay")
       ("no-decay-bn-bias", po::value(&c.no_decay_bn_bias)->default_value(c.no_decay_bn_bias),
        "no weight decay on BN parameters and biases")
+      ("bn-bias-lr-factor", po::value(&c.bn_bias_lr_factor)->default_value(1.0, "1"),
+       "BN biases train at this multiple of the LR, with the weight decay divided by it (lr x "
+       "weight decay as the other parameters'); 1: no group of their own")
+      ("freeze", po::value(&c.freeze)->composing(),
+       "PATTERN[:EPOCHS], repeatable: parameters whose names match the glob are not updated, "
+       "for the whole run or after EPOCHS epochs (e.g. conv1.weight, conv1.bias:3)")
       ("lr-schedule", po::value(&c.lr_schedule)->default_value(c.lr_schedule),
-       "constant|step|cosine|onecycle")
+       "constant|step|cosine|onecycle|piecewise|linear-warmup-decay")
+      ("lr-points", po::value(&points),
+       "piecewise: comma-separated FRACTION:FACTOR points (fractions of the run's steps, "
+       "ascending), linearly interpolated per step")
+      ("warmup-fraction", po::value(&c.warmup_fraction)->default_value(c.warmup_fraction, "0.23"),
+       "linear-warmup-decay: the fraction of the run at which the factor peaks at 1")
+      ("lr-start-factor", po::value(&c.lr_start_factor)->default_value(c.lr_start_factor, "0.2"),
+       "linear-warmup-decay: the LR factor at step 0")
+      ("lr-end-factor", po::value(&c.lr_end_factor)->default_value(c.lr_end_factor, "0.07"),
+       "linear-warmup-decay: the LR factor at the last step")
       ("lr-milestones", po::value(&milestones),
        "step schedule: comma-separated epochs (default: 50% and 75% of --epochs)")
       ("lr-gamma", po::value(&c.lr_gamma)->default_value(c.lr_gamma), "step schedule factor")
@@ -105,6 +148,14 @@ po::options_description optim_options(TrainConfig& c, std::string& milestones) {
       ("lr-step-unit", po::value(&c.lr_step_unit)->default_value(c.lr_step_unit),
        "step: the schedule moves every optimizer step; epoch: once per epoch, as torch's "
        "scheduler.step() called per epoch");
+  optim.add_options()
+      ("lookahead-every", po::value(&c.lookahead_every)->default_value(c.lookahead_every),
+       "Lookahead: every N steps the weights and BN statistics become their running average, "
+       "decay base^N (t/T)^power at step t of T; training ends on the average (0: off)")
+      ("lookahead-base", po::value(&c.lookahead_base)->default_value(c.lookahead_base, "0.95"),
+       "Lookahead: the decay's base")
+      ("lookahead-power", po::value(&c.lookahead_power)->default_value(c.lookahead_power, "3"),
+       "Lookahead: the power of t/T in the decay");
   add_onecycle_options(optim, c);
   return optim;
 }
@@ -137,6 +188,9 @@ void add_output_options(po::options_description& run, TrainConfig& c) {
        "replace an existing run directory's outputs")
       ("eval-every", po::value(&c.eval_every)->default_value(c.eval_every),
        "evaluate on the test split every N epochs (0: only at the end)")
+      ("tta", po::value(&c.tta)->default_value(c.tta),
+       "test-time augmentation of every evaluation: 0 the image, 1 + its mirror, 2 + both on "
+       "the image shifted one pixel diagonally each way (reflect padding): 6 passes")
       ("log-every", po::value(&c.log_every)->default_value(c.log_every), "progress line every N steps")
       ("checkpoint-every", po::value(&c.checkpoint_every)->default_value(c.checkpoint_every),
        "write checkpoint.h5 every N epochs (0: only at the end)")
@@ -221,12 +275,33 @@ po::options_description reliability_options(TrainConfig& c) {
 }
 
 po::options_description describe(TrainConfig& c, std::string& config_file,
-                                 std::string& milestones) {
+                                 std::string& milestones, std::string& points) {
   po::options_description all("dptrain train options");
   all.add(general_options(config_file)).add(data_options(c)).add(model_options(c));
-  all.add(optim_options(c, milestones)).add(run_options(c)).add(parallel_options(c));
+  all.add(optim_options(c, milestones, points)).add(run_options(c)).add(parallel_options(c));
   all.add(reliability_options(c)).add(testing_options(c));
   return all;
+}
+
+// "f:v,f:v,..." -> (f, v) pairs; UsageError naming --lr-points otherwise.
+std::vector<std::pair<double, double>> parse_points(const std::string& text) {
+  std::vector<std::pair<double, double>> points;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    const size_t colon = item.find(':');
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument(item);
+      size_t used_f = 0, used_v = 0;
+      const double f = std::stod(item.substr(0, colon), &used_f);
+      const double v = std::stod(item.substr(colon + 1), &used_v);
+      if (used_f != colon || used_v != item.size() - colon - 1) throw std::invalid_argument(item);
+      points.emplace_back(f, v);
+    } catch (const std::exception&) {
+      throw UsageError(fmt::format("option --lr-points: '{}' is not FRACTION:FACTOR", item));
+    }
+  }
+  return points;
 }
 
 std::vector<double> parse_milestones(const std::string& text) {
@@ -292,8 +367,18 @@ void validate(const TrainConfig& c) {
   require(c.momentum >= 0 && c.momentum < 1, "momentum", "must be in [0, 1)");
   require(!c.nesterov || c.momentum > 0, "nesterov", "needs --momentum > 0");
   require(c.weight_decay >= 0, "weight-decay", "must not be negative");
+  require(c.lookahead_every >= 0, "lookahead-every", "must not be negative");
+  require(c.lookahead_every == 0 || c.resume == "none", "lookahead-every",
+          "cannot be combined with --resume: checkpoints do not hold the average yet");
+  require(c.lookahead_base > 0 && c.lookahead_base <= 1 && c.lookahead_power >= 0,
+          "lookahead-base", "must be in (0, 1], with --lookahead-power >= 0");
+  require(c.bn_bias_lr_factor > 0, "bn-bias-lr-factor", "must be positive");
   require(c.label_smoothing >= 0 && c.label_smoothing < 1, "label-smoothing", "must be in [0, 1)");
+  require(c.loss_reduction == "mean" || c.loss_reduction == "sum", "loss-reduction",
+          "must be mean or sum");
   require(c.crop_padding >= 0, "crop-padding", "must not be negative");
+  require(c.whiten_init >= 0, "whiten-init", "must not be negative");
+  require(c.translate >= 0, "translate", "must not be negative");
   require(c.prefetch >= 1, "prefetch", "must be at least 1");
   require(c.augment_on == "auto" || c.augment_on == "host" || c.augment_on == "device",
           "augment-on", "must be auto, host or device");
@@ -303,8 +388,19 @@ void validate(const TrainConfig& c) {
   require(c.device == "auto" || c.device == "cpu" || c.device == "cuda", "device",
           "must be auto, cpu or cuda");
   require(c.lr_schedule == "constant" || c.lr_schedule == "step" || c.lr_schedule == "cosine" ||
-              c.lr_schedule == "onecycle",
-          "lr-schedule", "must be constant, step, cosine or onecycle");
+              c.lr_schedule == "onecycle" || c.lr_schedule == "piecewise" ||
+              c.lr_schedule == "linear-warmup-decay",
+          "lr-schedule",
+          "must be constant, step, cosine, onecycle, piecewise or linear-warmup-decay");
+  require(c.lr_schedule != "piecewise" || !c.lr_points.empty(), "lr-points",
+          "is required by --lr-schedule piecewise");
+  for (size_t i = 0; i < c.lr_points.size(); ++i)
+    require(c.lr_points[i].first >= 0 && c.lr_points[i].first <= 1 && c.lr_points[i].second >= 0 &&
+                (i == 0 || c.lr_points[i].first > c.lr_points[i - 1].first),
+            "lr-points", "fractions must ascend within [0, 1] and factors be >= 0");
+  require(c.warmup_fraction > 0 && c.warmup_fraction < 1, "warmup-fraction", "must be in (0, 1)");
+  require(c.lr_start_factor >= 0 && c.lr_end_factor >= 0, "lr-start-factor",
+          "and --lr-end-factor must be >= 0");
   require(c.warmup_epochs >= 0 && c.warmup_epochs < c.epochs, "warmup-epochs",
           "must be in [0, epochs)");
   require(c.threads >= 0, "threads", "must not be negative");
@@ -314,6 +410,7 @@ void validate(const TrainConfig& c) {
           "tf32 and bf16 need the CUDA backend (--device cuda or auto); the CPU backend computes "
           "in fp32");
   require(c.eval_every >= 0, "eval-every", "must not be negative");
+  require(c.tta >= 0 && c.tta <= 2, "tta", "must be 0, 1 or 2");
   require(c.log_every >= 1, "log-every", "must be at least 1");
   require(c.checkpoint_every >= 0, "checkpoint-every", "must not be negative");
   require(c.checkpoint_every_steps >= 0, "checkpoint-every-steps", "must not be negative");
@@ -349,14 +446,16 @@ std::string value_text(const po::variable_value& v) {
   if (auto p = boost::any_cast<float>(&any)) return fmt::format("{}", *p);
   if (auto p = boost::any_cast<double>(&any)) return fmt::format("{}", *p);
   if (auto p = boost::any_cast<bool>(&any)) return *p ? "true" : "false";
+  if (auto p = boost::any_cast<std::vector<std::string>>(&any))
+    return fmt::format("{}", fmt::join(*p, " "));
   return "?";
 }
 
 }  // namespace
 
 bool parse_train_config(const std::vector<std::string>& args, TrainConfig& config) {
-  std::string config_file, milestones;
-  po::options_description options = describe(config, config_file, milestones);
+  std::string config_file, milestones, points;
+  po::options_description options = describe(config, config_file, milestones, points);
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(args).options(options).run(), vm);
@@ -379,6 +478,7 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& confi
     throw UsageError(e.what());
   }
   if (!milestones.empty()) config.lr_milestones = parse_milestones(milestones);
+  if (!points.empty()) config.lr_points = parse_points(points);
   // Every step schedule decays: the defaults hold for any length (fractional epochs for
   // short runs; per-epoch stepping needs them whole), and the run logs them.
   if (config.lr_milestones.empty() && config.lr_schedule == "step")
@@ -389,6 +489,7 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& confi
     config.effective[name] = value_text(value);
   }
   config.effective["lr-milestones"] = fmt::format("{}", fmt::join(config.lr_milestones, ","));
+  if (!config.lr_points.empty()) config.effective["lr-points"] = points;
   return true;
 }
 

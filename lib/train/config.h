@@ -3,9 +3,11 @@
 // up front so a bad value stops the job before any work with a message naming the option.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace dp {
@@ -14,7 +16,10 @@ struct TrainConfig {
   // data
   std::string data;  // packed HDF5 dataset (dptrain pack)
   int crop_padding = 4;  // 0 disables random crop
+  // > 0: random crop with this reflect padding (shifts -N..N), replacing --crop-padding
+  int translate = 0;
   bool flip = true;
+  bool alternating_flip = false;  // --flip alternating (data::AugmentConfig::alternating_flip)
   bool normalize = true;
   int prefetch = 2;
   // Where crop, flip and normalisation run: host (the loader thread), device (the backend,
@@ -26,9 +31,18 @@ struct TrainConfig {
   // (1x1 projection) or auto (A for resnet8/20/32/44/56, B for torchvision's archs).
   std::string shortcut = "auto";
   bool zero_init_residual = false;
+  // > 0: the first convolution starts as the whitening of the first N training images
+  // (nn/whitening.h); it must be {2 C k^2, C, k, k}.
+  int64_t whiten_init = 0;
   float label_smoothing = 0.0f;
+  // mean | sum: the loss (and its gradient) over the global batch, as torch's reduction.
+  std::string loss_reduction = "mean";
   // optimisation
-  int epochs = 10;
+  int epochs = 10;  // whole epochs run: --epochs rounded up
+  // --epochs E when E is not whole (else 0): the run stops after T = ceil(E x steps per epoch)
+  // steps (airbench94's rule: 9.9 epochs of 48 steps = 476 steps), inside epoch ceil(E).
+  double epochs_fraction = 0;
+  bool drop_last = false;  // drop each epoch's last partial batch
   int batch_size = 128;  // global batch (split over ranks)
   float lr = 0.1f;
   float momentum = 0.9f;
@@ -36,7 +50,18 @@ struct TrainConfig {
   bool nesterov = false;
   float weight_decay = 5e-4f;
   bool no_decay_bn_bias = false;
-  std::string lr_schedule = "step";  // constant | step | cosine | onecycle
+  // > 1 (or any value but 1): the BN biases (shifts) form group "bn_bias" at this multiple of
+  // the LR, with --weight-decay divided by it, so lr x weight decay is the default group's.
+  double bn_bias_lr_factor = 1.0;
+  // --freeze PATTERN[:EPOCHS] (repeatable): the parameters whose names match the glob form a
+  // group that is frozen from the start (no EPOCHS, or 0) or after EPOCHS epochs.
+  std::vector<std::string> freeze;
+  // constant | step | cosine | onecycle | piecewise | linear-warmup-decay
+  std::string lr_schedule = "step";
+  // piecewise: (fraction of the run, LR factor) points, linearly interpolated per step
+  std::vector<std::pair<double, double>> lr_points;
+  // linear-warmup-decay: the points (0, start), (warmup fraction, 1), (1, end)
+  double warmup_fraction = 0.23, lr_start_factor = 0.2, lr_end_factor = 0.07;
   std::vector<double> lr_milestones;  // epochs, for step (default: 50% and 75% of epochs)
   float lr_gamma = 0.1f;
   float min_lr = 0.0f;
@@ -54,6 +79,9 @@ struct TrainConfig {
   double onecycle_max_momentum = 0.95;
   double onecycle_div_factor = 25.0;
   double onecycle_final_div_factor = 1e4;
+  // Lookahead (train/lookahead_callback.h): every N steps (0: off), decay base^N (t/T)^power
+  int lookahead_every = 0;
+  double lookahead_base = 0.95, lookahead_power = 3.0;
   // run
   std::string device = "auto";  // auto | cpu | cuda
   int threads = 0;              // 0: all cores of this rank
@@ -66,6 +94,7 @@ struct TrainConfig {
   std::string run_name;         // default: <arch>-<dataset>-<timestamp>
   bool overwrite = false;
   int eval_every = 1;            // epochs; 0 = only at the end
+  int tta = 0;                   // test-time augmentation level of every evaluation (tta_views)
   int log_every = 50;            // steps
   int checkpoint_every = 1;      // epochs; 0 = only at the end
   int64_t checkpoint_every_steps = 0;   // 0 = off
@@ -95,6 +124,14 @@ struct TrainConfig {
   // Every option's effective value as text, for metrics.h5's /config attributes.
   std::map<std::string, std::string> effective;
 };
+
+// The run's optimizer steps: epochs x steps_per_epoch, or ceil(epochs_fraction x
+// steps_per_epoch) for fractional --epochs.
+inline int64_t total_steps(const TrainConfig& c, int64_t steps_per_epoch) {
+  if (c.epochs_fraction > 0)
+    return static_cast<int64_t>(std::ceil(c.epochs_fraction * double(steps_per_epoch)));
+  return int64_t(c.epochs) * steps_per_epoch;
+}
 
 // Parses `dptrain train` arguments (argv[0] is the subcommand). Throws UsageError.
 // Returns false when --help was given (help text already printed).

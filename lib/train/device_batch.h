@@ -20,6 +20,7 @@ namespace dp {
 inline AugmentSpec augment_spec_for(const data::AugmentConfig& config) {
   AugmentSpec spec;
   spec.pad = config.crop_padding;
+  spec.reflect = config.reflect;
   if (config.normalize)
     for (size_t c = 0; c < config.mean.size(); ++c) {
       spec.mean.push_back(static_cast<float>(config.mean[c]));

@@ -60,20 +60,25 @@ void count_predictions(const std::vector<float>& logits, const int32_t* labels, 
 
 // The mean of the views' logits for the current batch, on the host and (for the loss) in
 // `mean` on the backend. One view's logits are used as they are.
-const Tensor& mean_logits(nn::Model& model, const ViewBatches& batches, std::vector<float>& host,
+const Tensor& mean_logits(nn::Model& model, const ViewBatches& batches,
+                          const std::vector<EvalView>& views, std::vector<float>& host,
                           std::vector<float>& view_logits, Tensor& mean) {
   Backend& backend = model.store().backend();
   const Tensor* out = &model.forward(batches.device(0).images(), /*train=*/false);
   host.resize(out->numel());
   backend.copy_to_host(*out, host.data());
   if (batches.views() == 1) return *out;
+  // Weights 1 (the default) leave the sum unweighted: x * 1.0f is x.
+  float total = views[0].weight;
+  for (float& x : host) x *= views[0].weight;
   view_logits.resize(host.size());
   for (size_t v = 1; v < batches.views(); ++v) {
     out = &model.forward(batches.device(v).images(), /*train=*/false);
     backend.copy_to_host(*out, view_logits.data());
-    for (size_t i = 0; i < host.size(); ++i) host[i] += view_logits[i];
+    for (size_t i = 0; i < host.size(); ++i) host[i] += views[v].weight * view_logits[i];
+    total += views[v].weight;
   }
-  const float scale = 1.0f / static_cast<float>(batches.views());
+  const float scale = 1.0f / total;
   for (float& x : host) x *= scale;
   if (mean.shape() != out->shape()) mean = backend.allocate(out->shape());
   backend.copy_from_host(host.data(), mean);
@@ -97,6 +102,9 @@ EvaluationResult evaluate(nn::Model& model, const data::HDF5Dataset& dataset,
                           const EvalOptions& options, Communicator& comm) {
   Backend& backend = model.store().backend();
   const int64_t k = dataset.num_classes();
+  float weights = 0;
+  for (const EvalView& view : options.views) weights += view.weight;
+  if (!(weights > 0)) throw UsageError("evaluation: the views' weights must sum to more than 0");
   ViewBatches batches(dataset, options,
                       data::eval_shard_indices(dataset.size(), comm.size(), comm.rank()), backend);
   EvaluationResult result;
@@ -107,7 +115,7 @@ EvaluationResult evaluate(nn::Model& model, const data::HDF5Dataset& dataset,
   std::vector<float> logits, view_logits;
   while (batches.next()) {
     const int64_t n = batches.host().size();
-    const Tensor& out = mean_logits(model, batches, logits, view_logits, mean);
+    const Tensor& out = mean_logits(model, batches, options.views, logits, view_logits, mean);
     dlogits.ensure(out.shape());
     int64_t correct = 0;
     loss_sum += double(backend.softmax_cross_entropy(out, batches.device(0).labels(), 0.0f,

@@ -26,19 +26,27 @@ class HookDetached {
 }  // namespace
 
 ForwardBackward::ForwardBackward(nn::Model& model, Backend& backend, float label_smoothing,
-                                 bool use_graphs, int64_t full_batch)
+                                 bool use_graphs, int64_t full_batch, int sum_over_ranks)
     : model_(model),
       backend_(backend),
       label_smoothing_(label_smoothing),
       use_graphs_(use_graphs),
-      full_batch_(full_batch) {}
+      full_batch_(full_batch),
+      sum_over_ranks_(sum_over_ranks) {}
+
+void ForwardBackward::queue_loss(const Tensor& logits, const Tensor& labels) {
+  backend_.queue_softmax_cross_entropy(logits, labels, label_smoothing_, dlogits_);
+  if (sum_over_ranks_ > 0)
+    backend_.scale(dlogits_, static_cast<float>(logits.dim(0) * int64_t(sum_over_ranks_)),
+                   dlogits_);
+}
 
 bool ForwardBackward::forward(const Tensor& images, const Tensor& labels) {
   labels_ = labels;
   last_full_ = images.dim(0) == full_batch_;
   if (run_graph(images, labels)) return true;
   logits_ = model_.forward(images, /*train=*/true);
-  backend_.queue_softmax_cross_entropy(logits_, labels, label_smoothing_, dlogits_);
+  queue_loss(logits_, labels);
   return false;
 }
 
@@ -76,7 +84,7 @@ bool ForwardBackward::run_graph(const Tensor& images, const Tensor& labels) {
     HookDetached detached(model_.store());
     graph = backend_.capture([&] {
       logits = model_.forward(images, /*train=*/true);
-      backend_.queue_softmax_cross_entropy(logits, labels, label_smoothing_, dlogits_);
+      queue_loss(logits, labels);
       model_.backward(dlogits_);
     });
   } catch (const Error& e) {

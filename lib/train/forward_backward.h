@@ -26,13 +26,18 @@ namespace dp {
 class ForwardBackward {
  public:
   // `use_graphs`: capture where the backend can. `full_batch`: this rank's batch size.
+  // `sum_over_ranks` 0: the loss is the batch mean (torch's reduction='mean'); W > 0: its
+  // gradient is that of the SUM over the global batch of W ranks (reduction='sum' on one
+  // rank): each rank's dlogits is its mean's times n_local * W, so that the gradient
+  // reducer's average over ranks, (1/W) sum_r W * sum_{i in r} dl_i, is the global sum.
   ForwardBackward(nn::Model& model, Backend& backend, float label_smoothing, bool use_graphs,
-                  int64_t full_batch);
+                  int64_t full_batch, int sum_over_ranks = 0);
 
   // Queues the forward pass and the loss on `images` / `labels`. Returns true when a graph
   // ran instead, backward included: then backward() must not be called.
   bool forward(const Tensor& images, const Tensor& labels);
-  // Waits for the loss of the last forward(): the batch mean, and the argmax hits.
+  // Waits for the loss of the last forward(): the batch mean (also under the summed
+  // reduction, so logs compare across batch sizes), and the argmax hits.
   float read_loss(int64_t& correct);
   // The gradient of the loss w.r.t. the logits (for checks between forward and backward).
   Tensor& dlogits() { return dlogits_; }
@@ -47,12 +52,15 @@ class ForwardBackward {
   // step must run eagerly.
   bool run_graph(const Tensor& images, const Tensor& labels);
   void drop_graphs();
+  // The loss and its gradient w.r.t. the logits, queued (the reduction applied).
+  void queue_loss(const Tensor& logits, const Tensor& labels);
 
   nn::Model& model_;
   Backend& backend_;
   float label_smoothing_;
   bool use_graphs_;
   int64_t full_batch_;
+  int sum_over_ranks_;
   bool warmed_up_ = false;  // a full-size step has run eagerly
   bool last_full_ = false;
   Tensor dlogits_;

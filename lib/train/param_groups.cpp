@@ -1,5 +1,7 @@
 #include "train/param_groups.h"
 
+#include <fnmatch.h>
+
 #include "core/error.h"
 
 namespace dp {
@@ -34,6 +36,48 @@ std::vector<optim::ParamGroup> assign_param_groups(const nn::ParameterStore& sto
     if (entry.kind == nn::StateKind::parameter && entry.trainable)
       append_range(groups[rule_for(entry, rules)].ranges, entry);
   return groups;
+}
+
+FreezeSpec parse_freeze(const std::string& value) {
+  FreezeSpec spec;
+  spec.pattern = value;
+  const size_t colon = value.rfind(':');
+  if (colon != std::string::npos) {
+    spec.pattern = value.substr(0, colon);
+    const std::string epochs = value.substr(colon + 1);
+    if (epochs.empty() || epochs.find_first_not_of("0123456789") != std::string::npos)
+      throw UsageError(fmt::format("option --freeze: '{}' is not PATTERN[:EPOCHS]", value));
+    spec.after_epochs = std::stoll(epochs);
+  }
+  if (spec.pattern.empty())
+    throw UsageError(fmt::format("option --freeze: '{}' has an empty pattern", value));
+  return spec;
+}
+
+ParamGroupRule freeze_param_group(const FreezeSpec& spec, const TrainConfig& config) {
+  ParamGroupRule rule = default_param_group(config);
+  rule.group.name = "freeze:" + spec.pattern;
+  rule.group.frozen = spec.after_epochs == 0;
+  rule.takes = [pattern = spec.pattern](const nn::StateEntry& e) {
+    return fnmatch(pattern.c_str(), e.name.c_str(), 0) == 0;
+  };
+  return rule;
+}
+
+std::vector<ParamGroupRule> configured_param_groups(const TrainConfig& config) {
+  std::vector<ParamGroupRule> rules;
+  for (const std::string& value : config.freeze)
+    rules.push_back(freeze_param_group(parse_freeze(value), config));
+  if (config.bn_bias_lr_factor != 1.0) {
+    ParamGroupRule rule = default_param_group(config);
+    rule.group.name = "bn_bias";
+    rule.group.lr_factor = config.bn_bias_lr_factor;
+    rule.group.weight_decay =
+        static_cast<float>(double(config.weight_decay) / config.bn_bias_lr_factor);
+    rule.takes = [](const nn::StateEntry& e) { return e.param_role == nn::ParamRole::bn_bias; };
+    rules.push_back(rule);
+  }
+  return rules;
 }
 
 ParamGroupRule default_param_group(const TrainConfig& config) {

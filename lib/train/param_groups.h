@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "nn/parameter_store.h"
@@ -22,6 +23,23 @@ struct ParamGroupRule {
 // merge into one range. Throws UsageError naming a parameter that no rule takes.
 std::vector<optim::ParamGroup> assign_param_groups(const nn::ParameterStore& store,
                                                    const std::vector<ParamGroupRule>& rules);
+
+// A --freeze value: the glob over parameter names and the epochs it trains before freezing
+// (0: frozen from the start). Throws UsageError naming --freeze for a malformed value.
+struct FreezeSpec {
+  std::string pattern;
+  int64_t after_epochs = 0;
+};
+FreezeSpec parse_freeze(const std::string& value);
+// The group --freeze `value` makes: "freeze:PATTERN", frozen from the start when after_epochs
+// is 0 (the FreezeCallback thaws nothing; it freezes after the epochs).
+ParamGroupRule freeze_param_group(const FreezeSpec& spec, const TrainConfig& config);
+
+// The configured run's groups before the default: one per --freeze value, then with
+// --bn-bias-lr-factor F != 1 group "bn_bias" (every BN bias) at lr_factor F and weight decay
+// --weight-decay / F. Torch's SGD adds wd * w to the gradient (coupled decay), so the decay
+// step of a parameter is lr * lr_factor * weight_decay * w: lr * wd * w in both groups.
+std::vector<ParamGroupRule> configured_param_groups(const TrainConfig& config);
 
 // The configured run's last rule: group "default" takes every parameter left, with
 // --momentum, --nesterov and --weight-decay (--no-decay-bn-bias is the decay mask's).

@@ -2,7 +2,11 @@
 
 #include <cstdlib>
 #include <ctime>
+#include <numeric>
 
+#include "core/log.h"
+#include "data/augment.h"
+#include "nn/whitening.h"
 #include "train/slurm_requeue.h"
 
 namespace dp {
@@ -42,6 +46,26 @@ nn::ModelSpec model_spec(const TrainConfig& config, const data::HDF5Dataset& tra
   return spec;
 }
 
+void apply_whiten_init(const TrainConfig& config, nn::Model& model,
+                       const data::HDF5Dataset& train_set) {
+  if (config.whiten_init == 0) return;
+  const int64_t n = std::min(config.whiten_init, train_set.size());
+  const int64_t h = train_set.height(), w = train_set.width(), c = train_set.channels();
+  std::vector<int64_t> first(n);
+  std::iota(first.begin(), first.end(), 0);
+  std::vector<uint8_t> raw(n * h * w * c);
+  train_set.read_images(first, raw.data());
+  data::AugmentConfig plain;  // no crop, no flip
+  plain.crop_padding = 0;
+  plain.normalize = config.normalize;
+  plain.mean = train_set.mean();
+  plain.std = train_set.std();
+  std::vector<float> images(raw.size());
+  data::Augmenter(plain, h, w, c).apply_batch(raw.data(), first, 0, images.data());
+  const std::string name = nn::apply_whitening(model, images.data(), n, h, w, c);
+  log::info("--whiten-init: {} whitens the patches of the first {} training images", name, n);
+}
+
 void broadcast_state(nn::Model& model, Communicator& comm) {
   if (comm.size() == 1) return;
   comm.broadcast(model.params().data(), model.params().numel(), 0);
@@ -56,17 +80,28 @@ std::unique_ptr<GradientReducer> make_gradient_reducer(nn::Model& model, Communi
 
 optim::Optimizer make_optimizer(const TrainConfig& config, nn::Model& model,
                                 std::vector<ParamGroupRule> groups) {
+  for (ParamGroupRule& rule : configured_param_groups(config)) groups.push_back(std::move(rule));
   groups.push_back(default_param_group(config));
+  std::vector<optim::ParamGroup> assigned = assign_param_groups(model.store(), groups);
+  for (const optim::ParamGroup& group : assigned)
+    if (group.name.starts_with("freeze:") && group.ranges.empty())
+      throw UsageError(fmt::format("option --freeze: '{}' matches no parameter of {}",
+                                   group.name.substr(7), config.arch));
   return optim::Optimizer(model.store().backend(), model.params(), model.grads(),
                           model.store().make_decay_mask(config.no_decay_bn_bias),
-                          assign_param_groups(model.store(), groups), config.lr);
+                          std::move(assigned), config.lr);
 }
 
 optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_per_epoch) {
   optim::LrScheduleSpec spec;
-  spec.name = config.lr_schedule;
+  spec.name = config.lr_schedule == "linear-warmup-decay" ? "piecewise" : config.lr_schedule;
+  spec.points = config.lr_points;
+  if (config.lr_schedule == "linear-warmup-decay")
+    spec.points = {{0.0, config.lr_start_factor}, {config.warmup_fraction, 1.0},
+                   {1.0, config.lr_end_factor}};
   spec.base_lr = config.lr;
   spec.steps_per_epoch = steps_per_epoch;
+  spec.total_steps = total_steps(config, steps_per_epoch);
   spec.epochs = config.epochs;
   spec.milestones = config.lr_milestones;
   spec.gamma = config.lr_gamma;
@@ -86,6 +121,7 @@ optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_
 TrainStepOptions train_step_options(const TrainConfig& config, const TrainData& data, int world) {
   TrainStepOptions options;
   options.label_smoothing = config.label_smoothing;
+  options.sum_over_ranks = config.loss_reduction == "sum" ? world : 0;
   options.cuda_graphs = config.cuda_graphs && !(config.sync_bn && world > 1);
   options.local_batch = data.local_batch();
   options.broadcast_buffers = config.broadcast_buffers;
@@ -99,6 +135,7 @@ EvalOptions eval_options(const TrainConfig& config, const TrainData& data) {
   options.normalize = config.normalize;
   options.prefetch = config.prefetch;
   options.augment_on_backend = data.backend_augment().has_value();
+  options.views = tta_views(config.tta);
   return options;
 }
 

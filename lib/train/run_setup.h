@@ -25,6 +25,10 @@
 namespace dp {
 
 nn::ModelSpec model_spec(const TrainConfig& config, const data::HDF5Dataset& train_set);
+// --whiten-init N: the first convolution whitens the first N training images (normalised
+// with the training statistics under --normalize). Every rank computes the same weights.
+void apply_whiten_init(const TrainConfig& config, nn::Model& model,
+                       const data::HDF5Dataset& train_set);
 // Rank 0's initial weights and BN buffers to every rank, over the communicator that works in
 // the model's memory (MPI for host tensors; NCCL or host-staged MPI for device ones).
 void broadcast_state(nn::Model& model, Communicator& comm);

@@ -3,7 +3,9 @@
 #include <fmt/ranges.h>
 
 #include "core/log.h"
+#include "train/freeze_callback.h"
 #include "train/lr_schedule_callback.h"
+#include "train/param_groups.h"
 #include "train/run_setup.h"
 
 namespace dp {
@@ -37,6 +39,15 @@ void add_schedule_callbacks(StepCallbacks& callbacks, const TrainConfig& config,
   if (auto momentum = optim::make_momentum_schedule(spec))
     callbacks.add(std::make_unique<MomentumScheduleCallback>(std::move(momentum)));
   log::info("lr schedule: {}", describe(config));
+  for (const std::string& value : config.freeze) {
+    const FreezeSpec freeze = parse_freeze(value);
+    if (freeze.after_epochs > 0)
+      callbacks.add(std::make_unique<FreezeCallback>("freeze:" + freeze.pattern,
+                                                     freeze.after_epochs));
+    log::info("--freeze {}: not updated {}", freeze.pattern,
+              freeze.after_epochs == 0 ? std::string("for the whole run")
+                                       : fmt::format("after epoch {}", freeze.after_epochs));
+  }
 }
 
 }  // namespace dp

@@ -28,7 +28,8 @@ class MomentumScheduleCallback final : public StepCallback {
   std::unique_ptr<optim::LrSchedule> momentum_;
 };
 
-// Adds the LR callback and, when the schedule cycles momentum, the momentum one; logs what the
+// Adds the LR callback and, when the schedule cycles momentum, the momentum one, then a
+// FreezeCallback per --freeze PATTERN:EPOCHS; logs what the
 // schedule does (the step schedule's milestones, whether momentum cycles, the step unit).
 void add_schedule_callbacks(StepCallbacks& callbacks, const TrainConfig& config,
                             int64_t steps_per_epoch);

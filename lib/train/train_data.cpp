@@ -20,9 +20,10 @@ TrainData::TrainData(const data::HDF5Dataset& train_set, const TrainConfig& conf
                      int rank, bool on_backend)
     : local_batch_(local_batch_of(config, world)),
       sampler_(train_set.size(), world, rank, config.seed) {
-  const data::LoaderOptions options =
+  data::LoaderOptions options =
       loader_options(training_augmentation(config, train_set), local_batch_, config.prefetch,
                      on_backend);
+  options.drop_last = config.drop_last;
   backend_augment_ = backend_augmentation(options);
   auto indices = [this](int64_t epoch) {
     return sampler_.remaining_indices(epoch, epoch == resume_epoch_ ? resume_consumed_ : 0);
@@ -30,7 +31,12 @@ TrainData::TrainData(const data::HDF5Dataset& train_set, const TrainConfig& conf
   loader_ = std::make_unique<data::ShardedLoader>(train_set, indices, options);
   // ceil(ceil(size / world) / (batch / world)) = ceil(size / batch): the same on any number of
   // ranks, which a mid-epoch resume on another world size relies on.
-  steps_per_epoch_ = (sampler_.num_samples() + local_batch_ - 1) / local_batch_;
+  // With --drop-last floor(ceil(size / world) / (batch / world)) steps.
+  steps_per_epoch_ = config.drop_last ? sampler_.num_samples() / local_batch_
+                                      : (sampler_.num_samples() + local_batch_ - 1) / local_batch_;
+  if (steps_per_epoch_ < 1)
+    throw UsageError(fmt::format("option --drop-last: {} samples per rank make no batch of {}",
+                                 sampler_.num_samples(), local_batch_));
   if (config.max_steps_per_epoch > 0)
     steps_per_epoch_ = std::min(steps_per_epoch_, config.max_steps_per_epoch);
 }

@@ -14,7 +14,8 @@ TrainStep::TrainStep(nn::Model& model, const TrainStepOptions& options, Gradient
       hooks_(hooks),
       device_batch_(model.store().backend(), options.backend_augment),
       forward_backward_(model, model.store().backend(), options.label_smoothing,
-                        options.cuda_graphs && !hooks.rewrites_dlogits(), options.local_batch) {}
+                        options.cuda_graphs && !hooks.rewrites_dlogits(), options.local_batch,
+                        options.sum_over_ranks) {}
 
 StepResult TrainStep::run(const data::HostBatch& batch, const StepPosition& at, StepTimes times) {
   StepResult result;

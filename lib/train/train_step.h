@@ -24,6 +24,9 @@ namespace dp {
 
 struct TrainStepOptions {
   float label_smoothing = 0.0f;
+  // 0: mean loss; W (the number of ranks): the loss summed over the global batch
+  // (--loss-reduction sum; see ForwardBackward).
+  int sum_over_ranks = 0;
   bool cuda_graphs = false;  // replay full-size steps as captured graphs where the backend can
   int64_t local_batch = 0;   // this rank's full batch size
   // Copy rank 0's BN running statistics to every rank after each step's forward (DDP's

@@ -16,6 +16,7 @@
 #include "train/checkpoint_files.h"
 #include "train/comm_stats_exchange.h"
 #include "train/epoch_driver.h"
+#include "train/lookahead_callback.h"
 #include "train/schedule_callbacks.h"
 #include "train/run_setup.h"
 #include "train/training_checkpoint.h"
@@ -98,11 +99,17 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
                     run_identity(config, train_set_, data_.steps_per_epoch(), comm_->size())),
       run_name_(run_name(config, train_set_)),
       run_dir_(config.output_dir, run_name_, existing_run_policy(config), writer_) {
+  apply_whiten_init(config, *model_, train_set_);  // before Lookahead's snapshot
   broadcast_state(*model_, *grad_comm_.comm);
   if (config.sync_bn && comm_->size() > 1) model_->store().set_stats_exchange(&stats_exchange_);
   model_->store().set_grad_ready_hook(
       [this](nn::ParameterStore::Id id) { reducer_->mark_ready(id); });
   add_schedule_callbacks(callbacks_, config, data_.steps_per_epoch());
+  if (config.lookahead_every > 0)
+    callbacks_.add(std::make_unique<LookaheadCallback>(
+        *model_, LookaheadOptions{config.lookahead_every, config.lookahead_base,
+                                  config.lookahead_power,
+                                  total_steps(config, data_.steps_per_epoch())}));
   for (auto& callback : additions.callbacks) callbacks_.add(std::move(callback));
 }
 

@@ -312,7 +312,7 @@ TEST_F(CudaVsCpu, LossSgdNormsFill) {
 
 // Backend::augment_batch (the augmentation of --augment-on device) against the host
 // Augmenter, normalised with two different statistics (the second upload replaces the first)
-// and without normalisation.
+// and without normalisation, and with reflect padding.
 TEST_F(CudaVsCpu, AugmentBatchMatchesHostAugmenter) {
   const int64_t n = 6, h = 12, w = 10, c = 3;
   std::mt19937 gen(5);
@@ -320,11 +320,12 @@ TEST_F(CudaVsCpu, AugmentBatchMatchesHostAugmenter) {
   for (int64_t i = 0; i < images.numel(); ++i) images.data<uint8_t>()[i] = gen() & 255;
   const Tensor gi = up(images);
   Tensor out;
-  for (int variant = 0; variant < 3; ++variant) {
+  for (int variant = 0; variant < 4; ++variant) {  // 3: reflect padding (--translate)
     SCOPED_TRACE(variant);
     data::AugmentConfig config;
     config.random_crop = true;
     config.crop_padding = 4;
+    config.reflect = variant == 3;
     config.horizontal_flip = true;
     config.normalize = variant < 2;
     if (variant == 0) {

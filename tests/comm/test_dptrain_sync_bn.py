@@ -11,6 +11,8 @@
 - On 1 rank --sync-bn is plain BatchNorm: every step's loss and the final weights and BN
   buffers are bit-identical to a run without it.
 - metrics.h5 records the option (config attribute sync-bn) and the checkpoint too (sync_bn).
+- --loss-reduction sum: one step on 2 ranks with --sync-bn equals 1 rank's (weights, relative
+  to the step's size).
 """
 import os
 import subprocess
@@ -31,8 +33,8 @@ with tempfile.TemporaryDirectory() as tmp:
     write_tiny_dataset(data)
     out = os.path.join(tmp, "out")
 
-    def train(ranks, name, *extra):
-        args = [DPTRAIN, "train", "--data", data, "--arch", "resnet8", "--epochs", "1",
+    def train(ranks, name, *extra, epochs="1"):
+        args = [DPTRAIN, "train", "--data", data, "--arch", "resnet8", "--epochs", epochs,
                 "--batch-size", "16", "--threads", "1", "--output-dir", out, "--run-name", name,
                 "--max-steps-per-epoch", "4", "--checkpoint-every-steps", "1",
                 "--keep-checkpoints", "10", *extra]
@@ -75,5 +77,21 @@ with tempfile.TemporaryDirectory() as tmp:
           f"(diff {synced_diff:.2g}), 2 ranks plain {plain2[0]:.7f} (diff {plain_diff:.2g})")
     check(synced_diff <= 1e-5, "2 ranks with --sync-bn take 1 rank's first step (loss)")
     check(plain_diff > 1e-3, "2 ranks without it do not (the comparison can tell)")
+
+    # --loss-reduction sum: each rank scales its gradient by n_local x ranks, so 2 ranks with
+    # --sync-bn take 1 rank's summed step; the update is 16x the mean's, so a factor off by
+    # the rank count would show far above the tolerance.
+    one = dict(epochs="0.25")  # ceil(0.25 x 4 steps) = 1 step
+    _, _, _, sum1, _, _ = train(1, "sum1", "--lr", "0.01", "--loss-reduction", "sum", **one)
+    _, _, _, sum2, _, _ = train(2, "sum2", "--sync-bn", "--lr", "0.01", "--loss-reduction", "sum",
+                                **one)
+    _, _, _, mean1, _, _ = train(1, "mean1", "--lr", "0.01", **one)
+    keys = [k for k in sum1 if k.startswith("params/")]
+    gap = max(float(np.max(np.abs(sum2[k] - sum1[k]))) for k in keys)
+    step = max(float(np.max(np.abs(mean1[k] - sum1[k]))) for k in keys)
+    print(f"--loss-reduction sum, one step: |2 ranks - 1 rank| {gap:.3g} vs the sum-mean gap "
+          f"{step:.3g}")
+    check(step > 0 and gap <= 1e-3 * step,
+          "2 ranks with --loss-reduction sum take 1 rank's summed step")
 
 finish()

@@ -2,6 +2,7 @@
 // horizontal flip, then ToTensor + Normalize) and determinism per (seed, epoch, sample).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <set>
 
 #include "core/error.h"
@@ -186,6 +187,85 @@ TEST(Augment, RejectsMissingStatistics) {
   EXPECT_THROW(Augmenter(cfg, H, W, C), UsageError);
   cfg.normalize = false;
   EXPECT_NO_THROW(Augmenter(cfg, H, W, C));
+}
+
+}  // namespace
+}  // namespace dp::data
+
+namespace dp::data {
+namespace {
+
+// Independent reference of --translate: the reflect-padded image built as torch's
+// F.pad(mode='reflect') defines it (padded column j < p shows column p - j; past the right edge
+// column W - 2 - (j - p - W)), cropped at (dy, dx), mirrored, normalised in double.
+std::vector<double> reflect_reference(const std::vector<uint8_t>& img, const AugmentConfig& cfg,
+                                      const SampleDraw& d) {
+  const int64_t p = cfg.crop_padding, PH = H + 2 * p, PW = W + 2 * p;
+  auto source = [p](int64_t j, int64_t n) {
+    if (j < p) return p - j;
+    if (j >= p + n) return n - 2 - (j - p - n);
+    return j - p;
+  };
+  std::vector<uint8_t> padded(PH * PW * C);
+  for (int64_t y = 0; y < PH; ++y)
+    for (int64_t x = 0; x < PW; ++x)
+      for (int64_t c = 0; c < C; ++c)
+        padded[(y * PW + x) * C + c] = img[(source(y, H) * W + source(x, W)) * C + c];
+  std::vector<double> out(H * W * C);
+  for (int64_t y = 0; y < H; ++y)
+    for (int64_t x = 0; x < W; ++x)
+      for (int64_t c = 0; c < C; ++c) {
+        const int64_t sx = d.flip ? W - 1 - x : x;
+        const double v = padded[((y + d.crop_y) * PW + sx + d.crop_x) * C + c] / 255.0;
+        out[(y * W + x) * C + c] = (v - cfg.mean[c]) / cfg.std[c];
+      }
+  return out;
+}
+
+TEST(Augment, ReflectPaddingMatchesReferenceForEveryOffsetAndFlip) {
+  auto cfg = full_config();
+  cfg.reflect = true;
+  for (int pad : {1, 2, 4}) {
+    cfg.crop_padding = pad;
+    Augmenter aug(cfg, H, W, C);
+    auto img = testing::random_bytes(H * W * C, 78);
+    std::vector<float> out(H * W * C);
+    double worst = 0;
+    for (int dy = 0; dy <= 2 * pad; ++dy)
+      for (int dx = 0; dx <= 2 * pad; ++dx)
+        for (bool flip : {false, true}) {
+          SampleDraw d{dy, dx, flip};
+          aug.apply(img.data(), d, out.data());
+          auto ref = reflect_reference(img, cfg, d);
+          for (size_t k = 0; k < out.size(); ++k) worst = std::max(worst, std::abs(out[k] - ref[k]));
+        }
+    EXPECT_LT(worst, 1e-5) << "pad " << pad;
+  }
+  cfg.crop_padding = W;  // reflection needs a padding below the image size
+  EXPECT_THROW(Augmenter(cfg, H, W, C), UsageError);
+}
+
+// Alternating flip: one draw per sample for the whole run, inverted in every even epoch; the
+// crop draws are the ordinary per-epoch ones.
+TEST(Augment, AlternatingFlipInvertsEachSamplesFirstDrawEveryOtherEpoch) {
+  auto cfg = full_config();
+  cfg.alternating_flip = true;
+  auto plain = full_config();
+  int flipped_in_epoch1 = 0;
+  for (int64_t s = 0; s < 200; ++s) {
+    const bool first = draw_for_sample(cfg, 1, s).flip;
+    flipped_in_epoch1 += first;
+    for (int64_t epoch = 1; epoch <= 6; ++epoch) {
+      const SampleDraw d = draw_for_sample(cfg, epoch, s);
+      EXPECT_EQ(d.flip, epoch % 2 == 1 ? first : !first) << s << " " << epoch;
+      EXPECT_EQ(d.crop_y, draw_for_sample(plain, epoch, s).crop_y);
+      EXPECT_EQ(d.crop_x, draw_for_sample(plain, epoch, s).crop_x);
+    }
+  }
+  EXPECT_GT(flipped_in_epoch1, 70);  // about half of 200
+  EXPECT_LT(flipped_in_epoch1, 130);
+  cfg.horizontal_flip = false;
+  EXPECT_FALSE(draw_for_sample(cfg, 2, 0).flip || draw_for_sample(cfg, 1, 0).flip);
 }
 
 }  // namespace

@@ -50,8 +50,14 @@ def product(a, b, base_lr):
     return {s: a[s] * b[s] / base_lr for s in a}
 
 
+# airbench94's schedule: np.interp over [0, int(0.23 T), T] -> [0.2, 1, 0.07], T = 476
+import numpy as np
+PIECEWISE = np.interp(np.arange(477), [0, int(0.23 * 476), 476], [0.2, 1, 0.07])
+
 cases = {
     # steps_per_epoch = 10 everywhere
+    "piecewise": trace(lambda o: S.LambdaLR(o, lambda s: PIECEWISE[s]), 1.4648e-3,
+                       [0, 1, 50, 108, 109, 110, 300, 474, 475], 476),
     "step": trace(lambda o: S.MultiStepLR(o, [30, 60], 0.1), 0.1, [0, 29, 30, 59, 60, 89], 90),
     "cosine": trace(lambda o: S.CosineAnnealingLR(o, T_max=50, eta_min=0.001), 0.1,
                     [0, 1, 10, 25, 37, 49, 50], 51),

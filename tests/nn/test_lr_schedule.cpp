@@ -187,3 +187,29 @@ TEST(LrSchedule, RejectsBadSpecs) {
   EXPECT_THROW(make_lr_schedule(s), dp::UsageError);
   EXPECT_THROW(make_lr_schedule(spec("constant", 0.0, 5)), dp::UsageError);
 }
+
+// The airbench94 schedule: LambdaLR over np.interp(step, [0, int(0.23 T), T], [0.2, 1, 0.07])
+// with T = ceil(48 * 9.9) = 476 (tests/nn/lr_reference.py, case "piecewise"), and the formula.
+TEST(LrSchedule, PiecewiseMatchesTorchLambdaLrOverNpInterp) {
+  LrScheduleSpec s;
+  s.name = "piecewise";
+  s.base_lr = 1.4648e-3;
+  s.steps_per_epoch = 48;
+  s.epochs = 10;
+  s.total_steps = 476;
+  s.points = {{0.0, 0.2}, {0.23, 1.0}, {1.0, 0.07}};
+  const auto schedule = make_lr_schedule(s);
+  expect_values(*schedule, "piecewise",
+                {{0, 0.00029296000000000004}, {1, 0.0003037108256880734},
+                 {50, 0.0008305012844036698}, {108, 0.0014540491743119267}, {109, 0.0014648},
+                 {110, 0.0014610881089918257}, {300, 0.0007558288174386921},
+                 {474, 0.0001099597820163489}, {475, 0.00010624789100817458}});
+  for (int64_t step = 0; step <= 476; ++step) {
+    const double f = step <= 109 ? 0.2 + 0.8 * double(step) / 109.0
+                                 : 1.0 - 0.93 * double(step - 109) / double(476 - 109);
+    EXPECT_NEAR(schedule->lr(step), s.base_lr * f, 1e-15) << step;
+  }
+  EXPECT_DOUBLE_EQ(schedule->lr(1000), s.base_lr * 0.07) << "flat after the last point";
+  s.points = {{0.5, 1.0}, {0.5001, 0.5}};  // both knots at step 238
+  EXPECT_THROW(make_lr_schedule(s), dp::UsageError);
+}

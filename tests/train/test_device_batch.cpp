@@ -5,6 +5,7 @@
 // Augmenter in tests/backend/test_cuda_vs_cpu.cpp.)
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -40,9 +41,11 @@ TEST(BackendAugmentation, MatchesTheHostAugmenterBitForBit) {
   Tensor images = Tensor::empty({n, h, w, c}, DType::u8);
   for (int64_t i = 0; i < images.numel(); ++i) images.data<uint8_t>()[i] = gen() & 0xff;
   for (bool normalize : {true, false})
-    for (int padding : {0, 3}) {
+    for (int padding : {0, 3, -2, -4}) {  // negative: reflect padding (--translate)
       SCOPED_TRACE(fmt::format("normalize {} padding {}", normalize, padding));
-      const data::AugmentConfig config = augment_config(normalize, padding);
+      data::AugmentConfig config = augment_config(normalize, std::abs(padding));
+      config.reflect = padding < 0;
+      padding = std::abs(padding);
       std::vector<data::SampleDraw> draws;
       for (int64_t b = 0; b < n; ++b) draws.push_back(data::draw_for_sample(config, 1, b));
       draws[0] = {0, 2 * padding, true};  // both corners of the crop range

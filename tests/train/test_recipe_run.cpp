@@ -8,9 +8,11 @@
 
 #include <cmath>
 #include <filesystem>
+#include <numeric>
 
 #include "../io/temp_dir.h"
 #include "comm/mpi_session.h"
+#include "core/error.h"
 #include "data/augment.h"
 #include "data/packer.h"
 #include "optim/lr_schedule.h"
@@ -111,6 +113,70 @@ TEST(EvaluationViews, ShiftViewEqualsTheShiftedZeroPaddedDataset) {
   const EvaluationResult data = f.eval(shifted, {EvalView{}});
   EXPECT_EQ(view.loss, data.loss);
   EXPECT_EQ(view.confusion, data.confusion);
+}
+
+TEST(EvaluationViews, ReflectShiftViewEqualsTheReflectPaddedShiftedDataset) {
+  ViewsFixture f;
+  auto reflect = [](int64_t i) { return i < 0 ? -i : (i >= kSide ? 2 * (kSide - 1) - i : i); };
+  for (int shift : {-1, 1}) {
+    const auto shifted = remapped(f.pixels, [&](int64_t y, int64_t x) {
+      return std::pair<int64_t, int64_t>{reflect(y + shift), reflect(kSide - 1 - x + shift)};
+    });
+    const EvaluationResult view = f.eval(f.pixels, {EvalView{shift, shift, true, true}});
+    const EvaluationResult data = f.eval(shifted, {EvalView{}});
+    EXPECT_EQ(view.loss, data.loss) << shift;
+    EXPECT_EQ(view.confusion, data.confusion) << shift;
+  }
+}
+
+// Level 2 of --tta: half the image-and-mirror mean plus half the mean of the same on the two
+// diagonal reflect shifts, computed here from pre-transformed images' logits.
+TEST(EvaluationViews, TtaLevelTwoIsTheRecipesWeightedMeanOfSixPasses) {
+  ViewsFixture f;
+  const EvaluationResult tta = f.eval(f.pixels, tta_views(2));
+  EXPECT_EQ(tta_views(0).size(), 1u);
+  EXPECT_EQ(tta_views(1).size(), 2u);
+  EXPECT_THROW(tta_views(3), UsageError);
+  data::HDF5Dataset test_set(f.dir.file("d0.h5"), "test");
+  auto reflect = [](int64_t i) { return i < 0 ? -i : (i >= kSide ? 2 * (kSide - 1) - i : i); };
+  std::vector<std::vector<float>> logits;  // image, mirror, (-1,-1), mirrored, (+1,+1), mirrored
+  std::vector<int64_t> all(kTest);
+  std::iota(all.begin(), all.end(), 0);
+  for (int shift : {0, -1, 1})
+    for (bool flip : {false, true}) {
+      const auto pixels = remapped(f.pixels, [&](int64_t y, int64_t x) {
+        return std::pair<int64_t, int64_t>{reflect(y + shift),
+                                           reflect((flip ? kSide - 1 - x : x) + shift)};
+      });
+      data::AugmentConfig augment;
+      augment.mean = test_set.mean();
+      augment.std = test_set.std();
+      augment.crop_padding = 0;
+      data::Augmenter augmenter(augment, kSide, kSide, kChannels);
+      Tensor images = Tensor::empty({kTest, kSide, kSide, kChannels});
+      augmenter.apply_batch(pixels.data(), all, 0, images.data());
+      const Tensor& out = f.model->forward(images, /*train=*/false);
+      logits.emplace_back(out.data(), out.data() + out.numel());
+    }
+  double loss = 0;
+  std::vector<int64_t> confusion(25, 0);
+  for (int64_t n = 0; n < kTest; ++n) {
+    std::vector<double> mean(5);
+    for (int k = 0; k < 5; ++k) {
+      auto l = [&](int v) { return double(logits[v][n * 5 + k]); };
+      const double level1 = 0.5 * (l(0) + l(1));
+      const double shifted = 0.5 * (0.5 * (l(2) + l(3)) + 0.5 * (l(4) + l(5)));
+      mean[k] = 0.5 * level1 + 0.5 * shifted;
+    }
+    const double top = *std::max_element(mean.begin(), mean.end());
+    double sum = 0;
+    for (double m : mean) sum += std::exp(m - top);
+    const int label = test_set.labels()[n];
+    loss += top + std::log(sum) - mean[label];
+    confusion[label * 5 + (std::max_element(mean.begin(), mean.end()) - mean.begin())] += 1;
+  }
+  EXPECT_NEAR(tta.loss, loss / kTest, 1e-5);
+  EXPECT_EQ(tta.confusion, confusion);
 }
 
 // The mean of two views' logits, computed here from the model's own forward passes.
@@ -245,6 +311,70 @@ TEST(TrainRecipe, AnAddedGroupAndCallbacksRunWithoutChangingTheDriver) {
   EXPECT_NE(checkpoint_param(epoch1, "conv1.weight"),
             checkpoint_param(run + "/checkpoint.h5", "conv1.weight"))
       << "the default group trains on";
+}
+
+// The recipe's options together in one short run: fractional --epochs with --drop-last stops
+// after ceil(1.5 x 5) = 8 steps (64 samples, batch 12: 5 full batches an epoch), the piecewise
+// schedule over T = 8 reaches the optimizer, a frozen parameter stays at its initial value
+// through Lookahead, and the run ends with a TTA-2 evaluation.
+TEST(TrainRecipe, AirbenchOptionsTogetherStopAfterTheFractionalEpochsSteps) {
+  testing::TempDir dir;
+  write_dataset(dir.file("data.h5"), random_pixels(kTest, 9));
+  TrainConfig config;
+  config.data = dir.file("data.h5");
+  config.arch = "resnet8";
+  config.epochs = 2;
+  config.epochs_fraction = 1.5;
+  config.drop_last = true;
+  config.batch_size = 12;
+  config.lr = 0.01f;
+  config.momentum = 0.85f;
+  config.nesterov = true;
+  config.weight_decay = 5e-3f;
+  config.loss_reduction = "sum";
+  config.label_smoothing = 0.2f;
+  config.lr_schedule = "linear-warmup-decay";
+  config.bn_bias_lr_factor = 64;
+  config.freeze = {"conv1.weight", "fc.weight:1"};
+  config.lookahead_every = 2;
+  config.translate = 2;
+  config.alternating_flip = true;
+  config.tta = 2;
+  config.eval_every = 0;
+  config.device = "cpu";
+  config.threads = 1;
+  config.output_dir = dir.path().string();
+  config.run_name = "airbench";
+  config.log_every = 100;
+  RecipeAdditions additions;
+  Seen seen;
+  additions.callbacks.push_back(std::make_unique<RecordSteps>(seen));
+  static PreemptionSignal signal;
+  ASSERT_EQ(train(config, *g_mpi, signal, std::move(additions)), 0);
+  ASSERT_EQ(seen.steps.size(), 8u);
+  EXPECT_EQ(seen.steps[7].epoch, 2);
+  EXPECT_EQ(seen.steps[7].step_in_epoch, 2);
+  // int(0.23 * 8) = 1: 0.2 at step 0, the peak at step 1, then down to 0.07 at step 8.
+  EXPECT_NEAR(seen.lrs[0], 0.002, 1e-9);
+  EXPECT_NEAR(seen.lrs[1], 0.01, 1e-9);
+  EXPECT_NEAR(seen.lrs[7], 0.01 * (1 - 0.93 * 6 / 7), 1e-9);
+  auto backend = make_cpu_backend(1);
+  nn::ModelSpec spec;
+  spec.arch = "resnet8";
+  spec.num_classes = 5;
+  spec.seed = config.seed;
+  auto initial = nn::make_model(spec, *backend);
+  std::vector<float> conv1(initial->store().entry(*initial->store().find("conv1.weight")).numel());
+  initial->store().read("conv1.weight", conv1.data(), conv1.size());
+  const std::string run = dir.file("airbench");
+  EXPECT_EQ(checkpoint_param(run + "/checkpoint.h5", "conv1.weight"), conv1);
+  EXPECT_NE(checkpoint_param(run + "/checkpoint.h5", "layer1.0.conv1.weight").front(),
+            [&] {
+              std::vector<float> v(initial->store().entry(*initial->store().find(
+                  "layer1.0.conv1.weight")).numel());
+              initial->store().read("layer1.0.conv1.weight", v.data(), v.size());
+              return v.front();
+            }());
 }
 
 }  // namespace

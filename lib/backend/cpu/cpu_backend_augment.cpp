@@ -22,9 +22,13 @@ void CpuBackend::augment_batch(const AugmentSpec& spec, const Tensor& images, co
   for (int64_t b = 0; b < n; ++b)
     for (int64_t y = 0; y < h; ++y)
       for (int64_t x = 0; x < w; ++x) {
-        const int64_t src_y = y + crop[2 * b] - spec.pad;
+        int64_t src_y = y + crop[2 * b] - spec.pad;
         const int64_t cropped_x = mirrored[b] ? w - 1 - x : x;
-        const int64_t src_x = cropped_x + crop[2 * b + 1] - spec.pad;
+        int64_t src_x = cropped_x + crop[2 * b + 1] - spec.pad;
+        if (spec.reflect) {  // data::reflect_index
+          src_y = src_y < 0 ? -src_y : (src_y >= h ? 2 * (h - 1) - src_y : src_y);
+          src_x = src_x < 0 ? -src_x : (src_x >= w ? 2 * (w - 1) - src_x : src_x);
+        }
         const bool inside = src_y >= 0 && src_y < h && src_x >= 0 && src_x < w;
         const uint8_t* pixel = inside ? in + ((b * h + src_y) * w + src_x) * c : nullptr;
         float* dst = o + ((b * h + y) * w + x) * c;

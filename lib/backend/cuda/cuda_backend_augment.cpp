@@ -30,7 +30,7 @@ void CudaBackend::augment_batch(const AugmentSpec& spec, const Tensor& images,
     std = mean + c;
   }
   checked_launch([&] {
-    kernels::augment_batch({n, h, w, c, spec.pad}, images.data<uint8_t>(),
+    kernels::augment_batch({n, h, w, c, spec.pad, spec.reflect}, images.data<uint8_t>(),
                            crop_yx.data<int32_t>(), flip.data<uint8_t>(), mean, std,
                            out.data<float>(), ctx_.s());
   });

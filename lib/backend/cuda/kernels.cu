@@ -355,6 +355,10 @@ __global__ void augment_kernel(AugmentShape g, const uint8_t* images, const int3
     int64_t src_y = y + crop_yx[2 * b] - g.pad;
     int64_t cropped_x = flip[b] ? g.w - 1 - x : x;
     int64_t src_x = cropped_x + crop_yx[2 * b + 1] - g.pad;
+    if (g.reflect) {  // data::reflect_index
+      src_y = src_y < 0 ? -src_y : (src_y >= g.h ? 2 * (g.h - 1) - src_y : src_y);
+      src_x = src_x < 0 ? -src_x : (src_x >= g.w ? 2 * (g.w - 1) - src_x : src_x);
+    }
     int v = 0;  // the padding is a zero pixel
     if (src_y >= 0 && src_y < g.h && src_x >= 0 && src_x < g.w)
       v = images[((b * g.h + src_y) * g.w + src_x) * g.c + k];

@@ -138,6 +138,7 @@ void sum_of_squares(const float* x, int64_t n, double* partials, int blocks, Str
 // (v/255 - mean[c]) / std[c] when mean/std are given (null: no normalisation).
 struct AugmentShape {
   int64_t n, h, w, c, pad;
+  bool reflect;  // reflected padding (data::reflect_index) instead of zero pixels
 };
 void augment_batch(const AugmentShape& g, const uint8_t* images, const int32_t* crop_yx,
                    const uint8_t* flip, const float* mean, const float* std, float* out,

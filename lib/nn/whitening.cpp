@@ -1,0 +1,79 @@
+#include "nn/whitening.h"
+
+#include <lapacke.h>
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace dp::nn {
+
+namespace {
+
+// Sigma = X^T X / n over every k x k patch, in double, row-major d x d with d = c k^2.
+std::vector<double> patch_covariance(const float* images, int64_t n, int64_t h, int64_t w,
+                                     int64_t c, int64_t k) {
+  const int64_t d = c * k * k;
+  std::vector<double> sigma(d * d, 0.0), patch(d);
+  int64_t count = 0;
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t y = 0; y + k <= h; ++y)
+      for (int64_t x = 0; x + k <= w; ++x, ++count) {
+        for (int64_t ch = 0; ch < c; ++ch)
+          for (int64_t i = 0; i < k; ++i)
+            for (int64_t j = 0; j < k; ++j)
+              patch[(ch * k + i) * k + j] = images[((b * h + y + i) * w + x + j) * c + ch];
+        for (int64_t r = 0; r < d; ++r)
+          for (int64_t s = r; s < d; ++s) sigma[r * d + s] += patch[r] * patch[s];
+      }
+  for (int64_t r = 0; r < d; ++r)
+    for (int64_t s = r; s < d; ++s) sigma[s * d + r] = sigma[r * d + s] /= double(count);
+  return sigma;
+}
+
+}  // namespace
+
+Whitening whitening_filters(const float* images, int64_t n, int64_t h, int64_t w, int64_t c,
+                            int64_t k, double eps) {
+  if (k < 1 || k > h || k > w || n < 1)
+    throw UsageError(fmt::format("whitening: {}x{} patches of {} images of {}x{}", k, k, n, h, w));
+  const int64_t d = c * k * k;
+  std::vector<double> a = patch_covariance(images, n, h, w, c, k);
+  std::vector<double> ascending(d);
+  // Eigenvalues ascending; the eigenvectors overwrite a as its columns (row-major: a[i d + j]
+  // is component i of vector j).
+  const lapack_int info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', lapack_int(d), a.data(),
+                                         lapack_int(d), ascending.data());
+  if (info != 0) throw Error(ExitCode::internal, fmt::format("whitening: LAPACKE_dsyevd failed ({})", info));
+  Whitening out;
+  out.weight.resize(2 * d * d);
+  for (int64_t f = 0; f < d; ++f) {
+    const int64_t j = d - 1 - f;  // descending
+    out.eigenvalues.push_back(ascending[j]);
+    const double scale = 1.0 / std::sqrt(ascending[j] + eps);
+    for (int64_t i = 0; i < d; ++i) {
+      const auto v = static_cast<float>(a[i * d + j] * scale);
+      out.weight[f * d + i] = v;
+      out.weight[(d + f) * d + i] = -v;
+    }
+  }
+  return out;
+}
+
+std::string apply_whitening(Model& model, const float* images, int64_t n, int64_t h, int64_t w,
+                            int64_t c, double eps) {
+  for (const StateEntry& e : model.store().entries()) {
+    if (e.kind != StateKind::parameter || e.param_role != ParamRole::conv_weight) continue;
+    const int64_t k = e.shape.size() == 4 ? e.shape[2] : 0;
+    if (e.shape.size() != 4 || e.shape[3] != k || e.shape[1] != c || e.shape[0] != 2 * c * k * k)
+      throw UsageError(fmt::format(
+          "option --whiten-init: the first convolution {} is {}, not {{2 C k^2, C, k, k}} with "
+          "C = {}", e.name, to_string(e.shape), c));
+    const Whitening white = whitening_filters(images, n, h, w, c, k, eps);
+    model.store().write(e.name, white.weight.data(), white.weight.size());
+    return e.name;
+  }
+  throw UsageError("option --whiten-init: the model has no convolution");
+}
+
+}  // namespace dp::nn

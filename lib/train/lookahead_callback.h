@@ -1,0 +1,41 @@
+// Lookahead as in airbench94 (--lookahead-every k): an exponential average of the model's
+// float state, parameters AND BatchNorm running statistics (not num_batches_tracked, an
+// integer in torch), taken at the start of training. After every k-th step t (1-based),
+//   d = base^k * (t / T)^power,  ema = lerp(ema, w, 1 - d)  (torch's lerp_),  w = ema,
+// and after the last step T once more with d = 1, so training ends on the average.
+// The arithmetic runs on host copies of the flat buffers (2M floats every k steps for the
+// recipe's network), identical on every rank as the buffers are.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "nn/model.h"
+#include "train/step_callback.h"
+
+namespace dp {
+
+struct LookaheadOptions {
+  int64_t every = 5;
+  double base = 0.95, power = 3.0;
+  int64_t total_steps = 1;  // T
+};
+
+class LookaheadCallback final : public StepCallback {
+ public:
+  // Snapshots the model's state as the average's start.
+  LookaheadCallback(nn::Model& model, const LookaheadOptions& options);
+  void after_step(const StepPosition& at, optim::Optimizer&, bool updated) override;
+  // The decay after step t (1-based), or a negative value where no update is due.
+  double decay_after(int64_t t) const;
+  // ema = lerp(ema, w, 1 - decay) over every averaged element, then w = ema.
+  void update(double decay);
+
+ private:
+  nn::Model& model_;
+  LookaheadOptions options_;
+  std::vector<float> params_ema_, buffers_ema_, host_;
+  std::vector<uint8_t> buffer_averaged_;  // per buffer element: 1 unless num_batches_tracked
+};
+
+}  // namespace dp

@@ -1,0 +1,92 @@
+// Parameter groups from the options: --bn-bias-lr-factor makes group "bn_bias" (every BN bias
+// and nothing else) at lr x F with weight decay / F, so lr x decay is the default group's;
+// --freeze PATTERN[:EPOCHS] makes a group of the names the glob matches, frozen from the start
+// or after EPOCHS epochs (FreezeCallback); a pattern matching nothing is refused by name.
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "step_fixture.h"
+#include "train/freeze_callback.h"
+#include "train/param_groups.h"
+#include "train/run_setup.h"
+
+namespace dp::test {
+namespace {
+
+TEST(ConfiguredGroups, BnBiasGroupKeepsLrTimesDecayAndFreezeGroupsTakeTheirNames) {
+  auto backend = make_cpu_backend(1);
+  auto model = nn::make_model(small_resnet(), *backend);
+  TrainConfig config;
+  config.arch = "resnet8";
+  config.lr = 1.4648e-3f;
+  config.weight_decay = 1.9957e-3f;
+  config.bn_bias_lr_factor = 64;
+  config.freeze = {"conv1.weight", "fc.*:3"};
+  optim::Optimizer opt = make_optimizer(config, *model, {});
+  ASSERT_EQ(opt.groups().size(), 4u);
+  const optim::ParamGroup& conv1 = opt.group("freeze:conv1.weight");
+  const optim::ParamGroup& fc = opt.group("freeze:fc.*");
+  const optim::ParamGroup& bn = opt.group("bn_bias");
+  const optim::ParamGroup& rest = opt.group("default");
+  EXPECT_TRUE(conv1.frozen);
+  EXPECT_FALSE(fc.frozen) << "trains for 3 epochs first";
+  EXPECT_EQ(bn.lr_factor, 64.0);
+  EXPECT_NEAR(bn.lr_factor * bn.weight_decay, rest.lr_factor * rest.weight_decay, 1e-12);
+  EXPECT_FLOAT_EQ(rest.weight_decay, 1.9957e-3f);
+  // Each entry in exactly the group its name or role says.
+  auto in = [](const optim::ParamGroup& g, const nn::StateEntry& e) {
+    for (const optim::ParamRange& r : g.ranges)
+      if (e.offset >= r.offset && e.offset + e.numel() <= r.offset + r.numel) return true;
+    return false;
+  };
+  int bn_biases = 0;
+  for (const nn::StateEntry& e : model->store().entries()) {
+    if (e.kind != nn::StateKind::parameter) continue;
+    const bool is_fc = e.name.starts_with("fc.");
+    EXPECT_EQ(in(conv1, e), e.name == "conv1.weight") << e.name;
+    EXPECT_EQ(in(fc, e), is_fc) << e.name;
+    EXPECT_EQ(in(bn, e), e.param_role == nn::ParamRole::bn_bias) << e.name;
+    EXPECT_EQ(in(rest, e), e.name != "conv1.weight" && !is_fc &&
+                               e.param_role != nn::ParamRole::bn_bias)
+        << e.name;
+    bn_biases += e.param_role == nn::ParamRole::bn_bias;
+  }
+  EXPECT_GT(bn_biases, 3);
+
+  // fc.* trains in epochs 1-3 and is frozen from epoch 4 on.
+  FreezeCallback freeze("freeze:fc.*", 3);
+  for (int64_t epoch : {1, 3, 4, 9}) {
+    freeze.before_step(StepPosition{epoch, 0, 0}, opt);
+    EXPECT_EQ(opt.group("freeze:fc.*").frozen, epoch > 3) << epoch;
+  }
+  // A frozen group's parameters do not move; the others do.
+  Tensor grads = model->grads();
+  backend->fill(grads, 0.5f);
+  const auto before = to_host(*backend, model->params());
+  opt.step();
+  const auto after = to_host(*backend, model->params());
+  for (const nn::StateEntry& e : model->store().entries()) {
+    if (e.kind != nn::StateKind::parameter) continue;
+    const bool frozen = e.name == "conv1.weight" || e.name.starts_with("fc.");
+    EXPECT_EQ(before[e.offset] == after[e.offset], frozen) << e.name;
+  }
+}
+
+TEST(ConfiguredGroups, BadFreezeValuesAreRefusedNamingTheOption) {
+  auto backend = make_cpu_backend(1);
+  auto model = nn::make_model(small_resnet(), *backend);
+  TrainConfig config;
+  config.arch = "resnet8";
+  for (std::string bad : {"nosuch.weight", "conv1.weight:x", ":3"}) {
+    config.freeze = {bad};
+    try {
+      make_optimizer(config, *model, {});
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("--freeze"), std::string::npos) << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dp::test
