@@ -142,6 +142,58 @@ def update_err(new, old, expected_new):
     return np.linalg.norm(excess) / denom if denom > 0 else np.linalg.norm(excess)
 
 
+def sgd_step(before, grads, names, hyper):
+    """One float64 torch.optim.SGD step from the parameters `before` with gradients `grads`
+    (both keyed by name) on `names`; returns (stepped parameters, momentum buffers)."""
+    stepped = {k: before[k].double().clone() for k in names}
+    for k, q in stepped.items():
+        q.grad = grads[k]
+    sgd = torch.optim.SGD(list(stepped.values()), **hyper)
+    sgd.step()
+    return stepped, {k: sgd.state[q]["momentum_buffer"] for k, q in stepped.items()}
+
+
+def run_oracle_step(oracle_step, in_path, out_path, script):
+    """Runs oracle_step on in_path; its stdout is echoed, a failure ends the script."""
+    proc = subprocess.run([oracle_step, in_path, out_path], capture_output=True, text=True)
+    sys.stdout.write(proc.stdout)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(f"{script}: oracle_step failed with exit code {proc.returncode}")
+
+
+def compare_common(f, logits, loss, buffers_after):
+    """(relative error, what) of the logits, the loss and the buffers in oracle_step's output f."""
+    errors = [(rel_err(f["logits"][()], logits.detach().numpy()), "logits"),
+              (rel_err(f["loss"][()], [loss.item()]), "loss")]
+    for name, t in buffers_after.items():
+        errors.append((rel_err(f[f"buffers/{name}"][()], t.numpy()), f"buffer {name}"))
+    return errors
+
+
+def compare_param(f, name, grad, old, expected, momentum):
+    """(relative error, what) of a trainable parameter's gradient, value, step and momentum."""
+    new = f[f"params/{name}"][()]
+    return [(rel_err(f[f"grads/{name}"][()], grad.numpy()), f"grad {name}"),
+            (rel_err(new, expected), f"param {name}"),
+            (update_err(new, old, expected), f"update {name}"),
+            (rel_err(f[f"momentum/{name}"][()], momentum.numpy()), f"momentum {name}")]
+
+
+def report(tag, errors, tolerance):
+    """Prints the worst errors and those above tolerance (NaN counts as above); True if any."""
+    errors = sorted(errors, key=lambda e: -e[0] if e[0] == e[0] else -float("inf"))
+    bad = [e for e in errors if not e[0] <= tolerance]
+    print(f"{tag}: {len(errors)} tensors compared, worst relative errors:")
+    for err, what in errors[:6]:
+        print(f"  {err:.3e}  {what}")
+    if bad:
+        print(f"{tag}: FAIL, {len(bad)} tensors above {tolerance:g}:")
+        for err, what in bad[:20]:
+            print(f"  {err:.3e}  {what}")
+    return bool(bad)
+
+
 def write_input(path, args, model, params, images, labels, hyper):
     with h5py.File(path, "w") as f:
         f.attrs["arch"] = args.arch
@@ -202,55 +254,24 @@ def main():
     failed = False
     for nesterov in (False, True):
         hyper = dict(lr=args.lr, momentum=0.9, weight_decay=5e-4, nesterov=nesterov)
-        stepped = {k: before[k].double().clone() for k in params}
-        for k, q in stepped.items():
-            q.grad = grads[k]
-        sgd = torch.optim.SGD(list(stepped.values()), **hyper)
-        sgd.step()
-        momentum = {k: sgd.state[q]["momentum_buffer"] for k, q in stepped.items()}
+        stepped, momentum = sgd_step(before, grads, params, hyper)
 
         tag = f"{args.arch}{args.shortcut}_{'nesterov' if nesterov else 'momentum'}"
         in_path = os.path.join(args.workdir, f"{tag}_in.h5")
         out_path = os.path.join(args.workdir, f"{tag}_out.h5")
         write_input(in_path, args, model, params, images, labels, hyper)
-        proc = subprocess.run([args.oracle_step, in_path, out_path], capture_output=True,
-                              text=True)
-        sys.stdout.write(proc.stdout)
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stderr)
-            raise SystemExit(f"torch_oracle.py: oracle_step failed with exit code "
-                             f"{proc.returncode}")
+        run_oracle_step(args.oracle_step, in_path, out_path, "torch_oracle.py")
 
-        errors = []  # (relative error, what)
         with h5py.File(out_path, "r") as f:
-            errors.append((rel_err(f["logits"][()], logits.detach().numpy()), "logits"))
-            errors.append((rel_err(f["loss"][()], [loss.item()]), "loss"))
-            for name, g in grads.items():
-                errors.append((rel_err(f[f"grads/{name}"][()], g.numpy()), f"grad {name}"))
+            errors = compare_common(f, logits, loss, buffers_after)
             for name in params:
-                new, old = f[f"params/{name}"][()], before[name].double().numpy()
-                expected = stepped[name].detach().numpy()
-                errors.append((rel_err(new, expected), f"param {name}"))
-                errors.append((update_err(new, old, expected), f"update {name}"))
-                errors.append((rel_err(f[f"momentum/{name}"][()], momentum[name].numpy()),
-                               f"momentum {name}"))
-            for name, t in buffers_after.items():
-                errors.append((rel_err(f[f"buffers/{name}"][()], t.numpy()), f"buffer {name}"))
+                errors += compare_param(f, name, grads[name], before[name].double().numpy(),
+                                        stepped[name].detach().numpy(), momentum[name])
         expected_count = 2 + 4 * len(params) + len(buffers_after)
         if len(errors) != expected_count:
             raise SystemExit(f"torch_oracle.py: compared {len(errors)} tensors, "
                              f"expected {expected_count}")
-
-        errors.sort(key=lambda e: -e[0] if e[0] == e[0] else -float("inf"))
-        bad = [e for e in errors if not e[0] <= args.tolerance]  # NaN counts as bad
-        print(f"{tag}: {len(errors)} tensors compared, worst relative errors:")
-        for err, what in errors[:6]:
-            print(f"  {err:.3e}  {what}")
-        if bad:
-            failed = True
-            print(f"{tag}: FAIL, {len(bad)} tensors above {args.tolerance:g}:")
-            for err, what in bad[:20]:
-                print(f"  {err:.3e}  {what}")
+        failed |= report(tag, errors, args.tolerance)
     print("FAILED" if failed else "PASSED")
     return 1 if failed else 0
 

@@ -24,7 +24,6 @@ forward has every pooling window's top two values at least --tie-margin apart, r
 RMS of that pool's input; the script prints the seed and the smallest gap."""
 import argparse
 import os
-import subprocess
 import sys
 
 import h5py
@@ -34,7 +33,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_oracle import rel_err, update_err  # noqa: E402
+from torch_oracle import (compare_common, compare_param, report, run_oracle_step,  # noqa: E402
+                          sgd_step)
 
 
 def norm(c):
@@ -173,61 +173,30 @@ def main():
     failed = False
     for nesterov in (False, True):
         hyper = dict(lr=args.lr, momentum=0.9, weight_decay=5e-4, nesterov=nesterov)
-        stepped = {k: before[k].double().clone() for k in trainable}
-        for k, q in stepped.items():
-            q.grad = grads[k]
-        sgd = torch.optim.SGD(list(stepped.values()), **hyper)
-        sgd.step()
-        momentum = {k: sgd.state[q]["momentum_buffer"] for k, q in stepped.items()}
+        stepped, momentum = sgd_step(before, grads, trainable, hyper)
 
         tag = f"airbench94_{'nesterov' if nesterov else 'momentum'}"
         in_path = os.path.join(args.workdir, f"{tag}_in.h5")
         out_path = os.path.join(args.workdir, f"{tag}_out.h5")
         write_input(in_path, model, trainable, images, labels, hyper, args.smoothing)
-        proc = subprocess.run([args.oracle_step, in_path, out_path], capture_output=True,
-                              text=True)
-        sys.stdout.write(proc.stdout)
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stderr)
-            raise SystemExit(f"torch_oracle_airbench.py: oracle_step failed with exit code "
-                             f"{proc.returncode}")
+        run_oracle_step(args.oracle_step, in_path, out_path, "torch_oracle_airbench.py")
 
-        errors = []  # (relative error, what)
         with h5py.File(out_path, "r") as f:
-            errors.append((rel_err(f["logits"][()], logits.detach().numpy()), "logits"))
-            errors.append((rel_err(f["loss"][()], [loss.item()]), "loss"))
+            errors = compare_common(f, logits, loss, buffers_after)
             for name in trainable:
-                new, old = f[f"params/{name}"][()], before[name].double().numpy()
-                expected = stepped[name].detach().numpy()
-                errors.append((rel_err(f[f"grads/{name}"][()], grads[name].numpy()),
-                               f"grad {name}"))
-                errors.append((rel_err(new, expected), f"param {name}"))
-                errors.append((update_err(new, old, expected), f"update {name}"))
-                errors.append((rel_err(f[f"momentum/{name}"][()], momentum[name].numpy()),
-                               f"momentum {name}"))
+                errors += compare_param(f, name, grads[name], before[name].double().numpy(),
+                                        stepped[name].detach().numpy(), momentum[name])
             for name in fixed:  # exact: gradient 0, value and momentum untouched
                 errors.append((float(np.abs(f[f"grads/{name}"][()]).max()), f"grad {name}"))
                 errors.append((float(np.abs(f[f"params/{name}"][()] - before[name].numpy())
                                      .max()), f"param {name}"))
                 errors.append((float(np.abs(f[f"momentum/{name}"][()]).max()),
                                f"momentum {name}"))
-            for name, t in buffers_after.items():
-                errors.append((rel_err(f[f"buffers/{name}"][()], t.numpy()), f"buffer {name}"))
         expected_count = 2 + 4 * len(trainable) + 3 * len(fixed) + len(buffers_after)
         if len(errors) != expected_count or len(fixed) != 6:
             raise SystemExit(f"torch_oracle_airbench.py: compared {len(errors)} tensors "
                              f"({len(fixed)} fixed), expected {expected_count} (6 fixed)")
-
-        errors.sort(key=lambda e: -e[0] if e[0] == e[0] else -float("inf"))
-        bad = [e for e in errors if not e[0] <= args.tolerance]  # NaN counts as bad
-        print(f"{tag}: {len(errors)} tensors compared, worst relative errors:")
-        for err, what in errors[:6]:
-            print(f"  {err:.3e}  {what}")
-        if bad:
-            failed = True
-            print(f"{tag}: FAIL, {len(bad)} tensors above {args.tolerance:g}:")
-            for err, what in bad[:20]:
-                print(f"  {err:.3e}  {what}")
+        failed |= report(tag, errors, args.tolerance)
     print("FAILED" if failed else "PASSED")
     return 1 if failed else 0
 
