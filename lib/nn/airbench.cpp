@@ -52,7 +52,7 @@ const Tensor& Airbench::forward(const Tensor& images, bool train) {
   DP_CHECK(images.rank() == 4 && images.dim(3) == spec_.in_channels,
            "model expects images {{N,H,W,{}}}, got {}", spec_.in_channels,
            to_string(images.shape()));
-  has_input_grad_ = false;
+  input_grad_.invalidate();
   const Tensor* h = &whiten_act_->forward(whiten_->forward(images, train), train);
   for (auto& block : blocks_) h = &block->forward(*h, train);
   const Tensor& pooled = pool_->forward(*h, train);
@@ -76,18 +76,15 @@ void Airbench::backward(const Tensor& dlogits) {
   Tensor* d = &pool_->backward(dflat);
   for (auto it = blocks_.rbegin(); it != blocks_.rend(); ++it) d = &(*it)->backward(*d);
   Tensor& dx = whiten_->backward(whiten_act_->backward(*d));
-  if (input_grad_) input_grad_view_ = dx;
-  has_input_grad_ = input_grad_;
+  input_grad_.record(dx);
 }
 
 void Airbench::set_input_grad(bool enabled) {
-  input_grad_ = enabled;
-  whiten_->set_input_grad(enabled);
+  input_grad_.set_enabled(enabled, *whiten_);
 }
 
 const Tensor& Airbench::input_grad() const {
-  DP_CHECK(has_input_grad_, "input_grad() needs set_input_grad(true) and a backward pass");
-  return input_grad_view_;
+  return input_grad_.get();
 }
 
 }  // namespace dp::nn

@@ -20,6 +20,7 @@
 #include "nn/activations.h"
 #include "nn/batchnorm2d.h"
 #include "nn/conv2d.h"
+#include "nn/input_grad.h"
 #include "nn/linear.h"
 #include "nn/model.h"
 #include "nn/pooling.h"
@@ -69,9 +70,7 @@ class Airbench : public Model {
   std::unique_ptr<Scale> scale_;
   Layout pooled_layout_ = Layout::nhwc;  // the final pool's output layout, for its backward
   Shape pooled_shape_;
-  bool input_grad_ = false;
-  bool has_input_grad_ = false;
-  Tensor input_grad_view_;
+  InputGradSlot input_grad_;
 };
 
 }  // namespace dp::nn

@@ -57,7 +57,7 @@ const Tensor& ResNet::forward(const Tensor& images, bool train) {
   DP_CHECK(images.rank() == 4 && images.dim(3) == spec_.in_channels,
            "model expects images {{N,H,W,{}}}, got {}", spec_.in_channels,
            to_string(images.shape()));
-  has_input_grad_ = false;
+  input_grad_.invalidate();
   const Tensor* h = &bn1_->forward(conv1_->forward(images, train), train);
   if (maxpool_) h = &maxpool_->forward(*h, train);
   for (auto& block : blocks_) h = &block->forward(*h, train);
@@ -69,18 +69,15 @@ void ResNet::backward(const Tensor& dlogits) {
   for (auto it = blocks_.rbegin(); it != blocks_.rend(); ++it) d = &(*it)->backward(*d);
   if (maxpool_) d = &maxpool_->backward(*d);
   Tensor& dx = conv1_->backward(bn1_->backward(*d));
-  if (input_grad_) input_grad_view_ = dx;
-  has_input_grad_ = input_grad_;
+  input_grad_.record(dx);
 }
 
 void ResNet::set_input_grad(bool enabled) {
-  input_grad_ = enabled;
-  conv1_->set_input_grad(enabled);
+  input_grad_.set_enabled(enabled, *conv1_);
 }
 
 const Tensor& ResNet::input_grad() const {
-  DP_CHECK(has_input_grad_, "input_grad() needs set_input_grad(true) and a backward pass");
-  return input_grad_view_;
+  return input_grad_.get();
 }
 
 }  // namespace dp::nn

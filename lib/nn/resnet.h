@@ -7,6 +7,7 @@
 
 #include "nn/batchnorm2d.h"
 #include "nn/conv2d.h"
+#include "nn/input_grad.h"
 #include "nn/linear.h"
 #include "nn/model.h"
 #include "nn/pooling.h"
@@ -41,9 +42,7 @@ class ResNet : public Model {
   std::vector<std::unique_ptr<ResidualBlock>> blocks_;
   std::unique_ptr<GlobalAvgPool> avgpool_;
   std::unique_ptr<Linear> fc_;
-  bool input_grad_ = false;
-  bool has_input_grad_ = false;
-  Tensor input_grad_view_;
+  InputGradSlot input_grad_;
 };
 
 }  // namespace dp::nn
