@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <numeric>
+#include <optional>
 
 #include "../io/temp_dir.h"
 #include "comm/mpi_session.h"
@@ -92,6 +93,44 @@ struct ViewsFixture {
   int files_ = 0;
 };
 
+// The model's logits on the test images `pixels`, normalised with the file's statistics and,
+// with `draw`, shifted/mirrored by it: an evaluation pass done by hand.
+std::vector<float> forward_logits(nn::Model& model, const data::HDF5Dataset& test_set,
+                                  const std::vector<uint8_t>& pixels,
+                                  std::optional<data::SampleDraw> draw) {
+  std::vector<int64_t> all(kTest);
+  std::iota(all.begin(), all.end(), 0);
+  data::AugmentConfig augment;
+  augment.mean = test_set.mean();
+  augment.std = test_set.std();
+  augment.crop_padding = 0;
+  augment.fixed_draw = draw;
+  data::Augmenter augmenter(augment, kSide, kSide, kChannels);
+  Tensor images = Tensor::empty({kTest, kSide, kSide, kChannels});
+  augmenter.apply_batch(pixels.data(), all, 0, images.data());
+  const Tensor& out = model.forward(images, /*train=*/false);
+  return {out.data(), out.data() + out.numel()};
+}
+
+// Mean cross-entropy and confusion matrix (label-major, 5 classes) over the test set of the
+// class scores mean_of(n, k), computed in double.
+template <typename MeanOf>
+std::pair<double, std::vector<int64_t>> scored(const data::HDF5Dataset& test_set, MeanOf mean_of) {
+  double loss = 0;
+  std::vector<int64_t> confusion(25, 0);
+  for (int64_t n = 0; n < kTest; ++n) {
+    std::vector<double> mean(5);
+    for (int k = 0; k < 5; ++k) mean[k] = mean_of(n, k);
+    const double top = *std::max_element(mean.begin(), mean.end());
+    double sum = 0;
+    for (double m : mean) sum += std::exp(m - top);
+    const int label = test_set.labels()[n];
+    loss += top + std::log(sum) - mean[label];
+    confusion[label * 5 + (std::max_element(mean.begin(), mean.end()) - mean.begin())] += 1;
+  }
+  return {loss / kTest, confusion};
+}
+
 TEST(EvaluationViews, MirrorViewEqualsTheMirroredDataset) {
   ViewsFixture f;
   const auto mirrored = remapped(f.pixels, [](int64_t y, int64_t x) {
@@ -140,42 +179,21 @@ TEST(EvaluationViews, TtaLevelTwoIsTheRecipesWeightedMeanOfSixPasses) {
   data::HDF5Dataset test_set(f.dir.file("d0.h5"), "test");
   auto reflect = [](int64_t i) { return i < 0 ? -i : (i >= kSide ? 2 * (kSide - 1) - i : i); };
   std::vector<std::vector<float>> logits;  // image, mirror, (-1,-1), mirrored, (+1,+1), mirrored
-  std::vector<int64_t> all(kTest);
-  std::iota(all.begin(), all.end(), 0);
   for (int shift : {0, -1, 1})
     for (bool flip : {false, true}) {
       const auto pixels = remapped(f.pixels, [&](int64_t y, int64_t x) {
         return std::pair<int64_t, int64_t>{reflect(y + shift),
                                            reflect((flip ? kSide - 1 - x : x) + shift)};
       });
-      data::AugmentConfig augment;
-      augment.mean = test_set.mean();
-      augment.std = test_set.std();
-      augment.crop_padding = 0;
-      data::Augmenter augmenter(augment, kSide, kSide, kChannels);
-      Tensor images = Tensor::empty({kTest, kSide, kSide, kChannels});
-      augmenter.apply_batch(pixels.data(), all, 0, images.data());
-      const Tensor& out = f.model->forward(images, /*train=*/false);
-      logits.emplace_back(out.data(), out.data() + out.numel());
+      logits.push_back(forward_logits(*f.model, test_set, pixels, std::nullopt));
     }
-  double loss = 0;
-  std::vector<int64_t> confusion(25, 0);
-  for (int64_t n = 0; n < kTest; ++n) {
-    std::vector<double> mean(5);
-    for (int k = 0; k < 5; ++k) {
-      auto l = [&](int v) { return double(logits[v][n * 5 + k]); };
-      const double level1 = 0.5 * (l(0) + l(1));
-      const double shifted = 0.5 * (0.5 * (l(2) + l(3)) + 0.5 * (l(4) + l(5)));
-      mean[k] = 0.5 * level1 + 0.5 * shifted;
-    }
-    const double top = *std::max_element(mean.begin(), mean.end());
-    double sum = 0;
-    for (double m : mean) sum += std::exp(m - top);
-    const int label = test_set.labels()[n];
-    loss += top + std::log(sum) - mean[label];
-    confusion[label * 5 + (std::max_element(mean.begin(), mean.end()) - mean.begin())] += 1;
-  }
-  EXPECT_NEAR(tta.loss, loss / kTest, 1e-5);
+  const auto [loss, confusion] = scored(test_set, [&](int64_t n, int k) {
+    auto l = [&](int v) { return double(logits[v][n * 5 + k]); };
+    const double level1 = 0.5 * (l(0) + l(1));
+    const double shifted = 0.5 * (0.5 * (l(2) + l(3)) + 0.5 * (l(4) + l(5)));
+    return 0.5 * level1 + 0.5 * shifted;
+  });
+  EXPECT_NEAR(tta.loss, loss, 1e-5);
   EXPECT_EQ(tta.confusion, confusion);
 }
 
@@ -189,31 +207,12 @@ TEST(EvaluationViews, TwoViewsAverageTheirLogits) {
   std::vector<uint8_t> raw(f.pixels.size());
   test_set.read_images(all, raw.data());
   std::vector<std::vector<float>> logits;
-  for (bool flip : {false, true}) {
-    data::AugmentConfig augment;
-    augment.mean = test_set.mean();
-    augment.std = test_set.std();
-    augment.crop_padding = 0;
-    augment.fixed_draw = data::SampleDraw{0, 0, flip};
-    data::Augmenter augmenter(augment, kSide, kSide, kChannels);
-    Tensor images = Tensor::empty({kTest, kSide, kSide, kChannels});
-    augmenter.apply_batch(raw.data(), all, 0, images.data());
-    const Tensor& out = f.model->forward(images, /*train=*/false);
-    logits.emplace_back(out.data(), out.data() + out.numel());
-  }
-  double loss = 0;
-  std::vector<int64_t> confusion(25, 0);
-  for (int64_t n = 0; n < kTest; ++n) {
-    std::vector<double> mean(5);
-    for (int k = 0; k < 5; ++k) mean[k] = 0.5 * (logits[0][n * 5 + k] + logits[1][n * 5 + k]);
-    const double top = *std::max_element(mean.begin(), mean.end());
-    double sum = 0;
-    for (double m : mean) sum += std::exp(m - top);
-    const int label = test_set.labels()[n];
-    loss += top + std::log(sum) - mean[label];
-    confusion[label * 5 + (std::max_element(mean.begin(), mean.end()) - mean.begin())] += 1;
-  }
-  EXPECT_NEAR(both.loss, loss / kTest, 1e-5);
+  for (bool flip : {false, true})
+    logits.push_back(forward_logits(*f.model, test_set, raw, data::SampleDraw{0, 0, flip}));
+  const auto [loss, confusion] = scored(test_set, [&](int64_t n, int k) {
+    return 0.5 * (logits[0][n * 5 + k] + logits[1][n * 5 + k]);
+  });
+  EXPECT_NEAR(both.loss, loss, 1e-5);
   EXPECT_EQ(both.confusion, confusion);
 }
 
