@@ -15,6 +15,7 @@
 #include "nn/model.h"
 #include "optim/sgd.h"
 #include "test_util.h"
+#include "twin_sgd.h"
 
 namespace dp::test {
 namespace {
@@ -222,13 +223,8 @@ TEST_F(CudaBf16, ResNet50TrainingStepTracksFp32) {
   std::mt19937 gen(6);
   const int64_t n = 32;  // BN over at least 32 values per channel in the last stage
   Tensor images = random_tensor({n, 32, 32, 3}, gen, -2.f, 2.f);
-  Tensor labels = Tensor::empty({n}, DType::i32);
-  for (int i = 0; i < n; ++i) labels.data<int32_t>()[i] = i % 10;
-  SgdHyper hyper{0.1f, 0.9f, 0.f, 5e-4f, false};
-  optim::Sgd cpu_sgd(*cpu, cpu_model->params(), cpu_model->grads(),
-                     cpu_model->store().make_decay_mask(true), hyper);
-  optim::Sgd cuda_sgd(*cuda, cuda_model->params(), cuda_model->grads(),
-                      cuda_model->store().make_decay_mask(true), hyper);
+  Tensor labels = cycled_labels(n, 1);
+  TwinSgd sgd(*cpu, *cpu_model, *cuda, *cuda_model, SgdHyper{0.1f, 0.9f, 0.f, 5e-4f, false});
 
   const Tensor& logits = cpu_model->forward(images, true);
   Tensor dlogits, cdlogits;
@@ -266,8 +262,7 @@ TEST_F(CudaBf16, ResNet50TrainingStepTracksFp32) {
   }
   std::nth_element(cosines.begin(), cosines.begin() + cosines.size() / 2, cosines.end());
   EXPECT_GT(cosines[cosines.size() / 2], 1 - 1.25 * (1 - 0.937)) << "median gradient cosine";
-  cpu_sgd.step(0.1f);
-  cuda_sgd.step(0.1f);
+  sgd.step(0.1f);
   // The master weights stay f32; one step moves them by lr * (gradient + momentum), so they
   // carry the gradients' difference, scaled down.
   Tensor params = download_as_f32(*cuda, cuda_model->params());

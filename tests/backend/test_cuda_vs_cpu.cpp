@@ -17,6 +17,7 @@
 #include "optim/sgd.h"
 #include "test_util.h"
 #include "train/device_batch.h"
+#include "twin_sgd.h"
 
 namespace dp::test {
 namespace {
@@ -39,6 +40,44 @@ class CudaVsCpu : public ::testing::Test {
     ASSERT_EQ(device.shape(), host.shape()) << what;
     Tensor h = down(device);
     EXPECT_LE(relative_max_error(h, host), tol) << what;  // tol 0: bit for bit
+  }
+
+  // One training step (loss with label smoothing `smoothing`, backward, SGD at lr 0.1) of two
+  // models with the same weights on the same batch: logits within 1e-3 and the loss within
+  // 1e-4 relative, each trainable parameter's gradient within 5e-3 max-relative, every
+  // untrainable one's gradient exactly 0, the updated weights and running statistics within
+  // 1e-4.
+  void compare_training_step(nn::Model& cpu_model, nn::Model& cuda_model, const Tensor& images,
+                             const Tensor& labels, float smoothing, SgdHyper hyper) {
+    TwinSgd sgd(*cpu, cpu_model, *cuda, cuda_model, hyper);
+    const Tensor& logits = cpu_model.forward(images, true);
+    Tensor dlogits, cdlogits;
+    int64_t hits = 0, chits = 0;
+    float loss = cpu->softmax_cross_entropy(logits, labels, smoothing, dlogits, hits);
+    Tensor gimages = up(images), glabels = up(labels);
+    const Tensor& clogits = cuda_model.forward(gimages, true);
+    float closs = cuda->softmax_cross_entropy(clogits, glabels, smoothing, cdlogits, chits);
+    expect_close("logits", clogits, logits, 1e-3);
+    EXPECT_NEAR(closs, loss, 1e-4 * std::abs(loss));
+
+    cpu_model.backward(dlogits);
+    cuda_model.backward(cdlogits);
+    const nn::ParameterStore& store = cpu_model.store();
+    Tensor grads = down(cuda_model.grads());
+    for (nn::ParameterStore::Id id = 0; id < store.entries().size(); ++id) {
+      const nn::StateEntry& e = store.entry(id);
+      if (e.kind != nn::StateKind::parameter) continue;
+      Tensor mine = Tensor::view(grads.data() + e.offset, e.shape);
+      Tensor ref = Tensor::view(cpu_model.grads().data() + e.offset, e.shape);
+      if (e.trainable) {
+        EXPECT_LT(relative_max_error(mine, ref), 5e-3) << "gradient of " << e.name;
+      } else {
+        for (int64_t i = 0; i < mine.numel(); ++i) ASSERT_EQ(mine.data()[i], 0.f) << e.name;
+      }
+    }
+    sgd.step(0.1f);
+    expect_close("updated weights", cuda_model.params(), cpu_model.params(), 1e-4);
+    expect_close("running statistics", cuda_model.buffers(), cpu_model.buffers(), 1e-4);
   }
 
   std::unique_ptr<Backend> cpu, cuda;
@@ -351,42 +390,9 @@ TEST_F(CudaVsCpu, ResNet50TrainingStep) {
   auto cuda_model = make_damped_resnet50(*cuda);
   ASSERT_EQ(cpu_model->params().numel(), cuda_model->params().numel());
   expect_close("initial weights", cuda_model->params(), cpu_model->params(), 0);
-
   std::mt19937 gen(6);
-  Tensor images = random_tensor({8, 32, 32, 3}, gen, -2.f, 2.f);
-  Tensor labels = Tensor::empty({8}, DType::i32);
-  for (int i = 0; i < 8; ++i) labels.data<int32_t>()[i] = i % 10;
-  SgdHyper hyper{0.1f, 0.9f, 0.f, 5e-4f, false};
-  optim::Sgd cpu_sgd(*cpu, cpu_model->params(), cpu_model->grads(),
-                     cpu_model->store().make_decay_mask(true), hyper);
-  optim::Sgd cuda_sgd(*cuda, cuda_model->params(), cuda_model->grads(),
-                      cuda_model->store().make_decay_mask(true), hyper);
-
-  const Tensor& logits = cpu_model->forward(images, true);
-  Tensor dlogits, cdlogits;
-  int64_t hits = 0, chits = 0;
-  float loss = cpu->softmax_cross_entropy(logits, labels, 0.1f, dlogits, hits);
-  Tensor gimages = up(images), glabels = up(labels);
-  const Tensor& clogits = cuda_model->forward(gimages, true);
-  float closs = cuda->softmax_cross_entropy(clogits, glabels, 0.1f, cdlogits, chits);
-  expect_close("logits", clogits, logits, 1e-3);
-  EXPECT_NEAR(closs, loss, 1e-4 * std::abs(loss));
-
-  cpu_model->backward(dlogits);
-  cuda_model->backward(cdlogits);
-  const nn::ParameterStore& store = cpu_model->store();
-  Tensor grads = down(cuda_model->grads());
-  for (nn::ParameterStore::Id id = 0; id < store.entries().size(); ++id) {
-    const nn::StateEntry& e = store.entry(id);
-    if (e.kind != nn::StateKind::parameter) continue;
-    Tensor mine = Tensor::view(grads.data() + e.offset, e.shape);
-    Tensor ref = Tensor::view(cpu_model->grads().data() + e.offset, e.shape);
-    EXPECT_LT(relative_max_error(mine, ref), 5e-3) << "gradient of " << e.name;
-  }
-  cpu_sgd.step(0.1f);
-  cuda_sgd.step(0.1f);
-  expect_close("updated weights", cuda_model->params(), cpu_model->params(), 1e-4);
-  expect_close("running statistics", cuda_model->buffers(), cpu_model->buffers(), 1e-4);
+  compare_training_step(*cpu_model, *cuda_model, random_tensor({8, 32, 32, 3}, gen, -2.f, 2.f),
+                        cycled_labels(8, 1), 0.1f, SgdHyper{0.1f, 0.9f, 0.f, 5e-4f, false});
 }
 
 // airbench94's step (GELU, conv bias, max pools with kernel = stride, fixed BN scales, bias-free
@@ -400,47 +406,9 @@ TEST_F(CudaVsCpu, Airbench94TrainingStep) {
   auto cpu_model = nn::make_model(spec, *cpu);
   auto cuda_model = nn::make_model(spec, *cuda);
   expect_close("initial weights", cuda_model->params(), cpu_model->params(), 0);
-
   std::mt19937 gen(7);
-  Tensor images = random_tensor({8, 32, 32, 3}, gen, -2.f, 2.f);
-  Tensor labels = Tensor::empty({8}, DType::i32);
-  for (int i = 0; i < 8; ++i) labels.data<int32_t>()[i] = (3 * i) % 10;
-  SgdHyper hyper{0.1f, 0.9f, 0.f, 5e-4f, true};
-  // The decay mask exempts BN parameters, so the fixed scales (gradient 0) stay at 1.
-  optim::Sgd cpu_sgd(*cpu, cpu_model->params(), cpu_model->grads(),
-                     cpu_model->store().make_decay_mask(true), hyper);
-  optim::Sgd cuda_sgd(*cuda, cuda_model->params(), cuda_model->grads(),
-                      cuda_model->store().make_decay_mask(true), hyper);
-
-  const Tensor& logits = cpu_model->forward(images, true);
-  Tensor dlogits, cdlogits;
-  int64_t hits = 0, chits = 0;
-  float loss = cpu->softmax_cross_entropy(logits, labels, 0.2f, dlogits, hits);
-  Tensor gimages = up(images), glabels = up(labels);
-  const Tensor& clogits = cuda_model->forward(gimages, true);
-  float closs = cuda->softmax_cross_entropy(clogits, glabels, 0.2f, cdlogits, chits);
-  expect_close("logits", clogits, logits, 1e-3);
-  EXPECT_NEAR(closs, loss, 1e-4 * std::abs(loss));
-
-  cpu_model->backward(dlogits);
-  cuda_model->backward(cdlogits);
-  const nn::ParameterStore& store = cpu_model->store();
-  Tensor grads = down(cuda_model->grads());
-  for (nn::ParameterStore::Id id = 0; id < store.entries().size(); ++id) {
-    const nn::StateEntry& e = store.entry(id);
-    if (e.kind != nn::StateKind::parameter) continue;
-    Tensor mine = Tensor::view(grads.data() + e.offset, e.shape);
-    Tensor ref = Tensor::view(cpu_model->grads().data() + e.offset, e.shape);
-    if (e.trainable) {
-      EXPECT_LT(relative_max_error(mine, ref), 5e-3) << "gradient of " << e.name;
-    } else {
-      for (int64_t i = 0; i < mine.numel(); ++i) ASSERT_EQ(mine.data()[i], 0.f) << e.name;
-    }
-  }
-  cpu_sgd.step(0.1f);
-  cuda_sgd.step(0.1f);
-  expect_close("updated weights", cuda_model->params(), cpu_model->params(), 1e-4);
-  expect_close("running statistics", cuda_model->buffers(), cpu_model->buffers(), 1e-4);
+  compare_training_step(*cpu_model, *cuda_model, random_tensor({8, 32, 32, 3}, gen, -2.f, 2.f),
+                        cycled_labels(8, 3), 0.2f, SgdHyper{0.1f, 0.9f, 0.f, 5e-4f, true});
 }
 
 }  // namespace
