@@ -359,10 +359,33 @@ void validate_schedule(const TrainConfig& c) {
   require(c.onecycle_final_div_factor > 0, "onecycle-final-div-factor", "must be positive");
 }
 
-void validate(const TrainConfig& c) {
+// The data, the model, the device and the augmentation.
+void validate_data_model(const TrainConfig& c) {
   require(!c.data.empty(), "data", "is required (a file written by `dptrain pack`)");
   require(c.epochs >= 1, "epochs", "must be at least 1");
   require(c.batch_size >= 1, "batch-size", "must be at least 1");
+  require(c.crop_padding >= 0, "crop-padding", "must not be negative");
+  require(c.whiten_init >= 0, "whiten-init", "must not be negative");
+  require(c.translate >= 0, "translate", "must not be negative");
+  require(c.prefetch >= 1, "prefetch", "must be at least 1");
+  require(c.augment_on == "auto" || c.augment_on == "host" || c.augment_on == "device",
+          "augment-on", "must be auto, host or device");
+  require(c.shortcut == "auto" || c.shortcut == "A" || c.shortcut == "B" || c.shortcut == "a" ||
+              c.shortcut == "b",
+          "shortcut", "must be A, B or auto");
+  require(c.device == "auto" || c.device == "cpu" || c.device == "cuda", "device",
+          "must be auto, cpu or cuda");
+  require(c.threads >= 0, "threads", "must not be negative");
+  require(c.precision == "fp32" || c.precision == "tf32" || c.precision == "bf16", "precision",
+          "must be fp32, tf32 or bf16");
+  require(c.precision == "fp32" || c.device != "cpu", "precision",
+          "tf32 and bf16 need the CUDA backend (--device cuda or auto); the CPU backend computes "
+          "in fp32");
+  require(c.tta >= 0 && c.tta <= 2, "tta", "must be 0, 1 or 2");
+}
+
+// The optimizer, its parameter groups, the loss and the LR schedule.
+void validate_optimization(const TrainConfig& c) {
   require(c.lr > 0, "lr", "must be positive");
   require(c.momentum >= 0 && c.momentum < 1, "momentum", "must be in [0, 1)");
   require(!c.nesterov || c.momentum > 0, "nesterov", "needs --momentum > 0");
@@ -376,17 +399,6 @@ void validate(const TrainConfig& c) {
   require(c.label_smoothing >= 0 && c.label_smoothing < 1, "label-smoothing", "must be in [0, 1)");
   require(c.loss_reduction == "mean" || c.loss_reduction == "sum", "loss-reduction",
           "must be mean or sum");
-  require(c.crop_padding >= 0, "crop-padding", "must not be negative");
-  require(c.whiten_init >= 0, "whiten-init", "must not be negative");
-  require(c.translate >= 0, "translate", "must not be negative");
-  require(c.prefetch >= 1, "prefetch", "must be at least 1");
-  require(c.augment_on == "auto" || c.augment_on == "host" || c.augment_on == "device",
-          "augment-on", "must be auto, host or device");
-  require(c.shortcut == "auto" || c.shortcut == "A" || c.shortcut == "B" || c.shortcut == "a" ||
-              c.shortcut == "b",
-          "shortcut", "must be A, B or auto");
-  require(c.device == "auto" || c.device == "cpu" || c.device == "cuda", "device",
-          "must be auto, cpu or cuda");
   require(c.lr_schedule == "constant" || c.lr_schedule == "step" || c.lr_schedule == "cosine" ||
               c.lr_schedule == "onecycle" || c.lr_schedule == "piecewise" ||
               c.lr_schedule == "linear-warmup-decay",
@@ -403,14 +415,13 @@ void validate(const TrainConfig& c) {
           "and --lr-end-factor must be >= 0");
   require(c.warmup_epochs >= 0 && c.warmup_epochs < c.epochs, "warmup-epochs",
           "must be in [0, epochs)");
-  require(c.threads >= 0, "threads", "must not be negative");
-  require(c.precision == "fp32" || c.precision == "tf32" || c.precision == "bf16", "precision",
-          "must be fp32, tf32 or bf16");
-  require(c.precision == "fp32" || c.device != "cpu", "precision",
-          "tf32 and bf16 need the CUDA backend (--device cuda or auto); the CPU backend computes "
-          "in fp32");
+  for (double m : c.lr_milestones)
+    require(m > 0 && m < c.epochs, "lr-milestones", "each milestone must lie inside (0, epochs)");
+}
+
+// Evaluation, logging, checkpoints, resume and communication.
+void validate_run_control(const TrainConfig& c) {
   require(c.eval_every >= 0, "eval-every", "must not be negative");
-  require(c.tta >= 0 && c.tta <= 2, "tta", "must be 0, 1 or 2");
   require(c.log_every >= 1, "log-every", "must be at least 1");
   require(c.checkpoint_every >= 0, "checkpoint-every", "must not be negative");
   require(c.checkpoint_every_steps >= 0, "checkpoint-every-steps", "must not be negative");
@@ -422,19 +433,28 @@ void validate(const TrainConfig& c) {
   require(c.comm == "auto" || c.comm == "nccl" || c.comm == "mpi", "comm",
           "must be auto, nccl or mpi");
   require(c.bucket_mb > 0, "bucket-mb", "must be positive");
+  require(c.max_consecutive_skips >= 1, "max-consecutive-skips", "must be at least 1");
+  require(c.collective_timeout >= 0, "collective-timeout", "must not be negative");
+}
+
+// The test-only fault, NaN and pause injection.
+void validate_test_hooks(const TrainConfig& c) {
   require(c.fail_at_step >= 0, "fail-at-step", "must not be negative");
   require(c.fail_rank >= 0, "fail-rank", "must not be negative");
   require(c.fail_mode == "error" || c.fail_mode == "kill" || c.fail_mode == "stall", "fail-mode",
           "must be error, kill or stall");
-  require(c.max_consecutive_skips >= 1, "max-consecutive-skips", "must be at least 1");
-  require(c.collective_timeout >= 0, "collective-timeout", "must not be negative");
   require(c.inject_nan_at_step >= 0, "inject-nan-at-step", "must not be negative");
   require(c.inject_nan_rank >= 0, "inject-nan-rank", "must not be negative");
   require(c.pause_at_step >= 0, "pause-at-step", "must not be negative");
   require(c.inject_nan_steps >= 1, "inject-nan-steps", "must be at least 1");
-  for (double m : c.lr_milestones)
-    require(m > 0 && m < c.epochs, "lr-milestones", "each milestone must lie inside (0, epochs)");
+}
+
+void validate(const TrainConfig& c) {
+  validate_data_model(c);
+  validate_optimization(c);
   validate_schedule(c);
+  validate_run_control(c);
+  validate_test_hooks(c);
 }
 
 std::string value_text(const po::variable_value& v) {
