@@ -209,7 +209,10 @@ void add_output_options(po::options_description& run, TrainConfig& c) {
       ("requeue", po::value(&c.requeue)->default_value(c.requeue),
        "under Slurm, after SIGUSR1/SIGTERM and its checkpoint, requeue the job (scontrol requeue)")
       ("max-steps-per-epoch", po::value(&c.max_steps_per_epoch)->default_value(c.max_steps_per_epoch),
-       "cut epochs short (0: full epochs)");
+       "cut epochs short (0: full epochs)")
+      ("stop-after-steps", po::value(&c.stop_after_steps)->default_value(c.stop_after_steps),
+       "end the run after N optimizer steps, evaluating and writing as at its end, while the LR "
+       "schedule and Lookahead still span the whole run (a benchmark of its first steps; 0: off)");
 }
 
 po::options_description run_options(TrainConfig& c) {
@@ -430,6 +433,9 @@ void validate_run_control(const TrainConfig& c) {
   require(!c.resume.empty(), "resume", "must be none, auto or a checkpoint file");
   require(c.resume == "none" || !c.overwrite, "resume", "cannot be combined with --overwrite");
   require(c.max_steps_per_epoch >= 0, "max-steps-per-epoch", "must not be negative");
+  require(c.stop_after_steps >= 0, "stop-after-steps", "must not be negative");
+  require(c.stop_after_steps == 0 || c.resume == "none", "stop-after-steps",
+          "cannot be combined with --resume (a benchmark of a run's first steps)");
   require(c.comm == "auto" || c.comm == "nccl" || c.comm == "mpi", "comm",
           "must be auto, nccl or mpi");
   require(c.bucket_mb > 0, "bucket-mb", "must be positive");

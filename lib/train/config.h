@@ -3,6 +3,7 @@
 // up front so a bad value stops the job before any work with a message naming the option.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -103,6 +104,10 @@ struct TrainConfig {
   std::string resume = "none";          // none | auto | path of a checkpoint
   bool requeue = true;                  // under Slurm, requeue the job after a preemption checkpoint
   int64_t max_steps_per_epoch = 0;  // 0 = whole epoch (short runs for tests/benchmarks)
+  // --stop-after-steps N: the run ends after N optimizer steps (evaluated and written as at its
+  // end) while the LR schedule and Lookahead still span total_steps: a benchmark of a run's
+  // first steps (the PyTorch peers' --max-steps). 0: off.
+  int64_t stop_after_steps = 0;
   // data parallelism
   std::string comm = "auto";  // auto | nccl | mpi: how gradients are averaged over ranks
   float bucket_mb = 25.0f;    // gradient bucket size (MiB), as DDP's bucket_cap_mb
@@ -131,6 +136,17 @@ inline int64_t total_steps(const TrainConfig& c, int64_t steps_per_epoch) {
   if (c.epochs_fraction > 0)
     return static_cast<int64_t>(std::ceil(c.epochs_fraction * double(steps_per_epoch)));
   return int64_t(c.epochs) * steps_per_epoch;
+}
+
+// The steps this run trains: total_steps, or fewer with --stop-after-steps.
+inline int64_t steps_to_run(const TrainConfig& c, int64_t steps_per_epoch) {
+  const int64_t all = total_steps(c, steps_per_epoch);
+  return c.stop_after_steps > 0 ? std::min(all, c.stop_after_steps) : all;
+}
+
+// The epoch of the run's last step: its evaluation is the final one.
+inline int64_t last_epoch_of_run(const TrainConfig& c, int64_t steps_per_epoch) {
+  return (steps_to_run(c, steps_per_epoch) + steps_per_epoch - 1) / steps_per_epoch;
 }
 
 // Parses `dptrain train` arguments (argv[0] is the subcommand). Throws UsageError.

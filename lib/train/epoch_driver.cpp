@@ -20,10 +20,10 @@ EpochDriver::EpochDriver(EpochDriverParts parts, int64_t global_step)
 
 bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals totals) {
   const double epoch_start = now_seconds() - totals.elapsed;
-  // A fractional --epochs ends its last epoch early, after the run's total_steps.
+  // A fractional --epochs or --stop-after-steps ends the last epoch early.
   const int64_t per_epoch = parts_.data.steps_per_epoch();
   const int64_t steps =
-      std::min(per_epoch, total_steps(parts_.config, per_epoch) - (epoch - 1) * per_epoch);
+      std::min(per_epoch, steps_to_run(parts_.config, per_epoch) - (epoch - 1) * per_epoch);
   bool checkpoint_at_end = false, stop_at_end = false;
   parts_.model.set_train(true);
   parts_.data.loader().start_epoch(epoch - 1);

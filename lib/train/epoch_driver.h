@@ -68,7 +68,9 @@ class EpochDriver {
   bool end_epoch(int64_t epoch, bool checkpoint_due, bool stop_requested);
   EpochRecord epoch_record(int64_t epoch, const EpochTotals& totals, double epoch_start);
   void evaluate_into(EpochRecord& record);
-  bool last_epoch(int64_t epoch) const { return epoch == parts_.config.epochs; }
+  bool last_epoch(int64_t epoch) const {
+    return epoch == last_epoch_of_run(parts_.config, parts_.data.steps_per_epoch());
+  }
 
   EpochDriverParts parts_;
   Progress progress_;

@@ -158,6 +158,7 @@ RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& tra
   identity.steps_per_epoch = steps_per_epoch;
   identity.world_size = world;
   identity.epochs = config.epochs;
+  identity.stop_after_steps = config.stop_after_steps;
   identity.sync_bn = config.sync_bn;
   return identity;
 }

@@ -201,7 +201,8 @@ int TrainingRun::run() {
   EpochTotals resumed_totals;
   const ResumePoint start = start_or_resume(resumed_totals);
   start_driver(start);
-  for (int64_t epoch = start.epochs_done + 1; epoch <= config_.epochs; ++epoch) {
+  const int64_t last_epoch = last_epoch_of_run(config_, data_.steps_per_epoch());
+  for (int64_t epoch = start.epochs_done + 1; epoch <= last_epoch; ++epoch) {
     const bool resumed_epoch = epoch == start.epochs_done + 1;
     const int64_t first_step = resumed_epoch ? start.step_in_epoch : 0;
     if (!driver_->run_epoch(epoch, first_step, resumed_epoch ? resumed_totals : EpochTotals{}))
@@ -211,7 +212,7 @@ int TrainingRun::run() {
 }
 
 int TrainingRun::finish(const ResumePoint& start) {
-  if (start.epochs_done == config_.epochs) {
+  if (start.epochs_done == last_epoch_of_run(config_, data_.steps_per_epoch())) {
     // The run had finished (a requeued job that already completed): evaluate again so
     // metrics.h5 gets its /final group back.
     log::info("all {} epochs were done; evaluating the final model again", config_.epochs);

@@ -88,7 +88,8 @@ void TrainingCheckpointer::save(const std::string& path, const ResumePoint& poin
                  {"in_channels", identity_.in_channels},
                  {"seed", static_cast<int64_t>(identity_.seed)},
                  {"sampler_order_version", data::kSamplerOrderVersion},
-                 {"sync_bn", identity_.sync_bn ? 1 : 0}};
+                 {"sync_bn", identity_.sync_bn ? 1 : 0},
+                 {"stop_after_steps", identity_.stop_after_steps}};
     meta.strings = {{"arch", identity_.arch},
                     {"shortcut", identity_.shortcut},
                     {"dataset", identity_.dataset},
@@ -116,6 +117,11 @@ void TrainingCheckpointer::check_compatible(const std::string& path, const Check
         "version {} (orders seeded per (seed, epoch), no longer seed + epoch), so it cannot "
         "continue that run exactly; it can still be evaluated (dptrain eval)",
         path, order_version, data::kSamplerOrderVersion));
+  const auto stopped = meta.ints.find("stop_after_steps");
+  if (stopped != meta.ints.end() && stopped->second > 0)
+    throw UsageError(fmt::format(
+        "option --resume: {} is from a run cut short by --stop-after-steps {}; it can be "
+        "evaluated (dptrain eval) but not resumed", path, stopped->second));
   auto refuse = [&](const std::string& what, const std::string& then, const std::string& now) {
     throw UsageError(fmt::format("option --resume: {} was written with {} {}, this run has {}",
                                  path, what, then, now));

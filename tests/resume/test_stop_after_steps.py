@@ -1,0 +1,66 @@
+"""--stop-after-steps N: a run that ends after N optimizer steps while its LR schedule (and
+Lookahead) still span the whole run, as a benchmark of a run's first steps (the PyTorch peers'
+--max-steps). Checked against the whole run on the same data and seed: the first N steps (loss
+and LR) bit for bit, the run evaluated and written as at its end, its checkpoint evaluable by
+`dptrain eval` with the same result, and refused by --resume with one line (its last epoch may
+be cut short).
+
+usage: test_stop_after_steps.py DPTRAIN"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import h5py
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "comm"))
+from checks import check, finish  # noqa: E402
+from tiny_dataset import write_tiny_dataset  # noqa: E402
+
+DPTRAIN = sys.argv[1]
+STOP = 20  # of 2 epochs x 17 steps: inside epoch 2
+EXIT_USAGE = 2
+
+with tempfile.TemporaryDirectory() as tmp:
+    data = os.path.join(tmp, "tiny.h5")
+    write_tiny_dataset(data)
+    out = os.path.join(tmp, "out")
+    base = ["train", "--data", data, "--arch", "resnet8", "--batch-size", "12", "--epochs", "2",
+            "--lr", "0.1", "--lr-schedule", "linear-warmup-decay", "--lookahead-every", "5",
+            "--threads", "1", "--output-dir", out, "--log-every", "1"]
+
+    def run(args):
+        return subprocess.run([DPTRAIN] + args, capture_output=True, text=True, timeout=240)
+
+    whole, stopped = run(base + ["--run-name", "whole"]), run(
+        base + ["--run-name", "stopped", "--stop-after-steps", str(STOP)])
+    check(whole.returncode == 0 and stopped.returncode == 0,
+          f"both runs exit 0 ({whole.returncode}, {stopped.returncode}) {stopped.stderr[-400:]}")
+    with h5py.File(os.path.join(out, "whole", "metrics.h5")) as w, \
+            h5py.File(os.path.join(out, "stopped", "metrics.h5")) as s:
+        lr_w, lr_s = w["steps/lr"][()], s["steps/lr"][()]
+        loss_w, loss_s = w["steps/loss"][()], s["steps/loss"][()]
+        check(len(lr_s) == STOP and len(lr_w) == 34, f"{len(lr_s)} steps of {len(lr_w)} taken")
+        check(lr_s.tobytes() == lr_w[:STOP].tobytes() and loss_s.tobytes() == loss_w[:STOP].tobytes(),
+              f"the first {STOP} steps' LR and loss equal the whole run's bit for bit (the "
+              "schedule spans the whole run)")
+        check(lr_w[STOP - 1] > lr_w[-1], "the LR at the stop has not yet decayed to the end's")
+        check("final" in s and list(s["history/epoch"]) == [1, 2],
+              "the stopped run evaluated and wrote /final, with epochs 1 and 2 recorded")
+        accuracy = float(s["final"].attrs["accuracy"])
+    checkpoint = os.path.join(out, "stopped", "checkpoint.h5")
+    with h5py.File(checkpoint) as c:
+        check(int(c.attrs["stop_after_steps"]) == STOP and int(c.attrs["step"]) == STOP,
+              "its checkpoint records the stop, after step 20")
+    evaluated = subprocess.run([DPTRAIN, "eval", "--checkpoint", checkpoint, "--data", data],
+                               capture_output=True, text=True, timeout=120)
+    with h5py.File(os.path.join(out, "stopped", "eval.h5")) as e:
+        check(evaluated.returncode == 0 and float(e["eval"].attrs["accuracy"]) == accuracy,
+              f"dptrain eval of its checkpoint gives the run's final accuracy {accuracy}")
+    # (without Lookahead, which refuses --resume by itself)
+    plain = [a for a in base if a not in ("--lookahead-every", "5")]
+    resumed = run(plain + ["--run-name", "stopped", "--resume", checkpoint])
+    lines = [l for l in resumed.stderr.splitlines() if "--stop-after-steps" in l]
+    check(resumed.returncode == EXIT_USAGE and len(lines) == 1 and "not resumed" in lines[0],
+          f"--resume from it is refused with one line (exit {resumed.returncode}): {lines}")
+finish()
