@@ -55,25 +55,14 @@ void channel_mean_std(const RawSplit& split, int64_t channels, std::vector<doubl
                       std::vector<double>& std) {
   std::vector<uint64_t> sum(channels, 0), sum_sq(channels, 0);
   const size_t pixels = split.images.size() / channels;
-  const uint8_t* p = split.images.data();
-  for (size_t i = 0; i < pixels; ++i)
-    for (int64_t c = 0; c < channels; ++c, ++p) {
-      sum[c] += *p;
-      sum_sq[c] += uint32_t(*p) * uint32_t(*p);
-    }
+  accumulate_channel_sums(split.images.data(), pixels, channels, sum, sum_sq);
   mean_std_from_sums(sum, sum_sq, pixels, mean, std);
 }
 
 void write_packed(const RawDataset& raw, const std::string& path, const std::vector<double>& mean,
                   const std::vector<double>& std, h5::Checksum checksum) {
   h5::File file(path, h5::File::Mode::create_truncate);
-  file.set_attribute("format", std::string(packed::kFormat));
-  file.set_attribute("format_version", packed::kFormatVersion);
-  file.set_attribute("name", raw.name);
-  file.set_attribute("num_classes", static_cast<int64_t>(raw.class_names.size()));
-  file.set_attribute("height", raw.height);
-  file.set_attribute("width", raw.width);
-  file.set_attribute("channels", raw.channels);
+  write_packed_header(file, {raw.name, raw.class_names, raw.height, raw.width, raw.channels});
   file.set_attribute("mean", mean);
   file.set_attribute("std", std);
   std::vector<std::string> sources;

@@ -7,6 +7,26 @@
 
 namespace dp::data {
 
+void write_packed_header(h5::File& file, const PackedHeader& header) {
+  file.set_attribute("format", std::string(packed::kFormat));
+  file.set_attribute("format_version", packed::kFormatVersion);
+  file.set_attribute("name", header.name);
+  file.set_attribute("num_classes", static_cast<int64_t>(header.class_names.size()));
+  file.set_attribute("height", header.height);
+  file.set_attribute("width", header.width);
+  file.set_attribute("channels", header.channels);
+}
+
+void accumulate_channel_sums(const uint8_t* image_bytes, size_t pixels, int64_t channels,
+                             std::vector<uint64_t>& sum, std::vector<uint64_t>& sum_sq) {
+  const uint8_t* p = image_bytes;
+  for (size_t i = 0; i < pixels; ++i)
+    for (int64_t c = 0; c < channels; ++c, ++p) {
+      sum[c] += *p;
+      sum_sq[c] += uint32_t(*p) * uint32_t(*p);
+    }
+}
+
 void mean_std_from_sums(const std::vector<uint64_t>& sum, const std::vector<uint64_t>& sum_sq,
                         uint64_t pixels, std::vector<double>& mean, std::vector<double>& std) {
   const size_t channels = sum.size();
@@ -28,13 +48,7 @@ StreamingPackWriter::StreamingPackWriter(const std::string& path, PackedHeader h
       sum_(header_.channels, 0),
       sum_sq_(header_.channels, 0) {
   DP_CHECK(header_.height > 0 && header_.width > 0 && header_.channels > 0, "image shape");
-  file_.set_attribute("format", std::string(packed::kFormat));
-  file_.set_attribute("format_version", packed::kFormatVersion);
-  file_.set_attribute("name", header_.name);
-  file_.set_attribute("num_classes", static_cast<int64_t>(header_.class_names.size()));
-  file_.set_attribute("height", header_.height);
-  file_.set_attribute("width", header_.width);
-  file_.set_attribute("channels", header_.channels);
+  write_packed_header(file_, header_);
   file_.write_strings("class_names", header_.class_names);
 }
 
@@ -61,14 +75,8 @@ void StreamingPackWriter::append(int64_t count, const uint8_t* images, const uin
   labels_->append_rows(hsize_t(count), labels);
   rows_ += count;
   if (split_ != "train") return;
-  const int64_t channels = header_.channels;
-  const size_t pixels = size_t(count) * header_.height * header_.width;
-  const uint8_t* p = images;
-  for (size_t i = 0; i < pixels; ++i)
-    for (int64_t ch = 0; ch < channels; ++ch, ++p) {
-      sum_[ch] += *p;
-      sum_sq_[ch] += uint32_t(*p) * uint32_t(*p);
-    }
+  accumulate_channel_sums(images, size_t(count) * header_.height * header_.width,
+                          header_.channels, sum_, sum_sq_);
 }
 
 void StreamingPackWriter::close_split() {

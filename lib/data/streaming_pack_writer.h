@@ -47,6 +47,15 @@ class StreamingPackWriter {
   std::vector<std::string> done_;
 };
 
+// The packed format's root attributes that describe the dataset (format, version, name, class
+// count, image shape), shared by the whole-dataset and the streaming writer.
+void write_packed_header(h5::File& file, const PackedHeader& header);
+
+// Adds `pixels` channels-last pixels of `channels` bytes each to the per-channel sums of values
+// and of their squares (exact in 64 bits for any dataset that fits in memory or on disk).
+void accumulate_channel_sums(const uint8_t* image_bytes, size_t pixels, int64_t channels,
+                             std::vector<uint64_t>& sum, std::vector<uint64_t>& sum_sq);
+
 // Per-channel mean and population std in [0, 1] from exact sums over `pixels` pixels.
 void mean_std_from_sums(const std::vector<uint64_t>& sum, const std::vector<uint64_t>& sum_sq,
                         uint64_t pixels, std::vector<double>& mean, std::vector<double>& std);
