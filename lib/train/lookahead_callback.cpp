@@ -13,10 +13,20 @@ float lerp(float self, float end, float weight) {
                                  : end - (end - self) * (1.0f - weight);
 }
 
-std::vector<float> read(Backend& backend, const Tensor& t) {
-  std::vector<float> v(t.numel());
+// `t` into `v` (resized; its capacity is kept from one update to the next).
+void read_into(Backend& backend, const Tensor& t, std::vector<float>& v) {
+  v.resize(static_cast<size_t>(t.numel()));
   if (!v.empty()) backend.copy_to_host(t, v.data());
-  return v;
+}
+
+// ema = lerp(ema, w, weight) where `averaged` (nullptr: everywhere), then w = ema there; `t` is
+// read into and written back from `host`.
+void blend(Backend& backend, Tensor& t, std::vector<float>& ema, const uint8_t* averaged,
+           float weight, std::vector<float>& host) {
+  read_into(backend, t, host);
+  for (size_t i = 0; i < host.size(); ++i)
+    if (averaged == nullptr || averaged[i]) host[i] = ema[i] = lerp(ema[i], host[i], weight);
+  if (!host.empty()) backend.copy_from_host(host.data(), t);
 }
 
 }  // namespace
@@ -24,8 +34,8 @@ std::vector<float> read(Backend& backend, const Tensor& t) {
 LookaheadCallback::LookaheadCallback(nn::Model& model, const LookaheadOptions& options)
     : model_(model), options_(options) {
   Backend& backend = model.store().backend();
-  params_ema_ = read(backend, model.params());
-  buffers_ema_ = read(backend, model.buffers());
+  read_into(backend, model.params(), params_ema_);
+  read_into(backend, model.buffers(), buffers_ema_);
   buffer_averaged_.assign(buffers_ema_.size(), 0);
   for (const nn::StateEntry& e : model.store().entries())
     if (e.kind == nn::StateKind::buffer && e.buffer_role != nn::BufferRole::num_batches_tracked)
@@ -47,14 +57,8 @@ void LookaheadCallback::after_step(const StepPosition& at, optim::Optimizer&, bo
 void LookaheadCallback::update(double decay) {
   Backend& backend = model_.store().backend();
   const auto weight = static_cast<float>(1.0 - decay);
-  host_ = read(backend, model_.params());
-  for (size_t i = 0; i < host_.size(); ++i)
-    host_[i] = params_ema_[i] = lerp(params_ema_[i], host_[i], weight);
-  if (!host_.empty()) backend.copy_from_host(host_.data(), model_.params());
-  host_ = read(backend, model_.buffers());
-  for (size_t i = 0; i < host_.size(); ++i)
-    if (buffer_averaged_[i]) host_[i] = buffers_ema_[i] = lerp(buffers_ema_[i], host_[i], weight);
-  if (!host_.empty()) backend.copy_from_host(host_.data(), model_.buffers());
+  blend(backend, model_.params(), params_ema_, nullptr, weight, host_);
+  blend(backend, model_.buffers(), buffers_ema_, buffer_averaged_.data(), weight, host_);
 }
 
 }  // namespace dp
