@@ -204,8 +204,10 @@ void CpuBackend::maxpool_backward(const PoolGeometry& g, const Tensor& dy, const
 void CpuBackend::linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
   if (b.defined()) return linear_.forward(x, w, b, y);
   DP_CHECK(w.rank() == 2, "linear expects w {{out,in}}, got {}", to_string(w.shape()));
-  zero_bias_.ensure({w.dim(0)});
-  std::fill(zero_bias_.data(), zero_bias_.data() + zero_bias_.numel(), 0.f);
+  if (!zero_bias_.defined() || zero_bias_.numel() != w.dim(0)) {  // nothing else writes it
+    zero_bias_.ensure({w.dim(0)});
+    std::fill(zero_bias_.data(), zero_bias_.data() + zero_bias_.numel(), 0.f);
+  }
   linear_.forward(x, w, zero_bias_, y);
 }
 
