@@ -24,6 +24,12 @@ struct BatchNormOptions {
   bool fixed_weight = false;
 };
 
+// `o` with its ReLU fused (the layer's output is relu(bn(x))) or not.
+inline BatchNormOptions with_relu(BatchNormOptions o, bool relu) {
+  o.fuse_relu = relu;
+  return o;
+}
+
 class BatchNorm2d : public Layer {
  public:
   BatchNorm2d(ParameterStore& store, const std::string& name, int64_t channels,

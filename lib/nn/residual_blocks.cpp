@@ -4,11 +4,6 @@
 
 namespace dp::nn {
 
-static BatchNormOptions with_relu(BatchNormOptions o, bool relu) {
-  o.fuse_relu = relu;
-  return o;
-}
-
 // The end of every block: y = relu(main + shortcut); backward gives d(main) = d(shortcut).
 const Tensor& ResidualBlock::finish_forward(const Tensor& x, BatchNorm2d& last_bn,
                                             const Tensor& last_bn_input, const Tensor& shortcut,

@@ -4,17 +4,10 @@
 
 namespace dp::nn {
 
-namespace {
-BatchNormOptions without_relu(BatchNormOptions o) {
-  o.fuse_relu = false;
-  return o;
-}
-}  // namespace
-
 Projection::Projection(ParameterStore& store, const std::string& block, int64_t in_channels,
                        int64_t out_channels, int64_t stride, BatchNormOptions bn)
     : conv_(store, block + ".downsample.0", in_channels, out_channels, 1, stride, 0),
-      bn_(store, block + ".downsample.1", out_channels, without_relu(bn)) {}
+      bn_(store, block + ".downsample.1", out_channels, with_relu(bn, false)) {}
 
 const Tensor& Projection::forward(const Tensor& x, bool train) {
   return bn_.forward(conv_.forward(x, train), train);
