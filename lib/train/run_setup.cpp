@@ -94,11 +94,13 @@ optim::Optimizer make_optimizer(const TrainConfig& config, nn::Model& model,
 
 optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_per_epoch) {
   optim::LrScheduleSpec spec;
-  spec.name = config.lr_schedule == "linear-warmup-decay" ? "piecewise" : config.lr_schedule;
+  spec.name = config.lr_schedule;
   spec.points = config.lr_points;
-  if (config.lr_schedule == "linear-warmup-decay")
+  if (config.lr_schedule == "linear-warmup-decay") {  // a piecewise schedule of three points
+    spec.name = "piecewise";
     spec.points = {{0.0, config.lr_start_factor}, {config.warmup_fraction, 1.0},
                    {1.0, config.lr_end_factor}};
+  }
   spec.base_lr = config.lr;
   spec.steps_per_epoch = steps_per_epoch;
   spec.total_steps = total_steps(config, steps_per_epoch);
