@@ -124,7 +124,7 @@ TrainStepOptions train_step_options(const TrainConfig& config, const TrainData& 
   TrainStepOptions options;
   options.label_smoothing = config.label_smoothing;
   options.sum_over_ranks = config.loss_reduction == "sum" ? world : 0;
-  options.cuda_graphs = config.cuda_graphs && !(config.sync_bn && world > 1);
+  options.cuda_graphs = config.cuda_graphs && !sync_bn_active(config, world);
   options.local_batch = data.local_batch();
   options.broadcast_buffers = config.broadcast_buffers;
   options.backend_augment = data.backend_augment();

@@ -42,6 +42,10 @@ optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_
 // `world`: the number of ranks (--sync-bn over several ranks turns CUDA graphs off: its
 // exchanges wait on the host).
 TrainStepOptions train_step_options(const TrainConfig& config, const TrainData& data, int world);
+// --sync-bn exchanges statistics only with more than one rank (on one it is plain BatchNorm).
+inline bool sync_bn_active(const TrainConfig& config, int world) {
+  return config.sync_bn && world > 1;
+}
 EvalOptions eval_options(const TrainConfig& config, const TrainData& data);
 CheckpointPolicyOptions checkpoint_policy_options(const TrainConfig& config);
 RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& train_set,

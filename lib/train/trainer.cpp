@@ -101,7 +101,7 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
       run_dir_(config.output_dir, run_name_, existing_run_policy(config), writer_) {
   apply_whiten_init(config, *model_, train_set_);  // before Lookahead's snapshot
   broadcast_state(*model_, *grad_comm_.comm);
-  if (config.sync_bn && comm_->size() > 1) model_->store().set_stats_exchange(&stats_exchange_);
+  if (sync_bn_active(config, comm_->size())) model_->store().set_stats_exchange(&stats_exchange_);
   model_->store().set_grad_ready_hook(
       [this](nn::ParameterStore::Id id) { reducer_->mark_ready(id); });
   add_schedule_callbacks(callbacks_, config, data_.steps_per_epoch());
