@@ -125,9 +125,10 @@ po::options_description optim_options(TrainConfig& c, std::string& milestones,
       ("bn-bias-lr-factor", po::value(&c.bn_bias_lr_factor)->default_value(1.0, "1"),
        "BN biases train at this multiple of the LR, with the weight decay divided by it (lr x "
        "weight decay as the other parameters'); 1: no group of their own")
-      ("freeze", po::value(&c.freeze)->composing(),
+      ("freeze", po::value(&c.freeze),
        "PATTERN[:EPOCHS], repeatable: parameters whose names match the glob are not updated, "
-       "for the whole run or after EPOCHS epochs (e.g. conv1.weight, conv1.bias:3)")
+       "for the whole run or after EPOCHS epochs (e.g. conv1.weight, conv1.bias:3); on the "
+       "command line, the list replaces the config file's")
       ("lr-schedule", po::value(&c.lr_schedule)->default_value(c.lr_schedule),
        "constant|step|cosine|onecycle|piecewise|linear-warmup-decay")
       ("lr-points", po::value(&points),

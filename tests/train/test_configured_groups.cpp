@@ -4,6 +4,9 @@
 // or after EPOCHS epochs (FreezeCallback); a pattern matching nothing is refused by name.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "core/error.h"
 #include "step_fixture.h"
 #include "train/freeze_callback.h"
@@ -86,6 +89,24 @@ TEST(ConfiguredGroups, BadFreezeValuesAreRefusedNamingTheOption) {
       EXPECT_NE(std::string(e.what()).find("--freeze"), std::string::npos) << e.what();
     }
   }
+}
+
+// Several `freeze =` lines of a config file make one list, and --freeze on the command line
+// replaces it, as any command-line option replaces the config file's value.
+TEST(ConfiguredGroups, CommandLineFreezeReplacesTheConfigFilesList) {
+  const std::filesystem::path cfg =
+      std::filesystem::temp_directory_path() / "dptrain_freeze_override.cfg";
+  std::ofstream(cfg) << "freeze = whiten.weight\nfreeze = whiten.bias:3\n";
+  const auto freeze = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args{"train", "--data", "x.h5", "--config", cfg.string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    TrainConfig c;
+    parse_train_config(args, c);
+    return c.freeze;
+  };
+  EXPECT_EQ(freeze({}), (std::vector<std::string>{"whiten.weight", "whiten.bias:3"}));
+  EXPECT_EQ(freeze({"--freeze", "whiten.bias:1"}), (std::vector<std::string>{"whiten.bias:1"}));
+  std::filesystem::remove(cfg);
 }
 
 }  // namespace

@@ -1,0 +1,92 @@
+"""jobs/cifar10_94_fast.cfg (the airbench94 recipe: whitening init, frozen whitening weight, a
+bias frozen after its epoch, summed label-smoothed loss, two LR groups, Lookahead over weights
+and BN statistics, translate + alternating flip, TTA 2) under mpirun -np 2 with --sync-bn
+against the same config on 1 rank, on the tiny dataset at 32x32 with the recipe's sizes scaled
+down (batch 16, 64 whitening images, 2.5 epochs = 30 steps, the bias frozen after epoch 1).
+
+- The whitening filters come from the first N training images, not from a rank's shard: the
+  frozen whiten.weight is bit-identical on 1 and 2 ranks (Lookahead's average of a constant is
+  that constant, exactly).
+- Every step's LR equals the 1-rank run's (the schedule and its T count global steps).
+- Step 1's loss equals the 1-rank run's within float rounding (1e-5 relative: the same 16
+  samples and draws, sums in another order).
+- The whole run (every step's loss, the Lookahead-averaged weights and BN statistics) stays
+  within 4x of the run's own rounding noise, measured in the same test as the deviation of
+  the 1-rank run on 2 threads from it on 1 (oneDNN sums in another order; SGD amplifies such
+  differences over the steps, most in the BN shifts at 64x the LR: ~2e-2 relative after 30
+  steps). A plain 2-rank run, BN over each rank's 8 samples, differs by over 10x that, so the
+  comparison can tell.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish  # noqa: E402
+from tiny_dataset import dptrain_command, write_tiny_dataset  # noqa: E402
+
+DPTRAIN, MPIEXEC, CONFIG = sys.argv[1], sys.argv[2], sys.argv[3]
+FIRST_STEP_BAR, NOISE_FACTOR = 1e-5, 4.0
+
+
+def relative(a, b):
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    data = os.path.join(tmp, "tiny32.h5")
+    write_tiny_dataset(data, side=32)  # 203 images: 12 full steps of 16, the rest dropped
+    out = os.path.join(tmp, "out")
+
+    def train(ranks, name, *extra):
+        args = ["train", "--config", CONFIG, "--data", data, "--batch-size", "16",
+                "--epochs", "2.5", "--whiten-init", "64", "--freeze", "whiten.weight",
+                "--freeze", "whiten.bias:1", "--lookahead-every", "4",
+                "--output-dir", out, "--run-name", name, *extra]
+        proc = subprocess.run(dptrain_command(DPTRAIN, MPIEXEC, ranks, args),
+                              capture_output=True, text=True, timeout=240)
+        check(proc.returncode == 0, f"{name} ({ranks} rank(s)) exits 0: {proc.stderr[-800:]}")
+        run = os.path.join(out, name)
+        with h5py.File(os.path.join(run, "metrics.h5")) as f:
+            steps = {k: f["steps"][k][()] for k in ("loss", "lr")}
+        with h5py.File(os.path.join(run, "checkpoint.h5")) as c:
+            state = {f"{g}/{k}": c[g][k][()] for g in ("params", "buffers") for k in c[g]}
+        return steps, state
+
+    one, state1 = train(1, "one", "--threads", "1")
+    two, state2 = train(2, "two", "--sync-bn", "--threads", "1")
+    plain, state_plain = train(2, "plain", "--threads", "1")
+    noise, state_noise = train(1, "threads2", "--threads", "2")
+
+    check(len(one["loss"]) == 30 and len(two["loss"]) == 30,
+          f"30 steps each ({len(one['loss'])}, {len(two['loss'])})")
+    check(np.array_equal(state1["params/whiten.weight"], state2["params/whiten.weight"]),
+          "the frozen whitening filters are bit-identical on 1 and 2 ranks")
+    check(np.array_equal(one["lr"], two["lr"]), "every step's LR equals 1 rank's")
+    first = abs(two["loss"][0] - one["loss"][0]) / abs(one["loss"][0])
+    check(first <= FIRST_STEP_BAR, f"step 1's loss on 2 ranks --sync-bn equals 1 rank's ({first:.2g})")
+
+    def deviation(steps, state):
+        """From the 1-rank run: largest step loss, largest parameter, largest BN statistic."""
+        def worst(keys):
+            return max(relative(state[k], state1[k]) for k in keys)
+        return np.array([
+            float(np.max(np.abs(steps["loss"] - one["loss"]) / np.abs(one["loss"]))),
+            worst([k for k in state1 if k.startswith("params/")]),
+            worst([k for k in state1 if k.endswith(("running_mean", "running_var"))])])
+
+    synced, own, unsynced = (deviation(two, state2), deviation(noise, state_noise),
+                             deviation(plain, state_plain))
+    print("deviation from 1 rank (largest step loss, parameter, BN statistic): "
+          f"2 ranks --sync-bn {synced}, 1 rank on 2 threads {own}, plain 2 ranks {unsynced}")
+    check(np.all(own > 0), "the run's own rounding noise is measurable")
+    check(np.all(synced <= NOISE_FACTOR * own),
+          f"the whole run on 2 ranks --sync-bn stays within {NOISE_FACTOR:g}x of 1 rank's own "
+          "rounding noise (30 step losses, Lookahead-averaged weights and BN statistics)")
+    check(np.all(unsynced > 10 * own), "plain 2 ranks differ by far more (the test can tell)")
+
+finish()
