@@ -400,6 +400,7 @@ void validate_optimization(const TrainConfig& c) {
   require(c.lookahead_base > 0 && c.lookahead_base <= 1 && c.lookahead_power >= 0,
           "lookahead-base", "must be in (0, 1], with --lookahead-power >= 0");
   require(c.bn_bias_lr_factor > 0, "bn-bias-lr-factor", "must be positive");
+  for (const std::string& value : c.freeze) parse_freeze(value);
   require(c.label_smoothing >= 0 && c.label_smoothing < 1, "label-smoothing", "must be in [0, 1)");
   require(c.loss_reduction == "mean" || c.loss_reduction == "sum", "loss-reduction",
           "must be mean or sum");
@@ -479,6 +480,22 @@ std::string value_text(const po::variable_value& v) {
 }
 
 }  // namespace
+
+FreezeSpec parse_freeze(const std::string& value) {
+  FreezeSpec spec;
+  spec.pattern = value;
+  const size_t colon = value.rfind(':');
+  if (colon != std::string::npos) {
+    spec.pattern = value.substr(0, colon);
+    const std::string epochs = value.substr(colon + 1);
+    if (epochs.empty() || epochs.find_first_not_of("0123456789") != std::string::npos)
+      throw UsageError(fmt::format("option --freeze: '{}' is not PATTERN[:EPOCHS]", value));
+    spec.after_epochs = std::stoll(epochs);
+  }
+  if (spec.pattern.empty())
+    throw UsageError(fmt::format("option --freeze: '{}' has an empty pattern", value));
+  return spec;
+}
 
 bool parse_train_config(const std::vector<std::string>& args, TrainConfig& config) {
   std::string config_file, milestones, points;

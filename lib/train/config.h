@@ -55,7 +55,8 @@ struct TrainConfig {
   // the LR, with --weight-decay divided by it, so lr x weight decay is the default group's.
   double bn_bias_lr_factor = 1.0;
   // --freeze PATTERN[:EPOCHS] (repeatable): the parameters whose names match the glob form a
-  // group that is frozen from the start (no EPOCHS, or 0) or after EPOCHS epochs.
+  // group that is frozen from the start (no EPOCHS, or 0) or after EPOCHS epochs. Each value
+  // parses (parse_freeze) once validate() has passed.
   std::vector<std::string> freeze;
   // constant | step | cosine | onecycle | piecewise | linear-warmup-decay
   std::string lr_schedule = "step";
@@ -148,6 +149,14 @@ inline int64_t steps_to_run(const TrainConfig& c, int64_t steps_per_epoch) {
 inline int64_t last_epoch_of_run(const TrainConfig& c, int64_t steps_per_epoch) {
   return (steps_to_run(c, steps_per_epoch) + steps_per_epoch - 1) / steps_per_epoch;
 }
+
+// A --freeze value: the glob over parameter names and the epochs it trains before freezing
+// (0: frozen from the start). Throws UsageError naming --freeze for a malformed value.
+struct FreezeSpec {
+  std::string pattern;
+  int64_t after_epochs = 0;
+};
+FreezeSpec parse_freeze(const std::string& value);
 
 // Parses `dptrain train` arguments (argv[0] is the subcommand). Throws UsageError.
 // Returns false when --help was given (help text already printed).

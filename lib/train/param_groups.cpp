@@ -38,25 +38,9 @@ std::vector<optim::ParamGroup> assign_param_groups(const nn::ParameterStore& sto
   return groups;
 }
 
-FreezeSpec parse_freeze(const std::string& value) {
-  FreezeSpec spec;
-  spec.pattern = value;
-  const size_t colon = value.rfind(':');
-  if (colon != std::string::npos) {
-    spec.pattern = value.substr(0, colon);
-    const std::string epochs = value.substr(colon + 1);
-    if (epochs.empty() || epochs.find_first_not_of("0123456789") != std::string::npos)
-      throw UsageError(fmt::format("option --freeze: '{}' is not PATTERN[:EPOCHS]", value));
-    spec.after_epochs = std::stoll(epochs);
-  }
-  if (spec.pattern.empty())
-    throw UsageError(fmt::format("option --freeze: '{}' has an empty pattern", value));
-  return spec;
-}
-
 ParamGroupRule freeze_param_group(const FreezeSpec& spec, const TrainConfig& config) {
   ParamGroupRule rule = default_param_group(config);
-  rule.group.name = "freeze:" + spec.pattern;
+  rule.group.name = freeze_group_name(spec.pattern);
   rule.group.frozen = spec.after_epochs == 0;
   rule.takes = [pattern = spec.pattern](const nn::StateEntry& e) {
     return fnmatch(pattern.c_str(), e.name.c_str(), 0) == 0;

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "nn/parameter_store.h"
@@ -24,15 +25,12 @@ struct ParamGroupRule {
 std::vector<optim::ParamGroup> assign_param_groups(const nn::ParameterStore& store,
                                                    const std::vector<ParamGroupRule>& rules);
 
-// A --freeze value: the glob over parameter names and the epochs it trains before freezing
-// (0: frozen from the start). Throws UsageError naming --freeze for a malformed value.
-struct FreezeSpec {
-  std::string pattern;
-  int64_t after_epochs = 0;
-};
-FreezeSpec parse_freeze(const std::string& value);
-// The group --freeze `value` makes: "freeze:PATTERN", frozen from the start when after_epochs
-// is 0 (the FreezeCallback thaws nothing; it freezes after the epochs).
+// The group --freeze PATTERN[:EPOCHS] makes: freeze_group_name(PATTERN), frozen from the start
+// when after_epochs is 0 (the FreezeCallback thaws nothing; it freezes after the epochs).
+inline constexpr std::string_view kFreezeGroupPrefix = "freeze:";
+inline std::string freeze_group_name(const std::string& pattern) {
+  return std::string(kFreezeGroupPrefix) + pattern;
+}
 ParamGroupRule freeze_param_group(const FreezeSpec& spec, const TrainConfig& config);
 
 // The configured run's groups before the default: one per --freeze value, then with

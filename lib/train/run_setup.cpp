@@ -84,9 +84,9 @@ optim::Optimizer make_optimizer(const TrainConfig& config, nn::Model& model,
   groups.push_back(default_param_group(config));
   std::vector<optim::ParamGroup> assigned = assign_param_groups(model.store(), groups);
   for (const optim::ParamGroup& group : assigned)
-    if (group.name.starts_with("freeze:") && group.ranges.empty())
+    if (group.name.starts_with(kFreezeGroupPrefix) && group.ranges.empty())
       throw UsageError(fmt::format("option --freeze: '{}' matches no parameter of {}",
-                                   group.name.substr(7), config.arch));
+                                   group.name.substr(kFreezeGroupPrefix.size()), config.arch));
   return optim::Optimizer(model.store().backend(), model.params(), model.grads(),
                           model.store().make_decay_mask(config.no_decay_bn_bias),
                           std::move(assigned), config.lr);

@@ -42,7 +42,7 @@ void add_schedule_callbacks(StepCallbacks& callbacks, const TrainConfig& config,
   for (const std::string& value : config.freeze) {
     const FreezeSpec freeze = parse_freeze(value);
     if (freeze.after_epochs > 0)
-      callbacks.add(std::make_unique<FreezeCallback>("freeze:" + freeze.pattern,
+      callbacks.add(std::make_unique<FreezeCallback>(freeze_group_name(freeze.pattern),
                                                      freeze.after_epochs));
     log::info("--freeze {}: not updated {}", freeze.pattern,
               freeze.after_epochs == 0 ? std::string("for the whole run")

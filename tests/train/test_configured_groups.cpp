@@ -91,6 +91,19 @@ TEST(ConfiguredGroups, BadFreezeValuesAreRefusedNamingTheOption) {
   }
 }
 
+// A malformed value is refused with the other options, before the run starts anything.
+TEST(ConfiguredGroups, MalformedFreezeValuesAreRefusedWhileParsingOptions) {
+  for (std::string bad : {"conv1.weight:x", ":3", "conv1.weight:"}) {
+    TrainConfig c;
+    try {
+      parse_train_config({"train", "--data", "x.h5", "--freeze", bad}, c);
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("--freeze"), std::string::npos) << e.what();
+    }
+  }
+}
+
 // Several `freeze =` lines of a config file make one list, and --freeze on the command line
 // replaces it, as any command-line option replaces the config file's value.
 TEST(ConfiguredGroups, CommandLineFreezeReplacesTheConfigFilesList) {
