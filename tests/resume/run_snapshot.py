@@ -1,7 +1,8 @@
 """What two dptrain runs must agree on, bit for bit, to count as the same run: every step's
 loss, accuracy and learning rate (/steps), every epoch's metrics (/history), the final
-evaluation, and the final checkpoint's weights, BN statistics (every rank's) and momentum;
-and how far apart two runs' final weights are where they may differ by rounding."""
+evaluation, and the final checkpoint's weights, BN statistics (every rank's), momentum and,
+with Lookahead, its average (every rank's of the BN statistics); and how far apart two runs'
+final weights are where they may differ by rounding."""
 import os
 
 import h5py
@@ -21,6 +22,12 @@ def snapshot(run_dir):
             for name, ds in f[group].items():
                 out[f"{group}/{name}"] = ds[:]
         out["train_state/buffers_by_rank"] = f["train_state/buffers_by_rank"][:]
+        if "lookahead" in f:  # only a run with Lookahead (then in both runs: see differences)
+            for group in ("lookahead/params", "lookahead/buffers"):
+                for name, ds in f[group].items():
+                    out[f"{group}/{name}"] = ds[:]
+            out["train_state/lookahead_buffers_by_rank"] = \
+                f["train_state/lookahead_buffers_by_rank"][:]
     return out
 
 
