@@ -137,6 +137,10 @@ void save_checkpoint(const std::string& path, const CheckpointSections& sections
     write_section(file.require_group("buffers"), sections.buffers, checksum);
     if (!sections.momentum.empty())
       write_section(file.require_group("optimizer/momentum"), sections.momentum, checksum);
+    if (!sections.lookahead_params.empty() || !sections.lookahead_buffers.empty()) {
+      write_section(file.require_group("lookahead/params"), sections.lookahead_params, checksum);
+      write_section(file.require_group("lookahead/buffers"), sections.lookahead_buffers, checksum);
+    }
     if (!sections.train_state_f32.empty() || !sections.train_state_f64.empty()) {
       h5::Group state = file.require_group("train_state");
       write_section(state, sections.train_state_f32, checksum);
@@ -157,6 +161,8 @@ CheckpointMeta load_checkpoint(const std::string& path, const CheckpointSections
   read_section(file, "params", sections.params);
   read_section(file, "buffers", sections.buffers);
   read_section(file, "optimizer/momentum", sections.momentum);
+  read_section(file, "lookahead/params", sections.lookahead_params);
+  read_section(file, "lookahead/buffers", sections.lookahead_buffers);
   read_section(file, "train_state", sections.train_state_f32);
   read_section(file, "train_state", sections.train_state_f64);
   return meta;

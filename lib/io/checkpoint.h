@@ -1,6 +1,7 @@
-// Checkpoint files: named tensors in PyTorch layout under /params, /buffers and
-// /optimizer/momentum (torchvision state_dict names), the rest of the training state as arrays
-// under /train_state, plus scalar attributes (epoch, step, world size, architecture...).
+// Checkpoint files: named tensors in PyTorch layout under /params, /buffers,
+// /optimizer/momentum and /lookahead (torchvision state_dict names), the rest of the training
+// state as arrays under /train_state, plus scalar attributes (epoch, step, world size,
+// architecture...).
 // Saved to "<path>.tmp", flushed, fsync'ed, closed and renamed, so neither a killed process nor
 // a crashed node ever leaves a half-written file where the last good checkpoint was. Knows
 // nothing of models or training: callers pass name/shape/pointer triples for host memory.
@@ -31,6 +32,9 @@ struct CheckpointSections {
   std::vector<NamedBuffer> params;
   std::vector<NamedBuffer> buffers;
   std::vector<NamedBuffer> momentum;  // may be empty (e.g. evaluation only)
+  // /lookahead/params and /lookahead/buffers: a Lookahead average of the model's state, under
+  // the names of /params and /buffers. May be empty (a run without Lookahead).
+  std::vector<NamedBuffer> lookahead_params = {}, lookahead_buffers = {};
   // /train_state/<name>: what exact resumption needs beyond the model (every rank's BN
   // statistics, the running sums of a half-finished epoch...). May be empty.
   std::vector<NamedBuffer> train_state_f32 = {};

@@ -395,8 +395,6 @@ void validate_optimization(const TrainConfig& c) {
   require(!c.nesterov || c.momentum > 0, "nesterov", "needs --momentum > 0");
   require(c.weight_decay >= 0, "weight-decay", "must not be negative");
   require(c.lookahead_every >= 0, "lookahead-every", "must not be negative");
-  require(c.lookahead_every == 0 || c.resume == "none", "lookahead-every",
-          "cannot be combined with --resume: checkpoints do not hold the average yet");
   require(c.lookahead_base > 0 && c.lookahead_base <= 1 && c.lookahead_power >= 0,
           "lookahead-base", "must be in (0, 1], with --lookahead-power >= 0");
   require(c.bn_bias_lr_factor > 0, "bn-bias-lr-factor", "must be positive");

@@ -34,11 +34,11 @@ void blend(Backend& backend, Tensor& t, std::vector<float>& ema, const uint8_t* 
 LookaheadCallback::LookaheadCallback(nn::Model& model, const LookaheadOptions& options)
     : model_(model), options_(options) {
   Backend& backend = model.store().backend();
-  read_into(backend, model.params(), params_ema_);
-  read_into(backend, model.buffers(), buffers_ema_);
-  buffer_averaged_.assign(buffers_ema_.size(), 0);
+  read_into(backend, model.params(), average_.params);
+  read_into(backend, model.buffers(), average_.buffers);
+  buffer_averaged_.assign(average_.buffers.size(), 0);
   for (const nn::StateEntry& e : model.store().entries())
-    if (e.kind == nn::StateKind::buffer && e.buffer_role != nn::BufferRole::num_batches_tracked)
+    if (e.kind == nn::StateKind::buffer && lookahead_averages(e))
       std::fill_n(buffer_averaged_.begin() + e.offset, e.numel(), 1);
 }
 
@@ -57,8 +57,8 @@ void LookaheadCallback::after_step(const StepPosition& at, optim::Optimizer&, bo
 void LookaheadCallback::update(double decay) {
   Backend& backend = model_.store().backend();
   const auto weight = static_cast<float>(1.0 - decay);
-  blend(backend, model_.params(), params_ema_, nullptr, weight, host_);
-  blend(backend, model_.buffers(), buffers_ema_, buffer_averaged_.data(), weight, host_);
+  blend(backend, model_.params(), average_.params, nullptr, weight, host_);
+  blend(backend, model_.buffers(), average_.buffers, buffer_averaged_.data(), weight, host_);
 }
 
 }  // namespace dp

@@ -4,7 +4,10 @@
 //   d = base^k * (t / T)^power,  ema = lerp(ema, w, 1 - d)  (torch's lerp_),  w = ema,
 // and after the last step T once more with d = 1, so training ends on the average.
 // The arithmetic runs on host copies of the flat buffers (2M floats every k steps for the
-// recipe's network), identical on every rank as the buffers are.
+// recipe's network). The parameters' average is identical on every rank, as the parameters
+// are; the BN statistics' is each rank's own, as the statistics are (the same on every rank
+// but with --broadcast-buffers false). A training checkpoint holds the average
+// (train/training_checkpoint.h).
 #pragma once
 
 #include <cstdint>
@@ -14,6 +17,18 @@
 #include "train/step_callback.h"
 
 namespace dp {
+
+// The average, flat in ParameterStore order on the host. The elements outside the average
+// (num_batches_tracked) keep their value from the start and are never read.
+struct LookaheadAverage {
+  std::vector<float> params, buffers;
+};
+
+// Whether the average covers `entry`: every parameter and every BN buffer but the step counter.
+inline bool lookahead_averages(const nn::StateEntry& entry) {
+  return entry.kind == nn::StateKind::parameter ||
+         entry.buffer_role != nn::BufferRole::num_batches_tracked;
+}
 
 struct LookaheadOptions {
   int64_t every = 5;
@@ -30,11 +45,14 @@ class LookaheadCallback final : public StepCallback {
   double decay_after(int64_t t) const;
   // ema = lerp(ema, w, 1 - decay) over every averaged element, then w = ema.
   void update(double decay);
+  // The average, for the checkpoint to save and a resume to restore.
+  LookaheadAverage& average() { return average_; }
 
  private:
   nn::Model& model_;
   LookaheadOptions options_;
-  std::vector<float> params_ema_, buffers_ema_, host_;
+  LookaheadAverage average_;
+  std::vector<float> host_;
   std::vector<uint8_t> buffer_averaged_;  // per buffer element: 1 unless num_batches_tracked
 };
 

@@ -15,8 +15,12 @@ CheckpointSections ModelState::staging_sections() {
     if (e.kind == nn::StateKind::parameter) {
       s.params.push_back({e.name, e.shape, params_.data() + e.offset});
       if (momentum_) s.momentum.push_back({e.name, e.shape, momentum_host_.data() + e.offset});
+      if (lookahead_)
+        s.lookahead_params.push_back({e.name, e.shape, lookahead_->params.data() + e.offset});
     } else {
       s.buffers.push_back({e.name, e.shape, buffers_.data() + e.offset});
+      if (lookahead_ && lookahead_averages(e))
+        s.lookahead_buffers.push_back({e.name, e.shape, lookahead_->buffers.data() + e.offset});
     }
   }
   return s;

@@ -1,6 +1,6 @@
-// Moves a model's flat state (parameters, BN buffers, optional momentum) between the device
-// and a checkpoint file, tensor by tensor under torchvision's state_dict names. Host staging
-// copies make it work the same for every backend.
+// Moves a model's flat state (parameters, BN buffers, optional momentum and Lookahead average)
+// between the device and a checkpoint file, tensor by tensor under torchvision's state_dict
+// names. Host staging copies make it work the same for every backend.
 #pragma once
 
 #include <string>
@@ -8,6 +8,7 @@
 
 #include "io/checkpoint.h"
 #include "nn/model.h"
+#include "train/lookahead_callback.h"
 
 namespace dp {
 
@@ -15,6 +16,9 @@ class ModelState {
  public:
   // `momentum` may be null (evaluation: no optimizer state).
   ModelState(nn::Model& model, Tensor* momentum);
+  // Adds a Lookahead average to the sections (it lives on the host: saved from and loaded into
+  // `average` itself, which must outlive this object).
+  void include_lookahead(LookaheadAverage& average) { lookahead_ = &average; }
 
   // Device -> host staging, then one checkpoint file (tmp + rename).
   void save(const std::string& path, const CheckpointMeta& meta);
@@ -34,6 +38,7 @@ class ModelState {
  private:
   nn::Model& model_;
   Tensor* momentum_;
+  LookaheadAverage* lookahead_ = nullptr;
   std::vector<float> params_, buffers_, momentum_host_;
 };
 

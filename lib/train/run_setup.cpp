@@ -162,6 +162,9 @@ RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& tra
   identity.epochs = config.epochs;
   identity.stop_after_steps = config.stop_after_steps;
   identity.sync_bn = config.sync_bn;
+  identity.lookahead_every = config.lookahead_every;
+  identity.lookahead_base = config.lookahead_base;
+  identity.lookahead_power = config.lookahead_power;
   return identity;
 }
 

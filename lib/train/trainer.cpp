@@ -105,11 +105,14 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
   model_->store().set_grad_ready_hook(
       [this](nn::ParameterStore::Id id) { reducer_->mark_ready(id); });
   add_schedule_callbacks(callbacks_, config, data_.steps_per_epoch());
-  if (config.lookahead_every > 0)
-    callbacks_.add(std::make_unique<LookaheadCallback>(
+  if (config.lookahead_every > 0) {
+    auto lookahead = std::make_unique<LookaheadCallback>(
         *model_, LookaheadOptions{config.lookahead_every, config.lookahead_base,
                                   config.lookahead_power,
-                                  total_steps(config, data_.steps_per_epoch())}));
+                                  total_steps(config, data_.steps_per_epoch())});
+    checkpointer_.track_lookahead(lookahead->average());  // a resume overwrites the snapshot
+    callbacks_.add(std::move(lookahead));
+  }
   for (auto& callback : additions.callbacks) callbacks_.add(std::move(callback));
 }
 

@@ -25,6 +25,31 @@ std::string meta_string(const CheckpointMeta& meta, const std::string& key, cons
   return it->second;
 }
 
+[[noreturn]] void refuse(const std::string& path, const std::string& what, const std::string& then,
+                         const std::string& now) {
+  throw UsageError(fmt::format("option --resume: {} was written with {} {}, this run has {}", path,
+                               what, then, now));
+}
+
+// A Lookahead setting as the checkpoint records it: the shortest decimal that reads back as
+// the same double, so equal strings are equal settings.
+std::string setting_text(double value) { return fmt::format("{}", value); }
+
+// Every rank's `mine` (as long on every rank) as the rows of one (ranks, n) array, gathered
+// as doubles (exact for floats). Collective.
+std::vector<float> gather_rows(Communicator& comm, const std::vector<float>& mine) {
+  const std::vector<double> wide(mine.begin(), mine.end());
+  std::vector<double> all(static_cast<size_t>(comm.size()) * wide.size());
+  if (!wide.empty()) comm.allgather(wide.data(), static_cast<int64_t>(wide.size()), all.data());
+  return {all.begin(), all.end()};
+}
+
+// Row `rank` of a (ranks, into.size()) array into `into`.
+void take_row(const std::vector<float>& rows, int rank, std::vector<float>& into) {
+  const auto first = rows.begin() + static_cast<std::ptrdiff_t>(rank * into.size());
+  std::copy(first, first + static_cast<std::ptrdiff_t>(into.size()), into.begin());
+}
+
 // This rank's share of the epoch sums of `saved_world` old ranks (rows of `totals`), resumed on
 // another number of ranks: rank 0's timings, step count and elapsed time for every rank (the
 // epoch record reads rank 0's, and each rank's own step time only averages its timings), and
@@ -53,22 +78,36 @@ TrainingCheckpointer::TrainingCheckpointer(nn::Model& model, Tensor& momentum, C
       identity_(std::move(identity)),
       buffer_count_(model.buffers().numel()) {}
 
+void TrainingCheckpointer::track_lookahead(LookaheadAverage& average) {
+  lookahead_ = &average;
+  state_.include_lookahead(average);
+}
+
+void TrainingCheckpointer::check_lookahead_tracked() const {
+  DP_CHECK((lookahead_ != nullptr) == (identity_.lookahead_every > 0),
+           "--lookahead-every {} with{} a Lookahead average tracked", identity_.lookahead_every,
+           lookahead_ ? "" : "out");
+}
+
 void TrainingCheckpointer::save(const std::string& path, const ResumePoint& point,
                                 const EpochTotals& mine, const std::string& trigger) {
+  check_lookahead_tracked();
   const int world = comm_.size();
   CheckpointSections sections = state_.copy_to_host();
 
-  // Every rank's BN statistics and epoch sums, gathered as doubles (exact for floats).
-  std::vector<double> my_buffers(state_.staged_buffers().begin(), state_.staged_buffers().end());
-  std::vector<double> all_buffers(static_cast<size_t>(world) * buffer_count_);
-  if (buffer_count_ > 0) comm_.allgather(my_buffers.data(), buffer_count_, all_buffers.data());
+  // Every rank's BN statistics, their Lookahead average and epoch sums.
+  std::vector<float> buffers_by_rank = gather_rows(comm_, state_.staged_buffers());
+  std::vector<float> lookahead_by_rank =
+      lookahead_ ? gather_rows(comm_, lookahead_->buffers) : std::vector<float>();
   const auto my_totals = mine.to_array();
   std::vector<double> all_totals(static_cast<size_t>(world) * EpochTotals::kFields);
   comm_.allgather(my_totals.data(), EpochTotals::kFields, all_totals.data());
 
   if (comm_.rank() == 0) {
-    std::vector<float> buffers_by_rank(all_buffers.begin(), all_buffers.end());
     sections.train_state_f32.push_back({"buffers_by_rank", {world, buffer_count_}, buffers_by_rank.data()});
+    if (lookahead_)
+      sections.train_state_f32.push_back(
+          {"lookahead_buffers_by_rank", {world, buffer_count_}, lookahead_by_rank.data()});
     sections.train_state_f64.push_back({"epoch_totals", {world, EpochTotals::kFields}, all_totals.data()});
     CheckpointMeta meta;
     const int64_t local_batch = identity_.batch_size / world;
@@ -89,13 +128,18 @@ void TrainingCheckpointer::save(const std::string& path, const ResumePoint& poin
                  {"seed", static_cast<int64_t>(identity_.seed)},
                  {"sampler_order_version", data::kSamplerOrderVersion},
                  {"sync_bn", identity_.sync_bn ? 1 : 0},
-                 {"stop_after_steps", identity_.stop_after_steps}};
+                 {"stop_after_steps", identity_.stop_after_steps},
+                 {"lookahead_every", identity_.lookahead_every}};
     meta.strings = {{"arch", identity_.arch},
                     {"shortcut", identity_.shortcut},
                     {"dataset", identity_.dataset},
                     {"trigger", trigger},
                     // Nothing to store: see train/training_state.h.
                     {"rng", "stateless: every draw is a function of (seed, epoch, sample index)"}};
+    if (lookahead_) {
+      meta.strings["lookahead_base"] = setting_text(identity_.lookahead_base);
+      meta.strings["lookahead_power"] = setting_text(identity_.lookahead_power);
+    }
     save_checkpoint(path, sections, meta);
   }
   // Nobody leaves before the file is in place: a rank that exits right after a preemption
@@ -122,55 +166,82 @@ void TrainingCheckpointer::check_compatible(const std::string& path, const Check
     throw UsageError(fmt::format(
         "option --resume: {} is from a run cut short by --stop-after-steps {}; it can be "
         "evaluated (dptrain eval) but not resumed", path, stopped->second));
-  auto refuse = [&](const std::string& what, const std::string& then, const std::string& now) {
-    throw UsageError(fmt::format("option --resume: {} was written with {} {}, this run has {}",
-                                 path, what, then, now));
-  };
   if (meta_string(meta, "arch", path) != identity_.arch)
-    refuse("--arch", meta_string(meta, "arch", path), identity_.arch);
+    refuse(path, "--arch", meta_string(meta, "arch", path), identity_.arch);
   // Checkpoints from before --shortcut existed have none: every model then had option B.
   const std::string shortcut = meta.strings.count("shortcut") ? meta.strings.at("shortcut") : "B";
-  if (shortcut != identity_.shortcut) refuse("--shortcut", shortcut, identity_.shortcut);
+  if (shortcut != identity_.shortcut) refuse(path, "--shortcut", shortcut, identity_.shortcut);
   if (meta_string(meta, "dataset", path) != identity_.dataset)
-    refuse("dataset", meta_string(meta, "dataset", path), identity_.dataset);
+    refuse(path, "dataset", meta_string(meta, "dataset", path), identity_.dataset);
   if (meta_int(meta, "seed", path) != static_cast<int64_t>(identity_.seed))
-    refuse("--seed", std::to_string(meta_int(meta, "seed", path)), std::to_string(identity_.seed));
+    refuse(path, "--seed", std::to_string(meta_int(meta, "seed", path)),
+           std::to_string(identity_.seed));
   if (meta_int(meta, "batch_size", path) != identity_.batch_size)
-    refuse("--batch-size", std::to_string(meta_int(meta, "batch_size", path)),
+    refuse(path, "--batch-size", std::to_string(meta_int(meta, "batch_size", path)),
            std::to_string(identity_.batch_size));
   const int64_t epochs_done = meta_int(meta, "epoch", path);
   if (epochs_done > identity_.epochs)
     throw UsageError(fmt::format("option --resume: {} is from after epoch {}, beyond --epochs {}",
                                  path, epochs_done, identity_.epochs));
+  check_lookahead(path, meta);
   // The steps per epoch, ceil(train size / batch) capped by --max-steps-per-epoch, are the
   // same on every world size: a mid-epoch checkpoint resumes on any number of ranks.
   if (meta_int(meta, "step_in_epoch", path) == 0) return;
   if (meta_int(meta, "steps_per_epoch", path) != identity_.steps_per_epoch)
-    refuse("steps per epoch", std::to_string(meta_int(meta, "steps_per_epoch", path)),
+    refuse(path, "steps per epoch", std::to_string(meta_int(meta, "steps_per_epoch", path)),
            std::to_string(identity_.steps_per_epoch) + " (--max-steps-per-epoch changed?)");
 }
 
+void TrainingCheckpointer::check_lookahead(const std::string& path, const CheckpointMeta& meta) const {
+  // Checkpoints from before the average was stored have no attribute: they hold none.
+  const auto found = meta.ints.find("lookahead_every");
+  const int64_t every = found == meta.ints.end() ? 0 : found->second;
+  const int64_t now = identity_.lookahead_every;
+  if (every == 0 && now > 0)
+    throw UsageError(fmt::format(
+        "option --resume: {} holds no Lookahead average (written without --lookahead-every, or "
+        "before checkpoints held it), so this run's --lookahead-every {} cannot continue from it",
+        path, now));
+  if (every != now) refuse(path, "--lookahead-every", std::to_string(every), std::to_string(now));
+  if (every == 0) return;
+  const std::string base = meta_string(meta, "lookahead_base", path);
+  if (base != setting_text(identity_.lookahead_base))
+    refuse(path, "--lookahead-base", base, setting_text(identity_.lookahead_base));
+  const std::string power = meta_string(meta, "lookahead_power", path);
+  if (power != setting_text(identity_.lookahead_power))
+    refuse(path, "--lookahead-power", power, setting_text(identity_.lookahead_power));
+}
+
 ResumePoint TrainingCheckpointer::load(const std::string& path, EpochTotals& mine) {
+  check_lookahead_tracked();
   const CheckpointMeta meta = read_checkpoint_meta(path);
   check_compatible(path, meta);
   const int64_t saved_world = meta_int(meta, "world_size", path);
   const bool same_world = saved_world == comm_.size();
 
+  // The model's sections hold rank 0's BN statistics and their Lookahead average; the
+  // Lookahead sections load straight into the average.
   CheckpointSections sections = state_.staging_sections();
-  std::vector<float> buffers_by_rank(static_cast<size_t>(saved_world) * buffer_count_);
+  const size_t rows_size = static_cast<size_t>(saved_world) * buffer_count_;
+  std::vector<float> buffers_by_rank(rows_size), lookahead_by_rank(lookahead_ ? rows_size : 0);
   std::vector<double> totals(static_cast<size_t>(saved_world) * EpochTotals::kFields);
-  if (same_world)
+  if (same_world) {
     sections.train_state_f32.push_back({"buffers_by_rank", {saved_world, buffer_count_}, buffers_by_rank.data()});
+    if (lookahead_)
+      sections.train_state_f32.push_back(
+          {"lookahead_buffers_by_rank", {saved_world, buffer_count_}, lookahead_by_rank.data()});
+  }
   sections.train_state_f64.push_back({"epoch_totals", {saved_world, EpochTotals::kFields}, totals.data()});
   load_checkpoint(path, sections);
   if (same_world) {
-    // Each rank continues with its own BN statistics and epoch sums.
-    const float* mine_row = buffers_by_rank.data() + comm_.rank() * buffer_count_;
-    std::copy(mine_row, mine_row + buffer_count_, state_.staged_buffers().begin());
+    // Each rank continues with its own BN statistics, their average and epoch sums.
+    take_row(buffers_by_rank, comm_.rank(), state_.staged_buffers());
+    if (lookahead_) take_row(lookahead_by_rank, comm_.rank(), lookahead_->buffers);
     mine = EpochTotals::from_array(totals.data() + comm_.rank() * EpochTotals::kFields);
   } else {
-    // Another world size: every rank starts from rank 0's BN statistics (the model section),
-    // as DDP's broadcast_buffers would give it, and the epoch's sums are regrouped.
+    // Another world size: every rank starts from rank 0's BN statistics and their average (the
+    // model's sections), as DDP's broadcast_buffers would give it, and the epoch's sums are
+    // regrouped.
     mine = regrouped_totals(totals, saved_world, comm_.rank());
   }
   state_.copy_from_host();

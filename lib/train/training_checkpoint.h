@@ -1,9 +1,11 @@
 // A whole training run's state in one checkpoint file, saved and loaded collectively: the
 // model (parameters, rank 0's BN statistics under torchvision names, SGD momentum), every
 // rank's own BN statistics (they differ: BN is local to each rank, and evaluation uses them),
-// every rank's running sums of the current epoch, the ResumePoint, and what identifies the
-// run's setup. Loading refuses a checkpoint that does not fit this run, with a message
-// naming --resume: another model, dataset, seed, global batch size or steps per epoch. A
+// with --lookahead-every the Lookahead average (of the parameters, and rank 0's and every
+// rank's of the BN statistics, which differ as the statistics do), every rank's running sums
+// of the current epoch, the ResumePoint, and what identifies the run's setup. Loading refuses
+// a checkpoint that does not fit this run, with a message naming --resume: another model,
+// dataset, seed, global batch size, steps per epoch or Lookahead settings, or no average. A
 // checkpoint resumes on any number of ranks that divides the global batch, mid-epoch too:
 // the steps done consumed the first steps x batch positions of the epoch's order whatever the
 // world size was (data/distributed_sampler.h), and the rest re-splits over the new ranks.
@@ -33,11 +35,18 @@ struct RunIdentity {
   // --stop-after-steps: such a run's last epoch may be cut short, so its checkpoints can be
   // evaluated but not resumed.
   int64_t stop_after_steps = 0;
+  // --lookahead-every/base/power (0: off): a resume needs the same, and then the average.
+  int64_t lookahead_every = 0;
+  double lookahead_base = 0, lookahead_power = 0;
 };
 
 class TrainingCheckpointer {
  public:
   TrainingCheckpointer(nn::Model& model, Tensor& momentum, Communicator& comm, RunIdentity identity);
+
+  // With --lookahead-every: the average that save() writes and load() restores (every rank's
+  // own; it must outlive this object). Before the first save or load.
+  void track_lookahead(LookaheadAverage& average);
 
   // Collective: every rank calls it at the same step. Rank 0 writes `path` (tmp, fsync,
   // rename); it returns on every rank only once the file is in place. `trigger` (epoch,
@@ -46,16 +55,22 @@ class TrainingCheckpointer {
             const std::string& trigger);
 
   // Collective: every rank reads `path` (the run directory is on a file system that all ranks
-  // see) into the model and optimizer, and gets its own epoch sums. On the same number of
-  // ranks every rank continues with its own BN statistics and sums; on another, every rank
-  // starts from rank 0's BN statistics and timings, and rank 0 carries the epoch's loss,
-  // accuracy and sample counts summed over the old ranks (so the epoch's means stay whole).
+  // see) into the model, optimizer and Lookahead average, and gets its own epoch sums (the
+  // parameters, momentum and the parameters' average are then the same bits on every rank).
+  // On the same number of ranks every rank continues with its own BN statistics, their
+  // average and sums; on another, every rank starts from rank 0's BN statistics, their
+  // average and timings, and rank 0 carries the epoch's loss, accuracy and sample counts
+  // summed over the old ranks (so the epoch's means stay whole).
   ResumePoint load(const std::string& path, EpochTotals& mine);
 
  private:
   void check_compatible(const std::string& path, const CheckpointMeta& meta) const;
+  void check_lookahead(const std::string& path, const CheckpointMeta& meta) const;
+  // The average is tracked exactly when the run has Lookahead (a wiring error otherwise).
+  void check_lookahead_tracked() const;
 
   ModelState state_;
+  LookaheadAverage* lookahead_ = nullptr;
   Communicator& comm_;
   RunIdentity identity_;
   int64_t buffer_count_;

@@ -1,7 +1,9 @@
 """What the tests running dptrain share across folders: a small packed dataset (the layout of
 lib/data/packed_format.h: random 8x8 RGB images, 10 classes, a train size that 2 and 3 ranks
-do not divide), the command lines (mpirun for tests; dptrain alone or under it), and dptrain's
-HDF5 string attributes read as str."""
+do not divide), the command lines (mpirun for tests; dptrain alone or under it) and running
+them, and dptrain's HDF5 string attributes read as str."""
+import subprocess
+
 import h5py
 import numpy as np
 
@@ -38,6 +40,12 @@ def dptrain_command(dptrain, mpiexec, ranks, args):
     """dptrain ARGS: alone on 1 rank, as a user runs it; under mpirun_command on more."""
     program = [dptrain] + args
     return program if ranks == 1 else mpirun_command(mpiexec, ranks, program)
+
+
+def run_command(command, timeout=240):
+    """Runs COMMAND to its end: (exit code, stdout, stderr)."""
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 def text_attrs(node):

@@ -19,18 +19,20 @@ namespace {
 
 constexpr int kFlipsPerFile = 40;
 
-// A small checkpoint with every section: params, buffers, momentum and train state.
+// A small checkpoint with every section: params, buffers, momentum, Lookahead average and
+// train state.
 struct CheckpointFixture {
   std::vector<float> conv = std::vector<float>(8 * 3 * 3 * 3), fc = std::vector<float>(10 * 8);
   std::vector<float> mean = std::vector<float>(8), tracked = {1};
   std::vector<float> conv_m = std::vector<float>(conv.size()), fc_m = std::vector<float>(fc.size());
+  std::vector<float> fc_avg = std::vector<float>(fc.size()), mean_avg = std::vector<float>(8);
   std::vector<float> by_rank = std::vector<float>(2 * 9);
   std::vector<double> totals = std::vector<double>(2 * 11);
 
   CheckpointFixture() {
     std::mt19937 rng(3);
     std::normal_distribution<float> normal;
-    for (auto* v : {&conv, &fc, &mean, &conv_m, &fc_m, &by_rank})
+    for (auto* v : {&conv, &fc, &mean, &conv_m, &fc_m, &fc_avg, &mean_avg, &by_rank})
       for (auto& x : *v) x = normal(rng);
     for (auto& x : totals) x = normal(rng);
   }
@@ -40,6 +42,8 @@ struct CheckpointFixture {
     s.buffers = {{"bn1.running_mean", {8}, mean.data()},
                  {"bn1.num_batches_tracked", {1}, tracked.data()}};
     s.momentum = {{"conv1.weight", {8, 3, 3, 3}, conv_m.data()}, {"fc.weight", {10, 8}, fc_m.data()}};
+    s.lookahead_params = {{"fc.weight", {10, 8}, fc_avg.data()}};
+    s.lookahead_buffers = {{"bn1.running_mean", {8}, mean_avg.data()}};
     s.train_state_f32 = {{"buffers_by_rank", {2, 9}, by_rank.data()}};
     s.train_state_f64 = {{"epoch_totals", {2, 11}, totals.data()}};
     return s;
@@ -56,6 +60,7 @@ const char* const kCheckpointPayloads[] = {
     "/params/conv1.weight",          "/params/fc.weight",
     "/buffers/bn1.running_mean",     "/buffers/bn1.num_batches_tracked",
     "/optimizer/momentum/conv1.weight", "/optimizer/momentum/fc.weight",
+    "/lookahead/params/fc.weight",   "/lookahead/buffers/bn1.running_mean",
     "/train_state/buffers_by_rank",  "/train_state/epoch_totals"};
 
 TEST(Checksums, EveryTensorOfANewCheckpointIsChecksummed) {
@@ -64,8 +69,8 @@ TEST(Checksums, EveryTensorOfANewCheckpointIsChecksummed) {
   ckpt.save(dir.file("c.h5"));
   const FileVerification v = verify_file(dir.file("c.h5"));
   EXPECT_TRUE(v.verified()) << v.problem;
-  EXPECT_EQ(v.datasets, 8);
-  EXPECT_EQ(v.checksummed, 8);
+  EXPECT_EQ(v.datasets, 10);
+  EXPECT_EQ(v.checksummed, 10);
 }
 
 TEST(Checksums, EveryFlipInsideACheckpointTensorIsDetectedByLoadAndVerify) {
@@ -188,6 +193,7 @@ TEST(Checksums, AFlipAnywhereNeverCrashesNorChangesAValueSilently) {
       EXPECT_TRUE(v.ok) << "flip at " << offset << " loads but fails verify: " << v.problem;
       EXPECT_TRUE(into.conv == ckpt.conv && into.fc == ckpt.fc && into.mean == ckpt.mean &&
                   into.conv_m == ckpt.conv_m && into.fc_m == ckpt.fc_m &&
+                  into.fc_avg == ckpt.fc_avg && into.mean_avg == ckpt.mean_avg &&
                   into.by_rank == ckpt.by_rank && into.totals == ckpt.totals)
           << "flip at " << offset << " changed a tensor silently";
       EXPECT_EQ(meta.strings.at("arch"), "resnet20") << "flip at " << offset;

@@ -1,7 +1,11 @@
-"""dptrain runs held at a known step by the test option --pause-at-step (a run is too quick to
-hit a step by timing), so that a test can signal them there."""
+"""dptrain runs stopped on purpose: held at a known step by the test option --pause-at-step (a
+run is too quick to hit a step by timing), so that a test can signal them there; and the wait
+for a killed run's files to be released."""
 import signal
 import subprocess
+import time
+
+import h5py
 
 
 def start_paused(command, step):
@@ -15,12 +19,27 @@ def start_paused(command, step):
     return proc, False
 
 
-def stop_at(command, step, timeout=120):
-    """Runs COMMAND until it waits at STEP, sends it SIGUSR1 there (mpirun forwards SIGUSR1 to
-    every rank) and waits for its end. Returns (exit code, stdout after the waiting line,
-    stderr)."""
+def stop_at(command, step, timeout=120, sig=signal.SIGUSR1):
+    """Runs COMMAND until it waits at STEP, sends it SIG there (mpirun forwards SIGUSR1 and
+    SIGTERM to every rank) and waits for its end. Returns (exit code, stdout after the waiting
+    line, stderr)."""
     proc, paused = start_paused(command, step)
     if paused:
-        proc.send_signal(signal.SIGUSR1)
+        proc.send_signal(sig)
     stdout_rest, stderr = proc.communicate(timeout=timeout)
     return proc.returncode, stdout_rest, stderr
+
+
+def wait_released(path, limit=60):
+    """After a rank is SIGKILLed, mpirun ends the others (SIGTERM, which dptrain takes as a
+    stop request, then SIGKILL); rank 0 may outlive mpirun by a moment and still hold its HDF5
+    file lock. Waits until the file opens for writing."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            h5py.File(path, "r+").close()
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

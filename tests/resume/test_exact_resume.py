@@ -11,7 +11,6 @@ checkpoint both resume.
 usage: test_exact_resume.py DPTRAIN MPIEXEC RANKS"""
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,10 +19,10 @@ import h5py
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "comm"))
 from checks import check, finish  # noqa: E402
-from tiny_dataset import dptrain_command, text_attrs, write_tiny_dataset  # noqa: E402
+from tiny_dataset import dptrain_command, run_command, text_attrs, write_tiny_dataset  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from paused_run import start_paused, stop_at  # noqa: E402
+from paused_run import start_paused, stop_at, wait_released  # noqa: E402
 from run_snapshot import differences, snapshot  # noqa: E402
 
 DPTRAIN, MPIEXEC, RANKS = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -36,23 +35,7 @@ def command(ranks, args):
 
 
 def run(ranks, args, timeout=240):
-    proc = subprocess.run(command(ranks, args), capture_output=True, text=True, timeout=timeout)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-def wait_released(path, limit=60):
-    """After a rank is SIGKILLed, mpirun ends the others (SIGTERM, which dptrain takes as a
-    stop request, then SIGKILL); rank 0 may outlive mpirun by a moment and still hold its HDF5
-    file lock. Waits until the file opens for writing."""
-    deadline = time.monotonic() + limit
-    while True:
-        try:
-            h5py.File(path, "r+").close()
-            return
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    return run_command(command(ranks, args), timeout)
 
 
 def rank_pids(mpirun_pid):

@@ -41,7 +41,7 @@ from tiny_dataset import dptrain_command, write_tiny_dataset  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from paused_run import stop_at  # noqa: E402
-from run_snapshot import differences, snapshot  # noqa: E402
+from run_snapshot import differences, relative, snapshot, weights  # noqa: E402
 
 DPTRAIN, MPIEXEC, EXTRA = sys.argv[1], sys.argv[2], sys.argv[3:]
 SYNC_BN = "--sync-bn" in EXTRA
@@ -85,15 +85,6 @@ def read_dump(prefix, ranks):
                 steps.setdefault((epoch, step), [None] * ranks)[rank] = indices
                 global_steps[(epoch, step)] = global_step
     return steps, global_steps
-
-
-def relative(a, b):
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
-
-
-def weights(run_dir):
-    with h5py.File(os.path.join(run_dir, "checkpoint.h5"), "r") as f:
-        return np.concatenate([ds[:].ravel() for _, ds in sorted(f["params"].items())])
 
 
 with tempfile.TemporaryDirectory() as tmp:
