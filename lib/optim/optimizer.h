@@ -61,6 +61,8 @@ class Optimizer {
   std::vector<ParamGroup>& groups() { return groups_; }
   // Throws UsageError naming the groups when there is none called `name`.
   ParamGroup& group(const std::string& name);
+  // The flat parameter buffer the groups' ranges index (read-only: a test's view of a step).
+  const Tensor& params() const { return params_; }
   Tensor& momentum_buffer() { return momentum_; }
   const Tensor& momentum_buffer() const { return momentum_; }
 

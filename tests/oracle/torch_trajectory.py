@@ -71,27 +71,49 @@ def rgb(gray, size, seed=5):
     return np.minimum(canvas, 255).astype(np.uint8)
 
 
-def write_input(path, args):
-    images = read_idx("train-images-idx3-ubyte.gz")[:args.train + args.holdout]
-    images = rgb(images, args.canvas) if args.canvas else images[..., None]
+def fashion_split(train, holdout, canvas):
+    """The first `train` Fashion-MNIST training items and the next `holdout` ones: images
+    {N,H,W,C} u8 (28x28x1, or rgb()'s canvas x canvas x 3) and labels."""
+    images = read_idx("train-images-idx3-ubyte.gz")[:train + holdout]
+    images = rgb(images, canvas) if canvas else images[..., None]
     labels = read_idx("train-labels-idx1-ubyte.gz")
-    n, m = args.train, args.holdout
+    return ((images[:train], labels[:train]),
+            (images[train:train + holdout], labels[train:train + holdout]))
+
+
+def run_oracle(oracle, workdir, train_split, test_split, dptrain_args):
+    """oracle_trajectory on these splits with these `dptrain train` options; returns
+    trajectory.h5's path."""
+    path = os.path.join(workdir, "input.h5")
     with h5py.File(path, "w") as f:
-        f["train/images"], f["train/labels"] = images[:n], labels[:n]
-        f["test/images"], f["test/labels"] = images[n:n + m], labels[n:n + m]
-        f.attrs["arch"] = args.arch
-        for key in ("seed", "epochs", "batch_size", "crop_padding", "flip", "nesterov"):
-            f.attrs[key] = int(getattr(args, key))
-        for key in ("lr", "momentum", "weight_decay", "label_smoothing", "gamma"):
-            f.attrs[key] = float(getattr(args, key))
-        f.attrs["milestones"] = np.array(args.milestones, dtype=np.float64)
+        f["train/images"], f["train/labels"] = train_split
+        f["test/images"], f["test/labels"] = test_split
+        f.attrs["args"] = [str(a) for a in dptrain_args]
+    subprocess.run([oracle, path, workdir], check=True)
+    return os.path.join(workdir, "trajectory.h5")
 
 
-def augment(raw, crops, flips, pad, mean, std):
-    """data::Augmenter: zero-pad in uint8, crop at the draw, mirror, v / 255, normalise (f32)."""
+def resnet_args(args):
+    """The run's `dptrain train` options: the step schedule and this script's recipe."""
+    flag = {0: "false", 1: "true"}
+    return ["--arch", args.arch, "--seed", args.seed, "--epochs", args.epochs,
+            "--batch-size", args.batch_size, "--lr", args.lr, "--momentum", args.momentum,
+            "--nesterov", flag[args.nesterov], "--weight-decay", args.weight_decay,
+            "--label-smoothing", args.label_smoothing, "--crop-padding", args.crop_padding,
+            "--flip", flag[args.flip], "--lr-schedule", "step",
+            "--lr-milestones", ",".join(str(m) for m in args.milestones),
+            "--lr-gamma", args.gamma]
+
+
+def augment(raw, crops, flips, pad, mean, std, reflect=False):
+    """data::Augmenter: pad in uint8 (zeros, or torch's 'reflect': the edge pixel not
+    repeated), crop at the draw, mirror the crop, v / 255, normalise (f32)."""
     n, h, w, c = raw.shape
-    padded = np.zeros((n, h + 2 * pad, w + 2 * pad, c), np.uint8)
-    padded[:, pad:pad + h, pad:pad + w] = raw
+    if reflect:
+        padded = np.pad(raw, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
+    else:
+        padded = np.zeros((n, h + 2 * pad, w + 2 * pad, c), np.uint8)
+        padded[:, pad:pad + h, pad:pad + w] = raw
     out = np.stack([padded[i, cy:cy + h, cx:cx + w] for i, (cy, cx) in enumerate(crops)])
     out = np.where(flips[:, None, None, None] != 0, out[:, :, ::-1], out)
     x = out.astype(np.float32) / np.float32(255)
@@ -174,6 +196,19 @@ def deviations(a, ref):
     return loss, float(np.median(weights)), flips
 
 
+def loss_failures(loss, noise):
+    """The step-loss bars, on per-step relative deviations from the reference: `loss` the
+    implementation's under test, `noise` PyTorch's own twin's."""
+    failures = []
+    if loss[0] > FIRST_STEP_BAR:
+        failures.append(f"step 1 loss deviates {loss[0]:.1e} > {FIRST_STEP_BAR}")
+    if loss[:EARLY_STEPS].max() > EARLY_BAR:
+        failures.append(f"early step loss deviates {loss[:EARLY_STEPS].max():.1e} > {EARLY_BAR}")
+    if loss.max() > NOISE_FACTOR * noise.max() + 1e-6:
+        failures.append(f"step loss deviation {loss.max():.1e} > {NOISE_FACTOR} x torch's own")
+    return failures
+
+
 def compare(args, ours, reference, perturbed):
     failures = []
     steps = len(reference["loss"])
@@ -191,12 +226,7 @@ def compare(args, ours, reference, perturbed):
           f"held-out predictions differing {flips}/{len(reference['holdout'])}")
     print(f"  torch vs torch from weights x (1 + {PERTURBATION:g} N(0,1)): all steps "
           f"{noise_loss.max():.1e}; final weights {noise_weights:.1e}; predictions differing {noise_flips}")
-    if loss[0] > FIRST_STEP_BAR:
-        failures.append(f"step 1 loss deviates {loss[0]:.1e} > {FIRST_STEP_BAR}")
-    if loss[:EARLY_STEPS].max() > EARLY_BAR:
-        failures.append(f"early step loss deviates {loss[:EARLY_STEPS].max():.1e} > {EARLY_BAR}")
-    if loss.max() > NOISE_FACTOR * noise_loss.max() + 1e-6:
-        failures.append(f"step loss deviation {loss.max():.1e} > {NOISE_FACTOR} x torch's own")
+    failures += loss_failures(loss, noise_loss)
     if weights > NOISE_FACTOR * noise_weights + 1e-6:
         failures.append(f"final weights deviate {weights:.1e} > {NOISE_FACTOR} x torch's own")
     if flips > NOISE_FACTOR * noise_flips + 1:
@@ -228,18 +258,14 @@ def main():
     torch.manual_seed(0)
     torch.set_num_threads(2)
     os.makedirs(args.workdir, exist_ok=True)
-    inp = os.path.join(args.workdir, "input.h5")
-    write_input(inp, args)
-    subprocess.run([args.oracle, inp, args.workdir], check=True)
-
-    with h5py.File(inp) as f:
-        images, labels = f["train/images"][()], f["train/labels"][()]
-        holdout = f["test/images"][()]
-    with h5py.File(os.path.join(args.workdir, "trajectory.h5")) as traj, \
+    train_split, test_split = fashion_split(args.train, args.holdout, args.canvas)
+    traj_path = run_oracle(args.oracle, args.workdir, train_split, test_split, resnet_args(args))
+    (images, labels), (holdout, _) = train_split, test_split
+    with h5py.File(traj_path) as traj, \
             h5py.File(os.path.join(args.workdir, "run", "metrics.h5")) as metrics:
         ours = {"loss": metrics["steps/loss"][()], "lr": metrics["steps/lr"][()],
                 "final": {k: traj["final"][k][()] for k in traj["final"]},
-                "holdout": traj["holdout/logits"][()]}
+                "holdout": traj["holdout/views"][0]}  # --tta 0: the plain image only
         mean, std = traj.attrs["mean"], traj.attrs["std"]
         n = len(holdout)
         x_holdout = augment(holdout, np.zeros((n, 2), np.int64), np.zeros(n, np.uint8), 0, mean, std)
