@@ -32,8 +32,8 @@ struct AugmentConfig {
   bool reflect = false;
   bool horizontal_flip = false;
   // With horizontal_flip: each sample's flip drawn once from (seed, sample index), then
-  // inverted in every even epoch (1-based; airbench94's "alternating flip": epoch 1 flips a
-  // random half, epoch 2 the other half, ...).
+  // inverted in every even 0-based `epoch` (the 1st, 3rd, ... of the run; airbench94's
+  // "alternating flip": one epoch flips a random half, the next the other half, ...).
   bool alternating_flip = false;
   bool normalize = true;
   std::vector<double> mean, std;  // per channel, [0, 1] units; required when normalize
