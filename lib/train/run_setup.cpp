@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "data/augment.h"
 #include "nn/whitening.h"
+#include "train/augmentation.h"
 #include "train/slurm_requeue.h"
 
 namespace dp {
@@ -55,11 +56,9 @@ void apply_whiten_init(const TrainConfig& config, nn::Model& model,
   std::iota(first.begin(), first.end(), 0);
   std::vector<uint8_t> raw(n * h * w * c);
   train_set.read_images(first, raw.data());
-  data::AugmentConfig plain;  // no crop, no flip
-  plain.crop_padding = 0;
-  plain.normalize = config.normalize;
-  plain.mean = train_set.mean();
-  plain.std = train_set.std();
+  // As evaluation sees an image: normalised, not augmented.
+  const data::AugmentConfig plain =
+      evaluation_augmentation(EvalView{}, config.normalize, train_set);
   std::vector<float> images(raw.size());
   data::Augmenter(plain, h, w, c).apply_batch(raw.data(), first, 0, images.data());
   const std::string name = nn::apply_whitening(model, images.data(), n, h, w, c);

@@ -223,11 +223,12 @@ def whitening_filters(patches, eps=WHITEN_EPS):
 
 def init_whitening(net, train_images, mean, std):
     """Whitening weight [+W; -W] from the first WHITEN_IMAGES normalised, un-augmented train
-    images; the bias keeps PyTorch's default init (the recipe says nothing more)."""
+    images; the bias starts at zero, as in the published code and dptrain."""
     x = normalise(train_images[:WHITEN_IMAGES].to(net.whiten.weight.device), mean, std)
     _, w = whitening_filters(patches_2x2(x))
     with torch.no_grad():
         net.whiten.weight.copy_(torch.cat([w, -w]).to(net.whiten.weight.dtype))
+        net.whiten.bias.zero_()
 
 
 # ---------------------------------------------------------------- optimiser and schedules

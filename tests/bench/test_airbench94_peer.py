@@ -105,6 +105,7 @@ def check_whitening(train_x, mean, std):
     net.reset()
     peer.init_whitening(net, train_x, mean, std)
     check(torch.allclose(net.whiten.weight, torch.cat([w, -w]).float()), "weight = [+W; -W]")
+    check(not net.whiten.bias.any(), "the whitening bias starts at zero, as dptrain's")
     return net.whiten.weight.detach().clone()
 
 

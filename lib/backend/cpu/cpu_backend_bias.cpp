@@ -1,8 +1,10 @@
 // CpuBackend's per-channel bias (a convolution's bias), forward and backward: OpenMP loops over
 // NHWC or nChw16c activations. Channel k of pixel p of image i sits at
-// ((i * C/B + k/B) * HW + p) * B + k%B, with B = 16 in nChw16c and B = C in NHWC.
+// ((i * C/B + k/B) * HW + p) * B + k%B, with B = 16 in nChw16c and B = C in NHWC. Backward sums
+// as channel_rows.h does.
 #include <vector>
 
+#include "backend/cpu/channel_rows.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/openmp_threshold.h"
 #include "core/error.h"
@@ -25,10 +27,6 @@ BiasShape bias_shape(const Tensor& t, const Tensor& b, const char* op) {
   return {t.dim(0) * (c / block), t.dim(1) * t.dim(2), block, c};
 }
 
-// The backward's sum runs over this many fixed slices of the rows, each summed on one thread
-// and then added in slice order: the result does not depend on the thread count.
-constexpr int64_t kSlices = 64;
-
 }  // namespace
 
 void CpuBackend::channel_bias_forward(const Tensor& b, Tensor& y) {
@@ -49,27 +47,17 @@ void CpuBackend::channel_bias_forward(const Tensor& b, Tensor& y) {
 void CpuBackend::channel_bias_backward(const Tensor& dy, Tensor& db) {
   DP_CHECK(dy.rank() == 4, "channel_bias_backward expects {{N,H,W,C}}, got {}",
            to_string(dy.shape()));
-  db.ensure({dy.dim(3)});
-  const BiasShape s = bias_shape(dy, db, "channel_bias_backward");
-  const int64_t blocks_per_image = s.c / s.block;
-  std::vector<float> partial(static_cast<size_t>(kSlices * s.c), 0.f);
+  const int64_t c = dy.dim(3);
+  db.ensure({c});
+  const ChannelRows rows = channel_rows(dy.dim(0), dy.dim(1), dy.dim(2), c, dy.layout());
   const float* pdy = dy.data();
-#pragma omp parallel for if (s.rows * s.hw * s.block > kParallelMin)
-  for (int64_t slice = 0; slice < kSlices; ++slice) {
-    float* acc = partial.data() + slice * s.c;
-    for (int64_t r = slice * s.rows / kSlices; r < (slice + 1) * s.rows / kSlices; ++r) {
-      float* out = acc + (r % blocks_per_image) * s.block;
-      for (int64_t p = 0; p < s.hw; ++p) {
-        const float* in = pdy + (r * s.hw + p) * s.block;
-#pragma omp simd
-        for (int64_t k = 0; k < s.block; ++k) out[k] += in[k];
-      }
-    }
-  }
+  const std::vector<double> sum =
+      sum_over_rows(rows, c, 1, [&](int64_t r, int64_t c0, double* acc) {
+        const float* row = pdy + r * rows.width;
+        for (int64_t j = 0; j < rows.width; ++j) acc[c0 + j] += row[j];
+      });
   float* pdb = db.data();
-  for (int64_t k = 0; k < s.c; ++k) pdb[k] = 0.f;
-  for (int64_t slice = 0; slice < kSlices; ++slice)
-    for (int64_t k = 0; k < s.c; ++k) pdb[k] += partial[slice * s.c + k];
+  for (int64_t k = 0; k < c; ++k) pdb[k] = static_cast<float>(sum[k]);
 }
 
 }  // namespace dp::cpu

@@ -1,11 +1,11 @@
 // CpuBackend's batch norm in the four pieces that SyncBatchNorm puts the ranks' exchanges
-// between (backend.h): OpenMP loops over NHWC or nChw16c activations. The reductions add in
-// double, in a fixed order (row chunks of a fixed count, summed in chunk order), so a result
-// depends on the data alone, not on the thread count.
+// between (backend.h): OpenMP loops over NHWC or nChw16c activations, reduced as
+// channel_rows.h describes (in double, independent of the thread count).
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "backend/cpu/channel_rows.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/openmp_threshold.h"
 #include "backend/operand_checks.h"
@@ -14,39 +14,8 @@
 namespace dp::cpu {
 namespace {
 
-// The activation as rows of consecutive channels: NHWC is n*h*w rows of all c channels;
-// nChw16c is n*(c/16)*h*w rows of 16, row r holding channels from ((r / hw) % (c/16)) * 16.
-struct ChannelRows {
-  int64_t rows, width, hw, blocks;
-  bool blocked;
-  int64_t first_channel(int64_t r) const { return blocked ? ((r / hw) % blocks) * 16 : 0; }
-};
-
-ChannelRows channel_rows(const BatchNormGeometry& g, Layout layout) {
-  const int64_t hw = g.h * g.w;
-  if (layout == Layout::nhwc) return {g.n * hw, g.c, hw, 1, false};
-  DP_CHECK(g.c % 16 == 0, "batch norm on nChw16c needs channels in multiples of 16, got {}", g.c);
-  return {g.n * (g.c / 16) * hw, 16, hw, g.c / 16, true};
-}
-
-// Per-channel sums of `terms` quantities: add_row(r, c0, acc) adds row r's contributions to
-// acc[t * c + c0 + j]. Rows go in kChunks fixed chunks, each summed by one thread into its own
-// accumulator, then the chunks in order.
-template <typename AddRow>
-std::vector<double> sum_over_rows(const ChannelRows& rows, int64_t c, int terms, AddRow add_row) {
-  constexpr int64_t kChunks = 64;
-  const int64_t chunks = std::min(kChunks, rows.rows);
-  std::vector<double> partial(static_cast<size_t>(chunks * terms * c), 0.0);
-#pragma omp parallel for if (rows.rows * rows.width > kParallelMin)
-  for (int64_t k = 0; k < chunks; ++k) {
-    double* acc = partial.data() + k * terms * c;
-    for (int64_t r = rows.rows * k / chunks; r < rows.rows * (k + 1) / chunks; ++r)
-      add_row(r, rows.first_channel(r), acc);
-  }
-  std::vector<double> total(static_cast<size_t>(terms * c), 0.0);
-  for (int64_t k = 0; k < chunks; ++k)
-    for (int64_t i = 0; i < terms * c; ++i) total[i] += partial[k * terms * c + i];
-  return total;
+ChannelRows geometry_rows(const BatchNormGeometry& g, Layout layout) {
+  return channel_rows(g.n, g.h, g.w, g.c, layout);
 }
 
 // y = x * scale + shift per channel (scale = gamma * invstd, shift = beta - mean * scale), as
@@ -83,7 +52,7 @@ void check_channels(const BatchNormGeometry& g, const Tensor& x,
 void CpuBackend::batchnorm_local_moments(const BatchNormGeometry& g, const Tensor& x, Tensor& mean,
                                          Tensor& m2) {
   check_channels(g, x, {});
-  const ChannelRows rows = channel_rows(g, x.layout());
+  const ChannelRows rows = geometry_rows(g, x.layout());
   const float* px = x.data();
   const int64_t w = rows.width;
   // Two passes: the mean, then squares about it (no cancellation, unlike sum and sum of
@@ -110,7 +79,7 @@ void CpuBackend::batchnorm_normalize(const BatchNormGeometry& g, const Tensor& x
                                      const Tensor& gamma, const Tensor& beta, const Tensor& mean,
                                      const Tensor& invstd, Tensor& y) {
   check_channels(g, x, {&gamma, &beta, &mean, &invstd});
-  const ChannelRows rows = channel_rows(g, x.layout());
+  const ChannelRows rows = geometry_rows(g, x.layout());
   y.ensure(x.shape());
   y.set_layout(x.layout());
   const Affine a(g.c, gamma, beta, mean, invstd);
@@ -136,7 +105,7 @@ void CpuBackend::batchnorm_backward_sums(const BatchNormGeometry& g, const Tenso
   check_channels(g, x, {&gamma, &beta, &mean, &invstd});
   check_same_numel(x, dy, "batchnorm_backward_sums");
   const Tensor& dy_in = layouts_.in_layout(dy, x.layout(), scratch_.grad);
-  const ChannelRows rows = channel_rows(g, x.layout());
+  const ChannelRows rows = geometry_rows(g, x.layout());
   const float *px = x.data(), *pdy = dy_in.data();
   const float *pm = mean.data(), *pi = invstd.data();
   const int64_t w = rows.width, c = g.c;
@@ -164,7 +133,7 @@ void CpuBackend::batchnorm_backward_input(const BatchNormGeometry& g, const Tens
   check_channels(g, x, {&gamma, &beta, &mean, &invstd, &mean_dy, &mean_dy_xhat});
   check_same_numel(x, dy, "batchnorm_backward_input");
   const Tensor& dy_in = layouts_.in_layout(dy, x.layout(), scratch_.grad);
-  const ChannelRows rows = channel_rows(g, x.layout());
+  const ChannelRows rows = geometry_rows(g, x.layout());
   dx.ensure(x.shape());
   dx.set_layout(x.layout());
   const float *px = x.data(), *pdy = dy_in.data();
