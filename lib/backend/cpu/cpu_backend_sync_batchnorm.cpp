@@ -1,7 +1,6 @@
 // CpuBackend's batch norm in the four pieces that SyncBatchNorm puts the ranks' exchanges
 // between (backend.h): OpenMP loops over NHWC or nChw16c activations, reduced as
 // channel_rows.h describes (in double, independent of the thread count).
-#include <algorithm>
 #include <cmath>
 #include <vector>
 
