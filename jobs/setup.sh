@@ -11,6 +11,7 @@ packages=(build-essential cmake pkg-config git
   liblapacke-dev  # LAPACKE: the whitening initialisation's eigendecomposition
   libdnnl-dev ocl-icd-opencl-dev libgtest-dev zlib1g-dev  # dnnl's CMake config needs OpenCL's headers
   python3-h5py python3-matplotlib python3-numpy python3-torch python3-torchvision
+  libtcmalloc-minimal4  # the PyTorch peers run on tcmalloc (tests/bench/peer_allocator.py)
   dataset-fashion-mnist
   slurm-wlm munge)  # the Slurm test starts its own one-node cluster (tests/slurm)
 missing=()

@@ -26,6 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import peer_allocator
+
 PROG = os.path.basename(__file__)
 
 # The recipe's hyper-parameters, as the issue states them.
@@ -442,7 +444,7 @@ def main(argv=None):
     model = torch.compile(net) if a.compile else net
     print(f"pytorch {torch.__version__} on {a.device}"
           f"{' (' + torch.cuda.get_device_name() + ')' if a.device == 'cuda' else ''}, "
-          f"{torch.get_num_threads()} threads, compile {a.compile}, "
+          f"{torch.get_num_threads()} threads, {peer_allocator.preloaded()}, compile {a.compile}, "
           f"{'float16' if a.half else 'float32'}, {len(train_x)} train / {len(test_x)} test",
           flush=True)
     runs = []
@@ -466,10 +468,12 @@ def main(argv=None):
             json.dump({"recipe": "airbench94", "data": a.data, "device": a.device,
                        "device_name": torch.cuda.get_device_name() if a.device == "cuda"
                        else "cpu", "torch": torch.__version__, "compile": a.compile,
+                       "allocator": peer_allocator.preloaded(),
                        "half": a.half, "threads": torch.get_num_threads(),
                        "epochs": a.epochs, "batch_size": a.batch_size,
                        "tta_level": a.tta_level, "runs": runs}, f, indent=1)
 
 
 if __name__ == "__main__":
+    peer_allocator.use_tcmalloc()
     main()

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import peer_allocator
 from torch_models import make_model
 
 
@@ -96,7 +97,7 @@ def main():
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, a.lr_gamma)
 
     print(f"pytorch {torch.__version__}: {a.arch} on {a.data}, batch {a.batch_size}, "
-          f"{a.threads} threads, channels_last", flush=True)
+          f"{a.threads} threads, channels_last, {peer_allocator.preloaded()}", flush=True)
     started = time.perf_counter()
     history = []
     for epoch in range(1, a.epochs + 1):
@@ -127,4 +128,5 @@ def main():
 
 
 if __name__ == "__main__":
+    peer_allocator.use_tcmalloc()
     main()

@@ -10,6 +10,7 @@ import time
 import torch
 import torch.nn as nn
 
+import peer_allocator
 # dptrain's models in torch: the same architectures, shortcuts and initialisation.
 from torch_models import make_model
 
@@ -54,8 +55,10 @@ def main():
     print(f"pytorch arch={a.arch} batch={a.batch_size} image={a.image_size} layout={layout} "
           f"threads={a.threads} steps={a.steps} images_per_sec={a.batch_size * a.steps / elapsed:.1f} "
           f"step_ms={1e3 * elapsed / a.steps:.1f} median_images_per_sec={a.batch_size / median:.1f} "
-          f"median_step_ms={1e3 * median:.1f} torch={torch.__version__}")
+          f"median_step_ms={1e3 * median:.1f} torch={torch.__version__} "
+          f"allocator={peer_allocator.preloaded().split()[0]}")
 
 
 if __name__ == "__main__":
+    peer_allocator.use_tcmalloc()
     main()

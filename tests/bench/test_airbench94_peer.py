@@ -7,6 +7,7 @@ forward passes and equals its definition, and the command line writes its JSON a
 bad input in one line. Batch 32 and 5 steps per epoch keep it to seconds on 2 cores.
 
 usage: test_airbench94_peer.py WORKDIR"""
+import ctypes.util
 import json
 import math
 import os
@@ -268,6 +269,9 @@ def check_cli(workdir, data):
           sorted(run["accuracy"]) == ["tta0", "tta1", "tta2"] and run["train_s"] > 0 and
           run["eval_s"] > 0 and res["torch"] == torch.__version__ and res["device"] == "cpu",
           "CLI JSON: steps, accuracies at TTA 0/1/2, times, torch version, device")
+    allocator = "tcmalloc" if ctypes.util.find_library("tcmalloc_minimal") else "glibc malloc"
+    check(res["allocator"] == allocator and allocator in r.stdout.splitlines()[0],
+          f"the CLI runs on {allocator} (peer_allocator.py) and says so")
     bad = [(["--data", os.path.join(workdir, "missing.h5")], "--data"),
            (["--data", data, "--epochs", "0"], "--epochs")]
     if not hasattr(torch, "compile"):
