@@ -180,12 +180,17 @@ TEST(CpuConv, RepeatedShapesReuseTheCache) {
 // The Winograd path (default; DPTRAIN_CPU_CONV=direct turns it off): 3x3 stride-1 layers
 // with enough channels run Winograd on blocked activations, the rest fall back to direct; all
 // must match the naive loop. Winograd's transforms round differently from direct convolution, so a
-// result that is bit-identical to the direct backend would mean it never ran.
+// result that is bit-identical to the direct backend would mean it never ran. 24 input channels
+// (airbench94's whitened input, NHWC) run Winograd padded to 32: the pad must read as zero in
+// forward and be dropped from both gradients.
 TEST(CpuConv, WinogradMatchesNaiveAndDiffersFromDirectByRounding) {
   cpu::CpuBackend wino(0, {true, false}), direct(0, {false, false});
   ASSERT_NE(wino.name().find("Winograd"), std::string::npos);
-  const Conv2dGeometry winograd_shapes[] = {
-      {2, 16, 16, 64, 64, 3, 1, 1}, {2, 8, 8, 128, 64, 3, 1, 1}, {2, 4, 4, 256, 256, 3, 1, 1}};
+  const Conv2dGeometry winograd_shapes[] = {{2, 16, 16, 64, 64, 3, 1, 1},
+                                            {2, 8, 8, 128, 64, 3, 1, 1},
+                                            {2, 4, 4, 256, 256, 3, 1, 1},
+                                            {2, 15, 15, 24, 64, 3, 1, 1},
+                                            {3, 9, 9, 40, 32, 3, 1, 1}};
   for (const Conv2dGeometry& g : winograd_shapes) {
     expect_matches_naive(wino, g);
     SCOPED_TRACE(describe(g));

@@ -10,6 +10,10 @@
 //   turns it off): about 2x fewer multiplies, but oneDNN implements it only on nChw16c, so
 //   NHWC operands are reordered in and out. Results differ from direct convolution by
 //   rounding only (tests/oracle; see tests/bench/results/code-measurements-backend.md).
+//   oneDNN's kernel wants input channels in whole blocks of 16; other counts (airbench94's 24
+//   whitened channels) run padded: the blocked buffers already hold the channels up to the
+//   next 16 as zeros, and the primitive is told they are real.
+#include <cstring>
 #include <optional>
 
 #include "backend/cpu/activation_layout.h"
@@ -24,8 +28,19 @@ using dnnl::memory;
 using tag = memory::format_tag;
 constexpr auto f32 = memory::data_type::f32;
 
+// How a geometry runs: direct, Winograd, or Winograd over input channels padded to a block.
+enum class ConvAlgo { direct, winograd, winograd_padded };
+
+constexpr int64_t kChannelBlock = 16;  // nChw16c / OIhw16i16o
+int64_t padded_channels(int64_t c) {
+  return (c + kChannelBlock - 1) / kChannelBlock * kChannelBlock;
+}
+
 struct ConvDescs {
   memory::desc src, weights_any, weights_oihw, dst;
+  // winograd_padded only: src and weights over the real input channels in the primitive's
+  // blocked layouts: the same bytes as src / weights_any, whose extra channels are the pad.
+  std::optional<memory::desc> src_real, weights_real;
   memory::dims strides, pad;
 };
 
@@ -51,15 +66,26 @@ struct ConvLayouts {
 
 // The descriptors the primitive is asked for: Winograd picks its own activation layout (any);
 // direct convolution takes the caller's layout where both sides share one, else its own.
-ConvDescs conv_descs(const Conv2dGeometry& g, const ConvLayouts& l, bool winograd) {
+ConvDescs conv_descs(const Conv2dGeometry& g, const ConvLayouts& l, ConvAlgo algo) {
   memory::dims wei{g.c_out, g.c_in, g.kernel, g.kernel};
-  const bool own = winograd || l.src != l.dst;
-  return {own ? memory::desc({g.n, g.c_in, g.h, g.w}, f32, tag::any) : l.user_src(g),
-          memory::desc(wei, f32, tag::any),
-          memory::desc(wei, f32, tag::oihw),
-          own ? memory::desc({g.n, g.c_out, g.out_h(), g.out_w()}, f32, tag::any) : l.user_dst(g),
-          {g.stride, g.stride},
-          {g.pad, g.pad}};
+  const bool own = algo != ConvAlgo::direct || l.src != l.dst;
+  ConvDescs d{
+      own ? memory::desc({g.n, g.c_in, g.h, g.w}, f32, tag::any) : l.user_src(g),
+      memory::desc(wei, f32, tag::any),
+      memory::desc(wei, f32, tag::oihw),
+      own ? memory::desc({g.n, g.c_out, g.out_h(), g.out_w()}, f32, tag::any) : l.user_dst(g),
+      std::nullopt,
+      std::nullopt,
+      {g.stride, g.stride},
+      {g.pad, g.pad}};
+  if (algo == ConvAlgo::winograd_padded) {
+    const int64_t cp = padded_channels(g.c_in);
+    d.src = memory::desc({g.n, cp, g.h, g.w}, f32, tag::nChw16c);
+    d.weights_any = memory::desc({g.c_out, cp, g.kernel, g.kernel}, f32, tag::OIhw16i16o);
+    d.src_real = memory::desc({g.n, g.c_in, g.h, g.w}, f32, tag::nChw16c);
+    d.weights_real = memory::desc(wei, f32, tag::OIhw16i16o);
+  }
+  return d;
 }
 
 CacheKey conv_key(const Conv2dGeometry& g, const ConvLayouts& l) {
@@ -67,32 +93,43 @@ CacheKey conv_key(const Conv2dGeometry& g, const ConvLayouts& l) {
           static_cast<int64_t>(l.src) * 2 + static_cast<int64_t>(l.dst)};
 }
 
-dnnl::algorithm algorithm_for(bool winograd) {
-  return winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
+dnnl::algorithm algorithm_for(ConvAlgo algo) {
+  return algo == ConvAlgo::direct ? dnnl::algorithm::convolution_direct
+                                  : dnnl::algorithm::convolution_winograd;
 }
 
-dnnl::convolution_forward::primitive_desc forward_pd(const ConvDescs& d, bool winograd,
+dnnl::convolution_forward::primitive_desc forward_pd(const ConvDescs& d, ConvAlgo algo,
                                                      const dnnl::engine& engine) {
-  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, algorithm_for(winograd),
+  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, algorithm_for(algo),
                                        d.src, d.weights_any, d.dst, d.strides, d.pad, d.pad);
   return {desc, user_scratchpad_attr(), engine};
 }
 
 // A tensor in the caller's layout plus, when the kernel wants another layout, an owned buffer
 // in that layout and the reorder between them (toward the kernel for inputs, back for outputs).
+// `arg` is what the primitive is given: the kernel buffer, or with `real_md` (padded
+// Winograd) the same bytes described with the input channels padded up to kernel_md's count.
 struct InKernelLayout {
-  memory user, kernel;
+  memory user, kernel, arg;
   std::optional<dnnl::reorder> reorder;
 
   InKernelLayout(DnnlContext& ctx, const memory::desc& user_md, const memory::desc& kernel_md,
-                 bool user_is_source) {
+                 bool user_is_source, const std::optional<memory::desc>& real_md = std::nullopt) {
     user = ctx.unbound(user_md);
-    if (kernel_md == user_md) {
-      kernel = user;
-    } else {
-      kernel = memory(kernel_md, ctx.engine);  // owned, allocated once per cache entry
-      reorder = user_is_source ? dnnl::reorder(user, kernel) : dnnl::reorder(kernel, user);
+    if (!real_md && kernel_md == user_md) {
+      kernel = arg = user;
+      return;
     }
+    kernel = memory(real_md ? *real_md : kernel_md, ctx.engine);  // owned, once per cache entry
+    arg = kernel;
+    if (real_md) {
+      DP_CHECK(real_md->get_size() == kernel_md.get_size(), "padded conv operand: sizes differ");
+      // The pad channels are read as real input, so they must be zero: oneDNN's reorders write
+      // a blocked pad as zero, and zeroing once here keeps that from being the only guarantee.
+      std::memset(kernel.get_data_handle(), 0, kernel_md.get_size());
+      arg = memory(kernel_md, ctx.engine, kernel.get_data_handle());
+    }
+    reorder = user_is_source ? dnnl::reorder(user, kernel) : dnnl::reorder(kernel, user);
   }
   void to_kernel(dnnl::stream& s) {
     if (reorder) reorder->execute(s, user, kernel);
@@ -105,11 +142,28 @@ struct InKernelLayout {
 // Winograd where it is enabled and oneDNN has a kernel for the shape, on layers wide enough to
 // pay for the reorders around it: 64+ channels on NHWC operands, 32+ on nChw16c, which need
 // none (tests/backend/bench_conv; see tests/bench/results/code-measurements-backend.md).
-bool winograd_wanted(const Conv2dGeometry& g, const ConvLayouts& l, bool enabled) {
+bool winograd_wanted(const Conv2dGeometry& g, const ConvLayouts& l) {
   const int64_t min_channels = l.both_blocked() ? 32 : 64;
-  return enabled && g.kernel == 3 && g.stride == 1 && g.pad == 1 && g.c_in % 16 == 0 &&
-         g.c_out % 16 == 0 && g.c_in >= min_channels && g.c_out >= min_channels && g.h >= 4 &&
-         g.w >= 4;
+  return g.kernel == 3 && g.stride == 1 && g.pad == 1 && g.c_in % 16 == 0 && g.c_out % 16 == 0 &&
+         g.c_in >= min_channels && g.c_out >= min_channels && g.h >= 4 && g.w >= 4;
+}
+
+// Input channels off the block (a NHWC source, since blocked layouts need whole blocks) into
+// a blocked output: the direct kernel reorders that source into a zero-padded blocked buffer
+// anyway, so Winograd on the padded channels costs no extra reorder; taken where the pad adds
+// at most a third to the work (24 -> 32; tests/bench/results/code-measurements-backend.md).
+bool padded_winograd_wanted(const Conv2dGeometry& g, const ConvLayouts& l) {
+  const int64_t cp = padded_channels(g.c_in);
+  return g.kernel == 3 && g.stride == 1 && g.pad == 1 && g.c_in % kChannelBlock != 0 && cp >= 32 &&
+         4 * g.c_in >= 3 * cp && g.c_out % kChannelBlock == 0 && g.c_out >= 32 &&
+         l.dst == Layout::nchw16c && g.h >= 8 && g.w >= 8;
+}
+
+ConvAlgo wanted_algo(const Conv2dGeometry& g, const ConvLayouts& l, bool winograd_enabled) {
+  if (!winograd_enabled) return ConvAlgo::direct;
+  if (winograd_wanted(g, l)) return ConvAlgo::winograd;
+  if (padded_winograd_wanted(g, l)) return ConvAlgo::winograd_padded;
+  return ConvAlgo::direct;
 }
 
 }  // namespace
@@ -150,7 +204,7 @@ struct OnednnConv::Backward {
 
   // The primitives of one geometry and algorithm; backward data only `with_data`.
   static Backward build(DnnlContext& ctx, const Conv2dGeometry& g, const ConvLayouts& layouts,
-                        bool winograd, bool with_data);
+                        ConvAlgo algo, bool with_data);
   // dx from w and the output gradient, which diff_dst already holds in the kernel's layout.
   void backward_data(DnnlContext& ctx, const Tensor& w, Tensor& dx);
   // dw from x and the same output gradient.
@@ -164,14 +218,15 @@ OnednnConv::~OnednnConv() = default;
 template <typename Build>
 static auto build_with_fallback(const Conv2dGeometry& g, const ConvLayouts& l, bool winograd,
                                 Build&& build) {
-  if (winograd_wanted(g, l, winograd)) {
+  const ConvAlgo algo = wanted_algo(g, l, winograd);
+  if (algo != ConvAlgo::direct) {
     try {
-      return build(true);
+      return build(algo);
     } catch (const dnnl::error&) {
       // no Winograd kernel for this shape on this CPU: direct below
     }
   }
-  return build(false);
+  return build(ConvAlgo::direct);
 }
 
 void OnednnConv::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y,
@@ -181,14 +236,15 @@ void OnednnConv::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor&
   const ConvLayouts layouts(g, x.layout(), y_layout);
   with_dnnl("conv2d_forward", [&] {
     Forward& e = fwd_.get(conv_key(g, layouts), [&] {
-      return build_with_fallback(g, layouts, winograd_, [&](bool wino) {
-        ConvDescs d = conv_descs(g, layouts, wino);
-        auto pd = forward_pd(d, wino, ctx_.engine);
-        return Forward{dnnl::convolution_forward(pd),
-                       InKernelLayout(ctx_, layouts.user_src(g), pd.src_desc(), true),
-                       InKernelLayout(ctx_, layouts.user_dst(g), pd.dst_desc(), false),
-                       ctx_.unbound(pd.scratchpad_desc()),
-                       InKernelLayout(ctx_, d.weights_oihw, pd.weights_desc(), true)};
+      return build_with_fallback(g, layouts, winograd_, [&](ConvAlgo algo) {
+        ConvDescs d = conv_descs(g, layouts, algo);
+        auto pd = forward_pd(d, algo, ctx_.engine);
+        return Forward{
+            dnnl::convolution_forward(pd),
+            InKernelLayout(ctx_, layouts.user_src(g), pd.src_desc(), true, d.src_real),
+            InKernelLayout(ctx_, layouts.user_dst(g), pd.dst_desc(), false),
+            ctx_.unbound(pd.scratchpad_desc()),
+            InKernelLayout(ctx_, d.weights_oihw, pd.weights_desc(), true, d.weights_real)};
       });
     });
     e.src.user.set_data_handle(handle(x));
@@ -197,9 +253,9 @@ void OnednnConv::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor&
     ctx_.bind_scratchpad(e.scratch);
     e.weights.to_kernel(ctx_.stream);
     e.src.to_kernel(ctx_.stream);
-    e.prim.execute(ctx_.stream, {{DNNL_ARG_SRC, e.src.kernel},
-                                 {DNNL_ARG_WEIGHTS, e.weights.kernel},
-                                 {DNNL_ARG_DST, e.dst.kernel},
+    e.prim.execute(ctx_.stream, {{DNNL_ARG_SRC, e.src.arg},
+                                 {DNNL_ARG_WEIGHTS, e.weights.arg},
+                                 {DNNL_ARG_DST, e.dst.arg},
                                  {DNNL_ARG_SCRATCHPAD, e.scratch}});
     e.dst.to_user(ctx_.stream);
     ctx_.stream.wait();
@@ -208,37 +264,37 @@ void OnednnConv::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor&
 }
 
 OnednnConv::Backward OnednnConv::Backward::build(DnnlContext& ctx, const Conv2dGeometry& g,
-                                                const ConvLayouts& layouts, bool winograd,
-                                                bool with_data) {
-  ConvDescs d = conv_descs(g, layouts, winograd);
-  auto hint = forward_pd(d, winograd, ctx.engine);
-  const dnnl::algorithm alg = algorithm_for(winograd);
-  dnnl::convolution_backward_weights::desc wdesc(alg, d.src, d.weights_any, d.dst, d.strides,
-                                                 d.pad, d.pad);
-  dnnl::convolution_backward_weights::primitive_desc wpd(wdesc, user_scratchpad_attr(),
-                                                         ctx.engine, hint);
+                                                 const ConvLayouts& layouts, ConvAlgo algo,
+                                                 bool with_data) {
+  ConvDescs d = conv_descs(g, layouts, algo);
+  auto hint = forward_pd(d, algo, ctx.engine);
+  const dnnl::algorithm alg = algorithm_for(algo);
+  dnnl::convolution_backward_weights::desc wdesc(alg, d.src, d.weights_any, d.dst, d.strides, d.pad,
+                                                 d.pad);
+  dnnl::convolution_backward_weights::primitive_desc wpd(wdesc, user_scratchpad_attr(), ctx.engine,
+                                                         hint);
   const memory::desc user_src = layouts.user_src(g);
   const memory::desc user_dst = layouts.user_dst(g);
   Backward b{std::nullopt,
              dnnl::convolution_backward_weights(wpd),
              InKernelLayout(ctx, user_dst, wpd.diff_dst_desc(), true),
-             InKernelLayout(ctx, user_src, wpd.src_desc(), true),
+             InKernelLayout(ctx, user_src, wpd.src_desc(), true, d.src_real),
              std::nullopt,
              std::nullopt,
              ctx.unbound(wpd.scratchpad_desc()),
              ctx.unbound(wpd.scratchpad_desc()),
-             InKernelLayout(ctx, d.weights_oihw, wpd.diff_weights_desc(), false)};
+             InKernelLayout(ctx, d.weights_oihw, wpd.diff_weights_desc(), false, d.weights_real)};
   if (with_data) {
-    dnnl::convolution_backward_data::desc ddesc(alg, d.src, d.weights_any, d.dst, d.strides,
-                                                d.pad, d.pad);
-    dnnl::convolution_backward_data::primitive_desc dpd(ddesc, user_scratchpad_attr(),
-                                                        ctx.engine, hint);
+    dnnl::convolution_backward_data::desc ddesc(alg, d.src, d.weights_any, d.dst, d.strides, d.pad,
+                                                d.pad);
+    dnnl::convolution_backward_data::primitive_desc dpd(ddesc, user_scratchpad_attr(), ctx.engine,
+                                                        hint);
     // The shared reordered output gradient must suit both primitives.
     if (dpd.diff_dst_desc() != wpd.diff_dst_desc())
       throw dnnl::error(dnnl_unimplemented, "conv backward: diff_dst layouts differ");
     b.data.emplace(dpd);
-    b.diff_src.emplace(ctx, user_src, dpd.diff_src_desc(), false);
-    b.weights.emplace(ctx, d.weights_oihw, dpd.weights_desc(), true);
+    b.diff_src.emplace(ctx, user_src, dpd.diff_src_desc(), false, d.src_real);
+    b.weights.emplace(ctx, d.weights_oihw, dpd.weights_desc(), true, d.weights_real);
     b.data_scratch = ctx.unbound(dpd.scratchpad_desc());
   }
   return b;
@@ -249,9 +305,9 @@ void OnednnConv::Backward::backward_data(DnnlContext& ctx, const Tensor& w, Tens
   weights->user.set_data_handle(handle(w));
   ctx.bind_scratchpad(data_scratch);
   weights->to_kernel(ctx.stream);
-  data->execute(ctx.stream, {{DNNL_ARG_DIFF_SRC, diff_src->kernel},
-                             {DNNL_ARG_WEIGHTS, weights->kernel},
-                             {DNNL_ARG_DIFF_DST, diff_dst.kernel},
+  data->execute(ctx.stream, {{DNNL_ARG_DIFF_SRC, diff_src->arg},
+                             {DNNL_ARG_WEIGHTS, weights->arg},
+                             {DNNL_ARG_DIFF_DST, diff_dst.arg},
                              {DNNL_ARG_SCRATCHPAD, data_scratch}});
   diff_src->to_user(ctx.stream);
   ctx.stream.wait();  // the shared scratchpad may be regrown for the next primitive
@@ -262,9 +318,9 @@ void OnednnConv::Backward::backward_weights(DnnlContext& ctx, const Tensor& x, T
   diff_weights.user.set_data_handle(dw.data());
   ctx.bind_scratchpad(weights_scratch);
   src.to_kernel(ctx.stream);
-  weights_prim.execute(ctx.stream, {{DNNL_ARG_SRC, src.kernel},
-                                    {DNNL_ARG_DIFF_DST, diff_dst.kernel},
-                                    {DNNL_ARG_DIFF_WEIGHTS, diff_weights.kernel},
+  weights_prim.execute(ctx.stream, {{DNNL_ARG_SRC, src.arg},
+                                    {DNNL_ARG_DIFF_DST, diff_dst.arg},
+                                    {DNNL_ARG_DIFF_WEIGHTS, diff_weights.arg},
                                     {DNNL_ARG_SCRATCHPAD, weights_scratch}});
   diff_weights.to_user(ctx.stream);
   ctx.stream.wait();
@@ -281,8 +337,8 @@ void OnednnConv::backward(const Conv2dGeometry& g, const Tensor& x, const Tensor
     key[8] = dx != nullptr;
     Backward& e = bwd_.get(key, [&] {
       backward_primitives_ += dx ? 2 : 1;
-      return build_with_fallback(g, layouts, winograd_, [&](bool wino) {
-        return Backward::build(ctx_, g, layouts, wino, dx != nullptr);
+      return build_with_fallback(g, layouts, winograd_, [&](ConvAlgo algo) {
+        return Backward::build(ctx_, g, layouts, algo, dx != nullptr);
       });
     });
     e.diff_dst.user.set_data_handle(handle(dy));
