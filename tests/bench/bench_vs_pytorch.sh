@@ -44,9 +44,14 @@ echo "# peak (oneDNN 2048^3 f32 matmul, $THREADS threads): $peak GFLOP/s"
 printf '%-15s %9s %9s %10s %10s %7s %7s %7s %9s %9s\n' arch direct winograd torch_nchw torch_cl \
   ratio ratio_w worst GFLOP/s %peak
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
-torch() {  # torch ARCH [--channels-last] -> median images/s
-  "$PYTHON" "$HERE/pytorch_train_step.py" --arch "$1" --batch-size "$BATCH" --steps "$STEPS" \
-    --threads "$THREADS" ${2:-} | field median_images_per_sec
+ALLOCATORS=$(mktemp)
+trap 'rm -f "$ALLOCATORS"' EXIT
+torch() {  # torch ARCH [--channels-last] -> median images/s; notes the allocator it ran on
+  local line
+  line=$("$PYTHON" "$HERE/pytorch_train_step.py" --arch "$1" --batch-size "$BATCH" \
+    --steps "$STEPS" --threads "$THREADS" ${2:-})
+  echo "$line" | sed -n 's/.* allocator=\([^ ]*\).*/\1/p' >> "$ALLOCATORS"
+  echo "$line" | field median_images_per_sec
 }
 best_ours=0
 for arch in ${DPTRAIN_BENCH_ARCHS:-resnet50 resnet18_cifar resnet20}; do
@@ -73,6 +78,7 @@ for arch in ${DPTRAIN_BENCH_ARCHS:-resnet50 resnet18_cifar resnet20}; do
   best_ours=$(echo "$best_ours $direct $wino" | awk '{m=$1; if ($2>m) m=$2; if ($3>m) m=$3; print m}')
 done
 echo "# GFLOP/s and %peak: of the faster dptrain variant, direct-convolution FLOPs"
+echo "# PyTorch's allocator (tests/bench/peer_allocator.py): $(sort -u "$ALLOCATORS" | paste -sd, -)"
 
 LOADER=$BUILD/tests/data/bench_loader
 if [[ -x $LOADER ]]; then
