@@ -189,6 +189,7 @@ TEST(CpuConv, WinogradMatchesNaiveAndDiffersFromDirectByRounding) {
   const Conv2dGeometry winograd_shapes[] = {{2, 16, 16, 64, 64, 3, 1, 1},
                                             {2, 8, 8, 128, 64, 3, 1, 1},
                                             {2, 4, 4, 256, 256, 3, 1, 1},
+                                            {2, 3, 3, 64, 64, 3, 1, 1},
                                             {2, 15, 15, 24, 64, 3, 1, 1},
                                             {3, 9, 9, 40, 32, 3, 1, 1}};
   for (const Conv2dGeometry& g : winograd_shapes) {
@@ -201,10 +202,10 @@ TEST(CpuConv, WinogradMatchesNaiveAndDiffersFromDirectByRounding) {
     direct.conv2d_forward(g, x, w, y_d);
     EXPECT_GT(relative_max_error(y_w, y_d), 0.0);
   }
-  // Not eligible (stride 2, thin, 1x1): direct inside the Winograd backend.
+  // Not eligible (stride 2, thin, 1x1, 2x2 map): direct inside the Winograd backend.
   for (const Conv2dGeometry& g :
        {Conv2dGeometry{2, 8, 8, 64, 64, 3, 2, 1}, Conv2dGeometry{2, 16, 16, 32, 32, 3, 1, 1},
-        Conv2dGeometry{2, 8, 8, 64, 32, 1, 1, 0}})
+        Conv2dGeometry{2, 8, 8, 64, 32, 1, 1, 0}, Conv2dGeometry{2, 2, 2, 64, 64, 3, 1, 1}})
     expect_matches_naive(wino, g);
 }
 #endif
