@@ -4,9 +4,9 @@
 // Why blocked: oneDNN implements Winograd only on nChw16c activations, and its direct kernels
 // on nChw16c beat the NHWC ones in backward; with NHWC in and out, the reorders around Winograd
 // eat its gain (see tests/bench/results/code-measurements-backend.md). So a conv whose output
-// has 32+ channels (a multiple of 16) on a map of at least 8x8 writes nChw16c, and batch norm,
+// has 32+ channels (a multiple of 16) on a map of at least 3x3 writes nChw16c, and batch norm,
 // pooling and the elementwise loops keep their input's layout, so a whole ResNet stage runs
-// without a reorder. Smaller maps stay NHWC: their convolutions are lowered to GEMM
+// without a reorder. Smaller maps stay NHWC: their 3x3 convolutions are lowered to GEMM
 // (conv_as_gemm.h), which reads NHWC.
 //
 // Networks of bottleneck blocks (ResNet-50) run better all NHWC: their 1x1 convolutions have
