@@ -24,6 +24,10 @@
 
 namespace dp::cpu {
 
+// The smallest map oneDNN's Winograd runs on here (onednn_conv.cpp); blocked activations start
+// at the same size, so a Winograd layer never has its operands reordered out of NHWC.
+inline constexpr int64_t kWinogradMinMap = 3;
+
 // The layout a conv output (or an activation gradient made from scratch) of c channels on an
 // h x w map gets: nchw16c where blocked layouts are enabled and the shape suits them.
 Layout preferred_layout(bool blocked_enabled, int64_t c, int64_t h, int64_t w);

@@ -29,7 +29,7 @@ struct CpuConvOptions {
   // Small output maps as one GEMM over the batch (conv_as_gemm.h):
   // DPTRAIN_CPU_CONV_GEMM=on|off (unset: on).
   bool gemm_small_maps = conv_gemm_from_environment();
-  // nChw16c activations in stages of 32+ channels on 8x8+ maps (activation_layout.h).
+  // nChw16c activations in stages of 32+ channels on 3x3+ maps (activation_layout.h).
   bool blocked_activations = true;
 };
 

@@ -142,11 +142,13 @@ struct InKernelLayout {
 // Winograd where it is enabled and oneDNN has a kernel for the shape, on layers wide enough to
 // pay for the reorders around it: 64+ channels on NHWC operands, 32+ on nChw16c, which need
 // none (tests/backend/bench_conv; see tests/bench/results/code-measurements-backend.md). Maps
-// down to 3x3 (one 4x4 output tile: 36 multiplies per output pixel for direct's 81).
+// down to kWinogradMinMap (3x3: one 4x4 output tile, 36 multiplies per output pixel for
+// direct's 81).
 bool winograd_wanted(const Conv2dGeometry& g, const ConvLayouts& l) {
   const int64_t min_channels = l.both_blocked() ? 32 : 64;
-  return g.kernel == 3 && g.stride == 1 && g.pad == 1 && g.c_in % 16 == 0 && g.c_out % 16 == 0 &&
-         g.c_in >= min_channels && g.c_out >= min_channels && g.h >= 3 && g.w >= 3;
+  return g.kernel == 3 && g.stride == 1 && g.pad == 1 && g.c_in % kChannelBlock == 0 &&
+         g.c_out % kChannelBlock == 0 && g.c_in >= min_channels && g.c_out >= min_channels &&
+         g.h >= kWinogradMinMap && g.w >= kWinogradMinMap;
 }
 
 // Input channels off the block (a NHWC source, since blocked layouts need whole blocks) into
