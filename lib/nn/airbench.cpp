@@ -70,11 +70,18 @@ const Tensor& Airbench::forward(const Tensor& images, bool train) {
 }
 
 void Airbench::backward(const Tensor& dlogits) {
+  // As autograd prunes: while the whitening layer needs no gradient (its weight is frozen for
+  // the whole recipe, its bias after 3 epochs) and no input gradient was asked for, nothing
+  // below block1 needs one, so its data gradient, the whitening GELU's and the whitening
+  // conv's backward are skipped.
+  const bool whiten_backward = whiten_->needs_backward();
+  blocks_.front()->set_input_grad(whiten_backward);
   Tensor dflat = head_->backward(scale_->backward(dlogits)).reshaped(pooled_shape_);
   // The pool's backward picks its primitive by dy's layout: the one its forward wrote.
   dflat.set_layout(pooled_layout_);
   Tensor* d = &pool_->backward(dflat);
   for (auto it = blocks_.rbegin(); it != blocks_.rend(); ++it) d = &(*it)->backward(*d);
+  if (!whiten_backward) return whiten_->skip_backward();
   Tensor& dx = whiten_->backward(whiten_act_->backward(*d));
   input_grad_.record(dx);
 }

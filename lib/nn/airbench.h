@@ -41,6 +41,8 @@ class AirbenchBlock {
                 const BatchNormOptions& bn);
   const Tensor& forward(const Tensor& x, bool train);
   Tensor& backward(const Tensor& dy);
+  // Whether backward computes the gradient of the block's input (on by default).
+  void set_input_grad(bool needed) { conv1_.set_input_grad(needed); }
 
  private:
   Conv2d conv1_;

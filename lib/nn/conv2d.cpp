@@ -24,6 +24,10 @@ Conv2dGeometry Conv2d::geometry(const Tensor& x) const {
                         out_channels_, kernel_, stride_, pad_};
 }
 
+int64_t Conv2d::macs(const Conv2dGeometry& g) {
+  return g.n * g.out_h() * g.out_w() * g.c_out * g.c_in * g.kernel * g.kernel;
+}
+
 const Tensor& Conv2d::forward(const Tensor& x, bool train) {
   Conv2dGeometry g = geometry(x);
   x_ = train ? x : Tensor();  // see layer.h: an evaluation keeps no input alive
@@ -31,7 +35,7 @@ const Tensor& Conv2d::forward(const Tensor& x, bool train) {
   Tensor& y = y_.shaped(be, {g.n, g.out_h(), g.out_w(), g.c_out}, be.activation_dtype());
   be.conv2d_forward(g, x, store_.param(weight_), y);
   if (bias_) be.channel_bias_forward(store_.param(*bias_), y);
-  store_.count_forward_macs(g.n * g.out_h() * g.out_w() * g.c_out * g.c_in * g.kernel * g.kernel);
+  store_.count_forward_macs(macs(g));
   return y;
 }
 
@@ -41,13 +45,34 @@ Tensor& Conv2d::backward(const Tensor& dy) {
   Conv2dGeometry g = geometry(x_);
   Backend& be = store_.backend();
   Tensor* dx = input_grad_ ? &dx_.shaped(be, x_.shape(), be.activation_dtype()) : nullptr;
-  be.conv2d_backward(g, x_, store_.param(weight_), dy, dx, store_.grad(weight_));
-  store_.grad_ready(weight_);
-  if (bias_) {
+  // The backends compute the weight gradient with every call; a frozen weight's is then
+  // overwritten by 0.
+  const bool weight_grad = store_.requires_grad(weight_);
+  if (dx || weight_grad) {
+    be.conv2d_backward(g, x_, store_.param(weight_), dy, dx, store_.grad(weight_));
+    store_.count_backward_macs(macs(g) * (dx ? 2 : 1));
+  }
+  if (weight_grad)
+    store_.grad_ready(weight_);
+  else
+    store_.skip_grad(weight_);
+  if (bias_ && store_.requires_grad(*bias_)) {
     be.channel_bias_backward(dy, store_.grad(*bias_));
     store_.grad_ready(*bias_);
+  } else if (bias_) {
+    store_.skip_grad(*bias_);
   }
   return dx ? *dx : dx_.tensor();
+}
+
+bool Conv2d::needs_backward() const {
+  return input_grad_ || store_.requires_grad(weight_) ||
+         (bias_ && store_.requires_grad(*bias_));
+}
+
+void Conv2d::skip_backward() {
+  store_.skip_grad(weight_);
+  if (bias_) store_.skip_grad(*bias_);
 }
 
 }  // namespace dp::nn

@@ -19,10 +19,19 @@ class Conv2d : public Layer {
   Tensor& backward(const Tensor& dy) override;
   // The first layer of a network needs no input gradient; skipping it saves a full pass.
   void set_input_grad(bool needed) { input_grad_ = needed; }
+  // Whether backward has anything to compute: the input gradient, or a parameter's that
+  // requires one (ParameterStore::requires_grad). Backward skips the convolution itself when
+  // only the bias needs its gradient.
+  bool needs_backward() const;
+  // Backward when nothing needs it, or nothing below: every parameter's gradient written as
+  // 0 (ParameterStore::skip_grad).
+  void skip_backward();
   int64_t out_channels() const { return out_channels_; }
 
  private:
   Conv2dGeometry geometry(const Tensor& x) const;
+  // Of one pass: the forward, the data gradient or the weight gradient.
+  static int64_t macs(const Conv2dGeometry& g);
 
   ParameterStore& store_;
   ParameterStore::Id weight_;

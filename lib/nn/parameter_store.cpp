@@ -57,6 +57,7 @@ void ParameterStore::finalize() {
   param_views_.assign(entries_.size(), Tensor());
   grad_views_.assign(entries_.size(), Tensor());
   buffer_views_.assign(entries_.size(), Tensor());
+  frozen_.assign(entries_.size(), false);
   // The views keep their flat buffer alive, so a layer's view never dangles.
   auto keep_params = std::make_shared<Tensor>(params_);
   auto keep_grads = std::make_shared<Tensor>(grads_);
@@ -74,6 +75,28 @@ void ParameterStore::finalize() {
     }
   }
   finalized_ = true;
+}
+
+bool ParameterStore::requires_grad(Id id) const {
+  const StateEntry& e = entries_.at(id);
+  DP_CHECK(e.kind == StateKind::parameter, "requires_grad of buffer '{}'", e.name);
+  return e.trainable && !(finalized_ && frozen_[id]);
+}
+
+void ParameterStore::set_requires_grad(Id id, bool required) {
+  check_finalized("set_requires_grad");
+  const StateEntry& e = entries_.at(id);
+  DP_CHECK(e.kind == StateKind::parameter, "set_requires_grad of buffer '{}'", e.name);
+  DP_CHECK(e.trainable || !required, "parameter '{}' is fixed: it cannot require a gradient",
+           e.name);
+  if (frozen_[id] == !required) return;
+  frozen_[id] = !required;
+  ++requires_grad_version_;
+}
+
+void ParameterStore::skip_grad(Id id) {
+  backend_.fill(grad(id), 0.0f);
+  grad_ready(id);
 }
 
 void ParameterStore::check_finalized(const char* what) const {

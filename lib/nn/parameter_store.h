@@ -36,6 +36,7 @@ struct StateEntry {
   // false: a parameter the model keeps at its initial value (torch: requires_grad=False), such
   // as a batch norm's fixed scale. It is saved and loaded like any other, but belongs to no
   // optimizer group (train/param_groups.h), and its layer writes its gradient as 0.
+  // ParameterStore::requires_grad adds the frozen state that may change during a run.
   bool trainable = true;
   int64_t numel() const { return dp::numel(shape); }
 };
@@ -91,6 +92,19 @@ class ParameterStore {
   // Same for the gradient of a parameter.
   void read_grad(Id id, float* host, size_t count) const;
 
+  // Whether backward computes parameter `id`'s gradient: trainable and not frozen now. A
+  // parameter whose optimizer group is frozen (--freeze; train/param_groups.h) is set false,
+  // as torch's requires_grad_(False): layers then skip the work only it needed, and autograd's
+  // pruning follows where a model knows that nothing below a layer needs a gradient. Each
+  // change bumps requires_grad_version(), so that a captured backward is captured again.
+  bool requires_grad(Id id) const;
+  void set_requires_grad(Id id, bool required);
+  uint64_t requires_grad_version() const { return requires_grad_version_; }
+  // A layer's backward for a parameter that requires no gradient: writes it as 0 (torch leaves
+  // it None; 0 keeps gradient norms and the NaN guard those of the others) and reports it ready,
+  // so the gradient reducer's buckets complete as always.
+  void skip_grad(Id id);
+
   Backend& backend() const { return backend_; }
 
   // Backward calls grad_ready(id) right after a layer has written parameter `id`'s gradient,
@@ -114,7 +128,11 @@ class ParameterStore {
   // reset: benchmarks turn it into achieved GFLOP/s (forward + backward = 3x forward).
   void count_forward_macs(int64_t macs) { forward_macs_ += macs; }
   int64_t forward_macs() const { return forward_macs_; }
-  void reset_forward_macs() { forward_macs_ = 0; }
+  // The same for backward passes, as run: a data or weight gradient that was skipped (the
+  // first layer's input gradient, a frozen layer's) counts 0.
+  void count_backward_macs(int64_t macs) { backward_macs_ += macs; }
+  int64_t backward_macs() const { return backward_macs_; }
+  void reset_macs() { forward_macs_ = backward_macs_ = 0; }
 
  private:
   static constexpr int64_t kBufferAlignment = 4;  // elements: 16 bytes of f32
@@ -131,9 +149,11 @@ class ParameterStore {
   bool finalized_ = false;
   Tensor params_, grads_, buffers_, one_;
   std::vector<Tensor> param_views_, grad_views_, buffer_views_;  // indexed by Id
+  std::vector<bool> frozen_;                                      // indexed by Id
+  uint64_t requires_grad_version_ = 0;
   GradReadyHook grad_ready_hook_;
   StatsExchange* stats_exchange_ = nullptr;
-  int64_t forward_macs_ = 0;
+  int64_t forward_macs_ = 0, backward_macs_ = 0;
 };
 
 }  // namespace dp::nn

@@ -1,7 +1,8 @@
 // The training optimizer: SGD (PyTorch semantics, see optim/sgd.h) over parameter groups, as
 // torch.optim.SGD's param_groups. Each group owns ranges of the model's flat parameter buffer
 // and has its own learning-rate factor, momentum, Nesterov flag and weight decay, and can be
-// frozen (no update; its gradients are still computed and averaged). One flat momentum buffer
+// frozen (no update; the training step then marks its parameters as requiring no gradient:
+// train/param_groups.h apply_frozen_groups). One flat momentum buffer
 // covers every parameter, so checkpoints save it whole whatever the grouping.
 //
 // Invariant: the groups' ranges are disjoint. A single group covering the whole buffer

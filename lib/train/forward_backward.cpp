@@ -66,7 +66,14 @@ void ForwardBackward::drop_graphs() {
 }
 
 bool ForwardBackward::run_graph(const Tensor& images, const Tensor& labels) {
-  if (!use_graphs_ || !warmed_up_ || !last_full_) return false;
+  if (!use_graphs_) return false;
+  const uint64_t version = model_.store().requires_grad_version();
+  if (version != graphs_requires_grad_version_) {
+    if (!graphs_.empty()) drop_graphs();
+    graphs_requires_grad_version_ = version;
+    warmed_up_ = false;
+  }
+  if (!warmed_up_ || !last_full_) return false;
   const auto key = std::make_pair(images.data<void>(), labels.data<void>());
   auto it = graphs_.find(key);
   if (it != graphs_.end()) {

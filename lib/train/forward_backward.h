@@ -10,7 +10,9 @@
 // captures again. Partial batches run eagerly. During capture the grad-ready hook is
 // detached, so no collective is recorded into the graph; after a replay
 // GradientReducer::finish() starts every bucket at once, trading the overlap of reduction with
-// backward for the launches saved. A capture that fails turns graphs off for the run,
+// backward for the launches saved. A change of which parameters require a gradient (a group
+// frozen mid-run) changes what backward runs: the graphs are dropped and the next full-size
+// step runs eagerly before capturing again. A capture that fails turns graphs off for the run,
 // with one log line saying why; training goes on eagerly.
 #pragma once
 
@@ -62,6 +64,8 @@ class ForwardBackward {
   int64_t full_batch_;
   int sum_over_ranks_;
   bool warmed_up_ = false;  // a full-size step has run eagerly
+  // The store's requires_grad_version() the graphs were captured under.
+  uint64_t graphs_requires_grad_version_ = 0;
   bool last_full_ = false;
   Tensor dlogits_;
   // The last forward's logits and labels (handles: a layer's buffer may be reshaped later).

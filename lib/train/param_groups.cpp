@@ -38,6 +38,21 @@ std::vector<optim::ParamGroup> assign_param_groups(const nn::ParameterStore& sto
   return groups;
 }
 
+void apply_frozen_groups(const std::vector<optim::ParamGroup>& groups, nn::ParameterStore& store) {
+  const auto in_range = [](const nn::StateEntry& e, const optim::ParamRange& r) {
+    return e.offset >= r.offset && e.offset < r.offset + r.numel;
+  };
+  for (nn::ParameterStore::Id id = 0; id < store.entries().size(); ++id) {
+    const nn::StateEntry& entry = store.entry(id);
+    if (entry.kind != nn::StateKind::parameter || !entry.trainable) continue;
+    bool frozen = false;
+    for (const optim::ParamGroup& group : groups)
+      for (const optim::ParamRange& range : group.ranges)
+        if (in_range(entry, range)) frozen = group.frozen;
+    store.set_requires_grad(id, !frozen);
+  }
+}
+
 ParamGroupRule freeze_param_group(const FreezeSpec& spec, const TrainConfig& config) {
   ParamGroupRule rule = default_param_group(config);
   rule.group.name = freeze_group_name(spec.pattern);

@@ -25,6 +25,11 @@ struct ParamGroupRule {
 std::vector<optim::ParamGroup> assign_param_groups(const nn::ParameterStore& store,
                                                    const std::vector<ParamGroupRule>& rules);
 
+// The store's requires_grad from the groups, as torch's requires_grad_ on a frozen group's
+// parameters: false for a parameter in a frozen group, true for one in any other. The
+// training step calls it before each forward, after the step callbacks have frozen groups.
+void apply_frozen_groups(const std::vector<optim::ParamGroup>& groups, nn::ParameterStore& store);
+
 // The group --freeze PATTERN[:EPOCHS] makes: freeze_group_name(PATTERN), frozen from the start
 // when after_epochs is 0 (the FreezeCallback thaws nothing; it freezes after the epochs).
 inline constexpr std::string_view kFreezeGroupPrefix = "freeze:";

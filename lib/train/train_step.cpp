@@ -1,5 +1,7 @@
 #include "train/train_step.h"
 
+#include "train/param_groups.h"
+
 namespace dp {
 
 TrainStep::TrainStep(nn::Model& model, const TrainStepOptions& options, GradientReducer& reducer,
@@ -22,6 +24,7 @@ StepResult TrainStep::run(const data::HostBatch& batch, const StepPosition& at, 
   result.samples = batch.size();
   bool graphed = false;
   hooks_.before_step(at, batch);
+  apply_frozen_groups(optimizer_.groups(), model_.store());
   {
     // A graph step replays backward too: its whole time counts as forward time.
     ScopedTimer t(times.phases.forward);

@@ -1,7 +1,9 @@
 // airbench94 in the zoo: the state a torch module of the issue's description has (names, order,
 // shapes, which parameters train), the parameter and multiply-add counts the issue states
 // (1.97 M, 118.1 M per 32x32 image), the identity (dirac) init, and a training pass that
-// fills every trainable gradient and leaves the fixed BN scales at 0 gradient.
+// fills every trainable gradient and leaves the fixed BN scales at 0 gradient; with the
+// whitening layer frozen (the recipe after 3 epochs), a backward that skips everything below
+// block1 and still gives every other parameter the full backward's gradient, reported once.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -64,6 +66,18 @@ class Airbench94 : public ::testing::Test {
     model->store().read(*id, h.data(), h.size());
     return h;
   }
+  // dL/dlogits of a fixed pattern after a training forward of `x`; the gradients on the host.
+  std::vector<float> gradients(const Tensor& x) {
+    const Tensor& logits = model->forward(x, true);
+    Tensor dlogits = backend->allocate(logits.shape());
+    std::vector<float> dl(dlogits.numel());
+    for (size_t i = 0; i < dl.size(); ++i) dl[i] = 0.1f * std::sin(1.3f * i);
+    backend->copy_from_host(dl.data(), dlogits);
+    model->backward(dlogits);
+    std::vector<float> g(model->grads().numel());
+    backend->copy_to_host(model->grads(), g.data());
+    return g;
+  }
   Tensor images(int64_t n) {
     Tensor t = backend->allocate({n, 32, 32, 3});
     std::vector<float> px(t.numel());
@@ -94,7 +108,7 @@ TEST_F(Airbench94, ParameterAndMultiplyAddCountsOfTheIssue) {
   // + 256*10; of those, 1,152 are the fixed BN scales.
   EXPECT_EQ(model->store().parameter_count(), 1972792);
   EXPECT_NEAR(model->store().parameter_count() / 1e6, 1.97, 0.005);
-  model->store().reset_forward_macs();
+  model->store().reset_macs();
   model->forward(images(2), false);
   const int64_t per_image = model->store().forward_macs() / 2;
   EXPECT_EQ(per_image, 118147360);  // 31x31 whiten, 31/15, 15/7, 7/3 convs and the head
@@ -161,6 +175,53 @@ TEST_F(Airbench94, TrainingPassFillsTrainableGradientsAndUpdatesStatistics) {
   EXPECT_EQ(named("block3.norm2.num_batches_tracked"), std::vector<float>{1.0f});
   // PyTorch momentum 0.4: running_var = 0.6 * 1 + 0.4 * (unbiased batch variance) != 1.
   EXPECT_NE(named("block1.norm1.running_var")[0], 1.0f);
+}
+
+TEST_F(Airbench94, FrozenWhiteningSkipsItsBackwardAndLeavesTheOtherGradientsExact) {
+  Tensor x = images(3);
+  ParameterStore& store = model->store();
+  store.reset_macs();
+  const std::vector<float> full = gradients(x);
+  // Per image: the whitening conv (24 x 3 x 2 x 2 at 31 x 31) and block1.conv1's data
+  // gradient (64 x 24 x 3 x 3 at 31 x 31) are what the pruned backward leaves out.
+  const int64_t whiten = 3 * 276768, block1_data = 3 * 13284864;
+  const int64_t forward = store.forward_macs();
+  EXPECT_EQ(store.backward_macs(), 2 * forward - whiten) << "all but the images' gradient";
+  const ParameterStore::Id weight = *store.find("whiten.weight"), bias = *store.find("whiten.bias");
+  store.set_requires_grad(weight, false);
+  store.set_requires_grad(bias, false);
+  std::vector<int> ready(store.entries().size(), 0);
+  store.set_grad_ready_hook([&](ParameterStore::Id id) { ++ready[id]; });
+  backend->fill(model->grads(), std::nanf(""));
+  store.reset_macs();
+  const std::vector<float> pruned = gradients(x);
+  EXPECT_EQ(store.backward_macs(), 2 * forward - 2 * whiten - block1_data);
+  for (ParameterStore::Id id = 0; id < store.entries().size(); ++id) {
+    const StateEntry& e = store.entry(id);
+    if (e.kind != StateKind::parameter) continue;
+    EXPECT_EQ(ready[id], 1) << e.name << ": reported ready once, skipped or not";
+    for (int64_t i = 0; i < e.numel(); ++i) {
+      const float expected = id == weight || id == bias ? 0.0f : full[e.offset + i];
+      ASSERT_EQ(pruned[e.offset + i], expected) << e.name << "[" << i << "]";
+    }
+  }
+  // The bias alone trains (the recipe's first 3 epochs): its gradient is the full one's.
+  store.set_requires_grad(bias, true);
+  store.reset_macs();
+  const std::vector<float> bias_only = gradients(x);
+  EXPECT_EQ(store.backward_macs(), 2 * forward - 2 * whiten) << "no whitening conv call";
+  const StateEntry& b = store.entry(bias);
+  for (int64_t i = 0; i < b.numel(); ++i)
+    ASSERT_EQ(bias_only[b.offset + i], full[b.offset + i]) << "whiten.bias[" << i << "]";
+  for (int64_t i = 0; i < store.entry(weight).numel(); ++i)
+    ASSERT_EQ(bias_only[store.entry(weight).offset + i], 0.0f) << "whiten.weight stays 0";
+}
+
+TEST_F(Airbench94, FixedParametersCannotRequireAGradient) {
+  EXPECT_THROW(model->store().set_requires_grad(*model->store().find("block1.norm1.weight"), true),
+               Error);
+  EXPECT_FALSE(model->store().requires_grad(*model->store().find("block1.norm1.weight")));
+  EXPECT_TRUE(model->store().requires_grad(*model->store().find("block1.norm1.bias")));
 }
 
 TEST_F(Airbench94, RefusesInputsThatDoNotPoolToOnePixel) {

@@ -1,7 +1,8 @@
 // Parameter groups from the options: --bn-bias-lr-factor makes group "bn_bias" (every BN bias
 // and nothing else) at lr x F with weight decay / F, so lr x decay is the default group's;
 // --freeze PATTERN[:EPOCHS] makes a group of the names the glob matches, frozen from the start
-// or after EPOCHS epochs (FreezeCallback); a pattern matching nothing is refused by name.
+// or after EPOCHS epochs (FreezeCallback), whose parameters then require no gradient
+// (apply_frozen_groups); a pattern matching nothing is refused by name.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -73,6 +74,25 @@ TEST(ConfiguredGroups, BnBiasGroupKeepsLrTimesDecayAndFreezeGroupsTakeTheirNames
     const bool frozen = e.name == "conv1.weight" || e.name.starts_with("fc.");
     EXPECT_EQ(before[e.offset] == after[e.offset], frozen) << e.name;
   }
+  // The training step's apply_frozen_groups: exactly the frozen groups' parameters, and the
+  // fixed ones, require no gradient; the version moves when, and only when, that changes.
+  nn::ParameterStore& store = model->store();
+  const uint64_t version = store.requires_grad_version();
+  apply_frozen_groups(opt.groups(), store);
+  const uint64_t frozen_version = store.requires_grad_version();
+  EXPECT_GT(frozen_version, version);
+  for (nn::ParameterStore::Id id = 0; id < store.entries().size(); ++id) {
+    const nn::StateEntry& e = store.entry(id);
+    if (e.kind != nn::StateKind::parameter) continue;
+    const bool frozen = e.name == "conv1.weight" || e.name.starts_with("fc.");
+    EXPECT_EQ(store.requires_grad(id), e.trainable && !frozen) << e.name;
+  }
+  apply_frozen_groups(opt.groups(), store);
+  EXPECT_EQ(store.requires_grad_version(), frozen_version) << "nothing changed";
+  opt.group("freeze:fc.*").frozen = false;
+  apply_frozen_groups(opt.groups(), store);
+  EXPECT_TRUE(store.requires_grad(*store.find("fc.weight"))) << "thawed";
+  EXPECT_FALSE(store.requires_grad(*store.find("conv1.weight")));
 }
 
 TEST(ConfiguredGroups, BadFreezeValuesAreRefusedNamingTheOption) {
