@@ -69,6 +69,7 @@ class Airbench94 : public ::testing::Test {
   // dL/dlogits of a fixed pattern after a training forward of `x`; the gradients on the host.
   std::vector<float> gradients(const Tensor& x) {
     const Tensor& logits = model->forward(x, true);
+    EXPECT_EQ(logits.shape(), (Shape{x.dim(0), 10}));
     Tensor dlogits = backend->allocate(logits.shape());
     std::vector<float> dl(dlogits.numel());
     for (size_t i = 0; i < dl.size(); ++i) dl[i] = 0.1f * std::sin(1.3f * i);
@@ -150,16 +151,7 @@ TEST_F(Airbench94, InitIsPyTorchDefaultWithIdentityFilters) {
 
 TEST_F(Airbench94, TrainingPassFillsTrainableGradientsAndUpdatesStatistics) {
   backend->fill(model->grads(), std::nanf(""));
-  Tensor x = images(3);
-  const Tensor& logits = model->forward(x, true);
-  ASSERT_EQ(logits.shape(), (Shape{3, 10}));
-  Tensor dlogits = backend->allocate(logits.shape());
-  std::vector<float> dl(dlogits.numel());
-  for (size_t i = 0; i < dl.size(); ++i) dl[i] = 0.1f * std::sin(1.3f * i);
-  backend->copy_from_host(dl.data(), dlogits);
-  model->backward(dlogits);
-  std::vector<float> g(model->grads().numel());
-  backend->copy_to_host(model->grads(), g.data());
+  const std::vector<float> g = gradients(images(3));
   for (const auto& e : model->store().entries()) {
     if (e.kind != StateKind::parameter) continue;
     double norm = 0;
