@@ -86,10 +86,9 @@ Tensor& BatchNorm2d::backward(const Tensor& dy) {
                                         saved_mean_, saved_var_, workspace_, dx,
                                         store_.grad(weight_), store_.grad(bias_));
   }
-  // A fixed scale has no gradient in torch; 0 keeps gradient norms those of the trainable ones.
-  if (options_.fixed_weight) store_.backend().fill(store_.grad(weight_), 0.0f);
-  store_.grad_ready(weight_);
-  store_.grad_ready(bias_);
+  // A fixed scale, or a frozen parameter, reads 0 (report_grad).
+  store_.report_grad(weight_);
+  store_.report_grad(bias_);
   return dx;
 }
 

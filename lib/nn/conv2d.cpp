@@ -46,21 +46,15 @@ Tensor& Conv2d::backward(const Tensor& dy) {
   Backend& be = store_.backend();
   Tensor* dx = input_grad_ ? &dx_.shaped(be, x_.shape(), be.activation_dtype()) : nullptr;
   // The backends compute the weight gradient with every call; a frozen weight's is then
-  // overwritten by 0.
-  const bool weight_grad = store_.requires_grad(weight_);
-  if (dx || weight_grad) {
+  // overwritten by 0 (report_grad).
+  if (dx || store_.requires_grad(weight_)) {
     be.conv2d_backward(g, x_, store_.param(weight_), dy, dx, store_.grad(weight_));
     store_.count_backward_macs(macs(g) * (dx ? 2 : 1));
   }
-  if (weight_grad)
-    store_.grad_ready(weight_);
-  else
-    store_.skip_grad(weight_);
-  if (bias_ && store_.requires_grad(*bias_)) {
-    be.channel_bias_backward(dy, store_.grad(*bias_));
-    store_.grad_ready(*bias_);
-  } else if (bias_) {
-    store_.skip_grad(*bias_);
+  store_.report_grad(weight_);
+  if (bias_) {
+    if (store_.requires_grad(*bias_)) be.channel_bias_backward(dy, store_.grad(*bias_));
+    store_.report_grad(*bias_);
   }
   return dx ? *dx : dx_.tensor();
 }
@@ -71,8 +65,8 @@ bool Conv2d::needs_backward() const {
 }
 
 void Conv2d::skip_backward() {
-  store_.skip_grad(weight_);
-  if (bias_) store_.skip_grad(*bias_);
+  store_.report_grad(weight_);  // none requires a gradient: each reads 0
+  if (bias_) store_.report_grad(*bias_);
 }
 
 }  // namespace dp::nn

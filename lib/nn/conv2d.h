@@ -24,7 +24,7 @@ class Conv2d : public Layer {
   // only the bias needs its gradient.
   bool needs_backward() const;
   // Backward when nothing needs it, or nothing below: every parameter's gradient written as
-  // 0 (ParameterStore::skip_grad).
+  // 0 (ParameterStore::report_grad).
   void skip_backward();
   int64_t out_channels() const { return out_channels_; }
 

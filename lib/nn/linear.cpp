@@ -32,8 +32,8 @@ Tensor& Linear::backward(const Tensor& dy) {
   store_.backend().linear_backward(x_, store_.param(weight_), dy, dx, store_.grad(weight_),
                                    bias_ ? store_.grad(*bias_) : unused_bias_grad_);
   store_.count_backward_macs(2 * x_.dim(0) * in_features_ * out_features_);
-  store_.grad_ready(weight_);
-  if (bias_) store_.grad_ready(*bias_);
+  store_.report_grad(weight_);
+  if (bias_) store_.report_grad(*bias_);
   return dx;
 }
 

@@ -94,8 +94,8 @@ void ParameterStore::set_requires_grad(Id id, bool required) {
   ++requires_grad_version_;
 }
 
-void ParameterStore::skip_grad(Id id) {
-  backend_.fill(grad(id), 0.0f);
+void ParameterStore::report_grad(Id id) {
+  if (!requires_grad(id)) backend_.fill(grad(id), 0.0f);
   grad_ready(id);
 }
 

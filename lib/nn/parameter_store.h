@@ -100,10 +100,11 @@ class ParameterStore {
   bool requires_grad(Id id) const;
   void set_requires_grad(Id id, bool required);
   uint64_t requires_grad_version() const { return requires_grad_version_; }
-  // A layer's backward for a parameter that requires no gradient: writes it as 0 (torch leaves
-  // it None; 0 keeps gradient norms and the NaN guard those of the others) and reports it ready,
-  // so the gradient reducer's buckets complete as always.
-  void skip_grad(Id id);
+  // Every layer's backward ends each of its parameters with this, whether it computed the
+  // gradient or skipped it: a parameter that requires no gradient (fixed, or frozen now) has it
+  // written as 0 (torch leaves it None; 0 keeps gradient norms and the NaN guard those of the
+  // others). Then grad_ready(id), so the gradient reducer's buckets complete as always.
+  void report_grad(Id id);
 
   Backend& backend() const { return backend_; }
 

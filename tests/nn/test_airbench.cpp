@@ -6,6 +6,7 @@
 // block1 and still gives every other parameter the full backward's gradient, reported once.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -78,6 +79,21 @@ class Airbench94 : public ::testing::Test {
     std::vector<float> g(model->grads().numel());
     backend->copy_to_host(model->grads(), g.data());
     return g;
+  }
+  // After a backward with the parameters `frozen` requiring no gradient: theirs read 0, every
+  // other parameter's equals `full`'s bit for bit, and each was reported ready once (`ready`).
+  void expect_frozen_read_zero(const std::vector<float>& full, const std::vector<float>& got,
+                               const std::vector<ParameterStore::Id>& frozen,
+                               const std::vector<int>& ready) {
+    const ParameterStore& store = model->store();
+    for (ParameterStore::Id id = 0; id < store.entries().size(); ++id) {
+      const StateEntry& e = store.entry(id);
+      if (e.kind != StateKind::parameter) continue;
+      EXPECT_EQ(ready[id], 1) << e.name << ": reported ready once, skipped or not";
+      const bool zero = std::find(frozen.begin(), frozen.end(), id) != frozen.end();
+      for (int64_t i = 0; i < e.numel(); ++i)
+        ASSERT_EQ(got[e.offset + i], zero ? 0.0f : full[e.offset + i]) << e.name << "[" << i << "]";
+    }
   }
   Tensor images(int64_t n) {
     Tensor t = backend->allocate({n, 32, 32, 3});
@@ -188,15 +204,7 @@ TEST_F(Airbench94, FrozenWhiteningSkipsItsBackwardAndLeavesTheOtherGradientsExac
   store.reset_macs();
   const std::vector<float> pruned = gradients(x);
   EXPECT_EQ(store.backward_macs(), 2 * forward - 2 * whiten - block1_data);
-  for (ParameterStore::Id id = 0; id < store.entries().size(); ++id) {
-    const StateEntry& e = store.entry(id);
-    if (e.kind != StateKind::parameter) continue;
-    EXPECT_EQ(ready[id], 1) << e.name << ": reported ready once, skipped or not";
-    for (int64_t i = 0; i < e.numel(); ++i) {
-      const float expected = id == weight || id == bias ? 0.0f : full[e.offset + i];
-      ASSERT_EQ(pruned[e.offset + i], expected) << e.name << "[" << i << "]";
-    }
-  }
+  expect_frozen_read_zero(full, pruned, {weight, bias}, ready);
   // The bias alone trains (the recipe's first 3 epochs): its gradient is the full one's.
   store.set_requires_grad(bias, true);
   store.reset_macs();
@@ -207,6 +215,21 @@ TEST_F(Airbench94, FrozenWhiteningSkipsItsBackwardAndLeavesTheOtherGradientsExac
     ASSERT_EQ(bias_only[b.offset + i], full[b.offset + i]) << "whiten.bias[" << i << "]";
   for (int64_t i = 0; i < store.entry(weight).numel(); ++i)
     ASSERT_EQ(bias_only[store.entry(weight).offset + i], 0.0f) << "whiten.weight stays 0";
+}
+
+TEST_F(Airbench94, FrozenParametersOfEveryLayerKindReadZeroAndChangeNoOtherGradient) {
+  Tensor x = images(3);
+  const std::vector<float> full = gradients(x);
+  ParameterStore& store = model->store();
+  // A conv whose input gradient is still needed, a BN shift and the linear head.
+  const std::vector<ParameterStore::Id> frozen = {
+      *store.find("block2.conv1.weight"), *store.find("block2.norm1.bias"),
+      *store.find("head.weight")};
+  for (ParameterStore::Id id : frozen) store.set_requires_grad(id, false);
+  std::vector<int> ready(store.entries().size(), 0);
+  store.set_grad_ready_hook([&](ParameterStore::Id id) { ++ready[id]; });
+  backend->fill(model->grads(), std::nanf(""));
+  expect_frozen_read_zero(full, gradients(x), frozen, ready);
 }
 
 TEST_F(Airbench94, FixedParametersCannotRequireAGradient) {
