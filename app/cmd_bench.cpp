@@ -49,7 +49,8 @@ po::options_description describe(BenchOptions& o) {
       ("threads", po::value(&o.threads)->default_value(o.threads), "compute threads (0: all)")
       ("pin-threads", po::value(&o.pin_threads)->default_value(o.pin_threads),
        "CPU: bind each compute thread to its own core")
-      ("precision", po::value(&o.precision)->default_value(o.precision), "CUDA: fp32|tf32|bf16")
+      ("precision", po::value(&o.precision)->default_value(o.precision),
+       "fp32, tf32 (CUDA) or bf16 (CUDA; CPU with AVX512-BF16 or AMX)")
       ("deterministic", po::bool_switch(&o.deterministic), "CUDA: deterministic algorithms only")
       ("cuda-graphs", po::value(&o.cuda_graphs)->default_value(o.cuda_graphs),
        "CUDA: replay forward, loss and backward as one captured graph (as dptrain train)")
@@ -151,7 +152,7 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
   }
   BackendChoice choice = choose_backend(o.device, o.threads, mpi.local_rank(), mpi.local_size(),
                                         cuda_options(o.precision, o.deterministic), o.pin_threads,
-                                        cpu_blocked_activations(o.arch));
+                                        cpu_blocked_activations(o.arch, o.precision == "bf16"));
   Backend& backend = *choice.backend;
   nn::ModelSpec spec;
   spec.arch = o.arch;

@@ -37,7 +37,8 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
       ("tta", po::value(&tta)->default_value(tta),
        "test-time augmentation: 0 the image, 1 + its mirror, 2 + both shifted one pixel "
        "diagonally each way with reflect padding (6 passes)")
-      ("precision", po::value(&precision)->default_value(precision), "CUDA: fp32|tf32|bf16")
+      ("precision", po::value(&precision)->default_value(precision),
+       "fp32, tf32 (CUDA) or bf16 (CUDA; CPU with AVX512-BF16 or AMX)")
       ("deterministic", po::bool_switch(&deterministic), "CUDA: deterministic algorithms only");
   if (!parse_options(args, desc, "usage: dptrain eval --checkpoint FILE --data FILE")) return 0;
   if (batch_size < 1) throw UsageError("option --batch-size: must be at least 1");
@@ -63,7 +64,7 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
 
   BackendChoice choice = choose_backend(device, threads, mpi.local_rank(), mpi.local_size(),
                                        cuda_options(precision, deterministic), true,
-                                       cpu_blocked_activations(spec.arch));
+                                       cpu_blocked_activations(spec.arch, precision == "bf16"));
   auto model = nn::make_model(spec, *choice.backend);
   ModelState(*model, nullptr).load(checkpoint);
   auto comm = make_mpi_communicator();

@@ -268,7 +268,12 @@ class Backend {
 };
 
 // blocked_activations: nChw16c activations inside stages of 32+ channels
-// (cpu/activation_layout.h); false keeps them all NHWC.
-std::unique_ptr<Backend> make_cpu_backend(int threads = 0, bool blocked_activations = true);
+// (cpu/activation_layout.h); false keeps them all NHWC. bf16_convolutions: convolutions on bf16
+// operands with f32 results (--precision bf16); UsageError where !cpu_has_native_bf16().
+std::unique_ptr<Backend> make_cpu_backend(int threads = 0, bool blocked_activations = true,
+                                          bool bf16_convolutions = false);
+// Whether this CPU has bf16 arithmetic (AVX512-BF16 or AMX), as oneDNN detects it (and as
+// ONEDNN_MAX_CPU_ISA caps it).
+bool cpu_has_native_bf16();
 
 }  // namespace dp

@@ -15,19 +15,19 @@ namespace dp {
 namespace {
 
 BackendChoice cpu_backend(int threads, int local_rank, int local_size, bool pin, bool blocked,
-                          const std::string& why) {
+                          bool bf16, const std::string& why) {
   std::string team_note;
   if (threads == 0) {
     cpu::DefaultTeam team = cpu::default_team(local_size);
     threads = team.threads;
     team_note = std::move(team.note);
   }
-  auto backend = make_cpu_backend(threads, blocked);
+  auto backend = make_cpu_backend(threads, blocked, bf16);
   const std::string pinning = pin ? ", " + cpu::pin_openmp_threads(threads, local_rank, local_size)
                                   : ", threads not pinned (--pin-threads false)";
-  return {std::move(backend),
-          fmt::format("cpu backend, {} threads{}{}, {} activations ({})", threads, team_note,
-                      pinning, blocked ? "nChw16c" : "NHWC", why)};
+  return {std::move(backend), fmt::format("cpu backend, {} threads{}{}, {} activations{} ({})",
+                                          threads, team_note, pinning, blocked ? "nChw16c" : "NHWC",
+                                          bf16 ? ", bf16 convolutions" : "", why)};
 }
 
 }  // namespace
@@ -49,10 +49,10 @@ CudaOptions cuda_options(const std::string& precision, bool deterministic) {
   return o;
 }
 
-bool cpu_blocked_activations(const std::string& arch) {
+bool cpu_blocked_activations(const std::string& arch, bool bf16) {
   const char* v = std::getenv("DPTRAIN_CPU_LAYOUT");
   const std::string choice = v ? v : "";
-  if (choice.empty() || choice == "auto") return !nn::uses_bottleneck_blocks(arch);
+  if (choice.empty() || choice == "auto") return !bf16 && !nn::uses_bottleneck_blocks(arch);
   if (choice == "blocked" || choice == "nhwc") return choice == "blocked";
   throw UsageError(fmt::format("DPTRAIN_CPU_LAYOUT={}: expected auto, blocked or nhwc", choice));
 }
@@ -61,25 +61,30 @@ bool cudnn_batchnorm_persistent_from_environment() {
   return !env_switch("DPTRAIN_CUDNN_BN", "persistent", "spatial");
 }
 
-BackendChoice choose_backend(const std::string& device, int threads, int local_rank,
-                             int local_size, const CudaOptions& cuda, bool pin_threads,
-                             bool cpu_blocked) {
+BackendChoice choose_backend(const std::string& device, int threads, int local_rank, int local_size,
+                             const CudaOptions& cuda, bool pin_threads, bool cpu_blocked) {
   if (device != "auto" && device != "cpu" && device != "cuda")
     throw UsageError(fmt::format("option --device: '{}' must be auto, cpu or cuda", device));
-  const bool cuda_precision = cuda.allow_tf32 || cuda.mixed_bf16;
   if (device == "cpu") {
-    if (cuda_precision)
-      throw UsageError("option --precision: tf32 and bf16 need the CUDA backend; --device cpu "
-                       "computes in fp32");
-    return cpu_backend(threads, local_rank, local_size, pin_threads, cpu_blocked, "--device cpu");
+    if (cuda.allow_tf32)
+      throw UsageError(
+          "option --precision: tf32 needs the CUDA backend; --device cpu has fp32 "
+          "and bf16");
+    return cpu_backend(threads, local_rank, local_size, pin_threads, cpu_blocked, cuda.mixed_bf16,
+                       "--device cpu");
   }
+  // auto without a usable GPU: bf16 where this CPU has it, else fp32 with a note.
+  const bool cpu_bf16 = cuda.mixed_bf16 && cpu_has_native_bf16();
   const std::string cpu_note =
-      cuda_precision ? "; --precision applies to the CUDA backend, fp32 here" : "";
+      cuda.allow_tf32 ? "; --precision tf32 applies to the CUDA backend, fp32 here"
+      : cuda.mixed_bf16 && !cpu_bf16
+          ? "; --precision bf16: this CPU has neither AVX512-BF16 nor AMX, fp32 here"
+          : "";
   CudaProbe probe = probe_cuda();
   if (probe.device_count == 0) {
     if (device == "cuda")
       throw UsageError(fmt::format("option --device cuda: no usable GPU ({})", probe.reason));
-    return cpu_backend(threads, local_rank, local_size, pin_threads, cpu_blocked,
+    return cpu_backend(threads, local_rank, local_size, pin_threads, cpu_blocked, cpu_bf16,
                        fmt::format("no GPU: {}{}", probe.reason, cpu_note));
   }
 #ifdef DPTRAIN_WITH_CUDA
@@ -99,7 +104,7 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
     return {std::move(backend), fmt::format("{} ({})", name, why)};
   } catch (const Error& e) {
     // auto: a GPU that cannot be used (driver too old, out of memory) is not fatal.
-    return cpu_backend(threads, local_rank, local_size, pin_threads, cpu_blocked,
+    return cpu_backend(threads, local_rank, local_size, pin_threads, cpu_blocked, cpu_bf16,
                        fmt::format("auto: {} GPU(s) found, but the CUDA backend failed: {}{}",
                                    probe.device_count, e.what(), cpu_note));
   }
@@ -107,7 +112,7 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
   (void)cuda;
   if (device == "cuda")
     throw UsageError("option --device cuda: this build has no CUDA backend; use --device cpu");
-  return cpu_backend(threads, local_rank, local_size, pin_threads, cpu_blocked,
+  return cpu_backend(threads, local_rank, local_size, pin_threads, cpu_blocked, cpu_bf16,
                      fmt::format("{} GPU(s) found, but this build has no CUDA backend{}",
                                  probe.device_count, cpu_note));
 #endif

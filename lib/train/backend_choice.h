@@ -21,8 +21,9 @@ struct BackendChoice {
 // `cuda`: options for the CUDA backend; its `device` is replaced by this rank's GPU.
 // --precision and --deterministic as CUDA backend options: fp32 (strict FP32 arithmetic),
 // tf32 (TF32 tensor cores for convolutions and GEMMs, PyTorch's cuDNN default) or bf16 (mixed
-// precision, as PyTorch's autocast to bfloat16). The CPU backend computes in fp32 whatever
-// they say; the reason string of a CPU choice says so when they asked for more.
+// precision, as PyTorch's autocast to bfloat16). The CPU backend takes bf16 too, as bf16
+// convolutions (make_cpu_backend), and computes everything else in fp32; the reason string of
+// a CPU choice says when it computes in fp32 where tf32 or bf16 was asked.
 CudaOptions cuda_options(const std::string& precision, bool deterministic);
 
 // DPTRAIN_CUDNN_BN=persistent|spatial (unset: persistent): CudaOptions::batchnorm_persistent.
@@ -31,7 +32,9 @@ bool cudnn_batchnorm_persistent_from_environment();
 // Whether the CPU backend keeps blocked (nChw16c) activations for this network
 // (cpu/activation_layout.h): DPTRAIN_CPU_LAYOUT=blocked|nhwc decides; unset or `auto`, basic-
 // block ResNets get blocked and bottleneck ones (ResNet-50) NHWC, whichever ran faster here.
-bool cpu_blocked_activations(const std::string& arch);
+// With bf16 convolutions (`bf16`), auto is NHWC: oneDNN's bf16 kernels read and write NHWC, so
+// blocked activations would add a reorder to every convolution.
+bool cpu_blocked_activations(const std::string& arch, bool bf16 = false);
 
 // `pin_threads`: bind the CPU backend's threads to cores (cpu::pin_openmp_threads).
 // `cpu_blocked`: the CPU backend's activation layout (cpu_blocked_activations).

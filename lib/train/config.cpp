@@ -169,8 +169,9 @@ void add_device_options(po::options_description& run, TrainConfig& c) {
       ("pin-threads", po::value(&c.pin_threads)->default_value(c.pin_threads),
        "CPU: bind each compute thread to its own core (this rank's share of the node)")
       ("precision", po::value(&c.precision)->default_value(c.precision),
-       "CUDA arithmetic: fp32 (strict), tf32 (tensor cores) or bf16 (mixed precision: bf16 "
-       "activations, f32 weights, statistics and optimizer); the CPU backend computes in fp32")
+       "fp32 (strict), tf32 (CUDA tensor cores) or bf16 (CUDA: mixed precision, bf16 "
+       "activations, f32 weights, statistics and optimizer; CPU with AVX512-BF16 or AMX: "
+       "convolutions on bf16 operands with f32 results)")
       ("deterministic",
        po::value(&c.deterministic)->default_value(c.deterministic)->implicit_value(true),
        "CUDA: deterministic cuDNN algorithms only (bitwise repeatable runs)")
@@ -382,9 +383,8 @@ void validate_data_model(const TrainConfig& c) {
   require(c.threads >= 0, "threads", "must not be negative");
   require(c.precision == "fp32" || c.precision == "tf32" || c.precision == "bf16", "precision",
           "must be fp32, tf32 or bf16");
-  require(c.precision == "fp32" || c.device != "cpu", "precision",
-          "tf32 and bf16 need the CUDA backend (--device cuda or auto); the CPU backend computes "
-          "in fp32");
+  require(c.precision != "tf32" || c.device != "cpu", "precision",
+          "tf32 needs the CUDA backend (--device cuda or auto); the CPU backend has fp32 and bf16");
   require(c.tta >= 0 && c.tta <= 2, "tta", "must be 0, 1 or 2");
 }
 

@@ -9,6 +9,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
+#include "bf16_host.h"
 #include "test_util.h"
 
 namespace dp::test {
@@ -208,6 +209,55 @@ TEST(CpuConv, WinogradMatchesNaiveAndDiffersFromDirectByRounding) {
        {Conv2dGeometry{2, 8, 8, 64, 64, 3, 2, 1}, Conv2dGeometry{2, 16, 16, 32, 32, 3, 1, 1},
         Conv2dGeometry{2, 8, 8, 64, 32, 1, 1, 0}, Conv2dGeometry{2, 2, 2, 64, 64, 3, 1, 1}})
     expect_matches_naive(wino, g);
+}
+#endif
+
+#ifndef DP_TEST_ON_CUDA
+// --precision bf16 on the CPU: every convolution reads its input, weights and output
+// gradient rounded to bf16 once and accumulates in f32. So (1) the results equal the naive
+// loop in double on the rounded operands up to f32 summation, (2) rounding the operands
+// before the call changes nothing, bit for bit, and (3) they are measurably not f32's. On
+// NHWC and blocked activations, on airbench94's shapes (the 2x2 whitening conv of 3 channels,
+// 24 whitened channels, 64 and 256 wide layers down to 3x3 maps) and a strided and a 1x1 one.
+TEST(CpuConv, Bf16ReadsOperandsRoundedOnceAndAccumulatesInF32) {
+  if (!cpu_has_native_bf16())
+    GTEST_SKIP() << "this CPU has neither AVX512-BF16 nor AMX: no bf16 convolutions here";
+  const Conv2dGeometry shapes[] = {
+      {2, 32, 32, 3, 24, 2, 1, 0},  {2, 15, 15, 24, 64, 3, 1, 1}, {2, 7, 7, 64, 256, 3, 1, 1},
+      {2, 3, 3, 256, 256, 3, 1, 1}, {2, 8, 8, 32, 64, 3, 2, 1},   {2, 8, 8, 64, 32, 1, 1, 0}};
+  for (bool blocked : {false, true}) {
+    cpu::CpuConvOptions options;
+    options.bf16 = true;
+    options.blocked_activations = blocked;
+    cpu::CpuBackend be(0, options);
+    ASSERT_NE(be.name().find("bf16 convolutions"), std::string::npos) << be.name();
+    for (const Conv2dGeometry& g : shapes) {
+      SCOPED_TRACE(describe(g) + (blocked ? " blocked" : " NHWC"));
+      std::mt19937 gen(3);
+      Tensor x = random_tensor(in_shape(g), gen), w = random_tensor(w_shape(g), gen);
+      Tensor dy = random_tensor(out_shape(g), gen);
+      Tensor xr = rounded_to_bf16(x), wr = rounded_to_bf16(w), dyr = rounded_to_bf16(dy);
+      Tensor y_ref = Tensor::empty(out_shape(g)), dx_ref = Tensor::empty(in_shape(g)),
+             dw_ref = Tensor::empty(w_shape(g));
+      naive_conv(g, xr, wr, dyr, y_ref, dx_ref, dw_ref);
+      Tensor y, dx, dw, y_r, dx_r, dw_r;
+      be.conv2d_forward(g, x, w, y);
+      be.conv2d_backward(g, x, w, dy, &dx, dw);
+      be.conv2d_forward(g, xr, wr, y_r);
+      be.conv2d_backward(g, xr, wr, dyr, &dx_r, dw_r);
+      EXPECT_CLOSE(y, y_ref, 1e-5);
+      EXPECT_CLOSE(dx, dx_ref, 1e-5);
+      EXPECT_CLOSE(dw, dw_ref, 1e-5);
+      EXPECT_EQ(relative_max_error(y, y_r), 0.0);
+      EXPECT_EQ(relative_max_error(dx, dx_r), 0.0);
+      EXPECT_EQ(relative_max_error(dw, dw_r), 0.0);
+      Tensor y_f32 = Tensor::empty(out_shape(g)), dx_f32 = Tensor::empty(in_shape(g)),
+             dw_f32 = Tensor::empty(w_shape(g));
+      naive_conv(g, x, w, dy, y_f32, dx_f32, dw_f32);
+      EXPECT_GT(relative_max_error(y, y_f32), 1e-4) << "the forward ran in f32";
+      EXPECT_GT(relative_max_error(dw, dw_f32), 1e-4) << "backward-weights ran in f32";
+    }
+  }
 }
 #endif
 

@@ -11,8 +11,8 @@ and runs 1.. show the steady time. Prints one line per epoch and a summary; --js
 every run's accuracies (TTA levels 0..--tta-level), train and eval seconds and step counts.
 
 usage: pytorch_airbench94.py --data cifar10.h5 [--epochs 9.9] [--seed 0] [--tta-level 2]
-       [--device cpu|cuda] [--compile] [--half] [--threads N] [--max-steps N] [--runs N]
-       [--json OUT]"""
+       [--device cpu|cuda] [--compile] [--half | --autocast-bf16] [--threads N]
+       [--max-steps N] [--runs N] [--json OUT]"""
 import argparse
 import json
 import math
@@ -393,6 +393,14 @@ def evaluate(model, net, images, labels, mean, std, level, device, dtype):
     return {f"tta{i}": c / len(images) for i, c in enumerate(correct)}
 
 
+def autocast_bf16(model, device_type):
+    """`model` run under torch.autocast to bfloat16; the logits come back as f32."""
+    def forward(x):
+        with torch.autocast(device_type=device_type, dtype=torch.bfloat16):
+            return model(x).float()
+    return forward
+
+
 # ---------------------------------------------------------------- command line
 
 def parse_args(argv=None):
@@ -406,6 +414,9 @@ def parse_args(argv=None):
     p.add_argument("--compile", action="store_true", help="torch.compile the network")
     p.add_argument("--half", action="store_true",
                    help="cuda only: convs and head in float16, BN in float32")
+    p.add_argument("--autocast-bf16", action="store_true",
+                   help="torch.autocast to bfloat16 (CPU or GPU): convolutions and the head in "
+                   "bf16 on f32 weights, as dptrain's --precision bf16")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
     p.add_argument("--max-steps", type=int, default=None,
                    help="stop after this many steps (schedules still span the whole run)")
@@ -423,6 +434,8 @@ def parse_args(argv=None):
         fail("--device cuda: no CUDA device visible to this PyTorch")
     if a.half and a.device != "cuda":
         fail("--half: only with --device cuda")
+    if a.half and a.autocast_bf16:
+        fail("--half and --autocast-bf16: choose one")
     return a
 
 
@@ -442,10 +455,13 @@ def main(argv=None):
             if not isinstance(m, nn.BatchNorm2d):
                 m.half()
     model = torch.compile(net) if a.compile else net
+    if a.autocast_bf16:
+        model = autocast_bf16(model, a.device)
     print(f"pytorch {torch.__version__} on {a.device}"
           f"{' (' + torch.cuda.get_device_name() + ')' if a.device == 'cuda' else ''}, "
           f"{torch.get_num_threads()} threads, {peer_allocator.preloaded()}, compile {a.compile}, "
-          f"{'float16' if a.half else 'float32'}, {len(train_x)} train / {len(test_x)} test",
+          f"{'float16' if a.half else 'autocast bfloat16' if a.autocast_bf16 else 'float32'}, "
+          f"{len(train_x)} train / {len(test_x)} test",
           flush=True)
     runs = []
     for r in range(a.runs):
@@ -469,7 +485,7 @@ def main(argv=None):
                        "device_name": torch.cuda.get_device_name() if a.device == "cuda"
                        else "cpu", "torch": torch.__version__, "compile": a.compile,
                        "allocator": peer_allocator.preloaded(),
-                       "half": a.half, "threads": torch.get_num_threads(),
+                       "half": a.half, "autocast_bf16": a.autocast_bf16, "threads": torch.get_num_threads(),
                        "epochs": a.epochs, "batch_size": a.batch_size,
                        "tta_level": a.tta_level, "runs": runs}, f, indent=1)
 

@@ -48,6 +48,7 @@ TEST(CpuLayoutChoice, FollowsTheNetworkUnlessTheEnvironmentSays) {
   EXPECT_TRUE(cpu_blocked_activations("resnet18_cifar"));
   EXPECT_FALSE(cpu_blocked_activations("resnet50")) << "bottleneck blocks run faster NHWC";
   EXPECT_FALSE(cpu_blocked_activations("resnet50_cifar"));
+  EXPECT_FALSE(cpu_blocked_activations("resnet20", true)) << "bf16 kernels read and write NHWC";
   setenv("DPTRAIN_CPU_LAYOUT", "auto", 1);
   EXPECT_FALSE(cpu_blocked_activations("resnet50"));
   setenv("DPTRAIN_CPU_LAYOUT", "blocked", 1);

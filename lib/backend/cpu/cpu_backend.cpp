@@ -22,9 +22,9 @@ CpuBackend::CpuBackend(int threads, CpuConvOptions conv)
                      })),
       layouts_(*ctx_),
       blocked_(conv.blocked_activations),
-      conv_(*ctx_, conv.winograd),
-      thin_winograd_enabled_(conv.winograd && conv.thin_winograd),
-      gemm_small_maps_(conv.gemm_small_maps),
+      conv_(*ctx_, conv.winograd, conv.bf16),
+      thin_winograd_enabled_(conv.winograd && conv.thin_winograd && !conv.bf16),
+      gemm_small_maps_(conv.gemm_small_maps && !conv.bf16),
       batchnorm_(*ctx_),
       maxpool_(*ctx_),
       linear_(*ctx_),
@@ -32,10 +32,11 @@ CpuBackend::CpuBackend(int threads, CpuConvOptions conv)
 
 std::string CpuBackend::name() const {
   const dnnl_version_t* v = dnnl_version();
-  return fmt::format("cpu (oneDNN {}.{}.{}, {} OpenMP threads{}{}{})", v->major, v->minor, v->patch,
-                     omp_get_max_threads(), winograd_description(),
-                     blocked_ ? ", nChw16c activations" : "",
-                     gemm_small_maps_ ? "" : ", no GEMM lowering of small-map conv");
+  return fmt::format(
+      "cpu (oneDNN {}.{}.{}, {} OpenMP threads{}{}{})", v->major, v->minor, v->patch,
+      omp_get_max_threads(), conv_.bf16() ? ", bf16 convolutions" : winograd_description(),
+      blocked_ ? ", nChw16c activations" : "",
+      gemm_small_maps_ || conv_.bf16() ? "" : ", no GEMM lowering of small-map conv");
 }
 
 const char* CpuBackend::winograd_description() const {
@@ -220,10 +221,21 @@ void CpuBackend::linear_backward(const Tensor& x, const Tensor& w, const Tensor&
 
 namespace dp {
 
-std::unique_ptr<Backend> make_cpu_backend(int threads, bool blocked_activations) {
+std::unique_ptr<Backend> make_cpu_backend(int threads, bool blocked_activations,
+                                          bool bf16_convolutions) {
   cpu::CpuConvOptions options;
   options.blocked_activations = blocked_activations;
+  if (bf16_convolutions && !cpu_has_native_bf16())
+    throw UsageError(
+        "option --precision bf16: this CPU has neither AVX512-BF16 nor AMX (as "
+        "oneDNN detects it, under any ONEDNN_MAX_CPU_ISA); use --precision fp32");
+  options.bf16 = bf16_convolutions;
   return std::make_unique<cpu::CpuBackend>(threads, options);
+}
+
+bool cpu_has_native_bf16() {
+  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+  return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
 }
 
 }  // namespace dp

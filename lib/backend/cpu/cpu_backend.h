@@ -31,6 +31,9 @@ struct CpuConvOptions {
   bool gemm_small_maps = conv_gemm_from_environment();
   // nChw16c activations in stages of 32+ channels on 3x3+ maps (activation_layout.h).
   bool blocked_activations = true;
+  // Every convolution on oneDNN's bf16 kernels where this CPU has them (onednn_conv.cpp),
+  // instead of the Winograd, own and GEMM kernels above: --precision bf16.
+  bool bf16 = false;
 };
 
 class CpuBackend final : public Backend {

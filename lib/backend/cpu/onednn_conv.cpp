@@ -13,8 +13,14 @@
 //   oneDNN's kernel wants input channels in whole blocks of 16; other counts (airbench94's 24
 //   whitened channels) run padded: the blocked buffers already hold the channels up to the
 //   next 16 as zeros, and the primitive is told they are real.
+// - bf16 (--precision bf16, on CPUs with AVX512-BF16 or AMX): direct convolution with the
+//   input, the weights and the output gradient rounded to bf16 on their way into the kernel
+//   (the reorders that change layout also change type), products accumulated in f32 and the
+//   output, input gradient and weight gradient written in f32. oneDNN has no bf16 Winograd;
+//   a shape with only a reference bf16 kernel falls back to f32.
 #include <cstring>
 #include <optional>
+#include <vector>
 
 #include "backend/cpu/activation_layout.h"
 #include "backend/cpu/dnnl_check.h"
@@ -27,9 +33,11 @@ namespace {
 using dnnl::memory;
 using tag = memory::format_tag;
 constexpr auto f32 = memory::data_type::f32;
+constexpr auto bf16 = memory::data_type::bf16;
 
-// How a geometry runs: direct, Winograd, or Winograd over input channels padded to a block.
-enum class ConvAlgo { direct, winograd, winograd_padded };
+// How a geometry runs: direct, Winograd, Winograd over input channels padded to a block, or
+// direct on bf16 operands.
+enum class ConvAlgo { direct, winograd, winograd_padded, direct_bf16 };
 
 constexpr int64_t kChannelBlock = 16;  // nChw16c / OIhw16i16o
 int64_t padded_channels(int64_t c) {
@@ -38,6 +46,9 @@ int64_t padded_channels(int64_t c) {
 
 struct ConvDescs {
   memory::desc src, weights_any, weights_oihw, dst;
+  // What backward reads and writes in dst's and src's place (the same but in bf16, where
+  // the output gradient is read in bf16 and the input gradient written in f32).
+  memory::desc diff_dst, diff_src;
   // winograd_padded only: src and weights over the real input channels in the primitive's
   // blocked layouts: the same bytes as src / weights_any, whose extra channels are the pad.
   std::optional<memory::desc> src_real, weights_real;
@@ -64,23 +75,45 @@ struct ConvLayouts {
   bool both_blocked() const { return src == Layout::nchw16c && dst == Layout::nchw16c; }
 };
 
+// bf16: the kernel picks the layouts of its operands and results (any); the reorders to and
+// from the caller's layouts convert the type too.
+ConvDescs conv_descs_bf16(const Conv2dGeometry& g) {
+  memory::dims wei{g.c_out, g.c_in, g.kernel, g.kernel};
+  return {memory::desc({g.n, g.c_in, g.h, g.w}, bf16, tag::any),
+          memory::desc(wei, bf16, tag::any),
+          memory::desc(wei, f32, tag::oihw),
+          memory::desc({g.n, g.c_out, g.out_h(), g.out_w()}, f32, tag::any),
+          memory::desc({g.n, g.c_out, g.out_h(), g.out_w()}, bf16, tag::any),
+          memory::desc({g.n, g.c_in, g.h, g.w}, f32, tag::any),
+          std::nullopt,
+          std::nullopt,
+          {g.stride, g.stride},
+          {g.pad, g.pad}};
+}
+
 // The descriptors the primitive is asked for: Winograd picks its own activation layout (any);
 // direct convolution takes the caller's layout where both sides share one, else its own.
 ConvDescs conv_descs(const Conv2dGeometry& g, const ConvLayouts& l, ConvAlgo algo) {
+  if (algo == ConvAlgo::direct_bf16) return conv_descs_bf16(g);
   memory::dims wei{g.c_out, g.c_in, g.kernel, g.kernel};
   const bool own = algo != ConvAlgo::direct || l.src != l.dst;
-  ConvDescs d{
-      own ? memory::desc({g.n, g.c_in, g.h, g.w}, f32, tag::any) : l.user_src(g),
-      memory::desc(wei, f32, tag::any),
-      memory::desc(wei, f32, tag::oihw),
-      own ? memory::desc({g.n, g.c_out, g.out_h(), g.out_w()}, f32, tag::any) : l.user_dst(g),
-      std::nullopt,
-      std::nullopt,
-      {g.stride, g.stride},
-      {g.pad, g.pad}};
+  const memory::desc src =
+      own ? memory::desc({g.n, g.c_in, g.h, g.w}, f32, tag::any) : l.user_src(g);
+  const memory::desc dst =
+      own ? memory::desc({g.n, g.c_out, g.out_h(), g.out_w()}, f32, tag::any) : l.user_dst(g);
+  ConvDescs d{src,
+              memory::desc(wei, f32, tag::any),
+              memory::desc(wei, f32, tag::oihw),
+              dst,
+              /*diff_dst=*/dst,
+              /*diff_src=*/src,
+              std::nullopt,
+              std::nullopt,
+              {g.stride, g.stride},
+              {g.pad, g.pad}};
   if (algo == ConvAlgo::winograd_padded) {
     const int64_t cp = padded_channels(g.c_in);
-    d.src = memory::desc({g.n, cp, g.h, g.w}, f32, tag::nChw16c);
+    d.src = d.diff_src = memory::desc({g.n, cp, g.h, g.w}, f32, tag::nChw16c);
     d.weights_any = memory::desc({g.c_out, cp, g.kernel, g.kernel}, f32, tag::OIhw16i16o);
     d.src_real = memory::desc({g.n, g.c_in, g.h, g.w}, f32, tag::nChw16c);
     d.weights_real = memory::desc(wei, f32, tag::OIhw16i16o);
@@ -89,20 +122,34 @@ ConvDescs conv_descs(const Conv2dGeometry& g, const ConvLayouts& l, ConvAlgo alg
 }
 
 CacheKey conv_key(const Conv2dGeometry& g, const ConvLayouts& l) {
-  return {g.n,      g.h,         g.w, g.c_in, g.c_out, g.kernel, g.stride, g.pad, 0,
-          static_cast<int64_t>(l.src) * 2 + static_cast<int64_t>(l.dst)};
+  return {g.n,      g.h,
+          g.w,      g.c_in,
+          g.c_out,  g.kernel,
+          g.stride, g.pad,
+          0,        static_cast<int64_t>(l.src) * 2 + static_cast<int64_t>(l.dst)};
 }
 
 dnnl::algorithm algorithm_for(ConvAlgo algo) {
-  return algo == ConvAlgo::direct ? dnnl::algorithm::convolution_direct
-                                  : dnnl::algorithm::convolution_winograd;
+  return algo == ConvAlgo::winograd || algo == ConvAlgo::winograd_padded
+             ? dnnl::algorithm::convolution_winograd
+             : dnnl::algorithm::convolution_direct;
+}
+
+// oneDNN's reference kernels are orders of magnitude slower than f32's optimised ones: a bf16
+// shape that has only those is refused here, so that it runs in f32.
+template <typename PrimitiveDesc>
+PrimitiveDesc optimised_only(PrimitiveDesc pd, ConvAlgo algo) {
+  if (algo == ConvAlgo::direct_bf16 && std::strncmp(pd.impl_info_str(), "ref", 3) == 0)
+    throw dnnl::error(dnnl_unimplemented, "bf16 convolution: reference kernel only");
+  return pd;
 }
 
 dnnl::convolution_forward::primitive_desc forward_pd(const ConvDescs& d, ConvAlgo algo,
                                                      const dnnl::engine& engine) {
   dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, algorithm_for(algo),
                                        d.src, d.weights_any, d.dst, d.strides, d.pad, d.pad);
-  return {desc, user_scratchpad_attr(), engine};
+  return optimised_only(
+      dnnl::convolution_forward::primitive_desc(desc, user_scratchpad_attr(), engine), algo);
 }
 
 // A tensor in the caller's layout plus, when the kernel wants another layout, an owned buffer
@@ -162,7 +209,7 @@ bool padded_winograd_wanted(const Conv2dGeometry& g, const ConvLayouts& l) {
          l.dst == Layout::nchw16c && g.h >= 8 && g.w >= 8;
 }
 
-ConvAlgo wanted_algo(const Conv2dGeometry& g, const ConvLayouts& l, bool winograd_enabled) {
+ConvAlgo wanted_f32_algo(const Conv2dGeometry& g, const ConvLayouts& l, bool winograd_enabled) {
   if (!winograd_enabled) return ConvAlgo::direct;
   if (winograd_wanted(g, l)) return ConvAlgo::winograd;
   if (padded_winograd_wanted(g, l)) return ConvAlgo::winograd_padded;
@@ -214,19 +261,24 @@ struct OnednnConv::Backward {
   void backward_weights(DnnlContext& ctx, const Tensor& x, Tensor& dw);
 };
 
-OnednnConv::OnednnConv(DnnlContext& ctx, bool winograd) : ctx_(ctx), winograd_(winograd) {}
+OnednnConv::OnednnConv(DnnlContext& ctx, bool winograd, bool bf16)
+    : ctx_(ctx), winograd_(winograd), bf16_(bf16) {}
 OnednnConv::~OnednnConv() = default;
 
-// Builds with Winograd when wanted and available, else direct.
+// Builds with the first algorithm that has a kernel for this shape on this CPU: bf16 where
+// enabled, then Winograd where enabled and wanted, then f32 direct.
 template <typename Build>
 static auto build_with_fallback(const Conv2dGeometry& g, const ConvLayouts& l, bool winograd,
-                                Build&& build) {
-  const ConvAlgo algo = wanted_algo(g, l, winograd);
-  if (algo != ConvAlgo::direct) {
+                                bool bf16, Build&& build) {
+  std::vector<ConvAlgo> candidates;
+  if (bf16) candidates.push_back(ConvAlgo::direct_bf16);
+  if (const ConvAlgo f32_algo = wanted_f32_algo(g, l, winograd); f32_algo != ConvAlgo::direct)
+    candidates.push_back(f32_algo);
+  for (ConvAlgo algo : candidates) {
     try {
       return build(algo);
     } catch (const dnnl::error&) {
-      // no Winograd kernel for this shape on this CPU: direct below
+      // no such kernel for this shape on this CPU: the next candidate
     }
   }
   return build(ConvAlgo::direct);
@@ -239,7 +291,7 @@ void OnednnConv::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor&
   const ConvLayouts layouts(g, x.layout(), y_layout);
   with_dnnl("conv2d_forward", [&] {
     Forward& e = fwd_.get(conv_key(g, layouts), [&] {
-      return build_with_fallback(g, layouts, winograd_, [&](ConvAlgo algo) {
+      return build_with_fallback(g, layouts, winograd_, bf16_, [&](ConvAlgo algo) {
         ConvDescs d = conv_descs(g, layouts, algo);
         auto pd = forward_pd(d, algo, ctx_.engine);
         return Forward{
@@ -272,10 +324,15 @@ OnednnConv::Backward OnednnConv::Backward::build(DnnlContext& ctx, const Conv2dG
   ConvDescs d = conv_descs(g, layouts, algo);
   auto hint = forward_pd(d, algo, ctx.engine);
   const dnnl::algorithm alg = algorithm_for(algo);
-  dnnl::convolution_backward_weights::desc wdesc(alg, d.src, d.weights_any, d.dst, d.strides, d.pad,
-                                                 d.pad);
-  dnnl::convolution_backward_weights::primitive_desc wpd(wdesc, user_scratchpad_attr(), ctx.engine,
-                                                         hint);
+  // the weight gradient is f32 whatever the operands are
+  const memory::desc diff_weights = algo == ConvAlgo::direct_bf16
+                                        ? memory::desc(d.weights_any.dims(), f32, tag::any)
+                                        : d.weights_any;
+  dnnl::convolution_backward_weights::desc wdesc(alg, d.src, diff_weights, d.diff_dst, d.strides,
+                                                 d.pad, d.pad);
+  auto wpd = optimised_only(dnnl::convolution_backward_weights::primitive_desc(
+                                wdesc, user_scratchpad_attr(), ctx.engine, hint),
+                            algo);
   const memory::desc user_src = layouts.user_src(g);
   const memory::desc user_dst = layouts.user_dst(g);
   Backward b{std::nullopt,
@@ -288,10 +345,11 @@ OnednnConv::Backward OnednnConv::Backward::build(DnnlContext& ctx, const Conv2dG
              ctx.unbound(wpd.scratchpad_desc()),
              InKernelLayout(ctx, d.weights_oihw, wpd.diff_weights_desc(), false, d.weights_real)};
   if (with_data) {
-    dnnl::convolution_backward_data::desc ddesc(alg, d.src, d.weights_any, d.dst, d.strides, d.pad,
-                                                d.pad);
-    dnnl::convolution_backward_data::primitive_desc dpd(ddesc, user_scratchpad_attr(), ctx.engine,
-                                                        hint);
+    dnnl::convolution_backward_data::desc ddesc(alg, d.diff_src, d.weights_any, d.diff_dst,
+                                                d.strides, d.pad, d.pad);
+    auto dpd = optimised_only(dnnl::convolution_backward_data::primitive_desc(
+                                  ddesc, user_scratchpad_attr(), ctx.engine, hint),
+                              algo);
     // The shared reordered output gradient must suit both primitives.
     if (dpd.diff_dst_desc() != wpd.diff_dst_desc())
       throw dnnl::error(dnnl_unimplemented, "conv backward: diff_dst layouts differ");
@@ -340,7 +398,7 @@ void OnednnConv::backward(const Conv2dGeometry& g, const Tensor& x, const Tensor
     key[8] = dx != nullptr;
     Backward& e = bwd_.get(key, [&] {
       backward_primitives_ += dx ? 2 : 1;
-      return build_with_fallback(g, layouts, winograd_, [&](ConvAlgo algo) {
+      return build_with_fallback(g, layouts, winograd_, bf16_, [&](ConvAlgo algo) {
         return Backward::build(ctx_, g, layouts, algo, dx != nullptr);
       });
     });

@@ -24,7 +24,10 @@ void check_conv_operands(const Conv2dGeometry& g, const Tensor& x, const Tensor&
 class OnednnConv {
  public:
   // winograd: use Winograd for the 3x3 stride-1 shapes that have a kernel (else direct).
-  OnednnConv(DnnlContext& ctx, bool winograd);  // out of line: entry types complete only there
+  // bf16: direct convolution on bf16 operands with f32 results, for the shapes that have an
+  // optimised bf16 kernel on this CPU (else as without).
+  // Out of line: the entry types are complete only there.
+  OnednnConv(DnnlContext& ctx, bool winograd, bool bf16);
   ~OnednnConv();
   // x in its own layout; y is written in y_layout.
   void forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y,
@@ -36,12 +39,14 @@ class OnednnConv {
   // Primitives built so far (forward, backward-data, backward-weights each count one).
   size_t cached_entries() const { return fwd_.size() + backward_primitives_; }
   bool winograd() const { return winograd_; }
+  bool bf16() const { return bf16_; }
 
  private:
   struct Forward;
   struct Backward;
   DnnlContext& ctx_;
   bool winograd_;
+  bool bf16_;
   PrimitiveCache<Forward> fwd_;
   PrimitiveCache<Backward> bwd_;
   size_t backward_primitives_ = 0;
