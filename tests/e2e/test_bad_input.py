@@ -13,8 +13,9 @@ EXIT_USAGE, EXIT_DATA = 2, 3
 failures = []
 
 
-def run(args, expect_code, must_mention):
-    proc = subprocess.run([DPTRAIN] + args, capture_output=True, text=True, timeout=120)
+def run(args, expect_code, must_mention, env=None):
+    proc = subprocess.run([DPTRAIN] + args, capture_output=True, text=True, timeout=120,
+                          env=None if env is None else {**os.environ, **env})
     err = proc.stderr.strip()
     ok = proc.returncode == expect_code and must_mention in err and "dptrain: error:" in err
     ok = ok and len(err.splitlines()) == 1
@@ -110,9 +111,15 @@ with tempfile.TemporaryDirectory() as tmp:
     run(train + ["--data", good, "--nesterov", "true", "--momentum", "0"], EXIT_USAGE, "nesterov")
     run(["train", "--arch", "resnet8"], EXIT_USAGE, "--data")
     run(train + ["--data", good, "--precision", "fp16"], EXIT_USAGE, "precision")
-    run(train + ["--data", good, "--device", "cpu", "--precision", "bf16"], EXIT_USAGE,
+    run(train + ["--data", good, "--device", "cpu", "--precision", "tf32"], EXIT_USAGE,
         "precision")
-    run(["bench", "--device", "cpu", "--precision", "bf16"], EXIT_USAGE, "precision")
+    run(["bench", "--device", "cpu", "--precision", "tf32"], EXIT_USAGE, "precision")
+    # bf16 on a CPU without bf16 arithmetic (oneDNN capped below AVX512-BF16 here)
+    no_bf16 = {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}
+    run(train + ["--data", good, "--device", "cpu", "--precision", "bf16"], EXIT_USAGE,
+        "--precision bf16", no_bf16)
+    run(["bench", "--device", "cpu", "--precision", "bf16"], EXIT_USAGE, "--precision bf16",
+        no_bf16)
     run(["frobnicate"], EXIT_USAGE, "frobnicate")
     cfg = os.path.join(tmp, "bad.cfg")
     with open(cfg, "w") as f:

@@ -4,8 +4,9 @@ and checkpoint.h5 hold what README.md documents, and that `dptrain eval` on the 
 reproduces the final accuracy.
 
 Arguments after the source directory go to both `train` and `eval` (the GPU variants pass
---device cuda --deterministic [--precision bf16]); a variant that asks for a GPU where none
-is usable exits with 77, which CTest reports as skipped."""
+--device cuda --deterministic [--precision bf16], the CPU bf16 one --device cpu --precision
+bf16); a variant that asks for a GPU where none is usable, or for bf16 on a CPU without bf16
+arithmetic, exits with 77, which CTest reports as skipped."""
 import os
 import subprocess
 import sys
@@ -40,6 +41,9 @@ with tempfile.TemporaryDirectory() as tmp:
     if train.returncode != 0 and EXTRA and ("no usable GPU" in train.stderr or
                                             "has no CUDA backend" in train.stderr):
         print(f"SKIPPED: {' '.join(EXTRA)} needs a usable GPU")
+        sys.exit(SKIPPED)
+    if train.returncode != 0 and "neither AVX512-BF16 nor AMX" in train.stderr:
+        print(f"SKIPPED: {' '.join(EXTRA)} needs a CPU with bf16 arithmetic")
         sys.exit(SKIPPED)
     check(train.returncode == 0, f"dptrain train {' '.join(EXTRA)} succeeded")
     run = os.path.join(out, "e2e")

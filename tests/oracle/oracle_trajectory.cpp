@@ -38,6 +38,7 @@
 #include "io/hdf5.h"
 #include "nn/model.h"
 #include "train/augmentation.h"
+#include "train/backend_choice.h"
 #include "train/model_state.h"
 #include "train/preemption_signal.h"
 #include "train/run_setup.h"
@@ -142,7 +143,8 @@ void write_plan(h5::File& out, const TrainConfig& c, const data::HDF5Dataset& tr
 // evaluation views, built as the run's evaluation builds them.
 void write_holdout(h5::File& out, const TrainConfig& config, const data::HDF5Dataset& test_set,
                    const std::string& checkpoint) {
-  auto backend = make_cpu_backend();
+  const bool bf16 = config.precision == "bf16";  // the views computed as the run computes
+  auto backend = make_cpu_backend(0, cpu_blocked_activations(config.arch, bf16), bf16);
   auto model = nn::make_model(model_spec(config, test_set), *backend);
   ModelState(*model, nullptr).load(checkpoint);
   write_state(out.create_group("final"), *model);

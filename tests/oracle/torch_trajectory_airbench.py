@@ -52,6 +52,7 @@ ill-defined). LR_BAR = 1e-6: the options are float32 in TrainConfig (2^-24 relat
 usage: torch_trajectory_airbench.py --oracle BIN --workdir DIR [--train N] [--batch-size B]
        [--epochs E] [--bias-epochs K] [--holdout M]"""
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -73,10 +74,67 @@ CONFIG = os.path.join(HERE, "..", "..", "jobs", "cifar10_94_fast.cfg")
 FORWARD_BAR = 1e-5
 WHITEN_BAR = 1e-6
 LR_BAR = 1e-6  # TrainConfig's options are float32
+SKIPPED = 77  # CTest's SKIP_RETURN_CODE for this test
+ORIGINAL_CONV2D = F.conv2d
 # The description's TTA level 2, in dptrain's view order: (diagonal shift, mirror, weight);
 # shifted views are reflect-padded by 1 and cropped at (1 + shift, 1 + shift).
 TTA_VIEWS = [(0, False, 0.25), (0, True, 0.25), (-1, False, 0.125), (-1, True, 0.125),
              (1, False, 0.125), (1, True, 0.125)]
+
+
+def round_to_bf16(t):
+    """t rounded to the nearest bfloat16, kept in t's dtype."""
+    return t.to(torch.bfloat16).to(t.dtype)
+
+
+class Bf16Convolution(torch.autograd.Function):
+    """dptrain's --precision bf16 convolution (README, CPU backend): the input, the weight
+    and, in backward, the output gradient each rounded to bf16 once; the products summed in
+    the tensors' own dtype (float64: exactly; float32: as dptrain's f32 accumulation)."""
+
+    @staticmethod
+    def forward(ctx, x, w, stride, padding):
+        xr, wr = round_to_bf16(x), round_to_bf16(w)
+        ctx.save_for_backward(xr, wr)
+        ctx.geometry = (stride, padding)
+        return ORIGINAL_CONV2D(xr, wr, None, stride, padding)
+
+    @staticmethod
+    def backward(ctx, dy):
+        xr, wr = ctx.saved_tensors
+        stride, padding = ctx.geometry
+        dyr = round_to_bf16(dy)
+        dx = (torch.nn.grad.conv2d_input(xr.shape, wr, dyr, stride, padding)
+              if ctx.needs_input_grad[0] else None)
+        dw = (torch.nn.grad.conv2d_weight(xr, wr.shape, dyr, stride, padding)
+              if ctx.needs_input_grad[1] else None)
+        return dx, dw, None, None
+
+
+def conv2d_bf16(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """F.conv2d's signature; the bias is added after the convolution, unrounded (dptrain's
+    channel bias is its own f32 op)."""
+    if dilation not in (1, (1, 1)) or groups != 1:
+        raise SystemExit("conv2d_bf16: dilation and groups are not in this network")
+    y = Bf16Convolution.apply(x, w, stride, padding)
+    return y if bias is None else y + bias.view(1, -1, 1, 1)
+
+
+@contextlib.contextmanager
+def convolutions_in(precision):
+    """Every F.conv2d (nn.Conv2d's too) as dptrain's --precision computes it."""
+    F.conv2d = conv2d_bf16 if precision == "bf16" else ORIGINAL_CONV2D
+    try:
+        yield
+    finally:
+        F.conv2d = ORIGINAL_CONV2D
+
+
+def cpu_has_bf16():
+    """Whether this CPU has bf16 arithmetic (AVX512-BF16 or AMX-BF16)."""
+    with open("/proc/cpuinfo") as f:
+        flags = next((line.split(":")[1].split() for line in f if line.startswith("flags")), [])
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def recipe_config(path, out, overrides):
@@ -107,9 +165,9 @@ def description_tta_views(model, x):
     return np.stack(out)
 
 
-def eval_model(state):
-    """A float32 model in eval mode holding `state` (numpy arrays of any float type)."""
-    model = Airbench94()
+def eval_model(state, dtype=torch.float32):
+    """A model in `dtype` in eval mode holding `state` (numpy arrays of any float type)."""
+    model = Airbench94().to(dtype)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
     return model.eval()
 
@@ -330,8 +388,22 @@ def check_frozen_tensors(initial, final, ref_final):
     return failures
 
 
-def check_evaluation(holdout, metrics_final, model, x, labels):
-    """dptrain's views and its own evaluation against the description's on dptrain's weights."""
+def forward_bar(precision, state, x):
+    """The bar on dptrain's forward passes: FORWARD_BAR in float32; in bf16, where an f32
+    sum that differs in its last bit can round a layer's next input to the neighbouring bf16
+    value, NOISE_FACTOR x PyTorch's own float32 views' deviation from float64 ones on the same
+    weights, plus FORWARD_BAR."""
+    if precision == "fp32":
+        return FORWARD_BAR
+    own = rel(description_tta_views(eval_model(state), x),
+              description_tta_views(eval_model(state, torch.float64), x.double()))
+    print(f"bf16 forward: float32 torch's views deviate {own:.1e} from float64 ones")
+    return NOISE_FACTOR * own + FORWARD_BAR
+
+
+def check_evaluation(holdout, metrics_final, model, x, labels, bar):
+    """dptrain's views and its own evaluation against the description's on dptrain's weights,
+    each to `bar` (forward_bar)."""
     views, torch_views = holdout["views"][()], description_tta_views(model, x)
     weights = np.asarray(holdout.attrs["weights"], np.float64)
     if len(views) != len(TTA_VIEWS):
@@ -354,10 +426,10 @@ def check_evaluation(holdout, metrics_final, model, x, labels):
           f"{mean_dev:.1e}; the run's evaluation: loss {metrics_final.attrs['loss']:.4f} "
           f"(torch {loss:.4f}, {loss_dev:.1e}), accuracy {metrics_final.attrs['accuracy']:.4f} "
           f"(torch {accuracy:.4f})")
-    if max(dev) > FORWARD_BAR or mean_dev > FORWARD_BAR:
-        failures.append(f"TTA views deviate {max(dev):.1e}, mean {mean_dev:.1e} > {FORWARD_BAR}")
-    if loss_dev > FORWARD_BAR:
-        failures.append(f"the run's TTA-2 loss deviates {loss_dev:.1e} > {FORWARD_BAR}")
+    if max(dev) > bar or mean_dev > bar:
+        failures.append(f"TTA views deviate {max(dev):.1e}, mean {mean_dev:.1e} > {bar:.1e}")
+    if loss_dev > bar:
+        failures.append(f"the run's TTA-2 loss deviates {loss_dev:.1e} > {bar:.1e}")
     if round(acc_diff) > near_ties:
         failures.append(f"the run's TTA-2 accuracy differs by {round(acc_diff)} images")
     return failures
@@ -372,6 +444,9 @@ def parse_args():
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--epochs", type=float, default=3.3)
     p.add_argument("--bias-epochs", type=int, default=2)
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="dptrain's --precision; bf16 replays its convolutions in bf16 "
+                   "(conv2d_bf16) and skips where the CPU has no bf16 arithmetic")
     return p.parse_args()
 
 
@@ -385,7 +460,10 @@ def run_dptrain(args):
                                    ("freeze", "whiten.bias:"): f"whiten.bias:{args.bias_epochs}"})
     splits = fashion_split(args.train, args.holdout, 32)
     os.environ["DPTRAIN_CPU_CONV"] = "direct"  # see the module's docstring
-    traj_path = run_oracle(args.oracle, args.workdir, *splits, ["--config", config])
+    options = ["--config", config]
+    if args.precision == "bf16":
+        options += ["--precision", "bf16"]  # oracle_trajectory runs on the CPU
+    traj_path = run_oracle(args.oracle, args.workdir, *splits, options)
     return splits, traj_path
 
 
@@ -410,7 +488,8 @@ def compare(traj, metrics, splits, args):
     n = len(holdout)
     x = augment(holdout, np.zeros((n, 2), np.int64), np.zeros(n, np.uint8), 0, *norm)
     failures += check_evaluation(traj["holdout"], metrics["final"], eval_model(ours["final"]), x,
-                                 holdout_labels.astype(np.int64))
+                                 holdout_labels.astype(np.int64),
+                                 forward_bar(args.precision, ours["final"], x))
     weights = np.asarray(traj["holdout"].attrs["weights"], np.float64)
     ours["tta"] = np.tensordot(weights / weights.sum(), traj["holdout/views"][()], 1)
     for r in (ref, twin):  # each final model evaluated in float32
@@ -422,9 +501,13 @@ def main():
     args = parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(2)
+    if args.precision == "bf16" and not cpu_has_bf16():
+        print("SKIPPED: this CPU has neither AVX512-BF16 nor AMX: no --precision bf16 here")
+        return SKIPPED
     splits, traj_path = run_dptrain(args)
     with h5py.File(traj_path) as traj, \
-            h5py.File(os.path.join(args.workdir, "run", "metrics.h5")) as metrics:
+            h5py.File(os.path.join(args.workdir, "run", "metrics.h5")) as metrics, \
+            convolutions_in(args.precision):
         failures = compare(traj, metrics, splits, args)
     for f in failures:
         print("FAIL", f)
