@@ -27,7 +27,8 @@ BackendChoice cpu_backend(int threads, int local_rank, int local_size, bool pin,
                                   : ", threads not pinned (--pin-threads false)";
   return {std::move(backend), fmt::format("cpu backend, {} threads{}{}, {} activations{} ({})",
                                           threads, team_note, pinning, blocked ? "nChw16c" : "NHWC",
-                                          bf16 ? ", bf16 convolutions" : "", why)};
+                                          bf16 ? ", bf16 convolutions" : "", why),
+          bf16};
 }
 
 }  // namespace
@@ -118,22 +119,25 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
 #endif
 }
 
-void check_same_device(Device mine, const std::string& reason, Communicator& comm) {
-  const double code = mine == Device::cpu ? 0.0 : 1.0;
+void check_same_device(Device mine, const std::string& reason, Communicator& comm,
+                       bool cpu_bf16) {
+  const char* names[] = {"cpu", "cuda", "cpu bf16"};
+  const double code = mine == Device::cuda ? 1.0 : cpu_bf16 ? 2.0 : 0.0;
   std::vector<double> all(comm.size());
   comm.allgather(&code, 1, all.data());
   if (std::all_of(all.begin(), all.end(), [&](double d) { return d == all[0]; })) return;
   std::string devices;
   for (size_t r = 0; r < all.size(); ++r)
-    devices += fmt::format("{}rank {} {}", r ? ", " : "", r, all[r] == 0.0 ? "cpu" : "cuda");
+    devices += fmt::format("{}rank {} {}", r ? ", " : "", r, names[static_cast<int>(all[r])]);
   throw Error(ExitCode::communication,
               fmt::format("option --device: the ranks chose different backends ({}); this rank: "
-                          "{}. Give every rank a usable GPU, or run with --device cpu",
+                          "{}. Give every rank a usable GPU, or run with --device cpu (and "
+                          "--precision fp32 where only some CPUs have bf16)",
                           devices, reason));
 }
 
 BackendChoice agree_on_backend(BackendChoice choice, Communicator& comm) {
-  check_same_device(choice.backend->device(), choice.reason, comm);
+  check_same_device(choice.backend->device(), choice.reason, comm, choice.cpu_bf16);
   return choice;
 }
 

@@ -15,6 +15,7 @@ class Communicator;
 struct BackendChoice {
   std::unique_ptr<Backend> backend;
   std::string reason;
+  bool cpu_bf16 = false;  // the CPU backend with bf16 convolutions
 };
 
 // `threads` = 0: this rank's share of the machine's cores (cores / ranks on the node).
@@ -49,6 +50,8 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
 // rank's reason. Returns `choice` when all agree.
 BackendChoice agree_on_backend(BackendChoice choice, Communicator& comm);
 // The comparison itself: `mine` is this rank's device, `reason` what the error says of it.
-void check_same_device(Device mine, const std::string& reason, Communicator& comm);
+// `cpu_bf16`: this rank's CPU backend runs bf16 convolutions (ranks must agree on it too).
+void check_same_device(Device mine, const std::string& reason, Communicator& comm,
+                       bool cpu_bf16 = false);
 
 }  // namespace dp

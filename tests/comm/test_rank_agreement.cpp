@@ -36,6 +36,25 @@ TEST(BackendAgreement, OneRankOnAnotherDeviceStopsEveryRankNamingThem) {
   }
 }
 
+// --precision bf16 under --device auto on nodes of which only some CPUs have bf16 arithmetic:
+// the ranks would train at different precisions, so every rank stops, naming each one's.
+TEST(BackendAgreement, CpuRanksAtDifferentPrecisionsStopEveryRank) {
+  auto comm = make_mpi_communicator();
+  const bool without_bf16 = comm->rank() == comm->size() - 1;
+  try {
+    check_same_device(Device::cpu, "cpu backend", *comm, /*cpu_bf16=*/!without_bf16);
+    FAIL() << "rank " << comm->rank() << " went on";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::communication);
+    const std::string message = e.what();
+    EXPECT_NE(message.find("rank 0 cpu bf16"), std::string::npos) << message;
+    const std::string last = "rank " + std::to_string(comm->size() - 1) + " cpu)";
+    EXPECT_NE(message.find(last), std::string::npos) << message;
+    EXPECT_NE(message.find("--precision fp32"), std::string::npos) << message;
+  }
+  EXPECT_NO_THROW(check_same_device(Device::cpu, "cpu backend", *comm, true));
+}
+
 TEST(MpiThreadLevel, FunneledOrMoreIsEnoughSingleIsRefused) {
   EXPECT_FALSE(thread_level_problem(MPI_THREAD_FUNNELED));
   EXPECT_FALSE(thread_level_problem(MPI_THREAD_MULTIPLE));

@@ -89,7 +89,10 @@ def run_oracle(oracle, workdir, train_split, test_split, dptrain_args):
         f["train/images"], f["train/labels"] = train_split
         f["test/images"], f["test/labels"] = test_split
         f.attrs["args"] = [str(a) for a in dptrain_args]
-    subprocess.run([oracle, path, workdir], check=True)
+    proc = subprocess.run([oracle, path, workdir], stderr=subprocess.PIPE, text=True)
+    sys.stderr.write(proc.stderr)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, proc.args, stderr=proc.stderr)
     return os.path.join(workdir, "trajectory.h5")
 
 

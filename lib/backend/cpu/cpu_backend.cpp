@@ -234,8 +234,11 @@ std::unique_ptr<Backend> make_cpu_backend(int threads, bool blocked_activations,
 }
 
 bool cpu_has_native_bf16() {
-  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
-  return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+  // oneDNN's ISA values are bit sets, each containing those it extends (AMX's contains
+  // AVX512-BF16's; AVX2-VNNI's does not).
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  const auto bf16 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);
+  return (isa & bf16) == bf16;
 }
 
 }  // namespace dp

@@ -26,6 +26,7 @@
 #include "backend/cpu/dnnl_check.h"
 #include "backend/cpu/onednn_ops.h"
 #include "core/env_switch.h"
+#include "core/log.h"
 
 namespace dp::cpu {
 namespace {
@@ -266,10 +267,11 @@ OnednnConv::OnednnConv(DnnlContext& ctx, bool winograd, bool bf16)
 OnednnConv::~OnednnConv() = default;
 
 // Builds with the first algorithm that has a kernel for this shape on this CPU: bf16 where
-// enabled, then Winograd where enabled and wanted, then f32 direct.
+// enabled, then Winograd where enabled and wanted, then f32 direct. A bf16 pass that falls
+// back to f32 says so in the log, once per cache entry (`pass` names it).
 template <typename Build>
 static auto build_with_fallback(const Conv2dGeometry& g, const ConvLayouts& l, bool winograd,
-                                bool bf16, Build&& build) {
+                                bool bf16, const char* pass, Build&& build) {
   std::vector<ConvAlgo> candidates;
   if (bf16) candidates.push_back(ConvAlgo::direct_bf16);
   if (const ConvAlgo f32_algo = wanted_f32_algo(g, l, winograd); f32_algo != ConvAlgo::direct)
@@ -279,6 +281,10 @@ static auto build_with_fallback(const Conv2dGeometry& g, const ConvLayouts& l, b
       return build(algo);
     } catch (const dnnl::error&) {
       // no such kernel for this shape on this CPU: the next candidate
+      if (algo == ConvAlgo::direct_bf16)
+        log::info("note: no optimised bf16 kernel for the {} of the convolution n{} {}x{} "
+                  "{}->{} k{} s{} p{} on this CPU: it runs in f32",
+                  pass, g.n, g.h, g.w, g.c_in, g.c_out, g.kernel, g.stride, g.pad);
     }
   }
   return build(ConvAlgo::direct);
@@ -291,7 +297,7 @@ void OnednnConv::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor&
   const ConvLayouts layouts(g, x.layout(), y_layout);
   with_dnnl("conv2d_forward", [&] {
     Forward& e = fwd_.get(conv_key(g, layouts), [&] {
-      return build_with_fallback(g, layouts, winograd_, bf16_, [&](ConvAlgo algo) {
+      return build_with_fallback(g, layouts, winograd_, bf16_, "forward", [&](ConvAlgo algo) {
         ConvDescs d = conv_descs(g, layouts, algo);
         auto pd = forward_pd(d, algo, ctx_.engine);
         return Forward{
@@ -398,7 +404,7 @@ void OnednnConv::backward(const Conv2dGeometry& g, const Tensor& x, const Tensor
     key[8] = dx != nullptr;
     Backward& e = bwd_.get(key, [&] {
       backward_primitives_ += dx ? 2 : 1;
-      return build_with_fallback(g, layouts, winograd_, bf16_, [&](ConvAlgo algo) {
+      return build_with_fallback(g, layouts, winograd_, bf16_, "backward", [&](ConvAlgo algo) {
         return Backward::build(ctx_, g, layouts, algo, dx != nullptr);
       });
     });
