@@ -50,7 +50,8 @@ CudaOptions cuda_options(const std::string& precision, bool deterministic) {
   return o;
 }
 
-bool cpu_blocked_activations(const std::string& arch, bool bf16) {
+bool cpu_blocked_activations(const std::string& arch, const std::string& precision) {
+  const bool bf16 = precision == "bf16" && cpu_has_native_bf16();
   const char* v = std::getenv("DPTRAIN_CPU_LAYOUT");
   const std::string choice = v ? v : "";
   if (choice.empty() || choice == "auto") return !bf16 && !nn::uses_bottleneck_blocks(arch);

@@ -33,9 +33,9 @@ bool cudnn_batchnorm_persistent_from_environment();
 // Whether the CPU backend keeps blocked (nChw16c) activations for this network
 // (cpu/activation_layout.h): DPTRAIN_CPU_LAYOUT=blocked|nhwc decides; unset or `auto`, basic-
 // block ResNets get blocked and bottleneck ones (ResNet-50) NHWC, whichever ran faster here.
-// With bf16 convolutions (`bf16`), auto is NHWC: oneDNN's bf16 kernels read and write NHWC, so
-// blocked activations would add a reorder to every convolution.
-bool cpu_blocked_activations(const std::string& arch, bool bf16 = false);
+// With bf16 convolutions (--precision bf16 on a CPU that has them), auto is NHWC: oneDNN's bf16
+// kernels read and write NHWC, so blocked activations would add a reorder to every convolution.
+bool cpu_blocked_activations(const std::string& arch, const std::string& precision = "fp32");
 
 // `pin_threads`: bind the CPU backend's threads to cores (cpu::pin_openmp_threads).
 // `cpu_blocked`: the CPU backend's activation layout (cpu_blocked_activations).

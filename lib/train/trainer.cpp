@@ -79,7 +79,7 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
       choice_(agree_on_backend(
           choose_backend(config.device, config.threads, mpi.local_rank(), mpi.local_size(),
                          cuda_options(config.precision, config.deterministic),
-                         config.pin_threads, cpu_blocked_activations(config.arch, config.precision == "bf16" && cpu_has_native_bf16())),
+                         config.pin_threads, cpu_blocked_activations(config.arch, config.precision)),
           *comm_)),
       model_(nn::make_model(model_spec(config, train_set_), *choice_.backend)),
       stats_exchange_(*comm_),

@@ -123,11 +123,8 @@ ConvDescs conv_descs(const Conv2dGeometry& g, const ConvLayouts& l, ConvAlgo alg
 }
 
 CacheKey conv_key(const Conv2dGeometry& g, const ConvLayouts& l) {
-  return {g.n,      g.h,
-          g.w,      g.c_in,
-          g.c_out,  g.kernel,
-          g.stride, g.pad,
-          0,        static_cast<int64_t>(l.src) * 2 + static_cast<int64_t>(l.dst)};
+  return {g.n,      g.h,         g.w, g.c_in, g.c_out, g.kernel, g.stride, g.pad, 0,
+          static_cast<int64_t>(l.src) * 2 + static_cast<int64_t>(l.dst)};
 }
 
 dnnl::algorithm algorithm_for(ConvAlgo algo) {
