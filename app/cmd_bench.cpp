@@ -152,7 +152,7 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
   }
   BackendChoice choice = choose_backend(o.device, o.threads, mpi.local_rank(), mpi.local_size(),
                                         cuda_options(o.precision, o.deterministic), o.pin_threads,
-                                        cpu_blocked_activations(o.arch, o.precision));
+                                        o.arch);
   Backend& backend = *choice.backend;
   nn::ModelSpec spec;
   spec.arch = o.arch;

@@ -63,8 +63,7 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
         test_set.channels()));
 
   BackendChoice choice = choose_backend(device, threads, mpi.local_rank(), mpi.local_size(),
-                                       cuda_options(precision, deterministic), true,
-                                       cpu_blocked_activations(spec.arch, precision));
+                                       cuda_options(precision, deterministic), true, spec.arch);
   auto model = nn::make_model(spec, *choice.backend);
   ModelState(*model, nullptr).load(checkpoint);
   auto comm = make_mpi_communicator();

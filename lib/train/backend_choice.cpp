@@ -14,8 +14,9 @@ namespace dp {
 
 namespace {
 
-BackendChoice cpu_backend(int threads, int local_rank, int local_size, bool pin, bool blocked,
-                          bool bf16, const std::string& why) {
+BackendChoice cpu_backend(int threads, int local_rank, int local_size, bool pin,
+                          const std::string& arch, bool bf16, const std::string& why) {
+  const bool blocked = cpu_blocked_activations(arch, bf16);
   std::string team_note;
   if (threads == 0) {
     cpu::DefaultTeam team = cpu::default_team(local_size);
@@ -25,10 +26,11 @@ BackendChoice cpu_backend(int threads, int local_rank, int local_size, bool pin,
   auto backend = make_cpu_backend(threads, blocked, bf16);
   const std::string pinning = pin ? ", " + cpu::pin_openmp_threads(threads, local_rank, local_size)
                                   : ", threads not pinned (--pin-threads false)";
-  return {std::move(backend), fmt::format("cpu backend, {} threads{}{}, {} activations{} ({})",
-                                          threads, team_note, pinning, blocked ? "nChw16c" : "NHWC",
-                                          bf16 ? ", bf16 convolutions" : "", why),
-          bf16};
+  return {
+      std::move(backend),
+      fmt::format("cpu backend, {} threads{}{}, {} activations{} ({})", threads, team_note, pinning,
+                  blocked ? "nChw16c" : "NHWC", bf16 ? ", bf16 convolutions" : "", why),
+      bf16};
 }
 
 }  // namespace
@@ -50,11 +52,11 @@ CudaOptions cuda_options(const std::string& precision, bool deterministic) {
   return o;
 }
 
-bool cpu_blocked_activations(const std::string& arch, const std::string& precision) {
-  const bool bf16 = precision == "bf16" && cpu_has_native_bf16();
+bool cpu_blocked_activations(const std::string& arch, bool bf16_convolutions) {
   const char* v = std::getenv("DPTRAIN_CPU_LAYOUT");
   const std::string choice = v ? v : "";
-  if (choice.empty() || choice == "auto") return !bf16 && !nn::uses_bottleneck_blocks(arch);
+  if (choice.empty() || choice == "auto")
+    return !bf16_convolutions && !nn::uses_bottleneck_blocks(arch);
   if (choice == "blocked" || choice == "nhwc") return choice == "blocked";
   throw UsageError(fmt::format("DPTRAIN_CPU_LAYOUT={}: expected auto, blocked or nhwc", choice));
 }
@@ -64,7 +66,7 @@ bool cudnn_batchnorm_persistent_from_environment() {
 }
 
 BackendChoice choose_backend(const std::string& device, int threads, int local_rank, int local_size,
-                             const CudaOptions& cuda, bool pin_threads, bool cpu_blocked) {
+                             const CudaOptions& cuda, bool pin_threads, const std::string& arch) {
   if (device != "auto" && device != "cpu" && device != "cuda")
     throw UsageError(fmt::format("option --device: '{}' must be auto, cpu or cuda", device));
   if (device == "cpu") {
@@ -72,7 +74,7 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
       throw UsageError(
           "option --precision: tf32 needs the CUDA backend; --device cpu has fp32 "
           "and bf16");
-    return cpu_backend(threads, local_rank, local_size, pin_threads, cpu_blocked, cuda.mixed_bf16,
+    return cpu_backend(threads, local_rank, local_size, pin_threads, arch, cuda.mixed_bf16,
                        "--device cpu");
   }
   // auto without a usable GPU: bf16 where this CPU has it, else fp32 with a note.
@@ -86,7 +88,7 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
   if (probe.device_count == 0) {
     if (device == "cuda")
       throw UsageError(fmt::format("option --device cuda: no usable GPU ({})", probe.reason));
-    return cpu_backend(threads, local_rank, local_size, pin_threads, cpu_blocked, cpu_bf16,
+    return cpu_backend(threads, local_rank, local_size, pin_threads, arch, cpu_bf16,
                        fmt::format("no GPU: {}{}", probe.reason, cpu_note));
   }
 #ifdef DPTRAIN_WITH_CUDA
@@ -106,7 +108,7 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
     return {std::move(backend), fmt::format("{} ({})", name, why)};
   } catch (const Error& e) {
     // auto: a GPU that cannot be used (driver too old, out of memory) is not fatal.
-    return cpu_backend(threads, local_rank, local_size, pin_threads, cpu_blocked, cpu_bf16,
+    return cpu_backend(threads, local_rank, local_size, pin_threads, arch, cpu_bf16,
                        fmt::format("auto: {} GPU(s) found, but the CUDA backend failed: {}{}",
                                    probe.device_count, e.what(), cpu_note));
   }
@@ -114,14 +116,13 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
   (void)cuda;
   if (device == "cuda")
     throw UsageError("option --device cuda: this build has no CUDA backend; use --device cpu");
-  return cpu_backend(threads, local_rank, local_size, pin_threads, cpu_blocked, cpu_bf16,
+  return cpu_backend(threads, local_rank, local_size, pin_threads, arch, cpu_bf16,
                      fmt::format("{} GPU(s) found, but this build has no CUDA backend{}",
                                  probe.device_count, cpu_note));
 #endif
 }
 
-void check_same_device(Device mine, const std::string& reason, Communicator& comm,
-                       bool cpu_bf16) {
+void check_same_device(Device mine, const std::string& reason, Communicator& comm, bool cpu_bf16) {
   const char* names[] = {"cpu", "cuda", "cpu bf16"};
   const double code = mine == Device::cuda ? 1.0 : cpu_bf16 ? 2.0 : 0.0;
   std::vector<double> all(comm.size());

@@ -33,15 +33,16 @@ bool cudnn_batchnorm_persistent_from_environment();
 // Whether the CPU backend keeps blocked (nChw16c) activations for this network
 // (cpu/activation_layout.h): DPTRAIN_CPU_LAYOUT=blocked|nhwc decides; unset or `auto`, basic-
 // block ResNets get blocked and bottleneck ones (ResNet-50) NHWC, whichever ran faster here.
-// With bf16 convolutions (--precision bf16 on a CPU that has them), auto is NHWC: oneDNN's bf16
-// kernels read and write NHWC, so blocked activations would add a reorder to every convolution.
-bool cpu_blocked_activations(const std::string& arch, const std::string& precision = "fp32");
+// With bf16 convolutions (`bf16_convolutions`: the backend really runs them), auto is NHWC:
+// oneDNN's bf16 kernels read and write NHWC, so blocked activations would add a reorder to
+// every convolution.
+bool cpu_blocked_activations(const std::string& arch, bool bf16_convolutions = false);
 
 // `pin_threads`: bind the CPU backend's threads to cores (cpu::pin_openmp_threads).
-// `cpu_blocked`: the CPU backend's activation layout (cpu_blocked_activations).
-BackendChoice choose_backend(const std::string& device, int threads, int local_rank,
-                             int local_size, const CudaOptions& cuda = {},
-                             bool pin_threads = true, bool cpu_blocked = true);
+// `arch`: the network; a CPU backend takes its activation layout (cpu_blocked_activations)
+// from it and from whether this choice runs bf16 convolutions, decided here once.
+BackendChoice choose_backend(const std::string& device, int threads, int local_rank, int local_size,
+                             const CudaOptions& cuda, bool pin_threads, const std::string& arch);
 
 // Collective: the ranks compare the devices they chose. Under --device auto a rank whose CUDA
 // initialisation failed falls back to the CPU while its peers take the GPU, and their next

@@ -17,8 +17,8 @@
 #include "train/comm_stats_exchange.h"
 #include "train/epoch_driver.h"
 #include "train/lookahead_callback.h"
-#include "train/schedule_callbacks.h"
 #include "train/run_setup.h"
+#include "train/schedule_callbacks.h"
 #include "train/training_checkpoint.h"
 
 namespace dp {
@@ -78,8 +78,8 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
       test_set_(config.data, "test"),
       choice_(agree_on_backend(
           choose_backend(config.device, config.threads, mpi.local_rank(), mpi.local_size(),
-                         cuda_options(config.precision, config.deterministic),
-                         config.pin_threads, cpu_blocked_activations(config.arch, config.precision)),
+                         cuda_options(config.precision, config.deterministic), config.pin_threads,
+                         config.arch),
           *comm_)),
       model_(nn::make_model(model_spec(config, train_set_), *choice_.backend)),
       stats_exchange_(*comm_),
@@ -93,8 +93,8 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
       optimizer_(make_optimizer(config, *model_, std::move(additions.groups))),
       guard_(step_guard_options(config), *choice_.backend, *comm_),
       hooks_(make_test_hooks(config, *choice_.backend, comm_->rank(), signal)),
-      step_(*model_, train_step_options(config, data_, comm_->size()), *reducer_,
-            *grad_comm_.comm, guard_, optimizer_, *hooks_),
+      step_(*model_, train_step_options(config, data_, comm_->size()), *reducer_, *grad_comm_.comm,
+            guard_, optimizer_, *hooks_),
       checkpointer_(*model_, optimizer_.momentum_buffer(), *comm_,
                     run_identity(config, train_set_, data_.steps_per_epoch(), comm_->size())),
       run_name_(run_name(config, train_set_)),
@@ -107,9 +107,9 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
   add_schedule_callbacks(callbacks_, config, data_.steps_per_epoch());
   if (config.lookahead_every > 0) {
     auto lookahead = std::make_unique<LookaheadCallback>(
-        *model_, LookaheadOptions{config.lookahead_every, config.lookahead_base,
-                                  config.lookahead_power,
-                                  total_steps(config, data_.steps_per_epoch())});
+        *model_,
+        LookaheadOptions{config.lookahead_every, config.lookahead_base, config.lookahead_power,
+                         total_steps(config, data_.steps_per_epoch())});
     checkpointer_.track_lookahead(lookahead->average());  // a resume overwrites the snapshot
     callbacks_.add(std::move(lookahead));
   }
@@ -127,7 +127,8 @@ std::string TrainingRun::agreed_resume_path() {
   if (std::any_of(all.begin(), all.end(), [&](double v) { return v != all[0]; }))
     throw Error(ExitCode::communication,
                 fmt::format("option --resume: the ranks found different checkpoints in {} (is it "
-                            "on a file system that every node sees?)", run_dir_.path()));
+                            "on a file system that every node sees?)",
+                            run_dir_.path()));
   return path;
 }
 
@@ -192,9 +193,9 @@ void TrainingRun::start_driver(const ResumePoint& start) {
   checkpoints_ = std::make_unique<RunCheckpoints>(
       checkpointer_, run_dir_, metrics_.get(), config_.keep_checkpoints,
       CheckpointPolicy(checkpoint_policy_options(config_), now_seconds()));
-  EpochDriverParts parts{config_,       *comm_,         data_,      step_,
-                         optimizer_,    callbacks_,     guard_,     *checkpoints_,
-                         metrics_.get(), *model_,       test_set_,  eval_options(config_, data_),
+  EpochDriverParts parts{config_,        *comm_,     data_,     step_,
+                         optimizer_,     callbacks_, guard_,    *checkpoints_,
+                         metrics_.get(), *model_,    test_set_, eval_options(config_, data_),
                          signal_};
   driver_ = std::make_unique<EpochDriver>(std::move(parts), start.global_step);
 }

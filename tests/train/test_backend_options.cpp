@@ -48,8 +48,7 @@ TEST(CpuLayoutChoice, FollowsTheNetworkUnlessTheEnvironmentSays) {
   EXPECT_TRUE(cpu_blocked_activations("resnet18_cifar"));
   EXPECT_FALSE(cpu_blocked_activations("resnet50")) << "bottleneck blocks run faster NHWC";
   EXPECT_FALSE(cpu_blocked_activations("resnet50_cifar"));
-  EXPECT_EQ(cpu_blocked_activations("resnet20", "bf16"), !cpu_has_native_bf16())
-      << "bf16 kernels read and write NHWC; without them, fp32's layout";
+  EXPECT_FALSE(cpu_blocked_activations("resnet20", true)) << "bf16 kernels read and write NHWC";
   setenv("DPTRAIN_CPU_LAYOUT", "auto", 1);
   EXPECT_FALSE(cpu_blocked_activations("resnet50"));
   setenv("DPTRAIN_CPU_LAYOUT", "blocked", 1);
@@ -66,10 +65,27 @@ TEST(CpuLayoutChoice, FollowsTheNetworkUnlessTheEnvironmentSays) {
   unsetenv("DPTRAIN_CPU_LAYOUT");
 
   // The choice reaches the backend.
-  for (bool blocked : {true, false}) {
-    BackendChoice c = choose_backend("cpu", 1, 0, 1, {}, false, blocked);
-    EXPECT_EQ(c.backend->name().find("nChw16c") != std::string::npos, blocked) << c.backend->name();
+  for (const char* arch : {"resnet20", "resnet50"}) {
+    BackendChoice c = choose_backend("cpu", 1, 0, 1, {}, false, arch);
+    EXPECT_EQ(c.backend->name().find("nChw16c") != std::string::npos,
+              arch == std::string("resnet20"))
+        << c.backend->name();
   }
+}
+
+// bf16 asked of a CPU without it runs fp32 under auto, so its layout is fp32's: the layout
+// follows the bf16 decision choose_backend makes, not the option.
+TEST(CpuLayoutChoice, FollowsWhetherBf16ConvolutionsReallyRun) {
+  unsetenv("DPTRAIN_CPU_LAYOUT");
+  BackendChoice c = choose_backend("auto", 1, 0, 1, cuda_options("bf16", false), false, "resnet20");
+  if (c.backend->device() != Device::cpu) GTEST_SKIP() << "a GPU took --device auto";
+  EXPECT_EQ(c.cpu_bf16, cpu_has_native_bf16()) << c.reason;
+  EXPECT_EQ(c.backend->name().find("nChw16c") != std::string::npos, !c.cpu_bf16) << c.reason;
+  if (!cpu_has_native_bf16()) return;
+  BackendChoice forced =
+      choose_backend("cpu", 1, 0, 1, cuda_options("bf16", false), false, "resnet20");
+  EXPECT_TRUE(forced.cpu_bf16);
+  EXPECT_EQ(forced.backend->name().find("nChw16c"), std::string::npos) << forced.backend->name();
 }
 
 }  // namespace
