@@ -267,11 +267,19 @@ class Backend {
   int64_t queued_correct_ = 0;
 };
 
+// What --precision bf16 makes of the CPU backend.
+enum class CpuBf16 {
+  off,           // f32 throughout
+  convolutions,  // convolutions on bf16 operands (f32 accumulation); activations stay f32
+  activations,   // and activations and their gradients stored in bf16 (activation_dtype()),
+                 // for networks whose every activation op has a bf16 kernel here (airbench)
+};
+
 // blocked_activations: nChw16c activations inside stages of 32+ channels
-// (cpu/activation_layout.h); false keeps them all NHWC. bf16_convolutions: convolutions on bf16
-// operands with f32 results (--precision bf16); UsageError where !cpu_has_native_bf16().
+// (cpu/activation_layout.h); false keeps them all NHWC. bf16 other than off: UsageError where
+// !cpu_has_native_bf16().
 std::unique_ptr<Backend> make_cpu_backend(int threads = 0, bool blocked_activations = true,
-                                          bool bf16_convolutions = false);
+                                          CpuBf16 bf16 = CpuBf16::off);
 // Whether this CPU has bf16 arithmetic (AVX512-BF16 or AMX), as oneDNN detects it (and as
 // ONEDNN_MAX_CPU_ISA caps it).
 bool cpu_has_native_bf16();

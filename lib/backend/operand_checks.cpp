@@ -46,4 +46,10 @@ void check_same_numel(const Tensor& a, const Tensor& b, const char* op) {
   DP_CHECK(a.numel() == b.numel(), "{}: {} vs {}", op, to_string(a.shape()), to_string(b.shape()));
 }
 
+void check_f32(const char* op, std::initializer_list<const Tensor*> operands) {
+  for (const Tensor* t : operands)
+    DP_CHECK(t->dtype() == DType::f32, "{}: operand {} is not f32 (this op has no bf16 kernel)",
+             op, to_string(t->shape()));
+}
+
 }  // namespace dp

@@ -25,4 +25,7 @@ void check_subsample_pad_operands(const SubsamplePadGeometry& g, const Tensor& t
 // Two operands of `op` that must hold as many elements as each other.
 void check_same_numel(const Tensor& a, const Tensor& b, const char* op);
 
+// Operands of an op that has only an f32 kernel (a bf16 one would be misread as f32).
+void check_f32(const char* op, std::initializer_list<const Tensor*> operands);
+
 }  // namespace dp

@@ -50,6 +50,8 @@ std::vector<std::string> model_names() {
   return names;
 }
 
+bool uses_residual_blocks(const std::string& arch) { return zoo().count(arch) > 0; }
+
 bool uses_bottleneck_blocks(const std::string& arch) {
   auto it = zoo().find(arch);
   return it != zoo().end() && it->second.block == BlockKind::bottleneck;

@@ -17,19 +17,22 @@ namespace {
 BackendChoice cpu_backend(int threads, int local_rank, int local_size, bool pin,
                           const std::string& arch, bool bf16, const std::string& why) {
   const bool blocked = cpu_blocked_activations(arch, bf16);
+  const CpuBf16 mode = cpu_bf16_mode(arch, bf16);
   std::string team_note;
   if (threads == 0) {
     cpu::DefaultTeam team = cpu::default_team(local_size);
     threads = team.threads;
     team_note = std::move(team.note);
   }
-  auto backend = make_cpu_backend(threads, blocked, bf16);
+  auto backend = make_cpu_backend(threads, blocked, mode);
   const std::string pinning = pin ? ", " + cpu::pin_openmp_threads(threads, local_rank, local_size)
                                   : ", threads not pinned (--pin-threads false)";
   return {
       std::move(backend),
-      fmt::format("cpu backend, {} threads{}{}, {} activations{} ({})", threads, team_note, pinning,
-                  blocked ? "nChw16c" : "NHWC", bf16 ? ", bf16 convolutions" : "", why),
+      fmt::format("cpu backend, {} threads{}{}, {} {}activations{} ({})", threads, team_note,
+                  pinning, blocked ? "nChw16c" : "NHWC",
+                  mode == CpuBf16::activations ? "bf16 " : "", bf16 ? ", bf16 convolutions" : "",
+                  why),
       bf16};
 }
 
@@ -59,6 +62,11 @@ bool cpu_blocked_activations(const std::string& arch, bool bf16_convolutions) {
     return !bf16_convolutions && !nn::uses_bottleneck_blocks(arch);
   if (choice == "blocked" || choice == "nhwc") return choice == "blocked";
   throw UsageError(fmt::format("DPTRAIN_CPU_LAYOUT={}: expected auto, blocked or nhwc", choice));
+}
+
+CpuBf16 cpu_bf16_mode(const std::string& arch, bool bf16) {
+  if (!bf16) return CpuBf16::off;
+  return nn::uses_residual_blocks(arch) ? CpuBf16::convolutions : CpuBf16::activations;
 }
 
 bool cudnn_batchnorm_persistent_from_environment() {

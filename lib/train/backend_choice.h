@@ -38,6 +38,13 @@ bool cudnn_batchnorm_persistent_from_environment();
 // every convolution.
 bool cpu_blocked_activations(const std::string& arch, bool bf16_convolutions = false);
 
+// What bf16 (`bf16`: --precision bf16 on a CPU that has it) makes of the CPU backend for
+// `arch`: bf16 activations where every activation op of the network has a bf16 kernel there
+// (airbench94: convolution, bias, GELU, max pooling, batch norm, linear), else bf16
+// convolutions between f32 activations (ResNets: their ReLU, residual adds and average pooling
+// are f32 loops).
+CpuBf16 cpu_bf16_mode(const std::string& arch, bool bf16);
+
 // `pin_threads`: bind the CPU backend's threads to cores (cpu::pin_openmp_threads).
 // `arch`: the network; a CPU backend takes its activation layout (cpu_blocked_activations)
 // from it and from whether this choice runs bf16 convolutions, decided here once.

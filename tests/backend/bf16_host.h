@@ -1,28 +1,18 @@
-// bfloat16 on the host, for tests of the CUDA backend's mixed precision: the rounding its
-// kernels use (to nearest, ties to even; NaN stays NaN) and device transfers of bf16 tensors.
+// bfloat16 tensors on the host, for tests of bf16 arithmetic: rounding (core/bf16.h, the
+// rounding the kernels use) and device transfers of bf16 tensors.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
-#include <cstring>
+#include <string>
 
 #include "backend/backend.h"
+#include "core/bf16.h"
 
 namespace dp::test {
-
-inline uint16_t bf16_bits(float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, sizeof u);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;  // NaN
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
-
-inline float bf16_value(uint16_t bits) {
-  uint32_t u = static_cast<uint32_t>(bits) << 16;
-  float v;
-  std::memcpy(&v, &u, sizeof v);
-  return v;
-}
 
 // An f32 host tensor with every value rounded to the nearest bf16.
 inline Tensor rounded_to_bf16(const Tensor& t) {
@@ -49,6 +39,39 @@ inline Tensor download_as_f32(Backend& device, const Tensor& d) {
   Tensor out = Tensor::empty(d.shape());
   for (int64_t i = 0; i < d.numel(); ++i) out.data()[i] = bf16_value(raw.data<uint16_t>()[i]);
   return out;
+}
+
+// An f32 host tensor as a bf16 host tensor (rounded): a bf16 activation of the CPU backend.
+inline Tensor as_bf16(const Tensor& t) {
+  Tensor r = Tensor::empty(t.shape(), DType::bf16);
+  for (int64_t i = 0; i < t.numel(); ++i) r.data<uint16_t>()[i] = bf16_bits(t.data()[i]);
+  return r;
+}
+
+// A bf16 result against the f32 value it stands for (`ref`, computed from the same inputs in
+// f32): a bf16 tensor, every element within one bf16 step of ref's rounding, and at least 99%
+// of them exactly that rounding (a different f32 summation order moves the rest).
+inline void expect_rounded_from(Backend& be, const Tensor& got, const Tensor& ref,
+                                const std::string& what) {
+  ASSERT_EQ(got.dtype(), DType::bf16) << what;
+  ASSERT_EQ(got.numel(), ref.numel()) << what;
+  const Tensor g = download_as_f32(be, got);
+  int64_t exact = 0, worst = -1;
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    const float want = bf16_value(bf16_bits(ref.data()[i]));
+    if (g.data()[i] == want) {
+      ++exact;
+      continue;
+    }
+    const float mag = std::max(std::abs(want), std::abs(g.data()[i]));
+    const float step = std::ldexp(1.f, std::ilogb(mag) - 7);  // bf16: 8 significant bits
+    if (!(std::abs(g.data()[i] - want) <= step)) worst = i;
+  }
+  const int64_t at = std::max<int64_t>(worst, 0);
+  EXPECT_EQ(worst, -1) << what << ": element " << worst << " is " << g.data()[at] << ", f32 gives "
+                       << ref.data()[at];
+  EXPECT_GE(static_cast<double>(exact), 0.99 * ref.numel())
+      << what << ": " << exact << " of " << ref.numel() << " are the f32 value rounded";
 }
 
 }  // namespace dp::test

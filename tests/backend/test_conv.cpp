@@ -271,6 +271,49 @@ TEST(CpuConv, Bf16ReadsOperandsRoundedOnceAndAccumulatesInF32) {
 #endif
 
 #ifndef DP_TEST_ON_CUDA
+// With bf16 activations (airbench94 under --precision bf16) the convolution reads a bf16 input
+// (or the f32 images), writes a bf16 output and takes and gives bf16 gradients; each is the
+// f32 accumulation of the bf16 operands rounded once, and the weight gradient stays f32.
+TEST(CpuConv, Bf16ActivationsAreTheF32ResultRoundedOnce) {
+  if (!cpu_has_native_bf16())
+    GTEST_SKIP() << "this CPU has neither AVX512-BF16 nor AMX: no bf16 convolutions here";
+  cpu::CpuConvOptions options;
+  options.bf16 = options.bf16_activations = true;
+  options.blocked_activations = false;
+  cpu::CpuBackend be(0, options);
+  ASSERT_EQ(be.activation_dtype(), DType::bf16);
+  const Conv2dGeometry shapes[] = {{2, 32, 32, 3, 24, 2, 1, 0},
+                                   {2, 15, 15, 24, 64, 3, 1, 1},
+                                   {2, 7, 7, 64, 256, 3, 1, 1},
+                                   {2, 3, 3, 256, 256, 3, 1, 1}};
+  for (const Conv2dGeometry& g : shapes) {
+    SCOPED_TRACE(describe(g));
+    std::mt19937 gen(5);
+    // The whitening conv reads the f32 images; the others read a bf16 activation.
+    const bool image_input = g.c_in == 3;
+    Tensor x = rounded_to_bf16(random_tensor(in_shape(g), gen));
+    Tensor w = random_tensor(w_shape(g), gen);
+    Tensor dy = rounded_to_bf16(random_tensor(out_shape(g), gen));
+    Tensor y_ref = Tensor::empty(out_shape(g)), dx_ref = Tensor::empty(in_shape(g)),
+           dw_ref = Tensor::empty(w_shape(g));
+    naive_conv(g, x, rounded_to_bf16(w), dy, y_ref, dx_ref, dw_ref);
+    const Tensor x_in = image_input ? x : as_bf16(x);
+    Tensor y = be.allocate(out_shape(g), DType::bf16), dx = be.allocate(in_shape(g), x_in.dtype());
+    Tensor dw;
+    be.conv2d_forward(g, x_in, w, y);
+    expect_rounded_from(be, y, y_ref, "y");
+    be.conv2d_backward(g, x_in, w, as_bf16(dy), &dx, dw);
+    EXPECT_EQ(dw.dtype(), DType::f32);
+    EXPECT_CLOSE(dw, dw_ref, 1e-5);
+    if (image_input)
+      EXPECT_CLOSE(dx, dx_ref, 1e-5);  // an f32 input's gradient is f32
+    else
+      expect_rounded_from(be, dx, dx_ref, "dx");
+  }
+}
+#endif
+
+#ifndef DP_TEST_ON_CUDA
 // The 16-channel 3x3 layers (ResNet-20's first stage) run on our own Winograd kernel
 // (thin_winograd.h), forward and both backward passes. It must match the naive loop on full
 // tiles, on maps that end in partial tiles (9x10), on rows of more than one block of tiles (37

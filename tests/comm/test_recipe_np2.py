@@ -17,6 +17,14 @@ down (batch 16, 64 whitening images, 2.5 epochs = 30 steps, the bias frozen afte
   steps). A plain 2-rank run, BN over each rank's 8 samples, differs by over 10x that, so the
   comparison can tell.
 
+With a fourth argument `bf16` every run takes --precision bf16 --device cpu (bf16 convolutions
+and activations, sync BN's pieces on bf16 tensors) and the test is skipped (exit 77) where
+dptrain finds no bf16 arithmetic on this CPU. In bf16 the whole-run comparison cannot tell: a
+last-bit difference in an f32 sum rounds an activation to the neighbouring bf16 value, and over
+30 steps the 1-rank run on 2 threads drifts from it on 1 nearly as far as a plain 2-rank run
+does. So in bf16 the run is compared at step 1, where a plain 2-rank run's BN over half the
+batch shows plainly (oracle_trajectory_airbench94_bf16 checks the trajectory against PyTorch).
+
 All four runs use oneDNN's direct convolutions (DPTRAIN_CPU_CONV=direct): their thread count
 changes how they split their sums, which is what makes the yardstick; the Winograd kernels at
 this test's sizes sum alike on 1 and 2 threads but differently on a rank's half batch, so with
@@ -37,6 +45,11 @@ from checks import check, finish  # noqa: E402
 from tiny_dataset import dptrain_command, write_tiny_dataset  # noqa: E402
 
 DPTRAIN, MPIEXEC, CONFIG = sys.argv[1], sys.argv[2], sys.argv[3]
+PRECISION = sys.argv[4] if len(sys.argv) > 4 else "fp32"
+# bf16 on the CPU backend: --device cpu, so that a CPU without bf16 refuses it (auto would run
+# fp32 instead, and this test would check fp32 under the bf16 name).
+PRECISION_ARGS = ["--precision", "bf16", "--device", "cpu"] if PRECISION == "bf16" else []
+SKIPPED = 77
 FIRST_STEP_BAR, NOISE_FACTOR = 1e-5, 4.0
 
 
@@ -55,9 +68,12 @@ with tempfile.TemporaryDirectory() as tmp:
         args = ["train", "--config", CONFIG, "--data", data, "--batch-size", "16",
                 "--epochs", "2.5", "--whiten-init", "64", "--freeze", "whiten.weight",
                 "--freeze", "whiten.bias:1", "--lookahead-every", "4",
-                "--output-dir", out, "--run-name", name, *extra]
+                "--output-dir", out, "--run-name", name, *PRECISION_ARGS, *extra]
         proc = subprocess.run(dptrain_command(DPTRAIN, MPIEXEC, ranks, args),
                               capture_output=True, text=True, timeout=240)
+        if PRECISION == "bf16" and "neither AVX512-BF16 nor AMX" in proc.stderr:
+            print("SKIPPED: this CPU has no bf16 arithmetic: no --precision bf16 here")
+            sys.exit(SKIPPED)
         check(proc.returncode == 0, f"{name} ({ranks} rank(s)) exits 0: {proc.stderr[-800:]}")
         run = os.path.join(out, name)
         with h5py.File(os.path.join(run, "metrics.h5")) as f:
@@ -78,6 +94,12 @@ with tempfile.TemporaryDirectory() as tmp:
     check(np.array_equal(one["lr"], two["lr"]), "every step's LR equals 1 rank's")
     first = abs(two["loss"][0] - one["loss"][0]) / abs(one["loss"][0])
     check(first <= FIRST_STEP_BAR, f"step 1's loss on 2 ranks --sync-bn equals 1 rank's ({first:.2g})")
+    first_plain = abs(plain["loss"][0] - one["loss"][0]) / abs(one["loss"][0])
+    check(first_plain > 10 * FIRST_STEP_BAR,
+          f"a plain 2-rank run's step 1 differs by far more ({first_plain:.2g}: the test can tell)")
+    if PRECISION == "bf16":
+        finish()
+        sys.exit(0)
 
     def deviation(steps, state):
         """From the 1-rank run: largest step loss, largest parameter, largest BN statistic."""

@@ -146,7 +146,8 @@ void write_holdout(h5::File& out, const TrainConfig& config, const data::HDF5Dat
   // the views computed as the run computes them
   // (make_cpu_backend refuses bf16 where this CPU lacks it, so bf16 asked is bf16 run)
   const bool bf16 = config.precision == "bf16";
-  auto backend = make_cpu_backend(0, cpu_blocked_activations(config.arch, bf16), bf16);
+  auto backend = make_cpu_backend(0, cpu_blocked_activations(config.arch, bf16),
+                                  cpu_bf16_mode(config.arch, bf16));
   auto model = nn::make_model(model_spec(config, test_set), *backend);
   ModelState(*model, nullptr).load(checkpoint);
   write_state(out.create_group("final"), *model);

@@ -77,6 +77,9 @@ WHITEN_BAR = 1e-6
 LR_BAR = 1e-6  # TrainConfig's options are float32
 SKIPPED = 77  # CTest's SKIP_RETURN_CODE for this test
 ORIGINAL_CONV2D = F.conv2d
+ORIGINAL_GELU = F.gelu
+ORIGINAL_BATCH_NORM = F.batch_norm
+ORIGINAL_MAX_POOL2D = F.max_pool2d
 # The description's TTA level 2, in dptrain's view order: (diagonal shift, mirror, weight);
 # shifted views are reflect-padded by 1 and cropped at (1 + shift, 1 + shift).
 TTA_VIEWS = [(0, False, 0.25), (0, True, 0.25), (-1, False, 0.125), (-1, True, 0.125),
@@ -112,23 +115,62 @@ class Bf16Convolution(torch.autograd.Function):
         return dx, dw, None, None
 
 
+class Bf16Activation(torch.autograd.Function):
+    """An activation dptrain's CPU backend stores in bf16 under --precision bf16 (airbench's
+    every activation and activation gradient): its value rounded to bf16 and, in backward, the
+    gradient that reaches it too (the op below computes in f32 and writes bf16)."""
+
+    @staticmethod
+    def forward(ctx, y):
+        return round_to_bf16(y)
+
+    @staticmethod
+    def backward(ctx, dy):
+        return round_to_bf16(dy)
+
+
 def conv2d_bf16(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """F.conv2d's signature; the bias is added after the convolution, unrounded (dptrain's
-    channel bias is its own f32 op)."""
+    """F.conv2d's signature. The output is a bf16 activation; the bias is dptrain's own op on
+    it (the sum rounded again)."""
     if dilation not in (1, (1, 1)) or groups != 1:
         raise SystemExit("conv2d_bf16: dilation and groups are not in this network")
-    y = Bf16Convolution.apply(x, w, stride, padding)
-    return y if bias is None else y + bias.view(1, -1, 1, 1)
+    y = Bf16Activation.apply(Bf16Convolution.apply(x, w, stride, padding))
+    return y if bias is None else Bf16Activation.apply(y + bias.view(1, -1, 1, 1))
+
+
+def gelu_bf16(x, approximate="none"):
+    return Bf16Activation.apply(ORIGINAL_GELU(x, approximate=approximate))
+
+
+def batch_norm_bf16(*args, **kwargs):
+    """Statistics in the input's dtype from its (bf16) values; the output a bf16 activation."""
+    return Bf16Activation.apply(ORIGINAL_BATCH_NORM(*args, **kwargs))
+
+
+def max_pool2d_bf16(*args, **kwargs):
+    """Exact on bf16 values; its output is a bf16 activation, so the gradient the op above
+    hands back (batch norm's, or the linear layer's) is rounded."""
+    return Bf16Activation.apply(ORIGINAL_MAX_POOL2D(*args, **kwargs))
+
+
+BF16_OPS = {"conv2d": conv2d_bf16, "gelu": gelu_bf16, "batch_norm": batch_norm_bf16,
+            "max_pool2d": max_pool2d_bf16}
+ORIGINAL_OPS = {"conv2d": ORIGINAL_CONV2D, "gelu": ORIGINAL_GELU,
+                "batch_norm": ORIGINAL_BATCH_NORM, "max_pool2d": ORIGINAL_MAX_POOL2D}
 
 
 @contextlib.contextmanager
-def convolutions_in(precision):
-    """Every F.conv2d (nn.Conv2d's too) as dptrain's --precision computes it."""
-    F.conv2d = conv2d_bf16 if precision == "bf16" else ORIGINAL_CONV2D
+def computed_as(precision):
+    """Every F.conv2d, F.gelu, F.batch_norm and F.max_pool2d (the nn modules' too) as dptrain's
+    --precision computes them: in bf16, convolutions on bf16 operands and every activation
+    between the ops (and its gradient) rounded to bf16; the linear head and the logits f32."""
+    for name, op in (BF16_OPS if precision == "bf16" else ORIGINAL_OPS).items():
+        setattr(F, name, op)
     try:
         yield
     finally:
-        F.conv2d = ORIGINAL_CONV2D
+        for name, op in ORIGINAL_OPS.items():
+            setattr(F, name, op)
 
 
 def recipe_config(path, out, overrides):
@@ -439,8 +481,9 @@ def parse_args():
     p.add_argument("--epochs", type=float, default=3.3)
     p.add_argument("--bias-epochs", type=int, default=2)
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
-                   help="dptrain's --precision; bf16 replays its convolutions in bf16 "
-                   "(conv2d_bf16) and skips where dptrain finds no bf16 arithmetic on the CPU")
+                   help="dptrain's --precision; bf16 replays its bf16 convolutions and "
+                   "activations (computed_as) and skips where dptrain finds no bf16 arithmetic "
+                   "on the CPU")
     return p.parse_args()
 
 
@@ -504,7 +547,7 @@ def main():
         raise
     with h5py.File(traj_path) as traj, \
             h5py.File(os.path.join(args.workdir, "run", "metrics.h5")) as metrics, \
-            convolutions_in(args.precision):
+            computed_as(args.precision):
         failures = compare(traj, metrics, splits, args)
     for f in failures:
         print("FAIL", f)

@@ -13,15 +13,20 @@ Layout preferred_layout(bool blocked_enabled, int64_t c, int64_t h, int64_t w) {
   return blocked ? Layout::nchw16c : Layout::nhwc;
 }
 
-memory::desc activation_desc(int64_t n, int64_t h, int64_t w, int64_t c, Layout layout) {
+memory::data_type dnnl_type(DType dtype) {
+  DP_CHECK(dtype == DType::f32 || dtype == DType::bf16, "activations are f32 or bf16");
+  return dtype == DType::bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+}
+
+memory::desc activation_desc(int64_t n, int64_t h, int64_t w, int64_t c, Layout layout,
+                             DType dtype) {
   const auto tag = layout == Layout::nchw16c ? memory::format_tag::nChw16c : memory::format_tag::nhwc;
-  return memory::desc({n, c, h, w}, memory::data_type::f32, tag);
+  return memory::desc({n, c, h, w}, dnnl_type(dtype), tag);
 }
 
 memory::desc activation_desc(const Tensor& t) {
-  DP_CHECK(t.rank() == 4 && t.dtype() == DType::f32, "activation {} is not f32 NHWC",
-           to_string(t.shape()));
-  return activation_desc(t.dim(0), t.dim(1), t.dim(2), t.dim(3), t.layout());
+  DP_CHECK(t.rank() == 4, "activation {} is not {{N,H,W,C}}", to_string(t.shape()));
+  return activation_desc(t.dim(0), t.dim(1), t.dim(2), t.dim(3), t.layout(), t.dtype());
 }
 
 struct LayoutConverter::Reorder {
@@ -32,19 +37,36 @@ struct LayoutConverter::Reorder {
 LayoutConverter::LayoutConverter(DnnlContext& ctx) : ctx_(ctx) {}
 LayoutConverter::~LayoutConverter() = default;
 
-LayoutConverter::Reorder& LayoutConverter::reorder_for(const Tensor& src, Layout to) {
-  const CacheKey key{src.dim(0), src.dim(1), src.dim(2), src.dim(3),
-                     static_cast<int64_t>(src.layout()), static_cast<int64_t>(to), 0, 0, 0, 0};
+// Activations ({N,H,W,C}) change layout and type; other tensors (a linear layer's {N, C}
+// input) are flat arrays that change type only.
+LayoutConverter::Reorder& LayoutConverter::reorder_for(const Tensor& src, Layout to,
+                                                       DType to_dtype) {
+  const bool activation = src.rank() == 4;
+  const CacheKey key{activation ? src.dim(0) : src.numel(),
+                     activation ? src.dim(1) : 0,
+                     activation ? src.dim(2) : 0,
+                     activation ? src.dim(3) : 0,
+                     static_cast<int64_t>(src.layout()),
+                     static_cast<int64_t>(to),
+                     static_cast<int64_t>(src.dtype()),
+                     static_cast<int64_t>(to_dtype),
+                     0,
+                     0};
   return reorders_.get(key, [&] {
-    memory from = ctx_.unbound(activation_desc(src));
-    memory into = ctx_.unbound(activation_desc(src.dim(0), src.dim(1), src.dim(2), src.dim(3), to));
+    auto flat = [&](DType t) {
+      return memory::desc({src.numel()}, dnnl_type(t), memory::format_tag::a);
+    };
+    memory from = ctx_.unbound(activation ? activation_desc(src) : flat(src.dtype()));
+    memory into = ctx_.unbound(
+        activation ? activation_desc(src.dim(0), src.dim(1), src.dim(2), src.dim(3), to, to_dtype)
+                   : flat(to_dtype));
     return Reorder{dnnl::reorder(from, into), from, into};
   });
 }
 
-void LayoutConverter::run(const Tensor& src, Layout to, void* dst) {
+void LayoutConverter::run(const Tensor& src, Layout to, DType to_dtype, void* dst) {
   with_dnnl("layout conversion", [&] {
-    Reorder& r = reorder_for(src, to);
+    Reorder& r = reorder_for(src, to, to_dtype);
     r.src.set_data_handle(const_cast<void*>(src.data<void>()));
     r.dst.set_data_handle(dst);
     r.prim.execute(ctx_.stream, r.src, r.dst);
@@ -52,13 +74,24 @@ void LayoutConverter::run(const Tensor& src, Layout to, void* dst) {
   });
 }
 
-void LayoutConverter::to_nhwc(const Tensor& src, void* dst) { run(src, Layout::nhwc, dst); }
+void LayoutConverter::to_nhwc(const Tensor& src, void* dst) {
+  run(src, Layout::nhwc, src.dtype(), dst);
+}
 
 void LayoutConverter::convert(const Tensor& src, Tensor& dst, Layout layout) {
   DP_CHECK(src.data<void>() != dst.data<void>(), "layout conversion in place");
-  dst.ensure(src.shape());
-  run(src, layout, dst.data());
+  dst.ensure(src.shape(), src.dtype());
+  run(src, layout, src.dtype(), dst.data<void>());
   dst.set_layout(layout);
+}
+
+const Tensor& LayoutConverter::in_dtype(const Tensor& t, DType dtype, Tensor& scratch) {
+  if (t.dtype() == dtype) return t;
+  DP_CHECK(t.data<void>() != scratch.data<void>(), "type conversion in place");
+  scratch.ensure(t.shape(), dtype);
+  run(t, t.layout(), dtype, scratch.data<void>());
+  scratch.set_layout(t.layout());
+  return scratch;
 }
 
 const Tensor& LayoutConverter::in_layout(const Tensor& t, Layout layout, Tensor& scratch) {

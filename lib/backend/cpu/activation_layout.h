@@ -36,8 +36,12 @@ Layout preferred_layout(bool blocked_enabled, int64_t c, int64_t h, int64_t w);
 // either way; its tag stays nhwc.
 inline bool nhwc_is_blocked(int64_t c) { return c == 16; }
 
+// oneDNN's element type for an activation's: f32 or bf16 (others are no activations).
+dnnl::memory::data_type dnnl_type(DType dtype);
+
 // oneDNN's description of an {n, h, w, c} activation in `layout` (logical dims {n, c, h, w}).
-dnnl::memory::desc activation_desc(int64_t n, int64_t h, int64_t w, int64_t c, Layout layout);
+dnnl::memory::desc activation_desc(int64_t n, int64_t h, int64_t w, int64_t c, Layout layout,
+                                   DType dtype = DType::f32);
 dnnl::memory::desc activation_desc(const Tensor& t);
 
 // Reorders between layouts, one cached oneDNN reorder per shape and direction.
@@ -51,12 +55,15 @@ class LayoutConverter {
   void convert(const Tensor& src, Tensor& dst, Layout layout);
   // src's contents in NHWC order into plain host memory.
   void to_nhwc(const Tensor& src, void* dst);
+  // `t` itself when it is already of `dtype`; else its values converted (bf16: rounded to
+  // nearest even) into `scratch`, in t's shape and layout.
+  const Tensor& in_dtype(const Tensor& t, DType dtype, Tensor& scratch);
   size_t cached_entries() const { return reorders_.size(); }
 
  private:
   struct Reorder;
-  Reorder& reorder_for(const Tensor& src, Layout to);
-  void run(const Tensor& src, Layout to, void* dst);
+  Reorder& reorder_for(const Tensor& src, Layout to, DType to_dtype);
+  void run(const Tensor& src, Layout to, DType to_dtype, void* dst);
   DnnlContext& ctx_;
   PrimitiveCache<Reorder> reorders_;
 };

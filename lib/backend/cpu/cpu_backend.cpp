@@ -11,6 +11,7 @@
 #include "backend/cpu/dnnl_check.h"
 #include "backend/cpu/openmp_threshold.h"
 #include "backend/operand_checks.h"
+#include "core/bf16.h"
 
 namespace dp::cpu {
 
@@ -25,6 +26,7 @@ CpuBackend::CpuBackend(int threads, CpuConvOptions conv)
       conv_(*ctx_, conv.winograd, conv.bf16),
       thin_winograd_enabled_(conv.winograd && conv.thin_winograd && !conv.bf16),
       gemm_small_maps_(conv.gemm_small_maps && !conv.bf16),
+      bf16_activations_(conv.bf16 && conv.bf16_activations),
       batchnorm_(*ctx_),
       maxpool_(*ctx_),
       linear_(*ctx_),
@@ -34,7 +36,10 @@ std::string CpuBackend::name() const {
   const dnnl_version_t* v = dnnl_version();
   return fmt::format(
       "cpu (oneDNN {}.{}.{}, {} OpenMP threads{}{}{})", v->major, v->minor, v->patch,
-      omp_get_max_threads(), conv_.bf16() ? ", bf16 convolutions" : winograd_description(),
+      omp_get_max_threads(),
+      bf16_activations_ ? ", bf16 activations and convolutions"
+      : conv_.bf16()    ? ", bf16 convolutions"
+                        : winograd_description(),
       blocked_ ? ", nChw16c activations" : "",
       gemm_small_maps_ || conv_.bf16() ? "" : ", no GEMM lowering of small-map conv");
 }
@@ -83,8 +88,11 @@ void CpuBackend::fill(Tensor& t, float value) {
     case DType::u8:
       std::memset(t.data<void>(), static_cast<int>(value), n);
       break;
-    case DType::bf16:
-      throw Error(ExitCode::internal, "the CPU backend has no bf16 tensors");
+    case DType::bf16: {
+      uint16_t* p = t.data<uint16_t>();
+      std::fill(p, p + n, bf16_bits(value));
+      break;
+    }
   }
 }
 
@@ -167,6 +175,7 @@ void CpuBackend::batchnorm_add_relu_forward_train(const BatchNormGeometry& g, co
            "batch norm + add + ReLU: no fused kernel for {} channels{}", g.c,
            g.fuse_relu ? " with fuse_relu" : "");
   check_batchnorm_operands(g, x, {&gamma, &beta, &running_mean, &running_var});
+  check_f32("batch norm + add + ReLU", {&x, &residual});
   DP_CHECK(residual.shape() == x.shape(), "batch norm + add + ReLU: residual {} is not input {}",
            to_string(residual.shape()), to_string(x.shape()));
   const Tensor& r = layouts_.in_layout(residual, x.layout(), scratch_.input);
@@ -202,7 +211,10 @@ void CpuBackend::maxpool_backward(const PoolGeometry& g, const Tensor& dy, const
 }
 
 // Without a bias, oneDNN's inner product runs with a zero one: adding 0.f changes no value.
-void CpuBackend::linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
+// A bf16 input (a network's last activation) is widened to f32 exactly: the layer computes in
+// f32 on f32 weights, and its logits are f32.
+void CpuBackend::linear_forward(const Tensor& x_any, const Tensor& w, const Tensor& b, Tensor& y) {
+  const Tensor& x = layouts_.in_dtype(x_any, DType::f32, scratch_.input);
   if (b.defined()) return linear_.forward(x, w, b, y);
   DP_CHECK(w.rank() == 2, "linear expects w {{out,in}}, got {}", to_string(w.shape()));
   if (!zero_bias_.defined() || zero_bias_.numel() != w.dim(0)) {  // nothing else writes it
@@ -212,24 +224,28 @@ void CpuBackend::linear_forward(const Tensor& x, const Tensor& w, const Tensor& 
   linear_.forward(x, w, zero_bias_, y);
 }
 
-void CpuBackend::linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor& dx,
-                                 Tensor& dw, Tensor& db) {
-  linear_.backward(x, w, dy, dx, dw, db);
+// dx in x's type: a bf16 input gets its f32 gradient rounded once.
+void CpuBackend::linear_backward(const Tensor& x_any, const Tensor& w, const Tensor& dy,
+                                 Tensor& dx, Tensor& dw, Tensor& db) {
+  if (x_any.dtype() == DType::f32) return linear_.backward(x_any, w, dy, dx, dw, db);
+  const Tensor& x = layouts_.in_dtype(x_any, DType::f32, scratch_.input);
+  linear_.backward(x, w, dy, scratch_.result, dw, db);
+  layouts_.in_dtype(scratch_.result, x_any.dtype(), dx);
 }
 
 }  // namespace dp::cpu
 
 namespace dp {
 
-std::unique_ptr<Backend> make_cpu_backend(int threads, bool blocked_activations,
-                                          bool bf16_convolutions) {
+std::unique_ptr<Backend> make_cpu_backend(int threads, bool blocked_activations, CpuBf16 bf16) {
   cpu::CpuConvOptions options;
   options.blocked_activations = blocked_activations;
-  if (bf16_convolutions && !cpu_has_native_bf16())
+  if (bf16 != CpuBf16::off && !cpu_has_native_bf16())
     throw UsageError(
         "option --precision bf16: this CPU has neither AVX512-BF16 nor AMX (as "
         "oneDNN detects it, under any ONEDNN_MAX_CPU_ISA); use --precision fp32");
-  options.bf16 = bf16_convolutions;
+  options.bf16 = bf16 != CpuBf16::off;
+  options.bf16_activations = bf16 == CpuBf16::activations;
   return std::make_unique<cpu::CpuBackend>(threads, options);
 }
 

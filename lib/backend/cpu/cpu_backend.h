@@ -34,6 +34,11 @@ struct CpuConvOptions {
   // Every convolution on oneDNN's bf16 kernels where this CPU has them (onednn_conv.cpp),
   // instead of the Winograd, own and GEMM kernels above: --precision bf16.
   bool bf16 = false;
+  // With `bf16`: activations and their gradients stored in bf16 as well (activation_dtype()).
+  // Convolution, its bias, GELU, max pooling, batch norm (sync BN's pieces too) and linear take
+  // them; the other activation ops (ReLU, residual adds, average pooling, shortcuts, scale)
+  // are f32 only and refuse bf16 tensors.
+  bool bf16_activations = false;
 };
 
 class CpuBackend final : public Backend {
@@ -43,6 +48,9 @@ class CpuBackend final : public Backend {
 
   Device device() const override { return Device::cpu; }
   std::string name() const override;
+  DType activation_dtype() const override {
+    return bf16_activations_ ? DType::bf16 : DType::f32;
+  }
 
   Tensor allocate(const Shape& shape, DType dtype) override;
   void copy_to_host(const Tensor& src, void* dst) override;
@@ -162,6 +170,7 @@ class CpuBackend final : public Backend {
   ThinWinograd thin_winograd_;
   bool thin_winograd_enabled_;
   bool gemm_small_maps_;
+  bool bf16_activations_;
   OnednnBatchNorm batchnorm_;
   BatchNormAddReluScratch batchnorm_add_relu_;
   OnednnMaxPool maxpool_;

@@ -12,6 +12,7 @@
 namespace dp::cpu {
 
 void CpuBackend::relu_forward(const Tensor& x, Tensor& y) {
+  check_f32("relu_forward", {&x});
   y.ensure(x.shape());
   y.set_layout(x.layout());
   const int64_t n = x.numel();
@@ -22,6 +23,7 @@ void CpuBackend::relu_forward(const Tensor& x, Tensor& y) {
 }
 
 void CpuBackend::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
+  check_f32("relu_backward", {&y, &dy});
   check_same_numel(y, dy, "relu_backward");
   const Tensor& dy_in = layouts_.in_layout(dy, y.layout(), scratch_.grad);
   dx.ensure(dy.shape());
@@ -40,6 +42,7 @@ void CpuBackend::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
 }
 
 void CpuBackend::add_relu_forward(const Tensor& a, const Tensor& b, Tensor& y) {
+  check_f32("add_relu_forward", {&a, &b});
   check_same_numel(a, b, "add_relu_forward");
   const Tensor& b_in = layouts_.in_layout(b, a.layout(), scratch_.input);
   y.ensure(a.shape());
@@ -60,6 +63,7 @@ void CpuBackend::add_relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx
 }
 
 void CpuBackend::accumulate(const Tensor& x, Tensor& y) {
+  check_f32("accumulate", {&x, &y});
   check_same_numel(x, y, "accumulate");
   const Tensor& x_in = layouts_.in_layout(x, y.layout(), scratch_.input);
   const int64_t n = x.numel();
@@ -70,6 +74,7 @@ void CpuBackend::accumulate(const Tensor& x, Tensor& y) {
 }
 
 void CpuBackend::accumulate_relu_backward(const Tensor& x, const Tensor& relu_output, Tensor& y) {
+  check_f32("accumulate_relu_backward", {&x, &relu_output, &y});
   check_same_numel(x, y, "accumulate_relu_backward");
   check_same_numel(relu_output, y, "accumulate_relu_backward mask");
   const Tensor& x_in = layouts_.in_layout(x, y.layout(), scratch_.input);
@@ -101,6 +106,7 @@ void CpuBackend::gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
 }
 
 void CpuBackend::scale(const Tensor& x, float alpha, Tensor& y) {
+  check_f32("scale", {&x});
   if (&y != &x) {
     y.ensure(x.shape());
     y.set_layout(x.layout());

@@ -2,6 +2,7 @@
 // nChw16c activations. (Max pooling runs on oneDNN: onednn_pool.cpp.)
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/openmp_threshold.h"
+#include "backend/operand_checks.h"
 #include "core/error.h"
 
 namespace dp::cpu {
@@ -20,6 +21,7 @@ struct ChannelBlocks {
 }  // namespace
 
 void CpuBackend::global_avgpool_forward(const Tensor& x, Tensor& y) {
+  check_f32("global_avgpool_forward", {&x});
   DP_CHECK(x.rank() == 4, "global_avgpool_forward expects NHWC, got {}", to_string(x.shape()));
   const int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
   const ChannelBlocks blocks(x);
@@ -45,6 +47,7 @@ void CpuBackend::global_avgpool_forward(const Tensor& x, Tensor& y) {
 // dx is written in the layout a convolution would give its shape, which is the layout the
 // forward's input had inside a network.
 void CpuBackend::global_avgpool_backward(const Tensor& dy, Tensor& dx) {
+  check_f32("global_avgpool_backward", {&dy});
   DP_CHECK(dx.rank() == 4 && dy.numel() == dx.dim(0) * dx.dim(3),
            "global_avgpool_backward: dx {} must be allocated NHWC for dy {}", to_string(dx.shape()),
            to_string(dy.shape()));

@@ -14,10 +14,13 @@ using dnnl::memory;
 using flags = dnnl::normalization_flags;
 constexpr auto f32 = memory::data_type::f32;
 
-// 16 channels are described as nChw16c (the same bytes as NHWC): oneDNN's blocked batch norm
-// is faster than its NHWC one there (see tests/bench/results/code-measurements-backend.md).
-memory::desc data_desc(const BatchNormGeometry& g, Layout layout) {
-  return activation_desc(g.n, g.h, g.w, g.c, nhwc_is_blocked(g.c) ? Layout::nchw16c : layout);
+// x's layout and type, which y, dy and dx share. 16 channels are described as nChw16c (the
+// same bytes as NHWC): oneDNN's blocked batch norm is faster than its NHWC one there (see
+// tests/bench/results/code-measurements-backend.md). bf16 data has f32 statistics, scale and
+// shift, and is computed in f32.
+memory::desc data_desc(const BatchNormGeometry& g, const Tensor& x) {
+  const Layout layout = nhwc_is_blocked(g.c) ? Layout::nchw16c : x.layout();
+  return activation_desc(g.n, g.h, g.w, g.c, layout, x.dtype());
 }
 
 // gamma, beta and their gradients: one f32 per channel (use_scale / use_shift layout).
@@ -25,9 +28,9 @@ memory::desc channel_desc(const BatchNormGeometry& g) {
   return memory::desc({g.c}, f32, memory::format_tag::x);
 }
 
-CacheKey bn_key(const BatchNormGeometry& g, Layout layout) {
-  return {g.n, g.h, g.w, g.c, g.fuse_relu, float_bits(g.eps), static_cast<int64_t>(layout), 0, 0,
-          0};
+CacheKey bn_key(const BatchNormGeometry& g, const Tensor& x) {
+  return {g.n, g.h, g.w, g.c, g.fuse_relu, float_bits(g.eps), static_cast<int64_t>(x.layout()),
+          static_cast<int64_t>(x.dtype()), 0, 0};
 }
 
 flags train_flags(const BatchNormGeometry& g) {
@@ -35,11 +38,10 @@ flags train_flags(const BatchNormGeometry& g) {
 }
 
 dnnl::batch_normalization_forward::primitive_desc train_pd(const BatchNormGeometry& g,
-                                                           Layout layout,
+                                                           const Tensor& x,
                                                            const dnnl::engine& engine) {
   dnnl::batch_normalization_forward::desc desc(dnnl::prop_kind::forward_training,
-                                               data_desc(g, layout),
-                                               g.eps, train_flags(g));
+                                               data_desc(g, x), g.eps, train_flags(g));
   return {desc, user_scratchpad_attr(), engine};
 }
 
@@ -71,12 +73,12 @@ void OnednnBatchNorm::forward_train(const BatchNormGeometry& g, const Tensor& x,
                                     Tensor& saved_var, Tensor& workspace) {
   check_batchnorm_operands(g, x, {&gamma, &beta, &running_mean, &running_var});
   DP_CHECK(g.n * g.h * g.w > 1, "batchnorm training needs more than one value per channel");
-  y.ensure(x.shape());
+  y.ensure(x.shape(), x.dtype());
   saved_mean.ensure({g.c});
   saved_var.ensure({g.c});
   with_dnnl("batchnorm_forward_train", [&] {
-    Train& e = train_.get(bn_key(g, x.layout()), [&] {
-      auto pd = train_pd(g, x.layout(), ctx_.engine);
+    Train& e = train_.get(bn_key(g, x), [&] {
+      auto pd = train_pd(g, x, ctx_.engine);
       return Train{dnnl::batch_normalization_forward(pd), ctx_.unbound(pd.src_desc()),
                    ctx_.unbound(pd.dst_desc()),           ctx_.unbound(channel_desc(g)),
                    ctx_.unbound(channel_desc(g)),         ctx_.unbound(pd.mean_desc()),
@@ -84,7 +86,7 @@ void OnednnBatchNorm::forward_train(const BatchNormGeometry& g, const Tensor& x,
                    ctx_.unbound(pd.scratchpad_desc()),    pd.workspace_desc().get_size()};
     });
     e.src.set_data_handle(handle(x));
-    e.dst.set_data_handle(y.data());
+    e.dst.set_data_handle(y.data<void>());
     e.scale.set_data_handle(handle(gamma));
     e.shift.set_data_handle(handle(beta));
     e.mean.set_data_handle(saved_mean.data());
@@ -111,11 +113,11 @@ void OnednnBatchNorm::forward_inference(const BatchNormGeometry& g, const Tensor
                                         const Tensor& running_mean, const Tensor& running_var,
                                         Tensor& y) {
   check_batchnorm_operands(g, x, {&gamma, &beta, &running_mean, &running_var});
-  y.ensure(x.shape());
+  y.ensure(x.shape(), x.dtype());
   with_dnnl("batchnorm_forward_inference", [&] {
-    Inference& e = infer_.get(bn_key(g, x.layout()), [&] {
+    Inference& e = infer_.get(bn_key(g, x), [&] {
       dnnl::batch_normalization_forward::desc desc(dnnl::prop_kind::forward_inference,
-                                                   data_desc(g, x.layout()), g.eps,
+                                                   data_desc(g, x), g.eps,
                                                    train_flags(g) | flags::use_global_stats);
       dnnl::batch_normalization_forward::primitive_desc pd(desc, user_scratchpad_attr(),
                                                            ctx_.engine);
@@ -125,7 +127,7 @@ void OnednnBatchNorm::forward_inference(const BatchNormGeometry& g, const Tensor
                        ctx_.unbound(pd.variance_desc()),      ctx_.unbound(pd.scratchpad_desc())};
     });
     e.src.set_data_handle(handle(x));
-    e.dst.set_data_handle(y.data());
+    e.dst.set_data_handle(y.data<void>());
     e.scale.set_data_handle(handle(gamma));
     e.shift.set_data_handle(handle(beta));
     e.mean.set_data_handle(handle(running_mean));
@@ -148,18 +150,17 @@ void OnednnBatchNorm::backward(const BatchNormGeometry& g, const Tensor& x, cons
                                const Tensor& saved_var, const Tensor& workspace, Tensor& dx,
                                Tensor& dgamma, Tensor& dbeta) {
   check_batchnorm_operands(g, x, {&gamma, &beta, &saved_mean, &saved_var});
-  DP_CHECK(dy.shape() == x.shape() && dy.layout() == x.layout(),
-           "batchnorm output gradient {} does not match input {} in shape or layout",
+  DP_CHECK(dy.shape() == x.shape() && dy.layout() == x.layout() && dy.dtype() == x.dtype(),
+           "batchnorm output gradient {} does not match input {} in shape, layout or type",
            to_string(dy.shape()), to_string(x.shape()));
-  dx.ensure(x.shape());
+  dx.ensure(x.shape(), x.dtype());
   dgamma.ensure({g.c});
   dbeta.ensure({g.c});
   with_dnnl("batchnorm_backward", [&] {
-    const Layout layout = x.layout();
-    Backward& e = bwd_.get(bn_key(g, layout), [&] {
-      auto hint = train_pd(g, layout, ctx_.engine);
-      dnnl::batch_normalization_backward::desc desc(dnnl::prop_kind::backward,
-                                                    data_desc(g, layout), data_desc(g, layout),
+    Backward& e = bwd_.get(bn_key(g, x), [&] {
+      auto hint = train_pd(g, x, ctx_.engine);
+      dnnl::batch_normalization_backward::desc desc(dnnl::prop_kind::backward, data_desc(g, x),
+                                                    data_desc(g, x),
                                                     g.eps, train_flags(g));
       dnnl::batch_normalization_backward::primitive_desc pd(desc, user_scratchpad_attr(),
                                                             ctx_.engine, hint);
@@ -176,7 +177,7 @@ void OnednnBatchNorm::backward(const BatchNormGeometry& g, const Tensor& x, cons
     e.shift.set_data_handle(handle(beta));  // oneDNN's backward lists the shift as an input
     e.mean.set_data_handle(handle(saved_mean));
     e.var.set_data_handle(handle(saved_var));
-    e.diff_src.set_data_handle(dx.data());
+    e.diff_src.set_data_handle(dx.data<void>());
     e.diff_scale.set_data_handle(dgamma.data());
     e.diff_shift.set_data_handle(dbeta.data());
     ctx_.bind_scratchpad(e.scratch);

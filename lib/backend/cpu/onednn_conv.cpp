@@ -13,11 +13,12 @@
 //   oneDNN's kernel wants input channels in whole blocks of 16; other counts (airbench94's 24
 //   whitened channels) run padded: the blocked buffers already hold the channels up to the
 //   next 16 as zeros, and the primitive is told they are real.
-// - bf16 (--precision bf16, on CPUs with AVX512-BF16 or AMX): direct convolution with the
-//   input, the weights and the output gradient rounded to bf16 on their way into the kernel
-//   (the reorders that change layout also change type), products accumulated in f32 and the
-//   output, input gradient and weight gradient written in f32. oneDNN has no bf16 Winograd;
-//   a shape with only a reference bf16 kernel falls back to f32.
+// - bf16 (--precision bf16, on CPUs with AVX512-BF16 or AMX): direct convolution on bf16
+//   input, weights and output gradient, products accumulated in f32. f32 operands are rounded
+//   to bf16 once, on their way into the kernel (the reorders that change layout also change
+//   type); the output and the input gradient are written in their tensors' type (bf16
+//   activations: rounded once from the f32 accumulator), the weight gradient in f32. oneDNN
+//   has no bf16 Winograd; a shape with only a reference bf16 kernel falls back to f32.
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -47,8 +48,8 @@ int64_t padded_channels(int64_t c) {
 
 struct ConvDescs {
   memory::desc src, weights_any, weights_oihw, dst;
-  // What backward reads and writes in dst's and src's place (the same but in bf16, where
-  // the output gradient is read in bf16 and the input gradient written in f32).
+  // What backward reads and writes in dst's and src's place (in bf16 the output gradient is
+  // read in bf16 and the input gradient written in the input's type).
   memory::desc diff_dst, diff_src;
   // winograd_padded only: src and weights over the real input channels in the primitive's
   // blocked layouts: the same bytes as src / weights_any, whose extra channels are the pad.
@@ -56,36 +57,40 @@ struct ConvDescs {
   memory::dims strides, pad;
 };
 
-// The layouts the caller's activations are described to oneDNN in. A 16-channel NHWC tensor
-// is described as nChw16c where the other side is blocked, so one blocked kernel reads and
-// writes both without a reorder; between two NHWC sides it stays NHWC (brgconv's NHWC kernels
-// are the faster ones at 16 channels).
+// The layouts (and element types) the caller's activations are described to oneDNN in. A
+// 16-channel NHWC tensor is described as nChw16c where the other side is blocked, so one
+// blocked kernel reads and writes both without a reorder; between two NHWC sides it stays NHWC
+// (brgconv's NHWC kernels are the faster ones at 16 channels). The input side's type is also
+// its gradient's, the output side's its gradient's.
 struct ConvLayouts {
   Layout src, dst;
+  DType src_type, dst_type;
 
-  ConvLayouts(const Conv2dGeometry& g, Layout x, Layout y) : src(x), dst(y) {
+  ConvLayouts(const Conv2dGeometry& g, const Tensor& x, Layout y, DType y_type)
+      : src(x.layout()), dst(y), src_type(x.dtype()), dst_type(y_type) {
     if (nhwc_is_blocked(g.c_in) && dst == Layout::nchw16c) src = Layout::nchw16c;
     if (nhwc_is_blocked(g.c_out) && src == Layout::nchw16c) dst = Layout::nchw16c;
   }
   memory::desc user_src(const Conv2dGeometry& g) const {
-    return activation_desc(g.n, g.h, g.w, g.c_in, src);
+    return activation_desc(g.n, g.h, g.w, g.c_in, src, src_type);
   }
   memory::desc user_dst(const Conv2dGeometry& g) const {
-    return activation_desc(g.n, g.out_h(), g.out_w(), g.c_out, dst);
+    return activation_desc(g.n, g.out_h(), g.out_w(), g.c_out, dst, dst_type);
   }
   bool both_blocked() const { return src == Layout::nchw16c && dst == Layout::nchw16c; }
+  bool both_f32() const { return src_type == DType::f32 && dst_type == DType::f32; }
 };
 
 // bf16: the kernel picks the layouts of its operands and results (any); the reorders to and
-// from the caller's layouts convert the type too.
-ConvDescs conv_descs_bf16(const Conv2dGeometry& g) {
+// from the caller's layouts convert the type too. Results come in the caller's types.
+ConvDescs conv_descs_bf16(const Conv2dGeometry& g, const ConvLayouts& l) {
   memory::dims wei{g.c_out, g.c_in, g.kernel, g.kernel};
   return {memory::desc({g.n, g.c_in, g.h, g.w}, bf16, tag::any),
           memory::desc(wei, bf16, tag::any),
           memory::desc(wei, f32, tag::oihw),
-          memory::desc({g.n, g.c_out, g.out_h(), g.out_w()}, f32, tag::any),
+          memory::desc({g.n, g.c_out, g.out_h(), g.out_w()}, dnnl_type(l.dst_type), tag::any),
           memory::desc({g.n, g.c_out, g.out_h(), g.out_w()}, bf16, tag::any),
-          memory::desc({g.n, g.c_in, g.h, g.w}, f32, tag::any),
+          memory::desc({g.n, g.c_in, g.h, g.w}, dnnl_type(l.src_type), tag::any),
           std::nullopt,
           std::nullopt,
           {g.stride, g.stride},
@@ -93,11 +98,12 @@ ConvDescs conv_descs_bf16(const Conv2dGeometry& g) {
 }
 
 // The descriptors the primitive is asked for: Winograd picks its own activation layout (any);
-// direct convolution takes the caller's layout where both sides share one, else its own.
+// f32 direct convolution takes the caller's f32 tensors where both sides share one layout,
+// else its own (bf16 tensors of a shape that fell back to f32 are reordered to and from f32).
 ConvDescs conv_descs(const Conv2dGeometry& g, const ConvLayouts& l, ConvAlgo algo) {
-  if (algo == ConvAlgo::direct_bf16) return conv_descs_bf16(g);
+  if (algo == ConvAlgo::direct_bf16) return conv_descs_bf16(g, l);
   memory::dims wei{g.c_out, g.c_in, g.kernel, g.kernel};
-  const bool own = algo != ConvAlgo::direct || l.src != l.dst;
+  const bool own = algo != ConvAlgo::direct || l.src != l.dst || !l.both_f32();
   const memory::desc src =
       own ? memory::desc({g.n, g.c_in, g.h, g.w}, f32, tag::any) : l.user_src(g);
   const memory::desc dst =
@@ -123,8 +129,9 @@ ConvDescs conv_descs(const Conv2dGeometry& g, const ConvLayouts& l, ConvAlgo alg
 }
 
 CacheKey conv_key(const Conv2dGeometry& g, const ConvLayouts& l) {
-  return {g.n,      g.h,         g.w, g.c_in, g.c_out, g.kernel, g.stride, g.pad, 0,
-          static_cast<int64_t>(l.src) * 2 + static_cast<int64_t>(l.dst)};
+  const int64_t layouts = static_cast<int64_t>(l.src) * 2 + static_cast<int64_t>(l.dst);
+  const int64_t types = static_cast<int64_t>(l.src_type) * 8 + static_cast<int64_t>(l.dst_type);
+  return {g.n, g.h, g.w, g.c_in, g.c_out, g.kernel, g.stride, g.pad, 0, layouts * 64 + types};
 }
 
 dnnl::algorithm algorithm_for(ConvAlgo algo) {
@@ -290,8 +297,8 @@ static auto build_with_fallback(const Conv2dGeometry& g, const ConvLayouts& l, b
 void OnednnConv::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y,
                          Layout y_layout) {
   check_conv_operands(g, x, w, nullptr);
-  y.ensure({g.n, g.out_h(), g.out_w(), g.c_out});
-  const ConvLayouts layouts(g, x.layout(), y_layout);
+  y.ensure({g.n, g.out_h(), g.out_w(), g.c_out}, y.dtype());
+  const ConvLayouts layouts(g, x, y_layout, y.dtype());
   with_dnnl("conv2d_forward", [&] {
     Forward& e = fwd_.get(conv_key(g, layouts), [&] {
       return build_with_fallback(g, layouts, winograd_, bf16_, "forward", [&](ConvAlgo algo) {
@@ -306,7 +313,7 @@ void OnednnConv::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor&
       });
     });
     e.src.user.set_data_handle(handle(x));
-    e.dst.user.set_data_handle(y.data());
+    e.dst.user.set_data_handle(y.data<void>());
     e.weights.user.set_data_handle(handle(w));
     ctx_.bind_scratchpad(e.scratch);
     e.weights.to_kernel(ctx_.stream);
@@ -365,7 +372,7 @@ OnednnConv::Backward OnednnConv::Backward::build(DnnlContext& ctx, const Conv2dG
 }
 
 void OnednnConv::Backward::backward_data(DnnlContext& ctx, const Tensor& w, Tensor& dx) {
-  diff_src->user.set_data_handle(dx.data());
+  diff_src->user.set_data_handle(dx.data<void>());
   weights->user.set_data_handle(handle(w));
   ctx.bind_scratchpad(data_scratch);
   weights->to_kernel(ctx.stream);
@@ -393,9 +400,9 @@ void OnednnConv::Backward::backward_weights(DnnlContext& ctx, const Tensor& x, T
 void OnednnConv::backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                           const Tensor& dy, Tensor* dx, Tensor& dw) {
   check_conv_operands(g, x, w, &dy);
-  if (dx) dx->ensure({g.n, g.h, g.w, g.c_in});
+  if (dx) dx->ensure({g.n, g.h, g.w, g.c_in}, x.dtype());  // an input's gradient is of its type
   dw.ensure({g.c_out, g.c_in, g.kernel, g.kernel});
-  const ConvLayouts layouts(g, x.layout(), dy.layout());
+  const ConvLayouts layouts(g, x, dy.layout(), dy.dtype());
   with_dnnl("conv2d_backward", [&] {
     CacheKey key = conv_key(g, layouts);
     key[8] = dx != nullptr;

@@ -1,5 +1,7 @@
-// GELU (erf form, torch.nn.GELU()) on oneDNN's eltwise primitives over flat f32 arrays. The
-// backward primitive takes the forward's input (the erf form has no closed inverse from y).
+// GELU (erf form, torch.nn.GELU()) on oneDNN's eltwise primitives over flat f32 or bf16 arrays
+// (bf16 is computed in f32 and rounded once). The backward primitive takes the forward's input
+// (the erf form has no closed inverse from y).
+#include "backend/cpu/activation_layout.h"
 #include "backend/cpu/dnnl_check.h"
 #include "backend/cpu/onednn_ops.h"
 #include "backend/operand_checks.h"
@@ -10,14 +12,17 @@ namespace {
 using dnnl::memory;
 constexpr auto kAlgorithm = dnnl::algorithm::eltwise_gelu_erf;
 
-memory::desc flat_desc(int64_t n) {
-  return memory::desc({n}, memory::data_type::f32, memory::format_tag::a);
+// x, y, dy and dx share x's type.
+memory::desc flat_desc(const Tensor& x) {
+  return memory::desc({x.numel()}, dnnl_type(x.dtype()), memory::format_tag::a);
 }
 
-CacheKey gelu_key(int64_t n) { return {n, 0, 0, 0, 0, 0, 0, 0, 0, 0}; }
+CacheKey gelu_key(const Tensor& x) {
+  return {x.numel(), static_cast<int64_t>(x.dtype()), 0, 0, 0, 0, 0, 0, 0, 0};
+}
 
-dnnl::eltwise_forward::primitive_desc forward_pd(int64_t n, const dnnl::engine& engine) {
-  dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_training, kAlgorithm, flat_desc(n),
+dnnl::eltwise_forward::primitive_desc forward_pd(const Tensor& x, const dnnl::engine& engine) {
+  dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_training, kAlgorithm, flat_desc(x),
                                    0.f, 0.f);
   return {desc, user_scratchpad_attr(), engine};
 }
@@ -38,16 +43,15 @@ OnednnGelu::OnednnGelu(DnnlContext& ctx) : ctx_(ctx) {}
 OnednnGelu::~OnednnGelu() = default;
 
 void OnednnGelu::forward(const Tensor& x, Tensor& y) {
-  const int64_t n = x.numel();
-  y.ensure(x.shape());
+  y.ensure(x.shape(), x.dtype());
   with_dnnl("gelu_forward", [&] {
-    Forward& e = fwd_.get(gelu_key(n), [&] {
-      auto pd = forward_pd(n, ctx_.engine);
+    Forward& e = fwd_.get(gelu_key(x), [&] {
+      auto pd = forward_pd(x, ctx_.engine);
       return Forward{dnnl::eltwise_forward(pd), ctx_.unbound(pd.src_desc()),
                      ctx_.unbound(pd.dst_desc()), ctx_.unbound(pd.scratchpad_desc())};
     });
     e.src.set_data_handle(handle(x));
-    e.dst.set_data_handle(y.data());
+    e.dst.set_data_handle(y.data<void>());
     ctx_.bind_scratchpad(e.scratch);
     e.prim.execute(ctx_.stream,
                    {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_DST, e.dst}, {DNNL_ARG_SCRATCHPAD, e.scratch}});
@@ -58,12 +62,12 @@ void OnednnGelu::forward(const Tensor& x, Tensor& y) {
 
 // dy already in x's layout and of x's size (the caller reorders and checks).
 void OnednnGelu::backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
-  const int64_t n = x.numel();
-  dx.ensure(x.shape());
+  DP_CHECK(dy.dtype() == x.dtype(), "gelu_backward: output gradient and input differ in type");
+  dx.ensure(x.shape(), x.dtype());
   with_dnnl("gelu_backward", [&] {
-    Backward& e = bwd_.get(gelu_key(n), [&] {
-      auto hint = forward_pd(n, ctx_.engine);
-      dnnl::eltwise_backward::desc desc(kAlgorithm, flat_desc(n), flat_desc(n), 0.f, 0.f);
+    Backward& e = bwd_.get(gelu_key(x), [&] {
+      auto hint = forward_pd(x, ctx_.engine);
+      dnnl::eltwise_backward::desc desc(kAlgorithm, flat_desc(x), flat_desc(x), 0.f, 0.f);
       dnnl::eltwise_backward::primitive_desc pd(desc, user_scratchpad_attr(), ctx_.engine, hint);
       return Backward{dnnl::eltwise_backward(pd), ctx_.unbound(pd.src_desc()),
                       ctx_.unbound(pd.diff_dst_desc()), ctx_.unbound(pd.diff_src_desc()),
@@ -71,7 +75,7 @@ void OnednnGelu::backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
     });
     e.src.set_data_handle(handle(x));
     e.diff_dst.set_data_handle(handle(dy));
-    e.diff_src.set_data_handle(dx.data());
+    e.diff_src.set_data_handle(dx.data<void>());
     ctx_.bind_scratchpad(e.scratch);
     e.prim.execute(ctx_.stream, {{DNNL_ARG_SRC, e.src},
                                  {DNNL_ARG_DIFF_DST, e.diff_dst},

@@ -9,28 +9,28 @@ namespace dp::cpu {
 namespace {
 
 using dnnl::memory;
-constexpr auto f32 = memory::data_type::f32;
-
 struct PoolDescs {
   memory::desc src, dst;
   memory::dims strides, kernel, pad;
 };
 
-PoolDescs pool_descs(const PoolGeometry& g, Layout layout) {
-  return {activation_desc(g.n, g.h, g.w, g.c, layout),
-          activation_desc(g.n, g.out_h(), g.out_w(), g.c, layout),
+// In the input's layout and type (f32 or bf16), which the output and both gradients share.
+PoolDescs pool_descs(const PoolGeometry& g, Layout layout, DType dtype) {
+  return {activation_desc(g.n, g.h, g.w, g.c, layout, dtype),
+          activation_desc(g.n, g.out_h(), g.out_w(), g.c, layout, dtype),
           {g.stride, g.stride},
           {g.kernel, g.kernel},
           {g.pad, g.pad}};
 }
 
-CacheKey pool_key(const PoolGeometry& g, Layout layout) {
-  return {g.n, g.h, g.w, g.c, g.kernel, g.stride, g.pad, static_cast<int64_t>(layout), 0, 0};
+CacheKey pool_key(const PoolGeometry& g, Layout layout, DType dtype) {
+  return {g.n,      g.h,   g.w, g.c, g.kernel, g.stride, g.pad, static_cast<int64_t>(layout),
+          static_cast<int64_t>(dtype), 0};
 }
 
 dnnl::pooling_forward::primitive_desc forward_pd(const PoolGeometry& g, Layout layout,
-                                                 const dnnl::engine& engine) {
-  PoolDescs d = pool_descs(g, layout);
+                                                 DType dtype, const dnnl::engine& engine) {
+  PoolDescs d = pool_descs(g, layout, dtype);
   dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max,
                                    d.src, d.dst, d.strides, d.kernel, d.pad, d.pad);
   return {desc, user_scratchpad_attr(), engine};
@@ -61,17 +61,17 @@ void OnednnMaxPool::forward(const PoolGeometry& g, const Tensor& x, Tensor& y, T
   check_geometry(g);
   DP_CHECK(x.shape() == (Shape{g.n, g.h, g.w, g.c}), "maxpool input {} does not match geometry",
            to_string(x.shape()));
-  y.ensure({g.n, g.out_h(), g.out_w(), g.c});
+  y.ensure({g.n, g.out_h(), g.out_w(), g.c}, x.dtype());
   with_dnnl("maxpool_forward", [&] {
-    Forward& e = fwd_.get(pool_key(g, x.layout()), [&] {
-      auto pd = forward_pd(g, x.layout(), ctx_.engine);
+    Forward& e = fwd_.get(pool_key(g, x.layout(), x.dtype()), [&] {
+      auto pd = forward_pd(g, x.layout(), x.dtype(), ctx_.engine);
       return Forward{dnnl::pooling_forward(pd), ctx_.unbound(pd.src_desc()),
                      ctx_.unbound(pd.dst_desc()), ctx_.unbound(pd.workspace_desc()),
                      ctx_.unbound(pd.scratchpad_desc())};
     });
     workspace.ensure({static_cast<int64_t>(e.workspace.get_desc().get_size())}, DType::u8);
     e.src.set_data_handle(handle(x));
-    e.dst.set_data_handle(y.data());
+    e.dst.set_data_handle(y.data<void>());
     e.workspace.set_data_handle(workspace.data<void>());
     ctx_.bind_scratchpad(e.scratch);
     e.prim.execute(ctx_.stream, {{DNNL_ARG_SRC, e.src},
@@ -89,12 +89,12 @@ void OnednnMaxPool::backward(const PoolGeometry& g, const Tensor& dy, const Tens
   check_geometry(g);
   DP_CHECK(dy.shape() == (Shape{g.n, g.out_h(), g.out_w(), g.c}),
            "maxpool output gradient {} does not match geometry", to_string(dy.shape()));
-  dx.ensure({g.n, g.h, g.w, g.c});
+  dx.ensure({g.n, g.h, g.w, g.c}, dy.dtype());
   with_dnnl("maxpool_backward", [&] {
     const Layout layout = dy.layout();
-    Backward& e = bwd_.get(pool_key(g, layout), [&] {
-      auto hint = forward_pd(g, layout, ctx_.engine);
-      PoolDescs d = pool_descs(g, layout);
+    Backward& e = bwd_.get(pool_key(g, layout, dy.dtype()), [&] {
+      auto hint = forward_pd(g, layout, dy.dtype(), ctx_.engine);
+      PoolDescs d = pool_descs(g, layout, dy.dtype());
       dnnl::pooling_backward::desc desc(dnnl::algorithm::pooling_max, d.src, d.dst, d.strides,
                                         d.kernel, d.pad, d.pad);
       dnnl::pooling_backward::primitive_desc pd(desc, user_scratchpad_attr(), ctx_.engine, hint);
@@ -105,7 +105,7 @@ void OnednnMaxPool::backward(const PoolGeometry& g, const Tensor& dy, const Tens
     DP_CHECK(workspace.bytes() >= e.workspace.get_desc().get_size(),
              "maxpool workspace is {} bytes; maxpool_forward must run first", workspace.bytes());
     e.diff_dst.set_data_handle(handle(dy));
-    e.diff_src.set_data_handle(dx.data());
+    e.diff_src.set_data_handle(dx.data<void>());
     e.workspace.set_data_handle(handle(workspace));
     ctx_.bind_scratchpad(e.scratch);
     e.prim.execute(ctx_.stream, {{DNNL_ARG_DIFF_DST, e.diff_dst},
