@@ -33,7 +33,7 @@ class OnednnConv {
   void forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y,
                Layout y_layout);
   // Backward data (when dx is given) and weights in one call: they share the reordered dy.
-  // dy in the layout forward wrote y in; dx is written in x's.
+  // dy in the layout forward wrote y in; dx is written in x's layout and type.
   void backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
                 Tensor* dx, Tensor& dw);
   // Primitives built so far (forward, backward-data, backward-weights each count one).
@@ -44,9 +44,13 @@ class OnednnConv {
  private:
   struct Forward;
   struct Backward;
+  // bf16 backward-data of a stride-1 "same" convolution as a forward convolution (see .cpp).
+  void backward_data_as_forward(const Conv2dGeometry& g, const Tensor& w, const Tensor& dy,
+                                Tensor& dx, Layout dx_layout);
   DnnlContext& ctx_;
   bool winograd_;
   bool bf16_;
+  Tensor flipped_weights_;  // backward_data_as_forward's weights, rebuilt on every call
   PrimitiveCache<Forward> fwd_;
   PrimitiveCache<Backward> bwd_;
   size_t backward_primitives_ = 0;
