@@ -314,6 +314,38 @@ TEST(CpuConv, Bf16ActivationsAreTheF32ResultRoundedOnce) {
 #endif
 
 #ifndef DP_TEST_ON_CUDA
+// The weight gradient of 256-channel bf16 layers as im2col + GEMM (weight_grad_gemm.h), summed
+// over chunks of pixels: with chunks of 7 the 3x3 map's 18 pixels take two full chunks and a
+// part, the 7x7 map's 98 fourteen full ones; each equals the naive loop on the same bf16 values.
+TEST(CpuConv, Bf16WeightGradientAsGemmSumsItsChunks) {
+  if (!cpu_has_native_bf16())
+    GTEST_SKIP() << "this CPU has neither AVX512-BF16 nor AMX: no bf16 convolutions here";
+  cpu::DnnlContext ctx;
+  cpu::WeightGradGemm gemm(ctx, 7);
+  for (const Conv2dGeometry& g : {Conv2dGeometry{2, 3, 3, 256, 64, 3, 1, 1},
+                                  Conv2dGeometry{2, 7, 7, 256, 32, 3, 1, 1}}) {
+    SCOPED_TRACE(describe(g));
+    std::mt19937 gen(9);
+    Tensor x = rounded_to_bf16(random_tensor(in_shape(g), gen));
+    Tensor dy = rounded_to_bf16(random_tensor(out_shape(g), gen));
+    Tensor w = random_tensor(w_shape(g), gen);
+    Tensor y_ref = Tensor::empty(out_shape(g)), dx_ref = Tensor::empty(in_shape(g)),
+           dw_ref = Tensor::empty(w_shape(g)), dw;
+    naive_conv(g, x, w, dy, y_ref, dx_ref, dw_ref);
+    const Tensor xb = as_bf16(x), dyb = as_bf16(dy);
+    ASSERT_TRUE(cpu::WeightGradGemm::applies(g, xb, dyb));
+    EXPECT_FALSE(cpu::WeightGradGemm::applies(g, x, dy)) << "f32 operands";
+    gemm.compute(g, xb, dyb, dw);
+    EXPECT_CLOSE(dw, dw_ref, 1e-5);
+  }
+  EXPECT_FALSE(cpu::WeightGradGemm::applies({2, 7, 7, 64, 256, 3, 1, 1},
+                                            Tensor::empty({2, 7, 7, 64}, DType::bf16),
+                                            Tensor::empty({2, 7, 7, 256}, DType::bf16)))
+      << "64 input channels: oneDNN's kernel is faster";
+}
+#endif
+
+#ifndef DP_TEST_ON_CUDA
 // The 16-channel 3x3 layers (ResNet-20's first stage) run on our own Winograd kernel
 // (thin_winograd.h), forward and both backward passes. It must match the naive loop on full
 // tiles, on maps that end in partial tiles (9x10), on rows of more than one block of tiles (37

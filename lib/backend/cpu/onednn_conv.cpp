@@ -285,7 +285,7 @@ struct OnednnConv::Backward {
 };
 
 OnednnConv::OnednnConv(DnnlContext& ctx, bool winograd, bool bf16)
-    : ctx_(ctx), winograd_(winograd), bf16_(bf16) {}
+    : ctx_(ctx), winograd_(winograd), bf16_(bf16), weight_grad_gemm_(ctx) {}
 OnednnConv::~OnednnConv() = default;
 
 // Builds with the first algorithm that has a kernel for this shape on this CPU: bf16 where
@@ -427,10 +427,13 @@ void OnednnConv::backward(const Conv2dGeometry& g, const Tensor& x, const Tensor
                           const Tensor& dy, Tensor* dx, Tensor& dw) {
   check_conv_operands(g, x, w, &dy);
   if (dx && bf16_ && data_grad_as_forward(g)) {
-    backward(g, x, w, dy, nullptr, dw);
     dx->ensure({g.n, g.h, g.w, g.c_in}, x.dtype());
-    return backward_data_as_forward(g, w, dy, *dx, x.layout());
+    backward_data_as_forward(g, w, dy, *dx, x.layout());
+    dx = nullptr;  // the weight gradient is left
   }
+  if (bf16_ && WeightGradGemm::applies(g, x, dy))
+    return with_dnnl("conv2d_backward (weights as GEMM)",
+                     [&] { weight_grad_gemm_.compute(g, x, dy, dw); });
   if (dx) dx->ensure({g.n, g.h, g.w, g.c_in}, x.dtype());  // an input's gradient is of its type
   dw.ensure({g.c_out, g.c_in, g.kernel, g.kernel});
   const ConvLayouts layouts(g, x, dy.layout(), dy.dtype());

@@ -10,6 +10,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/primitive_cache.h"
+#include "backend/cpu/weight_grad_gemm.h"
 
 namespace dp::cpu {
 
@@ -37,7 +38,9 @@ class OnednnConv {
   void backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
                 Tensor* dx, Tensor& dw);
   // Primitives built so far (forward, backward-data, backward-weights each count one).
-  size_t cached_entries() const { return fwd_.size() + backward_primitives_; }
+  size_t cached_entries() const {
+    return fwd_.size() + backward_primitives_ + weight_grad_gemm_.cached_entries();
+  }
   bool winograd() const { return winograd_; }
   bool bf16() const { return bf16_; }
 
@@ -51,6 +54,7 @@ class OnednnConv {
   bool winograd_;
   bool bf16_;
   Tensor flipped_weights_;  // backward_data_as_forward's weights, rebuilt on every call
+  WeightGradGemm weight_grad_gemm_;
   PrimitiveCache<Forward> fwd_;
   PrimitiveCache<Backward> bwd_;
   size_t backward_primitives_ = 0;

@@ -1,0 +1,48 @@
+// The bf16 weight gradient of wide convolutions as im2col + one GEMM per chunk of pixels.
+//
+// Why: oneDNN 2.6's bf16 backward-weights kernel for AMX (jit, not brgconv) runs airbench94's
+// 256-channel 3x3 layers at a third of its forward's rate, on the 3x3 map at a fifth; gathering
+// each output pixel's 3x3 input window into a row (im2col) and multiplying on oneDNN's AMX
+// matmul takes 0.7x its time on the 7x7 maps and 0.2x on the 3x3 one, while on 64 input
+// channels and fewer the rows are short and the gather costs more than it saves
+// (tests/bench/results/2026-12-03-cpu-airbench94-bf16-activations.txt).
+//
+// dW^T [taps * C_in, C_out] = col^T [taps * C_in, P] x dY [P, C_out] over the P = N * Ho * Wo
+// output pixels, col's rows tap-major ([kh][kw][c]), summed in f32 chunk by chunk so the
+// gathered rows stay small; the result is then laid out as OIHW.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cpu/primitive_cache.h"
+
+namespace dp::cpu {
+
+class WeightGradGemm {
+ public:
+  // Pixels per GEMM: col's chunk is that many rows of taps * C_in bf16 (19 MB at 256 channels
+  // and the default 4096, which ran fastest of 2048, 4096, 8192 and all at once).
+  static constexpr int64_t kChunkPixels = 4096;
+  // Out of line: Matmul is complete only there.
+  explicit WeightGradGemm(DnnlContext& ctx, int64_t chunk_pixels = kChunkPixels);
+  ~WeightGradGemm();
+  // Whether this convolution's weight gradient is taken here: bf16 NHWC input and output
+  // gradient, stride 1, and 256+ input channels (the measured win).
+  static bool applies(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy);
+  // dw (f32 OIHW) from x and dy; applies(g, x, dy) must hold.
+  void compute(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw);
+  size_t cached_entries() const { return matmuls_.size(); }
+
+ private:
+  struct Matmul;
+  Matmul& matmul_for(int64_t rows, int64_t cols, int64_t c_out, bool accumulate);
+  DnnlContext& ctx_;
+  int64_t chunk_pixels_;
+  PrimitiveCache<Matmul> matmuls_;
+  std::vector<uint16_t> col_;  // one chunk of gathered rows (bf16 bits)
+  std::vector<float> dwt_;     // dW^T, [taps * C_in, C_out]
+};
+
+}  // namespace dp::cpu
