@@ -71,9 +71,8 @@ class Model {
 std::unique_ptr<Model> make_model(const ModelSpec& spec, Backend& backend);
 // Whether `arch` is built from bottleneck blocks (false for basic blocks and unknown names).
 bool uses_bottleneck_blocks(const std::string& arch);
-// Whether `arch` is a ResNet (residual blocks of either kind; false for airbench94 and unknown
-// names).
-bool uses_residual_blocks(const std::string& arch);
+// Whether `arch` is airbench94 (airbench.h; no residuals).
+bool is_airbench(const std::string& arch);
 std::vector<std::string> model_names();
 
 // --shortcut's values: "A", "B" (either case) or "auto" (arch_default); UsageError otherwise.

@@ -50,7 +50,7 @@ std::vector<std::string> model_names() {
   return names;
 }
 
-bool uses_residual_blocks(const std::string& arch) { return zoo().count(arch) > 0; }
+bool is_airbench(const std::string& arch) { return arch == kAirbench94; }
 
 bool uses_bottleneck_blocks(const std::string& arch) {
   auto it = zoo().find(arch);

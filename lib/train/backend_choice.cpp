@@ -66,7 +66,7 @@ bool cpu_blocked_activations(const std::string& arch, bool bf16_convolutions) {
 
 CpuBf16 cpu_bf16_mode(const std::string& arch, bool bf16) {
   if (!bf16) return CpuBf16::off;
-  return nn::uses_residual_blocks(arch) ? CpuBf16::convolutions : CpuBf16::activations;
+  return nn::is_airbench(arch) ? CpuBf16::activations : CpuBf16::convolutions;
 }
 
 bool cudnn_batchnorm_persistent_from_environment() {

@@ -39,7 +39,7 @@ bool cudnn_batchnorm_persistent_from_environment();
 bool cpu_blocked_activations(const std::string& arch, bool bf16_convolutions = false);
 
 // What bf16 (`bf16`: --precision bf16 on a CPU that has it) makes of the CPU backend for
-// `arch`: bf16 activations where every activation op of the network has a bf16 kernel there
+// `arch`: bf16 activations for the networks whose every activation op has a bf16 kernel there
 // (airbench94: convolution, bias, GELU, max pooling, batch norm, linear), else bf16
 // convolutions between f32 activations (ResNets: their ReLU, residual adds and average pooling
 // are f32 loops).

@@ -21,13 +21,18 @@ inline Tensor rounded_to_bf16(const Tensor& t) {
   return r;
 }
 
+// An f32 host tensor as a bf16 host tensor (rounded): a bf16 activation of the CPU backend.
+inline Tensor as_bf16(const Tensor& t) {
+  Tensor r = Tensor::empty(t.shape(), DType::bf16);
+  for (int64_t i = 0; i < t.numel(); ++i) r.data<uint16_t>()[i] = bf16_bits(t.data()[i]);
+  return r;
+}
+
 // An f32 host tensor as a bf16 device tensor (rounded).
 inline Tensor upload_as_bf16(Backend& device, const Tensor& host) {
-  Tensor bits = Tensor::empty(host.shape(), DType::bf16);
-  auto* out = bits.data<uint16_t>();
-  for (int64_t i = 0; i < host.numel(); ++i) out[i] = bf16_bits(host.data()[i]);
+  const Tensor bits = as_bf16(host);
   Tensor d = device.allocate(host.shape(), DType::bf16);
-  device.copy_from_host(out, d);
+  device.copy_from_host(bits.data<void>(), d);
   return d;
 }
 
@@ -39,13 +44,6 @@ inline Tensor download_as_f32(Backend& device, const Tensor& d) {
   Tensor out = Tensor::empty(d.shape());
   for (int64_t i = 0; i < d.numel(); ++i) out.data()[i] = bf16_value(raw.data<uint16_t>()[i]);
   return out;
-}
-
-// An f32 host tensor as a bf16 host tensor (rounded): a bf16 activation of the CPU backend.
-inline Tensor as_bf16(const Tensor& t) {
-  Tensor r = Tensor::empty(t.shape(), DType::bf16);
-  for (int64_t i = 0; i < t.numel(); ++i) r.data<uint16_t>()[i] = bf16_bits(t.data()[i]);
-  return r;
 }
 
 // A bf16 result against the f32 value it stands for (`ref`, computed from the same inputs in

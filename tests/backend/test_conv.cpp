@@ -8,8 +8,8 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
-#include "core/error.h"
 #include "bf16_host.h"
+#include "core/error.h"
 #include "test_util.h"
 
 namespace dp::test {
@@ -187,12 +187,9 @@ TEST(CpuConv, RepeatedShapesReuseTheCache) {
 TEST(CpuConv, WinogradMatchesNaiveAndDiffersFromDirectByRounding) {
   cpu::CpuBackend wino(0, {true, false}), direct(0, {false, false});
   ASSERT_NE(wino.name().find("Winograd"), std::string::npos);
-  const Conv2dGeometry winograd_shapes[] = {{2, 16, 16, 64, 64, 3, 1, 1},
-                                            {2, 8, 8, 128, 64, 3, 1, 1},
-                                            {2, 4, 4, 256, 256, 3, 1, 1},
-                                            {2, 3, 3, 64, 64, 3, 1, 1},
-                                            {2, 15, 15, 24, 64, 3, 1, 1},
-                                            {3, 9, 9, 40, 32, 3, 1, 1}};
+  const Conv2dGeometry winograd_shapes[] = {
+      {2, 16, 16, 64, 64, 3, 1, 1}, {2, 8, 8, 128, 64, 3, 1, 1},  {2, 4, 4, 256, 256, 3, 1, 1},
+      {2, 3, 3, 64, 64, 3, 1, 1},   {2, 15, 15, 24, 64, 3, 1, 1}, {3, 9, 9, 40, 32, 3, 1, 1}};
   for (const Conv2dGeometry& g : winograd_shapes) {
     expect_matches_naive(wino, g);
     SCOPED_TRACE(describe(g));
@@ -222,9 +219,9 @@ TEST(CpuConv, WinogradMatchesNaiveAndDiffersFromDirectByRounding) {
 TEST(CpuConv, Bf16ReadsOperandsRoundedOnceAndAccumulatesInF32) {
   if (!cpu_has_native_bf16())
     GTEST_SKIP() << "this CPU has neither AVX512-BF16 nor AMX: no bf16 convolutions here";
-  const Conv2dGeometry shapes[] = {
-      {2, 32, 32, 3, 24, 2, 1, 0},  {2, 15, 15, 24, 64, 3, 1, 1}, {2, 7, 7, 64, 256, 3, 1, 1},
-      {2, 3, 3, 256, 256, 3, 1, 1}, {2, 8, 8, 32, 64, 3, 2, 1},   {2, 8, 8, 64, 32, 1, 1, 0}};
+  const Conv2dGeometry shapes[] = {{2, 32, 32, 3, 24, 2, 1, 0}, {2, 15, 15, 24, 64, 3, 1, 1},
+                                   {2, 7, 7, 64, 256, 3, 1, 1}, {2, 3, 3, 256, 256, 3, 1, 1},
+                                   {2, 8, 8, 32, 64, 3, 2, 1},  {2, 8, 8, 64, 32, 1, 1, 0}};
   for (bool blocked : {false, true}) {
     cpu::CpuConvOptions options;
     options.bf16 = true;
@@ -248,8 +245,9 @@ TEST(CpuConv, Bf16ReadsOperandsRoundedOnceAndAccumulatesInF32) {
       const Tensor xk = as_kept(x), xrk = as_kept(xr);
       Tensor y, dx, dw, y_r, dx_r, dw_r, dw_only;
       be.conv2d_forward(g, xk, w, y);
-      be.conv2d_backward(g, xk, w, be.conv_output_layout(g) == Layout::nchw16c
-                                       ? in_blocked_order(dy) : dy, &dx, dw);
+      be.conv2d_backward(g, xk, w,
+                         be.conv_output_layout(g) == Layout::nchw16c ? in_blocked_order(dy) : dy,
+                         &dx, dw);
       be.conv2d_forward(g, xrk, wr, y_r);
       be.conv2d_backward(g, xrk, wr, dyr, &dx_r, dw_r);
       be.conv2d_backward(g, xk, w, dy, nullptr, dw_only);  // its own cache entry
@@ -264,6 +262,7 @@ TEST(CpuConv, Bf16ReadsOperandsRoundedOnceAndAccumulatesInF32) {
              dw_f32 = Tensor::empty(w_shape(g));
       naive_conv(g, x, w, dy, y_f32, dx_f32, dw_f32);
       EXPECT_GT(relative_max_error(y, y_f32), 1e-4) << "the forward ran in f32";
+      EXPECT_GT(relative_max_error(dx, dx_f32), 1e-4) << "backward-data ran in f32";
       EXPECT_GT(relative_max_error(dw, dw_f32), 1e-4) << "backward-weights ran in f32";
     }
   }
@@ -272,8 +271,11 @@ TEST(CpuConv, Bf16ReadsOperandsRoundedOnceAndAccumulatesInF32) {
 
 #ifndef DP_TEST_ON_CUDA
 // With bf16 activations (airbench94 under --precision bf16) the convolution reads a bf16 input
-// (or the f32 images), writes a bf16 output and takes and gives bf16 gradients; each is the
-// f32 accumulation of the bf16 operands rounded once, and the weight gradient stays f32.
+// (or the f32 images), writes a bf16 output and takes and gives bf16 gradients (the images'
+// too: the layer allocates every activation gradient bf16); each is the f32 accumulation of the
+// bf16 operands rounded once, and the weight gradient stays f32. Every backward route is
+// taken: dx as a forward convolution (same padding), by oneDNN's primitive (pad 0), and dw by
+// oneDNN's primitive and, on 256 input channels with AMX, as a GEMM.
 TEST(CpuConv, Bf16ActivationsAreTheF32ResultRoundedOnce) {
   if (!cpu_has_native_bf16())
     GTEST_SKIP() << "this CPU has neither AVX512-BF16 nor AMX: no bf16 convolutions here";
@@ -285,7 +287,8 @@ TEST(CpuConv, Bf16ActivationsAreTheF32ResultRoundedOnce) {
   const Conv2dGeometry shapes[] = {{2, 32, 32, 3, 24, 2, 1, 0},
                                    {2, 15, 15, 24, 64, 3, 1, 1},
                                    {2, 7, 7, 64, 256, 3, 1, 1},
-                                   {2, 3, 3, 256, 256, 3, 1, 1}};
+                                   {2, 3, 3, 256, 256, 3, 1, 1},
+                                   {2, 7, 7, 256, 64, 3, 1, 0}};
   for (const Conv2dGeometry& g : shapes) {
     SCOPED_TRACE(describe(g));
     std::mt19937 gen(5);
@@ -298,17 +301,14 @@ TEST(CpuConv, Bf16ActivationsAreTheF32ResultRoundedOnce) {
            dw_ref = Tensor::empty(w_shape(g));
     naive_conv(g, x, rounded_to_bf16(w), dy, y_ref, dx_ref, dw_ref);
     const Tensor x_in = image_input ? x : as_bf16(x);
-    Tensor y = be.allocate(out_shape(g), DType::bf16), dx = be.allocate(in_shape(g), x_in.dtype());
+    Tensor y = be.allocate(out_shape(g), DType::bf16), dx = be.allocate(in_shape(g), DType::bf16);
     Tensor dw;
     be.conv2d_forward(g, x_in, w, y);
     expect_rounded_from(be, y, y_ref, "y");
     be.conv2d_backward(g, x_in, w, as_bf16(dy), &dx, dw);
     EXPECT_EQ(dw.dtype(), DType::f32);
     EXPECT_CLOSE(dw, dw_ref, 1e-5);
-    if (image_input)
-      EXPECT_CLOSE(dx, dx_ref, 1e-5);  // an f32 input's gradient is f32
-    else
-      expect_rounded_from(be, dx, dx_ref, "dx");
+    expect_rounded_from(be, dx, dx_ref, "dx");
   }
 }
 #endif
@@ -318,12 +318,12 @@ TEST(CpuConv, Bf16ActivationsAreTheF32ResultRoundedOnce) {
 // over chunks of pixels: with chunks of 7 the 3x3 map's 18 pixels take two full chunks and a
 // part, the 7x7 map's 98 fourteen full ones; each equals the naive loop on the same bf16 values.
 TEST(CpuConv, Bf16WeightGradientAsGemmSumsItsChunks) {
-  if (!cpu_has_native_bf16())
-    GTEST_SKIP() << "this CPU has neither AVX512-BF16 nor AMX: no bf16 convolutions here";
+  if (!cpu::WeightGradGemm::available())
+    GTEST_SKIP() << "this CPU has no AMX: the weight gradient GEMM is not used here";
   cpu::DnnlContext ctx;
   cpu::WeightGradGemm gemm(ctx, 7);
-  for (const Conv2dGeometry& g : {Conv2dGeometry{2, 3, 3, 256, 64, 3, 1, 1},
-                                  Conv2dGeometry{2, 7, 7, 256, 32, 3, 1, 1}}) {
+  for (const Conv2dGeometry& g :
+       {Conv2dGeometry{2, 3, 3, 256, 64, 3, 1, 1}, Conv2dGeometry{2, 7, 7, 256, 32, 3, 1, 1}}) {
     SCOPED_TRACE(describe(g));
     std::mt19937 gen(9);
     Tensor x = rounded_to_bf16(random_tensor(in_shape(g), gen));

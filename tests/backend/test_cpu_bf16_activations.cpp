@@ -181,6 +181,20 @@ TEST_F(CpuBf16Activations, F32OnlyOpsRefuseThem) {
   expect_refused("accumulate", [&] { bf16->accumulate(x, out); });
   expect_refused("global_avgpool_forward", [&] { bf16->global_avgpool_forward(x, y); });
   expect_refused("scale", [&] { bf16->scale(x, 2.f, y); });
+  expect_refused("relu_backward", [&] { bf16->relu_backward(x, x, y); });
+  expect_refused("accumulate_relu_backward", [&] { bf16->accumulate_relu_backward(x, xf, out); });
+  Tensor pooled_grad = Tensor::zeros({2, 16}), dx = bf16->allocate(x.shape(), DType::bf16);
+  expect_refused("global_avgpool_backward",
+                 [&] { bf16->global_avgpool_backward(pooled_grad, dx); });
+  expect_refused("subsample_pad_forward", [&] {
+    bf16->subsample_pad_forward({2, 4, 4, 16, 32, 2}, x, y);
+  });
+  const BatchNormGeometry g{2, 4, 4, 16};
+  Tensor ones = Tensor::zeros({16}), rm = Tensor::zeros({16}), rv = Tensor::zeros({16}), mean, var,
+         ws;
+  expect_refused("batch norm + add + ReLU", [&] {
+    bf16->batchnorm_add_relu_forward_train(g, x, ones, ones, rm, rv, x, y, mean, var, ws);
+  });
 }
 
 }  // namespace

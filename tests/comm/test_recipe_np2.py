@@ -9,7 +9,8 @@ down (batch 16, 64 whitening images, 2.5 epochs = 30 steps, the bias frozen afte
   that constant, exactly).
 - Every step's LR equals the 1-rank run's (the schedule and its T count global steps).
 - Step 1's loss equals the 1-rank run's within float rounding (1e-5 relative: the same 16
-  samples and draws, sums in another order).
+  samples and draws, sums in another order), and step 2's (the first to see step 1's backward,
+  sync BN's gradient pieces included) is over 10x closer to it than a plain 2-rank run's.
 - The whole run (every step's loss, the Lookahead-averaged weights and BN statistics) stays
   within 4x of the run's own rounding noise, measured in the same test as the deviation of
   the 1-rank run on 2 threads from it on 1 (oneDNN sums in another order; SGD amplifies such
@@ -22,8 +23,9 @@ and activations, sync BN's pieces on bf16 tensors) and the test is skipped (exit
 dptrain finds no bf16 arithmetic on this CPU. In bf16 the whole-run comparison cannot tell: a
 last-bit difference in an f32 sum rounds an activation to the neighbouring bf16 value, and over
 30 steps the 1-rank run on 2 threads drifts from it on 1 nearly as far as a plain 2-rank run
-does. So in bf16 the run is compared at step 1, where a plain 2-rank run's BN over half the
-batch shows plainly (oracle_trajectory_airbench94_bf16 checks the trajectory against PyTorch).
+does. So in bf16 the run is compared at steps 1 and 2, where a plain 2-rank run's BN over half
+the batch shows plainly (oracle_trajectory_airbench94_bf16 checks the trajectory against
+PyTorch).
 
 All four runs use oneDNN's direct convolutions (DPTRAIN_CPU_CONV=direct): their thread count
 changes how they split their sums, which is what makes the yardstick; the Winograd kernels at
@@ -85,7 +87,6 @@ with tempfile.TemporaryDirectory() as tmp:
     one, state1 = train(1, "one", "--threads", "1")
     two, state2 = train(2, "two", "--sync-bn", "--threads", "1")
     plain, state_plain = train(2, "plain", "--threads", "1")
-    noise, state_noise = train(1, "threads2", "--threads", "2")
 
     check(len(one["loss"]) == 30 and len(two["loss"]) == 30,
           f"30 steps each ({len(one['loss'])}, {len(two['loss'])})")
@@ -97,9 +98,15 @@ with tempfile.TemporaryDirectory() as tmp:
     first_plain = abs(plain["loss"][0] - one["loss"][0]) / abs(one["loss"][0])
     check(first_plain > 10 * FIRST_STEP_BAR,
           f"a plain 2-rank run's step 1 differs by far more ({first_plain:.2g}: the test can tell)")
+    # Step 2's loss is the first to see step 1's backward (sync BN's pieces on both ranks).
+    second, second_plain = (abs(r["loss"][1] - one["loss"][1]) / abs(one["loss"][1])
+                            for r in (two, plain))
+    check(10 * second < second_plain, f"step 2's loss on 2 ranks --sync-bn is over 10x closer to "
+          f"1 rank's ({second:.2g}) than a plain 2-rank run's ({second_plain:.2g})")
     if PRECISION == "bf16":
         finish()
         sys.exit(0)
+    noise, state_noise = train(1, "threads2", "--threads", "2")
 
     def deviation(steps, state):
         """From the 1-rank run: largest step loss, largest parameter, largest BN statistic."""

@@ -118,7 +118,8 @@ class Bf16Convolution(torch.autograd.Function):
 class Bf16Activation(torch.autograd.Function):
     """An activation dptrain's CPU backend stores in bf16 under --precision bf16 (airbench's
     every activation and activation gradient): its value rounded to bf16 and, in backward, the
-    gradient that reaches it too (the op below computes in f32 and writes bf16)."""
+    gradient that reaches it too (the op that consumed it computes that gradient in f32 and
+    writes bf16)."""
 
     @staticmethod
     def forward(ctx, y):

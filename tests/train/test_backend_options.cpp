@@ -81,11 +81,26 @@ TEST(CpuLayoutChoice, FollowsWhetherBf16ConvolutionsReallyRun) {
   if (c.backend->device() != Device::cpu) GTEST_SKIP() << "a GPU took --device auto";
   EXPECT_EQ(c.cpu_bf16, cpu_has_native_bf16()) << c.reason;
   EXPECT_EQ(c.backend->name().find("nChw16c") != std::string::npos, !c.cpu_bf16) << c.reason;
-  if (!cpu_has_native_bf16()) return;
-  BackendChoice forced =
-      choose_backend("cpu", 1, 0, 1, cuda_options("bf16", false), false, "resnet20");
-  EXPECT_TRUE(forced.cpu_bf16);
-  EXPECT_EQ(forced.backend->name().find("nChw16c"), std::string::npos) << forced.backend->name();
+}
+
+// Which networks get bf16 activations: airbench94 only (its every op has a bf16 kernel); a
+// ResNet, or any other name, gets bf16 convolutions between f32 activations.
+TEST(CpuBf16Choice, ActivationsForAirbenchConvolutionsForTheRest) {
+  EXPECT_EQ(cpu_bf16_mode("airbench94", true), CpuBf16::activations);
+  EXPECT_EQ(cpu_bf16_mode("resnet20", true), CpuBf16::convolutions);
+  EXPECT_EQ(cpu_bf16_mode("resnet50", true), CpuBf16::convolutions);
+  EXPECT_EQ(cpu_bf16_mode("a_future_net", true), CpuBf16::convolutions);
+  EXPECT_EQ(cpu_bf16_mode("airbench94", false), CpuBf16::off);
+  if (!cpu_has_native_bf16())
+    GTEST_SKIP() << "this CPU has neither AVX512-BF16 nor AMX: no CPU backend in bf16 here";
+  unsetenv("DPTRAIN_CPU_LAYOUT");
+  const CudaOptions bf16 = cuda_options("bf16", false);
+  BackendChoice resnet = choose_backend("cpu", 1, 0, 1, bf16, false, "resnet20");
+  BackendChoice airbench = choose_backend("cpu", 1, 0, 1, bf16, false, "airbench94");
+  EXPECT_TRUE(resnet.cpu_bf16 && airbench.cpu_bf16);
+  EXPECT_EQ(resnet.backend->name().find("nChw16c"), std::string::npos) << resnet.backend->name();
+  EXPECT_EQ(resnet.backend->activation_dtype(), DType::f32);
+  EXPECT_EQ(airbench.backend->activation_dtype(), DType::bf16);
 }
 
 }  // namespace

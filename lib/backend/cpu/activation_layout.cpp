@@ -8,8 +8,8 @@ namespace dp::cpu {
 using dnnl::memory;
 
 Layout preferred_layout(bool blocked_enabled, int64_t c, int64_t h, int64_t w) {
-  const bool blocked = blocked_enabled && c % 16 == 0 && c >= 32 && h >= kWinogradMinMap &&
-                       w >= kWinogradMinMap;
+  const bool blocked =
+      blocked_enabled && c % 16 == 0 && c >= 32 && h >= kWinogradMinMap && w >= kWinogradMinMap;
   return blocked ? Layout::nchw16c : Layout::nhwc;
 }
 
@@ -20,7 +20,8 @@ memory::data_type dnnl_type(DType dtype) {
 
 memory::desc activation_desc(int64_t n, int64_t h, int64_t w, int64_t c, Layout layout,
                              DType dtype) {
-  const auto tag = layout == Layout::nchw16c ? memory::format_tag::nChw16c : memory::format_tag::nhwc;
+  const auto tag =
+      layout == Layout::nchw16c ? memory::format_tag::nChw16c : memory::format_tag::nhwc;
   return memory::desc({n, c, h, w}, dnnl_type(dtype), tag);
 }
 
@@ -85,12 +86,16 @@ void LayoutConverter::convert(const Tensor& src, Tensor& dst, Layout layout) {
   dst.set_layout(layout);
 }
 
+void LayoutConverter::convert_type(const Tensor& src, Tensor& dst, DType dtype) {
+  DP_CHECK(src.data<void>() != dst.data<void>(), "type conversion in place");
+  dst.ensure(src.shape(), dtype);
+  run(src, src.layout(), dtype, dst.data<void>());
+  dst.set_layout(src.layout());
+}
+
 const Tensor& LayoutConverter::in_dtype(const Tensor& t, DType dtype, Tensor& scratch) {
   if (t.dtype() == dtype) return t;
-  DP_CHECK(t.data<void>() != scratch.data<void>(), "type conversion in place");
-  scratch.ensure(t.shape(), dtype);
-  run(t, t.layout(), dtype, scratch.data<void>());
-  scratch.set_layout(t.layout());
+  convert_type(t, scratch, dtype);
   return scratch;
 }
 

@@ -55,8 +55,10 @@ class LayoutConverter {
   void convert(const Tensor& src, Tensor& dst, Layout layout);
   // src's contents in NHWC order into plain host memory.
   void to_nhwc(const Tensor& src, void* dst);
-  // `t` itself when it is already of `dtype`; else its values converted (bf16: rounded to
-  // nearest even) into `scratch`, in t's shape and layout.
+  // dst (reshaped to src's shape, in src's layout) receives src's values in `dtype` (bf16:
+  // rounded to nearest even).
+  void convert_type(const Tensor& src, Tensor& dst, DType dtype);
+  // `t` itself when it is already of `dtype`; else its values converted into `scratch`.
   const Tensor& in_dtype(const Tensor& t, DType dtype, Tensor& scratch);
   size_t cached_entries() const { return reorders_.size(); }
 

@@ -119,13 +119,13 @@ Layout CpuBackend::conv_output_layout(const Conv2dGeometry& g) const {
 
 void CpuBackend::conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                                 Tensor& y) {
-  if (conv_runs_thin_winograd(g)) {
-    check_conv_operands(g, x, w, nullptr);
-    return thin_winograd_.forward(g, x, w, y);  // 16 channels: NHWC is nChw16c's bytes
-  }
   const ConvLowering how = gemm_lowering(g);
-  if (how == ConvLowering::none) return conv_.forward(g, x, w, y, conv_output_layout(g));
+  if (how == ConvLowering::none && !conv_runs_thin_winograd(g))
+    return conv_.forward(g, x, w, y, conv_output_layout(g));
   check_conv_operands(g, x, w, nullptr);
+  check_f32("conv2d_forward (own and GEMM kernels)", {&x, &y});
+  if (conv_runs_thin_winograd(g))
+    return thin_winograd_.forward(g, x, w, y);  // 16 channels: NHWC is nChw16c's bytes
   const Tensor& x_nhwc = layouts_.in_layout(x, Layout::nhwc, scratch_.input);
   y.ensure({g.n, g.out_h(), g.out_w(), g.c_out});
   with_dnnl("conv2d_forward (GEMM)", [&] { gemm_conv_.forward(how, g, x_nhwc, w, y); });
@@ -135,13 +135,14 @@ void CpuBackend::conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const
                                  const Tensor& dy, Tensor* dx, Tensor& dw) {
   const ConvLowering how = gemm_lowering(g);
   const Tensor& dy_in = layouts_.in_layout(dy, conv_output_layout(g), scratch_.grad);
+  if (how == ConvLowering::none && !conv_runs_thin_winograd(g))
+    return conv_.backward(g, x, w, dy_in, dx, dw);
+  check_conv_operands(g, x, w, &dy);
+  check_f32("conv2d_backward (own and GEMM kernels)", {&x, &dy});
   if (conv_runs_thin_winograd(g)) {
-    check_conv_operands(g, x, w, &dy);
     if (dx) thin_winograd_.backward_data(g, w, dy_in, *dx, x.layout());
     return thin_winograd_.backward_weights(g, x, dy_in, dw);
   }
-  if (how == ConvLowering::none) return conv_.backward(g, x, w, dy_in, dx, dw);
-  check_conv_operands(g, x, w, &dy);
   const Tensor& x_nhwc = layouts_.in_layout(x, Layout::nhwc, scratch_.input);
   // The GEMM writes dx in NHWC; a blocked x gets its gradient reordered into its own layout.
   const bool reorder_dx = dx && x.layout() != Layout::nhwc;
@@ -225,12 +226,12 @@ void CpuBackend::linear_forward(const Tensor& x_any, const Tensor& w, const Tens
 }
 
 // dx in x's type: a bf16 input gets its f32 gradient rounded once.
-void CpuBackend::linear_backward(const Tensor& x_any, const Tensor& w, const Tensor& dy,
-                                 Tensor& dx, Tensor& dw, Tensor& db) {
+void CpuBackend::linear_backward(const Tensor& x_any, const Tensor& w, const Tensor& dy, Tensor& dx,
+                                 Tensor& dw, Tensor& db) {
   if (x_any.dtype() == DType::f32) return linear_.backward(x_any, w, dy, dx, dw, db);
   const Tensor& x = layouts_.in_dtype(x_any, DType::f32, scratch_.input);
   linear_.backward(x, w, dy, scratch_.result, dw, db);
-  layouts_.in_dtype(scratch_.result, x_any.dtype(), dx);
+  layouts_.convert_type(scratch_.result, dx, x_any.dtype());
 }
 
 }  // namespace dp::cpu

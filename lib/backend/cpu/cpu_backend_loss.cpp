@@ -1,10 +1,10 @@
 // CpuBackend's softmax cross-entropy with label smoothing: loss, accuracy and the logits'
 // gradient in one OpenMP loop over the rows, in double precision per row.
-#include "backend/cpu/cpu_backend.h"
-
 #include <cmath>
 
+#include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/openmp_threshold.h"
+#include "backend/operand_checks.h"
 #include "core/error.h"
 
 namespace dp::cpu {
@@ -14,6 +14,7 @@ float CpuBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& labe
   DP_CHECK(logits.rank() == 2 && labels.dtype() == DType::i32 && labels.numel() == logits.dim(0),
            "softmax_cross_entropy: logits {} labels {}", to_string(logits.shape()),
            to_string(labels.shape()));
+  check_f32("softmax_cross_entropy", {&logits});
   const int64_t n = logits.dim(0), k = logits.dim(1);
   dlogits.ensure(logits.shape());
   const float* z = logits.data();

@@ -47,7 +47,7 @@ void CpuBackend::global_avgpool_forward(const Tensor& x, Tensor& y) {
 // dx is written in the layout a convolution would give its shape, which is the layout the
 // forward's input had inside a network.
 void CpuBackend::global_avgpool_backward(const Tensor& dy, Tensor& dx) {
-  check_f32("global_avgpool_backward", {&dy});
+  check_f32("global_avgpool_backward", {&dy, &dx});
   DP_CHECK(dx.rank() == 4 && dy.numel() == dx.dim(0) * dx.dim(3),
            "global_avgpool_backward: dx {} must be allocated NHWC for dy {}", to_string(dx.shape()),
            to_string(dy.shape()));

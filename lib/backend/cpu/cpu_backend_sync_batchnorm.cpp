@@ -127,11 +127,10 @@ void backward_input(const ChannelRows& rows, const Affine& a, bool relu, const I
   }
 }
 
-// dy in x's layout and type.
-const Tensor& matching(const Tensor& x, const Tensor& dy, const Tensor& dy_in, const char* op) {
+// The output gradient's checks: x's size and type.
+void check_output_grad(const Tensor& x, const Tensor& dy, const char* op) {
   check_same_numel(x, dy, op);
   DP_CHECK(dy.dtype() == x.dtype(), "{}: output gradient and input differ in type", op);
-  return dy_in;
 }
 
 void CpuBackend::batchnorm_local_moments(const BatchNormGeometry& g, const Tensor& x, Tensor& mean,
@@ -162,7 +161,8 @@ void CpuBackend::batchnorm_backward_sums(const BatchNormGeometry& g, const Tenso
                                          Tensor& sum_dy_xhat) {
   const char* op = "batchnorm_backward_sums";
   check_channels(g, x, {&gamma, &beta, &mean, &invstd});
-  const Tensor& dy_in = matching(x, dy, layouts_.in_layout(dy, x.layout(), scratch_.grad), op);
+  check_output_grad(x, dy, op);
+  const Tensor& dy_in = layouts_.in_layout(dy, x.layout(), scratch_.grad);
   const ChannelRows rows = geometry_rows(g, x.layout());
   const Affine a(g.c, gamma, beta, mean, invstd);
   std::vector<double> sums;
@@ -182,7 +182,8 @@ void CpuBackend::batchnorm_backward_input(const BatchNormGeometry& g, const Tens
                                           Tensor& dx) {
   const char* op = "batchnorm_backward_input";
   check_channels(g, x, {&gamma, &beta, &mean, &invstd, &mean_dy, &mean_dy_xhat});
-  const Tensor& dy_in = matching(x, dy, layouts_.in_layout(dy, x.layout(), scratch_.grad), op);
+  check_output_grad(x, dy, op);
+  const Tensor& dy_in = layouts_.in_layout(dy, x.layout(), scratch_.grad);
   const ChannelRows rows = geometry_rows(g, x.layout());
   dx.ensure(x.shape(), x.dtype());
   dx.set_layout(x.layout());

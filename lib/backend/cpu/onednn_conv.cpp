@@ -60,14 +60,14 @@ struct ConvDescs {
 // The layouts (and element types) the caller's activations are described to oneDNN in. A
 // 16-channel NHWC tensor is described as nChw16c where the other side is blocked, so one
 // blocked kernel reads and writes both without a reorder; between two NHWC sides it stays NHWC
-// (brgconv's NHWC kernels are the faster ones at 16 channels). The input side's type is also
-// its gradient's, the output side's its gradient's.
+// (brgconv's NHWC kernels are the faster ones at 16 channels). The output gradient has the
+// output's type; the input gradient has its own (a bf16 activation gradient of f32 images).
 struct ConvLayouts {
   Layout src, dst;
-  DType src_type, dst_type;
+  DType src_type, dst_type, diff_src_type;
 
-  ConvLayouts(const Conv2dGeometry& g, const Tensor& x, Layout y, DType y_type)
-      : src(x.layout()), dst(y), src_type(x.dtype()), dst_type(y_type) {
+  ConvLayouts(const Conv2dGeometry& g, const Tensor& x, Layout y, DType y_type, DType dx_type)
+      : src(x.layout()), dst(y), src_type(x.dtype()), dst_type(y_type), diff_src_type(dx_type) {
     if (nhwc_is_blocked(g.c_in) && dst == Layout::nchw16c) src = Layout::nchw16c;
     if (nhwc_is_blocked(g.c_out) && src == Layout::nchw16c) dst = Layout::nchw16c;
   }
@@ -77,8 +77,13 @@ struct ConvLayouts {
   memory::desc user_dst(const Conv2dGeometry& g) const {
     return activation_desc(g.n, g.out_h(), g.out_w(), g.c_out, dst, dst_type);
   }
+  memory::desc user_diff_src(const Conv2dGeometry& g) const {
+    return activation_desc(g.n, g.h, g.w, g.c_in, src, diff_src_type);
+  }
   bool both_blocked() const { return src == Layout::nchw16c && dst == Layout::nchw16c; }
-  bool both_f32() const { return src_type == DType::f32 && dst_type == DType::f32; }
+  bool all_f32() const {
+    return src_type == DType::f32 && dst_type == DType::f32 && diff_src_type == DType::f32;
+  }
 };
 
 // bf16: the kernel picks the layouts of its operands and results (any); the reorders to and
@@ -90,7 +95,7 @@ ConvDescs conv_descs_bf16(const Conv2dGeometry& g, const ConvLayouts& l) {
           memory::desc(wei, f32, tag::oihw),
           memory::desc({g.n, g.c_out, g.out_h(), g.out_w()}, dnnl_type(l.dst_type), tag::any),
           memory::desc({g.n, g.c_out, g.out_h(), g.out_w()}, bf16, tag::any),
-          memory::desc({g.n, g.c_in, g.h, g.w}, dnnl_type(l.src_type), tag::any),
+          memory::desc({g.n, g.c_in, g.h, g.w}, dnnl_type(l.diff_src_type), tag::any),
           std::nullopt,
           std::nullopt,
           {g.stride, g.stride},
@@ -103,7 +108,7 @@ ConvDescs conv_descs_bf16(const Conv2dGeometry& g, const ConvLayouts& l) {
 ConvDescs conv_descs(const Conv2dGeometry& g, const ConvLayouts& l, ConvAlgo algo) {
   if (algo == ConvAlgo::direct_bf16) return conv_descs_bf16(g, l);
   memory::dims wei{g.c_out, g.c_in, g.kernel, g.kernel};
-  const bool own = algo != ConvAlgo::direct || l.src != l.dst || !l.both_f32();
+  const bool own = algo != ConvAlgo::direct || l.src != l.dst || !l.all_f32();
   const memory::desc src =
       own ? memory::desc({g.n, g.c_in, g.h, g.w}, f32, tag::any) : l.user_src(g);
   const memory::desc dst =
@@ -130,7 +135,8 @@ ConvDescs conv_descs(const Conv2dGeometry& g, const ConvLayouts& l, ConvAlgo alg
 
 CacheKey conv_key(const Conv2dGeometry& g, const ConvLayouts& l) {
   const int64_t layouts = static_cast<int64_t>(l.src) * 2 + static_cast<int64_t>(l.dst);
-  const int64_t types = static_cast<int64_t>(l.src_type) * 8 + static_cast<int64_t>(l.dst_type);
+  const auto type = [](DType t) { return static_cast<int64_t>(t); };  // each < 4
+  const int64_t types = (type(l.src_type) * 4 + type(l.dst_type)) * 4 + type(l.diff_src_type);
   return {g.n, g.h, g.w, g.c_in, g.c_out, g.kernel, g.stride, g.pad, 0, layouts * 64 + types};
 }
 
@@ -304,9 +310,10 @@ static auto build_with_fallback(const Conv2dGeometry& g, const ConvLayouts& l, b
     } catch (const dnnl::error&) {
       // no such kernel for this shape on this CPU: the next candidate
       if (algo == ConvAlgo::direct_bf16)
-        log::info("note: no optimised bf16 kernel for the {} of the convolution n{} {}x{} "
-                  "{}->{} k{} s{} p{} on this CPU: it runs in f32",
-                  pass, g.n, g.h, g.w, g.c_in, g.c_out, g.kernel, g.stride, g.pad);
+        log::info(
+            "note: no optimised bf16 kernel for the {} of the convolution n{} {}x{} "
+            "{}->{} k{} s{} p{} on this CPU: it runs in f32",
+            pass, g.n, g.h, g.w, g.c_in, g.c_out, g.kernel, g.stride, g.pad);
     }
   }
   return build(ConvAlgo::direct);
@@ -315,11 +322,16 @@ static auto build_with_fallback(const Conv2dGeometry& g, const ConvLayouts& l, b
 void OnednnConv::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y,
                          Layout y_layout) {
   check_conv_operands(g, x, w, nullptr);
+  run_forward(g, x, w, y, y_layout, "forward");
+}
+
+void OnednnConv::run_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y,
+                             Layout y_layout, const char* pass) {
   y.ensure({g.n, g.out_h(), g.out_w(), g.c_out}, y.dtype());
-  const ConvLayouts layouts(g, x, y_layout, y.dtype());
+  const ConvLayouts layouts(g, x, y_layout, y.dtype(), x.dtype());
   with_dnnl("conv2d_forward", [&] {
     Forward& e = fwd_.get(conv_key(g, layouts), [&] {
-      return build_with_fallback(g, layouts, winograd_, bf16_, "forward", [&](ConvAlgo algo) {
+      return build_with_fallback(g, layouts, winograd_, bf16_, pass, [&](ConvAlgo algo) {
         ConvDescs d = conv_descs(g, layouts, algo);
         auto pd = forward_pd(d, algo, ctx_.engine);
         return Forward{
@@ -382,7 +394,7 @@ OnednnConv::Backward OnednnConv::Backward::build(DnnlContext& ctx, const Conv2dG
     if (dpd.diff_dst_desc() != wpd.diff_dst_desc())
       throw dnnl::error(dnnl_unimplemented, "conv backward: diff_dst layouts differ");
     b.data.emplace(dpd);
-    b.diff_src.emplace(ctx, user_src, dpd.diff_src_desc(), false, d.src_real);
+    b.diff_src.emplace(ctx, layouts.user_diff_src(g), dpd.diff_src_desc(), false, d.src_real);
     b.weights.emplace(ctx, d.weights_oihw, dpd.weights_desc(), true, d.weights_real);
     b.data_scratch = ctx.unbound(dpd.scratchpad_desc());
   }
@@ -420,23 +432,31 @@ void OnednnConv::backward_data_as_forward(const Conv2dGeometry& g, const Tensor&
   const Conv2dGeometry transposed{g.n, g.out_h(), g.out_w(), g.c_out, g.c_in, g.kernel, 1, g.pad};
   flipped_weights_.ensure({g.c_in, g.c_out, g.kernel, g.kernel});
   transpose_and_flip(g, w.data(), flipped_weights_.data());
-  forward(transposed, dy, flipped_weights_, dx, dx_layout);
+  run_forward(transposed, dy, flipped_weights_, dx, dx_layout,
+              "backward-data (run as this forward convolution)");
 }
 
 void OnednnConv::backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                           const Tensor& dy, Tensor* dx, Tensor& dw) {
   check_conv_operands(g, x, w, &dy);
+  if (dx) dx->ensure({g.n, g.h, g.w, g.c_in}, dx->dtype());
+  dw.ensure({g.c_out, g.c_in, g.kernel, g.kernel});
+  // Each gradient by the fastest route this geometry has: dx as a forward convolution, dw as
+  // a GEMM where they apply; whatever is left by oneDNN's backward primitives.
+  Tensor* dx_left = dx;
   if (dx && bf16_ && data_grad_as_forward(g)) {
-    dx->ensure({g.n, g.h, g.w, g.c_in}, x.dtype());
     backward_data_as_forward(g, w, dy, *dx, x.layout());
-    dx = nullptr;  // the weight gradient is left
+    dx_left = nullptr;
   }
-  if (bf16_ && WeightGradGemm::applies(g, x, dy))
+  if (!dx_left && bf16_ && WeightGradGemm::applies(g, x, dy))
     return with_dnnl("conv2d_backward (weights as GEMM)",
                      [&] { weight_grad_gemm_.compute(g, x, dy, dw); });
-  if (dx) dx->ensure({g.n, g.h, g.w, g.c_in}, x.dtype());  // an input's gradient is of its type
-  dw.ensure({g.c_out, g.c_in, g.kernel, g.kernel});
-  const ConvLayouts layouts(g, x, dy.layout(), dy.dtype());
+  run_backward(g, x, dy, w, dx_left, dw);
+}
+
+void OnednnConv::run_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy,
+                              const Tensor& w, Tensor* dx, Tensor& dw) {
+  const ConvLayouts layouts(g, x, dy.layout(), dy.dtype(), dx ? dx->dtype() : x.dtype());
   with_dnnl("conv2d_backward", [&] {
     CacheKey key = conv_key(g, layouts);
     key[8] = dx != nullptr;

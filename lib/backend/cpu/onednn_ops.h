@@ -30,11 +30,12 @@ class OnednnConv {
   // Out of line: the entry types are complete only there.
   OnednnConv(DnnlContext& ctx, bool winograd, bool bf16);
   ~OnednnConv();
-  // x in its own layout; y is written in y_layout.
+  // x in its own layout; y is written in y_layout and in y's type (f32 for a fresh tensor).
   void forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y,
                Layout y_layout);
   // Backward data (when dx is given) and weights in one call: they share the reordered dy.
-  // dy in the layout forward wrote y in; dx is written in x's layout and type.
+  // dy in the layout forward wrote y in; dx is written in x's layout and in dx's type (f32 for
+  // a fresh tensor; bf16 for bf16 activations' gradients, also those of f32 images).
   void backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
                 Tensor* dx, Tensor& dw);
   // Primitives built so far (forward, backward-data, backward-weights each count one).
@@ -47,9 +48,15 @@ class OnednnConv {
  private:
   struct Forward;
   struct Backward;
+  // forward's work; `pass` names it in the log's note on a bf16 fallback.
+  void run_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y,
+                   Layout y_layout, const char* pass);
   // bf16 backward-data of a stride-1 "same" convolution as a forward convolution (see .cpp).
   void backward_data_as_forward(const Conv2dGeometry& g, const Tensor& w, const Tensor& dy,
                                 Tensor& dx, Layout dx_layout);
+  // oneDNN's backward primitives: dw, and dx where given.
+  void run_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy, const Tensor& w,
+                    Tensor* dx, Tensor& dw);
   DnnlContext& ctx_;
   bool winograd_;
   bool bf16_;

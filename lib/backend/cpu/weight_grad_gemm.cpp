@@ -45,8 +45,16 @@ WeightGradGemm::WeightGradGemm(DnnlContext& ctx, int64_t chunk_pixels)
     : ctx_(ctx), chunk_pixels_(chunk_pixels) {}
 WeightGradGemm::~WeightGradGemm() = default;
 
+bool WeightGradGemm::available() {
+  // oneDNN's ISA values are bit sets, each containing those it extends.
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  const auto amx = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_amx);
+  return (isa & amx) == amx;
+}
+
 bool WeightGradGemm::applies(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy) {
-  return g.stride == 1 && g.c_in >= kMinInputChannels && x.dtype() == DType::bf16 &&
+  static const bool amx = available();
+  return amx && g.stride == 1 && g.c_in >= kMinInputChannels && x.dtype() == DType::bf16 &&
          dy.dtype() == DType::bf16 && x.layout() == Layout::nhwc && dy.layout() == Layout::nhwc;
 }
 

@@ -28,8 +28,10 @@ class WeightGradGemm {
   // Out of line: Matmul is complete only there.
   explicit WeightGradGemm(DnnlContext& ctx, int64_t chunk_pixels = kChunkPixels);
   ~WeightGradGemm();
+  // Whether this CPU has AMX tiles (as oneDNN detects them), where the gain was measured.
+  static bool available();
   // Whether this convolution's weight gradient is taken here: bf16 NHWC input and output
-  // gradient, stride 1, and 256+ input channels (the measured win).
+  // gradient, stride 1, 256+ input channels and a CPU with AMX (the measured win).
   static bool applies(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy);
   // dw (f32 OIHW) from x and dy; applies(g, x, dy) must hold.
   void compute(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw);
