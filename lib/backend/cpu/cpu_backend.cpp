@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backend/cpu/cpu_isa.h"
 #include "backend/cpu/dnnl_check.h"
 #include "backend/cpu/openmp_threshold.h"
 #include "backend/operand_checks.h"
@@ -251,11 +252,7 @@ std::unique_ptr<Backend> make_cpu_backend(int threads, bool blocked_activations,
 }
 
 bool cpu_has_native_bf16() {
-  // oneDNN's ISA values are bit sets, each containing those it extends (AMX's contains
-  // AVX512-BF16's; AVX2-VNNI's does not).
-  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
-  const auto bf16 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);
-  return (isa & bf16) == bf16;
+  return cpu::effective_isa_includes(dnnl::cpu_isa::avx512_core_bf16);
 }
 
 }  // namespace dp

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backend/cpu/cpu_isa.h"
 #include "backend/cpu/openmp_threshold.h"
 #include "core/error.h"
 
@@ -46,10 +47,7 @@ WeightGradGemm::WeightGradGemm(DnnlContext& ctx, int64_t chunk_pixels)
 WeightGradGemm::~WeightGradGemm() = default;
 
 bool WeightGradGemm::available() {
-  // oneDNN's ISA values are bit sets, each containing those it extends.
-  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
-  const auto amx = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_amx);
-  return (isa & amx) == amx;
+  return effective_isa_includes(dnnl::cpu_isa::avx512_core_amx);
 }
 
 bool WeightGradGemm::applies(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy) {
