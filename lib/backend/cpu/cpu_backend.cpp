@@ -11,6 +11,7 @@
 #include "backend/cpu/cpu_isa.h"
 #include "backend/cpu/dnnl_check.h"
 #include "backend/cpu/openmp_threshold.h"
+#include "backend/cpu/window_maxpool.h"
 #include "backend/operand_checks.h"
 #include "core/bf16.h"
 
@@ -204,11 +205,15 @@ void CpuBackend::batchnorm_backward(const BatchNormGeometry& g, const Tensor& x,
 
 void CpuBackend::maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor& y,
                                  Tensor& workspace) {
+  if (window_maxpool_handles(g, x.dtype())) return window_maxpool_forward(g, x, y, workspace);
   maxpool_.forward(g, x, y, workspace);
 }
 
 void CpuBackend::maxpool_backward(const PoolGeometry& g, const Tensor& dy, const Tensor& workspace,
                                   Tensor& dx) {
+  if (window_maxpool_handles(g, dy.dtype()))
+    return window_maxpool_backward(g, layouts_.in_layout(dy, workspace.layout(), scratch_.grad),
+                                   workspace, dx);
   maxpool_.backward(g, dy, workspace, dx);
 }
 
