@@ -54,7 +54,7 @@ po::options_description describe(BenchOptions& o) {
       ("deterministic", po::bool_switch(&o.deterministic), "CUDA: deterministic algorithms only")
       ("cuda-graphs", po::value(&o.cuda_graphs)->default_value(o.cuda_graphs),
        "CUDA: replay forward, loss and backward as one captured graph (as dptrain train)")
-      ("peak", po::bool_switch(&o.peak), "CPU: measure the peak GFLOP/s (large matmul) and exit");
+      ("peak", po::bool_switch(&o.peak), "CPU: measure the peak GFLOP/s (large matmul; bf16 with --precision bf16) and exit");
   return desc;
 }
 
@@ -145,9 +145,15 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
   if (o.batch < 1 || o.image < 1 || o.channels < 1 || o.classes < 2 || o.steps < 1 || o.warmup < 0)
     throw UsageError("dptrain bench: sizes and step counts must be positive");
   if (o.peak) {
-    cpu::PeakFlops p = cpu::measure_peak_flops(o.threads);
-    log::info("peak gflops={:.1f} matmul={}x{}x{} kernel={} threads={}", p.gflops, p.size, p.size,
-              p.size, p.kernel, p.threads);
+    const DType dtype = o.precision == "bf16" ? DType::bf16 : DType::f32;
+    if (o.precision != "fp32" && o.precision != "bf16")
+      throw UsageError("dptrain bench --peak: --precision is fp32 or bf16 on the CPU");
+    if (dtype == DType::bf16 && !cpu_has_native_bf16())
+      throw UsageError("dptrain bench --peak --precision bf16: this CPU has no bf16 arithmetic "
+                       "(neither AVX512-BF16 nor AMX)");
+    cpu::PeakFlops p = cpu::measure_peak_flops(o.threads, 2048, 10, dtype);
+    log::info("peak gflops={:.1f} matmul={}x{}x{} {} kernel={} threads={}", p.gflops, p.size,
+              p.size, p.size, dtype == DType::bf16 ? "bf16" : "f32", p.kernel, p.threads);
     return 0;
   }
   BackendChoice choice = choose_backend(o.device, o.threads, mpi.local_rank(), mpi.local_size(),

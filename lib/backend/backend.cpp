@@ -22,6 +22,26 @@ void Backend::batchnorm_add_relu_forward_train(const BatchNormGeometry& /*g*/, c
            name());
 }
 
+bool Backend::fuses_batchnorm_gelu(const BatchNormGeometry& /*g*/, DType /*dtype*/) const {
+  return false;
+}
+
+void Backend::batchnorm_gelu_forward_train(const BatchNormGeometry& /*g*/, const Tensor& /*x*/,
+                                           const Tensor& /*gamma*/, const Tensor& /*beta*/,
+                                           Tensor& /*running_mean*/, Tensor& /*running_var*/,
+                                           Tensor& /*y*/, Tensor& /*saved_mean*/,
+                                           Tensor& /*saved_var*/) {
+  DP_CHECK(false, "{}: no fused batch norm + GELU (check fuses_batchnorm_gelu first)", name());
+}
+
+void Backend::batchnorm_gelu_backward(const BatchNormGeometry& /*g*/, const Tensor& /*x*/,
+                                      const Tensor& /*dy*/, const Tensor& /*gamma*/,
+                                      const Tensor& /*beta*/, const Tensor& /*saved_mean*/,
+                                      const Tensor& /*saved_var*/, Tensor& /*dx*/,
+                                      Tensor& /*dgamma*/, Tensor& /*dbeta*/) {
+  DP_CHECK(false, "{}: no fused batch norm + GELU (check fuses_batchnorm_gelu first)", name());
+}
+
 void Backend::queue_softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
                                           float label_smoothing, Tensor& dlogits) {
   queued_loss_ = softmax_cross_entropy(logits, labels, label_smoothing, dlogits, queued_correct_);

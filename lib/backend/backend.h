@@ -151,6 +151,22 @@ class Backend {
                                                 Tensor& saved_mean, Tensor& saved_var,
                                                 Tensor& workspace);
 
+  // y = GELU(batchnorm_forward_train(x)) and its backward as one op each way, for backends that
+  // save passes over memory that way. Only where fuses_batchnorm_gelu(g, dtype) (false by
+  // default; callers then compose the two ops, and these defaults throw). The roundings are the
+  // composed ops' (with bf16 activations: z = bn(x) rounded before the GELU). Backward takes
+  // the forward's input x, the GELU output's gradient dy and the saved statistics, and gives
+  // dx in x's layout, dgamma and dbeta.
+  virtual bool fuses_batchnorm_gelu(const BatchNormGeometry& g, DType dtype) const;
+  virtual void batchnorm_gelu_forward_train(const BatchNormGeometry& g, const Tensor& x,
+                                            const Tensor& gamma, const Tensor& beta,
+                                            Tensor& running_mean, Tensor& running_var, Tensor& y,
+                                            Tensor& saved_mean, Tensor& saved_var);
+  virtual void batchnorm_gelu_backward(const BatchNormGeometry& g, const Tensor& x,
+                                       const Tensor& dy, const Tensor& gamma, const Tensor& beta,
+                                       const Tensor& saved_mean, const Tensor& saved_var,
+                                       Tensor& dx, Tensor& dgamma, Tensor& dbeta);
+
   // --- batch norm over several ranks' batches (SyncBatchNorm; nn/sync_batchnorm.h) ----------
   // Training-mode batch norm in four pieces, PyTorch's batch_norm_stats, batch_norm_elemt,
   // batch_norm_backward_reduce and batch_norm_backward_elemt: the caller combines the ranks'

@@ -16,15 +16,14 @@ AirbenchBlock::AirbenchBlock(ParameterStore& store, const std::string& name, int
       act2_(store.backend()) {}
 
 const Tensor& AirbenchBlock::forward(const Tensor& x, bool train) {
-  const Tensor& h = act1_.forward(norm1_.forward(pool_.forward(conv1_.forward(x, train), train),
-                                                 train),
-                                  train);
-  return act2_.forward(norm2_.forward(conv2_.forward(h, train), train), train);
+  const Tensor& h =
+      norm1_.forward_gelu(pool_.forward(conv1_.forward(x, train), train), act1_, train);
+  return norm2_.forward_gelu(conv2_.forward(h, train), act2_, train);
 }
 
 Tensor& AirbenchBlock::backward(const Tensor& dy) {
-  Tensor& dh = conv2_.backward(norm2_.backward(act2_.backward(dy)));
-  return conv1_.backward(pool_.backward(norm1_.backward(act1_.backward(dh))));
+  Tensor& dh = conv2_.backward(norm2_.backward_gelu(dy, act2_));
+  return conv1_.backward(pool_.backward(norm1_.backward_gelu(dh, act1_)));
 }
 
 Airbench::Airbench(const ModelSpec& spec, const AirbenchLayout& layout, Backend& backend)

@@ -71,6 +71,34 @@ void BatchNorm2d::forward_add_relu(const Tensor& x, const Tensor& residual, Tens
   be.accumulate(store_.one(), store_.buffer(batches_tracked_));
 }
 
+const Tensor& BatchNorm2d::forward_gelu(const Tensor& x, Gelu& act, bool train) {
+  BatchNormGeometry g = geometry(x);
+  Backend& be = store_.backend();
+  gelu_fused_ = train && !exchange() && be.fuses_batchnorm_gelu(g, x.dtype());
+  if (!gelu_fused_) return act.forward(forward(x, train), train);
+  x_ = x;
+  synced_ = false;
+  Tensor& y = y_.shaped(be, x.shape(), x.dtype());
+  be.batchnorm_gelu_forward_train(g, x, store_.param(weight_), store_.param(bias_),
+                                  store_.buffer(running_mean_), store_.buffer(running_var_), y,
+                                  saved_mean_, saved_var_);
+  be.accumulate(store_.one(), store_.buffer(batches_tracked_));
+  return y;
+}
+
+Tensor& BatchNorm2d::backward_gelu(const Tensor& dy, Gelu& act) {
+  if (!gelu_fused_) return backward(act.backward(dy));
+  DP_CHECK(x_.defined(), "batch norm '{}': backward needs a train-mode forward", name_);
+  BatchNormGeometry g = geometry(x_);
+  Tensor& dx = dx_.shaped(store_.backend(), x_.shape(), x_.dtype());
+  store_.backend().batchnorm_gelu_backward(g, x_, dy, store_.param(weight_), store_.param(bias_),
+                                           saved_mean_, saved_var_, dx, store_.grad(weight_),
+                                           store_.grad(bias_));
+  store_.report_grad(weight_);
+  store_.report_grad(bias_);
+  return dx;
+}
+
 Tensor& BatchNorm2d::backward(const Tensor& dy) {
   DP_CHECK(x_.defined(), "batch norm '{}': backward needs a train-mode forward", name_);
   BatchNormGeometry g = geometry(x_);

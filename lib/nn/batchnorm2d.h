@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "nn/activations.h"
 #include "nn/layer.h"
 #include "nn/reusable_buffer.h"
 #include "nn/sync_batchnorm.h"
@@ -43,6 +44,12 @@ class BatchNorm2d : public Layer {
   // rank's own, else the two. backward is unchanged: it takes the gradient already masked by
   // that ReLU.
   void forward_add_relu(const Tensor& x, const Tensor& residual, Tensor& out, bool train);
+  // act.forward(forward(x)), a batch norm and the GELU after it: one backend op in training
+  // where the backend fuses the pair (Backend::fuses_batchnorm_gelu) and the statistics are this
+  // rank's own, else the two layers in turn. backward_gelu takes the GELU output's gradient and
+  // follows the route the last forward_gelu took.
+  const Tensor& forward_gelu(const Tensor& x, Gelu& act, bool train);
+  Tensor& backward_gelu(const Tensor& dy, Gelu& act);
   const std::string& name() const { return name_; }
 
  private:
@@ -60,6 +67,7 @@ class BatchNorm2d : public Layer {
   Tensor saved_mean_, saved_var_, workspace_;  // sized by the backend
   SyncBatchNorm sync_;
   bool synced_ = false;  // the last training forward was sync_'s: so is backward
+  bool gelu_fused_ = false;  // the last forward_gelu ran the fused op: so does backward_gelu
 };
 
 }  // namespace dp::nn

@@ -80,7 +80,7 @@ void expect_same_values(const Tensor& got, const Tensor& want, const std::string
 const PoolGeometry kShapes[] = {
     {3, 31, 31, 64, 2, 2, 0},  // airbench's first pool: 31 -> 15, the last row and column dropped
     {2, 15, 15, 32, 2, 2, 0},
-    {2, 7, 7, 16, 3, 3, 0},  // 7 -> 2, two rows and columns dropped
+    {2, 7, 7, 16, 3, 3, 0},   // 7 -> 2, two rows and columns dropped
     {4, 3, 3, 256, 3, 3, 0},  // airbench's last pool: the whole map
 };
 

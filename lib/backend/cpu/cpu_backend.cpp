@@ -186,6 +186,31 @@ void CpuBackend::batchnorm_add_relu_forward_train(const BatchNormGeometry& g, co
   update_running_statistics(g, saved_mean, saved_var, running_mean, running_var);
 }
 
+bool CpuBackend::fuses_batchnorm_gelu(const BatchNormGeometry& g, DType dtype) const {
+  return batchnorm_gelu_applies(g, dtype);
+}
+
+void CpuBackend::batchnorm_gelu_forward_train(const BatchNormGeometry& g, const Tensor& x,
+                                              const Tensor& gamma, const Tensor& beta,
+                                              Tensor& running_mean, Tensor& running_var, Tensor& y,
+                                              Tensor& saved_mean, Tensor& saved_var) {
+  check_batchnorm_operands(g, x, {&gamma, &beta, &running_mean, &running_var});
+  batchnorm_gelu_forward(g, x, gamma, beta, y, saved_mean, saved_var, batchnorm_gelu_);
+  update_running_statistics(g, saved_mean, saved_var, running_mean, running_var);
+}
+
+void CpuBackend::batchnorm_gelu_backward(const BatchNormGeometry& g, const Tensor& x,
+                                         const Tensor& dy, const Tensor& gamma, const Tensor& beta,
+                                         const Tensor& saved_mean, const Tensor& saved_var,
+                                         Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
+  check_batchnorm_operands(g, x, {&gamma, &beta, &saved_mean, &saved_var});
+  DP_CHECK(dy.shape() == x.shape(), "batch norm + GELU backward: dy {} is not input {}",
+           to_string(dy.shape()), to_string(x.shape()));
+  const Tensor& dy_in = layouts_.in_layout(dy, x.layout(), scratch_.grad);
+  cpu::batchnorm_gelu_backward(g, x, dy_in, gamma, beta, saved_mean, saved_var, dx, dgamma, dbeta,
+                          batchnorm_gelu_);
+}
+
 void CpuBackend::batchnorm_forward_inference(const BatchNormGeometry& g, const Tensor& x,
                                              const Tensor& gamma, const Tensor& beta,
                                              const Tensor& running_mean, const Tensor& running_var,

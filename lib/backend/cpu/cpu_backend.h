@@ -11,6 +11,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/activation_layout.h"
 #include "backend/cpu/batchnorm_add_relu.h"
+#include "backend/cpu/batchnorm_gelu.h"
 #include "backend/cpu/conv_as_gemm.h"
 #include "backend/cpu/onednn_ops.h"
 #include "backend/cpu/primitive_cache.h"
@@ -85,6 +86,17 @@ class CpuBackend final : public Backend {
                                         Tensor& running_mean, Tensor& running_var,
                                         const Tensor& residual, Tensor& y, Tensor& saved_mean,
                                         Tensor& saved_var, Tensor& workspace) override;
+
+  // Fused for bf16 activations on AVX512-BF16 CPUs (batchnorm_gelu.h).
+  bool fuses_batchnorm_gelu(const BatchNormGeometry& g, DType dtype) const override;
+  void batchnorm_gelu_forward_train(const BatchNormGeometry& g, const Tensor& x,
+                                    const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                                    Tensor& running_var, Tensor& y, Tensor& saved_mean,
+                                    Tensor& saved_var) override;
+  void batchnorm_gelu_backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
+                               const Tensor& gamma, const Tensor& beta, const Tensor& saved_mean,
+                               const Tensor& saved_var, Tensor& dx, Tensor& dgamma,
+                               Tensor& dbeta) override;
 
   // OpenMP loops over either layout (cpu_backend_sync_batchnorm.cpp).
   void batchnorm_local_moments(const BatchNormGeometry& g, const Tensor& x, Tensor& mean,
@@ -174,6 +186,7 @@ class CpuBackend final : public Backend {
   bool bf16_activations_;
   OnednnBatchNorm batchnorm_;
   BatchNormAddReluScratch batchnorm_add_relu_;
+  BatchNormGeluScratch batchnorm_gelu_;
   OnednnMaxPool maxpool_;
   OnednnLinear linear_;
   OnednnGelu gelu_;

@@ -8,26 +8,49 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "backend/cpu/dnnl_check.h"
+#include "core/bf16.h"
 #include "core/timer.h"
 
 namespace dp::cpu {
 
-PeakFlops measure_peak_flops(int threads, int64_t size, int repeats) {
+namespace {
+
+using dnnl::memory;
+
+// Small bounded values (no denormals or overflow to slow the kernel down), in f32 or bf16; real
+// data, since AMX runs slower on nonzero operands than on untouched (zero) pages.
+void fill(memory& m) {
+  const auto type = m.get_desc().data_type();
+  const size_t n = m.get_desc().get_size() / (type == memory::data_type::f32 ? 4 : 2);
+  for (size_t i = 0; i < n; ++i) {
+    const float v = 0.001f * static_cast<float>(i % 17 + 1);
+    if (type == memory::data_type::f32)
+      static_cast<float*>(m.get_data_handle())[i] = v;
+    else
+      static_cast<uint16_t*>(m.get_data_handle())[i] = bf16_bits(v);
+  }
+}
+
+}  // namespace
+
+PeakFlops measure_peak_flops(int threads, int64_t size, int repeats, DType dtype) {
   DP_CHECK(size > 0 && repeats > 0, "peak benchmark needs a positive size and repeat count");
+  DP_CHECK(dtype == DType::f32 || dtype == DType::bf16, "peak benchmark: f32 or bf16 only");
   if (threads > 0) omp_set_num_threads(threads);
   return with_dnnl("peak FLOP benchmark", [&] {
-    using dnnl::memory;
     dnnl::engine engine(dnnl::engine::kind::cpu, 0);
     dnnl::stream stream(engine);
-    memory::desc md({size, size}, memory::data_type::f32, memory::format_tag::ab);
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(md, md, md), engine);
+    const auto in_type = dtype == DType::bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+    const memory::desc ad({size, size}, in_type, memory::format_tag::ab);
+    const memory::desc bd({size, size}, in_type,
+                          dtype == DType::bf16 ? memory::format_tag::any : memory::format_tag::ab);
+    const memory::desc cd({size, size}, memory::data_type::f32, memory::format_tag::ab);
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(ad, bd, cd), engine);
     dnnl::matmul matmul(pd);
-    memory a(md, engine), b(md, engine), c(md, engine);
-    // Small bounded values: no denormals or overflow to slow the kernel down.
-    for (memory* m : {&a, &b}) {
-      float* p = static_cast<float*>(m->get_data_handle());
-      for (int64_t i = 0; i < size * size; ++i) p[i] = 0.001f * static_cast<float>(i % 17);
-    }
+    memory a(ad, engine), b_plain(ad, engine), b(pd.weights_desc(), engine), c(cd, engine);
+    fill(a);
+    fill(b_plain);
+    dnnl::reorder(b_plain, b).execute(stream, b_plain, b);
     auto run = [&] {
       matmul.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
       stream.wait();

@@ -1,44 +1,18 @@
 #include "backend/cpu/window_maxpool.h"
 
-// GCC 12 at -O3 takes the _mm512_undefined_* pass-through operands of <immintrin.h>'s widening,
-// narrowing and shift intrinsics for uninitialised reads (a known false positive).
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-
 #include <algorithm>
 
 #include "backend/cpu/openmp_threshold.h"
+#include "backend/cpu/simd_lanes.h"
 #include "core/error.h"
 
 namespace dp::cpu {
 namespace {
 
-constexpr int64_t kLanes = 16;  // channels per AVX-512 register and per nChw16c block
-
-#define DP_AVX512BW __attribute__((target("avx512f,avx512bw,avx512vl")))
-
-// 16 channels of one pixel widened to f32 (bf16 widens exactly), and stored back. Stores only
-// ever see copies of input values or zeros, so dropping a bf16's low half loses nothing.
-DP_AVX512BW inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
-DP_AVX512BW inline __m512 load16(const uint16_t* p) {
-  const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
-}
-DP_AVX512BW inline void store16(float* p, __m512 v) { _mm512_storeu_ps(p, v); }
-DP_AVX512BW inline void store16(uint16_t* p, __m512 v) {
-  const __m512i high = _mm512_srli_epi32(_mm512_castps_si512(v), 16);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(high));
-}
-
-// Where channel groups sit: element (image n, plane q, pixel p, lane l) of a map of `pixels`
-// pixels is at ((n * count + q) * pixels + p) * stride + l. NHWC is one plane of c lanes per
-// pixel; nChw16c is c/16 planes of 16.
-struct Planes {
-  int64_t count, stride;
-  Planes(Layout layout, int64_t c)
-      : count(layout == Layout::nchw16c ? c / kLanes : 1),
-        stride(layout == Layout::nchw16c ? kLanes : c) {}
-};
+using simd::kLanes;
+using simd::load16;
+using simd::Planes;
+using simd::store16_exact;
 
 template <typename T>
 DP_AVX512BW void forward_rows(const PoolGeometry& g, const Planes& planes, const T* x, T* y,
@@ -57,12 +31,12 @@ DP_AVX512BW void forward_rows(const PoolGeometry& g, const Planes& planes, const
         __m512i at = _mm512_setzero_si512();
         for (int64_t place = 1; place < k * k; ++place) {
           const __m512 v = load16(window + (place / k * g.w + place % k) * s);
-          const __mmask16 wins = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) |
-                                 _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+          const __mmask16 wins =
+              _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
           best = _mm512_mask_blend_ps(wins, best, v);
           at = _mm512_mask_blend_epi32(wins, at, _mm512_set1_epi32(static_cast<int>(place)));
         }
-        store16(y + out + ow * s + l, best);
+        store16_exact(y + out + ow * s + l, best);
         _mm_storeu_si128(reinterpret_cast<__m128i*>(workspace + out + ow * s + l),
                          _mm512_cvtepi32_epi8(at));
       }
@@ -91,7 +65,7 @@ DP_AVX512BW void backward_rows(const PoolGeometry& g, const Planes& planes, cons
             const __m512i at = _mm512_cvtepu8_epi32(
                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(workspace + o)));
             const __mmask16 here = _mm512_cmpeq_epi32_mask(at, place);
-            store16(in + (ow * k + kw) * s + l, _mm512_maskz_mov_ps(here, load16(dy + o)));
+            store16_exact(in + (ow * k + kw) * s + l, _mm512_maskz_mov_ps(here, load16(dy + o)));
           }
         }
       covered = out_w * k;
