@@ -145,14 +145,14 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
   if (o.batch < 1 || o.image < 1 || o.channels < 1 || o.classes < 2 || o.steps < 1 || o.warmup < 0)
     throw UsageError("dptrain bench: sizes and step counts must be positive");
   if (o.peak) {
-    const DType dtype = o.precision == "bf16" ? DType::bf16 : DType::f32;
     if (o.precision != "fp32" && o.precision != "bf16")
       throw UsageError("dptrain bench --peak: --precision is fp32 or bf16 on the CPU");
+    const DType dtype = o.precision == "bf16" ? DType::bf16 : DType::f32;
     if (dtype == DType::bf16 && !cpu_has_native_bf16())
       throw UsageError("dptrain bench --peak --precision bf16: this CPU has no bf16 arithmetic "
                        "(neither AVX512-BF16 nor AMX)");
     cpu::PeakFlops p = cpu::measure_peak_flops(o.threads, 2048, 10, dtype);
-    log::info("peak gflops={:.1f} matmul={}x{}x{} {} kernel={} threads={}", p.gflops, p.size,
+    log::info("peak gflops={:.1f} matmul={}x{}x{} dtype={} kernel={} threads={}", p.gflops, p.size,
               p.size, p.size, dtype == DType::bf16 ? "bf16" : "f32", p.kernel, p.threads);
     return 0;
   }

@@ -40,6 +40,7 @@ const Tensor& BatchNorm2d::forward(const Tensor& x, bool train) {
   x_ = train ? x : Tensor();  // see layer.h: an evaluation keeps no input alive
   Tensor& y = y_.shaped(be, x.shape(), x.dtype());
   synced_ = false;
+  gelu_fused_ = false;
   if (StatsExchange* e = train ? exchange() : nullptr) {
     sync_.forward(be, *e, g, x, store_.param(weight_), store_.param(bias_),
                   store_.buffer(running_mean_), store_.buffer(running_var_), y);
@@ -65,6 +66,7 @@ void BatchNorm2d::forward_add_relu(const Tensor& x, const Tensor& residual, Tens
     return be.add_relu_forward(forward(x, train), residual, out);
   x_ = x;
   synced_ = false;
+  gelu_fused_ = false;
   be.batchnorm_add_relu_forward_train(g, x, store_.param(weight_), store_.param(bias_),
                                       store_.buffer(running_mean_), store_.buffer(running_var_),
                                       residual, out, saved_mean_, saved_var_, workspace_);

@@ -133,25 +133,31 @@ TEST(WindowMaxPool, BackwardOverwritesAReusedBuffer) {
   for (int64_t i = 0; i < dx.numel(); ++i) ASSERT_FALSE(std::isnan(dx.data()[i])) << i;
 }
 
-// Through the backend: a gradient arriving in the other layout is reordered to the workspace's.
+// Through the backend, in f32 and bf16: a gradient arriving in the other layout is reordered
+// to the workspace's.
 TEST(WindowMaxPool, BackendReordersAGradientToItsWorkspacesLayout) {
   if (!has_avx512bw()) GTEST_SKIP() << "this CPU lacks AVX-512BW: oneDNN pools everything";
-  auto be = make_cpu_backend();
   const PoolGeometry g{2, 15, 15, 32, 2, 2, 0};
   std::mt19937 gen(43);
   const Tensor x = tied_values({g.n, g.h, g.w, g.c}, gen);
   std::vector<int64_t> winner;
   const Tensor y_ref = naive_window_maxpool(g, x, winner);
-  const Tensor dy = random_tensor(y_ref.shape(), gen);
+  const Tensor dy = rounded_to_bf16(random_tensor(y_ref.shape(), gen));
   Tensor dx_ref = Tensor::zeros(x.shape());
   for (int64_t o = 0; o < dy.numel(); ++o) dx_ref.data()[winner[o]] = dy.data()[o];
 
-  Tensor y, workspace, dx;
-  be->maxpool_forward(g, in_blocked_order(x), y, workspace);
-  ASSERT_EQ(workspace.layout(), Layout::nchw16c);
-  be->maxpool_backward(g, dy, workspace, dx);  // dy in NHWC
-  EXPECT_EQ(dx.layout(), Layout::nchw16c);
-  expect_same_values(as_nhwc_f32(dx), dx_ref, "dx");
+  for (DType dtype : {DType::f32, DType::bf16}) {
+    if (dtype == DType::bf16 && !cpu_has_native_bf16()) continue;
+    SCOPED_TRACE(dtype == DType::bf16 ? "bf16" : "f32");
+    auto be = dtype == DType::bf16 ? make_cpu_backend(0, false, CpuBf16::activations)
+                                   : make_cpu_backend();
+    Tensor y, workspace, dx;
+    be->maxpool_forward(g, prepared(x, Layout::nchw16c, dtype), y, workspace);
+    ASSERT_EQ(workspace.layout(), Layout::nchw16c);
+    be->maxpool_backward(g, prepared(dy, Layout::nhwc, dtype), workspace, dx);
+    EXPECT_EQ(dx.layout(), Layout::nchw16c);
+    expect_same_values(as_nhwc_f32(dx), dx_ref, "dx");
+  }
 }
 
 }  // namespace

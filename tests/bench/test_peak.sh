@@ -9,13 +9,13 @@ gflops() { sed -n 's/.*peak gflops=\([0-9.]*\) .*/\1/p' <<<"$1"; }
 out=$("$dptrain" bench --peak --threads 2 2>&1) || { echo "f32 peak failed: $out"; exit 1; }
 g=$(gflops "$out")
 awk -v g="$g" 'BEGIN { exit !(g > 0) }' || { echo "f32 peak gave no GFLOP/s: $out"; exit 1; }
-grep -q " f32 kernel=" <<<"$out" || { echo "f32 peak does not say f32: $out"; exit 1; }
+grep -q " dtype=f32 kernel=" <<<"$out" || { echo "f32 peak does not say f32: $out"; exit 1; }
 echo "f32: $out"
 
 if out=$("$dptrain" bench --peak --precision bf16 --threads 2 2>&1); then
   g=$(gflops "$out")
   awk -v g="$g" 'BEGIN { exit !(g > 0) }' || { echo "bf16 peak gave no GFLOP/s: $out"; exit 1; }
-  grep -q " bf16 kernel=.*\(amx\|bf16\)" <<<"$out" ||
+  grep -q " dtype=bf16 kernel=.*\(amx\|bf16\)" <<<"$out" ||
     { echo "bf16 peak did not run a bf16 kernel: $out"; exit 1; }
   echo "bf16: $out"
 else

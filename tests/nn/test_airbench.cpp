@@ -244,3 +244,55 @@ TEST_F(Airbench94, RefusesInputsThatDoNotPoolToOnePixel) {
   backend->fill(x, 0.5f);
   EXPECT_THROW(model->forward(x, false), Error);
 }
+
+// With bf16 activations the CPU backend runs each block's batch norm + GELU as one op
+// (BatchNorm2d::forward_gelu; the op itself is checked against the composed ops in
+// tests/backend/test_batchnorm_gelu.cpp): through the layer, a training pass fills every
+// trainable gradient, reports the fixed scales' as 0, counts the batch and moves the running
+// statistics, and an evaluation after it (the composed ops) gives finite logits.
+TEST(Airbench94Bf16, FusedBatchNormGeluThroughTheLayer) {
+  if (!cpu_has_native_bf16()) GTEST_SKIP() << "this CPU has no bf16 arithmetic";
+  std::unique_ptr<Backend> backend = make_cpu_backend(2, false, CpuBf16::activations);
+  ASSERT_TRUE(backend->fuses_batchnorm_gelu({4, 15, 15, 64}, DType::bf16));
+  ModelSpec spec;
+  spec.arch = "airbench94";
+  spec.seed = 7;
+  std::unique_ptr<Model> model = make_model(spec, *backend);
+  Tensor x = backend->allocate({4, 32, 32, 3});
+  std::vector<float> px(x.numel());
+  for (size_t i = 0; i < px.size(); ++i) px[i] = std::cos(0.37f * i) + 0.2f * std::sin(0.011f * i);
+  backend->copy_from_host(px.data(), x);
+  const Tensor& logits = model->forward(x, true);
+  Tensor dlogits = backend->allocate(logits.shape());
+  std::vector<float> dl(dlogits.numel());
+  for (size_t i = 0; i < dl.size(); ++i) dl[i] = 0.1f * std::sin(1.3f * i);
+  backend->copy_from_host(dl.data(), dlogits);
+  backend->fill(model->grads(), std::nanf(""));
+  model->backward(dlogits);
+  std::vector<float> g(model->grads().numel());
+  backend->copy_to_host(model->grads(), g.data());
+  ParameterStore& store = model->store();
+  for (const auto& e : store.entries()) {
+    if (e.kind != StateKind::parameter) continue;
+    double norm = 0;
+    for (int64_t i = 0; i < e.numel(); ++i) {
+      ASSERT_TRUE(std::isfinite(g[e.offset + i])) << e.name;
+      norm += double(g[e.offset + i]) * g[e.offset + i];
+    }
+    if (e.trainable)
+      EXPECT_GT(norm, 0.0) << e.name;
+    else
+      EXPECT_EQ(norm, 0.0) << e.name << ": a fixed scale reports no gradient";
+  }
+  auto named = [&](const std::string& name) {
+    std::vector<float> h(store.entry(*store.find(name)).numel());
+    store.read(*store.find(name), h.data(), h.size());
+    return h;
+  };
+  EXPECT_EQ(named("block2.norm1.num_batches_tracked"), std::vector<float>{1.0f});
+  EXPECT_NE(named("block2.norm1.running_var")[0], 1.0f);
+  const Tensor& eval = model->forward(x, false);
+  std::vector<float> out(eval.numel());
+  backend->copy_to_host(eval, out.data());
+  for (float v : out) ASSERT_TRUE(std::isfinite(v));
+}

@@ -21,12 +21,16 @@ using simd::rounded_bf16;
 using simd::store_bits16;
 using simd::widen_bf16;
 
+// Channels per pixel at most: the backward's per-unit sums live on the stack.
+constexpr int64_t kMaxChannels = 256;
+
 DP_AVX512BF16 inline __m512 splat(float v) { return _mm512_set1_ps(v); }
 
 // e^x: x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so r keeps its digits), e^r by
 // Cephes expf's minimax polynomial (relative error ~1e-7), 2^n applied by scalef.
 DP_AVX512BF16 inline __m512 exp16(__m512 x) {
-  x = _mm512_max_ps(_mm512_min_ps(x, splat(88.f)), splat(-87.f));
+  // min and max return their second operand where either is NaN: x second keeps a NaN.
+  x = _mm512_max_ps(splat(-87.f), _mm512_min_ps(splat(88.f), x));
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, splat(1.44269504f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(n, splat(0.693359375f), x);
@@ -130,9 +134,10 @@ DP_AVX512BF16 inline void flush_wide(double* out, __m512d lo, __m512d hi) {
 }
 
 // Sums of (x - shift) and of its square over one unit, per lane, added to sum and square in
-// double: x and the shift are bf16 values, so each difference and its square are exact there,
-// and the statistics come out as the float64 ones rounded (f32 sums of a map's pixels had them
-// off by a few 1e-6, enough to move z across bf16 rounding ties).
+// double: x and the shift are bf16 values, so each difference (exact in f32 while their
+// exponents are close) and its square lose nothing there, and the statistics come out as the
+// float64 ones rounded (f32 sums of a map's pixels had them off by a few 1e-6, enough to move z
+// across bf16 rounding ties).
 // One 16-lane group at a time down the unit's pixels, in registers; two chains of accumulators
 // (even and odd pixels), since the adds' latency would bind one.
 DP_AVX512BF16 void moments_unit(const uint16_t* x, int64_t pixels, int64_t s, const float* shift,
@@ -173,9 +178,9 @@ DP_AVX512BF16 void slope_sums_unit(const uint16_t* x, const uint16_t* dy, uint16
                                    int64_t pixels, int64_t s, const SlopeConstants& k, double* sum,
                                    double* sum_xhat) {
   const float *mean = k.mean, *scale = k.scale, *beta = k.beta, *invstd = k.invstd;
-  float a[kLanes * 16], b[kLanes * 16];
-  std::fill(a, a + s, 0.f);
-  std::fill(b, b + s, 0.f);
+  float unit_dz[kMaxChannels], unit_dz_xhat[kMaxChannels];  // this unit's sums, per lane
+  std::fill(unit_dz, unit_dz + s, 0.f);
+  std::fill(unit_dz_xhat, unit_dz_xhat + s, 0.f);
   for (int64_t p = 0; p < pixels; ++p)
     for (int64_t l = 0; l < s; l += kLanes) {
       const int64_t o = p * s + l;
@@ -186,12 +191,13 @@ DP_AVX512BF16 void slope_sums_unit(const uint16_t* x, const uint16_t* dy, uint16
       store_bits16(dz + o, bits);
       const __m512 g = widen_bf16(bits);
       const __m512 xhat = _mm512_mul_ps(centred, _mm512_loadu_ps(invstd + l));
-      _mm512_storeu_ps(a + l, _mm512_add_ps(_mm512_loadu_ps(a + l), g));
-      _mm512_storeu_ps(b + l, _mm512_fmadd_ps(g, xhat, _mm512_loadu_ps(b + l)));
+      _mm512_storeu_ps(unit_dz + l, _mm512_add_ps(_mm512_loadu_ps(unit_dz + l), g));
+      _mm512_storeu_ps(unit_dz_xhat + l,
+                       _mm512_fmadd_ps(g, xhat, _mm512_loadu_ps(unit_dz_xhat + l)));
     }
   for (int64_t l = 0; l < s; ++l) {
-    sum[l] += a[l];
-    sum_xhat[l] += b[l];
+    sum[l] += unit_dz[l];
+    sum_xhat[l] += unit_dz_xhat[l];
   }
 }
 
@@ -213,10 +219,28 @@ DP_AVX512BF16 void input_grad_unit(const uint16_t* x, const uint16_t* dz, uint16
   }
 }
 
-// `rows` arrays of C floats in the scratch, each indexed by channel.
-float* per_channel(BatchNormGeluScratch& scratch, int64_t rows, int64_t c) {
-  scratch.per_channel.resize(static_cast<size_t>(rows * c));
-  return scratch.per_channel.data();
+// Per-channel constants of both passes, in scratch.per_channel. Forward and backward take them
+// from the same saved statistics by the same arithmetic, so backward rebuilds the very z that
+// forward rounded.
+struct Normalization {
+  float *mean, *scale, *beta, *invstd;  // scale = gamma * invstd
+  float *mean_dz, *mean_dz_xhat;        // backward's, filled there
+};
+
+Normalization normalization(const BatchNormGeometry& g, const Tensor& gamma, const Tensor& beta,
+                            const Tensor& saved_mean, const Tensor& saved_var,
+                            BatchNormGeluScratch& scratch) {
+  scratch.per_channel.resize(static_cast<size_t>(6 * g.c));
+  float* k = scratch.per_channel.data();
+  const Normalization n{k, k + g.c, k + 2 * g.c, k + 3 * g.c, k + 4 * g.c, k + 5 * g.c};
+  for (int64_t c = 0; c < g.c; ++c) {
+    const double invstd = 1.0 / std::sqrt(static_cast<double>(saved_var.data()[c]) + g.eps);
+    n.mean[c] = saved_mean.data()[c];
+    n.scale[c] = static_cast<float>(gamma.data<float>()[c] * invstd);
+    n.beta[c] = beta.data<float>()[c];
+    n.invstd[c] = static_cast<float>(invstd);
+  }
+  return n;
 }
 
 }  // namespace
@@ -224,7 +248,7 @@ float* per_channel(BatchNormGeluScratch& scratch, int64_t rows, int64_t c) {
 bool batchnorm_gelu_applies(const BatchNormGeometry& g, DType dtype) {
   static const bool bf16 =
       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
-  return bf16 && dtype == DType::bf16 && !g.fuse_relu && g.c % kLanes == 0 && g.c <= 256 &&
+  return bf16 && dtype == DType::bf16 && !g.fuse_relu && g.c % kLanes == 0 && g.c <= kMaxChannels &&
          g.n * g.h * g.w > 1;
 }
 
@@ -237,14 +261,15 @@ void batchnorm_gelu_forward(const BatchNormGeometry& g, const Tensor& x, const T
   const uint16_t* xs = x.data<uint16_t>();
   // The shift: each channel's first value, near enough its mean that the one-pass variance
   // E[(x-s)^2] - E[x-s]^2 keeps its digits.
-  float* shift = per_channel(scratch, 4, g.c);
+  std::vector<float>& shift = scratch.shift;
+  shift.resize(g.c);
   for (int64_t u = 0; u < units.planes; ++u)
     for (int64_t l = 0; l < units.stride; ++l)
       shift[units.channel0(u) + l] = bf16_value(xs[u * units.size() + l]);
   for_each_unit(units, g.c, scratch, [&](int thread, int64_t u) {
     const int64_t c0 = units.channel0(u);
     double* sums = scratch.sums.data() + static_cast<int64_t>(thread) * 2 * g.c;
-    moments_unit(xs + u * units.size(), units.pixels, units.stride, shift + c0, sums + c0,
+    moments_unit(xs + u * units.size(), units.pixels, units.stride, shift.data() + c0, sums + c0,
                  sums + g.c + c0);
   });
   std::vector<double> sum, square;
@@ -252,25 +277,22 @@ void batchnorm_gelu_forward(const BatchNormGeometry& g, const Tensor& x, const T
 
   saved_mean.ensure({g.c});
   saved_var.ensure({g.c});
-  float *mean = shift + g.c, *scale = shift + 2 * g.c, *shift_beta = shift + 3 * g.c;
   const double count = static_cast<double>(g.n * g.h * g.w);
   for (int64_t c = 0; c < g.c; ++c) {
-    const double centred = sum[c] / count;
-    // From the saved (f32) variance, as backward recomputes z.
-    const float variance = static_cast<float>(std::max(0.0, square[c] / count - centred * centred));
-    mean[c] = static_cast<float>(shift[c] + centred);
-    scale[c] = static_cast<float>(gamma.data<float>()[c] / std::sqrt(double{variance} + g.eps));
-    shift_beta[c] = beta.data<float>()[c];
-    saved_mean.data()[c] = mean[c];
-    saved_var.data()[c] = variance;
+    const double shifted_mean = sum[c] / count;
+    // std::max(v, 0.0), not (0.0, v): a NaN variance stays NaN, as PyTorch's does.
+    saved_mean.data()[c] = static_cast<float>(shift[c] + shifted_mean);
+    saved_var.data()[c] =
+        static_cast<float>(std::max(square[c] / count - shifted_mean * shifted_mean, 0.0));
   }
+  const Normalization norm = normalization(g, gamma, beta, saved_mean, saved_var, scratch);
   y.ensure(x.shape(), DType::bf16);
   y.set_layout(x.layout());
   uint16_t* ys = y.data<uint16_t>();
   for_each_unit(units, g.c, scratch, [&](int, int64_t u) {
     const int64_t c0 = units.channel0(u), at = u * units.size();
-    normalize_gelu_unit(xs + at, ys + at, units.size(), mean + c0, scale + c0, shift_beta + c0,
-                        units.stride);
+    normalize_gelu_unit(xs + at, ys + at, units.size(), norm.mean + c0, norm.scale + c0,
+                        norm.beta + c0, units.stride);
   });
 }
 
@@ -282,17 +304,7 @@ void batchnorm_gelu_backward(const BatchNormGeometry& g, const Tensor& x, const 
            "batch norm + GELU backward: no fused kernel for these operands");
   DP_CHECK(dy.layout() == x.layout(), "batch norm + GELU backward: dy is not in x's layout");
   const Units units(g, x.layout());
-  // Rows of C: mean, gamma * invstd, beta, invstd, mean(dz), mean(dz * xhat).
-  float* k = per_channel(scratch, 6, g.c);
-  float *mean = k, *scale = k + g.c, *shift_beta = k + 2 * g.c, *invstd = k + 3 * g.c,
-        *mean_dz = k + 4 * g.c, *mean_dz_xhat = k + 5 * g.c;
-  for (int64_t c = 0; c < g.c; ++c) {
-    const double inv = 1.0 / std::sqrt(static_cast<double>(saved_var.data()[c]) + g.eps);
-    mean[c] = saved_mean.data()[c];
-    scale[c] = static_cast<float>(gamma.data<float>()[c] * inv);
-    shift_beta[c] = beta.data<float>()[c];
-    invstd[c] = static_cast<float>(inv);
-  }
+  const Normalization norm = normalization(g, gamma, beta, saved_mean, saved_var, scratch);
   scratch.dz.resize(static_cast<size_t>(x.numel()));
   const uint16_t *xs = x.data<uint16_t>(), *dys = dy.data<uint16_t>();
   uint16_t* dz = scratch.dz.data();
@@ -300,7 +312,7 @@ void batchnorm_gelu_backward(const BatchNormGeometry& g, const Tensor& x, const 
     const int64_t c0 = units.channel0(u), at = u * units.size();
     double* sums = scratch.sums.data() + static_cast<int64_t>(thread) * 2 * g.c;
     slope_sums_unit(xs + at, dys + at, dz + at, units.pixels, units.stride,
-                    {mean + c0, scale + c0, shift_beta + c0, invstd + c0}, sums + c0,
+                    {norm.mean + c0, norm.scale + c0, norm.beta + c0, norm.invstd + c0}, sums + c0,
                     sums + g.c + c0);
   });
   std::vector<double> sum, sum_xhat;
@@ -312,8 +324,8 @@ void batchnorm_gelu_backward(const BatchNormGeometry& g, const Tensor& x, const 
   for (int64_t c = 0; c < g.c; ++c) {
     dbeta.data()[c] = static_cast<float>(sum[c]);
     dgamma.data()[c] = static_cast<float>(sum_xhat[c]);
-    mean_dz[c] = static_cast<float>(sum[c] / count);
-    mean_dz_xhat[c] = static_cast<float>(sum_xhat[c] / count);
+    norm.mean_dz[c] = static_cast<float>(sum[c] / count);
+    norm.mean_dz_xhat[c] = static_cast<float>(sum_xhat[c] / count);
   }
   dx.ensure(x.shape(), DType::bf16);
   dx.set_layout(x.layout());
@@ -321,7 +333,8 @@ void batchnorm_gelu_backward(const BatchNormGeometry& g, const Tensor& x, const 
   for_each_unit(units, g.c, scratch, [&](int, int64_t u) {
     const int64_t c0 = units.channel0(u), at = u * units.size();
     input_grad_unit(xs + at, dz + at, dxs + at, units.size(), units.stride,
-                    {mean + c0, invstd + c0, scale + c0, mean_dz + c0, mean_dz_xhat + c0});
+                    {norm.mean + c0, norm.invstd + c0, norm.scale + c0, norm.mean_dz + c0,
+                     norm.mean_dz_xhat + c0});
   });
 }
 

@@ -11,11 +11,13 @@
 // The roundings are those of the two ops composed: each computes in f32 from bf16 operands and
 // rounds its result once, so z is rounded to bf16 before the GELU, and y, dz and dx after. The
 // statistics (mean and biased variance, saved for backward; running statistics as PyTorch's)
-// come from double sums about a per-channel shift, as batchnorm_add_relu.h's. GELU is the erf
-// form, with erfc from a Chebyshev fit of fractional error below 1.2e-7 (Numerical Recipes'
-// erfcc), well inside a bf16 step.
+// come from double sums about a per-channel shift. GELU is the erf form, with erfc from a
+// Chebyshev fit of fractional error below 1.2e-7 (Numerical Recipes' erfcc), well inside a bf16
+// step everywhere: where z < -5.5 it keeps GELU's tiny values, which PyTorch's f32
+// 0.5 * z * (1 + erf(z / sqrt 2)) and oneDNN's GELU round to 0 or a few bf16 steps off.
 //
-// AVX512-BF16; channels a multiple of 16; NHWC or nChw16c (dy is taken in x's layout).
+// AVX512-BF16; channels a multiple of 16, at most 256; NHWC or nChw16c (dy is taken in x's
+// layout).
 #pragma once
 
 #include <cstdint>
@@ -31,7 +33,8 @@ bool batchnorm_gelu_applies(const BatchNormGeometry& g, DType dtype);
 // Working buffers, kept by the caller: they grow in the first step and are reused after.
 struct BatchNormGeluScratch {
   std::vector<double> sums;        // per thread, two sums per channel
-  std::vector<float> per_channel;  // the per-channel constants of a pass
+  std::vector<float> shift;        // forward: the statistics' per-channel shift
+  std::vector<float> per_channel;  // the per-channel constants of the passes
   std::vector<uint16_t> dz;        // backward: the batch norm's output gradient (bf16 bits)
 };
 

@@ -207,8 +207,8 @@ void CpuBackend::batchnorm_gelu_backward(const BatchNormGeometry& g, const Tenso
   DP_CHECK(dy.shape() == x.shape(), "batch norm + GELU backward: dy {} is not input {}",
            to_string(dy.shape()), to_string(x.shape()));
   const Tensor& dy_in = layouts_.in_layout(dy, x.layout(), scratch_.grad);
-  cpu::batchnorm_gelu_backward(g, x, dy_in, gamma, beta, saved_mean, saved_var, dx, dgamma, dbeta,
-                          batchnorm_gelu_);
+  cpu::batchnorm_gelu_backward(g, x, dy_in, gamma, beta, saved_mean, saved_var, dx, dgamma,
+                               dbeta, batchnorm_gelu_);
 }
 
 void CpuBackend::batchnorm_forward_inference(const BatchNormGeometry& g, const Tensor& x,

@@ -77,6 +77,7 @@ DP_AVX512BW void backward_rows(const PoolGeometry& g, const Planes& planes, cons
 template <typename Body>
 void with_type(DType dtype, Body&& body) {
   if (dtype == DType::bf16) return body(uint16_t{});
+  DP_CHECK(dtype == DType::f32, "window max pool: activations are f32 or bf16");
   body(float{});
 }
 
