@@ -45,6 +45,22 @@ Tensor naive_window_maxpool(const PoolGeometry& g, const Tensor& x, std::vector<
   return y;
 }
 
+// Tied input values, the naive y, a bf16-exact output gradient and the naive dx (dy at each
+// window's winner, 0 elsewhere), all NHWC f32.
+struct NaiveCase {
+  Tensor x, y, dy, dx;
+};
+NaiveCase naive_case(const PoolGeometry& g, std::mt19937& gen) {
+  NaiveCase c;
+  c.x = tied_values({g.n, g.h, g.w, g.c}, gen);
+  std::vector<int64_t> winner;
+  c.y = naive_window_maxpool(g, c.x, winner);
+  c.dy = rounded_to_bf16(random_tensor(c.y.shape(), gen));
+  c.dx = Tensor::zeros(c.x.shape());
+  for (int64_t o = 0; o < c.dy.numel(); ++o) c.dx.data()[winner[o]] = c.dy.data()[o];
+  return c;
+}
+
 // An NHWC f32 host tensor in `layout` and `dtype` (bf16: rounded), and back.
 Tensor prepared(const Tensor& nhwc, Layout layout, DType dtype) {
   Tensor t = layout == Layout::nchw16c ? in_blocked_order(nhwc) : copy_of(nhwc);
@@ -101,21 +117,16 @@ TEST(WindowMaxPool, MatchesPyTorchsRuleInEveryTypeAndLayout) {
                                  dtype == DType::bf16 ? "bf16" : "f32",
                                  layout == Layout::nhwc ? "nhwc" : "nChw16c"));
         std::mt19937 gen(41);
-        const Tensor x = tied_values({g.n, g.h, g.w, g.c}, gen);
-        std::vector<int64_t> winner;
-        const Tensor y_ref = naive_window_maxpool(g, x, winner);
-        const Tensor dy = rounded_to_bf16(random_tensor(y_ref.shape(), gen));
-        Tensor dx_ref = Tensor::zeros(x.shape());
-        for (int64_t o = 0; o < dy.numel(); ++o) dx_ref.data()[winner[o]] = dy.data()[o];
+        const NaiveCase c = naive_case(g, gen);
 
         Tensor y, workspace, dx;
-        cpu::window_maxpool_forward(g, prepared(x, layout, dtype), y, workspace);
+        cpu::window_maxpool_forward(g, prepared(c.x, layout, dtype), y, workspace);
         EXPECT_EQ(y.dtype(), dtype);
         EXPECT_EQ(y.layout(), layout);
-        expect_same_values(as_nhwc_f32(y), y_ref, "y");
-        cpu::window_maxpool_backward(g, prepared(dy, layout, dtype), workspace, dx);
+        expect_same_values(as_nhwc_f32(y), c.y, "y");
+        cpu::window_maxpool_backward(g, prepared(c.dy, layout, dtype), workspace, dx);
         EXPECT_EQ(dx.layout(), layout);
-        expect_same_values(as_nhwc_f32(dx), dx_ref, "dx");
+        expect_same_values(as_nhwc_f32(dx), c.dx, "dx");
       }
 }
 
@@ -139,12 +150,7 @@ TEST(WindowMaxPool, BackendReordersAGradientToItsWorkspacesLayout) {
   if (!has_avx512bw()) GTEST_SKIP() << "this CPU lacks AVX-512BW: oneDNN pools everything";
   const PoolGeometry g{2, 15, 15, 32, 2, 2, 0};
   std::mt19937 gen(43);
-  const Tensor x = tied_values({g.n, g.h, g.w, g.c}, gen);
-  std::vector<int64_t> winner;
-  const Tensor y_ref = naive_window_maxpool(g, x, winner);
-  const Tensor dy = rounded_to_bf16(random_tensor(y_ref.shape(), gen));
-  Tensor dx_ref = Tensor::zeros(x.shape());
-  for (int64_t o = 0; o < dy.numel(); ++o) dx_ref.data()[winner[o]] = dy.data()[o];
+  const NaiveCase c = naive_case(g, gen);
 
   for (DType dtype : {DType::f32, DType::bf16}) {
     if (dtype == DType::bf16 && !cpu_has_native_bf16()) continue;
@@ -152,11 +158,11 @@ TEST(WindowMaxPool, BackendReordersAGradientToItsWorkspacesLayout) {
     auto be = dtype == DType::bf16 ? make_cpu_backend(0, false, CpuBf16::activations)
                                    : make_cpu_backend();
     Tensor y, workspace, dx;
-    be->maxpool_forward(g, prepared(x, Layout::nchw16c, dtype), y, workspace);
+    be->maxpool_forward(g, prepared(c.x, Layout::nchw16c, dtype), y, workspace);
     ASSERT_EQ(workspace.layout(), Layout::nchw16c);
-    be->maxpool_backward(g, prepared(dy, Layout::nhwc, dtype), workspace, dx);
+    be->maxpool_backward(g, prepared(c.dy, Layout::nhwc, dtype), workspace, dx);
     EXPECT_EQ(dx.layout(), Layout::nchw16c);
-    expect_same_values(as_nhwc_f32(dx), dx_ref, "dx");
+    expect_same_values(as_nhwc_f32(dx), c.dx, "dx");
   }
 }
 

@@ -52,7 +52,9 @@ std::vector<Expected> expected_state() {
 
 class Airbench94 : public ::testing::Test {
  protected:
-  std::unique_ptr<Backend> backend = make_cpu_backend(2);
+  Airbench94() : Airbench94(make_cpu_backend(2)) {}
+  explicit Airbench94(std::unique_ptr<Backend> b) : backend(std::move(b)) {}
+  std::unique_ptr<Backend> backend;
   std::unique_ptr<Model> model = [this] {
     ModelSpec spec;
     spec.arch = "airbench94";
@@ -94,6 +96,25 @@ class Airbench94 : public ::testing::Test {
       for (int64_t i = 0; i < e.numel(); ++i)
         ASSERT_EQ(got[e.offset + i], zero ? 0.0f : full[e.offset + i]) << e.name << "[" << i << "]";
     }
+  }
+  // Every gradient `g` of a training pass is finite, a trainable parameter's nonzero, a fixed
+  // BN scale's 0; the batch was counted and the running statistics moved.
+  void expect_training_pass(const std::vector<float>& g) {
+    for (const auto& e : model->store().entries()) {
+      if (e.kind != StateKind::parameter) continue;
+      double norm = 0;
+      for (int64_t i = 0; i < e.numel(); ++i) {
+        ASSERT_TRUE(std::isfinite(g[e.offset + i])) << e.name;
+        norm += double(g[e.offset + i]) * g[e.offset + i];
+      }
+      if (e.trainable)
+        EXPECT_GT(norm, 0.0) << e.name;
+      else
+        EXPECT_EQ(norm, 0.0) << e.name << ": a fixed scale reports no gradient";
+    }
+    EXPECT_EQ(named("block3.norm2.num_batches_tracked"), std::vector<float>{1.0f});
+    // PyTorch momentum 0.4: running_var = 0.6 * 1 + 0.4 * (unbiased batch variance) != 1.
+    EXPECT_NE(named("block1.norm1.running_var")[0], 1.0f);
   }
   Tensor images(int64_t n) {
     Tensor t = backend->allocate({n, 32, 32, 3});
@@ -167,22 +188,7 @@ TEST_F(Airbench94, InitIsPyTorchDefaultWithIdentityFilters) {
 
 TEST_F(Airbench94, TrainingPassFillsTrainableGradientsAndUpdatesStatistics) {
   backend->fill(model->grads(), std::nanf(""));
-  const std::vector<float> g = gradients(images(3));
-  for (const auto& e : model->store().entries()) {
-    if (e.kind != StateKind::parameter) continue;
-    double norm = 0;
-    for (int64_t i = 0; i < e.numel(); ++i) {
-      ASSERT_TRUE(std::isfinite(g[e.offset + i])) << e.name;
-      norm += double(g[e.offset + i]) * g[e.offset + i];
-    }
-    if (e.trainable)
-      EXPECT_GT(norm, 0.0) << e.name;
-    else
-      EXPECT_EQ(norm, 0.0) << e.name << ": a fixed scale reports no gradient";
-  }
-  EXPECT_EQ(named("block3.norm2.num_batches_tracked"), std::vector<float>{1.0f});
-  // PyTorch momentum 0.4: running_var = 0.6 * 1 + 0.4 * (unbiased batch variance) != 1.
-  EXPECT_NE(named("block1.norm1.running_var")[0], 1.0f);
+  expect_training_pass(gradients(images(3)));
 }
 
 TEST_F(Airbench94, FrozenWhiteningSkipsItsBackwardAndLeavesTheOtherGradientsExact) {
@@ -245,52 +251,27 @@ TEST_F(Airbench94, RefusesInputsThatDoNotPoolToOnePixel) {
   EXPECT_THROW(model->forward(x, false), Error);
 }
 
+// The fixture on a CPU backend with bf16 activations (where the CPU has bf16 arithmetic).
+class Airbench94Bf16 : public Airbench94 {
+ protected:
+  Airbench94Bf16()
+      : Airbench94(cpu_has_native_bf16() ? make_cpu_backend(2, false, CpuBf16::activations)
+                                         : make_cpu_backend(2)) {}
+  void SetUp() override {
+    if (!cpu_has_native_bf16()) GTEST_SKIP() << "this CPU has no bf16 arithmetic";
+  }
+};
+
 // With bf16 activations the CPU backend runs each block's batch norm + GELU as one op
 // (BatchNorm2d::forward_gelu; the op itself is checked against the composed ops in
 // tests/backend/test_batchnorm_gelu.cpp): through the layer, a training pass fills every
 // trainable gradient, reports the fixed scales' as 0, counts the batch and moves the running
 // statistics, and an evaluation after it (the composed ops) gives finite logits.
-TEST(Airbench94Bf16, FusedBatchNormGeluThroughTheLayer) {
-  if (!cpu_has_native_bf16()) GTEST_SKIP() << "this CPU has no bf16 arithmetic";
-  std::unique_ptr<Backend> backend = make_cpu_backend(2, false, CpuBf16::activations);
+TEST_F(Airbench94Bf16, FusedBatchNormGeluThroughTheLayer) {
   ASSERT_TRUE(backend->fuses_batchnorm_gelu({4, 15, 15, 64}, DType::bf16));
-  ModelSpec spec;
-  spec.arch = "airbench94";
-  spec.seed = 7;
-  std::unique_ptr<Model> model = make_model(spec, *backend);
-  Tensor x = backend->allocate({4, 32, 32, 3});
-  std::vector<float> px(x.numel());
-  for (size_t i = 0; i < px.size(); ++i) px[i] = std::cos(0.37f * i) + 0.2f * std::sin(0.011f * i);
-  backend->copy_from_host(px.data(), x);
-  const Tensor& logits = model->forward(x, true);
-  Tensor dlogits = backend->allocate(logits.shape());
-  std::vector<float> dl(dlogits.numel());
-  for (size_t i = 0; i < dl.size(); ++i) dl[i] = 0.1f * std::sin(1.3f * i);
-  backend->copy_from_host(dl.data(), dlogits);
   backend->fill(model->grads(), std::nanf(""));
-  model->backward(dlogits);
-  std::vector<float> g(model->grads().numel());
-  backend->copy_to_host(model->grads(), g.data());
-  ParameterStore& store = model->store();
-  for (const auto& e : store.entries()) {
-    if (e.kind != StateKind::parameter) continue;
-    double norm = 0;
-    for (int64_t i = 0; i < e.numel(); ++i) {
-      ASSERT_TRUE(std::isfinite(g[e.offset + i])) << e.name;
-      norm += double(g[e.offset + i]) * g[e.offset + i];
-    }
-    if (e.trainable)
-      EXPECT_GT(norm, 0.0) << e.name;
-    else
-      EXPECT_EQ(norm, 0.0) << e.name << ": a fixed scale reports no gradient";
-  }
-  auto named = [&](const std::string& name) {
-    std::vector<float> h(store.entry(*store.find(name)).numel());
-    store.read(*store.find(name), h.data(), h.size());
-    return h;
-  };
-  EXPECT_EQ(named("block2.norm1.num_batches_tracked"), std::vector<float>{1.0f});
-  EXPECT_NE(named("block2.norm1.running_var")[0], 1.0f);
+  const Tensor x = images(4);
+  expect_training_pass(gradients(x));
   const Tensor& eval = model->forward(x, false);
   std::vector<float> out(eval.numel());
   backend->copy_to_host(eval, out.data());

@@ -99,6 +99,11 @@ void for_each_unit(const Units& units, int64_t c, BatchNormGeluScratch& scratch,
   }
 }
 
+// Thread `thread`'s 2 * c sums: the first per channel, then the second.
+double* thread_sums(BatchNormGeluScratch& scratch, int thread, int64_t c) {
+  return scratch.sums.data() + static_cast<int64_t>(thread) * 2 * c;
+}
+
 // The two per-channel sums of every thread added up (first[c], second[c]).
 void total_sums(const BatchNormGeluScratch& scratch, int64_t c, std::vector<double>& first,
                 std::vector<double>& second) {
@@ -268,7 +273,7 @@ void batchnorm_gelu_forward(const BatchNormGeometry& g, const Tensor& x, const T
       shift[units.channel0(u) + l] = bf16_value(xs[u * units.size() + l]);
   for_each_unit(units, g.c, scratch, [&](int thread, int64_t u) {
     const int64_t c0 = units.channel0(u);
-    double* sums = scratch.sums.data() + static_cast<int64_t>(thread) * 2 * g.c;
+    double* sums = thread_sums(scratch, thread, g.c);
     moments_unit(xs + u * units.size(), units.pixels, units.stride, shift.data() + c0, sums + c0,
                  sums + g.c + c0);
   });
@@ -310,7 +315,7 @@ void batchnorm_gelu_backward(const BatchNormGeometry& g, const Tensor& x, const 
   uint16_t* dz = scratch.dz.data();
   for_each_unit(units, g.c, scratch, [&](int thread, int64_t u) {
     const int64_t c0 = units.channel0(u), at = u * units.size();
-    double* sums = scratch.sums.data() + static_cast<int64_t>(thread) * 2 * g.c;
+    double* sums = thread_sums(scratch, thread, g.c);
     slope_sums_unit(xs + at, dys + at, dz + at, units.pixels, units.stride,
                     {norm.mean + c0, norm.scale + c0, norm.beta + c0, norm.invstd + c0}, sums + c0,
                     sums + g.c + c0);
