@@ -11,10 +11,11 @@
 // The roundings are those of the two ops composed: each computes in f32 from bf16 operands and
 // rounds its result once, so z is rounded to bf16 before the GELU, and y, dz and dx after. The
 // statistics (mean and biased variance, saved for backward; running statistics as PyTorch's)
-// come from double sums about a per-channel shift. GELU is the erf form, with erfc from a
-// Chebyshev fit of fractional error below 1.2e-7 (Numerical Recipes' erfcc), well inside a bf16
-// step everywhere: where z < -5.5 it keeps GELU's tiny values, which PyTorch's f32
-// 0.5 * z * (1 + erf(z / sqrt 2)) and oneDNN's GELU round to 0 or a few bf16 steps off.
+// come from double sums about a per-channel shift. GELU is the erf form: for |z| <= 3 from one
+// polynomial in z^2 each for Phi and GELU' (within 1e-7 and 2e-7, as PyTorch's f32
+// 0.5 * z * (1 + erf(z / sqrt 2))), beyond from erfc by a Chebyshev fit of fractional error below
+// 1.2e-7 (Numerical Recipes' erfcc): where z < -5.5 that keeps GELU's tiny values, which
+// PyTorch's f32 form and oneDNN's GELU round to 0 or a few bf16 steps off.
 //
 // AVX512-BF16; channels a multiple of 16, at most 256; NHWC or nChw16c (dy is taken in x's
 // layout).
