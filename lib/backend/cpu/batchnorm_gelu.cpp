@@ -68,9 +68,10 @@ DP_AVX512BF16 inline __m512 erfc_gelu_slope(__m512 z) {
 
 // For |z| <= 3 (all but ~0.3% of a batch norm's outputs): Phi(z) = 1/2 + z A(z^2) and
 // GELU'(z) = 1/2 + z C(z^2), C(s) = A(s) + phi(sqrt s), A and C least-squares Chebyshev fits in
-// w = 2 z^2 / 9 - 1 (highest power first; tests/bench/fit_gelu_polynomials.py). In f32 both are within 1e-7 and 2e-7 of the true
-// values, as close as the erfc form's; one polynomial each, where the erfc form takes two
-// polynomials, a division and one or two exps. Lanes beyond 3 take the erfc form.
+// w = 2 z^2 / 9 - 1 (highest power first; tests/bench/fit_gelu_polynomials.py). In f32 both are
+// within 1e-7 and 2e-7 of the true values, as close as the erfc form's; one polynomial each, where
+// the erfc form takes two polynomials, a division and one or two exps. Lanes beyond 3 take the erfc
+// form.
 constexpr float kNearLimit = 3.f;
 constexpr float kNearCdf[] = {2.493053444e-06f,  -1.260531189e-05f, 5.211500320e-05f,
                               -2.170080697e-04f, 8.180111181e-04f,  -2.729672240e-03f,
