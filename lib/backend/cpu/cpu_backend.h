@@ -119,7 +119,8 @@ class CpuBackend final : public Backend {
   void add_relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
   void accumulate(const Tensor& x, Tensor& y) override;
   void accumulate_relu_backward(const Tensor& x, const Tensor& relu_output, Tensor& y) override;
-  // GELU on oneDNN (onednn_gelu.cpp); scale and the channel bias are OpenMP loops over either
+  // GELU on our own kernel for bf16 on AVX512-BF16 CPUs (gelu_bf16.h), else on oneDNN
+  // (onednn_gelu.cpp); scale and the channel bias are OpenMP loops over either
   // layout (cpu_backend_elementwise.cpp, cpu_backend_bias.cpp).
   void gelu_forward(const Tensor& x, Tensor& y) override;
   void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) override;

@@ -1,11 +1,11 @@
 // CpuBackend's elementwise ops (ReLU, residual add + ReLU, gradient accumulation, GELU, scale):
 // OpenMP loops over whatever layout their first operand has; a second operand in another
 // layout is reordered to it first.
-#include "backend/cpu/cpu_backend.h"
-
 #include <bit>
 #include <cstdint>
 
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/gelu_bf16.h"
 #include "backend/cpu/openmp_threshold.h"
 #include "backend/operand_checks.h"
 
@@ -98,11 +98,17 @@ void CpuBackend::accumulate_relu_backward(const Tensor& x, const Tensor& relu_ou
 
 namespace dp::cpu {
 
-void CpuBackend::gelu_forward(const Tensor& x, Tensor& y) { gelu_.forward(x, y); }
+void CpuBackend::gelu_forward(const Tensor& x, Tensor& y) {
+  if (gelu_bf16_applies(x.dtype())) return gelu_bf16_forward(x, y);
+  gelu_.forward(x, y);
+}
 
 void CpuBackend::gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
   check_same_numel(x, dy, "gelu_backward");
-  gelu_.backward(x, layouts_.in_layout(dy, x.layout(), scratch_.grad), dx);
+  const Tensor& dy_in_x_layout = layouts_.in_layout(dy, x.layout(), scratch_.grad);
+  if (gelu_bf16_applies(x.dtype()) && dy.dtype() == DType::bf16)
+    return gelu_bf16_backward(x, dy_in_x_layout, dx);
+  gelu_.backward(x, dy_in_x_layout, dx);
 }
 
 void CpuBackend::scale(const Tensor& x, float alpha, Tensor& y) {

@@ -1,0 +1,107 @@
+// The CPU backend's own bf16 GELU (cpu/gelu_bf16.h, the math of cpu/gelu_simd.h) against a
+// naive double-precision loop with std::erfc, rounded once as the kernel rounds: forward and
+// backward, across the polynomial's range (|x| <= 3) and the erfc form's beyond it, on lengths
+// that end in a partial group of 16, in place, and with a dy in another layout.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "backend/backend.h"
+#include "backend/cpu/gelu_bf16.h"
+#include "bf16_host.h"
+#include "test_util.h"
+
+namespace dp::test {
+namespace {
+
+double normal_cdf(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }
+double rounded(double v) { return bf16_value(bf16_bits(static_cast<float>(v))); }
+
+// got (bf16 bits) against want (double, before rounding): every element within one bf16 step
+// of want rounded, and at least 99.5% exactly it (f32 evaluation moves a value across a
+// rounding tie now and then).
+void expect_rounded(const Tensor& got, const std::vector<double>& want, const std::string& what) {
+  int64_t exact = 0;
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    const double v = bf16_value(got.data<uint16_t>()[i]), w = rounded(want[i]);
+    exact += v == w;
+    const double step = std::max(std::abs(w), 1e-30) / 128;
+    ASSERT_LE(std::abs(v - w), step) << what << ": element " << i << " is " << v << ", want " << w;
+  }
+  EXPECT_GE(exact, got.numel() * 995 / 1000) << what;
+}
+
+class CpuGeluBf16 : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!cpu::gelu_bf16_applies(DType::bf16))
+      GTEST_SKIP() << "this CPU lacks AVX512-BF16: bf16 GELU runs on oneDNN";
+  }
+  // n bf16 values uniform in [-range, range] (as bits) and their values.
+  Tensor values(int64_t n, float range) { return as_bf16(random_tensor({n}, gen, -range, range)); }
+  std::mt19937 gen{5};
+};
+
+TEST_F(CpuGeluBf16, ForwardAndBackwardMatchTheNaiveLoop) {
+  // 8: far past both ends of the polynomial's range; 1.5: the common case. Lengths end in a
+  // partial group and are large enough to be split over threads.
+  for (float range : {1.5f, 8.f})
+    for (int64_t n : {int64_t{37}, int64_t{100003}}) {
+      const Tensor x = values(n, range), dy = values(n, 1.f);
+      Tensor y, dx;
+      cpu::gelu_bf16_forward(x, y);
+      cpu::gelu_bf16_backward(x, dy, dx);
+      std::vector<double> y_want(n), dx_want(n);
+      for (int64_t i = 0; i < n; ++i) {
+        const double v = bf16_value(x.data<uint16_t>()[i]);
+        const double slope = normal_cdf(v) + v * std::exp(-v * v / 2) / std::sqrt(2 * M_PI);
+        y_want[i] = v * normal_cdf(v);
+        dx_want[i] = bf16_value(dy.data<uint16_t>()[i]) * slope;
+      }
+      const std::string what = fmt::format("range {} n {}", range, n);
+      expect_rounded(y, y_want, what + " y");
+      expect_rounded(dx, dx_want, what + " dx");
+    }
+}
+
+TEST_F(CpuGeluBf16, SpecialValues) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> special = {0.f, -0.f, 3.f, -3.f, inf, std::nanf("")};
+  Tensor values_f32 = Tensor::empty({static_cast<int64_t>(special.size())});
+  std::copy(special.begin(), special.end(), values_f32.data());
+  Tensor x = as_bf16(values_f32), y;
+  cpu::gelu_bf16_forward(x, y);
+  const auto at = [&](int i) { return bf16_value(y.data<uint16_t>()[i]); };
+  EXPECT_EQ(at(0), 0.f);
+  EXPECT_EQ(at(1), 0.f);
+  EXPECT_EQ(at(2), rounded(3 * normal_cdf(3)));  // the edge of the polynomial's range
+  EXPECT_EQ(at(3), rounded(-3 * normal_cdf(-3)));
+  EXPECT_EQ(at(4), inf);
+  EXPECT_TRUE(std::isnan(at(5)));
+}
+
+TEST_F(CpuGeluBf16, InPlaceThroughTheBackendWithDyInAnotherLayout) {
+  auto be = make_cpu_backend(0, false, CpuBf16::activations);
+  const Tensor values_f32 = rounded_to_bf16(random_tensor({2, 4, 4, 32}, gen, -4.f, 4.f));
+  Tensor x = as_bf16(values_f32), y = as_bf16(values_f32);
+  Tensor y_want;
+  cpu::gelu_bf16_forward(x, y_want);
+  be->gelu_forward(y, y);  // in place
+  EXPECT_EQ(relative_max_error(download_as_f32(*be, y), download_as_f32(*be, y_want)), 0.0);
+
+  // dy in nChw16c against x in NHWC: backward reorders dy to x's layout first.
+  const Tensor dy_f32 = rounded_to_bf16(random_tensor(x.shape(), gen));
+  Tensor dy_blocked = as_bf16(in_blocked_order(dy_f32));
+  dy_blocked.set_layout(Layout::nchw16c);
+  Tensor dx, dx_want;
+  be->gelu_backward(x, dy_blocked, dx);
+  cpu::gelu_bf16_backward(x, as_bf16(dy_f32), dx_want);
+  EXPECT_EQ(dx.layout(), Layout::nhwc);
+  EXPECT_EQ(relative_max_error(download_as_f32(*be, dx), download_as_f32(*be, dx_want)), 0.0);
+}
+
+}  // namespace
+}  // namespace dp::test
