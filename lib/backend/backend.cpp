@@ -42,6 +42,17 @@ void Backend::batchnorm_gelu_backward(const BatchNormGeometry& /*g*/, const Tens
   DP_CHECK(false, "{}: no fused batch norm + GELU (check fuses_batchnorm_gelu first)", name());
 }
 
+bool Backend::fuses_conv_bias_gelu(const Conv2dGeometry& /*g*/, DType /*x_dtype*/) const {
+  return false;
+}
+
+void Backend::conv_bias_gelu_forward(const Conv2dGeometry& /*g*/, const Tensor& /*x*/,
+                                     const Tensor& /*w*/, const Tensor& /*b*/, Tensor* /*z*/,
+                                     Tensor& /*y*/) {
+  DP_CHECK(false, "{}: no fused convolution + bias + GELU (check fuses_conv_bias_gelu first)",
+           name());
+}
+
 void Backend::queue_softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
                                           float label_smoothing, Tensor& dlogits) {
   queued_loss_ = softmax_cross_entropy(logits, labels, label_smoothing, dlogits, queued_correct_);

@@ -52,7 +52,7 @@ const Tensor& Airbench::forward(const Tensor& images, bool train) {
            "model expects images {{N,H,W,{}}}, got {}", spec_.in_channels,
            to_string(images.shape()));
   input_grad_.invalidate();
-  const Tensor* h = &whiten_act_->forward(whiten_->forward(images, train), train);
+  const Tensor* h = &whiten_->forward_gelu(images, *whiten_act_, train);
   for (auto& block : blocks_) h = &block->forward(*h, train);
   const Tensor& pooled = pool_->forward(*h, train);
   // Flatten needs a 1x1 map (32x32 images give 3x3 -> 1x1); there nChw16c and NHWC hold the
@@ -81,7 +81,7 @@ void Airbench::backward(const Tensor& dlogits) {
   Tensor* d = &pool_->backward(dflat);
   for (auto it = blocks_.rbegin(); it != blocks_.rend(); ++it) d = &(*it)->backward(*d);
   if (!whiten_backward) return whiten_->skip_backward();
-  Tensor& dx = whiten_->backward(whiten_act_->backward(*d));
+  Tensor& dx = whiten_->backward_gelu(*d, *whiten_act_);
   input_grad_.record(dx);
 }
 

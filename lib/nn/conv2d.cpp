@@ -1,6 +1,7 @@
 #include "nn/conv2d.h"
 
 #include "core/error.h"
+#include "nn/activations.h"
 
 namespace dp::nn {
 
@@ -31,12 +32,41 @@ int64_t Conv2d::macs(const Conv2dGeometry& g) {
 const Tensor& Conv2d::forward(const Tensor& x, bool train) {
   Conv2dGeometry g = geometry(x);
   x_ = train ? x : Tensor();  // see layer.h: an evaluation keeps no input alive
+  gelu_fused_ = false;
   Backend& be = store_.backend();
   Tensor& y = y_.shaped(be, {g.n, g.out_h(), g.out_w(), g.c_out}, be.activation_dtype());
   be.conv2d_forward(g, x, store_.param(weight_), y);
   if (bias_) be.channel_bias_forward(store_.param(*bias_), y);
   store_.count_forward_macs(macs(g));
   return y;
+}
+
+const Tensor& Conv2d::forward_gelu(const Tensor& x, Gelu& act, bool train) {
+  Conv2dGeometry g = geometry(x);
+  Backend& be = store_.backend();
+  if (!bias_ || !be.fuses_conv_bias_gelu(g, x.dtype()))
+    return act.forward(forward(x, train), train);
+  x_ = train ? x : Tensor();
+  gelu_fused_ = true;
+  // Decided per step: the whitening bias stops needing a gradient when it freezes.
+  gelu_input_kept_ = train && needs_backward();
+  const Shape out{g.n, g.out_h(), g.out_w(), g.c_out};
+  Tensor& y = activated_.shaped(be, out, be.activation_dtype());
+  Tensor* z = gelu_input_kept_ ? &y_.shaped(be, out, be.activation_dtype()) : nullptr;
+  be.conv_bias_gelu_forward(g, x, store_.param(weight_), store_.param(*bias_), z, y);
+  store_.count_forward_macs(macs(g));
+  return y;
+}
+
+Tensor& Conv2d::backward_gelu(const Tensor& dy, Gelu& act) {
+  if (!gelu_fused_) return backward(act.backward(dy));
+  DP_CHECK(gelu_input_kept_, "conv '{}': backward needs a training forward that needed it",
+           store_.entry(weight_).name);
+  Backend& be = store_.backend();
+  const Tensor& z = y_.tensor();
+  Tensor& dz = dz_.shaped(be, z.shape(), z.dtype());
+  be.gelu_backward(z, dy, dz);
+  return backward(dz);
 }
 
 Tensor& Conv2d::backward(const Tensor& dy) {

@@ -11,6 +11,8 @@
 
 namespace dp::nn {
 
+class Gelu;
+
 class Conv2d : public Layer {
  public:
   Conv2d(ParameterStore& store, const std::string& name, int64_t in_channels,
@@ -28,6 +30,14 @@ class Conv2d : public Layer {
   void skip_backward();
   int64_t out_channels() const { return out_channels_; }
 
+  // act.forward(forward(x)) for a convolution with bias and the GELU after it: one backend op
+  // where the backend fuses the three (Backend::fuses_conv_bias_gelu), which then keeps the
+  // GELU's input only for a training step whose backward needs it; else the two layers in turn.
+  // backward_gelu takes the GELU output's gradient and follows the route the last forward_gelu
+  // took.
+  const Tensor& forward_gelu(const Tensor& x, Gelu& act, bool train);
+  Tensor& backward_gelu(const Tensor& dy, Gelu& act);
+
  private:
   Conv2dGeometry geometry(const Tensor& x) const;
   // Of one pass: the forward, the data gradient or the weight gradient.
@@ -38,8 +48,10 @@ class Conv2d : public Layer {
   std::optional<ParameterStore::Id> bias_;
   int64_t in_channels_, out_channels_, kernel_, stride_, pad_;
   bool input_grad_ = true;
-  Tensor x_;  // handle to the input, kept for backward
-  ReusableBuffer y_, dx_;
+  bool gelu_fused_ = false;       // the last forward_gelu ran the fused op: so does backward_gelu
+  bool gelu_input_kept_ = false;  // ... and kept the GELU's input (conv + bias) in y_
+  Tensor x_;                      // handle to the input, kept for backward
+  ReusableBuffer y_, dx_, activated_, dz_;  // activated_: the fused GELU's output
 };
 
 }  // namespace dp::nn

@@ -131,12 +131,13 @@ class Bf16Activation(torch.autograd.Function):
 
 
 def conv2d_bf16(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """F.conv2d's signature. The output is a bf16 activation; the bias is dptrain's own op on
-    it (the sum rounded again)."""
+    """F.conv2d's signature. The output is a bf16 activation; a bias (the whitening layer's) is
+    added before that rounding, as dptrain's fused convolution + bias + GELU does (and
+    PyTorch's convolution with a bias)."""
     if dilation not in (1, (1, 1)) or groups != 1:
         raise SystemExit("conv2d_bf16: dilation and groups are not in this network")
-    y = Bf16Activation.apply(Bf16Convolution.apply(x, w, stride, padding))
-    return y if bias is None else Bf16Activation.apply(y + bias.view(1, -1, 1, 1))
+    y = Bf16Convolution.apply(x, w, stride, padding)
+    return Bf16Activation.apply(y if bias is None else y + bias.view(1, -1, 1, 1))
 
 
 def gelu_bf16(x, approximate="none"):

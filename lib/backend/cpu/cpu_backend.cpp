@@ -211,6 +211,20 @@ void CpuBackend::batchnorm_gelu_backward(const BatchNormGeometry& g, const Tenso
                                dbeta, batchnorm_gelu_);
 }
 
+bool CpuBackend::fuses_conv_bias_gelu(const Conv2dGeometry& g, DType x_dtype) const {
+  return bf16_activations_ && patch_conv_gelu_applies(g, x_dtype);
+}
+
+void CpuBackend::conv_bias_gelu_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                                        const Tensor& b, Tensor* z, Tensor& y) {
+  check_conv_operands(g, x, w, nullptr);
+  DP_CHECK(b.numel() == g.c_out && w.dtype() == DType::f32 && b.dtype() == DType::f32,
+           "conv + bias + GELU: bias {} for {} output channels", to_string(b.shape()), g.c_out);
+  DP_CHECK(fuses_conv_bias_gelu(g, x.dtype()),
+           "conv + bias + GELU: no fused kernel here (check fuses_conv_bias_gelu first)");
+  patch_conv_bias_gelu(g, layouts_.in_layout(x, Layout::nhwc, scratch_.input), w, b, z, y);
+}
+
 void CpuBackend::batchnorm_forward_inference(const BatchNormGeometry& g, const Tensor& x,
                                              const Tensor& gamma, const Tensor& beta,
                                              const Tensor& running_mean, const Tensor& running_var,

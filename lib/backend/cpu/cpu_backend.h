@@ -14,6 +14,7 @@
 #include "backend/cpu/batchnorm_gelu.h"
 #include "backend/cpu/conv_as_gemm.h"
 #include "backend/cpu/onednn_ops.h"
+#include "backend/cpu/patch_conv_gelu.h"
 #include "backend/cpu/primitive_cache.h"
 #include "backend/cpu/thin_winograd.h"
 
@@ -97,6 +98,11 @@ class CpuBackend final : public Backend {
                                const Tensor& gamma, const Tensor& beta, const Tensor& saved_mean,
                                const Tensor& saved_var, Tensor& dx, Tensor& dgamma,
                                Tensor& dbeta) override;
+
+  // Fused for bf16 activations on AVX512-BF16 CPUs, for small patches (patch_conv_gelu.h).
+  bool fuses_conv_bias_gelu(const Conv2dGeometry& g, DType x_dtype) const override;
+  void conv_bias_gelu_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                              const Tensor& b, Tensor* z, Tensor& y) override;
 
   // OpenMP loops over either layout (cpu_backend_sync_batchnorm.cpp).
   void batchnorm_local_moments(const BatchNormGeometry& g, const Tensor& x, Tensor& mean,
