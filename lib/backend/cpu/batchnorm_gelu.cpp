@@ -269,9 +269,9 @@ void batchnorm_gelu_backward(const BatchNormGeometry& g, const Tensor& x, const 
   DP_CHECK(dy.layout() == x.layout(), "batch norm + GELU backward: dy is not in x's layout");
   const Units units(g, x.layout());
   const Normalization norm = normalization(g, gamma, beta, saved_mean, saved_var, scratch);
-  scratch.dz.resize(static_cast<size_t>(x.numel()));
+  scratch.dz.ensure({x.numel()}, DType::bf16);
   const uint16_t *xs = x.data<uint16_t>(), *dys = dy.data<uint16_t>();
-  uint16_t* dz = scratch.dz.data();
+  uint16_t* dz = scratch.dz.data<uint16_t>();
   for_each_unit(units, g.c, scratch, [&](int thread, int64_t u) {
     const int64_t c0 = units.channel0(u), at = u * units.size();
     double* sums = thread_sums(scratch, thread, g.c);

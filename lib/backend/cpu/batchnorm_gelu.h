@@ -36,7 +36,9 @@ struct BatchNormGeluScratch {
   std::vector<double> sums;        // per thread, two sums per channel
   std::vector<float> shift;        // forward: the statistics' per-channel shift
   std::vector<float> per_channel;  // the per-channel constants of the passes
-  std::vector<uint16_t> dz;        // backward: the batch norm's output gradient (bf16 bits)
+  // backward: the batch norm's output gradient. A Tensor, as it grows without zero-filling: the
+  // six layers' sizes alternate, and a vector's resize would clear the difference every time.
+  Tensor dz;
 };
 
 // y = GELU(z), z = gamma * (x - mean) / sqrt(var + eps) + beta with this batch's statistics;
