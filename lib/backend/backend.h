@@ -171,11 +171,11 @@ class Backend {
   // (false by default; callers then compose conv2d_forward, channel_bias_forward and
   // gelu_forward, and the default here throws). z, where given, receives the GELU's input
   // conv + b for gelu_backward; both in the activation type, NHWC. With bf16 activations z is
-  // rounded once, after the bias (the composed ops round the convolution and then the sum).
+  // rounded once, after the f32 bias is added (the composed ops round the convolution and then
+  // the sum).
   virtual bool fuses_conv_bias_gelu(const Conv2dGeometry& g, DType x_dtype) const;
   virtual void conv_bias_gelu_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                                       const Tensor& b, Tensor* z, Tensor& y);
-
 
   // --- batch norm over several ranks' batches (SyncBatchNorm; nn/sync_batchnorm.h) ----------
   // Training-mode batch norm in four pieces, PyTorch's batch_norm_stats, batch_norm_elemt,

@@ -60,12 +60,19 @@ const Tensor& Conv2d::forward_gelu(const Tensor& x, Gelu& act, bool train) {
 
 Tensor& Conv2d::backward_gelu(const Tensor& dy, Gelu& act) {
   if (!gelu_fused_) return backward(act.backward(dy));
-  DP_CHECK(gelu_input_kept_, "conv '{}': backward needs a training forward that needed it",
+  DP_CHECK(x_.defined(), "conv '{}': backward needs a train-mode forward",
            store_.entry(weight_).name);
   Backend& be = store_.backend();
-  const Tensor& z = y_.tensor();
-  Tensor& dz = dz_.shaped(be, z.shape(), z.dtype());
-  be.gelu_backward(z, dy, dz);
+  const Conv2dGeometry g = geometry(x_);
+  const Shape out{g.n, g.out_h(), g.out_w(), g.c_out};
+  Tensor& dz = dz_.shaped(be, out, be.activation_dtype());
+  // A forward that foresaw no backward (nothing required a gradient then) kept no z: rebuilt
+  // here, the GELU's output going to dz, which gelu_backward then overwrites.
+  if (!gelu_input_kept_)
+    be.conv_bias_gelu_forward(g, x_, store_.param(weight_), store_.param(*bias_),
+                              &y_.shaped(be, out, be.activation_dtype()), dz);
+  gelu_input_kept_ = true;
+  be.gelu_backward(y_.tensor(), dy, dz);
   return backward(dz);
 }
 

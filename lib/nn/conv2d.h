@@ -32,7 +32,8 @@ class Conv2d : public Layer {
 
   // act.forward(forward(x)) for a convolution with bias and the GELU after it: one backend op
   // where the backend fuses the three (Backend::fuses_conv_bias_gelu), which then keeps the
-  // GELU's input only for a training step whose backward needs it; else the two layers in turn.
+  // GELU's input only for a training step whose backward needs it (a backward after all
+  // recomputes it); else the two layers in turn.
   // backward_gelu takes the GELU output's gradient and follows the route the last forward_gelu
   // took.
   const Tensor& forward_gelu(const Tensor& x, Gelu& act, bool train);

@@ -132,8 +132,7 @@ class Bf16Activation(torch.autograd.Function):
 
 def conv2d_bf16(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """F.conv2d's signature. The output is a bf16 activation; a bias (the whitening layer's) is
-    added before that rounding, as dptrain's fused convolution + bias + GELU does (and
-    PyTorch's convolution with a bias)."""
+    added, unrounded, before that rounding, as dptrain's fused convolution + bias + GELU does."""
     if dilation not in (1, (1, 1)) or groups != 1:
         raise SystemExit("conv2d_bf16: dilation and groups are not in this network")
     y = Bf16Convolution.apply(x, w, stride, padding)

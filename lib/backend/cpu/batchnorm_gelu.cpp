@@ -210,9 +210,7 @@ Normalization normalization(const BatchNormGeometry& g, const Tensor& gamma, con
 }  // namespace
 
 bool batchnorm_gelu_applies(const BatchNormGeometry& g, DType dtype) {
-  static const bool bf16 =
-      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
-  return bf16 && dtype == DType::bf16 && !g.fuse_relu && g.c % kLanes == 0 && g.c <= kMaxChannels &&
+  return simd::cpu_has_avx512_bf16() && dtype == DType::bf16 && !g.fuse_relu && g.c % kLanes == 0 && g.c <= kMaxChannels &&
          g.n * g.h * g.w > 1;
 }
 

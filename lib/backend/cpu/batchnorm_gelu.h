@@ -14,8 +14,8 @@
 // come from double sums about a per-channel shift. GELU is the erf form: for |z| <= 3 from one
 // polynomial in z^2 each for Phi and GELU' (within 1e-7 and 2e-7, as PyTorch's f32
 // 0.5 * z * (1 + erf(z / sqrt 2))), beyond from erfc by a Chebyshev fit of fractional error below
-// 1.2e-7 (Numerical Recipes' erfcc): where z < -5.5 that keeps GELU's tiny values, which
-// PyTorch's f32 form and oneDNN's GELU round to 0 or a few bf16 steps off.
+// 1.2e-7 (Numerical Recipes' erfcc; in f32 ~6e-8 z^2 more): where z < -5.5 that keeps GELU's
+// tiny values, which PyTorch's f32 form and oneDNN's GELU round to 0 or a few bf16 steps off.
 //
 // AVX512-BF16; channels a multiple of 16, at most 256; NHWC or nChw16c (dy is taken in x's
 // layout).

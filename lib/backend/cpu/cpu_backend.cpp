@@ -219,7 +219,8 @@ void CpuBackend::conv_bias_gelu_forward(const Conv2dGeometry& g, const Tensor& x
                                         const Tensor& b, Tensor* z, Tensor& y) {
   check_conv_operands(g, x, w, nullptr);
   DP_CHECK(b.numel() == g.c_out && w.dtype() == DType::f32 && b.dtype() == DType::f32,
-           "conv + bias + GELU: bias {} for {} output channels", to_string(b.shape()), g.c_out);
+           "conv + bias + GELU: f32 weight and bias {} for {} output channels expected",
+           to_string(b.shape()), g.c_out);
   DP_CHECK(fuses_conv_bias_gelu(g, x.dtype()),
            "conv + bias + GELU: no fused kernel here (check fuses_conv_bias_gelu first)");
   patch_conv_bias_gelu(g, layouts_.in_layout(x, Layout::nhwc, scratch_.input), w, b, z, y);

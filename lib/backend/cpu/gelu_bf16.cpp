@@ -13,10 +13,6 @@ namespace {
 
 using simd::kLanes;
 
-// Elements [from, to) of the flat arrays; the last group of a short tail is masked.
-DP_AVX512BF16 inline __mmask16 lanes_left(int64_t from, int64_t to) {
-  return to - from >= kLanes ? __mmask16(0xffff) : __mmask16((1u << (to - from)) - 1);
-}
 DP_AVX512BF16 inline __m512 load_masked(const uint16_t* p, __mmask16 m) {
   return simd::widen_bf16(_mm256_maskz_loadu_epi16(m, p));
 }
@@ -26,7 +22,7 @@ DP_AVX512BF16 inline void store_masked(uint16_t* p, __mmask16 m, __m512 v) {
 
 DP_AVX512BF16 void forward_range(const uint16_t* x, uint16_t* y, int64_t from, int64_t to) {
   for (int64_t i = from; i < to; i += kLanes) {
-    const __mmask16 m = lanes_left(i, to);
+    const __mmask16 m = simd::tail_mask(to - i);
     store_masked(y + i, m, simd::gelu(load_masked(x + i, m)));
   }
 }
@@ -34,7 +30,7 @@ DP_AVX512BF16 void forward_range(const uint16_t* x, uint16_t* y, int64_t from, i
 DP_AVX512BF16 void backward_range(const uint16_t* x, const uint16_t* dy, uint16_t* dx, int64_t from,
                                   int64_t to) {
   for (int64_t i = from; i < to; i += kLanes) {
-    const __mmask16 m = lanes_left(i, to);
+    const __mmask16 m = simd::tail_mask(to - i);
     store_masked(dx + i, m,
                  _mm512_mul_ps(load_masked(dy + i, m), simd::gelu_slope(load_masked(x + i, m))));
   }
@@ -55,16 +51,13 @@ void split_flat(int64_t n, Body&& body) {
 
 }  // namespace
 
-bool gelu_bf16_applies(DType dtype) {
-  static const bool cpu =
-      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
-  return cpu && dtype == DType::bf16;
-}
+bool gelu_bf16_applies(DType dtype) { return simd::cpu_has_avx512_bf16() && dtype == DType::bf16; }
 
 void gelu_bf16_forward(const Tensor& x, Tensor& y) {
   DP_CHECK(gelu_bf16_applies(x.dtype()), "gelu_bf16_forward: no kernel for these operands");
+  const Layout layout = x.layout();  // before ensure: y may be x
   y.ensure(x.shape(), DType::bf16);
-  y.set_layout(x.layout());
+  y.set_layout(layout);
   const uint16_t* xs = x.data<uint16_t>();
   uint16_t* ys = y.data<uint16_t>();
   split_flat(x.numel(), [&](int64_t from, int64_t to) { forward_range(xs, ys, from, to); });
@@ -73,8 +66,9 @@ void gelu_bf16_forward(const Tensor& x, Tensor& y) {
 void gelu_bf16_backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
   DP_CHECK(gelu_bf16_applies(x.dtype()) && dy.dtype() == DType::bf16 && dy.numel() == x.numel(),
            "gelu_bf16_backward: no kernel for these operands");
+  const Layout layout = x.layout();  // before ensure: dx may be x
   dx.ensure(x.shape(), DType::bf16);
-  dx.set_layout(x.layout());
+  dx.set_layout(layout);
   const uint16_t *xs = x.data<uint16_t>(), *dys = dy.data<uint16_t>();
   uint16_t* dxs = dx.data<uint16_t>();
   split_flat(x.numel(), [&](int64_t from, int64_t to) { backward_range(xs, dys, dxs, from, to); });

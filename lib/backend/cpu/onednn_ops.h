@@ -129,8 +129,9 @@ class OnednnLinear {
   PrimitiveCache<BackwardWeights> bwd_weights_;
 };
 
-// GELU (erf form) on oneDNN's eltwise_gelu_erf: a JIT-vectorised erf, where a loop over
-// std::erf would stay scalar (glibc has no vector erf). Elementwise, so every tensor is seen
+// GELU (erf form) on oneDNN's eltwise_gelu_erf, for f32 and for CPUs without AVX512-BF16
+// (bf16 there runs on gelu_bf16.h): a JIT-vectorised erf, where a loop over std::erf would
+// stay scalar (glibc has no vector erf). Elementwise, so every tensor is seen
 // as a flat {numel} array in whatever layout it has; x, y, dy and dx share one layout.
 class OnednnGelu {
  public:

@@ -42,17 +42,12 @@ struct PatchWeights {
 // n values as f32 rounded to bf16 (bf16 input widens exactly).
 DP_AVX512BF16 void rounded_row(const float* x, float* out, int64_t n) {
   for (int64_t i = 0; i < n; i += kLanes) {
-    const __mmask16 m = n - i >= kLanes ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+    const __mmask16 m = simd::tail_mask(n - i);
     _mm512_mask_storeu_ps(out + i, m, simd::rounded_bf16(_mm512_maskz_loadu_ps(m, x + i)));
   }
 }
 DP_AVX512BF16 void rounded_row(const uint16_t* x, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = bf16_value(x[i]);
-}
-
-DP_AVX512BF16 inline __mmask16 channel_mask(int64_t c_out, int64_t r) {
-  const int64_t left = c_out - r * kLanes;
-  return left >= kLanes ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
 }
 
 // One output row: rows holds the k input rows it reads (rounded, each w * c_in floats).
@@ -77,7 +72,7 @@ DP_AVX512BF16 void output_row(const Conv2dGeometry& g, const PatchWeights& pw, c
     }
     const int64_t at = ow * g.c_out;
     for (int r = 0; r < REGISTERS; ++r) {
-      const __mmask16 m = channel_mask(g.c_out, r);
+      const __mmask16 m = simd::tail_mask(g.c_out - r * kLanes);
       const __m256i zbits = simd::round_bf16(acc[r]);
       if (z) _mm256_mask_storeu_epi16(z + at + r * kLanes, m, zbits);
       _mm256_mask_storeu_epi16(y + at + r * kLanes, m,
@@ -115,11 +110,9 @@ void run(const Conv2dGeometry& g, const T* xs, const PatchWeights& pw, uint16_t*
 }  // namespace
 
 bool patch_conv_gelu_applies(const Conv2dGeometry& g, DType x_dtype) {
-  static const bool cpu =
-      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
-  return cpu && (x_dtype == DType::f32 || x_dtype == DType::bf16) && g.stride == 1 && g.pad == 0 &&
-         g.kernel * g.kernel * g.c_in <= kMaxTaps && g.c_out <= kMaxOut && g.out_h() > 0 &&
-         g.out_w() > 0;
+  return simd::cpu_has_avx512_bf16() && (x_dtype == DType::f32 || x_dtype == DType::bf16) &&
+         g.stride == 1 && g.pad == 0 && g.kernel * g.kernel * g.c_in <= kMaxTaps && g.c_out >= 1 &&
+         g.c_out <= kMaxOut && g.out_h() > 0 && g.out_w() > 0;
 }
 
 void patch_conv_bias_gelu(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,

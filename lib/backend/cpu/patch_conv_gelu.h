@@ -4,10 +4,12 @@
 // and the GELU) took ~34 ms a step at batch 1024 for 0.6 GFLOP.
 //
 // Each output pixel's taps (stride 1, no padding: k * k * c_in of them, at most 32) are read
-// from two f32 rows per thread, rounded to bf16 as the bf16 convolution rounds its input, and
-// multiplied in f32 with the weights rounded to bf16, over every output channel (at most 64) in
-// registers: z = conv(x, w) + b rounded to bf16 once (PyTorch's convolution adds its bias before
-// rounding; the composed ops round the convolution and then the sum), y = GELU(z) rounded.
+// from the k input rows it spans, copied per thread to f32 rounded to bf16 as the bf16
+// convolution rounds its input, and multiplied in f32 with the weights rounded to bf16, over
+// every output channel (at most 64) in registers: z = conv(x, w) + b with the f32 bias added
+// before z's one rounding to bf16 (as autocast's convolution adds its bias, which autocast
+// rounds to bf16 first; the composed ops round the convolution and then the sum), and
+// y = GELU(z) rounded.
 #pragma once
 
 #include "backend/backend.h"

@@ -22,6 +22,18 @@ namespace dp::cpu::simd {
 
 constexpr int64_t kLanes = 16;  // channels per register and per nChw16c block
 
+// Whether this CPU runs the AVX512-BF16 kernels (DP_AVX512BF16 functions).
+inline bool cpu_has_avx512_bf16() {
+  static const bool has =
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
+  return has;
+}
+
+// The lanes of a group of 16 that hold the `left` elements still to go (all 16 for 16 or more).
+inline __mmask16 tail_mask(int64_t left) {
+  return left >= kLanes ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+}
+
 // Where channel groups sit: element (image n, plane q, pixel p, lane l) of a map of `pixels`
 // pixels is at ((n * count + q) * pixels + p) * stride + l, and is channel q * stride + l.
 // NHWC is one plane of c lanes per pixel; nChw16c is c/16 planes of 16.
