@@ -210,8 +210,8 @@ Normalization normalization(const BatchNormGeometry& g, const Tensor& gamma, con
 }  // namespace
 
 bool batchnorm_gelu_applies(const BatchNormGeometry& g, DType dtype) {
-  return simd::cpu_has_avx512_bf16() && dtype == DType::bf16 && !g.fuse_relu && g.c % kLanes == 0 && g.c <= kMaxChannels &&
-         g.n * g.h * g.w > 1;
+  return simd::cpu_has_avx512_bf16() && dtype == DType::bf16 && !g.fuse_relu &&
+         g.c % kLanes == 0 && g.c <= kMaxChannels && g.n * g.h * g.w > 1;
 }
 
 void batchnorm_gelu_forward(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,

@@ -1,10 +1,11 @@
 // CpuBackend's elementwise ops (ReLU, residual add + ReLU, gradient accumulation, GELU, scale):
 // OpenMP loops over whatever layout their first operand has; a second operand in another
 // layout is reordered to it first.
+#include "backend/cpu/cpu_backend.h"
+
 #include <bit>
 #include <cstdint>
 
-#include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/gelu_bf16.h"
 #include "backend/cpu/openmp_threshold.h"
 #include "backend/operand_checks.h"
