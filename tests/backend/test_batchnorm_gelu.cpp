@@ -11,17 +11,11 @@
 #include "backend/backend.h"
 #include "backend/cpu/batchnorm_gelu.h"
 #include "bf16_host.h"
+#include "gelu_reference.h"
 #include "test_util.h"
 
 namespace dp::test {
 namespace {
-
-double rounded(double v) { return bf16_value(bf16_bits(static_cast<float>(v))); }
-double normal_cdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
-double gelu(double z) { return z * normal_cdf(z); }
-double gelu_slope(double z) {
-  return normal_cdf(z) + z * std::exp(-z * z / 2) / std::sqrt(2 * M_PI);
-}
 
 // The bf16 values an f32 computation of z = a + b may round to: those of a + b -+ 1e-5 (|a| +
 // |b|), the f32 noise of the statistics' sums and of the cancellation where z is near 0. z is

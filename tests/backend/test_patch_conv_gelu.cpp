@@ -11,13 +11,11 @@
 #include "backend/backend.h"
 #include "backend/cpu/patch_conv_gelu.h"
 #include "bf16_host.h"
+#include "gelu_reference.h"
 #include "test_util.h"
 
 namespace dp::test {
 namespace {
-
-double rounded(double v) { return bf16_value(bf16_bits(static_cast<float>(v))); }
-double gelu(double z) { return 0.5 * z * std::erfc(-z / std::sqrt(2.0)); }
 
 // z before rounding, per output element (NHWC), from bf16-rounded x and w, and the sum of its
 // terms' magnitudes (the scale of f32's rounding noise in the sum).
