@@ -315,15 +315,16 @@ TEST(CpuConv, Bf16ActivationsAreTheF32ResultRoundedOnce) {
 
 #ifndef DP_TEST_ON_CUDA
 // The weight gradient of 256-channel bf16 layers as im2col + GEMM (weight_grad_gemm.h), summed
-// over chunks of pixels: with chunks of 7 the 3x3 map's 18 pixels take two full chunks and a
-// part, the 7x7 map's 98 fourteen full ones; each equals the naive loop on the same bf16 values.
+// over chunks of pixels (whole blocks of 32, the last one zero-padded): the 3x3 map's 36 pixels
+// take one full chunk and 4 pixels of a second, the 7x7 map's 98 three full ones and 2 pixels;
+// each equals the naive loop on the same bf16 values.
 TEST(CpuConv, Bf16WeightGradientAsGemmSumsItsChunks) {
   if (!cpu::WeightGradGemm::available())
     GTEST_SKIP() << "this CPU has no AMX: the weight gradient GEMM is not used here";
   cpu::DnnlContext ctx;
-  cpu::WeightGradGemm gemm(ctx, 7);
+  cpu::WeightGradGemm gemm(ctx, 32);
   for (const Conv2dGeometry& g :
-       {Conv2dGeometry{2, 3, 3, 256, 64, 3, 1, 1}, Conv2dGeometry{2, 7, 7, 256, 32, 3, 1, 1}}) {
+       {Conv2dGeometry{4, 3, 3, 256, 64, 3, 1, 1}, Conv2dGeometry{2, 7, 7, 256, 32, 3, 1, 1}}) {
     SCOPED_TRACE(describe(g));
     std::mt19937 gen(9);
     Tensor x = rounded_to_bf16(random_tensor(in_shape(g), gen));
@@ -342,6 +343,10 @@ TEST(CpuConv, Bf16WeightGradientAsGemmSumsItsChunks) {
                                             Tensor::empty({2, 7, 7, 64}, DType::bf16),
                                             Tensor::empty({2, 7, 7, 256}, DType::bf16)))
       << "64 input channels: oneDNN's kernel is faster";
+  EXPECT_FALSE(cpu::WeightGradGemm::applies({2, 7, 7, 288, 64, 3, 1, 1},
+                                            Tensor::empty({2, 7, 7, 288}, DType::bf16),
+                                            Tensor::empty({2, 7, 7, 64}, DType::bf16)))
+      << "288 input channels: not whole 64-column blocks of col";
 }
 #endif
 

@@ -7,13 +7,14 @@
 // channels and fewer the rows are short and the gather costs more than it saves
 // (tests/bench/results/2026-12-03-cpu-airbench94-bf16-activations.txt).
 //
-// dW^T [taps * C_in, C_out] = col^T [taps * C_in, P] x dY [P, C_out] over the P = N * Ho * Wo
-// output pixels, col's rows tap-major ([kh][kw][c]), summed in f32 chunk by chunk so the
-// gathered rows stay small; the result is then laid out as OIHW.
+// dW [C_out, taps * C_in] = dY^T [C_out, P] x col [P, taps * C_in] over the P = N * Ho * Wo
+// output pixels, col's columns tap-major ([kh][kw][c]), summed in f32 chunk by chunk so the
+// gathered windows stay small; the result is then laid out as OIHW. The operands are written
+// in the layouts the AMX matmul reads without copying: dY^T plain (transposed chunk by chunk)
+// and col straight into oneDNN's blocked bf16 weights layout (see gather_windows_blocked).
 #pragma once
 
 #include <cstdint>
-#include <vector>
 
 #include "backend/backend.h"
 #include "backend/cpu/primitive_cache.h"
@@ -25,13 +26,16 @@ class WeightGradGemm {
   // Pixels per GEMM: col's chunk is that many rows of taps * C_in bf16 (19 MB at 256 channels
   // and the default 4096, which ran fastest of 2048, 4096, 8192 and all at once).
   static constexpr int64_t kChunkPixels = 4096;
-  // Out of line: Matmul is complete only there.
+  // col's pixel blocks: chunks are whole blocks, the last one zero-padded.
+  static constexpr int64_t kPixelBlock = 32;
+  // Out of line: Matmul is complete only there. `chunk_pixels` is rounded up to whole blocks.
   explicit WeightGradGemm(DnnlContext& ctx, int64_t chunk_pixels = kChunkPixels);
   ~WeightGradGemm();
   // Whether this CPU has AMX tiles (as oneDNN detects them), where the gain was measured.
   static bool available();
   // Whether this convolution's weight gradient is taken here: bf16 NHWC input and output
-  // gradient, stride 1, 256+ input channels and a CPU with AMX (the measured win).
+  // gradient, stride 1, 256+ input channels in whole 64-channel groups (col's column blocks)
+  // and a CPU with AMX (the measured win).
   static bool applies(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy);
   // dw (f32 OIHW) from x and dy; applies(g, x, dy) must hold.
   void compute(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw);
@@ -39,12 +43,19 @@ class WeightGradGemm {
 
  private:
   struct Matmul;
+  struct Transpose;
   Matmul& matmul_for(int64_t rows, int64_t cols, int64_t c_out, bool accumulate);
+  void transpose_dy(const Tensor& dy, int64_t first, int64_t pixels, int64_t rows,
+                    int64_t c_out);
   DnnlContext& ctx_;
   int64_t chunk_pixels_;
   PrimitiveCache<Matmul> matmuls_;
-  std::vector<uint16_t> col_;  // one chunk of gathered rows (bf16 bits)
-  std::vector<float> dwt_;     // dW^T, [taps * C_in, C_out]
+  PrimitiveCache<Transpose> transposes_;
+  // Tensors for their 64-byte alignment: the AMX matmul runs at half speed on operands that
+  // are not (std::vector's 16 bytes).
+  Tensor col_;  // one chunk of gathered windows (bf16, blocked)
+  Tensor dyt_;  // one chunk of dY^T [C_out, chunk] (bf16), zero past the last pixel
+  Tensor dw_;   // dW [C_out, taps * C_in] (f32)
 };
 
 }  // namespace dp::cpu
