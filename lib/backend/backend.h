@@ -309,5 +309,9 @@ std::unique_ptr<Backend> make_cpu_backend(int threads = 0, bool blocked_activati
 // Whether this CPU has bf16 arithmetic (AVX512-BF16 or AMX), as oneDNN detects it (and as
 // ONEDNN_MAX_CPU_ISA caps it).
 bool cpu_has_native_bf16();
+// The activation layout oneDNN's bf16 convolutions read and write on this CPU without a
+// reorder: NHWC where it has AMX (brgconv's NHWC kernels), nChw16c where it has AVX512-BF16
+// only (the blocked jit_bf16 kernels; tag::any picks those there).
+Layout cpu_bf16_convolution_layout();
 
 }  // namespace dp

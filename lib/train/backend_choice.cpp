@@ -55,11 +55,11 @@ CudaOptions cuda_options(const std::string& precision, bool deterministic) {
   return o;
 }
 
-bool cpu_blocked_activations(const std::string& arch, bool bf16_convolutions) {
+bool cpu_blocked_activations(const std::string& arch, bool bf16_convolutions, Layout bf16_layout) {
   const char* v = std::getenv("DPTRAIN_CPU_LAYOUT");
   const std::string choice = v ? v : "";
   if (choice.empty() || choice == "auto")
-    return !bf16_convolutions && !nn::uses_bottleneck_blocks(arch);
+    return bf16_convolutions ? bf16_layout == Layout::nchw16c : !nn::uses_bottleneck_blocks(arch);
   if (choice == "blocked" || choice == "nhwc") return choice == "blocked";
   throw UsageError(fmt::format("DPTRAIN_CPU_LAYOUT={}: expected auto, blocked or nhwc", choice));
 }

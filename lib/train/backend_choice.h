@@ -33,10 +33,12 @@ bool cudnn_batchnorm_persistent_from_environment();
 // Whether the CPU backend keeps blocked (nChw16c) activations for this network
 // (cpu/activation_layout.h): DPTRAIN_CPU_LAYOUT=blocked|nhwc decides; unset or `auto`, basic-
 // block ResNets get blocked and bottleneck ones (ResNet-50) NHWC, whichever ran faster here.
-// With bf16 convolutions (`bf16_convolutions`: the backend really runs them), auto is NHWC:
-// oneDNN's bf16 kernels read and write NHWC, so blocked activations would add a reorder to
-// every convolution.
-bool cpu_blocked_activations(const std::string& arch, bool bf16_convolutions = false);
+// With bf16 convolutions (`bf16_convolutions`: the backend really runs them), auto is the
+// layout those kernels read and write on this CPU (`bf16_layout`, cpu_bf16_convolution_layout():
+// NHWC with AMX, nChw16c without) for every network: the other would add a reorder to every
+// convolution.
+bool cpu_blocked_activations(const std::string& arch, bool bf16_convolutions = false,
+                             Layout bf16_layout = cpu_bf16_convolution_layout());
 
 // What bf16 (`bf16`: --precision bf16 on a CPU that has it) makes of the CPU backend for
 // `arch`: bf16 activations for the networks whose every activation op has a bf16 kernel there

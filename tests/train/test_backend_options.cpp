@@ -48,7 +48,13 @@ TEST(CpuLayoutChoice, FollowsTheNetworkUnlessTheEnvironmentSays) {
   EXPECT_TRUE(cpu_blocked_activations("resnet18_cifar"));
   EXPECT_FALSE(cpu_blocked_activations("resnet50")) << "bottleneck blocks run faster NHWC";
   EXPECT_FALSE(cpu_blocked_activations("resnet50_cifar"));
-  EXPECT_FALSE(cpu_blocked_activations("resnet20", true)) << "bf16 kernels read and write NHWC";
+  // bf16 convolutions: the layout oneDNN's bf16 kernels take on the CPU, for every network
+  EXPECT_FALSE(cpu_blocked_activations("resnet20", true, Layout::nhwc)) << "AMX: NHWC";
+  EXPECT_FALSE(cpu_blocked_activations("airbench94", true, Layout::nhwc));
+  EXPECT_TRUE(cpu_blocked_activations("airbench94", true, Layout::nchw16c)) << "AVX512-BF16";
+  EXPECT_TRUE(cpu_blocked_activations("resnet50", true, Layout::nchw16c));
+  EXPECT_EQ(cpu_blocked_activations("resnet20", true),
+            cpu_bf16_convolution_layout() == Layout::nchw16c);
   setenv("DPTRAIN_CPU_LAYOUT", "auto", 1);
   EXPECT_FALSE(cpu_blocked_activations("resnet50"));
   setenv("DPTRAIN_CPU_LAYOUT", "blocked", 1);
@@ -80,7 +86,8 @@ TEST(CpuLayoutChoice, FollowsWhetherBf16ConvolutionsReallyRun) {
   BackendChoice c = choose_backend("auto", 1, 0, 1, cuda_options("bf16", false), false, "resnet20");
   if (c.backend->device() != Device::cpu) GTEST_SKIP() << "a GPU took --device auto";
   EXPECT_EQ(c.cpu_bf16, cpu_has_native_bf16()) << c.reason;
-  EXPECT_EQ(c.backend->name().find("nChw16c") != std::string::npos, !c.cpu_bf16) << c.reason;
+  const bool blocked = c.cpu_bf16 ? cpu_bf16_convolution_layout() == Layout::nchw16c : true;
+  EXPECT_EQ(c.backend->name().find("nChw16c") != std::string::npos, blocked) << c.reason;
 }
 
 // Which networks get bf16 activations: airbench94 only (its every op has a bf16 kernel); a
@@ -98,7 +105,11 @@ TEST(CpuBf16Choice, ActivationsForAirbenchConvolutionsForTheRest) {
   BackendChoice resnet = choose_backend("cpu", 1, 0, 1, bf16, false, "resnet20");
   BackendChoice airbench = choose_backend("cpu", 1, 0, 1, bf16, false, "airbench94");
   EXPECT_TRUE(resnet.cpu_bf16 && airbench.cpu_bf16);
-  EXPECT_EQ(resnet.backend->name().find("nChw16c"), std::string::npos) << resnet.backend->name();
+  const bool blocked = cpu_bf16_convolution_layout() == Layout::nchw16c;  // no AMX
+  EXPECT_EQ(resnet.backend->name().find("nChw16c") != std::string::npos, blocked)
+      << resnet.backend->name();
+  EXPECT_EQ(airbench.backend->name().find("nChw16c") != std::string::npos, blocked)
+      << airbench.backend->name();
   EXPECT_EQ(resnet.backend->activation_dtype(), DType::f32);
   EXPECT_EQ(airbench.backend->activation_dtype(), DType::bf16);
 }

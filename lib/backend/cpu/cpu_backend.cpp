@@ -300,4 +300,9 @@ bool cpu_has_native_bf16() {
   return cpu::effective_isa_includes(dnnl::cpu_isa::avx512_core_bf16);
 }
 
+Layout cpu_bf16_convolution_layout() {
+  return cpu::effective_isa_includes(dnnl::cpu_isa::avx512_core_amx) ? Layout::nhwc
+                                                                      : Layout::nchw16c;
+}
+
 }  // namespace dp

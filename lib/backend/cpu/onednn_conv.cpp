@@ -296,10 +296,11 @@ OnednnConv::~OnednnConv() = default;
 
 // Builds with the first algorithm that has a kernel for this shape on this CPU: bf16 where
 // enabled, then Winograd where enabled and wanted, then f32 direct. A bf16 pass that falls
-// back to f32 says so in the log, once per cache entry (`pass` names it).
+// back to f32 says so in the log, once per cache entry (`pass` names it), and counts one in
+// `fallbacks`.
 template <typename Build>
 static auto build_with_fallback(const Conv2dGeometry& g, const ConvLayouts& l, bool winograd,
-                                bool bf16, const char* pass, Build&& build) {
+                                bool bf16, const char* pass, size_t& fallbacks, Build&& build) {
   std::vector<ConvAlgo> candidates;
   if (bf16) candidates.push_back(ConvAlgo::direct_bf16);
   if (const ConvAlgo f32_algo = wanted_f32_algo(g, l, winograd); f32_algo != ConvAlgo::direct)
@@ -309,11 +310,13 @@ static auto build_with_fallback(const Conv2dGeometry& g, const ConvLayouts& l, b
       return build(algo);
     } catch (const dnnl::error&) {
       // no such kernel for this shape on this CPU: the next candidate
-      if (algo == ConvAlgo::direct_bf16)
+      if (algo == ConvAlgo::direct_bf16) {
+        ++fallbacks;
         log::info(
             "note: no optimised bf16 kernel for the {} of the convolution n{} {}x{} "
             "{}->{} k{} s{} p{} on this CPU: it runs in f32",
             pass, g.n, g.h, g.w, g.c_in, g.c_out, g.kernel, g.stride, g.pad);
+      }
     }
   }
   return build(ConvAlgo::direct);
@@ -331,7 +334,8 @@ void OnednnConv::run_forward(const Conv2dGeometry& g, const Tensor& x, const Ten
   const ConvLayouts layouts(g, x, y_layout, y.dtype(), x.dtype());
   with_dnnl("conv2d_forward", [&] {
     Forward& e = fwd_.get(conv_key(g, layouts), [&] {
-      return build_with_fallback(g, layouts, winograd_, bf16_, pass, [&](ConvAlgo algo) {
+      return build_with_fallback(g, layouts, winograd_, bf16_, pass, bf16_fallbacks_,
+                                 [&](ConvAlgo algo) {
         ConvDescs d = conv_descs(g, layouts, algo);
         auto pd = forward_pd(d, algo, ctx_.engine);
         return Forward{
@@ -462,7 +466,8 @@ void OnednnConv::run_backward(const Conv2dGeometry& g, const Tensor& x, const Te
     key[8] = dx != nullptr;
     Backward& e = bwd_.get(key, [&] {
       backward_primitives_ += dx ? 2 : 1;
-      return build_with_fallback(g, layouts, winograd_, bf16_, "backward", [&](ConvAlgo algo) {
+      return build_with_fallback(g, layouts, winograd_, bf16_, "backward", bf16_fallbacks_,
+                                 [&](ConvAlgo algo) {
         return Backward::build(ctx_, g, layouts, algo, dx != nullptr);
       });
     });

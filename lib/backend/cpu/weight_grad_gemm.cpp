@@ -1,7 +1,6 @@
 #include "backend/cpu/weight_grad_gemm.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "backend/cpu/cpu_isa.h"
 #include "backend/cpu/openmp_threshold.h"
@@ -16,7 +15,7 @@ using dnnl::memory;
 constexpr int64_t kMinInputChannels = 256;
 // col's layout, oneDNN's BA16a64b2a for a [pixels, columns] bf16 matrix (pixels padded to 32,
 // the tag's 16 x 2 rows): blocks of 64 columns outermost, then pixel pairs, then the block's 64
-// columns with the pair's two values side by side (AMX multiplies bf16 in pairs along the summed
+// columns with the pair's two values side by side (bf16 is multiplied in pairs along the summed
 // dimension). Element (r, n) of a [rows, cols] col is at n / 64 * rows * 64 + r / 2 * 128 +
 // n % 64 * 2 + r % 2.
 constexpr int64_t kColumnBlock = 64;
@@ -84,22 +83,24 @@ struct WeightGradGemm::Transpose {
 };
 
 WeightGradGemm::WeightGradGemm(DnnlContext& ctx, int64_t chunk_pixels)
-    : ctx_(ctx), chunk_pixels_(round_up(std::max<int64_t>(chunk_pixels, 1), kPixelBlock)) {}
+    : ctx_(ctx),
+      chunk_pixels_(round_up(std::max<int64_t>(chunk_pixels, 1), kPixelBlock)),
+      converter_(ctx) {}
 WeightGradGemm::~WeightGradGemm() = default;
 
 bool WeightGradGemm::available() {
-  return effective_isa_includes(dnnl::cpu_isa::avx512_core_amx);
+  return effective_isa_includes(dnnl::cpu_isa::avx512_core_bf16);
 }
 
 bool WeightGradGemm::applies(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy) {
-  static const bool amx = available();
-  return amx && g.stride == 1 && g.c_in >= kMinInputChannels && g.c_in % kColumnBlock == 0 &&
-         x.dtype() == DType::bf16 && dy.dtype() == DType::bf16 && x.layout() == Layout::nhwc &&
-         dy.layout() == Layout::nhwc;
+  static const bool bf16_matmul = available();
+  return bf16_matmul && g.stride == 1 && g.c_in >= kMinInputChannels &&
+         g.c_in % kColumnBlock == 0 && x.dtype() == DType::bf16 && dy.dtype() == DType::bf16 &&
+         x.layout() == dy.layout();
 }
 
 // dw [c_out, cols] (+)= dyt [c_out, rows] x col [rows, cols] (kColTag). Both operands are
-// dense: oneDNN's AMX matmul takes neither a strided source nor a source it has to transpose.
+// dense: oneDNN's bf16 matmul takes neither a strided source nor a source it has to transpose.
 WeightGradGemm::Matmul& WeightGradGemm::matmul_for(int64_t rows, int64_t cols, int64_t c_out,
                                                    bool accumulate) {
   return matmuls_.get({rows, cols, c_out, accumulate, 0, 0, 0, 0, 0, 0}, [&] {
@@ -141,14 +142,18 @@ void WeightGradGemm::transpose_dy(const Tensor& dy, int64_t first, int64_t pixel
 void WeightGradGemm::compute(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy,
                              Tensor& dw) {
   DP_CHECK(applies(g, x, dy), "weight gradient as GEMM: not for this convolution");
+  // The gather and the transpose read NHWC: blocked operands are reordered once, whole.
+  const Tensor& x_nhwc = converter_.in_layout(x, Layout::nhwc, x_nhwc_);
+  const Tensor& dy_nhwc = converter_.in_layout(dy, Layout::nhwc, dy_nhwc_);
   const int64_t taps = g.kernel * g.kernel, cols = taps * g.c_in;
   const int64_t pixels = g.n * g.out_h() * g.out_w(), padded = round_up(pixels, kPixelBlock);
   col_.ensure({std::min(padded, chunk_pixels_), cols}, DType::bf16);
   dw_.ensure({g.c_out, cols});
   for (int64_t first = 0; first < padded; first += chunk_pixels_) {
     const int64_t rows = std::min(chunk_pixels_, padded - first);
-    transpose_dy(dy, first, std::min(rows, pixels - first), rows, g.c_out);
-    gather_windows_blocked(g, x.data<uint16_t>(), pixels, first, rows, col_.data<uint16_t>());
+    transpose_dy(dy_nhwc, first, std::min(rows, pixels - first), rows, g.c_out);
+    gather_windows_blocked(g, x_nhwc.data<uint16_t>(), pixels, first, rows,
+                           col_.data<uint16_t>());
     Matmul& m = matmul_for(rows, cols, g.c_out, first > 0);
     m.dyt.set_data_handle(dyt_.data<uint16_t>());
     m.col.set_data_handle(col_.data<uint16_t>());

@@ -1,22 +1,26 @@
 // The bf16 weight gradient of wide convolutions as im2col + one GEMM per chunk of pixels.
 //
-// Why: oneDNN 2.6's bf16 backward-weights kernel for AMX (jit, not brgconv) runs airbench94's
-// 256-channel 3x3 layers at a third of its forward's rate, on the 3x3 map at a fifth; gathering
-// each output pixel's 3x3 input window into a row (im2col) and multiplying on oneDNN's AMX
-// matmul takes 0.7x its time on the 7x7 maps and 0.2x on the 3x3 one, while on 64 input
-// channels and fewer the rows are short and the gather costs more than it saves
-// (tests/bench/results/2026-12-03-cpu-airbench94-bf16-activations.txt).
+// Why: oneDNN 2.6's bf16 backward-weights kernels (jit, not brgconv) run airbench94's
+// 256-channel 3x3 layers well below its bf16 matmul: on AMX at a third of the forward's rate
+// (a fifth on the 3x3 map), where gathering each output pixel's 3x3 input window into a row
+// (im2col) and multiplying on oneDNN's matmul takes 0.7x their time on the 7x7 maps and 0.2x on
+// the 3x3 one (tests/bench/results/2026-12-03-cpu-airbench94-bf16-activations.txt); on
+// AVX512-BF16 without AMX the matmul runs 1.5x the kernel's rate
+// (tests/bench/results/2026-12-04-cpu-bf16-layout-without-amx.txt). On 64 input channels and
+// fewer the rows are short and the gather costs more than it saves.
 //
 // dW [C_out, taps * C_in] = dY^T [C_out, P] x col [P, taps * C_in] over the P = N * Ho * Wo
 // output pixels, col's columns tap-major ([kh][kw][c]), summed in f32 chunk by chunk so the
 // gathered windows stay small; the result is then laid out as OIHW. The operands are written
-// in the layouts the AMX matmul reads without copying: dY^T plain (transposed chunk by chunk)
+// in the layouts the matmul reads without copying: dY^T plain (transposed chunk by chunk)
 // and col straight into oneDNN's blocked bf16 weights layout (see gather_windows_blocked).
+// Blocked (nChw16c) operands are reordered to NHWC first, once per call.
 #pragma once
 
 #include <cstdint>
 
 #include "backend/backend.h"
+#include "backend/cpu/activation_layout.h"
 #include "backend/cpu/primitive_cache.h"
 
 namespace dp::cpu {
@@ -31,11 +35,12 @@ class WeightGradGemm {
   // Out of line: Matmul is complete only there. `chunk_pixels` is rounded up to whole blocks.
   explicit WeightGradGemm(DnnlContext& ctx, int64_t chunk_pixels = kChunkPixels);
   ~WeightGradGemm();
-  // Whether this CPU has AMX tiles (as oneDNN detects them), where the gain was measured.
+  // Whether oneDNN has a bf16 matmul here (AMX or AVX512-BF16, as it detects them): the CPUs
+  // where the gain was measured.
   static bool available();
-  // Whether this convolution's weight gradient is taken here: bf16 NHWC input and output
-  // gradient, stride 1, 256+ input channels in whole 64-channel groups (col's column blocks)
-  // and a CPU with AMX (the measured win).
+  // Whether this convolution's weight gradient is taken here: bf16 input and output gradient
+  // in one layout (NHWC or nChw16c), stride 1, 256+ input channels in whole 64-channel groups
+  // (col's column blocks) and a CPU with a bf16 matmul.
   static bool applies(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy);
   // dw (f32 OIHW) from x and dy; applies(g, x, dy) must hold.
   void compute(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw);
@@ -56,6 +61,8 @@ class WeightGradGemm {
   Tensor col_;  // one chunk of gathered windows (bf16, blocked)
   Tensor dyt_;  // one chunk of dY^T [C_out, chunk] (bf16), zero past the last pixel
   Tensor dw_;   // dW [C_out, taps * C_in] (f32)
+  LayoutConverter converter_;
+  Tensor x_nhwc_, dy_nhwc_;  // blocked operands reordered
 };
 
 }  // namespace dp::cpu
