@@ -215,8 +215,9 @@ TEST(CpuConv, WinogradMatchesNaiveAndDiffersFromDirectByRounding) {
 // loop in double on the rounded operands up to f32 summation, (2) rounding the operands
 // before the call changes nothing, bit for bit, and (3) they are measurably not f32's; except
 // a pass the backend counts as run in f32 (no optimised bf16 kernel on this CPU: the whitening
-// conv's backward without AMX), whose results must then be f32's. On NHWC and blocked activations, on airbench94's shapes (the 2x2 whitening conv of 3 channels,
-// 24 whitened channels, 64 and 256 wide layers down to 3x3 maps) and a strided and a 1x1 one.
+// conv's backward without AMX), whose results must then be f32's. On NHWC and blocked
+// activations, on airbench94's shapes (the 2x2 whitening conv of 3 channels, 24 whitened
+// channels, 64 and 256 wide layers down to 3x3 maps) and a strided and a 1x1 one.
 TEST(CpuConv, Bf16ReadsOperandsRoundedOnceAndAccumulatesInF32) {
   if (!cpu_has_native_bf16())
     GTEST_SKIP() << "this CPU has neither AVX512-BF16 nor AMX: no bf16 convolutions here";

@@ -334,17 +334,17 @@ void OnednnConv::run_forward(const Conv2dGeometry& g, const Tensor& x, const Ten
   const ConvLayouts layouts(g, x, y_layout, y.dtype(), x.dtype());
   with_dnnl("conv2d_forward", [&] {
     Forward& e = fwd_.get(conv_key(g, layouts), [&] {
-      return build_with_fallback(g, layouts, winograd_, bf16_, pass, bf16_fallbacks_,
-                                 [&](ConvAlgo algo) {
-        ConvDescs d = conv_descs(g, layouts, algo);
-        auto pd = forward_pd(d, algo, ctx_.engine);
-        return Forward{
-            dnnl::convolution_forward(pd),
-            InKernelLayout(ctx_, layouts.user_src(g), pd.src_desc(), true, d.src_real),
-            InKernelLayout(ctx_, layouts.user_dst(g), pd.dst_desc(), false),
-            ctx_.unbound(pd.scratchpad_desc()),
-            InKernelLayout(ctx_, d.weights_oihw, pd.weights_desc(), true, d.weights_real)};
-      });
+      return build_with_fallback(
+          g, layouts, winograd_, bf16_, pass, bf16_fallbacks_, [&](ConvAlgo algo) {
+            ConvDescs d = conv_descs(g, layouts, algo);
+            auto pd = forward_pd(d, algo, ctx_.engine);
+            return Forward{
+                dnnl::convolution_forward(pd),
+                InKernelLayout(ctx_, layouts.user_src(g), pd.src_desc(), true, d.src_real),
+                InKernelLayout(ctx_, layouts.user_dst(g), pd.dst_desc(), false),
+                ctx_.unbound(pd.scratchpad_desc()),
+                InKernelLayout(ctx_, d.weights_oihw, pd.weights_desc(), true, d.weights_real)};
+          });
     });
     e.src.user.set_data_handle(handle(x));
     e.dst.user.set_data_handle(y.data<void>());
@@ -466,10 +466,9 @@ void OnednnConv::run_backward(const Conv2dGeometry& g, const Tensor& x, const Te
     key[8] = dx != nullptr;
     Backward& e = bwd_.get(key, [&] {
       backward_primitives_ += dx ? 2 : 1;
-      return build_with_fallback(g, layouts, winograd_, bf16_, "backward", bf16_fallbacks_,
-                                 [&](ConvAlgo algo) {
-        return Backward::build(ctx_, g, layouts, algo, dx != nullptr);
-      });
+      return build_with_fallback(
+          g, layouts, winograd_, bf16_, "backward", bf16_fallbacks_,
+          [&](ConvAlgo algo) { return Backward::build(ctx_, g, layouts, algo, dx != nullptr); });
     });
     e.diff_dst.user.set_data_handle(handle(dy));
     e.diff_dst.to_kernel(ctx_.stream);
