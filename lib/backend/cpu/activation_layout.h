@@ -9,11 +9,12 @@
 // without a reorder. Smaller maps stay NHWC: their 3x3 convolutions are lowered to GEMM
 // (conv_as_gemm.h), which reads NHWC.
 //
-// Networks of bottleneck blocks (ResNet-50) run better all NHWC: their 1x1 convolutions have
-// faster NHWC kernels (brgconv_1x1) than blocked ones, and at 32x32 input their stages end on
-// GEMM-lowered maps, so each stage would reorder out of blocked again (whole-step timings:
-// tests/bench/results/code-measurements-backend.md). The application chooses per network
-// (train/backend_choice.h).
+// Networks of bottleneck blocks (ResNet-50) run better all NHWC in f32: their 1x1 convolutions
+// have faster NHWC kernels (brgconv_1x1) than blocked ones, and at 32x32 input their stages end
+// on GEMM-lowered maps, so each stage would reorder out of blocked again (whole-step timings:
+// tests/bench/results/code-measurements-backend.md). With bf16 convolutions every network takes
+// the layout oneDNN's bf16 kernels use on the CPU (NHWC with AMX, blocked without). The
+// application chooses per network and CPU (train/backend_choice.h).
 #pragma once
 
 #include <cstdint>

@@ -14,7 +14,8 @@
 // gathered windows stay small; the result is then laid out as OIHW. The operands are written
 // in the layouts the matmul reads without copying: dY^T plain (transposed chunk by chunk)
 // and col straight into oneDNN's blocked bf16 weights layout (see gather_windows_blocked).
-// Blocked (nChw16c) operands are reordered to NHWC first, once per call.
+// Both are built from NHWC: blocked (nChw16c) x and dy are first reordered to NHWC whole,
+// once per call (the default layout on CPUs without AMX).
 #pragma once
 
 #include <cstdint>
