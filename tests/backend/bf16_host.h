@@ -11,6 +11,7 @@
 
 #include "backend/backend.h"
 #include "core/bf16.h"
+#include "test_util.h"
 
 namespace dp::test {
 
@@ -28,6 +29,14 @@ inline Tensor as_bf16(const Tensor& t) {
   return r;
 }
 
+// An NHWC f32 host tensor as a bf16 host tensor (rounded) in `layout`: a bf16 activation as
+// the CPU backend keeps it.
+inline Tensor as_bf16_in(const Tensor& nhwc, Layout layout) {
+  Tensor r = as_bf16(layout == Layout::nchw16c ? in_blocked_order(nhwc) : nhwc);
+  r.set_layout(layout);
+  return r;
+}
+
 // An f32 host tensor as a bf16 device tensor (rounded).
 inline Tensor upload_as_bf16(Backend& device, const Tensor& host) {
   const Tensor bits = as_bf16(host);
@@ -36,7 +45,7 @@ inline Tensor upload_as_bf16(Backend& device, const Tensor& host) {
   return d;
 }
 
-// A device tensor (f32 or bf16) as an f32 host tensor.
+// A device tensor (f32 or bf16) as an f32 host tensor in NHWC order (copy_to_host's).
 inline Tensor download_as_f32(Backend& device, const Tensor& d) {
   Tensor raw = Tensor::empty(d.shape(), d.dtype());
   device.copy_to_host(d, raw.data<void>());
@@ -48,12 +57,13 @@ inline Tensor download_as_f32(Backend& device, const Tensor& d) {
 
 // A bf16 result against the f32 value it stands for (`ref`, computed from the same inputs in
 // f32): a bf16 tensor, every element within one bf16 step of ref's rounding, and at least 99%
-// of them exactly that rounding (a different f32 summation order moves the rest).
-inline void expect_rounded_from(Backend& be, const Tensor& got, const Tensor& ref,
+// of them exactly that rounding (a different f32 summation order moves the rest). Compared in
+// NHWC order whatever layout either is in.
+inline void expect_rounded_from(Backend& be, const Tensor& got, const Tensor& ref_any,
                                 const std::string& what) {
   ASSERT_EQ(got.dtype(), DType::bf16) << what;
-  ASSERT_EQ(got.numel(), ref.numel()) << what;
-  const Tensor g = download_as_f32(be, got);
+  ASSERT_EQ(got.numel(), ref_any.numel()) << what;
+  const Tensor g = download_as_f32(be, got), ref = in_nhwc_order(ref_any);
   int64_t exact = 0, worst = -1;
   for (int64_t i = 0; i < ref.numel(); ++i) {
     const float want = bf16_value(bf16_bits(ref.data()[i]));

@@ -240,5 +240,39 @@ TEST(CpuActivationLayout, SubsamplePadReadsAndWritesBlockedTensors) {
   }
 }
 
+// The premise of cpu_bf16_convolution_layout() (the layout --precision bf16 keeps activations
+// in): asked for any layout, oneDNN's optimised bf16 convolution on this CPU reads its input
+// and writes its output in it, on airbench94's main shapes. Otherwise every bf16 convolution
+// would reorder its operands in and out.
+TEST(CpuActivationLayout, Bf16LayoutIsTheOneOnednnsBf16KernelsTake) {
+  if (!cpu_has_native_bf16())
+    GTEST_SKIP() << "this CPU has neither AVX512-BF16 nor AMX: no bf16 convolutions here";
+  using dnnl::memory;
+  const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  const memory::format_tag expected = cpu_bf16_convolution_layout() == Layout::nhwc
+                                          ? memory::format_tag::nhwc
+                                          : memory::format_tag::nChw16c;
+  for (const Conv2dGeometry& g :
+       {Conv2dGeometry{8, 15, 15, 64, 64, 3, 1, 1}, Conv2dGeometry{8, 15, 15, 64, 256, 3, 1, 1},
+        Conv2dGeometry{8, 7, 7, 256, 256, 3, 1, 1}}) {
+    SCOPED_TRACE(fmt::format("{}x{} {}->{}", g.h, g.w, g.c_in, g.c_out));
+    const memory::dims src{g.n, g.c_in, g.h, g.w}, dst{g.n, g.c_out, g.out_h(), g.out_w()};
+    const memory::desc src_any(src, memory::data_type::bf16, memory::format_tag::any);
+    const memory::desc dst_any(dst, memory::data_type::bf16, memory::format_tag::any);
+    const memory::desc weights_any({g.c_out, g.c_in, g.kernel, g.kernel}, memory::data_type::bf16,
+                                   memory::format_tag::any);
+    const dnnl::convolution_forward::desc desc(
+        dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src_any,
+        weights_any, dst_any, {g.stride, g.stride}, {g.pad, g.pad}, {g.pad, g.pad});
+    const dnnl::convolution_forward::primitive_desc pd(desc, engine);
+    EXPECT_EQ(std::string(pd.impl_info_str()).find("ref"), std::string::npos)
+        << pd.impl_info_str() << ": no optimised bf16 kernel";
+    EXPECT_EQ(pd.src_desc(), memory::desc(src, memory::data_type::bf16, expected))
+        << pd.impl_info_str();
+    EXPECT_EQ(pd.dst_desc(), memory::desc(dst, memory::data_type::bf16, expected))
+        << pd.impl_info_str();
+  }
+}
+
 }  // namespace
 }  // namespace dp::test

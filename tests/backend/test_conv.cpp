@@ -253,21 +253,21 @@ TEST(CpuConv, Bf16ReadsOperandsRoundedOnceAndAccumulatesInF32) {
       };
       const Tensor xk = as_kept(x), xrk = as_kept(xr);
       Tensor y, dx, dw, y_r, dx_r, dw_r, dw_only, dw_only_r;
-      const size_t fallbacks = be.conv_bf16_fallbacks();
+      const size_t fallbacks = be.conv_bf16_passes_in_f32();
       be.conv2d_forward(g, xk, w, y);
-      const size_t after_forward = be.conv_bf16_fallbacks();
+      const size_t after_forward = be.conv_bf16_passes_in_f32();
       be.conv2d_backward(g, xk, w,
                          be.conv_output_layout(g) == Layout::nchw16c ? in_blocked_order(dy) : dy,
                          &dx, dw);
       // A pass oneDNN has only a reference bf16 kernel for on this CPU runs in f32 (and says so
       // in the log): its results are then f32's (the whitening conv's backward without AMX).
       const bool forward_f32 = after_forward > fallbacks;
-      const bool backward_f32 = be.conv_bf16_fallbacks() > after_forward;
+      const bool backward_f32 = be.conv_bf16_passes_in_f32() > after_forward;
       be.conv2d_forward(g, xrk, wr, y_r);
       be.conv2d_backward(g, xrk, wr, dyr, &dx_r, dw_r);
-      const size_t before_alone = be.conv_bf16_fallbacks();
+      const size_t before_alone = be.conv_bf16_passes_in_f32();
       be.conv2d_backward(g, xk, w, dy, nullptr, dw_only);  // its own cache entry
-      const bool alone_f32 = be.conv_bf16_fallbacks() > before_alone;
+      const bool alone_f32 = be.conv_bf16_passes_in_f32() > before_alone;
       // The one fallback the README names: the whitening conv's backward (data and weights
       // together) where the CPU has no AMX; every other pass has an optimised bf16 kernel.
       EXPECT_FALSE(forward_f32);
@@ -304,49 +304,59 @@ TEST(CpuConv, Bf16ReadsOperandsRoundedOnceAndAccumulatesInF32) {
 // too: the layer allocates every activation gradient bf16); each is the f32 accumulation of the
 // bf16 operands rounded once, and the weight gradient stays f32. Every backward route is
 // taken: dx as a forward convolution (same padding), by oneDNN's primitive (pad 0), and dw by
-// oneDNN's primitive and, on 256 input channels with a bf16 matmul, as a GEMM.
+// oneDNN's primitive and, on 256 input channels with a bf16 matmul, as a GEMM; on NHWC and
+// on blocked activations.
 TEST(CpuConv, Bf16ActivationsAreTheF32ResultRoundedOnce) {
   if (!cpu_has_native_bf16())
     GTEST_SKIP() << "this CPU has neither AVX512-BF16 nor AMX: no bf16 convolutions here";
-  cpu::CpuConvOptions options;
-  options.bf16 = options.bf16_activations = true;
-  options.blocked_activations = false;
-  cpu::CpuBackend be(0, options);
-  ASSERT_EQ(be.activation_dtype(), DType::bf16);
   const Conv2dGeometry shapes[] = {{2, 32, 32, 3, 24, 2, 1, 0},
                                    {2, 15, 15, 24, 64, 3, 1, 1},
                                    {2, 7, 7, 64, 256, 3, 1, 1},
                                    {2, 3, 3, 256, 256, 3, 1, 1},
                                    {2, 7, 7, 256, 64, 3, 1, 0}};
-  for (const Conv2dGeometry& g : shapes) {
-    SCOPED_TRACE(describe(g));
-    std::mt19937 gen(5);
-    // The whitening conv reads the f32 images; the others read a bf16 activation.
-    const bool image_input = g.c_in == 3;
-    Tensor x = rounded_to_bf16(random_tensor(in_shape(g), gen));
-    Tensor w = random_tensor(w_shape(g), gen);
-    Tensor dy = rounded_to_bf16(random_tensor(out_shape(g), gen));
-    Tensor y_ref = Tensor::empty(out_shape(g)), dx_ref = Tensor::empty(in_shape(g)),
-           dw_ref = Tensor::empty(w_shape(g));
-    naive_conv(g, x, rounded_to_bf16(w), dy, y_ref, dx_ref, dw_ref);
-    const Tensor x_in = image_input ? x : as_bf16(x);
-    Tensor y = be.allocate(out_shape(g), DType::bf16), dx = be.allocate(in_shape(g), DType::bf16);
-    Tensor dw;
-    be.conv2d_forward(g, x_in, w, y);
-    expect_rounded_from(be, y, y_ref, "y");
-    const size_t fallbacks = be.conv_bf16_fallbacks();
-    be.conv2d_backward(g, x_in, w, as_bf16(dy), &dx, dw);
-    EXPECT_EQ(dw.dtype(), DType::f32);
-    EXPECT_CLOSE(dw, dw_ref, 1e-5);
-    const bool backward_f32 = be.conv_bf16_fallbacks() > fallbacks;
-    EXPECT_EQ(backward_f32, whitening_backward_in_f32(g));
-    if (!backward_f32) {
-      expect_rounded_from(be, dx, dx_ref, "dx");
-    } else {  // no optimised bf16 kernel here (logged): f32's dx, from the weights unrounded
-      Tensor y_f32 = Tensor::empty(out_shape(g)), dx_f32 = Tensor::empty(in_shape(g)),
-             dw_f32 = Tensor::empty(w_shape(g));
-      naive_conv(g, x, w, dy, y_f32, dx_f32, dw_f32);
-      expect_rounded_from(be, dx, dx_f32, "dx (f32 backward)");
+  // NHWC, and blocked (nChw16c) as --precision bf16 keeps them on CPUs without AMX.
+  for (bool blocked : {false, true}) {
+    cpu::CpuConvOptions options;
+    options.bf16 = options.bf16_activations = true;
+    options.blocked_activations = blocked;
+    cpu::CpuBackend be(0, options);
+    ASSERT_EQ(be.activation_dtype(), DType::bf16);
+    for (const Conv2dGeometry& g : shapes) {
+      SCOPED_TRACE(describe(g) + (blocked ? " blocked" : " NHWC"));
+      std::mt19937 gen(5);
+      // The whitening conv reads the f32 images; the others read a bf16 activation, each in
+      // the layout the backend keeps it in.
+      const bool image_input = g.c_in == 3;
+      const Layout x_layout = cpu::preferred_layout(blocked, g.c_in, g.h, g.w);
+      const Layout y_layout = be.conv_output_layout(g);
+      EXPECT_EQ(y_layout == Layout::nchw16c, blocked && g.c_out % 16 == 0 && g.c_out >= 32);
+      Tensor x = rounded_to_bf16(random_tensor(in_shape(g), gen));
+      Tensor w = random_tensor(w_shape(g), gen);
+      Tensor dy = rounded_to_bf16(random_tensor(out_shape(g), gen));
+      Tensor y_ref = Tensor::empty(out_shape(g)), dx_ref = Tensor::empty(in_shape(g)),
+             dw_ref = Tensor::empty(w_shape(g));
+      naive_conv(g, x, rounded_to_bf16(w), dy, y_ref, dx_ref, dw_ref);
+      const Tensor x_in = image_input ? x : as_bf16_in(x, x_layout);
+      Tensor y = be.allocate(out_shape(g), DType::bf16), dx = be.allocate(in_shape(g), DType::bf16);
+      Tensor dw;
+      be.conv2d_forward(g, x_in, w, y);
+      EXPECT_EQ(y.layout(), y_layout);
+      expect_rounded_from(be, y, y_ref, "y");
+      const size_t passes_in_f32 = be.conv_bf16_passes_in_f32();
+      be.conv2d_backward(g, x_in, w, as_bf16_in(dy, y_layout), &dx, dw);
+      EXPECT_EQ(dx.layout(), x_in.layout());
+      EXPECT_EQ(dw.dtype(), DType::f32);
+      EXPECT_CLOSE(dw, dw_ref, 1e-5);
+      const bool backward_f32 = be.conv_bf16_passes_in_f32() > passes_in_f32;
+      EXPECT_EQ(backward_f32, whitening_backward_in_f32(g));
+      if (!backward_f32) {
+        expect_rounded_from(be, dx, dx_ref, "dx");
+      } else {  // no optimised bf16 kernel here (logged): f32's dx, from the weights unrounded
+        Tensor y_f32 = Tensor::empty(out_shape(g)), dx_f32 = Tensor::empty(in_shape(g)),
+               dw_f32 = Tensor::empty(w_shape(g));
+        naive_conv(g, x, w, dy, y_f32, dx_f32, dw_f32);
+        expect_rounded_from(be, dx, dx_f32, "dx (f32 backward)");
+      }
     }
   }
 }

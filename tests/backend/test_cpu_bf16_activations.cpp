@@ -1,8 +1,9 @@
 // The CPU backend's bf16 activations (--precision bf16 for airbench94): every op the network runs
 // besides the convolution (test_conv.cpp) takes bf16 activations and gradients, computes in f32
 // and rounds its bf16 results once. The oracle is the same backend in f32 on the widened values:
-// each bf16 result must be that f32 result rounded (expect_rounded_from). The ops that have only
-// f32 loops refuse bf16 tensors instead of misreading them.
+// each bf16 result must be that f32 result rounded (expect_rounded_from). On NHWC and on
+// blocked activations. The ops that have only f32 loops refuse bf16 tensors instead of
+// misreading them.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -16,24 +17,36 @@
 namespace dp::test {
 namespace {
 
-class CpuBf16Activations : public ::testing::Test {
+// Run on NHWC activations and on blocked (nChw16c) ones, as --precision bf16 keeps them on
+// CPUs without AMX; the f32 oracle backend takes the same layout, so both sum alike.
+class CpuBf16Activations : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     if (!cpu_has_native_bf16())
       GTEST_SKIP() << "this CPU has neither AVX512-BF16 nor AMX: no bf16 activations here";
-    bf16 = make_cpu_backend(0, false, CpuBf16::activations);
-    f32 = make_cpu_backend(0, false);
+    bf16 = make_cpu_backend(0, blocked(), CpuBf16::activations);
+    f32 = make_cpu_backend(0, blocked());
   }
-  // A random activation, rounded: its bf16 form and the same values in f32.
+  bool blocked() const { return GetParam(); }
+  // A random activation, rounded: its bf16 form and the same values in f32, both in the layout
+  // the backend keeps such a tensor in (blocked from 32 channels on maps of 3x3 and more).
   std::pair<Tensor, Tensor> activation(const Shape& shape, float lo = -1.f, float hi = 1.f) {
     Tensor values = rounded_to_bf16(random_tensor(shape, gen, lo, hi));
-    return {as_bf16(values), values};
+    if (shape.size() != 4) return {as_bf16(values), values};
+    const Layout layout = cpu::preferred_layout(blocked(), shape[3], shape[1], shape[2]);
+    return {as_bf16_in(values, layout),
+            layout == Layout::nchw16c ? in_blocked_order(values) : values};
   }
   std::unique_ptr<Backend> bf16, f32;
   std::mt19937 gen{11};
 };
 
-TEST_F(CpuBf16Activations, BackendDeclaresThem) {
+INSTANTIATE_TEST_SUITE_P(Layouts, CpuBf16Activations, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Blocked" : "Nhwc";
+                         });
+
+TEST_P(CpuBf16Activations, BackendDeclaresThem) {
   EXPECT_EQ(bf16->activation_dtype(), DType::bf16);
   EXPECT_EQ(f32->activation_dtype(), DType::f32);
   EXPECT_NE(bf16->name().find("bf16 activations"), std::string::npos) << bf16->name();
@@ -42,37 +55,43 @@ TEST_F(CpuBf16Activations, BackendDeclaresThem) {
   for (int64_t i = 0; i < t.numel(); ++i) EXPECT_EQ(t.data<uint16_t>()[i], bf16_bits(0.1f));
 }
 
-TEST_F(CpuBf16Activations, GeluForwardAndBackward) {
+TEST_P(CpuBf16Activations, GeluForwardAndBackward) {
   auto [x, xf] = activation({4, 7, 7, 64}, -4.f, 4.f);
   auto [dy, dyf] = activation(x.shape());
   Tensor y = bf16->allocate(x.shape(), DType::bf16), dx = bf16->allocate(x.shape(), DType::bf16);
   Tensor y_ref, dx_ref;
+  ASSERT_EQ(x.layout(), blocked() ? Layout::nchw16c : Layout::nhwc);
   bf16->gelu_forward(x, y);
   f32->gelu_forward(xf, y_ref);
+  EXPECT_EQ(y.layout(), x.layout());
   expect_rounded_from(*bf16, y, y_ref, "gelu y");
   bf16->gelu_backward(x, dy, dx);
   f32->gelu_backward(xf, dyf, dx_ref);
   expect_rounded_from(*bf16, dx, dx_ref, "gelu dx");
 }
 
-TEST_F(CpuBf16Activations, ChannelBiasForwardAndBackward) {
-  auto [y, yf] = activation({3, 9, 9, 24});
-  Tensor b = random_tensor({24}, gen);
-  Tensor y_ref = copy_of(yf);
-  bf16->channel_bias_forward(b, y);
-  f32->channel_bias_forward(b, y_ref);
-  expect_rounded_from(*bf16, y, y_ref, "biased y");
-  auto [dy, dyf] = activation(y.shape());
-  Tensor db, db_ref;
-  bf16->channel_bias_backward(dy, db);
-  f32->channel_bias_backward(dyf, db_ref);
-  EXPECT_EQ(db.dtype(), DType::f32);
-  EXPECT_CLOSE(db, db_ref, 1e-6);
+// The whitening conv's bias (24 channels, NHWC in either layout) and a blocked-width one.
+TEST_P(CpuBf16Activations, ChannelBiasForwardAndBackward) {
+  for (int64_t c : {24, 64}) {
+    SCOPED_TRACE(c);
+    auto [y, yf] = activation({3, 9, 9, c});
+    Tensor b = random_tensor({c}, gen);
+    Tensor y_ref = copy_of(yf);
+    bf16->channel_bias_forward(b, y);
+    f32->channel_bias_forward(b, y_ref);
+    expect_rounded_from(*bf16, y, y_ref, "biased y");
+    auto [dy, dyf] = activation(y.shape());
+    Tensor db, db_ref;
+    bf16->channel_bias_backward(dy, db);
+    f32->channel_bias_backward(dyf, db_ref);
+    EXPECT_EQ(db.dtype(), DType::f32);
+    EXPECT_CLOSE(db, db_ref, 1e-6);
+  }
 }
 
 // Max pooling moves bf16 values without arithmetic: forward is exact, and backward hands each
 // window's gradient to its maximum as the f32 kernel does (both take the first of tied maxima).
-TEST_F(CpuBf16Activations, MaxPoolIsExact) {
+TEST_P(CpuBf16Activations, MaxPoolIsExact) {
   for (const PoolGeometry& g :
        {PoolGeometry{4, 31, 31, 64, 2, 2, 0}, PoolGeometry{4, 3, 3, 256, 3, 3, 0}}) {
     auto [x, xf] = activation({g.n, g.h, g.w, g.c});
@@ -90,7 +109,7 @@ TEST_F(CpuBf16Activations, MaxPoolIsExact) {
 }
 
 // airbench's batch norm: train forward (bf16 y, f32 statistics), backward, inference.
-TEST_F(CpuBf16Activations, BatchNorm) {
+TEST_P(CpuBf16Activations, BatchNorm) {
   BatchNormGeometry g{8, 7, 7, 256, 1e-12f, 0.4f};
   auto [x, xf] = activation({g.n, g.h, g.w, g.c}, -2.f, 3.f);
   auto [dy, dyf] = activation(x.shape());
@@ -121,7 +140,7 @@ TEST_F(CpuBf16Activations, BatchNorm) {
 }
 
 // SyncBatchNorm's pieces (airbench94 with --sync-bn on several ranks) on bf16 activations.
-TEST_F(CpuBf16Activations, SyncBatchNormPieces) {
+TEST_P(CpuBf16Activations, SyncBatchNormPieces) {
   BatchNormGeometry g{8, 7, 7, 64, 1e-12f, 0.4f};
   auto [x, xf] = activation({g.n, g.h, g.w, g.c}, -2.f, 3.f);
   auto [dy, dyf] = activation(x.shape());
@@ -148,7 +167,7 @@ TEST_F(CpuBf16Activations, SyncBatchNormPieces) {
 }
 
 // The head: a bf16 input is widened exactly, the logits are f32, the input gradient bf16.
-TEST_F(CpuBf16Activations, LinearWidensItsInput) {
+TEST_P(CpuBf16Activations, LinearWidensItsInput) {
   auto [x, xf] = activation({16, 256});
   Tensor w = random_tensor({10, 256}, gen), dy = random_tensor({16, 10}, gen);
   Tensor y, y_ref, dw, db, dw_ref, db_ref, dx_ref;
@@ -164,7 +183,7 @@ TEST_F(CpuBf16Activations, LinearWidensItsInput) {
 }
 
 // ResNet ops have f32 loops only: a bf16 operand is an error naming the op, never misread.
-TEST_F(CpuBf16Activations, F32OnlyOpsRefuseThem) {
+TEST_P(CpuBf16Activations, F32OnlyOpsRefuseThem) {
   auto [x, xf] = activation({2, 4, 4, 16});
   Tensor y, out = copy_of(xf);
   const auto expect_refused = [](const char* op, auto&& call) {

@@ -85,6 +85,7 @@ inline Tensor in_blocked_order(const Tensor& nhwc) {
 inline Tensor copy_of(const Tensor& t) {
   Tensor c = Tensor::empty(t.shape(), t.dtype());
   std::copy_n(t.data<char>(), t.bytes(), c.data<char>());
+  c.set_layout(t.layout());
   return c;
 }
 

@@ -1,9 +1,10 @@
 // airbench94 in the zoo: the state a torch module of the issue's description has (names, order,
 // shapes, which parameters train), the parameter and multiply-add counts the issue states
 // (1.97 M, 118.1 M per 32x32 image), the identity (dirac) init, and a training pass that
-// fills every trainable gradient and leaves the fixed BN scales at 0 gradient; with the
-// whitening layer frozen (the recipe after 3 epochs), a backward that skips everything below
-// block1 and still gives every other parameter the full backward's gradient, reported once.
+// fills every trainable gradient and leaves the fixed BN scales at 0 gradient (in bf16 too, on
+// NHWC and blocked activations alike); with the whitening layer frozen (the recipe after 3
+// epochs), a backward that skips everything below block1 and still gives every other
+// parameter the full backward's gradient, reported once.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -50,6 +51,26 @@ std::vector<Expected> expected_state() {
   return e;
 }
 
+// dL/dlogits of a fixed pattern after a training forward of `x`; the gradients on the host, and
+// the logits into `logits` where given.
+std::vector<float> training_gradients(Backend& backend, Model& model, const Tensor& x,
+                                      std::vector<float>* logits = nullptr) {
+  const Tensor& out = model.forward(x, true);
+  EXPECT_EQ(out.shape(), (Shape{x.dim(0), 10}));
+  if (logits) {
+    logits->resize(out.numel());
+    backend.copy_to_host(out, logits->data());
+  }
+  Tensor dlogits = backend.allocate(out.shape());
+  std::vector<float> dl(dlogits.numel());
+  for (size_t i = 0; i < dl.size(); ++i) dl[i] = 0.1f * std::sin(1.3f * i);
+  backend.copy_from_host(dl.data(), dlogits);
+  model.backward(dlogits);
+  std::vector<float> g(model.grads().numel());
+  backend.copy_to_host(model.grads(), g.data());
+  return g;
+}
+
 class Airbench94 : public ::testing::Test {
  protected:
   Airbench94() : Airbench94(make_cpu_backend(2)) {}
@@ -69,19 +90,7 @@ class Airbench94 : public ::testing::Test {
     model->store().read(*id, h.data(), h.size());
     return h;
   }
-  // dL/dlogits of a fixed pattern after a training forward of `x`; the gradients on the host.
-  std::vector<float> gradients(const Tensor& x) {
-    const Tensor& logits = model->forward(x, true);
-    EXPECT_EQ(logits.shape(), (Shape{x.dim(0), 10}));
-    Tensor dlogits = backend->allocate(logits.shape());
-    std::vector<float> dl(dlogits.numel());
-    for (size_t i = 0; i < dl.size(); ++i) dl[i] = 0.1f * std::sin(1.3f * i);
-    backend->copy_from_host(dl.data(), dlogits);
-    model->backward(dlogits);
-    std::vector<float> g(model->grads().numel());
-    backend->copy_to_host(model->grads(), g.data());
-    return g;
-  }
+  std::vector<float> gradients(const Tensor& x) { return training_gradients(*backend, *model, x); }
   // After a backward with the parameters `frozen` requiring no gradient: theirs read 0, every
   // other parameter's equals `full`'s bit for bit, and each was reported ready once (`ready`).
   void expect_frozen_read_zero(const std::vector<float>& full, const std::vector<float>& got,
@@ -251,23 +260,29 @@ TEST_F(Airbench94, RefusesInputsThatDoNotPoolToOnePixel) {
   EXPECT_THROW(model->forward(x, false), Error);
 }
 
-// The fixture on a CPU backend with bf16 activations (where the CPU has bf16 arithmetic).
-class Airbench94Bf16 : public Airbench94 {
+// The fixture on a CPU backend with bf16 activations (where the CPU has bf16 arithmetic), NHWC
+// and blocked (nChw16c: the default on CPUs without AMX).
+class Airbench94Bf16 : public Airbench94, public ::testing::WithParamInterface<bool> {
  protected:
   Airbench94Bf16()
-      : Airbench94(cpu_has_native_bf16() ? make_cpu_backend(2, false, CpuBf16::activations)
+      : Airbench94(cpu_has_native_bf16() ? make_cpu_backend(2, GetParam(), CpuBf16::activations)
                                          : make_cpu_backend(2)) {}
   void SetUp() override {
     if (!cpu_has_native_bf16()) GTEST_SKIP() << "this CPU has no bf16 arithmetic";
   }
 };
 
+INSTANTIATE_TEST_SUITE_P(Layouts, Airbench94Bf16, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Blocked" : "Nhwc";
+                         });
+
 // With bf16 activations the CPU backend runs each block's batch norm + GELU as one op
 // (BatchNorm2d::forward_gelu; the op itself is checked against the composed ops in
 // tests/backend/test_batchnorm_gelu.cpp): through the layer, a training pass fills every
 // trainable gradient, reports the fixed scales' as 0, counts the batch and moves the running
 // statistics, and an evaluation after it (the composed ops) gives finite logits.
-TEST_F(Airbench94Bf16, FusedBatchNormGeluThroughTheLayer) {
+TEST_P(Airbench94Bf16, FusedBatchNormGeluThroughTheLayer) {
   ASSERT_TRUE(backend->fuses_batchnorm_gelu({4, 15, 15, 64}, DType::bf16));
   backend->fill(model->grads(), std::nanf(""));
   const Tensor x = images(4);
@@ -276,4 +291,37 @@ TEST_F(Airbench94Bf16, FusedBatchNormGeluThroughTheLayer) {
   std::vector<float> out(eval.numel());
   backend->copy_to_host(eval, out.data());
   for (float v : out) ASSERT_TRUE(std::isfinite(v));
+}
+
+// The same network and batch on a second NHWC bf16 backend: on NHWC the training pass is
+// repeated bit for bit; on blocked activations every op sums in another order, which moves a
+// bf16 rounding here and there where the kernels differ, so logits and each parameter's
+// gradient agree to a small relative error (a misread layout would be off by O(1); on an AMD
+// EPYC without AMX, where both layouts run the same jit kernels, they agree bit for bit).
+TEST_P(Airbench94Bf16, TrainingPassMatchesTheNhwcNetwork) {
+  ASSERT_EQ(backend->name().find("nChw16c") != std::string::npos, GetParam()) << backend->name();
+  auto nhwc_backend = make_cpu_backend(2, false, CpuBf16::activations);
+  ModelSpec spec;
+  spec.arch = "airbench94";
+  spec.seed = 7;
+  auto nhwc_model = make_model(spec, *nhwc_backend);
+  const Tensor x = images(8);
+  std::vector<float> logits, nhwc_logits;
+  const std::vector<float> g = training_gradients(*backend, *model, x, &logits);
+  const std::vector<float> nhwc_g = training_gradients(*nhwc_backend, *nhwc_model, x, &nhwc_logits);
+  const auto relative_error = [](const float* a, const float* b, int64_t n) {
+    double diff = 0, norm = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      diff += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+      norm += double(b[i]) * b[i];
+    }
+    return std::sqrt(diff / std::max(norm, 1e-30));
+  };
+  const double tolerance = GetParam() ? 2e-2 : 0.0;
+  EXPECT_LE(relative_error(logits.data(), nhwc_logits.data(), logits.size()), tolerance);
+  for (const auto& e : model->store().entries()) {
+    if (e.kind != StateKind::parameter || !e.trainable) continue;
+    const double err = relative_error(&g[e.offset], &nhwc_g[e.offset], e.numel());
+    EXPECT_LE(err, tolerance) << e.name;
+  }
 }

@@ -164,8 +164,8 @@ class CpuBackend final : public Backend {
   bool conv_runs_thin_winograd(const Conv2dGeometry& g) const;
   // The layout this geometry's convolution writes its output in.
   Layout conv_output_layout(const Conv2dGeometry& g) const;
-  // Convolution passes built so far that run in f32 although bf16 was asked (OnednnConv).
-  size_t conv_bf16_fallbacks() const { return conv_.bf16_fallbacks(); }
+  // Convolution calls run so far in f32 although bf16 was asked (OnednnConv).
+  size_t conv_bf16_passes_in_f32() const { return conv_.bf16_passes_in_f32(); }
 
   // How many primitive cache entries exist (tests check that repeated shapes reuse them).
   size_t cached_primitive_entries() const;

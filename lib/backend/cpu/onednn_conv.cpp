@@ -269,6 +269,7 @@ struct OnednnConv::Forward {
   InKernelLayout src, dst;
   memory scratch;
   InKernelLayout weights;
+  bool in_f32 = false;  // asked in bf16, run in f32 (build_with_fallback)
 };
 
 // Backward data and weights share the gradient of the output: with blocked activations it is
@@ -280,6 +281,7 @@ struct OnednnConv::Backward {
   std::optional<InKernelLayout> diff_src, weights;
   memory data_scratch, weights_scratch;
   InKernelLayout diff_weights;
+  bool in_f32 = false;  // asked in bf16, run in f32 (build_with_fallback)
 
   // The primitives of one geometry and algorithm; backward data only `with_data`.
   static Backward build(DnnlContext& ctx, const Conv2dGeometry& g, const ConvLayouts& layouts,
@@ -295,31 +297,34 @@ OnednnConv::OnednnConv(DnnlContext& ctx, bool winograd, bool bf16)
 OnednnConv::~OnednnConv() = default;
 
 // Builds with the first algorithm that has a kernel for this shape on this CPU: bf16 where
-// enabled, then Winograd where enabled and wanted, then f32 direct. A bf16 pass that falls
-// back to f32 says so in the log, once per cache entry (`pass` names it), and counts one in
-// `fallbacks`.
+// enabled, then Winograd where enabled and wanted, then f32 direct. The entry records whether a
+// pass asked in bf16 runs in f32 (`in_f32`); that says so in the log once per cache entry
+// (`pass` names it).
 template <typename Build>
 static auto build_with_fallback(const Conv2dGeometry& g, const ConvLayouts& l, bool winograd,
-                                bool bf16, const char* pass, size_t& fallbacks, Build&& build) {
+                                bool bf16, const char* pass, Build&& build) {
+  const auto built = [&](ConvAlgo algo) {
+    auto entry = build(algo);
+    entry.in_f32 = bf16 && algo != ConvAlgo::direct_bf16;
+    return entry;
+  };
   std::vector<ConvAlgo> candidates;
   if (bf16) candidates.push_back(ConvAlgo::direct_bf16);
   if (const ConvAlgo f32_algo = wanted_f32_algo(g, l, winograd); f32_algo != ConvAlgo::direct)
     candidates.push_back(f32_algo);
   for (ConvAlgo algo : candidates) {
     try {
-      return build(algo);
+      return built(algo);
     } catch (const dnnl::error&) {
       // no such kernel for this shape on this CPU: the next candidate
-      if (algo == ConvAlgo::direct_bf16) {
-        ++fallbacks;
+      if (algo == ConvAlgo::direct_bf16)
         log::info(
             "note: no optimised bf16 kernel for the {} of the convolution n{} {}x{} "
             "{}->{} k{} s{} p{} on this CPU: it runs in f32",
             pass, g.n, g.h, g.w, g.c_in, g.c_out, g.kernel, g.stride, g.pad);
-      }
     }
   }
-  return build(ConvAlgo::direct);
+  return built(ConvAlgo::direct);
 }
 
 void OnednnConv::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y,
@@ -334,18 +339,18 @@ void OnednnConv::run_forward(const Conv2dGeometry& g, const Tensor& x, const Ten
   const ConvLayouts layouts(g, x, y_layout, y.dtype(), x.dtype());
   with_dnnl("conv2d_forward", [&] {
     Forward& e = fwd_.get(conv_key(g, layouts), [&] {
-      return build_with_fallback(
-          g, layouts, winograd_, bf16_, pass, bf16_fallbacks_, [&](ConvAlgo algo) {
-            ConvDescs d = conv_descs(g, layouts, algo);
-            auto pd = forward_pd(d, algo, ctx_.engine);
-            return Forward{
-                dnnl::convolution_forward(pd),
-                InKernelLayout(ctx_, layouts.user_src(g), pd.src_desc(), true, d.src_real),
-                InKernelLayout(ctx_, layouts.user_dst(g), pd.dst_desc(), false),
-                ctx_.unbound(pd.scratchpad_desc()),
-                InKernelLayout(ctx_, d.weights_oihw, pd.weights_desc(), true, d.weights_real)};
-          });
+      return build_with_fallback(g, layouts, winograd_, bf16_, pass, [&](ConvAlgo algo) {
+        ConvDescs d = conv_descs(g, layouts, algo);
+        auto pd = forward_pd(d, algo, ctx_.engine);
+        return Forward{
+            dnnl::convolution_forward(pd),
+            InKernelLayout(ctx_, layouts.user_src(g), pd.src_desc(), true, d.src_real),
+            InKernelLayout(ctx_, layouts.user_dst(g), pd.dst_desc(), false),
+            ctx_.unbound(pd.scratchpad_desc()),
+            InKernelLayout(ctx_, d.weights_oihw, pd.weights_desc(), true, d.weights_real)};
+      });
     });
+    bf16_passes_in_f32_ += e.in_f32;
     e.src.user.set_data_handle(handle(x));
     e.dst.user.set_data_handle(y.data<void>());
     e.weights.user.set_data_handle(handle(w));
@@ -466,10 +471,11 @@ void OnednnConv::run_backward(const Conv2dGeometry& g, const Tensor& x, const Te
     key[8] = dx != nullptr;
     Backward& e = bwd_.get(key, [&] {
       backward_primitives_ += dx ? 2 : 1;
-      return build_with_fallback(
-          g, layouts, winograd_, bf16_, "backward", bf16_fallbacks_,
-          [&](ConvAlgo algo) { return Backward::build(ctx_, g, layouts, algo, dx != nullptr); });
+      return build_with_fallback(g, layouts, winograd_, bf16_, "backward", [&](ConvAlgo algo) {
+        return Backward::build(ctx_, g, layouts, algo, dx != nullptr);
+      });
     });
+    bf16_passes_in_f32_ += e.in_f32;
     e.diff_dst.user.set_data_handle(handle(dy));
     e.diff_dst.to_kernel(ctx_.stream);
     if (dx) e.backward_data(ctx_, w, *dx);

@@ -42,9 +42,9 @@ class OnednnConv {
   size_t cached_entries() const {
     return fwd_.size() + backward_primitives_ + weight_grad_gemm_.cached_entries();
   }
-  // Passes (per cache entry) asked in bf16 that run in f32: oneDNN has only a reference bf16
-  // kernel for them on this CPU.
-  size_t bf16_fallbacks() const { return bf16_fallbacks_; }
+  // Calls run so far that were asked in bf16 and ran in f32, oneDNN having only a reference
+  // bf16 kernel for them on this CPU (a backward call counts one, with or without dx).
+  size_t bf16_passes_in_f32() const { return bf16_passes_in_f32_; }
   bool winograd() const { return winograd_; }
   bool bf16() const { return bf16_; }
 
@@ -68,7 +68,7 @@ class OnednnConv {
   PrimitiveCache<Forward> fwd_;
   PrimitiveCache<Backward> bwd_;
   size_t backward_primitives_ = 0;
-  size_t bf16_fallbacks_ = 0;
+  size_t bf16_passes_in_f32_ = 0;
 };
 
 class OnednnBatchNorm {

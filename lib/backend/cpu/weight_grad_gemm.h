@@ -45,7 +45,10 @@ class WeightGradGemm {
   static bool applies(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy);
   // dw (f32 OIHW) from x and dy; applies(g, x, dy) must hold.
   void compute(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw);
-  size_t cached_entries() const { return matmuls_.size(); }
+  // Primitives built so far: matmuls, transposes and the blocked operands' reorders.
+  size_t cached_entries() const {
+    return matmuls_.size() + transposes_.size() + converter_.cached_entries();
+  }
 
  private:
   struct Matmul;
