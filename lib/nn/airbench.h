@@ -1,14 +1,15 @@
 // airbench94 (K. Jordan, "94% on CIFAR-10 in 3.29 Seconds on a Single GPU", 2024), the network
 // as the published description gives it; no residuals:
 //   whiten: conv 2x2 valid 3->24 with bias, GELU
-//   block1..3 (widths 64, 256, 256): conv 3x3 same (no bias) -> max pool 2 (floor) -> BN ->
-//     GELU -> conv 3x3 same -> BN -> GELU; 32x32 input: 31 -> 15 -> 7 -> 3
-//   max pool 3 -> flatten -> head: linear 256->10 without bias -> logits x 1/9.
+//   block1..3 (widths 64, 256, 256; airbench95: 128, 384, 384): conv 3x3 same (no bias) ->
+//     max pool 2 (floor) -> BN -> GELU -> conv 3x3 same -> BN -> GELU; 32x32 input:
+//     31 -> 15 -> 7 -> 3
+//   max pool 3 -> flatten -> head: linear 256 (384) ->10 without bias -> logits x 1/9.
 // BN: eps 1e-12, PyTorch momentum 0.4, scale fixed at 1 (not trained), shift trained.
 // State names as a torch module with attributes whiten, block1..3 (conv1, norm1, conv2, norm2)
 // and head would have them: "whiten.weight", "whiten.bias", "block1.conv1.weight",
 // "block1.norm1.bias", ..., "head.weight". 1,972,792 parameters (1,152 of them the fixed BN
-// scales); 118.1 M multiply-adds per 32x32 image.
+// scales); 118.1 M multiply-adds per 32x32 image (airbench95: 4,606,520 and 1,792; 301.6 M).
 // Init (init_pytorch_dirac): PyTorch's default conv init, then identity (dirac) filters where
 // shapes allow; the whitening conv gets the same as a placeholder, which the recipe overwrites
 // with filters computed from the training data.

@@ -3,8 +3,8 @@
 // 3x3/2 max pool); "resnet18_cifar", "resnet34_cifar", "resnet50_cifar" (3x3/1 conv stem, no
 // pool); He et al. 2016 CIFAR ResNets "resnet8", "resnet20", "resnet32", "resnet44",
 // "resnet56" (16/32/64 channels, 6n+2 layers; the paper's parameter-free option-A shortcuts by
-// default, 1x1 projections (option B) on request; shortcuts.h); "airbench94" (K. Jordan's
-// airbench94 network, no residuals; airbench.h).
+// default, 1x1 projections (option B) on request; shortcuts.h); "airbench94" and "airbench95"
+// (K. Jordan's airbench networks, no residuals, widths 64/256/256 and 128/384/384; airbench.h).
 #pragma once
 
 #include <cstdint>
@@ -71,7 +71,7 @@ class Model {
 std::unique_ptr<Model> make_model(const ModelSpec& spec, Backend& backend);
 // Whether `arch` is built from bottleneck blocks (false for basic blocks and unknown names).
 bool uses_bottleneck_blocks(const std::string& arch);
-// Whether `arch` is airbench94 (airbench.h; no residuals).
+// Whether `arch` is an airbench network (airbench.h; no residuals).
 bool is_airbench(const std::string& arch);
 std::vector<std::string> model_names();
 

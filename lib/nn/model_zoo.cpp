@@ -1,4 +1,5 @@
-// The zoo: arch name -> ResNet layout, and airbench94 (nn/airbench.h), which has no shortcuts.
+// The zoo: arch name -> ResNet layout, and the airbench networks (nn/airbench.h), which have no
+// shortcuts.
 #include <map>
 
 #include "core/error.h"
@@ -10,7 +11,13 @@ namespace dp::nn {
 
 namespace {
 
-constexpr const char* kAirbench94 = "airbench94";
+// The airbench networks by their block widths: airbench94's, and airbench95's (the published
+// 95% variant: the same network wider, trained for 15 epochs).
+const std::map<std::string, std::vector<int64_t>>& airbench_widths() {
+  static const std::map<std::string, std::vector<int64_t>> widths = {
+      {"airbench94", {64, 256, 256}}, {"airbench95", {128, 384, 384}}};
+  return widths;
+}
 
 struct ZooEntry {
   BlockKind block;
@@ -45,12 +52,13 @@ const std::map<std::string, ZooEntry>& zoo() {
 }  // namespace
 
 std::vector<std::string> model_names() {
-  std::vector<std::string> names{kAirbench94};
+  std::vector<std::string> names;
+  for (const auto& [name, widths] : airbench_widths()) names.push_back(name);
   for (const auto& [name, entry] : zoo()) names.push_back(name);
   return names;
 }
 
-bool is_airbench(const std::string& arch) { return arch == kAirbench94; }
+bool is_airbench(const std::string& arch) { return airbench_widths().count(arch) > 0; }
 
 bool uses_bottleneck_blocks(const std::string& arch) {
   auto it = zoo().find(arch);
@@ -88,7 +96,7 @@ std::string shortcut_name(ShortcutKind kind) {
 }
 
 ShortcutKind resolve_shortcut(const std::string& arch, ShortcutKind kind) {
-  if (arch == kAirbench94) {  // no residual blocks: only "auto" means anything
+  if (is_airbench(arch)) {  // no residual blocks: only "auto" means anything
     if (kind != ShortcutKind::arch_default)
       throw UsageError("option --shortcut: " + arch + " has no shortcuts; leave it at auto");
     return kind;
@@ -107,10 +115,12 @@ std::unique_ptr<Model> make_model(const ModelSpec& requested, Backend& backend) 
   if (spec.num_classes < 1) throw UsageError("model num_classes must be >= 1");
   if (spec.in_channels < 1) throw UsageError("model in_channels must be >= 1");
   if (spec.base_width < 0) throw UsageError("model base_width must be >= 0");
-  if (spec.arch == kAirbench94) {
+  if (is_airbench(spec.arch)) {
     if (spec.base_width != 0 || spec.zero_init_residual)
       throw UsageError(spec.arch + " takes neither a base width nor zero_init_residual");
-    return std::make_unique<Airbench>(spec, AirbenchLayout{}, backend);
+    AirbenchLayout layout;
+    layout.widths = airbench_widths().at(spec.arch);
+    return std::make_unique<Airbench>(spec, layout, backend);
   }
   const ZooEntry& z = zoo_entry(spec.arch);
   ResNetLayout layout{z.block, z.stem, z.blocks_per_stage, {}, spec.shortcut};

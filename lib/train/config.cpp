@@ -156,7 +156,15 @@ po::options_description optim_options(TrainConfig& c, std::string& milestones,
       ("lookahead-base", po::value(&c.lookahead_base)->default_value(c.lookahead_base, "0.95"),
        "Lookahead: the decay's base")
       ("lookahead-power", po::value(&c.lookahead_power)->default_value(c.lookahead_power, "3"),
-       "Lookahead: the power of t/T in the decay");
+       "Lookahead: the power of t/T in the decay")
+      ("lookahead-start-epoch",
+       po::value(&c.lookahead_start_epoch)->default_value(c.lookahead_start_epoch),
+       "Lookahead: the average starts from the weights at its first update after this many "
+       "epochs (airbench95: 3); 0: from the initial weights")
+      ("lookahead-each-epoch",
+       po::value(&c.lookahead_each_epoch)->default_value(c.lookahead_each_epoch)->implicit_value(true),
+       "Lookahead: the weights also become the average at the end of every epoch once it has "
+       "started (airbench95)");
   add_onecycle_options(optim, c);
   return optim;
 }
@@ -397,6 +405,10 @@ void validate_optimization(const TrainConfig& c) {
   require(c.lookahead_every >= 0, "lookahead-every", "must not be negative");
   require(c.lookahead_base > 0 && c.lookahead_base <= 1 && c.lookahead_power >= 0,
           "lookahead-base", "must be in (0, 1], with --lookahead-power >= 0");
+  require(c.lookahead_start_epoch >= 0, "lookahead-start-epoch", "must not be negative");
+  require(c.lookahead_every > 0 || (c.lookahead_start_epoch == 0 && !c.lookahead_each_epoch),
+          c.lookahead_start_epoch != 0 ? "lookahead-start-epoch" : "lookahead-each-epoch",
+          "needs --lookahead-every > 0");
   require(c.bn_bias_lr_factor > 0, "bn-bias-lr-factor", "must be positive");
   for (const std::string& value : c.freeze) parse_freeze(value);
   require(c.label_smoothing >= 0 && c.label_smoothing < 1, "label-smoothing", "must be in [0, 1)");

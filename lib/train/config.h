@@ -81,9 +81,13 @@ struct TrainConfig {
   double onecycle_max_momentum = 0.95;
   double onecycle_div_factor = 25.0;
   double onecycle_final_div_factor = 1e4;
-  // Lookahead (train/lookahead_callback.h): every N steps (0: off), decay base^N (t/T)^power
+  // Lookahead (train/lookahead_callback.h): every N steps (0: off), decay base^N (t/T)^power;
+  // the average starts after lookahead_start_epoch epochs (0: at the start of training), and
+  // with lookahead_each_epoch the weights also become it at every epoch's end (airbench95)
   int lookahead_every = 0;
   double lookahead_base = 0.95, lookahead_power = 3.0;
+  int lookahead_start_epoch = 0;
+  bool lookahead_each_epoch = false;
   // run
   std::string device = "auto";  // auto | cpu | cuda
   int threads = 0;              // 0: all cores of this rank

@@ -31,11 +31,15 @@ void blend(Backend& backend, Tensor& t, std::vector<float>& ema, const uint8_t* 
 
 }  // namespace
 
+// The first multiple of `every` among the steps of epoch start_epoch + 1 on (0: none needed).
+static int64_t first_averaged_step(const LookaheadOptions& o) {
+  if (o.start_epoch == 0) return 0;
+  return (o.start_epoch * o.steps_per_epoch / o.every + 1) * o.every;
+}
+
 LookaheadCallback::LookaheadCallback(nn::Model& model, const LookaheadOptions& options)
-    : model_(model), options_(options) {
-  Backend& backend = model.store().backend();
-  read_into(backend, model.params(), average_.params);
-  read_into(backend, model.buffers(), average_.buffers);
+    : model_(model), options_(options), first_step_(first_averaged_step(options)) {
+  snapshot();
   buffer_averaged_.assign(average_.buffers.size(), 0);
   for (const nn::StateEntry& e : model.store().entries())
     if (e.kind == nn::StateKind::buffer && lookahead_averages(e))
@@ -50,8 +54,20 @@ double LookaheadCallback::decay_after(int64_t t) const {
 
 void LookaheadCallback::after_step(const StepPosition& at, optim::Optimizer&, bool) {
   const int64_t t = at.global_step + 1;
-  if (const double d = decay_after(t); d >= 0) update(d);
-  if (t == options_.total_steps) update(1.0);
+  if (t < first_step_) return;  // not started: nothing moves
+  if (t == first_step_) {
+    snapshot();
+  } else if (const double d = decay_after(t); d >= 0) {
+    update(d);
+  }
+  const bool epoch_ends = at.step_in_epoch + 1 == options_.steps_per_epoch;
+  if (t == options_.total_steps || (options_.each_epoch && epoch_ends)) update(1.0);
+}
+
+void LookaheadCallback::snapshot() {
+  Backend& backend = model_.store().backend();
+  read_into(backend, model_.params(), average_.params);
+  read_into(backend, model_.buffers(), average_.buffers);
 }
 
 void LookaheadCallback::update(double decay) {

@@ -3,6 +3,10 @@
 // integer in torch), taken at the start of training. After every k-th step t (1-based),
 //   d = base^k * (t / T)^power,  ema = lerp(ema, w, 1 - d)  (torch's lerp_),  w = ema,
 // and after the last step T once more with d = 1, so training ends on the average.
+// As in airbench95, the average may start later (--lookahead-start-epoch E > 0): it is taken
+// from the weights at the first k-th step of epoch E + 1 (no update there), and nothing moves
+// before; with --lookahead-each-epoch the weights also become the average (d = 1) at the end
+// of every epoch from then on.
 // The arithmetic runs on host copies of the flat buffers (2M floats every k steps for the
 // recipe's network). The parameters' average is identical on every rank, as the parameters
 // are; the BN statistics' is each rank's own, as the statistics are (the same on every rank
@@ -34,6 +38,9 @@ struct LookaheadOptions {
   int64_t every = 5;
   double base = 0.95, power = 3.0;
   int64_t total_steps = 1;  // T
+  int64_t steps_per_epoch = 1;
+  int64_t start_epoch = 0;  // 0: the average starts at the start of training
+  bool each_epoch = false;  // w = average at every epoch's end once started
 };
 
 class LookaheadCallback final : public StepCallback {
@@ -45,12 +52,15 @@ class LookaheadCallback final : public StepCallback {
   double decay_after(int64_t t) const;
   // ema = lerp(ema, w, 1 - decay) over every averaged element, then w = ema.
   void update(double decay);
+  // ema = w: the average's start.
+  void snapshot();
   // The average, for the checkpoint to save and a resume to restore.
   LookaheadAverage& average() { return average_; }
 
  private:
   nn::Model& model_;
   LookaheadOptions options_;
+  int64_t first_step_ = 0;  // after it the average starts from the weights (0: at construction)
   LookaheadAverage average_;
   std::vector<float> host_;
   std::vector<uint8_t> buffer_averaged_;  // per buffer element: 1 unless num_batches_tracked

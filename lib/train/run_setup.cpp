@@ -164,6 +164,8 @@ RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& tra
   identity.lookahead_every = config.lookahead_every;
   identity.lookahead_base = config.lookahead_base;
   identity.lookahead_power = config.lookahead_power;
+  identity.lookahead_start_epoch = config.lookahead_start_epoch;
+  identity.lookahead_each_epoch = config.lookahead_each_epoch;
   return identity;
 }
 

@@ -109,7 +109,8 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
     auto lookahead = std::make_unique<LookaheadCallback>(
         *model_,
         LookaheadOptions{config.lookahead_every, config.lookahead_base, config.lookahead_power,
-                         total_steps(config, data_.steps_per_epoch())});
+                         total_steps(config, data_.steps_per_epoch()), data_.steps_per_epoch(),
+                         config.lookahead_start_epoch, config.lookahead_each_epoch});
     checkpointer_.track_lookahead(lookahead->average());  // a resume overwrites the snapshot
     callbacks_.add(std::move(lookahead));
   }

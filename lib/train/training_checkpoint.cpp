@@ -139,6 +139,8 @@ void TrainingCheckpointer::save(const std::string& path, const ResumePoint& poin
     if (lookahead_) {
       meta.strings["lookahead_base"] = setting_text(identity_.lookahead_base);
       meta.strings["lookahead_power"] = setting_text(identity_.lookahead_power);
+      meta.ints["lookahead_start_epoch"] = identity_.lookahead_start_epoch;
+      meta.ints["lookahead_each_epoch"] = identity_.lookahead_each_epoch ? 1 : 0;
     }
     save_checkpoint(path, sections, meta);
   }
@@ -210,6 +212,17 @@ void TrainingCheckpointer::check_lookahead(const std::string& path, const Checkp
   const std::string power = meta_string(meta, "lookahead_power", path);
   if (power != setting_text(identity_.lookahead_power))
     refuse(path, "--lookahead-power", power, setting_text(identity_.lookahead_power));
+  // Checkpoints from before these options existed: the airbench94 behaviour (0, false).
+  const auto saved = [&](const char* key) {
+    const auto it = meta.ints.find(key);
+    return it == meta.ints.end() ? int64_t{0} : it->second;
+  };
+  if (saved("lookahead_start_epoch") != identity_.lookahead_start_epoch)
+    refuse(path, "--lookahead-start-epoch", std::to_string(saved("lookahead_start_epoch")),
+           std::to_string(identity_.lookahead_start_epoch));
+  if ((saved("lookahead_each_epoch") != 0) != identity_.lookahead_each_epoch)
+    refuse(path, "--lookahead-each-epoch", saved("lookahead_each_epoch") ? "true" : "false",
+           identity_.lookahead_each_epoch ? "true" : "false");
 }
 
 ResumePoint TrainingCheckpointer::load(const std::string& path, EpochTotals& mine) {

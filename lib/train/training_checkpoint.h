@@ -35,9 +35,12 @@ struct RunIdentity {
   // --stop-after-steps: such a run's last epoch may be cut short, so its checkpoints can be
   // evaluated but not resumed.
   int64_t stop_after_steps = 0;
-  // --lookahead-every/base/power (0: off): a resume needs the same, and then the average.
+  // --lookahead-every/base/power/start-epoch/each-epoch (every 0: off): a resume needs the
+  // same, and then the average.
   int64_t lookahead_every = 0;
   double lookahead_base = 0, lookahead_power = 0;
+  int64_t lookahead_start_epoch = 0;
+  bool lookahead_each_epoch = false;
 };
 
 class TrainingCheckpointer {

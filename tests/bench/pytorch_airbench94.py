@@ -10,7 +10,12 @@ process (seeds seed..seed+N-1) on the same module, so a compiled run 0 pays the 
 and runs 1.. show the steady time. Prints one line per epoch and a summary; --json writes
 every run's accuracies (TTA levels 0..--tta-level), train and eval seconds and step counts.
 
-usage: pytorch_airbench94.py --data cifar10.h5 [--epochs 9.9] [--seed 0] [--tta-level 2]
+--variant 95 runs the published 95% variant instead (airbench95: widths 128/384/384, 15
+epochs, lr 10 per 1024 examples, Lookahead from epoch 4 with the weights set to the average at
+every epoch's end); everything else is the same recipe.
+
+usage: pytorch_airbench94.py --data cifar10.h5 [--variant 94|95] [--epochs E] [--seed 0]
+       [--tta-level 2]
        [--device cpu|cuda] [--compile] [--half | --autocast-bf16] [--threads N]
        [--max-steps N] [--runs N] [--json OUT]"""
 import argparse
@@ -53,6 +58,23 @@ LOOKAHEAD_EVERY = 5
 LOOKAHEAD_BASE = 0.95 ** 5
 TRANSLATE = 2
 EVAL_BATCH = 2000
+
+
+class Variant:
+    """What airbench95 changes. lr: per step for the summed loss (10 per 1024 examples /
+    (1024 x (1 + 1/(1 - 0.85)))); lookahead_start_epoch: the average starts at the first
+    Lookahead step of that 0-based epoch, from the weights (0: from the initial state);
+    lookahead_each_epoch: the weights become the average at every epoch's end from then on."""
+
+    def __init__(self, widths, epochs, lr, lookahead_start_epoch, lookahead_each_epoch):
+        self.widths, self.epochs, self.lr = widths, epochs, lr
+        self.lookahead_start_epoch = lookahead_start_epoch
+        self.lookahead_each_epoch = lookahead_each_epoch
+
+
+VARIANTS = {"94": Variant(WIDTHS, 9.9, LR, 0, False),
+            "95": Variant((128, 384, 384), 15.0, 10.0 / (1024 * (1 + 1 / (1 - MOMENTUM))), 3,
+                          True)}
 
 
 def fail(message):
@@ -235,7 +257,7 @@ def init_whitening(net, train_images, mean, std):
 
 # ---------------------------------------------------------------- optimiser and schedules
 
-def param_groups(net):
+def param_groups(net, lr=LR):
     """Two groups. BN shifts: lr 64 x LR. Others (convs, whitening bias, head): LR. Frozen
     tensors (whitening weight, BN scales) are in no group. PyTorch's SGD adds weight_decay x w
     to the gradient before momentum, and the step is lr x that, so the decay a step applies is
@@ -248,9 +270,9 @@ def param_groups(net):
     shifts = [m.bias for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
     shift_ids = {id(p) for p in shifts}
     others = [p for p in net.parameters() if p.requires_grad and id(p) not in shift_ids]
-    bn_lr = LR * BN_LR_SCALE
+    bn_lr = lr * BN_LR_SCALE
     return [dict(params=shifts, lr=bn_lr, base_lr=bn_lr, weight_decay=DECAY / bn_lr),
-            dict(params=others, lr=LR, base_lr=LR, weight_decay=DECAY / LR)]
+            dict(params=others, lr=lr, base_lr=lr, weight_decay=DECAY / lr)]
 
 
 def total_steps(steps_per_epoch, epochs):
@@ -300,10 +322,10 @@ def sync(device):
 
 
 def train_run(net, model, data, seed, epochs, batch_size, max_steps, device, dtype,
-              observer=None, log=print):
-    """One run of the recipe on `net` (re-initialised here); `model` is net or its compiled
-    form. observer(t, net, optimizer, lookahead_d or None) is called after every step (t
-    steps done), with the decay when Lookahead ran at t. Returns a stats dict."""
+              observer=None, log=print, variant=VARIANTS["94"]):
+    """One run of the recipe (`variant`'s) on `net` (re-initialised here); `model` is net or
+    its compiled form. observer(t, net, optimizer, lookahead_d or None) is called after every
+    step (t steps done), with the decay when Lookahead ran at t. Returns a stats dict."""
     train_x, train_y, mean, std = data
     started = time.perf_counter()
     torch.manual_seed(seed)
@@ -314,9 +336,12 @@ def train_run(net, model, data, seed, epochs, batch_size, max_steps, device, dty
         fail(f"--data: {len(train_x)} training images make no batch of {batch_size}")
     total = total_steps(loader.steps_per_epoch, epochs)
     stop = total if max_steps is None else min(total, max_steps)
-    groups = param_groups(net)
+    groups = param_groups(net, variant.lr)
     optimizer = torch.optim.SGD(groups, momentum=MOMENTUM, nesterov=True)
-    lookahead = Lookahead(net)
+    # airbench94: the average starts as the initial state; airbench95: as the weights at the
+    # first Lookahead step of epoch lookahead_start_epoch (0-based), which updates nothing
+    start = variant.lookahead_start_epoch
+    lookahead = Lookahead(net) if start == 0 else None
     net.train()
     t, first_step_end, loss = 0, None, None
     for epoch in range(math.ceil(epochs)):
@@ -338,9 +363,12 @@ def train_run(net, model, data, seed, epochs, batch_size, max_steps, device, dty
             optimizer.step()
             t += 1
             decay = None
-            if t % LOOKAHEAD_EVERY == 0:
-                decay = lookahead_decay(t, total)
-                lookahead.update(decay)
+            if t % LOOKAHEAD_EVERY == 0 and epoch >= start:
+                if lookahead is None:
+                    lookahead = Lookahead(net)
+                else:
+                    decay = lookahead_decay(t, total)
+                    lookahead.update(decay)
             if t == 1:
                 sync(device)
                 first_step_end = time.perf_counter()
@@ -348,9 +376,12 @@ def train_run(net, model, data, seed, epochs, batch_size, max_steps, device, dty
                 observer(t, net, optimizer, decay)
             if t >= stop:
                 break
+        if lookahead is not None and variant.lookahead_each_epoch:
+            lookahead.update(1.0)  # airbench95: every epoch ends on the average
         log(f"epoch {epoch}: {t}/{total} steps, last batch loss "
             f"{loss.item() / batch_size:.4f}, {time.perf_counter() - started:.2f} s")
-    lookahead.update(1.0)  # the end: the weights become the average
+    if lookahead is not None:
+        lookahead.update(1.0)  # the end: the weights become the average
     sync(device)
     ended = time.perf_counter()
     after_first = (ended - first_step_end) / (t - 1) if t > 1 else float("nan")
@@ -406,7 +437,10 @@ def autocast_bf16(model, device_type):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="dataset packed by `dptrain pack` (HDF5)")
-    p.add_argument("--epochs", type=float, default=9.9)
+    p.add_argument("--variant", choices=sorted(VARIANTS), default="94",
+                   help="airbench94's recipe or airbench95's (the module docstring)")
+    p.add_argument("--epochs", type=float, default=None,
+                   help="the variant's (9.9, 15) unless given")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs", type=int, default=1, help="runs with seeds seed, seed+1, ...")
     p.add_argument("--tta-level", type=int, default=2, choices=(0, 1, 2))
@@ -424,6 +458,8 @@ def parse_args(argv=None):
                    help="the recipe's is 1024; smaller only for tests")
     p.add_argument("--json", default=None, help="write the runs' results here")
     a = p.parse_args(argv)
+    if a.epochs is None:
+        a.epochs = VARIANTS[a.variant].epochs
     if a.epochs <= 0:
         fail(f"--epochs {a.epochs}: must be positive")
     if a.runs < 1 or a.batch_size < 1 or (a.max_steps is not None and a.max_steps < 1):
@@ -449,7 +485,8 @@ def main(argv=None):
     # the dataset goes to the device once, before any run's clock starts
     train_x, train_y, test_x, test_y, mean, std = (
         t.to(device) for t in (train_x, train_y, test_x, test_y, mean, std))
-    net = Airbench94Net().to(device).to(memory_format=torch.channels_last)
+    variant = VARIANTS[a.variant]
+    net = Airbench94Net(variant.widths).to(device).to(memory_format=torch.channels_last)
     if a.half:  # convention (published GPU runs): everything but BN in half precision
         for m in net.modules():
             if not isinstance(m, nn.BatchNorm2d):
@@ -457,7 +494,7 @@ def main(argv=None):
     model = torch.compile(net) if a.compile else net
     if a.autocast_bf16:
         model = autocast_bf16(model, a.device)
-    print(f"pytorch {torch.__version__} on {a.device}"
+    print(f"airbench{a.variant}: pytorch {torch.__version__} on {a.device}"
           f"{' (' + torch.cuda.get_device_name() + ')' if a.device == 'cuda' else ''}, "
           f"{torch.get_num_threads()} threads, {peer_allocator.preloaded()}, compile {a.compile}, "
           f"{'float16' if a.half else 'autocast bfloat16' if a.autocast_bf16 else 'float32'}, "
@@ -467,7 +504,7 @@ def main(argv=None):
     for r in range(a.runs):
         stats = train_run(net, model, (train_x, train_y, mean, std), a.seed + r, a.epochs,
                           a.batch_size, a.max_steps, device, dtype,
-                          log=lambda s: print(s, flush=True))
+                          log=lambda s: print(s, flush=True), variant=variant)
         started = time.perf_counter()
         stats["accuracy"] = evaluate(model, net, test_x, test_y, mean, std, a.tta_level,
                                      device, dtype)
@@ -481,7 +518,7 @@ def main(argv=None):
               f"eval {stats['eval_s']:.2f} s, {acc}", flush=True)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"recipe": "airbench94", "data": a.data, "device": a.device,
+            json.dump({"recipe": f"airbench{a.variant}", "data": a.data, "device": a.device,
                        "device_name": torch.cuda.get_device_name() if a.device == "cuda"
                        else "cpu", "torch": torch.__version__, "compile": a.compile,
                        "allocator": peer_allocator.preloaded(),

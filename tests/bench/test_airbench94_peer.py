@@ -185,6 +185,48 @@ def check_training(train_x, train_y, mean, std, whiten_weight):
           "the 6 BN step counters are integers, outside Lookahead)")
 
 
+def check_airbench95_lookahead(train_x, train_y, mean, std):
+    """airbench95's variant on 27 steps of 5 with its Lookahead start moved to epoch 2 (0-based):
+    the average is taken after step 15 (the first multiple of 5 in epoch 2), nothing earlier;
+    then every epoch's end and the run's end set the weights to it (d = 1) and steps 20 and 25
+    update it with their decays; the others' lr is the variant's 10 per 1024 examples."""
+    v95 = peer.VARIANTS["95"]
+    check(v95.widths == (128, 384, 384) and v95.epochs == 15 and
+          v95.lookahead_start_epoch == 3 and v95.lookahead_each_epoch and
+          abs(v95.lr - 10 / (1024 * (1 + 1 / 0.15))) < 1e-18, "the airbench95 variant's settings")
+    variant = peer.Variant(SMALL, 27 / STEPS_PER_EPOCH, v95.lr, 2, True)
+    T, at, events = 27, [0], []
+
+    class Recording(peer.Lookahead):
+        def __init__(self, net):
+            events.append((at[0], "start"))
+            super().__init__(net)
+
+        def update(self, decay):
+            events.append((at[0], decay))
+            super().update(decay)
+
+    def observer(t, n, opt, decay):
+        others = opt.param_groups[1]
+        if abs(others["lr"] - variant.lr * peer.lr_factor(t - 1, T)) > 1e-15:
+            raise SystemExit(f"FAIL: airbench95 lr at step {t}")
+
+    net, plain = peer.Airbench94Net(SMALL), peer.Lookahead
+    # each training step runs one forward: at[0] is the step under way (1-based)
+    net.register_forward_pre_hook(lambda module, inputs: at.__setitem__(0, at[0] + 1))
+    peer.Lookahead = Recording
+    try:
+        peer.train_run(net, net, (train_x, train_y, mean, std), 3, variant.epochs, BATCH, None,
+                       torch.device("cpu"), torch.float32, observer=observer,
+                       log=lambda s: None, variant=variant)
+    finally:
+        peer.Lookahead = plain
+    d = peer.lookahead_decay
+    want = [(15, "start"), (15, 1.0), (20, d(20, T)), (20, 1.0), (25, d(25, T)), (25, 1.0),
+            (27, 1.0), (27, 1.0)]
+    check(events == want, f"airbench95 Lookahead events {events}")
+
+
 def check_rerun(train_x, train_y, mean, std):
     """--runs re-initialises one module in place: a run after another (one that went past
     the whitening bias's freeze at step 15) equals a fresh one."""
@@ -295,6 +337,7 @@ def main():
     check_lookahead_buffers()
     check_loader(train_x, train_y, mean, std)
     check_training(train_x, train_y, mean, std, whiten_weight)
+    check_airbench95_lookahead(train_x, train_y, mean, std)
     check_rerun(train_x, train_y, mean, std)
     check_tta(test_x, test_y, mean, std)
     check_cli(workdir, data)

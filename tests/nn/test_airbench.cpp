@@ -28,11 +28,10 @@ struct Expected {
 };
 
 // The torch module: whiten = Conv2d(3, 24, 2, bias=True); block<i> = {conv1, norm1, conv2,
-// norm2} with BatchNorm2d(weight fixed); head = Linear(256, 10, bias=False).
-std::vector<Expected> expected_state() {
+// norm2} with BatchNorm2d(weight fixed); head = Linear(widths[2], 10, bias=False).
+std::vector<Expected> expected_state(const std::vector<int64_t>& widths = {64, 256, 256}) {
   std::vector<Expected> e = {{"whiten.weight", {24, 3, 2, 2}, true}, {"whiten.bias", {24}, true}};
   int64_t in = 24;
-  const int64_t widths[] = {64, 256, 256};
   for (int b = 0; b < 3; ++b) {
     const std::string p = "block" + std::to_string(b + 1);
     const int64_t w = widths[b];
@@ -47,7 +46,7 @@ std::vector<Expected> expected_state() {
     }
     in = w;
   }
-  e.push_back({"head.weight", {10, 256}, true});
+  e.push_back({"head.weight", {10, widths[2]}, true});
   return e;
 }
 
@@ -160,6 +159,30 @@ TEST_F(Airbench94, ParameterAndMultiplyAddCountsOfTheIssue) {
   const int64_t per_image = model->store().forward_macs() / 2;
   EXPECT_EQ(per_image, 118147360);  // 31x31 whiten, 31/15, 15/7, 7/3 convs and the head
   EXPECT_NEAR(per_image / 1e6, 118.1, 0.05);
+}
+
+// airbench95: the same network at the published 95% variant's widths, 128/384/384.
+TEST(Airbench95, IsAirbench94AtWidths128And384) {
+  auto backend = make_cpu_backend(1);
+  ModelSpec spec;
+  spec.arch = "airbench95";
+  spec.seed = 7;
+  auto model = make_model(spec, *backend);
+  const auto expected = expected_state({128, 384, 384});
+  const auto& entries = model->store().entries();
+  ASSERT_EQ(entries.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(entries[i].name, expected[i].name) << i;
+    EXPECT_EQ(entries[i].shape, expected[i].shape) << expected[i].name;
+  }
+  // 24*12 + 24 + (128*24*9 + 128*128*9) + (384*128*9 + 384*384*9) + 2*384*384*9
+  // + 2*(2*128 + 4*384) + 384*10
+  EXPECT_EQ(model->store().parameter_count(), 4606520);
+  model->store().reset_macs();
+  Tensor x = backend->allocate({2, 32, 32, 3});
+  backend->fill(x, 0.5f);
+  model->forward(x, false);
+  EXPECT_EQ(model->store().forward_macs() / 2, 301560864);
 }
 
 TEST_F(Airbench94, InitIsPyTorchDefaultWithIdentityFilters) {

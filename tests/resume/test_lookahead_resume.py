@@ -14,7 +14,9 @@ On 2 ranks with --broadcast-buffers false, so that each rank's BN statistics and
 are its own and a rank resuming with another rank's would show.
 On 1 rank also: the same resume with the average replaced by the weights at the checkpoint (a
 plausible bug: an average restarted on resume) must differ, which shows the comparison sees
-the average; another --lookahead-every, --lookahead-base or --lookahead-power, Lookahead off,
+the average; airbench95's later start (--lookahead-start-epoch 1 --lookahead-each-epoch)
+resumed from before and from after the start equals its uninterrupted run; another
+--lookahead-every, -base, -power, -start-epoch or -each-epoch, Lookahead off,
 and a checkpoint without an average resumed with Lookahead, are refused with one line naming --resume, the
 option and the file; and the step-8 checkpoint resumed on 2 ranks with --sync-bn tracks the
 1-rank run within reduction-order rounding (bars below), every rank ending with the same BN
@@ -85,7 +87,8 @@ with tempfile.TemporaryDirectory() as tmp:
               "--eval-every", "0", "--tta", "2", "--threads", "1", "--bucket-mb", "0.5",
               "--output-dir", out, "--log-every", "1"]
     lookahead = ["--lookahead-every", str(EVERY), "--lookahead-base", "0.95",
-                 "--lookahead-power", "3"]
+                 "--lookahead-power", "3", "--lookahead-start-epoch", "0",
+                 "--lookahead-each-epoch", "false"]
     # 2 ranks: each keeps its own BN statistics (and average), so the rows must go to their rank.
     base = recipe + lookahead + (["--broadcast-buffers", "false"] if RANKS == 2 else [])
 
@@ -166,6 +169,8 @@ with tempfile.TemporaryDirectory() as tmp:
         for option, then, now in (("--lookahead-every", "3", "4"),
                                   ("--lookahead-base", "0.95", "0.9"),
                                   ("--lookahead-power", "3", "2.5"),
+                                  ("--lookahead-start-epoch", "0", "1"),
+                                  ("--lookahead-each-epoch", "false", "true"),
                                   ("--lookahead-every", "3", "0")):
             changed = [now if a == then and prev == option else a
                        for prev, a in zip([None] + base, base)]
@@ -207,6 +212,35 @@ with tempfile.TemporaryDirectory() as tmp:
                        for r in two[key])
             check(same and two["train_state/lookahead_buffers_by_rank"].shape[0] == 2,
                   "2 ranks end with the same BN statistics and the same average of them")
+
+    if RANKS == 1:
+        # 6. airbench95's Lookahead (--lookahead-start-epoch 1 --lookahead-each-epoch): the
+        # average starts from the weights at step 6 (the first multiple of 3 in epoch 2), the
+        # weights become it at steps 10 and 13; killed at step 5 (resumed from step 4, before
+        # the start) and at step 9 (from step 8, after it), each resume equals the
+        # uninterrupted run bit for bit, which differs from the airbench94 one.
+        late = [("1" if a == "0" and prev == "--lookahead-start-epoch" else
+                 "true" if a == "false" and prev == "--lookahead-each-epoch" else a)
+                for prev, a in zip([None] + base, base)]
+        code, _, stderr = run(1, late + ["--run-name", "late-straight"])
+        check(code == 0, f"a run with --lookahead-start-epoch 1 exits 0 (got {code}) {stderr[-300:]}")
+        late_straight = snapshot(os.path.join(out, "late-straight"))
+        check(weights(os.path.join(out, "late-straight")).tobytes() !=
+              weights(os.path.join(out, "straight")).tobytes(),
+              "starting the average later changes the run")
+        for kill_at in (5, 9):
+            name = f"late-killed-{kill_at}"
+            late_killed = late + ["--run-name", name, "--checkpoint-every-steps",
+                                  str(CHECKPOINT_EVERY)]
+            code, _, _ = run(1, late_killed + ["--fail-at-step", str(kill_at), "--fail-mode",
+                                               "kill"])
+            check(code != 0, f"--lookahead-start-epoch 1: killed at step {kill_at} (exit {code})")
+            wait_released(os.path.join(out, name, "metrics.h5"))
+            code, _, stderr = run(1, late_killed + ["--resume", "auto"])
+            differ = differences(late_straight, snapshot(os.path.join(out, name)))
+            check(code == 0 and not differ,
+                  f"--lookahead-start-epoch 1: killed at step {kill_at} + resumed == "
+                  f"uninterrupted, bitwise (exit {code}, {differ[:5]}) {stderr[-300:]}")
 
 finish()
 print("Lookahead resume passed")
