@@ -396,19 +396,23 @@ TEST_F(CudaVsCpu, ResNet50TrainingStep) {
 }
 
 // airbench94's step (GELU, conv bias, max pools with kernel = stride, fixed BN scales, bias-free
-// head, logits x 1/9) on both backends from the same weights. The pools pick maxima, so a
-// window whose top two values sit within float32 rounding could route one gradient element
-// differently: the tolerances are the ResNet-50 step's.
-TEST_F(CudaVsCpu, Airbench94TrainingStep) {
-  nn::ModelSpec spec;
-  spec.arch = "airbench94";
-  spec.seed = 5;
-  auto cpu_model = nn::make_model(spec, *cpu);
-  auto cuda_model = nn::make_model(spec, *cuda);
-  expect_close("initial weights", cuda_model->params(), cpu_model->params(), 0);
-  std::mt19937 gen(7);
-  compare_training_step(*cpu_model, *cuda_model, random_tensor({8, 32, 32, 3}, gen, -2.f, 2.f),
-                        cycled_labels(8, 3), 0.2f, SgdHyper{0.1f, 0.9f, 0.f, 5e-4f, true});
+// head, logits x 1/9) on both backends from the same weights, and airbench95's (the same at
+// widths 128/384/384). The pools pick maxima, so a window whose top two values sit within
+// float32 rounding could route one gradient element differently: the tolerances are the
+// ResNet-50 step's.
+TEST_F(CudaVsCpu, AirbenchTrainingSteps) {
+  for (const char* arch : {"airbench94", "airbench95"}) {
+    SCOPED_TRACE(arch);
+    nn::ModelSpec spec;
+    spec.arch = arch;
+    spec.seed = 5;
+    auto cpu_model = nn::make_model(spec, *cpu);
+    auto cuda_model = nn::make_model(spec, *cuda);
+    expect_close("initial weights", cuda_model->params(), cpu_model->params(), 0);
+    std::mt19937 gen(7);
+    compare_training_step(*cpu_model, *cuda_model, random_tensor({8, 32, 32, 3}, gen, -2.f, 2.f),
+                          cycled_labels(8, 3), 0.2f, SgdHyper{0.1f, 0.9f, 0.f, 5e-4f, true});
+  }
 }
 
 }  // namespace
