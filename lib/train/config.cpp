@@ -407,6 +407,8 @@ void validate_optimization(const TrainConfig& c) {
   require(c.lookahead_base > 0 && c.lookahead_base <= 1 && c.lookahead_power >= 0,
           "lookahead-base", "must be in (0, 1], with --lookahead-power >= 0");
   require(c.lookahead_start_epoch >= 0, "lookahead-start-epoch", "must not be negative");
+  require(c.lookahead_start_epoch < c.epochs, "lookahead-start-epoch",
+          "must be below the run's epochs (--epochs rounded up): the average would never start");
   require(c.lookahead_every > 0 || (c.lookahead_start_epoch == 0 && !c.lookahead_each_epoch),
           c.lookahead_start_epoch != 0 ? "lookahead-start-epoch" : "lookahead-each-epoch",
           "needs --lookahead-every > 0");

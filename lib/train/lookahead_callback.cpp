@@ -29,16 +29,17 @@ void blend(Backend& backend, Tensor& t, std::vector<float>& ema, const uint8_t* 
   if (!host.empty()) backend.copy_from_host(host.data(), t);
 }
 
-}  // namespace
-
-// The first multiple of `every` among the steps of epoch start_epoch + 1 on (0: none needed).
-static int64_t first_averaged_step(const LookaheadOptions& o) {
+// The step after which a late average starts (0: it starts with training): the first multiple
+// of `every` among the steps of epochs start_epoch + 1 on.
+int64_t start_step(const LookaheadOptions& o) {
   if (o.start_epoch == 0) return 0;
   return (o.start_epoch * o.steps_per_epoch / o.every + 1) * o.every;
 }
 
+}  // namespace
+
 LookaheadCallback::LookaheadCallback(nn::Model& model, const LookaheadOptions& options)
-    : model_(model), options_(options), first_step_(first_averaged_step(options)) {
+    : model_(model), options_(options), start_step_(start_step(options)) {
   snapshot();
   buffer_averaged_.assign(average_.buffers.size(), 0);
   for (const nn::StateEntry& e : model.store().entries())
@@ -54,8 +55,8 @@ double LookaheadCallback::decay_after(int64_t t) const {
 
 void LookaheadCallback::after_step(const StepPosition& at, optim::Optimizer&, bool) {
   const int64_t t = at.global_step + 1;
-  if (t < first_step_) return;  // not started: nothing moves
-  if (t == first_step_) {
+  if (t < start_step_) return;  // not started: nothing moves
+  if (t == start_step_) {
     snapshot();
   } else if (const double d = decay_after(t); d >= 0) {
     update(d);

@@ -4,9 +4,9 @@
 //   d = base^k * (t / T)^power,  ema = lerp(ema, w, 1 - d)  (torch's lerp_),  w = ema,
 // and after the last step T once more with d = 1, so training ends on the average.
 // As in airbench95, the average may start later (--lookahead-start-epoch E > 0): it is taken
-// from the weights at the first k-th step of epoch E + 1 (no update there), and nothing moves
-// before; with --lookahead-each-epoch the weights also become the average (d = 1) at the end
-// of every epoch from then on.
+// from the weights after the first k-th step of epochs E + 1 on (no update there), and nothing
+// moves before; with --lookahead-each-epoch the weights also become the average (d = 1) at the
+// end of every epoch from then on.
 // The arithmetic runs on host copies of the flat buffers (2M floats every k steps for the
 // recipe's network). The parameters' average is identical on every rank, as the parameters
 // are; the BN statistics' is each rank's own, as the statistics are (the same on every rank
@@ -45,7 +45,8 @@ struct LookaheadOptions {
 
 class LookaheadCallback final : public StepCallback {
  public:
-  // Snapshots the model's state as the average's start.
+  // Snapshots the model's state as the average's start (with a late start, a placeholder until
+  // then, which a checkpoint stores as it is).
   LookaheadCallback(nn::Model& model, const LookaheadOptions& options);
   void after_step(const StepPosition& at, optim::Optimizer&, bool updated) override;
   // The decay after step t (1-based), or a negative value where no update is due.
@@ -60,7 +61,7 @@ class LookaheadCallback final : public StepCallback {
  private:
   nn::Model& model_;
   LookaheadOptions options_;
-  int64_t first_step_ = 0;  // after it the average starts from the weights (0: at construction)
+  int64_t start_step_ = 0;  // after it the average starts from the weights (0: at construction)
   LookaheadAverage average_;
   std::vector<float> host_;
   std::vector<uint8_t> buffer_averaged_;  // per buffer element: 1 unless num_batches_tracked

@@ -223,6 +223,13 @@ void TrainingCheckpointer::check_lookahead(const std::string& path, const Checkp
   if ((saved("lookahead_each_epoch") != 0) != identity_.lookahead_each_epoch)
     refuse(path, "--lookahead-each-epoch", saved("lookahead_each_epoch") ? "true" : "false",
            identity_.lookahead_each_epoch ? "true" : "false");
+  // A late start's step follows from the steps per epoch (LookaheadCallback): with another
+  // count the checkpoint's average could be taken for started or not started wrongly.
+  const int64_t steps_per_epoch = meta_int(meta, "steps_per_epoch", path);
+  if (identity_.lookahead_start_epoch > 0 && steps_per_epoch != identity_.steps_per_epoch)
+    refuse(path, "steps per epoch", std::to_string(steps_per_epoch),
+           std::to_string(identity_.steps_per_epoch) +
+               " (--max-steps-per-epoch changed?), which --lookahead-start-epoch needs the same");
 }
 
 ResumePoint TrainingCheckpointer::load(const std::string& path, EpochTotals& mine) {

@@ -202,10 +202,11 @@ class ConvGroup(nn.Module):
 
 
 class Airbench94Net(nn.Module):
-    """whiten (2x2 valid conv 3->24, bias) -> GELU -> 3 ConvGroups (64, 256, 256; 31->15->7->3)
-    -> MaxPool3 -> Linear 256->10 without bias -> x 1/9. No residuals."""
+    """whiten (2x2 valid conv 3->24, bias) -> GELU -> 3 ConvGroups (`widths`: airbench94's 64,
+    256, 256, airbench95's 128, 384, 384; 31->15->7->3) -> MaxPool3 -> Linear widths[2]->10
+    without bias -> x 1/9. No residuals."""
 
-    def __init__(self, widths=WIDTHS):  # other widths: only for fast tests
+    def __init__(self, widths=WIDTHS):
         super().__init__()
         self.whiten = nn.Conv2d(3, WHITEN_WIDTH, kernel_size=2, padding=0, bias=True)
         self.whiten.weight.requires_grad_(False)  # frozen for the whole run
@@ -299,7 +300,8 @@ def lookahead_decay(t, total):
 class Lookahead:
     """ema over every floating-point tensor of the state dict, BN running statistics
     included (num_batches_tracked is an integer and stays out). update(d): ema = d*ema +
-    (1-d)*w, then w = ema. The ema starts as the initial state.
+    (1-d)*w, then w = ema. The ema starts as the state it is made from: the initial one in
+    airbench94, the weights at its start step in airbench95 (train_run).
     convention: it runs after steps t = 5, 10, ... with d at t; at the end update(1.0) sets
     the weights to the ema of the last such t (with T = 476, step 476's change is dropped)."""
 

@@ -3,8 +3,9 @@ packed dataset of smooth random 32x32 RGB images: the whitening filters whiten t
 the LR schedule and Lookahead decays take the recipe's values and reach the optimiser, frozen
 tensors stay put, the whitening bias freezes after epoch 3, the final weights are the
 Lookahead average, alternating flip + translate produce what they should, TTA level 2 runs 6
-forward passes and equals its definition, and the command line writes its JSON and refuses
-bad input in one line. Batch 32 and 5 steps per epoch keep it to seconds on 2 cores.
+forward passes and equals its definition, airbench95's variant has jobs/cifar10_95_fast.cfg's
+settings and its Lookahead starts late and averages at every epoch's end, and the command line
+writes its JSON and refuses bad input in one line. Batch 32 and 5 steps per epoch keep it to seconds on 2 cores.
 
 usage: test_airbench94_peer.py WORKDIR"""
 import ctypes.util
@@ -22,6 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import pytorch_airbench94 as peer  # noqa: E402
 
+CONFIG_95 = os.path.join(HERE, "..", "..", "jobs", "cifar10_95_fast.cfg")
 BATCH, STEPS_PER_EPOCH, TEST = 32, 5, 40
 SMALL = (16, 32, 32)  # narrower groups for the in-process checks: seconds, not minutes
 TRAIN = BATCH * STEPS_PER_EPOCH + 7  # the last partial batch (7) is dropped
@@ -191,9 +193,18 @@ def check_airbench95_lookahead(train_x, train_y, mean, std):
     then every epoch's end and the run's end set the weights to it (d = 1) and steps 20 and 25
     update it with their decays; the others' lr is the variant's 10 per 1024 examples."""
     v95 = peer.VARIANTS["95"]
-    check(v95.widths == (128, 384, 384) and v95.epochs == 15 and
-          v95.lookahead_start_epoch == 3 and v95.lookahead_each_epoch and
-          abs(v95.lr - 10 / (1024 * (1 + 1 / 0.15))) < 1e-18, "the airbench95 variant's settings")
+    config = dict(line.split("=", 1) for line in open(CONFIG_95).read().splitlines()
+                  if "=" in line and not line.startswith("#"))
+    config = {k.strip(): v.strip() for k, v in config.items()}
+    lr, decay = float(config["lr"]), float(config["weight-decay"])
+    check(v95.widths == (128, 384, 384) and v95.epochs == float(config["epochs"]) == 15 and
+          v95.lookahead_start_epoch == int(config["lookahead-start-epoch"]) == 3 and
+          v95.lookahead_each_epoch and config["lookahead-each-epoch"] == "true" and
+          config["arch"] == "airbench95",
+          "the airbench95 variant's settings are jobs/cifar10_95_fast.cfg's")
+    check(abs(v95.lr / lr - 1) < 1e-6 and abs(peer.DECAY / v95.lr / decay - 1) < 1e-6,
+          f"its lr {v95.lr:.8g} and weight decay {peer.DECAY / v95.lr:.8g} are the config's "
+          f"({lr}, {decay})")
     variant = peer.Variant(SMALL, 27 / STEPS_PER_EPOCH, v95.lr, 2, True)
     T, at, events = 27, [0], []
 

@@ -340,7 +340,7 @@ TEST_P(Airbench94Bf16, TrainingPassMatchesTheNhwcNetwork) {
     }
     return std::sqrt(diff / std::max(norm, 1e-30));
   };
-  const double tolerance = GetParam() ? 2e-2 : 0.0;
+  const double tolerance = GetParam() ? 1e-2 : 0.0;
   EXPECT_LE(relative_error(logits.data(), nhwc_logits.data(), logits.size()), tolerance);
   for (const auto& e : model->store().entries()) {
     if (e.kind != StateKind::parameter || !e.trainable) continue;

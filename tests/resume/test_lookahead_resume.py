@@ -15,7 +15,8 @@ are its own and a rank resuming with another rank's would show.
 On 1 rank also: the same resume with the average replaced by the weights at the checkpoint (a
 plausible bug: an average restarted on resume) must differ, which shows the comparison sees
 the average; airbench95's later start (--lookahead-start-epoch 1 --lookahead-each-epoch)
-resumed from before and from after the start equals its uninterrupted run; another
+resumed from before and from after the start equals its uninterrupted run, and refuses
+another count of steps per epoch; another
 --lookahead-every, -base, -power, -start-epoch or -each-epoch, Lookahead off,
 and a checkpoint without an average resumed with Lookahead, are refused with one line naming --resume, the
 option and the file; and the step-8 checkpoint resumed on 2 ranks with --sync-bn tracks the
@@ -228,7 +229,7 @@ with tempfile.TemporaryDirectory() as tmp:
         check(weights(os.path.join(out, "late-straight")).tobytes() !=
               weights(os.path.join(out, "straight")).tobytes(),
               "starting the average later changes the run")
-        for kill_at in (5, 9):
+        for kill_at, resumed_at in ((5, "epoch 1/3 step 5/5"), (9, "epoch 2/3 step 4/5")):
             name = f"late-killed-{kill_at}"
             late_killed = late + ["--run-name", name, "--checkpoint-every-steps",
                                   str(CHECKPOINT_EVERY)]
@@ -236,11 +237,22 @@ with tempfile.TemporaryDirectory() as tmp:
                                                "kill"])
             check(code != 0, f"--lookahead-start-epoch 1: killed at step {kill_at} (exit {code})")
             wait_released(os.path.join(out, name, "metrics.h5"))
-            code, _, stderr = run(1, late_killed + ["--resume", "auto"])
+            code, stdout, stderr = run(1, late_killed + ["--resume", "auto"])
+            check(code == 0 and resumed_at in stdout,
+                  f"--lookahead-start-epoch 1: killed at step {kill_at}, resumed at {resumed_at} "
+                  f"(exit {code}) {stderr[-300:]}")
             differ = differences(late_straight, snapshot(os.path.join(out, name)))
-            check(code == 0 and not differ,
-                  f"--lookahead-start-epoch 1: killed at step {kill_at} + resumed == "
-                  f"uninterrupted, bitwise (exit {code}, {differ[:5]}) {stderr[-300:]}")
+            check(not differ, f"--lookahead-start-epoch 1: killed at step {kill_at} + resumed == "
+                              f"uninterrupted, bitwise ({differ[:5]})")
+        # The start step follows from the steps per epoch: even at an epoch boundary, where
+        # other runs may change them, a late start refuses another count.
+        code, _, _ = run(1, late + ["--run-name", "late-epoch-1", "--fail-at-step", "7",
+                                    "--fail-mode", "kill"])
+        boundary = os.path.join(out, "late-epoch-1", "checkpoint.h5")
+        ok, seen = refusal(late + ["--run-name", "late-fewer", "--max-steps-per-epoch", "4",
+                                   "--resume", boundary],
+                           boundary, "steps per epoch 5", "--lookahead-start-epoch needs")
+        check(ok, f"a late start's epoch-1 checkpoint is refused with 4 steps per epoch: {seen}")
 
 finish()
 print("Lookahead resume passed")

@@ -42,8 +42,9 @@ class OnednnConv {
   size_t cached_entries() const {
     return fwd_.size() + backward_primitives_ + weight_grad_gemm_.cached_entries();
   }
-  // Calls run so far that were asked in bf16 and ran in f32, oneDNN having only a reference
-  // bf16 kernel for them on this CPU (a backward call counts one, with or without dx).
+  // oneDNN primitive runs so far that were asked in bf16 and ran in f32, oneDNN having only a
+  // reference bf16 kernel for them on this CPU: each forward primitive, and each backward one
+  // (data and weights together), run in f32 counts one.
   size_t bf16_passes_in_f32() const { return bf16_passes_in_f32_; }
   bool winograd() const { return winograd_; }
   bool bf16() const { return bf16_; }
