@@ -163,7 +163,9 @@ po::options_description optim_options(TrainConfig& c, std::string& milestones,
        "Lookahead: the average starts from the weights at its first update after this many "
        "epochs (airbench95: 3); 0: from the initial weights")
       ("lookahead-each-epoch",
-       po::value(&c.lookahead_each_epoch)->default_value(c.lookahead_each_epoch)->implicit_value(true),
+       po::value(&c.lookahead_each_epoch)
+           ->default_value(c.lookahead_each_epoch)
+           ->implicit_value(true),
        "Lookahead: the weights also become the average at the end of every epoch once it has "
        "started (airbench95)");
   add_onecycle_options(optim, c);
