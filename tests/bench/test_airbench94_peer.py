@@ -5,7 +5,8 @@ tensors stay put, the whitening bias freezes after epoch 3, the final weights ar
 Lookahead average, alternating flip + translate produce what they should, TTA level 2 runs 6
 forward passes and equals its definition, airbench95's variant has jobs/cifar10_95_fast.cfg's
 settings and its Lookahead starts late and averages at every epoch's end, and the command line
-writes its JSON and refuses bad input in one line. Batch 32 and 5 steps per epoch keep it to seconds on 2 cores.
+writes its JSON and refuses bad input in one line. Batch 32 and 5 steps per epoch keep it to
+seconds on 2 cores.
 
 usage: test_airbench94_peer.py WORKDIR"""
 import ctypes.util

@@ -81,7 +81,8 @@ from torch_oracle_airbench import Airbench94  # noqa: E402
 from torch_trajectory import (EARLY_STEPS, NOISE_FACTOR, augment, fashion_split,  # noqa: E402
                               initial_state, loss_failures, rel, run_oracle)
 
-CONFIGS = {v: os.path.join(HERE, "..", "..", "jobs", f"cifar10_{v}_fast.cfg") for v in ("94", "95")}
+CONFIGS = {v: os.path.join(HERE, "..", "..", "jobs", f"cifar10_{v}_fast.cfg")
+           for v in ("94", "95")}
 FORWARD_BAR = 1e-5
 WHITEN_BAR = 1e-6
 LR_BAR = 1e-6  # TrainConfig's options are float32

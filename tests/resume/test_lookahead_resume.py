@@ -224,7 +224,8 @@ with tempfile.TemporaryDirectory() as tmp:
                  "true" if a == "false" and prev == "--lookahead-each-epoch" else a)
                 for prev, a in zip([None] + base, base)]
         code, _, stderr = run(1, late + ["--run-name", "late-straight"])
-        check(code == 0, f"a run with --lookahead-start-epoch 1 exits 0 (got {code}) {stderr[-300:]}")
+        check(code == 0,
+              f"a run with --lookahead-start-epoch 1 exits 0 (got {code}) {stderr[-300:]}")
         late_straight = snapshot(os.path.join(out, "late-straight"))
         check(weights(os.path.join(out, "late-straight")).tobytes() !=
               weights(os.path.join(out, "straight")).tobytes(),
