@@ -136,9 +136,11 @@ class Airbench94 : public ::testing::Test {
 
 }  // namespace
 
-TEST_F(Airbench94, StateIsTheTorchModulesNamesOrderShapesAndTrainability) {
-  const auto expected = expected_state();
-  const auto& entries = model->store().entries();
+// The model's state against the torch module's at `widths`: names, order, shapes and which
+// parameters train.
+static void expect_torch_state(const Model& model, const std::vector<int64_t>& widths) {
+  const auto expected = expected_state(widths);
+  const auto& entries = model.store().entries();
   ASSERT_EQ(entries.size(), expected.size());
   for (size_t i = 0; i < expected.size(); ++i) {
     EXPECT_EQ(entries[i].name, expected[i].name) << i;
@@ -147,6 +149,10 @@ TEST_F(Airbench94, StateIsTheTorchModulesNamesOrderShapesAndTrainability) {
       EXPECT_EQ(entries[i].trainable, expected[i].trainable) << expected[i].name;
     }
   }
+}
+
+TEST_F(Airbench94, StateIsTheTorchModulesNamesOrderShapesAndTrainability) {
+  expect_torch_state(*model, {64, 256, 256});
 }
 
 TEST_F(Airbench94, ParameterAndMultiplyAddCountsOfTheIssue) {
@@ -168,13 +174,7 @@ TEST(Airbench95, IsAirbench94AtWidths128And384) {
   spec.arch = "airbench95";
   spec.seed = 7;
   auto model = make_model(spec, *backend);
-  const auto expected = expected_state({128, 384, 384});
-  const auto& entries = model->store().entries();
-  ASSERT_EQ(entries.size(), expected.size());
-  for (size_t i = 0; i < expected.size(); ++i) {
-    EXPECT_EQ(entries[i].name, expected[i].name) << i;
-    EXPECT_EQ(entries[i].shape, expected[i].shape) << expected[i].name;
-  }
+  expect_torch_state(*model, {128, 384, 384});
   // 24*12 + 24 + (128*24*9 + 128*128*9) + (384*128*9 + 384*384*9) + 2*384*384*9
   // + 2*(2*128 + 4*384) + 384*10
   EXPECT_EQ(model->store().parameter_count(), 4606520);
