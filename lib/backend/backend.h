@@ -25,8 +25,14 @@ namespace dp {
 struct Conv2dGeometry {
   int64_t n, h, w, c_in;    // input
   int64_t c_out, kernel, stride, pad;
-  int64_t out_h() const { return (h + 2 * pad - kernel) / stride + 1; }
-  int64_t out_w() const { return (w + 2 * pad - kernel) / stride + 1; }
+  // Output rows and columns cut off the bottom and right: `pad` zeros before the input and
+  // pad - trim after it (PyTorch pads symmetrically: trim 0). A floor-mode pool that never
+  // reads an odd map's last row and column lets its convolution skip them (trim 1); a
+  // data gradient run as a forward convolution pads more after (trim -1).
+  int64_t trim = 0;
+  int64_t pad_after() const { return pad - trim; }
+  int64_t out_h() const { return (h + pad + pad_after() - kernel) / stride + 1; }
+  int64_t out_w() const { return (w + pad + pad_after() - kernel) / stride + 1; }
 };
 
 struct PoolGeometry {
@@ -115,6 +121,9 @@ class Backend {
                              const Tensor& flip, Tensor& out) = 0;
 
   // --- convolution (no bias here; a layer with one adds channel_bias_forward) ----------------
+  // Whether conv2d_forward and conv2d_backward take a geometry with trim != 0 (false by
+  // default: cuDNN's convolution descriptors pad symmetrically).
+  virtual bool supports_conv_trim() const { return false; }
   virtual void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                               Tensor& y) = 0;
   // dx may be null (the first layer needs no input gradient).

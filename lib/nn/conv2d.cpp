@@ -21,8 +21,15 @@ Conv2d::Conv2d(ParameterStore& store, const std::string& name, int64_t in_channe
 Conv2dGeometry Conv2d::geometry(const Tensor& x) const {
   DP_CHECK(x.rank() == 4 && x.dim(3) == in_channels_, "conv '{}' expects {{N,H,W,{}}}, got {}",
            store_.entry(weight_).name, in_channels_, to_string(x.shape()));
-  return Conv2dGeometry{x.dim(0), x.dim(1), x.dim(2), in_channels_,
-                        out_channels_, kernel_, stride_, pad_};
+  const Conv2dGeometry same{x.dim(0),      x.dim(1), x.dim(2), in_channels_,
+                            out_channels_, kernel_,  stride_,  pad_};
+  if (!feeds_floor_pool2_ || !store_.backend().supports_conv_trim()) return same;
+  Conv2dGeometry trimmed = same;
+  trimmed.trim = 1;
+  const bool odd_map =
+      same.out_h() % 2 == 1 && same.out_w() % 2 == 1 && same.out_h() > 1 && same.out_w() > 1;
+  const bool one_less = trimmed.out_h() == same.out_h() - 1 && trimmed.out_w() == same.out_w() - 1;
+  return odd_map && one_less && trimmed.pad_after() >= 0 ? trimmed : same;
 }
 
 int64_t Conv2d::macs(const Conv2dGeometry& g) {

@@ -21,6 +21,11 @@ class Conv2d : public Layer {
   Tensor& backward(const Tensor& dy) override;
   // The first layer of a network needs no input gradient; skipping it saves a full pass.
   void set_input_grad(bool needed) { input_grad_ = needed; }
+  // For a floor-mode 2x2 stride-2 max pool right after this layer, which never reads an odd
+  // output map's last row and column: the convolution leaves them out (Conv2dGeometry::trim)
+  // where the backend supports it and the map is odd both ways. The rows and columns kept hold
+  // the same values; the pool's output is unchanged.
+  void set_feeds_floor_pool2(bool feeds) { feeds_floor_pool2_ = feeds; }
   // Whether backward has anything to compute: the input gradient, or a parameter's that
   // requires one (ParameterStore::requires_grad). Backward skips the convolution itself when
   // only the bias needs its gradient.
@@ -49,6 +54,7 @@ class Conv2d : public Layer {
   std::optional<ParameterStore::Id> bias_;
   int64_t in_channels_, out_channels_, kernel_, stride_, pad_;
   bool input_grad_ = true;
+  bool feeds_floor_pool2_ = false;
   bool gelu_fused_ = false;       // the last forward_gelu ran the fused op: so does backward_gelu
   bool gelu_input_kept_ = false;  // ... and kept the GELU's input (conv + bias) in y_
   Tensor x_;                      // handle to the input, kept for backward

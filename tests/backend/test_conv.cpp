@@ -55,8 +55,8 @@ Shape out_shape(const Conv2dGeometry& g) { return {g.n, g.out_h(), g.out_w(), g.
 Shape w_shape(const Conv2dGeometry& g) { return {g.c_out, g.c_in, g.kernel, g.kernel}; }
 
 std::string describe(const Conv2dGeometry& g) {
-  return fmt::format("n{} {}x{} {}->{} k{} s{} p{}", g.n, g.h, g.w, g.c_in, g.c_out, g.kernel,
-                     g.stride, g.pad);
+  return fmt::format("n{} {}x{} {}->{} k{} s{} p{} trim {}", g.n, g.h, g.w, g.c_in, g.c_out,
+                     g.kernel, g.stride, g.pad, g.trim);
 }
 
 void expect_matches_naive(Backend& be, const Conv2dGeometry& g) {
@@ -124,6 +124,78 @@ TEST(CpuConv, FiniteDifferenceGradients) {
     expect_gradient("conv dw", w, dw, loss);
   }
 }
+
+#ifndef DP_TEST_ON_CUDA  // cuDNN pads symmetrically: the CUDA backend refuses a trim
+// A trimmed convolution (Conv2dGeometry::trim 1: `pad` zeros before the input, one fewer
+// after; for a floor-mode pool that never reads an odd map's last row and column) in f32, on
+// Winograd's shapes and on those the own kernels would take untrimmed (16 channels: thin
+// Winograd; a 3x3 map: the GEMM lowering), all of which leave it to oneDNN's direct kernels:
+// it matches the naive loop on its own geometry, its output is the whole map's less the last
+// row and column, its gradients are the whole map's with that row and column of dy zero, and
+// they pass a finite-difference check. A trim past the padding is refused.
+TEST(CpuConv, TrimmedOutputIsTheWholeMapLessItsLastRowAndColumn) {
+  const Conv2dGeometry shapes[] = {{2, 7, 7, 24, 64, 3, 1, 1, 1},
+                                   {2, 15, 15, 64, 64, 3, 1, 1, 1},
+                                   {2, 9, 9, 16, 16, 3, 1, 1, 1},
+                                   {2, 3, 3, 32, 32, 3, 1, 1, 1}};
+  for (bool winograd : {true, false}) {
+    cpu::CpuConvOptions options;
+    options.winograd = winograd;
+    cpu::CpuBackend be(0, options);
+    // Networks ask for a trim only where the convolutions run direct (Winograd gains little).
+    EXPECT_EQ(be.supports_conv_trim(), !winograd);
+    for (const Conv2dGeometry& g : shapes) {
+      SCOPED_TRACE(describe(g) + (winograd ? " winograd" : " direct"));
+      expect_matches_naive(be, g);
+      Conv2dGeometry whole = g;
+      whole.trim = 0;
+      ASSERT_EQ(g.out_h(), whole.out_h() - 1);
+      std::mt19937 gen(13);
+      Tensor x = random_tensor(in_shape(g), gen), w = random_tensor(w_shape(g), gen);
+      Tensor dy = random_tensor(out_shape(g), gen);
+      Tensor dy_whole = Tensor::zeros(out_shape(whole));  // dy, and 0 in the last row and column
+      for (int64_t i = 0; i < dy.numel(); ++i) {
+        const int64_t c = i % g.c_out, px = i / g.c_out, ox = px % g.out_w(),
+                      oy = px / g.out_w() % g.out_h(), n = px / (g.out_w() * g.out_h());
+        dy_whole.data()[((n * whole.out_h() + oy) * whole.out_w() + ox) * g.c_out + c] =
+            dy.data()[i];
+      }
+      Tensor y, dx, dw, y_whole, dx_whole, dw_whole;
+      be.conv2d_forward(g, x, w, y);
+      be.conv2d_backward(g, x, w, dy, &dx, dw);
+      be.conv2d_forward(whole, x, w, y_whole);
+      be.conv2d_backward(whole, x, w, dy_whole, &dx_whole, dw_whole);
+      const Tensor y_nhwc = in_nhwc_order(y), y_whole_nhwc = in_nhwc_order(y_whole);
+      Tensor y_cropped = Tensor::empty(out_shape(g));
+      for (int64_t i = 0; i < y_cropped.numel(); ++i) {
+        const int64_t c = i % g.c_out, px = i / g.c_out, ox = px % g.out_w(),
+                      oy = px / g.out_w() % g.out_h(), n = px / (g.out_w() * g.out_h());
+        y_cropped.data()[i] =
+            y_whole_nhwc.data()[((n * whole.out_h() + oy) * whole.out_w() + ox) * g.c_out + c];
+      }
+      EXPECT_CLOSE(y_nhwc, y_cropped, 1e-5);
+      EXPECT_CLOSE(in_nhwc_order(dx), in_nhwc_order(dx_whole), 1e-5);
+      EXPECT_CLOSE(dw, dw_whole, 1e-5);
+    }
+    const Conv2dGeometry small{2, 5, 5, 3, 4, 3, 1, 1, 1};
+    SCOPED_TRACE(describe(small));
+    std::mt19937 gen(3);
+    Tensor x = random_tensor(in_shape(small), gen), w = random_tensor(w_shape(small), gen);
+    Tensor r = random_tensor(out_shape(small), gen);
+    Tensor y, dx, dw;
+    auto loss = [&] {
+      be.conv2d_forward(small, x, w, y);
+      return dot(y, r);
+    };
+    be.conv2d_backward(small, x, w, r, &dx, dw);
+    expect_gradient("trimmed conv dx", x, dx, loss);
+    expect_gradient("trimmed conv dw", w, dw, loss);
+    const Conv2dGeometry past_padding{2, 5, 5, 3, 4, 3, 1, 0, 1};
+    Tensor out;
+    EXPECT_THROW(be.conv2d_forward(past_padding, x, w, out), Error);
+  }
+}
+#endif
 
 TEST(CpuConv, BackwardWithoutInputGradient) {
   auto be = make_backend_under_test();
@@ -228,9 +300,10 @@ bool whitening_backward_in_f32(const Conv2dGeometry& g) {
 TEST(CpuConv, Bf16ReadsOperandsRoundedOnceAndAccumulatesInF32) {
   if (!cpu_has_native_bf16())
     GTEST_SKIP() << "this CPU has neither AVX512-BF16 nor AMX: no bf16 convolutions here";
-  const Conv2dGeometry shapes[] = {{2, 32, 32, 3, 24, 2, 1, 0}, {2, 15, 15, 24, 64, 3, 1, 1},
-                                   {2, 7, 7, 64, 256, 3, 1, 1}, {2, 3, 3, 256, 256, 3, 1, 1},
-                                   {2, 8, 8, 32, 64, 3, 2, 1},  {2, 8, 8, 64, 32, 1, 1, 0}};
+  const Conv2dGeometry shapes[] = {{2, 32, 32, 3, 24, 2, 1, 0},    {2, 15, 15, 24, 64, 3, 1, 1},
+                                   {2, 7, 7, 64, 256, 3, 1, 1},    {2, 3, 3, 256, 256, 3, 1, 1},
+                                   {2, 8, 8, 32, 64, 3, 2, 1},     {2, 8, 8, 64, 32, 1, 1, 0},
+                                   {2, 15, 15, 24, 64, 3, 1, 1, 1}};
   for (bool blocked : {false, true}) {
     cpu::CpuConvOptions options;
     options.bf16 = true;
@@ -313,7 +386,11 @@ TEST(CpuConv, Bf16ActivationsAreTheF32ResultRoundedOnce) {
                                    {2, 15, 15, 24, 64, 3, 1, 1},
                                    {2, 7, 7, 64, 256, 3, 1, 1},
                                    {2, 3, 3, 256, 256, 3, 1, 1},
-                                   {2, 7, 7, 256, 64, 3, 1, 0}};
+                                   {2, 7, 7, 256, 64, 3, 1, 0},
+                                   // trimmed as airbench's block convs before their pools
+                                   {2, 15, 15, 24, 64, 3, 1, 1, 1},
+                                   {2, 15, 15, 64, 256, 3, 1, 1, 1},
+                                   {2, 7, 7, 256, 256, 3, 1, 1, 1}};
   // NHWC, and blocked (nChw16c) as --precision bf16 keeps them on CPUs without AMX.
   for (bool blocked : {false, true}) {
     cpu::CpuConvOptions options;
@@ -365,15 +442,18 @@ TEST(CpuConv, Bf16ActivationsAreTheF32ResultRoundedOnce) {
 #ifndef DP_TEST_ON_CUDA
 // The weight gradient of 256-channel bf16 layers as im2col + GEMM (weight_grad_gemm.h), summed
 // over chunks of pixels (whole blocks of 32, the last one zero-padded): the 3x3 map's 36 pixels
-// take one full chunk and 4 pixels of a second, the 7x7 map's 98 three full ones and 2 pixels;
-// each equals the naive loop on the same bf16 values, from NHWC and from blocked operands.
+// take one full chunk and 4 pixels of a second, the 7x7 map's 98 three full ones and 2 pixels,
+// the trimmed 7x7 map's 6x6 outputs (72 pixels) two and 8, their windows reading padding
+// before the map but none after it; each equals the naive loop on the same bf16 values, from
+// NHWC and from blocked operands.
 TEST(CpuConv, Bf16WeightGradientAsGemmSumsItsChunks) {
   if (!cpu::WeightGradGemm::available())
     GTEST_SKIP() << "this CPU has no bf16 matmul: the weight gradient GEMM is not used here";
   cpu::DnnlContext ctx;
   cpu::WeightGradGemm gemm(ctx, 32);
   for (const Conv2dGeometry& g :
-       {Conv2dGeometry{4, 3, 3, 256, 64, 3, 1, 1}, Conv2dGeometry{2, 7, 7, 256, 32, 3, 1, 1}}) {
+       {Conv2dGeometry{4, 3, 3, 256, 64, 3, 1, 1}, Conv2dGeometry{2, 7, 7, 256, 32, 3, 1, 1},
+        Conv2dGeometry{2, 7, 7, 256, 32, 3, 1, 1, 1}}) {
     std::mt19937 gen(9);
     Tensor x = rounded_to_bf16(random_tensor(in_shape(g), gen));
     Tensor dy = rounded_to_bf16(random_tensor(out_shape(g), gen));

@@ -118,6 +118,7 @@ float* grown(std::vector<float>& buffer, int64_t size) {
 }  // namespace
 
 ConvLowering conv_lowering_for(const Conv2dGeometry& g) {
+  if (g.trim != 0) return ConvLowering::none;  // the lowerings assume symmetric padding
   if (g.kernel == 1 && g.pad == 0)
     return g.out_h() * g.out_w() <= kPointwiseMaxOutputPixels ? ConvLowering::pointwise
                                                               : ConvLowering::none;

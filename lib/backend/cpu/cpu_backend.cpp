@@ -27,6 +27,7 @@ CpuBackend::CpuBackend(int threads, CpuConvOptions conv)
       blocked_(conv.blocked_activations),
       conv_(*ctx_, conv.winograd, conv.bf16),
       thin_winograd_enabled_(conv.winograd && conv.thin_winograd && !conv.bf16),
+      conv_trim_(conv.trim && (conv.bf16 || !conv.winograd)),
       gemm_small_maps_(conv.gemm_small_maps && !conv.bf16),
       bf16_activations_(conv.bf16 && conv.bf16_activations),
       batchnorm_(*ctx_),

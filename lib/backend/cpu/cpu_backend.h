@@ -32,6 +32,9 @@ struct CpuConvOptions {
   // Small output maps as one GEMM over the batch (conv_as_gemm.h):
   // DPTRAIN_CPU_CONV_GEMM=on|off (unset: on).
   bool gemm_small_maps = conv_gemm_from_environment();
+  // Output rows and columns a floor-mode pool never reads left out (Backend::
+  // supports_conv_trim): DPTRAIN_CPU_CONV_TRIM=on|off (unset: on).
+  bool trim = conv_trim_from_environment();
   // nChw16c activations in stages of 32+ channels on 3x3+ maps (activation_layout.h).
   bool blocked_activations = true;
   // Every convolution on oneDNN's bf16 kernels where this CPU has them (onednn_conv.cpp),
@@ -66,6 +69,9 @@ class CpuBackend final : public Backend {
 
   void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                       Tensor& y) override;
+  // Where convolutions run direct (bf16, or DPTRAIN_CPU_CONV=direct): oneDNN's direct kernels
+  // pad each side on its own; its Winograd and the own and GEMM kernels take trim 0 only.
+  bool supports_conv_trim() const override { return conv_trim_; }
   void conv2d_backward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, const Tensor& dy,
                        Tensor* dx, Tensor& dw) override;
 
@@ -191,6 +197,7 @@ class CpuBackend final : public Backend {
   ConvAsGemm gemm_conv_;
   ThinWinograd thin_winograd_;
   bool thin_winograd_enabled_;
+  bool conv_trim_;
   bool gemm_small_maps_;
   bool bf16_activations_;
   OnednnBatchNorm batchnorm_;

@@ -17,6 +17,9 @@ namespace dp::cpu {
 // Winograd for the 3x3 stride-1 convolutions it speeds up (see onednn_conv.cpp) unless
 // DPTRAIN_CPU_CONV=direct, which keeps direct convolution everywhere.
 bool conv_winograd_from_environment();
+// Convolutions may leave out the output rows and columns a floor-mode pool never reads
+// (Conv2dGeometry::trim) unless DPTRAIN_CPU_CONV_TRIM=off, which computes the whole map.
+bool conv_trim_from_environment();
 
 // Throws a dp::Error naming the operand whose shape does not match the geometry (dy optional).
 void check_conv_operands(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,

@@ -111,8 +111,8 @@ void run(const Conv2dGeometry& g, const T* xs, const PatchWeights& pw, uint16_t*
 
 bool patch_conv_gelu_applies(const Conv2dGeometry& g, DType x_dtype) {
   return simd::cpu_has_avx512_bf16() && (x_dtype == DType::f32 || x_dtype == DType::bf16) &&
-         g.stride == 1 && g.pad == 0 && g.kernel * g.kernel * g.c_in <= kMaxTaps && g.c_out >= 1 &&
-         g.c_out <= kMaxOut && g.out_h() > 0 && g.out_w() > 0;
+         g.stride == 1 && g.pad == 0 && g.trim == 0 && g.kernel * g.kernel * g.c_in <= kMaxTaps &&
+         g.c_out >= 1 && g.c_out <= kMaxOut && g.out_h() > 0 && g.out_w() > 0;
 }
 
 void patch_conv_bias_gelu(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,

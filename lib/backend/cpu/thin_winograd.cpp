@@ -311,8 +311,8 @@ bool thin_winograd_from_environment() { return !env_switch("DPTRAIN_CPU_CONV_THI
 
 bool ThinWinograd::applies(const Conv2dGeometry& g) {
   static const bool avx512 = __builtin_cpu_supports("avx512f");
-  return avx512 && g.kernel == 3 && g.stride == 1 && g.pad == 1 && g.c_in == kChannels &&
-         g.c_out == kChannels && g.h >= 8 && g.w >= 8;
+  return avx512 && g.kernel == 3 && g.stride == 1 && g.pad == 1 && g.trim == 0 &&
+         g.c_in == kChannels && g.c_out == kChannels && g.h >= 8 && g.w >= 8;
 }
 
 void ThinWinograd::forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, Tensor& y) {

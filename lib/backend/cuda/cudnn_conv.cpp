@@ -59,6 +59,9 @@ CudnnConv::Entry& CudnnConv::entry(const Conv2dGeometry& g, DType type, Directio
   DP_CHECK(g.n > 0 && g.kernel > 0 && g.stride > 0 && g.pad >= 0 && g.out_h() > 0 &&
                g.out_w() > 0,
            "bad convolution geometry {}", describe(g));
+  // cuDNN's convolution descriptor pads both sides alike (Backend::supports_conv_trim).
+  DP_CHECK(g.trim == 0, "convolution {} with trim {}: cuDNN pads symmetrically", describe(g),
+           g.trim);
 
   // bf16 runs on tensor cores (accumulating in f32: the convolution's compute type);
   // f32 is strict FMA unless TF32 is allowed.
