@@ -33,7 +33,9 @@ Conv2dGeometry Conv2d::geometry(const Tensor& x) const {
 }
 
 int64_t Conv2d::macs(const Conv2dGeometry& g) {
-  return g.n * g.out_h() * g.out_w() * g.c_out * g.c_in * g.kernel * g.kernel;
+  Conv2dGeometry whole = g;
+  whole.trim = 0;
+  return g.n * whole.out_h() * whole.out_w() * g.c_out * g.c_in * g.kernel * g.kernel;
 }
 
 const Tensor& Conv2d::forward(const Tensor& x, bool train) {

@@ -21,10 +21,11 @@ class Conv2d : public Layer {
   Tensor& backward(const Tensor& dy) override;
   // The first layer of a network needs no input gradient; skipping it saves a full pass.
   void set_input_grad(bool needed) { input_grad_ = needed; }
-  // For a floor-mode 2x2 stride-2 max pool right after this layer, which never reads an odd
-  // output map's last row and column: the convolution leaves them out (Conv2dGeometry::trim)
-  // where the backend supports it and the map is odd both ways. The rows and columns kept hold
-  // the same values; the pool's output is unchanged.
+  // For a floor-mode 2x2 stride-2 max pool that is this layer's only reader, which never reads
+  // an odd output map's last row and column: the convolution leaves them out
+  // (Conv2dGeometry::trim; the output is then a row and a column smaller) where the backend
+  // supports it and the map is odd both ways. The rows and columns kept hold the same values;
+  // the pool's output is unchanged. Multiply-adds are still counted for the whole map.
   void set_feeds_floor_pool2(bool feeds) { feeds_floor_pool2_ = feeds; }
   // Whether backward has anything to compute: the input gradient, or a parameter's that
   // requires one (ParameterStore::requires_grad). Backward skips the convolution itself when
@@ -46,7 +47,8 @@ class Conv2d : public Layer {
 
  private:
   Conv2dGeometry geometry(const Tensor& x) const;
-  // Of one pass: the forward, the data gradient or the weight gradient.
+  // Of one pass: the forward, the data gradient or the weight gradient; of the untrimmed map
+  // (the network's count, as PyTorch computes it, whatever the backend skips).
   static int64_t macs(const Conv2dGeometry& g);
 
   ParameterStore& store_;

@@ -57,20 +57,21 @@ inline Tensor download_as_f32(Backend& device, const Tensor& d) {
 
 // A bf16 result against the f32 value it stands for (`ref`, computed from the same inputs in
 // f32): a bf16 tensor, every element within one bf16 step of ref's rounding, and at least 99%
-// of them exactly that rounding (a different f32 summation order moves the rest). An element
-// that nearly cancels (|ref| ~1e-6 of the largest) is off by more than its own bf16 step when
-// the order changes (each of ~10^3 products carries f32 rounding of the largest's order), so
-// the step is at least 2^-20 of the largest |ref|. Compared in NHWC order whatever layout
-// either is in.
+// of them exactly that rounding (a different f32 summation order moves the rest). Compared in
+// NHWC order whatever layout either is in.
+// `long_sums`: each value is a sum of ~10^3 products (a convolution), whose f32 rounding is of
+// the largest values' order, so an element that nearly cancels (|ref| ~1e-6 of the largest)
+// moves by more than its own bf16 step with the summation order: the step is then at least
+// 2^-20 of the largest |ref|.
 inline void expect_rounded_from(Backend& be, const Tensor& got, const Tensor& ref_any,
-                                const std::string& what) {
+                                const std::string& what, bool long_sums = false) {
   ASSERT_EQ(got.dtype(), DType::bf16) << what;
   ASSERT_EQ(got.numel(), ref_any.numel()) << what;
   const Tensor g = download_as_f32(be, got), ref = in_nhwc_order(ref_any);
   int64_t exact = 0, worst = -1;
   float largest = 0;
   for (int64_t i = 0; i < ref.numel(); ++i) largest = std::max(largest, std::abs(ref.data()[i]));
-  const float summation_floor = std::ldexp(largest, -20);
+  const float summation_floor = long_sums ? std::ldexp(largest, -20) : 0.f;
   for (int64_t i = 0; i < ref.numel(); ++i) {
     const float want = bf16_value(bf16_bits(ref.data()[i]));
     if (g.data()[i] == want) {

@@ -141,6 +141,7 @@ TEST(CpuConv, TrimmedOutputIsTheWholeMapLessItsLastRowAndColumn) {
   for (bool winograd : {true, false}) {
     cpu::CpuConvOptions options;
     options.winograd = winograd;
+    options.trim = true;
     cpu::CpuBackend be(0, options);
     // Networks ask for a trim only where the convolutions run direct (Winograd gains little).
     EXPECT_EQ(be.supports_conv_trim(), !winograd);
@@ -376,9 +377,9 @@ TEST(CpuConv, Bf16ReadsOperandsRoundedOnceAndAccumulatesInF32) {
 // (or the f32 images), writes a bf16 output and takes and gives bf16 gradients (the images'
 // too: the layer allocates every activation gradient bf16); each is the f32 accumulation of the
 // bf16 operands rounded once, and the weight gradient stays f32. Every backward route is
-// taken: dx as a forward convolution (same padding), by oneDNN's primitive (pad 0), and dw by
-// oneDNN's primitive and, on 256 input channels with a bf16 matmul, as a GEMM; on NHWC and
-// on blocked activations.
+// taken: dx as a forward convolution (same padding; trimmed outputs: padded more after), by
+// oneDNN's primitive (pad 0), and dw by oneDNN's primitive and, on 256 input channels with a
+// bf16 matmul, as a GEMM; on NHWC and on blocked activations.
 TEST(CpuConv, Bf16ActivationsAreTheF32ResultRoundedOnce) {
   if (!cpu_has_native_bf16())
     GTEST_SKIP() << "this CPU has neither AVX512-BF16 nor AMX: no bf16 convolutions here";
@@ -418,7 +419,7 @@ TEST(CpuConv, Bf16ActivationsAreTheF32ResultRoundedOnce) {
       Tensor dw;
       be.conv2d_forward(g, x_in, w, y);
       EXPECT_EQ(y.layout(), y_layout);
-      expect_rounded_from(be, y, y_ref, "y");
+      expect_rounded_from(be, y, y_ref, "y", /*long_sums=*/true);
       const size_t passes_in_f32 = be.conv_bf16_passes_in_f32();
       be.conv2d_backward(g, x_in, w, as_bf16_in(dy, y_layout), &dx, dw);
       EXPECT_EQ(dx.layout(), x_in.layout());
@@ -427,12 +428,12 @@ TEST(CpuConv, Bf16ActivationsAreTheF32ResultRoundedOnce) {
       const bool backward_f32 = be.conv_bf16_passes_in_f32() > passes_in_f32;
       EXPECT_EQ(backward_f32, whitening_backward_in_f32(g));
       if (!backward_f32) {
-        expect_rounded_from(be, dx, dx_ref, "dx");
+        expect_rounded_from(be, dx, dx_ref, "dx", /*long_sums=*/true);
       } else {  // no optimised bf16 kernel here (logged): f32's dx, from the weights unrounded
         Tensor y_f32 = Tensor::empty(out_shape(g)), dx_f32 = Tensor::empty(in_shape(g)),
                dw_f32 = Tensor::empty(w_shape(g));
         naive_conv(g, x, w, dy, y_f32, dx_f32, dw_f32);
-        expect_rounded_from(be, dx, dx_f32, "dx (f32 backward)");
+        expect_rounded_from(be, dx, dx_f32, "dx (f32 backward)", /*long_sums=*/true);
       }
     }
   }

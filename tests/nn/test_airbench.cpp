@@ -15,10 +15,14 @@
 #include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
+#include "nn/conv2d.h"
 #include "nn/model.h"
+#include "test_util.h"  // tests/backend: random tensors, layouts
 
 using namespace dp;
 using namespace dp::nn;
+using dp::test::in_nhwc_order;
+using dp::test::random_tensor;
 
 namespace {
 
@@ -353,48 +357,108 @@ TEST_P(Airbench94Bf16, TrainingPassMatchesTheNhwcNetwork) {
 }
 
 // Each block's first convolution feeds a floor-mode 2x2 pool, which never reads the last row
-// and column of its odd map (31, 15, 7 from 32x32 images): on bf16 convolutions the CPU
-// backend leaves them out (Conv2d::set_feeds_floor_pool2, Conv2dGeometry::trim), 10.8% of the
-// multiply-adds. The training pass (logits, every gradient, the running statistics) is the
-// whole maps' one: the same products summed, by kernels of another output width, so a bf16
-// rounding may move where their f32 sums differ (a dropped or misplaced row would be off by
-// O(1)). On an AMD EPYC without AMX all agree bit for bit but block2.conv1's and
-// block3.conv1's weight gradients (f32, summed in another order: 2.1e-7 and 4.8e-8).
-TEST_P(Airbench94Bf16, TrimmedConvolutionsLeaveTheTrainingPassAsTheWholeMaps) {
-  ASSERT_TRUE(backend->supports_conv_trim());
-  cpu::CpuConvOptions options;
-  options.bf16 = options.bf16_activations = true;
-  options.blocked_activations = GetParam();
+// and column of its odd map (31, 15, 7 from 32x32 images): where the CPU backend's
+// convolutions run direct (bf16, or f32 without Winograd) it leaves them out
+// (Conv2d::set_feeds_floor_pool2, Conv2dGeometry::trim): 12.8 M of the 118.1 M multiply-adds
+// an image (still counted). One training pass on the same batch against a backend that
+// computes the whole maps: logits, every gradient and the running statistics agree. The same
+// products are summed by kernels of another output width, so an f32 sum may change in its last
+// bits (and in bf16 a rounding may move); a dropped or misplaced row would be off by O(1).
+static void expect_trimmed_pass_is_the_whole_maps(cpu::CpuConvOptions options, double tolerance) {
+  options.trim = true;
+  cpu::CpuBackend trimmed(2, options);
   options.trim = false;
-  cpu::CpuBackend whole_backend(2, options);
-  ASSERT_FALSE(whole_backend.supports_conv_trim());
+  cpu::CpuBackend whole(2, options);
+  ASSERT_TRUE(trimmed.supports_conv_trim()) << trimmed.name();
+  ASSERT_FALSE(whole.supports_conv_trim());
+  EXPECT_NE(whole.name().find("untrimmed conv maps"), std::string::npos) << whole.name();
   ModelSpec spec;
   spec.arch = "airbench94";
   spec.seed = 7;
-  auto whole_model = make_model(spec, whole_backend);
-  const Tensor x = images(8);
-  model->store().reset_macs();
-  whole_model->store().reset_macs();
+  auto trimmed_model = make_model(spec, trimmed), whole_model = make_model(spec, whole);
+  Tensor x = Tensor::empty({8, 32, 32, 3});  // host memory: both backends' tensors
+  for (int64_t i = 0; i < x.numel(); ++i)
+    x.data()[i] = std::cos(0.37f * i) + 0.2f * std::sin(0.011f * i);
+  trimmed_model->store().reset_macs();
   std::vector<float> logits, whole_logits;
-  const std::vector<float> g = training_gradients(*backend, *model, x, &logits);
-  const std::vector<float> whole_g =
-      training_gradients(whole_backend, *whole_model, x, &whole_logits);
-  // 24*64*9 (31^2 - 30^2) + 64*256*9 (15^2 - 14^2) + 256*256*9 (7^2 - 6^2) an image fewer.
-  EXPECT_EQ(whole_model->store().forward_macs(), 8 * 118147360);
-  EXPECT_EQ(model->store().forward_macs(), 8 * (118147360 - 12787200));
-  const double tolerance = 1e-3;
+  const std::vector<float> g = training_gradients(trimmed, *trimmed_model, x, &logits);
+  const std::vector<float> whole_g = training_gradients(whole, *whole_model, x, &whole_logits);
+  EXPECT_EQ(trimmed_model->store().forward_macs(), 8 * 118147360) << "the network's count";
   EXPECT_LE(relative_l2_error(logits.data(), whole_logits.data(), logits.size()), tolerance);
-  const auto& whole_store = whole_model->store();
-  for (const auto& e : model->store().entries()) {
+  const ParameterStore &store = trimmed_model->store(), &whole_store = whole_model->store();
+  for (const auto& e : store.entries()) {
     if (e.kind == StateKind::parameter && !e.trainable) continue;
     std::vector<float> state(e.numel()), whole_state(e.numel());
     if (e.kind == StateKind::parameter) {
       state.assign(&g[e.offset], &g[e.offset] + e.numel());
       whole_state.assign(&whole_g[e.offset], &whole_g[e.offset] + e.numel());
     } else {
-      model->store().read(*model->store().find(e.name), state.data(), state.size());
+      store.read(*store.find(e.name), state.data(), state.size());
       whole_store.read(*whole_store.find(e.name), whole_state.data(), whole_state.size());
     }
     EXPECT_LE(relative_l2_error(state.data(), whole_state.data(), e.numel()), tolerance) << e.name;
   }
+}
+
+// bf16 activations and convolutions, NHWC and blocked. On an AMD EPYC without AMX all agree
+// bit for bit but block2.conv1's and block3.conv1's weight gradients (f32, summed in another
+// order: 2.1e-7 and 4.8e-8 relative).
+TEST_P(Airbench94Bf16, TrimmedConvolutionsLeaveTheTrainingPassAsTheWholeMaps) {
+  cpu::CpuConvOptions options;
+  options.bf16 = options.bf16_activations = true;
+  options.blocked_activations = GetParam();
+  expect_trimmed_pass_is_the_whole_maps(options, 1e-3);
+}
+
+// f32 direct convolutions (DPTRAIN_CPU_CONV=direct): f32 sums in another order only (bit for
+// bit on an AMD EPYC).
+TEST(Airbench94Direct, TrimmedConvolutionsLeaveTheTrainingPassAsTheWholeMaps) {
+  cpu::CpuConvOptions options;
+  options.winograd = false;
+  expect_trimmed_pass_is_the_whole_maps(options, 1e-5);
+}
+
+// The layer: an odd map feeding a floor pool loses its last row and column where the backend
+// can trim, and those kept are the whole map's; an even map, a map odd one way only, a layer
+// not feeding such a pool, and a backend that cannot trim compute the whole map. Multiply-adds
+// are counted for the whole map either way.
+TEST(Conv2dFeedingAFloorPool, TrimsOddMapsOnlyWhereTheBackendCan) {
+  cpu::CpuConvOptions options;
+  options.winograd = false;
+  options.trim = true;
+  cpu::CpuBackend trimming(1, options);
+  options.trim = false;
+  cpu::CpuBackend whole(1, options);
+  const auto output = [](Backend& be, const Tensor& x, bool feeds_pool, int64_t* macs) {
+    ParameterStore store(be);
+    Conv2d conv(store, "conv", 8, 16, 3, 1, 1);
+    store.finalize();
+    std::vector<float> w(16 * 8 * 9);
+    for (size_t i = 0; i < w.size(); ++i) w[i] = std::sin(0.7f * i);
+    store.write("conv.weight", w.data(), w.size());
+    conv.set_feeds_floor_pool2(feeds_pool);
+    const Tensor y = in_nhwc_order(conv.forward(x, true));
+    if (macs) *macs = store.forward_macs();
+    return y;
+  };
+  std::mt19937 gen(4);
+  const Tensor odd = random_tensor({2, 7, 7, 8}, gen);
+  int64_t trimmed_macs = 0, whole_macs = 0;
+  const Tensor y = output(trimming, odd, true, &trimmed_macs);
+  const Tensor y_whole = output(whole, odd, true, &whole_macs);
+  ASSERT_EQ(y.shape(), (Shape{2, 6, 6, 16}));
+  ASSERT_EQ(y_whole.shape(), (Shape{2, 7, 7, 16}));
+  EXPECT_EQ(trimmed_macs, whole_macs);
+  EXPECT_EQ(whole_macs, 2 * 7 * 7 * 16 * 8 * 9);
+  for (int64_t n = 0; n < 2; ++n)
+    for (int64_t r = 0; r < 6; ++r)
+      for (int64_t c = 0; c < 6 * 16; ++c)
+        ASSERT_NEAR(y.data()[(n * 6 + r) * 6 * 16 + c], y_whole.data()[(n * 7 + r) * 7 * 16 + c],
+                    1e-5)
+            << n << " " << r << " " << c;
+  EXPECT_EQ(output(trimming, odd, false, nullptr).shape(), (Shape{2, 7, 7, 16}));
+  EXPECT_EQ(output(trimming, random_tensor({2, 8, 8, 8}, gen), true, nullptr).shape(),
+            (Shape{2, 8, 8, 16}));
+  EXPECT_EQ(output(trimming, random_tensor({2, 7, 8, 8}, gen), true, nullptr).shape(),
+            (Shape{2, 7, 8, 16}));
 }

@@ -38,13 +38,15 @@ CpuBackend::CpuBackend(int threads, CpuConvOptions conv)
 std::string CpuBackend::name() const {
   const dnnl_version_t* v = dnnl_version();
   return fmt::format(
-      "cpu (oneDNN {}.{}.{}, {} OpenMP threads{}{}{})", v->major, v->minor, v->patch,
+      "cpu (oneDNN {}.{}.{}, {} OpenMP threads{}{}{}{})", v->major, v->minor, v->patch,
       omp_get_max_threads(),
       bf16_activations_ ? ", bf16 activations and convolutions"
       : conv_.bf16()    ? ", bf16 convolutions"
                         : winograd_description(),
       blocked_ ? ", nChw16c activations" : "",
-      gemm_small_maps_ || conv_.bf16() ? "" : ", no GEMM lowering of small-map conv");
+      gemm_small_maps_ || conv_.bf16() ? "" : ", no GEMM lowering of small-map conv",
+      // where trimming would apply but DPTRAIN_CPU_CONV_TRIM=off
+      conv_trim_ || (!conv_.bf16() && conv_.winograd()) ? "" : ", untrimmed conv maps");
 }
 
 const char* CpuBackend::winograd_description() const {

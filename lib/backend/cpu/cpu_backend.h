@@ -33,7 +33,8 @@ struct CpuConvOptions {
   // DPTRAIN_CPU_CONV_GEMM=on|off (unset: on).
   bool gemm_small_maps = conv_gemm_from_environment();
   // Output rows and columns a floor-mode pool never reads left out (Backend::
-  // supports_conv_trim): DPTRAIN_CPU_CONV_TRIM=on|off (unset: on).
+  // supports_conv_trim) where the convolutions run direct (`bf16`, or `winograd` off):
+  // DPTRAIN_CPU_CONV_TRIM=on|off (unset: on).
   bool trim = conv_trim_from_environment();
   // nChw16c activations in stages of 32+ channels on 3x3+ maps (activation_layout.h).
   bool blocked_activations = true;

@@ -228,7 +228,8 @@ bool padded_winograd_wanted(const Conv2dGeometry& g, const ConvLayouts& l) {
 
 // bf16 backward-data of a stride-1 convolution with "same" padding (pad = (k - 1) / 2) is the
 // forward convolution of the output gradient with the weights transposed (input <-> output
-// channels) and flipped in both spatial directions, and oneDNN's bf16 forward kernels
+// channels) and flipped in both spatial directions (padded pad before, pad + trim after: a
+// trimmed output's missing rows read as zero), and oneDNN's bf16 forward kernels
 // (brgconv) run it 1.2-2.4x faster than its bf16 backward-data kernels on airbench94's layers
 // (tests/bench/results/2026-12-03-cpu-airbench94-bf16-activations.txt).
 bool data_grad_as_forward(const Conv2dGeometry& g) {

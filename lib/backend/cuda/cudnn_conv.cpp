@@ -52,6 +52,10 @@ const void* CudnnConv::filter_layout(const Conv2dGeometry& g, DType type, const 
 
 CudnnConv::Entry& CudnnConv::entry(const Conv2dGeometry& g, DType type, Direction d,
                                    const void* x, const void* w, const void* y) {
+  // cuDNN's convolution descriptor pads both sides alike (Backend::supports_conv_trim); checked
+  // before the cache, whose key has no trim.
+  DP_CHECK(g.trim == 0, "convolution {} with trim {}: cuDNN pads symmetrically", describe(g),
+           g.trim);
   const Key key{static_cast<int>(d), static_cast<int>(type), g.n,      g.h,      g.w,
                 g.c_in,              g.c_out,                g.kernel, g.stride, g.pad};
   auto it = cache_.find(key);
@@ -59,9 +63,6 @@ CudnnConv::Entry& CudnnConv::entry(const Conv2dGeometry& g, DType type, Directio
   DP_CHECK(g.n > 0 && g.kernel > 0 && g.stride > 0 && g.pad >= 0 && g.out_h() > 0 &&
                g.out_w() > 0,
            "bad convolution geometry {}", describe(g));
-  // cuDNN's convolution descriptor pads both sides alike (Backend::supports_conv_trim).
-  DP_CHECK(g.trim == 0, "convolution {} with trim {}: cuDNN pads symmetrically", describe(g),
-           g.trim);
 
   // bf16 runs on tensor cores (accumulating in f32: the convolution's compute type);
   // f32 is strict FMA unless TF32 is allowed.
