@@ -140,9 +140,9 @@ CacheKey conv_key(const Conv2dGeometry& g, const ConvLayouts& l, bool with_data 
   const int64_t layouts = static_cast<int64_t>(l.src) * 2 + static_cast<int64_t>(l.dst);
   const auto type = [](DType t) { return static_cast<int64_t>(t); };  // each < 4
   const int64_t types = (type(l.src_type) * 4 + type(l.dst_type)) * 4 + type(l.diff_src_type);
-  const int64_t pad_after = g.pad_after() * 2 + with_data;
-  return {g.n,      g.h,      g.w,   g.c_in,    g.c_out,
-          g.kernel, g.stride, g.pad, pad_after, layouts * 64 + types};
+  const int64_t after_and_data = g.pad_after() * 2 + with_data;  // pad_after() >= 0
+  return {g.n,      g.h,      g.w,   g.c_in,         g.c_out,
+          g.kernel, g.stride, g.pad, after_and_data, layouts * 64 + types};
 }
 
 dnnl::algorithm algorithm_for(ConvAlgo algo) {
