@@ -376,28 +376,52 @@ static void expect_trimmed_pass_is_the_whole_maps(cpu::CpuConvOptions options, d
   spec.arch = "airbench94";
   spec.seed = 7;
   auto trimmed_model = make_model(spec, trimmed), whole_model = make_model(spec, whole);
+  ParameterStore &store = trimmed_model->store(), &whole_store = whole_model->store();
   Tensor x = Tensor::empty({8, 32, 32, 3});  // host memory: both backends' tensors
   for (int64_t i = 0; i < x.numel(); ++i)
     x.data()[i] = std::cos(0.37f * i) + 0.2f * std::sin(0.011f * i);
-  trimmed_model->store().reset_macs();
-  std::vector<float> logits, whole_logits;
-  const std::vector<float> g = training_gradients(trimmed, *trimmed_model, x, &logits);
-  const std::vector<float> whole_g = training_gradients(whole, *whole_model, x, &whole_logits);
-  EXPECT_EQ(trimmed_model->store().forward_macs(), 8 * 118147360) << "the network's count";
-  EXPECT_LE(relative_l2_error(logits.data(), whole_logits.data(), logits.size()), tolerance);
-  const ParameterStore &store = trimmed_model->store(), &whole_store = whole_model->store();
-  for (const auto& e : store.entries()) {
-    if (e.kind == StateKind::parameter && !e.trainable) continue;
-    std::vector<float> state(e.numel()), whole_state(e.numel());
-    if (e.kind == StateKind::parameter) {
-      state.assign(&g[e.offset], &g[e.offset] + e.numel());
-      whole_state.assign(&whole_g[e.offset], &whole_g[e.offset] + e.numel());
-    } else {
-      store.read(*store.find(e.name), state.data(), state.size());
-      whole_store.read(*whole_store.find(e.name), whole_state.data(), whole_state.size());
+  const auto expect_close = [&](const std::vector<float>& got, const std::vector<float>& want,
+                                const std::string& what) {
+    ASSERT_EQ(got.size(), want.size()) << what;
+    EXPECT_LE(relative_l2_error(got.data(), want.data(), got.size()), tolerance) << what;
+  };
+  // A training pass; then every trainable gradient and every buffer (running statistics).
+  const auto expect_same_training_pass = [&](const std::string& pass) {
+    std::vector<float> logits, whole_logits;
+    const std::vector<float> g = training_gradients(trimmed, *trimmed_model, x, &logits);
+    const std::vector<float> whole_g = training_gradients(whole, *whole_model, x, &whole_logits);
+    expect_close(logits, whole_logits, pass + ": logits");
+    for (const auto& e : store.entries()) {
+      if (e.kind == StateKind::parameter && !e.trainable) continue;
+      std::vector<float> state(e.numel()), whole_state(e.numel());
+      if (e.kind == StateKind::parameter) {
+        state.assign(&g[e.offset], &g[e.offset] + e.numel());
+        whole_state.assign(&whole_g[e.offset], &whole_g[e.offset] + e.numel());
+      } else {
+        store.read(*store.find(e.name), state.data(), state.size());
+        whole_store.read(*whole_store.find(e.name), whole_state.data(), whole_state.size());
+      }
+      expect_close(state, whole_state, pass + ": " + e.name);
     }
-    EXPECT_LE(relative_l2_error(state.data(), whole_state.data(), e.numel()), tolerance) << e.name;
-  }
+  };
+  store.reset_macs();
+  expect_same_training_pass("whitening trained");
+  EXPECT_EQ(store.forward_macs(), 8 * 118147360) << "the network's count";
+  // The recipe after epoch 3: nothing below block1 needs a gradient, so block1.conv1's
+  // trimmed backward computes its weight gradient alone.
+  for (ParameterStore* s : {&store, &whole_store})
+    for (const char* name : {"whiten.weight", "whiten.bias"})
+      s->set_requires_grad(*s->find(name), false);
+  expect_same_training_pass("whitening frozen");
+  // An evaluation forward (running statistics), as the final TTA runs it.
+  const auto eval_logits = [&](Backend& be, Model& model) {
+    const Tensor& out = model.forward(x, false);
+    std::vector<float> host(out.numel());
+    be.copy_to_host(out, host.data());
+    return host;
+  };
+  expect_close(eval_logits(trimmed, *trimmed_model), eval_logits(whole, *whole_model),
+               "evaluation logits");
 }
 
 // bf16 activations and convolutions, NHWC and blocked. On an AMD EPYC without AMX all agree
