@@ -76,6 +76,24 @@ void expect_matches_naive(Backend& be, const Conv2dGeometry& g) {
   EXPECT_CLOSE(dw, dw_ref, 1e-4);
 }
 
+// Central differences of <conv(x, w), r> against the backward pass's dx and dw; the outputs
+// start as NaN, so a pass that leaves any element unwritten fails.
+void expect_finite_difference_gradients(Backend& be, const Conv2dGeometry& g, unsigned seed) {
+  std::mt19937 gen(seed);
+  Tensor x = random_tensor(in_shape(g), gen), w = random_tensor(w_shape(g), gen);
+  Tensor r = random_tensor(out_shape(g), gen);
+  Tensor y = Tensor::empty(out_shape(g)), dx = Tensor::empty(in_shape(g)),
+         dw = Tensor::empty(w_shape(g));
+  for (Tensor* t : {&y, &dx, &dw}) be.fill(*t, std::numeric_limits<float>::quiet_NaN());
+  auto loss = [&] {
+    be.conv2d_forward(g, x, w, y);
+    return dot(y, r);
+  };
+  be.conv2d_backward(g, x, w, r, &dx, dw);
+  expect_gradient("conv dx", x, dx, loss);
+  expect_gradient("conv dw", w, dw, loss);
+}
+
 TEST(CpuConv, MatchesNaiveOnResNetLayerShapes) {
   auto be = make_backend_under_test();
   const Conv2dGeometry shapes[] = {
@@ -111,17 +129,7 @@ TEST(CpuConv, FiniteDifferenceGradients) {
   };
   for (const auto& g : shapes) {
     SCOPED_TRACE(describe(g));
-    std::mt19937 gen(3);
-    Tensor x = random_tensor(in_shape(g), gen), w = random_tensor(w_shape(g), gen);
-    Tensor r = random_tensor(out_shape(g), gen);
-    Tensor y, dx, dw;
-    auto loss = [&] {
-      be->conv2d_forward(g, x, w, y);
-      return dot(y, r);
-    };
-    be->conv2d_backward(g, x, w, r, &dx, dw);
-    expect_gradient("conv dx", x, dx, loss);
-    expect_gradient("conv dw", w, dw, loss);
+    expect_finite_difference_gradients(*be, g, 3);
   }
 }
 
@@ -180,19 +188,9 @@ TEST(CpuConv, TrimmedOutputIsTheWholeMapLessItsLastRowAndColumn) {
     }
     const Conv2dGeometry small{2, 5, 5, 3, 4, 3, 1, 1, 1};
     SCOPED_TRACE(describe(small));
-    std::mt19937 gen(3);
-    Tensor x = random_tensor(in_shape(small), gen), w = random_tensor(w_shape(small), gen);
-    Tensor r = random_tensor(out_shape(small), gen);
-    Tensor y, dx, dw;
-    auto loss = [&] {
-      be.conv2d_forward(small, x, w, y);
-      return dot(y, r);
-    };
-    be.conv2d_backward(small, x, w, r, &dx, dw);
-    expect_gradient("trimmed conv dx", x, dx, loss);
-    expect_gradient("trimmed conv dw", w, dw, loss);
+    expect_finite_difference_gradients(be, small, 3);
     const Conv2dGeometry past_padding{2, 5, 5, 3, 4, 3, 1, 0, 1};
-    Tensor out;
+    Tensor x = Tensor::zeros(in_shape(small)), w = Tensor::zeros(w_shape(small)), out;
     EXPECT_THROW(be.conv2d_forward(past_padding, x, w, out), Error);
   }
 }
@@ -592,20 +590,7 @@ TEST(CpuConv, SmallOutputMapsRunAsOneGemm) {
     SCOPED_TRACE(describe(g));
     ASSERT_TRUE(be.conv_runs_as_gemm(g));
     expect_matches_naive(be, g);
-
-    std::mt19937 gen(17);
-    Tensor x = random_tensor(in_shape(g), gen), w = random_tensor(w_shape(g), gen);
-    Tensor r = random_tensor(out_shape(g), gen);
-    Tensor y = Tensor::empty(out_shape(g)), dx = Tensor::empty(in_shape(g)),
-           dw = Tensor::empty(w_shape(g));
-    for (Tensor* t : {&y, &dx, &dw}) be.fill(*t, std::numeric_limits<float>::quiet_NaN());
-    auto loss = [&] {
-      be.conv2d_forward(g, x, w, y);
-      return dot(y, r);
-    };
-    be.conv2d_backward(g, x, w, r, &dx, dw);
-    expect_gradient("conv dx", x, dx, loss);
-    expect_gradient("conv dw", w, dw, loss);
+    expect_finite_difference_gradients(be, g, 17);
   }
 }
 #endif
