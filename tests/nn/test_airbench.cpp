@@ -360,8 +360,9 @@ TEST_P(Airbench94Bf16, TrainingPassMatchesTheNhwcNetwork) {
 // and column of its odd map (31, 15, 7 from 32x32 images): where the CPU backend's
 // convolutions run direct (bf16, or f32 without Winograd) it leaves them out
 // (Conv2d::set_feeds_floor_pool2, Conv2dGeometry::trim): 12.8 M of the 118.1 M multiply-adds
-// an image (still counted). One training pass on the same batch against a backend that
-// computes the whole maps: logits, every gradient and the running statistics agree. The same
+// an image (still counted). Against a backend that computes the whole maps, on the same batch:
+// logits, every gradient and the running statistics of a training pass with the whitening
+// trained and of one with it frozen, and an evaluation's logits, agree. The same
 // products are summed by kernels of another output width, so an f32 sum may change in its last
 // bits (and in bf16 a rounding may move); a dropped or misplaced row would be off by O(1).
 static void expect_trimmed_pass_is_the_whole_maps(cpu::CpuConvOptions options, double tolerance) {
