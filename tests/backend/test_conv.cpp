@@ -163,13 +163,14 @@ TEST(CpuConv, TrimmedOutputIsTheWholeMapLessItsLastRowAndColumn) {
       std::mt19937 gen(13);
       Tensor x = random_tensor(in_shape(g), gen), w = random_tensor(w_shape(g), gen);
       Tensor dy = random_tensor(out_shape(g), gen);
-      Tensor dy_whole = Tensor::zeros(out_shape(whole));  // dy, and 0 in the last row and column
-      for (int64_t i = 0; i < dy.numel(); ++i) {
+      // Where element i of a trimmed NHWC output sits in the whole map's.
+      const auto in_whole = [&](int64_t i) {
         const int64_t c = i % g.c_out, px = i / g.c_out, ox = px % g.out_w(),
                       oy = px / g.out_w() % g.out_h(), n = px / (g.out_w() * g.out_h());
-        dy_whole.data()[((n * whole.out_h() + oy) * whole.out_w() + ox) * g.c_out + c] =
-            dy.data()[i];
-      }
+        return ((n * whole.out_h() + oy) * whole.out_w() + ox) * g.c_out + c;
+      };
+      Tensor dy_whole = Tensor::zeros(out_shape(whole));  // dy, and 0 in the last row and column
+      for (int64_t i = 0; i < dy.numel(); ++i) dy_whole.data()[in_whole(i)] = dy.data()[i];
       Tensor y, dx, dw, y_whole, dx_whole, dw_whole;
       be.conv2d_forward(g, x, w, y);
       be.conv2d_backward(g, x, w, dy, &dx, dw);
@@ -177,12 +178,8 @@ TEST(CpuConv, TrimmedOutputIsTheWholeMapLessItsLastRowAndColumn) {
       be.conv2d_backward(whole, x, w, dy_whole, &dx_whole, dw_whole);
       const Tensor y_nhwc = in_nhwc_order(y), y_whole_nhwc = in_nhwc_order(y_whole);
       Tensor y_cropped = Tensor::empty(out_shape(g));
-      for (int64_t i = 0; i < y_cropped.numel(); ++i) {
-        const int64_t c = i % g.c_out, px = i / g.c_out, ox = px % g.out_w(),
-                      oy = px / g.out_w() % g.out_h(), n = px / (g.out_w() * g.out_h());
-        y_cropped.data()[i] =
-            y_whole_nhwc.data()[((n * whole.out_h() + oy) * whole.out_w() + ox) * g.c_out + c];
-      }
+      for (int64_t i = 0; i < y_cropped.numel(); ++i)
+        y_cropped.data()[i] = y_whole_nhwc.data()[in_whole(i)];
       EXPECT_CLOSE(y_nhwc, y_cropped, 1e-5);
       EXPECT_CLOSE(in_nhwc_order(dx), in_nhwc_order(dx_whole), 1e-5);
       EXPECT_CLOSE(dw, dw_whole, 1e-5);

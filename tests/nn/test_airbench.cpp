@@ -85,6 +85,15 @@ double relative_l2_error(const float* a, const float* b, int64_t n) {
   return std::sqrt(diff / std::max(norm, 1e-30));
 }
 
+// n 32x32 RGB images of a fixed smooth pattern, on `backend`.
+Tensor test_images(Backend& backend, int64_t n) {
+  Tensor t = backend.allocate({n, 32, 32, 3});
+  std::vector<float> px(t.numel());
+  for (size_t i = 0; i < px.size(); ++i) px[i] = std::cos(0.37f * i) + 0.2f * std::sin(0.011f * i);
+  backend.copy_from_host(px.data(), t);
+  return t;
+}
+
 class Airbench94 : public ::testing::Test {
  protected:
   Airbench94() : Airbench94(make_cpu_backend(2)) {}
@@ -139,14 +148,7 @@ class Airbench94 : public ::testing::Test {
     // PyTorch momentum 0.4: running_var = 0.6 * 1 + 0.4 * (unbiased batch variance) != 1.
     EXPECT_NE(named("block1.norm1.running_var")[0], 1.0f);
   }
-  Tensor images(int64_t n) {
-    Tensor t = backend->allocate({n, 32, 32, 3});
-    std::vector<float> px(t.numel());
-    for (size_t i = 0; i < px.size(); ++i)
-      px[i] = std::cos(0.37f * i) + 0.2f * std::sin(0.011f * i);
-    backend->copy_from_host(px.data(), t);
-    return t;
-  }
+  Tensor images(int64_t n) { return test_images(*backend, n); }
 };
 
 }  // namespace
@@ -378,9 +380,7 @@ static void expect_trimmed_pass_is_the_whole_maps(cpu::CpuConvOptions options, d
   spec.seed = 7;
   auto trimmed_model = make_model(spec, trimmed), whole_model = make_model(spec, whole);
   ParameterStore &store = trimmed_model->store(), &whole_store = whole_model->store();
-  Tensor x = Tensor::empty({8, 32, 32, 3});  // host memory: both backends' tensors
-  for (int64_t i = 0; i < x.numel(); ++i)
-    x.data()[i] = std::cos(0.37f * i) + 0.2f * std::sin(0.011f * i);
+  const Tensor x = test_images(trimmed, 8);  // host memory: both CPU backends read it
   const auto expect_close = [&](const std::vector<float>& got, const std::vector<float>& want,
                                 const std::string& what) {
     ASSERT_EQ(got.size(), want.size()) << what;

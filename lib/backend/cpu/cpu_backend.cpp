@@ -27,7 +27,7 @@ CpuBackend::CpuBackend(int threads, CpuConvOptions conv)
       blocked_(conv.blocked_activations),
       conv_(*ctx_, conv.winograd, conv.bf16),
       thin_winograd_enabled_(conv.winograd && conv.thin_winograd && !conv.bf16),
-      conv_trim_(conv.trim && (conv.bf16 || !conv.winograd)),
+      conv_trim_(conv.trim && convolutions_run_direct()),  // conv_ is built by now
       gemm_small_maps_(conv.gemm_small_maps && !conv.bf16),
       bf16_activations_(conv.bf16 && conv.bf16_activations),
       batchnorm_(*ctx_),
@@ -46,7 +46,7 @@ std::string CpuBackend::name() const {
       blocked_ ? ", nChw16c activations" : "",
       gemm_small_maps_ || conv_.bf16() ? "" : ", no GEMM lowering of small-map conv",
       // where trimming would apply but DPTRAIN_CPU_CONV_TRIM=off
-      conv_trim_ || (!conv_.bf16() && conv_.winograd()) ? "" : ", untrimmed conv maps");
+      conv_trim_ || !convolutions_run_direct() ? "" : ", untrimmed conv maps");
 }
 
 const char* CpuBackend::winograd_description() const {

@@ -182,6 +182,9 @@ class CpuBackend final : public Backend {
   ConvLowering gemm_lowering(const Conv2dGeometry& g) const;
   // ", Winograd 3x3 conv" and which kernels run it, for name(); empty without Winograd.
   const char* winograd_description() const;
+  // Whether 3x3 convolutions run on oneDNN's direct kernels (bf16, or Winograd off): the route
+  // that takes a trim (supports_conv_trim).
+  bool convolutions_run_direct() const { return conv_.bf16() || !conv_.winograd(); }
 
   // Operands that arrive in another layout than the op computes in are reordered into these
   // (at the edges of a blocked stage, or from a caller's NHWC tensor; never inside a stage).
