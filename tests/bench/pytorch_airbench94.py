@@ -300,10 +300,8 @@ def lookahead_decay(t, total):
 class Lookahead:
     """ema over every floating-point tensor of the state dict, BN running statistics
     included (num_batches_tracked is an integer and stays out). update(d): ema = d*ema +
-    (1-d)*w, then w = ema. The ema starts as the state it is made from: the initial one in
-    airbench94, the weights at its start step in airbench95 (train_run).
-    convention: it runs after steps t = 5, 10, ... with d at t; at the end update(1.0) sets
-    the weights to the ema of the last such t (with T = 476, step 476's change is dropped)."""
+    (1-d)*w, then w = ema. The ema starts as the state it is made from (RecipeLookahead
+    says when)."""
 
     def __init__(self, net):
         self.pairs = [(v, v.detach().clone()) for v in net.state_dict().values()
@@ -314,6 +312,63 @@ class Lookahead:
         for w, ema in self.pairs:
             ema.lerp_(w, 1.0 - decay)
             w.copy_(ema)
+
+
+LOOKAHEAD_START = "start"
+
+
+class LookaheadSchedule:
+    """When the recipe's Lookahead acts over a run of `total` steps (no weights: the oracle
+    reads it too). convention: after steps t = 5, 10, ... of 0-based epochs from
+    variant.lookahead_start_epoch on, an update with d at t; the average starts as the initial
+    state when that epoch is 0 (airbench94), else at the first such step, from the weights,
+    which that step leaves where they are (airbench95); once started, every epoch's end sets
+    the weights to the average where variant.lookahead_each_epoch, and the run's end always
+    does (with T = 476, step 476's change is dropped)."""
+
+    def __init__(self, variant, total):
+        self.variant, self.total = variant, total
+        self.started = variant.lookahead_start_epoch == 0
+
+    def after_step(self, t, epoch):
+        """What Lookahead does after step t (1-based) of `epoch`: LOOKAHEAD_START, the decay
+        of an update, or None."""
+        if t % LOOKAHEAD_EVERY != 0 or epoch < self.variant.lookahead_start_epoch:
+            return None
+        if not self.started:
+            self.started = True
+            return LOOKAHEAD_START
+        return lookahead_decay(t, self.total)
+
+    def averages_at_epoch_end(self):
+        return self.started and self.variant.lookahead_each_epoch
+
+
+class RecipeLookahead:
+    """LookaheadSchedule applied to net's state."""
+
+    def __init__(self, net, variant, total):
+        self.net = net
+        self.schedule = LookaheadSchedule(variant, total)
+        self.average = Lookahead(net) if self.schedule.started else None
+
+    def after_step(self, t, epoch):
+        """Acts after step t of `epoch`; returns the decay of an update, or None."""
+        action = self.schedule.after_step(t, epoch)
+        if action == LOOKAHEAD_START:
+            self.average = Lookahead(self.net)
+            return None
+        if action is not None:
+            self.average.update(action)
+        return action
+
+    def end_epoch(self):
+        if self.schedule.averages_at_epoch_end():
+            self.average.update(1.0)
+
+    def end_run(self):
+        if self.average is not None:
+            self.average.update(1.0)
 
 
 # ---------------------------------------------------------------- training and evaluation
@@ -340,10 +395,7 @@ def train_run(net, model, data, seed, epochs, batch_size, max_steps, device, dty
     stop = total if max_steps is None else min(total, max_steps)
     groups = param_groups(net, variant.lr)
     optimizer = torch.optim.SGD(groups, momentum=MOMENTUM, nesterov=True)
-    # airbench94: the average starts as the initial state; airbench95: as the weights at the
-    # first Lookahead step of epoch lookahead_start_epoch (0-based), which updates nothing
-    start = variant.lookahead_start_epoch
-    lookahead = Lookahead(net) if start == 0 else None
+    lookahead = RecipeLookahead(net, variant, total)
     net.train()
     t, first_step_end, loss = 0, None, None
     for epoch in range(math.ceil(epochs)):
@@ -364,13 +416,7 @@ def train_run(net, model, data, seed, epochs, batch_size, max_steps, device, dty
             loss.backward()
             optimizer.step()
             t += 1
-            decay = None
-            if t % LOOKAHEAD_EVERY == 0 and epoch >= start:
-                if lookahead is None:
-                    lookahead = Lookahead(net)
-                else:
-                    decay = lookahead_decay(t, total)
-                    lookahead.update(decay)
+            decay = lookahead.after_step(t, epoch)
             if t == 1:
                 sync(device)
                 first_step_end = time.perf_counter()
@@ -378,12 +424,10 @@ def train_run(net, model, data, seed, epochs, batch_size, max_steps, device, dty
                 observer(t, net, optimizer, decay)
             if t >= stop:
                 break
-        if lookahead is not None and variant.lookahead_each_epoch:
-            lookahead.update(1.0)  # airbench95: every epoch ends on the average
+        lookahead.end_epoch()
         log(f"epoch {epoch}: {t}/{total} steps, last batch loss "
             f"{loss.item() / batch_size:.4f}, {time.perf_counter() - started:.2f} s")
-    if lookahead is not None:
-        lookahead.update(1.0)  # the end: the weights become the average
+    lookahead.end_run()
     sync(device)
     ended = time.perf_counter()
     after_first = (ended - first_step_end) / (t - 1) if t > 1 else float("nan")

@@ -230,15 +230,14 @@ def lookahead_moves(total, per_epoch, variant):
     """Per step 1..T: whether Lookahead may move the weights after it (an update with a decay,
     an epoch's end once started, or T); a late start itself moves nothing, and a start past T
     leaves every step still."""
-    t = np.arange(1, total + 1)
-    due = t % recipe.LOOKAHEAD_EVERY == 0
-    ends = variant.lookahead_each_epoch & (t % per_epoch == 0)
-    if variant.lookahead_start_epoch == 0:
-        return due | ends | (t == total)
-    starts = t[due & ((t - 1) // per_epoch >= variant.lookahead_start_epoch)]
-    if len(starts) == 0:
-        return np.zeros(total, bool)
-    return (t > starts[0]) & (due | ends | (t == total))
+    schedule = recipe.LookaheadSchedule(variant, total)
+    moves = np.zeros(total, bool)
+    for t in range(1, total + 1):
+        started = schedule.started
+        update = schedule.after_step(t, (t - 1) // per_epoch) is not None
+        epoch_end = t % per_epoch == 0 and schedule.averages_at_epoch_end()
+        moves[t - 1] = started and (update or epoch_end or t == total)
+    return moves
 
 
 def eval_model(state, dtype=torch.float32):
@@ -267,10 +266,9 @@ def replay(plan, state, images, labels, norm, args, dtype, channels_last=False):
     model.whiten.weight.requires_grad_(False)  # frozen for the whole run
     groups = recipe.param_groups(model, variant.lr)
     opt = torch.optim.SGD(groups, momentum=recipe.MOMENTUM, nesterov=True)
-    start = variant.lookahead_start_epoch
-    lookahead = recipe.Lookahead(model) if start == 0 else None
     per_epoch = len(images) // args.batch_size
     total = recipe.total_steps(per_epoch, args.epochs)
+    lookahead = recipe.RecipeLookahead(model, variant, total)
     pad, reflect = int(plan.attrs["padding"]), bool(plan.attrs["reflect"])
     out = {"loss": [], "lr": [], "bias_trains": []}
     model.train()
@@ -287,18 +285,13 @@ def replay(plan, state, images, labels, norm, args, dtype, channels_last=False):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if (s + 1) % recipe.LOOKAHEAD_EVERY == 0 and s // per_epoch >= start:
-            if lookahead is None:
-                lookahead = recipe.Lookahead(model)
-            else:
-                lookahead.update(recipe.lookahead_decay(s + 1, total))
-        if lookahead is not None and variant.lookahead_each_epoch and (s + 1) % per_epoch == 0:
-            lookahead.update(1.0)
+        lookahead.after_step(s + 1, s // per_epoch)
+        if (s + 1) % per_epoch == 0:
+            lookahead.end_epoch()
         out["loss"].append(loss.item() / len(idx))
         out["lr"].append([g["lr"] for g in opt.param_groups])
         out["bias_trains"].append(model.whiten.bias.requires_grad)
-    if lookahead is not None:
-        lookahead.update(1.0)
+    lookahead.end_run()
     out.update(total=total, per_epoch=per_epoch, variant=variant,
                final={k: v.numpy() for k, v in model.state_dict().items()})
     return out
