@@ -1,5 +1,6 @@
 #include "train/run_setup.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <ctime>
 #include <numeric>
@@ -96,6 +97,13 @@ optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_
   spec.name = config.lr_schedule;
   spec.points = config.lr_points;
   if (config.lr_schedule == "linear-warmup-decay") {  // a piecewise schedule of three points
+    const int64_t steps = total_steps(config, steps_per_epoch);
+    if (static_cast<int64_t>(config.warmup_fraction * double(steps)) < 1)
+      throw UsageError(fmt::format(
+          "option --warmup-fraction: {} of this run's {} steps is no whole step of warm-up "
+          "(linear-warmup-decay needs at least {} steps)",
+          config.warmup_fraction, steps,
+          static_cast<int64_t>(std::ceil(1.0 / config.warmup_fraction))));
     spec.name = "piecewise";
     spec.points = {{0.0, config.lr_start_factor}, {config.warmup_fraction, 1.0},
                    {1.0, config.lr_end_factor}};

@@ -107,6 +107,9 @@ with tempfile.TemporaryDirectory() as tmp:
     run(train_with(data=good, epochs="zero"), EXIT_USAGE, "epochs")
     run(train + ["--data", good, "--lr", "-1"], EXIT_USAGE, "--lr")
     run(train + ["--data", good, "--lr-schedule", "sawtooth"], EXIT_USAGE, "lr-schedule")
+    # 5 steps: int(0.1 x 5) = 0 steps of warm-up
+    run(train + ["--data", good, "--lr-schedule", "linear-warmup-decay", "--warmup-fraction",
+                 "0.1"], EXIT_USAGE, "--warmup-fraction")
     run(train_with(data=good, arch="resnet9000"), EXIT_USAGE, "resnet9000")
     run(train + ["--data", good, "--nesterov", "true", "--momentum", "0"], EXIT_USAGE, "nesterov")
     run(["train", "--arch", "resnet8"], EXIT_USAGE, "--data")
