@@ -3,8 +3,11 @@
 # the GPU test executables and dptrain from BUILD_DIR, every shared library they (and OpenMPI's
 # mpirun, orted and components) load except the C/C++ runtime and the CUDA libraries (the GPU
 # machine brings its driver, and cuBLAS, cuDNN 9 and NCCL in PyTorch's pip wheels or its
-# toolkit), OpenMPI's components and help files, and Debian's Fashion-MNIST files. One xz
-# tarball, .devkit/kit.tar.xz (git-ignored), to name in the device call's `carry`.
+# toolkit), OpenMPI's components and help files, in one xz tarball, .devkit/kit.tar.xz
+# (git-ignored); beside it the datasets, already compressed: Debian's Fashion-MNIST files in
+# .devkit/fashion-mnist (run_on_device.sh's checks) and the CIFAR-10 copy of CIFAR_DIR in
+# .devkit/cifar, when there is one (its airbench part). A device call carries the tarball and
+# the one dataset its part reads: all three together are over the 64 MiB a call takes.
 #
 #   tests/gpu/make_device_kit.sh [BUILD_DIR]
 set -euo pipefail
@@ -12,6 +15,7 @@ cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
 OMPI_COMPONENTS=/usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3
 FASHION=/usr/share/datasets/fashion-mnist
+CIFAR_DIR=${CIFAR_DIR:-../shared/datasets}
 binaries=("$BUILD/app/dptrain"
           "$BUILD/tests/backend/test_cuda_backend"
           "$BUILD/tests/backend/test_cuda_vs_cpu"
@@ -25,11 +29,10 @@ done
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-mkdir -p "$stage/bin" "$stage/lib" "$stage/openmpi" "$stage/fashion-mnist"
+mkdir -p "$stage/bin" "$stage/lib" "$stage/openmpi"
 cp "${binaries[@]}" /usr/bin/orterun /usr/bin/orted "$stage/bin/"
 cp -r "$OMPI_COMPONENTS" "$stage/openmpi/components"
 cp -r /usr/share/openmpi "$stage/openmpi/share"
-cp "$FASHION"/*.gz "$stage/fashion-mnist/"
 
 # The libraries, resolved here; glibc, libstdc++/libgcc and anything CUDA stay behind.
 skip='/(libc|libm|libdl|libpthread|librt|libresolv|libstdc\+\+|libgcc_s|libcuda|ld-linux-x86-64)\.so'
@@ -41,5 +44,15 @@ done
 
 mkdir -p .devkit
 tar -C "$stage" -cf - . | xz -6 > .devkit/kit.tar.xz
+rm -rf .devkit/fashion-mnist .devkit/cifar
+mkdir -p .devkit/fashion-mnist
+cp "$FASHION"/*.gz .devkit/fashion-mnist/
+# The CIFAR-10 copy of development machines (../shared/datasets, never committed) as it is:
+# the JPEG tarball (19 MB) and its decoder.
+if [ -f "$CIFAR_DIR/cifar10-jpeg.tar.gz" ]; then
+  mkdir -p .devkit/cifar
+  cp "$CIFAR_DIR/cifar10-jpeg.tar.gz" "$CIFAR_DIR/make_cifar10_bin.py" .devkit/cifar/
+fi
 echo "make_device_kit: .devkit/kit.tar.xz $(du -h .devkit/kit.tar.xz | cut -f1)" \
-     "($(ls "$stage/lib" | wc -l) libraries, commit $(git rev-parse --short HEAD))"
+     "($(ls "$stage/lib" | wc -l) libraries, commit $(git rev-parse --short HEAD));" \
+     "CIFAR-10 copy: $([ -d .devkit/cifar ] && echo "from $CIFAR_DIR" || echo "none in $CIFAR_DIR")"

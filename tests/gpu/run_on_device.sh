@@ -3,12 +3,20 @@
 # the CUDA 13 libraries (cuBLAS, cuDNN 9, NCCL: the toolkit's or PyTorch's pip wheels), a
 # python3 with h5py and numpy (and PyTorch with CUDA for the benchmark's other columns) and
 # compute-sanitizer, but none of Debian's packages: the rest comes from the kit that
-# tests/gpu/make_device_kit.sh packed (.devkit/kit.tar.xz). From the repository root:
+# tests/gpu/make_device_kit.sh packed (.devkit/kit.tar.xz) and the dataset beside it that the
+# part reads (.devkit/fashion-mnist: checks; .devkit/cifar: airbench), the two paths a device
+# call carries. From the repository root:
 #
-#   tests/gpu/run_on_device.sh OUT_DIR [checks|bench|profile|all] [BENCH_STEPS]
+#   tests/gpu/run_on_device.sh OUT_DIR [checks|bench|profile|airbench|all] [BENCH_STEPS]
 #
 # `checks` (tests, end-to-end runs, memcheck; a few minutes) and `bench` (the benchmark, with
 # torch.compile the longer part) fit one device call each; `all` (default) runs both.
+# `airbench` (its own call) is issue 20's GPU bar: airbench94's whole recipe AIRBENCH_RUNS
+# times (25) with dptrain in bf16, then AIRBENCH_PEER_RUNS times (as many) for each of the
+# PyTorch peer's AIRBENCH_PEER_MODES ("compile-half eager-half"; a mode is eager|compile and
+# half|bf16|fp32), on the CIFAR-10 copy the kit carries (.devkit/cifar, make_device_kit.sh);
+# OUT_DIR gets airbench.txt (tests/bench/airbench_runs.py's table, rewritten after each
+# source), airbench.log and peer_MODE.json.
 # `profile` writes kernels.csv: Nsight Compute's GPU time of every kernel of the first
 # PROFILE_LAUNCHES (700) launches of a ResNet-50 bf16 batch-512 bench run, i.e. one whole step
 # (heuristic algorithm choice and no graphs, so no autotuning launches come first).
@@ -21,7 +29,7 @@ cd "$(dirname "$0")/../.."
 OUT=${1:?usage: tests/gpu/run_on_device.sh OUT_DIR [checks|bench|profile|all] [BENCH_STEPS]}
 PART=${2:-all}
 BENCH_STEPS=${3:-30}
-case $PART in checks | bench | profile | all) ;; *) echo "run_on_device: unknown part '$PART'" >&2; exit 100 ;; esac
+case $PART in checks | bench | profile | airbench | all) ;; *) echo "run_on_device: unknown part '$PART'" >&2; exit 100 ;; esac
 mkdir -p "$OUT"
 KIT=/tmp/dptrain-kit
 rm -rf "$KIT" && mkdir -p "$KIT" && tar -C "$KIT" -xJf .devkit/kit.tar.xz || exit 100
@@ -37,7 +45,7 @@ export PATH=$BIN:$PATH:/usr/local/cuda/bin  # compute-sanitizer lives with the t
 export OPAL_PKGLIBDIR=$KIT/openmpi/components OPAL_PKGDATADIR=$KIT/openmpi/share OPAL_BINDIR=$BIN
 export OMPI_MCA_plm=isolated OMPI_MCA_btl_vader_single_copy_mechanism=none
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 PYTHONUNBUFFERED=1
-export FASHION_MNIST_DIR=$KIT/fashion-mnist
+export FASHION_MNIST_DIR=$PWD/.devkit/fashion-mnist
 MPIRUN=$BIN/orterun
 
 LOG=$OUT/checks.log SUMMARY=$OUT/summary.txt
@@ -125,7 +133,55 @@ run_profile() {  # per-kernel GPU time of one training step
   echo "profile: exit $? (kernels.csv)" | tee -a "$SUMMARY"
 }
 
+airbench_data() {  # the CIFAR-10 copy, decoded and packed as `dptrain pack` does on a CPU
+  python3 .devkit/cifar/make_cifar10_bin.py /tmp/cifar-bin &&
+    "$BIN/dptrain" pack --source /tmp/cifar-bin --output "$1"
+}
+
+peer_flags() {  # MODE -> the peer's flags: eager|compile - half|bf16|fp32
+  local how=${1%-*} precision=${1#*-}
+  case $how in eager) ;; compile) echo --compile ;; *) return 1 ;; esac
+  case $precision in half) echo --half ;; bf16) echo --autocast-bf16 ;; fp32) ;; *) return 1 ;; esac
+}
+
+airbench_fail() {
+  echo "FAIL airbench: $* (airbench.log)" | tee -a "$SUMMARY"
+  failed=$((failed + 1))
+}
+
+# AIRBENCH_DEVICE (cuda) and AIRBENCH_EXTRA (flags for both sides) are for a dry run of this
+# part on a CPU machine: AIRBENCH_DEVICE=cpu AIRBENCH_EXTRA="--epochs 0.1".
+run_airbench() {  # issue 20 on this GPU: the whole recipe many times, dptrain's and the peer's
+  local runs=${AIRBENCH_RUNS:-25} data=/tmp/cifar10.h5 dir=/tmp/airbench mode flags
+  local alog=$OUT/airbench.log device=${AIRBENCH_DEVICE:-cuda} extra=${AIRBENCH_EXTRA:-}
+  local peers=()
+  airbench_data "$data" > "$alog" 2>&1 || { airbench_fail "no packed CIFAR-10"; return; }
+  rm -rf "$dir"
+  for ((s = 0; s < runs; s++)); do
+    # shellcheck disable=SC2086  # extra is a list of flags
+    "$BIN/dptrain" train --config jobs/cifar10_94_fast.cfg --data "$data" --seed "$s" \
+      --device "$device" --precision bf16 --output-dir "$dir" --run-name "s$s" $extra \
+      >> "$alog" 2>&1 || airbench_fail "dptrain seed $s"
+  done
+  python3 tests/bench/airbench_runs.py --dptrain "$dir" > "$OUT/airbench.txt" 2>> "$alog"
+  for mode in ${AIRBENCH_PEER_MODES:-compile-half eager-half}; do
+    flags=$(peer_flags "$mode") || { airbench_fail "peer mode '$mode'"; continue; }
+    # shellcheck disable=SC2086
+    if python3 tests/bench/pytorch_airbench94.py --data "$data" --device "$device" $flags \
+      --runs "${AIRBENCH_PEER_RUNS:-$runs}" --json "$OUT/peer_$mode.json" $extra >> "$alog" 2>&1; then
+      peers+=("$OUT/peer_$mode.json")
+    else
+      airbench_fail "peer $mode"
+    fi
+    python3 tests/bench/airbench_runs.py --dptrain "$dir" --peer "${peers[@]}" \
+      > "$OUT/airbench.txt" 2>> "$alog"
+  done
+  echo "airbench: $(grep -c "runs, accuracy mean" "$OUT/airbench.txt") sources summed up" \
+    "(airbench.txt)" | tee -a "$SUMMARY"
+}
+
 case $PART in
+  airbench) run_airbench ;;
   checks) run_checks ;;
   bench) run_bench ;;
   profile) run_profile ;;

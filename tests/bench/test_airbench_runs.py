@@ -1,0 +1,119 @@
+"""Test of tests/bench/airbench_runs.py (the table of issue 20's GPU runs) on what dptrain and
+the PyTorch peer really write: two dptrain runs of the airbench94 config and a two-run peer
+JSON, on the tiny dataset of test_airbench94_peer.py (batch 32, 2 epochs). Each printed run's
+accuracy and time must be the run's own (dptrain's final accuracy and the sum of its epoch
+times; the peer's TTA-2 accuracy and train + eval seconds), each summary's mean, std and
+median must be the runs', the ratio the medians'; a run directory without a final evaluation
+is refused with one line.
+
+usage: test_airbench_runs.py DPTRAIN WORKDIR"""
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+
+import h5py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import test_airbench94_peer as tiny  # noqa: E402
+
+CONFIG = os.path.join(HERE, "..", "..", "jobs", "cifar10_94_fast.cfg")
+SUMMARY = os.path.join(HERE, "airbench_runs.py")
+
+
+def check(cond, what):
+    if not cond:
+        raise SystemExit(f"FAIL: {what}")
+    print(f"ok: {what}")
+
+
+def run(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    program = os.path.basename(cmd[1] if cmd[0] == sys.executable else cmd[0])
+    check(r.returncode == 0, f"{program} exits 0 ({r.stderr.strip()[-300:]})")
+    return r.stdout
+
+
+def dptrain_runs(dptrain, data, runs_dir):
+    for seed in (3, 4):
+        run([dptrain, "train", "--config", CONFIG, "--data", data, "--seed", str(seed),
+             "--batch-size", str(tiny.BATCH), "--epochs", "2", "--whiten-init", "100",
+             "--threads", "2", "--device", "cpu", "--output-dir", runs_dir,
+             "--run-name", f"s{seed}"])
+    wanted = {}
+    for name in ("s3", "s4"):
+        with h5py.File(os.path.join(runs_dir, name, "metrics.h5"), "r") as f:
+            wanted[name] = (100 * float(f["final"].attrs["accuracy"]),
+                            float(f["history/epoch_time"][:].sum()))
+    return wanted
+
+
+def peer_runs(data, path):
+    run([sys.executable, os.path.join(HERE, "pytorch_airbench94.py"), "--data", data,
+         "--batch-size", str(tiny.BATCH), "--epochs", "2", "--threads", "2", "--runs", "2",
+         "--seed", "7", "--json", path])
+    with open(path) as f:
+        return {f"run {i}": (100 * r["accuracy"]["tta2"], r["train_s"] + r["eval_s"])
+                for i, r in enumerate(json.load(f)["runs"])}
+
+
+def printed_runs(out, label):
+    """{run name: (accuracy %, seconds)} from the table's lines of `label`."""
+    rows = {}
+    for line in out.splitlines():
+        text = line.strip()
+        if text.startswith(label + " ") and " seed " in text:
+            name, tail = text[len(label):].split(" seed ")
+            fields = tail.split()  # seed, accuracy %, seconds, "s"
+            rows[name.strip()] = (float(fields[1].rstrip("%")), float(fields[2]))
+    return rows
+
+
+def check_summary(out, label, wanted):
+    acc = [a for a, _ in wanted.values()]
+    secs = [s for _, s in wanted.values()]
+    line = next(l for l in out.splitlines() if l.startswith(f"{label}: "))
+    expect = (f"{label}: {len(acc)} runs, accuracy mean {statistics.mean(acc):.2f}% "
+              f"(std {statistics.stdev(acc):.2f}, min {min(acc):.2f}, max {max(acc):.2f}); "
+              f"time median {statistics.median(secs):.3f} s")
+    check(line.startswith(expect), f"{label}'s summary is its runs' ({line})")
+
+
+def main():
+    dptrain, workdir = sys.argv[1], sys.argv[2]
+    shutil.rmtree(workdir, ignore_errors=True)
+    os.makedirs(workdir)
+    data = os.path.join(workdir, "tiny32.h5")
+    tiny.write_dataset(data)
+    runs_dir = os.path.join(workdir, "runs")
+    ours = dptrain_runs(dptrain, data, runs_dir)
+    peer_json = os.path.join(workdir, "peer.json")
+    theirs = peer_runs(data, peer_json)
+    out = run([sys.executable, SUMMARY, "--dptrain", runs_dir, "--peer", peer_json])
+    peer_label = "peer eager float32"
+    for label, wanted in (("dptrain", ours), (peer_label, theirs)):
+        got = printed_runs(out, label)
+        check(got.keys() == wanted.keys() and all(
+            abs(got[k][0] - wanted[k][0]) < 0.006 and abs(got[k][1] - wanted[k][1]) < 6e-4
+            for k in wanted), f"{label}'s runs as they ended: {got} vs {wanted}")
+        check_summary(out, label, wanted)
+    ratio = statistics.median(s for _, s in theirs.values()) / statistics.median(
+        s for _, s in ours.values())
+    check(f"{peer_label} median time / dptrain's: {ratio:.2f}x" in out,
+          f"the ratio of the medians ({ratio:.2f}x)")
+    # A run that did not end (no /final) is refused, naming its file.
+    with h5py.File(os.path.join(runs_dir, "s4", "metrics.h5"), "a") as f:
+        del f["final"]
+    r = subprocess.run([sys.executable, SUMMARY, "--dptrain", runs_dir], capture_output=True,
+                       text=True, timeout=60)
+    lines = r.stderr.strip().splitlines()
+    check(r.returncode != 0 and len(lines) == 1 and "s4/metrics.h5" in lines[0],
+          f"a run without its final evaluation: one line naming it ({lines})")
+    print("all airbench_runs checks passed")
+
+
+if __name__ == "__main__":
+    main()
