@@ -26,7 +26,7 @@
 # of failed checks.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-OUT=${1:?usage: tests/gpu/run_on_device.sh OUT_DIR [checks|bench|profile|all] [BENCH_STEPS]}
+OUT=${1:?usage: tests/gpu/run_on_device.sh OUT_DIR [checks|bench|profile|airbench|all] [BENCH_STEPS]}
 PART=${2:-all}
 BENCH_STEPS=${3:-30}
 case $PART in checks | bench | profile | airbench | all) ;; *) echo "run_on_device: unknown part '$PART'" >&2; exit 100 ;; esac
@@ -133,7 +133,7 @@ run_profile() {  # per-kernel GPU time of one training step
   echo "profile: exit $? (kernels.csv)" | tee -a "$SUMMARY"
 }
 
-airbench_data() {  # the CIFAR-10 copy, decoded and packed as `dptrain pack` does on a CPU
+airbench_data() {  # the CIFAR-10 copy, decoded and packed as on a development machine
   python3 .devkit/cifar/make_cifar10_bin.py /tmp/cifar-bin &&
     "$BIN/dptrain" pack --source /tmp/cifar-bin --output "$1"
 }
