@@ -1,6 +1,5 @@
 #include "train/run_setup.h"
 
-#include <cmath>
 #include <cstdlib>
 #include <ctime>
 #include <numeric>
@@ -33,6 +32,20 @@ std::string utc_now() {
   char text[32];
   std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return text;
+}
+
+// linear-warmup-decay's knots are int(fraction x length) of the schedule's length (steps, or
+// whole epochs stepped per epoch); a warm-up knot at 0 would fall on the first one.
+void check_warmup_holds_a_step(const TrainConfig& config, int64_t steps_per_epoch) {
+  const bool per_epoch = config.lr_step_unit == "epoch";
+  const int64_t length = per_epoch ? static_cast<int64_t>(config.epochs)
+                                   : total_steps(config, steps_per_epoch);
+  if (static_cast<int64_t>(config.warmup_fraction * double(length)) >= 1) return;
+  const char* unit = per_epoch ? "epochs" : "steps";
+  throw UsageError(fmt::format(
+      "option --warmup-fraction: {} of this run's {} {} is no whole one of warm-up "
+      "(linear-warmup-decay needs int({} x {}) >= 1)",
+      config.warmup_fraction, length, unit, config.warmup_fraction, unit));
 }
 
 }  // namespace
@@ -97,13 +110,7 @@ optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_
   spec.name = config.lr_schedule;
   spec.points = config.lr_points;
   if (config.lr_schedule == "linear-warmup-decay") {  // a piecewise schedule of three points
-    const int64_t steps = total_steps(config, steps_per_epoch);
-    if (static_cast<int64_t>(config.warmup_fraction * double(steps)) < 1)
-      throw UsageError(fmt::format(
-          "option --warmup-fraction: {} of this run's {} steps is no whole step of warm-up "
-          "(linear-warmup-decay needs at least {} steps)",
-          config.warmup_fraction, steps,
-          static_cast<int64_t>(std::ceil(1.0 / config.warmup_fraction))));
+    check_warmup_holds_a_step(config, steps_per_epoch);
     spec.name = "piecewise";
     spec.points = {{0.0, config.lr_start_factor}, {config.warmup_fraction, 1.0},
                    {1.0, config.lr_end_factor}};

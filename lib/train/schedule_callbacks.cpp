@@ -32,8 +32,8 @@ std::string describe(const TrainConfig& c) {
 
 }  // namespace
 
-void add_schedule_callbacks(StepCallbacks& callbacks, const TrainConfig& config,
-                            int64_t steps_per_epoch) {
+StepCallbacks schedule_callbacks(const TrainConfig& config, int64_t steps_per_epoch) {
+  StepCallbacks callbacks;
   const optim::LrScheduleSpec spec = lr_schedule_spec(config, steps_per_epoch);
   callbacks.add(std::make_unique<LrScheduleCallback>(optim::make_lr_schedule(spec)));
   if (auto momentum = optim::make_momentum_schedule(spec))
@@ -48,6 +48,7 @@ void add_schedule_callbacks(StepCallbacks& callbacks, const TrainConfig& config,
               freeze.after_epochs == 0 ? std::string("for the whole run")
                                        : fmt::format("after epoch {}", freeze.after_epochs));
   }
+  return callbacks;
 }
 
 }  // namespace dp

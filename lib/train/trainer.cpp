@@ -91,6 +91,7 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
       data_(train_set_, config, comm_->size(), comm_->rank(),
             augments_on_backend(config.augment_on, *choice_.backend)),
       optimizer_(make_optimizer(config, *model_, std::move(additions.groups))),
+      callbacks_(schedule_callbacks(config, data_.steps_per_epoch())),
       guard_(step_guard_options(config), *choice_.backend, *comm_),
       hooks_(make_test_hooks(config, *choice_.backend, comm_->rank(), signal)),
       step_(*model_, train_step_options(config, data_, comm_->size()), *reducer_, *grad_comm_.comm,
@@ -104,7 +105,6 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
   if (sync_bn_active(config, comm_->size())) model_->store().set_stats_exchange(&stats_exchange_);
   model_->store().set_grad_ready_hook(
       [this](nn::ParameterStore::Id id) { reducer_->mark_ready(id); });
-  add_schedule_callbacks(callbacks_, config, data_.steps_per_epoch());
   if (config.lookahead_every > 0) {
     auto lookahead = std::make_unique<LookaheadCallback>(
         *model_,

@@ -107,9 +107,16 @@ with tempfile.TemporaryDirectory() as tmp:
     run(train_with(data=good, epochs="zero"), EXIT_USAGE, "epochs")
     run(train + ["--data", good, "--lr", "-1"], EXIT_USAGE, "--lr")
     run(train + ["--data", good, "--lr-schedule", "sawtooth"], EXIT_USAGE, "lr-schedule")
-    # 5 steps: int(0.1 x 5) = 0 steps of warm-up
-    run(train + ["--data", good, "--lr-schedule", "linear-warmup-decay", "--warmup-fraction",
-                 "0.1"], EXIT_USAGE, "--warmup-fraction")
+    # A warm-up of no whole step (5 steps: int(0.1 x 5) = 0) or epoch (int(0.23 x 2) = 0),
+    # refused before the run directory is made.
+    runs_before = os.listdir(out) if os.path.isdir(out) else []
+    warmup = {"data": good, "lr_schedule": "linear-warmup-decay"}
+    run(train_with(**warmup, warmup_fraction="0.1"), EXIT_USAGE,
+        "--warmup-fraction: 0.1 of this run's 5 steps")
+    run(train_with(**warmup, lr_step_unit="epoch", epochs="2"), EXIT_USAGE,
+        "--warmup-fraction: 0.23 of this run's 2 epochs")
+    if (os.listdir(out) if os.path.isdir(out) else []) != runs_before:
+        failures.append(("a refused warm-up left a run directory", os.listdir(out)))
     run(train_with(data=good, arch="resnet9000"), EXIT_USAGE, "resnet9000")
     run(train + ["--data", good, "--nesterov", "true", "--momentum", "0"], EXIT_USAGE, "nesterov")
     run(["train", "--arch", "resnet8"], EXIT_USAGE, "--data")

@@ -256,8 +256,7 @@ TEST(StepCallbacks, OneCycleDefaultsCycleEveryGroupsMomentum) {
     config.lr_schedule = "onecycle";
     config.epochs = 10;
     config.onecycle_cycle_momentum = cycle;
-    StepCallbacks callbacks;
-    add_schedule_callbacks(callbacks, config, 10);
+    StepCallbacks callbacks = schedule_callbacks(config, 10);
     for (const auto& [step, expected] : {std::pair{0, 0.95f}, std::pair{29, 0.85f}}) {
       callbacks.before_step({1, 0, step}, optimizer);
       EXPECT_FLOAT_EQ(optimizer.lr(), step == 0 ? 0.004 : 0.1) << "step " << step;
