@@ -1,6 +1,6 @@
 """airbench_runs.py: issue 20's table of many recipe runs, dptrain's beside the PyTorch peer's.
 
-  airbench_runs.py --dptrain DIR [--peer PEER.json ...]
+  airbench_runs.py [--dptrain DIR] [--peer PEER.json ...]
 
 DIR holds dptrain run directories (`dptrain train --output-dir DIR --run-name ...`), each with
 its metrics.h5; every PEER.json is one `pytorch_airbench94.py --runs N --json` file (one mode:
@@ -9,9 +9,11 @@ source, the accuracy's mean, sample std, min and max and the time to it (median,
 
 Time to accuracy is each run's training plus its final evaluation, the dataset already
 loaded, as each side clocks it: dptrain's sum of /history/epoch_time (its last epoch holds the
-TTA evaluation), the peer's train_s + eval_s (its clock starts before the whitening
-initialisation). A compiled peer's first run pays the compilation, so its median is the
-steady figure. Run with a python3 that has h5py and numpy (Debian's /usr/bin/python3 here)."""
+TTA evaluation; the whitening set-up before epoch 1 and the files written between epochs are
+outside it), the peer's train_s + eval_s (its clock starts before its whitening set-up, and it
+writes nothing). A compiled peer's first run pays the compilation, so its median is the
+steady figure. The ratio lines divide each peer mode's median by dptrain's. Run with a python3
+that has h5py and numpy (Debian's /usr/bin/python3 here)."""
 import argparse
 import glob
 import json
@@ -66,10 +68,12 @@ def summary(label, runs):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--dptrain", required=True, help="directory of dptrain run directories")
+    p.add_argument("--dptrain", help="directory of dptrain run directories")
     p.add_argument("--peer", nargs="*", default=[], help="pytorch_airbench94.py --json files")
     a = p.parse_args(argv)
-    sources = [("dptrain", None, dptrain_runs(a.dptrain))]
+    if a.dptrain is None and not a.peer:
+        p.error("nothing to sum up: give --dptrain, --peer or both")
+    sources = [("dptrain", None, dptrain_runs(a.dptrain))] if a.dptrain else []
     sources += [peer_runs(path) for path in a.peer]
     for label, device, runs in sources:
         print(f"# {label}{' on ' + device if device else ''}")
@@ -79,6 +83,8 @@ def main(argv=None):
     print()
     for label, _, runs in sources:
         print(summary(label, runs))
+    if not a.dptrain:
+        return
     ours = statistics.median(r["seconds"] for r in sources[0][2])
     for label, _, runs in sources[1:]:
         print(f"{label} median time / dptrain's: "

@@ -562,15 +562,22 @@ def main(argv=None):
               f"epochs), train {stats['train_s']:.2f} s "
               f"({stats['s_per_step_after_first']:.4f} s/step after the first), "
               f"eval {stats['eval_s']:.2f} s, {acc}", flush=True)
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"recipe": f"airbench{a.variant}", "data": a.data, "device": a.device,
-                       "device_name": torch.cuda.get_device_name() if a.device == "cuda"
-                       else "cpu", "torch": torch.__version__, "compile": a.compile,
-                       "allocator": peer_allocator.preloaded(),
-                       "half": a.half, "autocast_bf16": a.autocast_bf16, "threads": torch.get_num_threads(),
-                       "epochs": a.epochs, "batch_size": a.batch_size,
-                       "tta_level": a.tta_level, "runs": runs}, f, indent=1)
+        if a.json:  # after every run: a run cut short by a time limit keeps those before it
+            write_json(a, runs)
+
+
+def write_json(a, runs):
+    """The runs so far, with the settings they ran under, into a.json (replaced whole)."""
+    device_name = torch.cuda.get_device_name() if a.device == "cuda" else "cpu"
+    with open(a.json + ".tmp", "w") as f:
+        json.dump({"recipe": f"airbench{a.variant}", "data": a.data, "device": a.device,
+                   "device_name": device_name, "torch": torch.__version__,
+                   "compile": a.compile, "allocator": peer_allocator.preloaded(),
+                   "half": a.half, "autocast_bf16": a.autocast_bf16,
+                   "threads": torch.get_num_threads(), "epochs": a.epochs,
+                   "batch_size": a.batch_size, "tta_level": a.tta_level, "runs": runs},
+                  f, indent=1)
+    os.replace(a.json + ".tmp", a.json)
 
 
 if __name__ == "__main__":

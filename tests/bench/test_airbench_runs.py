@@ -1,10 +1,11 @@
 """Test of tests/bench/airbench_runs.py (the table of issue 20's GPU runs) on what dptrain and
 the PyTorch peer really write: two dptrain runs of the airbench94 config and a two-run peer
-JSON, on the tiny dataset of test_airbench94_peer.py (batch 32, 2 epochs). Each printed run's
-accuracy and time must be the run's own (dptrain's final accuracy and the sum of its epoch
-times; the peer's TTA-2 accuracy and train + eval seconds), each summary's mean, std and
-median must be the runs', the ratio the medians'; a run directory without a final evaluation
-is refused with one line.
+JSON, on the tiny dataset of test_airbench94_peer.py (batch 32, 2 epochs), and a peer JSON
+made by hand (runs apart in accuracy and time, the first slow, TTA levels apart). Each printed
+run's accuracy and time must be the run's own (dptrain's final accuracy and the sum of its
+epoch times; the peer's accuracy at its TTA level and train + eval seconds), each summary's
+mean, std and median must be the runs', the ratio the medians'; a peer sums up alone; a run
+directory without a final evaluation is refused with one line.
 
 usage: test_airbench_runs.py DPTRAIN WORKDIR"""
 import json
@@ -82,6 +83,34 @@ def check_summary(out, label, wanted):
     check(line.startswith(expect), f"{label}'s summary is its runs' ({line})")
 
 
+def check_median_and_level(workdir, runs_dir, ours):
+    """A compiled peer's three runs by hand, run 0 slow (its compilation), TTA-2 accuracies
+    apart from TTA-0's: the table takes the file's TTA level and the median time, and sums up
+    a peer alone."""
+    path = os.path.join(workdir, "compiled.json")
+    times, tta2 = ((60.0, 2.0), (3.0, 0.25), (3.5, 0.25)), (0.941, 0.9395, 0.9432)
+    runs = [{"seed": i, "train_s": t, "eval_s": e,
+             "accuracy": {"tta0": 0.5 + i / 100, "tta1": 0.6, "tta2": tta2[i]}}
+            for i, (t, e) in enumerate(times)]
+    with open(path, "w") as f:
+        json.dump({"compile": True, "half": True, "autocast_bf16": False, "tta_level": 2,
+                   "device_name": "by hand", "runs": runs}, f)
+    wanted = {f"run {i}": (100 * tta2[i], t + e) for i, (t, e) in enumerate(times)}
+    label = "peer compiled float16"
+    out = run([sys.executable, SUMMARY, "--dptrain", runs_dir, "--peer", path])
+    got = printed_runs(out, label)
+    check(got.keys() == wanted.keys() and all(
+        abs(got[k][0] - wanted[k][0]) < 0.006 and abs(got[k][1] - wanted[k][1]) < 6e-4
+        for k in wanted), f"the TTA level the file names, each run's time: {got}")
+    check_summary(out, label, wanted)
+    ratio = 3.75 / statistics.median(s for _, s in ours.values())
+    check(f"{label} median time / dptrain's: {ratio:.2f}x" in out,
+          f"the ratio of the medians, not the means ({ratio:.2f}x)")
+    alone = run([sys.executable, SUMMARY, "--peer", path])
+    check(f"{label}: 3 runs" in alone and "dptrain" not in alone,
+          "a peer alone is summed up without dptrain's lines")
+
+
 def main():
     dptrain, workdir = sys.argv[1], sys.argv[2]
     shutil.rmtree(workdir, ignore_errors=True)
@@ -104,6 +133,7 @@ def main():
         s for _, s in ours.values())
     check(f"{peer_label} median time / dptrain's: {ratio:.2f}x" in out,
           f"the ratio of the medians ({ratio:.2f}x)")
+    check_median_and_level(workdir, runs_dir, ours)
     # A run that did not end (no /final) is refused, naming its file.
     with h5py.File(os.path.join(runs_dir, "s4", "metrics.h5"), "a") as f:
         del f["final"]

@@ -16,7 +16,7 @@
 # PyTorch peer's AIRBENCH_PEER_MODES ("compile-half eager-half"; a mode is eager|compile and
 # half|bf16|fp32), on the CIFAR-10 copy the kit carries (.devkit/cifar, make_device_kit.sh);
 # OUT_DIR gets airbench.txt (tests/bench/airbench_runs.py's table, rewritten after each
-# source), airbench.log and peer_MODE.json.
+# source), airbench.log and peer_MODE.json; the part keeps inside 540 s (run_airbench).
 # `profile` writes kernels.csv: Nsight Compute's GPU time of every kernel of the first
 # PROFILE_LAUNCHES (700) launches of a ResNet-50 bf16 batch-512 bench run, i.e. one whole step
 # (heuristic algorithm choice and no graphs, so no autotuning launches come first).
@@ -149,35 +149,60 @@ airbench_fail() {
   failed=$((failed + 1))
 }
 
-# AIRBENCH_DEVICE (cuda) and AIRBENCH_EXTRA (flags for both sides) are for a dry run of this
-# part on a CPU machine: AIRBENCH_DEVICE=cpu AIRBENCH_EXTRA="--epochs 0.1".
+airbench_table() {  # DPTRAIN_DIR PEER_JSON...: airbench_runs.py's table into airbench.txt
+  local dir=$1 table=$OUT/airbench.txt.new
+  shift
+  local sources=()
+  [ -n "$(ls "$dir" 2> /dev/null)" ] && sources+=(--dptrain "$dir")
+  [ $# -gt 0 ] && sources+=(--peer "$@")
+  [ ${#sources[@]} -gt 0 ] || return 0
+  if python3 tests/bench/airbench_runs.py "${sources[@]}" > "$table" 2>> "$OUT/airbench.log"; then
+    mv "$table" "$OUT/airbench.txt"
+  else
+    airbench_fail "airbench_runs.py"
+  fi
+}
+
+# Runs start only while AIRBENCH_BUDGET_S (540) seconds have not passed since the part began,
+# each under a timeout of what is left, so the table of what ran comes back inside a 600 s
+# device call; the peer rewrites its JSON after every run. AIRBENCH_DEVICE (cuda) and
+# AIRBENCH_EXTRA (flags for both sides) are for a dry run of this part on a CPU with bf16
+# arithmetic: AIRBENCH_DEVICE=cpu AIRBENCH_PEER_MODES=eager-bf16 AIRBENCH_EXTRA="--epochs 0.1".
+# $OUT comes back with 8 files at most: 5 are this part's own, one more per peer mode.
 run_airbench() {  # issue 20 on this GPU: the whole recipe many times, dptrain's and the peer's
-  local runs=${AIRBENCH_RUNS:-25} data=/tmp/cifar10.h5 dir=/tmp/airbench mode flags
+  local runs=${AIRBENCH_RUNS:-25} data=/tmp/cifar10.h5 dir=/tmp/airbench mode flags left
   local alog=$OUT/airbench.log device=${AIRBENCH_DEVICE:-cuda} extra=${AIRBENCH_EXTRA:-}
-  local peers=()
+  local deadline=$(($(date +%s) + ${AIRBENCH_BUDGET_S:-540})) peers=() failures_in_a_row=0
   airbench_data "$data" > "$alog" 2>&1 || { airbench_fail "no packed CIFAR-10"; return; }
-  rm -rf "$dir"
+  rm -rf "$dir" "$dir-failed"
   for ((s = 0; s < runs; s++)); do
+    left=$((deadline - $(date +%s)))
+    [ "$left" -gt 0 ] || { airbench_fail "budget spent after $s dptrain runs"; break; }
     # shellcheck disable=SC2086  # extra is a list of flags
-    "$BIN/dptrain" train --config jobs/cifar10_94_fast.cfg --data "$data" --seed "$s" \
-      --device "$device" --precision bf16 --output-dir "$dir" --run-name "s$s" $extra \
-      >> "$alog" 2>&1 || airbench_fail "dptrain seed $s"
+    if timeout "$left" "$BIN/dptrain" train --config jobs/cifar10_94_fast.cfg --data "$data" \
+      --seed "$s" --device "$device" --precision bf16 --checkpoint-every 0 \
+      --output-dir "$dir" --run-name "s$s" $extra >> "$alog" 2>&1; then
+      failures_in_a_row=0
+    else
+      airbench_fail "dptrain seed $s"
+      mkdir -p "$dir-failed" && mv "$dir/s$s" "$dir-failed/" 2> /dev/null
+      [ $((++failures_in_a_row)) -lt 3 ] || break
+    fi
   done
-  python3 tests/bench/airbench_runs.py --dptrain "$dir" > "$OUT/airbench.txt" 2>> "$alog"
+  airbench_table "$dir"
   for mode in ${AIRBENCH_PEER_MODES:-compile-half eager-half}; do
     flags=$(peer_flags "$mode") || { airbench_fail "peer mode '$mode'"; continue; }
+    left=$((deadline - $(date +%s)))
+    [ "$left" -gt 0 ] || { airbench_fail "budget spent before peer $mode"; break; }
     # shellcheck disable=SC2086
-    if python3 tests/bench/pytorch_airbench94.py --data "$data" --device "$device" $flags \
-      --runs "${AIRBENCH_PEER_RUNS:-$runs}" --json "$OUT/peer_$mode.json" $extra >> "$alog" 2>&1; then
-      peers+=("$OUT/peer_$mode.json")
-    else
-      airbench_fail "peer $mode"
-    fi
-    python3 tests/bench/airbench_runs.py --dptrain "$dir" --peer "${peers[@]}" \
-      > "$OUT/airbench.txt" 2>> "$alog"
+    timeout "$left" python3 tests/bench/pytorch_airbench94.py --data "$data" --device "$device" \
+      $flags --runs "${AIRBENCH_PEER_RUNS:-$runs}" --json "$OUT/peer_$mode.json" $extra \
+      >> "$alog" 2>&1 || airbench_fail "peer $mode"
+    [ -f "$OUT/peer_$mode.json" ] && peers+=("$OUT/peer_$mode.json")
+    airbench_table "$dir" ${peers[@]+"${peers[@]}"}
   done
-  echo "airbench: $(grep -c "runs, accuracy mean" "$OUT/airbench.txt") sources summed up" \
-    "(airbench.txt)" | tee -a "$SUMMARY"
+  echo "airbench: $(grep -c "runs, accuracy mean" "$OUT/airbench.txt" 2> /dev/null) sources" \
+    "summed up (airbench.txt)" | tee -a "$SUMMARY"
 }
 
 case $PART in
