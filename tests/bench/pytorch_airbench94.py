@@ -424,10 +424,14 @@ def train_run(net, model, data, seed, epochs, batch_size, max_steps, device, dty
                 observer(t, net, optimizer, decay)
             if t >= stop:
                 break
-        lookahead.end_epoch()
+        # As dptrain's: only an epoch's whole end and the run's step T act; a run stopped
+        # before them (--max-steps, dptrain's --stop-after-steps) keeps its weights.
+        if t % loader.steps_per_epoch == 0:
+            lookahead.end_epoch()
         log(f"epoch {epoch}: {t}/{total} steps, last batch loss "
             f"{loss.item() / batch_size:.4f}, {time.perf_counter() - started:.2f} s")
-    lookahead.end_run()
+    if t == total:
+        lookahead.end_run()
     sync(device)
     ended = time.perf_counter()
     after_first = (ended - first_step_end) / (t - 1) if t > 1 else float("nan")
@@ -499,7 +503,8 @@ def parse_args(argv=None):
                    "bf16 on f32 weights, as dptrain's --precision bf16")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
     p.add_argument("--max-steps", type=int, default=None,
-                   help="stop after this many steps (schedules still span the whole run)")
+                   help="stop after this many steps (schedules still span the whole run, and "
+                   "the weights stay as that step left them, as dptrain's --stop-after-steps)")
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE,
                    help="the recipe's is 1024; smaller only for tests")
     p.add_argument("--json", default=None, help="write the runs' results here")

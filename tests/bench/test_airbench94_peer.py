@@ -235,19 +235,29 @@ def check_airbench95_lookahead(train_x, train_y, mean, std):
         peer.Lookahead = plain
     d = peer.lookahead_decay
     want = [(15, "start"), (15, 1.0), (20, d(20, T)), (20, 1.0), (25, d(25, T)), (25, 1.0),
-            (27, 1.0), (27, 1.0)]
+            (27, 1.0)]
     check(events == want, f"airbench95 Lookahead events {events}")
 
 
 def check_rerun(train_x, train_y, mean, std):
     """--runs re-initialises one module in place: a run after another (one that went past
-    the whitening bias's freeze at step 15) equals a fresh one."""
+    the whitening bias's freeze at step 15, stopped at 17) equals a fresh one. A run stopped
+    before T keeps its last step's weights."""
     data = (train_x, train_y, mean, std)
     args = (6.0, BATCH, 6, torch.device("cpu"), torch.float32)
     reused, fresh = peer.Airbench94Net(SMALL), peer.Airbench94Net(SMALL)
+    after_17 = {}
+
+    def observer(t, net, opt, decay):
+        if t == 17:
+            after_17.update({k: v.clone() for k, v in net.state_dict().items()})
+
     peer.train_run(reused, reused, data, 4, 6.0, BATCH, 17, torch.device("cpu"), torch.float32,
-                   log=lambda s: None)
+                   observer=observer, log=lambda s: None)
     check(not reused.whiten.bias.requires_grad, "17 steps: the whitening bias froze")
+    check(all(torch.equal(v, after_17[k]) for k, v in reused.state_dict().items()),
+          "stopped at step 17 of 30 (--max-steps): the weights stay as step 17 left them, not "
+          "set to the Lookahead average (as dptrain's --stop-after-steps)")
     peer.train_run(reused, reused, data, 3, *args, log=lambda s: None)
     peer.train_run(fresh, fresh, data, 3, *args, log=lambda s: None)
     a, b = reused.state_dict(), fresh.state_dict()
