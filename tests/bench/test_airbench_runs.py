@@ -73,6 +73,14 @@ def printed_runs(out, label):
     return rows
 
 
+def check_runs(out, label, wanted, what):
+    """The table's lines of `label` are `wanted`'s runs, to their printed digits."""
+    got = printed_runs(out, label)
+    check(got.keys() == wanted.keys() and all(
+        abs(got[k][0] - wanted[k][0]) < 0.006 and abs(got[k][1] - wanted[k][1]) < 6e-4
+        for k in wanted), f"{what}: {got} vs {wanted}")
+
+
 def check_summary(out, label, wanted):
     acc = [a for a, _ in wanted.values()]
     secs = [s for _, s in wanted.values()]
@@ -98,10 +106,7 @@ def check_median_and_level(workdir, runs_dir, ours):
     wanted = {f"run {i}": (100 * tta2[i], t + e) for i, (t, e) in enumerate(times)}
     label = "peer compiled float16"
     out = run([sys.executable, SUMMARY, "--dptrain", runs_dir, "--peer", path])
-    got = printed_runs(out, label)
-    check(got.keys() == wanted.keys() and all(
-        abs(got[k][0] - wanted[k][0]) < 0.006 and abs(got[k][1] - wanted[k][1]) < 6e-4
-        for k in wanted), f"the TTA level the file names, each run's time: {got}")
+    check_runs(out, label, wanted, "the TTA level the file names, each run's time")
     check_summary(out, label, wanted)
     ratio = 3.75 / statistics.median(s for _, s in ours.values())
     check(f"{label} median time / dptrain's: {ratio:.2f}x" in out,
@@ -124,10 +129,7 @@ def main():
     out = run([sys.executable, SUMMARY, "--dptrain", runs_dir, "--peer", peer_json])
     peer_label = "peer eager float32"
     for label, wanted in (("dptrain", ours), (peer_label, theirs)):
-        got = printed_runs(out, label)
-        check(got.keys() == wanted.keys() and all(
-            abs(got[k][0] - wanted[k][0]) < 0.006 and abs(got[k][1] - wanted[k][1]) < 6e-4
-            for k in wanted), f"{label}'s runs as they ended: {got} vs {wanted}")
+        check_runs(out, label, wanted, f"{label}'s runs as they ended")
         check_summary(out, label, wanted)
     ratio = statistics.median(s for _, s in theirs.values()) / statistics.median(
         s for _, s in ours.values())
