@@ -322,9 +322,9 @@ class LookaheadSchedule:
     reads it too). convention: after steps t = 5, 10, ... of 0-based epochs from
     variant.lookahead_start_epoch on, an update with d at t; the average starts as the initial
     state when that epoch is 0 (airbench94), else at the first such step, from the weights,
-    which that step leaves where they are (airbench95); once started, every epoch's end sets
-    the weights to the average where variant.lookahead_each_epoch, and the run's end always
-    does (with T = 476, step 476's change is dropped)."""
+    which that step leaves where they are (airbench95); once started, every epoch's whole end
+    sets the weights to the average where variant.lookahead_each_epoch, and step T always does
+    (with T = 476, step 476's change is dropped; a run stopped before T keeps its weights)."""
 
     def __init__(self, variant, total):
         self.variant, self.total = variant, total
