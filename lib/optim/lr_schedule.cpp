@@ -180,17 +180,25 @@ OneCycle make_onecycle(const LrScheduleSpec& s) {
   return OneCycle(total_steps, s.pct_start, s.anneal == "cos");
 }
 
-std::unique_ptr<LrSchedule> make_piecewise(const LrScheduleSpec& s, int64_t total_steps) {
-  if (s.points.empty()) throw UsageError("lr schedule 'piecewise': needs at least one point");
+// Each point's knot is int(fraction x length), Python's truncation as the airbench scripts; two
+// points on one knot would make np.interp's segment between them empty.
+std::unique_ptr<LrSchedule> make_piecewise(const LrScheduleSpec& s, int64_t length) {
+  const std::string& option = s.points_option;
+  if (s.points.empty()) throw UsageError("option " + option + ": needs at least one point");
+  const char* unit = s.step_unit == "epoch" ? "epochs" : "steps";
   std::vector<int64_t> knots;
   std::vector<double> factors;
   for (const auto& [fraction, factor] : s.points) {
     if (!(fraction >= 0 && fraction <= 1) || !(factor >= 0))
-      throw UsageError("lr schedule 'piecewise': each point needs a fraction in [0, 1] and a "
-                       "factor >= 0");
-    const auto knot = static_cast<int64_t>(fraction * double(total_steps));  // int() truncates
+      throw UsageError("option " + option +
+                       ": each point needs a fraction in [0, 1] and a factor >= 0");
+    const auto knot = static_cast<int64_t>(fraction * double(length));
     if (!knots.empty() && knot <= knots.back())
-      throw UsageError("lr schedule 'piecewise': the points' steps must be strictly ascending");
+      throw UsageError(
+          fmt::format("option {}: fractions {} and {} of this run's {} {} fall on {} {} and {} "
+                      "(int(fraction x {})); the points need strictly ascending {}",
+                      option, s.points[knots.size() - 1].first, fraction, length, unit, unit,
+                      knots.back(), knot, length, unit));
     knots.push_back(knot);
     factors.push_back(factor);
   }

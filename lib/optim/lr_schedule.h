@@ -33,6 +33,7 @@ struct LrScheduleSpec {
   // length in steps (0: epochs * steps_per_epoch)
   std::vector<std::pair<double, double>> points;
   int64_t total_steps = 0;
+  std::string points_option = "--lr-points";  // where the points come from, named in errors
   // step
   std::vector<double> milestones;  // epochs, ascending
   double gamma = 0.1;

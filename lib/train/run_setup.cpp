@@ -34,20 +34,6 @@ std::string utc_now() {
   return text;
 }
 
-// linear-warmup-decay's knots are int(fraction x length) of the schedule's length (steps, or
-// whole epochs stepped per epoch); a warm-up knot at 0 would fall on the first one.
-void check_warmup_holds_a_step(const TrainConfig& config, int64_t steps_per_epoch) {
-  const bool per_epoch = config.lr_step_unit == "epoch";
-  const int64_t length = per_epoch ? static_cast<int64_t>(config.epochs)
-                                   : total_steps(config, steps_per_epoch);
-  if (static_cast<int64_t>(config.warmup_fraction * double(length)) >= 1) return;
-  const char* unit = per_epoch ? "epochs" : "steps";
-  throw UsageError(fmt::format(
-      "option --warmup-fraction: {} of this run's {} {} is no whole one of warm-up "
-      "(linear-warmup-decay needs int({} x {}) >= 1)",
-      config.warmup_fraction, length, unit, config.warmup_fraction, unit));
-}
-
 }  // namespace
 
 nn::ModelSpec model_spec(const TrainConfig& config, const data::HDF5Dataset& train_set) {
@@ -110,8 +96,8 @@ optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_
   spec.name = config.lr_schedule;
   spec.points = config.lr_points;
   if (config.lr_schedule == "linear-warmup-decay") {  // a piecewise schedule of three points
-    check_warmup_holds_a_step(config, steps_per_epoch);
     spec.name = "piecewise";
+    spec.points_option = "--warmup-fraction";  // the only point the user gives
     spec.points = {{0.0, config.lr_start_factor}, {config.warmup_fraction, 1.0},
                    {1.0, config.lr_end_factor}};
   }

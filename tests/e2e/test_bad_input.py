@@ -112,9 +112,9 @@ with tempfile.TemporaryDirectory() as tmp:
     runs_before = os.listdir(out) if os.path.isdir(out) else []
     warmup = {"data": good, "lr_schedule": "linear-warmup-decay"}
     run(train_with(**warmup, warmup_fraction="0.1"), EXIT_USAGE,
-        "--warmup-fraction: 0.1 of this run's 5 steps")
+        "--warmup-fraction: fractions 0 and 0.1 of this run's 5 steps fall on steps 0 and 0")
     run(train_with(**warmup, lr_step_unit="epoch", epochs="2"), EXIT_USAGE,
-        "--warmup-fraction: 0.23 of this run's 2 epochs")
+        "--warmup-fraction: fractions 0 and 0.23 of this run's 2 epochs fall on epochs 0 and 0")
     if (os.listdir(out) if os.path.isdir(out) else []) != runs_before:
         failures.append(("a refused warm-up left a run directory", os.listdir(out)))
     run(train_with(data=good, arch="resnet9000"), EXIT_USAGE, "resnet9000")

@@ -37,6 +37,16 @@ LrScheduleSpec spec(const std::string& name, double base_lr, int64_t epochs) {
   return s;
 }
 
+// make_lr_schedule(spec) throws a UsageError whose message contains `expected`.
+void expect_usage_error(const LrScheduleSpec& spec, const std::string& expected) {
+  try {
+    make_lr_schedule(spec);
+    ADD_FAILURE() << "no error; expected: " << expected;
+  } catch (const dp::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 
 TEST(LrSchedule, Constant) {
@@ -211,5 +221,11 @@ TEST(LrSchedule, PiecewiseMatchesTorchLambdaLrOverNpInterp) {
   }
   EXPECT_DOUBLE_EQ(schedule->lr(1000), s.base_lr * 0.07) << "flat after the last point";
   s.points = {{0.5, 1.0}, {0.5001, 0.5}};  // both knots at step 238
-  EXPECT_THROW(make_lr_schedule(s), dp::UsageError);
+  expect_usage_error(s, "option --lr-points: fractions 0.5 and 0.5001 of this run's 476 steps "
+                        "fall on steps 238 and 238 (int(fraction x 476))");
+  s.points_option = "--warmup-fraction";  // stepped per epoch, the knots are epochs
+  s.step_unit = "epoch";
+  s.points = {{0.0, 0.2}, {0.05, 1.0}, {1.0, 0.07}};
+  expect_usage_error(s, "option --warmup-fraction: fractions 0 and 0.05 of this run's 10 epochs "
+                        "fall on epochs 0 and 0 (int(fraction x 10))");
 }
