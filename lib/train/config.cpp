@@ -426,6 +426,9 @@ void validate_optimization(const TrainConfig& c) {
           "must be constant, step, cosine, onecycle, piecewise or linear-warmup-decay");
   require(c.lr_schedule != "piecewise" || !c.lr_points.empty(), "lr-points",
           "is required by --lr-schedule piecewise");
+  require(c.lr_schedule == "piecewise" || c.lr_points.empty(), "lr-points",
+          "is read only by --lr-schedule piecewise (linear-warmup-decay's points are "
+          "--lr-start-factor, --warmup-fraction and --lr-end-factor)");
   for (size_t i = 0; i < c.lr_points.size(); ++i)
     require(c.lr_points[i].first >= 0 && c.lr_points[i].first <= 1 && c.lr_points[i].second >= 0 &&
                 (i == 0 || c.lr_points[i].first > c.lr_points[i - 1].first),

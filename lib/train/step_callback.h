@@ -1,7 +1,7 @@
 // Per-step callbacks: small objects the epoch driver calls around every training step, so a
-// recipe feature that acts between updates (the LR schedule; later Lookahead, weight
-// averaging, freezing a parameter group at an epoch) is one class of its own, added to the
-// list where the run is assembled, not a branch in the training loop.
+// recipe feature that acts between updates (the LR and momentum schedules, freezing a parameter
+// group at an epoch, Lookahead) is one class of its own, added to the list where the run is
+// assembled, not a branch in the training loop.
 #pragma once
 
 #include <cstdint>

@@ -26,7 +26,7 @@ class PreemptionSignal;
 struct RecipeAdditions {
   // Parameter groups that take their parameters before the default group does.
   std::vector<ParamGroupRule> groups;
-  // Called after the LR schedule's callback, in this order.
+  // Called after the option-driven callbacks (LR, momentum, freezes, Lookahead), in this order.
   std::vector<std::unique_ptr<StepCallback>> callbacks;
 };
 

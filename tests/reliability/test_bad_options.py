@@ -54,6 +54,9 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("fractional milestone stepped per epoch",
                        train("--lr-step-unit", "epoch", "--lr-milestones", "0.5", epochs="2"),
                        USAGE, ["--lr-milestones", "whole epochs"])
+    check.expect_error("--lr-points beside another schedule",
+                       train("--lr-schedule", "linear-warmup-decay", "--lr-points", "0:1,1:0.1"),
+                       USAGE, ["--lr-points", "only by --lr-schedule piecewise"])
     check.expect_error("unknown --onecycle-anneal", train("--onecycle-anneal", "cubic"), USAGE,
                        ["--onecycle-anneal", "cos or linear"])
     check.expect_error("batch not divisible by the ranks", train(run="b", batch_size="5"),
