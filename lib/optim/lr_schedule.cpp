@@ -149,6 +149,11 @@ class WarmupLr : public LrSchedule {
   int64_t steps_;
 };
 
+// The steps the schedule spans: the run's (total_steps), else whole epochs.
+int64_t run_length(const LrScheduleSpec& s) {
+  return s.total_steps > 0 ? s.total_steps : s.epochs * s.steps_per_epoch;
+}
+
 int64_t epochs_to_steps(double epochs, int64_t steps_per_epoch) {
   return static_cast<int64_t>(std::llround(epochs * static_cast<double>(steps_per_epoch)));
 }
@@ -166,7 +171,7 @@ std::unique_ptr<LrSchedule> make_multistep(const LrScheduleSpec& s) {
 }
 
 OneCycle make_onecycle(const LrScheduleSpec& s) {
-  const int64_t total_steps = s.epochs * s.steps_per_epoch;
+  const int64_t total_steps = run_length(s);
   if (total_steps < 2) throw UsageError("lr schedule 'onecycle': needs at least 2 steps");
   if (!(s.pct_start > 0 && s.pct_start < 1))
     throw UsageError("lr schedule 'onecycle': pct_start must be in (0, 1)");
@@ -207,7 +212,7 @@ std::unique_ptr<LrSchedule> make_piecewise(const LrScheduleSpec& s, int64_t leng
 
 // The schedule without warm-up, stepped per optimizer step.
 std::unique_ptr<LrSchedule> make_base(const LrScheduleSpec& s) {
-  const int64_t total_steps = s.epochs * s.steps_per_epoch;
+  const int64_t total_steps = run_length(s);
   if (s.name == "constant") return std::make_unique<ConstantLr>(s.base_lr);
   if (s.name == "step") return make_multistep(s);
   if (s.name == "cosine") {
@@ -216,8 +221,7 @@ std::unique_ptr<LrSchedule> make_base(const LrScheduleSpec& s) {
       throw UsageError("lr schedule 'cosine': min lr must be in [0, base lr]");
     return std::make_unique<CosineLr>(s.base_lr, s.min_lr, total_steps);
   }
-  if (s.name == "piecewise")
-    return make_piecewise(s, s.total_steps > 0 ? s.total_steps : total_steps);
+  if (s.name == "piecewise") return make_piecewise(s, total_steps);
   if (s.name == "onecycle")
     return std::make_unique<OneCycleLr>(make_onecycle(s), s.base_lr, s.div_factor,
                                         s.final_div_factor);

@@ -28,11 +28,12 @@ struct LrScheduleSpec {
   std::string name = "constant";  // constant | step | cosine | onecycle | piecewise
   double base_lr = 0.1;
   int64_t steps_per_epoch = 1;
-  int64_t epochs = 1;  // total training length (cosine, onecycle)
-  // piecewise: (fraction of the run in [0, 1], LR factor), fractions ascending; the run's
-  // length in steps (0: epochs * steps_per_epoch)
-  std::vector<std::pair<double, double>> points;
+  int64_t epochs = 1;
+  // The run's length in steps, which cosine, onecycle and piecewise span (0: epochs *
+  // steps_per_epoch); fewer than that with a fractional --epochs.
   int64_t total_steps = 0;
+  // piecewise: (fraction of the run in [0, 1], LR factor), fractions ascending
+  std::vector<std::pair<double, double>> points;
   std::string points_option = "--lr-points";  // where the points come from, named in errors
   // step
   std::vector<double> milestones;  // epochs, ascending

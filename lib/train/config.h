@@ -149,6 +149,13 @@ inline int64_t steps_to_run(const TrainConfig& c, int64_t steps_per_epoch) {
   return c.stop_after_steps > 0 ? std::min(all, c.stop_after_steps) : all;
 }
 
+// The steps epoch `epoch` (1-based) trains: all of them, or fewer in the last epoch of a run
+// that a fractional --epochs or --stop-after-steps ends early.
+inline int64_t steps_in_epoch(const TrainConfig& c, int64_t steps_per_epoch, int64_t epoch) {
+  return std::min(steps_per_epoch,
+                  steps_to_run(c, steps_per_epoch) - (epoch - 1) * steps_per_epoch);
+}
+
 // The epoch of the run's last step: its evaluation is the final one.
 inline int64_t last_epoch_of_run(const TrainConfig& c, int64_t steps_per_epoch) {
   return (steps_to_run(c, steps_per_epoch) + steps_per_epoch - 1) / steps_per_epoch;

@@ -13,17 +13,16 @@ namespace dp {
 
 EpochDriver::EpochDriver(EpochDriverParts parts, int64_t global_step)
     : parts_(std::move(parts)),
-      progress_(parts_.config.epochs, parts_.data.steps_per_epoch(), parts_.config.batch_size),
+      progress_(parts_.config.epochs, parts_.data.steps_per_epoch(),
+                steps_to_run(parts_.config, parts_.data.steps_per_epoch()),
+                parts_.config.batch_size),
       global_step_(global_step) {
   progress_.resume_at(global_step_);
 }
 
 bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals totals) {
   const double epoch_start = now_seconds() - totals.elapsed;
-  // A fractional --epochs or --stop-after-steps ends the last epoch early.
-  const int64_t per_epoch = parts_.data.steps_per_epoch();
-  const int64_t steps =
-      std::min(per_epoch, steps_to_run(parts_.config, per_epoch) - (epoch - 1) * per_epoch);
+  const int64_t steps = steps_in_epoch(parts_.config, parts_.data.steps_per_epoch(), epoch);
   bool checkpoint_at_end = false, stop_at_end = false;
   parts_.model.set_train(true);
   parts_.data.loader().start_epoch(epoch - 1);
@@ -68,7 +67,9 @@ StepAgreement EpochDriver::train_step(int64_t epoch, int64_t step, EpochTotals& 
       parts_.comm, result.loss, result.correct, result.samples, parts_.signal.received() != 0,
       parts_.checkpoints.policy().time_due(now_seconds()));
   if (parts_.metrics) parts_.metrics->add_step({global_step_, epoch, agreed.loss, agreed.accuracy, lr});
-  if ((step + 1) % parts_.config.log_every == 0 || step + 1 == parts_.data.steps_per_epoch())
+  const bool epoch_end =
+      step + 1 == steps_in_epoch(parts_.config, parts_.data.steps_per_epoch(), epoch);
+  if ((step + 1) % parts_.config.log_every == 0 || epoch_end)
     log::info("{}", progress_.line(epoch, step + 1, agreed.loss, agreed.accuracy, lr));
   return agreed;
 }

@@ -15,9 +15,11 @@ std::string format_duration(double seconds) {
   return fmt::format("{}:{:02d}", s / 60, s % 60);
 }
 
-Progress::Progress(int64_t epochs, int64_t steps_per_epoch, int64_t global_batch)
+Progress::Progress(int64_t epochs, int64_t steps_per_epoch, int64_t steps_to_run,
+                   int64_t global_batch)
     : epochs_(epochs),
       steps_per_epoch_(steps_per_epoch),
+      steps_to_run_(steps_to_run),
       global_batch_(global_batch),
       start_(now_seconds()),
       last_time_(start_) {}
@@ -29,7 +31,7 @@ std::string Progress::line(int64_t epoch, int64_t step, double loss, double accu
   last_time_ = now;
   last_global_step_ = global_step;
   const double per_step = (now - start_) / std::max<int64_t>(global_step - first_global_step_, 1);
-  const double eta = per_step * (epochs_ * steps_per_epoch_ - global_step);
+  const double eta = per_step * double(steps_to_run_ - global_step);
   return fmt::format("epoch {}/{} step {}/{} loss {:.4f} acc {:.2f}% lr {:.5f} {:.1f} img/s eta {}",
                      epoch, epochs_, step, steps_per_epoch_, loss, 100 * accuracy, lr, rate,
                      format_duration(eta));

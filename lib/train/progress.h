@@ -11,7 +11,9 @@ namespace dp {
 
 class Progress {
  public:
-  Progress(int64_t epochs, int64_t steps_per_epoch, int64_t global_batch);
+  // `steps_to_run`: the run's last global step (fewer than epochs x steps_per_epoch with a
+  // fractional --epochs or --stop-after-steps), where the time left reaches 0.
+  Progress(int64_t epochs, int64_t steps_per_epoch, int64_t steps_to_run, int64_t global_batch);
   // Called after step `step` (1-based) of epoch `epoch` (1-based).
   std::string line(int64_t epoch, int64_t step, double loss, double accuracy, double lr);
   std::string epoch_summary(const EpochRecord& record) const;
@@ -19,7 +21,7 @@ class Progress {
   void resume_at(int64_t global_step);
 
  private:
-  int64_t epochs_, steps_per_epoch_, global_batch_;
+  int64_t epochs_, steps_per_epoch_, steps_to_run_, global_batch_;
   double start_;
   double last_time_;
   int64_t last_global_step_ = 0;

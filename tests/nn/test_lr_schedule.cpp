@@ -115,6 +115,27 @@ TEST(LrSchedule, WarmupTimesCosineMatchesTorch) {
 
 // torch's OneCycleLR with no argument but max_lr and total_steps: LrScheduleSpec's defaults
 // are torch's (pct_start 0.3, cos, div factors 25 and 1e4, momentum cycled 0.95 -> 0.85 -> 0.95).
+// A run of 95 steps in 10 epochs of 10 (a fractional --epochs 9.5): cosine and onecycle end at
+// its last step, as CosineAnnealingLR(T_max=95, eta_min=0.001) and OneCycleLR(total_steps=95)
+// (torch's values, PyTorch 1.13).
+TEST(LrSchedule, CosineAndOneCycleSpanTheRunsSteps) {
+  LrScheduleSpec s = spec("cosine", 0.1, 10);
+  s.total_steps = 95;
+  s.min_lr = 0.001;
+  expect_matches(s, {{0, 0.1},
+                     {19, 0.09054634122155988},
+                     {60, 0.030616076479678025},
+                     {94, 0.0010270637616241606},
+                     {95, 0.001}});
+  s = spec("onecycle", 0.1, 10);
+  s.total_steps = 95;
+  expect_matches(s, {{0, 0.0040000000000000036},
+                     {27, 0.09992171698845452},
+                     {28, 0.09998605191639393},
+                     {60, 0.05177139707328607},
+                     {94, 4e-07}});
+}
+
 TEST(LrSchedule, OneCycleDefaultsMatchTorchDefaults) {
   const LrScheduleSpec s = spec("onecycle", 0.1, 10);
   expect_matches(s, {{0, 0.0040000000000000036}, {1, 0.004281378056590748},

@@ -27,15 +27,20 @@ with tempfile.TemporaryDirectory() as tmp:
     out = os.path.join(tmp, "out")
     base = ["train", "--data", data, "--arch", "resnet8", "--batch-size", "12", "--epochs", "2",
             "--lr", "0.1", "--lr-schedule", "linear-warmup-decay", "--lookahead-every", "5",
-            "--threads", "1", "--output-dir", out, "--log-every", "1"]
+            "--threads", "1", "--output-dir", out]
 
     def run(args):
         return subprocess.run([DPTRAIN] + args, capture_output=True, text=True, timeout=240)
 
-    whole, stopped = run(base + ["--run-name", "whole"]), run(
-        base + ["--run-name", "stopped", "--stop-after-steps", str(STOP)])
+    whole = run(base + ["--run-name", "whole", "--log-every", "1"])
+    # Every 7th step's progress line, and the cut epoch's last (its step 3) with no time left.
+    stopped = run(base + ["--run-name", "stopped", "--stop-after-steps", str(STOP),
+                          "--log-every", "7"])
     check(whole.returncode == 0 and stopped.returncode == 0,
           f"both runs exit 0 ({whole.returncode}, {stopped.returncode}) {stopped.stderr[-400:]}")
+    last = [l for l in stopped.stdout.splitlines() if "epoch 2/2 step 3/17" in l]
+    check(len(last) == 1 and last[0].endswith("eta 0:00"),
+          f"the cut epoch's last step has its progress line, nothing left: {last}")
     with h5py.File(os.path.join(out, "whole", "metrics.h5")) as w, \
             h5py.File(os.path.join(out, "stopped", "metrics.h5")) as s:
         lr_w, lr_s = w["steps/lr"][()], s["steps/lr"][()]
