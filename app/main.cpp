@@ -20,9 +20,10 @@ const char* kUsage = R"(usage: dptrain <command> [options]
 commands:
   train    train a model (see `dptrain train --help`)
   eval     evaluate a checkpoint on a dataset's test split
-  pack     convert CIFAR-10 binary / MNIST / Fashion-MNIST IDX files into one HDF5 file
+  pack     convert CIFAR-10/100 binary, MNIST / Fashion-MNIST IDX files or an image folder
+           into one HDF5 file
   bench    time training steps on synthetic data
-  inspect  print a packed dataset's or a checkpoint's contents
+  inspect  print a packed dataset's, a checkpoint's or a metrics file's contents
   verify   check dptrain files end to end against their checksums, one line per file
 
 options:

@@ -32,7 +32,8 @@ bool cudnn_batchnorm_persistent_from_environment();
 
 // Whether the CPU backend keeps blocked (nChw16c) activations for this network
 // (cpu/activation_layout.h): DPTRAIN_CPU_LAYOUT=blocked|nhwc decides; unset or `auto`, basic-
-// block ResNets get blocked and bottleneck ones (ResNet-50) NHWC, whichever ran faster here.
+// block ResNets get blocked and bottleneck ones (ResNet-50) NHWC, whichever ran faster
+// (tests/bench/results/code-measurements-backend.md).
 // With bf16 convolutions (`bf16_convolutions`: the backend really runs them), auto is the
 // layout those kernels read and write on this CPU (`bf16_layout`, cpu_bf16_convolution_layout():
 // NHWC with AMX, nChw16c without) for every network: the other would add a reorder to every

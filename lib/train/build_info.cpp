@@ -68,7 +68,11 @@ std::map<std::string, std::string> build_info() {
 #ifdef DPTRAIN_GIT_COMMIT
   info["git_commit"] = DPTRAIN_GIT_COMMIT;
 #endif
-  info["compiler"] = fmt::format("{} {}", "gcc", __VERSION__);
+#if defined(__clang__)
+  info["compiler"] = fmt::format("clang {}", __clang_version__);
+#else
+  info["compiler"] = fmt::format("gcc {}", __VERSION__);
+#endif
   info["build_type"] = DPTRAIN_BUILD_TYPE;
   info["onednn"] = onednn_version();
   info["hdf5"] = hdf5_version();

@@ -541,8 +541,9 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& confi
   }
   if (!milestones.empty()) config.lr_milestones = parse_milestones(milestones);
   if (!points.empty()) config.lr_points = parse_points(points);
-  // Every step schedule decays: the defaults hold for any length (fractional epochs for
-  // short runs; per-epoch stepping needs them whole), and the run logs them.
+  // The step schedule's default milestones (50% and 75%) for any length: fractional epochs in
+  // short runs; stepped per epoch, whole ones, dropped where they round to 0 or the end (so a
+  // 1-epoch run has none and stays constant). The run logs them.
   if (config.lr_milestones.empty() && config.lr_schedule == "step")
     config.lr_milestones = default_milestones(config.epochs, config.lr_step_unit == "epoch");
   validate(config);

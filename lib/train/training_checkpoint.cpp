@@ -187,7 +187,9 @@ void TrainingCheckpointer::check_compatible(const std::string& path, const Check
                                  path, epochs_done, identity_.epochs));
   check_lookahead(path, meta);
   // The steps per epoch, ceil(train size / batch) capped by --max-steps-per-epoch, are the
-  // same on every world size: a mid-epoch checkpoint resumes on any number of ranks.
+  // same on every world size, so a mid-epoch checkpoint resumes on any number of ranks; with
+  // --drop-last they are floor(ceil(size / ranks) / (batch / ranks)), which the world size can
+  // change, and then this refuses.
   if (meta_int(meta, "step_in_epoch", path) == 0) return;
   if (meta_int(meta, "steps_per_epoch", path) != identity_.steps_per_epoch)
     refuse(path, "steps per epoch", std::to_string(meta_int(meta, "steps_per_epoch", path)),

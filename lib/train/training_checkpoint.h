@@ -28,7 +28,7 @@ struct RunIdentity {
   int64_t num_classes = 0, in_channels = 0;
   uint64_t seed = 0;
   int64_t batch_size = 0;       // global
-  int64_t steps_per_epoch = 0;  // ceil(train size / batch), capped: any world size
+  int64_t steps_per_epoch = 0;  // ceil(train size / batch), capped (--drop-last: per world)
   int64_t world_size = 1;
   int64_t epochs = 0;           // of the whole run
   bool sync_bn = false;  // recorded only: a run may resume with or without --sync-bn
