@@ -44,6 +44,16 @@ struct CheckpointSections {
 struct CheckpointMeta {
   std::map<std::string, int64_t> ints;         // epoch, step, world_size, format_version...
   std::map<std::string, std::string> strings;  // arch, dataset, rng state...
+
+  // An attribute older checkpoints may lack: `fallback` where it is absent.
+  int64_t int_or(const std::string& key, int64_t fallback) const {
+    const auto it = ints.find(key);
+    return it == ints.end() ? fallback : it->second;
+  }
+  std::string string_or(const std::string& key, const std::string& fallback) const {
+    const auto it = strings.find(key);
+    return it == strings.end() ? fallback : it->second;
+  }
 };
 
 // 2: adds /train_state and the resume attributes (step_in_epoch, batch_size...). Version 1

@@ -36,6 +36,14 @@ BackendChoice cpu_backend(int threads, int local_rank, int local_size, bool pin,
       bf16};
 }
 
+// Why --device auto's CPU fallback runs in fp32 where the precision asked for more.
+std::string cpu_fallback_note(const CudaOptions& cuda, bool cpu_bf16) {
+  if (cuda.allow_tf32) return "; --precision tf32 applies to the CUDA backend, fp32 here";
+  if (cuda.mixed_bf16 && !cpu_bf16)
+    return "; --precision bf16: this CPU has neither AVX512-BF16 nor AMX, fp32 here";
+  return "";
+}
+
 }  // namespace
 
 CudaOptions cuda_options(const std::string& precision, bool deterministic) {
@@ -87,11 +95,7 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
   }
   // auto without a usable GPU: bf16 where this CPU has it, else fp32 with a note.
   const bool cpu_bf16 = cuda.mixed_bf16 && cpu_has_native_bf16();
-  const std::string cpu_note =
-      cuda.allow_tf32 ? "; --precision tf32 applies to the CUDA backend, fp32 here"
-      : cuda.mixed_bf16 && !cpu_bf16
-          ? "; --precision bf16: this CPU has neither AVX512-BF16 nor AMX, fp32 here"
-          : "";
+  const std::string cpu_note = cpu_fallback_note(cuda, cpu_bf16);
   CudaProbe probe = probe_cuda();
   if (probe.device_count == 0) {
     if (device == "cuda")
@@ -105,16 +109,12 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
   const std::string why =
       fmt::format("{}: GPU {} of {} for local rank {}", device == "cuda" ? "--device cuda" : "auto",
                   options.device, probe.device_count, local_rank);
-  if (device == "cuda") {
-    auto backend = make_cuda_backend(options);
-    std::string name = backend->name();
-    return {std::move(backend), fmt::format("{} ({})", name, why)};
-  }
   try {
     auto backend = make_cuda_backend(options);
     std::string name = backend->name();
     return {std::move(backend), fmt::format("{} ({})", name, why)};
   } catch (const Error& e) {
+    if (device == "cuda") throw;
     // auto: a GPU that cannot be used (driver too old, out of memory) is not fatal.
     return cpu_backend(threads, local_rank, local_size, pin_threads, arch, cpu_bf16,
                        fmt::format("auto: {} GPU(s) found, but the CUDA backend failed: {}{}",

@@ -101,9 +101,8 @@ void add_onecycle_options(po::options_description& optim, TrainConfig& c) {
        "one-cycle: final LR = initial LR / final div factor");
 }
 
-po::options_description optim_options(TrainConfig& c, std::string& milestones,
-                                      std::string& points) {
-  po::options_description optim("Optimisation");
+// The run's length, the SGD update and its parameter groups.
+void add_sgd_options(po::options_description& optim, TrainConfig& c) {
   optim.add_options()
       ("epochs", po::value<double>()->default_value(10.0, "10")->notifier([&c](double e) {
          if (!(e > 0)) throw UsageError("option --epochs: must be positive");
@@ -129,7 +128,13 @@ po::options_description optim_options(TrainConfig& c, std::string& milestones,
       ("freeze", po::value(&c.freeze),
        "PATTERN[:EPOCHS], repeatable: parameters whose names match the glob are not updated, "
        "for the whole run or after EPOCHS epochs (e.g. conv1.weight, conv1.bias:3); on the "
-       "command line, the list replaces the config file's")
+       "command line, the list replaces the config file's");
+}
+
+// The LR schedule; --lr-milestones and --lr-points are parsed after the options are read.
+void add_schedule_options(po::options_description& optim, TrainConfig& c,
+                          std::string& milestones, std::string& points) {
+  optim.add_options()
       ("lr-schedule", po::value(&c.lr_schedule)->default_value(c.lr_schedule),
        "constant|step|cosine|onecycle|piecewise|linear-warmup-decay")
       ("lr-points", po::value(&points),
@@ -150,6 +155,9 @@ po::options_description optim_options(TrainConfig& c, std::string& milestones,
       ("lr-step-unit", po::value(&c.lr_step_unit)->default_value(c.lr_step_unit),
        "step: the schedule moves every optimizer step; epoch: once per epoch, as torch's "
        "scheduler.step() called per epoch");
+}
+
+void add_lookahead_options(po::options_description& optim, TrainConfig& c) {
   optim.add_options()
       ("lookahead-every", po::value(&c.lookahead_every)->default_value(c.lookahead_every),
        "Lookahead: every N steps the weights and BN statistics become their running average, "
@@ -168,6 +176,14 @@ po::options_description optim_options(TrainConfig& c, std::string& milestones,
            ->implicit_value(true),
        "Lookahead: the weights also become the average at the end of every epoch once it has "
        "started (airbench95)");
+}
+
+po::options_description optim_options(TrainConfig& c, std::string& milestones,
+                                      std::string& points) {
+  po::options_description optim("Optimisation");
+  add_sgd_options(optim, c);
+  add_schedule_options(optim, c, milestones, points);
+  add_lookahead_options(optim, c);
   add_onecycle_options(optim, c);
   return optim;
 }

@@ -12,6 +12,12 @@
 
 namespace dp {
 
+// The shortcut option ("A" or "B") of a checkpoint's model. Checkpoints from before --shortcut
+// existed have none: every model then had option B.
+inline std::string checkpoint_shortcut(const CheckpointMeta& meta) {
+  return meta.string_or("shortcut", "B");
+}
+
 class ModelState {
  public:
   // `momentum` may be null (evaluation: no optimizer state).

@@ -89,6 +89,44 @@ void TrainingCheckpointer::check_lookahead_tracked() const {
            lookahead_ ? "" : "out");
 }
 
+CheckpointMeta TrainingCheckpointer::checkpoint_meta(const ResumePoint& point, int world,
+                                                     const std::string& trigger) const {
+  CheckpointMeta meta;
+  const int64_t local_batch = identity_.batch_size / world;
+  // "epoch" and "step" keep their meaning from format 1: finished epochs, updates done.
+  meta.ints = {{"epoch", point.epochs_done},
+               {"step", point.global_step},
+               {"step_in_epoch", point.step_in_epoch},
+               {"steps_per_epoch", identity_.steps_per_epoch},
+               {"sampler_epoch", point.epochs_done},
+               {"sampler_offset", point.step_in_epoch * local_batch},  // per rank
+               // positions of the epoch's order taken, on any number of ranks
+               {"sampler_consumed", point.step_in_epoch * identity_.batch_size},
+               {"world_size", world},
+               {"batch_size", identity_.batch_size},
+               {"epochs", identity_.epochs},
+               {"num_classes", identity_.num_classes},
+               {"in_channels", identity_.in_channels},
+               {"seed", static_cast<int64_t>(identity_.seed)},
+               {"sampler_order_version", data::kSamplerOrderVersion},
+               {"sync_bn", identity_.sync_bn ? 1 : 0},
+               {"stop_after_steps", identity_.stop_after_steps},
+               {"lookahead_every", identity_.lookahead_every}};
+  meta.strings = {{"arch", identity_.arch},
+                  {"shortcut", identity_.shortcut},
+                  {"dataset", identity_.dataset},
+                  {"trigger", trigger},
+                  // Nothing to store: see train/training_state.h.
+                  {"rng", "stateless: every draw is a function of (seed, epoch, sample index)"}};
+  if (lookahead_) {
+    meta.strings["lookahead_base"] = setting_text(identity_.lookahead_base);
+    meta.strings["lookahead_power"] = setting_text(identity_.lookahead_power);
+    meta.ints["lookahead_start_epoch"] = identity_.lookahead_start_epoch;
+    meta.ints["lookahead_each_epoch"] = identity_.lookahead_each_epoch ? 1 : 0;
+  }
+  return meta;
+}
+
 void TrainingCheckpointer::save(const std::string& path, const ResumePoint& point,
                                 const EpochTotals& mine, const std::string& trigger) {
   check_lookahead_tracked();
@@ -109,40 +147,7 @@ void TrainingCheckpointer::save(const std::string& path, const ResumePoint& poin
       sections.train_state_f32.push_back(
           {"lookahead_buffers_by_rank", {world, buffer_count_}, lookahead_by_rank.data()});
     sections.train_state_f64.push_back({"epoch_totals", {world, EpochTotals::kFields}, all_totals.data()});
-    CheckpointMeta meta;
-    const int64_t local_batch = identity_.batch_size / world;
-    // "epoch" and "step" keep their meaning from format 1: finished epochs, updates done.
-    meta.ints = {{"epoch", point.epochs_done},
-                 {"step", point.global_step},
-                 {"step_in_epoch", point.step_in_epoch},
-                 {"steps_per_epoch", identity_.steps_per_epoch},
-                 {"sampler_epoch", point.epochs_done},
-                 {"sampler_offset", point.step_in_epoch * local_batch},  // per rank
-                 // positions of the epoch's order taken, on any number of ranks
-                 {"sampler_consumed", point.step_in_epoch * identity_.batch_size},
-                 {"world_size", world},
-                 {"batch_size", identity_.batch_size},
-                 {"epochs", identity_.epochs},
-                 {"num_classes", identity_.num_classes},
-                 {"in_channels", identity_.in_channels},
-                 {"seed", static_cast<int64_t>(identity_.seed)},
-                 {"sampler_order_version", data::kSamplerOrderVersion},
-                 {"sync_bn", identity_.sync_bn ? 1 : 0},
-                 {"stop_after_steps", identity_.stop_after_steps},
-                 {"lookahead_every", identity_.lookahead_every}};
-    meta.strings = {{"arch", identity_.arch},
-                    {"shortcut", identity_.shortcut},
-                    {"dataset", identity_.dataset},
-                    {"trigger", trigger},
-                    // Nothing to store: see train/training_state.h.
-                    {"rng", "stateless: every draw is a function of (seed, epoch, sample index)"}};
-    if (lookahead_) {
-      meta.strings["lookahead_base"] = setting_text(identity_.lookahead_base);
-      meta.strings["lookahead_power"] = setting_text(identity_.lookahead_power);
-      meta.ints["lookahead_start_epoch"] = identity_.lookahead_start_epoch;
-      meta.ints["lookahead_each_epoch"] = identity_.lookahead_each_epoch ? 1 : 0;
-    }
-    save_checkpoint(path, sections, meta);
+    save_checkpoint(path, sections, checkpoint_meta(point, world, trigger));
   }
   // Nobody leaves before the file is in place: a rank that exits right after a preemption
   // checkpoint would otherwise make mpirun kill rank 0 mid-write.
@@ -155,23 +160,21 @@ void TrainingCheckpointer::check_compatible(const std::string& path, const Check
     throw UsageError(fmt::format(
         "option --resume: {} has checkpoint format {}, written before exact resume existed; it "
         "can be evaluated but not resumed", path, version));
-  const auto order = meta.ints.find("sampler_order_version");
-  const int64_t order_version = order == meta.ints.end() ? 1 : order->second;
+  const int64_t order_version = meta.int_or("sampler_order_version", 1);
   if (order_version != data::kSamplerOrderVersion)
     throw UsageError(fmt::format(
         "option --resume: {} was written under sample order version {} and this build draws "
         "version {} (orders seeded per (seed, epoch), no longer seed + epoch), so it cannot "
         "continue that run exactly; it can still be evaluated (dptrain eval)",
         path, order_version, data::kSamplerOrderVersion));
-  const auto stopped = meta.ints.find("stop_after_steps");
-  if (stopped != meta.ints.end() && stopped->second > 0)
+  if (const int64_t stopped = meta.int_or("stop_after_steps", 0); stopped > 0)
     throw UsageError(fmt::format(
         "option --resume: {} is from a run cut short by --stop-after-steps {}; it can be "
-        "evaluated (dptrain eval) but not resumed", path, stopped->second));
+        "evaluated (dptrain eval) but not resumed",
+        path, stopped));
   if (meta_string(meta, "arch", path) != identity_.arch)
     refuse(path, "--arch", meta_string(meta, "arch", path), identity_.arch);
-  // Checkpoints from before --shortcut existed have none: every model then had option B.
-  const std::string shortcut = meta.strings.count("shortcut") ? meta.strings.at("shortcut") : "B";
+  const std::string shortcut = checkpoint_shortcut(meta);
   if (shortcut != identity_.shortcut) refuse(path, "--shortcut", shortcut, identity_.shortcut);
   if (meta_string(meta, "dataset", path) != identity_.dataset)
     refuse(path, "dataset", meta_string(meta, "dataset", path), identity_.dataset);
@@ -198,8 +201,7 @@ void TrainingCheckpointer::check_compatible(const std::string& path, const Check
 
 void TrainingCheckpointer::check_lookahead(const std::string& path, const CheckpointMeta& meta) const {
   // Checkpoints from before the average was stored have no attribute: they hold none.
-  const auto found = meta.ints.find("lookahead_every");
-  const int64_t every = found == meta.ints.end() ? 0 : found->second;
+  const int64_t every = meta.int_or("lookahead_every", 0);
   const int64_t now = identity_.lookahead_every;
   if (every == 0 && now > 0)
     throw UsageError(fmt::format(
@@ -215,15 +217,13 @@ void TrainingCheckpointer::check_lookahead(const std::string& path, const Checkp
   if (power != setting_text(identity_.lookahead_power))
     refuse(path, "--lookahead-power", power, setting_text(identity_.lookahead_power));
   // Checkpoints from before these options existed: the airbench94 behaviour (0, false).
-  const auto saved = [&](const char* key) {
-    const auto it = meta.ints.find(key);
-    return it == meta.ints.end() ? int64_t{0} : it->second;
-  };
-  if (saved("lookahead_start_epoch") != identity_.lookahead_start_epoch)
-    refuse(path, "--lookahead-start-epoch", std::to_string(saved("lookahead_start_epoch")),
+  const int64_t start_epoch = meta.int_or("lookahead_start_epoch", 0);
+  if (start_epoch != identity_.lookahead_start_epoch)
+    refuse(path, "--lookahead-start-epoch", std::to_string(start_epoch),
            std::to_string(identity_.lookahead_start_epoch));
-  if ((saved("lookahead_each_epoch") != 0) != identity_.lookahead_each_epoch)
-    refuse(path, "--lookahead-each-epoch", saved("lookahead_each_epoch") ? "true" : "false",
+  const bool each_epoch = meta.int_or("lookahead_each_epoch", 0) != 0;
+  if (each_epoch != identity_.lookahead_each_epoch)
+    refuse(path, "--lookahead-each-epoch", each_epoch ? "true" : "false",
            identity_.lookahead_each_epoch ? "true" : "false");
   // A late start's step follows from the steps per epoch (LookaheadCallback): with another
   // count the checkpoint's average could be taken for started or not started wrongly.

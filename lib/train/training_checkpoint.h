@@ -71,6 +71,9 @@ class TrainingCheckpointer {
   void check_lookahead(const std::string& path, const CheckpointMeta& meta) const;
   // The average is tracked exactly when the run has Lookahead (a wiring error otherwise).
   void check_lookahead_tracked() const;
+  // The attributes save() writes: where the run stands, what it is, and its Lookahead settings.
+  CheckpointMeta checkpoint_meta(const ResumePoint& point, int world,
+                                 const std::string& trigger) const;
 
   ModelState state_;
   LookaheadAverage* lookahead_ = nullptr;
