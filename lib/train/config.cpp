@@ -7,6 +7,8 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "nn/model.h"
+#include "train/augmentation.h"
 #include <fmt/ranges.h>
 
 namespace po = boost::program_options;
@@ -402,9 +404,7 @@ void validate_data_model(const TrainConfig& c) {
   require(c.prefetch >= 1, "prefetch", "must be at least 1");
   require(c.augment_on == "auto" || c.augment_on == "host" || c.augment_on == "device",
           "augment-on", "must be auto, host or device");
-  require(c.shortcut == "auto" || c.shortcut == "A" || c.shortcut == "B" || c.shortcut == "a" ||
-              c.shortcut == "b",
-          "shortcut", "must be A, B or auto");
+  nn::parse_shortcut(c.shortcut);  // the parser owns what --shortcut accepts
   require(c.device == "auto" || c.device == "cpu" || c.device == "cuda", "device",
           "must be auto, cpu or cuda");
   require(c.threads >= 0, "threads", "must not be negative");
@@ -412,7 +412,7 @@ void validate_data_model(const TrainConfig& c) {
           "must be fp32, tf32 or bf16");
   require(c.precision != "tf32" || c.device != "cpu", "precision",
           "tf32 needs the CUDA backend (--device cuda or auto); the CPU backend has fp32 and bf16");
-  require(c.tta >= 0 && c.tta <= 2, "tta", "must be 0, 1 or 2");
+  tta_views(c.tta);  // throws for a level it has no views for
 }
 
 // The optimizer, its parameter groups, the loss and the LR schedule.
