@@ -360,7 +360,7 @@ void require(bool ok, const std::string& option, const std::string& why) {
 
 // 50% and 75% of the run; whole epochs (rounded) when the schedule steps per epoch, where a
 // milestone that rounds to 0 or to the end is dropped.
-std::vector<double> default_milestones(int epochs, bool whole) {
+std::vector<double> default_milestones(double epochs, bool whole) {
   std::vector<double> milestones;
   for (double m : {epochs * 0.5, epochs * 0.75}) {
     if (whole) m = std::round(m);
@@ -557,11 +557,14 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& confi
   }
   if (!milestones.empty()) config.lr_milestones = parse_milestones(milestones);
   if (!points.empty()) config.lr_points = parse_points(points);
-  // The step schedule's default milestones (50% and 75%) for any length: fractional epochs in
-  // short runs; stepped per epoch, whole ones, dropped where they round to 0 or the end (so a
+  // The step schedule's default milestones, 50% and 75% of --epochs as given (a fractional
+  // --epochs included), fractional epochs in short runs; stepped per epoch, whole ones, dropped where they round to 0 or the end (so a
   // 1-epoch run has none and stays constant). The run logs them.
+  const bool per_epoch = config.lr_step_unit == "epoch";  // then the epochs are whole
   if (config.lr_milestones.empty() && config.lr_schedule == "step")
-    config.lr_milestones = default_milestones(config.epochs, config.lr_step_unit == "epoch");
+    config.lr_milestones = default_milestones(
+        per_epoch || config.epochs_fraction == 0 ? config.epochs : config.epochs_fraction,
+        per_epoch);
   validate(config);
   for (const auto& [name, value] : vm) {
     if (name == "help") continue;

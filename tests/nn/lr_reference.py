@@ -87,6 +87,13 @@ cases = {
     "onecycle_defaults_momentum": trace_momentum(
         lambda o: S.OneCycleLR(o, max_lr=0.1, total_steps=100), 0.1,
         [0, 1, 15, 29, 30, 50, 99], 100),
+    # a run of 95 steps (a fractional --epochs 9.5 of 10 steps): cosine and onecycle span it
+    "cosine_run_steps": trace(lambda o: S.CosineAnnealingLR(o, T_max=95, eta_min=0.001), 0.1,
+                              [0, 19, 60, 94, 95], 96),
+    "onecycle_run_steps_lr": trace(lambda o: S.OneCycleLR(o, max_lr=0.1, total_steps=95), 0.1,
+                                   [0, 27, 28, 60, 94], 95),
+    "onecycle_run_steps_momentum": trace_momentum(
+        lambda o: S.OneCycleLR(o, max_lr=0.1, total_steps=95), 0.1, [0, 27, 28, 60, 94], 95),
     # stepped once per epoch (10 steps each): torch's per-epoch loop
     "epoch_cosine": per_epoch(lambda o: S.CosineAnnealingLR(o, T_max=5, eta_min=0.001), 0.1, 5),
     "epoch_warmup_step": per_epoch(

@@ -113,11 +113,9 @@ TEST(LrSchedule, WarmupTimesCosineMatchesTorch) {
                      {30, 0.03454915028125264}, {49, 9.866357858642205e-05}});
 }
 
-// torch's OneCycleLR with no argument but max_lr and total_steps: LrScheduleSpec's defaults
-// are torch's (pct_start 0.3, cos, div factors 25 and 1e4, momentum cycled 0.95 -> 0.85 -> 0.95).
 // A run of 95 steps in 10 epochs of 10 (a fractional --epochs 9.5): cosine and onecycle end at
 // its last step, as CosineAnnealingLR(T_max=95, eta_min=0.001) and OneCycleLR(total_steps=95)
-// (torch's values, PyTorch 1.13).
+// and the momentum OneCycleLR sets (tests/nn/lr_reference.py, cases "*_run_steps*").
 TEST(LrSchedule, CosineAndOneCycleSpanTheRunsSteps) {
   LrScheduleSpec s = spec("cosine", 0.1, 10);
   s.total_steps = 95;
@@ -134,8 +132,16 @@ TEST(LrSchedule, CosineAndOneCycleSpanTheRunsSteps) {
                      {28, 0.09998605191639393},
                      {60, 0.05177139707328607},
                      {94, 4e-07}});
+  expect_values(*dp::optim::make_momentum_schedule(s), "onecycle momentum",
+                {{0, 0.95},
+                 {27, 0.8500815448036932},
+                 {28, 0.8500139481393986},
+                 {60, 0.8982287958418973},
+                 {94, 0.95}});
 }
 
+// torch's OneCycleLR with no argument but max_lr and total_steps: LrScheduleSpec's defaults
+// are torch's (pct_start 0.3, cos, div factors 25 and 1e4, momentum cycled 0.95 -> 0.85 -> 0.95).
 TEST(LrSchedule, OneCycleDefaultsMatchTorchDefaults) {
   const LrScheduleSpec s = spec("onecycle", 0.1, 10);
   expect_matches(s, {{0, 0.0040000000000000036}, {1, 0.004281378056590748},

@@ -284,6 +284,7 @@ TEST(StepSchedule, DefaultMilestonesForShortRuns) {
   EXPECT_EQ(milestones("2", "step"), (std::vector<double>{1, 1.5}));
   EXPECT_EQ(milestones("3", "step"), (std::vector<double>{1.5, 2.25}));
   EXPECT_EQ(milestones("10", "step"), (std::vector<double>{5, 7.5}));
+  EXPECT_EQ(milestones("2.5", "step"), (std::vector<double>{1.25, 1.875}));  // of the run's 2.5
   EXPECT_EQ(milestones("2", "epoch"), (std::vector<double>{1}));
   EXPECT_EQ(milestones("3", "epoch"), (std::vector<double>{2}));
   EXPECT_EQ(milestones("10", "epoch"), (std::vector<double>{5, 8}));
