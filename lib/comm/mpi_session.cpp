@@ -51,12 +51,18 @@ MpiSession::MpiSession(int* argc, char*** argv) {
   DP_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
   DP_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
   DP_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &world_size_));
-  MPI_Comm local;
-  DP_MPI_CHECK(
-      MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local));
-  DP_MPI_CHECK(MPI_Comm_rank(local, &local_rank_));
-  DP_MPI_CHECK(MPI_Comm_size(local, &local_size_));
-  MPI_Comm_free(&local);
+  {
+    struct NodeComm {  // this node's ranks; freed on every path, a failed query's included
+      MPI_Comm comm = MPI_COMM_NULL;
+      ~NodeComm() {
+        if (comm != MPI_COMM_NULL) MPI_Comm_free(&comm);
+      }
+    } local;
+    DP_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL,
+                                     &local.comm));
+    DP_MPI_CHECK(MPI_Comm_rank(local.comm, &local_rank_));
+    DP_MPI_CHECK(MPI_Comm_size(local.comm, &local_size_));
+  }
 
   if (std::getenv("OMPI_COMM_WORLD_SIZE") == nullptr) {
     auto mismatch = slurm_launch_mismatch(std::getenv("SLURM_NTASKS"), std::getenv("SLURM_PROCID"),

@@ -35,8 +35,10 @@ Augmenter::Augmenter(const AugmentConfig& config, int64_t height, int64_t width,
   if (config.crop_padding < 0)
     throw UsageError(fmt::format("augmentation: crop padding {} is negative", config.crop_padding));
   if (config.reflect && (config.crop_padding >= height || config.crop_padding >= width))
-    throw UsageError(fmt::format("augmentation: reflect padding {} needs images larger than it, "
-                                 "got {}x{}", config.crop_padding, height, width));
+    throw UsageError(
+        fmt::format("augmentation: reflect padding {} (--translate, or --tta 2's "
+                    "shifts) needs images larger than it, got {}x{}",
+                    config.crop_padding, height, width));
   if (config.normalize &&
       (int64_t(config.mean.size()) != channels || int64_t(config.std.size()) != channels))
     throw UsageError(fmt::format("augmentation: normalisation needs {} mean/std values, got {}/{}",

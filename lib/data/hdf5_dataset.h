@@ -4,7 +4,7 @@
 // checksums (labels when opening, each image chunk when a batch reads it): a mismatch is a
 // DataError naming the file and dataset. Labels are small and held in memory; images stay
 // in the file and are read a batch at a time, one hyperslab per run of consecutive rows
-// (see read_images for why not one hyperslab-union selection).
+// (why not one hyperslab-union selection: tests/bench/results/code-measurements-data-io.md).
 #pragma once
 
 #include <cstdint>

@@ -14,8 +14,11 @@
 //                              one "<folder>/ <sha256>" entry, the digest of its tree
 //     source_counts  string[]  image folders: "<split>/<class> <images packed>"
 //     skipped        string[]  image folders with --skip-bad: "<file>: <problem>" (if any)
-//   /class_names     string[num_classes]  (variable-length UTF-8)
+//   /class_names     string[num_classes]  (fixed-length UTF-8; files packed before read as
+//                                          variable-length)
 //   /train, /test    groups, each with
+//     attributes     count int64 (= N); mean, std double[C] (of the TRAIN split, on both groups
+//                              so that a split read alone normalises like training did)
 //     images         uint8 (N, H, W, C)   channels-last; one row per chunk, no compression, a
 //                                          Fletcher-32 checksum per chunk (files packed before
 //                                          checksums: 256 rows per chunk, no checksum)
@@ -23,8 +26,6 @@
 //                                          Fletcher-32
 //   /class_names carries the FNV-1a-64 digest of its strings (attribute dptrain_fnv1a64).
 //   No format_version change: a reader tells checksummed datasets by their filter.
-//     attributes     count int64 (= N); mean, std double[C] (of the TRAIN split, on both groups
-//                              so that a split read alone normalises like training did)
 #pragma once
 
 #include <cstdint>

@@ -21,7 +21,8 @@
 namespace dp::h5 {
 
 std::recursive_mutex& library_lock();
-// The innermost message of HDF5's current error stack ("unable to open file", ...). When the
+// HDF5's current error stack as one line: the outermost frame ("unable to open file"), then the
+// innermost causes in parentheses ("truncated file", ...). When the
 // stack reports a checksum mismatch (Fletcher-32 on a chunk, or HDF5's own checksum on a
 // metadata block), the message says the file is corrupted and what to do.
 std::string last_error_message();
@@ -123,8 +124,8 @@ class Object {
   // Unlinks a child dataset or group (its space is reused by later writes to the file).
   void remove(const std::string& name) const;
 
-  // Writes a whole dataset in one call (created, or overwritten when it exists with the
-  // same shape and type). `chunk_rows` > 0 makes the first dimension chunked and unlimited,
+  // Writes a whole dataset in one call (created; an existing one of that name is unlinked
+  // first and written anew, whatever its shape and type). `chunk_rows` > 0 makes the first dimension chunked and unlimited,
   // so `Dataset::append_rows` can extend it later. Every dataset with at least one dimension
   // is checksummed unless `checksum` is none (a scalar cannot be chunked, so it is not).
   template <typename T>

@@ -48,8 +48,6 @@ void check_channels(const BatchNormGeometry& g, const Tensor& x,
   DP_CHECK(g.n * g.h * g.w > 0, "batch norm over an empty batch");
 }
 
-}  // namespace
-
 // Two passes: the mean, then squares about it (no cancellation, unlike sum and sum of squares
 // in one pass).
 template <typename T>
@@ -132,6 +130,8 @@ void check_output_grad(const Tensor& x, const Tensor& dy, const char* op) {
   check_same_numel(x, dy, op);
   DP_CHECK(dy.dtype() == x.dtype(), "{}: output gradient and input differ in type", op);
 }
+
+}  // namespace
 
 void CpuBackend::batchnorm_local_moments(const BatchNormGeometry& g, const Tensor& x, Tensor& mean,
                                          Tensor& m2) {

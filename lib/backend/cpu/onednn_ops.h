@@ -28,8 +28,9 @@ void check_conv_operands(const Conv2dGeometry& g, const Tensor& x, const Tensor&
 class OnednnConv {
  public:
   // winograd: use Winograd for the 3x3 stride-1 shapes that have a kernel (else direct).
-  // bf16: direct convolution on bf16 operands with f32 results, for the shapes that have an
-  // optimised bf16 kernel on this CPU (else as without).
+  // bf16: direct convolution on bf16 operands accumulating in f32, results written in the
+  // output tensor's type (see forward/backward), for the shapes that have an optimised bf16
+  // kernel on this CPU (else as without).
   // Out of line: the entry types are complete only there.
   OnednnConv(DnnlContext& ctx, bool winograd, bool bf16);
   ~OnednnConv();
