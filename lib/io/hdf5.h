@@ -125,9 +125,10 @@ class Object {
   void remove(const std::string& name) const;
 
   // Writes a whole dataset in one call (created; an existing one of that name is unlinked
-  // first and written anew, whatever its shape and type). `chunk_rows` > 0 makes the first dimension chunked and unlimited,
-  // so `Dataset::append_rows` can extend it later. Every dataset with at least one dimension
-  // is checksummed unless `checksum` is none (a scalar cannot be chunked, so it is not).
+  // first and written anew, whatever its shape and type). `chunk_rows` > 0 makes the first
+  // dimension chunked and unlimited, so `Dataset::append_rows` can extend it later. Every
+  // dataset with at least one dimension is checksummed unless `checksum` is none (a scalar
+  // cannot be chunked, so it is not).
   template <typename T>
   class Dataset write(const std::string& name, const std::vector<hsize_t>& dims, const T* data,
                       hsize_t chunk_rows = 0, int deflate_level = 0,

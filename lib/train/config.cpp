@@ -557,9 +557,9 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& confi
   }
   if (!milestones.empty()) config.lr_milestones = parse_milestones(milestones);
   if (!points.empty()) config.lr_points = parse_points(points);
-  // The step schedule's default milestones, 50% and 75% of --epochs as given (a fractional
-  // --epochs included), fractional epochs in short runs; stepped per epoch, whole ones, dropped where they round to 0 or the end (so a
-  // 1-epoch run has none and stays constant). The run logs them.
+  // The step schedule's default milestones: 50% and 75% of --epochs as given, fractional in
+  // short or fractional runs; stepped per epoch, whole epochs, dropped where they round to 0
+  // or to the end (a 1-epoch run then has none and stays constant). The run logs them.
   const bool per_epoch = config.lr_step_unit == "epoch";  // then the epochs are whole
   if (config.lr_milestones.empty() && config.lr_schedule == "step")
     config.lr_milestones = default_milestones(
