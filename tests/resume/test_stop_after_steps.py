@@ -3,7 +3,8 @@ Lookahead) still span the whole run, as a benchmark of a run's first steps (the 
 --max-steps). Checked against the whole run on the same data and seed: the first N steps (loss
 and LR) bit for bit, the run evaluated and written as at its end, its checkpoint evaluable by
 `dptrain eval` with the same result, and refused by --resume with one line (its last epoch may
-be cut short) though it holds the Lookahead average.
+be cut short) though it holds the Lookahead average. The cut epoch's last step prints its
+progress line (with no time left) even where --log-every does not fall on it.
 
 usage: test_stop_after_steps.py DPTRAIN"""
 import os
