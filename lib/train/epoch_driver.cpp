@@ -27,7 +27,7 @@ bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals total
   parts_.model.set_train(true);
   parts_.data.loader().start_epoch(epoch - 1);
   for (int64_t step = first_step; step < steps; ++step) {
-    const StepAgreement agreed = train_step(epoch, step, totals);
+    const StepAgreement agreed = train_step(epoch, step, steps, totals);
     const bool timed_or_counted =
         agreed.checkpoint_due || parts_.checkpoints.policy().steps_due(global_step_);
     if (step + 1 == steps) {  // the epoch's end writes the checkpoint, after its metrics row
@@ -44,11 +44,11 @@ bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals total
   return end_epoch(epoch, checkpoint_at_end, stop_at_end);
 }
 
-StepAgreement EpochDriver::train_step(int64_t epoch, int64_t step, EpochTotals& totals) {
+StepAgreement EpochDriver::train_step(int64_t epoch, int64_t step, int64_t steps,
+                                      EpochTotals& totals) {
   data::ShardedLoader& loader = parts_.data.loader();
   const data::HostBatch* batch = loader.next();
-  DP_CHECK(batch != nullptr, "loader ended after {} of {} steps", step,
-           parts_.data.steps_per_epoch());
+  DP_CHECK(batch != nullptr, "loader ended after {} of {} steps", step, steps);
   totals.times.data += loader.last_wait_seconds();
   const StepPosition at{epoch, step, global_step_};
   parts_.callbacks.before_step(at, parts_.optimizer);
@@ -67,9 +67,7 @@ StepAgreement EpochDriver::train_step(int64_t epoch, int64_t step, EpochTotals& 
       parts_.comm, result.loss, result.correct, result.samples, parts_.signal.received() != 0,
       parts_.checkpoints.policy().time_due(now_seconds()));
   if (parts_.metrics) parts_.metrics->add_step({global_step_, epoch, agreed.loss, agreed.accuracy, lr});
-  const bool epoch_end =
-      step + 1 == steps_in_epoch(parts_.config, parts_.data.steps_per_epoch(), epoch);
-  if ((step + 1) % parts_.config.log_every == 0 || epoch_end)
+  if ((step + 1) % parts_.config.log_every == 0 || step + 1 == steps)
     log::info("{}", progress_.line(epoch, step + 1, agreed.loss, agreed.accuracy, lr));
   return agreed;
 }

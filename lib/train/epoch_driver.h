@@ -59,8 +59,9 @@ class EpochDriver {
   void evaluate_now();
 
  private:
-  // One step and its bookkeeping; returns what the ranks agreed on after it.
-  StepAgreement train_step(int64_t epoch, int64_t step, EpochTotals& totals);
+  // Step `step` (0-based) of the epoch's `steps` and its bookkeeping; returns what the ranks
+  // agreed on after it.
+  StepAgreement train_step(int64_t epoch, int64_t step, int64_t steps, EpochTotals& totals);
   // After step `step` (0-based) of a mid-epoch stop or checkpoint; false to stop.
   bool between_steps(int64_t epoch, int64_t step, const StepAgreement& agreed,
                      EpochTotals& totals, double epoch_start);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "backend/cpu/batchnorm_statistics.h"
 #include "backend/cpu/openmp_threshold.h"
 
 namespace dp::cpu {
@@ -176,13 +177,10 @@ void reduce_statistics(const BatchNormGeometry& g, const Runs& runs, int threads
       s += sums[static_cast<size_t>(t) * 2 * g.c + c];
       q += sums[static_cast<size_t>(t) * 2 * g.c + g.c + c];
     }
-    const double centred = s / count;
-    const double variance = std::max(0.0, q / count - centred * centred);
-    const double m = shift[c] + centred;
-    const double a = gamma[c] / std::sqrt(variance + g.eps);
-    mean[c] = static_cast<float>(m);
-    var[c] = static_cast<float>(variance);
-    scale[c] = static_cast<float>(a);
+    const ChannelMoments moments = shifted_moments(shift[c], s, q, count);
+    mean[c] = static_cast<float>(moments.mean);
+    var[c] = static_cast<float>(moments.variance);
+    scale[c] = static_cast<float>(gamma[c] / std::sqrt(moments.variance + g.eps));
   }
 }
 
@@ -218,9 +216,7 @@ void fused_batchnorm_add_relu(const BatchNormGeometry& g, const Tensor& x, const
   saved_var.ensure({g.c});
   const Runs runs(g, x.layout());
   const float* xs = x.data<float>();
-  // The shift: each channel's first value, close enough to its mean that the one-pass variance
-  // E[(x-s)^2] - E[x-s]^2 keeps its digits (activations with a large mean and small spread
-  // would lose them about zero).
+  // The shift: each channel's first value (shifted_moments says why).
   std::vector<float>& shift = scratch.shift;
   shift.resize(g.c);
   for (int64_t c = 0; c < g.c; ++c)
@@ -232,21 +228,6 @@ void fused_batchnorm_add_relu(const BatchNormGeometry& g, const Tensor& x, const
   reduce_statistics(g, runs, threads, gamma.data<float>(), scratch, mean, saved_var.data());
   normalize_add_relu(runs, xs, residual.data<float>(), y.data<float>(), x.numel(), mean,
                      scratch.scale.data(), beta.data<float>());
-}
-
-void update_running_statistics(const BatchNormGeometry& g, const Tensor& saved_mean,
-                               const Tensor& saved_var, Tensor& running_mean, Tensor& running_var) {
-  const float m = g.momentum;
-  const float unbias =
-      static_cast<float>(g.n * g.h * g.w) / static_cast<float>(g.n * g.h * g.w - 1);
-  float* rm = running_mean.data();
-  float* rv = running_var.data();
-  const float* mean = saved_mean.data();
-  const float* var = saved_var.data();
-  for (int64_t c = 0; c < g.c; ++c) {
-    rm[c] = (1 - m) * rm[c] + m * mean[c];
-    rv[c] = (1 - m) * rv[c] + m * var[c] * unbias;
-  }
 }
 
 }  // namespace dp::cpu

@@ -34,9 +34,4 @@ void fused_batchnorm_add_relu(const BatchNormGeometry& g, const Tensor& x, const
                               Tensor& saved_mean, Tensor& saved_var,
                               BatchNormAddReluScratch& scratch);
 
-// PyTorch's running statistics: running = (1 - m) * running + m * batch, with the unbiased
-// batch variance (saved_var is the biased one that normalised the batch).
-void update_running_statistics(const BatchNormGeometry& g, const Tensor& saved_mean,
-                               const Tensor& saved_var, Tensor& running_mean, Tensor& running_var);
-
 }  // namespace dp::cpu

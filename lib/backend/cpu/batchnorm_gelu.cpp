@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backend/cpu/batchnorm_statistics.h"
 #include "backend/cpu/gelu_simd.h"
 #include "backend/cpu/openmp_threshold.h"
 #include "backend/cpu/simd_lanes.h"
@@ -221,8 +222,7 @@ void batchnorm_gelu_forward(const BatchNormGeometry& g, const Tensor& x, const T
            g.c, x.dtype() == DType::bf16 ? "bf16 channels" : "channels of this type");
   const Units units(g, x.layout());
   const uint16_t* xs = x.data<uint16_t>();
-  // The shift: each channel's first value, near enough its mean that the one-pass variance
-  // E[(x-s)^2] - E[x-s]^2 keeps its digits.
+  // The shift: each channel's first value (shifted_moments says why).
   std::vector<float>& shift = scratch.shift;
   shift.resize(g.c);
   for (int64_t u = 0; u < units.planes; ++u)
@@ -241,11 +241,9 @@ void batchnorm_gelu_forward(const BatchNormGeometry& g, const Tensor& x, const T
   saved_var.ensure({g.c});
   const double count = static_cast<double>(g.n * g.h * g.w);
   for (int64_t c = 0; c < g.c; ++c) {
-    const double shifted_mean = sum[c] / count;
-    // std::max(v, 0.0), not (0.0, v): a NaN variance stays NaN, as PyTorch's does.
-    saved_mean.data()[c] = static_cast<float>(shift[c] + shifted_mean);
-    saved_var.data()[c] =
-        static_cast<float>(std::max(square[c] / count - shifted_mean * shifted_mean, 0.0));
+    const ChannelMoments moments = shifted_moments(shift[c], sum[c], square[c], count);
+    saved_mean.data()[c] = static_cast<float>(moments.mean);
+    saved_var.data()[c] = static_cast<float>(moments.variance);
   }
   const Normalization norm = normalization(g, gamma, beta, saved_mean, saved_var, scratch);
   y.ensure(x.shape(), DType::bf16);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backend/cpu/batchnorm_statistics.h"
 #include "backend/cpu/cpu_isa.h"
 #include "backend/cpu/dnnl_check.h"
 #include "backend/cpu/openmp_threshold.h"

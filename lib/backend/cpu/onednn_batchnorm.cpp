@@ -2,7 +2,7 @@
 // shift, optional fused ReLU). The output and the input gradient keep that layout. oneDNN
 // does not track running statistics, so the PyTorch update (unbiased variance) is done here.
 #include "backend/cpu/activation_layout.h"
-#include "backend/cpu/batchnorm_add_relu.h"
+#include "backend/cpu/batchnorm_statistics.h"
 #include "backend/cpu/dnnl_check.h"
 #include "backend/cpu/onednn_ops.h"
 #include "backend/operand_checks.h"
