@@ -85,16 +85,9 @@ void Dataset::verify() const {
   if (row_bytes == 0) return;
   const hsize_t block = std::max<hsize_t>(1, kMaxChecksumChunkBytes / row_bytes);
   std::vector<uint8_t> buffer(std::min(block, d[0]) * row_bytes);
-  Handle file_space(DP_H5_CHECK(H5Dget_space(id()), path_), H5Sclose);
   for (hsize_t first = 0; first < d[0]; first += block) {
-    std::vector<hsize_t> start(d.size(), 0), extent = d;
-    start[0] = first;
-    extent[0] = std::min(block, d[0] - first);
-    DP_H5_CHECK(H5Sselect_hyperslab(file_space.id(), H5S_SELECT_SET, start.data(), nullptr,
-                                    extent.data(), nullptr),
-                path_);
-    Handle mem_space = simple_space(extent);
-    DP_H5_CHECK(H5Dread(id(), type.id(), mem_space.id(), file_space.id(), H5P_DEFAULT,
+    const RowSelection rows = select_rows(id(), d, first, std::min(block, d[0] - first), path_);
+    DP_H5_CHECK(H5Dread(id(), type.id(), rows.mem_space.id(), rows.file_space.id(), H5P_DEFAULT,
                         buffer.data()),
                 path_);
   }

@@ -120,16 +120,9 @@ void Dataset::read_rows(hsize_t first, hsize_t count, T* out) const {
   if (d.empty() || first + count > d[0])
     throw DataError(fmt::format("{}: rows [{}, {}) out of range", path_, first, first + count));
   if (count == 0) return;
-  Handle file_space(DP_H5_CHECK(H5Dget_space(id()), path_), H5Sclose);
-  std::vector<hsize_t> start(d.size(), 0), extent = d;
-  start[0] = first;
-  extent[0] = count;
-  DP_H5_CHECK(H5Sselect_hyperslab(file_space.id(), H5S_SELECT_SET, start.data(), nullptr,
-                                  extent.data(), nullptr),
-              path_);
-  Handle mem_space = simple_space(extent);
-  DP_H5_CHECK(H5Dread(id(), native_type(element_type_of<T>()), mem_space.id(), file_space.id(),
-                      H5P_DEFAULT, out),
+  const RowSelection rows = select_rows(id(), d, first, count, path_);
+  DP_H5_CHECK(H5Dread(id(), native_type(element_type_of<T>()), rows.mem_space.id(),
+                      rows.file_space.id(), H5P_DEFAULT, out),
               path_);
 }
 
@@ -140,16 +133,9 @@ void Dataset::append_rows(hsize_t count, const T* data) {
   std::vector<hsize_t> new_dims = d;
   new_dims[0] += count;
   DP_H5_WRITE_CHECK(H5Dset_extent(id(), new_dims.data()), path_);
-  Handle file_space(DP_H5_CHECK(H5Dget_space(id()), path_), H5Sclose);
-  std::vector<hsize_t> start(d.size(), 0), extent = d;
-  start[0] = d[0];
-  extent[0] = count;
-  DP_H5_CHECK(H5Sselect_hyperslab(file_space.id(), H5S_SELECT_SET, start.data(), nullptr,
-                                  extent.data(), nullptr),
-              path_);
-  Handle mem_space = simple_space(extent);
-  DP_H5_WRITE_CHECK(H5Dwrite(id(), native_type(element_type_of<T>()), mem_space.id(),
-                             file_space.id(), H5P_DEFAULT, data),
+  const RowSelection rows = select_rows(id(), new_dims, d[0], count, path_);
+  DP_H5_WRITE_CHECK(H5Dwrite(id(), native_type(element_type_of<T>()), rows.mem_space.id(),
+                             rows.file_space.id(), H5P_DEFAULT, data),
                     path_);
 }
 

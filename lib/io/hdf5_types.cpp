@@ -69,6 +69,18 @@ Handle simple_space(const std::vector<hsize_t>& dims, const std::vector<hsize_t>
                 H5Sclose);
 }
 
+RowSelection select_rows(hid_t dataset, const std::vector<hsize_t>& dims, hsize_t first,
+                         hsize_t count, const std::string& path) {
+  Handle file_space(DP_H5_CHECK(H5Dget_space(dataset), path), H5Sclose);
+  std::vector<hsize_t> start(dims.size(), 0), extent = dims;
+  start[0] = first;
+  extent[0] = count;
+  DP_H5_CHECK(H5Sselect_hyperslab(file_space.id(), H5S_SELECT_SET, start.data(), nullptr,
+                                  extent.data(), nullptr),
+              path);
+  return {std::move(file_space), simple_space(extent)};
+}
+
 std::vector<std::string> read_string_values(hid_t obj, hid_t space, const std::string& where,
                                             bool is_attribute) {
   const auto n = static_cast<size_t>(DP_H5_CHECK(H5Sget_simple_extent_npoints(space), where));

@@ -1,6 +1,6 @@
 // Internal to the HDF5 wrapper (lib/io/hdf5_*.cpp), not part of its API: the lock guard every
 // call takes, the in-memory types of our element types and of strings, dataspaces, and the
-// write and read of string values shared by string attributes and string datasets.
+// row selections, and the write and read of string values shared by string attributes and string datasets.
 #pragma once
 
 #include <mutex>
@@ -16,6 +16,15 @@ using Lock = std::lock_guard<std::recursive_mutex>;
 hid_t native_type(ElementType t);  // HDF5's predefined in-memory type (not to be closed)
 Handle scalar_space();
 Handle simple_space(const std::vector<hsize_t>& dims, const std::vector<hsize_t>* max = nullptr);
+
+// Rows [first, first + count) of a dataset of dimensions `dims` (rows along the first): its
+// file dataspace with them selected, and a memory dataspace of just those rows, the pair an
+// H5Dread or H5Dwrite of the rows takes. `path` names the dataset in errors.
+struct RowSelection {
+  Handle file_space, mem_space;
+};
+RowSelection select_rows(hid_t dataset, const std::vector<hsize_t>& dims, hsize_t first,
+                         hsize_t count, const std::string& path);
 
 // Strings as dptrain writes them: fixed-length UTF-8, NUL-padded to the longest value (at
 // least one byte). Not variable-length: those live in HDF5's global heap, which has no
