@@ -62,15 +62,13 @@ void channel_mean_std(const RawSplit& split, int64_t channels, std::vector<doubl
 void write_packed(const RawDataset& raw, const std::string& path, const std::vector<double>& mean,
                   const std::vector<double>& std, h5::Checksum checksum) {
   h5::File file(path, h5::File::Mode::create_truncate);
-  write_packed_header(file, {raw.name, raw.class_names, raw.height, raw.width, raw.channels});
-  file.set_attribute("mean", mean);
-  file.set_attribute("std", std);
+  write_packed_header(file, {raw.name, raw.class_names, raw.height, raw.width, raw.channels},
+                      checksum);
   std::vector<std::string> sources;
   for (const auto& [name, digest] : raw.sources) sources.push_back(name + " " + digest);
   // HDF5 rejects a zero-length attribute buffer; a file built without source files (tests,
   // benchmarks) simply has no "sources" attribute.
   if (!sources.empty()) file.set_attribute("sources", sources);
-  file.write_strings("class_names", raw.class_names, checksum);
   const bool checked = checksum == h5::Checksum::fletcher32;
   const hsize_t image_chunk_rows = checked ? packed::kChunkRows : packed::kUncheckedChunkRows;
   const hsize_t label_chunk_rows = checked ? packed::kLabelChunkRows : packed::kUncheckedChunkRows;
@@ -85,9 +83,8 @@ void write_packed(const RawDataset& raw, const std::string& path, const std::vec
     group.write("labels", {hsize_t(split->count)}, split->labels.data(), label_chunk_rows, 0,
                 checksum);
     group.set_attribute("count", split->count);
-    group.set_attribute("mean", mean);
-    group.set_attribute("std", std);
   }
+  write_packed_statistics(file, mean, std);
   file.flush();
 }
 

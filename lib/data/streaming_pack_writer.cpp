@@ -7,7 +7,7 @@
 
 namespace dp::data {
 
-void write_packed_header(h5::File& file, const PackedHeader& header) {
+void write_packed_header(h5::File& file, const PackedHeader& header, h5::Checksum checksum) {
   file.set_attribute("format", std::string(packed::kFormat));
   file.set_attribute("format_version", packed::kFormatVersion);
   file.set_attribute("name", header.name);
@@ -15,6 +15,18 @@ void write_packed_header(h5::File& file, const PackedHeader& header) {
   file.set_attribute("height", header.height);
   file.set_attribute("width", header.width);
   file.set_attribute("channels", header.channels);
+  file.write_strings("class_names", header.class_names, checksum);
+}
+
+void write_packed_statistics(h5::File& file, const std::vector<double>& mean,
+                             const std::vector<double>& std) {
+  file.set_attribute("mean", mean);
+  file.set_attribute("std", std);
+  for (const char* split : {"train", "test"}) {
+    h5::Group group = file.group(split);
+    group.set_attribute("mean", mean);
+    group.set_attribute("std", std);
+  }
 }
 
 void accumulate_channel_sums(const uint8_t* image_bytes, size_t pixels, int64_t channels,
@@ -49,7 +61,6 @@ StreamingPackWriter::StreamingPackWriter(const std::string& path, PackedHeader h
       sum_sq_(header_.channels, 0) {
   DP_CHECK(header_.height > 0 && header_.width > 0 && header_.channels > 0, "image shape");
   write_packed_header(file_, header_);
-  file_.write_strings("class_names", header_.class_names);
 }
 
 void StreamingPackWriter::begin_split(const std::string& split) {
@@ -101,13 +112,7 @@ std::pair<std::vector<double>, std::vector<double>> StreamingPackWriter::finish(
   std::vector<double> mean, std;
   mean_std_from_sums(sum_, sum_sq_, uint64_t(train_rows_) * header_.height * header_.width, mean,
                      std);
-  file_.set_attribute("mean", mean);
-  file_.set_attribute("std", std);
-  for (const char* split : {"train", "test"}) {
-    h5::Group g = file_.group(split);
-    g.set_attribute("mean", mean);
-    g.set_attribute("std", std);
-  }
+  write_packed_statistics(file_, mean, std);
   for (const auto& [name, values] : attributes)
     if (!values.empty()) file_.set_attribute(name, values);
   file_.flush();

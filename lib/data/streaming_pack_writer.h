@@ -47,9 +47,14 @@ class StreamingPackWriter {
   std::vector<std::string> done_;
 };
 
-// The packed format's root attributes that describe the dataset (format, version, name, class
-// count, image shape), shared by the whole-dataset and the streaming writer.
-void write_packed_header(h5::File& file, const PackedHeader& header);
+// The packed format's parts that both the whole-dataset and the streaming writer write: the
+// root attributes that describe the dataset (format, version, name, class count, image shape)
+// and /class_names; then, once the train split is known, its mean and std on the root and on
+// both split groups (which must exist).
+void write_packed_header(h5::File& file, const PackedHeader& header,
+                         h5::Checksum checksum = h5::Checksum::fletcher32);
+void write_packed_statistics(h5::File& file, const std::vector<double>& mean,
+                             const std::vector<double>& std);
 
 // Adds `pixels` channels-last pixels of `channels` bytes each to the per-channel sums of values
 // and of their squares (exact in 64 bits for any dataset that fits in memory or on disk).
