@@ -67,45 +67,17 @@ void ShardedLoader::start_epoch(int64_t epoch) {
 
 void ShardedLoader::produce(int64_t epoch, std::vector<int64_t> indices) {
   try {
-    const int64_t sample_bytes = dataset_.sample_bytes();
-    const auto& labels = dataset_.labels();
-    std::vector<uint8_t> raw(options_.defer_augmentation ? 0 : options_.batch_size * sample_bytes);
+    std::vector<uint8_t> raw(
+        options_.defer_augmentation ? 0 : options_.batch_size * dataset_.sample_bytes());
     for (int64_t k = 0; k < batches_in_epoch_; ++k) {
-      int slot_id;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        changed_.wait(lock, [&] { return stop_ || !free_slots_.empty(); });
-        if (stop_) return;
-        slot_id = free_slots_.front();
-        free_slots_.pop_front();
-      }
+      const int slot_id = take_free_slot();
+      if (slot_id < 0) return;  // stopped
       HostBatch& slot = slots_[slot_id];
       const int64_t first = k * options_.batch_size;
       const int64_t count = std::min<int64_t>(options_.batch_size, indices.size() - first);
       slot.indices.assign(indices.begin() + first, indices.begin() + first + count);
       slot.number = k;
-      const Shape shape{count, dataset_.height(), dataset_.width(), dataset_.channels()};
-      slot.labels.ensure({count}, DType::i32);
-      if (options_.defer_augmentation) {
-        slot.raw_images.ensure(shape, DType::u8);
-        slot.crop_yx.ensure({count, 2}, DType::i32);
-        slot.flip.ensure({count}, DType::u8);
-        dataset_.read_images(slot.indices, slot.raw_images.data<uint8_t>());
-        int32_t* crop = slot.crop_yx.data<int32_t>();
-        uint8_t* flip = slot.flip.data<uint8_t>();
-        for (int64_t i = 0; i < count; ++i) {
-          const SampleDraw draw = draw_for_sample(options_.augment, epoch, slot.indices[i]);
-          crop[2 * i] = draw.crop_y;
-          crop[2 * i + 1] = draw.crop_x;
-          flip[i] = draw.flip ? 1 : 0;
-        }
-      } else {
-        slot.images.ensure(shape);
-        dataset_.read_images(slot.indices, raw.data());
-        augmenter_.apply_batch(raw.data(), slot.indices, epoch, slot.images.data<float>());
-      }
-      int32_t* label_out = slot.labels.data<int32_t>();
-      for (int64_t i = 0; i < count; ++i) label_out[i] = labels[slot.indices[i]];
+      fill_slot(slot, epoch, raw);
       {
         std::lock_guard<std::mutex> lock(mutex_);
         ready_slots_.push_back(slot_id);
@@ -121,6 +93,42 @@ void ShardedLoader::produce(int64_t epoch, std::vector<int64_t> indices) {
     producer_done_ = true;
   }
   changed_.notify_all();
+}
+
+int ShardedLoader::take_free_slot() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait(lock, [&] { return stop_ || !free_slots_.empty(); });
+  if (stop_) return -1;
+  const int slot_id = free_slots_.front();
+  free_slots_.pop_front();
+  return slot_id;
+}
+
+void ShardedLoader::fill_slot(HostBatch& slot, int64_t epoch, std::vector<uint8_t>& raw) {
+  const auto count = static_cast<int64_t>(slot.indices.size());
+  const Shape shape{count, dataset_.height(), dataset_.width(), dataset_.channels()};
+  if (options_.defer_augmentation) {
+    slot.raw_images.ensure(shape, DType::u8);
+    slot.crop_yx.ensure({count, 2}, DType::i32);
+    slot.flip.ensure({count}, DType::u8);
+    dataset_.read_images(slot.indices, slot.raw_images.data<uint8_t>());
+    int32_t* crop = slot.crop_yx.data<int32_t>();
+    uint8_t* flip = slot.flip.data<uint8_t>();
+    for (int64_t i = 0; i < count; ++i) {
+      const SampleDraw draw = draw_for_sample(options_.augment, epoch, slot.indices[i]);
+      crop[2 * i] = draw.crop_y;
+      crop[2 * i + 1] = draw.crop_x;
+      flip[i] = draw.flip ? 1 : 0;
+    }
+  } else {
+    slot.images.ensure(shape);
+    dataset_.read_images(slot.indices, raw.data());
+    augmenter_.apply_batch(raw.data(), slot.indices, epoch, slot.images.data<float>());
+  }
+  slot.labels.ensure({count}, DType::i32);
+  const auto& labels = dataset_.labels();
+  int32_t* label_out = slot.labels.data<int32_t>();
+  for (int64_t i = 0; i < count; ++i) label_out[i] = labels[slot.indices[i]];
 }
 
 const HostBatch* ShardedLoader::next() {

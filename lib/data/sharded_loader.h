@@ -67,7 +67,12 @@ class ShardedLoader {
   double epoch_wait_seconds() const { return epoch_wait_; }
 
  private:
+  // The producer thread: fills a free slot with each batch of `indices` in turn.
   void produce(int64_t epoch, std::vector<int64_t> indices);
+  int take_free_slot();  // waits for one; -1 once stopped
+  // Reads (and augments, or draws the augmentation of) the rows slot.indices into `slot`;
+  // `raw` is the producer's staging buffer for augmenting on the host.
+  void fill_slot(HostBatch& slot, int64_t epoch, std::vector<uint8_t>& raw);
   void stop_producer();
 
   const HDF5Dataset& dataset_;
