@@ -4,6 +4,7 @@
 #include <exception>
 #include <thread>
 
+#include "backend/cuda/runtime_handles.h"
 #include "comm/mpi_session.h"
 #include "comm/nccl_check.h"
 #include "core/timer.h"
@@ -11,44 +12,6 @@
 namespace dp {
 
 namespace {
-
-// Owns the CUDA stream all collectives run on, so they never serialise with compute on the
-// default stream except where an event says so.
-class OwnedStream {
- public:
-  OwnedStream() { DP_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
-  ~OwnedStream() { cudaStreamDestroy(stream_); }
-  OwnedStream(const OwnedStream&) = delete;
-  OwnedStream& operator=(const OwnedStream&) = delete;
-  cudaStream_t get() const { return stream_; }
-
- private:
-  cudaStream_t stream_ = nullptr;
-};
-
-class OwnedEvent {
- public:
-  OwnedEvent() { DP_CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming)); }
-  ~OwnedEvent() { cudaEventDestroy(event_); }
-  OwnedEvent(const OwnedEvent&) = delete;
-  OwnedEvent& operator=(const OwnedEvent&) = delete;
-  cudaEvent_t get() const { return event_; }
-
- private:
-  cudaEvent_t event_ = nullptr;
-};
-
-class DeviceScratch {
- public:
-  DeviceScratch() { DP_CUDA_CHECK(cudaMalloc(&data_, sizeof(float))); }
-  ~DeviceScratch() { cudaFree(data_); }
-  DeviceScratch(const DeviceScratch&) = delete;
-  DeviceScratch& operator=(const DeviceScratch&) = delete;
-  float* get() const { return data_; }
-
- private:
-  float* data_ = nullptr;
-};
 
 class NcclCommunicator;
 
@@ -61,7 +24,7 @@ class NcclPendingMean : public PendingReduction {
 
  private:
   NcclCommunicator& comm_;
-  OwnedEvent event_;
+  cuda::Event event_ = cuda::make_sync_event();
   bool done_ = false;
 };
 
@@ -191,7 +154,7 @@ class NcclCommunicator : public Communicator {
   }
 
   void synchronize(const char* what) {
-    OwnedEvent done;
+    const cuda::Event done = cuda::make_sync_event();
     DP_CUDA_CHECK(cudaEventRecord(done.get(), stream_.get()));
     wait_event(done.get(), what);
   }
@@ -206,9 +169,11 @@ class NcclCommunicator : public Communicator {
   int rank_ = 0, size_ = 1;
   cudaStream_t compute_stream_;
   double timeout_;
-  OwnedStream stream_;
-  OwnedEvent compute_done_;
-  DeviceScratch scratch_;
+  // All collectives run on their own stream, so they never serialise with compute except
+  // where an event says so.
+  cuda::Stream stream_ = cuda::make_nonblocking_stream();
+  cuda::Event compute_done_ = cuda::make_sync_event();
+  cuda::DeviceArray<float> scratch_ = cuda::make_device_array<float>(1);  // the barrier's operand
   ncclComm_t comm_ = nullptr;
 };
 

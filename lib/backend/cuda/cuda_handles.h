@@ -1,46 +1,13 @@
-// RAII owners for the CUDA backend's handles: stream, events, cuDNN and cuBLAS handles and
-// cuDNN descriptors. Each is move-only and destroys its handle exactly once; destructors
-// ignore errors (they may run while an exception unwinds or after the runtime shut down).
+// RAII owners for the CUDA backend's library handles: cuDNN and cuBLAS handles and cuDNN
+// descriptors, on runtime_handles.h's UniqueHandle (which also owns streams and events).
 #pragma once
 
-#include <utility>
-
 #include "backend/cuda/library_check.h"
+#include "backend/cuda/runtime_handles.h"
 #include "core/tensor.h"
 
 namespace dp::cuda {
 
-// One owner type for every create/destroy pair of the C APIs.
-template <typename H, auto Destroy>
-class UniqueHandle {
- public:
-  UniqueHandle() = default;
-  explicit UniqueHandle(H h) : h_(h) {}
-  ~UniqueHandle() { reset(); }
-  UniqueHandle(UniqueHandle&& o) noexcept : h_(std::exchange(o.h_, H{})) {}
-  UniqueHandle& operator=(UniqueHandle&& o) noexcept {
-    if (this != &o) {
-      reset();
-      h_ = std::exchange(o.h_, H{});
-    }
-    return *this;
-  }
-  UniqueHandle(const UniqueHandle&) = delete;
-  UniqueHandle& operator=(const UniqueHandle&) = delete;
-  H get() const { return h_; }
-  void reset() {
-    if (h_) (void)Destroy(h_);
-    h_ = H{};
-  }
-
- private:
-  H h_{};
-};
-
-using Stream = UniqueHandle<cudaStream_t, cudaStreamDestroy>;
-using Event = UniqueHandle<cudaEvent_t, cudaEventDestroy>;
-using Graph = UniqueHandle<cudaGraph_t, cudaGraphDestroy>;
-using GraphExec = UniqueHandle<cudaGraphExec_t, cudaGraphExecDestroy>;
 using CudnnHandle = UniqueHandle<cudnnHandle_t, cudnnDestroy>;
 using CublasHandle = UniqueHandle<cublasHandle_t, cublasDestroy>;
 using TensorDesc = UniqueHandle<cudnnTensorDescriptor_t, cudnnDestroyTensorDescriptor>;

@@ -5,12 +5,6 @@
 namespace dp::cuda {
 namespace {
 
-Event make_event() {
-  cudaEvent_t e;
-  DP_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
-  return Event(e);
-}
-
 std::shared_ptr<void> pinned_block(size_t bytes) {
   void* p = nullptr;
   DP_CUDA_CHECK(cudaMallocHost(&p, bytes));
@@ -21,13 +15,11 @@ std::shared_ptr<void> pinned_block(size_t bytes) {
 
 PinnedUploader::PinnedUploader(std::shared_ptr<DeviceAllocator> pool, cudaStream_t compute)
     : pool_(std::move(pool)), compute_(compute) {
-  cudaStream_t s;
   // Non-blocking: the copy stream must not wait for work on the legacy default stream.
-  DP_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-  copy_stream_ = Stream(s);
+  copy_stream_ = make_nonblocking_stream();
   for (Slot& slot : slots_) {
-    slot.copied = make_event();
-    slot.released = make_event();
+    slot.copied = make_sync_event();
+    slot.released = make_sync_event();
   }
 }
 
