@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 #include "io/hdf5.h"
 
@@ -66,14 +67,35 @@ CheckpointMeta read_meta(const h5::File& file) {
   return meta;
 }
 
+// An open file descriptor, closed once. close() reports the close's own failure (where a
+// write's deferred error can surface); the destructor, reached only on another failure,
+// ignores it.
+class FileDescriptor {
+ public:
+  FileDescriptor(const std::string& path, int flags, mode_t mode = 0)
+      : fd_(::open(path.c_str(), flags, mode)) {}
+  ~FileDescriptor() {
+    if (fd_ >= 0) (void)::close(fd_);
+  }
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  bool is_open() const { return fd_ >= 0; }
+  int get() const { return fd_; }
+  int close() { return ::close(std::exchange(fd_, -1)); }
+
+ private:
+  int fd_;
+};
+
 // Pushes a file's (or directory's) data to stable storage: the rename that publishes a
 // checkpoint must not reach the disk before the checkpoint's own bytes do.
 void sync_path(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-  if (fd < 0) throw IoError(fmt::format("{}: cannot open to sync: {}", path, std::strerror(errno)));
-  const int rc = ::fsync(fd);
+  FileDescriptor fd(path,
+                    directory ? (O_RDONLY | O_DIRECTORY | O_CLOEXEC) : (O_RDONLY | O_CLOEXEC));
+  if (!fd.is_open())
+    throw IoError(fmt::format("{}: cannot open to sync: {}", path, std::strerror(errno)));
+  const int rc = ::fsync(fd.get());
   const int err = errno;
-  ::close(fd);
   // Some file systems (and /proc-like mounts) do not support fsync on directories.
   if (rc != 0 && !(directory && (err == EINVAL || err == EROFS)))
     throw IoError(fmt::format("{}: fsync failed: {}", path, std::strerror(err)));
@@ -82,26 +104,25 @@ void sync_path(const std::string& path, bool directory) {
 // Writes `bytes` to `path` (created or truncated) and fsyncs it; on any failure removes the
 // partial file and throws IoError with the system's reason (ENOSPC, EFBIG, EACCES, EROFS...).
 void write_durably(const std::string& path, const std::vector<uint8_t>& bytes) {
-  auto fail = [&](const char* what, int fd) {
+  auto fail = [&](const char* what) {
     const int err = errno;
-    if (fd >= 0) ::close(fd);
     ::unlink(path.c_str());
-    throw IoError(fmt::format("{}: cannot write checkpoint: {} failed: {}", path, what,
-                              std::strerror(err)));
+    throw IoError(
+        fmt::format("{}: cannot write checkpoint: {} failed: {}", path, what, std::strerror(err)));
   };
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("open", -1);
+  FileDescriptor fd(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (!fd.is_open()) fail("open");
   for (size_t done = 0; done < bytes.size();) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    const ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       if (n == 0) errno = ENOSPC;
-      fail("write", fd);
+      fail("write");
     }
     done += size_t(n);
   }
-  if (::fsync(fd) != 0) fail("fsync", fd);
-  if (::close(fd) != 0) fail("close", -1);
+  if (::fsync(fd.get()) != 0) fail("fsync");
+  if (fd.close() != 0) fail("close");
 }
 
 std::string parent_directory(const std::string& path) {
