@@ -60,7 +60,7 @@ StreamingPackWriter::StreamingPackWriter(const std::string& path, PackedHeader h
       sum_(header_.channels, 0),
       sum_sq_(header_.channels, 0) {
   DP_CHECK(header_.height > 0 && header_.width > 0 && header_.channels > 0, "image shape");
-  write_packed_header(file_, header_);
+  write_packed_header(file_, header_, h5::Checksum::fletcher32);
 }
 
 void StreamingPackWriter::begin_split(const std::string& split) {

@@ -51,8 +51,7 @@ class StreamingPackWriter {
 // root attributes that describe the dataset (format, version, name, class count, image shape)
 // and /class_names; then, once the train split is known, its mean and std on the root and on
 // both split groups (which must exist).
-void write_packed_header(h5::File& file, const PackedHeader& header,
-                         h5::Checksum checksum = h5::Checksum::fletcher32);
+void write_packed_header(h5::File& file, const PackedHeader& header, h5::Checksum checksum);
 void write_packed_statistics(h5::File& file, const std::vector<double>& mean,
                              const std::vector<double>& std);
 

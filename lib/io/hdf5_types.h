@@ -1,6 +1,7 @@
 // Internal to the HDF5 wrapper (lib/io/hdf5_*.cpp), not part of its API: the lock guard every
-// call takes, the in-memory types of our element types and of strings, dataspaces, and the
-// row selections, and the write and read of string values shared by string attributes and string datasets.
+// call takes, the in-memory types of our element types and of strings, dataspaces, row
+// selections, and the write and read of string values shared by string attributes and string
+// datasets.
 #pragma once
 
 #include <mutex>
