@@ -121,9 +121,7 @@ TEST(CpuSgd, MatchesNaiveOverSeveralSteps) {
       be->sgd_step(h, w, g, buf, mask);
       naive_sgd(h, wr, gr, bufr, tc.masked ? &maskr : nullptr);
     }
-    double err = 0;
-    for (int64_t i = 0; i < n; ++i) err = std::max(err, std::abs(w.data()[i] - wr[i]));
-    EXPECT_LT(err, 1e-5);
+    EXPECT_LT(max_abs_difference(w.data(), wr.data(), size_t(n)), 1e-5);
   }
 }
 

@@ -14,6 +14,7 @@
 
 #include "backend/backend.h"
 #include "core/tensor.h"
+#include "support/max_difference.h"
 #ifdef DP_TEST_ON_CUDA
 #include "backend/cuda/make_cuda_backend.h"
 #endif
@@ -103,7 +104,7 @@ inline double relative_max_error(const Tensor& a_any, const Tensor& ref_any) {
   EXPECT_EQ(a.numel(), ref.numel());
   double err = 0, scale = 0;
   for (int64_t i = 0; i < ref.numel(); ++i) {
-    err = std::max(err, std::abs(static_cast<double>(a.data()[i]) - ref.data()[i]));
+    err = std::max(err, abs_difference(a.data()[i], ref.data()[i]));
     scale = std::max(scale, std::abs(static_cast<double>(ref.data()[i])));
   }
   return err / std::max(scale, 1e-12);
@@ -139,8 +140,8 @@ inline void expect_gradient(const std::string& what, Tensor& input, const Tensor
     input.data()[i] = saved;
     double numeric = (plus - minus) / (2.0 * eps);
     double a = analytic_nhwc.data()[i];
-    if (std::abs(a - numeric) > err) {
-      err = std::abs(a - numeric);
+    if (abs_difference(a, numeric) > err) {
+      err = abs_difference(a, numeric);
       worst = i;
       worst_a = a;
       worst_n = numeric;

@@ -36,6 +36,7 @@
 #include "data/sharded_loader.h"
 #include "nn/model.h"
 #include "optim/sgd.h"
+#include "support/max_difference.h"
 #include "train/device_batch.h"
 
 namespace dp::equivalence {
@@ -194,9 +195,7 @@ inline std::vector<float> to_host(Backend& backend, const Tensor& t) {
 }
 
 inline double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  double d = 0;
-  for (size_t i = 0; i < a.size(); ++i) d = std::max(d, double(std::abs(a[i] - b[i])));
-  return d;
+  return test::max_abs_difference(a, b);
 }
 
 // Every rank's checksum of its `v`, in rank order: equal values, bit for bit, give equal

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "data/augment.h"
 #include "data_fixtures.h"
+#include "support/max_difference.h"
 
 namespace dp::data {
 namespace {
@@ -237,7 +238,7 @@ TEST(Augment, ReflectPaddingMatchesReferenceForEveryOffsetAndFlip) {
           SampleDraw d{dy, dx, flip};
           aug.apply(img.data(), d, out.data());
           auto ref = reflect_reference(img, cfg, d);
-          for (size_t k = 0; k < out.size(); ++k) worst = std::max(worst, std::abs(out[k] - ref[k]));
+          worst = std::max(worst, test::max_abs_difference(out, ref));
         }
     EXPECT_LT(worst, 1e-5) << "pad " << pad;
   }

@@ -12,6 +12,7 @@
 #include <random>
 
 #include "step_fixture.h"
+#include "support/max_difference.h"
 #include "train/lookahead_callback.h"
 
 namespace dp::test {
@@ -76,10 +77,8 @@ int run_against_reference(const LookaheadOptions& options) {
     }
     const auto got_p = to_host(*backend, model->params());
     const auto got_b = to_host(*backend, model->buffers());
-    for (size_t i = 0; i < params.size(); ++i)
-      worst = std::max(worst, double(std::abs(got_p[i] - params[i])));
-    for (size_t i = 0; i < buffers.size(); ++i)
-      worst = std::max(worst, double(std::abs(got_b[i] - buffers[i])));
+    worst =
+        std::max({worst, max_abs_difference(got_p, params), max_abs_difference(got_b, buffers)});
     EXPECT_EQ(got_b[tracked], float(step + 1)) << "num_batches_tracked is not averaged";
     params = got_p;  // continue from the callback's floats
     buffers = got_b;

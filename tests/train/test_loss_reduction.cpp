@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "step_fixture.h"
+#include "support/max_difference.h"
 
 namespace dp::test {
 namespace {
@@ -46,9 +47,7 @@ TEST(LossReduction, SumGradientIsTheFormulaTimesTheRanks) {
     EXPECT_EQ(loss, mean_loss) << "the reported loss stays the batch mean";
     const auto expect = summed_gradient(z, labels, 10, 0.2, world);
     const auto got = to_host(*backend, step.dlogits());
-    double worst = 0;
-    for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::abs(got[i] - expect[i]));
-    EXPECT_LT(worst, 2e-6 * world) << "world " << world;
+    EXPECT_LT(max_abs_difference(got, expect), 2e-6 * world) << "world " << world;
   }
 }
 
@@ -72,7 +71,7 @@ TEST(LossReduction, TwoRanksAveragedEqualOneRanksSum) {
   }
   double worst = 0, scale = 0;
   for (size_t i = 0; i < summed.size(); ++i) {
-    worst = std::max(worst, std::abs(averaged[i] - summed[i]));
+    worst = std::max(worst, abs_difference(averaged[i], summed[i]));
     scale = std::max(scale, std::abs(summed[i]));
   }
   EXPECT_GT(scale, 0);
