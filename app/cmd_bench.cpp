@@ -142,8 +142,16 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
   BenchOptions o;
   po::options_description desc = describe(o);
   if (!parse_options(args, desc, "usage: dptrain bench [--arch NAME] [--batch-size N]")) return 0;
-  if (o.batch < 1 || o.image < 1 || o.channels < 1 || o.classes < 2 || o.steps < 1 || o.warmup < 0)
-    throw UsageError("dptrain bench: sizes and step counts must be positive");
+  const std::pair<bool, const char*> checks[] = {
+      {o.batch >= 1, "--batch-size: must be at least 1"},
+      {o.image >= 1, "--image-size: must be at least 1"},
+      {o.channels >= 1, "--channels: must be at least 1"},
+      {o.classes >= 2, "--classes: must be at least 2"},
+      {o.steps >= 1, "--steps: must be at least 1"},
+      {o.warmup >= 0, "--warmup: must not be negative"},
+      {o.threads >= 0, "--threads: must not be negative"}};
+  for (const auto& [ok, problem] : checks)
+    if (!ok) throw UsageError(fmt::format("option {}", problem));
   if (o.peak) {
     if (o.precision != "fp32" && o.precision != "bf16")
       throw UsageError("dptrain bench --peak: --precision is fp32 or bf16 on the CPU");
@@ -165,6 +173,9 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
   spec.shortcut = nn::parse_shortcut(o.shortcut);
   spec.num_classes = o.classes;
   spec.in_channels = o.channels;
+  if (const std::string problem = nn::input_size_problem(o.arch, o.image, o.image);
+      !problem.empty())
+    throw UsageError(fmt::format("option --image-size: {}", problem));
   auto model = nn::make_model(spec, backend);
   Tensor images = backend.allocate({o.batch, o.image, o.image, o.channels});
   Tensor labels = backend.allocate({o.batch}, DType::i32);

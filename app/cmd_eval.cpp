@@ -61,15 +61,63 @@ nn::ModelSpec checkpoint_model(const EvalArgs& a, const CheckpointMeta& meta,
         "{}: checkpoint is for {} classes x {} channels, {} has {} classes x {} channels",
         a.checkpoint, spec.num_classes, spec.in_channels, a.data_file, test_set.num_classes(),
         test_set.channels()));
+  const std::string problem =
+      nn::input_size_problem(spec.arch, test_set.height(), test_set.width());
+  if (!problem.empty())
+    throw DataError(fmt::format("{}: the checkpoint's {}", a.data_file, problem));
   return spec;
 }
 
+bool is_eval_file(const std::string& path) {
+  try {
+    const h5::File file(path, h5::File::Mode::read);
+    return file.has("eval") && file.has_attribute("checkpoint") && file.has_attribute("data");
+  } catch (const Error&) {  // not HDF5, or unreadable: not ours to replace either
+    return false;
+  }
+}
+
+// --output names a new file in an existing folder, or an eval file an earlier `dptrain eval`
+// wrote: never the checkpoint, the dataset or another file the evaluation would replace.
+// Checked on every rank before the evaluation runs.
+void check_output(const EvalArgs& a) {
+  namespace fs = std::filesystem;
+  const fs::path out(a.output);
+  const fs::path folder = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec))
+    throw UsageError(
+        fmt::format("option --output: {}: folder {} does not exist", a.output, folder.string()));
+  if (!fs::exists(out, ec)) return;
+  for (const auto& [input, option] :
+       {std::pair{&a.checkpoint, "--checkpoint"}, std::pair{&a.data_file, "--data"}})
+    if (fs::equivalent(out, *input, ec))
+      throw UsageError(fmt::format("option --output: {} is the {} file", a.output, option));
+  if (!is_eval_file(a.output))
+    throw UsageError(
+        fmt::format("option --output: {} exists and is not an eval file (eval replaces only "
+                    "those); choose another path",
+                    a.output));
+}
+
+// Written beside the output and renamed over it: a failed write leaves any earlier file whole.
 void write_eval_file(const EvalArgs& a, const EvaluationResult& result,
                      const data::HDF5Dataset& test_set) {
-  h5::File file(a.output, h5::File::Mode::create_truncate);
-  file.set_attribute("checkpoint", a.checkpoint);
-  file.set_attribute("data", a.data_file);
-  write_evaluation(file, "eval", result, test_set.class_names());
+  const std::string tmp = a.output + ".tmp";
+  try {
+    h5::File file(tmp, h5::File::Mode::create_truncate);
+    file.set_attribute("checkpoint", a.checkpoint);
+    file.set_attribute("data", a.data_file);
+    write_evaluation(file, "eval", result, test_set.class_names());
+    file.close();
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    throw;
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, a.output, ec);
+  if (ec) throw IoError(fmt::format("{}: cannot write: {}", a.output, ec.message()));
   log::info("wrote {}", a.output);
 }
 
@@ -80,12 +128,14 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   po::options_description desc = describe(a);
   if (!parse_options(args, desc, "usage: dptrain eval --checkpoint FILE --data FILE")) return 0;
   if (a.batch_size < 1) throw UsageError("option --batch-size: must be at least 1");
+  if (a.threads < 0) throw UsageError("option --threads: must not be negative");
   const std::vector<EvalView> views = tta_views(a.tta);
   if (a.output.empty())
     a.output = (std::filesystem::path(a.checkpoint).parent_path() / "eval.h5").string();
 
   check_same_input_on_all_ranks("--checkpoint", a.checkpoint);
   check_same_input_on_all_ranks("--data", a.data_file);
+  check_output(a);
   const CheckpointMeta meta = read_checkpoint_meta(a.checkpoint);
   data::HDF5Dataset test_set(a.data_file, "test");
   const nn::ModelSpec spec = checkpoint_model(a, meta, test_set);

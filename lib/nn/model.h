@@ -69,6 +69,10 @@ class Model {
 // Builds, registers, finalizes and initialises (torchvision init from spec.seed).
 // Throws UsageError for an unknown arch or bad option.
 std::unique_ptr<Model> make_model(const ModelSpec& spec, Backend& backend);
+// Empty where `arch` takes h x w images; else why it does not. The ResNets take any size (their
+// global pool); airbench's flatten needs its last 3x3 pool to see a 3x3 to 5x5 map, so 25 to 48
+// pixels a side (CIFAR's 32 gives 3x3).
+std::string input_size_problem(const std::string& arch, int64_t h, int64_t w);
 // Whether `arch` is built from bottleneck blocks (false for basic blocks and unknown names).
 bool uses_bottleneck_blocks(const std::string& arch);
 // Whether `arch` is an airbench network (airbench.h; no residuals).

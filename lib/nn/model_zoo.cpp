@@ -109,6 +109,20 @@ ShortcutKind resolve_shortcut(const std::string& arch, ShortcutKind kind) {
   return kind;
 }
 
+std::string input_size_problem(const std::string& arch, int64_t h, int64_t w) {
+  if (!is_airbench(arch)) return "";
+  // The whitening conv (2x2, valid) takes a pixel off; each block's pool halves, rounding down.
+  auto last_map = [](int64_t side) { return (side - 1) / 2 / 2 / 2; };
+  const auto fits = [&](int64_t side) {
+    return side >= 2 && last_map(side) >= 3 && last_map(side) <= 5;
+  };
+  if (fits(h) && fits(w)) return "";
+  return fmt::format(
+      "{} needs images of 25 to 48 pixels a side (its last 3x3 pool must see a "
+      "3x3 to 5x5 map), not {}x{}",
+      arch, h, w);
+}
+
 std::unique_ptr<Model> make_model(const ModelSpec& requested, Backend& backend) {
   ModelSpec spec = requested;
   spec.shortcut = resolve_shortcut(spec.arch, spec.shortcut);  // also refuses an unknown arch

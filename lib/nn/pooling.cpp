@@ -6,6 +6,9 @@ namespace dp::nn {
 
 PoolGeometry MaxPool2d::geometry(const Shape& x) const {
   DP_CHECK(x.size() == 4, "max pool expects {{N,H,W,C}}, got {}", to_string(x));
+  DP_CHECK(x[1] + 2 * pad_ >= kernel_ && x[2] + 2 * pad_ >= kernel_,
+           "max pool {}x{}: its input {} is smaller than its window", kernel_, kernel_,
+           to_string(x));
   return PoolGeometry{x[0], x[1], x[2], x[3], kernel_, stride_, pad_};
 }
 

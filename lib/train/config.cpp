@@ -2,6 +2,7 @@
 
 #include <boost/program_options.hpp>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -16,6 +17,11 @@ namespace po = boost::program_options;
 namespace dp {
 
 namespace {
+
+// Upper bounds that keep the conversions to whole epochs and to bucket bytes in range (and are
+// far beyond any real run).
+constexpr double kMaxEpochs = 1e6;
+constexpr double kMaxBucketMb = 1 << 20;  // 1 TiB
 
 po::options_description general_options(std::string& config_file) {
   po::options_description general("General");
@@ -107,7 +113,8 @@ void add_onecycle_options(po::options_description& optim, TrainConfig& c) {
 void add_sgd_options(po::options_description& optim, TrainConfig& c) {
   optim.add_options()
       ("epochs", po::value<double>()->default_value(10.0, "10")->notifier([&c](double e) {
-         if (!(e > 0)) throw UsageError("option --epochs: must be positive");
+         if (!(e > 0 && e <= kMaxEpochs))
+           throw UsageError(fmt::format("option --epochs: must be in (0, {}]", kMaxEpochs));
          c.epochs = static_cast<int>(std::ceil(e));
          c.epochs_fraction = e == std::floor(e) ? 0.0 : e;
        }),
@@ -450,6 +457,10 @@ void validate_optimization(const TrainConfig& c) {
                 (i == 0 || c.lr_points[i].first > c.lr_points[i - 1].first),
             "lr-points", "fractions must ascend within [0, 1] and factors be >= 0");
   require(c.warmup_fraction > 0 && c.warmup_fraction < 1, "warmup-fraction", "must be in (0, 1)");
+  require(c.lr_gamma > 0, "lr-gamma", "must be positive");
+  require(c.min_lr >= 0 && c.min_lr <= c.lr, "min-lr", "must be in [0, --lr]");
+  require(c.onecycle_pct_start > 0 && c.onecycle_pct_start < 1, "onecycle-pct-start",
+          "must be in (0, 1)");
   require(c.lr_start_factor >= 0 && c.lr_end_factor >= 0, "lr-start-factor",
           "and --lr-end-factor must be >= 0");
   require(c.warmup_epochs >= 0 && c.warmup_epochs < c.epochs, "warmup-epochs",
@@ -474,7 +485,8 @@ void validate_run_control(const TrainConfig& c) {
           "cannot be combined with --resume (a benchmark of a run's first steps)");
   require(c.comm == "auto" || c.comm == "nccl" || c.comm == "mpi", "comm",
           "must be auto, nccl or mpi");
-  require(c.bucket_mb > 0, "bucket-mb", "must be positive");
+  require(c.bucket_mb > 0 && c.bucket_mb <= kMaxBucketMb, "bucket-mb",
+          fmt::format("must be in (0, {}]", kMaxBucketMb));
   require(c.max_consecutive_skips >= 1, "max-consecutive-skips", "must be at least 1");
   require(c.collective_timeout >= 0, "collective-timeout", "must not be negative");
 }
@@ -491,7 +503,38 @@ void validate_test_hooks(const TrainConfig& c) {
   require(c.inject_nan_steps >= 1, "inject-nan-steps", "must be at least 1");
 }
 
+// Every real-valued option is finite: the range checks below pass +inf where they test only a
+// lower bound (--lr inf, --weight-decay inf would train to NaN and exit 0).
+void validate_finite(const TrainConfig& c) {
+  const std::pair<double, const char*> values[] = {
+      {c.lr, "lr"},
+      {c.momentum, "momentum"},
+      {c.dampening, "dampening"},
+      {c.weight_decay, "weight-decay"},
+      {c.label_smoothing, "label-smoothing"},
+      {c.bn_bias_lr_factor, "bn-bias-lr-factor"},
+      {c.warmup_fraction, "warmup-fraction"},
+      {c.lr_start_factor, "lr-start-factor"},
+      {c.lr_end_factor, "lr-end-factor"},
+      {c.lr_gamma, "lr-gamma"},
+      {c.min_lr, "min-lr"},
+      {c.warmup_epochs, "warmup-epochs"},
+      {c.onecycle_pct_start, "onecycle-pct-start"},
+      {c.onecycle_base_momentum, "onecycle-base-momentum"},
+      {c.onecycle_max_momentum, "onecycle-max-momentum"},
+      {c.onecycle_div_factor, "onecycle-div-factor"},
+      {c.onecycle_final_div_factor, "onecycle-final-div-factor"},
+      {c.lookahead_base, "lookahead-base"},
+      {c.lookahead_power, "lookahead-power"},
+      {c.checkpoint_every_minutes, "checkpoint-every-minutes"},
+      {c.bucket_mb, "bucket-mb"},
+      {c.collective_timeout, "collective-timeout"}};
+  for (const auto& [value, option] : values)
+    require(std::isfinite(value), option, "must be finite");
+}
+
 void validate(const TrainConfig& c) {
+  validate_finite(c);
   validate_data_model(c);
   validate_optimization(c);
   validate_schedule(c);
@@ -544,7 +587,8 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& confi
     if (vm.count("config")) {
       const std::string& file = vm["config"].as<std::string>();
       std::ifstream in(file);
-      if (!in) throw UsageError(fmt::format("option --config: cannot read '{}'", file));
+      if (!std::filesystem::is_regular_file(file) || !in)
+        throw UsageError(fmt::format("option --config: cannot read '{}' (not a file)", file));
       try {
         po::store(po::parse_config_file(in, options), vm);
       } catch (const po::error& e) {

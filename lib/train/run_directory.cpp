@@ -23,13 +23,32 @@ RunDirectory::RunDirectory(const std::string& output_dir, const std::string& run
         "with --resume auto", path_));
 }
 
-std::string default_run_name(const std::string& arch, const std::string& dataset) {
+namespace {
+
+std::string utc_stamp() {  // YYYYmmdd-HHMMSS
   std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   std::tm tm{};
   gmtime_r(&t, &tm);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-  return fmt::format("{}-{}-{}", arch, dataset, stamp);
+  return stamp;
+}
+
+}  // namespace
+
+std::string RunDirectory::set_metrics_aside() const {
+  const std::string stem = path_ + "/metrics.superseded-" + utc_stamp();
+  std::string aside = stem + ".h5";
+  for (int n = 2; fs::exists(aside); ++n) aside = fmt::format("{}-{}.h5", stem, n);
+  std::error_code ec;
+  fs::rename(metrics(), aside, ec);
+  if (ec)
+    throw IoError(fmt::format("{}: cannot set it aside as {}: {}", metrics(), aside, ec.message()));
+  return aside;
+}
+
+std::string default_run_name(const std::string& arch, const std::string& dataset) {
+  return fmt::format("{}-{}-{}", arch, dataset, utc_stamp());
 }
 
 }  // namespace dp

@@ -18,6 +18,10 @@ class RunDirectory {
   std::string metrics() const { return path_ + "/metrics.h5"; }
   std::string checkpoint() const { return path_ + "/checkpoint.h5"; }
   std::string eval() const { return path_ + "/eval.h5"; }
+  // Renames metrics.h5 to metrics.superseded-YYYYmmdd-HHMMSS[-N].h5 (UTC; a free name) and
+  // returns that path: a run that starts again in this directory (--resume auto without a
+  // checkpoint) keeps the history it would otherwise overwrite.
+  std::string set_metrics_aside() const;
 
  private:
   std::string path_;

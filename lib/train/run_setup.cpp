@@ -44,6 +44,10 @@ nn::ModelSpec model_spec(const TrainConfig& config, const data::HDF5Dataset& tra
   spec.in_channels = train_set.channels();
   spec.zero_init_residual = config.zero_init_residual;
   spec.seed = config.seed;
+  const std::string problem =
+      nn::input_size_problem(config.arch, train_set.height(), train_set.width());
+  if (!problem.empty())
+    throw UsageError(fmt::format("option --arch: {} ({})", problem, config.data));
   return spec;
 }
 

@@ -143,6 +143,10 @@ void TrainingRun::open_metrics(const std::string& resumed_from, const ResumePoin
   if (!resumed_from.empty())
     log::info("note: {} has no metrics.h5; a new one starts at epoch {}", run_dir_.path(),
               point.epochs_done + 1);
+  else if (config_.resume == "auto" && std::filesystem::exists(run_dir_.metrics()))
+    log::info("note: --resume auto found no checkpoint in {}; its metrics.h5 is kept as {} and "
+              "a new one starts",
+              run_dir_.path(), run_dir_.set_metrics_aside());
   auto effective = config_.effective;
   effective["run-name"] = run_name_;
   effective["world-size"] = std::to_string(comm_->size());

@@ -1,9 +1,13 @@
-"""Bad options: unknown or contradictory options, reliability options out of range, a batch
-size that the ranks do not divide, an option-A shortcut on an arch without one, and a
-checkpoint from another architecture, shortcut or class count (`dptrain eval` and `--resume`),
-one clear error line naming the option or field, the
-documented exit code, within seconds."""
+"""Bad options: unknown or contradictory options, reliability options out of range, numbers
+that are not finite or too large to convert, a config path that is a folder, a batch size that
+the ranks do not divide, an option-A shortcut on an arch without one, airbench on images it
+cannot take, and a checkpoint from another architecture, shortcut or class count (`dptrain
+eval` and `--resume`): one clear error line naming the option or field, the documented exit
+code, within seconds. Also what must not be lost: `eval --output` refuses the checkpoint, a
+metrics file and a missing folder, and `--resume auto` without a checkpoint sets the old
+metrics.h5 aside instead of overwriting it."""
 import os
+import shutil
 import sys
 import tempfile
 
@@ -59,6 +63,28 @@ with tempfile.TemporaryDirectory() as tmp:
                        USAGE, ["--lr-points", "only by --lr-schedule piecewise"])
     check.expect_error("unknown --onecycle-anneal", train("--onecycle-anneal", "cubic"), USAGE,
                        ["--onecycle-anneal", "cos or linear"])
+    check.expect_error("--lr inf", train("--lr", "inf"), USAGE, ["--lr", "finite"])
+    check.expect_error("--weight-decay inf", train("--weight-decay", "inf"), USAGE,
+                       ["--weight-decay", "finite"])
+    check.expect_error("--min-lr nan", train("--lr-schedule", "cosine", "--min-lr", "nan"), USAGE,
+                       ["--min-lr", "finite"])
+    check.expect_error("--min-lr above --lr", train("--lr-schedule", "cosine", "--min-lr", "1"),
+                       USAGE, ["--min-lr", "[0, --lr]"])
+    check.expect_error("--lr-gamma 0", train("--lr-gamma", "0"), USAGE, ["--lr-gamma", "positive"])
+    check.expect_error("--onecycle-pct-start 2", train("--onecycle-pct-start", "2"), USAGE,
+                       ["--onecycle-pct-start", "(0, 1)"])
+    check.expect_error("--bucket-mb 1e30", train("--bucket-mb", "1e30"), USAGE, ["--bucket-mb"])
+    check.expect_error("--epochs 1e300", train(epochs="1e300"), USAGE, ["--epochs"])
+    check.expect_error("--config names a folder", train("--config", tmp), USAGE,
+                       ["--config", "not a file"])
+    check.expect_error("airbench94 on 8x8 images", train(arch="airbench94"), USAGE,
+                       ["--arch", "airbench94 needs images of 25 to 48", "not 8x8", "ten.h5"])
+    check.expect_error("bench: airbench94 at --image-size 16",
+                       ["bench", "--arch", "airbench94", "--image-size", "16", "--batch-size", "2",
+                        "--steps", "1", "--threads", "1"], USAGE, ["--image-size", "25 to 48"])
+    check.expect_error("bench: --classes 1",
+                       ["bench", "--classes", "1", "--steps", "1", "--threads", "1"], USAGE,
+                       ["--classes", "at least 2"])
     check.expect_error("batch not divisible by the ranks", train(run="b", batch_size="5"),
                        USAGE, ["--batch-size", "5 is not divisible by the 2 ranks"], ranks=2,
                        one_line=False)
@@ -67,6 +93,42 @@ with tempfile.TemporaryDirectory() as tmp:
     code, err, _, took = check.run(train(run="ref"))
     check.record(code == 0, "reference run", f"exit {code} in {took:.1f} s {err.strip()[-300:]}")
     ckpt = os.path.join(out, "ref", "checkpoint.h5")
+    # eval --output never replaces the checkpoint, a metrics file, or a file in a missing folder.
+    metrics = os.path.join(out, "ref", "metrics.h5")
+    evaluate = ["eval", "--checkpoint", ckpt, "--data", ten, "--threads", "1", "--output"]
+    check.expect_error("eval: --output onto the checkpoint", evaluate + [ckpt], USAGE,
+                       ["--output", "is the --checkpoint file"])
+    check.expect_error("eval: --output onto metrics.h5", evaluate + [metrics], USAGE,
+                       ["--output", "metrics.h5 exists and is not an eval file"])
+    check.expect_error("eval: --output in a missing folder",
+                       evaluate + [os.path.join(tmp, "no", "e.h5")], USAGE,
+                       ["--output", "does not exist"])
+    with h5py.File(ckpt, "r") as c, h5py.File(metrics, "r") as m:
+        check.record("format_version" in c.attrs and len(m["history/epoch"]) == 1,
+                     "eval: the refused outputs are intact", "checkpoint and metrics.h5 read")
+    code, err, _, took = check.run(evaluate + [os.path.join(tmp, "e.h5")])
+    again, err2, _, _ = check.run(evaluate + [os.path.join(tmp, "e.h5")])
+    check.record(code == 0 and again == 0 and os.path.exists(os.path.join(tmp, "e.h5")),
+                 "eval: writes a new --output, then replaces its own eval file",
+                 f"exits {code}, {again} {(err + err2).strip()[-300:]}")
+
+    # --resume auto in a run directory with metrics.h5 but no checkpoint starts again and sets
+    # the old history aside instead of overwriting it.
+    shutil.copytree(os.path.join(out, "ref"), os.path.join(out, "again"))
+    for name in os.listdir(os.path.join(out, "again")):
+        if name.startswith("checkpoint"):
+            os.remove(os.path.join(out, "again", name))
+    code, err, log, took = check.run(train("--resume", "auto", run="again"))
+    aside = [n for n in os.listdir(os.path.join(out, "again"))
+             if n.startswith("metrics.superseded-")]
+    kept = False
+    if len(aside) == 1:
+        with h5py.File(os.path.join(out, "again", aside[0]), "r") as m:
+            kept = len(m["history/epoch"]) == 1
+    check.record(code == 0 and kept and f"kept as {os.path.join(out, 'again', aside[0])}" in log,
+                 "--resume auto without a checkpoint keeps the old metrics.h5",
+                 f"exit {code}, set aside {aside} {(err + log).strip()[-300:]}")
+
     check.expect_error("eval: checkpoint for another class count",
                        ["eval", "--checkpoint", ckpt, "--data", five, "--threads", "1"], DATA,
                        ["checkpoint.h5", "10 classes", "five.h5 has 5 classes"])
