@@ -46,10 +46,17 @@ void inspect_checkpoint(const h5::File& file) {
 
 void inspect_metrics(const h5::File& file) {
   std::vector<double> epoch, train_loss, val_acc, ips;
-  file.dataset("history/epoch").read(epoch);
-  file.dataset("history/train_loss").read(train_loss);
-  file.dataset("history/val_acc").read(val_acc);
-  file.dataset("history/images_per_sec").read(ips);
+  const std::pair<const char*, std::vector<double>*> columns[] = {
+      {"history/epoch", &epoch},
+      {"history/train_loss", &train_loss},
+      {"history/val_acc", &val_acc},
+      {"history/images_per_sec", &ips}};
+  for (const auto& [name, values] : columns) {
+    file.dataset(name).read(*values);
+    if (values->size() != epoch.size())  // a row per epoch in every column, as written
+      throw DataError(fmt::format("{}: {} has {} rows, history/epoch {}", file.filename(), name,
+                                  values->size(), epoch.size()));
+  }
   log::info("metrics: {} epochs", epoch.size());
   for (size_t i = 0; i < epoch.size(); ++i)
     log::info("  epoch {:3.0f}  train loss {:.4f}  val acc {}  {:.1f} img/s", epoch[i],

@@ -106,6 +106,8 @@ int64_t HDF5Dataset::check_images() const {
   if (int64_t(dims[1]) != height_ || int64_t(dims[2]) != width_ || int64_t(dims[3]) != channels_)
     fail(fmt::format("images are ({}, {}, {}, {}) but the attributes say H,W,C = {},{},{}",
                      dims[0], dims[1], dims[2], dims[3], height_, width_, channels_));
+  // Nothing to train on or evaluate: an evaluation would report 0 of 0 images as a result.
+  if (dims[0] == 0) fail("holds no images");
   return static_cast<int64_t>(dims[0]);
 }
 

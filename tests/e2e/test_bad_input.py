@@ -24,9 +24,9 @@ def run(args, expect_code, must_mention, env=None):
         failures.append((args, proc.returncode, err))
 
 
-def write_packed(path, labels=None, drop=None, images_dtype=np.uint8):
+def write_packed(path, labels=None, drop=None, images_dtype=np.uint8, test_count=20):
     """A valid small packed dataset, optionally broken."""
-    n, h, w, c = 20, 8, 8, 3
+    h, w, c = 8, 8, 3
     with h5py.File(path, "w") as f:
         f.attrs["format"] = "dptrain-dataset"
         f.attrs["format_version"] = 1
@@ -37,7 +37,7 @@ def write_packed(path, labels=None, drop=None, images_dtype=np.uint8):
         f.attrs["std"] = [0.25] * c
         f.create_dataset("class_names", data=[f"c{i}".encode() for i in range(10)],
                          dtype=h5py.string_dtype())
-        for split in ("train", "test"):
+        for split, n in (("train", 20), ("test", test_count)):
             g = f.create_group(split)
             g.attrs["count"] = n
             g.attrs["mean"] = [0.5] * c
@@ -137,6 +137,22 @@ with tempfile.TemporaryDirectory() as tmp:
     run(train + ["--data", good, "--config", cfg], EXIT_USAGE, "warp-speed")
     run(["eval", "--checkpoint", os.path.join(tmp, "none.h5"), "--data", good], EXIT_DATA,
         "none.h5")
+
+    # A split without images: nothing to train on, and an evaluation of 0 of 0 images
+    empty_test = os.path.join(tmp, "empty_test.h5")
+    write_packed(empty_test, test_count=0)
+    run(train + ["--data", empty_test], EXIT_DATA, "empty_test.h5: split 'test': holds no images")
+
+    # A metrics file whose history columns disagree in length (inspect indexed past one)
+    finished = subprocess.run([DPTRAIN] + train_with(data=good, run_name="done", threads="1"),
+                              capture_output=True, text=True, timeout=120)
+    metrics = os.path.join(out, "done", "metrics.h5")
+    if finished.returncode != 0:
+        failures.append(("a run to inspect failed", finished.stderr[-300:]))
+    else:
+        with h5py.File(metrics, "r+") as f:
+            f["history/val_acc"].resize((0,))
+        run(["inspect", metrics], EXIT_DATA, "history/val_acc has 0 rows, history/epoch 1")
 
 if failures:
     print(f"{len(failures)} case(s) failed:")
