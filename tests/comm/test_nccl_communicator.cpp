@@ -10,6 +10,7 @@
 #include "comm/nccl_check.h"
 #include "comm/nccl_communicator.h"
 #include "mpi_test_main.h"
+#include "support/gpu_required.h"
 
 namespace dp {
 namespace {
@@ -41,7 +42,7 @@ class NcclCommunicatorTest : public ::testing::Test {
   void SetUp() override {
     int devices = 0;
     cudaError_t status = cudaGetDeviceCount(&devices);
-    if (status != cudaSuccess || devices == 0)
+    if ((status != cudaSuccess || devices == 0) && !test::gpu_required())
       GTEST_SKIP() << "no usable CUDA device ("
                    << (status != cudaSuccess ? cudaGetErrorString(status) : "0 devices")
                    << "); the NCCL communicator is tested only on GPU machines";

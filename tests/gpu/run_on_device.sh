@@ -44,6 +44,8 @@ export PATH=$BIN:$PATH:/usr/local/cuda/bin  # compute-sanitizer lives with the t
 # from there; local launches only (no ssh), as root.
 export OPAL_PKGLIBDIR=$KIT/openmpi/components OPAL_PKGDATADIR=$KIT/openmpi/share OPAL_BINDIR=$BIN
 export OMPI_MCA_plm=isolated OMPI_MCA_btl_vader_single_copy_mechanism=none
+# On this machine a GPU test that finds no usable GPU fails instead of skipping.
+export DPTRAIN_REQUIRE_GPU=on
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 PYTHONUNBUFFERED=1
 export FASHION_MNIST_DIR=$PWD/.devkit/fashion-mnist
 MPIRUN=$BIN/orterun
