@@ -75,6 +75,8 @@ with tempfile.TemporaryDirectory() as tmp:
                        ["--onecycle-pct-start", "(0, 1)"])
     check.expect_error("--bucket-mb 1e30", train("--bucket-mb", "1e30"), USAGE, ["--bucket-mb"])
     check.expect_error("--epochs 1e300", train(epochs="1e300"), USAGE, ["--epochs"])
+    check.expect_error("--run-name with a path", train(run="../elsewhere"), USAGE,
+                       ["--run-name", "plain name"])
     check.expect_error("--config names a folder", train("--config", tmp), USAGE,
                        ["--config", "not a file"])
     check.expect_error("airbench94 on 8x8 images", train(arch="airbench94"), USAGE,
