@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "data/hdf5_dataset.h"
 #include "io/hdf5.h"
+#include "io/replace_file.h"
 #include "train/backend_choice.h"
 #include "train/device_batch.h"
 #include "train/evaluator.h"
@@ -103,21 +104,13 @@ void check_output(const EvalArgs& a) {
 // Written beside the output and renamed over it: a failed write leaves any earlier file whole.
 void write_eval_file(const EvalArgs& a, const EvaluationResult& result,
                      const data::HDF5Dataset& test_set) {
-  const std::string tmp = a.output + ".tmp";
-  try {
+  write_then_rename(a.output, [&](const std::string& tmp) {
     h5::File file(tmp, h5::File::Mode::create_truncate);
     file.set_attribute("checkpoint", a.checkpoint);
     file.set_attribute("data", a.data_file);
     write_evaluation(file, "eval", result, test_set.class_names());
     file.close();
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw;
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, a.output, ec);
-  if (ec) throw IoError(fmt::format("{}: cannot write: {}", a.output, ec.message()));
+  });
   log::info("wrote {}", a.output);
 }
 

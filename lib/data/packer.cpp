@@ -10,6 +10,7 @@
 #include "data/packed_format.h"
 #include "data/streaming_pack_writer.h"
 #include "io/hdf5.h"
+#include "io/replace_file.h"
 
 namespace dp::data {
 namespace {
@@ -89,28 +90,6 @@ void write_packed(const RawDataset& raw, const std::string& path, const std::vec
 }
 
 namespace {
-
-// Runs `write(tmp)` for tmp = "<output>.tmp", then renames tmp to the output: a failure never
-// leaves a file (whole or partial) at the output path, nor the tmp file.
-template <typename Write>
-void write_then_rename(const std::string& output_file, Write&& write) {
-  namespace fs = std::filesystem;
-  const fs::path output(output_file);
-  const fs::path tmp(output_file + ".tmp");
-  std::error_code ec;
-  if (output.has_parent_path()) fs::create_directories(output.parent_path(), ec);
-  try {
-    write(tmp.string());
-    fs::rename(tmp, output);
-  } catch (const fs::filesystem_error& e) {
-    fs::remove(tmp, ec);
-    throw IoError(
-        fmt::format("{}: cannot move the packed file into place: {}", output_file, e.what()));
-  } catch (...) {
-    fs::remove(tmp, ec);
-    throw;
-  }
-}
 
 RawDataset read_raw(const std::string& format, const PackOptions& options) {
   if (format == "cifar10") return read_cifar10(options.source_dir);

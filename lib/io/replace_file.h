@@ -1,0 +1,15 @@
+#pragma once
+// Replacing an output file so that a reader never sees it half written.
+#include <functional>
+#include <string>
+
+namespace dp {
+
+// Runs `write(tmp)` for tmp = "<output_file>.tmp" (creating the output's folder if missing),
+// then renames tmp over output_file. On any failure the tmp file is removed and an earlier
+// output_file, if any, is left whole; the error propagates (a failed rename as IoError naming
+// output_file).
+void write_then_rename(const std::string& output_file,
+                       const std::function<void(const std::string& tmp)>& write);
+
+}  // namespace dp

@@ -1,0 +1,63 @@
+// write_then_rename: the output is either the earlier file or the whole new one, never a
+// partial write, and no "<output>.tmp" is left behind.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+
+#include "core/error.h"
+#include "io/replace_file.h"
+#include "temp_dir.h"
+
+namespace dp {
+namespace {
+
+void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(WriteThenRename, ReplacesTheOutputAndCreatesItsFolder) {
+  testing::TempDir dir;
+  const std::string output = dir.file("new/folder/out.txt");
+  write_then_rename(output, [](const std::string& tmp) { write_text(tmp, "whole"); });
+  EXPECT_EQ(read_text(output), "whole");
+  EXPECT_FALSE(std::filesystem::exists(output + ".tmp"));
+  write_then_rename(output, [](const std::string& tmp) { write_text(tmp, "second"); });
+  EXPECT_EQ(read_text(output), "second");
+}
+
+TEST(WriteThenRename, AFailedWriteLeavesTheEarlierFileWholeAndNoTmp) {
+  testing::TempDir dir;
+  const std::string output = dir.file("out.txt");
+  write_text(output, "earlier");
+  EXPECT_THROW(write_then_rename(output,
+                                 [](const std::string& tmp) {
+                                   write_text(tmp, "par");
+                                   throw std::runtime_error("disk full");
+                                 }),
+               std::runtime_error);
+  EXPECT_EQ(read_text(output), "earlier");
+  EXPECT_FALSE(std::filesystem::exists(output + ".tmp"));
+}
+
+TEST(WriteThenRename, AFailedRenameNamesTheOutputAndRemovesTmp) {
+  testing::TempDir dir;
+  const std::string output = dir.file("taken");
+  std::filesystem::create_directories(output + "/not-empty");  // rename cannot replace it
+  try {
+    write_then_rename(output, [](const std::string& tmp) { write_text(tmp, "whole"); });
+    FAIL() << "expected IoError";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find(output), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(std::filesystem::is_directory(output + "/not-empty"));
+  EXPECT_FALSE(std::filesystem::exists(output + ".tmp"));
+}
+
+}  // namespace
+}  // namespace dp
