@@ -27,12 +27,12 @@ with tempfile.TemporaryDirectory() as tmp:
         start = time.monotonic()
         try:
             proc = subprocess.run(mpirun_command(MPIEXEC, 2, train), capture_output=True,
-                                  text=True, timeout=LIMIT + 30)
+                                  text=True, timeout=LIMIT)
             code, err = proc.returncode, proc.stderr
         except subprocess.TimeoutExpired as e:
             code, err = None, (e.stderr or b"").decode(errors="replace")
         took = time.monotonic() - start
-        ok = code not in (None, 0) and took < LIMIT
+        ok = code not in (None, 0)  # None: still running at LIMIT, killed as hung
         if message is not None:
             ok = ok and f"rank {rank}: error: {message}" in err
         print(f"{'ok  ' if ok else 'FAIL'} rank {rank} fails by {mode}: exit {code} after "
