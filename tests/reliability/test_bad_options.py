@@ -1,11 +1,11 @@
 """Bad options: unknown or contradictory options, reliability options out of range, numbers
 that are not finite or too large to convert, a config path that is a folder, a batch size that
 the ranks do not divide, an option-A shortcut on an arch without one, airbench on images it
-cannot take, and a checkpoint from another architecture, shortcut or class count (`dptrain
-eval` and `--resume`): one clear error line naming the option or field, the documented exit
-code, within seconds. Also what must not be lost: `eval --output` refuses the checkpoint, a
-metrics file and a missing folder, and `--resume auto` without a checkpoint sets the old
-metrics.h5 aside instead of overwriting it."""
+cannot take, a --resume file that is not there (leaving no run directory), and a checkpoint
+from another architecture, shortcut or class count (`dptrain eval` and `--resume`): one clear
+error line naming the option or field, the documented exit code, no hang. Also what must not
+be lost: `eval --output` refuses the checkpoint, a metrics file and a missing folder, and
+`--resume auto` without a checkpoint sets the old metrics.h5 aside instead of overwriting it."""
 import os
 import shutil
 import sys
@@ -77,6 +77,11 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("--epochs 1e300", train(epochs="1e300"), USAGE, ["--epochs"])
     check.expect_error("--run-name with a path", train(run="../elsewhere"), USAGE,
                        ["--run-name", "plain name"])
+    check.expect_error("--resume names no file",
+                       train("--resume", os.path.join(tmp, "typo.h5"), run="typo"), USAGE,
+                       ["--resume", "typo.h5", "not a checkpoint file"])
+    check.record(not os.path.exists(os.path.join(out, "typo")),
+                 "--resume names no file: no run directory left behind", os.path.join(out, "typo"))
     check.expect_error("--config names a folder", train("--config", tmp), USAGE,
                        ["--config", "not a file"])
     check.expect_error("airbench94 on 8x8 images", train(arch="airbench94"), USAGE,
