@@ -1,6 +1,6 @@
-// `dptrain inspect FILE`: what a packed dataset, a checkpoint or a metrics file holds, in a
-// few lines (h5dump shows everything; this shows what matters), first whether its checksums
-// are there and match.
+// `dptrain inspect FILE`: what a packed dataset, a checkpoint, a metrics or an eval file holds,
+// in a few lines (h5dump shows everything; this shows what matters), first whether its
+// checksums are there and match.
 #include <boost/program_options.hpp>
 #include <cmath>
 #include <iostream>
@@ -30,18 +30,22 @@ void inspect_dataset(const std::string& path) {
   }
 }
 
+// The summary line, then each parameter tensor's name and shape (the names --freeze matches).
 void inspect_checkpoint(const h5::File& file) {
   int64_t count = 0;
-  auto names = file.group("params").children();
+  std::vector<std::string> lines;
+  const auto names = file.group("params").children();
   for (const auto& name : names) {
-    auto dims = file.dataset("params/" + name).dims();
+    const auto dims = file.dataset("params/" + name).dims();
     int64_t n = 1;
     for (auto d : dims) n *= static_cast<int64_t>(d);
     count += n;
+    lines.push_back(fmt::format("  {} [{}]", name, fmt::join(dims, ", ")));
   }
   log::info("checkpoint: arch {} epoch {} step {} world_size {}; {} parameter tensors, {} values",
             file.string_attribute("arch"), file.int_attribute("epoch"), file.int_attribute("step"),
             file.int_attribute("world_size"), names.size(), count);
+  for (const auto& line : lines) log::info("{}", line);
 }
 
 void inspect_metrics(const h5::File& file) {
@@ -65,6 +69,24 @@ void inspect_metrics(const h5::File& file) {
               ips[i]);
 }
 
+// An evaluation group (an eval file's /eval, a metrics file's /final): accuracy, loss and
+// each class's recall.
+void inspect_evaluation(const h5::Group& group, const std::string& label) {
+  std::vector<double> recall;
+  group.dataset("recall").read(recall);
+  const std::vector<std::string> names = group.dataset("class_names").read_strings();
+  if (names.size() != recall.size())
+    throw DataError(fmt::format("{}: {} class names for {} classes", group.path(), names.size(),
+                                recall.size()));
+  log::info("{}: accuracy {:.2f}% loss {:.4f} over {} images", label,
+            100 * group.double_attribute("accuracy"), group.double_attribute("loss"),
+            group.int_attribute("samples"));
+  std::vector<std::string> by_class;
+  for (size_t k = 0; k < names.size(); ++k)
+    by_class.push_back(fmt::format("{} {:.1f}%", names[k], 100 * recall[k]));
+  log::info("  recall by class: {}", fmt::join(by_class, ", "));
+}
+
 // Whether the file carries checksums and whether they all match (the whole file is read).
 void inspect_checksums(const std::string& path) {
   const FileVerification v = verify_file(path);
@@ -82,7 +104,7 @@ int run_inspect(const std::vector<std::string>& args, MpiSession& mpi) {
   std::string path;
   po::options_description desc("dptrain inspect options");
   desc.add_options()("help,h", "print this help")("file", po::value(&path)->required(),
-                                                  "packed dataset, checkpoint or metrics file");
+                                                  "packed dataset, checkpoint, metrics or eval file");
   po::positional_options_description positional;
   positional.add("file", 1);
   po::variables_map vm;
@@ -105,10 +127,16 @@ int run_inspect(const std::vector<std::string>& args, MpiSession& mpi) {
     inspect_dataset(path);
   } else if (format == "dptrain-metrics") {
     inspect_metrics(file);
+    if (file.has("final")) inspect_evaluation(file.group("final"), "final evaluation");
   } else if (file.has("params")) {
     inspect_checkpoint(file);
+  } else if (file.has("eval") && file.has_attribute("checkpoint")) {  // `dptrain eval`'s file
+    inspect_evaluation(file.group("eval"),
+                       fmt::format("eval of {} on {}", file.string_attribute("checkpoint"),
+                                   file.string_attribute("data")));
   } else {
-    throw DataError(fmt::format("{}: not a dptrain dataset, checkpoint or metrics file", path));
+    throw DataError(
+        fmt::format("{}: not a dptrain dataset, checkpoint, metrics or eval file", path));
   }
   return 0;
 }
