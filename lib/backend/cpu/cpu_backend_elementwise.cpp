@@ -95,10 +95,6 @@ void CpuBackend::accumulate_relu_backward(const Tensor& x, const Tensor& relu_ou
   }
 }
 
-}  // namespace dp::cpu
-
-namespace dp::cpu {
-
 void CpuBackend::gelu_forward(const Tensor& x, Tensor& y) {
   if (gelu_bf16_applies(x.dtype())) return gelu_bf16_forward(x, y);
   gelu_.forward(x, y);
