@@ -103,8 +103,8 @@ void inspect_checksums(const std::string& path) {
 int run_inspect(const std::vector<std::string>& args, MpiSession& mpi) {
   std::string path;
   po::options_description desc("dptrain inspect options");
-  desc.add_options()("help,h", "print this help")("file", po::value(&path)->required(),
-                                                  "packed dataset, checkpoint, metrics or eval file");
+  desc.add_options()("help,h", "print this help")(
+      "file", po::value(&path)->required(), "packed dataset, checkpoint, metrics or eval file");
   po::positional_options_description positional;
   positional.add("file", 1);
   po::variables_map vm;
