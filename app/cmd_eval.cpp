@@ -140,6 +140,7 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   auto comm = make_mpi_communicator();
   EvalOptions options;
   options.batch_size = a.batch_size;
+  options.normalize = meta.int_or("normalize", 1) != 0;  // as the run trained (older files: on)
   options.augment_on_backend = augments_on_backend("auto", *choice.backend);
   options.views = views;
   EvaluationResult result = evaluate(*model, test_set, options, *comm);

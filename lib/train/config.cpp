@@ -70,7 +70,8 @@ po::options_description model_options(TrainConfig& c) {
       ("shortcut", po::value(&c.shortcut)->default_value(c.shortcut),
        "where a block's shape changes: A (identity, subsampled, zero-padded channels; "
        "resnet8-56 only), B (1x1 conv + BN) or auto (A for resnet8-56, else B)")
-      ("zero-init-residual", po::value(&c.zero_init_residual)->default_value(c.zero_init_residual),
+      ("zero-init-residual",
+       po::value(&c.zero_init_residual)->default_value(c.zero_init_residual)->implicit_value(true),
        "zero-init the last BN of each residual block")
       ("whiten-init", po::value(&c.whiten_init)->default_value(c.whiten_init),
        "N > 0: initialise the first convolution (2 C k^2 filters of C x k x k) as the whitening "
@@ -120,16 +121,18 @@ void add_sgd_options(po::options_description& optim, TrainConfig& c) {
        }),
        "epochs; a fraction E stops the run after ceil(E x steps per epoch) steps")
       ("drop-last", po::value(&c.drop_last)->default_value(c.drop_last)->implicit_value(true),
-       "drop each epoch's last partial batch (floor(N / batch) steps per epoch)")
+       "drop each epoch's last partial batch (floor(ceil(N / ranks) / (batch / ranks)) steps)")
       ("batch-size", po::value(&c.batch_size)->default_value(c.batch_size),
        "global batch size (divided over ranks)")
       ("lr", po::value(&c.lr)->default_value(c.lr), "peak learning rate")
       ("momentum", po::value(&c.momentum)->default_value(c.momentum), "SGD momentum")
       ("dampening", po::value(&c.dampening)->default_value(c.dampening),
        "SGD momentum dampening (torch's; not applied on the first update)")
-      ("nesterov", po::value(&c.nesterov)->default_value(c.nesterov), "Nesterov momentum")
+      ("nesterov", po::value(&c.nesterov)->default_value(c.nesterov)->implicit_value(true),
+       "Nesterov momentum")
       ("weight-decay", po::value(&c.weight_decay)->default_value(c.weight_decay), "L2 weight decay")
-      ("no-decay-bn-bias", po::value(&c.no_decay_bn_bias)->default_value(c.no_decay_bn_bias),
+      ("no-decay-bn-bias",
+       po::value(&c.no_decay_bn_bias)->default_value(c.no_decay_bn_bias)->implicit_value(true),
        "no weight decay on BN parameters and biases")
       ("bn-bias-lr-factor", po::value(&c.bn_bias_lr_factor)->default_value(1.0, "1"),
        "BN biases train at this multiple of the LR, with the weight decay divided by it (lr x "

@@ -160,6 +160,7 @@ RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& tra
   identity.num_classes = train_set.num_classes();
   identity.in_channels = train_set.channels();
   identity.seed = config.seed;
+  identity.normalize = config.normalize;
   identity.batch_size = config.batch_size;
   identity.steps_per_epoch = steps_per_epoch;
   identity.world_size = world;

@@ -110,6 +110,7 @@ CheckpointMeta TrainingCheckpointer::checkpoint_meta(const ResumePoint& point, i
                {"seed", static_cast<int64_t>(identity_.seed)},
                {"sampler_order_version", data::kSamplerOrderVersion},
                {"sync_bn", identity_.sync_bn ? 1 : 0},
+               {"normalize", identity_.normalize ? 1 : 0},
                {"stop_after_steps", identity_.stop_after_steps},
                {"lookahead_every", identity_.lookahead_every}};
   meta.strings = {{"arch", identity_.arch},
