@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "data/hdf5_dataset.h"
 #include "io/hdf5.h"
+#include "io/metrics_writer.h"
 #include "io/replace_file.h"
 #include "train/backend_choice.h"
 #include "train/device_batch.h"
@@ -69,10 +70,9 @@ nn::ModelSpec checkpoint_model(const EvalArgs& a, const CheckpointMeta& meta,
   return spec;
 }
 
-bool is_eval_file(const std::string& path) {
+bool existing_eval_file(const std::string& path) {
   try {
-    const h5::File file(path, h5::File::Mode::read);
-    return file.has("eval") && file.has_attribute("checkpoint") && file.has_attribute("data");
+    return is_eval_file(h5::File(path, h5::File::Mode::read));
   } catch (const Error&) {  // not HDF5, or unreadable: not ours to replace either
     return false;
   }
@@ -94,7 +94,7 @@ void check_output(const EvalArgs& a) {
        {std::pair{&a.checkpoint, "--checkpoint"}, std::pair{&a.data_file, "--data"}})
     if (fs::equivalent(out, *input, ec))
       throw UsageError(fmt::format("option --output: {} is the {} file", a.output, option));
-  if (!is_eval_file(a.output))
+  if (!existing_eval_file(a.output))
     throw UsageError(
         fmt::format("option --output: {} exists and is not an eval file (eval replaces only "
                     "those); choose another path",
@@ -102,14 +102,10 @@ void check_output(const EvalArgs& a) {
 }
 
 // Written beside the output and renamed over it: a failed write leaves any earlier file whole.
-void write_eval_file(const EvalArgs& a, const EvaluationResult& result,
-                     const data::HDF5Dataset& test_set) {
+void replace_eval_file(const EvalArgs& a, const EvaluationResult& result,
+                       const data::HDF5Dataset& test_set) {
   write_then_rename(a.output, [&](const std::string& tmp) {
-    h5::File file(tmp, h5::File::Mode::create_truncate);
-    file.set_attribute("checkpoint", a.checkpoint);
-    file.set_attribute("data", a.data_file);
-    write_evaluation(file, "eval", result, test_set.class_names());
-    file.close();
+    write_eval_file(tmp, a.checkpoint, a.data_file, result, test_set.class_names());
   });
   log::info("wrote {}", a.output);
 }
@@ -147,7 +143,7 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
 
   log::info("{} on {} test split: accuracy {:.2f}% loss {:.4f} ({} images, {})", a.checkpoint,
             a.data_file, 100 * result.accuracy(), result.loss, result.samples, choice.reason);
-  if (mpi.rank() == 0) write_eval_file(a, result, test_set);
+  if (mpi.rank() == 0) replace_eval_file(a, result, test_set);
   return 0;
 }
 

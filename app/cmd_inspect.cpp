@@ -1,6 +1,6 @@
-// `dptrain inspect FILE`: what a packed dataset, a checkpoint, a metrics or an eval file holds,
-// in a few lines (h5dump shows everything; this shows what matters), first whether its
-// checksums are there and match.
+// `dptrain inspect FILE`: what a packed dataset, a checkpoint, a metrics or an eval file holds
+// (h5dump shows everything; this shows what matters: a few lines, and a checkpoint's parameter
+// names and shapes), first whether its checksums are there and match.
 #include <boost/program_options.hpp>
 #include <cmath>
 #include <iostream>
@@ -13,6 +13,7 @@
 #include "data/hdf5_dataset.h"
 #include "io/file_verify.h"
 #include "io/hdf5.h"
+#include "io/metrics_writer.h"
 
 namespace po = boost::program_options;
 
@@ -130,7 +131,7 @@ int run_inspect(const std::vector<std::string>& args, MpiSession& mpi) {
     if (file.has("final")) inspect_evaluation(file.group("final"), "final evaluation");
   } else if (file.has("params")) {
     inspect_checkpoint(file);
-  } else if (file.has("eval") && file.has_attribute("checkpoint")) {  // `dptrain eval`'s file
+  } else if (is_eval_file(file)) {
     inspect_evaluation(file.group("eval"),
                        fmt::format("eval of {} on {}", file.string_attribute("checkpoint"),
                                    file.string_attribute("data")));

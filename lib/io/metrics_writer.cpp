@@ -66,6 +66,20 @@ void write_evaluation(h5::File& file, const std::string& group_name, const Evalu
   file.flush();
 }
 
+void write_eval_file(const std::string& path, const std::string& checkpoint,
+                     const std::string& data, const EvaluationResult& result,
+                     const std::vector<std::string>& class_names) {
+  h5::File file(path, h5::File::Mode::create_truncate);
+  file.set_attribute("checkpoint", checkpoint);
+  file.set_attribute("data", data);
+  write_evaluation(file, "eval", result, class_names);
+  file.close();
+}
+
+bool is_eval_file(const h5::File& file) {
+  return file.has("eval") && file.has_attribute("checkpoint") && file.has_attribute("data");
+}
+
 // ------------------------------------------------------------------ MetricsWriter
 
 namespace {

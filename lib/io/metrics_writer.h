@@ -61,6 +61,13 @@ struct EvaluationResult {
 void write_evaluation(h5::File& file, const std::string& group, const EvaluationResult& result,
                       const std::vector<std::string>& class_names);
 
+// `dptrain eval`'s file: the evaluation under /eval and root attributes `checkpoint` and `data`
+// (the files evaluated), which mark it as an eval file (is_eval_file).
+void write_eval_file(const std::string& path, const std::string& checkpoint,
+                     const std::string& data, const EvaluationResult& result,
+                     const std::vector<std::string>& class_names);
+bool is_eval_file(const h5::File& file);
+
 class MetricsWriter {
  public:
   // Creates `path` (truncating), writes /config attributes (every option, as strings) and

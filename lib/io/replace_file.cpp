@@ -15,14 +15,16 @@ void write_then_rename(const std::string& output_file,
   if (output.has_parent_path()) fs::create_directories(output.parent_path(), ec);
   try {
     write(tmp.string());
-    fs::rename(tmp, output);
-  } catch (const fs::filesystem_error& e) {
-    fs::remove(tmp, ec);
-    throw IoError(
-        fmt::format("{}: cannot move the written file into place: {}", output_file, e.what()));
   } catch (...) {
     fs::remove(tmp, ec);
     throw;
+  }
+  fs::rename(tmp, output, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    throw IoError(fmt::format("{}: cannot move the written file into place: {}", output_file,
+                              ec.message()));
   }
 }
 

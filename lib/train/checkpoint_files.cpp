@@ -93,12 +93,17 @@ std::string newest_verified_checkpoint(const std::string& dir) {
   return "";
 }
 
+void check_resume_option(const std::string& option) {
+  std::error_code ec;
+  if (option != "none" && option != "auto" && !fs::is_regular_file(option, ec))
+    throw UsageError(
+        fmt::format("option --resume: '{}' is not a checkpoint file (or auto|none)", option));
+}
+
 std::string resolve_resume_option(const std::string& option, const std::string& run_dir) {
+  check_resume_option(option);  // again: the file may have gone since the options were read
   if (option == "none") return "";
   if (option == "auto") return newest_verified_checkpoint(run_dir);
-  std::error_code ec;
-  if (!fs::is_regular_file(option, ec))
-    throw UsageError(fmt::format("option --resume: '{}' is not a checkpoint file (or auto|none)", option));
   return option;
 }
 

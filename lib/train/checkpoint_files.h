@@ -33,9 +33,13 @@ void prune_named_checkpoints(const std::string& dir, int keep);
 // when every checkpoint is corrupted, a DataError says so (no silent start from scratch).
 std::string newest_verified_checkpoint(const std::string& dir);
 
+// --resume none|auto|PATH: throws UsageError naming the option when PATH is not a file. Option
+// parsing calls it (before the run directory exists); resolve_resume_option again.
+void check_resume_option(const std::string& option);
+
 // --resume none|auto|PATH for a run in `run_dir`: the checkpoint to continue from, or "" to
 // start from scratch (none; auto with no checkpoint yet). Throws UsageError when PATH is
-// not a readable file.
+// not a file.
 std::string resolve_resume_option(const std::string& option, const std::string& run_dir);
 
 }  // namespace dp

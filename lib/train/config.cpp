@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "nn/model.h"
 #include "train/augmentation.h"
+#include "train/checkpoint_files.h"
 #include <fmt/ranges.h>
 
 namespace po = boost::program_options;
@@ -485,11 +486,7 @@ void validate_run_control(const TrainConfig& c) {
           "run-name", "must be a plain name (no '/', not . or ..); --output-dir says where");
   require(!c.resume.empty(), "resume", "must be none, auto or a checkpoint file");
   require(c.resume == "none" || !c.overwrite, "resume", "cannot be combined with --overwrite");
-  // Checked here, before the run directory exists, so that a mistyped path leaves nothing behind.
-  std::error_code ec;
-  require(c.resume == "none" || c.resume == "auto" ||
-              std::filesystem::is_regular_file(c.resume, ec),
-          "resume", fmt::format("'{}' is not a checkpoint file (or auto|none)", c.resume));
+  check_resume_option(c.resume);  // before the run directory exists: a typo leaves nothing
   require(c.max_steps_per_epoch >= 0, "max-steps-per-epoch", "must not be negative");
   require(c.stop_after_steps >= 0, "stop-after-steps", "must not be negative");
   require(c.stop_after_steps == 0 || c.resume == "none", "stop-after-steps",

@@ -185,6 +185,11 @@ void TrainingCheckpointer::check_compatible(const std::string& path, const Check
   if (meta_int(meta, "batch_size", path) != identity_.batch_size)
     refuse(path, "--batch-size", std::to_string(meta_int(meta, "batch_size", path)),
            std::to_string(identity_.batch_size));
+  // The weights were trained on (un)normalised input; older files did not record it: on.
+  const bool normalized = meta.int_or("normalize", 1) != 0;
+  if (normalized != identity_.normalize)
+    refuse(path, "--normalize", normalized ? "true" : "false",
+           identity_.normalize ? "true" : "false");
   const int64_t epochs_done = meta_int(meta, "epoch", path);
   if (epochs_done > identity_.epochs)
     throw UsageError(fmt::format("option --resume: {} is from after epoch {}, beyond --epochs {}",

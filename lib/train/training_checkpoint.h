@@ -32,7 +32,7 @@ struct RunIdentity {
   int64_t world_size = 1;
   int64_t epochs = 0;           // of the whole run
   bool sync_bn = false;  // recorded only: a run may resume with or without --sync-bn
-  bool normalize = true;  // --normalize: recorded for `dptrain eval`, which feeds the same input
+  bool normalize = true;  // --normalize: a resume needs the same; `dptrain eval` applies it
   // --stop-after-steps: such a run's last epoch may be cut short, so its checkpoints can be
   // evaluated but not resumed.
   int64_t stop_after_steps = 0;

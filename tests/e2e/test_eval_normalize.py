@@ -17,22 +17,27 @@ from tiny_dataset import write_tiny_dataset  # noqa: E402
 
 DPTRAIN = sys.argv[1]
 
+
+def dptrain(*args):
+    proc = subprocess.run([DPTRAIN, *args], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        print(proc.stdout, proc.stderr)
+    check(proc.returncode == 0, f"dptrain {args[0]} exits 0")
+
 with tempfile.TemporaryDirectory() as tmp:
     data = os.path.join(tmp, "tiny.h5")
     write_tiny_dataset(data, train=64, test=40)
     for normalize in ("false", "true"):
         out = os.path.join(tmp, "out")
         run = os.path.join(out, normalize)
-        subprocess.run([DPTRAIN, "train", "--data", data, "--arch", "resnet8", "--epochs", "2",
-                        "--batch-size", "16", "--threads", "1", "--normalize", normalize,
-                        "--output-dir", out, "--run-name", normalize], check=True,
-                       capture_output=True, timeout=120)
+        dptrain("train", "--data", data, "--arch", "resnet8", "--epochs", "2", "--batch-size",
+                "16", "--threads", "1", "--normalize", normalize, "--output-dir", out,
+                "--run-name", normalize)
         checkpoint = os.path.join(run, "checkpoint.h5")
         with h5py.File(checkpoint) as f:
             check(int(f.attrs["normalize"]) == (normalize == "true"),
                   f"--normalize {normalize}: recorded in the checkpoint")
-        subprocess.run([DPTRAIN, "eval", "--checkpoint", checkpoint, "--data", data,
-                        "--threads", "1"], check=True, capture_output=True, timeout=120)
+        dptrain("eval", "--checkpoint", checkpoint, "--data", data, "--threads", "1")
         with h5py.File(os.path.join(run, "metrics.h5")) as m, \
                 h5py.File(os.path.join(run, "eval.h5")) as e:
             same = np.array_equal(m["final/confusion_matrix"][:], e["eval/confusion_matrix"][:])

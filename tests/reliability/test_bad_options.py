@@ -2,10 +2,11 @@
 that are not finite or too large to convert, a config path that is a folder, a batch size that
 the ranks do not divide, an option-A shortcut on an arch without one, airbench on images it
 cannot take, a --resume file that is not there (leaving no run directory), and a checkpoint
-from another architecture, shortcut or class count (`dptrain eval` and `--resume`): one clear
-error line naming the option or field, the documented exit code, no hang. Also what must not
-be lost: `eval --output` refuses the checkpoint, a metrics file and a missing folder, and
-`--resume auto` without a checkpoint sets the old metrics.h5 aside instead of overwriting it."""
+from another architecture, shortcut, --normalize or class count (`dptrain eval` and
+`--resume`): one clear error line naming the option or field, the documented exit code, no
+hang. Also what must not be lost: `eval --output` refuses the checkpoint, a metrics file and
+a missing folder, and `--resume auto` without a checkpoint sets the old metrics.h5 aside
+instead of overwriting it."""
 import os
 import shutil
 import sys
@@ -145,6 +146,9 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("resume: checkpoint with the other shortcut",
                        train("--resume", ckpt, run="z", shortcut="B", epochs="2"),
                        USAGE, ["--resume", "--shortcut A", "this run has B"])
+    check.expect_error("resume: checkpoint trained on normalised input, --normalize false",
+                       train("--resume", ckpt, "--normalize", "false", run="n", epochs="2"),
+                       USAGE, ["--resume", "--normalize true", "this run has false"])
     check.expect_error("resume: checkpoint for another class count",
                        train("--resume", ckpt, data=five, run="y", epochs="2"),
                        DATA, ["checkpoint.h5", "fc.weight has shape (10, 64)", "(5, 64)"])

@@ -155,7 +155,7 @@ with tempfile.TemporaryDirectory() as tmp:
     flip_payload(packed, "/train/images", rng, bad)
     check.expect_error("a flipped pixel byte, 2 ranks", train(bad, "badimages", epochs=1), DATA,
                        [bad + ":/train/images: checksum mismatch"], ranks=2, one_line=False,
-                       limit=60)
+                       limit=90)
     for dataset in ("/train/images", "/train/labels", "/test/images", "/test/labels"):
         caught = 0
         for _ in range(SEEDS):

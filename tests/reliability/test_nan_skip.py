@@ -56,6 +56,6 @@ with tempfile.TemporaryDirectory() as tmp:
                              "--inject-nan-steps", "100", "--max-consecutive-skips", "3"),
                        EXIT["numerical"],
                        ["--max-consecutive-skips", "3 training steps in a row", "epoch 1 step 4"],
-                       ranks=2, limit=60, one_line=False)
+                       ranks=2, limit=90, one_line=False)
 
 check.finish()

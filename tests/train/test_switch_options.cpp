@@ -1,5 +1,5 @@
-// Every train option that is off by default turns on as a bare flag (`--nesterov`, as
-// `--nesterov true`), and still takes an explicit value either way.
+// The train options that are off by default (kSwitches: a new one belongs there) turn on as a
+// bare flag (`--nesterov`, as `--nesterov true`), and still take an explicit value either way.
 #include <gtest/gtest.h>
 
 #include <string>
