@@ -4,6 +4,7 @@
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
+#include <string>
 #include <vector>
 
 #include "comm/gradient_reducer.h"
@@ -42,10 +43,13 @@ class NcclCommunicatorTest : public ::testing::Test {
   void SetUp() override {
     int devices = 0;
     cudaError_t status = cudaGetDeviceCount(&devices);
-    if ((status != cudaSuccess || devices == 0) && !test::gpu_required())
-      GTEST_SKIP() << "no usable CUDA device ("
-                   << (status != cudaSuccess ? cudaGetErrorString(status) : "0 devices")
+    if (status != cudaSuccess || devices == 0) {
+      const std::string why = status != cudaSuccess ? cudaGetErrorString(status) : "0 devices";
+      if (test::gpu_required())
+        FAIL() << "DPTRAIN_REQUIRE_GPU=on but no usable CUDA device: " << why;
+      GTEST_SKIP() << "no usable CUDA device (" << why
                    << "); the NCCL communicator is tested only on GPU machines";
+    }
     int rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     DP_CUDA_CHECK(cudaSetDevice(rank % devices));

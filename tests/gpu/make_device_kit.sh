@@ -16,6 +16,8 @@ BUILD=${1:-build}
 OMPI_COMPONENTS=/usr/lib/x86_64-linux-gnu/openmpi/lib/openmpi3
 FASHION=/usr/share/datasets/fashion-mnist
 CIFAR_DIR=${CIFAR_DIR:-../shared/datasets}
+targets=(dptrain test_cuda_backend test_cuda_vs_cpu dp_train_cuda_tests dp_comm_nccl_tests
+         dp_comm_equivalence_cuda_tests dp_comm_sync_bn_cuda_tests)
 binaries=("$BUILD/app/dptrain"
           "$BUILD/tests/backend/test_cuda_backend"
           "$BUILD/tests/backend/test_cuda_vs_cpu"
@@ -23,6 +25,9 @@ binaries=("$BUILD/app/dptrain"
           "$BUILD/tests/comm/dp_comm_nccl_tests"
           "$BUILD/tests/comm/dp_comm_equivalence_cuda_tests"
           "$BUILD/tests/comm/dp_comm_sync_bn_cuda_tests")
+# Built from this tree now, so the kit never carries binaries of older sources.
+cmake --build "$BUILD" -j"$(nproc)" --target "${targets[@]}" > /dev/null ||
+  { echo "make_device_kit: building ${targets[*]} in $BUILD failed" >&2; exit 2; }
 for b in "${binaries[@]}"; do
   [ -x "$b" ] || { echo "make_device_kit: $b is missing (a CUDA build is needed)" >&2; exit 2; }
 done
@@ -33,6 +38,8 @@ mkdir -p "$stage/bin" "$stage/lib" "$stage/openmpi"
 cp "${binaries[@]}" /usr/bin/orterun /usr/bin/orted "$stage/bin/"
 cp -r "$OMPI_COMPONENTS" "$stage/openmpi/components"
 cp -r /usr/share/openmpi "$stage/openmpi/share"
+tests/gpu/source_digest.sh > "$stage/SOURCE_DIGEST"  # run_on_device.sh checks the tree against it
+git rev-parse --short HEAD > "$stage/COMMIT" 2>/dev/null || echo unknown > "$stage/COMMIT"
 
 # The libraries, resolved here; glibc, libstdc++/libgcc and anything CUDA stay behind.
 skip='/(libc|libm|libdl|libpthread|librt|libresolv|libstdc\+\+|libgcc_s|libcuda|ld-linux-x86-64)\.so'

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Every GPU check of the CUDA backend in one go, on a GPU machine that has the NVIDIA driver,
 # the CUDA 13 libraries (cuBLAS, cuDNN 9, NCCL: the toolkit's or PyTorch's pip wheels), a
-# python3 with h5py and numpy (and PyTorch with CUDA for the benchmark's other columns) and
-# compute-sanitizer, but none of Debian's packages: the rest comes from the kit that
+# python3 with h5py and numpy (PyTorch with CUDA for the benchmark's other columns and the
+# airbench peer, Pillow for airbench's data) and compute-sanitizer, but none of Debian's
+# packages: the rest comes from the kit that
 # tests/gpu/make_device_kit.sh packed (.devkit/kit.tar.xz) and the dataset beside it that the
 # part reads (.devkit/fashion-mnist: checks; .devkit/cifar: airbench), the two paths a device
-# call carries. From the repository root:
+# call carries. The kit must have been built from this tree's sources (SOURCE_DIGEST, checked
+# first: exit 100 otherwise). From the repository root:
 #
 #   tests/gpu/run_on_device.sh OUT_DIR [checks|bench|profile|airbench|all] [BENCH_STEPS]
 #
@@ -33,6 +35,12 @@ case $PART in checks | bench | profile | airbench | all) ;; *) echo "run_on_devi
 mkdir -p "$OUT"
 KIT=/tmp/dptrain-kit
 rm -rf "$KIT" && mkdir -p "$KIT" && tar -C "$KIT" -xJf .devkit/kit.tar.xz || exit 100
+if [ "$(tests/gpu/source_digest.sh)" != "$(cat "$KIT/SOURCE_DIGEST" 2>/dev/null)" ]; then
+  echo "run_on_device: .devkit/kit.tar.xz was built from other sources (commit" \
+       "$(cat "$KIT/COMMIT" 2>/dev/null || echo unknown)) than this tree's; run" \
+       "tests/gpu/make_device_kit.sh again" >&2
+  exit 100
+fi
 BIN=$KIT/bin
 
 # CUDA libraries after the kit's: the toolkit's, then any pip wheel's nvidia/*/lib.
@@ -81,7 +89,8 @@ check() {  # NAME COMMAND...: runs it with its output in the log, one verdict li
 {
   date -u +%Y-%m-%dT%H:%MZ
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-  echo "kit: $(git rev-parse --short HEAD 2>/dev/null), LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  echo "kit: built at commit $(cat "$KIT/COMMIT"), sources as this tree's," \
+       "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 } > "$OUT/device.txt" 2>&1
 
 memcheck_run() {  # a short training run under compute-sanitizer memcheck
@@ -136,6 +145,8 @@ run_profile() {  # per-kernel GPU time of one training step
 }
 
 airbench_data() {  # the CIFAR-10 copy, decoded and packed as on a development machine
+  python3 -c 'import PIL' 2> /dev/null ||
+    { echo "airbench: python3 has no Pillow, which make_cifar10_bin.py decodes with" >&2; return 1; }
   python3 .devkit/cifar/make_cifar10_bin.py /tmp/cifar-bin &&
     "$BIN/dptrain" pack --source /tmp/cifar-bin --output "$1"
 }
