@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include "core/error.h"
@@ -582,12 +583,55 @@ FreezeSpec parse_freeze(const std::string& value) {
   return spec;
 }
 
+namespace {
+
+// The options given explicitly (on the command line, or in a config file) rather than defaulted.
+std::set<std::string> given_options(const po::variables_map& vm) {
+  std::set<std::string> names;
+  for (const auto& [name, value] : vm)
+    if (!value.defaulted()) names.insert(name);
+  return names;
+}
+
+// Options that one schedule alone reads: given beside another they would go unused, so they
+// are refused where the user put them beside it (on the command line, or in a config file
+// whose --lr-schedule the command line left alone; a config file's options for the schedule
+// that the command line replaced are left unused, as that replacement asks).
+void refuse_unread_schedule_options(const TrainConfig& c, const po::variables_map& vm,
+                                    const std::set<std::string>& on_command_line) {
+  static const std::pair<const char*, const char*> kReadOnlyBy[] = {
+      {"lr-milestones", "step"},
+      {"lr-gamma", "step"},
+      {"min-lr", "cosine"},
+      {"onecycle-pct-start", "onecycle"},
+      {"onecycle-anneal", "onecycle"},
+      {"onecycle-div-factor", "onecycle"},
+      {"onecycle-final-div-factor", "onecycle"},
+      {"onecycle-cycle-momentum", "onecycle"},
+      {"onecycle-base-momentum", "onecycle"},
+      {"onecycle-max-momentum", "onecycle"},
+      {"lr-start-factor", "linear-warmup-decay"},
+      {"warmup-fraction", "linear-warmup-decay"},
+      {"lr-end-factor", "linear-warmup-decay"}};
+  const bool schedule_on_command_line = on_command_line.count("lr-schedule") > 0;
+  for (const auto& [option, reader] : kReadOnlyBy) {
+    if (c.lr_schedule == reader || !vm.count(option) || vm[option].defaulted()) continue;
+    if (on_command_line.count(option) || !schedule_on_command_line)
+      throw UsageError(fmt::format("option --{}: is read only by --lr-schedule {}, not {}",
+                                   option, reader, c.lr_schedule));
+  }
+}
+
+}  // namespace
+
 bool parse_train_config(const std::vector<std::string>& args, TrainConfig& config) {
   std::string config_file, milestones, points;
   po::options_description options = describe(config, config_file, milestones, points);
   po::variables_map vm;
+  std::set<std::string> on_command_line;
   try {
     po::store(po::command_line_parser(args).options(options).run(), vm);
+    on_command_line = given_options(vm);
     if (vm.count("help")) {
       std::cout << "usage: dptrain train --data FILE [options]\n" << options << "\n";
       return false;
@@ -618,6 +662,7 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& confi
         per_epoch || config.epochs_fraction == 0 ? config.epochs : config.epochs_fraction,
         per_epoch);
   validate(config);
+  refuse_unread_schedule_options(config, vm, on_command_line);
   for (const auto& [name, value] : vm) {
     if (name == "help") continue;
     config.effective[name] = value_text(value);

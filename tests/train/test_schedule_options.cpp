@@ -1,0 +1,79 @@
+// Options that one LR schedule alone reads are refused beside another schedule, naming the
+// option and its schedule, where the user put them there: on the command line, or in a
+// config file whose --lr-schedule the command line did not replace. A config file's options
+// for the schedule the command line replaced stay unused, as that replacement asks.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "train/config.h"
+
+namespace dp::test {
+namespace {
+
+struct ScheduleOption {
+  const char* option;
+  const char* value;
+  const char* schedule;  // the one that reads it
+};
+
+const ScheduleOption kOptions[] = {
+    {"lr-milestones", "0.5", "step"},
+    {"lr-gamma", "0.2", "step"},
+    {"min-lr", "0.01", "cosine"},
+    {"onecycle-pct-start", "0.25", "onecycle"},
+    {"onecycle-anneal", "linear", "onecycle"},
+    {"onecycle-div-factor", "10", "onecycle"},
+    {"onecycle-final-div-factor", "100", "onecycle"},
+    {"onecycle-cycle-momentum", "false", "onecycle"},
+    {"onecycle-base-momentum", "0.8", "onecycle"},
+    {"onecycle-max-momentum", "0.9", "onecycle"},
+    {"lr-start-factor", "0.3", "linear-warmup-decay"},
+    {"warmup-fraction", "0.3", "linear-warmup-decay"},
+    {"lr-end-factor", "0.1", "linear-warmup-decay"},
+};
+
+std::vector<std::string> train_args(std::vector<std::string> extra) {
+  std::vector<std::string> args{"train", "--data", "x.h5", "--epochs", "4"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+TEST(ScheduleOptions, ReadByTheirScheduleAndRefusedBesideAnother) {
+  for (const ScheduleOption& o : kOptions) {
+    SCOPED_TRACE(o.option);
+    const std::string flag = std::string("--") + o.option;
+    TrainConfig ok;
+    EXPECT_TRUE(parse_train_config(train_args({"--lr-schedule", o.schedule, flag, o.value}), ok));
+    const std::string other = std::string(o.schedule) == "cosine" ? "step" : "cosine";
+    try {
+      TrainConfig c;
+      parse_train_config(train_args({"--lr-schedule", other, flag, o.value}), c);
+      ADD_FAILURE() << flag << " accepted beside --lr-schedule " << other;
+    } catch (const UsageError& e) {
+      EXPECT_EQ(std::string(e.what()), "option " + flag + ": is read only by --lr-schedule " +
+                                           o.schedule + ", not " + other);
+    }
+  }
+}
+
+TEST(ScheduleOptions, AConfigFilesOptionsFollowWhereItsScheduleCameFrom) {
+  const std::filesystem::path cfg =
+      std::filesystem::temp_directory_path() / "dptrain_schedule_options.cfg";
+  std::ofstream(cfg) << "lr-schedule = onecycle\nonecycle-pct-start = 0.25\n";
+  TrainConfig replaced;  // the command line replaced the file's schedule: its option unused
+  EXPECT_TRUE(parse_train_config(train_args({"--config", cfg.string(), "--lr-schedule", "cosine"}),
+                                 replaced));
+  EXPECT_EQ(replaced.lr_schedule, "cosine");
+  std::ofstream(cfg) << "lr-schedule = cosine\nonecycle-pct-start = 0.25\n";
+  TrainConfig c;  // the file itself puts a onecycle option beside cosine
+  EXPECT_THROW(parse_train_config(train_args({"--config", cfg.string()}), c), UsageError);
+  std::filesystem::remove(cfg);
+}
+
+}  // namespace
+}  // namespace dp::test
