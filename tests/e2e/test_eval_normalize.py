@@ -4,7 +4,6 @@ and loss (before the checkpoint recorded --normalize, eval always normalised).
 
 usage: test_eval_normalize.py DPTRAIN"""
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -12,17 +11,14 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "comm"))
-from e2e_util import check  # noqa: E402
+from e2e_util import check, run_dptrain  # noqa: E402
 from tiny_dataset import write_tiny_dataset  # noqa: E402
 
 DPTRAIN = sys.argv[1]
 
 
 def dptrain(*args):
-    proc = subprocess.run([DPTRAIN, *args], capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        print(proc.stdout, proc.stderr)
-    check(proc.returncode == 0, f"dptrain {args[0]} exits 0")
+    run_dptrain(DPTRAIN, *args)
 
 with tempfile.TemporaryDirectory() as tmp:
     data = os.path.join(tmp, "tiny.h5")

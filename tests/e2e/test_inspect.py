@@ -5,25 +5,20 @@ refused naming it, with exit 3.
 
 usage: test_inspect.py DPTRAIN"""
 import os
-import subprocess
 import sys
 import tempfile
 
 import h5py
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "comm"))
-from e2e_util import check  # noqa: E402
+from e2e_util import check, run_dptrain  # noqa: E402
 from tiny_dataset import write_tiny_dataset  # noqa: E402
 
 DPTRAIN = sys.argv[1]
 
 
 def dptrain(*args, code=0):
-    proc = subprocess.run([DPTRAIN, *args], capture_output=True, text=True, timeout=120)
-    if proc.returncode != code:
-        print(proc.stdout, proc.stderr)
-    check(proc.returncode == code, f"dptrain {args[0]} {os.path.basename(args[-1])}: exit {code}")
-    return proc.stdout + proc.stderr
+    return run_dptrain(DPTRAIN, *args, code=code)
 
 
 with tempfile.TemporaryDirectory() as tmp:
