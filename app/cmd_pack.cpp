@@ -46,7 +46,9 @@ int run_pack(const std::vector<std::string>& args, MpiSession& mpi) {
        "'skipped' attribute) instead of stopping")
       ("progress-every", po::value(&options.progress_seconds)->default_value(10),
        "folder: seconds between progress lines when stderr is not a terminal");
-  if (!parse_options(args, desc, "usage: dptrain pack --source DIR --output FILE.h5")) return 0;
+  if (!parse_options(args, desc, "usage: dptrain pack --source DIR --output FILE.h5",
+                     &options.given))
+    return 0;
   if (mpi.rank() != 0) return 0;  // one writer; other ranks have nothing to do
   data::PackSummary s = data::pack_dataset(options);
   if (!s.skipped.empty())

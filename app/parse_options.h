@@ -4,6 +4,7 @@
 
 #include <boost/program_options.hpp>
 #include <iostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -11,10 +12,11 @@
 
 namespace dp {
 
-// Returns false when --help was printed.
+// Returns false when --help was printed. `given`, when asked for, receives the names of the
+// options the command line set (not those left at their defaults).
 inline bool parse_options(const std::vector<std::string>& args,
                           const boost::program_options::options_description& desc,
-                          const std::string& usage) {
+                          const std::string& usage, std::set<std::string>* given = nullptr) {
   namespace po = boost::program_options;
   po::variables_map vm;
   try {
@@ -27,6 +29,9 @@ inline bool parse_options(const std::vector<std::string>& args,
   } catch (const po::error& e) {
     throw UsageError(e.what());
   }
+  if (given)
+    for (const auto& [name, value] : vm)
+      if (!value.defaulted()) given->insert(name);
   return true;
 }
 

@@ -251,6 +251,11 @@ class Backend {
                                       Tensor& dx) = 0;
 
   // --- pooling -------------------------------------------------------------------------------
+  // Max pooling: the first maximum in row-major window order wins. A NaN wins over every
+  // number (the window's last NaN; PyTorch's rule) on CUDA and in the CPU's kernel = stride
+  // windows (airbench's pools, on AVX-512); oneDNN's pooling, the CPU's other windows (ResNet's
+  // 3x3 stride-2 stem pool), drops NaNs; the step's NaN guard still sees one through the
+  // weight gradient of a trained layer that consumed it (0 x NaN).
   virtual void maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor& y,
                                Tensor& workspace) = 0;
   virtual void maxpool_backward(const PoolGeometry& g, const Tensor& dy, const Tensor& workspace,
@@ -261,7 +266,9 @@ class Backend {
 
   // --- linear: y = x w^T + b -------------------------------------------------------------------
   // An undefined b means no bias (y = x w^T). Backward always writes db (the column sums of dy);
-  // a layer without bias ignores it.
+  // a layer without bias ignores it. y, dw and db are f32, dx in x's type. A bf16 x: the CPU
+  // widens it and computes in f32 with the f32 weights and dy; CUDA multiplies bf16 operands
+  // (the weights and dy rounded to bf16, as torch's autocast does), ~2^-9 relative apart.
   virtual void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) = 0;
   virtual void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor& dx,
                                Tensor& dw, Tensor& db) = 0;

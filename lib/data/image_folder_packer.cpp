@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <system_error>
 #include <thread>
 
 #include "core/error.h"
@@ -78,11 +79,19 @@ class DecodeBatch {
               const PackOptions& options, int threads)
       : slots_(count) {
     const int n = std::max(1, std::min<int>(threads, int(count)));
-    for (int t = 0; t < n; ++t)
-      threads_.emplace_back([this, &files, first, count, &options] {
-        for (size_t i; (i = next_.fetch_add(1)) < count;)
-          decode_one(files[first + i], options, slots_[i]);
-      });
+    try {
+      for (int t = 0; t < n; ++t)
+        threads_.emplace_back([this, &files, first, count, &options] {
+          for (size_t i; (i = next_.fetch_add(1)) < count;)
+            decode_one(files[first + i], options, slots_[i]);
+        });
+    } catch (const std::system_error& e) {  // the system's thread limit, or memory for stacks
+      join();  // the threads already started finish the batch; none may outlive it
+      throw UsageError(
+          fmt::format("--threads {}: cannot start decoding thread {} ({}); pass "
+                      "a smaller --threads",
+                      threads, threads_.size() + 1, e.what()));
+    }
   }
   ~DecodeBatch() { join(); }
   DecodeBatch(const DecodeBatch&) = delete;
@@ -231,9 +240,16 @@ PackSummary FolderPacker::finish() {
   PackSummary summary;
   std::vector<std::string> counts;
   for (const char* split : {"train", "test"})
-    for (size_t c = 0; c < plan_.class_names.size(); ++c)
-      counts.push_back(fmt::format("{}/{} {}", split, plan_.class_names[c],
-                                   counts_[{split, int(c)}]));
+    for (size_t c = 0; c < plan_.class_names.size(); ++c) {
+      const int64_t packed = counts_[{split, int(c)}];
+      // The plan refuses an empty class folder; skipping must not make one either.
+      if (packed == 0)
+        throw DataError(
+            fmt::format("{}: every {} image of class '{}' was bad (--skip-bad "
+                        "would leave the class empty there)",
+                        options_.source_dir, split, plan_.class_names[c]));
+      counts.push_back(fmt::format("{}/{} {}", split, plan_.class_names[c], packed));
+    }
   summary.sources = {{header_.name + "/", tree_digest_.finish_hex()}};
   auto [mean, std] = writer_->finish({{"sources", {summary.sources[0].first + " " +
                                                    summary.sources[0].second}},

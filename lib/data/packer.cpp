@@ -106,6 +106,18 @@ RawDataset read_raw(const std::string& format, const PackOptions& options) {
       options.format));
 }
 
+// An option that only one format reads, given for another, would go silently unused.
+void refuse_unread_options(const std::string& format, const std::set<std::string>& given) {
+  static const std::pair<const char*, const char*> kReadBy[] = {
+      {"labels", "cifar100"},      {"image-size", "folder"}, {"jpeg-draft", "folder"},
+      {"test-fraction", "folder"}, {"seed", "folder"},       {"channels", "folder"},
+      {"threads", "folder"},       {"skip-bad", "folder"},   {"progress-every", "folder"}};
+  for (const auto& [option, reader] : kReadBy)
+    if (given.count(option) && format != reader)
+      throw UsageError(
+          fmt::format("--{}: only --format {} reads it; this pack is {}", option, reader, format));
+}
+
 }  // namespace
 
 PackSummary pack_dataset(const PackOptions& options) {
@@ -113,6 +125,7 @@ PackSummary pack_dataset(const PackOptions& options) {
   if (options.source_dir.empty()) throw UsageError("pack: no source directory given");
   if (options.output_file.empty()) throw UsageError("pack: no output file given");
   const std::string format = resolve_format(options);
+  refuse_unread_options(format, options.given);
   PackSummary summary;
   if (format == "folder") {
     write_then_rename(options.output_file, [&](const std::string& tmp) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +32,9 @@ struct PackOptions {
   int threads = 0;             // decoding threads; 0 = every core
   bool skip_bad = false;       // pack the rest past bad images, listing them
   double progress_seconds = 10;  // interval of the plain progress lines (not on a terminal)
+  // The options the user set (names without "--"): one the resolved format does not read is
+  // refused rather than left unused.
+  std::set<std::string> given = {};
 };
 
 struct PackSummary {

@@ -23,7 +23,27 @@ Handle open_attribute(hid_t obj, const std::string& where, const std::string& na
   return Handle(DP_H5_CHECK(H5Aopen(obj, name.c_str(), H5P_DEFAULT), where), H5Aclose);
 }
 
+// A numeric attribute read into one value: HDF5 would write every element of an array into it.
+Handle open_single_number(hid_t obj, const std::string& where, const std::string& name) {
+  Handle attr = open_attribute(obj, where, name);
+  Handle space(DP_H5_CHECK(H5Aget_space(attr.id()), where), H5Sclose);
+  Handle type(DP_H5_CHECK(H5Aget_type(attr.id()), where), H5Tclose);
+  const H5T_class_t type_class = H5Tget_class(type.id());
+  if ((type_class != H5T_INTEGER && type_class != H5T_FLOAT) ||
+      DP_H5_CHECK(H5Sget_simple_extent_npoints(space.id()), where) != 1)
+    throw DataError(fmt::format("{}: attribute '{}' is not a single number", where, name));
+  return attr;
+}
+
 }  // namespace
+
+int64_t read_int_attribute(hid_t obj, const std::string& where, const std::string& name) {
+  Lock lock(library_lock());
+  Handle attr = open_single_number(obj, where, name);
+  int64_t value = 0;
+  DP_H5_CHECK(H5Aread(attr.id(), H5T_NATIVE_INT64, &value), where + " attribute " + name);
+  return value;
+}
 
 void Object::set_attribute(const std::string& name, const std::string& value) {
   Lock lock(library_lock());
@@ -76,16 +96,12 @@ std::vector<std::string> Object::strings_attribute(const std::string& name) cons
 }
 
 int64_t Object::int_attribute(const std::string& name) const {
-  Lock lock(library_lock());
-  Handle attr = open_attribute(id(), path_, name);
-  int64_t value = 0;
-  DP_H5_CHECK(H5Aread(attr.id(), H5T_NATIVE_INT64, &value), path_ + " attribute " + name);
-  return value;
+  return read_int_attribute(id(), path_, name);
 }
 
 double Object::double_attribute(const std::string& name) const {
   Lock lock(library_lock());
-  Handle attr = open_attribute(id(), path_, name);
+  Handle attr = open_single_number(id(), path_, name);
   double value = 0;
   DP_H5_CHECK(H5Aread(attr.id(), H5T_NATIVE_DOUBLE, &value), path_ + " attribute " + name);
   return value;

@@ -41,9 +41,7 @@ uint64_t strings_digest(const std::vector<std::string>& values) {
 
 void check_strings_digest(const Dataset& ds, hid_t id, const std::vector<std::string>& values) {
   if (H5Aexists(id, kStringDigestAttribute) <= 0) return;
-  int64_t stored = 0;
-  Handle attr(DP_H5_CHECK(H5Aopen(id, kStringDigestAttribute, H5P_DEFAULT), ds.path()), H5Aclose);
-  DP_H5_CHECK(H5Aread(attr.id(), H5T_NATIVE_INT64, &stored), ds.path());
+  const int64_t stored = read_int_attribute(id, ds.path(), kStringDigestAttribute);
   if (static_cast<uint64_t>(stored) != strings_digest(values))
     throw DataError(fmt::format(
         "{}: checksum mismatch (the strings do not match their stored digest): the file is "

@@ -43,4 +43,8 @@ FixedStrings fixed_strings(const std::vector<std::string>& values);
 std::vector<std::string> read_string_values(hid_t obj, hid_t space, const std::string& where,
                                             bool is_attribute);
 
+// The integer attribute `name` of `obj`; a DataError naming `where` and the attribute when it
+// is missing or not a single number (an array's elements would overrun the one value read).
+int64_t read_int_attribute(hid_t obj, const std::string& where, const std::string& name);
+
 }  // namespace dp::h5

@@ -68,6 +68,18 @@ void prune_named_checkpoints(const std::string& dir, int keep) {
   }
 }
 
+void remove_checkpoints(const std::string& dir) {
+  std::error_code ec;
+  std::vector<fs::path> found;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (is_checkpoint_name(entry.path().filename().string())) found.push_back(entry.path());
+  if (ec) throw IoError(fmt::format("{}: cannot list the run directory: {}", dir, ec.message()));
+  for (const auto& path : found)
+    if (!fs::remove(path, ec) && ec)
+      throw IoError(fmt::format("{}: cannot delete the replaced run's checkpoint: {}",
+                                path.string(), ec.message()));
+}
+
 std::string newest_verified_checkpoint(const std::string& dir) {
   std::vector<std::string> skipped;
   for (const auto& candidate : find_checkpoints(dir)) {

@@ -28,6 +28,11 @@ std::vector<CheckpointFile> find_checkpoints(const std::string& dir);
 // Deletes the named checkpoints of `dir` beyond the `keep` newest.
 void prune_named_checkpoints(const std::string& dir, int keep);
 
+// Deletes every checkpoint of `dir` (checkpoint.h5 and the named ones): a run that replaces
+// the one there must not prune its own new checkpoint as older than those, nor resume from
+// them. Throws IoError naming a file it cannot delete.
+void remove_checkpoints(const std::string& dir);
+
 // The newest checkpoint of `dir` whose every byte passes verification (io/file_verify.h), or
 // "" when there is none. A corrupted one is skipped with a warning naming it and the problem;
 // when every checkpoint is corrupted, a DataError says so (no silent start from scratch).

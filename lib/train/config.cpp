@@ -1,6 +1,7 @@
 #include "train/config.h"
 
 #include <boost/program_options.hpp>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -413,7 +414,7 @@ void validate_data_model(const TrainConfig& c) {
   require(c.crop_padding >= 0, "crop-padding", "must not be negative");
   require(c.whiten_init >= 0, "whiten-init", "must not be negative");
   require(c.translate >= 0, "translate", "must not be negative");
-  require(c.prefetch >= 1, "prefetch", "must be at least 1");
+  require(c.prefetch >= 2, "prefetch", "must be at least 2 (a batch is read while one computes)");
   require(c.augment_on == "auto" || c.augment_on == "host" || c.augment_on == "device",
           "augment-on", "must be auto, host or device");
   nn::parse_shortcut(c.shortcut);  // the parser owns what --shortcut accepts
@@ -574,9 +575,11 @@ FreezeSpec parse_freeze(const std::string& value) {
   if (colon != std::string::npos) {
     spec.pattern = value.substr(0, colon);
     const std::string epochs = value.substr(colon + 1);
-    if (epochs.empty() || epochs.find_first_not_of("0123456789") != std::string::npos)
+    const char* end = epochs.data() + epochs.size();
+    const auto [stop, error] = std::from_chars(epochs.data(), end, spec.after_epochs);
+    if (epochs.empty() || epochs.find_first_not_of("0123456789") != std::string::npos ||
+        error != std::errc() || stop != end)  // digits only, in range
       throw UsageError(fmt::format("option --freeze: '{}' is not PATTERN[:EPOCHS]", value));
-    spec.after_epochs = std::stoll(epochs);
   }
   if (spec.pattern.empty())
     throw UsageError(fmt::format("option --freeze: '{}' has an empty pattern", value));

@@ -1,6 +1,7 @@
 #include "train/evaluator.h"
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 
 #include "core/error.h"
@@ -124,6 +125,12 @@ EvaluationResult evaluate(nn::Model& model, const data::HDF5Dataset& dataset,
     result.samples += n;
   }
   reduce_result(result, loss_sum, comm);
+  // Every rank holds the same sum, so all throw alike. A NaN logit would be counted as class 0.
+  if (!std::isfinite(result.loss))
+    throw NumericalError(
+        fmt::format("evaluation on {}: the loss is {} (the model's parameters or BatchNorm running "
+                    "statistics are not finite)",
+                    dataset.filename(), result.loss));
   return result;
 }
 

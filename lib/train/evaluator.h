@@ -23,6 +23,8 @@ struct EvalOptions {
   std::vector<EvalView> views = {EvalView{}};  // at least one; the identity by default
 };
 
+// Throws NumericalError on every rank when the loss is not finite (a NaN logit would otherwise
+// be counted as a prediction of class 0).
 EvaluationResult evaluate(nn::Model& model, const data::HDF5Dataset& dataset,
                           const EvalOptions& options, Communicator& comm);
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "train/checkpoint_files.h"
 
 namespace fs = std::filesystem;
 
@@ -21,6 +22,17 @@ RunDirectory::RunDirectory(const std::string& output_dir, const std::string& run
     throw UsageError(fmt::format(
         "{} already holds a run; choose another --run-name, pass --overwrite, or continue it "
         "with --resume auto", path_));
+  if (existing == Existing::overwrite) remove_replaced_run();
+}
+
+void RunDirectory::remove_replaced_run() const {
+  remove_checkpoints(path_);
+  for (const std::string& file : {metrics(), eval()}) {
+    std::error_code ec;
+    if (!fs::remove(file, ec) && ec)
+      throw IoError(
+          fmt::format("{}: cannot delete the replaced run's file: {}", file, ec.message()));
+  }
 }
 
 namespace {

@@ -1,7 +1,9 @@
 // The run directory output/<run>/ that rank 0 writes: metrics.h5, checkpoint.h5 (and, with
 // --keep-checkpoints, checkpoint-e*-s*.h5), eval.h5. Refuses to reuse a directory that already
 // holds a run unless told to overwrite it or to continue it (--resume), so a mistyped command
-// never destroys finished work.
+// never destroys finished work. Overwriting deletes the replaced run's metrics, evaluation and
+// checkpoints first (its metrics.superseded-*.h5 history stays), so none of them is taken for
+// the new run's.
 #pragma once
 
 #include <string>
@@ -24,6 +26,8 @@ class RunDirectory {
   std::string set_metrics_aside() const;
 
  private:
+  void remove_replaced_run() const;
+
   std::string path_;
 };
 

@@ -6,9 +6,11 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cmath>
 #include <tuple>
 
 #include "backend/backend.h"
+#include "backend/cpu/window_maxpool.h"
 #include "backend/cuda/cuda_backend.h"
 #include "../data/augment_reference.h"
 #include "damped_resnet50.h"
@@ -275,6 +277,28 @@ TEST_F(CudaVsCpu, GeluScaleChannelBiasPoolLinearWithoutBias) {
     cuda->maxpool_backward(p, up(pdy), cws, cpdx);
     expect_close("maxpool k=s", cpy, py, 0);
     expect_close("maxpool k=s backward", cpdx, pdx, 0);
+  }
+  // NaNs anywhere in a window win over every number on both (PyTorch's rule), so none is
+  // pooled away; where several share a window, the last one's position takes the gradient.
+  if (cpu::window_maxpool_handles(PoolGeometry{4, 31, 31, 64, 2, 2, 0}, DType::f32)) {
+    const PoolGeometry p{4, 31, 31, 64, 2, 2, 0};
+    Tensor x = random_tensor({p.n, p.h, p.w, p.c}, gen);
+    for (int64_t i = 5; i < x.numel(); i += 37) x.data()[i] = std::nanf("");
+    Tensor pdy = random_tensor({p.n, p.out_h(), p.out_w(), p.c}, gen);
+    Tensor ws, cws, py, cpy, pdx, cpdx;
+    cpu->maxpool_forward(p, x, py, ws);
+    cpu->maxpool_backward(p, pdy, ws, pdx);
+    cuda->maxpool_forward(p, up(x), cpy, cws);
+    cuda->maxpool_backward(p, up(pdy), cws, cpdx);
+    const Tensor got = down(cpy), want = in_nhwc_order(py);
+    int64_t nans = 0;
+    for (int64_t i = 0; i < want.numel(); ++i) {
+      const float g = got.data()[i], w = want.data()[i];
+      nans += std::isnan(w);
+      ASSERT_TRUE(std::isnan(w) ? std::isnan(g) : g == w) << "maxpool with NaNs at " << i;
+    }
+    EXPECT_GT(nans, 0);
+    expect_close("maxpool with NaNs, backward", cpdx, pdx, 0);
   }
 
   Tensor lx = random_tensor({16, 256}, gen), lw = random_tensor({10, 256}, gen), none;

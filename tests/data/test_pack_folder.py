@@ -4,8 +4,11 @@ packed pixels must equal Pillow's decoding byte for byte (Image.open(f).convert(
 convert("L"), as torchvision's ImageFolder loads them), in ImageFolder's class order; the
 --test-fraction split is stratified and reproducible; --image-size agrees with Pillow's
 bilinear Resize + CenterCrop within a stated tolerance; every bad input gives one line naming
-the file or folder, exit 3 and nothing at the output path; --skip-bad packs the rest."""
+the file or folder, exit 3 and nothing at the output path; --skip-bad packs the rest but never
+leaves a class empty; an option only another format reads is refused (exit 2), and so is a
+--threads the system will not start (exit 2, not an abort)."""
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -401,6 +404,15 @@ def test_bad_input(tmp, rng):
     counts = list(got["attrs"]["source_counts"])
     check(counts == ["train/a 2", "train/b 3", "test/a 3", "test/b 3"], f"counts without them {counts}")
 
+    # --skip-bad that would leave a class without images: refused, as an empty class folder is.
+    root = tree("skip_all", per_class=2)
+    for name in os.listdir(os.path.join(root, "test", "b")):
+        open(os.path.join(root, "test", "b", name), "w").write("not an image")
+    bad_case(tmp, root, "--skip-bad leaving test/b empty", "class 'b'", "--skip-bad")
+    # An option only another format reads is refused, not left unused.
+    bad_case(tmp, tree("labels"), "--labels (cifar100's) for a folder", "--labels", "--labels",
+             "coarse", expect=EXIT_USAGE)
+
 
 def test_train_eval(tmp, rng):
     """A generated folder packed, trained on and evaluated by dptrain unchanged."""
@@ -440,9 +452,48 @@ def test_train_eval(tmp, rng):
         print(r18.stdout[-2000:], r18.stderr[-2000:])
 
 
+def test_thread_limit(tmp, rng):
+    """More --threads than the system lets the process start: exit 2 naming --threads, after the
+    threads already started have finished (before, std::terminate: SIGABRT). The limit is
+    RLIMIT_NPROC as user nobody (root is exempt from it); large JPEGs keep every started thread
+    decoding while the next ones are created, so the limit is met for certain."""
+    if os.geteuid() != 0 or not shutil.which("setpriv") or not shutil.which("prlimit"):
+        print("skipped: needs root, setpriv and prlimit (util-linux) to run as a limited user")
+        return
+    os.chmod(tmp, 0o777)
+    # A copy nobody can reach wherever the checkout is (the project's libraries are static).
+    dptrain = shutil.copy(DPTRAIN, os.path.join(tmp, "dptrain"))
+    os.chmod(dptrain, 0o755)
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    version = subprocess.run(as_nobody + [dptrain, "--version"], capture_output=True, text=True)
+    if version.returncode != 0:
+        check(False, f"user nobody runs dptrain --version ({version.stderr.strip()})")
+        return
+    root = os.path.join(tmp, "threads")
+    big = Image.new("RGB", (3000, 3000), (120, 60, 200))
+    for split, n in (("train", 30), ("test", 1)):
+        for c in ("a", "b"):
+            os.makedirs(os.path.join(root, split, c))
+            for i in range(n):
+                big.save(os.path.join(root, split, c, f"{i}.jpg"), quality=90)
+    out = os.path.join(tmp, "threads-out")
+    os.makedirs(out)
+    os.chmod(out, 0o777)
+    target = os.path.join(out, "x.h5")
+    proc = subprocess.run(as_nobody + ["prlimit", "--nproc=40", dptrain, "pack", "--format",
+                                       "folder", "--source", root, "--output", target,
+                                       "--threads", "60", "--image-size", "8"],
+                          capture_output=True, text=True, timeout=300)
+    err = proc.stderr.strip()
+    check(proc.returncode == EXIT_USAGE and len(err.splitlines()) == 1 and "--threads 60" in err
+          and not os.listdir(out),
+          f"thread limit: exit {proc.returncode}, one line naming --threads, no output ({err})")
+
+
 with tempfile.TemporaryDirectory() as tmp:
     rng = np.random.default_rng(19)
-    for test in (test_exact_pixels, test_split, test_resize, test_bad_input, test_train_eval):
+    for test in (test_exact_pixels, test_split, test_resize, test_bad_input, test_thread_limit,
+                 test_train_eval):
         print(f"--- {test.__name__}")
         test(tmp, rng)
 

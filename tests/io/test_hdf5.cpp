@@ -128,5 +128,34 @@ TEST(Hdf5, EmptyArrayAttributesRoundTrip) {
   EXPECT_TRUE(file.doubles_attribute("nothing").empty());
 }
 
+// An array read as one number would overrun the value it is read into (a stack overwrite).
+TEST(Hdf5, ANumberAttributeThatIsAnArrayOrAStringIsRefusedByName) {
+  testing::TempDir dir;
+  {
+    h5::File file(dir.file("a.h5"), h5::File::Mode::create_truncate);
+    file.set_attribute("classes", std::vector<double>{10, 11, 12, 13, 14, 15, 16, 17});
+    file.set_attribute("one", std::vector<double>{7});
+    file.set_attribute("word", std::string("ten"));
+  }
+  h5::File file(dir.file("a.h5"), h5::File::Mode::read);
+  for (const char* name : {"classes", "word"}) {
+    for (bool as_int : {true, false}) {
+      try {
+        if (as_int)
+          file.int_attribute(name);
+        else
+          file.double_attribute(name);
+        ADD_FAILURE() << name << " was read as one number";
+      } catch (const DataError& e) {
+        EXPECT_NE(std::string(e.what()).find(std::string("attribute '") + name + "'"),
+                  std::string::npos)
+            << e.what();
+      }
+    }
+  }
+  EXPECT_EQ(file.int_attribute("one"), 7);  // a one-element array is one number
+  EXPECT_EQ(file.double_attribute("one"), 7.0);
+}
+
 }  // namespace
 }  // namespace dp

@@ -74,6 +74,7 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("--lr-gamma 0", train("--lr-gamma", "0"), USAGE, ["--lr-gamma", "positive"])
     check.expect_error("--onecycle-pct-start 2", train("--onecycle-pct-start", "2"), USAGE,
                        ["--onecycle-pct-start", "(0, 1)"])
+    check.expect_error("--prefetch 1", train("--prefetch", "1"), USAGE, ["--prefetch", "2"])
     check.expect_error("--bucket-mb 1e30", train("--bucket-mb", "1e30"), USAGE, ["--bucket-mb"])
     check.expect_error("--epochs 1e300", train(epochs="1e300"), USAGE, ["--epochs"])
     check.expect_error("--run-name with a path", train(run="../elsewhere"), USAGE,

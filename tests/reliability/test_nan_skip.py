@@ -2,8 +2,11 @@
 every rank skip that update together (parameters and momentum exactly those after step 2),
 count it in metrics.h5's /history/skipped_steps, and the run must finish normally; NaNs at
 every step from step 2 on must stop the job after --max-consecutive-skips steps with exit
-code 4 (numerical)."""
+code 4 (numerical). A checkpoint whose classifier bias holds a NaN is not evaluated as if its
+NaN logits were predictions: `dptrain eval` exits 4 on both ranks naming it, and writes no
+eval file."""
 import os
+import shutil
 import sys
 import tempfile
 
@@ -49,6 +52,20 @@ with tempfile.TemporaryDirectory() as tmp:
         same = ref.keys() == got.keys() and all(np.array_equal(ref[k], got[k]) for k in ref)
         check.record(same and len(ref) > 10, "skipped update left weights and momentum untouched",
                      f"{len(ref)} tensors compared")
+
+    # A NaN in the classifier's bias makes a logit of every image NaN.
+    poisoned = os.path.join(tmp, "poisoned.h5")
+    shutil.copy(os.path.join(out, "two", "checkpoint.h5"), poisoned)
+    with h5py.File(poisoned, "r+") as f:  # h5py recomputes the Fletcher-32 checksum
+        bias = f["params/fc.bias"]
+        bias[0] = np.nan
+    eval_file = os.path.join(tmp, "poisoned-eval.h5")
+    check.expect_error("eval of a checkpoint with a NaN classifier bias",
+                       ["eval", "--checkpoint", poisoned, "--data", data, "--threads", "1",
+                        "--output", eval_file],
+                       EXIT["numerical"], [poisoned, "loss is nan"], ranks=2, limit=90,
+                       one_line=False)
+    check.record(not os.path.exists(eval_file), "no eval file written", eval_file)
 
     # NaN from step 2 on, for good: the third skip in a row stops the job.
     check.expect_error("consecutive skips stop the job",

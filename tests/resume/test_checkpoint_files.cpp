@@ -1,5 +1,6 @@
 // Checkpoint names, --resume auto's choice (newest readable, unreadable and .tmp files
-// skipped), pruning to the newest K, and the checkpoint policy's timing.
+// skipped), pruning to the newest K, what --overwrite deletes, and the checkpoint policy's
+// timing.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include "io/checkpoint.h"
 #include "train/checkpoint_files.h"
 #include "train/checkpoint_policy.h"
+#include "train/run_directory.h"
 #include "../io/temp_dir.h"
 
 namespace dp {
@@ -69,6 +71,31 @@ TEST(CheckpointFiles, PublishReplacesTheLatestAtomically) {
   publish_checkpoint_as(dir.file(named_checkpoint_file(0, 2)), dir.file("checkpoint.h5"));
   EXPECT_EQ(read_checkpoint_meta(dir.file("checkpoint.h5")).ints.at("step"), 2);
   EXPECT_FALSE(std::filesystem::exists(dir.file("checkpoint.h5.tmp")));
+}
+
+// The replaced run's checkpoints would outrank the new run's: pruned as newer, resumed from.
+TEST(CheckpointFiles, OverwriteDeletesTheReplacedRunsOutputsAndNothingElse) {
+  namespace fs = std::filesystem;
+  testing::TempDir out;
+  const std::string run = out.file("run");
+  fs::create_directories(run);
+  const std::vector<std::string> replaced = {"metrics.h5", "eval.h5", "checkpoint.h5",
+                                             named_checkpoint_file(3, 18)};
+  const std::vector<std::string> kept = {"metrics.superseded-20261205-101010.h5", "notes.txt",
+                                         named_checkpoint_file(4, 24) + ".tmp"};
+  for (const auto& name : replaced) std::ofstream(run + "/" + name) << "old run";
+  for (const auto& name : kept) std::ofstream(run + "/" + name) << "kept";
+
+  EXPECT_THROW(RunDirectory(out.path().string(), "run", RunDirectory::Existing::refuse, true),
+               UsageError);
+  RunDirectory(out.path().string(), "run", RunDirectory::Existing::resume, true);
+  for (const auto& name : replaced) EXPECT_TRUE(fs::exists(run + "/" + name)) << name;
+  RunDirectory(out.path().string(), "run", RunDirectory::Existing::overwrite, /*create=*/false);
+  for (const auto& name : replaced) EXPECT_TRUE(fs::exists(run + "/" + name)) << name;
+
+  RunDirectory(out.path().string(), "run", RunDirectory::Existing::overwrite, true);
+  for (const auto& name : replaced) EXPECT_FALSE(fs::exists(run + "/" + name)) << name;
+  for (const auto& name : kept) EXPECT_TRUE(fs::exists(run + "/" + name)) << name;
 }
 
 TEST(CheckpointPolicy, EpochsStepsAndMinutes) {

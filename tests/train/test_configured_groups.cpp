@@ -113,7 +113,8 @@ TEST(ConfiguredGroups, BadFreezeValuesAreRefusedNamingTheOption) {
 
 // A malformed value is refused with the other options, before the run starts anything.
 TEST(ConfiguredGroups, MalformedFreezeValuesAreRefusedWhileParsingOptions) {
-  for (std::string bad : {"conv1.weight:x", ":3", "conv1.weight:"}) {
+  for (std::string bad : {"conv1.weight:x", ":3", "conv1.weight:", "conv1.weight:-1",
+                          "conv1.weight:+3", "conv1.weight:99999999999999999999"}) {
     TrainConfig c;
     try {
       parse_train_config({"train", "--data", "x.h5", "--freeze", bad}, c);

@@ -17,8 +17,8 @@ struct CudaContext {
   cudaStream_t s() const { return stream.get(); }
 
   CudaOptions options;
-  // A blocking stream: the legacy default stream (which the NCCL communicator orders its
-  // collectives after) implicitly waits for the work queued here.
+  // A blocking stream: the legacy default stream implicitly waits for the work queued here.
+  // (The NCCL communicator orders its collectives after it with an event.)
   Stream stream;
   CudnnHandle cudnn;
   CublasHandle cublas;

@@ -185,8 +185,9 @@ __global__ void maxpool_forward_kernel(PoolShape g, const T* x, T* y, int32_t* a
         int64_t ix = ox * g.stride - g.pad + kx;
         if (ix < 0 || ix >= g.w) continue;
         float v = load(x[((b * g.h + iy) * g.w + ix) * g.c + k]);
-        // The first maximum wins; padded positions never take part.
-        if (where < 0 || v > best) {
+        // The first maximum wins, a NaN over every number (the backend's rule); padded
+        // positions never take part.
+        if (where < 0 || v > best || isnan(v)) {
           best = v;
           where = static_cast<int32_t>(iy * g.w + ix);
         }

@@ -49,6 +49,10 @@ const Tensor& PinnedUploader::upload(const Tensor& host) {
   if (slot.device_bytes < bytes) {
     slot.device = DeviceAllocator::allocate(pool_, bytes);
     slot.device_bytes = bytes;
+    // The pool reuses a block once its host owner is gone, which orders reuse on the compute
+    // stream only: work queued there may still read this block, so the copy waits for it.
+    DP_CUDA_CHECK(cudaEventRecord(slot.released.get(), compute_));
+    DP_CUDA_CHECK(cudaStreamWaitEvent(copy_stream_.get(), slot.released.get(), 0));
   }
   std::memcpy(slot.pinned.get(), host.data<void>(), bytes);
   DP_CUDA_CHECK(cudaMemcpyAsync(slot.device.get(), slot.pinned.get(), bytes,
