@@ -7,7 +7,6 @@
 #include "app/parse_options.h"
 #include "comm/communicator.h"
 #include "comm/mpi_session.h"
-#include "core/error.h"
 #include "core/log.h"
 #include "data/hdf5_dataset.h"
 #include "io/hdf5.h"
@@ -140,12 +139,8 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   options.normalize = meta.int_or("normalize", 1) != 0;  // as the run trained (older files: on)
   options.augment_on_backend = augments_on_backend("auto", *choice.backend);
   options.views = views;
-  EvaluationResult result;
-  try {
-    result = evaluate(*model, test_set, options, *comm);
-  } catch (const NumericalError& e) {
-    throw NumericalError(fmt::format("{}: {}", a.checkpoint, e.what()));
-  }
+  const EvaluationResult result = evaluate(*model, test_set, options, *comm);
+  require_finite_loss(result, fmt::format("{} on {}", a.checkpoint, a.data_file));
 
   log::info("{} on {} test split: accuracy {:.2f}% loss {:.4f} ({} images, {})", a.checkpoint,
             a.data_file, 100 * result.accuracy(), result.loss, result.samples, choice.reason);

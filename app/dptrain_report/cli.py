@@ -14,8 +14,9 @@ For each run: training_curves.{png,svg}, report.json, projection.md and, when th
 (/final exists), confusion_matrix{,_normalized}.{png,svg}, per_class_accuracy.{png,svg} and
 classification_report.txt. With --baseline: comparison.md and scaling.{png,svg}.
 
-Outputs go into each run directory, or into --out (one subfolder per run when there are
-several runs). The comparison goes into --out, else the baseline's run directory."""
+Outputs go into each run directory (for another metrics file than a run's metrics.h5, such as
+a metrics.superseded-*.h5 history, a folder named after it beside it), or into --out (one
+subfolder per run when there are several runs). The comparison goes into --out, else the baseline's run directory."""
 
 EPILOG = """\
 exit codes: 0 success; 1 internal error; 2 usage; 3 bad input (missing, not HDF5, malformed,

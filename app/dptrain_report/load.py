@@ -105,24 +105,31 @@ def _attrs(node):
 
 
 def resolve_metrics_path(path):
-    """A run directory (holding metrics.h5) or a metrics file itself."""
+    """A run directory (holding metrics.h5) or a metrics file itself: (the folder the report
+    goes to, the metrics file, the checkpoint that belongs to it or None). Another metrics file
+    than a run's metrics.h5 (a metrics.superseded-*.h5 history, a copy) reports into a folder
+    named after it beside it, without a checkpoint: the run directory's report and checkpoint
+    are its current run's."""
     if os.path.isdir(path):
         metrics = os.path.join(path, "metrics.h5")
         if not os.path.exists(metrics):
             raise ReportError(metrics, "missing: not a dptrain run directory")
-        return path, metrics
+        return path, metrics, os.path.join(path, "checkpoint.h5")
     if os.path.isfile(path):
-        return os.path.dirname(os.path.abspath(path)), path
+        parent = os.path.dirname(os.path.abspath(path))
+        if os.path.basename(path) == "metrics.h5":
+            return parent, path, os.path.join(parent, "checkpoint.h5")
+        return os.path.join(parent, os.path.splitext(os.path.basename(path))[0]), path, None
     raise ReportError(path, "no such run directory or file")
 
 
 def load_run(path):
-    directory, metrics = resolve_metrics_path(path)
+    directory, metrics, checkpoint = resolve_metrics_path(path)
     if not h5py.is_hdf5(metrics):
         raise ReportError(metrics, "not an HDF5 file")
     try:
         with h5py.File(metrics, "r") as f:
-            return _read(f, directory, metrics)
+            return _read(f, directory, metrics, checkpoint)
     except ReportError:
         raise
     except (OSError, KeyError, ValueError, TypeError) as e:
@@ -147,7 +154,7 @@ def _read_values(data, metrics, where):
         raise ReportError(metrics, f"{where}: {_unreadable(e)}")
 
 
-def _read(f, directory, metrics):
+def _read(f, directory, metrics, checkpoint):
     fmt = _text(f.attrs.get("format", ""))
     if fmt != "dptrain-metrics":
         raise ReportError(metrics, f"not a dptrain metrics file (format attribute is '{fmt}', "
@@ -164,10 +171,9 @@ def _read(f, directory, metrics):
     history = _read_history(f["history"], metrics, warnings)
     final = _read_final(f["final"], metrics) if "final" in f else None
     name = config.get("run-name") or os.path.basename(os.path.normpath(directory))
-    checkpoint = os.path.join(directory, "checkpoint.h5")
     return Run(directory=directory, metrics_path=metrics, name=name, config=config, build=build,
                history=history, final=final,
-               checkpoint_path=checkpoint if os.path.isfile(checkpoint) else None,
+               checkpoint_path=checkpoint if checkpoint and os.path.isfile(checkpoint) else None,
                warnings=warnings)
 
 
@@ -196,7 +202,12 @@ def _read_history(group, metrics, warnings):
         if (name not in history and isinstance(data, h5py.Dataset) and data.ndim == 1
                 and data.dtype.kind in "fiu" and len(data) >= rows):
             history[name] = _read_values(data, metrics, f"/history/{name}")[:rows]
-    # Evaluation may be skipped on some epochs (NaN by design); nothing else may be missing.
+    # Evaluation may be skipped on some epochs (NaN by design), then in both fields at once;
+    # nothing else may be missing.
+    half = np.flatnonzero(np.isnan(history["val_loss"]) != np.isnan(history["val_acc"]))
+    if half.size:
+        raise ReportError(metrics, "/history/val_loss and val_acc disagree on whether epoch "
+                          f"{int(history['epoch'][half[0]])} was evaluated (one is NaN)")
     for name in HISTORY_FIELDS:
         values = history[name]
         if name in ("val_loss", "val_acc", "step_time_max", "step_time_min"):

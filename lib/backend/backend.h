@@ -213,6 +213,8 @@ class Backend {
                                         Tensor& dx) = 0;
 
   // --- elementwise ---------------------------------------------------------------------------
+  // ReLU (here, fused into batch norm, and after a residual add) maps NaN to 0 on both
+  // backends, as oneDNN's does; torch.relu keeps NaN.
   virtual void relu_forward(const Tensor& x, Tensor& y) = 0;
   virtual void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
   // y = relu(a + b): the end of a residual block.

@@ -47,7 +47,7 @@ HDF5Dataset::HDF5Dataset(const std::string& filename, const std::string& split)
     const int64_t num_classes = read_layout();
     h5::Group group = file_.group(split_);
     read_statistics(group);
-    const int64_t count = check_images();
+    const int64_t count = check_images(group);
     read_labels(group, count, num_classes);
   } catch (const DataError& e) {
     // Wrapper errors name the HDF5 object path, which starts with the file name already.
@@ -80,26 +80,50 @@ int64_t HDF5Dataset::read_layout() {
   return num_classes;
 }
 
+// Both splits are normalised with the training split's statistics (as torchvision users pass
+// the training mean/std to Normalize for test too): /train's, or else the root's.
 void HDF5Dataset::read_statistics(const h5::Group& group) {
-  const auto& stats_owner = group.has_attribute("mean") ? static_cast<const h5::Object&>(group)
-                                                        : static_cast<const h5::Object&>(file_);
-  mean_ = stats_owner.doubles_attribute("mean");
-  std_ = stats_owner.doubles_attribute("std");
+  const h5::Group train = file_.group("train");
+  const h5::Object* owner = train.has_attribute("mean")   ? static_cast<const h5::Object*>(&train)
+                            : file_.has_attribute("mean") ? &file_
+                                                          : nullptr;
+  if (!owner) fail("attribute mean missing (looked on /train and on /)");
+  mean_ = owner->doubles_attribute("mean");
+  std_ = owner->doubles_attribute("std");
   if (static_cast<int64_t>(mean_.size()) != channels_ ||
       static_cast<int64_t>(std_.size()) != channels_)
     fail(fmt::format("mean/std have {}/{} values for {} channels", mean_.size(), std_.size(),
                      channels_));
   // The only floats in a packed file: normalisation would spread a non-finite value into
-  // every pixel, and from there into the loss of step 1.
+  // every pixel, and from there into the loss of step 1. Pixels are scaled to [0, 1] first,
+  // so statistics in 0-255 units would flatten every image to about -2.
+  const char* scale = "(the statistics of pixels scaled to [0, 1], not 0-255)";
   for (double m : mean_)
-    if (!std::isfinite(m)) fail(fmt::format("mean value {} is not finite", m));
+    if (!(m >= 0 && m <= 1)) fail(fmt::format("mean value {} is not in [0, 1] {}", m, scale));
   for (double s : std_)
-    if (!(s > 0) || !std::isfinite(s))
-      fail(fmt::format("std value {} is not positive and finite", s));
+    if (!(s > 0 && s <= 0.5)) fail(fmt::format("std value {} is not in (0, 0.5] {}", s, scale));
+  if (split_ != "train" && group.has_attribute("mean") &&
+      (group.doubles_attribute("mean") != mean_ || group.doubles_attribute("std") != std_))
+    fail(
+        "mean/std differ from the training split's, with which both splits are normalised "
+        "(write those on /test too, or none there)");
 }
 
-int64_t HDF5Dataset::check_images() const {
-  if (images_.element_type() != h5::ElementType::u8) fail("images are not uint8");
+namespace {
+
+// Whether `ds` holds uint8 values (a type dptrain does not read at all also says no).
+bool holds_u8(const h5::Dataset& ds) {
+  try {
+    return ds.element_type() == h5::ElementType::u8;
+  } catch (const DataError&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+int64_t HDF5Dataset::check_images(const h5::Group& group) const {
+  if (!holds_u8(images_)) fail("images are not uint8");
   const auto dims = images_.dims();
   if (dims.size() != 4)
     fail(fmt::format("images have rank {}, expected 4 (N,H,W,C)", dims.size()));
@@ -108,13 +132,16 @@ int64_t HDF5Dataset::check_images() const {
                      dims[0], dims[1], dims[2], dims[3], height_, width_, channels_));
   // Nothing to train on or evaluate: an evaluation would report 0 of 0 images as a result.
   if (dims[0] == 0) fail("holds no images");
+  if (group.has_attribute("count") && group.int_attribute("count") != int64_t(dims[0]))
+    fail(fmt::format("attribute count is {} but the split holds {} images",
+                     group.int_attribute("count"), dims[0]));
   return static_cast<int64_t>(dims[0]);
 }
 
 void HDF5Dataset::read_labels(const h5::Group& group, int64_t count, int64_t num_classes) {
   if (!group.has("labels")) fail("dataset labels missing");
   h5::Dataset labels = group.dataset("labels");
-  if (labels.element_type() != h5::ElementType::u8) fail("labels are not uint8");
+  if (!holds_u8(labels)) fail("labels are not uint8");
   const auto label_dims = labels.dims();
   if (label_dims.size() != 1 || int64_t(label_dims[0]) != count)
     fail(fmt::format("labels shape does not match {} images", count));

@@ -43,7 +43,7 @@ class HDF5Dataset {
   // The constructor's checks, in order; each fails naming the file, split and problem.
   int64_t read_layout();  // format, version, shape, class names; returns num_classes
   void read_statistics(const h5::Group& group);
-  int64_t check_images() const;  // returns the image count
+  int64_t check_images(const h5::Group& group) const;  // returns the image count
   void read_labels(const h5::Group& group, int64_t count, int64_t num_classes);
 
   std::string filename_, split_, name_;

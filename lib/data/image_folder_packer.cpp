@@ -71,28 +71,35 @@ void decode_one(const ImageFile& file, const PackOptions& options, DecodeSlot& s
   }
 }
 
-// Decodes files[first, first + count) on `threads` threads, started by the constructor; the
-// destructor joins them, so an exception on the consuming side never leaves one running.
+// Decodes files[first, first + count) on up to `threads` threads, started by the constructor;
+// the destructor joins them, so an exception on the consuming side never leaves one running.
+// Where the system refuses a thread (its thread limit, memory for stacks), the ones started
+// share the batch; only when none starts is that an error.
 class DecodeBatch {
  public:
   DecodeBatch(const std::vector<ImageFile>& files, size_t first, size_t count,
               const PackOptions& options, int threads)
       : slots_(count) {
     const int n = std::max(1, std::min<int>(threads, int(count)));
+    threads_.reserve(n);
     try {
       for (int t = 0; t < n; ++t)
         threads_.emplace_back([this, &files, first, count, &options] {
           for (size_t i; (i = next_.fetch_add(1)) < count;)
             decode_one(files[first + i], options, slots_[i]);
         });
-    } catch (const std::system_error& e) {  // the system's thread limit, or memory for stacks
-      join();  // the threads already started finish the batch; none may outlive it
-      throw UsageError(
-          fmt::format("--threads {}: cannot start decoding thread {} ({}); pass "
-                      "a smaller --threads",
-                      threads, threads_.size() + 1, e.what()));
+    } catch (const std::system_error& e) {
+      if (threads_.empty())
+        throw UsageError(fmt::format("--threads: cannot start a decoding thread ({})", e.what()));
+      refused_ =
+          fmt::format("started {} of {} decoding threads ({})", threads_.size(), n, e.what());
+    } catch (...) {
+      join();  // none may outlive the batch it reads
+      throw;
     }
   }
+  // Empty, or what the system refused: the caller reports it.
+  const std::string& refused() const { return refused_; }
   ~DecodeBatch() { join(); }
   DecodeBatch(const DecodeBatch&) = delete;
   DecodeBatch& operator=(const DecodeBatch&) = delete;
@@ -109,6 +116,7 @@ class DecodeBatch {
   std::vector<DecodeSlot> slots_;
   std::atomic<size_t> next_{0};
   std::vector<std::thread> threads_;
+  std::string refused_;
 };
 
 // The cores this process may run on (its affinity mask: a launcher or Slurm may have bound it
@@ -143,6 +151,7 @@ class FolderPacker {
   void consume(const std::string& split, const std::vector<ImageFile>& files, size_t first,
                std::vector<DecodeSlot>& slots);
   void open_writer(const DecodedImage& first);
+  void report_refused_threads(const DecodeBatch& batch);
 
   const PackOptions& options_;
   const FolderPlan& plan_;
@@ -156,6 +165,7 @@ class FolderPacker {
   std::vector<std::string> skipped_;
   int64_t done_ = 0;
   std::vector<std::string> pending_splits_;  // splits met before the writer existed
+  bool threads_refused_ = false;             // reported once a run
 };
 
 void FolderPacker::open_writer(const DecodedImage& first) {
@@ -166,6 +176,13 @@ void FolderPacker::open_writer(const DecodedImage& first) {
   header_.channels = first.channels;
   writer_.emplace(path_, header_);
   for (const auto& s : pending_splits_) writer_->begin_split(s);
+}
+
+void FolderPacker::report_refused_threads(const DecodeBatch& batch) {
+  if (batch.refused().empty() || threads_refused_) return;
+  threads_refused_ = true;
+  log::info("pack: warning: {}; continuing with those (a smaller --threads avoids this)",
+            batch.refused());
 }
 
 void FolderPacker::pack_split(const std::string& split, const std::vector<ImageFile>& files,
@@ -179,6 +196,7 @@ void FolderPacker::pack_split(const std::string& split, const std::vector<ImageF
                                                threads_);
   while (current) {
     std::vector<DecodeSlot>& slots = current->wait();
+    report_refused_threads(*current);
     const size_t first = pos;
     pos += slots.size();
     size_t largest = 1;
@@ -242,8 +260,12 @@ PackSummary FolderPacker::finish() {
   for (const char* split : {"train", "test"})
     for (size_t c = 0; c < plan_.class_names.size(); ++c) {
       const int64_t packed = counts_[{split, int(c)}];
-      // The plan refuses an empty class folder; skipping must not make one either.
-      if (packed == 0)
+      // The plan refuses an empty class folder; skipping must not make one either. (A
+      // --test-fraction split may plan none of a small class's files for test.)
+      const auto& planned = std::string(split) == "train" ? plan_.train : plan_.test;
+      const bool had_files = std::any_of(planned.begin(), planned.end(),
+                                         [&](const ImageFile& f) { return f.label == int(c); });
+      if (packed == 0 && had_files)
         throw DataError(
             fmt::format("{}: every {} image of class '{}' was bad (--skip-bad "
                         "would leave the class empty there)",

@@ -26,7 +26,13 @@ std::string lowercase(std::string s) {
 }
 
 std::string resolve_format(const PackOptions& options) {
-  if (options.format != "auto") return options.format;
+  if (options.format != "auto") {
+    for (const char* known : {"cifar10", "cifar100", "mnist", "fashion-mnist", "folder"})
+      if (options.format == known) return options.format;
+    throw UsageError(fmt::format(
+        "pack: unknown format '{}' (cifar10, cifar100, mnist, fashion-mnist, folder, auto)",
+        options.format));
+  }
   namespace fs = std::filesystem;
   fs::path dir(options.source_dir);
   std::error_code ec;
@@ -99,11 +105,8 @@ RawDataset read_raw(const std::string& format, const PackOptions& options) {
     return read_cifar100(options.source_dir, options.labels == "fine");
   }
   if (format == "mnist") return read_idx_dataset(options.source_dir, "mnist", kMnistClasses);
-  if (format == "fashion-mnist")
-    return read_idx_dataset(options.source_dir, "fashion-mnist", kFashionMnistClasses);
-  throw UsageError(fmt::format(
-      "pack: unknown format '{}' (cifar10, cifar100, mnist, fashion-mnist, folder, auto)",
-      options.format));
+  DP_CHECK(format == "fashion-mnist", "pack: no reader for format '{}'", format);  // resolved
+  return read_idx_dataset(options.source_dir, "fashion-mnist", kFashionMnistClasses);
 }
 
 // An option that only one format reads, given for another, would go silently unused.

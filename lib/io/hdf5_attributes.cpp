@@ -19,19 +19,24 @@ void write_attribute(hid_t obj, const std::string& where, const std::string& nam
 
 Handle open_attribute(hid_t obj, const std::string& where, const std::string& name) {
   if (DP_H5_CHECK(H5Aexists(obj, name.c_str()), where) <= 0)
-    throw DataError(fmt::format("{}: attribute '{}' not found", where, name));
+    throw DataError(fmt::format("{} attribute '{}' not found", where, name));
   return Handle(DP_H5_CHECK(H5Aopen(obj, name.c_str(), H5P_DEFAULT), where), H5Aclose);
 }
 
-// A numeric attribute read into one value: HDF5 would write every element of an array into it.
-Handle open_single_number(hid_t obj, const std::string& where, const std::string& name) {
+// A numeric attribute read into one value: HDF5 would write every element of an array into
+// it, and would truncate a float read as an integer. An integer may be stored as an enum (h5py
+// writes a bool so).
+Handle open_single_number(hid_t obj, const std::string& where, const std::string& name,
+                          bool integer) {
   Handle attr = open_attribute(obj, where, name);
   Handle space(DP_H5_CHECK(H5Aget_space(attr.id()), where), H5Sclose);
   Handle type(DP_H5_CHECK(H5Aget_type(attr.id()), where), H5Tclose);
   const H5T_class_t type_class = H5Tget_class(type.id());
-  if ((type_class != H5T_INTEGER && type_class != H5T_FLOAT) ||
-      DP_H5_CHECK(H5Sget_simple_extent_npoints(space.id()), where) != 1)
-    throw DataError(fmt::format("{}: attribute '{}' is not a single number", where, name));
+  const bool fits =
+      type_class == H5T_INTEGER || type_class == H5T_ENUM || (!integer && type_class == H5T_FLOAT);
+  if (!fits || DP_H5_CHECK(H5Sget_simple_extent_npoints(space.id()), where) != 1)
+    throw DataError(fmt::format("{} attribute '{}' is not a single {}", where, name,
+                                integer ? "integer" : "number"));
   return attr;
 }
 
@@ -39,7 +44,7 @@ Handle open_single_number(hid_t obj, const std::string& where, const std::string
 
 int64_t read_int_attribute(hid_t obj, const std::string& where, const std::string& name) {
   Lock lock(library_lock());
-  Handle attr = open_single_number(obj, where, name);
+  Handle attr = open_single_number(obj, where, name, /*integer=*/true);
   int64_t value = 0;
   DP_H5_CHECK(H5Aread(attr.id(), H5T_NATIVE_INT64, &value), where + " attribute " + name);
   return value;
@@ -81,7 +86,7 @@ void Object::set_attribute(const std::string& name, const std::vector<std::strin
 std::string Object::string_attribute(const std::string& name) const {
   auto values = strings_attribute(name);
   if (values.size() != 1)
-    throw DataError(fmt::format("{}: attribute '{}' is not a single string", path_, name));
+    throw DataError(fmt::format("{} attribute '{}' is not a single string", path_, name));
   return values[0];
 }
 
@@ -91,7 +96,7 @@ std::vector<std::string> Object::strings_attribute(const std::string& name) cons
   Handle space(DP_H5_CHECK(H5Aget_space(attr.id()), path_), H5Sclose);
   Handle type(DP_H5_CHECK(H5Aget_type(attr.id()), path_), H5Tclose);
   if (H5Tget_class(type.id()) != H5T_STRING)
-    throw DataError(fmt::format("{}: attribute '{}' is not a string", path_, name));
+    throw DataError(fmt::format("{} attribute '{}' is not a string", path_, name));
   return read_string_values(attr.id(), space.id(), path_ + " attribute " + name, true);
 }
 
@@ -101,7 +106,7 @@ int64_t Object::int_attribute(const std::string& name) const {
 
 double Object::double_attribute(const std::string& name) const {
   Lock lock(library_lock());
-  Handle attr = open_single_number(id(), path_, name);
+  Handle attr = open_single_number(id(), path_, name, /*integer=*/false);
   double value = 0;
   DP_H5_CHECK(H5Aread(attr.id(), H5T_NATIVE_DOUBLE, &value), path_ + " attribute " + name);
   return value;

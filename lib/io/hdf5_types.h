@@ -44,7 +44,7 @@ std::vector<std::string> read_string_values(hid_t obj, hid_t space, const std::s
                                             bool is_attribute);
 
 // The integer attribute `name` of `obj`; a DataError naming `where` and the attribute when it
-// is missing or not a single number (an array's elements would overrun the one value read).
+// is missing or not a single integer (an array's elements would overrun the one value read).
 int64_t read_int_attribute(hid_t obj, const std::string& where, const std::string& name);
 
 }  // namespace dp::h5

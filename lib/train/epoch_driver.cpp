@@ -1,6 +1,7 @@
 #include "train/epoch_driver.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -41,6 +42,9 @@ bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals total
   const EpochRecord record = epoch_record(epoch, totals, epoch_start);
   log::info("{}", progress_.epoch_summary(record));
   if (parts_.metrics) parts_.metrics->append_epoch(record);
+  // After the epoch's row is written, before a checkpoint of the broken model would be.
+  if (evaluated_ == epoch)
+    require_finite_loss(last_eval_, fmt::format("evaluation after epoch {}", epoch));
   return end_epoch(epoch, checkpoint_at_end, stop_at_end);
 }
 
@@ -136,9 +140,11 @@ void EpochDriver::evaluate_into(EpochRecord& record) {
   if (!last_epoch(record.epoch) && !(eval_every > 0 && record.epoch % eval_every == 0)) return;
   const double eval_start = now_seconds();
   evaluate_now();
+  evaluated_ = record.epoch;
   record.time_eval = now_seconds() - eval_start;
   record.val_loss = last_eval_.loss;
-  record.val_acc = last_eval_.accuracy();
+  // NaN logits' predictions mean nothing: the row is NaN in both (run_epoch then stops).
+  if (std::isfinite(last_eval_.loss)) record.val_acc = last_eval_.accuracy();
 }
 
 void EpochDriver::evaluate_now() {

@@ -77,6 +77,7 @@ class EpochDriver {
   Progress progress_;
   int64_t global_step_;
   EvaluationResult last_eval_;
+  int64_t evaluated_ = 0;  // the epoch whose end ran the last evaluation
 };
 
 }  // namespace dp

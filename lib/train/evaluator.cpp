@@ -125,13 +125,15 @@ EvaluationResult evaluate(nn::Model& model, const data::HDF5Dataset& dataset,
     result.samples += n;
   }
   reduce_result(result, loss_sum, comm);
-  // Every rank holds the same sum, so all throw alike. A NaN logit would be counted as class 0.
+  return result;
+}
+
+void require_finite_loss(const EvaluationResult& result, const std::string& what) {
   if (!std::isfinite(result.loss))
     throw NumericalError(
-        fmt::format("evaluation on {}: the loss is {} (the model's parameters or BatchNorm running "
-                    "statistics are not finite)",
-                    dataset.filename(), result.loss));
-  return result;
+        fmt::format("{}: the test loss is {} (the model's weights or BatchNorm running statistics "
+                    "are likely not finite)",
+                    what, result.loss));
 }
 
 }  // namespace dp

@@ -5,6 +5,7 @@
 // mean of the views' logits.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "comm/communicator.h"
@@ -23,9 +24,11 @@ struct EvalOptions {
   std::vector<EvalView> views = {EvalView{}};  // at least one; the identity by default
 };
 
-// Throws NumericalError on every rank when the loss is not finite (a NaN logit would otherwise
-// be counted as a prediction of class 0).
 EvaluationResult evaluate(nn::Model& model, const data::HDF5Dataset& dataset,
                           const EvalOptions& options, Communicator& comm);
+
+// Throws NumericalError naming `what` when the loss is not finite: the predictions of NaN
+// logits mean nothing. The loss is the ranks' sum, so every rank throws alike.
+void require_finite_loss(const EvaluationResult& result, const std::string& what);
 
 }  // namespace dp

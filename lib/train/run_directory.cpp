@@ -21,8 +21,8 @@ RunDirectory::RunDirectory(const std::string& output_dir, const std::string& run
   if (existing == Existing::refuse && fs::exists(metrics()))
     throw UsageError(fmt::format(
         "{} already holds a run; choose another --run-name, pass --overwrite, or continue it "
-        "with --resume auto", path_));
-  if (existing == Existing::overwrite) remove_replaced_run();
+        "with --resume auto",
+        path_));
 }
 
 void RunDirectory::remove_replaced_run() const {

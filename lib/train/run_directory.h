@@ -1,9 +1,7 @@
 // The run directory output/<run>/ that rank 0 writes: metrics.h5, checkpoint.h5 (and, with
 // --keep-checkpoints, checkpoint-e*-s*.h5), eval.h5. Refuses to reuse a directory that already
 // holds a run unless told to overwrite it or to continue it (--resume), so a mistyped command
-// never destroys finished work. Overwriting deletes the replaced run's metrics, evaluation and
-// checkpoints first (its metrics.superseded-*.h5 history stays), so none of them is taken for
-// the new run's.
+// never destroys finished work.
 #pragma once
 
 #include <string>
@@ -24,10 +22,13 @@ class RunDirectory {
   // returns that path: a run that starts again in this directory (--resume auto without a
   // checkpoint) keeps the history it would otherwise overwrite.
   std::string set_metrics_aside() const;
-
- private:
+  // --overwrite, as the new run's metrics.h5 is about to be created: deletes the replaced
+  // run's metrics.h5, eval.h5 and checkpoints (its metrics.superseded-*.h5 history stays), so
+  // none is taken for the new run's (pruned as newer, resumed from). Throws IoError naming a
+  // file it cannot delete.
   void remove_replaced_run() const;
 
+ private:
   std::string path_;
 };
 

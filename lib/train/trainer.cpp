@@ -147,6 +147,7 @@ void TrainingRun::open_metrics(const std::string& resumed_from, const ResumePoin
     log::info("note: --resume auto found no checkpoint in {}; its metrics.h5 is kept as {} and "
               "a new one starts",
               run_dir_.path(), run_dir_.set_metrics_aside());
+  if (config_.overwrite) run_dir_.remove_replaced_run();  // the new run is ready to write
   auto effective = config_.effective;
   effective["run-name"] = run_name_;
   effective["world-size"] = std::to_string(comm_->size());
@@ -228,6 +229,7 @@ int TrainingRun::finish(const ResumePoint& start) {
     driver_->evaluate_now();
   }
   const EvaluationResult& result = driver_->last_eval();
+  require_finite_loss(result, "the final evaluation");
   if (writer_) {
     metrics_->write_final(result, test_set_.class_names());
     log::info("final: test accuracy {:.2f}% loss {:.4f} on {} images; outputs in {}",

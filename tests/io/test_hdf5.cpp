@@ -128,14 +128,16 @@ TEST(Hdf5, EmptyArrayAttributesRoundTrip) {
   EXPECT_TRUE(file.doubles_attribute("nothing").empty());
 }
 
-// An array read as one number would overrun the value it is read into (a stack overwrite).
-TEST(Hdf5, ANumberAttributeThatIsAnArrayOrAStringIsRefusedByName) {
+// An array read as one number would overrun the value it is read into (a stack overwrite); a
+// float read as an integer would be truncated.
+TEST(Hdf5, ANumberAttributeThatIsAnArrayAStringOrAFractionIsRefusedByName) {
   testing::TempDir dir;
   {
     h5::File file(dir.file("a.h5"), h5::File::Mode::create_truncate);
     file.set_attribute("classes", std::vector<double>{10, 11, 12, 13, 14, 15, 16, 17});
     file.set_attribute("one", std::vector<double>{7});
     file.set_attribute("word", std::string("ten"));
+    file.set_attribute("height", 8.9);
   }
   h5::File file(dir.file("a.h5"), h5::File::Mode::read);
   for (const char* name : {"classes", "word"}) {
@@ -153,8 +155,9 @@ TEST(Hdf5, ANumberAttributeThatIsAnArrayOrAStringIsRefusedByName) {
       }
     }
   }
-  EXPECT_EQ(file.int_attribute("one"), 7);  // a one-element array is one number
-  EXPECT_EQ(file.double_attribute("one"), 7.0);
+  EXPECT_THROW(file.int_attribute("height"), DataError);  // not truncated to 8
+  EXPECT_EQ(file.double_attribute("height"), 8.9);
+  EXPECT_EQ(file.double_attribute("one"), 7.0);  // a one-element array is one number
 }
 
 }  // namespace

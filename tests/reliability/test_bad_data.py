@@ -1,6 +1,7 @@
 """Bad input files: each must stop dptrain (never hang) with one error line naming the file
 and the problem, and exit code 3 (data). Covers packed HDF5 files that are truncated, empty,
-of the wrong dtype or shape, with a corrupted header or non-finite normalisation floats, labels
+of the wrong dtype or shape, with a corrupted header, non-finite normalisation floats, statistics
+in 0-255 units, a test split with statistics of its own, no statistics, a wrong count, labels
 out of range, a CIFAR-10 batch of the wrong size, IDX files with a bad magic number, and a
 --data path that names different files on different ranks."""
 import os
@@ -93,6 +94,34 @@ with tempfile.TemporaryDirectory() as tmp:
         f["train"].attrs["std"] = [0.25, float("inf"), 0.25]
     check.expect_error("Inf std", train(variant("infstd.h5", inf_std)), DATA,
                        ["infstd.h5", "std value inf"])
+
+    def uint16_images(f):
+        images = f["train/images"][:]
+        del f["train/images"]
+        f["train/images"] = images.astype(np.uint16)
+    check.expect_error("uint16 images", train(variant("u16.h5", uint16_images)), DATA,
+                       ["u16.h5", "images are not uint8"])
+
+    def mean_255(f):  # statistics in 0-255 units would flatten every image to about -2
+        f["train"].attrs["mean"] = [125.3] * len(f["train"].attrs["mean"])
+    check.expect_error("mean in 0-255 units", train(variant("mean255.h5", mean_255)), DATA,
+                       ["mean255.h5", "mean value 125.3", "0-255"])
+
+    def own_test_stats(f):  # the test split is normalised with the training statistics
+        f["test"].attrs["mean"] = [0.1] * len(f["test"].attrs["mean"])
+    check.expect_error("test split with its own mean", train(variant("stats.h5", own_test_stats)),
+                       DATA, ["stats.h5", "split 'test'", "training split's"])
+
+    def no_stats(f):
+        for obj in (f, f["train"], f["test"]):
+            del obj.attrs["mean"]
+    check.expect_error("no mean anywhere", train(variant("nomean.h5", no_stats)), DATA,
+                       ["nomean.h5", "attribute mean missing"])
+
+    def wrong_count(f):
+        f["train"].attrs["count"] = 999
+    check.expect_error("count attribute", train(variant("count.h5", wrong_count)), DATA,
+                       ["count.h5", "attribute count is 999", "holds 64 images"])
 
     # CIFAR-10 batch of the wrong size (whole records, one too few) and IDX with a bad magic.
     cifar = os.path.join(tmp, "cifar-10-batches-bin")

@@ -5,8 +5,8 @@ cannot take, a --resume file that is not there (leaving no run directory), and a
 from another architecture, shortcut, --normalize or class count (`dptrain eval` and
 `--resume`): one clear error line naming the option or field, the documented exit code, no
 hang. Also what must not be lost: `eval --output` refuses the checkpoint, a metrics file and
-a missing folder, and `--resume auto` without a checkpoint sets the old metrics.h5 aside
-instead of overwriting it."""
+a missing folder, `--resume auto` without a checkpoint sets the old metrics.h5 aside
+instead of overwriting it, and `--overwrite` leaves none of the replaced run's checkpoints."""
 import os
 import shutil
 import sys
@@ -137,6 +137,16 @@ with tempfile.TemporaryDirectory() as tmp:
     check.record(code == 0 and kept and f"kept as {os.path.join(out, 'again', aside[0])}" in log,
                  "--resume auto without a checkpoint keeps the old metrics.h5",
                  f"exit {code}, set aside {aside} {(err + log).strip()[-300:]}")
+
+    # --overwrite replaces a run with more epochs: its checkpoints must not outrank the new
+    # run's (pruned as newer, or resumed from by --resume auto).
+    code, err, _, _ = check.run(train("--keep-checkpoints", "2", run="over", epochs="2"))
+    again, err2, _, _ = check.run(train("--keep-checkpoints", "2", "--overwrite", run="over"))
+    names = sorted(n for n in os.listdir(os.path.join(out, "over")) if n.startswith("checkpoint"))
+    check.record(code == 0 and again == 0 and
+                 names == ["checkpoint-e0001-s000002.h5", "checkpoint.h5"],
+                 "--overwrite deletes the replaced run's checkpoints",
+                 f"exits {code}, {again}: {names} {(err + err2).strip()[-300:]}")
 
     check.expect_error("eval: checkpoint for another class count",
                        ["eval", "--checkpoint", ckpt, "--data", five, "--threads", "1"], DATA,

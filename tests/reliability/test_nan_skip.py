@@ -4,7 +4,9 @@ count it in metrics.h5's /history/skipped_steps, and the run must finish normall
 every step from step 2 on must stop the job after --max-consecutive-skips steps with exit
 code 4 (numerical). A checkpoint whose classifier bias holds a NaN is not evaluated as if its
 NaN logits were predictions: `dptrain eval` exits 4 on both ranks naming it, and writes no
-eval file."""
+eval file; resumed for another epoch, its skipped steps are followed by an evaluation that
+stops the run (exit 4) after writing the epoch's metrics row and before its checkpoint."""
+import filecmp
 import os
 import shutil
 import sys
@@ -66,6 +68,25 @@ with tempfile.TemporaryDirectory() as tmp:
                        EXIT["numerical"], [poisoned, "loss is nan"], ranks=2, limit=90,
                        one_line=False)
     check.record(not os.path.exists(eval_file), "no eval file written", eval_file)
+
+    # The same poison resumed for a second epoch: both steps are skipped, and the epoch's
+    # evaluation stops the run after its metrics row, before its checkpoint.
+    run = os.path.join(out, "poisoned")
+    shutil.copytree(os.path.join(out, "two"), run)
+    shutil.copy(poisoned, os.path.join(run, "checkpoint.h5"))
+    resume = train("poisoned", 2, "--resume", "auto", "--max-consecutive-skips", "5")
+    resume[resume.index("--epochs") + 1] = "2"
+    check.expect_error("training's evaluation with NaN logits", resume, EXIT["numerical"],
+                       ["evaluation after epoch 2", "loss is nan"], ranks=2, limit=90,
+                       one_line=False)
+    with h5py.File(os.path.join(run, "metrics.h5"), "r") as f:
+        val_loss, val_acc = f["history/val_loss"][:], f["history/val_acc"][:]
+    check.record(len(val_loss) == 2 and np.isfinite(val_loss[0]) and np.isnan(val_loss[1])
+                 and np.isnan(val_acc[1]),
+                 "the epoch's metrics row is written, val_loss and val_acc NaN",
+                 f"val_loss {val_loss}, val_acc {val_acc}")
+    check.record(filecmp.cmp(poisoned, os.path.join(run, "checkpoint.h5"), shallow=False),
+                 "no checkpoint of the epoch whose evaluation failed", run)
 
     # NaN from step 2 on, for good: the third skip in a row stops the job.
     check.expect_error("consecutive skips stop the job",

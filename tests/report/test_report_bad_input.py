@@ -1,6 +1,7 @@
 """dptrain-report on bad input: a missing directory or file, a file that is not HDF5, an HDF5
 file that is not a metrics file, an empty history, a truncated file, a run that crashed after
-two epochs, inconsistent final metrics, bad options and an unwritable output folder. Each gives
+two epochs, inconsistent final metrics, a val_loss NaN beside a finite val_acc, bad options and
+an unwritable output folder; a superseded history reports into its own folder. Each gives
 one clear line on stderr naming the file, the documented exit code, and never a traceback; the
 crashed run still gets its curves.
 
@@ -89,6 +90,34 @@ with tempfile.TemporaryDirectory() as tmp:
     write_metrics(metrics_path("bad-names"), history_rows(2), config("bad-names"), bad_final)
     expect_error("class names not matching the matrix", [run_path("bad-names")], EXIT_DATA,
                  metrics_path("bad-names"), "confusion_matrix has shape (2, 2)")
+
+    # dptrain writes an evaluated epoch's val_loss and val_acc together (both NaN when its
+    # evaluation failed): one NaN alone is a damaged row.
+    write_metrics(metrics_path("half-nan"),
+                  history_rows(3, val_loss=[1.0, float("nan"), 0.8]), config("half-nan"),
+                  good_final)
+    expect_error("val_loss NaN beside a finite val_acc", [run_path("half-nan")], EXIT_DATA,
+                 metrics_path("half-nan"), "disagree", "epoch 2")
+
+    # A superseded history reported beside the current run: into its own folder, leaving the
+    # run directory's report (the current run's) as it was.
+    current = run_path("current")
+    write_metrics(os.path.join(current, "metrics.h5"), history_rows(3), config("current"),
+                  good_final)
+    old_history = os.path.join(current, "metrics.superseded-20261205-101010.h5")
+    write_metrics(old_history, history_rows(2), config("current"), good_final)
+    first = run_report(TOOL, current)
+    with open(os.path.join(current, "report.json")) as f:
+        before = f.read()
+    second = run_report(TOOL, old_history)
+    aside = os.path.join(current, "metrics.superseded-20261205-101010", "report.json")
+    with open(os.path.join(current, "report.json")) as f:
+        after = f.read()
+    epochs = json.load(open(aside))["history"]["epoch"] if os.path.exists(aside) else None
+    check(first.returncode == 0 and second.returncode == 0 and before == after
+          and epochs == [1, 2],
+          f"superseded history: its own folder ({epochs}), the run's report intact "
+          f"({first.stderr}{second.stderr})")
 
     # Truncated: the first half of a valid file (the superblock survives).
     os.makedirs(run_path("truncated"))

@@ -18,6 +18,26 @@ from report_fixtures import (check, config, final_from_confusion, finish, histor
 
 TOOL = sys.argv[1]
 
+
+def check_epoch_ticks():
+    """An epoch axis ticks whole epochs only, a one-epoch run's too (MaxNLocator's integer
+    mode falls back to fractions where the range holds fewer than two integers)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    sys.path.insert(0, os.path.dirname(os.path.realpath(TOOL)))
+    from dptrain_report import figures
+    for epochs in ([1], [1, 2], list(range(1, 31))):
+        fig, ax = plt.subplots()
+        ax.plot(epochs, [1.0] * len(epochs), marker="o")
+        figures._epoch_axis(ax)
+        fig.canvas.draw()
+        low, high = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if low <= t <= high]
+        plt.close(fig)
+        check(ticks and all(float(t).is_integer() for t in ticks),
+              f"{len(epochs)} epoch(s): whole-epoch ticks {ticks}")
+
 # scikit-learn's own docstring example (y_true = [0, 1, 2, 2, 2], y_pred = [0, 0, 2, 2, 1]) and
 # the text its documentation prints for it.
 DOC_CONFUSION = [[1, 0, 0], [1, 0, 0], [0, 1, 2]]
@@ -249,6 +269,7 @@ with tempfile.TemporaryDirectory() as tmp:
     texts = svg_texts(os.path.join(out, "hm-base", "training_curves.svg"))
     check(all(t in texts for t in ("Epoch", "Cross-entropy loss", "Accuracy (%)", "Time (s)",
                                    "Learning rate")), "training curves label their axes")
+    check_epoch_ticks()
 
     # --skip-epochs 1 leaves the warm-up epoch out. Baseline: 27 s, 100 images/s, compute
     # 25.5 s (94.4%). 2 ranks: 16.5 s, 180/s = 1.80x, 90.0%; compute 13.05 s (79.1%),

@@ -88,12 +88,9 @@ TEST(CheckpointFiles, OverwriteDeletesTheReplacedRunsOutputsAndNothingElse) {
 
   EXPECT_THROW(RunDirectory(out.path().string(), "run", RunDirectory::Existing::refuse, true),
                UsageError);
-  RunDirectory(out.path().string(), "run", RunDirectory::Existing::resume, true);
-  for (const auto& name : replaced) EXPECT_TRUE(fs::exists(run + "/" + name)) << name;
-  RunDirectory(out.path().string(), "run", RunDirectory::Existing::overwrite, /*create=*/false);
-  for (const auto& name : replaced) EXPECT_TRUE(fs::exists(run + "/" + name)) << name;
-
-  RunDirectory(out.path().string(), "run", RunDirectory::Existing::overwrite, true);
+  RunDirectory dir(out.path().string(), "run", RunDirectory::Existing::overwrite, true);
+  for (const auto& name : replaced) EXPECT_TRUE(fs::exists(run + "/" + name)) << name;  // not yet
+  dir.remove_replaced_run();
   for (const auto& name : replaced) EXPECT_FALSE(fs::exists(run + "/" + name)) << name;
   for (const auto& name : kept) EXPECT_TRUE(fs::exists(run + "/" + name)) << name;
 }
