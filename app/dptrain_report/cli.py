@@ -15,8 +15,9 @@ For each run: training_curves.{png,svg}, report.json, projection.md and, when th
 classification_report.txt. With --baseline: comparison.md and scaling.{png,svg}.
 
 Outputs go into each run directory (for another metrics file than a run's metrics.h5, such as
-a metrics.superseded-*.h5 history, a folder named after it beside it), or into --out (one
-subfolder per run when there are several runs). The comparison goes into --out, else the baseline's run directory."""
+a metrics.superseded-*.h5 history, <its name>-report/ beside it), or into --out (one
+subfolder per run when there are several runs). The comparison goes into --out, else the
+baseline's run directory."""
 
 EPILOG = """\
 exit codes: 0 success; 1 internal error; 2 usage; 3 bad input (missing, not HDF5, malformed,
@@ -127,7 +128,7 @@ def _projection_inputs(args, run, timing):
         source = (f"{count:,} parameters counted in {run.checkpoint_path} x "
                   f"{BYTES_PER_GRADIENT} bytes (float32)")
     else:
-        return None, (f"{run.directory}: no checkpoint.h5 to count the parameters; "
+        return None, (f"{run.metrics_path}: no checkpoint of this run to count the parameters; "
                       "projection.md not written (give --params or --gradient-bytes)")
     if args.compute_ms is not None:
         compute, compute_source = args.compute_ms / 1e3, "given with --compute-ms"

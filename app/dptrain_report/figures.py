@@ -211,7 +211,7 @@ def scaling_plot(rows, directory):
     ax.set_xlabel("Ranks (world size)")
     ax.set_ylabel(f"Speedup over the baseline ({base} rank{'s' if base > 1 else ''})")
     ax.set_title("Data-parallel scaling: measured images/s relative to the baseline")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # 1 epoch: tick 1
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlim(0, top * 1.25 + 0.5)
     ax.set_ylim(0, max(top / base, speedup.max()) * 1.25)
     ax.grid(True, alpha=0.3)

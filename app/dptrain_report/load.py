@@ -119,7 +119,8 @@ def resolve_metrics_path(path):
         parent = os.path.dirname(os.path.abspath(path))
         if os.path.basename(path) == "metrics.h5":
             return parent, path, os.path.join(parent, "checkpoint.h5")
-        return os.path.join(parent, os.path.splitext(os.path.basename(path))[0]), path, None
+        stem = os.path.splitext(os.path.basename(path))[0]
+        return os.path.join(parent, stem + "-report"), path, None
     raise ReportError(path, "no such run directory or file")
 
 
@@ -202,17 +203,17 @@ def _read_history(group, metrics, warnings):
         if (name not in history and isinstance(data, h5py.Dataset) and data.ndim == 1
                 and data.dtype.kind in "fiu" and len(data) >= rows):
             history[name] = _read_values(data, metrics, f"/history/{name}")[:rows]
-    # Evaluation may be skipped on some epochs (NaN by design), then in both fields at once;
-    # nothing else may be missing.
-    half = np.flatnonzero(np.isnan(history["val_loss"]) != np.isnan(history["val_acc"]))
-    if half.size:
-        raise ReportError(metrics, "/history/val_loss and val_acc disagree on whether epoch "
-                          f"{int(history['epoch'][half[0]])} was evaluated (one is NaN)")
+    # Evaluation may be skipped on some epochs (NaN by design), and an epoch whose every step
+    # was skipped as non-finite has no training loss or accuracy; nothing else may be missing.
+    all_skipped = history["skipped_steps"] >= history["steps"]
     for name in HISTORY_FIELDS:
         values = history[name]
         if name in ("val_loss", "val_acc", "step_time_max", "step_time_min"):
             continue
-        bad = np.flatnonzero(~np.isfinite(values))
+        bad = ~np.isfinite(values)
+        if name in ("train_loss", "train_acc"):
+            bad &= ~all_skipped
+        bad = np.flatnonzero(bad)
         if bad.size:
             raise ReportError(metrics, f"/history/{name} is not finite at epoch "
                               f"{int(history['epoch'][bad[0]])}")

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "core/error.h"
 #include "data/packed_format.h"
@@ -83,8 +84,10 @@ int64_t HDF5Dataset::read_layout() {
 // Both splits are normalised with the training split's statistics (as torchvision users pass
 // the training mean/std to Normalize for test too): /train's, or else the root's.
 void HDF5Dataset::read_statistics(const h5::Group& group) {
-  const h5::Group train = file_.group("train");
-  const h5::Object* owner = train.has_attribute("mean")   ? static_cast<const h5::Object*>(&train)
+  const std::optional<h5::Group> train =
+      file_.has("train") ? std::optional<h5::Group>(file_.group("train")) : std::nullopt;
+  const h5::Object* owner = train && train->has_attribute("mean")
+                                ? static_cast<const h5::Object*>(&*train)
                             : file_.has_attribute("mean") ? &file_
                                                           : nullptr;
   if (!owner) fail("attribute mean missing (looked on /train and on /)");

@@ -17,8 +17,8 @@
 //   /class_names     string[num_classes]  (fixed-length UTF-8; files packed before read as
 //                                          variable-length)
 //   /train, /test    groups, each with
-//     attributes     count int64 (= N); mean, std double[C] (of the TRAIN split, on both groups
-//                              so that a split read alone normalises like training did)
+//     attributes     count int64 (= N); mean, std double[C] (of the TRAIN split, on both groups;
+//                              the reader normalises both splits with /train's, else the root's)
 //     images         uint8 (N, H, W, C)   channels-last; one row per chunk, no compression, a
 //                                          Fletcher-32 checksum per chunk (files packed before
 //                                          checksums: 256 rows per chunk, no checksum)

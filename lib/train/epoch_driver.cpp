@@ -42,9 +42,12 @@ bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals total
   const EpochRecord record = epoch_record(epoch, totals, epoch_start);
   log::info("{}", progress_.epoch_summary(record));
   if (parts_.metrics) parts_.metrics->append_epoch(record);
-  // After the epoch's row is written, before a checkpoint of the broken model would be.
-  if (evaluated_ == epoch)
+  // After the epoch's row is written (the barrier: rank 0 has written it before any rank
+  // ends the job), before a checkpoint of the broken model would be.
+  if (evaluated_ == epoch && !std::isfinite(last_eval_.loss)) {
+    parts_.comm.barrier();
     require_finite_loss(last_eval_, fmt::format("evaluation after epoch {}", epoch));
+  }
   return end_epoch(epoch, checkpoint_at_end, stop_at_end);
 }
 
@@ -142,9 +145,12 @@ void EpochDriver::evaluate_into(EpochRecord& record) {
   evaluate_now();
   evaluated_ = record.epoch;
   record.time_eval = now_seconds() - eval_start;
-  record.val_loss = last_eval_.loss;
-  // NaN logits' predictions mean nothing: the row is NaN in both (run_epoch then stops).
-  if (std::isfinite(last_eval_.loss)) record.val_acc = last_eval_.accuracy();
+  // A loss that is not finite leaves both NaN (predictions from such logits mean nothing);
+  // run_epoch then stops the run.
+  if (std::isfinite(last_eval_.loss)) {
+    record.val_loss = last_eval_.loss;
+    record.val_acc = last_eval_.accuracy();
+  }
 }
 
 void EpochDriver::evaluate_now() {

@@ -65,7 +65,7 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("eval of a checkpoint with a NaN classifier bias",
                        ["eval", "--checkpoint", poisoned, "--data", data, "--threads", "1",
                         "--output", eval_file],
-                       EXIT["numerical"], [poisoned, "loss is nan"], ranks=2, limit=90,
+                       EXIT["numerical"], [poisoned, "loss is", "nan"], ranks=2, limit=90,
                        one_line=False)
     check.record(not os.path.exists(eval_file), "no eval file written", eval_file)
 
@@ -77,7 +77,7 @@ with tempfile.TemporaryDirectory() as tmp:
     resume = train("poisoned", 2, "--resume", "auto", "--max-consecutive-skips", "5")
     resume[resume.index("--epochs") + 1] = "2"
     check.expect_error("training's evaluation with NaN logits", resume, EXIT["numerical"],
-                       ["evaluation after epoch 2", "loss is nan"], ranks=2, limit=90,
+                       ["evaluation after epoch 2", "loss is", "nan"], ranks=2, limit=90,
                        one_line=False)
     with h5py.File(os.path.join(run, "metrics.h5"), "r") as f:
         val_loss, val_acc = f["history/val_loss"][:], f["history/val_acc"][:]

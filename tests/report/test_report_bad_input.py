@@ -1,7 +1,8 @@
 """dptrain-report on bad input: a missing directory or file, a file that is not HDF5, an HDF5
 file that is not a metrics file, an empty history, a truncated file, a run that crashed after
-two epochs, inconsistent final metrics, a val_loss NaN beside a finite val_acc, bad options and
-an unwritable output folder; a superseded history reports into its own folder. Each gives
+two epochs, inconsistent final metrics, a NaN training loss in an epoch with steps done, bad
+options and an unwritable output folder; an epoch whose steps were all skipped reports, and a
+superseded history reports into its own folder. Each gives
 one clear line on stderr naming the file, the documented exit code, and never a traceback; the
 crashed run still gets its curves.
 
@@ -91,13 +92,22 @@ with tempfile.TemporaryDirectory() as tmp:
     expect_error("class names not matching the matrix", [run_path("bad-names")], EXIT_DATA,
                  metrics_path("bad-names"), "confusion_matrix has shape (2, 2)")
 
-    # dptrain writes an evaluated epoch's val_loss and val_acc together (both NaN when its
-    # evaluation failed): one NaN alone is a damaged row.
-    write_metrics(metrics_path("half-nan"),
-                  history_rows(3, val_loss=[1.0, float("nan"), 0.8]), config("half-nan"),
-                  good_final)
-    expect_error("val_loss NaN beside a finite val_acc", [run_path("half-nan")], EXIT_DATA,
-                 metrics_path("half-nan"), "disagree", "epoch 2")
+    # Rows dptrain writes that are not damage: an epoch whose every step was skipped as
+    # non-finite (no training loss or accuracy), and, from versions before 2026-12-05, a failed
+    # evaluation's NaN val_loss beside its val_acc.
+    nan = float("nan")
+    write_metrics(metrics_path("skipped"),
+                  history_rows(3, train_loss=[2.0, nan, 1.0], train_acc=[0.5, nan, 0.6],
+                               skipped_steps=[0, 10, 0], val_loss=[1.0, 1.1, nan]),
+                  config("skipped"), good_final)
+    proc = run_report(TOOL, run_path("skipped"), "--out", run_path("skipped-out"), "--params", "9")
+    check(proc.returncode == 0 and proc.stderr == "",
+          f"an all-skipped epoch and a NaN val_loss beside val_acc report ({proc.stderr})")
+    write_metrics(metrics_path("half-skipped"),
+                  history_rows(2, train_loss=[2.0, nan], skipped_steps=[0, 9]),
+                  config("half-skipped"), good_final)
+    expect_error("a NaN training loss in an epoch with steps done", [run_path("half-skipped")],
+                 EXIT_DATA, metrics_path("half-skipped"), "/history/train_loss", "epoch 2")
 
     # A superseded history reported beside the current run: into its own folder, leaving the
     # run directory's report (the current run's) as it was.
@@ -110,7 +120,7 @@ with tempfile.TemporaryDirectory() as tmp:
     with open(os.path.join(current, "report.json")) as f:
         before = f.read()
     second = run_report(TOOL, old_history)
-    aside = os.path.join(current, "metrics.superseded-20261205-101010", "report.json")
+    aside = os.path.join(current, "metrics.superseded-20261205-101010-report", "report.json")
     with open(os.path.join(current, "report.json")) as f:
         after = f.read()
     epochs = json.load(open(aside))["history"]["epoch"] if os.path.exists(aside) else None

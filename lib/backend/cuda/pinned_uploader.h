@@ -5,8 +5,9 @@
 //
 // Two slots, used in turn, each with its pinned buffer, device buffer and two events:
 // `copied` (recorded on the copy stream after the transfer; the compute stream waits on it)
-// and `released` (recorded on the compute stream when the slot's batch is superseded; the next
-// transfer into the slot waits on it, so it never overwrites a batch still being read).
+// and `released` (recorded on the compute stream when the slot's batch is superseded, and
+// again when the slot takes a new device block, which queued compute work may still read; the
+// next transfer into the slot waits on it, so it never overwrites data still being read).
 #pragma once
 
 #include <array>
