@@ -71,8 +71,8 @@ void prune_named_checkpoints(const std::string& dir, int keep) {
 void remove_checkpoints(const std::string& dir) {
   std::error_code ec;
   std::vector<fs::path> found;
-  for (const auto& entry : fs::directory_iterator(dir, ec))
-    if (is_checkpoint_name(entry.path().filename().string())) found.push_back(entry.path());
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    if (is_checkpoint_name(it->path().filename().string())) found.push_back(it->path());
   if (ec) throw IoError(fmt::format("{}: cannot list the run directory: {}", dir, ec.message()));
   for (const auto& path : found)
     if (!fs::remove(path, ec) && ec)
