@@ -136,6 +136,13 @@ std::string source_name(const std::string& dir) {
   return p.filename().empty() ? std::string("folder") : p.filename().string();
 }
 
+// How many files the plan gives each class in one split.
+std::vector<int64_t> planned_per_class(const std::vector<ImageFile>& files, size_t classes) {
+  std::vector<int64_t> planned(classes, 0);
+  for (const auto& f : files) ++planned[size_t(f.label)];
+  return planned;
+}
+
 // Everything one packing run accumulates besides the pixels.
 class FolderPacker {
  public:
@@ -257,21 +264,21 @@ PackSummary FolderPacker::finish() {
     throw DataError(fmt::format("{}: none of the images could be packed", options_.source_dir));
   PackSummary summary;
   std::vector<std::string> counts;
-  for (const char* split : {"train", "test"})
+  for (const char* split : {"train", "test"}) {
+    const std::vector<int64_t> planned = planned_per_class(
+        std::string(split) == "train" ? plan_.train : plan_.test, plan_.class_names.size());
     for (size_t c = 0; c < plan_.class_names.size(); ++c) {
       const int64_t packed = counts_[{split, int(c)}];
       // The plan refuses an empty class folder; skipping must not make one either. (A
       // --test-fraction split may plan none of a small class's files for test.)
-      const auto& planned = std::string(split) == "train" ? plan_.train : plan_.test;
-      const bool had_files = std::any_of(planned.begin(), planned.end(),
-                                         [&](const ImageFile& f) { return f.label == int(c); });
-      if (packed == 0 && had_files)
+      if (packed == 0 && planned[c] > 0)
         throw DataError(
             fmt::format("{}: every {} image of class '{}' was bad (--skip-bad "
                         "would leave the class empty there)",
                         options_.source_dir, split, plan_.class_names[c]));
       counts.push_back(fmt::format("{}/{} {}", split, plan_.class_names[c], packed));
     }
+  }
   summary.sources = {{header_.name + "/", tree_digest_.finish_hex()}};
   auto [mean, std] = writer_->finish({{"sources", {summary.sources[0].first + " " +
                                                    summary.sources[0].second}},
