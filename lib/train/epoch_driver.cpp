@@ -40,7 +40,7 @@ bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals total
     }
   }
   const EpochRecord record = epoch_record(epoch, totals, epoch_start);
-  log::info("{}", progress_.epoch_summary(record));
+  log::info("{}", progress_.epoch_summary(record, evaluated_ == epoch));
   if (parts_.metrics) parts_.metrics->append_epoch(record);
   // After the epoch's row is written (the barrier: rank 0 has written it before any rank
   // ends the job), before a checkpoint of the broken model would be.

@@ -42,16 +42,20 @@ void Progress::resume_at(int64_t global_step) {
   start_ = last_time_ = now_seconds();
 }
 
-std::string Progress::epoch_summary(const EpochRecord& r) const {
-  std::string val = std::isnan(r.val_acc)
-                        ? std::string("val -")
-                        : fmt::format("val loss {:.4f} val acc {:.2f}%", r.val_loss, 100 * r.val_acc);
+std::string Progress::epoch_summary(const EpochRecord& r, bool evaluated) const {
+  std::string val = !evaluated              ? std::string("val -")
+                    : std::isnan(r.val_acc) ? std::string("val loss not finite")
+                                            : fmt::format("val loss {:.4f} val acc {:.2f}%",
+                                                          r.val_loss, 100 * r.val_acc);
+  // The training means count updated steps only: none when every step was skipped.
+  std::string train = std::isnan(r.train_acc) ? std::string("train - (every update skipped)")
+                                              : fmt::format("train loss {:.4f} acc {:.2f}%",
+                                                            r.train_loss, 100 * r.train_acc);
   return fmt::format(
-      "epoch {}/{} done in {}: train loss {:.4f} acc {:.2f}%, {}, {:.1f} img/s "
+      "epoch {}/{} done in {}: {}, {}, {:.1f} img/s "
       "(data {:.1f}s fwd {:.1f}s bwd {:.1f}s comm {:.1f}s opt {:.1f}s eval {:.1f}s)",
-      r.epoch, epochs_, format_duration(r.epoch_time), r.train_loss, 100 * r.train_acc, val,
-      r.images_per_sec, r.time_data, r.time_forward, r.time_backward, r.time_comm,
-      r.time_optimizer, r.time_eval);
+      r.epoch, epochs_, format_duration(r.epoch_time), train, val, r.images_per_sec, r.time_data,
+      r.time_forward, r.time_backward, r.time_comm, r.time_optimizer, r.time_eval);
 }
 
 }  // namespace dp

@@ -16,7 +16,9 @@ class Progress {
   Progress(int64_t epochs, int64_t steps_per_epoch, int64_t steps_to_run, int64_t global_batch);
   // Called after step `step` (1-based) of epoch `epoch` (1-based).
   std::string line(int64_t epoch, int64_t step, double loss, double accuracy, double lr);
-  std::string epoch_summary(const EpochRecord& record) const;
+  // `evaluated`: the epoch ran an evaluation (its val fields are NaN when it did not, and when
+  // the evaluation's loss was not finite).
+  std::string epoch_summary(const EpochRecord& record, bool evaluated) const;
   // A resumed run starts at `global_step`: throughput and time left count from there.
   void resume_at(int64_t global_step);
 

@@ -5,7 +5,8 @@ every step from step 2 on must stop the job after --max-consecutive-skips steps 
 code 4 (numerical). A checkpoint whose classifier bias holds a NaN is not evaluated as if its
 NaN logits were predictions: `dptrain eval` exits 4 on both ranks naming it, and writes no
 eval file; resumed for another epoch, its skipped steps are followed by an evaluation that
-stops the run (exit 4) after writing the epoch's metrics row and before its checkpoint."""
+stops the run (exit 4) after writing the epoch's metrics row and before its checkpoint, its summary
+line saying that no update was made and that the evaluation's loss was not finite."""
 import filecmp
 import os
 import shutil
@@ -76,9 +77,15 @@ with tempfile.TemporaryDirectory() as tmp:
     shutil.copy(poisoned, os.path.join(run, "checkpoint.h5"))
     resume = train("poisoned", 2, "--resume", "auto", "--max-consecutive-skips", "5")
     resume[resume.index("--epochs") + 1] = "2"
-    check.expect_error("training's evaluation with NaN logits", resume, EXIT["numerical"],
-                       ["evaluation after epoch 2", "loss is", "nan"], ranks=2, limit=90,
-                       one_line=False)
+    err, stdout = check.expect_error("training's evaluation with NaN logits", resume,
+                                     EXIT["numerical"],
+                                     ["evaluation after epoch 2", "loss is", "nan"], ranks=2,
+                                     limit=90, one_line=False)
+    summary = [l for l in (stdout + err).splitlines() if "epoch 2/2 done" in l]
+    check.record(len(summary) == 1 and "train - (every update skipped)" in summary[0]
+                 and "val loss not finite" in summary[0],
+                 "the epoch's summary line says so (no update, no finite evaluation loss)",
+                 summary)
     with h5py.File(os.path.join(run, "metrics.h5"), "r") as f:
         val_loss, val_acc = f["history/val_loss"][:], f["history/val_acc"][:]
     check.record(len(val_loss) == 2 and np.isfinite(val_loss[0]) and np.isnan(val_loss[1])
