@@ -5,8 +5,8 @@ every step from step 2 on must stop the job after --max-consecutive-skips steps 
 code 4 (numerical). A checkpoint whose classifier bias holds a NaN is not evaluated as if its
 NaN logits were predictions: `dptrain eval` exits 4 on both ranks naming it, and writes no
 eval file; resumed for another epoch, its skipped steps are followed by an evaluation that
-stops the run (exit 4) after writing the epoch's metrics row and before its checkpoint, its summary
-line saying that no update was made and that the evaluation's loss was not finite."""
+stops the run (exit 4) after writing the epoch's metrics row and before its checkpoint, the
+epoch's summary line saying that no update was made and the evaluation's loss was not finite."""
 import filecmp
 import os
 import shutil
