@@ -44,11 +44,14 @@ void read_attributes(const h5::File& file, const std::string& name) {
                     H5Aclose);
     h5::Handle type(DP_H5_CHECK(H5Aget_type(attr.id()), where), H5Tclose);
     h5::Handle space(DP_H5_CHECK(H5Aget_space(attr.id()), where), H5Sclose);
-    if (H5Tget_class(type.id()) == H5T_STRING) {
+    if (h5::type_class(type.id(), where) == H5T_STRING) {
       h5::read_string_values(attr.id(), space.id(), where, /*is_attribute=*/true);
       continue;
     }
-    std::vector<uint8_t> bytes(H5Aget_storage_size(attr.id()) + 1);
+    // H5Aread writes every element in the file's own type.
+    const auto n =
+        static_cast<size_t>(DP_H5_CHECK(H5Sget_simple_extent_npoints(space.id()), where));
+    std::vector<uint8_t> bytes(n * h5::type_size(type.id(), where) + 1);
     DP_H5_CHECK(H5Aread(attr.id(), type.id(), bytes.data()), where);
   }
 }

@@ -31,9 +31,8 @@ Handle open_single_number(hid_t obj, const std::string& where, const std::string
   Handle attr = open_attribute(obj, where, name);
   Handle space(DP_H5_CHECK(H5Aget_space(attr.id()), where), H5Sclose);
   Handle type(DP_H5_CHECK(H5Aget_type(attr.id()), where), H5Tclose);
-  const H5T_class_t type_class = H5Tget_class(type.id());
-  const bool fits =
-      type_class == H5T_INTEGER || type_class == H5T_ENUM || (!integer && type_class == H5T_FLOAT);
+  const H5T_class_t cls = type_class(type.id(), where);
+  const bool fits = cls == H5T_INTEGER || cls == H5T_ENUM || (!integer && cls == H5T_FLOAT);
   if (!fits || DP_H5_CHECK(H5Sget_simple_extent_npoints(space.id()), where) != 1)
     throw DataError(fmt::format("{} attribute '{}' is not a single {}", where, name,
                                 integer ? "integer" : "number"));
@@ -95,7 +94,7 @@ std::vector<std::string> Object::strings_attribute(const std::string& name) cons
   Handle attr = open_attribute(id(), path_, name);
   Handle space(DP_H5_CHECK(H5Aget_space(attr.id()), path_), H5Sclose);
   Handle type(DP_H5_CHECK(H5Aget_type(attr.id()), path_), H5Tclose);
-  if (H5Tget_class(type.id()) != H5T_STRING)
+  if (type_class(type.id(), path_) != H5T_STRING)
     throw DataError(fmt::format("{} attribute '{}' is not a string", path_, name));
   return read_string_values(attr.id(), space.id(), path_ + " attribute " + name, true);
 }

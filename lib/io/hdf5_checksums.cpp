@@ -40,7 +40,7 @@ uint64_t strings_digest(const std::vector<std::string>& values) {
 }
 
 void check_strings_digest(const Dataset& ds, hid_t id, const std::vector<std::string>& values) {
-  if (H5Aexists(id, kStringDigestAttribute) <= 0) return;
+  if (DP_H5_CHECK(H5Aexists(id, kStringDigestAttribute), ds.path()) == 0) return;
   const int64_t stored = read_int_attribute(id, ds.path(), kStringDigestAttribute);
   if (static_cast<uint64_t>(stored) != strings_digest(values))
     throw DataError(fmt::format(
@@ -65,14 +65,14 @@ bool Dataset::checksummed() const {
 void Dataset::verify() const {
   Lock lock(library_lock());
   Handle type(DP_H5_CHECK(H5Dget_type(id()), path_), H5Tclose);
-  if (H5Tget_class(type.id()) == H5T_STRING) {
+  if (type_class(type.id(), path_) == H5T_STRING) {
     read_strings();
     return;
   }
   // Blocks of whole rows of at most kMaxChecksumChunkBytes keep memory bounded; every chunk
   // is read, and its Fletcher-32 checked, as any reader's H5Dread would.
   const auto d = dims();
-  const hsize_t element_bytes = H5Tget_size(type.id());
+  const hsize_t element_bytes = type_size(type.id(), path_);
   if (d.empty()) {
     std::vector<uint8_t> scalar(element_bytes);
     DP_H5_CHECK(H5Dread(id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, scalar.data()), path_);

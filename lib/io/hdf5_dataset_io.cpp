@@ -81,11 +81,11 @@ std::vector<hsize_t> Dataset::dims() const {
 ElementType Dataset::element_type() const {
   Lock lock(library_lock());
   Handle type(DP_H5_CHECK(H5Dget_type(id()), path_), H5Tclose);
-  H5T_class_t cls = H5Tget_class(type.id());
-  size_t size = H5Tget_size(type.id());
+  const H5T_class_t cls = type_class(type.id(), path_);
+  const size_t size = type_size(type.id(), path_);
   if (cls == H5T_FLOAT) return size == 4 ? ElementType::f32 : ElementType::f64;
   if (cls == H5T_INTEGER) {
-    bool is_signed = H5Tget_sign(type.id()) == H5T_SGN_2;
+    const bool is_signed = DP_H5_CHECK(H5Tget_sign(type.id()), path_) == H5T_SGN_2;
     if (size == 1 && !is_signed) return ElementType::u8;
     if (size == 4 && is_signed) return ElementType::i32;
     if (size == 8 && is_signed) return ElementType::i64;
@@ -150,7 +150,7 @@ void Dataset::resize_rows(hsize_t rows) {
 std::vector<std::string> Dataset::read_strings() const {
   Lock lock(library_lock());
   Handle type(DP_H5_CHECK(H5Dget_type(id()), path_), H5Tclose);
-  if (H5Tget_class(type.id()) != H5T_STRING)
+  if (type_class(type.id(), path_) != H5T_STRING)
     throw DataError(fmt::format("{}: is not a string dataset", path_));
   Handle space(DP_H5_CHECK(H5Dget_space(id()), path_), H5Sclose);
   std::vector<std::string> values = read_string_values(id(), space.id(), path_, false);

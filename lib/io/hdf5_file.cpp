@@ -65,21 +65,18 @@ File::File(const std::string& filename, Mode mode) : filename_(filename) {
   if (mode == Mode::create_in_memory) {
     Handle fapl = checksummed_format_access(filename);
     DP_H5_CHECK(H5Pset_fapl_core(fapl.id(), 1 << 20, /*backing_store=*/false), filename);
-    id = H5Fcreate(filename.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id());
-    if (id < 0)
-      throw IoError(
-          fmt::format("{}: cannot create in-memory HDF5 file: {}", filename, last_error_message()));
+    id = DP_H5_WRITE_CHECK(H5Fcreate(filename.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id()),
+                           filename + ": cannot create in-memory HDF5 file");
   } else if (mode == Mode::create_truncate) {
     Handle fapl = checksummed_format_access(filename);
-    id = H5Fcreate(filename.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id());
-    if (id < 0)
-      throw IoError(fmt::format("{}: cannot create HDF5 file: {}", filename, last_error_message()));
+    id = DP_H5_WRITE_CHECK(H5Fcreate(filename.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id()),
+                           filename + ": cannot create HDF5 file");
   } else {
     if (!std::filesystem::exists(filename))
       throw DataError(fmt::format("{}: file not found", filename));
-    id = H5Fopen(filename.c_str(), mode == Mode::read ? H5F_ACC_RDONLY : H5F_ACC_RDWR, H5P_DEFAULT);
-    if (id < 0)
-      throw DataError(fmt::format("{}: cannot open HDF5 file: {}", filename, last_error_message()));
+    const unsigned access = mode == Mode::read ? H5F_ACC_RDONLY : H5F_ACC_RDWR;
+    id = DP_H5_CHECK(H5Fopen(filename.c_str(), access, H5P_DEFAULT),
+                     filename + ": cannot open HDF5 file");
   }
   handle_ = Handle(id, H5Fclose);
   path_ = filename + ":";

@@ -23,7 +23,28 @@ hid_t native_type(ElementType t) {
   return H5I_INVALID_HID;
 }
 
+H5T_class_t type_class(hid_t type, const std::string& where) {
+  return DP_H5_CHECK(H5Tget_class(type), where);
+}
+
+size_t type_size(hid_t type, const std::string& where) {
+  const size_t size = H5Tget_size(type);
+  if (size == 0) throw DataError(fmt::format("{}: datatype size: {}", where, last_error_message()));
+  return size;
+}
+
+H5T_cset_t type_cset(hid_t type, const std::string& where) {
+  return DP_H5_CHECK(H5Tget_cset(type), where);
+}
+
 namespace {
+
+// Hands the library's variable-length buffers back, on every path out of the read.
+struct VlenReclaim {
+  hid_t mem_type, space;
+  std::vector<char*>& ptrs;
+  ~VlenReclaim() { H5Dvlen_reclaim(mem_type, space, H5P_DEFAULT, ptrs.data()); }
+};
 
 Handle string_type(size_t size, H5T_cset_t cset = H5T_CSET_UTF8) {
   Handle t(DP_H5_CHECK(H5Tcopy(H5T_C_S1), "string type"), H5Tclose);
@@ -39,13 +60,14 @@ std::vector<std::string> read_variable_length(hid_t obj, hid_t space, size_t n, 
                                               const std::string& where, bool is_attribute) {
   Handle mem_type = string_type(H5T_VARIABLE, cset);
   std::vector<char*> ptrs(n, nullptr);
+  VlenReclaim reclaim{mem_type.id(), space,
+                      ptrs};  // after a failed read too: unfilled ones stay null
   if (is_attribute)
     DP_H5_CHECK(H5Aread(obj, mem_type.id(), ptrs.data()), where);
   else
     DP_H5_CHECK(H5Dread(obj, mem_type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), where);
   std::vector<std::string> out;
   for (char* p : ptrs) out.emplace_back(p ? p : "");
-  H5Dvlen_reclaim(mem_type.id(), space, H5P_DEFAULT, ptrs.data());
   return out;
 }
 
@@ -87,10 +109,10 @@ std::vector<std::string> read_string_values(hid_t obj, hid_t space, const std::s
   if (n == 0) return {};
   Handle file_type(DP_H5_CHECK(is_attribute ? H5Aget_type(obj) : H5Dget_type(obj), where),
                    H5Tclose);
-  const H5T_cset_t cset = H5Tget_cset(file_type.id());
+  const H5T_cset_t cset = type_cset(file_type.id(), where);
   if (DP_H5_CHECK(H5Tis_variable_str(file_type.id()), where) > 0)
     return read_variable_length(obj, space, n, cset, where, is_attribute);
-  const size_t size = H5Tget_size(file_type.id());
+  const size_t size = type_size(file_type.id(), where);
   Handle mem_type = string_type(size, cset);
   std::vector<char> bytes(n * size);
   if (is_attribute)

@@ -15,6 +15,12 @@ namespace dp::h5 {
 using Lock = std::lock_guard<std::recursive_mutex>;
 
 hid_t native_type(ElementType t);  // HDF5's predefined in-memory type (not to be closed)
+
+// A datatype's class, size in bytes, and character set (strings); a DataError naming `where`
+// when HDF5 cannot tell (the calls return H5T_NO_CLASS, 0 and H5T_CSET_ERROR then).
+H5T_class_t type_class(hid_t type, const std::string& where);
+size_t type_size(hid_t type, const std::string& where);
+H5T_cset_t type_cset(hid_t type, const std::string& where);
 Handle scalar_space();
 Handle simple_space(const std::vector<hsize_t>& dims, const std::vector<hsize_t>* max = nullptr);
 
