@@ -12,13 +12,29 @@ namespace dp {
 
 namespace {
 
-std::string describe(const TrainConfig& c) {
+// The milestones at or past the run's last step, which it never reaches (torch's MultiStepLR
+// is silent about them; a shortened run is the usual cause, so the log names them).
+std::vector<double> unreached_milestones(const TrainConfig& c, int64_t steps_per_epoch) {
+  std::vector<double> unreached;
+  for (double m : c.lr_milestones)
+    if (m * double(steps_per_epoch) >= double(total_steps(c, steps_per_epoch)))
+      unreached.push_back(m);
+  return unreached;
+}
+
+std::string describe(const TrainConfig& c, int64_t steps_per_epoch) {
   std::string what = c.lr_schedule;
   if (c.lr_schedule == "step") {
-    what += c.lr_milestones.empty()
-                ? " (no milestones: constant; --lr-milestones sets them)"
-                : fmt::format(" (x{} at epochs {}; --lr-milestones sets them)", c.lr_gamma,
-                              fmt::join(c.lr_milestones, ", "));
+    if (c.lr_milestones.empty()) {
+      what += " (no milestones: constant; --lr-milestones sets them)";
+    } else {
+      what += fmt::format(" (x{} at epochs {}", c.lr_gamma, fmt::join(c.lr_milestones, ", "));
+      const std::vector<double> unreached = unreached_milestones(c, steps_per_epoch);
+      if (!unreached.empty())
+        what += fmt::format(", of which {} at or past the run's end: never reached",
+                            fmt::join(unreached, ", "));
+      what += "; --lr-milestones sets them)";
+    }
   } else if (c.lr_schedule == "onecycle") {
     what += c.onecycle_cycle_momentum
                 ? fmt::format(" (momentum cycled {} -> {} -> {}, --momentum unused)",
@@ -38,7 +54,7 @@ StepCallbacks schedule_callbacks(const TrainConfig& config, int64_t steps_per_ep
   callbacks.add(std::make_unique<LrScheduleCallback>(optim::make_lr_schedule(spec)));
   if (auto momentum = optim::make_momentum_schedule(spec))
     callbacks.add(std::make_unique<MomentumScheduleCallback>(std::move(momentum)));
-  log::info("lr schedule: {}", describe(config));
+  log::info("lr schedule: {}", describe(config, steps_per_epoch));
   for (const std::string& value : config.freeze) {
     const FreezeSpec freeze = parse_freeze(value);
     if (freeze.after_epochs > 0)

@@ -62,7 +62,8 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("--lr-points beside another schedule",
                        train("--lr-schedule", "linear-warmup-decay", "--lr-points", "0:1,1:0.1"),
                        USAGE, ["--lr-points", "only by --lr-schedule piecewise"])
-    check.expect_error("unknown --onecycle-anneal", train("--onecycle-anneal", "cubic"), USAGE,
+    check.expect_error("unknown --onecycle-anneal",
+                       train("--lr-schedule", "onecycle", "--onecycle-anneal", "cubic"), USAGE,
                        ["--onecycle-anneal", "cos or linear"])
     check.expect_error("--lr inf", train("--lr", "inf"), USAGE, ["--lr", "finite"])
     check.expect_error("--weight-decay inf", train("--weight-decay", "inf"), USAGE,
@@ -72,7 +73,8 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("--min-lr above --lr", train("--lr-schedule", "cosine", "--min-lr", "1"),
                        USAGE, ["--min-lr", "[0, --lr]"])
     check.expect_error("--lr-gamma 0", train("--lr-gamma", "0"), USAGE, ["--lr-gamma", "positive"])
-    check.expect_error("--onecycle-pct-start 2", train("--onecycle-pct-start", "2"), USAGE,
+    check.expect_error("--onecycle-pct-start 2",
+                       train("--lr-schedule", "onecycle", "--onecycle-pct-start", "2"), USAGE,
                        ["--onecycle-pct-start", "(0, 1)"])
     check.expect_error("--prefetch 1", train("--prefetch", "1"), USAGE, ["--prefetch", "2"])
     check.expect_error("--bucket-mb 1e30", train("--bucket-mb", "1e30"), USAGE, ["--bucket-mb"])

@@ -290,5 +290,26 @@ TEST(StepSchedule, DefaultMilestonesForShortRuns) {
   EXPECT_EQ(milestones("10", "epoch"), (std::vector<double>{5, 8}));
 }
 
+// Milestones at or past the run's end are kept and never reached, as with torch's MultiStepLR;
+// the schedule's log line names them.
+TEST(StepSchedule, MilestonesPastTheEndAreLoggedAndNeverReached) {
+  TrainConfig c;
+  parse_train_config({"train", "--data", "x.h5", "--epochs", "2", "--lr-milestones", "1,2,5"},
+                     c);
+  testing::internal::CaptureStdout();
+  StepCallbacks callbacks = schedule_callbacks(c, 10);
+  const std::string log = testing::internal::GetCapturedStdout();
+  EXPECT_NE(log.find("at epochs 1, 2, 5, of which 2, 5 at or past the run's end: never reached"),
+            std::string::npos)
+      << log;
+  auto backend = make_cpu_backend(1);
+  Tensor p = Tensor::zeros({2}), g = Tensor::zeros({2});
+  optim::Optimizer optimizer(*backend, p, g, Tensor(), {optim::ParamGroup{}}, 0.1);
+  for (const auto& [step, lr] : {std::pair{9, 0.1f}, std::pair{10, 0.01f}, std::pair{19, 0.01f}}) {
+    callbacks.before_step({step / 10 + 1, step % 10, step}, optimizer);
+    EXPECT_FLOAT_EQ(optimizer.lr(), lr) << "step " << step;
+  }
+}
+
 }  // namespace
 }  // namespace dp::test

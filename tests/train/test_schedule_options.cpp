@@ -1,7 +1,9 @@
 // Options that one LR schedule alone reads are refused beside another schedule, naming the
 // option and its schedule, where the user put them there: on the command line, or in a
 // config file whose --lr-schedule the command line did not replace. A config file's options
-// for the schedule the command line replaced stay unused, as that replacement asks.
+// for the schedule the command line replaced stay unused, as that replacement asks (nor are
+// they validated). Milestones at or past the run's end are accepted, as torch's MultiStepLR
+// accepts them: the README's shortened baseline runs depend on it.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -24,6 +26,7 @@ struct ScheduleOption {
 const ScheduleOption kOptions[] = {
     {"lr-milestones", "0.5", "step"},
     {"lr-gamma", "0.2", "step"},
+    {"lr-points", "0:1,1:0.5", "piecewise"},
     {"min-lr", "0.01", "cosine"},
     {"onecycle-pct-start", "0.25", "onecycle"},
     {"onecycle-anneal", "linear", "onecycle"},
@@ -73,6 +76,42 @@ TEST(ScheduleOptions, AConfigFilesOptionsFollowWhereItsScheduleCameFrom) {
   TrainConfig c;  // the file itself puts a onecycle option beside cosine
   EXPECT_THROW(parse_train_config(train_args({"--config", cfg.string()}), c), UsageError);
   std::filesystem::remove(cfg);
+}
+
+TEST(ScheduleOptions, AReplacedSchedulesOptionsAreNotValidated) {
+  const std::filesystem::path cfg =
+      std::filesystem::temp_directory_path() / "dptrain_replaced_schedule.cfg";
+  std::ofstream(cfg) << "lr-schedule = step\nlr-milestones = 3,2\nlr-gamma = 0\n";
+  TrainConfig c;
+  EXPECT_TRUE(parse_train_config(train_args({"--config", cfg.string(), "--lr-schedule", "cosine"}),
+                                 c));
+  TrainConfig step;  // under their own schedule they are checked
+  EXPECT_THROW(parse_train_config(train_args({"--config", cfg.string()}), step), UsageError);
+  std::filesystem::remove(cfg);
+}
+
+TEST(ScheduleOptions, MilestonesPastTheRunsEndAreNeverReached) {
+  TrainConfig c;
+  EXPECT_TRUE(parse_train_config(train_args({"--lr-milestones", "2,4,8"}), c));
+  EXPECT_EQ(c.lr_milestones, (std::vector<double>{2, 4, 8}));
+  for (const char* bad : {"0", "3,2", "-1"}) {
+    TrainConfig refused;
+    EXPECT_THROW(parse_train_config(train_args({"--lr-milestones", bad}), refused), UsageError)
+        << bad;
+  }
+}
+
+// The README's quick start (the baseline with --epochs 2) and the scaling sweep (--epochs 1).
+TEST(ScheduleOptions, TheBaselineConfigsParseShortened) {
+  for (const char* name : {"baseline_resnet50_cifar10.cfg", "baseline_resnet50_cifar10_2gpu.cfg"})
+    for (const char* epochs : {"1", "2"}) {
+      SCOPED_TRACE(std::string(name) + " --epochs " + epochs);
+      TrainConfig c;
+      EXPECT_NO_THROW(parse_train_config({"train", "--config", std::string(DP_JOBS_DIR "/") + name,
+                                          "--epochs", epochs},
+                                         c));
+      EXPECT_FALSE(c.lr_milestones.empty());
+    }
 }
 
 }  // namespace
