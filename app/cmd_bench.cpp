@@ -51,7 +51,9 @@ po::options_description describe(BenchOptions& o) {
        "CPU: bind each compute thread to its own core")
       ("precision", po::value(&o.precision)->default_value(o.precision),
        "fp32, tf32 (CUDA) or bf16 (CUDA; CPU with AVX512-BF16 or AMX)")
-      ("deterministic", po::bool_switch(&o.deterministic), "CUDA: deterministic algorithms only")
+      ("deterministic",
+       po::value(&o.deterministic)->default_value(o.deterministic)->implicit_value(true),
+       "CUDA: deterministic algorithms only (a bare flag or a value, as dptrain train's)")
       ("cuda-graphs", po::value(&o.cuda_graphs)->default_value(o.cuda_graphs),
        "CUDA: replay forward, loss and backward as one captured graph (as dptrain train)")
       ("peak", po::bool_switch(&o.peak), "CPU: measure the peak GFLOP/s (large matmul; bf16 with --precision bf16) and exit");

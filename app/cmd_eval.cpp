@@ -46,7 +46,9 @@ po::options_description describe(EvalArgs& a) {
        "diagonally each way with reflect padding (6 passes)")
       ("precision", po::value(&a.precision)->default_value(a.precision),
        "fp32, tf32 (CUDA) or bf16 (CUDA; CPU with AVX512-BF16 or AMX)")
-      ("deterministic", po::bool_switch(&a.deterministic), "CUDA: deterministic algorithms only");
+      ("deterministic",
+       po::value(&a.deterministic)->default_value(a.deterministic)->implicit_value(true),
+       "CUDA: deterministic algorithms only (a bare flag or a value, as dptrain train's)");
   return desc;
 }
 

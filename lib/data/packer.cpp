@@ -36,6 +36,9 @@ std::string resolve_format(const PackOptions& options) {
   namespace fs = std::filesystem;
   fs::path dir(options.source_dir);
   std::error_code ec;
+  // As every explicit format reports it: a missing source is the input's fault (exit 3).
+  if (!fs::is_directory(dir, ec))
+    throw DataError(fmt::format("{}: not a directory", options.source_dir));
   if (fs::exists(dir / "data_batch_1.bin", ec)) return "cifar10";
   if (fs::exists(dir / "train.bin", ec) && fs::exists(dir / "fine_label_names.txt", ec))
     return "cifar100";

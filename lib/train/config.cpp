@@ -213,7 +213,8 @@ void add_device_options(po::options_description& run, TrainConfig& c) {
       ("precision", po::value(&c.precision)->default_value(c.precision),
        "fp32 (strict), tf32 (CUDA tensor cores) or bf16 (CUDA: mixed precision, bf16 "
        "activations, f32 weights, statistics and optimizer; CPU with AVX512-BF16 or AMX: "
-       "convolutions on bf16 operands with f32 results)")
+       "convolutions on bf16 operands with f32 results, and the airbench networks' "
+       "activations in bf16)")
       ("deterministic",
        po::value(&c.deterministic)->default_value(c.deterministic)->implicit_value(true),
        "CUDA: deterministic cuDNN algorithms only (bitwise repeatable runs)")

@@ -267,6 +267,9 @@ TEST(IdxPack, AutoDetectsFromDirectoryName) {
                     "unknown format 'imagenet'");
   EXPECT_THROW_WITH(pack_dataset({"auto", out.path().string(), out / "d.h5"}), UsageError,
                     "cannot detect");
+  // A missing source is the input's fault, as with an explicit format (exit 3, not 2).
+  EXPECT_THROW_WITH(pack_dataset({"auto", out / "missing", out / "e.h5"}), DataError,
+                    "missing: not a directory");
 }
 
 class IdxErrors : public ::testing::Test {

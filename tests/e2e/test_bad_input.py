@@ -124,6 +124,12 @@ with tempfile.TemporaryDirectory() as tmp:
     run(train + ["--data", good, "--device", "cpu", "--precision", "tf32"], EXIT_USAGE,
         "precision")
     run(["bench", "--device", "cpu", "--precision", "tf32"], EXIT_USAGE, "precision")
+    # --deterministic as train's, a bare flag or a value, on every command (the precision and
+    # the missing checkpoint are then the only errors)
+    run(["bench", "--deterministic", "--device", "cpu", "--precision", "tf32"], EXIT_USAGE,
+        "precision")
+    run(["bench", "--deterministic", "true", "--device", "cpu", "--precision", "tf32"],
+        EXIT_USAGE, "precision")
     # bf16 on a CPU without bf16 arithmetic (oneDNN capped below AVX512-BF16 here)
     no_bf16 = {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}
     run(train + ["--data", good, "--device", "cpu", "--precision", "bf16"], EXIT_USAGE,
@@ -137,6 +143,8 @@ with tempfile.TemporaryDirectory() as tmp:
     run(train + ["--data", good, "--config", cfg], EXIT_USAGE, "warp-speed")
     run(["eval", "--checkpoint", os.path.join(tmp, "none.h5"), "--data", good], EXIT_DATA,
         "none.h5")
+    run(["eval", "--deterministic", "false", "--checkpoint", os.path.join(tmp, "none.h5"),
+         "--data", good], EXIT_DATA, "none.h5")
 
     # A split without images: nothing to train on, and an evaluation of 0 of 0 images
     empty_test = os.path.join(tmp, "empty_test.h5")
