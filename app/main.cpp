@@ -4,6 +4,7 @@
 #include <cstring>
 #include <exception>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -78,14 +79,21 @@ int main(int argc, char** argv) {
   if (std::strcmp(argv[1], "verify") == 0)
     return exit_code_of(
         [&] { return dp::run_verify(std::vector<std::string>(argv + 2, argv + argc)); });
-  dp::MpiSession mpi(&argc, &argv);
-  dp::log::set_rank(mpi.rank(), mpi.world_size());
+  // Start-up's refusals (MPI's thread level, a launch Slurm and MPI disagree on) are the same
+  // on every rank: each reports its own and ends, MPI finalised.
+  std::optional<dp::MpiSession> mpi;
+  if (const int code = exit_code_of([&] {
+        mpi.emplace(&argc, &argv);
+        return 0;
+      }))
+    return code;
+  dp::log::set_rank(mpi->rank(), mpi->world_size());
   // Read after MPI_Init, which may remove the launcher's own arguments.
   const std::string command = argv[1];
   const std::vector<std::string> args(argv + 2, argv + argc);
-  const int code = exit_code_of([&] { return dispatch(command, args, mpi); });
+  const int code = exit_code_of([&] { return dispatch(command, args, *mpi); });
   // A preempted run stops on every rank together, after its checkpoint: nothing to abort.
-  if (code != 0 && code != static_cast<int>(dp::ExitCode::preempted) && mpi.world_size() > 1)
-    mpi.abort(code);
+  if (code != 0 && code != static_cast<int>(dp::ExitCode::preempted) && mpi->world_size() > 1)
+    mpi->abort(code);
   return code;
 }

@@ -3,8 +3,6 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "core/log.h"
-
 namespace dp {
 
 std::optional<std::string> slurm_launch_mismatch(const char* slurm_ntasks, const char* slurm_procid,
@@ -38,15 +36,20 @@ std::optional<std::string> thread_level_problem(int provided) {
       provided);
 }
 
-MpiSession::MpiSession(int* argc, char*** argv) {
-  int provided = 0;
+MpiRuntime::MpiRuntime(int* argc, char*** argv) {
   // FUNNELED: only the main thread calls MPI (the prefetch thread never does).
-  DP_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
-  if (auto problem = thread_level_problem(provided)) {
-    log::error("{}", *problem);
-    MPI_Finalize();
-    std::exit(static_cast<int>(ExitCode::communication));
-  }
+  DP_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided_));
+}
+
+MpiRuntime::~MpiRuntime() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+
+MpiSession::MpiSession(int* argc, char*** argv) : runtime_(argc, argv) {
+  if (auto problem = thread_level_problem(runtime_.provided()))
+    throw Error(ExitCode::communication, *problem);
   // Errors come back as codes we turn into exceptions, instead of MPI aborting silently.
   DP_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
   DP_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
@@ -63,25 +66,12 @@ MpiSession::MpiSession(int* argc, char*** argv) {
     DP_MPI_CHECK(MPI_Comm_rank(local.comm, &local_rank_));
     DP_MPI_CHECK(MPI_Comm_size(local.comm, &local_size_));
   }
-
   if (std::getenv("OMPI_COMM_WORLD_SIZE") == nullptr) {
-    auto mismatch = slurm_launch_mismatch(std::getenv("SLURM_NTASKS"), std::getenv("SLURM_PROCID"),
-                                          world_size_, rank_);
-    if (mismatch) {
-      // Before main's error handling exists; every singleton stops on its own (no abort:
-      // the processes do not share a communicator).
-      log::set_rank(rank_, world_size_);
-      log::error("{}", *mismatch);
-      MPI_Finalize();
-      std::exit(static_cast<int>(ExitCode::usage));
-    }
+    // Every singleton stops on its own (no abort: the processes share no communicator).
+    if (auto mismatch = slurm_launch_mismatch(std::getenv("SLURM_NTASKS"),
+                                              std::getenv("SLURM_PROCID"), world_size_, rank_))
+      throw UsageError(*mismatch);
   }
-}
-
-MpiSession::~MpiSession() {
-  int finalized = 0;
-  MPI_Finalized(&finalized);
-  if (!finalized) MPI_Finalize();
 }
 
 void MpiSession::abort(int code) const {

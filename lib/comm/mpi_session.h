@@ -1,5 +1,6 @@
 // MPI for the whole process: MpiSession initialises MPI on construction and finalises it on
-// destruction (RAII), and knows this process's rank, world size and node-local rank.
+// destruction (RAII, through MpiRuntime), and knows this process's rank, world size and
+// node-local rank.
 // DP_MPI_CHECK turns an MPI error code into a dp::Error(communication) with MPI's message.
 #pragma once
 
@@ -39,14 +40,27 @@ std::optional<std::string> thread_level_problem(int provided);
 
 namespace dp {
 
+// MPI_Init_thread on construction, MPI_Finalize on destruction (unless something finalised
+// already): MpiSession's first member, so a constructor that throws after MPI started still
+// finalises it.
+class MpiRuntime {
+ public:
+  MpiRuntime(int* argc, char*** argv);
+  ~MpiRuntime();
+  MpiRuntime(const MpiRuntime&) = delete;
+  MpiRuntime& operator=(const MpiRuntime&) = delete;
+  int provided() const { return provided_; }  // the thread level MPI gives
+
+ private:
+  int provided_ = 0;
+};
+
 class MpiSession {
  public:
-  // Stops the process with exit code 2 (usage) and one error line when Slurm's task count or
-  // rank disagrees with MPI's (see slurm_launch_mismatch).
+  // Throws dp::Error(communication) where MPI lacks the thread level dptrain needs, and a
+  // UsageError when Slurm's task count or rank disagrees with MPI's (see
+  // slurm_launch_mismatch).
   MpiSession(int* argc, char*** argv);
-  ~MpiSession();
-  MpiSession(const MpiSession&) = delete;
-  MpiSession& operator=(const MpiSession&) = delete;
 
   int rank() const { return rank_; }
   int world_size() const { return world_size_; }
@@ -57,6 +71,7 @@ class MpiSession {
   [[noreturn]] void abort(int code) const;
 
  private:
+  MpiRuntime runtime_;
   int rank_ = 0, world_size_ = 1, local_rank_ = 0, local_size_ = 1;
 };
 

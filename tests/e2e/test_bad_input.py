@@ -137,6 +137,9 @@ with tempfile.TemporaryDirectory() as tmp:
     run(["bench", "--device", "cpu", "--precision", "bf16"], EXIT_USAGE, "--precision bf16",
         no_bf16)
     run(["frobnicate"], EXIT_USAGE, "frobnicate")
+    # srun without MPI support: a singleton Slurm calls task 2 of 4 stops alone, in one line
+    run(["inspect", good], EXIT_USAGE, "Slurm started this process as task 2 of 4",
+        {"SLURM_NTASKS": "4", "SLURM_PROCID": "2"})
     cfg = os.path.join(tmp, "bad.cfg")
     with open(cfg, "w") as f:
         f.write("epochs = 2\nwarp-speed = 9\n")
