@@ -172,7 +172,11 @@ void save_checkpoint(const std::string& path, const CheckpointSections& sections
   write_durably(tmp, image);
   std::error_code ec;
   fs::rename(tmp, path, ec);
-  if (ec) throw IoError(fmt::format("{}: cannot rename checkpoint into place: {}", path, ec.message()));
+  if (ec) {
+    std::error_code ignored;  // a full-size copy that nothing reads: not left on a failing disk
+    fs::remove(tmp, ignored);
+    throw IoError(fmt::format("{}: cannot rename checkpoint into place: {}", path, ec.message()));
+  }
   sync_path(parent_directory(path), true);
 }
 

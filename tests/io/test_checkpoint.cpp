@@ -66,5 +66,14 @@ TEST(Checkpoint, FailedSaveLeavesPreviousCheckpointIntact) {
   EXPECT_EQ(back, w);
 }
 
+TEST(Checkpoint, FailedRenameRemovesTheTemporaryFile) {
+  testing::TempDir dir;
+  // A non-empty directory in the checkpoint's place: the rename fails after the whole write.
+  std::filesystem::create_directories(dir.file("c.h5") + "/x");
+  std::vector<float> w = {1, 2};
+  EXPECT_THROW(save_checkpoint(dir.file("c.h5"), {{{"w", {2}, w.data()}}, {}, {}}, {}), IoError);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("c.h5.tmp")));
+}
+
 }  // namespace
 }  // namespace dp
