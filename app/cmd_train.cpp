@@ -3,6 +3,7 @@
 #include "comm/mpi_session.h"
 #include "train/config.h"
 #include "train/preemption_signal.h"
+#include "train/same_config_check.h"
 #include "train/same_input_check.h"
 #include "train/trainer.h"
 
@@ -11,6 +12,7 @@ namespace dp {
 int run_train(const std::vector<std::string>& args, MpiSession& mpi) {
   TrainConfig config;
   if (!parse_train_config(args, config)) return 0;
+  check_same_config_on_all_ranks(config);
   check_same_input_on_all_ranks("--data", config.data);
   // SIGUSR1/SIGTERM now mean "checkpoint and stop"; the handlers stay for the process's life.
   const PreemptionSignal signal;

@@ -46,9 +46,15 @@ std::string input_fingerprint(const std::string& path) {
   return std::to_string(size) + " " + hash.finish_hex();
 }
 
-void check_same_input_on_all_ranks(const std::string& option, const std::string& path) {
-  int rank = 0, size = 1;
+void throw_agreed_verdict(const Error& error) {
+  int rank = 0;
   DP_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+  if (rank != 0) std::this_thread::sleep_for(std::chrono::seconds(20));
+  throw error;
+}
+
+void check_same_input_on_all_ranks(const std::string& option, const std::string& path) {
+  int size = 1;
   DP_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size));
   if (size == 1) return;
   std::vector<char> mine(kRecordBytes, '\0');
@@ -74,11 +80,7 @@ void check_same_input_on_all_ranks(const std::string& option, const std::string&
         "option {}: rank {} reads {}, which is not the same file as rank 0's {}: every rank "
         "must read the same dataset",
         option, r, describe(r), describe(0));
-    // Every rank knows; rank 0 alone reports it, so the job log holds one line, and its
-    // MPI_Abort (app/main.cpp) ends the others. They still fail on their own should that
-    // abort not arrive.
-    if (rank != 0) std::this_thread::sleep_for(std::chrono::seconds(20));
-    throw DataError(message);
+    throw_agreed_verdict(DataError(message));
   }
 }
 

@@ -7,6 +7,8 @@
 
 #include <string>
 
+#include "core/error.h"
+
 namespace dp {
 
 // Collective over MPI_COMM_WORLD (call it on every rank, with `option` the same everywhere).
@@ -14,6 +16,11 @@ namespace dp {
 // when the fingerprints disagree. A rank whose file is missing or unreadable does not count as
 // different: opening it fails next, with its own clear message.
 void check_same_input_on_all_ranks(const std::string& option, const std::string& path);
+
+// Ends a check whose verdict every rank reached alike: rank 0 throws `error` at once, so the
+// job log holds one line and its MPI_Abort (app/main.cpp) ends the others; they throw it too,
+// should that abort not arrive within 20 s.
+[[noreturn]] void throw_agreed_verdict(const Error& error);
 
 // The fingerprint ("<size> <sha256 hex>"), or "" when the file cannot be read.
 std::string input_fingerprint(const std::string& path);

@@ -6,7 +6,9 @@ from another architecture, shortcut, --normalize or class count (`dptrain eval` 
 `--resume`): one clear error line naming the option or field, the documented exit code, no
 hang. Also what must not be lost: `eval --output` refuses the checkpoint, a metrics file and
 a missing folder, `--resume auto` without a checkpoint sets the old metrics.h5 aside
-instead of overwriting it, and `--overwrite` leaves none of the replaced run's checkpoints."""
+instead of overwriting it, and `--overwrite` leaves none of the replaced run's checkpoints.
+Ranks given different options (--lr, --epochs) are refused in one line naming the option and
+both values; --threads may differ."""
 import os
 import shutil
 import sys
@@ -181,5 +183,19 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("resume: an old (option-B) checkpoint under the default shortcut",
                        train("--resume", old, run="w", epochs="2"),
                        USAGE, ["--resume", "--shortcut B", "this run has A"])
+
+    # Every rank must run the same configuration (mpirun MPMD: one argument list per rank): a
+    # different --lr trains a wrong model, a different --epochs leaves a rank waiting alone.
+    check.expect_error("--lr differs between ranks", [], USAGE,
+                       ["option --lr", "rank 1 has '5'", "rank 0 has '0.1'"],
+                       mpmd=[train(run="m", lr="0.1"), train(run="m", lr="5")], limit=60)
+    check.expect_error("--epochs differs between ranks", [], USAGE,
+                       ["option --epochs", "rank 1 has '2'", "rank 0 has '1'"],
+                       mpmd=[train(run="m"), train(run="m", epochs="2")], limit=60)
+    # A node's own settings may differ (--threads; --data is compared by content).
+    code, err, _, took = check.run([], mpmd=[train(run="t"), train(run="t", threads="2")],
+                                   limit=120)
+    check.record(code == 0, "--threads may differ between ranks",
+                 f"exit {code} in {took:.1f} s {err.strip()[-300:]}")
 
 check.finish()
