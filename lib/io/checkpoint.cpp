@@ -48,6 +48,11 @@ void read_section(const h5::File& file, const std::string& section,
 
 CheckpointMeta read_meta(const h5::File& file) {
   CheckpointMeta meta;
+  // Packed datasets and metrics files name their format (checkpoints do not) beside a
+  // format_version of their own.
+  if (file.has_attribute("format"))
+    throw DataError(fmt::format("{}: not a checkpoint (a '{}' file)", file.filename(),
+                                file.string_attribute("format")));
   if (!file.has_attribute("format_version"))
     throw DataError(fmt::format("{}: not a dptrain checkpoint (no format_version)", file.filename()));
   meta.ints["format_version"] = file.int_attribute("format_version");

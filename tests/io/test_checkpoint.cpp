@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "io/checkpoint.h"
+#include "io/hdf5.h"
 #include "temp_dir.h"
 
 namespace dp {
@@ -64,6 +65,27 @@ TEST(Checkpoint, FailedSaveLeavesPreviousCheckpointIntact) {
   std::vector<float> back(2);
   load_checkpoint(dir.file("c.h5"), {{{"w", {2}, back.data()}}, {}, {}});
   EXPECT_EQ(back, w);
+}
+
+TEST(Checkpoint, AMetricsFileOrDatasetIsNotACheckpoint) {
+  testing::TempDir dir;
+  for (const char* format : {"dptrain-metrics", "dptrain-dataset"}) {
+    {
+      h5::File file(dir.file("other.h5"), h5::File::Mode::create_truncate);
+      file.set_attribute("format", std::string(format));
+      file.set_attribute("format_version", int64_t{1});
+    }
+    std::vector<float> w(2);
+    try {
+      load_checkpoint(dir.file("other.h5"), {{{"w", {2}, w.data()}}, {}, {}});
+      ADD_FAILURE() << format << " loaded as a checkpoint";
+    } catch (const DataError& e) {
+      EXPECT_NE(
+          std::string(e.what()).find(std::string("not a checkpoint (a '") + format + "' file)"),
+          std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 TEST(Checkpoint, FailedRenameRemovesTheTemporaryFile) {
