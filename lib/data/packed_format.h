@@ -36,8 +36,9 @@ inline constexpr const char* kFormat = "dptrain-dataset";
 inline constexpr int64_t kFormatVersion = 1;
 // Images are chunked one row per chunk: each chunk carries a Fletcher-32 checksum, and a read
 // verifies whole chunks, so a shuffled batch reads and checks only its own rows (with 256-row
-// chunks every row read pulled and checksummed 256 rows: 80x slower; measured in
-// tests/bench/results/2026-12-02-cpu-integrity-checksums.txt). Labels are read whole once.
+// chunks every row read would pull and checksum 256 rows; measurements:
+// tests/bench/results/code-measurements-data-io.md, 'packed_format.h: one row per chunk').
+// Labels are read whole once.
 inline constexpr unsigned kChunkRows = 1;
 inline constexpr unsigned kLabelChunkRows = 4096;
 // The layout of files packed before checksums (format_version 1 without filters): 256 rows a

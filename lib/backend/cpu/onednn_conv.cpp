@@ -1,7 +1,8 @@
 // Convolution on oneDNN: forward, backward-data and backward-weights primitives, one cache
 // entry per geometry. Weights use format_tag::any so oneDNN picks its fastest blocked layout,
 // with a cached reorder from / to PyTorch's OIHW (the weights change every training step, so
-// the reorder runs on every call; it is a few percent of a step).
+// the reorder runs on every call, a small part of a step; measurements:
+// tests/bench/results/code-measurements-backend.md, 'onednn_conv.cpp: weight reorders').
 //
 // Activations come and go in the layout their tensors carry (activation_layout.h): NHWC, or
 // nChw16c inside stages of 32+ channels. Two algorithms:
@@ -229,9 +230,9 @@ bool padded_winograd_wanted(const Conv2dGeometry& g, const ConvLayouts& l) {
 // bf16 backward-data of a stride-1 convolution with "same" padding (pad = (k - 1) / 2) is the
 // forward convolution of the output gradient with the weights transposed (input <-> output
 // channels) and flipped in both spatial directions (padded pad before, pad + trim after: a
-// trimmed output's missing rows read as zero), and oneDNN's bf16 forward kernels
-// (brgconv) run it 1.2-2.4x faster than its bf16 backward-data kernels on airbench94's layers
-// (tests/bench/results/2026-12-03-cpu-airbench94-bf16-activations.txt).
+// trimmed output's missing rows read as zero), and oneDNN's bf16 forward kernels (brgconv) run
+// it faster than its bf16 backward-data kernels on airbench94's layers (measurements:
+// tests/bench/results/code-measurements-backend.md, 'onednn_conv.cpp: bf16 dx as forward').
 bool data_grad_as_forward(const Conv2dGeometry& g) {
   return g.stride == 1 && g.kernel % 2 == 1 && g.pad == (g.kernel - 1) / 2;
 }

@@ -1,8 +1,8 @@
 // A convolution over small patches with its bias and the GELU after it, in one pass, on
 // AVX512-BF16 CPUs: airbench's whitening layer (2x2 over 3 channels to 24, then GELU), whose
 // pieces on oneDNN (a 3-channel bf16 convolution writing nChw16c, a reorder to NHWC, the bias
-// and the GELU) were several times slower than this one op
-// (tests/bench/results/2026-12-04-cpu-airbench94-whitening-gelu.txt).
+// and the GELU) run slower than this one op (measurements:
+// tests/bench/results/code-measurements-backend.md, 'patch_conv_gelu.h: one fused op').
 //
 // Each output pixel's taps (stride 1, no padding: k * k * c_in of them, at most 32) are read
 // from the k input rows it spans, copied per thread to f32 rounded to bf16 as the bf16

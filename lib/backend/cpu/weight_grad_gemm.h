@@ -1,13 +1,11 @@
 // The bf16 weight gradient of wide convolutions as im2col + one GEMM per chunk of pixels.
 //
 // Why: oneDNN 2.6's bf16 backward-weights kernels (jit, not brgconv) run airbench94's
-// 256-channel 3x3 layers well below its bf16 matmul: on AMX at a third of the forward's rate
-// (a fifth on the 3x3 map), where gathering each output pixel's 3x3 input window into a row
-// (im2col) and multiplying on oneDNN's matmul takes 0.7x their time on the 7x7 maps and 0.2x on
-// the 3x3 one (tests/bench/results/2026-12-03-cpu-airbench94-bf16-activations.txt); on
-// AVX512-BF16 without AMX the matmul runs 1.5x the kernel's rate
-// (tests/bench/results/2026-12-04-cpu-bf16-layout-without-amx.txt). On 64 input channels and
-// fewer the rows are short and the gather costs more than it saves.
+// 256-channel 3x3 layers well below its bf16 matmul, on AMX and on AVX512-BF16 without AMX, so
+// gathering each output pixel's 3x3 input window into a row (im2col) and multiplying on
+// oneDNN's matmul takes less time than they do. On 64 input channels and fewer the rows are
+// short and the gather costs more than it saves (measurements:
+// tests/bench/results/code-measurements-backend.md, 'weight_grad_gemm.h: im2col + GEMM').
 //
 // dW [C_out, taps * C_in] = dY^T [C_out, P] x col [P, taps * C_in] over the P = N * Ho * Wo
 // output pixels, col's columns tap-major ([kh][kw][c]), summed in f32 chunk by chunk so the
@@ -29,7 +27,8 @@ namespace dp::cpu {
 class WeightGradGemm {
  public:
   // Pixels per GEMM: col's chunk is that many rows of taps * C_in bf16 (19 MB at 256 channels
-  // and the default 4096, which ran fastest of 2048, 4096, 8192 and all at once).
+  // and the default 4096, the fastest of the chunk sizes tried; measurements:
+  // tests/bench/results/code-measurements-backend.md, 'weight_grad_gemm.h: kChunkPixels').
   static constexpr int64_t kChunkPixels = 4096;
   // col's pixel blocks: chunks are whole blocks, the last one zero-padded.
   static constexpr int64_t kPixelBlock = 32;
