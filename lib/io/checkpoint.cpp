@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "io/durable_file.h"
 #include "io/hdf5.h"
 
 namespace fs = std::filesystem;
@@ -72,80 +73,16 @@ CheckpointMeta read_meta(const h5::File& file) {
   return meta;
 }
 
-// An open file descriptor, closed once. close() reports the close's own failure (where a
-// write's deferred error can surface); the destructor, reached only on another failure,
-// ignores it.
-class FileDescriptor {
- public:
-  FileDescriptor(const std::string& path, int flags, mode_t mode = 0)
-      : fd_(::open(path.c_str(), flags, mode)) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) (void)::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  bool is_open() const { return fd_ >= 0; }
-  int get() const { return fd_; }
-  int close() { return ::close(std::exchange(fd_, -1)); }
-
- private:
-  int fd_;
-};
-
-// Pushes a file's (or directory's) data to stable storage: the rename that publishes a
-// checkpoint must not reach the disk before the checkpoint's own bytes do.
-void sync_path(const std::string& path, bool directory) {
-  FileDescriptor fd(path,
-                    directory ? (O_RDONLY | O_DIRECTORY | O_CLOEXEC) : (O_RDONLY | O_CLOEXEC));
-  if (!fd.is_open())
-    throw IoError(fmt::format("{}: cannot open to sync: {}", path, std::strerror(errno)));
-  const int rc = ::fsync(fd.get());
-  const int err = errno;
-  // Some file systems (and /proc-like mounts) do not support fsync on directories.
-  if (rc != 0 && !(directory && (err == EINVAL || err == EROFS)))
-    throw IoError(fmt::format("{}: fsync failed: {}", path, std::strerror(err)));
-}
-
-// Writes `bytes` to `path` (created or truncated) and fsyncs it; on any failure removes the
-// partial file and throws IoError with the system's reason (ENOSPC, EFBIG, EACCES, EROFS...).
-void write_durably(const std::string& path, const std::vector<uint8_t>& bytes) {
-  auto fail = [&](const char* what) {
-    const int err = errno;
-    ::unlink(path.c_str());
-    throw IoError(
-        fmt::format("{}: cannot write checkpoint: {} failed: {}", path, what, std::strerror(err)));
-  };
-  FileDescriptor fd(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (!fd.is_open()) fail("open");
-  for (size_t done = 0; done < bytes.size();) {
-    const ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      if (n == 0) errno = ENOSPC;
-      fail("write");
-    }
-    done += size_t(n);
-  }
-  if (::fsync(fd.get()) != 0) fail("fsync");
-  if (fd.close() != 0) fail("close");
-}
-
-std::string parent_directory(const std::string& path) {
-  fs::path parent = fs::path(path).parent_path();
-  return parent.empty() ? std::string(".") : parent.string();
-}
-
 }  // namespace
 
 void save_checkpoint(const std::string& path, const CheckpointSections& sections,
                      const CheckpointMeta& meta, bool checksums) {
-  const std::string tmp = path + ".tmp";
   const h5::Checksum checksum = checksums ? h5::Checksum::fletcher32 : h5::Checksum::none;
   std::vector<uint8_t> image;
   {
-    // Built in memory, then written with plain checked writes (write_durably): a full disk or
-    // a read-only directory is then an IoError, never a half-closed HDF5 file.
-    h5::File file(tmp, h5::File::Mode::create_in_memory);
+    // Built in memory, then written with plain checked writes (replace_durably): a full disk
+    // or a read-only directory is then an IoError, never a half-closed HDF5 file.
+    h5::File file(path, h5::File::Mode::create_in_memory);
     file.set_attribute("format_version", kCheckpointFormatVersion);
     std::vector<std::string> int_keys, string_keys;
     for (const auto& [key, value] : meta.ints) {
@@ -174,15 +111,7 @@ void save_checkpoint(const std::string& path, const CheckpointSections& sections
     }
     image = file.image();
   }
-  write_durably(tmp, image);
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;  // a full-size copy that nothing reads: not left on a failing disk
-    fs::remove(tmp, ignored);
-    throw IoError(fmt::format("{}: cannot rename checkpoint into place: {}", path, ec.message()));
-  }
-  sync_path(parent_directory(path), true);
+  replace_durably(path, image, "checkpoint");
 }
 
 CheckpointMeta load_checkpoint(const std::string& path, const CheckpointSections& sections) {

@@ -196,12 +196,13 @@ class File : public Object {
   // backing store); `filename` only names it in messages. Its bytes come from image(), for a
   // writer that puts them on disk itself and can tell a full disk from a bug: HDF5 1.10 cannot
   // close a file whose writes failed, and crashes when the library shuts down at exit.
+  // open_in_memory: an existing file read whole into such a file, to be changed there.
   // Files are created in HDF5's 1.8 file format, and datasets created in a file this class
   // opened for writing get the 1.10 chunk indexes: superblock v2, v2 object headers (groups,
   // attributes, dataset layouts and filter pipelines) and the chunk indexes (fixed and
   // extensible arrays) carry checksums that HDF5 verifies on every read, so a flipped
   // metadata byte fails the read, not silently.
-  enum class Mode { read, read_write, create_truncate, create_in_memory };
+  enum class Mode { read, read_write, create_truncate, create_in_memory, open_in_memory };
   File(const std::string& filename, Mode mode);
   const std::string& filename() const { return filename_; }
   std::vector<uint8_t> image();  // the whole file as bytes (flushes first)

@@ -75,7 +75,10 @@ File::File(const std::string& filename, Mode mode) : filename_(filename) {
     if (!std::filesystem::exists(filename))
       throw DataError(fmt::format("{}: file not found", filename));
     const unsigned access = mode == Mode::read ? H5F_ACC_RDONLY : H5F_ACC_RDWR;
-    id = DP_H5_CHECK(H5Fopen(filename.c_str(), access, H5P_DEFAULT),
+    Handle fapl(DP_H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), filename), H5Pclose);
+    if (mode == Mode::open_in_memory)  // read whole; changes never written back
+      DP_H5_CHECK(H5Pset_fapl_core(fapl.id(), 1 << 20, /*backing_store=*/false), filename);
+    id = DP_H5_CHECK(H5Fopen(filename.c_str(), access, fapl.id()),
                      filename + ": cannot open HDF5 file");
   }
   handle_ = Handle(id, H5Fclose);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "io/durable_file.h"
 #include "io/hdf5.h"
 
 namespace dp {
@@ -151,7 +152,9 @@ void truncate_fields(const h5::Group& group, const Field& fields, const char* co
 }  // namespace
 
 MetricsWriter::MetricsWriter(const std::string& path)
-    : path_(path), file_(std::make_unique<h5::File>(path, h5::File::Mode::read_write)) {}
+    : path_(path), file_(std::make_unique<h5::File>(path, h5::File::Mode::open_in_memory)) {}
+
+void MetricsWriter::publish() { replace_durably(path_, file_->image(), "metrics file"); }
 
 std::unique_ptr<MetricsWriter> MetricsWriter::reopen(
     const std::string& path, int64_t epochs, int64_t steps,
@@ -171,14 +174,14 @@ std::unique_ptr<MetricsWriter> MetricsWriter::reopen(
   h5::Group resumes = file.require_group("resumes");
   h5::Group entry = resumes.create_group(std::to_string(resumes.children().size() + 1));
   for (const auto& [key, value] : resume_info) entry.set_attribute(key, value);
-  file.flush();
+  writer->publish();
   return writer;
 }
 
 MetricsWriter::MetricsWriter(const std::string& path,
                              const std::map<std::string, std::string>& config,
                              const std::map<std::string, std::string>& build_info)
-    : path_(path), file_(std::make_unique<h5::File>(path, h5::File::Mode::create_truncate)) {
+    : path_(path), file_(std::make_unique<h5::File>(path, h5::File::Mode::create_in_memory)) {
   file_->set_attribute("format", std::string("dptrain-metrics"));
   file_->set_attribute("format_version", int64_t{1});
   h5::Group config_group = file_->create_group("config");
@@ -188,7 +191,7 @@ MetricsWriter::MetricsWriter(const std::string& path,
   h5::Group history = file_->create_group("history");
   for (const auto& field : kHistoryFields) history.write<double>(field.name, {0}, nullptr, 64);
   create_fields(file_->create_group("steps"), kStepFields, 1024);
-  file_->flush();
+  publish();
 }
 
 MetricsWriter::~MetricsWriter() = default;
@@ -204,7 +207,7 @@ void MetricsWriter::flush_steps() {
     steps.dataset(field.name).append_rows<double>(column.size(), column.data());
   }
   pending_steps_.clear();
-  file_->flush();
+  publish();
 }
 
 void MetricsWriter::append_epoch(const EpochRecord& record) {
@@ -214,12 +217,13 @@ void MetricsWriter::append_epoch(const EpochRecord& record) {
     double value = field.get(record);
     history.dataset(field.name).append_rows<double>(1, &value);
   }
-  file_->flush();
+  publish();
 }
 
 void MetricsWriter::write_final(const EvaluationResult& result,
                                 const std::vector<std::string>& class_names) {
   write_evaluation(*file_, "final", result, class_names);
+  publish();
 }
 
 }  // namespace dp

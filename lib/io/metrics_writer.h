@@ -96,6 +96,9 @@ class MetricsWriter {
 
  private:
   explicit MetricsWriter(const std::string& path);  // reopen
+  // The file lives in memory; each change ends by replacing the file on disk whole
+  // (replace_durably), so a full disk or a killed rank 0 leaves the last published file.
+  void publish();
   std::string path_;
   std::unique_ptr<h5::File> file_;
   std::vector<StepRecord> pending_steps_;

@@ -1,6 +1,6 @@
 """Faults: a rank SIGKILLed at a random step, a rank that stalls while the other waits in a
-collective (--collective-timeout), a full disk while writing a checkpoint (RLIMIT_FSIZE), and a
-read-only run directory. Each must end the job with a non-zero exit, never hang, and where a
+collective (--collective-timeout), a full disk while writing a checkpoint or replacing
+metrics.h5 (RLIMIT_FSIZE), and a read-only run directory. Each must end the job with a non-zero exit, never hang, and where a
 run had finished epochs, leave metrics.h5 readable with every one of them and the last good
 checkpoint intact."""
 import filecmp
@@ -61,12 +61,13 @@ with tempfile.TemporaryDirectory() as tmp:
         shutil.copy(os.path.join(out, run, "checkpoint.h5"), saved)
         return saved
 
-    def after_failed_epoch2(run, saved):
-        """metrics.h5 holds epochs 1 and 2; checkpoint.h5 is still epoch 1's, and loads."""
+    def after_failed_epoch2(run, saved, rows=(1, 2)):
+        """metrics.h5 holds epochs 1 and 2 (`rows`); checkpoint.h5 is still epoch 1's, and
+        loads."""
         epochs = finished_epochs(run)
         ckpt = os.path.join(out, run, "checkpoint.h5")
         same = filecmp.cmp(saved, ckpt, shallow=False)
-        check.record(epochs == [1, 2] and same, f"{run}: finished work kept",
+        check.record(epochs == list(rows) and same, f"{run}: finished work kept",
                      f"metrics epochs {epochs}, checkpoint.h5 unchanged: {same}")
         code, err, _, _ = check.run(["eval", "--checkpoint", ckpt, "--data", data, "--threads",
                                      "1", "--output", os.path.join(tmp, run + "-eval.h5")])
@@ -91,18 +92,35 @@ with tempfile.TemporaryDirectory() as tmp:
                        env=dict(os.environ, PMIX_MCA_gds="hash"))
     after_failed_epoch2("full", saved)
 
-    # Read-only run directory at the epoch-2 checkpoint. As root, permissions do not bind, so
-    # dptrain runs as nobody there.
+    # Full disk while replacing metrics.h5 (its first replacement is the resume's record):
+    # exit 6 naming it, every byte of it as it was, no .tmp left, the checkpoint as it was.
+    saved = good_first_epoch("fullm")
+    metrics = os.path.join(out, "fullm", "metrics.h5")
+    with open(metrics, "rb") as f:
+        before = f.read()
+    limit = 4096
+    check.expect_error(f"full disk at metrics.h5 ({limit} byte file limit)",
+                       train("fullm", "--resume", "auto"), EXIT["io"], ["metrics.h5"], limit=90,
+                       preexec_fn=small_disk, env=dict(os.environ, PMIX_MCA_gds="hash"))
+    with open(metrics, "rb") as f:
+        kept = f.read() == before
+    check.record(kept and not os.path.exists(metrics + ".tmp"), "fullm: metrics.h5 byte for byte, "
+                 "no .tmp", f"metrics.h5 unchanged: {kept}")
+    after_failed_epoch2("fullm", saved, rows=(1,))
+
+    # Read-only run directory: metrics.h5 is replaced whole, so the resume's first write
+    # fails, before any training; metrics.h5 and the checkpoint stay as they were. As root,
+    # permissions do not bind, so dptrain runs as nobody there.
     user = {"user": "nobody", "group": "nogroup", "extra_groups": []} if os.geteuid() == 0 else {}
     if os.geteuid() == 0:
         shutil.chown(out, "nobody")
     run_dir = os.path.join(out, "ro")
     saved = good_first_epoch("ro", **user)
     os.chmod(run_dir, 0o555)
-    check.expect_error("read-only run directory at checkpoint", train("ro", "--resume", "auto"),
-                       EXIT["io"], ["checkpoint"], limit=90, **user)
+    check.expect_error("read-only run directory", train("ro", "--resume", "auto"),
+                       EXIT["io"], ["metrics.h5", "Permission denied"], limit=90, **user)
     os.chmod(run_dir, 0o755)
-    after_failed_epoch2("ro", saved)
+    after_failed_epoch2("ro", saved, rows=(1,))
 
     # A read-only output directory from the start: refused before any training.
     locked = os.path.join(tmp, "locked")

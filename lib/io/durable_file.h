@@ -1,0 +1,31 @@
+// Writing a file so that neither a killed process nor a full disk leaves a reader a damaged
+// one: the bytes go to "<path>.tmp", are fsync'ed, and the tmp is renamed over `path` (then
+// the folder is fsync'ed, so the rename does not reach the disk before the bytes). A failure
+// removes the tmp and leaves an earlier `path` whole.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dp {
+
+// Pushes a file's (or a directory's) data to stable storage; an IoError on failure (a
+// directory on a file system without fsync for directories passes).
+void sync_path(const std::string& path, bool directory);
+
+// Writes `bytes` to `path` (created or truncated) and fsyncs it; on any failure removes the
+// partial file and throws IoError "<path>: cannot write <what>: <call> failed: <reason>"
+// (ENOSPC, EFBIG, EACCES, EROFS...).
+void write_durably(const std::string& path, const std::vector<uint8_t>& bytes,
+                   const std::string& what);
+
+// write_durably to "<path>.tmp", then the rename over `path` and the folder's fsync. `what`
+// names the file in errors ("checkpoint", "metrics file").
+void replace_durably(const std::string& path, const std::vector<uint8_t>& bytes,
+                     const std::string& what);
+
+// The folder holding `path` ("." for a bare name).
+std::string parent_directory(const std::string& path);
+
+}  // namespace dp
