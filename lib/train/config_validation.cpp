@@ -1,0 +1,210 @@
+// `dptrain train`'s validation: every range and combination the options must satisfy, each
+// refusal one line naming the option (UsageError).
+#include <cmath>
+#include <string>
+
+#include "core/error.h"
+#include "nn/model.h"
+#include "train/augmentation.h"
+#include "train/checkpoint_files.h"
+#include "train/config.h"
+#include "train/config_parts.h"
+
+namespace dp {
+
+namespace {
+
+// Far beyond any real run; keeps the conversion to bucket bytes in range.
+constexpr double kMaxBucketMb = 1 << 20;  // 1 TiB
+
+void require(bool ok, const std::string& option, const std::string& why) {
+  if (!ok) throw UsageError(fmt::format("option --{}: {}", option, why));
+}
+
+// The options one schedule alone reads, checked only when it is the schedule (a config file's
+// options for a schedule the command line replaced stay unused: see
+// refuse_unread_schedule_options).
+void validate_step_schedule(const TrainConfig& c) {
+  require(c.lr_gamma > 0, "lr-gamma", "must be positive");
+  for (size_t i = 0; i < c.lr_milestones.size(); ++i) {
+    const double m = c.lr_milestones[i];
+    require(m > 0 && (i == 0 || m >= c.lr_milestones[i - 1]), "lr-milestones",
+            "must be positive and ascending");
+    // One at or past --epochs is never reached, as with torch's MultiStepLR (the run logs it).
+    require(c.lr_step_unit != "epoch" || m == std::floor(m), "lr-milestones",
+            "must be whole epochs with --lr-step-unit epoch");
+  }
+}
+
+void validate_onecycle_schedule(const TrainConfig& c) {
+  require(c.onecycle_anneal == "cos" || c.onecycle_anneal == "linear", "onecycle-anneal",
+          "must be cos or linear");
+  require(c.onecycle_pct_start > 0 && c.onecycle_pct_start < 1, "onecycle-pct-start",
+          "must be in (0, 1)");
+  require(c.onecycle_base_momentum >= 0 && c.onecycle_base_momentum < 1,
+          "onecycle-base-momentum", "must be in [0, 1)");
+  require(c.onecycle_max_momentum >= 0 && c.onecycle_max_momentum < 1, "onecycle-max-momentum",
+          "must be in [0, 1)");
+  require(c.onecycle_div_factor > 0, "onecycle-div-factor", "must be positive");
+  require(c.onecycle_final_div_factor > 0, "onecycle-final-div-factor", "must be positive");
+}
+
+void validate_piecewise_schedule(const TrainConfig& c) {
+  require(!c.lr_points.empty(), "lr-points", "is required by --lr-schedule piecewise");
+  for (size_t i = 0; i < c.lr_points.size(); ++i)
+    require(c.lr_points[i].first >= 0 && c.lr_points[i].first <= 1 && c.lr_points[i].second >= 0 &&
+                (i == 0 || c.lr_points[i].first > c.lr_points[i - 1].first),
+            "lr-points", "fractions must ascend within [0, 1] and factors be >= 0");
+}
+
+// The schedule options torch itself would refuse, named as ours.
+void validate_schedule(const TrainConfig& c) {
+  require(c.lr_schedule == "constant" || c.lr_schedule == "step" || c.lr_schedule == "cosine" ||
+              c.lr_schedule == "onecycle" || c.lr_schedule == "piecewise" ||
+              c.lr_schedule == "linear-warmup-decay",
+          "lr-schedule",
+          "must be constant, step, cosine, onecycle, piecewise or linear-warmup-decay");
+  require(c.lr_step_unit == "step" || c.lr_step_unit == "epoch", "lr-step-unit",
+          "must be step or epoch");
+  require(c.warmup_epochs >= 0 && c.warmup_epochs < c.epochs, "warmup-epochs",
+          "must be in [0, epochs)");
+  require(c.lr_step_unit != "epoch" || c.warmup_epochs == std::floor(c.warmup_epochs),
+          "warmup-epochs", "must be whole with --lr-step-unit epoch");
+  if (c.lr_schedule == "step") validate_step_schedule(c);
+  if (c.lr_schedule == "cosine")
+    require(c.min_lr >= 0 && c.min_lr <= c.lr, "min-lr", "must be in [0, --lr]");
+  if (c.lr_schedule == "onecycle") validate_onecycle_schedule(c);
+  if (c.lr_schedule == "piecewise") validate_piecewise_schedule(c);
+  if (c.lr_schedule == "linear-warmup-decay") {
+    require(c.lr_start_factor >= 0 && c.lr_end_factor >= 0, "lr-start-factor",
+            "and --lr-end-factor must be >= 0");
+    require(c.warmup_fraction > 0 && c.warmup_fraction < 1, "warmup-fraction", "must be in (0, 1)");
+  }
+}
+
+// The data, the model, the device and the augmentation.
+void validate_data_model(const TrainConfig& c) {
+  require(!c.data.empty(), "data", "is required (a file written by `dptrain pack`)");
+  require(c.epochs >= 1, "epochs", "must be at least 1");
+  require(c.batch_size >= 1, "batch-size", "must be at least 1");
+  require(c.crop_padding >= 0, "crop-padding", "must not be negative");
+  require(c.whiten_init >= 0, "whiten-init", "must not be negative");
+  require(c.translate >= 0, "translate", "must not be negative");
+  require(c.prefetch >= 2, "prefetch", "must be at least 2 (a batch is read while one computes)");
+  require(c.augment_on == "auto" || c.augment_on == "host" || c.augment_on == "device",
+          "augment-on", "must be auto, host or device");
+  nn::parse_shortcut(c.shortcut);  // the parser owns what --shortcut accepts
+  require(c.device == "auto" || c.device == "cpu" || c.device == "cuda", "device",
+          "must be auto, cpu or cuda");
+  require(c.threads >= 0, "threads", "must not be negative");
+  require(c.precision == "fp32" || c.precision == "tf32" || c.precision == "bf16", "precision",
+          "must be fp32, tf32 or bf16");
+  require(c.precision != "tf32" || c.device != "cpu", "precision",
+          "tf32 needs the CUDA backend (--device cuda or auto); the CPU backend has fp32 and bf16");
+  tta_views(c.tta);  // throws for a level it has no views for
+}
+
+// The optimizer, its parameter groups, the loss and the LR schedule.
+void validate_optimization(const TrainConfig& c) {
+  require(c.lr > 0, "lr", "must be positive");
+  require(c.momentum >= 0 && c.momentum < 1, "momentum", "must be in [0, 1)");
+  require(!c.nesterov || c.momentum > 0, "nesterov", "needs --momentum > 0");
+  require(c.weight_decay >= 0, "weight-decay", "must not be negative");
+  require(c.lookahead_every >= 0, "lookahead-every", "must not be negative");
+  require(c.lookahead_base > 0 && c.lookahead_base <= 1 && c.lookahead_power >= 0,
+          "lookahead-base", "must be in (0, 1], with --lookahead-power >= 0");
+  require(c.lookahead_start_epoch >= 0, "lookahead-start-epoch", "must not be negative");
+  require(c.lookahead_start_epoch < c.epochs, "lookahead-start-epoch",
+          "must be below the run's epochs (--epochs rounded up): the average would never start");
+  require(c.lookahead_every > 0 || (c.lookahead_start_epoch == 0 && !c.lookahead_each_epoch),
+          c.lookahead_start_epoch != 0 ? "lookahead-start-epoch" : "lookahead-each-epoch",
+          "needs --lookahead-every > 0");
+  require(c.bn_bias_lr_factor > 0, "bn-bias-lr-factor", "must be positive");
+  for (const std::string& value : c.freeze) parse_freeze(value);
+  require(c.label_smoothing >= 0 && c.label_smoothing < 1, "label-smoothing", "must be in [0, 1)");
+  require(c.loss_reduction == "mean" || c.loss_reduction == "sum", "loss-reduction",
+          "must be mean or sum");
+  require(c.dampening >= 0 && c.dampening <= 1, "dampening", "must be in [0, 1]");
+  require(!c.nesterov || c.dampening == 0, "nesterov", "needs --dampening 0 (as torch)");
+}
+
+// Evaluation, logging, checkpoints, resume and communication.
+void validate_run_control(const TrainConfig& c) {
+  require(c.eval_every >= 0, "eval-every", "must not be negative");
+  require(c.log_every >= 1, "log-every", "must be at least 1");
+  require(c.checkpoint_every >= 0, "checkpoint-every", "must not be negative");
+  require(c.checkpoint_every_steps >= 0, "checkpoint-every-steps", "must not be negative");
+  require(c.checkpoint_every_minutes >= 0, "checkpoint-every-minutes", "must not be negative");
+  require(c.keep_checkpoints >= 1, "keep-checkpoints", "must be at least 1");
+  // The run directory is <output-dir>/<run-name>: a path would put it elsewhere.
+  require(c.run_name.find('/') == std::string::npos && c.run_name != "." && c.run_name != "..",
+          "run-name", "must be a plain name (no '/', not . or ..); --output-dir says where");
+  require(!c.resume.empty(), "resume", "must be none, auto or a checkpoint file");
+  require(c.resume == "none" || !c.overwrite, "resume", "cannot be combined with --overwrite");
+  check_resume_option(c.resume);  // before the run directory exists: a typo leaves nothing
+  require(c.max_steps_per_epoch >= 0, "max-steps-per-epoch", "must not be negative");
+  require(c.stop_after_steps >= 0, "stop-after-steps", "must not be negative");
+  require(c.stop_after_steps == 0 || c.resume == "none", "stop-after-steps",
+          "cannot be combined with --resume (a benchmark of a run's first steps)");
+  require(c.comm == "auto" || c.comm == "nccl" || c.comm == "mpi", "comm",
+          "must be auto, nccl or mpi");
+  require(c.bucket_mb > 0 && c.bucket_mb <= kMaxBucketMb, "bucket-mb",
+          fmt::format("must be in (0, {}]", kMaxBucketMb));
+  require(c.max_consecutive_skips >= 1, "max-consecutive-skips", "must be at least 1");
+  require(c.collective_timeout >= 0, "collective-timeout", "must not be negative");
+}
+
+// The test-only fault, NaN and pause injection.
+void validate_test_hooks(const TrainConfig& c) {
+  require(c.fail_at_step >= 0, "fail-at-step", "must not be negative");
+  require(c.fail_rank >= 0, "fail-rank", "must not be negative");
+  require(c.fail_mode == "error" || c.fail_mode == "kill" || c.fail_mode == "stall", "fail-mode",
+          "must be error, kill or stall");
+  require(c.inject_nan_at_step >= 0, "inject-nan-at-step", "must not be negative");
+  require(c.inject_nan_rank >= 0, "inject-nan-rank", "must not be negative");
+  require(c.pause_at_step >= 0, "pause-at-step", "must not be negative");
+  require(c.inject_nan_steps >= 1, "inject-nan-steps", "must be at least 1");
+}
+
+// Every real-valued option is finite: the range checks below pass +inf where they test only a
+// lower bound (--lr inf, --weight-decay inf would train to NaN and exit 0).
+void validate_finite(const TrainConfig& c) {
+  const std::pair<double, const char*> values[] = {
+      {c.lr, "lr"},
+      {c.momentum, "momentum"},
+      {c.dampening, "dampening"},
+      {c.weight_decay, "weight-decay"},
+      {c.label_smoothing, "label-smoothing"},
+      {c.bn_bias_lr_factor, "bn-bias-lr-factor"},
+      {c.warmup_fraction, "warmup-fraction"},
+      {c.lr_start_factor, "lr-start-factor"},
+      {c.lr_end_factor, "lr-end-factor"},
+      {c.lr_gamma, "lr-gamma"},
+      {c.min_lr, "min-lr"},
+      {c.warmup_epochs, "warmup-epochs"},
+      {c.onecycle_pct_start, "onecycle-pct-start"},
+      {c.onecycle_base_momentum, "onecycle-base-momentum"},
+      {c.onecycle_max_momentum, "onecycle-max-momentum"},
+      {c.onecycle_div_factor, "onecycle-div-factor"},
+      {c.onecycle_final_div_factor, "onecycle-final-div-factor"},
+      {c.lookahead_base, "lookahead-base"},
+      {c.lookahead_power, "lookahead-power"},
+      {c.checkpoint_every_minutes, "checkpoint-every-minutes"},
+      {c.bucket_mb, "bucket-mb"},
+      {c.collective_timeout, "collective-timeout"}};
+  for (const auto& [value, option] : values)
+    require(std::isfinite(value), option, "must be finite");
+}
+
+}  // namespace
+
+void validate_train_config(const TrainConfig& c) {
+  validate_finite(c);
+  validate_data_model(c);
+  validate_optimization(c);
+  validate_schedule(c);
+  validate_run_control(c);
+  validate_test_hooks(c);
+}
+
+}  // namespace dp
