@@ -7,6 +7,7 @@
 #include "backend/cuda/runtime_handles.h"
 #include "comm/mpi_session.h"
 #include "comm/nccl_check.h"
+#include "comm/nccl_handle.h"
 #include "core/timer.h"
 
 namespace dp {
@@ -40,18 +41,13 @@ class NcclCommunicator : public Communicator {
     // Non-blocking: even initialisation can then be abandoned when a peer never joins.
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     config.blocking = 0;
-    enqueued(ncclCommInitRankConfig(&comm_, size_, id, rank_, &config), "ncclCommInitRank");
+    enqueued(ncclCommInitRankConfig(comm_.out(), size_, id, rank_, &config), "ncclCommInitRank");
   }
 
+  // While an error unwinds, peers may be gone: comm_'s own destructor then aborts, which is
+  // sure not to block.
   ~NcclCommunicator() override {
-    if (comm_ == nullptr) return;
-    // While an error unwinds, peers may be gone: only abort is sure not to block.
-    if (std::uncaught_exceptions() > 0) {
-      ncclCommAbort(comm_);
-    } else {
-      cudaStreamSynchronize(stream_.get());
-      ncclCommDestroy(comm_);
-    }
+    if (std::uncaught_exceptions() == 0) comm_.destroy_after(stream_.get());
   }
 
   int rank() const override { return rank_; }
@@ -123,9 +119,9 @@ class NcclCommunicator : public Communicator {
   }
 
   ncclComm_t live() {
-    if (comm_ == nullptr)
+    if (comm_.get() == nullptr)
       throw Error(ExitCode::communication, "NCCL communicator used after it was aborted");
-    return comm_;
+    return comm_.get();
   }
 
   // A non-blocking communicator may answer ncclInProgress: poll until the call is enqueued.
@@ -135,7 +131,7 @@ class NcclCommunicator : public Communicator {
     const double start = now_seconds();
     for (;;) {
       ncclResult_t state = ncclSuccess;
-      DP_NCCL_CHECK(ncclCommGetAsyncError(comm_, &state));
+      DP_NCCL_CHECK(ncclCommGetAsyncError(comm_.get(), &state));
       if (state == ncclSuccess) return;
       if (state != ncclInProgress)
         abort_with(fmt::format("{} failed: {}", what, ncclGetErrorString(state)));
@@ -150,7 +146,7 @@ class NcclCommunicator : public Communicator {
     DP_NCCL_CHECK(ncclCommGetAsyncError(live(), &state));
     if (state != ncclSuccess && state != ncclInProgress)
       abort_with(fmt::format("{}: asynchronous NCCL error: {} ({})", what,
-                             ncclGetErrorString(state), ncclGetLastError(comm_)));
+                             ncclGetErrorString(state), ncclGetLastError(comm_.get())));
   }
 
   void synchronize(const char* what) {
@@ -160,8 +156,7 @@ class NcclCommunicator : public Communicator {
   }
 
   [[noreturn]] void abort_with(const std::string& message) {
-    if (comm_ != nullptr) ncclCommAbort(comm_);
-    comm_ = nullptr;
+    comm_.abort();
     throw Error(ExitCode::communication,
                 fmt::format("NCCL rank {} of {}: {}; communicator aborted", rank_, size_, message));
   }
@@ -174,7 +169,7 @@ class NcclCommunicator : public Communicator {
   cuda::Stream stream_ = cuda::make_nonblocking_stream();
   cuda::Event compute_done_ = cuda::make_sync_event();
   cuda::DeviceArray<float> scratch_ = cuda::make_device_array<float>(1);  // the barrier's operand
-  ncclComm_t comm_ = nullptr;
+  NcclComm comm_;  // last: destroyed (or aborted) while the stream still exists
 };
 
 bool NcclPendingMean::test() {

@@ -23,7 +23,7 @@ std::unique_ptr<CapturedWork> capture_graph(cudaStream_t stream,
   } catch (...) {
     cudaGraph_t broken = nullptr;
     (void)cudaStreamEndCapture(stream, &broken);  // leaves capture mode whatever went wrong
-    if (broken) (void)cudaGraphDestroy(broken);
+    const Graph discarded(broken);
     (void)cudaGetLastError();
     throw;
   }

@@ -42,9 +42,7 @@ void* DeviceAllocator::take(size_t rounded) {
   cudaError_t status = cudaMalloc(&p, rounded);
   if (status == cudaErrorMemoryAllocation) {
     (void)cudaGetLastError();  // clear the sticky-free error state before retrying
-    for (auto& [size, block] : free_) cudaFree(block);
-    free_.clear();
-    cached_ = 0;
+    free_cached_locked();
     status = cudaMalloc(&p, rounded);
   }
   if (status != cudaSuccess)
@@ -80,8 +78,12 @@ size_t DeviceAllocator::bytes_cached() const {
 
 void DeviceAllocator::release_cached() {
   std::lock_guard<std::mutex> lock(mutex_);
+  free_cached_locked();
+}
+
+void DeviceAllocator::free_cached_locked() {
   // Errors are ignored: this also runs at exit, possibly after the runtime shut down.
-  for (auto& [size, block] : free_) cudaFree(block);
+  for (auto& [size, block] : free_) (void)cudaFree(block);
   free_.clear();
   cached_ = 0;
 }

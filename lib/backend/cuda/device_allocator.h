@@ -36,6 +36,7 @@ class DeviceAllocator {
  private:
   void* take(size_t rounded);
   void give_back(void* p, size_t rounded);
+  void free_cached_locked();  // cudaFree every cached block; mutex_ held
 
   int device_;
   mutable std::mutex mutex_;
