@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "core/error.h"
+#include "core/input_file.h"
 
 namespace dp::data {
 
@@ -18,7 +19,7 @@ std::vector<uint8_t> read_cifar_file(const std::filesystem::path& path, const st
   if (ec) throw DataError(fmt::format("{}: cannot stat: {}", path.string(), ec.message()));
   check_size(size);
   std::vector<uint8_t> bytes(size);
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
+  InputFile f = open_input_file(path);
   if (!f || std::fread(bytes.data(), 1, size, f.get()) != size)
     throw DataError(fmt::format("{}: read failed", path.string()));
   return bytes;

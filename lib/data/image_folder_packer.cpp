@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/input_file.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "data/folder_source.h"
@@ -37,7 +38,7 @@ struct DecodeSlot {
 
 // Reads the whole file into `bytes` (reusing its storage).
 void read_file_bytes(const ImageFile& file, std::vector<uint8_t>& bytes) {
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(file.path.c_str(), "rb"), std::fclose);
+  InputFile f = open_input_file(file.path);
   if (!f) throw DataError(fmt::format("{}: cannot open", file.path));
   bytes.clear();
   size_t got = 0;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/input_file.h"
 #include "data/openssl_check.h"
 
 namespace dp::data {
@@ -50,7 +51,7 @@ std::string sha256_hex(const void* data, size_t size) {
 }
 
 std::string sha256_file(const std::string& path) {
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
+  InputFile f = open_input_file(path);
   if (!f) throw DataError(fmt::format("{}: cannot open for reading", path));
   Sha256 h;
   std::vector<char> buffer(1 << 20);

@@ -13,6 +13,7 @@
 
 #include "comm/mpi_session.h"
 #include "core/error.h"
+#include "core/input_file.h"
 #include "data/sha256.h"
 
 namespace dp {
@@ -30,7 +31,7 @@ std::string input_fingerprint(const std::string& path) {
   if (!std::filesystem::is_regular_file(path, ec)) return "";
   const uint64_t size = std::filesystem::file_size(path, ec);
   if (ec) return "";
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
+  InputFile f = open_input_file(path);
   if (!f) return "";
   data::Sha256 hash;
   std::vector<uint8_t> buffer(kEdgeBytes);
