@@ -1,6 +1,7 @@
 #include "io/durable_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -57,7 +58,7 @@ void write_durably(const std::string& path, const std::vector<uint8_t>& bytes,
     throw IoError(fmt::format("{}: cannot write {}: {} failed: {}", path, what, call,
                               std::strerror(err)));
   };
-  FileDescriptor fd(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  FileDescriptor fd(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);  // less the umask
   if (!fd.is_open()) fail("open");
   for (size_t done = 0; done < bytes.size();) {
     const ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
@@ -76,6 +77,10 @@ void replace_durably(const std::string& path, const std::vector<uint8_t>& bytes,
                      const std::string& what) {
   const std::string tmp = path + ".tmp";
   write_durably(tmp, bytes, what);
+  // The replacement keeps the permissions of the file it replaces (a group-writable run
+  // directory's files stay group-writable); a new file gets the umask's, as any creat().
+  struct stat old;
+  if (::stat(path.c_str(), &old) == 0) (void)::chmod(tmp.c_str(), old.st_mode & 07777);
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) {

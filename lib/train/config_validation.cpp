@@ -14,8 +14,9 @@ namespace dp {
 
 namespace {
 
-// Far beyond any real run; keeps the conversion to bucket bytes in range.
+// Far beyond any real run; keep the conversions to bucket bytes and to steps in range.
 constexpr double kMaxBucketMb = 1 << 20;  // 1 TiB
+constexpr double kMaxMilestone = 1e6;     // epochs, as --epochs' bound
 
 void require(bool ok, const std::string& option, const std::string& why) {
   if (!ok) throw UsageError(fmt::format("option --{}: {}", option, why));
@@ -28,8 +29,8 @@ void validate_step_schedule(const TrainConfig& c) {
   require(c.lr_gamma > 0, "lr-gamma", "must be positive");
   for (size_t i = 0; i < c.lr_milestones.size(); ++i) {
     const double m = c.lr_milestones[i];
-    require(m > 0 && (i == 0 || m >= c.lr_milestones[i - 1]), "lr-milestones",
-            "must be positive and ascending");
+    require(m > 0 && m <= kMaxMilestone && (i == 0 || m >= c.lr_milestones[i - 1]), "lr-milestones",
+            fmt::format("must be ascending in (0, {}]", kMaxMilestone));
     // One at or past --epochs is never reached, as with torch's MultiStepLR (the run logs it).
     require(c.lr_step_unit != "epoch" || m == std::floor(m), "lr-milestones",
             "must be whole epochs with --lr-step-unit epoch");

@@ -1,15 +1,44 @@
 #include "train/run_directory.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "train/checkpoint_files.h"
 
 namespace fs = std::filesystem;
 
 namespace dp {
+
+RunLock::RunLock(const std::string& directory) {
+  const std::string path = directory + "/.dptrain.lock";
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd_ < 0)
+    throw IoError(
+        fmt::format("{}: cannot create the run's lock file: {}", path, std::strerror(errno)));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
+  const int err = errno;
+  if (err == EWOULDBLOCK)
+    throw UsageError(fmt::format(
+        "{}: another dptrain job is writing this run directory (it holds {}); wait for it to "
+        "end, or choose another --run-name",
+        directory, path));
+  // A file system without flock (ENOLCK, EOPNOTSUPP): the run goes on unguarded.
+  log::info("note: {}: cannot lock ({}); nothing stops a second job writing this run", path,
+            std::strerror(err));
+}
+
+RunLock::~RunLock() {
+  if (fd_ >= 0) (void)::close(fd_);  // releases the lock
+}
 
 RunDirectory::RunDirectory(const std::string& output_dir, const std::string& run_name,
                            Existing existing, bool create)
@@ -18,6 +47,7 @@ RunDirectory::RunDirectory(const std::string& output_dir, const std::string& run
   std::error_code ec;
   fs::create_directories(path_, ec);
   if (ec) throw IoError(fmt::format("{}: cannot create run directory: {}", path_, ec.message()));
+  lock_ = std::make_unique<RunLock>(path_);
   if (existing == Existing::refuse && fs::exists(metrics()))
     throw UsageError(fmt::format(
         "{} already holds a run; choose another --run-name, pass --overwrite, or continue it "

@@ -4,14 +4,30 @@
 // never destroys finished work.
 #pragma once
 
+#include <memory>
 #include <string>
 
 namespace dp {
 
+// An exclusive flock on <run directory>/.dptrain.lock, held for the object's life: one job at
+// a time writes a run directory (two jobs continuing one run would replace each other's
+// metrics.h5 and checkpoints). The kernel drops it when the process ends, however it ends.
+class RunLock {
+ public:
+  explicit RunLock(const std::string& directory);
+  ~RunLock();
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 class RunDirectory {
  public:
   enum class Existing { refuse, overwrite, resume };
-  // Creates <output_dir>/<run_name> (rank 0 only creates; others just compute paths).
+  // Creates <output_dir>/<run_name> and takes its RunLock (rank 0 only creates; others just
+  // compute paths). A UsageError when another job holds the lock.
   RunDirectory(const std::string& output_dir, const std::string& run_name, Existing existing,
                bool create);
   const std::string& path() const { return path_; }
@@ -30,6 +46,7 @@ class RunDirectory {
 
  private:
   std::string path_;
+  std::unique_ptr<RunLock> lock_;
 };
 
 // "<arch>-<dataset>-YYYYmmdd-HHMMSS" (UTC)

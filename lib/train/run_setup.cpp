@@ -109,7 +109,7 @@ optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_
   spec.steps_per_epoch = steps_per_epoch;
   spec.total_steps = total_steps(config, steps_per_epoch);
   spec.epochs = config.epochs;
-  spec.milestones = config.lr_milestones;
+  if (config.lr_schedule == "step") spec.milestones = config.lr_milestones;  // else unread
   spec.gamma = config.lr_gamma;
   spec.min_lr = config.min_lr;
   spec.pct_start = config.onecycle_pct_start;

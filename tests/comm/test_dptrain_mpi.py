@@ -32,8 +32,10 @@ with tempfile.TemporaryDirectory() as tmp:
     check(proc.stdout.count("epoch 1/2 done") == 1, "only rank 0 prints progress")
     metrics = os.path.join(out, "ddp", "metrics.h5")
     check(os.path.exists(metrics), "rank 0 wrote metrics.h5")
-    check(sorted(os.listdir(os.path.join(out, "ddp"))) == ["checkpoint.h5", "metrics.h5"],
-          f"run directory holds one metrics and one checkpoint: {os.listdir(os.path.join(out, 'ddp'))}")
+    check(sorted(os.listdir(os.path.join(out, "ddp"))) ==
+          [".dptrain.lock", "checkpoint.h5", "metrics.h5"],
+          "run directory holds one metrics file, one checkpoint and the run's lock: "
+          f"{os.listdir(os.path.join(out, 'ddp'))}")
     if os.path.exists(metrics):
         with h5py.File(metrics) as f:
             h = f["history"]

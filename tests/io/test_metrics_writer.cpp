@@ -1,11 +1,15 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "io/hdf5.h"
 #include "io/metrics_writer.h"
 #include "temp_dir.h"
 
 namespace dp {
 namespace {
+
+namespace fs = std::filesystem;
 
 TEST(EvaluationResult, PrecisionRecallF1MatchHandComputedValues) {
   // rows = true, cols = predicted
@@ -55,6 +59,27 @@ TEST(MetricsWriter, HistoryIsReadableAfterEachEpochWhileFileStaysOpen) {
   EXPECT_DOUBLE_EQ(reader.group("final").double_attribute("accuracy"), 7.0 / 8);
   EXPECT_EQ(reader.dataset("final/class_names").read_strings(),
             (std::vector<std::string>{"cat", "dog"}));
+}
+
+// Continuing a run needs only read access to metrics.h5 (it is read whole and replaced), and
+// the replacement keeps the file's permissions (a group-writable run stays group-writable).
+TEST(MetricsWriter, ReopenReadsTheFileAndItsReplacementKeepsItsMode) {
+  testing::TempDir dir;
+  const std::string path = dir.file("metrics.h5");
+  {
+    MetricsWriter writer(path, {{"arch", "resnet20"}}, {});
+    EpochRecord rec;
+    rec.epoch = 1;
+    writer.append_epoch(rec);
+  }
+  for (const auto mode : {fs::perms(0444), fs::perms(0664)}) {
+    fs::permissions(path, mode);
+    auto writer = MetricsWriter::reopen(path, 1, 0, {{"resumed_from", "checkpoint.h5"}});
+    EXPECT_EQ(fs::status(path).permissions() & fs::perms::mask, mode);
+    EXPECT_FALSE(fs::exists(path + ".tmp"));
+    h5::File reader(path, h5::File::Mode::read);
+    EXPECT_TRUE(reader.has("resumes/1"));
+  }
 }
 
 }  // namespace

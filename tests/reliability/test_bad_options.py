@@ -8,9 +8,12 @@ hang. Also what must not be lost: `eval --output` refuses the checkpoint, a metr
 a missing folder, `--resume auto` without a checkpoint sets the old metrics.h5 aside
 instead of overwriting it, and `--overwrite` leaves none of the replaced run's checkpoints.
 Ranks given different options (--lr, --epochs) are refused in one line naming the option and
-both values; --threads may differ."""
+both values; --threads may differ. A second job in a run directory another job is writing is
+refused."""
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 
@@ -183,6 +186,22 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("resume: an old (option-B) checkpoint under the default shortcut",
                        train("--resume", old, run="w", epochs="2"),
                        USAGE, ["--resume", "--shortcut B", "this run has A"])
+
+    # One job at a time in a run directory: a second one continuing the same run (a repeated
+    # sbatch) is refused while the first waits at step 2 of 4, which then stops after its
+    # checkpoint (SIGUSR1, exit 7).
+    first = subprocess.Popen([check.dptrain] + train("--pause-at-step", "2", run="busy",
+                                                     epochs="2"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    waiting = any("waiting at step 2" in line for line in first.stdout)
+    check.expect_error("a second job in a run directory in use",
+                       train("--resume", "auto", run="busy", epochs="2"), USAGE,
+                       ["another dptrain job is writing this run directory", "busy"])
+    first.send_signal(signal.SIGUSR1)
+    first.communicate(timeout=60)
+    check.record(waiting and first.returncode == EXIT["preempted"],
+                 "the first job, paused meanwhile, stops after its checkpoint",
+                 f"exit {first.returncode}")
 
     # Every rank must run the same configuration (mpirun MPMD: one argument list per rank): a
     # different --lr trains a wrong model, a different --epochs leaves a rank waiting alone.

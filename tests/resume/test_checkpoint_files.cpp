@@ -1,17 +1,18 @@
 // Checkpoint names, --resume auto's choice (newest readable, unreadable and .tmp files
-// skipped), pruning to the newest K, what --overwrite deletes, and the checkpoint policy's
-// timing.
+// skipped), pruning to the newest K, what --overwrite deletes, one job at a time in a run
+// directory, and the checkpoint policy's timing.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
+#include "../io/temp_dir.h"
 #include "core/error.h"
 #include "io/checkpoint.h"
 #include "train/checkpoint_files.h"
 #include "train/checkpoint_policy.h"
 #include "train/run_directory.h"
-#include "../io/temp_dir.h"
 
 namespace dp {
 namespace {
@@ -93,6 +94,26 @@ TEST(CheckpointFiles, OverwriteDeletesTheReplacedRunsOutputsAndNothingElse) {
   dir.remove_replaced_run();
   for (const auto& name : replaced) EXPECT_FALSE(fs::exists(run + "/" + name)) << name;
   for (const auto& name : kept) EXPECT_TRUE(fs::exists(run + "/" + name)) << name;
+}
+
+// One job at a time writes a run directory: a second (a requeued or repeated job continuing
+// the same run) is refused while the first holds it, and takes it once the first has ended.
+TEST(CheckpointFiles, ASecondJobIsRefusedWhileTheFirstWritesTheRun) {
+  testing::TempDir out;
+  auto first = std::make_unique<RunDirectory>(out.path().string(), "run",
+                                              RunDirectory::Existing::resume, true);
+  try {
+    RunDirectory second(out.path().string(), "run", RunDirectory::Existing::resume, true);
+    ADD_FAILURE() << "a second job took the run directory";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("another dptrain job is writing this run directory"),
+              std::string::npos)
+        << e.what();
+  }
+  // The other ranks only compute its paths: no lock.
+  RunDirectory reader(out.path().string(), "run", RunDirectory::Existing::resume, false);
+  first.reset();
+  EXPECT_NO_THROW(RunDirectory(out.path().string(), "run", RunDirectory::Existing::resume, true));
 }
 
 TEST(CheckpointPolicy, EpochsStepsAndMinutes) {

@@ -163,7 +163,7 @@ with tempfile.TemporaryDirectory() as tmp:
     code, _, stderr = run(RANKS, base + ["--run-name", "keep", "--epochs", "1",
                                          "--checkpoint-every-steps", "4", "--keep-checkpoints", "3"])
     names = sorted(os.listdir(keep)) if os.path.isdir(keep) else []
-    expect = ["checkpoint-e0000-s000008.h5", "checkpoint-e0000-s000012.h5",
+    expect = [".dptrain.lock", "checkpoint-e0000-s000008.h5", "checkpoint-e0000-s000012.h5",
               "checkpoint-e0001-s000013.h5", "checkpoint.h5", "metrics.h5"]
     check(code == 0 and names == expect, f"--keep-checkpoints 3 keeps {names}")
     if code == 0 and "checkpoint.h5" in names:

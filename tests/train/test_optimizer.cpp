@@ -294,13 +294,15 @@ TEST(StepSchedule, DefaultMilestonesForShortRuns) {
 // the schedule's log line names them.
 TEST(StepSchedule, MilestonesPastTheEndAreLoggedAndNeverReached) {
   TrainConfig c;
-  parse_train_config({"train", "--data", "x.h5", "--epochs", "2", "--lr-milestones", "1,2,5"},
+  // 1.96 epochs of 10 steps: step 19.6, which the schedule rounds to 20, the run's end.
+  parse_train_config({"train", "--data", "x.h5", "--epochs", "2", "--lr-milestones", "1,1.96,5"},
                      c);
   testing::internal::CaptureStdout();
   StepCallbacks callbacks = schedule_callbacks(c, 10);
   const std::string log = testing::internal::GetCapturedStdout();
-  EXPECT_NE(log.find("at epochs 1, 2, 5, of which 2, 5 at or past the run's end: never reached"),
-            std::string::npos)
+  EXPECT_NE(
+      log.find("at epochs 1, 1.96, 5, of which 1.96, 5 at or past the run's end: never reached"),
+      std::string::npos)
       << log;
   auto backend = make_cpu_backend(1);
   Tensor p = Tensor::zeros({2}), g = Tensor::zeros({2});

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "train/config.h"
+#include "train/schedule_callbacks.h"
 
 namespace dp::test {
 namespace {
@@ -81,10 +82,12 @@ TEST(ScheduleOptions, AConfigFilesOptionsFollowWhereItsScheduleCameFrom) {
 TEST(ScheduleOptions, AReplacedSchedulesOptionsAreNotValidated) {
   const std::filesystem::path cfg =
       std::filesystem::temp_directory_path() / "dptrain_replaced_schedule.cfg";
-  std::ofstream(cfg) << "lr-schedule = step\nlr-milestones = 3,2\nlr-gamma = 0\n";
-  TrainConfig c;
-  EXPECT_TRUE(parse_train_config(train_args({"--config", cfg.string(), "--lr-schedule", "cosine"}),
-                                 c));
+  std::ofstream(cfg) << "lr-schedule = step\nlr-milestones = 3,2.5\nlr-gamma = 0\n";
+  TrainConfig c;  // nor read when the run's schedule is built (2.5 is no whole epoch)
+  EXPECT_TRUE(parse_train_config(
+      train_args({"--config", cfg.string(), "--lr-schedule", "cosine", "--lr-step-unit", "epoch"}),
+      c));
+  EXPECT_NO_THROW(schedule_callbacks(c, 10));
   TrainConfig step;  // under their own schedule they are checked
   EXPECT_THROW(parse_train_config(train_args({"--config", cfg.string()}), step), UsageError);
   std::filesystem::remove(cfg);
@@ -94,7 +97,7 @@ TEST(ScheduleOptions, MilestonesPastTheRunsEndAreNeverReached) {
   TrainConfig c;
   EXPECT_TRUE(parse_train_config(train_args({"--lr-milestones", "2,4,8"}), c));
   EXPECT_EQ(c.lr_milestones, (std::vector<double>{2, 4, 8}));
-  for (const char* bad : {"0", "3,2", "-1"}) {
+  for (const char* bad : {"0", "3,2", "-1", "1e30", "inf", "nan"}) {  // 1e30: no step count
     TrainConfig refused;
     EXPECT_THROW(parse_train_config(train_args({"--lr-milestones", bad}), refused), UsageError)
         << bad;
