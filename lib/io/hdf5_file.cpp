@@ -98,6 +98,7 @@ File::File(const std::string& filename, Mode mode) : filename_(filename) {
       // writer replaces the file whole), so read access to it is all this needs. The driver
       // refuses an image under the name of a file that exists: it gets a name of its own.
       const std::vector<uint8_t> bytes = read_file_bytes(filename);
+      if (bytes.empty()) throw DataError(fmt::format("{}: empty file (0 bytes)", filename));
       DP_H5_CHECK(H5Pset_fapl_core(fapl.id(), 1 << 20, /*backing_store=*/false), filename);
       DP_H5_CHECK(H5Pset_file_image(fapl.id(), const_cast<uint8_t*>(bytes.data()), bytes.size()),
                   filename);  // copied into the property list

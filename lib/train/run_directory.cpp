@@ -20,7 +20,10 @@ namespace dp {
 
 RunLock::RunLock(const std::string& directory) {
   const std::string path = directory + "/.dptrain.lock";
+  // Writable where it can be (NFS emulates flock with POSIX locks, whose exclusive kind needs
+  // a writable descriptor); read-only where a colleague of the run's group created it.
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd_ < 0 && errno == EACCES) fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0)
     throw IoError(
         fmt::format("{}: cannot create the run's lock file: {}", path, std::strerror(errno)));

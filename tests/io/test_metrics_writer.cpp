@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
+#include "core/error.h"
 #include "io/hdf5.h"
 #include "io/metrics_writer.h"
 #include "temp_dir.h"
@@ -79,6 +81,18 @@ TEST(MetricsWriter, ReopenReadsTheFileAndItsReplacementKeepsItsMode) {
     EXPECT_FALSE(fs::exists(path + ".tmp"));
     h5::File reader(path, h5::File::Mode::read);
     EXPECT_TRUE(reader.has("resumes/1"));
+  }
+}
+
+TEST(MetricsWriter, AnEmptyFileIsRefusedByName) {
+  testing::TempDir dir;
+  const std::string path = dir.file("metrics.h5");
+  std::ofstream{path};
+  try {
+    MetricsWriter::reopen(path, 1, 0, {});
+    ADD_FAILURE() << "an empty metrics.h5 reopened";
+  } catch (const DataError& e) {
+    EXPECT_EQ(std::string(e.what()), path + ": empty file (0 bytes)");
   }
 }
 

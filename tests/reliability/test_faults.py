@@ -1,6 +1,7 @@
 """Faults: a rank SIGKILLed at a random step, a rank that stalls while the other waits in a
 collective (--collective-timeout), a full disk while writing a checkpoint or replacing
-metrics.h5 (RLIMIT_FSIZE), and a read-only run directory. Each must end the job with a non-zero exit, never hang, and where a
+metrics.h5 (RLIMIT_FSIZE), a read-only run directory, and (as root) another user continuing a
+run whose files it may only read. Each must end the job with a non-zero exit, never hang, and where a
 run had finished epochs, leave metrics.h5 readable with every one of them and the last good
 checkpoint intact."""
 import filecmp
@@ -121,6 +122,17 @@ with tempfile.TemporaryDirectory() as tmp:
                        EXIT["io"], ["metrics.h5", "Permission denied"], limit=90, **user)
     os.chmod(run_dir, 0o755)
     after_failed_epoch2("ro", saved, rows=(1,))
+
+    # Another user continues a run whose directory it may write but whose files (metrics.h5,
+    # checkpoints, the lock) it may only read, as a colleague of the run's group: metrics.h5 is
+    # read and replaced, the lock taken on a read-only descriptor.
+    if os.geteuid() == 0:
+        good_first_epoch("shared")
+        shutil.chown(os.path.join(out, "shared"), "nobody")
+        code, err, _, took = check.run(train("shared", "--resume", "auto"), limit=90, **user)
+        check.record(code == 0 and finished_epochs("shared") == [1, 2],
+                     "another user continues a run it may only read the files of",
+                     f"exit {code} in {took:.1f} s {err.strip()[-300:]}")
 
     # A read-only output directory from the start: refused before any training.
     locked = os.path.join(tmp, "locked")
