@@ -1,9 +1,9 @@
 """Faults: a rank SIGKILLed at a random step, a rank that stalls while the other waits in a
 collective (--collective-timeout), a full disk while writing a checkpoint or replacing
-metrics.h5 (RLIMIT_FSIZE), a read-only run directory, and (as root) another user continuing a
-run whose files it may only read. Each must end the job with a non-zero exit, never hang, and where a
-run had finished epochs, leave metrics.h5 readable with every one of them and the last good
-checkpoint intact."""
+metrics.h5 (RLIMIT_FSIZE), and a read-only run directory. Each must end the job with a non-zero
+exit, never hang, and where a run had finished epochs, leave metrics.h5 readable with every one
+of them and the last good checkpoint intact. Also (as root) another user continues a run whose
+files it may only read."""
 import filecmp
 import os
 import random
