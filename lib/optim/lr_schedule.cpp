@@ -8,6 +8,10 @@
 
 namespace dp::optim {
 
+int64_t epochs_to_steps(double epochs, int64_t steps_per_epoch) {
+  return static_cast<int64_t>(std::llround(epochs * static_cast<double>(steps_per_epoch)));
+}
+
 namespace {
 
 class ConstantLr : public LrSchedule {
@@ -152,10 +156,6 @@ class WarmupLr : public LrSchedule {
 // The steps the schedule spans: the run's (total_steps), else whole epochs.
 int64_t run_length(const LrScheduleSpec& s) {
   return s.total_steps > 0 ? s.total_steps : s.epochs * s.steps_per_epoch;
-}
-
-int64_t epochs_to_steps(double epochs, int64_t steps_per_epoch) {
-  return static_cast<int64_t>(std::llround(epochs * static_cast<double>(steps_per_epoch)));
 }
 
 std::unique_ptr<LrSchedule> make_multistep(const LrScheduleSpec& s) {

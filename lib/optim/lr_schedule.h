@@ -60,6 +60,10 @@ class LrSchedule {
   virtual double lr(int64_t step) const = 0;
 };
 
+// The step a point `epochs` into the run falls on (rounded to the nearest): where a milestone
+// moves the schedule.
+int64_t epochs_to_steps(double epochs, int64_t steps_per_epoch);
+
 // Throws UsageError for an unknown name or inconsistent parameters.
 std::unique_ptr<LrSchedule> make_lr_schedule(const LrScheduleSpec& spec);
 // The momentum every parameter group gets at each step (lr(step) is the momentum there), or

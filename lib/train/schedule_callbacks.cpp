@@ -2,8 +2,6 @@
 
 #include <fmt/ranges.h>
 
-#include <cmath>
-
 #include "core/log.h"
 #include "train/freeze_callback.h"
 #include "train/lr_schedule_callback.h"
@@ -18,8 +16,8 @@ namespace {
 // is silent about them; a shortened run is the usual cause, so the log names them).
 std::vector<double> unreached_milestones(const TrainConfig& c, int64_t steps_per_epoch) {
   std::vector<double> unreached;
-  for (double m : c.lr_milestones)  // the step the schedule moves at, rounded as it rounds
-    if (std::llround(m * double(steps_per_epoch)) >= total_steps(c, steps_per_epoch))
+  for (double m : c.lr_milestones)
+    if (optim::epochs_to_steps(m, steps_per_epoch) >= total_steps(c, steps_per_epoch))
       unreached.push_back(m);
   return unreached;
 }
