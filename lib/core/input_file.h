@@ -2,9 +2,11 @@
 // the readers that stream a file in blocks (hashes, fingerprints, whole-file reads).
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace dp {
 
@@ -14,5 +16,9 @@ using InputFile = std::unique_ptr<FILE, int (*)(FILE*)>;
 inline InputFile open_input_file(const std::string& path) {
   return InputFile(std::fopen(path.c_str(), "rb"), std::fclose);
 }
+
+// The whole file into `bytes`, reusing its storage; a DataError naming the file when it cannot
+// be opened ("cannot open: <reason>") or read ("read failed").
+void read_whole_file(const std::string& path, std::vector<uint8_t>& bytes);
 
 }  // namespace dp

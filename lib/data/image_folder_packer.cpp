@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <map>
@@ -36,27 +35,12 @@ struct DecodeSlot {
   std::exception_ptr fatal;
 };
 
-// Reads the whole file into `bytes` (reusing its storage).
-void read_file_bytes(const ImageFile& file, std::vector<uint8_t>& bytes) {
-  InputFile f = open_input_file(file.path);
-  if (!f) throw DataError(fmt::format("{}: cannot open", file.path));
-  bytes.clear();
-  size_t got = 0;
-  do {
-    const size_t at = bytes.size();
-    bytes.resize(std::max<size_t>(at * 2, 1 << 16));
-    got = std::fread(bytes.data() + at, 1, bytes.size() - at, f.get());
-    bytes.resize(at + got);
-  } while (got > 0 && !std::feof(f.get()));
-  if (std::ferror(f.get())) throw DataError(fmt::format("{}: read failed", file.path));
-}
-
 void decode_one(const ImageFile& file, const PackOptions& options, DecodeSlot& slot) {
   // Per-thread buffers for the file and the full-size image, reused from file to file.
   thread_local std::vector<uint8_t> bytes;
   thread_local DecodedImage full;
   try {
-    read_file_bytes(file, bytes);
+    read_whole_file(file.path, bytes);
     slot.digest = sha256_hex(bytes.data(), bytes.size());
     decode_image(bytes.data(), bytes.size(), options.channels, file.path, full,
                  options.jpeg_draft ? options.image_size : 0);

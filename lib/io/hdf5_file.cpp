@@ -1,7 +1,5 @@
 // File: opening an existing file (read-only or read-write), creating one on disk or in memory,
 // flushing it, taking its bytes, closing it.
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 
 #include "core/input_file.h"
@@ -60,19 +58,6 @@ void checksummed_chunk_indexes(hid_t id, const std::string& filename) {
   DP_H5_CHECK(H5Fset_libver_bounds(id, H5F_LIBVER_V110, H5F_LIBVER_V110), filename);
 }
 
-// The whole file, for an in-memory open.
-std::vector<uint8_t> read_file_bytes(const std::string& filename) {
-  InputFile f = open_input_file(filename);
-  if (!f) throw DataError(fmt::format("{}: cannot open: {}", filename, std::strerror(errno)));
-  std::vector<uint8_t> bytes;
-  std::vector<uint8_t> block(1 << 20);
-  size_t n;
-  while ((n = std::fread(block.data(), 1, block.size(), f.get())) > 0)
-    bytes.insert(bytes.end(), block.begin(), block.begin() + n);
-  if (std::ferror(f.get())) throw DataError(fmt::format("{}: read failed", filename));
-  return bytes;
-}
-
 }  // namespace
 
 File::File(const std::string& filename, Mode mode) : filename_(filename) {
@@ -97,7 +82,8 @@ File::File(const std::string& filename, Mode mode) : filename_(filename) {
       // The file's bytes as the core driver's image: read only, never locked or written (the
       // writer replaces the file whole), so read access to it is all this needs. The driver
       // refuses an image under the name of a file that exists: it gets a name of its own.
-      const std::vector<uint8_t> bytes = read_file_bytes(filename);
+      std::vector<uint8_t> bytes;
+      read_whole_file(filename, bytes);
       if (bytes.empty()) throw DataError(fmt::format("{}: empty file (0 bytes)", filename));
       DP_H5_CHECK(H5Pset_fapl_core(fapl.id(), 1 << 20, /*backing_store=*/false), filename);
       DP_H5_CHECK(H5Pset_file_image(fapl.id(), const_cast<uint8_t*>(bytes.data()), bytes.size()),

@@ -1,0 +1,25 @@
+#include "core/input_file.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace dp {
+
+void read_whole_file(const std::string& path, std::vector<uint8_t>& bytes) {
+  InputFile f = open_input_file(path);
+  if (!f) throw DataError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+  bytes.clear();
+  size_t got = 0;
+  do {  // the buffer doubles from 64 KiB: a few reads for any image, no size query
+    const size_t at = bytes.size();
+    bytes.resize(std::max<size_t>(at * 2, 1 << 16));
+    got = std::fread(bytes.data() + at, 1, bytes.size() - at, f.get());
+    bytes.resize(at + got);
+  } while (got > 0 && !std::feof(f.get()));
+  if (std::ferror(f.get())) throw DataError(fmt::format("{}: read failed", path));
+}
+
+}  // namespace dp
