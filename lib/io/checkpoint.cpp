@@ -1,12 +1,6 @@
 #include "io/checkpoint.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <utility>
 
 #include "io/durable_file.h"
 #include "io/hdf5.h"

@@ -60,8 +60,8 @@ std::vector<std::string> read_variable_length(hid_t obj, hid_t space, size_t n, 
                                               const std::string& where, bool is_attribute) {
   Handle mem_type = string_type(H5T_VARIABLE, cset);
   std::vector<char*> ptrs(n, nullptr);
-  VlenReclaim reclaim{mem_type.id(), space,
-                      ptrs};  // after a failed read too: unfilled ones stay null
+  // Reclaimed after a failed read too (the pointers it did not fill stay null).
+  VlenReclaim reclaim{mem_type.id(), space, ptrs};
   if (is_attribute)
     DP_H5_CHECK(H5Aread(obj, mem_type.id(), ptrs.data()), where);
   else
