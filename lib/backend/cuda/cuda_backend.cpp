@@ -22,11 +22,11 @@ CudaContext::CudaContext(const CudaOptions& o) : options(o) {
   cudnn = CudnnHandle(h);
   DP_CUDNN_CHECK(cudnnSetStream(h, s));
   cublasHandle_t b;
-  DP_CUBLAS_CHECK(cublasCreate(&b));
+  DP_CUBLAS_CHECK(cuda::cublas().create(&b));
   cublas = CublasHandle(b);
-  DP_CUBLAS_CHECK(cublasSetStream(b, s));
-  DP_CUBLAS_CHECK(
-      cublasSetMathMode(b, o.allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  DP_CUBLAS_CHECK(cuda::cublas().set_stream(b, s));
+  DP_CUBLAS_CHECK(cuda::cublas().set_math_mode(
+      b, o.allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   pool = std::make_shared<DeviceAllocator>(o.device);
 }
 

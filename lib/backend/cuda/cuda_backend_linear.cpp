@@ -17,10 +17,11 @@ void CudaBackend::gemm(bool transpose_a, bool transpose_b, int m, int n, int k, 
   const float alpha = 1.f;
   // f32 compute for both types: strict FP32 or TF32 as the handle's math mode says, and the
   // f32 accumulation of bf16 products that mixed precision relies on.
-  DP_CUBLAS_CHECK(cublasGemmEx(ctx_.cublas.get(), transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                               transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &alpha, a,
-                               cublas_type(ab_type), lda, b, cublas_type(ab_type), ldb, &beta, c,
-                               cublas_type(c_type), ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  DP_CUBLAS_CHECK(cublas().gemm_ex(ctx_.cublas.get(), transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                   transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &alpha, a,
+                                   cublas_type(ab_type), lda, b, cublas_type(ab_type), ldb, &beta,
+                                   c, cublas_type(c_type), ldc, CUBLAS_COMPUTE_32F,
+                                   CUBLAS_GEMM_DEFAULT));
 }
 
 void CudaBackend::linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {

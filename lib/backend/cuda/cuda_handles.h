@@ -9,7 +9,7 @@
 namespace dp::cuda {
 
 using CudnnHandle = UniqueHandle<cudnnHandle_t, cudnnDestroy>;
-using CublasHandle = UniqueHandle<cublasHandle_t, cublasDestroy>;
+using CublasHandle = UniqueHandle<cublasHandle_t, destroy_cublas_handle>;
 using TensorDesc = UniqueHandle<cudnnTensorDescriptor_t, cudnnDestroyTensorDescriptor>;
 using FilterDesc = UniqueHandle<cudnnFilterDescriptor_t, cudnnDestroyFilterDescriptor>;
 using ConvDesc = UniqueHandle<cudnnConvolutionDescriptor_t, cudnnDestroyConvolutionDescriptor>;

@@ -2,9 +2,9 @@
 // throws dp::Error(internal) naming the call, the source location and the library's message.
 #pragma once
 
-#include <cublas_v2.h>
 #include <cudnn.h>
 
+#include "backend/cuda/cublas_library.h"
 #include "backend/cuda/cuda_check.h"
 
 #define DP_CUDNN_CHECK(expr)                                                             \
@@ -16,12 +16,12 @@
                                       cudnnGetErrorString(dp_cudnn_status_)));           \
   } while (0)
 
-#define DP_CUBLAS_CHECK(expr)                                                            \
-  do {                                                                                   \
-    cublasStatus_t dp_cublas_status_ = (expr);                                           \
-    if (dp_cublas_status_ != CUBLAS_STATUS_SUCCESS)                                      \
-      throw ::dp::Error(::dp::ExitCode::internal,                                        \
-                        ::fmt::format("{}:{}: {} failed: {} ({})", __FILE__, __LINE__,   \
-                                      #expr, cublasGetStatusName(dp_cublas_status_),     \
-                                      cublasGetStatusString(dp_cublas_status_)));        \
+#define DP_CUBLAS_CHECK(expr)                                                                  \
+  do {                                                                                         \
+    cublasStatus_t dp_cublas_status_ = (expr);                                                 \
+    if (dp_cublas_status_ != CUBLAS_STATUS_SUCCESS)                                            \
+      throw ::dp::Error(::dp::ExitCode::internal,                                              \
+                        ::fmt::format("{}:{}: {} failed: {} ({})", __FILE__, __LINE__, #expr,  \
+                                      ::dp::cuda::cublas().status_name(dp_cublas_status_),     \
+                                      ::dp::cuda::cublas().status_string(dp_cublas_status_))); \
   } while (0)
