@@ -2,12 +2,11 @@
 
 #include <mpi.h>
 
-#include <algorithm>
-#include <cstring>
 #include <set>
 #include <vector>
 
 #include "comm/mpi_session.h"
+#include "comm/mpi_strings.h"
 #include "core/error.h"
 #include "train/config.h"
 #include "train/same_input_check.h"
@@ -15,41 +14,17 @@
 namespace dp {
 namespace {
 
-// Each rank's finding for MPI_Allgather: the option, then this rank's value (cut to fit).
-constexpr size_t kOptionBytes = 128, kValueBytes = 896;
-constexpr size_t kRecordBytes = kOptionBytes + kValueBytes;
-
-// "name\0value\0" for every option: rank 0's configuration as one broadcast buffer.
-std::vector<char> serialise(const std::map<std::string, std::string>& options) {
-  std::vector<char> bytes;
-  for (const auto& [name, value] : options) {
-    bytes.insert(bytes.end(), name.begin(), name.end());
-    bytes.push_back('\0');
-    bytes.insert(bytes.end(), value.begin(), value.end());
-    bytes.push_back('\0');
-  }
-  return bytes;
-}
-
-std::map<std::string, std::string> deserialise(const std::vector<char>& bytes) {
-  std::map<std::string, std::string> options;
-  for (size_t at = 0; at < bytes.size();) {
-    std::string name(bytes.data() + at);
-    at += name.size() + 1;
-    std::string value(bytes.data() + at);
-    at += value.size() + 1;
-    options[name] = value;
-  }
-  return options;
-}
-
+// Rank 0's options, as every rank sees them (broadcast as name, value, name, value...).
 std::map<std::string, std::string> rank0_options(const std::map<std::string, std::string>& mine) {
-  std::vector<char> bytes = serialise(mine);
-  uint64_t size = bytes.size();
-  DP_MPI_CHECK(MPI_Bcast(&size, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD));
-  bytes.resize(size);
-  DP_MPI_CHECK(MPI_Bcast(bytes.data(), int(size), MPI_CHAR, 0, MPI_COMM_WORLD));
-  return deserialise(bytes);
+  std::vector<std::string> flat;
+  for (const auto& [name, value] : mine) {
+    flat.push_back(name);
+    flat.push_back(value);
+  }
+  flat = broadcast_strings(flat);
+  std::map<std::string, std::string> options;
+  for (size_t i = 0; i + 1 < flat.size(); i += 2) options[flat[i]] = flat[i + 1];
+  return options;
 }
 
 std::string value_or_unset(const std::map<std::string, std::string>& options,
@@ -79,27 +54,20 @@ std::string first_differing_option(const std::map<std::string, std::string>& min
 }
 
 void check_same_config_on_all_ranks(const TrainConfig& config) {
-  int rank = 0, size = 1;
-  DP_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+  int size = 1;
   DP_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size));
   if (size == 1) return;
   const std::map<std::string, std::string> reference = rank0_options(config.effective);
   const std::string option = first_differing_option(config.effective, reference);
-  std::vector<char> mine(kRecordBytes, '\0');
-  const std::string value = value_or_unset(config.effective, option);
-  std::memcpy(mine.data(), option.data(), std::min(option.size(), kOptionBytes - 1));
-  std::memcpy(mine.data() + kOptionBytes, value.data(), std::min(value.size(), kValueBytes - 1));
-  std::vector<char> all(kRecordBytes * size);
-  DP_MPI_CHECK(MPI_Allgather(mine.data(), int(kRecordBytes), MPI_CHAR, all.data(),
-                             int(kRecordBytes), MPI_CHAR, MPI_COMM_WORLD));
+  // Each rank's finding: the first option it differs in ("" for none) and its value.
+  const auto findings = allgather_strings({option, value_or_unset(config.effective, option)});
   for (int r = 1; r < size; ++r) {
-    const std::string differs(all.data() + r * kRecordBytes);
+    const std::string& differs = findings[r][0];
     if (differs.empty()) continue;
-    throw_agreed_verdict(UsageError(fmt::format(
-        "option --{}: rank {} has {}, rank 0 has {}: every rank must run the same "
-        "configuration (command line and config file)",
-        differs, r, std::string(all.data() + r * kRecordBytes + kOptionBytes),
-        value_or_unset(reference, differs))));
+    throw_agreed_verdict(UsageError(
+        fmt::format("option --{}: rank {} has {}, rank 0 has {}: every rank must run the same "
+                    "configuration (command line and config file)",
+                    differs, r, findings[r][1], value_or_unset(reference, differs))));
   }
 }
 

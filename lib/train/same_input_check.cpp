@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "comm/mpi_session.h"
+#include "comm/mpi_strings.h"
 #include "core/error.h"
 #include "core/input_file.h"
 #include "data/sha256.h"
@@ -20,9 +21,6 @@ namespace dp {
 namespace {
 
 constexpr size_t kEdgeBytes = 1 << 20;
-// One fixed-size record per rank for MPI_Allgather: fingerprint, then the path.
-constexpr size_t kFingerprintBytes = 96, kPathBytes = 4000;
-constexpr size_t kRecordBytes = kFingerprintBytes + kPathBytes;
 
 }  // namespace
 
@@ -58,20 +56,12 @@ void check_same_input_on_all_ranks(const std::string& option, const std::string&
   int size = 1;
   DP_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size));
   if (size == 1) return;
-  std::vector<char> mine(kRecordBytes, '\0');
-  const std::string fingerprint = input_fingerprint(path);
-  std::memcpy(mine.data(), fingerprint.data(), std::min(fingerprint.size(), kFingerprintBytes - 1));
-  std::memcpy(mine.data() + kFingerprintBytes, path.data(), std::min(path.size(), kPathBytes - 1));
-  std::vector<char> all(kRecordBytes * size);
-  DP_MPI_CHECK(MPI_Allgather(mine.data(), int(kRecordBytes), MPI_CHAR, all.data(),
-                             int(kRecordBytes), MPI_CHAR, MPI_COMM_WORLD));
-  auto fingerprint_of = [&](int r) { return std::string(all.data() + r * kRecordBytes); };
-  auto path_of = [&](int r) {
-    return std::string(all.data() + r * kRecordBytes + kFingerprintBytes);
-  };
+  // Each rank's fingerprint, then its path.
+  const auto all = allgather_strings({input_fingerprint(path), path});
+  auto fingerprint_of = [&](int r) { return all[r][0]; };
   auto describe = [&](int r) {
     const std::string fp = fingerprint_of(r);
-    return fmt::format("{} ({} bytes)", path_of(r), fp.substr(0, fp.find(' ')));
+    return fmt::format("{} ({} bytes)", all[r][1], fp.substr(0, fp.find(' ')));
   };
   const std::string first = fingerprint_of(0);
   for (int r = 1; r < size; ++r) {
