@@ -48,7 +48,7 @@ RunDirectory::RunDirectory(const std::string& output_dir, const std::string& run
     : path_((fs::path(output_dir) / run_name).string()) {
   if (!create) return;
   std::error_code ec;
-  fs::create_directories(path_, ec);
+  created_ = fs::create_directories(path_, ec);
   if (ec) throw IoError(fmt::format("{}: cannot create run directory: {}", path_, ec.message()));
   lock_ = std::make_unique<RunLock>(path_);
   if (existing == Existing::refuse && fs::exists(metrics()))
@@ -56,6 +56,18 @@ RunDirectory::RunDirectory(const std::string& output_dir, const std::string& run
         "{} already holds a run; choose another --run-name, pass --overwrite, or continue it "
         "with --resume auto",
         path_));
+}
+
+RunDirectory::~RunDirectory() {
+  if (!created_) return;
+  std::error_code ec;
+  const fs::path lock_file = fs::path(path_) / ".dptrain.lock";
+  for (fs::directory_iterator it(path_, ec), end; !ec && it != end; it.increment(ec))
+    if (it->path() != lock_file) return;  // the run wrote something: it stays
+  if (ec) return;
+  fs::remove(lock_file, ec);  // while still holding the lock, so no other job takes it meanwhile
+  lock_.reset();
+  fs::remove(path_, ec);  // fails, leaving it, if another job has just created a file there
 }
 
 void RunDirectory::remove_replaced_run() const {

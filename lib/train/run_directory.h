@@ -30,6 +30,11 @@ class RunDirectory {
   // compute paths). A UsageError when another job holds the lock.
   RunDirectory(const std::string& output_dir, const std::string& run_name, Existing existing,
                bool create);
+  // A directory this object created and nothing was written to (the run was refused or failed
+  // before its metrics.h5) is removed, so a refused run leaves no empty run behind.
+  ~RunDirectory();
+  RunDirectory(const RunDirectory&) = delete;
+  RunDirectory& operator=(const RunDirectory&) = delete;
   const std::string& path() const { return path_; }
   std::string metrics() const { return path_ + "/metrics.h5"; }
   std::string checkpoint() const { return path_ + "/checkpoint.h5"; }
@@ -46,6 +51,7 @@ class RunDirectory {
 
  private:
   std::string path_;
+  bool created_ = false;  // the directory did not exist before
   std::unique_ptr<RunLock> lock_;
 };
 

@@ -119,6 +119,12 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("eval: --output in a missing folder",
                        evaluate + [os.path.join(tmp, "no", "e.h5")], USAGE,
                        ["--output", "does not exist"])
+    # Refused after the run directory was made: it is removed again, as nothing was written.
+    check.expect_error("--resume names a metrics file", train("--resume", metrics, run="wrong"),
+                       DATA, ["not a checkpoint (a 'dptrain-metrics' file)", "metrics.h5"])
+    check.record(not os.path.exists(os.path.join(out, "wrong")),
+                 "--resume names a metrics file: no run directory left behind",
+                 os.path.join(out, "wrong"))
     with h5py.File(ckpt, "r") as c, h5py.File(metrics, "r") as m:
         check.record("format_version" in c.attrs and len(m["history/epoch"]) == 1,
                      "eval: the refused outputs are intact", "checkpoint and metrics.h5 read")

@@ -1,6 +1,6 @@
 // Checkpoint names, --resume auto's choice (newest readable, unreadable and .tmp files
 // skipped), pruning to the newest K, what --overwrite deletes, one job at a time in a run
-// directory, and the checkpoint policy's timing.
+// directory, a run that wrote nothing leaving none, and the checkpoint policy's timing.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -114,6 +114,26 @@ TEST(CheckpointFiles, ASecondJobIsRefusedWhileTheFirstWritesTheRun) {
   RunDirectory reader(out.path().string(), "run", RunDirectory::Existing::resume, false);
   first.reset();
   EXPECT_NO_THROW(RunDirectory(out.path().string(), "run", RunDirectory::Existing::resume, true));
+}
+
+// A run refused or failed before it wrote anything leaves no (empty) run directory behind; one
+// that wrote a file, or a directory that was there before, stays.
+TEST(CheckpointFiles, ARunThatWroteNothingLeavesNoDirectory) {
+  namespace fs = std::filesystem;
+  testing::TempDir out;
+  const std::string base = out.path().string();
+  { RunDirectory refused(base, "refused", RunDirectory::Existing::refuse, true); }
+  EXPECT_FALSE(fs::exists(base + "/refused"));
+  {
+    RunDirectory wrote(base, "wrote", RunDirectory::Existing::refuse, true);
+    std::ofstream(wrote.metrics()) << "x";
+  }
+  EXPECT_TRUE(fs::exists(base + "/wrote/metrics.h5"));
+  fs::create_directories(base + "/before");
+  { RunDirectory before(base, "before", RunDirectory::Existing::resume, true); }
+  EXPECT_TRUE(fs::exists(base + "/before"));
+  { RunDirectory reader(base, "reader", RunDirectory::Existing::resume, false); }
+  EXPECT_FALSE(fs::exists(base + "/reader"));
 }
 
 TEST(CheckpointPolicy, EpochsStepsAndMinutes) {
