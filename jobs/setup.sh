@@ -9,7 +9,8 @@ packages=(build-essential cmake pkg-config git
   libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libboost-program-options-dev libfmt-dev
   libssl-dev libturbojpeg0-dev libpng-dev python3-pil  # pack --format folder; its tests use Pillow
   liblapacke-dev  # LAPACKE: the whitening initialisation's eigendecomposition
-  libopenblas0-openmp  # BLAS/LAPACK behind libblas.so.3: PyTorch's float64 oracles 10x faster
+  libopenblas0-openmp  # BLAS/LAPACK behind libblas.so.3 (LAPACKE's too): the torch oracles'
+                       # float64 convolutions 10x faster than on the reference BLAS
   libdnnl-dev ocl-icd-opencl-dev libgtest-dev zlib1g-dev  # dnnl's CMake config needs OpenCL's headers
   python3-h5py python3-matplotlib python3-numpy python3-torch python3-torchvision
   libtcmalloc-minimal4  # the PyTorch peers run on tcmalloc (tests/bench/peer_allocator.py)

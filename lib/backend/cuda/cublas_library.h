@@ -26,9 +26,10 @@ struct CublasApi {
   decltype(&cublasGetStatusString) status_string;
 };
 
-// Loads cuBLAS (the soname of the toolkit dptrain was built with, found as the dynamic linker
-// finds libraries) once, thread-safely; throws dp::Error(internal) naming the library or the
-// missing symbol and the loader's reason. Later calls return the same table.
+// Loads cuBLAS (the soname of the toolkit dptrain was built with, looked up as the dynamic
+// linker looks up libraries, then in the folder the build found it in) once, thread-safely;
+// throws dp::Error(internal) with the loader's reasons or naming a missing symbol. Later calls
+// return the same table.
 const CublasApi& cublas();
 
 // UniqueHandle's destroy function for a cuBLAS handle.
