@@ -76,6 +76,16 @@ void check_same_classes(const std::string& dir, const std::vector<std::string>& 
                                   dir, other_split, name));
 }
 
+// Whether `dir` is a folder that holds folders: a split of class folders (DIR/train/<class>),
+// where a class folder (a class that happens to be called "train") holds images.
+bool holds_folders(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return false;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (!hidden(entry.path()) && entry.is_directory(ec)) return true;
+  return false;
+}
+
 }  // namespace
 
 std::vector<size_t> test_indices(size_t n, double fraction, uint64_t seed, int label) {
@@ -87,8 +97,9 @@ std::vector<size_t> test_indices(size_t n, double fraction, uint64_t seed, int l
     const size_t j = size_t(hash::splitmix64_next(state) % i);
     std::swap(order[i - 1], order[j]);
   }
+  // Rounded half up, and at most n - 1: every class keeps a training image.
   const auto take = static_cast<size_t>(std::floor(fraction * double(n) + 0.5));
-  std::vector<size_t> chosen(order.begin(), order.begin() + std::min(take, n));
+  std::vector<size_t> chosen(order.begin(), order.begin() + std::min(take, n > 0 ? n - 1 : 0));
   std::sort(chosen.begin(), chosen.end());
   return chosen;
 }
@@ -100,7 +111,7 @@ FolderPlan scan_image_folder(const std::string& dir, double test_fraction, uint6
   FolderPlan plan;
   const bool has_train = fs::is_directory(root / "train", ec);
   const bool has_test = fs::is_directory(root / "test", ec);
-  if (has_train || has_test) {
+  if (holds_folders(root / "train") || holds_folders(root / "test")) {
     if (!has_train || !has_test)
       throw DataError(fmt::format("{}: has a {} folder but no {} folder", dir,
                                   has_train ? "train" : "test", has_train ? "test" : "train"));

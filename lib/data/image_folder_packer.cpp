@@ -4,10 +4,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <system_error>
 #include <thread>
@@ -70,8 +74,11 @@ class DecodeBatch {
     try {
       for (int t = 0; t < n; ++t)
         threads_.emplace_back([this, &files, first, count, &options] {
-          for (size_t i; (i = next_.fetch_add(1)) < count;)
+          for (size_t i; (i = next_.fetch_add(1)) < count;) {
             decode_one(files[first + i], options, slots_[i]);
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (++decoded_ == slots_.size()) all_decoded_.notify_one();
+          }
         });
     } catch (const std::system_error& e) {
       if (threads_.empty())
@@ -88,7 +95,15 @@ class DecodeBatch {
   ~DecodeBatch() { join(); }
   DecodeBatch(const DecodeBatch&) = delete;
   DecodeBatch& operator=(const DecodeBatch&) = delete;
-  std::vector<DecodeSlot>& wait() {
+  // Waits for every slot, calling on_progress(files decoded so far) every kProgressTick
+  // meanwhile (a chunk of large photos can take a minute).
+  std::vector<DecodeSlot>& wait(const std::function<void(size_t)>& on_progress) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      while (
+          !all_decoded_.wait_for(lock, kProgressTick, [this] { return decoded_ == slots_.size(); }))
+        on_progress(decoded_);
+    }
     join();
     return slots_;
   }
@@ -98,8 +113,12 @@ class DecodeBatch {
     for (auto& t : threads_)
       if (t.joinable()) t.join();
   }
+  static constexpr std::chrono::milliseconds kProgressTick{250};
   std::vector<DecodeSlot> slots_;
   std::atomic<size_t> next_{0};
+  std::mutex mutex_;
+  std::condition_variable all_decoded_;
+  size_t decoded_ = 0;  // guarded by mutex_
   std::vector<std::thread> threads_;
   std::string refused_;
 };
@@ -187,7 +206,8 @@ void FolderPacker::pack_split(const std::string& split, const std::vector<ImageF
   auto current = std::make_unique<DecodeBatch>(files, 0, std::min(chunk, files.size()), options_,
                                                threads_);
   while (current) {
-    std::vector<DecodeSlot>& slots = current->wait();
+    std::vector<DecodeSlot>& slots =
+        current->wait([&](size_t decoded) { progress.update(done_ + int64_t(decoded)); });
     report_refused_threads(*current);
     const size_t first = pos;
     pos += slots.size();
@@ -292,9 +312,16 @@ PackSummary pack_image_folder(const PackOptions& options, const std::string& pat
                                  options.image_size));
   if (options.jpeg_draft && options.image_size == 0)
     throw UsageError("--jpeg-draft: needs --image-size (the size the draft must keep)");
+  if (options.threads < 0 || size_t(options.threads) > kFolderChunkFiles)
+    throw UsageError(fmt::format("--threads: {} (0 for every core, or 1 to {})", options.threads,
+                                 kFolderChunkFiles));
+  if (!(options.progress_seconds >= 0 && options.progress_seconds <= 1e6))
+    throw UsageError(fmt::format("--progress-every: {} (seconds in [0, 1e6]; 0: every update)",
+                                 options.progress_seconds));
   const FolderPlan plan =
       scan_image_folder(options.source_dir, options.test_fraction, options.seed);
-  const int threads = options.threads > 0 ? options.threads : usable_cores();
+  const int threads =
+      options.threads > 0 ? options.threads : std::min(usable_cores(), int(kFolderChunkFiles));
   const int64_t total = int64_t(plan.train.size() + plan.test.size());
   log::info("pack: {} images in {} classes (train {}, test {}) from {}, {} decoding threads",
             total, plan.class_names.size(), plan.train.size(), plan.test.size(),

@@ -59,6 +59,17 @@ std::string resolve_format(const PackOptions& options) {
                   options.source_dir));
 }
 
+// Training normalises by the std: a channel with one value in every training pixel (std 0)
+// cannot be normalised, and is refused here rather than when the file is first read.
+void require_spread(const PackSummary& summary, const std::string& source) {
+  for (size_t c = 0; c < summary.std.size(); ++c)
+    if (!(summary.std[c] > 0))
+      throw DataError(fmt::format(
+          "{}: channel {} has the same value ({:.0f} of 255) in every training pixel: its std "
+          "is 0, so training cannot normalise it",
+          source, c, summary.mean[c] * 255));
+}
+
 }  // namespace
 
 void channel_mean_std(const RawSplit& split, int64_t channels, std::vector<double>& mean,
@@ -132,14 +143,20 @@ PackSummary pack_dataset(const PackOptions& options) {
   if (options.output_file.empty()) throw UsageError("pack: no output file given");
   const std::string format = resolve_format(options);
   refuse_unread_options(format, options.given);
+  std::error_code ec;
+  if (options.output_file.back() == '/' || std::filesystem::is_directory(options.output_file, ec))
+    throw UsageError(
+        fmt::format("--output: {} is a folder; name the file to write", options.output_file));
   PackSummary summary;
   if (format == "folder") {
     write_then_rename(options.output_file, [&](const std::string& tmp) {
       summary = pack_image_folder(options, tmp);
+      require_spread(summary, options.source_dir);
     });
   } else {
     const RawDataset raw = read_raw(format, options);
     channel_mean_std(raw.train, raw.channels, summary.mean, summary.std);
+    require_spread(summary, options.source_dir);
     write_then_rename(options.output_file, [&](const std::string& tmp) {
       write_packed(raw, tmp, summary.mean, summary.std);
     });

@@ -8,6 +8,7 @@ the file or folder, exit 3 and nothing at the output path; --skip-bad packs the 
 leaves a class empty; an option only another format reads is refused (exit 2); a --threads
 the system will not start packs on the threads it did (not an abort)."""
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -281,6 +282,21 @@ def test_split(tmp, rng):
     counts = list(read(out)["attrs"]["source_counts"]) if proc.returncode == 0 else proc.stderr
     check(proc.returncode == 0 and "test/b 0" in counts and "test/a 1" in counts,
           f"a class of 3 at --test-fraction 0.1: packed, none of it in test ({counts})")
+    # Nor does a fraction that rounds a whole class into test: each class keeps a train image.
+    make_split(small, ["c"], 1, rng, kinds=["jpeg420"])
+    proc = pack(small, out, "--test-fraction", "0.5")
+    counts = list(read(out)["attrs"]["source_counts"]) if proc.returncode == 0 else proc.stderr
+    check(proc.returncode == 0 and "train/c 1" in counts and "test/c 0" in counts
+          and "test/b 2" in counts and "train/b 1" in counts,
+          f"classes of 3 and 1 at --test-fraction 0.5: one train image each kept ({counts})")
+    # A class that happens to be called "train" (CIFAR-100 has one): a folder of images, not a
+    # split of class folders, so the layout is DIR/<class>.
+    named = os.path.join(tmp, "class_named_train")
+    make_split(named, ["bus", "train"], 4, rng, kinds=["jpeg420"])
+    proc = pack(named, out, "--test-fraction", "0.25")
+    names = read(out)["class_names"] if proc.returncode == 0 else proc.stderr
+    check(proc.returncode == 0 and names == ["bus", "train"],
+          f"a class called 'train' beside another: packed as two classes ({names})")
 
 
 def test_resize(tmp, rng):
@@ -394,6 +410,32 @@ def test_bad_input(tmp, rng):
     bad_case(tmp, root, "a --test-fraction that leaves no test image", "test split empty",
              "--test-fraction", "0.1", expect=EXIT_USAGE)
 
+    root = os.path.join(tmp, "train_only")
+    make_split(os.path.join(root, "train"), ["a", "b"], 2, rng, kinds=["jpeg420"])
+    bad_case(tmp, root, "train/ of class folders without test/", "has a train folder but no test",
+             "--test-fraction", "0.5")
+    root = os.path.join(tmp, "one_blue")
+    for c in ("a", "b"):
+        os.makedirs(os.path.join(root, "train", c))
+        os.makedirs(os.path.join(root, "test", c))
+        for i in range(3):
+            img = picture(rng, 12, 12)
+            img[..., 2] = 40  # the same blue everywhere
+            for split in ("train", "test"):
+                Image.fromarray(img).save(os.path.join(root, split, c, f"{i}.png"))
+    bad_case(tmp, root, "a channel with one value in every training pixel", "channel 2 has the "
+             "same value (40 of 255)")
+    out_dir = os.path.join(tmp, "out_folder")
+    os.makedirs(out_dir)
+    for output in (out_dir, os.path.join(tmp, "new_folder") + "/"):
+        proc = pack(tree("to_folder"), output, expect=EXIT_USAGE)
+        check(proc.returncode == EXIT_USAGE and "--output" in proc.stderr
+              and not os.path.exists(os.path.join(tmp, "new_folder")),
+              f"--output {output}: refused at once ({proc.stderr.strip()})")
+    for option in (["--threads", "-1"], ["--threads", "2000"], ["--progress-every", "-5"]):
+        bad_case(tmp, tree("options"), f"{' '.join(option)}", option[0], *option,
+                 expect=EXIT_USAGE)
+
     # --skip-bad: the same faults packed past, listed in the log and the file.
     root = tree("skip", per_class=3)
     path = os.path.join(root, "train", "a", "001.png")
@@ -467,6 +509,33 @@ def test_train_eval(tmp, rng):
         print(r18.stdout[-2000:], r18.stderr[-2000:])
 
 
+def photo_tree(tmp, name):
+    """DIR/train/{a,b} of 30 large photos each, DIR/test/{a,b} of 1: 62 files whose decoding
+    takes a while."""
+    root = os.path.join(tmp, name)
+    big = os.path.join(tmp, name + ".jpg")  # encoded once, copied: the decoding must be slow
+    # Not one colour: a channel with one value everywhere is refused (its std is 0).
+    Image.radial_gradient("L").resize((3000, 3000)).convert("RGB").save(big, quality=90)
+    for split, n in (("train", 30), ("test", 1)):
+        for c in ("a", "b"):
+            os.makedirs(os.path.join(root, split, c))
+            for i in range(n):
+                shutil.copy(big, os.path.join(root, split, c, f"{i}.jpg"))
+    return root
+
+
+def test_progress(tmp, rng):
+    """Progress lines come while a chunk decodes (the second chunk here is 44 large photos), not
+    only when it is done: one thread, a line at every update; the chunks end at 16, 60 (the
+    train split's end) and 62."""
+    root = photo_tree(tmp, "progress")
+    proc = pack(root, os.path.join(tmp, "progress.h5"), "--image-size", "8", "--threads", "1",
+                "--progress-every", "0")
+    done = [int(m) for m in re.findall(r"pack: (\d+)/62 files", proc.stdout + proc.stderr)]
+    check(proc.returncode == 0 and any(d not in (16, 60, 62) for d in done),
+          f"progress lines inside a chunk, not only at its end ({done})")
+
+
 def test_thread_limit(tmp, rng):
     """More --threads than the system lets the process start: the threads it did start share
     the work, a warning says so, and the file equals an unlimited pack's (before: std::terminate,
@@ -482,14 +551,7 @@ def test_thread_limit(tmp, rng):
     os.chmod(dptrain, 0o755)
     uid = str(40000 + os.getpid() % 20000)
     as_user = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-    root = os.path.join(tmp, "threads")
-    big = os.path.join(tmp, "big.jpg")  # encoded once, copied: the decoding is what must be slow
-    Image.new("RGB", (3000, 3000), (120, 60, 200)).save(big, quality=90)
-    for split, n in (("train", 30), ("test", 1)):
-        for c in ("a", "b"):
-            os.makedirs(os.path.join(root, split, c))
-            for i in range(n):
-                shutil.copy(big, os.path.join(root, split, c, f"{i}.jpg"))
+    root = photo_tree(tmp, "threads")
     out = os.path.join(tmp, "threads-out")
     os.makedirs(out)
     os.chmod(out, 0o777)
@@ -509,8 +571,8 @@ def test_thread_limit(tmp, rng):
 
 with tempfile.TemporaryDirectory() as tmp:
     rng = np.random.default_rng(19)
-    for test in (test_exact_pixels, test_split, test_resize, test_bad_input, test_thread_limit,
-                 test_train_eval):
+    for test in (test_exact_pixels, test_split, test_resize, test_bad_input, test_progress,
+                 test_thread_limit, test_train_eval):
         print(f"--- {test.__name__}")
         test(tmp, rng)
 
