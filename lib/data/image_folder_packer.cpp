@@ -100,9 +100,13 @@ class DecodeBatch {
   std::vector<DecodeSlot>& wait(const std::function<void(size_t)>& on_progress) {
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      while (
-          !all_decoded_.wait_for(lock, kProgressTick, [this] { return decoded_ == slots_.size(); }))
-        on_progress(decoded_);
+      while (!all_decoded_.wait_for(lock, kProgressTick,
+                                    [this] { return decoded_ == slots_.size(); })) {
+        const size_t decoded = decoded_;
+        lock.unlock();  // the decoding threads go on while the line is written
+        on_progress(decoded);
+        lock.lock();
+      }
     }
     join();
     return slots_;
