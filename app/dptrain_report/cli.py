@@ -112,6 +112,10 @@ def _projection_inputs(args, run, timing):
     from .load import ReportError, parameter_count
     from .projection import BYTES_PER_GRADIENT, ProjectionInputs
 
+    if len(run.world_sizes) > 1:
+        return None, (f"{run.metrics_path}: resumed on another number of ranks ("
+                      + ", then ".join(run.world_sizes) + "): its step times mix them; "
+                      "projection.md not written")
     world, batch = run.world_size, run.batch_size
     if batch % world:
         raise ReportError(run.metrics_path, f"/config batch-size {batch} is not a multiple of "
@@ -144,12 +148,11 @@ def _projection_inputs(args, run, timing):
                             latency_us=args.latency_us, gpus=args.gpus), None
 
 
-def _report_run(args, run, out_dir):
-    """Writes one run's outputs; returns (files, notes for stderr)."""
-    from . import classification, comparison, export, figures, projection
+def _report_run(args, run, out_dir, timing, projection_inputs):
+    """Writes one run's outputs from what _prepare found; returns (files, notes for stderr)."""
+    from . import classification, export, figures, projection
 
     _makedirs(out_dir)
-    timing = comparison.timing_summary(run, args.skip_epochs)
     files = figures.training_curves(run, out_dir)
     files.append(_write_text(os.path.join(out_dir, "report.json"),
                              export.run_json(run, timing)))
@@ -160,7 +163,7 @@ def _report_run(args, run, out_dir):
         files.append(_write_text(
             os.path.join(out_dir, "classification_report.txt"),
             classification.classification_report(run.final.confusion, run.final.class_names)))
-    inputs, why_not = _projection_inputs(args, run, timing)
+    inputs, why_not = projection_inputs
     if inputs is None:
         notes.append(f"warning: {why_not}")
     else:
@@ -189,16 +192,20 @@ def run(argv):
     # matplotlib only now that the inputs are good: it is the slow import.
     from . import comparison, figures
     out_dirs = _unique_output_dirs(args, runs)
+    # What can still refuse an input (--skip-epochs, the checkpoint's parameter count, a rank
+    # count to compare), for every run, before the first file is written.
+    timings = [comparison.timing_summary(r, args.skip_epochs) for r in runs]
+    projections = [_projection_inputs(args, r, t) for r, t in zip(runs, timings)]
+    rows = comparison.compare(runs[0], runs[1:], args.skip_epochs) if args.baseline else None
     incomplete = []
-    for loaded, out_dir in zip(runs, out_dirs):
-        files, notes = _report_run(args, loaded, out_dir)
+    for loaded, out_dir, timing, projection in zip(runs, out_dirs, timings, projections):
+        files, notes = _report_run(args, loaded, out_dir, timing, projection)
         for note in notes:
             print(f"{PROG}: {note}", file=sys.stderr)
         print(f"{PROG}: {loaded.name}: wrote {len(files)} files into {out_dir}")
         if loaded.final is None:
             incomplete.append(loaded)
     if args.baseline:
-        rows = comparison.compare(runs[0], runs[1:], args.skip_epochs)
         target = args.out if args.out is not None else runs[0].directory
         _makedirs(target)
         _write_text(os.path.join(target, "comparison.md"),

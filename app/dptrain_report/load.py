@@ -56,6 +56,9 @@ class Run:
     final: Optional[FinalEvaluation]
     checkpoint_path: Optional[str]
     warnings: List[str] = field(default_factory=list)
+    # Each resume's effective options (/resumes/<n>/config), in order; /config is the first
+    # job's. From files before that group: the world size only.
+    resumes: List[Dict[str, str]] = field(default_factory=list)
 
     @property
     def epochs_done(self):
@@ -63,15 +66,34 @@ class Run:
 
     @property
     def epochs_planned(self):
+        """The last job's --epochs (a resume may extend the run)."""
+        options = [self.config] + [r for r in self.resumes if "epochs" in r]
         try:
             # A fractional --epochs (e.g. 9.9) runs ceil(E) epochs, the last one cut short.
-            return math.ceil(float(self.config.get("epochs", "")))
+            return math.ceil(float(options[-1].get("epochs", "")))
         except (ValueError, OverflowError):
             return None
 
     @property
+    def world_sizes(self):
+        """The rank counts of the run's jobs (as written), each once, in the order they ran."""
+        sizes = [str(config_int(self, "world-size"))]
+        for options in self.resumes:
+            size = options.get("world-size")
+            if size is not None and size not in sizes:
+                sizes.append(size)
+        return sizes
+
+    @property
     def world_size(self):
-        return config_int(self, "world-size")
+        """The run's one rank count; a run resumed on another count has none (its timings mix
+        them), which is refused."""
+        sizes = self.world_sizes
+        if len(sizes) > 1:
+            raise ReportError(self.metrics_path, "resumed on another number of ranks ("
+                              + ", then ".join(map(str, sizes)) + "): its timings mix them, "
+                              "so it has no one rank count to compare", EXIT_USAGE)
+        return int(sizes[0])
 
     @property
     def batch_size(self):
@@ -175,7 +197,22 @@ def _read(f, directory, metrics, checkpoint):
     return Run(directory=directory, metrics_path=metrics, name=name, config=config, build=build,
                history=history, final=final,
                checkpoint_path=checkpoint if checkpoint and os.path.isfile(checkpoint) else None,
-               warnings=warnings)
+               warnings=warnings, resumes=_read_resumes(f))
+
+
+def _read_resumes(f):
+    if "resumes" not in f:
+        return []
+    group = f["resumes"]
+    entries = []
+    # /resumes/1, 2, ... in numeric order.
+    for key in sorted(group.keys(), key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0)):
+        entry = group[key]
+        options = _attrs(entry["config"]) if "config" in entry else {}
+        if "world-size" not in options and "world_size" in entry.attrs:
+            options["world-size"] = _text(entry.attrs["world_size"])
+        entries.append(options)
+    return entries
 
 
 def _read_history(group, metrics, warnings):

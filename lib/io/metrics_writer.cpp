@@ -158,7 +158,8 @@ void MetricsWriter::publish() { replace_durably(path_, file_->image(), "metrics 
 
 std::unique_ptr<MetricsWriter> MetricsWriter::reopen(
     const std::string& path, int64_t epochs, int64_t steps,
-    const std::map<std::string, std::string>& resume_info) {
+    const std::map<std::string, std::string>& resume_info,
+    const std::map<std::string, std::string>& config) {
   std::unique_ptr<MetricsWriter> writer(new MetricsWriter(path));
   h5::File& file = *writer->file_;
   if (!file.has_attribute("format") || file.string_attribute("format") != "dptrain-metrics" ||
@@ -174,6 +175,10 @@ std::unique_ptr<MetricsWriter> MetricsWriter::reopen(
   h5::Group resumes = file.require_group("resumes");
   h5::Group entry = resumes.create_group(std::to_string(resumes.children().size() + 1));
   for (const auto& [key, value] : resume_info) entry.set_attribute(key, value);
+  if (!config.empty()) {
+    h5::Group config_group = entry.create_group("config");
+    for (const auto& [key, value] : config) config_group.set_attribute(key, value);
+  }
   writer->publish();
   return writer;
 }

@@ -77,11 +77,14 @@ class MetricsWriter {
   // Reopens an existing metrics.h5 to continue a resumed run: keeps the /history rows of the
   // first `epochs` epochs and the /steps rows of the first `steps` steps, drops the rest (they
   // were written after the checkpoint the run resumes from, and will be written again) and any
-  // /final, and records the resume as /resumes/<n> with `resume_info` as attributes.
+  // /final, and records the resume as /resumes/<n> with `resume_info` as attributes and the
+  // resumed job's effective options `config` (as /config holds the first job's: another world
+  // size, epoch count or thread count may continue a run) as /resumes/<n>/config.
   // Throws DataError when the file is not a dptrain metrics file.
-  static std::unique_ptr<MetricsWriter> reopen(const std::string& path, int64_t epochs,
-                                               int64_t steps,
-                                               const std::map<std::string, std::string>& resume_info);
+  static std::unique_ptr<MetricsWriter> reopen(
+      const std::string& path, int64_t epochs, int64_t steps,
+      const std::map<std::string, std::string>& resume_info,
+      const std::map<std::string, std::string>& config = {});
   ~MetricsWriter();
   MetricsWriter(const MetricsWriter&) = delete;
   MetricsWriter& operator=(const MetricsWriter&) = delete;

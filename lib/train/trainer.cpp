@@ -135,9 +135,14 @@ std::string TrainingRun::agreed_resume_path() {
 
 void TrainingRun::open_metrics(const std::string& resumed_from, const ResumePoint& point) {
   if (!writer_) return;
+  auto effective = config_.effective;
+  effective["run-name"] = run_name_;
+  effective["world-size"] = std::to_string(comm_->size());
+  effective["backend"] = choice_.reason;
+  effective["gradient-comm"] = grad_comm_.reason;
   if (!resumed_from.empty() && std::filesystem::exists(run_dir_.metrics())) {
     metrics_ = MetricsWriter::reopen(run_dir_.metrics(), point.epochs_done, point.checkpoint_step,
-                                     resume_record(resumed_from, point, comm_->size()));
+                                     resume_record(resumed_from, point, comm_->size()), effective);
     return;
   }
   if (!resumed_from.empty())
@@ -148,11 +153,6 @@ void TrainingRun::open_metrics(const std::string& resumed_from, const ResumePoin
               "a new one starts",
               run_dir_.path(), run_dir_.set_metrics_aside());
   if (config_.overwrite) run_dir_.remove_replaced_run();  // the new run is ready to write
-  auto effective = config_.effective;
-  effective["run-name"] = run_name_;
-  effective["world-size"] = std::to_string(comm_->size());
-  effective["backend"] = choice_.reason;
-  effective["gradient-comm"] = grad_comm_.reason;
   metrics_ = std::make_unique<MetricsWriter>(run_dir_.metrics(), effective, build_info());
 }
 

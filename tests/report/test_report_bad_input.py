@@ -129,6 +129,42 @@ with tempfile.TemporaryDirectory() as tmp:
           f"superseded history: its own folder ({epochs}), the run's report intact "
           f"({first.stderr}{second.stderr})")
 
+    # Every input is checked before the first file is written: a checkpoint cut short (its
+    # parameters are counted for the projection) fails with nothing written for any run.
+    for name in ("first", "cut"):
+        write_metrics(metrics_path(name), history_rows(3), config(name), good_final)
+    with open(os.path.join(run_path("cut"), "checkpoint.h5"), "wb") as f:
+        f.write(b"\x89HDF\r\n\x1a\n" + bytes(992))
+    out = run_path("cut-out")
+    expect_error("a checkpoint cut short", [run_path("first"), run_path("cut"), "--out", out],
+                 EXIT_DATA, "checkpoint.h5")
+    check(not os.path.exists(out) and not os.path.exists(os.path.join(run_path("first"),
+                                                                       "report.json")),
+          "a checkpoint cut short: no output written for either run")
+
+    # A run resumed on another number of ranks (2, then 1) and to a later epoch: no one rank
+    # count, so no comparison (refused before anything is written) and no projection; its
+    # planned epochs are the resumed job's.
+    write_metrics(metrics_path("resumed"), history_rows(3), config("resumed", world_size=2,
+                                                                  batch_size=64), good_final)
+    with h5py.File(metrics_path("resumed"), "a") as f:
+        entry = f.create_group("resumes/1")
+        entry.attrs["world_size"] = "1"
+        for key, value in config("resumed", world_size=1, batch_size=64, epochs=4).items():
+            entry.require_group("config").attrs[key] = str(value)
+    out = run_path("resumed-out")
+    expect_error("--baseline beside a run resumed on other ranks",
+                 ["--baseline", run_path("good"), run_path("resumed"), "--out", out], EXIT_USAGE,
+                 metrics_path("resumed"), "resumed on another number of ranks (2, then 1)")
+    check(not os.path.exists(out), "refused comparison: nothing written")
+    proc = run_report(TOOL, run_path("resumed"), "--out", out, "--params", "9")
+    planned = (json.load(open(os.path.join(out, "report.json")))["epochs_planned"]
+               if proc.returncode == 0 else None)
+    check(proc.returncode == 0 and "projection.md not written" in proc.stderr
+          and not os.path.exists(os.path.join(out, "projection.md")) and planned == 4,
+          f"a run resumed on other ranks alone: reported, no projection, 4 epochs planned "
+          f"({planned}; {proc.stderr.strip()})")
+
     # Truncated: the first half of a valid file (the superblock survives).
     os.makedirs(run_path("truncated"))
     with open(metrics_path("good"), "rb") as f:

@@ -43,7 +43,8 @@ TEST(MetricsResume, ReopenDropsRowsAfterTheCheckpointAndContinues) {
   }
   // Resume from a checkpoint after epoch 2 plus 1 step of epoch 3 (step 9).
   {
-    auto writer = MetricsWriter::reopen(path, 2, 9, {{"checkpoint", "c.h5"}, {"step", "9"}});
+    auto writer = MetricsWriter::reopen(path, 2, 9, {{"checkpoint", "c.h5"}, {"step", "9"}},
+                                        {{"arch", "resnet8"}, {"world-size", "2"}});
     EXPECT_EQ(column(path, "history/epoch"), (std::vector<double>{1, 2}));
     EXPECT_EQ(column(path, "steps/step").size(), 9u);
     for (int64_t s = 10; s <= 12; ++s) writer->add_step({s, 3, 1.0 / s, 0.5, 0.1});
@@ -60,6 +61,8 @@ TEST(MetricsResume, ReopenDropsRowsAfterTheCheckpointAndContinues) {
   h5::File file(path, h5::File::Mode::read);
   EXPECT_FALSE(file.has("final")) << "a resumed run writes /final again at its end";
   EXPECT_EQ(file.group("resumes/1").string_attribute("checkpoint"), "c.h5");
+  // The resumed job's options beside the first job's, which /config keeps.
+  EXPECT_EQ(file.group("resumes/1/config").string_attribute("world-size"), "2");
   EXPECT_EQ(file.group("config").string_attribute("arch"), "resnet8");
 }
 

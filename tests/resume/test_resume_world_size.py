@@ -140,6 +140,11 @@ with tempfile.TemporaryDirectory() as tmp:
         if code != 0:
             continue
         resumed_steps, resumed_global = read_dump(os.path.join(tmp, name), ranks)
+        with h5py.File(os.path.join(out, name, "metrics.h5"), "r") as f:
+            sizes = (f["config"].attrs["world-size"], f["resumes/1/config"].attrs["world-size"])
+        sizes = tuple(v.decode() if isinstance(v, bytes) else v for v in sizes)
+        check(sizes == ("2", str(ranks)), f"{ranks} rank(s): metrics.h5 keeps the first job's "
+              f"world size in /config and the resumed job's in /resumes/1/config ({sizes})")
 
         # (a) samples
         check(sorted(resumed_steps) == [(2, s) for s in range(STOP_IN_EPOCH, STEPS)] and
