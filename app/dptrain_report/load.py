@@ -165,7 +165,7 @@ def _unreadable(error):
     checksum with every chunk, HDF5 checksums its metadata) means the file was corrupted."""
     if "checksum" in str(error).lower():
         return (f"checksum mismatch ({error}): the file is corrupted; restore it from a good "
-                "copy (nothing is plotted from a corrupted history)")
+                "copy (nothing is plotted from a corrupted file)")
     return f"unreadable: {error}"
 
 
@@ -261,7 +261,10 @@ def _read_final(group, metrics):
     def dataset(name):
         if name not in group:
             raise ReportError(metrics, f"/final/{name} missing")
-        return group[name][()]
+        try:
+            return group[name][()]
+        except OSError as e:  # a corrupted chunk: name the dataset
+            raise ReportError(metrics, f"/final/{name}: {_unreadable(e)}")
 
     confusion = np.asarray(dataset("confusion_matrix"))
     names = [_text(n) for n in np.asarray(dataset("class_names")).reshape(-1)]

@@ -1,7 +1,7 @@
 """dptrain-report on a corrupted history: a metrics.h5 whose /history datasets carry Fletcher-32
 checksums (as dptrain writes them) with one byte flipped inside a row's chunk is refused with
-one line naming the file, the dataset and the checksum mismatch (exit 3), never plotted; the
-same file unflipped reports normally.
+one line naming the file, the dataset and the checksum mismatch (exit 3), never plotted, and so
+is a flip in /final/confusion_matrix; the same file unflipped reports normally.
 
 usage: test_report_corrupted.py <dptrain-report>"""
 import os
@@ -68,4 +68,22 @@ with tempfile.TemporaryDirectory() as tmp:
               f"flip {i} in /history/{field}: one line, exit 3 (got {proc.returncode}: {last})")
         check(not os.path.exists(os.path.join(run, "training_curves.png")),
               f"flip {i}: nothing plotted")
+    # The final evaluation checksummed too (dptrain writes every dataset so): a flip there is
+    # named as the history's are.
+    run = os.path.join(tmp, "bad_final")
+    os.makedirs(run)
+    shutil.copy(good, os.path.join(run, "metrics.h5"))
+    with h5py.File(os.path.join(run, "metrics.h5"), "r+") as f:
+        values = f["final/confusion_matrix"][()]
+        del f["final/confusion_matrix"]
+        f["final"].create_dataset("confusion_matrix", data=values, chunks=values.shape,
+                                  fletcher32=True)
+    flip_in_chunk(os.path.join(run, "metrics.h5"), "final/confusion_matrix", rng)
+    proc = run_report(TOOL, run)
+    err = proc.stderr.strip().splitlines()
+    last = err[-1] if err else ""
+    check(proc.returncode == EXIT_DATA and len(err) == 1
+          and "/final/confusion_matrix: checksum mismatch" in last,
+          f"a flip in /final/confusion_matrix: one line naming it, exit 3 (got "
+          f"{proc.returncode}: {last})")
 finish()
