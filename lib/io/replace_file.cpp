@@ -1,10 +1,60 @@
 #include "io/replace_file.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
 
 namespace dp {
+namespace {
+
+// The tmp file being written, for the handler below: a fixed buffer and unlink, which are
+// async-signal-safe.
+char g_tmp_path[4096];
+
+extern "C" void remove_tmp_then_default(int signal) {
+  ::unlink(g_tmp_path);
+  ::signal(signal, SIG_DFL);
+  ::raise(signal);  // ends the process as the signal would have
+}
+
+// While alive, SIGINT, SIGTERM and SIGHUP (where their action is the default one, ending the
+// process) remove `tmp` first, so an interrupted pack or eval leaves no half-written file.
+class RemoveOnSignal {
+ public:
+  explicit RemoveOnSignal(const std::string& tmp) {
+    if (tmp.size() >= sizeof g_tmp_path) return;
+    std::memcpy(g_tmp_path, tmp.c_str(), tmp.size() + 1);
+    for (size_t i = 0; i < kSignals.size(); ++i) {
+      struct sigaction current {};
+      if (::sigaction(kSignals[i], nullptr, &current) != 0 || current.sa_handler != SIG_DFL)
+        continue;  // ignored (nohup) or handled by someone else: left alone
+      struct sigaction action {};
+      action.sa_handler = remove_tmp_then_default;
+      sigemptyset(&action.sa_mask);
+      installed_[i] = ::sigaction(kSignals[i], &action, nullptr) == 0;
+    }
+  }
+  ~RemoveOnSignal() {
+    struct sigaction restore {};
+    restore.sa_handler = SIG_DFL;
+    sigemptyset(&restore.sa_mask);
+    for (size_t i = 0; i < kSignals.size(); ++i)
+      if (installed_[i]) ::sigaction(kSignals[i], &restore, nullptr);
+  }
+  RemoveOnSignal(const RemoveOnSignal&) = delete;
+  RemoveOnSignal& operator=(const RemoveOnSignal&) = delete;
+
+ private:
+  static constexpr std::array<int, 3> kSignals = {SIGINT, SIGTERM, SIGHUP};
+  std::array<bool, 3> installed_{};
+};
+
+}  // namespace
 
 void write_then_rename(const std::string& output_file,
                        const std::function<void(const std::string& tmp)>& write) {
@@ -13,6 +63,7 @@ void write_then_rename(const std::string& output_file,
   const fs::path tmp(output_file + ".tmp");
   std::error_code ec;
   if (output.has_parent_path()) fs::create_directories(output.parent_path(), ec);
+  RemoveOnSignal remove_on_signal(tmp.string());
   try {
     write(tmp.string());
   } catch (...) {

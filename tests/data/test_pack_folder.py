@@ -10,6 +10,7 @@ the system will not start packs on the threads it did (not an abort)."""
 import os
 import re
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -536,6 +537,31 @@ def test_progress(tmp, rng):
           f"progress lines inside a chunk, not only at its end ({done})")
 
 
+def test_interrupted(tmp, rng):
+    """SIGTERM or SIGINT while a pack writes: the process ends by that signal, as before, and
+    leaves neither the output nor its .tmp (an earlier output stays whole)."""
+    root = photo_tree(tmp, "interrupted")
+    out = os.path.join(tmp, "interrupted.h5")
+    with open(out, "wb") as f:
+        f.write(b"an earlier output")
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        proc = subprocess.Popen([DPTRAIN, "pack", "--format", "folder", "--source", root,
+                                 "--output", out, "--image-size", "8", "--threads", "1",
+                                 "--progress-every", "0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for line in proc.stdout:  # past the first chunk (16 files): the .tmp is being written
+            m = re.search(r"pack: (\d+)/62 files", line)
+            if m and int(m[1]) > 16:
+                break
+        tmp_existed = os.path.exists(out + ".tmp")
+        proc.send_signal(sig)
+        proc.communicate(timeout=60)
+        check(proc.returncode == -sig and tmp_existed and not os.path.exists(out + ".tmp")
+              and open(out, "rb").read() == b"an earlier output",
+              f"{sig.name} mid-pack: ended by it (exit {proc.returncode}), the .tmp that existed "
+              f"({tmp_existed}) removed, the earlier output whole")
+
+
 def test_thread_limit(tmp, rng):
     """More --threads than the system lets the process start: the threads it did start share
     the work, a warning says so, and the file equals an unlimited pack's (before: std::terminate,
@@ -572,7 +598,7 @@ def test_thread_limit(tmp, rng):
 with tempfile.TemporaryDirectory() as tmp:
     rng = np.random.default_rng(19)
     for test in (test_exact_pixels, test_split, test_resize, test_bad_input, test_progress,
-                 test_thread_limit, test_train_eval):
+                 test_interrupted, test_thread_limit, test_train_eval):
         print(f"--- {test.__name__}")
         test(tmp, rng)
 
