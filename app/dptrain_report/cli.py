@@ -149,7 +149,8 @@ def _projection_inputs(args, run, timing):
 
 
 def _report_run(args, run, out_dir, timing, projection_inputs):
-    """Writes one run's outputs from what _prepare found; returns (files, notes for stderr)."""
+    """Writes one run's outputs from the timing summary and projection inputs run() checked;
+    returns (files, notes for stderr)."""
     from . import classification, export, figures, projection
 
     _makedirs(out_dir)
