@@ -70,6 +70,9 @@ bool png_read_header(PngStructs& s, PngInput& in, png_uint_32& width, png_uint_3
                      int& channels) {
   if (setjmp(png_jmpbuf(s.png))) return false;
   png_set_read_fn(s.png, &in, png_read_from_memory);
+  // A CRC error in any chunk is an error (libpng only warns about ancillary ones, then drops
+  // them; Pillow refuses the file): a corrupt file is refused, whatever chunk the damage hit.
+  png_set_crc_action(s.png, PNG_CRC_ERROR_QUIT, PNG_CRC_ERROR_QUIT);
   png_read_info(s.png, s.info);
   width = png_get_image_width(s.png, s.info);
   height = png_get_image_height(s.png, s.info);

@@ -19,7 +19,7 @@ import zlib
 
 import h5py
 import numpy as np
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 DPTRAIN = sys.argv[1]
 EXIT_DATA, EXIT_USAGE = 3, 2
@@ -375,6 +375,18 @@ def test_bad_input(tmp, rng):
     data = open(path, "rb").read()
     open(path, "wb").write(data[:len(data) - 30])
     bad_case(tmp, root, "truncated PNG", "truncated_png/test/a/001.png")
+
+    root = tree("text_crc")
+    path = os.path.join(root, "train", "a", "text.png")
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "made by the test")
+    Image.fromarray(picture(rng, 20, 24)).save(path, pnginfo=info)
+    data = bytearray(open(path, "rb").read())
+    at = data.index(b"tEXtComment") + len(b"tEXtComment") + 2  # inside the text, CRC unchanged
+    data[at] ^= 0x20
+    open(path, "wb").write(bytes(data))
+    check(data.index(b"tEXt") < data.index(b"IDAT"), "the text chunk comes before the pixels")
+    bad_case(tmp, root, "a CRC error in an ancillary (text) chunk", "text_crc/train/a/text.png")
 
     root = tree("not_image")
     open(os.path.join(root, "train", "a", "notes.txt"), "w").write("not a picture\n")
