@@ -18,8 +18,10 @@ namespace fs = std::filesystem;
 
 namespace dp {
 
+std::string RunLock::file_in(const std::string& directory) { return directory + "/.dptrain.lock"; }
+
 RunLock::RunLock(const std::string& directory) {
-  const std::string path = directory + "/.dptrain.lock";
+  const std::string path = file_in(directory);
   // Writable where it can be (NFS emulates flock with POSIX locks, whose exclusive kind needs
   // a writable descriptor); read-only where a colleague of the run's group created it.
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
@@ -61,7 +63,7 @@ RunDirectory::RunDirectory(const std::string& output_dir, const std::string& run
 RunDirectory::~RunDirectory() {
   if (!created_) return;
   std::error_code ec;
-  const fs::path lock_file = fs::path(path_) / ".dptrain.lock";
+  const fs::path lock_file = RunLock::file_in(path_);
   for (fs::directory_iterator it(path_, ec), end; !ec && it != end; it.increment(ec))
     if (it->path() != lock_file) return;  // the run wrote something: it stays
   if (ec) return;

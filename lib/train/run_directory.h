@@ -16,6 +16,8 @@ class RunLock {
  public:
   explicit RunLock(const std::string& directory);
   ~RunLock();
+  // The lock file of `directory`.
+  static std::string file_in(const std::string& directory);
   RunLock(const RunLock&) = delete;
   RunLock& operator=(const RunLock&) = delete;
 
