@@ -58,10 +58,22 @@ void png_error_to_message(png_structp png, png_const_charp message) {
 
 void png_ignore_warning(png_structp, png_const_charp) {}
 
+// A libpng reader whose errors land in `in`'s message.
 struct PngStructs {
   png_structp png = nullptr;
   png_infop info = nullptr;
+  explicit PngStructs(PngInput& in) {
+    png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &in, png_error_to_message,
+                                 png_ignore_warning);
+    if (png) info = png_create_info_struct(png);
+    if (!png || !info) {
+      png_destroy_read_struct(&png, info ? &info : nullptr, nullptr);
+      throw Error(ExitCode::internal, "libpng: cannot create a reader");
+    }
+  }
   ~PngStructs() { png_destroy_read_struct(&png, info ? &info : nullptr, nullptr); }
+  PngStructs(const PngStructs&) = delete;
+  PngStructs& operator=(const PngStructs&) = delete;
 };
 
 // Reads the header and sets the transformations to 8-bit grey or RGB without alpha. Returns
@@ -131,11 +143,7 @@ void decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name, Dec
 
 void decode_png(const uint8_t* bytes, size_t size, const std::string& name, DecodedImage& out) {
   PngInput in{bytes, size, 0, {0}};
-  PngStructs s;
-  s.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &in, png_error_to_message,
-                                 png_ignore_warning);
-  if (s.png) s.info = png_create_info_struct(s.png);
-  if (!s.png || !s.info) throw Error(ExitCode::internal, "libpng: cannot create a reader");
+  PngStructs s(in);
   png_uint_32 width = 0, height = 0;
   int channels = 0;
   if (!png_read_header(s, in, width, height, channels))
@@ -169,13 +177,45 @@ DecodedImage convert_channels(DecodedImage image, int channels) {
   return image;
 }
 
+namespace {
+bool is_png(const uint8_t* bytes, size_t size) {
+  static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  return size >= 8 && std::memcmp(bytes, kPng, 8) == 0;
+}
+bool is_jpeg(const uint8_t* bytes, size_t size) {
+  return size >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff;
+}
+}  // namespace
+
+ImageSize read_image_size(const uint8_t* bytes, size_t size, const std::string& name) {
+  ImageSize s;
+  if (is_jpeg(bytes, size)) {
+    tjhandle tj = thread_decompressor();
+    int width = 0, height = 0, subsampling = 0, colorspace = 0;
+    if (tjDecompressHeader3(tj, bytes, size, &width, &height, &subsampling, &colorspace) != 0)
+      throw DataError(fmt::format("{}: not a readable JPEG: {}", name, tjGetErrorStr2(tj)));
+    s = {width, height};
+  } else if (is_png(bytes, size)) {
+    PngInput in{bytes, size, 0, {0}};
+    PngStructs p(in);
+    png_uint_32 width = 0, height = 0;
+    int channels = 0;
+    if (!png_read_header(p, in, width, height, channels))
+      throw DataError(fmt::format("{}: not a readable PNG: {}", name, in.message));
+    s = {width, height};
+  } else {
+    throw DataError(fmt::format("{}: not a JPEG or PNG image", name));
+  }
+  check_size(s.width, s.height, name);
+  return s;
+}
+
 void decode_image(const uint8_t* bytes, size_t size, int channels, const std::string& name,
                   DecodedImage& out, int64_t draft_size) {
   DP_CHECK(channels == 1 || channels == 3, "decode_image: {} channels", channels);
-  static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-  if (size >= 8 && std::memcmp(bytes, kPng, 8) == 0)
+  if (is_png(bytes, size))
     decode_png(bytes, size, name, out);
-  else if (size >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff)
+  else if (is_jpeg(bytes, size))
     decode_jpeg(bytes, size, name, out, draft_size);
   else
     throw DataError(fmt::format("{}: not a JPEG or PNG image", name));

@@ -40,6 +40,17 @@ DecodedImage decode_image(const uint8_t* bytes, size_t size, int channels, const
 void decode_image(const uint8_t* bytes, size_t size, int channels, const std::string& name,
                   DecodedImage& out, int64_t draft_size = 0);
 
+// A JPEG's or PNG's width and height from its header alone (no pixels decoded); throws
+// DataError starting with `name` where decode_image would refuse the file's header.
+struct ImageSize {
+  int64_t width = 0, height = 0;
+  bool operator==(const ImageSize& o) const { return width == o.width && height == o.height; }
+  bool operator<(const ImageSize& o) const {
+    return width != o.width ? width < o.width : height < o.height;
+  }
+};
+ImageSize read_image_size(const uint8_t* bytes, size_t size, const std::string& name);
+
 // The two halves of decode_image, for tests and for callers that know the format.
 void decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name, DecodedImage& out,
                  int64_t draft_size = 0);

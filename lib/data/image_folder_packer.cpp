@@ -151,12 +151,79 @@ std::vector<int64_t> planned_per_class(const std::vector<ImageFile>& files, size
   return planned;
 }
 
+// Runs `work` on the calling thread and up to threads - 1 more (fewer where the system refuses
+// one), all joined before it returns; the first exception any of them threw is rethrown.
+void run_on_threads(int threads, const std::function<void()>& work) {
+  std::exception_ptr failed;
+  std::mutex mutex;
+  auto guarded = [&] {
+    try {
+      work();
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (!failed) failed = std::current_exception();
+    }
+  };
+  std::vector<std::thread> helpers;
+  try {
+    for (int t = 1; t < threads; ++t) helpers.emplace_back(guarded);
+  } catch (const std::system_error&) {  // the ones started share the work
+  }
+  guarded();
+  for (auto& t : helpers) t.join();
+  if (failed) std::rethrow_exception(failed);
+}
+
+// The size --skip-bad packs when no --image-size is given: the most common width x height in
+// the files' headers (ties: the size met first), so that one odd file early in the tree cannot
+// make every other file the wrong size. An unreadable header is left to the decoding pass.
+struct CommonSize {
+  ImageSize size;
+  size_t count = 0, files = 0;
+};
+CommonSize most_common_size(const FolderPlan& plan, int threads) {
+  std::vector<const ImageFile*> files;
+  for (const auto* split : {&plan.train, &plan.test})
+    for (const auto& f : *split) files.push_back(&f);
+  std::vector<ImageSize> sizes(files.size());
+  std::atomic<size_t> next{0};
+  run_on_threads(threads, [&] {
+    std::vector<uint8_t> bytes;
+    for (size_t i; (i = next.fetch_add(1)) < files.size();) {
+      try {
+        read_whole_file(files[i]->path, bytes);
+        sizes[i] = read_image_size(bytes.data(), bytes.size(), files[i]->path);
+      } catch (const DataError&) {  // reported, or skipped, when the file is decoded
+      }
+    }
+  });
+  std::map<ImageSize, std::pair<size_t, size_t>> seen;  // size -> (count, first index)
+  for (size_t i = 0; i < sizes.size(); ++i)
+    if (sizes[i].width > 0) seen.try_emplace(sizes[i], 0, i).first->second.first++;
+  CommonSize best;
+  best.files = files.size();
+  size_t best_first = 0;
+  for (const auto& [size, stats] : seen)
+    if (stats.first > best.count || (stats.first == best.count && stats.second < best_first)) {
+      best.size = size;
+      best.count = stats.first;
+      best_first = stats.second;
+    }
+  return best;
+}
+
 // Everything one packing run accumulates besides the pixels.
 class FolderPacker {
  public:
   FolderPacker(const PackOptions& options, const FolderPlan& plan, const std::string& path,
                int threads)
       : options_(options), plan_(plan), path_(path), threads_(threads) {}
+  // Every image must have `size` (described for messages as `source`, e.g. "most images
+  // (9 of 10) are"); without this call, the first image packed sets it.
+  void require_size(ImageSize size, std::string source) {
+    size_ = size;
+    size_source_ = std::move(source);
+  }
 
   void pack_split(const std::string& split, const std::vector<ImageFile>& files,
                   PackProgress& progress);
@@ -166,6 +233,7 @@ class FolderPacker {
   void consume(const std::string& split, const std::vector<ImageFile>& files, size_t first,
                std::vector<DecodeSlot>& slots);
   void open_writer(const DecodedImage& first);
+  std::string wrong_size(const ImageFile& file, const DecodedImage& image) const;
   void report_refused_threads(const DecodeBatch& batch);
 
   const PackOptions& options_;
@@ -174,7 +242,8 @@ class FolderPacker {
   int threads_;
   std::optional<StreamingPackWriter> writer_;
   PackedHeader header_;
-  std::string first_file_;  // the file whose shape every other must have
+  std::optional<ImageSize> size_;  // every image's width x height, once known
+  std::string size_source_;        // where size_ came from, for messages
   Sha256 tree_digest_;
   std::map<std::pair<std::string, int>, int64_t> counts_;  // (split, label) -> images packed
   std::vector<std::string> skipped_;
@@ -191,6 +260,12 @@ void FolderPacker::open_writer(const DecodedImage& first) {
   header_.channels = first.channels;
   writer_.emplace(path_, header_);
   for (const auto& s : pending_splits_) writer_->begin_split(s);
+}
+
+std::string FolderPacker::wrong_size(const ImageFile& file, const DecodedImage& image) const {
+  if (!size_ || (image.width == size_->width && image.height == size_->height)) return {};
+  return fmt::format("{}: {}x{} pixels, but {} {}x{}; pass --image-size to resize", file.path,
+                     image.width, image.height, size_source_, size_->width, size_->height);
 }
 
 void FolderPacker::report_refused_threads(const DecodeBatch& batch) {
@@ -242,11 +317,7 @@ void FolderPacker::consume(const std::string& split, const std::vector<ImageFile
     tree_digest_.update(file.relative.data(), file.relative.size());
     const std::string line = fmt::format(" {}\n", slot.digest.empty() ? "-" : slot.digest);
     tree_digest_.update(line.data(), line.size());
-    if (slot.error.empty() && writer_ &&
-        (slot.image.height != header_.height || slot.image.width != header_.width))
-      slot.error = fmt::format("{}: {}x{} pixels, but {} has {}x{}; pass --image-size to resize",
-                               file.path, slot.image.width, slot.image.height, first_file_,
-                               header_.width, header_.height);
+    if (slot.error.empty()) slot.error = wrong_size(file, slot.image);
     if (!slot.error.empty()) {
       if (!options_.skip_bad) throw DataError(slot.error);
       log::info("pack: skipped {}", slot.error);
@@ -256,10 +327,8 @@ void FolderPacker::consume(const std::string& split, const std::vector<ImageFile
                                   : slot.error);
       continue;
     }
-    if (!writer_) {
-      open_writer(slot.image);
-      first_file_ = file.path;
-    }
+    if (!size_) require_size({slot.image.width, slot.image.height}, file.path + " has");
+    if (!writer_) open_writer(slot.image);
     images.insert(images.end(), slot.image.pixels.begin(), slot.image.pixels.end());
     slot.image.pixels = {};
     labels.push_back(uint8_t(file.label));
@@ -331,6 +400,15 @@ PackSummary pack_image_folder(const PackOptions& options, const std::string& pat
             total, plan.class_names.size(), plan.train.size(), plan.test.size(),
             options.source_dir, threads);
   FolderPacker packer(options, plan, path, threads);
+  if (options.skip_bad && options.image_size == 0) {
+    const CommonSize common = most_common_size(plan, threads);
+    if (common.count > 0) {
+      log::info("pack: --skip-bad keeps {}x{} images, the size of {} of the {}", common.size.width,
+                common.size.height, common.count, common.files);
+      packer.require_size(common.size,
+                          fmt::format("most images ({} of {}) are", common.count, common.files));
+    }
+  }
   {
     PackProgress progress(total, PackProgress::automatic(), options.progress_seconds);
     packer.pack_split("train", plan.train, progress);

@@ -86,6 +86,13 @@ TEST(FolderDecode, RefusesWhatIsNotAWholeImage) {
   EXPECT_THROW_WITH(decode_image(png_start.data(), png_start.size(), 1, "b.png"), DataError,
                     "b.png: not a readable PNG");
   EXPECT_THROW_WITH(decode_image(nullptr, 0, 3, "empty.png"), DataError, "empty.png");
+  // The header-only size read refuses the same files.
+  EXPECT_THROW_WITH(read_image_size(text.data(), text.size(), "x.jpg"), DataError,
+                    "x.jpg: not a JPEG or PNG image");
+  EXPECT_THROW_WITH(read_image_size(jpeg_start.data(), jpeg_start.size(), "a.jpg"), DataError,
+                    "a.jpg: ");
+  EXPECT_THROW_WITH(read_image_size(png_start.data(), png_start.size(), "b.png"), DataError,
+                    "b.png: not a readable PNG");
 }
 
 TEST(FolderDecode, GreyscaleConversionsArePillows) {

@@ -468,6 +468,21 @@ def test_bad_input(tmp, rng):
     counts = list(got["attrs"]["source_counts"])
     check(counts == ["train/a 2", "train/b 3", "test/a 3", "test/b 3"], f"counts without them {counts}")
 
+    # --skip-bad without --image-size packs the most common size, not the first file's: an odd
+    # first file is the one skipped (judged by the first file, every other one was skipped).
+    root = tree("skip_odd_first", per_class=3)
+    save_variant(os.path.join(root, "train", "a", "000"), "png_rgb", rng, 30, 30)
+    os.remove(os.path.join(root, "train", "a", "000.jpg"))
+    proc = pack(root, out, "--skip-bad")
+    check(proc.returncode == 0, f"--skip-bad with an odd first file packs ({proc.stderr.strip()})")
+    got = read(out)
+    skipped = list(got["attrs"]["skipped"])
+    check(len(skipped) == 1 and skipped[0].startswith("train/a/000.png: 30x30 pixels, but most "
+                                                      "images (11 of 12) are 24x20"),
+          f"only the odd first file is skipped, judged by the common size ({skipped})")
+    check(got["train"][0].shape[1:3] == (20, 24) and len(got["train"][1]) == 5,
+          f"the other images packed at their common size ({got['train'][0].shape})")
+
     # --skip-bad that would leave a class without images: refused, as an empty class folder is.
     root = tree("skip_all", per_class=2)
     for name in os.listdir(os.path.join(root, "test", "b")):

@@ -65,6 +65,16 @@ inline void image_one_input(const uint8_t* data, size_t size) {
     promise(image.channels == channels, "the channels asked for");
     promise(image.pixels.size() == size_t(image.height * image.width * channels),
             "height * width * channels bytes");
+    if (!(data[0] & 2)) {  // the header's size is the decoded one (no draft scaling)
+      data::ImageSize header;
+      try {
+        header = data::read_image_size(data + 1, size - 1, "fuzz");
+      } catch (const DataError&) {
+        promise(false, "a file that decodes has a readable size");
+      }
+      promise(header.width == image.width && header.height == image.height,
+              "the header's size is the decoded size");
+    }
     if (data[0] & 4) {
       const data::DecodedImage small = data::resize_shorter_side_center_crop(image, 5);
       promise(small.pixels.size() == size_t(25 * channels), "a 5x5 crop");
