@@ -1,8 +1,9 @@
 // ForwardBackward with CUDA graphs against eager steps on the same GPU: with deterministic
 // cuDNN algorithms (heuristic choice, the same kernels either way) every replayed step must
 // equal the eager one bit for bit: loss, hits and every gradient, over several optimizer steps,
-// both uploader slots, a partial batch, and an evaluation in between that regrows the layers'
-// buffers (the graphs must then be captured again, not replayed onto released memory).
+// both uploader slots, partial batches (eager), full steps replayed right after a partial one
+// (the host-side shapes are then the partial batch's), and an evaluation that regrows the
+// layers' buffers (the graphs must then be captured again, not replayed onto released memory).
 #include <gtest/gtest.h>
 
 #include "backend/cuda/make_cuda_backend.h"
@@ -32,20 +33,25 @@ TEST(CudaGraphStep, ReplaysEqualEagerStepsBitwise) {
   auto label_uploader = backend->make_batch_uploader();
 
   int replays = 0;
-  for (uint32_t step = 0; step < 8; ++step) {
+  for (uint32_t step = 0; step < 9; ++step) {
     SCOPED_TRACE(testing::Message() << "step " << step);
-    const int64_t n = step == 5 ? 9 : batch;  // one partial batch, which runs eagerly
+    // Partial batches run eagerly; the first one comes before any capture, so that the
+    // second (step 4) finds every workspace already sized for it and releases nothing.
+    const int64_t n = step == 0 || step == 4 ? 9 : batch;
     Tensor images = uploader->upload(host_images(n, 16, step));
     Tensor labels = label_uploader->upload(host_labels(n, step));
-    if (step == 6) {  // an evaluation with a larger batch regrows every layer's buffers
+    if (step == 7) {  // an evaluation with a larger batch regrows every layer's buffers
       graphed_model->forward(on_device(*backend, host_images(2 * batch, 16, 99)), false);
       backend->synchronize();
     }
     const int hooks_before = graphed_hooks;
+    const int captures_before = graphed.captures();
     const bool replayed = graphed.forward(images, labels);
-    ASSERT_FALSE(eager.forward(images, labels));
+    // Read before the eager step, which queues its loss into the same backend.
     int64_t correct = 0, eager_correct = 0;
-    EXPECT_EQ(graphed.read_loss(correct), eager.read_loss(eager_correct));
+    const float loss = graphed.read_loss(correct);
+    ASSERT_FALSE(eager.forward(images, labels));
+    EXPECT_EQ(loss, eager.read_loss(eager_correct));
     EXPECT_EQ(correct, eager_correct);
     if (replayed) {
       ++replays;
@@ -54,7 +60,10 @@ TEST(CudaGraphStep, ReplaysEqualEagerStepsBitwise) {
       graphed.backward();
     }
     eager.backward();
-    EXPECT_EQ(replayed, step >= 1 && n == batch) << "graphs after one eager full-size step";
+    EXPECT_EQ(replayed, step >= 2 && n == batch) << "graphs after one eager full-size step";
+    if (step == 5 || step == 6) {  // the graphs of steps 2 and 3, replayed after a partial one
+      EXPECT_EQ(graphed.captures(), captures_before) << "replayed, not captured again";
+    }
     ASSERT_EQ(to_host(*backend, graphed_model->grads()), to_host(*backend, eager_model->grads()));
     graphed_sgd.step(0.05f);
     eager_sgd.step(0.05f);

@@ -38,8 +38,11 @@ void CudaBackend::queue_softmax_cross_entropy(const Tensor& logits, const Tensor
 float CudaBackend::read_queued_loss(const Tensor& logits, const Tensor& labels,
                                     int64_t& correct) {
   const int64_t n = logits.dim(0), k = logits.dim(1);
-  DP_CHECK(loss_rows_.defined() && loss_rows_.numel() >= 3 * n,
+  // A replayed graph writes n rows without running the host code that shapes loss_rows_, so
+  // its shape may still be an earlier eager step's (a partial batch's): its room is what counts.
+  DP_CHECK(loss_rows_.defined() && loss_rows_.capacity() >= size_t(3 * n) * sizeof(int32_t),
            "read_queued_loss: no loss of {} rows was queued", n);
+  loss_rows_.ensure({3 * n}, DType::i32);
   loss_host_.resize(3 * n * sizeof(int32_t));
   DP_CUDA_CHECK(cudaMemcpyAsync(loss_host_.data(), loss_rows_.data<void>(), loss_host_.size(),
                                 cudaMemcpyDeviceToHost, ctx_.s()));
