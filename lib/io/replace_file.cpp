@@ -6,6 +6,7 @@
 #include <array>
 #include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include "core/error.h"
 
@@ -54,6 +55,32 @@ class RemoveOnSignal {
   std::array<bool, 3> installed_{};
 };
 
+// Creates `folder` and whichever of its parents are missing; unless keep() is called, removes
+// again those it created (each only while empty, deepest first), so that a failed write
+// leaves the tree as it found it.
+class MadeFolders {
+ public:
+  explicit MadeFolders(const std::filesystem::path& folder) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    for (fs::path p = folder; !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+      made_.push_back(p);
+      if (p == p.parent_path()) break;  // a root
+    }
+    if (!folder.empty()) fs::create_directories(folder, ec);  // a failure shows at the file
+  }
+  ~MadeFolders() {
+    std::error_code ec;
+    for (const auto& p : made_) std::filesystem::remove(p, ec);  // fails, harmlessly, if not empty
+  }
+  void keep() { made_.clear(); }
+  MadeFolders(const MadeFolders&) = delete;
+  MadeFolders& operator=(const MadeFolders&) = delete;
+
+ private:
+  std::vector<std::filesystem::path> made_;  // deepest first
+};
+
 }  // namespace
 
 void write_then_rename(const std::string& output_file,
@@ -62,7 +89,7 @@ void write_then_rename(const std::string& output_file,
   const fs::path output(output_file);
   const fs::path tmp(output_file + ".tmp");
   std::error_code ec;
-  if (output.has_parent_path()) fs::create_directories(output.parent_path(), ec);
+  MadeFolders folders(output.parent_path());
   RemoveOnSignal remove_on_signal(tmp.string());
   try {
     write(tmp.string());
@@ -77,6 +104,7 @@ void write_then_rename(const std::string& output_file,
     throw IoError(fmt::format("{}: cannot move the written file into place: {}", output_file,
                               ec.message()));
   }
+  folders.keep();
 }
 
 }  // namespace dp

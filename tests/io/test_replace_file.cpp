@@ -45,6 +45,30 @@ TEST(WriteThenRename, AFailedWriteLeavesTheEarlierFileWholeAndNoTmp) {
   EXPECT_FALSE(std::filesystem::exists(output + ".tmp"));
 }
 
+TEST(WriteThenRename, AFailedWriteRemovesOnlyTheFoldersItMade) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.file("kept"));
+  const std::string output = dir.file("kept/made/deeper/out.txt");
+  EXPECT_THROW(write_then_rename(output,
+                                 [](const std::string& tmp) {
+                                   write_text(tmp, "par");
+                                   throw std::runtime_error("bad image");
+                                 }),
+               std::runtime_error);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("kept/made")));
+  EXPECT_TRUE(std::filesystem::is_directory(dir.file("kept")));
+  // A folder that something else filled meanwhile stays, with what it holds.
+  EXPECT_THROW(write_then_rename(output,
+                                 [&](const std::string& tmp) {
+                                   write_text(tmp, "par");
+                                   write_text(dir.file("kept/made/other.txt"), "theirs");
+                                   throw std::runtime_error("bad image");
+                                 }),
+               std::runtime_error);
+  EXPECT_EQ(read_text(dir.file("kept/made/other.txt")), "theirs");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("kept/made/deeper")));
+}
+
 TEST(WriteThenRename, AFailedRenameNamesTheOutputAndRemovesTmp) {
   testing::TempDir dir;
   const std::string output = dir.file("taken");
