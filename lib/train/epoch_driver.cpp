@@ -39,6 +39,7 @@ bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals total
       return false;
     }
   }
+  const double pause_start = now_seconds();  // the epoch's last line was just written
   const EpochRecord record = epoch_record(epoch, totals, epoch_start);
   log::info("{}", progress_.epoch_summary(record, evaluated_ == epoch));
   if (parts_.metrics) parts_.metrics->append_epoch(record);
@@ -48,7 +49,9 @@ bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals total
     parts_.comm.barrier();
     require_finite_loss(last_eval_, fmt::format("evaluation after epoch {}", epoch));
   }
-  return end_epoch(epoch, checkpoint_at_end, stop_at_end);
+  const bool go_on = end_epoch(epoch, checkpoint_at_end, stop_at_end);
+  progress_.paused(now_seconds() - pause_start);  // evaluation and checkpoint: not training
+  return go_on;
 }
 
 StepAgreement EpochDriver::train_step(int64_t epoch, int64_t step, int64_t steps,
@@ -84,7 +87,9 @@ bool EpochDriver::between_steps(int64_t epoch, int64_t step, const StepAgreement
   totals.elapsed = now_seconds() - epoch_start;
   const ResumePoint point{epoch - 1, step + 1, global_step_, global_step_};
   const std::string trigger = agreed.stop ? "signal" : agreed.checkpoint_due ? "minutes" : "steps";
+  const double pause_start = now_seconds();
   parts_.checkpoints.save(point, totals, trigger);
+  progress_.paused(now_seconds() - pause_start);
   if (!agreed.stop) return true;
   leave_preempted(point, parts_.signal, parts_.config.requeue, parts_.comm);
   return false;

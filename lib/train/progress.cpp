@@ -5,8 +5,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/timer.h"
-
 namespace dp {
 
 std::string format_duration(double seconds) {
@@ -16,16 +14,17 @@ std::string format_duration(double seconds) {
 }
 
 Progress::Progress(int64_t epochs, int64_t steps_per_epoch, int64_t steps_to_run,
-                   int64_t global_batch)
+                   int64_t global_batch, Clock clock)
     : epochs_(epochs),
       steps_per_epoch_(steps_per_epoch),
       steps_to_run_(steps_to_run),
       global_batch_(global_batch),
-      start_(now_seconds()),
+      clock_(clock),
+      start_(clock_()),
       last_time_(start_) {}
 
 std::string Progress::line(int64_t epoch, int64_t step, double loss, double accuracy, double lr) {
-  const double now = now_seconds();
+  const double now = clock_();
   const int64_t global_step = (epoch - 1) * steps_per_epoch_ + step;
   const double rate = (global_step - last_global_step_) * global_batch_ / (now - last_time_);
   last_time_ = now;
@@ -39,7 +38,7 @@ std::string Progress::line(int64_t epoch, int64_t step, double loss, double accu
 
 void Progress::resume_at(int64_t global_step) {
   first_global_step_ = last_global_step_ = global_step;
-  start_ = last_time_ = now_seconds();
+  start_ = last_time_ = clock_();
 }
 
 std::string Progress::epoch_summary(const EpochRecord& r, bool evaluated) const {
