@@ -26,37 +26,30 @@ namespace dp {
 namespace {
 
 struct BenchOptions {
-  std::string arch = "resnet50", shortcut = "auto", device = "auto", precision = "fp32";
-  bool deterministic = false, peak = false, cuda_graphs = true, pin_threads = true;
+  std::string arch = "resnet50", shortcut = "auto";
+  bool peak = false, cuda_graphs = true;
   int64_t batch = 128, image = 32, channels = 3, classes = 10;
-  int steps = 20, warmup = 3, threads = 0;
+  int steps = 20, warmup = 3;
+  DeviceOptions device;
 };
 
 po::options_description describe(BenchOptions& o) {
   po::options_description desc("dptrain bench options");
-  desc.add_options()
-      ("help,h", "print this help")
-      ("arch", po::value(&o.arch)->default_value(o.arch), "model name")
-      ("shortcut", po::value(&o.shortcut)->default_value(o.shortcut),
-       "A|B|auto, as dptrain train's --shortcut")
-      ("batch-size", po::value(&o.batch)->default_value(o.batch), "batch size")
-      ("image-size", po::value(&o.image)->default_value(o.image), "square image side")
-      ("channels", po::value(&o.channels)->default_value(o.channels), "image channels")
-      ("classes", po::value(&o.classes)->default_value(o.classes), "classes")
-      ("steps", po::value(&o.steps)->default_value(o.steps), "timed steps")
-      ("warmup", po::value(&o.warmup)->default_value(o.warmup), "untimed steps first")
-      ("device", po::value(&o.device)->default_value(o.device), "auto|cpu|cuda")
-      ("threads", po::value(&o.threads)->default_value(o.threads), "compute threads (0: all)")
-      ("pin-threads", po::value(&o.pin_threads)->default_value(o.pin_threads),
-       "CPU: bind each compute thread to its own core")
-      ("precision", po::value(&o.precision)->default_value(o.precision),
-       "fp32, tf32 (CUDA) or bf16 (CUDA; CPU with AVX512-BF16 or AMX)")
-      ("deterministic",
-       po::value(&o.deterministic)->default_value(o.deterministic)->implicit_value(true),
-       "CUDA: deterministic algorithms only (a bare flag or a value, as dptrain train's)")
-      ("cuda-graphs", po::value(&o.cuda_graphs)->default_value(o.cuda_graphs),
-       "CUDA: replay forward, loss and backward as one captured graph (as dptrain train)")
-      ("peak", po::bool_switch(&o.peak), "CPU: measure the peak GFLOP/s (large matmul; bf16 with --precision bf16) and exit");
+  desc.add_options()("help,h", "print this help")("arch", po::value(&o.arch)->default_value(o.arch),
+                                                  "model name")(
+      "shortcut", po::value(&o.shortcut)->default_value(o.shortcut),
+      "A|B|auto, as dptrain train's --shortcut")(
+      "batch-size", po::value(&o.batch)->default_value(o.batch), "batch size")(
+      "image-size", po::value(&o.image)->default_value(o.image), "square image side")(
+      "channels", po::value(&o.channels)->default_value(o.channels), "image channels")(
+      "classes", po::value(&o.classes)->default_value(o.classes), "classes")(
+      "steps", po::value(&o.steps)->default_value(o.steps), "timed steps")(
+      "warmup", po::value(&o.warmup)->default_value(o.warmup), "untimed steps first")(
+      "cuda-graphs", po::value(&o.cuda_graphs)->default_value(o.cuda_graphs),
+      "CUDA: replay forward, loss and backward as one captured graph (as dptrain train)")(
+      "peak", po::bool_switch(&o.peak),
+      "CPU: measure the peak GFLOP/s (large matmul; bf16 with --precision bf16) and exit");
+  add_device_options(desc, o.device);
   return desc;
 }
 
@@ -150,25 +143,23 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
       {o.channels >= 1, "--channels: must be at least 1"},
       {o.classes >= 2, "--classes: must be at least 2"},
       {o.steps >= 1, "--steps: must be at least 1"},
-      {o.warmup >= 0, "--warmup: must not be negative"},
-      {o.threads >= 0, "--threads: must not be negative"}};
+      {o.warmup >= 0, "--warmup: must not be negative"}};
   for (const auto& [ok, problem] : checks)
     if (!ok) throw UsageError(fmt::format("option {}", problem));
+  validate_device_options(o.device);
   if (o.peak) {
-    if (o.precision != "fp32" && o.precision != "bf16")
+    if (o.device.precision != "fp32" && o.device.precision != "bf16")
       throw UsageError("dptrain bench --peak: --precision is fp32 or bf16 on the CPU");
-    const DType dtype = o.precision == "bf16" ? DType::bf16 : DType::f32;
+    const DType dtype = o.device.precision == "bf16" ? DType::bf16 : DType::f32;
     if (dtype == DType::bf16 && !cpu_has_native_bf16())
       throw UsageError("dptrain bench --peak --precision bf16: this CPU has no bf16 arithmetic "
                        "(neither AVX512-BF16 nor AMX)");
-    cpu::PeakFlops p = cpu::measure_peak_flops(o.threads, 2048, 10, dtype);
+    cpu::PeakFlops p = cpu::measure_peak_flops(o.device.threads, 2048, 10, dtype);
     log::info("peak gflops={:.1f} matmul={}x{}x{} dtype={} kernel={} threads={}", p.gflops, p.size,
               p.size, p.size, dtype == DType::bf16 ? "bf16" : "f32", p.kernel, p.threads);
     return 0;
   }
-  BackendChoice choice = choose_backend(o.device, o.threads, mpi.local_rank(), mpi.local_size(),
-                                        cuda_options(o.precision, o.deterministic), o.pin_threads,
-                                        o.arch);
+  BackendChoice choice = choose_backend(o.device, mpi.local_rank(), mpi.local_size(), o.arch);
   Backend& backend = *choice.backend;
   nn::ModelSpec spec;
   spec.arch = o.arch;

@@ -25,30 +25,25 @@ namespace dp {
 namespace {
 
 struct EvalArgs {
-  std::string checkpoint, data_file, output, device = "auto", precision = "fp32";
+  std::string checkpoint, data_file, output;
   int64_t batch_size = 256;
-  int threads = 0, tta = 0;
-  bool deterministic = false;
+  int tta = 0;
+  DeviceOptions device;
 };
 
 po::options_description describe(EvalArgs& a) {
   po::options_description desc("dptrain eval options");
-  desc.add_options()
-      ("help,h", "print this help")
-      ("checkpoint", po::value(&a.checkpoint)->required(), "checkpoint.h5 written by dptrain train")
-      ("data", po::value(&a.data_file)->required(), "packed dataset; its test split is evaluated")
-      ("output", po::value(&a.output), "HDF5 file for the results (default: eval.h5 beside the checkpoint)")
-      ("batch-size", po::value(&a.batch_size)->default_value(a.batch_size), "evaluation batch size per rank")
-      ("device", po::value(&a.device)->default_value(a.device), "auto|cpu|cuda")
-      ("threads", po::value(&a.threads)->default_value(a.threads), "compute threads per rank (0: all)")
-      ("tta", po::value(&a.tta)->default_value(a.tta),
-       "test-time augmentation: 0 the image, 1 + its mirror, 2 + both shifted one pixel "
-       "diagonally each way with reflect padding (6 passes)")
-      ("precision", po::value(&a.precision)->default_value(a.precision),
-       "fp32, tf32 (CUDA) or bf16 (CUDA; CPU with AVX512-BF16 or AMX)")
-      ("deterministic",
-       po::value(&a.deterministic)->default_value(a.deterministic)->implicit_value(true),
-       "CUDA: deterministic algorithms only (a bare flag or a value, as dptrain train's)");
+  desc.add_options()("help,h", "print this help")(
+      "checkpoint", po::value(&a.checkpoint)->required(), "checkpoint.h5 written by dptrain train")(
+      "data", po::value(&a.data_file)->required(), "packed dataset; its test split is evaluated")(
+      "output", po::value(&a.output),
+      "HDF5 file for the results (default: eval.h5 beside the checkpoint)")(
+      "batch-size", po::value(&a.batch_size)->default_value(a.batch_size),
+      "evaluation batch size per rank")(
+      "tta", po::value(&a.tta)->default_value(a.tta),
+      "test-time augmentation: 0 the image, 1 + its mirror, 2 + both shifted one pixel "
+      "diagonally each way with reflect padding (6 passes)");
+  add_device_options(desc, a.device);
   return desc;
 }
 
@@ -119,7 +114,7 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   po::options_description desc = describe(a);
   if (!parse_options(args, desc, "usage: dptrain eval --checkpoint FILE --data FILE")) return 0;
   if (a.batch_size < 1) throw UsageError("option --batch-size: must be at least 1");
-  if (a.threads < 0) throw UsageError("option --threads: must not be negative");
+  validate_device_options(a.device);
   const std::vector<EvalView> views = tta_views(a.tta);
   if (a.output.empty())
     a.output = (std::filesystem::path(a.checkpoint).parent_path() / "eval.h5").string();
@@ -130,9 +125,7 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   const CheckpointMeta meta = read_checkpoint_meta(a.checkpoint);
   data::HDF5Dataset test_set(a.data_file, "test");
   const nn::ModelSpec spec = checkpoint_model(a, meta, test_set);
-  BackendChoice choice =
-      choose_backend(a.device, a.threads, mpi.local_rank(), mpi.local_size(),
-                     cuda_options(a.precision, a.deterministic), true, spec.arch);
+  BackendChoice choice = choose_backend(a.device, mpi.local_rank(), mpi.local_size(), spec.arch);
   auto model = nn::make_model(spec, *choice.backend);
   ModelState(*model, nullptr).load(a.checkpoint);
   auto comm = make_mpi_communicator();

@@ -81,6 +81,12 @@ bool cudnn_batchnorm_persistent_from_environment() {
   return !env_switch("DPTRAIN_CUDNN_BN", "persistent", "spatial");
 }
 
+BackendChoice choose_backend(const DeviceOptions& o, int local_rank, int local_size,
+                             const std::string& arch) {
+  return choose_backend(o.device, o.threads, local_rank, local_size,
+                        cuda_options(o.precision, o.deterministic), o.pin_threads, arch);
+}
+
 BackendChoice choose_backend(const std::string& device, int threads, int local_rank, int local_size,
                              const CudaOptions& cuda, bool pin_threads, const std::string& arch) {
   if (device != "auto" && device != "cpu" && device != "cuda")

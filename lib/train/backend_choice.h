@@ -7,6 +7,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/make_cuda_backend.h"
+#include "train/device_options.h"
 
 namespace dp {
 
@@ -53,6 +54,10 @@ CpuBf16 cpu_bf16_mode(const std::string& arch, bool bf16);
 // from it and from whether this choice runs bf16 convolutions, decided here once.
 BackendChoice choose_backend(const std::string& device, int threads, int local_rank, int local_size,
                              const CudaOptions& cuda, bool pin_threads, const std::string& arch);
+
+// The same from the command's device options (validate_device_options first).
+BackendChoice choose_backend(const DeviceOptions& o, int local_rank, int local_size,
+                             const std::string& arch);
 
 // Collective: the ranks compare the devices they chose. Under --device auto a rank whose CUDA
 // initialisation failed falls back to the CPU while its peers take the GPU, and their next

@@ -11,9 +11,12 @@
 #include <utility>
 #include <vector>
 
+#include "train/device_options.h"
+
 namespace dp {
 
-struct TrainConfig {
+// The device options come from DeviceOptions, whose table and validation eval and bench share.
+struct TrainConfig : DeviceOptions {
   // data
   std::string data;  // packed HDF5 dataset (dptrain pack)
   int crop_padding = 4;  // 0 disables random crop
@@ -89,12 +92,8 @@ struct TrainConfig {
   int lookahead_start_epoch = 0;
   bool lookahead_each_epoch = false;
   // run
-  std::string device = "auto";  // auto | cpu | cuda
-  int threads = 0;              // 0: all cores of this rank
-  std::string precision = "fp32";  // CUDA arithmetic: fp32 | tf32 | bf16 (mixed precision)
-  bool deterministic = false;      // CUDA: deterministic cuDNN algorithms only
-  bool cuda_graphs = true;         // CUDA: replay full-size steps as captured graphs
-  bool pin_threads = true;         // CPU: bind each compute thread to a core
+  // (device, threads, pin_threads, precision, deterministic: DeviceOptions)
+  bool cuda_graphs = true;  // CUDA: replay full-size steps as captured graphs
   uint64_t seed = 0;
   std::string output_dir = "output";
   std::string run_name;         // default: <arch>-<dataset>-<timestamp>

@@ -194,20 +194,9 @@ po::options_description optim_options(TrainConfig& c, std::string& milestones,
 }
 
 // Where and how the run computes.
-void add_device_options(po::options_description& run, TrainConfig& c) {
+void add_compute_options(po::options_description& run, TrainConfig& c) {
+  add_device_options(run, c);
   run.add_options()
-      ("device", po::value(&c.device)->default_value(c.device), "auto|cpu|cuda")
-      ("threads", po::value(&c.threads)->default_value(c.threads), "compute threads per rank (0: all)")
-      ("pin-threads", po::value(&c.pin_threads)->default_value(c.pin_threads),
-       "CPU: bind each compute thread to its own core (this rank's share of the node)")
-      ("precision", po::value(&c.precision)->default_value(c.precision),
-       "fp32 (strict), tf32 (CUDA tensor cores) or bf16 (CUDA: mixed precision, bf16 "
-       "activations, f32 weights, statistics and optimizer; CPU with AVX512-BF16 or AMX: "
-       "convolutions on bf16 operands with f32 results, and the airbench networks' "
-       "activations in bf16)")
-      ("deterministic",
-       po::value(&c.deterministic)->default_value(c.deterministic)->implicit_value(true),
-       "CUDA: deterministic cuDNN algorithms only (bitwise repeatable runs)")
       ("cuda-graphs", po::value(&c.cuda_graphs)->default_value(c.cuda_graphs),
        "CUDA: capture forward, loss and backward of a full-size step once and replay it as one "
        "launch (falls back to eager steps, with a log line, where capture fails)")
@@ -252,7 +241,7 @@ void add_output_options(po::options_description& run, TrainConfig& c) {
 
 po::options_description run_options(TrainConfig& c) {
   po::options_description run("Run");
-  add_device_options(run, c);
+  add_compute_options(run, c);
   add_output_options(run, c);
   return run;
 }

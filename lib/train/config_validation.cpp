@@ -95,13 +95,7 @@ void validate_data_model(const TrainConfig& c) {
   require(c.augment_on == "auto" || c.augment_on == "host" || c.augment_on == "device",
           "augment-on", "must be auto, host or device");
   nn::parse_shortcut(c.shortcut);  // the parser owns what --shortcut accepts
-  require(c.device == "auto" || c.device == "cpu" || c.device == "cuda", "device",
-          "must be auto, cpu or cuda");
-  require(c.threads >= 0, "threads", "must not be negative");
-  require(c.precision == "fp32" || c.precision == "tf32" || c.precision == "bf16", "precision",
-          "must be fp32, tf32 or bf16");
-  require(c.precision != "tf32" || c.device != "cpu", "precision",
-          "tf32 needs the CUDA backend (--device cuda or auto); the CPU backend has fp32 and bf16");
+  validate_device_options(c);
   tta_views(c.tta);  // throws for a level it has no views for
 }
 

@@ -77,10 +77,7 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
       train_set_(config.data, "train"),
       test_set_(config.data, "test"),
       choice_(agree_on_backend(
-          choose_backend(config.device, config.threads, mpi.local_rank(), mpi.local_size(),
-                         cuda_options(config.precision, config.deterministic), config.pin_threads,
-                         config.arch),
-          *comm_)),
+          choose_backend(config, mpi.local_rank(), mpi.local_size(), config.arch), *comm_)),
       model_(nn::make_model(model_spec(config, train_set_), *choice_.backend)),
       stats_exchange_(*comm_),
       // Gradients are averaged in buckets whose allreduce starts from the model's grad-ready
