@@ -135,6 +135,41 @@ void refuse_unread_options(const std::string& format, const std::set<std::string
           fmt::format("--{}: only --format {} reads it; this pack is {}", option, reader, format));
 }
 
+bool is_packed_dataset(const std::string& path) {
+  try {
+    const h5::File file(path, h5::File::Mode::read);
+    return file.has_attribute("format") && file.string_attribute("format") == packed::kFormat;
+  } catch (const Error&) {  // not HDF5, or unreadable: not ours to replace either
+    return false;
+  }
+}
+
+// --output names a new file, or a dataset an earlier pack wrote: never a folder, a source
+// file, a checkpoint, a device node or any other file the rename would replace; and, for an
+// image folder, never a path inside the tree being packed.
+void check_output(const PackOptions& options, const std::string& format) {
+  namespace fs = std::filesystem;
+  const std::string& out = options.output_file;
+  std::error_code ec;
+  if (out.back() == '/' || fs::is_directory(out, ec))
+    throw UsageError(fmt::format("--output: {} is a folder; name the file to write", out));
+  if (format == "folder") {
+    const fs::path source = fs::weakly_canonical(options.source_dir, ec);
+    const fs::path output = fs::weakly_canonical(out, ec);
+    const auto [source_end, output_at] =
+        std::mismatch(source.begin(), source.end(), output.begin(), output.end());
+    if (!ec && source_end == source.end())
+      throw UsageError(fmt::format("--output: {} is inside --source {}; write it elsewhere", out,
+                                   options.source_dir));
+  }
+  if (!fs::exists(fs::symlink_status(out, ec))) return;
+  if (!fs::is_regular_file(fs::symlink_status(out, ec)) || !is_packed_dataset(out))
+    throw UsageError(fmt::format(
+        "--output: {} exists and is not a dataset dptrain pack wrote (pack replaces only "
+        "those); choose another path",
+        out));
+}
+
 }  // namespace
 
 PackSummary pack_dataset(const PackOptions& options) {
@@ -143,10 +178,7 @@ PackSummary pack_dataset(const PackOptions& options) {
   if (options.output_file.empty()) throw UsageError("pack: no output file given");
   const std::string format = resolve_format(options);
   refuse_unread_options(format, options.given);
-  std::error_code ec;
-  if (options.output_file.back() == '/' || std::filesystem::is_directory(options.output_file, ec))
-    throw UsageError(
-        fmt::format("--output: {} is a folder; name the file to write", options.output_file));
+  check_output(options, format);
   PackSummary summary;
   if (format == "folder") {
     write_then_rename(options.output_file, [&](const std::string& tmp) {

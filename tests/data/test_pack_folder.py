@@ -445,6 +445,26 @@ def test_bad_input(tmp, rng):
         check(proc.returncode == EXIT_USAGE and "--output" in proc.stderr
               and not os.path.exists(os.path.join(tmp, "new_folder")),
               f"--output {output}: refused at once ({proc.stderr.strip()})")
+    # An existing file pack did not write (a checkpoint, a user's image) is never replaced, nor
+    # is a path inside the tree being packed written; a dataset pack wrote is replaced.
+    source = tree("outputs")
+    other = os.path.join(tmp, "notes.txt")
+    open(other, "w").write("the user's")
+    proc = pack(source, other, expect=EXIT_USAGE)
+    check(proc.returncode == EXIT_USAGE and "not a dataset dptrain pack wrote" in proc.stderr
+          and open(other).read() == "the user's",
+          f"--output an existing other file: refused, left as it was ({proc.stderr.strip()})")
+    image = os.path.join(source, "train", "a", sorted(os.listdir(os.path.join(source, "train", "a")))[0])
+    before = open(image, "rb").read()
+    for output in (image, os.path.join(source, "new.h5")):
+        proc = pack(source, output, expect=EXIT_USAGE)
+        check(proc.returncode == EXIT_USAGE and "inside --source" in proc.stderr
+              and open(image, "rb").read() == before
+              and not os.path.exists(os.path.join(source, "new.h5")),
+              f"--output {output} inside --source: refused ({proc.stderr.strip()})")
+    packed = os.path.join(tmp, "replaced.h5")
+    check(pack(source, packed).returncode == 0 and pack(source, packed).returncode == 0,
+          "--output a dataset pack wrote: replaced")
     for option in (["--threads", "-1"], ["--threads", "2000"], ["--progress-every", "-5"]):
         bad_case(tmp, tree("options"), f"{' '.join(option)}", option[0], *option,
                  expect=EXIT_USAGE)
@@ -569,8 +589,9 @@ def test_interrupted(tmp, rng):
     leaves neither the output nor its .tmp (an earlier output stays whole)."""
     root = photo_tree(tmp, "interrupted")
     out = os.path.join(tmp, "interrupted.h5")
-    with open(out, "wb") as f:
-        f.write(b"an earlier output")
+    with h5py.File(out, "w") as f:  # an earlier output (pack replaces only its own datasets)
+        f.attrs["format"] = np.bytes_("dptrain-dataset")
+    earlier = open(out, "rb").read()
     for sig in (signal.SIGTERM, signal.SIGINT):
         proc = subprocess.Popen([DPTRAIN, "pack", "--format", "folder", "--source", root,
                                  "--output", out, "--image-size", "8", "--threads", "1",
@@ -584,7 +605,7 @@ def test_interrupted(tmp, rng):
         proc.send_signal(sig)
         proc.communicate(timeout=60)
         check(proc.returncode == -sig and tmp_existed and not os.path.exists(out + ".tmp")
-              and open(out, "rb").read() == b"an earlier output",
+              and open(out, "rb").read() == earlier,
               f"{sig.name} mid-pack: ended by it (exit {proc.returncode}), the .tmp that existed "
               f"({tmp_existed}) removed, the earlier output whole")
 
