@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -107,7 +108,14 @@ std::string RunDirectory::set_metrics_aside() const {
 }
 
 std::string default_run_name(const std::string& arch, const std::string& dataset) {
-  return fmt::format("{}-{}-{}", arch, dataset, utc_stamp());
+  // The dataset's name comes from its file (a folder's name, or anything h5py wrote): only
+  // letters, digits, '.', '-' and '_' are kept, so the name stays one plain folder name
+  // under --output-dir.
+  std::string safe = dataset;
+  for (char& ch : safe)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '_')
+      ch = '_';
+  return fmt::format("{}-{}-{}", arch, safe, utc_stamp());
 }
 
 }  // namespace dp

@@ -136,6 +136,14 @@ TEST(CheckpointFiles, ARunThatWroteNothingLeavesNoDirectory) {
   EXPECT_FALSE(fs::exists(base + "/reader"));
 }
 
+TEST(DefaultRunName, IsOnePlainFolderNameWhateverTheDatasetIsCalled) {
+  // A dataset's name is whatever wrote its file: never a path out of --output-dir.
+  const std::string name = default_run_name("resnet8", "../../x/y\nz \xc3\xa9.v1-a_b");
+  EXPECT_EQ(name.rfind("resnet8-.._.._x_y_z___.v1-a_b-", 0), 0u) << name;
+  EXPECT_EQ(name.find('/'), std::string::npos) << name;
+  EXPECT_EQ(default_run_name("resnet8", "cifar10").rfind("resnet8-cifar10-", 0), 0u);
+}
+
 TEST(CheckpointPolicy, EpochsStepsAndMinutes) {
   CheckpointPolicy every_epoch({1, 0, 0}, 0.0);
   EXPECT_TRUE(every_epoch.epoch_due(1, false));
