@@ -35,20 +35,20 @@ struct BenchOptions {
 
 po::options_description describe(BenchOptions& o) {
   po::options_description desc("dptrain bench options");
-  desc.add_options()("help,h", "print this help")("arch", po::value(&o.arch)->default_value(o.arch),
-                                                  "model name")(
-      "shortcut", po::value(&o.shortcut)->default_value(o.shortcut),
-      "A|B|auto, as dptrain train's --shortcut")(
-      "batch-size", po::value(&o.batch)->default_value(o.batch), "batch size")(
-      "image-size", po::value(&o.image)->default_value(o.image), "square image side")(
-      "channels", po::value(&o.channels)->default_value(o.channels), "image channels")(
-      "classes", po::value(&o.classes)->default_value(o.classes), "classes")(
-      "steps", po::value(&o.steps)->default_value(o.steps), "timed steps")(
-      "warmup", po::value(&o.warmup)->default_value(o.warmup), "untimed steps first")(
-      "cuda-graphs", po::value(&o.cuda_graphs)->default_value(o.cuda_graphs),
-      "CUDA: replay forward, loss and backward as one captured graph (as dptrain train)")(
-      "peak", po::bool_switch(&o.peak),
-      "CPU: measure the peak GFLOP/s (large matmul; bf16 with --precision bf16) and exit");
+  desc.add_options()
+      ("help,h", "print this help")
+      ("arch", po::value(&o.arch)->default_value(o.arch), "model name")
+      ("shortcut", po::value(&o.shortcut)->default_value(o.shortcut),
+       "A|B|auto, as dptrain train's --shortcut")
+      ("batch-size", po::value(&o.batch)->default_value(o.batch), "batch size")
+      ("image-size", po::value(&o.image)->default_value(o.image), "square image side")
+      ("channels", po::value(&o.channels)->default_value(o.channels), "image channels")
+      ("classes", po::value(&o.classes)->default_value(o.classes), "classes")
+      ("steps", po::value(&o.steps)->default_value(o.steps), "timed steps")
+      ("warmup", po::value(&o.warmup)->default_value(o.warmup), "untimed steps first")
+      ("cuda-graphs", po::value(&o.cuda_graphs)->default_value(o.cuda_graphs),
+       "CUDA: replay forward, loss and backward as one captured graph (as dptrain train)")
+      ("peak", po::bool_switch(&o.peak), "CPU: measure the peak GFLOP/s (large matmul; bf16 with --precision bf16) and exit");
   add_device_options(desc, o.device);
   return desc;
 }

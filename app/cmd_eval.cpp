@@ -17,6 +17,7 @@
 #include "train/evaluator.h"
 #include "train/model_state.h"
 #include "train/same_input_check.h"
+#include "train/trained_data.h"
 
 namespace po = boost::program_options;
 
@@ -33,16 +34,15 @@ struct EvalArgs {
 
 po::options_description describe(EvalArgs& a) {
   po::options_description desc("dptrain eval options");
-  desc.add_options()("help,h", "print this help")(
-      "checkpoint", po::value(&a.checkpoint)->required(), "checkpoint.h5 written by dptrain train")(
-      "data", po::value(&a.data_file)->required(), "packed dataset; its test split is evaluated")(
-      "output", po::value(&a.output),
-      "HDF5 file for the results (default: eval.h5 beside the checkpoint)")(
-      "batch-size", po::value(&a.batch_size)->default_value(a.batch_size),
-      "evaluation batch size per rank")(
-      "tta", po::value(&a.tta)->default_value(a.tta),
-      "test-time augmentation: 0 the image, 1 + its mirror, 2 + both shifted one pixel "
-      "diagonally each way with reflect padding (6 passes)");
+  desc.add_options()
+      ("help,h", "print this help")
+      ("checkpoint", po::value(&a.checkpoint)->required(), "checkpoint.h5 written by dptrain train")
+      ("data", po::value(&a.data_file)->required(), "packed dataset; its test split is evaluated")
+      ("output", po::value(&a.output), "HDF5 file for the results (default: eval.h5 beside the checkpoint)")
+      ("batch-size", po::value(&a.batch_size)->default_value(a.batch_size), "evaluation batch size per rank")
+      ("tta", po::value(&a.tta)->default_value(a.tta),
+       "test-time augmentation: 0 the image, 1 + its mirror, 2 + both shifted one pixel "
+       "diagonally each way with reflect padding (6 passes)");
   add_device_options(desc, a.device);
   return desc;
 }
@@ -60,6 +60,10 @@ nn::ModelSpec checkpoint_model(const EvalArgs& a, const CheckpointMeta& meta,
         "{}: checkpoint is for {} classes x {} channels, {} has {} classes x {} channels",
         a.checkpoint, spec.num_classes, spec.in_channels, a.data_file, test_set.num_classes(),
         test_set.channels()));
+  if (const std::string differs = class_names_difference(meta, test_set.class_names());
+      !differs.empty())
+    throw DataError(fmt::format("{}: checkpoint is for other classes than {}: {}", a.checkpoint,
+                                a.data_file, differs));
   const std::string problem =
       nn::input_size_problem(spec.arch, test_set.height(), test_set.width());
   if (!problem.empty())

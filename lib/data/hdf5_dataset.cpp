@@ -66,6 +66,7 @@ int64_t HDF5Dataset::read_layout() {
     fail(fmt::format("format_version {} is not supported (expected {})", version,
                      packed::kFormatVersion));
   name_ = file_.string_attribute("name");
+  if (file_.has_attribute("sources")) sources_ = file_.strings_attribute("sources");
   height_ = file_.int_attribute("height");
   width_ = file_.int_attribute("width");
   channels_ = file_.int_attribute("channels");

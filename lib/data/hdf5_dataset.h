@@ -29,6 +29,8 @@ class HDF5Dataset {
   int64_t sample_bytes() const { return height_ * width_ * channels_; }
   int64_t num_classes() const { return static_cast<int64_t>(class_names_.size()); }
   const std::vector<std::string>& class_names() const { return class_names_; }
+  // The root "sources" attribute ("<file> <sha256>" per source; empty where the file has none).
+  const std::vector<std::string>& sources() const { return sources_; }
   // Per-channel normalisation statistics of the TRAIN split (in [0, 1] units).
   const std::vector<double>& mean() const { return mean_; }
   const std::vector<double>& std() const { return std_; }
@@ -49,6 +51,7 @@ class HDF5Dataset {
   std::string filename_, split_, name_;
   int64_t height_ = 0, width_ = 0, channels_ = 0;
   std::vector<std::string> class_names_;
+  std::vector<std::string> sources_;
   std::vector<double> mean_, std_;
   std::vector<uint8_t> labels_;
   h5::File file_;

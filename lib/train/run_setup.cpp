@@ -172,6 +172,7 @@ RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& tra
   identity.lookahead_power = config.lookahead_power;
   identity.lookahead_start_epoch = config.lookahead_start_epoch;
   identity.lookahead_each_epoch = config.lookahead_each_epoch;
+  identity.data = trained_data(train_set);
   return identity;
 }
 

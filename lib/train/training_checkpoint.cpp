@@ -119,6 +119,7 @@ CheckpointMeta TrainingCheckpointer::checkpoint_meta(const ResumePoint& point, i
                   {"trigger", trigger},
                   // Nothing to store: see train/training_state.h.
                   {"rng", "stateless: every draw is a function of (seed, epoch, sample index)"}};
+  record_trained_data(identity_.data, meta);
   if (lookahead_) {
     meta.strings["lookahead_base"] = setting_text(identity_.lookahead_base);
     meta.strings["lookahead_power"] = setting_text(identity_.lookahead_power);
@@ -179,6 +180,11 @@ void TrainingCheckpointer::check_compatible(const std::string& path, const Check
   if (shortcut != identity_.shortcut) refuse(path, "--shortcut", shortcut, identity_.shortcut);
   if (meta_string(meta, "dataset", path) != identity_.dataset)
     refuse(path, "dataset", meta_string(meta, "dataset", path), identity_.dataset);
+  if (const std::string differs = trained_data_difference(meta, identity_.data); !differs.empty())
+    throw DataError(
+        fmt::format("option --resume: {} was trained on other data than this run's "
+                    "--data: {}",
+                    path, differs));
   if (meta_int(meta, "seed", path) != static_cast<int64_t>(identity_.seed))
     refuse(path, "--seed", std::to_string(meta_int(meta, "seed", path)),
            std::to_string(identity_.seed));

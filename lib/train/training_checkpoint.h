@@ -17,6 +17,7 @@
 #include "io/checkpoint.h"
 #include "nn/model.h"
 #include "train/model_state.h"
+#include "train/trained_data.h"
 #include "train/training_state.h"
 
 namespace dp {
@@ -42,6 +43,7 @@ struct RunIdentity {
   double lookahead_base = 0, lookahead_power = 0;
   int64_t lookahead_start_epoch = 0;
   bool lookahead_each_epoch = false;
+  TrainedData data;  // a resume needs the same classes, training-set size and sources
 };
 
 class TrainingCheckpointer {

@@ -30,6 +30,12 @@ with tempfile.TemporaryDirectory() as tmp:
     write_tiny_dataset(ten, train=32, test=8)
     five = os.path.join(tmp, "five.h5")
     write_tiny_dataset(five, train=32, test=8, classes=5)
+    renamed = os.path.join(tmp, "renamed.h5")  # ten's classes, the fourth one renamed
+    write_tiny_dataset(renamed, train=32, test=8)
+    with h5py.File(renamed, "r+") as f:
+        f["class_names"][3] = b"x3"
+    bigger = os.path.join(tmp, "bigger.h5")  # ten's classes, more training images
+    write_tiny_dataset(bigger, train=40, test=8)
     out = os.path.join(tmp, "out")
 
     def train(*extra, data=ten, run="r", **overrides):
@@ -164,6 +170,15 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("eval: checkpoint for another class count",
                        ["eval", "--checkpoint", ckpt, "--data", five, "--threads", "1"], DATA,
                        ["checkpoint.h5", "10 classes", "five.h5 has 5 classes"])
+    check.expect_error("eval: checkpoint for other class names",
+                       ["eval", "--checkpoint", ckpt, "--data", renamed, "--threads", "1"], DATA,
+                       ["checkpoint.h5", "other classes than", "class 3 is 'c3' there, 'x3'"])
+    check.expect_error("resume: checkpoint trained on other class names",
+                       train("--resume", ckpt, data=renamed, run="v", epochs="2"),
+                       DATA, ["--resume", "other data than", "class 3 is 'c3' there"])
+    check.expect_error("resume: checkpoint trained on fewer training images",
+                       train("--resume", ckpt, data=bigger, run="u", epochs="2"),
+                       DATA, ["--resume", "32 training images there, 40 in this file"])
     check.expect_error("resume: checkpoint of another architecture",
                        train("--resume", ckpt, run="x", arch="resnet20", epochs="2"),
                        USAGE, ["--resume", "--arch resnet8", "resnet20"])
@@ -175,7 +190,7 @@ with tempfile.TemporaryDirectory() as tmp:
                        USAGE, ["--resume", "--normalize true", "this run has false"])
     check.expect_error("resume: checkpoint for another class count",
                        train("--resume", ckpt, data=five, run="y", epochs="2"),
-                       DATA, ["checkpoint.h5", "fc.weight has shape (10, 64)", "(5, 64)"])
+                       DATA, ["checkpoint.h5", "10 classes there, 5 in this file"])
 
     # A checkpoint from before --shortcut existed has no 'shortcut' attribute and was option B:
     # eval builds option B from it, and a resume with the default (option A) is refused.

@@ -1,0 +1,34 @@
+// What a checkpoint records of the data it was trained on (class names, training-set size,
+// the packed file's source digests), and its comparison with a dataset: `--resume` needs the
+// same data, `dptrain eval` the same classes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "io/checkpoint.h"
+
+namespace dp {
+
+namespace data {
+class HDF5Dataset;
+}
+
+struct TrainedData {
+  std::vector<std::string> class_names;
+  int64_t train_size = 0;
+  std::vector<std::string> sources;  // the packed file's "sources" (none in a user's own file)
+};
+
+TrainedData trained_data(const data::HDF5Dataset& train_set);
+void record_trained_data(const TrainedData& data, CheckpointMeta& meta);
+
+// Empty when the checkpoint's classes are `names` (same names, same order) or it recorded none
+// (written before it did); else the first difference, for a message.
+std::string class_names_difference(const CheckpointMeta& meta,
+                                   const std::vector<std::string>& names);
+// The same for the classes, the training-set size and the source digests together.
+std::string trained_data_difference(const CheckpointMeta& meta, const TrainedData& data);
+
+}  // namespace dp

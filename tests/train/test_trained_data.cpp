@@ -1,0 +1,42 @@
+// What a checkpoint records of its training data, and the differences a resume or an
+// evaluation is refused for.
+#include <gtest/gtest.h>
+
+#include "train/trained_data.h"
+
+namespace dp {
+namespace {
+
+TrainedData cifar_like() { return {{"cat", "dog", "ship"}, 500, {"data_batch_1 ab12", "meta cd34"}}; }
+
+TEST(TrainedData, TheSameDataPassesAndEachDifferenceIsNamed) {
+  CheckpointMeta meta;
+  record_trained_data(cifar_like(), meta);
+  EXPECT_EQ(trained_data_difference(meta, cifar_like()), "");
+
+  TrainedData renamed = cifar_like();
+  renamed.class_names[1] = "wolf";
+  EXPECT_EQ(trained_data_difference(meta, renamed),
+            "class 1 is 'dog' there, 'wolf' in this file");
+  TrainedData fewer = cifar_like();
+  fewer.class_names.pop_back();
+  EXPECT_EQ(class_names_difference(meta, fewer.class_names), "3 classes there, 2 in this file");
+  TrainedData bigger = cifar_like();
+  bigger.train_size = 600;
+  EXPECT_EQ(trained_data_difference(meta, bigger), "500 training images there, 600 in this file");
+  TrainedData repacked = cifar_like();
+  repacked.sources[0] = "data_batch_1 ff00";
+  EXPECT_NE(trained_data_difference(meta, repacked).find("other source files"), std::string::npos);
+  // A user's own file has no sources: nothing to compare them with.
+  TrainedData own = cifar_like();
+  own.sources.clear();
+  EXPECT_EQ(trained_data_difference(meta, own), "");
+}
+
+TEST(TrainedData, ACheckpointThatRecordedNoneOfItPasses) {
+  const CheckpointMeta older;  // written before checkpoints recorded their data
+  EXPECT_EQ(trained_data_difference(older, cifar_like()), "");
+}
+
+}  // namespace
+}  // namespace dp
