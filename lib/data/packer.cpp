@@ -45,9 +45,14 @@ std::string resolve_format(const PackOptions& options) {
   bool has_idx = fs::exists(dir / "train-images-idx3-ubyte", ec) ||
                  fs::exists(dir / "train-images-idx3-ubyte.gz", ec);
   if (has_idx) {
-    std::string where = lowercase(fs::absolute(dir, ec).string());
-    if (where.find("fashion") != std::string::npos) return "fashion-mnist";
-    if (where.find("mnist") != std::string::npos) return "mnist";
+    // The nearest folder, from the source up, whose name says "mnist" (torchvision keeps the
+    // files in FashionMNIST/raw/): Fashion-MNIST where that name also says "fashion".
+    const fs::path where = fs::absolute(dir, ec).lexically_normal();
+    for (auto it = where.end(); it != where.begin();) {
+      const std::string name = lowercase((--it)->string());
+      if (name.find("mnist") != std::string::npos)
+        return name.find("fashion") != std::string::npos ? "fashion-mnist" : "mnist";
+    }
     throw UsageError(
         fmt::format("{}: holds IDX files but MNIST and Fashion-MNIST cannot be told "
                     "apart; pass the format (mnist or fashion-mnist)",

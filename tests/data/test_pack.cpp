@@ -263,6 +263,16 @@ TEST(IdxPack, AutoDetectsFromDirectoryName) {
   EXPECT_EQ(pack_dataset({"auto", src.path().string(), out / "a.h5"}).format, "fashion-mnist");
   EXPECT_THROW_WITH(pack_dataset({"auto", plain.path().string(), out / "b.h5"}), UsageError,
                     "cannot be told apart");
+  // The nearest folder naming MNIST decides, not a "fashion" anywhere in the path.
+  TempDir nested("idx_nested");
+  const std::string mnist_in_project = (nested.path() / "fashion_project" / "mnist").string();
+  const std::string torchvision_raw = (nested.path() / "FashionMNIST" / "raw").string();
+  for (const std::string& dir : {mnist_in_project, torchvision_raw}) {
+    std::filesystem::create_directories(dir);
+    testing::write_idx_dir(dir, {.train = 10, .test = 5});
+  }
+  EXPECT_EQ(pack_dataset({"auto", mnist_in_project, out / "f.h5"}).format, "mnist");
+  EXPECT_EQ(pack_dataset({"auto", torchvision_raw, out / "g.h5"}).format, "fashion-mnist");
   EXPECT_THROW_WITH(pack_dataset({"imagenet", src.path().string(), out / "c.h5"}), UsageError,
                     "unknown format 'imagenet'");
   EXPECT_THROW_WITH(pack_dataset({"auto", out.path().string(), out / "d.h5"}), UsageError,
