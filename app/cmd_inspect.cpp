@@ -96,7 +96,7 @@ void inspect_checksums(const std::string& path) {
     log::info("checksums: verified ({} datasets, every one checksummed and matching)", v.datasets);
   else
     log::info("checksums: unverified ({} of {} datasets written without checksums, by an earlier "
-              "dptrain)", v.datasets - v.checksummed, v.datasets);
+              "dptrain or another program)", v.datasets - v.checksummed, v.datasets);
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // `dptrain verify FILE...`: checks dptrain files end to end (every metadata block, attribute
 // and dataset read through its checksum, lib/io/file_verify.h) and prints one line per file:
 //   FILE: ok, verified (N datasets checksummed)
-//   FILE: ok, unverified: M of N datasets carry no checksum (written by an earlier dptrain)
+//   FILE: ok, unverified: M of N datasets carry no checksum (an earlier dptrain's, or another
+//         program's file)
 //   FILE: corrupted at dataset /params/fc.weight: <reason>
 //   FILE: cannot be verified: <reason>        (missing, not HDF5, unreadable before any object)
 // Exit 0 when every file is ok (verified or not), 3 when any is corrupted or unreadable.
@@ -32,7 +33,7 @@ std::string verification_line(const std::string& path, const FileVerification& v
   if (v.ok)
     return fmt::format(
         "{}: ok, unverified: {} of {} datasets carry no checksum (written by an earlier "
-        "dptrain; write it again to add them)",
+        "dptrain or another program; write it again with dptrain to add them)",
         path, v.datasets - v.checksummed, v.datasets);
   const std::string reason = reason_without_location(path, v);
   if (v.failed_object.empty())

@@ -28,8 +28,8 @@ std::recursive_mutex& library_lock();
 std::string last_error_message();
 // True for a message from last_error_message() that reports a checksum mismatch.
 bool is_corruption_message(const std::string& message);
-// Logs, once per file and process, that `filename` was written without checksums (by an
-// earlier dptrain): what it holds is read but cannot be verified.
+// Logs, once per file and process, that `filename` has no checksums (an earlier dptrain's
+// file, or another program's): what it holds is read but cannot be verified.
 void note_unverified_once(const std::string& filename);
 
 }  // namespace dp::h5

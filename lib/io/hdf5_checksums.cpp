@@ -44,9 +44,10 @@ void check_strings_digest(const Dataset& ds, hid_t id, const std::vector<std::st
   const int64_t stored = read_int_attribute(id, ds.path(), kStringDigestAttribute);
   if (static_cast<uint64_t>(stored) != strings_digest(values))
     throw DataError(fmt::format(
-        "{}: checksum mismatch (the strings do not match their stored digest): the file is "
-        "corrupted; restore it from a good copy or write it again",
-        ds.path()));
+        "{}: checksum mismatch (the strings do not match their stored digest {}): the file is "
+        "corrupted, or the strings were edited (then delete that attribute); restore it from a "
+        "good copy or write it again",
+        ds.path(), kStringDigestAttribute));
 }
 
 bool Dataset::checksummed() const {
@@ -96,8 +97,8 @@ void note_unverified_once(const std::string& filename) {
   static std::set<std::string> noted;
   std::lock_guard<std::mutex> lock(mutex);
   if (!noted.insert(filename).second) return;
-  log::info("note: {} was written without checksums (by an earlier dptrain): it is read "
-            "unverified; write it again to have every read checked",
+  log::info("note: {} has no checksums (written by an earlier dptrain, or by another "
+            "program): it is read unverified; write it again with dptrain to have every read checked",
             filename);
 }
 

@@ -135,13 +135,17 @@ TrainStepOptions train_step_options(const TrainConfig& config, const TrainData& 
   return options;
 }
 
-EvalOptions eval_options(const TrainConfig& config, const TrainData& data) {
+EvalOptions eval_options(const TrainConfig& config, const TrainData& data,
+                         const data::HDF5Dataset& test_set) {
   EvalOptions options;
   options.batch_size = std::max<int64_t>(data.local_batch(), 256);
   options.normalize = config.normalize;
   options.prefetch = config.prefetch;
   options.augment_on_backend = data.backend_augment().has_value();
   options.views = tta_views(config.tta);
+  for (const EvalView& view : options.views)
+    data::Augmenter(evaluation_augmentation(view, options.normalize, test_set), test_set.height(),
+                    test_set.width(), test_set.channels());
   return options;
 }
 

@@ -46,7 +46,10 @@ TrainStepOptions train_step_options(const TrainConfig& config, const TrainData& 
 inline bool sync_bn_active(const TrainConfig& config, int world) {
   return config.sync_bn && world > 1;
 }
-EvalOptions eval_options(const TrainConfig& config, const TrainData& data);
+// Each view's augmentation is built here against the test images, so one they cannot take
+// (--tta 2's reflect shift of 1-pixel images) is refused before training, not after it.
+EvalOptions eval_options(const TrainConfig& config, const TrainData& data,
+                         const data::HDF5Dataset& test_set);
 CheckpointPolicyOptions checkpoint_policy_options(const TrainConfig& config);
 RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& train_set,
                          int64_t steps_per_epoch, int world);

@@ -55,6 +55,8 @@ class TrainingRun {
   CommChoice grad_comm_;
   std::unique_ptr<GradientReducer> reducer_;
   TrainData data_;
+  EvalOptions eval_options_;  // made before the run directory: a view the data cannot take stops
+                              // the run before anything is written
   optim::Optimizer optimizer_;
   StepCallbacks callbacks_;
   StepGuard guard_;
@@ -87,6 +89,7 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
       reducer_(make_gradient_reducer(*model_, *grad_comm_.comm, config.bucket_mb)),
       data_(train_set_, config, comm_->size(), comm_->rank(),
             augments_on_backend(config.augment_on, *choice_.backend)),
+      eval_options_(eval_options(config, data_, test_set_)),
       optimizer_(make_optimizer(config, *model_, std::move(additions.groups))),
       callbacks_(schedule_callbacks(config, data_.steps_per_epoch())),
       guard_(step_guard_options(config), *choice_.backend, *comm_),
@@ -196,10 +199,9 @@ void TrainingRun::start_driver(const ResumePoint& start) {
   checkpoints_ = std::make_unique<RunCheckpoints>(
       checkpointer_, run_dir_, metrics_.get(), config_.keep_checkpoints,
       CheckpointPolicy(checkpoint_policy_options(config_), now_seconds()));
-  EpochDriverParts parts{config_,        *comm_,     data_,     step_,
-                         optimizer_,     callbacks_, guard_,    *checkpoints_,
-                         metrics_.get(), *model_,    test_set_, eval_options(config_, data_),
-                         signal_};
+  EpochDriverParts parts{config_,    *comm_,        data_,         step_,          optimizer_,
+                         callbacks_, guard_,        *checkpoints_, metrics_.get(), *model_,
+                         test_set_,  eval_options_, signal_};
   driver_ = std::make_unique<EpochDriver>(std::move(parts), start.global_step);
 }
 

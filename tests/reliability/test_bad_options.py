@@ -97,6 +97,14 @@ with tempfile.TemporaryDirectory() as tmp:
                        ["--resume", "typo.h5", "not a checkpoint file"])
     check.record(not os.path.exists(os.path.join(out, "typo")),
                  "--resume names no file: no run directory left behind", os.path.join(out, "typo"))
+    one_pixel = os.path.join(tmp, "one_pixel.h5")
+    write_tiny_dataset(one_pixel, train=16, test=4, side=1)
+    check.expect_error("--tta 2 on 1-pixel images (its reflect shift needs 2)",
+                       train("--tta", "2", data=one_pixel, run="tta", crop_padding="0"), USAGE,
+                       ["--tta 2", "reflect padding 1", "1x1"])
+    check.record(not os.path.exists(os.path.join(out, "tta")),
+                 "--tta 2 on 1-pixel images: refused before training, no run directory",
+                 os.path.join(out, "tta"))
     check.expect_error("--config names a folder", train("--config", tmp), USAGE,
                        ["--config", "not a file"])
     check.expect_error("airbench94 on 8x8 images", train(arch="airbench94"), USAGE,

@@ -139,7 +139,7 @@ with tempfile.TemporaryDirectory() as tmp:
     old = path("old.h5")
     write_tiny_dataset(old, train=32, test=16)
     code, err, out, _ = check.run(train(old, "old", epochs=1))
-    notes = [l for l in out.splitlines() if "written without checksums" in l and old in l]
+    notes = [l for l in out.splitlines() if "has no checksums" in l and old in l]
     check.record(code == 0 and len(notes) == 1, "an unverified dataset trains, noted once",
                  f"exit {code}, {len(notes)} note(s) {err.strip()[-200:]}")
     code, line = verify_line(old)
