@@ -34,6 +34,25 @@ with tempfile.TemporaryDirectory() as tmp:
     out = dptrain("inspect", data)
     check("tiny train: 64 images 8x8x3, 10 classes (c0, c1" in out
           and "tiny test: 24 images" in out, "dataset: both splits' sizes and class names")
+    check("compressed" not in out, "dataset: no note about compressed chunks")
+    # The same data written as h5py does with compression="gzip" (multi-row chunks): read,
+    # with a note that shuffled reads of it are slow.
+    gzipped = os.path.join(tmp, "gzipped.h5")
+    with h5py.File(data) as source, h5py.File(gzipped, "w") as f:
+        for key, value in source.attrs.items():
+            f.attrs[key] = value
+        source.copy("class_names", f)
+        for split in ("train", "test"):
+            group = f.create_group(split)
+            for key, value in source[split].attrs.items():
+                group.attrs[key] = value
+            group.create_dataset("images", data=source[split]["images"][:], compression="gzip")
+            group.create_dataset("labels", data=source[split]["labels"][:])
+        rows = f["train/images"].chunks[0]
+    out = dptrain("inspect", gzipped)
+    check("tiny train: 64 images" in out and out.count("images compressed") == 1
+          and f"training images compressed, {rows} rows a chunk" in out,
+          f"h5py's gzip layout: read, noted once ({rows} rows a chunk)")
 
     out = dptrain("inspect", checkpoint)
     with h5py.File(checkpoint) as f:
