@@ -127,10 +127,12 @@ FolderPlan scan_image_folder(const std::string& dir, double test_fraction, uint6
     plan.test = split_files(root, "test", plan.class_names);
     return plan;
   }
-  if (!(test_fraction > 0 && test_fraction < 1))
+  if (test_fraction == 0)
     throw UsageError(fmt::format("--test-fraction: {} has no train/ and test/ folders; give "
                                  "the test split's fraction in (0, 1)",
                                  dir));
+  if (!(test_fraction > 0 && test_fraction < 1))
+    throw UsageError(fmt::format("--test-fraction: {} is not in (0, 1)", test_fraction));
   plan.split_by_fraction = true;
   plan.class_names = class_folders(root, dir);
   for (size_t c = 0; c < plan.class_names.size(); ++c) {

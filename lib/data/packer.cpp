@@ -138,6 +138,8 @@ void refuse_unread_options(const std::string& format, const std::set<std::string
     if (given.count(option) && format != reader)
       throw UsageError(
           fmt::format("--{}: only --format {} reads it; this pack is {}", option, reader, format));
+  if (given.count("seed") && !given.count("test-fraction"))
+    throw UsageError("--seed: only a --test-fraction split reads it");
 }
 
 bool is_packed_dataset(const std::string& path) {

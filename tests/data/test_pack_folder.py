@@ -422,6 +422,11 @@ def test_bad_input(tmp, rng):
     make_split(root, ["a", "b"], 3, rng, kinds=["jpeg420"])
     bad_case(tmp, root, "a --test-fraction that leaves no test image", "test split empty",
              "--test-fraction", "0.1", expect=EXIT_USAGE)
+    for fraction in ("1", "-0.1", "nan"):
+        bad_case(tmp, root, f"--test-fraction {fraction}", f"--test-fraction: {fraction} is not in",
+                 "--test-fraction", fraction, expect=EXIT_USAGE)
+    bad_case(tmp, tree("seed_unread"), "--seed without --test-fraction (unread)",
+             "--seed: only a --test-fraction split reads it", "--seed", "3", expect=EXIT_USAGE)
 
     root = os.path.join(tmp, "train_only")
     make_split(os.path.join(root, "train"), ["a", "b"], 2, rng, kinds=["jpeg420"])
