@@ -44,8 +44,11 @@ std::vector<ImageFile> class_files(const fs::path& dir, const std::string& relat
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     if (hidden(entry.path())) continue;
     if (!entry.is_regular_file(ec))
-      throw DataError(fmt::format("{}/{}: not a regular file (class folders hold images only)",
-                                  shown, entry.path().filename().string()));
+      throw DataError(
+          fmt::format("{}/{}: {}", shown, entry.path().filename().string(),
+                      entry.is_symlink(ec) && !fs::exists(entry.path(), ec)
+                          ? "a link to nothing (its target is missing, or a loop of links)"
+                          : "not a regular file (class folders hold images only)"));
     names.push_back(entry.path().filename().string());
   }
   if (ec) throw DataError(fmt::format("{}: cannot list: {}", shown, ec.message()));

@@ -16,6 +16,9 @@ namespace {
 // body can validate; these helpers turn a missing piece into a DataError that names the file.
 h5::File open_file(const std::string& filename) {
   std::error_code ec;
+  if (std::filesystem::is_directory(filename, ec))
+    throw DataError(
+        fmt::format("{}: a folder, not a dataset file (pack it with `dptrain pack`)", filename));
   if (!std::filesystem::is_regular_file(filename, ec))
     throw DataError(
         fmt::format("{}: dataset file not found (pack one with `dptrain pack`)", filename));
@@ -159,7 +162,7 @@ void HDF5Dataset::read_labels(const h5::Group& group, int64_t count, int64_t num
   // them (read_images). A file packed before checksums is read all the same, noted once.
   if (!labels.checksummed() || !images_.checksummed()) h5::note_unverified_once(filename_);
   // Training reads its split shuffled: compressed multi-row chunks are decompressed whole for
-  // each image (a user's h5py file with compression="gzip" read 16x slower than a packed one).
+  // each image (tests/bench/results/2026-12-05-cpu-h5py-gzip-layout.txt).
   if (const hsize_t rows = images_.compressed_chunk_rows(); rows > 1 && split_ == "train")
     log::info(
         "note: {} stores its training images compressed, {} rows a chunk: each shuffled "

@@ -398,7 +398,8 @@ def test_bad_input(tmp, rng):
 
     root = tree("dangling")
     os.symlink("/nonexistent/image.jpg", os.path.join(root, "train", "a", "gone.jpg"))
-    bad_case(tmp, root, "an unreadable file (a dangling link)", "dangling/train/a/gone.jpg")
+    bad_case(tmp, root, "an unreadable file (a dangling link)",
+             "dangling/train/a/gone.jpg: a link to nothing")
 
     root = tree("empty_class")
     os.makedirs(os.path.join(root, "train", "c"))

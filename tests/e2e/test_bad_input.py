@@ -63,6 +63,8 @@ with tempfile.TemporaryDirectory() as tmp:
     # Missing dataset file
     missing = os.path.join(tmp, "nope.h5")
     run(train + ["--data", missing], EXIT_DATA, "nope.h5")
+    # A folder (of images, say) where the packed file belongs
+    run(train + ["--data", tmp], EXIT_DATA, "a folder, not a dataset file")
 
     # Not an HDF5 file at all
     junk = os.path.join(tmp, "junk.h5")
