@@ -19,9 +19,27 @@ void write_info(const std::string& line) {
   std::fflush(stdout);
 }
 
+namespace {
+// An error is one line whatever it quotes: a newline or other control character in a file
+// name or a user's string is shown escaped (\n, \x1b).
+std::string one_line(const std::string& text) {
+  std::string out;
+  for (const char ch : text) {
+    const auto byte = static_cast<unsigned char>(ch);
+    if (ch == '\n')
+      out += "\\n";
+    else if (byte < 0x20 || byte == 0x7f)
+      out += fmt::format("\\x{:02x}", byte);
+    else
+      out += ch;
+  }
+  return out;
+}
+}  // namespace
+
 void write_error(const std::string& line) {
-  std::string s = g_world > 1 ? fmt::format("dptrain: rank {}: error: {}\n", g_rank, line)
-                              : fmt::format("dptrain: error: {}\n", line);
+  std::string s = g_world > 1 ? fmt::format("dptrain: rank {}: error: {}\n", g_rank, one_line(line))
+                              : fmt::format("dptrain: error: {}\n", one_line(line));
   std::fputs(s.c_str(), stderr);
   std::fflush(stderr);
 }
