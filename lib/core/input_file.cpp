@@ -3,23 +3,29 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include "core/error.h"
 
 namespace dp {
 
-void read_whole_file(const std::string& path, std::vector<uint8_t>& bytes) {
+bool read_file_start(const std::string& path, size_t max_bytes, std::vector<uint8_t>& bytes) {
   InputFile f = open_input_file(path);
   if (!f) throw DataError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
   bytes.clear();
   size_t got = 0;
   do {  // the buffer doubles from 64 KiB: a few reads for any image, no size query
     const size_t at = bytes.size();
-    bytes.resize(std::max<size_t>(at * 2, 1 << 16));
+    bytes.resize(std::min(std::max<size_t>(at * 2, 1 << 16), max_bytes));
     got = std::fread(bytes.data() + at, 1, bytes.size() - at, f.get());
     bytes.resize(at + got);
-  } while (got > 0 && !std::feof(f.get()));
+  } while (got > 0 && bytes.size() < max_bytes && !std::feof(f.get()));
   if (std::ferror(f.get())) throw DataError(fmt::format("{}: read failed", path));
+  return bytes.size() < max_bytes || std::fgetc(f.get()) == EOF;
+}
+
+void read_whole_file(const std::string& path, std::vector<uint8_t>& bytes) {
+  read_file_start(path, std::numeric_limits<size_t>::max(), bytes);
 }
 
 }  // namespace dp

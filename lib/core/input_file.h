@@ -20,5 +20,7 @@ inline InputFile open_input_file(const std::string& path) {
 // The whole file into `bytes`, reusing its storage; a DataError naming the file when it cannot
 // be opened ("cannot open: <reason>") or read ("read failed").
 void read_whole_file(const std::string& path, std::vector<uint8_t>& bytes);
+// The same for at most the first `max_bytes`; returns whether that is the whole file.
+bool read_file_start(const std::string& path, size_t max_bytes, std::vector<uint8_t>& bytes);
 
 }  // namespace dp

@@ -70,7 +70,12 @@ int64_t HDF5Dataset::read_layout() {
     fail(fmt::format("format_version {} is not supported (expected {})", version,
                      packed::kFormatVersion));
   name_ = file_.string_attribute("name");
-  if (file_.has_attribute("sources")) sources_ = file_.strings_attribute("sources");
+  if (file_.has_attribute("sources")) {
+    try {  // what pack records; a user's own file may hold anything there, or nothing
+      sources_ = file_.strings_attribute("sources");
+    } catch (const DataError&) {
+    }
+  }
   height_ = file_.int_attribute("height");
   width_ = file_.int_attribute("width");
   channels_ = file_.int_attribute("channels");
@@ -161,13 +166,13 @@ void HDF5Dataset::read_labels(const h5::Group& group, int64_t count, int64_t num
   // The labels were verified by that read; images are verified chunk by chunk as batches read
   // them (read_images). A file packed before checksums is read all the same, noted once.
   if (!labels.checksummed() || !images_.checksummed()) h5::note_unverified_once(filename_);
-  // Training reads its split shuffled: compressed multi-row chunks are decompressed whole for
-  // each image (tests/bench/results/2026-12-05-cpu-h5py-gzip-layout.txt).
-  if (const hsize_t rows = images_.compressed_chunk_rows(); rows > 1 && split_ == "train")
+  // Training reads its split shuffled: filtered multi-row chunks are read and decompressed
+  // whole for each image (tests/bench/results/2026-12-05-cpu-h5py-gzip-layout.txt).
+  if (const hsize_t rows = images_.filtered_chunk_rows(); rows > 1 && split_ == "train")
     log::info(
-        "note: {} stores its training images compressed, {} rows a chunk: each shuffled "
-        "read decompresses a whole chunk, which can make reading the data the slowest "
-        "part of a step; `dptrain pack`'s layout (one row a chunk, uncompressed) avoids it",
+        "note: {} stores its training images through a filter (compression), {} rows a "
+        "chunk: each shuffled read decompresses a whole chunk, which can make reading the "
+        "data the slowest part of a step; `dptrain pack`'s layout (one row a chunk) avoids it",
         filename_, rows);
 }
 

@@ -165,11 +165,15 @@ void run_on_threads(int threads, const std::function<void()>& work) {
     }
   };
   std::vector<std::thread> helpers;
+  helpers.reserve(size_t(std::max(0, threads - 1)));
   try {
     for (int t = 1; t < threads; ++t) helpers.emplace_back(guarded);
   } catch (const std::system_error&) {  // the ones started share the work
+  } catch (...) {                       // none may outlive the work it reads
+    for (auto& t : helpers) t.join();
+    throw;
   }
-  guarded();
+  guarded();  // never throws: its failure is kept in `failed`
   for (auto& t : helpers) t.join();
   if (failed) std::rethrow_exception(failed);
 }
@@ -177,6 +181,19 @@ void run_on_threads(int threads, const std::function<void()>& work) {
 // The size --skip-bad packs when no --image-size is given: the most common width x height in
 // the files' headers (ties: the size met first), so that one odd file early in the tree cannot
 // make every other file the wrong size. An unreadable header is left to the decoding pass.
+// An image's size from the start of its file: the headers sit in the first KiB but for a
+// JPEG's metadata (EXIF, a thumbnail, an ICC profile), so the whole file only when needed.
+ImageSize header_size(const std::string& path, std::vector<uint8_t>& bytes) {
+  if (!read_file_start(path, size_t{64} << 10, bytes)) {
+    try {
+      return read_image_size(bytes.data(), bytes.size(), path);
+    } catch (const DataError&) {  // the header runs past the start: read it all
+    }
+    read_whole_file(path, bytes);
+  }
+  return read_image_size(bytes.data(), bytes.size(), path);
+}
+
 struct CommonSize {
   ImageSize size;
   size_t count = 0, files = 0;
@@ -191,8 +208,7 @@ CommonSize most_common_size(const FolderPlan& plan, int threads) {
     std::vector<uint8_t> bytes;
     for (size_t i; (i = next.fetch_add(1)) < files.size();) {
       try {
-        read_whole_file(files[i]->path, bytes);
-        sizes[i] = read_image_size(bytes.data(), bytes.size(), files[i]->path);
+        sizes[i] = header_size(files[i]->path, bytes);
       } catch (const DataError&) {  // reported, or skipped, when the file is decoded
       }
     }
@@ -218,8 +234,8 @@ class FolderPacker {
   FolderPacker(const PackOptions& options, const FolderPlan& plan, const std::string& path,
                int threads)
       : options_(options), plan_(plan), path_(path), threads_(threads) {}
-  // Every image must have `size` (described for messages as `source`, e.g. "most images
-  // (9 of 10) are"); without this call, the first image packed sets it.
+  // Every image must have `size` (described for messages as `source`, e.g. "the most common
+  // size (9 of 10 images) is"); without this call, the first image packed sets it.
   void require_size(ImageSize size, std::string source) {
     size_ = size;
     size_source_ = std::move(source);
@@ -401,12 +417,13 @@ PackSummary pack_image_folder(const PackOptions& options, const std::string& pat
             options.source_dir, threads);
   FolderPacker packer(options, plan, path, threads);
   if (options.skip_bad && options.image_size == 0) {
+    log::info("pack: --skip-bad without --image-size: reading each image's size first");
     const CommonSize common = most_common_size(plan, threads);
     if (common.count > 0) {
       log::info("pack: --skip-bad keeps {}x{} images, the size of {} of the {}", common.size.width,
                 common.size.height, common.count, common.files);
-      packer.require_size(common.size,
-                          fmt::format("most images ({} of {}) are", common.count, common.files));
+      packer.require_size(common.size, fmt::format("the most common size ({} of {} images) is",
+                                                   common.count, common.files));
     }
   }
   {

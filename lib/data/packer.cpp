@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "core/error.h"
 #include "core/timer.h"
@@ -142,35 +144,55 @@ void refuse_unread_options(const std::string& format, const std::set<std::string
     throw UsageError("--seed: only a --test-fraction split reads it");
 }
 
+// Whether `path` (an existing regular file) is a dataset pack wrote: an HDF5 file (by its
+// signature) whose root says so. An HDF5 file that cannot be opened (held open for writing by
+// another program) is an error naming why, not "another kind of file".
 bool is_packed_dataset(const std::string& path) {
+  static const char kHdf5Signature[8] = {'\x89', 'H', 'D', 'F', '\r', '\n', '\x1a', '\n'};
+  char start[8] = {};
+  std::ifstream(path, std::ios::binary).read(start, sizeof start);
+  if (std::memcmp(start, kHdf5Signature, sizeof start) != 0) return false;
   try {
     const h5::File file(path, h5::File::Mode::read);
     return file.has_attribute("format") && file.string_attribute("format") == packed::kFormat;
-  } catch (const Error&) {  // not HDF5, or unreadable: not ours to replace either
-    return false;
+  } catch (const Error& e) {
+    throw UsageError(
+        fmt::format("--output: {} exists and cannot be opened to check that pack wrote it: {}",
+                    path, e.what()));
   }
 }
 
+// Whether `path` lies inside folder `dir` (both resolved: links, "..", relative parts).
+bool inside(const std::string& path, const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code dir_ec, path_ec;
+  const fs::path folder = fs::weakly_canonical(fs::absolute(dir), dir_ec);
+  const fs::path file = fs::weakly_canonical(fs::absolute(path), path_ec);
+  if (dir_ec || path_ec) return false;  // unresolvable: the scan reports the source's problem
+  return std::mismatch(folder.begin(), folder.end(), file.begin(), file.end()).first ==
+         folder.end();
+}
+
 // --output names a new file, or a dataset an earlier pack wrote: never a folder, a source
-// file, a checkpoint, a device node or any other file the rename would replace; and, for an
-// image folder, never a path inside the tree being packed.
+// file, a checkpoint, a device node, a link or any other file the rename would replace; and,
+// for an image folder, never a path inside the tree being packed.
 void check_output(const PackOptions& options, const std::string& format) {
   namespace fs = std::filesystem;
   const std::string& out = options.output_file;
   std::error_code ec;
   if (out.back() == '/' || fs::is_directory(out, ec))
     throw UsageError(fmt::format("--output: {} is a folder; name the file to write", out));
-  if (format == "folder") {
-    const fs::path source = fs::weakly_canonical(options.source_dir, ec);
-    const fs::path output = fs::weakly_canonical(out, ec);
-    const auto [source_end, output_at] =
-        std::mismatch(source.begin(), source.end(), output.begin(), output.end());
-    if (!ec && source_end == source.end())
-      throw UsageError(fmt::format("--output: {} is inside --source {}; write it elsewhere", out,
-                                   options.source_dir));
-  }
-  if (!fs::exists(fs::symlink_status(out, ec))) return;
-  if (!fs::is_regular_file(fs::symlink_status(out, ec)) || !is_packed_dataset(out))
+  if (format == "folder" && inside(out, options.source_dir))
+    throw UsageError(fmt::format("--output: {} is inside --source {}; write it elsewhere", out,
+                                 options.source_dir));
+  const fs::file_status status = fs::symlink_status(out, ec);
+  if (!fs::exists(status)) return;
+  if (fs::is_symlink(status))
+    throw UsageError(fmt::format(
+        "--output: {} is a link (pack would replace the link, not its target); name the file "
+        "itself",
+        out));
+  if (!fs::is_regular_file(status) || !is_packed_dataset(out))
     throw UsageError(fmt::format(
         "--output: {} exists and is not a dataset dptrain pack wrote (pack replaces only "
         "those); choose another path",

@@ -177,9 +177,9 @@ class Dataset {
   std::vector<std::string> read_strings() const;
   // Whether every read of this dataset is verified (Fletcher-32 filter, or a string digest).
   bool checksummed() const;
-  // Rows per chunk where the dataset is chunked through a filter other than Fletcher-32 (a
-  // compressor: every read decompresses whole chunks), else 0.
-  hsize_t compressed_chunk_rows() const;
+  // Rows per chunk where the dataset is chunked through any filter (a compressor, shuffle,
+  // Fletcher-32: every read then reads and unfilters whole chunks), else 0.
+  hsize_t filtered_chunk_rows() const;
   // Reads every element (every chunk through its checksum), discarding the values: a
   // DataError names the dataset where a chunk or the digest does not match.
   void verify() const;

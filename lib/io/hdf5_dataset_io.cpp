@@ -78,20 +78,11 @@ std::vector<hsize_t> Dataset::dims() const {
   return dims;
 }
 
-hsize_t Dataset::compressed_chunk_rows() const {
+hsize_t Dataset::filtered_chunk_rows() const {
   Lock lock(library_lock());
   Handle dcpl(DP_H5_CHECK(H5Dget_create_plist(id()), path_), H5Pclose);
   if (H5Pget_layout(dcpl.id()) != H5D_CHUNKED) return 0;
-  const int filters = DP_H5_CHECK(H5Pget_nfilters(dcpl.id()), path_);
-  bool compressed = false;
-  for (int i = 0; i < filters; ++i) {
-    unsigned flags = 0, config = 0;
-    size_t n_values = 0;
-    const H5Z_filter_t filter =
-        H5Pget_filter2(dcpl.id(), unsigned(i), &flags, &n_values, nullptr, 0, nullptr, &config);
-    compressed = compressed || (filter >= 0 && filter != H5Z_FILTER_FLETCHER32);
-  }
-  if (!compressed) return 0;
+  if (DP_H5_CHECK(H5Pget_nfilters(dcpl.id()), path_) == 0) return 0;
   const int rank = DP_H5_CHECK(H5Pget_chunk(dcpl.id(), 0, nullptr), path_);
   if (rank < 1) return 0;
   std::vector<hsize_t> chunk(rank);

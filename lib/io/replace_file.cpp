@@ -63,11 +63,19 @@ class MadeFolders {
   explicit MadeFolders(const std::filesystem::path& folder) {
     namespace fs = std::filesystem;
     std::error_code ec;
-    for (fs::path p = folder; !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
-      made_.push_back(p);
+    // The missing levels, outermost first; a link (even to nothing) is not missing.
+    std::vector<fs::path> missing;
+    for (fs::path p = folder; !p.empty() && !fs::exists(fs::symlink_status(p, ec));
+         p = p.parent_path()) {
+      missing.insert(missing.begin(), p);
       if (p == p.parent_path()) break;  // a root
     }
-    if (!folder.empty()) fs::create_directories(folder, ec);  // a failure shows at the file
+    // One level at a time, recording only those this call made (not one that another process
+    // made meanwhile); a failure shows when the file is created there.
+    for (const fs::path& p : missing) {
+      if (!fs::create_directory(p, ec)) break;
+      made_.insert(made_.begin(), p);
+    }
   }
   ~MadeFolders() {
     std::error_code ec;

@@ -143,7 +143,7 @@ EvalOptions eval_options(const TrainConfig& config, const TrainData& data,
   options.prefetch = config.prefetch;
   options.augment_on_backend = data.backend_augment().has_value();
   options.views = tta_views(config.tta);
-  for (const EvalView& view : options.views)
+  for (const EvalView& view : options.views)  // built for the constructor's checks only
     data::Augmenter(evaluation_augmentation(view, options.normalize, test_set), test_set.height(),
                     test_set.width(), test_set.channels());
   return options;

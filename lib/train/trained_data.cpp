@@ -2,26 +2,49 @@
 
 #include <fmt/format.h>
 
+#include <map>
+
 #include "data/hdf5_dataset.h"
 
 namespace dp {
 namespace {
 
-// The lists are stored joined by newlines (a class or file name holding one is compared as
-// joined, which still tells any two different lists apart when the counts also match).
+// The lists are stored one item a line, a backslash or newline inside an item escaped (\\,
+// \n), so that the text tells any two lists apart.
 std::string joined(const std::vector<std::string>& items) {
   std::string text;
-  for (size_t i = 0; i < items.size(); ++i) text += (i ? "\n" : "") + items[i];
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) text += '\n';
+    for (const char ch : items[i]) {
+      if (ch == '\\' || ch == '\n') text += '\\';
+      text += ch == '\n' ? 'n' : ch;
+    }
+  }
   return text;
 }
 
 std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> items;
-  size_t start = 0;
-  for (size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1)
-    items.push_back(text.substr(start, end - start));
-  items.push_back(text.substr(start));
+  std::vector<std::string> items(1);
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      items.emplace_back();
+    } else if (text[i] == '\\' && i + 1 < text.size()) {
+      items.back() += text[++i] == 'n' ? '\n' : text[i];
+    } else {
+      items.back() += text[i];
+    }
+  }
   return items;
+}
+
+// "<file> <sha256>" entries by file name.
+std::map<std::string, std::string> by_name(const std::vector<std::string>& sources) {
+  std::map<std::string, std::string> digests;
+  for (const auto& entry : sources) {
+    const size_t space = entry.rfind(' ');
+    digests[entry.substr(0, space)] = space == std::string::npos ? "" : entry.substr(space + 1);
+  }
+  return digests;
 }
 
 }  // namespace
@@ -53,9 +76,17 @@ std::string trained_data_difference(const CheckpointMeta& meta, const TrainedDat
     return classes;
   if (const int64_t size = meta.int_or("train_size", data.train_size); size != data.train_size)
     return fmt::format("{} training images there, {} in this file", size, data.train_size);
-  const std::string sources = meta.string_or("data_sources", "");
-  if (!sources.empty() && !data.sources.empty() && sources != joined(data.sources))
-    return "packed from other source files there (the 'sources' digests differ)";
+  // Compared where both name the same files: the same images from a .gz and from the
+  // unpacked file have other digests, and resume alike.
+  if (!meta.strings.count("data_sources") || data.sources.empty()) return "";
+  const auto then = by_name(split(meta.strings.at("data_sources")));
+  const auto now = by_name(data.sources);
+  bool same_files = then.size() == now.size();
+  for (auto a = then.begin(), b = now.begin(); same_files && a != then.end(); ++a, ++b)
+    same_files = a->first == b->first;
+  for (const auto& [file, digest] : then)
+    if (same_files && digest != now.at(file))
+      return fmt::format("another {} there (its sha256 in the 'sources' attribute differs)", file);
   return "";
 }
 

@@ -32,9 +32,10 @@ int64_t near_tie_rows(const Tensor& logits, double tol) {
   for (int64_t i = 0; i < n * k; ++i) scale = std::max(scale, double(std::abs(logits.data()[i])));
   int64_t ties = 0;
   for (int64_t r = 0; r < n; ++r) {
+    if (k < 2) continue;
     std::vector<float> row(logits.data() + r * k, logits.data() + (r + 1) * k);
     std::partial_sort(row.begin(), row.begin() + 2, row.end(), std::greater<float>());
-    if (k > 1 && row[0] - row[1] <= tol * scale) ++ties;
+    if (row[0] - row[1] <= tol * scale) ++ties;
   }
   return ties;
 }
@@ -190,7 +191,7 @@ TEST_P(CudaVsCpuBatchNorm, TrainInferenceBackward) {
       Tensor cy, csm, csv, cws, cdx;
       cuda->batchnorm_forward_train(g, gx, gg, gb, grm, grv, cy, csm, csv, cws);
       cuda->batchnorm_backward(g, gx, gdy, gg, gb, csm, csv, cws, cdx, cdg, cdb);
-      if (options.batchnorm_persistent && g.n * g.h * g.w >= 4096) {
+      if (offset == 0 && options.batchnorm_persistent && g.n * g.h * g.w >= 4096) {
         auto* be = dynamic_cast<cuda::CudaBackend*>(cuda.get());
         ASSERT_NE(be, nullptr);
         EXPECT_TRUE(be->batchnorm_runs_persistent(g, DType::f32))

@@ -468,9 +468,34 @@ def test_bad_input(tmp, rng):
               and open(image, "rb").read() == before
               and not os.path.exists(os.path.join(source, "new.h5")),
               f"--output {output} inside --source: refused ({proc.stderr.strip()})")
+    # Relative to a working folder inside the source (the source given as "." or "../..").
+    for cwd, source_arg, output in ((source, ".", "rel.h5"),
+                                    (os.path.join(source, "train", "a"), "../..", "rel.h5")):
+        proc = subprocess.run([DPTRAIN, "pack", "--format", "folder", "--source", source_arg,
+                               "--output", output], capture_output=True, text=True, cwd=cwd,
+                              timeout=300)
+        check(proc.returncode == EXIT_USAGE and "inside --source" in proc.stderr
+              and not os.path.exists(os.path.join(cwd, output)),
+              f"--source {source_arg} --output {output} from inside: refused "
+              f"({proc.stderr.strip()})")
     packed = os.path.join(tmp, "replaced.h5")
     check(pack(source, packed).returncode == 0 and pack(source, packed).returncode == 0,
           "--output a dataset pack wrote: replaced")
+    with h5py.File(packed, "a"):  # held open for writing (HDF5 locks it): named as such
+        proc = pack(source, packed, expect=EXIT_USAGE)
+    check(proc.returncode == EXIT_USAGE and "cannot be opened to check" in proc.stderr,
+          f"--output a dataset another program holds open: the reason named ({proc.stderr.strip()})")
+    link = os.path.join(tmp, "link.h5")
+    os.symlink(packed, link)
+    proc = pack(source, link, expect=EXIT_USAGE)
+    check(proc.returncode == EXIT_USAGE and "is a link" in proc.stderr and os.path.islink(link),
+          f"--output a link to a dataset: refused, the link kept ({proc.stderr.strip()})")
+    # A source that cannot be resolved (a loop of links) is the scan's to report, not "inside".
+    loop = os.path.join(tmp, "loop")
+    os.symlink(loop, loop)
+    proc = pack(loop, os.path.join(tmp, "elsewhere.h5"), expect=EXIT_DATA)
+    check(proc.returncode == EXIT_DATA and "inside" not in proc.stderr,
+          f"a source that is a loop of links: the scan's error ({proc.stderr.strip()})")
     for option in (["--threads", "-1"], ["--threads", "2000"], ["--progress-every", "-5"]):
         bad_case(tmp, tree("options"), f"{' '.join(option)}", option[0], *option,
                  expect=EXIT_USAGE)
@@ -503,8 +528,8 @@ def test_bad_input(tmp, rng):
     check(proc.returncode == 0, f"--skip-bad with an odd first file packs ({proc.stderr.strip()})")
     got = read(out)
     skipped = list(got["attrs"]["skipped"])
-    check(len(skipped) == 1 and skipped[0].startswith("train/a/000.png: 30x30 pixels, but most "
-                                                      "images (11 of 12) are 24x20"),
+    check(len(skipped) == 1 and skipped[0].startswith(
+              "train/a/000.png: 30x30 pixels, but the most common size (11 of 12 images) is 24x20"),
           f"only the odd first file is skipped, judged by the common size ({skipped})")
     check(got["train"][0].shape[1:3] == (20, 24) and len(got["train"][1]) == 5,
           f"the other images packed at their common size ({got['train'][0].shape})")

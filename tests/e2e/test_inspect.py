@@ -34,7 +34,7 @@ with tempfile.TemporaryDirectory() as tmp:
     out = dptrain("inspect", data)
     check("tiny train: 64 images 8x8x3, 10 classes (c0, c1" in out
           and "tiny test: 24 images" in out, "dataset: both splits' sizes and class names")
-    check("compressed" not in out, "dataset: no note about compressed chunks")
+    check("through a filter" not in out, "dataset: no note about filtered chunks")
     # The same data written as h5py does with compression="gzip" (multi-row chunks): read,
     # with a note that shuffled reads of it are slow.
     gzipped = os.path.join(tmp, "gzipped.h5")
@@ -50,8 +50,8 @@ with tempfile.TemporaryDirectory() as tmp:
             group.create_dataset("labels", data=source[split]["labels"][:])
         rows = f["train/images"].chunks[0]
     out = dptrain("inspect", gzipped)
-    check("tiny train: 64 images" in out and out.count("images compressed") == 1
-          and f"training images compressed, {rows} rows a chunk" in out,
+    check("tiny train: 64 images" in out and out.count("images through a filter") == 1
+          and f"training images through a filter (compression), {rows} rows a chunk" in out,
           f"h5py's gzip layout: read, noted once ({rows} rows a chunk)")
 
     out = dptrain("inspect", checkpoint)

@@ -67,6 +67,13 @@ TEST(WriteThenRename, AFailedWriteRemovesOnlyTheFoldersItMade) {
                std::runtime_error);
   EXPECT_EQ(read_text(dir.file("kept/made/other.txt")), "theirs");
   EXPECT_FALSE(std::filesystem::exists(dir.file("kept/made/deeper")));
+  // A link to nothing where a folder was to be is the user's: left as it is.
+  std::filesystem::create_symlink("/nonexistent/target", dir.file("dangling"));
+  EXPECT_ANY_THROW(write_then_rename(dir.file("dangling/out.txt"), [](const std::string& tmp) {
+    write_text(tmp, "whole");
+    if (!std::filesystem::exists(tmp)) throw std::runtime_error("cannot create");
+  }));
+  EXPECT_TRUE(std::filesystem::is_symlink(dir.file("dangling")));
 }
 
 TEST(WriteThenRename, AFailedRenameNamesTheOutputAndRemovesTmp) {

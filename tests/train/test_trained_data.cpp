@@ -26,11 +26,26 @@ TEST(TrainedData, TheSameDataPassesAndEachDifferenceIsNamed) {
   EXPECT_EQ(trained_data_difference(meta, bigger), "500 training images there, 600 in this file");
   TrainedData repacked = cifar_like();
   repacked.sources[0] = "data_batch_1 ff00";
-  EXPECT_NE(trained_data_difference(meta, repacked).find("other source files"), std::string::npos);
+  EXPECT_EQ(trained_data_difference(meta, repacked),
+            "another data_batch_1 there (its sha256 in the 'sources' attribute differs)");
+  // The same images from other files (a .gz instead of the unpacked one): not compared.
+  TrainedData gzipped = cifar_like();
+  gzipped.sources[0] = "data_batch_1.gz ee11";
+  EXPECT_EQ(trained_data_difference(meta, gzipped), "");
   // A user's own file has no sources: nothing to compare them with.
   TrainedData own = cifar_like();
   own.sources.clear();
   EXPECT_EQ(trained_data_difference(meta, own), "");
+}
+
+TEST(TrainedData, NamesHoldingNewlinesOrBackslashesStayApart) {
+  CheckpointMeta meta;
+  record_trained_data({{"a\nb", "c"}, 1, {}}, meta);
+  EXPECT_EQ(class_names_difference(meta, {"a\nb", "c"}), "");
+  EXPECT_EQ(class_names_difference(meta, {"a", "b\nc"}),
+            "class 0 is 'a\nb' there, 'a' in this file");
+  record_trained_data({{"x\\", "n"}, 1, {}}, meta);
+  EXPECT_NE(class_names_difference(meta, {"x\n"}), "");
 }
 
 TEST(TrainedData, ACheckpointThatRecordedNoneOfItPasses) {
