@@ -45,6 +45,14 @@ void restore_superblock_flags(std::vector<uint8_t>& bytes, const std::string& fi
     bytes[kFlags] = 0;
   }
   if (image_opens(bytes)) return;
+  // Version 3 (HDF5 1.10's newest format) enforces those flags and checksums them, so the
+  // image cannot be mended here: say what the file is and how to carry on.
+  if (bytes.size() > kVersion && bytes[kVersion] >= 3)
+    throw DataError(fmt::format(
+        "{}: written in HDF5's newest file format (superblock version {}, as h5py's "
+        "libver='latest' writes), which dptrain cannot append to; copy it with h5py's default "
+        "libver, or start a new run",
+        filename, bytes[kVersion]));
   throw Error(ExitCode::internal,
               fmt::format("{}: the in-memory HDF5 file's image does not open", filename));
 }

@@ -123,6 +123,22 @@ with tempfile.TemporaryDirectory() as tmp:
     code, err, _, took = check.run(train(run="ref"))
     check.record(code == 0, "reference run", f"exit {code} in {took:.1f} s {err.strip()[-300:]}")
     ckpt = os.path.join(out, "ref", "checkpoint.h5")
+    # Its metrics.h5 rewritten by h5py in the newest format (superblock version 3), which
+    # dptrain cannot append to: the resume says so, and leaves the file as it was.
+    shutil.copytree(os.path.join(out, "ref"), os.path.join(out, "v3"))
+    v3_metrics = os.path.join(out, "v3", "metrics.h5")
+    with h5py.File(os.path.join(out, "ref", "metrics.h5"), "r") as source, \
+            h5py.File(v3_metrics, "w", libver="latest") as copy:
+        for key, value in source.attrs.items():
+            copy.attrs[key] = value
+        for key in source:
+            source.copy(key, copy)
+    before = open(v3_metrics, "rb").read()
+    check.expect_error("resume: metrics.h5 rewritten in HDF5's newest format",
+                       train("--resume", "auto", run="v3", epochs="2"), DATA,
+                       ["metrics.h5", "superblock version 3", "libver='latest'"])
+    check.record(open(v3_metrics, "rb").read() == before, "that metrics.h5 left as it was",
+                 v3_metrics)
     # eval --output never replaces the checkpoint, a metrics file, or a file in a missing folder.
     metrics = os.path.join(out, "ref", "metrics.h5")
     evaluate = ["eval", "--checkpoint", ckpt, "--data", ten, "--threads", "1", "--output"]
