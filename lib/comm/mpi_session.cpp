@@ -14,7 +14,7 @@ std::optional<std::string> slurm_launch_mismatch(const char* slurm_ntasks, const
     return fmt::format(
         "Slurm started this process as task {} of {}, but MPI sees rank {} of {}: srun is not "
         "launching MPI (try `srun --mpi=pmix` or `--mpi=pmi2`, see `srun --mpi=list`), or use "
-        "mpirun inside the allocation",
+        "mpirun inside the allocation (then with --signal=B:USR1@120, see README \"Slurm\")",
         slurm_procid ? slurm_procid : "?", slurm_ntasks ? slurm_ntasks : "?", mpi_rank,
         mpi_world_size);
   return std::nullopt;

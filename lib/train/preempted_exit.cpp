@@ -5,6 +5,22 @@
 #include "train/slurm_requeue.h"
 
 namespace dp {
+namespace {
+
+// Puts the job back into the queue, unless it ended otherwise (why_not_requeue).
+void requeue_unless_ended(const std::string& job) {
+  if (const std::string why = why_not_requeue(slurm_job_fields(job)); !why.empty()) {
+    log::info("Slurm job {} not requeued: {}", job, why);
+    return;
+  }
+  const std::string failed = requeue_slurm_job(job);
+  if (failed.empty())
+    log::info("requeued Slurm job {}", job);
+  else
+    log::error("could not requeue Slurm job {}: {}", job, failed);
+}
+
+}  // namespace
 
 int leave_preempted(const ResumePoint& point, const PreemptionSignal& signal, bool requeue,
                     Communicator& comm) {
@@ -12,13 +28,7 @@ int leave_preempted(const ResumePoint& point, const PreemptionSignal& signal, bo
             PreemptionSignal::name(signal.received()), point.global_step,
             static_cast<int>(ExitCode::preempted));
   const std::string job = slurm_job_id();
-  if (comm.rank() == 0 && requeue && !job.empty()) {
-    const std::string failed = requeue_slurm_job(job);
-    if (failed.empty())
-      log::info("requeued Slurm job {}", job);
-    else
-      log::error("could not requeue Slurm job {}: {}", job, failed);
-  }
+  if (comm.rank() == 0 && requeue && !job.empty()) requeue_unless_ended(job);
   comm.barrier();
   return static_cast<int>(ExitCode::preempted);
 }

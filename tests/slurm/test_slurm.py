@@ -6,7 +6,8 @@ then
   2. the same job sent SIGUSR1 mid-run (scancel --signal=USR1, while the test option
      --pause-at-step holds it at a known step): dptrain checkpoints, requeues
      its own job and exits 7; the requeued job resumes (--resume auto) and finishes with the
-     same result, bit for bit, as job 1.
+     same result, bit for bit, as job 1;
+  3. a job cancelled mid-run (scancel: SIGTERM): checkpointed, and not requeued.
 Exits 77 (CTest: skipped, with the reason printed) only where this machine lacks Slurm or
 munge (local_cluster.sh start exits 77); any other failure to start the cluster is a test
 failure, with local_cluster.sh's output and the daemons' logs shown. The daemons are stopped
@@ -183,6 +184,33 @@ def run_jobs(tmp, env):
         check(stopped == PAUSE_STEP, f"stopped at step {stopped}, the step it was signalled at")
     differ = differences(reference, snapshot(os.path.join(out, "requeued")))
     check(not differ, f"requeued run == uninterrupted run, bitwise ({differ[:5]})")
+
+    # 3. scancel (SIGTERM, as preemption and the time limit send it): the checkpoint is
+    # written, but a job its user cancelled stays cancelled (`scontrol requeue` would requeue
+    # even a finished job).
+    submitted = subprocess.run(sbatch, cwd=REPO, capture_output=True, text=True,
+                               env=dict(job_env, RUN_NAME="cancelled",
+                                        EXTRA_ARGS=f"--pause-at-step {PAUSE_STEP}"), timeout=60)
+    job = submitted.stdout.strip().split(";")[0]
+    log_path = os.path.join(tmp, f"job-{job}.out")
+    if not wait_for(lambda: f"waiting at step {PAUSE_STEP}" in read(log_path), 120,
+                    f"job 3 to pause at step {PAUSE_STEP}"):
+        check(False, f"job 3 started training:\n{read(log_path)[-1500:]}")
+        return 1
+    subprocess.run(["scancel", job], env=env, check=True, timeout=30)
+    wait_for(lambda: "not requeued" in read(log_path) or "requeued Slurm job" in read(log_path),
+             60, "job 3 to stop")
+    wait_for(lambda: job_field(env, job, "JobState") == "CANCELLED", 60, "job 3 to end")
+    time.sleep(2)  # a requeue would show by now
+    log = read(log_path)
+    check(job_field(env, job, "JobState") == "CANCELLED" and job_field(env, job, "Restarts") == "0",
+          f"scancel: job {job} stays cancelled ({job_field(env, job, 'JobState')}, Restarts="
+          f"{job_field(env, job, 'Restarts')})")
+    check("stopping on SIGTERM" in log and f"Slurm job {job} not requeued: it was cancelled" in log
+          and os.path.exists(os.path.join(out, "cancelled", "checkpoint.h5")),
+          "scancel: checkpoint written, the job not requeued")
+    if failures:
+        print(log[-3000:])
     return 1 if failures else 0
 
 
