@@ -21,7 +21,10 @@ bool read_file_start(const std::string& path, size_t max_bytes, std::vector<uint
     bytes.resize(at + got);
   } while (got > 0 && bytes.size() < max_bytes && !std::feof(f.get()));
   if (std::ferror(f.get())) throw DataError(fmt::format("{}: read failed", path));
-  return bytes.size() < max_bytes || std::fgetc(f.get()) == EOF;
+  if (bytes.size() < max_bytes) return true;
+  const bool at_end = std::fgetc(f.get()) == EOF;
+  if (std::ferror(f.get())) throw DataError(fmt::format("{}: read failed", path));
+  return at_end;
 }
 
 void read_whole_file(const std::string& path, std::vector<uint8_t>& bytes) {

@@ -171,8 +171,9 @@ void HDF5Dataset::read_labels(const h5::Group& group, int64_t count, int64_t num
   if (const hsize_t rows = images_.filtered_chunk_rows(); rows > 1 && split_ == "train")
     log::info(
         "note: {} stores its training images through a filter (compression), {} rows a "
-        "chunk: each shuffled read decompresses a whole chunk, which can make reading the "
-        "data the slowest part of a step; `dptrain pack`'s layout (one row a chunk) avoids it",
+        "chunk: each shuffled read reads and unfilters a whole chunk, which can make reading "
+        "the data the slowest part of a step; `dptrain pack`'s layout (one row a chunk) avoids "
+        "it",
         filename_, rows);
 }
 

@@ -178,9 +178,6 @@ void run_on_threads(int threads, const std::function<void()>& work) {
   if (failed) std::rethrow_exception(failed);
 }
 
-// The size --skip-bad packs when no --image-size is given: the most common width x height in
-// the files' headers (ties: the size met first), so that one odd file early in the tree cannot
-// make every other file the wrong size. An unreadable header is left to the decoding pass.
 // An image's size from the start of its file: the headers sit in the first KiB but for a
 // JPEG's metadata (EXIF, a thumbnail, an ICC profile), so the whole file only when needed.
 ImageSize header_size(const std::string& path, std::vector<uint8_t>& bytes) {
@@ -194,6 +191,9 @@ ImageSize header_size(const std::string& path, std::vector<uint8_t>& bytes) {
   return read_image_size(bytes.data(), bytes.size(), path);
 }
 
+// The size --skip-bad packs when no --image-size is given: the most common width x height in
+// the files' headers (ties: the size met first), so that one odd file early in the tree cannot
+// make every other file the wrong size. An unreadable header is left to the decoding pass.
 struct CommonSize {
   ImageSize size;
   size_t count = 0, files = 0;

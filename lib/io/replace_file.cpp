@@ -65,16 +65,18 @@ class MadeFolders {
     std::error_code ec;
     // The missing levels, outermost first; a link (even to nothing) is not missing.
     std::vector<fs::path> missing;
-    for (fs::path p = folder; !p.empty() && !fs::exists(fs::symlink_status(p, ec));
-         p = p.parent_path()) {
+    for (fs::path p = folder.lexically_normal();
+         !p.empty() && !fs::exists(fs::symlink_status(p, ec)); p = p.parent_path()) {
       missing.insert(missing.begin(), p);
       if (p == p.parent_path()) break;  // a root
     }
     // One level at a time, recording only those this call made (not one that another process
     // made meanwhile); a failure shows when the file is created there.
     for (const fs::path& p : missing) {
-      if (!fs::create_directory(p, ec)) break;
-      made_.insert(made_.begin(), p);
+      if (fs::create_directory(p, ec))
+        made_.insert(made_.begin(), p);
+      else if (ec || !fs::is_directory(p, ec))  // made meanwhile by another process: go on
+        break;
     }
   }
   ~MadeFolders() {

@@ -1,5 +1,6 @@
 #include "train/slurm_requeue.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spawn.h>
@@ -29,9 +30,13 @@ std::string run_scontrol(std::vector<std::string> args, std::string* out = nullp
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   if (out) {
-    if (::pipe(pipe_fds) != 0) return fmt::format("cannot make a pipe: {}", std::strerror(errno));
+    // Close-on-exec: no other child (MPI's, a loader's) keeps the write end open; dup2 clears
+    // the flag on scontrol's stdout.
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+      posix_spawn_file_actions_destroy(&actions);
+      return fmt::format("cannot make a pipe: {}", std::strerror(errno));
+    }
     posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&actions, pipe_fds[0]);
   }
   pid_t pid = 0;
   const int rc = posix_spawnp(&pid, "scontrol", &actions, nullptr, argv.data(), environ);
@@ -116,7 +121,10 @@ std::string why_not_requeue(const std::map<std::string, std::string>& job) {
   if (limit >= 0 && ran >= limit) return "";
   if (!field("PreemptTime").empty() && field("PreemptTime") != "None") return "";
   if (state == "TIMEOUT" || state == "PREEMPTED") return "";
-  return fmt::format("it was cancelled ({}, before its time limit, not preempted)", state);
+  return fmt::format(
+      "it is ending before its time limit and was not preempted: cancelled (scancel), or "
+      "requeued by someone else (JobState={} RunTime={} TimeLimit={} PreemptTime={})",
+      state, field("RunTime"), field("TimeLimit"), field("PreemptTime"));
 }
 
 std::string requeue_slurm_job(const std::string& job_id) {

@@ -18,8 +18,9 @@ std::map<std::string, std::string> slurm_job_fields(const std::string& job_id);
 // Why a job whose run stopped on a signal must not be requeued ("" where it must): a user's
 // `scancel` sends SIGTERM as the time limit and preemption do, and `scontrol requeue` would
 // bring back even a cancelled job. Its state then reads COMPLETING in every case, so what
-// tells them apart is its run time against its limit, and its preemption time. A job still
-// running (the early --signal warning) or unreadable is requeued; one already pending is not.
+// tells them apart is its run time against its limit, and its preemption time (which Slurm
+// sets at every preemption since 20.11; before, only with a GraceTime). A job still running
+// (the early --signal warning) or unreadable is requeued; one already pending is not.
 std::string why_not_requeue(const std::map<std::string, std::string>& job);
 
 // Runs `scontrol requeue <job_id>` and waits for it. Returns "" on success, or why it failed

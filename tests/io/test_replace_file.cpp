@@ -76,6 +76,13 @@ TEST(WriteThenRename, AFailedWriteRemovesOnlyTheFoldersItMade) {
   EXPECT_TRUE(std::filesystem::is_symlink(dir.file("dangling")));
 }
 
+TEST(WriteThenRename, MakesEveryMissingLevelOfAPathWithDotsInIt) {
+  testing::TempDir dir;
+  const std::string output = dir.file("a/./b/c/out.txt");
+  write_then_rename(output, [](const std::string& tmp) { write_text(tmp, "whole"); });
+  EXPECT_EQ(read_text(dir.file("a/b/c/out.txt")), "whole");
+}
+
 TEST(WriteThenRename, AFailedRenameNamesTheOutputAndRemovesTmp) {
   testing::TempDir dir;
   const std::string output = dir.file("taken");

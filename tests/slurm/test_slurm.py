@@ -206,7 +206,8 @@ def run_jobs(tmp, env):
     check(job_field(env, job, "JobState") == "CANCELLED" and job_field(env, job, "Restarts") == "0",
           f"scancel: job {job} stays cancelled ({job_field(env, job, 'JobState')}, Restarts="
           f"{job_field(env, job, 'Restarts')})")
-    check("stopping on SIGTERM" in log and f"Slurm job {job} not requeued: it was cancelled" in log
+    check("stopping on SIGTERM" in log
+          and f"Slurm job {job} not requeued: it is ending before its time limit" in log
           and os.path.exists(os.path.join(out, "cancelled", "checkpoint.h5")),
           "scancel: checkpoint written, the job not requeued")
     if failures:
