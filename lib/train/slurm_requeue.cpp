@@ -64,27 +64,6 @@ std::string run_scontrol(std::vector<std::string> args, std::string* out = nullp
   return fmt::format("{} ended by signal {}", command, WTERMSIG(status));
 }
 
-}  // namespace
-
-std::string slurm_job_id() {
-  const char* id = std::getenv("SLURM_JOB_ID");
-  return id ? std::string(id) : std::string();
-}
-
-std::map<std::string, std::string> slurm_job_fields(const std::string& job_id) {
-  std::string text;
-  std::map<std::string, std::string> fields;
-  if (!run_scontrol({"--oneliner", "show", "job", job_id}, &text).empty()) return fields;
-  std::istringstream words(text);
-  for (std::string word; words >> word;) {
-    const size_t equals = word.find('=');
-    if (equals != std::string::npos)
-      fields.emplace(word.substr(0, equals), word.substr(equals + 1));
-  }
-  return fields;
-}
-
-namespace {
 // Slurm's [D-]HH:MM:SS (also MM:SS); -1 for UNLIMITED, Partition_Limit or anything else.
 long slurm_seconds(const std::string& text) {
   long days = 0, parts[3] = {0, 0, 0};
@@ -104,7 +83,26 @@ long slurm_seconds(const std::string& text) {
       count == 3 ? parts[0] * 3600 + parts[1] * 60 + parts[2] : parts[0] * 60 + parts[1];
   return days * 86400 + hms;
 }
+
 }  // namespace
+
+std::string slurm_job_id() {
+  const char* id = std::getenv("SLURM_JOB_ID");
+  return id ? std::string(id) : std::string();
+}
+
+std::map<std::string, std::string> slurm_job_fields(const std::string& job_id) {
+  std::string text;
+  std::map<std::string, std::string> fields;
+  if (!run_scontrol({"--oneliner", "show", "job", job_id}, &text).empty()) return fields;
+  std::istringstream words(text);
+  for (std::string word; words >> word;) {
+    const size_t equals = word.find('=');
+    if (equals != std::string::npos)
+      fields.emplace(word.substr(0, equals), word.substr(equals + 1));
+  }
+  return fields;
+}
 
 std::string why_not_requeue(const std::map<std::string, std::string>& job) {
   const auto field = [&](const char* name) {
