@@ -98,6 +98,33 @@ bool png_read_header(PngStructs& s, PngInput& in, png_uint_32& width, png_uint_3
   return true;
 }
 
+struct PngHeader {
+  png_uint_32 width = 0, height = 0;
+  int channels = 0;  // after the transformations: 1 or 3
+};
+
+// png_read_header, or a DataError naming the file.
+PngHeader read_png_header(PngStructs& s, PngInput& in, const std::string& name) {
+  PngHeader h;
+  if (!png_read_header(s, in, h.width, h.height, h.channels))
+    throw DataError(fmt::format("{}: not a readable PNG: {}", name, in.message));
+  return h;
+}
+
+struct JpegHeader {
+  int width = 0, height = 0, colorspace = 0;
+};
+
+// TurboJPEG's reading of the header, or a DataError naming the file.
+JpegHeader read_jpeg_header(tjhandle tj, const uint8_t* bytes, size_t size,
+                            const std::string& name) {
+  JpegHeader h;
+  int subsampling = 0;
+  if (tjDecompressHeader3(tj, bytes, size, &h.width, &h.height, &subsampling, &h.colorspace) != 0)
+    throw DataError(fmt::format("{}: not a readable JPEG: {}", name, tjGetErrorStr2(tj)));
+  return h;
+}
+
 bool png_read_pixels(PngStructs& s, png_bytep* rows) {
   if (setjmp(png_jmpbuf(s.png))) return false;
   png_read_image(s.png, rows);
@@ -121,9 +148,7 @@ int draft_denominator(int64_t width, int64_t height, int64_t draft_size) {
 void decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name, DecodedImage& out,
                  int64_t draft_size) {
   tjhandle tj = thread_decompressor();
-  int width = 0, height = 0, subsampling = 0, colorspace = 0;
-  if (tjDecompressHeader3(tj, bytes, size, &width, &height, &subsampling, &colorspace) != 0)
-    throw DataError(fmt::format("{}: not a readable JPEG: {}", name, tjGetErrorStr2(tj)));
+  const auto [width, height, colorspace] = read_jpeg_header(tj, bytes, size, name);
   if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK)
     throw DataError(fmt::format("{}: CMYK/YCCK JPEG, not supported (convert it to RGB)", name));
   check_size(width, height, name);
@@ -144,10 +169,7 @@ void decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name, Dec
 void decode_png(const uint8_t* bytes, size_t size, const std::string& name, DecodedImage& out) {
   PngInput in{bytes, size, 0, {0}};
   PngStructs s(in);
-  png_uint_32 width = 0, height = 0;
-  int channels = 0;
-  if (!png_read_header(s, in, width, height, channels))
-    throw DataError(fmt::format("{}: not a readable PNG: {}", name, in.message));
+  const auto [width, height, channels] = read_png_header(s, in, name);
   check_size(width, height, name);
   DP_CHECK(channels == 1 || channels == 3, "{}: libpng gave {} channels", name, channels);
   out.height = height;
@@ -190,19 +212,13 @@ bool is_jpeg(const uint8_t* bytes, size_t size) {
 ImageSize read_image_size(const uint8_t* bytes, size_t size, const std::string& name) {
   ImageSize s;
   if (is_jpeg(bytes, size)) {
-    tjhandle tj = thread_decompressor();
-    int width = 0, height = 0, subsampling = 0, colorspace = 0;
-    if (tjDecompressHeader3(tj, bytes, size, &width, &height, &subsampling, &colorspace) != 0)
-      throw DataError(fmt::format("{}: not a readable JPEG: {}", name, tjGetErrorStr2(tj)));
-    s = {width, height};
+    const JpegHeader h = read_jpeg_header(thread_decompressor(), bytes, size, name);
+    s = {h.width, h.height};
   } else if (is_png(bytes, size)) {
     PngInput in{bytes, size, 0, {0}};
     PngStructs p(in);
-    png_uint_32 width = 0, height = 0;
-    int channels = 0;
-    if (!png_read_header(p, in, width, height, channels))
-      throw DataError(fmt::format("{}: not a readable PNG: {}", name, in.message));
-    s = {width, height};
+    const PngHeader h = read_png_header(p, in, name);
+    s = {h.width, h.height};
   } else {
     throw DataError(fmt::format("{}: not a JPEG or PNG image", name));
   }

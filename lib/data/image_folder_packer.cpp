@@ -213,17 +213,15 @@ CommonSize most_common_size(const FolderPlan& plan, int threads) {
       }
     }
   });
-  std::map<ImageSize, std::pair<size_t, size_t>> seen;  // size -> (count, first index)
-  for (size_t i = 0; i < sizes.size(); ++i)
-    if (sizes[i].width > 0) seen.try_emplace(sizes[i], 0, i).first->second.first++;
+  std::map<ImageSize, size_t> counts;
+  for (const ImageSize& size : sizes)
+    if (size.width > 0) ++counts[size];
   CommonSize best;
   best.files = files.size();
-  size_t best_first = 0;
-  for (const auto& [size, stats] : seen)
-    if (stats.first > best.count || (stats.first == best.count && stats.second < best_first)) {
+  for (const ImageSize& size : sizes)  // in file order: of equal counts, the first met wins
+    if (size.width > 0 && counts[size] > best.count) {
       best.size = size;
-      best.count = stats.first;
-      best_first = stats.second;
+      best.count = counts[size];
     }
   return best;
 }

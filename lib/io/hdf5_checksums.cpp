@@ -97,9 +97,10 @@ void note_unverified_once(const std::string& filename) {
   static std::set<std::string> noted;
   std::lock_guard<std::mutex> lock(mutex);
   if (!noted.insert(filename).second) return;
-  log::info("note: {} has no checksums (written by an earlier dptrain, or by another "
-            "program): it is read unverified; write it again with dptrain to have every read checked",
-            filename);
+  log::info(
+      "note: {} has no checksums (written by an earlier dptrain, or by another "
+      "program): it is read unverified; write it again with dptrain to have every read checked",
+      filename);
 }
 
 }  // namespace dp::h5

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 
 #include "data/hdf5_dataset.h"
@@ -81,9 +82,9 @@ std::string trained_data_difference(const CheckpointMeta& meta, const TrainedDat
   if (!meta.strings.count("data_sources") || data.sources.empty()) return "";
   const auto then = by_name(split(meta.strings.at("data_sources")));
   const auto now = by_name(data.sources);
-  bool same_files = then.size() == now.size();
-  for (auto a = then.begin(), b = now.begin(); same_files && a != then.end(); ++a, ++b)
-    same_files = a->first == b->first;
+  const bool same_files =
+      std::equal(then.begin(), then.end(), now.begin(), now.end(),
+                 [](const auto& a, const auto& b) { return a.first == b.first; });
   for (const auto& [file, digest] : then)
     if (same_files && digest != now.at(file))
       return fmt::format("another {} there (its sha256 in the 'sources' attribute differs)", file);
