@@ -1,68 +1,20 @@
 #include "train/slurm_requeue.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <fmt/ranges.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cerrno>
+#include <chrono>
 #include <cstdlib>
-#include <cstring>
 #include <sstream>
-#include <vector>
 
-extern char** environ;
+#include "core/subprocess.h"
 
 namespace dp {
 namespace {
 
-// Runs `scontrol ARGS` and waits for it; its stdout into `out` when given. Returns "" on
-// success, or why it failed. posix_spawn, not fork: the process may hold MPI's and the
-// interconnect's resources.
-std::string run_scontrol(std::vector<std::string> args, std::string* out = nullptr) {
-  args.insert(args.begin(), "scontrol");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  int pipe_fds[2] = {-1, -1};
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  if (out) {
-    // Close-on-exec: no other child (MPI's, a loader's) keeps the write end open; dup2 clears
-    // the flag on scontrol's stdout.
-    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
-      posix_spawn_file_actions_destroy(&actions);
-      return fmt::format("cannot make a pipe: {}", std::strerror(errno));
-    }
-    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
-  }
-  pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, "scontrol", &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (out) {
-    ::close(pipe_fds[1]);
-    char buffer[4096];
-    for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof buffer)) != 0;) {
-      if (n > 0)
-        out->append(buffer, size_t(n));
-      else if (errno != EINTR)
-        break;
-    }
-    ::close(pipe_fds[0]);
-  }
-  if (rc != 0) return fmt::format("cannot run scontrol: {}", std::strerror(rc));
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return fmt::format("waiting for scontrol: {}", std::strerror(errno));
-  }
-  const std::string command =
-      fmt::format("scontrol {}", fmt::join(args.begin() + 1, args.end(), " "));
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
-  if (WIFEXITED(status)) return fmt::format("{} exited {}", command, WEXITSTATUS(status));
-  return fmt::format("{} ended by signal {}", command, WTERMSIG(status));
-}
+// How long one scontrol call may take. A SIGTERM leaves the job KillWait (30 s by default)
+// before SIGKILL; both calls together must leave the ranks time to exit with the checkpoint's
+// code. A controller that answers takes milliseconds.
+constexpr std::chrono::seconds kScontrolTimeout{10};
 
 // Slurm's [D-]HH:MM:SS (also MM:SS); -1 for UNLIMITED, Partition_Limit or anything else.
 long slurm_seconds(const std::string& text) {
@@ -94,7 +46,9 @@ std::string slurm_job_id() {
 std::map<std::string, std::string> slurm_job_fields(const std::string& job_id) {
   std::string text;
   std::map<std::string, std::string> fields;
-  if (!run_scontrol({"--oneliner", "show", "job", job_id}, &text).empty()) return fields;
+  if (!run_command({"scontrol", "--oneliner", "show", "job", job_id}, kScontrolTimeout, &text)
+           .empty())
+    return fields;
   std::istringstream words(text);
   for (std::string word; words >> word;) {
     const size_t equals = word.find('=');
@@ -126,7 +80,7 @@ std::string why_not_requeue(const std::map<std::string, std::string>& job) {
 }
 
 std::string requeue_slurm_job(const std::string& job_id) {
-  return run_scontrol({"requeue", job_id});
+  return run_command({"scontrol", "requeue", job_id}, kScontrolTimeout);
 }
 
 }  // namespace dp
