@@ -6,13 +6,13 @@
 #include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <thread>
-#include <utility>
+
+#include "core/unique_fd.h"
 
 extern char** environ;
 
@@ -20,32 +20,6 @@ namespace dp {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// A pipe's two ends, each closed once.
-class Pipe {
- public:
-  Pipe() = default;
-  Pipe(const Pipe&) = delete;
-  Pipe& operator=(const Pipe&) = delete;
-  ~Pipe() {
-    close_read();
-    close_write();
-  }
-  // Close-on-exec: no other child (MPI's, a loader's) keeps the write end open; dup2 clears
-  // the flag on the child's stdout.
-  bool open() { return ::pipe2(fds_, O_CLOEXEC) == 0; }
-  int read_end() const { return fds_[0]; }
-  int write_end() const { return fds_[1]; }
-  void close_read() {
-    if (fds_[0] >= 0) (void)::close(std::exchange(fds_[0], -1));
-  }
-  void close_write() {
-    if (fds_[1] >= 0) (void)::close(std::exchange(fds_[1], -1));
-  }
-
- private:
-  int fds_[2] = {-1, -1};
-};
 
 // posix_spawn's attribute and file-action objects, destroyed once.
 struct SpawnSetup {
@@ -63,18 +37,50 @@ struct SpawnSetup {
   SpawnSetup& operator=(const SpawnSetup&) = delete;
 };
 
-// Waits up to `wait_ms` for `pipe` to hold something and appends one read of it to `out`;
-// closes the read end at EOF. True where it read bytes.
-bool read_available(Pipe& pipe, int wait_ms, std::string& out) {
-  pollfd ready{pipe.read_end(), POLLIN, 0};
+// A started child, leader of its own process group. Until reaped, the destructor kills the
+// group and reaps the child, so no path leaves it running or a zombie.
+class Child {
+ public:
+  explicit Child(pid_t pid) : pid_(pid) {}
+  ~Child() {
+    if (pid_ > 0) kill_and_reap();
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  // False while it runs; once it has ended, true with its wait status, or with the wait's
+  // errno where waiting failed (wait_errno 0 otherwise).
+  bool ended(int& status, int& wait_errno) {
+    const pid_t done = ::waitpid(pid_, &status, WNOHANG);
+    if (done == 0 || (done < 0 && errno == EINTR)) return false;
+    wait_errno = done < 0 ? errno : 0;
+    pid_ = -1;
+    return true;
+  }
+  void kill_and_reap() {
+    ::kill(-pid_, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_;
+};
+
+// Waits up to `wait_ms` for `fd` to hold something and appends one read of it to `out`;
+// closes `fd` at EOF or on an error. True where it read bytes.
+bool read_available(UniqueFd& fd, int wait_ms, std::string& out) {
+  pollfd ready{fd.get(), POLLIN, 0};
   if (::poll(&ready, 1, wait_ms) <= 0) return false;
   char buffer[4096];
-  const ssize_t n = ::read(pipe.read_end(), buffer, sizeof buffer);
+  const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
   if (n > 0) {
     out.append(buffer, size_t(n));
     return true;
   }
-  if (n == 0 || errno != EINTR) pipe.close_read();
+  if (n == 0 || errno != EINTR) fd.reset();
   return false;
 }
 
@@ -84,53 +90,62 @@ std::string describe_status(const std::string& command, int status) {
   return fmt::format("{} ended by signal {}", command, WTERMSIG(status));
 }
 
+// Starts argv in a process group of its own (so the deadline's kill reaches whatever it
+// starts too), its stdout on `stdout_to` where that is open. Returns the pid, or -errno.
+pid_t spawn(const std::vector<std::string>& argv, const UniqueFd& stdout_to) {
+  std::vector<std::string> args = argv;
+  std::vector<char*> pointers;
+  for (auto& a : args) pointers.push_back(a.data());
+  pointers.push_back(nullptr);
+  SpawnSetup setup;
+  posix_spawnattr_setflags(&setup.attributes, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&setup.attributes, 0);
+  if (stdout_to.is_open())
+    posix_spawn_file_actions_adddup2(&setup.actions, stdout_to.get(), STDOUT_FILENO);
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, pointers[0], &setup.actions, &setup.attributes,
+                              pointers.data(), environ);
+  return rc == 0 ? pid : -rc;
+}
+
 }  // namespace
 
 std::string run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                         std::string* out) {
   const std::string command = fmt::format("{}", fmt::join(argv, " "));
-  std::vector<std::string> args = argv;
-  std::vector<char*> pointers;
-  for (auto& a : args) pointers.push_back(a.data());
-  pointers.push_back(nullptr);
-
-  SpawnSetup setup;
-  // A group of its own, so the deadline's kill reaches whatever it started too.
-  posix_spawnattr_setflags(&setup.attributes, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&setup.attributes, 0);
-  Pipe pipe;
+  UniqueFd read_end, write_end;
   if (out) {
-    if (!pipe.open()) return fmt::format("cannot make a pipe: {}", std::strerror(errno));
-    posix_spawn_file_actions_adddup2(&setup.actions, pipe.write_end(), STDOUT_FILENO);
+    // Close-on-exec: no other child (MPI's, a loader's) keeps the write end open; dup2 clears
+    // the flag on the child's stdout.
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0)
+      return fmt::format("cannot make a pipe: {}", std::strerror(errno));
+    read_end.reset(fds[0]);
+    write_end.reset(fds[1]);
   }
-  pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, pointers[0], &setup.actions, &setup.attributes,
-                              pointers.data(), environ);
-  if (rc != 0) return fmt::format("cannot run {}: {}", argv[0], std::strerror(rc));
-  pipe.close_write();
+  const pid_t pid = spawn(argv, write_end);
+  if (pid < 0) return fmt::format("cannot run {}: {}", argv[0], std::strerror(-pid));
+  Child child(pid);
+  write_end.reset();
 
   const Clock::time_point deadline = Clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    const pid_t done = ::waitpid(pid, &status, WNOHANG);
-    if (done < 0 && errno != EINTR)
-      return fmt::format("waiting for {}: {}", command, std::strerror(errno));
-    if (done == pid) {
-      // Whatever it wrote before exiting; a child it left behind may hold the pipe open, so
-      // only what is there now.
-      while (out && pipe.read_end() >= 0 && read_available(pipe, 0, *out)) {
+  for (int status = 0, wait_errno = 0;;) {
+    if (child.ended(status, wait_errno)) {
+      if (wait_errno != 0)
+        return fmt::format("waiting for {}: {}", command, std::strerror(wait_errno));
+      // What it wrote before exiting; a child it left behind may hold the pipe open, so only
+      // what is there now.
+      while (read_end.is_open() && read_available(read_end, 0, *out)) {
       }
       return describe_status(command, status);
     }
     if (Clock::now() >= deadline) {
-      ::kill(-pid, SIGKILL);
-      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-      }
+      child.kill_and_reap();
       return fmt::format("{} did not finish within {} s; killed", command,
                          std::chrono::duration<double>(timeout).count());
     }
-    if (out && pipe.read_end() >= 0)
-      read_available(pipe, 20, *out);
+    if (read_end.is_open())
+      read_available(read_end, 20, *out);
     else
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

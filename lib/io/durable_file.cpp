@@ -7,40 +7,16 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <utility>
 
 #include "core/error.h"
+#include "core/unique_fd.h"
 
 namespace fs = std::filesystem;
 
 namespace dp {
-namespace {
-
-// An open file descriptor, closed once. close() reports the close's own failure (where a
-// write's deferred error can surface); the destructor, reached only on another failure,
-// ignores it.
-class FileDescriptor {
- public:
-  FileDescriptor(const std::string& path, int flags, mode_t mode = 0)
-      : fd_(::open(path.c_str(), flags, mode)) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) (void)::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  bool is_open() const { return fd_ >= 0; }
-  int get() const { return fd_; }
-  int close() { return ::close(std::exchange(fd_, -1)); }
-
- private:
-  int fd_;
-};
-
-}  // namespace
-
 void sync_path(const std::string& path, bool directory) {
-  FileDescriptor fd(path,
-                    directory ? (O_RDONLY | O_DIRECTORY | O_CLOEXEC) : (O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(),
+                     directory ? (O_RDONLY | O_DIRECTORY | O_CLOEXEC) : (O_RDONLY | O_CLOEXEC)));
   if (!fd.is_open())
     throw IoError(fmt::format("{}: cannot open to sync: {}", path, std::strerror(errno)));
   const int rc = ::fsync(fd.get());
@@ -58,7 +34,8 @@ void write_durably(const std::string& path, const std::vector<uint8_t>& bytes,
     throw IoError(fmt::format("{}: cannot write {}: {} failed: {}", path, what, call,
                               std::strerror(err)));
   };
-  FileDescriptor fd(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);  // less the umask
+  UniqueFd fd(
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));  // less the umask
   if (!fd.is_open()) fail("open");
   for (size_t done = 0; done < bytes.size();) {
     const ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);

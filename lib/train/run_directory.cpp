@@ -25,12 +25,12 @@ RunLock::RunLock(const std::string& directory) {
   const std::string path = file_in(directory);
   // Writable where it can be (NFS emulates flock with POSIX locks, whose exclusive kind needs
   // a writable descriptor); read-only where a colleague of the run's group created it.
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-  if (fd_ < 0 && errno == EACCES) fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0)
+  fd_.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666));
+  if (!fd_.is_open() && errno == EACCES) fd_.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd_.is_open())
     throw IoError(
         fmt::format("{}: cannot create the run's lock file: {}", path, std::strerror(errno)));
-  if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
+  if (::flock(fd_.get(), LOCK_EX | LOCK_NB) == 0) return;
   const int err = errno;
   if (err == EWOULDBLOCK)
     throw UsageError(fmt::format(
@@ -40,10 +40,6 @@ RunLock::RunLock(const std::string& directory) {
   // A file system without flock (ENOLCK, EOPNOTSUPP): the run goes on unguarded.
   log::info("note: {}: cannot lock ({}); nothing stops a second job writing this run", path,
             std::strerror(err));
-}
-
-RunLock::~RunLock() {
-  if (fd_ >= 0) (void)::close(fd_);  // releases the lock
 }
 
 RunDirectory::RunDirectory(const std::string& output_dir, const std::string& run_name,

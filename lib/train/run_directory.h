@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include "core/unique_fd.h"
+
 namespace dp {
 
 // An exclusive flock on <run directory>/.dptrain.lock, held for the object's life: one job at
@@ -15,14 +17,11 @@ namespace dp {
 class RunLock {
  public:
   explicit RunLock(const std::string& directory);
-  ~RunLock();
   // The lock file of `directory`.
   static std::string file_in(const std::string& directory);
-  RunLock(const RunLock&) = delete;
-  RunLock& operator=(const RunLock&) = delete;
 
  private:
-  int fd_ = -1;
+  UniqueFd fd_;  // closing it releases the lock
 };
 
 class RunDirectory {

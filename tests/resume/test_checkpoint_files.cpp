@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 
 #include "../io/temp_dir.h"
@@ -102,6 +103,11 @@ TEST(CheckpointFiles, ASecondJobIsRefusedWhileTheFirstWritesTheRun) {
   testing::TempDir out;
   auto first = std::make_unique<RunDirectory>(out.path().string(), "run",
                                               RunDirectory::Existing::resume, true);
+  const auto open_descriptors = [] {
+    return std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                         std::filesystem::directory_iterator());
+  };
+  const auto descriptors_before = open_descriptors();
   try {
     RunDirectory second(out.path().string(), "run", RunDirectory::Existing::resume, true);
     ADD_FAILURE() << "a second job took the run directory";
@@ -110,6 +116,7 @@ TEST(CheckpointFiles, ASecondJobIsRefusedWhileTheFirstWritesTheRun) {
               std::string::npos)
         << e.what();
   }
+  EXPECT_EQ(open_descriptors(), descriptors_before) << "the refused lock's descriptor leaked";
   // The other ranks only compute its paths: no lock.
   RunDirectory reader(out.path().string(), "run", RunDirectory::Existing::resume, false);
   first.reset();
