@@ -1,6 +1,7 @@
 """The dptrain-report command: options, where outputs go, and one-line errors with exit codes
 (never a traceback; DPTRAIN_REPORT_DEBUG=1 shows it for internal errors)."""
 import argparse
+import math
 import os
 import sys
 import traceback
@@ -65,6 +66,8 @@ def parse_args(argv):
                                   ("--compute-ms", args.compute_ms, True)):
         if value is not None and not (value > 0 if positive else value >= 0):
             p.error(f"{name} {value}: must be {'positive' if positive else 'non-negative'}")
+        if value is not None and not math.isfinite(value):
+            p.error(f"{name} {value}: must be finite")
     if min(args.gpus) < 2:
         p.error(f"--gpus {min(args.gpus)}: every GPU count must be at least 2 "
                 "(1 GPU is the table's reference row)")
@@ -78,7 +81,8 @@ def _unique_output_dirs(args, runs):
         return [args.out]
     dirs, taken = [], set()
     for run in runs:
-        base = os.path.basename(os.path.normpath(run.directory)) or run.name
+        # realpath: a run given as "." or ".." is named for the folder it is.
+        base = os.path.basename(os.path.realpath(run.directory)) or run.name
         name, n = base, 2
         while name in taken:
             name, n = f"{base}-{n}", n + 1
@@ -109,8 +113,8 @@ def _write_text(path, text):
 def _projection_inputs(args, run, timing):
     """The projection's inputs for `run`, or None (with the reason) when the gradient size is
     unknown."""
-    from .load import ReportError, parameter_count
-    from .projection import BYTES_PER_GRADIENT, ProjectionInputs
+    from .load import EXIT_USAGE, ReportError, parameter_count
+    from .projection import BYTES_PER_GRADIENT, ProjectionInputs, project
 
     if len(run.world_sizes) > 1:
         return None, (f"{run.metrics_path}: resumed on another number of ranks ("
@@ -142,10 +146,15 @@ def _projection_inputs(args, run, timing):
         compute_source = (f"measured in run {run.name}: forward + backward + optimizer, "
                           f"mean over {timing.steps} steps of epochs {timing.first_epoch}-{last} "
                           f"on rank 0 of {world}, {run.config.get('backend', 'unknown backend')}")
-    return ProjectionInputs(compute_seconds=compute, compute_source=compute_source,
-                            per_rank_batch=per_rank, gradient_bytes=gradient_bytes,
-                            gradient_source=source, bandwidth_gbs=args.bandwidth_gbs,
-                            latency_us=args.latency_us, gpus=args.gpus), None
+    inputs = ProjectionInputs(compute_seconds=compute, compute_source=compute_source,
+                              per_rank_batch=per_rank, gradient_bytes=gradient_bytes,
+                              gradient_source=source, bandwidth_gbs=args.bandwidth_gbs,
+                              latency_us=args.latency_us, gpus=args.gpus)
+    if not all(math.isfinite(r.step) and r.images_per_sec > 0 for r in project(inputs)):
+        raise ReportError(run.metrics_path, f"the projection overflows with --bandwidth-gbs "
+                          f"{args.bandwidth_gbs:g}, --latency-us {args.latency_us:g} and "
+                          f"t_compute {compute:g} s", EXIT_USAGE)
+    return inputs, None
 
 
 def _report_run(args, run, out_dir, timing, projection_inputs):

@@ -7,7 +7,7 @@ Throughput, not time, gives the speedup, so runs of different lengths compare fa
 from dataclasses import dataclass
 from typing import Optional
 
-from .load import EXIT_USAGE, ReportError
+from .load import EXIT_DATA, EXIT_USAGE, ReportError
 
 
 @dataclass
@@ -70,6 +70,10 @@ class ComparisonRow:
 
 def compare(baseline, runs, skip_epochs=0):
     base_timing = timing_summary(baseline, skip_epochs)
+    if base_timing.images_per_sec <= 0:
+        raise ReportError(baseline.metrics_path, "the baseline trained no images in the epochs "
+                          "compared (every step skipped as non-finite): no throughput to "
+                          "compare against", EXIT_DATA)
     base_ranks = baseline.world_size
     rows = []
     for run, is_baseline in [(baseline, True)] + [(r, False) for r in runs]:

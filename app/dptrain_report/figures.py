@@ -15,8 +15,9 @@ from .load import EXIT_OUTPUT, ReportError  # noqa: E402
 
 DPI = 100
 # Text stays text in the SVG (searchable, small); no date, so reruns give identical files.
+# Names are drawn as written: a "$" in a class or run name is not a formula.
 matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "dptrain-report",
-                            "font.size": 10})
+                            "font.size": 10, "text.parse_math": False})
 # Class names are written in each cell below this many classes; above, only the colours.
 ANNOTATE_MAX_CLASSES = 20
 

@@ -194,6 +194,8 @@ def _read(f, directory, metrics, checkpoint):
     history = _read_history(f["history"], metrics, warnings)
     final = _read_final(f["final"], metrics) if "final" in f else None
     name = config.get("run-name") or os.path.basename(os.path.normpath(directory))
+    if os.path.basename(metrics) != "metrics.h5":  # a superseded history beside its run
+        name = f"{name} ({os.path.basename(metrics)})"
     return Run(directory=directory, metrics_path=metrics, name=name, config=config, build=build,
                history=history, final=final,
                checkpoint_path=checkpoint if checkpoint and os.path.isfile(checkpoint) else None,

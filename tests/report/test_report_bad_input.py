@@ -1,8 +1,10 @@
 """dptrain-report on bad input: a missing directory or file, a file that is not HDF5, an HDF5
 file that is not a metrics file, an empty history, a truncated file, a run that crashed after
 two epochs, inconsistent final metrics, a NaN training loss in an epoch with steps done, bad
-options and an unwritable output folder; an epoch whose steps were all skipped reports, and a
-superseded history reports into its own folder. Each gives
+options (non-finite numbers, projection inputs that overflow) and an unwritable output folder;
+a baseline that trained no images; an epoch whose steps were all skipped reports, a superseded
+history reports into its own folder and under its own name, runs given as "." and ".." each get
+their own folder, and names with "$" are drawn as written. Each gives
 one clear line on stderr naming the file, the documented exit code, and never a traceback; the
 crashed run still gets its curves.
 
@@ -10,6 +12,7 @@ usage: test_report_bad_input.py <dptrain-report>"""
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -17,7 +20,8 @@ import h5py
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from report_fixtures import (check, config, final_from_confusion, finish, history_rows,  # noqa
-                             png_complete, png_size, run_report, svg_ok, write_metrics)
+                             png_complete, png_size, run_report, svg_ok, svg_texts,
+                             write_metrics)
 
 TOOL = sys.argv[1]
 EXIT_USAGE, EXIT_DATA, EXIT_OUTPUT = 2, 3, 6
@@ -210,7 +214,55 @@ with tempfile.TemporaryDirectory() as tmp:
     with open(os.path.join(run_path("ragged-out"), "report.json")) as f:
         check(json.load(f)["history"]["epoch"] == [1, 2, 3], "ragged history: 3 epochs used")
 
+    # Names with a "$" (matplotlib's math delimiter) are drawn as written, not parsed: an
+    # unbalanced formula stopped the report after some files were written, a balanced one
+    # drew another class name.
+    dollar_final = final_from_confusion(CONFUSION, ["$x^$", "$\\alpha$"])
+    write_metrics(metrics_path("dollar"), history_rows(2), config("cost$x^$"), dollar_final)
+    proc = run_report(TOOL, run_path("dollar"), "--params", "9")
+    svg = os.path.join(run_path("dollar"), "confusion_matrix.svg")
+    texts = svg_texts(svg) if os.path.exists(svg) else []
+    check(proc.returncode == 0 and "$x^$" in texts and "$\\alpha$" in texts
+          and any("cost$x^$" in t for t in texts),
+          f"names with $: drawn as written ({proc.returncode}, {proc.stderr.strip()})")
+
+    # A baseline whose every step was skipped trained no images: nothing to compare against.
+    nan_rows = history_rows(2, train_loss=[nan, nan], train_acc=[nan, nan],
+                            skipped_steps=[10, 10], images_per_sec=[0.0, 0.0])
+    write_metrics(metrics_path("all-skipped"), nan_rows, config("all-skipped"), good_final)
+    out = run_path("all-skipped-out")
+    expect_error("a baseline that trained no images",
+                 ["--baseline", run_path("all-skipped"), run_path("good"), "--out", out],
+                 EXIT_DATA, metrics_path("all-skipped"), "trained no images")
+    check(not os.path.exists(out), "a baseline that trained no images: nothing written")
+
+    # Runs given as "." and "..": each still lands in --out/<its folder's name>/.
+    out = run_path("dot-out")
+    proc = subprocess.run([TOOL, ".", os.path.join("..", "first"), "--out", out, "--params", "9"],
+                          cwd=run_path("good"), capture_output=True, text=True, timeout=120)
+    check(proc.returncode == 0
+          and sorted(os.listdir(out)) == ["first", "good"]
+          and os.path.exists(os.path.join(out, "good", "report.json")),
+          f"runs given as . and ..: one folder each under --out "
+          f"({sorted(os.listdir(out)) if os.path.isdir(out) else None}; {proc.stderr.strip()})")
+
+    # A superseded history compared with its own run: told apart by name.
+    out = run_path("superseded-cmp")
+    proc = run_report(TOOL, "--baseline", current, old_history, "--out", out, "--params", "9")
+    table = open(os.path.join(out, "comparison.md")).read() if proc.returncode == 0 else ""
+    check("| current (baseline) |" in table
+          and "| current (metrics.superseded-20261205-101010.h5) |" in table,
+          f"a superseded history beside its run: distinct names ({proc.stderr.strip()})")
+
     # Options.
+    for option in ("--compute-ms", "--bandwidth-gbs", "--latency-us"):
+        expect_error(f"{option} inf", [run_path("good"), option, "inf"], EXIT_USAGE,
+                     option, "finite", lines=None)
+    out = run_path("overflow-out")
+    expect_error("projection inputs that overflow",
+                 [run_path("good"), "--bandwidth-gbs", "1e-320", "--params", "9", "--out", out],
+                 EXIT_USAGE, "--bandwidth-gbs", "overflows")
+    check(not os.path.exists(out), "projection inputs that overflow: nothing written")
     expect_error("no run given", [], EXIT_USAGE, "RUN", lines=None)
     expect_error("negative --skip-epochs", [run_path("good"), "--skip-epochs", "-1"], EXIT_USAGE,
                  "--skip-epochs", lines=None)
