@@ -169,6 +169,7 @@ RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& tra
   identity.steps_per_epoch = steps_per_epoch;
   identity.world_size = world;
   identity.epochs = config.epochs;
+  identity.steps_to_run = steps_to_run(config, steps_per_epoch);
   identity.stop_after_steps = config.stop_after_steps;
   identity.sync_bn = config.sync_bn;
   identity.lookahead_every = config.lookahead_every;

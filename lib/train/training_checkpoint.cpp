@@ -196,16 +196,21 @@ void TrainingCheckpointer::check_compatible(const std::string& path, const Check
   if (normalized != identity_.normalize)
     refuse(path, "--normalize", normalized ? "true" : "false",
            identity_.normalize ? "true" : "false");
+  // Past this run's last update (a shorter --epochs, fractional ones included) it would end
+  // with a model trained longer than the run, reported as the run's.
   const int64_t epochs_done = meta_int(meta, "epoch", path);
-  if (epochs_done > identity_.epochs)
-    throw UsageError(fmt::format("option --resume: {} is from after epoch {}, beyond --epochs {}",
-                                 path, epochs_done, identity_.epochs));
+  const int64_t step_in_epoch = meta_int(meta, "step_in_epoch", path);
+  if (epochs_done * identity_.steps_per_epoch + step_in_epoch > identity_.steps_to_run)
+    throw UsageError(fmt::format(
+        "option --resume: {} is from after {} epochs and {} steps, beyond the {} updates of "
+        "this run's --epochs ({} steps per epoch)",
+        path, epochs_done, step_in_epoch, identity_.steps_to_run, identity_.steps_per_epoch));
   check_lookahead(path, meta);
   // The steps per epoch, ceil(train size / batch) capped by --max-steps-per-epoch, are the
   // same on every world size, so a mid-epoch checkpoint resumes on any number of ranks; with
   // --drop-last they are floor(ceil(size / ranks) / (batch / ranks)), which the world size can
   // change, and then this refuses.
-  if (meta_int(meta, "step_in_epoch", path) == 0) return;
+  if (step_in_epoch == 0) return;
   if (meta_int(meta, "steps_per_epoch", path) != identity_.steps_per_epoch)
     refuse(path, "steps per epoch", std::to_string(meta_int(meta, "steps_per_epoch", path)),
            std::to_string(identity_.steps_per_epoch) + " (--max-steps-per-epoch changed?)");

@@ -3,7 +3,8 @@ Lookahead) still span the whole run, as a benchmark of a run's first steps (the 
 --max-steps). Checked against the whole run on the same data and seed: the first N steps (loss
 and LR) bit for bit, the run evaluated and written as at its end, its checkpoint evaluable by
 `dptrain eval` with the same result, and refused by --resume with one line (its last epoch may
-be cut short) though it holds the Lookahead average. The cut epoch's last step prints its
+be cut short) though it holds the Lookahead average. A checkpoint past the last update of a
+run with a shorter --epochs is refused too. The cut epoch's last step prints its
 progress line (with no time left) even where --log-every does not fall on it.
 
 usage: test_stop_after_steps.py DPTRAIN"""
@@ -67,4 +68,20 @@ with tempfile.TemporaryDirectory() as tmp:
     lines = [l for l in resumed.stderr.splitlines() if "--stop-after-steps" in l]
     check(resumed.returncode == EXIT_USAGE and len(lines) == 1 and "not resumed" in lines[0],
           f"--resume from it is refused with one line (exit {resumed.returncode}): {lines}")
+    # A checkpoint past a shorter run's last update: the whole run's (34 updates) under
+    # --epochs 1.5 (26 updates), whose last epoch is still its second, was taken as that run's
+    # finished model; refused, and a finished run resumed with its own --epochs re-evaluated.
+    whole_checkpoint = os.path.join(out, "whole", "checkpoint.h5")
+    shorter = list(base)
+    shorter[shorter.index("--epochs") + 1] = "1.5"
+    resumed = run(shorter + ["--run-name", "shorter", "--resume", whole_checkpoint])
+    lines = [l for l in resumed.stderr.splitlines() if "--resume" in l]
+    check(resumed.returncode == EXIT_USAGE and len(lines) == 1
+          and "beyond the 26 updates of this run's --epochs" in lines[0],
+          f"a checkpoint after 34 updates is refused under --epochs 1.5 (exit "
+          f"{resumed.returncode}): {lines or resumed.stderr[-300:]}")
+    again = run(base + ["--run-name", "again", "--resume", whole_checkpoint])
+    check(again.returncode == 0 and "evaluating the final model again" in again.stdout,
+          f"the finished run resumed with its own --epochs evaluates again (exit "
+          f"{again.returncode}) {again.stderr[-300:]}")
 finish()
