@@ -9,14 +9,6 @@
 
 namespace dp {
 
-void validate_fault_injection(const FaultInjection& fault) {
-  if (fault.mode != "error" && fault.mode != "kill" && fault.mode != "stall")
-    throw UsageError(
-        fmt::format("option --fail-mode: '{}' must be error, kill or stall", fault.mode));
-  if (fault.at_step < 0) throw UsageError("option --fail-at-step: must not be negative");
-  if (fault.rank < 0) throw UsageError("option --fail-rank: must not be negative");
-}
-
 void inject_fault_if_due(const FaultInjection& fault, int rank, int64_t step) {
   if (fault.at_step == 0 || fault.at_step != step || fault.rank != rank) return;
   if (fault.mode == "kill") {

@@ -17,8 +17,6 @@ struct FaultInjection {
   std::string mode = "error";  // error | kill | stall
 };
 
-// Throws UsageError for a mode other than error/kill/stall.
-void validate_fault_injection(const FaultInjection& fault);
 // Fails as configured when `step` (1-based) is the chosen one on the chosen rank.
 void inject_fault_if_due(const FaultInjection& fault, int rank, int64_t step);
 

@@ -194,6 +194,10 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& confi
   }
   config.effective["lr-milestones"] = fmt::format("{}", fmt::join(config.lr_milestones, ","));
   if (!config.lr_points.empty()) config.effective["lr-points"] = points;
+  // Every option has its attribute: one without a default, not given, is empty.
+  for (const auto& option : options.options())
+    if (const std::string& name = option->long_name(); name != "help")
+      config.effective.try_emplace(name, "");
   return true;
 }
 

@@ -30,7 +30,9 @@ void validate_step_schedule(const TrainConfig& c) {
   for (size_t i = 0; i < c.lr_milestones.size(); ++i) {
     const double m = c.lr_milestones[i];
     require(m > 0 && m <= kMaxMilestone && (i == 0 || m >= c.lr_milestones[i - 1]), "lr-milestones",
-            fmt::format("must be ascending in (0, {}]", kMaxMilestone));
+            fmt::format("must be in (0, {}] and in order (a repeated one applies the factor "
+                        "twice, as MultiStepLR's)",
+                        kMaxMilestone));
     // One at or past --epochs is never reached, as with torch's MultiStepLR (the run logs it).
     require(c.lr_step_unit != "epoch" || m == std::floor(m), "lr-milestones",
             "must be whole epochs with --lr-step-unit epoch");

@@ -11,7 +11,8 @@ namespace dp {
 void add_device_options(po::options_description& desc, DeviceOptions& o) {
   desc.add_options()
       ("device", po::value(&o.device)->default_value(o.device), "auto|cpu|cuda")
-      ("threads", po::value(&o.threads)->default_value(o.threads), "compute threads per rank (0: all)")
+      ("threads", po::value(&o.threads)->default_value(o.threads),
+       "compute threads per rank (0: the node's cores divided by the ranks on it)")
       ("pin-threads", po::value(&o.pin_threads)->default_value(o.pin_threads),
        "CPU: bind each compute thread to its own core (this rank's share of the node)")
       ("precision", po::value(&o.precision)->default_value(o.precision),

@@ -46,7 +46,6 @@ class ForwardBackward {
   // The eager backward pass of the last forward() that returned false.
   void backward();
 
-  bool graphs_enabled() const { return use_graphs_; }
   int64_t captures() const { return captures_; }
 
  private:

@@ -8,6 +8,7 @@ Arguments after the source directory go to both `train` and `eval` (the GPU vari
 bf16); a variant that asks for a GPU where none is usable, or for bf16 on a CPU without bf16
 arithmetic, exits with 77, which CTest reports as skipped."""
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -54,6 +55,11 @@ with tempfile.TemporaryDirectory() as tmp:
         cfg = text_attrs(f["config"])
         check(cfg["arch"] == "resnet8" and cfg["epochs"] == "4", "config attributes recorded")
         check(cfg["data"] == packed, "command line overrides the config file's data path")
+        # Every option `train --help` lists, those without a default and not given included.
+        usage = subprocess.run([DPTRAIN, "train", "--help"], capture_output=True, text=True).stdout
+        listed = set(re.findall(r"^\s+(?:-\w \[ )?--([a-z0-9-]+)", usage, re.M)) - {"help"}
+        check(len(listed) > 50 and listed <= set(cfg),
+              f"every train option has a /config attribute (missing: {sorted(listed - set(cfg))})")
         if "--precision" in EXTRA:
             wanted = EXTRA[EXTRA.index("--precision") + 1]
             check(cfg["precision"] == wanted, f"precision {wanted} recorded")

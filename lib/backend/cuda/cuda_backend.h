@@ -115,7 +115,6 @@ class CudaBackend final : public Backend {
   cudaStream_t stream() const { return ctx_.s(); }
   CUstream_st* compute_stream() const override { return ctx_.s(); }
   size_t cached_algorithm_entries() const { return conv_.cached_entries(); }
-  const DeviceAllocator& allocator() const { return *ctx_.pool; }
 
   // Whether training batch norm of this geometry and type runs in cuDNN's persistent mode
   // (asked for by CudaOptions::batchnorm_persistent, and accepted by cuDNN; tests ask this).

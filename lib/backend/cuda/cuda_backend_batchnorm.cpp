@@ -45,17 +45,20 @@ CudaBackend::BnDescs& CudaBackend::bn_descs(const BatchNormGeometry& g, DType ty
     cudnnHandle_t h = ctx_.cudnn.get();
     const cudnnTensorDescriptor_t x = d.data.get();
     // No z (residual) and no fused activation: the layers apply ReLU themselves. The size
-    // queries get the descriptors PyTorch passes them (z and y described like x).
+    // queries get the descriptors PyTorch passes them (z and y described like x). A shape the
+    // persistent mode does not support runs the plain calls; any other failure is an error.
+    const auto supported = [](cudnnStatus_t status) {
+      if (cudnn_not_supported(status)) return false;
+      DP_CUDNN_CHECK(status);
+      return true;
+    };
     const bool sized =
-        cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize(
-            h, mode, ops, x, x, x, d.stats.get(), nullptr, &d.forward_workspace) ==
-            CUDNN_STATUS_SUCCESS &&
-        cudnnGetBatchNormalizationBackwardExWorkspaceSize(h, mode, ops, x, x, x, nullptr, x,
-                                                          d.stats.get(), nullptr,
-                                                          &d.backward_workspace) ==
-            CUDNN_STATUS_SUCCESS &&
-        cudnnGetBatchNormalizationTrainingExReserveSpaceSize(h, mode, ops, nullptr, x,
-                                                             &d.reserve) == CUDNN_STATUS_SUCCESS;
+        supported(cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize(
+            h, mode, ops, x, x, x, d.stats.get(), nullptr, &d.forward_workspace)) &&
+        supported(cudnnGetBatchNormalizationBackwardExWorkspaceSize(
+            h, mode, ops, x, x, x, nullptr, x, d.stats.get(), nullptr, &d.backward_workspace)) &&
+        supported(cudnnGetBatchNormalizationTrainingExReserveSpaceSize(h, mode, ops, nullptr, x,
+                                                                       &d.reserve));
     if (sized) d.train_mode = mode;
   }
   return bn_cache_.emplace(key, std::move(d)).first->second;
@@ -95,7 +98,7 @@ void CudaBackend::batchnorm_forward_train(const BatchNormGeometry& g, const Tens
           f(gamma), f(beta), static_cast<double>(g.momentum), f(running_mean), f(running_var),
           static_cast<double>(g.eps), f(saved_mean), f(saved_var), nullptr, scratch,
           d.forward_workspace, d.reserve ? workspace.data<void>() : nullptr, d.reserve);
-      if (persistent == CUDNN_STATUS_NOT_SUPPORTED)
+      if (cudnn_not_supported(persistent))
         d.train_mode = CUDNN_BATCHNORM_SPATIAL;  // this geometry: the plain calls from now on
       else
         DP_CUDNN_CHECK(persistent);

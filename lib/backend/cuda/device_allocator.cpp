@@ -33,7 +33,6 @@ void* DeviceAllocator::take(size_t rounded) {
   if (it != free_.end()) {
     void* p = it->second;
     free_.erase(it);
-    cached_ -= rounded;
     in_use_ += rounded;
     return p;
   }
@@ -57,23 +56,12 @@ void DeviceAllocator::give_back(void* p, size_t rounded) {
   std::lock_guard<std::mutex> lock(mutex_);
   free_.emplace(rounded, p);
   in_use_ -= rounded;
-  cached_ += rounded;
   ++releases_;
 }
 
 uint64_t DeviceAllocator::releases() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return releases_;
-}
-
-size_t DeviceAllocator::bytes_in_use() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return in_use_;
-}
-
-size_t DeviceAllocator::bytes_cached() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return cached_;
 }
 
 void DeviceAllocator::release_cached() {
@@ -85,7 +73,6 @@ void DeviceAllocator::free_cached_locked() {
   // Errors are ignored: this also runs at exit, possibly after the runtime shut down.
   for (auto& [size, block] : free_) (void)cudaFree(block);
   free_.clear();
-  cached_ = 0;
 }
 
 void* ScratchBuffer::get(const std::shared_ptr<DeviceAllocator>& pool, size_t bytes) {

@@ -23,13 +23,10 @@ class DeviceAllocator {
 
   // A block of at least `bytes`; the returned handle gives the block back when the last
   // copy goes (the pool outlives every block it handed out).
-  static std::shared_ptr<void> allocate(const std::shared_ptr<DeviceAllocator>& self,
-                                        size_t bytes);
-  size_t bytes_in_use() const;
+  static std::shared_ptr<void> allocate(const std::shared_ptr<DeviceAllocator>& self, size_t bytes);
   // How many blocks have been given back so far: a captured graph that saw one count is safe
   // to replay while the count is unchanged (no block it used can have been handed out again).
   uint64_t releases() const;
-  size_t bytes_cached() const;
   // cudaFree every cached (unused) block.
   void release_cached();
 
@@ -41,7 +38,7 @@ class DeviceAllocator {
   int device_;
   mutable std::mutex mutex_;
   std::multimap<size_t, void*> free_;  // rounded size -> block
-  size_t in_use_ = 0, cached_ = 0;
+  size_t in_use_ = 0;                  // for the out-of-memory message
   uint64_t releases_ = 0;
 };
 

@@ -16,6 +16,14 @@
                                       cudnnGetErrorString(dp_cudnn_status_)));           \
   } while (0)
 
+namespace dp::cuda {
+// cuDNN 9 reports an unsupported configuration as CUDNN_STATUS_NOT_SUPPORTED or one of its
+// sub-codes (CUDNN_STATUS_NOT_SUPPORTED_SHAPE, ...): the category tells them from failures.
+inline bool cudnn_not_supported(cudnnStatus_t status) {
+  return CUDNN_STATUS_CATEGORY(status) == CUDNN_STATUS_NOT_SUPPORTED;
+}
+}  // namespace dp::cuda
+
 #define DP_CUBLAS_CHECK(expr)                                                                  \
   do {                                                                                         \
     cublasStatus_t dp_cublas_status_ = (expr);                                                 \
