@@ -1,7 +1,5 @@
 #include "data/image_folder_packer.h"
 
-#include <sched.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -16,6 +14,7 @@
 #include <system_error>
 #include <thread>
 
+#include "core/cpu_affinity.h"
 #include "core/error.h"
 #include "core/input_file.h"
 #include "core/log.h"
@@ -126,15 +125,6 @@ class DecodeBatch {
   std::vector<std::thread> threads_;
   std::string refused_;
 };
-
-// The cores this process may run on (its affinity mask: a launcher or Slurm may have bound it
-// to fewer than the node has).
-int usable_cores() {
-  cpu_set_t mask;
-  CPU_ZERO(&mask);
-  if (sched_getaffinity(0, sizeof mask, &mask) == 0) return std::max(1, CPU_COUNT(&mask));
-  return int(std::max(1u, std::thread::hardware_concurrency()));
-}
 
 std::string source_name(const std::string& dir) {
   namespace fs = std::filesystem;

@@ -24,16 +24,6 @@ std::string describe(const std::vector<int>& cores) {
 
 }  // namespace
 
-std::vector<int> allowed_cores() {
-  cpu_set_t mask;
-  CPU_ZERO(&mask);
-  std::vector<int> allowed;
-  if (sched_getaffinity(0, sizeof mask, &mask) != 0) return allowed;
-  for (int c = 0; c < CPU_SETSIZE; ++c)
-    if (CPU_ISSET(c, &mask)) allowed.push_back(c);
-  return allowed;
-}
-
 DefaultTeam default_team(int local_size) {
   const int node_cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   const int share = std::max(1, node_cores / std::max(1, local_size));

@@ -4,12 +4,10 @@
 #pragma once
 
 #include <string>
-#include <vector>
+
+#include "core/cpu_affinity.h"
 
 namespace dp::cpu {
-
-// The cores in this process's affinity mask, in increasing order (empty if it cannot be read).
-std::vector<int> allowed_cores();
 
 // Binds OpenMP thread i of a `threads`-wide team to one core of this process's affinity mask.
 // Where the launcher already gave the rank its share (mpirun --bind-to core, srun
