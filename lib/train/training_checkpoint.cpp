@@ -157,6 +157,13 @@ void TrainingCheckpointer::save(const std::string& path, const ResumePoint& poin
 }
 
 void TrainingCheckpointer::check_compatible(const std::string& path, const CheckpointMeta& meta) const {
+  check_resumable(path, meta);
+  check_same_run(path, meta);
+  check_position(path, meta);
+  check_lookahead(path, meta);
+}
+
+void TrainingCheckpointer::check_resumable(const std::string& path, const CheckpointMeta& meta) {
   const int64_t version = meta_int(meta, "format_version", path);
   if (version < 2)
     throw UsageError(fmt::format(
@@ -174,6 +181,10 @@ void TrainingCheckpointer::check_compatible(const std::string& path, const Check
         "option --resume: {} is from a run cut short by --stop-after-steps {}; it can be "
         "evaluated (dptrain eval) but not resumed",
         path, stopped));
+}
+
+void TrainingCheckpointer::check_same_run(const std::string& path,
+                                          const CheckpointMeta& meta) const {
   if (meta_string(meta, "arch", path) != identity_.arch)
     refuse(path, "--arch", meta_string(meta, "arch", path), identity_.arch);
   const std::string shortcut = checkpoint_shortcut(meta);
@@ -196,24 +207,26 @@ void TrainingCheckpointer::check_compatible(const std::string& path, const Check
   if (normalized != identity_.normalize)
     refuse(path, "--normalize", normalized ? "true" : "false",
            identity_.normalize ? "true" : "false");
-  // Past this run's last update (a shorter --epochs, fractional ones included) it would end
-  // with a model trained longer than the run, reported as the run's.
+}
+
+void TrainingCheckpointer::check_position(const std::string& path,
+                                          const CheckpointMeta& meta) const {
   const int64_t epochs_done = meta_int(meta, "epoch", path);
   const int64_t step_in_epoch = meta_int(meta, "step_in_epoch", path);
+  // The steps per epoch, ceil(train size / batch) capped by --max-steps-per-epoch, are the
+  // same on every world size, so a mid-epoch checkpoint resumes on any number of ranks; with
+  // --drop-last they are floor(ceil(size / ranks) / (batch / ranks)), which the world size can
+  // change, and then this refuses.
+  if (step_in_epoch > 0 && meta_int(meta, "steps_per_epoch", path) != identity_.steps_per_epoch)
+    refuse(path, "steps per epoch", std::to_string(meta_int(meta, "steps_per_epoch", path)),
+           std::to_string(identity_.steps_per_epoch) + " (--max-steps-per-epoch changed?)");
+  // Past this run's last update (a shorter --epochs, fractional ones included) it would end
+  // with a model trained longer than the run, reported as the run's.
   if (epochs_done * identity_.steps_per_epoch + step_in_epoch > identity_.steps_to_run)
     throw UsageError(fmt::format(
         "option --resume: {} is from after {} epochs and {} steps, beyond the {} updates of "
         "this run's --epochs ({} steps per epoch)",
         path, epochs_done, step_in_epoch, identity_.steps_to_run, identity_.steps_per_epoch));
-  check_lookahead(path, meta);
-  // The steps per epoch, ceil(train size / batch) capped by --max-steps-per-epoch, are the
-  // same on every world size, so a mid-epoch checkpoint resumes on any number of ranks; with
-  // --drop-last they are floor(ceil(size / ranks) / (batch / ranks)), which the world size can
-  // change, and then this refuses.
-  if (step_in_epoch == 0) return;
-  if (meta_int(meta, "steps_per_epoch", path) != identity_.steps_per_epoch)
-    refuse(path, "steps per epoch", std::to_string(meta_int(meta, "steps_per_epoch", path)),
-           std::to_string(identity_.steps_per_epoch) + " (--max-steps-per-epoch changed?)");
 }
 
 void TrainingCheckpointer::check_lookahead(const std::string& path, const CheckpointMeta& meta) const {

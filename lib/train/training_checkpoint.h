@@ -72,6 +72,12 @@ class TrainingCheckpointer {
 
  private:
   void check_compatible(const std::string& path, const CheckpointMeta& meta) const;
+  // A checkpoint any run may continue: format, sample order, not cut short.
+  static void check_resumable(const std::string& path, const CheckpointMeta& meta);
+  // Written by this run's model, data, seed, batch and normalisation.
+  void check_same_run(const std::string& path, const CheckpointMeta& meta) const;
+  // Its position lies within this run's steps, on its steps per epoch where mid-epoch.
+  void check_position(const std::string& path, const CheckpointMeta& meta) const;
   void check_lookahead(const std::string& path, const CheckpointMeta& meta) const;
   // The average is tracked exactly when the run has Lookahead (a wiring error otherwise).
   void check_lookahead_tracked() const;
