@@ -1,5 +1,6 @@
-// The tests' own tolerance helper (tests/support/max_difference.h): a NaN anywhere must fail a
-// tolerance check, never score 0 as std::max(err, NaN) does.
+// The tests' own tolerance helper (tests/support/max_difference.h): a NaN anywhere, or an
+// output of another length, must fail a tolerance check, never score 0 as std::max(err, NaN)
+// or a comparison over the shorter length does.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -24,6 +25,14 @@ TEST(MaxDifference, NanCountsAsInfinitelyFar) {
     EXPECT_TRUE(std::isinf(max_abs_difference(got, ref))) << "NaN at " << at;
   }
   EXPECT_EQ(max_abs_difference(std::vector<float>{1, 2, 3}, std::vector<double>{1, 2.25, 3}), 0.25);
+}
+
+TEST(MaxDifference, AnOutputCutShortOrEmptyCountsAsInfinitelyFar) {
+  const std::vector<float> ref{1, 2, 3, 4};
+  EXPECT_TRUE(std::isinf(max_abs_difference(std::vector<float>{}, ref)));
+  EXPECT_TRUE(std::isinf(max_abs_difference(std::vector<float>{1, 2}, ref)));
+  EXPECT_TRUE(std::isinf(max_abs_difference(ref, std::vector<float>{1, 2, 3, 4, 5})));
+  EXPECT_EQ(max_abs_difference(std::vector<float>{}, std::vector<float>{}), 0.0);
 }
 
 }  // namespace

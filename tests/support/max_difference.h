@@ -1,6 +1,7 @@
 // Differences for tolerance checks that a NaN cannot slip through: std::max(err, |a - b|) keeps
 // err when |a - b| is NaN (every comparison with NaN is false), so an output of NaNs would
-// score 0 and pass. Here a NaN difference counts as +inf, which fails any tolerance.
+// score 0 and pass. Here a NaN difference counts as +inf, which fails any tolerance, and so do
+// vectors of different lengths.
 #pragma once
 
 #include <algorithm>
@@ -25,9 +26,12 @@ double max_abs_difference(const A* a, const B* b, size_t n) {
   return worst;
 }
 
+// Vectors of different lengths are +inf apart: an output cut short (or empty) has no entries
+// to differ in, and must fail as a NaN does.
 template <typename A, typename B>
 double max_abs_difference(const std::vector<A>& a, const std::vector<B>& b) {
-  return max_abs_difference(a.data(), b.data(), std::min(a.size(), b.size()));
+  if (a.size() != b.size()) return std::numeric_limits<double>::infinity();
+  return max_abs_difference(a.data(), b.data(), a.size());
 }
 
 }  // namespace dp::test
