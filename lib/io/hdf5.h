@@ -21,6 +21,9 @@
 namespace dp::h5 {
 
 std::recursive_mutex& library_lock();
+// Switches off HDF5's automatic error printing on the calling thread, once per thread (errors
+// are reported as one line instead); the library lock held.
+void silence_error_printing();
 // HDF5's current error stack as one line: the outermost frame ("unable to open file"), then the
 // innermost causes in parentheses ("truncated file", ...). When the
 // stack reports a checksum mismatch (Fletcher-32 on a chunk, or HDF5's own checksum on a

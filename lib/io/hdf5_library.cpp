@@ -1,5 +1,5 @@
 // The process-wide state of the HDF5 library: the one lock every wrapper call holds, automatic
-// error printing switched off before the library starts, and HDF5's error stack turned into
+// error printing switched off on every thread that calls it, and HDF5's error stack turned into
 // the one-line messages DP_H5_CHECK throws (a checksum mismatch among them says so).
 #include <algorithm>
 #include <cctype>
@@ -13,19 +13,25 @@ std::recursive_mutex& library_lock() {
   return lock;
 }
 
+void silence_error_printing() {
+  thread_local bool silenced = false;
+  if (silenced) return;
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  silenced = true;
+}
+
 namespace {
 
-// Silence HDF5's automatic error printing once: we report errors ourselves, in one line.
-// Before that first call, which starts the library: no HDF5 atexit handler. HDF5 1.10 cannot
+// Before the first call, which starts the library: no HDF5 atexit handler. HDF5 1.10 cannot
 // close a file whose writes failed (a full disk) and crashes when that handler tries again at
 // exit; every file is closed by its RAII owner before exit anyway.
-struct SilenceAutoPrint {
-  SilenceAutoPrint() {
+struct NoAtexitHandler {
+  NoAtexitHandler() {
     H5dont_atexit();
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    silence_error_printing();
   }
 };
-const SilenceAutoPrint silence_auto_print;
+const NoAtexitHandler no_atexit_handler;
 
 struct ErrorStack {
   std::string message;         // outermost frame, then the innermost causes in parentheses

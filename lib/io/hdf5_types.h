@@ -12,7 +12,17 @@
 
 namespace dp::h5 {
 
-using Lock = std::lock_guard<std::recursive_mutex>;
+// The library lock, held for a wrapper call. Taking it also switches off HDF5's automatic
+// error printing on the calling thread, once: a thread-safe HDF5 keeps that setting per thread,
+// and a loader thread's read error would otherwise print HDF5's whole error stack before our
+// one line.
+class Lock {
+ public:
+  explicit Lock(std::recursive_mutex& mutex) : guard_(mutex) { silence_error_printing(); }
+
+ private:
+  std::lock_guard<std::recursive_mutex> guard_;
+};
 
 hid_t native_type(ElementType t);  // HDF5's predefined in-memory type (not to be closed)
 

@@ -46,10 +46,11 @@ class Checker:
     def expect_error(self, name, args, code, mentions, ranks=1, limit=60, mpmd=None,
                      one_line=True, **popen):
         """The run must fail with `code` (a run killed at `limit` seconds counts as hung), with
-        one error line that holds every string of `mentions`."""
+        one error line that holds every string of `mentions`, and no library's own dump (a
+        Python traceback, HDF5's error stack) beside it."""
         got, err, out, took = self.run(args, ranks, limit, mpmd, **popen)
         lines = [l for l in err.splitlines() if ERROR_LINE.match(l)]
-        ok = got == code and lines and "Traceback" not in err
+        ok = got == code and lines and "Traceback" not in err and "HDF5-DIAG" not in err
         if one_line:
             ok = ok and len(lines) == 1 and all(m in lines[0] for m in mentions)
         else:  # one line per rank, say: one of them must say it all
