@@ -137,11 +137,17 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
   BenchOptions o;
   po::options_description desc = describe(o);
   if (!parse_options(args, desc, "usage: dptrain bench [--arch NAME] [--batch-size N]")) return 0;
+  // The upper bounds keep every tensor's element count inside int64 (an input of at most 2^52
+  // values, activations of up to 2^11 times its channels); what still does not fit in memory
+  // ends as main's out-of-memory line.
+  const double input_values = double(o.batch) * double(o.image) * double(o.image) * o.channels;
   const std::pair<bool, const char*> checks[] = {
-      {o.batch >= 1, "--batch-size: must be at least 1"},
-      {o.image >= 1, "--image-size: must be at least 1"},
-      {o.channels >= 1, "--channels: must be at least 1"},
-      {o.classes >= 2, "--classes: must be at least 2"},
+      {o.batch >= 1 && o.batch <= (int64_t{1} << 30), "--batch-size: must be in [1, 2^30]"},
+      {o.image >= 1 && o.image <= (1 << 16), "--image-size: must be in [1, 65536]"},
+      {o.channels >= 1 && o.channels <= (1 << 16), "--channels: must be in [1, 65536]"},
+      {o.classes >= 2 && o.classes <= (int64_t{1} << 24), "--classes: must be in [2, 2^24]"},
+      {input_values <= 0x1p52,
+       "--batch-size: a batch of --image-size^2 x --channels values each must hold at most 2^52"},
       {o.steps >= 1, "--steps: must be at least 1"},
       {o.warmup >= 0, "--warmup: must not be negative"}};
   for (const auto& [ok, problem] : checks)

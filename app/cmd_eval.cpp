@@ -88,8 +88,8 @@ void check_output(const EvalArgs& a) {
   const fs::path folder = out.has_parent_path() ? out.parent_path() : fs::path(".");
   std::error_code ec;
   if (!fs::is_directory(folder, ec))
-    throw UsageError(
-        fmt::format("option --output: {}: folder {} does not exist", a.output, folder.string()));
+    throw UsageError(fmt::format("option --output: {}: folder {} {}", a.output, folder.string(),
+                                 fs::exists(folder, ec) ? "is not a folder" : "does not exist"));
   if (!fs::exists(out, ec)) return;
   for (const auto& [input, option] :
        {std::pair{&a.checkpoint, "--checkpoint"}, std::pair{&a.data_file, "--data"}})

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <exception>
 #include <iostream>
+#include <new>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,6 +59,12 @@ int exit_code_of(Body&& body) {
   } catch (const dp::Error& e) {
     dp::log::error("{}", e.what());
     return static_cast<int>(e.code());
+  } catch (const std::bad_alloc&) {
+    // Sizes the options asked for (a batch, an image size, a model): not a bug.
+    dp::log::error(
+        "out of memory: the sizes asked for (--batch-size, image size, model) do not "
+        "fit in this node's memory");
+    return static_cast<int>(dp::ExitCode::usage);
   } catch (const std::exception& e) {
     dp::log::error("internal error: {}", e.what());
     return static_cast<int>(dp::ExitCode::internal);

@@ -29,6 +29,15 @@ BatchNormGeometry BatchNorm2d::geometry(const Tensor& x) const {
   return g;
 }
 
+void BatchNorm2d::require_batch_statistics(const BatchNormGeometry& g) const {
+  if (g.n * g.h * g.w > 1) return;
+  throw UsageError(fmt::format(
+      "batch norm '{}' in training needs more than one value per channel, got a batch of {} at "
+      "{}x{} (PyTorch refuses it too): use a larger --batch-size or larger images, or "
+      "--drop-last where a last batch of one image reaches it",
+      name_, g.n, g.h, g.w));
+}
+
 StatsExchange* BatchNorm2d::exchange() const {
   StatsExchange* e = store_.stats_exchange();
   return e && e->size() > 1 ? e : nullptr;
@@ -47,6 +56,7 @@ const Tensor& BatchNorm2d::forward(const Tensor& x, bool train) {
     be.accumulate(store_.one(), store_.buffer(batches_tracked_));
     synced_ = true;
   } else if (train) {
+    require_batch_statistics(g);
     be.batchnorm_forward_train(g, x, store_.param(weight_), store_.param(bias_),
                                store_.buffer(running_mean_), store_.buffer(running_var_), y,
                                saved_mean_, saved_var_, workspace_);
@@ -64,6 +74,7 @@ void BatchNorm2d::forward_add_relu(const Tensor& x, const Tensor& residual, Tens
   Backend& be = store_.backend();
   if (!train || exchange() || !be.fuses_batchnorm_add_relu(g))
     return be.add_relu_forward(forward(x, train), residual, out);
+  require_batch_statistics(g);
   x_ = x;
   synced_ = false;
   gelu_fused_ = false;
@@ -78,6 +89,7 @@ const Tensor& BatchNorm2d::forward_gelu(const Tensor& x, Gelu& act, bool train) 
   Backend& be = store_.backend();
   gelu_fused_ = train && !exchange() && be.fuses_batchnorm_gelu(g, x.dtype());
   if (!gelu_fused_) return act.forward(forward(x, train), train);
+  require_batch_statistics(g);
   x_ = x;
   synced_ = false;
   Tensor& y = y_.shaped(be, x.shape(), x.dtype());

@@ -54,6 +54,9 @@ class BatchNorm2d : public Layer {
 
  private:
   BatchNormGeometry geometry(const Tensor& x) const;
+  // Batch statistics need more than one value per channel (PyTorch refuses one too): a
+  // UsageError naming the layer and what to change, not a backend's internal check.
+  void require_batch_statistics(const BatchNormGeometry& g) const;
   // The exchange a training pass takes its statistics through; null for this rank's own.
   StatsExchange* exchange() const;
 

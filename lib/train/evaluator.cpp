@@ -20,10 +20,13 @@ class ViewBatches {
   ViewBatches(const data::HDF5Dataset& dataset, const EvalOptions& options,
               const std::vector<int64_t>& shard, Backend& backend) {
     DP_CHECK(!options.views.empty(), "evaluation needs at least one view");
+    // No batch larger than the shard: its buffers would be sized for images that never come.
+    const int64_t batch =
+        std::min<int64_t>(options.batch_size, std::max<int64_t>(1, int64_t(shard.size())));
     for (const EvalView& view : options.views) {
-      data::LoaderOptions loader = loader_options(
-          evaluation_augmentation(view, options.normalize, dataset), options.batch_size,
-          options.prefetch, options.augment_on_backend);
+      data::LoaderOptions loader =
+          loader_options(evaluation_augmentation(view, options.normalize, dataset), batch,
+                         options.prefetch, options.augment_on_backend);
       loaders_.push_back(std::make_unique<data::ShardedLoader>(
           dataset, [shard](int64_t) { return shard; }, loader));
       loaders_.back()->start_epoch(0);

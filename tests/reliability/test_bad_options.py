@@ -114,7 +114,20 @@ with tempfile.TemporaryDirectory() as tmp:
                         "--steps", "1", "--threads", "1"], USAGE, ["--image-size", "25 to 48"])
     check.expect_error("bench: --classes 1",
                        ["bench", "--classes", "1", "--steps", "1", "--threads", "1"], USAGE,
-                       ["--classes", "at least 2"])
+                       ["--classes", "in [2, 2^24]"])
+    check.expect_error("bench: a batch too large to count",
+                       ["bench", "--batch-size", "4611686018427387904", "--threads", "1"], USAGE,
+                       ["--batch-size", "in [1, 2^30]"])
+    check.expect_error("bench: a batch too large for memory",
+                       ["bench", "--batch-size", str(1 << 30), "--image-size", "1024",
+                        "--steps", "1", "--threads", "1"], USAGE, ["out of memory"])
+    # resnet18's ImageNet stem leaves 1x1 maps from 32x32 images: one image per batch gives its
+    # last batch norms one value per channel, which training cannot normalise (PyTorch refuses
+    # it too); the backend's internal check said so as an internal error (exit 1).
+    check.expect_error("bench: batch norm with one value per channel",
+                       ["bench", "--arch", "resnet18", "--batch-size", "1", "--steps", "1",
+                        "--warmup", "0", "--threads", "1"], USAGE,
+                       ["batch norm 'layer4.0.bn1'", "more than one value per channel"])
     check.expect_error("batch not divisible by the ranks", train(run="b", batch_size="5"),
                        USAGE, ["--batch-size", "5 is not divisible by the 2 ranks"], ranks=2,
                        one_line=False)
@@ -149,6 +162,15 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("eval: --output in a missing folder",
                        evaluate + [os.path.join(tmp, "no", "e.h5")], USAGE,
                        ["--output", "does not exist"])
+    check.expect_error("eval: --output below a file", evaluate + [os.path.join(ckpt, "e.h5")],
+                       USAGE, ["--output", "is not a folder"])
+    # A batch larger than the test set: one batch of what there is (its buffers were sized
+    # for the batch asked for: 10^8 images ended in std::bad_alloc, exit 1).
+    code, err, _, _ = check.run(["eval", "--checkpoint", ckpt, "--data", ten, "--threads", "1",
+                                 "--batch-size", "100000000", "--output",
+                                 os.path.join(tmp, "big-batch.h5")])
+    check.record(code == 0 and os.path.exists(os.path.join(tmp, "big-batch.h5")),
+                 "eval: --batch-size 10^8 on 8 test images", f"exit {code} {err.strip()[-200:]}")
     # Refused after the run directory was made: it is removed again, as nothing was written.
     check.expect_error("--resume names a metrics file", train("--resume", metrics, run="wrong"),
                        DATA, ["not a checkpoint (a 'dptrain-metrics' file)", "metrics.h5"])
