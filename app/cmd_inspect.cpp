@@ -95,10 +95,8 @@ void inspect_checksums(const std::string& path) {
   if (v.verified())
     log::info("checksums: verified ({} datasets, every one checksummed and matching)", v.datasets);
   else
-    log::info(
-        "checksums: unverified ({} of {} datasets written without checksums, by an earlier "
-        "dptrain or another program)",
-        v.datasets - v.checksummed, v.datasets);
+    log::info("checksums: unverified ({}; written by an earlier dptrain or another program)",
+              unverified_parts(v));
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 // `dptrain verify FILE...`: checks dptrain files end to end (every metadata block, attribute
 // and dataset read through its checksum, lib/io/file_verify.h) and prints one line per file:
 //   FILE: ok, verified (N datasets checksummed)
-//   FILE: ok, unverified: M of N datasets carry no checksum (an earlier dptrain's, or another
-//         program's file)
+//   FILE: ok, unverified: M of N datasets carry no checksum, and/or its metadata (superblock
+//         version 0) carries none (an earlier dptrain's, or another program's file)
 //   FILE: corrupted at dataset /params/fc.weight: <reason>
 //   FILE: cannot be verified: <reason>        (missing, not HDF5, unreadable before any object)
 // Exit 0 when every file is ok (verified or not), 3 when any is corrupted or unreadable.
@@ -32,9 +32,9 @@ std::string verification_line(const std::string& path, const FileVerification& v
     return fmt::format("{}: ok, verified ({} datasets checksummed)", path, v.datasets);
   if (v.ok)
     return fmt::format(
-        "{}: ok, unverified: {} of {} datasets carry no checksum (written by an earlier "
-        "dptrain or another program; write it again with dptrain to add them)",
-        path, v.datasets - v.checksummed, v.datasets);
+        "{}: ok, unverified: {} (written by an earlier dptrain or another program; write it "
+        "again with dptrain to add them)",
+        path, unverified_parts(v));
   const std::string reason = reason_without_location(path, v);
   if (v.failed_object.empty())
     return fmt::format("{}: {}: {}",

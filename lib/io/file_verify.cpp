@@ -1,5 +1,8 @@
 #include "io/file_verify.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <cstring>
 #include <vector>
 
@@ -58,10 +61,29 @@ void read_attributes(const h5::File& file, const std::string& name) {
 
 }  // namespace
 
+std::string unverified_parts(const FileVerification& v) {
+  std::vector<std::string> parts;
+  if (v.checksummed < v.datasets)
+    parts.push_back(
+        fmt::format("{} of {} datasets carry no checksum", v.datasets - v.checksummed, v.datasets));
+  if (!v.metadata_checksummed())
+    parts.push_back(
+        fmt::format("its metadata (superblock version {}: object headers, "
+                    "attributes) carries no checksums",
+                    v.superblock_version));
+  return fmt::format("{}", fmt::join(parts, "; "));
+}
+
 FileVerification verify_file(const std::string& path) {
   FileVerification result;
   try {
     h5::File file(path, h5::File::Mode::read);
+    {
+      h5::Lock lock(h5::library_lock());
+      H5F_info2_t info;
+      DP_H5_CHECK(H5Fget_info2(file.id(), &info), path);
+      result.superblock_version = info.super.version;
+    }
     for (const auto& object : list_objects(file)) {
       result.failed_object = object.name;
       result.failed_at_dataset = object.type == H5O_TYPE_DATASET;

@@ -16,8 +16,16 @@ struct FileVerification {
   std::string problem;           // the one-line reason when !ok
   int64_t datasets = 0;          // datasets read
   int64_t checksummed = 0;       // of those, how many carry a checksum
-  bool verified() const { return ok && checksummed == datasets; }
+  // HDF5 checksums the superblock, object headers and attributes from superblock version 2
+  // (the 1.8 format dptrain writes); h5py's default format (version 0) has none of them.
+  unsigned superblock_version = 0;
+  bool metadata_checksummed() const { return superblock_version >= 2; }
+  bool verified() const { return ok && checksummed == datasets && metadata_checksummed(); }
 };
+
+// What an ok but unverified file lacks: "M of N datasets carry no checksum", and/or "its
+// metadata (superblock version V) carries no checksums".
+std::string unverified_parts(const FileVerification& v);
 
 // Never throws for a bad file: the result says what failed and where.
 FileVerification verify_file(const std::string& path);
