@@ -83,6 +83,8 @@ File::File(const std::string& filename, Mode mode) : filename_(filename) {
   } else {
     if (!std::filesystem::exists(filename))
       throw DataError(fmt::format("{}: file not found", filename));
+    if (std::filesystem::is_directory(filename))
+      throw DataError(fmt::format("{}: a folder, not an HDF5 file", filename));
     const unsigned access = mode == Mode::read ? H5F_ACC_RDONLY : H5F_ACC_RDWR;
     Handle fapl(DP_H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), filename), H5Pclose);
     std::string open_name = filename;

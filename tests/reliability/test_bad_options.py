@@ -162,6 +162,12 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("eval: --output in a missing folder",
                        evaluate + [os.path.join(tmp, "no", "e.h5")], USAGE,
                        ["--output", "does not exist"])
+    check.expect_error("eval: --checkpoint names a folder",
+                       ["eval", "--checkpoint", tmp, "--data", ten, "--threads", "1"], DATA,
+                       [tmp + ": a folder, not an HDF5 file"])
+    code, _, line, _ = check.run(["verify", tmp])
+    check.record(code == DATA and line.strip() == f"{tmp}: cannot be verified: a folder, not an "
+                 "HDF5 file", "verify: a folder", f"exit {code}: {line.strip()}")
     check.expect_error("eval: --output below a file", evaluate + [os.path.join(ckpt, "e.h5")],
                        USAGE, ["--output", "is not a folder"])
     # A batch larger than the test set: one batch of what there is (its buffers were sized
