@@ -3,7 +3,8 @@ metrics.h5 (with the data-parallel timing fields filled in and world-size 2), it
 validation confusion matrix equals `dptrain eval` of its checkpoint on 1 rank (one model on
 every rank: rank 0's BN buffers are broadcast, as DDP's broadcast_buffers), every rank holds
 the same BN buffers after each step (and with --broadcast-buffers false they drift apart), and
---comm nccl on the CPU backend is refused with a usage error naming the option."""
+--comm nccl on the CPU backend is refused with a usage error naming the option; `bench --peak`
+on 2 ranks measures with each rank's share of the cores."""
 import os
 import subprocess
 import sys
@@ -91,8 +92,16 @@ with tempfile.TemporaryDirectory() as tmp:
 
     nccl = subprocess.run(mpirun_command(MPIEXEC, 2, train + ["--comm", "nccl", "--overwrite"]),
                           capture_output=True, text=True, timeout=120)
-    check(nccl.returncode != 0 and "--comm" in nccl.stderr and "nccl" in nccl.stderr,
+    check(nccl.returncode == 2 and "--comm" in nccl.stderr and "nccl" in nccl.stderr,
           f"--comm nccl refused on the CPU backend (exit {nccl.returncode}): "
           f"{nccl.stderr.strip().splitlines()[:1]}")
+
+    # bench --peak takes the rank's share of the node's cores, as training does (it took all).
+    peak = subprocess.run(mpirun_command(MPIEXEC, 2, [DPTRAIN, "bench", "--peak"]),
+                          capture_output=True, text=True, timeout=120)
+    share = max(1, (os.cpu_count() or 1) // 2)
+    check(peak.returncode == 0 and f"threads={share}" in peak.stdout,
+          f"bench --peak on 2 ranks measures with the rank's {share} thread(s): "
+          f"{peak.stdout.strip().splitlines()[-1:]}")
 
 finish()
