@@ -110,8 +110,11 @@ CudnnConv::Algorithm CudnnConv::find_algorithm(const Entry& e, Direction d, cons
   const bool timed = ctx_.options.benchmark_algorithms;
   const bool deterministic = ctx_.options.deterministic;
   const size_t limit = search_limit();
-  std::shared_ptr<void> search_space;
-  if (timed) search_space = DeviceAllocator::allocate(ctx_.pool, limit);
+  // Its own memory, freed on return: from the pool, the block (up to 1 GiB, of a size nothing
+  // else asks for) would stay cached unused, and giving it back would count as a release that
+  // invalidates every captured graph.
+  DeviceArray<uint8_t> search_space;
+  if (timed) search_space = make_device_array<uint8_t>(limit);
   constexpr int kMax = 16;
   cudnnHandle_t h = ctx_.cudnn.get();
   // Find*Ex overwrites its output; the op that asked runs after and writes it again.
