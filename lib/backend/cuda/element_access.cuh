@@ -22,6 +22,9 @@ __host__ __device__ __forceinline__ float store<float>(float v) {
 }
 template <>
 __host__ __device__ __forceinline__ bf16 store<bf16>(float v) {
+  // A NaN as the CPU backend (core/bf16.h) and PyTorch's BFloat16 write it, 0x7fc0; the
+  // hardware conversion gives 0x7fff.
+  if (isnan(v)) return bf16{0x7fc0};
   return bf16{__bfloat16_as_ushort(__float2bfloat16_rn(v))};
 }
 
