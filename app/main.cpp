@@ -59,11 +59,14 @@ int exit_code_of(Body&& body) {
   } catch (const dp::Error& e) {
     dp::log::error("{}", e.what());
     return static_cast<int>(e.code());
+  } catch (const std::bad_array_new_length& e) {  // a size computed wrong: a bug
+    dp::log::error("internal error: {}", e.what());
+    return static_cast<int>(dp::ExitCode::internal);
   } catch (const std::bad_alloc&) {
-    // Sizes the options asked for (a batch, an image size, a model): not a bug.
+    // What the options asked to hold (a batch, an image size, a model): not a bug.
     dp::log::error(
-        "out of memory: the sizes asked for (--batch-size, image size, model) do not "
-        "fit in this node's memory");
+        "out of memory: what this command was asked to hold (a batch, images, a "
+        "model) does not fit in this node's memory");
     return static_cast<int>(dp::ExitCode::usage);
   } catch (const std::exception& e) {
     dp::log::error("internal error: {}", e.what());

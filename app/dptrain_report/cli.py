@@ -81,8 +81,9 @@ def _unique_output_dirs(args, runs):
         return [args.out]
     dirs, taken = [], set()
     for run in runs:
-        # realpath: a run given as "." or ".." is named for the folder it is.
-        base = os.path.basename(os.path.realpath(run.directory)) or run.name
+        # abspath: a run given as "." or ".." is named for the folder it is (a link keeps its
+        # own name).
+        base = os.path.basename(os.path.abspath(run.directory)) or run.name
         name, n = base, 2
         while name in taken:
             name, n = f"{base}-{n}", n + 1

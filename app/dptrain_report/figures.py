@@ -15,11 +15,16 @@ from .load import EXIT_OUTPUT, ReportError  # noqa: E402
 
 DPI = 100
 # Text stays text in the SVG (searchable, small); no date, so reruns give identical files.
-# Names are drawn as written: a "$" in a class or run name is not a formula.
 matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "dptrain-report",
-                            "font.size": 10, "text.parse_math": False})
+                            "font.size": 10})
 # Class names are written in each cell below this many classes; above, only the colours.
 ANNOTATE_MAX_CLASSES = 20
+
+
+def as_written(name):
+    """A run or class name drawn as written: matplotlib reads text between two "$" as a
+    formula (its own tick labels use that, so it stays on), so each "$" is escaped."""
+    return name.replace("$", r"\$")
 
 
 def figure_size(kind, num_classes=0):
@@ -63,7 +68,7 @@ def training_curves(run, directory):
     h = run.history
     epochs = h["epoch"]
     fig, axes = plt.subplots(2, 2, figsize=figure_size("curves"), dpi=DPI, layout="constrained")
-    title = f"Training curves: {run.name}"
+    title = f"Training curves: {as_written(run.name)}"
     if run.final is None:
         planned = run.epochs_planned
         title += (f" (stopped after {run.epochs_done}" + (f" of {planned}" if planned else "")
@@ -124,6 +129,7 @@ def training_curves(run, directory):
 
 
 def _class_ticks(ax, names, axis):
+    names = [as_written(n) for n in names]
     positions = np.arange(len(names))
     size = 10 if len(names) <= ANNOTATE_MAX_CLASSES else 7
     if axis == "x":
@@ -155,7 +161,7 @@ def confusion_matrices(run, directory):
         _class_ticks(ax, final.class_names, "y")
         ax.set_xlabel("Predicted class")
         ax.set_ylabel("True class")
-        ax.set_title(f"{title}\n{run.name}, {final.samples} test images")
+        ax.set_title(f"{title}\n{as_written(run.name)}, {final.samples} test images")
         if k <= ANNOTATE_MAX_CLASSES:
             threshold = image.norm.vmax / 2
             for t in range(k):
@@ -190,7 +196,7 @@ def per_class_accuracy(run, directory):
     # Headroom above 100% for the bar labels and the legend, which stay clear of each other.
     ax.set_ylim(0, 122)
     ax.set_yticks(np.arange(0, 101, 20))
-    ax.set_title(f"Per-class accuracy: {run.name}, {final.samples} test images")
+    ax.set_title(f"Per-class accuracy: {as_written(run.name)}, {final.samples} test images")
     ax.legend(loc="upper right")
     ax.grid(True, axis="y", alpha=0.3)
     return _save(fig, directory, "per_class_accuracy")
@@ -207,7 +213,8 @@ def scaling_plot(rows, directory):
     ax.plot(ideal_x, ideal_x / base, "k--", label="ideal (linear in ranks)")
     ax.plot(ranks, speedup, "o", color="tab:blue", markersize=8, label="measured")
     for r in rows:
-        ax.annotate(f"{r.name}\n{100 * r.efficiency:.0f}% efficiency", (r.ranks, r.speedup),
+        ax.annotate(f"{as_written(r.name)}\n{100 * r.efficiency:.0f}% efficiency",
+                    (r.ranks, r.speedup),
                     textcoords="offset points", xytext=(6, -4), fontsize=8, va="top")
     ax.set_xlabel("Ranks (world size)")
     ax.set_ylabel(f"Speedup over the baseline ({base} rank{'s' if base > 1 else ''})")

@@ -12,7 +12,8 @@ void add_device_options(po::options_description& desc, DeviceOptions& o) {
   desc.add_options()
       ("device", po::value(&o.device)->default_value(o.device), "auto|cpu|cuda")
       ("threads", po::value(&o.threads)->default_value(o.threads),
-       "compute threads per rank (0: the node's cores divided by the ranks on it)")
+       "compute threads per rank (0: the node's cores divided by the ranks on it, or the "
+       "launcher's binding where that is fewer)")
       ("pin-threads", po::value(&o.pin_threads)->default_value(o.pin_threads),
        "CPU: bind each compute thread to its own core (this rank's share of the node)")
       ("precision", po::value(&o.precision)->default_value(o.precision),

@@ -221,12 +221,17 @@ void TrainingCheckpointer::check_position(const std::string& path,
     refuse(path, "steps per epoch", std::to_string(meta_int(meta, "steps_per_epoch", path)),
            std::to_string(identity_.steps_per_epoch) + " (--max-steps-per-epoch changed?)");
   // Past this run's last update (a shorter --epochs, fractional ones included) it would end
-  // with a model trained longer than the run, reported as the run's.
-  if (epochs_done * identity_.steps_per_epoch + step_in_epoch > identity_.steps_to_run)
+  // with a model trained longer than the run, reported as the run's. The updates done are the
+  // checkpoint's own count on this run's steps per epoch (the end of a fractional run's cut
+  // epoch reads as a whole epoch done); on others (an epoch boundary), the epochs in this run's.
+  const int64_t done = meta_int(meta, "steps_per_epoch", path) == identity_.steps_per_epoch
+                           ? meta_int(meta, "step", path)
+                           : epochs_done * identity_.steps_per_epoch + step_in_epoch;
+  if (done > identity_.steps_to_run)
     throw UsageError(fmt::format(
-        "option --resume: {} is from after {} epochs and {} steps, beyond the {} updates of "
-        "this run's --epochs ({} steps per epoch)",
-        path, epochs_done, step_in_epoch, identity_.steps_to_run, identity_.steps_per_epoch));
+        "option --resume: {} is from after {} updates ({} epochs and {} steps), beyond the {} "
+        "updates of this run's --epochs ({} steps per epoch)",
+        path, done, epochs_done, step_in_epoch, identity_.steps_to_run, identity_.steps_per_epoch));
 }
 
 void TrainingCheckpointer::check_lookahead(const std::string& path, const CheckpointMeta& meta) const {

@@ -148,7 +148,7 @@ TEST(BatchNormAddRelu, MatchesNaiveAndFeedsBackward) {
     BatchNormGeometry g = shape;
     SCOPED_TRACE(fmt::format("c={} {}x{}x{}", g.c, g.n, g.h, g.w));
     expect_fused_where_avx512(*be, g);
-    if (!be->fuses_batchnorm_add_relu(g)) GTEST_SKIP() << be->name() << " has no AVX-512";
+    if (!be->fuses_batchnorm_add_relu(g)) GTEST_SKIP() << be->name() << " does not fuse it here";
     std::mt19937 gen(24);
     Tensor x = random_tensor({g.n, g.h, g.w, g.c}, gen, -2.f, 3.f);
     Tensor residual = random_tensor(x.shape(), gen);

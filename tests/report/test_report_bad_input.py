@@ -216,15 +216,22 @@ with tempfile.TemporaryDirectory() as tmp:
 
     # Names with a "$" (matplotlib's math delimiter) are drawn as written, not parsed: an
     # unbalanced formula stopped the report after some files were written, a balanced one
-    # drew another class name.
+    # drew another class name. matplotlib's own math stays: the log-scale LR axis of 6 halvings
+    # labels its ticks 10^-1 and 10^-2 as formulas, which must not show as source text.
     dollar_final = final_from_confusion(CONFUSION, ["$x^$", "$\\alpha$"])
-    write_metrics(metrics_path("dollar"), history_rows(2), config("cost$x^$"), dollar_final)
+    write_metrics(metrics_path("dollar"), history_rows(6), config("cost$x^$"), dollar_final)
     proc = run_report(TOOL, run_path("dollar"), "--params", "9")
     svg = os.path.join(run_path("dollar"), "confusion_matrix.svg")
     texts = svg_texts(svg) if os.path.exists(svg) else []
     check(proc.returncode == 0 and "$x^$" in texts and "$\\alpha$" in texts
           and any("cost$x^$" in t for t in texts),
           f"names with $: drawn as written ({proc.returncode}, {proc.stderr.strip()})")
+    svg = os.path.join(run_path("dollar"), "training_curves.svg")
+    curves = svg_texts(svg) if os.path.exists(svg) else ["missing"]
+    check(not any("mathdefault" in t or "$10" in t for t in curves)
+          and any("cost$x^$" in t for t in curves),
+          f"the log-scale LR ticks drawn as math, the run name as written: "
+          f"{[t for t in curves if '$' in t or 'math' in t][:4]}")
 
     # A baseline whose every step was skipped trained no images: nothing to compare against.
     nan_rows = history_rows(2, train_loss=[nan, nan], train_acc=[nan, nan],

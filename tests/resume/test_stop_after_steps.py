@@ -84,4 +84,12 @@ with tempfile.TemporaryDirectory() as tmp:
     check(again.returncode == 0 and "evaluating the final model again" in again.stdout,
           f"the finished run resumed with its own --epochs evaluates again (exit "
           f"{again.returncode}) {again.stderr[-300:]}")
+    # So does a finished fractional run: its last checkpoint, after 26 updates, records its
+    # cut epoch as done (2 epochs, step 0), which counts 34 steps but is 26 updates.
+    finished = run(shorter + ["--run-name", "fractional"])
+    again = run(shorter + ["--run-name", "fractional", "--resume", "auto"])
+    check(finished.returncode == 0 and again.returncode == 0
+          and "evaluating the final model again" in again.stdout,
+          f"a finished --epochs 1.5 run resumed with its own --epochs evaluates again (exit "
+          f"{finished.returncode}, {again.returncode}) {again.stderr[-300:]}")
 finish()
