@@ -191,20 +191,38 @@ def run_torch(args, traj, state, images, labels, x_holdout):
     return {"loss": losses, "lr": np.array(lrs), "final": final, "holdout": holdout}
 
 
-def deviations(a, ref):
-    """Per-step relative loss deviations; per kind of final tensor (parameters, BN running
-    statistics), the median and largest relative deviation; held-out predictions that
-    differ."""
-    loss = np.abs(a["loss"] - ref["loss"]) / np.abs(ref["loss"])
-    kinds = {"parameters": [k for k in ref["final"]
-                            if "running_" not in k and "num_batches" not in k],
-             "running stats": [k for k in ref["final"] if "running_" in k]}
-    weights = {}
+def final_deviations(a, ref):
+    """Per kind of final tensor (parameters, BN running statistics; `a` and `ref` map names
+    to arrays): the median and the largest relative deviation."""
+    kinds = {"parameters": [k for k in ref if "running_" not in k and "num_batches" not in k],
+             "running stats": [k for k in ref if "running_" in k]}
+    out = {}
     for kind, keys in kinds.items():
-        devs = [rel(a["final"][k], ref["final"][k]) for k in keys]
-        weights[kind] = (float(np.median(devs)), float(np.max(devs)))
+        devs = [rel(a[k], ref[k]) for k in keys]
+        out[kind] = (float(np.median(devs)), float(np.max(devs)))
+    return out
+
+
+def final_failures(mine, own, indent=""):
+    """The final-tensor bars: each kind's median and largest deviation (final_deviations)
+    within NOISE_FACTOR times torch's own; printed beside it."""
+    failures = []
+    for kind in mine:
+        print(f"{indent}final {kind}: median {mine[kind][0]:.1e}, largest {mine[kind][1]:.1e} "
+              f"(torch's own {own[kind][0]:.1e}, {own[kind][1]:.1e})")
+        for i, what in enumerate(("median", "largest")):
+            if mine[kind][i] > NOISE_FACTOR * own[kind][i] + 1e-6:
+                failures.append(f"final {kind}: {what} deviation {mine[kind][i]:.1e} > "
+                                f"{NOISE_FACTOR} x torch's own")
+    return failures
+
+
+def deviations(a, ref):
+    """Per-step relative loss deviations; the final tensors' (final_deviations); held-out
+    predictions that differ."""
+    loss = np.abs(a["loss"] - ref["loss"]) / np.abs(ref["loss"])
     flips = int((a["holdout"].argmax(1) != ref["holdout"].argmax(1)).sum())
-    return loss, weights, flips
+    return loss, final_deviations(a["final"], ref["final"]), flips
 
 
 def loss_failures(loss, noise):
@@ -238,13 +256,7 @@ def compare(args, ours, reference, perturbed):
     print(f"  torch vs torch from weights x (1 + {PERTURBATION:g} N(0,1)): all steps "
           f"{noise_loss.max():.1e}; predictions differing {noise_flips}")
     failures += loss_failures(loss, noise_loss)
-    for kind in weights:
-        print(f"  final {kind}: median {weights[kind][0]:.1e}, largest {weights[kind][1]:.1e} "
-              f"(torch's own {noise_weights[kind][0]:.1e}, {noise_weights[kind][1]:.1e})")
-        for i, what in enumerate(("median", "largest")):
-            if weights[kind][i] > NOISE_FACTOR * noise_weights[kind][i] + 1e-6:
-                failures.append(f"final {kind} deviate ({what}) {weights[kind][i]:.1e} > "
-                                f"{NOISE_FACTOR} x torch's own")
+    failures += final_failures(weights, noise_weights, indent="  ")
     if flips > NOISE_FACTOR * noise_flips + 1:
         failures.append(f"{flips} held-out predictions differ > {NOISE_FACTOR} x torch's own + 1")
     return failures

@@ -79,7 +79,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "bench"))
 import pytorch_airbench94 as recipe  # noqa: E402
 from torch_oracle_airbench import Airbench94  # noqa: E402
 from torch_trajectory import (EARLY_STEPS, NOISE_FACTOR, augment, fashion_split,  # noqa: E402
-                              initial_state, loss_failures, rel, run_oracle)
+                              final_deviations, final_failures, initial_state, loss_failures,
+                              rel, run_oracle)
 
 CONFIGS = {v: os.path.join(HERE, "..", "..", "jobs", f"cifar10_{v}_fast.cfg")
            for v in ("94", "95")}
@@ -423,17 +424,6 @@ def check_groups(groups, ref):
     return failures
 
 
-def final_deviations(a, ref):
-    """Per kind (parameters, BN running statistics): median and largest relative deviation."""
-    kinds = {"parameters": [k for k in ref if "running_" not in k and "num_batches" not in k],
-             "running stats": [k for k in ref if "running_" in k]}
-    out = {}
-    for kind, keys in kinds.items():
-        devs = [rel(a[k], ref[k]) for k in keys]
-        out[kind] = (float(np.median(devs)), float(np.max(devs)))
-    return out
-
-
 def check_trajectory(ours, ref, twins):
     """dptrain's and torch's float32 twins' deviations from the float64 reference. Torch's own
     is its NCHW twin's, but for the largest running-statistics deviation: the larger of its
@@ -450,13 +440,7 @@ def check_trajectory(ours, ref, twins):
     own = final_deviations(twin["final"], ref["final"])
     own["running stats"] = (own["running stats"][0], max(
         final_deviations(t["final"], ref["final"])["running stats"][1] for t in twins))
-    for kind in mine:
-        print(f"final {kind}: median {mine[kind][0]:.1e}, largest {mine[kind][1]:.1e} "
-              f"(float32 torch {own[kind][0]:.1e}, {own[kind][1]:.1e})")
-        for i, what in enumerate(("median", "largest")):
-            if mine[kind][i] > NOISE_FACTOR * own[kind][i] + 1e-6:
-                failures.append(f"final {kind}: {what} deviation {mine[kind][i]:.1e} > "
-                                f"{NOISE_FACTOR} x torch's own")
+    failures += final_failures(mine, own)
     flips = int((ours["tta"].argmax(1) != ref["tta"].argmax(1)).sum())
     noise_flips = int((twin["tta"].argmax(1) != ref["tta"].argmax(1)).sum())
     print(f"TTA-2 held-out predictions differing: {flips} (float32 torch {noise_flips}) of "
