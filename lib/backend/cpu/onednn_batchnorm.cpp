@@ -145,6 +145,21 @@ void OnednnBatchNorm::forward_inference(const BatchNormGeometry& g, const Tensor
   y.set_layout(x.layout());
 }
 
+OnednnBatchNorm::Backward OnednnBatchNorm::make_backward(const BatchNormGeometry& g,
+                                                         const Tensor& x) const {
+  auto hint = train_pd(g, x, ctx_.engine);
+  dnnl::batch_normalization_backward::desc desc(dnnl::prop_kind::backward, data_desc(g, x),
+                                                data_desc(g, x), g.eps, train_flags(g));
+  dnnl::batch_normalization_backward::primitive_desc pd(desc, user_scratchpad_attr(),
+                                                        ctx_.engine, hint);
+  return Backward{dnnl::batch_normalization_backward(pd), ctx_.unbound(pd.src_desc()),
+                  ctx_.unbound(pd.diff_dst_desc()),       ctx_.unbound(channel_desc(g)),
+                  ctx_.unbound(channel_desc(g)),          ctx_.unbound(pd.mean_desc()),
+                  ctx_.unbound(pd.variance_desc()),       ctx_.unbound(pd.workspace_desc()),
+                  ctx_.unbound(pd.diff_src_desc()),       ctx_.unbound(channel_desc(g)),
+                  ctx_.unbound(channel_desc(g)),          ctx_.unbound(pd.scratchpad_desc())};
+}
+
 void OnednnBatchNorm::backward(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
                                const Tensor& gamma, const Tensor& beta, const Tensor& saved_mean,
                                const Tensor& saved_var, const Tensor& workspace, Tensor& dx,
@@ -157,20 +172,7 @@ void OnednnBatchNorm::backward(const BatchNormGeometry& g, const Tensor& x, cons
   dgamma.ensure({g.c});
   dbeta.ensure({g.c});
   with_dnnl("batchnorm_backward", [&] {
-    Backward& e = bwd_.get(bn_key(g, x), [&] {
-      auto hint = train_pd(g, x, ctx_.engine);
-      dnnl::batch_normalization_backward::desc desc(dnnl::prop_kind::backward, data_desc(g, x),
-                                                    data_desc(g, x),
-                                                    g.eps, train_flags(g));
-      dnnl::batch_normalization_backward::primitive_desc pd(desc, user_scratchpad_attr(),
-                                                            ctx_.engine, hint);
-      return Backward{dnnl::batch_normalization_backward(pd), ctx_.unbound(pd.src_desc()),
-                      ctx_.unbound(pd.diff_dst_desc()),       ctx_.unbound(channel_desc(g)),
-                      ctx_.unbound(channel_desc(g)),          ctx_.unbound(pd.mean_desc()),
-                      ctx_.unbound(pd.variance_desc()),       ctx_.unbound(pd.workspace_desc()),
-                      ctx_.unbound(pd.diff_src_desc()),       ctx_.unbound(channel_desc(g)),
-                      ctx_.unbound(channel_desc(g)),          ctx_.unbound(pd.scratchpad_desc())};
-    });
+    Backward& e = bwd_.get(bn_key(g, x), [&] { return make_backward(g, x); });
     e.src.set_data_handle(handle(x));
     e.diff_dst.set_data_handle(handle(dy));
     e.scale.set_data_handle(handle(gamma));

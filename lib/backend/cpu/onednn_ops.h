@@ -96,6 +96,7 @@ class OnednnBatchNorm {
   struct Train;
   struct Inference;
   struct Backward;
+  Backward make_backward(const BatchNormGeometry& g, const Tensor& x) const;
   DnnlContext& ctx_;
   PrimitiveCache<Train> train_;
   PrimitiveCache<Inference> infer_;
