@@ -11,7 +11,6 @@
 #include "app/commands.h"
 #include "app/parse_options.h"
 #include "backend/cpu/peak_flops.h"
-#include "backend/cpu/thread_pinning.h"
 #include "comm/mpi_session.h"
 #include "core/log.h"
 #include "core/timer.h"
@@ -161,11 +160,10 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
     if (dtype == DType::bf16 && !cpu_has_native_bf16())
       throw UsageError("dptrain bench --peak --precision bf16: this CPU has no bf16 arithmetic "
                        "(neither AVX512-BF16 nor AMX)");
-    // The rank's share of the node, as training takes it (--threads 0), pinned alike.
-    const int threads = o.device.threads > 0 ? o.device.threads
-                                             : cpu::default_team(mpi.local_size()).threads;
-    if (o.device.pin_threads) cpu::pin_openmp_threads(threads, mpi.local_rank(), mpi.local_size());
-    cpu::PeakFlops p = cpu::measure_peak_flops(threads, 2048, 10, dtype);
+    // The rank's threads as training takes them.
+    const CpuTeam team =
+        take_cpu_team(o.device.threads, o.device.pin_threads, mpi.local_rank(), mpi.local_size());
+    cpu::PeakFlops p = cpu::measure_peak_flops(team.threads, 2048, 10, dtype);
     log::info("peak gflops={:.1f} matmul={}x{}x{} dtype={} kernel={} threads={}", p.gflops, p.size,
               p.size, p.size, dtype == DType::bf16 ? "bf16" : "f32", p.kernel, p.threads);
     return 0;

@@ -12,28 +12,31 @@
 
 namespace dp {
 
+CpuTeam take_cpu_team(int threads, bool pin, int local_rank, int local_size) {
+  std::string note;
+  if (threads == 0) {
+    cpu::DefaultTeam team = cpu::default_team(local_size);
+    threads = team.threads;
+    note = std::move(team.note);
+  }
+  const std::string pinning = pin ? cpu::pin_openmp_threads(threads, local_rank, local_size)
+                                  : "threads not pinned (--pin-threads false)";
+  return {threads, fmt::format("{} threads{}, {}", threads, note, pinning)};
+}
+
 namespace {
 
 BackendChoice cpu_backend(int threads, int local_rank, int local_size, bool pin,
                           const std::string& arch, bool bf16, const std::string& why) {
   const bool blocked = cpu_blocked_activations(arch, bf16);
   const CpuBf16 mode = cpu_bf16_mode(arch, bf16);
-  std::string team_note;
-  if (threads == 0) {
-    cpu::DefaultTeam team = cpu::default_team(local_size);
-    threads = team.threads;
-    team_note = std::move(team.note);
-  }
-  auto backend = make_cpu_backend(threads, blocked, mode);
-  const std::string pinning = pin ? ", " + cpu::pin_openmp_threads(threads, local_rank, local_size)
-                                  : ", threads not pinned (--pin-threads false)";
-  return {
-      std::move(backend),
-      fmt::format("cpu backend, {} threads{}{}, {} {}activations{} ({})", threads, team_note,
-                  pinning, blocked ? "nChw16c" : "NHWC",
-                  mode == CpuBf16::activations ? "bf16 " : "", bf16 ? ", bf16 convolutions" : "",
-                  why),
-      bf16};
+  const CpuTeam team = take_cpu_team(threads, pin, local_rank, local_size);
+  auto backend = make_cpu_backend(team.threads, blocked, mode);
+  return {std::move(backend),
+          fmt::format("cpu backend, {}, {} {}activations{} ({})", team.description,
+                      blocked ? "nChw16c" : "NHWC", mode == CpuBf16::activations ? "bf16 " : "",
+                      bf16 ? ", bf16 convolutions" : "", why),
+          bf16};
 }
 
 // Why --device auto's CPU fallback runs in fp32 where the precision asked for more.

@@ -49,6 +49,15 @@ bool cpu_blocked_activations(const std::string& arch, bool bf16_convolutions = f
 // are f32 loops).
 CpuBf16 cpu_bf16_mode(const std::string& arch, bool bf16);
 
+// A rank's CPU threads: `threads`, or its share of the node where that is 0
+// (cpu::default_team), bound to cores where `pin` (cpu::pin_openmp_threads); `description`
+// says so for the log ("2 threads, pinned to cores 0-1").
+struct CpuTeam {
+  int threads;
+  std::string description;
+};
+CpuTeam take_cpu_team(int threads, bool pin, int local_rank, int local_size);
+
 // `pin_threads`: bind the CPU backend's threads to cores (cpu::pin_openmp_threads).
 // `arch`: the network; a CPU backend takes its activation layout (cpu_blocked_activations)
 // from it and from whether this choice runs bf16 convolutions, decided here once.
