@@ -213,18 +213,20 @@ void TrainingCheckpointer::check_position(const std::string& path,
                                           const CheckpointMeta& meta) const {
   const int64_t epochs_done = meta_int(meta, "epoch", path);
   const int64_t step_in_epoch = meta_int(meta, "step_in_epoch", path);
+  const bool same_steps_per_epoch =
+      meta_int(meta, "steps_per_epoch", path) == identity_.steps_per_epoch;
   // The steps per epoch, ceil(train size / batch) capped by --max-steps-per-epoch, are the
   // same on every world size, so a mid-epoch checkpoint resumes on any number of ranks; with
   // --drop-last they are floor(ceil(size / ranks) / (batch / ranks)), which the world size can
   // change, and then this refuses.
-  if (step_in_epoch > 0 && meta_int(meta, "steps_per_epoch", path) != identity_.steps_per_epoch)
+  if (step_in_epoch > 0 && !same_steps_per_epoch)
     refuse(path, "steps per epoch", std::to_string(meta_int(meta, "steps_per_epoch", path)),
            std::to_string(identity_.steps_per_epoch) + " (--max-steps-per-epoch changed?)");
   // Past this run's last update (a shorter --epochs, fractional ones included) it would end
   // with a model trained longer than the run, reported as the run's. The updates done are the
   // checkpoint's own count on this run's steps per epoch (the end of a fractional run's cut
   // epoch reads as a whole epoch done); on others (an epoch boundary), the epochs in this run's.
-  const int64_t done = meta_int(meta, "steps_per_epoch", path) == identity_.steps_per_epoch
+  const int64_t done = same_steps_per_epoch
                            ? meta_int(meta, "step", path)
                            : epochs_done * identity_.steps_per_epoch + step_in_epoch;
   if (done > identity_.steps_to_run)
