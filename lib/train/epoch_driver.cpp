@@ -26,12 +26,20 @@ bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals total
   const int64_t steps = steps_in_epoch(parts_.config, parts_.data.steps_per_epoch(), epoch);
   bool checkpoint_at_end = false, stop_at_end = false;
   parts_.model.set_train(true);
-  parts_.data.loader().start_epoch(epoch - 1);
+  // A run stopped after an epoch's last step resumes with its steps done and its end to run;
+  // the optimizer is given the state that step ran with (its rate goes in the epoch's row).
+  if (first_step < steps)
+    parts_.data.loader().start_epoch(epoch - 1);
+  else
+    parts_.callbacks.before_step({epoch, steps - 1, global_step_ - 1}, parts_.optimizer);
   for (int64_t step = first_step; step < steps; ++step) {
     const StepAgreement agreed = train_step(epoch, step, steps, totals);
     const bool timed_or_counted =
         agreed.checkpoint_due || parts_.checkpoints.policy().steps_due(global_step_);
-    if (step + 1 == steps) {  // the epoch's end writes the checkpoint, after its metrics row
+    // The epoch's end writes a due checkpoint after its metrics row. A stop is not kept
+    // waiting for the evaluation (it may not end before the job is killed): it checkpoints
+    // now, and the resumed run evaluates. After the run's last step a stop lets the run finish.
+    if (step + 1 == steps && !(agreed.stop && !last_epoch(epoch))) {
       checkpoint_at_end = timed_or_counted;
       stop_at_end = agreed.stop;
     } else if ((agreed.stop || timed_or_counted) &&

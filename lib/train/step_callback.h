@@ -22,7 +22,9 @@ struct StepPosition {
 class StepCallback {
  public:
   virtual ~StepCallback() = default;
-  // Before the step's forward pass (the LR schedule sets the optimizer's rate here).
+  // Before the step's forward pass (the LR schedule sets the optimizer's rate here). What it
+  // sets must follow from the position alone: a run resumed between an epoch's last step and
+  // the epoch's end calls it again for that step.
   virtual void before_step(const StepPosition&, optim::Optimizer&) {}
   // After the step; `updated` is false when the NaN guard skipped its update.
   virtual void after_step(const StepPosition&, optim::Optimizer&, bool /*updated*/) {}

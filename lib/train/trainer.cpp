@@ -194,7 +194,9 @@ std::string TrainingRun::sync_bn_note() const {
 }
 
 void TrainingRun::start_driver(const ResumePoint& start) {
-  if (!start.at_epoch_boundary())
+  const int64_t resumed_epoch_steps =
+      steps_in_epoch(config_, data_.steps_per_epoch(), start.epochs_done + 1);
+  if (!start.at_epoch_boundary() && start.step_in_epoch < resumed_epoch_steps)
     data_.resume_epoch(start.epochs_done, start.step_in_epoch * config_.batch_size);
   checkpoints_ = std::make_unique<RunCheckpoints>(
       checkpointer_, run_dir_, metrics_.get(), config_.keep_checkpoints,

@@ -129,19 +129,24 @@ with tempfile.TemporaryDirectory() as tmp:
     differ = differences(straight, snapshot(os.path.join(out, "killed")))
     check(not differ, f"killed at step 9 + resumed from step 8 == uninterrupted, bitwise ({differ[:5]})")
 
-    # 2. A signal at step 10, the end of epoch 2: an epoch-boundary checkpoint.
+    # 2. A signal at step 10, the last of epoch 2: the checkpoint is written at once, with the
+    # epoch's steps done and its end (metrics row, evaluation) left to the resumed run, which
+    # the stop does not wait for.
     sig = signal.SIGTERM if RANKS == 1 else signal.SIGUSR1
     signalled = base + ["--run-name", "signalled", "--pause-at-step", str(SIGNAL_AT)]
-    code, _, stderr = stop_at(command(RANKS, signalled), SIGNAL_AT, sig=sig)
-    check(code == EXIT_PREEMPTED, f"{sig.name}: exit {EXIT_PREEMPTED} (got {code}) {stderr[-800:]}")
+    code, stdout, stderr = stop_at(command(RANKS, signalled), SIGNAL_AT, sig=sig)
+    check(code == EXIT_PREEMPTED and "epoch 2/3 done" not in stdout,
+          f"{sig.name}: exit {EXIT_PREEMPTED} (got {code}) before the epoch's end {stderr[-800:]}")
     with h5py.File(os.path.join(out, "signalled", "checkpoint.h5"), "r") as f:
         attrs = text_attrs(f)
         at = (attrs["trigger"], attrs["step"], attrs["epoch"], attrs["step_in_epoch"])
-        check(at == ("signal", SIGNAL_AT, 2, 0),
-              f"signal checkpoint at step {SIGNAL_AT}, the end of epoch 2 ({at})")
+        check(at == ("signal", SIGNAL_AT, 1, 5),
+              f"signal checkpoint at step {SIGNAL_AT}, epoch 2's 5 steps done ({at})")
     code, stdout, stderr = run(RANKS, signalled + ["--resume", "auto"])
-    check(code == 0 and "epoch 3/3 step 1/5" in stdout and "epoch 2/3" not in stdout,
-          f"resume after {sig.name} exits 0 and starts at epoch 3 (exit {code}) {stderr[-800:]}")
+    check(code == 0 and "epoch 2/3 done" in stdout and "epoch 2/3 step" not in stdout
+          and "epoch 3/3 step 1/5" in stdout,
+          f"resume after {sig.name} exits 0, ends epoch 2 and goes on (exit {code}) "
+          f"{stderr[-800:]}")
     differ = differences(straight, snapshot(os.path.join(out, "signalled")))
     check(not differ, f"signalled at step 10 + resumed == uninterrupted, bitwise ({differ[:5]})")
 
