@@ -3,8 +3,6 @@
 #include "comm/mpi_session.h"
 #include "train/config.h"
 #include "train/preemption_signal.h"
-#include "train/same_config_check.h"
-#include "train/same_input_check.h"
 #include "train/trainer.h"
 
 namespace dp {
@@ -12,8 +10,6 @@ namespace dp {
 int run_train(const std::vector<std::string>& args, MpiSession& mpi) {
   TrainConfig config;
   if (!parse_train_config(args, config)) return 0;
-  check_same_config_on_all_ranks(config);
-  check_same_input_on_all_ranks("--data", config.data);
   // SIGUSR1/SIGTERM now mean "checkpoint and stop"; the handlers stay for the process's life.
   const PreemptionSignal signal;
   return train(config, mpi, signal);

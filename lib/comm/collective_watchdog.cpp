@@ -11,7 +11,8 @@
 
 namespace dp {
 
-CollectiveWatchdog::CollectiveWatchdog(double timeout_seconds) : timeout_(timeout_seconds) {
+CollectiveWatchdog::CollectiveWatchdog(double timeout_seconds)
+    : timeout_(timeout_seconds), last_beat_(now_seconds()) {
   if (timeout_ > 0) thread_ = std::thread([this] { watch(); });
 }
 
@@ -32,10 +33,10 @@ void CollectiveWatchdog::watch() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (!wake_.wait_for(lock, period, [this] { return stopping_; })) {
     const double last = last_beat_.load(std::memory_order_relaxed);
-    if (last < 0 || now_seconds() - last <= timeout_) continue;
+    if (now_seconds() - last <= timeout_) continue;
     log::error(
-        "option --collective-timeout: no training progress for {:.0f} s (a rank stalled or a "
-        "collective hangs); ending the job",
+        "option --collective-timeout: no progress for {:.0f} s (a rank stalled or a collective "
+        "hangs); ending the job",
         now_seconds() - last);
     std::fflush(nullptr);
     // Not MPI_Abort: MPI was initialised for calls from the main thread only, and that thread

@@ -1,8 +1,9 @@
 // A rank that stalls (a hung GPU, a dead file system, a deadlocked thread) leaves every other
 // rank waiting inside a collective that never completes, and MPI has no timeout of its own.
-// The watchdog is a thread that expects a heartbeat from the training loop: when none has come
-// for `timeout_seconds`, it prints one error line naming the option and ends this process with
-// the communication exit code. mpirun (or srun) then ends the other ranks; each of them runs
+// The watchdog is a thread that expects a heartbeat from the training job (a training step,
+// an evaluation batch): when none has come for `timeout_seconds`, counted from its
+// construction, it prints one error line naming the option and ends this process with the
+// communication exit code. mpirun (or srun) then ends the other ranks; each of them runs
 // its own watchdog too, so the job ends even when the launcher does not.
 #pragma once
 
@@ -15,7 +16,9 @@ namespace dp {
 
 class CollectiveWatchdog {
  public:
-  // timeout_seconds <= 0 disables the watchdog. Nothing is watched before the first beat().
+  // timeout_seconds <= 0 disables the watchdog. Construction counts as the first beat: the
+  // start-up's collectives (the ranks' agreements, the broadcast of the weights, a resume's
+  // checks) and the first step are watched too.
   explicit CollectiveWatchdog(double timeout_seconds);
   ~CollectiveWatchdog();
   CollectiveWatchdog(const CollectiveWatchdog&) = delete;
@@ -28,7 +31,7 @@ class CollectiveWatchdog {
   void watch();
 
   const double timeout_;
-  std::atomic<double> last_beat_{-1.0};
+  std::atomic<double> last_beat_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;

@@ -11,13 +11,17 @@
 
 namespace dp {
 
+// The step of a fault in the start-up, before the ranks broadcast the initial weights.
+constexpr int64_t kStartupFaultStep = -1;
+
 struct FaultInjection {
-  int64_t at_step = 0;         // 1-based global step; 0 = never
+  int64_t at_step = 0;         // 1-based global step; 0 = never; kStartupFaultStep
   int rank = 0;                // which rank fails
   std::string mode = "error";  // error | kill | stall
 };
 
-// Fails as configured when `step` (1-based) is the chosen one on the chosen rank.
+// Fails as configured when `step` (1-based, or kStartupFaultStep) is the chosen one on the
+// chosen rank.
 void inject_fault_if_due(const FaultInjection& fault, int rank, int64_t step);
 
 }  // namespace dp

@@ -70,7 +70,7 @@ struct TrainConfig : DeviceOptions {
   std::vector<double> lr_milestones;  // epochs, for step (default: 50% and 75% of epochs)
   float lr_gamma = 0.1f;
   float min_lr = 0.0f;
-  float warmup_epochs = 0.0f;
+  double warmup_epochs = 0.0;
   // Whether schedules move every optimizer step or once per epoch (torch's scheduler.step()
   // per epoch): step | epoch.
   std::string lr_step_unit = "step";

@@ -268,7 +268,8 @@ po::options_description testing_options(TrainConfig& c) {
   po::options_description testing("Testing (fault injection)");
   testing.add_options()
       ("fail-at-step", po::value(&c.fail_at_step)->default_value(c.fail_at_step),
-       "make one rank fail at this global step (1-based; 0: never)")
+       "make one rank fail at this global step (1-based; 0: never; -1: in the start-up, "
+       "before the ranks broadcast the initial weights)")
       ("fail-rank", po::value(&c.fail_rank)->default_value(c.fail_rank), "the rank that fails")
       ("fail-mode", po::value(&c.fail_mode)->default_value(c.fail_mode),
        "error: throw an error; kill: SIGKILL itself; stall: hang forever")

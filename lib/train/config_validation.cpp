@@ -153,7 +153,7 @@ void validate_run_control(const TrainConfig& c) {
 
 // The test-only fault, NaN and pause injection.
 void validate_test_hooks(const TrainConfig& c) {
-  require(c.fail_at_step >= 0, "fail-at-step", "must not be negative");
+  require(c.fail_at_step >= -1, "fail-at-step", "must be a step, 0 or -1");
   require(c.fail_rank >= 0, "fail-rank", "must not be negative");
   require(c.fail_mode == "error" || c.fail_mode == "kill" || c.fail_mode == "stall", "fail-mode",
           "must be error, kill or stall");

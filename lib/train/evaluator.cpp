@@ -126,6 +126,7 @@ EvaluationResult evaluate(nn::Model& model, const data::HDF5Dataset& dataset,
                                                      dlogits, correct)) * n;
     count_predictions(logits, batches.host().labels.data<int32_t>(), n, k, result.confusion);
     result.samples += n;
+    if (options.on_batch) options.on_batch();
   }
   reduce_result(result, loss_sum, comm);
   return result;

@@ -5,6 +5,7 @@
 // mean of the views' logits.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@ struct EvalOptions {
   int prefetch = 2;
   bool augment_on_backend = false;       // augment on the backend (see DeviceBatch)
   std::vector<EvalView> views = {EvalView{}};  // at least one; the identity by default
+  std::function<void()> on_batch;              // if set, called after each batch (a heartbeat)
 };
 
 EvaluationResult evaluate(nn::Model& model, const data::HDF5Dataset& dataset,

@@ -10,12 +10,12 @@ namespace dp {
 StepGuardOptions step_guard_options(const TrainConfig& config) {
   StepGuardOptions options;
   options.max_consecutive_skips = config.max_consecutive_skips;
-  options.collective_timeout = config.collective_timeout;
   return options;
 }
 
-StepGuard::StepGuard(const StepGuardOptions& options, Backend& backend, Communicator& comm)
-    : options_(options), backend_(backend), comm_(comm), watchdog_(options.collective_timeout) {}
+StepGuard::StepGuard(const StepGuardOptions& options, Backend& backend, Communicator& comm,
+                     CollectiveWatchdog& watchdog)
+    : options_(options), backend_(backend), comm_(comm), watchdog_(watchdog) {}
 
 bool StepGuard::skip_update(float loss, const Tensor& grads, int64_t epoch, int64_t step_in_epoch) {
   watchdog_.beat();

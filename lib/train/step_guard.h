@@ -20,15 +20,16 @@
 namespace dp {
 
 struct StepGuardOptions {
-  int max_consecutive_skips = 5;    // stop after this many skipped steps in a row
-  double collective_timeout = 600;  // seconds without progress before the job ends; 0 = off
+  int max_consecutive_skips = 5;  // stop after this many skipped steps in a row
 };
 
 StepGuardOptions step_guard_options(const TrainConfig& config);
 
 class StepGuard {
  public:
-  StepGuard(const StepGuardOptions& options, Backend& backend, Communicator& comm);
+  // `watchdog` (the job's, --collective-timeout) outlives the guard.
+  StepGuard(const StepGuardOptions& options, Backend& backend, Communicator& comm,
+            CollectiveWatchdog& watchdog);
 
   // After the forward pass, before backward: the step is making progress.
   void heartbeat() { watchdog_.beat(); }
@@ -42,7 +43,7 @@ class StepGuard {
   StepGuardOptions options_;
   Backend& backend_;
   Communicator& comm_;
-  CollectiveWatchdog watchdog_;
+  CollectiveWatchdog& watchdog_;
   int consecutive_ = 0;
   int64_t epoch_skips_ = 0;
 };

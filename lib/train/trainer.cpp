@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "comm/collective_watchdog.h"
 #include "comm/comm_choice.h"
+#include "comm/fault_injection.h"
 #include "comm/gradient_reducer.h"
 #include "comm/mpi_session.h"
 #include "core/log.h"
@@ -18,6 +20,8 @@
 #include "train/epoch_driver.h"
 #include "train/lookahead_callback.h"
 #include "train/run_setup.h"
+#include "train/same_config_check.h"
+#include "train/same_input_check.h"
 #include "train/schedule_callbacks.h"
 #include "train/training_checkpoint.h"
 
@@ -31,7 +35,7 @@ namespace {
 class TrainingRun {
  public:
   TrainingRun(const TrainConfig& config, const PreemptionSignal& signal, const MpiSession& mpi,
-              RecipeAdditions additions);
+              CollectiveWatchdog& watchdog, RecipeAdditions additions);
   int run();
 
  private:
@@ -71,7 +75,8 @@ class TrainingRun {
 };
 
 TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& signal,
-                         const MpiSession& mpi, RecipeAdditions additions)
+                         const MpiSession& mpi, CollectiveWatchdog& watchdog,
+                         RecipeAdditions additions)
     : config_(config),
       signal_(signal),
       comm_(make_mpi_communicator()),
@@ -92,7 +97,7 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
       eval_options_(eval_options(config, data_, test_set_)),
       optimizer_(make_optimizer(config, *model_, std::move(additions.groups))),
       callbacks_(schedule_callbacks(config, data_.steps_per_epoch())),
-      guard_(step_guard_options(config), *choice_.backend, *comm_),
+      guard_(step_guard_options(config), *choice_.backend, *comm_, watchdog),
       hooks_(make_test_hooks(config, *choice_.backend, comm_->rank(), signal)),
       step_(*model_, train_step_options(config, data_, comm_->size()), *reducer_, *grad_comm_.comm,
             guard_, optimizer_, *hooks_),
@@ -100,7 +105,10 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
                     run_identity(config, train_set_, data_.steps_per_epoch(), comm_->size())),
       run_name_(run_name(config, train_set_)),
       run_dir_(config.output_dir, run_name_, existing_run_policy(config), writer_) {
+  eval_options_.on_batch = [&watchdog] { watchdog.beat(); };  // a long evaluation is progress
   apply_whiten_init(config, *model_, train_set_);  // before Lookahead's snapshot
+  inject_fault_if_due({config.fail_at_step, config.fail_rank, config.fail_mode}, comm_->rank(),
+                      kStartupFaultStep);
   broadcast_state(*model_, *grad_comm_.comm);
   if (sync_bn_active(config, comm_->size())) model_->store().set_stats_exchange(&stats_exchange_);
   model_->store().set_grad_ready_hook(
@@ -243,7 +251,12 @@ int TrainingRun::finish(const ResumePoint& start) {
 
 int train(const TrainConfig& config, const MpiSession& mpi, const PreemptionSignal& signal,
           RecipeAdditions additions) {
-  TrainingRun run(config, signal, mpi, std::move(additions));
+  // Watched from here: a rank that stalls in the start-up (a hung file system under the data or
+  // the checkpoint) ends the job as one that stalls in a step does.
+  CollectiveWatchdog watchdog(config.collective_timeout);
+  check_same_config_on_all_ranks(config);
+  check_same_input_on_all_ranks("--data", config.data);
+  TrainingRun run(config, signal, mpi, watchdog, std::move(additions));
   return run.run();
 }
 

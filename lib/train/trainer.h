@@ -30,8 +30,9 @@ struct RecipeAdditions {
   std::vector<std::unique_ptr<StepCallback>> callbacks;
 };
 
-// Returns the process exit code: 0, or ExitCode::preempted after `signal` has fired and its
-// checkpoint is written. Throws dp::Error otherwise.
+// Checks that every rank runs the same configuration on the same data, then trains. Returns
+// the process exit code: 0, or ExitCode::preempted after `signal` has fired and its checkpoint
+// is written. Throws dp::Error otherwise.
 int train(const TrainConfig& config, const MpiSession& mpi, const PreemptionSignal& signal,
           RecipeAdditions additions = {});
 

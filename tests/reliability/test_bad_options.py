@@ -89,6 +89,12 @@ with tempfile.TemporaryDirectory() as tmp:
                        ["--onecycle-pct-start", "(0, 1)"])
     check.expect_error("--prefetch 1", train("--prefetch", "1"), USAGE, ["--prefetch", "2"])
     check.expect_error("--bucket-mb 1e30", train("--bucket-mb", "1e30"), USAGE, ["--bucket-mb"])
+    # Any positive size is valid: under a byte, one tensor per bucket (as DDP's bucket_cap_mb).
+    code, err, _, _ = check.run(train("--bucket-mb", "1e-9", run="tiny-buckets"))
+    check.record(code == 0, "--bucket-mb 1e-9 trains", f"exit {code} {err.strip()[-300:]}")
+    check.expect_error("--warmup-epochs of no step",
+                       train("--warmup-epochs", "0.1", "--lr-schedule", "constant"), USAGE,
+                       ["--warmup-epochs", "no step"])
     check.expect_error("--epochs 1e300", train(epochs="1e300"), USAGE, ["--epochs"])
     check.expect_error("--run-name with a path", train(run="../elsewhere"), USAGE,
                        ["--run-name", "plain name"])

@@ -47,7 +47,14 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("stalled rank, --collective-timeout 3",
                        train("stall", "--fail-at-step", "3", "--fail-rank", "1", "--fail-mode",
                              "stall", "--collective-timeout", "3"),
-                       EXIT["communication"], ["--collective-timeout", "no training progress"],
+                       EXIT["communication"], ["--collective-timeout", "no progress"],
+                       ranks=2, one_line=False)
+    # Rank 1 stalls in the start-up, before any step (as on a hung file system); rank 0 waits
+    # in the broadcast of the initial weights. The start-up is watched too.
+    check.expect_error("rank stalled in the start-up, --collective-timeout 3",
+                       train("stall0", "--fail-at-step", "-1", "--fail-rank", "1", "--fail-mode",
+                             "stall", "--collective-timeout", "3"),
+                       EXIT["communication"], ["--collective-timeout", "no progress"],
                        ranks=2, one_line=False)
 
     def finished_epochs(run):

@@ -1,6 +1,7 @@
-// CollectiveWatchdog: silent before the first heartbeat and while heartbeats keep coming; once
-// they stop for longer than the timeout, the process ends with the communication exit code and
-// one line naming --collective-timeout (a death test: it runs in a child process).
+// CollectiveWatchdog: silent while heartbeats keep coming; once they stop for longer than the
+// timeout, counted from the watchdog's construction when none came, the process ends with the
+// communication exit code and one line naming --collective-timeout (a death test: it runs in a
+// child process).
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -21,15 +22,26 @@ TEST(CollectiveWatchdogDeathTest, EndsTheProcessWhenHeartbeatsStop) {
         watchdog.beat();
         std::this_thread::sleep_for(5s);
       },
-      testing::ExitedWithCode(5), "option --collective-timeout: no training progress for");
+      testing::ExitedWithCode(5), "option --collective-timeout: no progress for");
 }
 
-TEST(CollectiveWatchdog, QuietWhileBeatingAndBeforeTheFirstBeat) {
+// A job that stalls before its first heartbeat (in the start-up's collectives) is ended too.
+TEST(CollectiveWatchdogDeathTest, EndsTheProcessWhenNoHeartbeatEverCame) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        dp::CollectiveWatchdog watchdog(0.3);
+        std::this_thread::sleep_for(5s);
+      },
+      testing::ExitedWithCode(5), "option --collective-timeout: no progress for");
+}
+
+TEST(CollectiveWatchdog, QuietWhileBeating) {
   {
-    // Beats 40x closer than the timeout: a loaded machine's scheduling stalls stay far below it.
+    // Beats 40x closer than the timeout, for 3x the timeout: a loaded machine's scheduling
+    // stalls stay far below it.
     dp::CollectiveWatchdog watchdog(2.0);
-    std::this_thread::sleep_for(2500ms);  // no beat yet: nothing is watched
-    for (int i = 0; i < 12; ++i) {
+    for (int i = 0; i < 120; ++i) {
       watchdog.beat();
       std::this_thread::sleep_for(50ms);
     }

@@ -313,5 +313,35 @@ TEST(StepSchedule, MilestonesPastTheEndAreLoggedAndNeverReached) {
   }
 }
 
+// A fractional warm-up rounds as the milestones do (0.7 epochs of 5 steps: 3.5, half away from
+// zero: 4 steps; a float option made it 3.4999998, 3 steps), and one that rounds to no step
+// is refused, not dropped while the log names it.
+TEST(WarmupSchedule, RoundsAsMilestonesAndRefusesNoStep) {
+  TrainConfig c;
+  parse_train_config({"train", "--data", "x.h5", "--epochs", "2", "--lr-schedule", "constant",
+                      "--warmup-epochs", "0.7"},
+                     c);
+  StepCallbacks callbacks = schedule_callbacks(c, 5);
+  auto backend = make_cpu_backend(1);
+  Tensor p = Tensor::zeros({2}), g = Tensor::zeros({2});
+  optim::Optimizer optimizer(*backend, p, g, Tensor(), {optim::ParamGroup{}}, 0.1);
+  // LinearLR(start_factor=0.1, total_iters=4): 0.1 + 0.9 * t / 4 of the rate, then 1.
+  for (const auto& [step, factor] : {std::pair{0, 0.1}, std::pair{3, 0.775}, std::pair{4, 1.0}}) {
+    callbacks.before_step({1, step, step}, optimizer);
+    EXPECT_NEAR(optimizer.lr(), 0.1 * factor, 1e-7) << "step " << step;
+  }
+  parse_train_config({"train", "--data", "x.h5", "--epochs", "2", "--lr-schedule", "constant",
+                      "--warmup-epochs", "0.1"},
+                     c);
+  try {
+    schedule_callbacks(c, 4);
+    ADD_FAILURE() << "a warm-up of no step was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("--warmup-epochs: 0.1 epochs of 4 steps"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace dp::test

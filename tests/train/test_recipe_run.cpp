@@ -216,6 +216,23 @@ TEST(EvaluationViews, TwoViewsAverageTheirLogits) {
   EXPECT_EQ(both.confusion, confusion);
 }
 
+// The evaluation reports its progress once per batch (the training job's watchdog beats on it,
+// so a long evaluation is not taken for a stalled rank), the views of a batch together.
+TEST(EvaluationProgress, OnBatchIsCalledOncePerBatch) {
+  ViewsFixture f;
+  const std::string path = f.dir.file("progress.h5");
+  write_dataset(path, f.pixels);
+  data::HDF5Dataset test_set(path, "test");
+  EvalOptions options;
+  options.batch_size = 16;
+  options.views = {EvalView{}, EvalView{0, 0, true}};
+  int calls = 0;
+  options.on_batch = [&calls] { ++calls; };
+  const EvaluationResult result = evaluate(*f.model, test_set, options, *f.comm);
+  EXPECT_EQ(result.samples, kTest);
+  EXPECT_EQ(calls, (kTest + 15) / 16);
+}
+
 // Records where each step stood and the rate the optimizer had.
 struct Seen {
   std::vector<StepPosition> steps;
