@@ -9,7 +9,11 @@
 
 namespace dp {
 
-bool read_file_start(const std::string& path, size_t max_bytes, std::vector<uint8_t>& bytes) {
+namespace {
+
+// read_file_start with `check_start` (if set) called on the first block read.
+bool read_start(const std::string& path, size_t max_bytes, std::vector<uint8_t>& bytes,
+                const StartCheck& check_start) {
   InputFile f = open_input_file(path);
   if (!f) throw DataError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
   bytes.clear();
@@ -19,6 +23,7 @@ bool read_file_start(const std::string& path, size_t max_bytes, std::vector<uint
     bytes.resize(std::min(std::max<size_t>(at * 2, 1 << 16), max_bytes));
     got = std::fread(bytes.data() + at, 1, bytes.size() - at, f.get());
     bytes.resize(at + got);
+    if (at == 0 && check_start) check_start(bytes);
   } while (got > 0 && bytes.size() < max_bytes && !std::feof(f.get()));
   if (std::ferror(f.get())) throw DataError(fmt::format("{}: read failed", path));
   if (bytes.size() < max_bytes) return true;
@@ -27,8 +32,15 @@ bool read_file_start(const std::string& path, size_t max_bytes, std::vector<uint
   return at_end;
 }
 
-void read_whole_file(const std::string& path, std::vector<uint8_t>& bytes) {
-  read_file_start(path, std::numeric_limits<size_t>::max(), bytes);
+}  // namespace
+
+bool read_file_start(const std::string& path, size_t max_bytes, std::vector<uint8_t>& bytes) {
+  return read_start(path, max_bytes, bytes, {});
+}
+
+void read_whole_file(const std::string& path, std::vector<uint8_t>& bytes,
+                     const StartCheck& check_start) {
+  read_start(path, std::numeric_limits<size_t>::max(), bytes, check_start);
 }
 
 }  // namespace dp

@@ -40,6 +40,12 @@ std::vector<std::string> read_cifar_names(const std::filesystem::path& path, siz
   if (names.size() != expected)
     throw DataError(fmt::format("{}: holds {} {} names, expected {}", path.string(), names.size(),
                                 noun, expected));
+  // Two labels of one name could not be told apart in a report or a confusion matrix.
+  for (size_t i = 0; i < names.size(); ++i)
+    for (size_t j = i + 1; j < names.size(); ++j)
+      if (names[i] == names[j])
+        throw DataError(fmt::format("{}: the {} name '{}' is there twice (names {} and {})",
+                                    path.string(), noun, names[i], i + 1, j + 1));
   return names;
 }
 

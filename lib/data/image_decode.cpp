@@ -209,6 +209,11 @@ bool is_jpeg(const uint8_t* bytes, size_t size) {
 }
 }  // namespace
 
+void require_image_signature(const uint8_t* bytes, size_t size, const std::string& name) {
+  if (!is_png(bytes, size) && !is_jpeg(bytes, size))
+    throw DataError(fmt::format("{}: not a JPEG or PNG image", name));
+}
+
 ImageSize read_image_size(const uint8_t* bytes, size_t size, const std::string& name) {
   ImageSize s;
   if (is_jpeg(bytes, size)) {
@@ -220,7 +225,7 @@ ImageSize read_image_size(const uint8_t* bytes, size_t size, const std::string& 
     const PngHeader h = read_png_header(p, in, name);
     s = {h.width, h.height};
   } else {
-    throw DataError(fmt::format("{}: not a JPEG or PNG image", name));
+    require_image_signature(bytes, size, name);  // throws
   }
   check_size(s.width, s.height, name);
   return s;
@@ -234,7 +239,7 @@ void decode_image(const uint8_t* bytes, size_t size, int channels, const std::st
   else if (is_jpeg(bytes, size))
     decode_jpeg(bytes, size, name, out, draft_size);
   else
-    throw DataError(fmt::format("{}: not a JPEG or PNG image", name));
+    require_image_signature(bytes, size, name);  // throws
   if (out.channels != channels) out = convert_channels(std::move(out), channels);
 }
 

@@ -40,6 +40,10 @@ DecodedImage decode_image(const uint8_t* bytes, size_t size, int channels, const
 void decode_image(const uint8_t* bytes, size_t size, int channels, const std::string& name,
                   DecodedImage& out, int64_t draft_size = 0);
 
+// Throws decode_image's DataError ("<name>: not a JPEG or PNG image") unless `bytes` start
+// with a JPEG's or PNG's signature.
+void require_image_signature(const uint8_t* bytes, size_t size, const std::string& name);
+
 // A JPEG's or PNG's width and height from its header alone (no pixels decoded); throws
 // DataError starting with `name` where decode_image would refuse the file's header.
 struct ImageSize {

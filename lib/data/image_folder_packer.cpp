@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <exception>
 #include <filesystem>
@@ -43,7 +44,11 @@ void decode_one(const ImageFile& file, const PackOptions& options, DecodeSlot& s
   thread_local std::vector<uint8_t> bytes;
   thread_local DecodedImage full;
   try {
-    read_whole_file(file.path, bytes);
+    // Not read whole unless it starts as an image: a video left in a class folder may not fit
+    // in memory.
+    read_whole_file(file.path, bytes, [&file](const std::vector<uint8_t>& start) {
+      require_image_signature(start.data(), start.size(), file.path);
+    });
     slot.digest = sha256_hex(bytes.data(), bytes.size());
     decode_image(bytes.data(), bytes.size(), options.channels, file.path, full,
                  options.jpeg_draft ? options.image_size : 0);
@@ -176,6 +181,7 @@ ImageSize header_size(const std::string& path, std::vector<uint8_t>& bytes) {
       return read_image_size(bytes.data(), bytes.size(), path);
     } catch (const DataError&) {  // the header runs past the start: read it all
     }
+    require_image_signature(bytes.data(), bytes.size(), path);  // unless it is no image
     read_whole_file(path, bytes);
   }
   return read_image_size(bytes.data(), bytes.size(), path);
@@ -285,7 +291,16 @@ void FolderPacker::pack_split(const std::string& split, const std::vector<ImageF
     writer_->begin_split(split);
   else
     pending_splits_.push_back(split);  // begun when the first image gives the shape
-  size_t chunk = std::max<size_t>(threads_, 16), pos = 0;
+  // Files per chunk: as many as 128 MiB of pixels hold, but one per thread at least. Before
+  // any image is decoded the size is known only from --image-size; without it the first
+  // chunk is one file per thread (16 large photos would be gigabytes).
+  const auto files_for = [this](size_t image_bytes) {
+    return std::clamp<size_t>(kFolderChunkBytes / std::max<size_t>(image_bytes, 1),
+                              size_t(threads_), kFolderChunkFiles);
+  };
+  const size_t side = size_t(options_.image_size);
+  size_t chunk = side > 0 ? files_for(side * side * size_t(options_.channels)) : size_t(threads_);
+  size_t pos = 0;
   auto current = std::make_unique<DecodeBatch>(files, 0, std::min(chunk, files.size()), options_,
                                                threads_);
   while (current) {
@@ -296,7 +311,7 @@ void FolderPacker::pack_split(const std::string& split, const std::vector<ImageF
     pos += slots.size();
     size_t largest = 1;
     for (const auto& s : slots) largest = std::max(largest, s.image.pixels.size());
-    chunk = std::clamp<size_t>(kFolderChunkBytes / largest, size_t(threads_), kFolderChunkFiles);
+    chunk = files_for(largest);
     std::unique_ptr<DecodeBatch> next;
     if (pos < files.size())  // decoded while this chunk is checked and written
       next = std::make_unique<DecodeBatch>(files, pos, std::min(chunk, files.size() - pos),
@@ -379,14 +394,34 @@ PackSummary FolderPacker::finish() {
   return summary;
 }
 
+// A class that --test-fraction leaves without a test image (round(fraction x its count) is 0)
+// cannot be measured on the test split: said in the log, not refused (the split is valid).
+void note_classes_without_test_images(const FolderPlan& plan, double fraction) {
+  std::vector<bool> tested(plan.class_names.size(), false);
+  for (const ImageFile& f : plan.test) tested[f.label] = true;
+  std::vector<std::string> untested;
+  for (size_t c = 0; c < tested.size(); ++c)
+    if (!tested[c]) untested.push_back(plan.class_names[c]);
+  if (!untested.empty())
+    log::info(
+        "note: --test-fraction {} gives no test image to {} of the {} classes (too few "
+        "images): {}",
+        fraction, untested.size(), tested.size(), fmt::join(untested, ", "));
+}
+
 }  // namespace
 
 PackSummary pack_image_folder(const PackOptions& options, const std::string& path) {
   if (options.channels != 1 && options.channels != 3)
     throw UsageError(fmt::format("--channels: {} (1 or 3)", options.channels));
-  if (options.image_size < 0 || options.image_size > 65535)
-    throw UsageError(fmt::format("--image-size: {} (1 to 65535, or 0 to keep the sizes)",
-                                 options.image_size));
+  // No output image larger than the largest one decoded (an HDF5 chunk, one image, must also
+  // stay under 4 GiB).
+  const int64_t max_size = std::sqrt(double(kMaxImagePixels));
+  if (options.image_size < 0 || options.image_size > max_size)
+    throw UsageError(
+        fmt::format("--image-size: {} (1 to {}, at most {} pixels as for any image "
+                    "decoded; or 0 to keep the sizes)",
+                    options.image_size, max_size, kMaxImagePixels));
   if (options.jpeg_draft && options.image_size == 0)
     throw UsageError("--jpeg-draft: needs --image-size (the size the draft must keep)");
   if (options.threads < 0 || size_t(options.threads) > kFolderChunkFiles)
@@ -397,6 +432,7 @@ PackSummary pack_image_folder(const PackOptions& options, const std::string& pat
                                  options.progress_seconds));
   const FolderPlan plan =
       scan_image_folder(options.source_dir, options.test_fraction, options.seed);
+  if (plan.split_by_fraction) note_classes_without_test_images(plan, options.test_fraction);
   const int threads =
       options.threads > 0 ? options.threads : std::min(usable_cores(), int(kFolderChunkFiles));
   const int64_t total = int64_t(plan.train.size() + plan.test.size());

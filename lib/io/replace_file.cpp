@@ -1,14 +1,18 @@
 #include "io/replace_file.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <vector>
 
 #include "core/error.h"
+#include "core/unique_fd.h"
+#include "io/durable_file.h"
 
 namespace dp {
 namespace {
@@ -91,6 +95,20 @@ class MadeFolders {
   std::vector<std::filesystem::path> made_;  // deepest first
 };
 
+// Creates the empty file `tmp`, failing if anything is there already: another process writing
+// the same output, one a killed process left, or a link, which is then neither followed,
+// truncated nor removed.
+void create_exclusively(const std::string& tmp) {
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (fd.is_open()) return;
+  if (errno == EEXIST)
+    throw IoError(
+        fmt::format("{} exists: another process is writing this output, or one that "
+                    "was killed left it (remove it if none is running)",
+                    tmp));
+  throw IoError(fmt::format("{}: cannot create: {}", tmp, std::strerror(errno)));
+}
+
 }  // namespace
 
 void write_then_rename(const std::string& output_file,
@@ -100,9 +118,11 @@ void write_then_rename(const std::string& output_file,
   const fs::path tmp(output_file + ".tmp");
   std::error_code ec;
   MadeFolders folders(output.parent_path());
+  create_exclusively(tmp.string());
   RemoveOnSignal remove_on_signal(tmp.string());
   try {
     write(tmp.string());
+    sync_path(tmp.string(), /*directory=*/false);
   } catch (...) {
     fs::remove(tmp, ec);
     throw;
@@ -115,6 +135,7 @@ void write_then_rename(const std::string& output_file,
                               ec.message()));
   }
   folders.keep();
+  sync_path(parent_directory(output_file), /*directory=*/true);
 }
 
 }  // namespace dp

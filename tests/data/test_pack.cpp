@@ -196,6 +196,12 @@ TEST_F(CifarErrors, WrongNumberOfClassNames) {
   expect_failure("batches.meta.txt", "holds 2 class names");
 }
 
+TEST_F(CifarErrors, AClassNameTwice) {
+  std::ofstream(dir / "batches.meta.txt")
+      << "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\ncat\ntruck\n";
+  expect_failure("batches.meta.txt", "the class name 'cat' is there twice (names 4 and 9)");
+}
+
 // ---------------------------------------------------------------- IDX
 
 void check_idx_pack(const testing::IdxDirSpec& spec, const std::string& format,

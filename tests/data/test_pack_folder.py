@@ -9,6 +9,7 @@ leaves a class empty; an option only another format reads is refused (exit 2); a
 the system will not start packs on the threads it did (not an abort)."""
 import os
 import re
+import resource
 import shutil
 import signal
 import struct
@@ -281,8 +282,18 @@ def test_split(tmp, rng):
     out = os.path.join(tmp, "small.h5")
     proc = pack(small, out, "--test-fraction", "0.1")
     counts = list(read(out)["attrs"]["source_counts"]) if proc.returncode == 0 else proc.stderr
-    check(proc.returncode == 0 and "test/b 0" in counts and "test/a 1" in counts,
-          f"a class of 3 at --test-fraction 0.1: packed, none of it in test ({counts})")
+    check(proc.returncode == 0 and "test/b 0" in counts and "test/a 1" in counts
+          and "no test image to 1 of the 2 classes (too few images): b" in proc.stdout,
+          f"a class of 3 at --test-fraction 0.1: packed, none of it in test, said in the log "
+          f"({counts})")
+    # Half up in decimal: 0.29 x 50 = 14.5 takes 15 (the double product is 14.499999999999998).
+    half = os.path.join(tmp, "half")
+    make_split(half, ["a"], 50, rng, kinds=["png_rgb"])
+    make_split(half, ["b"], 4, rng, kinds=["png_rgb"])
+    proc = pack(half, out, "--test-fraction", "0.29")
+    counts = list(read(out)["attrs"]["source_counts"]) if proc.returncode == 0 else proc.stderr
+    check(proc.returncode == 0 and "test/a 15" in counts and "test/b 1" in counts,
+          f"--test-fraction 0.29 of 50 images: round(14.5) = 15 in test ({counts})")
     # Nor does a fraction that rounds a whole class into test: each class keeps a train image.
     make_split(small, ["c"], 1, rng, kinds=["jpeg420"])
     proc = pack(small, out, "--test-fraction", "0.5")
@@ -392,6 +403,26 @@ def test_bad_input(tmp, rng):
     open(os.path.join(root, "train", "a", "notes.txt"), "w").write("not a picture\n")
     bad_case(tmp, root, "a file that is not an image", "not_image/train/a/notes.txt")
 
+    # A large file that is not an image is refused from its first bytes, not read whole: under
+    # a 4 GiB address-space limit an 8 GiB (sparse) one would end the pack out of memory.
+    root = tree("big_not_image")
+    with open(os.path.join(root, "train", "a", "movie.png"), "wb") as f:
+        f.truncate(8 << 30)
+    out = os.path.join(tmp, "big.h5")
+    limit = lambda: resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))  # noqa: E731
+    proc = subprocess.run([DPTRAIN, "pack", "--format", "folder", "--source", root, "--output",
+                           out], capture_output=True, text=True, timeout=300, preexec_fn=limit)
+    check(proc.returncode == EXIT_DATA and "big_not_image/train/a/movie.png: not a JPEG or PNG"
+          in proc.stderr and not os.path.exists(out),
+          f"an 8 GiB file that is not an image: refused by its signature (exit {proc.returncode}: "
+          f"{proc.stderr.strip()[-300:]})")
+
+    root = tree("not_utf8")
+    os.rename(os.path.join(root, "train", "b"), os.path.join(root.encode(), b"train", b"caf\xe9"))
+    os.rename(os.path.join(root, "test", "b"), os.path.join(root.encode(), b"test", b"caf\xe9"))
+    bad_case(tmp, root, "a class folder whose name is not UTF-8", "caf\\xe9: a class folder whose "
+             "name is not UTF-8")
+
     root = tree("cmyk")
     Image.fromarray(picture(rng, 20, 24)).convert("CMYK").save(os.path.join(root, "test", "b", "c.jpg"))
     bad_case(tmp, root, "a CMYK JPEG", "cmyk/test/b/c.jpg")
@@ -496,7 +527,8 @@ def test_bad_input(tmp, rng):
     proc = pack(loop, os.path.join(tmp, "elsewhere.h5"), expect=EXIT_DATA)
     check(proc.returncode == EXIT_DATA and "inside" not in proc.stderr,
           f"a source that is a loop of links: the scan's error ({proc.stderr.strip()})")
-    for option in (["--threads", "-1"], ["--threads", "2000"], ["--progress-every", "-5"]):
+    for option in (["--threads", "-1"], ["--threads", "2000"], ["--progress-every", "-5"],
+                   ["--image-size", "13378"]):  # over 178956970 pixels, Pillow's limit
         bad_case(tmp, tree("options"), f"{' '.join(option)}", option[0], *option,
                  expect=EXIT_USAGE)
 

@@ -45,6 +45,40 @@ TEST(WriteThenRename, AFailedWriteLeavesTheEarlierFileWholeAndNoTmp) {
   EXPECT_FALSE(std::filesystem::exists(output + ".tmp"));
 }
 
+// Whatever is at "<output>.tmp" already (another process's write in progress, a killed one's
+// leftover, a link planted there) is refused in one IoError naming it, and left as it was:
+// not followed, truncated or removed; the earlier output stays too.
+TEST(WriteThenRename, RefusesAnExistingTmpAndTouchesNothing) {
+  testing::TempDir dir;
+  const std::string output = dir.file("out.h5");
+  write_text(output, "earlier");
+  const std::string precious = dir.file("precious.txt");
+  write_text(precious, "precious");
+  std::filesystem::create_symlink(precious, output + ".tmp");
+  bool wrote = false;
+  const auto write = [&wrote](const std::string& tmp) {
+    wrote = true;
+    write_text(tmp, "new");
+  };
+  try {
+    write_then_rename(output, write);
+    ADD_FAILURE() << "a link at the tmp's name was written through";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find(output + ".tmp exists"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(wrote);
+  EXPECT_EQ(read_text(precious), "precious");
+  EXPECT_TRUE(std::filesystem::is_symlink(output + ".tmp"));
+  EXPECT_EQ(read_text(output), "earlier");
+
+  std::filesystem::remove(output + ".tmp");
+  write_text(output + ".tmp", "another writer's");
+  EXPECT_THROW(write_then_rename(output, write), IoError);
+  EXPECT_FALSE(wrote);
+  EXPECT_EQ(read_text(output + ".tmp"), "another writer's");
+  EXPECT_EQ(read_text(output), "earlier");
+}
+
 TEST(WriteThenRename, AFailedWriteRemovesOnlyTheFoldersItMade) {
   testing::TempDir dir;
   std::filesystem::create_directories(dir.file("kept"));
