@@ -5,6 +5,7 @@
 
 #include "app/commands.h"
 #include "app/parse_options.h"
+#include "comm/collective_watchdog.h"
 #include "comm/communicator.h"
 #include "comm/mpi_session.h"
 #include "core/log.h"
@@ -29,20 +30,25 @@ struct EvalArgs {
   std::string checkpoint, data_file, output;
   int64_t batch_size = 256;
   int tta = 0;
+  double collective_timeout = 600;
   DeviceOptions device;
 };
 
 po::options_description describe(EvalArgs& a) {
   po::options_description desc("dptrain eval options");
-  desc.add_options()
-      ("help,h", "print this help")
-      ("checkpoint", po::value(&a.checkpoint)->required(), "checkpoint.h5 written by dptrain train")
-      ("data", po::value(&a.data_file)->required(), "packed dataset; its test split is evaluated")
-      ("output", po::value(&a.output), "HDF5 file for the results (default: eval.h5 beside the checkpoint)")
-      ("batch-size", po::value(&a.batch_size)->default_value(a.batch_size), "evaluation batch size per rank")
-      ("tta", po::value(&a.tta)->default_value(a.tta),
-       "test-time augmentation: 0 the image, 1 + its mirror, 2 + both shifted one pixel "
-       "diagonally each way with reflect padding (6 passes)");
+  desc.add_options()("help,h", "print this help")(
+      "checkpoint", po::value(&a.checkpoint)->required(), "checkpoint.h5 written by dptrain train")(
+      "data", po::value(&a.data_file)->required(), "packed dataset; its test split is evaluated")(
+      "output", po::value(&a.output),
+      "HDF5 file for the results (default: eval.h5 beside the checkpoint)")(
+      "batch-size", po::value(&a.batch_size)->default_value(a.batch_size),
+      "evaluation batch size per rank")(
+      "tta", po::value(&a.tta)->default_value(a.tta),
+      "test-time augmentation: 0 the image, 1 + its mirror, 2 + both shifted one pixel "
+      "diagonally each way with reflect padding (6 passes)")(
+      "collective-timeout", po::value(&a.collective_timeout)->default_value(a.collective_timeout),
+      "end the job when a rank made no progress (an evaluation batch, counted from the start) "
+      "for this many seconds (0 = off), as train's");
   add_device_options(desc, a.device);
   return desc;
 }
@@ -118,11 +124,15 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   po::options_description desc = describe(a);
   if (!parse_options(args, desc, "usage: dptrain eval --checkpoint FILE --data FILE")) return 0;
   if (a.batch_size < 1) throw UsageError("option --batch-size: must be at least 1");
+  if (!(a.collective_timeout >= 0 && a.collective_timeout <= 1e9))
+    throw UsageError("option --collective-timeout: must be in [0, 1e9] seconds");
   validate_device_options(a.device);
   const std::vector<EvalView> views = tta_views(a.tta);
   if (a.output.empty())
     a.output = (std::filesystem::path(a.checkpoint).parent_path() / "eval.h5").string();
 
+  // Watched from here: a rank stuck on its files (a hung file system) ends the job.
+  CollectiveWatchdog watchdog(a.collective_timeout);
   check_same_input_on_all_ranks("--checkpoint", a.checkpoint);
   check_same_input_on_all_ranks("--data", a.data_file);
   check_output(a);
@@ -138,6 +148,7 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   options.normalize = meta.int_or("normalize", 1) != 0;  // as the run trained (older files: on)
   options.augment_on_backend = augments_on_backend("auto", *choice.backend);
   options.views = views;
+  options.on_batch = [&watchdog] { watchdog.beat(); };
   const EvaluationResult result = evaluate(*model, test_set, options, *comm);
   require_finite_loss(result, fmt::format("{} on {}", a.checkpoint, a.data_file));
 

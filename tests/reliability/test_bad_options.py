@@ -168,6 +168,9 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("eval: --output in a missing folder",
                        evaluate + [os.path.join(tmp, "no", "e.h5")], USAGE,
                        ["--output", "does not exist"])
+    check.expect_error("eval: --collective-timeout -1",
+                       evaluate + [os.path.join(tmp, "e.h5"), "--collective-timeout", "-1"], USAGE,
+                       ["--collective-timeout"])
     check.expect_error("eval: --checkpoint names a folder",
                        ["eval", "--checkpoint", tmp, "--data", ten, "--threads", "1"], DATA,
                        [tmp + ": a folder, not an HDF5 file"])
