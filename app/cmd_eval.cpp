@@ -36,19 +36,18 @@ struct EvalArgs {
 
 po::options_description describe(EvalArgs& a) {
   po::options_description desc("dptrain eval options");
-  desc.add_options()("help,h", "print this help")(
-      "checkpoint", po::value(&a.checkpoint)->required(), "checkpoint.h5 written by dptrain train")(
-      "data", po::value(&a.data_file)->required(), "packed dataset; its test split is evaluated")(
-      "output", po::value(&a.output),
-      "HDF5 file for the results (default: eval.h5 beside the checkpoint)")(
-      "batch-size", po::value(&a.batch_size)->default_value(a.batch_size),
-      "evaluation batch size per rank")(
-      "tta", po::value(&a.tta)->default_value(a.tta),
-      "test-time augmentation: 0 the image, 1 + its mirror, 2 + both shifted one pixel "
-      "diagonally each way with reflect padding (6 passes)")(
-      "collective-timeout", po::value(&a.collective_timeout)->default_value(a.collective_timeout),
-      "end the job when a rank made no progress (an evaluation batch, counted from the start) "
-      "for this many seconds (0 = off), as train's");
+  desc.add_options()
+      ("help,h", "print this help")
+      ("checkpoint", po::value(&a.checkpoint)->required(), "checkpoint.h5 written by dptrain train")
+      ("data", po::value(&a.data_file)->required(), "packed dataset; its test split is evaluated")
+      ("output", po::value(&a.output), "HDF5 file for the results (default: eval.h5 beside the checkpoint)")
+      ("batch-size", po::value(&a.batch_size)->default_value(a.batch_size), "evaluation batch size per rank")
+      ("tta", po::value(&a.tta)->default_value(a.tta),
+       "test-time augmentation: 0 the image, 1 + its mirror, 2 + both shifted one pixel "
+       "diagonally each way with reflect padding (6 passes)")
+      ("collective-timeout", po::value(&a.collective_timeout)->default_value(a.collective_timeout),
+       "end the job when a rank made no progress (an evaluation batch, counted from the start) "
+       "for this many seconds (0 = off), as train's");
   add_device_options(desc, a.device);
   return desc;
 }
