@@ -55,6 +55,15 @@ void take_row(const std::vector<float>& rows, int rank, std::vector<float>& into
 // epoch record reads rank 0's, and each rank's own step time only averages its timings), and
 // the samples' loss, correct and sample counts, summed over the old ranks, on rank 0 alone,
 // since the epoch record sums them over the new ranks.
+// Steps done in the checkpoint's current epoch, on this run's steps per epoch: all of them when
+// the checkpoint had done all of its own (a stop after an epoch's last step, its end pending),
+// whatever the count; otherwise its own count (equal steps per epoch, check_position holds).
+int64_t resumed_step_in_epoch(const CheckpointMeta& meta, const std::string& path,
+                              int64_t steps_per_epoch) {
+  const int64_t step_in_epoch = meta_int(meta, "step_in_epoch", path);
+  return step_in_epoch == meta_int(meta, "steps_per_epoch", path) ? steps_per_epoch : step_in_epoch;
+}
+
 EpochTotals regrouped_totals(const std::vector<double>& totals, int64_t saved_world, int rank) {
   EpochTotals mine = EpochTotals::from_array(totals.data());
   mine.loss_sum = 0;
@@ -218,8 +227,10 @@ void TrainingCheckpointer::check_position(const std::string& path,
   // The steps per epoch, ceil(train size / batch) capped by --max-steps-per-epoch, are the
   // same on every world size, so a mid-epoch checkpoint resumes on any number of ranks; with
   // --drop-last they are floor(ceil(size / ranks) / (batch / ranks)), which the world size can
-  // change, and then this refuses.
-  if (step_in_epoch > 0 && !same_steps_per_epoch)
+  // change, and then this refuses, but a checkpoint with its epoch's steps all done (its end
+  // pending) resumes as one at the epoch's end would.
+  const bool steps_all_done = step_in_epoch == meta_int(meta, "steps_per_epoch", path);
+  if (step_in_epoch > 0 && !same_steps_per_epoch && !steps_all_done)
     refuse(path, "steps per epoch", std::to_string(meta_int(meta, "steps_per_epoch", path)),
            std::to_string(identity_.steps_per_epoch) + " (--max-steps-per-epoch changed?)");
   // Past this run's last update (a shorter --epochs, fractional ones included) it would end
@@ -228,7 +239,8 @@ void TrainingCheckpointer::check_position(const std::string& path,
   // epoch reads as a whole epoch done); on others (an epoch boundary), the epochs in this run's.
   const int64_t done = same_steps_per_epoch
                            ? meta_int(meta, "step", path)
-                           : epochs_done * identity_.steps_per_epoch + step_in_epoch;
+                           : epochs_done * identity_.steps_per_epoch +
+                                 resumed_step_in_epoch(meta, path, identity_.steps_per_epoch);
   if (done > identity_.steps_to_run)
     throw UsageError(fmt::format(
         "option --resume: {} is from after {} updates ({} epochs and {} steps), beyond the {} "
@@ -307,7 +319,7 @@ ResumePoint TrainingCheckpointer::load(const std::string& path, EpochTotals& min
 
   ResumePoint point;
   point.epochs_done = meta_int(meta, "epoch", path);
-  point.step_in_epoch = meta_int(meta, "step_in_epoch", path);
+  point.step_in_epoch = resumed_step_in_epoch(meta, path, identity_.steps_per_epoch);
   point.global_step = point.epochs_done * identity_.steps_per_epoch + point.step_in_epoch;
   point.checkpoint_step = meta_int(meta, "step", path);
   if (point.global_step != meta_int(meta, "step", path))

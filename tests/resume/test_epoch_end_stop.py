@@ -1,0 +1,65 @@
+"""A stop after an epoch's last step with --drop-last, resumed on a number of ranks with other
+steps per epoch: 23 samples at global batch 12 take 1 step per epoch on 1 rank (floor(23/12))
+and 2 on 3 ranks (floor(ceil(23/3) / 4)). The stop's checkpoint holds the epoch's steps all
+done and its end pending; it resumes on 3 ranks as an epoch's end does (the epoch's row and
+evaluation first, then epoch 2 from its start), where a checkpoint from inside an epoch is
+refused (its position means nothing with other steps per epoch).
+
+usage: test_epoch_end_stop.py DPTRAIN MPIEXEC"""
+import os
+import sys
+import tempfile
+
+import h5py
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "comm"))
+from checks import check, finish  # noqa: E402
+from tiny_dataset import dptrain_command, run_command, text_attrs, write_tiny_dataset  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from paused_run import stop_at  # noqa: E402
+
+DPTRAIN, MPIEXEC = sys.argv[1], sys.argv[2]
+EXIT_USAGE, EXIT_PREEMPTED = 2, 7
+
+with tempfile.TemporaryDirectory() as tmp:
+    data = os.path.join(tmp, "t23.h5")
+    write_tiny_dataset(data, train=23, test=8)
+    out = os.path.join(tmp, "out")
+    # Options may appear once only: each command gives its --epochs.
+    base = ["train", "--data", data, "--arch", "resnet8", "--batch-size", "12", "--drop-last",
+            "true", "--threads", "1", "--log-every", "1", "--output-dir", out]
+
+    def command(ranks, args, epochs="3"):
+        return dptrain_command(DPTRAIN, MPIEXEC, ranks, base + ["--epochs", epochs] + args)
+
+    code, stdout, stderr = stop_at(command(1, ["--run-name", "end", "--pause-at-step", "1"]), 1)
+    with h5py.File(os.path.join(out, "end", "checkpoint.h5")) as f:
+        a = text_attrs(f)
+        at = (a["epoch"], a["step_in_epoch"], a["steps_per_epoch"], a["trigger"])
+    check(code == EXIT_PREEMPTED and "epoch 1/3 done" not in stdout and at == (0, 1, 1, "signal"),
+          f"stopped at epoch 1's last step on 1 rank: exit {code}, checkpoint (epochs done, "
+          f"steps, steps per epoch, trigger) {at}, before the epoch's end {stderr[-500:]}")
+    code, stdout, stderr = run_command(command(3, ["--run-name", "end", "--resume", "auto"]), 240)
+    lines = [l for l in stdout.splitlines() if l.startswith("epoch ")]
+    check(code == 0 and lines[:1] and lines[0].startswith("epoch 1/3 done")
+          and "epoch 2/3 step 1/2" in stdout and "epoch 1/3 step" not in stdout,
+          f"resumed on 3 ranks (2 steps per epoch): epoch 1's end, then epoch 2 from its start "
+          f"(exit {code}) {lines[:2]} {stderr[-500:]}")
+    with h5py.File(os.path.join(out, "end", "metrics.h5")) as f:
+        epochs = list(f["history/epoch"][()])
+    check(epochs == [1, 2, 3], f"every epoch's row once: {epochs}")
+
+    # From inside an epoch (3 ranks, 2 steps per epoch, checkpointed after step 1): refused on 1.
+    code, _, stderr = run_command(
+        command(3, ["--run-name", "mid", "--checkpoint-every-steps", "1", "--keep-checkpoints",
+                    "2"], epochs="1"), 240)
+    mid = os.path.join(out, "mid", "checkpoint-e0000-s000001.h5")
+    check(code == 0 and os.path.exists(mid), f"a mid-epoch checkpoint on 3 ranks (exit {code})")
+    code, _, stderr = run_command(command(1, ["--run-name", "mid1", "--resume", mid]), 120)
+    check(code == EXIT_USAGE and "steps per epoch" in stderr,
+          f"a checkpoint from inside an epoch resumed with other steps per epoch: refused "
+          f"(exit {code}) {stderr.strip()[-300:]}")
+
+finish()
+print("epoch-end stop passed")
