@@ -3,8 +3,12 @@
 # CIFAR-10 (jobs/baseline_resnet50_cifar10.cfg), on the GPU where one is usable and on the CPU
 # otherwise. CIFAR-10 cannot be downloaded by this script: put the official binary version's
 # folder at data/cifar-10-batches-bin (README "Data"). Without it, the job says so and runs the
-# Fashion-MNIST CPU demo instead (jobs/fashion_mnist_cpu_demo.cfg), which needs no download.
-# Extra arguments are passed to `dptrain train` (e.g. --epochs 1).
+# Fashion-MNIST CPU demo instead (jobs/fashion_mnist_cpu_demo.cfg), which needs no download
+# (data/cifar10.h5 packed already counts as CIFAR-10 there). Run again, it continues the run
+# from its last checkpoint (--resume auto: a stopped or killed run goes on, a finished one is
+# evaluated again); give --overwrite (or --resume none with another --run-name) to start over.
+# Extra arguments are passed to `dptrain train` (e.g. --epochs 1). RANKS (default 1): the
+# number of ranks mpirun starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs/setup.sh
@@ -15,7 +19,7 @@ ranks=${RANKS:-1}
 mpirun_args=(--oversubscribe --bind-to none -np "$ranks")
 [ "$(id -u)" -eq 0 ] && mpirun_args+=(--allow-run-as-root)
 
-if [ -f data/cifar-10-batches-bin/data_batch_1.bin ]; then
+if [ -f data/cifar10.h5 ] || [ -f data/cifar-10-batches-bin/data_batch_1.bin ]; then
   [ -f data/cifar10.h5 ] || "$dptrain" pack --format cifar10 --source data/cifar-10-batches-bin --output data/cifar10.h5
   config=jobs/baseline_resnet50_cifar10.cfg
 else
@@ -23,4 +27,9 @@ else
   [ -f data/fashion-mnist.h5 ] || "$dptrain" pack --format fashion-mnist --source /usr/share/datasets/fashion-mnist --output data/fashion-mnist.h5
   config=jobs/fashion_mnist_cpu_demo.cfg
 fi
-exec mpirun "${mpirun_args[@]}" "$dptrain" train --config "$config" --overwrite "$@"
+# --resume auto unless the arguments say how to start (options may be given once only).
+start=(--resume auto)
+for arg in "$@"; do
+  case "$arg" in --resume | --resume=* | --overwrite | --overwrite=*) start=() ;; esac
+done
+exec mpirun "${mpirun_args[@]}" "$dptrain" train --config "$config" "${start[@]}" "$@"

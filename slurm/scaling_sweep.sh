@@ -6,8 +6,12 @@
 #   sbatch slurm/scaling_sweep.sh
 #   SWEEP="1 2" PER_GPU_BATCH=32 PARTITION=cpu DEVICE=cpu slurm/scaling_sweep.sh
 # Environment: SWEEP (default "1 2 4 8"; sizes above the allocation are skipped),
-# PER_GPU_BATCH (128), RUN_PREFIX (scaling), SWEEP_ARGS (default: one epoch of 200 steps,
-# evaluated once at the end), plus those of slurm/dptrain_srun.sh. On nodes of 4 GPUs:
+# PER_GPU_BATCH (128), RUN_PREFIX (scaling), SWEEP_ARGS (default: two epochs of 48 steps,
+# evaluated once at the end: the same steps on every size, since at 8 x 128 an epoch of
+# CIFAR-10's 50,000 images has 49; `dptrain-report --skip-epochs 1` leaves out the first
+# epoch's start-up; with more GPUs or a larger batch, lower --max-steps-per-epoch to
+# ceil(train images / global batch) of the largest size), plus those of slurm/dptrain_srun.sh.
+# On nodes of 4 GPUs:
 #   sbatch --nodes=2 --ntasks-per-node=4 --gpus-per-node=4 slurm/scaling_sweep.sh
 # GPUs per node, not per task: with --gpus-per-task each task gets its own cgroup with one
 # visible GPU and NCCL cannot reach its peers over P2P/NVLink; every task sees the node's GPUs
@@ -34,7 +38,7 @@ for n in ${SWEEP:-1 2 4 8}; do
     continue
   fi
   RUN_NAME=${RUN_PREFIX:-scaling}-${n}gpu
-  EXTRA_ARGS="--batch-size $((n * ${PER_GPU_BATCH:-128})) ${SWEEP_ARGS:---epochs 1 --max-steps-per-epoch 200 --eval-every 0} $base_extra"
+  EXTRA_ARGS="--batch-size $((n * ${PER_GPU_BATCH:-128})) ${SWEEP_ARGS:---epochs 2 --max-steps-per-epoch 48 --eval-every 0} $base_extra"
   # --exact: the step takes only its own tasks' CPUs, as a separate job would.
   dptrain_srun --ntasks="$n" --exact
   code=$?
