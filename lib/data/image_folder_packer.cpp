@@ -39,15 +39,27 @@ struct DecodeSlot {
   std::exception_ptr fatal;
 };
 
+// The digest of a file that is not an image (skipped with --skip-bad, it still enters the
+// tree's digest), read in blocks rather than whole; none when it cannot be read.
+void digest_streamed(const std::string& path, DecodeSlot& slot) {
+  try {
+    slot.digest = sha256_file(path);
+  } catch (const DataError&) {
+  }
+}
+
 void decode_one(const ImageFile& file, const PackOptions& options, DecodeSlot& slot) {
   // Per-thread buffers for the file and the full-size image, reused from file to file.
   thread_local std::vector<uint8_t> bytes;
   thread_local DecodedImage full;
+  bool not_image = false;
   try {
     // Not read whole unless it starts as an image: a video left in a class folder may not fit
     // in memory.
-    read_whole_file(file.path, bytes, [&file](const std::vector<uint8_t>& start) {
+    read_whole_file(file.path, bytes, [&](const std::vector<uint8_t>& start) {
+      not_image = true;
       require_image_signature(start.data(), start.size(), file.path);
+      not_image = false;
     });
     slot.digest = sha256_hex(bytes.data(), bytes.size());
     decode_image(bytes.data(), bytes.size(), options.channels, file.path, full,
@@ -59,6 +71,7 @@ void decode_one(const ImageFile& file, const PackOptions& options, DecodeSlot& s
   } catch (const DataError& e) {
     slot.image = DecodedImage{};
     slot.error = e.what();
+    if (not_image) digest_streamed(file.path, slot);
   } catch (...) {
     slot.fatal = std::current_exception();
   }

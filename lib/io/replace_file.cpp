@@ -99,7 +99,8 @@ class MadeFolders {
 // the same output, one a killed process left, or a link, which is then neither followed,
 // truncated nor removed.
 void create_exclusively(const std::string& tmp) {
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+  // 0666 less the umask, as the HDF5 library would have created it.
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666));
   if (fd.is_open()) return;
   if (errno == EEXIST)
     throw IoError(

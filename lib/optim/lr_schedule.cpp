@@ -235,8 +235,9 @@ std::unique_ptr<LrSchedule> make_per_step(const LrScheduleSpec& s) {
   int64_t warmup_steps = epochs_to_steps(s.warmup_epochs, s.steps_per_epoch);
   if (s.warmup_epochs > 0 && warmup_steps == 0)
     throw UsageError(fmt::format(
-        "option --warmup-epochs: {} epochs of {} steps round to no step (it takes {} for one)",
-        s.warmup_epochs, s.steps_per_epoch, 0.5 / double(s.steps_per_epoch)));
+        "option --warmup-epochs: {} epochs of {} steps round to no step (one step is 1/{} "
+        "epochs)",
+        s.warmup_epochs, s.steps_per_epoch, s.steps_per_epoch));
   if (warmup_steps > 0) {
     if (!(s.warmup_start_factor > 0 && s.warmup_start_factor <= 1))
       throw UsageError("lr schedule: warm-up start factor must be in (0, 1]");

@@ -44,22 +44,28 @@ std::vector<CheckpointFile> find_checkpoints(const std::string& dir) {
       log::info("warning: skipping {}: {}", entry.path().string(), e.what());
     }
   }
-  // Newest first; between equal steps (checkpoint.h5 is a link to the newest named one) the
-  // order does not matter, but keep it stable for the log.
+  // Newest first. At one step, the later position first: a stop after an epoch's last step
+  // and that epoch's end share the step, and the end is the later. Between equal positions
+  // (checkpoint.h5 is a link to the newest named one) the order does not matter, but keep it
+  // stable for the log.
   std::sort(found.begin(), found.end(), [](const CheckpointFile& a, const CheckpointFile& b) {
     if (a.global_step() != b.global_step()) return a.global_step() > b.global_step();
+    const int64_t epoch_a = a.meta.int_or("epoch", 0), epoch_b = b.meta.int_or("epoch", 0);
+    if (epoch_a != epoch_b) return epoch_a > epoch_b;
     return a.path < b.path;
   });
   return found;
 }
 
 void prune_named_checkpoints(const std::string& dir, int keep) {
-  std::vector<std::pair<int64_t, fs::path>> named;
+  // (step, epochs done): the newest first, as find_checkpoints orders them.
+  std::vector<std::pair<std::pair<int64_t, int64_t>, fs::path>> named;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     std::smatch m;
     const std::string name = entry.path().filename().string();
-    if (std::regex_match(name, m, kNamedCheckpoint)) named.emplace_back(std::stoll(m[2]), entry.path());
+    if (std::regex_match(name, m, kNamedCheckpoint))
+      named.emplace_back(std::pair{std::stoll(m[2]), std::stoll(m[1])}, entry.path());
   }
   std::sort(named.begin(), named.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   for (size_t i = std::max(keep, 0); i < named.size(); ++i) {

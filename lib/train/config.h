@@ -114,7 +114,7 @@ struct TrainConfig : DeviceOptions {
   int64_t stop_after_steps = 0;
   // data parallelism
   std::string comm = "auto";  // auto | nccl | mpi: how gradients are averaged over ranks
-  float bucket_mb = 25.0f;    // gradient bucket size (MiB), as DDP's bucket_cap_mb
+  double bucket_mb = 25.0;    // gradient bucket size (MiB), as DDP's bucket_cap_mb
   bool broadcast_buffers = true;  // rank 0's BN statistics to every rank each step (DDP's default)
   bool sync_bn = false;  // BN batch statistics over every rank (torch's SyncBatchNorm)
   // fault injection for tests (lib/comm/fault_injection.h); 0 = off
@@ -123,7 +123,7 @@ struct TrainConfig : DeviceOptions {
   std::string fail_mode = "error";  // error | kill | stall
   // reliability (lib/train/step_guard.h)
   int max_consecutive_skips = 5;     // non-finite steps in a row before the job stops
-  float collective_timeout = 600;    // seconds without training progress; 0 = no watchdog
+  float collective_timeout = 600;    // seconds without progress; 0 = no watchdog
   int64_t inject_nan_at_step = 0;    // test only: poison one rank's loss gradient; 0 = off
   int inject_nan_rank = 0;
   int64_t inject_nan_steps = 1;

@@ -296,9 +296,10 @@ po::options_description reliability_options(TrainConfig& c) {
        "a step with a non-finite loss or gradient norm on any rank is skipped on all ranks; "
        "stop (exit code 4) after this many in a row")
       ("collective-timeout", po::value(&c.collective_timeout)->default_value(c.collective_timeout),
-       "end the job (exit code 5) when no training step finished for this many seconds: a "
-       "stalled rank or a hung collective (0: never). Must exceed the longest evaluation or "
-       "checkpoint write");
+       "end the job (exit code 5) when a rank made no progress (a training step, an evaluation "
+       "batch; counted from the job's start) for this many seconds: a stalled rank or a hung "
+       "collective (0: never). Must exceed the start-up to the first step's forward pass and "
+       "the longest checkpoint write");
   return reliability;
 }
 

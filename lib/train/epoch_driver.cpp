@@ -78,6 +78,8 @@ StepAgreement EpochDriver::train_step(int64_t epoch, int64_t step, int64_t steps
     totals.loss_sum += double(result.loss) * result.samples;
     totals.correct += result.correct;
     totals.samples += result.samples;
+  } else {
+    totals.skipped += 1;
   }
   totals.steps += 1;
 
@@ -144,7 +146,7 @@ EpochRecord EpochDriver::epoch_record(int64_t epoch, const EpochTotals& totals,
   record.step_time_max = *std::max_element(step_times.begin(), step_times.end());
   record.step_time_min = *std::min_element(step_times.begin(), step_times.end());
   record.time_optimizer = totals.times.optimizer;
-  record.skipped_steps = parts_.guard.take_epoch_skips();
+  record.skipped_steps = totals.skipped;
   evaluate_into(record);
   record.epoch_time = now_seconds() - epoch_start;
   return record;

@@ -77,7 +77,7 @@ void broadcast_state(nn::Model& model, Communicator& comm) {
 }
 
 std::unique_ptr<GradientReducer> make_gradient_reducer(nn::Model& model, Communicator& comm,
-                                                       float bucket_mb) {
+                                                       double bucket_mb) {
   // Under one byte (any positive --bucket-mb is valid): one tensor per bucket, as DDP's
   // bucket_cap_mb gives it.
   const int64_t bytes = std::max<int64_t>(1, static_cast<int64_t>(bucket_mb * 1024 * 1024));

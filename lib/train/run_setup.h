@@ -34,7 +34,7 @@ void apply_whiten_init(const TrainConfig& config, nn::Model& model,
 void broadcast_state(nn::Model& model, Communicator& comm);
 // The bucketed reducer over the model's gradients (--bucket-mb), as DDP's.
 std::unique_ptr<GradientReducer> make_gradient_reducer(nn::Model& model, Communicator& comm,
-                                                       float bucket_mb);
+                                                       double bucket_mb);
 // SGD over `groups` (taken first) and the default group, at --lr until the schedule sets it.
 optim::Optimizer make_optimizer(const TrainConfig& config, nn::Model& model,
                                 std::vector<ParamGroupRule> groups);

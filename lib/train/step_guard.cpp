@@ -30,7 +30,6 @@ bool StepGuard::skip_update(float loss, const Tensor& grads, int64_t epoch, int6
     return false;
   }
   ++consecutive_;
-  ++epoch_skips_;
   log::info(
       "epoch {} step {}: non-finite loss or gradients on {} of {} ranks (rank 0: loss {}, "
       "gradient norm {}); update skipped, {} in a row",
@@ -41,12 +40,6 @@ bool StepGuard::skip_update(float loss, const Tensor& grads, int64_t epoch, int6
         "gradient norm (last at epoch {} step {}); stopping (lower --lr?)",
         consecutive_, epoch, step_in_epoch));
   return true;
-}
-
-int64_t StepGuard::take_epoch_skips() {
-  const int64_t skips = epoch_skips_;
-  epoch_skips_ = 0;
-  return skips;
 }
 
 }  // namespace dp

@@ -5,8 +5,8 @@
 //   gradient norm, and the ranks agree (one allreduce of a flag) to skip the update together
 //   when any of them saw a NaN or Inf. Skipped steps leave the parameters and the momentum
 //   untouched (BatchNorm running statistics of that forward pass do change, as with PyTorch's
-//   GradScaler) and are counted per epoch; after --max-consecutive-skips in a row the job stops
-//   with the numerical exit code.
+//   GradScaler) and are counted per epoch by the epoch driver (checkpoints keep the count);
+//   after --max-consecutive-skips in a row the job stops with the numerical exit code.
 #pragma once
 
 #include <cstdint>
@@ -36,8 +36,6 @@ class StepGuard {
   // After the gradients are averaged, before the update: true when the ranks agreed to skip
   // it. Throws NumericalError (on every rank alike) after too many skips in a row.
   bool skip_update(float loss, const Tensor& grads, int64_t epoch, int64_t step_in_epoch);
-  // Steps skipped since the last call (one epoch's count).
-  int64_t take_epoch_skips();
 
  private:
   StepGuardOptions options_;
@@ -45,7 +43,6 @@ class StepGuard {
   Communicator& comm_;
   CollectiveWatchdog& watchdog_;
   int consecutive_ = 0;
-  int64_t epoch_skips_ = 0;
 };
 
 }  // namespace dp

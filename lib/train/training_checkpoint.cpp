@@ -158,7 +158,9 @@ void TrainingCheckpointer::save(const std::string& path, const ResumePoint& poin
       sections.train_state_f32.push_back(
           {"lookahead_buffers_by_rank", {world, buffer_count_}, lookahead_by_rank.data()});
     sections.train_state_f64.push_back({"epoch_totals", {world, EpochTotals::kFields}, all_totals.data()});
-    save_checkpoint(path, sections, checkpoint_meta(point, world, trigger));
+    CheckpointMeta meta = checkpoint_meta(point, world, trigger);
+    meta.ints["epoch_skipped_steps"] = mine.skipped;
+    save_checkpoint(path, sections, meta);
   }
   // Nobody leaves before the file is in place: a rank that exits right after a preemption
   // checkpoint would otherwise make mpirun kill rank 0 mid-write.
@@ -315,6 +317,7 @@ ResumePoint TrainingCheckpointer::load(const std::string& path, EpochTotals& min
     // regrouped.
     mine = regrouped_totals(totals, saved_world, comm_.rank());
   }
+  mine.skipped = meta.int_or("epoch_skipped_steps", 0);  // older files: none recorded
   state_.copy_from_host();
 
   ResumePoint point;

@@ -30,6 +30,9 @@ struct EpochTotals {
   PhaseTimes times;
   double comm_hidden = 0;  // part of times.comm overlapped with backward
   double elapsed = 0;      // wall time of the epoch spent before a resume
+  // Steps whose update the ranks agreed to skip (the same count on every rank): kept in the
+  // checkpoint's "epoch_skipped_steps" attribute, not in the per-rank array below.
+  int64_t skipped = 0;
 
   // As doubles (exact: the counts stay far below 2^53), for the checkpoint.
   static constexpr int kFields = 11;

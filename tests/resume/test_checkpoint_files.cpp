@@ -18,10 +18,11 @@
 namespace dp {
 namespace {
 
-void write_checkpoint(const std::string& path, int64_t step) {
+void write_checkpoint(const std::string& path, int64_t step, int64_t epochs_done = 0) {
   std::vector<float> w = {float(step)};
   CheckpointMeta meta;
   meta.ints["step"] = step;
+  meta.ints["epoch"] = epochs_done;
   save_checkpoint(path, {{{"w", {1}, w.data()}}, {}, {}, {}, {}}, meta);
 }
 
@@ -64,6 +65,22 @@ TEST(CheckpointFiles, PruneKeepsTheNewestK) {
   EXPECT_TRUE(std::filesystem::exists(dir.file(named_checkpoint_file(0, 15))));
   EXPECT_TRUE(std::filesystem::exists(dir.file(named_checkpoint_file(0, 20))));
   EXPECT_TRUE(std::filesystem::exists(dir.file("checkpoint.h5")));
+}
+
+// A stop after epoch 1's last step (7) and epoch 1's end share step 7: the end is the newer,
+// chosen by --resume auto and kept by pruning, whatever the names' order.
+TEST(CheckpointFiles, AtOneStepTheEpochsEndIsNewerThanItsLastStep) {
+  testing::TempDir dir;
+  write_checkpoint(dir.file(named_checkpoint_file(0, 4)), 4, 0);
+  write_checkpoint(dir.file(named_checkpoint_file(0, 7)), 7, 0);
+  write_checkpoint(dir.file(named_checkpoint_file(1, 7)), 7, 1);
+  const auto found = find_checkpoints(dir.path().string());
+  ASSERT_EQ(found.size(), 3u);
+  EXPECT_EQ(found[0].path, dir.file(named_checkpoint_file(1, 7)));
+  prune_named_checkpoints(dir.path().string(), 1);
+  EXPECT_TRUE(std::filesystem::exists(dir.file(named_checkpoint_file(1, 7))));
+  EXPECT_FALSE(std::filesystem::exists(dir.file(named_checkpoint_file(0, 7))));
+  EXPECT_FALSE(std::filesystem::exists(dir.file(named_checkpoint_file(0, 4))));
 }
 
 TEST(CheckpointFiles, PublishReplacesTheLatestAtomically) {

@@ -3,7 +3,8 @@ steps per epoch: 23 samples at global batch 12 take 1 step per epoch on 1 rank (
 and 2 on 3 ranks (floor(ceil(23/3) / 4)). The stop's checkpoint holds the epoch's steps all
 done and its end pending; it resumes on 3 ranks as an epoch's end does (the epoch's row and
 evaluation first, then epoch 2 from its start), where a checkpoint from inside an epoch is
-refused (its position means nothing with other steps per epoch).
+refused (its position means nothing with other steps per epoch). Also: the epoch's count of
+skipped (NaN) updates survives such a stop.
 
 usage: test_epoch_end_stop.py DPTRAIN MPIEXEC"""
 import os
@@ -27,11 +28,12 @@ with tempfile.TemporaryDirectory() as tmp:
     write_tiny_dataset(data, train=23, test=8)
     out = os.path.join(tmp, "out")
     # Options may appear once only: each command gives its --epochs.
-    base = ["train", "--data", data, "--arch", "resnet8", "--batch-size", "12", "--drop-last",
-            "true", "--threads", "1", "--log-every", "1", "--output-dir", out]
+    base = ["train", "--data", data, "--arch", "resnet8", "--batch-size", "12", "--threads", "1",
+            "--log-every", "1", "--output-dir", out]
 
-    def command(ranks, args, epochs="3"):
-        return dptrain_command(DPTRAIN, MPIEXEC, ranks, base + ["--epochs", epochs] + args)
+    def command(ranks, args, epochs="3", drop_last="true"):
+        return dptrain_command(DPTRAIN, MPIEXEC, ranks,
+                               base + ["--epochs", epochs, "--drop-last", drop_last] + args)
 
     code, stdout, stderr = stop_at(command(1, ["--run-name", "end", "--pause-at-step", "1"]), 1)
     with h5py.File(os.path.join(out, "end", "checkpoint.h5")) as f:
@@ -60,6 +62,24 @@ with tempfile.TemporaryDirectory() as tmp:
     check(code == EXIT_USAGE and "steps per epoch" in stderr,
           f"a checkpoint from inside an epoch resumed with other steps per epoch: refused "
           f"(exit {code}) {stderr.strip()[-300:]}")
+
+    # The epoch's skipped updates survive the stop: without --drop-last an epoch has 2 steps;
+    # a NaN injected at step 1, a stop at step 2 (epoch 1's last), resumed: /history's
+    # skipped_steps as the uninterrupted run's.
+    nan = ["--inject-nan-at-step", "1"]
+    code, _, stderr = run_command(command(1, nan + ["--run-name", "nan"], drop_last="false"))
+    code2, _, _ = stop_at(command(1, nan + ["--run-name", "nan-stop", "--pause-at-step", "2"],
+                                  drop_last="false"), 2)
+    code3, _, stderr3 = run_command(
+        command(1, nan + ["--run-name", "nan-stop", "--resume", "auto"], drop_last="false"))
+    skipped = []
+    for run in ("nan", "nan-stop"):
+        with h5py.File(os.path.join(out, run, "metrics.h5")) as f:
+            skipped.append(list(f["history/skipped_steps"][()]))
+    check((code, code2, code3) == (0, EXIT_PREEMPTED, 0) and skipped[0] == [1, 0, 0]
+          and skipped[1] == skipped[0],
+          f"skipped updates through a stop at an epoch's last step: uninterrupted {skipped[0]}, "
+          f"stopped and resumed {skipped[1]} (exits {code}, {code2}, {code3}) {stderr3[-300:]}")
 
 finish()
 print("epoch-end stop passed")
