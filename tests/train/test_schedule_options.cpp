@@ -104,7 +104,8 @@ TEST(ScheduleOptions, MilestonesPastTheRunsEndAreNeverReached) {
   }
 }
 
-// The README's quick start (the baseline with --epochs 2) and the scaling sweep (--epochs 1).
+// The README's quick start (the baseline with --epochs 2), the scaling sweep (--epochs 2) and
+// shorter runs (--epochs 1).
 TEST(ScheduleOptions, TheBaselineConfigsParseShortened) {
   for (const char* name : {"baseline_resnet50_cifar10.cfg", "baseline_resnet50_cifar10_2gpu.cfg"})
     for (const char* epochs : {"1", "2"}) {
