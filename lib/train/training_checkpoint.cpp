@@ -50,11 +50,6 @@ void take_row(const std::vector<float>& rows, int rank, std::vector<float>& into
   std::copy(first, first + static_cast<std::ptrdiff_t>(into.size()), into.begin());
 }
 
-// This rank's share of the epoch sums of `saved_world` old ranks (rows of `totals`), resumed on
-// another number of ranks: rank 0's timings, step count and elapsed time for every rank (the
-// epoch record reads rank 0's, and each rank's own step time only averages its timings), and
-// the samples' loss, correct and sample counts, summed over the old ranks, on rank 0 alone,
-// since the epoch record sums them over the new ranks.
 // Steps done in the checkpoint's current epoch, on this run's steps per epoch: all of them when
 // the checkpoint had done all of its own (a stop after an epoch's last step, its end pending),
 // whatever the count; otherwise its own count (equal steps per epoch, check_position holds).
@@ -64,6 +59,11 @@ int64_t resumed_step_in_epoch(const CheckpointMeta& meta, const std::string& pat
   return step_in_epoch == meta_int(meta, "steps_per_epoch", path) ? steps_per_epoch : step_in_epoch;
 }
 
+// This rank's share of the epoch sums of `saved_world` old ranks (rows of `totals`), resumed on
+// another number of ranks: rank 0's timings, step count and elapsed time for every rank (the
+// epoch record reads rank 0's, and each rank's own step time only averages its timings), and
+// the samples' loss, correct and sample counts, summed over the old ranks, on rank 0 alone,
+// since the epoch record sums them over the new ranks.
 EpochTotals regrouped_totals(const std::vector<double>& totals, int64_t saved_world, int rank) {
   EpochTotals mine = EpochTotals::from_array(totals.data());
   mine.loss_sum = 0;
