@@ -1,5 +1,7 @@
 #include "core/log.h"
 
+#include "core/utf8.h"
+
 namespace dp::log {
 
 static int g_rank = 0;
@@ -20,18 +22,21 @@ void write_info(const std::string& line) {
 }
 
 namespace {
-// An error is one line whatever it quotes: a newline or other control character in a file
-// name or a user's string is shown escaped (\n, \x1b).
+// An error is one line of UTF-8 text whatever it quotes: a newline or other control character
+// in a file name or a user's string, or a byte that is not part of well-formed UTF-8 (a file
+// name in another encoding), is shown escaped (\n, \x1b, \xe9).
 std::string one_line(const std::string& text) {
   std::string out;
-  for (const char ch : text) {
-    const auto byte = static_cast<unsigned char>(ch);
-    if (ch == '\n')
+  for (size_t i = 0; i < text.size();) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    const size_t n = utf8::sequence_length(text, i);
+    if (byte == '\n')
       out += "\\n";
-    else if (byte < 0x20 || byte == 0x7f)
+    else if (n == 0 || byte < 0x20 || byte == 0x7f)
       out += fmt::format("\\x{:02x}", byte);
     else
-      out += ch;
+      out.append(text, i, n);
+    i += n == 0 ? 1 : n;
   }
   return out;
 }

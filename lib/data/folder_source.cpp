@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/utf8.h"
 
 namespace dp::data {
 namespace {
@@ -13,46 +14,6 @@ namespace {
 namespace fs = std::filesystem;
 
 bool hidden(const fs::path& p) { return p.filename().string().rfind('.', 0) == 0; }
-
-// The continuation bytes a UTF-8 lead byte announces; -1 for a byte that leads nothing.
-int continuation_bytes(unsigned char lead) {
-  if (lead < 0x80) return 0;
-  if ((lead >> 5) == 0x6) return 1;
-  if ((lead >> 4) == 0xe) return 2;
-  if ((lead >> 3) == 0x1e) return 3;
-  return -1;
-}
-
-// Whether `s` is well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or code points
-// past U+10FFFF). Class names are stored as UTF-8 text, which h5py decodes; their byte order
-// is then their code points' order, as ImageFolder sorts them.
-bool valid_utf8(const std::string& s) {
-  static constexpr uint32_t kLeast[4] = {0, 0x80, 0x800, 0x10000};  // no overlong forms
-  for (size_t i = 0; i < s.size();) {
-    const auto lead = static_cast<unsigned char>(s[i]);
-    const int extra = continuation_bytes(lead);
-    if (extra < 0 || s.size() - i <= size_t(extra)) return false;
-    uint32_t code = extra == 0 ? lead : lead & (0x7f >> (extra + 1));  // the lead's payload bits
-    for (int k = 1; k <= extra; ++k) {
-      const auto c = static_cast<unsigned char>(s[i + k]);
-      if ((c >> 6) != 0x2) return false;
-      code = (code << 6) | (c & 0x3f);
-    }
-    if (code < kLeast[extra] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return false;
-    i += extra + 1;
-  }
-  return true;
-}
-
-// `s` with every byte outside printable ASCII as \xNN, for a message.
-std::string escaped(const std::string& s) {
-  std::string out;
-  for (const char ch : s) {
-    const auto b = static_cast<unsigned char>(ch);
-    out += b >= 0x20 && b < 0x7f ? std::string(1, ch) : fmt::format("\\x{:02x}", b);
-  }
-  return out;
-}
 
 // Sorted names of the visible entries of `dir`; refuses files beside class folders.
 std::vector<std::string> class_folders(const fs::path& dir, const std::string& shown) {
@@ -66,11 +27,13 @@ std::vector<std::string> class_folders(const fs::path& dir, const std::string& s
                                   "folder of images)",
                                   shown, entry.path().filename().string()));
     const std::string name = entry.path().filename().string();
-    if (!valid_utf8(name))
+    // Class names are stored as UTF-8 text, which h5py decodes; their byte order is then
+    // their code points' order, as ImageFolder sorts them. (The error line escapes the bytes.)
+    if (!utf8::valid(name))
       throw DataError(
           fmt::format("{}/{}: a class folder whose name is not UTF-8 (class names "
                       "are stored as UTF-8 text); rename it",
-                      shown, escaped(name)));
+                      shown, name));
     names.push_back(name);
   }
   if (ec) throw DataError(fmt::format("{}: cannot list: {}", shown, ec.message()));

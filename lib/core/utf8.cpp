@@ -1,0 +1,43 @@
+#include "core/utf8.h"
+
+#include <cstdint>
+
+namespace dp::utf8 {
+namespace {
+
+// The continuation bytes a lead byte announces; -1 for a byte that leads nothing.
+int continuation_bytes(unsigned char lead) {
+  if (lead < 0x80) return 0;
+  if ((lead >> 5) == 0x6) return 1;
+  if ((lead >> 4) == 0xe) return 2;
+  if ((lead >> 3) == 0x1e) return 3;
+  return -1;
+}
+
+}  // namespace
+
+size_t sequence_length(const std::string& s, size_t i) {
+  static constexpr uint32_t kLeast[4] = {0, 0x80, 0x800, 0x10000};  // no overlong forms
+  const auto lead = static_cast<unsigned char>(s[i]);
+  const int extra = continuation_bytes(lead);
+  if (extra < 0 || s.size() - i <= size_t(extra)) return 0;
+  uint32_t code = extra == 0 ? lead : lead & (0x7f >> (extra + 1));  // the lead's payload bits
+  for (int k = 1; k <= extra; ++k) {
+    const auto c = static_cast<unsigned char>(s[i + k]);
+    if ((c >> 6) != 0x2) return 0;
+    code = (code << 6) | (c & 0x3f);
+  }
+  if (code < kLeast[extra] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return 0;
+  return size_t(extra) + 1;
+}
+
+bool valid(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = sequence_length(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+}  // namespace dp::utf8
