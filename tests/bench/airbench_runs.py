@@ -11,8 +11,8 @@ Time to accuracy is each run's training plus its final evaluation, the dataset a
 loaded, as each side clocks it: dptrain's sum of /history/epoch_time (its last epoch holds the
 TTA evaluation; the whitening set-up before epoch 1 and the files written between epochs are
 outside it), the peer's train_s + eval_s (its clock starts after its whitening set-up too,
-since 2026-12-05; its JSON holds that as whiten_s; it writes nothing). A compiled peer's first run pays the compilation, so its median is the
-steady figure. The ratio lines divide each peer mode's median by dptrain's. Run with a python3
+since 2026-12-05; its JSON holds that as whiten_s; it writes nothing). A compiled peer's first
+run pays the compilation, so its median is the steady figure. The ratio lines divide each peer mode's median by dptrain's. Run with a python3
 that has h5py and numpy (Debian's /usr/bin/python3 here)."""
 import argparse
 import glob
