@@ -95,7 +95,8 @@ StepAgreement EpochDriver::train_step(int64_t epoch, int64_t step, int64_t steps
 bool EpochDriver::between_steps(int64_t epoch, int64_t step, const StepAgreement& agreed,
                                 EpochTotals& totals, double epoch_start) {
   totals.elapsed = now_seconds() - epoch_start;
-  const ResumePoint point{epoch - 1, step + 1, global_step_, global_step_};
+  const ResumePoint point{epoch - 1, step + 1, global_step_, global_step_,
+                          parts_.guard.consecutive_skips()};
   const std::string trigger = agreed.stop ? "signal" : agreed.checkpoint_due ? "minutes" : "steps";
   const double pause_start = now_seconds();
   parts_.checkpoints.save(point, totals, trigger);
@@ -107,7 +108,7 @@ bool EpochDriver::between_steps(int64_t epoch, int64_t step, const StepAgreement
 
 bool EpochDriver::end_epoch(int64_t epoch, bool checkpoint_due, bool stop_requested) {
   const bool stop = agree_on_stop(parts_.comm, stop_requested || parts_.signal.received() != 0);
-  const ResumePoint point{epoch, 0, global_step_, global_step_};
+  const ResumePoint point{epoch, 0, global_step_, global_step_, parts_.guard.consecutive_skips()};
   if (parts_.checkpoints.policy().epoch_due(epoch, last_epoch(epoch)) || checkpoint_due || stop)
     parts_.checkpoints.save(point, EpochTotals{}, stop ? "signal" : "epoch");
   if (!stop || last_epoch(epoch)) return true;

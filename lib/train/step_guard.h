@@ -6,7 +6,8 @@
 //   when any of them saw a NaN or Inf. Skipped steps leave the parameters and the momentum
 //   untouched (BatchNorm running statistics of that forward pass do change, as with PyTorch's
 //   GradScaler) and are counted per epoch by the epoch driver (checkpoints keep the count);
-//   after --max-consecutive-skips in a row the job stops with the numerical exit code.
+//   after --max-consecutive-skips in a row the job stops with the numerical exit code (the
+//   run of skips so far is kept in checkpoints too, so a resume goes on counting it).
 #pragma once
 
 #include <cstdint>
@@ -36,13 +37,16 @@ class StepGuard {
   // After the gradients are averaged, before the update: true when the ranks agreed to skip
   // it. Throws NumericalError (on every rank alike) after too many skips in a row.
   bool skip_update(float loss, const Tensor& grads, int64_t epoch, int64_t step_in_epoch);
+  // Updates skipped in a row up to now: for a checkpoint, and restored from one on resume.
+  int64_t consecutive_skips() const { return consecutive_; }
+  void resume_consecutive_skips(int64_t skips) { consecutive_ = skips; }
 
  private:
   StepGuardOptions options_;
   Backend& backend_;
   Communicator& comm_;
   CollectiveWatchdog& watchdog_;
-  int consecutive_ = 0;
+  int64_t consecutive_ = 0;
 };
 
 }  // namespace dp

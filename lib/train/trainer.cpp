@@ -174,6 +174,7 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
     point = checkpointer_.load(path, resumed_totals);
     // Steps done (NaN-skipped ones included): past the first, SGD's first-update rule is spent.
     optimizer_.set_updates(point.global_step);
+    guard_.resume_consecutive_skips(point.consecutive_skips);
     log::info("resumed from {}: {} epochs and {} steps of epoch {} done ({} updates)", path,
               point.epochs_done, point.step_in_epoch, point.epochs_done + 1, point.global_step);
   }

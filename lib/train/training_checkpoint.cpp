@@ -121,6 +121,7 @@ CheckpointMeta TrainingCheckpointer::checkpoint_meta(const ResumePoint& point, i
                {"sync_bn", identity_.sync_bn ? 1 : 0},
                {"normalize", identity_.normalize ? 1 : 0},
                {"stop_after_steps", identity_.stop_after_steps},
+               {"consecutive_skipped_steps", point.consecutive_skips},
                {"lookahead_every", identity_.lookahead_every}};
   meta.strings = {{"arch", identity_.arch},
                   {"shortcut", identity_.shortcut},
@@ -325,6 +326,7 @@ ResumePoint TrainingCheckpointer::load(const std::string& path, EpochTotals& min
   point.step_in_epoch = resumed_step_in_epoch(meta, path, identity_.steps_per_epoch);
   point.global_step = point.epochs_done * identity_.steps_per_epoch + point.step_in_epoch;
   point.checkpoint_step = meta_int(meta, "step", path);
+  point.consecutive_skips = meta.int_or("consecutive_skipped_steps", 0);  // older files: none
   if (point.global_step != meta_int(meta, "step", path))
     log::info("note: this run takes {} steps per epoch; the checkpoint's {} updates count as {} "
               "for the learning-rate schedule", identity_.steps_per_epoch,

@@ -20,6 +20,9 @@ struct ResumePoint {
   // The checkpoint's own count of updates (/steps rows up to it are kept on resume); differs
   // from global_step only when the steps per epoch changed with the world size.
   int64_t checkpoint_step = 0;
+  // Updates skipped in a row (NaN steps) up to this point: --max-consecutive-skips counts on
+  // from it after a resume.
+  int64_t consecutive_skips = 0;
   bool at_epoch_boundary() const { return step_in_epoch == 0; }
 };
 

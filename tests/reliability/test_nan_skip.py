@@ -2,7 +2,7 @@
 every rank skip that update together (parameters and momentum exactly those after step 2),
 count it in metrics.h5's /history/skipped_steps, and the run must finish normally; NaNs at
 every step from step 2 on must stop the job after --max-consecutive-skips steps with exit
-code 4 (numerical). A checkpoint whose classifier bias holds a NaN is not evaluated as if its
+code 4 (numerical), counted on across a checkpoint and resume. A checkpoint whose classifier bias holds a NaN is not evaluated as if its
 NaN logits were predictions: `dptrain eval` exits 4 on both ranks naming it, and writes no
 eval file; resumed for another epoch, its skipped steps are followed by an evaluation that
 stops the run (exit 4) after writing the epoch's metrics row and before its checkpoint, the
@@ -101,6 +101,22 @@ with tempfile.TemporaryDirectory() as tmp:
                              "--inject-nan-steps", "100", "--max-consecutive-skips", "3"),
                        EXIT["numerical"],
                        ["--max-consecutive-skips", "3 training steps in a row", "epoch 1 step 4"],
+                       ranks=2, limit=90, one_line=False)
+
+    # The run of skips goes on through a checkpoint: two skipped at epoch 1's end, the third
+    # (the resumed run's first step) stops the job, as it would have without the resume.
+    nan_on = ["--inject-nan-at-step", "2", "--inject-nan-rank", "0", "--inject-nan-steps", "100",
+              "--max-consecutive-skips", "3"]
+    code, err, _, took = check.run(train("carried", 3, *nan_on), ranks=2, limit=90)
+    check.record(code == 0, "two skips in a row at an epoch's end: the run finishes",
+                 f"exit {code} in {took:.1f} s {err.strip()[-300:]}")
+    with h5py.File(os.path.join(out, "carried", "checkpoint.h5"), "r") as f:
+        carried = int(f.attrs["consecutive_skipped_steps"])
+    check.record(carried == 2, "the checkpoint keeps the run of skips", f"{carried}")
+    resume = train("carried", 3, "--resume", "auto", *nan_on)
+    resume[resume.index("--epochs") + 1] = "2"
+    check.expect_error("the resumed run counts on from the checkpoint's skips", resume,
+                       EXIT["numerical"], ["3 training steps in a row", "epoch 2 step 1"],
                        ranks=2, limit=90, one_line=False)
 
 check.finish()
