@@ -1,5 +1,6 @@
 // Shared command-line parsing for the small subcommands: Boost.Program_options errors become
-// UsageError (exit code 2) naming the option; --help prints the description.
+// UsageError (exit code 2) naming the option, as does a stray word; --help prints the
+// description.
 #pragma once
 
 #include <boost/program_options.hpp>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "train/command_line.h"
 
 namespace dp {
 
@@ -20,7 +22,7 @@ inline bool parse_options(const std::vector<std::string>& args,
   namespace po = boost::program_options;
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(args).options(desc).run(), vm);
+    po::store(parse_command_line(args, desc), vm);
     if (vm.count("help")) {
       std::cout << usage << "\n" << desc << "\n";
       return false;

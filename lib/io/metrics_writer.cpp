@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "io/durable_file.h"
+#include "io/file_verify.h"
 #include "io/hdf5.h"
 
 namespace dp {
@@ -160,6 +161,13 @@ std::unique_ptr<MetricsWriter> MetricsWriter::reopen(
     const std::string& path, int64_t epochs, int64_t steps,
     const std::map<std::string, std::string>& resume_info,
     const std::map<std::string, std::string>& config) {
+  // Checked whole before anything is written: a damaged row would otherwise surface only
+  // when written after, an epoch later, and the damaged file would be rewritten meanwhile.
+  if (const FileVerification check = verify_file(path); !check.ok)
+    throw DataError(
+        fmt::format("{}; a resume cannot continue it (or start the run again with "
+                    "--resume none --overwrite)",
+                    check.problem));
   std::unique_ptr<MetricsWriter> writer(new MetricsWriter(path));
   h5::File& file = *writer->file_;
   if (!file.has_attribute("format") || file.string_attribute("format") != "dptrain-metrics" ||
@@ -168,6 +176,14 @@ std::unique_ptr<MetricsWriter> MetricsWriter::reopen(
   h5::Group history = file.group("history");
   create_fields(history, kHistoryFields, 64);  // files from before a field existed
   truncate_fields(history, kHistoryFields, "epoch", epochs);
+  // Every epoch of the checkpoint has its row (written before the epoch's checkpoint); fewer
+  // mean the file records another branch of the run, whose rows it would join.
+  if (const int64_t rows = int64_t(history.dataset("epoch").dims().at(0)); rows != epochs)
+    throw DataError(fmt::format(
+        "{}: its /history holds {} epochs up to the checkpoint's position, which has {} done: "
+        "the file records another branch of the run; resume from the checkpoint it belongs "
+        "to, or start the run again with --resume none --overwrite",
+        path, rows, epochs));
   h5::Group step_group = file.require_group("steps");
   create_fields(step_group, kStepFields, 1024);
   truncate_fields(step_group, kStepFields, "step", steps);

@@ -31,7 +31,8 @@ std::string named_checkpoint_file(int64_t epochs_done, int64_t global_step) {
   return fmt::format("checkpoint-e{:04d}-s{:06d}.h5", epochs_done, global_step);
 }
 
-std::vector<CheckpointFile> find_checkpoints(const std::string& dir) {
+std::vector<CheckpointFile> find_checkpoints(const std::string& dir,
+                                             std::vector<std::string>* unreadable) {
   std::vector<CheckpointFile> found;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return found;
@@ -42,6 +43,7 @@ std::vector<CheckpointFile> find_checkpoints(const std::string& dir) {
       found.push_back({entry.path().string(), read_checkpoint_meta(entry.path().string())});
     } catch (const Error& e) {
       log::info("warning: skipping {}: {}", entry.path().string(), e.what());
+      if (unreadable) unreadable->push_back(entry.path().string());
     }
   }
   // Newest first. At one step, the later position first: a stop after an epoch's last step
@@ -55,6 +57,16 @@ std::vector<CheckpointFile> find_checkpoints(const std::string& dir) {
     return a.path < b.path;
   });
   return found;
+}
+
+std::vector<std::string> checkpoints_after(const std::string& dir, int64_t global_step,
+                                           int64_t epochs_done) {
+  std::vector<std::string> after;
+  for (const CheckpointFile& file : find_checkpoints(dir))
+    if (std::pair{file.global_step(), file.meta.int_or("epoch", 0)} >
+        std::pair{global_step, epochs_done})
+      after.push_back(file.path);
+  return after;
 }
 
 void prune_named_checkpoints(const std::string& dir, int keep) {
@@ -87,14 +99,17 @@ void remove_checkpoints(const std::string& dir) {
 }
 
 std::string newest_verified_checkpoint(const std::string& dir) {
+  // A checkpoint that does not even open (a damaged header, a truncated file) is as corrupted
+  // as one whose checksums fail; its position is unknown, so it counts against none.
   std::vector<std::string> skipped;
-  for (const auto& candidate : find_checkpoints(dir)) {
+  for (const auto& candidate : find_checkpoints(dir, &skipped)) {
     const FileVerification check = verify_file(candidate.path);
     if (check.ok) {
       if (!skipped.empty())
-        log::info("warning: --resume auto: resuming from {}, the newest checkpoint that passed "
-                  "verification ({} newer skipped as corrupted)",
-                  candidate.path, skipped.size());
+        log::info(
+            "warning: --resume auto: resuming from {}, the newest checkpoint that passed "
+            "verification ({} skipped as corrupted)",
+            candidate.path, skipped.size());
       return candidate.path;
     }
     // checkpoint.h5 and the newest named checkpoint are one file: both are skipped.

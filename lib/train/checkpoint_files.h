@@ -20,10 +20,16 @@ struct CheckpointFile {
 // "checkpoint-e0003-s001234.h5"
 std::string named_checkpoint_file(int64_t epochs_done, int64_t global_step);
 
-// Every readable checkpoint in `dir`, newest (most steps) first. A file that does not read as
-// a checkpoint is skipped with a warning; "*.tmp" files (a save that did not finish) are
-// never considered.
-std::vector<CheckpointFile> find_checkpoints(const std::string& dir);
+// Every readable checkpoint in `dir`, newest (most steps) first. A file named as a checkpoint
+// that does not read as one is skipped with a warning and its path added to `unreadable` (if
+// given); "*.tmp" files (a save that did not finish) are never considered.
+std::vector<CheckpointFile> find_checkpoints(const std::string& dir,
+                                             std::vector<std::string>* unreadable = nullptr);
+
+// The checkpoints of `dir` past the position (optimizer steps, then finished epochs) of one a
+// run resumes from: what an explicit --resume of an older checkpoint leaves behind.
+std::vector<std::string> checkpoints_after(const std::string& dir, int64_t global_step,
+                                           int64_t epochs_done);
 
 // Deletes the named checkpoints of `dir` beyond the `keep` newest.
 void prune_named_checkpoints(const std::string& dir, int keep);
@@ -34,8 +40,9 @@ void prune_named_checkpoints(const std::string& dir, int keep);
 void remove_checkpoints(const std::string& dir);
 
 // The newest checkpoint of `dir` whose every byte passes verification (io/file_verify.h), or
-// "" when there is none. A corrupted one is skipped with a warning naming it and the problem;
-// when every checkpoint is corrupted, a DataError says so (no silent start from scratch).
+// "" when there is none. A corrupted one (or one that does not open) is skipped with a warning
+// naming it and the problem; when every checkpoint is, a DataError says so (no silent start
+// from scratch).
 std::string newest_verified_checkpoint(const std::string& dir);
 
 // --resume none|auto|PATH: throws UsageError naming the option when PATH is not a file. Option

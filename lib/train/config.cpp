@@ -4,6 +4,8 @@
 // metrics.h5 records.
 #include "train/config.h"
 
+#include <fmt/ranges.h>
+
 #include <boost/program_options.hpp>
 #include <charconv>
 #include <cmath>
@@ -13,9 +15,8 @@
 #include <set>
 #include <sstream>
 
-#include <fmt/ranges.h>
-
 #include "core/error.h"
+#include "train/command_line.h"
 #include "train/config_parts.h"
 
 namespace po = boost::program_options;
@@ -155,7 +156,7 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& confi
   po::variables_map vm;
   std::set<std::string> on_command_line;
   try {
-    po::store(po::command_line_parser(args).options(options).run(), vm);
+    po::store(parse_command_line(args, options), vm);
     on_command_line = given_options(vm);
     if (vm.count("help")) {
       std::cout << "usage: dptrain train --data FILE [options]\n" << options << "\n";

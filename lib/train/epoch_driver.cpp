@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include "core/error.h"
@@ -38,7 +40,8 @@ bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals total
         agreed.checkpoint_due || parts_.checkpoints.policy().steps_due(global_step_);
     // The epoch's end writes a due checkpoint after its metrics row. A stop is not kept
     // waiting for the evaluation (it may not end before the job is killed): it checkpoints
-    // now, and the resumed run evaluates. After the run's last step a stop lets the run finish.
+    // now, and the resumed run evaluates; so does a stop during the evaluation (below). After
+    // the run's last step a stop lets the run finish.
     if (step + 1 == steps && !(agreed.stop && !last_epoch(epoch))) {
       checkpoint_at_end = timed_or_counted;
       stop_at_end = agreed.stop;
@@ -48,7 +51,13 @@ bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals total
     }
   }
   const double pause_start = now_seconds();  // the epoch's last line was just written
-  const EpochRecord record = epoch_record(epoch, totals, epoch_start);
+  EpochRecord record = epoch_record(epoch, totals, epoch_start);
+  if (!evaluate_into(record)) {  // abandoned for a stop: checkpoint with the epoch's end pending
+    StepAgreement stop;
+    stop.stop = true;
+    return between_steps(epoch, steps - 1, stop, totals, epoch_start);
+  }
+  record.epoch_time = now_seconds() - epoch_start;
   log::info("{}", progress_.epoch_summary(record, evaluated_ == epoch));
   if (parts_.metrics) parts_.metrics->append_epoch(record);
   // After the epoch's row is written (the barrier: rank 0 has written it before any rank
@@ -148,17 +157,21 @@ EpochRecord EpochDriver::epoch_record(int64_t epoch, const EpochTotals& totals,
   record.step_time_min = *std::min_element(step_times.begin(), step_times.end());
   record.time_optimizer = totals.times.optimizer;
   record.skipped_steps = totals.skipped;
-  evaluate_into(record);
-  record.epoch_time = now_seconds() - epoch_start;
   return record;
 }
 
-void EpochDriver::evaluate_into(EpochRecord& record) {
+bool EpochDriver::evaluate_into(EpochRecord& record) {
   record.val_loss = record.val_acc = std::numeric_limits<double>::quiet_NaN();
   const int eval_every = parts_.config.eval_every;
-  if (!last_epoch(record.epoch) && !(eval_every > 0 && record.epoch % eval_every == 0)) return;
+  const bool last = last_epoch(record.epoch);
+  if (!last && !(eval_every > 0 && record.epoch % eval_every == 0)) return true;
   const double eval_start = now_seconds();
-  evaluate_now();
+  std::function<bool()> abandon;  // the run's last evaluation is not: the run finishes
+  if (!last) abandon = [this] { return parts_.signal.received() != 0; };
+  std::optional<EvaluationResult> result =
+      evaluate_unless(parts_.model, parts_.test_set, parts_.eval_options, parts_.comm, abandon);
+  if (!result) return false;
+  last_eval_ = std::move(*result);
   evaluated_ = record.epoch;
   record.time_eval = now_seconds() - eval_start;
   // A loss that is not finite leaves both NaN (predictions from such logits mean nothing);
@@ -167,6 +180,7 @@ void EpochDriver::evaluate_into(EpochRecord& record) {
     record.val_loss = last_eval_.loss;
     record.val_acc = last_eval_.accuracy();
   }
+  return true;
 }
 
 void EpochDriver::evaluate_now() {

@@ -68,7 +68,9 @@ class EpochDriver {
   // The epoch's end: checkpoint as due and agree on a stop; false to stop.
   bool end_epoch(int64_t epoch, bool checkpoint_due, bool stop_requested);
   EpochRecord epoch_record(int64_t epoch, const EpochTotals& totals, double epoch_start);
-  void evaluate_into(EpochRecord& record);
+  // The epoch's evaluation, when one is due, into `record`; false when a stop signal came
+  // during it and the ranks abandoned it (never after the run's last epoch).
+  bool evaluate_into(EpochRecord& record);
   bool last_epoch(int64_t epoch) const {
     return epoch == last_epoch_of_run(parts_.config, parts_.data.steps_per_epoch());
   }

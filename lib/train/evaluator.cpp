@@ -89,21 +89,28 @@ const Tensor& mean_logits(nn::Model& model, const ViewBatches& batches,
   return mean;
 }
 
-// Sums over ranks.
-void reduce_result(EvaluationResult& result, double& loss_sum, Communicator& comm) {
+// Sums over ranks; false on every rank when any rank abandoned its shard.
+bool reduce_result(EvaluationResult& result, double& loss_sum, bool abandoned, Communicator& comm) {
   const int64_t k = result.num_classes;
   comm.allreduce_sum(result.confusion.data(), k * k);
   comm.allreduce_sum(&loss_sum, 1);
-  int64_t samples = result.samples;
-  comm.allreduce_sum(&samples, 1);
-  result.samples = samples;
-  result.loss = samples ? loss_sum / samples : 0.0;
+  int64_t counts[2] = {result.samples, abandoned ? 1 : 0};
+  comm.allreduce_sum(counts, 2);
+  result.samples = counts[0];
+  result.loss = counts[0] ? loss_sum / counts[0] : 0.0;
+  return counts[1] == 0;
 }
 
 }  // namespace
 
 EvaluationResult evaluate(nn::Model& model, const data::HDF5Dataset& dataset,
                           const EvalOptions& options, Communicator& comm) {
+  return *evaluate_unless(model, dataset, options, comm, nullptr);
+}
+
+std::optional<EvaluationResult> evaluate_unless(nn::Model& model, const data::HDF5Dataset& dataset,
+                                                const EvalOptions& options, Communicator& comm,
+                                                const std::function<bool()>& abandon) {
   Backend& backend = model.store().backend();
   const int64_t k = dataset.num_classes();
   float weights = 0;
@@ -117,7 +124,8 @@ EvaluationResult evaluate(nn::Model& model, const data::HDF5Dataset& dataset,
   double loss_sum = 0;
   Tensor dlogits, mean;
   std::vector<float> logits, view_logits;
-  while (batches.next()) {
+  bool abandoned = false;
+  while (!abandoned && batches.next()) {
     const int64_t n = batches.host().size();
     const Tensor& out = mean_logits(model, batches, options.views, logits, view_logits, mean);
     dlogits.ensure(out.shape());
@@ -127,8 +135,9 @@ EvaluationResult evaluate(nn::Model& model, const data::HDF5Dataset& dataset,
     count_predictions(logits, batches.host().labels.data<int32_t>(), n, k, result.confusion);
     result.samples += n;
     if (options.on_batch) options.on_batch();
+    abandoned = abandon && abandon();
   }
-  reduce_result(result, loss_sum, comm);
+  if (!reduce_result(result, loss_sum, abandoned, comm)) return std::nullopt;
   return result;
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,13 @@ struct EvalOptions {
 
 EvaluationResult evaluate(nn::Model& model, const data::HDF5Dataset& dataset,
                           const EvalOptions& options, Communicator& comm);
+
+// As evaluate(), but each rank stops after the first batch after which `abandon()` is true
+// (a stop signal: the evaluation may not end before the job is killed). The ranks learn in
+// the final reduction whether any of them abandoned it: then every rank returns nullopt.
+std::optional<EvaluationResult> evaluate_unless(nn::Model& model, const data::HDF5Dataset& dataset,
+                                                const EvalOptions& options, Communicator& comm,
+                                                const std::function<bool()>& abandon);
 
 // Throws NumericalError naming `what` when the loss is not finite: the predictions of NaN
 // logits mean nothing. The loss is the ranks' sum, so every rank throws alike.

@@ -92,14 +92,15 @@ std::string utc_stamp() {  // YYYYmmdd-HHMMSS
 
 }  // namespace
 
-std::string RunDirectory::set_metrics_aside() const {
-  const std::string stem = path_ + "/metrics.superseded-" + utc_stamp();
+std::string RunDirectory::set_aside(const std::string& file) const {
+  const std::string stem =
+      fmt::format("{}/{}.superseded-{}", path_, fs::path(file).stem().string(), utc_stamp());
   std::string aside = stem + ".h5";
   for (int n = 2; fs::exists(aside); ++n) aside = fmt::format("{}-{}.h5", stem, n);
   std::error_code ec;
-  fs::rename(metrics(), aside, ec);
+  fs::rename(file, aside, ec);
   if (ec)
-    throw IoError(fmt::format("{}: cannot set it aside as {}: {}", metrics(), aside, ec.message()));
+    throw IoError(fmt::format("{}: cannot set it aside as {}: {}", file, aside, ec.message()));
   return aside;
 }
 

@@ -40,10 +40,12 @@ class RunDirectory {
   std::string metrics() const { return path_ + "/metrics.h5"; }
   std::string checkpoint() const { return path_ + "/checkpoint.h5"; }
   std::string eval() const { return path_ + "/eval.h5"; }
-  // Renames metrics.h5 to metrics.superseded-YYYYmmdd-HHMMSS[-N].h5 (UTC; a free name) and
-  // returns that path: a run that starts again in this directory (--resume auto without a
+  // Renames `file` of this directory, NAME.h5, to NAME.superseded-YYYYmmdd-HHMMSS[-N].h5 (UTC;
+  // a free name) and returns that path; throws IoError naming it when it cannot.
+  std::string set_aside(const std::string& file) const;
+  // metrics.h5 set aside: a run that starts again in this directory (--resume auto without a
   // checkpoint) keeps the history it would otherwise overwrite.
-  std::string set_metrics_aside() const;
+  std::string set_metrics_aside() const { return set_aside(metrics()); }
   // --overwrite, as the new run's metrics.h5 is about to be created: deletes the replaced
   // run's metrics.h5, eval.h5 and checkpoints (its metrics.superseded-*.h5 history stays), so
   // none is taken for the new run's (pruned as newer, resumed from). Throws IoError naming a

@@ -17,6 +17,7 @@ class NoTestHooks final : public TestHooks {
  public:
   void before_step(const StepPosition&, const data::HostBatch&) override {}
   void after_forward(int64_t, Tensor&) override {}
+  void after_eval_batch() override {}
   bool rewrites_dlogits() const override { return false; }
 };
 
@@ -26,6 +27,7 @@ class InjectingTestHooks final : public TestHooks {
                      const PreemptionSignal& signal)
       : fault_{config.fail_at_step, config.fail_rank, config.fail_mode},
         pause_at_step_(config.pause_at_step),
+        pause_in_eval_(config.pause_in_eval && rank == 0),
         nan_first_(config.inject_nan_at_step),
         nan_steps_(config.inject_nan_steps),
         nan_rank_(config.inject_nan_rank),
@@ -48,23 +50,31 @@ class InjectingTestHooks final : public TestHooks {
 
   void after_forward(int64_t step, Tensor& dlogits) override {
     inject_fault_if_due(fault_, rank_, step);
-    if (step == pause_at_step_) pause(step);
+    if (step == pause_at_step_) pause(fmt::format("at step {}", step));
     if (nan_first_ > 0 && rank_ == nan_rank_ && step >= nan_first_ && step < nan_first_ + nan_steps_)
       backend_.fill(dlogits, std::numeric_limits<float>::quiet_NaN());
+  }
+  // Once per process: the first evaluation batch of its first evaluation.
+  void after_eval_batch() override {
+    if (!pause_in_eval_) return;
+    pause_in_eval_ = false;
+    pause("in the evaluation");
   }
   bool rewrites_dlogits() const override { return nan_first_ > 0; }
 
  private:
-  void pause(int64_t step) const {
+  void pause(const std::string& where) const {
     constexpr double kLimitSeconds = 300;
-    log::info("--pause-at-step: waiting at step {} for SIGUSR1 or SIGTERM", step);
+    log::info("test option: waiting {} for SIGUSR1 or SIGTERM", where);
     if (!signal_.wait_for(kLimitSeconds))
-      throw UsageError(fmt::format("option --pause-at-step: no SIGUSR1/SIGTERM within {} s",
-                                   kLimitSeconds));
+      throw UsageError(
+          fmt::format("test option: no SIGUSR1/SIGTERM within {} s {}", kLimitSeconds, where));
   }
 
   FaultInjection fault_;
-  int64_t pause_at_step_, nan_first_, nan_steps_;
+  int64_t pause_at_step_;
+  bool pause_in_eval_;
+  int64_t nan_first_, nan_steps_;
   int nan_rank_;
   Backend& backend_;
   int rank_;
@@ -76,8 +86,8 @@ class InjectingTestHooks final : public TestHooks {
 
 std::unique_ptr<TestHooks> make_test_hooks(const TrainConfig& config, Backend& backend, int rank,
                                            const PreemptionSignal& signal) {
-  if (config.fail_at_step == 0 && config.pause_at_step == 0 && config.inject_nan_at_step == 0 &&
-      config.dump_samples.empty())
+  if (config.fail_at_step == 0 && config.pause_at_step == 0 && !config.pause_in_eval &&
+      config.inject_nan_at_step == 0 && config.dump_samples.empty())
     return std::make_unique<NoTestHooks>();
   return std::make_unique<InjectingTestHooks>(config, backend, rank, signal);
 }

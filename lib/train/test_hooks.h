@@ -4,7 +4,8 @@
 // - --fail-at-step/--fail-rank/--fail-mode: one rank throws, kills itself or stalls
 //   (comm/fault_injection.h), for the "every rank fails together" guarantee;
 // - --pause-at-step: every rank waits for SIGUSR1/SIGTERM, so a test can signal a job at a
-//   known step;
+//   known step; --pause-in-eval: rank 0 waits so at its first evaluation batch (the others
+//   go on), so a test can signal a job during an evaluation;
 // - --inject-nan-at-step/-rank/-steps: one rank's loss gradient is poisoned with NaN, so its
 //   gradients, and after averaging everyone's, turn NaN (train/step_guard.h skips the update);
 // - --dump-samples PATH: each rank appends its batches' dataset indices to PATH.<rank>, so a
@@ -34,6 +35,8 @@ class TestHooks {
   virtual void before_step(const StepPosition& at, const data::HostBatch& batch) = 0;
   // After the forward pass and loss of global step `step` (1-based), before backward.
   virtual void after_forward(int64_t step, Tensor& dlogits) = 0;
+  // After each batch of training's evaluations.
+  virtual void after_eval_batch() = 0;
   // Whether after_forward may rewrite dlogits: a replayed CUDA graph runs backward without
   // passing here, so graphs must stay off then.
   virtual bool rewrites_dlogits() const = 0;

@@ -41,6 +41,7 @@ class TrainingRun {
  private:
   // Loads the checkpoint --resume names, if any, and opens metrics.h5 accordingly.
   ResumePoint start_or_resume(EpochTotals& resumed_totals);
+  void set_aside_checkpoints_after(const ResumePoint& point) const;
   std::string agreed_resume_path();
   void open_metrics(const std::string& resumed_from, const ResumePoint& point);
   void start_driver(const ResumePoint& start);
@@ -105,7 +106,10 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
                     run_identity(config, train_set_, data_.steps_per_epoch(), comm_->size())),
       run_name_(run_name(config, train_set_)),
       run_dir_(config.output_dir, run_name_, existing_run_policy(config), writer_) {
-  eval_options_.on_batch = [&watchdog] { watchdog.beat(); };  // a long evaluation is progress
+  eval_options_.on_batch = [this, &watchdog] {
+    watchdog.beat();  // a long evaluation is progress
+    hooks_->after_eval_batch();
+  };
   apply_whiten_init(config, *model_, train_set_);  // before Lookahead's snapshot
   inject_fault_if_due({config.fail_at_step, config.fail_rank, config.fail_mode}, comm_->rank(),
                       kStartupFaultStep);
@@ -172,6 +176,7 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
       log::info("--resume auto: no checkpoint in {} yet, starting from scratch", run_dir_.path());
   } else {
     point = checkpointer_.load(path, resumed_totals);
+    if (writer_ && config_.resume != "auto") set_aside_checkpoints_after(point);
     // Steps done (NaN-skipped ones included): past the first, SGD's first-update rule is spent.
     optimizer_.set_updates(point.global_step);
     guard_.resume_consecutive_skips(point.consecutive_skips);
@@ -180,6 +185,16 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
   }
   open_metrics(path, point);
   return point;
+}
+
+// An explicit --resume of an older checkpoint starts another branch of the run: the newer
+// checkpoints of the abandoned one would be taken for its own by --resume auto (continuing
+// the wrong branch after a crash) and by pruning, so they are set aside, not deleted.
+void TrainingRun::set_aside_checkpoints_after(const ResumePoint& point) const {
+  for (const std::string& newer :
+       checkpoints_after(run_dir_.path(), point.checkpoint_step, point.epochs_done))
+    log::info("note: --resume {}: {} is past it; set aside as {}", config_.resume, newer,
+              run_dir_.set_aside(newer));
 }
 
 void TrainingRun::log_start() const {

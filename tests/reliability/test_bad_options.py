@@ -47,6 +47,11 @@ with tempfile.TemporaryDirectory() as tmp:
         return ["train"] + [x for kv in options.items() for x in kv] + list(extra)
 
     check.expect_error("unknown option", train("--max-skips", "3"), USAGE, ["max-skips"])
+    # A word that is no option's value (a shell glob's second file): refused, not passed over.
+    check.expect_error("a stray word", train("--resume", "auto", "second.h5"), USAGE,
+                       ["unexpected argument 'second.h5'"])
+    check.expect_error("a stray word to bench", ["bench", "--arch", "resnet8", "resnet50"], USAGE,
+                       ["unexpected argument 'resnet50'"])
     check.expect_error("contradictory --resume and --overwrite",
                        train("--resume", "auto", "--overwrite"), USAGE, ["--resume", "--overwrite"])
     check.expect_error("--max-consecutive-skips 0", train("--max-consecutive-skips", "0"), USAGE,

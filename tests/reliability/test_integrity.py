@@ -250,6 +250,21 @@ with tempfile.TemporaryDirectory() as tmp:
     code, line = verify_line(path("run/checkpoint.h5"))
     check.record(code == 0, "the resumed run's new checkpoint verifies", line)
 
+    # A flipped byte in metrics.h5's history: refused before the run starts, nothing written
+    # (it would otherwise surface an epoch later, when the row after it is written).
+    flipped = path("flipped")
+    os.makedirs(flipped)
+    shutil.copy(path("run/checkpoint.h5"), os.path.join(flipped, "checkpoint.h5"))
+    flip_payload(path("run/metrics.h5"), "/history/train_loss", rng,
+                 os.path.join(flipped, "metrics.h5"))
+    before = {n: open(os.path.join(flipped, n), "rb").read() for n in sorted(os.listdir(flipped)) if n != ".dptrain.lock"}
+    check.expect_error("--resume auto with a corrupted metrics.h5",
+                       train(packed, "flipped", "--resume", "auto", epochs=4), DATA,
+                       [os.path.join(flipped, "metrics.h5"), "/history/train_loss",
+                        "a resume cannot continue it"])
+    after = {n: open(os.path.join(flipped, n), "rb").read() for n in sorted(os.listdir(flipped)) if n != ".dptrain.lock"}
+    check.record(after == before, "its run directory left as it was", sorted(after))
+
     # Every checkpoint corrupted: a clear stop, not a silent start from scratch.
     for name in os.listdir(run):
         if name.startswith("checkpoint") and name.endswith(".h5"):
@@ -257,4 +272,18 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("--resume auto with every checkpoint corrupted",
                        train(packed, "run", "--resume", "auto"), DATA,
                        ["--resume auto", "every checkpoint", "is corrupted"])
+    # The only checkpoint truncated (it does not even open): the same stop, the files untouched.
+    cut = path("cut")
+    os.makedirs(cut)
+    shutil.copy(path("run/metrics.h5"), os.path.join(cut, "metrics.h5"))
+    with open(previous, "rb") as f:
+        head = f.read(os.path.getsize(previous) // 2)
+    with open(os.path.join(cut, "checkpoint.h5"), "wb") as f:
+        f.write(head)
+    before = {n: open(os.path.join(cut, n), "rb").read() for n in sorted(os.listdir(cut)) if n != ".dptrain.lock"}
+    check.expect_error("--resume auto with the only checkpoint truncated",
+                       train(packed, "cut", "--resume", "auto"), DATA,
+                       ["--resume auto", "every checkpoint", "is corrupted"])
+    after = {n: open(os.path.join(cut, n), "rb").read() for n in sorted(os.listdir(cut)) if n != ".dptrain.lock"}
+    check.record(after == before, "the run directory left as it was", sorted(after))
     check.finish()

@@ -1,6 +1,6 @@
-"""dptrain runs stopped on purpose: held at a known step by the test option --pause-at-step (a
-run is too quick to hit a step by timing), so that a test can signal them there; and the wait
-for a killed run's files to be released."""
+"""dptrain runs stopped on purpose: held at a known step by the test option --pause-at-step, or
+in an evaluation by --pause-in-eval (a run is too quick to hit either by timing), so that a
+test can signal them there; and the wait for a killed run's files to be released."""
 import signal
 import subprocess
 import time
@@ -9,20 +9,21 @@ import h5py
 
 
 def start_paused(command, step):
-    """Starts COMMAND (with --pause-at-step STEP) and reads its output until it says it waits at
-    that step. Returns the process, its stdout open after that line, and whether the line came
-    (not when the run fails or ends first)."""
+    """Starts COMMAND (with --pause-at-step STEP, or --pause-in-eval true when STEP is "eval")
+    and reads its output until it says it waits there. Returns the process, its stdout open
+    after that line, and whether the line came (not when the run fails or ends first)."""
+    waiting = "waiting in the evaluation" if step == "eval" else f"waiting at step {step}"
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in proc.stdout:
-        if f"waiting at step {step}" in line:
+        if waiting in line:
             return proc, True
     return proc, False
 
 
 def stop_at(command, step, timeout=120, sig=signal.SIGUSR1):
-    """Runs COMMAND until it waits at STEP, sends it SIG there (mpirun forwards SIGUSR1 and
-    SIGTERM to every rank) and waits for its end. Returns (exit code, stdout after the waiting
-    line, stderr)."""
+    """Runs COMMAND until it waits at STEP (start_paused), sends it SIG there (mpirun forwards
+    SIGUSR1 and SIGTERM to every rank) and waits for its end. Returns (exit code, stdout after
+    the waiting line, stderr)."""
     proc, paused = start_paused(command, step)
     if paused:
         proc.send_signal(sig)

@@ -1,0 +1,89 @@
+"""An explicit --resume of an older checkpoint starts another branch of the run: a finished
+4-epoch run keeping 3 checkpoints is resumed from its epoch-2 checkpoint and killed in epoch 3;
+the newer checkpoints were set aside (not deleted), so --resume auto continues the new branch
+(not the abandoned epoch-4 checkpoint) and the run ends equal to an uninterrupted one, every
+epoch's row and the weights bit for bit. A metrics.h5 whose history stops before its
+checkpoint's epochs (another branch's record) is refused, the files left as they were.
+
+usage: test_resume_older.py DPTRAIN"""
+import glob
+import os
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "comm"))
+from checks import check, finish  # noqa: E402
+from tiny_dataset import run_command, write_tiny_dataset  # noqa: E402
+
+DPTRAIN = sys.argv[1]
+EXIT_DATA = 3
+HISTORY = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc")
+
+with tempfile.TemporaryDirectory() as tmp:
+    data = os.path.join(tmp, "tiny.h5")
+    write_tiny_dataset(data, train=48, test=16)  # 4 steps per epoch at batch 12
+    out = os.path.join(tmp, "out")
+
+    def train(run, *extra):
+        return run_command([DPTRAIN, "train", "--data", data, "--arch", "resnet8", "--batch-size",
+                            "12", "--threads", "1", "--epochs", "4", "--keep-checkpoints", "3",
+                            "--output-dir", out, "--run-name", run] + list(extra), 120)
+
+    def rows(run):
+        with h5py.File(os.path.join(out, run, "metrics.h5")) as f:
+            return {k: f["history"][k][()] for k in HISTORY}
+
+    def weights(run):
+        with h5py.File(os.path.join(out, run, "checkpoint.h5")) as f:
+            return {k: f["params"][k][()] for k in f["params"]}
+
+    code, _, stderr = train("ref")
+    check(code == 0, f"the uninterrupted run (exit {code}) {stderr[-300:]}")
+    code, _, stderr = train("k")
+    check(code == 0, f"the run to branch (exit {code}) {stderr[-300:]}")
+
+    run = os.path.join(out, "k")
+    older = os.path.join(run, "checkpoint-e0002-s000008.h5")
+    code, stdout, _ = train("k", "--resume", older, "--fail-at-step", "11", "--fail-mode", "kill")
+    aside = sorted(os.path.basename(p) for p in glob.glob(os.path.join(run, "*.superseded-*")))
+    check(code != 0 and len(aside) == 3
+          and {a.split(".superseded-")[0] for a in aside}
+          == {"checkpoint", "checkpoint-e0003-s000012", "checkpoint-e0004-s000016"}
+          and "set aside as" in stdout,
+          f"resumed from epoch 2's checkpoint, killed at step 11 (exit {code}): the newer "
+          f"checkpoints set aside {aside}")
+
+    code, stdout, stderr = train("k", "--resume", "auto")
+    said = [l for l in stdout.splitlines() if l.startswith("resumed from")]
+    check(code == 0 and said and older in said[0],
+          f"--resume auto continues the new branch (exit {code}) {said} {stderr[-300:]}")
+    want, got = rows("ref"), rows("k")
+    check(all(np.array_equal(want[k], got[k]) for k in HISTORY),
+          f"every epoch's row as the uninterrupted run's: epochs {got['epoch']}")
+    want_w, got_w = weights("ref"), weights("k")
+    check(want_w.keys() == got_w.keys() and all(np.array_equal(want_w[k], got_w[k]) for k in want_w),
+          "final weights bit for bit")
+
+    # A history that stops before the checkpoint's epochs: not this checkpoint's record.
+    short = os.path.join(out, "short")
+    os.makedirs(short)
+    os.link(os.path.join(out, "ref", "checkpoint.h5"), os.path.join(short, "checkpoint.h5"))
+    with h5py.File(os.path.join(out, "ref", "metrics.h5")) as src, \
+            h5py.File(os.path.join(short, "metrics.h5"), "w") as dst:
+        for key, value in src.attrs.items():
+            dst.attrs[key] = value
+        for name in src:
+            src.copy(src[name], dst, name)
+        for field in dst["history"]:
+            dst["history"][field].resize((2,))
+    before = open(os.path.join(short, "metrics.h5"), "rb").read()
+    code, _, stderr = train("short", "--resume", "auto")
+    check(code == EXIT_DATA and "holds 2 epochs" in stderr and "another branch" in stderr
+          and open(os.path.join(short, "metrics.h5"), "rb").read() == before,
+          f"a history of 2 epochs beside a checkpoint of 4: refused, untouched (exit {code}) "
+          f"{stderr.strip()[-300:]}")
+
+finish()

@@ -1,0 +1,85 @@
+"""A stop signal during an epoch's evaluation on 2 ranks: rank 0 is held at its first evaluation
+batch (--pause-in-eval) while rank 1 goes on through its shard, and SIGUSR1 reaches both. The
+evaluation is abandoned on both (exit 7) without the epoch's row; the checkpoint holds the
+epoch's steps done and its end pending, and the resumed run (its evaluation first) equals the
+uninterrupted run: every epoch's row, the final evaluation and weights bit for bit. A signal
+during the run's last evaluation lets the run finish (exit 0), evaluated in full.
+
+usage: test_stop_in_eval.py DPTRAIN MPIEXEC"""
+import os
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "comm"))
+from checks import check, finish  # noqa: E402
+from tiny_dataset import dptrain_command, run_command, text_attrs, write_tiny_dataset  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from paused_run import stop_at  # noqa: E402
+
+DPTRAIN, MPIEXEC = sys.argv[1], sys.argv[2]
+EXIT_PREEMPTED = 7
+HISTORY = ("epoch", "steps", "lr", "train_loss", "train_acc", "val_loss", "val_acc")
+
+with tempfile.TemporaryDirectory() as tmp:
+    data = os.path.join(tmp, "tiny.h5")
+    # 300 test images a rank: two evaluation batches (256 and 44), so rank 0 stops early.
+    write_tiny_dataset(data, train=48, test=600)
+    out = os.path.join(tmp, "out")
+
+    def command(run, epochs, *extra):
+        return dptrain_command(DPTRAIN, MPIEXEC, 2, [
+            "train", "--data", data, "--arch", "resnet8", "--batch-size", "12", "--threads", "1",
+            "--epochs", epochs, "--output-dir", out, "--run-name", run] + list(extra))
+
+    def history(run):
+        with h5py.File(os.path.join(out, run, "metrics.h5")) as f:
+            return {k: f["history"][k][()] for k in HISTORY if k in f["history"]}
+
+    def final(run):
+        with h5py.File(os.path.join(out, run, "metrics.h5")) as f:
+            acc = float(f["final"].attrs["accuracy"]) if "final" in f else None
+        with h5py.File(os.path.join(out, run, "checkpoint.h5")) as f:
+            params = {k: f["params"][k][()] for k in f["params"]}
+        return acc, params
+
+    code, _, stderr = run_command(command("full", "2"))
+    check(code == 0, f"the uninterrupted run (exit {code}) {stderr[-300:]}")
+
+    code, stdout, stderr = stop_at(command("stopped", "2", "--pause-in-eval", "true"), "eval")
+    with h5py.File(os.path.join(out, "stopped", "checkpoint.h5")) as f:
+        a = text_attrs(f)
+        at = (a["epoch"], a["step_in_epoch"], a["steps_per_epoch"], a["trigger"])
+    rows = len(history("stopped").get("epoch", []))
+    check(code == EXIT_PREEMPTED and "epoch 1/2 done" not in stdout and rows == 0
+          and at == (0, 4, 4, "signal"),
+          f"SIGUSR1 in epoch 1's evaluation: exit {code}, no epoch row ({rows}), checkpoint "
+          f"(epochs done, steps, steps per epoch, trigger) {at} {stderr[-500:]}")
+
+    code, stdout, stderr = run_command(command("stopped", "2", "--resume", "auto"))
+    lines = [l for l in stdout.splitlines() if l.startswith("epoch ")]
+    check(code == 0 and lines[:1] and lines[0].startswith("epoch 1/2 done")
+          and "epoch 1/2 step" not in stdout,
+          f"resumed: epoch 1's end (its evaluation), then epoch 2 (exit {code}) {lines[:2]} "
+          f"{stderr[-300:]}")
+    want, got = history("full"), history("stopped")
+    same_rows = want.keys() == got.keys() and all(np.array_equal(want[k], got[k]) for k in want)
+    check(same_rows and len(want["epoch"]) == 2,
+          f"every epoch's row as the uninterrupted run's: {got} against {want}")
+    (want_acc, want_params), (got_acc, got_params) = final("full"), final("stopped")
+    check(got_acc == want_acc and want_params.keys() == got_params.keys()
+          and all(np.array_equal(want_params[k], got_params[k]) for k in want_params),
+          f"final evaluation ({got_acc} against {want_acc}) and weights bit for bit")
+
+    # The run's last evaluation: not cut short, the run finishes.
+    code, stdout, stderr = stop_at(command("last", "1", "--pause-in-eval", "true"), "eval")
+    with h5py.File(os.path.join(out, "last", "metrics.h5")) as f:
+        samples = int(f["final"].attrs["samples"]) if "final" in f else None
+    check(code == 0 and "epoch 1/1 done" in stdout and samples == 600,
+          f"SIGUSR1 in the run's last evaluation: the run finishes (exit {code}), evaluating "
+          f"all 600 test images ({samples}) {stderr[-300:]}")
+
+finish()
