@@ -4,8 +4,6 @@
 // metrics.h5 records.
 #include "train/config.h"
 
-#include <fmt/ranges.h>
-
 #include <boost/program_options.hpp>
 #include <charconv>
 #include <cmath>
@@ -14,6 +12,8 @@
 #include <iostream>
 #include <set>
 #include <sstream>
+
+#include <fmt/ranges.h>
 
 #include "core/error.h"
 #include "train/command_line.h"
