@@ -1,6 +1,12 @@
 // `dptrain eval`: rebuild the model a checkpoint describes, load it, evaluate the test split
 // of a packed dataset on all ranks, print the result and (rank 0) write it as HDF5.
+#include <fmt/ranges.h>
+#include <unistd.h>
+
 #include <boost/program_options.hpp>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include "app/commands.h"
@@ -76,6 +82,23 @@ nn::ModelSpec checkpoint_model(const EvalArgs& a, const CheckpointMeta& meta,
   return spec;
 }
 
+// With the statistics the run normalised with, which the checkpoint records (older ones do
+// not: then the file's), not those of --data: a file packed again from other training images
+// has other statistics for the same test images.
+void normalize_as_trained(const EvalArgs& a, const CheckpointMeta& meta,
+                          const data::HDF5Dataset& test_set, EvalOptions& options) {
+  Normalization trained = recorded_normalization(meta, test_set.channels(), a.checkpoint);
+  if (!options.normalize || trained.mean.empty()) return;
+  if (trained.mean != test_set.mean() || trained.std != test_set.std())
+    log::info(
+        "note: normalising with the statistics the checkpoint's run trained with (mean "
+        "{}, std {}), not {}'s (mean {}, std {})",
+        fmt::join(trained.mean, " "), fmt::join(trained.std, " "), a.data_file,
+        fmt::join(test_set.mean(), " "), fmt::join(test_set.std(), " "));
+  options.mean = std::move(trained.mean);
+  options.std = std::move(trained.std);
+}
+
 bool existing_eval_file(const std::string& path) {
   try {
     return is_eval_file(h5::File(path, h5::File::Mode::read));
@@ -84,10 +107,22 @@ bool existing_eval_file(const std::string& path) {
   }
 }
 
+// Whether a file can be created in `folder` (permissions, a read-only or special file
+// system): a probe file made and removed, as the rules are the file system's to apply.
+void check_writable(const std::filesystem::path& folder, const std::string& output) {
+  std::string probe = (folder / ".dptrain-eval-probe-XXXXXX").string();
+  const int fd = mkstemp(probe.data());
+  if (fd < 0)
+    throw IoError(fmt::format("option --output: {}: cannot create a file in folder {}: {}", output,
+                              folder.string(), std::strerror(errno)));
+  close(fd);
+  unlink(probe.c_str());
+}
+
 // --output names a new file in an existing folder, or an eval file an earlier `dptrain eval`
 // wrote: never the checkpoint, the dataset or another file the evaluation would replace.
-// Checked on every rank before the evaluation runs.
-void check_output(const EvalArgs& a) {
+// Checked on every rank before the evaluation runs; that rank 0 can write there, too.
+void check_output(const EvalArgs& a, bool writes) {
   namespace fs = std::filesystem;
   const fs::path out(a.output);
   const fs::path folder = out.has_parent_path() ? out.parent_path() : fs::path(".");
@@ -95,6 +130,7 @@ void check_output(const EvalArgs& a) {
   if (!fs::is_directory(folder, ec))
     throw UsageError(fmt::format("option --output: {}: folder {} {}", a.output, folder.string(),
                                  fs::exists(folder, ec) ? "is not a folder" : "does not exist"));
+  if (writes) check_writable(folder, a.output);
   if (!fs::exists(out, ec)) return;
   for (const auto& [input, option] :
        {std::pair{&a.checkpoint, "--checkpoint"}, std::pair{&a.data_file, "--data"}})
@@ -108,10 +144,10 @@ void check_output(const EvalArgs& a) {
 }
 
 // Written beside the output and renamed over it: a failed write leaves any earlier file whole.
-void replace_eval_file(const EvalArgs& a, const EvaluationResult& result,
-                       const data::HDF5Dataset& test_set) {
+void replace_eval_file(const EvalArgs& a, const EvalProvenance& provenance,
+                       const EvaluationResult& result, const data::HDF5Dataset& test_set) {
   write_then_rename(a.output, [&](const std::string& tmp) {
-    write_eval_file(tmp, a.checkpoint, a.data_file, result, test_set.class_names());
+    write_eval_file(tmp, provenance, result, test_set.class_names());
   });
   log::info("wrote {}", a.output);
 }
@@ -134,7 +170,7 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   CollectiveWatchdog watchdog(a.collective_timeout);
   check_same_input_on_all_ranks("--checkpoint", a.checkpoint);
   check_same_input_on_all_ranks("--data", a.data_file);
-  check_output(a);
+  check_output(a, mpi.rank() == 0);
   const CheckpointMeta meta = read_checkpoint_meta(a.checkpoint);
   data::HDF5Dataset test_set(a.data_file, "test");
   const nn::ModelSpec spec = checkpoint_model(a, meta, test_set);
@@ -145,6 +181,7 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   EvalOptions options;
   options.batch_size = a.batch_size;
   options.normalize = meta.int_or("normalize", 1) != 0;  // as the run trained (older files: on)
+  normalize_as_trained(a, meta, test_set, options);
   options.augment_on_backend = augments_on_backend("auto", *choice.backend);
   options.views = views;
   options.on_batch = [&watchdog] { watchdog.beat(); };
@@ -153,7 +190,9 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
 
   log::info("{} on {} test split: accuracy {:.2f}% loss {:.4f} ({} images, {})", a.checkpoint,
             a.data_file, 100 * result.accuracy(), result.loss, result.samples, choice.reason);
-  if (mpi.rank() == 0) replace_eval_file(a, result, test_set);
+  const EvalProvenance provenance{a.checkpoint,           a.data_file, meta.int_or("epoch", 0),
+                                  meta.int_or("step", 0), a.tta,       choice.reason};
+  if (mpi.rank() == 0) replace_eval_file(a, provenance, result, test_set);
   return 0;
 }
 

@@ -68,12 +68,15 @@ void write_evaluation(h5::File& file, const std::string& group_name, const Evalu
   file.flush();
 }
 
-void write_eval_file(const std::string& path, const std::string& checkpoint,
-                     const std::string& data, const EvaluationResult& result,
-                     const std::vector<std::string>& class_names) {
+void write_eval_file(const std::string& path, const EvalProvenance& provenance,
+                     const EvaluationResult& result, const std::vector<std::string>& class_names) {
   h5::File file(path, h5::File::Mode::create_truncate);
-  file.set_attribute("checkpoint", checkpoint);
-  file.set_attribute("data", data);
+  file.set_attribute("checkpoint", provenance.checkpoint);
+  file.set_attribute("data", provenance.data);
+  file.set_attribute("checkpoint_epoch", provenance.checkpoint_epoch);
+  file.set_attribute("checkpoint_step", provenance.checkpoint_step);
+  file.set_attribute("tta", provenance.tta);
+  file.set_attribute("backend", provenance.backend);
   write_evaluation(file, "eval", result, class_names);
   file.close();
 }

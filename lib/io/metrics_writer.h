@@ -61,11 +61,19 @@ struct EvaluationResult {
 void write_evaluation(h5::File& file, const std::string& group, const EvaluationResult& result,
                       const std::vector<std::string>& class_names);
 
-// `dptrain eval`'s file: the evaluation under /eval and root attributes `checkpoint` and `data`
-// (the files evaluated), which mark it as an eval file (is_eval_file).
-void write_eval_file(const std::string& path, const std::string& checkpoint,
-                     const std::string& data, const EvaluationResult& result,
-                     const std::vector<std::string>& class_names);
+// What `dptrain eval`'s file records beside the evaluation, as root attributes: the files
+// evaluated (`checkpoint` and `data`, which mark it as an eval file: is_eval_file), the
+// checkpoint's position and how it was evaluated.
+struct EvalProvenance {
+  std::string checkpoint, data;
+  int64_t checkpoint_epoch = 0, checkpoint_step = 0;  // finished epochs, optimizer steps
+  int64_t tta = 0;                                    // --tta
+  std::string backend;  // the backend, precision and threads that computed it
+};
+
+// `dptrain eval`'s file: the evaluation under /eval and `provenance` at the root.
+void write_eval_file(const std::string& path, const EvalProvenance& provenance,
+                     const EvaluationResult& result, const std::vector<std::string>& class_names);
 bool is_eval_file(const h5::File& file);
 
 class MetricsWriter {

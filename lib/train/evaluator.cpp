@@ -24,9 +24,13 @@ class ViewBatches {
     const int64_t batch =
         std::min<int64_t>(options.batch_size, std::max<int64_t>(1, int64_t(shard.size())));
     for (const EvalView& view : options.views) {
+      data::AugmentConfig augment = evaluation_augmentation(view, options.normalize, dataset);
+      if (!options.mean.empty()) {
+        augment.mean = options.mean;
+        augment.std = options.std;
+      }
       data::LoaderOptions loader =
-          loader_options(evaluation_augmentation(view, options.normalize, dataset), batch,
-                         options.prefetch, options.augment_on_backend);
+          loader_options(augment, batch, options.prefetch, options.augment_on_backend);
       loaders_.push_back(std::make_unique<data::ShardedLoader>(
           dataset, [shard](int64_t) { return shard; }, loader));
       loaders_.back()->start_epoch(0);

@@ -21,6 +21,8 @@ namespace dp {
 struct EvalOptions {
   int64_t batch_size = 256;
   bool normalize = true;
+  // The statistics to normalise with (the run's training set's); empty: the dataset's own.
+  std::vector<double> mean, std;
   int prefetch = 2;
   bool augment_on_backend = false;       // augment on the backend (see DeviceBatch)
   std::vector<EvalView> views = {EvalView{}};  // at least one; the identity by default

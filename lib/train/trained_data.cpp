@@ -1,10 +1,13 @@
 #include "train/trained_data.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <map>
+#include <sstream>
 
+#include "core/error.h"
 #include "data/hdf5_dataset.h"
 
 namespace dp {
@@ -51,13 +54,32 @@ std::map<std::string, std::string> by_name(const std::vector<std::string>& sourc
 }  // namespace
 
 TrainedData trained_data(const data::HDF5Dataset& train_set) {
-  return {train_set.class_names(), train_set.size(), train_set.sources()};
+  return {train_set.class_names(), train_set.size(), train_set.sources(), train_set.mean(),
+          train_set.std()};
 }
 
 void record_trained_data(const TrainedData& data, CheckpointMeta& meta) {
   meta.strings["class_names"] = joined(data.class_names);
   meta.ints["train_size"] = data.train_size;
   if (!data.sources.empty()) meta.strings["data_sources"] = joined(data.sources);
+  // Space-separated, each the shortest decimal that reads back as the double.
+  meta.strings["normalize_mean"] = fmt::format("{}", fmt::join(data.mean, " "));
+  meta.strings["normalize_std"] = fmt::format("{}", fmt::join(data.std, " "));
+}
+
+Normalization recorded_normalization(const CheckpointMeta& meta, int64_t channels,
+                                     const std::string& path) {
+  Normalization stats;
+  if (!meta.strings.count("normalize_mean") && !meta.strings.count("normalize_std")) return stats;
+  for (auto [key, values] :
+       {std::pair{"normalize_mean", &stats.mean}, std::pair{"normalize_std", &stats.std}}) {
+    std::istringstream text(meta.string_or(key, ""));
+    for (double value; text >> value;) values->push_back(value);
+    if (!text.eof() || int64_t(values->size()) != channels)
+      throw DataError(fmt::format("{}: attribute {} is not {} numbers: '{}'", path, key, channels,
+                                  meta.string_or(key, "")));
+  }
+  return stats;
 }
 
 std::string class_names_difference(const CheckpointMeta& meta,

@@ -184,6 +184,12 @@ with tempfile.TemporaryDirectory() as tmp:
                  "HDF5 file", "verify: a folder", f"exit {code}: {line.strip()}")
     check.expect_error("eval: --output below a file", evaluate + [os.path.join(ckpt, "e.h5")],
                        USAGE, ["--output", "is not a folder"])
+    # A folder no file can be created in: said before the evaluation, not after it.
+    check.expect_error("eval: --output in a folder it cannot write", evaluate + ["/proc/e.h5"],
+                       EXIT["io"], ["--output", "cannot create a file in folder /proc"])
+    check.expect_error("eval: a second checkpoint (a shell glob)",
+                       ["eval", "--checkpoint", ckpt, metrics, "--data", ten], USAGE,
+                       [f"unexpected argument '{metrics}'"])
     # A batch larger than the test set: one batch of what there is (its buffers were sized
     # for the batch asked for: 10^8 images ended in std::bad_alloc, exit 1).
     code, err, _, _ = check.run(["eval", "--checkpoint", ckpt, "--data", ten, "--threads", "1",

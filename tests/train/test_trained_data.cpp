@@ -2,12 +2,19 @@
 // evaluation is refused for.
 #include <gtest/gtest.h>
 
+#include "core/error.h"
 #include "train/trained_data.h"
 
 namespace dp {
 namespace {
 
-TrainedData cifar_like() { return {{"cat", "dog", "ship"}, 500, {"data_batch_1 ab12", "meta cd34"}}; }
+TrainedData cifar_like() {
+  return {{"cat", "dog", "ship"},
+          500,
+          {"data_batch_1 ab12", "meta cd34"},
+          {0.4914, 0.48216, 0.44653},
+          {0.24703, 0.24349, 0.26159}};
+}
 
 TEST(TrainedData, TheSameDataPassesAndEachDifferenceIsNamed) {
   CheckpointMeta meta;
@@ -40,17 +47,32 @@ TEST(TrainedData, TheSameDataPassesAndEachDifferenceIsNamed) {
 
 TEST(TrainedData, NamesHoldingNewlinesOrBackslashesStayApart) {
   CheckpointMeta meta;
-  record_trained_data({{"a\nb", "c"}, 1, {}}, meta);
+  record_trained_data({{"a\nb", "c"}, 1, {}, {}, {}}, meta);
   EXPECT_EQ(class_names_difference(meta, {"a\nb", "c"}), "");
   EXPECT_EQ(class_names_difference(meta, {"a", "b\nc"}),
             "class 0 is 'a\nb' there, 'a' in this file");
-  record_trained_data({{"x\\", "n"}, 1, {}}, meta);
+  record_trained_data({{"x\\", "n"}, 1, {}, {}, {}}, meta);
   EXPECT_NE(class_names_difference(meta, {"x\n"}), "");
 }
 
 TEST(TrainedData, ACheckpointThatRecordedNoneOfItPasses) {
   const CheckpointMeta older;  // written before checkpoints recorded their data
   EXPECT_EQ(trained_data_difference(older, cifar_like()), "");
+  EXPECT_TRUE(recorded_normalization(older, 3, "old.h5").mean.empty());
+}
+
+// Every double reads back as itself: eval normalises exactly as the run did.
+TEST(TrainedData, NormalizationStatisticsReadBackBitForBit) {
+  TrainedData data = cifar_like();
+  data.mean[2] = 0.1 + 0.2;  // no short decimal
+  CheckpointMeta meta;
+  record_trained_data(data, meta);
+  const Normalization stats = recorded_normalization(meta, 3, "c.h5");
+  EXPECT_EQ(stats.mean, data.mean);
+  EXPECT_EQ(stats.std, data.std);
+  EXPECT_THROW(recorded_normalization(meta, 1, "c.h5"), DataError);
+  meta.strings["normalize_std"] = "0.2 0.2 x";
+  EXPECT_THROW(recorded_normalization(meta, 3, "c.h5"), DataError);
 }
 
 }  // namespace
