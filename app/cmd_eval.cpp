@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 
 #include "app/commands.h"
 #include "app/parse_options.h"
@@ -23,6 +24,7 @@
 #include "train/device_batch.h"
 #include "train/evaluator.h"
 #include "train/model_state.h"
+#include "train/same_config_check.h"
 #include "train/same_input_check.h"
 #include "train/trained_data.h"
 
@@ -56,6 +58,17 @@ po::options_description describe(EvalArgs& a) {
        "for this many seconds (0 = off), as train's");
   add_device_options(desc, a.device);
   return desc;
+}
+
+// The options every rank must share (their files are compared as files: a staged copy may
+// have another path; --threads and --pin-threads may differ between nodes).
+std::map<std::string, std::string> effective_options(const EvalArgs& a) {
+  return {{"batch-size", std::to_string(a.batch_size)},
+          {"tta", std::to_string(a.tta)},
+          {"collective-timeout", fmt::format("{}", a.collective_timeout)},
+          {"device", a.device.device},
+          {"precision", a.device.precision},
+          {"deterministic", a.device.deterministic ? "true" : "false"}};
 }
 
 // The model the checkpoint holds, refused in one line where the dataset does not fit it.
@@ -168,16 +181,18 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
 
   // Watched from here: a rank stuck on its files (a hung file system) ends the job.
   CollectiveWatchdog watchdog(a.collective_timeout);
+  check_same_options_on_all_ranks(effective_options(a));
   check_same_input_on_all_ranks("--checkpoint", a.checkpoint);
   check_same_input_on_all_ranks("--data", a.data_file);
   check_output(a, mpi.rank() == 0);
   const CheckpointMeta meta = read_checkpoint_meta(a.checkpoint);
   data::HDF5Dataset test_set(a.data_file, "test");
   const nn::ModelSpec spec = checkpoint_model(a, meta, test_set);
-  BackendChoice choice = choose_backend(a.device, mpi.local_rank(), mpi.local_size(), spec.arch);
+  auto comm = make_mpi_communicator();
+  BackendChoice choice = agree_on_backend(
+      choose_backend(a.device, mpi.local_rank(), mpi.local_size(), spec.arch), *comm);
   auto model = nn::make_model(spec, *choice.backend);
   ModelState(*model, nullptr).load(a.checkpoint);
-  auto comm = make_mpi_communicator();
   EvalOptions options;
   options.batch_size = a.batch_size;
   options.normalize = meta.int_or("normalize", 1) != 0;  // as the run trained (older files: on)

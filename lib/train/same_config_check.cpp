@@ -54,13 +54,17 @@ std::string first_differing_option(const std::map<std::string, std::string>& min
 }
 
 void check_same_config_on_all_ranks(const TrainConfig& config) {
+  check_same_options_on_all_ranks(config.effective);
+}
+
+void check_same_options_on_all_ranks(const std::map<std::string, std::string>& effective) {
   int size = 1;
   DP_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size));
   if (size == 1) return;
-  const std::map<std::string, std::string> reference = rank0_options(config.effective);
-  const std::string option = first_differing_option(config.effective, reference);
+  const std::map<std::string, std::string> reference = rank0_options(effective);
+  const std::string option = first_differing_option(effective, reference);
   // Each rank's finding: the first option it differs in ("" for none) and its value.
-  const auto findings = allgather_strings({option, value_or_unset(config.effective, option)});
+  const auto findings = allgather_strings({option, value_or_unset(effective, option)});
   for (int r = 1; r < size; ++r) {
     const std::string& differs = findings[r][0];
     if (differs.empty()) continue;

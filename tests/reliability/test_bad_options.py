@@ -187,6 +187,14 @@ with tempfile.TemporaryDirectory() as tmp:
     # A folder no file can be created in: said before the evaluation, not after it.
     check.expect_error("eval: --output in a folder it cannot write", evaluate + ["/proc/e.h5"],
                        EXIT["io"], ["--output", "cannot create a file in folder /proc"])
+    # Ranks that would evaluate differently (one with test-time augmentation): refused on all.
+    one = ["eval", "--checkpoint", ckpt, "--data", ten, "--threads", "1", "--output",
+           os.path.join(tmp, "mixed.h5")]
+    check.expect_error("eval: --tta differing between ranks", None, USAGE,
+                       ["option --tta: rank 1 has '2', rank 0 has '0'"],
+                       mpmd=[one, one + ["--tta", "2"]], one_line=False)
+    check.record(not os.path.exists(os.path.join(tmp, "mixed.h5")), "no eval file written",
+                 "mixed.h5")
     check.expect_error("eval: a second checkpoint (a shell glob)",
                        ["eval", "--checkpoint", ckpt, metrics, "--data", ten], USAGE,
                        [f"unexpected argument '{metrics}'"])
