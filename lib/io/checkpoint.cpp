@@ -1,5 +1,6 @@
 #include "io/checkpoint.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "io/durable_file.h"
@@ -20,9 +21,12 @@ void write_section(const h5::Group& group, const std::vector<Named>& tensors,
   }
 }
 
+// Reads `tensors` from `section`. A model's state (`whole`) must match it name for name, as
+// torch's load_state_dict(strict=True) requires: a tensor the model lacks means another
+// network (resnet20's weights would otherwise load into resnet8's first layers).
 template <typename Named>
 void read_section(const h5::File& file, const std::string& section,
-                  const std::vector<Named>& tensors) {
+                  const std::vector<Named>& tensors, bool whole = true) {
   if (tensors.empty()) return;
   if (!file.has(section))
     throw DataError(fmt::format("{}: checkpoint has no '{}' group", file.filename(), section));
@@ -39,6 +43,14 @@ void read_section(const h5::File& file, const std::string& section,
     ds.read(t.data, numel(t.shape));  // a checksum mismatch throws, naming the dataset
     if (!ds.checksummed()) h5::note_unverified_once(file.filename());
   }
+  if (whole)
+    for (const std::string& name : group.children())
+      if (std::none_of(tensors.begin(), tensors.end(),
+                       [&](const Named& t) { return t.name == name; }))
+        throw DataError(
+            fmt::format("{}: {}/{} is not a tensor of this model (a checkpoint of "
+                        "another network?)",
+                        file.filename(), section, name));
 }
 
 CheckpointMeta read_meta(const h5::File& file) {
@@ -116,8 +128,9 @@ CheckpointMeta load_checkpoint(const std::string& path, const CheckpointSections
   read_section(file, "optimizer/momentum", sections.momentum);
   read_section(file, "lookahead/params", sections.lookahead_params);
   read_section(file, "lookahead/buffers", sections.lookahead_buffers);
-  read_section(file, "train_state", sections.train_state_f32);
-  read_section(file, "train_state", sections.train_state_f64);
+  // Only what a resume needs from it: the other world size's rows are left.
+  read_section(file, "train_state", sections.train_state_f32, false);
+  read_section(file, "train_state", sections.train_state_f64, false);
   return meta;
 }
 

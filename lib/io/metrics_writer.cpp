@@ -164,18 +164,18 @@ std::unique_ptr<MetricsWriter> MetricsWriter::reopen(
     const std::string& path, int64_t epochs, int64_t steps,
     const std::map<std::string, std::string>& resume_info,
     const std::map<std::string, std::string>& config) {
-  // Checked whole before anything is written: a damaged row would otherwise surface only
+  std::unique_ptr<MetricsWriter> writer(new MetricsWriter(path));
+  h5::File& file = *writer->file_;
+  if (!file.has_attribute("format") || file.string_attribute("format") != "dptrain-metrics" ||
+      !file.has("history"))
+    throw DataError(fmt::format("{}: not a dptrain metrics file; cannot continue it", path));
+  // Checked whole before anything is changed: a damaged row would otherwise surface only
   // when written after, an epoch later, and the damaged file would be rewritten meanwhile.
   if (const FileVerification check = verify_file(path); !check.ok)
     throw DataError(
         fmt::format("{}; a resume cannot continue it (or start the run again with "
                     "--resume none --overwrite)",
                     check.problem));
-  std::unique_ptr<MetricsWriter> writer(new MetricsWriter(path));
-  h5::File& file = *writer->file_;
-  if (!file.has_attribute("format") || file.string_attribute("format") != "dptrain-metrics" ||
-      !file.has("history"))
-    throw DataError(fmt::format("{}: not a dptrain metrics file; cannot continue it", path));
   h5::Group history = file.group("history");
   create_fields(history, kHistoryFields, 64);  // files from before a field existed
   truncate_fields(history, kHistoryFields, "epoch", epochs);

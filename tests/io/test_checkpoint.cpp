@@ -54,6 +54,23 @@ TEST(Checkpoint, ShapeMismatchAndMissingTensorNameTheTensor) {
   }
 }
 
+// As torch's load_state_dict(strict=True): a tensor the model lacks is another network's.
+TEST(Checkpoint, ATensorTheModelLacksIsRefusedByName) {
+  testing::TempDir dir;
+  std::vector<float> w(6), b(2);
+  save_checkpoint(dir.file("c.h5"),
+                  {{{"fc.weight", {2, 3}, w.data()}, {"fc.bias", {2}, b.data()}}, {}, {}}, {});
+  std::vector<float> back(6);
+  try {
+    load_checkpoint(dir.file("c.h5"), {{{"fc.weight", {2, 3}, back.data()}}, {}, {}});
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_EQ(std::string(e.what()), dir.file("c.h5") +
+                                         ": params/fc.bias is not a tensor of this model (a "
+                                         "checkpoint of another network?)");
+  }
+}
+
 TEST(Checkpoint, FailedSaveLeavesPreviousCheckpointIntact) {
   testing::TempDir dir;
   std::vector<float> w = {1, 2};
