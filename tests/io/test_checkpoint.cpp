@@ -71,6 +71,24 @@ TEST(Checkpoint, ATensorTheModelLacksIsRefusedByName) {
   }
 }
 
+// checkpoint.h5 made a link to each new named checkpoint (--keep-checkpoints) keeps the
+// permissions it had, as a replaced file does (a group-writable run stays so).
+TEST(Checkpoint, ThePublishedLinkKeepsItsPermissions) {
+  testing::TempDir dir;
+  std::vector<float> w = {1, 2};
+  const std::string link = dir.file("checkpoint.h5");
+  save_checkpoint(dir.file("checkpoint-e0001-s000001.h5"), {{{"w", {2}, w.data()}}, {}, {}}, {});
+  publish_checkpoint_as(dir.file("checkpoint-e0001-s000001.h5"), link);
+  namespace fs = std::filesystem;
+  fs::permissions(link, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                            fs::perms::group_write);
+  const fs::perms chosen = fs::status(link).permissions();
+  save_checkpoint(dir.file("checkpoint-e0002-s000002.h5"), {{{"w", {2}, w.data()}}, {}, {}}, {});
+  publish_checkpoint_as(dir.file("checkpoint-e0002-s000002.h5"), link);
+  EXPECT_EQ(fs::status(link).permissions(), chosen);
+  EXPECT_TRUE(fs::equivalent(link, dir.file("checkpoint-e0002-s000002.h5")));
+}
+
 TEST(Checkpoint, FailedSaveLeavesPreviousCheckpointIntact) {
   testing::TempDir dir;
   std::vector<float> w = {1, 2};
