@@ -132,7 +132,10 @@ def _projection_inputs(args, run, timing):
         gradient_bytes = BYTES_PER_GRADIENT * args.params
         source = f"--params {args.params:,} x {BYTES_PER_GRADIENT} bytes (float32)"
     elif run.checkpoint_path is not None:
-        count = parameter_count(run.checkpoint_path)
+        try:
+            count = parameter_count(run.checkpoint_path)
+        except ReportError as e:  # only the projection needs it: the rest is reported
+            return None, f"{e}; projection.md not written (give --params or --gradient-bytes)"
         gradient_bytes = BYTES_PER_GRADIENT * count
         source = (f"{count:,} parameters counted in {run.checkpoint_path} x "
                   f"{BYTES_PER_GRADIENT} bytes (float32)")
@@ -158,6 +161,32 @@ def _projection_inputs(args, run, timing):
     return inputs, None
 
 
+# Every file a run's report may write. A report removes those it does not write again, so that
+# none is left from an earlier report of the run (an epoch-1 confusion matrix beside curves of
+# a run resumed and stopped since, a projection that can no longer be made).
+RUN_OUTPUTS = [f"{stem}.{ext}" for stem in ("training_curves", "confusion_matrix",
+                                            "confusion_matrix_normalized", "per_class_accuracy")
+               for ext in ("png", "svg")] + ["report.json", "classification_report.txt",
+                                             "projection.md"]
+
+
+def _remove_stale_outputs(out_dir, written):
+    """Removes the RUN_OUTPUTS of `out_dir` not among `written`; returns notes for stderr."""
+    from .load import EXIT_OUTPUT, ReportError
+    kept = {os.path.realpath(p) for p in written}
+    notes = []
+    for name in RUN_OUTPUTS:
+        path = os.path.join(out_dir, name)
+        if os.path.lexists(path) and os.path.realpath(path) not in kept:
+            try:
+                os.remove(path)
+            except OSError as e:
+                raise ReportError(path, f"cannot remove an earlier report's file: "
+                                  f"{e.strerror or e}", EXIT_OUTPUT)
+            notes.append(f"{path}: removed (an earlier report's, not written again)")
+    return notes
+
+
 def _report_run(args, run, out_dir, timing, projection_inputs):
     """Writes one run's outputs from the timing summary and projection inputs run() checked;
     returns (files, notes for stderr)."""
@@ -181,6 +210,7 @@ def _report_run(args, run, out_dir, timing, projection_inputs):
         rows = projection.project(inputs)
         files.append(_write_text(os.path.join(out_dir, "projection.md"),
                                  projection.projection_markdown(inputs, rows)))
+    notes += _remove_stale_outputs(out_dir, files)
     return files, notes
 
 

@@ -330,4 +330,33 @@ with tempfile.TemporaryDirectory() as tmp:
     check(tie[2] == "           a       0.09      0.20      0.12         5",
           f"F1 2/16 = 0.125 prints as 0.12 like current scikit-learn: '{tie[2]}'")
 
+    # Reported again after the run went on without a final evaluation (resumed, then
+    # stopped): the earlier report's confusion matrix, classification report and projection
+    # are removed, not left beside the new curves.
+    again = os.path.join(tmp, "runs", "again")
+    write_metrics(os.path.join(again, "metrics.h5"), history_rows(1), config("again", epochs=1),
+                  final_from_confusion(TIE_CONFUSION, TIE_NAMES))
+    first = run_report(TOOL, again, "--params", "1000")
+    earlier = sorted(os.listdir(again))
+    write_metrics(os.path.join(again, "metrics.h5"), history_rows(2), config("again", epochs=3))
+    second = run_report(TOOL, again)
+    left = sorted(os.listdir(again))
+    check(first.returncode == 0 and "confusion_matrix.png" in earlier
+          and "projection.md" in earlier and second.returncode == 3
+          and left == ["metrics.h5", "report.json", "training_curves.png", "training_curves.svg"]
+          and "removed (an earlier report's" in second.stderr,
+          f"a report again without /final or a parameter count: only its own files left {left}")
+
+    # A damaged checkpoint is needed by the projection only: the rest is reported.
+    with open(os.path.join(again, "checkpoint.h5"), "wb") as f:
+        f.write(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    write_metrics(os.path.join(again, "metrics.h5"), history_rows(1), config("again", epochs=1),
+                  final_from_confusion(TIE_CONFUSION, TIE_NAMES))
+    third = run_report(TOOL, again)
+    check(third.returncode == 0 and "projection.md not written" in third.stderr
+          and os.path.exists(os.path.join(again, "confusion_matrix.png"))
+          and not os.path.exists(os.path.join(again, "projection.md")),
+          f"a damaged checkpoint: everything but the projection (exit {third.returncode}) "
+          f"{third.stderr.strip()[-300:]}")
+
 finish()
