@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <random>
+#include <set>
 #include <vector>
 
 #include "app/commands.h"
@@ -136,7 +137,9 @@ void report(const BenchOptions& o, BenchTimes& t, int64_t params, bool graphs,
 int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
   BenchOptions o;
   po::options_description desc = describe(o);
-  if (!parse_options(args, desc, "usage: dptrain bench [--arch NAME] [--batch-size N]")) return 0;
+  std::set<std::string> given;
+  if (!parse_options(args, desc, "usage: dptrain bench [--arch NAME] [--batch-size N]", &given))
+    return 0;
   // The upper bounds keep every tensor's element count inside int64 (an input of at most 2^52
   // values, activations of up to 2^11 times its channels); what still does not fit in memory
   // ends as main's out-of-memory line.
@@ -154,6 +157,15 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
     if (!ok) throw UsageError(fmt::format("option {}", problem));
   validate_device_options(o.device);
   if (o.peak) {
+    // The CPU's matmul peak: a model's or a GPU's options would be passed over silently.
+    for (const std::string& option : given)
+      if (option != "peak" && option != "precision" && option != "threads" &&
+          option != "pin-threads" && !(option == "device" && o.device.device != "cuda"))
+        throw UsageError(
+            fmt::format("option --{}: not for --peak, which measures the CPU's "
+                        "matmul peak (--precision, --threads and --pin-threads "
+                        "apply)",
+                        option));
     if (o.device.precision != "fp32" && o.device.precision != "bf16")
       throw UsageError("dptrain bench --peak: --precision is fp32 or bf16 on the CPU");
     const DType dtype = o.device.precision == "bf16" ? DType::bf16 : DType::f32;

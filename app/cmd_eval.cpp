@@ -112,6 +112,18 @@ void normalize_as_trained(const EvalArgs& a, const CheckpointMeta& meta,
   options.std = std::move(trained.std);
 }
 
+// The network `spec` describes; a description no network fits (an edited or foreign file's
+// arch or shortcut) is the checkpoint's fault, not an option's: said so, naming the file.
+std::unique_ptr<nn::Model> checkpoint_network(const EvalArgs& a, const nn::ModelSpec& spec,
+                                              Backend& backend) {
+  try {
+    return nn::make_model(spec, backend);
+  } catch (const UsageError& e) {
+    throw DataError(fmt::format("{}: the checkpoint's model (arch '{}'): {}", a.checkpoint,
+                                spec.arch, e.what()));
+  }
+}
+
 bool existing_eval_file(const std::string& path) {
   try {
     return is_eval_file(h5::File(path, h5::File::Mode::read));
@@ -191,7 +203,7 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   auto comm = make_mpi_communicator();
   BackendChoice choice = agree_on_backend(
       choose_backend(a.device, mpi.local_rank(), mpi.local_size(), spec.arch), *comm);
-  auto model = nn::make_model(spec, *choice.backend);
+  auto model = checkpoint_network(a, spec, *choice.backend);
   ModelState(*model, nullptr).load(a.checkpoint);
   EvalOptions options;
   options.batch_size = a.batch_size;

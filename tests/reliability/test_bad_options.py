@@ -50,6 +50,10 @@ with tempfile.TemporaryDirectory() as tmp:
     # A word that is no option's value (a shell glob's second file): refused, not passed over.
     check.expect_error("a stray word", train("--resume", "auto", "second.h5"), USAGE,
                        ["unexpected argument 'second.h5'"])
+    check.expect_error("bench --peak beside a model's option", ["bench", "--peak", "--arch",
+                       "resnet50"], USAGE, ["option --arch: not for --peak"])
+    check.expect_error("bench --peak on a GPU", ["bench", "--peak", "--device", "cuda"], USAGE,
+                       ["option --device: not for --peak"])
     check.expect_error("a stray word to bench", ["bench", "--arch", "resnet8", "resnet50"], USAGE,
                        ["unexpected argument 'resnet50'"])
     check.expect_error("contradictory --resume and --overwrite",
@@ -195,6 +199,14 @@ with tempfile.TemporaryDirectory() as tmp:
                        mpmd=[one, one + ["--tta", "2"]], one_line=False)
     check.record(not os.path.exists(os.path.join(tmp, "mixed.h5")), "no eval file written",
                  "mixed.h5")
+    foreign = os.path.join(tmp, "foreign-arch.h5")  # an edited or foreign checkpoint
+    shutil.copy(ckpt, foreign)
+    with h5py.File(foreign, "r+") as f:
+        f.attrs["arch"] = np.bytes_("foo")
+    check.expect_error("eval: a checkpoint of an unknown network",
+                       ["eval", "--checkpoint", foreign, "--data", ten, "--output",
+                        os.path.join(tmp, "foreign-eval.h5")], DATA,
+                       [foreign + ": the checkpoint's model", "unknown model arch 'foo'"])
     check.expect_error("eval: a second checkpoint (a shell glob)",
                        ["eval", "--checkpoint", ckpt, metrics, "--data", ten], USAGE,
                        [f"unexpected argument '{metrics}'"])
