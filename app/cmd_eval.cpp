@@ -18,7 +18,7 @@
 #include "core/log.h"
 #include "data/hdf5_dataset.h"
 #include "io/hdf5.h"
-#include "io/metrics_writer.h"
+#include "io/eval_file.h"
 #include "io/replace_file.h"
 #include "train/backend_choice.h"
 #include "train/device_batch.h"
@@ -184,8 +184,9 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   po::options_description desc = describe(a);
   if (!parse_options(args, desc, "usage: dptrain eval --checkpoint FILE --data FILE")) return 0;
   if (a.batch_size < 1) throw UsageError("option --batch-size: must be at least 1");
-  if (!(a.collective_timeout >= 0 && a.collective_timeout <= 1e9))
-    throw UsageError("option --collective-timeout: must be in [0, 1e9] seconds");
+  if (const std::string problem = collective_timeout_problem(a.collective_timeout);
+      !problem.empty())
+    throw UsageError("option --collective-timeout: " + problem);
   validate_device_options(a.device);
   const std::vector<EvalView> views = tta_views(a.tta);
   if (a.output.empty())

@@ -13,7 +13,7 @@
 #include "data/hdf5_dataset.h"
 #include "io/file_verify.h"
 #include "io/hdf5.h"
-#include "io/metrics_writer.h"
+#include "io/eval_file.h"
 
 namespace po = boost::program_options;
 

@@ -132,10 +132,7 @@ def _projection_inputs(args, run, timing):
         gradient_bytes = BYTES_PER_GRADIENT * args.params
         source = f"--params {args.params:,} x {BYTES_PER_GRADIENT} bytes (float32)"
     elif run.checkpoint_path is not None:
-        try:
-            count = parameter_count(run.checkpoint_path)
-        except ReportError as e:  # only the projection needs it: the rest is reported
-            return None, f"{e}; projection.md not written (give --params or --gradient-bytes)"
+        count = parameter_count(run.checkpoint_path)
         gradient_bytes = BYTES_PER_GRADIENT * count
         source = (f"{count:,} parameters counted in {run.checkpoint_path} x "
                   f"{BYTES_PER_GRADIENT} bytes (float32)")

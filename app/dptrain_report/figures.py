@@ -64,39 +64,20 @@ def _epoch_axis(ax):
     ax.grid(True, alpha=0.3)
 
 
-def training_curves(run, directory):
-    h = run.history
-    epochs = h["epoch"]
-    fig, axes = plt.subplots(2, 2, figsize=figure_size("curves"), dpi=DPI, layout="constrained")
-    title = f"Training curves: {as_written(run.name)}"
-    if run.final is None:
-        planned = run.epochs_planned
-        title += (f" (stopped after {run.epochs_done}" + (f" of {planned}" if planned else "")
-                  + " epochs; no final evaluation)")
-    fig.suptitle(title)
-
-    ax = axes[0, 0]
-    ax.plot(epochs, h["train_loss"], "o-", label="train")
-    evaluated = np.isfinite(h["val_loss"])
+def _train_val_panel(ax, epochs, train, val, title, ylabel):
+    """Training values every epoch, validation values where the epoch was evaluated."""
+    ax.plot(epochs, train, "o-", label="train")
+    evaluated = np.isfinite(val)
     if evaluated.any():
-        ax.plot(epochs[evaluated], h["val_loss"][evaluated], "s--", label="validation")
-    ax.set_title("Loss")
-    ax.set_ylabel("Cross-entropy loss")
+        ax.plot(epochs[evaluated], val[evaluated], "s--", label="validation")
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
     ax.legend()
     _epoch_axis(ax)
 
-    ax = axes[0, 1]
-    ax.plot(epochs, 100 * h["train_acc"], "o-", label="train")
-    evaluated = np.isfinite(h["val_acc"])
-    if evaluated.any():
-        ax.plot(epochs[evaluated], 100 * h["val_acc"][evaluated], "s--", label="validation")
-    ax.set_title("Accuracy")
-    ax.set_ylabel("Accuracy (%)")
-    ax.legend()
-    _epoch_axis(ax)
 
-    ax = axes[1, 0]
-    # The epoch's wall time split into its phases; what no timer covers is "other".
+def _phase_panel(ax, h, epochs):
+    """The epoch's wall time split into its phases; what no timer covers is "other"."""
     exposed_comm = h["time_comm"] - h["time_comm_hidden"]
     parts = [("data wait", h["time_data"]), ("forward", h["time_forward"]),
              ("backward", h["time_backward"]), ("comm (exposed)", exposed_comm),
@@ -114,7 +95,8 @@ def training_curves(run, directory):
     ax.legend(fontsize=8, ncol=4, loc="upper center")
     _epoch_axis(ax)
 
-    ax = axes[1, 1]
+
+def _lr_panel(ax, h, epochs):
     ax.plot(epochs, h["lr"], "o-", color="tab:purple")
     ax.set_title("Learning rate (end of epoch)")
     ax.set_ylabel("Learning rate")
@@ -125,6 +107,24 @@ def training_curves(run, directory):
     else:
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
     _epoch_axis(ax)
+
+
+def training_curves(run, directory):
+    h = run.history
+    epochs = h["epoch"]
+    fig, axes = plt.subplots(2, 2, figsize=figure_size("curves"), dpi=DPI, layout="constrained")
+    title = f"Training curves: {as_written(run.name)}"
+    if run.final is None:
+        planned = run.epochs_planned
+        title += (f" (stopped after {run.epochs_done}" + (f" of {planned}" if planned else "")
+                  + " epochs; no final evaluation)")
+    fig.suptitle(title)
+    _train_val_panel(axes[0, 0], epochs, h["train_loss"], h["val_loss"], "Loss",
+                     "Cross-entropy loss")
+    _train_val_panel(axes[0, 1], epochs, 100 * h["train_acc"], 100 * h["val_acc"], "Accuracy",
+                     "Accuracy (%)")
+    _phase_panel(axes[1, 0], h, epochs)
+    _lr_panel(axes[1, 1], h, epochs)
     return _save(fig, directory, "training_curves")
 
 

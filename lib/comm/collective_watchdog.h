@@ -8,11 +8,18 @@
 #pragma once
 
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
 
 namespace dp {
+
+// Why `seconds` is no --collective-timeout (finite, not negative; 0: off), or "" when it is
+// one: the one check of `train`'s and `eval`'s option.
+inline const char* collective_timeout_problem(double seconds) {
+  return std::isfinite(seconds) && seconds >= 0 ? "" : "must be finite and not negative";
+}
 
 class CollectiveWatchdog {
  public:

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "io/evaluation_result.h"
+
 namespace dp {
 
 namespace h5 {
@@ -43,38 +45,6 @@ struct StepRecord {
   int64_t epoch = 0;  // 1-based
   double loss = 0, accuracy = 0, lr = 0;
 };
-
-// Results of evaluating on a split: the confusion matrix (rows = true class, columns =
-// predicted) and what follows from it.
-struct EvaluationResult {
-  double loss = 0;
-  int64_t samples = 0;
-  std::vector<int64_t> confusion;  // K*K, row-major
-  int64_t num_classes = 0;
-  double accuracy() const;
-  std::vector<double> precision() const, recall() const, f1() const;
-  std::vector<int64_t> support() const;
-};
-
-// Writes /final-style groups (confusion matrix, per-class metrics, class names) into `group`
-// of an open file; shared by metrics.h5 and `dptrain eval`'s eval.h5.
-void write_evaluation(h5::File& file, const std::string& group, const EvaluationResult& result,
-                      const std::vector<std::string>& class_names);
-
-// What `dptrain eval`'s file records beside the evaluation, as root attributes: the files
-// evaluated (`checkpoint` and `data`, which mark it as an eval file: is_eval_file), the
-// checkpoint's position and how it was evaluated.
-struct EvalProvenance {
-  std::string checkpoint, data;
-  int64_t checkpoint_epoch = 0, checkpoint_step = 0;  // finished epochs, optimizer steps
-  int64_t tta = 0;                                    // --tta
-  std::string backend;  // the backend, precision and threads that computed it
-};
-
-// `dptrain eval`'s file: the evaluation under /eval and `provenance` at the root.
-void write_eval_file(const std::string& path, const EvalProvenance& provenance,
-                     const EvaluationResult& result, const std::vector<std::string>& class_names);
-bool is_eval_file(const h5::File& file);
 
 class MetricsWriter {
  public:

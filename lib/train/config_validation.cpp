@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "comm/collective_watchdog.h"
 #include "core/error.h"
 #include "nn/model.h"
 #include "train/augmentation.h"
@@ -148,7 +149,8 @@ void validate_run_control(const TrainConfig& c) {
   require(c.bucket_mb > 0 && c.bucket_mb <= kMaxBucketMb, "bucket-mb",
           fmt::format("must be in (0, {}]", kMaxBucketMb));
   require(c.max_consecutive_skips >= 1, "max-consecutive-skips", "must be at least 1");
-  require(c.collective_timeout >= 0, "collective-timeout", "must not be negative");
+  const std::string timeout_problem = collective_timeout_problem(c.collective_timeout);
+  require(timeout_problem.empty(), "collective-timeout", timeout_problem);
 }
 
 // The test-only fault, NaN and pause injection.

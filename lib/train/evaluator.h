@@ -12,7 +12,7 @@
 
 #include "comm/communicator.h"
 #include "data/hdf5_dataset.h"
-#include "io/metrics_writer.h"
+#include "io/evaluation_result.h"
 #include "nn/model.h"
 #include "train/augmentation.h"
 

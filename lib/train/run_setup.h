@@ -1,5 +1,6 @@
-// The pieces of a training run built from its TrainConfig, each a pure function of the
-// options and what it needs, so train/trainer.cpp only wires them together.
+// The pieces of a training run built from its TrainConfig, so train/trainer.cpp only wires
+// them together: most a pure function of the options and what it needs; apply_whiten_init
+// sets the model's whitening filters, and broadcast_state is a collective.
 #pragma once
 
 #include <map>

@@ -1,7 +1,7 @@
 // The run's schedule callbacks, built from the options: the learning rate every step
-// (LrScheduleCallback) and, for onecycle with --onecycle-cycle-momentum (torch's default),
-// every parameter group's momentum (MomentumScheduleCallback). Both are pure functions of the
-// global step, so a resumed run continues the same curves.
+// (LrScheduleCallback), for onecycle with --onecycle-cycle-momentum (torch's default), every
+// parameter group's momentum (MomentumScheduleCallback), and a FreezeCallback per --freeze.
+// All are pure functions of the global step, so a resumed run continues the same curves.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,7 @@
 // This rank's training data: the distributed sampler's shard of each epoch, read and augmented
 // by the sharded loader. Every rank takes the same number of steps: the sampler pads shards to
-// equal length, and a last partial batch is kept (as PyTorch's DataLoader does by default).
+// equal length, and a last partial batch is kept (as PyTorch's DataLoader does by default),
+// or dropped with --drop-last.
 // The sampler's order and each sample's augmentation depend on (seed, epoch, sample index)
 // alone, so dropping the consumed prefix of a resumed epoch reproduces its remaining batches
 // exactly; the prefix is counted in positions of the epoch's order (steps x global batch),

@@ -347,16 +347,4 @@ with tempfile.TemporaryDirectory() as tmp:
           and "removed (an earlier report's" in second.stderr,
           f"a report again without /final or a parameter count: only its own files left {left}")
 
-    # A damaged checkpoint is needed by the projection only: the rest is reported.
-    with open(os.path.join(again, "checkpoint.h5"), "wb") as f:
-        f.write(b"\x89HDF\r\n\x1a\n" + bytes(100))
-    write_metrics(os.path.join(again, "metrics.h5"), history_rows(1), config("again", epochs=1),
-                  final_from_confusion(TIE_CONFUSION, TIE_NAMES))
-    third = run_report(TOOL, again)
-    check(third.returncode == 0 and "projection.md not written" in third.stderr
-          and os.path.exists(os.path.join(again, "confusion_matrix.png"))
-          and not os.path.exists(os.path.join(again, "projection.md")),
-          f"a damaged checkpoint: everything but the projection (exit {third.returncode}) "
-          f"{third.stderr.strip()[-300:]}")
-
 finish()

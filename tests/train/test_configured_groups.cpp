@@ -117,7 +117,7 @@ TEST(ConfiguredGroups, MalformedFreezeValuesAreRefusedWhileParsingOptions) {
                           "conv1.weight:+3", "conv1.weight:99999999999999999999"}) {
     TrainConfig c;
     try {
-      parse_train_config({"train", "--data", "x.h5", "--freeze", bad}, c);
+      parse_train_config({"--data", "x.h5", "--freeze", bad}, c);
       ADD_FAILURE() << bad << " accepted";
     } catch (const UsageError& e) {
       EXPECT_NE(std::string(e.what()).find("--freeze"), std::string::npos) << e.what();
@@ -132,7 +132,7 @@ TEST(ConfiguredGroups, CommandLineFreezeReplacesTheConfigFilesList) {
       std::filesystem::temp_directory_path() / "dptrain_freeze_override.cfg";
   std::ofstream(cfg) << "freeze = whiten.weight\nfreeze = whiten.bias:3\n";
   const auto freeze = [&](std::vector<std::string> extra) {
-    std::vector<std::string> args{"train", "--data", "x.h5", "--config", cfg.string()};
+    std::vector<std::string> args{"--data", "x.h5", "--config", cfg.string()};
     args.insert(args.end(), extra.begin(), extra.end());
     TrainConfig c;
     parse_train_config(args, c);

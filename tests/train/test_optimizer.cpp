@@ -276,7 +276,7 @@ TEST(StepCallbacks, OneCycleDefaultsCycleEveryGroupsMomentum) {
 TEST(StepSchedule, DefaultMilestonesForShortRuns) {
   const auto milestones = [](const std::string& epochs, const std::string& unit) {
     TrainConfig c;
-    parse_train_config({"train", "--data", "x.h5", "--epochs", epochs, "--lr-step-unit", unit},
+    parse_train_config({"--data", "x.h5", "--epochs", epochs, "--lr-step-unit", unit},
                        c);
     return c.lr_milestones;
   };
@@ -295,7 +295,7 @@ TEST(StepSchedule, DefaultMilestonesForShortRuns) {
 TEST(StepSchedule, MilestonesPastTheEndAreLoggedAndNeverReached) {
   TrainConfig c;
   // 1.96 epochs of 10 steps: step 19.6, which the schedule rounds to 20, the run's end.
-  parse_train_config({"train", "--data", "x.h5", "--epochs", "2", "--lr-milestones", "1,1.96,5"},
+  parse_train_config({"--data", "x.h5", "--epochs", "2", "--lr-milestones", "1,1.96,5"},
                      c);
   testing::internal::CaptureStdout();
   StepCallbacks callbacks = schedule_callbacks(c, 10);
@@ -318,7 +318,7 @@ TEST(StepSchedule, MilestonesPastTheEndAreLoggedAndNeverReached) {
 // is refused, not dropped while the log names it.
 TEST(WarmupSchedule, RoundsAsMilestonesAndRefusesNoStep) {
   TrainConfig c;
-  parse_train_config({"train", "--data", "x.h5", "--epochs", "2", "--lr-schedule", "constant",
+  parse_train_config({"--data", "x.h5", "--epochs", "2", "--lr-schedule", "constant",
                       "--warmup-epochs", "0.7"},
                      c);
   StepCallbacks callbacks = schedule_callbacks(c, 5);
@@ -330,7 +330,7 @@ TEST(WarmupSchedule, RoundsAsMilestonesAndRefusesNoStep) {
     callbacks.before_step({1, step, step}, optimizer);
     EXPECT_NEAR(optimizer.lr(), 0.1 * factor, 1e-7) << "step " << step;
   }
-  parse_train_config({"train", "--data", "x.h5", "--epochs", "2", "--lr-schedule", "constant",
+  parse_train_config({"--data", "x.h5", "--epochs", "2", "--lr-schedule", "constant",
                       "--warmup-epochs", "0.1"},
                      c);
   try {

@@ -42,7 +42,7 @@ const ScheduleOption kOptions[] = {
 };
 
 std::vector<std::string> train_args(std::vector<std::string> extra) {
-  std::vector<std::string> args{"train", "--data", "x.h5", "--epochs", "4"};
+  std::vector<std::string> args{"--data", "x.h5", "--epochs", "4"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
@@ -111,7 +111,7 @@ TEST(ScheduleOptions, TheBaselineConfigsParseShortened) {
     for (const char* epochs : {"1", "2"}) {
       SCOPED_TRACE(std::string(name) + " --epochs " + epochs);
       TrainConfig c;
-      EXPECT_NO_THROW(parse_train_config({"train", "--config", std::string(DP_JOBS_DIR "/") + name,
+      EXPECT_NO_THROW(parse_train_config({"--config", std::string(DP_JOBS_DIR "/") + name,
                                           "--epochs", epochs},
                                          c));
       EXPECT_FALSE(c.lr_milestones.empty());

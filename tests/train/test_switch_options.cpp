@@ -28,7 +28,7 @@ const Switch kSwitches[] = {
 };
 
 bool parsed(const Switch& s, const std::vector<std::string>& value) {
-  std::vector<std::string> args = {"train", "--data", "x.h5", std::string("--") + s.option};
+  std::vector<std::string> args = {"--data", "x.h5", std::string("--") + s.option};
   args.insert(args.end(), value.begin(), value.end());
   args.insert(args.end(), s.needs.begin(), s.needs.end());
   TrainConfig c;

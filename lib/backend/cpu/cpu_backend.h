@@ -1,6 +1,7 @@
 // The CPU implementation of dp::Backend: convolution, batch norm, max pooling and linear run
-// on oneDNN (onednn_*.cpp), max pooling over non-overlapping windows on own AVX-512 loops
-// (window_maxpool.cpp); the memory-bound ops (elementwise, global average pooling, loss,
+// on oneDNN (onednn_*.cpp), and on own AVX-512 kernels where they were measured faster
+// (thin_winograd, batchnorm_add_relu, window_maxpool, batchnorm_gelu, patch_conv_gelu,
+// gelu_bf16, weight_grad_gemm; README "Architecture"); the memory-bound ops (elementwise, global average pooling, loss,
 // SGD, norms) are OpenMP loops, where a oneDNN primitive would only add call overhead.
 // cpu_backend.cpp holds the core (construction, memory, the routing of the compute-bound ops);
 // each group of memory-bound ops has its own cpu_backend_<role>.cpp.

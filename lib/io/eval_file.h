@@ -1,0 +1,27 @@
+// `dptrain eval`'s output file (eval.h5): one evaluation and where it came from.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "io/evaluation_result.h"
+
+namespace dp {
+
+// What `dptrain eval`'s file records beside the evaluation, as root attributes: the files
+// evaluated (`checkpoint` and `data`, which mark it as an eval file: is_eval_file), the
+// checkpoint's position and how it was evaluated.
+struct EvalProvenance {
+  std::string checkpoint, data;
+  int64_t checkpoint_epoch = 0, checkpoint_step = 0;  // finished epochs, optimizer steps
+  int64_t tta = 0;                                    // --tta
+  std::string backend;  // the backend, precision and threads that computed it
+};
+
+// `dptrain eval`'s file: the evaluation under /eval and `provenance` at the root.
+void write_eval_file(const std::string& path, const EvalProvenance& provenance,
+                     const EvaluationResult& result, const std::vector<std::string>& class_names);
+bool is_eval_file(const h5::File& file);
+
+}  // namespace dp
