@@ -100,14 +100,17 @@ std::unique_ptr<MetricsWriter> MetricsWriter::reopen(
   h5::Group history = file.group("history");
   create_fields(history, kHistoryFields, 64);  // files from before a field existed
   truncate_fields(history, kHistoryFields, "epoch", epochs);
-  // Every epoch of the checkpoint has its row (written before the epoch's checkpoint); fewer
-  // mean the file records another branch of the run, whose rows it would join.
-  if (const int64_t rows = int64_t(history.dataset("epoch").dims().at(0)); rows != epochs)
+  // The checkpoint's last epoch has its row (written before the epoch's checkpoint); a history
+  // that ends before it records another branch of the run, whose rows this one would join. (It
+  // may begin later than epoch 1: a file started by a resume into a new run directory.)
+  std::vector<double> kept;
+  history.dataset("epoch").read(kept);
+  if (!kept.empty() && kept.back() != double(epochs))
     throw DataError(fmt::format(
-        "{}: its /history holds {} epochs up to the checkpoint's position, which has {} done: "
-        "the file records another branch of the run; resume from the checkpoint it belongs "
-        "to, or start the run again with --resume none --overwrite",
-        path, rows, epochs));
+        "{}: its /history ends at epoch {}, the checkpoint has {} done: the file records "
+        "another branch of the run; resume from the checkpoint it belongs to, or start the "
+        "run again with --resume none --overwrite",
+        path, kept.back(), epochs));
   h5::Group step_group = file.require_group("steps");
   create_fields(step_group, kStepFields, 1024);
   truncate_fields(step_group, kStepFields, "step", steps);

@@ -61,11 +61,19 @@ std::vector<CheckpointFile> find_checkpoints(const std::string& dir,
 
 std::vector<std::string> checkpoints_after(const std::string& dir, int64_t global_step,
                                            int64_t epochs_done) {
-  std::vector<std::string> after;
-  for (const CheckpointFile& file : find_checkpoints(dir))
-    if (std::pair{file.global_step(), file.meta.int_or("epoch", 0)} >
-        std::pair{global_step, epochs_done})
+  const std::pair position{global_step, epochs_done};
+  std::vector<std::string> after, unreadable;
+  for (const CheckpointFile& file : find_checkpoints(dir, &unreadable))
+    if (std::pair{file.global_step(), file.meta.int_or("epoch", 0)} > position)
       after.push_back(file.path);
+  // One that does not open is placed by its name; checkpoint.h5, unplaced and unusable, too.
+  for (const std::string& path : unreadable) {
+    std::smatch m;
+    const std::string name = fs::path(path).filename().string();
+    if (!std::regex_match(name, m, kNamedCheckpoint) ||
+        std::pair<int64_t, int64_t>{std::stoll(m[2]), std::stoll(m[1])} > position)
+      after.push_back(path);
+  }
   return after;
 }
 
@@ -120,9 +128,10 @@ std::string newest_verified_checkpoint(const std::string& dir) {
   // Starting from scratch would write over the run's metrics: stop and let the user decide.
   if (!skipped.empty())
     throw DataError(fmt::format(
-        "option --resume auto: every checkpoint in {} is corrupted (newest: {}); restore one from "
-        "a good copy, or start the run again with --resume none --overwrite",
-        dir, skipped.front()));
+        "option --resume auto: every checkpoint in {} is corrupted or does not open ({}, {} in "
+        "all); restore one from a good copy, or start the run again with --resume none "
+        "--overwrite",
+        dir, skipped.front(), skipped.size()));
   return "";
 }
 

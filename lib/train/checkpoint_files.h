@@ -27,7 +27,8 @@ std::vector<CheckpointFile> find_checkpoints(const std::string& dir,
                                              std::vector<std::string>* unreadable = nullptr);
 
 // The checkpoints of `dir` past the position (optimizer steps, then finished epochs) of one a
-// run resumes from: what an explicit --resume of an older checkpoint leaves behind.
+// run resumes from: what an explicit --resume of an older checkpoint leaves behind. One that
+// does not open is placed by its name (checkpoint.h5 that does not open counts as past it).
 std::vector<std::string> checkpoints_after(const std::string& dir, int64_t global_step,
                                            int64_t epochs_done);
 

@@ -128,7 +128,7 @@ struct TrainConfig : DeviceOptions {
   int inject_nan_rank = 0;
   int64_t inject_nan_steps = 1;
   int64_t pause_at_step = 0;  // test only: every rank waits here for SIGUSR1/SIGTERM; 0 = off
-  bool pause_in_eval = false;  // test only: rank 0 waits so at its first evaluation batch
+  bool pause_in_eval = false;  // test only: rank 0 waits for a signal after its first eval batch
   std::string dump_samples;   // test only: each rank appends its batches' sample indices here
 
   // Every option's effective value as text, for metrics.h5's /config attributes.

@@ -283,9 +283,8 @@ po::options_description testing_options(TrainConfig& c) {
        "every rank waits at this global step until SIGUSR1 or SIGTERM arrives (at most 5 "
        "minutes), so a test can signal the run at a known step (0: never)")
       ("pause-in-eval", po::value(&c.pause_in_eval)->default_value(c.pause_in_eval),
-       "rank 0 waits at the first batch of its first evaluation until SIGUSR1 or SIGTERM "
-       "arrives (at most 5 minutes; the other ranks go on), so a test can signal the run "
-       "during an evaluation")
+       "rank 0 waits after the first batch of its first evaluation until SIGUSR1 or SIGTERM "
+       "arrives (at most 5 minutes), so a test can signal the run during an evaluation")
       ("dump-samples", po::value(&c.dump_samples)->default_value(c.dump_samples),
        "each rank r appends one line per training step to PATH.r: epoch, step in the epoch, "
        "global step (1-based), then the dataset indices of its batch (empty: off)");

@@ -93,16 +93,28 @@ const Tensor& mean_logits(nn::Model& model, const ViewBatches& batches,
   return mean;
 }
 
-// Sums over ranks; false on every rank when any rank abandoned its shard.
-bool reduce_result(EvaluationResult& result, double& loss_sum, bool abandoned, Communicator& comm) {
+// Sums over ranks.
+void reduce_result(EvaluationResult& result, double& loss_sum, Communicator& comm) {
   const int64_t k = result.num_classes;
   comm.allreduce_sum(result.confusion.data(), k * k);
   comm.allreduce_sum(&loss_sum, 1);
-  int64_t counts[2] = {result.samples, abandoned ? 1 : 0};
-  comm.allreduce_sum(counts, 2);
-  result.samples = counts[0];
-  result.loss = counts[0] ? loss_sum / counts[0] : 0.0;
-  return counts[1] == 0;
+  int64_t samples = result.samples;
+  comm.allreduce_sum(&samples, 1);
+  result.samples = samples;
+  result.loss = samples ? loss_sum / samples : 0.0;
+}
+
+// After a batch (`had_batch`: this rank evaluated one; its shard may end a batch before the
+// others'): whether any rank wants to abandon the evaluation, and whether any had a batch.
+// One small allreduce: every rank stops within a batch of a signal, and none waits longer than
+// a batch of the others' in a collective, where its watchdog sees no progress.
+struct BatchAgreement {
+  bool abandon = false, any_batch = false;
+};
+BatchAgreement agree_after_batch(bool had_batch, bool abandon, Communicator& comm) {
+  int64_t flags[2] = {had_batch ? 1 : 0, abandon ? 1 : 0};
+  comm.allreduce_sum(flags, 2);
+  return {flags[1] > 0, flags[0] > 0};
 }
 
 }  // namespace
@@ -128,8 +140,17 @@ std::optional<EvaluationResult> evaluate_unless(nn::Model& model, const data::HD
   double loss_sum = 0;
   Tensor dlogits, mean;
   std::vector<float> logits, view_logits;
-  bool abandoned = false;
-  while (!abandoned && batches.next()) {
+  for (bool shard_done = false;;) {
+    const bool had_batch = !shard_done && batches.next();
+    shard_done = !had_batch;
+    if (abandon) {  // training's evaluation: the ranks agree after every batch
+      const BatchAgreement agreed = agree_after_batch(had_batch, abandon(), comm);
+      if (agreed.abandon) return std::nullopt;  // on every rank alike
+      if (!agreed.any_batch) break;
+    } else if (!had_batch) {
+      break;
+    }
+    if (!had_batch) continue;
     const int64_t n = batches.host().size();
     const Tensor& out = mean_logits(model, batches, options.views, logits, view_logits, mean);
     dlogits.ensure(out.shape());
@@ -139,9 +160,8 @@ std::optional<EvaluationResult> evaluate_unless(nn::Model& model, const data::HD
     count_predictions(logits, batches.host().labels.data<int32_t>(), n, k, result.confusion);
     result.samples += n;
     if (options.on_batch) options.on_batch();
-    abandoned = abandon && abandon();
   }
-  if (!reduce_result(result, loss_sum, abandoned, comm)) return std::nullopt;
+  reduce_result(result, loss_sum, comm);
   return result;
 }
 

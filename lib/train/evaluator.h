@@ -32,9 +32,9 @@ struct EvalOptions {
 EvaluationResult evaluate(nn::Model& model, const data::HDF5Dataset& dataset,
                           const EvalOptions& options, Communicator& comm);
 
-// As evaluate(), but each rank stops after the first batch after which `abandon()` is true
-// (a stop signal: the evaluation may not end before the job is killed). The ranks learn in
-// the final reduction whether any of them abandoned it: then every rank returns nullopt.
+// As evaluate(), but abandoned when `abandon()` is true on any rank (a stop signal: the
+// evaluation may not end before the job is killed): the ranks agree after every batch (one
+// small allreduce), so all stop within a batch of it and every rank returns nullopt.
 std::optional<EvaluationResult> evaluate_unless(nn::Model& model, const data::HDF5Dataset& dataset,
                                                 const EvalOptions& options, Communicator& comm,
                                                 const std::function<bool()>& abandon);

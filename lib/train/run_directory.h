@@ -47,7 +47,7 @@ class RunDirectory {
   // checkpoint) keeps the history it would otherwise overwrite.
   std::string set_metrics_aside() const { return set_aside(metrics()); }
   // --overwrite, as the new run's metrics.h5 is about to be created: deletes the replaced
-  // run's metrics.h5, eval.h5 and checkpoints (its metrics.superseded-*.h5 history stays), so
+  // run's metrics.h5, eval.h5 and checkpoints (what was set aside as *.superseded-*.h5 stays), so
   // none is taken for the new run's (pruned as newer, resumed from). Throws IoError naming a
   // file it cannot delete.
   void remove_replaced_run() const;

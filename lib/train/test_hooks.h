@@ -4,8 +4,8 @@
 // - --fail-at-step/--fail-rank/--fail-mode: one rank throws, kills itself or stalls
 //   (comm/fault_injection.h), for the "every rank fails together" guarantee;
 // - --pause-at-step: every rank waits for SIGUSR1/SIGTERM, so a test can signal a job at a
-//   known step; --pause-in-eval: rank 0 waits so at its first evaluation batch (the others
-//   go on), so a test can signal a job during an evaluation;
+//   known step; --pause-in-eval: rank 0 waits for one after its first evaluation batch, so that
+//   a test can signal a job during an evaluation;
 // - --inject-nan-at-step/-rank/-steps: one rank's loss gradient is poisoned with NaN, so its
 //   gradients, and after averaging everyone's, turn NaN (train/step_guard.h skips the update);
 // - --dump-samples PATH: each rank appends its batches' dataset indices to PATH.<rank>, so a

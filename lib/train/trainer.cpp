@@ -41,7 +41,7 @@ class TrainingRun {
  private:
   // Loads the checkpoint --resume names, if any, and opens metrics.h5 accordingly.
   ResumePoint start_or_resume(EpochTotals& resumed_totals);
-  void set_aside_checkpoints_after(const ResumePoint& point) const;
+  void start_branch_at(const std::string& path, const ResumePoint& point) const;
   std::string agreed_resume_path();
   void open_metrics(const std::string& resumed_from, const ResumePoint& point);
   void start_driver(const ResumePoint& start);
@@ -176,7 +176,6 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
       log::info("--resume auto: no checkpoint in {} yet, starting from scratch", run_dir_.path());
   } else {
     point = checkpointer_.load(path, resumed_totals);
-    if (writer_ && config_.resume != "auto") set_aside_checkpoints_after(point);
     // Steps done (NaN-skipped ones included): past the first, SGD's first-update rule is spent.
     optimizer_.set_updates(point.global_step);
     guard_.resume_consecutive_skips(point.consecutive_skips);
@@ -184,17 +183,27 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
               point.epochs_done, point.step_in_epoch, point.epochs_done + 1, point.global_step);
   }
   open_metrics(path, point);
+  if (!path.empty() && config_.resume != "auto") start_branch_at(path, point);
   return point;
 }
 
-// An explicit --resume of an older checkpoint starts another branch of the run: the newer
-// checkpoints of the abandoned one would be taken for its own by --resume auto (continuing
-// the wrong branch after a crash) and by pruning, so they are set aside, not deleted.
-void TrainingRun::set_aside_checkpoints_after(const ResumePoint& point) const {
+// An explicit --resume starts a branch of the run at `path`. The checkpoints of the run
+// directory past it belong to the abandoned one, which --resume auto (after a crash) and
+// pruning would take for this branch's: they are set aside, not deleted. Where none is left,
+// `path` (another directory's, say) becomes the directory's checkpoint.h5, so that a crash
+// before this branch's first checkpoint resumes here, not from scratch. Only once every rank
+// has loaded the checkpoint and metrics.h5 was taken up: a refused resume changes nothing.
+void TrainingRun::start_branch_at(const std::string& path, const ResumePoint& point) const {
+  comm_->barrier();
+  if (!writer_) return;
   for (const std::string& newer :
        checkpoints_after(run_dir_.path(), point.checkpoint_step, point.epochs_done))
-    log::info("note: --resume {}: {} is past it; set aside as {}", config_.resume, newer,
+    log::info("note: --resume {}: {} is past it; set aside as {}", path, newer,
               run_dir_.set_aside(newer));
+  if (!find_checkpoints(run_dir_.path()).empty()) return;
+  publish_checkpoint_as(path, run_dir_.checkpoint());
+  log::info("note: --resume {}: linked as {}, where --resume auto finds this run's start", path,
+            run_dir_.checkpoint());
 }
 
 void TrainingRun::log_start() const {

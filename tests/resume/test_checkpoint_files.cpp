@@ -3,6 +3,7 @@
 // directory, a run that wrote nothing leaving none, and the checkpoint policy's timing.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -53,6 +54,22 @@ TEST(CheckpointFiles, AutoPicksTheNewestReadableCheckpoint) {
   EXPECT_EQ(resolve_resume_option("none", dir.path().string()), "");
   EXPECT_EQ(resolve_resume_option(dir.file("checkpoint.h5"), "elsewhere"), dir.file("checkpoint.h5"));
   EXPECT_THROW(resolve_resume_option(dir.file("nope.h5"), dir.path().string()), UsageError);
+}
+
+// What an explicit --resume of an older checkpoint sets aside: every checkpoint past its
+// position, one that does not open placed by its name (checkpoint.h5 that does not open, too).
+TEST(CheckpointFiles, AfterAPositionComeTheNewerOnesReadableOrNot) {
+  testing::TempDir dir;
+  write_checkpoint(dir.file(named_checkpoint_file(1, 10)), 10, 1);
+  write_checkpoint(dir.file(named_checkpoint_file(2, 20)), 20, 2);
+  std::ofstream(dir.file(named_checkpoint_file(0, 5))) << "cut short";
+  std::ofstream(dir.file(named_checkpoint_file(3, 30))) << "cut short";
+  std::ofstream(dir.file("checkpoint.h5")) << "cut short";
+  std::vector<std::string> after = checkpoints_after(dir.path().string(), 10, 1);
+  std::sort(after.begin(), after.end());
+  EXPECT_EQ(after, (std::vector<std::string>{dir.file(named_checkpoint_file(2, 20)),
+                                             dir.file(named_checkpoint_file(3, 30)),
+                                             dir.file("checkpoint.h5")}));
 }
 
 TEST(CheckpointFiles, PruneKeepsTheNewestK) {

@@ -2,8 +2,11 @@
 4-epoch run keeping 3 checkpoints is resumed from its epoch-2 checkpoint and killed in epoch 3;
 the newer checkpoints were set aside (not deleted), so --resume auto continues the new branch
 (not the abandoned epoch-4 checkpoint) and the run ends equal to an uninterrupted one, every
-epoch's row and the weights bit for bit. A metrics.h5 whose history stops before its
-checkpoint's epochs (another branch's record) is refused, the files left as they were.
+epoch's row and the weights bit for bit. A branch started from another directory's
+checkpoint and killed before its own first one resumes from that start (linked as the new
+directory's checkpoint.h5), to the same end. A metrics.h5 whose history stops before its
+checkpoint's epochs (another branch's record) is refused, and an explicit --resume so refused
+sets nothing aside.
 
 usage: test_resume_older.py DPTRAIN"""
 import glob
@@ -67,23 +70,59 @@ with tempfile.TemporaryDirectory() as tmp:
     check(want_w.keys() == got_w.keys() and all(np.array_equal(want_w[k], got_w[k]) for k in want_w),
           "final weights bit for bit")
 
+    # A branch started from another directory's checkpoint, killed before its first one: the
+    # run directory's checkpoint.h5 is that start, so --resume auto continues from it (and its
+    # metrics.h5, begun at epoch 3, is taken up) to the uninterrupted run's end.
+    start = os.path.join(out, "ref", "checkpoint-e0002-s000008.h5")
+    start_bytes = open(start, "rb").read()
+    code, stdout, _ = train("fresh", "--resume", start, "--fail-at-step", "11", "--fail-mode",
+                            "kill")
+    code2, _, stderr2 = train("fresh", "--resume", "auto")
+    fresh = rows("fresh")
+    check(code != 0 and "linked as" in stdout and code2 == 0
+          and list(fresh["epoch"]) == [3, 4]
+          and all(np.array_equal(want[k][2:], fresh[k]) for k in HISTORY)
+          and all(np.array_equal(want_w[k], weights("fresh")[k]) for k in want_w)
+          and open(start, "rb").read() == start_bytes,
+          f"a branch from another directory's checkpoint, killed, resumed: epochs "
+          f"{fresh['epoch']} as the uninterrupted run's, the start file unchanged (exit {code}, "
+          f"then {code2}) {stderr2.strip()[-300:]}")
+
+    def history_cut_to(run, epochs):
+        """Copies ref's metrics.h5 into run's directory with its history cut to `epochs` rows."""
+        os.makedirs(os.path.join(out, run), exist_ok=True)
+        with h5py.File(os.path.join(out, "ref", "metrics.h5")) as src, \
+                h5py.File(os.path.join(out, run, "metrics.h5"), "w") as dst:
+            for key, value in src.attrs.items():
+                dst.attrs[key] = value
+            for name in src:
+                src.copy(src[name], dst, name)
+            for field in dst["history"]:
+                dst["history"][field].resize((epochs,))
+
     # A history that stops before the checkpoint's epochs: not this checkpoint's record.
+    history_cut_to("short", 2)
     short = os.path.join(out, "short")
-    os.makedirs(short)
     os.link(os.path.join(out, "ref", "checkpoint.h5"), os.path.join(short, "checkpoint.h5"))
-    with h5py.File(os.path.join(out, "ref", "metrics.h5")) as src, \
-            h5py.File(os.path.join(short, "metrics.h5"), "w") as dst:
-        for key, value in src.attrs.items():
-            dst.attrs[key] = value
-        for name in src:
-            src.copy(src[name], dst, name)
-        for field in dst["history"]:
-            dst["history"][field].resize((2,))
     before = open(os.path.join(short, "metrics.h5"), "rb").read()
     code, _, stderr = train("short", "--resume", "auto")
-    check(code == EXIT_DATA and "holds 2 epochs" in stderr and "another branch" in stderr
+    check(code == EXIT_DATA and "ends at epoch 2" in stderr and "another branch" in stderr
           and open(os.path.join(short, "metrics.h5"), "rb").read() == before,
           f"a history of 2 epochs beside a checkpoint of 4: refused, untouched (exit {code}) "
           f"{stderr.strip()[-300:]}")
+
+    # The same refusal for an explicit --resume of an older checkpoint: nothing set aside.
+    history_cut_to("refused", 1)
+    refused = os.path.join(out, "refused")
+    for name in os.listdir(os.path.join(out, "ref")):
+        if name.startswith("checkpoint"):
+            os.link(os.path.join(out, "ref", name), os.path.join(refused, name))
+    listed = sorted(os.listdir(refused))
+    code, _, stderr = train("refused", "--resume",
+                            os.path.join(refused, "checkpoint-e0002-s000008.h5"))
+    check(code == EXIT_DATA and "ends at epoch 1" in stderr
+          and sorted(n for n in os.listdir(refused) if n != ".dptrain.lock") == listed,
+          f"an explicit --resume refused: the run directory as it was (exit {code}) "
+          f"{sorted(os.listdir(refused))}")
 
 finish()

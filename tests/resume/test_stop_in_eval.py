@@ -1,6 +1,6 @@
-"""A stop signal during an epoch's evaluation on 2 ranks: rank 0 is held at its first evaluation
-batch (--pause-in-eval) while rank 1 goes on through its shard, and SIGUSR1 reaches both. The
-evaluation is abandoned on both (exit 7) without the epoch's row; the checkpoint holds the
+"""A stop signal during an epoch's evaluation on 2 ranks: rank 0 is held after its first
+evaluation batch (--pause-in-eval), rank 1 waiting for it in the batch's agreement, and SIGUSR1
+reaches both. The evaluation is abandoned on both (exit 7) without the epoch's row; the checkpoint holds the
 epoch's steps done and its end pending, and the resumed run (its evaluation first) equals the
 uninterrupted run: every epoch's row, the final evaluation and weights bit for bit. A signal
 during the run's last evaluation lets the run finish (exit 0), evaluated in full.
