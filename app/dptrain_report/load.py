@@ -199,10 +199,12 @@ def _read(f, directory, metrics, checkpoint):
     return Run(directory=directory, metrics_path=metrics, name=name, config=config, build=build,
                history=history, final=final,
                checkpoint_path=checkpoint if checkpoint and os.path.isfile(checkpoint) else None,
-               warnings=warnings, resumes=_read_resumes(f))
+               warnings=warnings, resumes=_read_resumes(f, int(np.sum(history["steps"]))))
 
 
-def _read_resumes(f):
+def _read_resumes(f, steps_done):
+    """The options of each job that resumed the run and trained (a job that resumed from the
+    run's last step, a finished run evaluated again, ran no step on its rank count)."""
     if "resumes" not in f:
         return []
     group = f["resumes"]
@@ -210,6 +212,8 @@ def _read_resumes(f):
     # /resumes/1, 2, ... in numeric order.
     for key in sorted(group.keys(), key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0)):
         entry = group[key]
+        if "step" in entry.attrs and int(_text(entry.attrs["step"])) >= steps_done:
+            continue
         options = _attrs(entry["config"]) if "config" in entry else {}
         if "world-size" not in options and "world_size" in entry.attrs:
             options["world-size"] = _text(entry.attrs["world_size"])

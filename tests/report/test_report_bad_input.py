@@ -169,6 +169,23 @@ with tempfile.TemporaryDirectory() as tmp:
           f"a run resumed on other ranks alone: reported, no projection, 4 epochs planned "
           f"({planned}; {proc.stderr.strip()})")
 
+    # A finished run only evaluated again on another number of ranks (resumed from its last
+    # step, 3 epochs x 10): it trained on 2 ranks only, so it is compared as a 2-rank run.
+    write_metrics(metrics_path("again"), history_rows(3), config("again", world_size=2,
+                                                                batch_size=64), good_final)
+    with h5py.File(metrics_path("again"), "a") as f:
+        entry = f.create_group("resumes/1")
+        entry.attrs["world_size"], entry.attrs["step"] = "1", "30"
+        for key, value in config("again", world_size=1, batch_size=64).items():
+            entry.require_group("config").attrs[key] = str(value)
+    out = run_path("again-out")
+    proc = run_report(TOOL, "--baseline", run_path("good"), run_path("again"), "--out", out,
+                      "--params", "9")
+    table = open(os.path.join(out, "comparison.md")).read() if proc.returncode == 0 else ""
+    check(proc.returncode == 0 and "| again | 2 |" in table,
+          f"a finished run evaluated again on 1 rank: compared as its 2-rank run "
+          f"({proc.stderr.strip()[-300:]})")
+
     # Truncated: the first half of a valid file (the superblock survives).
     os.makedirs(run_path("truncated"))
     with open(metrics_path("good"), "rb") as f:
