@@ -194,7 +194,7 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
 
   // Watched from here: a rank stuck on its files (a hung file system) ends the job.
   CollectiveWatchdog watchdog(a.collective_timeout);
-  check_same_options_on_all_ranks(effective_options(a));
+  check_same_options_on_all_ranks(effective_options(a), "command line");
   check_same_input_on_all_ranks("--checkpoint", a.checkpoint);
   check_same_input_on_all_ranks("--data", a.data_file);
   check_output(a, mpi.rank() == 0);

@@ -57,7 +57,8 @@ void check_same_config_on_all_ranks(const TrainConfig& config) {
   check_same_options_on_all_ranks(config.effective);
 }
 
-void check_same_options_on_all_ranks(const std::map<std::string, std::string>& effective) {
+void check_same_options_on_all_ranks(const std::map<std::string, std::string>& effective,
+                                     const std::string& where) {
   int size = 1;
   DP_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size));
   if (size == 1) return;
@@ -70,8 +71,8 @@ void check_same_options_on_all_ranks(const std::map<std::string, std::string>& e
     if (differs.empty()) continue;
     throw_agreed_verdict(UsageError(
         fmt::format("option --{}: rank {} has {}, rank 0 has {}: every rank must run the same "
-                    "configuration (command line and config file)",
-                    differs, r, findings[r][1], value_or_unset(reference, differs))));
+                    "configuration ({})",
+                    differs, r, findings[r][1], value_or_unset(reference, differs), where)));
   }
 }
 

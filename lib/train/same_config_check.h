@@ -26,7 +26,9 @@ std::string first_differing_option(const std::map<std::string, std::string>& min
 // Collective over MPI_COMM_WORLD. Throws UsageError on every rank, naming the first rank and
 // option that differ from rank 0 and both values, when the configurations disagree.
 void check_same_config_on_all_ranks(const TrainConfig& config);
-// The same for any command's effective options (name -> value, defaults included).
-void check_same_options_on_all_ranks(const std::map<std::string, std::string>& effective);
+// The same for any command's effective options (name -> value, defaults included), which
+// come from `where` ("command line" for a command without a config file).
+void check_same_options_on_all_ranks(const std::map<std::string, std::string>& effective,
+                                     const std::string& where = "command line and config file");
 
 }  // namespace dp
