@@ -1,7 +1,5 @@
 #include "io/checkpoint.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <filesystem>
 
@@ -142,10 +140,9 @@ CheckpointMeta read_checkpoint_meta(const std::string& path) {
 }
 
 void publish_checkpoint_as(const std::string& target, const std::string& link) {
-  // `link` keeps its permissions, as a replaced file does (replace_durably): `target`, a new
-  // name created with the umask's, takes them first, and the link shares its inode.
-  struct stat old;
-  if (::stat(link.c_str(), &old) == 0) (void)::chmod(target.c_str(), old.st_mode & 07777);
+  // `link` keeps its permissions, as a replaced file does: `target`, a new name created with
+  // the umask's, takes them first, and the link shares its inode.
+  keep_permissions(link, target);
   const std::string tmp = link + ".tmp";
   std::error_code ec;
   fs::remove(tmp, ec);

@@ -50,14 +50,16 @@ void write_durably(const std::string& path, const std::vector<uint8_t>& bytes,
   if (fd.close() != 0) fail("close");
 }
 
+void keep_permissions(const std::string& replaced, const std::string& replacement) {
+  struct stat old;
+  if (::stat(replaced.c_str(), &old) == 0) (void)::chmod(replacement.c_str(), old.st_mode & 07777);
+}
+
 void replace_durably(const std::string& path, const std::vector<uint8_t>& bytes,
                      const std::string& what) {
   const std::string tmp = path + ".tmp";
   write_durably(tmp, bytes, what);
-  // The replacement keeps the permissions of the file it replaces (a group-writable run
-  // directory's files stay group-writable); a new file gets the umask's, as any creat().
-  struct stat old;
-  if (::stat(path.c_str(), &old) == 0) (void)::chmod(tmp.c_str(), old.st_mode & 07777);
+  keep_permissions(path, tmp);
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) {

@@ -25,6 +25,10 @@ void write_durably(const std::string& path, const std::vector<uint8_t>& bytes,
 void replace_durably(const std::string& path, const std::vector<uint8_t>& bytes,
                      const std::string& what);
 
+// Gives `replacement` the permissions of `replaced` when that exists (a group-writable run
+// directory's files stay group-writable); else `replacement` keeps the umask's, as any creat().
+void keep_permissions(const std::string& replaced, const std::string& replacement);
+
 // The folder holding `path` ("." for a bare name).
 std::string parent_directory(const std::string& path);
 

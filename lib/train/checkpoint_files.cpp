@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <regex>
 
 #include "core/error.h"
@@ -18,6 +19,14 @@ const std::regex kNamedCheckpoint(R"(checkpoint-e(\d+)-s(\d+)\.h5)");
 
 bool is_checkpoint_name(const std::string& name) {
   return name == "checkpoint.h5" || std::regex_match(name, kNamedCheckpoint);
+}
+
+// The position a named checkpoint's file name gives (checkpoint.h5's is in its contents only).
+std::optional<CheckpointPosition> position_in_name(const fs::path& path) {
+  std::smatch m;
+  const std::string name = path.filename().string();
+  if (!std::regex_match(name, m, kNamedCheckpoint)) return std::nullopt;
+  return CheckpointPosition{std::stoll(m[2]), std::stoll(m[1])};
 }
 
 }  // namespace
@@ -46,14 +55,10 @@ std::vector<CheckpointFile> find_checkpoints(const std::string& dir,
       if (unreadable) unreadable->push_back(entry.path().string());
     }
   }
-  // Newest first. At one step, the later position first: a stop after an epoch's last step
-  // and that epoch's end share the step, and the end is the later. Between equal positions
-  // (checkpoint.h5 is a link to the newest named one) the order does not matter, but keep it
-  // stable for the log.
+  // Newest position first. Between equal positions (checkpoint.h5 is a link to the newest
+  // named one) the order does not matter, but keep it stable for the log.
   std::sort(found.begin(), found.end(), [](const CheckpointFile& a, const CheckpointFile& b) {
-    if (a.global_step() != b.global_step()) return a.global_step() > b.global_step();
-    const int64_t epoch_a = a.meta.int_or("epoch", 0), epoch_b = b.meta.int_or("epoch", 0);
-    if (epoch_a != epoch_b) return epoch_a > epoch_b;
+    if (a.position() != b.position()) return a.position() > b.position();
     return a.path < b.path;
   });
   return found;
@@ -61,32 +66,25 @@ std::vector<CheckpointFile> find_checkpoints(const std::string& dir,
 
 std::vector<std::string> checkpoints_after(const std::string& dir, int64_t global_step,
                                            int64_t epochs_done) {
-  const std::pair position{global_step, epochs_done};
+  const CheckpointPosition position{global_step, epochs_done};
   std::vector<std::string> after, unreadable;
   for (const CheckpointFile& file : find_checkpoints(dir, &unreadable))
-    if (std::pair{file.global_step(), file.meta.int_or("epoch", 0)} > position)
-      after.push_back(file.path);
+    if (file.position() > position) after.push_back(file.path);
   // One that does not open is placed by its name; checkpoint.h5, unplaced and unusable, too.
   for (const std::string& path : unreadable) {
-    std::smatch m;
-    const std::string name = fs::path(path).filename().string();
-    if (!std::regex_match(name, m, kNamedCheckpoint) ||
-        std::pair<int64_t, int64_t>{std::stoll(m[2]), std::stoll(m[1])} > position)
-      after.push_back(path);
+    const std::optional<CheckpointPosition> named = position_in_name(path);
+    if (!named || *named > position) after.push_back(path);
   }
   return after;
 }
 
 void prune_named_checkpoints(const std::string& dir, int keep) {
-  // (step, epochs done): the newest first, as find_checkpoints orders them.
-  std::vector<std::pair<std::pair<int64_t, int64_t>, fs::path>> named;
+  // The newest first, as find_checkpoints orders them.
+  std::vector<std::pair<CheckpointPosition, fs::path>> named;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    std::smatch m;
-    const std::string name = entry.path().filename().string();
-    if (std::regex_match(name, m, kNamedCheckpoint))
-      named.emplace_back(std::pair{std::stoll(m[2]), std::stoll(m[1])}, entry.path());
-  }
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (const auto position = position_in_name(entry.path()))
+      named.emplace_back(*position, entry.path());
   std::sort(named.begin(), named.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   for (size_t i = std::max(keep, 0); i < named.size(); ++i) {
     fs::remove(named[i].second, ec);

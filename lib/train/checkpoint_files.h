@@ -5,16 +5,23 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/checkpoint.h"
 
 namespace dp {
 
+// Where a checkpoint stands in its run: (optimizer steps, finished epochs). At one step the
+// later position is the greater: a stop after an epoch's last step and that epoch's end share
+// the step, and the end is the later.
+using CheckpointPosition = std::pair<int64_t, int64_t>;
+
 struct CheckpointFile {
   std::string path;
   CheckpointMeta meta;
   int64_t global_step() const;
+  CheckpointPosition position() const { return {global_step(), meta.int_or("epoch", 0)}; }
 };
 
 // "checkpoint-e0003-s001234.h5"
