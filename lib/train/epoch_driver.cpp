@@ -55,7 +55,9 @@ bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals total
   if (!evaluate_into(record)) {  // abandoned for a stop: checkpoint with the epoch's end pending
     StepAgreement stop;
     stop.stop = true;
-    return between_steps(epoch, steps - 1, stop, totals, epoch_start);
+    // The abandoned evaluation's time is not the epoch's: the resumed run evaluates again.
+    const double abandoned = now_seconds() - pause_start;
+    return between_steps(epoch, steps - 1, stop, totals, epoch_start + abandoned);
   }
   record.epoch_time = now_seconds() - epoch_start;
   log::info("{}", progress_.epoch_summary(record, evaluated_ == epoch));

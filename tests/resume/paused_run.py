@@ -20,12 +20,13 @@ def start_paused(command, step):
     return proc, False
 
 
-def stop_at(command, step, timeout=120, sig=signal.SIGUSR1):
+def stop_at(command, step, timeout=120, sig=signal.SIGUSR1, hold=0):
     """Runs COMMAND until it waits at STEP (start_paused), sends it SIG there (mpirun forwards
-    SIGUSR1 and SIGTERM to every rank) and waits for its end. Returns (exit code, stdout after
-    the waiting line, stderr)."""
+    SIGUSR1 and SIGTERM to every rank) HOLD seconds later and waits for its end. Returns (exit
+    code, stdout after the waiting line, stderr)."""
     proc, paused = start_paused(command, step)
     if paused:
+        time.sleep(hold)
         proc.send_signal(sig)
     stdout_rest, stderr = proc.communicate(timeout=timeout)
     return proc.returncode, stdout_rest, stderr

@@ -2,7 +2,8 @@
 evaluation batch (--pause-in-eval), rank 1 waiting for it in the batch's agreement, and SIGUSR1
 reaches both. The evaluation is abandoned on both (exit 7) without the epoch's row; the checkpoint holds the
 epoch's steps done and its end pending, and the resumed run (its evaluation first) equals the
-uninterrupted run: every epoch's row, the final evaluation and weights bit for bit. A signal
+uninterrupted run: every epoch's row, the final evaluation and weights bit for bit; the time
+spent in the abandoned evaluation is not counted as the epoch's. A signal
 during the run's last evaluation lets the run finish (exit 0), evaluated in full.
 
 usage: test_stop_in_eval.py DPTRAIN MPIEXEC"""
@@ -22,6 +23,8 @@ from paused_run import stop_at  # noqa: E402
 
 DPTRAIN, MPIEXEC = sys.argv[1], sys.argv[2]
 EXIT_PREEMPTED = 7
+HOLD_SECONDS = 3  # rank 0 waits this long in the evaluation before the signal
+ELAPSED_COLUMN = 10  # EpochTotals::to_array: the epoch's wall time before the stop
 HISTORY = ("epoch", "steps", "lr", "train_loss", "train_acc", "val_loss", "val_acc")
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -49,15 +52,20 @@ with tempfile.TemporaryDirectory() as tmp:
     code, _, stderr = run_command(command("full", "2"))
     check(code == 0, f"the uninterrupted run (exit {code}) {stderr[-300:]}")
 
-    code, stdout, stderr = stop_at(command("stopped", "2", "--pause-in-eval", "true"), "eval")
+    code, stdout, stderr = stop_at(command("stopped", "2", "--pause-in-eval", "true"), "eval",
+                                   hold=HOLD_SECONDS)
     with h5py.File(os.path.join(out, "stopped", "checkpoint.h5")) as f:
         a = text_attrs(f)
         at = (a["epoch"], a["step_in_epoch"], a["steps_per_epoch"], a["trigger"])
+        elapsed = f["train_state"]["epoch_totals"][:, ELAPSED_COLUMN]
     rows = len(history("stopped").get("epoch", []))
     check(code == EXIT_PREEMPTED and "epoch 1/2 done" not in stdout and rows == 0
           and at == (0, 4, 4, "signal"),
           f"SIGUSR1 in epoch 1's evaluation: exit {code}, no epoch row ({rows}), checkpoint "
           f"(epochs done, steps, steps per epoch, trigger) {at} {stderr[-500:]}")
+    # Four steps of 12 images take well under a second; rank 0 was held HOLD_SECONDS.
+    check(elapsed.max() < HOLD_SECONDS,
+          f"the abandoned evaluation's time is not kept as the epoch's: {elapsed} s")
 
     code, stdout, stderr = run_command(command("stopped", "2", "--resume", "auto"))
     lines = [l for l in stdout.splitlines() if l.startswith("epoch ")]
