@@ -33,9 +33,8 @@ std::optional<std::string> thread_level_problem(int provided);
   do {                                                                                    \
     int dp_mpi_status_ = (expr);                                                          \
     if (dp_mpi_status_ != MPI_SUCCESS)                                                    \
-      throw ::dp::Error(                                                                  \
-          ::dp::ExitCode::communication,                                                  \
-          ::fmt::format("{} failed: {}", #expr, ::dp::mpi_error_string(dp_mpi_status_))); \
+      ::dp::throw_library_error(::dp::ExitCode::communication, __FILE__, __LINE__, #expr, \
+                                ::dp::mpi_error_string(dp_mpi_status_));                  \
   } while (0)
 
 namespace dp {

@@ -7,11 +7,10 @@
 #include "backend/cuda/cuda_check.h"
 #include "core/error.h"
 
-#define DP_NCCL_CHECK(expr)                                                              \
-  do {                                                                                   \
-    ncclResult_t dp_nccl_status_ = (expr);                                               \
-    if (dp_nccl_status_ != ncclSuccess)                                                  \
-      throw ::dp::Error(::dp::ExitCode::communication,                                   \
-                        ::fmt::format("{}:{}: {} failed: {}", __FILE__, __LINE__, #expr, \
-                                      ncclGetErrorString(dp_nccl_status_)));             \
+#define DP_NCCL_CHECK(expr)                                                               \
+  do {                                                                                    \
+    ncclResult_t dp_nccl_status_ = (expr);                                                \
+    if (dp_nccl_status_ != ncclSuccess)                                                   \
+      ::dp::throw_library_error(::dp::ExitCode::communication, __FILE__, __LINE__, #expr, \
+                                ncclGetErrorString(dp_nccl_status_));                     \
   } while (0)

@@ -42,6 +42,14 @@ struct IoError : Error {
   explicit IoError(const std::string& m) : Error(ExitCode::io, m) {}
 };
 
+// What every library's check macro (DP_CUDA_CHECK, DP_CUDNN_CHECK, DP_CUBLAS_CHECK,
+// DP_NCCL_CHECK, DP_MPI_CHECK, DP_OPENSSL_CHECK) throws: `call` at file:line failed, with the
+// library's own `reason`, as one message format and the exit code the library's failures map to.
+[[noreturn]] inline void throw_library_error(ExitCode code, const char* file, int line,
+                                             const char* call, const std::string& reason) {
+  throw Error(code, fmt::format("{}:{}: {} failed: {}", file, line, call, reason));
+}
+
 }  // namespace dp
 
 // Internal invariant check: throws dp::Error(internal) with the source location.

@@ -18,8 +18,8 @@ namespace dp::data {
     ERR_error_string_n(code, text, sizeof text);
     reasons += reasons.empty() ? text : std::string("; ") + text;
   }
-  throw Error(ExitCode::internal, fmt::format("{}:{}: {} failed: {}", file, line, call,
-                                              reasons.empty() ? "no OpenSSL reason" : reasons));
+  throw_library_error(ExitCode::internal, file, line, call,
+                      reasons.empty() ? "no OpenSSL reason" : reasons);
 }
 
 }  // namespace dp::data

@@ -13,8 +13,7 @@ namespace dp {
 // checked_launch.h, which names its caller's line instead of its own).
 [[noreturn]] inline void throw_cuda_error(cudaError_t status, const char* file, int line,
                                           const char* call) {
-  throw Error(ExitCode::internal,
-              fmt::format("{}:{}: {} failed: {}", file, line, call, cudaGetErrorString(status)));
+  throw_library_error(ExitCode::internal, file, line, call, cudaGetErrorString(status));
 }
 
 }  // namespace dp

@@ -7,13 +7,12 @@
 #include "backend/cuda/cublas_library.h"
 #include "backend/cuda/cuda_check.h"
 
-#define DP_CUDNN_CHECK(expr)                                                             \
-  do {                                                                                   \
-    cudnnStatus_t dp_cudnn_status_ = (expr);                                             \
-    if (dp_cudnn_status_ != CUDNN_STATUS_SUCCESS)                                        \
-      throw ::dp::Error(::dp::ExitCode::internal,                                        \
-                        ::fmt::format("{}:{}: {} failed: {}", __FILE__, __LINE__, #expr, \
-                                      cudnnGetErrorString(dp_cudnn_status_)));           \
+#define DP_CUDNN_CHECK(expr)                                                         \
+  do {                                                                               \
+    cudnnStatus_t dp_cudnn_status_ = (expr);                                         \
+    if (dp_cudnn_status_ != CUDNN_STATUS_SUCCESS)                                    \
+      ::dp::throw_library_error(::dp::ExitCode::internal, __FILE__, __LINE__, #expr, \
+                                cudnnGetErrorString(dp_cudnn_status_));              \
   } while (0)
 
 namespace dp::cuda {
@@ -24,12 +23,12 @@ inline bool cudnn_not_supported(cudnnStatus_t status) {
 }
 }  // namespace dp::cuda
 
-#define DP_CUBLAS_CHECK(expr)                                                                  \
-  do {                                                                                         \
-    cublasStatus_t dp_cublas_status_ = (expr);                                                 \
-    if (dp_cublas_status_ != CUBLAS_STATUS_SUCCESS)                                            \
-      throw ::dp::Error(::dp::ExitCode::internal,                                              \
-                        ::fmt::format("{}:{}: {} failed: {} ({})", __FILE__, __LINE__, #expr,  \
-                                      ::dp::cuda::cublas().status_name(dp_cublas_status_),     \
-                                      ::dp::cuda::cublas().status_string(dp_cublas_status_))); \
+#define DP_CUBLAS_CHECK(expr)                                                           \
+  do {                                                                                  \
+    cublasStatus_t dp_cublas_status_ = (expr);                                          \
+    if (dp_cublas_status_ != CUBLAS_STATUS_SUCCESS)                                     \
+      ::dp::throw_library_error(                                                        \
+          ::dp::ExitCode::internal, __FILE__, __LINE__, #expr,                          \
+          ::fmt::format("{} ({})", ::dp::cuda::cublas().status_name(dp_cublas_status_), \
+                        ::dp::cuda::cublas().status_string(dp_cublas_status_)));        \
   } while (0)
