@@ -1,5 +1,7 @@
 #include "optim/lr_schedule.h"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numbers>
@@ -7,6 +9,39 @@
 #include "core/error.h"
 
 namespace dp::optim {
+
+namespace {
+
+// `reason` with each {field} replaced by name(field).
+std::string with_fields_named(const std::string& reason,
+                              const std::function<std::string(const std::string&)>& name) {
+  std::string out;
+  for (size_t at = 0; at < reason.size();) {
+    const size_t open = reason.find('{', at), close = reason.find('}', open);
+    if (open == std::string::npos || close == std::string::npos) {
+      out += reason.substr(at);
+      break;
+    }
+    out += reason.substr(at, open - at) + name(reason.substr(open + 1, close - open - 1));
+    at = close + 1;
+  }
+  return out;
+}
+
+std::string as_written(const std::string& field) { return field; }
+
+}  // namespace
+
+LrScheduleError::LrScheduleError(std::string parameter_in, std::string reason_in)
+    : UsageError(fmt::format("lr schedule: {} {}", parameter_in,
+                             with_fields_named(reason_in, as_written))),
+      parameter(std::move(parameter_in)),
+      reason(std::move(reason_in)) {}
+
+std::string LrScheduleError::reason_naming(
+    const std::function<std::string(const std::string&)>& name) const {
+  return with_fields_named(reason, name);
+}
 
 int64_t epochs_to_steps(double epochs, int64_t steps_per_epoch) {
   return static_cast<int64_t>(std::llround(epochs * static_cast<double>(steps_per_epoch)));
@@ -158,52 +193,102 @@ int64_t run_length(const LrScheduleSpec& s) {
   return s.total_steps > 0 ? s.total_steps : s.epochs * s.steps_per_epoch;
 }
 
-std::unique_ptr<LrSchedule> make_multistep(const LrScheduleSpec& s) {
-  if (!(s.gamma > 0)) throw UsageError("lr schedule 'step': gamma must be > 0");
-  std::vector<int64_t> steps;
-  for (double m : s.milestones) {
-    if (m < 0) throw UsageError("lr schedule 'step': milestones must be >= 0 epochs");
-    if (!steps.empty() && epochs_to_steps(m, s.steps_per_epoch) < steps.back())
-      throw UsageError("lr schedule 'step': milestones must be ascending");
-    steps.push_back(epochs_to_steps(m, s.steps_per_epoch));
+void require(bool ok, const char* parameter, const std::string& reason) {
+  if (!ok) throw LrScheduleError(parameter, reason);
+}
+
+bool whole(double epochs) { return epochs == std::floor(epochs); }
+
+void check_step(const LrScheduleSpec& s) {
+  require(s.gamma > 0 && std::isfinite(s.gamma), "gamma", "must be positive and finite");
+  for (size_t i = 0; i < s.milestones.size(); ++i) {
+    const double m = s.milestones[i];
+    if (!(m > 0 && m <= kMaxMilestoneEpochs && (i == 0 || m >= s.milestones[i - 1])))
+      throw LrScheduleError("milestones",
+                            fmt::format("must be in (0, {}] and in order (a repeated one applies "
+                                        "the factor twice, as MultiStepLR's)",
+                                        kMaxMilestoneEpochs));
+    // One at or past the run's end is never reached, as with torch's MultiStepLR.
+    require(s.step_unit != "epoch" || whole(m), "milestones",
+            "must be whole epochs when the schedule is stepped per epoch");
   }
+}
+
+void check_onecycle(const LrScheduleSpec& s) {
+  require(s.anneal == "cos" || s.anneal == "linear", "anneal", "must be cos or linear");
+  require(s.pct_start > 0 && s.pct_start < 1, "pct_start", "must be in (0, 1)");
+  require(s.base_momentum >= 0 && s.base_momentum < 1, "base_momentum", "must be in [0, 1)");
+  require(s.max_momentum >= 0 && s.max_momentum < 1, "max_momentum", "must be in [0, 1)");
+  require(s.div_factor > 0 && std::isfinite(s.div_factor), "div_factor",
+          "must be positive and finite");
+  require(s.final_div_factor > 0 && std::isfinite(s.final_div_factor), "final_div_factor",
+          "must be positive and finite");
+}
+
+void check_points(const std::vector<std::pair<double, double>>& points, const char* parameter) {
+  require(!points.empty(), parameter, "needs at least one point");
+  for (size_t i = 0; i < points.size(); ++i) {
+    const auto [fraction, factor] = points[i];
+    require(fraction >= 0 && fraction <= 1 && (i == 0 || fraction > points[i - 1].first) &&
+                factor >= 0 && std::isfinite(factor),
+            parameter, "fractions must ascend within [0, 1] and factors be finite and >= 0");
+  }
+}
+
+void check_linear_warmup_decay(const LrScheduleSpec& s) {
+  require(s.start_factor >= 0 && std::isfinite(s.start_factor), "start_factor",
+          "must be finite and >= 0");
+  require(s.end_factor >= 0 && std::isfinite(s.end_factor), "end_factor",
+          "must be finite and >= 0");
+  require(s.warmup_fraction > 0 && s.warmup_fraction < 1, "warmup_fraction", "must be in (0, 1)");
+}
+
+void check_warmup(const LrScheduleSpec& s) {
+  require(s.warmup_epochs >= 0 && s.warmup_epochs < double(s.epochs), "warmup_epochs",
+          "must be in [0, {epochs})");
+  require(s.step_unit != "epoch" || whole(s.warmup_epochs), "warmup_epochs",
+          "must be whole when the schedule is stepped per epoch");
+  require(s.warmup_start_factor > 0 && s.warmup_start_factor <= 1, "warmup_start_factor",
+          "must be in (0, 1]");
+  // torch's LambdaLR does not chain: beside a LinearLR warm-up its value replaces the chain's
+  // instead of multiplying it. These schedules warm up through their own points.
+  require(s.warmup_epochs == 0 || (s.name != "piecewise" && s.name != "linear-warmup-decay"),
+          "warmup_epochs",
+          fmt::format("is not for the {} schedule, which warms up through its own points", s.name));
+}
+
+std::unique_ptr<LrSchedule> make_multistep(const LrScheduleSpec& s) {
+  std::vector<int64_t> steps;
+  for (double m : s.milestones) steps.push_back(epochs_to_steps(m, s.steps_per_epoch));
   return std::make_unique<MultiStepLr>(s.base_lr, s.gamma, std::move(steps));
 }
 
 OneCycle make_onecycle(const LrScheduleSpec& s) {
   const int64_t total_steps = run_length(s);
-  if (total_steps < 2) throw UsageError("lr schedule 'onecycle': needs at least 2 steps");
-  if (!(s.pct_start > 0 && s.pct_start < 1))
-    throw UsageError("lr schedule 'onecycle': pct_start must be in (0, 1)");
-  if (s.pct_start * total_steps - 1.0 <= 0)
-    throw UsageError("lr schedule 'onecycle': pct_start * total steps must exceed 1");
-  if (!(s.div_factor > 0) || !(s.final_div_factor > 0))
-    throw UsageError("lr schedule 'onecycle': div factors must be > 0");
-  if (s.anneal != "cos" && s.anneal != "linear")
-    throw UsageError("lr schedule 'onecycle': anneal must be 'cos' or 'linear', got '" +
-                     s.anneal + "'");
+  require(total_steps >= 2, "epochs", "must give onecycle at least 2 steps");
+  if (!(s.pct_start * double(total_steps) - 1.0 > 0))
+    throw LrScheduleError("pct_start",
+                          fmt::format("x the run's {} steps must exceed 1", total_steps));
   return OneCycle(total_steps, s.pct_start, s.anneal == "cos");
 }
 
 // Each point's knot is int(fraction x length), Python's truncation as the airbench scripts; two
 // points on one knot would make np.interp's segment between them empty.
-std::unique_ptr<LrSchedule> make_piecewise(const LrScheduleSpec& s, int64_t length) {
-  const std::string& option = s.points_option;
-  if (s.points.empty()) throw UsageError("option " + option + ": needs at least one point");
+std::unique_ptr<LrSchedule> make_piecewise(const LrScheduleSpec& s,
+                                           const std::vector<std::pair<double, double>>& points,
+                                           const char* parameter) {
+  const int64_t length = run_length(s);
   const char* unit = s.step_unit == "epoch" ? "epochs" : "steps";
   std::vector<int64_t> knots;
   std::vector<double> factors;
-  for (const auto& [fraction, factor] : s.points) {
-    if (!(fraction >= 0 && fraction <= 1) || !(factor >= 0))
-      throw UsageError("option " + option +
-                       ": each point needs a fraction in [0, 1] and a factor >= 0");
+  for (const auto& [fraction, factor] : points) {
     const auto knot = static_cast<int64_t>(fraction * double(length));
     if (!knots.empty() && knot <= knots.back())
-      throw UsageError(
-          fmt::format("option {}: fractions {} and {} of this run's {} {} fall on {} {} and {} "
-                      "(int(fraction x {})); the points need strictly ascending {}",
-                      option, s.points[knots.size() - 1].first, fraction, length, unit, unit,
-                      knots.back(), knot, length, unit));
+      throw LrScheduleError(
+          parameter, fmt::format("fractions {} and {} of this run's {} {} fall on {} {} and {} "
+                                 "(int(fraction x {})); the points need strictly ascending {}",
+                                 points[knots.size() - 1].first, fraction, length, unit, unit,
+                                 knots.back(), knot, length, unit));
     knots.push_back(knot);
     factors.push_back(factor);
   }
@@ -212,78 +297,74 @@ std::unique_ptr<LrSchedule> make_piecewise(const LrScheduleSpec& s, int64_t leng
 
 // The schedule without warm-up, stepped per optimizer step.
 std::unique_ptr<LrSchedule> make_base(const LrScheduleSpec& s) {
-  const int64_t total_steps = run_length(s);
   if (s.name == "constant") return std::make_unique<ConstantLr>(s.base_lr);
   if (s.name == "step") return make_multistep(s);
-  if (s.name == "cosine") {
-    if (total_steps < 1) throw UsageError("lr schedule 'cosine': epochs must be >= 1");
-    if (s.min_lr < 0 || s.min_lr > s.base_lr)
-      throw UsageError("lr schedule 'cosine': min lr must be in [0, base lr]");
-    return std::make_unique<CosineLr>(s.base_lr, s.min_lr, total_steps);
-  }
-  if (s.name == "piecewise") return make_piecewise(s, total_steps);
-  if (s.name == "onecycle")
-    return std::make_unique<OneCycleLr>(make_onecycle(s), s.base_lr, s.div_factor,
-                                        s.final_div_factor);
-  throw UsageError("unknown lr schedule '" + s.name +
-                   "' (known: constant, step, cosine, onecycle, piecewise)");
+  if (s.name == "cosine") return std::make_unique<CosineLr>(s.base_lr, s.min_lr, run_length(s));
+  if (s.name == "piecewise") return make_piecewise(s, s.points, "points");
+  if (s.name == "linear-warmup-decay")
+    return make_piecewise(s, {{0.0, s.start_factor}, {s.warmup_fraction, 1.0}, {1.0, s.end_factor}},
+                          "warmup_fraction");  // the only knot the user places
+  DP_CHECK(s.name == "onecycle", "schedule '{}' passed its check", s.name);
+  return std::make_unique<OneCycleLr>(make_onecycle(s), s.base_lr, s.div_factor,
+                                      s.final_div_factor);
 }
 
 std::unique_ptr<LrSchedule> make_per_step(const LrScheduleSpec& s) {
   std::unique_ptr<LrSchedule> schedule = make_base(s);
-  if (s.warmup_epochs < 0) throw UsageError("lr schedule: warm-up epochs must be >= 0");
-  int64_t warmup_steps = epochs_to_steps(s.warmup_epochs, s.steps_per_epoch);
+  const int64_t warmup_steps = epochs_to_steps(s.warmup_epochs, s.steps_per_epoch);
   if (s.warmup_epochs > 0 && warmup_steps == 0)
-    throw UsageError(fmt::format(
-        "option --warmup-epochs: {} epochs of {} steps round to no step (one step is 1/{} "
-        "epochs)",
-        s.warmup_epochs, s.steps_per_epoch, s.steps_per_epoch));
-  if (warmup_steps > 0) {
-    if (!(s.warmup_start_factor > 0 && s.warmup_start_factor <= 1))
-      throw UsageError("lr schedule: warm-up start factor must be in (0, 1]");
-    schedule = std::make_unique<WarmupLr>(std::move(schedule), s.warmup_start_factor,
-                                          warmup_steps);
-  }
+    throw LrScheduleError(
+        "warmup_epochs",
+        fmt::format("{} epochs of {} steps round to no step (one step is 1/{} epochs)",
+                    s.warmup_epochs, s.steps_per_epoch, s.steps_per_epoch));
+  if (warmup_steps > 0)
+    schedule = std::make_unique<WarmupLr>(std::move(schedule), s.warmup_start_factor, warmup_steps);
   return schedule;
 }
 
-bool whole(double epochs) { return epochs == std::floor(epochs); }
-
 // The spec of the same schedule with one step per epoch (step_unit "epoch").
 LrScheduleSpec per_epoch_spec(const LrScheduleSpec& s) {
-  if (!whole(s.warmup_epochs))
-    throw UsageError("lr schedule: stepped per epoch, warm-up epochs must be whole");
-  for (double m : s.milestones)
-    if (!whole(m))
-      throw UsageError("lr schedule 'step': stepped per epoch, milestones must be whole");
   LrScheduleSpec e = s;
   e.steps_per_epoch = 1;
   e.total_steps = 0;  // the epochs
   return e;
 }
 
-void check_common(const LrScheduleSpec& s) {
-  if (!(s.base_lr > 0)) throw UsageError("lr schedule: base lr must be > 0");
-  if (s.steps_per_epoch < 1) throw UsageError("lr schedule: steps per epoch must be >= 1");
-  if (s.step_unit != "step" && s.step_unit != "epoch")
-    throw UsageError("lr schedule: step unit must be 'step' or 'epoch', got '" + s.step_unit +
-                     "'");
-}
-
 }  // namespace
 
+const std::vector<std::string>& lr_schedule_names() {
+  static const std::vector<std::string> names = {"constant",  "step",     "cosine",
+                                                 "piecewise", "onecycle", "linear-warmup-decay"};
+  return names;
+}
+
+void check_lr_schedule_spec(const LrScheduleSpec& s) {
+  const auto& names = lr_schedule_names();
+  if (std::find(names.begin(), names.end(), s.name) == names.end())
+    throw LrScheduleError("name",
+                          fmt::format("'{}' is none of {}", s.name, fmt::join(names, ", ")));
+  require(s.base_lr > 0 && std::isfinite(s.base_lr), "base_lr", "must be positive and finite");
+  require(s.steps_per_epoch >= 1, "steps_per_epoch", "must be at least 1");
+  require(s.epochs >= 1, "epochs", "must be at least 1");
+  require(s.step_unit == "step" || s.step_unit == "epoch", "step_unit", "must be step or epoch");
+  check_warmup(s);
+  if (s.name == "step") check_step(s);
+  if (s.name == "cosine")
+    require(s.min_lr >= 0 && s.min_lr <= s.base_lr, "min_lr", "must be in [0, {base_lr}]");
+  if (s.name == "onecycle") check_onecycle(s);
+  if (s.name == "piecewise") check_points(s.points, "points");
+  if (s.name == "linear-warmup-decay") check_linear_warmup_decay(s);
+}
+
 std::unique_ptr<LrSchedule> make_lr_schedule(const LrScheduleSpec& s) {
-  check_common(s);
+  check_lr_schedule_spec(s);
   if (s.step_unit == "step") return make_per_step(s);
   return std::make_unique<PerEpoch>(make_per_step(per_epoch_spec(s)), s.steps_per_epoch);
 }
 
 std::unique_ptr<LrSchedule> make_momentum_schedule(const LrScheduleSpec& s) {
-  check_common(s);
+  check_lr_schedule_spec(s);
   if (s.name != "onecycle" || !s.cycle_momentum) return nullptr;
-  if (!(s.base_momentum >= 0 && s.base_momentum < 1 && s.max_momentum >= 0 &&
-        s.max_momentum < 1))
-    throw UsageError("lr schedule 'onecycle': base and max momentum must be in [0, 1)");
   const LrScheduleSpec e = s.step_unit == "step" ? s : per_epoch_spec(s);
   auto m = std::make_unique<OneCycleMomentum>(make_onecycle(e), s.base_momentum, s.max_momentum);
   if (s.step_unit == "step") return m;

@@ -7,6 +7,8 @@
 //   piecewise : LambdaLR with lambda = np.interp(step, knots, factors): the knots are
 //               floor(fraction * total_steps) (Python's int(), as the airbench scripts), the
 //               factor flat before the first knot and after the last
+//   linear-warmup-decay : piecewise through (0, start_factor), (warmup_fraction, 1) and
+//               (1, end_factor): airbench's schedule
 //   onecycle  : OneCycleLR (two phases, cos or linear anneal, pct_start, div_factor,
 //               final_div_factor); base_lr plays max_lr. With cycle_momentum (torch's
 //               default) make_momentum_schedule gives its momentum, max -> base -> max.
@@ -15,17 +17,26 @@
 // step_unit "epoch" is torch's scheduler.step() once per epoch: every step of epoch e gets the
 // value the per-step schedule built with one step per epoch has at step e (milestones and
 // warm-up must then be whole epochs).
+// This file is the one place that knows the schedules: their names, parameters and which
+// values each accepts. A refused spec throws LrScheduleError naming the parameter, which the
+// command line maps to its option (lib/train/schedule_options.h).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/error.h"
+
 namespace dp::optim {
 
+// Far beyond any real run; keeps a milestone's conversion to steps in range.
+constexpr double kMaxMilestoneEpochs = 1e6;
+
 struct LrScheduleSpec {
-  std::string name = "constant";  // constant | step | cosine | onecycle | piecewise
+  std::string name = "constant";  // one of lr_schedule_names()
   double base_lr = 0.1;
   int64_t steps_per_epoch = 1;
   int64_t epochs = 1;
@@ -34,9 +45,10 @@ struct LrScheduleSpec {
   int64_t total_steps = 0;
   // piecewise: (fraction of the run in [0, 1], LR factor), fractions ascending
   std::vector<std::pair<double, double>> points;
-  std::string points_option = "--lr-points";  // where the points come from, named in errors
+  // linear-warmup-decay
+  double start_factor = 0.2, end_factor = 0.07, warmup_fraction = 0.23;
   // step
-  std::vector<double> milestones;  // epochs, ascending
+  std::vector<double> milestones;  // epochs in (0, kMaxMilestoneEpochs], ascending
   double gamma = 0.1;
   // cosine
   double min_lr = 0.0;
@@ -60,15 +72,33 @@ class LrSchedule {
   virtual double lr(int64_t step) const = 0;
 };
 
+// A spec the schedules refuse: `parameter` is the LrScheduleSpec field at fault (its name as
+// written there), `reason` what it must be; a reason that names another field writes it in
+// braces ("must be in [0, {base_lr}]"), so that each caller can name the fields as its users
+// know them (the command line: by their options).
+struct LrScheduleError : UsageError {
+  LrScheduleError(std::string parameter, std::string reason);
+  // `reason` with each {field} replaced by name(field).
+  std::string reason_naming(const std::function<std::string(const std::string&)>& name) const;
+  std::string parameter, reason;
+};
+
+// The schedules' names, as `name` takes them.
+const std::vector<std::string>& lr_schedule_names();
+
 // The step a point `epochs` into the run falls on (rounded to the nearest): where a milestone
 // moves the schedule.
 int64_t epochs_to_steps(double epochs, int64_t steps_per_epoch);
 
-// Throws UsageError for an unknown name or inconsistent parameters.
+// Every check of the spec but those its length decides (steps_per_epoch, total_steps): the
+// name, the parameters the named schedule reads and the warm-up's. Throws LrScheduleError.
+void check_lr_schedule_spec(const LrScheduleSpec& spec);
+// check_lr_schedule_spec, then the schedule over the run's length; throws LrScheduleError
+// where the length makes it impossible (points or warm-up that round to the same step).
 std::unique_ptr<LrSchedule> make_lr_schedule(const LrScheduleSpec& spec);
 // The momentum every parameter group gets at each step (lr(step) is the momentum there), or
 // null when the schedule keeps each group's own momentum (all but onecycle with
-// cycle_momentum). Throws UsageError as make_lr_schedule does.
+// cycle_momentum). Throws LrScheduleError as make_lr_schedule does.
 std::unique_ptr<LrSchedule> make_momentum_schedule(const LrScheduleSpec& spec);
 
 }  // namespace dp::optim

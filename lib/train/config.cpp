@@ -4,6 +4,8 @@
 // metrics.h5 records.
 #include "train/config.h"
 
+#include <fmt/ranges.h>
+
 #include <boost/program_options.hpp>
 #include <charconv>
 #include <cmath>
@@ -13,11 +15,10 @@
 #include <set>
 #include <sstream>
 
-#include <fmt/ranges.h>
-
 #include "core/error.h"
 #include "train/command_line.h"
 #include "train/config_parts.h"
+#include "train/schedule_options.h"
 
 namespace po = boost::program_options;
 
@@ -123,27 +124,13 @@ std::set<std::string> given_options(const po::variables_map& vm) {
 // that the command line replaced are left unused, as that replacement asks).
 void refuse_unread_schedule_options(const TrainConfig& c, const po::variables_map& vm,
                                     const std::set<std::string>& on_command_line) {
-  static const std::pair<const char*, const char*> kReadOnlyBy[] = {
-      {"lr-milestones", "step"},
-      {"lr-gamma", "step"},
-      {"lr-points", "piecewise"},
-      {"min-lr", "cosine"},
-      {"onecycle-pct-start", "onecycle"},
-      {"onecycle-anneal", "onecycle"},
-      {"onecycle-div-factor", "onecycle"},
-      {"onecycle-final-div-factor", "onecycle"},
-      {"onecycle-cycle-momentum", "onecycle"},
-      {"onecycle-base-momentum", "onecycle"},
-      {"onecycle-max-momentum", "onecycle"},
-      {"lr-start-factor", "linear-warmup-decay"},
-      {"warmup-fraction", "linear-warmup-decay"},
-      {"lr-end-factor", "linear-warmup-decay"}};
   const bool schedule_on_command_line = on_command_line.count("lr-schedule") > 0;
-  for (const auto& [option, reader] : kReadOnlyBy) {
-    if (c.lr_schedule == reader || !vm.count(option) || vm[option].defaulted()) continue;
-    if (on_command_line.count(option) || !schedule_on_command_line)
+  for (const ScheduleOption& o : schedule_options()) {
+    if (!o.read_by || c.lr_schedule == o.read_by || !vm.count(o.option) || vm[o.option].defaulted())
+      continue;
+    if (on_command_line.count(o.option) || !schedule_on_command_line)
       throw UsageError(fmt::format("option --{}: is read only by --lr-schedule {}, not {}",
-                                   option, reader, c.lr_schedule));
+                                   o.option, o.read_by, c.lr_schedule));
   }
 }
 

@@ -61,7 +61,7 @@ struct TrainConfig : DeviceOptions {
   // group that is frozen from the start (no EPOCHS, or 0) or after EPOCHS epochs. Each value
   // parses (parse_freeze) once validate() has passed.
   std::vector<std::string> freeze;
-  // constant | step | cosine | onecycle | piecewise | linear-warmup-decay
+  // one of optim::lr_schedule_names()
   std::string lr_schedule = "step";
   // piecewise: (fraction of the run, LR factor) points, linearly interpolated per step
   std::vector<std::pair<double, double>> lr_points;

@@ -3,7 +3,10 @@
 #include <charconv>
 #include <cmath>
 
+#include <fmt/ranges.h>
+
 #include "core/error.h"
+#include "optim/lr_schedule.h"
 #include "train/config.h"
 #include "train/config_parts.h"
 
@@ -71,7 +74,8 @@ po::options_description model_options(TrainConfig& c) {
        "of every k x k patch of the first N training images, normalised, not augmented: "
        "[+W; -W], W_i = v_i / sqrt(lambda_i + 5e-4) (airbench94's)")
       ("label-smoothing", po::value(&c.label_smoothing)->default_value(c.label_smoothing),
-       "label smoothing epsilon")
+       "label smoothing epsilon of the training loss (the evaluation's loss is the plain "
+       "cross-entropy)")
       ("loss-reduction", po::value(&c.loss_reduction)->default_value(c.loss_reduction),
        "mean: the batch mean of the loss; sum: its sum over the global batch (its gradient too, "
        "on any number of ranks); logs show the mean either way");
@@ -117,13 +121,13 @@ void add_sgd_options(po::options_description& optim, TrainConfig& c) {
        "drop each epoch's last partial batch (floor(ceil(N / ranks) / (batch / ranks)) steps)")
       ("batch-size", po::value(&c.batch_size)->default_value(c.batch_size),
        "global batch size (divided over ranks)")
-      ("lr", po::value(&c.lr)->default_value(c.lr), "peak learning rate")
-      ("momentum", po::value(&c.momentum)->default_value(c.momentum), "SGD momentum")
+      ("lr", po::value(&c.lr)->default_value(c.lr, "0.1"), "peak learning rate")
+      ("momentum", po::value(&c.momentum)->default_value(c.momentum, "0.9"), "SGD momentum")
       ("dampening", po::value(&c.dampening)->default_value(c.dampening),
        "SGD momentum dampening (torch's; not applied on the first update)")
       ("nesterov", po::value(&c.nesterov)->default_value(c.nesterov)->implicit_value(true),
        "Nesterov momentum")
-      ("weight-decay", po::value(&c.weight_decay)->default_value(c.weight_decay), "L2 weight decay")
+      ("weight-decay", po::value(&c.weight_decay)->default_value(c.weight_decay, "5e-4"), "L2 weight decay")
       ("no-decay-bn-bias",
        po::value(&c.no_decay_bn_bias)->default_value(c.no_decay_bn_bias)->implicit_value(true),
        "no weight decay on BN parameters and biases")
@@ -141,7 +145,7 @@ void add_schedule_options(po::options_description& optim, TrainConfig& c,
                           std::string& milestones, std::string& points) {
   optim.add_options()
       ("lr-schedule", po::value(&c.lr_schedule)->default_value(c.lr_schedule),
-       "constant|step|cosine|onecycle|piecewise|linear-warmup-decay")
+       fmt::format("{}", fmt::join(optim::lr_schedule_names(), "|")).c_str())
       ("lr-points", po::value(&points),
        "piecewise: comma-separated FRACTION:FACTOR points (fractions of the run's steps, "
        "ascending), linearly interpolated per step")
@@ -153,7 +157,7 @@ void add_schedule_options(po::options_description& optim, TrainConfig& c,
        "linear-warmup-decay: the LR factor at the last step")
       ("lr-milestones", po::value(&milestones),
        "step schedule: comma-separated epochs (default: 50% and 75% of --epochs)")
-      ("lr-gamma", po::value(&c.lr_gamma)->default_value(c.lr_gamma), "step schedule factor")
+      ("lr-gamma", po::value(&c.lr_gamma)->default_value(c.lr_gamma, "0.1"), "step schedule factor")
       ("min-lr", po::value(&c.min_lr)->default_value(c.min_lr), "cosine schedule floor")
       ("warmup-epochs", po::value(&c.warmup_epochs)->default_value(c.warmup_epochs),
        "linear warm-up length in epochs (fractions allowed with --lr-step-unit step)")
@@ -254,9 +258,10 @@ po::options_description parallel_options(TrainConfig& c) {
       ("bucket-mb", po::value(&c.bucket_mb)->default_value(c.bucket_mb),
        "gradient allreduce bucket size in MiB (buckets overlap backward)")
       ("broadcast-buffers", po::value(&c.broadcast_buffers)->default_value(c.broadcast_buffers),
-       "copy rank 0's BatchNorm running statistics to every rank after each step's forward, as "
-       "DDP's broadcast_buffers=True, so evaluation and checkpoints see one model; false: each "
-       "rank keeps its own")
+       "copy rank 0's BatchNorm running statistics to every rank after each step's forward "
+       "(DDP's broadcast_buffers=True copies them before the next forward: the same wherever "
+       "they are read), so evaluation and checkpoints see one model; false: each rank keeps "
+       "its own")
       ("sync-bn", po::value(&c.sync_bn)->default_value(c.sync_bn)->implicit_value(true),
        "BatchNorm in training normalises with the statistics of every rank's samples together, "
        "with the matching reductions in backward (torch's SyncBatchNorm): N ranks x batch B/N "

@@ -10,80 +10,17 @@
 #include "train/checkpoint_files.h"
 #include "train/config.h"
 #include "train/config_parts.h"
+#include "train/schedule_options.h"
 
 namespace dp {
 
 namespace {
 
-// Far beyond any real run; keep the conversions to bucket bytes and to steps in range.
+// Far beyond any real run; keeps the conversion to bucket bytes in range.
 constexpr double kMaxBucketMb = 1 << 20;  // 1 TiB
-constexpr double kMaxMilestone = 1e6;     // epochs, as --epochs' bound
 
 void require(bool ok, const std::string& option, const std::string& why) {
   if (!ok) throw UsageError(fmt::format("option --{}: {}", option, why));
-}
-
-// The options one schedule alone reads, checked only when it is the schedule (a config file's
-// options for a schedule the command line replaced stay unused: see
-// refuse_unread_schedule_options).
-void validate_step_schedule(const TrainConfig& c) {
-  require(c.lr_gamma > 0, "lr-gamma", "must be positive");
-  for (size_t i = 0; i < c.lr_milestones.size(); ++i) {
-    const double m = c.lr_milestones[i];
-    require(m > 0 && m <= kMaxMilestone && (i == 0 || m >= c.lr_milestones[i - 1]), "lr-milestones",
-            fmt::format("must be in (0, {}] and in order (a repeated one applies the factor "
-                        "twice, as MultiStepLR's)",
-                        kMaxMilestone));
-    // One at or past --epochs is never reached, as with torch's MultiStepLR (the run logs it).
-    require(c.lr_step_unit != "epoch" || m == std::floor(m), "lr-milestones",
-            "must be whole epochs with --lr-step-unit epoch");
-  }
-}
-
-void validate_onecycle_schedule(const TrainConfig& c) {
-  require(c.onecycle_anneal == "cos" || c.onecycle_anneal == "linear", "onecycle-anneal",
-          "must be cos or linear");
-  require(c.onecycle_pct_start > 0 && c.onecycle_pct_start < 1, "onecycle-pct-start",
-          "must be in (0, 1)");
-  require(c.onecycle_base_momentum >= 0 && c.onecycle_base_momentum < 1,
-          "onecycle-base-momentum", "must be in [0, 1)");
-  require(c.onecycle_max_momentum >= 0 && c.onecycle_max_momentum < 1, "onecycle-max-momentum",
-          "must be in [0, 1)");
-  require(c.onecycle_div_factor > 0, "onecycle-div-factor", "must be positive");
-  require(c.onecycle_final_div_factor > 0, "onecycle-final-div-factor", "must be positive");
-}
-
-void validate_piecewise_schedule(const TrainConfig& c) {
-  require(!c.lr_points.empty(), "lr-points", "is required by --lr-schedule piecewise");
-  for (size_t i = 0; i < c.lr_points.size(); ++i)
-    require(c.lr_points[i].first >= 0 && c.lr_points[i].first <= 1 && c.lr_points[i].second >= 0 &&
-                (i == 0 || c.lr_points[i].first > c.lr_points[i - 1].first),
-            "lr-points", "fractions must ascend within [0, 1] and factors be >= 0");
-}
-
-// The schedule options torch itself would refuse, named as ours.
-void validate_schedule(const TrainConfig& c) {
-  require(c.lr_schedule == "constant" || c.lr_schedule == "step" || c.lr_schedule == "cosine" ||
-              c.lr_schedule == "onecycle" || c.lr_schedule == "piecewise" ||
-              c.lr_schedule == "linear-warmup-decay",
-          "lr-schedule",
-          "must be constant, step, cosine, onecycle, piecewise or linear-warmup-decay");
-  require(c.lr_step_unit == "step" || c.lr_step_unit == "epoch", "lr-step-unit",
-          "must be step or epoch");
-  require(c.warmup_epochs >= 0 && c.warmup_epochs < c.epochs, "warmup-epochs",
-          "must be in [0, epochs)");
-  require(c.lr_step_unit != "epoch" || c.warmup_epochs == std::floor(c.warmup_epochs),
-          "warmup-epochs", "must be whole with --lr-step-unit epoch");
-  if (c.lr_schedule == "step") validate_step_schedule(c);
-  if (c.lr_schedule == "cosine")
-    require(c.min_lr >= 0 && c.min_lr <= c.lr, "min-lr", "must be in [0, --lr]");
-  if (c.lr_schedule == "onecycle") validate_onecycle_schedule(c);
-  if (c.lr_schedule == "piecewise") validate_piecewise_schedule(c);
-  if (c.lr_schedule == "linear-warmup-decay") {
-    require(c.lr_start_factor >= 0 && c.lr_end_factor >= 0, "lr-start-factor",
-            "and --lr-end-factor must be >= 0");
-    require(c.warmup_fraction > 0 && c.warmup_fraction < 1, "warmup-fraction", "must be in (0, 1)");
-  }
 }
 
 // The data, the model, the device and the augmentation.
@@ -201,7 +138,7 @@ void validate_train_config(const TrainConfig& c) {
   validate_finite(c);
   validate_data_model(c);
   validate_optimization(c);
-  validate_schedule(c);
+  check_schedule_options(c);  // the LR schedule's own checks, naming the options
   validate_run_control(c);
   validate_test_hooks(c);
 }

@@ -99,35 +99,6 @@ optim::Optimizer make_optimizer(const TrainConfig& config, nn::Model& model,
                           std::move(assigned), config.lr);
 }
 
-optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_per_epoch) {
-  optim::LrScheduleSpec spec;
-  spec.name = config.lr_schedule;
-  spec.points = config.lr_points;
-  if (config.lr_schedule == "linear-warmup-decay") {  // a piecewise schedule of three points
-    spec.name = "piecewise";
-    spec.points_option = "--warmup-fraction";  // the only point the user gives
-    spec.points = {{0.0, config.lr_start_factor}, {config.warmup_fraction, 1.0},
-                   {1.0, config.lr_end_factor}};
-  }
-  spec.base_lr = config.lr;
-  spec.steps_per_epoch = steps_per_epoch;
-  spec.total_steps = total_steps(config, steps_per_epoch);
-  spec.epochs = config.epochs;
-  if (config.lr_schedule == "step") spec.milestones = config.lr_milestones;  // else unread
-  spec.gamma = config.lr_gamma;
-  spec.min_lr = config.min_lr;
-  spec.pct_start = config.onecycle_pct_start;
-  spec.anneal = config.onecycle_anneal;
-  spec.cycle_momentum = config.onecycle_cycle_momentum;
-  spec.base_momentum = config.onecycle_base_momentum;
-  spec.max_momentum = config.onecycle_max_momentum;
-  spec.div_factor = config.onecycle_div_factor;
-  spec.final_div_factor = config.onecycle_final_div_factor;
-  spec.warmup_epochs = config.warmup_epochs;
-  spec.step_unit = config.lr_step_unit;
-  return spec;
-}
-
 TrainStepOptions train_step_options(const TrainConfig& config, const TrainData& data, int world) {
   TrainStepOptions options;
   options.label_smoothing = config.label_smoothing;

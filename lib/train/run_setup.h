@@ -39,7 +39,6 @@ std::unique_ptr<GradientReducer> make_gradient_reducer(nn::Model& model, Communi
 // SGD over `groups` (taken first) and the default group, at --lr until the schedule sets it.
 optim::Optimizer make_optimizer(const TrainConfig& config, nn::Model& model,
                                 std::vector<ParamGroupRule> groups);
-optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_per_epoch);
 // `world`: the number of ranks (--sync-bn over several ranks turns CUDA graphs off: its
 // exchanges wait on the host).
 TrainStepOptions train_step_options(const TrainConfig& config, const TrainData& data, int world);

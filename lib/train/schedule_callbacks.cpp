@@ -7,6 +7,7 @@
 #include "train/lr_schedule_callback.h"
 #include "train/param_groups.h"
 #include "train/run_setup.h"
+#include "train/schedule_options.h"
 
 namespace dp {
 
@@ -50,9 +51,9 @@ std::string describe(const TrainConfig& c, int64_t steps_per_epoch) {
 
 StepCallbacks schedule_callbacks(const TrainConfig& config, int64_t steps_per_epoch) {
   StepCallbacks callbacks;
-  const optim::LrScheduleSpec spec = lr_schedule_spec(config, steps_per_epoch);
-  callbacks.add(std::make_unique<LrScheduleCallback>(optim::make_lr_schedule(spec)));
-  if (auto momentum = optim::make_momentum_schedule(spec))
+  callbacks.add(
+      std::make_unique<LrScheduleCallback>(make_run_lr_schedule(config, steps_per_epoch)));
+  if (auto momentum = make_run_momentum_schedule(config, steps_per_epoch))
     callbacks.add(std::make_unique<MomentumScheduleCallback>(std::move(momentum)));
   log::info("lr schedule: {}", describe(config, steps_per_epoch));
   for (const std::string& value : config.freeze) {

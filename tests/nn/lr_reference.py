@@ -74,8 +74,9 @@ cases = {
     "warmup_step": trace(lambda o: S.ChainedScheduler([S.LinearLR(o, 0.1, 1.0, total_iters=20),
                                                        S.MultiStepLR(o, [30, 60], 0.1)]),
                          0.1, [0, 5, 19, 20, 30, 61], 62),
-    # CosineAnnealingLR's recursive form does not chain multiplicatively, so the warm-up
-    # factor and the cosine come from two schedulers and are multiplied here.
+    # ChainedScheduler with CosineAnnealingLR(eta_min=0) multiplies too, but through the
+    # cosine's recursive form (1e-15 relative from the product): the warm-up factor and the
+    # cosine come from two schedulers and are multiplied here, the closed form's values.
     "warmup_cosine": product(
         trace(lambda o: S.LinearLR(o, 0.25, 1.0, total_iters=15), 0.1, [0, 3, 14, 15, 30, 49], 50),
         trace(lambda o: S.CosineAnnealingLR(o, T_max=50, eta_min=0.0), 0.1,

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "core/error.h"
@@ -37,13 +38,15 @@ LrScheduleSpec spec(const std::string& name, double base_lr, int64_t epochs) {
   return s;
 }
 
-// make_lr_schedule(spec) throws a UsageError whose message contains `expected`.
-void expect_usage_error(const LrScheduleSpec& spec, const std::string& expected) {
+// make_lr_schedule(spec) refuses `parameter` with a reason that contains `expected`.
+void expect_refused(const LrScheduleSpec& spec, const std::string& parameter,
+                    const std::string& expected = "") {
   try {
     make_lr_schedule(spec);
-    ADD_FAILURE() << "no error; expected: " << expected;
-  } catch (const dp::UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+    ADD_FAILURE() << "no error; expected one for " << parameter << ": " << expected;
+  } catch (const dp::optim::LrScheduleError& e) {
+    EXPECT_EQ(e.parameter, parameter) << e.what();
+    EXPECT_NE(e.reason.find(expected), std::string::npos) << e.what();
   }
 }
 
@@ -201,28 +204,61 @@ TEST(LrSchedule, EpochUnitRefusesFractionalEpochs) {
   LrScheduleSpec s = spec("cosine", 0.1, 5);
   s.step_unit = "epoch";
   s.warmup_epochs = 1.5;
-  EXPECT_THROW(make_lr_schedule(s), dp::UsageError);
+  expect_refused(s, "warmup_epochs", "whole");
   s = spec("step", 0.1, 5);
   s.step_unit = "epoch";
   s.milestones = {2.5};
-  EXPECT_THROW(make_lr_schedule(s), dp::UsageError);
+  expect_refused(s, "milestones", "whole");
   s.milestones = {2};
   s.step_unit = "iteration";
-  EXPECT_THROW(make_lr_schedule(s), dp::UsageError);
+  expect_refused(s, "step_unit", "step or epoch");
 }
 
-TEST(LrSchedule, RejectsBadSpecs) {
-  EXPECT_THROW(make_lr_schedule(spec("triangle", 0.1, 5)), dp::UsageError);
+// Each refusal names the field at fault; the reason names other fields in braces, which
+// reason_naming lets a caller name as its users know them.
+TEST(LrSchedule, RefusesBadSpecsNamingTheField) {
+  expect_refused(spec("triangle", 0.1, 5), "name", "'triangle' is none of constant, step");
   LrScheduleSpec s = spec("step", 0.1, 5);
   s.milestones = {4, 2};
-  EXPECT_THROW(make_lr_schedule(s), dp::UsageError);
+  expect_refused(s, "milestones", "in order");
+  s.milestones = {0};
+  expect_refused(s, "milestones", "(0, ");
   s = spec("onecycle", 0.1, 5);
   s.anneal = "cubic";
-  EXPECT_THROW(make_lr_schedule(s), dp::UsageError);
+  expect_refused(s, "anneal", "cos or linear");
   s = spec("cosine", 0.1, 5);
   s.min_lr = 0.2;
-  EXPECT_THROW(make_lr_schedule(s), dp::UsageError);
-  EXPECT_THROW(make_lr_schedule(spec("constant", 0.0, 5)), dp::UsageError);
+  expect_refused(s, "min_lr", "[0, {base_lr}]");
+  try {
+    make_lr_schedule(s);
+  } catch (const dp::optim::LrScheduleError& e) {
+    EXPECT_STREQ(e.what(), "lr schedule: min_lr must be in [0, base_lr]");
+    EXPECT_EQ(e.reason_naming([](const std::string& f) { return "<" + f + ">"; }),
+              "must be in [0, <base_lr>]");
+  }
+  expect_refused(spec("constant", 0.0, 5), "base_lr", "positive");
+  s = spec("piecewise", 0.1, 5);
+  s.points = {{0.0, 1.0}, {1.0, std::numeric_limits<double>::infinity()}};
+  expect_refused(s, "points", "finite");
+  s.points = {};
+  expect_refused(s, "points", "at least one point");
+  s = spec("linear-warmup-decay", 0.1, 5);
+  s.warmup_fraction = 1.0;
+  expect_refused(s, "warmup_fraction", "(0, 1)");
+}
+
+// torch's LambdaLR does not chain with LinearLR (its value replaces the product), so the
+// piecewise schedules take no --warmup-epochs; every other schedule does.
+TEST(LrSchedule, WarmupOnlyWhereTorchChainsIt) {
+  for (const std::string& name : dp::optim::lr_schedule_names()) {
+    LrScheduleSpec s = spec(name, 0.1, 5);
+    s.points = {{0.0, 1.0}, {1.0, 0.1}};
+    s.warmup_epochs = 1;
+    if (name == "piecewise" || name == "linear-warmup-decay")
+      expect_refused(s, "warmup_epochs", "its own points");
+    else
+      EXPECT_NO_THROW(make_lr_schedule(s)) << name;
+  }
 }
 
 // The airbench94 schedule: LambdaLR over np.interp(step, [0, int(0.23 T), T], [0.2, 1, 0.07])
@@ -248,11 +284,15 @@ TEST(LrSchedule, PiecewiseMatchesTorchLambdaLrOverNpInterp) {
   }
   EXPECT_DOUBLE_EQ(schedule->lr(1000), s.base_lr * 0.07) << "flat after the last point";
   s.points = {{0.5, 1.0}, {0.5001, 0.5}};  // both knots at step 238
-  expect_usage_error(s, "option --lr-points: fractions 0.5 and 0.5001 of this run's 476 steps "
-                        "fall on steps 238 and 238 (int(fraction x 476))");
-  s.points_option = "--warmup-fraction";  // stepped per epoch, the knots are epochs
+  expect_refused(s, "points",
+                 "fractions 0.5 and 0.5001 of this run's 476 steps "
+                 "fall on steps 238 and 238 (int(fraction x 476))");
+  s.name = "linear-warmup-decay";  // stepped per epoch, the knots are epochs
   s.step_unit = "epoch";
-  s.points = {{0.0, 0.2}, {0.05, 1.0}, {1.0, 0.07}};
-  expect_usage_error(s, "option --warmup-fraction: fractions 0 and 0.05 of this run's 10 epochs "
-                        "fall on epochs 0 and 0 (int(fraction x 10))");
+  s.start_factor = 0.2;
+  s.warmup_fraction = 0.05;
+  s.end_factor = 0.07;
+  expect_refused(s, "warmup_fraction",
+                 "fractions 0 and 0.05 of this run's 10 epochs "
+                 "fall on epochs 0 and 0 (int(fraction x 10))");
 }

@@ -93,6 +93,13 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("--min-lr above --lr", train("--lr-schedule", "cosine", "--min-lr", "1"),
                        USAGE, ["--min-lr", "[0, --lr]"])
     check.expect_error("--lr-gamma 0", train("--lr-gamma", "0"), USAGE, ["--lr-gamma", "positive"])
+    check.expect_error("--lr-points with an infinite factor",
+                       train("--lr-schedule", "piecewise", "--lr-points", "0:1,1:inf"), USAGE,
+                       ["--lr-points", "finite"])
+    check.expect_error("--warmup-epochs beside a piecewise schedule",
+                       train("--lr-schedule", "linear-warmup-decay", "--warmup-epochs", "1",
+                             epochs="2"),
+                       USAGE, ["--warmup-epochs", "linear-warmup-decay", "its own points"])
     check.expect_error("--onecycle-pct-start 2",
                        train("--lr-schedule", "onecycle", "--onecycle-pct-start", "2"), USAGE,
                        ["--onecycle-pct-start", "(0, 1)"])
