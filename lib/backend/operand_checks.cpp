@@ -24,6 +24,47 @@ void check_augment_operands(const AugmentSpec& spec, const Tensor& images, const
            spec.std.size(), c);
 }
 
+void check_conv_operands(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                         const Tensor* dy) {
+  DP_CHECK(g.n > 0 && g.kernel > 0 && g.stride > 0 && g.pad >= 0 && g.pad_after() >= 0 &&
+               g.out_h() > 0 && g.out_w() > 0,
+           "bad conv geometry k={} s={} p={} trim={} on {}x{}", g.kernel, g.stride, g.pad, g.trim,
+           g.h, g.w);
+  DP_CHECK(x.shape() == (Shape{g.n, g.h, g.w, g.c_in}), "conv input {} does not match geometry",
+           to_string(x.shape()));
+  DP_CHECK(w.shape() == (Shape{g.c_out, g.c_in, g.kernel, g.kernel}),
+           "conv weight {} does not match geometry", to_string(w.shape()));
+  if (dy)
+    DP_CHECK(dy->shape() == (Shape{g.n, g.out_h(), g.out_w(), g.c_out}),
+             "conv output gradient {} does not match geometry", to_string(dy->shape()));
+}
+
+void check_pool_operands(const PoolGeometry& g, const Tensor& t, const Shape& shape,
+                         const char* op) {
+  DP_CHECK(g.kernel > 0 && g.stride > 0 && g.pad >= 0 && 2 * g.pad <= g.kernel && g.out_h() > 0 &&
+               g.out_w() > 0,
+           "{}: bad pooling geometry k={} s={} p={} on {}x{}", op, g.kernel, g.stride, g.pad, g.h,
+           g.w);
+  DP_CHECK(t.shape() == shape, "{}: operand {} does not match the geometry's {}", op,
+           to_string(t.shape()), to_string(shape));
+}
+
+void check_global_avgpool_forward(const Tensor& x) {
+  DP_CHECK(x.rank() == 4, "global_avgpool_forward expects NHWC, got {}", to_string(x.shape()));
+}
+
+void check_global_avgpool_backward(const Tensor& dy, const Tensor& dx) {
+  DP_CHECK(dx.rank() == 4 && dy.numel() == dx.dim(0) * dx.dim(3),
+           "global_avgpool_backward: dx {} must be allocated NHWC for dy {}", to_string(dx.shape()),
+           to_string(dy.shape()));
+}
+
+void check_loss_operands(const Tensor& logits, const Tensor& labels) {
+  DP_CHECK(logits.rank() == 2 && labels.dtype() == DType::i32 && labels.numel() == logits.dim(0),
+           "softmax_cross_entropy: logits {} labels {}", to_string(logits.shape()),
+           to_string(labels.shape()));
+}
+
 void check_batchnorm_operands(const BatchNormGeometry& g, const Tensor& x,
                               std::initializer_list<const Tensor*> per_channel) {
   DP_CHECK(x.shape() == (Shape{g.n, g.h, g.w, g.c}), "batchnorm input {} does not match geometry",

@@ -22,6 +22,25 @@ void check_batchnorm_operands(const BatchNormGeometry& g, const Tensor& x,
 void check_subsample_pad_operands(const SubsamplePadGeometry& g, const Tensor& t,
                                   const Shape& shape, const char* op);
 
+// A valid convolution geometry (trim included) and operands that match it: x {n, h, w, c_in},
+// w {c_out, c_in, k, k} and, for the backward pass, dy {n, out_h, out_w, c_out}.
+void check_conv_operands(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                         const Tensor* dy);
+
+// A valid max-pooling geometry (padding at most half the window) and an operand of `op` that
+// must have the shape `shape` (the input {n, h, w, c}, or the output gradient).
+void check_pool_operands(const PoolGeometry& g, const Tensor& t, const Shape& shape,
+                         const char* op);
+
+// Global average pooling's operands: x NHWC in forward; in backward dx allocated NHWC, one dy
+// value per (sample, channel).
+void check_global_avgpool_forward(const Tensor& x);
+void check_global_avgpool_backward(const Tensor& dy, const Tensor& dx);
+
+// softmax_cross_entropy's operands: logits {n, k}, i32 labels, one per row (their range is
+// the data's to check: a label outside [0, k) is a DataError where the backend reads them).
+void check_loss_operands(const Tensor& logits, const Tensor& labels);
+
 // Two operands of `op` that must hold as many elements as each other.
 void check_same_numel(const Tensor& a, const Tensor& b, const char* op);
 

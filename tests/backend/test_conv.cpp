@@ -593,11 +593,23 @@ TEST(CpuConv, SmallOutputMapsRunAsOneGemm) {
 }
 #endif
 
+// Every backend refuses, naming the operand, a bad geometry and an input, weight or output
+// gradient that does not match it (both share check_conv_operands).
 TEST(CpuConv, ShapeMismatchThrows) {
   auto be = make_backend_under_test();
-  Conv2dGeometry g{2, 8, 8, 3, 16, 3, 1, 1};
-  Tensor x = Tensor::zeros({2, 8, 8, 4}), w = Tensor::zeros(w_shape(g)), y;
-  EXPECT_THROW(be->conv2d_forward(g, x, w, y), dp::Error);
+  const Conv2dGeometry g{2, 8, 8, 3, 16, 3, 1, 1};
+  Tensor x = Tensor::zeros({2, 8, 8, 3}), w = Tensor::zeros(w_shape(g)), y, dx, dw;
+  Tensor other_x = Tensor::zeros({2, 8, 8, 4}), other_w = Tensor::zeros({16, 3, 1, 1});
+  Tensor dy = Tensor::zeros({2, 8, 8, 16}), other_dy = Tensor::zeros({2, 4, 4, 16});
+  expect_error_mentioning([&] { be->conv2d_forward(g, other_x, w, y); }, "conv input");
+  expect_error_mentioning([&] { be->conv2d_forward(g, x, other_w, y); }, "conv weight");
+  expect_error_mentioning([&] { be->conv2d_backward(g, x, w, other_dy, &dx, dw); },
+                          "conv output gradient");
+  Conv2dGeometry no_output = g;
+  no_output.kernel = 11;  // larger than the padded 8x8 input
+  expect_error_mentioning(
+      [&] { be->conv2d_forward(no_output, x, Tensor::zeros(w_shape(no_output)), y); },
+      "bad conv geometry");
 }
 
 }  // namespace

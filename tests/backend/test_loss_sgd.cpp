@@ -75,6 +75,20 @@ TEST(CpuCrossEntropyErrors, LabelOutOfRangeIsADataError) {
   EXPECT_THROW(be->softmax_cross_entropy(z, y, 0.f, dz, c), dp::DataError);
 }
 
+// Logits that are not {n, k} or labels that are not one i32 per row: an internal error on
+// every backend (both share check_loss_operands), before any label is read.
+TEST(CpuCrossEntropyErrors, OperandShapesAreChecked) {
+  auto be = make_backend_under_test();
+  Tensor dz;
+  int64_t c;
+  expect_error_mentioning(
+      [&] { be->softmax_cross_entropy(Tensor::zeros({2, 3}), labels_tensor({0}), 0.f, dz, c); },
+      "softmax_cross_entropy: logits (2, 3) labels (1)");
+  expect_error_mentioning(
+      [&] { be->softmax_cross_entropy(Tensor::zeros({6}), labels_tensor({0, 1}), 0.f, dz, c); },
+      "softmax_cross_entropy: logits (6)");
+}
+
 // torch.optim.SGD's update in double: the first update creates the buffer as d (no
 // dampening), later ones dampen.
 void naive_sgd(const SgdHyper& h, std::vector<double>& w, const std::vector<double>& g,

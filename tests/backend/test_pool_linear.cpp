@@ -112,6 +112,28 @@ TEST(CpuGlobalAvgPool, ForwardMatchesNaiveAndGradientChecks) {
   });
 }
 
+// Every backend refuses pooling operands that do not match the geometry, a window padded by
+// more than half its size, and global pooling's non-NHWC operands (both share the checks).
+TEST(PoolOperands, ShapeMismatchThrows) {
+  auto be = make_backend_under_test();
+  const PoolGeometry g{2, 8, 8, 4, 2, 2, 0};
+  Tensor x = Tensor::zeros({2, 8, 8, 4}), y, ws, dx;
+  expect_error_mentioning([&] { be->maxpool_forward(g, Tensor::zeros({2, 8, 8, 5}), y, ws); },
+                          "maxpool_forward: operand (2, 8, 8, 5)");
+  be->maxpool_forward(g, x, y, ws);
+  expect_error_mentioning([&] { be->maxpool_backward(g, Tensor::zeros({2, 8, 8, 4}), ws, dx); },
+                          "maxpool_backward: operand (2, 8, 8, 4)");
+  const PoolGeometry overpadded{2, 8, 8, 4, 2, 2, 2};
+  expect_error_mentioning([&] { be->maxpool_forward(overpadded, x, y, ws); },
+                          "bad pooling geometry");
+  Tensor pooled;
+  expect_error_mentioning([&] { be->global_avgpool_forward(Tensor::zeros({2, 4}), pooled); },
+                          "expects NHWC");
+  Tensor wrong_dx = Tensor::empty({2, 8, 8, 5});
+  expect_error_mentioning([&] { be->global_avgpool_backward(Tensor::zeros({2, 4}), wrong_dx); },
+                          "must be allocated NHWC");
+}
+
 // y = x w^T (+ b), x {n, in}, w {out, in}, accumulated in double.
 Tensor naive_linear(const Tensor& x, const Tensor& w, const Tensor* b) {
   const int64_t n = x.shape()[0], in = x.shape()[1], out = w.shape()[0];

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "backend/backend.h"
+#include "core/error.h"
 #include "core/tensor.h"
 #include "support/max_difference.h"
 #ifdef DP_TEST_ON_CUDA
@@ -37,6 +38,16 @@ inline std::unique_ptr<Backend> make_backend_under_test() {
 #else
   return make_cpu_backend();
 #endif
+}
+
+// `op` throws a dp::Error whose message contains `fragment` (which operand or check refused).
+inline void expect_error_mentioning(const std::function<void()>& op, const std::string& fragment) {
+  try {
+    op();
+    ADD_FAILURE() << "no error; expected one mentioning '" << fragment << "'";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
 }
 
 inline Tensor random_tensor(const Shape& shape, std::mt19937& gen, float lo = -1.f,

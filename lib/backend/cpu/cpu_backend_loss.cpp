@@ -11,9 +11,7 @@ namespace dp::cpu {
 
 float CpuBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
                                         float label_smoothing, Tensor& dlogits, int64_t& correct) {
-  DP_CHECK(logits.rank() == 2 && labels.dtype() == DType::i32 && labels.numel() == logits.dim(0),
-           "softmax_cross_entropy: logits {} labels {}", to_string(logits.shape()),
-           to_string(labels.shape()));
+  check_loss_operands(logits, labels);
   check_f32("softmax_cross_entropy", {&logits});
   const int64_t n = logits.dim(0), k = logits.dim(1);
   dlogits.ensure(logits.shape());

@@ -22,7 +22,7 @@ struct ChannelBlocks {
 
 void CpuBackend::global_avgpool_forward(const Tensor& x, Tensor& y) {
   check_f32("global_avgpool_forward", {&x});
-  DP_CHECK(x.rank() == 4, "global_avgpool_forward expects NHWC, got {}", to_string(x.shape()));
+  check_global_avgpool_forward(x);
   const int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
   const ChannelBlocks blocks(x);
   y.ensure({n, c});
@@ -48,9 +48,7 @@ void CpuBackend::global_avgpool_forward(const Tensor& x, Tensor& y) {
 // forward's input had inside a network.
 void CpuBackend::global_avgpool_backward(const Tensor& dy, Tensor& dx) {
   check_f32("global_avgpool_backward", {&dy, &dx});
-  DP_CHECK(dx.rank() == 4 && dy.numel() == dx.dim(0) * dx.dim(3),
-           "global_avgpool_backward: dx {} must be allocated NHWC for dy {}", to_string(dx.shape()),
-           to_string(dy.shape()));
+  check_global_avgpool_backward(dy, dx);
   const int64_t n = dx.dim(0), hw = dx.dim(1) * dx.dim(2), c = dx.dim(3);
   dx.set_layout(preferred_layout(blocked_, c, dx.dim(1), dx.dim(2)));
   const ChannelBlocks blocks(dx);

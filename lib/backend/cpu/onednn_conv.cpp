@@ -27,6 +27,7 @@
 #include "backend/cpu/activation_layout.h"
 #include "backend/cpu/dnnl_check.h"
 #include "backend/cpu/onednn_ops.h"
+#include "backend/operand_checks.h"
 #include "core/env_switch.h"
 #include "core/log.h"
 
@@ -256,21 +257,6 @@ ConvAlgo wanted_f32_algo(const Conv2dGeometry& g, const ConvLayouts& l, bool win
 }
 
 }  // namespace
-
-void check_conv_operands(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
-                         const Tensor* dy) {
-  DP_CHECK(g.kernel > 0 && g.stride > 0 && g.pad >= 0 && g.pad_after() >= 0 && g.out_h() > 0 &&
-               g.out_w() > 0,
-           "bad conv geometry k={} s={} p={} trim={} on {}x{}", g.kernel, g.stride, g.pad, g.trim,
-           g.h, g.w);
-  DP_CHECK(x.shape() == (Shape{g.n, g.h, g.w, g.c_in}), "conv input {} does not match geometry",
-           to_string(x.shape()));
-  DP_CHECK(w.shape() == (Shape{g.c_out, g.c_in, g.kernel, g.kernel}),
-           "conv weight {} does not match geometry", to_string(w.shape()));
-  if (dy)
-    DP_CHECK(dy->shape() == (Shape{g.n, g.out_h(), g.out_w(), g.c_out}),
-             "conv output gradient {} does not match geometry", to_string(dy->shape()));
-}
 
 bool conv_winograd_from_environment() {
   return !env_switch("DPTRAIN_CPU_CONV", "winograd", "direct");

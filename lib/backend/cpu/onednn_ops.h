@@ -21,10 +21,6 @@ bool conv_winograd_from_environment();
 // (Conv2dGeometry::trim) unless DPTRAIN_CPU_CONV_TRIM=off, which computes the whole map.
 bool conv_trim_from_environment();
 
-// Throws a dp::Error naming the operand whose shape does not match the geometry (dy optional).
-void check_conv_operands(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
-                         const Tensor* dy);
-
 class OnednnConv {
  public:
   // winograd: use Winograd for the 3x3 stride-1 shapes that have a kernel (else direct).

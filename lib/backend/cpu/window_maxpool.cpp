@@ -4,6 +4,7 @@
 
 #include "backend/cpu/openmp_threshold.h"
 #include "backend/cpu/simd_lanes.h"
+#include "backend/operand_checks.h"
 #include "core/error.h"
 
 namespace dp::cpu {
@@ -93,8 +94,7 @@ bool window_maxpool_handles(const PoolGeometry& g, DType dtype) {
 void window_maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor& y, Tensor& workspace) {
   DP_CHECK(window_maxpool_handles(g, x.dtype()), "window max pool cannot take k={} s={} p={} c={}",
            g.kernel, g.stride, g.pad, g.c);
-  DP_CHECK(x.shape() == (Shape{g.n, g.h, g.w, g.c}), "maxpool input {} does not match geometry",
-           to_string(x.shape()));
+  check_pool_operands(g, x, {g.n, g.h, g.w, g.c}, "maxpool_forward");
   const Shape out{g.n, g.out_h(), g.out_w(), g.c};
   y.ensure(out, x.dtype());
   workspace.ensure(out, DType::u8);
@@ -109,8 +109,7 @@ void window_maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor& y, T
 void window_maxpool_backward(const PoolGeometry& g, const Tensor& dy, const Tensor& workspace,
                              Tensor& dx) {
   const Shape out{g.n, g.out_h(), g.out_w(), g.c};
-  DP_CHECK(dy.shape() == out, "maxpool output gradient {} does not match geometry",
-           to_string(dy.shape()));
+  check_pool_operands(g, dy, out, "maxpool_backward");
   DP_CHECK(workspace.shape() == out && workspace.dtype() == DType::u8,
            "maxpool workspace {} does not match geometry; maxpool_forward must run first",
            to_string(workspace.shape()));

@@ -9,10 +9,7 @@ void CudaBackend::conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const
                                  Tensor& y) {
   check_device(x, "conv2d_forward", "input");
   check_device(w, "conv2d_forward", "weight");
-  DP_CHECK(x.shape() == (Shape{g.n, g.h, g.w, g.c_in}), "conv input {} does not match geometry",
-           to_string(x.shape()));
-  DP_CHECK(w.shape() == (Shape{g.c_out, g.c_in, g.kernel, g.kernel}),
-           "conv weight {} does not match geometry", to_string(w.shape()));
+  check_conv_operands(g, x, w, nullptr);
   const DType type = activation_dtype();
   const Tensor input = as_activation(x);
   output(y, {g.n, g.out_h(), g.out_w(), g.c_out}, type);
@@ -24,12 +21,7 @@ void CudaBackend::conv2d_backward(const Conv2dGeometry& g, const Tensor& x, cons
   check_device(x, "conv2d_backward", "input");
   check_device(w, "conv2d_backward", "weight");
   check_device(dy, "conv2d_backward", "output gradient");
-  DP_CHECK(x.shape() == (Shape{g.n, g.h, g.w, g.c_in}), "conv input {} does not match geometry",
-           to_string(x.shape()));
-  DP_CHECK(w.shape() == (Shape{g.c_out, g.c_in, g.kernel, g.kernel}),
-           "conv weight {} does not match geometry", to_string(w.shape()));
-  DP_CHECK(dy.shape() == (Shape{g.n, g.out_h(), g.out_w(), g.c_out}),
-           "conv output gradient {} does not match geometry", to_string(dy.shape()));
+  check_conv_operands(g, x, w, &dy);
   const DType type = activation_dtype();
   DP_CHECK(dy.dtype() == type, "conv output gradient is not in the activation type");
   if (dx) {

@@ -17,9 +17,7 @@ float CudaBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& lab
 
 void CudaBackend::queue_softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
                                               float label_smoothing, Tensor& dlogits) {
-  DP_CHECK(logits.rank() == 2 && labels.dtype() == DType::i32 && labels.numel() == logits.dim(0),
-           "softmax_cross_entropy: logits {} labels {}", to_string(logits.shape()),
-           to_string(labels.shape()));
+  check_loss_operands(logits, labels);
   check_device(logits, "softmax_cross_entropy", "logits");
   DP_CHECK(logits.dtype() == DType::f32, "softmax_cross_entropy: the logits must be f32");
   check_device(labels, "softmax_cross_entropy", "labels");

@@ -8,9 +8,6 @@ namespace dp::cuda {
 namespace {
 
 kernels::PoolShape pool_shape(const PoolGeometry& g) {
-  DP_CHECK(g.kernel > 0 && g.stride > 0 && g.pad >= 0 && 2 * g.pad <= g.kernel && g.out_h() > 0 &&
-               g.out_w() > 0,
-           "bad pooling geometry k={} s={} p={} on {}x{}", g.kernel, g.stride, g.pad, g.h, g.w);
   return {g.n, g.h, g.w, g.c, g.out_h(), g.out_w(), g.kernel, g.stride, g.pad};
 }
 
@@ -18,10 +15,9 @@ kernels::PoolShape pool_shape(const PoolGeometry& g) {
 
 void CudaBackend::maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor& y,
                                   Tensor& workspace) {
-  const kernels::PoolShape p = pool_shape(g);
+  check_pool_operands(g, x, {g.n, g.h, g.w, g.c}, "maxpool_forward");
   check_device(x, "maxpool_forward", "input");
-  DP_CHECK(x.shape() == (Shape{g.n, g.h, g.w, g.c}), "maxpool input {} does not match geometry",
-           to_string(x.shape()));
+  const kernels::PoolShape p = pool_shape(g);
   output(y, {g.n, g.out_h(), g.out_w(), g.c}, x.dtype());
   output(workspace, y.shape(), DType::i32);  // argmax per output
   checked_launch(x, "maxpool_forward", [&]<typename T>(ElementTag<T>) {
@@ -31,10 +27,9 @@ void CudaBackend::maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor
 
 void CudaBackend::maxpool_backward(const PoolGeometry& g, const Tensor& dy, const Tensor& workspace,
                                    Tensor& dx) {
-  const kernels::PoolShape p = pool_shape(g);
+  check_pool_operands(g, dy, {g.n, g.out_h(), g.out_w(), g.c}, "maxpool_backward");
   check_device(dy, "maxpool_backward", "output gradient");
-  DP_CHECK(dy.shape() == (Shape{g.n, g.out_h(), g.out_w(), g.c}),
-           "maxpool output gradient {} does not match geometry", to_string(dy.shape()));
+  const kernels::PoolShape p = pool_shape(g);
   DP_CHECK(workspace.defined() && workspace.device() == Device::cuda &&
                workspace.dtype() == DType::i32 && workspace.numel() == dy.numel(),
            "maxpool workspace {}: the forward must run first", to_string(workspace.shape()));
@@ -45,7 +40,7 @@ void CudaBackend::maxpool_backward(const PoolGeometry& g, const Tensor& dy, cons
 }
 
 void CudaBackend::global_avgpool_forward(const Tensor& x, Tensor& y) {
-  DP_CHECK(x.rank() == 4, "global_avgpool_forward expects NHWC, got {}", to_string(x.shape()));
+  check_global_avgpool_forward(x);
   check_device(x, "global_avgpool_forward", "input");
   const int64_t n = x.dim(0), hw = x.dim(1) * x.dim(2), c = x.dim(3);
   output(y, {n, c}, x.dtype());
@@ -55,9 +50,7 @@ void CudaBackend::global_avgpool_forward(const Tensor& x, Tensor& y) {
 }
 
 void CudaBackend::global_avgpool_backward(const Tensor& dy, Tensor& dx) {
-  DP_CHECK(dx.rank() == 4 && dy.numel() == dx.dim(0) * dx.dim(3),
-           "global_avgpool_backward: dx {} must be allocated NHWC for dy {}", to_string(dx.shape()),
-           to_string(dy.shape()));
+  check_global_avgpool_backward(dy, dx);
   check_device(dy, "global_avgpool_backward", "output gradient");
   const Shape shape = dx.shape();
   output(dx, shape, dy.dtype());

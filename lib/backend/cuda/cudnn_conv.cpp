@@ -60,9 +60,6 @@ CudnnConv::Entry& CudnnConv::entry(const Conv2dGeometry& g, DType type, Directio
                 g.c_in,              g.c_out,                g.kernel, g.stride, g.pad};
   auto it = cache_.find(key);
   if (it != cache_.end()) return it->second;
-  DP_CHECK(g.n > 0 && g.kernel > 0 && g.stride > 0 && g.pad >= 0 && g.out_h() > 0 &&
-               g.out_w() > 0,
-           "bad convolution geometry {}", describe(g));
 
   // bf16 runs on tensor cores (accumulating in f32: the convolution's compute type);
   // f32 is strict FMA unless TF32 is allowed.
