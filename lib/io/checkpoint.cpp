@@ -152,9 +152,7 @@ void publish_checkpoint_as(const std::string& target, const std::string& link) {
     if (ec) throw IoError(fmt::format("{}: cannot copy checkpoint {}: {}", link, target, ec.message()));
     sync_path(tmp, false);
   }
-  fs::rename(tmp, link, ec);
-  if (ec) throw IoError(fmt::format("{}: cannot rename checkpoint into place: {}", link, ec.message()));
-  sync_path(parent_directory(link), true);
+  rename_into_place(tmp, link, "checkpoint " + target);
 }
 
 }  // namespace dp

@@ -59,13 +59,17 @@ void replace_durably(const std::string& path, const std::vector<uint8_t>& bytes,
                      const std::string& what) {
   const std::string tmp = path + ".tmp";
   write_durably(tmp, bytes, what);
+  rename_into_place(tmp, path, what);
+}
+
+void rename_into_place(const std::string& tmp, const std::string& path, const std::string& what) {
   keep_permissions(path, tmp);
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) {
-    std::error_code ignored;  // a full-size copy that nothing reads: not left on a failing disk
+    std::error_code ignored;
     fs::remove(tmp, ignored);
-    throw IoError(fmt::format("{}: cannot rename {} into place: {}", path, what, ec.message()));
+    throw IoError(fmt::format("{}: cannot move {} into place: {}", path, what, ec.message()));
   }
   sync_path(parent_directory(path), true);
 }

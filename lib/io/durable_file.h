@@ -20,10 +20,17 @@ void sync_path(const std::string& path, bool directory);
 void write_durably(const std::string& path, const std::vector<uint8_t>& bytes,
                    const std::string& what);
 
-// write_durably to "<path>.tmp", then the rename over `path` and the folder's fsync. `what`
-// names the file in errors ("checkpoint", "metrics file").
+// write_durably to "<path>.tmp", then rename_into_place. `what` names the file in errors
+// ("checkpoint", "metrics file").
 void replace_durably(const std::string& path, const std::vector<uint8_t>& bytes,
                      const std::string& what);
+
+// The last step every replacement of a file shares (replace_durably, write_then_rename,
+// publish_checkpoint_as): `tmp`, written whole and synced, takes the replaced `path`'s
+// permissions and is renamed over it, then the folder is fsync'ed. A failed rename removes tmp
+// (a full-size copy that nothing reads: not left on a failing disk) and throws IoError
+// "<path>: cannot move <what> into place: <reason>".
+void rename_into_place(const std::string& tmp, const std::string& path, const std::string& what);
 
 // Gives `replacement` the permissions of `replaced` when that exists (a group-writable run
 // directory's files stay group-writable); else `replacement` keeps the umask's, as any creat().

@@ -128,15 +128,8 @@ void write_then_rename(const std::string& output_file,
     fs::remove(tmp, ec);
     throw;
   }
-  fs::rename(tmp, output, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw IoError(fmt::format("{}: cannot move the written file into place: {}", output_file,
-                              ec.message()));
-  }
+  rename_into_place(tmp.string(), output_file, "the written file");
   folders.keep();
-  sync_path(parent_directory(output_file), /*directory=*/true);
 }
 
 }  // namespace dp

@@ -6,7 +6,8 @@
 namespace dp {
 
 // Runs `write(tmp)` for tmp = "<output_file>.tmp" (creating the output's folder if missing),
-// fsyncs tmp, renames it over output_file and fsyncs the folder. tmp is created exclusively
+// fsyncs tmp, and moves it over output_file with the replaced file's permissions
+// (rename_into_place, durable_file.h). tmp is created exclusively
 // first: when anything is there already (another process writing the same output, a leftover
 // of a killed one, a link) this throws IoError naming it and touches nothing. On any failure
 // the tmp file and the folders made for it are removed and an earlier output_file, if any, is

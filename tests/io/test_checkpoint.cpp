@@ -89,6 +89,25 @@ TEST(Checkpoint, ThePublishedLinkKeepsItsPermissions) {
   EXPECT_TRUE(fs::equivalent(link, dir.file("checkpoint-e0002-s000002.h5")));
 }
 
+// A link that cannot be moved into place (a folder holds its name) is an IoError naming it, and
+// leaves no "checkpoint.h5.tmp" behind (a full-size copy where links are not possible).
+TEST(Checkpoint, AFailedPublishLeavesNoTmp) {
+  testing::TempDir dir;
+  std::vector<float> w = {1, 2};
+  const std::string link = dir.file("checkpoint.h5");
+  std::filesystem::create_directories(link + "/not-empty");
+  save_checkpoint(dir.file("checkpoint-e0001-s000001.h5"), {{{"w", {2}, w.data()}}, {}, {}}, {});
+  try {
+    publish_checkpoint_as(dir.file("checkpoint-e0001-s000001.h5"), link);
+    FAIL() << "expected IoError";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find(link + ": cannot move checkpoint"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(link + ".tmp"));
+  EXPECT_TRUE(std::filesystem::exists(dir.file("checkpoint-e0001-s000001.h5")));
+}
+
 TEST(Checkpoint, FailedSaveLeavesPreviousCheckpointIntact) {
   testing::TempDir dir;
   std::vector<float> w = {1, 2};

@@ -31,6 +31,21 @@ TEST(WriteThenRename, ReplacesTheOutputAndCreatesItsFolder) {
   EXPECT_EQ(read_text(output), "second");
 }
 
+// The replaced output's permissions carry over (a group-readable dataset stays so); a new one
+// has the umask's.
+TEST(WriteThenRename, KeepsTheReplacedFilesPermissions) {
+  namespace fs = std::filesystem;
+  testing::TempDir dir;
+  const std::string output = dir.file("out.txt");
+  write_text(output, "earlier");
+  fs::permissions(output, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                              fs::perms::group_write);
+  const fs::perms chosen = fs::status(output).permissions();
+  write_then_rename(output, [](const std::string& tmp) { write_text(tmp, "whole"); });
+  EXPECT_EQ(read_text(output), "whole");
+  EXPECT_EQ(fs::status(output).permissions(), chosen);
+}
+
 TEST(WriteThenRename, AFailedWriteLeavesTheEarlierFileWholeAndNoTmp) {
   testing::TempDir dir;
   const std::string output = dir.file("out.txt");
