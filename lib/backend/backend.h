@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "backend/batch_uploader.h"
+#include "backend/sgd_update.h"
 #include "core/tensor.h"
 
 struct CUstream_st;  // cudaStream_t without the CUDA headers
@@ -62,20 +63,8 @@ struct SubsamplePadGeometry {
 // The input augmentation a backend applies to a batch of raw images (augment_batch).
 struct AugmentSpec {
   int64_t pad = 0;               // zero pixels around each image before the crop
-  bool reflect = false;          // reflected pixels instead (data::reflect_index), pad < H, W
+  bool reflect = false;          // reflected pixels instead (augment::reflect_index), pad < H, W
   std::vector<float> mean, std;  // per channel, [0, 1] units; empty: no normalisation
-};
-
-struct SgdHyper {
-  float lr = 0.1f;
-  float momentum = 0.9f;
-  float dampening = 0.0f;
-  float weight_decay = 0.0f;
-  bool nesterov = false;
-  // The buffer's first update, where torch.optim.SGD creates it as buf = d (no m*buf and no
-  // dampening); afterwards buf = m*buf + (1 - dampening)*d. The optimizer sets it from its
-  // count of updates, which a resumed run restores, so it is true exactly once per run.
-  bool first_step = false;
 };
 
 // Device work recorded once and replayed with one launch (a CUDA graph).

@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "core/augment_pixel.h"
 #include "core/error.h"
 #include "core/hash.h"
 #include "data/distributed_sampler.h"
@@ -46,12 +47,10 @@ Augmenter::Augmenter(const AugmentConfig& config, int64_t height, int64_t width,
   table_.resize(channels * 256);
   pad_value_.resize(channels);
   for (int64_t c = 0; c < channels; ++c) {
-    for (int v = 0; v < 256; ++v) {
-      float x = static_cast<float>(v) / 255.0f;
-      if (config.normalize)
-        x = (x - static_cast<float>(config.mean[c])) / static_cast<float>(config.std[c]);
-      table_[c * 256 + v] = x;
-    }
+    const float mean = config.normalize ? static_cast<float>(config.mean[c]) : 0.f;
+    const float std = config.normalize ? static_cast<float>(config.std[c]) : 1.f;
+    for (int v = 0; v < 256; ++v)
+      table_[c * 256 + v] = augment::pixel_value(v, mean, std, config.normalize);
     pad_value_[c] = table_[c * 256];
   }
 }
@@ -60,8 +59,7 @@ void Augmenter::apply(const uint8_t* in, const SampleDraw& draw, float* out) con
   const int64_t pad = config_.crop_padding;
   const int64_t C = channels_;
   for (int64_t y = 0; y < height_; ++y) {
-    int64_t src_y = y + draw.crop_y - pad;
-    if (config_.reflect) src_y = reflect_index(src_y, height_);
+    const int64_t src_y = augment::source_index(y, draw.crop_y, pad, height_, config_.reflect);
     float* out_row = out + y * width_ * C;
     if (src_y < 0 || src_y >= height_) {
       for (int64_t x = 0; x < width_; ++x)
@@ -72,8 +70,8 @@ void Augmenter::apply(const uint8_t* in, const SampleDraw& draw, float* out) con
     for (int64_t x = 0; x < width_; ++x) {
       // The flip mirrors the cropped image, so output column x shows cropped column W-1-x.
       const int64_t cropped_x = draw.flip ? width_ - 1 - x : x;
-      int64_t src_x = cropped_x + draw.crop_x - pad;
-      if (config_.reflect) src_x = reflect_index(src_x, width_);
+      const int64_t src_x =
+          augment::source_index(cropped_x, draw.crop_x, pad, width_, config_.reflect);
       float* o = out_row + x * C;
       if (src_x < 0 || src_x >= width_) {
         for (int64_t c = 0; c < C; ++c) o[c] = pad_value_[c];

@@ -18,13 +18,6 @@ struct SampleDraw {
   bool flip = false;
 };
 
-// torch's 'reflect' padding of index i into [0, n) (the edge pixel not repeated): -i before
-// 0, 2 (n - 1) - i past the end; valid for padding < n. Shared by the host Augmenter and the
-// backends' augment_batch so that all give the same pixels.
-inline int64_t reflect_index(int64_t i, int64_t n) {
-  return i < 0 ? -i : (i >= n ? 2 * (n - 1) - i : i);
-}
-
 struct AugmentConfig {
   bool random_crop = false;
   int crop_padding = 4;

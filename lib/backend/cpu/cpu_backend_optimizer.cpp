@@ -19,18 +19,9 @@ void CpuBackend::sgd_step(const SgdHyper& h, Tensor& params, const Tensor& grads
   const float* g = grads.data();
   float* buf = use_momentum ? momentum_buffer.data() : nullptr;
   const float* mask = masked ? decay_mask.data() : nullptr;
-  const float lr = h.lr, mom = h.momentum, damp = 1.f - h.dampening, wd = h.weight_decay;
-  const bool nesterov = h.nesterov, first = h.first_step;
 #pragma omp parallel for simd if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
-    float d = g[i] + wd * (masked ? mask[i] : 1.f) * w[i];
-    if (use_momentum) {
-      float b = first ? d : mom * buf[i] + damp * d;
-      buf[i] = b;
-      d = nesterov ? d + mom * b : b;
-    }
-    w[i] -= lr * d;
-  }
+  for (int64_t i = 0; i < n; ++i)
+    w[i] = sgd_update(h, w[i], g[i], masked ? mask[i] : 1.f, use_momentum ? buf + i : nullptr);
 }
 
 double CpuBackend::sum_of_squares(const Tensor& t) {

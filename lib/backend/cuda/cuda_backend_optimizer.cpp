@@ -23,9 +23,8 @@ void CudaBackend::sgd_step(const SgdHyper& h, Tensor& params, const Tensor& grad
     check_same_numel(params, decay_mask, "sgd_step decay mask");
     check_device(decay_mask, "sgd_step", "decay mask");
   }
-  kernels::SgdArgs a{h.lr, h.momentum, h.dampening, h.weight_decay, h.nesterov, h.first_step};
   checked_launch([&] {
-    kernels::sgd_step(a, f(params), f(grads), use_momentum ? f(momentum_buffer) : nullptr,
+    kernels::sgd_step(h, f(params), f(grads), use_momentum ? f(momentum_buffer) : nullptr,
                       masked ? f(decay_mask) : nullptr, params.numel(), ctx_.s());
   });
 }

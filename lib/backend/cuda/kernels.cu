@@ -7,6 +7,7 @@
 
 #include "backend/cuda/element_access.cuh"
 #include "backend/cuda/kernels.h"
+#include "core/augment_pixel.h"
 
 namespace dp::cuda::kernels {
 namespace {
@@ -318,17 +319,10 @@ __global__ void softmax_xent_kernel(const float* logits, const int32_t* labels, 
   }
 }
 
-__global__ void sgd_kernel(SgdArgs h, float* w, const float* g, float* buf, const float* mask,
+__global__ void sgd_kernel(SgdHyper h, float* w, const float* g, float* buf, const float* mask,
                            int64_t n) {
-  const float damp = 1.f - h.dampening;
   DP_GRID_STRIDE(i, n) {
-    float d = g[i] + h.weight_decay * (mask ? mask[i] : 1.f) * w[i];
-    if (buf) {
-      float b = h.first_step ? d : h.momentum * buf[i] + damp * d;
-      buf[i] = b;
-      d = h.nesterov ? d + h.momentum * b : b;
-    }
-    w[i] -= h.lr * d;
+    w[i] = sgd_update(h, w[i], g[i], mask ? mask[i] : 1.f, buf ? buf + i : nullptr);
   }
 }
 
@@ -353,19 +347,14 @@ __global__ void augment_kernel(AugmentShape g, const uint8_t* images, const int3
     int64_t x = r % g.w;
     r /= g.w;
     int64_t y = r % g.h, b = r / g.h;
-    int64_t src_y = y + crop_yx[2 * b] - g.pad;
-    int64_t cropped_x = flip[b] ? g.w - 1 - x : x;
-    int64_t src_x = cropped_x + crop_yx[2 * b + 1] - g.pad;
-    if (g.reflect) {  // data::reflect_index
-      src_y = src_y < 0 ? -src_y : (src_y >= g.h ? 2 * (g.h - 1) - src_y : src_y);
-      src_x = src_x < 0 ? -src_x : (src_x >= g.w ? 2 * (g.w - 1) - src_x : src_x);
-    }
+    const int64_t src_y = augment::source_index(y, crop_yx[2 * b], g.pad, g.h, g.reflect);
+    const int64_t cropped_x = flip[b] ? g.w - 1 - x : x;
+    const int64_t src_x =
+        augment::source_index(cropped_x, crop_yx[2 * b + 1], g.pad, g.w, g.reflect);
     int v = 0;  // the padding is a zero pixel
     if (src_y >= 0 && src_y < g.h && src_x >= 0 && src_x < g.w)
       v = images[((b * g.h + src_y) * g.w + src_x) * g.c + k];
-    float f = static_cast<float>(v) / 255.0f;
-    if (mean) f = (f - mean[k]) / std[k];
-    out[i] = f;
+    out[i] = augment::pixel_value(v, mean ? mean[k] : 0.f, mean ? std[k] : 1.f, mean != nullptr);
   }
 }
 
@@ -478,8 +467,8 @@ void softmax_cross_entropy(const float* logits, const int32_t* labels, int64_t n
   softmax_xent_kernel<<<blocks, kThreads, 0, s>>>(logits, labels, n, k, smoothing, dlogits,
                                                   row_loss, hit, bad);
 }
-void sgd_step(const SgdArgs& h, float* w, const float* g, float* buf, const float* mask,
-              int64_t n, Stream s) {
+void sgd_step(const SgdHyper& h, float* w, const float* g, float* buf, const float* mask, int64_t n,
+              Stream s) {
   sgd_kernel<<<blocks_for(n), kThreads, 0, s>>>(h, w, g, buf, mask, n);
 }
 int sum_of_squares_blocks(int64_t n) {

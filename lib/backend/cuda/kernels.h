@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "backend/sgd_update.h"
+
 struct CUstream_st;
 
 namespace dp::cuda::kernels {
@@ -118,15 +120,10 @@ void softmax_cross_entropy(const float* logits, const int32_t* labels, int64_t n
                            float smoothing, float* dlogits, float* row_loss, int32_t* hit,
                            int32_t* bad, Stream s);
 
-struct SgdArgs {
-  float lr, momentum, dampening, weight_decay;
-  bool nesterov, first_step;
-};
-// PyTorch SGD over flat buffers, the same arithmetic as the CPU backend's sgd_step (first_step:
-// buf = d, torch's buffer creation). buf is null without momentum; mask null decays every
-// element.
-void sgd_step(const SgdArgs& h, float* w, const float* g, float* buf, const float* mask,
-              int64_t n, Stream s);
+// PyTorch SGD over flat buffers: sgd_update (sgd_update.h) on every element, as the CPU
+// backend's sgd_step. buf is null without momentum; mask null decays every element.
+void sgd_step(const SgdHyper& h, float* w, const float* g, float* buf, const float* mask, int64_t n,
+              Stream s);
 
 // Partial sums of squares in double: writes `blocks` partials; the caller adds them up.
 int sum_of_squares_blocks(int64_t n);
@@ -138,7 +135,7 @@ void sum_of_squares(const float* x, int64_t n, double* partials, int blocks, Str
 // (v/255 - mean[c]) / std[c] when mean/std are given (null: no normalisation).
 struct AugmentShape {
   int64_t n, h, w, c, pad;
-  bool reflect;  // reflected padding (data::reflect_index) instead of zero pixels
+  bool reflect;  // reflected padding (augment::reflect_index) instead of zero pixels
 };
 void augment_batch(const AugmentShape& g, const uint8_t* images, const int32_t* crop_yx,
                    const uint8_t* flip, const float* mean, const float* std, float* out,

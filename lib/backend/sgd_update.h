@@ -1,0 +1,35 @@
+// torch.optim.SGD's update of one element: the hyperparameters a step runs with and the
+// arithmetic that the CPU backend's loop and the CUDA kernel share, so both compute alike.
+#pragma once
+
+#include "core/host_device.h"
+
+namespace dp {
+
+struct SgdHyper {
+  float lr = 0.1f;
+  float momentum = 0.9f;
+  float dampening = 0.0f;
+  float weight_decay = 0.0f;
+  bool nesterov = false;
+  // The buffer's first update, where torch.optim.SGD creates it as buf = d (no m*buf and no
+  // dampening); afterwards buf = m*buf + (1 - dampening)*d. The optimizer sets it from its
+  // count of updates, which a resumed run restores, so it is true exactly once per run.
+  bool first_step = false;
+};
+
+// The new value of weight w with gradient g: d = g + weight_decay * decay * w (decay: 1, or 0
+// where the decay mask exempts w), through the momentum buffer element *buf (updated in place;
+// null without momentum), Nesterov's look-ahead where set, then w - lr * d.
+DP_HOST_DEVICE inline float sgd_update(const SgdHyper& h, float w, float g, float decay,
+                                       float* buf) {
+  float d = g + h.weight_decay * decay * w;
+  if (buf) {
+    const float b = h.first_step ? d : h.momentum * *buf + (1.f - h.dampening) * d;
+    *buf = b;
+    d = h.nesterov ? d + h.momentum * b : b;
+  }
+  return w - h.lr * d;
+}
+
+}  // namespace dp
