@@ -39,14 +39,30 @@ void check_conv_operands(const Conv2dGeometry& g, const Tensor& x, const Tensor&
              "conv output gradient {} does not match geometry", to_string(dy->shape()));
 }
 
-void check_pool_operands(const PoolGeometry& g, const Tensor& t, const Shape& shape,
-                         const char* op) {
+namespace {
+
+void check_pool_geometry(const PoolGeometry& g, const char* op) {
   DP_CHECK(g.kernel > 0 && g.stride > 0 && g.pad >= 0 && 2 * g.pad <= g.kernel && g.out_h() > 0 &&
                g.out_w() > 0,
            "{}: bad pooling geometry k={} s={} p={} on {}x{}", op, g.kernel, g.stride, g.pad, g.h,
            g.w);
+}
+
+void check_pool_operand(const Tensor& t, const Shape& shape, const char* op) {
   DP_CHECK(t.shape() == shape, "{}: operand {} does not match the geometry's {}", op,
            to_string(t.shape()), to_string(shape));
+}
+
+}  // namespace
+
+void check_pool_input(const PoolGeometry& g, const Tensor& x, const char* op) {
+  check_pool_geometry(g, op);
+  check_pool_operand(x, {g.n, g.h, g.w, g.c}, op);
+}
+
+void check_pool_output_gradient(const PoolGeometry& g, const Tensor& dy, const char* op) {
+  check_pool_geometry(g, op);
+  check_pool_operand(dy, {g.n, g.out_h(), g.out_w(), g.c}, op);
 }
 
 void check_global_avgpool_forward(const Tensor& x) {

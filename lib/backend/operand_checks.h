@@ -27,10 +27,11 @@ void check_subsample_pad_operands(const SubsamplePadGeometry& g, const Tensor& t
 void check_conv_operands(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                          const Tensor* dy);
 
-// A valid max-pooling geometry (padding at most half the window) and an operand of `op` that
-// must have the shape `shape` (the input {n, h, w, c}, or the output gradient).
-void check_pool_operands(const PoolGeometry& g, const Tensor& t, const Shape& shape,
-                         const char* op);
+// A valid max-pooling geometry (padding at most half the window, checked before its output
+// size is computed) and the operand of `op`: the input {n, h, w, c}, or the output gradient
+// {n, out_h, out_w, c}.
+void check_pool_input(const PoolGeometry& g, const Tensor& x, const char* op);
+void check_pool_output_gradient(const PoolGeometry& g, const Tensor& dy, const char* op);
 
 // Global average pooling's operands: x NHWC in forward; in backward dx allocated NHWC, one dy
 // value per (sample, channel).

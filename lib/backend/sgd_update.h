@@ -19,14 +19,17 @@ struct SgdHyper {
 };
 
 // The new value of weight w with gradient g: d = g + weight_decay * decay * w (decay: 1, or 0
-// where the decay mask exempts w), through the momentum buffer element *buf (updated in place;
-// null without momentum), Nesterov's look-ahead where set, then w - lr * d.
+// where the decay mask exempts w), with momentum through the buffer element `buf` (updated in
+// place; untouched without), Nesterov's look-ahead where set, then w - lr * d.
+// A loop over elements vectorises when each thread passes its own copy of `h` (else the
+// compiler cannot tell its fields from the floats the loop stores) and a loop-invariant
+// `momentum`.
 DP_HOST_DEVICE inline float sgd_update(const SgdHyper& h, float w, float g, float decay,
-                                       float* buf) {
+                                       bool momentum, float& buf) {
   float d = g + h.weight_decay * decay * w;
-  if (buf) {
-    const float b = h.first_step ? d : h.momentum * *buf + (1.f - h.dampening) * d;
-    *buf = b;
+  if (momentum) {
+    const float b = h.first_step ? d : h.momentum * buf + (1.f - h.dampening) * d;
+    buf = b;
     d = h.nesterov ? d + h.momentum * b : b;
   }
   return w - h.lr * d;

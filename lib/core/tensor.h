@@ -25,6 +25,7 @@ using Shape = std::vector<int64_t>;
 // blocked kernels read nothing else (cpu/activation_layout.h). Only the backend that produced
 // a blocked tensor reads it; copy_to_host always hands out nhwc.
 enum class Layout { nhwc, nchw16c };
+constexpr int64_t kChannelBlock = 16;  // the channels of one nchw16c block
 
 int64_t numel(const Shape& shape);
 std::string to_string(const Shape& shape);

@@ -12,19 +12,29 @@ namespace dp::optim {
 
 namespace {
 
-// `reason` with each {field} replaced by name(field).
+// `reason` with each {field} replaced by name(field), and {{ and }} by a literal brace.
 std::string with_fields_named(const std::string& reason,
                               const std::function<std::string(const std::string&)>& name) {
   std::string out;
-  for (size_t at = 0; at < reason.size();) {
-    const size_t open = reason.find('{', at), close = reason.find('}', open);
-    if (open == std::string::npos || close == std::string::npos) {
-      out += reason.substr(at);
-      break;
+  for (size_t at = 0; at < reason.size(); ++at) {
+    const char c = reason[at];
+    if ((c == '{' || c == '}') && at + 1 < reason.size() && reason[at + 1] == c) {
+      out += c;  // an escaped brace
+      ++at;
+    } else if (const size_t close = reason.find('}', at); c == '{' && close != std::string::npos) {
+      out += name(reason.substr(at + 1, close - at - 1));
+      at = close;
+    } else {
+      out += c;
     }
-    out += reason.substr(at, open - at) + name(reason.substr(open + 1, close - open - 1));
-    at = close + 1;
   }
+  return out;
+}
+
+// A value the user gave, as it may stand in a reason (its braces escaped).
+std::string literal(const std::string& text) {
+  std::string out;
+  for (const char c : text) out += (c == '{' || c == '}') ? std::string(2, c) : std::string(1, c);
   return out;
 }
 
@@ -210,7 +220,7 @@ void check_step(const LrScheduleSpec& s) {
                                         kMaxMilestoneEpochs));
     // One at or past the run's end is never reached, as with torch's MultiStepLR.
     require(s.step_unit != "epoch" || whole(m), "milestones",
-            "must be whole epochs when the schedule is stepped per epoch");
+            "must be whole epochs when {step_unit} is epoch");
   }
 }
 
@@ -247,7 +257,7 @@ void check_warmup(const LrScheduleSpec& s) {
   require(s.warmup_epochs >= 0 && s.warmup_epochs < double(s.epochs), "warmup_epochs",
           "must be in [0, {epochs})");
   require(s.step_unit != "epoch" || whole(s.warmup_epochs), "warmup_epochs",
-          "must be whole when the schedule is stepped per epoch");
+          "must be whole when {step_unit} is epoch");
   require(s.warmup_start_factor > 0 && s.warmup_start_factor <= 1, "warmup_start_factor",
           "must be in (0, 1]");
   // torch's LambdaLR does not chain: beside a LinearLR warm-up its value replaces the chain's
@@ -265,10 +275,14 @@ std::unique_ptr<LrSchedule> make_multistep(const LrScheduleSpec& s) {
 
 OneCycle make_onecycle(const LrScheduleSpec& s) {
   const int64_t total_steps = run_length(s);
-  require(total_steps >= 2, "epochs", "must give onecycle at least 2 steps");
+  if (total_steps < 2)
+    throw LrScheduleError(
+        "total_steps", fmt::format("onecycle needs at least 2 steps; the run has {}", total_steps));
   if (!(s.pct_start * double(total_steps) - 1.0 > 0))
-    throw LrScheduleError("pct_start",
-                          fmt::format("x the run's {} steps must exceed 1", total_steps));
+    throw LrScheduleError(
+        "pct_start", fmt::format("must be above 1/{0} (of the run's {0} steps): onecycle's warm-up "
+                                 "phase needs more than one step",
+                                 total_steps));
   return OneCycle(total_steps, s.pct_start, s.anneal == "cos");
 }
 
@@ -341,8 +355,8 @@ const std::vector<std::string>& lr_schedule_names() {
 void check_lr_schedule_spec(const LrScheduleSpec& s) {
   const auto& names = lr_schedule_names();
   if (std::find(names.begin(), names.end(), s.name) == names.end())
-    throw LrScheduleError("name",
-                          fmt::format("'{}' is none of {}", s.name, fmt::join(names, ", ")));
+    throw LrScheduleError(
+        "name", fmt::format("'{}' is none of {}", literal(s.name), fmt::join(names, ", ")));
   require(s.base_lr > 0 && std::isfinite(s.base_lr), "base_lr", "must be positive and finite");
   require(s.steps_per_epoch >= 1, "steps_per_epoch", "must be at least 1");
   require(s.epochs >= 1, "epochs", "must be at least 1");

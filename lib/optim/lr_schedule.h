@@ -13,7 +13,8 @@
 //               final_div_factor); base_lr plays max_lr. With cycle_momentum (torch's
 //               default) make_momentum_schedule gives its momentum, max -> base -> max.
 // Linear warm-up (LinearLR from warmup_start_factor to 1 over warmup_epochs) multiplies any of
-// them, as ChainedScheduler does.
+// them, as ChainedScheduler does, but piecewise and linear-warmup-decay, which refuse it
+// (torch's LambdaLR does not chain: its value would replace the product).
 // step_unit "epoch" is torch's scheduler.step() once per epoch: every step of epoch e gets the
 // value the per-step schedule built with one step per epoch has at step e (milestones and
 // warm-up must then be whole epochs).
@@ -61,7 +62,7 @@ struct LrScheduleSpec {
   double base_momentum = 0.85, max_momentum = 0.95;
   // step | epoch: how often the schedule moves (see above)
   std::string step_unit = "step";
-  // warm-up (any schedule)
+  // warm-up (every schedule but piecewise and linear-warmup-decay)
   double warmup_epochs = 0.0;
   double warmup_start_factor = 0.1;
 };
@@ -75,7 +76,7 @@ class LrSchedule {
 // A spec the schedules refuse: `parameter` is the LrScheduleSpec field at fault (its name as
 // written there), `reason` what it must be; a reason that names another field writes it in
 // braces ("must be in [0, {base_lr}]"), so that each caller can name the fields as its users
-// know them (the command line: by their options).
+// know them (the command line: by their options), and a literal brace doubled ("{{").
 struct LrScheduleError : UsageError {
   LrScheduleError(std::string parameter, std::string reason);
   // `reason` with each {field} replaced by name(field).
@@ -90,8 +91,8 @@ const std::vector<std::string>& lr_schedule_names();
 // moves the schedule.
 int64_t epochs_to_steps(double epochs, int64_t steps_per_epoch);
 
-// Every check of the spec but those its length decides (steps_per_epoch, total_steps): the
-// name, the parameters the named schedule reads and the warm-up's. Throws LrScheduleError.
+// Every check of the spec but those the run's length in steps decides: the name, the
+// parameters the named schedule reads and the warm-up's. Throws LrScheduleError.
 void check_lr_schedule_spec(const LrScheduleSpec& spec);
 // check_lr_schedule_spec, then the schedule over the run's length; throws LrScheduleError
 // where the length makes it impossible (points or warm-up that round to the same step).

@@ -160,7 +160,8 @@ void add_schedule_options(po::options_description& optim, TrainConfig& c,
       ("lr-gamma", po::value(&c.lr_gamma)->default_value(c.lr_gamma, "0.1"), "step schedule factor")
       ("min-lr", po::value(&c.min_lr)->default_value(c.min_lr), "cosine schedule floor")
       ("warmup-epochs", po::value(&c.warmup_epochs)->default_value(c.warmup_epochs),
-       "linear warm-up length in epochs (fractions allowed with --lr-step-unit step)")
+       "linear warm-up length in epochs (fractions allowed with --lr-step-unit step); not for "
+       "piecewise and linear-warmup-decay, which warm up through their own points")
       ("lr-step-unit", po::value(&c.lr_step_unit)->default_value(c.lr_step_unit),
        "step: the schedule moves every optimizer step; epoch: once per epoch, as torch's "
        "scheduler.step() called per epoch");

@@ -58,10 +58,12 @@ optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_
 
 namespace {
 
+// The option that sets `parameter`; --lr-schedule for what the options set together (the run's
+// length in steps) or no option sets (the warm-up's start factor).
 std::string option_of(const std::string& parameter) {
   for (const ScheduleOption& o : schedule_options())
     if (parameter == o.parameter) return fmt::format("--{}", o.option);
-  return parameter;  // a field no option sets (warmup_start_factor): the spec's own name
+  return "--lr-schedule";
 }
 
 // Runs `make`, a schedule's LrScheduleError reworded as the option's UsageError.

@@ -17,7 +17,7 @@ namespace dp {
 struct ScheduleOption {
   const char* option;     // without "--"
   const char* parameter;  // the LrScheduleSpec field it sets
-  const char* read_by;    // the one schedule that reads it; null when every schedule does
+  const char* read_by;    // the one schedule that reads it; null when several do
 };
 const std::vector<ScheduleOption>& schedule_options();
 

@@ -126,6 +126,9 @@ TEST(PoolOperands, ShapeMismatchThrows) {
   const PoolGeometry overpadded{2, 8, 8, 4, 2, 2, 2};
   expect_error_mentioning([&] { be->maxpool_forward(overpadded, x, y, ws); },
                           "bad pooling geometry");
+  const PoolGeometry no_stride{2, 8, 8, 4, 2, 0, 0};  // refused before out_h() divides by it
+  expect_error_mentioning([&] { be->maxpool_backward(no_stride, y, ws, dx); },
+                          "bad pooling geometry");
   Tensor pooled;
   expect_error_mentioning([&] { be->global_avgpool_forward(Tensor::zeros({2, 4}), pooled); },
                           "expects NHWC");

@@ -231,10 +231,21 @@ TEST(LrSchedule, RefusesBadSpecsNamingTheField) {
   expect_refused(s, "min_lr", "[0, {base_lr}]");
   try {
     make_lr_schedule(s);
+    ADD_FAILURE() << "min_lr above base_lr accepted";
   } catch (const dp::optim::LrScheduleError& e) {
     EXPECT_STREQ(e.what(), "lr schedule: min_lr must be in [0, base_lr]");
     EXPECT_EQ(e.reason_naming([](const std::string& f) { return "<" + f + ">"; }),
               "must be in [0, <base_lr>]");
+  }
+  try {  // a user's braces are theirs, not field names
+    make_lr_schedule(spec("a{base_lr}b}", 0.1, 5));
+    ADD_FAILURE() << "an unknown name accepted";
+  } catch (const dp::optim::LrScheduleError& e) {
+    EXPECT_EQ(e.reason_naming([](const std::string& f) {
+                 return "<" + f + ">";
+               }).rfind("'a{base_lr}b}' is none of", 0),
+              0u)
+        << e.reason;
   }
   expect_refused(spec("constant", 0.0, 5), "base_lr", "positive");
   s = spec("piecewise", 0.1, 5);

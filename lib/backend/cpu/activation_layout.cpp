@@ -8,8 +8,8 @@ namespace dp::cpu {
 using dnnl::memory;
 
 Layout preferred_layout(bool blocked_enabled, int64_t c, int64_t h, int64_t w) {
-  const bool blocked =
-      blocked_enabled && c % 16 == 0 && c >= 32 && h >= kWinogradMinMap && w >= kWinogradMinMap;
+  const bool blocked = blocked_enabled && c % kChannelBlock == 0 && c >= 2 * kChannelBlock &&
+                       h >= kWinogradMinMap && w >= kWinogradMinMap;
   return blocked ? Layout::nchw16c : Layout::nhwc;
 }
 

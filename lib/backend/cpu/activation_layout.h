@@ -35,7 +35,7 @@ Layout preferred_layout(bool blocked_enabled, int64_t c, int64_t h, int64_t w);
 
 // A 16-channel NHWC tensor is byte for byte an nChw16c one, so it may be described to oneDNN
 // either way; its tag stays nhwc.
-inline bool nhwc_is_blocked(int64_t c) { return c == 16; }
+inline bool nhwc_is_blocked(int64_t c) { return c == kChannelBlock; }
 
 // oneDNN's element type for an activation's: f32 or bf16 (others are no activations).
 dnnl::memory::data_type dnnl_type(DType dtype);

@@ -1,6 +1,5 @@
 #include "backend/cpu/batchnorm_add_relu.h"
 
-#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -9,13 +8,12 @@
 
 #include "backend/cpu/batchnorm_statistics.h"
 #include "backend/cpu/openmp_threshold.h"
+#include "backend/cpu/simd_lanes.h"
 
 namespace dp::cpu {
 namespace {
 
-constexpr int64_t kLanes = 16;  // channels per AVX-512 register and per nChw16c block
-
-#define DP_AVX512 __attribute__((target("avx512f")))
+using simd::kLanes;
 
 // The data as runs. nChw16c (and 16-channel NHWC, the same bytes): a run is one contiguous
 // (image, channel block) plane of 16-channel rows, in block run % blocks. NHWC with more
@@ -47,8 +45,8 @@ struct Runs {
 
 // Per channel: the sum of (x - shift) and of its square over a run, added into double sums. The
 // float partial sums cover at most 256 rows each, so they keep their digits on large maps too.
-DP_AVX512 void accumulate_run(const float* x, int64_t rows, const float* shift, double* sum,
-                              double* square_sum) {
+DP_AVX512F void accumulate_run(const float* x, int64_t rows, const float* shift, double* sum,
+                               double* square_sum) {
   constexpr int64_t kChunk = 256;
   const __m512 s = _mm512_loadu_ps(shift);
   for (int64_t first = 0; first < rows; first += kChunk) {
@@ -82,8 +80,9 @@ DP_AVX512 void accumulate_run(const float* x, int64_t rows, const float* shift, 
 
 // y = relu((x - mean) * scale + beta + residual). Centring first: x * scale + (beta - mean *
 // scale) would cancel two large terms where the mean is large against the spread.
-DP_AVX512 void normalize_add_relu_run(const float* x, const float* residual, float* y, int64_t rows,
-                                      const float* mean, const float* scale, const float* beta) {
+DP_AVX512F void normalize_add_relu_run(const float* x, const float* residual, float* y,
+                                       int64_t rows, const float* mean, const float* scale,
+                                       const float* beta) {
   const __m512 m = _mm512_loadu_ps(mean), a = _mm512_loadu_ps(scale), b = _mm512_loadu_ps(beta);
   const __m512 zero = _mm512_setzero_ps();
   for (int64_t r = 0; r < rows; ++r) {
@@ -97,8 +96,9 @@ DP_AVX512 void normalize_add_relu_run(const float* x, const float* residual, flo
 
 // accumulate_run for NHWC pixels of `blocks` channel blocks each: the float partial sums live in
 // `partial` (2 x blocks x 16 floats, L1-resident) instead of registers.
-DP_AVX512 void accumulate_pixels(const float* x, int64_t pixels, int64_t blocks, const float* shift,
-                                 float* partial, double* sum, double* square_sum) {
+DP_AVX512F void accumulate_pixels(const float* x, int64_t pixels, int64_t blocks,
+                                  const float* shift, float* partial, double* sum,
+                                  double* square_sum) {
   const int64_t c = blocks * kLanes;
   float* a = partial;
   float* q = partial + c;
@@ -117,9 +117,9 @@ DP_AVX512 void accumulate_pixels(const float* x, int64_t pixels, int64_t blocks,
 }
 
 // normalize_add_relu_run for NHWC pixels of `blocks` channel blocks each.
-DP_AVX512 void normalize_add_relu_pixels(const float* x, const float* residual, float* y,
-                                         int64_t pixels, int64_t blocks, const float* mean,
-                                         const float* scale, const float* beta) {
+DP_AVX512F void normalize_add_relu_pixels(const float* x, const float* residual, float* y,
+                                          int64_t pixels, int64_t blocks, const float* mean,
+                                          const float* scale, const float* beta) {
   const int64_t c = blocks * kLanes;
   const __m512 zero = _mm512_setzero_ps();
   for (int64_t p = 0; p < pixels; ++p)
@@ -202,8 +202,7 @@ void normalize_add_relu(const Runs& runs, const float* xs, const float* rs, floa
 }  // namespace
 
 bool batchnorm_add_relu_applies(const BatchNormGeometry& g) {
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  return avx512 && !g.fuse_relu && g.c % kLanes == 0 && g.n * g.h * g.w > 1;
+  return simd::cpu_has_avx512f() && !g.fuse_relu && g.c % kLanes == 0 && g.n * g.h * g.w > 1;
 }
 
 void fused_batchnorm_add_relu(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,

@@ -18,14 +18,17 @@ namespace dp::cpu {
 struct ChannelRows {
   int64_t rows, width, hw, blocks;
   bool blocked;
-  int64_t first_channel(int64_t r) const { return blocked ? ((r / hw) % blocks) * 16 : 0; }
+  int64_t first_channel(int64_t r) const {
+    return blocked ? ((r / hw) % blocks) * kChannelBlock : 0;
+  }
 };
 
 inline ChannelRows channel_rows(int64_t n, int64_t h, int64_t w, int64_t c, Layout layout) {
   const int64_t hw = h * w;
   if (layout != Layout::nchw16c) return {n * hw, c, hw, 1, false};
-  DP_CHECK(c % 16 == 0, "nChw16c activations need channels in multiples of 16, got {}", c);
-  return {n * (c / 16) * hw, 16, hw, c / 16, true};
+  DP_CHECK(c % kChannelBlock == 0, "nChw16c activations need channels in multiples of 16, got {}",
+           c);
+  return {n * (c / kChannelBlock) * hw, kChannelBlock, hw, c / kChannelBlock, true};
 }
 
 // Per-channel sums of `terms` quantities: add_row(r, c0, acc) adds row r's contributions to

@@ -249,14 +249,14 @@ void CpuBackend::batchnorm_backward(const BatchNormGeometry& g, const Tensor& x,
 
 void CpuBackend::maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor& y,
                                  Tensor& workspace) {
-  check_pool_operands(g, x, {g.n, g.h, g.w, g.c}, "maxpool_forward");
+  check_pool_input(g, x, "maxpool_forward");
   if (window_maxpool_handles(g, x.dtype())) return window_maxpool_forward(g, x, y, workspace);
   maxpool_.forward(g, x, y, workspace);
 }
 
 void CpuBackend::maxpool_backward(const PoolGeometry& g, const Tensor& dy, const Tensor& workspace,
                                   Tensor& dx) {
-  check_pool_operands(g, dy, {g.n, g.out_h(), g.out_w(), g.c}, "maxpool_backward");
+  check_pool_output_gradient(g, dy, "maxpool_backward");
   if (window_maxpool_handles(g, dy.dtype()))
     return window_maxpool_backward(g, layouts_.in_layout(dy, workspace.layout(), scratch_.grad),
                                    workspace, dx);

@@ -19,9 +19,14 @@ void CpuBackend::sgd_step(const SgdHyper& h, Tensor& params, const Tensor& grads
   const float* g = grads.data();
   float* buf = use_momentum ? momentum_buffer.data() : nullptr;
   const float* mask = masked ? decay_mask.data() : nullptr;
-#pragma omp parallel for simd if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i)
-    w[i] = sgd_update(h, w[i], g[i], masked ? mask[i] : 1.f, use_momentum ? buf + i : nullptr);
+  // Each thread's own copy of the hyperparameters: what lets the loop vectorise (sgd_update).
+  const SgdHyper local = h;
+#pragma omp parallel for simd firstprivate(local) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    float unused = 0;
+    w[i] = sgd_update(local, w[i], g[i], masked ? mask[i] : 1.f, use_momentum,
+                      use_momentum ? buf[i] : unused);
+  }
 }
 
 double CpuBackend::sum_of_squares(const Tensor& t) {

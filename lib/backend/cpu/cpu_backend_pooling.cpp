@@ -14,7 +14,7 @@ struct ChannelBlocks {
   int64_t block, count;  // channels per block, blocks per image
   ChannelBlocks(const Tensor& t) {
     const int64_t c = t.dim(3);
-    block = t.layout() == Layout::nchw16c ? 16 : c;
+    block = t.layout() == Layout::nchw16c ? kChannelBlock : c;
     count = c / block;
   }
 };

@@ -17,7 +17,7 @@ namespace {
 struct ActivationIndex {
   int64_t h, w, c, block;
   ActivationIndex(int64_t h_, int64_t w_, int64_t c_, Layout layout)
-      : h(h_), w(w_), c(c_), block(layout == Layout::nchw16c ? 16 : c_) {}
+      : h(h_), w(w_), c(c_), block(layout == Layout::nchw16c ? kChannelBlock : c_) {}
   int64_t operator()(int64_t b, int64_t y, int64_t x, int64_t k) const {
     return (((b * (c / block) + k / block) * h + y) * w + x) * block + k % block;
   }

@@ -43,7 +43,6 @@ constexpr auto bf16 = memory::data_type::bf16;
 // direct on bf16 operands.
 enum class ConvAlgo { direct, winograd, winograd_padded, direct_bf16 };
 
-constexpr int64_t kChannelBlock = 16;  // nChw16c / OIhw16i16o
 int64_t padded_channels(int64_t c) {
   return (c + kChannelBlock - 1) / kChannelBlock * kChannelBlock;
 }

@@ -15,14 +15,26 @@
 
 #include "core/tensor.h"
 
+// Each kernel built for its instruction set without building the library for it; callers check
+// the matching cpu_has_* first.
+#define DP_AVX512F __attribute__((target("avx512f")))
 #define DP_AVX512BW __attribute__((target("avx512f,avx512bw,avx512vl")))
 #define DP_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
 namespace dp::cpu::simd {
 
-constexpr int64_t kLanes = 16;  // channels per register and per nChw16c block
+constexpr int64_t kLanes = 16;  // f32 values per register
+static_assert(kLanes == kChannelBlock, "one register holds one nChw16c block's channels");
 
-// Whether this CPU runs the AVX512-BF16 kernels (DP_AVX512BF16 functions).
+// Whether this CPU runs the DP_AVX512F, DP_AVX512BW and DP_AVX512BF16 functions.
+inline bool cpu_has_avx512f() {
+  static const bool has = __builtin_cpu_supports("avx512f");
+  return has;
+}
+inline bool cpu_has_avx512bw() {
+  static const bool has = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  return has;
+}
 inline bool cpu_has_avx512_bf16() {
   static const bool has =
       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");

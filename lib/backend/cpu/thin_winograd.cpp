@@ -2,7 +2,6 @@
 // input tile d and 4x4 output tile Y, with the standard interpolation points 0, +-1, +-2, inf.
 #include "backend/cpu/thin_winograd.h"
 
-#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -11,20 +10,17 @@
 #include <cstring>
 #include <utility>
 
+#include "backend/cpu/simd_lanes.h"
 #include "core/env_switch.h"
 
 namespace dp::cpu {
 namespace {
 
-constexpr int kChannels = 16;  // one AVX-512 register of floats
+constexpr int kChannels = int(simd::kLanes);  // one AVX-512 register of floats
 constexpr int kTile = 4;       // output tile edge
 constexpr int kWindow = 6;     // input tile edge: kTile + 3 - 1
 constexpr int kPoints = kWindow * kWindow;
 constexpr int kTilesPerBlock = 8;  // tiles multiplied together: 8 accumulators + 16 weight rows
-
-// Forces the AVX-512 code paths without building the whole library for AVX-512: callers check
-// applies() (the CPU's feature flags) before anything here runs.
-#define DP_AVX512 __attribute__((target("avx512f")))
 
 constexpr double G[kWindow][3] = {{1.0 / 4, 0, 0},
                                   {-1.0 / 6, -1.0 / 6, -1.0 / 6},
@@ -55,7 +51,7 @@ void transform_weights(const float* w, bool flip_transpose, float* u) {
 }
 
 // One dimension of B^T d: six inputs to six outputs.
-DP_AVX512 inline void input_transform(const __m512 d[kWindow], __m512 t[kWindow]) {
+DP_AVX512F inline void input_transform(const __m512 d[kWindow], __m512 t[kWindow]) {
   const __m512 four = _mm512_set1_ps(4.f), minus_four = _mm512_set1_ps(-4.f),
                minus_five = _mm512_set1_ps(-5.f), two = _mm512_set1_ps(2.f);
   const __m512 a = _mm512_fmadd_ps(minus_four, d[2], d[4]);
@@ -71,7 +67,7 @@ DP_AVX512 inline void input_transform(const __m512 d[kWindow], __m512 t[kWindow]
 }
 
 // One dimension of A^T m: six inputs to four outputs.
-DP_AVX512 inline void output_transform(const __m512 m[kWindow], __m512 o[kTile]) {
+DP_AVX512F inline void output_transform(const __m512 m[kWindow], __m512 o[kTile]) {
   const __m512 p = _mm512_add_ps(m[1], m[2]), q = _mm512_sub_ps(m[1], m[2]);
   const __m512 r = _mm512_add_ps(m[3], m[4]), s = _mm512_sub_ps(m[3], m[4]);
   o[0] = _mm512_add_ps(_mm512_add_ps(m[0], p), r);
@@ -81,7 +77,7 @@ DP_AVX512 inline void output_transform(const __m512 m[kWindow], __m512 o[kTile])
 }
 
 // One dimension of A g, the adjoint of output_transform: four gradients to six.
-DP_AVX512 inline void gradient_transform(const __m512 g[kTile], __m512 t[kWindow]) {
+DP_AVX512F inline void gradient_transform(const __m512 g[kTile], __m512 t[kWindow]) {
   const __m512 even = _mm512_add_ps(g[0], g[2]), odd = _mm512_add_ps(g[1], g[3]);
   const __m512 even4 = _mm512_fmadd_ps(_mm512_set1_ps(4.f), g[2], g[0]);
   const __m512 odd8 = _mm512_fmadd_ps(_mm512_set1_ps(8.f), g[3], _mm512_add_ps(g[1], g[1]));
@@ -98,7 +94,7 @@ using TileBlock = float[kPoints][kTilesPerBlock][kChannels];
 // V (transformed input, [point][tile][in]) times U ([point][in][out]) into M ([point][tile][out]),
 // for `Tiles` tiles. The 16 weight rows of a point stay in registers across the tiles.
 template <int Tiles>
-DP_AVX512 void multiply(const float* u, const TileBlock& v, TileBlock& m) {
+DP_AVX512F void multiply(const float* u, const TileBlock& v, TileBlock& m) {
   for (int p = 0; p < kPoints; ++p) {
     __m512 weights[kChannels];
 #pragma GCC unroll 16
@@ -132,7 +128,7 @@ constexpr auto kMultiply = multiply_kernels(std::make_integer_sequence<int, kTil
 // column into `half`, then row by row. B^T d B of an input window (In = 6, input_transform)
 // and A g A^T of an output-gradient tile (In = 4, gradient_transform) are both this.
 template <int In, void (*Transform)(const __m512*, __m512*)>
-DP_AVX512 void transform_tile(const float* base, int64_t row_stride, int t, TileBlock& v) {
+DP_AVX512F void transform_tile(const float* base, int64_t row_stride, int t, TileBlock& v) {
   alignas(64) float half[kWindow][In][kChannels];
 #pragma GCC unroll 6
   for (int col = 0; col < In; ++col) {
@@ -156,8 +152,8 @@ DP_AVX512 void transform_tile(const float* base, int64_t row_stride, int t, Tile
 }
 
 // A^T m A of tile t, written to the output at (y0, x0) where it lies inside the h x w map.
-DP_AVX512 void transform_output_tile(const TileBlock& m, int t, float* out, int64_t h, int64_t w,
-                                     int64_t y0, int64_t x0) {
+DP_AVX512F void transform_output_tile(const TileBlock& m, int t, float* out, int64_t h, int64_t w,
+                                      int64_t y0, int64_t x0) {
   alignas(64) float half[kTile][kWindow][kChannels];  // A^T m, column by column
 #pragma GCC unroll 6
   for (int col = 0; col < kWindow; ++col) {
@@ -206,8 +202,8 @@ void gather_rows(const float* image, int64_t h, int64_t w, int64_t y0, int64_t p
   }
 }
 
-DP_AVX512 void convolve_row_of_tiles(const float* u, const float* rows, int64_t padded_w,
-                                     float* out_image, int64_t h, int64_t w, int64_t y0) {
+DP_AVX512F void convolve_row_of_tiles(const float* u, const float* rows, int64_t padded_w,
+                                      float* out_image, int64_t h, int64_t w, int64_t y0) {
   alignas(64) TileBlock v, m;
   const int64_t tiles_across = (w + kTile - 1) / kTile;
   for (int64_t first = 0; first < tiles_across; first += kTilesPerBlock) {
@@ -226,7 +222,7 @@ DP_AVX512 void convolve_row_of_tiles(const float* u, const float* rows, int64_t 
 // acc[point][in][out] += v[point][t][in] * d[point][t][out] over `Tiles` tiles: the 16 rows of a
 // point's accumulator stay in registers across the tiles.
 template <int Tiles>
-DP_AVX512 void accumulate_products(const TileBlock& v, const TileBlock& d, float* acc) {
+DP_AVX512F void accumulate_products(const TileBlock& v, const TileBlock& d, float* acc) {
   for (int p = 0; p < kPoints; ++p) {
     float* point = acc + p * kChannels * kChannels;
     __m512 sums[kChannels];
@@ -268,8 +264,8 @@ void gather_gradient_rows(const float* image, int64_t h, int64_t w, int64_t y0, 
   }
 }
 
-DP_AVX512 void accumulate_row_of_tiles(const float* rows, const float* grad_rows, int64_t padded_w,
-                                       int64_t w, float* acc) {
+DP_AVX512F void accumulate_row_of_tiles(const float* rows, const float* grad_rows, int64_t padded_w,
+                                        int64_t w, float* acc) {
   alignas(64) TileBlock v, d;
   const int64_t tiles_across = (w + kTile - 1) / kTile;
   for (int64_t first = 0; first < tiles_across; first += kTilesPerBlock) {
@@ -310,8 +306,7 @@ float* aligned_start(std::vector<float>& buffer) {
 bool thin_winograd_from_environment() { return !env_switch("DPTRAIN_CPU_CONV_THIN", "on", "off"); }
 
 bool ThinWinograd::applies(const Conv2dGeometry& g) {
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  return avx512 && g.kernel == 3 && g.stride == 1 && g.pad == 1 && g.trim == 0 &&
+  return simd::cpu_has_avx512f() && g.kernel == 3 && g.stride == 1 && g.pad == 1 && g.trim == 0 &&
          g.c_in == kChannels && g.c_out == kChannels && g.h >= 8 && g.w >= 8;
 }
 

@@ -85,16 +85,15 @@ void with_type(DType dtype, Body&& body) {
 }  // namespace
 
 bool window_maxpool_handles(const PoolGeometry& g, DType dtype) {
-  static const bool avx512bw = __builtin_cpu_supports("avx512bw");
-  return avx512bw && (dtype == DType::f32 || dtype == DType::bf16) && g.kernel == g.stride &&
-         g.pad == 0 && g.kernel * g.kernel <= 256 && g.c % kLanes == 0 && g.out_h() > 0 &&
-         g.out_w() > 0;
+  return simd::cpu_has_avx512bw() && (dtype == DType::f32 || dtype == DType::bf16) &&
+         g.kernel == g.stride && g.pad == 0 && g.kernel * g.kernel <= 256 && g.c % kLanes == 0 &&
+         g.out_h() > 0 && g.out_w() > 0;
 }
 
 void window_maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor& y, Tensor& workspace) {
   DP_CHECK(window_maxpool_handles(g, x.dtype()), "window max pool cannot take k={} s={} p={} c={}",
            g.kernel, g.stride, g.pad, g.c);
-  check_pool_operands(g, x, {g.n, g.h, g.w, g.c}, "maxpool_forward");
+  check_pool_input(g, x, "maxpool_forward");
   const Shape out{g.n, g.out_h(), g.out_w(), g.c};
   y.ensure(out, x.dtype());
   workspace.ensure(out, DType::u8);
@@ -108,8 +107,8 @@ void window_maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor& y, T
 
 void window_maxpool_backward(const PoolGeometry& g, const Tensor& dy, const Tensor& workspace,
                              Tensor& dx) {
+  check_pool_output_gradient(g, dy, "maxpool_backward");
   const Shape out{g.n, g.out_h(), g.out_w(), g.c};
-  check_pool_operands(g, dy, out, "maxpool_backward");
   DP_CHECK(workspace.shape() == out && workspace.dtype() == DType::u8,
            "maxpool workspace {} does not match geometry; maxpool_forward must run first",
            to_string(workspace.shape()));

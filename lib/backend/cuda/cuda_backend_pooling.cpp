@@ -15,7 +15,7 @@ kernels::PoolShape pool_shape(const PoolGeometry& g) {
 
 void CudaBackend::maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor& y,
                                   Tensor& workspace) {
-  check_pool_operands(g, x, {g.n, g.h, g.w, g.c}, "maxpool_forward");
+  check_pool_input(g, x, "maxpool_forward");
   check_device(x, "maxpool_forward", "input");
   const kernels::PoolShape p = pool_shape(g);
   output(y, {g.n, g.out_h(), g.out_w(), g.c}, x.dtype());
@@ -27,7 +27,7 @@ void CudaBackend::maxpool_forward(const PoolGeometry& g, const Tensor& x, Tensor
 
 void CudaBackend::maxpool_backward(const PoolGeometry& g, const Tensor& dy, const Tensor& workspace,
                                    Tensor& dx) {
-  check_pool_operands(g, dy, {g.n, g.out_h(), g.out_w(), g.c}, "maxpool_backward");
+  check_pool_output_gradient(g, dy, "maxpool_backward");
   check_device(dy, "maxpool_backward", "output gradient");
   const kernels::PoolShape p = pool_shape(g);
   DP_CHECK(workspace.defined() && workspace.device() == Device::cuda &&

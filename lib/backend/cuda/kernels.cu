@@ -322,7 +322,9 @@ __global__ void softmax_xent_kernel(const float* logits, const int32_t* labels, 
 __global__ void sgd_kernel(SgdHyper h, float* w, const float* g, float* buf, const float* mask,
                            int64_t n) {
   DP_GRID_STRIDE(i, n) {
-    w[i] = sgd_update(h, w[i], g[i], mask ? mask[i] : 1.f, buf ? buf + i : nullptr);
+    float no_buffer = 0;
+    w[i] =
+        sgd_update(h, w[i], g[i], mask ? mask[i] : 1.f, buf != nullptr, buf ? buf[i] : no_buffer);
   }
 }
 
