@@ -132,17 +132,10 @@ void report(const BenchOptions& o, BenchTimes& t, int64_t params, bool graphs,
       step_gflop * steps / t.elapsed, params, graphs ? "on" : "off", backend);
 }
 
-}  // namespace
-
-int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
-  BenchOptions o;
-  po::options_description desc = describe(o);
-  std::set<std::string> given;
-  if (!parse_options(args, desc, "usage: dptrain bench [--arch NAME] [--batch-size N]", &given))
-    return 0;
-  // The upper bounds keep every tensor's element count inside int64 (an input of at most 2^52
-  // values, activations of up to 2^11 times its channels); what still does not fit in memory
-  // ends as main's out-of-memory line.
+// The ranges of the model's options. The upper bounds keep every tensor's element count inside
+// int64 (an input of at most 2^52 values, activations of up to 2^11 times its channels); what
+// still does not fit in memory ends as main's out-of-memory line.
+void validate_bench_options(const BenchOptions& o) {
   const double input_values = double(o.batch) * double(o.image) * double(o.image) * o.channels;
   const std::pair<bool, const char*> checks[] = {
       {o.batch >= 1 && o.batch <= (int64_t{1} << 30), "--batch-size: must be in [1, 2^30]"},
@@ -156,30 +149,42 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
   for (const auto& [ok, problem] : checks)
     if (!ok) throw UsageError(fmt::format("option {}", problem));
   validate_device_options(o.device);
-  if (o.peak) {
-    // The CPU's matmul peak: a model's or a GPU's options would be passed over silently.
-    for (const std::string& option : given)
-      if (option != "peak" && option != "precision" && option != "threads" &&
-          option != "pin-threads" && !(option == "device" && o.device.device != "cuda"))
-        throw UsageError(
-            fmt::format("option --{}: not for --peak, which measures the CPU's "
-                        "matmul peak (--precision, --threads and --pin-threads "
-                        "apply)",
-                        option));
-    if (o.device.precision != "fp32" && o.device.precision != "bf16")
-      throw UsageError("dptrain bench --peak: --precision is fp32 or bf16 on the CPU");
-    const DType dtype = o.device.precision == "bf16" ? DType::bf16 : DType::f32;
-    if (dtype == DType::bf16 && !cpu_has_native_bf16())
-      throw UsageError("dptrain bench --peak --precision bf16: this CPU has no bf16 arithmetic "
-                       "(neither AVX512-BF16 nor AMX)");
-    // The rank's threads as training takes them.
-    const CpuTeam team =
-        take_cpu_team(o.device.threads, o.device.pin_threads, mpi.local_rank(), mpi.local_size());
-    cpu::PeakFlops p = cpu::measure_peak_flops(team.threads, 2048, 10, dtype);
-    log::info("peak gflops={:.1f} matmul={}x{}x{} dtype={} kernel={} threads={}", p.gflops, p.size,
-              p.size, p.size, dtype == DType::bf16 ? "bf16" : "f32", p.kernel, p.threads);
+}
+
+// --peak: the CPU's matmul peak on the rank's threads as training takes them. A model's or a
+// GPU's options would be passed over silently, so they are refused.
+int run_peak(const BenchOptions& o, const std::set<std::string>& given, MpiSession& mpi) {
+  for (const std::string& option : given)
+    if (option != "peak" && option != "precision" && option != "threads" &&
+        option != "pin-threads" && !(option == "device" && o.device.device != "cuda"))
+      throw UsageError(fmt::format("option --{}: not for --peak, which measures the CPU's "
+                                   "matmul peak (--precision, --threads and --pin-threads "
+                                   "apply)",
+                                   option));
+  if (o.device.precision != "fp32" && o.device.precision != "bf16")
+    throw UsageError("dptrain bench --peak: --precision is fp32 or bf16 on the CPU");
+  const DType dtype = o.device.precision == "bf16" ? DType::bf16 : DType::f32;
+  if (dtype == DType::bf16 && !cpu_has_native_bf16())
+    throw UsageError("dptrain bench --peak --precision bf16: this CPU has no bf16 arithmetic "
+                     "(neither AVX512-BF16 nor AMX)");
+  const CpuTeam team =
+      take_cpu_team(o.device.threads, o.device.pin_threads, mpi.local_rank(), mpi.local_size());
+  cpu::PeakFlops p = cpu::measure_peak_flops(team.threads, 2048, 10, dtype);
+  log::info("peak gflops={:.1f} matmul={}x{}x{} dtype={} kernel={} threads={}", p.gflops, p.size,
+            p.size, p.size, dtype == DType::bf16 ? "bf16" : "f32", p.kernel, p.threads);
+  return 0;
+}
+
+}  // namespace
+
+int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
+  BenchOptions o;
+  po::options_description desc = describe(o);
+  std::set<std::string> given;
+  if (!parse_options(args, desc, "usage: dptrain bench [--arch NAME] [--batch-size N]", &given))
     return 0;
-  }
+  validate_bench_options(o);
+  if (o.peak) return run_peak(o, given, mpi);
   BackendChoice choice = choose_backend(o.device, mpi.local_rank(), mpi.local_size(), o.arch);
   Backend& backend = *choice.backend;
   nn::ModelSpec spec;
