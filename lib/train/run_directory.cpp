@@ -6,13 +6,12 @@
 
 #include <cctype>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/timer.h"
 #include "train/checkpoint_files.h"
 
 namespace fs = std::filesystem;
@@ -80,21 +79,12 @@ void RunDirectory::remove_replaced_run() const {
 }
 
 namespace {
-
-std::string utc_stamp() {  // YYYYmmdd-HHMMSS
-  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-  return stamp;
-}
-
+constexpr const char* kStampFormat = "%Y%m%d-%H%M%S";  // in file and run names
 }  // namespace
 
 std::string RunDirectory::set_aside(const std::string& file) const {
-  const std::string stem =
-      fmt::format("{}/{}.superseded-{}", path_, fs::path(file).stem().string(), utc_stamp());
+  const std::string stem = fmt::format("{}/{}.superseded-{}", path_, fs::path(file).stem().string(),
+                                       utc_time(kStampFormat));
   std::string aside = stem + ".h5";
   for (int n = 2; fs::exists(aside); ++n) aside = fmt::format("{}-{}.h5", stem, n);
   std::error_code ec;
@@ -112,7 +102,7 @@ std::string default_run_name(const std::string& arch, const std::string& dataset
   for (char& ch : safe)
     if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '_')
       ch = '_';
-  return fmt::format("{}-{}-{}", arch, safe, utc_stamp());
+  return fmt::format("{}-{}-{}", arch, safe, utc_time(kStampFormat));
 }
 
 }  // namespace dp

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <ctime>
 #include <numeric>
 
 #include "core/log.h"
+#include "core/timer.h"
 #include "data/augment.h"
 #include "nn/whitening.h"
 #include "train/augmentation.h"
@@ -24,15 +24,6 @@ std::vector<GradientSlice> gradient_slices(const nn::ParameterStore& store) {
     if (e.kind == nn::StateKind::parameter) slices.push_back({id, e.offset, e.numel()});
   }
   return slices;
-}
-
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
 }
 
 }  // namespace
@@ -169,13 +160,12 @@ RunDirectory::Existing existing_run_policy(const TrainConfig& config) {
 
 std::map<std::string, std::string> resume_record(const std::string& checkpoint,
                                                  const ResumePoint& point, int world) {
-  std::map<std::string, std::string> info = {
-      {"checkpoint", checkpoint},
-      {"epochs_done", std::to_string(point.epochs_done)},
-      {"step", std::to_string(point.checkpoint_step)},
-      {"step_in_epoch", std::to_string(point.step_in_epoch)},
-      {"world_size", std::to_string(world)},
-      {"time", utc_now()}};
+  std::map<std::string, std::string> info = {{"checkpoint", checkpoint},
+                                             {"epochs_done", std::to_string(point.epochs_done)},
+                                             {"step", std::to_string(point.checkpoint_step)},
+                                             {"step_in_epoch", std::to_string(point.step_in_epoch)},
+                                             {"world_size", std::to_string(world)},
+                                             {"time", utc_time("%Y-%m-%dT%H:%M:%SZ")}};
   if (const std::string job = slurm_job_id(); !job.empty()) info["slurm_job_id"] = job;
   if (const char* restarts = std::getenv("SLURM_RESTART_COUNT"))
     info["slurm_restart_count"] = restarts;
