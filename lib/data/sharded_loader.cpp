@@ -56,7 +56,7 @@ void ShardedLoader::start_epoch(int64_t epoch) {
   std::vector<int64_t> indices = index_source_(epoch);
   const int64_t n = static_cast<int64_t>(indices.size());
   const int64_t b = options_.batch_size;
-  batches_in_epoch_ = options_.drop_last ? n / b : (n + b - 1) / b;
+  batches_in_epoch_ = batches_for(n, b, options_.drop_last);
   samples_in_epoch_ = std::min(n, batches_in_epoch_ * b);
   indices.resize(samples_in_epoch_);
   epoch_wait_ = last_wait_ = 0;

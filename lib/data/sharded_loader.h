@@ -31,6 +31,12 @@ struct HostBatch {
   int64_t size() const { return labels.dim(0); }
 };
 
+// The batches an epoch of `samples` makes of `batch` each: the last partial one kept, or
+// dropped with drop_last (DataLoader's drop_last).
+inline int64_t batches_for(int64_t samples, int64_t batch, bool drop_last) {
+  return drop_last ? samples / batch : (samples + batch - 1) / batch;
+}
+
 struct LoaderOptions {
   int64_t batch_size = 128;
   int prefetch_depth = 2;  // host batches in flight; at least 2 so reading overlaps compute

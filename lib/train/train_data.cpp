@@ -32,8 +32,7 @@ TrainData::TrainData(const data::HDF5Dataset& train_set, const TrainConfig& conf
   // ceil(ceil(size / world) / (batch / world)) = ceil(size / batch): the same on any number of
   // ranks, which a mid-epoch resume on another world size relies on.
   // With --drop-last floor(ceil(size / world) / (batch / world)) steps.
-  steps_per_epoch_ = config.drop_last ? sampler_.num_samples() / local_batch_
-                                      : (sampler_.num_samples() + local_batch_ - 1) / local_batch_;
+  steps_per_epoch_ = data::batches_for(sampler_.num_samples(), local_batch_, config.drop_last);
   if (steps_per_epoch_ < 1)
     throw UsageError(fmt::format("option --drop-last: {} samples per rank make no batch of {}",
                                  sampler_.num_samples(), local_batch_));
