@@ -102,13 +102,12 @@ def _makedirs(path):
 
 
 def _write_text(path, text):
-    from .load import EXIT_OUTPUT, ReportError
-    try:
-        with open(path, "w", encoding="utf-8") as f:
+    from .output import replace_output
+
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
-    except OSError as e:
-        raise ReportError(path, f"cannot write: {e.strerror or e}", EXIT_OUTPUT)
-    return path
+    return replace_output(path, write)
 
 
 def _projection_inputs(args, run, timing):

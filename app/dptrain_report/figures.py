@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .classification import class_metrics  # noqa: E402
-from .load import EXIT_OUTPUT, ReportError  # noqa: E402
+from .output import replace_output  # noqa: E402
 
 DPI = 100
 # Text stays text in the SVG (searchable, small); no date, so reruns give identical files.
@@ -46,15 +46,13 @@ def figure_size(kind, num_classes=0):
 
 def _save(fig, directory, stem):
     written = []
-    for ext, extra in (("png", {}), ("svg", {"metadata": {"Date": None}})):
-        path = os.path.join(directory, f"{stem}.{ext}")
-        try:
-            fig.savefig(path, dpi=DPI, **extra)
-        except OSError as e:
-            plt.close(fig)
-            raise ReportError(path, f"cannot write: {e.strerror or e}", EXIT_OUTPUT)
-        written.append(path)
-    plt.close(fig)
+    try:
+        for ext, extra in (("png", {}), ("svg", {"metadata": {"Date": None}})):
+            path = os.path.join(directory, f"{stem}.{ext}")
+            written.append(replace_output(
+                path, lambda tmp: fig.savefig(tmp, format=ext, dpi=DPI, **extra)))
+    finally:
+        plt.close(fig)
     return written
 
 

@@ -311,6 +311,27 @@ with tempfile.TemporaryDirectory() as tmp:
                                               os.path.join(blocker, "sub")],
                  EXIT_OUTPUT, os.path.join(blocker, "sub"), "cannot create")
 
+    # A file that cannot be replaced (a folder holds report.json's temporary name): exit 6 naming
+    # it, the earlier report.json whole and its tmp left alone; the figures written before it
+    # replaced with the permissions the earlier ones had.
+    out = run_path("rewrite-out")
+    proc = run_report(TOOL, run_path("good"), "--out", out)
+    check(proc.returncode == 0, f"first report: exit 0 ({proc.stderr})")
+    report_json = os.path.join(out, "report.json")
+    curves = os.path.join(out, "training_curves.png")
+    with open(report_json, "rb") as f:
+        earlier = f.read()
+    os.chmod(curves, 0o640)
+    os.makedirs(report_json + ".tmp/blocker")
+    expect_error("report.json cannot be replaced", [run_path("good"), "--out", out], EXIT_OUTPUT,
+                 report_json, "cannot write")
+    with open(report_json, "rb") as f:
+        check(f.read() == earlier, "the earlier report.json is whole")
+    check(os.stat(curves).st_mode & 0o777 == 0o640,
+          f"a replaced figure keeps its permissions ({oct(os.stat(curves).st_mode & 0o777)})")
+    check(not [n for n in os.listdir(out) if n.endswith(".tmp") and n != "report.json.tmp"],
+          f"no other temporary file left: {sorted(os.listdir(out))}")
+
     # A good run still works beside all this.
     proc = run_report(TOOL, run_path("good"), "--out", run_path("good-out"), "--params", "9")
     check(proc.returncode == 0 and proc.stderr == "", f"good run: exit 0 ({proc.stderr})")
