@@ -60,15 +60,13 @@ po::options_description describe(EvalArgs& a) {
   return desc;
 }
 
-// The options every rank must share (their files are compared as files: a staged copy may
-// have another path; --threads and --pin-threads may differ between nodes).
-std::map<std::string, std::string> effective_options(const EvalArgs& a) {
-  return {{"batch-size", std::to_string(a.batch_size)},
-          {"tta", std::to_string(a.tta)},
-          {"collective-timeout", fmt::format("{}", a.collective_timeout)},
-          {"device", a.device.device},
-          {"precision", a.device.precision},
-          {"deterministic", a.device.deterministic ? "true" : "false"}};
+// The options every rank must share: all but the files, which are compared as files (a staged
+// copy may have another path; only rank 0 writes --output), and those that may differ between
+// nodes (--threads, --pin-threads: may_differ_between_ranks).
+std::map<std::string, std::string> shared_options(std::map<std::string, std::string> effective) {
+  effective.erase("checkpoint");
+  effective.erase("output");
+  return effective;
 }
 
 // The model the checkpoint holds, refused in one line where the dataset does not fit it.
@@ -182,7 +180,10 @@ void replace_eval_file(const EvalArgs& a, const EvalProvenance& provenance,
 int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   EvalArgs a;
   po::options_description desc = describe(a);
-  if (!parse_options(args, desc, "usage: dptrain eval --checkpoint FILE --data FILE")) return 0;
+  std::map<std::string, std::string> effective;
+  if (!parse_options(args, desc, "usage: dptrain eval --checkpoint FILE --data FILE", nullptr,
+                     &effective))
+    return 0;
   if (a.batch_size < 1) throw UsageError("option --batch-size: must be at least 1");
   if (const std::string problem = collective_timeout_problem(a.collective_timeout);
       !problem.empty())
@@ -194,7 +195,7 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
 
   // Watched from here: a rank stuck on its files (a hung file system) ends the job.
   CollectiveWatchdog watchdog(a.collective_timeout);
-  check_same_options_on_all_ranks(effective_options(a), "command line");
+  check_same_options_on_all_ranks(shared_options(std::move(effective)), "command line");
   check_same_input_on_all_ranks("--checkpoint", a.checkpoint);
   check_same_input_on_all_ranks("--data", a.data_file);
   check_output(a, mpi.rank() == 0);

@@ -5,6 +5,7 @@
 
 #include <boost/program_options.hpp>
 #include <iostream>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -15,10 +16,12 @@
 namespace dp {
 
 // Returns false when --help was printed. `given`, when asked for, receives the names of the
-// options the command line set (not those left at their defaults).
+// options the command line set (not those left at their defaults); `effective` every option's
+// value as text (effective_options).
 inline bool parse_options(const std::vector<std::string>& args,
                           const boost::program_options::options_description& desc,
-                          const std::string& usage, std::set<std::string>* given = nullptr) {
+                          const std::string& usage, std::set<std::string>* given = nullptr,
+                          std::map<std::string, std::string>* effective = nullptr) {
   namespace po = boost::program_options;
   po::variables_map vm;
   try {
@@ -34,6 +37,7 @@ inline bool parse_options(const std::vector<std::string>& args,
   if (given)
     for (const auto& [name, value] : vm)
       if (!value.defaulted()) given->insert(name);
+  if (effective) *effective = effective_options(vm);
   return true;
 }
 

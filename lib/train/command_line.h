@@ -3,7 +3,11 @@
 // --checkpoint, a stray value) without a word, so the run would silently use the first only.
 #pragma once
 
+#include <fmt/ranges.h>
+
 #include <boost/program_options.hpp>
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,6 +27,30 @@ inline boost::program_options::parsed_options parse_command_line(
                       "one (each option takes one value: --name VALUE)",
                       option.value.front()));
   return parsed;
+}
+
+// An option's value as text, as metrics.h5 records it and the ranks compare it.
+inline std::string option_value_text(const boost::program_options::variable_value& v) {
+  const auto& any = v.value();
+  if (auto p = boost::any_cast<std::string>(&any)) return *p;
+  if (auto p = boost::any_cast<int>(&any)) return std::to_string(*p);
+  if (auto p = boost::any_cast<int64_t>(&any)) return std::to_string(*p);
+  if (auto p = boost::any_cast<uint64_t>(&any)) return std::to_string(*p);
+  if (auto p = boost::any_cast<float>(&any)) return fmt::format("{}", *p);
+  if (auto p = boost::any_cast<double>(&any)) return fmt::format("{}", *p);
+  if (auto p = boost::any_cast<bool>(&any)) return *p ? "true" : "false";
+  if (auto p = boost::any_cast<std::vector<std::string>>(&any))
+    return fmt::format("{}", fmt::join(*p, " "));
+  return "?";
+}
+
+// Every option's effective value (given or default) as text, --help aside.
+inline std::map<std::string, std::string> effective_options(
+    const boost::program_options::variables_map& vm) {
+  std::map<std::string, std::string> effective;
+  for (const auto& [name, value] : vm)
+    if (name != "help") effective[name] = option_value_text(value);
+  return effective;
 }
 
 }  // namespace dp

@@ -74,20 +74,6 @@ std::vector<double> default_milestones(double epochs, bool whole) {
   }
   return milestones;
 }
-
-std::string value_text(const po::variable_value& v) {
-  const auto& any = v.value();
-  if (auto p = boost::any_cast<std::string>(&any)) return *p;
-  if (auto p = boost::any_cast<int>(&any)) return std::to_string(*p);
-  if (auto p = boost::any_cast<int64_t>(&any)) return std::to_string(*p);
-  if (auto p = boost::any_cast<uint64_t>(&any)) return std::to_string(*p);
-  if (auto p = boost::any_cast<float>(&any)) return fmt::format("{}", *p);
-  if (auto p = boost::any_cast<double>(&any)) return fmt::format("{}", *p);
-  if (auto p = boost::any_cast<bool>(&any)) return *p ? "true" : "false";
-  if (auto p = boost::any_cast<std::vector<std::string>>(&any))
-    return fmt::format("{}", fmt::join(*p, " "));
-  return "?";
-}
 }  // namespace
 
 FreezeSpec parse_freeze(const std::string& value) {
@@ -176,10 +162,7 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& confi
         per_epoch);
   validate_train_config(config);
   refuse_unread_schedule_options(config, vm, on_command_line);
-  for (const auto& [name, value] : vm) {
-    if (name == "help") continue;
-    config.effective[name] = value_text(value);
-  }
+  config.effective = effective_options(vm);
   config.effective["lr-milestones"] = fmt::format("{}", fmt::join(config.lr_milestones, ","));
   if (!config.lr_points.empty()) config.effective["lr-points"] = points;
   // Every option has its attribute: one without a default, not given, is empty.
