@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "train/device_options.h"
+#include "train/lookahead_settings.h"
 
 namespace dp {
 
@@ -84,13 +85,7 @@ struct TrainConfig : DeviceOptions {
   double onecycle_max_momentum = 0.95;
   double onecycle_div_factor = 25.0;
   double onecycle_final_div_factor = 1e4;
-  // Lookahead (train/lookahead_callback.h): every N steps (0: off), decay base^N (t/T)^power;
-  // the average starts after lookahead_start_epoch epochs (0: at the start of training), and
-  // with lookahead_each_epoch the weights also become it at every epoch's end (airbench95)
-  int lookahead_every = 0;
-  double lookahead_base = 0.95, lookahead_power = 3.0;
-  int lookahead_start_epoch = 0;
-  bool lookahead_each_epoch = false;
+  LookaheadSettings lookahead;  // train/lookahead_callback.h
   // run
   // (device, threads, pin_threads, precision, deterministic: DeviceOptions)
   bool cuda_graphs = true;  // CUDA: replay full-size steps as captured graphs

@@ -169,20 +169,20 @@ void add_schedule_options(po::options_description& optim, TrainConfig& c,
 
 void add_lookahead_options(po::options_description& optim, TrainConfig& c) {
   optim.add_options()
-      ("lookahead-every", po::value(&c.lookahead_every)->default_value(c.lookahead_every),
+      ("lookahead-every", po::value(&c.lookahead.every)->default_value(c.lookahead.every),
        "Lookahead: every N steps the weights and BN statistics become their running average, "
        "decay base^N (t/T)^power at step t of T; training ends on the average (0: off)")
-      ("lookahead-base", po::value(&c.lookahead_base)->default_value(c.lookahead_base, "0.95"),
+      ("lookahead-base", po::value(&c.lookahead.base)->default_value(c.lookahead.base, "0.95"),
        "Lookahead: the decay's base")
-      ("lookahead-power", po::value(&c.lookahead_power)->default_value(c.lookahead_power, "3"),
+      ("lookahead-power", po::value(&c.lookahead.power)->default_value(c.lookahead.power, "3"),
        "Lookahead: the power of t/T in the decay")
       ("lookahead-start-epoch",
-       po::value(&c.lookahead_start_epoch)->default_value(c.lookahead_start_epoch),
+       po::value(&c.lookahead.start_epoch)->default_value(c.lookahead.start_epoch),
        "Lookahead: the average starts from the weights at its first update after this many "
        "epochs (airbench95: 3); 0: from the initial weights")
       ("lookahead-each-epoch",
-       po::value(&c.lookahead_each_epoch)
-           ->default_value(c.lookahead_each_epoch)
+       po::value(&c.lookahead.each_epoch)
+           ->default_value(c.lookahead.each_epoch)
            ->implicit_value(true),
        "Lookahead: the weights also become the average at the end of every epoch once it has "
        "started (airbench95)");

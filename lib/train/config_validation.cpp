@@ -45,14 +45,14 @@ void validate_optimization(const TrainConfig& c) {
   require(c.momentum >= 0 && c.momentum < 1, "momentum", "must be in [0, 1)");
   require(!c.nesterov || c.momentum > 0, "nesterov", "needs --momentum > 0");
   require(c.weight_decay >= 0, "weight-decay", "must not be negative");
-  require(c.lookahead_every >= 0, "lookahead-every", "must not be negative");
-  require(c.lookahead_base > 0 && c.lookahead_base <= 1 && c.lookahead_power >= 0,
-          "lookahead-base", "must be in (0, 1], with --lookahead-power >= 0");
-  require(c.lookahead_start_epoch >= 0, "lookahead-start-epoch", "must not be negative");
-  require(c.lookahead_start_epoch < c.epochs, "lookahead-start-epoch",
+  require(c.lookahead.every >= 0, "lookahead-every", "must not be negative");
+  require(c.lookahead.base > 0 && c.lookahead.base <= 1 && c.lookahead.power >= 0, "lookahead-base",
+          "must be in (0, 1], with --lookahead-power >= 0");
+  require(c.lookahead.start_epoch >= 0, "lookahead-start-epoch", "must not be negative");
+  require(c.lookahead.start_epoch < c.epochs, "lookahead-start-epoch",
           "must be below the run's epochs (--epochs rounded up): the average would never start");
-  require(c.lookahead_every > 0 || (c.lookahead_start_epoch == 0 && !c.lookahead_each_epoch),
-          c.lookahead_start_epoch != 0 ? "lookahead-start-epoch" : "lookahead-each-epoch",
+  require(c.lookahead.every > 0 || (c.lookahead.start_epoch == 0 && !c.lookahead.each_epoch),
+          c.lookahead.start_epoch != 0 ? "lookahead-start-epoch" : "lookahead-each-epoch",
           "needs --lookahead-every > 0");
   require(c.bn_bias_lr_factor > 0, "bn-bias-lr-factor", "must be positive");
   for (const std::string& value : c.freeze) parse_freeze(value);
@@ -123,8 +123,8 @@ void validate_finite(const TrainConfig& c) {
       {c.onecycle_max_momentum, "onecycle-max-momentum"},
       {c.onecycle_div_factor, "onecycle-div-factor"},
       {c.onecycle_final_div_factor, "onecycle-final-div-factor"},
-      {c.lookahead_base, "lookahead-base"},
-      {c.lookahead_power, "lookahead-power"},
+      {c.lookahead.base, "lookahead-base"},
+      {c.lookahead.power, "lookahead-power"},
       {c.checkpoint_every_minutes, "checkpoint-every-minutes"},
       {c.bucket_mb, "bucket-mb"},
       {c.collective_timeout, "collective-timeout"}};

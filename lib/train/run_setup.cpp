@@ -138,11 +138,7 @@ RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& tra
   identity.steps_to_run = steps_to_run(config, steps_per_epoch);
   identity.stop_after_steps = config.stop_after_steps;
   identity.sync_bn = config.sync_bn;
-  identity.lookahead_every = config.lookahead_every;
-  identity.lookahead_base = config.lookahead_base;
-  identity.lookahead_power = config.lookahead_power;
-  identity.lookahead_start_epoch = config.lookahead_start_epoch;
-  identity.lookahead_each_epoch = config.lookahead_each_epoch;
+  identity.lookahead = config.lookahead;
   identity.data = trained_data(train_set);
   return identity;
 }

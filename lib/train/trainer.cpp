@@ -117,12 +117,12 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
   if (sync_bn_active(config, comm_->size())) model_->store().set_stats_exchange(&stats_exchange_);
   model_->store().set_grad_ready_hook(
       [this](nn::ParameterStore::Id id) { reducer_->mark_ready(id); });
-  if (config.lookahead_every > 0) {
+  if (config.lookahead.every > 0) {
     auto lookahead = std::make_unique<LookaheadCallback>(
         *model_,
-        LookaheadOptions{config.lookahead_every, config.lookahead_base, config.lookahead_power,
+        LookaheadOptions{config.lookahead.every, config.lookahead.base, config.lookahead.power,
                          total_steps(config, data_.steps_per_epoch()), data_.steps_per_epoch(),
-                         config.lookahead_start_epoch, config.lookahead_each_epoch});
+                         config.lookahead.start_epoch, config.lookahead.each_epoch});
     checkpointer_.track_lookahead(lookahead->average());  // a resume overwrites the snapshot
     callbacks_.add(std::move(lookahead));
   }

@@ -93,8 +93,8 @@ void TrainingCheckpointer::track_lookahead(LookaheadAverage& average) {
 }
 
 void TrainingCheckpointer::check_lookahead_tracked() const {
-  DP_CHECK((lookahead_ != nullptr) == (identity_.lookahead_every > 0),
-           "--lookahead-every {} with{} a Lookahead average tracked", identity_.lookahead_every,
+  DP_CHECK((lookahead_ != nullptr) == (identity_.lookahead.every > 0),
+           "--lookahead-every {} with{} a Lookahead average tracked", identity_.lookahead.every,
            lookahead_ ? "" : "out");
 }
 
@@ -122,7 +122,7 @@ CheckpointMeta TrainingCheckpointer::checkpoint_meta(const ResumePoint& point, i
                {"normalize", identity_.normalize ? 1 : 0},
                {"stop_after_steps", identity_.stop_after_steps},
                {"consecutive_skipped_steps", point.consecutive_skips},
-               {"lookahead_every", identity_.lookahead_every}};
+               {"lookahead_every", identity_.lookahead.every}};
   meta.strings = {{"arch", identity_.arch},
                   {"shortcut", identity_.shortcut},
                   {"dataset", identity_.dataset},
@@ -131,10 +131,10 @@ CheckpointMeta TrainingCheckpointer::checkpoint_meta(const ResumePoint& point, i
                   {"rng", "stateless: every draw is a function of (seed, epoch, sample index)"}};
   record_trained_data(identity_.data, meta);
   if (lookahead_) {
-    meta.strings["lookahead_base"] = setting_text(identity_.lookahead_base);
-    meta.strings["lookahead_power"] = setting_text(identity_.lookahead_power);
-    meta.ints["lookahead_start_epoch"] = identity_.lookahead_start_epoch;
-    meta.ints["lookahead_each_epoch"] = identity_.lookahead_each_epoch ? 1 : 0;
+    meta.strings["lookahead_base"] = setting_text(identity_.lookahead.base);
+    meta.strings["lookahead_power"] = setting_text(identity_.lookahead.power);
+    meta.ints["lookahead_start_epoch"] = identity_.lookahead.start_epoch;
+    meta.ints["lookahead_each_epoch"] = identity_.lookahead.each_epoch ? 1 : 0;
   }
   return meta;
 }
@@ -254,7 +254,7 @@ void TrainingCheckpointer::check_position(const std::string& path,
 void TrainingCheckpointer::check_lookahead(const std::string& path, const CheckpointMeta& meta) const {
   // Checkpoints from before the average was stored have no attribute: they hold none.
   const int64_t every = meta.int_or("lookahead_every", 0);
-  const int64_t now = identity_.lookahead_every;
+  const int64_t now = identity_.lookahead.every;
   if (every == 0 && now > 0)
     throw UsageError(fmt::format(
         "option --resume: {} holds no Lookahead average (written without --lookahead-every, or "
@@ -263,24 +263,24 @@ void TrainingCheckpointer::check_lookahead(const std::string& path, const Checkp
   if (every != now) refuse(path, "--lookahead-every", std::to_string(every), std::to_string(now));
   if (every == 0) return;
   const std::string base = meta_string(meta, "lookahead_base", path);
-  if (base != setting_text(identity_.lookahead_base))
-    refuse(path, "--lookahead-base", base, setting_text(identity_.lookahead_base));
+  if (base != setting_text(identity_.lookahead.base))
+    refuse(path, "--lookahead-base", base, setting_text(identity_.lookahead.base));
   const std::string power = meta_string(meta, "lookahead_power", path);
-  if (power != setting_text(identity_.lookahead_power))
-    refuse(path, "--lookahead-power", power, setting_text(identity_.lookahead_power));
+  if (power != setting_text(identity_.lookahead.power))
+    refuse(path, "--lookahead-power", power, setting_text(identity_.lookahead.power));
   // Checkpoints from before these options existed: the airbench94 behaviour (0, false).
   const int64_t start_epoch = meta.int_or("lookahead_start_epoch", 0);
-  if (start_epoch != identity_.lookahead_start_epoch)
+  if (start_epoch != identity_.lookahead.start_epoch)
     refuse(path, "--lookahead-start-epoch", std::to_string(start_epoch),
-           std::to_string(identity_.lookahead_start_epoch));
+           std::to_string(identity_.lookahead.start_epoch));
   const bool each_epoch = meta.int_or("lookahead_each_epoch", 0) != 0;
-  if (each_epoch != identity_.lookahead_each_epoch)
+  if (each_epoch != identity_.lookahead.each_epoch)
     refuse(path, "--lookahead-each-epoch", each_epoch ? "true" : "false",
-           identity_.lookahead_each_epoch ? "true" : "false");
+           identity_.lookahead.each_epoch ? "true" : "false");
   // A late start's step follows from the steps per epoch (LookaheadCallback): with another
   // count the checkpoint's average could be taken for started or not started wrongly.
   const int64_t steps_per_epoch = meta_int(meta, "steps_per_epoch", path);
-  if (identity_.lookahead_start_epoch > 0 && steps_per_epoch != identity_.steps_per_epoch)
+  if (identity_.lookahead.start_epoch > 0 && steps_per_epoch != identity_.steps_per_epoch)
     refuse(path, "steps per epoch", std::to_string(steps_per_epoch),
            std::to_string(identity_.steps_per_epoch) +
                " (--max-steps-per-epoch changed?), which --lookahead-start-epoch needs the same");

@@ -16,6 +16,7 @@
 #include "comm/communicator.h"
 #include "io/checkpoint.h"
 #include "nn/model.h"
+#include "train/lookahead_settings.h"
 #include "train/model_state.h"
 #include "train/trained_data.h"
 #include "train/training_state.h"
@@ -40,10 +41,7 @@ struct RunIdentity {
   int64_t stop_after_steps = 0;
   // --lookahead-every/base/power/start-epoch/each-epoch (every 0: off): a resume needs the
   // same, and then the average.
-  int64_t lookahead_every = 0;
-  double lookahead_base = 0, lookahead_power = 0;
-  int64_t lookahead_start_epoch = 0;
-  bool lookahead_each_epoch = false;
+  LookaheadSettings lookahead;
   TrainedData data;  // a resume needs the same classes, training-set size and sources
 };
 

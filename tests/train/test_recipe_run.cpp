@@ -355,7 +355,7 @@ TEST(TrainRecipe, AirbenchOptionsTogetherStopAfterTheFractionalEpochsSteps) {
   config.lr_schedule = "linear-warmup-decay";
   config.bn_bias_lr_factor = 64;
   config.freeze = {"conv1.weight", "fc.weight:1"};
-  config.lookahead_every = 2;
+  config.lookahead.every = 2;
   config.translate = 2;
   config.alternating_flip = true;
   config.tta = 2;

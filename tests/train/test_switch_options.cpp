@@ -12,19 +12,21 @@ namespace {
 
 struct Switch {
   const char* option;
-  bool TrainConfig::*member;
+  bool (*value)(const TrainConfig&);  // the switch's field
   std::vector<std::string> needs;  // other options its validation requires
 };
 
 const Switch kSwitches[] = {
-    {"zero-init-residual", &TrainConfig::zero_init_residual, {}},
-    {"drop-last", &TrainConfig::drop_last, {}},
-    {"nesterov", &TrainConfig::nesterov, {}},
-    {"no-decay-bn-bias", &TrainConfig::no_decay_bn_bias, {}},
-    {"lookahead-each-epoch", &TrainConfig::lookahead_each_epoch, {"--lookahead-every", "5"}},
-    {"deterministic", &TrainConfig::deterministic, {}},
-    {"overwrite", &TrainConfig::overwrite, {}},
-    {"sync-bn", &TrainConfig::sync_bn, {}},
+    {"zero-init-residual", [](const TrainConfig& c) { return c.zero_init_residual; }, {}},
+    {"drop-last", [](const TrainConfig& c) { return c.drop_last; }, {}},
+    {"nesterov", [](const TrainConfig& c) { return c.nesterov; }, {}},
+    {"no-decay-bn-bias", [](const TrainConfig& c) { return c.no_decay_bn_bias; }, {}},
+    {"lookahead-each-epoch",
+     [](const TrainConfig& c) { return c.lookahead.each_epoch; },
+     {"--lookahead-every", "5"}},
+    {"deterministic", [](const TrainConfig& c) { return c.deterministic; }, {}},
+    {"overwrite", [](const TrainConfig& c) { return c.overwrite; }, {}},
+    {"sync-bn", [](const TrainConfig& c) { return c.sync_bn; }, {}},
 };
 
 bool parsed(const Switch& s, const std::vector<std::string>& value) {
@@ -33,13 +35,13 @@ bool parsed(const Switch& s, const std::vector<std::string>& value) {
   args.insert(args.end(), s.needs.begin(), s.needs.end());
   TrainConfig c;
   EXPECT_TRUE(parse_train_config(args, c)) << s.option;
-  return c.*s.member;
+  return s.value(c);
 }
 
 TEST(SwitchOptions, OffByDefaultAndOnAsABareFlagOrExplicitValue) {
   for (const Switch& s : kSwitches) {
     SCOPED_TRACE(s.option);
-    EXPECT_FALSE(TrainConfig{}.*s.member);
+    EXPECT_FALSE(s.value(TrainConfig{}));
     EXPECT_TRUE(parsed(s, {}));
     EXPECT_TRUE(parsed(s, {"true"}));
     EXPECT_FALSE(parsed(s, {"false"}));
