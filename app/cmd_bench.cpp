@@ -132,9 +132,10 @@ void report(const BenchOptions& o, BenchTimes& t, int64_t params, bool graphs,
       step_gflop * steps / t.elapsed, params, graphs ? "on" : "off", backend);
 }
 
-// The ranges of the model's options. The upper bounds keep every tensor's element count inside
-// int64 (an input of at most 2^52 values, activations of up to 2^11 times its channels); what
-// still does not fit in memory ends as main's out-of-memory line.
+// The ranges of the options (the model's, the steps', the device's). The upper bounds keep
+// every tensor's element count inside int64 (an input of at most 2^52 values, activations of
+// up to 2^11 times its channels); what still does not fit in memory ends as main's
+// out-of-memory line.
 void validate_bench_options(const BenchOptions& o) {
   const double input_values = double(o.batch) * double(o.image) * double(o.image) * o.channels;
   const std::pair<bool, const char*> checks[] = {

@@ -3,6 +3,7 @@
 import argparse
 import math
 import os
+import signal
 import sys
 import traceback
 
@@ -104,10 +105,7 @@ def _makedirs(path):
 def _write_text(path, text):
     from .output import replace_output
 
-    def write(tmp):
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-    return replace_output(path, write)
+    return replace_output(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def _projection_inputs(args, run, timing):
@@ -268,6 +266,10 @@ def main(argv=None):
         print(f"{PROG}: error: {e} (needs Debian's python3-h5py, python3-numpy and "
               "python3-matplotlib)", file=sys.stderr)
         return 1
+    # SIGTERM and SIGHUP end the report as an exception would, so a file being written has its
+    # .tmp removed (output.replace_output) instead of left behind.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda number, _frame: sys.exit(128 + number))
     try:
         return run(argv)
     except ImportError as e:

@@ -50,7 +50,7 @@ def _save(fig, directory, stem):
         for ext, extra in (("png", {}), ("svg", {"metadata": {"Date": None}})):
             path = os.path.join(directory, f"{stem}.{ext}")
             written.append(replace_output(
-                path, lambda tmp: fig.savefig(tmp, format=ext, dpi=DPI, **extra)))
+                path, lambda f: fig.savefig(f, format=ext, dpi=DPI, **extra)))
     finally:
         plt.close(fig)
     return written

@@ -1,18 +1,36 @@
 """Writing the report's files so that a killed or failing report never leaves a half-written
-one: each is written to "<path>.tmp" and renamed over the earlier file, which stays whole until
-then and whose permissions the new one keeps."""
+one: each is written to "<path>.tmp", created exclusively (as dptrain's own outputs are), and
+renamed over the earlier file, which stays whole until then and whose permissions the new one
+keeps. A link at the output's name is replaced by the file, as a rename does."""
 import os
 import shutil
 
 from .load import EXIT_OUTPUT, ReportError
 
 
-def replace_output(path, write):
-    """Calls write(tmp) for tmp = path + ".tmp", then moves tmp over path. Any failure removes
-    tmp; an OSError (writing or renaming) becomes a ReportError naming path (EXIT_OUTPUT)."""
-    tmp = path + ".tmp"
+def _create_exclusively(tmp):
+    """The empty file tmp, open for writing in binary; an existing file or link there (another
+    report writing this output, or one that was killed) is refused and left as it was."""
     try:
-        write(tmp)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o666)
+    except FileExistsError:
+        raise ReportError(tmp, "exists: another report is writing this output, or one that was "
+                          "killed left it (remove it if none is running)", EXIT_OUTPUT) from None
+    except OSError as e:
+        raise ReportError(tmp, f"cannot create: {e.strerror or e}", EXIT_OUTPUT) from None
+    return os.fdopen(fd, "wb")
+
+
+def replace_output(path, write):
+    """Calls write(f) on the binary file f open at path + ".tmp", then moves it over path. Any
+    failure (an exception, or SIGTERM/SIGHUP, which main turns into SystemExit) removes the
+    tmp; an OSError becomes a ReportError naming the file it concerned (EXIT_OUTPUT)."""
+    tmp = path + ".tmp"
+    f = _create_exclusively(tmp)
+    try:
+        with f:
+            write(f)
         if os.path.exists(path):
             shutil.copymode(path, tmp)
         os.replace(tmp, path)
@@ -22,6 +40,7 @@ def replace_output(path, write):
         except OSError:
             pass
         if isinstance(e, OSError):
-            raise ReportError(path, f"cannot write: {e.strerror or e}", EXIT_OUTPUT) from e
+            raise ReportError(e.filename or path, f"cannot write: {e.strerror or e}",
+                              EXIT_OUTPUT) from e
         raise
     return path

@@ -1,6 +1,7 @@
 // The command line of a dptrain subcommand, parsed by Boost.Program_options with nothing left
 // aside: Boost passes over a word that is not an option (a shell glob's second file after
 // --checkpoint, a stray value) without a word, so the run would silently use the first only.
+// And the parsed options' values as text, which metrics.h5 records and the ranks compare.
 #pragma once
 
 #include <fmt/ranges.h>

@@ -50,6 +50,14 @@ std::string describe(const TrainConfig& c, int64_t steps_per_epoch) {
 }  // namespace
 
 StepCallbacks schedule_callbacks(const TrainConfig& config, int64_t steps_per_epoch) {
+  // Lookahead (added by TrainingRun) is a schedule of its own: one that never updates would
+  // end the run on the average's start, the initial weights.
+  const int64_t steps = total_steps(config, steps_per_epoch);
+  if (config.lookahead.every > steps)
+    throw UsageError(fmt::format("option --lookahead-every: {} exceeds the run's {} steps: the "
+                                 "average would never update and the run would end on its "
+                                 "initial weights",
+                                 config.lookahead.every, steps));
   StepCallbacks callbacks;
   callbacks.add(
       std::make_unique<LrScheduleCallback>(make_run_lr_schedule(config, steps_per_epoch)));

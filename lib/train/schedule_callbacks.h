@@ -31,7 +31,8 @@ class MomentumScheduleCallback final : public StepCallback {
 // The LR callback and, when the schedule cycles momentum, the momentum one, then a
 // FreezeCallback per --freeze PATTERN:EPOCHS; logs what the schedule does (the step
 // schedule's milestones, whether momentum cycles, the step unit). Throws UsageError for a
-// schedule the options cannot make, so a run builds these before writing anything.
+// schedule the options cannot make, Lookahead's included (one that would never update), so a
+// run builds these before writing anything.
 StepCallbacks schedule_callbacks(const TrainConfig& config, int64_t steps_per_epoch);
 
 }  // namespace dp

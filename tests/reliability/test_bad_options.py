@@ -93,6 +93,9 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("--min-lr above --lr", train("--lr-schedule", "cosine", "--min-lr", "1"),
                        USAGE, ["--min-lr", "[0, --lr]"])
     check.expect_error("--lr-gamma 0", train("--lr-gamma", "0"), USAGE, ["--lr-gamma", "positive"])
+    check.expect_error("--lookahead-every beyond the run's steps",
+                       train("--lookahead-every", "1000"), USAGE,
+                       ["--lookahead-every", "1000 exceeds the run's", "initial weights"])
     check.expect_error("--lr-points with an infinite factor",
                        train("--lr-schedule", "piecewise", "--lr-points", "0:1,1:inf"), USAGE,
                        ["--lr-points", "finite"])
@@ -206,6 +209,18 @@ with tempfile.TemporaryDirectory() as tmp:
                        mpmd=[one, one + ["--tta", "2"]], one_line=False)
     check.record(not os.path.exists(os.path.join(tmp, "mixed.h5")), "no eval file written",
                  "mixed.h5")
+    # What the ranks may differ in: the checkpoint's path (a staged copy), --output (only rank
+    # 0 writes it) and --threads.
+    staged = os.path.join(tmp, "staged-copy.h5")
+    shutil.copy(ckpt, staged)
+    code, err, _, _ = check.run(None, mpmd=[
+        ["eval", "--checkpoint", ckpt, "--data", ten, "--threads", "1", "--output",
+         os.path.join(tmp, "rank0.h5")],
+        ["eval", "--checkpoint", staged, "--data", ten, "--threads", "2", "--output",
+         os.path.join(tmp, "rank1.h5")]])
+    check.record(code == 0 and os.path.exists(os.path.join(tmp, "rank0.h5")),
+                 "eval: ranks with another checkpoint path, --output and --threads",
+                 f"exit {code} {err.strip()[-300:]}")
     foreign = os.path.join(tmp, "foreign-arch.h5")  # an edited or foreign checkpoint
     shutil.copy(ckpt, foreign)
     with h5py.File(foreign, "r+") as f:

@@ -1,7 +1,9 @@
 """dptrain-report on bad input: a missing directory or file, a file that is not HDF5, an HDF5
 file that is not a metrics file, an empty history, a truncated file, a run that crashed after
 two epochs, inconsistent final metrics, a NaN training loss in an epoch with steps done, bad
-options (non-finite numbers, projection inputs that overflow) and an unwritable output folder;
+options (non-finite numbers, projection inputs that overflow), an unwritable output folder, a
+file that cannot be replaced (its .tmp name taken; a write that fails midway) leaving the earlier
+file whole;
 a baseline that trained no images; an epoch whose steps were all skipped reports, a superseded
 history reports into its own folder and under its own name, runs given as "." and ".." each get
 their own folder, and names with "$" are drawn as written. Each gives
@@ -11,6 +13,7 @@ crashed run still gets its curves.
 usage: test_report_bad_input.py <dptrain-report>"""
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -311,9 +314,9 @@ with tempfile.TemporaryDirectory() as tmp:
                                               os.path.join(blocker, "sub")],
                  EXIT_OUTPUT, os.path.join(blocker, "sub"), "cannot create")
 
-    # A file that cannot be replaced (a folder holds report.json's temporary name): exit 6 naming
-    # it, the earlier report.json whole and its tmp left alone; the figures written before it
-    # replaced with the permissions the earlier ones had.
+    # A file that cannot be replaced: report.json's temporary name taken (another report, or a
+    # killed one) is refused (exit 6) naming it and left alone, the earlier report.json whole;
+    # the figures written before it were replaced (new files) with the earlier ones' permissions.
     out = run_path("rewrite-out")
     proc = run_report(TOOL, run_path("good"), "--out", out)
     check(proc.returncode == 0, f"first report: exit 0 ({proc.stderr})")
@@ -322,15 +325,32 @@ with tempfile.TemporaryDirectory() as tmp:
     with open(report_json, "rb") as f:
         earlier = f.read()
     os.chmod(curves, 0o640)
+    curves_inode = os.stat(curves).st_ino
     os.makedirs(report_json + ".tmp/blocker")
-    expect_error("report.json cannot be replaced", [run_path("good"), "--out", out], EXIT_OUTPUT,
-                 report_json, "cannot write")
+    expect_error("report.json's .tmp taken", [run_path("good"), "--out", out], EXIT_OUTPUT,
+                 report_json + ".tmp", "exists")
     with open(report_json, "rb") as f:
         check(f.read() == earlier, "the earlier report.json is whole")
+    check(os.stat(curves).st_ino != curves_inode, "the curves were written anew (renamed in)")
     check(os.stat(curves).st_mode & 0o777 == 0o640,
           f"a replaced figure keeps its permissions ({oct(os.stat(curves).st_mode & 0o777)})")
-    check(not [n for n in os.listdir(out) if n.endswith(".tmp") and n != "report.json.tmp"],
-          f"no other temporary file left: {sorted(os.listdir(out))}")
+    check(os.path.isdir(report_json + ".tmp/blocker"), "the taken .tmp is left as it was")
+    shutil.rmtree(report_json + ".tmp")
+
+    # A write that fails midway (a 1 KiB file size limit: the first figure's PNG cannot be
+    # written whole): exit 6, its .tmp removed, the earlier figure whole.
+    with open(curves, "rb") as f:
+        earlier_curves = f.read()
+    proc = subprocess.run(
+        [TOOL, run_path("good"), "--out", out], capture_output=True, text=True, timeout=120,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024)))
+    check(proc.returncode == EXIT_OUTPUT and "cannot write" in proc.stderr
+          and "Traceback" not in proc.stderr,
+          f"a write that fails midway: exit {EXIT_OUTPUT} ({proc.returncode}: {proc.stderr.strip()})")
+    with open(curves, "rb") as f:
+        check(f.read() == earlier_curves, "the earlier figure is whole")
+    check(not [n for n in os.listdir(out) if n.endswith(".tmp")],
+          f"no .tmp left: {sorted(os.listdir(out))}")
 
     # A good run still works beside all this.
     proc = run_report(TOOL, run_path("good"), "--out", run_path("good-out"), "--params", "9")
