@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "nn/model.h"
+#include "train/lookahead_settings.h"
 #include "train/step_callback.h"
 
 namespace dp {
@@ -34,13 +35,10 @@ inline bool lookahead_averages(const nn::StateEntry& entry) {
          entry.buffer_role != nn::BufferRole::num_batches_tracked;
 }
 
-struct LookaheadOptions {
-  int64_t every = 5;
-  double base = 0.95, power = 3.0;
+// The options' settings and the run's length they apply over.
+struct LookaheadOptions : LookaheadSettings {
   int64_t total_steps = 1;  // T
   int64_t steps_per_epoch = 1;
-  int64_t start_epoch = 0;  // 0: the average starts at the start of training
-  bool each_epoch = false;  // w = average at every epoch's end once started
 };
 
 class LookaheadCallback final : public StepCallback {

@@ -119,10 +119,8 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
       [this](nn::ParameterStore::Id id) { reducer_->mark_ready(id); });
   if (config.lookahead.every > 0) {
     auto lookahead = std::make_unique<LookaheadCallback>(
-        *model_,
-        LookaheadOptions{config.lookahead.every, config.lookahead.base, config.lookahead.power,
-                         total_steps(config, data_.steps_per_epoch()), data_.steps_per_epoch(),
-                         config.lookahead.start_epoch, config.lookahead.each_epoch});
+        *model_, LookaheadOptions{config.lookahead, total_steps(config, data_.steps_per_epoch()),
+                                  data_.steps_per_epoch()});
     checkpointer_.track_lookahead(lookahead->average());  // a resume overwrites the snapshot
     callbacks_.add(std::move(lookahead));
   }

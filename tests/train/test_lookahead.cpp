@@ -89,12 +89,12 @@ int run_against_reference(const LookaheadOptions& options) {
 }
 
 TEST(Lookahead, MatchesANaiveAverageOfParametersAndBnStatistics) {
-  EXPECT_EQ(run_against_reference(LookaheadOptions{5, 0.95, 3.0, 23}), 5)
+  EXPECT_EQ(run_against_reference(LookaheadOptions{{5, 0.95, 3.0}, 23}), 5)
       << "after steps 5, 10, 15, 20 and the final one";
 }
 
 TEST(Lookahead, StartsLateAndSyncsEachEpochAsAirbench95) {
-  LookaheadOptions options{5, 0.95, 3.0, 23};
+  LookaheadOptions options{{5, 0.95, 3.0}, 23};
   options.steps_per_epoch = 6;
   options.start_epoch = 2;
   options.each_epoch = true;
