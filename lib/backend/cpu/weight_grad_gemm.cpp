@@ -12,7 +12,6 @@ namespace {
 
 using dnnl::memory;
 
-constexpr int64_t kMinInputChannels = 256;
 // col's layout, oneDNN's BA16a64b2a for a [pixels, columns] bf16 matrix (pixels padded to 32,
 // the tag's 16 x 2 rows): blocks of 64 columns outermost, then pixel pairs, then the block's 64
 // columns with the pair's two values side by side (bf16 is multiplied in pairs along the summed
@@ -24,16 +23,25 @@ constexpr int64_t kGroup = 32;  // channels per 512-bit register of bf16
 
 int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
 
-// Where input pixel (iy, ix) under output pixel p's tap (kh, kw) is, or nullptr when that is
-// padding or p is past the last pixel.
-const uint16_t* window_tap(const Conv2dGeometry& g, const uint16_t* x, int64_t pixels, int64_t p,
-                           int64_t kh, int64_t kw) {
-  if (p >= pixels) return nullptr;
+// Output pixel p's window: its input corner (may lie in the padding) and image, or none
+// when p is past the last pixel. Computed once per pixel; each tap then only adds.
+struct Window {
+  const uint16_t* image = nullptr;  // the image's first input pixel; null past the last pixel
+  int64_t y0 = 0, x0 = 0;           // input row and column under tap (0, 0)
+};
+
+Window window_of(const Conv2dGeometry& g, const uint16_t* x, int64_t pixels, int64_t p) {
+  if (p >= pixels) return {};
   const int64_t oh = g.out_h(), ow = g.out_w();
   const int64_t n = p / (oh * ow), oy = p / ow % oh, ox = p % ow;
-  const int64_t iy = oy * g.stride + kh - g.pad, ix = ox * g.stride + kw - g.pad;
-  if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return nullptr;
-  return x + ((n * g.h + iy) * g.w + ix) * g.c_in;
+  return {x + n * g.h * g.w * g.c_in, oy * g.stride - g.pad, ox * g.stride - g.pad};
+}
+
+// Where the input pixel under tap (kh, kw) of a window is, or nullptr for padding or no pixel.
+const uint16_t* window_tap(const Conv2dGeometry& g, const Window& win, int64_t kh, int64_t kw) {
+  const int64_t iy = win.y0 + kh, ix = win.x0 + kw;
+  if (!win.image || iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return nullptr;
+  return win.image + (iy * g.w + ix) * g.c_in;
 }
 
 DP_AVX512BW __m512i load_group(const uint16_t* p) {
@@ -49,10 +57,11 @@ DP_AVX512BW void gather_pair(const Conv2dGeometry& g, const uint16_t* x, int64_t
                                             33, 1, 32, 0);
   const __m512i high_half = _mm512_add_epi16(low_half, _mm512_set1_epi16(16));
   uint16_t* pair = col + r / 2 * 2 * kColumnBlock;
+  const Window wa = window_of(g, x, pixels, first + r), wb = window_of(g, x, pixels, first + r + 1);
   for (int64_t kh = 0, n = 0; kh < g.kernel; ++kh)
     for (int64_t kw = 0; kw < g.kernel; ++kw) {
-      const uint16_t* a = window_tap(g, x, pixels, first + r, kh, kw);
-      const uint16_t* b = window_tap(g, x, pixels, first + r + 1, kh, kw);
+      const uint16_t* a = window_tap(g, wa, kh, kw);
+      const uint16_t* b = window_tap(g, wb, kh, kw);
       for (int64_t c = 0; c < g.c_in; c += kGroup, n += kGroup) {
         const __m512i u = load_group(a ? a + c : nullptr), v = load_group(b ? b + c : nullptr);
         uint16_t* out = pair + n / kColumnBlock * rows * kColumnBlock + n % kColumnBlock * 2;
@@ -92,11 +101,19 @@ bool WeightGradGemm::available() {
   return effective_isa_includes(dnnl::cpu_isa::avx512_core_bf16);
 }
 
-bool WeightGradGemm::applies(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy) {
+int64_t WeightGradGemm::min_input_channels() {
+  static const int64_t fewest = effective_isa_includes(dnnl::cpu_isa::avx512_core_amx) ? 64 : 256;
+  return fewest;
+}
+
+bool WeightGradGemm::computes(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy) {
   static const bool bf16_matmul = available();
-  return bf16_matmul && g.stride == 1 && g.c_in >= kMinInputChannels &&
-         g.c_in % kColumnBlock == 0 && x.dtype() == DType::bf16 && dy.dtype() == DType::bf16 &&
-         x.layout() == dy.layout();
+  return bf16_matmul && g.stride == 1 && g.c_in % kColumnBlock == 0 && x.dtype() == DType::bf16 &&
+         dy.dtype() == DType::bf16 && x.layout() == dy.layout();
+}
+
+bool WeightGradGemm::applies(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy) {
+  return g.c_in >= min_input_channels() && computes(g, x, dy);
 }
 
 // dw [c_out, cols] (+)= dyt [c_out, rows] x col [rows, cols] (kColTag). Both operands are
@@ -141,7 +158,7 @@ void WeightGradGemm::transpose_dy(const Tensor& dy, int64_t first, int64_t pixel
 
 void WeightGradGemm::compute(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy,
                              Tensor& dw) {
-  DP_CHECK(applies(g, x, dy), "weight gradient as GEMM: not for this convolution");
+  DP_CHECK(computes(g, x, dy), "weight gradient as GEMM: not for this convolution");
   // The gather and the transpose read NHWC: blocked operands are reordered once, whole.
   const Tensor& x_nhwc = converter_.in_layout(x, Layout::nhwc, x_nhwc_);
   const Tensor& dy_nhwc = converter_.in_layout(dy, Layout::nhwc, dy_nhwc_);

@@ -1,10 +1,10 @@
 // The bf16 weight gradient of wide convolutions as im2col + one GEMM per chunk of pixels.
 //
-// Why: oneDNN 2.6's bf16 backward-weights kernels (jit, not brgconv) run airbench94's
-// 256-channel 3x3 layers well below its bf16 matmul, on AMX and on AVX512-BF16 without AMX, so
-// gathering each output pixel's 3x3 input window into a row (im2col) and multiplying on
-// oneDNN's matmul takes less time than they do. On 64 input channels and fewer the rows are
-// short and the gather costs more than it saves (measurements:
+// Why: oneDNN 2.6's bf16 backward-weights kernels (jit, not brgconv) run airbench94's 3x3
+// layers of 64+ input channels well below its bf16 matmul on AMX, and its 256-channel ones on
+// AVX512-BF16 without AMX, so gathering each output pixel's 3x3 input window into a row
+// (im2col) and multiplying on oneDNN's matmul takes less time than they do. On fewer input
+// channels the rows are too short for the matmul to gain back the gather (measurements:
 // tests/bench/results/code-measurements-backend.md, 'weight_grad_gemm.h: im2col + GEMM').
 //
 // dW [C_out, taps * C_in] = dY^T [C_out, P] x col [P, taps * C_in] over the P = N * Ho * Wo
@@ -38,11 +38,17 @@ class WeightGradGemm {
   // Whether oneDNN has a bf16 matmul here (AMX or AVX512-BF16, as it detects them): the CPUs
   // where the gain was measured.
   static bool available();
-  // Whether this convolution's weight gradient is taken here: bf16 input and output gradient
-  // in one layout (NHWC or nChw16c), stride 1, 256+ input channels in whole 64-channel groups
-  // (col's column blocks) and a CPU with a bf16 matmul.
+  // Whether compute() can take this convolution: bf16 input and output gradient in one layout
+  // (NHWC or nChw16c), stride 1, input channels in whole 64-channel groups (col's column
+  // blocks) and a CPU with a bf16 matmul.
+  static bool computes(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy);
+  // The fewest input channels where the GEMM was measured faster than oneDNN's kernel: 64 with
+  // AMX, 256 on AVX512-BF16 without it.
+  static int64_t min_input_channels();
+  // Whether the backend routes this convolution's weight gradient here: computes() and at
+  // least min_input_channels().
   static bool applies(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy);
-  // dw (f32 OIHW) from x and dy; applies(g, x, dy) must hold.
+  // dw (f32 OIHW) from x and dy; computes(g, x, dy) must hold.
   void compute(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw);
   // Primitives built so far: matmuls, transposes and the blocked operands' reorders.
   size_t cached_entries() const {
