@@ -21,6 +21,7 @@
 #include "io/eval_file.h"
 #include "io/replace_file.h"
 #include "train/backend_choice.h"
+#include "train/checkpoint_keys.h"
 #include "train/device_batch.h"
 #include "train/evaluator.h"
 #include "train/model_state.h"
@@ -31,6 +32,8 @@
 namespace po = boost::program_options;
 
 namespace dp {
+
+namespace key = checkpoint_keys;
 
 namespace {
 
@@ -73,10 +76,10 @@ std::map<std::string, std::string> shared_options(std::map<std::string, std::str
 nn::ModelSpec checkpoint_model(const EvalArgs& a, const CheckpointMeta& meta,
                                const data::HDF5Dataset& test_set) {
   nn::ModelSpec spec;
-  spec.arch = meta.string_or("arch", "");
+  spec.arch = meta.string_or(key::kArch, "");
   spec.shortcut = nn::parse_shortcut(checkpoint_shortcut(meta));
-  spec.num_classes = meta.int_or("num_classes", 0);
-  spec.in_channels = meta.int_or("in_channels", 0);
+  spec.num_classes = meta.int_or(key::kNumClasses, 0);
+  spec.in_channels = meta.int_or(key::kInChannels, 0);
   if (spec.num_classes != test_set.num_classes() || spec.in_channels != test_set.channels())
     throw DataError(fmt::format(
         "{}: checkpoint is for {} classes x {} channels, {} has {} classes x {} channels",
@@ -209,7 +212,8 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   ModelState(*model, nullptr).load(a.checkpoint);
   EvalOptions options;
   options.batch_size = a.batch_size;
-  options.normalize = meta.int_or("normalize", 1) != 0;  // as the run trained (older files: on)
+  // As the run trained (older files: on).
+  options.normalize = meta.int_or(key::kNormalize, 1) != 0;
   normalize_as_trained(a, meta, test_set, options);
   options.augment_on_backend = augments_on_backend("auto", *choice.backend);
   options.views = views;
@@ -219,8 +223,9 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
 
   log::info("{} on {} test split: accuracy {:.2f}% loss {:.4f} ({} images, {})", a.checkpoint,
             a.data_file, 100 * result.accuracy(), result.loss, result.samples, choice.reason);
-  const EvalProvenance provenance{a.checkpoint,           a.data_file, meta.int_or("epoch", 0),
-                                  meta.int_or("step", 0), a.tta,       choice.reason};
+  const EvalProvenance provenance{a.checkpoint, a.data_file,
+                                  meta.int_or(key::kEpoch, 0), meta.int_or(key::kStep, 0),
+                                  a.tta, choice.reason};
   if (mpi.rank() == 0) replace_eval_file(a, provenance, result, test_set);
   return 0;
 }

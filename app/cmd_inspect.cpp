@@ -14,10 +14,13 @@
 #include "io/file_verify.h"
 #include "io/hdf5.h"
 #include "io/eval_file.h"
+#include "train/checkpoint_keys.h"
 
 namespace po = boost::program_options;
 
 namespace dp {
+
+namespace key = checkpoint_keys;
 
 namespace {
 
@@ -44,8 +47,8 @@ void inspect_checkpoint(const h5::File& file) {
     lines.push_back(fmt::format("  {} [{}]", name, fmt::join(dims, ", ")));
   }
   log::info("checkpoint: arch {} epoch {} step {} world_size {}; {} parameter tensors, {} values",
-            file.string_attribute("arch"), file.int_attribute("epoch"), file.int_attribute("step"),
-            file.int_attribute("world_size"), names.size(), count);
+            file.string_attribute(key::kArch), file.int_attribute(key::kEpoch),
+            file.int_attribute(key::kStep), file.int_attribute(key::kWorldSize), names.size(), count);
   for (const auto& line : lines) log::info("{}", line);
 }
 

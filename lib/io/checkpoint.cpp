@@ -60,9 +60,9 @@ CheckpointMeta read_meta(const h5::File& file) {
   if (file.has_attribute("format"))
     throw DataError(fmt::format("{}: not a checkpoint (a '{}' file)", file.filename(),
                                 file.string_attribute("format")));
-  if (!file.has_attribute("format_version"))
+  if (!file.has_attribute(kFormatVersionAttribute))
     throw DataError(fmt::format("{}: not a dptrain checkpoint (no format_version)", file.filename()));
-  meta.ints["format_version"] = file.int_attribute("format_version");
+  meta.ints[kFormatVersionAttribute] = file.int_attribute(kFormatVersionAttribute);
   if (file.has_attribute("string_keys")) {
     for (const auto& key : file.strings_attribute("string_keys"))
       meta.strings[key] = file.string_attribute(key);
@@ -71,7 +71,7 @@ CheckpointMeta read_meta(const h5::File& file) {
     for (const auto& key : file.strings_attribute("int_keys"))
       meta.ints[key] = file.int_attribute(key);
   }
-  const int64_t version = meta.ints["format_version"];
+  const int64_t version = meta.ints[kFormatVersionAttribute];
   if (version < kOldestReadableCheckpointFormat || version > kCheckpointFormatVersion)
     throw DataError(fmt::format("{}: checkpoint format_version {} (this build reads {} to {})",
                                 file.filename(), version, kOldestReadableCheckpointFormat,
@@ -89,10 +89,10 @@ void save_checkpoint(const std::string& path, const CheckpointSections& sections
     // Built in memory, then written with plain checked writes (replace_durably): a full disk
     // or a read-only directory is then an IoError, never a half-closed HDF5 file.
     h5::File file(path, h5::File::Mode::create_in_memory);
-    file.set_attribute("format_version", kCheckpointFormatVersion);
+    file.set_attribute(kFormatVersionAttribute, kCheckpointFormatVersion);
     std::vector<std::string> int_keys, string_keys;
     for (const auto& [key, value] : meta.ints) {
-      if (key == "format_version") continue;
+      if (key == kFormatVersionAttribute) continue;
       file.set_attribute(key, value);
       int_keys.push_back(key);
     }

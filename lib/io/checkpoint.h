@@ -59,6 +59,8 @@ struct CheckpointMeta {
 // 2: adds /train_state and the resume attributes (step_in_epoch, batch_size...). Version 1
 // files still load for evaluation (they hold the same /params and /buffers).
 constexpr int64_t kCheckpointFormatVersion = 2;
+// The attribute holding it, which save_checkpoint writes itself.
+inline constexpr const char* kFormatVersionAttribute = "format_version";
 constexpr int64_t kOldestReadableCheckpointFormat = 1;
 
 // Every tensor is stored with a Fletcher-32 checksum per chunk (a tensor of up to 16 MiB is

@@ -8,10 +8,13 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "io/file_verify.h"
+#include "train/checkpoint_keys.h"
 
 namespace fs = std::filesystem;
 
 namespace dp {
+
+namespace key = checkpoint_keys;
 
 namespace {
 
@@ -32,7 +35,7 @@ std::optional<CheckpointPosition> position_in_name(const fs::path& path) {
 }  // namespace
 
 int64_t CheckpointFile::global_step() const {
-  auto it = meta.ints.find("step");
+  auto it = meta.ints.find(key::kStep);
   return it == meta.ints.end() ? 0 : it->second;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "io/checkpoint.h"
+#include "train/checkpoint_keys.h"
 
 namespace dp {
 
@@ -21,7 +22,9 @@ struct CheckpointFile {
   std::string path;
   CheckpointMeta meta;
   int64_t global_step() const;
-  CheckpointPosition position() const { return {global_step(), meta.int_or("epoch", 0)}; }
+  CheckpointPosition position() const {
+    return {global_step(), meta.int_or(checkpoint_keys::kEpoch, 0)};
+  }
 };
 
 // "checkpoint-e0003-s001234.h5"

@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 
 #include "core/error.h"
+#include "nn/model.h"
 #include "optim/lr_schedule.h"
 #include "train/config.h"
 #include "train/config_parts.h"
@@ -61,8 +62,8 @@ po::options_description model_options(TrainConfig& c) {
   po::options_description model("Model");
   model.add_options()
       ("arch", po::value(&c.arch)->default_value(c.arch),
-       "resnet18|34|50 (ImageNet stem), resnet18_cifar|34_cifar|50_cifar, resnet8|20|32|44|56, "
-       "airbench94|95")
+       fmt::format("the network: {} (README's --arch row says what each is)",
+                   fmt::join(nn::model_names(), ", ")).c_str())
       ("shortcut", po::value(&c.shortcut)->default_value(c.shortcut),
        "where a block's shape changes: A (identity, subsampled, zero-padded channels; "
        "resnet8-56 only), B (1x1 conv + BN) or auto (A for resnet8-56, else B)")

@@ -8,6 +8,7 @@
 
 #include "io/checkpoint.h"
 #include "nn/model.h"
+#include "train/checkpoint_keys.h"
 #include "train/lookahead_callback.h"
 
 namespace dp {
@@ -15,7 +16,7 @@ namespace dp {
 // The shortcut option ("A" or "B") of a checkpoint's model. Checkpoints from before --shortcut
 // existed have none: every model then had option B.
 inline std::string checkpoint_shortcut(const CheckpointMeta& meta) {
-  return meta.string_or("shortcut", "B");
+  return meta.string_or(checkpoint_keys::kShortcut, "B");
 }
 
 class ModelState {

@@ -9,8 +9,12 @@
 
 #include "core/error.h"
 #include "data/hdf5_dataset.h"
+#include "train/checkpoint_keys.h"
 
 namespace dp {
+
+namespace key = checkpoint_keys;
+
 namespace {
 
 // The lists are stored one item a line, a backslash or newline inside an item escaped (\\,
@@ -59,32 +63,33 @@ TrainedData trained_data(const data::HDF5Dataset& train_set) {
 }
 
 void record_trained_data(const TrainedData& data, CheckpointMeta& meta) {
-  meta.strings["class_names"] = joined(data.class_names);
-  meta.ints["train_size"] = data.train_size;
-  if (!data.sources.empty()) meta.strings["data_sources"] = joined(data.sources);
+  meta.strings[key::kClassNames] = joined(data.class_names);
+  meta.ints[key::kTrainSize] = data.train_size;
+  if (!data.sources.empty()) meta.strings[key::kDataSources] = joined(data.sources);
   // Space-separated, each the shortest decimal that reads back as the double.
-  meta.strings["normalize_mean"] = fmt::format("{}", fmt::join(data.mean, " "));
-  meta.strings["normalize_std"] = fmt::format("{}", fmt::join(data.std, " "));
+  meta.strings[key::kNormalizeMean] = fmt::format("{}", fmt::join(data.mean, " "));
+  meta.strings[key::kNormalizeStd] = fmt::format("{}", fmt::join(data.std, " "));
 }
 
 Normalization recorded_normalization(const CheckpointMeta& meta, int64_t channels,
                                      const std::string& path) {
   Normalization stats;
-  if (!meta.strings.count("normalize_mean") && !meta.strings.count("normalize_std")) return stats;
-  for (auto [key, values] :
-       {std::pair{"normalize_mean", &stats.mean}, std::pair{"normalize_std", &stats.std}}) {
-    std::istringstream text(meta.string_or(key, ""));
+  if (!meta.strings.count(key::kNormalizeMean) && !meta.strings.count(key::kNormalizeStd))
+    return stats;
+  for (auto [name, values] :
+       {std::pair{key::kNormalizeMean, &stats.mean}, std::pair{key::kNormalizeStd, &stats.std}}) {
+    std::istringstream text(meta.string_or(name, ""));
     for (double value; text >> value;) values->push_back(value);
     if (!text.eof() || int64_t(values->size()) != channels)
-      throw DataError(fmt::format("{}: attribute {} is not {} numbers: '{}'", path, key, channels,
-                                  meta.string_or(key, "")));
+      throw DataError(fmt::format("{}: attribute {} is not {} numbers: '{}'", path, name, channels,
+                                  meta.string_or(name, "")));
   }
   return stats;
 }
 
 std::string class_names_difference(const CheckpointMeta& meta,
                                    const std::vector<std::string>& names) {
-  const auto it = meta.strings.find("class_names");
+  const auto it = meta.strings.find(key::kClassNames);
   if (it == meta.strings.end() || it->second == joined(names)) return "";
   const std::vector<std::string> then = split(it->second);
   if (then.size() != names.size())
@@ -97,12 +102,12 @@ std::string class_names_difference(const CheckpointMeta& meta,
 std::string trained_data_difference(const CheckpointMeta& meta, const TrainedData& data) {
   if (std::string classes = class_names_difference(meta, data.class_names); !classes.empty())
     return classes;
-  if (const int64_t size = meta.int_or("train_size", data.train_size); size != data.train_size)
+  if (const int64_t size = meta.int_or(key::kTrainSize, data.train_size); size != data.train_size)
     return fmt::format("{} training images there, {} in this file", size, data.train_size);
   // Compared where both name the same files: the same images from a .gz and from the
   // unpacked file have other digests, and resume alike.
-  if (!meta.strings.count("data_sources") || data.sources.empty()) return "";
-  const auto then = by_name(split(meta.strings.at("data_sources")));
+  if (!meta.strings.count(key::kDataSources) || data.sources.empty()) return "";
+  const auto then = by_name(split(meta.strings.at(key::kDataSources)));
   const auto now = by_name(data.sources);
   const bool same_files =
       std::equal(then.begin(), then.end(), now.begin(), now.end(),

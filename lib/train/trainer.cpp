@@ -16,6 +16,7 @@
 #include "train/backend_choice.h"
 #include "train/build_info.h"
 #include "train/checkpoint_files.h"
+#include "train/checkpoint_keys.h"
 #include "train/comm_stats_exchange.h"
 #include "train/epoch_driver.h"
 #include "train/lookahead_callback.h"
@@ -26,6 +27,8 @@
 #include "train/training_checkpoint.h"
 
 namespace dp {
+
+namespace key = checkpoint_keys;
 
 namespace {
 
@@ -132,7 +135,7 @@ std::string TrainingRun::agreed_resume_path() {
   // itself, and the ranks check that they found the same checkpoint.
   comm_->barrier();  // rank 0 has created the run directory
   const std::string path = resolve_resume_option(config_.resume, run_dir_.path());
-  const double mine = path.empty() ? -1.0 : double(read_checkpoint_meta(path).ints["step"]);
+  const double mine = path.empty() ? -1.0 : double(read_checkpoint_meta(path).ints[key::kStep]);
   std::vector<double> all(comm_->size());
   comm_->allgather(&mine, 1, all.data());
   if (std::any_of(all.begin(), all.end(), [&](double v) { return v != all[0]; }))

@@ -6,8 +6,11 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "data/distributed_sampler.h"
+#include "train/checkpoint_keys.h"
 
 namespace dp {
+
+namespace key = checkpoint_keys;
 
 namespace {
 
@@ -55,8 +58,9 @@ void take_row(const std::vector<float>& rows, int rank, std::vector<float>& into
 // whatever the count; otherwise its own count (equal steps per epoch, check_position holds).
 int64_t resumed_step_in_epoch(const CheckpointMeta& meta, const std::string& path,
                               int64_t steps_per_epoch) {
-  const int64_t step_in_epoch = meta_int(meta, "step_in_epoch", path);
-  return step_in_epoch == meta_int(meta, "steps_per_epoch", path) ? steps_per_epoch : step_in_epoch;
+  const int64_t step_in_epoch = meta_int(meta, key::kStepInEpoch, path);
+  return step_in_epoch == meta_int(meta, key::kStepsPerEpoch, path) ? steps_per_epoch
+                                                                    : step_in_epoch;
 }
 
 // This rank's share of the epoch sums of `saved_world` old ranks (rows of `totals`), resumed on
@@ -103,38 +107,39 @@ CheckpointMeta TrainingCheckpointer::checkpoint_meta(const ResumePoint& point, i
   CheckpointMeta meta;
   const int64_t local_batch = identity_.batch_size / world;
   // "epoch" and "step" keep their meaning from format 1: finished epochs, updates done.
-  meta.ints = {{"epoch", point.epochs_done},
-               {"step", point.global_step},
-               {"step_in_epoch", point.step_in_epoch},
-               {"steps_per_epoch", identity_.steps_per_epoch},
-               {"sampler_epoch", point.epochs_done},
-               {"sampler_offset", point.step_in_epoch * local_batch},  // per rank
+  meta.ints = {{key::kEpoch, point.epochs_done},
+               {key::kStep, point.global_step},
+               {key::kStepInEpoch, point.step_in_epoch},
+               {key::kStepsPerEpoch, identity_.steps_per_epoch},
+               {key::kSamplerEpoch, point.epochs_done},
+               {key::kSamplerOffset, point.step_in_epoch * local_batch},  // per rank
                // positions of the epoch's order taken, on any number of ranks
-               {"sampler_consumed", point.step_in_epoch * identity_.batch_size},
-               {"world_size", world},
-               {"batch_size", identity_.batch_size},
-               {"epochs", identity_.epochs},
-               {"num_classes", identity_.num_classes},
-               {"in_channels", identity_.in_channels},
-               {"seed", static_cast<int64_t>(identity_.seed)},
-               {"sampler_order_version", data::kSamplerOrderVersion},
-               {"sync_bn", identity_.sync_bn ? 1 : 0},
-               {"normalize", identity_.normalize ? 1 : 0},
-               {"stop_after_steps", identity_.stop_after_steps},
-               {"consecutive_skipped_steps", point.consecutive_skips},
-               {"lookahead_every", identity_.lookahead.every}};
-  meta.strings = {{"arch", identity_.arch},
-                  {"shortcut", identity_.shortcut},
-                  {"dataset", identity_.dataset},
-                  {"trigger", trigger},
-                  // Nothing to store: see train/training_state.h.
-                  {"rng", "stateless: every draw is a function of (seed, epoch, sample index)"}};
+               {key::kSamplerConsumed, point.step_in_epoch * identity_.batch_size},
+               {key::kWorldSize, world},
+               {key::kBatchSize, identity_.batch_size},
+               {key::kEpochs, identity_.epochs},
+               {key::kNumClasses, identity_.num_classes},
+               {key::kInChannels, identity_.in_channels},
+               {key::kSeed, static_cast<int64_t>(identity_.seed)},
+               {key::kSamplerOrderVersion, data::kSamplerOrderVersion},
+               {key::kSyncBn, identity_.sync_bn ? 1 : 0},
+               {key::kNormalize, identity_.normalize ? 1 : 0},
+               {key::kStopAfterSteps, identity_.stop_after_steps},
+               {key::kConsecutiveSkippedSteps, point.consecutive_skips},
+               {key::kLookaheadEvery, identity_.lookahead.every}};
+  meta.strings = {
+      {key::kArch, identity_.arch},
+      {key::kShortcut, identity_.shortcut},
+      {key::kDataset, identity_.dataset},
+      {key::kTrigger, trigger},
+      // Nothing to store: see train/training_state.h.
+      {key::kRng, "stateless: every draw is a function of (seed, epoch, sample index)"}};
   record_trained_data(identity_.data, meta);
   if (lookahead_) {
-    meta.strings["lookahead_base"] = setting_text(identity_.lookahead.base);
-    meta.strings["lookahead_power"] = setting_text(identity_.lookahead.power);
-    meta.ints["lookahead_start_epoch"] = identity_.lookahead.start_epoch;
-    meta.ints["lookahead_each_epoch"] = identity_.lookahead.each_epoch ? 1 : 0;
+    meta.strings[key::kLookaheadBase] = setting_text(identity_.lookahead.base);
+    meta.strings[key::kLookaheadPower] = setting_text(identity_.lookahead.power);
+    meta.ints[key::kLookaheadStartEpoch] = identity_.lookahead.start_epoch;
+    meta.ints[key::kLookaheadEachEpoch] = identity_.lookahead.each_epoch ? 1 : 0;
   }
   return meta;
 }
@@ -160,7 +165,7 @@ void TrainingCheckpointer::save(const std::string& path, const ResumePoint& poin
           {"lookahead_buffers_by_rank", {world, buffer_count_}, lookahead_by_rank.data()});
     sections.train_state_f64.push_back({"epoch_totals", {world, EpochTotals::kFields}, all_totals.data()});
     CheckpointMeta meta = checkpoint_meta(point, world, trigger);
-    meta.ints["epoch_skipped_steps"] = mine.skipped;
+    meta.ints[key::kEpochSkippedSteps] = mine.skipped;
     save_checkpoint(path, sections, meta);
   }
   // Nobody leaves before the file is in place: a rank that exits right after a preemption
@@ -176,19 +181,19 @@ void TrainingCheckpointer::check_compatible(const std::string& path, const Check
 }
 
 void TrainingCheckpointer::check_resumable(const std::string& path, const CheckpointMeta& meta) {
-  const int64_t version = meta_int(meta, "format_version", path);
+  const int64_t version = meta_int(meta, kFormatVersionAttribute, path);
   if (version < 2)
     throw UsageError(fmt::format(
         "option --resume: {} has checkpoint format {}, written before exact resume existed; it "
         "can be evaluated but not resumed", path, version));
-  const int64_t order_version = meta.int_or("sampler_order_version", 1);
+  const int64_t order_version = meta.int_or(key::kSamplerOrderVersion, 1);
   if (order_version != data::kSamplerOrderVersion)
     throw UsageError(fmt::format(
         "option --resume: {} was written under sample order version {} and this build draws "
         "version {} (orders seeded per (seed, epoch), no longer seed + epoch), so it cannot "
         "continue that run exactly; it can still be evaluated (dptrain eval)",
         path, order_version, data::kSamplerOrderVersion));
-  if (const int64_t stopped = meta.int_or("stop_after_steps", 0); stopped > 0)
+  if (const int64_t stopped = meta.int_or(key::kStopAfterSteps, 0); stopped > 0)
     throw UsageError(fmt::format(
         "option --resume: {} is from a run cut short by --stop-after-steps {}; it can be "
         "evaluated (dptrain eval) but not resumed",
@@ -197,25 +202,25 @@ void TrainingCheckpointer::check_resumable(const std::string& path, const Checkp
 
 void TrainingCheckpointer::check_same_run(const std::string& path,
                                           const CheckpointMeta& meta) const {
-  if (meta_string(meta, "arch", path) != identity_.arch)
-    refuse(path, "--arch", meta_string(meta, "arch", path), identity_.arch);
+  if (meta_string(meta, key::kArch, path) != identity_.arch)
+    refuse(path, "--arch", meta_string(meta, key::kArch, path), identity_.arch);
   const std::string shortcut = checkpoint_shortcut(meta);
   if (shortcut != identity_.shortcut) refuse(path, "--shortcut", shortcut, identity_.shortcut);
-  if (meta_string(meta, "dataset", path) != identity_.dataset)
-    refuse(path, "dataset", meta_string(meta, "dataset", path), identity_.dataset);
+  if (meta_string(meta, key::kDataset, path) != identity_.dataset)
+    refuse(path, "dataset", meta_string(meta, key::kDataset, path), identity_.dataset);
   if (const std::string differs = trained_data_difference(meta, identity_.data); !differs.empty())
     throw DataError(
         fmt::format("option --resume: {} was trained on other data than this run's "
                     "--data: {}",
                     path, differs));
-  if (meta_int(meta, "seed", path) != static_cast<int64_t>(identity_.seed))
-    refuse(path, "--seed", std::to_string(meta_int(meta, "seed", path)),
+  if (meta_int(meta, key::kSeed, path) != static_cast<int64_t>(identity_.seed))
+    refuse(path, "--seed", std::to_string(meta_int(meta, key::kSeed, path)),
            std::to_string(identity_.seed));
-  if (meta_int(meta, "batch_size", path) != identity_.batch_size)
-    refuse(path, "--batch-size", std::to_string(meta_int(meta, "batch_size", path)),
+  if (meta_int(meta, key::kBatchSize, path) != identity_.batch_size)
+    refuse(path, "--batch-size", std::to_string(meta_int(meta, key::kBatchSize, path)),
            std::to_string(identity_.batch_size));
   // The weights were trained on (un)normalised input; older files did not record it: on.
-  const bool normalized = meta.int_or("normalize", 1) != 0;
+  const bool normalized = meta.int_or(key::kNormalize, 1) != 0;
   if (normalized != identity_.normalize)
     refuse(path, "--normalize", normalized ? "true" : "false",
            identity_.normalize ? "true" : "false");
@@ -223,25 +228,25 @@ void TrainingCheckpointer::check_same_run(const std::string& path,
 
 void TrainingCheckpointer::check_position(const std::string& path,
                                           const CheckpointMeta& meta) const {
-  const int64_t epochs_done = meta_int(meta, "epoch", path);
-  const int64_t step_in_epoch = meta_int(meta, "step_in_epoch", path);
+  const int64_t epochs_done = meta_int(meta, key::kEpoch, path);
+  const int64_t step_in_epoch = meta_int(meta, key::kStepInEpoch, path);
   const bool same_steps_per_epoch =
-      meta_int(meta, "steps_per_epoch", path) == identity_.steps_per_epoch;
+      meta_int(meta, key::kStepsPerEpoch, path) == identity_.steps_per_epoch;
   // The steps per epoch, ceil(train size / batch) capped by --max-steps-per-epoch, are the
   // same on every world size, so a mid-epoch checkpoint resumes on any number of ranks; with
   // --drop-last they are floor(ceil(size / ranks) / (batch / ranks)), which the world size can
   // change, and then this refuses, but a checkpoint with its epoch's steps all done (its end
   // pending) resumes as one at the epoch's end would.
-  const bool steps_all_done = step_in_epoch == meta_int(meta, "steps_per_epoch", path);
+  const bool steps_all_done = step_in_epoch == meta_int(meta, key::kStepsPerEpoch, path);
   if (step_in_epoch > 0 && !same_steps_per_epoch && !steps_all_done)
-    refuse(path, "steps per epoch", std::to_string(meta_int(meta, "steps_per_epoch", path)),
+    refuse(path, "steps per epoch", std::to_string(meta_int(meta, key::kStepsPerEpoch, path)),
            std::to_string(identity_.steps_per_epoch) + " (--max-steps-per-epoch changed?)");
   // Past this run's last update (a shorter --epochs, fractional ones included) it would end
   // with a model trained longer than the run, reported as the run's. The updates done are the
   // checkpoint's own count on this run's steps per epoch (the end of a fractional run's cut
   // epoch reads as a whole epoch done); on others (an epoch boundary), the epochs in this run's.
   const int64_t done = same_steps_per_epoch
-                           ? meta_int(meta, "step", path)
+                           ? meta_int(meta, key::kStep, path)
                            : epochs_done * identity_.steps_per_epoch +
                                  resumed_step_in_epoch(meta, path, identity_.steps_per_epoch);
   if (done > identity_.steps_to_run)
@@ -253,7 +258,7 @@ void TrainingCheckpointer::check_position(const std::string& path,
 
 void TrainingCheckpointer::check_lookahead(const std::string& path, const CheckpointMeta& meta) const {
   // Checkpoints from before the average was stored have no attribute: they hold none.
-  const int64_t every = meta.int_or("lookahead_every", 0);
+  const int64_t every = meta.int_or(key::kLookaheadEvery, 0);
   const int64_t now = identity_.lookahead.every;
   if (every == 0 && now > 0)
     throw UsageError(fmt::format(
@@ -262,24 +267,24 @@ void TrainingCheckpointer::check_lookahead(const std::string& path, const Checkp
         path, now));
   if (every != now) refuse(path, "--lookahead-every", std::to_string(every), std::to_string(now));
   if (every == 0) return;
-  const std::string base = meta_string(meta, "lookahead_base", path);
+  const std::string base = meta_string(meta, key::kLookaheadBase, path);
   if (base != setting_text(identity_.lookahead.base))
     refuse(path, "--lookahead-base", base, setting_text(identity_.lookahead.base));
-  const std::string power = meta_string(meta, "lookahead_power", path);
+  const std::string power = meta_string(meta, key::kLookaheadPower, path);
   if (power != setting_text(identity_.lookahead.power))
     refuse(path, "--lookahead-power", power, setting_text(identity_.lookahead.power));
   // Checkpoints from before these options existed: the airbench94 behaviour (0, false).
-  const int64_t start_epoch = meta.int_or("lookahead_start_epoch", 0);
+  const int64_t start_epoch = meta.int_or(key::kLookaheadStartEpoch, 0);
   if (start_epoch != identity_.lookahead.start_epoch)
     refuse(path, "--lookahead-start-epoch", std::to_string(start_epoch),
            std::to_string(identity_.lookahead.start_epoch));
-  const bool each_epoch = meta.int_or("lookahead_each_epoch", 0) != 0;
+  const bool each_epoch = meta.int_or(key::kLookaheadEachEpoch, 0) != 0;
   if (each_epoch != identity_.lookahead.each_epoch)
     refuse(path, "--lookahead-each-epoch", each_epoch ? "true" : "false",
            identity_.lookahead.each_epoch ? "true" : "false");
   // A late start's step follows from the steps per epoch (LookaheadCallback): with another
   // count the checkpoint's average could be taken for started or not started wrongly.
-  const int64_t steps_per_epoch = meta_int(meta, "steps_per_epoch", path);
+  const int64_t steps_per_epoch = meta_int(meta, key::kStepsPerEpoch, path);
   if (identity_.lookahead.start_epoch > 0 && steps_per_epoch != identity_.steps_per_epoch)
     refuse(path, "steps per epoch", std::to_string(steps_per_epoch),
            std::to_string(identity_.steps_per_epoch) +
@@ -290,7 +295,7 @@ ResumePoint TrainingCheckpointer::load(const std::string& path, EpochTotals& min
   check_lookahead_tracked();
   const CheckpointMeta meta = read_checkpoint_meta(path);
   check_compatible(path, meta);
-  const int64_t saved_world = meta_int(meta, "world_size", path);
+  const int64_t saved_world = meta_int(meta, key::kWorldSize, path);
   const bool same_world = saved_world == comm_.size();
 
   // The model's sections hold rank 0's BN statistics and their Lookahead average; the
@@ -318,19 +323,20 @@ ResumePoint TrainingCheckpointer::load(const std::string& path, EpochTotals& min
     // regrouped.
     mine = regrouped_totals(totals, saved_world, comm_.rank());
   }
-  mine.skipped = meta.int_or("epoch_skipped_steps", 0);  // older files: none recorded
+  mine.skipped = meta.int_or(key::kEpochSkippedSteps, 0);  // older files: none recorded
   state_.copy_from_host();
 
   ResumePoint point;
-  point.epochs_done = meta_int(meta, "epoch", path);
+  point.epochs_done = meta_int(meta, key::kEpoch, path);
   point.step_in_epoch = resumed_step_in_epoch(meta, path, identity_.steps_per_epoch);
   point.global_step = point.epochs_done * identity_.steps_per_epoch + point.step_in_epoch;
-  point.checkpoint_step = meta_int(meta, "step", path);
-  point.consecutive_skips = meta.int_or("consecutive_skipped_steps", 0);  // older files: none
-  if (point.global_step != meta_int(meta, "step", path))
-    log::info("note: this run takes {} steps per epoch; the checkpoint's {} updates count as {} "
-              "for the learning-rate schedule", identity_.steps_per_epoch,
-              meta_int(meta, "step", path), point.global_step);
+  point.checkpoint_step = meta_int(meta, key::kStep, path);
+  point.consecutive_skips = meta.int_or(key::kConsecutiveSkippedSteps, 0);  // older files: none
+  if (point.global_step != meta_int(meta, key::kStep, path))
+    log::info(
+        "note: this run takes {} steps per epoch; the checkpoint's {} updates count as {} "
+        "for the learning-rate schedule",
+        identity_.steps_per_epoch, meta_int(meta, key::kStep, path), point.global_step);
   return point;
 }
 

@@ -375,8 +375,8 @@ TEST(CpuConv, Bf16ReadsOperandsRoundedOnceAndAccumulatesInF32) {
 // too: the layer allocates every activation gradient bf16); each is the f32 accumulation of the
 // bf16 operands rounded once, and the weight gradient stays f32. Every backward route is
 // taken: dx as a forward convolution (same padding; trimmed outputs: padded more after), by
-// oneDNN's primitive (pad 0), and dw by oneDNN's primitive and, on 256 input channels with a
-// bf16 matmul, as a GEMM; on NHWC and on blocked activations.
+// oneDNN's primitive (pad 0), and dw by oneDNN's primitive and, where the GEMM applies (64+
+// input channels with AMX, 256+ without it), as a GEMM; on NHWC and on blocked activations.
 TEST(CpuConv, Bf16ActivationsAreTheF32ResultRoundedOnce) {
   if (!cpu_has_native_bf16())
     GTEST_SKIP() << "this CPU has neither AVX512-BF16 nor AMX: no bf16 convolutions here";
