@@ -48,7 +48,8 @@ void inspect_checkpoint(const h5::File& file) {
   }
   log::info("checkpoint: arch {} epoch {} step {} world_size {}; {} parameter tensors, {} values",
             file.string_attribute(key::kArch), file.int_attribute(key::kEpoch),
-            file.int_attribute(key::kStep), file.int_attribute(key::kWorldSize), names.size(), count);
+            file.int_attribute(key::kStep), file.int_attribute(key::kWorldSize), names.size(),
+            count);
   for (const auto& line : lines) log::info("{}", line);
 }
 

@@ -101,6 +101,12 @@ bool WeightGradGemm::available() {
   return effective_isa_includes(dnnl::cpu_isa::avx512_core_bf16);
 }
 
+int64_t WeightGradGemm::default_chunk_pixels() {
+  static const int64_t pixels =
+      effective_isa_includes(dnnl::cpu_isa::avx512_core_amx) ? 1024 : 4096;
+  return pixels;
+}
+
 int64_t WeightGradGemm::min_input_channels() {
   static const int64_t fewest = effective_isa_includes(dnnl::cpu_isa::avx512_core_amx) ? 64 : 256;
   return fewest;

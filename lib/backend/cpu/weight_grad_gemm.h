@@ -26,14 +26,15 @@ namespace dp::cpu {
 
 class WeightGradGemm {
  public:
-  // Pixels per GEMM: col's chunk is that many rows of taps * C_in bf16 (19 MB at 256 channels
-  // and the default 4096, the fastest of the chunk sizes tried; measurements:
-  // tests/bench/results/code-measurements-backend.md, 'weight_grad_gemm.h: kChunkPixels').
-  static constexpr int64_t kChunkPixels = 4096;
+  // Pixels per GEMM: col's chunk is that many rows of taps * C_in bf16. With AMX 1024 (4.7 MB
+  // at 256 channels, so the matmul reads the windows the gather has just written from the
+  // caches), without it 4096; the fastest of the sizes tried on each (measurements:
+  // tests/bench/results/code-measurements-backend.md, 'weight_grad_gemm.h: default_chunk_pixels').
+  static int64_t default_chunk_pixels();
   // col's pixel blocks: chunks are whole blocks, the last one zero-padded.
   static constexpr int64_t kPixelBlock = 32;
   // Out of line: Matmul is complete only there. `chunk_pixels` is rounded up to whole blocks.
-  explicit WeightGradGemm(DnnlContext& ctx, int64_t chunk_pixels = kChunkPixels);
+  explicit WeightGradGemm(DnnlContext& ctx, int64_t chunk_pixels = default_chunk_pixels());
   ~WeightGradGemm();
   // Whether oneDNN has a bf16 matmul here (AMX or AVX512-BF16, as it detects them): the CPUs
   // where the gain was measured.
