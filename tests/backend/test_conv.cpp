@@ -443,13 +443,15 @@ TEST(CpuConv, Bf16ActivationsAreTheF32ResultRoundedOnce) {
 // zero-padded): the 3x3 map's 36 pixels take one full chunk and 4 pixels of a second, the 7x7
 // map's 98 three full ones and 2 pixels, the trimmed 7x7 map's 6x6 outputs (72 pixels) two and
 // 8, their windows reading padding before the map but none after it; airbench94's 64-channel
-// layers (15x15, and 15x15 trimmed to 14x14 outputs) 14 and 12 full chunks and 2 and 8 pixels; each
-// equals the naive loop on the same bf16 values, from NHWC and from blocked operands.
+// layers (15x15, and 15x15 trimmed to 14x14 outputs) 14 and 12 full chunks and 2 and 8 pixels;
+// in chunks of 96 the last chunk is shorter than the others (98 pixels: 96 + 32, the 32 a
+// padded block; 36: one chunk of 32). Each equals the naive loop on the same bf16 values, from
+// NHWC and from blocked operands.
 TEST(CpuConv, Bf16WeightGradientAsGemmSumsItsChunks) {
   if (!cpu::WeightGradGemm::available())
     GTEST_SKIP() << "this CPU has no bf16 matmul: the weight gradient GEMM is not used here";
   cpu::DnnlContext ctx;
-  cpu::WeightGradGemm gemm(ctx, 32);
+  cpu::WeightGradGemm in_32s(ctx, 32), in_96s(ctx, 96);
   for (const Conv2dGeometry& g :
        {Conv2dGeometry{4, 3, 3, 256, 64, 3, 1, 1}, Conv2dGeometry{2, 7, 7, 256, 32, 3, 1, 1},
         Conv2dGeometry{2, 7, 7, 256, 32, 3, 1, 1, 1}, Conv2dGeometry{2, 15, 15, 64, 64, 3, 1, 1},
@@ -471,9 +473,11 @@ TEST(CpuConv, Bf16WeightGradientAsGemmSumsItsChunks) {
       const Tensor xb = kept(x), dyb = kept(dy);
       ASSERT_TRUE(cpu::WeightGradGemm::computes(g, xb, dyb));
       EXPECT_FALSE(cpu::WeightGradGemm::computes(g, x, dy)) << "f32 operands";
-      Tensor dw;
-      gemm.compute(g, xb, dyb, dw);
-      EXPECT_CLOSE(dw, dw_ref, 1e-5);
+      for (cpu::WeightGradGemm* gemm : {&in_32s, &in_96s}) {
+        Tensor dw;
+        gemm->compute(g, xb, dyb, dw);
+        EXPECT_CLOSE(dw, dw_ref, 1e-5);
+      }
     }
     Tensor dy_blocked = as_bf16(in_blocked_order(dy));
     dy_blocked.set_layout(Layout::nchw16c);
@@ -483,6 +487,7 @@ TEST(CpuConv, Bf16WeightGradientAsGemmSumsItsChunks) {
   // faster than oneDNN's kernel); 32 never.
   const bool amx = cpu::effective_isa_includes(dnnl::cpu_isa::avx512_core_amx);
   EXPECT_EQ(cpu::WeightGradGemm::min_input_channels(), amx ? 64 : 256);
+  EXPECT_EQ(cpu::WeightGradGemm::default_chunk_pixels(), amx ? 1024 : 4096);
   for (int64_t c_in : {32, 64, 128, 256}) {
     const Conv2dGeometry g{2, 7, 7, c_in, 64, 3, 1, 1};
     EXPECT_EQ(cpu::WeightGradGemm::applies(g, Tensor::empty({2, 7, 7, c_in}, DType::bf16),
