@@ -445,8 +445,8 @@ TEST(CpuConv, Bf16ActivationsAreTheF32ResultRoundedOnce) {
 // 8, their windows reading padding before the map but none after it; airbench94's 64-channel
 // layers (15x15, and 15x15 trimmed to 14x14 outputs) 14 and 12 full chunks and 2 and 8 pixels;
 // in chunks of 96 the last chunk is shorter than the others (98 pixels: 96 + 32, the 32 a
-// padded block; 36: one chunk of 32). Each equals the naive loop on the same bf16 values, from
-// NHWC and from blocked operands.
+// padded block; 36: one chunk of 64, less than 96). Each equals the naive loop on the same bf16
+// values, from NHWC and from blocked operands.
 TEST(CpuConv, Bf16WeightGradientAsGemmSumsItsChunks) {
   if (!cpu::WeightGradGemm::available())
     GTEST_SKIP() << "this CPU has no bf16 matmul: the weight gradient GEMM is not used here";
