@@ -230,16 +230,16 @@ void TrainingCheckpointer::check_position(const std::string& path,
                                           const CheckpointMeta& meta) const {
   const int64_t epochs_done = meta_int(meta, key::kEpoch, path);
   const int64_t step_in_epoch = meta_int(meta, key::kStepInEpoch, path);
-  const bool same_steps_per_epoch =
-      meta_int(meta, key::kStepsPerEpoch, path) == identity_.steps_per_epoch;
+  const int64_t saved_steps_per_epoch = meta_int(meta, key::kStepsPerEpoch, path);
+  const bool same_steps_per_epoch = saved_steps_per_epoch == identity_.steps_per_epoch;
   // The steps per epoch, ceil(train size / batch) capped by --max-steps-per-epoch, are the
   // same on every world size, so a mid-epoch checkpoint resumes on any number of ranks; with
   // --drop-last they are floor(ceil(size / ranks) / (batch / ranks)), which the world size can
   // change, and then this refuses, but a checkpoint with its epoch's steps all done (its end
   // pending) resumes as one at the epoch's end would.
-  const bool steps_all_done = step_in_epoch == meta_int(meta, key::kStepsPerEpoch, path);
+  const bool steps_all_done = step_in_epoch == saved_steps_per_epoch;
   if (step_in_epoch > 0 && !same_steps_per_epoch && !steps_all_done)
-    refuse(path, "steps per epoch", std::to_string(meta_int(meta, key::kStepsPerEpoch, path)),
+    refuse(path, "steps per epoch", std::to_string(saved_steps_per_epoch),
            std::to_string(identity_.steps_per_epoch) + " (--max-steps-per-epoch changed?)");
   // Past this run's last update (a shorter --epochs, fractional ones included) it would end
   // with a model trained longer than the run, reported as the run's. The updates done are the
@@ -332,11 +332,11 @@ ResumePoint TrainingCheckpointer::load(const std::string& path, EpochTotals& min
   point.global_step = point.epochs_done * identity_.steps_per_epoch + point.step_in_epoch;
   point.checkpoint_step = meta_int(meta, key::kStep, path);
   point.consecutive_skips = meta.int_or(key::kConsecutiveSkippedSteps, 0);  // older files: none
-  if (point.global_step != meta_int(meta, key::kStep, path))
+  if (point.global_step != point.checkpoint_step)
     log::info(
         "note: this run takes {} steps per epoch; the checkpoint's {} updates count as {} "
         "for the learning-rate schedule",
-        identity_.steps_per_epoch, meta_int(meta, key::kStep, path), point.global_step);
+        identity_.steps_per_epoch, point.checkpoint_step, point.global_step);
   return point;
 }
 

@@ -23,6 +23,13 @@ constexpr int64_t kGroup = 32;  // channels per 512-bit register of bf16
 
 int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
 
+// Whether oneDNN finds AMX: the CPUs where the 64-channel layers and the small chunks were
+// measured faster (asked once).
+bool amx_found() {
+  static const bool found = effective_isa_includes(dnnl::cpu_isa::avx512_core_amx);
+  return found;
+}
+
 // Output pixel p's window: its input corner (may lie in the padding) and image, or none
 // when p is past the last pixel. Computed once per pixel; each tap then only adds.
 struct Window {
@@ -101,16 +108,9 @@ bool WeightGradGemm::available() {
   return effective_isa_includes(dnnl::cpu_isa::avx512_core_bf16);
 }
 
-int64_t WeightGradGemm::default_chunk_pixels() {
-  static const int64_t pixels =
-      effective_isa_includes(dnnl::cpu_isa::avx512_core_amx) ? 1024 : 4096;
-  return pixels;
-}
+int64_t WeightGradGemm::default_chunk_pixels() { return amx_found() ? 1024 : 4096; }
 
-int64_t WeightGradGemm::min_input_channels() {
-  static const int64_t fewest = effective_isa_includes(dnnl::cpu_isa::avx512_core_amx) ? 64 : 256;
-  return fewest;
-}
+int64_t WeightGradGemm::min_input_channels() { return amx_found() ? 64 : 256; }
 
 bool WeightGradGemm::computes(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy) {
   static const bool bf16_matmul = available();
