@@ -157,14 +157,14 @@ void validate_bench_options(const BenchOptions& o) {
 int run_peak(const BenchOptions& o, const std::set<std::string>& given, MpiSession& mpi) {
   for (const std::string& option : given)
     if (option != "peak" && option != "precision" && option != "threads" &&
-        option != "pin-threads" && !(option == "device" && o.device.device != "cuda"))
+        option != "pin-threads" && !(option == "device" && o.device.device != DeviceRequest::cuda))
       throw UsageError(fmt::format("option --{}: not for --peak, which measures the CPU's "
                                    "matmul peak (--precision, --threads and --pin-threads "
                                    "apply)",
                                    option));
-  if (o.device.precision != "fp32" && o.device.precision != "bf16")
+  if (o.device.precision == Precision::tf32)
     throw UsageError("dptrain bench --peak: --precision is fp32 or bf16 on the CPU");
-  const DType dtype = o.device.precision == "bf16" ? DType::bf16 : DType::f32;
+  const DType dtype = o.device.precision == Precision::bf16 ? DType::bf16 : DType::f32;
   if (dtype == DType::bf16 && !cpu_has_native_bf16())
     throw UsageError("dptrain bench --peak --precision bf16: this CPU has no bf16 arithmetic "
                      "(neither AVX512-BF16 nor AMX)");

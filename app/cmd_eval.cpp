@@ -215,7 +215,7 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   // As the run trained (older files: on).
   options.normalize = meta.int_or(key::kNormalize, 1) != 0;
   normalize_as_trained(a, meta, test_set, options);
-  options.augment_on_backend = augments_on_backend("auto", *choice.backend);
+  options.augment_on_backend = augments_on_backend(AugmentOn::automatic, *choice.backend);
   options.views = views;
   options.on_batch = [&watchdog] { watchdog.beat(); };
   const EvaluationResult result = evaluate(*model, test_set, options, *comm);

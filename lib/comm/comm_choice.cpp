@@ -8,18 +8,16 @@
 
 namespace dp {
 
-CommChoice choose_gradient_communicator(const std::string& requested, Device gradients,
+CommChoice choose_gradient_communicator(CommRequest requested, Device gradients,
                                         CUstream_st* device_stream) {
-  if (requested != "auto" && requested != "nccl" && requested != "mpi")
-    throw UsageError(fmt::format("option --comm: '{}' must be auto, nccl or mpi", requested));
   const bool on_gpu = gradients == Device::cuda;
-  if (requested == "nccl" && !on_gpu)
+  if (requested == CommRequest::nccl && !on_gpu)
     throw UsageError(
         "option --comm: nccl averages gradients in GPU memory, but this run keeps them in host "
         "memory (CPU backend); use --comm mpi or auto");
   if (on_gpu) {
 #ifdef DPTRAIN_WITH_NCCL
-    if (requested != "mpi")
+    if (requested != CommRequest::mpi)
       return {make_nccl_communicator(device_stream), "nccl (gradients in GPU memory)"};
     return {make_host_staged_communicator(make_mpi_communicator(),
                                           make_cuda_device_copier(device_stream)),
@@ -29,7 +27,7 @@ CommChoice choose_gradient_communicator(const std::string& requested, Device gra
 #endif
   }
   return {make_mpi_communicator(),
-          requested == "auto" ? "mpi (auto: gradients in host memory)" : "mpi"};
+          requested == CommRequest::automatic ? "mpi (auto: gradients in host memory)" : "mpi"};
 }
 
 }  // namespace dp

@@ -3,15 +3,24 @@
 // before any work with a message naming the option.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
 
 #include "comm/communicator.h"
+#include "core/option_enum.h"
 #include "core/tensor.h"
 
 struct CUstream_st;  // cudaStream_t without the CUDA headers
 
 namespace dp {
+
+// --comm: automatic is nccl for gradients in GPU memory, else mpi.
+enum class CommRequest { automatic, nccl, mpi };
+constexpr std::array<NamedValue<CommRequest>, 3> enum_names(CommRequest) {
+  using R = CommRequest;
+  return {{{R::automatic, "auto"}, {R::nccl, "nccl"}, {R::mpi, "mpi"}}};
+}
 
 struct CommChoice {
   std::unique_ptr<Communicator> comm;
@@ -20,9 +29,9 @@ struct CommChoice {
 
 // `device_stream`: the CUDA stream the gradients are produced on (GPU gradients only), which
 // the communicator orders its work after. mpi with GPU gradients stages them through host
-// memory (comm/host_staged_communicator.h). Throws UsageError for an unknown value, and for
-// nccl when the gradients are in host memory or the build has no NCCL.
-CommChoice choose_gradient_communicator(const std::string& requested, Device gradients,
+// memory (comm/host_staged_communicator.h). Throws UsageError for nccl when the gradients are
+// in host memory or the build has no NCCL.
+CommChoice choose_gradient_communicator(CommRequest requested, Device gradients,
                                         CUstream_st* device_stream = nullptr);
 
 }  // namespace dp

@@ -13,11 +13,11 @@ void inject_fault_if_due(const FaultInjection& fault, int rank, int64_t step) {
   if (fault.at_step == 0 || fault.at_step != step || fault.rank != rank) return;
   const std::string where =
       step == kStartupFaultStep ? "in the start-up" : fmt::format("at step {}", step);
-  if (fault.mode == "kill") {
+  if (fault.mode == FaultMode::kill) {
     log::error("injected failure: SIGKILL {} (--fail-at-step)", where);
     std::raise(SIGKILL);
   }
-  if (fault.mode == "stall") {
+  if (fault.mode == FaultMode::stall) {
     // Never returns: the other ranks wait in their next collective until the watchdog
     // (--collective-timeout) ends the job.
     log::error("injected failure: stalling forever {} (--fail-at-step)", where);

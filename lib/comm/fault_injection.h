@@ -6,10 +6,17 @@
 // job then ends with a non-zero exit quickly instead of hanging in a collective.
 #pragma once
 
+#include <array>
 #include <cstdint>
-#include <string>
+
+#include "core/option_enum.h"
 
 namespace dp {
+
+enum class FaultMode { error, kill, stall };
+constexpr std::array<NamedValue<FaultMode>, 3> enum_names(FaultMode) {
+  return {{{FaultMode::error, "error"}, {FaultMode::kill, "kill"}, {FaultMode::stall, "stall"}}};
+}
 
 // The step of a fault in the start-up, before the ranks broadcast the initial weights.
 constexpr int64_t kStartupFaultStep = -1;
@@ -17,7 +24,7 @@ constexpr int64_t kStartupFaultStep = -1;
 struct FaultInjection {
   int64_t at_step = 0;         // 1-based global step; 0 = never; kStartupFaultStep
   int rank = 0;                // which rank fails
-  std::string mode = "error";  // error | kill | stall
+  FaultMode mode = FaultMode::error;
 };
 
 // Fails as configured when `step` (1-based, or kStartupFaultStep) is the chosen one on the

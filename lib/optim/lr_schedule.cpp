@@ -1,6 +1,6 @@
 #include "optim/lr_schedule.h"
 
-#include <fmt/ranges.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
@@ -28,13 +28,6 @@ std::string with_fields_named(const std::string& reason,
       out += c;
     }
   }
-  return out;
-}
-
-// A value the user gave, as it may stand in a reason (its braces escaped).
-std::string literal(const std::string& text) {
-  std::string out;
-  for (const char c : text) out += (c == '{' || c == '}') ? std::string(2, c) : std::string(1, c);
   return out;
 }
 
@@ -219,13 +212,12 @@ void check_step(const LrScheduleSpec& s) {
                                         "the factor twice, as MultiStepLR's)",
                                         kMaxMilestoneEpochs));
     // One at or past the run's end is never reached, as with torch's MultiStepLR.
-    require(s.step_unit != "epoch" || whole(m), "milestones",
+    require(s.step_unit != StepUnit::epoch || whole(m), "milestones",
             "must be whole epochs when {step_unit} is epoch");
   }
 }
 
 void check_onecycle(const LrScheduleSpec& s) {
-  require(s.anneal == "cos" || s.anneal == "linear", "anneal", "must be cos or linear");
   require(s.pct_start > 0 && s.pct_start < 1, "pct_start", "must be in (0, 1)");
   require(s.base_momentum >= 0 && s.base_momentum < 1, "base_momentum", "must be in [0, 1)");
   require(s.max_momentum >= 0 && s.max_momentum < 1, "max_momentum", "must be in [0, 1)");
@@ -256,15 +248,17 @@ void check_linear_warmup_decay(const LrScheduleSpec& s) {
 void check_warmup(const LrScheduleSpec& s) {
   require(s.warmup_epochs >= 0 && s.warmup_epochs < double(s.epochs), "warmup_epochs",
           "must be in [0, {epochs})");
-  require(s.step_unit != "epoch" || whole(s.warmup_epochs), "warmup_epochs",
+  require(s.step_unit != StepUnit::epoch || whole(s.warmup_epochs), "warmup_epochs",
           "must be whole when {step_unit} is epoch");
   require(s.warmup_start_factor > 0 && s.warmup_start_factor <= 1, "warmup_start_factor",
           "must be in (0, 1]");
   // torch's LambdaLR does not chain: beside a LinearLR warm-up its value replaces the chain's
   // instead of multiplying it. These schedules warm up through their own points.
-  require(s.warmup_epochs == 0 || (s.name != "piecewise" && s.name != "linear-warmup-decay"),
+  require(s.warmup_epochs == 0 || (s.kind != LrScheduleKind::piecewise &&
+                                   s.kind != LrScheduleKind::linear_warmup_decay),
           "warmup_epochs",
-          fmt::format("is not for the {} schedule, which warms up through its own points", s.name));
+          fmt::format("is not for the {} schedule, which warms up through its own points",
+                      enum_name(s.kind)));
 }
 
 std::unique_ptr<LrSchedule> make_multistep(const LrScheduleSpec& s) {
@@ -283,7 +277,7 @@ OneCycle make_onecycle(const LrScheduleSpec& s) {
         "pct_start", fmt::format("must be above 1/{0} (of the run's {0} steps): onecycle's warm-up "
                                  "phase needs more than one step",
                                  total_steps));
-  return OneCycle(total_steps, s.pct_start, s.anneal == "cos");
+  return OneCycle(total_steps, s.pct_start, s.anneal == Anneal::cos);
 }
 
 // Each point's knot is int(fraction x length), Python's truncation as the airbench scripts; two
@@ -292,7 +286,7 @@ std::unique_ptr<LrSchedule> make_piecewise(const LrScheduleSpec& s,
                                            const std::vector<std::pair<double, double>>& points,
                                            const char* parameter) {
   const int64_t length = run_length(s);
-  const char* unit = s.step_unit == "epoch" ? "epochs" : "steps";
+  const char* unit = s.step_unit == StepUnit::epoch ? "epochs" : "steps";
   std::vector<int64_t> knots;
   std::vector<double> factors;
   for (const auto& [fraction, factor] : points) {
@@ -311,16 +305,25 @@ std::unique_ptr<LrSchedule> make_piecewise(const LrScheduleSpec& s,
 
 // The schedule without warm-up, stepped per optimizer step.
 std::unique_ptr<LrSchedule> make_base(const LrScheduleSpec& s) {
-  if (s.name == "constant") return std::make_unique<ConstantLr>(s.base_lr);
-  if (s.name == "step") return make_multistep(s);
-  if (s.name == "cosine") return std::make_unique<CosineLr>(s.base_lr, s.min_lr, run_length(s));
-  if (s.name == "piecewise") return make_piecewise(s, s.points, "points");
-  if (s.name == "linear-warmup-decay")
-    return make_piecewise(s, {{0.0, s.start_factor}, {s.warmup_fraction, 1.0}, {1.0, s.end_factor}},
-                          "warmup_fraction");  // the only knot the user places
-  DP_CHECK(s.name == "onecycle", "schedule '{}' passed its check", s.name);
-  return std::make_unique<OneCycleLr>(make_onecycle(s), s.base_lr, s.div_factor,
-                                      s.final_div_factor);
+  switch (s.kind) {
+    case LrScheduleKind::constant:
+      return std::make_unique<ConstantLr>(s.base_lr);
+    case LrScheduleKind::step:
+      return make_multistep(s);
+    case LrScheduleKind::cosine:
+      return std::make_unique<CosineLr>(s.base_lr, s.min_lr, run_length(s));
+    case LrScheduleKind::piecewise:
+      return make_piecewise(s, s.points, "points");
+    case LrScheduleKind::linear_warmup_decay:
+      return make_piecewise(s,
+                            {{0.0, s.start_factor}, {s.warmup_fraction, 1.0}, {1.0, s.end_factor}},
+                            "warmup_fraction");  // the only knot the user places
+    case LrScheduleKind::onecycle:
+      return std::make_unique<OneCycleLr>(make_onecycle(s), s.base_lr, s.div_factor,
+                                          s.final_div_factor);
+  }
+  DP_CHECK(false, "schedule kind {} has no maker", static_cast<int>(s.kind));
+  return nullptr;
 }
 
 std::unique_ptr<LrSchedule> make_per_step(const LrScheduleSpec& s) {
@@ -346,42 +349,31 @@ LrScheduleSpec per_epoch_spec(const LrScheduleSpec& s) {
 
 }  // namespace
 
-const std::vector<std::string>& lr_schedule_names() {
-  static const std::vector<std::string> names = {"constant",  "step",     "cosine",
-                                                 "piecewise", "onecycle", "linear-warmup-decay"};
-  return names;
-}
-
 void check_lr_schedule_spec(const LrScheduleSpec& s) {
-  const auto& names = lr_schedule_names();
-  if (std::find(names.begin(), names.end(), s.name) == names.end())
-    throw LrScheduleError(
-        "name", fmt::format("'{}' is none of {}", literal(s.name), fmt::join(names, ", ")));
   require(s.base_lr > 0 && std::isfinite(s.base_lr), "base_lr", "must be positive and finite");
   require(s.steps_per_epoch >= 1, "steps_per_epoch", "must be at least 1");
   require(s.epochs >= 1, "epochs", "must be at least 1");
-  require(s.step_unit == "step" || s.step_unit == "epoch", "step_unit", "must be step or epoch");
   check_warmup(s);
-  if (s.name == "step") check_step(s);
-  if (s.name == "cosine")
+  if (s.kind == LrScheduleKind::step) check_step(s);
+  if (s.kind == LrScheduleKind::cosine)
     require(s.min_lr >= 0 && s.min_lr <= s.base_lr, "min_lr", "must be in [0, {base_lr}]");
-  if (s.name == "onecycle") check_onecycle(s);
-  if (s.name == "piecewise") check_points(s.points, "points");
-  if (s.name == "linear-warmup-decay") check_linear_warmup_decay(s);
+  if (s.kind == LrScheduleKind::onecycle) check_onecycle(s);
+  if (s.kind == LrScheduleKind::piecewise) check_points(s.points, "points");
+  if (s.kind == LrScheduleKind::linear_warmup_decay) check_linear_warmup_decay(s);
 }
 
 std::unique_ptr<LrSchedule> make_lr_schedule(const LrScheduleSpec& s) {
   check_lr_schedule_spec(s);
-  if (s.step_unit == "step") return make_per_step(s);
+  if (s.step_unit == StepUnit::step) return make_per_step(s);
   return std::make_unique<PerEpoch>(make_per_step(per_epoch_spec(s)), s.steps_per_epoch);
 }
 
 std::unique_ptr<LrSchedule> make_momentum_schedule(const LrScheduleSpec& s) {
   check_lr_schedule_spec(s);
-  if (s.name != "onecycle" || !s.cycle_momentum) return nullptr;
-  const LrScheduleSpec e = s.step_unit == "step" ? s : per_epoch_spec(s);
+  if (s.kind != LrScheduleKind::onecycle || !s.cycle_momentum) return nullptr;
+  const LrScheduleSpec e = s.step_unit == StepUnit::step ? s : per_epoch_spec(s);
   auto m = std::make_unique<OneCycleMomentum>(make_onecycle(e), s.base_momentum, s.max_momentum);
-  if (s.step_unit == "step") return m;
+  if (s.step_unit == StepUnit::step) return m;
   return std::make_unique<PerEpoch>(std::move(m), s.steps_per_epoch);
 }
 

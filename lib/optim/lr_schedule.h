@@ -18,11 +18,12 @@
 // step_unit "epoch" is torch's scheduler.step() once per epoch: every step of epoch e gets the
 // value the per-step schedule built with one step per epoch has at step e (milestones and
 // warm-up must then be whole epochs).
-// This file is the one place that knows the schedules: their names, parameters and which
-// values each accepts. A refused spec throws LrScheduleError naming the parameter, which the
-// command line maps to its option (lib/train/schedule_options.h).
+// This file is the one place that knows the schedules: their names (LrScheduleKind's table),
+// parameters and which values each accepts. A refused spec throws LrScheduleError naming the
+// parameter, which the command line maps to its option (lib/train/schedule_options.h).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -30,14 +31,38 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/option_enum.h"
 
 namespace dp::optim {
+
+enum class LrScheduleKind { constant, step, cosine, piecewise, onecycle, linear_warmup_decay };
+constexpr std::array<NamedValue<LrScheduleKind>, 6> enum_names(LrScheduleKind) {
+  using K = LrScheduleKind;
+  return {{{K::constant, "constant"},
+           {K::step, "step"},
+           {K::cosine, "cosine"},
+           {K::piecewise, "piecewise"},
+           {K::onecycle, "onecycle"},
+           {K::linear_warmup_decay, "linear-warmup-decay"}}};
+}
+
+// onecycle's anneal strategy (OneCycleLR's anneal_strategy).
+enum class Anneal { cos, linear };
+constexpr std::array<NamedValue<Anneal>, 2> enum_names(Anneal) {
+  return {{{Anneal::cos, "cos"}, {Anneal::linear, "linear"}}};
+}
+
+// How often a schedule moves (see above).
+enum class StepUnit { step, epoch };
+constexpr std::array<NamedValue<StepUnit>, 2> enum_names(StepUnit) {
+  return {{{StepUnit::step, "step"}, {StepUnit::epoch, "epoch"}}};
+}
 
 // Far beyond any real run; keeps a milestone's conversion to steps in range.
 constexpr double kMaxMilestoneEpochs = 1e6;
 
 struct LrScheduleSpec {
-  std::string name = "constant";  // one of lr_schedule_names()
+  LrScheduleKind kind = LrScheduleKind::constant;
   double base_lr = 0.1;
   int64_t steps_per_epoch = 1;
   int64_t epochs = 1;
@@ -57,11 +82,10 @@ struct LrScheduleSpec {
   double pct_start = 0.3;
   double div_factor = 25.0;
   double final_div_factor = 1e4;
-  std::string anneal = "cos";  // cos | linear
+  Anneal anneal = Anneal::cos;
   bool cycle_momentum = true;
   double base_momentum = 0.85, max_momentum = 0.95;
-  // step | epoch: how often the schedule moves (see above)
-  std::string step_unit = "step";
+  StepUnit step_unit = StepUnit::step;
   // warm-up (every schedule but piecewise and linear-warmup-decay)
   double warmup_epochs = 0.0;
   double warmup_start_factor = 0.1;
@@ -84,15 +108,12 @@ struct LrScheduleError : UsageError {
   std::string parameter, reason;
 };
 
-// The schedules' names, as `name` takes them.
-const std::vector<std::string>& lr_schedule_names();
-
 // The step a point `epochs` into the run falls on (rounded to the nearest): where a milestone
 // moves the schedule.
 int64_t epochs_to_steps(double epochs, int64_t steps_per_epoch);
 
-// Every check of the spec but those the run's length in steps decides: the name, the
-// parameters the named schedule reads and the warm-up's. Throws LrScheduleError.
+// Every check of the spec but those the run's length in steps decides: the parameters the named
+// schedule reads and the warm-up's. Throws LrScheduleError.
 void check_lr_schedule_spec(const LrScheduleSpec& spec);
 // check_lr_schedule_spec, then the schedule over the run's length; throws LrScheduleError
 // where the length makes it impossible (points or warm-up that round to the same step).

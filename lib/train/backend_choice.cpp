@@ -49,14 +49,10 @@ std::string cpu_fallback_note(const CudaOptions& cuda, bool cpu_bf16) {
 
 }  // namespace
 
-CudaOptions cuda_options(const std::string& precision, bool deterministic) {
+CudaOptions cuda_options(Precision precision, bool deterministic) {
   CudaOptions o;
-  if (precision == "tf32")
-    o.allow_tf32 = true;
-  else if (precision == "bf16")
-    o.mixed_bf16 = true;
-  else if (precision != "fp32")
-    throw UsageError(fmt::format("option --precision: '{}' must be fp32, tf32 or bf16", precision));
+  o.allow_tf32 = precision == Precision::tf32;
+  o.mixed_bf16 = precision == Precision::bf16;
   o.deterministic = deterministic;
   // Timed algorithm search may pick differently from one process to the next; deterministic
   // runs take cuDNN's heuristic choice so that two runs (or train and eval) compute alike,
@@ -90,11 +86,9 @@ BackendChoice choose_backend(const DeviceOptions& o, int local_rank, int local_s
                         cuda_options(o.precision, o.deterministic), o.pin_threads, arch);
 }
 
-BackendChoice choose_backend(const std::string& device, int threads, int local_rank, int local_size,
+BackendChoice choose_backend(DeviceRequest device, int threads, int local_rank, int local_size,
                              const CudaOptions& cuda, bool pin_threads, const std::string& arch) {
-  if (device != "auto" && device != "cpu" && device != "cuda")
-    throw UsageError(fmt::format("option --device: '{}' must be auto, cpu or cuda", device));
-  if (device == "cpu") {
+  if (device == DeviceRequest::cpu) {
     if (cuda.allow_tf32)
       throw UsageError(
           "option --precision: tf32 needs the CUDA backend; --device cpu has fp32 "
@@ -107,7 +101,7 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
   const std::string cpu_note = cpu_fallback_note(cuda, cpu_bf16);
   CudaProbe probe = probe_cuda();
   if (probe.device_count == 0) {
-    if (device == "cuda")
+    if (device == DeviceRequest::cuda)
       throw UsageError(fmt::format("option --device cuda: no usable GPU ({})", probe.reason));
     return cpu_backend(threads, local_rank, local_size, pin_threads, arch, cpu_bf16,
                        fmt::format("no GPU: {}{}", probe.reason, cpu_note));
@@ -115,15 +109,15 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
 #ifdef DPTRAIN_WITH_CUDA
   CudaOptions options = cuda;
   options.device = std::max(0, local_rank) % probe.device_count;
-  const std::string why =
-      fmt::format("{}: GPU {} of {} for local rank {}", device == "cuda" ? "--device cuda" : "auto",
-                  options.device, probe.device_count, local_rank);
+  const std::string why = fmt::format("{}: GPU {} of {} for local rank {}",
+                                      device == DeviceRequest::cuda ? "--device cuda" : "auto",
+                                      options.device, probe.device_count, local_rank);
   try {
     auto backend = make_cuda_backend(options);
     std::string name = backend->name();
     return {std::move(backend), fmt::format("{} ({})", name, why)};
   } catch (const Error& e) {
-    if (device == "cuda") throw;
+    if (device == DeviceRequest::cuda) throw;
     // auto: a GPU that cannot be used (driver too old, out of memory) is not fatal.
     return cpu_backend(threads, local_rank, local_size, pin_threads, arch, cpu_bf16,
                        fmt::format("auto: {} GPU(s) found, but the CUDA backend failed: {}{}",
@@ -131,7 +125,7 @@ BackendChoice choose_backend(const std::string& device, int threads, int local_r
   }
 #else
   (void)cuda;
-  if (device == "cuda")
+  if (device == DeviceRequest::cuda)
     throw UsageError("option --device cuda: this build has no CUDA backend; use --device cpu");
   return cpu_backend(threads, local_rank, local_size, pin_threads, arch, cpu_bf16,
                      fmt::format("{} GPU(s) found, but this build has no CUDA backend{}",

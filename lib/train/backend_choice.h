@@ -26,7 +26,7 @@ struct BackendChoice {
 // precision, as PyTorch's autocast to bfloat16). The CPU backend takes bf16 too, as bf16
 // convolutions (make_cpu_backend), and computes everything else in fp32; the reason string of
 // a CPU choice says when it computes in fp32 where tf32 or bf16 was asked.
-CudaOptions cuda_options(const std::string& precision, bool deterministic);
+CudaOptions cuda_options(Precision precision, bool deterministic);
 
 // DPTRAIN_CUDNN_BN=persistent|spatial (unset: persistent): CudaOptions::batchnorm_persistent.
 bool cudnn_batchnorm_persistent_from_environment();
@@ -61,7 +61,7 @@ CpuTeam take_cpu_team(int threads, bool pin, int local_rank, int local_size);
 // `pin_threads`: bind the CPU backend's threads to cores (cpu::pin_openmp_threads).
 // `arch`: the network; a CPU backend takes its activation layout (cpu_blocked_activations)
 // from it and from whether this choice runs bf16 convolutions, decided here once.
-BackendChoice choose_backend(const std::string& device, int threads, int local_rank, int local_size,
+BackendChoice choose_backend(DeviceRequest device, int threads, int local_rank, int local_size,
                              const CudaOptions& cuda, bool pin_threads, const std::string& arch);
 
 // The same from the command's device options (validate_device_options first).

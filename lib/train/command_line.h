@@ -1,7 +1,8 @@
 // The command line of a dptrain subcommand, parsed by Boost.Program_options with nothing left
 // aside: Boost passes over a word that is not an option (a shell glob's second file after
 // --checkpoint, a stray value) without a word, so the run would silently use the first only.
-// And the parsed options' values as text, which metrics.h5 records and the ranks compare.
+// And the parsed options' values as text, which metrics.h5 records and the ranks compare, and
+// the Boost value of an enum option.
 #pragma once
 
 #include <fmt/ranges.h>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/option_enum.h"
 
 namespace dp {
 
@@ -28,6 +30,18 @@ inline boost::program_options::parsed_options parse_command_line(
                       "one (each option takes one value: --name VALUE)",
                       option.value.front()));
   return parsed;
+}
+
+// The value of an enum option (core/option_enum.h) `option` (without "--"), defaulting to
+// `target`'s value: Boost holds the text, which metrics.h5 records and the ranks compare, and
+// notify() sets `target` from it or throws UsageError naming the option and its values.
+template <class E>
+boost::program_options::typed_value<std::string>* enum_option(E& target, std::string option) {
+  return boost::program_options::value<std::string>()
+      ->default_value(std::string(enum_name(target)))
+      ->notifier([&target, option = std::move(option)](const std::string& text) {
+        target = parse_enum_option<E>(option, text);
+      });
 }
 
 // An option's value as text, as metrics.h5 records it and the ranks compare it.

@@ -112,11 +112,12 @@ void refuse_unread_schedule_options(const TrainConfig& c, const po::variables_ma
                                     const std::set<std::string>& on_command_line) {
   const bool schedule_on_command_line = on_command_line.count("lr-schedule") > 0;
   for (const ScheduleOption& o : schedule_options()) {
-    if (!o.read_by || c.lr_schedule == o.read_by || !vm.count(o.option) || vm[o.option].defaulted())
+    if (!o.read_by || c.lr_schedule == *o.read_by || !vm.count(o.option) ||
+        vm[o.option].defaulted())
       continue;
     if (on_command_line.count(o.option) || !schedule_on_command_line)
       throw UsageError(fmt::format("option --{}: is read only by --lr-schedule {}, not {}",
-                                   o.option, o.read_by, c.lr_schedule));
+                                   o.option, enum_name(*o.read_by), enum_name(c.lr_schedule)));
   }
 }
 
@@ -155,8 +156,8 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& confi
   // The step schedule's default milestones: 50% and 75% of --epochs as given, fractional in
   // short or fractional runs; stepped per epoch, whole epochs, dropped where they round to 0
   // or to the end (a 1-epoch run then has none and stays constant). The run logs them.
-  const bool per_epoch = config.lr_step_unit == "epoch";  // then the epochs are whole
-  if (config.lr_milestones.empty() && config.lr_schedule == "step")
+  const bool per_epoch = config.lr_step_unit == optim::StepUnit::epoch;  // whole epochs then
+  if (config.lr_milestones.empty() && config.lr_schedule == optim::LrScheduleKind::step)
     config.lr_milestones = default_milestones(
         per_epoch || config.epochs_fraction == 0 ? config.epochs : config.epochs_fraction,
         per_epoch);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -11,10 +12,28 @@
 #include <utility>
 #include <vector>
 
+#include "comm/comm_choice.h"
+#include "comm/fault_injection.h"
+#include "core/option_enum.h"
+#include "optim/lr_schedule.h"
 #include "train/device_options.h"
 #include "train/lookahead_settings.h"
 
 namespace dp {
+
+// --augment-on: where crop, flip and normalisation run: host (the loader thread), device (the
+// backend, from raw pixels), automatic (device on the CUDA backend, host on the CPU one).
+enum class AugmentOn { automatic, host, device };
+constexpr std::array<NamedValue<AugmentOn>, 3> enum_names(AugmentOn) {
+  using A = AugmentOn;
+  return {{{A::automatic, "auto"}, {A::host, "host"}, {A::device, "device"}}};
+}
+
+// --loss-reduction: the loss (and its gradient) over the global batch, as torch's reduction.
+enum class LossReduction { mean, sum };
+constexpr std::array<NamedValue<LossReduction>, 2> enum_names(LossReduction) {
+  return {{{LossReduction::mean, "mean"}, {LossReduction::sum, "sum"}}};
+}
 
 // The device options come from DeviceOptions, whose table and validation eval and bench share.
 struct TrainConfig : DeviceOptions {
@@ -27,9 +46,7 @@ struct TrainConfig : DeviceOptions {
   bool alternating_flip = false;  // --flip alternating (data::AugmentConfig::alternating_flip)
   bool normalize = true;
   int prefetch = 2;
-  // Where crop, flip and normalisation run: host (the loader thread), device (the backend,
-  // from raw pixels), auto (device on the CUDA backend, host on the CPU one).
-  std::string augment_on = "auto";
+  AugmentOn augment_on = AugmentOn::automatic;
   // model
   std::string arch = "resnet20";
   // Where a block's shape changes: A (He et al.'s parameter-free subsample + zero channels), B
@@ -40,8 +57,7 @@ struct TrainConfig : DeviceOptions {
   // (nn/whitening.h); it must be {2 C k^2, C, k, k}.
   int64_t whiten_init = 0;
   float label_smoothing = 0.0f;
-  // mean | sum: the loss (and its gradient) over the global batch, as torch's reduction.
-  std::string loss_reduction = "mean";
+  LossReduction loss_reduction = LossReduction::mean;
   // optimisation
   int epochs = 10;  // whole epochs run: --epochs rounded up
   // --epochs E when E is not whole (else 0): the run stops after T = ceil(E x steps per epoch)
@@ -62,8 +78,7 @@ struct TrainConfig : DeviceOptions {
   // group that is frozen from the start (no EPOCHS, or 0) or after EPOCHS epochs. Each value
   // parses (parse_freeze) once validate() has passed.
   std::vector<std::string> freeze;
-  // one of optim::lr_schedule_names()
-  std::string lr_schedule = "step";
+  optim::LrScheduleKind lr_schedule = optim::LrScheduleKind::step;
   // piecewise: (fraction of the run, LR factor) points, linearly interpolated per step
   std::vector<std::pair<double, double>> lr_points;
   // linear-warmup-decay: the points (0, start), (warmup fraction, 1), (1, end)
@@ -73,13 +88,13 @@ struct TrainConfig : DeviceOptions {
   float min_lr = 0.0f;
   double warmup_epochs = 0.0;
   // Whether schedules move every optimizer step or once per epoch (torch's scheduler.step()
-  // per epoch): step | epoch.
-  std::string lr_step_unit = "step";
+  // per epoch).
+  optim::StepUnit lr_step_unit = optim::StepUnit::step;
   // onecycle: torch.optim.lr_scheduler.OneCycleLR's arguments and defaults; with
   // cycle_momentum every group's momentum goes max -> base -> max against the LR.
   // double, as torch's Python floats: 0.3f would move the phase boundary off torch's.
   double onecycle_pct_start = 0.3;
-  std::string onecycle_anneal = "cos";  // cos | linear
+  optim::Anneal onecycle_anneal = optim::Anneal::cos;
   bool onecycle_cycle_momentum = true;
   double onecycle_base_momentum = 0.85;
   double onecycle_max_momentum = 0.95;
@@ -108,14 +123,14 @@ struct TrainConfig : DeviceOptions {
   // first steps (the PyTorch peers' --max-steps). 0: off.
   int64_t stop_after_steps = 0;
   // data parallelism
-  std::string comm = "auto";  // auto | nccl | mpi: how gradients are averaged over ranks
+  CommRequest comm = CommRequest::automatic;  // how gradients are averaged over ranks
   double bucket_mb = 25.0;    // gradient bucket size (MiB), as DDP's bucket_cap_mb
   bool broadcast_buffers = true;  // rank 0's BN statistics to every rank each step (DDP's default)
   bool sync_bn = false;  // BN batch statistics over every rank (torch's SyncBatchNorm)
   // fault injection for tests (lib/comm/fault_injection.h); 0 = off
   int64_t fail_at_step = 0;
   int fail_rank = 0;
-  std::string fail_mode = "error";  // error | kill | stall
+  FaultMode fail_mode = FaultMode::error;
   // reliability (lib/train/step_guard.h)
   int max_consecutive_skips = 5;     // non-finite steps in a row before the job stops
   float collective_timeout = 600;    // seconds without progress; 0 = no watchdog

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "nn/model.h"
 #include "optim/lr_schedule.h"
+#include "train/command_line.h"
 #include "train/config.h"
 #include "train/config_parts.h"
 
@@ -52,7 +53,7 @@ po::options_description data_options(TrainConfig& c) {
        "normalise with the dataset's per-channel mean/std")
       ("prefetch", po::value(&c.prefetch)->default_value(c.prefetch),
        "batches prepared ahead by the loader thread")
-      ("augment-on", po::value(&c.augment_on)->default_value(c.augment_on),
+      ("augment-on", enum_option(c.augment_on, "augment-on"),
        "where crop/flip/normalise run: host (loader thread), device (the backend, from raw "
        "pixels) or auto (device on CUDA, host on CPU)");
   return data;
@@ -77,7 +78,7 @@ po::options_description model_options(TrainConfig& c) {
       ("label-smoothing", po::value(&c.label_smoothing)->default_value(c.label_smoothing),
        "label smoothing epsilon of the training loss (the evaluation's loss is the plain "
        "cross-entropy)")
-      ("loss-reduction", po::value(&c.loss_reduction)->default_value(c.loss_reduction),
+      ("loss-reduction", enum_option(c.loss_reduction, "loss-reduction"),
        "mean: the batch mean of the loss; sum: its sum over the global batch (its gradient too, "
        "on any number of ranks); logs show the mean either way");
   return model;
@@ -89,7 +90,7 @@ void add_onecycle_options(po::options_description& optim, TrainConfig& c) {
       ("onecycle-pct-start",
        po::value(&c.onecycle_pct_start)->default_value(c.onecycle_pct_start, "0.3"),
        "one-cycle: fraction of training spent increasing the LR")
-      ("onecycle-anneal", po::value(&c.onecycle_anneal)->default_value(c.onecycle_anneal),
+      ("onecycle-anneal", enum_option(c.onecycle_anneal, "onecycle-anneal"),
        "one-cycle: anneal strategy, cos|linear")
       ("onecycle-cycle-momentum",
        po::value(&c.onecycle_cycle_momentum)->default_value(c.onecycle_cycle_momentum, "true"),
@@ -145,8 +146,8 @@ void add_sgd_options(po::options_description& optim, TrainConfig& c) {
 void add_schedule_options(po::options_description& optim, TrainConfig& c,
                           std::string& milestones, std::string& points) {
   optim.add_options()
-      ("lr-schedule", po::value(&c.lr_schedule)->default_value(c.lr_schedule),
-       fmt::format("{}", fmt::join(optim::lr_schedule_names(), "|")).c_str())
+      ("lr-schedule", enum_option(c.lr_schedule, "lr-schedule"),
+       fmt::format("{}", enum_choices<optim::LrScheduleKind>()).c_str())
       ("lr-points", po::value(&points),
        "piecewise: comma-separated FRACTION:FACTOR points (fractions of the run's steps, "
        "ascending), linearly interpolated per step")
@@ -163,7 +164,7 @@ void add_schedule_options(po::options_description& optim, TrainConfig& c,
       ("warmup-epochs", po::value(&c.warmup_epochs)->default_value(c.warmup_epochs),
        "linear warm-up length in epochs (fractions allowed with --lr-step-unit step); not for "
        "piecewise and linear-warmup-decay, which warm up through their own points")
-      ("lr-step-unit", po::value(&c.lr_step_unit)->default_value(c.lr_step_unit),
+      ("lr-step-unit", enum_option(c.lr_step_unit, "lr-step-unit"),
        "step: the schedule moves every optimizer step; epoch: once per epoch, as torch's "
        "scheduler.step() called per epoch");
 }
@@ -255,7 +256,7 @@ po::options_description run_options(TrainConfig& c) {
 po::options_description parallel_options(TrainConfig& c) {
   po::options_description parallel("Data parallelism");
   parallel.add_options()
-      ("comm", po::value(&c.comm)->default_value(c.comm),
+      ("comm", enum_option(c.comm, "comm"),
        "gradient averaging: auto|nccl|mpi (auto: nccl for GPU gradients, else mpi)")
       ("bucket-mb", po::value(&c.bucket_mb)->default_value(c.bucket_mb),
        "gradient allreduce bucket size in MiB (buckets overlap backward)")
@@ -278,7 +279,7 @@ po::options_description testing_options(TrainConfig& c) {
        "make one rank fail at this global step (1-based; 0: never; -1: in the start-up, "
        "before the ranks broadcast the initial weights)")
       ("fail-rank", po::value(&c.fail_rank)->default_value(c.fail_rank), "the rank that fails")
-      ("fail-mode", po::value(&c.fail_mode)->default_value(c.fail_mode),
+      ("fail-mode", enum_option(c.fail_mode, "fail-mode"),
        "error: throw an error; kill: SIGKILL itself; stall: hang forever")
       ("inject-nan-at-step", po::value(&c.inject_nan_at_step)->default_value(c.inject_nan_at_step),
        "poison one rank's loss gradient with NaN from this global step on (0: never)")

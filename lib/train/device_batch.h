@@ -13,6 +13,7 @@
 #include "backend/backend.h"
 #include "core/error.h"
 #include "data/sharded_loader.h"
+#include "train/config.h"
 
 namespace dp {
 
@@ -29,10 +30,12 @@ inline AugmentSpec augment_spec_for(const data::AugmentConfig& config) {
   return spec;
 }
 
-// Whether the backend augments (`augment_on`: the --augment-on value). auto picks the device
-// for a device backend: it receives a quarter of the bytes and the host does no pixel work.
-inline bool augments_on_backend(const std::string& augment_on, const Backend& backend) {
-  return augment_on == "device" || (augment_on == "auto" && backend.device() != Device::cpu);
+// Whether the backend augments (`augment_on`: the --augment-on value). automatic picks the
+// device for a device backend: it receives a quarter of the bytes and the host does no pixel
+// work.
+inline bool augments_on_backend(AugmentOn augment_on, const Backend& backend) {
+  return augment_on == AugmentOn::device ||
+         (augment_on == AugmentOn::automatic && backend.device() != Device::cpu);
 }
 
 class DeviceBatch {

@@ -3,6 +3,7 @@
 #include <boost/program_options.hpp>
 
 #include "core/error.h"
+#include "train/command_line.h"
 
 namespace po = boost::program_options;
 
@@ -10,13 +11,13 @@ namespace dp {
 
 void add_device_options(po::options_description& desc, DeviceOptions& o) {
   desc.add_options()
-      ("device", po::value(&o.device)->default_value(o.device), "auto|cpu|cuda")
+      ("device", enum_option(o.device, "device"), "auto|cpu|cuda")
       ("threads", po::value(&o.threads)->default_value(o.threads),
        "compute threads per rank (0: the node's cores divided by the ranks on it, or the "
        "launcher's binding where that is fewer)")
       ("pin-threads", po::value(&o.pin_threads)->default_value(o.pin_threads),
        "CPU: bind each compute thread to its own core (this rank's share of the node)")
-      ("precision", po::value(&o.precision)->default_value(o.precision),
+      ("precision", enum_option(o.precision, "precision"),
        "fp32 (strict), tf32 (CUDA tensor cores) or bf16 (CUDA: mixed precision, bf16 "
        "activations, f32 weights, statistics and optimizer; CPU with AVX512-BF16 or AMX: "
        "convolutions on bf16 operands with f32 results, and the airbench networks' "
@@ -27,13 +28,8 @@ void add_device_options(po::options_description& desc, DeviceOptions& o) {
 }
 
 void validate_device_options(const DeviceOptions& o) {
-  if (o.device != "auto" && o.device != "cpu" && o.device != "cuda")
-    throw UsageError(fmt::format("option --device: '{}' must be auto, cpu or cuda", o.device));
   if (o.threads < 0) throw UsageError("option --threads: must not be negative");
-  if (o.precision != "fp32" && o.precision != "tf32" && o.precision != "bf16")
-    throw UsageError(
-        fmt::format("option --precision: '{}' must be fp32, tf32 or bf16", o.precision));
-  if (o.precision == "tf32" && o.device == "cpu")
+  if (o.precision == Precision::tf32 && o.device == DeviceRequest::cpu)
     throw UsageError(
         "option --precision: tf32 needs the CUDA backend (--device cuda or auto); the CPU "
         "backend has fp32 and bf16");

@@ -93,7 +93,7 @@ optim::Optimizer make_optimizer(const TrainConfig& config, nn::Model& model,
 TrainStepOptions train_step_options(const TrainConfig& config, const TrainData& data, int world) {
   TrainStepOptions options;
   options.label_smoothing = config.label_smoothing;
-  options.sum_over_ranks = config.loss_reduction == "sum" ? world : 0;
+  options.sum_over_ranks = config.loss_reduction == LossReduction::sum ? world : 0;
   options.cuda_graphs = config.cuda_graphs && !sync_bn_active(config, world);
   options.local_batch = data.local_batch();
   options.broadcast_buffers = config.broadcast_buffers;

@@ -24,8 +24,8 @@ std::vector<double> unreached_milestones(const TrainConfig& c, int64_t steps_per
 }
 
 std::string describe(const TrainConfig& c, int64_t steps_per_epoch) {
-  std::string what = c.lr_schedule;
-  if (c.lr_schedule == "step") {
+  std::string what(enum_name(c.lr_schedule));
+  if (c.lr_schedule == optim::LrScheduleKind::step) {
     if (c.lr_milestones.empty()) {
       what += " (no milestones: constant; --lr-milestones sets them)";
     } else {
@@ -36,7 +36,7 @@ std::string describe(const TrainConfig& c, int64_t steps_per_epoch) {
                             fmt::join(unreached, ", "));
       what += "; --lr-milestones sets them)";
     }
-  } else if (c.lr_schedule == "onecycle") {
+  } else if (c.lr_schedule == optim::LrScheduleKind::onecycle) {
     what += c.onecycle_cycle_momentum
                 ? fmt::format(" (momentum cycled {} -> {} -> {}, --momentum unused)",
                               c.onecycle_max_momentum, c.onecycle_base_momentum,
@@ -44,7 +44,8 @@ std::string describe(const TrainConfig& c, int64_t steps_per_epoch) {
                 : fmt::format(" (momentum fixed at {})", c.momentum);
   }
   if (c.warmup_epochs > 0) what += fmt::format(", {} warm-up epochs", c.warmup_epochs);
-  return what + (c.lr_step_unit == "epoch" ? ", stepped per epoch" : ", stepped per step");
+  return what +
+         (c.lr_step_unit == optim::StepUnit::epoch ? ", stepped per epoch" : ", stepped per step");
 }
 
 }  // namespace

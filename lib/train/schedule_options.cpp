@@ -7,32 +7,33 @@
 namespace dp {
 
 const std::vector<ScheduleOption>& schedule_options() {
+  using K = optim::LrScheduleKind;
   static const std::vector<ScheduleOption> options = {
-      {"lr-schedule", "name", nullptr},
-      {"lr", "base_lr", nullptr},
-      {"epochs", "epochs", nullptr},
-      {"lr-step-unit", "step_unit", nullptr},
-      {"warmup-epochs", "warmup_epochs", nullptr},
-      {"lr-milestones", "milestones", "step"},
-      {"lr-gamma", "gamma", "step"},
-      {"lr-points", "points", "piecewise"},
-      {"min-lr", "min_lr", "cosine"},
-      {"onecycle-pct-start", "pct_start", "onecycle"},
-      {"onecycle-anneal", "anneal", "onecycle"},
-      {"onecycle-div-factor", "div_factor", "onecycle"},
-      {"onecycle-final-div-factor", "final_div_factor", "onecycle"},
-      {"onecycle-cycle-momentum", "cycle_momentum", "onecycle"},
-      {"onecycle-base-momentum", "base_momentum", "onecycle"},
-      {"onecycle-max-momentum", "max_momentum", "onecycle"},
-      {"lr-start-factor", "start_factor", "linear-warmup-decay"},
-      {"warmup-fraction", "warmup_fraction", "linear-warmup-decay"},
-      {"lr-end-factor", "end_factor", "linear-warmup-decay"}};
+      {"lr-schedule", "kind", std::nullopt},
+      {"lr", "base_lr", std::nullopt},
+      {"epochs", "epochs", std::nullopt},
+      {"lr-step-unit", "step_unit", std::nullopt},
+      {"warmup-epochs", "warmup_epochs", std::nullopt},
+      {"lr-milestones", "milestones", K::step},
+      {"lr-gamma", "gamma", K::step},
+      {"lr-points", "points", K::piecewise},
+      {"min-lr", "min_lr", K::cosine},
+      {"onecycle-pct-start", "pct_start", K::onecycle},
+      {"onecycle-anneal", "anneal", K::onecycle},
+      {"onecycle-div-factor", "div_factor", K::onecycle},
+      {"onecycle-final-div-factor", "final_div_factor", K::onecycle},
+      {"onecycle-cycle-momentum", "cycle_momentum", K::onecycle},
+      {"onecycle-base-momentum", "base_momentum", K::onecycle},
+      {"onecycle-max-momentum", "max_momentum", K::onecycle},
+      {"lr-start-factor", "start_factor", K::linear_warmup_decay},
+      {"warmup-fraction", "warmup_fraction", K::linear_warmup_decay},
+      {"lr-end-factor", "end_factor", K::linear_warmup_decay}};
   return options;
 }
 
 optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_per_epoch) {
   optim::LrScheduleSpec spec;
-  spec.name = config.lr_schedule;
+  spec.kind = config.lr_schedule;
   spec.base_lr = config.lr;
   spec.steps_per_epoch = steps_per_epoch;
   spec.total_steps = total_steps(config, steps_per_epoch);
@@ -41,7 +42,8 @@ optim::LrScheduleSpec lr_schedule_spec(const TrainConfig& config, int64_t steps_
   spec.start_factor = config.lr_start_factor;
   spec.end_factor = config.lr_end_factor;
   spec.warmup_fraction = config.warmup_fraction;
-  if (config.lr_schedule == "step") spec.milestones = config.lr_milestones;  // else unread
+  if (config.lr_schedule == optim::LrScheduleKind::step)
+    spec.milestones = config.lr_milestones;  // else unread
   spec.gamma = config.lr_gamma;
   spec.min_lr = config.min_lr;
   spec.pct_start = config.onecycle_pct_start;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,8 @@ namespace dp {
 struct ScheduleOption {
   const char* option;     // without "--"
   const char* parameter;  // the LrScheduleSpec field it sets
-  const char* read_by;    // the one schedule that reads it; null when several do
+  // the one schedule that reads it; none when several do
+  std::optional<optim::LrScheduleKind> read_by;
 };
 const std::vector<ScheduleOption>& schedule_options();
 

@@ -152,14 +152,19 @@ TEST(MpiCommunicator, AllgatherBroadcastAndMean) {
 
 TEST(CommChoice, RefusesNcclForHostGradientsAndUnknownValues) {
   try {
-    choose_gradient_communicator("nccl", Device::cpu);
+    choose_gradient_communicator(CommRequest::nccl, Device::cpu);
     FAIL() << "nccl with CPU gradients was accepted";
   } catch (const UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("--comm"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(choose_gradient_communicator("gloo", Device::cpu), UsageError);
-  EXPECT_EQ(choose_gradient_communicator("auto", Device::cpu).comm->name(), "mpi");
-  EXPECT_EQ(choose_gradient_communicator("mpi", Device::cpu).comm->name(), "mpi");
+  try {
+    parse_enum_option<CommRequest>("comm", "gloo");
+    FAIL() << "--comm gloo was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_STREQ(e.what(), "option --comm: 'gloo' must be auto, nccl or mpi");
+  }
+  EXPECT_EQ(choose_gradient_communicator(CommRequest::automatic, Device::cpu).comm->name(), "mpi");
+  EXPECT_EQ(choose_gradient_communicator(CommRequest::mpi, Device::cpu).comm->name(), "mpi");
 }
 
 TEST(SlurmLaunchCheck, AgreesOrNamesTheMismatch) {

@@ -139,7 +139,7 @@ TEST(HostStagedCommunicator, GradientReducerAveragesExactlyStepAfterStep) {
 #ifdef DPTRAIN_WITH_NCCL
 TEST(CommChoice, MpiWithGpuGradientsIsHostStaged) {
   // Building the communicator touches no GPU: the copier calls CUDA only when it copies.
-  const CommChoice choice = choose_gradient_communicator("mpi", Device::cuda);
+  const CommChoice choice = choose_gradient_communicator(CommRequest::mpi, Device::cuda);
   EXPECT_EQ(choice.comm->name(), "mpi (host-staged)");
   EXPECT_NE(choice.reason.find("staged through host memory"), std::string::npos) << choice.reason;
 }

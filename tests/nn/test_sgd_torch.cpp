@@ -46,7 +46,7 @@ ParamGroup group(float momentum, float dampening, float weight_decay, bool neste
 // before each when `onecycle`, as the trainer's step callbacks do.
 void run_steps(Fixture& f, Optimizer& opt, int64_t from, int64_t to, bool onecycle) {
   LrScheduleSpec spec;
-  spec.name = "onecycle";
+  spec.kind = dp::optim::LrScheduleKind::onecycle;
   spec.base_lr = 0.1;
   spec.steps_per_epoch = 10;
   auto lr = make_lr_schedule(spec);

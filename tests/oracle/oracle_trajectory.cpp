@@ -145,7 +145,7 @@ void write_holdout(h5::File& out, const TrainConfig& config, const data::HDF5Dat
                    const std::string& checkpoint) {
   // the views computed as the run computes them
   // (make_cpu_backend refuses bf16 where this CPU lacks it, so bf16 asked is bf16 run)
-  const bool bf16 = config.precision == "bf16";
+  const bool bf16 = config.precision == Precision::bf16;
   auto backend = make_cpu_backend(0, cpu_blocked_activations(config.arch, bf16),
                                   cpu_bf16_mode(config.arch, bf16));
   auto model = nn::make_model(model_spec(config, test_set), *backend);

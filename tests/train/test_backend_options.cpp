@@ -15,27 +15,32 @@ namespace {
 
 TEST(CudaOptionsFromTheCommandLine, PrecisionAndDeterminism) {
   unsetenv("DPTRAIN_CUDNN_BN");
-  const CudaOptions fp32 = cuda_options("fp32", false);
+  const CudaOptions fp32 = cuda_options(Precision::fp32, false);
   EXPECT_FALSE(fp32.allow_tf32 || fp32.mixed_bf16 || fp32.deterministic);
   EXPECT_TRUE(fp32.benchmark_algorithms);
   EXPECT_TRUE(fp32.batchnorm_persistent) << "persistent batch norm is the default";
-  EXPECT_TRUE(cuda_options("tf32", false).allow_tf32);
-  const CudaOptions bf16 = cuda_options("bf16", true);
+  EXPECT_TRUE(cuda_options(Precision::tf32, false).allow_tf32);
+  const CudaOptions bf16 = cuda_options(Precision::bf16, true);
   EXPECT_TRUE(bf16.mixed_bf16 && bf16.deterministic);
   EXPECT_FALSE(bf16.benchmark_algorithms) << "deterministic runs take the heuristic choice";
-  EXPECT_THROW(cuda_options("fp16", false), UsageError);
+  try {
+    parse_enum_option<Precision>("precision", "fp16");
+    ADD_FAILURE() << "--precision fp16 was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_STREQ(e.what(), "option --precision: 'fp16' must be fp32, tf32 or bf16");
+  }
 }
 
 TEST(CudaOptionsFromTheEnvironment, BatchNormMode) {
   setenv("DPTRAIN_CUDNN_BN", "persistent", 1);
-  EXPECT_TRUE(cuda_options("bf16", false).batchnorm_persistent);
+  EXPECT_TRUE(cuda_options(Precision::bf16, false).batchnorm_persistent);
   setenv("DPTRAIN_CUDNN_BN", "spatial", 1);
-  EXPECT_FALSE(cuda_options("bf16", false).batchnorm_persistent);
+  EXPECT_FALSE(cuda_options(Precision::bf16, false).batchnorm_persistent);
   setenv("DPTRAIN_CUDNN_BN", "", 1);
-  EXPECT_TRUE(cuda_options("bf16", false).batchnorm_persistent);
+  EXPECT_TRUE(cuda_options(Precision::bf16, false).batchnorm_persistent);
   setenv("DPTRAIN_CUDNN_BN", "fast", 1);
   try {
-    cuda_options("fp32", false);
+    cuda_options(Precision::fp32, false);
     ADD_FAILURE() << "DPTRAIN_CUDNN_BN=fast was accepted";
   } catch (const UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("DPTRAIN_CUDNN_BN=fast"), std::string::npos) << e.what();
@@ -73,7 +78,7 @@ TEST(CpuLayoutChoice, FollowsTheNetworkUnlessTheEnvironmentSays) {
 
   // The choice reaches the backend.
   for (const char* arch : {"resnet20", "resnet50"}) {
-    BackendChoice c = choose_backend("cpu", 1, 0, 1, {}, false, arch);
+    BackendChoice c = choose_backend(DeviceRequest::cpu, 1, 0, 1, {}, false, arch);
     EXPECT_EQ(c.backend->name().find("nChw16c") != std::string::npos,
               arch == std::string("resnet20"))
         << c.backend->name();
@@ -85,7 +90,8 @@ TEST(CpuLayoutChoice, FollowsTheNetworkUnlessTheEnvironmentSays) {
 TEST(CpuLayoutChoice, FollowsWhetherBf16ConvolutionsReallyRun) {
   unsetenv("DPTRAIN_CPU_LAYOUT");
   if (probe_cuda().device_count > 0) GTEST_SKIP() << "a usable GPU would take --device auto";
-  BackendChoice c = choose_backend("auto", 1, 0, 1, cuda_options("bf16", false), false, "resnet20");
+  BackendChoice c = choose_backend(DeviceRequest::automatic, 1, 0, 1,
+                                   cuda_options(Precision::bf16, false), false, "resnet20");
   ASSERT_EQ(c.backend->device(), Device::cpu) << c.reason;
   EXPECT_EQ(c.cpu_bf16, cpu_has_native_bf16()) << c.reason;
   const bool blocked = c.cpu_bf16 ? cpu_bf16_convolution_layout() == Layout::nchw16c : true;
@@ -103,9 +109,9 @@ TEST(CpuBf16Choice, ActivationsForAirbenchConvolutionsForTheRest) {
   if (!cpu_has_native_bf16())
     GTEST_SKIP() << "this CPU has neither AVX512-BF16 nor AMX: no CPU backend in bf16 here";
   unsetenv("DPTRAIN_CPU_LAYOUT");
-  const CudaOptions bf16 = cuda_options("bf16", false);
-  BackendChoice resnet = choose_backend("cpu", 1, 0, 1, bf16, false, "resnet20");
-  BackendChoice airbench = choose_backend("cpu", 1, 0, 1, bf16, false, "airbench94");
+  const CudaOptions bf16 = cuda_options(Precision::bf16, false);
+  BackendChoice resnet = choose_backend(DeviceRequest::cpu, 1, 0, 1, bf16, false, "resnet20");
+  BackendChoice airbench = choose_backend(DeviceRequest::cpu, 1, 0, 1, bf16, false, "airbench94");
   EXPECT_TRUE(resnet.cpu_bf16 && airbench.cpu_bf16);
   const bool blocked = cpu_bf16_convolution_layout() == Layout::nchw16c;  // no AMX
   EXPECT_EQ(resnet.backend->name().find("nChw16c") != std::string::npos, blocked)

@@ -94,9 +94,10 @@ TEST(DeviceBatch, BackendAugmentationGivesTheLoadersImages) {
   data::ShardedLoader deferred_loader(dataset, indices, deferred_options);
 
   auto backend = make_cpu_backend(0);
-  EXPECT_TRUE(augments_on_backend("device", *backend));
-  EXPECT_FALSE(augments_on_backend("auto", *backend));  // the CPU backend augments on the host
-  EXPECT_FALSE(augments_on_backend("host", *backend));
+  EXPECT_TRUE(augments_on_backend(AugmentOn::device, *backend));
+  EXPECT_FALSE(
+      augments_on_backend(AugmentOn::automatic, *backend));  // the CPU backend augments on the host
+  EXPECT_FALSE(augments_on_backend(AugmentOn::host, *backend));
   DeviceBatch host_batch(*backend), backend_batch(*backend, augment_spec_for(host_options.augment));
   for (int64_t epoch = 0; epoch < 2; ++epoch) {
     host_loader.start_epoch(epoch);

@@ -253,7 +253,7 @@ TEST(StepCallbacks, OneCycleDefaultsCycleEveryGroupsMomentum) {
   optim::Optimizer optimizer(*backend, p, g, Tensor(), {first, second}, 0.1);
   for (const bool cycle : {true, false}) {
     TrainConfig config;
-    config.lr_schedule = "onecycle";
+    config.lr_schedule = optim::LrScheduleKind::onecycle;
     config.epochs = 10;
     config.onecycle_cycle_momentum = cycle;
     StepCallbacks callbacks = schedule_callbacks(config, 10);

@@ -284,7 +284,7 @@ TrainConfig small_run(const testing::TempDir& dir, const std::string& run_name) 
   config.data = dir.file("data.h5");
   config.arch = "resnet8";
   config.epochs = 2;
-  config.device = "cpu";
+  config.device = DeviceRequest::cpu;
   config.threads = 1;
   config.output_dir = dir.path().string();
   config.run_name = run_name;
@@ -296,7 +296,7 @@ TEST(TrainRecipe, AnAddedGroupAndCallbacksRunWithoutChangingTheDriver) {
   testing::TempDir dir;
   TrainConfig config = small_run(dir, "recipe");
   config.batch_size = 16;
-  config.lr_schedule = "cosine";
+  config.lr_schedule = optim::LrScheduleKind::cosine;
   config.keep_checkpoints = 2;
   RecipeAdditions additions;
   ParamGroupRule bn;
@@ -315,7 +315,7 @@ TEST(TrainRecipe, AnAddedGroupAndCallbacksRunWithoutChangingTheDriver) {
   const int64_t steps = kTrain / 16;
   ASSERT_EQ(seen.steps.size(), size_t(2 * steps));
   optim::LrScheduleSpec spec;
-  spec.name = "cosine";
+  spec.kind = dp::optim::LrScheduleKind::cosine;
   spec.base_lr = config.lr;
   spec.steps_per_epoch = steps;
   spec.epochs = 2;
@@ -350,9 +350,9 @@ TEST(TrainRecipe, AirbenchOptionsTogetherStopAfterTheFractionalEpochsSteps) {
   config.momentum = 0.85f;
   config.nesterov = true;
   config.weight_decay = 5e-3f;
-  config.loss_reduction = "sum";
+  config.loss_reduction = LossReduction::sum;
   config.label_smoothing = 0.2f;
-  config.lr_schedule = "linear-warmup-decay";
+  config.lr_schedule = optim::LrScheduleKind::linear_warmup_decay;
   config.bn_bias_lr_factor = 64;
   config.freeze = {"conv1.weight", "fc.weight:1"};
   config.lookahead.every = 2;

@@ -72,7 +72,7 @@ TEST(ScheduleOptions, AConfigFilesOptionsFollowWhereItsScheduleCameFrom) {
   TrainConfig replaced;  // the command line replaced the file's schedule: its option unused
   EXPECT_TRUE(parse_train_config(train_args({"--config", cfg.string(), "--lr-schedule", "cosine"}),
                                  replaced));
-  EXPECT_EQ(replaced.lr_schedule, "cosine");
+  EXPECT_EQ(replaced.lr_schedule, optim::LrScheduleKind::cosine);
   std::ofstream(cfg) << "lr-schedule = cosine\nonecycle-pct-start = 0.25\n";
   TrainConfig c;  // the file itself puts a onecycle option beside cosine
   EXPECT_THROW(parse_train_config(train_args({"--config", cfg.string()}), c), UsageError);
