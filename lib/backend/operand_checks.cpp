@@ -48,7 +48,14 @@ void check_pool_geometry(const PoolGeometry& g, const char* op) {
            g.w);
 }
 
-void check_pool_operand(const Tensor& t, const Shape& shape, const char* op) {
+void check_subsample_pad_geometry(const SubsamplePadGeometry& g, const char* op) {
+  DP_CHECK(g.stride >= 1 && g.c_in >= 1 && g.c_out >= g.c_in && g.n >= 0 && g.h >= 1 && g.w >= 1,
+           "{}: bad geometry {}x{} stride {}, {} -> {} channels", op, g.h, g.w, g.stride, g.c_in,
+           g.c_out);
+}
+
+// `t` has the shape its op's geometry gives it (checked valid first).
+void check_geometry_shape(const Tensor& t, const Shape& shape, const char* op) {
   DP_CHECK(t.shape() == shape, "{}: operand {} does not match the geometry's {}", op,
            to_string(t.shape()), to_string(shape));
 }
@@ -57,12 +64,12 @@ void check_pool_operand(const Tensor& t, const Shape& shape, const char* op) {
 
 void check_pool_input(const PoolGeometry& g, const Tensor& x, const char* op) {
   check_pool_geometry(g, op);
-  check_pool_operand(x, {g.n, g.h, g.w, g.c}, op);
+  check_geometry_shape(x, {g.n, g.h, g.w, g.c}, op);
 }
 
 void check_pool_output_gradient(const PoolGeometry& g, const Tensor& dy, const char* op) {
   check_pool_geometry(g, op);
-  check_pool_operand(dy, {g.n, g.out_h(), g.out_w(), g.c}, op);
+  check_geometry_shape(dy, {g.n, g.out_h(), g.out_w(), g.c}, op);
 }
 
 void check_global_avgpool_forward(const Tensor& x) {
@@ -90,13 +97,15 @@ void check_batchnorm_operands(const BatchNormGeometry& g, const Tensor& x,
              to_string(t->shape()), g.c);
 }
 
-void check_subsample_pad_operands(const SubsamplePadGeometry& g, const Tensor& t,
-                                  const Shape& shape, const char* op) {
-  DP_CHECK(g.stride >= 1 && g.c_in >= 1 && g.c_out >= g.c_in && g.n >= 0 && g.h >= 1 && g.w >= 1,
-           "{}: bad geometry {}x{} stride {}, {} -> {} channels", op, g.h, g.w, g.stride, g.c_in,
-           g.c_out);
-  DP_CHECK(t.shape() == shape, "{}: operand {} does not match the geometry's {}", op,
-           to_string(t.shape()), to_string(shape));
+void check_subsample_pad_input(const SubsamplePadGeometry& g, const Tensor& x, const char* op) {
+  check_subsample_pad_geometry(g, op);
+  check_geometry_shape(x, {g.n, g.h, g.w, g.c_in}, op);
+}
+
+void check_subsample_pad_output_gradient(const SubsamplePadGeometry& g, const Tensor& dy,
+                                         const char* op) {
+  check_subsample_pad_geometry(g, op);
+  check_geometry_shape(dy, {g.n, g.out_h(), g.out_w(), g.c_out}, op);
 }
 
 void check_same_numel(const Tensor& a, const Tensor& b, const char* op) {

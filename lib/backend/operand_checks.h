@@ -17,10 +17,12 @@ void check_augment_operands(const AugmentSpec& spec, const Tensor& images, const
 void check_batchnorm_operands(const BatchNormGeometry& g, const Tensor& x,
                               std::initializer_list<const Tensor*> per_channel);
 
-// A valid option-A shortcut geometry (stride >= 1, c_out >= c_in >= 1) and an operand of `op`
-// that must have the shape `shape` (the input, or the output gradient).
-void check_subsample_pad_operands(const SubsamplePadGeometry& g, const Tensor& t,
-                                  const Shape& shape, const char* op);
+// A valid option-A shortcut geometry (stride >= 1, c_out >= c_in >= 1, checked before the
+// output's size divides by the stride) and the input x {n, h, w, c_in}, or the output gradient
+// dy {n, out_h, out_w, c_out}, of `op`.
+void check_subsample_pad_input(const SubsamplePadGeometry& g, const Tensor& x, const char* op);
+void check_subsample_pad_output_gradient(const SubsamplePadGeometry& g, const Tensor& dy,
+                                         const char* op);
 
 // A valid convolution geometry (trim included) and operands that match it: x {n, h, w, c_in},
 // w {c_out, c_in, k, k} and, for the backward pass, dy {n, out_h, out_w, c_out}.

@@ -89,6 +89,8 @@ TEST(SubsamplePadOperands, RefusesMismatchedShapesAndGeometry) {
   EXPECT_THROW(be->subsample_pad_forward({2, 8, 8, 16, 32, 0}, x, y), Error);  // stride 0
   Tensor dy = Tensor::zeros({2, 4, 4, 16});
   EXPECT_THROW(be->subsample_pad_backward({2, 8, 8, 16, 32, 2}, dy, dx), Error);  // c_out
+  // refused before the output gradient's expected shape divides by the stride
+  EXPECT_THROW(be->subsample_pad_backward({2, 8, 8, 16, 32, 0}, dy, dx), Error);  // stride 0
 }
 
 }  // namespace

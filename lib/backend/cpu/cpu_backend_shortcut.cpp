@@ -33,7 +33,7 @@ int64_t common_run(const ActivationIndex& a, const ActivationIndex& b) {
 }  // namespace
 
 void CpuBackend::subsample_pad_forward(const SubsamplePadGeometry& g, const Tensor& x, Tensor& y) {
-  check_subsample_pad_operands(g, x, {g.n, g.h, g.w, g.c_in}, "subsample_pad_forward");
+  check_subsample_pad_input(g, x, "subsample_pad_forward");
   check_f32("subsample_pad_forward", {&x});
   const int64_t oh = g.out_h(), ow = g.out_w();
   y.ensure({g.n, oh, ow, g.c_out});
@@ -63,8 +63,7 @@ void CpuBackend::subsample_pad_forward(const SubsamplePadGeometry& g, const Tens
 void CpuBackend::subsample_pad_backward(const SubsamplePadGeometry& g, const Tensor& dy,
                                         Tensor& dx) {
   check_f32("subsample_pad_backward", {&dy});
-  check_subsample_pad_operands(g, dy, {g.n, g.out_h(), g.out_w(), g.c_out},
-                               "subsample_pad_backward");
+  check_subsample_pad_output_gradient(g, dy, "subsample_pad_backward");
   dx.ensure({g.n, g.h, g.w, g.c_in});
   dx.set_layout(preferred_layout(blocked_, g.c_in, g.h, g.w));
   const ActivationIndex in(g.h, g.w, g.c_in, dx.layout());

@@ -15,7 +15,7 @@ kernels::SubsamplePadShape shape_of(const SubsamplePadGeometry& g) {
 
 void CudaBackend::subsample_pad_forward(const SubsamplePadGeometry& g, const Tensor& x,
                                         Tensor& y) {
-  check_subsample_pad_operands(g, x, {g.n, g.h, g.w, g.c_in}, "subsample_pad_forward");
+  check_subsample_pad_input(g, x, "subsample_pad_forward");
   check_device(x, "subsample_pad_forward", "input");
   output(y, {g.n, g.out_h(), g.out_w(), g.c_out}, x.dtype());
   checked_launch(x, "subsample_pad_forward", [&]<typename T>(ElementTag<T>) {
@@ -25,8 +25,7 @@ void CudaBackend::subsample_pad_forward(const SubsamplePadGeometry& g, const Ten
 
 void CudaBackend::subsample_pad_backward(const SubsamplePadGeometry& g, const Tensor& dy,
                                          Tensor& dx) {
-  check_subsample_pad_operands(g, dy, {g.n, g.out_h(), g.out_w(), g.c_out},
-                               "subsample_pad_backward");
+  check_subsample_pad_output_gradient(g, dy, "subsample_pad_backward");
   check_device(dy, "subsample_pad_backward", "output gradient");
   output(dx, {g.n, g.h, g.w, g.c_in}, dy.dtype());
   checked_launch(dy, "subsample_pad_backward", [&]<typename T>(ElementTag<T>) {
