@@ -18,12 +18,14 @@
 # PyTorch peer's AIRBENCH_PEER_MODES ("compile-half eager-half"; a mode is eager|compile and
 # half|bf16|fp32), on the CIFAR-10 copy the kit carries (.devkit/cifar, make_device_kit.sh);
 # OUT_DIR gets airbench.txt (tests/bench/airbench_runs.py's table, rewritten after each
-# source), airbench.log and peer_MODE.json; the part keeps inside 540 s (run_airbench).
+# source), airbench.log and peer_MODE.json; the part keeps inside 540 s, about half of it for
+# each side (run_airbench).
 # `profile` writes kernels.csv: Nsight Compute's GPU time of every kernel of the first
 # PROFILE_LAUNCHES (700) launches of a ResNet-50 bf16 batch-512 bench run, i.e. one whole step
 # (heuristic algorithm choice and no graphs, so no autotuning launches come first).
 # OUT_DIR gets device.txt (GPU, driver, date), summary.txt (one line per check: PASS, FAIL or
-# SKIP, seconds, exit code), checks.log (every check's whole output) and bench.txt (dptrain
+# SKIP, seconds, exit code; a check past CHECK_TIMEOUT_S is killed and fails), checks.log
+# (every check's whole output, written as it comes) and bench.txt (dptrain
 # against PyTorch on this GPU, tests/bench/bench_gpu_vs_pytorch.sh). Exit status: the number
 # of failed checks.
 set -uo pipefail
@@ -42,6 +44,11 @@ if [ "$(tests/gpu/source_digest.sh)" != "$(cat "$KIT/SOURCE_DIGEST" 2>/dev/null)
   exit 100
 fi
 BIN=$KIT/bin
+case $PART in checks | all) data=fashion-mnist ;; airbench) data=cifar ;; *) data= ;; esac
+if [ -n "$data" ] && [ ! -d ".devkit/$data" ]; then
+  echo "run_on_device: part $PART reads .devkit/$data: carry it beside .devkit/kit.tar.xz" >&2
+  exit 100
+fi
 
 # CUDA libraries after the kit's: the toolkit's, then any pip wheel's nvidia/*/lib.
 nvidia=$(python3 -c 'import nvidia; print(list(nvidia.__path__)[0])' 2>/dev/null)
@@ -62,19 +69,27 @@ LOG=$OUT/checks.log SUMMARY=$OUT/summary.txt
 : > "$LOG"
 : > "$SUMMARY"
 failed=0
-check() {  # NAME COMMAND...: runs it with its output in the log, one verdict line
+# A check's time limit: the longest took 27 s on an H200; a hung one (a rank left waiting in a
+# collective) is killed there, so the checks after it still run inside the device call.
+CHECK_TIMEOUT_S=${CHECK_TIMEOUT_S:-150}
+check() {  # NAME COMMAND...: runs it with its output in the log as it comes, one verdict line
   local name=$1 start rc verdict output
   shift
   start=$(date +%s)
   output=$(mktemp)
-  "$@" > "$output" 2>&1
-  rc=$?
-  { echo "=== $name: $*"; cat "$output"; } >> "$LOG"
+  echo "=== $name: $*" >> "$LOG"  # before it runs: a call cut at its own limit shows where
+  timeout -k 15 "$CHECK_TIMEOUT_S" "$@" 2>&1 | tee "$output" >> "$LOG"
+  rc=${PIPESTATUS[0]}
   verdict=PASS
   # Skipped: exit 77 (a script, a CUDA test main, or an MPI test main whose ranks all skipped
   # and none failed), or exit 0 from a gtest program whose tests all skipped. Any other
-  # non-zero exit is a failure, whatever the output says about skips.
-  if [ "$rc" -eq 77 ]; then
+  # non-zero exit is a failure, whatever the output says about skips; 124 and 137 are the
+  # time limit's.
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+    verdict=FAIL
+    echo "$name: killed after CHECK_TIMEOUT_S=$CHECK_TIMEOUT_S s" >> "$LOG"
+    failed=$((failed + 1))
+  elif [ "$rc" -eq 77 ]; then
     verdict=SKIP
   elif [ "$rc" -ne 0 ]; then
     verdict=FAIL
@@ -93,13 +108,13 @@ check() {  # NAME COMMAND...: runs it with its output in the log, one verdict li
        "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 } > "$OUT/device.txt" 2>&1
 
-memcheck_run() {  # a short training run under compute-sanitizer memcheck
-  # API errors are not reported: NCCL's start-up probes kernels for other architectures and
-  # takes the refusals itself (error 209 from cudaFuncGetAttributes in ncclInitKernelsForDevice).
-  compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 9 \
-    "$BIN/dptrain" train --data /tmp/fm.h5 --arch resnet8 --epochs 1 --max-steps-per-epoch 12 \
-    --batch-size 64 --device cuda --output-dir /tmp/memcheck --overwrite "$@"
-}
+# A short training run under compute-sanitizer memcheck (an array: `timeout` runs no shell
+# function). API errors are not reported: NCCL's start-up probes kernels for other
+# architectures and takes the refusals itself (error 209 from cudaFuncGetAttributes in
+# ncclInitKernelsForDevice).
+MEMCHECK_RUN=(compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 9
+  "$BIN/dptrain" train --data /tmp/fm.h5 --arch resnet8 --epochs 1 --max-steps-per-epoch 12
+  --batch-size 64 --device cuda --output-dir /tmp/memcheck --overwrite)
 
 run_checks() {
   # The backend tests on the GPU, the cross-backend comparison (FP32, BF16 mixed precision,
@@ -121,12 +136,12 @@ run_checks() {
     "$BIN/dptrain" "$PWD" --device cuda --deterministic --precision bf16
   unset DPTRAIN_CUDNN_BN
   # compute-sanitizer memcheck on a short training run (graphs on, then BF16 without graphs).
-  "$BIN/dptrain" pack --format fashion-mnist --source "$FASHION_MNIST_DIR" --output /tmp/fm.h5 \
-    >> "$LOG" 2>&1
-  check memcheck_fp32_graphs memcheck_run --run-name fp32 --cuda-graphs true
-  check memcheck_bf16_eager memcheck_run --run-name bf16 --precision bf16 --cuda-graphs false
+  check pack_fashion_mnist "$BIN/dptrain" pack --format fashion-mnist --source "$FASHION_MNIST_DIR" \
+    --output /tmp/fm.h5
+  check memcheck_fp32_graphs "${MEMCHECK_RUN[@]}" --run-name fp32 --cuda-graphs true
+  check memcheck_bf16_eager "${MEMCHECK_RUN[@]}" --run-name bf16 --precision bf16 --cuda-graphs false
   export DPTRAIN_CUDNN_BN=spatial
-  check memcheck_bf16_spatial_bn memcheck_run --run-name sbn --precision bf16
+  check memcheck_bf16_spatial_bn "${MEMCHECK_RUN[@]}" --run-name sbn --precision bf16
   unset DPTRAIN_CUDNN_BN
 }
 
@@ -176,41 +191,62 @@ airbench_table() {  # DPTRAIN_DIR PEER_JSON...: airbench_runs.py's table into ai
   fi
 }
 
-# Runs start only while AIRBENCH_BUDGET_S (540) seconds have not passed since the part began,
-# each under a timeout of what is left, so the table of what ran comes back inside a 600 s
-# device call; the peer rewrites its JSON after every run. AIRBENCH_DEVICE (cuda) and
-# AIRBENCH_EXTRA (flags for both sides) are for a dry run of this part on a CPU with bf16
-# arithmetic: AIRBENCH_DEVICE=cpu AIRBENCH_PEER_MODES=eager-bf16 AIRBENCH_EXTRA="--epochs 0.1".
+# The part keeps inside AIRBENCH_BUDGET_S (540) seconds from its start, so its files come back
+# inside a 600 s device call: after the data, dptrain's runs start while AIRBENCH_DPTRAIN_SHARE
+# (50) percent of what is left has not passed, then the peer's modes share the rest equally, so
+# neither side's runs can crowd out the other's. Every run has a timeout at its side's deadline;
+# one stopped there is reported CUT (not a failure: the budget's), and the peer rewrites its
+# JSON after every run, so its finished runs stay. AIRBENCH_DEVICE (cuda) and AIRBENCH_EXTRA
+# (flags for both sides) are for a dry run of this part on a CPU with bf16 arithmetic:
+# AIRBENCH_DEVICE=cpu AIRBENCH_PEER_MODES=eager-bf16 AIRBENCH_EXTRA="--epochs 0.1".
 # $OUT comes back with 8 files at most: 5 are this part's own, one more per peer mode.
-run_airbench() {  # issue 20 on this GPU: the whole recipe many times, dptrain's and the peer's
-  local runs=${AIRBENCH_RUNS:-25} data=/tmp/cifar10.h5 dir=/tmp/airbench mode flags left
-  local alog=$OUT/airbench.log device=${AIRBENCH_DEVICE:-cuda} extra=${AIRBENCH_EXTRA:-}
-  local deadline=$(($(date +%s) + ${AIRBENCH_BUDGET_S:-540})) peers=() failures_in_a_row=0
-  airbench_data "$data" > "$alog" 2>&1 || { airbench_fail "no packed CIFAR-10"; return; }
-  rm -rf "$dir" "$dir-failed"
-  for ((s = 0; s < runs; s++)); do
+airbench_cut() { echo "CUT airbench: $* at its deadline (airbench.log)" | tee -a "$SUMMARY"; }
+
+timed_out() { [ "$1" -eq 124 ] || [ "$1" -eq 137 ]; }
+
+airbench_dptrain_runs() {  # DATA DIR DEADLINE: dptrain's runs, seeds 0.., until the deadline
+  local data=$1 dir=$2 deadline=$3 s left rc failures_in_a_row=0
+  for ((s = 0; s < ${AIRBENCH_RUNS:-25}; s++)); do
     left=$((deadline - $(date +%s)))
-    [ "$left" -gt 0 ] || { airbench_fail "budget spent after $s dptrain runs"; break; }
-    # shellcheck disable=SC2086  # extra is a list of flags
-    if timeout "$left" "$BIN/dptrain" train --config jobs/cifar10_94_fast.cfg --data "$data" \
-      --seed "$s" --device "$device" --precision bf16 --checkpoint-every 0 \
-      --output-dir "$dir" --run-name "s$s" $extra >> "$alog" 2>&1; then
-      failures_in_a_row=0
-    else
-      airbench_fail "dptrain seed $s"
-      mkdir -p "$dir-failed" && mv "$dir/s$s" "$dir-failed/" 2> /dev/null
-      [ $((++failures_in_a_row)) -lt 3 ] || break
-    fi
+    [ "$left" -gt 0 ] || break
+    # shellcheck disable=SC2086  # AIRBENCH_EXTRA is a list of flags
+    timeout -k 10 "$left" "$BIN/dptrain" train --config jobs/cifar10_94_fast.cfg --data "$data" \
+      --seed "$s" --device "${AIRBENCH_DEVICE:-cuda}" --precision bf16 --checkpoint-every 0 \
+      --output-dir "$dir" --run-name "s$s" ${AIRBENCH_EXTRA:-} >> "$OUT/airbench.log" 2>&1
+    rc=$?
+    [ "$rc" -eq 0 ] && { failures_in_a_row=0; continue; }
+    mkdir -p "$dir-failed" && mv "$dir/s$s" "$dir-failed/" 2> /dev/null
+    timed_out "$rc" && { airbench_cut "dptrain seed $s"; break; }
+    airbench_fail "dptrain seed $s (exit $rc)"
+    [ $((++failures_in_a_row)) -lt 3 ] || break
   done
+  echo "airbench: dptrain's runs ended before seed $s of ${AIRBENCH_RUNS:-25}" >> "$OUT/airbench.log"
+}
+
+run_airbench() {  # issue 20 on this GPU: the whole recipe many times, dptrain's and the peer's
+  local data=/tmp/cifar10.h5 dir=/tmp/airbench mode flags rc left peers=() modes
+  local deadline=$(($(date +%s) + ${AIRBENCH_BUDGET_S:-540}))
+  read -ra modes <<< "${AIRBENCH_PEER_MODES:-compile-half eager-half}"
+  airbench_data "$data" > "$OUT/airbench.log" 2>&1 || { airbench_fail "no packed CIFAR-10"; return; }
+  rm -rf "$dir" "$dir-failed"
+  left=$((deadline - $(date +%s)))
+  airbench_dptrain_runs "$data" "$dir" $(($(date +%s) + left * ${AIRBENCH_DPTRAIN_SHARE:-50} / 100))
   airbench_table "$dir"
-  for mode in ${AIRBENCH_PEER_MODES:-compile-half eager-half}; do
+  for i in "${!modes[@]}"; do
+    mode=${modes[i]}
     flags=$(peer_flags "$mode") || { airbench_fail "peer mode '$mode'"; continue; }
-    left=$((deadline - $(date +%s)))
-    [ "$left" -gt 0 ] || { airbench_fail "budget spent before peer $mode"; break; }
+    left=$(((deadline - $(date +%s)) / (${#modes[@]} - i)))  # this mode's equal share
+    [ "$left" -gt 0 ] || { airbench_cut "peer $mode, not started"; continue; }
     # shellcheck disable=SC2086
-    timeout "$left" python3 tests/bench/pytorch_airbench94.py --data "$data" --device "$device" \
-      $flags --runs "${AIRBENCH_PEER_RUNS:-$runs}" --json "$OUT/peer_$mode.json" $extra \
-      >> "$alog" 2>&1 || airbench_fail "peer $mode"
+    timeout -k 10 "$left" python3 tests/bench/pytorch_airbench94.py --data "$data" \
+      --device "${AIRBENCH_DEVICE:-cuda}" $flags --runs "${AIRBENCH_PEER_RUNS:-${AIRBENCH_RUNS:-25}}" \
+      --json "$OUT/peer_$mode.json" ${AIRBENCH_EXTRA:-} >> "$OUT/airbench.log" 2>&1
+    rc=$?
+    if timed_out "$rc"; then
+      airbench_cut "peer $mode"
+    elif [ "$rc" -ne 0 ]; then
+      airbench_fail "peer $mode (exit $rc)"
+    fi
     [ -f "$OUT/peer_$mode.json" ] && peers+=("$OUT/peer_$mode.json")
     airbench_table "$dir" ${peers[@]+"${peers[@]}"}
   done
