@@ -1,5 +1,5 @@
 // The CUDA implementation of dp::Backend: convolution and batch norm on cuDNN, the linear
-// layer on cuBLAS, everything else in the backend's own kernels (kernels.cu). All work is
+// layer on cuBLAS, everything else in the backend's own kernels (*_kernels.cu). All work is
 // queued on one stream; only the calls that hand a value to the host (copy_to_host, the
 // loss, sum_of_squares, synchronize) wait for it.
 //

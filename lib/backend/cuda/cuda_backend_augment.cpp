@@ -1,5 +1,5 @@
 // CudaBackend's input augmentation: crop, flip and normalise a batch of u8 images on the
-// device (kernels.cu, the arithmetic of data::Augmenter), the normalisation statistics
+// device (augment_kernels.cu, the arithmetic of data::Augmenter), the normalisation statistics
 // uploaded only when they change.
 #include "backend/cuda/checked_launch.h"
 #include "backend/cuda/cuda_backend.h"

@@ -1,5 +1,6 @@
-// Launchers for the CUDA backend's own kernels (kernels.cu): the memory-bound ops where a
-// library call would add nothing. Plain C++ declarations, so the backend's .cpp files need
+// Launchers for the CUDA backend's own kernels (one <group>_kernels.cu per op group, as the
+// backend's cuda_backend_<group>.cpp files; their launch shape in grid_stride.cuh): the
+// memory-bound ops where a library call would add nothing. Plain C++ declarations, so the backend's .cpp files need
 // no nvcc; every launcher queues work on `stream` and returns without synchronising.
 #pragma once
 
@@ -14,7 +15,7 @@ namespace dp::cuda::kernels {
 using Stream = CUstream_st*;
 
 // A bfloat16 value as stored (the top 16 bits of an IEEE float), so host code can hold and
-// pass pointers to bf16 buffers without cuda_bf16.h; kernels.cu converts with CUDA's intrinsics.
+// pass pointers to bf16 buffers without cuda_bf16.h; the kernels convert with CUDA's intrinsics.
 struct bf16 {
   uint16_t bits;
 };

@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include "backend/cuda/element_access.cuh"
+#include "backend/cuda/grid_stride.cuh"
 #include "backend/cuda/sync_bn_kernels.h"
 
 namespace dp::cuda::kernels {
@@ -12,14 +13,6 @@ namespace {
 // (threadIdx.y): consecutive threads read consecutive channels of one pixel (coalesced).
 constexpr int kTile = 32, kLanes = 8;
 constexpr int64_t kMaxChunks = 256, kRowsPerChunk = 512;
-constexpr int kThreads = 256;
-
-int blocks_for(int64_t n) {
-  int64_t b = (n + kThreads - 1) / kThreads;
-  if (b > 65535) b = 65535;
-  return static_cast<int>(b < 1 ? 1 : b);
-}
-
 // The fused ReLU's affine map of channel k, rounded as written (see sync_bn_kernels.h).
 struct Affine {
   const float *gamma, *beta, *mean, *invstd;
@@ -110,21 +103,18 @@ void channel_sums(const Term& term, int64_t rows, int64_t c, float* partial, dou
 }
 
 template <typename T>
-__global__ void normalize_kernel(const T* x, Affine affine, bool relu, T* y, int64_t n,
-                                 int64_t c) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(blockDim.x) * gridDim.x) {
+__global__ void normalize_kernel(const T* x, Affine affine, bool relu, T* y, int64_t n, int64_t c) {
+  DP_GRID_STRIDE(i, n) {
     const float v = affine.value(load(x[i]), i % c);
     y[i] = store<T>(relu && !(v > 0.f) ? 0.f : v);
   }
 }
 
 template <typename T>
-__global__ void backward_input_kernel(const T* x, const T* dy, Affine affine,
-                                      const float* mean_dy, const float* mean_dy_xhat, bool relu,
-                                      T* dx, int64_t n, int64_t c) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(blockDim.x) * gridDim.x) {
+__global__ void backward_input_kernel(const T* x, const T* dy, Affine affine, const float* mean_dy,
+                                      const float* mean_dy_xhat, bool relu, T* dx, int64_t n,
+                                      int64_t c) {
+  DP_GRID_STRIDE(i, n) {
     const int64_t k = i % c;
     const float xv = load(x[i]);
     const float d = relu && !(affine.value(xv, k) > 0.f) ? 0.f : load(dy[i]);
@@ -140,30 +130,29 @@ int64_t sync_bn_chunks(int64_t rows) {
   return chunks < 1 ? 1 : (chunks > kMaxChunks ? kMaxChunks : chunks);
 }
 
-#define DP_SYNC_BN_DEFINE(T)                                                                     \
-  void bn_local_moments(const T* x, int64_t rows, int64_t c, float* partial, float* mean,        \
-                        float* m2, Stream s) {                                                   \
-    channel_sums(SumOf<T>{x}, rows, c, partial, 1.0 / double(rows), mean, nullptr, s);           \
-    channel_sums(SquaredDeviation<T>{x, mean}, rows, c, partial, 1.0, m2, nullptr, s);           \
-  }                                                                                              \
-  void bn_normalize(const T* x, const float* gamma, const float* beta, const float* mean,        \
-                    const float* invstd, bool relu, T* y, int64_t rows, int64_t c, Stream s) {   \
-    normalize_kernel<<<blocks_for(rows * c), kThreads, 0, s>>>(                                  \
-        x, Affine{gamma, beta, mean, invstd}, relu, y, rows * c, c);                             \
-  }                                                                                              \
-  void bn_backward_sums(const T* x, const T* dy, const float* gamma, const float* beta,          \
-                        const float* mean, const float* invstd, bool relu, int64_t rows,         \
-                        int64_t c, float* partial, float* sum_dy, float* sum_dy_xhat,            \
-                        Stream s) {                                                              \
-    channel_sums(GradientSums<T>{x, dy, Affine{gamma, beta, mean, invstd}, relu}, rows, c,       \
-                 partial, 1.0, sum_dy, sum_dy_xhat, s);                                          \
-  }                                                                                              \
-  void bn_backward_input(const T* x, const T* dy, const float* gamma, const float* beta,         \
-                         const float* mean, const float* invstd, const float* mean_dy,           \
-                         const float* mean_dy_xhat, bool relu, T* dx, int64_t rows, int64_t c,   \
-                         Stream s) {                                                             \
-    backward_input_kernel<<<blocks_for(rows * c), kThreads, 0, s>>>(                             \
-        x, dy, Affine{gamma, beta, mean, invstd}, mean_dy, mean_dy_xhat, relu, dx, rows * c, c); \
+#define DP_SYNC_BN_DEFINE(T)                                                                      \
+  void bn_local_moments(const T* x, int64_t rows, int64_t c, float* partial, float* mean,         \
+                        float* m2, Stream s) {                                                    \
+    channel_sums(SumOf<T>{x}, rows, c, partial, 1.0 / double(rows), mean, nullptr, s);            \
+    channel_sums(SquaredDeviation<T>{x, mean}, rows, c, partial, 1.0, m2, nullptr, s);            \
+  }                                                                                               \
+  void bn_normalize(const T* x, const float* gamma, const float* beta, const float* mean,         \
+                    const float* invstd, bool relu, T* y, int64_t rows, int64_t c, Stream s) {    \
+    normalize_kernel<<<blocks_for(rows* c), kThreads, 0, s>>>(                                    \
+        x, Affine{gamma, beta, mean, invstd}, relu, y, rows * c, c);                              \
+  }                                                                                               \
+  void bn_backward_sums(const T* x, const T* dy, const float* gamma, const float* beta,           \
+                        const float* mean, const float* invstd, bool relu, int64_t rows,          \
+                        int64_t c, float* partial, float* sum_dy, float* sum_dy_xhat, Stream s) { \
+    channel_sums(GradientSums<T>{x, dy, Affine{gamma, beta, mean, invstd}, relu}, rows, c,        \
+                 partial, 1.0, sum_dy, sum_dy_xhat, s);                                           \
+  }                                                                                               \
+  void bn_backward_input(const T* x, const T* dy, const float* gamma, const float* beta,          \
+                         const float* mean, const float* invstd, const float* mean_dy,            \
+                         const float* mean_dy_xhat, bool relu, T* dx, int64_t rows, int64_t c,    \
+                         Stream s) {                                                              \
+    backward_input_kernel<<<blocks_for(rows* c), kThreads, 0, s>>>(                               \
+        x, dy, Affine{gamma, beta, mean, invstd}, mean_dy, mean_dy_xhat, relu, dx, rows * c, c);  \
   }
 DP_SYNC_BN_DEFINE(float)
 DP_SYNC_BN_DEFINE(bf16)
