@@ -15,7 +15,10 @@
 #   DEVICE         cuda | cpu | auto (default: cuda)
 #   THREADS        compute threads per rank (default: the CPUs Slurm gives each task)
 #   SRUN_MPI       srun's MPI plugin (default: pmix; `srun --mpi=list` shows the choices)
-#   EXTRA_ARGS     more dptrain options, e.g. "--epochs 2 --checkpoint-every-minutes 30"
+#   EXTRA_ARGS     more dptrain options, e.g. "--epochs 2 --checkpoint-every-minutes 30",
+#                  split on whitespace; a job script's own arguments are dptrain options too,
+#                  kept word for word (`sbatch slurm/train_2gpu.sh --run-name "lr 0.2" --lr 0.2`),
+#                  and a requeued job gets them again
 # Used only when a script is run directly (not through sbatch), to submit itself:
 #   PARTITION      sbatch --partition
 #   CPUS_PER_TASK  sbatch --cpus-per-task
@@ -29,7 +32,7 @@ DEVICE=${DEVICE:-cuda}
 # Run directly (`PARTITION=cpu DEVICE=cpu slurm/train_2gpu.sh`): submit this script with the
 # sbatch options the environment asks for, then stop. #SBATCH lines cannot depend on the
 # environment; options given to sbatch override them.
-dptrain_submit_if_outside_slurm() {  # $1: the script's path
+dptrain_submit_if_outside_slurm() {  # $1: the script's path, then its arguments
   [ -z "${SLURM_JOB_ID:-}" ] || return 0
   local options=()
   [ -n "${PARTITION:-}" ] && options+=(--partition="$PARTITION")
@@ -37,13 +40,25 @@ dptrain_submit_if_outside_slurm() {  # $1: the script's path
   [ "$DEVICE" = cpu ] && options+=(--gpus-per-node=0)
   local script
   script=$(realpath "$1")
+  shift
   cd "$DPTRAIN_HOME"
-  exec sbatch "${options[@]}" "$script"
+  exec sbatch "${options[@]}" "$script" "$@"
 }
 
-# Starts dptrain on the job's tasks (or on the srun options given, e.g. --ntasks=4).
+# Starts dptrain on the job's tasks (or on the srun options given, e.g. --ntasks=4), with the
+# dptrain options after `--` last (a job script passes its own arguments there).
 # Returns dptrain's exit code: 7 means preempted, checkpointed and (under Slurm) requeued.
 dptrain_srun() {
+  local srun_extra=() script_args=()
+  while [ $# -gt 0 ]; do
+    if [ "$1" = -- ]; then
+      shift
+      script_args=("$@")
+      break
+    fi
+    srun_extra+=("$1")
+    shift
+  done
   cd "$DPTRAIN_HOME"
   if [ ! -x "$DPTRAIN" ]; then
     echo "dptrain_srun: $DPTRAIN not found; build it first (jobs/setup.sh) or set DPTRAIN" >&2
@@ -58,14 +73,18 @@ dptrain_srun() {
   [ -n "${RUN_NAME:-}" ] && args+=(--run-name "$RUN_NAME")
   local extra=()
   read -r -a extra <<<"${EXTRA_ARGS:-}"
-  echo "dptrain_srun: job ${SLURM_JOB_ID:-?} (restart ${SLURM_RESTART_COUNT:-0}) on ${SLURM_JOB_NODELIST:-?}: $DPTRAIN ${args[*]} ${extra[*]}"
+  extra+=(${script_args[@]+"${script_args[@]}"})
+  local shown=""  # the extra options as a shell would read them back
+  [ ${#extra[@]} -gt 0 ] && shown=$(printf ' %q' "${extra[@]}")
+  echo "dptrain_srun: job ${SLURM_JOB_ID:-?} (restart ${SLURM_RESTART_COUNT:-0}) on ${SLURM_JOB_NODELIST:-?}: $DPTRAIN ${args[*]}$shown"
   local srun_options=(--mpi="${SRUN_MPI:-pmix}" --kill-on-bad-exit=1)
   # Since Slurm 22.05 srun no longer inherits the job's --cpus-per-task.
   [ -n "${SLURM_CPUS_PER_TASK:-}" ] && srun_options+=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
   local code=0
   # --kill-on-bad-exit: a rank that dies takes the step down at once (dptrain also aborts
   # the MPI job on errors); a preempted run's ranks all exit 7 together.
-  srun "${srun_options[@]}" "$@" "$DPTRAIN" "${args[@]}" "${extra[@]}" || code=$?
+  srun "${srun_options[@]}" ${srun_extra[@]+"${srun_extra[@]}"} "$DPTRAIN" "${args[@]}" \
+    ${extra[@]+"${extra[@]}"} || code=$?
   case $code in
     0) echo "dptrain_srun: finished" ;;
     7) echo "dptrain_srun: stopped by a signal; the checkpoint is written (the job requeued" \

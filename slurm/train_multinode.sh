@@ -21,7 +21,7 @@
 set -uo pipefail
 source "${DPTRAIN_HOME:-${SLURM_SUBMIT_DIR:-$(dirname "$0")/..}}/slurm/dptrain_srun.sh" ||
   { echo "$0: slurm/dptrain_srun.sh not found: submit from the repository root, or set DPTRAIN_HOME" >&2; exit 2; }
-dptrain_submit_if_outside_slurm "$0"
+dptrain_submit_if_outside_slurm "$0" "$@"
 CONFIG=${CONFIG:-jobs/baseline_resnet50_cifar10_2gpu.cfg}
 RUN_NAME=${RUN_NAME:-baseline-resnet50-cifar10-${SLURM_NTASKS}gpu}
-dptrain_srun
+dptrain_srun -- "$@"

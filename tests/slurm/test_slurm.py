@@ -1,13 +1,15 @@
 """The sbatch scripts on a real Slurm: starts munged, slurmctld and slurmd on this machine
 (tests/slurm/local_cluster.sh: one node, a CPU partition, everything in a scratch directory),
 then
-  1. `sbatch slurm/train_2gpu.sh` with DEVICE=cpu (and --gpus-per-node=0) on a tiny config:
-     two ranks launched by srun, outputs complete;
+  1. `sbatch slurm/train_2gpu.sh --run-name "plain run"` with DEVICE=cpu (and
+     --gpus-per-node=0) on a tiny config: two ranks launched by srun, the script's argument
+     passed to dptrain word for word, outputs complete;
   2. the same job sent SIGUSR1 mid-run (scancel --signal=USR1, while the test option
-     --pause-at-step holds it at a known step): dptrain checkpoints, requeues
-     its own job and exits 7; the requeued job resumes (--resume auto) and finishes with the
-     same result, bit for bit, as job 1;
-  3. a job cancelled mid-run (scancel: SIGTERM): checkpointed, and not requeued.
+     --pause-at-step, a script argument, holds it at a known step): dptrain checkpoints,
+     requeues its own job and exits 7; the requeued job, given the same arguments again,
+     resumes (--resume auto) and finishes with the same result, bit for bit, as job 1;
+  3. a job cancelled mid-run (scancel: SIGTERM; --pause-at-step from EXTRA_ARGS):
+     checkpointed, and not requeued.
 Exits 77 (CTest: skipped, with the reason printed) only where this machine lacks Slurm or
 munge (local_cluster.sh start exits 77); any other failure to start the cluster is a test
 failure, with local_cluster.sh's output and the daemons' logs shown. The daemons are stopped
@@ -120,14 +122,15 @@ def run_jobs(tmp, env):
 
     # 1. A plain run to the end.
     started = time.monotonic()
-    plain = subprocess.run(["sbatch", "--wait"] + sbatch[1:], cwd=REPO, capture_output=True,
-                           text=True, env=dict(job_env, RUN_NAME="plain"), timeout=300)
+    plain = subprocess.run(["sbatch", "--wait"] + sbatch[1:] + ["--run-name", "plain run"],
+                           cwd=REPO, capture_output=True, text=True, env=job_env, timeout=300)
     job = plain.stdout.strip().split(";")[0]
     log = read(os.path.join(tmp, f"job-{job}.out"))
     check(plain.returncode == 0, f"sbatch --wait slurm/train_2gpu.sh: job {job} exit "
           f"{plain.returncode} in {time.monotonic() - started:.1f} s {plain.stderr[-300:]}\n{log[-1500:]}")
     check("2 ranks x batch 8" in log, "srun started 2 MPI ranks")
-    metrics = os.path.join(out, "plain", "metrics.h5")
+    check(r"--run-name plain\ run" in log, "the script's arguments passed on word for word")
+    metrics = os.path.join(out, "plain run", "metrics.h5")
     if not os.path.exists(metrics):
         check(False, "job 1 wrote metrics.h5")
         return 1
@@ -135,7 +138,7 @@ def run_jobs(tmp, env):
         check(list(f["history/epoch"][:]) == list(range(1, EPOCHS + 1)), f"{EPOCHS} epochs recorded")
         check(text_attrs(f["config"])["world-size"] == "2", "world size 2 recorded")
         check(f["final/confusion_matrix"][:].sum() == 40, "final evaluation of all 40 test images")
-    reference = snapshot(os.path.join(out, "plain"))
+    reference = snapshot(os.path.join(out, "plain run"))
 
     # 2. SIGUSR1 at step 4: checkpoint, requeue, exit 7; the requeued job resumes. The whole
     # run takes about a second, so the test option --pause-at-step holds every rank at step 4
@@ -143,9 +146,9 @@ def run_jobs(tmp, env):
     # requeued attempt runs with the same options and passes step 4 at once (the signal flag
     # starts clear, but it resumes after step 4).
     started = time.monotonic()
-    submitted = subprocess.run(sbatch, cwd=REPO, capture_output=True, text=True,
-                               env=dict(job_env, RUN_NAME="requeued",
-                                        EXTRA_ARGS=f"--pause-at-step {PAUSE_STEP}"), timeout=60)
+    submitted = subprocess.run(sbatch + ["--pause-at-step", str(PAUSE_STEP)], cwd=REPO,
+                               capture_output=True, text=True,
+                               env=dict(job_env, RUN_NAME="requeued"), timeout=60)
     job = submitted.stdout.strip().split(";")[0]
     log_path = os.path.join(tmp, f"job-{job}.out")
     check(submitted.returncode == 0 and job.isdigit(), f"job 2 submitted ({job})")
@@ -173,6 +176,9 @@ def run_jobs(tmp, env):
     check("stopping on SIGUSR1" in log and "requeued Slurm job" in log,
           "first attempt: stopped on SIGUSR1 and requeued")
     check("(restart 1)" in log and "resumed from" in log, "second attempt resumed the checkpoint")
+    restart = [line for line in log.splitlines() if "(restart 1)" in line]
+    check(bool(restart) and restart[0].endswith(f" --pause-at-step {PAUSE_STEP}"),
+          f"the requeued job was given the script's arguments again: {restart[:1]}")
     if failures:
         print(log[-3000:])
         return 1
