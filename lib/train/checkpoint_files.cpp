@@ -136,18 +136,27 @@ std::string newest_verified_checkpoint(const std::string& dir) {
   return "";
 }
 
-void check_resume_option(const std::string& option) {
+ResumeRequest parse_resume_option(const std::string& text) {
+  if (text == "none") return {};
+  if (text == "auto") return {ResumeRequest::Kind::automatic, ""};
   std::error_code ec;
-  if (option != "none" && option != "auto" && !fs::is_regular_file(option, ec))
+  if (text.empty() || !fs::is_regular_file(text, ec))
     throw UsageError(
-        fmt::format("option --resume: '{}' is not a checkpoint file (or auto|none)", option));
+        fmt::format("option --resume: '{}' is not a checkpoint file (or auto|none)", text));
+  return {ResumeRequest::Kind::file, text};
 }
 
-std::string resolve_resume_option(const std::string& option, const std::string& run_dir) {
-  check_resume_option(option);  // again: the file may have gone since the options were read
-  if (option == "none") return "";
-  if (option == "auto") return newest_verified_checkpoint(run_dir);
-  return option;
+std::string resolve_resume(const ResumeRequest& request, const std::string& run_dir) {
+  switch (request.kind) {
+    case ResumeRequest::Kind::none:
+      return "";
+    case ResumeRequest::Kind::automatic:
+      return newest_verified_checkpoint(run_dir);
+    case ResumeRequest::Kind::file:
+      return parse_resume_option(request.file).file;  // again: it may have gone since
+  }
+  DP_CHECK(false, "resume kind {} unknown", static_cast<int>(request.kind));
+  return "";
 }
 
 }  // namespace dp

@@ -56,13 +56,21 @@ void remove_checkpoints(const std::string& dir);
 // from scratch).
 std::string newest_verified_checkpoint(const std::string& dir);
 
-// --resume none|auto|PATH: throws UsageError naming the option when PATH is not a file. Option
-// parsing calls it (before the run directory exists); resolve_resume_option again.
-void check_resume_option(const std::string& option);
+// --resume: none (a fresh run), auto (the run directory's newest checkpoint; fresh where there
+// is none yet) or a checkpoint file.
+struct ResumeRequest {
+  enum class Kind { none, automatic, file };
+  Kind kind = Kind::none;
+  std::string file;  // Kind::file
+};
 
-// --resume none|auto|PATH for a run in `run_dir`: the checkpoint to continue from, or "" to
-// start from scratch (none; auto with no checkpoint yet). Throws UsageError when PATH is
-// not a file.
-std::string resolve_resume_option(const std::string& option, const std::string& run_dir);
+// "none", "auto" or a path; throws UsageError naming --resume for an empty value or a path that
+// is not a file. Option parsing calls it, before the run directory exists (a typo leaves
+// nothing behind).
+ResumeRequest parse_resume_option(const std::string& text);
+
+// The checkpoint a run in `run_dir` continues from, or "" to start from scratch (none; auto with
+// no checkpoint yet). Throws UsageError when the file has gone since the options were read.
+std::string resolve_resume(const ResumeRequest& request, const std::string& run_dir);
 
 }  // namespace dp

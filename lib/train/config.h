@@ -16,6 +16,7 @@
 #include "comm/fault_injection.h"
 #include "core/option_enum.h"
 #include "optim/lr_schedule.h"
+#include "train/checkpoint_files.h"
 #include "train/device_options.h"
 #include "train/lookahead_settings.h"
 
@@ -115,7 +116,7 @@ struct TrainConfig : DeviceOptions {
   int64_t checkpoint_every_steps = 0;   // 0 = off
   float checkpoint_every_minutes = 0;   // 0 = off
   int keep_checkpoints = 1;             // > 1: also keep the newest K as checkpoint-e*-s*.h5
-  std::string resume = "none";          // none | auto | path of a checkpoint
+  ResumeRequest resume;                 // --resume none | auto | path of a checkpoint
   bool requeue = true;                  // under Slurm, requeue the job after a preemption checkpoint
   int64_t max_steps_per_epoch = 0;  // 0 = whole epoch (short runs for tests/benchmarks)
   // --stop-after-steps N: the run ends after N optimizer steps (evaluated and written as at its

@@ -234,7 +234,9 @@ void add_output_options(po::options_description& run, TrainConfig& c) {
       ("keep-checkpoints", po::value(&c.keep_checkpoints)->default_value(c.keep_checkpoints),
        "checkpoints kept: the newest is checkpoint.h5; with N > 1 the N newest are also kept "
        "as checkpoint-eEEEE-sSSSSSS.h5")
-      ("resume", po::value(&c.resume)->default_value(c.resume),
+      ("resume",
+       po::value<std::string>()->default_value("none")->notifier(
+           [&c](const std::string& v) { c.resume = parse_resume_option(v); }),
        "none: start fresh; auto: continue from the newest checkpoint in the run directory "
        "(fresh when there is none); PATH: continue from that checkpoint")
       ("requeue", po::value(&c.requeue)->default_value(c.requeue),

@@ -70,12 +70,11 @@ void validate_run_control(const TrainConfig& c) {
   // The run directory is <output-dir>/<run-name>: a path would put it elsewhere.
   require(c.run_name.find('/') == std::string::npos && c.run_name != "." && c.run_name != "..",
           "run-name", "must be a plain name (no '/', not . or ..); --output-dir says where");
-  require(!c.resume.empty(), "resume", "must be none, auto or a checkpoint file");
-  require(c.resume == "none" || !c.overwrite, "resume", "cannot be combined with --overwrite");
-  check_resume_option(c.resume);  // before the run directory exists: a typo leaves nothing
+  const bool fresh = c.resume.kind == ResumeRequest::Kind::none;
+  require(fresh || !c.overwrite, "resume", "cannot be combined with --overwrite");
   require(c.max_steps_per_epoch >= 0, "max-steps-per-epoch", "must not be negative");
   require(c.stop_after_steps >= 0, "stop-after-steps", "must not be negative");
-  require(c.stop_after_steps == 0 || c.resume == "none", "stop-after-steps",
+  require(c.stop_after_steps == 0 || fresh, "stop-after-steps",
           "cannot be combined with --resume (a benchmark of a run's first steps)");
   require(c.bucket_mb > 0 && c.bucket_mb <= kMaxBucketMb, "bucket-mb",
           fmt::format("must be in (0, {}]", kMaxBucketMb));

@@ -149,9 +149,9 @@ std::string run_name(const TrainConfig& config, const data::HDF5Dataset& train_s
 }
 
 RunDirectory::Existing existing_run_policy(const TrainConfig& config) {
-  return config.resume != "none" ? RunDirectory::Existing::resume
-         : config.overwrite      ? RunDirectory::Existing::overwrite
-                                 : RunDirectory::Existing::refuse;
+  return config.resume.kind != ResumeRequest::Kind::none ? RunDirectory::Existing::resume
+         : config.overwrite                              ? RunDirectory::Existing::overwrite
+                                                         : RunDirectory::Existing::refuse;
 }
 
 std::map<std::string, std::string> resume_record(const std::string& checkpoint,

@@ -46,6 +46,9 @@ class TrainingRun {
   ResumePoint start_or_resume(EpochTotals& resumed_totals);
   void start_branch_at(const std::string& path, const ResumePoint& point) const;
   std::string agreed_resume_path();
+  bool resumes_automatically() const {
+    return config_.resume.kind == ResumeRequest::Kind::automatic;
+  }
   void open_metrics(const std::string& resumed_from, const ResumePoint& point);
   void start_driver(const ResumePoint& start);
   int finish(const ResumePoint& start);
@@ -134,7 +137,7 @@ std::string TrainingRun::agreed_resume_path() {
   // The run directory must be on a file system every rank sees; each rank resolves --resume
   // itself, and the ranks check that they found the same checkpoint.
   comm_->barrier();  // rank 0 has created the run directory
-  const std::string path = resolve_resume_option(config_.resume, run_dir_.path());
+  const std::string path = resolve_resume(config_.resume, run_dir_.path());
   const double mine = path.empty() ? -1.0 : double(read_checkpoint_meta(path).ints[key::kStep]);
   std::vector<double> all(comm_->size());
   comm_->allgather(&mine, 1, all.data());
@@ -161,7 +164,7 @@ void TrainingRun::open_metrics(const std::string& resumed_from, const ResumePoin
   if (!resumed_from.empty())
     log::info("note: {} has no metrics.h5; a new one starts at epoch {}", run_dir_.path(),
               point.epochs_done + 1);
-  else if (config_.resume == "auto" && std::filesystem::exists(run_dir_.metrics()))
+  else if (resumes_automatically() && std::filesystem::exists(run_dir_.metrics()))
     log::info("note: --resume auto found no checkpoint in {}; its metrics.h5 is kept as {} and "
               "a new one starts",
               run_dir_.path(), run_dir_.set_metrics_aside());
@@ -171,9 +174,10 @@ void TrainingRun::open_metrics(const std::string& resumed_from, const ResumePoin
 
 ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
   ResumePoint point;
-  std::string path = config_.resume == "none" ? std::string() : agreed_resume_path();
+  const bool fresh = config_.resume.kind == ResumeRequest::Kind::none;
+  std::string path = fresh ? std::string() : agreed_resume_path();
   if (path.empty()) {
-    if (config_.resume == "auto")
+    if (resumes_automatically())
       log::info("--resume auto: no checkpoint in {} yet, starting from scratch", run_dir_.path());
   } else {
     point = checkpointer_.load(path, resumed_totals);
@@ -184,7 +188,7 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
               point.epochs_done, point.step_in_epoch, point.epochs_done + 1, point.global_step);
   }
   open_metrics(path, point);
-  if (!path.empty() && config_.resume != "auto") start_branch_at(path, point);
+  if (!path.empty() && !resumes_automatically()) start_branch_at(path, point);
   return point;
 }
 

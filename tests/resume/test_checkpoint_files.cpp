@@ -34,8 +34,10 @@ TEST(CheckpointFiles, NamesSortAsTheyShould) {
 
 TEST(CheckpointFiles, AutoPicksTheNewestReadableCheckpoint) {
   testing::TempDir dir;
-  EXPECT_EQ(resolve_resume_option("auto", dir.path().string()), "");
-  EXPECT_EQ(resolve_resume_option("auto", dir.file("missing-dir")), "");
+  const ResumeRequest automatic = parse_resume_option("auto");
+  EXPECT_EQ(automatic.kind, ResumeRequest::Kind::automatic);
+  EXPECT_EQ(resolve_resume(automatic, dir.path().string()), "");
+  EXPECT_EQ(resolve_resume(automatic, dir.file("missing-dir")), "");
   write_checkpoint(dir.file(named_checkpoint_file(1, 10)), 10);
   write_checkpoint(dir.file(named_checkpoint_file(2, 20)), 20);
   write_checkpoint(dir.file("checkpoint.h5"), 20);
@@ -49,11 +51,15 @@ TEST(CheckpointFiles, AutoPicksTheNewestReadableCheckpoint) {
   ASSERT_EQ(found.size(), 3u);
   EXPECT_EQ(found[0].global_step(), 20);
   EXPECT_EQ(found[2].path, dir.file(named_checkpoint_file(1, 10)));
-  const std::string chosen = resolve_resume_option("auto", dir.path().string());
+  const std::string chosen = resolve_resume(automatic, dir.path().string());
   EXPECT_EQ(read_checkpoint_meta(chosen).ints.at("step"), 20);
-  EXPECT_EQ(resolve_resume_option("none", dir.path().string()), "");
-  EXPECT_EQ(resolve_resume_option(dir.file("checkpoint.h5"), "elsewhere"), dir.file("checkpoint.h5"));
-  EXPECT_THROW(resolve_resume_option(dir.file("nope.h5"), dir.path().string()), UsageError);
+  EXPECT_EQ(resolve_resume(parse_resume_option("none"), dir.path().string()), "");
+  const ResumeRequest file = parse_resume_option(dir.file("checkpoint.h5"));
+  EXPECT_EQ(resolve_resume(file, "elsewhere"), dir.file("checkpoint.h5"));
+  EXPECT_THROW(parse_resume_option(dir.file("nope.h5")), UsageError);
+  EXPECT_THROW(parse_resume_option(""), UsageError);
+  std::filesystem::remove(dir.file("checkpoint.h5"));  // gone since the options were read
+  EXPECT_THROW(resolve_resume(file, dir.path().string()), UsageError);
 }
 
 // What an explicit --resume of an older checkpoint sets aside: every checkpoint past its
