@@ -7,6 +7,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/make_cuda_backend.h"
+#include "train/cpu_backend_setup.h"
 #include "train/device_options.h"
 
 namespace dp {
@@ -30,33 +31,6 @@ CudaOptions cuda_options(Precision precision, bool deterministic);
 
 // DPTRAIN_CUDNN_BN=persistent|spatial (unset: persistent): CudaOptions::batchnorm_persistent.
 bool cudnn_batchnorm_persistent_from_environment();
-
-// Whether the CPU backend keeps blocked (nChw16c) activations for this network
-// (cpu/activation_layout.h): DPTRAIN_CPU_LAYOUT=blocked|nhwc decides; unset or `auto`, basic-
-// block ResNets get blocked and bottleneck ones (ResNet-50) NHWC, whichever ran faster
-// (tests/bench/results/code-measurements-backend.md).
-// With bf16 convolutions (`bf16_convolutions`: the backend really runs them), auto is the
-// layout those kernels read and write on this CPU (`bf16_layout`, cpu_bf16_convolution_layout():
-// NHWC with AMX, nChw16c without) for every network: the other would add a reorder to every
-// convolution.
-bool cpu_blocked_activations(const std::string& arch, bool bf16_convolutions = false,
-                             Layout bf16_layout = cpu_bf16_convolution_layout());
-
-// What bf16 (`bf16`: --precision bf16 on a CPU that has it) makes of the CPU backend for
-// `arch`: bf16 activations for the networks whose every activation op has a bf16 kernel there
-// (airbench94: convolution, bias, GELU, max pooling, batch norm, linear), else bf16
-// convolutions between f32 activations (ResNets: their ReLU, residual adds and average pooling
-// are f32 loops).
-CpuBf16 cpu_bf16_mode(const std::string& arch, bool bf16);
-
-// A rank's CPU threads: `threads`, or its share of the node where that is 0
-// (cpu::default_team), bound to cores where `pin` (cpu::pin_openmp_threads); `description`
-// says so for the log ("2 threads, pinned to cores 0-1").
-struct CpuTeam {
-  int threads;
-  std::string description;
-};
-CpuTeam take_cpu_team(int threads, bool pin, int local_rank, int local_size);
 
 // `pin_threads`: bind the CPU backend's threads to cores (cpu::pin_openmp_threads).
 // `arch`: the network; a CPU backend takes its activation layout (cpu_blocked_activations)
