@@ -124,9 +124,8 @@ void refuse_unread_schedule_options(const TrainConfig& c, const po::variables_ma
 }  // namespace
 
 bool parse_train_config(const std::vector<std::string>& args, TrainConfig& config) {
-  std::string config_file, milestones, points;
-  po::options_description options =
-      describe_train_options(config, config_file, milestones, points);
+  LateParsedOptions late;
+  po::options_description options = describe_train_options(config, late);
   po::variables_map vm;
   std::set<std::string> on_command_line;
   try {
@@ -151,8 +150,10 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& confi
   } catch (const po::error& e) {
     throw UsageError(e.what());
   }
-  if (!milestones.empty()) config.lr_milestones = parse_milestones(milestones);
-  if (!points.empty()) config.lr_points = parse_points(points);
+  if (!late.milestones.empty()) config.lr_milestones = parse_milestones(late.milestones);
+  if (!late.points.empty()) config.lr_points = parse_points(late.points);
+  if (config.lr_schedule == optim::LrScheduleKind::onecycle)
+    config.onecycle_anneal = parse_enum_option<optim::Anneal>("onecycle-anneal", late.anneal);
   // The step schedule's default milestones: 50% and 75% of --epochs as given, fractional in
   // short or fractional runs; stepped per epoch, whole epochs, dropped where they round to 0
   // or to the end (a 1-epoch run then has none and stays constant). The run logs them.
@@ -165,7 +166,7 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& confi
   refuse_unread_schedule_options(config, vm, on_command_line);
   config.effective = effective_options(vm);
   config.effective["lr-milestones"] = fmt::format("{}", fmt::join(config.lr_milestones, ","));
-  if (!config.lr_points.empty()) config.effective["lr-points"] = points;
+  if (!config.lr_points.empty()) config.effective["lr-points"] = late.points;
   // Every option has its attribute: one without a default, not given, is empty.
   for (const auto& option : options.options())
     if (const std::string& name = option->long_name(); name != "help")

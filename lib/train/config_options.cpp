@@ -85,12 +85,13 @@ po::options_description model_options(TrainConfig& c) {
 }
 
 // torch.optim.lr_scheduler.OneCycleLR's arguments, under its names and with its defaults.
-void add_onecycle_options(po::options_description& optim, TrainConfig& c) {
+void add_onecycle_options(po::options_description& optim, TrainConfig& c, std::string& anneal) {
   optim.add_options()
       ("onecycle-pct-start",
        po::value(&c.onecycle_pct_start)->default_value(c.onecycle_pct_start, "0.3"),
        "one-cycle: fraction of training spent increasing the LR")
-      ("onecycle-anneal", enum_option(c.onecycle_anneal, "onecycle-anneal"),
+      ("onecycle-anneal",
+       po::value(&anneal)->default_value(std::string(enum_name(c.onecycle_anneal))),
        "one-cycle: anneal strategy, cos|linear")
       ("onecycle-cycle-momentum",
        po::value(&c.onecycle_cycle_momentum)->default_value(c.onecycle_cycle_momentum, "true"),
@@ -144,11 +145,11 @@ void add_sgd_options(po::options_description& optim, TrainConfig& c) {
 
 // The LR schedule; --lr-milestones and --lr-points are parsed after the options are read.
 void add_schedule_options(po::options_description& optim, TrainConfig& c,
-                          std::string& milestones, std::string& points) {
+                          LateParsedOptions& late) {
   optim.add_options()
       ("lr-schedule", enum_option(c.lr_schedule, "lr-schedule"),
        fmt::format("{}", enum_choices<optim::LrScheduleKind>()).c_str())
-      ("lr-points", po::value(&points),
+      ("lr-points", po::value(&late.points),
        "piecewise: comma-separated FRACTION:FACTOR points (fractions of the run's steps, "
        "ascending), linearly interpolated per step")
       ("warmup-fraction", po::value(&c.warmup_fraction)->default_value(c.warmup_fraction, "0.23"),
@@ -157,7 +158,7 @@ void add_schedule_options(po::options_description& optim, TrainConfig& c,
        "linear-warmup-decay: the LR factor at step 0")
       ("lr-end-factor", po::value(&c.lr_end_factor)->default_value(c.lr_end_factor, "0.07"),
        "linear-warmup-decay: the LR factor at the last step")
-      ("lr-milestones", po::value(&milestones),
+      ("lr-milestones", po::value(&late.milestones),
        "step schedule: comma-separated epochs (default: 50% and 75% of --epochs)")
       ("lr-gamma", po::value(&c.lr_gamma)->default_value(c.lr_gamma, "0.1"), "step schedule factor")
       ("min-lr", po::value(&c.min_lr)->default_value(c.min_lr), "cosine schedule floor")
@@ -190,13 +191,12 @@ void add_lookahead_options(po::options_description& optim, TrainConfig& c) {
        "started (airbench95)");
 }
 
-po::options_description optim_options(TrainConfig& c, std::string& milestones,
-                                      std::string& points) {
+po::options_description optim_options(TrainConfig& c, LateParsedOptions& late) {
   po::options_description optim("Optimisation");
   add_sgd_options(optim, c);
-  add_schedule_options(optim, c, milestones, points);
+  add_schedule_options(optim, c, late);
   add_lookahead_options(optim, c);
-  add_onecycle_options(optim, c);
+  add_onecycle_options(optim, c, late.anneal);
   return optim;
 }
 
@@ -318,11 +318,10 @@ po::options_description reliability_options(TrainConfig& c) {
 
 }  // namespace
 
-po::options_description describe_train_options(TrainConfig& c, std::string& config_file,
-                                               std::string& milestones, std::string& points) {
+po::options_description describe_train_options(TrainConfig& c, LateParsedOptions& late) {
   po::options_description all("dptrain train options");
-  all.add(general_options(config_file)).add(data_options(c)).add(model_options(c));
-  all.add(optim_options(c, milestones, points)).add(run_options(c)).add(parallel_options(c));
+  all.add(general_options(late.config_file)).add(data_options(c)).add(model_options(c));
+  all.add(optim_options(c, late)).add(run_options(c)).add(parallel_options(c));
   all.add(reliability_options(c)).add(testing_options(c));
   return all;
 }

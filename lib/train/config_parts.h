@@ -9,12 +9,16 @@
 
 namespace dp {
 
-// Every `dptrain train` option, bound to `c`; --config, --lr-milestones and --lr-points land
-// in the strings, parsed after the options are read.
+// The options whose text is parsed after the others are read: --config's file, and the
+// schedule options parsed only where the run's schedule reads them (a config file's options
+// for a schedule the command line replaced stay unused and unchecked).
+struct LateParsedOptions {
+  std::string config_file, milestones, points, anneal;
+};
+
+// Every `dptrain train` option, bound to `c` or `late`.
 boost::program_options::options_description describe_train_options(TrainConfig& c,
-                                                                   std::string& config_file,
-                                                                   std::string& milestones,
-                                                                   std::string& points);
+                                                                   LateParsedOptions& late);
 
 // Throws UsageError naming the first option out of range or in a combination refused.
 void validate_train_config(const TrainConfig& c);

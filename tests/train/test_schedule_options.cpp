@@ -83,6 +83,21 @@ TEST(ScheduleOptions, AReplacedSchedulesOptionsAreNotValidated) {
   const std::filesystem::path cfg =
       std::filesystem::temp_directory_path() / "dptrain_replaced_schedule.cfg";
   std::ofstream(cfg) << "lr-schedule = step\nlr-milestones = 3,2.5\nlr-gamma = 0\n";
+  {
+    std::ofstream(cfg.string() + ".onecycle")
+        << "lr-schedule = onecycle\nonecycle-anneal = cubic\n";
+    TrainConfig c;  // a replaced schedule's value its own check would refuse
+    EXPECT_TRUE(parse_train_config(
+        train_args({"--config", cfg.string() + ".onecycle", "--lr-schedule", "cosine"}), c));
+    TrainConfig onecycle;
+    EXPECT_THROW(parse_train_config(train_args({"--config", cfg.string() + ".onecycle"}), onecycle),
+                 UsageError);
+    std::filesystem::remove(cfg.string() + ".onecycle");
+    TrainConfig linear;
+    EXPECT_TRUE(parse_train_config(
+        train_args({"--lr-schedule", "onecycle", "--onecycle-anneal", "linear"}), linear));
+    EXPECT_EQ(linear.onecycle_anneal, optim::Anneal::linear);
+  }
   TrainConfig c;  // nor read when the run's schedule is built (2.5 is no whole epoch)
   EXPECT_TRUE(parse_train_config(
       train_args({"--config", cfg.string(), "--lr-schedule", "cosine", "--lr-step-unit", "epoch"}),
