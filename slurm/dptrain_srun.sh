@@ -16,9 +16,11 @@
 #   THREADS        compute threads per rank (default: the CPUs Slurm gives each task)
 #   SRUN_MPI       srun's MPI plugin (default: pmix; `srun --mpi=list` shows the choices)
 #   EXTRA_ARGS     more dptrain options, e.g. "--epochs 2 --checkpoint-every-minutes 30",
-#                  split on whitespace; a job script's own arguments are dptrain options too,
-#                  kept word for word (`sbatch slurm/train_2gpu.sh --run-name "lr 0.2" --lr 0.2`),
-#                  and a requeued job gets them again
+#                  split on whitespace (an option given here and by the wrapper is refused)
+# A training script's own arguments are dptrain options too, kept word for word and given again
+# to a requeued job (`sbatch slurm/train_2gpu.sh --run-name "lr 0.2" --lr 0.2`); one of them
+# replaces the wrapper's own --config, --device, --output-dir, --resume, --threads, --data or
+# --run-name (set above from CONFIG, DEVICE, ...).
 # Used only when a script is run directly (not through sbatch), to submit itself:
 #   PARTITION      sbatch --partition
 #   CPUS_PER_TASK  sbatch --cpus-per-task
@@ -45,6 +47,16 @@ dptrain_submit_if_outside_slurm() {  # $1: the script's path, then its arguments
   exec sbatch "${options[@]}" "$script" "$@"
 }
 
+# Whether ARGS (after NAME) give the option NAME, as "NAME VALUE" or "NAME=VALUE".
+dptrain_option_given() {
+  local name=$1 arg
+  shift
+  for arg in "$@"; do
+    if [ "$arg" = "$name" ] || [[ $arg == "$name="* ]]; then return 0; fi
+  done
+  return 1
+}
+
 # Starts dptrain on the job's tasks (or on the srun options given, e.g. --ntasks=4), with the
 # dptrain options after `--` last (a job script passes its own arguments there).
 # Returns dptrain's exit code: 7 means preempted, checkpointed and (under Slurm) requeued.
@@ -67,10 +79,17 @@ dptrain_srun() {
   if [ "$DEVICE" != cpu ] && [ -z "${SLURM_GPUS_PER_NODE:-}${SLURM_GPUS_ON_NODE:-}${CUDA_VISIBLE_DEVICES:-}" ]; then
     echo "dptrain_srun: DEVICE=$DEVICE but the job has no GPUs; on a CPU partition submit with DEVICE=cpu" >&2
   fi
-  local args=(train --config "$CONFIG" --device "$DEVICE" --output-dir "$OUTPUT_DIR"
-              --resume auto --threads "${THREADS:-${SLURM_CPUS_PER_TASK:-0}}")
-  [ -n "${DATA:-}" ] && args+=(--data "$DATA")
-  [ -n "${RUN_NAME:-}" ] && args+=(--run-name "$RUN_NAME")
+  # The options this wrapper gives, each left out where the script's arguments give it: an
+  # argument wins over the environment and the defaults (dptrain refuses an option twice).
+  local wrapper=(config "$CONFIG" device "$DEVICE" output-dir "$OUTPUT_DIR" resume auto
+                 threads "${THREADS:-${SLURM_CPUS_PER_TASK:-0}}")
+  [ -n "${DATA:-}" ] && wrapper+=(data "$DATA")
+  [ -n "${RUN_NAME:-}" ] && wrapper+=(run-name "$RUN_NAME")
+  local args=(train) i
+  for ((i = 0; i < ${#wrapper[@]}; i += 2)); do
+    dptrain_option_given "--${wrapper[i]}" ${script_args[@]+"${script_args[@]}"} ||
+      args+=("--${wrapper[i]}" "${wrapper[i + 1]}")
+  done
   local extra=()
   read -r -a extra <<<"${EXTRA_ARGS:-}"
   extra+=(${script_args[@]+"${script_args[@]}"})

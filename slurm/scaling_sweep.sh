@@ -29,6 +29,7 @@
 set -uo pipefail
 source "${DPTRAIN_HOME:-${SLURM_SUBMIT_DIR:-$(dirname "$0")/..}}/slurm/dptrain_srun.sh" ||
   { echo "$0: slurm/dptrain_srun.sh not found: submit from the repository root, or set DPTRAIN_HOME" >&2; exit 2; }
+[ $# -eq 0 ] || { echo "scaling_sweep: takes no arguments; give dptrain options in SWEEP_ARGS or EXTRA_ARGS" >&2; exit 2; }
 dptrain_submit_if_outside_slurm "$0"
 CONFIG=${CONFIG:-jobs/baseline_resnet50_cifar10.cfg}
 base_extra=${EXTRA_ARGS:-}

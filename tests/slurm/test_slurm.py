@@ -1,9 +1,9 @@
 """The sbatch scripts on a real Slurm: starts munged, slurmctld and slurmd on this machine
 (tests/slurm/local_cluster.sh: one node, a CPU partition, everything in a scratch directory),
 then
-  1. `sbatch slurm/train_2gpu.sh --run-name "plain run"` with DEVICE=cpu (and
-     --gpus-per-node=0) on a tiny config: two ranks launched by srun, the script's argument
-     passed to dptrain word for word, outputs complete;
+  1. `sbatch slurm/train_2gpu.sh --run-name "plain run" --threads 1` with DEVICE=cpu (and
+     --gpus-per-node=0) on a tiny config: two ranks launched by srun, the script's arguments
+     passed to dptrain word for word (--threads in place of the wrapper's), outputs complete;
   2. the same job sent SIGUSR1 mid-run (scancel --signal=USR1, while the test option
      --pause-at-step, a script argument, holds it at a known step): dptrain checkpoints,
      requeues its own job and exits 7; the requeued job, given the same arguments again,
@@ -122,14 +122,17 @@ def run_jobs(tmp, env):
 
     # 1. A plain run to the end.
     started = time.monotonic()
-    plain = subprocess.run(["sbatch", "--wait"] + sbatch[1:] + ["--run-name", "plain run"],
+    # --threads replaces the wrapper's own (from the CPUs Slurm gives a task)
+    plain = subprocess.run(["sbatch", "--wait"] + sbatch[1:] +
+                           ["--run-name", "plain run", "--threads", "1"],
                            cwd=REPO, capture_output=True, text=True, env=job_env, timeout=300)
     job = plain.stdout.strip().split(";")[0]
     log = read(os.path.join(tmp, f"job-{job}.out"))
     check(plain.returncode == 0, f"sbatch --wait slurm/train_2gpu.sh: job {job} exit "
           f"{plain.returncode} in {time.monotonic() - started:.1f} s {plain.stderr[-300:]}\n{log[-1500:]}")
     check("2 ranks x batch 8" in log, "srun started 2 MPI ranks")
-    check(r"--run-name plain\ run" in log, "the script's arguments passed on word for word")
+    check(r"--run-name plain\ run --threads 1" in log and log.count("--threads") == 1,
+          "the script's arguments passed on word for word, replacing the wrapper's --threads")
     metrics = os.path.join(out, "plain run", "metrics.h5")
     if not os.path.exists(metrics):
         check(False, "job 1 wrote metrics.h5")
