@@ -208,7 +208,7 @@ airbench_dptrain_runs() {  # DATA DIR DEADLINE: dptrain's runs, seeds 0.., until
   local data=$1 dir=$2 deadline=$3 s left rc failures_in_a_row=0
   for ((s = 0; s < ${AIRBENCH_RUNS:-25}; s++)); do
     left=$((deadline - $(date +%s)))
-    [ "$left" -gt 0 ] || break
+    [ "$left" -gt 0 ] || { airbench_cut "dptrain, its share spent before seed $s"; break; }
     # shellcheck disable=SC2086  # AIRBENCH_EXTRA is a list of flags
     timeout -k 10 "$left" "$BIN/dptrain" train --config jobs/cifar10_94_fast.cfg --data "$data" \
       --seed "$s" --device "${AIRBENCH_DEVICE:-cuda}" --precision bf16 --checkpoint-every 0 \
@@ -220,7 +220,8 @@ airbench_dptrain_runs() {  # DATA DIR DEADLINE: dptrain's runs, seeds 0.., until
     airbench_fail "dptrain seed $s (exit $rc)"
     [ $((++failures_in_a_row)) -lt 3 ] || break
   done
-  echo "airbench: dptrain's runs ended before seed $s of ${AIRBENCH_RUNS:-25}" >> "$OUT/airbench.log"
+  echo "airbench: dptrain finished $(ls "$dir" 2> /dev/null | wc -l) of ${AIRBENCH_RUNS:-25} runs" \
+    >> "$OUT/airbench.log"
 }
 
 run_airbench() {  # issue 20 on this GPU: the whole recipe many times, dptrain's and the peer's

@@ -1,7 +1,8 @@
 // Launchers for the CUDA backend's own kernels (one <group>_kernels.cu per op group, as the
 // backend's cuda_backend_<group>.cpp files; their launch shape in grid_stride.cuh): the
-// memory-bound ops where a library call would add nothing. Plain C++ declarations, so the backend's .cpp files need
-// no nvcc; every launcher queues work on `stream` and returns without synchronising.
+// memory-bound ops where a library call would add nothing. Plain C++ declarations, so the
+// backend's .cpp files need no nvcc; every launcher queues work on `stream` and returns
+// without synchronising.
 #pragma once
 
 #include <cstdint>
