@@ -79,10 +79,6 @@ bool uses_bottleneck_blocks(const std::string& arch);
 bool is_airbench(const std::string& arch);
 std::vector<std::string> model_names();
 
-// --shortcut's values: "A", "B" (either case) or "auto" (arch_default); UsageError otherwise.
-ShortcutKind parse_shortcut(const std::string& text);
-// "A", "B" or "auto"; what checkpoints record (resolved: A or B).
-std::string shortcut_name(ShortcutKind kind);
 // A or B for `arch`: arch_default becomes the arch's own; A on an arch that has only B (the
 // torchvision ones) or an unknown arch is a UsageError naming --shortcut / the arch.
 ShortcutKind resolve_shortcut(const std::string& arch, ShortcutKind kind);

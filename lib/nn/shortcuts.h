@@ -16,11 +16,9 @@
 #include "nn/conv2d.h"
 #include "nn/layer.h"
 #include "nn/reusable_buffer.h"
+#include "nn/shortcut_kind.h"
 
 namespace dp::nn {
-
-// He et al.'s names for the two shortcuts of a shape-changing block.
-enum class ShortcutKind { arch_default, A, B };
 
 class Shortcut {
  public:

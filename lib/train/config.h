@@ -15,6 +15,7 @@
 #include "comm/comm_choice.h"
 #include "comm/fault_injection.h"
 #include "core/option_enum.h"
+#include "nn/shortcut_kind.h"
 #include "optim/lr_schedule.h"
 #include "train/checkpoint_files.h"
 #include "train/device_options.h"
@@ -52,7 +53,7 @@ struct TrainConfig : DeviceOptions {
   std::string arch = "resnet20";
   // Where a block's shape changes: A (He et al.'s parameter-free subsample + zero channels), B
   // (1x1 projection) or auto (A for resnet8/20/32/44/56, B for torchvision's archs).
-  std::string shortcut = "auto";
+  nn::ShortcutKind shortcut = nn::ShortcutKind::arch_default;
   bool zero_init_residual = false;
   // > 0: the first convolution starts as the whitening of the first N training images
   // (nn/whitening.h); it must be {2 C k^2, C, k, k}.

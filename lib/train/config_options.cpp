@@ -65,7 +65,9 @@ po::options_description model_options(TrainConfig& c) {
       ("arch", po::value(&c.arch)->default_value(c.arch),
        fmt::format("the network: {} (README's --arch row says what each is)",
                    fmt::join(nn::model_names(), ", ")).c_str())
-      ("shortcut", po::value(&c.shortcut)->default_value(c.shortcut),
+      ("shortcut",
+       po::value<std::string>()->default_value("auto")->notifier(
+           [&c](const std::string& v) { c.shortcut = nn::parse_shortcut(v); }),
        "where a block's shape changes: A (identity, subsampled, zero-padded channels; "
        "resnet8-56 only), B (1x1 conv + BN) or auto (A for resnet8-56, else B)")
       ("zero-init-residual",

@@ -32,7 +32,6 @@ void validate_data_model(const TrainConfig& c) {
   require(c.whiten_init >= 0, "whiten-init", "must not be negative");
   require(c.translate >= 0, "translate", "must not be negative");
   require(c.prefetch >= 2, "prefetch", "must be at least 2 (a batch is read while one computes)");
-  nn::parse_shortcut(c.shortcut);  // the parser owns what --shortcut accepts
   validate_device_options(c);
   tta_views(c.tta);  // throws for a level it has no views for
 }

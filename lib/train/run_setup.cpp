@@ -31,7 +31,7 @@ std::vector<GradientSlice> gradient_slices(const nn::ParameterStore& store) {
 nn::ModelSpec model_spec(const TrainConfig& config, const data::HDF5Dataset& train_set) {
   nn::ModelSpec spec;
   spec.arch = config.arch;
-  spec.shortcut = nn::parse_shortcut(config.shortcut);
+  spec.shortcut = config.shortcut;
   spec.num_classes = train_set.num_classes();
   spec.in_channels = train_set.channels();
   spec.zero_init_residual = config.zero_init_residual;
@@ -124,8 +124,7 @@ RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& tra
                          int64_t steps_per_epoch, int world) {
   RunIdentity identity;
   identity.arch = config.arch;
-  identity.shortcut = nn::shortcut_name(
-      nn::resolve_shortcut(config.arch, nn::parse_shortcut(config.shortcut)));
+  identity.shortcut = nn::shortcut_name(nn::resolve_shortcut(config.arch, config.shortcut));
   identity.dataset = train_set.name();
   identity.num_classes = train_set.num_classes();
   identity.in_channels = train_set.channels();
