@@ -17,14 +17,14 @@ int run_pack(const std::vector<std::string>& args, MpiSession& mpi) {
   po::options_description desc("dptrain pack options");
   desc.add_options()
       ("help,h", "print this help")
-      ("format", po::value(&options.format)->default_value("auto"),
+      ("format", enum_option(options.format, "format"),
        "cifar10 | cifar100 | mnist | fashion-mnist | folder | auto")
       ("source", po::value(&options.source_dir)->required(),
        "directory with the original files (cifar-10-batches-bin, cifar-100-binary, the four "
        "IDX files, or a folder of images: DIR/train/<class>/*, DIR/test/<class>/* or "
        "DIR/<class>/*)")
       ("output", po::value(&options.output_file)->required(), "packed HDF5 file to write")
-      ("labels", po::value(&options.labels)->default_value("fine"),
+      ("labels", enum_option(options.labels, "labels"),
        "cifar100: fine (100 classes) | coarse (20 superclasses)")
       ("image-size", po::value(&options.image_size)->default_value(0),
        "folder: resize the shorter side to S (PIL's BILINEAR, byte for byte), then crop the "
@@ -55,7 +55,7 @@ int run_pack(const std::vector<std::string>& args, MpiSession& mpi) {
     log::info("pack: skipped {} bad images (listed above and in the file's 'skipped' attribute)",
               s.skipped.size());
   log::info("packed {} from {} into {}: train {} test {} images of {}x{}x{}, {} classes, {:.1f} s",
-            s.format, options.source_dir, s.output_file, s.train_count, s.test_count, s.height,
+            enum_name(s.format), options.source_dir, s.output_file, s.train_count, s.test_count, s.height,
             s.width, s.channels, s.class_names.size(), s.seconds);
   return 0;
 }

@@ -394,7 +394,7 @@ PackSummary FolderPacker::finish() {
                                                    summary.sources[0].second}},
                                       {"source_counts", counts},
                                       {"skipped", skipped_}});
-  summary.format = "folder";
+  summary.format = PackFormat::folder;
   summary.train_count = writer_->count("train");
   summary.test_count = writer_->count("test");
   summary.height = header_.height;

@@ -27,23 +27,17 @@ std::string lowercase(std::string s) {
   return s;
 }
 
-std::string resolve_format(const PackOptions& options) {
-  if (options.format != "auto") {
-    for (const char* known : {"cifar10", "cifar100", "mnist", "fashion-mnist", "folder"})
-      if (options.format == known) return options.format;
-    throw UsageError(fmt::format(
-        "pack: unknown format '{}' (cifar10, cifar100, mnist, fashion-mnist, folder, auto)",
-        options.format));
-  }
+PackFormat resolve_format(const PackOptions& options) {
+  if (options.format != PackFormat::automatic) return options.format;
   namespace fs = std::filesystem;
   fs::path dir(options.source_dir);
   std::error_code ec;
   // As every explicit format reports it: a missing source is the input's fault (exit 3).
   if (!fs::is_directory(dir, ec))
     throw DataError(fmt::format("{}: not a directory", options.source_dir));
-  if (fs::exists(dir / "data_batch_1.bin", ec)) return "cifar10";
+  if (fs::exists(dir / "data_batch_1.bin", ec)) return PackFormat::cifar10;
   if (fs::exists(dir / "train.bin", ec) && fs::exists(dir / "fine_label_names.txt", ec))
-    return "cifar100";
+    return PackFormat::cifar100;
   bool has_idx = fs::exists(dir / "train-images-idx3-ubyte", ec) ||
                  fs::exists(dir / "train-images-idx3-ubyte.gz", ec);
   if (has_idx) {
@@ -53,7 +47,8 @@ std::string resolve_format(const PackOptions& options) {
     for (auto it = where.end(); it != where.begin();) {
       const std::string name = lowercase((--it)->string());
       if (name.find("mnist") != std::string::npos)
-        return name.find("fashion") != std::string::npos ? "fashion-mnist" : "mnist";
+        return name.find("fashion") != std::string::npos ? PackFormat::fashion_mnist
+                                                         : PackFormat::mnist;
     }
     throw UsageError(
         fmt::format("{}: holds IDX files but MNIST and Fashion-MNIST cannot be told "
@@ -118,28 +113,35 @@ void write_packed(const RawDataset& raw, const std::string& path, const std::vec
 
 namespace {
 
-RawDataset read_raw(const std::string& format, const PackOptions& options) {
-  if (format == "cifar10") return read_cifar10(options.source_dir);
-  if (format == "cifar100") {
-    if (options.labels != "fine" && options.labels != "coarse")
-      throw UsageError(fmt::format("--labels: '{}' (fine or coarse)", options.labels));
-    return read_cifar100(options.source_dir, options.labels == "fine");
+RawDataset read_raw(PackFormat format, const PackOptions& options) {
+  switch (format) {
+    case PackFormat::cifar10:
+      return read_cifar10(options.source_dir);
+    case PackFormat::cifar100:
+      return read_cifar100(options.source_dir, options.labels == Cifar100Labels::fine);
+    case PackFormat::mnist:
+      return read_idx_dataset(options.source_dir, "mnist", kMnistClasses);
+    case PackFormat::fashion_mnist:
+      return read_idx_dataset(options.source_dir, "fashion-mnist", kFashionMnistClasses);
+    case PackFormat::automatic:
+    case PackFormat::folder:
+      break;
   }
-  if (format == "mnist") return read_idx_dataset(options.source_dir, "mnist", kMnistClasses);
-  DP_CHECK(format == "fashion-mnist", "pack: no reader for format '{}'", format);  // resolved
-  return read_idx_dataset(options.source_dir, "fashion-mnist", kFashionMnistClasses);
+  DP_CHECK(false, "pack: no reader for format '{}'", enum_name(format));  // resolved, not folder
+  return {};
 }
 
 // An option that only one format reads, given for another, would go silently unused.
-void refuse_unread_options(const std::string& format, const std::set<std::string>& given) {
-  static const std::pair<const char*, const char*> kReadBy[] = {
-      {"labels", "cifar100"},      {"image-size", "folder"}, {"jpeg-draft", "folder"},
-      {"test-fraction", "folder"}, {"seed", "folder"},       {"channels", "folder"},
-      {"threads", "folder"},       {"skip-bad", "folder"},   {"progress-every", "folder"}};
+void refuse_unread_options(PackFormat format, const std::set<std::string>& given) {
+  using F = PackFormat;
+  static const std::pair<const char*, PackFormat> kReadBy[] = {
+      {"labels", F::cifar100},      {"image-size", F::folder}, {"jpeg-draft", F::folder},
+      {"test-fraction", F::folder}, {"seed", F::folder},       {"channels", F::folder},
+      {"threads", F::folder},       {"skip-bad", F::folder},   {"progress-every", F::folder}};
   for (const auto& [option, reader] : kReadBy)
     if (given.count(option) && format != reader)
-      throw UsageError(
-          fmt::format("--{}: only --format {} reads it; this pack is {}", option, reader, format));
+      throw UsageError(fmt::format("--{}: only --format {} reads it; this pack is {}", option,
+                                   enum_name(reader), enum_name(format)));
   if (given.count("seed") && !given.count("test-fraction"))
     throw UsageError("--seed: only a --test-fraction split reads it");
 }
@@ -176,13 +178,13 @@ bool inside(const std::string& path, const std::string& dir) {
 // --output names a new file, or a dataset an earlier pack wrote: never a folder, a source
 // file, a checkpoint, a device node, a link or any other file the rename would replace; and,
 // for an image folder, never a path inside the tree being packed.
-void check_output(const PackOptions& options, const std::string& format) {
+void check_output(const PackOptions& options, PackFormat format) {
   namespace fs = std::filesystem;
   const std::string& out = options.output_file;
   std::error_code ec;
   if (out.back() == '/' || fs::is_directory(out, ec))
     throw UsageError(fmt::format("--output: {} is a folder; name the file to write", out));
-  if (format == "folder" && inside(out, options.source_dir))
+  if (format == PackFormat::folder && inside(out, options.source_dir))
     throw UsageError(fmt::format("--output: {} is inside --source {}; write it elsewhere", out,
                                  options.source_dir));
   const fs::file_status status = fs::symlink_status(out, ec);
@@ -205,11 +207,11 @@ PackSummary pack_dataset(const PackOptions& options) {
   const double start = now_seconds();
   if (options.source_dir.empty()) throw UsageError("pack: no source directory given");
   if (options.output_file.empty()) throw UsageError("pack: no output file given");
-  const std::string format = resolve_format(options);
+  const PackFormat format = resolve_format(options);
   refuse_unread_options(format, options.given);
   check_output(options, format);
   PackSummary summary;
-  if (format == "folder") {
+  if (format == PackFormat::folder) {
     write_then_rename(options.output_file, [&](const std::string& tmp) {
       summary = pack_image_folder(options, tmp);
       require_spread(summary, options.source_dir);

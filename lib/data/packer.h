@@ -2,27 +2,45 @@
 // Fashion-MNIST IDX files) into one HDF5 file in the layout of data/packed_format.h.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/option_enum.h"
 #include "data/raw_dataset.h"
 #include "io/hdf5.h"
 
 namespace dp::data {
 
+// --format. automatic picks cifar10 when the directory holds data_batch_1.bin, cifar100 for
+// train.bin with fine_label_names.txt; for IDX files it needs "fashion" or "mnist" in the
+// directory's path, since the two datasets' files are otherwise indistinguishable. A folder of
+// images is never guessed: it needs folder.
+enum class PackFormat { automatic, cifar10, cifar100, mnist, fashion_mnist, folder };
+constexpr std::array<NamedValue<PackFormat>, 6> enum_names(PackFormat) {
+  using F = PackFormat;
+  return {{{F::automatic, "auto"},
+           {F::cifar10, "cifar10"},
+           {F::cifar100, "cifar100"},
+           {F::mnist, "mnist"},
+           {F::fashion_mnist, "fashion-mnist"},
+           {F::folder, "folder"}}};
+}
+
+// --labels, CIFAR-100's: fine (100 classes) or coarse (20 superclasses).
+enum class Cifar100Labels { fine, coarse };
+constexpr std::array<NamedValue<Cifar100Labels>, 2> enum_names(Cifar100Labels) {
+  return {{{Cifar100Labels::fine, "fine"}, {Cifar100Labels::coarse, "coarse"}}};
+}
+
 struct PackOptions {
-  // "cifar10" | "cifar100" | "mnist" | "fashion-mnist" | "folder" | "auto". "auto" picks
-  // cifar10 when the directory holds data_batch_1.bin, cifar100 for train.bin with
-  // fine_label_names.txt; for IDX files it needs "fashion" or "mnist" in the directory's
-  // path, since the two datasets' files are otherwise indistinguishable. A folder of images
-  // is never guessed: it needs "folder".
-  std::string format = "auto";
+  PackFormat format = PackFormat::automatic;
   std::string source_dir;
   std::string output_file;
-  std::string labels = "fine";  // cifar100: "fine" (100 classes) or "coarse" (20)
+  Cifar100Labels labels = Cifar100Labels::fine;
   // folder only:
   int64_t image_size = 0;      // > 0: shorter side to this, then the centre square
   bool jpeg_draft = false;     // JPEGs decoded at 1/2..1/8 scale first, as Pillow's draft()
@@ -38,7 +56,7 @@ struct PackOptions {
 };
 
 struct PackSummary {
-  std::string format;  // the resolved format (never "auto")
+  PackFormat format = PackFormat::automatic;  // the resolved format (never automatic)
   std::string output_file;
   int64_t train_count = 0, test_count = 0;
   int64_t height = 0, width = 0, channels = 0;
@@ -49,7 +67,8 @@ struct PackSummary {
   double seconds = 0;
 };
 
-// Throws UsageError for an unknown format, DataError for bad input (naming the file),
+// Throws UsageError for a format auto cannot detect or an option the format does not read,
+// DataError for bad input (naming the file),
 // IoError when the output cannot be written. Writes "<output>.tmp" and renames it into
 // place, so a failure never leaves a half-written output file.
 PackSummary pack_dataset(const PackOptions& options);

@@ -17,9 +17,9 @@ TEST(FashionMnist, PacksTheRealFiles) {
   if (!std::filesystem::exists(std::string(kSource) + "/train-images-idx3-ubyte.gz"))
     GTEST_SKIP() << kSource << " not present";
   testing::TempDir out;
-  PackSummary s = pack_dataset({"auto", kSource, out / "fashion-mnist.h5"});
+  PackSummary s = pack_dataset({PackFormat::automatic, kSource, out / "fashion-mnist.h5"});
   std::printf("[ info ] packed Fashion-MNIST in %.2f s\n", s.seconds);
-  EXPECT_EQ(s.format, "fashion-mnist");
+  EXPECT_EQ(s.format, PackFormat::fashion_mnist);
   EXPECT_EQ(s.train_count, 60000);
   EXPECT_EQ(s.test_count, 10000);
   EXPECT_EQ(s.height, 28);

@@ -75,9 +75,9 @@ TempDir* CifarPack::dir_ = nullptr;
 
 TEST_F(CifarPack, EveryByteLandsChannelsLast) {
   TempDir out;
-  PackOptions options{"auto", dir_->path().string(), out / "sub/cifar10.h5"};
+  PackOptions options{PackFormat::automatic, dir_->path().string(), out / "sub/cifar10.h5"};
   PackSummary summary = pack_dataset(options);
-  EXPECT_EQ(summary.format, "cifar10");
+  EXPECT_EQ(summary.format, PackFormat::cifar10);
   EXPECT_EQ(summary.train_count, 50000);
   EXPECT_EQ(summary.test_count, 10000);
   EXPECT_FALSE(fs::exists(options.output_file + ".tmp"));
@@ -153,7 +153,7 @@ class CifarErrors : public ::testing::Test {
  protected:
   void SetUp() override { testing::write_cifar_meta(dir.path().string()); }
   void expect_failure(const std::string& substring_a, const std::string& substring_b) {
-    PackOptions options{"cifar10", dir.path().string(), out / "x.h5"};
+    PackOptions options{PackFormat::cifar10, dir.path().string(), out / "x.h5"};
     std::string message = testing::message_of<DataError>([&] { pack_dataset(options); });
     EXPECT_NE(message.find(substring_a), std::string::npos) << message;
     EXPECT_NE(message.find(substring_b), std::string::npos) << message;
@@ -204,7 +204,7 @@ TEST_F(CifarErrors, AClassNameTwice) {
 
 // ---------------------------------------------------------------- IDX
 
-void check_idx_pack(const testing::IdxDirSpec& spec, const std::string& format,
+void check_idx_pack(const testing::IdxDirSpec& spec, PackFormat format,
                     const std::vector<std::string>& classes) {
   TempDir src, out;
   auto [train, test] = testing::write_idx_dir(src.path().string(), spec);
@@ -213,7 +213,7 @@ void check_idx_pack(const testing::IdxDirSpec& spec, const std::string& format,
   EXPECT_EQ(summary.train_count, spec.train);
   EXPECT_EQ(summary.test_count, spec.test);
   h5::File file(out / "p.h5", h5::File::Mode::read);
-  EXPECT_EQ(file.string_attribute("name"), format);
+  EXPECT_EQ(file.string_attribute("name"), enum_name(format));
   EXPECT_EQ(file.int_attribute("height"), spec.rows);
   EXPECT_EQ(file.int_attribute("width"), spec.cols);
   EXPECT_EQ(file.int_attribute("channels"), 1);
@@ -240,7 +240,7 @@ void check_idx_pack(const testing::IdxDirSpec& spec, const std::string& format,
 }
 
 TEST(IdxPack, PlainMnist) {
-  check_idx_pack({.train = 300, .test = 50}, "mnist",
+  check_idx_pack({.train = 300, .test = 50}, PackFormat::mnist,
                  {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"});
 }
 
@@ -252,23 +252,24 @@ TEST(IdxPack, GzippedFashionMnistWithOddShape) {
                   .gz_images = true,
                   .gz_labels = true,
                   .seed = 3},
-                 "fashion-mnist",
+                 PackFormat::fashion_mnist,
                  {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                   "Sneaker", "Bag", "Ankle boot"});
 }
 
 TEST(IdxPack, MixedPlainAndGzip) {
   check_idx_pack({.train = 64, .test = 16, .gz_images = true, .gz_labels = false, .seed = 9},
-                 "mnist", {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"});
+                 PackFormat::mnist, {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"});
 }
 
 TEST(IdxPack, AutoDetectsFromDirectoryName) {
   TempDir src("fashion_mnist_src"), plain("idx_src"), out;
   testing::write_idx_dir(src.path().string(), {.train = 10, .test = 5});
   testing::write_idx_dir(plain.path().string(), {.train = 10, .test = 5});
-  EXPECT_EQ(pack_dataset({"auto", src.path().string(), out / "a.h5"}).format, "fashion-mnist");
-  EXPECT_THROW_WITH(pack_dataset({"auto", plain.path().string(), out / "b.h5"}), UsageError,
-                    "cannot be told apart");
+  EXPECT_EQ(pack_dataset({PackFormat::automatic, src.path().string(), out / "a.h5"}).format,
+            PackFormat::fashion_mnist);
+  EXPECT_THROW_WITH(pack_dataset({PackFormat::automatic, plain.path().string(), out / "b.h5"}),
+                    UsageError, "cannot be told apart");
   // The nearest folder naming MNIST decides, not a "fashion" anywhere in the path.
   TempDir nested("idx_nested");
   const std::string mnist_in_project = (nested.path() / "fashion_project" / "mnist").string();
@@ -277,14 +278,17 @@ TEST(IdxPack, AutoDetectsFromDirectoryName) {
     std::filesystem::create_directories(dir);
     testing::write_idx_dir(dir, {.train = 10, .test = 5});
   }
-  EXPECT_EQ(pack_dataset({"auto", mnist_in_project, out / "f.h5"}).format, "mnist");
-  EXPECT_EQ(pack_dataset({"auto", torchvision_raw, out / "g.h5"}).format, "fashion-mnist");
-  EXPECT_THROW_WITH(pack_dataset({"imagenet", src.path().string(), out / "c.h5"}), UsageError,
-                    "unknown format 'imagenet'");
-  EXPECT_THROW_WITH(pack_dataset({"auto", out.path().string(), out / "d.h5"}), UsageError,
-                    "cannot detect");
+  EXPECT_EQ(pack_dataset({PackFormat::automatic, mnist_in_project, out / "f.h5"}).format,
+            PackFormat::mnist);
+  EXPECT_EQ(pack_dataset({PackFormat::automatic, torchvision_raw, out / "g.h5"}).format,
+            PackFormat::fashion_mnist);
+  EXPECT_THROW_WITH(parse_enum_option<PackFormat>("format", "imagenet"), UsageError,
+                    "option --format: 'imagenet' must be auto, cifar10, cifar100, mnist, "
+                    "fashion-mnist or folder");
+  EXPECT_THROW_WITH(pack_dataset({PackFormat::automatic, out.path().string(), out / "d.h5"}),
+                    UsageError, "cannot detect");
   // A missing source is the input's fault, as with an explicit format (exit 3, not 2).
-  EXPECT_THROW_WITH(pack_dataset({"auto", out / "missing", out / "e.h5"}), DataError,
+  EXPECT_THROW_WITH(pack_dataset({PackFormat::automatic, out / "missing", out / "e.h5"}), DataError,
                     "missing: not a directory");
 }
 
@@ -296,7 +300,7 @@ class IdxErrors : public ::testing::Test {
   void expect_failure(const std::string& file, const std::string& problem) {
     std::string output = out / "x.h5";
     std::string message = testing::message_of<DataError>([&] {
-      pack_dataset({"mnist", src.path().string(), output});
+      pack_dataset({PackFormat::mnist, src.path().string(), output});
     });
     EXPECT_NE(message.find(file), std::string::npos) << message;
     EXPECT_NE(message.find(problem), std::string::npos) << message;

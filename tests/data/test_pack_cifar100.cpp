@@ -51,11 +51,11 @@ class Cifar100Pack : public ::testing::Test {
 
   void check(const std::string& labels, int label_byte, int classes) {
     TempDir out;
-    PackOptions options{labels == "fine" ? "auto" : "cifar100", dir_->path().string(),
-                        out / "c100.h5"};
-    options.labels = labels;
+    PackOptions options{labels == "fine" ? PackFormat::automatic : PackFormat::cifar100,
+                        dir_->path().string(), out / "c100.h5"};
+    options.labels = parse_enum_option<Cifar100Labels>("labels", labels);
     const PackSummary summary = pack_dataset(options);
-    EXPECT_EQ(summary.format, "cifar100");
+    EXPECT_EQ(summary.format, PackFormat::cifar100);
     EXPECT_EQ(summary.train_count, 50000);
     EXPECT_EQ(summary.test_count, 10000);
     h5::File file(options.output_file, h5::File::Mode::read);
@@ -100,9 +100,11 @@ class Cifar100Errors : public ::testing::Test {
   }
   template <typename E = DataError>
   void expect_failure(const std::string& a, const std::string& b, const std::string& labels = "fine") {
-    PackOptions options{"cifar100", dir.path().string(), out / "x.h5"};
-    options.labels = labels;
-    const std::string message = testing::message_of<E>([&] { pack_dataset(options); });
+    PackOptions options{PackFormat::cifar100, dir.path().string(), out / "x.h5"};
+    const std::string message = testing::message_of<E>([&] {
+      options.labels = parse_enum_option<Cifar100Labels>("labels", labels);  // as the CLI does
+      pack_dataset(options);
+    });
     EXPECT_NE(message.find(a), std::string::npos) << message;
     EXPECT_NE(message.find(b), std::string::npos) << message;
     EXPECT_FALSE(fs::exists(options.output_file));
