@@ -154,8 +154,8 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& confi
   if (!late.points.empty()) config.lr_points = parse_points(late.points);
   if (config.lr_schedule == optim::LrScheduleKind::onecycle)
     config.onecycle_anneal = parse_enum_option<optim::Anneal>("onecycle-anneal", late.anneal);
-  // The step schedule's default milestones: 50% and 75% of --epochs as given, fractional in
-  // short or fractional runs; stepped per epoch, whole epochs, dropped where they round to 0
+  // The step schedule's default milestones: 50% and 75% of --epochs as given, fractional where
+  // that is not whole (7.5 of 10); stepped per epoch, whole epochs, dropped where they round to 0
   // or to the end (a 1-epoch run then has none and stays constant). The run logs them.
   const bool per_epoch = config.lr_step_unit == optim::StepUnit::epoch;  // whole epochs then
   if (config.lr_milestones.empty() && config.lr_schedule == optim::LrScheduleKind::step)

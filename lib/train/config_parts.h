@@ -9,9 +9,10 @@
 
 namespace dp {
 
-// The options whose text is parsed after the others are read: --config's file, and the
-// schedule options parsed only where the run's schedule reads them (a config file's options
-// for a schedule the command line replaced stay unused and unchecked).
+// The options whose text is parsed after the others are read: --config's file,
+// --lr-milestones and --lr-points, and --onecycle-anneal, parsed only where the run's schedule
+// is onecycle (a config file's options for a schedule the command line replaced stay unused
+// and unchecked).
 struct LateParsedOptions {
   std::string config_file, milestones, points, anneal;
 };
