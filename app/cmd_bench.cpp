@@ -18,6 +18,7 @@
 #include "nn/model.h"
 #include "optim/sgd.h"
 #include "train/backend_choice.h"
+#include "train/cpu_backend_setup.h"
 #include "train/forward_backward.h"
 
 namespace po = boost::program_options;

@@ -55,8 +55,8 @@ int run_pack(const std::vector<std::string>& args, MpiSession& mpi) {
     log::info("pack: skipped {} bad images (listed above and in the file's 'skipped' attribute)",
               s.skipped.size());
   log::info("packed {} from {} into {}: train {} test {} images of {}x{}x{}, {} classes, {:.1f} s",
-            enum_name(s.format), options.source_dir, s.output_file, s.train_count, s.test_count, s.height,
-            s.width, s.channels, s.class_names.size(), s.seconds);
+            enum_name(s.format), options.source_dir, s.output_file, s.train_count,
+            s.test_count, s.height, s.width, s.channels, s.class_names.size(), s.seconds);
   return 0;
 }
 

@@ -19,8 +19,8 @@
 #                  split on whitespace (an option given here and by the wrapper is refused)
 # A training script's own arguments are dptrain options too, kept word for word and given again
 # to a requeued job (`sbatch slurm/train_2gpu.sh --run-name "lr 0.2" --lr 0.2`); one of them
-# replaces the wrapper's own --config, --device, --output-dir, --resume, --threads, --data or
-# --run-name (set above from CONFIG, DEVICE, ...).
+# replaces the wrapper's own --config, --output-dir, --threads, --data or --run-name (set above
+# from CONFIG, OUTPUT_DIR, ...). --device comes from DEVICE alone, and --resume is always auto.
 # Used only when a script is run directly (not through sbatch), to submit itself:
 #   PARTITION      sbatch --partition
 #   CPUS_PER_TASK  sbatch --cpus-per-task
@@ -79,13 +79,15 @@ dptrain_srun() {
   if [ "$DEVICE" != cpu ] && [ -z "${SLURM_GPUS_PER_NODE:-}${SLURM_GPUS_ON_NODE:-}${CUDA_VISIBLE_DEVICES:-}" ]; then
     echo "dptrain_srun: DEVICE=$DEVICE but the job has no GPUs; on a CPU partition submit with DEVICE=cpu" >&2
   fi
-  # The options this wrapper gives, each left out where the script's arguments give it: an
-  # argument wins over the environment and the defaults (dptrain refuses an option twice).
-  local wrapper=(config "$CONFIG" device "$DEVICE" output-dir "$OUTPUT_DIR" resume auto
+  # --resume auto always (a requeued job given another would not continue), --device from
+  # DEVICE (which the GPU check above and the self-submission read too); the other options this
+  # wrapper gives are left out where the script's arguments give them: an argument wins over
+  # the environment and the defaults (dptrain refuses an option given twice).
+  local wrapper=(config "$CONFIG" output-dir "$OUTPUT_DIR"
                  threads "${THREADS:-${SLURM_CPUS_PER_TASK:-0}}")
   [ -n "${DATA:-}" ] && wrapper+=(data "$DATA")
   [ -n "${RUN_NAME:-}" ] && wrapper+=(run-name "$RUN_NAME")
-  local args=(train) i
+  local args=(train --device "$DEVICE" --resume auto) i
   for ((i = 0; i < ${#wrapper[@]}; i += 2)); do
     dptrain_option_given "--${wrapper[i]}" ${script_args[@]+"${script_args[@]}"} ||
       args+=("--${wrapper[i]}" "${wrapper[i + 1]}")

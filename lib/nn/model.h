@@ -15,6 +15,7 @@
 #include "backend/backend.h"
 #include "core/tensor.h"
 #include "nn/parameter_store.h"
+#include "nn/shortcut_kind.h"
 #include "nn/shortcuts.h"
 
 namespace dp::nn {

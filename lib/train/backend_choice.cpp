@@ -7,6 +7,7 @@
 #include "comm/communicator.h"
 #include "core/env_switch.h"
 #include "core/error.h"
+#include "train/cpu_backend_setup.h"
 
 namespace dp {
 

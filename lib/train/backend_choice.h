@@ -7,7 +7,6 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/make_cuda_backend.h"
-#include "train/cpu_backend_setup.h"
 #include "train/device_options.h"
 
 namespace dp {

@@ -21,11 +21,12 @@ namespace {
 // Far beyond any real run; keeps the conversion to whole epochs in range.
 constexpr double kMaxEpochs = 1e6;
 
-po::options_description general_options(std::string& config_file) {
+// --config is read from the parsed command line, before notify() (config.cpp).
+po::options_description general_options() {
   po::options_description general("General");
   general.add_options()
       ("help,h", "print this help")
-      ("config", po::value(&config_file), "config file (key = value lines; see jobs/*.cfg)");
+      ("config", po::value<std::string>(), "config file (key = value lines; see jobs/*.cfg)");
   return general;
 }
 
@@ -322,7 +323,7 @@ po::options_description reliability_options(TrainConfig& c) {
 
 po::options_description describe_train_options(TrainConfig& c, LateParsedOptions& late) {
   po::options_description all("dptrain train options");
-  all.add(general_options(late.config_file)).add(data_options(c)).add(model_options(c));
+  all.add(general_options()).add(data_options(c)).add(model_options(c));
   all.add(optim_options(c, late)).add(run_options(c)).add(parallel_options(c));
   all.add(reliability_options(c)).add(testing_options(c));
   return all;

@@ -9,12 +9,11 @@
 
 namespace dp {
 
-// The options whose text is parsed after the others are read: --config's file,
-// --lr-milestones and --lr-points, and --onecycle-anneal, parsed only where the run's schedule
-// is onecycle (a config file's options for a schedule the command line replaced stay unused
-// and unchecked).
+// The options whose text is parsed after the others are read: --lr-milestones and
+// --lr-points, and --onecycle-anneal, parsed only where the run's schedule is onecycle (a
+// config file's value for a schedule the command line replaced stays unused).
 struct LateParsedOptions {
-  std::string config_file, milestones, points, anneal;
+  std::string milestones, points, anneal;
 };
 
 // Every `dptrain train` option, bound to `c` or `late`.

@@ -5,7 +5,6 @@
 
 #include "comm/collective_watchdog.h"
 #include "core/error.h"
-#include "nn/model.h"
 #include "train/augmentation.h"
 #include "train/checkpoint_files.h"
 #include "train/config.h"

@@ -37,7 +37,8 @@ struct DeviceOptions {
 void add_device_options(boost::program_options::options_description& desc, DeviceOptions& o);
 
 // A UsageError ("option --NAME: ...") for a thread count or a combination no backend takes
-// (the enums' values are refused where they are parsed), checked before any file is read; what depends on the machine (a GPU, bf16 arithmetic) is choose_backend's to refuse.
+// (the enums' values are refused where they are parsed), checked before any file is read;
+// what depends on the machine (a GPU, bf16 arithmetic) is choose_backend's to refuse.
 void validate_device_options(const DeviceOptions& o);
 
 }  // namespace dp

@@ -39,6 +39,7 @@
 #include "nn/model.h"
 #include "train/augmentation.h"
 #include "train/backend_choice.h"
+#include "train/cpu_backend_setup.h"
 #include "train/model_state.h"
 #include "train/preemption_signal.h"
 #include "train/run_setup.h"

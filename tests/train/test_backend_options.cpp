@@ -9,6 +9,7 @@
 #include "backend/cuda/device_probe.h"
 #include "core/error.h"
 #include "train/backend_choice.h"
+#include "train/cpu_backend_setup.h"
 
 namespace dp {
 namespace {

@@ -14,7 +14,7 @@
 // on GEMM-lowered maps, so each stage would reorder out of blocked again (whole-step timings:
 // tests/bench/results/code-measurements-backend.md). With bf16 convolutions every network takes
 // the layout oneDNN's bf16 kernels use on the CPU (NHWC with AMX, blocked without). The
-// application chooses per network and CPU (train/backend_choice.h).
+// application chooses per network and CPU (train/cpu_backend_setup.h).
 #pragma once
 
 #include <cstdint>
