@@ -12,16 +12,14 @@ namespace dp::optim {
 
 namespace {
 
-// `reason` with each {field} replaced by name(field), and {{ and }} by a literal brace.
+// `reason` with each {field} replaced by name(field). Reasons hold no braces of their own (no
+// user text: the schedule's name is an enum).
 std::string with_fields_named(const std::string& reason,
                               const std::function<std::string(const std::string&)>& name) {
   std::string out;
   for (size_t at = 0; at < reason.size(); ++at) {
     const char c = reason[at];
-    if ((c == '{' || c == '}') && at + 1 < reason.size() && reason[at + 1] == c) {
-      out += c;  // an escaped brace
-      ++at;
-    } else if (const size_t close = reason.find('}', at); c == '{' && close != std::string::npos) {
+    if (const size_t close = reason.find('}', at); c == '{' && close != std::string::npos) {
       out += name(reason.substr(at + 1, close - at - 1));
       at = close;
     } else {

@@ -100,7 +100,7 @@ class LrSchedule {
 // A spec the schedules refuse: `parameter` is the LrScheduleSpec field at fault (its name as
 // written there), `reason` what it must be; a reason that names another field writes it in
 // braces ("must be in [0, {base_lr}]"), so that each caller can name the fields as its users
-// know them (the command line: by their options), and a literal brace doubled ("{{").
+// know them (the command line: by their options).
 struct LrScheduleError : UsageError {
   LrScheduleError(std::string parameter, std::string reason);
   // `reason` with each {field} replaced by name(field).

@@ -72,6 +72,7 @@ failed=0
 # A check's time limit: the longest took 27 s on an H200; a hung one (a rank left waiting in a
 # collective) is killed there, so the checks after it still run inside the device call.
 CHECK_TIMEOUT_S=${CHECK_TIMEOUT_S:-150}
+timed_out() { [ "$1" -eq 124 ] || [ "$1" -eq 137 ]; }  # RC: timeout's, or its -k's SIGKILL
 check() {  # NAME COMMAND...: runs it with its output in the log as it comes, one verdict line
   local name=$1 start rc verdict output
   shift
@@ -85,7 +86,7 @@ check() {  # NAME COMMAND...: runs it with its output in the log as it comes, on
   # and none failed), or exit 0 from a gtest program whose tests all skipped. Any other
   # non-zero exit is a failure, whatever the output says about skips; 124 and 137 are the
   # time limit's.
-  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+  if timed_out "$rc"; then
     verdict=FAIL
     echo "$name: killed after CHECK_TIMEOUT_S=$CHECK_TIMEOUT_S s" >> "$LOG"
     failed=$((failed + 1))
@@ -201,8 +202,6 @@ airbench_table() {  # DPTRAIN_DIR PEER_JSON...: airbench_runs.py's table into ai
 # AIRBENCH_DEVICE=cpu AIRBENCH_PEER_MODES=eager-bf16 AIRBENCH_EXTRA="--epochs 0.1".
 # $OUT comes back with 8 files at most: 5 are this part's own, one more per peer mode.
 airbench_cut() { echo "CUT airbench: $* at its deadline (airbench.log)" | tee -a "$SUMMARY"; }
-
-timed_out() { [ "$1" -eq 124 ] || [ "$1" -eq 137 ]; }
 
 airbench_dptrain_runs() {  # DATA DIR DEADLINE: dptrain's runs, seeds 0.., until the deadline
   local data=$1 dir=$2 deadline=$3 s left rc failures_in_a_row=0
