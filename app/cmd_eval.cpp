@@ -16,6 +16,7 @@
 #include "comm/communicator.h"
 #include "comm/mpi_session.h"
 #include "core/log.h"
+#include "core/unique_fd.h"
 #include "data/hdf5_dataset.h"
 #include "io/eval_file.h"
 #include "io/hdf5.h"
@@ -138,11 +139,10 @@ bool existing_eval_file(const std::string& path) {
 // system): a probe file made and removed, as the rules are the file system's to apply.
 void check_writable(const std::filesystem::path& folder, const std::string& output) {
   std::string probe = (folder / ".dptrain-eval-probe-XXXXXX").string();
-  const int fd = mkstemp(probe.data());
-  if (fd < 0)
+  const UniqueFd fd(mkstemp(probe.data()));
+  if (!fd.is_open())
     throw IoError(fmt::format("option --output: {}: cannot create a file in folder {}: {}", output,
                               folder.string(), std::strerror(errno)));
-  close(fd);
   unlink(probe.c_str());
 }
 

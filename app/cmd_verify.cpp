@@ -4,7 +4,8 @@
 //   FILE: ok, unverified: M of N datasets carry no checksum, and/or its metadata (superblock
 //         version 0) carries none (an earlier dptrain's, or another program's file)
 //   FILE: corrupted at dataset /params/fc.weight: <reason>
-//   FILE: cannot be verified: <reason>        (missing, not HDF5, unreadable before any object)
+//   FILE: cannot be verified: <reason>        (missing, not HDF5, unreadable before any object,
+//                                             or empty: no datasets, no attributes)
 // Exit 0 when every file is ok (verified or not), 3 when any is corrupted or unreadable.
 #include <boost/program_options.hpp>
 #include <iostream>

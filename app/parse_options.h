@@ -34,9 +34,7 @@ inline bool parse_options(const std::vector<std::string>& args,
   } catch (const po::error& e) {
     throw UsageError(e.what());
   }
-  if (given)
-    for (const auto& [name, value] : vm)
-      if (!value.defaulted()) given->insert(name);
+  if (given) *given = given_options(vm);
   if (effective) *effective = effective_options(vm);
   return true;
 }

@@ -1,11 +1,14 @@
 #include "data/folder_source.h"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/log.h"
 #include "core/utf8.h"
 
 namespace dp::data {
@@ -98,6 +101,28 @@ bool holds_folders(const fs::path& dir) {
   return false;
 }
 
+// In the DIR/train + DIR/test layout, refuses a visible folder beside the two (its images would
+// be left out: a validation split, a class put in the wrong place) and names, in the log, the
+// files beside them it leaves out (a README, a licence).
+void check_beside_splits(const fs::path& root, const std::string& dir) {
+  std::error_code ec;
+  std::vector<std::string> files;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (hidden(entry.path()) || name == "train" || name == "test") continue;
+    if (entry.is_directory(ec))
+      throw DataError(
+          fmt::format("{}/{}: a folder beside train/ and test/ (its images would be "
+                      "left out); move it, or hide it with a leading '.'",
+                      dir, name));
+    files.push_back(name);
+  }
+  if (ec) throw DataError(fmt::format("{}: cannot list: {}", dir, ec.message()));
+  std::sort(files.begin(), files.end());
+  if (!files.empty())
+    log::info("pack: {}: left out, beside train/ and test/: {}", dir, fmt::join(files, ", "));
+}
+
 }  // namespace
 
 std::vector<size_t> test_indices(size_t n, double fraction, uint64_t seed, int label) {
@@ -133,6 +158,7 @@ FolderPlan scan_image_folder(const std::string& dir, double test_fraction, uint6
     if (test_fraction != 0)
       throw UsageError(fmt::format("--test-fraction: {} already has train/ and test/ folders",
                                    dir));
+    check_beside_splits(root, dir);
     plan.class_names = class_folders(root / "train", dir + "/train");
     const auto test_classes = class_folders(root / "test", dir + "/test");
     const std::vector<std::string>& train_classes = plan.class_names;

@@ -2,13 +2,14 @@
 // passes uncompressed files through unchanged, so one reader serves both.
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 
 #include "core/error.h"
 #include "data/raw_dataset.h"
-#include "data/source_parsers.h"
 #include "data/sha256.h"
+#include "data/source_parsers.h"
 
 namespace dp::data {
 namespace {
@@ -35,7 +36,9 @@ std::vector<uint8_t> read_decompressed(const std::string& path) {
   size_t used = 0;
   while (true) {
     if (bytes.size() - used < (1 << 20)) bytes.resize(std::max<size_t>(bytes.size() * 2, 1 << 22));
-    int n = gzread(f.get(), bytes.data() + used, static_cast<unsigned>(bytes.size() - used));
+    // zlib refuses a request above INT_MAX: files past 2 GiB are read a gigabyte at a time.
+    const size_t request = std::min<size_t>(bytes.size() - used, size_t{1} << 30);
+    const int n = gzread(f.get(), bytes.data() + used, static_cast<unsigned>(request));
     if (n < 0) {
       int code = 0;
       throw DataError(fmt::format("{}: decompression failed: {}", path, gzerror(f.get(), &code)));

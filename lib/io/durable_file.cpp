@@ -34,8 +34,12 @@ void write_durably(const std::string& path, const std::vector<uint8_t>& bytes,
     throw IoError(fmt::format("{}: cannot write {}: {} failed: {}", path, what, call,
                               std::strerror(err)));
   };
-  UniqueFd fd(
-      ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));  // less the umask
+  // A new file, never one found at `path`: a leftover hard link there (a publish cut short
+  // between its link and its rename) shares its inode with another checkpoint, which writing
+  // through it would overwrite.
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) fail("unlink");
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                     0666));  // less the umask
   if (!fd.is_open()) fail("open");
   for (size_t done = 0; done < bytes.size();) {
     const ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);

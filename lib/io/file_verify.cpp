@@ -33,8 +33,8 @@ std::vector<ObjectEntry> list_objects(const h5::File& file) {
 }
 
 // Reads every attribute value of object `name`: strings as strings (variable-length ones, in
-// files of earlier versions, through the global heap), the others as stored.
-void read_attributes(const h5::File& file, const std::string& name) {
+// files of earlier versions, through the global heap), the others as stored. Returns how many.
+hsize_t read_attributes(const h5::File& file, const std::string& name) {
   h5::Lock lock(h5::library_lock());
   const std::string where = file.path() + name;
   h5::Handle object(DP_H5_CHECK(H5Oopen(file.id(), name.c_str(), H5P_DEFAULT), where), H5Oclose);
@@ -57,6 +57,7 @@ void read_attributes(const h5::File& file, const std::string& name) {
     std::vector<uint8_t> bytes(n * h5::type_size(type.id(), where) + 1);
     DP_H5_CHECK(H5Aread(attr.id(), type.id(), bytes.data()), where);
   }
+  return info.num_attrs;
 }
 
 }  // namespace
@@ -84,10 +85,11 @@ FileVerification verify_file(const std::string& path) {
       DP_H5_CHECK(H5Fget_info2(file.id(), &info), path);
       result.superblock_version = info.super.version;
     }
+    hsize_t attributes = 0;
     for (const auto& object : list_objects(file)) {
       result.failed_object = object.name;
       result.failed_at_dataset = object.type == H5O_TYPE_DATASET;
-      read_attributes(file, object.name);
+      attributes += read_attributes(file, object.name);
       if (object.type != H5O_TYPE_DATASET) continue;
       h5::Dataset dataset = file.dataset(object.name.substr(1));
       dataset.verify();
@@ -96,6 +98,13 @@ FileVerification verify_file(const std::string& path) {
     }
     result.failed_object.clear();
     result.failed_at_dataset = false;
+    // Every file dptrain writes holds some: an empty one is a write cut short before HDF5
+    // flushed its metadata (a killed pack's .tmp), not a file to call verified.
+    if (result.datasets == 0 && attributes == 0)
+      throw DataError(
+          fmt::format("{}: holds no datasets and no attributes (a write cut short, "
+                      "or not a file dptrain wrote)",
+                      path));
     result.ok = true;
   } catch (const Error& e) {
     result.problem = e.what();

@@ -37,24 +37,18 @@ void note_unverified_once(const std::string& filename);
 
 }  // namespace dp::h5
 
-// Checks an HDF5 return value (negative = failure) and throws dp::DataError naming `what`.
-#define DP_H5_CHECK(expr, what)                                                         \
+// Checks an HDF5 return value (negative = failure) and throws `ErrorType` naming `what` with
+// HDF5's error stack: DataError where reading (the input's fault), IoError where writing (the
+// output's: full disk, read-only file system; exit code 6), through the two names below.
+#define DP_H5_CHECK_THROWING(ErrorType, expr, what)                                     \
   ([&]() {                                                                              \
     auto dp_h5_status_ = (expr);                                                        \
     if (dp_h5_status_ < 0)                                                              \
-      throw ::dp::DataError(::fmt::format("{}: {}", (what), ::dp::h5::last_error_message())); \
+      throw ErrorType(::fmt::format("{}: {}", (what), ::dp::h5::last_error_message())); \
     return dp_h5_status_;                                                               \
   }())
-
-// The same for calls that write: a failure there is the output's fault (full disk,
-// read-only file system), so it throws dp::IoError (exit code 6), not DataError.
-#define DP_H5_WRITE_CHECK(expr, what)                                                   \
-  ([&]() {                                                                              \
-    auto dp_h5_status_ = (expr);                                                        \
-    if (dp_h5_status_ < 0)                                                              \
-      throw ::dp::IoError(::fmt::format("{}: {}", (what), ::dp::h5::last_error_message())); \
-    return dp_h5_status_;                                                               \
-  }())
+#define DP_H5_CHECK(expr, what) DP_H5_CHECK_THROWING(::dp::DataError, expr, what)
+#define DP_H5_WRITE_CHECK(expr, what) DP_H5_CHECK_THROWING(::dp::IoError, expr, what)
 
 namespace dp::h5 {
 

@@ -122,7 +122,6 @@ std::unique_ptr<MetricsWriter> MetricsWriter::reopen(
     h5::Group config_group = entry.create_group("config");
     for (const auto& [key, value] : config) config_group.set_attribute(key, value);
   }
-  writer->publish();
   return writer;
 }
 

@@ -57,8 +57,9 @@ class MetricsWriter {
   // were written after the checkpoint the run resumes from, and will be written again) and any
   // /final, and records the resume as /resumes/<n> with `resume_info` as attributes and the
   // resumed job's effective options `config` (as /config holds the first job's: another world
-  // size, epoch count or thread count may continue a run) as /resumes/<n>/config.
-  // Throws DataError when the file is not a dptrain metrics file.
+  // size, epoch count or thread count may continue a run) as /resumes/<n>/config. In memory:
+  // the caller publishes it (after setting aside what the resume supersedes), or the next
+  // change does. Throws DataError when the file is not a dptrain metrics file.
   static std::unique_ptr<MetricsWriter> reopen(
       const std::string& path, int64_t epochs, int64_t steps,
       const std::map<std::string, std::string>& resume_info,
@@ -74,12 +75,12 @@ class MetricsWriter {
   void append_epoch(const EpochRecord& record);
   void write_final(const EvaluationResult& result, const std::vector<std::string>& class_names);
   const std::string& path() const { return path_; }
-
- private:
-  explicit MetricsWriter(const std::string& path);  // reopen
   // The file lives in memory; each change ends by replacing the file on disk whole
   // (replace_durably), so a full disk or a killed rank 0 leaves the last published file.
   void publish();
+
+ private:
+  explicit MetricsWriter(const std::string& path);  // reopen
   std::string path_;
   std::unique_ptr<h5::File> file_;
   std::vector<StepRecord> pending_steps_;

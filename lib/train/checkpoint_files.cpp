@@ -24,12 +24,13 @@ bool is_checkpoint_name(const std::string& name) {
   return name == "checkpoint.h5" || std::regex_match(name, kNamedCheckpoint);
 }
 
-// The position a named checkpoint's file name gives (checkpoint.h5's is in its contents only).
-std::optional<CheckpointPosition> position_in_name(const fs::path& path) {
+// (finished epochs, optimizer steps) as a named checkpoint's file name gives them
+// (checkpoint.h5's are in its contents only).
+std::optional<std::pair<int64_t, int64_t>> epochs_and_steps_in_name(const fs::path& path) {
   std::smatch m;
   const std::string name = path.filename().string();
   if (!std::regex_match(name, m, kNamedCheckpoint)) return std::nullopt;
-  return CheckpointPosition{std::stoll(m[2]), std::stoll(m[1])};
+  return std::pair<int64_t, int64_t>{std::stoll(m[1]), std::stoll(m[2])};
 }
 
 }  // namespace
@@ -67,31 +68,29 @@ std::vector<CheckpointFile> find_checkpoints(const std::string& dir,
   return found;
 }
 
-std::vector<std::string> checkpoints_after(const std::string& dir, int64_t global_step,
-                                           int64_t epochs_done) {
-  const CheckpointPosition position{global_step, epochs_done};
+std::vector<std::string> checkpoints_after(const std::string& dir, CheckpointPosition resumed) {
   std::vector<std::string> after, unreadable;
   for (const CheckpointFile& file : find_checkpoints(dir, &unreadable))
-    if (file.position() > position) after.push_back(file.path);
+    if (file.position() > resumed) after.push_back(file.path);
   // One that does not open is placed by its name; checkpoint.h5, unplaced and unusable, too.
+  const std::pair<int64_t, int64_t> resumed_named{std::get<0>(resumed), std::get<2>(resumed)};
   for (const std::string& path : unreadable) {
-    const std::optional<CheckpointPosition> named = position_in_name(path);
-    if (!named || *named > position) after.push_back(path);
+    const auto named = epochs_and_steps_in_name(path);
+    if (!named || *named > resumed_named) after.push_back(path);
   }
   return after;
 }
 
 void prune_named_checkpoints(const std::string& dir, int keep) {
-  // The newest first, as find_checkpoints orders them.
-  std::vector<std::pair<CheckpointPosition, fs::path>> named;
+  std::vector<std::string> unreadable, named;
+  for (const CheckpointFile& file : find_checkpoints(dir, &unreadable))  // newest first
+    if (epochs_and_steps_in_name(file.path)) named.push_back(file.path);
+  for (const std::string& path : unreadable)
+    if (epochs_and_steps_in_name(path)) named.push_back(path);
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec))
-    if (const auto position = position_in_name(entry.path()))
-      named.emplace_back(*position, entry.path());
-  std::sort(named.begin(), named.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   for (size_t i = std::max(keep, 0); i < named.size(); ++i) {
-    fs::remove(named[i].second, ec);
-    if (ec) log::info("warning: cannot delete old checkpoint {}: {}", named[i].second.string(), ec.message());
+    fs::remove(named[i], ec);
+    if (ec) log::info("warning: cannot delete old checkpoint {}: {}", named[i], ec.message());
   }
 }
 

@@ -5,7 +5,7 @@
 #pragma once
 
 #include <string>
-#include <utility>
+#include <tuple>
 #include <vector>
 
 #include "io/checkpoint.h"
@@ -13,36 +13,39 @@
 
 namespace dp {
 
-// Where a checkpoint stands in its run: (optimizer steps, finished epochs). At one step the
-// later position is the greater: a stop after an epoch's last step and that epoch's end share
-// the step, and the end is the later.
-using CheckpointPosition = std::pair<int64_t, int64_t>;
+// Where a checkpoint stands in its run: (finished epochs, steps into the next, optimizer
+// steps), the later the greater. Epochs first: a stop after an epoch's last step and that
+// epoch's end share the step, and the end is the later; and a resume with fewer steps per
+// epoch (another world size under --drop-last) counts its steps from fewer than the
+// checkpoints before it had.
+using CheckpointPosition = std::tuple<int64_t, int64_t, int64_t>;
 
 struct CheckpointFile {
   std::string path;
   CheckpointMeta meta;
   int64_t global_step() const;
   CheckpointPosition position() const {
-    return {global_step(), meta.int_or(checkpoint_keys::kEpoch, 0)};
+    return {meta.int_or(checkpoint_keys::kEpoch, 0), meta.int_or(checkpoint_keys::kStepInEpoch, 0),
+            global_step()};
   }
 };
 
 // "checkpoint-e0003-s001234.h5"
 std::string named_checkpoint_file(int64_t epochs_done, int64_t global_step);
 
-// Every readable checkpoint in `dir`, newest (most steps) first. A file named as a checkpoint
-// that does not read as one is skipped with a warning and its path added to `unreadable` (if
-// given); "*.tmp" files (a save that did not finish) are never considered.
+// Every readable checkpoint in `dir`, newest (the greatest position) first. A file named as a
+// checkpoint that does not read as one is skipped with a warning and its path added to `unreadable`
+// (if given); "*.tmp" files (a save that did not finish) are never considered.
 std::vector<CheckpointFile> find_checkpoints(const std::string& dir,
                                              std::vector<std::string>* unreadable = nullptr);
 
-// The checkpoints of `dir` past the position (optimizer steps, then finished epochs) of one a
-// run resumes from: what an explicit --resume of an older checkpoint leaves behind. One that
-// does not open is placed by its name (checkpoint.h5 that does not open counts as past it).
-std::vector<std::string> checkpoints_after(const std::string& dir, int64_t global_step,
-                                           int64_t epochs_done);
+// The checkpoints of `dir` past the position of one a run resumes from: what an explicit
+// --resume of an older checkpoint leaves behind. One that does not open is placed by its
+// name's finished epochs and steps (checkpoint.h5 that does not open counts as past it).
+std::vector<std::string> checkpoints_after(const std::string& dir, CheckpointPosition resumed);
 
-// Deletes the named checkpoints of `dir` beyond the `keep` newest.
+// Deletes the named checkpoints of `dir` beyond the `keep` newest; one that does not open
+// (it cannot be resumed from) counts as older than those that do.
 void prune_named_checkpoints(const std::string& dir, int keep);
 
 // Deletes every checkpoint of `dir` (checkpoint.h5 and the named ones): a run that replaces

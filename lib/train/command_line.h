@@ -10,6 +10,7 @@
 #include <boost/program_options.hpp>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,14 @@ inline std::string option_value_text(const boost::program_options::variable_valu
   if (auto p = boost::any_cast<std::vector<std::string>>(&any))
     return fmt::format("{}", fmt::join(*p, " "));
   return "?";
+}
+
+// The options given explicitly (on the command line, or in a config file) rather than defaulted.
+inline std::set<std::string> given_options(const boost::program_options::variables_map& vm) {
+  std::set<std::string> names;
+  for (const auto& [name, value] : vm)
+    if (!value.defaulted()) names.insert(name);
+  return names;
 }
 
 // Every option's effective value (given or default) as text, --help aside.

@@ -96,14 +96,6 @@ FreezeSpec parse_freeze(const std::string& value) {
 
 namespace {
 
-// The options given explicitly (on the command line, or in a config file) rather than defaulted.
-std::set<std::string> given_options(const po::variables_map& vm) {
-  std::set<std::string> names;
-  for (const auto& [name, value] : vm)
-    if (!value.defaulted()) names.insert(name);
-  return names;
-}
-
 // Options that one schedule alone reads: given beside another they would go unused, so they
 // are refused where the user put them beside it (on the command line, or in a config file
 // whose --lr-schedule the command line left alone; a config file's options for the schedule
@@ -121,13 +113,12 @@ void refuse_unread_schedule_options(const TrainConfig& c, const po::variables_ma
   }
 }
 
-}  // namespace
-
-bool parse_train_config(const std::vector<std::string>& args, TrainConfig& config) {
-  LateParsedOptions late;
-  po::options_description options = describe_train_options(config, late);
-  po::variables_map vm;
-  std::set<std::string> on_command_line;
+// Stores the command line, then the --config file's options the command line left unset, into
+// `vm`, and notifies. `on_command_line` receives the options the command line gave. Returns
+// false when --help was printed.
+bool store_train_options(const std::vector<std::string>& args,
+                         const po::options_description& options, po::variables_map& vm,
+                         std::set<std::string>& on_command_line) {
   try {
     po::store(parse_command_line(args, options), vm);
     on_command_line = given_options(vm);
@@ -150,6 +141,11 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& confi
   } catch (const po::error& e) {
     throw UsageError(e.what());
   }
+  return true;
+}
+
+// The options whose parsing needs others' values, and the step schedule's default milestones.
+void apply_late_options(const LateParsedOptions& late, TrainConfig& config) {
   if (!late.milestones.empty()) config.lr_milestones = parse_milestones(late.milestones);
   if (!late.points.empty()) config.lr_points = parse_points(late.points);
   if (config.lr_schedule == optim::LrScheduleKind::onecycle)
@@ -162,8 +158,12 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& confi
     config.lr_milestones = default_milestones(
         per_epoch || config.epochs_fraction == 0 ? config.epochs : config.epochs_fraction,
         per_epoch);
-  validate_train_config(config);
-  refuse_unread_schedule_options(config, vm, on_command_line);
+}
+
+// Every option's effective value as text (the ranks compare them; metrics.h5 records them),
+// the late-parsed ones as the run uses them.
+void record_effective_options(const po::variables_map& vm, const po::options_description& options,
+                              const LateParsedOptions& late, TrainConfig& config) {
   config.effective = effective_options(vm);
   config.effective["lr-milestones"] = fmt::format("{}", fmt::join(config.lr_milestones, ","));
   if (!config.lr_points.empty()) config.effective["lr-points"] = late.points;
@@ -171,6 +171,20 @@ bool parse_train_config(const std::vector<std::string>& args, TrainConfig& confi
   for (const auto& option : options.options())
     if (const std::string& name = option->long_name(); name != "help")
       config.effective.try_emplace(name, "");
+}
+
+}  // namespace
+
+bool parse_train_config(const std::vector<std::string>& args, TrainConfig& config) {
+  LateParsedOptions late;
+  po::options_description options = describe_train_options(config, late);
+  po::variables_map vm;
+  std::set<std::string> on_command_line;
+  if (!store_train_options(args, options, vm, on_command_line)) return false;
+  apply_late_options(late, config);
+  validate_train_config(config);
+  refuse_unread_schedule_options(config, vm, on_command_line);
+  record_effective_options(vm, options, late, config);
   return true;
 }
 

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timer.h"
+#include "io/durable_file.h"
 #include "train/checkpoint_files.h"
 
 namespace fs = std::filesystem;
@@ -91,6 +92,7 @@ std::string RunDirectory::set_aside(const std::string& file) const {
   fs::rename(file, aside, ec);
   if (ec)
     throw IoError(fmt::format("{}: cannot set it aside as {}: {}", file, aside, ec.message()));
+  sync_path(path_, /*directory=*/true);  // on disk before anything written after it
   return aside;
 }
 

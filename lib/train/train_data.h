@@ -24,6 +24,9 @@ class TrainData {
   // `train_set` must outlive this. `on_backend`: the backend augments (--augment-on).
   TrainData(const data::HDF5Dataset& train_set, const TrainConfig& config, int world, int rank,
             bool on_backend);
+  // The loader's index source holds `this`: built in place, never moved.
+  TrainData(const TrainData&) = delete;
+  TrainData& operator=(const TrainData&) = delete;
 
   data::ShardedLoader& loader() { return *loader_; }
   int64_t local_batch() const { return local_batch_; }

@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 
 #include "comm/collective_watchdog.h"
@@ -135,17 +136,24 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
 
 std::string TrainingRun::agreed_resume_path() {
   // The run directory must be on a file system every rank sees; each rank resolves --resume
-  // itself, and the ranks check that they found the same checkpoint.
+  // itself, and the ranks check that they found the same checkpoint: its position (two can
+  // share a step: a stop after an epoch's last step, and the epoch's end) and size.
   comm_->barrier();  // rank 0 has created the run directory
   const std::string path = resolve_resume(config_.resume, run_dir_.path());
-  const double mine = path.empty() ? -1.0 : double(read_checkpoint_meta(path).ints[key::kStep]);
-  std::vector<double> all(comm_->size());
-  comm_->allgather(&mine, 1, all.data());
-  if (std::any_of(all.begin(), all.end(), [&](double v) { return v != all[0]; }))
-    throw Error(ExitCode::communication,
-                fmt::format("option --resume: the ranks found different checkpoints in {} (is it "
-                            "on a file system that every node sees?)",
-                            run_dir_.path()));
+  std::array<double, 4> mine{-1, -1, -1, -1};  // none found
+  if (!path.empty()) {
+    const CheckpointMeta meta = read_checkpoint_meta(path);
+    mine = {double(meta.int_or(key::kStep, 0)), double(meta.int_or(key::kEpoch, 0)),
+            double(meta.int_or(key::kStepInEpoch, 0)), double(std::filesystem::file_size(path))};
+  }
+  std::vector<double> all(mine.size() * comm_->size());
+  comm_->allgather(mine.data(), mine.size(), all.data());
+  for (size_t i = mine.size(); i < all.size(); ++i)
+    if (all[i] != all[i % mine.size()])
+      throw Error(ExitCode::communication,
+                  fmt::format("option --resume: the ranks found different checkpoints in {} (is "
+                              "it on a file system that every node sees?)",
+                              run_dir_.path()));
   return path;
 }
 
@@ -157,7 +165,11 @@ void TrainingRun::open_metrics(const std::string& resumed_from, const ResumePoin
   effective["backend"] = choice_.reason;
   effective["gradient-comm"] = grad_comm_.reason;
   if (!resumed_from.empty() && std::filesystem::exists(run_dir_.metrics())) {
-    metrics_ = MetricsWriter::reopen(run_dir_.metrics(), point.epochs_done, point.checkpoint_step,
+    // /steps rows up to the checkpoint are kept; where the steps per epoch changed with the
+    // world size and this run counts fewer, the rows past its count go (their numbers come
+    // again), so the steps stay increasing.
+    const int64_t steps_kept = std::min(point.checkpoint_step, point.global_step);
+    metrics_ = MetricsWriter::reopen(run_dir_.metrics(), point.epochs_done, steps_kept,
                                      resume_record(resumed_from, point, comm_->size()), effective);
     return;
   }
@@ -189,6 +201,9 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
   }
   open_metrics(path, point);
   if (!path.empty() && !resumes_automatically()) start_branch_at(path, point);
+  // After the superseded checkpoints are set aside: a crash between the two must not leave
+  // --resume auto a checkpoint of the abandoned branch beside this branch's history.
+  if (metrics_) metrics_->publish();
   return point;
 }
 
@@ -197,12 +212,13 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
 // pruning would take for this branch's: they are set aside, not deleted. Where none is left,
 // `path` (another directory's, say) becomes the directory's checkpoint.h5, so that a crash
 // before this branch's first checkpoint resumes here, not from scratch. Only once every rank
-// has loaded the checkpoint and metrics.h5 was taken up: a refused resume changes nothing.
+// has loaded the checkpoint and metrics.h5 was taken up (in memory, published after this): a
+// refused resume changes nothing.
 void TrainingRun::start_branch_at(const std::string& path, const ResumePoint& point) const {
   comm_->barrier();
   if (!writer_) return;
-  for (const std::string& newer :
-       checkpoints_after(run_dir_.path(), point.checkpoint_step, point.epochs_done))
+  for (const std::string& newer : checkpoints_after(
+           run_dir_.path(), {point.epochs_done, point.step_in_epoch, point.checkpoint_step}))
     log::info("note: --resume {}: {} is past it; set aside as {}", path, newer,
               run_dir_.set_aside(newer));
   if (!find_checkpoints(run_dir_.path()).empty()) return;

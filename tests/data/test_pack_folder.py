@@ -460,6 +460,19 @@ def test_bad_input(tmp, rng):
     bad_case(tmp, tree("seed_unread"), "--seed without --test-fraction (unread)",
              "--seed: only a --test-fraction split reads it", "--seed", "3", expect=EXIT_USAGE)
 
+    root = tree("with_val")
+    make_split(os.path.join(root, "val"), ["a", "b"], 1, rng, kinds=["jpeg420"])
+    bad_case(tmp, root, "a folder beside train/ and test/ (its images would be left out)",
+             "with_val/val: a folder beside train/ and test/")
+    root = tree("with_readme")
+    open(os.path.join(root, "README.txt"), "w").write("about this dataset\n")
+    out = os.path.join(tmp, "with_readme.h5")
+    proc = pack(root, out)
+    check(proc.returncode == 0 and "left out, beside train/ and test/: README.txt"
+          in proc.stdout + proc.stderr and read(out)["class_names"] == ["a", "b"],
+          f"a file beside train/ and test/: packed, the file named as left out "
+          f"({proc.stdout.strip()[-200:]} {proc.stderr.strip()[-200:]})")
+
     root = os.path.join(tmp, "train_only")
     make_split(os.path.join(root, "train"), ["a", "b"], 2, rng, kinds=["jpeg420"])
     bad_case(tmp, root, "train/ of class folders without test/", "has a train folder but no test",

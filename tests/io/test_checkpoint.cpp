@@ -108,6 +108,22 @@ TEST(Checkpoint, AFailedPublishLeavesNoTmp) {
   EXPECT_TRUE(std::filesystem::exists(dir.file("checkpoint-e0001-s000001.h5")));
 }
 
+// A publish cut short between its link and its rename leaves "checkpoint.h5.tmp" a hard link to
+// another checkpoint (another run's, after a branch): the next save to checkpoint.h5 writes a
+// new file there, not through the link.
+TEST(Checkpoint, ASaveDoesNotWriteThroughALeftoverLinkAtItsTmp) {
+  testing::TempDir dir;
+  std::vector<float> w = {1, 2}, w_new = {9, 9};
+  save_checkpoint(dir.file("other.h5"), {{{"w", {2}, w.data()}}, {}, {}}, {});
+  std::filesystem::create_hard_link(dir.file("other.h5"), dir.file("checkpoint.h5.tmp"));
+  save_checkpoint(dir.file("checkpoint.h5"), {{{"w", {2}, w_new.data()}}, {}, {}}, {});
+  std::vector<float> back(2);
+  load_checkpoint(dir.file("other.h5"), {{{"w", {2}, back.data()}}, {}, {}});
+  EXPECT_EQ(back, w);
+  load_checkpoint(dir.file("checkpoint.h5"), {{{"w", {2}, back.data()}}, {}, {}});
+  EXPECT_EQ(back, w_new);
+}
+
 TEST(Checkpoint, FailedSaveLeavesPreviousCheckpointIntact) {
   testing::TempDir dir;
   std::vector<float> w = {1, 2};

@@ -77,6 +77,7 @@ TEST(MetricsWriter, ReopenReadsTheFileAndItsReplacementKeepsItsMode) {
   for (const auto mode : {fs::perms(0444), fs::perms(0664)}) {
     fs::permissions(path, mode);
     auto writer = MetricsWriter::reopen(path, 1, 0, {{"resumed_from", "checkpoint.h5"}});
+    writer->publish();
     EXPECT_EQ(fs::status(path).permissions() & fs::perms::mask, mode);
     EXPECT_FALSE(fs::exists(path + ".tmp"));
     h5::File reader(path, h5::File::Mode::read);

@@ -196,6 +196,13 @@ with tempfile.TemporaryDirectory() as tmp:
     code, _, line, _ = check.run(["verify", tmp])
     check.record(code == DATA and line.strip() == f"{tmp}: cannot be verified: a folder, not an "
                  "HDF5 file", "verify: a folder", f"exit {code}: {line.strip()}")
+    # An HDF5 file holding nothing: what a pack killed before HDF5 flushed its metadata leaves.
+    empty = os.path.join(tmp, "empty.h5")
+    h5py.File(empty, "w").close()
+    code, _, line, _ = check.run(["verify", empty])
+    check.record(code == DATA and line.strip() == f"{empty}: cannot be verified: holds no "
+                 "datasets and no attributes (a write cut short, or not a file dptrain wrote)",
+                 "verify: an empty HDF5 file is not verified", f"exit {code}: {line.strip()}")
     check.expect_error("eval: --output below a file", evaluate + [os.path.join(ckpt, "e.h5")],
                        USAGE, ["--output", "is not a folder"])
     # A folder no file can be created in: said before the evaluation, not after it.

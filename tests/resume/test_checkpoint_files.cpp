@@ -19,11 +19,13 @@
 namespace dp {
 namespace {
 
-void write_checkpoint(const std::string& path, int64_t step, int64_t epochs_done = 0) {
+void write_checkpoint(const std::string& path, int64_t step, int64_t epochs_done = 0,
+                      int64_t step_in_epoch = 0) {
   std::vector<float> w = {float(step)};
   CheckpointMeta meta;
   meta.ints["step"] = step;
   meta.ints["epoch"] = epochs_done;
+  meta.ints["step_in_epoch"] = step_in_epoch;
   save_checkpoint(path, {{{"w", {1}, w.data()}}, {}, {}, {}, {}}, meta);
 }
 
@@ -71,7 +73,7 @@ TEST(CheckpointFiles, AfterAPositionComeTheNewerOnesReadableOrNot) {
   std::ofstream(dir.file(named_checkpoint_file(0, 5))) << "cut short";
   std::ofstream(dir.file(named_checkpoint_file(3, 30))) << "cut short";
   std::ofstream(dir.file("checkpoint.h5")) << "cut short";
-  std::vector<std::string> after = checkpoints_after(dir.path().string(), 10, 1);
+  std::vector<std::string> after = checkpoints_after(dir.path().string(), {1, 0, 10});
   std::sort(after.begin(), after.end());
   EXPECT_EQ(after, (std::vector<std::string>{dir.file(named_checkpoint_file(2, 20)),
                                              dir.file(named_checkpoint_file(3, 30)),
@@ -104,6 +106,37 @@ TEST(CheckpointFiles, AtOneStepTheEpochsEndIsNewerThanItsLastStep) {
   EXPECT_TRUE(std::filesystem::exists(dir.file(named_checkpoint_file(1, 7))));
   EXPECT_FALSE(std::filesystem::exists(dir.file(named_checkpoint_file(0, 7))));
   EXPECT_FALSE(std::filesystem::exists(dir.file(named_checkpoint_file(0, 4))));
+}
+
+// A run stopped at epoch 3's end on ranks taking 17 steps an epoch (step 51), resumed on ranks
+// taking 16 under --drop-last: its checkpoint one step into epoch 4 is step 49, yet the newer,
+// for --resume auto, pruning and an explicit --resume of the older one.
+TEST(CheckpointFiles, AfterAResumeWithFewerStepsPerEpochTheNewCheckpointsAreTheNewer) {
+  testing::TempDir dir;
+  write_checkpoint(dir.file(named_checkpoint_file(2, 34)), 34, 2);
+  write_checkpoint(dir.file(named_checkpoint_file(3, 51)), 51, 3);
+  write_checkpoint(dir.file(named_checkpoint_file(3, 49)), 49, 3, 1);
+  const auto found = find_checkpoints(dir.path().string());
+  ASSERT_EQ(found.size(), 3u);
+  EXPECT_EQ(found[0].path, dir.file(named_checkpoint_file(3, 49)));
+  EXPECT_EQ(checkpoints_after(dir.path().string(), {3, 0, 51}),
+            (std::vector<std::string>{dir.file(named_checkpoint_file(3, 49))}));
+  prune_named_checkpoints(dir.path().string(), 2);
+  EXPECT_TRUE(std::filesystem::exists(dir.file(named_checkpoint_file(3, 49))));
+  EXPECT_TRUE(std::filesystem::exists(dir.file(named_checkpoint_file(3, 51))));
+  EXPECT_FALSE(std::filesystem::exists(dir.file(named_checkpoint_file(2, 34))));
+}
+
+// A named checkpoint that does not open cannot be resumed from: pruning takes it first.
+TEST(CheckpointFiles, PruneTakesAnUnreadableCheckpointFirst) {
+  testing::TempDir dir;
+  write_checkpoint(dir.file(named_checkpoint_file(1, 10)), 10, 1);
+  std::ofstream(dir.file(named_checkpoint_file(2, 20))) << "cut short";
+  write_checkpoint(dir.file(named_checkpoint_file(3, 30)), 30, 3);
+  prune_named_checkpoints(dir.path().string(), 2);
+  EXPECT_TRUE(std::filesystem::exists(dir.file(named_checkpoint_file(1, 10))));
+  EXPECT_FALSE(std::filesystem::exists(dir.file(named_checkpoint_file(2, 20))));
+  EXPECT_TRUE(std::filesystem::exists(dir.file(named_checkpoint_file(3, 30))));
 }
 
 TEST(CheckpointFiles, PublishReplacesTheLatestAtomically) {

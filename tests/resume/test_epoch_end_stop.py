@@ -3,8 +3,9 @@ steps per epoch: 23 samples at global batch 12 take 1 step per epoch on 1 rank (
 and 2 on 3 ranks (floor(ceil(23/3) / 4)). The stop's checkpoint holds the epoch's steps all
 done and its end pending; it resumes on 3 ranks as an epoch's end does (the epoch's row and
 evaluation first, then epoch 2 from its start), where a checkpoint from inside an epoch is
-refused (its position means nothing with other steps per epoch). Also: the epoch's count of
-skipped (NaN) updates survives such a stop.
+refused (its position means nothing with other steps per epoch); resumed the other way, on fewer
+steps per epoch, metrics.h5's /steps stays increasing. Also: the epoch's count of skipped (NaN)
+updates survives such a stop.
 
 usage: test_epoch_end_stop.py DPTRAIN MPIEXEC"""
 import os
@@ -51,6 +52,20 @@ with tempfile.TemporaryDirectory() as tmp:
     with h5py.File(os.path.join(out, "end", "metrics.h5")) as f:
         epochs = list(f["history/epoch"][()])
     check(epochs == [1, 2, 3], f"every epoch's row once: {epochs}")
+
+    # The other way: stopped at epoch 1's last step on 3 ranks (2 steps per epoch), resumed on 1
+    # (1 step per epoch), which counts the checkpoint's 2 updates as 1: /steps stays increasing,
+    # the rows past the new count replaced by the resumed ones.
+    code, _, stderr = stop_at(command(3, ["--run-name", "fewer", "--pause-at-step", "2"]), 2)
+    code2, stdout2, stderr2 = run_command(command(1, ["--run-name", "fewer", "--resume", "auto"]),
+                                          240)
+    with h5py.File(os.path.join(out, "fewer", "metrics.h5")) as f:
+        steps = [int(s) for s in f["steps/step"][()]]
+        epochs = [int(e) for e in f["history/epoch"][()]]
+    check((code, code2) == (EXIT_PREEMPTED, 0) and "count as 1" in stdout2 + stderr2
+          and steps == sorted(set(steps)) and epochs == [1, 2, 3],
+          f"stopped on 3 ranks, resumed on 1 with fewer steps per epoch: /steps {steps} "
+          f"increasing, epochs {epochs} (exits {code}, {code2}) {stderr2[-300:]}")
 
     # From inside an epoch (3 ranks, 2 steps per epoch, checkpointed after step 1): refused on 1.
     code, _, stderr = run_command(

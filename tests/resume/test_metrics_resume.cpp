@@ -45,6 +45,10 @@ TEST(MetricsResume, ReopenDropsRowsAfterTheCheckpointAndContinues) {
   {
     auto writer = MetricsWriter::reopen(path, 2, 9, {{"checkpoint", "c.h5"}, {"step", "9"}},
                                         {{"arch", "resnet8"}, {"world-size", "2"}});
+    // Reopened in memory: the file on disk is unchanged until the caller publishes it.
+    EXPECT_EQ(column(path, "history/epoch"), (std::vector<double>{1, 2, 3}));
+    EXPECT_TRUE(h5::File(path, h5::File::Mode::read).has("final"));
+    writer->publish();
     EXPECT_EQ(column(path, "history/epoch"), (std::vector<double>{1, 2}));
     EXPECT_EQ(column(path, "steps/step").size(), 9u);
     for (int64_t s = 10; s <= 12; ++s) writer->add_step({s, 3, 1.0 / s, 0.5, 0.1});

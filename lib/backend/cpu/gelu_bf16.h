@@ -1,8 +1,8 @@
 // GELU (erf form, torch.nn.GELU()) forward and backward over flat bf16 arrays on AVX512-BF16
 // CPUs: each element computed in f32 (gelu_simd.h) and rounded once, as oneDNN's eltwise and
-// PyTorch's bf16 GELU do. Why our own: one pass with a polynomial for |x| <= 3 takes about half
-// the time of oneDNN 2.6's erf-form eltwise, which airbench runs over its whitening layer's
-// 24-channel 31x31 maps every step. Elementwise, so any layout.
+// PyTorch's bf16 GELU do. Why our own: one pass with a polynomial for |x| <= 3 is faster than
+// oneDNN 2.6's erf-form eltwise over airbench's whitening maps (24 channels, 31x31) every step
+// (tests/bench/results/2026-12-04-cpu-airbench94-whitening-gelu.txt). Elementwise, so any layout.
 #pragma once
 
 #include "core/tensor.h"

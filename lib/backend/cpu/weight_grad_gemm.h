@@ -28,9 +28,8 @@ class WeightGradGemm {
  public:
   // Pixels per GEMM: col's chunk is that many rows of taps * C_in bf16. With AMX 1024 (4.7 MB
   // at 256 channels, so the matmul reads the windows the gather has just written from the
-  // caches; 512 ran the same, 256 and 2048+ slower); without AMX 4096, as first measured on
-  // AMX and not swept there (measurements: tests/bench/results/code-measurements-backend.md,
-  // 'weight_grad_gemm.h: default_chunk_pixels').
+  // caches); without AMX 4096 (the sizes' timings:
+  // tests/bench/results/code-measurements-backend.md, 'weight_grad_gemm.h: default_chunk_pixels').
   static int64_t default_chunk_pixels();
   // col's pixel blocks: chunks are whole blocks, the last one zero-padded.
   static constexpr int64_t kPixelBlock = 32;
