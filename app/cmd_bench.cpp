@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "nn/model.h"
+#include "nn/shortcut_kind.h"
 #include "optim/sgd.h"
 #include "train/backend_choice.h"
 #include "train/cpu_backend_setup.h"
@@ -28,7 +29,8 @@ namespace dp {
 namespace {
 
 struct BenchOptions {
-  std::string arch = "resnet50", shortcut = "auto";
+  std::string arch = "resnet50";
+  nn::ShortcutKind shortcut = nn::ShortcutKind::arch_default;
   bool peak = false, cuda_graphs = true;
   int64_t batch = 128, image = 32, channels = 3, classes = 10;
   int steps = 20, warmup = 3;
@@ -40,7 +42,8 @@ po::options_description describe(BenchOptions& o) {
   desc.add_options()
       ("help,h", "print this help")
       ("arch", po::value(&o.arch)->default_value(o.arch), "model name")
-      ("shortcut", po::value(&o.shortcut)->default_value(o.shortcut),
+      ("shortcut", po::value<std::string>()->default_value("auto")->notifier(
+           [&o](const std::string& v) { o.shortcut = nn::parse_shortcut(v); }),
        "A|B|auto, as dptrain train's --shortcut")
       ("batch-size", po::value(&o.batch)->default_value(o.batch), "batch size")
       ("image-size", po::value(&o.image)->default_value(o.image), "square image side")
@@ -191,7 +194,7 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
   Backend& backend = *choice.backend;
   nn::ModelSpec spec;
   spec.arch = o.arch;
-  spec.shortcut = nn::parse_shortcut(o.shortcut);
+  spec.shortcut = o.shortcut;
   spec.num_classes = o.classes;
   spec.in_channels = o.channels;
   if (const std::string problem = nn::input_size_problem(o.arch, o.image, o.image);

@@ -9,7 +9,7 @@
 namespace dp {
 
 CommChoice choose_gradient_communicator(CommRequest requested, Device gradients,
-                                        CUstream_st* device_stream) {
+                                        CUstream_st* device_stream, double collective_timeout) {
   const bool on_gpu = gradients == Device::cuda;
   if (requested == CommRequest::nccl && !on_gpu)
     throw UsageError(
@@ -18,7 +18,8 @@ CommChoice choose_gradient_communicator(CommRequest requested, Device gradients,
   if (on_gpu) {
 #ifdef DPTRAIN_WITH_NCCL
     if (requested != CommRequest::mpi)
-      return {make_nccl_communicator(device_stream), "nccl (gradients in GPU memory)"};
+      return {make_nccl_communicator(device_stream, collective_timeout),
+              "nccl (gradients in GPU memory)"};
     return {make_host_staged_communicator(make_mpi_communicator(),
                                           make_cuda_device_copier(device_stream)),
             "mpi, staged through host memory (gradients in GPU memory)"};

@@ -29,9 +29,11 @@ struct CommChoice {
 
 // `device_stream`: the CUDA stream the gradients are produced on (GPU gradients only), which
 // the communicator orders its work after. mpi with GPU gradients stages them through host
-// memory (comm/host_staged_communicator.h). Throws UsageError for nccl when the gradients are
-// in host memory or the build has no NCCL.
+// memory (comm/host_staged_communicator.h). `collective_timeout`: --collective-timeout's
+// seconds (0: none), for NCCL's own waits, which poll. Throws UsageError for nccl when the
+// gradients are in host memory or the build has no NCCL.
 CommChoice choose_gradient_communicator(CommRequest requested, Device gradients,
-                                        CUstream_st* device_stream = nullptr);
+                                        CUstream_st* device_stream = nullptr,
+                                        double collective_timeout = 600.0);
 
 }  // namespace dp

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <exception>
+#include <limits>
 #include <thread>
 
 #include "backend/cuda/runtime_handles.h"
@@ -187,8 +188,10 @@ void NcclPendingMean::wait() {
 
 std::unique_ptr<Communicator> make_nccl_communicator(CUstream_st* compute_stream,
                                                      double timeout_seconds) {
-  if (timeout_seconds <= 0) throw UsageError("NCCL timeout must be positive");
-  return std::make_unique<NcclCommunicator>(compute_stream, timeout_seconds);
+  if (timeout_seconds < 0) throw UsageError("NCCL timeout must not be negative");
+  const double limit =
+      timeout_seconds == 0 ? std::numeric_limits<double>::infinity() : timeout_seconds;
+  return std::make_unique<NcclCommunicator>(compute_stream, limit);
 }
 
 }  // namespace dp

@@ -19,7 +19,8 @@ namespace dp {
 
 // `compute_stream`: where the gradients are produced (nullptr: the legacy default stream).
 // Each collective is ordered after the work queued there so far, and every blocking call or
-// PendingReduction::wait() returns only when the result is complete in device memory.
+// PendingReduction::wait() returns only when the result is complete in device memory, or
+// throws after `timeout_seconds` (--collective-timeout; 0: waits without a limit).
 std::unique_ptr<Communicator> make_nccl_communicator(CUstream_st* compute_stream = nullptr,
                                                      double timeout_seconds = 600.0);
 

@@ -110,7 +110,8 @@ void check_beside_splits(const fs::path& root, const std::string& dir) {
   for (const auto& entry : fs::directory_iterator(root, ec)) {
     const std::string name = entry.path().filename().string();
     if (hidden(entry.path()) || name == "train" || name == "test") continue;
-    if (entry.is_directory(ec))
+    std::error_code entry_ec;  // a link to nothing is a file here, not a failed listing
+    if (entry.is_directory(entry_ec))
       throw DataError(
           fmt::format("{}/{}: a folder beside train/ and test/ (its images would be "
                       "left out); move it, or hide it with a leading '.'",

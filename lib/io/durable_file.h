@@ -15,9 +15,8 @@ namespace dp {
 void sync_path(const std::string& path, bool directory);
 
 // Writes `bytes` to `path` (a new file: one there is unlinked first, never written through)
-// and fsyncs it; on any failure removes the
-// partial file and throws IoError "<path>: cannot write <what>: <call> failed: <reason>"
-// (ENOSPC, EFBIG, EACCES, EROFS...).
+// and fsyncs it; on any failure removes the partial file and throws IoError
+// "<path>: cannot write <what>: <call> failed: <reason>" (ENOSPC, EFBIG, EACCES, EROFS...).
 void write_durably(const std::string& path, const std::vector<uint8_t>& bytes,
                    const std::string& what);
 

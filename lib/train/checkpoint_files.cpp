@@ -85,8 +85,12 @@ void prune_named_checkpoints(const std::string& dir, int keep) {
   std::vector<std::string> unreadable, named;
   for (const CheckpointFile& file : find_checkpoints(dir, &unreadable))  // newest first
     if (epochs_and_steps_in_name(file.path)) named.push_back(file.path);
+  // Then those that do not open, newest first by their names.
+  std::vector<std::pair<std::pair<int64_t, int64_t>, std::string>> by_name;
   for (const std::string& path : unreadable)
-    if (epochs_and_steps_in_name(path)) named.push_back(path);
+    if (const auto position = epochs_and_steps_in_name(path)) by_name.emplace_back(*position, path);
+  std::sort(by_name.rbegin(), by_name.rend());
+  for (const auto& [position, path] : by_name) named.push_back(path);
   std::error_code ec;
   for (size_t i = std::max(keep, 0); i < named.size(); ++i) {
     fs::remove(named[i], ec);

@@ -45,7 +45,7 @@ class TrainingRun {
  private:
   // Loads the checkpoint --resume names, if any, and opens metrics.h5 accordingly.
   ResumePoint start_or_resume(EpochTotals& resumed_totals);
-  void start_branch_at(const std::string& path, const ResumePoint& point) const;
+  void start_branch_at(const std::string& path) const;
   std::string agreed_resume_path();
   bool resumes_automatically() const {
     return config_.resume.kind == ResumeRequest::Kind::automatic;
@@ -98,7 +98,8 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
       // Gradients are averaged in buckets whose allreduce starts from the model's grad-ready
       // hook, overlapping the rest of backward.
       grad_comm_(choose_gradient_communicator(config.comm, model_->grads().device(),
-                                              choice_.backend->compute_stream())),
+                                              choice_.backend->compute_stream(),
+                                              config.collective_timeout)),
       reducer_(make_gradient_reducer(*model_, *grad_comm_.comm, config.bucket_mb)),
       data_(train_set_, config, comm_->size(), comm_->rank(),
             augments_on_backend(config.augment_on, *choice_.backend)),
@@ -200,7 +201,7 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
               point.epochs_done, point.step_in_epoch, point.epochs_done + 1, point.global_step);
   }
   open_metrics(path, point);
-  if (!path.empty() && !resumes_automatically()) start_branch_at(path, point);
+  if (!path.empty() && !resumes_automatically()) start_branch_at(path);
   // After the superseded checkpoints are set aside: a crash between the two must not leave
   // --resume auto a checkpoint of the abandoned branch beside this branch's history.
   if (metrics_) metrics_->publish();
@@ -214,11 +215,13 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
 // before this branch's first checkpoint resumes here, not from scratch. Only once every rank
 // has loaded the checkpoint and metrics.h5 was taken up (in memory, published after this): a
 // refused resume changes nothing.
-void TrainingRun::start_branch_at(const std::string& path, const ResumePoint& point) const {
+void TrainingRun::start_branch_at(const std::string& path) const {
   comm_->barrier();
   if (!writer_) return;
-  for (const std::string& newer : checkpoints_after(
-           run_dir_.path(), {point.epochs_done, point.step_in_epoch, point.checkpoint_step}))
+  // The file's own position: a resume point's steps into the epoch are this run's count where
+  // the checkpoint's epoch had all its steps done (a stop at its last step).
+  const CheckpointPosition resumed = CheckpointFile{path, read_checkpoint_meta(path)}.position();
+  for (const std::string& newer : checkpoints_after(run_dir_.path(), resumed))
     log::info("note: --resume {}: {} is past it; set aside as {}", path, newer,
               run_dir_.set_aside(newer));
   if (!find_checkpoints(run_dir_.path()).empty()) return;

@@ -17,8 +17,9 @@ struct ResumePoint {
   int64_t epochs_done = 0;    // finished epochs
   int64_t step_in_epoch = 0;  // steps done in epoch epochs_done + 1 (0 at an epoch boundary)
   int64_t global_step = 0;    // optimizer updates done: the LR schedule's position
-  // The checkpoint's own count of updates (/steps rows up to it are kept on resume); differs
-  // from global_step only when the steps per epoch changed with the world size.
+  // The checkpoint's own count of updates (/steps rows up to it, or up to global_step where
+  // that is less, are kept on resume); differs from global_step only when the steps per epoch
+  // changed with the world size.
   int64_t checkpoint_step = 0;
   // Updates skipped in a row (NaN steps) up to this point: --max-consecutive-skips counts on
   // from it after a resume.

@@ -56,6 +56,9 @@ with tempfile.TemporaryDirectory() as tmp:
                        ["option --device: not for --peak"])
     check.expect_error("a stray word to bench", ["bench", "--arch", "resnet8", "resnet50"], USAGE,
                        ["unexpected argument 'resnet50'"])
+    # Refused where it is read, before a backend is chosen (here: no GPU to choose).
+    check.expect_error("bench --shortcut C", ["bench", "--shortcut", "C", "--device", "cuda"],
+                       USAGE, ["option --shortcut: 'C' is not A, B or auto"])
     check.expect_error("contradictory --resume and --overwrite",
                        train("--resume", "auto", "--overwrite"), USAGE, ["--resume", "--overwrite"])
     check.expect_error("--max-consecutive-skips 0", train("--max-consecutive-skips", "0"), USAGE,

@@ -96,8 +96,8 @@ TEST(CheckpointFiles, PruneKeepsTheNewestK) {
 // chosen by --resume auto and kept by pruning, whatever the names' order.
 TEST(CheckpointFiles, AtOneStepTheEpochsEndIsNewerThanItsLastStep) {
   testing::TempDir dir;
-  write_checkpoint(dir.file(named_checkpoint_file(0, 4)), 4, 0);
-  write_checkpoint(dir.file(named_checkpoint_file(0, 7)), 7, 0);
+  write_checkpoint(dir.file(named_checkpoint_file(0, 4)), 4, 0, 4);
+  write_checkpoint(dir.file(named_checkpoint_file(0, 7)), 7, 0, 7);
   write_checkpoint(dir.file(named_checkpoint_file(1, 7)), 7, 1);
   const auto found = find_checkpoints(dir.path().string());
   ASSERT_EQ(found.size(), 3u);
@@ -127,16 +127,19 @@ TEST(CheckpointFiles, AfterAResumeWithFewerStepsPerEpochTheNewCheckpointsAreTheN
   EXPECT_FALSE(std::filesystem::exists(dir.file(named_checkpoint_file(2, 34))));
 }
 
-// A named checkpoint that does not open cannot be resumed from: pruning takes it first.
+// A named checkpoint that does not open cannot be resumed from: pruning takes those first, the
+// older by name before the newer.
 TEST(CheckpointFiles, PruneTakesAnUnreadableCheckpointFirst) {
   testing::TempDir dir;
   write_checkpoint(dir.file(named_checkpoint_file(1, 10)), 10, 1);
   std::ofstream(dir.file(named_checkpoint_file(2, 20))) << "cut short";
+  std::ofstream(dir.file(named_checkpoint_file(4, 40))) << "cut short";
   write_checkpoint(dir.file(named_checkpoint_file(3, 30)), 30, 3);
-  prune_named_checkpoints(dir.path().string(), 2);
+  prune_named_checkpoints(dir.path().string(), 3);
   EXPECT_TRUE(std::filesystem::exists(dir.file(named_checkpoint_file(1, 10))));
   EXPECT_FALSE(std::filesystem::exists(dir.file(named_checkpoint_file(2, 20))));
   EXPECT_TRUE(std::filesystem::exists(dir.file(named_checkpoint_file(3, 30))));
+  EXPECT_TRUE(std::filesystem::exists(dir.file(named_checkpoint_file(4, 40))));
 }
 
 TEST(CheckpointFiles, PublishReplacesTheLatestAtomically) {

@@ -67,6 +67,18 @@ with tempfile.TemporaryDirectory() as tmp:
           f"stopped on 3 ranks, resumed on 1 with fewer steps per epoch: /steps {steps} "
           f"increasing, epochs {epochs} (exits {code}, {code2}) {stderr2[-300:]}")
 
+    # The same stop resumed by its path (an explicit --resume): the checkpoint is not past
+    # itself, so nothing is set aside and the run goes on from it.
+    code, _, stderr = stop_at(command(3, ["--run-name", "fewer-path", "--pause-at-step", "2"]), 2)
+    resumed = os.path.join(out, "fewer-path", "checkpoint.h5")
+    code2, stdout2, stderr2 = run_command(
+        command(1, ["--run-name", "fewer-path", "--resume", resumed]), 240)
+    aside = [n for n in os.listdir(os.path.join(out, "fewer-path")) if "superseded" in n]
+    check((code, code2) == (EXIT_PREEMPTED, 0) and "is past it" not in stdout2 and not aside
+          and os.path.exists(resumed),
+          f"stopped on 3 ranks, resumed on 1 by --resume PATH: nothing set aside {aside} "
+          f"(exits {code}, {code2}) {stderr2[-300:]}")
+
     # From inside an epoch (3 ranks, 2 steps per epoch, checkpointed after step 1): refused on 1.
     code, _, stderr = run_command(
         command(3, ["--run-name", "mid", "--checkpoint-every-steps", "1", "--keep-checkpoints",
