@@ -109,7 +109,7 @@ int run_inspect(const std::vector<std::string>& args, MpiSession& mpi) {
   std::string path;
   po::options_description desc("dptrain inspect options");
   desc.add_options()("help,h", "print this help")(
-      "file", po::value(&path)->required(), "packed dataset, checkpoint, metrics or eval file");
+      "file", po::value(&path), "packed dataset, checkpoint, metrics or eval file");
   po::positional_options_description positional;
   positional.add("file", 1);
   po::variables_map vm;
@@ -123,6 +123,7 @@ int run_inspect(const std::vector<std::string>& args, MpiSession& mpi) {
   } catch (const po::error& e) {
     throw UsageError(e.what());
   }
+  if (path.empty()) throw UsageError("inspect: no file given (usage: dptrain inspect FILE)");
   if (mpi.rank() != 0) return 0;
   inspect_checksums(path);
   h5::File file(path, h5::File::Mode::read);

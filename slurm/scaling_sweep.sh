@@ -4,7 +4,9 @@
 # (output/scaling-<N>gpu/metrics.h5; compare /history/images_per_sec). Weak scaling: each GPU
 # keeps PER_GPU_BATCH samples per step (global batch = N x PER_GPU_BATCH).
 #   sbatch slurm/scaling_sweep.sh
-#   SWEEP="1 2" PER_GPU_BATCH=32 PARTITION=cpu DEVICE=cpu slurm/scaling_sweep.sh
+#   SWEEP="1 2" PER_GPU_BATCH=32 DEVICE=cpu sbatch --partition=cpu --ntasks-per-node=2 \
+#     --cpus-per-task=2 --gpus-per-node=0 slurm/scaling_sweep.sh   (a CPU sweep: the #SBATCH
+#     lines below ask for 8 tasks of 4 CPUs, which sbatch's options replace)
 # Environment: SWEEP (default "1 2 4 8"; sizes above the allocation are skipped),
 # PER_GPU_BATCH (128), RUN_PREFIX (scaling), SWEEP_ARGS (default: two epochs of 48 steps,
 # evaluated once at the end: the same steps on every size, since at 8 x 128 an epoch of

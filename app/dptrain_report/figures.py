@@ -62,9 +62,9 @@ def _epoch_axis(ax):
     ax.grid(True, alpha=0.3)
 
 
-def _train_val_panel(ax, epochs, train, val, title, ylabel):
+def _train_val_panel(ax, epochs, train, val, title, ylabel, train_label="train"):
     """Training values every epoch, validation values where the epoch was evaluated."""
-    ax.plot(epochs, train, "o-", label="train")
+    ax.plot(epochs, train, "o-", label=train_label)
     evaluated = np.isfinite(val)
     if evaluated.any():
         ax.plot(epochs[evaluated], val[evaluated], "s--", label="validation")
@@ -107,6 +107,14 @@ def _lr_panel(ax, h, epochs):
     _epoch_axis(ax)
 
 
+def _label_smoothing(run):
+    """The run's --label-smoothing (0 where /config does not record it, or not as a number)."""
+    try:
+        return float(run.config.get("label-smoothing") or 0)
+    except ValueError:
+        return 0.0
+
+
 def training_curves(run, directory):
     h = run.history
     epochs = h["epoch"]
@@ -117,8 +125,12 @@ def training_curves(run, directory):
         title += (f" (stopped after {run.epochs_done}" + (f" of {planned}" if planned else "")
                   + " epochs; no final evaluation)")
     fig.suptitle(title)
+    # With label smoothing the training loss is against the smoothed targets, which keeps it
+    # above the validation loss (plain cross-entropy) however well the model fits.
+    smoothing = _label_smoothing(run)
     _train_val_panel(axes[0, 0], epochs, h["train_loss"], h["val_loss"], "Loss",
-                     "Cross-entropy loss")
+                     "Cross-entropy loss",
+                     f"train (label smoothing {smoothing:g})" if smoothing > 0 else "train")
     _train_val_panel(axes[0, 1], epochs, 100 * h["train_acc"], 100 * h["val_acc"], "Accuracy",
                      "Accuracy (%)")
     _phase_panel(axes[1, 0], h, epochs)

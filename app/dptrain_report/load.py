@@ -179,6 +179,9 @@ def _read_values(data, metrics, where):
 
 def _read(f, directory, metrics, checkpoint):
     fmt = _text(f.attrs.get("format", ""))
+    if fmt == "dptrain-eval" or (not fmt and "eval" in f and "checkpoint" in f.attrs):
+        raise ReportError(metrics, "an eval file (`dptrain eval`'s output), not a metrics file: "
+                          "the report reads run directories (their metrics.h5)")
     if fmt != "dptrain-metrics":
         raise ReportError(metrics, f"not a dptrain metrics file (format attribute is '{fmt}', "
                           "expected 'dptrain-metrics')")

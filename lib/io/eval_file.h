@@ -9,6 +9,10 @@
 
 namespace dp {
 
+// Its root `format` attribute (with `format_version` 1), as metrics.h5's "dptrain-metrics":
+// what a reader such as dptrain-report tells the file by. Files written before it have none.
+inline constexpr const char* kEvalFileFormat = "dptrain-eval";
+
 // What `dptrain eval`'s file records beside the evaluation, as root attributes: the files
 // evaluated (`checkpoint` and `data`, which mark it as an eval file: is_eval_file), the
 // checkpoint's position and how it was evaluated.
@@ -19,7 +23,7 @@ struct EvalProvenance {
   std::string backend;  // the backend, precision and threads that computed it
 };
 
-// `dptrain eval`'s file: the evaluation under /eval and `provenance` at the root.
+// `dptrain eval`'s file: the evaluation under /eval, its format and `provenance` at the root.
 void write_eval_file(const std::string& path, const EvalProvenance& provenance,
                      const EvaluationResult& result, const std::vector<std::string>& class_names);
 bool is_eval_file(const h5::File& file);

@@ -17,7 +17,8 @@ CpuTeam take_cpu_team(int threads, bool pin, int local_rank, int local_size) {
   }
   const std::string pinning = pin ? cpu::pin_openmp_threads(threads, local_rank, local_size)
                                   : "threads not pinned (--pin-threads false)";
-  return {threads, fmt::format("{} threads{}, {}", threads, note, pinning)};
+  return {threads,
+          fmt::format("{} thread{}{}, {}", threads, threads == 1 ? "" : "s", note, pinning)};
 }
 
 bool cpu_blocked_activations(const std::string& arch, bool bf16_convolutions, Layout bf16_layout) {

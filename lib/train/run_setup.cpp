@@ -58,7 +58,10 @@ void apply_whiten_init(const TrainConfig& config, nn::Model& model,
   std::vector<float> images(raw.size());
   data::Augmenter(plain, h, w, c).apply_batch(raw.data(), first, 0, images.data());
   const std::string name = nn::apply_whitening(model, images.data(), n, h, w, c);
-  log::info("--whiten-init: {} whitens the patches of the first {} training images", name, n);
+  log::info("--whiten-init: {} whitens the patches of the first {} training images{}", name, n,
+            n < config.whiten_init
+                ? fmt::format(" (all of them: --whiten-init asks for {})", config.whiten_init)
+                : "");
 }
 
 void broadcast_state(nn::Model& model, Communicator& comm) {

@@ -231,12 +231,17 @@ void TrainingRun::start_branch_at(const std::string& path) const {
 }
 
 void TrainingRun::log_start() const {
-  log::info("dptrain {}: {} on {} ({} train / {} test, {} classes), {} ranks x batch {}, {}",
+  log::info("dptrain {}: {} on {} ({} train / {} test, {} classes), {} rank{} x batch {}, {}",
             DPTRAIN_VERSION, config_.arch, config_.data, train_set_.size(), test_set_.size(),
-            train_set_.num_classes(), comm_->size(), data_.local_batch(), choice_.reason);
-  log::info("model {} (option-{} shortcuts): {} parameters; run directory {}", config_.arch,
-            nn::shortcut_name(model_->spec().shortcut), model_->store().parameter_count(),
-            run_dir_.path());
+            train_set_.num_classes(), comm_->size(), comm_->size() == 1 ? "" : "s",
+            data_.local_batch(), choice_.reason);
+  // A network with shortcuts has its kind resolved; one without (airbench) keeps "auto".
+  const nn::ShortcutKind shortcut = model_->spec().shortcut;
+  log::info("model {}{}: {} parameters; run directory {}", config_.arch,
+            shortcut == nn::ShortcutKind::arch_default
+                ? ""
+                : fmt::format(" (option-{} shortcuts)", nn::shortcut_name(shortcut)),
+            model_->store().parameter_count(), run_dir_.path());
   log::info("augmentation: {}", data_.backend_augment() ? "on the backend, from the raw pixels"
                                                         : "in the loader thread");
   if (config_.sync_bn) log::info("--sync-bn: {}", sync_bn_note());

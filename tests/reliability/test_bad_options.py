@@ -56,6 +56,10 @@ with tempfile.TemporaryDirectory() as tmp:
                        ["option --device: not for --peak"])
     check.expect_error("a stray word to bench", ["bench", "--arch", "resnet8", "resnet50"], USAGE,
                        ["unexpected argument 'resnet50'"])
+    check.expect_error("inspect without a file", ["inspect"], USAGE,
+                       ["inspect: no file given (usage: dptrain inspect FILE)"])
+    check.expect_error("verify without a file", ["verify"], USAGE,
+                       ["verify: no file given (usage: dptrain verify FILE...)"])
     # Refused where it is read, before a backend is chosen (here: no GPU to choose).
     check.expect_error("bench --shortcut C", ["bench", "--shortcut", "C", "--device", "cuda"],
                        USAGE, ["option --shortcut: 'C' is not A, B or auto"])

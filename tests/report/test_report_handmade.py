@@ -148,7 +148,8 @@ with tempfile.TemporaryDirectory() as tmp:
                       time_optimizer=[0.25] * 4, time_comm=[1.0] * 4,
                       time_comm_hidden=[0.4] * 4)
     write_metrics(os.path.join(tmp, "runs", "hm-2", "metrics.h5"), r2,
-                  config("hm-2", world_size=2, batch_size=64, epochs=4),
+                  config("hm-2", world_size=2, batch_size=64, epochs=4,
+                         **{"label-smoothing": "0.2"}),
                   final_from_confusion(ABSENT_CONFUSION, ABSENT_NAMES))
     r4 = history_rows(4, epoch_time=[5, 4, 4, 4], time_eval=[0.4] * 4,
                       images_per_sec=[140, 300, 300, 300], time_data=[0.1] * 4,
@@ -269,6 +270,11 @@ with tempfile.TemporaryDirectory() as tmp:
     texts = svg_texts(os.path.join(out, "hm-base", "training_curves.svg"))
     check(all(t in texts for t in ("Epoch", "Cross-entropy loss", "Accuracy (%)", "Time (s)",
                                    "Learning rate")), "training curves label their axes")
+    # The training loss of a label-smoothed run is against the smoothed targets: the legend
+    # says so, beside the validation loss (plain cross-entropy).
+    smoothed = svg_texts(os.path.join(out, "hm-2", "training_curves.svg"))
+    check("train (label smoothing 0.2)" in smoothed and "train (label smoothing" not in texts,
+          "a label-smoothed run's training loss is named so, a plain run's is not")
     check_epoch_ticks()
 
     # --skip-epochs 1 leaves the warm-up epoch out. Baseline: 27 s, 100 images/s, compute

@@ -189,4 +189,19 @@ with tempfile.TemporaryDirectory() as tmp:
                         f"{100 * base_compute_per_step / max(base_compute_per_step, t_ar):.1f}% |")
     check(lines == expected, "projection rows:\n" + "\n".join(lines))
 
+    # An eval file given to the report: told apart by its format attribute, refused in one line.
+    evaluated = os.path.join(tmp, "eval.h5")
+    proc = subprocess.run([DPTRAIN, "eval", "--checkpoint", os.path.join(base_dir, "checkpoint.h5"),
+                           "--data", data, "--threads", "1", "--output", evaluated],
+                          capture_output=True, text=True, timeout=120)
+    with h5py.File(evaluated) as f:
+        attrs = text_attrs(f)
+    check(proc.returncode == 0 and attrs.get("format") == "dptrain-eval"
+          and int(attrs.get("format_version", 0)) == 1,
+          f"dptrain eval's file says what it is: {attrs.get('format')} {proc.stderr[-300:]}")
+    proc = run_report(TOOL, evaluated, "--out", os.path.join(tmp, "eval-report"))
+    check(proc.returncode == 3 and len(proc.stderr.strip().splitlines()) == 1
+          and "an eval file (`dptrain eval`'s output), not a metrics file" in proc.stderr,
+          f"the report refuses an eval file naming it so (exit {proc.returncode}: {proc.stderr})")
+
 finish()
