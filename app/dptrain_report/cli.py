@@ -253,7 +253,7 @@ def run(argv):
         print(f"{PROG}: error: {r.metrics_path}: no /final group: the run stopped after "
               f"{r.epochs_done}" + (f" of {planned}" if planned else "") + " epochs and has no "
               "final evaluation, so no confusion matrix or classification report (its training "
-              "curves, report.json and, with a checkpoint, projection.md were written)",
+              "curves, report.json and, where it could be made, projection.md were written)",
               file=sys.stderr)
     return EXIT_DATA if incomplete else 0
 

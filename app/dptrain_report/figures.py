@@ -125,8 +125,8 @@ def training_curves(run, directory):
         title += (f" (stopped after {run.epochs_done}" + (f" of {planned}" if planned else "")
                   + " epochs; no final evaluation)")
     fig.suptitle(title)
-    # With label smoothing the training loss is against the smoothed targets, which keeps it
-    # above the validation loss (plain cross-entropy) however well the model fits.
+    # With label smoothing the training loss is against the smoothed targets, whose entropy is
+    # its floor; the validation loss is plain cross-entropy.
     smoothing = _label_smoothing(run)
     _train_val_panel(axes[0, 0], epochs, h["train_loss"], h["val_loss"], "Loss",
                      "Cross-entropy loss",

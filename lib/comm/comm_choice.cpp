@@ -9,7 +9,8 @@
 namespace dp {
 
 CommChoice choose_gradient_communicator(CommRequest requested, Device gradients,
-                                        CUstream_st* device_stream, double collective_timeout) {
+                                        [[maybe_unused]] CUstream_st* device_stream,
+                                        [[maybe_unused]] double collective_timeout) {
   const bool on_gpu = gradients == Device::cuda;
   if (requested == CommRequest::nccl && !on_gpu)
     throw UsageError(

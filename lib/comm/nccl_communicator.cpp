@@ -188,7 +188,9 @@ void NcclPendingMean::wait() {
 
 std::unique_ptr<Communicator> make_nccl_communicator(CUstream_st* compute_stream,
                                                      double timeout_seconds) {
-  if (timeout_seconds < 0) throw UsageError("NCCL timeout must not be negative");
+  if (!(timeout_seconds >= 0))
+    throw UsageError(
+        fmt::format("--collective-timeout: {} is not a number of seconds >= 0", timeout_seconds));
   const double limit =
       timeout_seconds == 0 ? std::numeric_limits<double>::infinity() : timeout_seconds;
   return std::make_unique<NcclCommunicator>(compute_stream, limit);

@@ -17,7 +17,6 @@
 #include "train/backend_choice.h"
 #include "train/build_info.h"
 #include "train/checkpoint_files.h"
-#include "train/checkpoint_keys.h"
 #include "train/comm_stats_exchange.h"
 #include "train/epoch_driver.h"
 #include "train/lookahead_callback.h"
@@ -28,8 +27,6 @@
 #include "train/training_checkpoint.h"
 
 namespace dp {
-
-namespace key = checkpoint_keys;
 
 namespace {
 
@@ -143,9 +140,10 @@ std::string TrainingRun::agreed_resume_path() {
   const std::string path = resolve_resume(config_.resume, run_dir_.path());
   std::array<double, 4> mine{-1, -1, -1, -1};  // none found
   if (!path.empty()) {
-    const CheckpointMeta meta = read_checkpoint_meta(path);
-    mine = {double(meta.int_or(key::kStep, 0)), double(meta.int_or(key::kEpoch, 0)),
-            double(meta.int_or(key::kStepInEpoch, 0)), double(std::filesystem::file_size(path))};
+    const auto [epochs, in_epoch, steps] =
+        CheckpointFile{path, read_checkpoint_meta(path)}.position();
+    mine = {double(epochs), double(in_epoch), double(steps),
+            double(std::filesystem::file_size(path))};
   }
   std::vector<double> all(mine.size() * comm_->size());
   comm_->allgather(mine.data(), mine.size(), all.data());
@@ -202,9 +200,10 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
   }
   open_metrics(path, point);
   if (!path.empty() && !resumes_automatically()) start_branch_at(path);
-  // After the superseded checkpoints are set aside: a crash between the two must not leave
-  // --resume auto a checkpoint of the abandoned branch beside this branch's history.
-  if (metrics_) metrics_->publish();
+  // A reopened metrics.h5, after the superseded checkpoints are set aside: a crash between the
+  // two must not leave --resume auto a checkpoint of the abandoned branch beside this branch's
+  // history. (A new one was published by its constructor.)
+  if (metrics_ && !path.empty()) metrics_->publish();
   return point;
 }
 
@@ -213,8 +212,8 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
 // pruning would take for this branch's: they are set aside, not deleted. Where none is left,
 // `path` (another directory's, say) becomes the directory's checkpoint.h5, so that a crash
 // before this branch's first checkpoint resumes here, not from scratch. Only once every rank
-// has loaded the checkpoint and metrics.h5 was taken up (in memory, published after this): a
-// refused resume changes nothing.
+// has loaded the checkpoint and metrics.h5 was taken up (reopened in memory, published after
+// this; a run directory without one has a new one already): a refused resume changes nothing.
 void TrainingRun::start_branch_at(const std::string& path) const {
   comm_->barrier();
   if (!writer_) return;

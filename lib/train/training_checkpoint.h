@@ -26,7 +26,7 @@ namespace dp {
 // What a checkpoint records about the run's setup, and a resume checks.
 struct RunIdentity {
   std::string arch, dataset;
-  std::string shortcut;  // resolved: "A" or "B" (nn::shortcut_name)
+  std::string shortcut;  // resolved: "A" or "B"; "auto" for a network without (nn::shortcut_name)
   int64_t num_classes = 0, in_channels = 0;
   uint64_t seed = 0;
   int64_t batch_size = 0;       // global

@@ -166,5 +166,28 @@ TEST(WindowMaxPool, BackendReordersAGradientToItsWorkspacesLayout) {
   }
 }
 
+// Where oneDNN pools (channels not a multiple of 16, overlapping or padded windows), a NaN among
+// finite values is dropped: the window's finite maximum, unlike torch's NaN (README, "A NaN or
+// Inf never reaches the weights"). Pinned so the README's note stays true of the oneDNN we link.
+TEST(WindowMaxPool, OneDnnsPoolsTakeTheFiniteMaximumBesideANaN) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const PoolGeometry g :
+       {PoolGeometry{1, 4, 4, 8, 2, 2, 0}, PoolGeometry{1, 5, 5, 16, 3, 2, 1}}) {
+    SCOPED_TRACE(fmt::format("c={} k={} s={} p={}", g.c, g.kernel, g.stride, g.pad));
+    ASSERT_FALSE(cpu::window_maxpool_handles(g, DType::f32));
+    Tensor x = Tensor::empty({g.n, g.h, g.w, g.c});
+    for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = 0.5f + 0.001f * float(i % 97);
+    // Pixel (1, 1), channel 3: in output (0, 0)'s window in both geometries, beside finite values.
+    x.data()[(1 * g.w + 1) * g.c + 3] = nan;
+    Tensor want = copy_of(x);
+    want.data()[(1 * g.w + 1) * g.c + 3] = -std::numeric_limits<float>::infinity();
+    auto be = make_cpu_backend();
+    Tensor y, y_without_nan, workspace;
+    be->maxpool_forward(g, x, y, workspace);
+    be->maxpool_forward(g, want, y_without_nan, workspace);
+    expect_same_values(y, y_without_nan, "y");
+  }
+}
+
 }  // namespace
 }  // namespace dp::test

@@ -28,7 +28,7 @@ class WeightGradGemm {
  public:
   // Pixels per GEMM: col's chunk is that many rows of taps * C_in bf16. With AMX 1024 (4.7 MB
   // at 256 channels, so the matmul reads the windows the gather has just written from the
-  // caches); without AMX 4096 (the sizes' timings:
+  // caches); without AMX 4096, never swept there (the sizes' timings:
   // tests/bench/results/code-measurements-backend.md, 'weight_grad_gemm.h: default_chunk_pixels').
   static int64_t default_chunk_pixels();
   // col's pixel blocks: chunks are whole blocks, the last one zero-padded.
