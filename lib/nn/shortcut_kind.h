@@ -11,7 +11,7 @@ enum class ShortcutKind { arch_default, A, B };
 
 // --shortcut's values: "A", "B" (either case) or "auto" (arch_default); UsageError otherwise.
 ShortcutKind parse_shortcut(const std::string& text);
-// "A", "B" or "auto"; what checkpoints record (resolved: A or B).
+// "A", "B" or "auto"; what checkpoints record (resolved: A or B; auto for a network without).
 std::string shortcut_name(ShortcutKind kind);
 
 }  // namespace dp::nn

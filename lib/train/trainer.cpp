@@ -42,8 +42,13 @@ class TrainingRun {
  private:
   // Loads the checkpoint --resume names, if any, and opens metrics.h5 accordingly.
   ResumePoint start_or_resume(EpochTotals& resumed_totals);
-  void start_branch_at(const std::string& path) const;
-  std::string agreed_resume_path();
+  // The checkpoint --resume finds ("" for none) and its own position in the run.
+  struct FoundCheckpoint {
+    std::string path;
+    CheckpointPosition position;
+  };
+  FoundCheckpoint agreed_resume_checkpoint();
+  void start_branch_at(const FoundCheckpoint& resumed) const;
   bool resumes_automatically() const {
     return config_.resume.kind == ResumeRequest::Kind::automatic;
   }
@@ -132,18 +137,18 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
   for (auto& callback : additions.callbacks) callbacks_.add(std::move(callback));
 }
 
-std::string TrainingRun::agreed_resume_path() {
+TrainingRun::FoundCheckpoint TrainingRun::agreed_resume_checkpoint() {
   // The run directory must be on a file system every rank sees; each rank resolves --resume
   // itself, and the ranks check that they found the same checkpoint: its position (two can
   // share a step: a stop after an epoch's last step, and the epoch's end) and size.
   comm_->barrier();  // rank 0 has created the run directory
-  const std::string path = resolve_resume(config_.resume, run_dir_.path());
+  FoundCheckpoint found{resolve_resume(config_.resume, run_dir_.path()), {}};
   std::array<double, 4> mine{-1, -1, -1, -1};  // none found
-  if (!path.empty()) {
-    const auto [epochs, in_epoch, steps] =
-        CheckpointFile{path, read_checkpoint_meta(path)}.position();
+  if (!found.path.empty()) {
+    found.position = CheckpointFile{found.path, read_checkpoint_meta(found.path)}.position();
+    const auto [epochs, in_epoch, steps] = found.position;
     mine = {double(epochs), double(in_epoch), double(steps),
-            double(std::filesystem::file_size(path))};
+            double(std::filesystem::file_size(found.path))};
   }
   std::vector<double> all(mine.size() * comm_->size());
   comm_->allgather(mine.data(), mine.size(), all.data());
@@ -153,7 +158,7 @@ std::string TrainingRun::agreed_resume_path() {
                   fmt::format("option --resume: the ranks found different checkpoints in {} (is "
                               "it on a file system that every node sees?)",
                               run_dir_.path()));
-  return path;
+  return found;
 }
 
 void TrainingRun::open_metrics(const std::string& resumed_from, const ResumePoint& point) {
@@ -186,7 +191,8 @@ void TrainingRun::open_metrics(const std::string& resumed_from, const ResumePoin
 ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
   ResumePoint point;
   const bool fresh = config_.resume.kind == ResumeRequest::Kind::none;
-  std::string path = fresh ? std::string() : agreed_resume_path();
+  const FoundCheckpoint found = fresh ? FoundCheckpoint{} : agreed_resume_checkpoint();
+  const std::string& path = found.path;
   if (path.empty()) {
     if (resumes_automatically())
       log::info("--resume auto: no checkpoint in {} yet, starting from scratch", run_dir_.path());
@@ -199,7 +205,7 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
               point.epochs_done, point.step_in_epoch, point.epochs_done + 1, point.global_step);
   }
   open_metrics(path, point);
-  if (!path.empty() && !resumes_automatically()) start_branch_at(path);
+  if (!path.empty() && !resumes_automatically()) start_branch_at(found);
   // A reopened metrics.h5, after the superseded checkpoints are set aside: a crash between the
   // two must not leave --resume auto a checkpoint of the abandoned branch beside this branch's
   // history. (A new one was published by its constructor.)
@@ -207,20 +213,20 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
   return point;
 }
 
-// An explicit --resume starts a branch of the run at `path`. The checkpoints of the run
+// An explicit --resume starts a branch of the run at `resumed`. The checkpoints of the run
 // directory past it belong to the abandoned one, which --resume auto (after a crash) and
 // pruning would take for this branch's: they are set aside, not deleted. Where none is left,
-// `path` (another directory's, say) becomes the directory's checkpoint.h5, so that a crash
+// the file (another directory's, say) becomes the directory's checkpoint.h5, so that a crash
 // before this branch's first checkpoint resumes here, not from scratch. Only once every rank
 // has loaded the checkpoint and metrics.h5 was taken up (reopened in memory, published after
 // this; a run directory without one has a new one already): a refused resume changes nothing.
-void TrainingRun::start_branch_at(const std::string& path) const {
+void TrainingRun::start_branch_at(const FoundCheckpoint& resumed) const {
   comm_->barrier();
   if (!writer_) return;
-  // The file's own position: a resume point's steps into the epoch are this run's count where
-  // the checkpoint's epoch had all its steps done (a stop at its last step).
-  const CheckpointPosition resumed = CheckpointFile{path, read_checkpoint_meta(path)}.position();
-  for (const std::string& newer : checkpoints_after(run_dir_.path(), resumed))
+  // The file's own position, not the resume point's: where the checkpoint's epoch had all its
+  // steps done (a stop at its last step), the latter's steps into the epoch are this run's count.
+  const std::string& path = resumed.path;
+  for (const std::string& newer : checkpoints_after(run_dir_.path(), resumed.position))
     log::info("note: --resume {}: {} is past it; set aside as {}", path, newer,
               run_dir_.set_aside(newer));
   if (!find_checkpoints(run_dir_.path()).empty()) return;
