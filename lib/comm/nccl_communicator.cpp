@@ -131,8 +131,7 @@ class NcclCommunicator : public Communicator {
       abort_with(fmt::format("{} failed: {}", what, ncclGetErrorString(result)));
     const double start = now_seconds();
     for (;;) {
-      ncclResult_t state = ncclSuccess;
-      DP_NCCL_CHECK(ncclCommGetAsyncError(comm_.get(), &state));
+      const ncclResult_t state = async_state(what);
       if (state == ncclSuccess) return;
       if (state != ncclInProgress)
         abort_with(fmt::format("{} failed: {}", what, ncclGetErrorString(state)));
@@ -142,9 +141,18 @@ class NcclCommunicator : public Communicator {
     }
   }
 
-  void check_async(const char* what) {
+  // The communicator's state; a query that fails aborts it too, as any NCCL failure here.
+  ncclResult_t async_state(const char* what) {
     ncclResult_t state = ncclSuccess;
-    DP_NCCL_CHECK(ncclCommGetAsyncError(live(), &state));
+    const ncclResult_t query = ncclCommGetAsyncError(live(), &state);
+    if (query != ncclSuccess)
+      abort_with(fmt::format("{}: ncclCommGetAsyncError failed: {}", what,
+                             ncclGetErrorString(query)));
+    return state;
+  }
+
+  void check_async(const char* what) {
+    const ncclResult_t state = async_state(what);
     if (state != ncclSuccess && state != ncclInProgress)
       abort_with(fmt::format("{}: asynchronous NCCL error: {} ({})", what,
                              ncclGetErrorString(state), ncclGetLastError(comm_.get())));

@@ -14,6 +14,10 @@
 # a torch with CUDA; without one, the PyTorch columns say n/a (nothing is installed here).
 # dp_TFLOP/s is dptrain's achieved rate from the FLOPs per step `dptrain bench` counts;
 # GPU_PEAK_TFLOPS (dense, for the precision compared) turns it into a fraction of peak.
+# Each measurement is killed after BENCH_CMD_TIMEOUT_S (150) seconds, or at BENCH_DEADLINE (a
+# `date +%s` time, optional), after which the cells left read `cut`. TORCH_LD_LIBRARY_PATH,
+# where set, is PyTorch's library path (tests/gpu/run_on_device.sh keeps its kit's off it).
+# Exit status: the number of dptrain cells that failed (a cut one is not a failure).
 set -uo pipefail
 BUILD=${1:-build}
 STEPS=${2:-30}
@@ -23,10 +27,19 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" | head -1; }
 
+limit() {  # seconds a measurement may take now: 0 once the deadline has passed
+  local left=${BENCH_CMD_TIMEOUT_S:-150}
+  [ -n "${BENCH_DEADLINE:-}" ] && [ $((BENCH_DEADLINE - $(date +%s))) -lt "$left" ] &&
+    left=$((BENCH_DEADLINE - $(date +%s)))
+  echo $((left > 0 ? left : 0))
+}
+TORCH_ENV=(env "LD_LIBRARY_PATH=${TORCH_LD_LIBRARY_PATH-${LD_LIBRARY_PATH:-}}")
+
 TORCH=""
 for py in ${TORCH_PYTHON:-} ${DPTRAIN_PYTHON:-} /usr/bin/python3 python3; do
   if command -v "$py" >/dev/null 2>&1 &&
-     "$py" -c 'import torch, torchvision, sys; sys.exit(0 if torch.cuda.is_available() else 1)' \
+     "${TORCH_ENV[@]}" "$py" -c \
+       'import torch, torchvision, sys; sys.exit(0 if torch.cuda.is_available() else 1)' \
        >/dev/null 2>&1; then
     TORCH=$py
     break
@@ -35,52 +48,69 @@ done
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) GPU: ${gpu:-unknown}, steps=$STEPS"
-echo "# PyTorch: ${TORCH:-none with CUDA found} $( [ -n "$TORCH" ] && "$TORCH" -c 'import torch; print(torch.__version__)')"
+echo "# PyTorch: ${TORCH:-none with CUDA found} $( [ -n "$TORCH" ] && "${TORCH_ENV[@]}" "$TORCH" -c 'import torch; print(torch.__version__)')"
 
-ours() {  # arch batch precision -> the `dptrain bench` line (the environment passes through)
-  "$DPTRAIN" bench --device cuda --arch "$1" --batch-size "$2" --precision "$3" \
-    --steps "$STEPS" --warmup 10  # its log goes to stderr: the caller's log keeps failures
+ours() {  # arch batch precision -> the `dptrain bench` line, or `cut` at the deadline
+  local t rc  # (the environment passes through; the log goes to stderr: the caller's keeps it)
+  t=$(limit)
+  [ "$t" -gt 0 ] || { echo cut; return; }
+  timeout -k 10 "$t" "$DPTRAIN" bench --device cuda --arch "$1" --batch-size "$2" \
+    --precision "$3" --steps "$STEPS" --warmup 10
+  rc=$?
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then  # killed: by the deadline, or hung
+    [ "$t" -lt "${BENCH_CMD_TIMEOUT_S:-150}" ] && echo cut
+  fi
+}
+cell() {  # the `dptrain bench` line -> images/s, `cut` or `fail` (counted)
+  local v
+  [ "$1" = cut ] || [ "${1##*$'\n'}" = cut ] && { echo cut; return; }
+  v=$(echo "$1" | field images_per_sec)
+  [ -n "$v" ] && echo "$v" || echo fail
 }
 over() {  # A B -> "A/Bx", or n/a without a B
-  echo "${1:-0} $2" | awk '{ if ($2 + 0 > 0) printf "%.2fx", $1 / $2; else print "n/a" }'
+  echo "${1:-0} $2" | awk '{ if ($1 + 0 > 0 && $2 + 0 > 0) printf "%.2fx", $1 / $2; else print "n/a" }'
 }
 theirs() {  # arch batch mode
   [ -z "$TORCH" ] && { echo n/a; return; }
   # torch.compile takes about a minute per model; BENCH_TORCH_COMPILE=0 leaves it out.
   [ "$3" = compile ] && [ "${BENCH_TORCH_COMPILE:-1}" = 0 ] && { echo skipped; return; }
-  local v
-  v=$("$TORCH" "$HERE/pytorch_gpu_train_step.py" --arch "$1" --batch-size "$2" --mode "$3" \
-        --steps "$STEPS" 2>/dev/null | field images_per_sec)
+  local v t
+  t=$(limit)
+  [ "$t" -gt 0 ] || { echo cut; return; }
+  v=$(timeout -k 10 "$t" "${TORCH_ENV[@]}" "$TORCH" "$HERE/pytorch_gpu_train_step.py" \
+        --arch "$1" --batch-size "$2" --mode "$3" --steps "$STEPS" 2>/dev/null |
+        field images_per_sec)
   echo "${v:-n/a}"
 }
 
 printf '%-9s %5s %11s %11s %11s %11s %11s %11s %11s %11s %8s %9s %9s\n' arch batch \
   dp_fp32 dp_tf32 dp_bf16 dp_bf16_sbn pt_eager pt_cl pt_amp_bf16 pt_compile ratio ratio_sbn \
   dp_TFLOP/s
+failed=0
 for cfg in "resnet50 128" "resnet50 512" "resnet18 128"; do
   set -- $cfg
   arch=$1 batch=$2
   f32_line=$(ours "$arch" "$batch" fp32)
   t32_line=$(ours "$arch" "$batch" tf32)
   b16_line=$(ours "$arch" "$batch" bf16)
-  f32=$(echo "$f32_line" | field images_per_sec)
-  t32=$(echo "$t32_line" | field images_per_sec)
-  b16=$(echo "$b16_line" | field images_per_sec)
-  sbn=$(DPTRAIN_CUDNN_BN=spatial ours "$arch" "$batch" bf16 | field images_per_sec)
+  sbn_line=$(DPTRAIN_CUDNN_BN=spatial ours "$arch" "$batch" bf16)
+  f32=$(cell "$f32_line") t32=$(cell "$t32_line") b16=$(cell "$b16_line") sbn=$(cell "$sbn_line")
+  failed=$((failed + $(echo "$f32 $t32 $b16 $sbn" | tr ' ' '\n' | grep -c '^fail$')))
   gflop_step=$(echo "$f32_line $t32_line $b16_line" | field gflop_per_step)
   eager=$(theirs "$arch" "$batch" eager)
   cl=$(theirs "$arch" "$batch" channels_last)
   amp=$(theirs "$arch" "$batch" amp_bf16)
   comp=$(theirs "$arch" "$batch" compile)
-  best=$(echo "${f32:-0} ${t32:-0} ${b16:-0} ${sbn:-0}" |
-         awk '{m = $1; for (i = 2; i <= NF; i++) if ($i > m) m = $i; print m}')
+  best=$(echo "$f32 $t32 $b16 $sbn" |
+         awk '{m = 0; for (i = 1; i <= NF; i++) if ($i + 0 > m) m = $i + 0; print m}')
   ratio=$(over "$b16" "$amp")
   ratio_sbn=$(over "$sbn" "$amp")
   tflops=$(echo "$best ${gflop_step:-0} $batch" | awk '{printf "%.1f", $1 * $2 / $3 / 1000}')
   printf '%-9s %5s %11s %11s %11s %11s %11s %11s %11s %11s %8s %9s %9s\n' "$arch" "$batch" \
-    "${f32:-fail}" "${t32:-fail}" "${b16:-fail}" "${sbn:-fail}" "$eager" "$cl" "$amp" "$comp" \
+    "$f32" "$t32" "$b16" "$sbn" "$eager" "$cl" "$amp" "$comp" \
     "$ratio" "$ratio_sbn" "$tflops"
   if [ -n "${GPU_PEAK_TFLOPS:-}" ]; then
     echo "#   $arch/$batch: $(echo "$tflops $GPU_PEAK_TFLOPS" | awk '{printf "%.1f%%", 100 * $1 / $2}') of ${GPU_PEAK_TFLOPS} TFLOP/s peak"
   fi
 done
+exit "$((failed < 100 ? failed : 100))"

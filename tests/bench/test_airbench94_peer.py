@@ -4,9 +4,9 @@ the LR schedule and Lookahead decays take the recipe's values and reach the opti
 tensors stay put, the whitening bias freezes after epoch 3, the final weights are the
 Lookahead average, alternating flip + translate produce what they should, TTA level 2 runs 6
 forward passes and equals its definition, airbench95's variant has jobs/cifar10_95_fast.cfg's
-settings and its Lookahead starts late and averages at every epoch's end, and the command line
-writes its JSON and refuses bad input in one line. Batch 32 and 5 steps per epoch keep it to
-seconds on 2 cores.
+settings and its Lookahead starts late and averages at every epoch's end, `--half` keeps batch
+norm in float32, and the command line writes its JSON and refuses bad input in one line.
+Batch 32 and 5 steps per epoch keep it to seconds on 2 cores.
 
 usage: test_airbench94_peer.py WORKDIR"""
 import ctypes.util
@@ -140,6 +140,20 @@ def check_lookahead_buffers():
     la.update(0.25)
     check(torch.allclose(bn.running_var, 0.25 * before + 0.75 * 3.0),
           "Lookahead averages BN running statistics")
+
+
+def check_half_precision():
+    """--half (CUDA only, so its arithmetic never runs here): every tensor float16 but batch
+    norm's parameters and running statistics."""
+    net = peer.half_except_batchnorm(peer.Airbench94Net())
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    in_norms = {id(t) for m in norms for t in list(m.parameters()) + list(m.buffers())
+                if t.is_floating_point()}
+    tensors = [t for t in list(net.parameters()) + list(net.buffers()) if t.is_floating_point()]
+    check(len(norms) == 6 and in_norms and
+          all((t.dtype == torch.float32) == (id(t) in in_norms) for t in tensors) and
+          all(t.dtype == torch.float16 for t in tensors if id(t) not in in_norms),
+          "--half: float16 but batch norm, which stays float32")
 
 
 def check_training(train_x, train_y, mean, std, whiten_weight):
@@ -357,6 +371,7 @@ def main():
     whiten_weight = check_whitening(train_x, mean, std)
     check_schedules()
     check_lookahead_buffers()
+    check_half_precision()
     check_loader(train_x, train_y, mean, std)
     check_training(train_x, train_y, mean, std, whiten_weight)
     check_airbench95_lookahead(train_x, train_y, mean, std)

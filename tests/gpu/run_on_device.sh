@@ -11,15 +11,21 @@
 #
 #   tests/gpu/run_on_device.sh OUT_DIR [checks|bench|profile|airbench|all] [BENCH_STEPS]
 #
-# `checks` (tests, end-to-end runs, memcheck; a few minutes) and `bench` (the benchmark, with
-# torch.compile the longer part) fit one device call each; `all` (default) runs both.
+# `checks` (tests, end-to-end runs, memcheck; ~160 s on an H200) and `bench` (the benchmark
+# against PyTorch, torch.compile included; ~5-9 min, kept inside BENCH_BUDGET_S, 540) fit one
+# device call each. `all` (default) runs the checks, then the benchmark without torch.compile
+# in what is left of ALL_BUDGET_S (240) seconds from its start: a row or two.
 # `airbench` (its own call) is issue 20's GPU bar: airbench94's whole recipe AIRBENCH_RUNS
 # times (25) with dptrain in bf16, then AIRBENCH_PEER_RUNS times (as many) for each of the
-# PyTorch peer's AIRBENCH_PEER_MODES ("compile-half eager-half"; a mode is eager|compile and
+# PyTorch peer's AIRBENCH_PEER_MODES ("eager-half compile-half"; a mode is eager|compile and
 # half|bf16|fp32), on the CIFAR-10 copy the kit carries (.devkit/cifar, make_device_kit.sh);
 # OUT_DIR gets airbench.txt (tests/bench/airbench_runs.py's table, rewritten after each
-# source), airbench.log and peer_MODE.json; the part keeps inside 540 s, about half of it for
-# each side (run_airbench).
+# source), airbench.log, peer_MODE.json and dptrain_runs.tar.gz (every dptrain run's metrics.h5);
+# the part keeps inside AIRBENCH_BUDGET_S (540) seconds, about half of it for each side.
+# A session's 15 minutes of device time (a machine's start included) hold both calls: `all`
+# with timeout_s 270, then at once on the warm machine `AIRBENCH_BUDGET_S=B ... airbench` with
+# B = status's budget_left_s - 90 and timeout_s B + 40 (the call's limit shrinks to the time
+# left, and a part killed there loses the files it has not written).
 # `profile` writes kernels.csv: Nsight Compute's GPU time of every kernel of the first
 # PROFILE_LAUNCHES (700) launches of a ResNet-50 bf16 batch-512 bench run, i.e. one whole step
 # (heuristic algorithm choice and no graphs, so no autotuning launches come first).
@@ -35,6 +41,7 @@ PART=${2:-all}
 BENCH_STEPS=${3:-30}
 case $PART in checks | bench | profile | airbench | all) ;; *) echo "run_on_device: unknown part '$PART'" >&2; exit 100 ;; esac
 mkdir -p "$OUT"
+PART_START=$(date +%s)
 KIT=/tmp/dptrain-kit
 rm -rf "$KIT" && mkdir -p "$KIT" && tar -C "$KIT" -xJf .devkit/kit.tar.xz || exit 100
 if [ "$(tests/gpu/source_digest.sh)" != "$(cat "$KIT/SOURCE_DIGEST" 2>/dev/null)" ]; then
@@ -50,7 +57,10 @@ if [ -n "$data" ] && [ ! -d ".devkit/$data" ]; then
   exit 100
 fi
 
-# CUDA libraries after the kit's: the toolkit's, then any pip wheel's nvidia/*/lib.
+# CUDA libraries after the kit's: any pip wheel's nvidia/*/lib and the toolkit's, in `ls`'s
+# order. PyTorch (the peer, the benchmark's columns) runs on the machine's own library path:
+# torch.compile's compilers and linkers must not load the kit's Debian libraries.
+MACHINE_LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}
 nvidia=$(python3 -c 'import nvidia; print(list(nvidia.__path__)[0])' 2>/dev/null)
 cuda_libs=$(ls -d /usr/local/cuda/lib64 ${nvidia:+"$nvidia"/*/lib} 2>/dev/null | tr '\n' ':')
 export LD_LIBRARY_PATH=$KIT/lib:$cuda_libs${LD_LIBRARY_PATH:-}
@@ -71,7 +81,7 @@ LOG=$OUT/checks.log SUMMARY=$OUT/summary.txt
 failed=0
 # A check's time limit: the longest took 27 s on an H200; a hung one (a rank left waiting in a
 # collective) is killed there, so the checks after it still run inside the device call.
-CHECK_TIMEOUT_S=${CHECK_TIMEOUT_S:-150}
+CHECK_TIMEOUT_S=${CHECK_TIMEOUT_S:-90}
 timed_out() { [ "$1" -eq 124 ] || [ "$1" -eq 137 ]; }  # RC: timeout's, or its -k's SIGKILL
 check() {  # NAME COMMAND...: runs it with its output in the log as it comes, one verdict line
   local name=$1 start rc verdict output
@@ -131,6 +141,9 @@ run_checks() {
     check "e2e_fashion_mnist_cuda_$precision" python3 tests/e2e/test_fashion_mnist_train.py \
       "$BIN/dptrain" "$PWD" --device cuda --deterministic --precision "$precision"
   done
+  # airbench94's recipe scaled to 30 steps on CUDA against the CPU backend's run.
+  check airbench94_recipe_cuda_vs_cpu python3 tests/e2e/test_recipe_cuda_vs_cpu.py \
+    "$BIN/dptrain" jobs/cifar10_94_fast.cfg
   # BF16 again with cuDNN's plain batch norm (DPTRAIN_CUDNN_BN=spatial; persistent is the default).
   export DPTRAIN_CUDNN_BN=spatial
   check e2e_fashion_mnist_cuda_bf16_spatial_bn python3 tests/e2e/test_fashion_mnist_train.py \
@@ -146,10 +159,14 @@ run_checks() {
   unset DPTRAIN_CUDNN_BN
 }
 
-run_bench() {  # the benchmark against PyTorch on this GPU
-  DPTRAIN=$BIN/dptrain tests/bench/bench_gpu_vs_pytorch.sh "$KIT" "$BENCH_STEPS" \
-    > "$OUT/bench.txt" 2>> "$LOG"
-  echo "bench: exit $? (bench.txt)" | tee -a "$SUMMARY"
+run_bench() {  # DEADLINE: the benchmark against PyTorch on this GPU, its cells cut there
+  local rc
+  DPTRAIN=$BIN/dptrain BENCH_DEADLINE=$1 TORCH_LD_LIBRARY_PATH=$MACHINE_LD_LIBRARY_PATH \
+    tests/bench/bench_gpu_vs_pytorch.sh "$KIT" "$BENCH_STEPS" > "$OUT/bench.txt" 2>> "$LOG"
+  rc=$?  # the number of dptrain cells that failed (a cut one is not a failure)
+  [ "$rc" -eq 0 ] || failed=$((failed + 1))
+  echo "$([ "$rc" -eq 0 ] && echo PASS || echo FAIL) bench ($rc dptrain cells failed; bench.txt)" |
+    tee -a "$SUMMARY"
 }
 
 run_profile() {  # per-kernel GPU time of one training step
@@ -160,10 +177,12 @@ run_profile() {  # per-kernel GPU time of one training step
   echo "profile: exit $? (kernels.csv)" | tee -a "$SUMMARY"
 }
 
+machine_python() { LD_LIBRARY_PATH=$MACHINE_LD_LIBRARY_PATH python3 "$@"; }
+
 airbench_data() {  # the CIFAR-10 copy, decoded and packed as on a development machine
-  python3 -c 'import PIL' 2> /dev/null ||
+  machine_python -c 'import PIL' 2> /dev/null ||
     { echo "airbench: python3 has no Pillow, which make_cifar10_bin.py decodes with" >&2; return 1; }
-  python3 .devkit/cifar/make_cifar10_bin.py /tmp/cifar-bin &&
+  machine_python .devkit/cifar/make_cifar10_bin.py /tmp/cifar-bin &&
     "$BIN/dptrain" pack --source /tmp/cifar-bin --output "$1"
 }
 
@@ -179,17 +198,22 @@ airbench_fail() {
 }
 
 airbench_table() {  # DPTRAIN_DIR PEER_JSON...: airbench_runs.py's table into airbench.txt
-  local dir=$1 table=$OUT/airbench.txt.new
+  local dir=$1 table=/tmp/airbench.txt.new  # not in $OUT: a failed table must not come back
   shift
   local sources=()
   [ -n "$(ls "$dir" 2> /dev/null)" ] && sources+=(--dptrain "$dir")
   [ $# -gt 0 ] && sources+=(--peer "$@")
   [ ${#sources[@]} -gt 0 ] || return 0
-  if python3 tests/bench/airbench_runs.py "${sources[@]}" > "$table" 2>> "$OUT/airbench.log"; then
+  if machine_python tests/bench/airbench_runs.py "${sources[@]}" > "$table" \
+    2>> "$OUT/airbench.log"; then
     mv "$table" "$OUT/airbench.txt"
   else
     airbench_fail "airbench_runs.py"
   fi
+  # the runs' own records come back too, whatever the table made of them
+  local records=("$dir"/*/metrics.h5)
+  [ -e "${records[0]}" ] &&
+    tar -C "$dir" -czf "$OUT/dptrain_runs.tar.gz" "${records[@]#"$dir"/}" 2>> "$OUT/airbench.log"
 }
 
 # The part keeps inside AIRBENCH_BUDGET_S (540) seconds from its start, so its files come back
@@ -200,19 +224,22 @@ airbench_table() {  # DPTRAIN_DIR PEER_JSON...: airbench_runs.py's table into ai
 # JSON after every run, so its finished runs stay. AIRBENCH_DEVICE (cuda) and AIRBENCH_EXTRA
 # (flags for both sides) are for a dry run of this part on a CPU with bf16 arithmetic:
 # AIRBENCH_DEVICE=cpu AIRBENCH_PEER_MODES=eager-bf16 AIRBENCH_EXTRA="--epochs 0.1".
-# $OUT comes back with 8 files at most: 5 are this part's own, one more per peer mode.
+# $OUT comes back with 8 files at most: 6 are this part's own, one more per peer mode.
 airbench_cut() { echo "CUT airbench: $* at its deadline (airbench.log)" | tee -a "$SUMMARY"; }
 
 airbench_dptrain_runs() {  # DATA DIR DEADLINE: dptrain's runs, seeds 0.., until the deadline
-  local data=$1 dir=$2 deadline=$3 s left rc failures_in_a_row=0
+  local data=$1 dir=$2 deadline=$3 s left rc start failures_in_a_row=0
   for ((s = 0; s < ${AIRBENCH_RUNS:-25}; s++)); do
-    left=$((deadline - $(date +%s)))
+    start=$(date +%s)
+    left=$((deadline - start))
     [ "$left" -gt 0 ] || { airbench_cut "dptrain, its share spent before seed $s"; break; }
     # shellcheck disable=SC2086  # AIRBENCH_EXTRA is a list of flags
     timeout -k 10 "$left" "$BIN/dptrain" train --config jobs/cifar10_94_fast.cfg --data "$data" \
       --seed "$s" --device "${AIRBENCH_DEVICE:-cuda}" --precision bf16 --checkpoint-every 0 \
       --output-dir "$dir" --run-name "s$s" ${AIRBENCH_EXTRA:-} >> "$OUT/airbench.log" 2>&1
     rc=$?
+    echo "airbench: dptrain seed $s: exit $rc after $(($(date +%s) - start)) s of wall time" \
+      >> "$OUT/airbench.log"
     [ "$rc" -eq 0 ] && { failures_in_a_row=0; continue; }
     mkdir -p "$dir-failed" && mv "$dir/s$s" "$dir-failed/" 2> /dev/null
     timed_out "$rc" && { airbench_cut "dptrain seed $s"; break; }
@@ -226,7 +253,8 @@ airbench_dptrain_runs() {  # DATA DIR DEADLINE: dptrain's runs, seeds 0.., until
 run_airbench() {  # issue 20 on this GPU: the whole recipe many times, dptrain's and the peer's
   local data=/tmp/cifar10.h5 dir=/tmp/airbench mode flags rc left peers=() modes
   local deadline=$(($(date +%s) + ${AIRBENCH_BUDGET_S:-540}))
-  read -ra modes <<< "${AIRBENCH_PEER_MODES:-compile-half eager-half}"
+  # eager first: the last mode takes all that is left, and compile's start-up needs it
+  read -ra modes <<< "${AIRBENCH_PEER_MODES:-eager-half compile-half}"
   airbench_data "$data" > "$OUT/airbench.log" 2>&1 || { airbench_fail "no packed CIFAR-10"; return; }
   rm -rf "$dir" "$dir-failed"
   left=$((deadline - $(date +%s)))
@@ -238,7 +266,8 @@ run_airbench() {  # issue 20 on this GPU: the whole recipe many times, dptrain's
     left=$(((deadline - $(date +%s)) / (${#modes[@]} - i)))  # this mode's equal share
     [ "$left" -gt 0 ] || { airbench_cut "peer $mode, not started"; continue; }
     # shellcheck disable=SC2086
-    timeout -k 10 "$left" python3 tests/bench/pytorch_airbench94.py --data "$data" \
+    LD_LIBRARY_PATH=$MACHINE_LD_LIBRARY_PATH timeout -k 10 "$left" \
+      python3 tests/bench/pytorch_airbench94.py --data "$data" \
       --device "${AIRBENCH_DEVICE:-cuda}" $flags --runs "${AIRBENCH_PEER_RUNS:-${AIRBENCH_RUNS:-25}}" \
       --json "$OUT/peer_$mode.json" ${AIRBENCH_EXTRA:-} >> "$OUT/airbench.log" 2>&1
     rc=$?
@@ -257,8 +286,9 @@ run_airbench() {  # issue 20 on this GPU: the whole recipe many times, dptrain's
 case $PART in
   airbench) run_airbench ;;
   checks) run_checks ;;
-  bench) run_bench ;;
+  bench) run_bench $((PART_START + ${BENCH_BUDGET_S:-540})) ;;
   profile) run_profile ;;
-  all) run_checks; run_bench ;;
+  all) run_checks; BENCH_TORCH_COMPILE=${BENCH_TORCH_COMPILE:-0} \
+    run_bench $((PART_START + ${ALL_BUDGET_S:-240})) ;;
 esac
 exit "$failed"
