@@ -1,6 +1,7 @@
 #include "train/backend_choice.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <vector>
 
 #include "backend/cuda/device_probe.h"
@@ -45,6 +46,7 @@ CudaOptions cuda_options(Precision precision, bool deterministic) {
   // runs take cuDNN's heuristic choice so that two runs (or train and eval) compute alike,
   // as PyTorch's cudnn.deterministic with cudnn.benchmark off.
   o.benchmark_algorithms = !deterministic;
+  if (const char* file = std::getenv("DPTRAIN_CUDNN_ALGORITHM_CACHE")) o.algorithm_cache = file;
   o.batchnorm_persistent = cudnn_batchnorm_persistent_from_environment();
   return o;
 }

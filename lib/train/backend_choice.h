@@ -26,6 +26,7 @@ struct BackendChoice {
 // precision, as PyTorch's autocast to bfloat16). The CPU backend takes bf16 too, as bf16
 // convolutions (make_cpu_backend), and computes everything else in fp32; the reason string of
 // a CPU choice says when it computes in fp32 where tf32 or bf16 was asked.
+// DPTRAIN_CUDNN_ALGORITHM_CACHE=FILE names its algorithm_cache.
 CudaOptions cuda_options(Precision precision, bool deterministic);
 
 // DPTRAIN_CUDNN_BN=persistent|spatial (unset: persistent): CudaOptions::batchnorm_persistent.

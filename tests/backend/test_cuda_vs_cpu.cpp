@@ -1,14 +1,19 @@
 // The CUDA backend against the CPU backend on the same inputs: every op (forward and backward)
-// on ResNet layer shapes, the algorithm cache, the backend augmentation against the host
-// Augmenter, and one whole ResNet-50 training step (logits, loss, every gradient, updated
-// weights and running statistics). Strict FP32 on the GPU, so differences are rounding only.
+// on ResNet layer shapes, the algorithm cache (in the process and in a file), the backend
+// augmentation against the host Augmenter, and one whole ResNet-50 training step (logits, loss,
+// every gradient, updated weights and running statistics). Strict FP32 on the GPU, so differences
+// are rounding only.
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <fstream>
 #include <functional>
+#include <string>
 #include <tuple>
+#include <vector>
 
 #include "../data/augment_reference.h"
 #include "backend/backend.h"
@@ -144,6 +149,60 @@ TEST_F(CudaVsCpu, ConvolutionAlgorithmCacheIsReused) {
   EXPECT_EQ(be->cached_algorithm_entries(), 3u);
   EXPECT_EQ(relative_max_error(down(y2), down(y1)), 0.0);
   EXPECT_EQ(relative_max_error(down(dw2), down(dw1)), 0.0);
+}
+
+// DPTRAIN_CUDNN_ALGORITHM_CACHE's file: a backend that searched writes one choice per
+// direction; a later one takes them without searching (the file is not rewritten), replaces a
+// choice cuDNN refuses (algorithm 99) by a search, and computes what the CPU computes.
+TEST_F(CudaVsCpu, ConvolutionAlgorithmsComeBackFromTheCacheFile) {
+  const std::string file = ::testing::TempDir() + "dp_cudnn_algorithms.txt";
+  std::remove(file.c_str());
+  CudaOptions options;
+  options.algorithm_cache = file;
+  const Conv2dGeometry g{4, 8, 8, 16, 32, 3, 1, 1};
+  std::mt19937 gen(10);
+  const Tensor x = random_tensor({4, 8, 8, 16}, gen), w = random_tensor({32, 16, 3, 3}, gen);
+  const Tensor dy = random_tensor({4, 8, 8, 32}, gen);
+  Tensor y, dx, dw;
+  cpu->conv2d_forward(g, x, w, y);
+  cpu->conv2d_backward(g, x, w, dy, &dx, dw);
+  const auto read = [&] {
+    std::ifstream in(file);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+  };
+  const auto convolve_on_a_new_backend = [&] {
+    cuda = make_cuda_backend(options);
+    Tensor cy, cdx, cdw, gx = up(x), gw = up(w), gdy = up(dy);
+    cuda->conv2d_forward(g, gx, gw, cy);
+    cuda->conv2d_backward(g, gx, gw, gdy, &cdx, cdw);
+    expect_close("y", cy, y, 1e-4);
+    expect_close("dx", cdx, dx, 1e-4);
+    expect_close("dw", cdw, dw, 1e-4);
+  };
+  convolve_on_a_new_backend();
+  const std::vector<std::string> searched = read();
+  ASSERT_EQ(searched.size(), 5u) << "format, context and 3 choices";
+  convolve_on_a_new_backend();
+  EXPECT_EQ(read(), searched) << "every choice found: nothing searched, nothing written";
+  std::vector<std::string> refused = searched;
+  const auto forward = std::find_if(refused.begin() + 2, refused.end(),
+                                    [](const std::string& l) { return l.rfind("0,", 0) == 0; });
+  ASSERT_NE(forward, refused.end());
+  *forward = forward->substr(0, forward->find(' ')) + " 99 0";
+  {
+    std::ofstream out(file);
+    for (const std::string& line : refused) out << line << "\n";
+  }
+  convolve_on_a_new_backend();
+  const std::vector<std::string> rewritten = read();
+  ASSERT_EQ(rewritten.size(), 5u);
+  EXPECT_EQ(std::count_if(rewritten.begin(), rewritten.end(),
+                          [](const std::string& l) { return l.find(" 99 ") != std::string::npos; }),
+            0)
+      << "algorithm 99 refused, searched again and written back";
+  std::remove(file.c_str());
 }
 
 // (fused ReLU, cuDNN's persistent training mode through the Ex calls). The per-channel

@@ -234,7 +234,8 @@ airbench_dptrain_runs() {  # DATA DIR DEADLINE: dptrain's runs, seeds 0.., until
     left=$((deadline - start))
     [ "$left" -gt 0 ] || { airbench_cut "dptrain, its share spent before seed $s"; break; }
     # shellcheck disable=SC2086  # AIRBENCH_EXTRA is a list of flags
-    timeout -k 10 "$left" "$BIN/dptrain" train --config jobs/cifar10_94_fast.cfg --data "$data" \
+    DPTRAIN_CUDNN_ALGORITHM_CACHE=$dir-cudnn-algorithms.txt \
+      timeout -k 10 "$left" "$BIN/dptrain" train --config jobs/cifar10_94_fast.cfg --data "$data" \
       --seed "$s" --device "${AIRBENCH_DEVICE:-cuda}" --precision bf16 --checkpoint-every 0 \
       --output-dir "$dir" --run-name "s$s" ${AIRBENCH_EXTRA:-} >> "$OUT/airbench.log" 2>&1
     rc=$?
@@ -256,7 +257,7 @@ run_airbench() {  # issue 20 on this GPU: the whole recipe many times, dptrain's
   # eager first: the last mode takes all that is left, and compile's start-up needs it
   read -ra modes <<< "${AIRBENCH_PEER_MODES:-eager-half compile-half}"
   airbench_data "$data" > "$OUT/airbench.log" 2>&1 || { airbench_fail "no packed CIFAR-10"; return; }
-  rm -rf "$dir" "$dir-failed"
+  rm -rf "$dir" "$dir-failed" "$dir-cudnn-algorithms.txt"  # seed 0 searches, the rest reuse
   left=$((deadline - $(date +%s)))
   airbench_dptrain_runs "$data" "$dir" $(($(date +%s) + left * ${AIRBENCH_DPTRAIN_SHARE:-50} / 100))
   airbench_table "$dir"

@@ -33,7 +33,31 @@ size_t search_limit() {
   return std::min<size_t>(free_bytes / 4, size_t(1) << 30);
 }
 
+// The algorithm cache file's key of a convolution: the in-process cache's key as one token.
+std::string saved_key(int direction, int type, const Conv2dGeometry& g) {
+  return fmt::format("{},{},{},{},{},{},{},{},{},{}", direction, type, g.n, g.h, g.w, g.c_in,
+                     g.c_out, g.kernel, g.stride, g.pad);
+}
+
+// What a timed choice depends on besides the shapes and types in its key.
+std::string saved_context(const CudaOptions& o) {
+  cudaDeviceProp prop{};
+  DP_CUDA_CHECK(cudaGetDeviceProperties(&prop, o.device));
+  return fmt::format("{} (sm {}.{}), cuDNN {}, tf32 {}, deterministic {}", prop.name, prop.major,
+                     prop.minor, cudnnGetVersion(), o.allow_tf32, o.deterministic);
+}
+
+// Only timed choices are kept: the heuristic's cost nothing to make again.
+std::string saved_file(const CudaOptions& o) {
+  return o.benchmark_algorithms ? o.algorithm_cache : std::string();
+}
+
 }  // namespace
+
+CudnnConv::CudnnConv(CudaContext& ctx)
+    : ctx_(ctx),
+      saved_(saved_file(ctx.options),
+             saved_file(ctx.options).empty() ? std::string() : saved_context(ctx.options)) {}
 
 const void* CudnnConv::filter_layout(const Conv2dGeometry& g, DType type, const float* w) {
   if (g.kernel == 1 && type == DType::f32) return w;
@@ -68,7 +92,13 @@ CudnnConv::Entry& CudnnConv::entry(const Conv2dGeometry& g, DType type, Directio
                                : strict_fp32 ? CUDNN_FMA_MATH
                                              : CUDNN_DEFAULT_MATH;
   Entry e = descriptors(g, type, math);
-  const Algorithm chosen = find_algorithm(e, d, x, w, y, math);
+  const std::string file_key = saved_key(static_cast<int>(d), static_cast<int>(type), g);
+  Algorithm chosen = saved_algorithm(e, d, file_key);
+  if (chosen.algo < 0) {
+    chosen = find_algorithm(e, d, x, w, y, math);
+    if (chosen.algo >= 0 && ctx_.options.benchmark_algorithms)
+      saved_.remember(file_key, {chosen.algo, static_cast<int>(chosen.math)});
+  }
   if (chosen.algo < 0)
     throw Error(ExitCode::internal,
                 fmt::format("cuDNN offers no {}usable algorithm for convolution {} ({})",
@@ -79,7 +109,7 @@ CudnnConv::Entry& CudnnConv::entry(const Conv2dGeometry& g, DType type, Directio
   // Run with the math the timing used; strict FP32 stays FMA whatever a result reports.
   if (!strict_fp32) DP_CUDNN_CHECK(cudnnSetConvolutionMathType(e.conv.get(), chosen.math));
   e.algo = chosen.algo;
-  e.workspace = workspace_size(e, d, chosen.algo);
+  DP_CUDNN_CHECK(query_workspace(e, d, chosen.algo, &e.workspace));
   return cache_.emplace(key, std::move(e)).first->second;
 }
 
@@ -156,22 +186,28 @@ CudnnConv::Algorithm CudnnConv::find_algorithm(const Entry& e, Direction d, cons
   return chosen;
 }
 
-size_t CudnnConv::workspace_size(const Entry& e, Direction d, int algo) {
-  cudnnHandle_t h = ctx_.cudnn.get();
+CudnnConv::Algorithm CudnnConv::saved_algorithm(const Entry& e, Direction d,
+                                                const std::string& key) {
+  const std::optional<AlgorithmCacheFile::Choice> saved = saved_.find(key);
   size_t bytes = 0;
+  if (!saved || query_workspace(e, d, saved->algorithm, &bytes) != CUDNN_STATUS_SUCCESS)
+    return {-1, CUDNN_DEFAULT_MATH};
+  return {saved->algorithm, static_cast<cudnnMathType_t>(saved->math)};
+}
+
+cudnnStatus_t CudnnConv::query_workspace(const Entry& e, Direction d, int algo, size_t* bytes) {
+  cudnnHandle_t h = ctx_.cudnn.get();
   if (d == Direction::forward)
-    DP_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(
-        h, e.x.get(), e.w.get(), e.conv.get(), e.y.get(),
-        static_cast<cudnnConvolutionFwdAlgo_t>(algo), &bytes));
-  else if (d == Direction::backward_data)
-    DP_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
+    return cudnnGetConvolutionForwardWorkspaceSize(h, e.x.get(), e.w.get(), e.conv.get(), e.y.get(),
+                                                   static_cast<cudnnConvolutionFwdAlgo_t>(algo),
+                                                   bytes);
+  if (d == Direction::backward_data)
+    return cudnnGetConvolutionBackwardDataWorkspaceSize(
         h, e.w.get(), e.y.get(), e.conv.get(), e.x.get(),
-        static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), &bytes));
-  else
-    DP_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
-        h, e.x.get(), e.y.get(), e.conv.get(), e.w.get(),
-        static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), &bytes));
-  return bytes;
+        static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), bytes);
+  return cudnnGetConvolutionBackwardFilterWorkspaceSize(
+      h, e.x.get(), e.y.get(), e.conv.get(), e.w.get(),
+      static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), bytes);
 }
 
 void CudnnConv::forward(const Conv2dGeometry& g, DType type, const void* x, const float* w,

@@ -2,7 +2,8 @@
 // {O, KH, KW, I} (PyTorch's {O, I, KH, KW} weights are transposed on the way in and the
 // weight gradient on the way out; an f32 1x1 filter needs neither). The algorithm of each
 // (shape, element type, direction) is chosen once (timed by cudnnFind*Ex, or cuDNN's
-// heuristic) and cached with its descriptors and workspace size.
+// heuristic) and cached with its descriptors and workspace size; timed choices also in the
+// file CudaOptions::algorithm_cache names, where a later process finds them.
 //
 // `type` is the activations' element type. With bf16 (mixed precision) the f32 master weights
 // are rounded to bf16 for each call, as PyTorch's autocast casts them, cuDNN accumulates in
@@ -13,13 +14,14 @@
 #include <tuple>
 
 #include "backend/backend.h"
+#include "backend/cuda/algorithm_cache_file.h"
 #include "backend/cuda/cuda_context.h"
 
 namespace dp::cuda {
 
 class CudnnConv {
  public:
-  explicit CudnnConv(CudaContext& ctx) : ctx_(ctx) {}
+  explicit CudnnConv(CudaContext& ctx);
   void forward(const Conv2dGeometry& g, DType type, const void* x, const float* w, void* y);
   void backward_data(const Conv2dGeometry& g, DType type, const float* w, const void* dy,
                      void* dx);
@@ -53,13 +55,18 @@ class CudnnConv {
   // heuristic choice, with the math type it ran with (`math` where none is found).
   Algorithm find_algorithm(const Entry& e, Direction d, const void* x, const void* w,
                            const void* y, cudnnMathType_t math);
-  // The workspace running `algo` in direction d needs.
-  size_t workspace_size(const Entry& e, Direction d, int algo);
+  // A timed search's choice for `key` from the algorithm cache file, where it has one that
+  // cuDNN still accepts for this entry (algo -1 otherwise).
+  Algorithm saved_algorithm(const Entry& e, Direction d, const std::string& key);
+  // The workspace running `algo` in direction d needs; a status other than success where
+  // cuDNN refuses the algorithm for this entry.
+  cudnnStatus_t query_workspace(const Entry& e, Direction d, int algo, size_t* bytes);
   // The weights in cuDNN's filter layout and element type (the input itself for f32 1x1).
   const void* filter_layout(const Conv2dGeometry& g, DType type, const float* w);
 
   CudaContext& ctx_;
   std::map<Key, Entry> cache_;
+  AlgorithmCacheFile saved_;  // timed choices across processes
 };
 
 }  // namespace dp::cuda

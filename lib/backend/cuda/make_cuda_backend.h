@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "backend/backend.h"
 
@@ -22,6 +23,9 @@ struct CudaOptions {
   // true: time the cuDNN algorithms once per shape (cudnnFind*Ex) and keep the fastest;
   // false: take cuDNN's heuristic choice (cudnnGet*_v7), which runs nothing.
   bool benchmark_algorithms = true;
+  // With benchmark_algorithms: a file keeping the timed choices across processes (empty:
+  // none); DPTRAIN_CUDNN_ALGORITHM_CACHE=FILE sets it (algorithm_cache_file.h).
+  std::string algorithm_cache;
   // Training batch norm through cuDNN's Ex calls in CUDNN_BATCHNORM_SPATIAL_PERSISTENT mode,
   // PyTorch's choice for channels-last training; false: the plain SPATIAL calls, which run NCHW
   // kernels on our NHWC activations (see tests/bench/results/code-measurements-backend.md).
