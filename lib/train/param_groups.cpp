@@ -38,6 +38,24 @@ std::vector<optim::ParamGroup> assign_param_groups(const nn::ParameterStore& sto
   return groups;
 }
 
+std::string why_no_parameters(const nn::ParameterStore& store,
+                              const std::vector<ParamGroupRule>& rules, size_t index) {
+  const ParamGroupRule& rule = rules[index];
+  std::string fixed, taken;  // the first parameter of each kind it matches
+  for (const nn::StateEntry& entry : store.entries()) {
+    if (entry.kind != nn::StateKind::parameter || (rule.takes && !rule.takes(entry))) continue;
+    if (!entry.trainable && fixed.empty())
+      fixed = fmt::format("the model keeps fixed ({})", entry.name);
+    else if (entry.trainable && taken.empty())
+      taken = fmt::format("an earlier group took ({} in group '{}')", entry.name,
+                          rules[rule_for(entry, rules)].group.name);
+  }
+  if (fixed.empty() && taken.empty()) return "matches no parameter";
+  return "matches only parameters " + (fixed.empty()   ? taken
+                                       : taken.empty() ? fixed
+                                                       : fixed + " or " + taken);
+}
+
 void apply_frozen_groups(const std::vector<optim::ParamGroup>& groups, nn::ParameterStore& store) {
   const auto in_range = [](const nn::StateEntry& e, const optim::ParamRange& r) {
     return e.offset >= r.offset && e.offset < r.offset + r.numel;

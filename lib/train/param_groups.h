@@ -20,10 +20,16 @@ struct ParamGroupRule {
   std::function<bool(const nn::StateEntry&)> takes;
 };
 
-// Each trainable parameter goes to the first rule that takes it (a fixed one to none); neighbouring parameters of one group
-// merge into one range. Throws UsageError naming a parameter that no rule takes.
+// Each trainable parameter goes to the first rule that takes it (a fixed one to none);
+// neighbouring parameters of one group merge into one range. Throws UsageError naming a
+// parameter that no rule takes.
 std::vector<optim::ParamGroup> assign_param_groups(const nn::ParameterStore& store,
                                                    const std::vector<ParamGroupRule>& rules);
+
+// Why rule `index` took no parameter, for an error message: "matches no parameter", or that
+// every parameter it matches went to an earlier rule (naming that group) or is fixed by the model.
+std::string why_no_parameters(const nn::ParameterStore& store,
+                              const std::vector<ParamGroupRule>& rules, size_t index);
 
 // The store's requires_grad from the groups, as torch's requires_grad_ on a frozen group's
 // parameters: false for a parameter in a frozen group, true for one in any other. The

@@ -84,10 +84,11 @@ optim::Optimizer make_optimizer(const TrainConfig& config, nn::Model& model,
   for (ParamGroupRule& rule : configured_param_groups(config)) groups.push_back(std::move(rule));
   groups.push_back(default_param_group(config));
   std::vector<optim::ParamGroup> assigned = assign_param_groups(model.store(), groups);
-  for (const optim::ParamGroup& group : assigned)
-    if (group.name.starts_with(kFreezeGroupPrefix) && group.ranges.empty())
-      throw UsageError(fmt::format("option --freeze: '{}' matches no parameter of {}",
-                                   group.name.substr(kFreezeGroupPrefix.size()), config.arch));
+  for (size_t i = 0; i < assigned.size(); ++i)
+    if (assigned[i].name.starts_with(kFreezeGroupPrefix) && assigned[i].ranges.empty())
+      throw UsageError(fmt::format("option --freeze: '{}' {} of {}",
+                                   assigned[i].name.substr(kFreezeGroupPrefix.size()),
+                                   why_no_parameters(model.store(), groups, i), config.arch));
   return optim::Optimizer(model.store().backend(), model.params(), model.grads(),
                           model.store().make_decay_mask(config.no_decay_bn_bias),
                           std::move(assigned), config.lr);

@@ -55,6 +55,11 @@ TEST_F(AlgorithmCacheFileTest, ChoicesComeBackInTheNextProcess) {
   EXPECT_FALSE(again.find("1,1,1024,15,15,64,256,3,1,1"));
 }
 
+TEST_F(AlgorithmCacheFileTest, BlankLinesAreSkipped) {
+  std::ofstream(file()) << "dptrain cudnn algorithms 1\ncontext: " << kContext << "\n\nk 4 1\n\n";
+  EXPECT_EQ(AlgorithmCacheFile(file(), kContext).find("k"), (Choice{4, 1}));
+}
+
 TEST_F(AlgorithmCacheFileTest, AnotherContextsFileIsIgnoredAndRewritten) {
   AlgorithmCacheFile(file(), kContext).remember("k", {3, 0});
   AlgorithmCacheFile other(file(),

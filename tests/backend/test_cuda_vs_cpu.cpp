@@ -5,6 +5,8 @@
 // are rounding only.
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -155,7 +157,8 @@ TEST_F(CudaVsCpu, ConvolutionAlgorithmCacheIsReused) {
 // direction; a later one takes them without searching (the file is not rewritten), replaces a
 // choice cuDNN refuses (algorithm 99) by a search, and computes what the CPU computes.
 TEST_F(CudaVsCpu, ConvolutionAlgorithmsComeBackFromTheCacheFile) {
-  const std::string file = ::testing::TempDir() + "dp_cudnn_algorithms.txt";
+  const std::string file =
+      ::testing::TempDir() + "dp_cudnn_algorithms." + std::to_string(getpid()) + ".txt";
   std::remove(file.c_str());
   CudaOptions options;
   options.algorithm_cache = file;
@@ -181,11 +184,18 @@ TEST_F(CudaVsCpu, ConvolutionAlgorithmsComeBackFromTheCacheFile) {
     expect_close("dx", cdx, dx, 1e-4);
     expect_close("dw", cdw, dw, 1e-4);
   };
+  const auto inode = [&] {
+    struct stat st {};
+    return ::stat(file.c_str(), &st) == 0 ? st.st_ino : ino_t{0};
+  };
   convolve_on_a_new_backend();
   const std::vector<std::string> searched = read();
   ASSERT_EQ(searched.size(), 5u) << "format, context and 3 choices";
+  const ino_t written = inode();
   convolve_on_a_new_backend();
-  EXPECT_EQ(read(), searched) << "every choice found: nothing searched, nothing written";
+  // Every write renames a new file into place: the same inode means nothing was written.
+  EXPECT_EQ(inode(), written) << "every choice found: nothing searched, nothing written";
+  EXPECT_EQ(read(), searched);
   std::vector<std::string> refused = searched;
   const auto forward = std::find_if(refused.begin() + 2, refused.end(),
                                     [](const std::string& l) { return l.rfind("0,", 0) == 0; });
@@ -198,10 +208,15 @@ TEST_F(CudaVsCpu, ConvolutionAlgorithmsComeBackFromTheCacheFile) {
   convolve_on_a_new_backend();
   const std::vector<std::string> rewritten = read();
   ASSERT_EQ(rewritten.size(), 5u);
+  EXPECT_NE(inode(), written) << "algorithm 99 refused, searched again and written back";
+  for (size_t i = 0; i < rewritten.size(); ++i) {
+    if (refused[i] != *forward) {
+      EXPECT_EQ(rewritten[i], refused[i]) << "the other lines kept";
+    }
+  }
   EXPECT_EQ(std::count_if(rewritten.begin(), rewritten.end(),
                           [](const std::string& l) { return l.find(" 99 ") != std::string::npos; }),
-            0)
-      << "algorithm 99 refused, searched again and written back";
+            0);
   std::remove(file.c_str());
 }
 

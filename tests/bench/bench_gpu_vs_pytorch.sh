@@ -74,13 +74,18 @@ theirs() {  # arch batch mode
   [ -z "$TORCH" ] && { echo n/a; return; }
   # torch.compile takes about a minute per model; BENCH_TORCH_COMPILE=0 leaves it out.
   [ "$3" = compile ] && [ "${BENCH_TORCH_COMPILE:-1}" = 0 ] && { echo skipped; return; }
-  local v t
+  local out rc t
   t=$(limit)
   [ "$t" -gt 0 ] || { echo cut; return; }
-  v=$(timeout -k 10 "$t" "${TORCH_ENV[@]}" "$TORCH" "$HERE/pytorch_gpu_train_step.py" \
-        --arch "$1" --batch-size "$2" --mode "$3" --steps "$STEPS" 2>/dev/null |
-        field images_per_sec)
-  echo "${v:-n/a}"
+  out=$(timeout -k 10 "$t" "${TORCH_ENV[@]}" "$TORCH" "$HERE/pytorch_gpu_train_step.py" \
+          --arch "$1" --batch-size "$2" --mode "$3" --steps "$STEPS" 2>/dev/null)
+  rc=$?
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then  # killed: by the deadline, or hung
+    [ "$t" -lt "${BENCH_CMD_TIMEOUT_S:-150}" ] && echo cut || echo timeout
+    return
+  fi
+  out=$(echo "$out" | field images_per_sec)
+  echo "${out:-n/a}"
 }
 
 printf '%-9s %5s %11s %11s %11s %11s %11s %11s %11s %11s %8s %9s %9s\n' arch batch \

@@ -165,8 +165,8 @@ run_bench() {  # DEADLINE: the benchmark against PyTorch on this GPU, its cells 
     tests/bench/bench_gpu_vs_pytorch.sh "$KIT" "$BENCH_STEPS" > "$OUT/bench.txt" 2>> "$LOG"
   rc=$?  # the number of dptrain cells that failed (a cut one is not a failure)
   [ "$rc" -eq 0 ] || failed=$((failed + 1))
-  echo "$([ "$rc" -eq 0 ] && echo PASS || echo FAIL) bench ($rc dptrain cells failed; bench.txt)" |
-    tee -a "$SUMMARY"
+  echo "$([ "$rc" -eq 0 ] && echo PASS || echo FAIL) bench (exit $rc: the dptrain cells that" \
+    "failed; bench.txt)" | tee -a "$SUMMARY"
 }
 
 run_profile() {  # per-kernel GPU time of one training step
@@ -213,7 +213,8 @@ airbench_table() {  # DPTRAIN_DIR PEER_JSON...: airbench_runs.py's table into ai
   # the runs' own records come back too, whatever the table made of them
   local records=("$dir"/*/metrics.h5)
   [ -e "${records[0]}" ] &&
-    tar -C "$dir" -czf "$OUT/dptrain_runs.tar.gz" "${records[@]#"$dir"/}" 2>> "$OUT/airbench.log"
+    tar -C "$dir" -czf /tmp/dptrain_runs.tar.gz "${records[@]#"$dir"/}" 2>> "$OUT/airbench.log" &&
+    mv /tmp/dptrain_runs.tar.gz "$OUT/"  # whole or not at all, if the call is cut
 }
 
 # The part keeps inside AIRBENCH_BUDGET_S (540) seconds from its start, so its files come back

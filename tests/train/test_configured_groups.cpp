@@ -2,7 +2,8 @@
 // and nothing else) at lr x F with weight decay / F, so lr x decay is the default group's;
 // --freeze PATTERN[:EPOCHS] makes a group of the names the glob matches, frozen from the start
 // or after EPOCHS epochs (FreezeCallback), whose parameters then require no gradient
-// (apply_frozen_groups); a pattern matching nothing is refused by name.
+// (apply_frozen_groups); a pattern matching nothing is refused by name, one whose parameters
+// went elsewhere says where.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -109,6 +110,39 @@ TEST(ConfiguredGroups, BadFreezeValuesAreRefusedNamingTheOption) {
       EXPECT_NE(std::string(e.what()).find("--freeze"), std::string::npos) << e.what();
     }
   }
+}
+
+// A pattern whose parameters all went elsewhere says where, not that it matches nothing: to an
+// earlier --freeze group (the first group that takes a parameter keeps it), or fixed by the
+// model (airbench's BN scales).
+TEST(ConfiguredGroups, AnEmptyFreezeGroupSaysWhereItsParametersWent) {
+  auto backend = make_cpu_backend(1);
+  const auto refusal = [&](const std::string& arch, std::vector<std::string> freeze) {
+    nn::ModelSpec spec = small_resnet();
+    spec.arch = arch;
+    auto model = nn::make_model(spec, *backend);
+    TrainConfig config;
+    config.arch = arch;
+    config.freeze = std::move(freeze);
+    try {
+      make_optimizer(config, *model, {});
+    } catch (const UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(refusal("resnet8", {"conv1.*", "conv1.weight"}),
+            "option --freeze: 'conv1.weight' matches only parameters an earlier group took "
+            "(conv1.weight in group 'freeze:conv1.*') of resnet8");
+  EXPECT_EQ(refusal("airbench94", {"block1.norm1.weight"}),
+            "option --freeze: 'block1.norm1.weight' matches only parameters the model keeps "
+            "fixed (block1.norm1.weight) of airbench94");
+  EXPECT_EQ(refusal("airbench94", {"block1.*", "block1.norm1.*"}),
+            "option --freeze: 'block1.norm1.*' matches only parameters the model keeps fixed "
+            "(block1.norm1.weight) or an earlier group took (block1.norm1.bias in group "
+            "'freeze:block1.*') of airbench94");
+  EXPECT_EQ(refusal("resnet8", {"nosuch.*"}),
+            "option --freeze: 'nosuch.*' matches no parameter of resnet8");
 }
 
 // A malformed value is refused with the other options, before the run starts anything.

@@ -45,6 +45,7 @@ void AlgorithmCacheFile::load() {
   if (!std::getline(in, line) || line != kContext + context_)
     return ignore(fmt::format("written for another GPU, cuDNN or options ('{}')", line));
   for (int number = 3; std::getline(in, line); ++number) {
+    if (line.empty()) continue;
     std::istringstream fields(line);
     std::string key, rest;
     Choice choice;
@@ -57,7 +58,9 @@ void AlgorithmCacheFile::load() {
 
 // Whole, through a tmp of this process's own: a reader sees the old file or the new one.
 void AlgorithmCacheFile::save() {
-  const std::string tmp = fmt::format("{}.tmp.{}", path_, getpid());
+  char host[256] = "";
+  (void)gethostname(host, sizeof host - 1);  // ranks of several hosts may share the file
+  const std::string tmp = fmt::format("{}.tmp.{}.{}", path_, host, getpid());
   std::string failure;
   {
     std::ofstream out(tmp, std::ios::trunc);

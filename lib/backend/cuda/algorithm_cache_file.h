@@ -8,8 +8,8 @@
 // version, options), then one line per choice, "<key> <algorithm> <math type>". A file of
 // another context, or one that does not parse, is ignored with a warning and rewritten with
 // this process's choices. It is optional: writing it can fail with only a warning. Each write
-// replaces the whole file through a tmp of this process's own and a rename, so processes
-// sharing it (ranks, runs side by side) never read a half-written one; the last writer's
+// replaces the whole file through a tmp of this process's own (host and pid) and a rename, so
+// processes sharing it (ranks, runs side by side) never read a half-written one; the last writer's
 // choices win.
 #pragma once
 

@@ -93,7 +93,7 @@ CudnnConv::Entry& CudnnConv::entry(const Conv2dGeometry& g, DType type, Directio
                                              : CUDNN_DEFAULT_MATH;
   Entry e = descriptors(g, type, math);
   const std::string file_key = saved_key(static_cast<int>(d), static_cast<int>(type), g);
-  Algorithm chosen = saved_algorithm(e, d, file_key);
+  Algorithm chosen = saved_algorithm(e, d, file_key, strict_fp32, math);
   if (chosen.algo < 0) {
     chosen = find_algorithm(e, d, x, w, y, math);
     if (chosen.algo >= 0 && ctx_.options.benchmark_algorithms)
@@ -186,13 +186,25 @@ CudnnConv::Algorithm CudnnConv::find_algorithm(const Entry& e, Direction d, cons
   return chosen;
 }
 
-CudnnConv::Algorithm CudnnConv::saved_algorithm(const Entry& e, Direction d,
-                                                const std::string& key) {
+CudnnConv::Algorithm CudnnConv::saved_algorithm(const Entry& e, Direction d, const std::string& key,
+                                                bool strict_fp32, cudnnMathType_t math) {
+  const Algorithm none{-1, math};
   const std::optional<AlgorithmCacheFile::Choice> saved = saved_.find(key);
+  if (!saved) return none;
+  const auto saved_math = static_cast<cudnnMathType_t>(saved->math);
+  if (saved_math != CUDNN_DEFAULT_MATH && saved_math != CUDNN_TENSOR_OP_MATH &&
+      saved_math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION && saved_math != CUDNN_FMA_MATH)
+    return none;
+  // Queried as it would run (strict FP32 stays FMA), and within the workspace a search here
+  // would allow; a choice that fails either leaves the descriptor as it was, for the search.
+  if (!strict_fp32 && cudnnSetConvolutionMathType(e.conv.get(), saved_math) != CUDNN_STATUS_SUCCESS)
+    return none;
   size_t bytes = 0;
-  if (!saved || query_workspace(e, d, saved->algorithm, &bytes) != CUDNN_STATUS_SUCCESS)
-    return {-1, CUDNN_DEFAULT_MATH};
-  return {saved->algorithm, static_cast<cudnnMathType_t>(saved->math)};
+  if (query_workspace(e, d, saved->algorithm, &bytes) == CUDNN_STATUS_SUCCESS &&
+      bytes <= search_limit())
+    return {saved->algorithm, saved_math};
+  if (!strict_fp32) DP_CUDNN_CHECK(cudnnSetConvolutionMathType(e.conv.get(), math));
+  return none;
 }
 
 cudnnStatus_t CudnnConv::query_workspace(const Entry& e, Direction d, int algo, size_t* bytes) {

@@ -56,8 +56,10 @@ class CudnnConv {
   Algorithm find_algorithm(const Entry& e, Direction d, const void* x, const void* w,
                            const void* y, cudnnMathType_t math);
   // A timed search's choice for `key` from the algorithm cache file, where it has one that
-  // cuDNN still accepts for this entry (algo -1 otherwise).
-  Algorithm saved_algorithm(const Entry& e, Direction d, const std::string& key);
+  // cuDNN still accepts for this entry within the search's workspace limit (algo -1, the
+  // descriptor's math left `math`, otherwise).
+  Algorithm saved_algorithm(const Entry& e, Direction d, const std::string& key, bool strict_fp32,
+                            cudnnMathType_t math);
   // The workspace running `algo` in direction d needs; a status other than success where
   // cuDNN refuses the algorithm for this entry.
   cudnnStatus_t query_workspace(const Entry& e, Direction d, int algo, size_t* bytes);
