@@ -39,11 +39,12 @@ import subprocess
 import sys
 import tempfile
 
-import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checks import check, finish  # noqa: E402
+from scaled_recipe import (FIRST_STEP_BAR, check_same_start, deviation, read_run,  # noqa: E402
+                           recipe_args)
 from tiny_dataset import dptrain_command, write_tiny_dataset  # noqa: E402
 
 DPTRAIN, MPIEXEC, CONFIG = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -52,73 +53,44 @@ PRECISION = sys.argv[4] if len(sys.argv) > 4 else "fp32"
 # fp32 instead, and this test would check fp32 under the bf16 name).
 PRECISION_ARGS = ["--precision", "bf16", "--device", "cpu"] if PRECISION == "bf16" else []
 SKIPPED = 77
-FIRST_STEP_BAR, NOISE_FACTOR = 1e-5, 4.0
-
-
-def relative(a, b):
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
-
+NOISE_FACTOR = 4.0
 
 os.environ["DPTRAIN_CPU_CONV"] = "direct"  # inherited by mpirun's ranks on this host
 
 with tempfile.TemporaryDirectory() as tmp:
     data = os.path.join(tmp, "tiny32.h5")
-    write_tiny_dataset(data, side=32)  # 203 images: 12 full steps of 16, the rest dropped
+    write_tiny_dataset(data, side=32)
     out = os.path.join(tmp, "out")
 
     def train(ranks, name, *extra):
-        args = ["train", "--config", CONFIG, "--data", data, "--batch-size", "16",
-                "--epochs", "2.5", "--whiten-init", "64", "--freeze", "whiten.weight",
-                "--freeze", "whiten.bias:1", "--lookahead-every", "4",
-                "--output-dir", out, "--run-name", name, *PRECISION_ARGS, *extra]
+        args = recipe_args(CONFIG, data, out, name) + PRECISION_ARGS + list(extra)
         proc = subprocess.run(dptrain_command(DPTRAIN, MPIEXEC, ranks, args),
                               capture_output=True, text=True, timeout=240)
         if PRECISION == "bf16" and "neither AVX512-BF16 nor AMX" in proc.stderr:
             print("SKIPPED: this CPU has no bf16 arithmetic: no --precision bf16 here")
             sys.exit(SKIPPED)
         check(proc.returncode == 0, f"{name} ({ranks} rank(s)) exits 0: {proc.stderr[-800:]}")
-        run = os.path.join(out, name)
-        with h5py.File(os.path.join(run, "metrics.h5")) as f:
-            steps = {k: f["steps"][k][()] for k in ("loss", "lr")}
-        with h5py.File(os.path.join(run, "checkpoint.h5")) as c:
-            state = {f"{g}/{k}": c[g][k][()] for g in ("params", "buffers") for k in c[g]}
-        return steps, state
+        return read_run(os.path.join(out, name))
 
-    one, state1 = train(1, "one", "--threads", "1")
-    two, state2 = train(2, "two", "--sync-bn", "--threads", "1")
-    plain, state_plain = train(2, "plain", "--threads", "1")
+    one = train(1, "one", "--threads", "1")
+    two = train(2, "two", "--sync-bn", "--threads", "1")
+    plain = train(2, "plain", "--threads", "1")
 
-    check(len(one["loss"]) == 30 and len(two["loss"]) == 30,
-          f"30 steps each ({len(one['loss'])}, {len(two['loss'])})")
-    check(np.array_equal(state1["params/whiten.weight"], state2["params/whiten.weight"]),
-          "the frozen whitening filters are bit-identical on 1 and 2 ranks")
-    check(np.array_equal(one["lr"], two["lr"]), "every step's LR equals 1 rank's")
-    first = abs(two["loss"][0] - one["loss"][0]) / abs(one["loss"][0])
-    check(first <= FIRST_STEP_BAR, f"step 1's loss on 2 ranks --sync-bn equals 1 rank's ({first:.2g})")
-    first_plain = abs(plain["loss"][0] - one["loss"][0]) / abs(one["loss"][0])
-    check(first_plain > 10 * FIRST_STEP_BAR,
-          f"a plain 2-rank run's step 1 differs by far more ({first_plain:.2g}: the test can tell)")
+    check_same_start(one, two, "on 2 ranks --sync-bn", "1 rank's")
+    first = abs(one[0]["loss"][0] - plain[0]["loss"][0]) / abs(one[0]["loss"][0])
+    check(first > 10 * FIRST_STEP_BAR,
+          f"a plain 2-rank run's step 1 differs by far more ({first:.2g}: the test can tell)")
     # Step 2's loss is the first to see step 1's backward (sync BN's pieces on both ranks).
-    second, second_plain = (abs(r["loss"][1] - one["loss"][1]) / abs(one["loss"][1])
+    second, second_plain = (abs(r[0]["loss"][1] - one[0]["loss"][1]) / abs(one[0]["loss"][1])
                             for r in (two, plain))
     check(10 * second < second_plain, f"step 2's loss on 2 ranks --sync-bn is over 10x closer to "
           f"1 rank's ({second:.2g}) than a plain 2-rank run's ({second_plain:.2g})")
     if PRECISION == "bf16":
         finish()
         sys.exit(0)
-    noise, state_noise = train(1, "threads2", "--threads", "2")
+    noise = train(1, "threads2", "--threads", "2")
 
-    def deviation(steps, state):
-        """From the 1-rank run: largest step loss, largest parameter, largest BN statistic."""
-        def worst(keys):
-            return max(relative(state[k], state1[k]) for k in keys)
-        return np.array([
-            float(np.max(np.abs(steps["loss"] - one["loss"]) / np.abs(one["loss"]))),
-            worst([k for k in state1 if k.startswith("params/")]),
-            worst([k for k in state1 if k.endswith(("running_mean", "running_var"))])])
-
-    synced, own, unsynced = (deviation(two, state2), deviation(noise, state_noise),
-                             deviation(plain, state_plain))
+    synced, own, unsynced = deviation(one, two), deviation(one, noise), deviation(one, plain)
     print("deviation from 1 rank (largest step loss, parameter, BN statistic): "
           f"2 ranks --sync-bn {synced}, 1 rank on 2 threads {own}, plain 2 ranks {unsynced}")
     check(np.all(own > 0), "the run's own rounding noise is measurable")

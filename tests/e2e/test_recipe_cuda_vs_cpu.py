@@ -29,44 +29,29 @@ import subprocess
 import sys
 import tempfile
 
-import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "comm"))
 from checks import check, finish  # noqa: E402
-from tiny_dataset import text_attrs, write_tiny_dataset  # noqa: E402
+from scaled_recipe import check_same_start, deviation, read_run, recipe_args  # noqa: E402
+from tiny_dataset import write_tiny_dataset  # noqa: E402
 
 DPTRAIN, CONFIG = sys.argv[1], sys.argv[2]
 SKIPPED = 77
-FIRST_STEP_BAR, NOISE_FACTOR = 1e-5, 4.0
-
-
-def relative(a, b):
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+NOISE_FACTOR = 4.0
 
 
 def train(data, out, name, conv, *extra):
-    """One scaled run; returns (stderr, its /steps loss and lr, checkpoint tensors, /final)."""
-    args = [DPTRAIN, "train", "--config", CONFIG, "--data", data, "--batch-size", "16",
-            "--epochs", "2.5", "--whiten-init", "64", "--freeze", "whiten.weight",
-            "--freeze", "whiten.bias:1", "--lookahead-every", "4", "--threads", "1",
-            "--output-dir", out, "--run-name", name, *extra]
+    """One scaled run: (the process, its read_run or None where it failed)."""
+    args = [DPTRAIN] + recipe_args(CONFIG, data, out, name) + ["--threads", "1", *extra]
     env = dict(os.environ, DPTRAIN_CPU_CONV=conv)
     proc = subprocess.run(args, capture_output=True, text=True, timeout=240, env=env)
-    if proc.returncode != 0:
-        return proc, None
-    run = os.path.join(out, name)
-    with h5py.File(os.path.join(run, "metrics.h5")) as f:
-        steps = {k: f["steps"][k][()] for k in ("loss", "lr")}
-        final = text_attrs(f["final"])
-    with h5py.File(os.path.join(run, "checkpoint.h5")) as c:
-        state = {f"{g}/{k}": c[g][k][()] for g in ("params", "buffers") for k in c[g]}
-    return proc, (steps, state, final)
+    return proc, read_run(os.path.join(out, name)) if proc.returncode == 0 else None
 
 
 with tempfile.TemporaryDirectory() as tmp:
     data = os.path.join(tmp, "tiny32.h5")
-    write_tiny_dataset(data, side=32)  # 203 images: 12 full steps of 16, the rest dropped
+    write_tiny_dataset(data, side=32)
     out = os.path.join(tmp, "out")
 
     proc, gpu = train(data, out, "cuda", "direct", "--device", "cuda", "--deterministic")
@@ -82,43 +67,22 @@ with tempfile.TemporaryDirectory() as tmp:
         check(runs[name] is not None, f"{name} exits 0: {proc.stderr[-800:]}")
     if gpu is None or None in runs.values():
         finish()
-    steps1, state1, final1 = runs["cpu"]
-    steps, state, final = gpu
+    cpu = runs["cpu"]
+    check_same_start(cpu, gpu, "on CUDA", "the CPU's")
 
-    check(len(steps["loss"]) == 30 and len(steps1["loss"]) == 30,
-          f"30 steps each ({len(steps['loss'])}, {len(steps1['loss'])})")
-    check(np.array_equal(state["params/whiten.weight"], state1["params/whiten.weight"]),
-          "the frozen whitening filters are bit-identical on both backends")
-    check(np.array_equal(steps["lr"], steps1["lr"]), "every step's LR equals the CPU run's")
-    first = abs(steps["loss"][0] - steps1["loss"][0]) / abs(steps1["loss"][0])
-    check(first <= FIRST_STEP_BAR, f"step 1's loss on CUDA equals the CPU's ({first:.2g})")
-
-    def deviation(run):
-        """From the CPU run: largest step loss, largest parameter, largest BN statistic, the
-        final TTA-2 evaluation's loss."""
-        run_steps, run_state, run_final = run
-
-        def worst(keys):
-            return max(relative(run_state[k], state1[k]) for k in keys)
-        return np.array([
-            float(np.max(np.abs(run_steps["loss"] - steps1["loss"]) / np.abs(steps1["loss"]))),
-            worst([k for k in state1 if k.startswith("params/")]),
-            worst([k for k in state1 if k.endswith(("running_mean", "running_var"))]),
-            abs(float(run_final["loss"]) - float(final1["loss"])) / abs(float(final1["loss"]))])
-
-    on_cuda, own, nudged = deviation(gpu), deviation(runs["cpu_winograd"]), \
-        deviation(runs["cpu_nudged"])
+    on_cuda, own, nudged = (deviation(cpu, run, final_loss=True)
+                            for run in (gpu, runs["cpu_winograd"], runs["cpu_nudged"]))
     print("deviation from the CPU run (largest step loss, parameter, BN statistic, final loss): "
           f"CUDA {on_cuda}, CPU Winograd {own}, label smoothing 0.19 {nudged}")
     if not np.all(own > 0):
         print("SKIPPED: the CPU runs with Winograd and direct convolutions agree bit for bit "
               f"({own}): this CPU has no AVX-512 Winograd kernels to measure the yardstick with")
         sys.exit(SKIPPED)
-    check(np.all(on_cuda <= NOISE_FACTOR * np.maximum(own, 1e-7)),
+    check(np.all(on_cuda <= NOISE_FACTOR * own),
           f"the whole run on CUDA stays within {NOISE_FACTOR:g}x of that rounding (30 step losses, "
           "Lookahead-averaged weights, BN statistics, the TTA-2 evaluation)")
     check(np.all(nudged[:3] > 10 * own[:3]),
           "a run with label smoothing 0.19 differs by far more (the test can tell)")
-    check(final["samples"] == final1["samples"], "the final evaluation saw every test image")
+    check(gpu[2]["samples"] == cpu[2]["samples"], "the final evaluation saw every test image")
 
 finish()
