@@ -166,7 +166,8 @@ run_bench() {  # DEADLINE: the benchmark against PyTorch on this GPU, its cells 
   rc=$?  # the number of dptrain cells that failed (a cut one is not a failure)
   [ "$rc" -eq 0 ] || failed=$((failed + 1))
   echo "$([ "$rc" -eq 0 ] && echo PASS || echo FAIL) bench (exit $rc: the dptrain cells that" \
-    "failed; bench.txt)" | tee -a "$SUMMARY"
+    "failed; $(grep -o ' cut' "$OUT/bench.txt" | wc -l) cells cut at the deadline; bench.txt)" |
+    tee -a "$SUMMARY"
 }
 
 run_profile() {  # per-kernel GPU time of one training step
