@@ -94,12 +94,29 @@ def _phase_panel(ax, h, epochs):
     _epoch_axis(ax)
 
 
-def _lr_panel(ax, h, epochs):
-    ax.plot(epochs, h["lr"], "o-", color="tab:purple")
-    ax.set_title("Learning rate (end of epoch)")
+# Above this many steps the LR curve is drawn through evenly spaced ones (a step drop then
+# shows as a slope over 1/MAX_LR_POINTS of the run), which keeps the SVG small.
+MAX_LR_POINTS = 20000
+
+
+def _lr_panel(ax, run):
+    """Every step's LR where /steps has it (per-step schedules: warm-up, one-cycle, airbench's
+    warm-up and decay), else the end of each epoch's."""
+    h, epochs = run.history, run.history["epoch"]
+    if run.step_lr is not None and len(run.step_lr[0]) > len(epochs):
+        place, lr = run.step_lr
+        if len(lr) > MAX_LR_POINTS:
+            keep = np.unique(np.linspace(0, len(lr) - 1, MAX_LR_POINTS).astype(int))
+            place, lr = place[keep], lr[keep]
+        ax.plot(place, lr, "-", color="tab:purple")
+        ax.set_title("Learning rate (every step)")
+    else:
+        lr = h["lr"]
+        ax.plot(epochs, lr, "o-", color="tab:purple")
+        ax.set_title("Learning rate (end of epoch)")
     ax.set_ylabel("Learning rate")
-    positive = h["lr"][h["lr"] > 0]
-    if positive.size == len(epochs) and positive.max() > 20 * positive.min():
+    positive = lr[lr > 0]
+    if positive.size == len(lr) and positive.max() > 20 * positive.min():
         ax.set_yscale("log")  # step decay and annealing span decades
         ax.set_ylabel("Learning rate (log scale)")
     else:
@@ -134,7 +151,7 @@ def training_curves(run, directory):
     _train_val_panel(axes[0, 1], epochs, 100 * h["train_acc"], 100 * h["val_acc"], "Accuracy",
                      "Accuracy (%)")
     _phase_panel(axes[1, 0], h, epochs)
-    _lr_panel(axes[1, 1], h, epochs)
+    _lr_panel(axes[1, 1], run)
     return _save(fig, directory, "training_curves")
 
 

@@ -4,7 +4,7 @@ can trust what it gets. Problems raise ReportError with a one-line message namin
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -59,6 +59,9 @@ class Run:
     # Each resume's effective options (/resumes/<n>/config), in order; /config is the first
     # job's. From files before that group: the world size only.
     resumes: List[Dict[str, str]] = field(default_factory=list)
+    # Every step's LR (/steps/lr) at its place in epochs (step j of an epoch's n at epoch - 1 +
+    # j / n); None where /steps is absent or unreadable (a warning says which).
+    step_lr: Optional[Tuple[np.ndarray, np.ndarray]] = None
 
     @property
     def epochs_done(self):
@@ -202,7 +205,29 @@ def _read(f, directory, metrics, checkpoint):
     return Run(directory=directory, metrics_path=metrics, name=name, config=config, build=build,
                history=history, final=final,
                checkpoint_path=checkpoint if checkpoint and os.path.isfile(checkpoint) else None,
-               warnings=warnings, resumes=_read_resumes(f, int(np.sum(history["steps"]))))
+               warnings=warnings, resumes=_read_resumes(f, int(np.sum(history["steps"]))),
+               step_lr=_read_step_lr(f, metrics, warnings))
+
+
+def _read_step_lr(f, metrics, warnings):
+    """/steps/lr placed in epochs by /steps/epoch (1-based, one row per optimizer step)."""
+    if "steps" not in f or not all(k in f["steps"] for k in ("epoch", "lr")):
+        return None
+    try:
+        epoch = _read_values(f["steps/epoch"], metrics, "/steps/epoch")
+        lr = _read_values(f["steps/lr"], metrics, "/steps/lr")
+    except ReportError as e:
+        warnings.append(f"{e}; the learning rate is drawn per epoch")
+        return None
+    if epoch.ndim != 1 or epoch.shape != lr.shape or not np.all(np.isfinite(epoch)):
+        warnings.append("/steps/epoch and /steps/lr do not pair up; the learning rate is drawn "
+                        "per epoch")
+        return None
+    place = np.empty_like(epoch)
+    for e in np.unique(epoch):
+        rows = np.flatnonzero(epoch == e)
+        place[rows] = e - 1 + np.arange(1, len(rows) + 1) / len(rows)
+    return place, lr
 
 
 def _read_resumes(f, steps_done):

@@ -38,6 +38,30 @@ def check_epoch_ticks():
         check(ticks and all(float(t).is_integer() for t in ticks),
               f"{len(epochs)} epoch(s): whole-epoch ticks {ticks}")
 
+def check_step_lr(tmp):
+    """/steps/lr placed in epochs: step j of an epoch's n at epoch - 1 + j / n; a /steps whose
+    fields do not pair up is left out with a warning (the panel then draws the epochs' LR)."""
+    import numpy as np
+    sys.path.insert(0, os.path.dirname(os.path.realpath(TOOL)))
+    from dptrain_report import load
+    path = os.path.join(tmp, "steps-run", "metrics.h5")
+    write_metrics(path, history_rows(2), config("steps-run", epochs=2))
+    for lr_values, paired in (([0.1, 0.2, 0.3, 0.4, 0.5], True), ([0.1, 0.2], False)):
+        with h5py.File(path, "a") as f:
+            if "steps" in f:
+                del f["steps"]
+            f.create_dataset("steps/epoch", data=np.array([1, 1, 1, 2, 2], dtype=np.float64))
+            f.create_dataset("steps/lr", data=np.array(lr_values))
+        run = load.load_run(os.path.dirname(path))
+        if paired:
+            place, lr = run.step_lr
+            check(np.allclose(place, [1 / 3, 2 / 3, 1, 1.5, 2]) and list(lr) == lr_values,
+                  f"every step's LR at its place in epochs ({list(place)})")
+        else:
+            check(run.step_lr is None and any("/steps" in w for w in run.warnings),
+                  f"/steps fields that do not pair up are left out with a warning {run.warnings}")
+
+
 # scikit-learn's own docstring example (y_true = [0, 1, 2, 2, 2], y_pred = [0, 0, 2, 2, 1]) and
 # the text its documentation prints for it.
 DOC_CONFUSION = [[1, 0, 0], [1, 0, 0], [0, 1, 2]]
@@ -270,6 +294,8 @@ with tempfile.TemporaryDirectory() as tmp:
     texts = svg_texts(os.path.join(out, "hm-base", "training_curves.svg"))
     check(all(t in texts for t in ("Epoch", "Cross-entropy loss", "Accuracy (%)", "Time (s)",
                                    "Learning rate")), "training curves label their axes")
+    check("Learning rate (end of epoch)" in texts,
+          "without /steps the learning rate is drawn at the end of each epoch")
     # The training loss of a label-smoothed run is against the smoothed targets: the legend
     # says so, beside the validation loss (plain cross-entropy).
     smoothed = svg_texts(os.path.join(out, "hm-2", "training_curves.svg"))
@@ -277,6 +303,7 @@ with tempfile.TemporaryDirectory() as tmp:
           and not any("label smoothing" in t for t in texts),
           "a label-smoothed run's training loss is named so, a plain run's is not")
     check_epoch_ticks()
+    check_step_lr(tmp)
 
     # --skip-epochs 1 leaves the warm-up epoch out. Baseline: 27 s, 100 images/s, compute
     # 25.5 s (94.4%). 2 ranks: 16.5 s, 180/s = 1.80x, 90.0%; compute 13.05 s (79.1%),

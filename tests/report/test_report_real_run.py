@@ -128,6 +128,10 @@ with tempfile.TemporaryDirectory() as tmp:
             check(svg_ok(os.path.join(directory, stem + ".svg")), f"{name}: {stem}.svg parses")
         texts = svg_texts(os.path.join(directory, "confusion_matrix_normalized.svg"))
         check(all(n in texts for n in names), f"{name}: every class name on the heatmap")
+        # /steps holds every step's LR: the panel draws them, not one point an epoch.
+        check("Learning rate (every step)" in svg_texts(
+            os.path.join(directory, "training_curves.svg")),
+            f"{name}: the learning-rate panel draws every step's LR")
 
     # comparison.md from the two histories, computed here.
     rows = {}
