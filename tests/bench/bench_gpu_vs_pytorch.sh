@@ -33,6 +33,8 @@ limit() {  # seconds a measurement may take now: 0 once the deadline has passed
     left=$((BENCH_DEADLINE - $(date +%s)))
   echo $((left > 0 ? left : 0))
 }
+killed() { [ "$1" -eq 124 ] || [ "$1" -eq 137 ]; }  # RC: timeout's, or its -k's SIGKILL
+by_deadline() { [ "$1" -lt "${BENCH_CMD_TIMEOUT_S:-150}" ]; }  # LIMIT: set by the deadline
 TORCH_ENV=(env "LD_LIBRARY_PATH=${TORCH_LD_LIBRARY_PATH-${LD_LIBRARY_PATH:-}}")
 
 TORCH=""
@@ -57,9 +59,7 @@ ours() {  # arch batch precision -> the `dptrain bench` line, or `cut` at the de
   timeout -k 10 "$t" "$DPTRAIN" bench --device cuda --arch "$1" --batch-size "$2" \
     --precision "$3" --steps "$STEPS" --warmup 10
   rc=$?
-  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then  # killed: by the deadline, or hung
-    [ "$t" -lt "${BENCH_CMD_TIMEOUT_S:-150}" ] && echo cut
-  fi
+  killed "$rc" && by_deadline "$t" && echo cut  # a hung one prints nothing: a failed cell
 }
 cell() {  # the `dptrain bench` line -> images/s, `cut` or `fail` (counted)
   local v
@@ -80,8 +80,8 @@ theirs() {  # arch batch mode
   out=$(timeout -k 10 "$t" "${TORCH_ENV[@]}" "$TORCH" "$HERE/pytorch_gpu_train_step.py" \
           --arch "$1" --batch-size "$2" --mode "$3" --steps "$STEPS" 2>/dev/null)
   rc=$?
-  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then  # killed: by the deadline, or hung
-    [ "$t" -lt "${BENCH_CMD_TIMEOUT_S:-150}" ] && echo cut || echo timeout
+  if killed "$rc"; then
+    by_deadline "$t" && echo cut || echo timeout
     return
   fi
   out=$(echo "$out" | field images_per_sec)
