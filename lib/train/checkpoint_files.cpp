@@ -18,19 +18,20 @@ namespace key = checkpoint_keys;
 
 namespace {
 
-const std::regex kNamedCheckpoint(R"(checkpoint-e(\d+)-s(\d+)\.h5)");
+const std::regex kNamedCheckpoint(R"(checkpoint-e(\d+)-s(\d+)(?:-v(\d+))?\.h5)");
 
 bool is_checkpoint_name(const std::string& name) {
   return name == "checkpoint.h5" || std::regex_match(name, kNamedCheckpoint);
 }
 
-// (finished epochs, optimizer steps) as a named checkpoint's file name gives them
-// (checkpoint.h5's are in its contents only).
-std::optional<std::pair<int64_t, int64_t>> epochs_and_steps_in_name(const fs::path& path) {
+// (finished epochs, optimizer steps, version) as a named checkpoint's file name gives them
+// (checkpoint.h5's are in its contents only); version 1 where the name has none.
+using NamedPosition = std::tuple<int64_t, int64_t, int64_t>;
+std::optional<NamedPosition> position_in_name(const fs::path& path) {
   std::smatch m;
   const std::string name = path.filename().string();
   if (!std::regex_match(name, m, kNamedCheckpoint)) return std::nullopt;
-  return std::pair<int64_t, int64_t>{std::stoll(m[1]), std::stoll(m[2])};
+  return NamedPosition{std::stoll(m[1]), std::stoll(m[2]), m[3].matched ? std::stoll(m[3]) : 1};
 }
 
 }  // namespace
@@ -40,8 +41,19 @@ int64_t CheckpointFile::global_step() const {
   return it == meta.ints.end() ? 0 : it->second;
 }
 
-std::string named_checkpoint_file(int64_t epochs_done, int64_t global_step) {
+std::string named_checkpoint_file(int64_t epochs_done, int64_t global_step, int64_t version) {
+  if (version > 1)
+    return fmt::format("checkpoint-e{:04d}-s{:06d}-v{}.h5", epochs_done, global_step, version);
   return fmt::format("checkpoint-e{:04d}-s{:06d}.h5", epochs_done, global_step);
+}
+
+std::string unused_checkpoint_file(const std::string& dir, int64_t epochs_done,
+                                   int64_t global_step) {
+  for (int64_t version = 1;; ++version) {
+    const fs::path path = fs::path(dir) / named_checkpoint_file(epochs_done, global_step, version);
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(path, ec))) return path.string();
+  }
 }
 
 std::vector<CheckpointFile> find_checkpoints(const std::string& dir,
@@ -75,8 +87,9 @@ std::vector<std::string> checkpoints_after(const std::string& dir, CheckpointPos
   // One that does not open is placed by its name; checkpoint.h5, unplaced and unusable, too.
   const std::pair<int64_t, int64_t> resumed_named{std::get<0>(resumed), std::get<2>(resumed)};
   for (const std::string& path : unreadable) {
-    const auto named = epochs_and_steps_in_name(path);
-    if (!named || *named > resumed_named) after.push_back(path);
+    const auto named = position_in_name(path);
+    if (!named || std::pair{std::get<0>(*named), std::get<1>(*named)} > resumed_named)
+      after.push_back(path);
   }
   return after;
 }
@@ -84,11 +97,11 @@ std::vector<std::string> checkpoints_after(const std::string& dir, CheckpointPos
 void prune_named_checkpoints(const std::string& dir, int keep) {
   std::vector<std::string> unreadable, named;
   for (const CheckpointFile& file : find_checkpoints(dir, &unreadable))  // newest first
-    if (epochs_and_steps_in_name(file.path)) named.push_back(file.path);
+    if (position_in_name(file.path)) named.push_back(file.path);
   // Then those that do not open, newest first by their names.
-  std::vector<std::pair<std::pair<int64_t, int64_t>, std::string>> by_name;
+  std::vector<std::pair<NamedPosition, std::string>> by_name;
   for (const std::string& path : unreadable)
-    if (const auto position = epochs_and_steps_in_name(path)) by_name.emplace_back(*position, path);
+    if (const auto position = position_in_name(path)) by_name.emplace_back(*position, path);
   std::sort(by_name.rbegin(), by_name.rend());
   for (const auto& [position, path] : by_name) named.push_back(path);
   std::error_code ec;

@@ -1,6 +1,7 @@
 // The checkpoints of a run directory and how they are named and found: checkpoint.h5 is
 // always the newest; with --keep-checkpoints K > 1 the K newest are also kept as
-// checkpoint-eEEEE-sSSSSSS.h5 (E finished epochs, S optimizer steps done), older ones deleted.
+// checkpoint-eEEEE-sSSSSSS.h5 (E finished epochs, S optimizer steps done; "-vN" added where an
+// older checkpoint has the name), older ones deleted.
 // `--resume auto` takes the newest one that opens, reads as a checkpoint and passes its checksums.
 #pragma once
 
@@ -30,8 +31,15 @@ struct CheckpointFile {
   }
 };
 
-// "checkpoint-e0003-s001234.h5"
-std::string named_checkpoint_file(int64_t epochs_done, int64_t global_step);
+// "checkpoint-e0003-s001234.h5"; version N > 1 adds "-vN".
+std::string named_checkpoint_file(int64_t epochs_done, int64_t global_step, int64_t version = 1);
+
+// The path in `dir` of a new checkpoint at (epochs_done, global_step) that no file has yet: the
+// plain name, else the lowest free version. A resume on fewer steps per epoch (another world
+// size under --drop-last) counts its steps from fewer, so a checkpoint from before it can hold
+// the plain name, and writing over it would lose an older checkpoint.
+std::string unused_checkpoint_file(const std::string& dir, int64_t epochs_done,
+                                   int64_t global_step);
 
 // Every readable checkpoint in `dir`, newest (the greatest position) first. A file named as a
 // checkpoint that does not read as one is skipped with a warning and its path added to `unreadable`

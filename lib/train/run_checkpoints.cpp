@@ -17,7 +17,7 @@ void RunCheckpoints::save(const ResumePoint& point, const EpochTotals& totals,
   const std::string latest = run_dir_.checkpoint();
   const std::string dir = run_dir_.path();
   const std::string target =
-      keep_ > 1 ? dir + "/" + named_checkpoint_file(point.epochs_done, point.global_step) : latest;
+      keep_ > 1 ? unused_checkpoint_file(dir, point.epochs_done, point.global_step) : latest;
   checkpointer_.save(target, point, totals, trigger);
   if (metrics_ && keep_ > 1) {
     publish_checkpoint_as(target, latest);

@@ -127,6 +127,34 @@ TEST(CheckpointFiles, AfterAResumeWithFewerStepsPerEpochTheNewCheckpointsAreTheN
   EXPECT_FALSE(std::filesystem::exists(dir.file(named_checkpoint_file(2, 34))));
 }
 
+// The same resume can reach an older checkpoint's epochs and step count (epoch 3's end at step
+// 51 on 17 steps an epoch; 2 steps into epoch 4 on 16): the new one takes the next free version,
+// is found as the newer and kept by pruning; versions of one that does not open sort by number.
+TEST(CheckpointFiles, ANewCheckpointTakesTheNextVersionOfATakenName) {
+  testing::TempDir dir;
+  const std::string d = dir.path().string();
+  EXPECT_EQ(named_checkpoint_file(3, 51, 2), "checkpoint-e0003-s000051-v2.h5");
+  write_checkpoint(dir.file(named_checkpoint_file(3, 51)), 51, 3);
+  EXPECT_EQ(unused_checkpoint_file(d, 3, 50), dir.file(named_checkpoint_file(3, 50)));
+  const std::string second = unused_checkpoint_file(d, 3, 51);
+  EXPECT_EQ(second, dir.file("checkpoint-e0003-s000051-v2.h5"));
+  write_checkpoint(second, 51, 3, 2);
+  EXPECT_EQ(unused_checkpoint_file(d, 3, 51), dir.file("checkpoint-e0003-s000051-v3.h5"));
+  const auto found = find_checkpoints(d);
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].path, second);
+  prune_named_checkpoints(d, 1);
+  EXPECT_TRUE(std::filesystem::exists(second));
+  EXPECT_FALSE(std::filesystem::exists(dir.file(named_checkpoint_file(3, 51))));
+
+  std::ofstream(dir.file("checkpoint-e0003-s000051-v3.h5")) << "cut short";
+  std::ofstream(dir.file("checkpoint-e0003-s000051-v10.h5")) << "cut short";
+  prune_named_checkpoints(d, 2);  // the readable one, then the newer of the two by name
+  EXPECT_TRUE(std::filesystem::exists(second));
+  EXPECT_TRUE(std::filesystem::exists(dir.file("checkpoint-e0003-s000051-v10.h5")));
+  EXPECT_FALSE(std::filesystem::exists(dir.file("checkpoint-e0003-s000051-v3.h5")));
+}
+
 // A named checkpoint that does not open cannot be resumed from: pruning takes those first, the
 // older by name before the newer.
 TEST(CheckpointFiles, PruneTakesAnUnreadableCheckpointFirst) {

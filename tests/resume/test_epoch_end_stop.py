@@ -4,7 +4,8 @@ and 2 on 3 ranks (floor(ceil(23/3) / 4)). The stop's checkpoint holds the epoch'
 done and its end pending; it resumes on 3 ranks as an epoch's end does (the epoch's row and
 evaluation first, then epoch 2 from its start), where a checkpoint from inside an epoch is
 refused (its position means nothing with other steps per epoch); resumed the other way, on fewer
-steps per epoch, metrics.h5's /steps stays increasing. Also: the epoch's count of skipped (NaN)
+steps per epoch, metrics.h5's /steps stays increasing and no named checkpoint replaces an older
+one that has its name. Also: the epoch's count of skipped (NaN)
 updates survives such a stop.
 
 usage: test_epoch_end_stop.py DPTRAIN MPIEXEC"""
@@ -29,12 +30,12 @@ with tempfile.TemporaryDirectory() as tmp:
     write_tiny_dataset(data, train=23, test=8)
     out = os.path.join(tmp, "out")
     # Options may appear once only: each command gives its --epochs.
-    base = ["train", "--data", data, "--arch", "resnet8", "--batch-size", "12", "--threads", "1",
+    base = ["train", "--arch", "resnet8", "--batch-size", "12", "--threads", "1",
             "--log-every", "1", "--output-dir", out]
 
-    def command(ranks, args, epochs="3", drop_last="true"):
-        return dptrain_command(DPTRAIN, MPIEXEC, ranks,
-                               base + ["--epochs", epochs, "--drop-last", drop_last] + args)
+    def command(ranks, args, epochs="3", drop_last="true", dataset=data):
+        return dptrain_command(DPTRAIN, MPIEXEC, ranks, base + [
+            "--data", dataset, "--epochs", epochs, "--drop-last", drop_last] + args)
 
     code, stdout, stderr = stop_at(command(1, ["--run-name", "end", "--pause-at-step", "1"]), 1)
     with h5py.File(os.path.join(out, "end", "checkpoint.h5")) as f:
@@ -78,6 +79,33 @@ with tempfile.TemporaryDirectory() as tmp:
           and os.path.exists(resumed),
           f"stopped on 3 ranks, resumed on 1 by --resume PATH: nothing set aside {aside} "
           f"(exits {code}, {code2}) {stderr2[-300:]}")
+
+    # Named checkpoints across such a resume: 47 samples take 4 steps per epoch on 3 ranks
+    # (floor(16 / 4)) and 3 on 1. Epoch 1's end on 3 ranks is checkpoint-e0001-s000004; resumed
+    # on 1 rank it counts as 3 updates, so the step after it is epochs 1, step 4 again: that
+    # checkpoint takes "-v2" and the older one stays as written.
+    data47 = os.path.join(tmp, "t47.h5")
+    write_tiny_dataset(data47, train=47, test=8)
+    named = ["--run-name", "named", "--keep-checkpoints", "5"]
+    code, _, stderr = run_command(command(3, named, epochs="1", dataset=data47), 240)
+    older = os.path.join(out, "named", "checkpoint-e0001-s000004.h5")
+    with open(older, "rb") as f:
+        older_bytes = f.read()
+    code2, _, stderr2 = run_command(
+        command(1, named + ["--resume", "auto", "--checkpoint-every-steps", "1"], epochs="2",
+                dataset=data47), 240)
+    names = sorted(n for n in os.listdir(os.path.join(out, "named")) if n.startswith("checkpoint-"))
+    with open(older, "rb") as f:
+        kept = f.read() == older_bytes
+    with h5py.File(os.path.join(out, "named", "checkpoint-e0001-s000004-v2.h5")) as f:
+        a = text_attrs(f)
+        newer = (a["world_size"], a["epoch"], a["step_in_epoch"], a["step"])
+    check((code, code2) == (0, 0) and kept and newer == (1, 1, 1, 4)
+          and names == ["checkpoint-e0001-s000004-v2.h5", "checkpoint-e0001-s000004.h5",
+                        "checkpoint-e0001-s000005.h5", "checkpoint-e0002-s000006.h5"],
+          f"a checkpoint after a resume on fewer steps per epoch never replaces an older one of "
+          f"the same name: {names}, the older unchanged {kept}, the new one (world, epochs, step "
+          f"in epoch, step) {newer} (exits {code}, {code2}) {stderr[-300:]} {stderr2[-300:]}")
 
     # From inside an epoch (3 ranks, 2 steps per epoch, checkpointed after step 1): refused on 1.
     code, _, stderr = run_command(
