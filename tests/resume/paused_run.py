@@ -24,12 +24,26 @@ def stop_at(command, step, timeout=120, sig=signal.SIGUSR1, hold=0):
     """Runs COMMAND until it waits at STEP (start_paused), sends it SIG there (mpirun forwards
     SIGUSR1 and SIGTERM to every rank) HOLD seconds later and waits for its end. Returns (exit
     code, stdout after the waiting line, stderr)."""
+    code, stdout_rest, stderr, _ = stop_held(command, step, lambda reached: hold, timeout, sig)
+    return code, stdout_rest, stderr
+
+
+def stop_held_as_long(command, step, timeout=120, sig=signal.SIGUSR1):
+    """stop_at, holding the run at STEP as long as it took to get there (at least a second):
+    time it counted while held then exceeds all it spent before, whatever the machine's load.
+    Returns stop_at's three values and the seconds it took to reach STEP."""
+    return stop_held(command, step, lambda reached: max(reached, 1.0), timeout, sig)
+
+
+def stop_held(command, step, hold_for, timeout, sig):
+    started = time.monotonic()
     proc, paused = start_paused(command, step)
+    reached = time.monotonic() - started
     if paused:
-        time.sleep(hold)
+        time.sleep(hold_for(reached))
         proc.send_signal(sig)
     stdout_rest, stderr = proc.communicate(timeout=timeout)
-    return proc.returncode, stdout_rest, stderr
+    return proc.returncode, stdout_rest, stderr, reached
 
 
 def wait_released(path, limit=60):
