@@ -16,13 +16,15 @@ orders (oneDNN vs torch's kernels), so each step's gradients differ by a few flo
 SGD training is chaotic: such differences grow over the steps. So:
   - the first steps, before the growth, are held tightly: step 1's loss to 1e-5 relative (one
     forward pass of rounding), steps 1-5 to 1e-3; a semantic difference (a missed momentum
-    term, decay on the wrong tensors, smoothing, crop offset or flip) shows here;
+    term, smoothing, crop offset or flip) shows here;
   - the whole trajectory is held to PyTorch's own sensitivity, measured in the same test: torch
     replays the run again from weights perturbed by 1e-6 relative (a few ulps, the size of the
     differences between two correct implementations), and dptrain's deviation from the
     reference replay (largest step loss deviation, median and largest final-tensor deviation of
     parameters and of running statistics, held-out predictions that differ) must stay within
-    NOISE_FACTOR times torch's own.
+    NOISE_FACTOR times torch's own. Weight decay's effect grows slowly (lr x wd a step), so
+    the recipes' decay is set high enough that torch's replay without it fails these bars, a
+    control the test runs.
 
 usage: torch_trajectory.py --oracle BIN --workdir DIR --arch resnet8|resnet18 [--canvas 40] [...]"""
 import argparse
@@ -238,7 +240,7 @@ def loss_failures(loss, noise):
     return failures
 
 
-def compare(args, ours, reference, perturbed):
+def compare(args, ours, reference, perturbed, who="dptrain"):
     failures = []
     steps = len(reference["loss"])
     if len(ours["loss"]) != steps or steps < 100:
@@ -250,7 +252,7 @@ def compare(args, ours, reference, perturbed):
     noise_loss, noise_weights, noise_flips = deviations(perturbed, reference)
     print(f"{args.arch}: {steps} steps, lr {reference['lr'][0]:g} -> {reference['lr'][-1]:g}, "
           f"loss {reference['loss'][0]:.4f} -> {reference['loss'][-1]:.4f}")
-    print(f"  dptrain vs torch: step 1 {loss[0]:.1e}, steps 1-{EARLY_STEPS} {loss[:EARLY_STEPS].max():.1e}, "
+    print(f"  {who} vs torch: step 1 {loss[0]:.1e}, steps 1-{EARLY_STEPS} {loss[:EARLY_STEPS].max():.1e}, "
           f"all steps {loss.max():.1e}; held-out predictions differing "
           f"{flips}/{len(reference['holdout'])}")
     print(f"  torch vs torch from weights x (1 + {PERTURBATION:g} N(0,1)): all steps "
@@ -300,7 +302,19 @@ def main():
         reference = run_torch(args, traj, initial_state(traj), images, labels, x_holdout)
         perturbed = run_torch(args, traj, initial_state(traj, PERTURBATION), images, labels,
                               x_holdout)
-    failures = compare(args, ours, reference, perturbed)
+        failures = compare(args, ours, reference, perturbed)
+        # The control: the same replay without weight decay must fail these bars (the test's
+        # settings make the decay large enough to be seen; it is the smallest of the semantic
+        # differences the bars are for).
+        control = run_torch(argparse.Namespace(**{**vars(args), "weight_decay": 0.0}), traj,
+                            initial_state(traj), images, labels, x_holdout)
+        control_fails = compare(args, control, reference, perturbed,
+                                who="torch without weight decay")
+        print(f"  the replay without weight decay fails {len(control_fails)} bar(s): "
+              f"{control_fails}")
+        if not control_fails:
+            failures.append("a replay without weight decay passes the bars too: they cannot "
+                            "tell (raise --weight-decay)")
     for f in failures:
         print("FAIL", f)
     sys.exit(1 if failures else 0)
