@@ -158,8 +158,9 @@ def load_run(path):
             return _read(f, directory, metrics, checkpoint)
     except ReportError:
         raise
-    except (OSError, KeyError, ValueError, TypeError) as e:
-        # h5py raises these for truncated or otherwise unreadable objects.
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:
+        # h5py raises these for truncated or otherwise unreadable objects (RuntimeError for
+        # metadata whose checksum fails, as a group's attributes or links).
         raise ReportError(metrics, _unreadable(e))
 
 
@@ -210,15 +211,12 @@ def _read(f, directory, metrics, checkpoint):
 
 
 def _read_step_lr(f, metrics, warnings):
-    """/steps/lr placed in epochs by /steps/epoch (1-based, one row per optimizer step)."""
+    """/steps/lr placed in epochs by /steps/epoch (1-based, one row per optimizer step). A
+    corrupted one refuses the file (a ReportError), as a corrupted /history does."""
     if "steps" not in f or not all(k in f["steps"] for k in ("epoch", "lr")):
         return None
-    try:
-        epoch = _read_values(f["steps/epoch"], metrics, "/steps/epoch")
-        lr = _read_values(f["steps/lr"], metrics, "/steps/lr")
-    except ReportError as e:
-        warnings.append(f"{e}; the learning rate is drawn per epoch")
-        return None
+    epoch = _read_values(f["steps/epoch"], metrics, "/steps/epoch")
+    lr = _read_values(f["steps/lr"], metrics, "/steps/lr")
     if epoch.ndim != 1 or epoch.shape != lr.shape or not np.all(np.isfinite(epoch)):
         warnings.append("/steps/epoch and /steps/lr do not pair up; the learning rate is drawn "
                         "per epoch")
@@ -355,5 +353,5 @@ def parameter_count(checkpoint_path):
         with h5py.File(checkpoint_path, "r") as f:
             params = f["params"]
             return int(sum(int(np.prod(params[name].shape)) for name in params))
-    except (OSError, KeyError) as e:
+    except (OSError, KeyError, RuntimeError) as e:
         raise ReportError(checkpoint_path, f"cannot read /params: {e}")

@@ -47,12 +47,18 @@ std::string named_checkpoint_file(int64_t epochs_done, int64_t global_step, int6
   return fmt::format("checkpoint-e{:04d}-s{:06d}.h5", epochs_done, global_step);
 }
 
-std::string unused_checkpoint_file(const std::string& dir, int64_t epochs_done,
-                                   int64_t global_step) {
+std::string checkpoint_file_for(const std::string& dir, CheckpointPosition position) {
+  const auto [epochs_done, step_in_epoch, global_step] = position;
   for (int64_t version = 1;; ++version) {
     const fs::path path = fs::path(dir) / named_checkpoint_file(epochs_done, global_step, version);
     std::error_code ec;
     if (!fs::exists(fs::symlink_status(path, ec))) return path.string();
+    try {
+      if (CheckpointFile{path.string(), read_checkpoint_meta(path.string())}.position() == position)
+        return path.string();
+    } catch (const Error&) {
+      return path.string();  // unreadable: nothing to keep
+    }
   }
 }
 

@@ -34,12 +34,13 @@ struct CheckpointFile {
 // "checkpoint-e0003-s001234.h5"; version N > 1 adds "-vN".
 std::string named_checkpoint_file(int64_t epochs_done, int64_t global_step, int64_t version = 1);
 
-// The path in `dir` of a new checkpoint at (epochs_done, global_step) that no file has yet: the
-// plain name, else the lowest free version. A resume on fewer steps per epoch (another world
-// size under --drop-last) counts its steps from fewer, so a checkpoint from before it can hold
-// the plain name, and writing over it would lose an older checkpoint.
-std::string unused_checkpoint_file(const std::string& dir, int64_t epochs_done,
-                                   int64_t global_step);
+// The path in `dir` for a new named checkpoint at `position`: the plain name, or the lowest
+// version, whose file is missing, does not read as a checkpoint, or is at the same position (the
+// same point of the run written again, as after a resume that skipped a corrupted checkpoint):
+// those it replaces. A resume on fewer steps per epoch (another world size under --drop-last)
+// counts its steps from fewer, so a checkpoint from before it, at another position, can hold
+// the plain name; writing over it would lose that checkpoint.
+std::string checkpoint_file_for(const std::string& dir, CheckpointPosition position);
 
 // Every readable checkpoint in `dir`, newest (the greatest position) first. A file named as a
 // checkpoint that does not read as one is skipped with a warning and its path added to `unreadable`

@@ -16,8 +16,11 @@ void RunCheckpoints::save(const ResumePoint& point, const EpochTotals& totals,
   if (metrics_) metrics_->flush_steps();
   const std::string latest = run_dir_.checkpoint();
   const std::string dir = run_dir_.path();
+  // Only rank 0 (the one with `metrics_`) writes; the others need no name.
   const std::string target =
-      keep_ > 1 ? unused_checkpoint_file(dir, point.epochs_done, point.global_step) : latest;
+      keep_ > 1 && metrics_
+          ? checkpoint_file_for(dir, {point.epochs_done, point.step_in_epoch, point.global_step})
+          : latest;
   checkpointer_.save(target, point, totals, trigger);
   if (metrics_ && keep_ > 1) {
     publish_checkpoint_as(target, latest);

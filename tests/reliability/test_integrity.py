@@ -2,7 +2,7 @@
 images and labels, a checkpoint's params, buffers and momentum, metrics.h5's history) is
 detected by the reader and by `dptrain verify`, many times over; a flip in HDF5's checksummed
 metadata fails cleanly, and a flip anywhere outside the payloads either fails with one line or
-changes nothing a reader sees; `--resume auto` with the newest checkpoint corrupted resumes from the
+changes nothing a reader sees (in a group's link storage too, through `inspect`); `--resume auto` with the newest checkpoint corrupted resumes from the
 previous one and says so; files written without checksums still load, noted once.
 
 usage: test_integrity.py DPTRAIN MPIEXEC"""
@@ -105,6 +105,33 @@ def check_metadata_flips(check, path, rng, copy, verify_line, flips):
     check.record(not wrong and failed > flips // 3,
                  f"{flips} flips outside the payloads of {os.path.basename(path)}: one-line "
                  "failure or nothing changed", f"{failed} failed, {unused} unused; {wrong[:3]}")
+
+
+def link_storage_offsets(path, deltas=(4, 16, 64, 128)):
+    """Bytes inside the blocks that hold a large group's links (metrics.h5's /history and
+    /steps): the fractal heap's direct blocks and the name index's B-tree leaves."""
+    data = open(path, "rb").read()
+    starts = [m.start() for sig in (b"FHDB", b"BTLF") for m in re.finditer(sig, data)]
+    return [s + d for s in starts for d in deltas if s + d < len(data)]
+
+
+def check_link_storage_flips(check, path, copy):
+    """A flip in a group's link storage once made listing the file (dptrain inspect, a resume
+    of the run) free HDF5's link table twice and die of a signal: `inspect` and `verify` must
+    exit 3 with one error line, or 0 (a byte no reader uses), never anything else."""
+    wrong, failed = [], 0
+    for offset in link_storage_offsets(path):
+        flip_at(path, offset, random.Random(offset), copy)
+        for command in ("inspect", "verify"):
+            code, err, out, _ = check.run([command, copy])
+            said = (err if command == "inspect" else out).strip().splitlines()
+            if code == DATA and len(said) == 1 and copy in said[0]:
+                failed += 1
+            elif code != 0:
+                wrong.append(f"{command}, offset {offset}: exit {code}: {(err + out)[-160:]}")
+    check.record(not wrong and failed > 0,
+                 f"flips in {os.path.basename(path)}'s link storage: inspect and verify fail "
+                 "with one line or read on", f"{failed} failed; {wrong[:3]}")
 
 
 def object_header_offsets(path):
@@ -223,6 +250,7 @@ with tempfile.TemporaryDirectory() as tmp:
     check_metadata_flips(check, newest, rng, path("meta.h5"), verify_line, METADATA_FLIPS)
     check_metadata_flips(check, path("run/metrics.h5"), rng, path("meta.h5"), verify_line,
                          METADATA_FLIPS)
+    check_link_storage_flips(check, path("run/metrics.h5"), path("meta.h5"))
 
     with h5py.File(newest, "r") as f:
         weight = "/params/" + sorted(f["params"].keys())[0]

@@ -130,16 +130,23 @@ TEST(CheckpointFiles, AfterAResumeWithFewerStepsPerEpochTheNewCheckpointsAreTheN
 // The same resume can reach an older checkpoint's epochs and step count (epoch 3's end at step
 // 51 on 17 steps an epoch; 2 steps into epoch 4 on 16): the new one takes the next free version,
 // is found as the newer and kept by pruning; versions of one that does not open sort by number.
-TEST(CheckpointFiles, ANewCheckpointTakesTheNextVersionOfATakenName) {
+// The same position written again (a resume past a corrupted checkpoint redoes its steps), or a
+// file that does not read as a checkpoint, is replaced under its own name.
+TEST(CheckpointFiles, ANewCheckpointTakesTheNextVersionOfANameTakenElsewhere) {
   testing::TempDir dir;
   const std::string d = dir.path().string();
   EXPECT_EQ(named_checkpoint_file(3, 51, 2), "checkpoint-e0003-s000051-v2.h5");
   write_checkpoint(dir.file(named_checkpoint_file(3, 51)), 51, 3);
-  EXPECT_EQ(unused_checkpoint_file(d, 3, 50), dir.file(named_checkpoint_file(3, 50)));
-  const std::string second = unused_checkpoint_file(d, 3, 51);
+  EXPECT_EQ(checkpoint_file_for(d, {3, 0, 50}), dir.file(named_checkpoint_file(3, 50)));
+  EXPECT_EQ(checkpoint_file_for(d, {3, 0, 51}), dir.file(named_checkpoint_file(3, 51)));
+  const std::string second = checkpoint_file_for(d, {3, 2, 51});
   EXPECT_EQ(second, dir.file("checkpoint-e0003-s000051-v2.h5"));
   write_checkpoint(second, 51, 3, 2);
-  EXPECT_EQ(unused_checkpoint_file(d, 3, 51), dir.file("checkpoint-e0003-s000051-v3.h5"));
+  EXPECT_EQ(checkpoint_file_for(d, {3, 2, 51}), second);
+  EXPECT_EQ(checkpoint_file_for(d, {3, 1, 51}), dir.file("checkpoint-e0003-s000051-v3.h5"));
+  std::ofstream(dir.file(named_checkpoint_file(4, 60))) << "cut short";
+  EXPECT_EQ(checkpoint_file_for(d, {4, 0, 60}), dir.file(named_checkpoint_file(4, 60)));
+  std::filesystem::remove(dir.file(named_checkpoint_file(4, 60)));
   const auto found = find_checkpoints(d);
   ASSERT_EQ(found.size(), 2u);
   EXPECT_EQ(found[0].path, second);
