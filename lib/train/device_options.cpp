@@ -28,7 +28,13 @@ void add_device_options(po::options_description& desc, DeviceOptions& o) {
 }
 
 void validate_device_options(const DeviceOptions& o) {
-  if (o.threads < 0) throw UsageError("option --threads: must not be negative");
+  // OpenMP cannot start such a team where it has no stack for it (a crash, not an error), and
+  // no node has the cores; as `pack --threads`.
+  constexpr int kMaxThreads = 1024;
+  if (o.threads < 0 || o.threads > kMaxThreads)
+    throw UsageError(fmt::format(
+        "option --threads: {} (0 for this rank's share of the node's cores, or 1 to {})",
+        o.threads, kMaxThreads));
   if (o.precision == Precision::tf32 && o.device == DeviceRequest::cpu)
     throw UsageError(
         "option --precision: tf32 needs the CUDA backend (--device cuda or auto); the CPU "

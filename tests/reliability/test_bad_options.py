@@ -144,6 +144,10 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("bench: airbench94 at --image-size 16",
                        ["bench", "--arch", "airbench94", "--image-size", "16", "--batch-size", "2",
                         "--steps", "1", "--threads", "1"], USAGE, ["--image-size", "25 to 48"])
+    for command in (train(threads="100000"),
+                    ["bench", "--steps", "1", "--warmup", "0", "--threads", "100000"]):
+        check.expect_error(f"{command[0]}: --threads 100000", command, USAGE,
+                           ["--threads", "100000", "1 to 1024"])
     check.expect_error("bench: --classes 1",
                        ["bench", "--classes", "1", "--steps", "1", "--threads", "1"], USAGE,
                        ["--classes", "in [2, 2^24]"])
@@ -187,6 +191,9 @@ with tempfile.TemporaryDirectory() as tmp:
     # eval --output never replaces the checkpoint, a metrics file, or a file in a missing folder.
     metrics = os.path.join(out, "ref", "metrics.h5")
     evaluate = ["eval", "--checkpoint", ckpt, "--data", ten, "--threads", "1", "--output"]
+    check.expect_error("eval: --threads 100000",
+                       ["eval", "--checkpoint", ckpt, "--data", ten, "--threads", "100000"],
+                       USAGE, ["--threads", "100000", "1 to 1024"])
     check.expect_error("eval: --output onto the checkpoint", evaluate + [ckpt], USAGE,
                        ["--output", "is the --checkpoint file"])
     check.expect_error("eval: --output onto metrics.h5", evaluate + [metrics], USAGE,
