@@ -27,10 +27,19 @@ empty history, or a run without a final evaluation, whose curves are still writt
 6 an output cannot be written."""
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (as every other error of the tool), without
+    the usage block before it."""
+
+    def error(self, message):
+        print(f"{PROG}: error: {message} (see {PROG} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def parse_args(argv):
     from .projection import DEFAULT_BANDWIDTH_GBS, DEFAULT_GPUS, DEFAULT_LATENCY_US
 
-    p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
+    p = _OneLineErrors(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", metavar="RUN",
                    help="run directory (holding metrics.h5) or a metrics.h5 file")
