@@ -162,6 +162,8 @@ ResumeRequest parse_resume_option(const std::string& text) {
   if (text == "none") return {};
   if (text == "auto") return {ResumeRequest::Kind::automatic, ""};
   std::error_code ec;
+  if (!text.empty() && !fs::exists(text, ec))
+    throw UsageError(fmt::format("option --resume: '{}': no such file (or auto|none)", text));
   if (text.empty() || !fs::is_regular_file(text, ec))
     throw UsageError(
         fmt::format("option --resume: '{}' is not a checkpoint file (or auto|none)", text));

@@ -132,7 +132,15 @@ bool store_train_options(const std::vector<std::string>& args,
       if (!std::filesystem::is_regular_file(file) || !in)
         throw UsageError(fmt::format("option --config: cannot read '{}' (not a file)", file));
       try {
-        po::store(po::parse_config_file(in, options), vm);
+        const po::parsed_options parsed = po::parse_config_file(in, options);
+        // Not followed (the command line's --config is the one file), and never silently.
+        for (const po::option& option : parsed.options)
+          if (option.string_key == "config")
+            throw UsageError(fmt::format(
+                "{}: 'config' names another config file, which is not read; copy its lines "
+                "into this one",
+                file));
+        po::store(parsed, vm);
       } catch (const po::error& e) {
         throw UsageError(fmt::format("{}: {}", file, e.what()));
       }

@@ -126,7 +126,9 @@ with tempfile.TemporaryDirectory() as tmp:
                        ["--run-name", "plain name"])
     check.expect_error("--resume names no file",
                        train("--resume", os.path.join(tmp, "typo.h5"), run="typo"), USAGE,
-                       ["--resume", "typo.h5", "not a checkpoint file"])
+                       ["--resume", "typo.h5", "no such file"])
+    check.expect_error("--resume names a folder", train("--resume", tmp, run="typo"), USAGE,
+                       ["--resume", "not a checkpoint file"])
     check.record(not os.path.exists(os.path.join(out, "typo")),
                  "--resume names no file: no run directory left behind", os.path.join(out, "typo"))
     one_pixel = os.path.join(tmp, "one_pixel.h5")
@@ -139,6 +141,11 @@ with tempfile.TemporaryDirectory() as tmp:
                  os.path.join(out, "tta"))
     check.expect_error("--config names a folder", train("--config", tmp), USAGE,
                        ["--config", "not a file"])
+    nested = os.path.join(tmp, "nested.cfg")
+    with open(nested, "w") as f:
+        f.write("epochs = 1\nconfig = other.cfg\n")
+    check.expect_error("a config file naming another", train("--config", nested), USAGE,
+                       [nested, "'config' names another config file"])
     check.expect_error("airbench94 on 8x8 images", train(arch="airbench94"), USAGE,
                        ["--arch", "airbench94 needs images of 25 to 48", "not 8x8", "ten.h5"])
     check.expect_error("bench: airbench94 at --image-size 16",
