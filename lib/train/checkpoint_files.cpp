@@ -130,6 +130,14 @@ void remove_checkpoints(const std::string& dir) {
 }
 
 std::string newest_verified_checkpoint(const std::string& dir) {
+  // Its place taken by something else than a file, the run's next checkpoint could not be
+  // saved: said before the run starts, not at its first checkpoint.
+  std::error_code ec;
+  const fs::path latest = fs::path(dir) / "checkpoint.h5";
+  if (fs::exists(fs::symlink_status(latest, ec)) && !fs::is_regular_file(latest, ec))
+    throw UsageError(fmt::format(
+        "option --resume auto: {} is not a file (a folder?); move it out of the run directory",
+        latest.string()));
   // A checkpoint that does not even open (a damaged header, a truncated file) is as corrupted
   // as one whose checksums fail; its position is unknown, so it counts against none.
   std::vector<std::string> skipped;

@@ -62,6 +62,9 @@ TEST(CheckpointFiles, AutoPicksTheNewestReadableCheckpoint) {
   EXPECT_THROW(parse_resume_option(""), UsageError);
   std::filesystem::remove(dir.file("checkpoint.h5"));  // gone since the options were read
   EXPECT_THROW(resolve_resume(file, dir.path().string()), UsageError);
+  // A folder where checkpoint.h5 goes: the run could not save one; refused before it starts.
+  std::filesystem::create_directory(dir.file("checkpoint.h5"));
+  EXPECT_THROW(resolve_resume(automatic, dir.path().string()), UsageError);
 }
 
 // What an explicit --resume of an older checkpoint sets aside: every checkpoint past its
