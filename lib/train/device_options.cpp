@@ -33,8 +33,8 @@ void validate_device_options(const DeviceOptions& o) {
   constexpr int kMaxThreads = 1024;
   if (o.threads < 0 || o.threads > kMaxThreads)
     throw UsageError(fmt::format(
-        "option --threads: {} (0 for this rank's share of the node's cores, or 1 to {})",
-        o.threads, kMaxThreads));
+        "option --threads: {} (0 for this rank's share of the node's cores, or 1 to {})", o.threads,
+        kMaxThreads));
   if (o.precision == Precision::tf32 && o.device == DeviceRequest::cpu)
     throw UsageError(
         "option --precision: tf32 needs the CUDA backend (--device cuda or auto); the CPU "
