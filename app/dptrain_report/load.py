@@ -156,7 +156,7 @@ def load_run(path):
     try:
         with h5py.File(metrics, "r") as f:
             return _read(f, directory, metrics, checkpoint)
-    except ReportError:
+    except (ReportError, NotImplementedError, RecursionError):  # ours, or a bug of the tool
         raise
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:
         # h5py raises these for truncated or otherwise unreadable objects (RuntimeError for

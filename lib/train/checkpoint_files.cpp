@@ -49,16 +49,31 @@ std::string named_checkpoint_file(int64_t epochs_done, int64_t global_step, int6
 
 std::string checkpoint_file_for(const std::string& dir, CheckpointPosition position) {
   const auto [epochs_done, step_in_epoch, global_step] = position;
-  for (int64_t version = 1;; ++version) {
-    const fs::path path = fs::path(dir) / named_checkpoint_file(epochs_done, global_step, version);
-    std::error_code ec;
-    if (!fs::exists(fs::symlink_status(path, ec))) return path.string();
+  // The versions of this name in `dir`, in order (pruning may have left gaps).
+  std::vector<int64_t> versions;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    if (const auto named = position_in_name(it->path()))
+      if (std::get<0>(*named) == epochs_done && std::get<1>(*named) == global_step)
+        versions.push_back(std::get<2>(*named));
+  std::sort(versions.begin(), versions.end());
+  const auto path_of = [&](int64_t version) {
+    return (fs::path(dir) / named_checkpoint_file(epochs_done, global_step, version)).string();
+  };
+  const auto read_position = [](const std::string& path) -> std::optional<CheckpointPosition> {
     try {
-      if (CheckpointFile{path.string(), read_checkpoint_meta(path.string())}.position() == position)
-        return path.string();
+      return CheckpointFile{path, read_checkpoint_meta(path)}.position();
     } catch (const Error&) {
-      return path.string();  // unreadable: nothing to keep
+      return std::nullopt;
     }
+  };
+  for (int64_t version : versions)  // this position written again
+    if (read_position(path_of(version)) == position) return path_of(version);
+  for (int64_t version = 1;; ++version) {  // else a free slot, or a file that is no checkpoint
+    const std::string path = path_of(version);
+    const fs::file_status status = fs::symlink_status(path, ec);
+    if (!fs::exists(status)) return path;
+    if (fs::is_regular_file(status) && !read_position(path)) return path;
   }
 }
 
@@ -91,11 +106,11 @@ std::vector<std::string> checkpoints_after(const std::string& dir, CheckpointPos
   for (const CheckpointFile& file : find_checkpoints(dir, &unreadable))
     if (file.position() > resumed) after.push_back(file.path);
   // One that does not open is placed by its name; checkpoint.h5, unplaced and unusable, too.
-  const std::pair<int64_t, int64_t> resumed_named{std::get<0>(resumed), std::get<2>(resumed)};
+  // A version above 1 of the resumed checkpoint's name was written after the plain one.
+  const NamedPosition resumed_named{std::get<0>(resumed), std::get<2>(resumed), 1};
   for (const std::string& path : unreadable) {
     const auto named = position_in_name(path);
-    if (!named || std::pair{std::get<0>(*named), std::get<1>(*named)} > resumed_named)
-      after.push_back(path);
+    if (!named || *named > resumed_named) after.push_back(path);
   }
   return after;
 }
@@ -171,7 +186,8 @@ ResumeRequest parse_resume_option(const std::string& text) {
   if (text == "auto") return {ResumeRequest::Kind::automatic, ""};
   std::error_code ec;
   if (!text.empty() && !fs::exists(text, ec))
-    throw UsageError(fmt::format("option --resume: '{}': no such file (or auto|none)", text));
+    throw UsageError(fmt::format("option --resume: '{}': {} (or auto|none)", text,
+                                 ec ? ec.message() : "no such file"));
   if (text.empty() || !fs::is_regular_file(text, ec))
     throw UsageError(
         fmt::format("option --resume: '{}' is not a checkpoint file (or auto|none)", text));

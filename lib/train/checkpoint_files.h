@@ -34,12 +34,12 @@ struct CheckpointFile {
 // "checkpoint-e0003-s001234.h5"; version N > 1 adds "-vN".
 std::string named_checkpoint_file(int64_t epochs_done, int64_t global_step, int64_t version = 1);
 
-// The path in `dir` for a new named checkpoint at `position`: the plain name, or the lowest
-// version, whose file is missing, does not read as a checkpoint, or is at the same position (the
-// same point of the run written again, as after a resume that skipped a corrupted checkpoint):
-// those it replaces. A resume on fewer steps per epoch (another world size under --drop-last)
-// counts its steps from fewer, so a checkpoint from before it, at another position, can hold
-// the plain name; writing over it would lose that checkpoint.
+// The path in `dir` for a new named checkpoint at `position`: a version of its name whose file
+// is at the same position (the same point of the run written again, as after a resume that
+// skipped a corrupted checkpoint), else the lowest version whose file is missing or is a file
+// that does not read as a checkpoint: those it replaces. A resume on fewer steps per epoch (another
+// world size under --drop-last) counts its steps from fewer, so a checkpoint from before it, at
+// another position, can hold the plain name; writing over it would lose that checkpoint.
 std::string checkpoint_file_for(const std::string& dir, CheckpointPosition position);
 
 // Every readable checkpoint in `dir`, newest (the greatest position) first. A file named as a
@@ -50,7 +50,8 @@ std::vector<CheckpointFile> find_checkpoints(const std::string& dir,
 
 // The checkpoints of `dir` past the position of one a run resumes from: what an explicit
 // --resume of an older checkpoint leaves behind. One that does not open is placed by its
-// name's finished epochs and steps (checkpoint.h5 that does not open counts as past it).
+// name's finished epochs and steps, a version above 1 past the plain name's (checkpoint.h5
+// that does not open counts as past it).
 std::vector<std::string> checkpoints_after(const std::string& dir, CheckpointPosition resumed);
 
 // Deletes the named checkpoints of `dir` beyond the `keep` newest; one that does not open

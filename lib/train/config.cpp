@@ -133,13 +133,17 @@ bool store_train_options(const std::vector<std::string>& args,
         throw UsageError(fmt::format("option --config: cannot read '{}' (not a file)", file));
       try {
         const po::parsed_options parsed = po::parse_config_file(in, options);
-        // Not followed (the command line's --config is the one file), and never silently.
-        for (const po::option& option : parsed.options)
+        // Neither is followed (the command line's --config is the one file; help is a
+        // command-line request), and never silently.
+        for (const po::option& option : parsed.options) {
           if (option.string_key == "config")
             throw UsageError(fmt::format(
                 "{}: 'config' names another config file, which is not read; copy its lines "
                 "into this one",
                 file));
+          if (option.string_key == "help")
+            throw UsageError(fmt::format("{}: 'help' is for the command line (--help)", file));
+        }
         po::store(parsed, vm);
       } catch (const po::error& e) {
         throw UsageError(fmt::format("{}: {}", file, e.what()));

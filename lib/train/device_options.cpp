@@ -28,8 +28,8 @@ void add_device_options(po::options_description& desc, DeviceOptions& o) {
 }
 
 void validate_device_options(const DeviceOptions& o) {
-  // OpenMP cannot start such a team where it has no stack for it (a crash, not an error), and
-  // no node has the cores; as `pack --threads`.
+  // OpenMP dies of a signal where it cannot start the team (100000 threads), and more than
+  // 1024 threads a rank is beyond this machine's use; as `pack --threads`.
   constexpr int kMaxThreads = 1024;
   if (o.threads < 0 || o.threads > kMaxThreads)
     throw UsageError(fmt::format(

@@ -146,6 +146,10 @@ with tempfile.TemporaryDirectory() as tmp:
         f.write("epochs = 1\nconfig = other.cfg\n")
     check.expect_error("a config file naming another", train("--config", nested), USAGE,
                        [nested, "'config' names another config file"])
+    with open(nested, "w") as f:
+        f.write("help = true\n")
+    check.expect_error("help in a config file", train("--config", nested), USAGE,
+                       [nested, "'help' is for the command line"])
     check.expect_error("airbench94 on 8x8 images", train(arch="airbench94"), USAGE,
                        ["--arch", "airbench94 needs images of 25 to 48", "not 8x8", "ten.h5"])
     check.expect_error("bench: airbench94 at --image-size 16",

@@ -108,8 +108,9 @@ def check_metadata_flips(check, path, rng, copy, verify_line, flips):
 
 
 def link_storage_offsets(path, deltas=(4, 16, 64, 128)):
-    """Bytes inside the blocks that hold a large group's links (metrics.h5's /history and
-    /steps): the fractal heap's direct blocks and the name index's B-tree leaves."""
+    """Bytes inside the blocks that hold a large group's links or attributes (metrics.h5's
+    /history links, /config's attributes): fractal heap direct blocks, name-index B-tree
+    leaves."""
     data = open(path, "rb").read()
     starts = [m.start() for sig in (b"FHDB", b"BTLF") for m in re.finditer(sig, data)]
     return [s + d for s in starts for d in deltas if s + d < len(data)]
@@ -118,8 +119,9 @@ def link_storage_offsets(path, deltas=(4, 16, 64, 128)):
 def check_link_storage_flips(check, path, copy):
     """A flip in a group's link storage once made listing the file (dptrain inspect, a resume
     of the run) free HDF5's link table twice and die of a signal: `inspect` and `verify` must
-    exit 3 with one error line, or 0 (a byte no reader uses), never anything else."""
-    wrong, failed = [], 0
+    exit 3 with one error line, or 0 (a byte no reader uses), never anything else; and some
+    flips must fail the listing itself (verify names no object then), where the crash was."""
+    wrong, failed, in_listing = [], 0, 0
     for offset in link_storage_offsets(path):
         flip_at(path, offset, random.Random(offset), copy)
         for command in ("inspect", "verify"):
@@ -127,11 +129,13 @@ def check_link_storage_flips(check, path, copy):
             said = (err if command == "inspect" else out).strip().splitlines()
             if code == DATA and len(said) == 1 and copy in said[0]:
                 failed += 1
+                in_listing += command == "verify" and said[0].startswith(f"{copy}: corrupted: ")
             elif code != 0:
                 wrong.append(f"{command}, offset {offset}: exit {code}: {(err + out)[-160:]}")
-    check.record(not wrong and failed > 0,
+    check.record(not wrong and in_listing > 0,
                  f"flips in {os.path.basename(path)}'s link storage: inspect and verify fail "
-                 "with one line or read on", f"{failed} failed; {wrong[:3]}")
+                 "with one line or read on", f"{failed} failed, {in_listing} of them in the "
+                 f"listing; {wrong[:3]}")
 
 
 def object_header_offsets(path):

@@ -150,12 +150,23 @@ TEST(CheckpointFiles, ANewCheckpointTakesTheNextVersionOfANameTakenElsewhere) {
   std::ofstream(dir.file(named_checkpoint_file(4, 60))) << "cut short";
   EXPECT_EQ(checkpoint_file_for(d, {4, 0, 60}), dir.file(named_checkpoint_file(4, 60)));
   std::filesystem::remove(dir.file(named_checkpoint_file(4, 60)));
+  std::filesystem::create_directory(dir.file(named_checkpoint_file(4, 60)));  // not replaced
+  EXPECT_EQ(checkpoint_file_for(d, {4, 0, 60}), dir.file("checkpoint-e0004-s000060-v2.h5"));
+  std::filesystem::remove(dir.file(named_checkpoint_file(4, 60)));
   const auto found = find_checkpoints(d);
   ASSERT_EQ(found.size(), 2u);
   EXPECT_EQ(found[0].path, second);
   prune_named_checkpoints(d, 1);
   EXPECT_TRUE(std::filesystem::exists(second));
   EXPECT_FALSE(std::filesystem::exists(dir.file(named_checkpoint_file(3, 51))));
+  // The plain name pruned, its position written again goes to the version that holds it.
+  EXPECT_EQ(checkpoint_file_for(d, {3, 2, 51}), second);
+  // An unreadable later version of the resumed checkpoint's name was written after it.
+  std::ofstream(dir.file("checkpoint-e0003-s000051-v5.h5")) << "cut short";
+  EXPECT_EQ(checkpoints_after(d, {3, 0, 51}),
+            (std::vector<std::string>{dir.file("checkpoint-e0003-s000051-v2.h5"),
+                                      dir.file("checkpoint-e0003-s000051-v5.h5")}));
+  std::filesystem::remove(dir.file("checkpoint-e0003-s000051-v5.h5"));
 
   std::ofstream(dir.file("checkpoint-e0003-s000051-v3.h5")) << "cut short";
   std::ofstream(dir.file("checkpoint-e0003-s000051-v10.h5")) << "cut short";

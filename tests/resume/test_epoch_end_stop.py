@@ -89,6 +89,8 @@ with tempfile.TemporaryDirectory() as tmp:
     named = ["--run-name", "named", "--keep-checkpoints", "5"]
     code, _, stderr = run_command(command(3, named, epochs="1", dataset=data47), 240)
     older = os.path.join(out, "named", "checkpoint-e0001-s000004.h5")
+    check(code == 0 and os.path.exists(older), f"3 ranks, 1 epoch, keeping 5 checkpoints: "
+          f"{older} (exit {code}) {stderr[-300:]}")
     with open(older, "rb") as f:
         older_bytes = f.read()
     code2, _, stderr2 = run_command(
