@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "io/hdf5.h"
 #include "temp_dir.h"
 
@@ -43,6 +45,27 @@ TEST(Hdf5, AppendRowsExtendsAndAttributesRoundTrip) {
   EXPECT_EQ(file.dataset("s").read_strings(), (std::vector<std::string>{"x", "yz"}));
   EXPECT_TRUE(file.has("g/h"));
   EXPECT_FALSE(file.has("nope/h"));
+}
+
+// Small groups keep their links compact, large ones (more than 8) in a heap with a name index
+// in hash order: either way children() lists the names sorted.
+TEST(Hdf5, ChildrenAreListedInNameOrder) {
+  testing::TempDir dir;
+  std::vector<std::string> names;
+  for (int i = 40; i > 0; --i)
+    names.push_back(std::string(1, 'n').append(std::to_string(i * 7 % 41)));
+  {
+    h5::File file(dir.file("c.h5"), h5::File::Mode::create_truncate);
+    for (size_t i = 0; i < names.size(); ++i)
+      file.create_group(i < 3 ? "small/" + names[i] : "large/" + names[i]);
+  }
+  h5::File file(dir.file("c.h5"), h5::File::Mode::read);
+  std::vector<std::string> small(names.begin(), names.begin() + 3),
+      large(names.begin() + 3, names.end());
+  std::sort(small.begin(), small.end());
+  std::sort(large.begin(), large.end());
+  EXPECT_EQ(file.group("small").children(), small);
+  EXPECT_EQ(file.group("large").children(), large);
 }
 
 TEST(Hdf5, MissingOrCorruptFileErrorNamesTheFile) {
