@@ -5,8 +5,7 @@ done and its end pending; it resumes on 3 ranks as an epoch's end does (the epoc
 evaluation first, then epoch 2 from its start), where a checkpoint from inside an epoch is
 refused (its position means nothing with other steps per epoch); resumed the other way, on fewer
 steps per epoch, metrics.h5's /steps stays increasing and no named checkpoint replaces an older
-one that has its name. Also: the epoch's count of skipped (NaN)
-updates survives such a stop.
+one that has its name. Also: the epoch's count of skipped (NaN) updates survives such a stop.
 
 usage: test_epoch_end_stop.py DPTRAIN MPIEXEC"""
 import os
