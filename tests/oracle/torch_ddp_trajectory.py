@@ -71,14 +71,6 @@ def rank_plan(plan, batch, ranks=RANKS):
     return np.stack(out_idx), np.stack(out_crop), np.stack(out_flip)
 
 
-def make_optimizer(args, model, steps_per_epoch):
-    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
-                          nesterov=bool(args.nesterov), weight_decay=args.weight_decay)
-    sched = torch.optim.lr_scheduler.MultiStepLR(
-        opt, [int(round(m * steps_per_epoch)) for m in args.milestones], args.gamma)
-    return opt, sched
-
-
 def ddp_worker(rank, args, job):
     """One DDP process: replays every step on this rank's samples; rank 0 saves the global
     losses, learning rates and its final state into job["out"]."""
@@ -94,7 +86,7 @@ def ddp_worker(rank, args, job):
              if k.startswith("state/")}
     model.load_state_dict(state, strict=True)
     ddp = nn.parallel.DistributedDataParallel(model)  # broadcast_buffers=True
-    opt, sched = make_optimizer(args, ddp, int(data["steps_per_epoch"]))
+    opt, sched = tt.make_optimizer(args, ddp)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     images, labels = data["images"], data["labels"]
     losses, lrs = [], []
@@ -104,12 +96,8 @@ def ddp_worker(rank, args, job):
         x = tt.augment(images[idx], data["crops"][s, rank], data["flips"][s, rank],
                        args.crop_padding, data["mean"], data["std"])
         y = torch.from_numpy(labels[idx].astype(np.int64))
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.zero_grad()
-        loss = loss_fn(ddp(x), y)
-        loss.backward()
-        opt.step()
-        sched.step()
+        lr, loss = tt.sgd_step(ddp, opt, sched, loss_fn, x, y)
+        lrs.append(lr)
         mean = loss.detach().clone()
         dist.all_reduce(mean)
         losses.append(mean.item() / RANKS)
@@ -140,7 +128,7 @@ def run_single(args, state, inputs):
     """The control: one process, each step's two halves as one batch of 64 (BN over all)."""
     model = tt.torch_model(args.arch, int(inputs["channels"]))
     model.load_state_dict(state, strict=True)
-    opt, sched = make_optimizer(args, model, int(inputs["steps_per_epoch"]))
+    opt, sched = tt.make_optimizer(args, model)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     losses, lrs = [], []
     model.train()
@@ -150,12 +138,8 @@ def run_single(args, state, inputs):
                        inputs["flips"][s].reshape(-1), args.crop_padding, inputs["mean"],
                        inputs["std"])
         y = torch.from_numpy(inputs["labels"][idx].astype(np.int64))
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        sched.step()
+        lr, loss = tt.sgd_step(model, opt, sched, loss_fn, x, y)
+        lrs.append(lr)
         losses.append(loss.item())
     model.eval()
     with torch.no_grad():
@@ -220,22 +204,16 @@ def main():
         channels = traj["initial/conv1.weight"].shape[1]
         inputs = {"images": images, "labels": labels, "indices": indices, "crops": crops,
                   "flips": flips, "mean": mean, "std": std, "x_holdout": x_holdout,
-                  "channels": channels, "steps_per_epoch": args.train // args.batch_size}
+                  "channels": channels}
         start, perturbed_start = tt.initial_state(traj), tt.initial_state(traj, tt.PERTURBATION)
     ours = dptrain_two_ranks(args, args.workdir, x_holdout, channels)
     reference = run_ddp(args, args.workdir, "reference", start, inputs)
     perturbed = run_ddp(args, args.workdir, "perturbed", perturbed_start, inputs)
     failures = tt.compare(args, ours, reference, perturbed, who=f"dptrain on {RANKS} ranks")
-    control = run_single(args, start, inputs)
-    control_fails = tt.compare(args, control, reference, perturbed,
-                               who="one process, BN over the global batch")
-    print(f"  the one-process replay fails {len(control_fails)} bar(s): {control_fails}")
-    if not control_fails:
-        failures.append("a replay with batch norm over the global batch passes the bars too: "
-                        "they cannot tell per-rank batch norm")
-    for f in failures:
-        print("FAIL", f)
-    sys.exit(1 if failures else 0)
+    failures += tt.control_must_fail(args, run_single(args, start, inputs), reference, perturbed,
+                                     "one process, batch norm over the global batch",
+                                     "per-rank batch norm unseen")
+    tt.exit_with(failures)
 
 
 if __name__ == "__main__":
