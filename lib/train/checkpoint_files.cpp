@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <optional>
 #include <regex>
+#include <set>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -49,32 +50,32 @@ std::string named_checkpoint_file(int64_t epochs_done, int64_t global_step, int6
 
 std::string checkpoint_file_for(const std::string& dir, CheckpointPosition position) {
   const auto [epochs_done, step_in_epoch, global_step] = position;
-  // The versions of this name in `dir`, in order (pruning may have left gaps).
-  std::vector<int64_t> versions;
+  // The versions of this name in `dir` that must stay: a checkpoint at another position, or
+  // something other than a file. Each one's metadata is read once.
+  std::set<int64_t> kept;
   std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
-    if (const auto named = position_in_name(it->path()))
-      if (std::get<0>(*named) == epochs_done && std::get<1>(*named) == global_step)
-        versions.push_back(std::get<2>(*named));
-  std::sort(versions.begin(), versions.end());
-  const auto path_of = [&](int64_t version) {
-    return (fs::path(dir) / named_checkpoint_file(epochs_done, global_step, version)).string();
-  };
-  const auto read_position = [](const std::string& path) -> std::optional<CheckpointPosition> {
-    try {
-      return CheckpointFile{path, read_checkpoint_meta(path)}.position();
-    } catch (const Error&) {
-      return std::nullopt;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const auto named = position_in_name(it->path());
+    if (!named || std::get<0>(*named) != epochs_done || std::get<1>(*named) != global_step)
+      continue;
+    const int64_t version = std::get<2>(*named);
+    std::error_code status_ec;
+    if (!fs::is_regular_file(it->symlink_status(status_ec))) {
+      kept.insert(version);
+      continue;
     }
-  };
-  for (int64_t version : versions)  // this position written again
-    if (read_position(path_of(version)) == position) return path_of(version);
-  for (int64_t version = 1;; ++version) {  // else a free slot, or a file that is no checkpoint
-    const std::string path = path_of(version);
-    const fs::file_status status = fs::symlink_status(path, ec);
-    if (!fs::exists(status)) return path;
-    if (fs::is_regular_file(status) && !read_position(path)) return path;
+    const std::string path = it->path().string();
+    try {
+      if (CheckpointFile{path, read_checkpoint_meta(path)}.position() == position)
+        return path;  // this point of the run written again
+      kept.insert(version);
+    } catch (const Error&) {
+      // not a checkpoint: replaced
+    }
   }
+  int64_t version = 1;
+  while (kept.count(version)) ++version;
+  return (fs::path(dir) / named_checkpoint_file(epochs_done, global_step, version)).string();
 }
 
 std::vector<CheckpointFile> find_checkpoints(const std::string& dir,
