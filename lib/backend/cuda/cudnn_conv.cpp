@@ -47,17 +47,16 @@ std::string saved_context(const CudaOptions& o) {
                      prop.minor, cudnnGetVersion(), o.allow_tf32, o.deterministic);
 }
 
-// Only timed choices are kept: the heuristic's cost nothing to make again.
-std::string saved_file(const CudaOptions& o) {
-  return o.benchmark_algorithms ? o.algorithm_cache : std::string();
+// The algorithm cache file of these options; none (an empty path) without a timed search, as
+// the heuristic's choices cost nothing to make again.
+AlgorithmCacheFile saved_choices(const CudaOptions& o) {
+  if (!o.benchmark_algorithms || o.algorithm_cache.empty()) return {"", ""};
+  return {o.algorithm_cache, saved_context(o)};
 }
 
 }  // namespace
 
-CudnnConv::CudnnConv(CudaContext& ctx)
-    : ctx_(ctx),
-      saved_(saved_file(ctx.options),
-             saved_file(ctx.options).empty() ? std::string() : saved_context(ctx.options)) {}
+CudnnConv::CudnnConv(CudaContext& ctx) : ctx_(ctx), saved_(saved_choices(ctx.options)) {}
 
 const void* CudnnConv::filter_layout(const Conv2dGeometry& g, DType type, const float* w) {
   if (g.kernel == 1 && type == DType::f32) return w;
