@@ -65,9 +65,10 @@ def rank_plan(plan, batch, ranks=RANKS):
         orders = [perm[r::ranks] for r in range(ranks)]
         for s in range(len(steps)):
             idx = np.stack([o[s * per_rank:(s + 1) * per_rank] for o in orders])
+            drawn = [[draw[(int(epoch), int(i))] for i in row] for row in idx]
             out_idx.append(idx)
-            out_crop.append(np.array([[draw[(int(epoch), int(i))][0] for i in row] for row in idx]))
-            out_flip.append(np.array([[draw[(int(epoch), int(i))][1] for i in row] for row in idx]))
+            out_crop.append(np.array([[crop for crop, _ in row] for row in drawn]))
+            out_flip.append(np.array([[flip for _, flip in row] for row in drawn]))
     return np.stack(out_idx), np.stack(out_crop), np.stack(out_flip)
 
 
@@ -102,12 +103,9 @@ def ddp_worker(rank, args, job):
         dist.all_reduce(mean)
         losses.append(mean.item() / RANKS)
     if rank == 0:
-        final = {k: v.numpy() for k, v in model.state_dict().items()}
-        model.eval()
-        with torch.no_grad():
-            holdout = model(torch.from_numpy(data["x_holdout"])).numpy()
-        np.savez(job["out"], loss=np.array(losses), lr=np.array(lrs), holdout=holdout,
-                 **{"final/" + k: v for k, v in final.items()})
+        run = tt.trained_run(model, losses, lrs, torch.from_numpy(data["x_holdout"]))
+        np.savez(job["out"], loss=run["loss"], lr=run["lr"], holdout=run["holdout"],
+                 **{"final/" + k: v for k, v in run["final"].items()})
     dist.destroy_process_group()
 
 
@@ -141,11 +139,7 @@ def run_single(args, state, inputs):
         lr, loss = tt.sgd_step(model, opt, sched, loss_fn, x, y)
         lrs.append(lr)
         losses.append(loss.item())
-    model.eval()
-    with torch.no_grad():
-        holdout = model(torch.from_numpy(inputs["x_holdout"])).numpy()
-    return {"loss": np.array(losses), "lr": np.array(lrs), "holdout": holdout,
-            "final": {k: v.numpy() for k, v in model.state_dict().items()}}
+    return tt.trained_run(model, losses, lrs, torch.from_numpy(inputs["x_holdout"]))
 
 
 def dptrain_two_ranks(args, workdir, x_holdout, channels):
@@ -167,9 +161,7 @@ def dptrain_two_ranks(args, workdir, x_holdout, channels):
     model = tt.torch_model(args.arch, channels)
     model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in ours["final"].items()},
                           strict=True)
-    model.eval()
-    with torch.no_grad():
-        ours["holdout"] = model(torch.from_numpy(x_holdout)).numpy()
+    ours["holdout"] = tt.eval_logits(model, torch.from_numpy(x_holdout))
     return ours
 
 

@@ -197,13 +197,24 @@ def replay(args, traj, state, images, labels):
     return model, np.array(losses), np.array(lrs)
 
 
-def run_torch(args, traj, state, images, labels, x_holdout):
-    model, losses, lrs = replay(args, traj, state, images, labels)
+def eval_logits(model, x):
+    """The model's logits for the images `x` in eval mode."""
     model.eval()
     with torch.no_grad():
-        holdout = model(x_holdout).numpy()
+        return model(x).numpy()
+
+
+def trained_run(model, losses, lrs, x_holdout):
+    """A replay's record as compare() reads it: every step's loss and learning rate, the final
+    state and the model's held-out logits."""
     final = {k: v.numpy() for k, v in model.state_dict().items()}
-    return {"loss": losses, "lr": np.array(lrs), "final": final, "holdout": holdout}
+    return {"loss": np.array(losses), "lr": np.array(lrs), "final": final,
+            "holdout": eval_logits(model, x_holdout)}
+
+
+def run_torch(args, traj, state, images, labels, x_holdout):
+    model, losses, lrs = replay(args, traj, state, images, labels)
+    return trained_run(model, losses, lrs, x_holdout)
 
 
 def final_deviations(a, ref):
