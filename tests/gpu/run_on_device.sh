@@ -19,7 +19,8 @@
 # (~90.5-90.8% on either side there; 94.0% needs the original files): airbench94's whole
 # recipe AIRBENCH_RUNS times (25) with dptrain in bf16, then AIRBENCH_PEER_RUNS times (as
 # many) for each of the PyTorch peer's AIRBENCH_PEER_MODES ("eager-half compile-half"; a mode
-# is eager|compile and half|bf16|fp32), on the CIFAR-10 copy the kit carries (.devkit/cifar, make_device_kit.sh);
+# is eager|compile and half|bf16|fp32), on the CIFAR-10 copy the kit carries (.devkit/cifar,
+# make_device_kit.sh);
 # OUT_DIR gets airbench.txt (tests/bench/airbench_runs.py's table, rewritten after each
 # source), airbench.log, peer_MODE.json and dptrain_runs.tar.gz (every dptrain run's metrics.h5);
 # the part keeps inside AIRBENCH_BUDGET_S (540) seconds, about half of it for each side.

@@ -38,6 +38,7 @@ def check_epoch_ticks():
         check(ticks and all(float(t).is_integer() for t in ticks),
               f"{len(epochs)} epoch(s): whole-epoch ticks {ticks}")
 
+
 def check_step_lr(tmp):
     """/steps/lr placed in epochs: step j of an epoch's n at epoch - 1 + j / n; a /steps whose
     fields do not pair up is left out with a warning (the panel then draws the epochs' LR)."""
