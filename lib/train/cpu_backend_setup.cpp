@@ -1,12 +1,53 @@
 #include "train/cpu_backend_setup.h"
 
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
+#include <system_error>
+#include <thread>
+#include <vector>
 
 #include "backend/cpu/thread_pinning.h"
 #include "core/error.h"
 #include "nn/model.h"
 
 namespace dp {
+
+namespace {
+
+// OpenMP (libgomp) exits the process with its own message where it cannot start the team (a
+// process limit, `ulimit -u`, or a pids cgroup): starting as many threads, held until all are
+// up, first turns that into an error naming the option. One more than the team's workers:
+// the loader thread starts beside them.
+void require_startable_threads(int threads) {
+  std::mutex mutex;
+  std::condition_variable released;
+  bool release = false;
+  std::vector<std::thread> started;
+  std::string failure;
+  try {
+    for (int i = 0; i < threads; ++i)
+      started.emplace_back([&] {
+        std::unique_lock lock(mutex);
+        released.wait(lock, [&] { return release; });
+      });
+  } catch (const std::system_error& e) {
+    failure = e.what();
+  }
+  {
+    std::lock_guard lock(mutex);
+    release = true;
+  }
+  released.notify_all();
+  for (auto& t : started) t.join();
+  if (!failure.empty())
+    throw UsageError(fmt::format(
+        "option --threads: {} compute threads cannot be started, only {} more threads could "
+        "({}; see ulimit -u)",
+        threads, started.size(), failure));
+}
+
+}  // namespace
 
 CpuTeam take_cpu_team(int threads, bool pin, int local_rank, int local_size) {
   std::string note;
@@ -15,6 +56,7 @@ CpuTeam take_cpu_team(int threads, bool pin, int local_rank, int local_size) {
     threads = team.threads;
     note = std::move(team.note);
   }
+  require_startable_threads(threads);
   const std::string pinning = pin ? cpu::pin_openmp_threads(threads, local_rank, local_size)
                                   : "threads not pinned (--pin-threads false)";
   return {threads,

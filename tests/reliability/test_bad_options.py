@@ -8,9 +8,12 @@ hang. Also what must not be lost: `eval --output` refuses the checkpoint, a metr
 a missing folder, `--resume auto` without a checkpoint sets the old metrics.h5 aside
 instead of overwriting it, and `--overwrite` leaves none of the replaced run's checkpoints.
 Ranks given different options (--lr, --epochs) are refused in one line naming the option and
-both values; --threads may differ. A second job in a run directory another job is writing is
+both values; --threads may differ, but not beyond 1024 or the threads the process limit lets
+start. A second job in a run directory another job is writing is
 refused."""
 import os
+import pwd
+import resource
 import shutil
 import signal
 import subprocess
@@ -23,6 +26,34 @@ from reliability_util import EXIT, Checker, write_tiny_dataset
 
 
 check = Checker(sys.argv[1], sys.argv[2])
+
+
+def tasks_of(uid):
+    """Threads of every process of `uid`: what RLIMIT_NPROC counts against the limit."""
+    count = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.stat(f"/proc/{pid}").st_uid == uid:
+                count += len(os.listdir(f"/proc/{pid}/task"))
+        except OSError:
+            pass  # ended meanwhile
+    return count
+
+
+def under_process_limit(spare_tasks):
+    """A preexec_fn: the child runs with RLIMIT_NPROC `spare_tasks` above what its user runs
+    now, as nobody where this is root (whom the kernel exempts from the limit)."""
+    user = pwd.getpwnam("nobody") if os.getuid() == 0 else pwd.getpwuid(os.getuid())
+    limit = tasks_of(user.pw_uid) + spare_tasks
+
+    def start():
+        if os.getuid() != user.pw_uid:
+            os.setgroups([])
+            os.setgid(user.pw_gid)
+            os.setuid(user.pw_uid)
+        resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
+    return start
+
 USAGE, DATA = EXIT["usage"], EXIT["data"]
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -159,6 +190,19 @@ with tempfile.TemporaryDirectory() as tmp:
                     ["bench", "--steps", "1", "--warmup", "0", "--threads", "100000"]):
         check.expect_error(f"{command[0]}: --threads 100000", command, USAGE,
                            ["--threads", "100000", "1 to 1024"])
+    # More threads than the user's process limit (ulimit -u) lets start: OpenMP exited with its
+    # own "libgomp: Thread creation failed" line; the option is named instead. Root is exempt
+    # from the limit, so as root the run is nobody's.
+    with tempfile.TemporaryDirectory() as limited:
+        os.chmod(limited, 0o777)
+        shutil.copy(ten, limited)
+        os.chmod(os.path.join(limited, "ten.h5"), 0o644)
+        check.expect_error(
+            "--threads beyond the process limit",
+            train(threads="64", data=os.path.join(limited, "ten.h5"),
+                  output_dir=os.path.join(limited, "out")),
+            USAGE, ["option --threads: 64 compute threads cannot be started", "ulimit -u"],
+            preexec_fn=under_process_limit(spare_tasks=24), cwd=limited)
     check.expect_error("bench: --classes 1",
                        ["bench", "--classes", "1", "--steps", "1", "--threads", "1"], USAGE,
                        ["--classes", "in [2, 2^24]"])
