@@ -21,30 +21,11 @@ void write_info(const std::string& line) {
   std::fflush(stdout);
 }
 
-namespace {
-// An error is one line of UTF-8 text whatever it quotes: a newline or other control character
-// in a file name or a user's string, or a byte that is not part of well-formed UTF-8 (a file
-// name in another encoding), is shown escaped (\n, \x1b, \xe9).
-std::string one_line(const std::string& text) {
-  std::string out;
-  for (size_t i = 0; i < text.size();) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    const size_t n = utf8::sequence_length(text, i);
-    if (byte == '\n')
-      out += "\\n";
-    else if (n == 0 || byte < 0x20 || byte == 0x7f)
-      out += fmt::format("\\x{:02x}", byte);
-    else
-      out.append(text, i, n);
-    i += n == 0 ? 1 : n;
-  }
-  return out;
-}
-}  // namespace
-
+// An error is one line of UTF-8 text whatever it quotes (a file name, a user's string).
 void write_error(const std::string& line) {
-  std::string s = g_world > 1 ? fmt::format("dptrain: rank {}: error: {}\n", g_rank, one_line(line))
-                              : fmt::format("dptrain: error: {}\n", one_line(line));
+  const std::string text = utf8::escaped(line);
+  std::string s = g_world > 1 ? fmt::format("dptrain: rank {}: error: {}\n", g_rank, text)
+                              : fmt::format("dptrain: error: {}\n", text);
   std::fputs(s.c_str(), stderr);
   std::fflush(stderr);
 }

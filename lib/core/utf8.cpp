@@ -1,5 +1,7 @@
 #include "core/utf8.h"
 
+#include <fmt/format.h>
+
 #include <cstdint>
 
 namespace dp::utf8 {
@@ -38,6 +40,22 @@ bool valid(const std::string& s) {
     i += n;
   }
   return true;
+}
+
+std::string escaped(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    const size_t n = sequence_length(text, i);
+    if (byte == '\n')
+      out += "\\n";
+    else if (n == 0 || byte < 0x20 || byte == 0x7f)
+      out += fmt::format("\\x{:02x}", byte);
+    else
+      out.append(text, i, n);
+    i += n == 0 ? 1 : n;
+  }
+  return out;
 }
 
 }  // namespace dp::utf8

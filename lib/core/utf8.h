@@ -1,5 +1,5 @@
 // UTF-8 well-formedness (RFC 3629: no overlong forms, surrogates or code points past U+10FFFF),
-// for text dptrain stores as UTF-8 (class names) or prints (error lines).
+// for text dptrain stores as UTF-8 (class names, file names) or prints (error lines).
 #pragma once
 
 #include <cstddef>
@@ -13,5 +13,10 @@ size_t sequence_length(const std::string& s, size_t i);
 
 // Whether all of `s` is well-formed UTF-8.
 bool valid(const std::string& s);
+
+// `text` as one line of well-formed UTF-8: a newline or other control character, and a byte
+// that is not part of well-formed UTF-8 (a file name in another encoding), escaped (\n, \x1b,
+// \xe9); the rest as it is.
+std::string escaped(const std::string& text);
 
 }  // namespace dp::utf8

@@ -37,6 +37,12 @@ std::vector<std::string> class_folders(const fs::path& dir, const std::string& s
           fmt::format("{}/{}: a class folder whose name is not UTF-8 (class names "
                       "are stored as UTF-8 text); rename it",
                       shown, name));
+    // Printed in logs, `inspect` and reports as one line each.
+    if (utf8::escaped(name) != name)
+      throw DataError(
+          fmt::format("{}/{}: a class folder whose name has a control character "
+                      "(class names are printed one per line); rename it",
+                      shown, name));
     names.push_back(name);
   }
   if (ec) throw DataError(fmt::format("{}: cannot list: {}", shown, ec.message()));

@@ -82,9 +82,13 @@ bool png_read_header(PngStructs& s, PngInput& in, png_uint_32& width, png_uint_3
                      int& channels) {
   if (setjmp(png_jmpbuf(s.png))) return false;
   png_set_read_fn(s.png, &in, png_read_from_memory);
-  // A CRC error in any chunk is an error (libpng only warns about ancillary ones, then drops
-  // them; Pillow refuses the file): a corrupt file is refused, whatever chunk the damage hit.
+  // A CRC error in a chunk before the pixels is an error, whatever the chunk (libpng only warns
+  // about ancillary ones, then drops them; Pillow refuses the file). png_read_pixels relaxes
+  // this for the image data, as Pillow does.
   png_set_crc_action(s.png, PNG_CRC_ERROR_QUIT, PNG_CRC_ERROR_QUIT);
+  // libpng's default limit is 1,000,000 pixels a side; check_size applies Pillow's limit on
+  // the area instead.
+  png_set_user_limits(s.png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
   png_read_info(s.png, s.info);
   width = png_get_image_width(s.png, s.info);
   height = png_get_image_height(s.png, s.info);
@@ -122,13 +126,22 @@ JpegHeader read_jpeg_header(tjhandle tj, const uint8_t* bytes, size_t size,
   int subsampling = 0;
   if (tjDecompressHeader3(tj, bytes, size, &h.width, &h.height, &subsampling, &h.colorspace) != 0)
     throw DataError(fmt::format("{}: not a readable JPEG: {}", name, tjGetErrorStr2(tj)));
+  // TurboJPEG 2.1 returns success and 0x0 for a stream that ends before its frame header.
+  if (h.width == 0 || h.height == 0)
+    throw DataError(
+        fmt::format("{}: not a readable JPEG: no frame header (truncated, or not a "
+                    "JPEG past its signature)",
+                    name));
   return h;
 }
 
+// Pillow reads what ImageFolder loads without checking the CRCs of the image data chunks, nor
+// any chunk after them (IEND may be missing): so here too. Damaged image data still fails
+// zlib's own checksum, which libpng checks as the last row ends the stream.
 bool png_read_pixels(PngStructs& s, png_bytep* rows) {
   if (setjmp(png_jmpbuf(s.png))) return false;
+  png_set_crc_action(s.png, PNG_CRC_QUIET_USE, PNG_CRC_QUIET_USE);
   png_read_image(s.png, rows);
-  png_read_end(s.png, nullptr);
   return true;
 }
 

@@ -20,6 +20,7 @@
 #include "core/input_file.h"
 #include "core/log.h"
 #include "core/timer.h"
+#include "core/utf8.h"
 #include "data/folder_source.h"
 #include "data/image_decode.h"
 #include "data/image_resize.h"
@@ -75,6 +76,9 @@ void decode_one(const ImageFile& file, const PackOptions& options, DecodeSlot& s
   } catch (...) {
     slot.fatal = std::current_exception();
   }
+  // An unusually large file's buffer is not kept for the rest of the pack.
+  constexpr size_t kKeptBytes = size_t(64) << 20;
+  if (bytes.capacity() > kKeptBytes) std::vector<uint8_t>().swap(bytes);
 }
 
 // Decodes files[first, first + count) on up to `threads` threads, started by the constructor;
@@ -149,7 +153,8 @@ std::string source_name(const std::string& dir) {
   std::error_code ec;
   fs::path p = fs::absolute(fs::path(dir), ec).lexically_normal();
   if (!p.has_filename()) p = p.parent_path();
-  return p.filename().empty() ? std::string("folder") : p.filename().string();
+  // Stored as UTF-8 text (the dataset's name, its `sources` entry).
+  return p.filename().empty() ? std::string("folder") : utf8::escaped(p.filename().string());
 }
 
 // How many files the plan gives each class in one split.
@@ -352,11 +357,12 @@ void FolderPacker::consume(const std::string& split, const std::vector<ImageFile
     if (slot.error.empty()) slot.error = wrong_size(file, slot.image);
     if (!slot.error.empty()) {
       if (!options_.skip_bad) throw DataError(slot.error);
-      log::info("pack: skipped {}", slot.error);
-      // Listed in the file relative to the source folder (messages start with the path).
+      log::info("pack: skipped {}", utf8::escaped(slot.error));
+      // Listed in the file relative to the source folder (messages start with the path), as
+      // the UTF-8 text the attribute declares.
       const bool prefixed = slot.error.rfind(file.path, 0) == 0;
-      skipped_.push_back(prefixed ? file.relative + slot.error.substr(file.path.size())
-                                  : slot.error);
+      skipped_.push_back(utf8::escaped(
+          prefixed ? file.relative + slot.error.substr(file.path.size()) : slot.error));
       continue;
     }
     if (!size_) require_size({slot.image.width, slot.image.height}, file.path + " has");

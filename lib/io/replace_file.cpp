@@ -27,8 +27,9 @@ extern "C" void remove_tmp_then_default(int signal) {
   ::raise(signal);  // ends the process as the signal would have
 }
 
-// While alive, SIGINT, SIGTERM and SIGHUP (where their action is the default one, ending the
-// process) remove `tmp` first, so an interrupted pack or eval leaves no half-written file.
+// While alive, SIGINT, SIGTERM, SIGHUP and SIGPIPE (a log reader gone: `| head`) (where their
+// action is the default one, ending the process) remove `tmp` first, so an interrupted pack or
+// eval leaves no half-written file.
 class RemoveOnSignal {
  public:
   explicit RemoveOnSignal(const std::string& tmp) {
@@ -55,8 +56,8 @@ class RemoveOnSignal {
   RemoveOnSignal& operator=(const RemoveOnSignal&) = delete;
 
  private:
-  static constexpr std::array<int, 3> kSignals = {SIGINT, SIGTERM, SIGHUP};
-  std::array<bool, 3> installed_{};
+  static constexpr std::array<int, 4> kSignals = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+  std::array<bool, kSignals.size()> installed_{};
 };
 
 // Creates `folder` and whichever of its parents are missing; unless keep() is called, removes

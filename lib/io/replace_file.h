@@ -11,9 +11,9 @@ namespace dp {
 // first: when anything is there already (another process writing the same output, a leftover
 // of a killed one, a link) this throws IoError naming it and touches nothing. On any failure
 // the tmp file and the folders made for it are removed and an earlier output_file, if any, is
-// left whole; the error propagates (a failed rename as IoError naming output_file). SIGINT, SIGTERM
-// or SIGHUP meanwhile (those whose action is to end the process) remove tmp too, then end the
-// process as they would have.
+// left whole; the error propagates (a failed rename as IoError naming output_file). SIGINT,
+// SIGTERM, SIGHUP or SIGPIPE meanwhile (those whose action is to end the process) remove tmp too,
+// then end the process as they would have.
 void write_then_rename(const std::string& output_file,
                        const std::function<void(const std::string& tmp)>& write);
 

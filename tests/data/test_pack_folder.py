@@ -381,6 +381,10 @@ def test_bad_input(tmp, rng):
     open(path, "wb").write(data[:len(data) * 9 // 10])
     bad_case(tmp, root, "JPEG cut in its scan data", "truncated_jpeg/train/b/000.jpg")
 
+    open(path, "wb").write(b"\xff\xd8\xff\xe0 not a JPEG past its signature")
+    bad_case(tmp, root, "a JPEG signature and then junk (TurboJPEG's header: 0x0)",
+             "truncated_jpeg/train/b/000.jpg: not a readable JPEG: no frame header")
+
     root = tree("truncated_png")
     path = os.path.join(root, "test", "a", "001.png")
     data = open(path, "rb").read()
@@ -416,6 +420,21 @@ def test_bad_input(tmp, rng):
           in proc.stderr and not os.path.exists(out),
           f"an 8 GiB file that is not an image: refused by its signature (exit {proc.returncode}: "
           f"{proc.stderr.strip()[-300:]})")
+
+    # One that starts as an image is read whole, into one buffer of its size (doubling held up
+    # to 3 GiB for this 1.9 GiB one, past a 3 GiB address-space limit), then skipped.
+    root = tree("big_jpeg_start")
+    with open(os.path.join(root, "train", "a", "movie.mp4"), "wb") as f:
+        f.write(b"\xff\xd8\xff")
+        f.truncate(1900 << 20)
+    limit = lambda: resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # noqa: E731
+    proc = subprocess.run([DPTRAIN, "pack", "--format", "folder", "--source", root, "--output",
+                           out, "--skip-bad", "--threads", "1"], capture_output=True, text=True,
+                          timeout=300, preexec_fn=limit)
+    check(proc.returncode == 0 and "train/a/movie.mp4: not a readable JPEG" in proc.stdout,
+          f"a 1.9 GiB file with a JPEG signature: read within 3 GiB, then skipped (exit "
+          f"{proc.returncode}: {proc.stderr.strip()[-300:]})")
+    os.remove(out)
 
     root = tree("not_utf8")
     os.rename(os.path.join(root, "train", "b"), os.path.join(root.encode(), b"train", b"caf\xe9"))
@@ -595,6 +614,101 @@ def test_bad_input(tmp, rng):
               f"{option[0]} (a folder's) for cifar10: refused ({proc.stderr.strip()})")
 
 
+def png_variants(arr):
+    """An 8-bit RGB PNG of `arr` damaged where Pillow (so ImageFolder) still reads it whole: a
+    CRC error in the image data, in a text chunk after it or in IEND, or no IEND at all; and
+    one it refuses, the image data's zlib checksum wrong."""
+    h, w, _ = arr.shape
+    rows = zlib.compress(b"".join(b"\x00" + arr[y].tobytes() for y in range(h)))
+    bad_adler = rows[:-1] + bytes([rows[-1] ^ 1])
+
+    def chunk(kind, data, bad_crc=False):
+        good = png_chunk(kind, data)
+        return good[:-1] + bytes([good[-1] ^ 1]) if bad_crc else good
+    head = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+    end = chunk(b"IEND", b"")
+    return {"idat_crc": head + chunk(b"IDAT", rows, True) + end,
+            "text_after": head + chunk(b"IDAT", rows) + chunk(b"tEXt", b"k\x00v", True) + end,
+            "iend_crc": head + chunk(b"IDAT", rows) + chunk(b"IEND", b"", True),
+            "no_iend": head + chunk(b"IDAT", rows)}, head + chunk(b"IDAT", bad_adler) + end
+
+
+def test_read_as_pillow(tmp, rng):
+    """Files Pillow reads whole are packed, with Pillow's pixels: PNGs damaged after their
+    header only where Pillow does not look (before: refused), and a PNG over a million pixels
+    wide (libpng's default limit; before: "Invalid IHDR data"); a wrong zlib checksum in the
+    image data is still refused, as Pillow refuses it."""
+    arr = picture(rng, 6, 5)
+    readable, broken = png_variants(arr)
+    for name, data in readable.items():
+        root = os.path.join(tmp, "pillow_" + name)
+        make_split(os.path.join(root, "train"), ["a", "b"], 1, rng, size=(6, 5), kinds=["png_rgb"])
+        make_split(os.path.join(root, "test"), ["a", "b"], 1, rng, size=(6, 5), kinds=["png_rgb"])
+        path = os.path.join(root, "train", "b", "damaged.png")
+        open(path, "wb").write(data)
+        check(np.array_equal(pil_pixels(path), arr), f"{name}: Pillow reads it whole")
+        out = os.path.join(tmp, f"pillow_{name}.h5")
+        proc = pack(root, out)
+        got = read(out)["train"][0] if proc.returncode == 0 else None
+        check(got is not None and np.array_equal(got[2], arr),
+              f"{name}: packed with Pillow's pixels (exit {proc.returncode} "
+              f"{proc.stderr.strip()})")
+        if name == "no_iend":
+            open(path, "wb").write(broken)
+            bad_case(tmp, root, "a wrong zlib checksum in the image data",
+                     "train/b/damaged.png: corrupt or truncated PNG")
+
+    root = os.path.join(tmp, "wide")
+    for split in ("train", "test"):
+        for c in ("a", "b"):
+            os.makedirs(os.path.join(root, split, c))
+            Image.fromarray(rng.integers(0, 256, (2, 1_000_001), dtype=np.uint8)).save(
+                os.path.join(root, split, c, "wide.png"))
+    out = os.path.join(tmp, "wide.h5")
+    proc = pack(root, out)
+    got = read(out)["test"][0] if proc.returncode == 0 else None
+    check(got is not None and np.array_equal(got[1], pil_pixels(os.path.join(root, "test", "b",
+                                                                             "wide.png"))),
+          f"a PNG 1,000,001 pixels wide: packed as Pillow reads it (exit {proc.returncode} "
+          f"{proc.stderr.strip()})")
+
+
+def test_odd_names(tmp, rng):
+    """File and folder names that are not one line of UTF-8: --skip-bad's log line for a file
+    whose name holds a newline stays one line, and the `skipped` and `sources` attributes,
+    declared UTF-8, hold such names escaped (they held the raw bytes); a class folder whose name
+    holds a control character is refused, as one that is not UTF-8 is."""
+    root = os.path.join(tmp.encode(), b"odd\xff")
+    for split in (b"train", b"test"):
+        make_split(os.path.join(root, split).decode(errors="surrogateescape"), ["a", "b"], 2, rng,
+                   kinds=["png_rgb"])
+    open(os.path.join(root, b"train", b"a", b"evil\nname.png"), "w").write("not a picture")
+    open(os.path.join(root, b"train", b"b", b"j\xffunk.png"), "w").write("not a picture")
+    out = os.path.join(tmp, "odd.h5")
+    proc = subprocess.run([DPTRAIN.encode(), b"pack", b"--format", b"folder", b"--source", root,
+                           b"--output", out.encode(), b"--skip-bad"], capture_output=True,
+                          timeout=300)
+    log = proc.stdout.decode(errors="replace")
+    skipped_lines = [line for line in log.splitlines() if ".png: " in line]
+    check(proc.returncode == 0 and len(skipped_lines) == 2
+          and any("evil\\nname.png: not a JPEG or PNG" in line for line in skipped_lines),
+          f"--skip-bad: one log line per skipped file, names escaped ({skipped_lines})")
+    try:
+        attrs = read(out)["attrs"] if proc.returncode == 0 else {}
+    except UnicodeDecodeError as e:
+        attrs = {"error": str(e)}
+    skipped, sources = list(attrs.get("skipped", [])), list(attrs.get("sources", [""]))[0]
+    check(len(skipped) == 2 and skipped[0].startswith("train/a/evil\\nname.png:")
+          and skipped[1].startswith("train/b/j\\xffunk.png:") and sources.startswith("odd\\xff/"),
+          f"'skipped' and 'sources' are UTF-8 with the names escaped ({attrs})")
+
+    bad = os.path.join(tmp, "control_class")
+    for split in ("train", "test"):
+        make_split(os.path.join(bad, split), ["a", "b\x01c"], 1, rng, kinds=["png_rgb"])
+    bad_case(tmp, bad, "a class folder whose name has a control character",
+             "b\\x01c: a class folder whose name has a control character")
+
+
 def test_train_eval(tmp, rng):
     """A generated folder packed, trained on and evaluated by dptrain unchanged."""
     src = os.path.join(tmp, "trainable")
@@ -661,14 +775,15 @@ def test_progress(tmp, rng):
 
 
 def test_interrupted(tmp, rng):
-    """SIGTERM or SIGINT while a pack writes: the process ends by that signal, as before, and
-    leaves neither the output nor its .tmp (an earlier output stays whole)."""
+    """SIGTERM, SIGINT or SIGPIPE (its log's reader gone) while a pack writes: the process ends
+    by that signal, as before, and leaves neither the output nor its .tmp (an earlier output
+    stays whole; SIGPIPE left the .tmp, which refused the next pack)."""
     root = photo_tree(tmp, "interrupted")
     out = os.path.join(tmp, "interrupted.h5")
     with h5py.File(out, "w") as f:  # an earlier output (pack replaces only its own datasets)
         f.attrs["format"] = np.bytes_("dptrain-dataset")
     earlier = open(out, "rb").read()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
         proc = subprocess.Popen([DPTRAIN, "pack", "--format", "folder", "--source", root,
                                  "--output", out, "--image-size", "8", "--threads", "1",
                                  "--progress-every", "0"],
@@ -678,8 +793,12 @@ def test_interrupted(tmp, rng):
             if m and int(m[1]) > 16:
                 break
         tmp_existed = os.path.exists(out + ".tmp")
-        proc.send_signal(sig)
-        proc.communicate(timeout=60)
+        if sig == signal.SIGPIPE:  # the log's reader gone (`| head`): the next line raises it
+            proc.stdout.close()
+            proc.wait(timeout=60)
+        else:
+            proc.send_signal(sig)
+            proc.communicate(timeout=60)
         check(proc.returncode == -sig and tmp_existed and not os.path.exists(out + ".tmp")
               and open(out, "rb").read() == earlier,
               f"{sig.name} mid-pack: ended by it (exit {proc.returncode}), the .tmp that existed "
@@ -722,7 +841,8 @@ def test_thread_limit(tmp, rng):
 with tempfile.TemporaryDirectory() as tmp:
     rng = np.random.default_rng(19)
     for test in (test_exact_pixels, test_split, test_resize, test_bad_input, test_progress,
-                 test_interrupted, test_thread_limit, test_train_eval):
+                 test_interrupted, test_thread_limit, test_read_as_pillow, test_odd_names,
+                 test_train_eval):
         print(f"--- {test.__name__}")
         test(tmp, rng)
 
