@@ -27,13 +27,20 @@ std::unique_ptr<CapturedWork> capture_graph(cudaStream_t stream,
     (void)cudaGetLastError();
     throw;
   }
+  // A failure from here on is thrown for the caller to run the work eagerly instead: the
+  // runtime's last error is cleared first, or the next eager launch's check would report it.
+  const auto check = [](cudaError_t status, int line, const char* call) {
+    if (status == cudaSuccess) return;
+    (void)cudaGetLastError();
+    throw_cuda_error(status, __FILE__, line, call);
+  };
   cudaGraph_t raw = nullptr;
-  DP_CUDA_CHECK(cudaStreamEndCapture(stream, &raw));
+  check(cudaStreamEndCapture(stream, &raw), __LINE__, "cudaStreamEndCapture");
   Graph graph(raw);
   DP_CHECK(pool->releases() == releases,
            "CUDA graph capture: the captured work released device memory it may have used");
   cudaGraphExec_t exec = nullptr;
-  DP_CUDA_CHECK(cudaGraphInstantiate(&exec, graph.get(), 0));
+  check(cudaGraphInstantiate(&exec, graph.get(), 0), __LINE__, "cudaGraphInstantiate");
   return std::make_unique<CudaGraph>(GraphExec(exec), stream, pool, releases);
 }
 
