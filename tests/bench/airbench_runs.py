@@ -5,15 +5,18 @@
 DIR holds dptrain run directories (`dptrain train --output-dir DIR --run-name ...`), each with
 its metrics.h5; every PEER.json is one `pytorch_airbench94.py --runs N --json` file (one mode:
 eager or compiled, bf16 autocast, float16 or float32). Prints one line per run and, per
-source, the accuracy's mean, sample std, min and max and the time to it (median, mean, min).
+source, the accuracy's mean, sample std, min and max over every run, and the time to it (median,
+mean, min) over the runs after the first, whose time is shown apart: dptrain's first run times
+cuDNN's algorithms (the later ones read them from its cache file), a compiled peer's compiles,
+as the published airbench leaves out its warm-up run.
 
 Time to accuracy is each run's training plus its final evaluation, the dataset already
 loaded, as each side clocks it: dptrain's sum of /history/epoch_time (its last epoch holds the
 TTA evaluation; the whitening set-up before epoch 1 and the files written between epochs are
 outside it), the peer's train_s + eval_s (its clock starts after its whitening set-up too,
-since 2026-12-05; its JSON holds that as whiten_s; it writes nothing). A compiled peer's first
-run pays the compilation, so its median is the steady figure. The ratio lines divide each peer mode's median by dptrain's. Run with a python3
-that has h5py and numpy (Debian's /usr/bin/python3 here)."""
+since 2026-12-05; its JSON holds that as whiten_s; it writes nothing). The ratio lines divide
+each peer mode's median by dptrain's. Run with a python3 that has h5py and numpy (Debian's
+/usr/bin/python3 here)."""
 import argparse
 import glob
 import json
@@ -56,14 +59,21 @@ def peer_runs(path):
     return peer_mode(report), report.get("device_name", "?"), runs
 
 
+def steady_seconds(runs):
+    """The times of the runs after the first (its own where it is alone)."""
+    return [r["seconds"] for r in (runs[1:] if len(runs) > 1 else runs)]
+
+
 def summary(label, runs):
     acc = [100 * r["accuracy"] for r in runs]
-    secs = [r["seconds"] for r in runs]
+    secs = steady_seconds(runs)
     spread = statistics.stdev(acc) if len(acc) > 1 else math.nan
+    first = (f"; first run {runs[0]['seconds']:.3f} s" if len(runs) > 1
+             else " (the first run's: no other)")
     return (f"{label}: {len(runs)} runs, accuracy mean {statistics.mean(acc):.2f}% "
             f"(std {spread:.2f}, min {min(acc):.2f}, max {max(acc):.2f}); "
             f"time median {statistics.median(secs):.3f} s, mean {statistics.mean(secs):.3f} s, "
-            f"min {min(secs):.3f} s")
+            f"min {min(secs):.3f} s{first}")
 
 
 def main(argv=None):
@@ -85,10 +95,10 @@ def main(argv=None):
         print(summary(label, runs))
     if not a.dptrain:
         return
-    ours = statistics.median(r["seconds"] for r in sources[0][2])
+    ours = statistics.median(steady_seconds(sources[0][2]))
     for label, _, runs in sources[1:]:
         print(f"{label} median time / dptrain's: "
-              f"{statistics.median(r['seconds'] for r in runs) / ours:.2f}x")
+              f"{statistics.median(steady_seconds(runs)) / ours:.2f}x")
 
 
 if __name__ == "__main__":

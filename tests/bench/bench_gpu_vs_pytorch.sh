@@ -39,8 +39,11 @@ TORCH_ENV=(env "LD_LIBRARY_PATH=${TORCH_LD_LIBRARY_PATH-${LD_LIBRARY_PATH:-}}")
 
 TORCH=""
 for py in ${TORCH_PYTHON:-} ${DPTRAIN_PYTHON:-} /usr/bin/python3 python3; do
+  # Inside the deadline too: importing torch on a cold machine takes tens of seconds.
+  t=$(limit)
+  [ "$t" -gt 0 ] || break
   if command -v "$py" >/dev/null 2>&1 &&
-     "${TORCH_ENV[@]}" "$py" -c \
+     timeout -k 5 "$t" "${TORCH_ENV[@]}" "$py" -c \
        'import torch, torchvision, sys; sys.exit(0 if torch.cuda.is_available() else 1)' \
        >/dev/null 2>&1; then
     TORCH=$py
@@ -50,7 +53,8 @@ done
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) GPU: ${gpu:-unknown}, steps=$STEPS"
-echo "# PyTorch: ${TORCH:-none with CUDA found} $( [ -n "$TORCH" ] && "${TORCH_ENV[@]}" "$TORCH" -c 'import torch; print(torch.__version__)')"
+echo "# PyTorch: ${TORCH:-none with CUDA found (or the deadline passed)} $( [ -n "$TORCH" ] &&
+  timeout -k 5 "$(limit)" "${TORCH_ENV[@]}" "$TORCH" -c 'import torch; print(torch.__version__)')"
 
 ours() {  # arch batch precision -> the `dptrain bench` line, or `cut` at the deadline
   local t rc  # (the environment passes through; the log goes to stderr: the caller's keeps it)

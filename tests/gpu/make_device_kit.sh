@@ -38,11 +38,20 @@ mkdir -p "$stage/bin" "$stage/lib" "$stage/openmpi"
 cp "${binaries[@]}" /usr/bin/orterun /usr/bin/orted "$stage/bin/"
 cp -r "$OMPI_COMPONENTS" "$stage/openmpi/components"
 cp -r /usr/share/openmpi "$stage/openmpi/share"
+# PMIx's own components: without them every process prints a "help file not found" block.
+cp -r /usr/lib/x86_64-linux-gnu/pmix2/lib/pmix "$stage/openmpi/pmix"
 tests/gpu/source_digest.sh > "$stage/SOURCE_DIGEST"  # run_on_device.sh checks the tree against it
-git rev-parse --short HEAD > "$stage/COMMIT" 2>/dev/null || echo unknown > "$stage/COMMIT"
+# The commit, marked -dirty where the tree has changes beside it (SOURCE_DIGEST holds them).
+{ git rev-parse --short HEAD 2>/dev/null || echo unknown; } | tr -d '\n' > "$stage/COMMIT"
+git diff --quiet HEAD 2>/dev/null || echo -n -dirty >> "$stage/COMMIT"
+echo >> "$stage/COMMIT"
 
 # The libraries, resolved here; glibc, libstdc++/libgcc and anything CUDA stay behind.
 skip='/(libc|libm|libdl|libpthread|librt|libresolv|libstdc\+\+|libgcc_s|libcuda|ld-linux-x86-64)\.so'
+missing=$(for f in "${binaries[@]}" /usr/bin/orterun /usr/bin/orted "$OMPI_COMPONENTS"/*.so; do
+  ldd "$f" 2>/dev/null | grep 'not found' | sed "s|^|$f: |"
+done)
+[ -z "$missing" ] || { echo "make_device_kit: unresolved libraries: $missing" >&2; exit 2; }
 for f in "${binaries[@]}" /usr/bin/orterun /usr/bin/orted "$OMPI_COMPONENTS"/*.so; do
   ldd "$f" 2>/dev/null | awk '/=> \// { print $3 }'
 done | sort -u | grep -Ev "$skip" | grep -v '^/usr/local/cuda' | while read -r lib; do

@@ -26,8 +26,9 @@
 # the part keeps inside AIRBENCH_BUDGET_S (540) seconds, about half of it for each side.
 # A session's 15 minutes of device time (a machine's start included) hold both calls: `all`
 # with timeout_s 270, then at once on the warm machine `AIRBENCH_BUDGET_S=B ... airbench` with
-# B = status's budget_left_s - 90 and timeout_s B + 40 (the call's limit shrinks to the time
-# left, and a part killed there loses the files it has not written).
+# B = min(lease.budget_left_s of the first call's reply - 90, 540) and timeout_s B + 40 (the
+# call's limit shrinks to the time left, and a part killed there loses the files it has not
+# written); the machine goes back after 30 idle seconds, so have the second call written first.
 # `profile` writes kernels.csv: Nsight Compute's GPU time of every kernel of the first
 # PROFILE_LAUNCHES (700) launches of a ResNet-50 bf16 batch-512 bench run, i.e. one whole step
 # (heuristic algorithm choice and no graphs, so no autotuning launches come first).
@@ -37,7 +38,7 @@
 # against PyTorch on this GPU, tests/bench/bench_gpu_vs_pytorch.sh). Exit status: the number
 # of failed checks.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 100
 OUT=${1:?usage: tests/gpu/run_on_device.sh OUT_DIR [checks|bench|profile|airbench|all] [BENCH_STEPS]}
 PART=${2:-all}
 BENCH_STEPS=${3:-30}
@@ -70,6 +71,7 @@ export PATH=$BIN:$PATH:/usr/local/cuda/bin  # compute-sanitizer lives with the t
 # OpenMPI runs from the kit instead of its build prefix: components, help files and orted
 # from there; local launches only (no ssh), as root.
 export OPAL_PKGLIBDIR=$KIT/openmpi/components OPAL_PKGDATADIR=$KIT/openmpi/share OPAL_BINDIR=$BIN
+export PMIX_MCA_mca_base_component_path=$KIT/openmpi/pmix
 export OMPI_MCA_plm=isolated OMPI_MCA_btl_vader_single_copy_mechanism=none
 # On this machine a GPU test that finds no usable GPU fails instead of skipping.
 export DPTRAIN_REQUIRE_GPU=on
@@ -119,6 +121,9 @@ check() {  # NAME COMMAND...: runs it with its output in the log as it comes, on
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
   echo "kit: built at commit $(cat "$KIT/COMMIT"), sources as this tree's," \
        "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  # torch.compile's Triton needs a C compiler at run time
+  cc=$(command -v cc gcc | head -1)
+  echo "kernel $(uname -r); C compiler: ${cc:-none}"
 } > "$OUT/device.txt" 2>&1
 
 # A short training run under compute-sanitizer memcheck (an array: `timeout` runs no shell
@@ -173,7 +178,8 @@ run_bench() {  # DEADLINE: the benchmark against PyTorch on this GPU, its cells 
 }
 
 run_profile() {  # per-kernel GPU time of one training step
-  ncu --metrics gpu__time_duration.sum --csv --print-units base \
+  # --clock-control none: the GPU's clocks are left as they are (ncu locks them to base else)
+  ncu --clock-control none --metrics gpu__time_duration.sum --csv --print-units base \
     --launch-count "${PROFILE_LAUNCHES:-700}" "$BIN/dptrain" bench --device cuda --arch resnet50 \
     --batch-size 512 --precision bf16 --deterministic --cuda-graphs false --warmup 1 --steps 1 \
     > "$OUT/kernels.csv" 2>> "$LOG"
