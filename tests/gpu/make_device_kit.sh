@@ -49,7 +49,7 @@ echo >> "$stage/COMMIT"
 # The libraries, resolved here; glibc, libstdc++/libgcc and anything CUDA stay behind.
 skip='/(libc|libm|libdl|libpthread|librt|libresolv|libstdc\+\+|libgcc_s|libcuda|ld-linux-x86-64)\.so'
 missing=$(for f in "${binaries[@]}" /usr/bin/orterun /usr/bin/orted "$OMPI_COMPONENTS"/*.so; do
-  ldd "$f" 2>/dev/null | grep 'not found' | sed "s|^|$f: |"
+  ldd "$f" 2>/dev/null | { grep 'not found' || true; } | sed "s|^|$f: |"
 done)
 [ -z "$missing" ] || { echo "make_device_kit: unresolved libraries: $missing" >&2; exit 2; }
 for f in "${binaries[@]}" /usr/bin/orterun /usr/bin/orted "$OMPI_COMPONENTS"/*.so; do
