@@ -57,7 +57,9 @@ PackFormat resolve_format(const PackOptions& options) {
   }
   throw UsageError(
       fmt::format("{}: cannot detect the dataset format (no data_batch_1.bin, no "
-                  "train-images-idx3-ubyte[.gz]); pass it explicitly",
+                  "train-images-idx3-ubyte[.gz]); pass it: --format folder for folders of "
+                  "images (DIR/<class>/* or DIR/train/<class>/*), or cifar10, cifar100, mnist, "
+                  "fashion-mnist",
                   options.source_dir));
 }
 

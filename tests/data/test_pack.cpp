@@ -285,8 +285,10 @@ TEST(IdxPack, AutoDetectsFromDirectoryName) {
   EXPECT_THROW_WITH(parse_enum_option<PackFormat>("format", "imagenet"), UsageError,
                     "option --format: 'imagenet' must be auto, cifar10, cifar100, mnist, "
                     "fashion-mnist or folder");
-  EXPECT_THROW_WITH(pack_dataset({PackFormat::automatic, out.path().string(), out / "d.h5"}),
-                    UsageError, "cannot detect");
+  EXPECT_THROW_WITH(
+      pack_dataset({PackFormat::automatic, out.path().string(), out / "d.h5"}), UsageError,
+      "cannot detect the dataset format (no data_batch_1.bin, no train-images-idx3-ubyte[.gz]); "
+      "pass it: --format folder for folders of images");
   // A missing source is the input's fault, as with an explicit format (exit 3, not 2).
   EXPECT_THROW_WITH(pack_dataset({PackFormat::automatic, out / "missing", out / "e.h5"}), DataError,
                     "missing: not a directory");
