@@ -31,7 +31,9 @@
 # written); the machine goes back after 30 idle seconds, so have the second call written first.
 # `profile` writes kernels.csv: Nsight Compute's GPU time of every kernel of the first
 # PROFILE_LAUNCHES (700) launches of a ResNet-50 bf16 batch-512 bench run, i.e. one whole step
-# (heuristic algorithm choice and no graphs, so no autotuning launches come first).
+# (heuristic algorithm choice and no graphs, so no autotuning launches come first);
+# PROFILE_ARCH=airbench94 PROFILE_BATCH=1024 profiles airbench94's step instead (its whitening
+# bias's gradient, channel_bias_backward, runs one block per channel: 24 blocks).
 # OUT_DIR gets device.txt (GPU, driver, date), summary.txt (one line per check: PASS, FAIL or
 # SKIP, seconds, exit code; a check past CHECK_TIMEOUT_S is killed and fails), checks.log
 # (every check's whole output, written as it comes) and bench.txt (dptrain
@@ -177,11 +179,12 @@ run_bench() {  # DEADLINE: the benchmark against PyTorch on this GPU, its cells 
     tee -a "$SUMMARY"
 }
 
-run_profile() {  # per-kernel GPU time of one training step
+run_profile() {  # per-kernel GPU time of one training step of PROFILE_ARCH at PROFILE_BATCH
   # --clock-control none: the GPU's clocks are left as they are (ncu locks them to base else)
   ncu --clock-control none --metrics gpu__time_duration.sum --csv --print-units base \
-    --launch-count "${PROFILE_LAUNCHES:-700}" "$BIN/dptrain" bench --device cuda --arch resnet50 \
-    --batch-size 512 --precision bf16 --deterministic --cuda-graphs false --warmup 1 --steps 1 \
+    --launch-count "${PROFILE_LAUNCHES:-700}" "$BIN/dptrain" bench --device cuda \
+    --arch "${PROFILE_ARCH:-resnet50}" --batch-size "${PROFILE_BATCH:-512}" --precision bf16 \
+    --deterministic --cuda-graphs false --warmup 1 --steps 1 \
     > "$OUT/kernels.csv" 2>> "$LOG"
   echo "profile: exit $? (kernels.csv)" | tee -a "$SUMMARY"
 }
