@@ -133,16 +133,14 @@ void prune_named_checkpoints(const std::string& dir, int keep) {
   }
 }
 
-void remove_checkpoints(const std::string& dir) {
+std::vector<std::string> checkpoint_names(const std::string& dir) {
   std::error_code ec;
-  std::vector<fs::path> found;
+  std::vector<std::string> found;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
-    if (is_checkpoint_name(it->path().filename().string())) found.push_back(it->path());
+    if (is_checkpoint_name(it->path().filename().string()))
+      found.push_back(it->path().filename().string());
   if (ec) throw IoError(fmt::format("{}: cannot list the run directory: {}", dir, ec.message()));
-  for (const auto& path : found)
-    if (!fs::remove(path, ec) && ec)
-      throw IoError(fmt::format("{}: cannot delete the replaced run's checkpoint: {}",
-                                path.string(), ec.message()));
+  return found;
 }
 
 std::string newest_verified_checkpoint(const std::string& dir) {

@@ -58,10 +58,10 @@ std::vector<std::string> checkpoints_after(const std::string& dir, CheckpointPos
 // (it cannot be resumed from) counts as older than those that do.
 void prune_named_checkpoints(const std::string& dir, int keep);
 
-// Deletes every checkpoint of `dir` (checkpoint.h5 and the named ones): a run that replaces
-// the one there must not prune its own new checkpoint as older than those, nor resume from
-// them. Throws IoError naming a file it cannot delete.
-void remove_checkpoints(const std::string& dir);
+// The file names of every checkpoint of `dir` (checkpoint.h5 and the named ones, in no order):
+// a run that replaces the one there must not prune its own new checkpoint as older than
+// those, nor resume from them. Throws IoError where `dir` cannot be listed.
+std::vector<std::string> checkpoint_names(const std::string& dir);
 
 // The newest checkpoint of `dir` whose every byte passes verification (io/file_verify.h), or
 // "" when there is none. A corrupted one (or one that does not open) is skipped with a warning

@@ -69,14 +69,61 @@ RunDirectory::~RunDirectory() {
   fs::remove(path_, ec);  // fails, leaving it, if another job has just created a file there
 }
 
-void RunDirectory::remove_replaced_run() const {
-  remove_checkpoints(path_);
-  for (const std::string& file : {metrics(), eval()}) {
-    std::error_code ec;
-    if (!fs::remove(file, ec) && ec)
-      throw IoError(
-          fmt::format("{}: cannot delete the replaced run's file: {}", file, ec.message()));
-  }
+std::string ReplacedRun::folder_in(const std::string& run_dir) { return run_dir + "/.replaced"; }
+
+ReplacedRun::ReplacedRun(std::string run_dir)
+    : run_dir_(std::move(run_dir)), folder_(folder_in(run_dir_)) {
+  std::error_code ec;
+  fs::remove_all(folder_, ec);  // a killed job's: a run an earlier --overwrite replaced
+  if (ec || !fs::create_directory(folder_, ec))
+    throw IoError(fmt::format("{}: cannot make a folder for the replaced run: {}", folder_,
+                              ec ? ec.message() : "it exists"));
+}
+
+void ReplacedRun::move_aside(const std::string& name) {
+  std::error_code ec;
+  fs::rename(fs::path(run_dir_) / name, fs::path(folder_) / name, ec);
+  if (ec)
+    throw IoError(fmt::format("{}/{}: cannot move the replaced run's file into {}: {}", run_dir_,
+                              name, folder_, ec.message()));
+  names_.push_back(name);
+}
+
+ReplacedRun::~ReplacedRun() {
+  if (discarded_) return;
+  // What the new run wrote goes (its metrics.h5, closed by now; a checkpoint of its step 0
+  // where a signal stopped it there), then the replaced run's files come back.
+  std::error_code ec;
+  std::vector<std::string> written{"metrics.h5", "eval.h5"};
+  try {
+    for (std::string& name : checkpoint_names(run_dir_)) written.push_back(std::move(name));
+  } catch (const IoError&) {
+  }  // not listed: the replaced run's checkpoint.h5 still replaces the new one
+  for (const std::string& name : written) fs::remove(fs::path(run_dir_) / name, ec);
+  for (const std::string& name : names_)
+    fs::rename(fs::path(folder_) / name, fs::path(run_dir_) / name, ec);
+  fs::remove(folder_, ec);  // only where empty: a file that did not move back stays there
+  if (!names_.empty())
+    log::info("note: the new run ended before its first step; the run it replaced is back in {}",
+              run_dir_);
+}
+
+void ReplacedRun::discard() {
+  std::error_code ec;
+  fs::remove_all(folder_, ec);
+  if (ec) log::info("warning: {}: cannot delete the replaced run: {}", folder_, ec.message());
+  discarded_ = true;
+}
+
+std::unique_ptr<ReplacedRun> RunDirectory::set_replaced_run_aside() const {
+  auto replaced = std::make_unique<ReplacedRun>(path_);
+  std::vector<std::string> names = checkpoint_names(path_);
+  std::error_code ec;
+  for (const std::string& file : {metrics(), eval()})
+    if (fs::exists(fs::symlink_status(file, ec))) names.push_back(fs::path(file).filename());
+  for (const std::string& name : names) replaced->move_aside(name);  // a failure moves them back
+  sync_path(path_, /*directory=*/true);
+  return replaced;
 }
 
 namespace {

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/unique_fd.h"
 
@@ -22,6 +23,30 @@ class RunLock {
 
  private:
   UniqueFd fd_;  // closing it releases the lock
+};
+
+// --overwrite's replaced run (its metrics.h5, eval.h5 and checkpoints) moved into the run
+// directory's .replaced/ folder, where neither checkpoint pruning nor --resume auto sees it,
+// until the new run has done its first step. discard() then deletes it; destroyed before that
+// (the new run failed first: a batch that does not fit in memory, a batch norm with one value
+// per channel), it replaces what the new run wrote. A job killed in between leaves it there,
+// until the next --overwrite of the directory deletes it.
+class ReplacedRun {
+ public:
+  // Makes <run_dir>/.replaced, deleting what a killed job left there.
+  explicit ReplacedRun(std::string run_dir);
+  ~ReplacedRun();
+  ReplacedRun(const ReplacedRun&) = delete;
+  ReplacedRun& operator=(const ReplacedRun&) = delete;
+  static std::string folder_in(const std::string& run_dir);
+  // Moves <run_dir>/<name> into .replaced/; an IoError naming it where it cannot.
+  void move_aside(const std::string& name);
+  void discard();
+
+ private:
+  std::string run_dir_, folder_;
+  std::vector<std::string> names_;  // moved aside
+  bool discarded_ = false;
 };
 
 class RunDirectory {
@@ -46,11 +71,11 @@ class RunDirectory {
   // metrics.h5 set aside: a run that starts again in this directory (--resume auto without a
   // checkpoint) keeps the history it would otherwise overwrite.
   std::string set_metrics_aside() const { return set_aside(metrics()); }
-  // --overwrite, as the new run's metrics.h5 is about to be created: deletes the replaced
-  // run's metrics.h5, eval.h5 and checkpoints (what was set aside as *.superseded-*.h5 stays), so
-  // none is taken for the new run's (pruned as newer, resumed from). Throws IoError naming a
-  // file it cannot delete.
-  void remove_replaced_run() const;
+  // --overwrite, as the new run's metrics.h5 is about to be created: moves the replaced run's
+  // metrics.h5, eval.h5 and checkpoints (what was set aside as *.superseded-*.h5 stays) into
+  // .replaced/, so none is taken for the new run's (pruned as newer, resumed from); what an
+  // earlier killed job left there is deleted first. Throws IoError naming a file it cannot move.
+  std::unique_ptr<ReplacedRun> set_replaced_run_aside() const;
 
  private:
   std::string path_;

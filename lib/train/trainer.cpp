@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <filesystem>
+#include <functional>
+#include <utility>
 
 #include "comm/collective_watchdog.h"
 #include "comm/comm_choice.h"
@@ -29,6 +31,18 @@
 namespace dp {
 
 namespace {
+
+// Calls `action` after the run's first step, once.
+class AfterFirstStep final : public StepCallback {
+ public:
+  explicit AfterFirstStep(std::function<void()> action) : action_(std::move(action)) {}
+  void after_step(const StepPosition&, optim::Optimizer&, bool) override {
+    if (action_) std::exchange(action_, nullptr)();
+  }
+
+ private:
+  std::function<void()> action_;
+};
 
 // One training run. The constructor builds everything (every rank validates the data before
 // step 1, so a bad file stops all of them); run() resumes if asked and trains to the end or to
@@ -79,6 +93,9 @@ class TrainingRun {
   TrainingCheckpointer checkpointer_;
   std::string run_name_;
   RunDirectory run_dir_;
+  // --overwrite's replaced run, until the first step is done (rank 0 only); destroyed after
+  // metrics_, so a failed start's metrics.h5 is closed when the replaced one comes back.
+  std::unique_ptr<ReplacedRun> replaced_;
   std::unique_ptr<MetricsWriter> metrics_;  // rank 0 only
   std::unique_ptr<RunCheckpoints> checkpoints_;
   std::unique_ptr<EpochDriver> driver_;
@@ -184,7 +201,10 @@ void TrainingRun::open_metrics(const std::string& resumed_from, const ResumePoin
     log::info("note: --resume auto found no checkpoint in {}; its metrics.h5 is kept as {} and "
               "a new one starts",
               run_dir_.path(), run_dir_.set_metrics_aside());
-  if (config_.overwrite) run_dir_.remove_replaced_run();  // the new run is ready to write
+  if (config_.overwrite) {  // the new run is ready to write
+    replaced_ = run_dir_.set_replaced_run_aside();
+    callbacks_.add(std::make_unique<AfterFirstStep>([this] { replaced_->discard(); }));
+  }
   metrics_ = std::make_unique<MetricsWriter>(run_dir_.metrics(), effective, build_info());
 }
 

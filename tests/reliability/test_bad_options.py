@@ -6,7 +6,8 @@ from another architecture, shortcut, --normalize or class count (`dptrain eval` 
 `--resume`): one clear error line naming the option or field, the documented exit code, no
 hang. Also what must not be lost: `eval --output` refuses the checkpoint, a metrics file and
 a missing folder, `--resume auto` without a checkpoint sets the old metrics.h5 aside
-instead of overwriting it, and `--overwrite` leaves none of the replaced run's checkpoints.
+instead of overwriting it, and `--overwrite` leaves none of the replaced run's checkpoints, nor
+loses the replaced run where the new one fails at its first step.
 Ranks given different options (--lr, --epochs) are refused in one line naming the option and
 both values; --threads may differ, but not beyond 1024 or the threads the process limit lets
 start. A second job in a run directory another job is writing is
@@ -356,6 +357,20 @@ with tempfile.TemporaryDirectory() as tmp:
                  names == ["checkpoint-e0001-s000002.h5", "checkpoint.h5"],
                  "--overwrite deletes the replaced run's checkpoints",
                  f"exits {code}, {again}: {names} {(err + err2).strip()[-300:]}")
+    # An --overwrite whose new run fails at its first step (resnet18's ImageNet stem leaves 1x1
+    # maps from 8x8 images: batch norm with one value per channel at batch 1) leaves the run it
+    # was to replace as it was (it deleted it first).
+    over = os.path.join(out, "over")
+    before = {n: open(os.path.join(over, n), "rb").read() for n in os.listdir(over)
+              if n.endswith(".h5")}
+    check.expect_error("--overwrite by a run that fails at its first step",
+                       train("--overwrite", run="over", arch="resnet18", batch_size="1"), USAGE,
+                       ["batch norm", "more than one value per channel"], one_line=False)
+    after = {n: open(os.path.join(over, n), "rb").read() for n in os.listdir(over)
+             if n.endswith(".h5")}
+    check.record(after == before and not os.path.exists(os.path.join(over, ".replaced")),
+                 "that run left the one it was to replace byte for byte",
+                 f"{sorted(before)} -> {sorted(after)}")
 
     check.expect_error("eval: checkpoint for another class count",
                        ["eval", "--checkpoint", ckpt, "--data", five, "--threads", "1"], DATA,

@@ -200,12 +200,21 @@ TEST(CheckpointFiles, PublishReplacesTheLatestAtomically) {
   EXPECT_FALSE(std::filesystem::exists(dir.file("checkpoint.h5.tmp")));
 }
 
+namespace {
+std::string contents(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+}  // namespace
+
 // The replaced run's checkpoints would outrank the new run's: pruned as newer, resumed from.
-TEST(CheckpointFiles, OverwriteDeletesTheReplacedRunsOutputsAndNothingElse) {
+// They wait in .replaced/ until the new run's first step, then go.
+TEST(CheckpointFiles, OverwriteSetsTheReplacedRunsOutputsAsideUntilDiscarded) {
   namespace fs = std::filesystem;
   testing::TempDir out;
   const std::string run = out.file("run");
-  fs::create_directories(run);
+  fs::create_directories(run + "/.replaced");
+  std::ofstream(run + "/.replaced/metrics.h5") << "a killed job's";
   const std::vector<std::string> replaced = {"metrics.h5", "eval.h5", "checkpoint.h5",
                                              named_checkpoint_file(3, 18)};
   const std::vector<std::string> kept = {"metrics.superseded-20261205-101010.h5", "notes.txt",
@@ -217,9 +226,42 @@ TEST(CheckpointFiles, OverwriteDeletesTheReplacedRunsOutputsAndNothingElse) {
                UsageError);
   RunDirectory dir(out.path().string(), "run", RunDirectory::Existing::overwrite, true);
   for (const auto& name : replaced) EXPECT_TRUE(fs::exists(run + "/" + name)) << name;  // not yet
-  dir.remove_replaced_run();
+  std::unique_ptr<ReplacedRun> aside = dir.set_replaced_run_aside();
+  EXPECT_TRUE(find_checkpoints(run).empty());
+  for (const auto& name : replaced) {
+    EXPECT_FALSE(fs::exists(run + "/" + name)) << name;
+    EXPECT_EQ(contents(run + "/.replaced/" + name), "old run") << name;
+  }
+  for (const auto& name : kept) EXPECT_TRUE(fs::exists(run + "/" + name)) << name;
+  aside->discard();
+  EXPECT_FALSE(fs::exists(run + "/.replaced"));
+  aside.reset();  // discarded: nothing comes back
   for (const auto& name : replaced) EXPECT_FALSE(fs::exists(run + "/" + name)) << name;
   for (const auto& name : kept) EXPECT_TRUE(fs::exists(run + "/" + name)) << name;
+}
+
+// A new run that fails before its first step (out of memory, a batch norm with one value per
+// channel) leaves the run it was to replace as it found it.
+TEST(CheckpointFiles, AReplacedRunComesBackWhereTheNewOneEndsBeforeItsFirstStep) {
+  namespace fs = std::filesystem;
+  testing::TempDir out;
+  const std::string run = out.file("run");
+  fs::create_directories(run);
+  const std::vector<std::string> replaced = {"metrics.h5", "checkpoint.h5",
+                                             named_checkpoint_file(3, 18)};
+  for (const auto& name : replaced) std::ofstream(run + "/" + name) << "old run " << name;
+  {
+    RunDirectory dir(out.path().string(), "run", RunDirectory::Existing::overwrite, true);
+    std::unique_ptr<ReplacedRun> aside = dir.set_replaced_run_aside();
+    // What the new run wrote before it failed: its metrics.h5, a checkpoint of step 0.
+    std::ofstream(run + "/metrics.h5") << "new run";
+    std::ofstream(run + "/checkpoint.h5") << "new run";
+    std::ofstream(run + "/" + named_checkpoint_file(0, 0)) << "new run";
+  }
+  for (const auto& name : replaced) EXPECT_EQ(contents(run + "/" + name), "old run " + name);
+  EXPECT_FALSE(fs::exists(run + "/" + named_checkpoint_file(0, 0)));
+  EXPECT_FALSE(fs::exists(run + "/eval.h5"));
+  EXPECT_FALSE(fs::exists(run + "/.replaced"));
 }
 
 // One job at a time writes a run directory: a second (a requeued or repeated job continuing
