@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config git
   libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libboost-program-options-dev libfmt-dev
-  libssl-dev libturbojpeg0-dev libpng-dev python3-pil  # pack --format folder; its tests use Pillow
+  libssl-dev libjpeg62-turbo-dev libpng-dev python3-pil  # pack --format folder; its tests use Pillow
   liblapacke-dev  # LAPACKE: the whitening initialisation's eigendecomposition
   libopenblas0-openmp  # BLAS/LAPACK behind libblas.so.3 (LAPACKE's too): the torch oracles'
                        # float64 convolutions 10x faster than on the reference BLAS

@@ -1,9 +1,9 @@
-// JPEG through TurboJPEG, PNG through libpng's classic API (its simplified API treats 16-bit
-// samples as linear light and composites alpha, which Pillow does not), greyscale <-> RGB.
+// PNG through libpng's classic API (its simplified API treats 16-bit samples as linear light and
+// composites alpha, which Pillow does not), greyscale <-> RGB, and the dispatch by signature
+// (JPEG: jpeg_decode.cpp).
 #include "data/image_decode.h"
 
 #include <png.h>
-#include <turbojpeg.h>
 
 #include <algorithm>
 #include <csetjmp>
@@ -13,9 +13,8 @@
 #include "core/error.h"
 
 namespace dp::data {
-namespace {
 
-void check_size(int64_t width, int64_t height, const std::string& name) {
+void check_image_size(int64_t width, int64_t height, const std::string& name) {
   if (width <= 0 || height <= 0)
     throw DataError(fmt::format("{}: image of size {}x{}", name, width, height));
   if (width * height > kMaxImagePixels)
@@ -23,15 +22,7 @@ void check_size(int64_t width, int64_t height, const std::string& name) {
                                 height, kMaxImagePixels));
 }
 
-// One TurboJPEG decompressor per thread, reused for every file the thread decodes.
-struct TjDestroy {
-  void operator()(void* handle) const { tjDestroy(handle); }
-};
-tjhandle thread_decompressor() {
-  thread_local std::unique_ptr<void, TjDestroy> handle(tjInitDecompress());
-  if (!handle) throw Error(ExitCode::internal, "TurboJPEG: cannot create a decompressor");
-  return handle.get();
-}
+namespace {
 
 // ---------------------------------------------------------------- PNG
 // libpng reports errors by longjmp: each setjmp'd phase below touches only plain data, and
@@ -115,26 +106,6 @@ PngHeader read_png_header(PngStructs& s, PngInput& in, const std::string& name) 
   return h;
 }
 
-struct JpegHeader {
-  int width = 0, height = 0, colorspace = 0;
-};
-
-// TurboJPEG's reading of the header, or a DataError naming the file.
-JpegHeader read_jpeg_header(tjhandle tj, const uint8_t* bytes, size_t size,
-                            const std::string& name) {
-  JpegHeader h;
-  int subsampling = 0;
-  if (tjDecompressHeader3(tj, bytes, size, &h.width, &h.height, &subsampling, &h.colorspace) != 0)
-    throw DataError(fmt::format("{}: not a readable JPEG: {}", name, tjGetErrorStr2(tj)));
-  // TurboJPEG 2.1 returns success and 0x0 for a stream that ends before its frame header.
-  if (h.width == 0 || h.height == 0)
-    throw DataError(
-        fmt::format("{}: not a readable JPEG: no frame header (truncated, or not a "
-                    "JPEG past its signature)",
-                    name));
-  return h;
-}
-
 // Pillow reads what ImageFolder loads without checking the CRCs of the image data chunks, nor
 // any chunk after them (IEND may be missing): so here too. Damaged image data still fails
 // zlib's own checksum, which libpng checks as the last row ends the stream.
@@ -148,8 +119,7 @@ bool png_read_pixels(PngStructs& s, png_bytep* rows) {
 }  // namespace
 
 // Pillow's JpegImageFile.draft: scale = min(W // size, H // size), then the largest of 8, 4,
-// 2, 1 not above it; the decoded size is ceil(W / s) x ceil(H / s) (libjpeg's, and TurboJPEG's
-// TJSCALED, rounding).
+// 2, 1 not above it; the decoded size is ceil(W / s) x ceil(H / s) (libjpeg's rounding).
 int draft_denominator(int64_t width, int64_t height, int64_t draft_size) {
   if (draft_size <= 0) return 1;
   const int64_t scale = std::min(width / draft_size, height / draft_size);
@@ -158,32 +128,11 @@ int draft_denominator(int64_t width, int64_t height, int64_t draft_size) {
   return 1;
 }
 
-void decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name, DecodedImage& out,
-                 int64_t draft_size) {
-  tjhandle tj = thread_decompressor();
-  const auto [width, height, colorspace] = read_jpeg_header(tj, bytes, size, name);
-  if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK)
-    throw DataError(fmt::format("{}: CMYK/YCCK JPEG, not supported (convert it to RGB)", name));
-  check_size(width, height, name);
-  const int s = draft_denominator(width, height, draft_size);
-  // TurboJPEG picks the scaling factor 1/s from the requested size, ceil(side / s).
-  const int scaled_width = (width + s - 1) / s, scaled_height = (height + s - 1) / s;
-  out.height = scaled_height;
-  out.width = scaled_width;
-  const bool grey = colorspace == TJCS_GRAY;
-  out.channels = grey ? 1 : 3;
-  out.pixels.resize(size_t(scaled_width) * scaled_height * out.channels);
-  // Accurate integer IDCT and smooth upsampling are libjpeg's defaults, and Pillow's.
-  if (tjDecompress2(tj, bytes, size, out.pixels.data(), scaled_width, 0, scaled_height,
-                    grey ? TJPF_GRAY : TJPF_RGB, TJFLAG_LIMITSCANS | TJFLAG_STOPONWARNING) != 0)
-    throw DataError(fmt::format("{}: corrupt or truncated JPEG: {}", name, tjGetErrorStr2(tj)));
-}
-
 void decode_png(const uint8_t* bytes, size_t size, const std::string& name, DecodedImage& out) {
   PngInput in{bytes, size, 0, {0}};
   PngStructs s(in);
   const auto [width, height, channels] = read_png_header(s, in, name);
-  check_size(width, height, name);
+  check_image_size(width, height, name);
   DP_CHECK(channels == 1 || channels == 3, "{}: libpng gave {} channels", name, channels);
   out.height = height;
   out.width = width;
@@ -230,8 +179,7 @@ void require_image_signature(const uint8_t* bytes, size_t size, const std::strin
 ImageSize read_image_size(const uint8_t* bytes, size_t size, const std::string& name) {
   ImageSize s;
   if (is_jpeg(bytes, size)) {
-    const JpegHeader h = read_jpeg_header(thread_decompressor(), bytes, size, name);
-    s = {h.width, h.height};
+    s = read_jpeg_size(bytes, size, name);
   } else if (is_png(bytes, size)) {
     PngInput in{bytes, size, 0, {0}};
     PngStructs p(in);
@@ -240,7 +188,7 @@ ImageSize read_image_size(const uint8_t* bytes, size_t size, const std::string& 
   } else {
     require_image_signature(bytes, size, name);  // throws
   }
-  check_size(s.width, s.height, name);
+  check_image_size(s.width, s.height, name);
   return s;
 }
 

@@ -1,5 +1,5 @@
 // Decoding one JPEG or PNG file held in memory into 8-bit channels-last pixels, with Debian's
-// libjpeg-turbo (its TurboJPEG API) and libpng; never a decoder of our own. The result matches
+// libjpeg-turbo (its libjpeg API) and libpng; never a decoder of our own. The result matches
 // what Pillow (torchvision's ImageFolder loader) gives for Image.open(f).convert("RGB") or
 // .convert("L"), byte for byte, except for 16-bit greyscale PNGs (see decode_image).
 #pragma once
@@ -21,9 +21,11 @@ inline constexpr int64_t kMaxImagePixels = 178956970;
 
 // Decodes `bytes` (a JPEG or PNG file's contents, told apart by their signature, not the file
 // name) into `channels` 1 (greyscale) or 3 (RGB) channels:
-//  - JPEG: greyscale or YCbCr, baseline or progressive, decoded with TurboJPEG's defaults
+//  - JPEG: greyscale or YCbCr, baseline or progressive, decoded with libjpeg's defaults
 //    (accurate integer IDCT, smooth chroma upsampling), as Pillow's libjpeg-turbo does. CMYK
-//    and YCCK JPEGs are refused. libjpeg's warnings (a truncated file, corrupt data) refuse it.
+//    and YCCK JPEGs are refused. A file is truncated where Pillow finds it so (it ends before
+//    its last row; a progressive one, before its end marker); libjpeg's warnings about data it
+//    recovers from pass, as in Pillow.
 //  - PNG: every colour type and bit depth; palettes expanded, alpha and tRNS dropped (not
 //    composited, as Pillow's convert("RGB") drops them), 1/2/4-bit greyscale scaled to 0..255,
 //    16-bit samples reduced to their high byte (Pillow does that for 16-bit colour; for 16-bit
@@ -58,7 +60,12 @@ ImageSize read_image_size(const uint8_t* bytes, size_t size, const std::string& 
 // The two halves of decode_image, for tests and for callers that know the format.
 void decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name, DecodedImage& out,
                  int64_t draft_size = 0);
+ImageSize read_jpeg_size(const uint8_t* bytes, size_t size, const std::string& name);
 void decode_png(const uint8_t* bytes, size_t size, const std::string& name, DecodedImage& out);
+// The DataError decode_image throws for an image of no pixels or more than kMaxImagePixels.
+void check_image_size(int64_t width, int64_t height, const std::string& name);
+// The IDCT scale denominator (1, 2, 4, 8) of a draft decode at draft_size (0: 1).
+int draft_denominator(int64_t width, int64_t height, int64_t draft_size);
 // Greyscale <-> RGB as described above (a copy when the counts already agree).
 DecodedImage convert_channels(DecodedImage image, int channels);
 

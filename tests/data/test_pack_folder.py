@@ -7,6 +7,7 @@ bilinear Resize + CenterCrop within a stated tolerance; every bad input gives on
 the file or folder, exit 3 and nothing at the output path; --skip-bad packs the rest but never
 leaves a class empty; an option only another format reads is refused (exit 2); a --threads
 the system will not start packs on the threads it did (not an abort)."""
+import io
 import os
 import re
 import resource
@@ -382,8 +383,8 @@ def test_bad_input(tmp, rng):
     bad_case(tmp, root, "JPEG cut in its scan data", "truncated_jpeg/train/b/000.jpg")
 
     open(path, "wb").write(b"\xff\xd8\xff\xe0 not a JPEG past its signature")
-    bad_case(tmp, root, "a JPEG signature and then junk (TurboJPEG's header: 0x0)",
-             "truncated_jpeg/train/b/000.jpg: not a readable JPEG: no frame header")
+    bad_case(tmp, root, "a JPEG signature and then junk (TurboJPEG's header read 0x0)",
+             "truncated_jpeg/train/b/000.jpg: not a readable JPEG: the file ends in its header")
 
     root = tree("truncated_png")
     path = os.path.join(root, "test", "a", "001.png")
@@ -633,11 +634,82 @@ def png_variants(arr):
             "no_iend": head + chunk(b"IDAT", rows)}, head + chunk(b"IDAT", bad_adler) + end
 
 
+def jpeg_variants():
+    """Damaged JPEGs, each with the pixels Pillow decodes from it or None where it refuses it as
+    truncated: a baseline file without its end marker (read where the last row needs none of
+    the missing bytes: the smooth picture at quality 90 here; refused for the noisy one),
+    extraneous bytes before a marker, trailing bytes, a flipped byte in the scan data (all read,
+    libjpeg warning about some), cut inside the scan, a progressive one without its end marker
+    (both refused)."""
+    y, x = np.mgrid[0:64, 0:80]
+    smooth = np.stack([(x * 3 + y) % 256, (y * 4) % 256, (x + y * 2) % 256], -1).astype(np.uint8)
+    noisy = np.clip(smooth + np.random.default_rng(5).normal(0, 20, smooth.shape), 0, 255)
+
+    def encoded(arr, **options):
+        buf = io.BytesIO()
+        Image.fromarray(arr.astype(np.uint8)).save(buf, "JPEG", quality=90, **options)
+        return buf.getvalue()
+    baseline = encoded(noisy)
+    scan = baseline.index(b"\xff\xda")
+    flipped = bytearray(baseline)
+    flipped[scan + 200] ^= 0x55
+    variants = {"jpeg_no_eoi_smooth": encoded(smooth)[:-2], "jpeg_no_eoi_noisy": baseline[:-2],
+                "jpeg_extraneous": baseline[:scan] + b"\x00\x01\x02" + baseline[scan:],
+                "jpeg_trailing": baseline + b"garbage", "jpeg_scan_flip": bytes(flipped),
+                "jpeg_cut": baseline[:len(baseline) * 9 // 10],
+                "jpeg_progressive_no_eoi": encoded(noisy, progressive=True)[:-2]}
+    verdicts = {}
+    for name, data in variants.items():
+        try:
+            verdicts[name] = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        except OSError as e:
+            check("truncated" in str(e), f"{name}: Pillow refuses it as truncated ({e})")
+            verdicts[name] = None
+    return variants, verdicts
+
+
 def test_read_as_pillow(tmp, rng):
-    """Files Pillow reads whole are packed, with Pillow's pixels: PNGs damaged after their
-    header only where Pillow does not look (before: refused), and a PNG over a million pixels
-    wide (libpng's default limit; before: "Invalid IHDR data"); a wrong zlib checksum in the
-    image data is still refused, as Pillow refuses it."""
+    """What Pillow reads whole is packed, with Pillow's pixels, and what it refuses is refused:
+    JPEGs libjpeg warns about but Pillow reads (before: refused), JPEGs that end before their
+    last row (a progressive one: before its end), PNGs damaged after their header only where
+    Pillow does not look (before: refused) and one with a wrong zlib checksum in its image data,
+    and a PNG over a million pixels wide (libpng's default limit; before: "Invalid IHDR
+    data")."""
+    variants, verdicts = jpeg_variants()
+    check({v is None for v in verdicts.values()} == {True, False},
+          "Pillow reads some of the damaged JPEGs and refuses others")
+    for name, data in variants.items():
+        root = os.path.join(tmp, "pillow_" + name)
+        for split in ("train", "test"):
+            make_split(os.path.join(root, split), ["a", "b"], 1, rng, size=(64, 80),
+                       kinds=["jpeg420"])
+        open(os.path.join(root, "train", "b", "damaged.jpg"), "wb").write(data)
+        if verdicts[name] is None:
+            bad_case(tmp, root, f"{name}: refused as Pillow refuses it",
+                     "train/b/damaged.jpg: truncated JPEG: the file ends before its last row")
+            continue
+        out = os.path.join(tmp, f"pillow_{name}.h5")
+        proc = pack(root, out)
+        got = read(out)["train"][0] if proc.returncode == 0 else None
+        check(got is not None and np.array_equal(got[2], verdicts[name]),
+              f"{name}: packed with Pillow's pixels (exit {proc.returncode} "
+              f"{proc.stderr.strip()})")
+
+    # --jpeg-draft on JPEGs under 8 pixels a side at 1/4 scale: Pillow's pixels too (TurboJPEG
+    # picked another scale factor there).
+    root = os.path.join(tmp, "tiny_draft")
+    for split in ("train", "test"):
+        make_split(os.path.join(root, split), ["a", "b"], 1, rng, size=(9, 17), kinds=["jpeg420"])
+    out = os.path.join(tmp, "tiny_draft.h5")
+    proc = pack(root, out, "--image-size", "2", "--jpeg-draft")
+    got = read(out)["test"][0] if proc.returncode == 0 else None
+    pil = Image.open(os.path.join(root, "test", "b", "000.jpg"))
+    pil.draft("RGB", (2, 2))
+    want = np.asarray(pil.convert("RGB").resize((3, 2), Image.BILINEAR))[:, :2]
+    check(pil.size == (5, 3) and got is not None and np.array_equal(got[1], want),
+          f"--jpeg-draft of a 17x9 JPEG to 2: decoded at 5x3, Pillow's pixels (exit "
+          f"{proc.returncode} {proc.stderr.strip()})")
+
     arr = picture(rng, 6, 5)
     readable, broken = png_variants(arr)
     for name, data in readable.items():

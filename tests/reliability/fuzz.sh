@@ -27,8 +27,8 @@ for target in idx cifar10 image; do
   case $target in
     idx) sources="$root/lib/data/idx_source.cpp" ;;
     cifar10) sources="$root/lib/data/cifar10_source.cpp" ;;
-    image) sources="$root/lib/data/image_decode.cpp $root/lib/data/image_resize.cpp"
-           libs="-lturbojpeg -lpng16" ;;
+    image) sources="$root/lib/data/image_decode.cpp $root/lib/data/jpeg_decode.cpp $root/lib/data/image_resize.cpp"
+           libs="-ljpeg -lpng16" ;;
   esac
   exe="$work/fuzz_$target"
   echo "== building $exe"
