@@ -19,6 +19,7 @@
 #include "nn/shortcut_kind.h"
 #include "optim/sgd.h"
 #include "train/backend_choice.h"
+#include "train/command_line.h"
 #include "train/cpu_backend_setup.h"
 #include "train/forward_backward.h"
 
@@ -51,7 +52,7 @@ po::options_description describe(BenchOptions& o) {
       ("classes", po::value(&o.classes)->default_value(o.classes), "classes")
       ("steps", po::value(&o.steps)->default_value(o.steps), "timed steps")
       ("warmup", po::value(&o.warmup)->default_value(o.warmup), "untimed steps first")
-      ("cuda-graphs", po::value(&o.cuda_graphs)->default_value(o.cuda_graphs),
+      ("cuda-graphs", bool_option(o.cuda_graphs),
        "CUDA: replay forward, loss and backward as one captured graph (as dptrain train)")
       ("peak", po::bool_switch(&o.peak), "CPU: measure the peak GFLOP/s (large matmul; bf16 with --precision bf16) and exit");
   add_device_options(desc, o.device);

@@ -52,11 +52,14 @@ int run_pack(const std::vector<std::string>& args, MpiSession& mpi) {
   if (mpi.rank() != 0) return 0;  // one writer; other ranks have nothing to do
   data::PackSummary s = data::pack_dataset(options);
   if (!s.skipped.empty())
-    log::info("pack: skipped {} bad images (listed above and in the file's 'skipped' attribute)",
-              s.skipped.size());
-  log::info("packed {} from {} into {}: train {} test {} images of {}x{}x{}, {} classes, {:.1f} s",
-            enum_name(s.format), options.source_dir, s.output_file, s.train_count,
-            s.test_count, s.height, s.width, s.channels, s.class_names.size(), s.seconds);
+    log::info("pack: skipped {} bad image{} (listed above and in the file's 'skipped' attribute)",
+              s.skipped.size(), s.skipped.size() == 1 ? "" : "s");
+  // Sizes width x height, as the per-file lines give them.
+  log::info(
+      "packed {} from {} into {}: train {} test {} images of {}x{} pixels, {} channel{}, {} "
+      "classes, {:.1f} s",
+      enum_name(s.format), options.source_dir, s.output_file, s.train_count, s.test_count, s.width,
+      s.height, s.channels, s.channels == 1 ? "" : "s", s.class_names.size(), s.seconds);
   return 0;
 }
 

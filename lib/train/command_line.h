@@ -45,6 +45,14 @@ boost::program_options::typed_value<std::string>* enum_option(E& target, std::st
       });
 }
 
+// A bool option's Boost value, its default shown as true or false in --help (Boost prints 1
+// or 0), as the README's tables give it; `flag` also lets the bare option mean true.
+inline boost::program_options::typed_value<bool>* bool_option(bool& target, bool flag = false) {
+  auto* value =
+      boost::program_options::value(&target)->default_value(target, target ? "true" : "false");
+  return flag ? value->implicit_value(true, "true") : value;
+}
+
 // An option's value as text, as metrics.h5 records it and the ranks compare it.
 inline std::string option_value_text(const boost::program_options::variable_value& v) {
   const auto& any = v.value();

@@ -50,7 +50,7 @@ po::options_description data_options(TrainConfig& c) {
        }),
        "random horizontal flip: true, false, or alternating (each image's flip drawn once, then "
        "inverted every other epoch)")
-      ("normalize", po::value(&c.normalize)->default_value(c.normalize),
+      ("normalize", bool_option(c.normalize),
        "normalise with the dataset's per-channel mean/std")
       ("prefetch", po::value(&c.prefetch)->default_value(c.prefetch),
        "batches prepared ahead by the loader thread")
@@ -72,7 +72,7 @@ po::options_description model_options(TrainConfig& c) {
        "where a block's shape changes: A (identity, subsampled, zero-padded channels; "
        "resnet8-56 only), B (1x1 conv + BN) or auto (A for resnet8-56, else B)")
       ("zero-init-residual",
-       po::value(&c.zero_init_residual)->default_value(c.zero_init_residual)->implicit_value(true),
+       bool_option(c.zero_init_residual, /*flag=*/true),
        "zero-init the last BN of each residual block")
       ("whiten-init", po::value(&c.whiten_init)->default_value(c.whiten_init),
        "N > 0: initialise the first convolution (2 C k^2 filters of C x k x k) as the whitening "
@@ -97,7 +97,7 @@ void add_onecycle_options(po::options_description& optim, TrainConfig& c, std::s
        po::value(&anneal)->default_value(std::string(enum_name(c.onecycle_anneal))),
        "one-cycle: anneal strategy, cos|linear")
       ("onecycle-cycle-momentum",
-       po::value(&c.onecycle_cycle_momentum)->default_value(c.onecycle_cycle_momentum, "true"),
+       bool_option(c.onecycle_cycle_momentum),
        "one-cycle: momentum goes max -> base -> max against the LR (overrides --momentum)")
       ("onecycle-base-momentum",
        po::value(&c.onecycle_base_momentum)->default_value(c.onecycle_base_momentum, "0.85"),
@@ -123,7 +123,7 @@ void add_sgd_options(po::options_description& optim, TrainConfig& c) {
          c.epochs_fraction = e == std::floor(e) ? 0.0 : e;
        }),
        "epochs; a fraction E stops the run after ceil(E x steps per epoch) steps")
-      ("drop-last", po::value(&c.drop_last)->default_value(c.drop_last)->implicit_value(true),
+      ("drop-last", bool_option(c.drop_last, /*flag=*/true),
        "drop each epoch's last partial batch (floor(ceil(N / ranks) / (batch / ranks)) steps)")
       ("batch-size", po::value(&c.batch_size)->default_value(c.batch_size),
        "global batch size (divided over ranks)")
@@ -131,11 +131,11 @@ void add_sgd_options(po::options_description& optim, TrainConfig& c) {
       ("momentum", po::value(&c.momentum)->default_value(c.momentum, "0.9"), "SGD momentum")
       ("dampening", po::value(&c.dampening)->default_value(c.dampening),
        "SGD momentum dampening (torch's; not applied on the first update)")
-      ("nesterov", po::value(&c.nesterov)->default_value(c.nesterov)->implicit_value(true),
+      ("nesterov", bool_option(c.nesterov, /*flag=*/true),
        "Nesterov momentum")
       ("weight-decay", po::value(&c.weight_decay)->default_value(c.weight_decay, "5e-4"), "L2 weight decay")
       ("no-decay-bn-bias",
-       po::value(&c.no_decay_bn_bias)->default_value(c.no_decay_bn_bias)->implicit_value(true),
+       bool_option(c.no_decay_bn_bias, /*flag=*/true),
        "no weight decay on BN parameters and biases")
       ("bn-bias-lr-factor", po::value(&c.bn_bias_lr_factor)->default_value(1.0, "1"),
        "BN biases train at this multiple of the LR, with the weight decay divided by it (lr x "
@@ -187,9 +187,7 @@ void add_lookahead_options(po::options_description& optim, TrainConfig& c) {
        "Lookahead: the average starts from the weights at its first update after this many "
        "epochs (airbench95: 3); 0: from the initial weights")
       ("lookahead-each-epoch",
-       po::value(&c.lookahead.each_epoch)
-           ->default_value(c.lookahead.each_epoch)
-           ->implicit_value(true),
+       bool_option(c.lookahead.each_epoch, /*flag=*/true),
        "Lookahead: the weights also become the average at the end of every epoch once it has "
        "started (airbench95)");
 }
@@ -207,7 +205,7 @@ po::options_description optim_options(TrainConfig& c, LateParsedOptions& late) {
 void add_compute_options(po::options_description& run, TrainConfig& c) {
   add_device_options(run, c);
   run.add_options()
-      ("cuda-graphs", po::value(&c.cuda_graphs)->default_value(c.cuda_graphs),
+      ("cuda-graphs", bool_option(c.cuda_graphs),
        "CUDA: capture forward, loss and backward of a full-size step once and replay it as one "
        "launch (falls back to eager steps, with a log line, where capture fails)")
       ("seed", po::value(&c.seed)->default_value(c.seed), "seed of init, sampling and augmentation");
@@ -218,7 +216,7 @@ void add_output_options(po::options_description& run, TrainConfig& c) {
   run.add_options()
       ("output-dir", po::value(&c.output_dir)->default_value(c.output_dir), "where runs are written")
       ("run-name", po::value(&c.run_name), "run directory name (default: arch-dataset-time)")
-      ("overwrite", po::value(&c.overwrite)->default_value(c.overwrite)->implicit_value(true),
+      ("overwrite", bool_option(c.overwrite, /*flag=*/true),
        "replace an existing run directory's outputs")
       ("eval-every", po::value(&c.eval_every)->default_value(c.eval_every),
        "evaluate on the test split every N epochs (0: only at the end)")
@@ -242,7 +240,7 @@ void add_output_options(po::options_description& run, TrainConfig& c) {
            [&c](const std::string& v) { c.resume = parse_resume_option(v); }),
        "none: start fresh; auto: continue from the newest checkpoint in the run directory "
        "(fresh when there is none); PATH: continue from that checkpoint")
-      ("requeue", po::value(&c.requeue)->default_value(c.requeue),
+      ("requeue", bool_option(c.requeue),
        "under Slurm, after SIGUSR1/SIGTERM and its checkpoint, requeue the job (scontrol requeue)")
       ("max-steps-per-epoch", po::value(&c.max_steps_per_epoch)->default_value(c.max_steps_per_epoch),
        "cut epochs short (0: full epochs)")
@@ -265,12 +263,12 @@ po::options_description parallel_options(TrainConfig& c) {
        "gradient averaging: auto|nccl|mpi (auto: nccl for GPU gradients, else mpi)")
       ("bucket-mb", po::value(&c.bucket_mb)->default_value(c.bucket_mb),
        "gradient allreduce bucket size in MiB (buckets overlap backward)")
-      ("broadcast-buffers", po::value(&c.broadcast_buffers)->default_value(c.broadcast_buffers),
+      ("broadcast-buffers", bool_option(c.broadcast_buffers),
        "copy rank 0's BatchNorm running statistics to every rank after each step's forward "
        "(DDP's broadcast_buffers=True copies them before the next forward: the same wherever "
        "they are read), so evaluation and checkpoints see one model; false: each rank keeps "
        "its own")
-      ("sync-bn", po::value(&c.sync_bn)->default_value(c.sync_bn)->implicit_value(true),
+      ("sync-bn", bool_option(c.sync_bn, /*flag=*/true),
        "BatchNorm in training normalises with the statistics of every rank's samples together, "
        "with the matching reductions in backward (torch's SyncBatchNorm): N ranks x batch B/N "
        "then train as 1 rank x batch B; off by default, as torch needs convert_sync_batchnorm");
@@ -295,7 +293,7 @@ po::options_description testing_options(TrainConfig& c) {
       ("pause-at-step", po::value(&c.pause_at_step)->default_value(c.pause_at_step),
        "every rank waits at this global step until SIGUSR1 or SIGTERM arrives (at most 5 "
        "minutes), so a test can signal the run at a known step (0: never)")
-      ("pause-in-eval", po::value(&c.pause_in_eval)->default_value(c.pause_in_eval),
+      ("pause-in-eval", bool_option(c.pause_in_eval),
        "rank 0 waits after the first batch of its first evaluation until SIGUSR1 or SIGTERM "
        "arrives (at most 5 minutes), so a test can signal the run during an evaluation")
       ("dump-samples", po::value(&c.dump_samples)->default_value(c.dump_samples),

@@ -15,7 +15,7 @@ void add_device_options(po::options_description& desc, DeviceOptions& o) {
       ("threads", po::value(&o.threads)->default_value(o.threads),
        "compute threads per rank (0: the node's cores divided by the ranks on it, or the "
        "launcher's binding where that is fewer)")
-      ("pin-threads", po::value(&o.pin_threads)->default_value(o.pin_threads),
+      ("pin-threads", bool_option(o.pin_threads),
        "CPU: bind each compute thread to its own core (this rank's share of the node)")
       ("precision", enum_option(o.precision, "precision"),
        "fp32 (strict), tf32 (CUDA tensor cores) or bf16 (CUDA: mixed precision, bf16 "
@@ -23,7 +23,7 @@ void add_device_options(po::options_description& desc, DeviceOptions& o) {
        "convolutions on bf16 operands with f32 results, and the airbench networks' "
        "activations in bf16)")
       ("deterministic",
-       po::value(&o.deterministic)->default_value(o.deterministic)->implicit_value(true),
+       bool_option(o.deterministic, /*flag=*/true),
        "CUDA: deterministic cuDNN algorithms only (bitwise repeatable runs)");
 }
 
