@@ -3,15 +3,17 @@
 // than inventing an end marker, so a file is truncated exactly where Pillow finds it so (it ends
 // before the last row; a progressive one, before its end), and libjpeg's warnings about data it
 // recovers from (extraneous bytes, a corrupt segment) pass, as Pillow lets them.
-#include <jpeglib.h>
-
 #include <algorithm>
 #include <csetjmp>
-#include <cstdio>  // before jpeglib.h, which uses FILE and size_t without including them
+#include <cstdio>
 #include <cstring>
 
 #include "core/error.h"
 #include "data/image_decode.h"
+
+// clang-format off: after <cstdio>, as jpeglib.h uses FILE and size_t without including them
+#include <jpeglib.h>
+// clang-format on
 
 namespace dp::data {
 namespace {

@@ -26,7 +26,7 @@ for target in idx cifar10 image; do
   libs=""
   case $target in
     idx) sources="$root/lib/data/idx_source.cpp" ;;
-    cifar10) sources="$root/lib/data/cifar10_source.cpp" ;;
+    cifar10) sources="$root/lib/data/cifar10_source.cpp $root/lib/data/cifar_records.cpp" ;;
     image) sources="$root/lib/data/image_decode.cpp $root/lib/data/jpeg_decode.cpp $root/lib/data/image_resize.cpp"
            libs="-ljpeg -lpng16" ;;
   esac
