@@ -18,8 +18,9 @@
 namespace dp::data {
 namespace {
 
-// A progressive file of more scans is refused before it is decoded (as TurboJPEG's
-// TJFLAG_LIMITSCANS): each scan costs a pass over the image, so a small file could take hours.
+// A file of more scans is refused before it is decoded (as TurboJPEG's TJFLAG_LIMITSCANS):
+// each scan costs a pass over the image (or a component of it, in a sequential file whose
+// scans repeat components), so a small file could take hours.
 constexpr int kMaxScans = 500;
 
 // libjpeg reports errors by longjmp: each setjmp'd phase below touches only the C structs, and
@@ -40,10 +41,9 @@ void no_output(j_common_ptr) {}  // warnings pass silently, as in Pillow
 
 void limit_scans(j_common_ptr cinfo) {
   auto* d = reinterpret_cast<j_decompress_ptr>(cinfo);
-  if (!d->progressive_mode || d->input_scan_number <= kMaxScans) return;
+  if (d->input_scan_number <= kMaxScans) return;
   auto* err = reinterpret_cast<JpegError*>(cinfo->err);
-  std::snprintf(err->message, sizeof err->message, "a progressive JPEG of more than %d scans",
-                kMaxScans);
+  std::snprintf(err->message, sizeof err->message, "a JPEG of more than %d scans", kMaxScans);
   std::longjmp(err->jump, 1);
 }
 

@@ -19,7 +19,7 @@ namespace {
 // process limit, `ulimit -u`, or a pids cgroup): starting as many threads, held until all are
 // up, first turns that into an error naming the option. One more than the team's workers:
 // the loader thread starts beside them.
-void require_startable_threads(int threads) {
+void require_startable_threads(int threads, bool chosen) {
   std::mutex mutex;
   std::condition_variable released;
   bool release = false;
@@ -31,7 +31,7 @@ void require_startable_threads(int threads) {
         std::unique_lock lock(mutex);
         released.wait(lock, [&] { return release; });
       });
-  } catch (const std::system_error& e) {
+  } catch (const std::exception& e) {  // system_error (EAGAIN), bad_alloc for its state
     failure = e.what();
   }
   {
@@ -42,21 +42,23 @@ void require_startable_threads(int threads) {
   for (auto& t : started) t.join();
   if (!failure.empty())
     throw UsageError(fmt::format(
-        "option --threads: {} compute threads cannot be started, only {} more threads could "
-        "({}; see ulimit -u)",
-        threads, started.size(), failure));
+        "option --threads: {} compute threads{} cannot be started, only {} more threads could "
+        "({}; see ulimit -u, or the job's limit on tasks)",
+        threads, chosen ? "" : " (--threads 0: this rank's share of the cores)", started.size(),
+        failure));
 }
 
 }  // namespace
 
 CpuTeam take_cpu_team(int threads, bool pin, int local_rank, int local_size) {
   std::string note;
+  const bool chosen = threads > 0;
   if (threads == 0) {
     cpu::DefaultTeam team = cpu::default_team(local_size);
     threads = team.threads;
     note = std::move(team.note);
   }
-  require_startable_threads(threads);
+  require_startable_threads(threads, chosen);
   const std::string pinning = pin ? cpu::pin_openmp_threads(threads, local_rank, local_size)
                                   : "threads not pinned (--pin-threads false)";
   return {threads,

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -71,41 +72,80 @@ RunDirectory::~RunDirectory() {
 
 std::string ReplacedRun::folder_in(const std::string& run_dir) { return run_dir + "/.replaced"; }
 
-ReplacedRun::ReplacedRun(std::string run_dir)
-    : run_dir_(std::move(run_dir)), folder_(folder_in(run_dir_)) {
+namespace {
+// The files of a run in `dir` that --overwrite replaces.
+std::vector<std::string> run_files(const std::string& dir) {
+  std::vector<std::string> names = checkpoint_names(dir);
   std::error_code ec;
-  fs::remove_all(folder_, ec);  // a killed job's: a run an earlier --overwrite replaced
-  if (ec || !fs::create_directory(folder_, ec))
-    throw IoError(fmt::format("{}: cannot make a folder for the replaced run: {}", folder_,
-                              ec ? ec.message() : "it exists"));
+  for (const char* name : {"metrics.h5", "eval.h5"})
+    if (fs::exists(fs::symlink_status(fs::path(dir) / name, ec))) names.emplace_back(name);
+  return names;
 }
 
-void ReplacedRun::move_aside(const std::string& name) {
+// What a killed job left in .replaced/: put back where the run directory holds no checkpoint
+// (only that job's metrics.h5, which it replaces), deleted otherwise (a later run's are there).
+void recover_leftover(const std::string& run_dir, const std::string& folder) {
   std::error_code ec;
-  fs::rename(fs::path(run_dir_) / name, fs::path(folder_) / name, ec);
-  if (ec)
-    throw IoError(fmt::format("{}/{}: cannot move the replaced run's file into {}: {}", run_dir_,
-                              name, folder_, ec.message()));
-  names_.push_back(name);
+  if (!fs::exists(fs::symlink_status(folder, ec))) return;
+  if (checkpoint_names(run_dir).empty()) {
+    for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec))
+      fs::rename(it->path(), fs::path(run_dir) / it->path().filename(), ec);
+    log::info("note: {} held a run a killed --overwrite job had set aside: put back first", folder);
+  } else {
+    log::info(
+        "note: {} held a run a killed --overwrite job had set aside, older than the "
+        "checkpoints beside it: deleted",
+        folder);
+  }
+  fs::remove_all(folder, ec);
+  if (ec) throw IoError(fmt::format("{}: cannot delete: {}", folder, ec.message()));
+}
+}  // namespace
+
+ReplacedRun::ReplacedRun(std::string run_dir)
+    : run_dir_(std::move(run_dir)), folder_(folder_in(run_dir_)) {
+  recover_leftover(run_dir_, folder_);
+  std::error_code ec;
+  if (!fs::create_directory(folder_, ec))
+    throw IoError(fmt::format("{}: cannot make a folder for the replaced run: {}", folder_,
+                              ec ? ec.message() : "it exists"));
+  for (const std::string& name : run_files(run_dir_)) {
+    fs::rename(fs::path(run_dir_) / name, fs::path(folder_) / name, ec);
+    if (ec) {
+      const std::string error =
+          fmt::format("{}/{}: cannot move the replaced run's file into {}: {}", run_dir_, name,
+                      folder_, ec.message());
+      move_back();  // nothing of the new run written yet: only those moved go back
+      throw IoError(error);
+    }
+    names_.push_back(name);
+  }
+  sync_path(run_dir_, /*directory=*/true);
+}
+
+void ReplacedRun::move_back() noexcept {
+  std::error_code ec;
+  for (const std::string& name : names_)
+    fs::rename(fs::path(folder_) / name, fs::path(run_dir_) / name, ec);
+  fs::remove(folder_, ec);  // only where empty: a file that did not move back stays there
+  names_.clear();
 }
 
 ReplacedRun::~ReplacedRun() {
   if (discarded_) return;
-  // What the new run wrote goes (its metrics.h5, closed by now; a checkpoint of its step 0
-  // where a signal stopped it there), then the replaced run's files come back.
-  std::error_code ec;
-  std::vector<std::string> written{"metrics.h5", "eval.h5"};
   try {
-    for (std::string& name : checkpoint_names(run_dir_)) written.push_back(std::move(name));
-  } catch (const IoError&) {
-  }  // not listed: the replaced run's checkpoint.h5 still replaces the new one
-  for (const std::string& name : written) fs::remove(fs::path(run_dir_) / name, ec);
-  for (const std::string& name : names_)
-    fs::rename(fs::path(folder_) / name, fs::path(run_dir_) / name, ec);
-  fs::remove(folder_, ec);  // only where empty: a file that did not move back stays there
-  if (!names_.empty())
-    log::info("note: the new run ended before its first step; the run it replaced is back in {}",
-              run_dir_);
+    const bool restores = !names_.empty();
+    // The new run's metrics.h5 (closed by now) goes where the replaced run had none to put back
+    // over it; no checkpoint can exist before the first step.
+    std::error_code ec;
+    if (restores && std::find(names_.begin(), names_.end(), "metrics.h5") == names_.end())
+      fs::remove(fs::path(run_dir_) / "metrics.h5", ec);
+    move_back();
+    if (restores)
+      log::info("note: the new run ended before its first step; the run it replaced is back in {}",
+                run_dir_);
+  } catch (...) {  // a destructor, maybe during unwinding: never throws
+  }
 }
 
 void ReplacedRun::discard() {
@@ -116,14 +156,7 @@ void ReplacedRun::discard() {
 }
 
 std::unique_ptr<ReplacedRun> RunDirectory::set_replaced_run_aside() const {
-  auto replaced = std::make_unique<ReplacedRun>(path_);
-  std::vector<std::string> names = checkpoint_names(path_);
-  std::error_code ec;
-  for (const std::string& file : {metrics(), eval()})
-    if (fs::exists(fs::symlink_status(file, ec))) names.push_back(fs::path(file).filename());
-  for (const std::string& name : names) replaced->move_aside(name);  // a failure moves them back
-  sync_path(path_, /*directory=*/true);
-  return replaced;
+  return std::make_unique<ReplacedRun>(path_);
 }
 
 namespace {

@@ -29,21 +29,23 @@ class RunLock {
 // directory's .replaced/ folder, where neither checkpoint pruning nor --resume auto sees it,
 // until the new run has done its first step. discard() then deletes it; destroyed before that
 // (the new run failed first: a batch that does not fit in memory, a batch norm with one value
-// per channel), it replaces what the new run wrote. A job killed in between leaves it there,
-// until the next --overwrite of the directory deletes it.
+// per channel), it comes back over the new run's metrics.h5. A job killed in between (also by
+// MPI_Abort, when another rank failed) leaves it there: the next --overwrite puts it back
+// first where no checkpoint has been written beside it since, and deletes it otherwise.
 class ReplacedRun {
  public:
-  // Makes <run_dir>/.replaced, deleting what a killed job left there.
+  // Moves the run's files of `run_dir` into .replaced/; where one cannot move, those moved
+  // come back and an IoError names it.
   explicit ReplacedRun(std::string run_dir);
   ~ReplacedRun();
   ReplacedRun(const ReplacedRun&) = delete;
   ReplacedRun& operator=(const ReplacedRun&) = delete;
   static std::string folder_in(const std::string& run_dir);
-  // Moves <run_dir>/<name> into .replaced/; an IoError naming it where it cannot.
-  void move_aside(const std::string& name);
   void discard();
 
  private:
+  void move_back() noexcept;
+
   std::string run_dir_, folder_;
   std::vector<std::string> names_;  // moved aside
   bool discarded_ = false;
@@ -73,8 +75,8 @@ class RunDirectory {
   std::string set_metrics_aside() const { return set_aside(metrics()); }
   // --overwrite, as the new run's metrics.h5 is about to be created: moves the replaced run's
   // metrics.h5, eval.h5 and checkpoints (what was set aside as *.superseded-*.h5 stays) into
-  // .replaced/, so none is taken for the new run's (pruned as newer, resumed from); what an
-  // earlier killed job left there is deleted first. Throws IoError naming a file it cannot move.
+  // .replaced/ (ReplacedRun), so none is taken for the new run's (pruned as newer, resumed
+  // from). Throws IoError naming a file it cannot move.
   std::unique_ptr<ReplacedRun> set_replaced_run_aside() const;
 
  private:

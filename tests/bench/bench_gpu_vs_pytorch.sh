@@ -53,8 +53,9 @@ done
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) GPU: ${gpu:-unknown}, steps=$STEPS"
+t=$(limit)  # timeout 0 would mean none
 echo "# PyTorch: ${TORCH:-none with CUDA found (or the deadline passed)} $( [ -n "$TORCH" ] &&
-  timeout -k 5 "$(limit)" "${TORCH_ENV[@]}" "$TORCH" -c 'import torch; print(torch.__version__)')"
+  [ "$t" -gt 0 ] && timeout -k 5 "$t" "${TORCH_ENV[@]}" "$TORCH" -c 'import torch; print(torch.__version__)')"
 
 ours() {  # arch batch precision -> the `dptrain bench` line, or `cut` at the deadline
   local t rc  # (the environment passes through; the log goes to stderr: the caller's keeps it)

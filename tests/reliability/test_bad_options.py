@@ -13,7 +13,6 @@ both values; --threads may differ, but not beyond 1024 or the threads the proces
 start. A second job in a run directory another job is writing is
 refused."""
 import os
-import pwd
 import resource
 import shutil
 import signal
@@ -30,7 +29,7 @@ check = Checker(sys.argv[1], sys.argv[2])
 
 
 def tasks_of(uid):
-    """Threads of every process of `uid`: what RLIMIT_NPROC counts against the limit."""
+    """Threads of every process of `uid` in sight: what RLIMIT_NPROC counts."""
     count = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -43,15 +42,17 @@ def tasks_of(uid):
 
 def under_process_limit(spare_tasks):
     """A preexec_fn: the child runs with RLIMIT_NPROC `spare_tasks` above what its user runs
-    now, as nobody where this is root (whom the kernel exempts from the limit)."""
-    user = pwd.getpwnam("nobody") if os.getuid() == 0 else pwd.getpwuid(os.getuid())
-    limit = tasks_of(user.pw_uid) + spare_tasks
+    now. As root (whom the kernel exempts from the limit) under a user id of its own, which no
+    process anywhere has (as test_pack_folder.py's thread limit); otherwise under this user's,
+    whose other processes may start or end meanwhile."""
+    uid = 40000 + os.getpid() % 20000 if os.getuid() == 0 else os.getuid()
+    limit = tasks_of(uid) + spare_tasks
 
     def start():
-        if os.getuid() != user.pw_uid:
+        if os.getuid() != uid:
             os.setgroups([])
-            os.setgid(user.pw_gid)
-            os.setuid(user.pw_uid)
+            os.setgid(uid)
+            os.setuid(uid)
         resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
     return start
 
@@ -193,7 +194,7 @@ with tempfile.TemporaryDirectory() as tmp:
                            ["--threads", "100000", "1 to 1024"])
     # More threads than the user's process limit (ulimit -u) lets start: OpenMP exited with its
     # own "libgomp: Thread creation failed" line; the option is named instead. Root is exempt
-    # from the limit, so as root the run is nobody's.
+    # from the limit, so as root the run is another user's.
     with tempfile.TemporaryDirectory() as limited:
         os.chmod(limited, 0o777)
         shutil.copy(ten, limited)

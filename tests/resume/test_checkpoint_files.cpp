@@ -247,20 +247,45 @@ TEST(CheckpointFiles, AReplacedRunComesBackWhereTheNewOneEndsBeforeItsFirstStep)
   testing::TempDir out;
   const std::string run = out.file("run");
   fs::create_directories(run);
-  const std::vector<std::string> replaced = {"metrics.h5", "checkpoint.h5",
-                                             named_checkpoint_file(3, 18)};
+  const std::vector<std::string> replaced = {"checkpoint.h5", named_checkpoint_file(3, 18)};
   for (const auto& name : replaced) std::ofstream(run + "/" + name) << "old run " << name;
   {
     RunDirectory dir(out.path().string(), "run", RunDirectory::Existing::overwrite, true);
     std::unique_ptr<ReplacedRun> aside = dir.set_replaced_run_aside();
-    // What the new run wrote before it failed: its metrics.h5, a checkpoint of step 0.
-    std::ofstream(run + "/metrics.h5") << "new run";
-    std::ofstream(run + "/checkpoint.h5") << "new run";
-    std::ofstream(run + "/" + named_checkpoint_file(0, 0)) << "new run";
+    std::ofstream(run + "/metrics.h5") << "new run";  // all it writes before its first step
   }
   for (const auto& name : replaced) EXPECT_EQ(contents(run + "/" + name), "old run " + name);
-  EXPECT_FALSE(fs::exists(run + "/" + named_checkpoint_file(0, 0)));
-  EXPECT_FALSE(fs::exists(run + "/eval.h5"));
+  EXPECT_FALSE(fs::exists(run + "/metrics.h5"));  // the replaced run had none
+  EXPECT_FALSE(fs::exists(run + "/.replaced"));
+}
+
+// A job killed before its first step (MPI_Abort after another rank failed) leaves the replaced
+// run in .replaced/: the next --overwrite puts it back first, so it is not lost; where a later
+// run has checkpointed beside it, it is the older one and goes.
+TEST(CheckpointFiles, AReplacedRunAKilledJobLeftIsPutBackFirst) {
+  namespace fs = std::filesystem;
+  testing::TempDir out;
+  const std::string run = out.file("run");
+  fs::create_directories(run + "/.replaced");
+  for (const char* name : {"metrics.h5", "checkpoint.h5"})
+    std::ofstream(run + "/.replaced/" + name) << "old run";
+  std::ofstream(run + "/metrics.h5") << "killed job";
+  {
+    RunDirectory dir(out.path().string(), "run", RunDirectory::Existing::overwrite, true);
+    std::unique_ptr<ReplacedRun> aside = dir.set_replaced_run_aside();
+    EXPECT_EQ(contents(run + "/.replaced/metrics.h5"), "old run");
+    EXPECT_EQ(contents(run + "/.replaced/checkpoint.h5"), "old run");
+    std::ofstream(run + "/metrics.h5") << "new run";
+  }  // this one fails too
+  EXPECT_EQ(contents(run + "/metrics.h5"), "old run");
+  EXPECT_EQ(contents(run + "/checkpoint.h5"), "old run");
+
+  fs::create_directories(run + "/.replaced");
+  std::ofstream(run + "/.replaced/checkpoint.h5") << "older run";
+  RunDirectory dir(out.path().string(), "run", RunDirectory::Existing::overwrite, true);
+  std::unique_ptr<ReplacedRun> aside = dir.set_replaced_run_aside();
+  EXPECT_EQ(contents(run + "/.replaced/checkpoint.h5"), "old run");
+  aside->discard();
   EXPECT_FALSE(fs::exists(run + "/.replaced"));
 }
 
