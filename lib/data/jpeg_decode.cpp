@@ -7,6 +7,7 @@
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "core/error.h"
 #include "data/image_decode.h"
@@ -101,12 +102,15 @@ Phase configure(JpegReader& r, bool grey, int denominator) {
 // Libjpeg's defaults, and Pillow's: accurate integer IDCT, smooth chroma upsampling. Not
 // jpeg_finish_decompress: Pillow takes a baseline file whose rows are all there without its
 // end marker.
-Phase read_rows(JpegReader& r, uint8_t* pixels, size_t row_bytes) {
+// `rows` points at every output row, so that libjpeg writes as many as a call gives straight
+// into place (one at a time, it copies through a spare row where it upsamples two at once).
+Phase read_rows(JpegReader& r, JSAMPROW* rows) {
   if (setjmp(r.err.jump)) return Phase::failed;
   if (!jpeg_start_decompress(&r.cinfo)) return Phase::suspended;
   while (r.cinfo.output_scanline < r.cinfo.output_height) {
-    JSAMPROW row = pixels + size_t(r.cinfo.output_scanline) * row_bytes;
-    if (jpeg_read_scanlines(&r.cinfo, &row, 1) == 0) return Phase::suspended;
+    const JDIMENSION at = r.cinfo.output_scanline;
+    if (jpeg_read_scanlines(&r.cinfo, rows + at, r.cinfo.output_height - at) == 0)
+      return Phase::suspended;
   }
   return Phase::done;
 }
@@ -147,7 +151,9 @@ void decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name, Dec
   out.channels = grey ? 1 : 3;
   const size_t row_bytes = size_t(out.width) * size_t(out.channels);
   out.pixels.resize(row_bytes * size_t(out.height));
-  const Phase rows = read_rows(r, out.pixels.data(), row_bytes);
+  std::vector<JSAMPROW> row_pointers(size_t(out.height));
+  for (size_t y = 0; y < row_pointers.size(); ++y) row_pointers[y] = &out.pixels[y * row_bytes];
+  const Phase rows = read_rows(r, row_pointers.data());
   if (rows == Phase::failed)
     throw DataError(fmt::format("{}: corrupt JPEG: {}", name, r.err.message));
   if (rows == Phase::suspended)
