@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <csetjmp>
 #include <cstring>
-#include <memory>
 
 #include "core/error.h"
 

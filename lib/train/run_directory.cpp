@@ -87,18 +87,27 @@ std::vector<std::string> run_files(const std::string& dir) {
 void recover_leftover(const std::string& run_dir, const std::string& folder) {
   std::error_code ec;
   if (!fs::exists(fs::symlink_status(folder, ec))) return;
-  if (checkpoint_names(run_dir).empty()) {
-    for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec))
-      fs::rename(it->path(), fs::path(run_dir) / it->path().filename(), ec);
-    log::info("note: {} held a run a killed --overwrite job had set aside: put back first", folder);
-  } else {
+  if (!checkpoint_names(run_dir).empty()) {
     log::info(
         "note: {} held a run a killed --overwrite job had set aside, older than the "
         "checkpoints beside it: deleted",
         folder);
+    fs::remove_all(folder, ec);
+    if (ec) throw IoError(fmt::format("{}: cannot delete: {}", folder, ec.message()));
+    return;
   }
-  fs::remove_all(folder, ec);
-  if (ec) throw IoError(fmt::format("{}: cannot delete: {}", folder, ec.message()));
+  std::vector<fs::path> files;  // listed first: renaming while iterating is unspecified
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec))
+    files.push_back(it->path());
+  if (ec) throw IoError(fmt::format("{}: cannot list: {}", folder, ec.message()));
+  for (const fs::path& file : files) {
+    fs::rename(file, fs::path(run_dir) / file.filename(), ec);
+    if (ec)
+      throw IoError(
+          fmt::format("{}: cannot put it back into {}: {}", file.string(), run_dir, ec.message()));
+  }
+  fs::remove(folder, ec);
+  log::info("note: {} held a run a killed --overwrite job had set aside: put back first", folder);
 }
 }  // namespace
 
