@@ -15,6 +15,7 @@ class TimingSummary:
     first_epoch: int  # 1-based, the first epoch counted (after --skip-epochs)
     epochs: int       # epochs counted
     steps: int
+    epoch_steps: int  # a whole epoch's: the most any epoch of the run took
     train_time: float  # s, without evaluation
     images: float
     images_per_sec: float
@@ -26,7 +27,9 @@ class TimingSummary:
 
     @property
     def time_per_epoch(self):
-        return self.train_time / self.epochs
+        """Per whole epoch: a cut-short last epoch (--epochs 1.5, --stop-after-steps) counts as
+        its share of one."""
+        return self.train_time * self.epoch_steps / self.steps
 
     @property
     def compute_per_step(self):
@@ -49,7 +52,8 @@ def timing_summary(run, skip_epochs=0):
     comm_hidden = float(h["time_comm_hidden"][sl].sum())
     return TimingSummary(
         first_epoch=int(h["epoch"][skip_epochs]), epochs=run.epochs_done - skip_epochs,
-        steps=steps, train_time=train_time, images=images, images_per_sec=images / train_time,
+        steps=steps, epoch_steps=int(h["steps"].max()), train_time=train_time, images=images,
+        images_per_sec=images / train_time,
         compute=float((h["time_forward"][sl] + h["time_backward"][sl]
                        + h["time_optimizer"][sl]).sum()),
         data_wait=float(h["time_data"][sl].sum()), comm_total=comm_total,
@@ -121,7 +125,8 @@ def comparison_markdown(rows, skip_epochs=0):
     lines += [
         "",
         "- images/s: training images over training time (the time-weighted mean of the "
-        "per-epoch images/s).",
+        "per-epoch images/s; the images of a step skipped as non-finite are not counted, its "
+        "time is). time/epoch: per whole epoch (a cut-short last epoch counts as its share).",
         "- speedup: images/s over the baseline's; ideal: ranks over the baseline's ranks; "
         "parallel efficiency: speedup / ideal.",
         "- compute: forward + backward + optimizer. comm exposed: gradient allreduce time the "

@@ -218,6 +218,18 @@ with tempfile.TemporaryDirectory() as tmp:
     table = [line for line in comparison.splitlines() if line.startswith("| hm-")]
     check(table == expected_rows, "comparison.md rows, all epochs:\n" + "\n".join(table))
     check("All epochs count." in comparison, "comparison.md says all epochs count")
+    # A run whose last epoch was cut short (--epochs 1.5): 9 + 4.5 = 13.5 s of training over
+    # 15 steps of 10-step epochs is 9.00 s a whole epoch (it read 6.75, per history row).
+    half = os.path.join(tmp, "runs", "hm-half")
+    write_metrics(os.path.join(half, "metrics.h5"),
+                  history_rows(2, steps=[10, 5], epoch_time=[10, 5.5]),
+                  config("hm-half", world_size=1, batch_size=64, epochs=1.5),
+                  final_from_confusion(DOC_CONFUSION, DOC_NAMES))
+    proc = run_report(TOOL, "--baseline", runs[0], half, "--out", os.path.join(tmp, "half"))
+    rows = [line for line in read(os.path.join(tmp, "half", "comparison.md")).splitlines()
+            if line.startswith("| hm-half")] if proc.returncode == 0 else []
+    check(len(rows) == 1 and rows[0].startswith("| hm-half | 1 | 2 | 13.50 | 9.00 | 100.0 |"),
+          f"time/epoch of a cut-short last epoch counts its share of one ({rows} {proc.stderr})")
     for stem in ("scaling",):
         png = os.path.join(out, stem + ".png")
         check(png_size(png) == (700, 500) and png_complete(png), "scaling.png is 700x500")
