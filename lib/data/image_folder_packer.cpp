@@ -356,7 +356,8 @@ void FolderPacker::consume(const std::string& split, const std::vector<ImageFile
     tree_digest_.update(line.data(), line.size());
     if (slot.error.empty()) slot.error = wrong_size(file, slot.image);
     if (!slot.error.empty()) {
-      if (!options_.skip_bad) throw DataError(slot.error);
+      if (!options_.skip_bad)
+        throw DataError(slot.error + " (--skip-bad packs the rest, listing what it leaves out)");
       log::info("pack: skipped {}", utf8::escaped(slot.error));
       // Listed in the file relative to the source folder (messages start with the path), as
       // the UTF-8 text the attribute declares.

@@ -406,7 +406,8 @@ def test_bad_input(tmp, rng):
 
     root = tree("not_image")
     open(os.path.join(root, "train", "a", "notes.txt"), "w").write("not a picture\n")
-    bad_case(tmp, root, "a file that is not an image", "not_image/train/a/notes.txt")
+    bad_case(tmp, root, "a file that is not an image, --skip-bad named as the way past it",
+             "not_image/train/a/notes.txt: not a JPEG or PNG image (--skip-bad packs the rest")
 
     # A large file that is not an image is refused from its first bytes, not read whole: under
     # a 4 GiB address-space limit an 8 GiB (sparse) one would end the pack out of memory.
