@@ -304,6 +304,10 @@ with tempfile.TemporaryDirectory() as tmp:
     texts = svg_texts(os.path.join(out, "hm-2", "confusion_matrix.svg"))
     check(all(n in texts for n in ABSENT_NAMES) and "Predicted class" in texts
           and "True class" in texts, "confusion matrix SVG names every class and both axes")
+    # hm-2's unicorn has no test image: its bar reads n/a, the others their recall.
+    texts = svg_texts(os.path.join(out, "hm-2", "per_class_accuracy.svg"))
+    check(texts.count("n/a") == 1 and all(v in texts for v in ("83.3", "50.0", "100.0")),
+          "per-class accuracy: recalls 83.3, 50.0, 100.0 and n/a for the class without images")
     texts = svg_texts(os.path.join(out, "hm-base", "training_curves.svg"))
     check(all(t in texts for t in ("Epoch", "Cross-entropy loss", "Accuracy (%)", "Time (s)",
                                    "Learning rate")), "training curves label their axes")
