@@ -204,15 +204,15 @@ def confusion_matrices(run, directory):
 def per_class_accuracy(run, directory):
     final = run.final
     k = len(final.class_names)
-    recall = 100 * class_metrics(final.confusion).recall
-    # A class without test images has no accuracy: its bar (0, as scikit-learn's zero_division)
-    # is labelled n/a, not 0.0.
-    support = np.asarray(final.confusion).sum(axis=1)
+    metrics = class_metrics(final.confusion)
+    recall = 100 * metrics.recall
     fig, ax = plt.subplots(figsize=figure_size("per_class", k), dpi=DPI, layout="constrained")
     positions = np.arange(k)
     bars = ax.bar(positions, recall, color="tab:blue")
     if k <= ANNOTATE_MAX_CLASSES:
-        labels = [f"{v:.1f}" if n > 0 else "n/a" for v, n in zip(recall, support)]
+        # A class without test images has no accuracy: its bar (0, as scikit-learn's
+        # zero_division) is labelled n/a, not 0.0.
+        labels = [f"{v:.1f}" if n > 0 else "n/a" for v, n in zip(recall, metrics.support)]
         # On a white patch above the overall-accuracy line, which would strike them through.
         for text in ax.bar_label(bars, labels=labels, fontsize=8, padding=2):
             text.set_bbox({"facecolor": "white", "edgecolor": "none", "pad": 1})
