@@ -13,7 +13,6 @@ both values; --threads may differ, but not beyond 1024 or the threads the proces
 start. A second job in a run directory another job is writing is
 refused."""
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -24,38 +23,11 @@ import h5py
 import numpy as np
 from reliability_util import EXIT, Checker, write_tiny_dataset
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from process_limits import under_process_limit  # noqa: E402
+
 
 check = Checker(sys.argv[1], sys.argv[2])
-
-
-def tasks_of(uid):
-    """Threads of every process of `uid` in sight: what RLIMIT_NPROC counts."""
-    count = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if os.stat(f"/proc/{pid}").st_uid == uid:
-                count += len(os.listdir(f"/proc/{pid}/task"))
-        except OSError:
-            pass  # ended meanwhile
-    return count
-
-
-def under_process_limit(spare_tasks):
-    """A preexec_fn: the child runs with RLIMIT_NPROC `spare_tasks` above what its user runs
-    now. As root (whom the kernel exempts from the limit) under a user id of its own, which no
-    process anywhere has (as test_pack_folder.py's thread limit); otherwise under this user's,
-    whose other processes may start or end meanwhile."""
-    uid = 40000 + os.getpid() % 20000 if os.getuid() == 0 else os.getuid()
-    limit = tasks_of(uid) + spare_tasks
-
-    def start():
-        if os.getuid() != uid:
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-        resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
-    return start
-
 USAGE, DATA = EXIT["usage"], EXIT["data"]
 
 with tempfile.TemporaryDirectory() as tmp:
