@@ -348,7 +348,7 @@ LrScheduleSpec per_epoch_spec(const LrScheduleSpec& s) {
 }  // namespace
 
 void check_lr_schedule_spec(const LrScheduleSpec& s) {
-  require(s.base_lr > 0 && std::isfinite(s.base_lr), "base_lr", "must be positive and finite");
+  require(s.base_lr >= 0 && std::isfinite(s.base_lr), "base_lr", "must be finite and not negative");
   require(s.steps_per_epoch >= 1, "steps_per_epoch", "must be at least 1");
   require(s.epochs >= 1, "epochs", "must be at least 1");
   check_warmup(s);

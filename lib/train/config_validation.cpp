@@ -37,7 +37,7 @@ void validate_data_model(const TrainConfig& c) {
 
 // The optimizer, its parameter groups, the loss and the LR schedule.
 void validate_optimization(const TrainConfig& c) {
-  require(c.lr > 0, "lr", "must be positive");
+  require(c.lr >= 0, "lr", "must not be negative");
   require(c.momentum >= 0 && c.momentum < 1, "momentum", "must be in [0, 1)");
   require(!c.nesterov || c.momentum > 0, "nesterov", "needs --momentum > 0");
   require(c.weight_decay >= 0, "weight-decay", "must not be negative");
@@ -52,7 +52,7 @@ void validate_optimization(const TrainConfig& c) {
           "needs --lookahead-every > 0");
   require(c.bn_bias_lr_factor > 0, "bn-bias-lr-factor", "must be positive");
   for (const std::string& value : c.freeze) parse_freeze(value);
-  require(c.label_smoothing >= 0 && c.label_smoothing < 1, "label-smoothing", "must be in [0, 1)");
+  require(c.label_smoothing >= 0 && c.label_smoothing <= 1, "label-smoothing", "must be in [0, 1]");
   require(c.dampening >= 0 && c.dampening <= 1, "dampening", "must be in [0, 1]");
   require(!c.nesterov || c.dampening == 0, "nesterov", "needs --dampening 0 (as torch)");
 }

@@ -65,7 +65,7 @@ TEST_P(CpuCrossEntropy, LossAccuracyAndGradient) {
       1e-2f, 2e-2, 60);
 }
 
-INSTANTIATE_TEST_SUITE_P(LabelSmoothing, CpuCrossEntropy, ::testing::Values(0.f, 0.1f));
+INSTANTIATE_TEST_SUITE_P(LabelSmoothing, CpuCrossEntropy, ::testing::Values(0.f, 0.1f, 1.f));
 
 TEST(CpuCrossEntropyErrors, LabelOutOfRangeIsADataError) {
   auto be = make_backend_under_test();

@@ -258,7 +258,9 @@ TEST(LrSchedule, RefusesBadSpecsNamingTheField) {
     EXPECT_EQ(e.reason_naming([](const std::string& f) { return "<" + f + ">"; }),
               "must be in [0, <base_lr>]");
   }
-  expect_refused(spec("constant", 0.0, 5), "base_lr", "positive");
+  expect_refused(spec("constant", -0.1, 5), "base_lr", "not negative");
+  expect_refused(spec("constant", std::numeric_limits<double>::quiet_NaN(), 5), "base_lr",
+                 "finite");
   s = spec("piecewise", 0.1, 5);
   s.points = {{0.0, 1.0}, {1.0, std::numeric_limits<double>::infinity()}};
   expect_refused(s, "points", "finite");

@@ -119,6 +119,26 @@ TEST(ScheduleOptions, MilestonesPastTheRunsEndAreNeverReached) {
   }
 }
 
+// torch.optim.SGD takes lr=0 (weights stay, momentum still gathers) and CrossEntropyLoss
+// label_smoothing=1 (the uniform target): both are accepted, under every schedule, and a
+// negative LR or a smoothing above 1 is refused as torch refuses it.
+TEST(ScheduleOptions, ZeroLrAndFullSmoothingAreAcceptedAsTorchAcceptsThem) {
+  for (const char* schedule :
+       {"constant", "step", "cosine", "onecycle", "piecewise", "linear-warmup-decay"}) {
+    SCOPED_TRACE(schedule);
+    TrainConfig c;
+    std::vector<std::string> args{"--lr", "0", "--label-smoothing", "1", "--lr-schedule", schedule};
+    if (std::string(schedule) == "piecewise") args.insert(args.end(), {"--lr-points", "0:1,1:0.1"});
+    EXPECT_TRUE(parse_train_config(train_args(args), c));
+    EXPECT_NO_THROW(schedule_callbacks(c, 10));
+  }
+  for (const auto& [option, bad] :
+       {std::pair{"--lr", "-0.1"}, {"--label-smoothing", "1.01"}, {"--label-smoothing", "-0.1"}}) {
+    TrainConfig refused;
+    EXPECT_THROW(parse_train_config(train_args({option, bad}), refused), UsageError) << option;
+  }
+}
+
 // The README's quick start (the baseline with --epochs 2), the scaling sweep (--epochs 2) and
 // shorter runs (--epochs 1).
 TEST(ScheduleOptions, TheBaselineConfigsParseShortened) {
