@@ -1,10 +1,12 @@
 #include "train/checkpoint_files.h"
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <optional>
 #include <regex>
 #include <set>
+#include <system_error>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -21,18 +23,27 @@ namespace {
 
 const std::regex kNamedCheckpoint(R"(checkpoint-e(\d+)-s(\d+)(?:-v(\d+))?\.h5)");
 
-bool is_checkpoint_name(const std::string& name) {
-  return name == "checkpoint.h5" || std::regex_match(name, kNamedCheckpoint);
-}
-
 // (finished epochs, optimizer steps, version) as a named checkpoint's file name gives them
-// (checkpoint.h5's are in its contents only); version 1 where the name has none.
+// (checkpoint.h5's are in its contents only); version 1 where the name has none. None for
+// another name, one whose numbers do not fit int64 included (no run writes it).
 using NamedPosition = std::tuple<int64_t, int64_t, int64_t>;
 std::optional<NamedPosition> position_in_name(const fs::path& path) {
   std::smatch m;
   const std::string name = path.filename().string();
   if (!std::regex_match(name, m, kNamedCheckpoint)) return std::nullopt;
-  return NamedPosition{std::stoll(m[1]), std::stoll(m[2]), m[3].matched ? std::stoll(m[3]) : 1};
+  int64_t numbers[3] = {0, 0, 1};
+  for (int i = 0; i < 3; ++i) {
+    if (!m[i + 1].matched) continue;
+    const char* first = &*m[i + 1].first;
+    const char* last = first + m[i + 1].length();
+    const auto [end, error] = std::from_chars(first, last, numbers[i]);
+    if (error != std::errc() || end != last) return std::nullopt;  // too large
+  }
+  return NamedPosition{numbers[0], numbers[1], numbers[2]};
+}
+
+bool is_checkpoint_name(const std::string& name) {
+  return name == "checkpoint.h5" || position_in_name(name);
 }
 
 }  // namespace

@@ -176,6 +176,26 @@ TEST(CheckpointFiles, ANewCheckpointTakesTheNextVersionOfANameTakenElsewhere) {
   EXPECT_FALSE(std::filesystem::exists(dir.file("checkpoint-e0003-s000051-v3.h5")));
 }
 
+// A name of the checkpoints' form whose numbers do not fit int64 was written by no run: it is
+// no checkpoint to any of the run directory's functions (before, every one of them threw
+// std::out_of_range, an internal error at the run's first checkpoint).
+TEST(CheckpointFiles, ANameWithNumbersBeyondInt64IsNoCheckpoint) {
+  testing::TempDir dir;
+  const std::string d = dir.path().string();
+  for (const char* name :
+       {"checkpoint-e99999999999999999999-s000001.h5", "checkpoint-e0001-s99999999999999999999.h5",
+        "checkpoint-e0001-s000010-v99999999999999999999.h5"})
+    std::ofstream(dir.file(name)) << "not ours";
+  write_checkpoint(dir.file(named_checkpoint_file(1, 10)), 10, 1);
+  EXPECT_EQ(checkpoint_file_for(d, {1, 0, 10}), dir.file(named_checkpoint_file(1, 10)));
+  EXPECT_EQ(find_checkpoints(d).size(), 1u);
+  EXPECT_TRUE(checkpoints_after(d, {1, 0, 10}).empty());
+  EXPECT_EQ(checkpoint_names(d), std::vector<std::string>{named_checkpoint_file(1, 10)});
+  prune_named_checkpoints(d, 0);
+  EXPECT_FALSE(std::filesystem::exists(dir.file(named_checkpoint_file(1, 10))));
+  EXPECT_TRUE(std::filesystem::exists(dir.file("checkpoint-e0001-s99999999999999999999.h5")));
+}
+
 // A named checkpoint that does not open cannot be resumed from: pruning takes those first, the
 // older by name before the newer.
 TEST(CheckpointFiles, PruneTakesAnUnreadableCheckpointFirst) {
