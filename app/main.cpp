@@ -25,7 +25,8 @@ commands:
   pack     convert CIFAR-10/100 binary, MNIST / Fashion-MNIST IDX files or an image folder
            into one HDF5 file
   bench    time training steps on synthetic data
-  inspect  print a packed dataset's, a checkpoint's or a metrics file's contents
+  inspect  print a packed dataset's, a checkpoint's, a metrics file's or an eval file's
+           contents
   verify   check dptrain files end to end against their checksums, one line per file
 
 options:

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "data/raw_dataset.h"
 #include "data/sha256.h"
 #include "data/source_parsers.h"
@@ -20,12 +21,19 @@ struct IdxFile {
   std::vector<uint8_t> payload;  // the data after the header
 };
 
-// The file `stem` or `stem.gz` in `dir`, preferring the uncompressed one.
+// The file `stem` or `stem.gz` in `dir`, preferring the uncompressed one (said in the log
+// where both are there: they may differ).
 std::string locate(const std::filesystem::path& dir, const std::string& stem) {
   std::error_code ec;
-  for (const auto& candidate : {dir / stem, dir / (stem + ".gz")})
-    if (std::filesystem::is_regular_file(candidate, ec)) return candidate.string();
-  throw DataError(fmt::format("{}: IDX file not found (nor {}.gz)", (dir / stem).string(), stem));
+  const auto plain = dir / stem, compressed = dir / (stem + ".gz");
+  const bool has_plain = std::filesystem::is_regular_file(plain, ec);
+  const bool has_compressed = std::filesystem::is_regular_file(compressed, ec);
+  if (has_plain && has_compressed)
+    log::info("note: {} and {}.gz are both there: packing {} (the file's sources name it)",
+              plain.string(), stem, stem);
+  if (has_plain) return plain.string();
+  if (has_compressed) return compressed.string();
+  throw DataError(fmt::format("{}: IDX file not found (nor {}.gz)", plain.string(), stem));
 }
 
 std::vector<uint8_t> read_decompressed(const std::string& path) {

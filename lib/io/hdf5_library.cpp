@@ -34,18 +34,33 @@ struct NoAtexitHandler {
 const NoAtexitHandler no_atexit_handler;
 
 struct ErrorStack {
-  std::string message;         // outermost frame, then the innermost causes in parentheses
+  std::string outermost;       // the API call's frame ("unable to open file")
+  std::string innermost;       // the cause ("truncated file", "file signature not found")
   std::string checksum_frame;  // the frame that reports a checksum mismatch, if any
 };
+
+// A failed system call's frame ("file write failed: time = ..., filename = ..., errno = 28,
+// error message = 'No space left on device', buf = ..., ...") as "file write failed: No space
+// left on device"; any other frame as it is.
+std::string without_call_details(const std::string& desc) {
+  const std::string marker = "error message = '";
+  const size_t head_end = desc.find(':');
+  const size_t start = desc.find(marker);
+  if (head_end == std::string::npos || start == std::string::npos) return desc;
+  const size_t end = desc.find('\'', start + marker.size());
+  return desc.substr(0, head_end) + ": " +
+         desc.substr(start + marker.size(),
+                     end == std::string::npos ? end : end - start - marker.size());
+}
 
 herr_t collect_message(unsigned n, const H5E_error2_t* err, void* data) {
   auto* out = static_cast<ErrorStack*>(data);
   const std::string desc = err->desc ? err->desc : "";
-  if (n == 0 || out->message.empty()) out->message = desc;
-  // The outermost frame is the API call ("unable to open file"); the innermost names the
-  // cause ("truncated file", "file signature not found"). Keep both.
-  if (n > 0 && !desc.empty() && out->message.find(desc) == std::string::npos)
-    out->message += " (" + desc + ")";
+  if (desc.empty()) return 0;
+  if (n == 0 || out->outermost.empty())
+    out->outermost = desc;
+  else
+    out->innermost = desc;  // the frames in between say how the call got there
   if (out->checksum_frame.empty() && is_corruption_message(desc)) out->checksum_frame = desc;
   return 0;
 }
@@ -60,9 +75,13 @@ std::string last_error_message() {
   if (!stack.checksum_frame.empty())
     return "checksum mismatch (" + stack.checksum_frame +
            "): the file is corrupted; restore it from a good copy or write it again";
+  if (stack.outermost.empty()) return "HDF5 error";
+  std::string message = stack.outermost;
+  const std::string cause = without_call_details(stack.innermost);
+  if (!cause.empty() && message.find(cause) == std::string::npos) message += " (" + cause + ")";
   // Some HDF5 messages embed a ctime() timestamp with a newline; errors must stay one line.
-  std::replace(stack.message.begin(), stack.message.end(), '\n', ' ');
-  return stack.message.empty() ? "HDF5 error" : stack.message;
+  std::replace(message.begin(), message.end(), '\n', ' ');
+  return message;
 }
 
 bool is_corruption_message(const std::string& message) {

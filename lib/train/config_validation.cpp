@@ -30,7 +30,8 @@ void validate_data_model(const TrainConfig& c) {
   require(c.crop_padding >= 0, "crop-padding", "must not be negative");
   require(c.whiten_init >= 0, "whiten-init", "must not be negative");
   require(c.translate >= 0, "translate", "must not be negative");
-  require(c.prefetch >= 2, "prefetch", "must be at least 2 (a batch is read while one computes)");
+  require(c.prefetch >= 2 && c.prefetch <= 64, "prefetch",
+          "must be in [2, 64] (a batch is read while one computes; each more holds one in memory)");
   validate_device_options(c);
   tta_views(c.tta);  // throws for a level it has no views for
 }

@@ -93,17 +93,17 @@ std::string class_names_difference(const CheckpointMeta& meta,
   if (it == meta.strings.end() || it->second == joined(names)) return "";
   const std::vector<std::string> then = split(it->second);
   if (then.size() != names.size())
-    return fmt::format("{} classes there, {} in this file", then.size(), names.size());
+    return fmt::format("{} classes in the checkpoint, {} in --data", then.size(), names.size());
   size_t k = 0;
   while (k + 1 < names.size() && then[k] == names[k]) ++k;
-  return fmt::format("class {} is '{}' there, '{}' in this file", k, then[k], names[k]);
+  return fmt::format("class {} is '{}' in the checkpoint, '{}' in --data", k, then[k], names[k]);
 }
 
 std::string trained_data_difference(const CheckpointMeta& meta, const TrainedData& data) {
   if (std::string classes = class_names_difference(meta, data.class_names); !classes.empty())
     return classes;
   if (const int64_t size = meta.int_or(key::kTrainSize, data.train_size); size != data.train_size)
-    return fmt::format("{} training images there, {} in this file", size, data.train_size);
+    return fmt::format("{} training images in the checkpoint, {} in --data", size, data.train_size);
   // Compared where both name the same files: the same images from a .gz and from the
   // unpacked file have other digests, and resume alike.
   if (!meta.strings.count(key::kDataSources) || data.sources.empty()) return "";
@@ -114,7 +114,10 @@ std::string trained_data_difference(const CheckpointMeta& meta, const TrainedDat
                  [](const auto& a, const auto& b) { return a.first == b.first; });
   for (const auto& [file, digest] : then)
     if (same_files && digest != now.at(file))
-      return fmt::format("another {} there (its sha256 in the 'sources' attribute differs)", file);
+      return fmt::format(
+          "another {} in --data than the checkpoint's (its sha256 in the 'sources' attribute "
+          "differs)",
+          file);
   return "";
 }
 

@@ -1,7 +1,6 @@
 #include "train/trainer.h"
 
 #include <algorithm>
-#include <array>
 #include <filesystem>
 #include <functional>
 #include <utility>
@@ -11,6 +10,7 @@
 #include "comm/fault_injection.h"
 #include "comm/gradient_reducer.h"
 #include "comm/mpi_session.h"
+#include "comm/mpi_strings.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "data/hdf5_dataset.h"
@@ -157,24 +157,26 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
 TrainingRun::FoundCheckpoint TrainingRun::agreed_resume_checkpoint() {
   // The run directory must be on a file system every rank sees; each rank resolves --resume
   // itself, and the ranks check that they found the same checkpoint: its position (two can
-  // share a step: a stop after an epoch's last step, and the epoch's end) and size.
+  // share a step: a stop after an epoch's last step, and the epoch's end) and size. Paths may
+  // differ (a relative one under another working directory).
   comm_->barrier();  // rank 0 has created the run directory
   FoundCheckpoint found{resolve_resume(config_.resume, run_dir_.path()), {}};
-  std::array<double, 4> mine{-1, -1, -1, -1};  // none found
+  std::string identity = "none", description = "no checkpoint";
   if (!found.path.empty()) {
     found.position = CheckpointFile{found.path, read_checkpoint_meta(found.path)}.position();
     const auto [epochs, in_epoch, steps] = found.position;
-    mine = {double(epochs), double(in_epoch), double(steps),
-            double(std::filesystem::file_size(found.path))};
+    identity =
+        fmt::format("{} {} {} {}", epochs, in_epoch, steps, std::filesystem::file_size(found.path));
+    description = fmt::format("{} ({} epochs and {} steps done, {} bytes)", found.path, epochs,
+                              steps, std::filesystem::file_size(found.path));
   }
-  std::vector<double> all(mine.size() * comm_->size());
-  comm_->allgather(mine.data(), mine.size(), all.data());
-  for (size_t i = mine.size(); i < all.size(); ++i)
-    if (all[i] != all[i % mine.size()])
-      throw Error(ExitCode::communication,
-                  fmt::format("option --resume: the ranks found different checkpoints in {} (is "
-                              "it on a file system that every node sees?)",
-                              run_dir_.path()));
+  const auto all = allgather_strings({identity, description});
+  for (size_t r = 1; r < all.size(); ++r)
+    if (all[r][0] != all[0][0])
+      throw_agreed_verdict(DataError(fmt::format(
+          "option --resume: rank {} found {}, rank 0 {}: every rank must resume from the same "
+          "checkpoint (is the run directory on a file system every node sees?)",
+          r, all[r][1], all[0][1])));
   return found;
 }
 

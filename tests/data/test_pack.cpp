@@ -262,6 +262,26 @@ TEST(IdxPack, MixedPlainAndGzip) {
                  PackFormat::mnist, {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"});
 }
 
+// Both a plain file and its .gz (which may differ): the plain one is packed, as the
+// sources attribute records, and the log says so.
+TEST(IdxPack, APlainFileBesideItsGzipIsPackedAndSaidSo) {
+  TempDir src, out;
+  auto [train, test] = testing::write_idx_dir(src.path().string(), {.train = 12, .test = 4});
+  testing::write_gz(
+      src / "train-images-idx3-ubyte.gz",
+      testing::idx_bytes(0x803, {12, 28, 28}, testing::random_bytes(12 * 28 * 28, 5)));
+  ::testing::internal::CaptureStdout();
+  pack_dataset({PackFormat::mnist, src.path().string(), out / "p.h5"});
+  const std::string log = ::testing::internal::GetCapturedStdout();
+  EXPECT_NE(log.find("train-images-idx3-ubyte and train-images-idx3-ubyte.gz are both there: "
+                     "packing train-images-idx3-ubyte"),
+            std::string::npos)
+      << log;
+  std::vector<uint8_t> images;
+  h5::File(out / "p.h5", h5::File::Mode::read).dataset("train/images").read(images);
+  EXPECT_EQ(images, train.images);
+}
+
 TEST(IdxPack, AutoDetectsFromDirectoryName) {
   TempDir src("fashion_mnist_src"), plain("idx_src"), out;
   testing::write_idx_dir(src.path().string(), {.train = 10, .test = 5});

@@ -21,14 +21,15 @@ class Checker:
         self.dptrain, self.mpiexec = dptrain, mpiexec
         self.failures = []
 
-    def run(self, args, ranks=1, limit=60, mpmd=None, **popen):
+    def run(self, args, ranks=1, limit=60, mpmd=None, wdirs=None, **popen):
         """Runs dptrain ARGS (under mpirun with `ranks` ranks when ranks > 1; `mpmd` gives one
-        argument list per rank instead). Returns (exit code or None on timeout, stderr, stdout,
-        seconds)."""
+        argument list per rank instead, and `wdirs` each such rank's working directory).
+        Returns (exit code or None on timeout, stderr, stdout, seconds)."""
         if mpmd:
-            cmd = mpirun_command(self.mpiexec, 1, [self.dptrain] + mpmd[0])
-            for rank_args in mpmd[1:]:
-                cmd += [":", "-np", "1", self.dptrain] + rank_args
+            where = [["-wdir", w] for w in wdirs] if wdirs else [[] for _ in mpmd]
+            cmd = mpirun_command(self.mpiexec, 1, where[0] + [self.dptrain] + mpmd[0])
+            for rank_where, rank_args in zip(where[1:], mpmd[1:]):
+                cmd += [":", "-np", "1"] + rank_where + [self.dptrain] + rank_args
         elif ranks > 1:
             cmd = mpirun_command(self.mpiexec, ranks, [self.dptrain] + args)
         else:
@@ -43,12 +44,12 @@ class Checker:
             out = e.stdout.decode(errors="replace") if e.stdout else ""
         return code, err, out, time.monotonic() - start
 
-    def expect_error(self, name, args, code, mentions, ranks=1, limit=60, mpmd=None,
+    def expect_error(self, name, args, code, mentions, ranks=1, limit=60, mpmd=None, wdirs=None,
                      one_line=True, **popen):
         """The run must fail with `code` (a run killed at `limit` seconds counts as hung), with
         one error line that holds every string of `mentions`, and no library's own dump (a
         Python traceback, HDF5's error stack) beside it."""
-        got, err, out, took = self.run(args, ranks, limit, mpmd, **popen)
+        got, err, out, took = self.run(args, ranks, limit, mpmd, wdirs, **popen)
         lines = [l for l in err.splitlines() if ERROR_LINE.match(l)]
         ok = got == code and lines and "Traceback" not in err and "HDF5-DIAG" not in err
         if one_line:

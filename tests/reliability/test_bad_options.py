@@ -118,7 +118,9 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("--onecycle-pct-start 2",
                        train("--lr-schedule", "onecycle", "--onecycle-pct-start", "2"), USAGE,
                        ["--onecycle-pct-start", "(0, 1)"])
-    check.expect_error("--prefetch 1", train("--prefetch", "1"), USAGE, ["--prefetch", "2"])
+    check.expect_error("--prefetch 1", train("--prefetch", "1"), USAGE, ["--prefetch", "[2, 64]"])
+    check.expect_error("--prefetch 1000000000", train("--prefetch", "1000000000"), USAGE,
+                       ["--prefetch", "[2, 64]"])
     check.expect_error("--bucket-mb 1e30", train("--bucket-mb", "1e30"), USAGE, ["--bucket-mb"])
     # Any positive size is valid: under a byte, one tensor per bucket (as DDP's bucket_cap_mb).
     code, err, _, _ = check.run(train("--bucket-mb", "1e-9", run="tiny-buckets"))
@@ -350,13 +352,14 @@ with tempfile.TemporaryDirectory() as tmp:
                        ["checkpoint.h5", "10 classes", "five.h5 has 5 classes"])
     check.expect_error("eval: checkpoint for other class names",
                        ["eval", "--checkpoint", ckpt, "--data", renamed, "--threads", "1"], DATA,
-                       ["checkpoint.h5", "other classes than", "class 3 is 'c3' there, 'x3'"])
+                       ["checkpoint.h5", "other classes than",
+                        "class 3 is 'c3' in the checkpoint, 'x3'"])
     check.expect_error("resume: checkpoint trained on other class names",
                        train("--resume", ckpt, data=renamed, run="v", epochs="2"),
-                       DATA, ["--resume", "other data than", "class 3 is 'c3' there"])
+                       DATA, ["--resume", "other data than", "class 3 is 'c3' in the checkpoint"])
     check.expect_error("resume: checkpoint trained on fewer training images",
                        train("--resume", ckpt, data=bigger, run="u", epochs="2"),
-                       DATA, ["--resume", "32 training images there, 40 in this file"])
+                       DATA, ["--resume", "32 training images in the checkpoint, 40 in --data"])
     check.expect_error("resume: checkpoint of another architecture",
                        train("--resume", ckpt, run="x", arch="resnet20", epochs="2"),
                        USAGE, ["--resume", "--arch resnet8", "resnet20"])
@@ -368,7 +371,7 @@ with tempfile.TemporaryDirectory() as tmp:
                        USAGE, ["--resume", "--normalize true", "this run has false"])
     check.expect_error("resume: checkpoint for another class count",
                        train("--resume", ckpt, data=five, run="y", epochs="2"),
-                       DATA, ["checkpoint.h5", "10 classes there, 5 in this file"])
+                       DATA, ["checkpoint.h5", "10 classes in the checkpoint, 5 in --data"])
 
     # A checkpoint from before --shortcut existed has no 'shortcut' attribute and was option B:
     # eval builds option B from it, and a resume with the default (option A) is refused.
@@ -410,6 +413,21 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("--epochs differs between ranks", [], USAGE,
                        ["option --epochs", "rank 1 has '2'", "rank 0 has '1'"],
                        mpmd=[train(run="m"), train(run="m", epochs="2")], limit=60)
+    # A run directory that is not on a file system every rank sees (here: `out` under each
+    # rank's own working directory) holds a checkpoint after epoch 2 for rank 0 and after
+    # epoch 1 for rank 1: refused, naming both, exit 3 (it was exit 5 naming neither).
+    for run, epochs in (("e1", "1"), ("e2", "2")):
+        code, err, _, _ = check.run(train(run=run, epochs=epochs))
+        check.record(code == 0, f"a {epochs}-epoch run to resume", f"exit {code} {err[-300:]}")
+    node_dirs = [os.path.join(tmp, "node0"), os.path.join(tmp, "node1")]
+    for node, run in zip(node_dirs, ("e2", "e1")):
+        os.makedirs(os.path.join(node, "out", "split"))
+        shutil.copy(os.path.join(out, run, "checkpoint.h5"), os.path.join(node, "out", "split"))
+    split = train("--resume", "auto", run="split", epochs="3", output_dir="out")
+    check.expect_error("the ranks find different checkpoints", [], DATA,
+                       ["option --resume", "rank 1 found", "1 epochs and 2 steps done",
+                        "rank 0", "2 epochs and 4 steps done", "same checkpoint"],
+                       mpmd=[split, split], wdirs=node_dirs, limit=60, one_line=False)
     # A node's own settings may differ (--threads; --data is compared by content).
     code, err, _, took = check.run([], mpmd=[train(run="t"), train(run="t", threads="2")],
                                    limit=120)

@@ -148,6 +148,27 @@ with tempfile.TemporaryDirectory() as tmp:
                  "no .tmp", f"metrics.h5 unchanged: {kept}")
     after_failed_epoch2("fullm", saved, rows=(1,))
 
+    # Full disk under `eval --output`, whose file HDF5 writes in place (then renamed): exit 6,
+    # one line naming the file with the system's reason, not HDF5's whole stack of frames and
+    # the failed write's call details (a 900-character line before), the earlier file whole.
+    evaluated = os.path.join(tmp, "fullm-eval.h5")
+    code, err, _, _ = check.run(["eval", "--checkpoint", saved, "--data", data, "--threads", "1",
+                                 "--output", evaluated])
+    check.record(code == 0, "an eval.h5 to keep", f"exit {code} {err[-300:]}")
+    with open(evaluated, "rb") as f:
+        before = f.read()
+    err, _ = check.expect_error(
+        f"full disk at eval --output ({limit} byte file limit)",
+        ["eval", "--checkpoint", saved, "--data", data, "--threads", "1", "--output", evaluated],
+        EXIT["io"], ["fullm-eval.h5.tmp", "File too large"], limit=90,
+        preexec_fn=small_disk, env=dict(os.environ, PMIX_MCA_gds="hash"))
+    line = next((l for l in err.splitlines() if l.startswith("dptrain")), "")
+    with open(evaluated, "rb") as f:
+        kept = f.read() == before
+    check.record(len(line) < 300 and "errno" not in line and kept,
+                 "eval: the full disk's line is short, the earlier eval.h5 byte for byte",
+                 f"{len(line)} characters, unchanged: {kept}")
+
     # Read-only run directory: metrics.h5 is replaced whole, so the resume's first write
     # fails, before any training; metrics.h5 and the checkpoint stay as they were. As root,
     # permissions do not bind, so dptrain runs as nobody there.

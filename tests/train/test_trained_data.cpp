@@ -24,17 +24,20 @@ TEST(TrainedData, TheSameDataPassesAndEachDifferenceIsNamed) {
   TrainedData renamed = cifar_like();
   renamed.class_names[1] = "wolf";
   EXPECT_EQ(trained_data_difference(meta, renamed),
-            "class 1 is 'dog' there, 'wolf' in this file");
+            "class 1 is 'dog' in the checkpoint, 'wolf' in --data");
   TrainedData fewer = cifar_like();
   fewer.class_names.pop_back();
-  EXPECT_EQ(class_names_difference(meta, fewer.class_names), "3 classes there, 2 in this file");
+  EXPECT_EQ(class_names_difference(meta, fewer.class_names),
+            "3 classes in the checkpoint, 2 in --data");
   TrainedData bigger = cifar_like();
   bigger.train_size = 600;
-  EXPECT_EQ(trained_data_difference(meta, bigger), "500 training images there, 600 in this file");
+  EXPECT_EQ(trained_data_difference(meta, bigger),
+            "500 training images in the checkpoint, 600 in --data");
   TrainedData repacked = cifar_like();
   repacked.sources[0] = "data_batch_1 ff00";
   EXPECT_EQ(trained_data_difference(meta, repacked),
-            "another data_batch_1 there (its sha256 in the 'sources' attribute differs)");
+            "another data_batch_1 in --data than the checkpoint's (its sha256 in the 'sources' "
+            "attribute differs)");
   // The same images from other files (a .gz instead of the unpacked one): not compared.
   TrainedData gzipped = cifar_like();
   gzipped.sources[0] = "data_batch_1.gz ee11";
@@ -50,7 +53,7 @@ TEST(TrainedData, NamesHoldingNewlinesOrBackslashesStayApart) {
   record_trained_data({{"a\nb", "c"}, 1, {}, {}, {}}, meta);
   EXPECT_EQ(class_names_difference(meta, {"a\nb", "c"}), "");
   EXPECT_EQ(class_names_difference(meta, {"a", "b\nc"}),
-            "class 0 is 'a\nb' there, 'a' in this file");
+            "class 0 is 'a\nb' in the checkpoint, 'a' in --data");
   record_trained_data({{"x\\", "n"}, 1, {}, {}, {}}, meta);
   EXPECT_NE(class_names_difference(meta, {"x\n"}), "");
 }
