@@ -1,10 +1,10 @@
 """Faults: a rank SIGKILLed at a random step, a rank that stalls while the other waits in a
 collective (--collective-timeout; at a step, in the start-up, and in `eval`, held by gdb where
-it opens the data: skipped without gdb), a full disk while writing a checkpoint or replacing
-metrics.h5 (RLIMIT_FSIZE), and a read-only run directory. Each must end the job with a non-zero
-exit, never hang, and where a run had finished epochs, leave metrics.h5 readable with every one
-of them and the last good checkpoint intact. Also (as root) another user continues a run whose
-files it may only read."""
+it opens the data: skipped without gdb), a full disk while writing a checkpoint, replacing
+metrics.h5 or writing an eval file (RLIMIT_FSIZE), and a read-only run directory. Each must
+end the job with a non-zero exit and one short line, never hang, and where a run had finished
+epochs, leave metrics.h5 readable with every one of them and the last good checkpoint intact.
+Also (as root) another user continues a run whose files it may only read."""
 import filecmp
 import os
 import random
