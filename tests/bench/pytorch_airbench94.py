@@ -140,31 +140,34 @@ class AlternatingFlipLoader:
     epoch e it is shown flipped iff (bit XOR e odd) ("alternating flip"). Each batch is then
     reflect-padded by TRANSLATE and randomly cropped back to 32x32 per image. A new permutation
     every epoch; the last partial batch is dropped. All draws come from one CPU generator
-    seeded by the run's seed, so they do not depend on the device."""
+    seeded by the run's seed, so they do not depend on the device.
+
+    As the published loader, the set is normalised and padded once per run (inside the timed
+    run), each image flipped by its own bit; an odd epoch then flips whole batches (reflect
+    padding is symmetric, so a flipped padded image is the padded flipped image)."""
 
     def __init__(self, images, labels, mean, std, batch_size, seed, device, dtype):
-        self.images, self.labels = images.to(device), labels.to(device)
-        self.mean, self.std, self.dtype = mean, std, dtype
+        self.labels, self.dtype = labels.to(device), dtype
         self.batch_size, self.device = batch_size, device
         self.gen = torch.Generator().manual_seed(seed)
         self.flip_bit = (torch.rand(len(images), generator=self.gen) < 0.5).to(device)
+        padded = F.pad(normalise(images.to(device), mean, std), (TRANSLATE,) * 4, mode="reflect")
+        self.padded = torch.where(self.flip_bit.view(-1, 1, 1, 1), padded.flip(3), padded)
         self.steps_per_epoch = len(images) // batch_size
 
     def epoch(self, e):
         # An epoch's draws go to the device in one copy each: a blocking host-to-device copy
         # per step would stop the host from queueing steps ahead of a GPU.
         used = self.steps_per_epoch * self.batch_size
-        order = torch.randperm(len(self.images), generator=self.gen).to(self.device)
+        order = torch.randperm(len(self.labels), generator=self.gen).to(self.device)
         all_shifts = torch.randint(0, 2 * TRANSLATE + 1, (used, 2),
                                    generator=self.gen).to(self.device)
         odd = bool(e % 2)
         for b in range(self.steps_per_epoch):
             index = order[b * self.batch_size:(b + 1) * self.batch_size]
             shifts = all_shifts[b * self.batch_size:(b + 1) * self.batch_size]
-            x = normalise(self.images[index], self.mean, self.std)
-            flip = (self.flip_bit[index] ^ odd).view(-1, 1, 1, 1)
-            x = torch.where(flip, x.flip(3), x)
-            x = crop_batch(F.pad(x, (TRANSLATE,) * 4, mode="reflect"), shifts)
+            x = self.padded[index]
+            x = crop_batch(x.flip(3) if odd else x, shifts)
             self.last_index = index  # for tests
             yield x.to(self.dtype).contiguous(memory_format=torch.channels_last), \
                 self.labels[index]
@@ -479,9 +482,9 @@ def evaluate(model, net, images, labels, mean, std, level, device, dtype):
         x = x.contiguous(memory_format=torch.channels_last)
         y = labels[start:start + EVAL_BATCH].to(device)
         for i, logits in enumerate(tta_logits(model, x, level)):
-            correct[i] += int((logits.argmax(1) == y).sum())
+            correct[i] += (logits.argmax(1) == y).sum()  # on the device: read once at the end
     net.train()
-    return {f"tta{i}": c / len(images) for i, c in enumerate(correct)}
+    return {f"tta{i}": int(c) / len(images) for i, c in enumerate(correct)}
 
 
 def autocast_bf16(model, device_type):
@@ -509,8 +512,9 @@ def parse_args(argv=None):
     p.add_argument("--half", action="store_true",
                    help="cuda only: convs and head in float16, BN in float32")
     p.add_argument("--autocast-bf16", action="store_true",
-                   help="torch.autocast to bfloat16 (CPU or GPU): convolutions and the head in "
-                   "bf16 on f32 weights, as dptrain's --precision bf16")
+                   help="torch.autocast to bfloat16 (CPU or GPU): every activation in bf16 (the "
+                   "convolutions, BN, GELU and the head; the logits read as f32) on f32 weights, "
+                   "as dptrain's --precision bf16")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads (0: the cores this process may run on, as dptrain's)")
     p.add_argument("--max-steps", type=int, default=None,
