@@ -111,6 +111,7 @@ void write_packed(const RawDataset& raw, const std::string& path, const std::vec
   }
   write_packed_statistics(file, mean, std);
   file.flush();
+  file.close();
 }
 
 namespace {

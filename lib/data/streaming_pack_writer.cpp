@@ -116,6 +116,7 @@ std::pair<std::vector<double>, std::vector<double>> StreamingPackWriter::finish(
   for (const auto& [name, values] : attributes)
     if (!values.empty()) file_.set_attribute(name, values);
   file_.flush();
+  file_.close();
   return {mean, std};
 }
 

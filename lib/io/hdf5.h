@@ -1,10 +1,12 @@
 // RAII wrapper over the HDF5 C API: every hid_t is owned by exactly one object and closed
-// by its destructor; every call is checked by DP_H5_CHECK, which throws with HDF5's own error
-// stack message and the file name. The library build may not be thread-safe, so every
-// wrapper call holds one process-wide lock (the prefetch thread reads while rank 0 writes).
-// Implemented one role per file: hdf5_library.cpp (the lock, error messages), hdf5_handle.cpp,
-// hdf5_types.cpp (types, dataspaces, strings), hdf5_groups.cpp, hdf5_attributes.cpp,
-// hdf5_dataset_io.cpp (dataset writes and reads), hdf5_file.cpp.
+// by its destructor; every call is checked, with HDF5's own error stack message and the file
+// name: by DP_H5_CHECK (DataError: reading, and setting up calls) or DP_H5_WRITE_CHECK
+// (IoError: a call that changes a file, which a full disk fails). The library build may not
+// be thread-safe, so every wrapper call holds one process-wide lock (the prefetch thread reads
+// while rank 0 writes). Implemented one role per file: hdf5_library.cpp (the lock, error
+// messages), hdf5_handle.cpp, hdf5_types.cpp (types, dataspaces, strings), hdf5_groups.cpp,
+// hdf5_attributes.cpp, hdf5_dataset_io.cpp (dataset writes and reads), hdf5_file.cpp,
+// hdf5_checksums.cpp.
 #pragma once
 
 #include <hdf5.h>
@@ -64,6 +66,12 @@ class Handle {
   ~Handle();
   hid_t id() const { return id_; }
   bool valid() const { return id_ >= 0; }
+  // The id, no longer owned: for a caller that closes it and checks how that went.
+  hid_t release() {
+    const hid_t id = id_;
+    id_ = H5I_INVALID_HID;
+    return id;
+  }
 
  private:
   hid_t id_ = H5I_INVALID_HID;
@@ -207,10 +215,13 @@ class File : public Object {
   const std::string& filename() const { return filename_; }
   std::vector<uint8_t> image();  // the whole file as bytes (flushes first)
   void flush();  // H5Fflush: everything written so far survives a crash
-  void close();  // explicit close (destructor closes too)
+  // Closes the file, checked: a writer's last metadata reaches the file here, and a failure (a
+  // full disk) throws IoError, where the destructor, which closes too, must stay silent.
+  void close();
 
  private:
   std::string filename_;
+  bool writable_ = false;  // opened for writing on disk (the in-memory modes have no disk)
 };
 
 }  // namespace dp::h5

@@ -9,10 +9,10 @@ namespace {
 void write_attribute(hid_t obj, const std::string& where, const std::string& name, hid_t type,
                      hid_t space, const void* data) {
   if (DP_H5_CHECK(H5Aexists(obj, name.c_str()), where) > 0)
-    DP_H5_CHECK(H5Adelete(obj, name.c_str()), where);
-  Handle attr(
-      DP_H5_CHECK(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), where),
-      H5Aclose);
+    DP_H5_WRITE_CHECK(H5Adelete(obj, name.c_str()), where);
+  Handle attr(DP_H5_WRITE_CHECK(
+                  H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), where),
+              H5Aclose);
   // An empty array attribute has nothing to write (and HDF5 rejects a null buffer).
   if (data != nullptr) DP_H5_WRITE_CHECK(H5Awrite(attr.id(), type, data), where);
 }

@@ -15,7 +15,7 @@ Dataset Object::write(const std::string& name, const std::vector<hsize_t>& dims,
   Lock lock(library_lock());
   std::string where = path_ + "/" + name;
   hid_t type = native_type(element_type_of<T>());
-  if (has(name)) DP_H5_CHECK(H5Ldelete(id(), name.c_str(), H5P_DEFAULT), where);
+  if (has(name)) DP_H5_WRITE_CHECK(H5Ldelete(id(), name.c_str(), H5P_DEFAULT), where);
   std::vector<hsize_t> max = dims;
   Handle dcpl(DP_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), where), H5Pclose);
   const bool chunked = chunk_rows > 0 || deflate_level > 0;
@@ -32,7 +32,7 @@ Dataset Object::write(const std::string& name, const std::vector<hsize_t>& dims,
   Handle space = dims.empty() ? scalar_space() : simple_space(dims, &max);
   Handle lcpl(DP_H5_CHECK(H5Pcreate(H5P_LINK_CREATE), where), H5Pclose);
   DP_H5_CHECK(H5Pset_create_intermediate_group(lcpl.id(), 1), where);
-  Handle ds(DP_H5_CHECK(
+  Handle ds(DP_H5_WRITE_CHECK(
                 H5Dcreate2(id(), name.c_str(), type, space.id(), lcpl.id(), dcpl.id(), H5P_DEFAULT),
                 where),
             H5Dclose);
@@ -46,12 +46,12 @@ Dataset Object::write_strings(const std::string& name, const std::vector<std::st
                               Checksum checksum) const {
   Lock lock(library_lock());
   std::string where = path_ + "/" + name;
-  if (has(name)) DP_H5_CHECK(H5Ldelete(id(), name.c_str(), H5P_DEFAULT), where);
+  if (has(name)) DP_H5_WRITE_CHECK(H5Ldelete(id(), name.c_str(), H5P_DEFAULT), where);
   FixedStrings fixed = fixed_strings(values);
   Handle space = simple_space({values.size()});
-  Handle ds(DP_H5_CHECK(H5Dcreate2(id(), name.c_str(), fixed.type.id(), space.id(), H5P_DEFAULT,
-                                   H5P_DEFAULT, H5P_DEFAULT),
-                        where),
+  Handle ds(DP_H5_WRITE_CHECK(H5Dcreate2(id(), name.c_str(), fixed.type.id(), space.id(),
+                                         H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                              where),
             H5Dclose);
   if (!values.empty())
     DP_H5_WRITE_CHECK(H5Dwrite(ds.id(), fixed.type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
@@ -60,9 +60,9 @@ Dataset Object::write_strings(const std::string& name, const std::vector<std::st
   if (checksum == Checksum::fletcher32) {
     const auto digest = static_cast<int64_t>(strings_digest(values));
     Handle attr_space = scalar_space();
-    Handle attr(DP_H5_CHECK(H5Acreate2(ds.id(), kStringDigestAttribute, H5T_NATIVE_INT64,
-                                       attr_space.id(), H5P_DEFAULT, H5P_DEFAULT),
-                            where),
+    Handle attr(DP_H5_WRITE_CHECK(H5Acreate2(ds.id(), kStringDigestAttribute, H5T_NATIVE_INT64,
+                                             attr_space.id(), H5P_DEFAULT, H5P_DEFAULT),
+                                  where),
                 H5Aclose);
     DP_H5_WRITE_CHECK(H5Awrite(attr.id(), H5T_NATIVE_INT64, &digest), where);
   }

@@ -105,6 +105,7 @@ File::File(const std::string& filename, Mode mode) : filename_(filename) {
   }
   handle_ = Handle(id, H5Fclose);
   path_ = filename + ":";
+  writable_ = mode == Mode::create_truncate || mode == Mode::read_write;
   if (mode != Mode::read) checksummed_chunk_indexes(id, filename);
 }
 
@@ -125,7 +126,12 @@ std::vector<uint8_t> File::image() {
 
 void File::close() {
   Lock lock(library_lock());
-  handle_ = Handle();
+  if (!handle_.valid()) return;
+  const hid_t id = handle_.release();
+  if (writable_)
+    DP_H5_WRITE_CHECK(H5Fclose(id), filename_ + ": cannot close the written file");
+  else
+    H5Fclose(id);  // what was read was checked as it was read
 }
 
 }  // namespace dp::h5

@@ -43,9 +43,9 @@ Group Object::create_group(const std::string& name) const {
   Handle lcpl(DP_H5_CHECK(H5Pcreate(H5P_LINK_CREATE), where), H5Pclose);
   DP_H5_CHECK(H5Pset_create_intermediate_group(lcpl.id(), 1), where);
   return Group(
-      Handle(
-          DP_H5_CHECK(H5Gcreate2(id(), name.c_str(), lcpl.id(), H5P_DEFAULT, H5P_DEFAULT), where),
-          H5Gclose),
+      Handle(DP_H5_WRITE_CHECK(H5Gcreate2(id(), name.c_str(), lcpl.id(), H5P_DEFAULT, H5P_DEFAULT),
+                               where),
+             H5Gclose),
       where);
 }
 
@@ -90,7 +90,7 @@ std::vector<std::string> Object::children() const {
 
 void Object::remove(const std::string& name) const {
   Lock lock(library_lock());
-  DP_H5_CHECK(H5Ldelete(id(), name.c_str(), H5P_DEFAULT), path_ + "/" + name);
+  DP_H5_WRITE_CHECK(H5Ldelete(id(), name.c_str(), H5P_DEFAULT), path_ + "/" + name);
 }
 
 }  // namespace dp::h5

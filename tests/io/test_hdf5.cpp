@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <algorithm>
+#include <csignal>
 
 #include "io/hdf5.h"
 #include "temp_dir.h"
@@ -82,6 +84,35 @@ TEST(Hdf5, MissingOrCorruptFileErrorNamesTheFile) {
     std::fclose(f);
   }
   EXPECT_THROW(h5::File(dir.file("junk.h5"), h5::File::Mode::read), DataError);
+}
+
+// A write that fails only as the file is closed (HDF5 keeps the last metadata until then; here
+// no write may reach the disk, as on a full one): close() throws IoError
+// naming the file, where it passed over the failure and the writer renamed a broken file into
+// place. And an error stack's system call frame reads as its reason, not its call details.
+TEST(Hdf5, AWriteThatFailsAtCloseIsAnOutputError) {
+  testing::TempDir dir;
+  const std::string path = dir.file("closing.h5");
+  h5::File file(path, h5::File::Mode::create_truncate);
+  std::vector<double> values(64, 1.0);
+  file.write<double>("x", {64}, values.data(), 0);
+  file.set_attribute("note", std::string("written last"));
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  rlimit limited{0, saved.rlim_max};  // no write at all
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limited), 0);
+  std::string message;
+  try {
+    file.close();
+  } catch (const IoError& e) {
+    message = e.what();
+  }
+  setrlimit(RLIMIT_FSIZE, &saved);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_NE(message.find("closing.h5"), std::string::npos) << message;
+  EXPECT_NE(message.find("File too large"), std::string::npos) << message;
+  EXPECT_EQ(message.find("errno"), std::string::npos) << message;
 }
 
 }  // namespace
