@@ -147,7 +147,8 @@ void check_writable(const std::filesystem::path& folder, const std::string& outp
 }
 
 // --output names a new file in an existing folder, or an eval file an earlier `dptrain eval`
-// wrote: never the checkpoint, the dataset or another file the evaluation would replace.
+// wrote: never the checkpoint, the dataset, a link or another file the evaluation would
+// replace.
 // Checked on every rank before the evaluation runs; that rank 0 can write there, too.
 void check_output(const EvalArgs& a, bool writes) {
   namespace fs = std::filesystem;
@@ -158,6 +159,11 @@ void check_output(const EvalArgs& a, bool writes) {
     throw UsageError(fmt::format("option --output: {}: folder {} {}", a.output, folder.string(),
                                  fs::exists(folder, ec) ? "is not a folder" : "does not exist"));
   if (writes) check_writable(folder, a.output);
+  if (fs::is_symlink(fs::symlink_status(out, ec)))
+    throw UsageError(fmt::format(
+        "option --output: {} is a link (eval would replace the link, not its target); name the "
+        "file itself",
+        a.output));
   if (!fs::exists(out, ec)) return;
   for (const auto& [input, option] :
        {std::pair{&a.checkpoint, "--checkpoint"}, std::pair{&a.data_file, "--data"}})

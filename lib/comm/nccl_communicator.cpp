@@ -9,6 +9,7 @@
 #include "comm/mpi_session.h"
 #include "comm/nccl_check.h"
 #include "comm/nccl_handle.h"
+#include "core/error.h"
 #include "core/timer.h"
 
 namespace dp {
@@ -196,9 +197,8 @@ void NcclPendingMean::wait() {
 
 std::unique_ptr<Communicator> make_nccl_communicator(CUstream_st* compute_stream,
                                                      double timeout_seconds) {
-  if (!(timeout_seconds >= 0))
-    throw UsageError(
-        fmt::format("--collective-timeout: {} is not a number of seconds >= 0", timeout_seconds));
+  // The option was validated where it was read (collective_timeout_problem).
+  DP_CHECK(timeout_seconds >= 0, "collective timeout {} s", timeout_seconds);
   const double limit =
       timeout_seconds == 0 ? std::numeric_limits<double>::infinity() : timeout_seconds;
   return std::make_unique<NcclCommunicator>(compute_stream, limit);

@@ -44,7 +44,10 @@ Whitening whitening_filters(const float* images, int64_t n, int64_t h, int64_t w
   // is component i of vector j).
   const lapack_int info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', lapack_int(d), a.data(),
                                          lapack_int(d), ascending.data());
-  if (info != 0) throw Error(ExitCode::internal, fmt::format("whitening: LAPACKE_dsyevd failed ({})", info));
+  if (info != 0)  // a NaN in the patches, or no convergence: LAPACK's info says which
+    throw_library_error(
+        ExitCode::internal, __FILE__, __LINE__, "LAPACKE_dsyevd",
+        fmt::format("info {} (whitening {}x{} patches of {} images)", info, k, k, n));
   Whitening out;
   out.weight.resize(2 * d * d);
   for (int64_t f = 0; f < d; ++f) {

@@ -4,8 +4,8 @@ the ranks do not divide, an option-A shortcut on an arch without one, airbench o
 cannot take, a --resume file that is not there (leaving no run directory), and a checkpoint
 from another architecture, shortcut, --normalize or class count (`dptrain eval` and
 `--resume`): one clear error line naming the option or field, the documented exit code, no
-hang. Also what must not be lost: `eval --output` refuses the checkpoint, a metrics file and
-a missing folder, `--resume auto` without a checkpoint sets the old metrics.h5 aside
+hang. Also what must not be lost: `eval --output` refuses the checkpoint, a metrics file, a
+link and a missing folder, `--resume auto` without a checkpoint sets the old metrics.h5 aside
 instead of overwriting it, and `--overwrite` leaves none of the replaced run's checkpoints, nor
 loses the replaced run where the new one fails at its first step.
 Ranks given different options (--lr, --epochs) are refused in one line naming the option and
@@ -219,7 +219,8 @@ with tempfile.TemporaryDirectory() as tmp:
                        ["metrics.h5", "superblock version 3", "libver='latest'"])
     check.record(open(v3_metrics, "rb").read() == before, "that metrics.h5 left as it was",
                  v3_metrics)
-    # eval --output never replaces the checkpoint, a metrics file, or a file in a missing folder.
+    # eval --output never replaces the checkpoint, a metrics file, a link, or a file in a missing
+    # folder.
     metrics = os.path.join(out, "ref", "metrics.h5")
     evaluate = ["eval", "--checkpoint", ckpt, "--data", ten, "--threads", "1", "--output"]
     check.expect_error("eval: --threads 100000",
@@ -232,6 +233,16 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("eval: --output in a missing folder",
                        evaluate + [os.path.join(tmp, "no", "e.h5")], USAGE,
                        ["--output", "does not exist"])
+    # A link to an eval file: the rename would replace the link, not its target (as pack's
+    # --output, refused; it was replaced by a file, the target left as it was).
+    evaluated = os.path.join(tmp, "linked-target.h5")
+    code, err, _, _ = check.run(evaluate + [evaluated])
+    check.record(code == 0, "eval: an eval file to link to", f"exit {code} {err[-300:]}")
+    link = os.path.join(tmp, "linked.h5")
+    os.symlink(evaluated, link)
+    check.expect_error("eval: --output names a link", evaluate + [link], USAGE,
+                       ["--output", "linked.h5 is a link", "name the file itself"])
+    check.record(os.path.islink(link), "eval: the link left as it was", link)
     check.expect_error("eval: --collective-timeout -1",
                        evaluate + [os.path.join(tmp, "e.h5"), "--collective-timeout", "-1"], USAGE,
                        ["--collective-timeout"])
