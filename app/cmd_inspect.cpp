@@ -1,19 +1,23 @@
 // `dptrain inspect FILE`: what a packed dataset, a checkpoint, a metrics or an eval file holds
 // (h5dump shows everything; this shows what matters: a few lines, and a checkpoint's parameter
 // names and shapes), first whether its checksums are there and match.
+#include <fmt/ranges.h>
+
 #include <boost/program_options.hpp>
 #include <cmath>
 #include <iostream>
-#include <fmt/ranges.h>
 
 #include "app/commands.h"
 #include "app/parse_options.h"
 #include "comm/mpi_session.h"
 #include "core/log.h"
 #include "data/hdf5_dataset.h"
+#include "data/packed_format.h"
+#include "io/checkpoint.h"
+#include "io/eval_file.h"
 #include "io/file_verify.h"
 #include "io/hdf5.h"
-#include "io/eval_file.h"
+#include "io/metrics_writer.h"
 #include "train/checkpoint_keys.h"
 
 namespace po = boost::program_options;
@@ -112,29 +116,19 @@ int run_inspect(const std::vector<std::string>& args, MpiSession& mpi) {
       "file", po::value(&path), "packed dataset, checkpoint, metrics or eval file");
   po::positional_options_description positional;
   positional.add("file", 1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(desc).positional(positional).run(), vm);
-    if (vm.count("help")) {
-      std::cout << "usage: dptrain inspect FILE\n" << desc << "\n";
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw UsageError(e.what());
-  }
+  if (!parse_options(args, desc, "usage: dptrain inspect FILE", positional)) return 0;
   if (path.empty()) throw UsageError("inspect: no file given (usage: dptrain inspect FILE)");
   if (mpi.rank() != 0) return 0;
   inspect_checksums(path);
   h5::File file(path, h5::File::Mode::read);
   std::string format = file.has_attribute("format") ? file.string_attribute("format") : "";
-  if (format == "dptrain-dataset") {
+  if (format == data::packed::kFormat) {
     file.close();
     inspect_dataset(path);
-  } else if (format == "dptrain-metrics") {
+  } else if (format == kMetricsFileFormat) {
     inspect_metrics(file);
     if (file.has("final")) inspect_evaluation(file.group("final"), "final evaluation");
-  } else if (file.has("params")) {
+  } else if (is_checkpoint_file(file)) {
     inspect_checkpoint(file);
   } else if (is_eval_file(file)) {
     inspect_evaluation(file.group("eval"),

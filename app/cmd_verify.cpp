@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "app/commands.h"
+#include "app/parse_options.h"
 #include "core/error.h"
 #include "io/file_verify.h"
 #include "io/hdf5.h"
@@ -54,20 +55,12 @@ int run_verify(const std::vector<std::string>& args) {
       "file", po::value(&paths), "packed dataset, checkpoint, metrics or eval file");
   po::positional_options_description positional;
   positional.add("file", -1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(desc).positional(positional).run(), vm);
-    if (vm.count("help")) {
-      std::cout << "usage: dptrain verify FILE...\n"
-                   "Reads every byte of each file through its checksums; one line per file.\n"
-                   "Exit 0 when every file is ok, 3 when any is corrupted or unreadable.\n"
-                << desc << "\n";
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw UsageError(e.what());
-  }
+  if (!parse_options(args, desc,
+                     "usage: dptrain verify FILE...\n"
+                     "Reads every byte of each file through its checksums; one line per file.\n"
+                     "Exit 0 when every file is ok, 3 when any is corrupted or unreadable.",
+                     positional))
+    return 0;
   if (paths.empty()) throw UsageError("verify: no file given (usage: dptrain verify FILE...)");
   bool all_ok = true;
   for (const auto& path : paths) {

@@ -120,6 +120,8 @@ void save_checkpoint(const std::string& path, const CheckpointSections& sections
   replace_durably(path, image, "checkpoint");
 }
 
+bool is_checkpoint_file(const h5::File& file) { return file.has("params"); }
+
 CheckpointMeta load_checkpoint(const std::string& path, const CheckpointSections& sections) {
   h5::File file(path, h5::File::Mode::read);
   CheckpointMeta meta = read_meta(file);

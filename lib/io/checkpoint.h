@@ -16,6 +16,10 @@
 
 namespace dp {
 
+namespace h5 {
+class File;
+}
+
 struct NamedBuffer {
   std::string name;
   Shape shape;
@@ -76,6 +80,9 @@ CheckpointMeta load_checkpoint(const std::string& path, const CheckpointSections
 
 // Reads only the attributes (to build the right model before loading tensors).
 CheckpointMeta read_checkpoint_meta(const std::string& path);
+
+// Whether an open file is one save_checkpoint wrote (it holds the parameters' group).
+bool is_checkpoint_file(const h5::File& file);
 
 // Makes `link` another name of the finished checkpoint `target` (a hard link, or a copy where
 // the file system has none), replacing `link` atomically: a reader sees the old or the new file.

@@ -87,7 +87,7 @@ std::unique_ptr<MetricsWriter> MetricsWriter::reopen(
     const std::map<std::string, std::string>& config) {
   std::unique_ptr<MetricsWriter> writer(new MetricsWriter(path));
   h5::File& file = *writer->file_;
-  if (!file.has_attribute("format") || file.string_attribute("format") != "dptrain-metrics" ||
+  if (!file.has_attribute("format") || file.string_attribute("format") != kMetricsFileFormat ||
       !file.has("history"))
     throw DataError(fmt::format("{}: not a dptrain metrics file; cannot continue it", path));
   // Checked whole before anything is changed: a damaged row would otherwise surface only
@@ -129,7 +129,7 @@ MetricsWriter::MetricsWriter(const std::string& path,
                              const std::map<std::string, std::string>& config,
                              const std::map<std::string, std::string>& build_info)
     : path_(path), file_(std::make_unique<h5::File>(path, h5::File::Mode::create_in_memory)) {
-  file_->set_attribute("format", std::string("dptrain-metrics"));
+  file_->set_attribute("format", std::string(kMetricsFileFormat));
   file_->set_attribute("format_version", int64_t{1});
   h5::Group config_group = file_->create_group("config");
   for (const auto& [key, value] : config) config_group.set_attribute(key, value);

@@ -18,6 +18,9 @@ namespace h5 {
 class File;
 }
 
+// metrics.h5's root `format` attribute.
+inline constexpr const char* kMetricsFileFormat = "dptrain-metrics";
+
 // One epoch's row. Field names become dataset names under /history.
 struct EpochRecord {
   int64_t epoch = 0;  // 1-based
