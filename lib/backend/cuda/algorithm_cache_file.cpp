@@ -56,7 +56,9 @@ void AlgorithmCacheFile::load() {
   log::info("cuDNN algorithms: {} choices from {}", choices_.size(), path_);
 }
 
-// Whole, through a tmp of this process's own: a reader sees the old file or the new one.
+// Whole, through a tmp of this process's own: a reader sees the old file or the new one. Not
+// synced (write_durably's way): a cache a crash loses costs one search, one it damages is
+// ignored by load(), and the choices are saved after every search.
 void AlgorithmCacheFile::save() {
   char host[256] = "";
   (void)gethostname(host, sizeof host - 1);  // ranks of several hosts may share the file
