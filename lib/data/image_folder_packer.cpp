@@ -12,13 +12,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <system_error>
-#include <thread>
 
 #include "core/cpu_affinity.h"
 #include "core/error.h"
 #include "core/input_file.h"
 #include "core/log.h"
+#include "core/thread_team.h"
 #include "core/timer.h"
 #include "core/utf8.h"
 #include "data/folder_source.h"
@@ -89,31 +88,24 @@ class DecodeBatch {
  public:
   DecodeBatch(const std::vector<ImageFile>& files, size_t first, size_t count,
               const PackOptions& options, int threads)
-      : slots_(count) {
-    const int n = std::max(1, std::min<int>(threads, int(count)));
-    threads_.reserve(n);
-    try {
-      for (int t = 0; t < n; ++t)
-        threads_.emplace_back([this, &files, first, count, &options] {
-          for (size_t i; (i = next_.fetch_add(1)) < count;) {
-            decode_one(files[first + i], options, slots_[i]);
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (++decoded_ == slots_.size()) all_decoded_.notify_one();
-          }
-        });
-    } catch (const std::system_error& e) {
-      if (threads_.empty())
-        throw UsageError(fmt::format("--threads: cannot start a decoding thread ({})", e.what()));
-      refused_ =
-          fmt::format("started {} of {} decoding threads ({})", threads_.size(), n, e.what());
-    } catch (...) {
-      join();  // none may outlive the batch it reads
-      throw;
-    }
+      : slots_(count),
+        team_(std::max(1, std::min<int>(threads, int(count))),
+              [this, &files, first, count, &options] {
+                for (size_t i; (i = next_.fetch_add(1)) < count;) {
+                  decode_one(files[first + i], options, slots_[i]);
+                  std::lock_guard<std::mutex> lock(mutex_);
+                  if (++decoded_ == slots_.size()) all_decoded_.notify_one();
+                }
+              }) {
+    if (team_.started() == 0)
+      throw UsageError(
+          fmt::format("--threads: cannot start a decoding thread ({})", team_.refused()));
+    if (!team_.refused().empty())
+      refused_ = fmt::format("started {} of {} decoding threads ({})", team_.started(),
+                             std::max(1, std::min<int>(threads, int(count))), team_.refused());
   }
   // Empty, or what the system refused: the caller reports it.
   const std::string& refused() const { return refused_; }
-  ~DecodeBatch() { join(); }
   DecodeBatch(const DecodeBatch&) = delete;
   DecodeBatch& operator=(const DecodeBatch&) = delete;
   // Waits for every slot, calling on_progress(files decoded so far) every kProgressTick
@@ -129,23 +121,20 @@ class DecodeBatch {
         lock.lock();
       }
     }
-    join();
+    team_.join();
     return slots_;
   }
 
  private:
-  void join() {
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-  }
   static constexpr std::chrono::milliseconds kProgressTick{250};
+  // What the threads use, constructed before them and destroyed after them (team_ is last).
   std::vector<DecodeSlot> slots_;
   std::atomic<size_t> next_{0};
   std::mutex mutex_;
   std::condition_variable all_decoded_;
   size_t decoded_ = 0;  // guarded by mutex_
-  std::vector<std::thread> threads_;
   std::string refused_;
+  ThreadTeam team_;
 };
 
 std::string source_name(const std::string& dir) {
@@ -177,17 +166,10 @@ void run_on_threads(int threads, const std::function<void()>& work) {
       if (!failed) failed = std::current_exception();
     }
   };
-  std::vector<std::thread> helpers;
-  helpers.reserve(size_t(std::max(0, threads - 1)));
-  try {
-    for (int t = 1; t < threads; ++t) helpers.emplace_back(guarded);
-  } catch (const std::system_error&) {  // the ones started share the work
-  } catch (...) {                       // none may outlive the work it reads
-    for (auto& t : helpers) t.join();
-    throw;
+  {
+    ThreadTeam helpers(threads - 1, guarded);  // the ones started share the work
+    guarded();                                 // never throws: its failure is kept in `failed`
   }
-  guarded();  // never throws: its failure is kept in `failed`
-  for (auto& t : helpers) t.join();
   if (failed) std::rethrow_exception(failed);
 }
 

@@ -3,12 +3,10 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
-#include <system_error>
-#include <thread>
-#include <vector>
 
 #include "backend/cpu/thread_pinning.h"
 #include "core/error.h"
+#include "core/thread_team.h"
 #include "nn/model.h"
 
 namespace dp {
@@ -23,29 +21,22 @@ void require_startable_threads(int threads, bool chosen) {
   std::mutex mutex;
   std::condition_variable released;
   bool release = false;
-  std::vector<std::thread> started;
-  std::string failure;
-  try {
-    for (int i = 0; i < threads; ++i)
-      started.emplace_back([&] {
-        std::unique_lock lock(mutex);
-        released.wait(lock, [&] { return release; });
-      });
-  } catch (const std::exception& e) {  // system_error (EAGAIN), bad_alloc for its state
-    failure = e.what();
-  }
+  ThreadTeam team(threads, [&] {
+    std::unique_lock lock(mutex);
+    released.wait(lock, [&] { return release; });
+  });
   {
     std::lock_guard lock(mutex);
     release = true;
   }
   released.notify_all();
-  for (auto& t : started) t.join();
-  if (!failure.empty())
+  team.join();
+  if (!team.refused().empty())
     throw UsageError(fmt::format(
         "option --threads: {} compute threads{} cannot be started, only {} more threads could "
         "({}; see ulimit -u, or the job's limit on tasks)",
-        threads, chosen ? "" : " (--threads 0: this rank's share of the cores)", started.size(),
-        failure));
+        threads, chosen ? "" : " (--threads 0: this rank's share of the cores)", team.started(),
+        team.refused()));
 }
 
 }  // namespace
