@@ -1,5 +1,5 @@
-// Strings exchanged between the ranks of MPI_COMM_WORLD before a communicator exists (the
-// start-of-job checks that every rank runs the same configuration on the same data). Each is a
+// Strings exchanged between the ranks of MPI_COMM_WORLD (the start-of-job checks that every
+// rank runs the same configuration on the same data and resumes the same checkpoint). Each is a
 // collective: every rank calls it, in the same order. Strings arrive whole, whatever their
 // length or bytes.
 #pragma once

@@ -43,9 +43,10 @@ struct IoError : Error {
 };
 
 // What every library's check macro (DP_CUDA_CHECK, DP_CUDNN_CHECK, DP_CUBLAS_CHECK,
-// DP_NCCL_CHECK, DP_MPI_CHECK, DP_OPENSSL_CHECK; HDF5's DP_H5_CHECK and DP_H5_WRITE_CHECK give
-// the file's name instead, io/hdf5.h) throws: `call` at file:line failed, with the
+// DP_NCCL_CHECK, DP_MPI_CHECK, DP_OPENSSL_CHECK) throws: `call` at file:line failed, with the
 // library's own `reason`, as one message format and the exit code the library's failures map to.
+// (HDF5's DP_H5_CHECK and DP_H5_WRITE_CHECK, io/hdf5.h, name the file and object instead of
+// the call: what a user can act on.)
 [[noreturn]] inline void throw_library_error(ExitCode code, const char* file, int line,
                                              const char* call, const std::string& reason) {
   throw Error(code, fmt::format("{}:{}: {} failed: {}", file, line, call, reason));

@@ -1,7 +1,6 @@
 #include "core/thread_team.h"
 
 #include <algorithm>
-#include <exception>
 
 namespace dp {
 
@@ -9,8 +8,11 @@ ThreadTeam::ThreadTeam(int count, const std::function<void()>& work) {
   threads_.reserve(size_t(std::max(count, 0)));
   try {
     for (int i = 0; i < count; ++i) threads_.emplace_back(work);
-  } catch (const std::exception& e) {  // std::system_error (EAGAIN), bad_alloc for its state
-    refused_ = e.what();
+  } catch (const std::system_error& e) {  // EAGAIN: the limit on tasks
+    refusal_ = e.code();
+  } catch (...) {
+    join();  // none may outlive the data its work reads
+    throw;
   }
 }
 

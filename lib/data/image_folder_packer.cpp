@@ -88,21 +88,19 @@ class DecodeBatch {
  public:
   DecodeBatch(const std::vector<ImageFile>& files, size_t first, size_t count,
               const PackOptions& options, int threads)
-      : slots_(count),
-        team_(std::max(1, std::min<int>(threads, int(count))),
-              [this, &files, first, count, &options] {
-                for (size_t i; (i = next_.fetch_add(1)) < count;) {
-                  decode_one(files[first + i], options, slots_[i]);
-                  std::lock_guard<std::mutex> lock(mutex_);
-                  if (++decoded_ == slots_.size()) all_decoded_.notify_one();
-                }
-              }) {
+      : slots_(count), team_(team_size(threads, count), [this, &files, first, count, &options] {
+          for (size_t i; (i = next_.fetch_add(1)) < count;) {
+            decode_one(files[first + i], options, slots_[i]);
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (++decoded_ == slots_.size()) all_decoded_.notify_one();
+          }
+        }) {
     if (team_.started() == 0)
       throw UsageError(
           fmt::format("--threads: cannot start a decoding thread ({})", team_.refused()));
     if (!team_.refused().empty())
       refused_ = fmt::format("started {} of {} decoding threads ({})", team_.started(),
-                             std::max(1, std::min<int>(threads, int(count))), team_.refused());
+                             team_size(threads, count), team_.refused());
   }
   // Empty, or what the system refused: the caller reports it.
   const std::string& refused() const { return refused_; }
@@ -126,6 +124,9 @@ class DecodeBatch {
   }
 
  private:
+  static int team_size(int threads, size_t files) {
+    return std::max(1, std::min<int>(threads, int(files)));
+  }
   static constexpr std::chrono::milliseconds kProgressTick{250};
   // What the threads use, constructed before them and destroyed after them (team_ is last).
   std::vector<DecodeSlot> slots_;

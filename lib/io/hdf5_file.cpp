@@ -127,7 +127,12 @@ std::vector<uint8_t> File::image() {
 void File::close() {
   Lock lock(library_lock());
   if (!handle_.valid()) return;
-  const hid_t id = handle_.release();
+  // HDF5 closes a file whose groups or datasets are still open only when the last of them
+  // closes, unchecked: a writer closes them first.
+  DP_CHECK(!writable_ || H5Fget_obj_count(id(), H5F_OBJ_ALL) == 1,
+           "{}: closed with {} of its objects open", filename_,
+           H5Fget_obj_count(id(), H5F_OBJ_ALL) - 1);
+  const hid_t id = handle_.release();  // after a failed close, abandoned (never closed twice)
   if (writable_)
     DP_H5_WRITE_CHECK(H5Fclose(id), filename_ + ": cannot close the written file");
   else

@@ -33,8 +33,8 @@ void BatchNorm2d::require_batch_statistics(const BatchNormGeometry& g) const {
   if (g.n * g.h * g.w > 1) return;
   throw UsageError(fmt::format(
       "batch norm '{}' in training needs more than one value per channel, got a batch of {} at "
-      "{}x{} (PyTorch refuses it too): use a larger --batch-size or larger images (in "
-      "training also --drop-last, where a last batch of one image reaches it)",
+      "{}x{} (PyTorch refuses it too): use a larger --batch-size or larger images (or, where "
+      "an epoch's last batch holds one image, dptrain train's --drop-last)",
       name_, g.n, g.h, g.w));
 }
 

@@ -165,10 +165,10 @@ TrainingRun::FoundCheckpoint TrainingRun::agreed_resume_checkpoint() {
   if (!found.path.empty()) {
     found.position = CheckpointFile{found.path, read_checkpoint_meta(found.path)}.position();
     const auto [epochs, in_epoch, steps] = found.position;
-    identity =
-        fmt::format("{} {} {} {}", epochs, in_epoch, steps, std::filesystem::file_size(found.path));
-    description = fmt::format("{} ({} epochs and {} steps done, {} bytes)", found.path, epochs,
-                              steps, std::filesystem::file_size(found.path));
+    const auto bytes = std::filesystem::file_size(found.path);
+    identity = fmt::format("{} {} {} {}", epochs, in_epoch, steps, bytes);
+    description = fmt::format("{} ({} epochs and {} optimizer steps done, {} bytes)", found.path,
+                              epochs, steps, bytes);
   }
   const auto all = allgather_strings({identity, description});
   for (size_t r = 1; r < all.size(); ++r)

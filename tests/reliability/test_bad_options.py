@@ -426,7 +426,7 @@ with tempfile.TemporaryDirectory() as tmp:
                        mpmd=[train(run="m"), train(run="m", epochs="2")], limit=60)
     # A run directory that is not on a file system every rank sees (here: `out` under each
     # rank's own working directory) holds a checkpoint after epoch 2 for rank 0 and after
-    # epoch 1 for rank 1: refused, naming both, exit 3 (it was exit 5 naming neither).
+    # epoch 1 for rank 1: refused, naming both, exit 3 (input that differs between ranks).
     for run, epochs in (("e1", "1"), ("e2", "2")):
         code, err, _, _ = check.run(train(run=run, epochs=epochs))
         check.record(code == 0, f"a {epochs}-epoch run to resume", f"exit {code} {err[-300:]}")
@@ -436,8 +436,8 @@ with tempfile.TemporaryDirectory() as tmp:
         shutil.copy(os.path.join(out, run, "checkpoint.h5"), os.path.join(node, "out", "split"))
     split = train("--resume", "auto", run="split", epochs="3", output_dir="out")
     check.expect_error("the ranks find different checkpoints", [], DATA,
-                       ["option --resume", "rank 1 found", "1 epochs and 2 steps done",
-                        "rank 0", "2 epochs and 4 steps done", "same checkpoint"],
+                       ["option --resume", "rank 1 found", "1 epochs and 2 optimizer steps done",
+                        "rank 0", "2 epochs and 4 optimizer steps done", "same checkpoint"],
                        mpmd=[split, split], wdirs=node_dirs, limit=60, one_line=False)
     # A node's own settings may differ (--threads; --data is compared by content).
     code, err, _, took = check.run([], mpmd=[train(run="t"), train(run="t", threads="2")],
