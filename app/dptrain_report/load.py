@@ -60,7 +60,8 @@ class Run:
     # job's. From files before that group: the world size only.
     resumes: List[Dict[str, str]] = field(default_factory=list)
     # Every step's LR (/steps/lr) at its place in epochs (step j of an epoch's n at epoch - 1 +
-    # j / n); None where /steps is absent or unreadable (a warning says which).
+    # j / n; a fractional --epochs' last epoch as a part of a whole one, see _read_step_lr);
+    # None where /steps is absent or unreadable (a warning says which).
     step_lr: Optional[Tuple[np.ndarray, np.ndarray]] = None
 
     @property
@@ -203,16 +204,31 @@ def _read(f, directory, metrics, checkpoint):
     name = config.get("run-name") or os.path.basename(os.path.normpath(directory))
     if os.path.basename(metrics) != "metrics.h5":  # a superseded history beside its run
         name = f"{name} ({os.path.basename(metrics)})"
+    resumes = _read_resumes(f, int(np.sum(history["steps"])))
     return Run(directory=directory, metrics_path=metrics, name=name, config=config, build=build,
                history=history, final=final,
                checkpoint_path=checkpoint if checkpoint and os.path.isfile(checkpoint) else None,
-               warnings=warnings, resumes=_read_resumes(f, int(np.sum(history["steps"]))),
-               step_lr=_read_step_lr(f, metrics, warnings))
+               warnings=warnings, resumes=resumes,
+               step_lr=_read_step_lr(f, metrics, warnings, _fractional_epochs(config, resumes)))
 
 
-def _read_step_lr(f, metrics, warnings):
-    """/steps/lr placed in epochs by /steps/epoch (1-based, one row per optimizer step). A
-    corrupted one refuses the file (a ReportError), as a corrupted /history does."""
+def _fractional_epochs(config, resumes):
+    """The last job's --epochs where it is fractional (9.9: the 10th epoch cut short), else
+    None."""
+    options = [config] + [r for r in resumes if "epochs" in r]
+    try:
+        epochs = float(options[-1].get("epochs", ""))
+    except ValueError:
+        return None
+    return epochs if math.isfinite(epochs) and epochs != math.floor(epochs) else None
+
+
+def _read_step_lr(f, metrics, warnings, fractional_epochs=None):
+    """/steps/lr placed in epochs by /steps/epoch (1-based, one row per optimizer step): step j
+    of an epoch's n at epoch - 1 + j / n, where n is the epoch's own rows but for the last
+    epoch of a fractional --epochs E (ceil(E), cut short), which takes the epoch before it's,
+    so that its steps end at E. A corrupted one refuses the file (a ReportError), as a
+    corrupted /history does."""
     if "steps" not in f or not all(k in f["steps"] for k in ("epoch", "lr")):
         return None
     epoch = _read_values(f["steps/epoch"], metrics, "/steps/epoch")
@@ -222,9 +238,14 @@ def _read_step_lr(f, metrics, warnings):
                         "per epoch")
         return None
     place = np.empty_like(epoch)
+    whole = None  # the rows of the epoch before, a whole one
     for e in np.unique(epoch):
         rows = np.flatnonzero(epoch == e)
-        place[rows] = e - 1 + np.arange(1, len(rows) + 1) / len(rows)
+        cut_short = (fractional_epochs is not None and e == math.ceil(fractional_epochs)
+                     and whole is not None and whole > len(rows))
+        steps = whole if cut_short else len(rows)
+        place[rows] = e - 1 + np.arange(1, len(rows) + 1) / steps
+        whole = len(rows)
     return place, lr
 
 

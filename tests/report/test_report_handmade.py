@@ -61,6 +61,15 @@ def check_step_lr(tmp):
         else:
             check(run.step_lr is None and any("/steps" in w for w in run.warnings),
                   f"/steps fields that do not pair up are left out with a warning {run.warnings}")
+    # --epochs 1.5: the second epoch is cut short after 2 of 4 steps, and ends at 1.5 (it was
+    # stretched over a whole epoch, as a resume on more ranks' shorter epochs is).
+    write_metrics(path, history_rows(2), config("steps-run", epochs=1.5))
+    with h5py.File(path, "a") as f:
+        f.create_dataset("steps/epoch", data=np.array([1, 1, 1, 1, 2, 2], dtype=np.float64))
+        f.create_dataset("steps/lr", data=np.arange(6) / 10)
+    place, _ = load.load_run(os.path.dirname(path)).step_lr
+    check(np.allclose(place, [0.25, 0.5, 0.75, 1, 1.25, 1.5]),
+          f"a fractional --epochs' last epoch ends at the fraction ({list(place)})")
 
 
 # scikit-learn's own docstring example (y_true = [0, 1, 2, 2, 2], y_pred = [0, 0, 2, 2, 1]) and
