@@ -187,6 +187,11 @@ void TrainingRun::open_metrics(const std::string& resumed_from, const ResumePoin
   effective["world-size"] = std::to_string(comm_->size());
   effective["backend"] = choice_.reason;
   effective["gradient-comm"] = grad_comm_.reason;
+  if (!config_.overwrite && std::filesystem::exists(ReplacedRun::folder_in(run_dir_.path())))
+    log::info(
+        "note: {} holds a run that a killed --overwrite job had set aside; this run "
+        "leaves it there (delete it, or the next --overwrite puts it back first)",
+        ReplacedRun::folder_in(run_dir_.path()));
   if (!resumed_from.empty() && std::filesystem::exists(run_dir_.metrics())) {
     // /steps rows up to the checkpoint are kept; where the steps per epoch changed with the
     // world size and this run counts fewer, the rows past its count go (their numbers come

@@ -7,7 +7,8 @@ from another architecture, shortcut, --normalize or class count (`dptrain eval` 
 hang. Also what must not be lost: `eval --output` refuses the checkpoint, a metrics file, a
 link and a missing folder, `--resume auto` without a checkpoint sets the old metrics.h5 aside
 instead of overwriting it, and `--overwrite` leaves none of the replaced run's checkpoints, nor
-loses the replaced run where the new one fails at its first step.
+loses the replaced run where the new one fails at its first step (a run continued beside what
+a killed one left says so).
 Ranks given different options (--lr, --epochs) are refused in one line naming the option and
 both values; --threads may differ, but not beyond 1024 or the threads the process limit lets
 start. A second job in a run directory another job is writing is
@@ -357,6 +358,16 @@ with tempfile.TemporaryDirectory() as tmp:
     check.record(after == before and not os.path.exists(os.path.join(over, ".replaced")),
                  "that run left the one it was to replace byte for byte",
                  f"{sorted(before)} -> {sorted(after)}")
+
+    # A run directory holding what a killed --overwrite job set aside: --resume auto continues
+    # the run beside it and says it is there, leaving it.
+    os.makedirs(os.path.join(over, ".replaced"))
+    shutil.copy(os.path.join(over, "checkpoint.h5"), os.path.join(over, ".replaced"))
+    code, err, log, _ = check.run(train("--resume", "auto", run="over", epochs="2"))
+    check.record(code == 0 and ".replaced holds a run that a killed --overwrite job" in log
+                 and os.path.exists(os.path.join(over, ".replaced", "checkpoint.h5")),
+                 "--resume auto beside a leftover .replaced/ says so and leaves it",
+                 f"exit {code} {(err + log).strip()[-300:]}")
 
     check.expect_error("eval: checkpoint for another class count",
                        ["eval", "--checkpoint", ckpt, "--data", five, "--threads", "1"], DATA,
