@@ -53,7 +53,7 @@ po::options_description data_options(TrainConfig& c) {
       ("normalize", bool_option(c.normalize),
        "normalise with the dataset's per-channel mean/std")
       ("prefetch", po::value(&c.prefetch)->default_value(c.prefetch),
-       "batches prepared ahead by the loader thread")
+       "batches prepared ahead by the loader thread (2 to 64)")
       ("augment-on", enum_option(c.augment_on, "augment-on"),
        "where crop/flip/normalise run: host (loader thread), device (the backend, from raw "
        "pixels) or auto (device on CUDA, host on CPU)");
