@@ -225,8 +225,10 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
       log::info("--resume auto: no checkpoint in {} yet, starting from scratch", run_dir_.path());
   } else {
     point = checkpointer_.load(path, resumed_totals);
-    // Steps done (NaN-skipped ones included): past the first, SGD's first-update rule is spent.
-    optimizer_.set_updates(point.global_step);
+    // SGD's first-update rule is spent once an update was done: a NaN-skipped step does none
+    // (nor does torch's skipped optimizer.step), and none was done exactly where every step so
+    // far was skipped, the trailing run of skips being all of them.
+    optimizer_.set_updates(std::max<int64_t>(point.global_step - point.consecutive_skips, 0));
     guard_.resume_consecutive_skips(point.consecutive_skips);
     log::info("resumed from {}: {} epochs and {} steps of epoch {} done ({} updates)", path,
               point.epochs_done, point.step_in_epoch, point.epochs_done + 1, point.global_step);

@@ -171,6 +171,22 @@ with tempfile.TemporaryDirectory() as tmp:
         latest = os.stat(os.path.join(keep, "checkpoint.h5"))
         check(newest.st_ino == latest.st_ino, "checkpoint.h5 is the newest checkpoint (hard link)")
 
+    # 4b. The first two steps NaN (skipped: no update, as torch's skipped optimizer.step), a
+    # checkpoint after them, killed at step 3: the resumed run's first update is SGD's first,
+    # buf = d, as in the uninterrupted run (it damped d against a zero buffer: --dampening 0.3).
+    nan_first = base + ["--epochs", "1", "--inject-nan-at-step", "1", "--inject-nan-steps", "2"]
+    code, _, stderr = run(RANKS, nan_first + ["--run-name", "nan-straight"])
+    check(code == 0, f"a run whose first two steps are skipped exits 0 (got {code}) {stderr[-300:]}")
+    nan_killed = nan_first + ["--run-name", "nan-killed", "--checkpoint-every-steps", "1"]
+    code, _, _ = run(RANKS, nan_killed + ["--fail-at-step", "3", "--fail-rank", str(RANKS - 1),
+                                          "--fail-mode", "kill"])
+    wait_released(os.path.join(out, "nan-killed", "metrics.h5"))
+    code, _, stderr = run(RANKS, nan_killed + ["--resume", "auto"])
+    differ = differences(snapshot(os.path.join(out, "nan-straight")),
+                         snapshot(os.path.join(out, "nan-killed")))
+    check(code == 0 and not differ, f"skipped first steps, killed + resumed == uninterrupted "
+          f"(exit {code}; {differ[:5]}) {stderr[-300:]}")
+
     # 5. Another world size: a mid-epoch checkpoint resumes (the rest of the epoch re-split
     # over the new ranks; tests/resume/test_resume_world_size.py checks the samples and the
     # trajectory), and so does an epoch-boundary one.
