@@ -27,6 +27,7 @@
 #include "train/device_batch.h"
 #include "train/evaluator.h"
 #include "train/model_state.h"
+#include "train/run_directory.h"
 #include "train/same_config_check.h"
 #include "train/same_input_check.h"
 #include "train/trained_data.h"
@@ -201,7 +202,7 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   validate_device_options(a.device);
   const std::vector<EvalView> views = tta_views(a.tta);
   if (a.output.empty())
-    a.output = (std::filesystem::path(a.checkpoint).parent_path() / "eval.h5").string();
+    a.output = (std::filesystem::path(a.checkpoint).parent_path() / kEvalFileName).string();
 
   // Watched from here: a rank stuck on its files (a hung file system) ends the job.
   CollectiveWatchdog watchdog(a.collective_timeout);

@@ -77,7 +77,7 @@ namespace {
 std::vector<std::string> run_files(const std::string& dir) {
   std::vector<std::string> names = checkpoint_names(dir);
   std::error_code ec;
-  for (const char* name : {"metrics.h5", "eval.h5"})
+  for (const char* name : {kMetricsFileName, kEvalFileName})
     if (fs::exists(fs::symlink_status(fs::path(dir) / name, ec))) names.emplace_back(name);
   return names;
 }
@@ -147,8 +147,8 @@ ReplacedRun::~ReplacedRun() {
     // The new run's metrics.h5 (closed by now) goes where the replaced run had none to put back
     // over it; no checkpoint can exist before the first step.
     std::error_code ec;
-    if (restores && std::find(names_.begin(), names_.end(), "metrics.h5") == names_.end())
-      fs::remove(fs::path(run_dir_) / "metrics.h5", ec);
+    if (restores && std::find(names_.begin(), names_.end(), kMetricsFileName) == names_.end())
+      fs::remove(fs::path(run_dir_) / kMetricsFileName, ec);
     move_back();
     if (restores)
       log::info("note: the new run ended before its first step; the run it replaced is back in {}",

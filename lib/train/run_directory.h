@@ -12,6 +12,11 @@
 
 namespace dp {
 
+// The names of a run directory's outputs: the run's metrics, and `dptrain eval`'s file (written
+// beside the checkpoint it evaluates unless --output says otherwise), which --overwrite replaces.
+inline constexpr const char* kMetricsFileName = "metrics.h5";
+inline constexpr const char* kEvalFileName = "eval.h5";
+
 // An exclusive flock on <run directory>/.dptrain.lock, held for the object's life: one job at
 // a time writes a run directory (two jobs continuing one run would replace each other's
 // metrics.h5 and checkpoints). The kernel drops it when the process ends, however it ends.
@@ -64,9 +69,9 @@ class RunDirectory {
   RunDirectory(const RunDirectory&) = delete;
   RunDirectory& operator=(const RunDirectory&) = delete;
   const std::string& path() const { return path_; }
-  std::string metrics() const { return path_ + "/metrics.h5"; }
+  std::string metrics() const { return path_ + "/" + kMetricsFileName; }
   std::string checkpoint() const { return path_ + "/checkpoint.h5"; }
-  std::string eval() const { return path_ + "/eval.h5"; }
+  std::string eval() const { return path_ + "/" + kEvalFileName; }
   // Renames `file` of this directory, NAME.h5, to NAME.superseded-YYYYmmdd-HHMMSS[-N].h5 (UTC;
   // a free name) and returns that path; throws IoError naming it when it cannot.
   std::string set_aside(const std::string& file) const;

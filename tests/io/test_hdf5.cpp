@@ -86,10 +86,31 @@ TEST(Hdf5, MissingOrCorruptFileErrorNamesTheFile) {
   EXPECT_THROW(h5::File(dir.file("junk.h5"), h5::File::Mode::read), DataError);
 }
 
-// A write that fails only as the file is closed (HDF5 keeps the last metadata until then; here
-// no write may reach the disk, as on a full one): close() throws IoError
-// naming the file, where it passed over the failure and the writer renamed a broken file into
-// place. And an error stack's system call frame reads as its reason, not its call details.
+// No write may reach the disk for the object's life, as on a full one (SIGXFSZ ignored, so a
+// write fails with EFBIG); the limit and the handler come back however the test ends.
+class NoFileWrites {
+ public:
+  NoFileWrites() : old_handler_(std::signal(SIGXFSZ, SIG_IGN)) {
+    getrlimit(RLIMIT_FSIZE, &saved_);
+    const rlimit none{0, saved_.rlim_max};
+    setrlimit(RLIMIT_FSIZE, &none);
+  }
+  ~NoFileWrites() {
+    setrlimit(RLIMIT_FSIZE, &saved_);
+    std::signal(SIGXFSZ, old_handler_);
+  }
+  NoFileWrites(const NoFileWrites&) = delete;
+  NoFileWrites& operator=(const NoFileWrites&) = delete;
+
+ private:
+  void (*old_handler_)(int);
+  rlimit saved_{};
+};
+
+// A write that fails only as the file is closed (HDF5 keeps the last metadata until then):
+// close() throws IoError naming the file, where it passed over the failure and the writer
+// renamed a broken file into place. And an error stack's system call frame reads as its
+// reason, not its call details.
 TEST(Hdf5, AWriteThatFailsAtCloseIsAnOutputError) {
   testing::TempDir dir;
   const std::string path = dir.file("closing.h5");
@@ -97,19 +118,15 @@ TEST(Hdf5, AWriteThatFailsAtCloseIsAnOutputError) {
   std::vector<double> values(64, 1.0);
   file.write<double>("x", {64}, values.data(), 0);
   file.set_attribute("note", std::string("written last"));
-  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
-  rlimit saved{};
-  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
-  rlimit limited{0, saved.rlim_max};  // no write at all
-  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limited), 0);
   std::string message;
-  try {
-    file.close();
-  } catch (const IoError& e) {
-    message = e.what();
+  {
+    const NoFileWrites full_disk;
+    try {
+      file.close();
+    } catch (const IoError& e) {
+      message = e.what();
+    }
   }
-  setrlimit(RLIMIT_FSIZE, &saved);
-  std::signal(SIGXFSZ, old_handler);
   EXPECT_NE(message.find("closing.h5"), std::string::npos) << message;
   EXPECT_NE(message.find("File too large"), std::string::npos) << message;
   EXPECT_EQ(message.find("errno"), std::string::npos) << message;
