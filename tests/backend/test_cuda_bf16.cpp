@@ -136,6 +136,72 @@ TEST_F(CudaBf16, GeluScaleChannelBiasRoundOnce) {
   expect_close("channel bias backward", cdb, db, 1e-5, DType::f32);
 }
 
+// Max pooling with kernel = stride (airbench's 2x2 on 31x31, its last row and column dropped,
+// and 3x3 on 3x3) on bf16 values with many ties: the same winners as the CPU (the first
+// maximum in window order), so output and gradient are equal bit for bit.
+TEST_F(CudaBf16, WindowMaxPoolPicksTheCpuWinners) {
+  std::mt19937 gen(14);
+  for (const PoolGeometry& p :
+       {PoolGeometry{4, 31, 31, 64, 2, 2, 0}, PoolGeometry{4, 3, 3, 256, 3, 3, 0}}) {
+    SCOPED_TRACE(fmt::format("{}x{} kernel {}", p.h, p.w, p.kernel));
+    Tensor x = random_tensor({p.n, p.h, p.w, p.c}, gen);
+    for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = std::round(x.data()[i] * 4.f) / 4.f;
+    const Tensor dy = rounded_to_bf16(random_tensor({p.n, p.out_h(), p.out_w(), p.c}, gen));
+    Tensor ws, cws, y, cy, dx, cdx;
+    cpu->maxpool_forward(p, x, y, ws);
+    cpu->maxpool_backward(p, dy, ws, dx);
+    cuda->maxpool_forward(p, upload_as_bf16(*cuda, x), cy, cws);
+    cuda->maxpool_backward(p, upload_as_bf16(*cuda, dy), cws, cdx);
+    expect_close("maxpool", cy, y, 0);
+    expect_close("maxpool backward", cdx, dx, 0);
+  }
+}
+
+// --sync-bn's batch norm pieces on bf16 activations, over more rows than one reduction chunk
+// (512) and more channels than one tile (32), against the CPU in f32 on the same values:
+// moments and gradient sums differ by summation order only, the normalised output and dx by
+// their one rounding.
+TEST_F(CudaBf16, SyncBatchNormPiecesRoundOnce) {
+  std::mt19937 gen(13);
+  const BatchNormGeometry g{8, 15, 15, 72, 1e-5f, 0.1f, false};
+  const int64_t rows = g.n * g.h * g.w;
+  const Tensor x = rounded_to_bf16(random_tensor({g.n, g.h, g.w, g.c}, gen, -2.f, 3.f));
+  const Tensor dy = rounded_to_bf16(random_tensor(x.shape(), gen));
+  const Tensor gx = upload_as_bf16(*cuda, x), gdy = upload_as_bf16(*cuda, dy);
+  Tensor mean, m2, cmean, cm2;
+  cpu->batchnorm_local_moments(g, x, mean, m2);
+  cuda->batchnorm_local_moments(g, gx, cmean, cm2);
+  expect_close("mean", cmean, mean, 1e-5, DType::f32);
+  expect_close("m2", cm2, m2, 1e-5, DType::f32);
+
+  Tensor invstd = Tensor::empty({g.c});
+  for (int64_t k = 0; k < g.c; ++k)
+    invstd.data()[k] = 1.f / std::sqrt(m2.data()[k] / static_cast<float>(rows) + g.eps);
+  const Tensor gamma = random_tensor({g.c}, gen, 0.5f, 1.5f), beta = random_tensor({g.c}, gen);
+  const Tensor ggamma = up(gamma), gbeta = up(beta), gmean = up(mean), ginvstd = up(invstd);
+  Tensor y, cy;
+  cpu->batchnorm_normalize(g, x, gamma, beta, mean, invstd, y);
+  cuda->batchnorm_normalize(g, gx, ggamma, gbeta, gmean, ginvstd, cy);
+  expect_close("normalize", cy, y, kOneRounding);
+
+  Tensor sum_dy, sum_dy_xhat, csum_dy, csum_dy_xhat;
+  cpu->batchnorm_backward_sums(g, x, dy, gamma, beta, mean, invstd, sum_dy, sum_dy_xhat);
+  cuda->batchnorm_backward_sums(g, gx, gdy, ggamma, gbeta, gmean, ginvstd, csum_dy, csum_dy_xhat);
+  expect_close("sum of dy", csum_dy, sum_dy, 1e-5, DType::f32);
+  expect_close("sum of dy xhat", csum_dy_xhat, sum_dy_xhat, 1e-5, DType::f32);
+
+  Tensor mean_dy = copy_of(sum_dy), mean_dy_xhat = copy_of(sum_dy_xhat);
+  for (int64_t k = 0; k < g.c; ++k) {
+    mean_dy.data()[k] /= static_cast<float>(rows);
+    mean_dy_xhat.data()[k] /= static_cast<float>(rows);
+  }
+  Tensor dx, cdx;
+  cpu->batchnorm_backward_input(g, x, dy, gamma, beta, mean, invstd, mean_dy, mean_dy_xhat, dx);
+  cuda->batchnorm_backward_input(g, gx, gdy, ggamma, gbeta, gmean, ginvstd, up(mean_dy),
+                                 up(mean_dy_xhat), cdx);
+  expect_close("dx", cdx, dx, 2 * kOneRounding);
+}
+
 // The option-A shortcut only copies: bf16 values pass through unrounded.
 TEST_F(CudaBf16, SubsamplePadCopiesExactly) {
   std::mt19937 gen(12);

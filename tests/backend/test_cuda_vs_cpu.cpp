@@ -428,6 +428,19 @@ TEST_F(CudaVsCpu, GeluScaleChannelBiasPoolLinearWithoutBias) {
   expect_close("linear without bias", cly, ly, 1e-5);
 }
 
+// The bias gradient of airbench94's whitening convolution: 24 channels summed over a whole
+// batch of its 31x31 maps (984,064 rows; the reduction's 256 chunks each several thousand
+// rows long), values of one sign so that nothing cancels. The CPU sums in double; the GPU
+// sums chunks in f32 and adds them in double.
+TEST_F(CudaVsCpu, ChannelBiasGradientOverAWholeBatch) {
+  std::mt19937 gen(21);
+  const Tensor dy = random_tensor({1024, 31, 31, 24}, gen, 0.f, 1.f);
+  Tensor db, cdb;
+  cpu->channel_bias_backward(dy, db);
+  cuda->channel_bias_backward(up(dy), cdb);
+  expect_close("channel bias backward", cdb, db, 1e-6);
+}
+
 // The option-A shortcut copies values, so the GPU must reproduce the CPU bit for bit, at both
 // CIFAR-ResNet transitions (the CPU side then reads and writes blocked layouts) and on an odd map.
 TEST_F(CudaVsCpu, SubsamplePadShortcut) {
@@ -484,6 +497,12 @@ TEST_F(CudaVsCpu, LossSgdNormsFill) {
   }
   expect_close("sgd weights", gw, w, 1e-6);
   expect_close("sgd momentum", gm, m, 1e-6);
+  // Momentum 0: no buffer (torch keeps none), plain w - lr * (g + decay * w).
+  const SgdHyper plain{0.05f, 0.f, 0.f, 5e-4f, false};
+  Tensor no_buffer, no_device_buffer;
+  cpu->sgd_step(plain, w, g, no_buffer, mask);
+  cuda->sgd_step(plain, gw, gg, no_device_buffer, gmask);
+  expect_close("sgd without momentum", gw, w, 1e-6);
   // The same values on both sides (the SGD results differ in the last bits by FMA contraction):
   // squares and sums in double leave only the summation order between them.
   const double gw_squares = cpu->sum_of_squares(down(gw));

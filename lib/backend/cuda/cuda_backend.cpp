@@ -9,6 +9,7 @@
 #include "backend/cuda/cuda_graph.h"
 #include "backend/cuda/cuda_operands.h"
 #include "backend/cuda/pinned_uploader.h"
+#include "backend/cuda/sync_bn_kernels.h"
 
 namespace dp::cuda {
 
@@ -128,6 +129,12 @@ const void* CudaBackend::in_type(const Tensor& t, DType type, ScratchBuffer& scr
   auto* out = static_cast<kernels::bf16*>(scratch.get(ctx_.pool, t.numel() * dtype_size(type)));
   checked_launch([&] { kernels::convert(f(t), out, t.numel(), ctx_.s()); });
   return out;
+}
+
+float* CudaBackend::channel_partials(int64_t rows, int64_t c, int terms) {
+  const int64_t chunks = kernels::channel_sum_chunks(rows);
+  return static_cast<float*>(
+      ctx_.workspace.get(ctx_.pool, static_cast<size_t>(chunks * terms * c) * sizeof(float)));
 }
 
 // --- graph capture -----------------------------------------------------------------------------

@@ -149,8 +149,9 @@ class CudaBackend final : public Backend {
                                    const Tensor& gamma, const Tensor& beta,
                                    const Tensor& saved_mean, const Tensor& saved_var);
 
-  // Scratch for the per-chunk partial sums of the sync batch norm pieces (sync_bn_kernels.h).
-  float* sync_bn_partials(const BatchNormGeometry& g, int terms);
+  // Scratch for the per-chunk partial sums of sync_bn_kernels.h's per-channel reductions over
+  // `rows` rows of c channels: the sync batch norm pieces' and the bias gradient's.
+  float* channel_partials(int64_t rows, int64_t c, int terms);
 
   CudaContext ctx_;
   CudnnConv conv_;

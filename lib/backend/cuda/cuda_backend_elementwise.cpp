@@ -4,6 +4,7 @@
 #include "backend/cuda/checked_launch.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_operands.h"
+#include "backend/cuda/sync_bn_kernels.h"
 
 namespace dp::cuda {
 
@@ -111,7 +112,7 @@ void CudaBackend::channel_bias_backward(const Tensor& dy, Tensor& db) {
   const int64_t c = dy.dim(3), rows = dy.numel() / c;
   output(db, {c});
   checked_launch(dy, "channel_bias_backward", [&]<typename T>(ElementTag<T>) {
-    kernels::channel_bias_backward(dy.data<T>(), f(db), rows, c, ctx_.s());
+    kernels::channel_sum(dy.data<T>(), rows, c, channel_partials(rows, c, 1), f(db), ctx_.s());
   });
 }
 

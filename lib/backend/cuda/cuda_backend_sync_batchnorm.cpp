@@ -30,12 +30,6 @@ void check_gradient(const Tensor& x, const Tensor& dy, const char* op) {
 
 }  // namespace
 
-float* CudaBackend::sync_bn_partials(const BatchNormGeometry& g, int terms) {
-  const int64_t chunks = kernels::sync_bn_chunks(g.n * g.h * g.w);
-  return static_cast<float*>(
-      ctx_.workspace.get(ctx_.pool, static_cast<size_t>(chunks * terms * g.c) * sizeof(float)));
-}
-
 void CudaBackend::batchnorm_local_moments(const BatchNormGeometry& g, const Tensor& x, Tensor& mean,
                                           Tensor& m2) {
   check_sync_bn_operands(g, x, "batchnorm_local_moments", {});
@@ -43,8 +37,8 @@ void CudaBackend::batchnorm_local_moments(const BatchNormGeometry& g, const Tens
   output(m2, {g.c});
   const int64_t rows = g.n * g.h * g.w;
   checked_launch(x, "batchnorm_local_moments", [&]<typename T>(ElementTag<T>) {
-    kernels::bn_local_moments(x.data<T>(), rows, g.c, sync_bn_partials(g, 1), f(mean), f(m2),
-                              ctx_.s());
+    kernels::bn_local_moments(x.data<T>(), rows, g.c, channel_partials(rows, g.c, 1), f(mean),
+                              f(m2), ctx_.s());
   });
 }
 
@@ -67,9 +61,10 @@ void CudaBackend::batchnorm_backward_sums(const BatchNormGeometry& g, const Tens
   check_gradient(x, dy, "batchnorm_backward_sums");
   output(sum_dy, {g.c});
   output(sum_dy_xhat, {g.c});
+  const int64_t rows = g.n * g.h * g.w;
   checked_launch(x, "batchnorm_backward_sums", [&]<typename T>(ElementTag<T>) {
     kernels::bn_backward_sums(x.data<T>(), dy.data<T>(), f(gamma), f(beta), f(mean), f(invstd),
-                              g.fuse_relu, g.n * g.h * g.w, g.c, sync_bn_partials(g, 2), f(sum_dy),
+                              g.fuse_relu, rows, g.c, channel_partials(rows, g.c, 2), f(sum_dy),
                               f(sum_dy_xhat), ctx_.s());
   });
 }

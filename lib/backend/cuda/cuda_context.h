@@ -23,7 +23,7 @@ struct CudaContext {
   CudnnHandle cudnn;
   CublasHandle cublas;
   std::shared_ptr<DeviceAllocator> pool;
-  ScratchBuffer workspace;      // cuDNN convolution workspace
+  ScratchBuffer workspace;      // cuDNN convolution workspace; per-channel sums' partials
   ScratchBuffer weights;        // conv / linear weights in the layout and type the library takes
   ScratchBuffer activation;     // activation-sized temporaries (masked BN gradients)
   ScratchBuffer converted;      // f32 inputs rounded to bf16 under mixed precision

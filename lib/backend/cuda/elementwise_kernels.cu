@@ -81,23 +81,6 @@ __global__ void channel_bias_forward_kernel(const float* b, T* y, int64_t rows, 
   DP_GRID_STRIDE(i, rows * c) y[i] = store<T>(load(y[i]) + b[i % c]);
 }
 
-// Block k sums channel k: each thread a strided share of the rows, then a tree in shared
-// memory. The order depends only on the shape, so the sum is the same on every run.
-template <typename T>
-__global__ void channel_bias_backward_kernel(const T* dy, float* db, int64_t rows, int64_t c) {
-  __shared__ float partial[kThreads];
-  const int64_t k = blockIdx.x;
-  float sum = 0.f;
-  for (int64_t r = threadIdx.x; r < rows; r += kThreads) sum += load(dy[r * c + k]);
-  partial[threadIdx.x] = sum;
-  __syncthreads();
-  for (int half = kThreads / 2; half > 0; half /= 2) {
-    if (threadIdx.x < half) partial[threadIdx.x] += partial[threadIdx.x + half];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) db[k] = partial[0];
-}
-
 template <typename T>
 __global__ void bn_relu_mask_kernel(const T* x, const T* dy, const float* gamma, const float* beta,
                                     const float* mean, const float* inv_std, T* out, int64_t n,
@@ -164,9 +147,6 @@ void convert(const bf16* src, float* dst, int64_t n, Stream s) {
   }                                                                                                \
   void channel_bias_forward(const float* b, T* y, int64_t rows, int64_t c, Stream s) {             \
     channel_bias_forward_kernel<<<blocks_for(rows* c), kThreads, 0, s>>>(b, y, rows, c);           \
-  }                                                                                                \
-  void channel_bias_backward(const T* dy, float* db, int64_t rows, int64_t c, Stream s) {          \
-    channel_bias_backward_kernel<<<static_cast<int>(c), kThreads, 0, s>>>(dy, db, rows, c);        \
   }
 
 DP_ELEMENTWISE_LAUNCHERS(float)

@@ -50,12 +50,10 @@ void gelu_backward(const bf16* x, const bf16* dy, bf16* dx, int64_t n, Stream s)
 // y = alpha * x (y may be x).
 void scale(const float* x, float alpha, float* y, int64_t n, Stream s);
 void scale(const bf16* x, float alpha, bf16* y, int64_t n, Stream s);
-// NHWC {rows, c}: y[r, k] += b[k]; and db[k] = sum over r of dy[r, k] (one block per channel,
-// a fixed-order tree: deterministic).
+// NHWC {rows, c}: y[r, k] += b[k]. Its gradient, db[k] = sum over r of dy[r, k], is
+// sync_bn_kernels.h's deterministic channel_sum.
 void channel_bias_forward(const float* b, float* y, int64_t rows, int64_t c, Stream s);
 void channel_bias_forward(const float* b, bf16* y, int64_t rows, int64_t c, Stream s);
-void channel_bias_backward(const float* dy, float* db, int64_t rows, int64_t c, Stream s);
-void channel_bias_backward(const bf16* dy, float* db, int64_t rows, int64_t c, Stream s);
 
 // The gradient entering a batch norm whose output went through a fused ReLU: dy where
 // gamma*(x-mean)*inv_std + beta > 0, recomputed from the saved statistics (NHWC, c channels).

@@ -1,5 +1,7 @@
 // Softmax cross-entropy with label smoothing (kernels.h): one warp per row, a fixed
-// reduction order, so the loss is the same on every run.
+// reduction order, so the loss is the same on every run; the sums, the log-sum-exp and the
+// probabilities in double, as the CPU backend computes them (a confident row's nll is a small
+// difference of large terms).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -12,7 +14,7 @@
 namespace dp::cuda::kernels {
 namespace {
 
-__device__ float warp_sum(float v) {
+__device__ double warp_sum(double v) {
   for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
   return v;
 }
@@ -48,27 +50,27 @@ __global__ void softmax_xent_kernel(const float* logits, const int32_t* labels, 
       arg = j;
     }
   warp_argmax(best, arg);
-  float sum_exp = 0.f, sum_z = 0.f;
+  double sum_exp = 0, sum_z = 0;
   for (int64_t j = lane; j < k; j += 32) {
-    sum_exp += expf(z[j] - best);
+    sum_exp += exp(double(z[j]) - best);
     sum_z += z[j];
   }
   sum_exp = warp_sum(sum_exp);
   sum_z = warp_sum(sum_z);
-  const float log_sum = best + logf(sum_exp);
+  const double log_sum = best + log(sum_exp);
+  const double eps = smoothing;
   const float inv_n = 1.f / static_cast<float>(n);
-  const float off_target = smoothing / static_cast<float>(k);
   for (int64_t j = lane; j < k; j += 32) {
-    float p = expf(z[j] - log_sum);
-    float target = off_target + (j == y ? 1.f - smoothing : 0.f);
-    dz[j] = (p - target) * inv_n;
+    const double p = exp(double(z[j]) - log_sum);
+    const double target = eps / double(k) + (j == y ? 1.0 - eps : 0.0);
+    dz[j] = static_cast<float>(p - target) * inv_n;
   }
   if (lane == 0) {
     bad[row] = valid ? 0 : 1;
     hit[row] = valid && arg == y ? 1 : 0;
-    float nll = valid ? log_sum - z[y] : 0.f;
-    float smooth = log_sum - sum_z / static_cast<float>(k);
-    row_loss[row] = (1.f - smoothing) * nll + smoothing * smooth;
+    const double nll = valid ? log_sum - z[y] : 0.0;
+    const double smooth = log_sum - sum_z / double(k);
+    row_loss[row] = static_cast<float>((1.0 - eps) * nll + eps * smooth);
   }
 }
 

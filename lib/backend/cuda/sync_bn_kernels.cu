@@ -95,7 +95,7 @@ __global__ void finish_sums_kernel(const float* partial, int64_t chunks, int ter
 template <typename Term>
 void channel_sums(const Term& term, int64_t rows, int64_t c, float* partial, double scale,
                   float* out0, float* out1, Stream s) {
-  const int64_t chunks = sync_bn_chunks(rows);
+  const int64_t chunks = channel_sum_chunks(rows);
   const dim3 grid(static_cast<unsigned>((c + kTile - 1) / kTile), static_cast<unsigned>(chunks));
   partial_sums_kernel<<<grid, dim3(kTile, kLanes), 0, s>>>(term, rows, c, partial);
   finish_sums_kernel<<<blocks_for(c), kThreads, 0, s>>>(partial, chunks, Term::kTerms, c, scale,
@@ -125,12 +125,15 @@ __global__ void backward_input_kernel(const T* x, const T* dy, Affine affine, co
 
 }  // namespace
 
-int64_t sync_bn_chunks(int64_t rows) {
+int64_t channel_sum_chunks(int64_t rows) {
   const int64_t chunks = (rows + kRowsPerChunk - 1) / kRowsPerChunk;
   return chunks < 1 ? 1 : (chunks > kMaxChunks ? kMaxChunks : chunks);
 }
 
 #define DP_SYNC_BN_DEFINE(T)                                                                      \
+  void channel_sum(const T* x, int64_t rows, int64_t c, float* partial, float* sum, Stream s) {   \
+    channel_sums(SumOf<T>{x}, rows, c, partial, 1.0, sum, nullptr, s);                            \
+  }                                                                                               \
   void bn_local_moments(const T* x, int64_t rows, int64_t c, float* partial, float* mean,         \
                         float* m2, Stream s) {                                                    \
     channel_sums(SumOf<T>{x}, rows, c, partial, 1.0 / double(rows), mean, nullptr, s);            \

@@ -1,8 +1,9 @@
 // Launchers for the CUDA backend's batch norm in four pieces (backend.h, "batch norm over
-// several ranks' batches"), on NHWC activations of c channels and rows = n*h*w pixels, f32 or
-// bf16 (arithmetic in f32, per-channel tensors f32). Every reduction is deterministic: each
-// block sums a fixed range of rows in a fixed order into `partial` (f32 {chunks, terms, c},
-// chunks = sync_bn_chunks(rows)), and one thread per channel adds the chunks in order, in
+// several ranks' batches") and its per-channel sum, which a convolution's bias gradient takes
+// too, on NHWC activations of c channels and rows = n*h*w pixels, f32 or bf16 (arithmetic in
+// f32, per-channel tensors f32). Every reduction is deterministic and coalesced: each block
+// sums a fixed range of rows in a fixed order into `partial` (f32 {chunks, terms, c},
+// chunks = channel_sum_chunks(rows)), and one thread per channel adds the chunks in order, in
 // double. The fused ReLU's mask is x * scale + shift > 0 with scale = gamma * invstd and
 // shift = beta - mean * scale, each rounded as written (no FMA contraction), in forward and
 // backward alike, so backward masks exactly what forward zeroed.
@@ -14,10 +15,12 @@
 
 namespace dp::cuda::kernels {
 
-int64_t sync_bn_chunks(int64_t rows);
+int64_t channel_sum_chunks(int64_t rows);
 
-// mean = per-channel mean; m2 = sum of (x - mean)^2 (two passes over x).
+// sum[k] = the sum over rows of x[r, k] (one term). mean = per-channel mean; m2 = sum of
+// (x - mean)^2 (two passes over x).
 #define DP_SYNC_BN_LAUNCHERS(T)                                                                  \
+  void channel_sum(const T* x, int64_t rows, int64_t c, float* partial, float* sum, Stream s);   \
   void bn_local_moments(const T* x, int64_t rows, int64_t c, float* partial, float* mean,        \
                         float* m2, Stream s);                                                    \
   void bn_normalize(const T* x, const float* gamma, const float* beta, const float* mean,        \
