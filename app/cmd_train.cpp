@@ -7,11 +7,10 @@
 
 namespace dp {
 
-int run_train(const std::vector<std::string>& args, MpiSession& mpi) {
+int run_train(const std::vector<std::string>& args, MpiSession& mpi,
+              const PreemptionSignal& signal) {
   TrainConfig config;
   if (!parse_train_config(args, config)) return 0;
-  // SIGUSR1/SIGTERM now mean "checkpoint and stop"; the handlers stay for the process's life.
-  const PreemptionSignal signal;
   return train(config, mpi, signal);
 }
 

@@ -8,8 +8,11 @@
 namespace dp {
 
 class MpiSession;
+class PreemptionSignal;
 
-int run_train(const std::vector<std::string>& args, MpiSession& mpi);
+// `signal`: the SIGUSR1/SIGTERM handlers main installed before MPI started.
+int run_train(const std::vector<std::string>& args, MpiSession& mpi,
+              const PreemptionSignal& signal);
 int run_eval(const std::vector<std::string>& args, MpiSession& mpi);
 int run_pack(const std::vector<std::string>& args, MpiSession& mpi);
 int run_bench(const std::vector<std::string>& args, MpiSession& mpi);

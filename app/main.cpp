@@ -13,6 +13,7 @@
 #include "comm/mpi_session.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "train/preemption_signal.h"
 
 namespace {
 
@@ -38,9 +39,9 @@ exit codes: 0 ok, 1 internal error, 2 usage, 3 data, 4 numerical, 5 communicatio
             7 preempted (stopped by SIGUSR1/SIGTERM after a checkpoint; resume with --resume auto)
 )";
 
-int dispatch(const std::string& command, const std::vector<std::string>& args,
-             dp::MpiSession& mpi) {
-  if (command == "train") return dp::run_train(args, mpi);
+int dispatch(const std::string& command, const std::vector<std::string>& args, dp::MpiSession& mpi,
+             const std::optional<dp::PreemptionSignal>& signal) {
+  if (command == "train") return dp::run_train(args, mpi, *signal);
   if (command == "eval") return dp::run_eval(args, mpi);
   if (command == "pack") return dp::run_pack(args, mpi);
   if (command == "bench") return dp::run_bench(args, mpi);
@@ -91,9 +92,14 @@ int main(int argc, char** argv) {
     return exit_code_of(
         [&] { return dp::run_verify(std::vector<std::string>(argv + 2, argv + argc)); });
   // Start-up's refusals (MPI's thread level, a launch Slurm and MPI disagree on) are the same
-  // on every rank: each reports its own and ends, MPI finalised.
+  // on every rank: each reports its own and ends, MPI finalised. For train, SIGUSR1/SIGTERM
+  // mean "checkpoint and stop" from before MPI starts, for the process's life: one during
+  // MPI's start-up or the option parsing would otherwise end the rank (the signal's default
+  // action), and its Slurm job would not be requeued.
+  std::optional<dp::PreemptionSignal> signal;
   std::optional<dp::MpiSession> mpi;
   if (const int code = exit_code_of([&] {
+        if (std::strcmp(argv[1], "train") == 0) signal.emplace();
         mpi.emplace(&argc, &argv);
         return 0;
       }))
@@ -102,7 +108,7 @@ int main(int argc, char** argv) {
   // Read after MPI_Init, which may remove the launcher's own arguments.
   const std::string command = argv[1];
   const std::vector<std::string> args(argv + 2, argv + argc);
-  const int code = exit_code_of([&] { return dispatch(command, args, *mpi); });
+  const int code = exit_code_of([&] { return dispatch(command, args, *mpi, signal); });
   // A preempted run stops on every rank together, after its checkpoint: nothing to abort.
   if (code != 0 && code != static_cast<int>(dp::ExitCode::preempted) && mpi->world_size() > 1)
     mpi->abort(code);

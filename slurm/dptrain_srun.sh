@@ -44,7 +44,8 @@ dptrain_submit_if_outside_slurm() {  # $1: the script's path, then its arguments
   script=$(realpath "$1")
   shift
   cd "$DPTRAIN_HOME"
-  exec sbatch "${options[@]}" "$script" "$@"
+  # ${a[@]+"${a[@]}"}: before bash 4.4, "${a[@]}" of an empty array fails under set -u.
+  exec sbatch ${options[@]+"${options[@]}"} "$script" "$@"
 }
 
 # Whether ARGS (after NAME) give the option NAME, as "NAME VALUE" or "NAME=VALUE".

@@ -42,8 +42,11 @@ for n in ${SWEEP:-1 2 4 8}; do
   fi
   RUN_NAME=${RUN_PREFIX:-scaling}-${n}gpu
   EXTRA_ARGS="--batch-size $((n * ${PER_GPU_BATCH:-128})) ${SWEEP_ARGS:---epochs 2 --max-steps-per-epoch 48 --eval-every 0} $base_extra"
-  # --exact: the step takes only its own tasks' CPUs, as a separate job would.
-  dptrain_srun --ntasks="$n" --exact
+  # --exact: the step takes only its own tasks' CPUs, as a separate job would. --nodes: as
+  # few nodes as hold n tasks (srun inside an allocation otherwise spreads a step over all of
+  # them: 2 ranks on 2 nodes would measure the network, not one node).
+  per_node=$((SLURM_NTASKS / ${SLURM_NNODES:-1}))
+  dptrain_srun --ntasks="$n" --nodes=$(((n + per_node - 1) / per_node)) --exact
   code=$?
   # Preempted (7): the job is requeued and the sweep resumes there; stop now.
   [ "$code" -eq 0 ] || exit "$code"

@@ -128,9 +128,15 @@ bool store_train_options(const std::vector<std::string>& args,
     }
     if (vm.count("config")) {
       const std::string& file = vm["config"].as<std::string>();
-      std::ifstream in(file);
-      if (!std::filesystem::is_regular_file(file) || !in)
-        throw UsageError(fmt::format("option --config: cannot read '{}' (not a file)", file));
+      // A pipe is read too (`--config <(sed ... base.cfg)`); a folder would open and read as
+      // empty.
+      const bool folder = std::filesystem::is_directory(file);
+      std::ifstream in;
+      if (!folder) in.open(file);
+      if (!in)
+        throw UsageError(
+            fmt::format("option --config: cannot read '{}' ({})", file,
+                        folder ? "a folder, not a file" : "no such file, or unreadable"));
       try {
         const po::parsed_options parsed = po::parse_config_file(in, options);
         // Neither is followed (the command line's --config is the one file; help is a

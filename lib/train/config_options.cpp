@@ -215,7 +215,9 @@ void add_compute_options(po::options_description& run, TrainConfig& c) {
 void add_output_options(po::options_description& run, TrainConfig& c) {
   run.add_options()
       ("output-dir", po::value(&c.output_dir)->default_value(c.output_dir), "where runs are written")
-      ("run-name", po::value(&c.run_name), "run directory name (default: arch-dataset-time)")
+      ("run-name", po::value(&c.run_name),
+       "run directory name (default: arch-dataset-time; arch-dataset-slurmJOBID in a Slurm job "
+       "with --resume auto, so that a requeued job continues it)")
       ("overwrite", bool_option(c.overwrite, /*flag=*/true),
        "replace an existing run directory's outputs")
       ("eval-every", po::value(&c.eval_every)->default_value(c.eval_every),

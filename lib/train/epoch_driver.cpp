@@ -26,7 +26,7 @@ EpochDriver::EpochDriver(EpochDriverParts parts, int64_t global_step)
 bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals totals) {
   const double epoch_start = now_seconds() - totals.elapsed;
   const int64_t steps = steps_in_epoch(parts_.config, parts_.data.steps_per_epoch(), epoch);
-  bool checkpoint_at_end = false, stop_at_end = false;
+  bool checkpoint_at_end = false;
   parts_.model.set_train(true);
   // A run stopped after an epoch's last step resumes with its steps done and its end to run;
   // the optimizer is given the state that step ran with (its rate goes in the epoch's row).
@@ -39,12 +39,11 @@ bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals total
     const bool timed_or_counted =
         agreed.checkpoint_due || parts_.checkpoints.policy().steps_due(global_step_);
     // The epoch's end writes a due checkpoint after its metrics row. A stop is not kept
-    // waiting for the evaluation (it may not end before the job is killed): it checkpoints
-    // now, and the resumed run evaluates; so does a stop during the evaluation (below). After
-    // the run's last step a stop lets the run finish.
-    if (step + 1 == steps && !(agreed.stop && !last_epoch(epoch))) {
+    // waiting for the evaluation (it may not end before the job is killed; the run's last,
+    // with --tta or a large test set, may outlast Slurm's warning): it checkpoints now, and
+    // the resumed run evaluates; so does a stop during the evaluation (below).
+    if (step + 1 == steps && !agreed.stop) {
       checkpoint_at_end = timed_or_counted;
-      stop_at_end = agreed.stop;
     } else if ((agreed.stop || timed_or_counted) &&
                !between_steps(epoch, step, agreed, totals, epoch_start)) {
       return false;
@@ -68,7 +67,7 @@ bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals total
     parts_.comm.barrier();
     require_finite_loss(last_eval_, fmt::format("evaluation after epoch {}", epoch));
   }
-  const bool go_on = end_epoch(epoch, checkpoint_at_end, stop_at_end);
+  const bool go_on = end_epoch(epoch, checkpoint_at_end);
   progress_.paused(now_seconds() - pause_start);  // evaluation and checkpoint: not training
   return go_on;
 }
@@ -113,17 +112,18 @@ bool EpochDriver::between_steps(int64_t epoch, int64_t step, const StepAgreement
   parts_.checkpoints.save(point, totals, trigger);
   progress_.paused(now_seconds() - pause_start);
   if (!agreed.stop) return true;
-  leave_preempted(point, parts_.signal, parts_.config.requeue, parts_.comm);
+  leave_preempted(point, parts_.signal, requeue_refusal(parts_.config), parts_.comm);
   return false;
 }
 
-bool EpochDriver::end_epoch(int64_t epoch, bool checkpoint_due, bool stop_requested) {
-  const bool stop = agree_on_stop(parts_.comm, stop_requested || parts_.signal.received() != 0);
+bool EpochDriver::end_epoch(int64_t epoch, bool checkpoint_due) {
+  const bool stop = agree_on_stop(parts_.comm, parts_.signal.received() != 0);
   const ResumePoint point{epoch, 0, global_step_, global_step_, parts_.guard.consecutive_skips()};
   if (parts_.checkpoints.policy().epoch_due(epoch, last_epoch(epoch)) || checkpoint_due || stop)
     parts_.checkpoints.save(point, EpochTotals{}, stop ? "signal" : "epoch");
+  // A signal after the run's last evaluation lets the run finish: its checkpoint is written.
   if (!stop || last_epoch(epoch)) return true;
-  leave_preempted(point, parts_.signal, parts_.config.requeue, parts_.comm);
+  leave_preempted(point, parts_.signal, requeue_refusal(parts_.config), parts_.comm);
   return false;
 }
 
@@ -168,10 +168,9 @@ bool EpochDriver::evaluate_into(EpochRecord& record) {
   const bool last = last_epoch(record.epoch);
   if (!last && !(eval_every > 0 && record.epoch % eval_every == 0)) return true;
   const double eval_start = now_seconds();
-  std::function<bool()> abandon;  // the run's last evaluation is not: the run finishes
-  if (!last) abandon = [this] { return parts_.signal.received() != 0; };
   std::optional<EvaluationResult> result =
-      evaluate_unless(parts_.model, parts_.test_set, parts_.eval_options, parts_.comm, abandon);
+      evaluate_unless(parts_.model, parts_.test_set, parts_.eval_options, parts_.comm,
+                      [this] { return parts_.signal.received() != 0; });
   if (!result) return false;
   last_eval_ = std::move(*result);
   evaluated_ = record.epoch;

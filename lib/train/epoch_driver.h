@@ -66,10 +66,10 @@ class EpochDriver {
   bool between_steps(int64_t epoch, int64_t step, const StepAgreement& agreed,
                      EpochTotals& totals, double epoch_start);
   // The epoch's end: checkpoint as due and agree on a stop; false to stop.
-  bool end_epoch(int64_t epoch, bool checkpoint_due, bool stop_requested);
+  bool end_epoch(int64_t epoch, bool checkpoint_due);
   EpochRecord epoch_record(int64_t epoch, const EpochTotals& totals, double epoch_start);
   // The epoch's evaluation, when one is due, into `record`; false when a stop signal came
-  // during it and the ranks abandoned it (never after the run's last epoch).
+  // during it and the ranks abandoned it (the run's last too: the resumed run evaluates).
   bool evaluate_into(EpochRecord& record);
   bool last_epoch(int64_t epoch) const {
     return epoch == last_epoch_of_run(parts_.config, parts_.data.steps_per_epoch());

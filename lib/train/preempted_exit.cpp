@@ -22,13 +22,34 @@ void requeue_unless_ended(const std::string& job) {
 
 }  // namespace
 
-int leave_preempted(const ResumePoint& point, const PreemptionSignal& signal, bool requeue,
-                    Communicator& comm) {
+std::string requeue_refusal(const TrainConfig& config) {
+  if (!config.requeue) return "--requeue false";
+  switch (config.resume.kind) {
+    case ResumeRequest::Kind::automatic:
+      return "";
+    case ResumeRequest::Kind::file:
+      return fmt::format(
+          "the run was started with --resume {}, from which a requeued job would start again "
+          "(give --resume auto to continue a run)",
+          config.resume.file);
+    case ResumeRequest::Kind::none:
+      break;
+  }
+  return "the run was started without --resume auto, so a requeued job would not continue it";
+}
+
+int leave_preempted(const ResumePoint& point, const PreemptionSignal& signal,
+                    const std::string& requeue_refusal, Communicator& comm) {
   log::info("stopping on {} after the checkpoint at {} updates; exit code {} (resume with --resume auto)",
             PreemptionSignal::name(signal.received()), point.global_step,
             static_cast<int>(ExitCode::preempted));
   const std::string job = slurm_job_id();
-  if (comm.rank() == 0 && requeue && !job.empty()) requeue_unless_ended(job);
+  if (comm.rank() == 0 && !job.empty()) {
+    if (requeue_refusal.empty())
+      requeue_unless_ended(job);
+    else
+      log::info("Slurm job {} not requeued: {}", job, requeue_refusal);
+  }
   comm.barrier();
   return static_cast<int>(ExitCode::preempted);
 }

@@ -185,15 +185,19 @@ std::string RunDirectory::set_aside(const std::string& file) const {
   return aside;
 }
 
-std::string default_run_name(const std::string& arch, const std::string& dataset) {
-  // The dataset's name comes from its file (a folder's name, or anything h5py wrote): only
-  // letters, digits, '.', '-' and '_' are kept, so the name stays one plain folder name
-  // under --output-dir.
-  std::string safe = dataset;
-  for (char& ch : safe)
-    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '_')
-      ch = '_';
-  return fmt::format("{}-{}-{}", arch, safe, utc_time(kStampFormat));
+std::string default_run_name(const std::string& arch, const std::string& dataset,
+                             const std::string& slurm_job) {
+  // The dataset's name comes from its file (a folder's name, or anything h5py wrote) and the
+  // job id from the environment: only letters, digits, '.', '-' and '_' are kept, so the name
+  // stays one plain folder name under --output-dir.
+  auto safe = [](std::string text) {
+    for (char& ch : text)
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '_')
+        ch = '_';
+    return text;
+  };
+  const std::string when = slurm_job.empty() ? utc_time(kStampFormat) : "slurm" + safe(slurm_job);
+  return fmt::format("{}-{}-{}", arch, safe(dataset), when);
 }
 
 }  // namespace dp

@@ -90,7 +90,9 @@ class RunDirectory {
   std::unique_ptr<RunLock> lock_;
 };
 
-// "<arch>-<dataset>-YYYYmmdd-HHMMSS" (UTC)
-std::string default_run_name(const std::string& arch, const std::string& dataset);
+// "<arch>-<dataset>-slurm<job id>" where `slurm_job` is given, else
+// "<arch>-<dataset>-YYYYmmdd-HHMMSS" (UTC); one plain folder name whatever the dataset's name.
+std::string default_run_name(const std::string& arch, const std::string& dataset,
+                             const std::string& slurm_job = "");
 
 }  // namespace dp

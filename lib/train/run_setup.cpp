@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <numeric>
 
+#include "comm/mpi_strings.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "data/augment.h"
@@ -147,8 +148,16 @@ RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& tra
 }
 
 std::string run_name(const TrainConfig& config, const data::HDF5Dataset& train_set) {
-  return config.run_name.empty() ? default_run_name(config.arch, train_set.name())
-                                 : config.run_name;
+  if (!config.run_name.empty()) return config.run_name;
+  // A Slurm job's run that continues itself is named for the job, which a requeued job keeps.
+  const bool continues = config.resume.kind == ResumeRequest::Kind::automatic;
+  const std::string job = continues ? slurm_job_id() : std::string();
+  if (continues && job.empty())
+    log::info(
+        "note: --resume auto without --run-name: this run is named for the time, so there is "
+        "no earlier run of that name to continue (give --run-name to continue one)");
+  // Rank 0's: the ranks' clocks may straddle a second.
+  return broadcast_strings({default_run_name(config.arch, train_set.name(), job)})[0];
 }
 
 RunDirectory::Existing existing_run_policy(const TrainConfig& config) {

@@ -53,7 +53,8 @@ EvalOptions eval_options(const TrainConfig& config, const TrainData& data,
 CheckpointPolicyOptions checkpoint_policy_options(const TrainConfig& config);
 RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& train_set,
                          int64_t steps_per_epoch, int world);
-// --run-name, or <arch>-<dataset>-<timestamp>.
+// --run-name, or default_run_name's, named for the Slurm job where the run continues itself
+// (--resume auto) inside one, else for rank 0's time. A collective where defaulted.
 std::string run_name(const TrainConfig& config, const data::HDF5Dataset& train_set);
 RunDirectory::Existing existing_run_policy(const TrainConfig& config);
 // The attributes metrics.h5 records for a resume: checkpoint, position, world, time, Slurm.

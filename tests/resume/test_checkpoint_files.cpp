@@ -361,6 +361,9 @@ TEST(DefaultRunName, IsOnePlainFolderNameWhateverTheDatasetIsCalled) {
   EXPECT_EQ(name.rfind("resnet8-.._.._x_y_z___.v1-a_b-", 0), 0u) << name;
   EXPECT_EQ(name.find('/'), std::string::npos) << name;
   EXPECT_EQ(default_run_name("resnet8", "cifar10").rfind("resnet8-cifar10-", 0), 0u);
+  // In a Slurm job (a run that continues itself): named for the job, which a requeue keeps.
+  EXPECT_EQ(default_run_name("resnet8", "cifar10", "4242"), "resnet8-cifar10-slurm4242");
+  EXPECT_EQ(default_run_name("resnet8", "cifar10", "../7"), "resnet8-cifar10-slurm.._7");
 }
 
 TEST(CheckpointPolicy, EpochsStepsAndMinutes) {

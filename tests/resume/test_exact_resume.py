@@ -3,7 +3,8 @@ a run interrupted and resumed with --resume auto equals an uninterrupted one bit
 step's loss and learning rate (/steps), every epoch's metrics (/history) and the final weights,
 BN statistics (every rank's) and momentum. Interruptions: a rank SIGKILLed mid-epoch (the run
 continues from the last --checkpoint-every-steps checkpoint) and SIGUSR1 (the ranks agree on a
-step, checkpoint, exit 7), and signals after the last step that must not fail a finished run.
+step, checkpoint, exit 7; at the run's last step too), and signals after the last evaluation
+that must not fail a finished run.
 Also: --keep-checkpoints keeps the newest K named files with
 checkpoint.h5 the newest; and on another world size a mid-epoch and an epoch-boundary
 checkpoint both resume.
@@ -11,6 +12,7 @@ checkpoint both resume.
 usage: test_exact_resume.py DPTRAIN MPIEXEC RANKS"""
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,7 +24,7 @@ from checks import check, finish  # noqa: E402
 from tiny_dataset import dptrain_command, run_command, text_attrs, write_tiny_dataset  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from paused_run import start_paused, stop_at, wait_released  # noqa: E402
+from paused_run import stop_at, wait_released  # noqa: E402
 from run_snapshot import differences, snapshot  # noqa: E402
 
 DPTRAIN, MPIEXEC, RANKS = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -130,15 +132,33 @@ with tempfile.TemporaryDirectory() as tmp:
     check(code == 0 and not differences(straight, snapshot(os.path.join(out, "signalled"))),
           f"resuming a finished run exits 0 and changes nothing (exit {code})")
 
-    # 3b. Signals at the last step and after it, through the final evaluation, the last
-    # writes and MPI_Finalize (Slurm's --signal=USR1@120 can land there): the run has nothing
-    # left to save, so it finishes normally and exits 0 rather than dying of the signal.
+    # 3b. Signals at the run's last step and after it (Slurm's --signal=USR1@120 can land
+    # there). At the last step the run stops with its end pending (checkpoint, exit 7), since
+    # its last evaluation may outlast the warning; the resumed run evaluates and ends as the
+    # uninterrupted run. Once that evaluation is done nothing is left to save: signals through
+    # the last writes and MPI_Finalize let the run finish (exit 0) rather than die of them.
     last = EPOCHS * STEPS_PER_EPOCH
-    late = full + ["--run-name", "late-signal", "--pause-at-step", str(last)]
-    proc, _ = start_paused(command(RANKS, late), last)
-    # The ranks themselves are signalled: mpirun, which would forward the signal, does not
-    # survive a signal during its own teardown, and that is not dptrain's to fix.
-    ranks = [proc.pid] if RANKS == 1 else rank_pids(proc.pid)
+    late = full + ["--run-name", "late-signal"]
+    code, _, stderr = stop_at(command(RANKS, late + ["--pause-at-step", str(last)]), last)
+    with h5py.File(os.path.join(out, "late-signal", "checkpoint.h5"), "r") as f:
+        attrs = text_attrs(f)
+    check(code == EXIT_PREEMPTED and (attrs["step"], attrs["trigger"]) == (last, "signal"),
+          f"SIGUSR1 at the last step: exit {code}, checkpoint at step {attrs['step']} "
+          f"({attrs['trigger']}) {stderr[-500:]}")
+    code, _, stderr = run(RANKS, late + ["--resume", "auto"])
+    differ = differences(straight, snapshot(os.path.join(out, "late-signal")))
+    check(code == 0 and not differ,
+          f"stopped at the last step + resumed == uninterrupted (exit {code}) ({differ[:5]})")
+
+    proc = subprocess.Popen(command(RANKS, full + ["--run-name", "after-eval"]),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ranks = []
+    for line in proc.stdout:
+        # The ranks themselves are signalled: mpirun, which would forward the signal, does not
+        # survive a signal during its own teardown, and that is not dptrain's to fix.
+        ranks = ranks or ([proc.pid] if RANKS == 1 else rank_pids(proc.pid))
+        if f"epoch {EPOCHS}/{EPOCHS} done" in line:  # after the last evaluation
+            break
     check(len(ranks) == RANKS, f"found the {RANKS} rank processes ({ranks})")
     signals = 0
     while proc.poll() is None:
@@ -150,12 +170,12 @@ with tempfile.TemporaryDirectory() as tmp:
                 pass
         time.sleep(0.002)
     stdout_rest, stderr = proc.communicate(timeout=120)
-    with h5py.File(os.path.join(out, "late-signal", "metrics.h5"), "r") as f:
+    with h5py.File(os.path.join(out, "after-eval", "metrics.h5"), "r") as f:
         epochs_done = len(f["history/epoch"])
         has_final = "final" in f
-    check(proc.returncode == 0 and epochs_done == EPOCHS and has_final,
-          f"{signals} SIGUSR1 from the last step to the exit: exit {proc.returncode}, "
-          f"{epochs_done} epochs and final results recorded {stderr[-500:]}")
+    check(proc.returncode == 0 and signals > 0 and epochs_done == EPOCHS and has_final,
+          f"{signals} SIGUSR1 from the end of the last evaluation to the exit: exit "
+          f"{proc.returncode}, {epochs_done} epochs and final results recorded {stderr[-500:]}")
 
     # 4. --keep-checkpoints 3 with a checkpoint every 4 steps: the 3 newest named files remain,
     # checkpoint.h5 is the newest of them (the same file), and no temporary file is left.

@@ -3,8 +3,9 @@ evaluation batch (--pause-in-eval), rank 1 waiting for it in the batch's agreeme
 reaches both. The evaluation is abandoned on both (exit 7) without the epoch's row; the checkpoint holds the
 epoch's steps done and its end pending, and the resumed run (its evaluation first) equals the
 uninterrupted run: every epoch's row, the final evaluation and weights bit for bit; the time
-spent in the abandoned evaluation is not counted as the epoch's. A signal
-during the run's last evaluation lets the run finish (exit 0), evaluated in full.
+spent in the abandoned evaluation is not counted as the epoch's. The same during the run's
+last evaluation (which may outlast Slurm's warning): abandoned, checkpointed with the run's
+end pending, and the resumed run evaluates and finishes as the uninterrupted run.
 
 usage: test_stop_in_eval.py DPTRAIN MPIEXEC"""
 import os
@@ -84,12 +85,26 @@ with tempfile.TemporaryDirectory() as tmp:
           and all(np.array_equal(want_params[k], got_params[k]) for k in want_params),
           f"final evaluation ({got_acc} against {want_acc}) and weights bit for bit")
 
-    # The run's last evaluation: not cut short, the run finishes.
+    # The run's last evaluation: abandoned as well, the resumed run evaluates.
+    code, _, stderr = run_command(command("full1", "1"))
+    check(code == 0, f"the uninterrupted 1-epoch run (exit {code}) {stderr[-300:]}")
     code, stdout, stderr = stop_at(command("last", "1", "--pause-in-eval", "true"), "eval")
     with h5py.File(os.path.join(out, "last", "metrics.h5")) as f:
-        samples = int(f["final"].attrs["samples"]) if "final" in f else None
-    check(code == 0 and "epoch 1/1 done" in stdout and samples == 600,
-          f"SIGUSR1 in the run's last evaluation: the run finishes (exit {code}), evaluating "
-          f"all 600 test images ({samples}) {stderr[-300:]}")
+        has_final = "final" in f
+    with h5py.File(os.path.join(out, "last", "checkpoint.h5")) as f:
+        a = text_attrs(f)
+        at = (a["epoch"], a["step_in_epoch"], a["trigger"])
+    check(code == EXIT_PREEMPTED and "epoch 1/1 done" not in stdout and not has_final
+          and at == (0, 4, "signal"),
+          f"SIGUSR1 in the run's last evaluation: exit {code}, no final results ({has_final}), "
+          f"checkpoint (epochs done, steps, trigger) {at} {stderr[-500:]}")
+    code, stdout, stderr = run_command(command("last", "1", "--resume", "auto"))
+    want, got = history("full1"), history("last")
+    same_rows = want.keys() == got.keys() and all(np.array_equal(want[k], got[k]) for k in want)
+    (want_acc, want_params), (got_acc, got_params) = final("full1"), final("last")
+    check(code == 0 and same_rows and got_acc == want_acc
+          and all(np.array_equal(want_params[k], got_params[k]) for k in want_params),
+          f"resumed: its evaluation, then finished (exit {code}) as the uninterrupted run: rows "
+          f"{same_rows}, final accuracy {got_acc} against {want_acc} {stderr[-300:]}")
 
 finish()

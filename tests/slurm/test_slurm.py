@@ -4,10 +4,11 @@ then
   1. `sbatch slurm/train_2gpu.sh --run-name "plain run" --threads 1` with DEVICE=cpu (and
      --gpus-per-node=0) on a tiny config: two ranks launched by srun, the script's arguments
      passed to dptrain word for word (--threads in place of the wrapper's), outputs complete;
-  2. the same job sent SIGUSR1 mid-run (scancel --signal=USR1, while the test option
-     --pause-at-step, a script argument, holds it at a known step): dptrain checkpoints,
-     requeues its own job and exits 7; the requeued job, given the same arguments again,
-     resumes (--resume auto) and finishes with the same result, bit for bit, as job 1;
+  2. the same job, with no run name (neither RUN_NAME nor the config gives one), sent SIGUSR1
+     mid-run (scancel --signal=USR1, while the test option --pause-at-step, a script
+     argument, holds it at a known step): dptrain checkpoints, requeues its own job and exits
+     7; the requeued job, given the same arguments again, finds its run (named for the job)
+     and resumes it (--resume auto), finishing with the same result, bit for bit, as job 1;
   3. a job cancelled mid-run (scancel: SIGTERM; --pause-at-step from EXTRA_ARGS):
      checkpointed, and not requeued.
 Exits 77 (CTest: skipped, with the reason printed) only where this machine lacks Slurm or
@@ -150,8 +151,7 @@ def run_jobs(tmp, env):
     # starts clear, but it resumes after step 4).
     started = time.monotonic()
     submitted = subprocess.run(sbatch + ["--pause-at-step", str(PAUSE_STEP)], cwd=REPO,
-                               capture_output=True, text=True,
-                               env=dict(job_env, RUN_NAME="requeued"), timeout=60)
+                               capture_output=True, text=True, env=job_env, timeout=60)
     job = submitted.stdout.strip().split(";")[0]
     log_path = os.path.join(tmp, f"job-{job}.out")
     check(submitted.returncode == 0 and job.isdigit(), f"job 2 submitted ({job})")
@@ -185,13 +185,17 @@ def run_jobs(tmp, env):
     if failures:
         print(log[-3000:])
         return 1
-    with h5py.File(os.path.join(out, "requeued", "metrics.h5"), "r") as f:
+    requeued_run = os.path.join(out, f"resnet8-tiny-slurm{job}")  # the default name in a job
+    check(os.path.isdir(requeued_run), f"the run is named for its job: {sorted(os.listdir(out))}")
+    if failures:
+        return 1
+    with h5py.File(os.path.join(requeued_run, "metrics.h5"), "r") as f:
         resume = text_attrs(f["resumes/1"])
         check(resume["slurm_job_id"] == job and resume["slurm_restart_count"] == "1",
               f"metrics.h5 /resumes/1 records job {job}, restart 1")
         stopped = int(resume["step"])
         check(stopped == PAUSE_STEP, f"stopped at step {stopped}, the step it was signalled at")
-    differ = differences(reference, snapshot(os.path.join(out, "requeued")))
+    differ = differences(reference, snapshot(requeued_run))
     check(not differ, f"requeued run == uninterrupted run, bitwise ({differ[:5]})")
 
     # 3. scancel (SIGTERM, as preemption and the time limit send it): the checkpoint is

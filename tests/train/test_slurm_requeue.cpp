@@ -1,7 +1,9 @@
 // Whether a run stopped by a signal requeues its Slurm job, from the job's fields as
-// `scontrol show job` gives them (read on a local Slurm 22.05 for a cancelled job).
+// `scontrol show job` gives them (read on a local Slurm 22.05 for a cancelled job), and from
+// the run's options (a requeued job runs the same command line again).
 #include <gtest/gtest.h>
 
+#include "train/preempted_exit.h"
 #include "train/slurm_requeue.h"
 
 namespace dp {
@@ -34,6 +36,21 @@ TEST(SlurmRequeue, ACancelledJobStaysCancelledAndAPreemptedOrTimedOutOneComesBac
   EXPECT_EQ(why_not_requeue(long_run), "");
   long_run["TimeLimit"] = "UNLIMITED";
   EXPECT_NE(why_not_requeue(long_run), "");
+}
+
+// Only --resume auto continues the run in the requeued job: none would refuse its run
+// directory (or restart it with --overwrite), a file would start from that checkpoint again.
+TEST(SlurmRequeue, OnlyARunThatContinuesItselfRequeuesItsJob) {
+  TrainConfig config;
+  config.resume.kind = ResumeRequest::Kind::automatic;
+  EXPECT_EQ(requeue_refusal(config), "");
+  config.requeue = false;
+  EXPECT_EQ(requeue_refusal(config), "--requeue false");
+  config.requeue = true;
+  config.resume.kind = ResumeRequest::Kind::none;
+  EXPECT_NE(requeue_refusal(config).find("without --resume auto"), std::string::npos);
+  config.resume = {ResumeRequest::Kind::file, "runs/a/checkpoint.h5"};
+  EXPECT_NE(requeue_refusal(config).find("--resume runs/a/checkpoint.h5"), std::string::npos);
 }
 
 }  // namespace
