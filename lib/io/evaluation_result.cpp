@@ -36,11 +36,18 @@ std::vector<double> EvaluationResult::recall() const {
   return out;
 }
 
+// From the counts, 2 tp / (2 tp + fp + fn) = 2 tp / (support + predicted), as scikit-learn
+// >= 1.3 and dptrain-report compute it: equal to 2PR / (P + R), without its rounding.
 std::vector<double> EvaluationResult::f1() const {
-  auto p = precision(), r = recall();
+  const auto s = support();
   std::vector<double> out(num_classes, 0.0);
-  for (int64_t k = 0; k < num_classes; ++k)
-    if (p[k] + r[k] > 0) out[k] = 2 * p[k] * r[k] / (p[k] + r[k]);
+  for (int64_t k = 0; k < num_classes; ++k) {
+    int64_t predicted = 0;
+    for (int64_t t = 0; t < num_classes; ++t) predicted += confusion[t * num_classes + k];
+    if (s[k] + predicted > 0)
+      out[k] = 2.0 * static_cast<double>(confusion[k * num_classes + k]) /
+               static_cast<double>(s[k] + predicted);
+  }
   return out;
 }
 

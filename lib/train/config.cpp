@@ -133,7 +133,7 @@ bool store_train_options(const std::vector<std::string>& args,
       const bool folder = std::filesystem::is_directory(file);
       std::ifstream in;
       if (!folder) in.open(file);
-      if (!in)
+      if (folder || !in)
         throw UsageError(
             fmt::format("option --config: cannot read '{}' ({})", file,
                         folder ? "a folder, not a file" : "no such file, or unreadable"));

@@ -41,8 +41,9 @@ bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals total
     // The epoch's end writes a due checkpoint after its metrics row. A stop is not kept
     // waiting for the evaluation (it may not end before the job is killed; the run's last,
     // with --tta or a large test set, may outlast Slurm's warning): it checkpoints now, and
-    // the resumed run evaluates; so does a stop during the evaluation (below).
-    if (step + 1 == steps && !agreed.stop) {
+    // the resumed run evaluates; so does a stop during the evaluation (below). A run that
+    // cannot be resumed finishes instead.
+    if (step + 1 == steps && (!agreed.stop || finishes_despite_stop(epoch))) {
       checkpoint_at_end = timed_or_counted;
     } else if ((agreed.stop || timed_or_counted) &&
                !between_steps(epoch, step, agreed, totals, epoch_start)) {
@@ -168,9 +169,11 @@ bool EpochDriver::evaluate_into(EpochRecord& record) {
   const bool last = last_epoch(record.epoch);
   if (!last && !(eval_every > 0 && record.epoch % eval_every == 0)) return true;
   const double eval_start = now_seconds();
+  std::function<bool()> abandon;
+  if (!finishes_despite_stop(record.epoch))
+    abandon = [this] { return parts_.signal.received() != 0; };
   std::optional<EvaluationResult> result =
-      evaluate_unless(parts_.model, parts_.test_set, parts_.eval_options, parts_.comm,
-                      [this] { return parts_.signal.received() != 0; });
+      evaluate_unless(parts_.model, parts_.test_set, parts_.eval_options, parts_.comm, abandon);
   if (!result) return false;
   last_eval_ = std::move(*result);
   evaluated_ = record.epoch;

@@ -69,10 +69,16 @@ class EpochDriver {
   bool end_epoch(int64_t epoch, bool checkpoint_due);
   EpochRecord epoch_record(int64_t epoch, const EpochTotals& totals, double epoch_start);
   // The epoch's evaluation, when one is due, into `record`; false when a stop signal came
-  // during it and the ranks abandoned it (the run's last too: the resumed run evaluates).
+  // during it and the ranks abandoned it (the run's last too, which the resumed run runs,
+  // but where finishes_despite_stop).
   bool evaluate_into(EpochRecord& record);
   bool last_epoch(int64_t epoch) const {
     return epoch == last_epoch_of_run(parts_.config, parts_.data.steps_per_epoch());
+  }
+  // Whether a stop at this epoch's end lets the run finish instead: the last epoch of a
+  // --stop-after-steps run, which no run can resume.
+  bool finishes_despite_stop(int64_t epoch) const {
+    return last_epoch(epoch) && parts_.config.stop_after_steps > 0;
   }
 
   EpochDriverParts parts_;

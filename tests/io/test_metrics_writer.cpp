@@ -28,7 +28,11 @@ TEST(EvaluationResult, PrecisionRecallF1MatchHandComputedValues) {
   EXPECT_DOUBLE_EQ(p[2], 0.0);  // never predicted: 0 as scikit-learn reports it
   EXPECT_DOUBLE_EQ(rc[0], 5.0 / 6);
   EXPECT_DOUBLE_EQ(rc[1], 3.0 / 5);
-  EXPECT_DOUBLE_EQ(f[0], 2 * (5.0 / 7) * (5.0 / 6) / (5.0 / 7 + 5.0 / 6));
+  // 2 tp / (support + predicted), correctly rounded (2PR / (P + R) is the same in exact
+  // arithmetic, not always in doubles).
+  EXPECT_EQ(f[0], 10.0 / 13);
+  EXPECT_EQ(f[1], 6.0 / 9);
+  EXPECT_EQ(f[2], 0.0);
   EXPECT_EQ(r.support(), (std::vector<int64_t>{6, 5, 0}));
 }
 

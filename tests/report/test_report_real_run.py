@@ -85,9 +85,11 @@ with tempfile.TemporaryDirectory() as tmp:
                               Fraction(tp, support[c]) if support[c] else Fraction(0),
                               Fraction(2 * tp, support[c] + predicted[c])
                               if support[c] + predicted[c] else Fraction(0)))
-        check(all(abs(float(fr[i]) - stored[key][c]) < 1e-12 for c, fr in enumerate(fractions)
+        # Each a quotient of two counts, correctly rounded: stored exactly as these fractions,
+        # so report.json's numbers (the same quotients) equal the file's.
+        check(all(float(fr[i]) == stored[key][c] for c, fr in enumerate(fractions)
                   for i, key in enumerate(("precision", "recall", "f1"))),
-              f"{name}: dptrain's stored precision/recall/f1 match the confusion matrix")
+              f"{name}: dptrain's stored precision/recall/f1 are the confusion matrix's fractions")
         total = sum(support)
         expected = ["" + " " * 13 + " precision    recall  f1-score   support", ""]
         for c, (p, r, f1) in enumerate(fractions):

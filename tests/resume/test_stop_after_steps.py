@@ -3,7 +3,8 @@ Lookahead) still span the whole run, as a benchmark of a run's first steps (the 
 --max-steps). Checked against the whole run on the same data and seed: the first N steps (loss
 and LR) bit for bit, the run evaluated and written as at its end, its checkpoint evaluable by
 `dptrain eval` with the same result, and refused by --resume with one line (its last epoch may
-be cut short) though it holds the Lookahead average. A checkpoint past the last update of a
+be cut short) though it holds the Lookahead average; so a signal at its last step lets it
+finish. A checkpoint past the last update of a
 run with a shorter --epochs is refused too. The cut epoch's last step prints its
 progress line (with no time left) even where --log-every does not fall on it.
 
@@ -18,6 +19,9 @@ import h5py
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "comm"))
 from checks import check, finish  # noqa: E402
 from tiny_dataset import write_tiny_dataset  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from paused_run import stop_at  # noqa: E402
 
 DPTRAIN = sys.argv[1]
 STOP = 20  # of 2 epochs x 17 steps: inside epoch 2
@@ -68,6 +72,13 @@ with tempfile.TemporaryDirectory() as tmp:
     lines = [l for l in resumed.stderr.splitlines() if "--stop-after-steps" in l]
     check(resumed.returncode == EXIT_USAGE and len(lines) == 1 and "not resumed" in lines[0],
           f"--resume from it is refused with one line (exit {resumed.returncode}): {lines}")
+    code, _, stderr = stop_at([DPTRAIN] + base + ["--run-name", "signalled", "--stop-after-steps",
+                                                  str(STOP), "--pause-at-step", str(STOP)], STOP)
+    with h5py.File(os.path.join(out, "signalled", "metrics.h5")) as f:
+        has_final = "final" in f
+    check(code == 0 and has_final,
+          f"SIGUSR1 at its last step: it finishes, evaluated (exit {code}, /final {has_final}) "
+          f"{stderr[-300:]}")
     # A checkpoint past a shorter run's last update: the whole run's (34 updates) under
     # --epochs 1.5 (26 updates), whose last epoch is still its second, was taken as that run's
     # finished model; refused, and a finished run resumed with its own --epochs re-evaluated.
