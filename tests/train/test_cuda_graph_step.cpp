@@ -74,5 +74,53 @@ TEST(CudaGraphStep, ReplaysEqualEagerStepsBitwise) {
   EXPECT_EQ(to_host(*backend, graphed_model->params()), to_host(*backend, eager_model->params()));
 }
 
+// airbench94's step in BF16 mixed precision, as the GPU recipe runs it (GELU, max pools with
+// kernel = stride, the whitening convolution's bias, fixed BN scales, the scaled head): the
+// replayed graph equals the eager step bit for bit, step after step.
+TEST(CudaGraphStep, Bf16AirbenchReplaysEqualEagerSteps) {
+  CudaOptions options;
+  options.deterministic = true;
+  options.benchmark_algorithms = false;
+  options.mixed_bf16 = true;
+  auto backend = make_cuda_backend(options);
+  nn::ModelSpec spec;
+  spec.arch = "airbench94";
+  spec.num_classes = 10;
+  spec.seed = 3;
+  auto graphed_model = nn::make_model(spec, *backend);
+  auto eager_model = nn::make_model(spec, *backend);
+  const int64_t batch = 32;
+  ForwardBackward graphed(*graphed_model, *backend, 0.2f, /*use_graphs=*/true, batch);
+  ForwardBackward eager(*eager_model, *backend, 0.2f, /*use_graphs=*/false, batch);
+  SgdHyper hyper{0.01f, 0.85f, 0.f, 5e-4f, true};
+  optim::Sgd graphed_sgd(*backend, graphed_model->params(), graphed_model->grads(), Tensor(),
+                         hyper);
+  optim::Sgd eager_sgd(*backend, eager_model->params(), eager_model->grads(), Tensor(), hyper);
+  auto uploader = backend->make_batch_uploader();
+  auto label_uploader = backend->make_batch_uploader();
+  int replays = 0;
+  for (uint32_t step = 0; step < 6; ++step) {
+    SCOPED_TRACE(testing::Message() << "step " << step);
+    Tensor images = uploader->upload(host_images(batch, 32, step));
+    Tensor labels = label_uploader->upload(host_labels(batch, step));
+    const bool replayed = graphed.forward(images, labels);
+    int64_t correct = 0, eager_correct = 0;
+    const float loss = graphed.read_loss(correct);
+    ASSERT_FALSE(eager.forward(images, labels));
+    EXPECT_EQ(loss, eager.read_loss(eager_correct));
+    EXPECT_EQ(correct, eager_correct);
+    if (replayed)
+      ++replays;
+    else
+      graphed.backward();
+    eager.backward();
+    ASSERT_EQ(to_host(*backend, graphed_model->grads()), to_host(*backend, eager_model->grads()));
+    graphed_sgd.step(0.01f);
+    eager_sgd.step(0.01f);
+  }
+  EXPECT_EQ(replays, 5) << "graphs after one eager full-size step";
+  EXPECT_EQ(to_host(*backend, graphed_model->params()), to_host(*backend, eager_model->params()));
+}
+
 }  // namespace
 }  // namespace dp::test
