@@ -41,7 +41,7 @@ exit codes: 0 ok, 1 internal error, 2 usage, 3 data, 4 numerical, 5 communicatio
 
 int dispatch(const std::string& command, const std::vector<std::string>& args, dp::MpiSession& mpi,
              const std::optional<dp::PreemptionSignal>& signal) {
-  if (command == "train") return dp::run_train(args, mpi, *signal);
+  if (command == "train") return dp::run_train(args, mpi, signal.value());
   if (command == "eval") return dp::run_eval(args, mpi);
   if (command == "pack") return dp::run_pack(args, mpi);
   if (command == "bench") return dp::run_bench(args, mpi);
@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
   if (const int code = exit_code_of([&] {
         if (std::strcmp(argv[1], "train") == 0) signal.emplace();
         mpi.emplace(&argc, &argv);
+        if (signal) signal->reinstall();  // in case MPI_Init put handlers of its own there
         return 0;
       }))
     return code;

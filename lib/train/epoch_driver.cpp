@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "train/preempted_exit.h"
+#include "train/slurm_requeue.h"
 
 namespace dp {
 
@@ -27,6 +28,7 @@ bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals total
   const double epoch_start = now_seconds() - totals.elapsed;
   const int64_t steps = steps_in_epoch(parts_.config, parts_.data.steps_per_epoch(), epoch);
   bool checkpoint_at_end = false;
+  resumed_into_end_ = first_step >= steps;
   parts_.model.set_train(true);
   // A run stopped after an epoch's last step resumes with its steps done and its end to run;
   // the optimizer is given the state that step ran with (its rate goes in the epoch's row).
@@ -41,8 +43,8 @@ bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals total
     // The epoch's end writes a due checkpoint after its metrics row. A stop is not kept
     // waiting for the evaluation (it may not end before the job is killed; the run's last,
     // with --tta or a large test set, may outlast Slurm's warning): it checkpoints now, and
-    // the resumed run evaluates; so does a stop during the evaluation (below). A run that
-    // cannot be resumed finishes instead.
+    // the resumed run evaluates; so does a stop during the evaluation (below). A run no job
+    // will continue finishes instead (finishes_despite_stop).
     if (step + 1 == steps && (!agreed.stop || finishes_despite_stop(epoch))) {
       checkpoint_at_end = timed_or_counted;
     } else if ((agreed.stop || timed_or_counted) &&
@@ -169,8 +171,11 @@ bool EpochDriver::evaluate_into(EpochRecord& record) {
   const bool last = last_epoch(record.epoch);
   if (!last && !(eval_every > 0 && record.epoch % eval_every == 0)) return true;
   const double eval_start = now_seconds();
+  // One this job resumed into is not abandoned: where a job's start and this evaluation do
+  // not fit before the next warning, each requeued job would abandon it again, for ever. The
+  // job stops after it instead (end_epoch), the run's last finishes.
   std::function<bool()> abandon;
-  if (!finishes_despite_stop(record.epoch))
+  if (!finishes_despite_stop(record.epoch) && !resumed_into_end_)
     abandon = [this] { return parts_.signal.received() != 0; };
   std::optional<EvaluationResult> result =
       evaluate_unless(parts_.model, parts_.test_set, parts_.eval_options, parts_.comm, abandon);
@@ -185,6 +190,12 @@ bool EpochDriver::evaluate_into(EpochRecord& record) {
     record.val_acc = last_eval_.accuracy();
   }
   return true;
+}
+
+bool EpochDriver::finishes_despite_stop(int64_t epoch) const {
+  if (!last_epoch(epoch)) return false;
+  return parts_.config.stop_after_steps > 0 ||
+         (!slurm_job_id().empty() && !requeue_refusal(parts_.config).empty());
 }
 
 void EpochDriver::evaluate_now() {

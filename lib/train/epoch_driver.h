@@ -69,23 +69,24 @@ class EpochDriver {
   bool end_epoch(int64_t epoch, bool checkpoint_due);
   EpochRecord epoch_record(int64_t epoch, const EpochTotals& totals, double epoch_start);
   // The epoch's evaluation, when one is due, into `record`; false when a stop signal came
-  // during it and the ranks abandoned it (the run's last too, which the resumed run runs,
-  // but where finishes_despite_stop).
+  // during it and the ranks abandoned it (the run's last too; not where
+  // finishes_despite_stop, nor one this job resumed into).
   bool evaluate_into(EpochRecord& record);
   bool last_epoch(int64_t epoch) const {
     return epoch == last_epoch_of_run(parts_.config, parts_.data.steps_per_epoch());
   }
-  // Whether a stop at this epoch's end lets the run finish instead: the last epoch of a
-  // --stop-after-steps run, which no run can resume.
-  bool finishes_despite_stop(int64_t epoch) const {
-    return last_epoch(epoch) && parts_.config.stop_after_steps > 0;
-  }
+  // Whether a stop at the run's last step or in its last evaluation lets the run finish
+  // instead of checkpointing its end for a later job: where no job will continue it (a
+  // --stop-after-steps run, which none can resume; a Slurm job that will not be requeued).
+  bool finishes_despite_stop(int64_t epoch) const;
 
   EpochDriverParts parts_;
   Progress progress_;
   int64_t global_step_;
   EvaluationResult last_eval_;
   int64_t evaluated_ = 0;  // the epoch whose end ran the last evaluation
+  // This epoch's steps were done before this job started: it runs only the epoch's end.
+  bool resumed_into_end_ = false;
 };
 
 }  // namespace dp

@@ -38,6 +38,11 @@ PreemptionSignal::PreemptionSignal() {
   install(SIGTERM);
 }
 
+void PreemptionSignal::reinstall() const {
+  install(SIGUSR1);
+  install(SIGTERM);
+}
+
 int PreemptionSignal::received() const { return g_received.load(std::memory_order_relaxed); }
 
 bool PreemptionSignal::wait_for(double seconds) const {

@@ -156,6 +156,12 @@ std::string run_name(const TrainConfig& config, const data::HDF5Dataset& train_s
     log::info(
         "note: --resume auto without --run-name: this run is named for the time, so there is "
         "no earlier run of that name to continue (give --run-name to continue one)");
+  if (!job.empty())
+    log::info(
+        "note: no --run-name: the run is named for Slurm job {}, so that its requeued job "
+        "continues it; another run in this job would continue it too: give each its own "
+        "--run-name",
+        job);
   // Rank 0's: the ranks' clocks may straddle a second.
   return broadcast_strings({default_run_name(config.arch, train_set.name(), job)})[0];
 }

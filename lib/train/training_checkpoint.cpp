@@ -240,7 +240,8 @@ void TrainingCheckpointer::check_position(const std::string& path,
   const bool steps_all_done = step_in_epoch == saved_steps_per_epoch;
   if (step_in_epoch > 0 && !same_steps_per_epoch && !steps_all_done)
     refuse(path, "steps per epoch", std::to_string(saved_steps_per_epoch),
-           std::to_string(identity_.steps_per_epoch) + " (--max-steps-per-epoch changed?)");
+           std::to_string(identity_.steps_per_epoch) +
+               " (--max-steps-per-epoch changed, or, with --drop-last, the number of ranks?)");
   // Past this run's last update (a shorter --epochs, fractional ones included) it would end
   // with a model trained longer than the run, reported as the run's. The updates done are the
   // checkpoint's own count on this run's steps per epoch (the end of a fractional run's cut

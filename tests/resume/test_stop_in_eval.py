@@ -5,7 +5,10 @@ epoch's steps done and its end pending, and the resumed run (its evaluation firs
 uninterrupted run: every epoch's row, the final evaluation and weights bit for bit; the time
 spent in the abandoned evaluation is not counted as the epoch's. The same during the run's
 last evaluation (which may outlast Slurm's warning): abandoned, checkpointed with the run's
-end pending, and the resumed run evaluates and finishes as the uninterrupted run.
+end pending; the resumed run evaluates, and does not abandon that evaluation for another
+signal (a job that cannot fit it would requeue for ever): it finishes as the uninterrupted
+run. In a Slurm job that will not be requeued (no --resume auto), such a signal lets the run
+finish, as nothing would continue it.
 
 usage: test_stop_in_eval.py DPTRAIN MPIEXEC"""
 import os
@@ -98,13 +101,27 @@ with tempfile.TemporaryDirectory() as tmp:
           and at == (0, 4, "signal"),
           f"SIGUSR1 in the run's last evaluation: exit {code}, no final results ({has_final}), "
           f"checkpoint (epochs done, steps, trigger) {at} {stderr[-500:]}")
-    code, stdout, stderr = run_command(command("last", "1", "--resume", "auto"))
+    code, stdout, stderr = stop_at(
+        command("last", "1", "--resume", "auto", "--pause-in-eval", "true"), "eval")
     want, got = history("full1"), history("last")
     same_rows = want.keys() == got.keys() and all(np.array_equal(want[k], got[k]) for k in want)
     (want_acc, want_params), (got_acc, got_params) = final("full1"), final("last")
     check(code == 0 and same_rows and got_acc == want_acc
           and all(np.array_equal(want_params[k], got_params[k]) for k in want_params),
-          f"resumed: its evaluation, then finished (exit {code}) as the uninterrupted run: rows "
-          f"{same_rows}, final accuracy {got_acc} against {want_acc} {stderr[-300:]}")
+          f"resumed, signalled in the evaluation it resumed into: finished (exit {code}) as "
+          f"the uninterrupted run: rows {same_rows}, final accuracy {got_acc} against "
+          f"{want_acc} {stderr[-300:]}")
+
+    # In a Slurm job, without --resume auto (no requeued job would continue it): finishes.
+    os.environ["SLURM_JOB_ID"] = "777"
+    try:
+        code, stdout, stderr = stop_at(command("unqueued", "1", "--pause-in-eval", "true"), "eval")
+    finally:
+        del os.environ["SLURM_JOB_ID"]
+    want, got = history("full1"), history("unqueued")
+    same_rows = want.keys() == got.keys() and all(np.array_equal(want[k], got[k]) for k in want)
+    check(code == 0 and same_rows and final("unqueued")[0] == want_acc,
+          f"SIGUSR1 in the last evaluation of a Slurm job's run that will not be requeued: it "
+          f"finishes (exit {code}), as the uninterrupted run (rows {same_rows}) {stderr[-300:]}")
 
 finish()

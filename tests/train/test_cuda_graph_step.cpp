@@ -119,6 +119,7 @@ TEST(CudaGraphStep, Bf16AirbenchReplaysEqualEagerSteps) {
     eager_sgd.step(0.01f);
   }
   EXPECT_EQ(replays, 5) << "graphs after one eager full-size step";
+  EXPECT_EQ(graphed.captures(), 2) << "one graph per uploader slot, then replays only";
   EXPECT_EQ(to_host(*backend, graphed_model->params()), to_host(*backend, eager_model->params()));
 }
 
