@@ -17,9 +17,10 @@ std::string mpi_error_string(int code);
 
 // Under Slurm, srun without MPI support starts N independent singletons that would each
 // train alone (with MPI libraries that allow it: Open MPI's MPI_Init refuses such a launch
-// itself, with its own message about Slurm's PMI, before this check). Given the SLURM_NTASKS / SLURM_PROCID values (null when unset) and MPI's view,
-// returns the error to stop with when they disagree. Not consulted when mpirun started the
-// ranks (OMPI_COMM_WORLD_SIZE set): its -np decides, inside an allocation of any size.
+// itself, with its own message about Slurm's PMI, before this check). Given the
+// SLURM_NTASKS / SLURM_PROCID values (null when unset) and MPI's view, returns the error to
+// stop with when they disagree. Not consulted when mpirun started the ranks
+// (OMPI_COMM_WORLD_SIZE set): its -np decides, inside an allocation of any size.
 std::optional<std::string> slurm_launch_mismatch(const char* slurm_ntasks, const char* slurm_procid,
                                                  int mpi_world_size, int mpi_rank);
 
