@@ -54,9 +54,9 @@ class Optimizer {
   // as torch.optim.SGD does (buf = d, see SgdHyper::first_step).
   void step();
   // Updates done so far; a resumed run sets the steps up to its last update (set_updates),
-  // 0 exactly where no update was done: all that the first-update rule reads. It is optimizer-wide:
-  // a group frozen through the first update does not get the rule when it thaws (torch keys it per
-  // parameter).
+  // 0 exactly where no update was done: all that the first-update rule reads. It is
+  // optimizer-wide: a group frozen through the first update does not get the rule when it
+  // thaws (torch keys it per parameter).
   int64_t updates() const { return updates_; }
   void set_updates(int64_t updates) { updates_ = updates; }
 

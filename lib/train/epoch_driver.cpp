@@ -28,7 +28,6 @@ bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals total
   const double epoch_start = now_seconds() - totals.elapsed;
   const int64_t steps = steps_in_epoch(parts_.config, parts_.data.steps_per_epoch(), epoch);
   bool checkpoint_at_end = false;
-  resumed_into_end_ = first_step >= steps;
   parts_.model.set_train(true);
   // A run stopped after an epoch's last step resumes with its steps done and its end to run;
   // the optimizer is given the state that step ran with (its rate goes in the epoch's row).
@@ -54,7 +53,8 @@ bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals total
   }
   const double pause_start = now_seconds();  // the epoch's last line was just written
   EpochRecord record = epoch_record(epoch, totals, epoch_start);
-  if (!evaluate_into(record)) {  // abandoned for a stop: checkpoint with the epoch's end pending
+  // Abandoned for a stop: checkpoint with the epoch's end pending.
+  if (!evaluate_into(record, /*resumed_into=*/first_step >= steps)) {
     StepAgreement stop;
     stop.stop = true;
     // The abandoned evaluation's time is not the epoch's: the resumed run evaluates again.
@@ -165,7 +165,7 @@ EpochRecord EpochDriver::epoch_record(int64_t epoch, const EpochTotals& totals,
   return record;
 }
 
-bool EpochDriver::evaluate_into(EpochRecord& record) {
+bool EpochDriver::evaluate_into(EpochRecord& record, bool resumed_into) {
   record.val_loss = record.val_acc = std::numeric_limits<double>::quiet_NaN();
   const int eval_every = parts_.config.eval_every;
   const bool last = last_epoch(record.epoch);
@@ -175,7 +175,7 @@ bool EpochDriver::evaluate_into(EpochRecord& record) {
   // not fit before the next warning, each requeued job would abandon it again, for ever. The
   // job stops after it instead (end_epoch), the run's last finishes.
   std::function<bool()> abandon;
-  if (!finishes_despite_stop(record.epoch) && !resumed_into_end_)
+  if (!finishes_despite_stop(record.epoch) && !resumed_into)
     abandon = [this] { return parts_.signal.received() != 0; };
   std::optional<EvaluationResult> result =
       evaluate_unless(parts_.model, parts_.test_set, parts_.eval_options, parts_.comm, abandon);

@@ -70,8 +70,9 @@ class EpochDriver {
   EpochRecord epoch_record(int64_t epoch, const EpochTotals& totals, double epoch_start);
   // The epoch's evaluation, when one is due, into `record`; false when a stop signal came
   // during it and the ranks abandoned it (the run's last too; not where
-  // finishes_despite_stop, nor one this job resumed into).
-  bool evaluate_into(EpochRecord& record);
+  // finishes_despite_stop, nor one `resumed_into`: the epoch's steps were done before this
+  // job started, which runs only its end).
+  bool evaluate_into(EpochRecord& record, bool resumed_into);
   bool last_epoch(int64_t epoch) const {
     return epoch == last_epoch_of_run(parts_.config, parts_.data.steps_per_epoch());
   }
@@ -85,8 +86,6 @@ class EpochDriver {
   int64_t global_step_;
   EvaluationResult last_eval_;
   int64_t evaluated_ = 0;  // the epoch whose end ran the last evaluation
-  // This epoch's steps were done before this job started: it runs only the epoch's end.
-  bool resumed_into_end_ = false;
 };
 
 }  // namespace dp
