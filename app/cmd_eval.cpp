@@ -160,21 +160,13 @@ void check_output(const EvalArgs& a, bool writes) {
     throw UsageError(fmt::format("option --output: {}: folder {} {}", a.output, folder.string(),
                                  fs::exists(folder, ec) ? "is not a folder" : "does not exist"));
   if (writes) check_writable(folder, a.output);
-  if (fs::is_symlink(fs::symlink_status(out, ec)))
-    throw UsageError(fmt::format(
-        "option --output: {} is a link (eval would replace the link, not its target); name the "
-        "file itself",
-        a.output));
-  if (!fs::exists(out, ec)) return;
+  const bool is_link = fs::is_symlink(fs::symlink_status(out, ec));
   for (const auto& [input, option] :
        {std::pair{&a.checkpoint, "--checkpoint"}, std::pair{&a.data_file, "--data"}})
-    if (fs::equivalent(out, *input, ec))
+    if (!is_link && fs::equivalent(out, *input, ec))
       throw UsageError(fmt::format("option --output: {} is the {} file", a.output, option));
-  if (!existing_eval_file(a.output))
-    throw UsageError(
-        fmt::format("option --output: {} exists and is not an eval file (eval replaces only "
-                    "those); choose another path",
-                    a.output));
+  check_replaceable_output(a.output,
+                           {"option --output", "eval", "an eval file", existing_eval_file});
 }
 
 // Written beside the output and renamed over it: a failed write leaves any earlier file whole.

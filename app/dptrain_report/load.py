@@ -368,8 +368,8 @@ def _read_final(group, metrics):
 
 
 def parameter_count(checkpoint_path):
-    """Trainable parameters in a checkpoint (/params, float32): the gradient size that the
-    allreduce moves each step."""
+    """Parameters in a checkpoint (/params, float32; fixed ones such as airbench's BN scales
+    included): the gradient size the projection takes the allreduce to move each step."""
     try:
         with h5py.File(checkpoint_path, "r") as f:
             params = f["params"]

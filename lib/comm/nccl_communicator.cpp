@@ -129,13 +129,13 @@ class NcclCommunicator : public Communicator {
   // A non-blocking communicator may answer ncclInProgress: poll until the call is enqueued.
   void enqueued(ncclResult_t result, const char* what) {
     if (result != ncclSuccess && result != ncclInProgress)
-      abort_with(fmt::format("{} failed: {}", what, ncclGetErrorString(result)));
+      abort_with(fmt::format("{} failed: {}", what, nccl_reason(result)));
     const double start = now_seconds();
     for (;;) {
       const ncclResult_t state = async_state(what);
       if (state == ncclSuccess) return;
       if (state != ncclInProgress)
-        abort_with(fmt::format("{} failed: {}", what, ncclGetErrorString(state)));
+        abort_with(fmt::format("{} failed: {}", what, nccl_reason(state)));
       if (now_seconds() - start > timeout_)
         abort_with(fmt::format("{} did not complete within {} s", what, timeout_));
       std::this_thread::sleep_for(std::chrono::microseconds(20));
@@ -147,16 +147,14 @@ class NcclCommunicator : public Communicator {
     ncclResult_t state = ncclSuccess;
     const ncclResult_t query = ncclCommGetAsyncError(live(), &state);
     if (query != ncclSuccess)
-      abort_with(fmt::format("{}: ncclCommGetAsyncError failed: {}", what,
-                             ncclGetErrorString(query)));
+      abort_with(fmt::format("{}: ncclCommGetAsyncError failed: {}", what, nccl_reason(query)));
     return state;
   }
 
   void check_async(const char* what) {
     const ncclResult_t state = async_state(what);
     if (state != ncclSuccess && state != ncclInProgress)
-      abort_with(fmt::format("{}: asynchronous NCCL error: {} ({})", what,
-                             ncclGetErrorString(state), ncclGetLastError(comm_.get())));
+      abort_with(fmt::format("{}: asynchronous NCCL error: {}", what, nccl_reason(state)));
   }
 
   void synchronize(const char* what) {

@@ -24,6 +24,7 @@ class NcclComm {
     if (comm_ != nullptr) (void)ncclCommAbort(std::exchange(comm_, nullptr));
   }
   // Waits for `stream`'s work (the communicator's collectives), then destroys the handle.
+  // No ncclCommFinalize first: ncclCommDestroy finalizes a communicator that was not.
   void destroy_after(cudaStream_t stream) {
     if (comm_ == nullptr) return;
     (void)cudaStreamSynchronize(stream);

@@ -21,17 +21,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// posix_spawn's attribute and file-action objects, destroyed once.
+// posix_spawn's attribute and file-action objects, each destroyed once where its init
+// succeeded; `error` is the first init's failure (an errno value), 0 where both succeeded.
 struct SpawnSetup {
   posix_spawnattr_t attributes;
   posix_spawn_file_actions_t actions;
-  SpawnSetup() {
-    posix_spawnattr_init(&attributes);
-    posix_spawn_file_actions_init(&actions);
-  }
+  int attributes_error = posix_spawnattr_init(&attributes);
+  int actions_error = posix_spawn_file_actions_init(&actions);
+  int error = attributes_error != 0 ? attributes_error : actions_error;
+  SpawnSetup() = default;
   ~SpawnSetup() {
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attributes);
+    if (actions_error == 0) posix_spawn_file_actions_destroy(&actions);
+    if (attributes_error == 0) posix_spawnattr_destroy(&attributes);
   }
   SpawnSetup(const SpawnSetup&) = delete;
   SpawnSetup& operator=(const SpawnSetup&) = delete;
@@ -98,13 +99,16 @@ pid_t spawn(const std::vector<std::string>& argv, const UniqueFd& stdout_to) {
   for (auto& a : args) pointers.push_back(a.data());
   pointers.push_back(nullptr);
   SpawnSetup setup;
-  posix_spawnattr_setflags(&setup.attributes, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&setup.attributes, 0);
-  if (stdout_to.is_open())
-    posix_spawn_file_actions_adddup2(&setup.actions, stdout_to.get(), STDOUT_FILENO);
+  // Each call returns 0 or an errno value; the first failure is the answer.
+  int rc = setup.error;
+  if (rc == 0) rc = posix_spawnattr_setflags(&setup.attributes, POSIX_SPAWN_SETPGROUP);
+  if (rc == 0) rc = posix_spawnattr_setpgroup(&setup.attributes, 0);
+  if (rc == 0 && stdout_to.is_open())
+    rc = posix_spawn_file_actions_adddup2(&setup.actions, stdout_to.get(), STDOUT_FILENO);
   pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, pointers[0], &setup.actions, &setup.attributes,
-                              pointers.data(), environ);
+  if (rc == 0)
+    rc = posix_spawnp(&pid, pointers[0], &setup.actions, &setup.attributes, pointers.data(),
+                      environ);
   return rc == 0 ? pid : -rc;
 }
 

@@ -37,26 +37,21 @@ std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) 
 }
 
 DistributedSampler::DistributedSampler(int64_t dataset_size, int world_size, int rank,
-                                       uint64_t seed, bool shuffle, bool drop_last)
+                                       uint64_t seed, bool shuffle)
     : dataset_size_(dataset_size),
       world_size_(world_size),
       rank_(rank),
       seed_(seed),
-      shuffle_(shuffle),
-      drop_last_(drop_last) {
+      shuffle_(shuffle) {
   check_rank(world_size, rank);
   if (dataset_size <= 0) throw UsageError("sampler: the dataset is empty");
-  num_samples_ =
-      drop_last ? dataset_size / world_size : (dataset_size + world_size - 1) / world_size;
-  if (num_samples_ == 0)
-    throw UsageError(fmt::format("sampler: {} samples cannot be split over {} ranks with drop_last",
-                                 dataset_size, world_size));
+  num_samples_ = (dataset_size + world_size - 1) / world_size;
 }
 
 std::vector<int64_t> DistributedSampler::remaining_indices(int64_t epoch, int64_t consumed) const {
-  if (consumed != 0 && (drop_last_ || consumed < 0 || consumed >= dataset_size_))
-    throw UsageError(fmt::format("sampler: cannot resume an epoch of {} samples after {}{}",
-                                 dataset_size_, consumed, drop_last_ ? " with drop_last" : ""));
+  if (consumed != 0 && (consumed < 0 || consumed >= dataset_size_))
+    throw UsageError(fmt::format("sampler: cannot resume an epoch of {} samples after {}",
+                                 dataset_size_, consumed));
   std::vector<int64_t> order;
   if (shuffle_) {
     order = epoch_permutation(dataset_size_, seed_, epoch);
@@ -64,11 +59,10 @@ std::vector<int64_t> DistributedSampler::remaining_indices(int64_t epoch, int64_
     order.resize(dataset_size_);
     std::iota(order.begin(), order.end(), 0);
   }
-  // Without drop_last: consumed + a multiple of world_size covering the rest (total_size()
-  // when consumed is 0), so every rank takes the same number of samples.
+  // consumed + a multiple of world_size covering the rest (total_size() when consumed is 0),
+  // so every rank takes the same number of samples.
   const int64_t rest = dataset_size_ - consumed;
-  const int64_t total = drop_last_ ? total_size()
-                                   : consumed + (rest + world_size_ - 1) / world_size_ * world_size_;
+  const int64_t total = consumed + (rest + world_size_ - 1) / world_size_ * world_size_;
   // Pad by wrapping around (repeating the list when the padding exceeds it, as PyTorch does).
   for (int64_t i = dataset_size_; i < total; ++i) order.push_back(order[i - dataset_size_]);
   order.resize(total);

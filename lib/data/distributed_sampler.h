@@ -28,17 +28,20 @@ inline constexpr int64_t kSamplerOrderVersion = 2;
 class DistributedSampler {
  public:
   // Throws UsageError for world_size < 1, rank outside [0, world_size) or an empty dataset.
+  // DistributedSampler's drop_last (each rank's shard truncated to floor(N / W)) is not
+  // offered: --drop-last is DataLoader's, dropping each rank's last partial batch (the loader's
+  // batches_for).
   DistributedSampler(int64_t dataset_size, int world_size, int rank, uint64_t seed = 0,
-                     bool shuffle = true, bool drop_last = false);
+                     bool shuffle = true);
 
   void set_epoch(int64_t epoch) { epoch_ = epoch; }
   int64_t epoch() const { return epoch_; }
-  // Samples per rank per epoch: ceil(N / W), or floor(N / W) with drop_last.
+  // Samples per rank per epoch: ceil(N / W).
   int64_t num_samples() const { return num_samples_; }
   int64_t total_size() const { return num_samples_ * world_size_; }
 
   // This rank's indices for the current epoch: the (shuffled) order, padded by wrapping
-  // around to total_size() (or truncated with drop_last), then every world_size-th entry
+  // around to total_size(), then every world_size-th entry
   // starting at rank.
   std::vector<int64_t> indices() const { return indices_for_epoch(epoch_); }
   std::vector<int64_t> indices_for_epoch(int64_t epoch) const { return remaining_indices(epoch, 0); }
@@ -51,15 +54,14 @@ class DistributedSampler {
   // positions [0, k*B) exactly; so the rest of the epoch re-splits over this world size, each
   // remaining sample taken once (plus the padding's repeats). With consumed = k*B and the
   // same world size this is indices_for_epoch(epoch) without the rank's first k*B/world_size
-  // entries, padding included. Not with drop_last; throws UsageError unless
-  // 0 <= consumed < dataset size.
+  // entries, padding included. Throws UsageError unless 0 <= consumed < dataset size.
   std::vector<int64_t> remaining_indices(int64_t epoch, int64_t consumed) const;
 
  private:
   int64_t dataset_size_;
   int world_size_, rank_;
   uint64_t seed_;
-  bool shuffle_, drop_last_;
+  bool shuffle_;
   int64_t num_samples_;
   int64_t epoch_ = 0;
 };

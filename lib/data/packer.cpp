@@ -190,18 +190,8 @@ void check_output(const PackOptions& options, PackFormat format) {
   if (format == PackFormat::folder && inside(out, options.source_dir))
     throw UsageError(fmt::format("--output: {} is inside --source {}; write it elsewhere", out,
                                  options.source_dir));
-  const fs::file_status status = fs::symlink_status(out, ec);
-  if (!fs::exists(status)) return;
-  if (fs::is_symlink(status))
-    throw UsageError(fmt::format(
-        "--output: {} is a link (pack would replace the link, not its target); name the file "
-        "itself",
-        out));
-  if (!fs::is_regular_file(status) || !is_packed_dataset(out))
-    throw UsageError(fmt::format(
-        "--output: {} exists and is not a dataset dptrain pack wrote (pack replaces only "
-        "those); choose another path",
-        out));
+  check_replaceable_output(out,
+                           {"--output", "pack", "a dataset dptrain pack wrote", is_packed_dataset});
 }
 
 }  // namespace

@@ -15,7 +15,7 @@ namespace dp::data {
 void Sha256::FreeContext::operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
 
 Sha256::Sha256() : context_(EVP_MD_CTX_new()) {
-  DP_OPENSSL_CHECK(context_ != nullptr);
+  if (context_ == nullptr) throw_openssl_error("EVP_MD_CTX_new()", __FILE__, __LINE__);
   DP_OPENSSL_CHECK(EVP_DigestInit_ex(context_.get(), EVP_sha256(), nullptr));
 }
 

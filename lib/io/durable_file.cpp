@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/unique_fd.h"
 
 namespace fs = std::filesystem;
@@ -56,7 +57,10 @@ void write_durably(const std::string& path, const std::vector<uint8_t>& bytes,
 
 void keep_permissions(const std::string& replaced, const std::string& replacement) {
   struct stat old;
-  if (::stat(replaced.c_str(), &old) == 0) (void)::chmod(replacement.c_str(), old.st_mode & 07777);
+  if (::stat(replaced.c_str(), &old) != 0) return;  // nothing replaced: the umask's mode
+  if (::chmod(replacement.c_str(), old.st_mode & 07777) != 0)
+    log::info("warning: {}'s replacement has the default mode, not its {:o}: chmod: {}", replaced,
+              old.st_mode & 07777, std::strerror(errno));
 }
 
 void replace_durably(const std::string& path, const std::vector<uint8_t>& bytes,

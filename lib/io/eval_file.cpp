@@ -8,7 +8,7 @@ void write_eval_file(const std::string& path, const EvalProvenance& provenance,
                      const EvaluationResult& result, const std::vector<std::string>& class_names) {
   h5::File file(path, h5::File::Mode::create_truncate);
   file.set_attribute("format", std::string(kEvalFileFormat));
-  file.set_attribute("format_version", int64_t{1});
+  file.set_attribute("format_version", kEvalFormatVersion);
   file.set_attribute("checkpoint", provenance.checkpoint);
   file.set_attribute("data", provenance.data);
   file.set_attribute("checkpoint_epoch", provenance.checkpoint_epoch);

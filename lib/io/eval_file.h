@@ -9,9 +9,10 @@
 
 namespace dp {
 
-// Its root `format` attribute (with `format_version` 1), as metrics.h5's "dptrain-metrics":
+// Its root `format` attribute (with `format_version`), as metrics.h5's "dptrain-metrics":
 // what a reader such as dptrain-report tells the file by. Files written before it have none.
 inline constexpr const char* kEvalFileFormat = "dptrain-eval";
+inline constexpr int64_t kEvalFormatVersion = 1;
 
 // What `dptrain eval`'s file records beside the evaluation, as root attributes: the files
 // evaluated (`checkpoint` and `data`, which mark it as an eval file: is_eval_file), the

@@ -81,7 +81,7 @@ std::vector<hsize_t> Dataset::dims() const {
 hsize_t Dataset::filtered_chunk_rows() const {
   Lock lock(library_lock());
   Handle dcpl(DP_H5_CHECK(H5Dget_create_plist(id()), path_), H5Pclose);
-  if (H5Pget_layout(dcpl.id()) != H5D_CHUNKED) return 0;
+  if (DP_H5_CHECK(H5Pget_layout(dcpl.id()), path_) != H5D_CHUNKED) return 0;
   if (DP_H5_CHECK(H5Pget_nfilters(dcpl.id()), path_) == 0) return 0;
   const int rank = DP_H5_CHECK(H5Pget_chunk(dcpl.id(), 0, nullptr), path_);
   if (rank < 1) return 0;

@@ -130,7 +130,7 @@ MetricsWriter::MetricsWriter(const std::string& path,
                              const std::map<std::string, std::string>& build_info)
     : path_(path), file_(std::make_unique<h5::File>(path, h5::File::Mode::create_in_memory)) {
   file_->set_attribute("format", std::string(kMetricsFileFormat));
-  file_->set_attribute("format_version", int64_t{1});
+  file_->set_attribute("format_version", kMetricsFormatVersion);
   h5::Group config_group = file_->create_group("config");
   for (const auto& [key, value] : config) config_group.set_attribute(key, value);
   h5::Group build_group = file_->create_group("build");

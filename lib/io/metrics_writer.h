@@ -18,8 +18,9 @@ namespace h5 {
 class File;
 }
 
-// metrics.h5's root `format` attribute.
+// metrics.h5's root `format` and `format_version` attributes.
 inline constexpr const char* kMetricsFileFormat = "dptrain-metrics";
+inline constexpr int64_t kMetricsFormatVersion = 1;
 
 // One epoch's row. Field names become dataset names under /history.
 struct EpochRecord {

@@ -1,6 +1,7 @@
 #include "io/replace_file.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -131,6 +132,21 @@ void write_then_rename(const std::string& output_file,
   }
   rename_into_place(tmp.string(), output_file, "the written file");
   folders.keep();
+}
+
+void check_replaceable_output(const std::string& path, const ReplaceableOutput& rule) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status status = fs::symlink_status(path, ec);
+  if (fs::is_symlink(status))
+    throw UsageError(fmt::format(
+        "{}: {} is a link ({} would replace the link, not its target); name the file itself",
+        rule.option, path, rule.command));
+  if (!fs::exists(status)) return;
+  if (!fs::is_regular_file(status) || !rule.is_ours(path))
+    throw UsageError(
+        fmt::format("{}: {} exists and is not {} ({} replaces only those); choose another path",
+                    rule.option, path, rule.ours, rule.command));
 }
 
 }  // namespace dp

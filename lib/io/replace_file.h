@@ -17,4 +17,16 @@ namespace dp {
 void write_then_rename(const std::string& output_file,
                        const std::function<void(const std::string& tmp)>& write);
 
+// What a command that replaces its output by write_then_rename may replace: a missing path, or
+// a regular file `is_ours` accepts (`ours` says which: "an eval file"). Throws UsageError
+// "<option>: <path> ..." for a link (the rename would replace the link, not its target) or any
+// other existing file.
+struct ReplaceableOutput {
+  std::string option;   // "option --output"
+  std::string command;  // "eval"
+  std::string ours;     // "an eval file"
+  std::function<bool(const std::string& path)> is_ours;
+};
+void check_replaceable_output(const std::string& path, const ReplaceableOutput& rule);
+
 }  // namespace dp

@@ -5,8 +5,9 @@
 #include <mpi.h>
 
 #include <boost/version.hpp>
-#include <oneapi/dnnl/dnnl.hpp>
 
+#include "backend/cpu/onednn_version.h"
+#include "comm/mpi_session.h"
 #include "data/sha256.h"
 
 #ifdef DPTRAIN_WITH_CUDA
@@ -18,12 +19,6 @@
 namespace dp {
 namespace {
 
-// oneDNN as loaded at run time (the shared library may be newer than the headers).
-std::string onednn_version() {
-  const dnnl_version_t* v = dnnl_version();
-  return fmt::format("{}.{}.{}", v->major, v->minor, v->patch);
-}
-
 std::string hdf5_version() {
   return fmt::format("{}.{}.{}", H5_VERS_MAJOR, H5_VERS_MINOR, H5_VERS_RELEASE);
 }
@@ -32,7 +27,7 @@ std::string hdf5_version() {
 std::string mpi_library_version() {
   char text[MPI_MAX_LIBRARY_VERSION_STRING];
   int length = 0;
-  MPI_Get_library_version(text, &length);
+  DP_MPI_CHECK(MPI_Get_library_version(text, &length));
   return std::string(text, length);
 }
 

@@ -40,9 +40,10 @@ std::string requeue_refusal(const TrainConfig& config) {
 
 int leave_preempted(const ResumePoint& point, const PreemptionSignal& signal,
                     const std::string& requeue_refusal, Communicator& comm) {
-  log::info("stopping on {} after the checkpoint at {} updates; exit code {} (resume with --resume auto)",
-            PreemptionSignal::name(signal.received()), point.global_step,
-            static_cast<int>(ExitCode::preempted));
+  log::info(
+      "stopping on {} after the checkpoint at step {}; exit code {} (resume with --resume auto)",
+      PreemptionSignal::name(signal.received()), point.global_step,
+      static_cast<int>(ExitCode::preempted));
   const std::string job = slurm_job_id();
   if (comm.rank() == 0 && !job.empty()) {
     if (requeue_refusal.empty())

@@ -44,11 +44,10 @@ std::string input_fingerprint(const std::string& path) {
   return std::to_string(size) + " " + hash.finish_hex();
 }
 
-void throw_agreed_verdict(const Error& error) {
+void let_rank_zero_report_first() {
   int rank = 0;
   DP_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
-  if (rank != 0) std::this_thread::sleep_for(std::chrono::seconds(20));
-  throw error;
+  if (rank != 0) std::this_thread::sleep_for(std::chrono::seconds(kAgreedVerdictGraceSeconds));
 }
 
 void check_same_input_on_all_ranks(const std::string& option, const std::string& path) {

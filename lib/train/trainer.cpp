@@ -230,7 +230,7 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
     // far was skipped, the trailing run of skips being all of them.
     optimizer_.set_updates(std::max<int64_t>(point.global_step - point.consecutive_skips, 0));
     guard_.resume_consecutive_skips(point.consecutive_skips);
-    log::info("resumed from {}: {} epochs and {} steps of epoch {} done ({} updates)", path,
+    log::info("resumed from {}: {} epochs and {} steps of epoch {} done ({} steps in all)", path,
               point.epochs_done, point.step_in_epoch, point.epochs_done + 1, point.global_step);
   }
   open_metrics(path, point);

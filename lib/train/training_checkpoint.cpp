@@ -252,8 +252,8 @@ void TrainingCheckpointer::check_position(const std::string& path,
                                  resumed_step_in_epoch(meta, path, identity_.steps_per_epoch);
   if (done > identity_.steps_to_run)
     throw UsageError(fmt::format(
-        "option --resume: {} is from after {} updates ({} epochs and {} steps), beyond the {} "
-        "updates of this run's --epochs ({} steps per epoch)",
+        "option --resume: {} is from after {} steps ({} epochs and {} steps), beyond the {} "
+        "steps of this run's --epochs ({} steps per epoch)",
         path, done, epochs_done, step_in_epoch, identity_.steps_to_run, identity_.steps_per_epoch));
 }
 
@@ -335,7 +335,7 @@ ResumePoint TrainingCheckpointer::load(const std::string& path, EpochTotals& min
   point.consecutive_skips = meta.int_or(key::kConsecutiveSkippedSteps, 0);  // older files: none
   if (point.global_step != point.checkpoint_step)
     log::info(
-        "note: this run takes {} steps per epoch; the checkpoint's {} updates count as {} "
+        "note: this run takes {} steps per epoch; the checkpoint's {} steps count as {} "
         "for the learning-rate schedule",
         identity_.steps_per_epoch, point.checkpoint_step, point.global_step);
   return point;

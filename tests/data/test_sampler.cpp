@@ -96,11 +96,9 @@ TEST(Sampler, OrderChangesWithEpochAndIsReproducible) {
   EXPECT_NE(a.indices(), other_seed.indices());
 }
 
-TEST(Sampler, NoShuffleAndDropLast) {
+TEST(Sampler, NoShuffle) {
   DistributedSampler plain(10, 3, 1, 0, /*shuffle=*/false);
   EXPECT_EQ(plain.indices(), (std::vector<int64_t>{1, 4, 7, 0}));  // 10 wraps to index 0
-  DistributedSampler dropped(10, 3, 2, 0, /*shuffle=*/false, /*drop_last=*/true);
-  EXPECT_EQ(dropped.indices(), (std::vector<int64_t>{2, 5, 8}));
 }
 
 TEST(Sampler, MoreRanksThanSamplesRepeatsTheList) {
@@ -117,7 +115,6 @@ TEST(Sampler, RejectsBadArguments) {
   EXPECT_THROW(DistributedSampler(10, 2, 2, 0), UsageError);
   EXPECT_THROW(DistributedSampler(10, 0, 0, 0), UsageError);
   EXPECT_THROW(DistributedSampler(0, 1, 0, 0), UsageError);
-  EXPECT_THROW(DistributedSampler(3, 4, 0, 0, true, true), UsageError);
   EXPECT_THROW(eval_shard_indices(10, 2, -1), UsageError);
 }
 
@@ -189,7 +186,6 @@ TEST(SamplerResume, RefusesAConsumedCountOutsideTheEpoch) {
   const DistributedSampler s(50, 2, 0, 1);
   EXPECT_THROW(s.remaining_indices(0, 50), UsageError);
   EXPECT_THROW(s.remaining_indices(0, -1), UsageError);
-  EXPECT_THROW(DistributedSampler(50, 2, 0, 1, true, true).remaining_indices(0, 10), UsageError);
 }
 
 TEST(EvalShards, EverySampleExactlyOnce) {

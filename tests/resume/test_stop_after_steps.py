@@ -79,8 +79,8 @@ with tempfile.TemporaryDirectory() as tmp:
     check(code == 0 and has_final,
           f"SIGUSR1 at its last step: it finishes, evaluated (exit {code}, /final {has_final}) "
           f"{stderr[-300:]}")
-    # A checkpoint past a shorter run's last update: the whole run's (34 updates) under
-    # --epochs 1.5 (26 updates), whose last epoch is still its second, was taken as that run's
+    # A checkpoint past a shorter run's last step: the whole run's (34 steps) under
+    # --epochs 1.5 (26 steps), whose last epoch is still its second, was taken as that run's
     # finished model; refused, and a finished run resumed with its own --epochs re-evaluated.
     whole_checkpoint = os.path.join(out, "whole", "checkpoint.h5")
     shorter = list(base)
@@ -88,8 +88,8 @@ with tempfile.TemporaryDirectory() as tmp:
     resumed = run(shorter + ["--run-name", "shorter", "--resume", whole_checkpoint])
     lines = [l for l in resumed.stderr.splitlines() if "--resume" in l]
     check(resumed.returncode == EXIT_USAGE and len(lines) == 1
-          and "beyond the 26 updates of this run's --epochs" in lines[0],
-          f"a checkpoint after 34 updates is refused under --epochs 1.5 (exit "
+          and "beyond the 26 steps of this run's --epochs" in lines[0],
+          f"a checkpoint after 34 steps is refused under --epochs 1.5 (exit "
           f"{resumed.returncode}): {lines or resumed.stderr[-300:]}")
     again = run(base + ["--run-name", "again", "--resume", whole_checkpoint])
     check(again.returncode == 0 and "evaluating the final model again" in again.stdout,

@@ -11,6 +11,7 @@
 #include "backend/cpu/batchnorm_statistics.h"
 #include "backend/cpu/cpu_isa.h"
 #include "backend/cpu/dnnl_check.h"
+#include "backend/cpu/onednn_version.h"
 #include "backend/cpu/openmp_threshold.h"
 #include "backend/cpu/window_maxpool.h"
 #include "backend/operand_checks.h"
@@ -37,17 +38,15 @@ CpuBackend::CpuBackend(int threads, CpuConvOptions conv)
       gelu_(*ctx_) {}
 
 std::string CpuBackend::name() const {
-  const dnnl_version_t* v = dnnl_version();
-  return fmt::format(
-      "cpu (oneDNN {}.{}.{}, {} OpenMP threads{}{}{}{})", v->major, v->minor, v->patch,
-      omp_get_max_threads(),
-      bf16_activations_ ? ", bf16 activations and convolutions"
-      : conv_.bf16()    ? ", bf16 convolutions"
-                        : winograd_description(),
-      blocked_ ? ", nChw16c activations" : "",
-      gemm_small_maps_ || conv_.bf16() ? "" : ", no GEMM lowering of small-map conv",
-      // where trimming would apply but DPTRAIN_CPU_CONV_TRIM=off
-      conv_trim_ || !convolutions_run_direct() ? "" : ", untrimmed conv maps");
+  return fmt::format("cpu (oneDNN {}, {} OpenMP threads{}{}{}{})", onednn_version(),
+                     omp_get_max_threads(),
+                     bf16_activations_ ? ", bf16 activations and convolutions"
+                     : conv_.bf16()    ? ", bf16 convolutions"
+                                       : winograd_description(),
+                     blocked_ ? ", nChw16c activations" : "",
+                     gemm_small_maps_ || conv_.bf16() ? "" : ", no GEMM lowering of small-map conv",
+                     // where trimming would apply but DPTRAIN_CPU_CONV_TRIM=off
+                     conv_trim_ || !convolutions_run_direct() ? "" : ", untrimmed conv maps");
 }
 
 const char* CpuBackend::winograd_description() const {
