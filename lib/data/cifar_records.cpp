@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/input_file.h"
+#include "core/utf8.h"
 
 namespace dp::data {
 
@@ -40,6 +41,12 @@ std::vector<std::string> read_cifar_names(const std::filesystem::path& path, siz
   if (names.size() != expected)
     throw DataError(fmt::format("{}: holds {} {} names, expected {}", path.string(), names.size(),
                                 noun, expected));
+  // Stored as UTF-8 text and printed one per line, as a folder's class names (folder_source).
+  for (const std::string& name : names)
+    if (!utf8::valid(name) || utf8::escaped(name) != name)
+      throw DataError(fmt::format("{}: the {} name '{}' is not UTF-8 without control characters "
+                                  "(names are stored as UTF-8 text, printed one per line)",
+                                  path.string(), noun, name));
   // Two labels of one name could not be told apart in a report or a confusion matrix.
   for (size_t i = 0; i < names.size(); ++i)
     for (size_t j = i + 1; j < names.size(); ++j)

@@ -8,6 +8,7 @@
 #include <fmt/ranges.h>
 
 #include <boost/program_options.hpp>
+#include <charconv>
 #include <cstdint>
 #include <map>
 #include <set>
@@ -42,6 +43,22 @@ boost::program_options::typed_value<std::string>* enum_option(E& target, std::st
       ->default_value(std::string(enum_name(target)))
       ->notifier([&target, option = std::move(option)](const std::string& text) {
         target = parse_enum_option<E>(option, text);
+      });
+}
+
+// An unsigned 64-bit option's Boost value (--seed), held as its text like enum_option's: Boost
+// would read "-1" into a uint64_t as 2^64 - 1 without a word. notify() sets `target` from a
+// decimal number from 0 to 2^64 - 1, or throws UsageError naming the option.
+inline boost::program_options::typed_value<std::string>* unsigned_option(uint64_t& target,
+                                                                         std::string option) {
+  return boost::program_options::value<std::string>()
+      ->default_value(std::to_string(target))
+      ->notifier([&target, option = std::move(option)](const std::string& text) {
+        const char* end = text.data() + text.size();
+        const auto [stop, error] = std::from_chars(text.data(), end, target);
+        if (text.empty() || stop != end || error != std::errc())
+          throw UsageError(fmt::format("option --{}: '{}' must be a whole number from 0 to {}",
+                                       option, text, UINT64_MAX));
       });
 }
 

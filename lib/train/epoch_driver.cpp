@@ -25,43 +25,57 @@ EpochDriver::EpochDriver(EpochDriverParts parts, int64_t global_step)
 }
 
 bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals totals) {
-  const double epoch_start = now_seconds() - totals.elapsed;
-  const int64_t steps = steps_in_epoch(parts_.config, parts_.data.steps_per_epoch(), epoch);
-  bool checkpoint_at_end = false;
+  const EpochSpan span{epoch, steps_in_epoch(parts_.config, parts_.data.steps_per_epoch(), epoch),
+                       now_seconds() - totals.elapsed};
   parts_.model.set_train(true);
   // A run stopped after an epoch's last step resumes with its steps done and its end to run;
   // the optimizer is given the state that step ran with (its rate goes in the epoch's row).
-  if (first_step < steps)
-    parts_.data.loader().start_epoch(epoch - 1);
+  const bool resumed_into_end = first_step >= span.steps;
+  if (resumed_into_end)
+    parts_.callbacks.before_step({epoch, span.steps - 1, global_step_ - 1}, parts_.optimizer);
   else
-    parts_.callbacks.before_step({epoch, steps - 1, global_step_ - 1}, parts_.optimizer);
-  for (int64_t step = first_step; step < steps; ++step) {
-    const StepAgreement agreed = train_step(epoch, step, steps, totals);
+    parts_.data.loader().start_epoch(epoch - 1);
+  const StepsEnd steps_end = run_steps(span, first_step, totals);
+  if (steps_end.left_run) return false;
+  return finish_epoch(span, resumed_into_end, steps_end.checkpoint_due, totals);
+}
+
+EpochDriver::StepsEnd EpochDriver::run_steps(const EpochSpan& span, int64_t first_step,
+                                             EpochTotals& totals) {
+  StepsEnd end;
+  for (int64_t step = first_step; step < span.steps; ++step) {
+    const StepAgreement agreed = train_step(span.epoch, step, span.steps, totals);
     const bool timed_or_counted =
         agreed.checkpoint_due || parts_.checkpoints.policy().steps_due(global_step_);
     // The epoch's end writes a due checkpoint after its metrics row. A stop is not kept
     // waiting for the evaluation (it may not end before the job is killed; the run's last,
     // with --tta or a large test set, may outlast Slurm's warning): it checkpoints now, and
-    // the resumed run evaluates; so does a stop during the evaluation (below). A run no job
-    // will continue finishes instead (finishes_despite_stop).
-    if (step + 1 == steps && (!agreed.stop || finishes_despite_stop(epoch))) {
-      checkpoint_at_end = timed_or_counted;
-    } else if ((agreed.stop || timed_or_counted) &&
-               !between_steps(epoch, step, agreed, totals, epoch_start)) {
-      return false;
+    // the resumed run evaluates; so does a stop during the evaluation (finish_epoch). A run
+    // no job will continue finishes instead (finishes_despite_stop).
+    if (step + 1 == span.steps && (!agreed.stop || finishes_despite_stop(span.epoch))) {
+      end.checkpoint_due = timed_or_counted;
+    } else if (agreed.stop || timed_or_counted) {
+      const char* trigger = agreed.stop ? "signal" : agreed.checkpoint_due ? "minutes" : "steps";
+      if (!checkpoint_between_steps(span, step, trigger, agreed.stop, totals, 0)) {
+        end.left_run = true;
+        return end;
+      }
     }
   }
+  return end;
+}
+
+bool EpochDriver::finish_epoch(const EpochSpan& span, bool resumed_into_end, bool checkpoint_due,
+                               EpochTotals& totals) {
+  const int64_t epoch = span.epoch;
   const double pause_start = now_seconds();  // the epoch's last line was just written
-  EpochRecord record = epoch_record(epoch, totals, epoch_start);
-  // Abandoned for a stop: checkpoint with the epoch's end pending.
-  if (!evaluate_into(record, /*resumed_into=*/first_step >= steps)) {
-    StepAgreement stop;
-    stop.stop = true;
-    // The abandoned evaluation's time is not the epoch's: the resumed run evaluates again.
-    const double abandoned = now_seconds() - pause_start;
-    return between_steps(epoch, steps - 1, stop, totals, epoch_start + abandoned);
-  }
-  record.epoch_time = now_seconds() - epoch_start;
+  EpochRecord record = epoch_record(epoch, totals, span.start);
+  // Abandoned for a stop: checkpoint with the epoch's end pending. The abandoned evaluation's
+  // time is not the epoch's: the resumed run evaluates again.
+  if (!evaluate_into(record, resumed_into_end))
+    return checkpoint_between_steps(span, span.steps - 1, "signal", /*stop=*/true, totals,
+                                    now_seconds() - pause_start);
+  record.epoch_time = now_seconds() - span.start;
   log::info("{}", progress_.epoch_summary(record, evaluated_ == epoch));
   if (parts_.metrics) parts_.metrics->append_epoch(record);
   // After the epoch's row is written (the barrier: rank 0 has written it before any rank
@@ -70,7 +84,7 @@ bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals total
     parts_.comm.barrier();
     require_finite_loss(last_eval_, fmt::format("evaluation after epoch {}", epoch));
   }
-  const bool go_on = end_epoch(epoch, checkpoint_at_end);
+  const bool go_on = end_epoch(epoch, checkpoint_due);
   progress_.paused(now_seconds() - pause_start);  // evaluation and checkpoint: not training
   return go_on;
 }
@@ -105,16 +119,15 @@ StepAgreement EpochDriver::train_step(int64_t epoch, int64_t step, int64_t steps
   return agreed;
 }
 
-bool EpochDriver::between_steps(int64_t epoch, int64_t step, const StepAgreement& agreed,
-                                EpochTotals& totals, double epoch_start) {
-  totals.elapsed = now_seconds() - epoch_start;
-  const ResumePoint point{epoch - 1, step + 1, global_step_, global_step_,
+bool EpochDriver::checkpoint_between_steps(const EpochSpan& span, int64_t step, const char* trigger,
+                                           bool stop, EpochTotals& totals, double not_training) {
+  totals.elapsed = now_seconds() - span.start - not_training;
+  const ResumePoint point{span.epoch - 1, step + 1, global_step_, global_step_,
                           parts_.guard.consecutive_skips()};
-  const std::string trigger = agreed.stop ? "signal" : agreed.checkpoint_due ? "minutes" : "steps";
   const double pause_start = now_seconds();
   parts_.checkpoints.save(point, totals, trigger);
   progress_.paused(now_seconds() - pause_start);
-  if (!agreed.stop) return true;
+  if (!stop) return true;
   leave_preempted(point, parts_.signal, requeue_refusal(parts_.config), parts_.comm);
   return false;
 }

@@ -59,12 +59,30 @@ class EpochDriver {
   void evaluate_now();
 
  private:
+  // The epoch being run: its number (1-based), its steps and when it started (a resumed
+  // epoch's time so far counted in).
+  struct EpochSpan {
+    int64_t epoch, steps;
+    double start;
+  };
+  // How the epoch's steps ended: the run left (a stop, checkpointed), or every step ran, with
+  // a timed or counted checkpoint due at the epoch's end.
+  struct StepsEnd {
+    bool left_run = false, checkpoint_due = false;
+  };
+  StepsEnd run_steps(const EpochSpan& span, int64_t first_step, EpochTotals& totals);
+  // After the steps: statistics, evaluation, the /history row, the epoch's checkpoint; false
+  // when the run stops (its end pending where the evaluation was abandoned).
+  bool finish_epoch(const EpochSpan& span, bool resumed_into_end, bool checkpoint_due,
+                    EpochTotals& totals);
   // Step `step` (0-based) of the epoch's `steps` and its bookkeeping; returns what the ranks
   // agreed on after it.
   StepAgreement train_step(int64_t epoch, int64_t step, int64_t steps, EpochTotals& totals);
-  // After step `step` (0-based) of a mid-epoch stop or checkpoint; false to stop.
-  bool between_steps(int64_t epoch, int64_t step, const StepAgreement& agreed,
-                     EpochTotals& totals, double epoch_start);
+  // A checkpoint after step `step` (0-based), written for `trigger` ("signal", "minutes",
+  // "steps"); with `stop`, the run then leaves (preempted exit) and this returns false.
+  // `not_training` seconds since the span's start are left out of its elapsed time.
+  bool checkpoint_between_steps(const EpochSpan& span, int64_t step, const char* trigger, bool stop,
+                                EpochTotals& totals, double not_training);
   // The epoch's end: checkpoint as due and agree on a stop; false to stop.
   bool end_epoch(int64_t epoch, bool checkpoint_due);
   EpochRecord epoch_record(int64_t epoch, const EpochTotals& totals, double epoch_start);

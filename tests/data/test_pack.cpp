@@ -202,6 +202,16 @@ TEST_F(CifarErrors, AClassNameTwice) {
   expect_failure("batches.meta.txt", "the class name 'cat' is there twice (names 4 and 9)");
 }
 
+// Class names are stored as UTF-8 text and printed one per line: Latin-1 bytes and a tab inside
+// a name are refused, as in a folder's class names.
+TEST_F(CifarErrors, AClassNameNotUtf8OrWithAControlCharacter) {
+  for (const std::string bad : {"tr\xfc" "ck", "fire\ttruck"}) {
+    std::ofstream(dir / "batches.meta.txt")
+        << "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\n" << bad << "\n";
+    expect_failure("batches.meta.txt", "is not UTF-8 without control characters");
+  }
+}
+
 // ---------------------------------------------------------------- IDX
 
 void check_idx_pack(const testing::IdxDirSpec& spec, PackFormat format,

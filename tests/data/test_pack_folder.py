@@ -263,6 +263,11 @@ def test_split(tmp, rng):
         check(all(np.array_equal(got["s7"][split][i], got["s7again"][split][i]) for i in (0, 1)),
               f"same seed, same {split} split")
     check(not np.array_equal(got["s7"]["test"][0], got["s8"]["test"][0]), "another seed, another split")
+    # Boost would read -1 into the unsigned seed as 2^64 - 1, the split of another seed.
+    negative = os.path.join(tmp, "negative.h5")
+    proc = pack(src, negative, "--test-fraction", "0.25", "--seed", "-1", expect=EXIT_USAGE)
+    check(proc.returncode == EXIT_USAGE and "option --seed: '-1' must be a whole number" in proc.stderr
+          and not os.path.exists(negative), f"--seed -1 refused ({proc.stderr.strip()})")
     # Every source image lands in exactly one split, under its own class.
     source = {}
     for label, name in enumerate(sorted(counts)):

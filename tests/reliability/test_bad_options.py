@@ -123,6 +123,9 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("--prefetch 1000000000", train("--prefetch", "1000000000"), USAGE,
                        ["--prefetch", "[2, 64]"])
     check.expect_error("--bucket-mb 1e30", train("--bucket-mb", "1e30"), USAGE, ["--bucket-mb"])
+    check.expect_error("--seed -1", train("--seed", "-1"), USAGE,
+                       ["--seed", "'-1' must be a whole number from 0 to 18446744073709551615"])
+    check.expect_error("--seed 2^64", train("--seed", "18446744073709551616"), USAGE, ["--seed"])
     # Any positive size is valid: under a byte, one tensor per bucket (as DDP's bucket_cap_mb).
     code, err, _, _ = check.run(train("--bucket-mb", "1e-9", run="tiny-buckets"))
     check.record(code == 0, "--bucket-mb 1e-9 trains", f"exit {code} {err.strip()[-300:]}")
