@@ -171,6 +171,8 @@ RUN_OUTPUTS = [f"{stem}.{ext}" for stem in ("training_curves", "confusion_matrix
                                             "confusion_matrix_normalized", "per_class_accuracy")
                for ext in ("png", "svg")] + ["report.json", "classification_report.txt",
                                              "projection.md"]
+# And a comparison's (--baseline).
+COMPARISON_OUTPUTS = ["comparison.md", "scaling.png", "scaling.svg"]
 
 
 def _remove_stale_outputs(out_dir, written):
@@ -235,12 +237,18 @@ def run(argv):
                           EXIT_USAGE)
     # matplotlib only now that the inputs are good: it is the slow import.
     from . import comparison, figures
+    from .output import refuse_leftover_tmp
     out_dirs = _unique_output_dirs(args, runs)
     # What can still refuse an input (--skip-epochs, the checkpoint's parameter count, a rank
     # count to compare), for every run, before the first file is written.
     timings = [comparison.timing_summary(r, args.skip_epochs) for r in runs]
     projections = [_projection_inputs(args, r, t) for r, t in zip(runs, timings)]
     rows = comparison.compare(runs[0], runs[1:], args.skip_epochs) if args.baseline else None
+    comparison_dir = ((args.out if args.out is not None else runs[0].directory) if args.baseline
+                      else None)
+    refuse_leftover_tmp([os.path.join(d, name) for d in out_dirs for name in RUN_OUTPUTS]
+                        + ([os.path.join(comparison_dir, name) for name in COMPARISON_OUTPUTS]
+                           if comparison_dir else []))
     incomplete = []
     for loaded, out_dir, timing, projection in zip(runs, out_dirs, timings, projections):
         files, notes = _report_run(args, loaded, out_dir, timing, projection)
@@ -250,7 +258,7 @@ def run(argv):
         if loaded.final is None:
             incomplete.append(loaded)
     if args.baseline:
-        target = args.out if args.out is not None else runs[0].directory
+        target = comparison_dir
         _makedirs(target)
         _write_text(os.path.join(target, "comparison.md"),
                     comparison.comparison_markdown(rows, args.skip_epochs))
@@ -259,7 +267,9 @@ def run(argv):
               f"scaling.{{png,svg}} into {target}")
     for r in incomplete:
         planned = r.epochs_planned
-        print(f"{PROG}: error: {r.metrics_path}: no /final group: the run stopped after "
+        state = ("is running (a job holds its directory's lock) and is at" if r.running
+                 else "stopped after")
+        print(f"{PROG}: error: {r.metrics_path}: no /final group: the run {state} "
               f"{r.epochs_done}" + (f" of {planned}" if planned else "") + " epochs and has no "
               "final evaluation, so no confusion matrix or classification report (its training "
               "curves, report.json and, where it could be made, projection.md were written)",

@@ -139,8 +139,8 @@ def training_curves(run, directory):
     title = f"Training curves: {as_written(run.name)}"
     if run.final is None:
         planned = run.epochs_planned
-        title += (f" (stopped after {run.epochs_done}" + (f" of {planned}" if planned else "")
-                  + " epochs; no final evaluation)")
+        title += (f" ({'running' if run.running else 'stopped'} after {run.epochs_done}"
+                  + (f" of {planned}" if planned else "") + " epochs; no final evaluation)")
     fig.suptitle(title)
     # With label smoothing the training loss is against the smoothed targets, whose entropy is
     # its floor; the validation loss is plain cross-entropy.

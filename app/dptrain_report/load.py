@@ -1,6 +1,7 @@
 """Reads one run's metrics.h5 (layout in README.md, "Outputs"; written by
 lib/io/metrics_writer.cpp) into plain numpy values, and validates it so that every later step
 can trust what it gets. Problems raise ReportError with a one-line message naming the file."""
+import fcntl
 import math
 import os
 from dataclasses import dataclass, field
@@ -60,9 +61,12 @@ class Run:
     # job's. From files before that group: the world size only.
     resumes: List[Dict[str, str]] = field(default_factory=list)
     # Every step's LR (/steps/lr) at its place in epochs (step j of an epoch's n at epoch - 1 +
-    # j / n; a fractional --epochs' last epoch as a part of a whole one, see _read_step_lr);
-    # None where /steps is absent or unreadable (a warning says which).
+    # j / n; a cut-short last epoch as a part of a whole one, see _read_step_lr); None where
+    # /steps is absent or unreadable (a warning says which).
     step_lr: Optional[Tuple[np.ndarray, np.ndarray]] = None
+    # Whether a job is writing the run now (it holds the run directory's lock): a run without
+    # /final is then running, not stopped.
+    running: bool = False
 
     @property
     def epochs_done(self):
@@ -165,6 +169,24 @@ def load_run(path):
         raise ReportError(metrics, _unreadable(e))
 
 
+def _held_by_a_job(directory):
+    """Whether a dptrain job holds the run directory's .dptrain.lock (rank 0 holds an exclusive
+    flock on it while the job writes the directory): a shared lock is then refused."""
+    try:
+        fd = os.open(os.path.join(directory, ".dptrain.lock"), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:  # a file system without flock: not known to run
+        return False
+    finally:
+        os.close(fd)  # releases the lock taken, if any
+
+
 def _unreadable(error):
     """The problem for an h5py read error: a checksum mismatch (dptrain writes a Fletcher-32
     checksum with every chunk, HDF5 checksums its metadata) means the file was corrupted."""
@@ -172,6 +194,31 @@ def _unreadable(error):
         return (f"checksum mismatch ({error}): the file is corrupted; restore it from a good "
                 "copy (nothing is plotted from a corrupted file)")
     return f"unreadable: {error}"
+
+
+_FNV1A64_OFFSET_BASIS = 0xcbf29ce484222325
+_FNV1A64_PRIME = 0x100000001b3
+_U64 = (1 << 64) - 1
+
+
+def _strings_digest(values):
+    """dptrain's digest of a string dataset (its dptrain_fnv1a64 attribute): FNV-1a-64 over
+    each string's length, then its bytes, so ["ab", "c"] and ["a", "bc"] differ."""
+    digest = _FNV1A64_OFFSET_BASIS
+    for value in values:
+        for word in (len(value), *value):
+            digest = ((digest ^ word) * _FNV1A64_PRIME) & _U64
+    return digest
+
+
+def _check_strings_digest(data, values, metrics, where):
+    """Refuses a string dataset whose bytes do not match its digest attribute (string datasets
+    carry no Fletcher-32 checksum for HDF5 to check)."""
+    stored = data.attrs.get("dptrain_fnv1a64")
+    if stored is not None and int(stored) & _U64 != _strings_digest(values):
+        raise ReportError(metrics, f"{where}: checksum mismatch (the strings do not match their "
+                          "stored digest dptrain_fnv1a64): the file is corrupted; restore it "
+                          "from a good copy (nothing is plotted from a corrupted file)")
 
 
 def _read_values(data, metrics, where):
@@ -209,7 +256,9 @@ def _read(f, directory, metrics, checkpoint):
                history=history, final=final,
                checkpoint_path=checkpoint if checkpoint and os.path.isfile(checkpoint) else None,
                warnings=warnings, resumes=resumes,
-               step_lr=_read_step_lr(f, metrics, warnings, _fractional_epochs(config, resumes)))
+               step_lr=_read_step_lr(f, metrics, warnings, _fractional_epochs(config, resumes)),
+               running=(final is None and os.path.basename(metrics) == "metrics.h5"
+                        and _held_by_a_job(directory)))
 
 
 def _fractional_epochs(config, resumes):
@@ -226,9 +275,12 @@ def _fractional_epochs(config, resumes):
 def _read_step_lr(f, metrics, warnings, fractional_epochs=None):
     """/steps/lr placed in epochs by /steps/epoch (1-based, one row per optimizer step): step j
     of an epoch's n at epoch - 1 + j / n, where n is the epoch's own rows but for the last
-    epoch of a fractional --epochs E (ceil(E), cut short), which takes the epoch before it's,
-    so that its steps end at E. A corrupted one refuses the file (a ReportError), as a
-    corrupted /history does."""
+    epoch, which may be cut short (a stop, --stop-after-steps, a run in progress, a fractional
+    --epochs E) and takes /steps' steps_per_epoch attribute (the steps per epoch of the job
+    that wrote it), so that a cut-short epoch's steps end where it stopped; files written
+    without that attribute take the epoch before's rows for a fractional --epochs' last epoch
+    (ceil(E)) only. A corrupted one refuses the file (a ReportError), as a corrupted /history
+    does."""
     if "steps" not in f or not all(k in f["steps"] for k in ("epoch", "lr")):
         return None
     epoch = _read_values(f["steps/epoch"], metrics, "/steps/epoch")
@@ -238,12 +290,16 @@ def _read_step_lr(f, metrics, warnings, fractional_epochs=None):
                         "per epoch")
         return None
     place = np.empty_like(epoch)
+    steps_per_epoch = int(f["steps"].attrs.get("steps_per_epoch", 0))
+    epochs = np.unique(epoch)
     whole = None  # the rows of the epoch before, a whole one
-    for e in np.unique(epoch):
+    for e in epochs:
         rows = np.flatnonzero(epoch == e)
         cut_short = (fractional_epochs is not None and e == math.ceil(fractional_epochs)
                      and whole is not None and whole > len(rows))
         steps = whole if cut_short else len(rows)
+        if e == epochs[-1] and steps_per_epoch > 0:
+            steps = max(steps_per_epoch, len(rows))
         place[rows] = e - 1 + np.arange(1, len(rows) + 1) / steps
         whole = len(rows)
     return place, lr
@@ -320,7 +376,9 @@ def _read_final(group, metrics):
             raise ReportError(metrics, f"/final/{name}: {_unreadable(e)}")
 
     confusion = np.asarray(dataset("confusion_matrix"))
-    names = [_text(n) for n in np.asarray(dataset("class_names")).reshape(-1)]
+    raw_names = [bytes(n) for n in np.asarray(dataset("class_names")).reshape(-1)]
+    _check_strings_digest(group["class_names"], raw_names, metrics, "/final/class_names")
+    names = [_text(n) for n in raw_names]
     k = len(names)
     if confusion.shape != (k, k) or k == 0:
         raise ReportError(metrics, f"/final/confusion_matrix has shape {confusion.shape}, "

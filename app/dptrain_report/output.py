@@ -8,6 +8,19 @@ import shutil
 from .load import EXIT_OUTPUT, ReportError
 
 
+def _tmp_exists(tmp):
+    return ReportError(tmp, "exists: another report is writing this output, or one that was "
+                       "killed left it (remove it if none is running)", EXIT_OUTPUT)
+
+
+def refuse_leftover_tmp(paths):
+    """Refuses, before the first file is written, outputs whose "<path>.tmp" is there: one
+    refused midway would leave some files of this report beside others of an earlier one."""
+    for path in paths:
+        if os.path.lexists(path + ".tmp"):
+            raise _tmp_exists(path + ".tmp")
+
+
 def _create_exclusively(tmp):
     """The empty file tmp, open for writing in binary; an existing file or link there (another
     report writing this output, or one that was killed) is refused and left as it was."""
@@ -15,8 +28,7 @@ def _create_exclusively(tmp):
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o666)
     except FileExistsError:
-        raise ReportError(tmp, "exists: another report is writing this output, or one that was "
-                          "killed left it (remove it if none is running)", EXIT_OUTPUT) from None
+        raise _tmp_exists(tmp) from None
     except OSError as e:
         raise ReportError(tmp, f"cannot create: {e.strerror or e}", EXIT_OUTPUT) from None
     return os.fdopen(fd, "wb")

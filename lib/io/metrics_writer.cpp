@@ -153,6 +153,7 @@ void MetricsWriter::flush_steps() {
     for (size_t i = 0; i < pending_steps_.size(); ++i) column[i] = field.get(pending_steps_[i]);
     steps.dataset(field.name).append_rows<double>(column.size(), column.data());
   }
+  if (steps_per_epoch_ > 0) steps.set_attribute("steps_per_epoch", steps_per_epoch_);
   pending_steps_.clear();
   publish();
 }

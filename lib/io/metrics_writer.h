@@ -72,6 +72,10 @@ class MetricsWriter {
   MetricsWriter(const MetricsWriter&) = delete;
   MetricsWriter& operator=(const MetricsWriter&) = delete;
 
+  // The steps per epoch of this job, written with its /steps rows as /steps' steps_per_epoch
+  // attribute: the length of a last epoch the rows end inside (a stop, a run in progress), for
+  // a reader placing them (dptrain-report's learning-rate curve).
+  void set_steps_per_epoch(int64_t steps) { steps_per_epoch_ = steps; }
   // Steps are buffered in memory and written with the next append_epoch() or flush_steps().
   void add_step(const StepRecord& record);
   void flush_steps();
@@ -88,6 +92,7 @@ class MetricsWriter {
   std::string path_;
   std::unique_ptr<h5::File> file_;
   std::vector<StepRecord> pending_steps_;
+  int64_t steps_per_epoch_ = 0;  // 0: not recorded
 };
 
 }  // namespace dp

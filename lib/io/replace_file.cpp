@@ -100,15 +100,18 @@ class MadeFolders {
 // Creates the empty file `tmp`, failing if anything is there already: another process writing
 // the same output, one a killed process left, or a link, which is then neither followed,
 // truncated nor removed.
+[[noreturn]] void throw_tmp_exists(const std::string& tmp) {
+  throw IoError(
+      fmt::format("{} exists: another process is writing this output, or one that "
+                  "was killed left it (remove it if none is running)",
+                  tmp));
+}
+
 void create_exclusively(const std::string& tmp) {
   // 0666 less the umask, as the HDF5 library would have created it.
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666));
   if (fd.is_open()) return;
-  if (errno == EEXIST)
-    throw IoError(
-        fmt::format("{} exists: another process is writing this output, or one that "
-                    "was killed left it (remove it if none is running)",
-                    tmp));
+  if (errno == EEXIST) throw_tmp_exists(tmp);
   throw IoError(fmt::format("{}: cannot create: {}", tmp, std::strerror(errno)));
 }
 
@@ -137,6 +140,8 @@ void write_then_rename(const std::string& output_file,
 void check_replaceable_output(const std::string& path, const ReplaceableOutput& rule) {
   namespace fs = std::filesystem;
   std::error_code ec;
+  // Found now, not after the work whose result write_then_rename could then not write.
+  if (fs::exists(fs::symlink_status(path + ".tmp", ec))) throw_tmp_exists(path + ".tmp");
   const fs::file_status status = fs::symlink_status(path, ec);
   if (fs::is_symlink(status))
     throw UsageError(fmt::format(

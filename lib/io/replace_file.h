@@ -20,7 +20,8 @@ void write_then_rename(const std::string& output_file,
 // What a command that replaces its output by write_then_rename may replace: a missing path, or
 // a regular file `is_ours` accepts (`ours` says which: "an eval file"). Throws UsageError
 // "<option>: <path> ..." for a link (the rename would replace the link, not its target) or any
-// other existing file.
+// other existing file, and write_then_rename's IoError where "<path>.tmp" exists, before the
+// command's work rather than after it.
 struct ReplaceableOutput {
   std::string option;   // "option --output"
   std::string command;  // "eval"

@@ -234,6 +234,7 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
               point.epochs_done, point.step_in_epoch, point.epochs_done + 1, point.global_step);
   }
   open_metrics(path, point);
+  if (metrics_) metrics_->set_steps_per_epoch(data_.steps_per_epoch());
   if (!path.empty() && !resumes_automatically()) start_branch_at(found);
   // A reopened metrics.h5, after the superseded checkpoints are set aside: a crash between the
   // two must not leave --resume auto a checkpoint of the abandoned branch beside this branch's

@@ -268,6 +268,15 @@ with tempfile.TemporaryDirectory() as tmp:
     # A folder no file can be created in: said before the evaluation, not after it.
     check.expect_error("eval: --output in a folder it cannot write", evaluate + ["/proc/e.h5"],
                        EXIT["io"], ["--output", "cannot create a file in folder /proc"])
+    # A killed eval's leftover e.h5.tmp: said before the evaluation, not after it (whose result
+    # could then not be written).
+    leftover = os.path.join(tmp, "leftover.h5")
+    open(leftover + ".tmp", "w").close()
+    code, err, stdout, _ = check.run(evaluate + [leftover])
+    check.record(code == EXIT["io"] and "leftover.h5.tmp exists" in err
+                 and "test split: accuracy" not in stdout + err and not os.path.exists(leftover),
+                 "eval: a leftover --output .tmp refused before the evaluation",
+                 f"exit {code}: {err.strip()[-300:]}")
     # Ranks that would evaluate differently (one with test-time augmentation): refused on all.
     one = ["eval", "--checkpoint", ckpt, "--data", ten, "--threads", "1", "--output",
            os.path.join(tmp, "mixed.h5")]

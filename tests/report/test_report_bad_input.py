@@ -11,6 +11,7 @@ one clear line on stderr naming the file, the documented exit code, and never a 
 crashed run still gets its curves.
 
 usage: test_report_bad_input.py <dptrain-report>"""
+import fcntl
 import json
 import os
 import resource
@@ -220,6 +221,16 @@ with tempfile.TemporaryDirectory() as tmp:
     check(not any(os.path.exists(os.path.join(out, n)) for n in (
         "confusion_matrix.png", "per_class_accuracy.png", "classification_report.txt")),
         "crashed run: no confusion matrix or classification report made up")
+    # The same run while a job writes it (holding its directory's lock, as dptrain's rank 0
+    # does): said to be running, not stopped.
+    with open(os.path.join(run_path("crashed"), ".dptrain.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        expect_error("a run in progress", [run_path("crashed"), "--out", run_path("running-out"),
+                                           "--params", "100"],
+                     EXIT_DATA, "no /final group", "the run is running", "at 2 of 10 epochs")
+    expect_error("the same run once its job has ended",
+                 [run_path("crashed"), "--out", run_path("ended-out"), "--params", "100"],
+                 EXIT_DATA, "the run stopped after 2 of 10 epochs")
 
     # A crash while appending an epoch leaves one field a row longer: warn, use the rest.
     write_metrics(metrics_path("ragged"), history_rows(3), config("ragged"), good_final)
@@ -314,8 +325,9 @@ with tempfile.TemporaryDirectory() as tmp:
                  EXIT_OUTPUT, os.path.join(blocker, "sub"), "cannot create")
 
     # A file that cannot be replaced: report.json's temporary name taken (another report, or a
-    # killed one) is refused (exit 6) naming it and left alone, the earlier report.json whole;
-    # the figures written before it were replaced (new files) with the earlier ones' permissions.
+    # killed one) is refused (exit 6) naming it and left alone, before the first file is
+    # written (a report's files are never some of this one's beside an earlier one's); once it
+    # is gone, the files are replaced (new files) with the earlier ones' permissions.
     out = run_path("rewrite-out")
     proc = run_report(TOOL, run_path("good"), "--out", out)
     check(proc.returncode == 0, f"first report: exit 0 ({proc.stderr})")
@@ -330,11 +342,15 @@ with tempfile.TemporaryDirectory() as tmp:
                  report_json + ".tmp", "exists")
     with open(report_json, "rb") as f:
         check(f.read() == earlier, "the earlier report.json is whole")
-    check(os.stat(curves).st_ino != curves_inode, "the curves were written anew (renamed in)")
-    check(os.stat(curves).st_mode & 0o777 == 0o640,
-          f"a replaced figure keeps its permissions ({oct(os.stat(curves).st_mode & 0o777)})")
+    check(os.stat(curves).st_ino == curves_inode,
+          "nothing written: the curves are still the earlier report's")
     check(os.path.isdir(report_json + ".tmp/blocker"), "the taken .tmp is left as it was")
     shutil.rmtree(report_json + ".tmp")
+    proc = run_report(TOOL, run_path("good"), "--out", out)
+    check(proc.returncode == 0 and os.stat(curves).st_ino != curves_inode,
+          f"the .tmp gone, the curves are written anew (renamed in): exit {proc.returncode}")
+    check(os.stat(curves).st_mode & 0o777 == 0o640,
+          f"a replaced figure keeps its permissions ({oct(os.stat(curves).st_mode & 0o777)})")
 
     # A write that fails midway (a 1 KiB file size limit: the first figure's PNG cannot be
     # written whole): exit 6, its .tmp removed, the earlier figure whole.

@@ -7,6 +7,7 @@ usage: test_report_real_run.py <dptrain> <dptrain-report> <mpiexec>"""
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -209,5 +210,41 @@ with tempfile.TemporaryDirectory() as tmp:
     check(proc.returncode == 3 and len(proc.stderr.strip().splitlines()) == 1
           and "an eval file (`dptrain eval`'s output), not a metrics file" in proc.stderr,
           f"the report refuses an eval file naming it so (exit {proc.returncode}: {proc.stderr})")
+
+    # A class name corrupted on disk: string datasets carry no Fletcher-32 checksum, only
+    # dptrain's digest attribute; dptrain verify (the oracle) and the report both refuse it.
+    flipped = os.path.join(tmp, "flipped")
+    shutil.copytree(base_dir, flipped)
+    flipped_metrics = os.path.join(flipped, "metrics.h5")
+    with h5py.File(flipped_metrics) as f:
+        ds = f["final/class_names"]
+        at = ds.id.get_offset()
+        at = ds.id.get_chunk_info(0).byte_offset if at is None else at
+    with open(flipped_metrics, "r+b") as g:
+        g.seek(at)
+        byte = g.read(1)[0]
+        g.seek(at)
+        g.write(bytes([byte ^ 0x01]))
+    verify = subprocess.run([DPTRAIN, "verify", flipped_metrics], capture_output=True, text=True,
+                            timeout=60)
+    proc = run_report(TOOL, flipped, "--out", os.path.join(tmp, "flipped-report"))
+    check(verify.returncode == 3 and proc.returncode == 3
+          and len(proc.stderr.strip().splitlines()) == 1
+          and "/final/class_names: checksum mismatch" in proc.stderr,
+          f"a flipped byte in a class name: verify exit {verify.returncode}, report exit "
+          f"{proc.returncode}: {proc.stderr.strip()}")
+
+    # A run that ends inside an epoch (--stop-after-steps 7 at 5 steps an epoch): its learning
+    # rate's last point at 7 / 5 = 1.4 epochs, by /steps' steps_per_epoch, not stretched to 2.
+    train(common + ["--run-name", "cut", "--stop-after-steps", "7"], 1)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(TOOL)))
+    from dptrain_report.load import load_run  # noqa: E402
+    with h5py.File(os.path.join(runs, "cut", "metrics.h5")) as f:
+        recorded = int(f["steps"].attrs.get("steps_per_epoch", 0))
+    place, _ = load_run(os.path.join(runs, "cut")).step_lr
+    check(recorded == 5 and len(place) == 7 and abs(place[-1] - 1.4) < 1e-12
+          and abs(place[4] - 1.0) < 1e-12,
+          f"a run stopped at step 7 of 5 an epoch: steps_per_epoch {recorded}, last LR point at "
+          f"{place[-1] if len(place) else None} epochs (want 1.4)")
 
 finish()
