@@ -123,9 +123,8 @@ def _projection_inputs(args, run, timing):
     from .load import EXIT_USAGE, ReportError, parameter_count
     from .projection import BYTES_PER_GRADIENT, ProjectionInputs, project
 
-    if len(run.world_sizes) > 1:
-        return None, (f"{run.metrics_path}: resumed on another number of ranks ("
-                      + ", then ".join(run.world_sizes) + "): its step times mix them; "
+    if run.mixed_ranks:
+        return None, (f"{run.metrics_path}: {run.mixed_ranks}: its step times mix them; "
                       "projection.md not written")
     world, batch = run.world_size, run.batch_size
     if batch % world:

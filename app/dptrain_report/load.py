@@ -74,13 +74,10 @@ class Run:
 
     @property
     def epochs_planned(self):
-        """The last job's --epochs (a resume may extend the run)."""
-        options = [self.config] + [r for r in self.resumes if "epochs" in r]
-        try:
-            # A fractional --epochs (e.g. 9.9) runs ceil(E) epochs, the last one cut short.
-            return math.ceil(float(options[-1].get("epochs", "")))
-        except (ValueError, OverflowError):
-            return None
+        """The epochs the last job's --epochs runs (a resume may extend the run): a fractional
+        one (e.g. 9.9) runs ceil(E), the last one cut short."""
+        epochs = _last_epochs_option(self.config, self.resumes)
+        return math.ceil(epochs) if epochs is not None and math.isfinite(epochs) else None
 
     @property
     def world_sizes(self):
@@ -93,15 +90,22 @@ class Run:
         return sizes
 
     @property
+    def mixed_ranks(self):
+        """For a run resumed on another number of ranks, what to call that ("resumed on
+        another number of ranks (2, then 1)"); "" otherwise."""
+        sizes = self.world_sizes
+        if len(sizes) == 1:
+            return ""
+        return "resumed on another number of ranks (" + ", then ".join(sizes) + ")"
+
+    @property
     def world_size(self):
         """The run's one rank count; a run resumed on another count has none (its timings mix
         them), which is refused."""
-        sizes = self.world_sizes
-        if len(sizes) > 1:
-            raise ReportError(self.metrics_path, "resumed on another number of ranks ("
-                              + ", then ".join(map(str, sizes)) + "): its timings mix them, "
+        if self.mixed_ranks:
+            raise ReportError(self.metrics_path, f"{self.mixed_ranks}: its timings mix them, "
                               "so it has no one rank count to compare", EXIT_USAGE)
-        return int(sizes[0])
+        return int(self.world_sizes[0])
 
     @property
     def batch_size(self):
@@ -261,15 +265,22 @@ def _read(f, directory, metrics, checkpoint):
                         and _held_by_a_job(directory)))
 
 
+def _last_epochs_option(config, resumes):
+    """The last job's --epochs as a number (a resume may extend the run), or None."""
+    options = [config] + [r for r in resumes if "epochs" in r]
+    try:
+        return float(options[-1].get("epochs", ""))
+    except ValueError:
+        return None
+
+
 def _fractional_epochs(config, resumes):
     """The last job's --epochs where it is fractional (9.9: the 10th epoch cut short), else
     None."""
-    options = [config] + [r for r in resumes if "epochs" in r]
-    try:
-        epochs = float(options[-1].get("epochs", ""))
-    except ValueError:
+    epochs = _last_epochs_option(config, resumes)
+    if epochs is None or not math.isfinite(epochs) or epochs == math.floor(epochs):
         return None
-    return epochs if math.isfinite(epochs) and epochs != math.floor(epochs) else None
+    return epochs
 
 
 def _read_step_lr(f, metrics, warnings, fractional_epochs=None):

@@ -48,10 +48,7 @@ bool is_checkpoint_name(const std::string& name) {
 
 }  // namespace
 
-int64_t CheckpointFile::global_step() const {
-  auto it = meta.ints.find(key::kStep);
-  return it == meta.ints.end() ? 0 : it->second;
-}
+int64_t CheckpointFile::global_step() const { return meta.int_or(key::kStep, 0); }
 
 std::string named_checkpoint_file(int64_t epochs_done, int64_t global_step, int64_t version) {
   if (version > 1)
