@@ -17,7 +17,7 @@ Dataset Object::write(const std::string& name, const std::vector<hsize_t>& dims,
   hid_t type = native_type(element_type_of<T>());
   if (has(name)) DP_H5_WRITE_CHECK(H5Ldelete(id(), name.c_str(), H5P_DEFAULT), where);
   std::vector<hsize_t> max = dims;
-  Handle dcpl(DP_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), where), H5Pclose);
+  Handle dcpl = untimed_creation_plist(H5P_DATASET_CREATE, where);
   const bool chunked = chunk_rows > 0 || deflate_level > 0;
   if (chunked) {
     std::vector<hsize_t> chunk = dims;
@@ -49,8 +49,9 @@ Dataset Object::write_strings(const std::string& name, const std::vector<std::st
   if (has(name)) DP_H5_WRITE_CHECK(H5Ldelete(id(), name.c_str(), H5P_DEFAULT), where);
   FixedStrings fixed = fixed_strings(values);
   Handle space = simple_space({values.size()});
+  Handle dcpl = untimed_creation_plist(H5P_DATASET_CREATE, where);
   Handle ds(DP_H5_WRITE_CHECK(H5Dcreate2(id(), name.c_str(), fixed.type.id(), space.id(),
-                                         H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                                         H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
                               where),
             H5Dclose);
   if (!values.empty())

@@ -74,11 +74,13 @@ File::File(const std::string& filename, Mode mode) : filename_(filename) {
   if (mode == Mode::create_in_memory) {
     Handle fapl = checksummed_format_access(filename);
     DP_H5_CHECK(H5Pset_fapl_core(fapl.id(), 1 << 20, /*backing_store=*/false), filename);
-    id = DP_H5_WRITE_CHECK(H5Fcreate(filename.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id()),
+    const Handle fcpl = untimed_creation_plist(H5P_FILE_CREATE, filename);  // the root group's
+    id = DP_H5_WRITE_CHECK(H5Fcreate(filename.c_str(), H5F_ACC_TRUNC, fcpl.id(), fapl.id()),
                            filename + ": cannot create in-memory HDF5 file");
   } else if (mode == Mode::create_truncate) {
     Handle fapl = checksummed_format_access(filename);
-    id = DP_H5_WRITE_CHECK(H5Fcreate(filename.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id()),
+    const Handle fcpl = untimed_creation_plist(H5P_FILE_CREATE, filename);
+    id = DP_H5_WRITE_CHECK(H5Fcreate(filename.c_str(), H5F_ACC_TRUNC, fcpl.id(), fapl.id()),
                            filename + ": cannot create HDF5 file");
   } else {
     if (!std::filesystem::exists(filename))

@@ -42,8 +42,9 @@ Group Object::create_group(const std::string& name) const {
   std::string where = path_ + "/" + name;
   Handle lcpl(DP_H5_CHECK(H5Pcreate(H5P_LINK_CREATE), where), H5Pclose);
   DP_H5_CHECK(H5Pset_create_intermediate_group(lcpl.id(), 1), where);
+  Handle gcpl = untimed_creation_plist(H5P_GROUP_CREATE, where);
   return Group(
-      Handle(DP_H5_WRITE_CHECK(H5Gcreate2(id(), name.c_str(), lcpl.id(), H5P_DEFAULT, H5P_DEFAULT),
+      Handle(DP_H5_WRITE_CHECK(H5Gcreate2(id(), name.c_str(), lcpl.id(), gcpl.id(), H5P_DEFAULT),
                                where),
              H5Gclose),
       where);

@@ -84,6 +84,12 @@ FixedStrings fixed_strings(const std::vector<std::string>& values) {
 
 Handle scalar_space() { return Handle(DP_H5_CHECK(H5Screate(H5S_SCALAR), "dataspace"), H5Sclose); }
 
+Handle untimed_creation_plist(hid_t cls, const std::string& where) {
+  Handle plist(DP_H5_CHECK(H5Pcreate(cls), where), H5Pclose);
+  DP_H5_CHECK(H5Pset_obj_track_times(plist.id(), 0), where);
+  return plist;
+}
+
 Handle simple_space(const std::vector<hsize_t>& dims, const std::vector<hsize_t>* max) {
   return Handle(DP_H5_CHECK(H5Screate_simple(static_cast<int>(dims.size()), dims.data(),
                                              max ? max->data() : nullptr),

@@ -32,6 +32,10 @@ H5T_class_t type_class(hid_t type, const std::string& where);
 size_t type_size(hid_t type, const std::string& where);
 H5T_cset_t type_cset(hid_t type, const std::string& where);
 Handle scalar_space();
+// A creation property list of class `cls` (H5P_DATASET_CREATE, H5P_GROUP_CREATE) whose objects
+// carry no timestamps, so that the same contents written twice are the same bytes (a packed
+// dataset's checksum then names its contents).
+Handle untimed_creation_plist(hid_t cls, const std::string& where);
 Handle simple_space(const std::vector<hsize_t>& dims, const std::vector<hsize_t>* max = nullptr);
 
 // Rows [first, first + count) of a dataset of dimensions `dims` (rows along the first): its

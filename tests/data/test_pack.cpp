@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <map>
+#include <thread>
 
 #include "core/error.h"
 #include "data/hdf5_dataset.h"
@@ -252,6 +254,20 @@ void check_idx_pack(const testing::IdxDirSpec& spec, PackFormat format,
 TEST(IdxPack, PlainMnist) {
   check_idx_pack({.train = 300, .test = 50}, PackFormat::mnist,
                  {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"});
+}
+
+// The same source packed twice, more than a second apart, is the same bytes: HDF5 objects carry
+// no timestamps (the 1-second clock they would record changes in between), so a packed file's
+// checksum names its contents.
+TEST(IdxPack, TheSameSourcePacksToTheSameBytes) {
+  TempDir src, out;
+  testing::write_idx_dir(src.path().string(), {.train = 40, .test = 10});
+  pack_dataset({PackFormat::mnist, src.path().string(), out / "first.h5"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  pack_dataset({PackFormat::mnist, src.path().string(), out / "second.h5"});
+  const std::vector<uint8_t> first = testing::read_file(out / "first.h5");
+  EXPECT_FALSE(first.empty());
+  EXPECT_TRUE(first == testing::read_file(out / "second.h5"));
 }
 
 TEST(IdxPack, GzippedFashionMnistWithOddShape) {
