@@ -1,6 +1,7 @@
 // dptrain: one SPMD executable for every rank. Starts MPI (--version needs none), dispatches
 // the subcommand, and turns any error into one clear line and a documented exit code on every
 // rank: with more than one rank, the failing rank aborts the whole job so no rank waits forever.
+#include <algorithm>
 #include <cstring>
 #include <exception>
 #include <iostream>
@@ -51,6 +52,22 @@ int dispatch(const std::string& command, const std::vector<std::string>& args, d
     return 0;
   }
   throw dp::UsageError(fmt::format("unknown command '{}' (try `dptrain help`)", command));
+}
+
+// --help given to some ranks only (an MPMD launch): those would print it and leave, and the
+// others wait for them in the start-up's agreement until --collective-timeout. Refused on every
+// rank instead; on all of them, each prints the help and leaves.
+void agree_on_help(const std::vector<std::string>& args, const dp::MpiSession& mpi) {
+  if (mpi.world_size() == 1) return;
+  const int asks = std::any_of(args.begin(), args.end(),
+                               [](const std::string& a) { return a == "--help" || a == "-h"; });
+  std::vector<int> all(mpi.world_size());
+  DP_MPI_CHECK(MPI_Allgather(&asks, 1, MPI_INT, all.data(), 1, MPI_INT, MPI_COMM_WORLD));
+  for (size_t r = 1; r < all.size(); ++r)
+    if (all[r] != all[0])
+      throw dp::UsageError(
+          fmt::format("option --help: rank {} {} it, rank 0 {}: give it to every rank or to none",
+                      r, all[r] ? "has" : "has not", all[0] ? "has" : "has not"));
 }
 
 // Runs `body`; an error becomes its one line on stderr and its exit code.
@@ -109,7 +126,10 @@ int main(int argc, char** argv) {
   // Read after MPI_Init, which may remove the launcher's own arguments.
   const std::string command = argv[1];
   const std::vector<std::string> args(argv + 2, argv + argc);
-  const int code = exit_code_of([&] { return dispatch(command, args, *mpi, signal); });
+  const int code = exit_code_of([&] {
+    agree_on_help(args, *mpi);
+    return dispatch(command, args, *mpi, signal);
+  });
   // A preempted run stops on every rank together, after its checkpoint: nothing to abort.
   if (code != 0 && code != static_cast<int>(dp::ExitCode::preempted) && mpi->world_size() > 1)
     mpi->abort(code);

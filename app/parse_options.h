@@ -61,7 +61,13 @@ inline bool parse_options(
   namespace po = boost::program_options;
   po::variables_map vm;
   return detail::store_unless_help(
-      [&] { return po::command_line_parser(args).options(desc).positional(positional).run(); },
+      [&] {
+        return po::command_line_parser(args)
+            .options(desc)
+            .positional(positional)
+            .style(exact_option_style())
+            .run();
+      },
       desc, usage, vm);
 }
 

@@ -20,11 +20,20 @@
 
 namespace dp {
 
+// Boost's default command-line style without its guessing, which takes an unknown option for
+// the one it begins (--max-steps ran as --max-steps-per-epoch, train's --output as
+// --output-dir) without a word: an option is spelt out, as in a --config file.
+inline int exact_option_style() {
+  namespace style = boost::program_options::command_line_style;
+  return style::default_style & ~style::allow_guessing;
+}
+
 // Throws UsageError naming the first word that is no option nor an option's value.
 inline boost::program_options::parsed_options parse_command_line(
     const std::vector<std::string>& args, const boost::program_options::options_description& desc) {
   namespace po = boost::program_options;
-  po::parsed_options parsed = po::command_line_parser(args).options(desc).run();
+  po::parsed_options parsed =
+      po::command_line_parser(args).options(desc).style(exact_option_style()).run();
   for (const po::option& option : parsed.options)
     if (option.string_key.empty() && !option.value.empty())
       throw UsageError(

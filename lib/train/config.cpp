@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -137,8 +138,13 @@ bool store_train_options(const std::vector<std::string>& args,
         throw UsageError(
             fmt::format("option --config: cannot read '{}' ({})", file,
                         folder ? "a folder, not a file" : "no such file, or unreadable"));
+      // Read whole (a config file is small) so that a UTF-8 byte order mark, which Windows
+      // editors put first, can go: Boost would read it as part of the first option's name.
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
+      std::istringstream text_stream(text);
       try {
-        const po::parsed_options parsed = po::parse_config_file(in, options);
+        const po::parsed_options parsed = po::parse_config_file(text_stream, options);
         // Neither is followed (the command line's --config is the one file; help is a
         // command-line request), and never silently.
         for (const po::option& option : parsed.options) {

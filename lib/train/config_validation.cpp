@@ -1,10 +1,15 @@
 // `dptrain train`'s validation: every range and combination the options must satisfy, each
 // refusal one line naming the option (UsageError).
+#include <fmt/ranges.h>
+
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "comm/collective_watchdog.h"
 #include "core/error.h"
+#include "nn/model.h"
 #include "train/augmentation.h"
 #include "train/checkpoint_files.h"
 #include "train/config.h"
@@ -25,11 +30,18 @@ void require(bool ok, const std::string& option, const std::string& why) {
 // The data, the model, the device and the augmentation.
 void validate_data_model(const TrainConfig& c) {
   require(!c.data.empty(), "data", "is required (a file written by `dptrain pack`)");
+  const std::vector<std::string> archs = nn::model_names();
+  require(std::find(archs.begin(), archs.end(), c.arch) != archs.end(), "arch",
+          fmt::format("unknown model '{}' (known: {})", c.arch, fmt::join(archs, ", ")));
+  require(!c.zero_init_residual || !nn::is_airbench(c.arch), "zero-init-residual",
+          fmt::format("{} has no residual blocks", c.arch));
   require(c.epochs >= 1, "epochs", "must be at least 1");
   require(c.batch_size >= 1, "batch-size", "must be at least 1");
-  require(c.crop_padding >= 0, "crop-padding", "must not be negative");
+  // The augmentation draws its offsets as int: padding past any image size is a typo.
+  require(c.crop_padding >= 0 && c.crop_padding <= (1 << 16), "crop-padding",
+          "must be in [0, 65536]");
   require(c.whiten_init >= 0, "whiten-init", "must not be negative");
-  require(c.translate >= 0, "translate", "must not be negative");
+  require(c.translate >= 0 && c.translate <= (1 << 16), "translate", "must be in [0, 65536]");
   require(c.prefetch >= 2 && c.prefetch <= 64, "prefetch",
           "must be in [2, 64] (a batch is read while one computes; each more holds one in memory)");
   validate_device_options(c);
@@ -43,14 +55,19 @@ void validate_optimization(const TrainConfig& c) {
   require(!c.nesterov || c.momentum > 0, "nesterov", "needs --momentum > 0");
   require(c.weight_decay >= 0, "weight-decay", "must not be negative");
   require(c.lookahead.every >= 0, "lookahead-every", "must not be negative");
-  require(c.lookahead.base > 0 && c.lookahead.base <= 1 && c.lookahead.power >= 0, "lookahead-base",
-          "must be in (0, 1], with --lookahead-power >= 0");
+  require(c.lookahead.base > 0 && c.lookahead.base <= 1, "lookahead-base", "must be in (0, 1]");
+  require(c.lookahead.power >= 0, "lookahead-power", "must not be negative");
   require(c.lookahead.start_epoch >= 0, "lookahead-start-epoch", "must not be negative");
   require(c.lookahead.start_epoch < c.epochs, "lookahead-start-epoch",
           "must be below the run's epochs (--epochs rounded up): the average would never start");
-  require(c.lookahead.every > 0 || (c.lookahead.start_epoch == 0 && !c.lookahead.each_epoch),
-          c.lookahead.start_epoch != 0 ? "lookahead-start-epoch" : "lookahead-each-epoch",
-          "needs --lookahead-every > 0");
+  // Lookahead's other options without it would change nothing, without a word.
+  const LookaheadSettings off;
+  for (const auto& [unused, option] :
+       {std::pair{c.lookahead.start_epoch != off.start_epoch, "lookahead-start-epoch"},
+        std::pair{c.lookahead.each_epoch != off.each_epoch, "lookahead-each-epoch"},
+        std::pair{c.lookahead.base != off.base, "lookahead-base"},
+        std::pair{c.lookahead.power != off.power, "lookahead-power"}})
+    require(c.lookahead.every > 0 || !unused, option, "needs --lookahead-every > 0");
   require(c.bn_bias_lr_factor > 0, "bn-bias-lr-factor", "must be positive");
   for (const std::string& value : c.freeze) parse_freeze(value);
   require(c.label_smoothing >= 0 && c.label_smoothing <= 1, "label-smoothing", "must be in [0, 1]");

@@ -53,6 +53,32 @@ with tempfile.TemporaryDirectory() as tmp:
         return ["train"] + [x for kv in options.items() for x in kv] + list(extra)
 
     check.expect_error("unknown option", train("--max-skips", "3"), USAGE, ["max-skips"])
+    # The start of another option's name is not that option (Boost's guessing is off):
+    # --max-steps ran as --max-steps-per-epoch, train's --output as --output-dir.
+    check.expect_error("an option's abbreviation", train("--max-steps", "2"), USAGE,
+                       ["unrecognised option '--max-steps'"])
+    check.expect_error("eval's --output given to train", train("--output", "x.h5"), USAGE,
+                       ["unrecognised option '--output'"])
+    check.expect_error("bench --warmup 2^31 - 1 (the loop's count would overflow)",
+                       ["bench", "--warmup", "2147483647", "--steps", "1"], USAGE,
+                       ["option --warmup: must be in [0, 2^30]"])
+    check.expect_error("--arch resnet9", train(arch="resnet9"), USAGE,
+                       ["option --arch: unknown model 'resnet9' (known: "])
+    check.expect_error("--zero-init-residual on airbench94",
+                       train("--zero-init-residual", arch="airbench94"), USAGE,
+                       ["option --zero-init-residual: airbench94 has no residual blocks"])
+    check.expect_error("--crop-padding 2^31 - 1", train(crop_padding="2147483647"), USAGE,
+                       ["option --crop-padding: must be in [0, 65536]"])
+    check.expect_error("--lookahead-power -1", train("--lookahead-every", "1",
+                                                     "--lookahead-power", "-1"), USAGE,
+                       ["option --lookahead-power: must not be negative"])
+    check.expect_error("--lookahead-base without --lookahead-every",
+                       train("--lookahead-base", "0.5"), USAGE,
+                       ["option --lookahead-base: needs --lookahead-every > 0"])
+    # --help on one rank only: that rank would print it and leave, the other wait for it.
+    check.expect_error("--help on one rank of two", None, USAGE,
+                       ["option --help: rank 1 has it, rank 0 has not"],
+                       mpmd=[train(), train("--help")], one_line=False)
     # A word that is no option's value (a shell glob's second file): refused, not passed over.
     check.expect_error("a stray word", train("--resume", "auto", "second.h5"), USAGE,
                        ["unexpected argument 'second.h5'"])
@@ -157,6 +183,12 @@ with tempfile.TemporaryDirectory() as tmp:
         f.write("epochs = 1\nconfig = other.cfg\n")
     check.expect_error("a config file naming another", train("--config", nested), USAGE,
                        [nested, "'config' names another config file"])
+    # A UTF-8 byte order mark (Windows editors write one) is not part of the first key.
+    with_bom = os.path.join(tmp, "bom.cfg")
+    with open(with_bom, "wb") as f:
+        f.write(b"\xef\xbb\xbflr = -1\n")
+    check.expect_error("a config file starting with a byte order mark", train("--config", with_bom),
+                       USAGE, ["option --lr: must not be negative"])
     with open(nested, "w") as f:
         f.write("help = true\n")
     check.expect_error("help in a config file", train("--config", nested), USAGE,
