@@ -57,10 +57,12 @@ int dispatch(const std::string& command, const std::vector<std::string>& args, d
 // --help given to some ranks only (an MPMD launch): those would print it and leave, and the
 // others wait for them in the start-up's agreement until --collective-timeout. Refused on every
 // rank instead; on all of them, each prints the help and leaves.
-void agree_on_help(const std::vector<std::string>& args, const dp::MpiSession& mpi) {
+void agree_on_help(const std::string& command, const std::vector<std::string>& args,
+                   const dp::MpiSession& mpi) {
   if (mpi.world_size() == 1) return;
-  const int asks = std::any_of(args.begin(), args.end(),
-                               [](const std::string& a) { return a == "--help" || a == "-h"; });
+  const auto is_help = [](const std::string& word) { return word == "--help" || word == "-h"; };
+  const int asks =
+      command == "help" || is_help(command) || std::any_of(args.begin(), args.end(), is_help);
   std::vector<int> all(mpi.world_size());
   DP_MPI_CHECK(MPI_Allgather(&asks, 1, MPI_INT, all.data(), 1, MPI_INT, MPI_COMM_WORLD));
   for (size_t r = 1; r < all.size(); ++r)
@@ -127,7 +129,7 @@ int main(int argc, char** argv) {
   const std::string command = argv[1];
   const std::vector<std::string> args(argv + 2, argv + argc);
   const int code = exit_code_of([&] {
-    agree_on_help(args, *mpi);
+    agree_on_help(command, args, *mpi);
     return dispatch(command, args, *mpi, signal);
   });
   // A preempted run stops on every rank together, after its checkpoint: nothing to abort.

@@ -30,11 +30,10 @@ Dataset Object::write(const std::string& name, const std::vector<hsize_t>& dims,
   if (checksum == Checksum::fletcher32 && !dims.empty())
     add_checksum_filter(dcpl.id(), dims, sizeof(T), chunked, where);
   Handle space = dims.empty() ? scalar_space() : simple_space(dims, &max);
-  Handle lcpl(DP_H5_CHECK(H5Pcreate(H5P_LINK_CREATE), where), H5Pclose);
-  DP_H5_CHECK(H5Pset_create_intermediate_group(lcpl.id(), 1), where);
-  Handle ds(DP_H5_WRITE_CHECK(
-                H5Dcreate2(id(), name.c_str(), type, space.id(), lcpl.id(), dcpl.id(), H5P_DEFAULT),
-                where),
+  create_missing_parents(id(), name, where);
+  Handle ds(DP_H5_WRITE_CHECK(H5Dcreate2(id(), name.c_str(), type, space.id(), H5P_DEFAULT,
+                                         dcpl.id(), H5P_DEFAULT),
+                              where),
             H5Dclose);
   if (dp::numel(Shape(dims.begin(), dims.end())) > 0) {
     DP_H5_WRITE_CHECK(H5Dwrite(ds.id(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), where);

@@ -37,14 +37,26 @@ Group Object::group(const std::string& name) const {
                where);
 }
 
+void create_missing_parents(hid_t loc, const std::string& name, const std::string& where) {
+  const Handle gcpl = untimed_creation_plist(H5P_GROUP_CREATE, where);
+  for (size_t slash = name.find('/'); slash != std::string::npos;
+       slash = name.find('/', slash + 1)) {
+    const std::string parent = name.substr(0, slash);
+    if (parent.empty() || DP_H5_CHECK(H5Lexists(loc, parent.c_str(), H5P_DEFAULT), where) > 0)
+      continue;
+    Handle(DP_H5_WRITE_CHECK(H5Gcreate2(loc, parent.c_str(), H5P_DEFAULT, gcpl.id(), H5P_DEFAULT),
+                             where),
+           H5Gclose);
+  }
+}
+
 Group Object::create_group(const std::string& name) const {
   Lock lock(library_lock());
   std::string where = path_ + "/" + name;
-  Handle lcpl(DP_H5_CHECK(H5Pcreate(H5P_LINK_CREATE), where), H5Pclose);
-  DP_H5_CHECK(H5Pset_create_intermediate_group(lcpl.id(), 1), where);
+  create_missing_parents(id(), name, where);
   Handle gcpl = untimed_creation_plist(H5P_GROUP_CREATE, where);
   return Group(
-      Handle(DP_H5_WRITE_CHECK(H5Gcreate2(id(), name.c_str(), lcpl.id(), gcpl.id(), H5P_DEFAULT),
+      Handle(DP_H5_WRITE_CHECK(H5Gcreate2(id(), name.c_str(), H5P_DEFAULT, gcpl.id(), H5P_DEFAULT),
                                where),
              H5Gclose),
       where);

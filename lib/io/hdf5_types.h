@@ -36,6 +36,9 @@ Handle scalar_space();
 // carry no timestamps, so that the same contents written twice are the same bytes (a packed
 // dataset's checksum then names its contents).
 Handle untimed_creation_plist(hid_t cls, const std::string& where);
+// Creates the groups missing along `name`'s path below `loc` ("a/b" of "a/b/c"), untimed too:
+// HDF5's own creation of intermediate groups would give them the default, timestamped, list.
+void create_missing_parents(hid_t loc, const std::string& name, const std::string& where);
 Handle simple_space(const std::vector<hsize_t>& dims, const std::vector<hsize_t>* max = nullptr);
 
 // Rows [first, first + count) of a dataset of dimensions `dims` (rows along the first): its

@@ -189,6 +189,7 @@ void apply_late_options(const LateParsedOptions& late, TrainConfig& config) {
 void record_effective_options(const po::variables_map& vm, const po::options_description& options,
                               const LateParsedOptions& late, TrainConfig& config) {
   config.effective = effective_options(vm);
+  config.effective["seed"] = std::to_string(config.seed);  // the number, not its text ("007")
   config.effective["lr-milestones"] = fmt::format("{}", fmt::join(config.lr_milestones, ","));
   if (!config.lr_points.empty()) config.effective["lr-points"] = late.points;
   // Every option has its attribute: one without a default, not given, is empty.

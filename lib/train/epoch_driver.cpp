@@ -197,7 +197,7 @@ bool EpochDriver::evaluate_into(EpochRecord& record, bool resumed_into) {
   evaluated_ = record.epoch;
   record.time_eval = now_seconds() - eval_start;
   // A loss that is not finite leaves both NaN (predictions from such logits mean nothing);
-  // run_epoch then stops the run.
+  // finish_epoch then stops the run.
   if (std::isfinite(last_eval_.loss)) {
     record.val_loss = last_eval_.loss;
     record.val_acc = last_eval_.accuracy();

@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -31,8 +33,16 @@ RunLock::RunLock(const std::string& directory) {
   if (!fd_.is_open())
     throw IoError(
         fmt::format("{}: cannot create the run's lock file: {}", path, std::strerror(errno)));
-  if (::flock(fd_.get(), LOCK_EX | LOCK_NB) == 0) return;
-  const int err = errno;
+  // A reader's probe of the lock (dptrain-report asks whether a job runs the directory with a
+  // shared lock it drops at once) must not refuse a starting job: a held lock is tried again
+  // for a second before it counts as another job's.
+  int err = 0;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    if (::flock(fd_.get(), LOCK_EX | LOCK_NB) == 0) return;
+    err = errno;
+    if (err != EWOULDBLOCK) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   if (err == EWOULDBLOCK)
     throw UsageError(fmt::format(
         "{}: another dptrain job is writing this run directory (it holds {}); wait for it to "

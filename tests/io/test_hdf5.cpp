@@ -25,6 +25,31 @@ TEST(Hdf5, ReadRowsReadsOneHyperslabAndRefusesRowsPastTheEnd) {
   EXPECT_THROW(file.dataset("x").read_rows<int32_t>(9, 2, slab.data()), DataError);
 }
 
+// No object carries a timestamp (HDF5's modification time reads 0 then): the root, groups and
+// datasets created by name, and the groups created along a longer path, as a checkpoint's
+// optimizer/momentum; so the same contents written again are the same bytes.
+TEST(Hdf5, NoObjectCarriesATimestamp) {
+  testing::TempDir dir;
+  const std::vector<float> values = {1, 2, 3};
+  {
+    h5::File file(dir.file("t.h5"), h5::File::Mode::create_truncate);
+    file.create_group("group");
+    file.require_group("optimizer/momentum");
+    file.write<float>("deep/path/x", {3}, values.data());
+    file.write_strings("names", {"a", "b"});
+  }
+  const hid_t file = H5Fopen(dir.file("t.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  for (const char* object : {"/", "/group", "/optimizer", "/optimizer/momentum", "/deep",
+                             "/deep/path", "/deep/path/x", "/names"}) {
+    H5O_info_t info;  // HDF5 1.10 (Debian 12)
+    ASSERT_GE(H5Oget_info_by_name2(file, object, &info, H5O_INFO_TIME, H5P_DEFAULT), 0) << object;
+    EXPECT_EQ(info.mtime, 0) << object;
+    EXPECT_EQ(info.ctime, 0) << object;
+  }
+  H5Fclose(file);
+}
+
 TEST(Hdf5, AppendRowsExtendsAndAttributesRoundTrip) {
   testing::TempDir dir;
   {

@@ -61,7 +61,10 @@ with tempfile.TemporaryDirectory() as tmp:
                        ["unrecognised option '--output'"])
     check.expect_error("bench --warmup 2^31 - 1 (the loop's count would overflow)",
                        ["bench", "--warmup", "2147483647", "--steps", "1"], USAGE,
-                       ["option --warmup: must be in [0, 2^30]"])
+                       ["option --warmup: must be in [0, 1000000]"])
+    check.expect_error("bench --steps 2^30 (with --warmup 2^30 the count overflowed)",
+                       ["bench", "--warmup", "1073741824", "--steps", "1073741824"], USAGE,
+                       ["option --steps: must be in [1, 1000000]"])
     check.expect_error("--arch resnet9", train(arch="resnet9"), USAGE,
                        ["option --arch: unknown model 'resnet9' (known: "])
     check.expect_error("--zero-init-residual on airbench94",
@@ -79,6 +82,16 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("--help on one rank of two", None, USAGE,
                        ["option --help: rank 1 has it, rank 0 has not"],
                        mpmd=[train(), train("--help")], one_line=False)
+    check.expect_error("`dptrain help` on one rank of two", None, USAGE,
+                       ["option --help: rank 1 has it, rank 0 has not"],
+                       mpmd=[train(), ["help"]], one_line=False)
+    # One seed spelt two ways is one configuration, recorded as the number.
+    code, err, _, _ = check.run(None, mpmd=[train("--seed", "7", run="seeds"),
+                                            train("--seed", "07", run="seeds")])
+    with h5py.File(os.path.join(out, "seeds", "metrics.h5")) as f:
+        recorded = f["config"].attrs.get("seed")
+    check.record(code == 0 and recorded == b"7", "--seed 7 and 07 on two ranks: one seed, 7",
+                 f"exit {code}, recorded {recorded!r}: {err.strip()[-300:]}")
     # A word that is no option's value (a shell glob's second file): refused, not passed over.
     check.expect_error("a stray word", train("--resume", "auto", "second.h5"), USAGE,
                        ["unexpected argument 'second.h5'"])
