@@ -32,9 +32,10 @@ H5T_class_t type_class(hid_t type, const std::string& where);
 size_t type_size(hid_t type, const std::string& where);
 H5T_cset_t type_cset(hid_t type, const std::string& where);
 Handle scalar_space();
-// A creation property list of class `cls` (H5P_DATASET_CREATE, H5P_GROUP_CREATE) whose objects
-// carry no timestamps, so that the same contents written twice are the same bytes (a packed
-// dataset's checksum then names its contents).
+// A creation property list of class `cls` (H5P_DATASET_CREATE, H5P_GROUP_CREATE, or
+// H5P_FILE_CREATE for the root group) whose objects carry no timestamps, so that the same
+// contents written twice are the same bytes (a packed dataset's checksum then names its
+// contents).
 Handle untimed_creation_plist(hid_t cls, const std::string& where);
 // Creates the groups missing along `name`'s path below `loc` ("a/b" of "a/b/c"), untimed too:
 // HDF5's own creation of intermediate groups would give them the default, timestamped, list.
