@@ -25,10 +25,25 @@ import h5py
 import numpy as np
 from PIL import Image
 
-DPTRAIN = sys.argv[1]
-N = int(sys.argv[2]) if len(sys.argv) > 2 else 20000
-ROUNDS = int(sys.argv[3]) if len(sys.argv) > 3 else 3
 SIZE, CLASSES = 64, 10
+
+
+def arguments(argv):
+    """(dptrain, N, ROUNDS), or exit with the usage line: each class needs a file in both splits
+    (its first image goes to the test split, generate()), so N is at least 2 x CLASSES."""
+    try:
+        if not 2 <= len(argv) <= 4:
+            raise ValueError("expected build/app/dptrain [N] [ROUNDS]")
+        n = int(argv[2]) if len(argv) > 2 else 20000
+        rounds = int(argv[3]) if len(argv) > 3 else 3
+        if n < 2 * CLASSES or rounds < 1:
+            raise ValueError(f"N must be at least {2 * CLASSES} and ROUNDS at least 1")
+    except ValueError as e:
+        sys.exit(f"bench_pack_folder.py: {e}\nusage: {__doc__.splitlines()[-1].strip()}")
+    return argv[1], n, rounds
+
+
+DPTRAIN, N, ROUNDS = arguments(sys.argv)
 
 
 def generate(root):

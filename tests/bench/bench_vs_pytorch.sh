@@ -21,10 +21,15 @@
 # The machine is shared: look at the load printed on the first line; numbers are only worth
 # keeping when it is well below 1.
 set -euo pipefail
+shopt -s inherit_errexit  # a failing run inside $(...) ends the script, not its column
 BUILD=${1:-build}
 STEPS=${2:-10}
 THREADS=${3:-$(nproc)}
 ROUNDS=${4:-3}
+for arg in STEPS THREADS ROUNDS; do  # both sides take the same thread count: no 0 = "all"
+  [[ ${!arg} =~ ^[1-9][0-9]*$ ]] || { echo "bench_vs_pytorch.sh: $arg must be a positive" \
+    "integer, not '${!arg}'" >&2; exit 2; }
+done
 BATCH=128  # the benchmark batch of the issue, for both sides
 PYTHON=${DPTRAIN_PYTHON:-/usr/bin/python3}
 HERE=$(cd "$(dirname "$0")" && pwd)

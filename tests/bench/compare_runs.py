@@ -38,11 +38,23 @@ def comparable(name, value):
     return value
 
 
+def run_files(top):
+    """The HDF5 files of the run directories under `top`, relative to it."""
+    return {os.path.relpath(p, top) for p in glob.glob(os.path.join(top, "*", "*.h5"))}
+
+
 def main(a, b):
+    files_a, files_b = run_files(a), run_files(b)
+    for top, files in ((a, files_a), (b, files_b)):
+        if not files:  # a typo, or runs that wrote nothing: nothing compared is no identity
+            sys.exit(f"compare_runs.py: {top}: no run directory with an .h5 file")
     differences = 0
-    for path_a in sorted(glob.glob(os.path.join(a, "*", "*.h5"))):
-        path_b = os.path.join(b, os.path.relpath(path_a, a))
-        if not os.path.exists(path_b):
+    for rel in sorted(files_b - files_a):
+        print(f"MISSING {os.path.join(a, rel)}")
+        differences += 1
+    for rel in sorted(files_a):
+        path_a, path_b = os.path.join(a, rel), os.path.join(b, rel)
+        if rel not in files_b:
             print(f"MISSING {path_b}")
             differences += 1
             continue
@@ -55,7 +67,7 @@ def main(a, b):
             if x.shape != y.shape or x.tobytes() != y.tobytes():
                 print(f"DIFFERS {path_a}: {name}")
                 differences += 1
-        print(f"{os.path.relpath(path_a, a)}: {len(set(da) & set(db))} datasets compared")
+        print(f"{rel}: {len(set(da) & set(db))} datasets compared")
     print("IDENTICAL" if differences == 0 else f"{differences} differences")
     return 1 if differences else 0
 
