@@ -159,7 +159,10 @@ void check_output(const EvalArgs& a, bool writes) {
   if (!fs::is_directory(folder, ec))
     throw UsageError(fmt::format("option --output: {}: folder {} {}", a.output, folder.string(),
                                  fs::exists(folder, ec) ? "is not a folder" : "does not exist"));
-  if (writes) check_writable(folder, a.output);
+  if (writes) {
+    check_writable(folder, a.output);
+    check_no_leftover_tmp(a.output);  // the rank that writes it: others may name other paths
+  }
   const bool is_link = fs::is_symlink(fs::symlink_status(out, ec));
   for (const auto& [input, option] :
        {std::pair{&a.checkpoint, "--checkpoint"}, std::pair{&a.data_file, "--data"}})

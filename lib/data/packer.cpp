@@ -190,6 +190,7 @@ void check_output(const PackOptions& options, PackFormat format) {
   if (format == PackFormat::folder && inside(out, options.source_dir))
     throw UsageError(fmt::format("--output: {} is inside --source {}; write it elsewhere", out,
                                  options.source_dir));
+  check_no_leftover_tmp(out);
   check_replaceable_output(out,
                            {"--output", "pack", "a dataset dptrain pack wrote", is_packed_dataset});
 }

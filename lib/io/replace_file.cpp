@@ -140,8 +140,6 @@ void write_then_rename(const std::string& output_file,
 void check_replaceable_output(const std::string& path, const ReplaceableOutput& rule) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  // Found now, not after the work whose result write_then_rename could then not write.
-  if (fs::exists(fs::symlink_status(path + ".tmp", ec))) throw_tmp_exists(path + ".tmp");
   const fs::file_status status = fs::symlink_status(path, ec);
   if (fs::is_symlink(status))
     throw UsageError(fmt::format(
@@ -152,6 +150,12 @@ void check_replaceable_output(const std::string& path, const ReplaceableOutput& 
     throw UsageError(
         fmt::format("{}: {} exists and is not {} ({} replaces only those); choose another path",
                     rule.option, path, rule.ours, rule.command));
+}
+
+void check_no_leftover_tmp(const std::string& path) {
+  std::error_code ec;
+  const std::string tmp = path + ".tmp";
+  if (std::filesystem::exists(std::filesystem::symlink_status(tmp, ec))) throw_tmp_exists(tmp);
 }
 
 }  // namespace dp

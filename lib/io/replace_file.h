@@ -20,8 +20,7 @@ void write_then_rename(const std::string& output_file,
 // What a command that replaces its output by write_then_rename may replace: a missing path, or
 // a regular file `is_ours` accepts (`ours` says which: "an eval file"). Throws UsageError
 // "<option>: <path> ..." for a link (the rename would replace the link, not its target) or any
-// other existing file, and write_then_rename's IoError where "<path>.tmp" exists, before the
-// command's work rather than after it.
+// other existing file.
 struct ReplaceableOutput {
   std::string option;   // "option --output"
   std::string command;  // "eval"
@@ -29,5 +28,9 @@ struct ReplaceableOutput {
   std::function<bool(const std::string& path)> is_ours;
 };
 void check_replaceable_output(const std::string& path, const ReplaceableOutput& rule);
+
+// Throws write_then_rename's IoError where "<path>.tmp" exists: called by the process that will
+// write `path`, before its work rather than after it.
+void check_no_leftover_tmp(const std::string& path);
 
 }  // namespace dp

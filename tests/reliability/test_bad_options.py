@@ -331,16 +331,18 @@ with tempfile.TemporaryDirectory() as tmp:
     check.record(not os.path.exists(os.path.join(tmp, "mixed.h5")), "no eval file written",
                  "mixed.h5")
     # What the ranks may differ in: the checkpoint's path (a staged copy), --output (only rank
-    # 0 writes it) and --threads.
+    # 0 writes it: a leftover .tmp at rank 1's path is not its concern) and --threads.
     staged = os.path.join(tmp, "staged-copy.h5")
     shutil.copy(ckpt, staged)
+    open(os.path.join(tmp, "rank1.h5.tmp"), "w").close()
     code, err, _, _ = check.run(None, mpmd=[
         ["eval", "--checkpoint", ckpt, "--data", ten, "--threads", "1", "--output",
          os.path.join(tmp, "rank0.h5")],
         ["eval", "--checkpoint", staged, "--data", ten, "--threads", "2", "--output",
          os.path.join(tmp, "rank1.h5")]])
     check.record(code == 0 and os.path.exists(os.path.join(tmp, "rank0.h5")),
-                 "eval: ranks with another checkpoint path, --output and --threads",
+                 "eval: ranks with another checkpoint path, --output (a .tmp at rank 1's) and "
+                 "--threads",
                  f"exit {code} {err.strip()[-300:]}")
     foreign = os.path.join(tmp, "foreign-arch.h5")  # an edited or foreign checkpoint
     shutil.copy(ckpt, foreign)
