@@ -36,7 +36,7 @@ int run_pack(const std::vector<std::string>& args, MpiSession& mpi) {
        "torchvision's default pixels)")
       ("test-fraction", po::value(&options.test_fraction)->default_value(0),
        "folder without train/ and test/: this share of each class goes to the test split")
-      ("seed", unsigned_option(options.seed, "seed"), "folder: seed of --test-fraction's split")
+      ("seed", unsigned_option(options.seed), "folder: seed of --test-fraction's split")
       ("channels", po::value(&options.channels)->default_value(3),
        "folder: 3 (RGB, as ImageFolder) or 1 (greyscale, PIL's convert(\"L\"))")
       ("threads", po::value(&options.threads)->default_value(0),

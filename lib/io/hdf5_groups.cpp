@@ -2,26 +2,37 @@
 // creating groups, opening datasets (with or without a chunk cache), listing and unlinking
 // children.
 #include <algorithm>
+#include <string>
+#include <vector>
 
 #include "io/hdf5.h"
 #include "io/hdf5_types.h"
 
 namespace dp::h5 {
 
+namespace {
+
+// The groups `name` passes through, outermost first: "a/b/c" -> "a", "a/b".
+std::vector<std::string> parent_paths(const std::string& name) {
+  std::vector<std::string> parents;
+  for (size_t slash = name.find('/'); slash != std::string::npos; slash = name.find('/', slash + 1))
+    if (slash > 0) parents.push_back(name.substr(0, slash));
+  return parents;
+}
+
+}  // namespace
+
 bool Object::has(const std::string& name) const {
   Lock lock(library_lock());
-  // Check each path component so "a/b" with a missing "a" is false rather than an error.
-  size_t pos = 0;
-  while (true) {
-    size_t slash = name.find('/', pos);
-    std::string prefix = name.substr(0, slash);
-    if (H5Lexists(id(), prefix.c_str(), H5P_DEFAULT) <= 0) {
+  // Each parent first, so "a/b" with a missing "a" is false rather than an error.
+  std::vector<std::string> links = parent_paths(name);
+  links.push_back(name);
+  for (const std::string& link : links)
+    if (H5Lexists(id(), link.c_str(), H5P_DEFAULT) <= 0) {
       H5Eclear2(H5E_DEFAULT);
       return false;
     }
-    if (slash == std::string::npos) return true;
-    pos = slash + 1;
-  }
+  return true;
 }
 
 bool Object::has_attribute(const std::string& name) const {
@@ -39,11 +50,8 @@ Group Object::group(const std::string& name) const {
 
 void create_missing_parents(hid_t loc, const std::string& name, const std::string& where) {
   const Handle gcpl = untimed_creation_plist(H5P_GROUP_CREATE, where);
-  for (size_t slash = name.find('/'); slash != std::string::npos;
-       slash = name.find('/', slash + 1)) {
-    const std::string parent = name.substr(0, slash);
-    if (parent.empty() || DP_H5_CHECK(H5Lexists(loc, parent.c_str(), H5P_DEFAULT), where) > 0)
-      continue;
+  for (const std::string& parent : parent_paths(name)) {
+    if (DP_H5_CHECK(H5Lexists(loc, parent.c_str(), H5P_DEFAULT), where) > 0) continue;
     Handle(DP_H5_WRITE_CHECK(H5Gcreate2(loc, parent.c_str(), H5P_DEFAULT, gcpl.id(), H5P_DEFAULT),
                              where),
            H5Gclose);

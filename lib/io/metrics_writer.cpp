@@ -76,16 +76,18 @@ void truncate_fields(const h5::Group& group, const Field& fields, const char* co
 
 }  // namespace
 
-MetricsWriter::MetricsWriter(const std::string& path)
-    : path_(path), file_(std::make_unique<h5::File>(path, h5::File::Mode::open_in_memory)) {}
+MetricsWriter::MetricsWriter(const std::string& path, int64_t steps_per_epoch)
+    : path_(path),
+      file_(std::make_unique<h5::File>(path, h5::File::Mode::open_in_memory)),
+      steps_per_epoch_(steps_per_epoch) {}
 
 void MetricsWriter::publish() { replace_durably(path_, file_->image(), "metrics file"); }
 
 std::unique_ptr<MetricsWriter> MetricsWriter::reopen(
-    const std::string& path, int64_t epochs, int64_t steps,
+    const std::string& path, int64_t epochs, int64_t steps, int64_t steps_per_epoch,
     const std::map<std::string, std::string>& resume_info,
     const std::map<std::string, std::string>& config) {
-  std::unique_ptr<MetricsWriter> writer(new MetricsWriter(path));
+  std::unique_ptr<MetricsWriter> writer(new MetricsWriter(path, steps_per_epoch));
   h5::File& file = *writer->file_;
   if (!file.has_attribute("format") || file.string_attribute("format") != kMetricsFileFormat ||
       !file.has("history"))
@@ -127,8 +129,11 @@ std::unique_ptr<MetricsWriter> MetricsWriter::reopen(
 
 MetricsWriter::MetricsWriter(const std::string& path,
                              const std::map<std::string, std::string>& config,
-                             const std::map<std::string, std::string>& build_info)
-    : path_(path), file_(std::make_unique<h5::File>(path, h5::File::Mode::create_in_memory)) {
+                             const std::map<std::string, std::string>& build_info,
+                             int64_t steps_per_epoch)
+    : path_(path),
+      file_(std::make_unique<h5::File>(path, h5::File::Mode::create_in_memory)),
+      steps_per_epoch_(steps_per_epoch) {
   file_->set_attribute("format", std::string(kMetricsFileFormat));
   file_->set_attribute("format_version", kMetricsFormatVersion);
   h5::Group config_group = file_->create_group("config");

@@ -53,29 +53,28 @@ struct StepRecord {
 class MetricsWriter {
  public:
   // Creates `path` (truncating), writes /config attributes (every option, as strings) and
-  // /build attributes.
+  // /build attributes. `steps_per_epoch` is this job's, written with its /steps rows as /steps'
+  // steps_per_epoch attribute: the length of a last epoch the rows end inside (a stop, a run in
+  // progress), for a reader placing them (dptrain-report's learning-rate curve); 0 writes none.
   MetricsWriter(const std::string& path, const std::map<std::string, std::string>& config,
-                const std::map<std::string, std::string>& build_info);
+                const std::map<std::string, std::string>& build_info, int64_t steps_per_epoch);
   // Reopens an existing metrics.h5 to continue a resumed run: keeps the /history rows of the
   // first `epochs` epochs and the /steps rows of the first `steps` steps, drops the rest (they
   // were written after the checkpoint the run resumes from, and will be written again) and any
   // /final, and records the resume as /resumes/<n> with `resume_info` as attributes and the
   // resumed job's effective options `config` (as /config holds the first job's: another world
-  // size, epoch count or thread count may continue a run) as /resumes/<n>/config. In memory:
+  // size, epoch count or thread count may continue a run) as /resumes/<n>/config; the resumed
+  // job's `steps_per_epoch` as the constructor's. In memory:
   // the caller publishes it (after setting aside what the resume supersedes), or the next
   // change does. Throws DataError when the file is not a dptrain metrics file.
   static std::unique_ptr<MetricsWriter> reopen(
-      const std::string& path, int64_t epochs, int64_t steps,
+      const std::string& path, int64_t epochs, int64_t steps, int64_t steps_per_epoch,
       const std::map<std::string, std::string>& resume_info,
       const std::map<std::string, std::string>& config = {});
   ~MetricsWriter();
   MetricsWriter(const MetricsWriter&) = delete;
   MetricsWriter& operator=(const MetricsWriter&) = delete;
 
-  // The steps per epoch of this job, written with its /steps rows as /steps' steps_per_epoch
-  // attribute: the length of a last epoch the rows end inside (a stop, a run in progress), for
-  // a reader placing them (dptrain-report's learning-rate curve).
-  void set_steps_per_epoch(int64_t steps) { steps_per_epoch_ = steps; }
   // Steps are buffered in memory and written with the next append_epoch() or flush_steps().
   void add_step(const StepRecord& record);
   void flush_steps();
@@ -88,11 +87,11 @@ class MetricsWriter {
   void publish();
 
  private:
-  explicit MetricsWriter(const std::string& path);  // reopen
+  MetricsWriter(const std::string& path, int64_t steps_per_epoch);  // reopen
   std::string path_;
   std::unique_ptr<h5::File> file_;
   std::vector<StepRecord> pending_steps_;
-  int64_t steps_per_epoch_ = 0;  // 0: not recorded
+  const int64_t steps_per_epoch_;  // 0: not recorded
 };
 
 }  // namespace dp

@@ -79,6 +79,8 @@ bool uses_bottleneck_blocks(const std::string& arch);
 // Whether `arch` is an airbench network (airbench.h; no residuals).
 bool is_airbench(const std::string& arch);
 std::vector<std::string> model_names();
+// Empty where `arch` is a model of the zoo; else why not, listing the known ones.
+std::string unknown_arch_problem(const std::string& arch);
 
 // A or B for `arch`: arch_default becomes the arch's own; A on an arch that has only B (the
 // torchvision ones) or an unknown arch is a UsageError naming --shortcut / the arch.

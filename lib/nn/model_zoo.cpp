@@ -1,5 +1,7 @@
 // The zoo: arch name -> ResNet layout, and the airbench networks (nn/airbench.h), which have no
 // shortcuts.
+#include <fmt/ranges.h>
+
 #include <map>
 
 #include "core/error.h"
@@ -60,6 +62,11 @@ std::vector<std::string> model_names() {
 
 bool is_airbench(const std::string& arch) { return airbench_widths().count(arch) > 0; }
 
+std::string unknown_arch_problem(const std::string& arch) {
+  if (is_airbench(arch) || zoo().count(arch) > 0) return "";
+  return fmt::format("unknown model '{}' (known: {})", arch, fmt::join(model_names(), ", "));
+}
+
 bool uses_bottleneck_blocks(const std::string& arch) {
   auto it = zoo().find(arch);
   return it != zoo().end() && it->second.block == BlockKind::bottleneck;
@@ -69,19 +76,15 @@ namespace {
 
 const ZooEntry& zoo_entry(const std::string& arch) {
   auto it = zoo().find(arch);
-  if (it == zoo().end()) {
-    std::string known;
-    for (const auto& n : model_names()) known += (known.empty() ? "" : ", ") + n;
-    throw UsageError("unknown model arch '" + arch + "' (known: " + known + ")");
-  }
+  if (it == zoo().end()) throw UsageError(unknown_arch_problem(arch));
   return it->second;
 }
 
 }  // namespace
 
 ShortcutKind parse_shortcut(const std::string& text) {
-  if (text == "A" || text == "a") return ShortcutKind::A;
-  if (text == "B" || text == "b") return ShortcutKind::B;
+  if (text == "A") return ShortcutKind::A;
+  if (text == "B") return ShortcutKind::B;
   if (text == "auto") return ShortcutKind::arch_default;
   throw UsageError("option --shortcut: '" + text + "' is not A, B or auto");
 }

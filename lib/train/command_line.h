@@ -2,7 +2,7 @@
 // aside: Boost passes over a word that is not an option (a shell glob's second file after
 // --checkpoint, a stray value) without a word, so the run would silently use the first only.
 // And the parsed options' values as text, which metrics.h5 records and the ranks compare, and
-// the Boost value of an enum option.
+// the Boost values of an enum option and of an unsigned one.
 #pragma once
 
 #include <fmt/ranges.h>
@@ -55,20 +55,36 @@ boost::program_options::typed_value<std::string>* enum_option(E& target, std::st
       });
 }
 
-// An unsigned 64-bit option's Boost value (--seed), held as its text like enum_option's: Boost
-// would read "-1" into a uint64_t as 2^64 - 1 without a word. notify() sets `target` from a
-// decimal number from 0 to 2^64 - 1, or throws UsageError naming the option.
-inline boost::program_options::typed_value<std::string>* unsigned_option(uint64_t& target,
-                                                                         std::string option) {
-  return boost::program_options::value<std::string>()
-      ->default_value(std::to_string(target))
-      ->notifier([&target, option = std::move(option)](const std::string& text) {
-        const char* end = text.data() + text.size();
-        const auto [stop, error] = std::from_chars(text.data(), end, target);
-        if (text.empty() || stop != end || error != std::errc())
-          throw UsageError(fmt::format("option --{}: '{}' must be a whole number from 0 to {}",
-                                       option, text, UINT64_MAX));
-      });
+// An unsigned 64-bit option's value (--seed): Boost would read "-1" into a uint64_t as
+// 2^64 - 1 without a word, so the option holds this type, which validate() below reads.
+struct WholeNumber {
+  uint64_t value = 0;
+};
+
+// Boost's hook for reading a WholeNumber (found by argument-dependent lookup): a decimal number
+// from 0 to 2^64 - 1, or an error Boost names the option in.
+inline void validate(boost::any& out, const std::vector<std::string>& words, WholeNumber*, int) {
+  namespace po = boost::program_options;
+  po::validators::check_first_occurrence(out);
+  const std::string& text = po::validators::get_single_string(words);
+  WholeNumber number;
+  const char* end = text.data() + text.size();
+  const auto [stop, error] = std::from_chars(text.data(), end, number.value);
+  if (text.empty() || stop != end || error != std::errc()) {
+    po::error_with_option_name refusal(fmt::format(
+        "option %canonical_option%: '%value%' must be a whole number from 0 to {}", UINT64_MAX));
+    refusal.set_substitute("value", text);
+    throw refusal;
+  }
+  out = number;
+}
+
+// The Boost value of an unsigned 64-bit option, defaulting to `target`'s value; notify() sets
+// `target`.
+inline boost::program_options::typed_value<WholeNumber>* unsigned_option(uint64_t& target) {
+  return boost::program_options::value<WholeNumber>()
+      ->default_value(WholeNumber{target}, std::to_string(target))
+      ->notifier([&target](const WholeNumber& number) { target = number.value; });
 }
 
 // A bool option's Boost value, its default shown as true or false in --help (Boost prints 1
@@ -86,6 +102,7 @@ inline std::string option_value_text(const boost::program_options::variable_valu
   if (auto p = boost::any_cast<int>(&any)) return std::to_string(*p);
   if (auto p = boost::any_cast<int64_t>(&any)) return std::to_string(*p);
   if (auto p = boost::any_cast<uint64_t>(&any)) return std::to_string(*p);
+  if (auto p = boost::any_cast<WholeNumber>(&any)) return std::to_string(p->value);
   if (auto p = boost::any_cast<float>(&any)) return fmt::format("{}", *p);
   if (auto p = boost::any_cast<double>(&any)) return fmt::format("{}", *p);
   if (auto p = boost::any_cast<bool>(&any)) return *p ? "true" : "false";

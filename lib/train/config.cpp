@@ -27,12 +27,23 @@ namespace dp {
 
 namespace {
 
+// The items between commas, an empty one wherever two commas meet or one ends the text
+// (std::getline drops a trailing one): "30,60," is a typo to refuse, not the list 30,60.
+std::vector<std::string> comma_separated(const std::string& text) {
+  std::vector<std::string> items;
+  size_t begin = 0;
+  for (size_t comma = text.find(','); comma != std::string::npos; comma = text.find(',', begin)) {
+    items.push_back(text.substr(begin, comma - begin));
+    begin = comma + 1;
+  }
+  items.push_back(text.substr(begin));
+  return items;
+}
+
 // "f:v,f:v,..." -> (f, v) pairs; UsageError naming --lr-points otherwise.
 std::vector<std::pair<double, double>> parse_points(const std::string& text) {
   std::vector<std::pair<double, double>> points;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
+  for (const std::string& item : comma_separated(text)) {
     const size_t colon = item.find(':');
     try {
       if (colon == std::string::npos) throw std::invalid_argument(item);
@@ -50,9 +61,7 @@ std::vector<std::pair<double, double>> parse_points(const std::string& text) {
 
 std::vector<double> parse_milestones(const std::string& text) {
   std::vector<double> values;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
+  for (const std::string& item : comma_separated(text)) {
     try {
       size_t used = 0;
       values.push_back(std::stod(item, &used));
@@ -189,7 +198,6 @@ void apply_late_options(const LateParsedOptions& late, TrainConfig& config) {
 void record_effective_options(const po::variables_map& vm, const po::options_description& options,
                               const LateParsedOptions& late, TrainConfig& config) {
   config.effective = effective_options(vm);
-  config.effective["seed"] = std::to_string(config.seed);  // the number, not its text ("007")
   config.effective["lr-milestones"] = fmt::format("{}", fmt::join(config.lr_milestones, ","));
   if (!config.lr_points.empty()) config.effective["lr-points"] = late.points;
   // Every option has its attribute: one without a default, not given, is empty.

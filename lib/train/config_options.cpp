@@ -208,7 +208,7 @@ void add_compute_options(po::options_description& run, TrainConfig& c) {
       ("cuda-graphs", bool_option(c.cuda_graphs),
        "CUDA: capture forward, loss and backward of a full-size step once and replay it as one "
        "launch (falls back to eager steps, with a log line, where capture fails)")
-      ("seed", unsigned_option(c.seed, "seed"), "seed of init, sampling and augmentation");
+      ("seed", unsigned_option(c.seed), "seed of init, sampling and augmentation");
 }
 
 // Where the run writes, how often, and how it continues.

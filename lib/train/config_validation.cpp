@@ -1,10 +1,11 @@
 // `dptrain train`'s validation: every range and combination the options must satisfy, each
 // refusal one line naming the option (UsageError).
-#include <fmt/ranges.h>
 
-#include <algorithm>
+#include <fmt/format.h>
+
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "comm/collective_watchdog.h"
@@ -30,9 +31,8 @@ void require(bool ok, const std::string& option, const std::string& why) {
 // The data, the model, the device and the augmentation.
 void validate_data_model(const TrainConfig& c) {
   require(!c.data.empty(), "data", "is required (a file written by `dptrain pack`)");
-  const std::vector<std::string> archs = nn::model_names();
-  require(std::find(archs.begin(), archs.end(), c.arch) != archs.end(), "arch",
-          fmt::format("unknown model '{}' (known: {})", c.arch, fmt::join(archs, ", ")));
+  const std::string unknown_arch = nn::unknown_arch_problem(c.arch);
+  require(unknown_arch.empty(), "arch", unknown_arch);
   require(!c.zero_init_residual || !nn::is_airbench(c.arch), "zero-init-residual",
           fmt::format("{} has no residual blocks", c.arch));
   require(c.epochs >= 1, "epochs", "must be at least 1");

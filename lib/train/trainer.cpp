@@ -198,6 +198,7 @@ void TrainingRun::open_metrics(const std::string& resumed_from, const ResumePoin
     // again), so the steps stay increasing.
     const int64_t steps_kept = std::min(point.checkpoint_step, point.global_step);
     metrics_ = MetricsWriter::reopen(run_dir_.metrics(), point.epochs_done, steps_kept,
+                                     data_.steps_per_epoch(),
                                      resume_record(resumed_from, point, comm_->size()), effective);
     return;
   }
@@ -212,7 +213,8 @@ void TrainingRun::open_metrics(const std::string& resumed_from, const ResumePoin
     replaced_ = run_dir_.set_replaced_run_aside();
     callbacks_.add(std::make_unique<AfterFirstStep>([this] { replaced_->discard(); }));
   }
-  metrics_ = std::make_unique<MetricsWriter>(run_dir_.metrics(), effective, build_info());
+  metrics_ = std::make_unique<MetricsWriter>(run_dir_.metrics(), effective, build_info(),
+                                             data_.steps_per_epoch());
 }
 
 ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
@@ -234,7 +236,6 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
               point.epochs_done, point.step_in_epoch, point.epochs_done + 1, point.global_step);
   }
   open_metrics(path, point);
-  if (metrics_) metrics_->set_steps_per_epoch(data_.steps_per_epoch());
   if (!path.empty() && !resumes_automatically()) start_branch_at(found);
   // A reopened metrics.h5, after the superseded checkpoints are set aside: a crash between the
   // two must not leave --resume auto a checkpoint of the abandoned branch beside this branch's

@@ -103,7 +103,7 @@ TEST(Checksums, EveryFlipInsideACheckpointTensorIsDetectedByLoadAndVerify) {
 TEST(Checksums, EveryFlipInAMetricsHistoryRowIsDetected) {
   testing::TempDir dir;
   {
-    MetricsWriter writer(dir.file("metrics.h5"), {{"arch", "resnet20"}}, {{"version", "x"}});
+    MetricsWriter writer(dir.file("metrics.h5"), {{"arch", "resnet20"}}, {{"version", "x"}}, 5);
     for (int e = 1; e <= 5; ++e) {
       EpochRecord rec;
       rec.epoch = e;
@@ -159,7 +159,7 @@ TEST(Checksums, FilesHaveNoGlobalHeapNorUnchecksummedChunkIndex) {
   CheckpointFixture ckpt;
   ckpt.save(dir.file("c.h5"));
   {
-    MetricsWriter writer(dir.file("metrics.h5"), {{"arch", "resnet20"}}, {{"version", "x"}});
+    MetricsWriter writer(dir.file("metrics.h5"), {{"arch", "resnet20"}}, {{"version", "x"}}, 5);
     writer.add_step({10, 1, 0.5, 0.5, 0.1});
     writer.append_epoch(EpochRecord{});
   }

@@ -38,7 +38,7 @@ TEST(EvaluationResult, PrecisionRecallF1MatchHandComputedValues) {
 
 TEST(MetricsWriter, HistoryIsReadableAfterEachEpochWhileFileStaysOpen) {
   testing::TempDir dir;
-  MetricsWriter writer(dir.file("metrics.h5"), {{"arch", "resnet20"}}, {{"version", "x"}});
+  MetricsWriter writer(dir.file("metrics.h5"), {{"arch", "resnet20"}}, {{"version", "x"}}, 5);
   for (int e = 1; e <= 3; ++e) {
     EpochRecord rec;
     rec.epoch = e;
@@ -73,14 +73,14 @@ TEST(MetricsWriter, ReopenReadsTheFileAndItsReplacementKeepsItsMode) {
   testing::TempDir dir;
   const std::string path = dir.file("metrics.h5");
   {
-    MetricsWriter writer(path, {{"arch", "resnet20"}}, {});
+    MetricsWriter writer(path, {{"arch", "resnet20"}}, {}, 5);
     EpochRecord rec;
     rec.epoch = 1;
     writer.append_epoch(rec);
   }
   for (const auto mode : {fs::perms(0444), fs::perms(0664)}) {
     fs::permissions(path, mode);
-    auto writer = MetricsWriter::reopen(path, 1, 0, {{"resumed_from", "checkpoint.h5"}});
+    auto writer = MetricsWriter::reopen(path, 1, 0, 5, {{"resumed_from", "checkpoint.h5"}});
     writer->publish();
     EXPECT_EQ(fs::status(path).permissions() & fs::perms::mask, mode);
     EXPECT_FALSE(fs::exists(path + ".tmp"));
@@ -94,7 +94,7 @@ TEST(MetricsWriter, AnEmptyFileIsRefusedByName) {
   const std::string path = dir.file("metrics.h5");
   std::ofstream{path};
   try {
-    MetricsWriter::reopen(path, 1, 0, {});
+    MetricsWriter::reopen(path, 1, 0, 5, {});
     ADD_FAILURE() << "an empty metrics.h5 reopened";
   } catch (const DataError& e) {
     EXPECT_EQ(std::string(e.what()), path + ": empty file (0 bytes)");

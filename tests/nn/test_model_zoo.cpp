@@ -141,10 +141,11 @@ TEST_F(ModelZoo, ShortcutChoiceIsResolvedAndRefusedWhereItDoesNotExist) {
   EXPECT_EQ(make_model(spec, *backend)->spec().shortcut, ShortcutKind::B);
   spec.shortcut = ShortcutKind::A;  // torchvision's archs have projections only
   EXPECT_THROW(make_model(spec, *backend), UsageError);
-  EXPECT_EQ(parse_shortcut("a"), ShortcutKind::A);
+  EXPECT_EQ(parse_shortcut("A"), ShortcutKind::A);
   EXPECT_EQ(parse_shortcut("B"), ShortcutKind::B);
   EXPECT_EQ(parse_shortcut("auto"), ShortcutKind::arch_default);
-  EXPECT_THROW(parse_shortcut("C"), UsageError);
+  // Spelt as --help gives them, as every other enum option's values are.
+  for (const char* bad : {"C", "a", "b", "AUTO", ""}) EXPECT_THROW(parse_shortcut(bad), UsageError);
   EXPECT_EQ(shortcut_name(resolve_shortcut("resnet56", ShortcutKind::arch_default)), "A");
 }
 

@@ -351,7 +351,7 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("eval: a checkpoint of an unknown network",
                        ["eval", "--checkpoint", foreign, "--data", ten, "--output",
                         os.path.join(tmp, "foreign-eval.h5")], DATA,
-                       [foreign + ": the checkpoint's model", "unknown model arch 'foo'"])
+                       [foreign + ": the checkpoint's model", "unknown model 'foo'"])
     check.expect_error("eval: a second checkpoint (a shell glob)",
                        ["eval", "--checkpoint", ckpt, metrics, "--data", ten], USAGE,
                        [f"unexpected argument '{metrics}'"])

@@ -31,7 +31,7 @@ TEST(MetricsResume, ReopenDropsRowsAfterTheCheckpointAndContinues) {
   testing::TempDir dir;
   const std::string path = dir.file("metrics.h5");
   {
-    MetricsWriter writer(path, {{"arch", "resnet8"}}, {{"compiler", "x"}});
+    MetricsWriter writer(path, {{"arch", "resnet8"}}, {{"compiler", "x"}}, 4);
     for (int64_t epoch = 1; epoch <= 3; ++epoch) write_epoch(writer, epoch, 4);
     writer.add_step({13, 4, 0.25, 0.5, 0.1});  // a step of epoch 4, flushed before a crash
     writer.flush_steps();
@@ -43,7 +43,8 @@ TEST(MetricsResume, ReopenDropsRowsAfterTheCheckpointAndContinues) {
   }
   // Resume from a checkpoint after epoch 2 plus 1 step of epoch 3 (step 9).
   {
-    auto writer = MetricsWriter::reopen(path, 2, 9, {{"checkpoint", "c.h5"}, {"step", "9"}},
+    // The resumed job (2 ranks) counts 3 steps an epoch, where the first counted 4.
+    auto writer = MetricsWriter::reopen(path, 2, 9, 3, {{"checkpoint", "c.h5"}, {"step", "9"}},
                                         {{"arch", "resnet8"}, {"world-size", "2"}});
     // Reopened in memory: the file on disk is unchanged until the caller publishes it.
     EXPECT_EQ(column(path, "history/epoch"), (std::vector<double>{1, 2, 3}));
@@ -51,6 +52,8 @@ TEST(MetricsResume, ReopenDropsRowsAfterTheCheckpointAndContinues) {
     writer->publish();
     EXPECT_EQ(column(path, "history/epoch"), (std::vector<double>{1, 2}));
     EXPECT_EQ(column(path, "steps/step").size(), 9u);
+    EXPECT_EQ(h5::File(path, h5::File::Mode::read).group("steps").int_attribute("steps_per_epoch"),
+              4);
     for (int64_t s = 10; s <= 12; ++s) writer->add_step({s, 3, 1.0 / s, 0.5, 0.1});
     EpochRecord record;
     record.epoch = 3;
@@ -65,6 +68,7 @@ TEST(MetricsResume, ReopenDropsRowsAfterTheCheckpointAndContinues) {
   h5::File file(path, h5::File::Mode::read);
   EXPECT_FALSE(file.has("final")) << "a resumed run writes /final again at its end";
   EXPECT_EQ(file.group("resumes/1").string_attribute("checkpoint"), "c.h5");
+  EXPECT_EQ(file.group("steps").int_attribute("steps_per_epoch"), 3) << "the last job's";
   // The resumed job's options beside the first job's, which /config keeps.
   EXPECT_EQ(file.group("resumes/1/config").string_attribute("world-size"), "2");
   EXPECT_EQ(file.group("config").string_attribute("arch"), "resnet8");
@@ -73,7 +77,7 @@ TEST(MetricsResume, ReopenDropsRowsAfterTheCheckpointAndContinues) {
 TEST(MetricsResume, RefusesAFileThatIsNotMetrics) {
   testing::TempDir dir;
   { h5::File file(dir.file("other.h5"), h5::File::Mode::create_truncate); }
-  EXPECT_THROW(MetricsWriter::reopen(dir.file("other.h5"), 1, 1, {}), DataError);
+  EXPECT_THROW(MetricsWriter::reopen(dir.file("other.h5"), 1, 1, 5, {}), DataError);
 }
 
 }  // namespace

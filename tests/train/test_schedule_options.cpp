@@ -119,6 +119,23 @@ TEST(ScheduleOptions, MilestonesPastTheRunsEndAreNeverReached) {
   }
 }
 
+// An empty item between or after the commas is a typo, refused naming the option rather than
+// read as the list without it.
+TEST(ScheduleOptions, ListsWithAnEmptyItemAreRefused) {
+  for (const char* bad : {"2,4,", ",2,4", "2,,4", ","}) {
+    TrainConfig refused;
+    EXPECT_THROW(parse_train_config(train_args({"--lr-milestones", bad}), refused), UsageError)
+        << bad;
+  }
+  for (const char* bad : {"0:1,1:0.1,", "0:1,,1:0.1"}) {
+    TrainConfig refused;
+    EXPECT_THROW(
+        parse_train_config(train_args({"--lr-schedule", "piecewise", "--lr-points", bad}), refused),
+        UsageError)
+        << bad;
+  }
+}
+
 // torch.optim.SGD takes lr=0 (weights stay, momentum still gathers) and CrossEntropyLoss
 // label_smoothing=1 (the uniform target): both are accepted, under every schedule, and a
 // negative LR or a smoothing above 1 is refused as torch refuses it.
