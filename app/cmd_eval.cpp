@@ -226,9 +226,13 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
 
   log::info("{} on {} test split: accuracy {:.2f}% loss {:.4f} ({} images, {})", a.checkpoint,
             a.data_file, 100 * result.accuracy(), result.loss, result.samples, choice.reason);
-  const EvalProvenance provenance{a.checkpoint, a.data_file,
-                                  meta.int_or(key::kEpoch, 0), meta.int_or(key::kStep, 0),
-                                  a.tta, choice.reason};
+  const EvalProvenance provenance{.checkpoint = a.checkpoint,
+                                  .data = a.data_file,
+                                  .checkpoint_epoch = meta.int_or(key::kEpoch, 0),
+                                  .checkpoint_step = meta.int_or(key::kStep, 0),
+                                  .tta = a.tta,
+                                  .world_size = mpi.world_size(),
+                                  .backend = choice.reason};
   if (mpi.rank() == 0) replace_eval_file(a, provenance, result, test_set);
   return 0;
 }

@@ -14,6 +14,7 @@ void write_eval_file(const std::string& path, const EvalProvenance& provenance,
   file.set_attribute("checkpoint_epoch", provenance.checkpoint_epoch);
   file.set_attribute("checkpoint_step", provenance.checkpoint_step);
   file.set_attribute("tta", provenance.tta);
+  file.set_attribute("world_size", provenance.world_size);
   file.set_attribute("backend", provenance.backend);
   write_evaluation(file, "eval", result, class_names);
   file.close();

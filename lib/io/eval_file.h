@@ -21,6 +21,7 @@ struct EvalProvenance {
   std::string checkpoint, data;
   int64_t checkpoint_epoch = 0, checkpoint_step = 0;  // finished epochs, optimizer steps
   int64_t tta = 0;                                    // --tta
+  int64_t world_size = 1;                             // the ranks that shared the test split
   std::string backend;  // the backend, precision and threads that computed it
 };
 

@@ -55,17 +55,24 @@ with tempfile.TemporaryDirectory() as tmp:
                   "config records --comm and --bucket-mb")
             check(attrs["gradient-comm"].startswith("mpi"), "gradients averaged over MPI")
 
-    evaluate = [DPTRAIN, "eval", "--checkpoint", os.path.join(out, "ddp", "checkpoint.h5"),
-                "--data", data, "--threads", "1", "--output", os.path.join(tmp, "eval.h5")]
-    ev = subprocess.run(mpirun_command(MPIEXEC, 1, evaluate), capture_output=True, text=True,
-                        timeout=120)
-    check(ev.returncode == 0, f"dptrain eval of the 2-rank checkpoint exits 0: {ev.stderr[-500:]}")
-    if ev.returncode == 0 and os.path.exists(metrics):
-        with h5py.File(metrics) as f, h5py.File(os.path.join(tmp, "eval.h5")) as e:
-            final, again = f["final/confusion_matrix"][()], e["eval/confusion_matrix"][()]
-            check(final.sum() > 0 and np.array_equal(final, again),
-                  f"the run's final confusion matrix equals eval of its checkpoint on 1 rank:\n"
-                  f"{final}\n{again}")
+    # eval of the checkpoint on 1 rank and on 2 (the test split sharded): the same confusion
+    # matrix as the run's final evaluation, and the file records how many ranks computed it.
+    for ranks in (1, 2):
+        evaluated = os.path.join(tmp, f"eval-np{ranks}.h5")
+        evaluate = [DPTRAIN, "eval", "--checkpoint", os.path.join(out, "ddp", "checkpoint.h5"),
+                    "--data", data, "--threads", "1", "--output", evaluated]
+        ev = subprocess.run(mpirun_command(MPIEXEC, ranks, evaluate), capture_output=True,
+                            text=True, timeout=120)
+        check(ev.returncode == 0,
+              f"dptrain eval of the 2-rank checkpoint on {ranks} rank(s) exits 0: {ev.stderr[-500:]}")
+        if ev.returncode == 0 and os.path.exists(metrics):
+            with h5py.File(metrics) as f, h5py.File(evaluated) as e:
+                final, again = f["final/confusion_matrix"][()], e["eval/confusion_matrix"][()]
+                check(final.sum() > 0 and np.array_equal(final, again),
+                      f"the run's final confusion matrix equals eval of its checkpoint on "
+                      f"{ranks} rank(s):\n{final}\n{again}")
+                check(int(e.attrs.get("world_size", 0)) == ranks,
+                      f"eval.h5 records world_size {ranks}: {e.attrs.get('world_size')}")
 
     def buffers_after_each_step(broadcast):
         run = f"buffers-{broadcast}"
