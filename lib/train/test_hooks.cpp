@@ -82,10 +82,20 @@ class InjectingTestHooks final : public TestHooks {
   std::ofstream dump_;
 };
 
+// A fault or NaN aimed at a rank the job lacks would leave the test testing nothing.
+void require_rank_in_job(const char* option, int target, int world) {
+  if (target >= world)
+    throw UsageError(fmt::format("option --{}: rank {} is not in this job of {} rank{}", option,
+                                 target, world, world == 1 ? "" : "s"));
+}
+
 }  // namespace
 
 std::unique_ptr<TestHooks> make_test_hooks(const TrainConfig& config, Backend& backend, int rank,
-                                           const PreemptionSignal& signal) {
+                                           int world, const PreemptionSignal& signal) {
+  if (config.fail_at_step != 0) require_rank_in_job("fail-rank", config.fail_rank, world);
+  if (config.inject_nan_at_step > 0)
+    require_rank_in_job("inject-nan-rank", config.inject_nan_rank, world);
   if (config.fail_at_step == 0 && config.pause_at_step == 0 && !config.pause_in_eval &&
       config.inject_nan_at_step == 0 && config.dump_samples.empty())
     return std::make_unique<NoTestHooks>();

@@ -42,8 +42,10 @@ class TestHooks {
   virtual bool rewrites_dlogits() const = 0;
 };
 
-// Hooks that do nothing unless `config` asks for fault, pause or NaN injection or a sample dump.
+// Hooks that do nothing unless `config` asks for fault, pause or NaN injection or a sample dump
+// (rank `rank` of `world`). Throws UsageError where a fault or NaN is aimed at a rank past the
+// job's.
 std::unique_ptr<TestHooks> make_test_hooks(const TrainConfig& config, Backend& backend, int rank,
-                                           const PreemptionSignal& signal);
+                                           int world, const PreemptionSignal& signal);
 
 }  // namespace dp

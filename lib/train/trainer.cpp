@@ -126,7 +126,7 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
       optimizer_(make_optimizer(config, *model_, std::move(additions.groups))),
       callbacks_(schedule_callbacks(config, data_.steps_per_epoch())),
       guard_(step_guard_options(config), *choice_.backend, *comm_, watchdog),
-      hooks_(make_test_hooks(config, *choice_.backend, comm_->rank(), signal)),
+      hooks_(make_test_hooks(config, *choice_.backend, comm_->rank(), comm_->size(), signal)),
       step_(*model_, train_step_options(config, data_, comm_->size()), *reducer_, *grad_comm_.comm,
             guard_, optimizer_, *hooks_),
       checkpointer_(*model_, optimizer_.momentum_buffer(), *comm_,

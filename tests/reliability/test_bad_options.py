@@ -165,6 +165,14 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("--seed -1", train("--seed", "-1"), USAGE,
                        ["--seed", "'-1' must be a whole number from 0 to 18446744073709551615"])
     check.expect_error("--seed 2^64", train("--seed", "18446744073709551616"), USAGE, ["--seed"])
+    # A fault or NaN aimed at a rank the job lacks would test nothing: refused on every rank.
+    check.expect_error("--fail-rank past the job's ranks",
+                       train("--fail-at-step", "2", "--fail-rank", "2"), USAGE,
+                       ["--fail-rank", "rank 2 is not in this job of 2 ranks"], ranks=2,
+                       one_line=False)
+    check.expect_error("--inject-nan-rank past the job's ranks",
+                       train("--inject-nan-at-step", "2", "--inject-nan-rank", "1"), USAGE,
+                       ["--inject-nan-rank", "rank 1 is not in this job of 1 rank"])
     # Any positive size is valid: under a byte, one tensor per bucket (as DDP's bucket_cap_mb).
     code, err, _, _ = check.run(train("--bucket-mb", "1e-9", run="tiny-buckets"))
     check.record(code == 0, "--bucket-mb 1e-9 trains", f"exit {code} {err.strip()[-300:]}")
