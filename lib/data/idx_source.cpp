@@ -1,5 +1,4 @@
-// Reads MNIST-style IDX files (MNIST, Fashion-MNIST), plain or gzip-compressed. zlib's gzread
-// passes uncompressed files through unchanged, so one reader serves both.
+// Reads MNIST-style IDX files (MNIST, Fashion-MNIST), plain or gzip-compressed (zlib's inflate).
 #include <zlib.h>
 
 #include <algorithm>
@@ -7,6 +6,7 @@
 #include <memory>
 
 #include "core/error.h"
+#include "core/input_file.h"
 #include "core/log.h"
 #include "data/raw_dataset.h"
 #include "data/sha256.h"
@@ -36,30 +36,66 @@ std::string locate(const std::filesystem::path& dir, const std::string& stem) {
   throw DataError(fmt::format("{}: IDX file not found (nor {}.gz)", plain.string(), stem));
 }
 
-std::vector<uint8_t> read_decompressed(const std::string& path) {
-  std::unique_ptr<gzFile_s, int (*)(gzFile)> f(gzopen(path.c_str(), "rb"), gzclose);
-  if (!f) throw DataError(fmt::format("{}: cannot open for reading", path));
-  gzbuffer(f.get(), 1 << 20);
-  std::vector<uint8_t> bytes;
-  size_t used = 0;
+bool gzip_member_at(const std::vector<uint8_t>& bytes, size_t at) {
+  return bytes.size() - at >= 2 && bytes[at] == 0x1f && bytes[at + 1] == 0x8b;
+}
+
+// Inflates the gzip member of `in` that starts at `at` onto `out` (its first `used` bytes
+// kept; `used` advanced); returns where the member ends. A member cut short is refused.
+size_t inflate_member(const std::vector<uint8_t>& in, size_t at, std::vector<uint8_t>& out,
+                      size_t& used, const std::string& path) {
+  z_stream z{};
+  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)  // 16: a gzip header and trailer
+    throw DataError(fmt::format("{}: zlib could not start inflating", path));
+  const std::unique_ptr<z_stream, int (*)(z_streamp)> end(&z, inflateEnd);
+  const uint8_t* next = in.data() + at;
   while (true) {
-    if (bytes.size() - used < (1 << 20)) bytes.resize(std::max<size_t>(bytes.size() * 2, 1 << 22));
-    // zlib refuses a request above INT_MAX: files past 2 GiB are read a gigabyte at a time.
-    const size_t request = std::min<size_t>(bytes.size() - used, size_t{1} << 30);
-    const int n = gzread(f.get(), bytes.data() + used, static_cast<unsigned>(request));
-    if (n < 0) {
-      int code = 0;
-      throw DataError(fmt::format("{}: decompression failed: {}", path, gzerror(f.get(), &code)));
-    }
-    if (n == 0) break;
-    used += n;
+    if (out.size() - used < (1 << 20)) out.resize(std::max<size_t>(out.size() * 2, 1 << 22));
+    // zlib counts in 32 bits: more than 4 GiB in or out is given a gigabyte at a time.
+    const size_t in_left = in.size() - (next - in.data());
+    z.next_in = const_cast<Bytef*>(next);
+    z.avail_in = static_cast<uInt>(std::min<size_t>(in_left, size_t{1} << 30));
+    z.next_out = out.data() + used;
+    z.avail_out = static_cast<uInt>(std::min<size_t>(out.size() - used, size_t{1} << 30));
+    const uInt room = z.avail_out;
+    const int code = inflate(&z, Z_NO_FLUSH);
+    used += room - z.avail_out;
+    next = z.next_in;
+    if (code == Z_STREAM_END) return next - in.data();
+    if (code == Z_BUF_ERROR && in_left == 0)
+      throw DataError(
+          fmt::format("{}: truncated gzip stream (it ends before its end marker)", path));
+    if (code != Z_OK && code != Z_BUF_ERROR)
+      throw DataError(fmt::format("{}: decompression failed: {}", path,
+                                  z.msg != nullptr ? z.msg : zError(code)));
   }
-  int code = 0;
-  const char* message = gzerror(f.get(), &code);
-  if (code != Z_OK && code != Z_STREAM_END)
-    throw DataError(fmt::format("{}: decompression failed: {}", path, message));
-  bytes.resize(used);
-  return bytes;
+}
+
+// A gzip file read as gzip(1) and Python's gzip module read one: member after member (files
+// concatenated with cat are one stream), zero bytes after a member as padding, and anything
+// else after one refused (zlib's gzread would drop it without a word).
+std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::string& path) {
+  std::vector<uint8_t> out;
+  size_t used = 0, at = 0;
+  do {
+    at = inflate_member(in, at, out, used, path);
+    while (at < in.size() && in[at] == 0) ++at;
+    if (at < in.size() && !gzip_member_at(in, at))
+      throw DataError(fmt::format(
+          "{}: {} bytes after the gzip stream that are neither padding nor another gzip member "
+          "(a damaged or appended file)",
+          path, in.size() - at));
+  } while (at < in.size());
+  out.resize(used);
+  return out;
+}
+
+// The file's bytes, inflated where it is gzip-compressed (an IDX file begins with zeros, a
+// gzip one with 1f 8b, whatever the name says).
+std::vector<uint8_t> read_decompressed(const std::string& path) {
+  std::vector<uint8_t> bytes;
+  read_whole_file(path, bytes);
+  return gzip_member_at(bytes, 0) ? gunzip(bytes, path) : bytes;
 }
 
 uint32_t big_endian_u32(const uint8_t* p) {

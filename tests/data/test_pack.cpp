@@ -283,6 +283,28 @@ TEST(IdxPack, GzippedFashionMnistWithOddShape) {
                   "Sneaker", "Bag", "Ankle boot"});
 }
 
+// A .gz of several members (files joined with cat, as gzip(1) and Python's gzip module read
+// them) and zero padding after the stream pack as the one file they hold.
+TEST(IdxPack, GzipMembersAndZeroPaddingAreOneStream) {
+  TempDir src, out;
+  auto [train, test] = testing::write_idx_dir(src.path().string(), {.train = 12, .test = 4});
+  const fs::path images = src / "train-images-idx3-ubyte";
+  const std::vector<uint8_t> plain = testing::read_file(images);
+  const size_t half = plain.size() / 2;
+  testing::write_gz(out / "a.gz", {plain.begin(), plain.begin() + half});
+  testing::write_gz(out / "b.gz", {plain.begin() + half, plain.end()});
+  std::vector<uint8_t> joined = testing::read_file(out / "a.gz");
+  const std::vector<uint8_t> second = testing::read_file(out / "b.gz");
+  joined.insert(joined.end(), second.begin(), second.end());
+  joined.resize(joined.size() + 512, 0);  // padding, as a tape block leaves it
+  fs::remove(images);
+  testing::write_file(images.string() + ".gz", joined);
+  pack_dataset({PackFormat::mnist, src.path().string(), out / "p.h5"});
+  std::vector<uint8_t> packed;
+  h5::File(out / "p.h5", h5::File::Mode::read).dataset("train/images").read(packed);
+  EXPECT_EQ(packed, train.images);
+}
+
 TEST(IdxPack, MixedPlainAndGzip) {
   check_idx_pack({.train = 64, .test = 16, .gz_images = true, .gz_labels = false, .seed = 9},
                  PackFormat::mnist, {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"});
@@ -393,7 +415,20 @@ TEST_F(IdxErrors, TruncatedGzip) {
   auto gz = testing::read_file(src / "train-images-idx3-ubyte.gz");
   gz.resize(gz.size() / 2);
   testing::write_file(src / "train-images-idx3-ubyte.gz", gz);
-  expect_failure("train-images-idx3-ubyte.gz", "");
+  expect_failure("train-images-idx3-ubyte.gz", "truncated gzip stream");
+}
+
+// Bytes after the stream that are neither zeros nor a gzip member: refused, as Python's gzip
+// refuses them, though the IDX payload before them is whole (zlib's gzread drops them).
+TEST_F(IdxErrors, DataAfterTheGzipStream) {
+  auto bytes = testing::read_file(src / "t10k-labels-idx1-ubyte");
+  fs::remove(src / "t10k-labels-idx1-ubyte");
+  testing::write_gz(src / "t10k-labels-idx1-ubyte.gz", bytes);
+  auto gz = testing::read_file(src / "t10k-labels-idx1-ubyte.gz");
+  gz.insert(gz.end(), {0, 0, 'x', 'y'});
+  testing::write_file(src / "t10k-labels-idx1-ubyte.gz", gz);
+  expect_failure("t10k-labels-idx1-ubyte.gz",
+                 "2 bytes after the gzip stream that are neither padding nor another gzip member");
 }
 
 TEST_F(IdxErrors, MissingFile) {
