@@ -4,6 +4,7 @@ Everything comes from /history. Per epoch, the training time is epoch_time - tim
 trainer measures images_per_sec over exactly that span), so a run's throughput is the
 time-weighted mean of its per-epoch images/s, i.e. its training images over its training time.
 Throughput, not time, gives the speedup, so runs of different lengths compare fairly."""
+from collections import Counter
 from dataclasses import dataclass
 from typing import Optional
 
@@ -72,6 +73,14 @@ class ComparisonRow:
     is_baseline: bool
 
 
+def _row_names(runs):
+    """Each run's name in the table; where several share one (runs of one name in different
+    folders), each followed by the folder it was read from, as given."""
+    counts = Counter(run.name for run in runs)
+    return [f"{run.name} ({run.directory})" if counts[run.name] > 1 else run.name
+            for run in runs]
+
+
 def compare(baseline, runs, skip_epochs=0):
     base_timing = timing_summary(baseline, skip_epochs)
     if base_timing.images_per_sec <= 0:
@@ -80,13 +89,14 @@ def compare(baseline, runs, skip_epochs=0):
                           "compare against", EXIT_DATA)
     base_ranks = baseline.world_size
     rows = []
-    for run, is_baseline in [(baseline, True)] + [(r, False) for r in runs]:
+    names = _row_names([baseline] + runs)
+    for (run, is_baseline), name in zip([(baseline, True)] + [(r, False) for r in runs], names):
         timing = base_timing if is_baseline else timing_summary(run, skip_epochs)
         ranks = run.world_size
         speedup = timing.images_per_sec / base_timing.images_per_sec
         ideal = ranks / base_ranks
         rows.append(ComparisonRow(
-            name=run.name, ranks=ranks, timing=timing, speedup=speedup, ideal=ideal,
+            name=name, ranks=ranks, timing=timing, speedup=speedup, ideal=ideal,
             efficiency=speedup / ideal,
             accuracy=run.final.accuracy if run.final is not None else None,
             is_baseline=is_baseline))

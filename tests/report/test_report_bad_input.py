@@ -189,6 +189,18 @@ with tempfile.TemporaryDirectory() as tmp:
           f"a finished run evaluated again on 1 rank: compared as its 2-rank run "
           f"({proc.stderr.strip()[-300:]})")
 
+    # Two runs of one name in different folders: each row names its folder too.
+    write_metrics(metrics_path("twin"), history_rows(3), config("good", world_size=2,
+                                                               batch_size=64), good_final)
+    out = run_path("twin-out")
+    proc = run_report(TOOL, "--baseline", run_path("good"), run_path("twin"), "--out", out,
+                      "--params", "9")
+    table = open(os.path.join(out, "comparison.md")).read() if proc.returncode == 0 else ""
+    check(proc.returncode == 0
+          and f"| good ({run_path('good')}) (baseline) | 1 |" in table
+          and f"| good ({run_path('twin')}) | 2 |" in table,
+          f"two runs named good: told apart by folder ({proc.stderr.strip()[-300:]}):\n{table}")
+
     # Truncated: the first half of a valid file (the superblock survives).
     os.makedirs(run_path("truncated"))
     with open(metrics_path("good"), "rb") as f:
