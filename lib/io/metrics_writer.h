@@ -64,9 +64,9 @@ class MetricsWriter {
   // /final, and records the resume as /resumes/<n> with `resume_info` as attributes and the
   // resumed job's effective options `config` (as /config holds the first job's: another world
   // size, epoch count or thread count may continue a run) as /resumes/<n>/config; the resumed
-  // job's `steps_per_epoch` as the constructor's. In memory:
-  // the caller publishes it (after setting aside what the resume supersedes), or the next
-  // change does. Throws DataError when the file is not a dptrain metrics file.
+  // job's `steps_per_epoch` as the constructor's. In memory: the caller publishes it (after
+  // setting aside what the resume supersedes), or the next change does. Throws DataError when
+  // the file is not a dptrain metrics file.
   static std::unique_ptr<MetricsWriter> reopen(
       const std::string& path, int64_t epochs, int64_t steps, int64_t steps_per_epoch,
       const std::map<std::string, std::string>& resume_info,
