@@ -10,24 +10,58 @@ namespace dp::nn {
 
 namespace {
 
-// Sigma = X^T X / n over every k x k patch, in double, row-major d x d with d = c k^2.
+// Sigma = X^T X / n over every k x k patch, in double, row-major d x d with d = c k^2. Image by
+// image, its patches as d rows of doubles (component-major), so that each of Sigma's upper
+// entries gathers a contiguous dot product the compiler vectorises: the patch-at-a-time outer
+// products took half a second for airbench's 5,000 CIFAR images, a GPU run's sixth.
+// row[s] += <P_r, P_s> for s = r .. d-1, P_i the i-th `length` doubles of `p`: four at a time,
+// so that each load of P_r serves four products.
+void add_dots(const double* p, int64_t length, int64_t r, int64_t d, double* row) {
+  const double* a = p + r * length;
+  int64_t s = r;
+  for (; s + 4 <= d; s += 4) {
+    const double *z0 = p + s * length, *z1 = z0 + length, *z2 = z1 + length, *z3 = z2 + length;
+    double d0 = 0, d1 = 0, d2 = 0, d3 = 0;
+#pragma omp simd reduction(+ : d0, d1, d2, d3)
+    for (int64_t i = 0; i < length; ++i) {
+      d0 += a[i] * z0[i];
+      d1 += a[i] * z1[i];
+      d2 += a[i] * z2[i];
+      d3 += a[i] * z3[i];
+    }
+    row[s] += d0;
+    row[s + 1] += d1;
+    row[s + 2] += d2;
+    row[s + 3] += d3;
+  }
+  for (; s < d; ++s) {
+    const double* z = p + s * length;
+    double dot = 0;
+#pragma omp simd reduction(+ : dot)
+    for (int64_t i = 0; i < length; ++i) dot += a[i] * z[i];
+    row[s] += dot;
+  }
+}
+
 std::vector<double> patch_covariance(const float* images, int64_t n, int64_t h, int64_t w,
                                      int64_t c, int64_t k) {
-  const int64_t d = c * k * k;
-  std::vector<double> sigma(d * d, 0.0), patch(d);
-  int64_t count = 0;
-  for (int64_t b = 0; b < n; ++b)
-    for (int64_t y = 0; y + k <= h; ++y)
-      for (int64_t x = 0; x + k <= w; ++x, ++count) {
-        for (int64_t ch = 0; ch < c; ++ch)
-          for (int64_t i = 0; i < k; ++i)
-            for (int64_t j = 0; j < k; ++j)
-              patch[(ch * k + i) * k + j] = images[((b * h + y + i) * w + x + j) * c + ch];
-        for (int64_t r = 0; r < d; ++r)
-          for (int64_t s = r; s < d; ++s) sigma[r * d + s] += patch[r] * patch[s];
-      }
+  const int64_t d = c * k * k, rows = h - k + 1, cols = w - k + 1, positions = rows * cols;
+  std::vector<double> sigma(d * d, 0.0), patches(d * positions);
+  for (int64_t b = 0; b < n; ++b) {
+    const float* image = images + b * h * w * c;
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t i = 0; i < k; ++i)
+        for (int64_t j = 0; j < k; ++j) {
+          double* component = patches.data() + ((ch * k + i) * k + j) * positions;
+          for (int64_t y = 0; y < rows; ++y)
+            for (int64_t x = 0; x < cols; ++x)
+              component[y * cols + x] = image[((y + i) * w + x + j) * c + ch];
+        }
+    for (int64_t r = 0; r < d; ++r) add_dots(patches.data(), positions, r, d, &sigma[r * d]);
+  }
+  const double count = double(n * positions);
   for (int64_t r = 0; r < d; ++r)
-    for (int64_t s = r; s < d; ++s) sigma[s * d + r] = sigma[r * d + s] /= double(count);
+    for (int64_t s = r; s < d; ++s) sigma[s * d + r] = sigma[r * d + s] /= count;
   return sigma;
 }
 
