@@ -82,6 +82,11 @@ class MetricsWriter {
   void append_epoch(const EpochRecord& record);
   void write_final(const EvaluationResult& result, const std::vector<std::string>& class_names);
   const std::string& path() const { return path_; }
+  // A reopened file's previous job's value of each option of `config` given to reopen that
+  // the file records (its /resumes/<n>/config, else /config); empty for a new file.
+  const std::map<std::string, std::string>& previous_job_options() const {
+    return previous_job_options_;
+  }
   // The file lives in memory; each change ends by replacing the file on disk whole
   // (replace_durably), so a full disk or a killed rank 0 leaves the last published file.
   void publish();
@@ -92,6 +97,7 @@ class MetricsWriter {
   std::unique_ptr<h5::File> file_;
   std::vector<StepRecord> pending_steps_;
   const int64_t steps_per_epoch_;  // 0: not recorded
+  std::map<std::string, std::string> previous_job_options_;
 };
 
 }  // namespace dp

@@ -1,5 +1,7 @@
 #include "train/run_setup.h"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <numeric>
@@ -25,6 +27,11 @@ std::vector<GradientSlice> gradient_slices(const nn::ParameterStore& store) {
     if (e.kind == nn::StateKind::parameter) slices.push_back({id, e.offset, e.numel()});
   }
   return slices;
+}
+
+// An option's value as a log line shows it: quoted where empty or holding a space.
+std::string quoted_if_spaced(const std::string& value) {
+  return value.empty() || value.find(' ') != std::string::npos ? "'" + value + "'" : value;
 }
 
 }  // namespace
@@ -184,6 +191,20 @@ std::map<std::string, std::string> resume_record(const std::string& checkpoint,
   if (const char* restarts = std::getenv("SLURM_RESTART_COUNT"))
     info["slurm_restart_count"] = restarts;
   return info;
+}
+
+std::string changed_options(const std::map<std::string, std::string>& previous,
+                            const std::map<std::string, std::string>& now) {
+  std::vector<std::string> changes;
+  for (const auto& [name, value] : now) {
+    if (name == "backend" || name == "gradient-comm" || name == "resume" || name == "overwrite")
+      continue;
+    const auto before = previous.find(name);
+    if (before != previous.end() && before->second != value)
+      changes.push_back(fmt::format("--{} {} -> {}", name, quoted_if_spaced(before->second),
+                                    quoted_if_spaced(value)));
+  }
+  return fmt::format("{}", fmt::join(changes, ", "));
 }
 
 }  // namespace dp

@@ -60,5 +60,12 @@ RunDirectory::Existing existing_run_policy(const TrainConfig& config);
 // The attributes metrics.h5 records for a resume: checkpoint, position, world, time, Slurm.
 std::map<std::string, std::string> resume_record(const std::string& checkpoint,
                                                  const ResumePoint& point, int world);
+// "--lr 0.1 -> 0.05, ..." for each option `now` gives another value than `previous` (the run's
+// previous job's) holds, "" where none: a resumed run continues with this job's options, which
+// a resubmitted job script may have changed. Left out: how each job starts (--resume,
+// --overwrite), and the backend and gradient-comm descriptions (not options; a requeued job
+// on another node pins other cores).
+std::string changed_options(const std::map<std::string, std::string>& previous,
+                            const std::map<std::string, std::string>& now);
 
 }  // namespace dp

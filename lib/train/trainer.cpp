@@ -200,6 +200,12 @@ void TrainingRun::open_metrics(const std::string& resumed_from, const ResumePoin
     metrics_ = MetricsWriter::reopen(run_dir_.metrics(), point.epochs_done, steps_kept,
                                      data_.steps_per_epoch(),
                                      resume_record(resumed_from, point, comm_->size()), effective);
+    if (const std::string changed = changed_options(metrics_->previous_job_options(), effective);
+        !changed.empty())
+      log::info(
+          "note: options changed since the run's previous job (the run continues with "
+          "this job's): {}",
+          changed);
     return;
   }
   if (!resumed_from.empty())

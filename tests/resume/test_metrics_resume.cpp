@@ -3,10 +3,11 @@
 // missing epochs.
 #include <gtest/gtest.h>
 
+#include "../io/temp_dir.h"
 #include "core/error.h"
 #include "io/hdf5.h"
 #include "io/metrics_writer.h"
-#include "../io/temp_dir.h"
+#include "train/run_setup.h"
 
 namespace dp {
 namespace {
@@ -72,6 +73,41 @@ TEST(MetricsResume, ReopenDropsRowsAfterTheCheckpointAndContinues) {
   // The resumed job's options beside the first job's, which /config keeps.
   EXPECT_EQ(file.group("resumes/1/config").string_attribute("world-size"), "2");
   EXPECT_EQ(file.group("config").string_attribute("arch"), "resnet8");
+}
+
+// Each reopen knows the options of the job before it, the last resume's where there was one,
+// and the run's log names every option the new job changed (changed_options).
+TEST(MetricsResume, ReopenReadsThePreviousJobsOptionsAndTheChangesAreNamed) {
+  testing::TempDir dir;
+  const std::string path = dir.file("metrics.h5");
+  const std::map<std::string, std::string> first = {{"lr", "0.1"},
+                                                    {"run-name", "short run"},
+                                                    {"threads", "1"},
+                                                    {"backend", "cpu, cores 0-1"},
+                                                    {"resume", "none"}};
+  {
+    MetricsWriter writer(path, first, {}, 4);
+    write_epoch(writer, 1, 4);
+  }
+  std::map<std::string, std::string> second = first;
+  second["lr"] = "0.05";
+  second["backend"] = "cpu, cores 2-3";  // another node's cores: not an option
+  second["precision"] = "bf16";          // an option the first job's file does not record
+  second["resume"] = "auto";             // how the job starts, not what it runs
+  {
+    auto writer = MetricsWriter::reopen(path, 1, 4, 4, {{"step", "4"}}, second);
+    EXPECT_EQ(writer->previous_job_options(), first);
+    EXPECT_EQ(changed_options(writer->previous_job_options(), second), "--lr 0.1 -> 0.05");
+    writer->publish();
+  }
+  std::map<std::string, std::string> third = second;
+  third["run-name"] = "";
+  third["threads"] = "2";
+  auto writer = MetricsWriter::reopen(path, 1, 4, 4, {{"step", "4"}}, third);
+  EXPECT_EQ(writer->previous_job_options(), second) << "the last resume's, not the first job's";
+  EXPECT_EQ(changed_options(writer->previous_job_options(), third),
+            "--run-name 'short run' -> '', --threads 1 -> 2");
+  EXPECT_EQ(changed_options(second, second), "");
 }
 
 TEST(MetricsResume, RefusesAFileThatIsNotMetrics) {
