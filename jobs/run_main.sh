@@ -11,6 +11,10 @@
 # number of ranks mpirun starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ ! -f jobs/setup.sh ]; then  # sbatch runs a copy of this script from its spool folder
+  echo "run_main: run it from the repository (jobs/run_main.sh); under Slurm submit slurm/train_*.sh" >&2
+  exit 2
+fi
 jobs/setup.sh
 dptrain=build/app/dptrain
 ranks=${RANKS:-1}

@@ -48,6 +48,15 @@ dptrain_submit_if_outside_slurm() {  # $1: the script's path, then its arguments
   exec sbatch ${options[@]+"${options[@]}"} "$script" "$@"
 }
 
+# Stops the script ($1: its name) where the allocation has no task count, which an allocation
+# made without --ntasks or --ntasks-per-node (`salloc -N2`) leaves unset.
+dptrain_require_ntasks() {
+  [ -n "${SLURM_NTASKS:-}" ] && return 0
+  echo "$1: the allocation has no task count (SLURM_NTASKS): submit with sbatch, or give" \
+       "salloc --ntasks or --ntasks-per-node" >&2
+  exit 2
+}
+
 # Whether ARGS (after NAME) give the option NAME, as "NAME VALUE" or "NAME=VALUE".
 dptrain_option_given() {
   local name=$1 arg
@@ -77,8 +86,10 @@ dptrain_srun() {
     echo "dptrain_srun: $DPTRAIN not found; build it first (jobs/setup.sh) or set DPTRAIN" >&2
     return 2
   fi
-  if [ "$DEVICE" != cpu ] && [ -z "${SLURM_GPUS_PER_NODE:-}${SLURM_GPUS_ON_NODE:-}${CUDA_VISIBLE_DEVICES:-}" ]; then
-    echo "dptrain_srun: DEVICE=$DEVICE but the job has no GPUs; on a CPU partition submit with DEVICE=cpu" >&2
+  # SLURM_GPUS_ON_NODE: the GPUs Slurm gave this node of the job (0 or unset: none; a
+  # CUDA_VISIBLE_DEVICES inherited from the submitting shell says nothing about the job).
+  if [ "$DEVICE" != cpu ] && [ "${SLURM_GPUS_ON_NODE:-0}" = 0 ]; then
+    echo "dptrain_srun: DEVICE=$DEVICE but Slurm gave the job no GPUs on this node; on a CPU partition submit with DEVICE=cpu" >&2
   fi
   # --resume auto always (a requeued job given another would not continue), --device from
   # DEVICE (which the GPU check above and the self-submission read too); the other options this

@@ -5,9 +5,10 @@
 # (keep --gpus-per-node equal to --ntasks-per-node).
 #   sbatch slurm/train_multinode.sh
 # Environment overrides: see slurm/dptrain_srun.sh. Preemption and requeue as train_1gpu.sh.
-# GPUs per node, not per task: with --gpus-per-task each task gets its own cgroup with one
-# visible GPU and NCCL cannot reach its peers over P2P/NVLink; every task sees the node's GPUs
-# and dptrain takes GPU local_rank % device_count (slurm/README.md, "GPUs").
+# GPUs per node, not per task: --gpus-per-task binds each task to one GPU (it implies
+# --gpu-bind=per_task:1, a CUDA_VISIBLE_DEVICES of one device per task) and NCCL cannot reach
+# its peers over P2P/NVLink; every task sees the node's GPUs and dptrain takes GPU
+# local_rank % device_count (slurm/README.md, "GPUs").
 #SBATCH --job-name=dptrain-multinode
 #SBATCH --nodes=2
 #SBATCH --ntasks-per-node=4
@@ -23,5 +24,6 @@ source "${DPTRAIN_HOME:-${SLURM_SUBMIT_DIR:-$(dirname "$0")/..}}/slurm/dptrain_s
   { echo "$0: slurm/dptrain_srun.sh not found: submit from the repository root, or set DPTRAIN_HOME" >&2; exit 2; }
 dptrain_submit_if_outside_slurm "$0" "$@"
 CONFIG=${CONFIG:-jobs/baseline_resnet50_cifar10_2gpu.cfg}
+dptrain_require_ntasks "$0"
 RUN_NAME=${RUN_NAME:-baseline-resnet50-cifar10-${SLURM_NTASKS}gpu}
 dptrain_srun -- "$@"
