@@ -40,10 +40,13 @@ std::string requeue_refusal(const TrainConfig& config) {
 
 int leave_preempted(const ResumePoint& point, const PreemptionSignal& signal,
                     const std::string& requeue_refusal, Communicator& comm) {
+  // The ranks stop together on a signal any of them received (mpirun forwards one to all;
+  // a `kill` may reach one rank only).
+  const int received = signal.received();
   log::info(
       "stopping on {} after the checkpoint at step {}; exit code {} (resume with --resume auto)",
-      PreemptionSignal::name(signal.received()), point.global_step,
-      static_cast<int>(ExitCode::preempted));
+      received != 0 ? PreemptionSignal::name(received) : "another rank's stop signal",
+      point.global_step, static_cast<int>(ExitCode::preempted));
   const std::string job = slurm_job_id();
   if (comm.rank() == 0 && !job.empty()) {
     if (requeue_refusal.empty())

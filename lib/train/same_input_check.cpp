@@ -57,18 +57,20 @@ void check_same_input_on_all_ranks(const std::string& option, const std::string&
   // Each rank's fingerprint, then its path.
   const auto all = allgather_strings({input_fingerprint(path), path});
   auto fingerprint_of = [&](int r) { return all[r][0]; };
-  auto describe = [&](int r) {
+  auto size_of = [&](int r) {
     const std::string fp = fingerprint_of(r);
-    return fmt::format("{} ({} bytes)", all[r][1], fp.substr(0, fp.find(' ')));
+    return fp.substr(0, fp.find(' '));
   };
+  auto describe = [&](int r) { return fmt::format("{} ({} bytes)", all[r][1], size_of(r)); };
   const std::string first = fingerprint_of(0);
   for (int r = 1; r < size; ++r) {
     const std::string other = fingerprint_of(r);
     if (first.empty() || other.empty() || other == first) continue;
     const std::string message = fmt::format(
-        "option {}: rank {} reads {}, which is not the same file as rank 0's {}: every rank "
-        "must read the same dataset",
-        option, r, describe(r), describe(0));
+        "option {}: rank {} reads {}, which is not the same file as rank 0's {}{}: every rank "
+        "must read the same file",
+        option, r, describe(r), describe(0),
+        size_of(r) == size_of(0) ? " (the same size, other bytes)" : "");
     throw_agreed_verdict(DataError(message));
   }
 }

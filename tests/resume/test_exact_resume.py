@@ -55,6 +55,15 @@ def rank_pids(mpirun_pid):
     return pids
 
 
+def rank_of(pids, rank):
+    """The pid among `pids` whose MPI rank (Open MPI's OMPI_COMM_WORLD_RANK) is `rank`."""
+    for pid in pids:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            if f"OMPI_COMM_WORLD_RANK={rank}".encode() in f.read().split(b"\0"):
+                return pid
+    return None
+
+
 with tempfile.TemporaryDirectory() as tmp:
     data = os.path.join(tmp, "tiny.h5")
     write_tiny_dataset(data)
@@ -176,6 +185,25 @@ with tempfile.TemporaryDirectory() as tmp:
     check(proc.returncode == 0 and signals > 0 and epochs_done == EPOCHS and has_final,
           f"{signals} SIGUSR1 from the end of the last evaluation to the exit: exit "
           f"{proc.returncode}, {epochs_done} epochs and final results recorded {stderr[-500:]}")
+
+    # 3b. SIGUSR1 to the last rank alone (a `kill` of one process): every rank stops at the
+    # same step, exit 7, and rank 0's log says whose signal it was.
+    if RANKS > 1:
+        proc = subprocess.Popen(command(RANKS, base + ["--run-name", "one-rank-signal",
+                                                       "--epochs", "200"]),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        last_rank = None
+        for line in proc.stdout:
+            if "epoch 1/200 step 2/13" in line:
+                last_rank = rank_of(rank_pids(proc.pid), RANKS - 1)
+                break
+        if last_rank is not None:
+            os.kill(last_rank, signal.SIGUSR1)
+        stdout_rest, stderr = proc.communicate(timeout=120)
+        check(last_rank is not None and proc.returncode == EXIT_PREEMPTED
+              and "stopping on another rank's stop signal" in stdout_rest,
+              f"SIGUSR1 to rank {RANKS - 1} only: exit {proc.returncode}, rank 0 names it "
+              f"({stdout_rest[-300:]} {stderr[-300:]})")
 
     # 4. --keep-checkpoints 3 with a checkpoint every 4 steps: the 3 newest named files remain,
     # checkpoint.h5 is the newest of them (the same file), and no temporary file is left.
