@@ -207,4 +207,14 @@ std::string changed_options(const std::map<std::string, std::string>& previous,
   return fmt::format("{}", fmt::join(changes, ", "));
 }
 
+std::string other_run_problem(const std::map<std::string, std::string>& previous,
+                              const std::map<std::string, std::string>& now) {
+  for (const char* name : {"arch", "seed", "batch-size", "normalize"}) {
+    const auto before = previous.find(name), after = now.find(name);
+    if (before != previous.end() && after != now.end() && before->second != after->second)
+      return fmt::format("--{} {}, where this run's is {}", name, before->second, after->second);
+  }
+  return "";
+}
+
 }  // namespace dp

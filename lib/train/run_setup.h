@@ -67,5 +67,11 @@ std::map<std::string, std::string> resume_record(const std::string& checkpoint,
 // on another node pins other cores).
 std::string changed_options(const std::map<std::string, std::string>& previous,
                             const std::map<std::string, std::string>& now);
+// Why metrics.h5 whose previous job recorded `previous` cannot be the history of a run with
+// options `now`, "" where it can: another --arch, --seed, --batch-size or --normalize is another
+// run (as a checkpoint of those is refused), whose rows the resumed run would join (an explicit
+// --resume of one run's checkpoint into another run's directory).
+std::string other_run_problem(const std::map<std::string, std::string>& previous,
+                              const std::map<std::string, std::string>& now);
 
 }  // namespace dp

@@ -200,6 +200,12 @@ void TrainingRun::open_metrics(const std::string& resumed_from, const ResumePoin
     metrics_ = MetricsWriter::reopen(run_dir_.metrics(), point.epochs_done, steps_kept,
                                      data_.steps_per_epoch(),
                                      resume_record(resumed_from, point, comm_->size()), effective);
+    if (const std::string other = other_run_problem(metrics_->previous_job_options(), effective);
+        !other.empty())
+      throw UsageError(
+          fmt::format("option --resume: {} records another run ({}): resume {} into its own run "
+                      "directory, or give this one a --run-name of its own",
+                      run_dir_.metrics(), other, resumed_from));
     if (const std::string changed = changed_options(metrics_->previous_job_options(), effective);
         !changed.empty())
       log::info(

@@ -108,6 +108,12 @@ TEST(MetricsResume, ReopenReadsThePreviousJobsOptionsAndTheChangesAreNamed) {
   EXPECT_EQ(changed_options(writer->previous_job_options(), third),
             "--run-name 'short run' -> '', --threads 1 -> 2");
   EXPECT_EQ(changed_options(second, second), "");
+  EXPECT_EQ(other_run_problem(first, second), "") << "the same run with another --lr";
+  third["seed"] = "5";
+  EXPECT_EQ(other_run_problem(first, third), "") << "an option the file does not record";
+  std::map<std::string, std::string> seeded = third;
+  seeded["seed"] = "0";
+  EXPECT_EQ(other_run_problem(third, seeded), "--seed 5, where this run's is 0");
 }
 
 TEST(MetricsResume, RefusesAFileThatIsNotMetrics) {

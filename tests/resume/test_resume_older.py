@@ -22,7 +22,7 @@ from checks import check, finish  # noqa: E402
 from tiny_dataset import run_command, write_tiny_dataset  # noqa: E402
 
 DPTRAIN = sys.argv[1]
-EXIT_DATA = 3
+EXIT_USAGE, EXIT_DATA = 2, 3
 HISTORY = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc")
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -124,5 +124,21 @@ with tempfile.TemporaryDirectory() as tmp:
           and sorted(n for n in os.listdir(refused) if n != ".dptrain.lock") == listed,
           f"an explicit --resume refused: the run directory as it was (exit {code}) "
           f"{sorted(os.listdir(refused))}")
+
+    # Another run's checkpoint resumed explicitly into this run's directory (another --seed):
+    # its metrics.h5 would join two runs' rows. Refused naming --resume; nothing changed.
+    code, _, stderr = train("seeded", "--seed", "5")
+    check(code == 0, f"a run with --seed 5 (exit {code}) {stderr[-300:]}")
+    seeded = os.path.join(out, "seeded")
+    listed = sorted(os.listdir(seeded))
+    before = open(os.path.join(seeded, "metrics.h5"), "rb").read()
+    code, _, stderr = train("seeded", "--resume",
+                            os.path.join(out, "ref", "checkpoint-e0002-s000008.h5"))
+    check(code == EXIT_USAGE and "option --resume:" in stderr
+          and "records another run (--seed 5, where this run's is 0)" in stderr
+          and sorted(os.listdir(seeded)) == listed
+          and open(os.path.join(seeded, "metrics.h5"), "rb").read() == before,
+          f"a seed-0 checkpoint into a seed-5 run's directory: refused, untouched (exit {code}) "
+          f"{stderr.strip()[-300:]}")
 
 finish()
