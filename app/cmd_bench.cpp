@@ -9,6 +9,7 @@
 #include <set>
 #include <vector>
 
+#include "app/agreed_parse.h"
 #include "app/commands.h"
 #include "app/parse_options.h"
 #include "backend/cpu/peak_flops.h"
@@ -188,9 +189,13 @@ int run_bench(const std::vector<std::string>& args, MpiSession& mpi) {
   BenchOptions o;
   po::options_description desc = describe(o);
   std::set<std::string> given;
-  if (!parse_options(args, desc, "usage: dptrain bench [--arch NAME] [--batch-size N]", &given))
-    return 0;
-  validate_bench_options(o);
+  const bool parsed = parse_on_every_rank([&] {
+    if (!parse_options(args, desc, "usage: dptrain bench [--arch NAME] [--batch-size N]", &given))
+      return false;
+    validate_bench_options(o);
+    return true;
+  });
+  if (!parsed) return 0;
   if (o.peak) return run_peak(o, given, mpi);
   BackendChoice choice = choose_backend(o.device, mpi.local_rank(), mpi.local_size(), o.arch);
   Backend& backend = *choice.backend;

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 
+#include "app/agreed_parse.h"
 #include "app/commands.h"
 #include "app/parse_options.h"
 #include "comm/collective_watchdog.h"
@@ -181,20 +182,28 @@ void replace_eval_file(const EvalArgs& a, const EvalProvenance& provenance,
   log::info("wrote {}", a.output);
 }
 
-}  // namespace
-
-int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
-  EvalArgs a;
+// The command line into `a` and `effective`, checked; false where --help was printed.
+bool parse_eval_args(const std::vector<std::string>& args, EvalArgs& a,
+                     std::map<std::string, std::string>& effective) {
   po::options_description desc = describe(a);
-  std::map<std::string, std::string> effective;
   if (!parse_options(args, desc, "usage: dptrain eval --checkpoint FILE --data FILE", nullptr,
                      &effective))
-    return 0;
+    return false;
   if (a.batch_size < 1) throw UsageError("option --batch-size: must be at least 1");
   if (const std::string problem = collective_timeout_problem(a.collective_timeout);
       !problem.empty())
     throw UsageError("option --collective-timeout: " + problem);
   validate_device_options(a.device);
+  tta_views(a.tta);  // throws for a level it has no views for
+  return true;
+}
+
+}  // namespace
+
+int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
+  EvalArgs a;
+  std::map<std::string, std::string> effective;
+  if (!parse_on_every_rank([&] { return parse_eval_args(args, a, effective); })) return 0;
   const std::vector<EvalView> views = tta_views(a.tta);
   if (a.output.empty())
     a.output = (std::filesystem::path(a.checkpoint).parent_path() / kEvalFileName).string();

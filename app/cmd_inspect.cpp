@@ -7,6 +7,7 @@
 #include <cmath>
 #include <iostream>
 
+#include "app/agreed_parse.h"
 #include "app/commands.h"
 #include "app/parse_options.h"
 #include "comm/mpi_session.h"
@@ -116,8 +117,12 @@ int run_inspect(const std::vector<std::string>& args, MpiSession& mpi) {
       "file", po::value(&path), "packed dataset, checkpoint, metrics or eval file");
   po::positional_options_description positional;
   positional.add("file", 1);
-  if (!parse_options(args, desc, "usage: dptrain inspect FILE", positional)) return 0;
-  if (path.empty()) throw UsageError("inspect: no file given (usage: dptrain inspect FILE)");
+  const bool parsed = parse_on_every_rank([&] {
+    if (!parse_options(args, desc, "usage: dptrain inspect FILE", positional)) return false;
+    if (path.empty()) throw UsageError("inspect: no file given (usage: dptrain inspect FILE)");
+    return true;
+  });
+  if (!parsed) return 0;
   if (mpi.rank() != 0) return 0;
   inspect_checksums(path);
   h5::File file(path, h5::File::Mode::read);

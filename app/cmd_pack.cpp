@@ -2,6 +2,7 @@
 #include <boost/program_options.hpp>
 #include <iostream>
 
+#include "app/agreed_parse.h"
 #include "app/commands.h"
 #include "app/parse_options.h"
 #include "comm/mpi_session.h"
@@ -46,8 +47,10 @@ int run_pack(const std::vector<std::string>& args, MpiSession& mpi) {
        "'skipped' attribute) instead of stopping")
       ("progress-every", po::value(&options.progress_seconds)->default_value(10),
        "folder: seconds between progress lines when stderr is not a terminal");
-  if (!parse_options(args, desc, "usage: dptrain pack --source DIR --output FILE.h5",
-                     &options.given))
+  if (!parse_on_every_rank([&] {
+        return parse_options(args, desc, "usage: dptrain pack --source DIR --output FILE.h5",
+                             &options.given);
+      }))
     return 0;
   if (mpi.rank() != 0) return 0;  // one writer; other ranks have nothing to do
   data::PackSummary s = data::pack_dataset(options);

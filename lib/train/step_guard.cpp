@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "train/same_input_check.h"
 
 namespace dp {
 
@@ -34,11 +35,12 @@ bool StepGuard::skip_update(float loss, const Tensor& grads, int64_t epoch, int6
       "epoch {} step {}: non-finite loss or gradients on {} of {} ranks (rank 0: loss {}, "
       "gradient norm {}); update skipped, {} in a row",
       epoch, step_in_epoch, bad, comm_.size(), loss, std::sqrt(norm_squared), consecutive_);
+  // Every rank counts the same skips (the flags are summed): one verdict, reported by rank 0.
   if (consecutive_ >= options_.max_consecutive_skips)
-    throw NumericalError(fmt::format(
+    throw_agreed_verdict(NumericalError(fmt::format(
         "option --max-consecutive-skips: {} training steps in a row had a non-finite loss or "
         "gradient norm (last at epoch {} step {}); stopping (lower --lr?)",
-        consecutive_, epoch, step_in_epoch));
+        consecutive_, epoch, step_in_epoch)));
   return true;
 }
 

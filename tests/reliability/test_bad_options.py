@@ -165,6 +165,12 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("--seed -1", train("--seed", "-1"), USAGE,
                        ["--seed", "'-1' must be a whole number from 0 to 18446744073709551615"])
     check.expect_error("--seed 2^64", train("--seed", "18446744073709551616"), USAGE, ["--seed"])
+    # A bad option on every rank's command line: one line in the job's log (rank 0's), not one
+    # per rank with every rank's MPI_Abort.
+    err, _ = check.expect_error("--momentum 2 on 2 ranks", train("--momentum", "2"), USAGE,
+                                ["rank 0: error: option --momentum"], ranks=2)
+    check.record("ORTE_ERROR_LOG" not in err, "--momentum 2 on 2 ranks: no launcher error noise",
+                 err[-300:])
     # A fault or NaN aimed at a rank the job lacks would test nothing: refused on every rank.
     check.expect_error("--fail-rank past the job's ranks",
                        train("--fail-at-step", "2", "--fail-rank", "2"), USAGE,
