@@ -16,10 +16,10 @@
 # ceil(train images / global batch) of the largest size), plus those of slurm/dptrain_srun.sh.
 # On nodes of 4 GPUs:
 #   sbatch --nodes=2 --ntasks-per-node=4 --gpus-per-node=4 slurm/scaling_sweep.sh
-# GPUs per node, not per task: --gpus-per-task binds each task to one GPU (it implies
-# --gpu-bind=per_task:1, a CUDA_VISIBLE_DEVICES of one device per task) and NCCL cannot reach
-# its peers over P2P/NVLink; every task sees the node's GPUs and dptrain takes GPU
-# local_rank % device_count (slurm/README.md, "GPUs").
+# GPUs per node, not per task: --gpus-per-task binds each task to one GPU, and where the site
+# constrains devices per task (cgroups) NCCL cannot reach its peers over P2P/NVLink; every
+# task sees the node's GPUs and dptrain takes GPU local_rank % device_count (slurm/README.md,
+# "GPUs").
 #SBATCH --job-name=dptrain-scaling
 #SBATCH --nodes=1
 #SBATCH --ntasks-per-node=8

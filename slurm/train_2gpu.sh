@@ -6,10 +6,10 @@
 # Environment overrides (CONFIG, DATA, OUTPUT_DIR, RUN_NAME, DEVICE, EXTRA_ARGS...): see
 # slurm/dptrain_srun.sh. Slurm sends SIGUSR1 120 s before the time limit; dptrain then
 # checkpoints, requeues the job and exits 7, and the requeued job resumes (--resume auto).
-# GPUs per node, not per task: --gpus-per-task binds each task to one GPU (it implies
-# --gpu-bind=per_task:1, a CUDA_VISIBLE_DEVICES of one device per task) and NCCL cannot reach
-# its peers over P2P/NVLink; every task sees the node's GPUs and dptrain takes GPU
-# local_rank % device_count (slurm/README.md, "GPUs").
+# GPUs per node, not per task: --gpus-per-task binds each task to one GPU, and where the site
+# constrains devices per task (cgroups) NCCL cannot reach its peers over P2P/NVLink; every
+# task sees the node's GPUs and dptrain takes GPU local_rank % device_count (slurm/README.md,
+# "GPUs").
 #SBATCH --job-name=dptrain-train_2gpu
 #SBATCH --nodes=1
 #SBATCH --ntasks-per-node=2

@@ -5,10 +5,10 @@
 # (keep --gpus-per-node equal to --ntasks-per-node).
 #   sbatch slurm/train_multinode.sh
 # Environment overrides: see slurm/dptrain_srun.sh. Preemption and requeue as train_1gpu.sh.
-# GPUs per node, not per task: --gpus-per-task binds each task to one GPU (it implies
-# --gpu-bind=per_task:1, a CUDA_VISIBLE_DEVICES of one device per task) and NCCL cannot reach
-# its peers over P2P/NVLink; every task sees the node's GPUs and dptrain takes GPU
-# local_rank % device_count (slurm/README.md, "GPUs").
+# GPUs per node, not per task: --gpus-per-task binds each task to one GPU, and where the site
+# constrains devices per task (cgroups) NCCL cannot reach its peers over P2P/NVLink; every
+# task sees the node's GPUs and dptrain takes GPU local_rank % device_count (slurm/README.md,
+# "GPUs").
 #SBATCH --job-name=dptrain-multinode
 #SBATCH --nodes=2
 #SBATCH --ntasks-per-node=4

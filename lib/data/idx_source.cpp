@@ -95,7 +95,8 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::string& p
 std::vector<uint8_t> read_decompressed(const std::string& path) {
   std::vector<uint8_t> bytes;
   read_whole_file(path, bytes);
-  return gzip_member_at(bytes, 0) ? gunzip(bytes, path) : bytes;
+  if (gzip_member_at(bytes, 0)) return gunzip(bytes, path);
+  return bytes;
 }
 
 uint32_t big_endian_u32(const uint8_t* p) {

@@ -74,25 +74,6 @@ void truncate_fields(const h5::Group& group, const Field& fields, const char* co
   for (const auto& field : fields) group.dataset(field.name).resize_rows(rows);
 }
 
-// The values of the options named in `names` that the last job to write `file` recorded: the
-// last resume's, else the first job's (/config).
-std::map<std::string, std::string> options_of_the_last_job(
-    const h5::File& file, const std::map<std::string, std::string>& names) {
-  std::string where = "config";
-  if (file.has("resumes")) {
-    // Resumes are numbered 1, 2, ... in order (children() would sort "10" before "2").
-    const std::string last = "resumes/" + std::to_string(file.group("resumes").children().size());
-    if (file.has(last + "/config")) where = last + "/config";
-  }
-  std::map<std::string, std::string> values;
-  if (!file.has(where)) return values;
-  const h5::Group recorded = file.group(where);
-  for (const auto& entry : names)
-    if (recorded.has_attribute(entry.first))
-      values[entry.first] = recorded.string_attribute(entry.first);
-  return values;
-}
-
 }  // namespace
 
 MetricsWriter::MetricsWriter(const std::string& path, int64_t steps_per_epoch)
@@ -136,7 +117,6 @@ std::unique_ptr<MetricsWriter> MetricsWriter::reopen(
   create_fields(step_group, kStepFields, 1024);
   truncate_fields(step_group, kStepFields, "step", steps);
   if (file.has("final")) file.remove("final");
-  writer->previous_job_options_ = options_of_the_last_job(file, config);
   h5::Group resumes = file.require_group("resumes");
   h5::Group entry = resumes.create_group(std::to_string(resumes.children().size() + 1));
   for (const auto& [key, value] : resume_info) entry.set_attribute(key, value);
@@ -167,6 +147,28 @@ MetricsWriter::MetricsWriter(const std::string& path,
 }
 
 MetricsWriter::~MetricsWriter() = default;
+
+std::map<std::string, std::string> MetricsWriter::last_job_options(
+    const std::string& path, const std::map<std::string, std::string>& names) {
+  std::map<std::string, std::string> values;
+  try {
+    const h5::File file(path, h5::File::Mode::read);
+    std::string where = "config";
+    if (file.has("resumes")) {
+      // Resumes are numbered 1, 2, ... in order (children() would sort "10" before "2").
+      const std::string last = "resumes/" + std::to_string(file.group("resumes").children().size());
+      if (file.has(last + "/config")) where = last + "/config";
+    }
+    if (!file.has(where)) return values;
+    const h5::Group recorded = file.group(where);
+    for (const auto& entry : names)
+      if (recorded.has_attribute(entry.first))
+        values[entry.first] = recorded.string_attribute(entry.first);
+  } catch (const Error&) {
+    values.clear();  // unreadable: reopen refuses it, naming what is wrong
+  }
+  return values;
+}
 
 void MetricsWriter::add_step(const StepRecord& record) { pending_steps_.push_back(record); }
 

@@ -71,6 +71,11 @@ class MetricsWriter {
       const std::string& path, int64_t epochs, int64_t steps, int64_t steps_per_epoch,
       const std::map<std::string, std::string>& resume_info,
       const std::map<std::string, std::string>& config = {});
+  // The values the last job to write the metrics file `path` recorded (its last
+  // /resumes/<n>/config, else /config) of the options named in `names`; empty where the file
+  // cannot be read (reopen then says why).
+  static std::map<std::string, std::string> last_job_options(
+      const std::string& path, const std::map<std::string, std::string>& names);
   ~MetricsWriter();
   MetricsWriter(const MetricsWriter&) = delete;
   MetricsWriter& operator=(const MetricsWriter&) = delete;
@@ -82,11 +87,7 @@ class MetricsWriter {
   void append_epoch(const EpochRecord& record);
   void write_final(const EvaluationResult& result, const std::vector<std::string>& class_names);
   const std::string& path() const { return path_; }
-  // A reopened file's previous job's value of each option of `config` given to reopen that
-  // the file records (its /resumes/<n>/config, else /config); empty for a new file.
-  const std::map<std::string, std::string>& previous_job_options() const {
-    return previous_job_options_;
-  }
+
   // The file lives in memory; each change ends by replacing the file on disk whole
   // (replace_durably), so a full disk or a killed rank 0 leaves the last published file.
   void publish();
@@ -97,7 +98,6 @@ class MetricsWriter {
   std::unique_ptr<h5::File> file_;
   std::vector<StepRecord> pending_steps_;
   const int64_t steps_per_epoch_;  // 0: not recorded
-  std::map<std::string, std::string> previous_job_options_;
 };
 
 }  // namespace dp

@@ -76,7 +76,10 @@ namespace {
 
 const ZooEntry& zoo_entry(const std::string& arch) {
   auto it = zoo().find(arch);
-  if (it == zoo().end()) throw UsageError(unknown_arch_problem(arch));
+  if (it == zoo().end()) {
+    const std::string unknown = unknown_arch_problem(arch);
+    throw UsageError(unknown.empty() ? arch + " is not a ResNet of the zoo" : unknown);
+  }
   return it->second;
 }
 

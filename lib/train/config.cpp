@@ -140,7 +140,8 @@ bool store_train_options(const std::vector<std::string>& args,
       const std::string& file = vm["config"].as<std::string>();
       // A pipe is read too (`--config <(sed ... base.cfg)`); a folder would open and read as
       // empty.
-      const bool folder = std::filesystem::is_directory(file);
+      std::error_code ec;  // a name too long to check is refused below, as unreadable
+      const bool folder = std::filesystem::is_directory(file, ec);
       std::ifstream in;
       if (!folder) in.open(file);
       if (folder || !in)

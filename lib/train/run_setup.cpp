@@ -197,7 +197,8 @@ std::string changed_options(const std::map<std::string, std::string>& previous,
                             const std::map<std::string, std::string>& now) {
   std::vector<std::string> changes;
   for (const auto& [name, value] : now) {
-    if (name == "backend" || name == "gradient-comm" || name == "resume" || name == "overwrite")
+    if (name == "backend" || name == "gradient-comm" || name == "world-size" || name == "resume" ||
+        name == "overwrite")
       continue;
     const auto before = previous.find(name);
     if (before != previous.end() && before->second != value)

@@ -63,8 +63,9 @@ std::map<std::string, std::string> resume_record(const std::string& checkpoint,
 // "--lr 0.1 -> 0.05, ..." for each option `now` gives another value than `previous` (the run's
 // previous job's) holds, "" where none: a resumed run continues with this job's options, which
 // a resubmitted job script may have changed. Left out: how each job starts (--resume,
-// --overwrite), and the backend and gradient-comm descriptions (not options; a requeued job
-// on another node pins other cores).
+// --overwrite), and what metrics.h5 records beside the options: the world size (the log's
+// first line gives it) and the backend and gradient-comm descriptions (a requeued job on
+// another node pins other cores).
 std::string changed_options(const std::map<std::string, std::string>& previous,
                             const std::map<std::string, std::string>& now);
 // Why metrics.h5 whose previous job recorded `previous` cannot be the history of a run with

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "data/sharded_loader.h"
 #include "train/preemption_signal.h"
+#include "train/same_input_check.h"
 
 namespace dp {
 
@@ -82,11 +83,13 @@ class InjectingTestHooks final : public TestHooks {
   std::ofstream dump_;
 };
 
-// A fault or NaN aimed at a rank the job lacks would leave the test testing nothing.
+// A fault or NaN aimed at a rank the job lacks would leave the test testing nothing. Every
+// rank has the same options and world size: one verdict, rank 0's line.
 void require_rank_in_job(const char* option, int target, int world) {
   if (target >= world)
-    throw UsageError(fmt::format("option --{}: rank {} is not in this job of {} rank{}", option,
-                                 target, world, world == 1 ? "" : "s"));
+    throw_agreed_verdict(
+        UsageError(fmt::format("option --{}: rank {} is not in this job of {} rank{}", option,
+                               target, world, world == 1 ? "" : "s")));
 }
 
 }  // namespace

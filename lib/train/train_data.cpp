@@ -4,14 +4,17 @@
 
 #include "core/error.h"
 #include "train/augmentation.h"
+#include "train/same_input_check.h"
 
 namespace dp {
 
 namespace {
+// Both refusals below depend on the options and the world size only, the same on every rank:
+// one verdict, rank 0's line (throw_agreed_verdict).
 int64_t local_batch_of(const TrainConfig& config, int world) {
   if (config.batch_size % world != 0)
-    throw UsageError(fmt::format("option --batch-size: {} is not divisible by the {} ranks",
-                                 config.batch_size, world));
+    throw_agreed_verdict(UsageError(fmt::format(
+        "option --batch-size: {} is not divisible by the {} ranks", config.batch_size, world)));
   return config.batch_size / world;
 }
 }  // namespace
@@ -34,8 +37,9 @@ TrainData::TrainData(const data::HDF5Dataset& train_set, const TrainConfig& conf
   // With --drop-last floor(ceil(size / world) / (batch / world)) steps.
   steps_per_epoch_ = data::batches_for(sampler_.num_samples(), local_batch_, config.drop_last);
   if (steps_per_epoch_ < 1)
-    throw UsageError(fmt::format("option --drop-last: {} samples per rank make no batch of {}",
-                                 sampler_.num_samples(), local_batch_));
+    throw_agreed_verdict(
+        UsageError(fmt::format("option --drop-last: {} samples per rank make no batch of {}",
+                               sampler_.num_samples(), local_batch_)));
   if (config.max_steps_per_epoch > 0)
     steps_per_epoch_ = std::min(steps_per_epoch_, config.max_steps_per_epoch);
 }

@@ -67,6 +67,10 @@ class TrainingRun {
     return config_.resume.kind == ResumeRequest::Kind::automatic;
   }
   void open_metrics(const std::string& resumed_from, const ResumePoint& point);
+  // A resumed run's metrics.h5 continued: refused where it records another run; the options
+  // changed since its previous job logged.
+  void reopen_metrics(const std::string& resumed_from, const ResumePoint& point,
+                      const std::map<std::string, std::string>& effective);
   void start_driver(const ResumePoint& start);
   int finish(const ResumePoint& start);
   void log_start() const;
@@ -180,6 +184,29 @@ TrainingRun::FoundCheckpoint TrainingRun::agreed_resume_checkpoint() {
   return found;
 }
 
+void TrainingRun::reopen_metrics(const std::string& resumed_from, const ResumePoint& point,
+                                 const std::map<std::string, std::string>& effective) {
+  // Whose history it is, before reopen checks and trims it against the checkpoint.
+  const auto previous = MetricsWriter::last_job_options(run_dir_.metrics(), effective);
+  if (const std::string other = other_run_problem(previous, effective); !other.empty())
+    throw UsageError(
+        fmt::format("option --resume: {} records another run ({}): resume {} into its own run "
+                    "directory, or give this one a --run-name of its own",
+                    run_dir_.metrics(), other, resumed_from));
+  // /steps rows up to the checkpoint are kept; where the steps per epoch changed with the
+  // world size and this run counts fewer, the rows past its count go (their numbers come
+  // again), so the steps stay increasing.
+  const int64_t steps_kept = std::min(point.checkpoint_step, point.global_step);
+  metrics_ = MetricsWriter::reopen(run_dir_.metrics(), point.epochs_done, steps_kept,
+                                   data_.steps_per_epoch(),
+                                   resume_record(resumed_from, point, comm_->size()), effective);
+  if (const std::string changed = changed_options(previous, effective); !changed.empty())
+    log::info(
+        "note: options changed since the run's previous job (the run continues with this "
+        "job's): {}",
+        changed);
+}
+
 void TrainingRun::open_metrics(const std::string& resumed_from, const ResumePoint& point) {
   if (!writer_) return;
   auto effective = config_.effective;
@@ -193,25 +220,7 @@ void TrainingRun::open_metrics(const std::string& resumed_from, const ResumePoin
         "leaves it there (delete it, or the next --overwrite puts it back first)",
         ReplacedRun::folder_in(run_dir_.path()));
   if (!resumed_from.empty() && std::filesystem::exists(run_dir_.metrics())) {
-    // /steps rows up to the checkpoint are kept; where the steps per epoch changed with the
-    // world size and this run counts fewer, the rows past its count go (their numbers come
-    // again), so the steps stay increasing.
-    const int64_t steps_kept = std::min(point.checkpoint_step, point.global_step);
-    metrics_ = MetricsWriter::reopen(run_dir_.metrics(), point.epochs_done, steps_kept,
-                                     data_.steps_per_epoch(),
-                                     resume_record(resumed_from, point, comm_->size()), effective);
-    if (const std::string other = other_run_problem(metrics_->previous_job_options(), effective);
-        !other.empty())
-      throw UsageError(
-          fmt::format("option --resume: {} records another run ({}): resume {} into its own run "
-                      "directory, or give this one a --run-name of its own",
-                      run_dir_.metrics(), other, resumed_from));
-    if (const std::string changed = changed_options(metrics_->previous_job_options(), effective);
-        !changed.empty())
-      log::info(
-          "note: options changed since the run's previous job (the run continues with "
-          "this job's): {}",
-          changed);
+    reopen_metrics(resumed_from, point, effective);
     return;
   }
   if (!resumed_from.empty())

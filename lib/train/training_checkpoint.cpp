@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "data/distributed_sampler.h"
 #include "train/checkpoint_keys.h"
+#include "train/same_input_check.h"
 
 namespace dp {
 
@@ -28,10 +29,11 @@ std::string meta_string(const CheckpointMeta& meta, const std::string& key, cons
   return it->second;
 }
 
+// Every rank loads the one checkpoint against the same options: one verdict, rank 0's line.
 [[noreturn]] void refuse(const std::string& path, const std::string& what, const std::string& then,
                          const std::string& now) {
-  throw UsageError(fmt::format("option --resume: {} was written with {} {}, this run has {}", path,
-                               what, then, now));
+  throw_agreed_verdict(UsageError(fmt::format(
+      "option --resume: {} was written with {} {}, this run has {}", path, what, then, now)));
 }
 
 // A Lookahead setting as the checkpoint records it: the shortest decimal that reads back as

@@ -166,16 +166,14 @@ with tempfile.TemporaryDirectory() as tmp:
                        ["--seed", "'-1' must be a whole number from 0 to 18446744073709551615"])
     check.expect_error("--seed 2^64", train("--seed", "18446744073709551616"), USAGE, ["--seed"])
     # A bad option on every rank's command line: one line in the job's log (rank 0's), not one
-    # per rank with every rank's MPI_Abort.
-    err, _ = check.expect_error("--momentum 2 on 2 ranks", train("--momentum", "2"), USAGE,
-                                ["rank 0: error: option --momentum"], ranks=2)
-    check.record("ORTE_ERROR_LOG" not in err, "--momentum 2 on 2 ranks: no launcher error noise",
-                 err[-300:])
+    # per rank with every rank's MPI_Abort. (Open MPI 4's mpirun may still print an
+    # ORTE_ERROR_LOG line of its own about the abort's help message under load: not dptrain's.)
+    check.expect_error("--momentum 2 on 2 ranks", train("--momentum", "2"), USAGE,
+                       ["rank 0: error: option --momentum"], ranks=2)
     # A fault or NaN aimed at a rank the job lacks would test nothing: refused on every rank.
     check.expect_error("--fail-rank past the job's ranks",
                        train("--fail-at-step", "2", "--fail-rank", "2"), USAGE,
-                       ["--fail-rank", "rank 2 is not in this job of 2 ranks"], ranks=2,
-                       one_line=False)
+                       ["--fail-rank", "rank 2 is not in this job of 2 ranks"], ranks=2)
     check.expect_error("--inject-nan-rank past the job's ranks",
                        train("--inject-nan-at-step", "2", "--inject-nan-rank", "1"), USAGE,
                        ["--inject-nan-rank", "rank 1 is not in this job of 1 rank"])
@@ -205,6 +203,9 @@ with tempfile.TemporaryDirectory() as tmp:
                  os.path.join(out, "tta"))
     check.expect_error("--config names a folder", train("--config", tmp), USAGE,
                        ["--config", "not a file"])
+    # A name too long for the file system to check: refused as unreadable, on every rank alike.
+    check.expect_error("--config of 5000 characters", train("--config", "c" * 5000), USAGE,
+                       ["option --config: cannot read"], ranks=2)
     nested = os.path.join(tmp, "nested.cfg")
     with open(nested, "w") as f:
         f.write("epochs = 1\nconfig = other.cfg\n")
@@ -259,8 +260,7 @@ with tempfile.TemporaryDirectory() as tmp:
                         "--warmup", "0", "--threads", "1"], USAGE,
                        ["batch norm 'layer4.0.bn1'", "more than one value per channel"])
     check.expect_error("batch not divisible by the ranks", train(run="b", batch_size="5"),
-                       USAGE, ["--batch-size", "5 is not divisible by the 2 ranks"], ranks=2,
-                       one_line=False)
+                       USAGE, ["--batch-size", "5 is not divisible by the 2 ranks"], ranks=2)
 
     # A real checkpoint of resnet8 on the 10-class set, then uses that do not fit it.
     code, err, _, took = check.run(train(run="ref"))

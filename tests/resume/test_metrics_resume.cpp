@@ -75,16 +75,15 @@ TEST(MetricsResume, ReopenDropsRowsAfterTheCheckpointAndContinues) {
   EXPECT_EQ(file.group("config").string_attribute("arch"), "resnet8");
 }
 
-// Each reopen knows the options of the job before it, the last resume's where there was one,
-// and the run's log names every option the new job changed (changed_options).
-TEST(MetricsResume, ReopenReadsThePreviousJobsOptionsAndTheChangesAreNamed) {
+// A metrics file gives the options of the job before the next, the last resume's where there
+// was one, and the run's log names every option the new job changed (changed_options).
+TEST(MetricsResume, TheLastJobsOptionsAreReadAndTheChangesNamed) {
   testing::TempDir dir;
   const std::string path = dir.file("metrics.h5");
-  const std::map<std::string, std::string> first = {{"lr", "0.1"},
-                                                    {"run-name", "short run"},
-                                                    {"threads", "1"},
-                                                    {"backend", "cpu, cores 0-1"},
-                                                    {"resume", "none"}};
+  const std::map<std::string, std::string> first = {
+      {"lr", "0.1"},      {"run-name", "short run"},
+      {"threads", "1"},   {"backend", "cpu, cores 0-1"},
+      {"resume", "none"}, {"world-size", "1"}};
   {
     MetricsWriter writer(path, first, {}, 4);
     write_epoch(writer, 1, 4);
@@ -94,19 +93,17 @@ TEST(MetricsResume, ReopenReadsThePreviousJobsOptionsAndTheChangesAreNamed) {
   second["backend"] = "cpu, cores 2-3";  // another node's cores: not an option
   second["precision"] = "bf16";          // an option the first job's file does not record
   second["resume"] = "auto";             // how the job starts, not what it runs
-  {
-    auto writer = MetricsWriter::reopen(path, 1, 4, 4, {{"step", "4"}}, second);
-    EXPECT_EQ(writer->previous_job_options(), first);
-    EXPECT_EQ(changed_options(writer->previous_job_options(), second), "--lr 0.1 -> 0.05");
-    writer->publish();
-  }
+  EXPECT_EQ(MetricsWriter::last_job_options(path, second), first);
+  EXPECT_EQ(changed_options(first, second), "--lr 0.1 -> 0.05");
+  MetricsWriter::reopen(path, 1, 4, 4, {{"step", "4"}}, second)->publish();
   std::map<std::string, std::string> third = second;
   third["run-name"] = "";
   third["threads"] = "2";
-  auto writer = MetricsWriter::reopen(path, 1, 4, 4, {{"step", "4"}}, third);
-  EXPECT_EQ(writer->previous_job_options(), second) << "the last resume's, not the first job's";
-  EXPECT_EQ(changed_options(writer->previous_job_options(), third),
-            "--run-name 'short run' -> '', --threads 1 -> 2");
+  third["world-size"] = "2";  // recorded beside the options, not one
+  EXPECT_EQ(MetricsWriter::last_job_options(path, third), second)
+      << "the last resume's, not the first job's";
+  EXPECT_EQ(changed_options(second, third), "--run-name 'short run' -> '', --threads 1 -> 2");
+  EXPECT_TRUE(MetricsWriter::last_job_options(dir.file("missing.h5"), third).empty());
   EXPECT_EQ(changed_options(second, second), "");
   EXPECT_EQ(other_run_problem(first, second), "") << "the same run with another --lr";
   third["seed"] = "5";

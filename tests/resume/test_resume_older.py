@@ -126,9 +126,11 @@ with tempfile.TemporaryDirectory() as tmp:
           f"{sorted(os.listdir(refused))}")
 
     # Another run's checkpoint resumed explicitly into this run's directory (another --seed):
-    # its metrics.h5 would join two runs' rows. Refused naming --resume; nothing changed.
-    code, _, stderr = train("seeded", "--seed", "5")
-    check(code == 0, f"a run with --seed 5 (exit {code}) {stderr[-300:]}")
+    # its metrics.h5 would join two runs' rows. Refused naming --resume, before its history is
+    # compared with the checkpoint's epochs (the seed-5 run failed in epoch 2: its history ends
+    # before the checkpoint's); nothing changed.
+    code, _, stderr = train("seeded", "--seed", "5", "--fail-at-step", "5")
+    check(code != 0, f"a run with --seed 5 failing in epoch 2 (exit {code}) {stderr[-300:]}")
     seeded = os.path.join(out, "seeded")
     listed = sorted(os.listdir(seeded))
     before = open(os.path.join(seeded, "metrics.h5"), "rb").read()
