@@ -367,6 +367,13 @@ class IdxErrors : public ::testing::Test {
   void SetUp() override {
     data = testing::write_idx_dir(src.path().string(), {.train = 40, .test = 10});
   }
+  // Replaces the split file `name` with `name`.gz (so the .gz one is read); returns its bytes.
+  std::vector<uint8_t> gzip_instead(const std::string& name) {
+    const std::vector<uint8_t> bytes = testing::read_file(src / name);
+    fs::remove(src / name);
+    testing::write_gz(src / (name + ".gz"), bytes);
+    return testing::read_file(src / (name + ".gz"));
+  }
   void expect_failure(const std::string& file, const std::string& problem) {
     std::string output = out / "x.h5";
     std::string message = testing::message_of<DataError>([&] {
@@ -409,10 +416,7 @@ TEST_F(IdxErrors, TruncatedFile) {
 }
 
 TEST_F(IdxErrors, TruncatedGzip) {
-  auto bytes = testing::read_file(src / "train-images-idx3-ubyte");
-  fs::remove(src / "train-images-idx3-ubyte");
-  testing::write_gz(src / "train-images-idx3-ubyte.gz", bytes);
-  auto gz = testing::read_file(src / "train-images-idx3-ubyte.gz");
+  auto gz = gzip_instead("train-images-idx3-ubyte");
   gz.resize(gz.size() / 2);
   testing::write_file(src / "train-images-idx3-ubyte.gz", gz);
   expect_failure("train-images-idx3-ubyte.gz", "truncated gzip stream");
@@ -421,10 +425,7 @@ TEST_F(IdxErrors, TruncatedGzip) {
 // Bytes after the stream that are neither zeros nor a gzip member: refused, as Python's gzip
 // refuses them, though the IDX payload before them is whole (zlib's gzread drops them).
 TEST_F(IdxErrors, DataAfterTheGzipStream) {
-  auto bytes = testing::read_file(src / "t10k-labels-idx1-ubyte");
-  fs::remove(src / "t10k-labels-idx1-ubyte");
-  testing::write_gz(src / "t10k-labels-idx1-ubyte.gz", bytes);
-  auto gz = testing::read_file(src / "t10k-labels-idx1-ubyte.gz");
+  auto gz = gzip_instead("t10k-labels-idx1-ubyte");
   gz.insert(gz.end(), {0, 0, 'x', 'y'});
   testing::write_file(src / "t10k-labels-idx1-ubyte.gz", gz);
   expect_failure("t10k-labels-idx1-ubyte.gz",
