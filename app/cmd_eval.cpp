@@ -182,9 +182,10 @@ void replace_eval_file(const EvalArgs& a, const EvalProvenance& provenance,
   log::info("wrote {}", a.output);
 }
 
-// The command line into `a` and `effective`, checked; false where --help was printed.
+// The command line into `a`, `effective` and --tta's `views`, checked; false where --help was
+// printed.
 bool parse_eval_args(const std::vector<std::string>& args, EvalArgs& a,
-                     std::map<std::string, std::string>& effective) {
+                     std::map<std::string, std::string>& effective, std::vector<EvalView>& views) {
   po::options_description desc = describe(a);
   if (!parse_options(args, desc, "usage: dptrain eval --checkpoint FILE --data FILE", nullptr,
                      &effective))
@@ -194,7 +195,7 @@ bool parse_eval_args(const std::vector<std::string>& args, EvalArgs& a,
       !problem.empty())
     throw UsageError("option --collective-timeout: " + problem);
   validate_device_options(a.device);
-  tta_views(a.tta);  // throws for a level it has no views for
+  views = tta_views(a.tta);  // throws for a level it has no views for
   return true;
 }
 
@@ -203,8 +204,8 @@ bool parse_eval_args(const std::vector<std::string>& args, EvalArgs& a,
 int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   EvalArgs a;
   std::map<std::string, std::string> effective;
-  if (!parse_on_every_rank([&] { return parse_eval_args(args, a, effective); })) return 0;
-  const std::vector<EvalView> views = tta_views(a.tta);
+  std::vector<EvalView> views;
+  if (!parse_on_every_rank([&] { return parse_eval_args(args, a, effective, views); })) return 0;
   if (a.output.empty())
     a.output = (std::filesystem::path(a.checkpoint).parent_path() / kEvalFileName).string();
 
