@@ -121,7 +121,8 @@ dptrain_srun() {
   case $code in
     0) echo "dptrain_srun: finished" ;;
     7) echo "dptrain_srun: stopped by a signal; the checkpoint is written (the job requeued" \
-            "unless it was cancelled, --requeue false was given, or scontrol failed: see above)" ;;
+            "unless it was cancelled, is an interactive allocation, --requeue false was" \
+            "given, or scontrol failed: see above)" ;;
     *) echo "dptrain_srun: dptrain failed with exit code $code" >&2 ;;
   esac
   return $code

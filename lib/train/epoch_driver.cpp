@@ -11,7 +11,6 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "train/preempted_exit.h"
-#include "train/slurm_requeue.h"
 
 namespace dp {
 
@@ -128,7 +127,7 @@ bool EpochDriver::checkpoint_between_steps(const EpochSpan& span, int64_t step, 
   parts_.checkpoints.save(point, totals, trigger);
   progress_.paused(now_seconds() - pause_start);
   if (!stop) return true;
-  leave_preempted(point, parts_.signal, requeue_refusal(parts_.config), parts_.comm);
+  leave_preempted(point, parts_.signal, parts_.requeue, parts_.comm);
   return false;
 }
 
@@ -139,7 +138,7 @@ bool EpochDriver::end_epoch(int64_t epoch, bool checkpoint_due) {
     parts_.checkpoints.save(point, EpochTotals{}, stop ? "signal" : "epoch");
   // A signal after the run's last evaluation lets the run finish: its checkpoint is written.
   if (!stop || last_epoch(epoch)) return true;
-  leave_preempted(point, parts_.signal, requeue_refusal(parts_.config), parts_.comm);
+  leave_preempted(point, parts_.signal, parts_.requeue, parts_.comm);
   return false;
 }
 
@@ -207,8 +206,7 @@ bool EpochDriver::evaluate_into(EpochRecord& record, bool resumed_into) {
 
 bool EpochDriver::finishes_despite_stop(int64_t epoch) const {
   if (!last_epoch(epoch)) return false;
-  return parts_.config.stop_after_steps > 0 ||
-         (!slurm_job_id().empty() && !requeue_refusal(parts_.config).empty());
+  return parts_.config.stop_after_steps > 0 || parts_.requeue.job_ends_for_good();
 }
 
 void EpochDriver::evaluate_now() {

@@ -17,6 +17,7 @@
 #include "optim/optimizer.h"
 #include "train/config.h"
 #include "train/evaluator.h"
+#include "train/preempted_exit.h"
 #include "train/preemption_signal.h"
 #include "train/progress.h"
 #include "train/run_checkpoints.h"
@@ -43,6 +44,7 @@ struct EpochDriverParts {
   const data::HDF5Dataset& test_set;
   EvalOptions eval_options;
   const PreemptionSignal& signal;
+  const RequeuePlan& requeue;
 };
 
 class EpochDriver {

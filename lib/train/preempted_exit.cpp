@@ -1,5 +1,6 @@
 #include "train/preempted_exit.h"
 
+#include "comm/mpi_strings.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "train/slurm_requeue.h"
@@ -38,8 +39,19 @@ std::string requeue_refusal(const TrainConfig& config) {
   return "the run was started without --resume auto, so a requeued job would not continue it";
 }
 
+RequeuePlan plan_requeue(const TrainConfig& config, const Communicator& comm) {
+  std::vector<std::string> mine = {slurm_job_id(), requeue_refusal(config)};
+  if (comm.rank() == 0 && !mine[0].empty() && mine[1].empty() &&
+      !is_batch_job(slurm_job_fields(mine[0])))
+    mine[1] =
+        "it is an interactive allocation (salloc, or srun outside sbatch), which Slurm "
+        "cannot requeue";
+  const std::vector<std::string> agreed = broadcast_strings(mine);
+  return {agreed[0], agreed[1]};
+}
+
 int leave_preempted(const ResumePoint& point, const PreemptionSignal& signal,
-                    const std::string& requeue_refusal, Communicator& comm) {
+                    const RequeuePlan& plan, Communicator& comm) {
   // The ranks stop together on a signal any of them received (mpirun forwards one to all;
   // a `kill` may reach one rank only).
   const int received = signal.received();
@@ -47,12 +59,11 @@ int leave_preempted(const ResumePoint& point, const PreemptionSignal& signal,
       "stopping on {} after the checkpoint at step {}; exit code {} (resume with --resume auto)",
       received != 0 ? PreemptionSignal::name(received) : "another rank's stop signal",
       point.global_step, static_cast<int>(ExitCode::preempted));
-  const std::string job = slurm_job_id();
-  if (comm.rank() == 0 && !job.empty()) {
-    if (requeue_refusal.empty())
-      requeue_unless_ended(job);
+  if (comm.rank() == 0 && !plan.job.empty()) {
+    if (plan.refusal.empty())
+      requeue_unless_ended(plan.job);
     else
-      log::info("Slurm job {} not requeued: {}", job, requeue_refusal);
+      log::info("Slurm job {} not requeued: {}", plan.job, plan.refusal);
   }
   comm.barrier();
   return static_cast<int>(ExitCode::preempted);

@@ -18,8 +18,22 @@ namespace dp {
 // from that checkpoint again).
 std::string requeue_refusal(const TrainConfig& config);
 
-// Returns ExitCode::preempted. `requeue_refusal`: "" to requeue, else why not (logged).
+// What a stop signal does to the run's Slurm job, settled when the run starts and rank 0's on
+// every rank: the job ("" outside Slurm) and why it is not requeued ("" where it is).
+struct RequeuePlan {
+  std::string job;
+  std::string refusal;
+  // Inside a Slurm job that will not come back: nothing continues the run after a stop.
+  bool job_ends_for_good() const { return !job.empty() && !refusal.empty(); }
+};
+
+// Collective. Adds to `requeue_refusal(config)` what only Slurm knows: an interactive
+// allocation (salloc, srun on its own) cannot be requeued, so rank 0 asks scontrol once.
+RequeuePlan plan_requeue(const TrainConfig& config, const Communicator& comm);
+
+// Returns ExitCode::preempted. Rank 0 requeues `plan.job` unless `plan.refusal` (logged) or
+// the job ended otherwise (a user's scancel).
 int leave_preempted(const ResumePoint& point, const PreemptionSignal& signal,
-                    const std::string& requeue_refusal, Communicator& comm);
+                    const RequeuePlan& plan, Communicator& comm);
 
 }  // namespace dp

@@ -58,6 +58,11 @@ std::map<std::string, std::string> slurm_job_fields(const std::string& job_id) {
   return fields;
 }
 
+bool is_batch_job(const std::map<std::string, std::string>& job) {
+  const auto flag = job.find("BatchFlag");
+  return flag == job.end() || flag->second != "0";
+}
+
 std::string why_not_requeue(const std::map<std::string, std::string>& job) {
   const auto field = [&](const char* name) {
     const auto it = job.find(name);

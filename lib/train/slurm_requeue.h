@@ -15,6 +15,11 @@ std::string slurm_job_id();
 // TimeLimit, PreemptTime...), empty where they cannot be read.
 std::map<std::string, std::string> slurm_job_fields(const std::string& job_id);
 
+// Whether the job runs an sbatch script, the only kind Slurm requeues (BatchFlag=1); an
+// interactive allocation (salloc, or srun on its own) has BatchFlag=0. True where the field is
+// missing (scontrol unreadable): then the requeue is tried, and its failure logged.
+bool is_batch_job(const std::map<std::string, std::string>& job);
+
 // Why a job whose run stopped on a signal must not be requeued ("" where it must): a user's
 // `scancel` sends SIGTERM as the time limit and preemption do, and `scontrol requeue` would
 // bring back even a cancelled job. Its state then reads COMPLETING in every case, so what

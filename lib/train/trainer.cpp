@@ -96,6 +96,7 @@ class TrainingRun {
   TrainStep step_;
   TrainingCheckpointer checkpointer_;
   std::string run_name_;
+  RequeuePlan requeue_plan_;  // what a stop signal does to the Slurm job
   RunDirectory run_dir_;
   // --overwrite's replaced run, until the first step is done (rank 0 only); destroyed after
   // metrics_, so a failed start's metrics.h5 is closed when the replaced one comes back.
@@ -136,6 +137,7 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
       checkpointer_(*model_, optimizer_.momentum_buffer(), *comm_,
                     run_identity(config, train_set_, data_.steps_per_epoch(), comm_->size())),
       run_name_(run_name(config, train_set_)),
+      requeue_plan_(plan_requeue(config, *comm_)),
       run_dir_(config.output_dir, run_name_, existing_run_policy(config), writer_) {
   eval_options_.on_batch = [this, &watchdog] {
     watchdog.beat();  // a long evaluation is progress
@@ -322,7 +324,7 @@ void TrainingRun::start_driver(const ResumePoint& start) {
       CheckpointPolicy(checkpoint_policy_options(config_), now_seconds()));
   EpochDriverParts parts{config_,    *comm_,        data_,         step_,          optimizer_,
                          callbacks_, guard_,        *checkpoints_, metrics_.get(), *model_,
-                         test_set_,  eval_options_, signal_};
+                         test_set_,  eval_options_, signal_,       requeue_plan_};
   driver_ = std::make_unique<EpochDriver>(std::move(parts), start.global_step);
 }
 

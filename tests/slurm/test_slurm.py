@@ -10,7 +10,11 @@ then
      7; the requeued job, given the same arguments again, finds its run (named for the job)
      and resumes it (--resume auto), finishing with the same result, bit for bit, as job 1;
   3. a job cancelled mid-run (scancel: SIGTERM; --pause-at-step from EXTRA_ARGS):
-     checkpointed, and not requeued.
+     checkpointed, and not requeued;
+  4. the script run in an interactive allocation (`salloc ... bash slurm/train_2gpu.sh`), which
+     Slurm cannot requeue: SIGUSR1 mid-run checkpoints and exits 7 without trying to requeue;
+     run again, it resumes, and SIGUSR1 at its last step lets it finish (exit 0), since no
+     requeued job would; the run equals job 1's, bit for bit.
 Exits 77 (CTest: skipped, with the reason printed) only where this machine lacks Slurm or
 munge (local_cluster.sh start exits 77); any other failure to start the cluster is a test
 failure, with local_cluster.sh's output and the daemons' logs shown. The daemons are stopped
@@ -225,6 +229,46 @@ def run_jobs(tmp, env):
           "scancel: checkpoint written, the job not requeued")
     if failures:
         print(log[-3000:])
+        return 1
+    return run_interactive(tmp, env, job_env, reference)
+
+
+def run_interactive(tmp, env, job_env, reference):
+    """Case 4: salloc, not sbatch. Returns the test's exit code."""
+    last_step = EPOCHS * STEPS_PER_EPOCH
+    name = "dptrain-interactive"
+    salloc = ["salloc", "--job-name", name, "--ntasks=2", "--cpus-per-task=1",
+              "--gpus-per-node=0", "bash", "slurm/train_2gpu.sh", "--run-name", "interactive"]
+    logs = []
+    for attempt, pause in enumerate((PAUSE_STEP, last_step)):
+        log_path = os.path.join(tmp, f"interactive-{attempt}.out")
+        with open(log_path, "w") as log_file:
+            allocation = subprocess.Popen(salloc + ["--pause-at-step", str(pause)], cwd=REPO,
+                                          env=job_env, stdout=log_file,
+                                          stderr=subprocess.STDOUT)
+        try:
+            if not wait_for(lambda: f"waiting at step {pause}" in read(log_path), 120,
+                            f"the interactive run to pause at step {pause}"):
+                check(False, f"interactive run {attempt}:\n{read(log_path)[-1500:]}")
+                return 1
+            job = subprocess.run(["squeue", "-h", "-n", name, "-o", "%i"], env=env,
+                                 capture_output=True, text=True, timeout=30).stdout.strip()
+            subprocess.run(["scancel", "--signal=USR1", job], env=env, check=True, timeout=30)
+            code = allocation.wait(timeout=120)
+        finally:
+            if allocation.poll() is None:
+                allocation.kill()
+        logs.append(read(log_path))
+        expected = 7 if attempt == 0 else 0
+        check(code == expected, f"interactive run {attempt} (SIGUSR1 at step {pause}): exit "
+              f"{code}, expected {expected}\n{logs[-1][-1500:]}")
+    check("not requeued: it is an interactive allocation" in logs[0]
+          and "could not requeue" not in logs[0],
+          "interactive allocation: checkpointed, and no requeue tried")
+    check("resumed from" in logs[1], "run again, the interactive run resumed its checkpoint")
+    run = os.path.join(tmp, "out", "interactive")
+    differ = differences(reference, snapshot(run)) if os.path.isdir(run) else ["no run"]
+    check(not differ, f"the interactive run, stopped and finished, == job 1, bitwise ({differ[:5]})")
     return 1 if failures else 0
 
 

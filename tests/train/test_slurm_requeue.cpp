@@ -38,6 +38,15 @@ TEST(SlurmRequeue, ACancelledJobStaysCancelledAndAPreemptedOrTimedOutOneComesBac
   EXPECT_NE(why_not_requeue(long_run), "");
 }
 
+// Slurm requeues batch jobs only: an salloc allocation, or srun on its own, has BatchFlag=0
+// (read on the local Slurm 22.05 for both, and BatchFlag=1 for an sbatch job's srun step).
+TEST(SlurmRequeue, OnlyABatchJobCanBeRequeued) {
+  EXPECT_TRUE(is_batch_job({{"JobState", "RUNNING"}, {"BatchFlag", "1"}}));
+  EXPECT_FALSE(is_batch_job({{"JobState", "RUNNING"}, {"BatchFlag", "0"}}));
+  // Unreadable: the requeue is tried (and its failure logged) rather than the job lost.
+  EXPECT_TRUE(is_batch_job({}));
+}
+
 // Only --resume auto continues the run in the requeued job: none would refuse its run
 // directory (or restart it with --overwrite), a file would start from that checkpoint again.
 TEST(SlurmRequeue, OnlyARunThatContinuesItselfRequeuesItsJob) {
