@@ -182,8 +182,8 @@ namespace {
 constexpr const char* kStampFormat = "%Y%m%d-%H%M%S";  // in file and run names
 }  // namespace
 
-std::string RunDirectory::set_aside(const std::string& file) const {
-  const std::string stem = fmt::format("{}/{}.superseded-{}", path_, fs::path(file).stem().string(),
+std::string RunDirectory::set_aside(const std::string& file, const char* why) const {
+  const std::string stem = fmt::format("{}/{}.{}-{}", path_, fs::path(file).stem().string(), why,
                                        utc_time(kStampFormat));
   std::string aside = stem + ".h5";
   for (int n = 2; fs::exists(aside); ++n) aside = fmt::format("{}-{}.h5", stem, n);

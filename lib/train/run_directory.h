@@ -72,16 +72,17 @@ class RunDirectory {
   std::string metrics() const { return path_ + "/" + kMetricsFileName; }
   std::string checkpoint() const { return path_ + "/checkpoint.h5"; }
   std::string eval() const { return path_ + "/" + kEvalFileName; }
-  // Renames `file` of this directory, NAME.h5, to NAME.superseded-YYYYmmdd-HHMMSS[-N].h5 (UTC;
-  // a free name) and returns that path; throws IoError naming it when it cannot.
-  std::string set_aside(const std::string& file) const;
+  // Renames `file` of this directory, NAME.h5, to NAME.WHY-YYYYmmdd-HHMMSS[-N].h5 (`why`:
+  // "superseded" or "corrupted"; UTC; a free name) and returns that path; throws IoError naming
+  // it when it cannot.
+  std::string set_aside(const std::string& file, const char* why = "superseded") const;
   // metrics.h5 set aside: a run that starts again in this directory (--resume auto without a
   // checkpoint) keeps the history it would otherwise overwrite.
   std::string set_metrics_aside() const { return set_aside(metrics()); }
   // --overwrite, as the new run's metrics.h5 is about to be created: moves the replaced run's
-  // metrics.h5, eval.h5 and checkpoints (what was set aside as *.superseded-*.h5 stays) into
-  // .replaced/ (ReplacedRun), so none is taken for the new run's (pruned as newer, resumed
-  // from). Throws IoError naming a file it cannot move.
+  // metrics.h5, eval.h5 and checkpoints (what was set aside as *.superseded-*.h5 or
+  // *.corrupted-*.h5 stays) into .replaced/ (ReplacedRun), so none is taken for the new run's
+  // (pruned as newer, resumed from). Throws IoError naming a file it cannot move.
   std::unique_ptr<ReplacedRun> set_replaced_run_aside() const;
 
  private:

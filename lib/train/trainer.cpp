@@ -259,7 +259,7 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
               point.epochs_done, point.step_in_epoch, point.epochs_done + 1, point.global_step);
   }
   open_metrics(path, point);
-  if (!path.empty() && !resumes_automatically()) start_branch_at(found);
+  if (!path.empty()) start_branch_at(found);
   // A reopened metrics.h5, after the superseded checkpoints are set aside: a crash between the
   // two must not leave --resume auto a checkpoint of the abandoned branch beside this branch's
   // history. (A new one was published by its constructor.)
@@ -267,10 +267,11 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
   return point;
 }
 
-// An explicit --resume starts a branch of the run at `resumed`. The checkpoints of the run
-// directory past it belong to the abandoned one, which --resume auto (after a crash) and
-// pruning would take for this branch's: they are set aside, not deleted. Where none is left,
-// the file (another directory's, say) becomes the directory's checkpoint.h5, so that a crash
+// A resume starts a branch of the run at `resumed`. The checkpoints of the run directory past
+// it belong to the abandoned one (an explicit --resume of an older checkpoint) or failed
+// verification (--resume auto took the newest that passed): --resume auto (after a crash) and
+// pruning would take them for this branch's, so they are set aside, not deleted. Where none is
+// left, the file (another directory's, say) becomes the directory's checkpoint.h5, so that a crash
 // before this branch's first checkpoint resumes here, not from scratch. Only once every rank
 // has loaded the checkpoint and metrics.h5 was taken up (reopened in memory, published after
 // this; a run directory without one has a new one already): a refused resume changes nothing.
@@ -280,9 +281,15 @@ void TrainingRun::start_branch_at(const FoundCheckpoint& resumed) const {
   // The file's own position, not the resume point's: where the checkpoint's epoch had all its
   // steps done (a stop at its last step), the latter's steps into the epoch are this run's count.
   const std::string& path = resumed.path;
-  for (const std::string& newer : checkpoints_after(run_dir_.path(), resumed.position))
-    log::info("note: --resume {}: {} is past it; set aside as {}", path, newer,
-              run_dir_.set_aside(newer));
+  const bool automatic = resumes_automatically();
+  for (const std::string& newer : checkpoints_after(run_dir_.path(), resumed.position)) {
+    if (automatic)
+      log::info("note: --resume auto: {} did not pass verification; set aside as {}", newer,
+                run_dir_.set_aside(newer, "corrupted"));
+    else
+      log::info("note: --resume {}: {} is past it; set aside as {}", path, newer,
+                run_dir_.set_aside(newer));
+  }
   if (!find_checkpoints(run_dir_.path()).empty()) return;
   publish_checkpoint_as(path, run_dir_.checkpoint());
   log::info("note: --resume {}: linked as {}, where --resume auto finds this run's start", path,

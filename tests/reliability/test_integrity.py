@@ -281,6 +281,13 @@ with tempfile.TemporaryDirectory() as tmp:
                  "the resume is recorded from the previous checkpoint", f"{resumed} {epochs}")
     code, line = verify_line(path("run/checkpoint.h5"))
     check.record(code == 0, "the resumed run's new checkpoint verifies", line)
+    # Set aside, not left for pruning to count among the kept or a later resume to skip again;
+    # checkpoint.h5 was the same file.
+    aside = sorted(re.sub(r"-\d{8}-\d{6}(-\d+)?\.h5$", "", n) for n in os.listdir(run)
+                   if ".corrupted-" in n)
+    check.record(aside == ["checkpoint-e0003-s000018.corrupted", "checkpoint.corrupted"]
+                 and any("did not pass verification; set aside as" in l for l in said),
+                 "--resume auto sets the corrupted checkpoint aside", f"{aside} | {' | '.join(said)}")
 
     # A flipped byte in metrics.h5's history: refused before the run starts, nothing written
     # (it would otherwise surface an epoch later, when the row after it is written).
