@@ -41,8 +41,8 @@ void add_dots(const double* p, int64_t length, int64_t r, int64_t d, double* row
 
 // Sigma = X^T X / n over every k x k patch, in double, row-major d x d with d = c k^2. Image by
 // image, its patches as d rows of doubles (component-major), so that each of Sigma's upper
-// entries gathers a contiguous dot product the compiler vectorises: the patch-at-a-time outer
-// products took 0.24 s for airbench's 5,000 CIFAR images, a twelfth of a 3-second GPU run.
+// entries gathers a contiguous dot product the compiler vectorises (patch-at-a-time outer
+// products were 2-3x slower: tests/bench/results/2026-12-07-cpu-whitening-covariance.txt).
 std::vector<double> patch_covariance(const float* images, int64_t n, int64_t h, int64_t w,
                                      int64_t c, int64_t k) {
   const int64_t d = c * k * k, rows = h - k + 1, cols = w - k + 1, positions = rows * cols;

@@ -17,6 +17,7 @@
 #ifdef DPTRAIN_WITH_NCCL
 #include <cuda_runtime_api.h>
 
+#include "backend/cuda/runtime_handles.h"
 #include "comm/nccl_check.h"
 #include "comm/nccl_communicator.h"
 #endif
@@ -57,6 +58,9 @@ int run(const Options& o) {
   std::unique_ptr<dp::Communicator> comm;
   float* data = nullptr;
   std::vector<float> host;
+#ifdef DPTRAIN_WITH_NCCL
+  dp::cuda::DeviceArray<float> device;
+#endif
   if (o.comm == "mpi") {
     comm = dp::make_mpi_communicator();
     host.assign(max_count, 1.0f);
@@ -67,7 +71,8 @@ int run(const Options& o) {
     DP_CUDA_CHECK(cudaGetDeviceCount(&devices));
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     DP_CUDA_CHECK(cudaSetDevice(rank % devices));
-    DP_CUDA_CHECK(cudaMalloc(&data, max_count * sizeof(float)));
+    device = dp::cuda::make_device_array<float>(max_count);
+    data = device.get();
     DP_CUDA_CHECK(cudaMemset(data, 0, max_count * sizeof(float)));
     comm = dp::make_nccl_communicator();
 #else
@@ -95,9 +100,6 @@ int run(const Options& o) {
       std::printf("  %12lld %12lld %12.1f %12.3f %12.3f\n", bytes, count, elapsed * 1e6, algbw,
                   busbw);
   }
-#ifdef DPTRAIN_WITH_NCCL
-  if (o.comm == "nccl") cudaFree(data);
-#endif
   return 0;
 }
 

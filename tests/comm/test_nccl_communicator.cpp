@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/runtime_handles.h"
 #include "comm/gradient_reducer.h"
 #include "comm/nccl_check.h"
 #include "comm/nccl_communicator.h"
@@ -19,23 +20,21 @@ namespace {
 template <typename T>
 class DeviceBuffer {
  public:
-  explicit DeviceBuffer(const std::vector<T>& host) : count_(host.size()) {
-    DP_CUDA_CHECK(cudaMalloc(&data_, sizeof(T) * count_));
-    DP_CUDA_CHECK(cudaMemcpy(data_, host.data(), sizeof(T) * count_, cudaMemcpyHostToDevice));
+  explicit DeviceBuffer(const std::vector<T>& host)
+      : count_(host.size()), data_(cuda::make_device_array<T>(count_)) {
+    DP_CUDA_CHECK(
+        cudaMemcpy(data_.get(), host.data(), sizeof(T) * count_, cudaMemcpyHostToDevice));
   }
-  ~DeviceBuffer() { cudaFree(data_); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  T* get() { return data_; }
+  T* get() { return data_.get(); }
   std::vector<T> host() const {
     std::vector<T> out(count_);
-    DP_CUDA_CHECK(cudaMemcpy(out.data(), data_, sizeof(T) * count_, cudaMemcpyDeviceToHost));
+    DP_CUDA_CHECK(cudaMemcpy(out.data(), data_.get(), sizeof(T) * count_, cudaMemcpyDeviceToHost));
     return out;
   }
 
  private:
-  T* data_ = nullptr;
   size_t count_;
+  cuda::DeviceArray<T> data_;  // freed however the constructor or a test ends
 };
 
 class NcclCommunicatorTest : public ::testing::Test {
