@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <csetjmp>
+#include <cstdio>
 #include <cstring>
 
 #include "core/error.h"
@@ -31,18 +32,38 @@ struct PngInput {
   const uint8_t* bytes;
   size_t size, offset;
   char message[256];
+  png_uint_32 height = 0;  // with `interlaced`, set once the header is read: see rows_done
+  bool interlaced = false;
+  bool ran_out = false;  // the error: a read past the end of the file
+  // The error came once every row was decoded, from data that is missing (the file ends, or
+  // its image data chunks end before their zlib stream does): Pillow, which stops at the last
+  // row, has read the image. Data present but wrong (a zlib checksum) still fails it.
+  bool missing_after_rows = false;
 };
 
 void png_read_from_memory(png_structp png, png_bytep out, png_size_t count) {
   auto* in = static_cast<PngInput*>(png_get_io_ptr(png));
-  if (count > in->size - in->offset) png_error(png, "truncated file (read past its end)");
+  if (count > in->size - in->offset) {
+    in->ran_out = true;
+    png_error(png, "truncated file (read past its end)");
+  }
   std::memcpy(out, in->bytes + in->offset, count);
   in->offset += count;
+}
+
+// Whether libpng is past the last row: its row counter reaches the height after the last row
+// of a plain image; an interlaced one's pass counter reaches 7 after its last pass.
+bool rows_done(png_const_structrp png, const PngInput& in) {
+  if (in.height == 0) return false;  // still in the header
+  return in.interlaced ? png_get_current_pass_number(png) >= 7
+                       : png_get_current_row_number(png) >= in.height;
 }
 
 void png_error_to_message(png_structp png, png_const_charp message) {
   auto* in = static_cast<PngInput*>(png_get_error_ptr(png));
   std::snprintf(in->message, sizeof(in->message), "%s", message);
+  const bool missing = in->ran_out || std::strcmp(message, "Not enough image data") == 0;
+  in->missing_after_rows = missing && rows_done(png, *in);
   png_longjmp(png, 1);
 }
 
@@ -86,9 +107,10 @@ bool png_read_header(PngStructs& s, PngInput& in, png_uint_32& width, png_uint_3
   png_set_expand(s.png);
   png_set_strip_16(s.png);  // the high byte of each 16-bit sample
   png_set_strip_alpha(s.png);
-  png_set_interlace_handling(s.png);
+  in.interlaced = png_set_interlace_handling(s.png) > 1;
   png_read_update_info(s.png, s.info);
   channels = png_get_channels(s.png, s.info);
+  in.height = height;
   return true;
 }
 
@@ -106,13 +128,31 @@ PngHeader read_png_header(PngStructs& s, PngInput& in, const std::string& name) 
 }
 
 // Pillow reads what ImageFolder loads without checking the CRCs of the image data chunks, nor
-// any chunk after them (IEND may be missing): so here too. Damaged image data still fails
-// zlib's own checksum, which libpng checks as the last row ends the stream.
-bool png_read_pixels(PngStructs& s, png_bytep* rows) {
-  if (setjmp(png_jmpbuf(s.png))) return false;
+// any chunk after them (IEND may be missing), nor anything missing after the last row: so
+// here too. Damaged image data still fails zlib's own checksum, which libpng checks as the
+// last row ends the stream.
+bool png_read_pixels(PngStructs& s, PngInput& in, png_bytep* rows) {
+  if (setjmp(png_jmpbuf(s.png))) return in.missing_after_rows;
   png_set_crc_action(s.png, PNG_CRC_QUIET_USE, PNG_CRC_QUIET_USE);
   png_read_image(s.png, rows);
   return true;
+}
+
+// One pass of libpng over `in`'s file into `out`, reading the image data `idat_block` bytes at a
+// time (0: libpng's default); false where it fails, the reason in `in`.
+bool png_decode_pass(const std::string& name, PngInput& in, size_t idat_block, DecodedImage& out) {
+  PngStructs s(in);
+  const auto [width, height, channels] = read_png_header(s, in, name);
+  check_image_size(width, height, name);
+  DP_CHECK(channels == 1 || channels == 3, "{}: libpng gave {} channels", name, channels);
+  if (idat_block > 0) png_set_compression_buffer_size(s.png, idat_block);  // on a reader: this
+  out.height = height;
+  out.width = width;
+  out.channels = channels;
+  out.pixels.resize(size_t(width) * height * channels);
+  std::vector<png_bytep> rows(height);
+  for (png_uint_32 y = 0; y < height; ++y) rows[y] = out.pixels.data() + size_t(y) * width * channels;
+  return png_read_pixels(s, in, rows.data());
 }
 
 }  // namespace
@@ -128,19 +168,16 @@ int draft_denominator(int64_t width, int64_t height, int64_t draft_size) {
 }
 
 void decode_png(const uint8_t* bytes, size_t size, const std::string& name, DecodedImage& out) {
+  // libpng reads the image data in blocks, so a file that ends inside the block holding its
+  // last rows fails before they are decoded, where Pillow has them. Such a file is read again
+  // a byte at a time: then the end is met only where a row needs bytes that are not there.
   PngInput in{bytes, size, 0, {0}};
-  PngStructs s(in);
-  const auto [width, height, channels] = read_png_header(s, in, name);
-  check_image_size(width, height, name);
-  DP_CHECK(channels == 1 || channels == 3, "{}: libpng gave {} channels", name, channels);
-  out.height = height;
-  out.width = width;
-  out.channels = channels;
-  out.pixels.resize(size_t(width) * height * channels);
-  std::vector<png_bytep> rows(height);
-  for (png_uint_32 y = 0; y < height; ++y) rows[y] = out.pixels.data() + size_t(y) * width * channels;
-  if (!png_read_pixels(s, rows.data()))
-    throw DataError(fmt::format("{}: corrupt or truncated PNG: {}", name, in.message));
+  if (png_decode_pass(name, in, 0, out)) return;
+  if (in.ran_out) {
+    in = PngInput{bytes, size, 0, {0}};
+    if (png_decode_pass(name, in, 1, out)) return;
+  }
+  throw DataError(fmt::format("{}: corrupt or truncated PNG: {}", name, in.message));
 }
 
 DecodedImage convert_channels(DecodedImage image, int channels) {

@@ -48,7 +48,12 @@ void digest_streamed(const std::string& path, DecodeSlot& slot) {
   }
 }
 
-void decode_one(const ImageFile& file, const PackOptions& options, DecodeSlot& slot) {
+// `expected`: the size every image must have, where known and no --image-size resizes them; a
+// file whose header gives another is not decoded (its slot gets that size and no pixels, which
+// the consumer refuses or skips), so that a chunk of odd large photos takes no more memory than
+// a chunk of the expected images.
+void decode_one(const ImageFile& file, const PackOptions& options,
+                const std::optional<ImageSize>& expected, DecodeSlot& slot) {
   // Per-thread buffers for the file and the full-size image, reused from file to file.
   thread_local std::vector<uint8_t> bytes;
   thread_local DecodedImage full;
@@ -62,6 +67,15 @@ void decode_one(const ImageFile& file, const PackOptions& options, DecodeSlot& s
       not_image = false;
     });
     slot.digest = sha256_hex(bytes.data(), bytes.size());
+    if (expected) {
+      const ImageSize header = read_image_size(bytes.data(), bytes.size(), file.path);
+      if (header.width != expected->width || header.height != expected->height) {
+        slot.image = DecodedImage{};
+        slot.image.width = header.width;
+        slot.image.height = header.height;
+        return;
+      }
+    }
     decode_image(bytes.data(), bytes.size(), options.channels, file.path, full,
                  options.jpeg_draft ? options.image_size : 0);
     if (options.image_size > 0)
@@ -87,10 +101,11 @@ void decode_one(const ImageFile& file, const PackOptions& options, DecodeSlot& s
 class DecodeBatch {
  public:
   DecodeBatch(const std::vector<ImageFile>& files, size_t first, size_t count,
-              const PackOptions& options, int threads)
-      : slots_(count), team_(team_size(threads, count), [this, &files, first, count, &options] {
+              const PackOptions& options, std::optional<ImageSize> expected, int threads)
+      : slots_(count),
+        team_(team_size(threads, count), [this, &files, first, count, &options, expected] {
           for (size_t i; (i = next_.fetch_add(1)) < count;) {
-            decode_one(files[first + i], options, slots_[i]);
+            decode_one(files[first + i], options, expected, slots_[i]);
             std::lock_guard<std::mutex> lock(mutex_);
             if (++decoded_ == slots_.size()) all_decoded_.notify_one();
           }
@@ -292,32 +307,39 @@ void FolderPacker::pack_split(const std::string& split, const std::vector<ImageF
     writer_->begin_split(split);
   else
     pending_splits_.push_back(split);  // begun when the first image gives the shape
-  // Files per chunk: as many as 128 MiB of pixels hold, but one per thread at least. Before
-  // any image is decoded the size is known only from --image-size; without it the first
-  // chunk is one file per thread (16 large photos would be gigabytes).
-  const auto files_for = [this](size_t image_bytes) {
-    return std::clamp<size_t>(kFolderChunkBytes / std::max<size_t>(image_bytes, 1),
-                              size_t(threads_), kFolderChunkFiles);
+  // Files per chunk: as many as 128 MiB of the packed images hold, but one per thread at
+  // least. Their size is known from --image-size, else once the first image is packed (or
+  // --skip-bad read the most common one): before, a chunk is one file per thread (16 large
+  // photos would be gigabytes); after, a file of another size is not decoded (decode_one).
+  const auto batch = [&](size_t first) {
+    const size_t side = size_t(options_.image_size);
+    const size_t image_bytes = side > 0 ? side * side * size_t(options_.channels)
+                               : size_   ? size_t(size_->width) * size_t(size_->height) *
+                                             size_t(options_.channels)
+                                         : 0;
+    const size_t chunk = image_bytes == 0
+                             ? size_t(threads_)
+                             : std::clamp<size_t>(kFolderChunkBytes / image_bytes,
+                                                  size_t(threads_), kFolderChunkFiles);
+    return std::make_unique<DecodeBatch>(
+        files, first, std::min(chunk, files.size() - first), options_,
+        side > 0 ? std::nullopt : size_, threads_);
   };
-  const size_t side = size_t(options_.image_size);
-  size_t chunk = side > 0 ? files_for(side * side * size_t(options_.channels)) : size_t(threads_);
   size_t pos = 0;
-  auto current = std::make_unique<DecodeBatch>(files, 0, std::min(chunk, files.size()), options_,
-                                               threads_);
+  auto current = batch(0);
   while (current) {
     std::vector<DecodeSlot>& slots =
         current->wait([&](size_t decoded) { progress.update(done_ + int64_t(decoded)); });
     report_refused_threads(*current);
     const size_t first = pos;
     pos += slots.size();
-    size_t largest = 1;
-    for (const auto& s : slots) largest = std::max(largest, s.image.pixels.size());
-    chunk = files_for(largest);
+    // The next chunk decodes while this one is checked and written; but until an image is
+    // packed its size, and with it the next chunk's length, is unknown.
+    const bool size_known = size_.has_value();
+    if (!size_known) consume(split, files, first, slots);
     std::unique_ptr<DecodeBatch> next;
-    if (pos < files.size())  // decoded while this chunk is checked and written
-      next = std::make_unique<DecodeBatch>(files, pos, std::min(chunk, files.size() - pos),
-                                           options_, threads_);
-    consume(split, files, first, slots);
+    if (pos < files.size()) next = batch(pos);
+    if (size_known) consume(split, files, first, slots);
     progress.update(done_);
     current = std::move(next);
   }

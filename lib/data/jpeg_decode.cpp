@@ -99,9 +99,7 @@ Phase configure(JpegReader& r, bool grey, int denominator) {
   return Phase::done;
 }
 
-// Libjpeg's defaults, and Pillow's: accurate integer IDCT, smooth chroma upsampling. Not
-// jpeg_finish_decompress: Pillow takes a baseline file whose rows are all there without its
-// end marker.
+// Libjpeg's defaults, and Pillow's: accurate integer IDCT, smooth chroma upsampling.
 // `rows` points at every output row, so that libjpeg writes as many as a call gives straight
 // into place (one at a time, it copies through a spare row where it upsamples two at once).
 Phase read_rows(JpegReader& r, JSAMPROW* rows) {
@@ -113,6 +111,15 @@ Phase read_rows(JpegReader& r, JSAMPROW* rows) {
       return Phase::suspended;
   }
   return Phase::done;
+}
+
+// The rest of the file after the last row, up to its end marker, as Pillow's decoder reads it:
+// a marker libjpeg refuses there (a damaged end marker, or one that a damaged byte made inside
+// the scan, which ended it early and left the rows that followed grey) fails the file; data that
+// ends before the end marker only suspends, and passes (the rows are all there).
+Phase finish(JpegReader& r) {
+  if (setjmp(r.err.jump)) return Phase::failed;
+  return jpeg_finish_decompress(&r.cinfo) ? Phase::done : Phase::suspended;
 }
 
 // The header read and checked: a DataError naming the file where it is not a JPEG libjpeg
@@ -159,6 +166,8 @@ void decode_jpeg(const uint8_t* bytes, size_t size, const std::string& name, Dec
   if (rows == Phase::suspended)
     throw DataError(fmt::format("{}: truncated JPEG: the file ends before its last row{}", name,
                                 r.cinfo.progressive_mode ? " or scan" : ""));
+  if (finish(r) == Phase::failed)
+    throw DataError(fmt::format("{}: corrupt JPEG: {}", name, r.err.message));
 }
 
 }  // namespace dp::data

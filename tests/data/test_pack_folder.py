@@ -626,11 +626,16 @@ def test_bad_input(tmp, rng):
 
 def png_variants(arr):
     """An 8-bit RGB PNG of `arr` damaged where Pillow (so ImageFolder) still reads it whole: a
-    CRC error in the image data, in a text chunk after it or in IEND, or no IEND at all; and
-    one it refuses, the image data's zlib checksum wrong."""
+    CRC error in the image data, in a text chunk after it or in IEND, no IEND at all, the file
+    ending inside the image data's zlib checksum, a zlib stream that never ends (both refused
+    before: libpng read the missing bytes, Pillow stops at the last row); and those it refuses:
+    the image data's zlib checksum wrong, the file ending before the last row."""
     h, w, _ = arr.shape
-    rows = zlib.compress(b"".join(b"\x00" + arr[y].tobytes() for y in range(h)))
+    raw = b"".join(b"\x00" + arr[y].tobytes() for y in range(h))
+    rows = zlib.compress(raw)
     bad_adler = rows[:-1] + bytes([rows[-1] ^ 1])
+    stream = zlib.compressobj()
+    unterminated = stream.compress(raw) + stream.flush(zlib.Z_SYNC_FLUSH)
 
     def chunk(kind, data, bad_crc=False):
         good = png_chunk(kind, data)
@@ -640,7 +645,11 @@ def png_variants(arr):
     return {"idat_crc": head + chunk(b"IDAT", rows, True) + end,
             "text_after": head + chunk(b"IDAT", rows) + chunk(b"tEXt", b"k\x00v", True) + end,
             "iend_crc": head + chunk(b"IDAT", rows) + chunk(b"IEND", b"", True),
-            "no_iend": head + chunk(b"IDAT", rows)}, head + chunk(b"IDAT", bad_adler) + end
+            "no_iend": head + chunk(b"IDAT", rows),
+            "cut_in_checksum": head + chunk(b"IDAT", rows)[:-6],
+            "unterminated": head + chunk(b"IDAT", unterminated) + end}, {
+            "a wrong zlib checksum in the image data": head + chunk(b"IDAT", bad_adler) + end,
+            "a file ending before its last row": head + chunk(b"IDAT", rows)[:-16]}
 
 
 def jpeg_variants():
@@ -649,7 +658,9 @@ def jpeg_variants():
     the missing bytes: the smooth picture at quality 90 here; refused for the noisy one),
     extraneous bytes before a marker, trailing bytes, a flipped byte in the scan data (all read,
     libjpeg warning about some), cut inside the scan, a progressive one without its end marker
-    (both refused)."""
+    (both refused as truncated), a damaged end marker and a byte of the scan made a marker
+    (refused as broken: libjpeg's error comes after the last row, the rows after the stray
+    marker grey; before, packed so). Pillow's verdict is its pixels, "truncated" or "broken"."""
     y, x = np.mgrid[0:64, 0:80]
     smooth = np.stack([(x * 3 + y) % 256, (y * 4) % 256, (x + y * 2) % 256], -1).astype(np.uint8)
     noisy = np.clip(smooth + np.random.default_rng(5).normal(0, 20, smooth.shape), 0, 255)
@@ -662,18 +673,25 @@ def jpeg_variants():
     scan = baseline.index(b"\xff\xda")
     flipped = bytearray(baseline)
     flipped[scan + 200] ^= 0x55
+    stray = bytearray(baseline)  # 0xFF before a byte that makes it a marker libjpeg refuses
+    at = next(i for i in range(scan + 300, len(baseline) - 2)
+              if 0 not in baseline[i - 1:i + 2] and 0xFF not in baseline[i - 1:i + 2]
+              and not 0xD0 <= baseline[i + 1] <= 0xD7)
+    stray[at] = 0xFF
     variants = {"jpeg_no_eoi_smooth": encoded(smooth)[:-2], "jpeg_no_eoi_noisy": baseline[:-2],
                 "jpeg_extraneous": baseline[:scan] + b"\x00\x01\x02" + baseline[scan:],
                 "jpeg_trailing": baseline + b"garbage", "jpeg_scan_flip": bytes(flipped),
                 "jpeg_cut": baseline[:len(baseline) * 9 // 10],
-                "jpeg_progressive_no_eoi": encoded(noisy, progressive=True)[:-2]}
+                "jpeg_progressive_no_eoi": encoded(noisy, progressive=True)[:-2],
+                "jpeg_bad_eoi": baseline[:-2] + b"\xff\x26", "jpeg_stray_marker": bytes(stray)}
     verdicts = {}
     for name, data in variants.items():
         try:
             verdicts[name] = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
         except OSError as e:
-            check("truncated" in str(e), f"{name}: Pillow refuses it as truncated ({e})")
-            verdicts[name] = None
+            verdicts[name] = "broken" if "broken data stream" in str(e) else "truncated"
+            check("truncated" in str(e) or verdicts[name] == "broken",
+                  f"{name}: Pillow refuses it as truncated or broken ({e})")
     return variants, verdicts
 
 
@@ -685,17 +703,19 @@ def test_read_as_pillow(tmp, rng):
     and a PNG over a million pixels wide (libpng's default limit; before: "Invalid IHDR
     data")."""
     variants, verdicts = jpeg_variants()
-    check({v is None for v in verdicts.values()} == {True, False},
-          "Pillow reads some of the damaged JPEGs and refuses others")
+    refusals = {"truncated": "train/b/damaged.jpg: truncated JPEG: the file ends before its last row",
+                "broken": "train/b/damaged.jpg: corrupt JPEG: "}
+    check({v if isinstance(v, str) else "read" for v in verdicts.values()} ==
+          {"read", "truncated", "broken"},
+          "Pillow reads some of the damaged JPEGs and refuses others as truncated or broken")
     for name, data in variants.items():
         root = os.path.join(tmp, "pillow_" + name)
         for split in ("train", "test"):
             make_split(os.path.join(root, split), ["a", "b"], 1, rng, size=(64, 80),
                        kinds=["jpeg420"])
         open(os.path.join(root, "train", "b", "damaged.jpg"), "wb").write(data)
-        if verdicts[name] is None:
-            bad_case(tmp, root, f"{name}: refused as Pillow refuses it",
-                     "train/b/damaged.jpg: truncated JPEG: the file ends before its last row")
+        if isinstance(verdicts[name], str):
+            bad_case(tmp, root, f"{name}: refused as Pillow refuses it", refusals[verdicts[name]])
             continue
         out = os.path.join(tmp, f"pillow_{name}.h5")
         proc = pack(root, out)
@@ -734,10 +754,16 @@ def test_read_as_pillow(tmp, rng):
         check(got is not None and np.array_equal(got[2], arr),
               f"{name}: packed with Pillow's pixels (exit {proc.returncode} "
               f"{proc.stderr.strip()})")
-        if name == "no_iend":
-            open(path, "wb").write(broken)
-            bad_case(tmp, root, "a wrong zlib checksum in the image data",
-                     "train/b/damaged.png: corrupt or truncated PNG")
+    for what, data in broken.items():
+        path = os.path.join(tmp, "pillow_no_iend", "train", "b", "damaged.png")
+        open(path, "wb").write(data)
+        try:
+            pil_pixels(path)
+            check(False, f"{what}: Pillow refuses it")
+        except OSError:
+            pass
+        bad_case(tmp, os.path.join(tmp, "pillow_no_iend"), what,
+                 "train/b/damaged.png: corrupt or truncated PNG")
 
     root = os.path.join(tmp, "wide")
     for split in ("train", "test"):
