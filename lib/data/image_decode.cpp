@@ -151,7 +151,8 @@ bool png_decode_pass(const std::string& name, PngInput& in, size_t idat_block, D
   out.channels = channels;
   out.pixels.resize(size_t(width) * height * channels);
   std::vector<png_bytep> rows(height);
-  for (png_uint_32 y = 0; y < height; ++y) rows[y] = out.pixels.data() + size_t(y) * width * channels;
+  for (png_uint_32 y = 0; y < height; ++y)
+    rows[y] = out.pixels.data() + size_t(y) * width * channels;
   return png_read_pixels(s, in, rows.data());
 }
 

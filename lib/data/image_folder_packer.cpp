@@ -313,17 +313,15 @@ void FolderPacker::pack_split(const std::string& split, const std::vector<ImageF
   // photos would be gigabytes); after, a file of another size is not decoded (decode_one).
   const auto batch = [&](size_t first) {
     const size_t side = size_t(options_.image_size);
-    const size_t image_bytes = side > 0 ? side * side * size_t(options_.channels)
-                               : size_   ? size_t(size_->width) * size_t(size_->height) *
-                                             size_t(options_.channels)
-                                         : 0;
-    const size_t chunk = image_bytes == 0
-                             ? size_t(threads_)
-                             : std::clamp<size_t>(kFolderChunkBytes / image_bytes,
-                                                  size_t(threads_), kFolderChunkFiles);
-    return std::make_unique<DecodeBatch>(
-        files, first, std::min(chunk, files.size() - first), options_,
-        side > 0 ? std::nullopt : size_, threads_);
+    const size_t image_bytes =
+        side > 0 ? side * side * size_t(options_.channels)
+        : size_  ? size_t(size_->width) * size_t(size_->height) * size_t(options_.channels)
+                 : 0;
+    const size_t chunk = image_bytes == 0 ? size_t(threads_)
+                                          : std::clamp<size_t>(kFolderChunkBytes / image_bytes,
+                                                               size_t(threads_), kFolderChunkFiles);
+    return std::make_unique<DecodeBatch>(files, first, std::min(chunk, files.size() - first),
+                                         options_, side > 0 ? std::nullopt : size_, threads_);
   };
   size_t pos = 0;
   auto current = batch(0);

@@ -22,8 +22,7 @@ class DeviceBuffer {
  public:
   explicit DeviceBuffer(const std::vector<T>& host)
       : count_(host.size()), data_(cuda::make_device_array<T>(count_)) {
-    DP_CUDA_CHECK(
-        cudaMemcpy(data_.get(), host.data(), sizeof(T) * count_, cudaMemcpyHostToDevice));
+    DP_CUDA_CHECK(cudaMemcpy(data_.get(), host.data(), sizeof(T) * count_, cudaMemcpyHostToDevice));
   }
   T* get() { return data_.get(); }
   std::vector<T> host() const {

@@ -1,7 +1,6 @@
 #include "backend/cpu/onednn_version.h"
 
 #include <fmt/format.h>
-
 #include <oneapi/dnnl/dnnl.h>
 
 namespace dp {
