@@ -42,15 +42,42 @@ bool valid(const std::string& s) {
   return true;
 }
 
+namespace {
+
+// The code point of the well-formed sequence of `n` bytes at s[i].
+char32_t code_point(const std::string& s, size_t i, size_t n) {
+  const auto lead = static_cast<unsigned char>(s[i]);
+  char32_t code = n == 1 ? lead : lead & (0x7f >> n);
+  for (size_t k = 1; k < n; ++k) code = (code << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3f);
+  return code;
+}
+
+}  // namespace
+
+std::u32string python_code_points(const std::string& s) {
+  std::u32string out;
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = sequence_length(s, i);
+    // surrogateescape: a byte 0x80..0xff outside a well-formed sequence
+    out.push_back(n == 0 ? char32_t(0xdc00 + static_cast<unsigned char>(s[i]))
+                         : code_point(s, i, n));
+    i += n == 0 ? 1 : n;
+  }
+  return out;
+}
+
 std::string escaped(const std::string& text) {
   std::string out;
   for (size_t i = 0; i < text.size();) {
     const auto byte = static_cast<unsigned char>(text[i]);
     const size_t n = sequence_length(text, i);
+    const char32_t code = n == 0 ? 0 : code_point(text, i, n);
     if (byte == '\n')
       out += "\\n";
     else if (n == 0 || byte < 0x20 || byte == 0x7f)
       out += fmt::format("\\x{:02x}", byte);
+    else if ((code >= 0x80 && code <= 0x9f) || code == 0x2028 || code == 0x2029)
+      out += fmt::format("\\u{:04x}", uint32_t(code));  // C1 controls, line separators
     else
       out.append(text, i, n);
     i += n == 0 ? 1 : n;

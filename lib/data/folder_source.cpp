@@ -40,8 +40,8 @@ std::vector<std::string> class_folders(const fs::path& dir, const std::string& s
     // Printed in logs, `inspect` and reports as one line each.
     if (utf8::escaped(name) != name)
       throw DataError(
-          fmt::format("{}/{}: a class folder whose name has a control character "
-                      "(class names are printed one per line); rename it",
+          fmt::format("{}/{}: a class folder whose name has a control character or a line "
+                      "separator (class names are printed one per line); rename it",
                       shown, name));
     names.push_back(name);
   }
@@ -71,7 +71,11 @@ std::vector<ImageFile> class_files(const fs::path& dir, const std::string& relat
   }
   if (ec) throw DataError(fmt::format("{}: cannot list: {}", shown, ec.message()));
   if (names.empty()) throw DataError(fmt::format("{}: empty class folder", shown));
-  std::sort(names.begin(), names.end());
+  // ImageFolder's order: Python's, which differs from the bytes' only for names that are not
+  // UTF-8 (another encoding's bytes sort after U+D7FF there).
+  std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
+    return utf8::python_code_points(a) < utf8::python_code_points(b);
+  });
   std::vector<ImageFile> files;
   for (const auto& n : names) files.push_back({(dir / n).string(), relative + "/" + n, label});
   return files;

@@ -809,11 +809,39 @@ def test_odd_names(tmp, rng):
           and skipped[1].startswith("train/b/j\\xffunk.png:") and sources.startswith("odd\\xff/"),
           f"'skipped' and 'sources' are UTF-8 with the names escaped ({attrs})")
 
-    bad = os.path.join(tmp, "control_class")
-    for split in ("train", "test"):
-        make_split(os.path.join(bad, split), ["a", "b\x01c"], 1, rng, kinds=["png_rgb"])
-    bad_case(tmp, bad, "a class folder whose name has a control character",
-             "b\\x01c: a class folder whose name has a control character")
+    for name, shown in (("b\x01c", "b\\x01c"), ("b\x85c", "b\\u0085c"), ("b\u2028c", "b\\u2028c")):
+        bad = os.path.join(tmp, "control_class")
+        shutil.rmtree(bad, ignore_errors=True)
+        for split in ("train", "test"):
+            make_split(os.path.join(bad, split), ["a", name], 1, rng, kinds=["png_rgb"])
+        bad_case(tmp, bad, f"a class folder whose name has {name!r} (before: packed, but for "
+                 "\\x01)", f"{shown}: a class folder whose name has a control character")
+
+    # Rows in ImageFolder's order where file names are not UTF-8: Python sorts the bytes it
+    # cannot decode as U+DC80..U+DCFF, after U+00E9 and before U+1F600 (before: byte order).
+    names = [b"x\x80.png", "x\u00e9.png".encode(), b"x\xff.png", "x\U0001f600.png".encode(), b"xa.png"]
+    root = os.path.join(tmp.encode(), b"order")
+    for split in (b"train", b"test"):
+        for cls in (b"a", b"b"):
+            os.makedirs(os.path.join(root, split, cls))
+    pictures = {}
+    for i, name in enumerate(names):
+        arr = np.full((4, 4, 3), 10 * i + 5, np.uint8)
+        pictures[os.fsdecode(name)] = arr
+        Image.fromarray(arr).save(os.path.join(root, b"train", b"a", name).decode(
+            errors="surrogateescape"), "PNG")
+    for split, cls in ((b"train", b"b"), (b"test", b"a"), (b"test", b"b")):
+        Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(
+            os.path.join(root, split, cls, b"z.png").decode(errors="surrogateescape"), "PNG")
+    out = os.path.join(tmp, "order.h5")
+    proc = subprocess.run([DPTRAIN.encode(), b"pack", b"--format", b"folder", b"--source", root,
+                           b"--output", out.encode()], capture_output=True, timeout=300)
+    want = [pictures[n] for n in sorted(os.listdir(os.path.join(root, b"train", b"a").decode(
+        errors="surrogateescape")))]
+    got = read(out)["train"][0][:len(names)] if proc.returncode == 0 else []
+    check(len(got) == len(want) and all(np.array_equal(g, w) for g, w in zip(got, want)),
+          f"files whose names are not UTF-8 in Python's sorted() order (exit {proc.returncode} "
+          f"{proc.stderr.decode(errors='replace').strip()})")
 
 
 def test_train_eval(tmp, rng):
