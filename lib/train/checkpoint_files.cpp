@@ -151,7 +151,8 @@ std::vector<std::string> checkpoint_names(const std::string& dir) {
   return found;
 }
 
-std::string newest_verified_checkpoint(const std::string& dir) {
+std::string newest_verified_checkpoint(const std::string& dir,
+                                       std::vector<std::string>* skipped_out) {
   // Its place taken by something else than a file, the run's next checkpoint could not be
   // saved: said before the run starts, not at its first checkpoint.
   std::error_code ec;
@@ -171,6 +172,7 @@ std::string newest_verified_checkpoint(const std::string& dir) {
             "warning: --resume auto: resuming from {}, the newest checkpoint that passed "
             "verification ({} skipped as corrupted)",
             candidate.path, skipped.size());
+      if (skipped_out) *skipped_out = std::move(skipped);
       return candidate.path;
     }
     // checkpoint.h5 and the newest named checkpoint are one file: both are skipped.
@@ -201,12 +203,13 @@ ResumeRequest parse_resume_option(const std::string& text) {
   return {ResumeRequest::Kind::file, text};
 }
 
-std::string resolve_resume(const ResumeRequest& request, const std::string& run_dir) {
+std::string resolve_resume(const ResumeRequest& request, const std::string& run_dir,
+                           std::vector<std::string>* skipped) {
   switch (request.kind) {
     case ResumeRequest::Kind::none:
       return "";
     case ResumeRequest::Kind::automatic:
-      return newest_verified_checkpoint(run_dir);
+      return newest_verified_checkpoint(run_dir, skipped);
     case ResumeRequest::Kind::file:
       return parse_resume_option(request.file).file;  // again: it may have gone since
   }

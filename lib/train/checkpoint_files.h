@@ -65,9 +65,10 @@ std::vector<std::string> checkpoint_names(const std::string& dir);
 
 // The newest checkpoint of `dir` whose every byte passes verification (io/file_verify.h), or
 // "" when there is none. A corrupted one (or one that does not open) is skipped with a warning
-// naming it and the problem; when every checkpoint is, a DataError says so (no silent start
-// from scratch).
-std::string newest_verified_checkpoint(const std::string& dir);
+// naming it and the problem, and added to `skipped` (if given); when every checkpoint is, a
+// DataError says so (no silent start from scratch).
+std::string newest_verified_checkpoint(const std::string& dir,
+                                       std::vector<std::string>* skipped = nullptr);
 
 // --resume: none (a fresh run), auto (the run directory's newest checkpoint; fresh where there
 // is none yet) or a checkpoint file.
@@ -83,7 +84,9 @@ struct ResumeRequest {
 ResumeRequest parse_resume_option(const std::string& text);
 
 // The checkpoint a run in `run_dir` continues from, or "" to start from scratch (none; auto with
-// no checkpoint yet). Throws UsageError when the file has gone since the options were read.
-std::string resolve_resume(const ResumeRequest& request, const std::string& run_dir);
+// no checkpoint yet); auto's skipped checkpoints go into `skipped` (if given). Throws
+// UsageError when the file has gone since the options were read.
+std::string resolve_resume(const ResumeRequest& request, const std::string& run_dir,
+                           std::vector<std::string>* skipped = nullptr);
 
 }  // namespace dp

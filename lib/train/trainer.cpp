@@ -60,6 +60,7 @@ class TrainingRun {
   struct FoundCheckpoint {
     std::string path;
     CheckpointPosition position;
+    std::vector<std::string> skipped;  // --resume auto's corrupted checkpoints (this rank's)
   };
   FoundCheckpoint agreed_resume_checkpoint();
   void start_branch_at(const FoundCheckpoint& resumed) const;
@@ -166,7 +167,8 @@ TrainingRun::FoundCheckpoint TrainingRun::agreed_resume_checkpoint() {
   // share a step: a stop after an epoch's last step, and the epoch's end) and size. Paths may
   // differ (a relative one under another working directory).
   comm_->barrier();  // rank 0 has created the run directory
-  FoundCheckpoint found{resolve_resume(config_.resume, run_dir_.path()), {}};
+  FoundCheckpoint found;
+  found.path = resolve_resume(config_.resume, run_dir_.path(), &found.skipped);
   std::string identity = "none", description = "no checkpoint";
   if (!found.path.empty()) {
     found.position = CheckpointFile{found.path, read_checkpoint_meta(found.path)}.position();
@@ -268,10 +270,10 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
 }
 
 // A resume starts a branch of the run at `resumed`. The checkpoints of the run directory past
-// it belong to the abandoned one (an explicit --resume of an older checkpoint) or failed
-// verification (--resume auto took the newest that passed): --resume auto (after a crash) and
-// pruning would take them for this branch's, so they are set aside, not deleted. Where none is
-// left, the file (another directory's, say) becomes the directory's checkpoint.h5, so that a crash
+// it belong to the abandoned one (an explicit --resume of an older checkpoint), and those
+// --resume auto skipped failed verification: --resume auto (after a crash) and pruning would
+// take them for this branch's, so they are set aside, not deleted. Where none is left after an
+// explicit --resume, the file (another directory's, say) becomes the directory's checkpoint.h5, so that a crash
 // before this branch's first checkpoint resumes here, not from scratch. Only once every rank
 // has loaded the checkpoint and metrics.h5 was taken up (reopened in memory, published after
 // this; a run directory without one has a new one already): a refused resume changes nothing.
@@ -281,15 +283,15 @@ void TrainingRun::start_branch_at(const FoundCheckpoint& resumed) const {
   // The file's own position, not the resume point's: where the checkpoint's epoch had all its
   // steps done (a stop at its last step), the latter's steps into the epoch are this run's count.
   const std::string& path = resumed.path;
-  const bool automatic = resumes_automatically();
-  for (const std::string& newer : checkpoints_after(run_dir_.path(), resumed.position)) {
-    if (automatic)
-      log::info("note: --resume auto: {} did not pass verification; set aside as {}", newer,
-                run_dir_.set_aside(newer, "corrupted"));
-    else
-      log::info("note: --resume {}: {} is past it; set aside as {}", path, newer,
-                run_dir_.set_aside(newer));
+  if (resumes_automatically()) {  // the resumed checkpoint is in the directory
+    for (const std::string& corrupted : resumed.skipped)
+      log::info("note: --resume auto: {} did not pass verification; set aside as {}", corrupted,
+                run_dir_.set_aside(corrupted, "corrupted"));
+    return;
   }
+  for (const std::string& newer : checkpoints_after(run_dir_.path(), resumed.position))
+    log::info("note: --resume {}: {} is past it; set aside as {}", path, newer,
+              run_dir_.set_aside(newer));
   if (!find_checkpoints(run_dir_.path()).empty()) return;
   publish_checkpoint_as(path, run_dir_.checkpoint());
   log::info("note: --resume {}: linked as {}, where --resume auto finds this run's start", path,

@@ -67,6 +67,31 @@ TEST(CheckpointFiles, AutoPicksTheNewestReadableCheckpoint) {
   EXPECT_THROW(resolve_resume(automatic, dir.path().string()), UsageError);
 }
 
+// What --resume auto skipped, for the run to set aside: a corrupted checkpoint at the resumed
+// one's position (checkpoint.h5 a copy, not a link, where the file system has no hard links;
+// the named one sorts first), and one that does not open, older or not.
+TEST(CheckpointFiles, AutoListsEveryCheckpointItSkipped) {
+  testing::TempDir dir;
+  const std::string named = dir.file(named_checkpoint_file(2, 20));
+  write_checkpoint(named, 20, 2);
+  write_checkpoint(dir.file("checkpoint.h5"), 20, 2);
+  write_checkpoint(dir.file(named_checkpoint_file(1, 10)), 10, 1);
+  std::ofstream(dir.file(named_checkpoint_file(0, 5))) << "cut short";
+  // The weight 20.0f (little-endian 00 00 a0 41) flipped: the checksum fails, the meta reads.
+  std::ifstream in(named, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+  const size_t at = bytes.find(std::string("\x00\x00\xa0\x41", 4));
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 3] ^= 0x01;
+  std::ofstream(named, std::ios::binary) << bytes;
+  std::vector<std::string> skipped;
+  EXPECT_EQ(resolve_resume(parse_resume_option("auto"), dir.path().string(), &skipped),
+            dir.file("checkpoint.h5"));
+  std::sort(skipped.begin(), skipped.end());
+  EXPECT_EQ(skipped, (std::vector<std::string>{dir.file(named_checkpoint_file(0, 5)), named}));
+}
+
 // What an explicit --resume of an older checkpoint sets aside: every checkpoint past its
 // position, one that does not open placed by its name (checkpoint.h5 that does not open, too).
 TEST(CheckpointFiles, AfterAPositionComeTheNewerOnesReadableOrNot) {
