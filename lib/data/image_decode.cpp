@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <csetjmp>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 
@@ -35,14 +36,19 @@ struct PngInput {
   png_uint_32 height = 0;  // with `interlaced`, set once the header is read: see rows_done
   bool interlaced = false;
   bool ran_out = false;  // the error: a read past the end of the file
+  // How far libpng had read when its rows were done (the first read after them starts there).
+  size_t read_at_rows_done = SIZE_MAX;
   // The error came once every row was decoded, from data that is missing (the file ends, or
   // its image data chunks end before their zlib stream does): Pillow, which stops at the last
   // row, has read the image. Data present but wrong (a zlib checksum) still fails it.
   bool missing_after_rows = false;
 };
 
+bool rows_done(png_const_structrp png, const PngInput& in);
+
 void png_read_from_memory(png_structp png, png_bytep out, png_size_t count) {
   auto* in = static_cast<PngInput*>(png_get_io_ptr(png));
+  if (in->read_at_rows_done == SIZE_MAX && rows_done(png, *in)) in->read_at_rows_done = in->offset;
   if (count > in->size - in->offset) {
     in->ran_out = true;
     png_error(png, "truncated file (read past its end)");
@@ -156,6 +162,33 @@ bool png_decode_pass(const std::string& name, PngInput& in, size_t idat_block, D
   return png_read_pixels(s, in, rows.data());
 }
 
+uint32_t big_endian_32(const uint8_t* p) {
+  return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | uint32_t(p[3]);
+}
+
+// Pillow reads on after the last row (PngImageFile.load_end): the rest of the chunk that held
+// it, then chunk after chunk up to IEND, each chunk's data whole or the file refused; a short
+// header, or one whose name is not four letters, digits or '_', ends the reading. `read_at` is
+// how far the last row took libpng (into the chunk that held it). Returns "" or the problem.
+std::string chunk_cut_after_rows(const uint8_t* bytes, size_t size, size_t read_at) {
+  size_t pos = 8, end = 8;              // after the signature
+  for (; pos + 8 <= size; pos = end) {  // to the end of the chunk that held the last row
+    end = pos + 12 + size_t(big_endian_32(bytes + pos));
+    if (end >= read_at) break;
+  }
+  const auto letter = [](uint8_t c) {  // Python's \w on bytes
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  };
+  for (pos = end; pos + 8 <= size; pos += 12 + size_t(big_endian_32(bytes + pos))) {
+    const uint8_t* name = bytes + pos + 4;
+    if (!std::all_of(name, name + 4, letter) || std::memcmp(name, "IEND", 4) == 0) return "";
+    if (big_endian_32(bytes + pos) > size - pos - 8)
+      return fmt::format("truncated file (its {} chunk after the image data is cut short)",
+                         std::string(reinterpret_cast<const char*>(name), 4));
+  }
+  return "";
+}
+
 }  // namespace
 
 // Pillow's JpegImageFile.draft: scale = min(W // size, H // size), then the largest of 8, 4,
@@ -173,12 +206,15 @@ void decode_png(const uint8_t* bytes, size_t size, const std::string& name, Deco
   // last rows fails before they are decoded, where Pillow has them. Such a file is read again
   // a byte at a time: then the end is met only where a row needs bytes that are not there.
   PngInput in{bytes, size, 0, {0}};
-  if (png_decode_pass(name, in, 0, out)) return;
-  if (in.ran_out) {
+  bool decoded = png_decode_pass(name, in, 0, out);
+  if (!decoded && in.ran_out) {
     in = PngInput{bytes, size, 0, {0}};
-    if (png_decode_pass(name, in, 1, out)) return;
+    decoded = png_decode_pass(name, in, 1, out);
   }
-  throw DataError(fmt::format("{}: corrupt or truncated PNG: {}", name, in.message));
+  if (!decoded) throw DataError(fmt::format("{}: corrupt or truncated PNG: {}", name, in.message));
+  const size_t read_at = in.read_at_rows_done == SIZE_MAX ? in.offset : in.read_at_rows_done;
+  if (const std::string cut = chunk_cut_after_rows(bytes, size, read_at); !cut.empty())
+    throw DataError(fmt::format("{}: corrupt or truncated PNG: {}", name, cut));
 }
 
 DecodedImage convert_channels(DecodedImage image, int channels) {

@@ -629,7 +629,8 @@ def png_variants(arr):
     CRC error in the image data, in a text chunk after it or in IEND, no IEND at all, the file
     ending inside the image data's zlib checksum, a zlib stream that never ends (both refused
     before: libpng read the missing bytes, Pillow stops at the last row); and those it refuses:
-    the image data's zlib checksum wrong, the file ending before the last row."""
+    the image data's zlib checksum wrong, the file ending before the last row, a chunk after
+    the image data whose data the file cuts short (Pillow reads on to IEND)."""
     h, w, _ = arr.shape
     raw = b"".join(b"\x00" + arr[y].tobytes() for y in range(h))
     rows = zlib.compress(raw)
@@ -649,7 +650,9 @@ def png_variants(arr):
             "cut_in_checksum": head + chunk(b"IDAT", rows)[:-6],
             "unterminated": head + chunk(b"IDAT", unterminated) + end}, {
             "a wrong zlib checksum in the image data": head + chunk(b"IDAT", bad_adler) + end,
-            "a file ending before its last row": head + chunk(b"IDAT", rows)[:-16]}
+            "a file ending before its last row": head + chunk(b"IDAT", rows)[:-16],
+            "a text chunk after the image data cut short (before: packed)":
+                head + chunk(b"IDAT", rows) + chunk(b"tEXt", b"k\x00" + b"v" * 40)[:-20]}
 
 
 def jpeg_variants():
