@@ -25,6 +25,7 @@ struct RequeuePlan {
   std::string refusal;
   // Inside a Slurm job that will not come back: nothing continues the run after a stop.
   bool job_ends_for_good() const { return !job.empty() && !refusal.empty(); }
+  bool requeues() const { return !job.empty() && refusal.empty(); }
 };
 
 // Collective. Adds to `requeue_refusal(config)` what only Slurm knows: an interactive

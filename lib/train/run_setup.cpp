@@ -154,15 +154,20 @@ RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& tra
   return identity;
 }
 
-std::string run_name(const TrainConfig& config, const data::HDF5Dataset& train_set) {
+std::string run_name(const TrainConfig& config, const data::HDF5Dataset& train_set,
+                     const RequeuePlan& requeue) {
   if (!config.run_name.empty()) return config.run_name;
-  // A Slurm job's run that continues itself is named for the job, which a requeued job keeps.
+  // A run that continues itself in a Slurm job a stop requeues is named for the job, which the
+  // requeued job keeps. Another job (an interactive allocation's next one) has another id.
   const bool continues = config.resume.kind == ResumeRequest::Kind::automatic;
-  const std::string job = continues ? slurm_job_id() : std::string();
+  const std::string job = continues && requeue.requeues() ? requeue.job : std::string();
   if (continues && job.empty())
     log::info(
-        "note: --resume auto without --run-name: this run is named for the time, so there is "
-        "no earlier run of that name to continue (give --run-name to continue one)");
+        "note: --resume auto without --run-name: this run is named for the time{}, so there is "
+        "no earlier run of that name to continue (give --run-name to continue one)",
+        requeue.job.empty() ? ""
+                            : fmt::format(" (Slurm job {} is not requeued after a stop: {})",
+                                          requeue.job, requeue.refusal));
   if (!job.empty())
     log::info(
         "note: no --run-name: the run is named for Slurm job {}, so that its requeued job "

@@ -18,6 +18,7 @@
 #include "train/config.h"
 #include "train/evaluator.h"
 #include "train/param_groups.h"
+#include "train/preempted_exit.h"
 #include "train/run_directory.h"
 #include "train/train_data.h"
 #include "train/train_step.h"
@@ -54,8 +55,10 @@ CheckpointPolicyOptions checkpoint_policy_options(const TrainConfig& config);
 RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& train_set,
                          int64_t steps_per_epoch, int world);
 // --run-name, or default_run_name's, named for the Slurm job where the run continues itself
-// (--resume auto) inside one, else for rank 0's time. A collective where defaulted.
-std::string run_name(const TrainConfig& config, const data::HDF5Dataset& train_set);
+// (--resume auto) in a job that a stop requeues (`requeue`), else for rank 0's time. A
+// collective where defaulted.
+std::string run_name(const TrainConfig& config, const data::HDF5Dataset& train_set,
+                     const RequeuePlan& requeue);
 RunDirectory::Existing existing_run_policy(const TrainConfig& config);
 // The attributes metrics.h5 records for a resume: checkpoint, position, world, time, Slurm.
 std::map<std::string, std::string> resume_record(const std::string& checkpoint,

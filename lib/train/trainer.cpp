@@ -96,8 +96,8 @@ class TrainingRun {
   std::unique_ptr<TestHooks> hooks_;
   TrainStep step_;
   TrainingCheckpointer checkpointer_;
-  std::string run_name_;
   RequeuePlan requeue_plan_;  // what a stop signal does to the Slurm job
+  std::string run_name_;
   RunDirectory run_dir_;
   // --overwrite's replaced run, until the first step is done (rank 0 only); destroyed after
   // metrics_, so a failed start's metrics.h5 is closed when the replaced one comes back.
@@ -137,8 +137,8 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
             guard_, optimizer_, *hooks_),
       checkpointer_(*model_, optimizer_.momentum_buffer(), *comm_,
                     run_identity(config, train_set_, data_.steps_per_epoch(), comm_->size())),
-      run_name_(run_name(config, train_set_)),
       requeue_plan_(plan_requeue(config, *comm_)),
+      run_name_(run_name(config, train_set_, requeue_plan_)),
       run_dir_(config.output_dir, run_name_, existing_run_policy(config), writer_) {
   eval_options_.on_batch = [this, &watchdog] {
     watchdog.beat();  // a long evaluation is progress

@@ -22,6 +22,7 @@ at the end, whatever happens.
 
 usage: test_slurm.py DPTRAIN REPOSITORY_ROOT"""
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -251,10 +252,16 @@ def run_interactive(tmp, env, job_env, reference):
                             f"the interactive run to pause at step {pause}"):
                 check(False, f"interactive run {attempt}:\n{read(log_path)[-1500:]}")
                 return 1
-            job = subprocess.run(["squeue", "-h", "-n", name, "-o", "%i"], env=env,
-                                 capture_output=True, text=True, timeout=30).stdout.strip()
-            subprocess.run(["scancel", "--signal=USR1", job], env=env, check=True, timeout=30)
-            code = allocation.wait(timeout=120)
+            granted = re.search(r"Granted job allocation (\d+)", read(log_path))
+            job = granted.group(1) if granted else ""
+            signalled = subprocess.run(["scancel", "--signal=USR1", job], env=env,
+                                       capture_output=True, text=True, timeout=30)
+            check(signalled.returncode == 0, f"scancel --signal=USR1 {job!r}: exit "
+                  f"{signalled.returncode} {signalled.stderr.strip()}")
+            try:
+                code = allocation.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                code = None
         finally:
             if allocation.poll() is None:
                 allocation.kill()
