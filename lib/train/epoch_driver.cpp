@@ -24,8 +24,8 @@ EpochDriver::EpochDriver(EpochDriverParts parts, int64_t global_step)
 }
 
 bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals totals) {
-  const EpochSpan span{epoch, steps_in_epoch(parts_.config, parts_.data.steps_per_epoch(), epoch),
-                       now_seconds() - totals.elapsed};
+  EpochSpan span{epoch, steps_in_epoch(parts_.config, parts_.data.steps_per_epoch(), epoch),
+                 now_seconds() - totals.elapsed};
   parts_.model.set_train(true);
   // A run stopped after an epoch's last step resumes with its steps done and its end to run;
   // the optimizer is given the state that step ran with (its rate goes in the epoch's row).
@@ -39,7 +39,7 @@ bool EpochDriver::run_epoch(int64_t epoch, int64_t first_step, EpochTotals total
   return finish_epoch(span, resumed_into_end, steps_end.checkpoint_due, totals);
 }
 
-EpochDriver::StepsEnd EpochDriver::run_steps(const EpochSpan& span, int64_t first_step,
+EpochDriver::StepsEnd EpochDriver::run_steps(EpochSpan& span, int64_t first_step,
                                              EpochTotals& totals) {
   StepsEnd end;
   for (int64_t step = first_step; step < span.steps; ++step) {
@@ -64,7 +64,7 @@ EpochDriver::StepsEnd EpochDriver::run_steps(const EpochSpan& span, int64_t firs
   return end;
 }
 
-bool EpochDriver::finish_epoch(const EpochSpan& span, bool resumed_into_end, bool checkpoint_due,
+bool EpochDriver::finish_epoch(EpochSpan& span, bool resumed_into_end, bool checkpoint_due,
                                EpochTotals& totals) {
   const int64_t epoch = span.epoch;
   const double pause_start = now_seconds();  // the epoch's last line was just written
@@ -118,14 +118,16 @@ StepAgreement EpochDriver::train_step(int64_t epoch, int64_t step, int64_t steps
   return agreed;
 }
 
-bool EpochDriver::checkpoint_between_steps(const EpochSpan& span, int64_t step, const char* trigger,
+bool EpochDriver::checkpoint_between_steps(EpochSpan& span, int64_t step, const char* trigger,
                                            bool stop, EpochTotals& totals, double not_training) {
   totals.elapsed = now_seconds() - span.start - not_training;
   const ResumePoint point{span.epoch - 1, step + 1, global_step_, global_step_,
                           parts_.guard.consecutive_skips()};
   const double pause_start = now_seconds();
   parts_.checkpoints.save(point, totals, trigger);
-  progress_.paused(now_seconds() - pause_start);
+  const double paused = now_seconds() - pause_start;
+  progress_.paused(paused);
+  span.start += paused;
   if (!stop) return true;
   leave_preempted(point, parts_.signal, parts_.requeue, parts_.comm);
   return false;

@@ -62,7 +62,8 @@ class EpochDriver {
 
  private:
   // The epoch being run: its number (1-based), its steps and when it started (a resumed
-  // epoch's time so far counted in).
+  // epoch's time so far counted in; moved on by each checkpoint written between its steps, so
+  // that its time and images/s are training's, as for the checkpoint at its end).
   struct EpochSpan {
     int64_t epoch, steps;
     double start;
@@ -72,10 +73,10 @@ class EpochDriver {
   struct StepsEnd {
     bool left_run = false, checkpoint_due = false;
   };
-  StepsEnd run_steps(const EpochSpan& span, int64_t first_step, EpochTotals& totals);
+  StepsEnd run_steps(EpochSpan& span, int64_t first_step, EpochTotals& totals);
   // After the steps: statistics, evaluation, the /history row, the epoch's checkpoint; false
   // when the run stops (its end pending where the evaluation was abandoned).
-  bool finish_epoch(const EpochSpan& span, bool resumed_into_end, bool checkpoint_due,
+  bool finish_epoch(EpochSpan& span, bool resumed_into_end, bool checkpoint_due,
                     EpochTotals& totals);
   // Step `step` (0-based) of the epoch's `steps` and its bookkeeping; returns what the ranks
   // agreed on after it.
@@ -83,7 +84,7 @@ class EpochDriver {
   // A checkpoint after step `step` (0-based), written for `trigger` ("signal", "minutes",
   // "steps"); with `stop`, the run then leaves (preempted exit) and this returns false.
   // `not_training` seconds since the span's start are left out of its elapsed time.
-  bool checkpoint_between_steps(const EpochSpan& span, int64_t step, const char* trigger, bool stop,
+  bool checkpoint_between_steps(EpochSpan& span, int64_t step, const char* trigger, bool stop,
                                 EpochTotals& totals, double not_training);
   // The epoch's end: checkpoint as due and agree on a stop; false to stop.
   bool end_epoch(int64_t epoch, bool checkpoint_due);
