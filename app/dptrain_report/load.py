@@ -67,6 +67,9 @@ class Run:
     # Whether a job is writing the run now (it holds the run directory's lock): a run without
     # /final is then running, not stopped.
     running: bool = False
+    # A whole epoch's optimizer steps (/steps' steps_per_epoch: the last job's); 0 where the
+    # file predates the attribute.
+    steps_per_epoch: int = 0
 
     @property
     def epochs_done(self):
@@ -255,14 +258,16 @@ def _read(f, directory, metrics, checkpoint):
     name = config.get("run-name") or os.path.basename(os.path.normpath(directory))
     if os.path.basename(metrics) != "metrics.h5":  # a superseded history beside its run
         name = f"{name} ({os.path.basename(metrics)})"
-    resumes = _read_resumes(f, int(np.sum(history["steps"])))
+    resumes = _read_resumes(f, _steps_done(f, history, metrics))
     return Run(directory=directory, metrics_path=metrics, name=name, config=config, build=build,
                history=history, final=final,
                checkpoint_path=checkpoint if checkpoint and os.path.isfile(checkpoint) else None,
                warnings=warnings, resumes=resumes,
                step_lr=_read_step_lr(f, metrics, warnings, _fractional_epochs(config, resumes)),
                running=(final is None and os.path.basename(metrics) == "metrics.h5"
-                        and _held_by_a_job(directory)))
+                        and _held_by_a_job(directory)),
+               steps_per_epoch=int(f["steps"].attrs.get("steps_per_epoch", 0))
+               if "steps" in f else 0)
 
 
 def _last_epochs_option(config, resumes):
@@ -285,13 +290,14 @@ def _fractional_epochs(config, resumes):
 
 def _read_step_lr(f, metrics, warnings, fractional_epochs=None):
     """/steps/lr placed in epochs by /steps/epoch (1-based, one row per optimizer step): step j
-    of an epoch's n at epoch - 1 + j / n, where n is the epoch's own rows but for the last
-    epoch, which may be cut short (a stop, --stop-after-steps, a run in progress, a fractional
-    --epochs E) and takes /steps' steps_per_epoch attribute (the steps per epoch of the job
-    that wrote it), so that a cut-short epoch's steps end where it stopped; files written
-    without that attribute take the epoch before's rows for a fractional --epochs' last epoch
-    (ceil(E)) only. A corrupted one refuses the file (a ReportError), as a corrupted /history
-    does."""
+    of an epoch's n at epoch - 1 + j / n, where n is the epoch's own rows but for an epoch cut
+    short: the last (a stop, --stop-after-steps, a run in progress, a fractional --epochs E)
+    takes /steps' steps_per_epoch attribute (the steps per epoch of the job that wrote it), so
+    that its steps end where it stopped; an earlier one with fewer rows than the epochs on both
+    sides of it (a fractional run's cut epoch, then resumed with a larger --epochs) takes the
+    epoch before's rows (the one after's where it is the first); files written without that
+    attribute take the epoch before's rows for a fractional --epochs' last epoch (ceil(E)). A
+    corrupted one refuses the file (a ReportError), as a corrupted /history does."""
     if "steps" not in f or not all(k in f["steps"] for k in ("epoch", "lr")):
         return None
     epoch = _read_values(f["steps/epoch"], metrics, "/steps/epoch")
@@ -303,17 +309,30 @@ def _read_step_lr(f, metrics, warnings, fractional_epochs=None):
     place = np.empty_like(epoch)
     steps_per_epoch = int(f["steps"].attrs.get("steps_per_epoch", 0))
     epochs = np.unique(epoch)
-    whole = None  # the rows of the epoch before, a whole one
-    for e in epochs:
+    counts = [int(np.count_nonzero(epoch == e)) for e in epochs]
+    for i, e in enumerate(epochs):
         rows = np.flatnonzero(epoch == e)
-        cut_short = (fractional_epochs is not None and e == math.ceil(fractional_epochs)
-                     and whole is not None and whole > len(rows))
-        steps = whole if cut_short else len(rows)
-        if e == epochs[-1] and steps_per_epoch > 0:
+        before = counts[i - 1] if i > 0 else None
+        after = counts[i + 1] if i + 1 < len(counts) else None
+        steps = len(rows)
+        if after is not None and after > steps and (before is None or before > steps):
+            steps = before if before is not None else after  # cut, then resumed further
+        elif (after is None and fractional_epochs is not None and before is not None
+              and e == math.ceil(fractional_epochs) and before > steps):
+            steps = before
+        if after is None and steps_per_epoch > 0:
             steps = max(steps_per_epoch, len(rows))
         place[rows] = e - 1 + np.arange(1, len(rows) + 1) / steps
-        whole = len(rows)
     return place, lr
+
+
+def _steps_done(f, history, metrics):
+    """The run's optimizer steps so far, as the resumes count them: the last /steps row's step
+    (a resume on fewer steps per epoch counts the steps before it as fewer than /history's
+    sum), else that sum."""
+    if "steps" in f and "step" in f["steps"] and len(f["steps/step"]) > 0:
+        return int(_read_values(f["steps/step"], metrics, "/steps/step")[-1])
+    return int(np.sum(history["steps"]))
 
 
 def _read_resumes(f, steps_done):

@@ -11,6 +11,7 @@ import tempfile
 from fractions import Fraction
 
 import h5py
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from report_fixtures import (check, config, final_from_confusion, finish, history_rows,  # noqa
@@ -70,6 +71,31 @@ def check_step_lr(tmp):
     place, _ = load.load_run(os.path.dirname(path)).step_lr
     check(np.allclose(place, [0.25, 0.5, 0.75, 1, 1.25, 1.5]),
           f"a fractional --epochs' last epoch ends at the fraction ({list(place)})")
+    # That run resumed with --epochs 3: its cut epoch 2 stays a half (it was stretched to 2.0,
+    # the rule reading --epochs of the last job only); and a first epoch cut short (--epochs
+    # 0.5, then 2) a half of the epoch after's.
+    for epochs, want in (([1, 1, 1, 1, 2, 2, 3, 3, 3, 3], [0.25, 0.5, 0.75, 1, 1.25, 1.5, 2.25,
+                                                              2.5, 2.75, 3]),
+                         ([1, 1, 2, 2, 2, 2], [0.25, 0.5, 1.25, 1.5, 1.75, 2])):
+        write_metrics(path, history_rows(epochs[-1]), config("steps-run", epochs=epochs[-1]))
+        with h5py.File(path, "a") as f:
+            f.create_dataset("steps/epoch", data=np.array(epochs, dtype=np.float64))
+            f.create_dataset("steps/lr", data=np.arange(len(epochs)) / 10)
+            f["steps"].attrs["steps_per_epoch"] = 4
+        place, _ = load.load_run(os.path.dirname(path)).step_lr
+        check(np.allclose(place, want), f"an earlier cut-short epoch keeps its share ({list(place)})")
+    # A job that only evaluated a finished run again trained nothing, counted in the resumed
+    # steps' numbering (/steps/step: 18 after steps per epoch fell from 8 to 6), not /history's
+    # sum (8 + 6 + 6 = 20): a 2-rank re-evaluation of a 1-rank run is no rank change.
+    write_metrics(path, history_rows(3, steps=[8, 6, 6]), config("steps-run", epochs=3))
+    with h5py.File(path, "a") as f:
+        f.create_dataset("steps/step", data=np.arange(1, 19, dtype=np.float64))
+        for n, (step, world) in enumerate((("14", "1"), ("18", "2")), start=1):
+            g = f.create_group(f"resumes/{n}")
+            g.attrs["step"], g.attrs["world_size"] = step, world
+    resumes = load.load_run(os.path.dirname(path)).resumes
+    check([r.get("world-size") for r in resumes] == ["1"],
+          f"a job resumed from the run's last step trained nothing ({resumes})")
 
 
 # scikit-learn's own docstring example (y_true = [0, 1, 2, 2, 2], y_pred = [0, 0, 2, 2, 1]) and
@@ -239,6 +265,21 @@ with tempfile.TemporaryDirectory() as tmp:
             if line.startswith("| hm-half")] if proc.returncode == 0 else []
     check(len(rows) == 1 and rows[0].startswith("| hm-half | 1 | 2 | 13.50 | 9.00 | 100.0 |"),
           f"time/epoch of a cut-short last epoch counts its share of one ({rows} {proc.stderr})")
+    # Its only epoch cut short (--epochs 0.5, --stop-after-steps): /steps' steps_per_epoch says
+    # a whole one's steps, 5 steps in 4.5 s of 10-step epochs are 9.00 s an epoch (it read 4.50).
+    with h5py.File(os.path.join(half, "metrics.h5"), "a") as f:
+        for name in f["history"]:
+            f["history"][name].resize((1,))
+        f.create_dataset("steps/step", data=np.arange(1, 6, dtype=np.float64))
+        f["steps"].attrs["steps_per_epoch"] = 10
+        f["history/steps"][0] = 5
+        f["history/epoch_time"][0] = 5.5
+    proc = run_report(TOOL, "--baseline", runs[0], half, "--out", os.path.join(tmp, "part"))
+    rows = [line for line in read(os.path.join(tmp, "part", "comparison.md")).splitlines()
+            if line.startswith("| hm-half")] if proc.returncode == 0 else []
+    check(len(rows) == 1 and rows[0].startswith("| hm-half | 1 | 1 | 4.50 | 9.00 |"),
+          f"time/epoch of a run shorter than an epoch counts its share of one ({rows} "
+          f"{proc.stderr})")
     for stem in ("scaling",):
         png = os.path.join(out, stem + ".png")
         check(png_size(png) == (700, 500) and png_complete(png), "scaling.png is 700x500")
