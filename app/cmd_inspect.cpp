@@ -72,11 +72,13 @@ void inspect_metrics(const h5::File& file) {
                                   values->size(), epoch.size()));
   }
   log::info("metrics: {} epochs", epoch.size());
+  // NaN: not evaluated that epoch, or (the loss) every step of it skipped as non-finite.
+  const auto shown = [](double value, const char* format, double scale) {
+    return std::isnan(value) ? std::string("-") : fmt::format(fmt::runtime(format), scale * value);
+  };
   for (size_t i = 0; i < epoch.size(); ++i)
-    log::info("  epoch {:3.0f}  train loss {:.4f}  val acc {}  {:.1f} img/s", epoch[i],
-              train_loss[i],
-              std::isnan(val_acc[i]) ? std::string("-") : fmt::format("{:.2f}%", 100 * val_acc[i]),
-              ips[i]);
+    log::info("  epoch {:3.0f}  train loss {}  val acc {}  {:.1f} img/s", epoch[i],
+              shown(train_loss[i], "{:.4f}", 1), shown(val_acc[i], "{:.2f}%", 100), ips[i]);
 }
 
 // An evaluation group (an eval file's /eval, a metrics file's /final): accuracy, loss and

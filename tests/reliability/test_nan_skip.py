@@ -94,6 +94,11 @@ with tempfile.TemporaryDirectory() as tmp:
                  f"val_loss {val_loss}, val_acc {val_acc}")
     check.record(filecmp.cmp(poisoned, os.path.join(run, "checkpoint.h5"), shallow=False),
                  "no checkpoint of the epoch whose evaluation failed", run)
+    code, err, out_text, _ = check.run(["inspect", os.path.join(run, "metrics.h5")])
+    row = [l for l in (out_text + err).splitlines() if "epoch   2" in l]
+    check.record(code == 0 and len(row) == 1 and "train loss -  val acc -" in row[0],
+                 "inspect shows the epoch without an update or a finite evaluation as '-' "
+                 "(before: train loss -nan)", row or err.strip()[-300:])
 
     # NaN from step 2 on, for good: the third skip in a row stops the job.
     check.expect_error("consecutive skips stop the job",
