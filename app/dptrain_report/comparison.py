@@ -72,6 +72,7 @@ class ComparisonRow:
     efficiency: float
     accuracy: Optional[float]
     is_baseline: bool
+    tta: Optional[int] = None  # the final evaluation's --tta level, where recorded
 
 
 def _row_names(runs):
@@ -100,7 +101,7 @@ def compare(baseline, runs, skip_epochs=0):
             name=name, ranks=ranks, timing=timing, speedup=speedup, ideal=ideal,
             efficiency=speedup / ideal,
             accuracy=run.final.accuracy if run.final is not None else None,
-            is_baseline=is_baseline))
+            is_baseline=is_baseline, tta=run.final.tta if run.final is not None else None))
     return rows
 
 
@@ -126,6 +127,8 @@ def comparison_markdown(rows, skip_epochs=0):
     for r in rows:
         t = r.timing
         accuracy = f"{100 * r.accuracy:.2f}%" if r.accuracy is not None else "n/a (no /final)"
+        if r.accuracy is not None and r.tta:
+            accuracy += f" (TTA {r.tta})"  # of several views: not comparable to a plain one
         name = f"{r.name} (baseline)" if r.is_baseline else r.name
         lines.append(
             f"| {name} | {r.ranks} | {t.epochs} | {t.train_time:.2f} | {t.time_per_epoch:.2f} "

@@ -53,6 +53,7 @@ def run_json(run, timing):
             "accuracy": f.accuracy,
             "loss": _number(f.loss),
             "samples": f.samples,
+            "tta": f.tta,
             "class_names": f.class_names,
             "confusion_matrix": f.confusion.tolist(),
             "per_class": [

@@ -44,6 +44,7 @@ class FinalEvaluation:
     recall: np.ndarray
     f1: np.ndarray
     support: np.ndarray
+    tta: Optional[int] = None  # its --tta level; None in files written before the attribute
 
 
 @dataclass
@@ -259,6 +260,11 @@ def _read(f, directory, metrics, checkpoint):
     if os.path.basename(metrics) != "metrics.h5":  # a superseded history beside its run
         name = f"{name} ({os.path.basename(metrics)})"
     resumes = _read_resumes(f, _steps_done(f, history, metrics))
+    levels = _tta_levels(f, config, final)
+    if len(set(levels.values())) > 1:
+        warnings.append("the run's evaluations mix test-time augmentation levels ("
+                        + ", ".join(f"--tta {v} {k}" for k, v in levels.items())
+                        + "): its val_acc curve and its final accuracy may not be comparable")
     return Run(directory=directory, metrics_path=metrics, name=name, config=config, build=build,
                history=history, final=final,
                checkpoint_path=checkpoint if checkpoint and os.path.isfile(checkpoint) else None,
@@ -324,6 +330,20 @@ def _read_step_lr(f, metrics, warnings, fractional_epochs=None):
             steps = max(steps_per_epoch, len(rows))
         place[rows] = e - 1 + np.arange(1, len(rows) + 1) / steps
     return place, lr
+
+
+def _tta_levels(f, config, final):
+    """The --tta of each job that evaluated the run (the first, each resume, also one that only
+    evaluated again) and of /final, by where they are recorded."""
+    levels = {"in /config": config.get("tta", "0")}
+    if "resumes" in f:
+        for key in sorted(f["resumes"].keys(), key=lambda k: int(k) if k.isdigit() else 0):
+            entry = f["resumes"][key]
+            if "config" in entry and "tta" in entry["config"].attrs:
+                levels[f"in /resumes/{key}"] = _text(entry["config"].attrs["tta"])
+    if final is not None and final.tta is not None:
+        levels["in /final"] = str(final.tta)
+    return levels
 
 
 def _steps_done(f, history, metrics):
@@ -452,7 +472,8 @@ def _read_final(group, metrics):
                            precision=per_class["precision"].astype(np.float64),
                            recall=per_class["recall"].astype(np.float64),
                            f1=per_class["f1"].astype(np.float64),
-                           support=per_class["support"].astype(np.int64))
+                           support=per_class["support"].astype(np.int64),
+                           tta=int(group.attrs["tta"]) if "tta" in group.attrs else None)
 
 
 def parameter_count(checkpoint_path):

@@ -196,8 +196,9 @@ void MetricsWriter::append_epoch(const EpochRecord& record) {
 }
 
 void MetricsWriter::write_final(const EvaluationResult& result,
-                                const std::vector<std::string>& class_names) {
+                                const std::vector<std::string>& class_names, int64_t tta) {
   write_evaluation(*file_, "final", result, class_names);
+  file_->require_group("final").set_attribute("tta", tta);
   publish();
 }
 

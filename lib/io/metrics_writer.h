@@ -85,7 +85,10 @@ class MetricsWriter {
   void flush_steps();
   // Writes the buffered steps too, so /steps and /history always end at the same point.
   void append_epoch(const EpochRecord& record);
-  void write_final(const EvaluationResult& result, const std::vector<std::string>& class_names);
+  // `tta`: the test-time augmentation level it was evaluated with (a resumed job's --tta may
+  // differ from the epochs' evaluations before it).
+  void write_final(const EvaluationResult& result, const std::vector<std::string>& class_names,
+                   int64_t tta);
   const std::string& path() const { return path_; }
 
   // The file lives in memory; each change ends by replacing the file on disk whole

@@ -362,7 +362,7 @@ int TrainingRun::finish(const ResumePoint& start) {
   const EvaluationResult& result = driver_->last_eval();
   require_finite_loss(result, "the final evaluation");
   if (writer_) {
-    metrics_->write_final(result, test_set_.class_names());
+    metrics_->write_final(result, test_set_.class_names(), config_.tta);
     log::info("final: test accuracy {:.2f}% loss {:.4f} on {} images; outputs in {}",
               100 * result.accuracy(), result.loss, result.samples, run_dir_.path());
   }

@@ -57,12 +57,13 @@ TEST(MetricsWriter, HistoryIsReadableAfterEachEpochWhileFileStaysOpen) {
   r.num_classes = 2;
   r.confusion = {3, 1, 0, 4};
   r.samples = 8;
-  writer.write_final(r, {"cat", "dog"});
+  writer.write_final(r, {"cat", "dog"}, 2);
   h5::File reader(dir.file("metrics.h5"), h5::File::Mode::read);
   std::vector<int64_t> cm;
   reader.dataset("final/confusion_matrix").read(cm);
   EXPECT_EQ(cm, r.confusion);
   EXPECT_DOUBLE_EQ(reader.group("final").double_attribute("accuracy"), 7.0 / 8);
+  EXPECT_EQ(reader.group("final").int_attribute("tta"), 2);
   EXPECT_EQ(reader.dataset("final/class_names").read_strings(),
             (std::vector<std::string>{"cat", "dog"}));
 }

@@ -280,6 +280,27 @@ with tempfile.TemporaryDirectory() as tmp:
     check(len(rows) == 1 and rows[0].startswith("| hm-half | 1 | 1 | 4.50 | 9.00 |"),
           f"time/epoch of a run shorter than an epoch counts its share of one ({rows} "
           f"{proc.stderr})")
+    # A finished run evaluated again with --tta 2: /final's level is not its epochs' (0). The
+    # report says so, report.json records it, the comparison marks the accuracy (before: none).
+    tta = os.path.join(tmp, "runs", "hm-tta")
+    final = final_from_confusion(DOC_CONFUSION, DOC_NAMES)
+    final["attrs"]["tta"] = 2
+    write_metrics(os.path.join(tta, "metrics.h5"), history_rows(2),
+                  config("hm-tta", epochs=2, tta=0), final)
+    with h5py.File(os.path.join(tta, "metrics.h5"), "a") as f:
+        f.create_group("resumes/1/config").attrs["tta"] = "2"
+        f["resumes/1"].attrs["step"] = "20"
+    proc = run_report(TOOL, "--baseline", runs[0], tta, "--out", os.path.join(tmp, "tta"))
+    rows = [line for line in read(os.path.join(tmp, "tta", "comparison.md")).splitlines()
+            if line.startswith("| hm-tta")] if proc.returncode == 0 else []
+    check(len(rows) == 1 and "| 60.00% (TTA 2) |" in rows[0]
+          and "mix test-time augmentation levels (--tta 0 in /config, --tta 2 in /resumes/1, "
+          "--tta 2 in /final)" in proc.stderr,
+          f"a final evaluation of another --tta: marked and warned about ({rows} {proc.stderr})")
+    proc = run_report(TOOL, tta)
+    exported = json.loads(read(os.path.join(tta, "report.json"))) if proc.returncode == 0 else {}
+    check((exported.get("final") or {}).get("tta") == 2,
+          f"report.json records the final evaluation's --tta ({proc.stderr.strip()})")
     for stem in ("scaling",):
         png = os.path.join(out, stem + ".png")
         check(png_size(png) == (700, 500) and png_complete(png), "scaling.png is 700x500")

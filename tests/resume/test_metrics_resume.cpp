@@ -40,7 +40,7 @@ TEST(MetricsResume, ReopenDropsRowsAfterTheCheckpointAndContinues) {
     result.num_classes = 1;
     result.samples = 1;
     result.confusion = {1};
-    writer.write_final(result, {"a"});
+    writer.write_final(result, {"a"}, 0);
   }
   // Resume from a checkpoint after epoch 2 plus 1 step of epoch 3 (step 9).
   {
