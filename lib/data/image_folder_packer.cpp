@@ -67,21 +67,20 @@ void decode_one(const ImageFile& file, const PackOptions& options,
       not_image = false;
     });
     slot.digest = sha256_hex(bytes.data(), bytes.size());
-    if (expected) {
-      const ImageSize header = read_image_size(bytes.data(), bytes.size(), file.path);
-      if (header.width != expected->width || header.height != expected->height) {
-        slot.image = DecodedImage{};
-        slot.image.width = header.width;
-        slot.image.height = header.height;
-        return;
-      }
+    const ImageSize header =
+        expected ? read_image_size(bytes.data(), bytes.size(), file.path) : ImageSize{};
+    if (expected && !(header == *expected)) {  // refused or skipped from its header
+      slot.image = DecodedImage{};
+      slot.image.width = header.width;
+      slot.image.height = header.height;
+    } else {
+      decode_image(bytes.data(), bytes.size(), options.channels, file.path, full,
+                   options.jpeg_draft ? options.image_size : 0);
+      if (options.image_size > 0)
+        slot.image = resize_shorter_side_center_crop(full, options.image_size);
+      else
+        slot.image = full;
     }
-    decode_image(bytes.data(), bytes.size(), options.channels, file.path, full,
-                 options.jpeg_draft ? options.image_size : 0);
-    if (options.image_size > 0)
-      slot.image = resize_shorter_side_center_crop(full, options.image_size);
-    else
-      slot.image = full;
   } catch (const DataError& e) {
     slot.image = DecodedImage{};
     slot.error = e.what();
