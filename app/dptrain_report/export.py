@@ -27,7 +27,8 @@ def run_json(run, timing):
         "format_version": FORMAT_VERSION,
         "run": run.name,
         "metrics_file": run.metrics_path,
-        "config": run.config,
+        "config": run.config,  # the first job's effective options
+        "resumes": run.resumes,  # each later job's that trained (/resumes/<n>/config), in order
         "build": run.build,
         "epochs_done": run.epochs_done,
         "epochs_planned": run.epochs_planned,

@@ -280,8 +280,9 @@ with tempfile.TemporaryDirectory() as tmp:
     check(len(rows) == 1 and rows[0].startswith("| hm-half | 1 | 1 | 4.50 | 9.00 |"),
           f"time/epoch of a run shorter than an epoch counts its share of one ({rows} "
           f"{proc.stderr})")
-    # A finished run evaluated again with --tta 2: /final's level is not its epochs' (0). The
-    # report says so, report.json records it, the comparison marks the accuracy (before: none).
+    # A run resumed mid-run with --tta 2: /final's level is not its first epochs' (0). The
+    # report says so, report.json records it and the resumed job's options, the comparison
+    # marks the accuracy (before: none of these).
     tta = os.path.join(tmp, "runs", "hm-tta")
     final = final_from_confusion(DOC_CONFUSION, DOC_NAMES)
     final["attrs"]["tta"] = 2
@@ -289,7 +290,7 @@ with tempfile.TemporaryDirectory() as tmp:
                   config("hm-tta", epochs=2, tta=0), final)
     with h5py.File(os.path.join(tta, "metrics.h5"), "a") as f:
         f.create_group("resumes/1/config").attrs["tta"] = "2"
-        f["resumes/1"].attrs["step"] = "20"
+        f["resumes/1"].attrs["step"] = "10"
     proc = run_report(TOOL, "--baseline", runs[0], tta, "--out", os.path.join(tmp, "tta"))
     rows = [line for line in read(os.path.join(tmp, "tta", "comparison.md")).splitlines()
             if line.startswith("| hm-tta")] if proc.returncode == 0 else []
@@ -299,8 +300,10 @@ with tempfile.TemporaryDirectory() as tmp:
           f"a final evaluation of another --tta: marked and warned about ({rows} {proc.stderr})")
     proc = run_report(TOOL, tta)
     exported = json.loads(read(os.path.join(tta, "report.json"))) if proc.returncode == 0 else {}
-    check((exported.get("final") or {}).get("tta") == 2,
-          f"report.json records the final evaluation's --tta ({proc.stderr.strip()})")
+    check((exported.get("final") or {}).get("tta") == 2
+          and exported.get("resumes") == [{"tta": "2"}],
+          f"report.json records the final evaluation's --tta and the resumed job's options "
+          f"({exported.get('resumes')} {proc.stderr.strip()})")
     for stem in ("scaling",):
         png = os.path.join(out, stem + ".png")
         check(png_size(png) == (700, 500) and png_complete(png), "scaling.png is 700x500")
