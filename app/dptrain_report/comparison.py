@@ -16,7 +16,9 @@ class TimingSummary:
     first_epoch: int  # 1-based, the first epoch counted (after --skip-epochs)
     epochs: int       # epochs counted
     steps: int
-    epoch_steps: int  # a whole epoch's: /steps' steps_per_epoch, else the most any epoch took
+    # A whole epoch's steps: the most any epoch took; in a run of one epoch, which may be cut
+    # short, /steps' steps_per_epoch.
+    epoch_steps: int
     train_time: float  # s, without evaluation
     images: float
     images_per_sec: float
@@ -53,7 +55,8 @@ def timing_summary(run, skip_epochs=0):
     comm_hidden = float(h["time_comm_hidden"][sl].sum())
     return TimingSummary(
         first_epoch=int(h["epoch"][skip_epochs]), epochs=run.epochs_done - skip_epochs,
-        steps=steps, epoch_steps=run.steps_per_epoch or int(h["steps"].max()),
+        steps=steps, epoch_steps=int(h["steps"].max()) if run.epochs_done > 1
+        else max(run.steps_per_epoch, int(h["steps"].max())),
         train_time=train_time, images=images,
         images_per_sec=images / train_time,
         compute=float((h["time_forward"][sl] + h["time_backward"][sl]

@@ -259,8 +259,9 @@ def _read(f, directory, metrics, checkpoint):
     name = config.get("run-name") or os.path.basename(os.path.normpath(directory))
     if os.path.basename(metrics) != "metrics.h5":  # a superseded history beside its run
         name = f"{name} ({os.path.basename(metrics)})"
-    resumes = _read_resumes(f, _steps_done(f, history, metrics))
-    levels = _tta_levels(f, config, final)
+    resumes = _read_resumes(f, _end_position(f, history, metrics),
+                            _steps_done(f, history, metrics))
+    levels = _tta_levels(f, config, history, final)
     if len(set(levels.values())) > 1:
         warnings.append("the run's evaluations mix test-time augmentation levels ("
                         + ", ".join(f"--tta {v} {k}" for k, v in levels.items())
@@ -269,7 +270,7 @@ def _read(f, directory, metrics, checkpoint):
                history=history, final=final,
                checkpoint_path=checkpoint if checkpoint and os.path.isfile(checkpoint) else None,
                warnings=warnings, resumes=resumes,
-               step_lr=_read_step_lr(f, metrics, warnings, _fractional_epochs(config, resumes)),
+               step_lr=_read_step_lr(f, metrics, warnings, _cut_epochs(f, config)),
                running=(final is None and os.path.basename(metrics) == "metrics.h5"
                         and _held_by_a_job(directory)),
                steps_per_epoch=int(f["steps"].attrs.get("steps_per_epoch", 0))
@@ -285,24 +286,34 @@ def _last_epochs_option(config, resumes):
         return None
 
 
-def _fractional_epochs(config, resumes):
-    """The last job's --epochs where it is fractional (9.9: the 10th epoch cut short), else
-    None."""
-    epochs = _last_epochs_option(config, resumes)
-    if epochs is None or not math.isfinite(epochs) or epochs == math.floor(epochs):
-        return None
-    return epochs
+def _cut_epochs(f, config):
+    """The epochs some job's fractional --epochs E cut short (ceil(E)): the first job's and each
+    resume's, also one that only evaluated again."""
+    options = [config]
+    if "resumes" in f:
+        options += [_attrs(entry["config"]) for entry in f["resumes"].values()
+                    if "config" in entry]
+    cut = set()
+    for o in options:
+        try:
+            epochs = float(o.get("epochs", "nan"))
+        except ValueError:
+            continue
+        if math.isfinite(epochs) and epochs != math.floor(epochs):
+            cut.add(math.ceil(epochs))
+    return cut
 
 
-def _read_step_lr(f, metrics, warnings, fractional_epochs=None):
+def _read_step_lr(f, metrics, warnings, cut_epochs=()):
     """/steps/lr placed in epochs by /steps/epoch (1-based, one row per optimizer step): step j
     of an epoch's n at epoch - 1 + j / n, where n is the epoch's own rows but for an epoch cut
     short: the last (a stop, --stop-after-steps, a run in progress, a fractional --epochs E)
     takes /steps' steps_per_epoch attribute (the steps per epoch of the job that wrote it), so
-    that its steps end where it stopped; an earlier one with fewer rows than the epochs on both
-    sides of it (a fractional run's cut epoch, then resumed with a larger --epochs) takes the
-    epoch before's rows (the one after's where it is the first); files written without that
-    attribute take the epoch before's rows for a fractional --epochs' last epoch (ceil(E)). A
+    that its steps end where it stopped; an earlier one that a job's fractional --epochs E cut
+    (epoch ceil(E), then resumed with a larger --epochs; `cut_epochs`) takes the epoch before's
+    rows (the one after's where it is the first), where those are more; files written without
+    that attribute take the epoch before's rows for a fractional --epochs' last epoch too. (An
+    epoch that is merely shorter, where a resume changed the steps per epoch, keeps its own.) A
     corrupted one refuses the file (a ReportError), as a corrupted /history does."""
     if "steps" not in f or not all(k in f["steps"] for k in ("epoch", "lr")):
         return None
@@ -321,43 +332,60 @@ def _read_step_lr(f, metrics, warnings, fractional_epochs=None):
         before = counts[i - 1] if i > 0 else None
         after = counts[i + 1] if i + 1 < len(counts) else None
         steps = len(rows)
-        if after is not None and after > steps and (before is None or before > steps):
-            steps = before if before is not None else after  # cut, then resumed further
-        elif (after is None and fractional_epochs is not None and before is not None
-              and e == math.ceil(fractional_epochs) and before > steps):
-            steps = before
+        whole = before if before is not None else after
+        if int(e) in cut_epochs and whole is not None and whole > steps:
+            steps = whole  # a fractional --epochs' cut epoch
         if after is None and steps_per_epoch > 0:
             steps = max(steps_per_epoch, len(rows))
         place[rows] = e - 1 + np.arange(1, len(rows) + 1) / steps
     return place, lr
 
 
-def _tta_levels(f, config, final):
-    """The --tta of each job that evaluated the run (the first, each resume, also one that only
-    evaluated again) and of /final, by where they are recorded."""
-    levels = {"in /config": config.get("tta", "0")}
+def _tta_levels(f, config, history, final):
+    """The --tta of each job whose epochs hold an evaluation (the first job's epochs run to the
+    first resume's, each resume's to the next's), and of /final, by where they are recorded."""
+    jobs = [("in /config", config.get("tta", "0"), 0)]
     if "resumes" in f:
         for key in sorted(f["resumes"].keys(), key=lambda k: int(k) if k.isdigit() else 0):
             entry = f["resumes"][key]
             if "config" in entry and "tta" in entry["config"].attrs:
-                levels[f"in /resumes/{key}"] = _text(entry["config"].attrs["tta"])
+                start = int(_text(entry.attrs.get("epochs_done", "0")))
+                jobs.append((f"in /resumes/{key}", _text(entry["config"].attrs["tta"]), start))
+    evaluated = history["epoch"][np.isfinite(history["val_acc"])]
+    levels = {}
+    for k, (where, level, start) in enumerate(jobs):
+        stop = jobs[k + 1][2] if k + 1 < len(jobs) else math.inf
+        if np.any((evaluated > start) & (evaluated <= stop)):
+            levels[where] = level
     if final is not None and final.tta is not None:
         levels["in /final"] = str(final.tta)
     return levels
 
 
+def _end_position(f, history, metrics):
+    """Where the run's rows end, as (finished epochs, steps into the next): /history's rows, and
+    the /steps rows past the last finished epoch (a run stopped inside an epoch)."""
+    epochs = len(history["epoch"])
+    into = 0
+    if "steps" in f and "epoch" in f["steps"]:
+        into = int(np.count_nonzero(_read_values(f["steps/epoch"], metrics, "/steps/epoch")
+                                    == epochs + 1))
+    return epochs, into
+
+
 def _steps_done(f, history, metrics):
-    """The run's optimizer steps so far, as the resumes count them: the last /steps row's step
-    (a resume on fewer steps per epoch counts the steps before it as fewer than /history's
-    sum), else that sum."""
+    """The run's optimizer steps so far: the last /steps row's step, else /history's sum."""
     if "steps" in f and "step" in f["steps"] and len(f["steps/step"]) > 0:
         return int(_read_values(f["steps/step"], metrics, "/steps/step")[-1])
     return int(np.sum(history["steps"]))
 
 
-def _read_resumes(f, steps_done):
-    """The options of each job that resumed the run and trained (a job that resumed from the
-    run's last step, a finished run evaluated again, ran no step on its rank count)."""
+def _read_resumes(f, end, steps_done):
+    """The options of each job that resumed the run and trained (a job that resumed from where
+    the rows end, `end` = (finished epochs, steps into the next): a finished run evaluated
+    again, ran no step on its rank count). Positions, not step numbers: a resume on fewer steps
+    per epoch counts the steps before it anew; an entry without its position (hand-made) is
+    placed by its step against `steps_done`."""
     if "resumes" not in f:
         return []
     group = f["resumes"]
@@ -365,7 +393,11 @@ def _read_resumes(f, steps_done):
     # /resumes/1, 2, ... in numeric order.
     for key in sorted(group.keys(), key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0)):
         entry = group[key]
-        if "step" in entry.attrs and int(_text(entry.attrs["step"])) >= steps_done:
+        if "epochs_done" in entry.attrs and "step_in_epoch" in entry.attrs:
+            at = (int(_text(entry.attrs["epochs_done"])), int(_text(entry.attrs["step_in_epoch"])))
+            if at >= end:
+                continue
+        elif "step" in entry.attrs and int(_text(entry.attrs["step"])) >= steps_done:
             continue
         options = _attrs(entry["config"]) if "config" in entry else {}
         if "world-size" not in options and "world_size" in entry.attrs:

@@ -168,12 +168,16 @@ uint32_t big_endian_32(const uint8_t* p) {
 
 // Pillow reads on after the last row (PngImageFile.load_end): the rest of the chunk that held
 // it, then chunk after chunk up to IEND, each chunk's data whole or the file refused; a short
-// header, or one whose name is not four letters, digits or '_', ends the reading. `read_at` is
-// how far the last row took libpng (into the chunk that held it). Returns "" or the problem.
+// header, or one whose name is not four letters, digits or '_', ends the reading, and so does an
+// animated PNG's next frame (fcTL where acTL gave more than one frame). `read_at` is how far
+// the last row took libpng (into the chunk that held it). Returns "" or the problem.
 std::string chunk_cut_after_rows(const uint8_t* bytes, size_t size, size_t read_at) {
-  size_t pos = 8, end = 8;              // after the signature
+  size_t pos = 8, end = 8;  // after the signature
+  bool animated = false;
   for (; pos + 8 <= size; pos = end) {  // to the end of the chunk that held the last row
     end = pos + 12 + size_t(big_endian_32(bytes + pos));
+    if (std::memcmp(bytes + pos + 4, "acTL", 4) == 0 && pos + 12 <= size)
+      animated = big_endian_32(bytes + pos + 8) > 1;
     if (end >= read_at) break;
   }
   const auto letter = [](uint8_t c) {  // Python's \w on bytes
@@ -181,7 +185,9 @@ std::string chunk_cut_after_rows(const uint8_t* bytes, size_t size, size_t read_
   };
   for (pos = end; pos + 8 <= size; pos += 12 + size_t(big_endian_32(bytes + pos))) {
     const uint8_t* name = bytes + pos + 4;
-    if (!std::all_of(name, name + 4, letter) || std::memcmp(name, "IEND", 4) == 0) return "";
+    if (!std::all_of(name, name + 4, letter) || std::memcmp(name, "IEND", 4) == 0 ||
+        (animated && std::memcmp(name, "fcTL", 4) == 0))
+      return "";
     if (big_endian_32(bytes + pos) > size - pos - 8)
       return fmt::format("truncated file (its {} chunk after the image data is cut short)",
                          std::string(reinterpret_cast<const char*>(name), 4));

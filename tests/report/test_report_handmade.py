@@ -72,27 +72,34 @@ def check_step_lr(tmp):
     check(np.allclose(place, [0.25, 0.5, 0.75, 1, 1.25, 1.5]),
           f"a fractional --epochs' last epoch ends at the fraction ({list(place)})")
     # That run resumed with --epochs 3: its cut epoch 2 stays a half (it was stretched to 2.0,
-    # the rule reading --epochs of the last job only); and a first epoch cut short (--epochs
-    # 0.5, then 2) a half of the epoch after's.
-    for epochs, want in (([1, 1, 1, 1, 2, 2, 3, 3, 3, 3], [0.25, 0.5, 0.75, 1, 1.25, 1.5, 2.25,
-                                                              2.5, 2.75, 3]),
-                         ([1, 1, 2, 2, 2, 2], [0.25, 0.5, 1.25, 1.5, 1.75, 2])):
-        write_metrics(path, history_rows(epochs[-1]), config("steps-run", epochs=epochs[-1]))
+    # the rule reading --epochs of the last job only); a first epoch cut short (--epochs 0.5,
+    # then 2) a half of the epoch after's; but a whole epoch of 2 steps, then epochs of 4 (a
+    # resume at its end with more steps per epoch), keeps its own length.
+    for first, epochs, want in (
+            (1.5, [1, 1, 1, 1, 2, 2, 3, 3, 3, 3], [0.25, 0.5, 0.75, 1, 1.25, 1.5, 2.25, 2.5, 2.75, 3]),
+            (0.5, [1, 1, 2, 2, 2, 2], [0.25, 0.5, 1.25, 1.5, 1.75, 2]),
+            (1, [1, 1, 2, 2, 2, 2], [0.5, 1, 1.25, 1.5, 1.75, 2])):
+        write_metrics(path, history_rows(epochs[-1]), config("steps-run", epochs=first))
         with h5py.File(path, "a") as f:
             f.create_dataset("steps/epoch", data=np.array(epochs, dtype=np.float64))
             f.create_dataset("steps/lr", data=np.arange(len(epochs)) / 10)
             f["steps"].attrs["steps_per_epoch"] = 4
+            f.create_group("resumes/1/config").attrs["epochs"] = str(epochs[-1])
         place, _ = load.load_run(os.path.dirname(path)).step_lr
-        check(np.allclose(place, want), f"an earlier cut-short epoch keeps its share ({list(place)})")
-    # A job that only evaluated a finished run again trained nothing, counted in the resumed
-    # steps' numbering (/steps/step: 18 after steps per epoch fell from 8 to 6), not /history's
-    # sum (8 + 6 + 6 = 20): a 2-rank re-evaluation of a 1-rank run is no rank change.
+        check(np.allclose(place, want),
+              f"--epochs {first} then {epochs[-1]}: each epoch's share ({list(place)})")
+    # A job that only evaluated a finished run again trained nothing, told by its position (3
+    # epochs done, where the rows end), not by step numbers, which a resume on fewer steps per
+    # epoch counts anew (18 against /history's 8 + 6 + 6): a 2-rank re-evaluation of a 1-rank
+    # run is no rank change, and the job that resumed at (1, 6) trained.
     write_metrics(path, history_rows(3, steps=[8, 6, 6]), config("steps-run", epochs=3))
     with h5py.File(path, "a") as f:
         f.create_dataset("steps/step", data=np.arange(1, 19, dtype=np.float64))
-        for n, (step, world) in enumerate((("14", "1"), ("18", "2")), start=1):
+        for n, (step, at, world) in enumerate((("14", ("1", "6"), "1"), ("18", ("3", "0"), "2")),
+                                              start=1):
             g = f.create_group(f"resumes/{n}")
             g.attrs["step"], g.attrs["world_size"] = step, world
+            g.attrs["epochs_done"], g.attrs["step_in_epoch"] = at
     resumes = load.load_run(os.path.dirname(path)).resumes
     check([r.get("world-size") for r in resumes] == ["1"],
           f"a job resumed from the run's last step trained nothing ({resumes})")
@@ -291,6 +298,7 @@ with tempfile.TemporaryDirectory() as tmp:
     with h5py.File(os.path.join(tta, "metrics.h5"), "a") as f:
         f.create_group("resumes/1/config").attrs["tta"] = "2"
         f["resumes/1"].attrs["step"] = "10"
+        f["resumes/1"].attrs["epochs_done"], f["resumes/1"].attrs["step_in_epoch"] = "1", "0"
     proc = run_report(TOOL, "--baseline", runs[0], tta, "--out", os.path.join(tmp, "tta"))
     rows = [line for line in read(os.path.join(tmp, "tta", "comparison.md")).splitlines()
             if line.startswith("| hm-tta")] if proc.returncode == 0 else []
