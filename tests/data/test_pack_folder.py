@@ -643,11 +643,18 @@ def png_variants(arr):
         return good[:-1] + bytes([good[-1] ^ 1]) if bad_crc else good
     head = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
     end = chunk(b"IEND", b"")
+
+    def frame_control(sequence):  # APNG's fcTL: the whole image, 1/10 s, no dispose or blend
+        return chunk(b"fcTL", struct.pack(">IIIIIHHBB", sequence, w, h, 0, 0, 1, 10, 0, 0))
     return {"idat_crc": head + chunk(b"IDAT", rows, True) + end,
             "text_after": head + chunk(b"IDAT", rows) + chunk(b"tEXt", b"k\x00v", True) + end,
             "iend_crc": head + chunk(b"IDAT", rows) + chunk(b"IEND", b"", True),
             "no_iend": head + chunk(b"IDAT", rows),
             "cut_in_checksum": head + chunk(b"IDAT", rows)[:-6],
+            # an animated PNG whose second frame is cut short: Pillow reads the first (before:
+            # refused, the walk after the pixels went on past the next frame's fcTL)
+            "apng_second_frame_cut": head + chunk(b"acTL", struct.pack(">II", 2, 0)) + frame_control(0) + chunk(b"IDAT", rows)
+            + frame_control(1) + chunk(b"fdAT", struct.pack(">I", 2) + rows)[:-12],
             "unterminated": head + chunk(b"IDAT", unterminated) + end}, {
             "a wrong zlib checksum in the image data": head + chunk(b"IDAT", bad_adler) + end,
             "a file ending before its last row": head + chunk(b"IDAT", rows)[:-16],
