@@ -326,11 +326,10 @@ def _read_step_lr(f, metrics, warnings, cut_epochs=()):
     place = np.empty_like(epoch)
     steps_per_epoch = int(f["steps"].attrs.get("steps_per_epoch", 0))
     epochs = np.unique(epoch)
-    counts = [int(np.count_nonzero(epoch == e)) for e in epochs]
-    for i, e in enumerate(epochs):
-        rows = np.flatnonzero(epoch == e)
-        before = counts[i - 1] if i > 0 else None
-        after = counts[i + 1] if i + 1 < len(counts) else None
+    rows_of = [np.flatnonzero(epoch == e) for e in epochs]
+    for i, (e, rows) in enumerate(zip(epochs, rows_of)):
+        before = len(rows_of[i - 1]) if i > 0 else None
+        after = len(rows_of[i + 1]) if i + 1 < len(rows_of) else None
         steps = len(rows)
         whole = before if before is not None else after
         if int(e) in cut_epochs and whole is not None and whole > steps:

@@ -16,14 +16,14 @@ int continuation_bytes(unsigned char lead) {
   return -1;
 }
 
-}  // namespace
-
-size_t sequence_length(const std::string& s, size_t i) {
+// The length of the well-formed sequence at s[i] (0 where there is none), its code point into
+// `code`.
+size_t decode_at(const std::string& s, size_t i, char32_t& code) {
   static constexpr uint32_t kLeast[4] = {0, 0x80, 0x800, 0x10000};  // no overlong forms
   const auto lead = static_cast<unsigned char>(s[i]);
   const int extra = continuation_bytes(lead);
   if (extra < 0 || s.size() - i <= size_t(extra)) return 0;
-  uint32_t code = extra == 0 ? lead : lead & (0x7f >> (extra + 1));  // the lead's payload bits
+  code = extra == 0 ? lead : lead & (0x7f >> (extra + 1));  // the lead's payload bits
   for (int k = 1; k <= extra; ++k) {
     const auto c = static_cast<unsigned char>(s[i + k]);
     if ((c >> 6) != 0x2) return 0;
@@ -31,6 +31,13 @@ size_t sequence_length(const std::string& s, size_t i) {
   }
   if (code < kLeast[extra] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return 0;
   return size_t(extra) + 1;
+}
+
+}  // namespace
+
+size_t sequence_length(const std::string& s, size_t i) {
+  char32_t code;
+  return decode_at(s, i, code);
 }
 
 bool valid(const std::string& s) {
@@ -42,25 +49,13 @@ bool valid(const std::string& s) {
   return true;
 }
 
-namespace {
-
-// The code point of the well-formed sequence of `n` bytes at s[i].
-char32_t code_point(const std::string& s, size_t i, size_t n) {
-  const auto lead = static_cast<unsigned char>(s[i]);
-  char32_t code = n == 1 ? lead : lead & (0x7f >> n);
-  for (size_t k = 1; k < n; ++k) code = (code << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3f);
-  return code;
-}
-
-}  // namespace
-
 std::u32string python_code_points(const std::string& s) {
   std::u32string out;
   for (size_t i = 0; i < s.size();) {
-    const size_t n = sequence_length(s, i);
+    char32_t code = 0;
+    const size_t n = decode_at(s, i, code);
     // surrogateescape: a byte 0x80..0xff outside a well-formed sequence
-    out.push_back(n == 0 ? char32_t(0xdc00 + static_cast<unsigned char>(s[i]))
-                         : code_point(s, i, n));
+    out.push_back(n == 0 ? char32_t(0xdc00 + static_cast<unsigned char>(s[i])) : code);
     i += n == 0 ? 1 : n;
   }
   return out;
@@ -70,8 +65,8 @@ std::string escaped(const std::string& text) {
   std::string out;
   for (size_t i = 0; i < text.size();) {
     const auto byte = static_cast<unsigned char>(text[i]);
-    const size_t n = sequence_length(text, i);
-    const char32_t code = n == 0 ? 0 : code_point(text, i, n);
+    char32_t code = 0;
+    const size_t n = decode_at(text, i, code);
     if (byte == '\n')
       out += "\\n";
     else if (n == 0 || byte < 0x20 || byte == 0x7f)

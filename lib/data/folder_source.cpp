@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <utility>
 
 #include "core/error.h"
 #include "core/hash.h"
@@ -73,11 +74,12 @@ std::vector<ImageFile> class_files(const fs::path& dir, const std::string& relat
   if (names.empty()) throw DataError(fmt::format("{}: empty class folder", shown));
   // ImageFolder's order: Python's, which differs from the bytes' only for names that are not
   // UTF-8 (another encoding's bytes sort after U+D7FF there).
-  std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
-    return utf8::python_code_points(a) < utf8::python_code_points(b);
-  });
+  std::vector<std::pair<std::u32string, std::string>> keyed;  // each name decoded once
+  for (auto& n : names) keyed.emplace_back(utf8::python_code_points(n), std::move(n));
+  std::sort(keyed.begin(), keyed.end());
   std::vector<ImageFile> files;
-  for (const auto& n : names) files.push_back({(dir / n).string(), relative + "/" + n, label});
+  for (const auto& [key, n] : keyed)
+    files.push_back({(dir / n).string(), relative + "/" + n, label});
   return files;
 }
 

@@ -44,7 +44,13 @@ struct PngInput {
   bool missing_after_rows = false;
 };
 
-bool rows_done(png_const_structrp png, const PngInput& in);
+// Whether libpng is past the last row: its row counter reaches the height after the last row
+// of a plain image; an interlaced one's pass counter reaches 7 after its last pass.
+bool rows_done(png_const_structrp png, const PngInput& in) {
+  if (in.height == 0) return false;  // still in the header
+  return in.interlaced ? png_get_current_pass_number(png) >= 7
+                       : png_get_current_row_number(png) >= in.height;
+}
 
 void png_read_from_memory(png_structp png, png_bytep out, png_size_t count) {
   auto* in = static_cast<PngInput*>(png_get_io_ptr(png));
@@ -55,14 +61,6 @@ void png_read_from_memory(png_structp png, png_bytep out, png_size_t count) {
   }
   std::memcpy(out, in->bytes + in->offset, count);
   in->offset += count;
-}
-
-// Whether libpng is past the last row: its row counter reaches the height after the last row
-// of a plain image; an interlaced one's pass counter reaches 7 after its last pass.
-bool rows_done(png_const_structrp png, const PngInput& in) {
-  if (in.height == 0) return false;  // still in the header
-  return in.interlaced ? png_get_current_pass_number(png) >= 7
-                       : png_get_current_row_number(png) >= in.height;
 }
 
 void png_error_to_message(png_structp png, png_const_charp message) {

@@ -273,10 +273,10 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
 // it belong to the abandoned one (an explicit --resume of an older checkpoint), and those
 // --resume auto skipped failed verification: --resume auto (after a crash) and pruning would
 // take them for this branch's, so they are set aside, not deleted. Where none is left after an
-// explicit --resume, the file (another directory's, say) becomes the directory's checkpoint.h5, so that a crash
-// before this branch's first checkpoint resumes here, not from scratch. Only once every rank
-// has loaded the checkpoint and metrics.h5 was taken up (reopened in memory, published after
-// this; a run directory without one has a new one already): a refused resume changes nothing.
+// explicit --resume, the file (another directory's, say) becomes the directory's checkpoint.h5,
+// so that a crash before this branch's first checkpoint resumes here, not from scratch. Only once
+// every rank has loaded the checkpoint and metrics.h5 was taken up (reopened in memory, published
+// after this; a run directory without one has a new one already): a refused resume changes nothing.
 void TrainingRun::start_branch_at(const FoundCheckpoint& resumed) const {
   comm_->barrier();
   if (!writer_) return;
