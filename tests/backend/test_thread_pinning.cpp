@@ -1,7 +1,8 @@
 // Thread pinning of the CPU backend: each OpenMP thread ends up bound to exactly one core of
 // the process's mask, distinct cores for distinct threads, this rank's slice when the mask is
 // the whole node's; more threads than cores are left alone; the default team fits the mask.
-// (CTest runs each test in its own process, so the pinning does not leak into other tests.)
+// Each test puts every thread's mask back as it found it (the fixture), so the tests hold in any
+// order and in one process, not only in CTest's process per test.
 #include <gtest/gtest.h>
 #include <omp.h>
 #include <pthread.h>
@@ -31,7 +32,27 @@ std::vector<int> team_cores(int threads) {
   return cores;
 }
 
-TEST(ThreadPinning, EachThreadGetsItsOwnCore) {
+// The widest team any test here makes: every OpenMP thread that can be reused is restored.
+int widest_team() { return static_cast<int>(allowed_cores().size()) + 1; }
+
+class ThreadPinning : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(sched_getaffinity(0, sizeof saved_, &saved_), 0);
+    restore_team();  // the pool's threads as the main thread's
+  }
+  void TearDown() override { restore_team(); }
+
+ private:
+  void restore_team() {
+    const int threads = widest_team();
+#pragma omp parallel num_threads(threads)
+    pthread_setaffinity_np(pthread_self(), sizeof saved_, &saved_);
+  }
+  cpu_set_t saved_;
+};
+
+TEST_F(ThreadPinning, EachThreadGetsItsOwnCore) {
   const std::vector<int> allowed = allowed_cores();
   const int threads = static_cast<int>(allowed.size());
   const std::string what = pin_openmp_threads(threads, 0, 1);
@@ -40,14 +61,14 @@ TEST(ThreadPinning, EachThreadGetsItsOwnCore) {
   EXPECT_EQ(cores, allowed) << what;
 }
 
-TEST(ThreadPinning, TheSecondLocalRankTakesTheNextSlice) {
+TEST_F(ThreadPinning, TheSecondLocalRankTakesTheNextSlice) {
   const std::vector<int> allowed = allowed_cores();
   if (allowed.size() < 2) GTEST_SKIP() << "needs two cores";
   const std::string what = pin_openmp_threads(1, 1, 2);  // rank 1 of 2, one thread each
   EXPECT_EQ(team_cores(1), std::vector<int>{allowed[1]}) << what;
 }
 
-TEST(ThreadPinning, MoreThreadsThanCoresAreLeftAlone) {
+TEST_F(ThreadPinning, MoreThreadsThanCoresAreLeftAlone) {
   const std::vector<int> allowed = allowed_cores();
   const int threads = static_cast<int>(allowed.size()) + 1;
   const std::string what = pin_openmp_threads(threads, 0, 1);
@@ -58,7 +79,7 @@ TEST(ThreadPinning, MoreThreadsThanCoresAreLeftAlone) {
 // --threads 0 fits the team to the launcher's binding: cut to one core (mpirun -np 1's default
 // binding on a small node), a rank gets one thread, and the log says why; the whole mask gives
 // the node's share, never more threads than cores.
-TEST(ThreadPinning, DefaultTeamFitsTheLaunchersBinding) {
+TEST_F(ThreadPinning, DefaultTeamFitsTheLaunchersBinding) {
   const std::vector<int> allowed = allowed_cores();
   const DefaultTeam whole = default_team(1);
   EXPECT_GE(whole.threads, 1);
