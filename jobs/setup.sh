@@ -15,6 +15,7 @@ packages=(build-essential cmake pkg-config git
   python3-h5py python3-matplotlib python3-numpy python3-torch python3-torchvision
   libtcmalloc-minimal4  # the PyTorch peers run on tcmalloc (tests/bench/peer_allocator.py)
   dataset-fashion-mnist
+  gdb  # reliability_eval_stall holds one rank of `eval` with it
   slurm-wlm munge)  # the Slurm test starts its own one-node cluster (tests/slurm)
 missing=()
 for p in "${packages[@]}"; do
