@@ -150,13 +150,13 @@ void CudaBackend::batchnorm_backward(const BatchNormGeometry& g, const Tensor& x
                                       : dy.data<void>();
     BnDescs& d = bn_descs(g, x.dtype());
     const float one = 1.f, zero = 0.f;
-    // Persistent exactly when the forward was: it left its reserve space in the workspace.
+    // Persistent where the forward was (it left its reserve space in the workspace) and the
+    // operands allow it; otherwise the plain call, which needs only the saved statistics.
     if (d.train_mode == CUDNN_BATCHNORM_SPATIAL_PERSISTENT && workspace.defined() &&
-        workspace.bytes() > 0) {
+        workspace.bytes() > 0 &&
+        aligned_for_persistent_bn({&x, &dy, &dx, &gamma, &beta, &dgamma, &dbeta})) {
       DP_CHECK(workspace.bytes() >= d.reserve,
                "batchnorm_backward: the forward's reserve space is too small");
-      DP_CHECK(aligned_for_persistent_bn({&x, &dy, &dx, &gamma, &beta, &dgamma, &dbeta}),
-               "batchnorm_backward: operands of a persistent forward are not 16-byte aligned");
       void* scratch = d.backward_workspace ? ctx_.workspace.get(ctx_.pool, d.backward_workspace)
                                            : nullptr;
       DP_CUDNN_CHECK(cudnnBatchNormalizationBackwardEx(
