@@ -133,7 +133,7 @@ CheckpointPolicyOptions checkpoint_policy_options(const TrainConfig& config) {
 }
 
 RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& train_set,
-                         int64_t steps_per_epoch, int world) {
+                         int64_t steps_per_epoch) {
   RunIdentity identity;
   identity.arch = config.arch;
   identity.shortcut = nn::shortcut_name(nn::resolve_shortcut(config.arch, config.shortcut));
@@ -144,7 +144,6 @@ RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& tra
   identity.normalize = config.normalize;
   identity.batch_size = config.batch_size;
   identity.steps_per_epoch = steps_per_epoch;
-  identity.world_size = world;
   identity.epochs = config.epochs;
   identity.steps_to_run = steps_to_run(config, steps_per_epoch);
   identity.stop_after_steps = config.stop_after_steps;

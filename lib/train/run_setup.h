@@ -53,7 +53,7 @@ EvalOptions eval_options(const TrainConfig& config, const TrainData& data,
                          const data::HDF5Dataset& test_set);
 CheckpointPolicyOptions checkpoint_policy_options(const TrainConfig& config);
 RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& train_set,
-                         int64_t steps_per_epoch, int world);
+                         int64_t steps_per_epoch);
 // --run-name, or default_run_name's, named for the Slurm job where the run continues itself
 // (--resume auto) in a job that a stop requeues (`requeue`), else for rank 0's time. A
 // collective where defaulted.

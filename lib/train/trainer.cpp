@@ -45,7 +45,7 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
       step_(*model_, train_step_options(config, data_, comm_->size()), *reducer_, *grad_comm_.comm,
             guard_, optimizer_, *hooks_),
       checkpointer_(*model_, optimizer_.momentum_buffer(), *comm_,
-                    run_identity(config, train_set_, data_.steps_per_epoch(), comm_->size())),
+                    run_identity(config, train_set_, data_.steps_per_epoch())),
       requeue_plan_(plan_requeue(config, *comm_)),
       run_name_(run_name(config, train_set_, requeue_plan_)),
       run_dir_(config.output_dir, run_name_, existing_run_policy(config), writer_) {

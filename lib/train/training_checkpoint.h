@@ -31,7 +31,6 @@ struct RunIdentity {
   uint64_t seed = 0;
   int64_t batch_size = 0;       // global
   int64_t steps_per_epoch = 0;  // ceil(train size / batch), capped (--drop-last: per world)
-  int64_t world_size = 1;
   int64_t epochs = 0;           // of the whole run
   int64_t steps_to_run = 0;     // the updates this run trains (steps_to_run in config.h)
   bool sync_bn = false;  // recorded only: a run may resume with or without --sync-bn
