@@ -11,10 +11,10 @@
 #include <exception>
 #include <string>
 
+#include "comm/agreed_verdict.h"
 #include "comm/mpi_session.h"
 #include "comm/mpi_strings.h"
 #include "core/error.h"
-#include "train/same_input_check.h"
 
 namespace dp {
 

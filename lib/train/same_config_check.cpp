@@ -5,11 +5,11 @@
 #include <set>
 #include <vector>
 
+#include "comm/agreed_verdict.h"
 #include "comm/mpi_session.h"
 #include "comm/mpi_strings.h"
 #include "core/error.h"
 #include "train/config.h"
-#include "train/same_input_check.h"
 
 namespace dp {
 namespace {

@@ -3,13 +3,12 @@
 #include <mpi.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
-#include <thread>
 #include <vector>
 
+#include "comm/agreed_verdict.h"
 #include "comm/mpi_session.h"
 #include "comm/mpi_strings.h"
 #include "core/error.h"
@@ -42,12 +41,6 @@ std::string input_fingerprint(const std::string& path) {
   const uint64_t tail = std::min<uint64_t>(size - head, kEdgeBytes);
   if (!hash_range(0, head) || !hash_range(size - tail, tail)) return "";
   return std::to_string(size) + " " + hash.finish_hex();
-}
-
-void let_rank_zero_report_first() {
-  int rank = 0;
-  DP_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
-  if (rank != 0) std::this_thread::sleep_for(std::chrono::seconds(kAgreedVerdictGraceSeconds));
 }
 
 void check_same_input_on_all_ranks(const std::string& option, const std::string& path) {

@@ -6,9 +6,6 @@
 #pragma once
 
 #include <string>
-#include <type_traits>
-
-#include "core/error.h"
 
 namespace dp {
 
@@ -17,20 +14,6 @@ namespace dp {
 // when the fingerprints disagree. A rank whose file is missing or unreadable does not count as
 // different: opening it fails next, with its own clear message.
 void check_same_input_on_all_ranks(const std::string& option, const std::string& path);
-
-// Returns at once on rank 0; the other ranks first wait this long.
-constexpr int kAgreedVerdictGraceSeconds = 20;
-void let_rank_zero_report_first();
-
-// Ends a check whose verdict every rank reached alike: rank 0 throws `error` at once, so the
-// job log holds one line and its MPI_Abort (app/main.cpp) ends the others; they throw it too
-// (as its own type: a DataError stays one), should that abort not arrive within the grace.
-template <class E>
-[[noreturn]] void throw_agreed_verdict(const E& error) {
-  static_assert(std::is_base_of_v<Error, E>, "a verdict is an Error");
-  let_rank_zero_report_first();
-  throw error;
-}
 
 // The fingerprint ("<size> <sha256 hex>"), or "" when the file cannot be read.
 std::string input_fingerprint(const std::string& path);

@@ -2,9 +2,9 @@
 
 #include <cmath>
 
+#include "comm/agreed_verdict.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "train/same_input_check.h"
 
 namespace dp {
 

@@ -3,12 +3,12 @@
 #include <fstream>
 #include <limits>
 
+#include "comm/agreed_verdict.h"
 #include "comm/fault_injection.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "data/sharded_loader.h"
 #include "train/preemption_signal.h"
-#include "train/same_input_check.h"
 
 namespace dp {
 

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
+#include "comm/agreed_verdict.h"
 #include "core/error.h"
 #include "train/augmentation.h"
-#include "train/same_input_check.h"
 
 namespace dp {
 

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <vector>
 
+#include "comm/agreed_verdict.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "data/distributed_sampler.h"
 #include "train/checkpoint_keys.h"
-#include "train/same_input_check.h"
 
 namespace dp {
 

@@ -7,11 +7,11 @@
 #include <functional>
 #include <utility>
 
+#include "comm/agreed_verdict.h"
 #include "comm/mpi_strings.h"
 #include "core/log.h"
 #include "train/build_info.h"
 #include "train/same_config_check.h"
-#include "train/same_input_check.h"
 #include "train/training_run.h"
 
 namespace dp {
