@@ -1,5 +1,6 @@
 // The attributes a training checkpoint stores beside its tensors (io/checkpoint.h keeps them as
-// given): written by TrainingCheckpointer and record_trained_data, read back by resume,
+// given), and the names of its per-rank /train_state datasets: written by TrainingCheckpointer
+// and record_trained_data, read back by resume,
 // `dptrain eval` and the checkpoint lookups. Each name is written once here so a writer and its
 // readers cannot drift apart. The names themselves are the file format (README "Checkpoints and
 // exact resume"), which users' scripts and older checkpoints hold too: they never change. The
@@ -46,5 +47,10 @@ inline constexpr const char* kClassNames = "class_names";
 inline constexpr const char* kDataSources = "data_sources";
 inline constexpr const char* kNormalizeMean = "normalize_mean";
 inline constexpr const char* kNormalizeStd = "normalize_std";
+
+// Datasets under /train_state, one row per rank.
+inline constexpr const char* kBuffersByRank = "buffers_by_rank";  // BN statistics (f32)
+inline constexpr const char* kLookaheadBuffersByRank = "lookahead_buffers_by_rank";  // (f32)
+inline constexpr const char* kEpochTotals = "epoch_totals";  // EpochTotals::to_array (f64)
 
 }  // namespace dp::checkpoint_keys

@@ -65,6 +65,26 @@ int64_t resumed_step_in_epoch(const CheckpointMeta& meta, const std::string& pat
                                                                     : step_in_epoch;
 }
 
+// The global step a resume continues from, on this run's steps per epoch.
+int64_t resumed_global_step(const CheckpointMeta& meta, const std::string& path,
+                            int64_t steps_per_epoch) {
+  return meta_int(meta, key::kEpoch, path) * steps_per_epoch +
+         resumed_step_in_epoch(meta, path, steps_per_epoch);
+}
+
+// /train_state's rows of `world` ranks: the epoch sums, every rank's BN statistics where
+// `buffer_rows` is given and their Lookahead average where `lookahead_rows` is. Save and load
+// list the same sections through this, so their names and shapes cannot drift apart.
+void add_rank_rows(CheckpointSections& sections, int64_t world, int64_t buffer_count,
+                   float* buffer_rows, float* lookahead_rows, double* totals) {
+  if (buffer_rows)
+    sections.train_state_f32.push_back({key::kBuffersByRank, {world, buffer_count}, buffer_rows});
+  if (buffer_rows && lookahead_rows)
+    sections.train_state_f32.push_back(
+        {key::kLookaheadBuffersByRank, {world, buffer_count}, lookahead_rows});
+  sections.train_state_f64.push_back({key::kEpochTotals, {world, EpochTotals::kFields}, totals});
+}
+
 // This rank's share of the epoch sums of `saved_world` old ranks (rows of `totals`), resumed on
 // another number of ranks: rank 0's timings, step count and elapsed time for every rank (the
 // epoch record reads rank 0's, and each rank's own step time only averages its timings), and
@@ -161,11 +181,8 @@ void TrainingCheckpointer::save(const std::string& path, const ResumePoint& poin
   comm_.allgather(my_totals.data(), EpochTotals::kFields, all_totals.data());
 
   if (comm_.rank() == 0) {
-    sections.train_state_f32.push_back({"buffers_by_rank", {world, buffer_count_}, buffers_by_rank.data()});
-    if (lookahead_)
-      sections.train_state_f32.push_back(
-          {"lookahead_buffers_by_rank", {world, buffer_count_}, lookahead_by_rank.data()});
-    sections.train_state_f64.push_back({"epoch_totals", {world, EpochTotals::kFields}, all_totals.data()});
+    add_rank_rows(sections, world, buffer_count_, buffers_by_rank.data(),
+                  lookahead_ ? lookahead_by_rank.data() : nullptr, all_totals.data());
     CheckpointMeta meta = checkpoint_meta(point, world, trigger);
     meta.ints[key::kEpochSkippedSteps] = mine.skipped;
     save_checkpoint(path, sections, meta);
@@ -250,8 +267,7 @@ void TrainingCheckpointer::check_position(const std::string& path,
   // epoch reads as a whole epoch done); on others (an epoch boundary), the epochs in this run's.
   const int64_t done = same_steps_per_epoch
                            ? meta_int(meta, key::kStep, path)
-                           : epochs_done * identity_.steps_per_epoch +
-                                 resumed_step_in_epoch(meta, path, identity_.steps_per_epoch);
+                           : resumed_global_step(meta, path, identity_.steps_per_epoch);
   if (done > identity_.steps_to_run)
     throw UsageError(fmt::format(
         "option --resume: {} is from after {} steps ({} epochs and {} steps), beyond the {} "
@@ -307,13 +323,9 @@ ResumePoint TrainingCheckpointer::load(const std::string& path, EpochTotals& min
   const size_t rows_size = static_cast<size_t>(saved_world) * buffer_count_;
   std::vector<float> buffers_by_rank(rows_size), lookahead_by_rank(lookahead_ ? rows_size : 0);
   std::vector<double> totals(static_cast<size_t>(saved_world) * EpochTotals::kFields);
-  if (same_world) {
-    sections.train_state_f32.push_back({"buffers_by_rank", {saved_world, buffer_count_}, buffers_by_rank.data()});
-    if (lookahead_)
-      sections.train_state_f32.push_back(
-          {"lookahead_buffers_by_rank", {saved_world, buffer_count_}, lookahead_by_rank.data()});
-  }
-  sections.train_state_f64.push_back({"epoch_totals", {saved_world, EpochTotals::kFields}, totals.data()});
+  // From another world size only the sums: the statistics rows would not fit this run's ranks.
+  add_rank_rows(sections, saved_world, buffer_count_, same_world ? buffers_by_rank.data() : nullptr,
+                lookahead_ ? lookahead_by_rank.data() : nullptr, totals.data());
   load_checkpoint(path, sections);
   if (same_world) {
     // Each rank continues with its own BN statistics, their average and epoch sums.
@@ -332,7 +344,7 @@ ResumePoint TrainingCheckpointer::load(const std::string& path, EpochTotals& min
   ResumePoint point;
   point.epochs_done = meta_int(meta, key::kEpoch, path);
   point.step_in_epoch = resumed_step_in_epoch(meta, path, identity_.steps_per_epoch);
-  point.global_step = point.epochs_done * identity_.steps_per_epoch + point.step_in_epoch;
+  point.global_step = resumed_global_step(meta, path, identity_.steps_per_epoch);
   point.checkpoint_step = meta_int(meta, key::kStep, path);
   point.consecutive_skips = meta.int_or(key::kConsecutiveSkippedSteps, 0);  // older files: none
   if (point.global_step != point.checkpoint_step)
