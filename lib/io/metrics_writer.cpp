@@ -61,6 +61,9 @@ hsize_t rows_up_to(const h5::Dataset& counter, int64_t keep) {
   return rows;
 }
 
+// Rows per HDF5 chunk of /history (one row an epoch) and of /steps (one row a step).
+constexpr hsize_t kHistoryChunkRows = 64, kStepChunkRows = 1024;
+
 template <typename Field>
 void create_fields(const h5::Group& group, const Field& fields, hsize_t chunk_rows) {
   for (const auto& field : fields)
@@ -100,7 +103,7 @@ std::unique_ptr<MetricsWriter> MetricsWriter::reopen(
                     "--resume none --overwrite)",
                     check.problem));
   h5::Group history = file.group("history");
-  create_fields(history, kHistoryFields, 64);  // files from before a field existed
+  create_fields(history, kHistoryFields, kHistoryChunkRows);  // files from before a field existed
   truncate_fields(history, kHistoryFields, "epoch", epochs);
   // The checkpoint's last epoch has its row (written before the epoch's checkpoint); a history
   // that ends before it records another branch of the run, whose rows this one would join. (It
@@ -114,7 +117,7 @@ std::unique_ptr<MetricsWriter> MetricsWriter::reopen(
         "run again with --resume none --overwrite",
         path, kept.back(), epochs));
   h5::Group step_group = file.require_group("steps");
-  create_fields(step_group, kStepFields, 1024);
+  create_fields(step_group, kStepFields, kStepChunkRows);
   truncate_fields(step_group, kStepFields, "step", steps);
   if (file.has("final")) file.remove("final");
   h5::Group resumes = file.require_group("resumes");
@@ -140,9 +143,8 @@ MetricsWriter::MetricsWriter(const std::string& path,
   for (const auto& [key, value] : config) config_group.set_attribute(key, value);
   h5::Group build_group = file_->create_group("build");
   for (const auto& [key, value] : build_info) build_group.set_attribute(key, value);
-  h5::Group history = file_->create_group("history");
-  for (const auto& field : kHistoryFields) history.write<double>(field.name, {0}, nullptr, 64);
-  create_fields(file_->create_group("steps"), kStepFields, 1024);
+  create_fields(file_->create_group("history"), kHistoryFields, kHistoryChunkRows);
+  create_fields(file_->create_group("steps"), kStepFields, kStepChunkRows);
   publish();
 }
 

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "io/file_verify.h"
 #include "train/checkpoint_keys.h"
+#include "train/run_directory.h"
 
 namespace fs = std::filesystem;
 
@@ -43,7 +44,7 @@ std::optional<NamedPosition> position_in_name(const fs::path& path) {
 }
 
 bool is_checkpoint_name(const std::string& name) {
-  return name == "checkpoint.h5" || position_in_name(name);
+  return name == kCheckpointFileName || position_in_name(name);
 }
 
 }  // namespace
@@ -156,7 +157,7 @@ std::string newest_verified_checkpoint(const std::string& dir,
   // Its place taken by something else than a file, the run's next checkpoint could not be
   // saved: said before the run starts, not at its first checkpoint.
   std::error_code ec;
-  const fs::path latest = fs::path(dir) / "checkpoint.h5";
+  const fs::path latest = fs::path(dir) / kCheckpointFileName;
   if (fs::exists(fs::symlink_status(latest, ec)) && !fs::is_regular_file(latest, ec))
     throw UsageError(fmt::format(
         "option --resume auto: {} is not a file (a folder?); move it out of the run directory",

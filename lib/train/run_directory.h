@@ -12,9 +12,11 @@
 
 namespace dp {
 
-// The names of a run directory's outputs: the run's metrics, and `dptrain eval`'s file (written
-// beside the checkpoint it evaluates unless --output says otherwise), which --overwrite replaces.
+// The names of a run directory's outputs: the run's metrics, its latest checkpoint (a link to
+// the newest named checkpoint, or the one file), and `dptrain eval`'s file (written beside the
+// checkpoint it evaluates unless --output says otherwise), which --overwrite replaces.
 inline constexpr const char* kMetricsFileName = "metrics.h5";
+inline constexpr const char* kCheckpointFileName = "checkpoint.h5";
 inline constexpr const char* kEvalFileName = "eval.h5";
 
 // An exclusive flock on <run directory>/.dptrain.lock, held for the object's life: one job at
@@ -70,7 +72,7 @@ class RunDirectory {
   RunDirectory& operator=(const RunDirectory&) = delete;
   const std::string& path() const { return path_; }
   std::string metrics() const { return path_ + "/" + kMetricsFileName; }
-  std::string checkpoint() const { return path_ + "/checkpoint.h5"; }
+  std::string checkpoint() const { return path_ + "/" + kCheckpointFileName; }
   std::string eval() const { return path_ + "/" + kEvalFileName; }
   // Renames `file` of this directory, NAME.h5, to NAME.WHY-YYYYmmdd-HHMMSS[-N].h5 (`why`:
   // "superseded" or "corrupted"; UTC; a free name) and returns that path; throws IoError naming

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <numeric>
+#include <set>
 
 #include "comm/mpi_strings.h"
 #include "core/log.h"
@@ -197,13 +198,33 @@ std::map<std::string, std::string> resume_record(const std::string& checkpoint,
   return info;
 }
 
+namespace {
+// The entries recorded_options adds that describe the job rather than the run; changed_options
+// leaves them out, with the options that say how a job starts.
+constexpr const char* kWorldSizeEntry = "world-size";
+constexpr const char* kBackendEntry = "backend";
+constexpr const char* kGradientCommEntry = "gradient-comm";
+}  // namespace
+
+std::map<std::string, std::string> recorded_options(const TrainConfig& config,
+                                                    const std::string& run_name, int world,
+                                                    const std::string& backend,
+                                                    const std::string& gradient_comm) {
+  auto recorded = config.effective;
+  recorded["run-name"] = run_name;
+  recorded[kWorldSizeEntry] = std::to_string(world);
+  recorded[kBackendEntry] = backend;
+  recorded[kGradientCommEntry] = gradient_comm;
+  return recorded;
+}
+
 std::string changed_options(const std::map<std::string, std::string>& previous,
                             const std::map<std::string, std::string>& now) {
+  static const std::set<std::string> left_out = {kWorldSizeEntry, kBackendEntry, kGradientCommEntry,
+                                                 "resume", "overwrite"};
   std::vector<std::string> changes;
   for (const auto& [name, value] : now) {
-    if (name == "backend" || name == "gradient-comm" || name == "world-size" || name == "resume" ||
-        name == "overwrite")
-      continue;
+    if (left_out.count(name)) continue;
     const auto before = previous.find(name);
     if (before != previous.end() && before->second != value)
       changes.push_back(fmt::format("--{} {} -> {}", name, quoted_if_spaced(before->second),

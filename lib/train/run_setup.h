@@ -63,6 +63,12 @@ RunDirectory::Existing existing_run_policy(const TrainConfig& config);
 // The attributes metrics.h5 records for a resume: checkpoint, position, world, time, Slurm.
 std::map<std::string, std::string> resume_record(const std::string& checkpoint,
                                                  const ResumePoint& point, int world);
+// What metrics.h5 records as the job's options: the effective options, and beside them the run's
+// name, the world size and the backend's and gradient communicator's descriptions.
+std::map<std::string, std::string> recorded_options(const TrainConfig& config,
+                                                    const std::string& run_name, int world,
+                                                    const std::string& backend,
+                                                    const std::string& gradient_comm);
 // "--lr 0.1 -> 0.05, ..." for each option `now` gives another value than `previous` (the run's
 // previous job's) holds, "" where none: a resumed run continues with this job's options, which
 // a resubmitted job script may have changed. Left out: how each job starts (--resume,

@@ -89,10 +89,11 @@ void TrainingRun::log_start() const {
 
 std::string TrainingRun::sync_bn_note() const {
   if (comm_->size() == 1) return "one rank: plain BatchNorm";
-  const bool graphs_off = config_.cuda_graphs && choice_.backend->device() == Device::cuda;
+  // Graphs asked for on CUDA are what sync BN turns off (train_step_options).
+  const bool graphs_turned_off = config_.cuda_graphs && choice_.backend->device() == Device::cuda;
   return fmt::format("BatchNorm statistics over all {} ranks, exchanged through MPI{}",
                      comm_->size(),
-                     graphs_off ? "; CUDA graphs off (the exchanges wait on the host)" : "");
+                     graphs_turned_off ? "; CUDA graphs off (the exchanges wait on the host)" : "");
 }
 
 void TrainingRun::start_driver(const ResumePoint& start) {

@@ -84,11 +84,8 @@ void TrainingRun::reopen_metrics(const std::string& resumed_from, const ResumePo
 
 void TrainingRun::open_metrics(const std::string& resumed_from, const ResumePoint& point) {
   if (!writer_) return;
-  auto effective = config_.effective;
-  effective["run-name"] = run_name_;
-  effective["world-size"] = std::to_string(comm_->size());
-  effective["backend"] = choice_.reason;
-  effective["gradient-comm"] = grad_comm_.reason;
+  const auto effective =
+      recorded_options(config_, run_name_, comm_->size(), choice_.reason, grad_comm_.reason);
   if (!config_.overwrite && std::filesystem::exists(ReplacedRun::folder_in(run_dir_.path())))
     log::info(
         "note: {} holds a run that a killed --overwrite job had set aside; this run "
