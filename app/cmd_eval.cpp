@@ -225,8 +225,7 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   ModelState(*model, nullptr).load(a.checkpoint);
   EvalOptions options;
   options.batch_size = a.batch_size;
-  // As the run trained (older files: on).
-  options.normalize = meta.int_or(key::kNormalize, 1) != 0;
+  options.normalize = trained_normalized(meta);  // as the run trained
   normalize_as_trained(a, meta, test_set, options);
   options.augment_on_backend = augments_on_backend(AugmentOn::automatic, *choice.backend);
   options.views = views;

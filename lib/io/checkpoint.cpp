@@ -145,7 +145,7 @@ void publish_checkpoint_as(const std::string& target, const std::string& link) {
   // `link` keeps its permissions, as a replaced file does: `target`, a new name created with
   // the umask's, takes them first, and the link shares its inode.
   keep_permissions(link, target);
-  const std::string tmp = link + ".tmp";
+  const std::string tmp = tmp_path_for(link);
   std::error_code ec;
   fs::remove(tmp, ec);
   fs::create_hard_link(target, tmp, ec);

@@ -65,7 +65,7 @@ void keep_permissions(const std::string& replaced, const std::string& replacemen
 
 void replace_durably(const std::string& path, const std::vector<uint8_t>& bytes,
                      const std::string& what) {
-  const std::string tmp = path + ".tmp";
+  const std::string tmp = tmp_path_for(path);
   write_durably(tmp, bytes, what);
   rename_into_place(tmp, path, what);
 }
@@ -81,6 +81,8 @@ void rename_into_place(const std::string& tmp, const std::string& path, const st
   }
   sync_path(parent_directory(path), true);
 }
+
+std::string tmp_path_for(const std::string& path) { return path + ".tmp"; }
 
 std::string parent_directory(const std::string& path) {
   fs::path parent = fs::path(path).parent_path();

@@ -25,6 +25,10 @@ void write_durably(const std::string& path, const std::vector<uint8_t>& bytes,
 void replace_durably(const std::string& path, const std::vector<uint8_t>& bytes,
                      const std::string& what);
 
+// "<path>.tmp": where every replacement of `path` is written before it is renamed into place
+// (a reader that finds one knows a replacement was cut short).
+std::string tmp_path_for(const std::string& path);
+
 // The last step every replacement of a file shares (replace_durably, write_then_rename,
 // publish_checkpoint_as): `tmp`, written whole and synced, takes the replaced `path`'s
 // permissions and is renamed over it, then the folder is fsync'ed. A failed rename removes tmp

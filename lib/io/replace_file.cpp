@@ -121,7 +121,7 @@ void write_then_rename(const std::string& output_file,
                        const std::function<void(const std::string& tmp)>& write) {
   namespace fs = std::filesystem;
   const fs::path output(output_file);
-  const fs::path tmp(output_file + ".tmp");
+  const fs::path tmp(tmp_path_for(output_file));
   std::error_code ec;
   MadeFolders folders(output.parent_path());
   create_exclusively(tmp.string());
@@ -154,7 +154,7 @@ void check_replaceable_output(const std::string& path, const ReplaceableOutput& 
 
 void check_no_leftover_tmp(const std::string& path) {
   std::error_code ec;
-  const std::string tmp = path + ".tmp";
+  const std::string tmp = tmp_path_for(path);
   if (std::filesystem::exists(std::filesystem::symlink_status(tmp, ec))) throw_tmp_exists(tmp);
 }
 

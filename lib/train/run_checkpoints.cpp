@@ -7,8 +7,13 @@
 namespace dp {
 
 RunCheckpoints::RunCheckpoints(TrainingCheckpointer& checkpointer, const RunDirectory& run_dir,
-                               MetricsWriter* metrics, int keep, const CheckpointPolicy& policy)
-    : checkpointer_(checkpointer), run_dir_(run_dir), metrics_(metrics), keep_(keep),
+                               bool writer, MetricsWriter* metrics, int keep,
+                               const CheckpointPolicy& policy)
+    : checkpointer_(checkpointer),
+      run_dir_(run_dir),
+      writer_(writer),
+      metrics_(metrics),
+      keep_(keep),
       policy_(policy) {}
 
 void RunCheckpoints::save(const ResumePoint& point, const EpochTotals& totals,
@@ -16,13 +21,13 @@ void RunCheckpoints::save(const ResumePoint& point, const EpochTotals& totals,
   if (metrics_) metrics_->flush_steps();
   const std::string latest = run_dir_.checkpoint();
   const std::string dir = run_dir_.path();
-  // Only rank 0 (the one with `metrics_`) writes; the others need no name.
+  // Only the writer needs the file's name.
   const std::string target =
-      keep_ > 1 && metrics_
+      keep_ > 1 && writer_
           ? checkpoint_file_for(dir, {point.epochs_done, point.step_in_epoch, point.global_step})
           : latest;
   checkpointer_.save(target, point, totals, trigger);
-  if (metrics_ && keep_ > 1) {
+  if (writer_ && keep_ > 1) {
     publish_checkpoint_as(target, latest);
     prune_named_checkpoints(dir, keep_);
   }

@@ -16,8 +16,8 @@ namespace dp {
 
 class RunCheckpoints {
  public:
-  // `metrics` is null on every rank but rank 0 (`writer`).
-  RunCheckpoints(TrainingCheckpointer& checkpointer, const RunDirectory& run_dir,
+  // `writer`: this rank (rank 0) writes the files; `metrics` may be null (on the others).
+  RunCheckpoints(TrainingCheckpointer& checkpointer, const RunDirectory& run_dir, bool writer,
                  MetricsWriter* metrics, int keep, const CheckpointPolicy& policy);
 
   // Collective. `trigger`: epoch, steps, minutes or signal.
@@ -27,6 +27,7 @@ class RunCheckpoints {
  private:
   TrainingCheckpointer& checkpointer_;
   const RunDirectory& run_dir_;
+  bool writer_;
   MetricsWriter* metrics_;
   int keep_;
   CheckpointPolicy policy_;

@@ -71,6 +71,10 @@ void record_trained_data(const TrainedData& data, CheckpointMeta& meta) {
   meta.strings[key::kNormalizeStd] = fmt::format("{}", fmt::join(data.std, " "));
 }
 
+bool trained_normalized(const CheckpointMeta& meta) {
+  return meta.int_or(checkpoint_keys::kNormalize, 1) != 0;
+}
+
 Normalization recorded_normalization(const CheckpointMeta& meta, int64_t channels,
                                      const std::string& path) {
   Normalization stats;

@@ -25,6 +25,10 @@ struct TrainedData {
 TrainedData trained_data(const data::HDF5Dataset& train_set);
 void record_trained_data(const TrainedData& data, CheckpointMeta& meta);
 
+// Whether the checkpoint's run trained on normalised input (--normalize); files from before it
+// was recorded: on.
+bool trained_normalized(const CheckpointMeta& meta);
+
 // The statistics a checkpoint's run normalised with, for `channels` channels; both empty when
 // it recorded none (written before it did). Throws DataError naming `path` when malformed.
 struct Normalization {

@@ -102,7 +102,7 @@ void TrainingRun::start_driver(const ResumePoint& start) {
   if (!start.at_epoch_boundary() && start.step_in_epoch < resumed_epoch_steps)
     data_.resume_epoch(start.epochs_done, start.step_in_epoch * config_.batch_size);
   checkpoints_ = std::make_unique<RunCheckpoints>(
-      checkpointer_, run_dir_, metrics_.get(), config_.keep_checkpoints,
+      checkpointer_, run_dir_, writer_, metrics_.get(), config_.keep_checkpoints,
       CheckpointPolicy(checkpoint_policy_options(config_), now_seconds()));
   EpochDriverParts parts{config_,    *comm_,        data_,         step_,          optimizer_,
                          callbacks_, guard_,        *checkpoints_, metrics_.get(), *model_,

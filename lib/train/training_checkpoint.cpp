@@ -15,18 +15,22 @@ namespace key = checkpoint_keys;
 
 namespace {
 
-int64_t meta_int(const CheckpointMeta& meta, const std::string& key, const std::string& path) {
-  auto it = meta.ints.find(key);
-  if (it == meta.ints.end())
+// The attribute `key` of `values` (meta.ints or meta.strings); a DataError naming the file where
+// the checkpoint lacks it.
+template <typename Value>
+const Value& required(const std::map<std::string, Value>& values, const std::string& key,
+                      const std::string& path) {
+  const auto it = values.find(key);
+  if (it == values.end())
     throw DataError(fmt::format("{}: checkpoint lacks the '{}' attribute", path, key));
   return it->second;
 }
-
-std::string meta_string(const CheckpointMeta& meta, const std::string& key, const std::string& path) {
-  auto it = meta.strings.find(key);
-  if (it == meta.strings.end())
-    throw DataError(fmt::format("{}: checkpoint lacks the '{}' attribute", path, key));
-  return it->second;
+int64_t meta_int(const CheckpointMeta& meta, const std::string& key, const std::string& path) {
+  return required(meta.ints, key, path);
+}
+std::string meta_string(const CheckpointMeta& meta, const std::string& key,
+                        const std::string& path) {
+  return required(meta.strings, key, path);
 }
 
 // Every rank loads the one checkpoint against the same options: one verdict, rank 0's line.
@@ -238,8 +242,7 @@ void TrainingCheckpointer::check_same_run(const std::string& path,
   if (meta_int(meta, key::kBatchSize, path) != identity_.batch_size)
     refuse(path, "--batch-size", std::to_string(meta_int(meta, key::kBatchSize, path)),
            std::to_string(identity_.batch_size));
-  // The weights were trained on (un)normalised input; older files did not record it: on.
-  const bool normalized = meta.int_or(key::kNormalize, 1) != 0;
+  const bool normalized = trained_normalized(meta);
   if (normalized != identity_.normalize)
     refuse(path, "--normalize", normalized ? "true" : "false",
            identity_.normalize ? "true" : "false");
