@@ -72,7 +72,8 @@ class MetricsWriter {
       const std::map<std::string, std::string>& resume_info,
       const std::map<std::string, std::string>& config = {});
   // The values the last job to write the metrics file `path` recorded (its last
-  // /resumes/<n>/config, else /config) of the options named in `names`; empty where the file
+  // /resumes/<n>/config, else /config) of the options `names` has keys for (its values are not
+  // read: a job's own effective options serve); empty where the file
   // cannot be read (reopen then says why).
   static std::map<std::string, std::string> last_job_options(
       const std::string& path, const std::map<std::string, std::string>& names);

@@ -50,9 +50,7 @@ Airbench::Airbench(const ModelSpec& spec, const AirbenchLayout& layout, Backend&
 }
 
 const Tensor& Airbench::forward(const Tensor& images, bool train) {
-  DP_CHECK(images.rank() == 4 && images.dim(3) == spec_.in_channels,
-           "model expects images {{N,H,W,{}}}, got {}", spec_.in_channels,
-           to_string(images.shape()));
+  check_images(images);
   input_grad_.invalidate();
   const Tensor* h = &whiten_->forward_gelu(images, *whiten_act_, train);
   for (auto& block : blocks_) h = &block->forward(*h, train);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "core/error.h"
 #include "core/tensor.h"
 #include "nn/parameter_store.h"
 #include "nn/shortcut_kind.h"
@@ -62,6 +63,12 @@ class Model {
  protected:
   Model(const ModelSpec& spec, Backend& backend)
       : spec_(spec), store_(std::make_unique<ParameterStore>(backend)) {}
+  // Every forward's first check: images {N, H, W, the spec's channels}.
+  void check_images(const Tensor& images) const {
+    DP_CHECK(images.rank() == 4 && images.dim(3) == spec_.in_channels,
+             "model expects images {{N,H,W,{}}}, got {}", spec_.in_channels,
+             to_string(images.shape()));
+  }
   ModelSpec spec_;
   std::unique_ptr<ParameterStore> store_;
   bool train_ = true;

@@ -54,9 +54,7 @@ ResNet::ResNet(const ModelSpec& spec, const ResNetLayout& layout, Backend& backe
 }
 
 const Tensor& ResNet::forward(const Tensor& images, bool train) {
-  DP_CHECK(images.rank() == 4 && images.dim(3) == spec_.in_channels,
-           "model expects images {{N,H,W,{}}}, got {}", spec_.in_channels,
-           to_string(images.shape()));
+  check_images(images);
   input_grad_.invalidate();
   const Tensor* h = &bn1_->forward(conv1_->forward(images, train), train);
   if (maxpool_) h = &maxpool_->forward(*h, train);

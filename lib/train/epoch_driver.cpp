@@ -54,7 +54,9 @@ EpochDriver::StepsEnd EpochDriver::run_steps(EpochSpan& span, int64_t first_step
     if (step + 1 == span.steps && (!agreed.stop || finishes_despite_stop(span.epoch))) {
       end.checkpoint_due = timed_or_counted;
     } else if (agreed.stop || timed_or_counted) {
-      const char* trigger = agreed.stop ? "signal" : agreed.checkpoint_due ? "minutes" : "steps";
+      const CheckpointTrigger trigger = agreed.stop             ? CheckpointTrigger::signal
+                                        : agreed.checkpoint_due ? CheckpointTrigger::minutes
+                                                                : CheckpointTrigger::steps;
       if (!checkpoint_between_steps(span, step, trigger, agreed.stop, totals, 0)) {
         end.left_run = true;
         return end;
@@ -72,8 +74,8 @@ bool EpochDriver::finish_epoch(EpochSpan& span, bool resumed_into_end, bool chec
   // Abandoned for a stop: checkpoint with the epoch's end pending. The abandoned evaluation's
   // time is not the epoch's: the resumed run evaluates again.
   if (!evaluate_into(record, resumed_into_end))
-    return checkpoint_between_steps(span, span.steps - 1, "signal", /*stop=*/true, totals,
-                                    now_seconds() - pause_start);
+    return checkpoint_between_steps(span, span.steps - 1, CheckpointTrigger::signal, /*stop=*/true,
+                                    totals, now_seconds() - pause_start);
   record.epoch_time = now_seconds() - span.start;
   log::info("{}", progress_.epoch_summary(record, evaluated_ == epoch));
   if (parts_.metrics) parts_.metrics->append_epoch(record);
@@ -118,7 +120,7 @@ StepAgreement EpochDriver::train_step(int64_t epoch, int64_t step, int64_t steps
   return agreed;
 }
 
-bool EpochDriver::checkpoint_between_steps(EpochSpan& span, int64_t step, const char* trigger,
+bool EpochDriver::checkpoint_between_steps(EpochSpan& span, int64_t step, CheckpointTrigger trigger,
                                            bool stop, EpochTotals& totals, double not_training) {
   totals.elapsed = now_seconds() - span.start - not_training;
   const ResumePoint point{span.epoch - 1, step + 1, global_step_, global_step_,
@@ -137,7 +139,8 @@ bool EpochDriver::end_epoch(int64_t epoch, bool checkpoint_due) {
   const bool stop = agree_on_stop(parts_.comm, parts_.signal.received() != 0);
   const ResumePoint point{epoch, 0, global_step_, global_step_, parts_.guard.consecutive_skips()};
   if (parts_.checkpoints.policy().epoch_due(epoch, last_epoch(epoch)) || checkpoint_due || stop)
-    parts_.checkpoints.save(point, EpochTotals{}, stop ? "signal" : "epoch");
+    parts_.checkpoints.save(point, EpochTotals{},
+                            stop ? CheckpointTrigger::signal : CheckpointTrigger::epoch);
   // A signal after the run's last evaluation lets the run finish: its checkpoint is written.
   if (!stop || last_epoch(epoch)) return true;
   leave_preempted(point, parts_.signal, parts_.requeue, parts_.comm);

@@ -81,10 +81,10 @@ class EpochDriver {
   // Step `step` (0-based) of the epoch's `steps` and its bookkeeping; returns what the ranks
   // agreed on after it.
   StepAgreement train_step(int64_t epoch, int64_t step, int64_t steps, EpochTotals& totals);
-  // A checkpoint after step `step` (0-based), written for `trigger` ("signal", "minutes",
-  // "steps"); with `stop`, the run then leaves (preempted exit) and this returns false.
-  // `not_training` seconds since the span's start are left out of its elapsed time.
-  bool checkpoint_between_steps(EpochSpan& span, int64_t step, const char* trigger, bool stop,
+  // A checkpoint after step `step` (0-based), written for `trigger` (a signal, --checkpoint-
+  // every-minutes or -steps); with `stop`, the run then leaves (preempted exit) and this returns
+  // false. `not_training` seconds since the span's start are left out of its elapsed time.
+  bool checkpoint_between_steps(EpochSpan& span, int64_t step, CheckpointTrigger trigger, bool stop,
                                 EpochTotals& totals, double not_training);
   // The epoch's end: checkpoint as due and agree on a stop; false to stop.
   bool end_epoch(int64_t epoch, bool checkpoint_due);

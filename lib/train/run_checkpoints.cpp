@@ -17,7 +17,7 @@ RunCheckpoints::RunCheckpoints(TrainingCheckpointer& checkpointer, const RunDire
       policy_(policy) {}
 
 void RunCheckpoints::save(const ResumePoint& point, const EpochTotals& totals,
-                          const std::string& trigger) {
+                          CheckpointTrigger trigger) {
   if (metrics_) metrics_->flush_steps();
   const std::string latest = run_dir_.checkpoint();
   const std::string dir = run_dir_.path();
@@ -32,9 +32,9 @@ void RunCheckpoints::save(const ResumePoint& point, const EpochTotals& totals,
     prune_named_checkpoints(dir, keep_);
   }
   policy_.saved(now_seconds());
-  if (trigger != "epoch")
-    log::info("checkpoint ({}) at epoch {} step {}: {}", trigger, point.epochs_done + 1,
-              point.step_in_epoch, target);
+  if (trigger != CheckpointTrigger::epoch)
+    log::info("checkpoint ({}) at epoch {} step {}: {}", trigger_name(trigger),
+              point.epochs_done + 1, point.step_in_epoch, target);
 }
 
 }  // namespace dp

@@ -20,8 +20,8 @@ class RunCheckpoints {
   RunCheckpoints(TrainingCheckpointer& checkpointer, const RunDirectory& run_dir, bool writer,
                  MetricsWriter* metrics, int keep, const CheckpointPolicy& policy);
 
-  // Collective. `trigger`: epoch, steps, minutes or signal.
-  void save(const ResumePoint& point, const EpochTotals& totals, const std::string& trigger);
+  // Collective.
+  void save(const ResumePoint& point, const EpochTotals& totals, CheckpointTrigger trigger);
   const CheckpointPolicy& policy() const { return policy_; }
 
  private:

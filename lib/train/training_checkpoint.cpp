@@ -128,8 +128,22 @@ void TrainingCheckpointer::check_lookahead_tracked() const {
            lookahead_ ? "" : "out");
 }
 
+const char* trigger_name(CheckpointTrigger trigger) {
+  switch (trigger) {
+    case CheckpointTrigger::epoch:
+      return "epoch";
+    case CheckpointTrigger::steps:
+      return "steps";
+    case CheckpointTrigger::minutes:
+      return "minutes";
+    case CheckpointTrigger::signal:
+      return "signal";
+  }
+  throw Error(ExitCode::internal, "trigger_name: no such trigger");
+}
+
 CheckpointMeta TrainingCheckpointer::checkpoint_meta(const ResumePoint& point, int world,
-                                                     const std::string& trigger) const {
+                                                     CheckpointTrigger trigger) const {
   CheckpointMeta meta;
   const int64_t local_batch = identity_.batch_size / world;
   // "epoch" and "step" keep their meaning from format 1: finished epochs, updates done.
@@ -157,7 +171,7 @@ CheckpointMeta TrainingCheckpointer::checkpoint_meta(const ResumePoint& point, i
       {key::kArch, identity_.arch},
       {key::kShortcut, identity_.shortcut},
       {key::kDataset, identity_.dataset},
-      {key::kTrigger, trigger},
+      {key::kTrigger, trigger_name(trigger)},
       // Nothing to store: see train/training_state.h.
       {key::kRng, "stateless: every draw is a function of (seed, epoch, sample index)"}};
   record_trained_data(identity_.data, meta);
@@ -171,7 +185,7 @@ CheckpointMeta TrainingCheckpointer::checkpoint_meta(const ResumePoint& point, i
 }
 
 void TrainingCheckpointer::save(const std::string& path, const ResumePoint& point,
-                                const EpochTotals& mine, const std::string& trigger) {
+                                const EpochTotals& mine, CheckpointTrigger trigger) {
   check_lookahead_tracked();
   const int world = comm_.size();
   CheckpointSections sections = state_.copy_to_host();

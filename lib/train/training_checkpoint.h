@@ -23,6 +23,10 @@
 
 namespace dp {
 
+// Why a checkpoint was written; its name is the file's `trigger` attribute (file format).
+enum class CheckpointTrigger { epoch, steps, minutes, signal };
+const char* trigger_name(CheckpointTrigger trigger);
+
 // What a checkpoint records about the run's setup, and a resume checks.
 struct RunIdentity {
   std::string arch, dataset;
@@ -53,10 +57,10 @@ class TrainingCheckpointer {
   void track_lookahead(LookaheadAverage& average);
 
   // Collective: every rank calls it at the same step. Rank 0 writes `path` (tmp, fsync,
-  // rename); it returns on every rank only once the file is in place. `trigger` (epoch,
-  // steps, minutes, SIGUSR1...) is recorded for the curious.
+  // rename); it returns on every rank only once the file is in place. `trigger` is recorded
+  // for the curious.
   void save(const std::string& path, const ResumePoint& point, const EpochTotals& mine,
-            const std::string& trigger);
+            CheckpointTrigger trigger);
 
   // Collective: every rank reads `path` (the run directory is on a file system that all ranks
   // see) into the model, optimizer and Lookahead average, and gets its own epoch sums (the
@@ -80,7 +84,7 @@ class TrainingCheckpointer {
   void check_lookahead_tracked() const;
   // The attributes save() writes: where the run stands, what it is, and its Lookahead settings.
   CheckpointMeta checkpoint_meta(const ResumePoint& point, int world,
-                                 const std::string& trigger) const;
+                                 CheckpointTrigger trigger) const;
 
   ModelState state_;
   LookaheadAverage* lookahead_ = nullptr;
