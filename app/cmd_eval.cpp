@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include "app/agreed_parse.h"
 #include "app/commands.h"
@@ -215,18 +216,28 @@ int run_eval(const std::vector<std::string>& args, MpiSession& mpi) {
   check_same_input_on_all_ranks("--checkpoint", a.checkpoint);
   check_same_input_on_all_ranks("--data", a.data_file);
   check_output(a, mpi.rank() == 0);
-  const CheckpointMeta meta = read_checkpoint_meta(a.checkpoint);
-  data::HDF5Dataset test_set(a.data_file, "test");
-  const nn::ModelSpec spec = checkpoint_model(a, meta, test_set);
+  // Read on every rank; a file every rank finds damaged is reported once (run_agreeing).
+  CheckpointMeta meta;
+  std::optional<data::HDF5Dataset> opened;
+  nn::ModelSpec spec;
+  run_agreeing([&] {
+    meta = read_checkpoint_meta(a.checkpoint);
+    opened.emplace(a.data_file, "test");
+    spec = checkpoint_model(a, meta, *opened);
+  });
+  const data::HDF5Dataset& test_set = *opened;
   auto comm = make_mpi_communicator();
   BackendChoice choice = agree_on_backend(
       choose_backend(a.device, mpi.local_rank(), mpi.local_size(), spec.arch), *comm);
-  auto model = checkpoint_network(a, spec, *choice.backend);
-  ModelState(*model, nullptr).load(a.checkpoint);
+  std::unique_ptr<nn::Model> model;
   EvalOptions options;
   options.batch_size = a.batch_size;
   options.normalize = trained_normalized(meta);  // as the run trained
-  normalize_as_trained(a, meta, test_set, options);
+  run_agreeing([&] {
+    model = checkpoint_network(a, spec, *choice.backend);
+    ModelState(*model, nullptr).load(a.checkpoint);
+    normalize_as_trained(a, meta, test_set, options);
+  });
   options.augment_on_backend = augments_on_backend(AugmentOn::automatic, *choice.backend);
   options.views = views;
   options.on_batch = [&watchdog] { watchdog.beat(); };

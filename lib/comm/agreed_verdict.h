@@ -3,13 +3,14 @@
 // (app/main.cpp) ends the others; they throw it too after a grace, should that abort not come.
 #pragma once
 
+#include <functional>
 #include <type_traits>
 
 #include "core/error.h"
 
 namespace dp {
 
-// Returns at once on rank 0; the other ranks first wait this long.
+// Returns at once on rank 0 and inside run_agreeing; the other ranks first wait this long.
 constexpr int kAgreedVerdictGraceSeconds = 20;
 void let_rank_zero_report_first();
 
@@ -21,5 +22,13 @@ template <class E>
   let_rank_zero_report_first();
   throw error;
 }
+
+// Runs `body` and rethrows its error (any std::exception). Collective over MPI_COMM_WORLD: every
+// rank calls it at the same point, and `body` holds no collective. Where every rank failed
+// alike (the same message: the same damaged file, the same bad option on every command line),
+// rank 0 reports at once and the others after the grace, as throw_agreed_verdict does; a failure
+// on some ranks only is reported by each of them. Inside `body` throw_agreed_verdict throws at
+// once: this agreement takes its place.
+void run_agreeing(const std::function<void()>& body);
 
 }  // namespace dp

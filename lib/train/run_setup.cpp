@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <numeric>
+#include <optional>
 #include <set>
 
+#include "comm/agreed_verdict.h"
 #include "comm/mpi_strings.h"
 #include "core/log.h"
 #include "core/timer.h"
@@ -131,6 +133,12 @@ EvalOptions eval_options(const TrainConfig& config, const TrainData& data,
 CheckpointPolicyOptions checkpoint_policy_options(const TrainConfig& config) {
   return {config.checkpoint_every, config.checkpoint_every_steps,
           double(config.checkpoint_every_minutes)};
+}
+
+data::HDF5Dataset open_split_on_every_rank(const std::string& path, const std::string& split) {
+  std::optional<data::HDF5Dataset> set;
+  run_agreeing([&] { set.emplace(path, split); });
+  return std::move(*set);
 }
 
 RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& train_set,

@@ -52,6 +52,9 @@ inline bool sync_bn_active(const TrainConfig& config, int world) {
 EvalOptions eval_options(const TrainConfig& config, const TrainData& data,
                          const data::HDF5Dataset& test_set);
 CheckpointPolicyOptions checkpoint_policy_options(const TrainConfig& config);
+// `split` of the dataset file `path`, opened and validated on every rank (run_agreeing: a file
+// every rank finds damaged is reported once). Collective.
+data::HDF5Dataset open_split_on_every_rank(const std::string& path, const std::string& split);
 RunIdentity run_identity(const TrainConfig& config, const data::HDF5Dataset& train_set,
                          int64_t steps_per_epoch);
 // --run-name, or default_run_name's, named for the Slurm job where the run continues itself

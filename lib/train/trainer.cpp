@@ -23,8 +23,8 @@ TrainingRun::TrainingRun(const TrainConfig& config, const PreemptionSignal& sign
       signal_(signal),
       comm_(make_mpi_communicator()),
       writer_(comm_->rank() == 0),
-      train_set_(config.data, "train"),
-      test_set_(config.data, "test"),
+      train_set_(open_split_on_every_rank(config.data, "train")),
+      test_set_(open_split_on_every_rank(config.data, "test")),
       choice_(agree_on_backend(
           choose_backend(config, mpi.local_rank(), mpi.local_size(), config.arch), *comm_)),
       model_(nn::make_model(model_spec(config, train_set_), *choice_.backend)),

@@ -39,16 +39,17 @@ TrainingRun::FoundCheckpoint TrainingRun::agreed_resume_checkpoint() {
   // differ (a relative one under another working directory).
   comm_->barrier();  // rank 0 has created the run directory
   FoundCheckpoint found;
-  found.path = resolve_resume(config_.resume, run_dir_.path(), &found.skipped);
   std::string identity = "none", description = "no checkpoint";
-  if (!found.path.empty()) {
+  run_agreeing([&] {  // a checkpoint every rank finds damaged: one line
+    found.path = resolve_resume(config_.resume, run_dir_.path(), &found.skipped);
+    if (found.path.empty()) return;
     found.position = CheckpointFile{found.path, read_checkpoint_meta(found.path)}.position();
     const auto [epochs, in_epoch, steps] = found.position;
     const auto bytes = std::filesystem::file_size(found.path);
     identity = fmt::format("{} {} {} {}", epochs, in_epoch, steps, bytes);
     description = fmt::format("{} ({} epochs and {} optimizer steps done, {} bytes)", found.path,
                               epochs, steps, bytes);
-  }
+  });
   const auto all = allgather_strings({identity, description});
   for (size_t r = 1; r < all.size(); ++r)
     if (all[r][0] != all[0][0])
@@ -119,7 +120,7 @@ ResumePoint TrainingRun::start_or_resume(EpochTotals& resumed_totals) {
     if (resumes_automatically())
       log::info("--resume auto: no checkpoint in {} yet, starting from scratch", run_dir_.path());
   } else {
-    point = checkpointer_.load(path, resumed_totals);
+    run_agreeing([&] { point = checkpointer_.load(path, resumed_totals); });
     // SGD's first-update rule is spent once an update was done: a NaN-skipped step does none
     // (nor does torch's skipped optimizer.step), and none was done exactly where every step so
     // far was skipped, the trailing run of skips being all of them.

@@ -2,7 +2,8 @@
 and the problem, and exit code 3 (data). Covers packed HDF5 files that are truncated, empty,
 of the wrong dtype or shape, with a corrupted header, non-finite normalisation floats, statistics
 in 0-255 units, a test split with statistics of its own, no statistics, a wrong count, labels
-out of range, a CIFAR-10 batch of the wrong size, IDX files with a bad magic number, and a
+out of range (on 1 and 2 ranks: one line, rank 0's), a truncated checkpoint evaluated and
+resumed on 2 ranks (one line), a CIFAR-10 batch of the wrong size, IDX files with a bad magic number, and a
 --data path that names different files on different ranks."""
 import os
 import shutil
@@ -87,8 +88,13 @@ with tempfile.TemporaryDirectory() as tmp:
 
     def big_label(f):
         f["train/labels"][17] = 10
-    check.expect_error("label out of range", train(variant("range.h5", big_label)), DATA,
+    out_of_range = variant("range.h5", big_label)
+    check.expect_error("label out of range", train(out_of_range), DATA,
                        ["range.h5", "label 10 at index 17"])
+    # A file every rank finds damaged: one line in the job's log (rank 0's), as for a bad option,
+    # not one per rank. (Open MPI 4's mpirun may add an ORTE_ERROR_LOG line of its own.)
+    check.expect_error("label out of range on 2 ranks", train(out_of_range), DATA,
+                       ["rank 0: error:", "range.h5", "label 10 at index 17"], ranks=2)
 
     def nan_mean(f):
         f["train"].attrs["mean"] = [0.5, float("nan"), 0.5]
@@ -147,6 +153,23 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("IDX bad magic",
                        ["pack", "--format", "fashion-mnist", "--source", idx, "--output", packed],
                        DATA, ["t10k-labels-idx1-ubyte", "bad IDX magic number 0x00000902"])
+
+    # A truncated checkpoint, evaluated and resumed on 2 ranks: one line, rank 0's.
+    code, err, _, _ = check.run(train(good, "--run-name", "base"))
+    check.record(code == 0, "a checkpoint to cut", f"exit {code} {err.strip()[-300:]}")
+    cut = os.path.join(tmp, "cut.h5")
+    with open(os.path.join(tmp, "out", "base", "checkpoint.h5"), "rb") as f:
+        whole = f.read()
+    with open(cut, "wb") as f:
+        f.write(whole[:len(whole) // 2])
+    check.expect_error("truncated checkpoint, eval on 2 ranks",
+                       ["eval", "--checkpoint", cut, "--data", good, "--threads", "1",
+                        "--output", os.path.join(tmp, "cut-eval.h5")], DATA,
+                       ["rank 0: error:", "cut.h5"], ranks=2)
+    check.expect_error("truncated checkpoint, --resume on 2 ranks",
+                       [a for a in train(good, "--run-name", "from-cut", "--resume", cut)
+                        if a != "--overwrite"], DATA,
+                       ["rank 0: error:", "cut.h5"], ranks=2)
 
     # Two ranks given different files: rank 0 names one, rank 1 another (mpirun MPMD).
     other = os.path.join(tmp, "other.h5")
