@@ -19,9 +19,12 @@ h5::File open_file(const std::string& filename) {
   if (std::filesystem::is_directory(filename, ec))
     throw DataError(
         fmt::format("{}: a folder, not a dataset file (pack it with `dptrain pack`)", filename));
-  if (!std::filesystem::is_regular_file(filename, ec))
+  if (!std::filesystem::exists(filename, ec))
     throw DataError(
         fmt::format("{}: dataset file not found (pack one with `dptrain pack`)", filename));
+  if (!std::filesystem::is_regular_file(filename, ec))
+    throw DataError(
+        fmt::format("{}: not a regular file (a pipe or a device), not a dataset file", filename));
   return h5::File(filename, h5::File::Mode::read);
 }
 

@@ -87,6 +87,10 @@ File::File(const std::string& filename, Mode mode) : filename_(filename) {
       throw DataError(fmt::format("{}: file not found", filename));
     if (std::filesystem::is_directory(filename))
       throw DataError(fmt::format("{}: a folder, not an HDF5 file", filename));
+    // HDF5 seeks in its file, and opening a named pipe would wait for a writer forever.
+    if (!std::filesystem::is_regular_file(filename))
+      throw DataError(
+          fmt::format("{}: not a regular file (a pipe or a device), not an HDF5 file", filename));
     const unsigned access = mode == Mode::read ? H5F_ACC_RDONLY : H5F_ACC_RDWR;
     Handle fapl(DP_H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), filename), H5Pclose);
     std::string open_name = filename;

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 
 import h5py
 import numpy as np
@@ -217,6 +218,31 @@ with tempfile.TemporaryDirectory() as tmp:
         f.write(b"\xef\xbb\xbflr = -1\n")
     check.expect_error("a config file starting with a byte order mark", train("--config", with_bom),
                        USAGE, ["option --lr: must not be negative"])
+    # Pipes: read once their writer comes (`--config <(...)`); a named pipe nobody writes is
+    # refused after the wait (it blocked forever, deaf to SIGTERM); a device is refused.
+    fifo = os.path.join(tmp, "config.fifo")
+    os.mkfifo(fifo)
+
+    def write_config_into_fifo():
+        with open(fifo, "w") as f:
+            f.write("lr = -1\n")
+    writer = threading.Thread(target=write_config_into_fifo)
+    writer.start()
+    check.expect_error("a pipe as --config is read", train("--config", fifo), USAGE,
+                       ["option --lr: must not be negative"], limit=60)
+    writer.join()
+    check.expect_error("a named pipe nobody writes as --config", train("--config", fifo), USAGE,
+                       ["option --config", "config.fifo", "a named pipe with no writer"],
+                       limit=90)
+    check.expect_error("a device as --config", train("--config", "/dev/zero"), USAGE,
+                       ["option --config", "not a file or a pipe"])
+    for command in (["inspect", fifo], train(data=fifo)):
+        check.expect_error(f"{command[0]} of a named pipe", command, EXIT["data"],
+                           ["config.fifo", "not a regular file"], limit=30)
+    code, _, verdict, took = check.run(["verify", fifo], limit=30)  # its verdicts: stdout
+    check.record(code == EXIT["data"] and verdict.strip() == f"{fifo}: cannot be verified: not "
+                 "a regular file (a pipe or a device), not an HDF5 file",
+                 "verify of a named pipe", f"exit {code} in {took:.1f} s: {verdict.strip()}")
     with open(nested, "w") as f:
         f.write("help = true\n")
     check.expect_error("help in a config file", train("--config", nested), USAGE,

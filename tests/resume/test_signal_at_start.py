@@ -2,7 +2,8 @@
 time-limit warning that comes as the job starts): the signal does not end the rank; the run
 stops after its first step with a checkpoint (exit 7), and --resume auto finishes it as the
 uninterrupted run, bit for bit. The options come through a named pipe, as `--config <(...)`
-gives them, which holds the start at a known point: opening the pipe waits for its writer.
+gives them, which holds the start at a known point: the run opens the pipe and waits for its
+writer (up to the config pipe's wait, 30 s).
 
 usage: test_signal_at_start.py DPTRAIN"""
 import os
@@ -25,13 +26,19 @@ DPTRAIN = sys.argv[1]
 EXIT_PREEMPTED = 7
 
 
-def waits_for_a_pipe_writer(pid):
-    """Whether the process's main thread is blocked opening a pipe that has no writer yet."""
+def waits_for_a_pipe_writer(pid, pipe):
+    """Whether the process holds `pipe` open (then waits for its writer: nobody writes yet)."""
     try:
-        with open(f"/proc/{pid}/wchan") as f:
-            return f.read().strip() == "wait_for_partner"
+        fds = os.listdir(f"/proc/{pid}/fd")
     except OSError:
         return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == os.path.realpath(pipe):
+                return True
+        except OSError:
+            pass
+    return False
 
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -54,10 +61,10 @@ with tempfile.TemporaryDirectory() as tmp:
                  "--resume", "auto"] + common
     proc = subprocess.Popen(signalled, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while not waits_for_a_pipe_writer(proc.pid) and proc.poll() is None \
+    while not waits_for_a_pipe_writer(proc.pid, pipe) and proc.poll() is None \
             and time.monotonic() < deadline:
         time.sleep(0.05)
-    held = waits_for_a_pipe_writer(proc.pid)
+    held = waits_for_a_pipe_writer(proc.pid, pipe)
     check(held, "the run waits to read its options from the pipe")
     proc.send_signal(signal.SIGUSR1)
     time.sleep(0.3)
