@@ -159,6 +159,8 @@ def resolve_metrics_path(path):
             return parent, path, os.path.join(parent, "checkpoint.h5")
         stem = os.path.splitext(os.path.basename(path))[0]
         return os.path.join(parent, stem + "-report"), path, None
+    if os.path.exists(path):
+        raise ReportError(path, "not a run directory or a regular file (a pipe or a device)")
     raise ReportError(path, "no such run directory or file")
 
 

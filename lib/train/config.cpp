@@ -12,6 +12,7 @@
 
 #include <boost/program_options.hpp>
 #include <cerrno>
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -190,6 +191,10 @@ bool store_train_options(const std::vector<std::string>& args,
       // editors put first, can go: Boost would read it as part of the first option's name.
       std::string text = read_config_text(file);
       if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
+      // Boost's messages quote the line as a C string, which a NUL would cut short.
+      if (const size_t nul = text.find('\0'); nul != std::string::npos)
+        throw UsageError(fmt::format("{}: line {} holds a NUL byte: not a text file", file,
+                                     1 + std::count(text.begin(), text.begin() + nul, '\n')));
       std::istringstream text_stream(text);
       try {
         const po::parsed_options parsed = po::parse_config_file(text_stream, options);

@@ -83,6 +83,7 @@ void validate_run_control(const TrainConfig& c) {
   require(c.checkpoint_every_steps >= 0, "checkpoint-every-steps", "must not be negative");
   require(c.checkpoint_every_minutes >= 0, "checkpoint-every-minutes", "must not be negative");
   require(c.keep_checkpoints >= 1, "keep-checkpoints", "must be at least 1");
+  require(!c.output_dir.empty(), "output-dir", "must not be empty ('.' is the current folder)");
   // The run directory is <output-dir>/<run-name>: a path would put it elsewhere.
   require(c.run_name.find('/') == std::string::npos && c.run_name != "." && c.run_name != "..",
           "run-name", "must be a plain name (no '/', not . or ..); --output-dir says where");

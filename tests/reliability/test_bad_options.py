@@ -243,6 +243,13 @@ with tempfile.TemporaryDirectory() as tmp:
     check.record(code == EXIT["data"] and verdict.strip() == f"{fifo}: cannot be verified: not "
                  "a regular file (a pipe or a device), not an HDF5 file",
                  "verify of a named pipe", f"exit {code} in {took:.1f} s: {verdict.strip()}")
+    binary = os.path.join(tmp, "binary.cfg")
+    with open(binary, "wb") as f:
+        f.write(b"epochs = 1\nmomentum = 0.9\x00\x01\n")
+    check.expect_error("a NUL byte in a config file", train("--config", binary), USAGE,
+                       [binary, "line 2 holds a NUL byte"])
+    check.expect_error("an empty --output-dir", train(output_dir=""), USAGE,
+                       ["option --output-dir", "must not be empty"])
     with open(nested, "w") as f:
         f.write("help = true\n")
     check.expect_error("help in a config file", train("--config", nested), USAGE,

@@ -59,6 +59,9 @@ with tempfile.TemporaryDirectory() as tmp:
 
     missing = run_path("no-such-run")
     expect_error("missing directory", [missing], EXIT_DATA, missing, "no such run directory")
+    fifo = os.path.join(tmp, "named.pipe")
+    os.mkfifo(fifo)
+    expect_error("a named pipe", [fifo], EXIT_DATA, fifo, "not a run directory or a regular file")
 
     os.makedirs(run_path("empty-dir"))
     expect_error("directory without metrics.h5", [run_path("empty-dir")], EXIT_DATA,
