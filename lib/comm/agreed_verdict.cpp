@@ -32,6 +32,9 @@ void run_agreeing(const std::function<void()>& body) {
   } catch (const std::exception& e) {  // a dp::Error, or a library's (a bug: still agreed)
     failure = std::current_exception();
     message = e.what();
+  } catch (...) {  // not an exception type: still every rank's turn in the allgather below
+    failure = std::current_exception();
+    message = "an exception of an unknown type";
   }
   --agreements_open;
   int size = 1;

@@ -4,27 +4,20 @@
 // metrics.h5 records.
 #include "train/config.h"
 
-#include <fcntl.h>
 #include <fmt/ranges.h>
-#include <poll.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <boost/program_options.hpp>
-#include <cerrno>
 #include <algorithm>
+#include <boost/program_options.hpp>
 #include <charconv>
 #include <cmath>
-#include <cstring>
-#include <filesystem>
 #include <iostream>
 #include <set>
 #include <sstream>
 
 #include "core/error.h"
-#include "core/unique_fd.h"
 #include "train/command_line.h"
 #include "train/config_parts.h"
+#include "train/config_text.h"
 #include "train/schedule_options.h"
 
 namespace po = boost::program_options;
@@ -132,49 +125,6 @@ void refuse_unread_schedule_options(const TrainConfig& c, const po::variables_ma
 // Stores the command line, then the --config file's options the command line left unset, into
 // `vm`, and notifies. `on_command_line` receives the options the command line gave. Returns
 // false when --help was printed.
-// A pipe's writer must start within this: a named pipe nobody writes would block forever.
-constexpr int kConfigPipeWaitSeconds = 30;
-
-[[noreturn]] void refuse_config(const std::string& file, const std::string& why) {
-  throw UsageError(fmt::format("option --config: cannot read '{}' ({})", file, why));
-}
-
-// The text of the --config file. A pipe is read too (`--config <(sed ... base.cfg)`), once its
-// first bytes (or its end) came within kConfigPipeWaitSeconds; a folder, which would open and
-// read as empty, is refused.
-std::string read_config_text(const std::string& file) {
-  std::error_code ec;  // a name too long to check is refused below, as unreadable
-  if (std::filesystem::is_directory(file, ec)) refuse_config(file, "a folder, not a file");
-  // Opened without blocking: a named pipe's open() would wait for a writer.
-  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-  struct stat st {};
-  if (!fd.is_open() || ::fstat(fd.get(), &st) != 0)
-    refuse_config(file, "no such file, or unreadable");
-  if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
-    refuse_config(file, "not a file or a pipe");  // a device (/dev/zero) would never end
-  if (S_ISFIFO(st.st_mode)) {
-    pollfd ready{fd.get(), POLLIN, 0};
-    int got;
-    while ((got = ::poll(&ready, 1, kConfigPipeWaitSeconds * 1000)) < 0 && errno == EINTR) {
-    }
-    if (got == 0)
-      refuse_config(file, fmt::format("a pipe nothing was written to in {} s: a named pipe "
-                                      "with no writer?",
-                                      kConfigPipeWaitSeconds));
-  }
-  if (::fcntl(fd.get(), F_SETFL, 0) != 0) refuse_config(file, "unreadable");  // blocking reads
-  std::string text;
-  char buffer[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
-    if (n == 0) break;
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) refuse_config(file, std::strerror(errno));
-    text.append(buffer, static_cast<size_t>(n));
-  }
-  return text;
-}
-
 bool store_train_options(const std::vector<std::string>& args,
                          const po::options_description& options, po::variables_map& vm,
                          std::set<std::string>& on_command_line) {

@@ -77,13 +77,14 @@ int64_t resumed_global_step(const CheckpointMeta& meta, const std::string& path,
 }
 
 // /train_state's rows of `world` ranks: the epoch sums, every rank's BN statistics where
-// `buffer_rows` is given and their Lookahead average where `lookahead_rows` is. Save and load
-// list the same sections through this, so their names and shapes cannot drift apart.
+// `with_buffers` and their Lookahead average where also `with_lookahead`. Save and load list the
+// same sections through this, so their names and shapes cannot drift apart.
 void add_rank_rows(CheckpointSections& sections, int64_t world, int64_t buffer_count,
-                   float* buffer_rows, float* lookahead_rows, double* totals) {
-  if (buffer_rows)
+                   bool with_buffers, float* buffer_rows, bool with_lookahead,
+                   float* lookahead_rows, double* totals) {
+  if (with_buffers)
     sections.train_state_f32.push_back({key::kBuffersByRank, {world, buffer_count}, buffer_rows});
-  if (buffer_rows && lookahead_rows)
+  if (with_buffers && with_lookahead)
     sections.train_state_f32.push_back(
         {key::kLookaheadBuffersByRank, {world, buffer_count}, lookahead_rows});
   sections.train_state_f64.push_back({key::kEpochTotals, {world, EpochTotals::kFields}, totals});
@@ -199,8 +200,8 @@ void TrainingCheckpointer::save(const std::string& path, const ResumePoint& poin
   comm_.allgather(my_totals.data(), EpochTotals::kFields, all_totals.data());
 
   if (comm_.rank() == 0) {
-    add_rank_rows(sections, world, buffer_count_, buffers_by_rank.data(),
-                  lookahead_ ? lookahead_by_rank.data() : nullptr, all_totals.data());
+    add_rank_rows(sections, world, buffer_count_, true, buffers_by_rank.data(),
+                  lookahead_ != nullptr, lookahead_by_rank.data(), all_totals.data());
     CheckpointMeta meta = checkpoint_meta(point, world, trigger);
     meta.ints[key::kEpochSkippedSteps] = mine.skipped;
     save_checkpoint(path, sections, meta);
@@ -341,8 +342,8 @@ ResumePoint TrainingCheckpointer::load(const std::string& path, EpochTotals& min
   std::vector<float> buffers_by_rank(rows_size), lookahead_by_rank(lookahead_ ? rows_size : 0);
   std::vector<double> totals(static_cast<size_t>(saved_world) * EpochTotals::kFields);
   // From another world size only the sums: the statistics rows would not fit this run's ranks.
-  add_rank_rows(sections, saved_world, buffer_count_, same_world ? buffers_by_rank.data() : nullptr,
-                lookahead_ ? lookahead_by_rank.data() : nullptr, totals.data());
+  add_rank_rows(sections, saved_world, buffer_count_, same_world, buffers_by_rank.data(),
+                lookahead_ != nullptr, lookahead_by_rank.data(), totals.data());
   load_checkpoint(path, sections);
   if (same_world) {
     // Each rank continues with its own BN statistics, their average and epoch sums.

@@ -218,8 +218,8 @@ with tempfile.TemporaryDirectory() as tmp:
         f.write(b"\xef\xbb\xbflr = -1\n")
     check.expect_error("a config file starting with a byte order mark", train("--config", with_bom),
                        USAGE, ["option --lr: must not be negative"])
-    # Pipes: read once their writer comes (`--config <(...)`); a named pipe nobody writes is
-    # refused after the wait (it blocked forever, deaf to SIGTERM); a device is refused.
+    # Pipes: a named one is read when its writer delivers within 30 s, refused after them where
+    # nobody writes (it blocked for ever, deaf to SIGTERM); a device is refused.
     fifo = os.path.join(tmp, "config.fifo")
     os.mkfifo(fifo)
 
@@ -232,7 +232,7 @@ with tempfile.TemporaryDirectory() as tmp:
                        ["option --lr: must not be negative"], limit=60)
     writer.join()
     check.expect_error("a named pipe nobody writes as --config", train("--config", fifo), USAGE,
-                       ["option --config", "config.fifo", "a named pipe with no writer"],
+                       ["option --config", "config.fifo", "a named pipe that did not deliver"],
                        limit=90)
     check.expect_error("a device as --config", train("--config", "/dev/zero"), USAGE,
                        ["option --config", "not a file or a pipe"])

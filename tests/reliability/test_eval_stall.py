@@ -1,5 +1,5 @@
 """`eval` with a stalled rank: rank 1 is held by gdb where it opens the dataset (as by a hung file
-system), after the ranks' first agreement; rank 0 evaluates its share and waits in the sums.
+system), after the ranks' first agreement; rank 0 opens its data and waits for rank 1's verdict.
 --collective-timeout 3 must end the job with exit 5 and the option named, never hang. gdb is
 this test's tool, not dptrain's requirement: without it the test skips (exit 77)."""
 import os

@@ -71,7 +71,7 @@ with tempfile.TemporaryDirectory() as tmp:
     check(proc.poll() is None, f"SIGUSR1 before the options are read does not end the rank "
           f"(exit {proc.returncode})")
     if held and proc.poll() is None:
-        with open(pipe, "w") as f:  # opening it lets the reader go on
+        with open(pipe, "w") as f:  # the text, then the end, let the reader go on
             f.write(options)
     stdout, stderr = proc.communicate(timeout=240)
     checkpoint = os.path.join(out, "signalled", "checkpoint.h5")
