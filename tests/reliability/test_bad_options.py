@@ -234,6 +234,9 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("a named pipe nobody writes as --config", train("--config", fifo), USAGE,
                        ["option --config", "config.fifo", "a named pipe that did not deliver"],
                        limit=90)
+    # An anonymous pipe (`<(...)`, stdin) has its writer: read to its end, without the bound.
+    check.expect_error("stdin's pipe as --config is read", train("--config", "/dev/stdin"), USAGE,
+                       ["option --lr: must not be negative"], input="lr = -1\n")
     check.expect_error("a device as --config", train("--config", "/dev/zero"), USAGE,
                        ["option --config", "not a file or a pipe"])
     for command in (["inspect", fifo], train(data=fifo)):
