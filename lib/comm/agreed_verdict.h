@@ -23,7 +23,7 @@ template <class E>
   throw error;
 }
 
-// Runs `body` and rethrows its error (any std::exception). Collective over MPI_COMM_WORLD: every
+// Runs `body` and rethrows its error (of any type). Collective over MPI_COMM_WORLD: every
 // rank calls it at the same point, and `body` holds no collective. Where every rank failed
 // alike (the same message: the same damaged file, the same bad option on every command line),
 // rank 0 reports at once and the others after the grace, as throw_agreed_verdict does; a failure
