@@ -18,6 +18,11 @@ std::unique_ptr<CapturedWork> capture_graph(cudaStream_t stream,
   // check below and in replay() covers both. Nothing here synchronises, and the loader's
   // threads never touch CUDA.
   DP_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
+  struct Capturing {  // the pool frees no cached block while the capture runs
+    DeviceAllocator& pool;
+    explicit Capturing(DeviceAllocator& p) : pool(p) { pool.set_capturing(true); }
+    ~Capturing() { pool.set_capturing(false); }
+  } capturing(*pool);
   try {
     work();
   } catch (...) {

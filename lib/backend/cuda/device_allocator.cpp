@@ -39,15 +39,18 @@ void* DeviceAllocator::take(size_t rounded) {
   DP_CUDA_CHECK(cudaSetDevice(device_));
   void* p = nullptr;
   cudaError_t status = cudaMalloc(&p, rounded);
-  if (status == cudaErrorMemoryAllocation) {
+  if (status == cudaErrorMemoryAllocation && !capturing_) {
     (void)cudaGetLastError();  // clear the sticky-free error state before retrying
     free_cached_locked();
     status = cudaMalloc(&p, rounded);
   }
-  if (status != cudaSuccess)
+  if (status != cudaSuccess) {
+    (void)cudaGetLastError();  // the next launch's check must not report this
     throw Error(ExitCode::internal,
-                fmt::format("cudaMalloc of {} bytes failed on GPU {}: {} ({} bytes in use)",
-                            rounded, device_, cudaGetErrorString(status), in_use_));
+                fmt::format("cudaMalloc of {} bytes failed on GPU {}: {} ({} bytes in use{})",
+                            rounded, device_, cudaGetErrorString(status), in_use_,
+                            capturing_ ? ", during a CUDA graph capture" : ""));
+  }
   in_use_ += rounded;
   return p;
 }
@@ -62,6 +65,11 @@ void DeviceAllocator::give_back(void* p, size_t rounded) {
 uint64_t DeviceAllocator::releases() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return releases_;
+}
+
+void DeviceAllocator::set_capturing(bool capturing) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  capturing_ = capturing;
 }
 
 void DeviceAllocator::release_cached() {

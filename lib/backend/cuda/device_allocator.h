@@ -2,7 +2,8 @@
 // handed out again, so a training step that asks for the same sizes every time calls
 // cudaMalloc only during its first steps (cudaMalloc synchronises the device, and is not
 // allowed while a CUDA graph is being captured). When cudaMalloc runs out of memory the
-// cached blocks are released and the allocation is tried once more.
+// cached blocks are released and the allocation is tried once more, but not during a capture,
+// where cudaFree would invalidate it: the allocation fails, and the caller runs eagerly.
 #pragma once
 
 #include <cstddef>
@@ -29,6 +30,8 @@ class DeviceAllocator {
   uint64_t releases() const;
   // cudaFree every cached (unused) block.
   void release_cached();
+  // Set while a graph is captured (capture_graph): no cudaFree then.
+  void set_capturing(bool capturing);
 
  private:
   void* take(size_t rounded);
@@ -40,6 +43,7 @@ class DeviceAllocator {
   std::multimap<size_t, void*> free_;  // rounded size -> block
   size_t in_use_ = 0;                  // for the out-of-memory message
   uint64_t releases_ = 0;
+  bool capturing_ = false;
 };
 
 // One device buffer a backend reuses for short-lived scratch (conv workspace, transposed
