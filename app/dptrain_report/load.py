@@ -261,7 +261,10 @@ def _read(f, directory, metrics, checkpoint):
     name = config.get("run-name") or os.path.basename(os.path.normpath(directory))
     if os.path.basename(metrics) != "metrics.h5":  # a superseded history beside its run
         name = f"{name} ({os.path.basename(metrics)})"
-    resumes = _read_resumes(f, _end_position(f, history, metrics),
+    # /steps/epoch (a row per step) read once: where the rows end, and the LR curve's places.
+    step_epoch = (_read_values(f["steps/epoch"], metrics, "/steps/epoch")
+                  if "steps" in f and "epoch" in f["steps"] else None)
+    resumes = _read_resumes(f, _end_position(history, step_epoch),
                             _steps_done(f, history, metrics))
     levels = _tta_levels(f, config, history, final)
     if len(set(levels.values())) > 1:
@@ -272,7 +275,7 @@ def _read(f, directory, metrics, checkpoint):
                history=history, final=final,
                checkpoint_path=checkpoint if checkpoint and os.path.isfile(checkpoint) else None,
                warnings=warnings, resumes=resumes,
-               step_lr=_read_step_lr(f, metrics, warnings, _cut_epochs(f, config)),
+               step_lr=_read_step_lr(f, step_epoch, metrics, warnings, _cut_epochs(f, config)),
                running=(final is None and os.path.basename(metrics) == "metrics.h5"
                         and _held_by_a_job(directory)),
                steps_per_epoch=int(f["steps"].attrs.get("steps_per_epoch", 0))
@@ -306,8 +309,9 @@ def _cut_epochs(f, config):
     return cut
 
 
-def _read_step_lr(f, metrics, warnings, cut_epochs=()):
-    """/steps/lr placed in epochs by /steps/epoch (1-based, one row per optimizer step): step j
+def _read_step_lr(f, epoch, metrics, warnings, cut_epochs=()):
+    """/steps/lr placed in epochs by /steps/epoch (`epoch`, its values or None where absent;
+    1-based, one row per optimizer step): step j
     of an epoch's n at epoch - 1 + j / n, where n is the epoch's own rows but for an epoch cut
     short: the last (a stop, --stop-after-steps, a run in progress, a fractional --epochs E)
     takes /steps' steps_per_epoch attribute (the steps per epoch of the job that wrote it), so
@@ -317,9 +321,8 @@ def _read_step_lr(f, metrics, warnings, cut_epochs=()):
     that attribute take the epoch before's rows for a fractional --epochs' last epoch too. (An
     epoch that is merely shorter, where a resume changed the steps per epoch, keeps its own.) A
     corrupted one refuses the file (a ReportError), as a corrupted /history does."""
-    if "steps" not in f or not all(k in f["steps"] for k in ("epoch", "lr")):
+    if epoch is None or "lr" not in f["steps"]:
         return None
-    epoch = _read_values(f["steps/epoch"], metrics, "/steps/epoch")
     lr = _read_values(f["steps/lr"], metrics, "/steps/lr")
     if epoch.ndim != 1 or epoch.shape != lr.shape or not np.all(np.isfinite(epoch)):
         warnings.append("/steps/epoch and /steps/lr do not pair up; the learning rate is drawn "
@@ -363,14 +366,12 @@ def _tta_levels(f, config, history, final):
     return levels
 
 
-def _end_position(f, history, metrics):
+def _end_position(history, step_epoch):
     """Where the run's rows end, as (finished epochs, steps into the next): /history's rows, and
-    the /steps rows past the last finished epoch (a run stopped inside an epoch)."""
+    the /steps rows (`step_epoch`: /steps/epoch, or None) past the last finished epoch (a run
+    stopped inside an epoch)."""
     epochs = len(history["epoch"])
-    into = 0
-    if "steps" in f and "epoch" in f["steps"]:
-        into = int(np.count_nonzero(_read_values(f["steps/epoch"], metrics, "/steps/epoch")
-                                    == epochs + 1))
+    into = 0 if step_epoch is None else int(np.count_nonzero(step_epoch == epochs + 1))
     return epochs, into
 
 
