@@ -12,7 +12,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <filesystem>
 
 #include "core/error.h"
 #include "core/unique_fd.h"
@@ -67,10 +66,9 @@ std::string read_named_pipe(int fd, const std::string& file) {
 }  // namespace
 
 std::string read_config_text(const std::string& file) {
-  std::error_code ec;  // a name too long to check is refused below, as unreadable
-  if (std::filesystem::is_directory(file, ec)) refuse(file, "a folder, not a file");
-  struct stat st {};
+  struct stat st {};  // a name too long to check is refused as unreadable
   if (::stat(file.c_str(), &st) != 0) refuse(file, "no such file, or unreadable");
+  if (S_ISDIR(st.st_mode)) refuse(file, "a folder, not a file");
   if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
     refuse(file, "not a file or a pipe");  // a device (/dev/zero) would never end
   // A named pipe is opened without blocking: open() would wait for a writer.
