@@ -33,8 +33,8 @@ void RunCheckpoints::save(const ResumePoint& point, const EpochTotals& totals,
   }
   policy_.saved(now_seconds());
   if (trigger != CheckpointTrigger::epoch)
-    log::info("checkpoint ({}) at epoch {} step {}: {}", trigger_name(trigger),
-              point.epochs_done + 1, point.step_in_epoch, target);
+    log::info("checkpoint ({}) at epoch {} step {}: {}", enum_name(trigger), point.epochs_done + 1,
+              point.step_in_epoch, target);
 }
 
 }  // namespace dp

@@ -129,20 +129,6 @@ void TrainingCheckpointer::check_lookahead_tracked() const {
            lookahead_ ? "" : "out");
 }
 
-const char* trigger_name(CheckpointTrigger trigger) {
-  switch (trigger) {
-    case CheckpointTrigger::epoch:
-      return "epoch";
-    case CheckpointTrigger::steps:
-      return "steps";
-    case CheckpointTrigger::minutes:
-      return "minutes";
-    case CheckpointTrigger::signal:
-      return "signal";
-  }
-  throw Error(ExitCode::internal, "trigger_name: no such trigger");
-}
-
 CheckpointMeta TrainingCheckpointer::checkpoint_meta(const ResumePoint& point, int world,
                                                      CheckpointTrigger trigger) const {
   CheckpointMeta meta;
@@ -172,7 +158,7 @@ CheckpointMeta TrainingCheckpointer::checkpoint_meta(const ResumePoint& point, i
       {key::kArch, identity_.arch},
       {key::kShortcut, identity_.shortcut},
       {key::kDataset, identity_.dataset},
-      {key::kTrigger, trigger_name(trigger)},
+      {key::kTrigger, std::string(enum_name(trigger))},
       // Nothing to store: see train/training_state.h.
       {key::kRng, "stateless: every draw is a function of (seed, epoch, sample index)"}};
   record_trained_data(identity_.data, meta);

@@ -11,9 +11,11 @@
 // world size was (data/distributed_sampler.h), and the rest re-splits over the new ranks.
 #pragma once
 
+#include <array>
 #include <string>
 
 #include "comm/communicator.h"
+#include "core/option_enum.h"
 #include "io/checkpoint.h"
 #include "nn/model.h"
 #include "train/lookahead_settings.h"
@@ -23,9 +25,15 @@
 
 namespace dp {
 
-// Why a checkpoint was written; its name is the file's `trigger` attribute (file format).
+// Why a checkpoint was written; its name (enum_name) is the file's `trigger` attribute (file
+// format).
 enum class CheckpointTrigger { epoch, steps, minutes, signal };
-const char* trigger_name(CheckpointTrigger trigger);
+constexpr std::array<NamedValue<CheckpointTrigger>, 4> enum_names(CheckpointTrigger) {
+  return {{{CheckpointTrigger::epoch, "epoch"},
+           {CheckpointTrigger::steps, "steps"},
+           {CheckpointTrigger::minutes, "minutes"},
+           {CheckpointTrigger::signal, "signal"}}};
+}
 
 // What a checkpoint records about the run's setup, and a resume checks.
 struct RunIdentity {
