@@ -36,9 +36,15 @@ options:
                  CUDA runtime, cuDNN and NCCL built against) and the library versions
   --help, -h     print this help
 
-exit codes: 0 ok, 1 internal error, 2 usage, 3 data, 4 numerical, 5 communication, 6 output I/O,
-            7 preempted (stopped by SIGUSR1/SIGTERM after a checkpoint; resume with --resume auto)
+exit codes:
 )";
+
+std::string usage_text() {
+  std::string text = kUsage;
+  for (const dp::ExitCodeMeaning& entry : dp::kExitCodeMeanings)
+    text += fmt::format("  {}  {}\n", static_cast<int>(entry.code), entry.meaning);
+  return text;
+}
 
 int dispatch(const std::string& command, const std::vector<std::string>& args, dp::MpiSession& mpi,
              const std::optional<dp::PreemptionSignal>& signal) {
@@ -48,7 +54,7 @@ int dispatch(const std::string& command, const std::vector<std::string>& args, d
   if (command == "bench") return dp::run_bench(args, mpi);
   if (command == "inspect") return dp::run_inspect(args, mpi);
   if (command == "help" || command == "--help" || command == "-h") {
-    std::cout << kUsage;
+    std::cout << usage_text();
     return 0;
   }
   throw dp::UsageError(fmt::format("unknown command '{}' (try `dptrain help`)", command));
@@ -99,7 +105,7 @@ int exit_code_of(Body&& body) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << kUsage;
+    std::cerr << usage_text();
     return static_cast<int>(dp::ExitCode::usage);
   }
   // Before MPI starts: the version needs no launcher (MPI may report its version uninitialised).
