@@ -25,7 +25,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 DPTRAIN=${DPTRAIN:-$BUILD/app/dptrain}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" | head -1; }
+# KEY's value on a `key=value ...` line: the key whole (images_per_sec is not
+# median_images_per_sec, which `dptrain bench` prints after it).
+field() { sed -n "s/^\(.* \)\{0,1\}$1=\([0-9.]*\).*/\2/p" | head -1; }
 
 limit() {  # seconds a measurement may take now: 0 once the deadline has passed
   local left=${BENCH_CMD_TIMEOUT_S:-150}
