@@ -1,6 +1,7 @@
-// The string-valued options held as enums (core/option_enum.h): each table names every value
-// once, in the enum's order, and parses back to it; a run's options hold the enum and record
-// the name (metrics.h5's /config and the ranks' comparison read that text).
+// The string-valued options held as enums (core/option_enum.h), and the checkpoint trigger
+// that shares their tables: each table names every value once, in the enum's order, and parses
+// back to it; a run's options hold the enum and record the name (metrics.h5's /config and the
+// ranks' comparison read that text).
 #include <gtest/gtest.h>
 
 #include <set>
@@ -10,6 +11,7 @@
 #include "core/option_enum.h"
 #include "data/packer.h"
 #include "train/config.h"
+#include "train/training_checkpoint.h"
 
 namespace dp {
 namespace {
@@ -40,6 +42,7 @@ TEST(OptionEnums, EveryTableNamesEachValueOnce) {
   expect_one_name_per_value<optim::Anneal>("--onecycle-anneal");
   expect_one_name_per_value<data::PackFormat>("pack --format");
   expect_one_name_per_value<data::Cifar100Labels>("pack --labels");
+  expect_one_name_per_value<CheckpointTrigger>("a checkpoint's trigger attribute");
 }
 
 TEST(OptionEnums, ARunHoldsTheValueAndRecordsItsName) {
