@@ -41,8 +41,9 @@ exit codes:
 
 std::string usage_text() {
   std::string text = kUsage;
-  for (const dp::ExitCodeMeaning& entry : dp::kExitCodeMeanings)
-    text += fmt::format("  {}  {}\n", static_cast<int>(entry.code), entry.meaning);
+  for (int value = 0; value <= 255; ++value)  // every exit status a process can return
+    if (const char* meaning = dp::exit_code_meaning(static_cast<dp::ExitCode>(value)))
+      text += fmt::format("  {}  {}\n", value, meaning);
   return text;
 }
 

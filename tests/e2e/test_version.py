@@ -1,6 +1,6 @@
 """`dptrain --version` and `-V`: exit 0 and the same text, naming the version, both backends
-(CUDA as this build has it) and every library with a version; `--help` mentions them; an
-extra argument is a usage error.
+(CUDA as this build has it) and every library with a version; `--help` mentions them and
+lists exit codes 0-7; an extra argument is a usage error.
 
 usage: test_version.py DPTRAIN VERSION CUDA_BUILT(ON|OFF)"""
 import re
@@ -38,6 +38,9 @@ for library in LIBRARIES:
 usage = run("--help")
 check(usage.returncode == 0 and "--version" in usage.stdout and "-V" in usage.stdout,
       "--help mentions --version and -V")
+# The exit codes the README's table documents, each on a line of its own after "exit codes:".
+codes = re.findall(r"^  (\d+)  \S", usage.stdout.split("exit codes:\n", 1)[-1], re.M)
+check(codes == [str(code) for code in range(8)], f"--help lists exit codes 0-7 (it lists {codes})")
 extra = run("--version", "--verbose")
 check(extra.returncode == 2 and extra.stderr.count("\n") == 1 and "--version" in extra.stderr,
       "an argument after --version is one usage error line (exit 2)")
