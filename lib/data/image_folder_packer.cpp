@@ -39,8 +39,9 @@ struct DecodeSlot {
   std::exception_ptr fatal;
 };
 
-// The digest of a file that is not an image (skipped with --skip-bad, it still enters the
-// tree's digest), read in blocks rather than whole; none when it cannot be read.
+// The digest of a file that is not an image, read in blocks rather than whole; none when it
+// cannot be read. Taken with --skip-bad only (the skipped file still enters the tree's digest):
+// without it the pack stops at this file, and hashing a large video first would delay that.
 void digest_streamed(const std::string& path, DecodeSlot& slot) {
   try {
     slot.digest = sha256_file(path);
@@ -84,7 +85,7 @@ void decode_one(const ImageFile& file, const PackOptions& options,
   } catch (const DataError& e) {
     slot.image = DecodedImage{};
     slot.error = e.what();
-    if (not_image) digest_streamed(file.path, slot);
+    if (not_image && options.skip_bad) digest_streamed(file.path, slot);
   } catch (...) {
     slot.fatal = std::current_exception();
   }
