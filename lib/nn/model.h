@@ -85,6 +85,9 @@ std::string input_size_problem(const std::string& arch, int64_t h, int64_t w);
 bool uses_bottleneck_blocks(const std::string& arch);
 // Whether `arch` is an airbench network (airbench.h; no residuals).
 bool is_airbench(const std::string& arch);
+// Whether `arch` is built of residual blocks (the zoo's ResNets; false for unknown names), the
+// question an option about them (--zero-init-residual) asks of a network.
+bool has_residual_blocks(const std::string& arch);
 std::vector<std::string> model_names();
 // Empty where `arch` is a model of the zoo; else why not, listing the known ones.
 std::string unknown_arch_problem(const std::string& arch);

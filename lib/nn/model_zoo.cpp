@@ -62,6 +62,8 @@ std::vector<std::string> model_names() {
 
 bool is_airbench(const std::string& arch) { return airbench_widths().count(arch) > 0; }
 
+bool has_residual_blocks(const std::string& arch) { return zoo().count(arch) > 0; }
+
 std::string unknown_arch_problem(const std::string& arch) {
   if (is_airbench(arch) || zoo().count(arch) > 0) return "";
   return fmt::format("unknown model '{}' (known: {})", arch, fmt::join(model_names(), ", "));

@@ -18,9 +18,11 @@
 // step_unit "epoch" is torch's scheduler.step() once per epoch: every step of epoch e gets the
 // value the per-step schedule built with one step per epoch has at step e (milestones and
 // warm-up must then be whole epochs).
-// This file is the one place that knows the schedules: their names (LrScheduleKind's table),
-// parameters and which values each accepts. A refused spec throws LrScheduleError naming the
-// parameter, which the command line maps to its option (lib/train/schedule_options.h).
+// This file knows the schedules themselves: their names (LrScheduleKind's table), parameters
+// and which values each accepts. A refused spec throws LrScheduleError naming the parameter,
+// which the command line maps to its option. The command line's side, which option sets which
+// parameter and which schedule alone reads it, is lib/train/schedule_options.cpp; a schedule's
+// line in the run's log, lib/train/schedule_callbacks.cpp's describe().
 #pragma once
 
 #include <array>

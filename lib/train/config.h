@@ -67,11 +67,15 @@ struct TrainConfig : DeviceOptions {
   double epochs_fraction = 0;
   bool drop_last = false;  // drop each epoch's last partial batch
   int batch_size = 128;  // global batch (split over ranks)
-  float lr = 0.1f;
+  // lr, weight_decay, lr_gamma and min_lr are doubles, as torch's Python floats: the schedule
+  // and the groups' decay compute in double and round to float once, for the update, as
+  // torch.optim.SGD does (stored as floats, 0.1f x 0.1f after a milestone is 0.010000001f
+  // where torch's update uses 0.01f, and a cosine's lr is a float off on 1 step in 6).
+  double lr = 0.1;
   float momentum = 0.9f;
   float dampening = 0.0f;  // torch.optim.SGD's (not on the buffer's first update)
   bool nesterov = false;
-  float weight_decay = 5e-4f;
+  double weight_decay = 5e-4;
   bool no_decay_bn_bias = false;
   // > 1 (or any value but 1): the BN biases (shifts) form group "bn_bias" at this multiple of
   // the LR, with --weight-decay divided by it, so lr x weight decay is the default group's.
@@ -86,8 +90,8 @@ struct TrainConfig : DeviceOptions {
   // linear-warmup-decay: the points (0, start), (warmup fraction, 1), (1, end)
   double warmup_fraction = 0.23, lr_start_factor = 0.2, lr_end_factor = 0.07;
   std::vector<double> lr_milestones;  // epochs, for step (default: 50% and 75% of epochs)
-  float lr_gamma = 0.1f;
-  float min_lr = 0.0f;
+  double lr_gamma = 0.1;
+  double min_lr = 0.0;
   double warmup_epochs = 0.0;
   // Whether schedules move every optimizer step or once per epoch (torch's scheduler.step()
   // per epoch).

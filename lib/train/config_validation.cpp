@@ -33,7 +33,7 @@ void validate_data_model(const TrainConfig& c) {
   require(!c.data.empty(), "data", "is required (a file written by `dptrain pack`)");
   const std::string unknown_arch = nn::unknown_arch_problem(c.arch);
   require(unknown_arch.empty(), "arch", unknown_arch);
-  require(!c.zero_init_residual || !nn::is_airbench(c.arch), "zero-init-residual",
+  require(!c.zero_init_residual || nn::has_residual_blocks(c.arch), "zero-init-residual",
           fmt::format("{} has no residual blocks", c.arch));
   require(c.epochs >= 1, "epochs", "must be at least 1");
   require(c.batch_size >= 1, "batch-size", "must be at least 1");

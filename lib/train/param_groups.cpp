@@ -89,8 +89,7 @@ std::vector<ParamGroupRule> configured_param_groups(const TrainConfig& config) {
     ParamGroupRule rule = default_param_group(config);
     rule.group.name = "bn_bias";
     rule.group.lr_factor = config.bn_bias_lr_factor;
-    rule.group.weight_decay =
-        static_cast<float>(double(config.weight_decay) / config.bn_bias_lr_factor);
+    rule.group.weight_decay = static_cast<float>(config.weight_decay / config.bn_bias_lr_factor);
     rule.takes = [](const nn::StateEntry& e) { return e.param_role == nn::ParamRole::bn_bias; };
     rules.push_back(rule);
   }
@@ -103,7 +102,7 @@ ParamGroupRule default_param_group(const TrainConfig& config) {
   rule.group.momentum = config.momentum;
   rule.group.dampening = config.dampening;
   rule.group.nesterov = config.nesterov;
-  rule.group.weight_decay = config.weight_decay;
+  rule.group.weight_decay = static_cast<float>(config.weight_decay);
   return rule;
 }
 

@@ -18,7 +18,8 @@ namespace dp {
 struct ScheduleOption {
   const char* option;     // without "--"
   const char* parameter;  // the LrScheduleSpec field it sets
-  // the one schedule that reads it; none when several do
+  // the one schedule that reads it, and beside every other one it is refused; none when
+  // several read it (it is then refused beside none)
   std::optional<optim::LrScheduleKind> read_by;
 };
 const std::vector<ScheduleOption>& schedule_options();

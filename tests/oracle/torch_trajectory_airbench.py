@@ -52,7 +52,8 @@ Bars: FORWARD_BAR = 1e-5 is one float32 forward pass of rounding (as FIRST_STEP_
 WHITEN_BAR = 1e-6: the filters are float32 (2^-24 = 6e-8 relative each); the float64
 eigenvectors differ by about 2^-52 ||Sigma|| / gap, under 1e-8 where the smallest eigen-gap is
 at least 1e-7 of the largest eigenvalue, which the script requires (below it a filter is
-ill-defined). LR_BAR = 1e-6: the options are float32 in TrainConfig (2^-24 relative).
+ill-defined). LR_BAR = 1e-6: the config files write the recipe's lr and decay as 8-digit decimals
+(1.2737772e-3 for airbench95's 10 / (1024 x (1 + 1 / 0.15)), 2e-8 off).
 
 --variant 95 does the same for airbench95 (jobs/cifar10_95_fast.cfg, its Lookahead start moved
 to epoch 2 by --lookahead-start-epoch 1: the average starts after step 10, the weights become it
@@ -86,7 +87,7 @@ CONFIGS = {v: os.path.join(HERE, "..", "..", "jobs", f"cifar10_{v}_fast.cfg")
            for v in ("94", "95")}
 FORWARD_BAR = 1e-5
 WHITEN_BAR = 1e-6
-LR_BAR = 1e-6  # TrainConfig's options are float32
+LR_BAR = 1e-6  # the config files' 8-digit decimals for the recipe's lr and decay
 SKIPPED = 77  # CTest's SKIP_RETURN_CODE for this test
 ORIGINAL_CONV2D = F.conv2d
 ORIGINAL_GELU = F.gelu

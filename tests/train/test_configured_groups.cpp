@@ -23,8 +23,8 @@ TEST(ConfiguredGroups, BnBiasGroupKeepsLrTimesDecayAndFreezeGroupsTakeTheirNames
   auto model = nn::make_model(small_resnet(), *backend);
   TrainConfig config;
   config.arch = "resnet8";
-  config.lr = 1.4648e-3f;
-  config.weight_decay = 1.9957e-3f;
+  config.lr = 1.4648e-3;
+  config.weight_decay = 1.9957e-3;
   config.bn_bias_lr_factor = 64;
   config.freeze = {"conv1.weight", "fc.*:3"};
   optim::Optimizer opt = make_optimizer(config, *model, {});
@@ -38,6 +38,8 @@ TEST(ConfiguredGroups, BnBiasGroupKeepsLrTimesDecayAndFreezeGroupsTakeTheirNames
   EXPECT_EQ(bn.lr_factor, 64.0);
   EXPECT_NEAR(bn.lr_factor * bn.weight_decay, rest.lr_factor * rest.weight_decay, 1e-12);
   EXPECT_FLOAT_EQ(rest.weight_decay, 1.9957e-3f);
+  // torch's group would hold the Python float 1.9957e-3 / 64, rounded to float by SGD's kernel.
+  EXPECT_EQ(bn.weight_decay, static_cast<float>(1.9957e-3 / 64));
   // Each entry in exactly the group its name or role says.
   auto in = [](const optim::ParamGroup& g, const nn::StateEntry& e) {
     for (const optim::ParamRange& r : g.ranges)
@@ -94,6 +96,20 @@ TEST(ConfiguredGroups, BnBiasGroupKeepsLrTimesDecayAndFreezeGroupsTakeTheirNames
   apply_frozen_groups(opt.groups(), store);
   EXPECT_TRUE(store.requires_grad(*store.find("fc.weight"))) << "thawed";
   EXPECT_FALSE(store.requires_grad(*store.find("conv1.weight")));
+}
+
+// The decay of a group at lr x F is computed from the options' doubles and rounded once, as a
+// torch user's Python 5e-4 / 10 is: 5e-5f, where the float 5e-4f / 10 rounds to 5.0000002e-5f.
+TEST(ConfiguredGroups, BnBiasDecayIsTheOptionsQuotientRoundedOnce) {
+  auto backend = make_cpu_backend(1);
+  auto model = nn::make_model(small_resnet(), *backend);
+  TrainConfig config;
+  config.arch = "resnet8";
+  config.weight_decay = 5e-4;
+  config.bn_bias_lr_factor = 10;
+  optim::Optimizer opt = make_optimizer(config, *model, {});
+  EXPECT_EQ(opt.group("bn_bias").weight_decay, 5e-5f);
+  EXPECT_EQ(opt.group("default").weight_decay, 5e-4f);
 }
 
 TEST(ConfiguredGroups, BadFreezeValuesAreRefusedNamingTheOption) {

@@ -346,10 +346,10 @@ TEST(TrainRecipe, AirbenchOptionsTogetherStopAfterTheFractionalEpochsSteps) {
   config.epochs_fraction = 1.5;
   config.drop_last = true;
   config.batch_size = 12;
-  config.lr = 0.01f;
+  config.lr = 0.01;
   config.momentum = 0.85f;
   config.nesterov = true;
-  config.weight_decay = 5e-3f;
+  config.weight_decay = 5e-3;
   config.loss_reduction = LossReduction::sum;
   config.label_smoothing = 0.2f;
   config.lr_schedule = optim::LrScheduleKind::linear_warmup_decay;

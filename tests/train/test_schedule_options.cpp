@@ -12,8 +12,10 @@
 #include <vector>
 
 #include "core/error.h"
+#include "optim/lr_schedule.h"
 #include "train/config.h"
 #include "train/schedule_callbacks.h"
+#include "train/schedule_options.h"
 
 namespace dp::test {
 namespace {
@@ -139,6 +141,19 @@ TEST(ScheduleOptions, ListsWithAnEmptyItemAreRefused) {
 // torch.optim.SGD takes lr=0 (weights stay, momentum still gathers) and CrossEntropyLoss
 // label_smoothing=1 (the uniform target): both are accepted, under every schedule, and a
 // negative LR or a smoothing above 1 is refused as torch refuses it.
+// The defaults (--lr 0.1, --lr-gamma 0.1, milestones at epochs 5 and 7.5 of 10) reach the update
+// as torch's Python floats do: MultiStepLR's 0.1 * 0.1, rounded to float once by SGD's kernel,
+// is 0.01f, where floats 0.1f * 0.1f would give 0.010000001f.
+TEST(ScheduleOptions, StepDefaultsReachTheUpdateAsTorchsFloats) {
+  TrainConfig c;
+  parse_train_config({"--data", "x.h5"}, c);
+  const auto schedule = optim::make_lr_schedule(lr_schedule_spec(c, 10));
+  EXPECT_EQ(static_cast<float>(schedule->lr(49)), 0.1f);
+  EXPECT_EQ(static_cast<float>(schedule->lr(50)), static_cast<float>(0.1 * 0.1));
+  EXPECT_EQ(static_cast<float>(schedule->lr(75)), static_cast<float>(0.1 * 0.1 * 0.1));
+  EXPECT_NE(static_cast<float>(schedule->lr(50)), 0.1f * 0.1f) << "the test tells the two apart";
+}
+
 TEST(ScheduleOptions, ZeroLrAndFullSmoothingAreAcceptedAsTorchAcceptsThem) {
   for (const char* schedule :
        {"constant", "step", "cosine", "onecycle", "piecewise", "linear-warmup-decay"}) {
