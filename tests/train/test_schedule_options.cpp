@@ -138,9 +138,6 @@ TEST(ScheduleOptions, ListsWithAnEmptyItemAreRefused) {
   }
 }
 
-// torch.optim.SGD takes lr=0 (weights stay, momentum still gathers) and CrossEntropyLoss
-// label_smoothing=1 (the uniform target): both are accepted, under every schedule, and a
-// negative LR or a smoothing above 1 is refused as torch refuses it.
 // The defaults (--lr 0.1, --lr-gamma 0.1, milestones at epochs 5 and 7.5 of 10) reach the update
 // as torch's Python floats do: MultiStepLR's 0.1 * 0.1, rounded to float once by SGD's kernel,
 // is 0.01f, where floats 0.1f * 0.1f would give 0.010000001f.
@@ -154,6 +151,9 @@ TEST(ScheduleOptions, StepDefaultsReachTheUpdateAsTorchsFloats) {
   EXPECT_NE(static_cast<float>(schedule->lr(50)), 0.1f * 0.1f) << "the test tells the two apart";
 }
 
+// torch.optim.SGD takes lr=0 (weights stay, momentum still gathers) and CrossEntropyLoss
+// label_smoothing=1 (the uniform target): both are accepted, under every schedule, and a
+// negative LR or a smoothing above 1 is refused as torch refuses it.
 TEST(ScheduleOptions, ZeroLrAndFullSmoothingAreAcceptedAsTorchAcceptsThem) {
   for (const char* schedule :
        {"constant", "step", "cosine", "onecycle", "piecewise", "linear-warmup-decay"}) {
