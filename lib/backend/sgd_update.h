@@ -9,7 +9,10 @@ namespace dp {
 struct SgdHyper {
   float lr = 0.1f;
   float momentum = 0.9f;
-  float dampening = 0.0f;
+  // A double, as torch's Python float: the buffer's factor 1 - dampening is computed in double
+  // and rounded to float once, as torch's `alpha=1 - dampening` is (1.f - 0.9f is 0.10000002f
+  // where torch uses 0.1f).
+  double dampening = 0.0;
   float weight_decay = 0.0f;
   bool nesterov = false;
   // The buffer's first update, where torch.optim.SGD creates it as buf = d (no m*buf and no
@@ -28,7 +31,8 @@ DP_HOST_DEVICE inline float sgd_update(const SgdHyper& h, float w, float g, floa
                                        bool momentum, float& buf) {
   float d = g + h.weight_decay * decay * w;
   if (momentum) {
-    const float b = h.first_step ? d : h.momentum * buf + (1.f - h.dampening) * d;
+    const float keep = static_cast<float>(1.0 - h.dampening);
+    const float b = h.first_step ? d : h.momentum * buf + keep * d;
     buf = b;
     d = h.nesterov ? d + h.momentum * b : b;
   }

@@ -33,7 +33,7 @@ struct ParamGroup {
   std::vector<ParamRange> ranges;  // ascending, disjoint
   double lr_factor = 1.0;          // the group's rate = the optimizer's rate * lr_factor
   float momentum = 0.9f;
-  float dampening = 0.0f;          // torch's: not applied on the buffer's first update
+  double dampening = 0.0;          // torch's: not applied on the buffer's first update
   float weight_decay = 0.0f;       // on the elements the decay mask selects
   bool nesterov = false;
   bool frozen = false;

@@ -178,8 +178,9 @@ void apply_late_options(const LateParsedOptions& late, TrainConfig& config) {
   if (config.lr_schedule == optim::LrScheduleKind::onecycle)
     config.onecycle_anneal = parse_enum_option<optim::Anneal>("onecycle-anneal", late.anneal);
   // The step schedule's default milestones: 50% and 75% of --epochs as given, fractional where
-  // that is not whole (7.5 of 10); stepped per epoch, whole epochs, dropped where they round to 0
-  // or to the end (a 1-epoch run then has none and stays constant). The run logs them.
+  // that is not whole (7.5 of 10); stepped per epoch, of the ceil(E) epochs the schedule spans,
+  // rounded to whole epochs (7.5 to 8) and dropped where they round to 0 or to the end (a
+  // 1-epoch run then has none and stays constant). The run logs them.
   const bool per_epoch = config.lr_step_unit == optim::StepUnit::epoch;  // whole epochs then
   if (config.lr_milestones.empty() && config.lr_schedule == optim::LrScheduleKind::step)
     config.lr_milestones = default_milestones(

@@ -67,13 +67,15 @@ struct TrainConfig : DeviceOptions {
   double epochs_fraction = 0;
   bool drop_last = false;  // drop each epoch's last partial batch
   int batch_size = 128;  // global batch (split over ranks)
-  // lr, weight_decay, lr_gamma and min_lr are doubles, as torch's Python floats: the schedule
-  // and the groups' decay compute in double and round to float once, for the update, as
-  // torch.optim.SGD does (stored as floats, 0.1f x 0.1f after a milestone is 0.010000001f
-  // where torch's update uses 0.01f, and a cosine's lr is a float off on 1 step in 6).
+  // lr, weight_decay, lr_gamma, min_lr and dampening are doubles, as torch's Python floats: the
+  // schedule, the groups' decay and the buffer's 1 - dampening compute in double and round to
+  // float once, for the update, as torch.optim.SGD does (stored as floats, 0.1f x 0.1f after a
+  // milestone is 0.010000001f where torch's update uses 0.01f, a cosine's lr is a float off on
+  // 1 step in 6, and 1 - 0.9f is 0.10000002f where torch uses 0.1f). momentum is used as it is
+  // (torch rounds the Python float to float for the update): float.
   double lr = 0.1;
   float momentum = 0.9f;
-  float dampening = 0.0f;  // torch.optim.SGD's (not on the buffer's first update)
+  double dampening = 0.0;  // torch.optim.SGD's (not on the buffer's first update)
   bool nesterov = false;
   double weight_decay = 5e-4;
   bool no_decay_bn_bias = false;

@@ -222,8 +222,9 @@ TEST_F(CudaVsCpu, ConvolutionAlgorithmsComeBackFromTheCacheFile) {
 
 // (fused ReLU, cuDNN's persistent training mode through the Ex calls). The per-channel
 // operands are views into one flat buffer, as a model lays them out: at a 16-byte boundary
-// (persistent where asked for) and 4 bytes off it (the plain calls, as persistent needs
-// 16-byte alignment).
+// (persistent where asked for), 4 bytes off it (the plain calls, as persistent needs 16-byte
+// alignment), and the forward's aligned with the gradients of gamma and beta off (a persistent
+// forward, then the plain backward on the statistics it saved).
 class CudaVsCpuBatchNorm : public CudaVsCpu,
                            public ::testing::WithParamInterface<std::tuple<bool, bool>> {};
 
@@ -249,12 +250,18 @@ TEST_P(CudaVsCpuBatchNorm, TrainInferenceBackward) {
     Tensor yi;
     cpu->batchnorm_forward_inference(g, x, gamma, beta, rm, rv, yi);
     Tensor gx = up(x), gdy = up(dy);
-    for (int64_t offset : {0, 1}) {  // floats from the flat buffer's 256-byte-aligned start
-      SCOPED_TRACE(testing::Message() << g.n << "x" << g.h << "x" << g.w << "x" << c
-                                      << ", operands at float " << offset);
+    // Floats from the flat buffer's 256-byte-aligned start.
+    struct Offsets {
+      int64_t forward, gradients;
+    };
+    for (const Offsets o : {Offsets{0, 0}, Offsets{1, 1}, Offsets{0, 1}}) {
+      SCOPED_TRACE(testing::Message()
+                   << g.n << "x" << g.h << "x" << g.w << "x" << c << ", forward operands at float "
+                   << o.forward << ", gradients at float " << o.gradients);
       // gamma, beta, running mean and variance, and the gradients of gamma and beta.
       Tensor flat = cuda->allocate({6 * c + 1});
       auto at = [&](int i) {
+        const int64_t offset = i < 4 ? o.forward : o.gradients;
         return Tensor::view(flat.data() + offset + i * c, {c}, DType::f32, Device::cuda);
       };
       Tensor gg = at(0), gb = at(1), grm = at(2), grv = at(3), cdg = at(4), cdb = at(5);
@@ -265,11 +272,12 @@ TEST_P(CudaVsCpuBatchNorm, TrainInferenceBackward) {
       Tensor cy, csm, csv, cws, cdx;
       cuda->batchnorm_forward_train(g, gx, gg, gb, grm, grv, cy, csm, csv, cws);
       cuda->batchnorm_backward(g, gx, gdy, gg, gb, csm, csv, cws, cdx, cdg, cdb);
-      if (offset == 0 && options.batchnorm_persistent && g.n * g.h * g.w >= 4096) {
+      if (o.forward == 0 && options.batchnorm_persistent && g.n * g.h * g.w >= 4096) {
         auto* be = dynamic_cast<cuda::CudaBackend*>(cuda.get());
         ASSERT_NE(be, nullptr);
         EXPECT_TRUE(be->batchnorm_runs_persistent(g, DType::f32))
             << "cuDNN refused the persistent mode for a first-stage shape: the option does nothing";
+        EXPECT_GT(cws.bytes(), 0u) << "the forward ran plain: the backward's case is not tested";
       }
       expect_close("y", cy, y, 1e-5);
       expect_close("running_mean", grm, rm, 1e-5);

@@ -153,5 +153,22 @@ TEST(CpuSgd, NesterovWithWeightDecayMatchesPyTorchTrace) {
   EXPECT_NEAR(w.data()[0], 0.725566f, 1e-6);
 }
 
+TEST(CpuSgd, DampeningFactorIsTorchsRoundedOnce) {
+  // torch.optim.SGD([w], lr=1, momentum=0.9, dampening=0.9), w=0, gradients 0 then 1: the buffer
+  // is 0 after the first update, then 0.9*0 + float(1 - 0.9)*1 = 0.10000000149011612 and
+  // w = -0.10000000149011612 (torch 1.13). Dampening kept as a float gives 1.f - 0.9f =
+  // 0.10000002384185791.
+  auto be = make_backend_under_test();
+  Tensor w = Tensor::zeros({1}), g = Tensor::zeros({1}), buf = Tensor::zeros({1});
+  SgdHyper h{1.f, 0.9f, 0.9, 0.f, false};
+  h.first_step = true;
+  be->sgd_step(h, w, g, buf, Tensor{});
+  g.data()[0] = 1.f;
+  h.first_step = false;
+  be->sgd_step(h, w, g, buf, Tensor{});
+  EXPECT_EQ(buf.data()[0], 0.10000000149011612f);
+  EXPECT_EQ(w.data()[0], -0.10000000149011612f);
+}
+
 }  // namespace
 }  // namespace dp::test

@@ -38,7 +38,7 @@
 # PROFILE_LAUNCHES (700) launches of a ResNet-50 bf16 batch-512 bench run, i.e. one whole step
 # (heuristic algorithm choice and no graphs, so no autotuning launches come first);
 # PROFILE_ARCH=airbench94 PROFILE_BATCH=1024 profiles airbench94's step instead (its whitening
-# bias's gradient, channel_bias_backward, runs one block per channel: 24 blocks).
+# bias's gradient, channel_bias_backward, a chunked per-channel sum over 984,064 rows).
 # OUT_DIR gets device.txt (GPU, driver, date), summary.txt (one line per check: PASS, FAIL or
 # SKIP, seconds, exit code; a check past CHECK_TIMEOUT_S is killed and fails), checks.log
 # (every check's whole output, written as it comes) and bench.txt (dptrain
@@ -167,7 +167,10 @@ run_checks() {
   # compute-sanitizer memcheck on a short training run (graphs on, then BF16 without graphs).
   check pack_fashion_mnist "$BIN/dptrain" pack --format fashion-mnist --source "$FASHION_MNIST_DIR" \
     --output /tmp/fm.h5
-  check memcheck_fp32_graphs "${MEMCHECK_RUN[@]}" --run-name fp32 --cuda-graphs true
+  # A graph that fails to capture falls back to eager steps: fail unless the run says it captured.
+  check memcheck_fp32_graphs bash -o pipefail -c \
+    '"$@" 2>&1 | tee /dev/stderr | grep "CUDA graph captured"' memcheck \
+    "${MEMCHECK_RUN[@]}" --run-name fp32 --cuda-graphs true
   check memcheck_bf16_eager "${MEMCHECK_RUN[@]}" --run-name bf16 --precision bf16 --cuda-graphs false
   export DPTRAIN_CUDNN_BN=spatial
   check memcheck_bf16_spatial_bn "${MEMCHECK_RUN[@]}" --run-name sbn --precision bf16

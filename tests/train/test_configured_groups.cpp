@@ -112,6 +112,20 @@ TEST(ConfiguredGroups, BnBiasDecayIsTheOptionsQuotientRoundedOnce) {
   EXPECT_EQ(opt.group("default").weight_decay, 5e-4f);
 }
 
+// --dampening reaches every group as the option's double (the update rounds 1 - dampening to
+// float once, as torch does: backend test CpuSgd.DampeningFactorIsTorchsRoundedOnce).
+TEST(ConfiguredGroups, DampeningReachesEveryGroupAsTheOptionsDouble) {
+  auto backend = make_cpu_backend(1);
+  auto model = nn::make_model(small_resnet(), *backend);
+  TrainConfig config;
+  config.arch = "resnet8";
+  config.dampening = 0.9;
+  config.bn_bias_lr_factor = 10;
+  config.freeze = {"fc.*:3"};
+  optim::Optimizer opt = make_optimizer(config, *model, {});
+  for (const optim::ParamGroup& g : opt.groups()) EXPECT_EQ(g.dampening, 0.9) << g.name;
+}
+
 TEST(ConfiguredGroups, BadFreezeValuesAreRefusedNamingTheOption) {
   auto backend = make_cpu_backend(1);
   auto model = nn::make_model(small_resnet(), *backend);

@@ -288,6 +288,8 @@ TEST(StepSchedule, DefaultMilestonesForShortRuns) {
   EXPECT_EQ(milestones("2", "epoch"), (std::vector<double>{1}));
   EXPECT_EQ(milestones("3", "epoch"), (std::vector<double>{2}));
   EXPECT_EQ(milestones("10", "epoch"), (std::vector<double>{5, 8}));
+  // Stepped per epoch, of the ceil(E) epochs the schedule spans: 5 and 7.5 of 10, not of 9.5.
+  EXPECT_EQ(milestones("9.5", "epoch"), (std::vector<double>{5, 8}));
 }
 
 // Milestones at or past the run's end are kept and never reached, as with torch's MultiStepLR;
