@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the sbatch scripts in slurm/ (not a job script itself). Finds the repository and
 # the dptrain binary, turns environment variables into dptrain options, and starts the ranks
 # with srun. Every run continues from its newest checkpoint (--resume auto), so a job requeued
@@ -43,7 +44,7 @@ dptrain_submit_if_outside_slurm() {  # $1: the script's path, then its arguments
   local script
   script=$(realpath "$1")
   shift
-  cd "$DPTRAIN_HOME"
+  cd "$DPTRAIN_HOME" || { echo "dptrain_srun: DPTRAIN_HOME=$DPTRAIN_HOME is not a folder" >&2; return 2; }
   # ${a[@]+"${a[@]}"}: before bash 4.4, "${a[@]}" of an empty array fails under set -u.
   exec sbatch ${options[@]+"${options[@]}"} "$script" "$@"
 }
@@ -81,7 +82,7 @@ dptrain_srun() {
     srun_extra+=("$1")
     shift
   done
-  cd "$DPTRAIN_HOME"
+  cd "$DPTRAIN_HOME" || { echo "dptrain_srun: DPTRAIN_HOME=$DPTRAIN_HOME is not a folder" >&2; return 2; }
   if [ ! -x "$DPTRAIN" ]; then
     echo "dptrain_srun: $DPTRAIN not found; build it first (jobs/setup.sh) or set DPTRAIN" >&2
     return 2

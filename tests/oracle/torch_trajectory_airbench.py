@@ -324,7 +324,6 @@ def check_whitening(initial, images, norm):
 def check_run_shape(ref, n, args):
     """The options must give a run that shows each feature the oracle is for."""
     per_epoch, total = ref["per_epoch"], ref["total"]
-    steps = np.arange(1, total + 1)
     frozen = ~np.array(ref["bias_trains"])
     moves = lookahead_moves(total, per_epoch, ref["variant"])
     quiet = frozen & ~moves
