@@ -133,6 +133,44 @@ TEST_P(CpuBatchNorm, FiniteDifferenceGradients) {
 
 INSTANTIATE_TEST_SUITE_P(FuseRelu, CpuBatchNorm, ::testing::Bool());
 
+// The fused ReLU's backward passes the gradient exactly where its forward kept a value (as
+// torch's ReLU after batch norm: the gradient where the output is > 0), on outputs built to land
+// within rounding of 0: each channel holds two values, and its shift is set (in double) so the
+// lower one normalises to 0, so its sign is the rounding's. With the gradient 1 everywhere,
+// dbeta counts the values backward passes; it must be each channel's count of y > 0. Both sides
+// of 0 must occur, or the case tests nothing.
+TEST(BatchNormRelu, BackwardPassesGradientExactlyWhereForwardKeptTheValue) {
+  auto be = make_backend_under_test();
+  BatchNormGeometry g{8, 8, 8, 64};
+  g.fuse_relu = true;
+  const int64_t rows = g.n * g.h * g.w;
+  std::mt19937 gen(25);
+  std::uniform_real_distribution<float> low(-2.f, 1.f), gap(0.25f, 2.f), scale(0.5f, 1.5f);
+  Tensor x = Tensor::empty({g.n, g.h, g.w, g.c}), gamma = Tensor::empty({g.c});
+  Tensor beta = Tensor::empty({g.c}), dy = Tensor::empty(x.shape());
+  for (int64_t k = 0; k < g.c; ++k) {
+    const float a = low(gen), b = a + gap(gen);
+    for (int64_t r = 0; r < rows; ++r) x.data()[r * g.c + k] = r % 2 ? b : a;
+    gamma.data()[k] = scale(gen);
+    const double half = (double(b) - double(a)) / 2;  // a's distance below the mean
+    beta.data()[k] = static_cast<float>(gamma.data()[k] * half / std::sqrt(half * half + g.eps));
+  }
+  std::fill_n(dy.data(), dy.numel(), 1.f);
+  Tensor rm = Tensor::zeros({g.c}), rv = Tensor::zeros({g.c});
+  Tensor y, saved_mean, saved_var, ws, dx, dgamma, dbeta;
+  be->batchnorm_forward_train(g, x, gamma, beta, rm, rv, y, saved_mean, saved_var, ws);
+  be->batchnorm_backward(g, x, dy, gamma, beta, saved_mean, saved_var, ws, dx, dgamma, dbeta);
+  int kept_low = 0;
+  for (int64_t k = 0; k < g.c; ++k) {
+    int64_t positive = 0;
+    for (int64_t r = 0; r < rows; ++r) positive += y.data()[r * g.c + k] > 0.f;
+    EXPECT_EQ(dbeta.data()[k], static_cast<float>(positive)) << "channel " << k;
+    kept_low += positive == rows;
+  }
+  EXPECT_GT(kept_low, 0) << "no lower value rounded above 0: the case misses the boundary";
+  EXPECT_LT(kept_low, g.c) << "every lower value rounded above 0: the case misses the boundary";
+}
+
 // Not on the CUDA backend, which has no fused op: there every case would skip.
 #ifndef DP_TEST_ON_CUDA
 // relu(batch norm + residual), the end of a residual block, as the backend's fused op where it

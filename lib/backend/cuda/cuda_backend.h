@@ -142,9 +142,14 @@ class CudaBackend final : public Backend {
     size_t forward_workspace = 0, backward_workspace = 0, reserve = 0;
   };
   BnDescs& bn_descs(const BatchNormGeometry& g, DType type);
-  // The gradient entering a batch norm with a fused ReLU: dy masked where the ReLU cut, the
-  // mask recomputed from the saved statistics instead of stored in forward. In activation
-  // scratch memory; queued unchecked, for the caller's checked_launch.
+  // The fused ReLU of a training batch norm: y = relu of the exactly rounded affine map of x by
+  // the saved statistics (sync_bn_kernels.h), replacing cuDNN's y (x and y must not alias).
+  void relu_from_saved_statistics(const BatchNormGeometry& g, const Tensor& x, const Tensor& gamma,
+                                  const Tensor& beta, const Tensor& saved_mean,
+                                  const Tensor& saved_var, Tensor& y);
+  // The gradient entering a batch norm with a fused ReLU: dy where that same map is > 0, so
+  // exactly where forward kept a value (recomputed instead of stored in forward). In activation
+  // scratch memory. Both queue unchecked, for the caller's checked_launch.
   const void* relu_masked_gradient(const BatchNormGeometry& g, const Tensor& x, const Tensor& dy,
                                    const Tensor& gamma, const Tensor& beta,
                                    const Tensor& saved_mean, const Tensor& saved_var);

@@ -1,6 +1,9 @@
 // CudaBackend's batch norm on cuDNN: the descriptors of each geometry, training forward in the
 // persistent NHWC mode where cuDNN and the operands allow it (else the plain calls), inference,
-// and backward with the fused ReLU's mask recomputed from the saved statistics.
+// and backward. The fused ReLU's output and backward's mask both come from the exactly rounded
+// affine map of the saved statistics (sync_bn_kernels.h), so backward passes the gradient
+// exactly where forward kept a value (cuDNN's own y, computed otherwise, could differ in sign
+// from any recomputed mask on values within rounding of 0).
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
@@ -8,6 +11,7 @@
 #include "backend/cuda/checked_launch.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_operands.h"
+#include "backend/cuda/sync_bn_kernels.h"
 
 namespace dp::cuda {
 namespace {
@@ -110,7 +114,7 @@ void CudaBackend::batchnorm_forward_train(const BatchNormGeometry& g, const Tens
           static_cast<double>(g.momentum), f(running_mean), f(running_var),
           static_cast<double>(g.eps), f(saved_mean), f(saved_var)));
     }
-    if (g.fuse_relu) relu_forward(y, y);
+    if (g.fuse_relu) relu_from_saved_statistics(g, x, gamma, beta, saved_mean, saved_var, y);
   });
 }
 
@@ -176,14 +180,25 @@ void CudaBackend::batchnorm_backward(const BatchNormGeometry& g, const Tensor& x
   });
 }
 
+void CudaBackend::relu_from_saved_statistics(const BatchNormGeometry& g, const Tensor& x,
+                                             const Tensor& gamma, const Tensor& beta,
+                                             const Tensor& saved_mean, const Tensor& saved_var,
+                                             Tensor& y) {
+  DP_CHECK(x.data<void>() != y.data<void>(), "batchnorm_forward_train: y must not alias x");
+  with_activation_type(x, "batchnorm_forward_train", [&]<typename T>(ElementTag<T>) {
+    kernels::bn_normalize(x.data<T>(), f(gamma), f(beta), f(saved_mean), f(saved_var), true,
+                          y.data<T>(), g.n * g.h * g.w, g.c, ctx_.s());
+  });
+}
+
 const void* CudaBackend::relu_masked_gradient(const BatchNormGeometry& g, const Tensor& x,
                                               const Tensor& dy, const Tensor& gamma,
                                               const Tensor& beta, const Tensor& saved_mean,
                                               const Tensor& saved_var) {
   void* masked = ctx_.activation.get(ctx_.pool, x.bytes());
   with_activation_type(x, "batchnorm_backward", [&]<typename T>(ElementTag<T>) {
-    kernels::bn_relu_mask(x.data<T>(), dy.data<T>(), f(gamma), f(beta), f(saved_mean),
-                          f(saved_var), static_cast<T*>(masked), x.numel(), g.c, ctx_.s());
+    kernels::bn_relu_mask(x.data<T>(), dy.data<T>(), f(gamma), f(beta), f(saved_mean), f(saved_var),
+                          static_cast<T*>(masked), g.n * g.h * g.w, g.c, ctx_.s());
   });
   return masked;
 }

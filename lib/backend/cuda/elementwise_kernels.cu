@@ -81,17 +81,6 @@ __global__ void channel_bias_forward_kernel(const float* b, T* y, int64_t rows, 
   DP_GRID_STRIDE(i, rows * c) y[i] = store<T>(load(y[i]) + b[i % c]);
 }
 
-template <typename T>
-__global__ void bn_relu_mask_kernel(const T* x, const T* dy, const float* gamma, const float* beta,
-                                    const float* mean, const float* inv_std, T* out, int64_t n,
-                                    int64_t c) {
-  DP_GRID_STRIDE(i, n) {
-    int64_t k = i % c;
-    float v = gamma[k] * (load(x[i]) - mean[k]) * inv_std[k] + beta[k];
-    out[i] = v > 0.f ? dy[i] : store<T>(0.f);
-  }
-}
-
 }  // namespace
 
 void fill_f32(float* p, int64_t n, float value, Stream s) {
@@ -129,12 +118,6 @@ void convert(const bf16* src, float* dst, int64_t n, Stream s) {
   }                                                                                                \
   void accumulate_relu_backward(const T* x, const T* relu_output, T* y, int64_t n, Stream s) {     \
     accumulate_relu_backward_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, relu_output, y, n);      \
-  }                                                                                                \
-  void bn_relu_mask(const T* x, const T* dy, const float* gamma, const float* beta,                \
-                    const float* mean, const float* inv_std, T* out, int64_t n, int64_t c,         \
-                    Stream s) {                                                                    \
-    bn_relu_mask_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, dy, gamma, beta, mean, inv_std, out, \
-                                                           n, c);                                  \
   }                                                                                                \
   void gelu_forward(const T* x, T* y, int64_t n, Stream s) {                                       \
     gelu_forward_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, y, n);                               \

@@ -55,15 +55,6 @@ void scale(const bf16* x, float alpha, bf16* y, int64_t n, Stream s);
 void channel_bias_forward(const float* b, float* y, int64_t rows, int64_t c, Stream s);
 void channel_bias_forward(const float* b, bf16* y, int64_t rows, int64_t c, Stream s);
 
-// The gradient entering a batch norm whose output went through a fused ReLU: dy where
-// gamma*(x-mean)*inv_std + beta > 0, recomputed from the saved statistics (NHWC, c channels).
-void bn_relu_mask(const float* x, const float* dy, const float* gamma, const float* beta,
-                  const float* mean, const float* inv_std, float* out, int64_t n, int64_t c,
-                  Stream s);
-void bn_relu_mask(const bf16* x, const bf16* dy, const float* gamma, const float* beta,
-                  const float* mean, const float* inv_std, bf16* out, int64_t n, int64_t c,
-                  Stream s);
-
 // {N, HW, C} -> {N, C} mean over HW (summed in float), and its backward (broadcast / HW).
 void global_avgpool_forward(const float* x, float* y, int64_t n, int64_t hw, int64_t c, Stream s);
 void global_avgpool_forward(const bf16* x, bf16* y, int64_t n, int64_t hw, int64_t c, Stream s);

@@ -123,6 +123,12 @@ __global__ void backward_input_kernel(const T* x, const T* dy, Affine affine, co
   }
 }
 
+template <typename T>
+__global__ void relu_mask_kernel(const T* x, const T* dy, Affine affine, T* out, int64_t n,
+                                 int64_t c) {
+  DP_GRID_STRIDE(i, n) out[i] = affine.value(load(x[i]), i % c) > 0.f ? dy[i] : store<T>(0.f);
+}
+
 }  // namespace
 
 int64_t channel_sum_chunks(int64_t rows) {
@@ -156,6 +162,12 @@ int64_t channel_sum_chunks(int64_t rows) {
                          Stream s) {                                                              \
     backward_input_kernel<<<blocks_for(rows* c), kThreads, 0, s>>>(                               \
         x, dy, Affine{gamma, beta, mean, invstd}, mean_dy, mean_dy_xhat, relu, dx, rows * c, c);  \
+  }                                                                                               \
+  void bn_relu_mask(const T* x, const T* dy, const float* gamma, const float* beta,               \
+                    const float* mean, const float* invstd, T* out, int64_t rows, int64_t c,      \
+                    Stream s) {                                                                   \
+    relu_mask_kernel<<<blocks_for(rows* c), kThreads, 0, s>>>(                                    \
+        x, dy, Affine{gamma, beta, mean, invstd}, out, rows * c, c);                              \
   }
 DP_SYNC_BN_DEFINE(float)
 DP_SYNC_BN_DEFINE(bf16)

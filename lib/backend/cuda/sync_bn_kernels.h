@@ -6,7 +6,8 @@
 // chunks = channel_sum_chunks(rows)), and one thread per channel adds the chunks in order, in
 // double. The fused ReLU's mask is x * scale + shift > 0 with scale = gamma * invstd and
 // shift = beta - mean * scale, each rounded as written (no FMA contraction), in forward and
-// backward alike, so backward masks exactly what forward zeroed.
+// backward alike, so backward masks exactly what forward zeroed: bn_normalize's relu and
+// bn_relu_mask (the cuDNN batch norm's fused ReLU applies both to cuDNN's saved statistics).
 #pragma once
 
 #include <cstdint>
@@ -31,7 +32,11 @@ int64_t channel_sum_chunks(int64_t rows);
   void bn_backward_input(const T* x, const T* dy, const float* gamma, const float* beta,         \
                          const float* mean, const float* invstd, const float* mean_dy,           \
                          const float* mean_dy_xhat, bool relu, T* dx, int64_t rows, int64_t c,   \
-                         Stream s);
+                         Stream s);                                                              \
+  /* out = dy where the fused ReLU's map of x is > 0, else 0: the gradient entering the norm */  \
+  void bn_relu_mask(const T* x, const T* dy, const float* gamma, const float* beta,              \
+                    const float* mean, const float* invstd, T* out, int64_t rows, int64_t c,     \
+                    Stream s);
 DP_SYNC_BN_LAUNCHERS(float)
 DP_SYNC_BN_LAUNCHERS(bf16)
 #undef DP_SYNC_BN_LAUNCHERS
