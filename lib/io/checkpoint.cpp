@@ -1,7 +1,9 @@
 #include "io/checkpoint.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <type_traits>
 
 #include "io/durable_file.h"
 #include "io/hdf5.h"
@@ -40,6 +42,12 @@ void read_section(const h5::File& file, const std::string& section,
     if (shape != t.shape)
       throw DataError(fmt::format("{}: {}/{} has shape {}, the model expects {}", file.filename(),
                                   section, t.name, to_string(shape), to_string(t.shape)));
+    // HDF5 would convert any number type on read (int32 weights truncated to 0 and loaded).
+    using Element = std::remove_pointer_t<decltype(t.data)>;
+    if (ds.element_type() != h5::element_type_of<Element>())
+      throw DataError(fmt::format("{}: {}/{} is not stored as {} (a checkpoint's type)",
+                                  file.filename(), section, t.name,
+                                  std::is_same_v<Element, float> ? "float32" : "float64"));
     ds.read(t.data, numel(t.shape));  // a checksum mismatch throws, naming the dataset
     if (!ds.checksummed()) h5::note_unverified_once(file.filename());
   }
@@ -51,6 +59,24 @@ void read_section(const h5::File& file, const std::string& section,
             fmt::format("{}: {}/{} is not a tensor of this model (a checkpoint of "
                         "another network?)",
                         file.filename(), section, name));
+}
+
+// A model's state is finite and its running variances are not negative: no NaN or Inf reaches
+// a run's weights (the update is skipped) and a variance is an average of squares, so such a
+// value is a damaged file, which evaluation would not show (a ReLU maps NaN to 0).
+void check_state_values(const h5::File& file, const std::string& section,
+                        const std::vector<NamedBuffer>& tensors) {
+  for (const NamedBuffer& t : tensors) {
+    const bool variance = t.name.ends_with("running_var");
+    const int64_t n = numel(t.shape);
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(t.data[i]) || (variance && t.data[i] < 0))
+        throw DataError(
+            fmt::format("{}: {}/{} holds {} at element {}: a damaged checkpoint (a "
+                        "model's state is finite{})",
+                        file.filename(), section, t.name, t.data[i], i,
+                        variance ? ", a variance not negative" : ""));
+  }
 }
 
 CheckpointMeta read_meta(const h5::File& file) {
@@ -125,11 +151,16 @@ bool is_checkpoint_file(const h5::File& file) { return file.has("params"); }
 CheckpointMeta load_checkpoint(const std::string& path, const CheckpointSections& sections) {
   h5::File file(path, h5::File::Mode::read);
   CheckpointMeta meta = read_meta(file);
-  read_section(file, "params", sections.params);
-  read_section(file, "buffers", sections.buffers);
-  read_section(file, "optimizer/momentum", sections.momentum);
-  read_section(file, "lookahead/params", sections.lookahead_params);
-  read_section(file, "lookahead/buffers", sections.lookahead_buffers);
+  const std::pair<const char*, const std::vector<NamedBuffer>*> model_state[] = {
+      {"params", &sections.params},
+      {"buffers", &sections.buffers},
+      {"optimizer/momentum", &sections.momentum},
+      {"lookahead/params", &sections.lookahead_params},
+      {"lookahead/buffers", &sections.lookahead_buffers}};
+  for (const auto& [section, tensors] : model_state) {
+    read_section(file, section, *tensors);
+    check_state_values(file, section, *tensors);
+  }
   // Only what a resume needs from it: the other world size's rows are left.
   read_section(file, "train_state", sections.train_state_f32, false);
   read_section(file, "train_state", sections.train_state_f64, false);

@@ -95,7 +95,8 @@ ElementType Dataset::element_type() const {
   Handle type(DP_H5_CHECK(H5Dget_type(id()), path_), H5Tclose);
   const H5T_class_t cls = type_class(type.id(), path_);
   const size_t size = type_size(type.id(), path_);
-  if (cls == H5T_FLOAT) return size == 4 ? ElementType::f32 : ElementType::f64;
+  if (cls == H5T_FLOAT && size == 4) return ElementType::f32;
+  if (cls == H5T_FLOAT && size == 8) return ElementType::f64;
   if (cls == H5T_INTEGER) {
     const bool is_signed = DP_H5_CHECK(H5Tget_sign(type.id()), path_) == H5T_SGN_2;
     if (size == 1 && !is_signed) return ElementType::u8;

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <limits>
 
 #include "core/error.h"
 #include "io/checkpoint.h"
@@ -68,6 +69,83 @@ TEST(Checkpoint, ATensorTheModelLacksIsRefusedByName) {
     EXPECT_EQ(std::string(e.what()), dir.file("c.h5") +
                                          ": params/fc.bias is not a tensor of this model (a "
                                          "checkpoint of another network?)");
+  }
+}
+
+// A non-finite value in a model's state, or a negative running variance, is a damaged file
+// (no run writes one, and evaluation would not show it: a ReLU maps NaN to 0): refused naming
+// the tensor, in every section of the model's state.
+TEST(Checkpoint, ANonFiniteStateOrNegativeVarianceIsRefusedByName) {
+  testing::TempDir dir;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  struct Case {
+    const char* section;
+    float value;
+    const char* name;
+  };
+  for (const Case& c :
+       {Case{"params", nan, "fc.weight"}, Case{"buffers", -0.5f, "bn.running_var"},
+        Case{"buffers", inf, "bn.running_mean"}, Case{"optimizer/momentum", nan, "fc.weight"}}) {
+    SCOPED_TRACE(c.section);
+    std::vector<float> w = {1, 2, 3, 4}, mean = {0, 0}, var = {1, 1}, m = {0, 0, 0, 0};
+    const std::string section = c.section;
+    float* bad = section == "params" ? &w[2]
+                 : section == "optimizer/momentum"
+                     ? &m[1]
+                     : (std::string(c.name) == "bn.running_var" ? &var[1] : &mean[0]);
+    *bad = c.value;
+    CheckpointSections out{
+        {{"fc.weight", {2, 2}, w.data()}},
+        {{"bn.running_mean", {2}, mean.data()}, {"bn.running_var", {2}, var.data()}},
+        {{"fc.weight", {2, 2}, m.data()}}};
+    save_checkpoint(dir.file("c.h5"), out, {});
+    try {
+      load_checkpoint(dir.file("c.h5"), out);
+      ADD_FAILURE() << "loaded";
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find(fmt::format("{}/{} holds", c.section, c.name)),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  // A variance of 0 (a constant channel) and -0 are variances.
+  std::vector<float> w = {1, 2, 3, 4}, mean = {0, 0}, var = {0, -0.f};
+  CheckpointSections ok{
+      {{"fc.weight", {2, 2}, w.data()}},
+      {{"bn.running_mean", {2}, mean.data()}, {"bn.running_var", {2}, var.data()}},
+      {}};
+  save_checkpoint(dir.file("ok.h5"), ok, {});
+  EXPECT_NO_THROW(load_checkpoint(dir.file("ok.h5"), ok));
+}
+
+// HDF5 converts any number type on read: a tensor stored as int32 or float64 is refused by name
+// (int32 weights would load truncated).
+TEST(Checkpoint, ATensorOfAnotherTypeIsRefusedByName) {
+  testing::TempDir dir;
+  std::vector<float> w = {0.1f, 0.2f, 0.3f, 0.4f};
+  CheckpointSections sections{{{"fc.weight", {2, 2}, w.data()}}, {}, {}};
+  for (bool as_int : {true, false}) {
+    save_checkpoint(dir.file("c.h5"), sections, {});
+    {
+      h5::File file(dir.file("c.h5"), h5::File::Mode::read_write);
+      h5::Group params = file.group("params");
+      if (as_int) {
+        std::vector<int32_t> ints = {0, 0, 0, 0};
+        params.write("fc.weight", {2, 2}, ints.data());
+      } else {
+        std::vector<double> doubles = {0.1, 0.2, 0.3, 0.4};
+        params.write("fc.weight", {2, 2}, doubles.data());
+      }
+    }
+    try {
+      load_checkpoint(dir.file("c.h5"), sections);
+      ADD_FAILURE() << "loaded";
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find("params/fc.weight is not stored as float32"),
+                std::string::npos)
+          << e.what();
+    }
   }
 }
 
