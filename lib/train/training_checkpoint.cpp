@@ -254,6 +254,16 @@ void TrainingCheckpointer::check_position(const std::string& path,
   const int64_t epochs_done = meta_int(meta, key::kEpoch, path);
   const int64_t step_in_epoch = meta_int(meta, key::kStepInEpoch, path);
   const int64_t saved_steps_per_epoch = meta_int(meta, key::kStepsPerEpoch, path);
+  // What every checkpoint's counters satisfy: the step count is at most the position (a cut
+  // epoch's end counts as a whole epoch done), and an epoch has at least one step.
+  const int64_t step = meta_int(meta, key::kStep, path);
+  if (epochs_done < 0 || saved_steps_per_epoch < 1 || step_in_epoch < 0 ||
+      step_in_epoch > saved_steps_per_epoch || step < 0 ||
+      step > epochs_done * saved_steps_per_epoch + step_in_epoch)
+    throw DataError(fmt::format(
+        "{}: a damaged checkpoint: its counters disagree (epoch {}, step {}, step_in_epoch {}, "
+        "steps_per_epoch {})",
+        path, epochs_done, step, step_in_epoch, saved_steps_per_epoch));
   const bool same_steps_per_epoch = saved_steps_per_epoch == identity_.steps_per_epoch;
   // The steps per epoch, ceil(train size / batch) capped by --max-steps-per-epoch, are the
   // same on every world size, so a mid-epoch checkpoint resumes on any number of ranks; with
@@ -269,9 +279,8 @@ void TrainingCheckpointer::check_position(const std::string& path,
   // with a model trained longer than the run, reported as the run's. The updates done are the
   // checkpoint's own count on this run's steps per epoch (the end of a fractional run's cut
   // epoch reads as a whole epoch done); on others (an epoch boundary), the epochs in this run's.
-  const int64_t done = same_steps_per_epoch
-                           ? meta_int(meta, key::kStep, path)
-                           : resumed_global_step(meta, path, identity_.steps_per_epoch);
+  const int64_t done =
+      same_steps_per_epoch ? step : resumed_global_step(meta, path, identity_.steps_per_epoch);
   if (done > identity_.steps_to_run)
     throw UsageError(fmt::format(
         "option --resume: {} is from after {} steps ({} epochs and {} steps), beyond the {} "

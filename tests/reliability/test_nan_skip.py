@@ -2,11 +2,13 @@
 every rank skip that update together (parameters and momentum exactly those after step 2),
 count it in metrics.h5's /history/skipped_steps, and the run must finish normally; NaNs at
 every step from step 2 on must stop the job after --max-consecutive-skips steps with exit
-code 4 (numerical), counted on across a checkpoint and resume. A checkpoint whose classifier bias holds a NaN is not evaluated as if its
-NaN logits were predictions: `dptrain eval` exits 4 on both ranks naming it, and writes no
-eval file; resumed for another epoch, its skipped steps are followed by an evaluation that
-stops the run (exit 4) after writing the epoch's metrics row and before its checkpoint, the
-epoch's summary line saying that no update was made and the evaluation's loss was not finite."""
+code 4 (numerical), counted on across a checkpoint and resume. A checkpoint whose classifier
+bias holds a NaN is a damaged file (no run writes one): `eval` refuses it, exit 3, naming the
+tensor. One whose finite weights make a logit overflow is not evaluated as if its NaN loss were
+a result: `dptrain eval` exits 4 on both ranks naming it, and writes no eval file; resumed for
+another epoch, its skipped steps are followed by an evaluation that stops the run (exit 4)
+after writing the epoch's metrics row and before its checkpoint, the epoch's summary line
+saying that no update was made and the evaluation's loss was not finite."""
 import filecmp
 import os
 import shutil
@@ -56,14 +58,27 @@ with tempfile.TemporaryDirectory() as tmp:
         check.record(same and len(ref) > 10, "skipped update left weights and momentum untouched",
                      f"{len(ref)} tensors compared")
 
-    # A NaN in the classifier's bias makes a logit of every image NaN.
+    # A NaN in the classifier's bias: no run writes one (a NaN step is skipped), so the file is
+    # damaged, refused before it is evaluated.
+    nan_bias = os.path.join(tmp, "nan-bias.h5")
+    shutil.copy(os.path.join(out, "two", "checkpoint.h5"), nan_bias)
+    with h5py.File(nan_bias, "r+") as f:  # h5py recomputes the Fletcher-32 checksum
+        f["params/fc.bias"][0] = np.nan
+    check.expect_error("eval of a checkpoint with a NaN classifier bias",
+                       ["eval", "--checkpoint", nan_bias, "--data", data, "--threads", "1"],
+                       EXIT["data"], [nan_bias, "params/fc.bias holds nan"], ranks=2, limit=90,
+                       one_line=False)
+    # Finite weights whose logit overflows: class 0's weights and bias at float32's largest
+    # make its logit inf for every image (the pooled features are not negative), and the
+    # softmax's inf - inf its loss NaN.
     poisoned = os.path.join(tmp, "poisoned.h5")
     shutil.copy(os.path.join(out, "two", "checkpoint.h5"), poisoned)
-    with h5py.File(poisoned, "r+") as f:  # h5py recomputes the Fletcher-32 checksum
-        bias = f["params/fc.bias"]
-        bias[0] = np.nan
+    with h5py.File(poisoned, "r+") as f:
+        largest = np.finfo(np.float32).max
+        f["params/fc.weight"][0, :] = largest
+        f["params/fc.bias"][0] = largest
     eval_file = os.path.join(tmp, "poisoned-eval.h5")
-    check.expect_error("eval of a checkpoint with a NaN classifier bias",
+    check.expect_error("eval of a checkpoint whose logit overflows",
                        ["eval", "--checkpoint", poisoned, "--data", data, "--threads", "1",
                         "--output", eval_file],
                        EXIT["numerical"], [poisoned, "loss is", "nan"], ranks=2, limit=90,
