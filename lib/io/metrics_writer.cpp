@@ -1,6 +1,7 @@
 #include "io/metrics_writer.h"
 
 #include <cmath>
+#include <limits>
 
 #include "io/durable_file.h"
 #include "io/file_verify.h"
@@ -70,6 +71,36 @@ void create_fields(const h5::Group& group, const Field& fields, hsize_t chunk_ro
     if (!group.has(field.name)) group.write<double>(field.name, {0}, nullptr, chunk_rows);
 }
 
+// Before a resume changes anything: every column of `group` is one value a row of its counter
+// column (history/epoch, steps/step), as written. A column a file from before it existed lacks
+// is added, NaN in the rows before (not recorded; never an invented 0).
+template <typename Field>
+void check_and_complete_fields(const h5::Group& group, const Field& fields, const char* counter,
+                               hsize_t chunk_rows) {
+  const auto refuse = [&](const std::string& problem) {  // group.path() names the file
+    return DataError(
+        fmt::format("{}/{}; a resume cannot continue it (or start the run again "
+                    "with --resume none --overwrite)",
+                    group.path(), problem));
+  };
+  if (!group.has(counter)) throw refuse(fmt::format("{} is missing", counter));
+  const std::vector<hsize_t> counter_dims = group.dataset(counter).dims();
+  if (counter_dims.size() != 1) throw refuse(fmt::format("{} is not one column", counter));
+  const hsize_t rows = counter_dims[0];
+  for (const auto& field : fields) {
+    if (!group.has(field.name)) {
+      const std::vector<double> unknown(rows, std::numeric_limits<double>::quiet_NaN());
+      group.write<double>(field.name, {rows}, unknown.data(), chunk_rows);
+      continue;
+    }
+    const std::vector<hsize_t> dims = group.dataset(field.name).dims();
+    if (dims.size() != 1 || dims[0] != rows)
+      throw refuse(fmt::format("{} has {} rows, {} {}", field.name,
+                               dims.size() == 1 ? fmt::format("{}", dims[0]) : "not one column of",
+                               counter, rows));
+  }
+}
+
 template <typename Field>
 void truncate_fields(const h5::Group& group, const Field& fields, const char* counter,
                      int64_t keep) {
@@ -102,8 +133,20 @@ std::unique_ptr<MetricsWriter> MetricsWriter::reopen(
         fmt::format("{}; a resume cannot continue it (or start the run again with "
                     "--resume none --overwrite)",
                     check.problem));
+  if (file.has_attribute("format_version") &&
+      file.int_attribute("format_version") > kMetricsFormatVersion)
+    throw DataError(
+        fmt::format("{}: metrics format_version {} (this build writes {}); a resume "
+                    "cannot continue it",
+                    path, file.int_attribute("format_version"), kMetricsFormatVersion));
   h5::Group history = file.group("history");
-  create_fields(history, kHistoryFields, kHistoryChunkRows);  // files from before a field existed
+  check_and_complete_fields(history, kHistoryFields, "epoch", kHistoryChunkRows);
+  const bool had_steps = file.has("steps");
+  h5::Group step_group = file.require_group("steps");
+  if (had_steps)
+    check_and_complete_fields(step_group, kStepFields, "step", kStepChunkRows);
+  else
+    create_fields(step_group, kStepFields, kStepChunkRows);  // a file from before /steps
   truncate_fields(history, kHistoryFields, "epoch", epochs);
   // The checkpoint's last epoch has its row (written before the epoch's checkpoint); a history
   // that ends before it records another branch of the run, whose rows this one would join. (It
@@ -116,8 +159,6 @@ std::unique_ptr<MetricsWriter> MetricsWriter::reopen(
         "another branch of the run; resume from the checkpoint it belongs to, or start the "
         "run again with --resume none --overwrite",
         path, kept.back(), epochs));
-  h5::Group step_group = file.require_group("steps");
-  create_fields(step_group, kStepFields, kStepChunkRows);
   truncate_fields(step_group, kStepFields, "step", steps);
   if (file.has("final")) file.remove("final");
   h5::Group resumes = file.require_group("resumes");

@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "core/error.h"
 #include "io/hdf5.h"
@@ -100,6 +102,73 @@ TEST(MetricsWriter, AnEmptyFileIsRefusedByName) {
   } catch (const DataError& e) {
     EXPECT_EQ(std::string(e.what()), path + ": empty file (0 bytes)");
   }
+}
+
+// A metrics file of two epochs, then `edit` applied to it with the file open for writing.
+std::string edited_metrics(testing::TempDir& dir, const std::function<void(h5::File&)>& edit) {
+  const std::string path = dir.file("metrics.h5");
+  {
+    MetricsWriter writer(path, {{"arch", "resnet20"}}, {}, 5);
+    for (int e = 1; e <= 2; ++e) {
+      EpochRecord rec;
+      rec.epoch = e;
+      rec.val_acc = 0.25 * e;
+      writer.append_epoch(rec);
+    }
+  }
+  h5::File file(path, h5::File::Mode::read_write);
+  edit(file);
+  return path;
+}
+
+// Before a resume changes anything, the history it continues must be as written: every column
+// a value per epoch, the epoch column present, a format this build writes. (It was continued:
+// a column short by a row got an invented 0, a lost epoch column was recreated empty and the
+// rows dropped.)
+TEST(MetricsWriter, ReopenRefusesAHistoryNotAsWritten) {
+  struct Case {
+    const char* what;
+    std::function<void(h5::File&)> edit;
+    const char* says;
+  };
+  const Case cases[] = {
+      {"a short column", [](h5::File& f) { f.dataset("history/val_acc").resize_rows(1); },
+       "/history/val_acc has 1 rows, epoch 2"},
+      {"no epoch column", [](h5::File& f) { f.group("history").remove("epoch"); },
+       "/history/epoch is missing"},
+      {"a short steps column", [](h5::File& f) { f.dataset("steps/lr").resize_rows(1); },
+       "/steps/lr has 1 rows, step 0"},
+      {"a newer format", [](h5::File& f) { f.set_attribute("format_version", int64_t{9}); },
+       "metrics format_version 9"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    testing::TempDir dir;
+    const std::string path = edited_metrics(dir, c.edit);
+    const auto before = fs::last_write_time(path);
+    try {
+      MetricsWriter::reopen(path, 2, 0, 5, {});
+      ADD_FAILURE() << "reopened";
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find(c.says), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(fs::last_write_time(path), before);
+  }
+}
+
+// A column a file from before it existed lacks is added, NaN (not recorded) in the rows before.
+TEST(MetricsWriter, ReopenAddsAMissingColumnAsNotRecorded) {
+  testing::TempDir dir;
+  const std::string path =
+      edited_metrics(dir, [](h5::File& f) { f.group("history").remove("skipped_steps"); });
+  MetricsWriter::reopen(path, 2, 0, 5, {})->publish();
+  h5::File reader(path, h5::File::Mode::read);
+  std::vector<double> skipped, val_acc;
+  reader.dataset("history/skipped_steps").read(skipped);
+  reader.dataset("history/val_acc").read(val_acc);
+  ASSERT_EQ(skipped.size(), 2u);
+  EXPECT_TRUE(std::isnan(skipped[0]) && std::isnan(skipped[1]));
+  EXPECT_EQ(val_acc, (std::vector<double>{0.25, 0.5}));
 }
 
 }  // namespace
