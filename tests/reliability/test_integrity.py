@@ -4,8 +4,8 @@ detected by the reader and by `dptrain verify`, many times over; a flip in HDF5'
 metadata fails cleanly, and a flip anywhere outside the payloads either fails with one line or
 changes nothing a reader sees (in a group's link storage too, through `inspect`); `--resume
 auto` with the newest checkpoint corrupted resumes from the previous one and says so; one from
-a checkpoint whose checksums pass on counters that disagree stops, naming them, nothing
-written; files written without checksums still load, noted once.
+a checkpoint whose checksums pass on counters that disagree, a class count that does not fit
+or statistics that are not numbers stops, naming them, nothing written; files written without checksums still load, noted once.
 
 usage: test_integrity.py DPTRAIN MPIEXEC"""
 import os
@@ -306,21 +306,25 @@ with tempfile.TemporaryDirectory() as tmp:
     after = {n: open(os.path.join(flipped, n), "rb").read() for n in sorted(os.listdir(flipped)) if n != ".dptrain.lock"}
     check.record(after == before, "its run directory left as it was", sorted(after))
 
-    # Checksums that pass on counters no run writes (more steps done in the epoch than it has):
-    # refused before the run starts, naming the counters, nothing written.
-    counters = path("counters")
-    os.makedirs(counters)
-    shutil.copy(path("run/checkpoint.h5"), os.path.join(counters, "checkpoint.h5"))
-    shutil.copy(path("run/metrics.h5"), os.path.join(counters, "metrics.h5"))
-    with h5py.File(os.path.join(counters, "checkpoint.h5"), "r+") as f:
-        f.attrs["step_in_epoch"] = np.int64(99)
-    before = {n: open(os.path.join(counters, n), "rb").read() for n in sorted(os.listdir(counters)) if n != ".dptrain.lock"}
-    check.expect_error("--resume auto from a checkpoint whose counters disagree",
-                       train(packed, "counters", "--resume", "auto", epochs=4), DATA,
-                       [os.path.join(counters, "checkpoint.h5"), "counters disagree",
-                        "step_in_epoch 99"])
-    after = {n: open(os.path.join(counters, n), "rb").read() for n in sorted(os.listdir(counters)) if n != ".dptrain.lock"}
-    check.record(after == before, "its run directory left as it was", sorted(after))
+    # Checksums that pass on attributes no run writes (more steps done in the epoch than it has;
+    # a class count its tensors and the data do not have; statistics that are not numbers):
+    # refused before the run starts, naming them, nothing written; eval refuses the last two.
+    for attribute, value, says in (("step_in_epoch", np.int64(99), ["counters disagree",
+                                                                    "step_in_epoch 99"]),
+                                   ("num_classes", np.int64(5), ["is for 5 classes"]),
+                                   ("normalize_mean", "abc", ["normalize_mean", "'abc'"])):
+        edited = path(attribute)
+        os.makedirs(edited)
+        shutil.copy(path("run/checkpoint.h5"), os.path.join(edited, "checkpoint.h5"))
+        shutil.copy(path("run/metrics.h5"), os.path.join(edited, "metrics.h5"))
+        with h5py.File(os.path.join(edited, "checkpoint.h5"), "r+") as f:
+            f.attrs[attribute] = value
+        before = {n: open(os.path.join(edited, n), "rb").read() for n in sorted(os.listdir(edited)) if n != ".dptrain.lock"}
+        check.expect_error(f"--resume auto from a checkpoint whose {attribute} no run writes",
+                           train(packed, attribute, "--resume", "auto", epochs=4), DATA,
+                           [os.path.join(edited, "checkpoint.h5"), *says])
+        after = {n: open(os.path.join(edited, n), "rb").read() for n in sorted(os.listdir(edited)) if n != ".dptrain.lock"}
+        check.record(after == before, "its run directory left as it was", sorted(after))
 
     # Every checkpoint corrupted: a clear stop, not a silent start from scratch.
     for name in os.listdir(run):
