@@ -185,6 +185,9 @@ class Dataset {
   // Rows per chunk where the dataset is chunked through any filter (a compressor, shuffle,
   // Fletcher-32: every read then reads and unfilters whole chunks), else 0.
   hsize_t filtered_chunk_rows() const;
+  // The first filter of the dataset's pipeline that this HDF5 library cannot apply (a
+  // compressor from a plugin, as h5py's lzf), as "name (id N)"; empty where it can read it.
+  std::string missing_filter() const;
   // Reads every element (every chunk through its checksum), discarding the values: a
   // DataError names the dataset where a chunk or the digest does not match.
   void verify() const;

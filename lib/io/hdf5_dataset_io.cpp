@@ -90,6 +90,24 @@ hsize_t Dataset::filtered_chunk_rows() const {
   return chunk[0];
 }
 
+std::string Dataset::missing_filter() const {
+  Lock lock(library_lock());
+  Handle dcpl(DP_H5_CHECK(H5Dget_create_plist(id()), path_), H5Pclose);
+  const int filters = DP_H5_CHECK(H5Pget_nfilters(dcpl.id()), path_);
+  for (int i = 0; i < filters; ++i) {
+    unsigned flags = 0, config = 0;
+    size_t n_values = 0;
+    char name[64] = "";
+    const H5Z_filter_t filter =
+        DP_H5_CHECK(H5Pget_filter2(dcpl.id(), static_cast<unsigned>(i), &flags, &n_values, nullptr,
+                                   sizeof name, name, &config),
+                    path_);
+    if (DP_H5_CHECK(H5Zfilter_avail(filter), path_) <= 0)
+      return fmt::format("{} (id {})", name[0] ? name : "unnamed", static_cast<int>(filter));
+  }
+  return "";
+}
+
 ElementType Dataset::element_type() const {
   Lock lock(library_lock());
   Handle type(DP_H5_CHECK(H5Dget_type(id()), path_), H5Tclose);

@@ -2,7 +2,8 @@
 and the problem, and exit code 3 (data). Covers packed HDF5 files that are truncated, empty,
 of the wrong dtype or shape, with a corrupted header, non-finite normalisation floats, statistics
 in 0-255 units, a test split with statistics of its own, no statistics, a wrong count, labels
-out of range (on 1 and 2 ranks: one line, rank 0's), a truncated checkpoint evaluated and
+out of range (on 1 and 2 ranks: one line, rank 0's), images through a compressor this HDF5
+lacks (on 2 ranks: one line), a truncated checkpoint evaluated and
 resumed on 2 ranks (one line), a CIFAR-10 batch of the wrong size, IDX files with a bad magic number, and a
 --data path that names different files on different ranks."""
 import os
@@ -95,6 +96,23 @@ with tempfile.TemporaryDirectory() as tmp:
     # not one per rank. (Open MPI 4's mpirun may add an ORTE_ERROR_LOG line of its own.)
     check.expect_error("label out of range on 2 ranks", train(out_of_range), DATA,
                        ["rank 0: error:", "range.h5", "label 10 at index 17"], ranks=2)
+
+    # A compressor HDF5 lacks (h5py's own lzf; the plugin path emptied so that no installed
+    # plugin supplies it): found when the file is checked, on every rank alike (it failed at
+    # the first batch's read on the loader thread, one line per rank).
+    no_plugins = os.path.join(tmp, "no-plugins")
+    os.makedirs(no_plugins)
+
+    def lzf_images(f):
+        images = f["train/images"][:]
+        del f["train/images"]
+        f.create_dataset("train/images", data=images, chunks=(1,) + images.shape[1:],
+                         compression="lzf", fletcher32=True)
+    check.expect_error("images through a filter HDF5 lacks, on 2 ranks",
+                       train(variant("lzf.h5", lzf_images)), DATA,
+                       ["rank 0: error:", "lzf.h5", "images are stored through the HDF5 filter lzf",
+                        "this HDF5 library lacks"], ranks=2,
+                       env=dict(os.environ, HDF5_PLUGIN_PATH=no_plugins))
 
     def nan_mean(f):
         f["train"].attrs["mean"] = [0.5, float("nan"), 0.5]
