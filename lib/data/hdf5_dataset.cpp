@@ -21,7 +21,8 @@ h5::File open_file(const std::string& filename) {
         fmt::format("{}: a folder, not a dataset file (pack it with `dptrain pack`)", filename));
   if (!std::filesystem::exists(filename, ec))
     throw DataError(
-        fmt::format("{}: dataset file not found (pack one with `dptrain pack`)", filename));
+        ec ? fmt::format("{}: {}", filename, ec.message())  // a loop of links...
+           : fmt::format("{}: dataset file not found (pack one with `dptrain pack`)", filename));
   return h5::File(filename, h5::File::Mode::read);  // which refuses a pipe or a device
 }
 

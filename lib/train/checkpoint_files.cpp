@@ -47,6 +47,19 @@ bool is_checkpoint_name(const std::string& name) {
   return name == kCheckpointFileName || position_in_name(name);
 }
 
+// What stands where a file should: a folder, a link to nothing, a pipe...
+std::string kind_of_non_file(const fs::path& path) {
+  std::error_code ec;
+  const fs::file_type type = fs::status(path, ec).type();
+  if (type == fs::file_type::not_found)
+    return fs::is_symlink(path, ec) ? "a link to nothing" : "missing";
+  if (type == fs::file_type::directory) return "a folder";
+  if (type == fs::file_type::fifo) return "a named pipe";
+  if (type == fs::file_type::socket) return "a socket";
+  if (type == fs::file_type::block || type == fs::file_type::character) return "a device";
+  return ec ? ec.message() : "not a regular file";
+}
+
 }  // namespace
 
 int64_t CheckpointFile::global_step() const { return meta.int_or(key::kStep, 0); }
@@ -159,9 +172,9 @@ std::string newest_verified_checkpoint(const std::string& dir,
   std::error_code ec;
   const fs::path latest = fs::path(dir) / kCheckpointFileName;
   if (fs::exists(fs::symlink_status(latest, ec)) && !fs::is_regular_file(latest, ec))
-    throw UsageError(fmt::format(
-        "option --resume auto: {} is not a file (a folder?); move it out of the run directory",
-        latest.string()));
+    throw UsageError(
+        fmt::format("option --resume auto: {} is not a file ({}); move it out of the run directory",
+                    latest.string(), kind_of_non_file(latest)));
   // A checkpoint that does not even open (a damaged header, a truncated file) is as corrupted
   // as one whose checksums fail; its position is unknown, so it counts against none.
   std::vector<std::string> skipped;

@@ -4,7 +4,8 @@ of the wrong dtype or shape, with a corrupted header, non-finite normalisation f
 in 0-255 units, a test split with statistics of its own, no statistics, a wrong count, labels
 out of range (on 1 and 2 ranks: one line, rank 0's), images through a compressor this HDF5
 lacks (on 2 ranks: one line), a truncated checkpoint evaluated and
-resumed on 2 ranks (one line), a CIFAR-10 batch of the wrong size, IDX files with a bad magic number, and a
+resumed on 2 ranks (one line), a loop of links as --data and a named pipe as the run's
+checkpoint.h5 (each named as what it is), a CIFAR-10 batch of the wrong size, IDX files with a bad magic number, and a
 --data path that names different files on different ranks."""
 import os
 import shutil
@@ -56,6 +57,21 @@ with tempfile.TemporaryDirectory() as tmp:
         f.seek(8)
         f.write(b"\xff" * 40)
     check.expect_error("corrupted superblock", train(corrupted), DATA, ["header.h5"])
+
+    # Said as what it is: a loop of links is not a missing file.
+    loop = os.path.join(tmp, "loop.h5")
+    os.symlink(os.path.join(tmp, "loop2.h5"), loop)
+    os.symlink(loop, os.path.join(tmp, "loop2.h5"))
+    check.expect_error("a loop of links as --data", train(loop), DATA,
+                       ["loop.h5", "Too many levels of symbolic links"])
+    # The run's checkpoint.h5 a named pipe: named so, before the run starts (exit 2).
+    piped = os.path.join(tmp, "out", "piped")
+    os.makedirs(piped)
+    os.mkfifo(os.path.join(piped, "checkpoint.h5"))
+    check.expect_error("a named pipe as the run's checkpoint.h5",
+                       ["train", "--data", good, "--arch", "resnet8", "--output-dir",
+                        os.path.join(tmp, "out"), "--run-name", "piped", "--resume", "auto"],
+                       EXIT["usage"], ["checkpoint.h5 is not a file (a named pipe)"])
 
     def images_as(dtype):
         def edit(f):
