@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <string>
 #include <utility>
@@ -84,9 +86,15 @@ void validate_run_control(const TrainConfig& c) {
   require(c.checkpoint_every_minutes >= 0, "checkpoint-every-minutes", "must not be negative");
   require(c.keep_checkpoints >= 1, "keep-checkpoints", "must be at least 1");
   require(!c.output_dir.empty(), "output-dir", "must not be empty ('.' is the current folder)");
-  // The run directory is <output-dir>/<run-name>: a path would put it elsewhere.
-  require(c.run_name.find('/') == std::string::npos && c.run_name != "." && c.run_name != "..",
-          "run-name", "must be a plain name (no '/', not . or ..); --output-dir says where");
+  // The run directory is <output-dir>/<run-name>: a path would put it elsewhere, and a control
+  // character (a newline) would split every log line that names it.
+  const bool control = std::any_of(c.run_name.begin(), c.run_name.end(),
+                                   [](unsigned char ch) { return std::iscntrl(ch) != 0; });
+  require(c.run_name.find('/') == std::string::npos && !control && c.run_name != "." &&
+              c.run_name != "..",
+          "run-name",
+          "must be a plain name (no '/' or control character, not . or ..); --output-dir says "
+          "where");
   const bool fresh = c.resume.kind == ResumeRequest::Kind::none;
   require(fresh || !c.overwrite, "resume", "cannot be combined with --overwrite");
   require(c.max_steps_per_epoch >= 0, "max-steps-per-epoch", "must not be negative");

@@ -232,6 +232,11 @@ void TrainingCheckpointer::check_same_run(const std::string& path,
   if (shortcut != identity_.shortcut) refuse(path, "--shortcut", shortcut, identity_.shortcut);
   if (meta_string(meta, key::kDataset, path) != identity_.dataset)
     refuse(path, "dataset", meta_string(meta, key::kDataset, path), identity_.dataset);
+  if (const std::string differs = trained_data_difference(meta, identity_.data); !differs.empty())
+    throw DataError(
+        fmt::format("option --resume: {} was trained on other data than this run's "
+                    "--data: {}",
+                    path, differs));
   // As eval refuses it (older checkpoints without the attributes: the model's shapes decide).
   const int64_t classes = meta.int_or(key::kNumClasses, identity_.num_classes);
   const int64_t channels = meta.int_or(key::kInChannels, identity_.in_channels);
@@ -240,11 +245,6 @@ void TrainingCheckpointer::check_same_run(const std::string& path,
         "option --resume: {} is for {} classes x {} channels, this run's --data has {} x {}", path,
         classes, channels, identity_.num_classes, identity_.in_channels));
   recorded_normalization(meta, channels, path);  // throws where the statistics do not parse
-  if (const std::string differs = trained_data_difference(meta, identity_.data); !differs.empty())
-    throw DataError(
-        fmt::format("option --resume: {} was trained on other data than this run's "
-                    "--data: {}",
-                    path, differs));
   if (meta_int(meta, key::kSeed, path) != static_cast<int64_t>(identity_.seed))
     refuse(path, "--seed", std::to_string(meta_int(meta, key::kSeed, path)),
            std::to_string(identity_.seed));

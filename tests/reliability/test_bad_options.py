@@ -187,6 +187,8 @@ with tempfile.TemporaryDirectory() as tmp:
     check.expect_error("--epochs 1e300", train(epochs="1e300"), USAGE, ["--epochs"])
     check.expect_error("--run-name with a path", train(run="../elsewhere"), USAGE,
                        ["--run-name", "plain name"])
+    check.expect_error("--run-name with a newline", train(run="a\nb"), USAGE,
+                       ["--run-name", "control character"])
     check.expect_error("--resume names no file",
                        train("--resume", os.path.join(tmp, "typo.h5"), run="typo"), USAGE,
                        ["--resume", "typo.h5", "no such file"])
