@@ -136,14 +136,19 @@ bool holds_u8(const h5::Dataset& ds) {
 
 }  // namespace
 
+// Found when the file is checked, on every rank alike, not at the first batch's read on the
+// loader thread.
+void HDF5Dataset::fail_on_missing_filter(const char* what, const h5::Dataset& ds) const {
+  if (const std::string filter = ds.missing_filter(); !filter.empty())
+    fail(
+        fmt::format("{} are stored through the HDF5 filter {}, which this HDF5 library lacks "
+                    "(repack them with dptrain pack, or without that compression)",
+                    what, filter));
+}
+
 int64_t HDF5Dataset::check_images(const h5::Group& group) const {
   if (!holds_u8(images_)) fail("images are not uint8");
-  // Found here, on every rank alike, not at the first batch's read on the loader thread.
-  if (const std::string filter = images_.missing_filter(); !filter.empty())
-    fail(
-        fmt::format("images are stored through the HDF5 filter {}, which this HDF5 library "
-                    "lacks (repack them with dptrain pack, or without that compression)",
-                    filter));
+  fail_on_missing_filter("images", images_);
   const auto dims = images_.dims();
   if (dims.size() != 4)
     fail(fmt::format("images have rank {}, expected 4 (N,H,W,C)", dims.size()));
@@ -162,11 +167,7 @@ void HDF5Dataset::read_labels(const h5::Group& group, int64_t count, int64_t num
   if (!group.has("labels")) fail("dataset labels missing");
   h5::Dataset labels = group.dataset("labels");
   if (!holds_u8(labels)) fail("labels are not uint8");
-  if (const std::string filter = labels.missing_filter(); !filter.empty())
-    fail(
-        fmt::format("labels are stored through the HDF5 filter {}, which this HDF5 library "
-                    "lacks (repack them with dptrain pack, or without that compression)",
-                    filter));
+  fail_on_missing_filter("labels", labels);
   const auto label_dims = labels.dims();
   if (label_dims.size() != 1 || int64_t(label_dims[0]) != count)
     fail(fmt::format("labels shape does not match {} images", count));

@@ -46,6 +46,8 @@ class HDF5Dataset {
   int64_t read_layout();  // format, version, shape, class names; returns num_classes
   void read_statistics(const h5::Group& group);
   int64_t check_images(const h5::Group& group) const;  // returns the image count
+  // DataError (fail) where `ds` needs an HDF5 filter this library lacks; `what` names it.
+  void fail_on_missing_filter(const char* what, const h5::Dataset& ds) const;
   void read_labels(const h5::Group& group, int64_t count, int64_t num_classes);
 
   std::string filename_, split_, name_;

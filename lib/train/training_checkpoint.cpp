@@ -263,11 +263,12 @@ void TrainingCheckpointer::check_position(const std::string& path,
   const int64_t step_in_epoch = meta_int(meta, key::kStepInEpoch, path);
   const int64_t saved_steps_per_epoch = meta_int(meta, key::kStepsPerEpoch, path);
   // What every checkpoint's counters satisfy: the step count is at most the position (a cut
-  // epoch's end counts as a whole epoch done), and an epoch has at least one step.
+  // epoch's end counts as a whole epoch done), and an epoch has at least one step. (The
+  // position in double: a damaged epoch count must not overflow the product.)
   const int64_t step = meta_int(meta, key::kStep, path);
+  const double position = double(epochs_done) * double(saved_steps_per_epoch) + step_in_epoch;
   if (epochs_done < 0 || saved_steps_per_epoch < 1 || step_in_epoch < 0 ||
-      step_in_epoch > saved_steps_per_epoch || step < 0 ||
-      step > epochs_done * saved_steps_per_epoch + step_in_epoch)
+      step_in_epoch > saved_steps_per_epoch || step < 0 || double(step) > position)
     throw DataError(fmt::format(
         "{}: a damaged checkpoint: its counters disagree (epoch {}, step {}, step_in_epoch {}, "
         "steps_per_epoch {})",
