@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <limits>
+#include <map>
 
 #include "core/error.h"
 #include "io/checkpoint.h"
@@ -80,21 +81,19 @@ TEST(Checkpoint, ANonFiniteStateOrNegativeVarianceIsRefusedByName) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const float inf = std::numeric_limits<float>::infinity();
   struct Case {
-    const char* section;
+    const char* tensor;  // section/name
     float value;
-    const char* name;
   };
   for (const Case& c :
-       {Case{"params", nan, "fc.weight"}, Case{"buffers", -0.5f, "bn.running_var"},
-        Case{"buffers", inf, "bn.running_mean"}, Case{"optimizer/momentum", nan, "fc.weight"}}) {
-    SCOPED_TRACE(c.section);
+       {Case{"params/fc.weight", nan}, Case{"buffers/bn.running_var", -0.5f},
+        Case{"buffers/bn.running_mean", inf}, Case{"optimizer/momentum/fc.weight", nan}}) {
+    SCOPED_TRACE(c.tensor);
     std::vector<float> w = {1, 2, 3, 4}, mean = {0, 0}, var = {1, 1}, m = {0, 0, 0, 0};
-    const std::string section = c.section;
-    float* bad = section == "params" ? &w[2]
-                 : section == "optimizer/momentum"
-                     ? &m[1]
-                     : (std::string(c.name) == "bn.running_var" ? &var[1] : &mean[0]);
-    *bad = c.value;
+    const std::map<std::string, float*> element = {{"params/fc.weight", &w[2]},
+                                                   {"buffers/bn.running_mean", &mean[0]},
+                                                   {"buffers/bn.running_var", &var[1]},
+                                                   {"optimizer/momentum/fc.weight", &m[1]}};
+    *element.at(c.tensor) = c.value;
     CheckpointSections out{
         {{"fc.weight", {2, 2}, w.data()}},
         {{"bn.running_mean", {2}, mean.data()}, {"bn.running_var", {2}, var.data()}},
@@ -104,8 +103,7 @@ TEST(Checkpoint, ANonFiniteStateOrNegativeVarianceIsRefusedByName) {
       load_checkpoint(dir.file("c.h5"), out);
       ADD_FAILURE() << "loaded";
     } catch (const DataError& e) {
-      EXPECT_NE(std::string(e.what()).find(fmt::format("{}/{} holds", c.section, c.name)),
-                std::string::npos)
+      EXPECT_NE(std::string(e.what()).find(fmt::format("{} holds", c.tensor)), std::string::npos)
           << e.what();
     }
   }

@@ -5,7 +5,8 @@ metadata fails cleanly, and a flip anywhere outside the payloads either fails wi
 changes nothing a reader sees (in a group's link storage too, through `inspect`); `--resume
 auto` with the newest checkpoint corrupted resumes from the previous one and says so; one from
 a checkpoint whose checksums pass on counters that disagree, a class count that does not fit
-or statistics that are not numbers stops, naming them, nothing written; files written without checksums still load, noted once.
+or statistics that are not numbers stops, naming them, nothing written; files written without
+checksums still load, noted once.
 
 usage: test_integrity.py DPTRAIN MPIEXEC"""
 import os
