@@ -183,7 +183,8 @@ void HDF5Dataset::read_labels(const h5::Group& group, int64_t count, int64_t num
   // whole for each image (tests/bench/results/2026-12-05-cpu-h5py-gzip-layout.txt).
   if (const hsize_t rows = images_.filtered_chunk_rows(); rows > 1 && split_ == "train")
     log::info(
-        "note: {} stores its training images through a filter (compression), {} rows a "
+        "note: {} stores its training images through a filter (a checksum or compression), {} rows "
+        "a "
         "chunk: each shuffled read reads and unfilters a whole chunk, which can make reading "
         "the data the slowest part of a step; `dptrain pack`'s layout (one row a chunk) avoids "
         "it",

@@ -33,6 +33,10 @@ std::string locate(const std::filesystem::path& dir, const std::string& stem) {
               plain.string(), stem, stem);
   if (has_plain) return plain.string();
   if (has_compressed) return compressed.string();
+  for (const auto& path : {plain, compressed})
+    if (std::filesystem::exists(path, ec))  // a folder, a pipe... where the file should be
+      throw DataError(
+          fmt::format("{}: not a regular file, where the IDX file should be", path.string()));
   throw DataError(fmt::format("{}: IDX file not found (nor {}.gz)", plain.string(), stem));
 }
 
@@ -95,6 +99,7 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::string& p
 std::vector<uint8_t> read_decompressed(const std::string& path) {
   std::vector<uint8_t> bytes;
   read_whole_file(path, bytes);
+  if (bytes.empty()) throw DataError(fmt::format("{}: empty file (0 bytes)", path));
   if (gzip_member_at(bytes, 0)) return gunzip(bytes, path);
   return bytes;
 }

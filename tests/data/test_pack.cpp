@@ -437,5 +437,15 @@ TEST_F(IdxErrors, MissingFile) {
   expect_failure("t10k-images-idx3-ubyte", "not found");
 }
 
+// Said as what they are: an empty file is not a bad magic number, a folder not a missing file.
+TEST_F(IdxErrors, AnEmptyFileOrAFolderInItsPlace) {
+  fs::remove(src / "t10k-images-idx3-ubyte");
+  testing::write_file(src / "t10k-images-idx3-ubyte.gz", {});
+  expect_failure("t10k-images-idx3-ubyte.gz", "empty file (0 bytes)");
+  fs::remove(src / "t10k-images-idx3-ubyte.gz");
+  fs::create_directory(src / "t10k-images-idx3-ubyte");
+  expect_failure("t10k-images-idx3-ubyte", "not a regular file, where the IDX file should be");
+}
+
 }  // namespace
 }  // namespace dp::data

@@ -51,7 +51,7 @@ with tempfile.TemporaryDirectory() as tmp:
         rows = f["train/images"].chunks[0]
     out = dptrain("inspect", gzipped)
     check("tiny train: 64 images" in out and out.count("images through a filter") == 1
-          and f"training images through a filter (compression), {rows} rows a chunk" in out,
+          and f"training images through a filter (a checksum or compression), {rows} rows a chunk" in out,
           f"h5py's gzip layout: read, noted once ({rows} rows a chunk)")
 
     out = dptrain("inspect", checkpoint)
