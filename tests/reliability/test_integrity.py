@@ -28,6 +28,12 @@ SEEDS = 10  # flips per payload kind through `dptrain verify` (the C++ tests fli
 METADATA_FLIPS = 60  # per file kind, anywhere outside the payloads
 
 
+def folder_bytes(folder):
+    """Every file of a run directory (its lock file aside) and its bytes: what must not change."""
+    return {n: open(os.path.join(folder, n), "rb").read() for n in sorted(os.listdir(folder))
+            if n != ".dptrain.lock"}
+
+
 def write_idx(folder, train=96, test=32, side=8):
     rng = np.random.default_rng(1)
     os.makedirs(folder)
@@ -299,12 +305,12 @@ with tempfile.TemporaryDirectory() as tmp:
     shutil.copy(path("run/checkpoint.h5"), os.path.join(flipped, "checkpoint.h5"))
     flip_payload(path("run/metrics.h5"), "/history/train_loss", rng,
                  os.path.join(flipped, "metrics.h5"))
-    before = {n: open(os.path.join(flipped, n), "rb").read() for n in sorted(os.listdir(flipped)) if n != ".dptrain.lock"}
+    before = folder_bytes(flipped)
     check.expect_error("--resume auto with a corrupted metrics.h5",
                        train(packed, "flipped", "--resume", "auto", epochs=4), DATA,
                        [os.path.join(flipped, "metrics.h5"), "/history/train_loss",
                         "a resume cannot continue it"])
-    after = {n: open(os.path.join(flipped, n), "rb").read() for n in sorted(os.listdir(flipped)) if n != ".dptrain.lock"}
+    after = folder_bytes(flipped)
     check.record(after == before, "its run directory left as it was", sorted(after))
 
     # Checksums that pass on attributes no run writes (more steps done in the epoch than it has;
@@ -320,11 +326,11 @@ with tempfile.TemporaryDirectory() as tmp:
         shutil.copy(path("run/metrics.h5"), os.path.join(edited, "metrics.h5"))
         with h5py.File(os.path.join(edited, "checkpoint.h5"), "r+") as f:
             f.attrs[attribute] = value
-        before = {n: open(os.path.join(edited, n), "rb").read() for n in sorted(os.listdir(edited)) if n != ".dptrain.lock"}
+        before = folder_bytes(edited)
         check.expect_error(f"--resume auto from a checkpoint whose {attribute} no run writes",
                            train(packed, attribute, "--resume", "auto", epochs=4), DATA,
                            [os.path.join(edited, "checkpoint.h5"), *says])
-        after = {n: open(os.path.join(edited, n), "rb").read() for n in sorted(os.listdir(edited)) if n != ".dptrain.lock"}
+        after = folder_bytes(edited)
         check.record(after == before, "its run directory left as it was", sorted(after))
 
     # Every checkpoint corrupted: a clear stop, not a silent start from scratch.
@@ -342,10 +348,10 @@ with tempfile.TemporaryDirectory() as tmp:
         head = f.read(os.path.getsize(previous) // 2)
     with open(os.path.join(cut, "checkpoint.h5"), "wb") as f:
         f.write(head)
-    before = {n: open(os.path.join(cut, n), "rb").read() for n in sorted(os.listdir(cut)) if n != ".dptrain.lock"}
+    before = folder_bytes(cut)
     check.expect_error("--resume auto with the only checkpoint truncated",
                        train(packed, "cut", "--resume", "auto"), DATA,
                        ["--resume auto", "every checkpoint", "is corrupted"])
-    after = {n: open(os.path.join(cut, n), "rb").read() for n in sorted(os.listdir(cut)) if n != ".dptrain.lock"}
+    after = folder_bytes(cut)
     check.record(after == before, "the run directory left as it was", sorted(after))
     check.finish()
